@@ -1,0 +1,85 @@
+# nflow build. `make` builds the library and the tool; `make check` runs every
+# test; `make demo` trains a 2-D flow and writes pictures; `make bench` times.
+# SAN=1 builds everything with AddressSanitizer + UndefinedBehaviorSanitizer
+# (into build-san/ unless BUILD is given).
+
+SAN ?= 0
+ifeq ($(SAN),1)
+BUILD ?= build-san
+SANFLAGS = -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
+OPT = -O1
+else
+BUILD ?= build
+SANFLAGS =
+OPT = -O2
+endif
+
+CC ?= cc
+BLAS_INC ?= /usr/include/x86_64-linux-gnu/openblas-openmp
+BLAS_LIB ?= /usr/lib/x86_64-linux-gnu/openblas-openmp
+CFLAGS_BASE = -std=c11 -D_POSIX_C_SOURCE=200809L -g $(OPT) -Wall -Wextra -fopenmp -fPIC -fvisibility=hidden \
+              -Iinclude -Isrc -I$(BLAS_INC) $(SANFLAGS)
+CFLAGS += $(CFLAGS_BASE)
+LDLIBS = -L$(BLAS_LIB) -Wl,-rpath,$(BLAS_LIB) -lopenblas -lpng -lz -lm -fopenmp $(SANFLAGS)
+
+LIB_SRC = $(wildcard src/*.c)
+LIB_OBJ = $(LIB_SRC:src/%.c=$(BUILD)/obj/%.o)
+# The double-precision build of the arithmetic, for gradient checks: every
+# source but the public-API bridges (src/api_*.c) that take float buffers.
+DBL_SRC = $(filter-out src/api_%.c,$(LIB_SRC))
+DBL_OBJ = $(DBL_SRC:src/%.c=$(BUILD)/dbl/%.o)
+TOOL_SRC = $(wildcard tools/*.c)
+TOOL_OBJ = $(TOOL_SRC:tools/%.c=$(BUILD)/tool/%.o)
+TEST_SRC = $(wildcard tests/test_*.c)
+DTEST_SRC = $(wildcard tests/dtest_*.c)
+TESTS = $(TEST_SRC:tests/%.c=$(BUILD)/tests/%) $(DTEST_SRC:tests/%.c=$(BUILD)/tests/%)
+HEADERS = include/nflow.h $(wildcard src/*.h) $(wildcard tools/*.h) tests/harness.h
+
+.PHONY: all deps check demo bench clean
+all: deps $(BUILD)/libnflow.a $(BUILD)/libnflow.so $(BUILD)/nflow
+
+deps:
+	@sh scripts/setup.sh
+
+$(BUILD)/obj/%.o: src/%.c $(HEADERS)
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) -c $< -o $@
+
+$(BUILD)/dbl/%.o: src/%.c $(HEADERS)
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) -DNF_REAL_DOUBLE -c $< -o $@
+
+$(BUILD)/tool/%.o: tools/%.c $(HEADERS)
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) -c $< -o $@
+
+$(BUILD)/libnflow.a: $(LIB_OBJ)
+	@rm -f $@
+	ar rcs $@ $^
+
+$(BUILD)/libnflow_dbl.a: $(DBL_OBJ)
+	@rm -f $@
+	ar rcs $@ $^
+
+$(BUILD)/libnflow.so: $(LIB_OBJ)
+	$(CC) -shared -o $@ $^ $(LDLIBS)
+
+$(BUILD)/nflow: $(TOOL_OBJ) $(BUILD)/libnflow.a
+	$(CC) -o $@ $(TOOL_OBJ) $(BUILD)/libnflow.a $(LDLIBS)
+
+$(BUILD)/tests/test_%: tests/test_%.c $(BUILD)/libnflow.a $(HEADERS)
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) -o $@ $< $(BUILD)/libnflow.a $(LDLIBS)
+
+$(BUILD)/tests/dtest_%: tests/dtest_%.c $(BUILD)/libnflow_dbl.a $(HEADERS)
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) -DNF_REAL_DOUBLE -o $@ $< $(BUILD)/libnflow_dbl.a $(LDLIBS)
+
+check: all $(TESTS)
+	@sh tests/run.sh $(BUILD)
+
+demo: all
+	@sh scripts/demo.sh $(BUILD)
+
+clean:
+	rm -rf build build-san

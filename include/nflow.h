@@ -1,0 +1,239 @@
+/* nflow: normalizing flows in C.
+ *
+ * The only public header of libnflow. Not in this header means not API.
+ *
+ * Conventions
+ * - Every fallible call returns an nf_status; NF_OK is 0. After a failure,
+ *   nf_last_error() gives a message naming the file, line, field or argument
+ *   at fault. The library never prints and never exits.
+ * - Objects come back through out-parameters and are freed by their _free
+ *   call; every _free accepts NULL.
+ * - Data are row-major (rows, dim) arrays of float; per-row log-densities are
+ *   double.
+ * - Directions are named by what they map: x2z is data -> latent (the density
+ *   direction, "encode"), z2x is latent -> data (sampling, "decode").
+ * - Threads: one nf_flow per thread. The thread count of the arithmetic is
+ *   process-wide (nf_set_threads). The same seed and thread count give the
+ *   same bits.
+ */
+#ifndef NFLOW_H
+#define NFLOW_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#if defined(__GNUC__)
+#define NF_API __attribute__((visibility("default")))
+#else
+#define NF_API
+#endif
+
+#define NF_VERSION_MAJOR 0
+#define NF_VERSION_MINOR 1
+#define NF_VERSION_PATCH 0
+#define NF_VERSION_STRING "0.1.0"
+#define NF_VERSION_NUMBER (NF_VERSION_MAJOR * 10000 + NF_VERSION_MINOR * 100 + NF_VERSION_PATCH)
+
+/* ---- status and errors ------------------------------------------------ */
+
+typedef enum nf_status {
+    NF_OK = 0,
+    NF_ERR_NOMEM = 1,       /* an allocation failed */
+    NF_ERR_INVALID = 2,     /* an argument or option is out of range */
+    NF_ERR_IO = 3,          /* a file could not be opened, read or written */
+    NF_ERR_FORMAT = 4,      /* a file is malformed or truncated */
+    NF_ERR_CHECKSUM = 5,    /* a model file's checksum does not match */
+    NF_ERR_NONFINITE = 6,   /* NaN or Inf in data or in a loss */
+    NF_ERR_DIMENSION = 7,   /* data and model disagree on the dimension */
+    NF_ERR_UNSUPPORTED = 8  /* the operation does not exist for this model */
+} nf_status;
+
+/* A short fixed description of a status code. Never NULL. */
+NF_API const char *nf_status_string(nf_status status);
+/* The detailed message of the last failure in this thread. Never NULL. */
+NF_API const char *nf_last_error(void);
+/* The runtime version, e.g. "0.1.0". */
+NF_API const char *nf_version(void);
+/* Threads for the arithmetic (OpenMP and the BLAS share one pool).
+ * n <= 0 means the number of processors. */
+NF_API void nf_set_threads(int n);
+NF_API int nf_get_threads(void);
+
+/* ---- data matrices ---------------------------------------------------- */
+
+/* A row-major float32 matrix. The library owns `values` of matrices it
+ * returns; release with nf_matrix_free. */
+typedef struct nf_matrix {
+    size_t rows, cols;
+    float *values;
+} nf_matrix;
+
+typedef struct nf_read_options {
+    /* CSV only: 1 header line, 0 none, -1 detect (a first line none of whose
+     * selected fields is a number is a header). */
+    int header;
+    /* Columns to keep, 0-based, e.g. "0-9" or "1,3,5-7"; NULL keeps all. */
+    const char *columns;
+} nf_read_options;
+
+NF_API void nf_read_options_default(nf_read_options *opt);
+/* Reads .npy (float32/float64, 1-D or 2-D, C order) or .csv (by extension;
+ * anything else is read as CSV). NaN or Inf, a non-numeric cell, a ragged
+ * row or a truncated file is an error naming the file, line and field. */
+NF_API nf_status nf_matrix_read(const char *path, const nf_read_options *opt, nf_matrix *out);
+/* Writes .npy (float32) or .csv by extension, through a temporary file that
+ * is renamed over `path` only when complete. */
+NF_API nf_status nf_matrix_write(const char *path, const nf_matrix *m);
+/* Writes doubles (e.g. per-row log-densities): .npy float64 or .csv. */
+NF_API nf_status nf_matrix_write_double(const char *path, const double *values, size_t rows, size_t cols);
+NF_API void nf_matrix_free(nf_matrix *m);
+
+/* ---- flows -------------------------------------------------------------- */
+
+typedef struct nf_flow nf_flow;
+
+typedef enum nf_model { NF_MODEL_NICE = 0, NF_MODEL_REALNVP = 1 } nf_model;
+typedef enum nf_activation { NF_ACT_RELU = 0, NF_ACT_TANH = 1 } nf_activation;
+typedef enum nf_base { NF_BASE_NORMAL = 0, NF_BASE_LOGISTIC = 1, NF_BASE_UNIFORM = 2 } nf_base;
+typedef enum nf_partition {
+    NF_PART_HALVES = 0,     /* first half conditions, second half changes; alternates */
+    NF_PART_EVEN_ODD = 1,   /* even indices condition, odd change; alternates */
+    NF_PART_MASK = 2        /* the user's mask: 1 = conditioning dimension */
+} nf_partition;
+typedef enum nf_permutation { NF_PERM_REVERSE = 0, NF_PERM_RANDOM = 1 } nf_permutation;
+
+/* A ready-made architecture (what `nflow train --model` builds). */
+typedef struct nf_config {
+    nf_model model;
+    int dim;
+    int layers;          /* coupling layers */
+    int hidden;          /* units per hidden layer of each coupling network */
+    int hidden_layers;   /* hidden layers of each coupling network */
+    nf_activation activation;
+    nf_base base;
+    nf_partition partition;
+    uint64_t seed;       /* initial parameters and random permutations */
+} nf_config;
+
+/* Defaults for a model and dimension (the values README.md explains). */
+NF_API void nf_config_default(nf_config *cfg, nf_model model, int dim);
+NF_API nf_status nf_flow_create(nf_flow **out, const nf_config *cfg);
+
+/* Building a flow layer by layer. Layers are listed in the density
+ * direction: the first one added is applied to the data first. */
+NF_API nf_status nf_flow_new(nf_flow **out, int dim, nf_base base);
+/* Uniform base on the box [lo, hi]^dim (nf_flow_new uses [0, 1]). */
+NF_API nf_status nf_flow_set_uniform_box(nf_flow *f, double lo, double hi);
+/* NICE additive coupling; `mask` (dim entries, 1 = conditioning) only with
+ * NF_PART_MASK. `flip` swaps the roles of the two parts. */
+NF_API nf_status nf_flow_add_additive_coupling(nf_flow *f, nf_partition part, const int *mask, int flip,
+                                               int hidden, int hidden_layers, nf_activation act);
+/* RealNVP affine coupling with log-scale bounded to (-bound, bound). */
+NF_API nf_status nf_flow_add_affine_coupling(nf_flow *f, nf_partition part, const int *mask, int flip,
+                                             int hidden, int hidden_layers, nf_activation act, double bound);
+/* NICE's diagonal rescaling by positive scales exp(t_i). */
+NF_API nf_status nf_flow_add_rescale(nf_flow *f);
+NF_API nf_status nf_flow_add_permutation(nf_flow *f, nf_permutation kind, uint64_t seed);
+/* Invertible linear layer W = P L (U + diag(s)), O(dim) log-determinant. */
+NF_API nf_status nf_flow_add_linear_lu(nf_flow *f, uint64_t seed);
+/* Allocates and initialises the parameters; call once after the last add. */
+NF_API nf_status nf_flow_finalize(nf_flow *f, uint64_t seed);
+
+NF_API void nf_flow_free(nf_flow *f);
+NF_API int nf_flow_dim(const nf_flow *f);
+NF_API size_t nf_flow_param_count(const nf_flow *f);
+/* A human-readable description of the architecture and data statistics;
+ * returns the length it needs (like snprintf). */
+NF_API size_t nf_flow_describe(const nf_flow *f, char *buf, size_t size);
+
+/* Standardisation x -> (x - mean) / std, part of every density the model
+ * reports (its log-Jacobian included). fit computes it from data. */
+NF_API nf_status nf_flow_set_standardization(nf_flow *f, const double *mean, const double *std);
+NF_API nf_status nf_flow_fit_standardization(nf_flow *f, const float *x, size_t rows);
+
+/* ---- densities, sampling, codes --------------------------------------- */
+
+/* log p(x) per row, in nats. */
+NF_API nf_status nf_flow_log_prob(nf_flow *f, const float *x, size_t rows, double *log_prob);
+/* x -> z and z -> x. */
+NF_API nf_status nf_flow_encode(nf_flow *f, const float *x, size_t rows, float *z);
+NF_API nf_status nf_flow_decode(nf_flow *f, const float *z, size_t rows, float *x);
+/* rows samples drawn with `seed`; log_prob (may be NULL) gets log p(x). */
+NF_API nf_status nf_flow_sample(nf_flow *f, size_t rows, uint64_t seed, float *x, double *log_prob);
+
+/* ---- training ----------------------------------------------------------- */
+
+typedef struct nf_train_progress {
+    int epoch;                 /* 1-based */
+    double train_loss;         /* mean negative log-likelihood of the epoch */
+    double val_log_likelihood; /* mean validation log-likelihood (NAN without) */
+    double best_val;           /* best so far */
+    int bad_epochs;            /* epochs since the best */
+    double seconds;            /* since training started */
+} nf_train_progress;
+
+typedef struct nf_train_options {
+    int batch;
+    double lr;
+    double weight_decay;       /* L2, added to the gradient */
+    double clip_norm;          /* global gradient-norm clipping; <= 0 disables */
+    int max_epochs;
+    int patience;              /* epochs without validation gain before stopping */
+    uint64_t seed;             /* shuffling */
+    /* Called after every epoch; return non-zero to stop early. */
+    int (*progress)(const nf_train_progress *p, void *user);
+    void *user;
+} nf_train_options;
+
+typedef struct nf_train_result {
+    int epochs;                /* epochs run */
+    int best_epoch;
+    double train_log_likelihood;
+    double val_log_likelihood; /* of the kept (best) parameters */
+    double seconds;
+} nf_train_result;
+
+NF_API void nf_train_options_default(nf_train_options *opt);
+/* Maximum-likelihood training with Adam. With validation data, keeps the
+ * parameters of the best validation epoch and stops after `patience` epochs
+ * without gain. A non-finite loss stops training with NF_ERR_NONFINITE and
+ * leaves the best parameters in place. */
+NF_API nf_status nf_flow_train(nf_flow *f, const float *train, size_t n_train, const float *val, size_t n_val,
+                               const nf_train_options *opt, nf_train_result *result);
+/* One Adam step on one batch (the optimiser state lives in the flow);
+ * `loss` gets the batch's mean negative log-likelihood. */
+NF_API nf_status nf_flow_train_step(nf_flow *f, const float *batch, size_t rows, const nf_train_options *opt,
+                                    double *loss);
+
+/* ---- model files ---------------------------------------------------------- */
+
+/* Saves the whole model (architecture, parameters, standardisation, training
+ * settings) to a temporary file renamed over `path` when complete. */
+NF_API nf_status nf_flow_save(const nf_flow *f, const char *path);
+/* Loads a model; refuses a truncated, corrupted or foreign file. */
+NF_API nf_status nf_flow_load(nf_flow **out, const char *path);
+
+/* ---- toy 2-D densities and pictures ------------------------------------ */
+
+/* NULL-terminated list of the toy names. */
+NF_API const char *const *nf_toy_names(void);
+/* rows 2-D points of toy `name` drawn with `seed`, into x (rows x 2). */
+NF_API nf_status nf_toy_sample(const char *name, size_t rows, uint64_t seed, float *x);
+/* The true log-density of toy `name` at each row of x (rows x 2). */
+NF_API nf_status nf_toy_log_prob(const char *name, const float *x, size_t rows, double *log_prob);
+
+/* A PNG of a 2-D model: its density as a heat map, the data and the model's
+ * samples side by side. `data` and `samples` may be NULL. The plotting box
+ * is [lo, hi]^2; lo >= hi picks it from the data. */
+NF_API nf_status nf_plot_png(nf_flow *f, const char *path, const float *data, size_t n_data,
+                             const float *samples, size_t n_samples, double lo, double hi);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif

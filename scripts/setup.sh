@@ -1,0 +1,19 @@
+#!/bin/sh
+# Installs the system packages nflow builds against, or says how to.
+missing=""
+[ -f /usr/include/x86_64-linux-gnu/openblas-openmp/cblas.h ] || [ -n "$BLAS_INC" ] || missing="$missing libopenblas-openmp-dev"
+[ -f /usr/include/png.h ] || missing="$missing libpng-dev"
+[ -f /usr/include/zlib.h ] || missing="$missing zlib1g-dev"
+command -v cc >/dev/null 2>&1 || missing="$missing gcc"
+command -v make >/dev/null 2>&1 || missing="$missing make"
+[ -z "$missing" ] && exit 0
+if [ "$(id -u)" = 0 ]; then
+    echo "setup: installing$missing"
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq && apt-get install -y -qq $missing >/dev/null || {
+        echo "setup: apt-get install -y$missing failed" >&2; exit 1; }
+else
+    echo "setup: missing system packages; run:" >&2
+    echo "  sudo apt-get install -y$missing" >&2
+    exit 1
+fi
