@@ -1,0 +1,77 @@
+#include "atomic_file.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "error.h"
+
+static void release(atomic_file *a)
+{
+    free(a->tmp_path);
+    free(a->path);
+    a->tmp_path = a->path = NULL;
+    a->fp = NULL;
+}
+
+nf_status atomic_open(atomic_file *a, const char *path)
+{
+    memset(a, 0, sizeof *a);
+    size_t len = strlen(path);
+    a->path = malloc(len + 1);
+    a->tmp_path = malloc(len + 16);
+    if (!a->path || !a->tmp_path) {
+        release(a);
+        return nf_fail(NF_ERR_NOMEM, "%s: out of memory", path);
+    }
+    memcpy(a->path, path, len + 1);
+    snprintf(a->tmp_path, len + 16, "%s.tmp.XXXXXX", path);
+    int fd = mkstemp(a->tmp_path);
+    if (fd < 0) {
+        nf_status st = nf_fail(NF_ERR_IO, "%s: cannot create: %s", path, strerror(errno));
+        release(a);
+        return st;
+    }
+    a->fp = fdopen(fd, "wb");
+    if (!a->fp) {
+        nf_status st = nf_fail(NF_ERR_IO, "%s: cannot write: %s", path, strerror(errno));
+        close(fd);
+        unlink(a->tmp_path);
+        release(a);
+        return st;
+    }
+    return NF_OK;
+}
+
+nf_status atomic_commit(atomic_file *a)
+{
+    if (!a->fp)
+        return nf_fail(NF_ERR_INVALID, "atomic_commit without an open file");
+    int bad = ferror(a->fp) || fflush(a->fp) != 0 || fsync(fileno(a->fp)) != 0;
+    int saved = errno;
+    if (fclose(a->fp) != 0 && !bad) {
+        bad = 1;
+        saved = errno;
+    }
+    a->fp = NULL;
+    if (bad || rename(a->tmp_path, a->path) != 0) {
+        if (!bad)
+            saved = errno;
+        nf_status st = nf_fail(NF_ERR_IO, "%s: write failed: %s", a->path, strerror(saved));
+        unlink(a->tmp_path);
+        release(a);
+        return st;
+    }
+    release(a);
+    return NF_OK;
+}
+
+void atomic_abort(atomic_file *a)
+{
+    if (a->fp) {
+        fclose(a->fp);
+        unlink(a->tmp_path);
+    }
+    release(a);
+}
