@@ -4,10 +4,20 @@
 #ifndef NF_REAL_H
 #define NF_REAL_H
 
+#include <math.h>
+
 #ifdef NF_REAL_DOUBLE
 typedef double real;
+#define r_exp exp
+#define r_tanh tanh
+#define r_log log
+#define r_sqrt sqrt
 #else
 typedef float real;
+#define r_exp expf
+#define r_tanh tanhf
+#define r_log logf
+#define r_sqrt sqrtf
 #endif
 
 #endif

@@ -17,7 +17,7 @@ static const char *th_current = "";
         if (!(cond)) {                                                           \
             th_current_failed++;                                                 \
             fprintf(stderr, "FAIL %s:%d: [%s] %s: ", __FILE__, __LINE__, th_current, #cond); \
-            fprintf(stderr, "" __VA_ARGS__);                                     \
+            fprintf(stderr, " " __VA_ARGS__);                                    \
             fputc('\n', stderr);                                                 \
         }                                                                        \
     } while (0)

@@ -1,0 +1,84 @@
+/* Ready-made architectures: what `nflow train --model nice|realnvp` builds,
+ * and the library-wide odds and ends (version, threads). */
+#include <omp.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "error.h"
+#include "flow.h"
+
+void openblas_set_num_threads(int n);
+
+const char *nf_version(void) { return NF_VERSION_STRING; }
+
+void nf_set_threads(int n)
+{
+    if (n <= 0)
+        n = omp_get_num_procs();
+    omp_set_num_threads(n);
+    openblas_set_num_threads(n);
+}
+
+int nf_get_threads(void) { return omp_get_max_threads(); }
+
+void nf_config_default(nf_config *cfg, nf_model model, int dim)
+{
+    memset(cfg, 0, sizeof *cfg);
+    cfg->model = model;
+    cfg->dim = dim;
+    cfg->hidden_layers = 2;
+    cfg->base = NF_BASE_NORMAL;
+    cfg->partition = NF_PART_EVEN_ODD;
+    cfg->seed = 1;
+    if (model == NF_MODEL_NICE) {
+        cfg->layers = 8;
+        cfg->hidden = 128;
+        cfg->activation = NF_ACT_RELU;
+    } else {
+        cfg->layers = 8;
+        cfg->hidden = 128;
+        cfg->activation = NF_ACT_RELU;
+    }
+}
+
+/* RealNVP log-scales stay within (-3, 3) per layer: exp(3) ~ 20x. */
+static const double affine_bound = 3.0;
+
+nf_status nf_flow_create(nf_flow **out, const nf_config *cfg)
+{
+    *out = NULL;
+    if (cfg->model != NF_MODEL_NICE && cfg->model != NF_MODEL_REALNVP)
+        return nf_fail(NF_ERR_INVALID, "unknown model %d", (int)cfg->model);
+    if (cfg->dim < 2)
+        return nf_fail(NF_ERR_INVALID, "NICE and RealNVP need at least 2 dimensions (got %d)", cfg->dim);
+    if (cfg->layers < 1 || cfg->layers > 1000)
+        return nf_fail(NF_ERR_INVALID, "layers %d out of range 1..1000", cfg->layers);
+    if (cfg->hidden < 1 || cfg->hidden > 65536)
+        return nf_fail(NF_ERR_INVALID, "hidden units %d out of range 1..65536", cfg->hidden);
+    if (cfg->hidden_layers < 0 || cfg->hidden_layers > 16)
+        return nf_fail(NF_ERR_INVALID, "hidden layers %d out of range 0..16", cfg->hidden_layers);
+    if (cfg->partition == NF_PART_MASK)
+        return nf_fail(NF_ERR_INVALID, "a user mask needs the layer-by-layer calls (nf_flow_add_*)");
+    nf_flow *f;
+    nf_status st = nf_flow_new(&f, cfg->dim, cfg->base);
+    for (int l = 0; l < cfg->layers && !st; l++) {
+        if (cfg->model == NF_MODEL_NICE)
+            st = nf_flow_add_additive_coupling(f, cfg->partition, NULL, l % 2, cfg->hidden, cfg->hidden_layers,
+                                               cfg->activation);
+        else
+            st = nf_flow_add_affine_coupling(f, cfg->partition, NULL, l % 2, cfg->hidden, cfg->hidden_layers,
+                                             cfg->activation, affine_bound);
+    }
+    if (!st && cfg->model == NF_MODEL_NICE)
+        st = nf_flow_add_rescale(f);
+    if (!st)
+        st = nf_flow_finalize(f, cfg->seed);
+    if (st) {
+        nf_flow_free(f);
+        return st;
+    }
+    f->has_config = 1;
+    f->config = *cfg;
+    *out = f;
+    return NF_OK;
+}

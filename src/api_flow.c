@@ -1,0 +1,323 @@
+/* The public flow API: building, densities, sampling, codes. A thin bridge
+ * from float buffers to the internal layers (src/flow.c). */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "error.h"
+#include "flow.h"
+#include "kern.h"
+
+enum { EVAL_CHUNK = 4096 };
+
+nf_status nf_flow_new(nf_flow **out, int dim, nf_base base)
+{
+    *out = NULL;
+    if (dim < 1 || dim > 100000)
+        return nf_fail(NF_ERR_INVALID, "dimension %d out of range 1..100000", dim);
+    if ((unsigned)base > NF_BASE_UNIFORM)
+        return nf_fail(NF_ERR_INVALID, "unknown base density %d", (int)base);
+    nf_flow *f = calloc(1, sizeof *f);
+    if (!f)
+        return nf_fail(NF_ERR_NOMEM, "out of memory creating a flow");
+    f->dim = dim;
+    f->base.kind = base;
+    f->base.lo = 0;
+    f->base.hi = 1;
+    f->val_ll = f->train_ll = f->test_ll = NAN;
+    nf_status st = flow_add(f, standardize_new(dim, NULL, NULL));
+    if (st) {
+        nf_flow_free(f);
+        return st;
+    }
+    *out = f;
+    return NF_OK;
+}
+
+void nf_flow_free(nf_flow *f)
+{
+    if (!f)
+        return;
+    for (int l = 0; l < f->n_layers; l++) {
+        if (f->act)
+            free(f->act[l]);
+        layer_free(f->layers[l]);
+    }
+    free(f->act);
+    free(f->layers);
+    free(f->dbuf[0]);
+    free(f->dbuf[1]);
+    free(f->ldj);
+    free(f->logp);
+    free(f->params);
+    free(f->data_min);
+    free(f->data_max);
+    free(f);
+}
+
+nf_status nf_flow_set_uniform_box(nf_flow *f, double lo, double hi)
+{
+    if (!(lo < hi) || !isfinite(lo) || !isfinite(hi))
+        return nf_fail(NF_ERR_INVALID, "uniform box [%g, %g] is empty or not finite", lo, hi);
+    f->base.lo = lo;
+    f->base.hi = hi;
+    return NF_OK;
+}
+
+static nf_status make_mask(const nf_flow *f, nf_partition part, const int *user, int flip, int *mask)
+{
+    for (int i = 0; i < f->dim; i++) {
+        switch (part) {
+        case NF_PART_HALVES: mask[i] = i < f->dim / 2; break;
+        case NF_PART_EVEN_ODD: mask[i] = i % 2 == 0; break;
+        case NF_PART_MASK:
+            if (!user)
+                return nf_fail(NF_ERR_INVALID, "NF_PART_MASK needs a mask");
+            mask[i] = user[i] != 0;
+            break;
+        default: return nf_fail(NF_ERR_INVALID, "unknown partition %d", (int)part);
+        }
+        if (flip)
+            mask[i] = !mask[i];
+    }
+    return NF_OK;
+}
+
+static nf_status add_coupling(nf_flow *f, int affine, nf_partition part, const int *user, int flip, int hidden,
+                              int hidden_layers, nf_activation act, double bound)
+{
+    if (f->dim < 2)
+        return nf_fail(NF_ERR_INVALID, "coupling layers need at least 2 dimensions");
+    if ((unsigned)act > NF_ACT_TANH)
+        return nf_fail(NF_ERR_INVALID, "unknown activation %d", (int)act);
+    int *mask = malloc(sizeof(int) * f->dim);
+    if (!mask)
+        return nf_fail(NF_ERR_NOMEM, "out of memory");
+    nf_status st = make_mask(f, part, user, flip, mask);
+    if (!st)
+        st = flow_add(f, coupling_new(f->dim, affine, mask, hidden, hidden_layers,
+                                      act == NF_ACT_TANH ? K_ACT_TANH : K_ACT_RELU, bound));
+    free(mask);
+    return st;
+}
+
+nf_status nf_flow_add_additive_coupling(nf_flow *f, nf_partition part, const int *mask, int flip, int hidden,
+                                        int hidden_layers, nf_activation act)
+{
+    return add_coupling(f, 0, part, mask, flip, hidden, hidden_layers, act, 0);
+}
+
+nf_status nf_flow_add_affine_coupling(nf_flow *f, nf_partition part, const int *mask, int flip, int hidden,
+                                      int hidden_layers, nf_activation act, double bound)
+{
+    if (!(bound >= 0 && bound < 100))
+        return nf_fail(NF_ERR_INVALID, "log-scale bound %g out of range [0, 100) (0: unbounded)", bound);
+    return add_coupling(f, 1, part, mask, flip, hidden, hidden_layers, act, bound);
+}
+
+nf_status nf_flow_add_rescale(nf_flow *f) { return flow_add(f, rescale_new(f->dim)); }
+
+static nf_status random_perm(int dim, uint64_t seed, int **out)
+{
+    int64_t *idx = malloc(sizeof(int64_t) * dim);
+    int *perm = malloc(sizeof(int) * dim);
+    if (!idx || !perm) {
+        free(idx);
+        free(perm);
+        return nf_fail(NF_ERR_NOMEM, "out of memory");
+    }
+    rng r;
+    rng_seed(&r, seed);
+    for (int i = 0; i < dim; i++)
+        idx[i] = i;
+    rng_shuffle(&r, idx, dim);
+    for (int i = 0; i < dim; i++)
+        perm[i] = (int)idx[i];
+    free(idx);
+    *out = perm;
+    return NF_OK;
+}
+
+nf_status nf_flow_add_permutation(nf_flow *f, nf_permutation kind, uint64_t seed)
+{
+    int *perm;
+    if (kind == NF_PERM_RANDOM) {
+        nf_status st = random_perm(f->dim, seed, &perm);
+        if (st)
+            return st;
+    } else if (kind == NF_PERM_REVERSE) {
+        perm = malloc(sizeof(int) * f->dim);
+        if (!perm)
+            return nf_fail(NF_ERR_NOMEM, "out of memory");
+        for (int i = 0; i < f->dim; i++)
+            perm[i] = f->dim - 1 - i;
+    } else {
+        return nf_fail(NF_ERR_INVALID, "unknown permutation kind %d", (int)kind);
+    }
+    nf_status st = flow_add(f, permute_new(f->dim, perm));
+    free(perm);
+    return st;
+}
+
+nf_status nf_flow_add_linear_lu(nf_flow *f, uint64_t seed)
+{
+    int *perm;
+    nf_status st = random_perm(f->dim, seed, &perm);
+    if (st)
+        return st;
+    st = flow_add(f, linear_lu_new(f->dim, perm, NULL));
+    free(perm);
+    return st;
+}
+
+nf_status nf_flow_finalize(nf_flow *f, uint64_t seed)
+{
+    if (f->finalized)
+        return nf_fail(NF_ERR_INVALID, "flow already finalized");
+    nf_status st = flow_allocate_params(f);
+    if (st)
+        return st;
+    rng r;
+    rng_seed(&r, seed);
+    for (int l = 0; l < f->n_layers; l++)
+        f->layers[l]->ops->init_params(f->layers[l], f->params + f->layers[l]->p_off, &r);
+    return NF_OK;
+}
+
+int nf_flow_dim(const nf_flow *f) { return f->dim; }
+size_t nf_flow_param_count(const nf_flow *f) { return f->n_params; }
+
+nf_status nf_flow_set_standardization(nf_flow *f, const double *mean, const double *std)
+{
+    for (int i = 0; i < f->dim; i++)
+        if (!isfinite(mean[i]) || !(std[i] > 0 && isfinite(std[i])))
+            return nf_fail(NF_ERR_INVALID, "standardisation of column %d: mean %g, std %g (std must be positive)",
+                           i + 1, mean[i], std[i]);
+    standardize_set(f->layers[0], mean, std);
+    return NF_OK;
+}
+
+nf_status nf_flow_fit_standardization(nf_flow *f, const float *x, size_t rows)
+{
+    int dim = f->dim;
+    if (rows < 2)
+        return nf_fail(NF_ERR_INVALID, "standardisation needs at least 2 rows, got %zu", rows);
+    double *mean = calloc((size_t)dim * 2, sizeof(double));
+    double *lo = malloc(sizeof(double) * dim * 2);
+    if (!mean || !lo) {
+        free(mean);
+        free(lo);
+        return nf_fail(NF_ERR_NOMEM, "out of memory");
+    }
+    double *std = mean + dim, *hi = lo + dim;
+    for (int i = 0; i < dim; i++) {
+        lo[i] = INFINITY;
+        hi[i] = -INFINITY;
+    }
+    for (size_t r = 0; r < rows; r++)
+        for (int i = 0; i < dim; i++) {
+            double v = x[r * dim + i];
+            mean[i] += v;
+            if (v < lo[i]) lo[i] = v;
+            if (v > hi[i]) hi[i] = v;
+        }
+    for (int i = 0; i < dim; i++)
+        mean[i] /= (double)rows;
+    for (size_t r = 0; r < rows; r++)
+        for (int i = 0; i < dim; i++) {
+            double d = x[r * dim + i] - mean[i];
+            std[i] += d * d;
+        }
+    nf_status st = NF_OK;
+    for (int i = 0; i < dim && !st; i++) {
+        std[i] = sqrt(std[i] / (double)(rows - 1));
+        if (!(std[i] > 0))
+            st = nf_fail(NF_ERR_INVALID, "column %d is constant (%g): a density over it does not exist", i + 1,
+                         mean[i]);
+    }
+    if (!st)
+        st = nf_flow_set_standardization(f, mean, std);
+    if (!st) {
+        free(f->data_min);
+        free(f->data_max);
+        f->data_min = lo;
+        f->data_max = malloc(sizeof(double) * dim);
+        if (f->data_max)
+            memcpy(f->data_max, hi, sizeof(double) * dim);
+        lo = NULL;
+        f->train_rows = (int64_t)rows;
+    }
+    free(mean);
+    free(lo);
+    return st;
+}
+
+static nf_status ready(const nf_flow *f, const void *buf, size_t rows)
+{
+    if (!f || !f->finalized)
+        return nf_fail(NF_ERR_INVALID, "flow is not finalized");
+    if (rows && !buf)
+        return nf_fail(NF_ERR_INVALID, "NULL buffer");
+    return NF_OK;
+}
+
+static int chunk_rows(size_t rows) { return rows < EVAL_CHUNK ? (int)rows : EVAL_CHUNK; }
+
+nf_status nf_flow_log_prob(nf_flow *f, const float *x, size_t rows, double *log_prob)
+{
+    nf_status st = ready(f, x, rows);
+    if (st || !rows || (st = flow_reserve(f, chunk_rows(rows))))
+        return st;
+    for (size_t r0 = 0; r0 < rows; r0 += EVAL_CHUNK) {
+        int n = chunk_rows(rows - r0);
+        flow_x2z(f, n, x + r0 * f->dim, log_prob + r0);
+    }
+    return NF_OK;
+}
+
+nf_status nf_flow_encode(nf_flow *f, const float *x, size_t rows, float *z)
+{
+    nf_status st = ready(f, x, rows);
+    if (st || !rows || (st = flow_reserve(f, chunk_rows(rows))))
+        return st;
+    for (size_t r0 = 0; r0 < rows; r0 += EVAL_CHUNK) {
+        int n = chunk_rows(rows - r0);
+        flow_x2z(f, n, x + r0 * f->dim, f->logp);
+        memcpy(z + r0 * f->dim, f->act[f->n_layers - 1], sizeof(float) * n * f->dim);
+    }
+    return NF_OK;
+}
+
+nf_status nf_flow_decode(nf_flow *f, const float *z, size_t rows, float *x)
+{
+    nf_status st = ready(f, z, rows);
+    if (st || !rows || (st = flow_reserve(f, chunk_rows(rows))))
+        return st;
+    for (size_t r0 = 0; r0 < rows; r0 += EVAL_CHUNK) {
+        int n = chunk_rows(rows - r0);
+        flow_z2x(f, n, z + r0 * f->dim, x + r0 * f->dim, NULL);
+    }
+    return NF_OK;
+}
+
+nf_status nf_flow_sample(nf_flow *f, size_t rows, uint64_t seed, float *x, double *log_prob)
+{
+    nf_status st = ready(f, x, rows);
+    if (st || !rows || (st = flow_reserve(f, chunk_rows(rows))))
+        return st;
+    rng r;
+    rng_seed(&r, seed);
+    real *z = f->act[0];
+    for (size_t r0 = 0; r0 < rows; r0 += EVAL_CHUNK) {
+        int n = chunk_rows(rows - r0);
+        base_sample(&f->base, &r, n, f->dim, z);
+        if (log_prob)
+            base_log_prob(&f->base, n, f->dim, z, log_prob + r0);
+        flow_z2x(f, n, z, x + r0 * f->dim, f->logp);
+        if (log_prob)
+            for (int i = 0; i < n; i++)
+                log_prob[r0 + i] -= f->logp[i];
+    }
+    return NF_OK;
+}

@@ -1,0 +1,292 @@
+/* Saving and loading whole models through the container of src/mfile.c.
+ * The sections are specified in docs/model-format.md. */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "error.h"
+#include "flow.h"
+
+static const char *const activation_names[] = {"relu", "tanh"};
+static const char *const model_names[] = {"nice", "realnvp"};
+static const char *const partition_names[] = {"halves", "even_odd", "mask"};
+
+static nf_status put_header(const nf_flow *f, mf_writer *w)
+{
+    nf_status st = mf_begin(w, "nflow");
+    if (!st) st = mf_put_str(w, "version", NF_VERSION_STRING);
+    if (!st) st = mf_put_i64(w, "dim", f->dim);
+    if (!st) st = mf_put_str(w, "base", base_name(f->base.kind));
+    if (!st) st = mf_put_f64(w, "box_lo", f->base.lo);
+    if (!st) st = mf_put_f64(w, "box_hi", f->base.hi);
+    if (!st) st = mf_put_i64(w, "layers", f->n_layers);
+    if (!st) st = mf_put_i64(w, "params", (int64_t)f->n_params);
+    if (!st && f->has_config) {
+        const nf_config *c = &f->config;
+        st = mf_begin(w, "config");
+        if (!st) st = mf_put_str(w, "model", model_names[c->model]);
+        if (!st) st = mf_put_i64(w, "layers", c->layers);
+        if (!st) st = mf_put_i64(w, "hidden", c->hidden);
+        if (!st) st = mf_put_i64(w, "hidden_layers", c->hidden_layers);
+        if (!st) st = mf_put_str(w, "activation", activation_names[c->activation]);
+        if (!st) st = mf_put_str(w, "partition", partition_names[c->partition]);
+        if (!st) st = mf_put_i64(w, "seed", (int64_t)c->seed);
+    }
+    if (!st) st = mf_begin(w, "training");
+    if (!st) st = mf_put_i64(w, "rows", f->train_rows);
+    if (!st) st = mf_put_i64(w, "epochs", f->epochs);
+    if (!st) st = mf_put_i64(w, "best_epoch", f->best_epoch);
+    if (!st) st = mf_put_f64(w, "train_log_likelihood", f->train_ll);
+    if (!st) st = mf_put_f64(w, "val_log_likelihood", f->val_ll);
+    if (!st) st = mf_put_f64(w, "test_log_likelihood", f->test_ll);
+    if (!st && f->data_min) st = mf_put_f64s(w, "data_min", f->data_min, f->dim);
+    if (!st && f->data_max) st = mf_put_f64s(w, "data_max", f->data_max, f->dim);
+    return st;
+}
+
+nf_status nf_flow_save(const nf_flow *f, const char *path)
+{
+    if (!f || !f->finalized)
+        return nf_fail(NF_ERR_INVALID, "flow is not finalized");
+    mf_writer *w = mf_writer_new();
+    if (!w)
+        return nf_fail(NF_ERR_NOMEM, "out of memory saving %s", path);
+    nf_status st = put_header(f, w);
+    for (int l = 0; l < f->n_layers && !st; l++)
+        st = f->layers[l]->ops->save(f->layers[l], w);
+    size_t n = f->n_params;
+    if (!st) st = mf_begin(w, "parameters");
+    if (!st) st = mf_put_f32s(w, "values", f->params, n);
+    if (!st) st = mf_begin(w, "optimizer");
+    if (!st) st = mf_put_str(w, "kind", "adam");
+    if (!st) st = mf_put_i64(w, "step", f->adam_t);
+    if (!st) st = mf_put_f32s(w, "m", f->adam_m, n);
+    if (!st) st = mf_put_f32s(w, "v", f->adam_v, n);
+    if (!st) st = mf_writer_save(w, path);
+    mf_writer_free(w);
+    return st;
+}
+
+typedef nf_status (*layer_loader)(const mf_file *, const mf_section *, int, layer **);
+
+static layer_loader loader_for(const char *tag)
+{
+    static const struct {
+        const char *tag;
+        layer_loader load;
+    } table[] = {
+        {"standardize", standardize_load}, {"additive_coupling", coupling_load},
+        {"affine_coupling", coupling_load}, {"rescale", rescale_load},
+        {"permutation", permute_load},     {"linear_lu", linear_lu_load},
+    };
+    for (size_t i = 0; i < sizeof table / sizeof table[0]; i++)
+        if (strcmp(tag, table[i].tag) == 0)
+            return table[i].load;
+    return NULL;
+}
+
+static int name_index(const char *const *names, int n, const char *s)
+{
+    for (int i = 0; i < n; i++)
+        if (strcmp(names[i], s) == 0)
+            return i;
+    return -1;
+}
+
+static nf_status read_config(const mf_file *mf, const mf_section *s, nf_flow *f)
+{
+    const char *model, *act, *part;
+    int64_t layers, hidden, depth, seed;
+    nf_status st = mf_get_str(mf, s, "model", &model);
+    if (!st) st = mf_get_i64(mf, s, "layers", &layers);
+    if (!st) st = mf_get_i64(mf, s, "hidden", &hidden);
+    if (!st) st = mf_get_i64(mf, s, "hidden_layers", &depth);
+    if (!st) st = mf_get_str(mf, s, "activation", &act);
+    if (!st) st = mf_get_str(mf, s, "partition", &part);
+    if (!st) st = mf_get_i64(mf, s, "seed", &seed);
+    if (st)
+        return st;
+    nf_config *c = &f->config;
+    int m = name_index(model_names, 2, model), a = name_index(activation_names, 2, act),
+        p = name_index(partition_names, 3, part);
+    if (m < 0 || a < 0 || p < 0)
+        return nf_fail(NF_ERR_FORMAT, "%s: section 'config': unknown model, activation or partition", mf_path(mf));
+    c->model = (nf_model)m;
+    c->activation = (nf_activation)a;
+    c->partition = (nf_partition)p;
+    c->dim = f->dim;
+    c->layers = (int)layers;
+    c->hidden = (int)hidden;
+    c->hidden_layers = (int)depth;
+    c->base = f->base.kind;
+    c->seed = (uint64_t)seed;
+    f->has_config = 1;
+    return NF_OK;
+}
+
+static nf_status read_training(const mf_file *mf, const mf_section *s, nf_flow *f)
+{
+    nf_status st = mf_get_i64(mf, s, "rows", &f->train_rows);
+    if (!st) st = mf_get_i64(mf, s, "epochs", &f->epochs);
+    if (!st) st = mf_get_i64(mf, s, "best_epoch", &f->best_epoch);
+    if (!st) st = mf_get_f64(mf, s, "train_log_likelihood", &f->train_ll);
+    if (!st) st = mf_get_f64(mf, s, "val_log_likelihood", &f->val_ll);
+    if (!st) st = mf_get_f64(mf, s, "test_log_likelihood", &f->test_ll);
+    const double *v;
+    for (int k = 0; k < 2 && !st; k++) {
+        const char *key = k ? "data_max" : "data_min";
+        double **dst = k ? &f->data_max : &f->data_min;
+        if (!mf_has(s, key))
+            continue;
+        st = mf_get_f64s(mf, s, key, (size_t)f->dim, &v, NULL);
+        if (!st && !(*dst = malloc(sizeof(double) * f->dim)))
+            st = nf_fail(NF_ERR_NOMEM, "out of memory");
+        if (!st)
+            memcpy(*dst, v, sizeof(double) * f->dim);
+    }
+    return st;
+}
+
+static nf_status read_flow(const mf_file *mf, nf_flow **out)
+{
+    size_t ns = mf_section_count(mf), i = 0;
+    const char *path = mf_path(mf);
+    if (ns < 1 || strcmp(mf_section_tag(mf_section_at(mf, 0)), "nflow") != 0)
+        return nf_fail(NF_ERR_FORMAT, "%s: not an nflow model (no 'nflow' section first)", path);
+    const mf_section *s = mf_section_at(mf, i++);
+    int64_t dim, n_layers, n_params;
+    const char *base;
+    double lo, hi;
+    nf_status st = mf_get_i64(mf, s, "dim", &dim);
+    if (!st) st = mf_get_str(mf, s, "base", &base);
+    if (!st) st = mf_get_f64(mf, s, "box_lo", &lo);
+    if (!st) st = mf_get_f64(mf, s, "box_hi", &hi);
+    if (!st) st = mf_get_i64(mf, s, "layers", &n_layers);
+    if (!st) st = mf_get_i64(mf, s, "params", &n_params);
+    if (st)
+        return st;
+    int b = base_from_name(base);
+    if (dim < 1 || dim > 100000 || b < 0 || n_layers < 1 || n_layers > 100000 || n_params < 0)
+        return nf_fail(NF_ERR_FORMAT, "%s: section 'nflow': dim, base or counts out of range", path);
+    nf_flow *f = calloc(1, sizeof *f);
+    if (!f)
+        return nf_fail(NF_ERR_NOMEM, "out of memory loading %s", path);
+    f->dim = (int)dim;
+    f->base.kind = (nf_base)b;
+    f->base.lo = lo;
+    f->base.hi = hi;
+    if (b == NF_BASE_UNIFORM && !(lo < hi))
+        st = nf_fail(NF_ERR_FORMAT, "%s: uniform box [%g, %g] is empty", path, lo, hi);
+    if (!st && i < ns && strcmp(mf_section_tag(mf_section_at(mf, i)), "config") == 0)
+        st = read_config(mf, mf_section_at(mf, i++), f);
+    if (!st && i < ns && strcmp(mf_section_tag(mf_section_at(mf, i)), "training") == 0)
+        st = read_training(mf, mf_section_at(mf, i++), f);
+    for (int64_t l = 0; l < n_layers && !st; l++, i++) {
+        if (i >= ns) {
+            st = nf_fail(NF_ERR_FORMAT, "%s: %lld layers announced, %lld found", path, (long long)n_layers,
+                         (long long)l);
+            break;
+        }
+        s = mf_section_at(mf, i);
+        layer_loader load = loader_for(mf_section_tag(s));
+        if (!load) {
+            st = nf_fail(NF_ERR_FORMAT, "%s: section %zu: unknown layer '%s'", path, i, mf_section_tag(s));
+            break;
+        }
+        if (l == 0 && strcmp(mf_section_tag(s), "standardize") != 0) {
+            st = nf_fail(NF_ERR_FORMAT, "%s: the first layer must be 'standardize'", path);
+            break;
+        }
+        layer *ly = NULL;
+        st = load(mf, s, f->dim, &ly);
+        if (!st)
+            st = flow_add(f, ly);
+    }
+    if (!st)
+        st = flow_allocate_params(f);
+    if (!st && f->n_params != (size_t)n_params)
+        st = nf_fail(NF_ERR_FORMAT, "%s: the layers hold %zu parameters, the header says %lld", path, f->n_params,
+                     (long long)n_params);
+    const float *v;
+    for (int k = 0; k < 2 && !st; k++) {
+        const char *want = k ? "optimizer" : "parameters";
+        if (i >= ns || strcmp(mf_section_tag(mf_section_at(mf, i)), want) != 0) {
+            st = nf_fail(NF_ERR_FORMAT, "%s: section '%s' missing", path, want);
+            break;
+        }
+        s = mf_section_at(mf, i++);
+        if (k == 0) {
+            st = mf_get_f32s(mf, s, "values", f->n_params, &v, NULL);
+            if (!st)
+                memcpy(f->params, v, sizeof(float) * f->n_params);
+        } else {
+            st = mf_get_i64(mf, s, "step", &f->adam_t);
+            if (!st) st = mf_get_f32s(mf, s, "m", f->n_params, &v, NULL);
+            if (!st) memcpy(f->adam_m, v, sizeof(float) * f->n_params);
+            if (!st) st = mf_get_f32s(mf, s, "v", f->n_params, &v, NULL);
+            if (!st) memcpy(f->adam_v, v, sizeof(float) * f->n_params);
+        }
+    }
+    for (size_t k = 0; !st && k < f->n_params; k++)
+        if (!isfinite(f->params[k]))
+            st = nf_fail(NF_ERR_FORMAT, "%s: parameter %zu is not finite", path, k);
+    if (!st && i != ns)
+        st = nf_fail(NF_ERR_FORMAT, "%s: unexpected section '%s' after the optimizer", path,
+                     mf_section_tag(mf_section_at(mf, i)));
+    if (st) {
+        nf_flow_free(f);
+        return st;
+    }
+    *out = f;
+    return NF_OK;
+}
+
+nf_status nf_flow_load(nf_flow **out, const char *path)
+{
+    *out = NULL;
+    mf_file *mf;
+    nf_status st = mf_read(path, &mf);
+    if (st)
+        return st;
+    st = read_flow(mf, out);
+    mf_free(mf);
+    return st;
+}
+
+size_t nf_flow_describe(const nf_flow *f, char *buf, size_t size)
+{
+    size_t k = 0;
+#define OUT(...) k += (size_t)snprintf(buf + (k < size ? k : size), k < size ? size - k : 0, __VA_ARGS__)
+    if (f->has_config)
+        OUT("model: %s, %d coupling layers, networks %d x %d %s\n", model_names[f->config.model],
+            f->config.layers, f->config.hidden_layers, f->config.hidden, activation_names[f->config.activation]);
+    OUT("dimension: %d\nbase: %s", f->dim, base_name(f->base.kind));
+    if (f->base.kind == NF_BASE_UNIFORM)
+        OUT(" on [%g, %g]", f->base.lo, f->base.hi);
+    OUT("\nparameters: %zu\nlayers (density direction, data first):\n", f->n_params);
+    for (int l = 0; l < f->n_layers; l++) {
+        const layer *ly = f->layers[l];
+        OUT("  %2d: ", l);
+        k += ly->ops->describe(ly, buf + (k < size ? k : size), k < size ? size - k : 0);
+        OUT(" [%zu params]\n", ly->ops->n_params(ly));
+    }
+    const double *mean, *std;
+    standardize_get(f->layers[0], &mean, &std);
+    OUT("data statistics (%lld training rows):\n  %-6s %12s %12s %12s %12s\n", (long long)f->train_rows, "column",
+        "mean", "std", "min", "max");
+    for (int i = 0; i < f->dim; i++) {
+        if (i == 12 && f->dim > 16) {
+            OUT("  ... %d more columns\n", f->dim - 12);
+            break;
+        }
+        OUT("  %-6d %12.6g %12.6g %12.6g %12.6g\n", i, mean[i], std[i], f->data_min ? f->data_min[i] : NAN,
+            f->data_max ? f->data_max[i] : NAN);
+    }
+    if (f->epochs)
+        OUT("training: %lld epochs, best epoch %lld, mean log-likelihood train %.4f, validation %.4f, test %.4f\n",
+            (long long)f->epochs, (long long)f->best_epoch, f->train_ll, f->val_ll, f->test_ll);
+#undef OUT
+    return k;
+}
+

@@ -1,0 +1,177 @@
+#include "flow.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "error.h"
+
+nf_status flow_add(nf_flow *f, layer *l)
+{
+    if (!l)
+        return NF_ERR_INVALID; /* the constructor's message stands */
+    if (f->finalized) {
+        layer_free(l);
+        return nf_fail(NF_ERR_INVALID, "layers cannot be added after nf_flow_finalize");
+    }
+    if (f->n_layers == f->cap) {
+        int cap = f->cap ? 2 * f->cap : 8;
+        layer **p = realloc(f->layers, sizeof *p * cap);
+        if (!p) {
+            layer_free(l);
+            return nf_fail(NF_ERR_NOMEM, "out of memory adding a layer");
+        }
+        f->layers = p;
+        f->cap = cap;
+    }
+    f->layers[f->n_layers++] = l;
+    return NF_OK;
+}
+
+/* Lays the parameters out in one buffer; params, grads and both Adam
+ * moments share a single allocation. */
+nf_status flow_allocate_params(nf_flow *f)
+{
+    size_t n = 0;
+    for (int l = 0; l < f->n_layers; l++) {
+        f->layers[l]->p_off = n;
+        n += f->layers[l]->ops->n_params(f->layers[l]);
+    }
+    f->n_params = n;
+    f->params = calloc(4 * (n ? n : 1), sizeof(real));
+    if (!f->params)
+        return nf_fail(NF_ERR_NOMEM, "out of memory for %zu parameters", n);
+    f->grads = f->params + n;
+    f->adam_m = f->grads + n;
+    f->adam_v = f->adam_m + n;
+    f->finalized = 1;
+    return NF_OK;
+}
+
+static void free_buffers(nf_flow *f)
+{
+    if (f->act)
+        for (int l = 0; l < f->n_layers; l++)
+            free(f->act[l]);
+    free(f->act);
+    free(f->dbuf[0]);
+    free(f->dbuf[1]);
+    free(f->ldj);
+    free(f->logp);
+    f->act = NULL;
+    f->dbuf[0] = f->dbuf[1] = NULL;
+    f->ldj = f->logp = NULL;
+    f->max_rows = 0;
+}
+
+nf_status flow_reserve(nf_flow *f, int rows)
+{
+    if (rows <= f->max_rows)
+        return NF_OK;
+    free_buffers(f);
+    size_t n = (size_t)rows * f->dim;
+    f->act = calloc((size_t)f->n_layers, sizeof *f->act);
+    f->dbuf[0] = malloc(sizeof(real) * n);
+    f->dbuf[1] = malloc(sizeof(real) * n);
+    f->ldj = malloc(sizeof(double) * rows);
+    f->logp = malloc(sizeof(double) * rows);
+    int ok = f->act && f->dbuf[0] && f->dbuf[1] && f->ldj && f->logp;
+    for (int l = 0; ok && l < f->n_layers; l++) {
+        f->act[l] = malloc(sizeof(real) * n);
+        ok = f->act[l] && f->layers[l]->ops->reserve(f->layers[l], rows) == 0;
+    }
+    if (!ok) {
+        free_buffers(f);
+        return nf_fail(NF_ERR_NOMEM, "out of memory for a batch of %d rows", rows);
+    }
+    f->max_rows = rows;
+    return NF_OK;
+}
+
+static const real *layer_params(const nf_flow *f, const layer *l) { return f->params + l->p_off; }
+
+void flow_x2z(nf_flow *f, int rows, const real *x, double *logp)
+{
+    memset(f->ldj, 0, sizeof(double) * rows);
+    const real *in = x;
+    for (int l = 0; l < f->n_layers; l++) {
+        layer *ly = f->layers[l];
+        ly->ops->x2z(ly, layer_params(f, ly), rows, in, f->act[l], f->ldj);
+        in = f->act[l];
+    }
+    base_log_prob(&f->base, rows, f->dim, in, logp);
+    for (int r = 0; r < rows; r++)
+        logp[r] += f->ldj[r];
+}
+
+void flow_nll_backward(nf_flow *f, int rows, const real *x, real *grads, real *dx)
+{
+    const real w = (real)(-1.0 / rows); /* d(-mean log p)/d log p_r */
+    int last = f->n_layers - 1;
+    real *dout = f->dbuf[0], *din = f->dbuf[1];
+    base_grad(&f->base, rows, f->dim, f->act[last], w, dout);
+    for (int l = last; l >= 0; l--) {
+        layer *ly = f->layers[l];
+        const real *in = l > 0 ? f->act[l - 1] : x;
+        real *d = l > 0 ? din : dx;
+        real *dp = grads && ly->ops->n_params(ly) ? grads + ly->p_off : NULL;
+        if (!d && !dp)
+            break; /* nothing below needs a gradient */
+        ly->ops->x2z_backward(ly, layer_params(f, ly), rows, in, f->act[l], dout, w, d, dp);
+        real *t = dout;
+        dout = din;
+        din = t;
+    }
+}
+
+void flow_z2x(nf_flow *f, int rows, const real *z, real *x, double *ldj)
+{
+    double *acc = ldj ? ldj : f->ldj;
+    memset(acc, 0, sizeof(double) * rows);
+    /* run the layers last to first, ping-ponging between two buffers and
+     * writing the first layer's output straight into x */
+    const real *in = z;
+    for (int l = f->n_layers - 1; l >= 0; l--) {
+        layer *ly = f->layers[l];
+        real *out = l == 0 ? x : f->dbuf[l & 1];
+        ly->ops->z2x(ly, layer_params(f, ly), rows, in, out, acc);
+        in = out;
+    }
+}
+
+double flow_train_step(nf_flow *f, int rows, const real *x, double lr, double weight_decay, double clip_norm)
+{
+    size_t n = f->n_params;
+    flow_x2z(f, rows, x, f->logp);
+    double loss = 0;
+    for (int r = 0; r < rows; r++)
+        loss -= f->logp[r];
+    loss /= rows;
+    if (!isfinite(loss))
+        return loss;
+    memset(f->grads, 0, sizeof(real) * n);
+    flow_nll_backward(f, rows, x, f->grads, NULL);
+    real *p = f->params, *g = f->grads, *m = f->adam_m, *v = f->adam_v;
+    if (weight_decay > 0)
+        for (size_t i = 0; i < n; i++)
+            g[i] += (real)weight_decay * p[i];
+    double norm2 = 0;
+    for (size_t i = 0; i < n; i++)
+        norm2 += (double)g[i] * g[i];
+    if (!isfinite(norm2))
+        return NAN;
+    real scale = 1;
+    if (clip_norm > 0 && norm2 > clip_norm * clip_norm)
+        scale = (real)(clip_norm / sqrt(norm2));
+    const double b1 = 0.9, b2 = 0.999, eps = 1e-8;
+    f->adam_t++;
+    double c1 = 1 - pow(b1, (double)f->adam_t), c2 = 1 - pow(b2, (double)f->adam_t);
+    real step = (real)(lr / c1), vfix = (real)(1 / c2);
+    for (size_t i = 0; i < n; i++) {
+        real gi = g[i] * scale;
+        m[i] = (real)b1 * m[i] + (real)(1 - b1) * gi;
+        v[i] = (real)b2 * v[i] + (real)(1 - b2) * gi * gi;
+        p[i] -= step * m[i] / (r_sqrt(v[i] * vfix) + (real)eps);
+    }
+    return loss;
+}

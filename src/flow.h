@@ -1,0 +1,61 @@
+/* The flow: a base density and a list of layers, all parameters in one
+ * buffer (gradients and Adam moments in buffers of the same layout), and
+ * the activation buffers of one batch, allocated before training so that a
+ * step allocates nothing. Layer 0 is always the standardisation. */
+#ifndef NF_FLOW_H
+#define NF_FLOW_H
+
+#include "base.h"
+#include "layer.h"
+#include "nflow.h"
+#include "real.h"
+
+struct nf_flow {
+    int dim;
+    base_density base;
+    layer **layers;
+    int n_layers, cap;
+    int finalized;
+
+    size_t n_params;
+    real *params, *grads, *adam_m, *adam_v;
+    int64_t adam_t;
+
+    int max_rows;    /* rows the buffers below hold */
+    real **act;      /* act[l]: output of layer l (rows x dim); act[n_layers-1] = z */
+    real *dbuf[2];   /* backward scratch, rows x dim */
+    double *ldj, *logp;
+
+    /* what built it (for info and saving) */
+    int has_config;
+    nf_config config;
+    /* training record */
+    int64_t train_rows, epochs, best_epoch;
+    double train_ll, val_ll, test_ll;
+    double *data_min, *data_max; /* of the training data, dim each, or NULL */
+};
+
+/* Appends a layer (takes ownership; frees it on failure). */
+nf_status flow_add(nf_flow *f, layer *l);
+/* Lays out the parameters of all layers in one buffer (zeroed); params,
+ * grads and both Adam moments share one allocation. */
+nf_status flow_allocate_params(nf_flow *f);
+/* Grows the batch buffers to hold `rows` rows (never shrinks). */
+nf_status flow_reserve(nf_flow *f, int rows);
+
+/* x -> z for rows <= max_rows: leaves z in f->act[last] and log p(x) in
+ * logp[r]. */
+void flow_x2z(nf_flow *f, int rows, const real *x, double *logp);
+/* Backward of the mean negative log-likelihood of the last flow_x2z:
+ * adds dL/dparams into f->grads (or not, when grads is NULL) and, when dx
+ * is not NULL, writes dL/dx there. Returns nothing: all is in buffers. */
+void flow_nll_backward(nf_flow *f, int rows, const real *x, real *grads, real *dx);
+/* z -> x for rows <= max_rows; ldj[r] = sum of log|det dx/dz| (may be NULL). */
+void flow_z2x(nf_flow *f, int rows, const real *z, real *x, double *ldj);
+
+/* Mean NLL of one batch, gradient into f->grads (zeroed first), then one
+ * Adam step. Returns the loss (NaN/Inf when it is not finite; parameters
+ * are then left unchanged). */
+double flow_train_step(nf_flow *f, int rows, const real *x, double lr, double weight_decay, double clip_norm);
+
+#endif

@@ -1,0 +1,62 @@
+#include "kern.h"
+
+#include <cblas.h>
+#include <math.h>
+
+void k_gemm(int trans_a, int trans_b, int m, int n, int k, real alpha, const real *a, int lda, const real *b,
+            int ldb, real beta, real *c, int ldc)
+{
+#ifdef NF_REAL_DOUBLE
+    cblas_dgemm(CblasRowMajor, trans_a ? CblasTrans : CblasNoTrans, trans_b ? CblasTrans : CblasNoTrans, m, n, k,
+                alpha, a, lda, b, ldb, beta, c, ldc);
+#else
+    cblas_sgemm(CblasRowMajor, trans_a ? CblasTrans : CblasNoTrans, trans_b ? CblasTrans : CblasNoTrans, m, n, k,
+                alpha, a, lda, b, ldb, beta, c, ldc);
+#endif
+}
+
+void k_linear(int rows, int in, int out, const real *x, const real *w, const real *b, real *y)
+{
+    if (b) {
+        for (int r = 0; r < rows; r++)
+            for (int j = 0; j < out; j++)
+                y[(size_t)r * out + j] = b[j];
+    }
+    k_gemm(0, 1, rows, out, in, 1, x, in, w, in, b ? 1 : 0, y, out);
+}
+
+void k_linear_backward(int rows, int in, int out, const real *x, const real *w, const real *dy, real *dx,
+                       real *dw, real *db)
+{
+    if (dw)
+        k_gemm(1, 0, out, in, rows, 1, dy, out, x, in, 1, dw, in);
+    if (db) {
+        for (int r = 0; r < rows; r++)
+            for (int j = 0; j < out; j++)
+                db[j] += dy[(size_t)r * out + j];
+    }
+    if (dx)
+        k_gemm(0, 0, rows, in, out, 1, dy, out, w, in, 0, dx, in);
+}
+
+void k_activate(int act, size_t n, real *h)
+{
+    if (act == K_ACT_RELU) {
+        for (size_t i = 0; i < n; i++)
+            h[i] = h[i] > 0 ? h[i] : 0;
+    } else {
+        for (size_t i = 0; i < n; i++)
+            h[i] = r_tanh(h[i]);
+    }
+}
+
+void k_activate_backward(int act, size_t n, const real *h, real *dh)
+{
+    if (act == K_ACT_RELU) {
+        for (size_t i = 0; i < n; i++)
+            dh[i] = h[i] > 0 ? dh[i] : 0;
+    } else {
+        for (size_t i = 0; i < n; i++)
+            dh[i] *= 1 - h[i] * h[i];
+    }
+}

@@ -1,0 +1,76 @@
+/* The layer interface. A layer is a bijection between a data side x and a
+ * latent side z of the same dimension, listed in the density direction:
+ * layer 0 of a flow meets the data first.
+ *
+ *   x2z: z = f(x), ldj[r] += log|det dz/dx| (the density direction)
+ *   z2x: x = f^-1(z), ldj[r] += log|det dx/dz| (the sampling direction)
+ *
+ * Buffers are rows x dim, row-major. The *_backward calls follow the
+ * matching forward call on the same rows (the layer keeps what it needs in
+ * its own buffers, sized by reserve): given dout = dL/d(output) and dldj =
+ * dL/d(ldj[r]) (the same for every row), they write din = dL/d(input) (NULL:
+ * not needed) and add dL/dparams into dp (NULL: not needed). A direction the
+ * layer cannot run in one parallel pass has no backward (NULL). */
+#ifndef NF_LAYER_H
+#define NF_LAYER_H
+
+#include <stddef.h>
+
+#include "mfile.h"
+#include "real.h"
+#include "rng.h"
+
+typedef struct layer layer;
+
+typedef struct layer_ops {
+    const char *tag; /* stable name in model files */
+    size_t (*n_params)(const layer *l);
+    void (*init_params)(layer *l, real *p, rng *r);
+    int (*reserve)(layer *l, int rows); /* 0, or -1 when out of memory */
+    void (*x2z)(layer *l, const real *p, int rows, const real *x, real *z, double *ldj);
+    void (*x2z_backward)(layer *l, const real *p, int rows, const real *x, const real *z, const real *dz,
+                         real dldj, real *dx, real *dp);
+    void (*z2x)(layer *l, const real *p, int rows, const real *z, real *x, double *ldj);
+    void (*z2x_backward)(layer *l, const real *p, int rows, const real *z, const real *x, const real *dx,
+                         real dldj, real *dz, real *dp);
+    /* Hyper-parameters and fixed buffers (not the trainable parameters,
+     * which the flow saves in one tensor). */
+    nf_status (*save)(const layer *l, mf_writer *w);
+    size_t (*describe)(const layer *l, char *buf, size_t size);
+    void (*destroy)(layer *l);
+} layer_ops;
+
+struct layer {
+    const layer_ops *ops;
+    int dim;
+    size_t p_off; /* offset of this layer's parameters in the flow's buffer */
+    void *self;   /* the kind's own state */
+};
+
+/* Constructors; each returns NULL when out of memory or the arguments are
+ * invalid (with nf_fail's message set). */
+layer *coupling_new(int dim, int affine, const int *cond_mask, int hidden, int depth, int act, double bound);
+layer *rescale_new(int dim);
+layer *permute_new(int dim, const int *perm);
+layer *linear_lu_new(int dim, const int *perm, const real *signs);
+layer *standardize_new(int dim, const double *mean, const double *std);
+
+/* Loaders: rebuild a layer from its saved section. */
+nf_status coupling_load(const mf_file *f, const mf_section *s, int dim, layer **out);
+nf_status rescale_load(const mf_file *f, const mf_section *s, int dim, layer **out);
+nf_status permute_load(const mf_file *f, const mf_section *s, int dim, layer **out);
+nf_status linear_lu_load(const mf_file *f, const mf_section *s, int dim, layer **out);
+nf_status standardize_load(const mf_file *f, const mf_section *s, int dim, layer **out);
+
+/* For the standardisation layer owned by the flow. */
+void standardize_set(layer *l, const double *mean, const double *std);
+void standardize_get(const layer *l, const double **mean, const double **std);
+
+/* Whether perm is a permutation of 0..dim-1. */
+int perm_is_valid(const int *perm, int dim);
+
+void layer_free(layer *l);
+/* Allocates a layer with its ops and a zeroed `self` of the given size. */
+layer *layer_alloc(const layer_ops *ops, int dim, size_t self_size);
+
+#endif

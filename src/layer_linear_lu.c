@@ -1,0 +1,252 @@
+/* Invertible linear layer in the sampling direction x = W z with
+ * W = P L (U + diag(s)) (Glow's LU form; docs/layers.md).
+ * Parameters: one dim x dim matrix M holding L's strictly lower part, U's
+ * strictly upper part and log|s| on the diagonal; P and sign(s) are fixed.
+ * log|det dx/dz| = sum log|s_i| = trace(M): O(dim). */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "error.h"
+#include "kern.h"
+#include "layer.h"
+
+typedef struct linear_lu {
+    int *perm;      /* (P y)_i = y[perm[i]] */
+    real *sign;     /* sign of s_i */
+    real *w, *winv; /* dim x dim, rebuilt from the parameters on every pass */
+    real *a, *da, *dw, *tmp;
+} linear_lu;
+
+static size_t n_params(const layer *l) { return (size_t)l->dim * l->dim; }
+
+static void init_params(layer *l, real *m, rng *r)
+{
+    (void)r;
+    memset(m, 0, sizeof(real) * n_params(l));
+}
+
+static int no_reserve(layer *l, int rows)
+{
+    (void)l, (void)rows;
+    return 0;
+}
+
+static real s_of(const linear_lu *s, const real *m, int n, int i) { return s->sign[i] * r_exp(m[(size_t)i * n + i]); }
+
+/* A = L U', W = P A, Winv = U'^-1 L^-1 P^T. */
+static void build(const layer *l, const real *m)
+{
+    linear_lu *s = l->self;
+    int n = l->dim;
+    for (int i = 0; i < n; i++)
+        for (int j = 0; j < n; j++) {
+            /* A_ij = sum_k L_ik U'_kj, k <= min(i, j), L_ii = 1 */
+            double acc = 0;
+            int kmax = i < j ? i : j;
+            for (int k = 0; k <= kmax; k++) {
+                double lik = k == i ? 1.0 : m[(size_t)i * n + k];
+                double ukj = k == j ? s_of(s, m, n, k) : m[(size_t)k * n + j];
+                acc += lik * ukj;
+            }
+            s->a[(size_t)i * n + j] = (real)acc;
+        }
+    for (int i = 0; i < n; i++)
+        memcpy(s->w + (size_t)i * n, s->a + (size_t)s->perm[i] * n, sizeof(real) * n);
+    /* column j of Winv solves L U' y = P^T e_j = e_{perm[j]} */
+    for (int j = 0; j < n; j++) {
+        real *col = s->tmp;
+        for (int k = 0; k < n; k++)
+            col[k] = 0;
+        col[s->perm[j]] = 1;
+        for (int i = 0; i < n; i++) { /* forward: L unit lower */
+            double acc = col[i];
+            for (int k = 0; k < i; k++)
+                acc -= (double)m[(size_t)i * n + k] * col[k];
+            col[i] = (real)acc;
+        }
+        for (int i = n - 1; i >= 0; i--) { /* backward: U' upper */
+            double acc = col[i];
+            for (int k = i + 1; k < n; k++)
+                acc -= (double)m[(size_t)i * n + k] * col[k];
+            col[i] = (real)(acc / s_of(s, m, n, i));
+        }
+        for (int i = 0; i < n; i++)
+            s->winv[(size_t)i * n + j] = col[i];
+    }
+}
+
+static double trace(const real *m, int n)
+{
+    double t = 0;
+    for (int i = 0; i < n; i++)
+        t += m[(size_t)i * n + i];
+    return t;
+}
+
+static void x2z(layer *l, const real *m, int rows, const real *x, real *z, double *ldj)
+{
+    linear_lu *s = l->self;
+    int n = l->dim;
+    build(l, m);
+    k_gemm(0, 1, rows, n, n, 1, x, n, s->winv, n, 0, z, n);
+    double t = trace(m, n);
+    for (int r = 0; r < rows; r++)
+        ldj[r] -= t;
+}
+
+static void z2x(layer *l, const real *m, int rows, const real *z, real *x, double *ldj)
+{
+    linear_lu *s = l->self;
+    int n = l->dim;
+    build(l, m);
+    k_gemm(0, 1, rows, n, n, 1, z, n, s->w, n, 0, x, n);
+    double t = trace(m, n);
+    for (int r = 0; r < rows; r++)
+        ldj[r] += t;
+}
+
+/* From dL/dW (in s->dw) to dL/dM; diag_extra is added to the diagonal. */
+static void grad_params(const layer *l, const real *m, real diag_extra, real *dm)
+{
+    linear_lu *s = l->self;
+    int n = l->dim;
+    for (int i = 0; i < n; i++) /* dA = P^T dW */
+        memcpy(s->da + (size_t)s->perm[i] * n, s->dw + (size_t)i * n, sizeof(real) * n);
+    for (int i = 0; i < n; i++)
+        for (int j = 0; j < n; j++) {
+            double acc = 0;
+            if (i > j) { /* dL_ij = sum_k dA_ik U'_jk, k >= j */
+                for (int k = j; k < n; k++)
+                    acc += (double)s->da[(size_t)i * n + k] * (k == j ? s_of(s, m, n, j) : m[(size_t)j * n + k]);
+            } else { /* dU'_ij = sum_k L_ki dA_kj, k >= i */
+                for (int k = i; k < n; k++)
+                    acc += (k == i ? 1.0 : (double)m[(size_t)k * n + i]) * s->da[(size_t)k * n + j];
+                if (i == j)
+                    acc = acc * s_of(s, m, n, i) + diag_extra;
+            }
+            dm[(size_t)i * n + j] += (real)acc;
+        }
+}
+
+static void x2z_backward(layer *l, const real *m, int rows, const real *x, const real *z, const real *dz,
+                         real dldj, real *dx, real *dm)
+{
+    (void)z;
+    linear_lu *s = l->self;
+    int n = l->dim;
+    if (dx)
+        k_gemm(0, 0, rows, n, n, 1, dz, n, s->winv, n, 0, dx, n);
+    if (!dm)
+        return;
+    /* dWinv = dZ^T X; dW = -Winv^T dWinv Winv^T */
+    k_gemm(1, 0, n, n, rows, 1, dz, n, x, n, 0, s->dw, n);
+    k_gemm(1, 0, n, n, n, 1, s->winv, n, s->dw, n, 0, s->tmp, n);
+    k_gemm(0, 1, n, n, n, -1, s->tmp, n, s->winv, n, 0, s->dw, n);
+    grad_params(l, m, -(real)rows * dldj, dm);
+}
+
+static void z2x_backward(layer *l, const real *m, int rows, const real *z, const real *x, const real *dx,
+                         real dldj, real *dz, real *dm)
+{
+    (void)x;
+    linear_lu *s = l->self;
+    int n = l->dim;
+    if (dz)
+        k_gemm(0, 0, rows, n, n, 1, dx, n, s->w, n, 0, dz, n);
+    if (!dm)
+        return;
+    k_gemm(1, 0, n, n, rows, 1, dx, n, z, n, 0, s->dw, n); /* dW = dX^T Z */
+    grad_params(l, m, (real)rows * dldj, dm);
+}
+
+static nf_status save(const layer *l, mf_writer *w)
+{
+    const linear_lu *s = l->self;
+    int n = l->dim;
+    int32_t *v = malloc(sizeof(int32_t) * n * 2);
+    if (!v)
+        return nf_fail(NF_ERR_NOMEM, "out of memory saving a linear layer");
+    for (int i = 0; i < n; i++) {
+        v[i] = s->perm[i];
+        v[n + i] = s->sign[i] < 0 ? -1 : 1;
+    }
+    nf_status st = mf_begin(w, l->ops->tag);
+    if (!st) st = mf_put_i32s(w, "perm", v, n);
+    if (!st) st = mf_put_i32s(w, "sign", v + n, n);
+    free(v);
+    return st;
+}
+
+static size_t describe(const layer *l, char *buf, size_t size)
+{
+    return (size_t)snprintf(buf, size, "linear_lu W = P L (U + diag(s)), %d x %d", l->dim, l->dim);
+}
+
+static void destroy(layer *l)
+{
+    linear_lu *s = l->self;
+    free(s->perm);
+    free(s->sign);
+    free(s->w);
+}
+
+static const layer_ops lu_ops = {"linear_lu", n_params, init_params, no_reserve, x2z, x2z_backward,
+                                 z2x, z2x_backward, save, describe, destroy};
+
+layer *linear_lu_new(int dim, const int *perm, const real *signs)
+{
+    if (!perm_is_valid(perm, dim)) {
+        nf_fail(NF_ERR_INVALID, "linear layer: not a permutation of 0..%d", dim - 1);
+        return NULL;
+    }
+    layer *l = layer_alloc(&lu_ops, dim, sizeof(linear_lu));
+    if (!l)
+        return NULL;
+    linear_lu *s = l->self;
+    size_t nn = (size_t)dim * dim;
+    s->perm = malloc(sizeof(int) * dim);
+    s->sign = malloc(sizeof(real) * dim);
+    s->w = malloc(sizeof(real) * (6 * nn + dim));
+    if (!s->perm || !s->sign || !s->w) {
+        layer_free(l);
+        nf_fail(NF_ERR_NOMEM, "out of memory creating a linear layer");
+        return NULL;
+    }
+    s->winv = s->w + nn;
+    s->a = s->winv + nn;
+    s->da = s->a + nn;
+    s->dw = s->da + nn;
+    s->tmp = s->dw + nn; /* nn + dim: a matrix or a column */
+    for (int i = 0; i < dim; i++) {
+        s->perm[i] = perm[i];
+        s->sign[i] = signs && signs[i] < 0 ? -1 : 1;
+    }
+    return l;
+}
+
+nf_status linear_lu_load(const mf_file *f, const mf_section *sec, int dim, layer **out)
+{
+    const int32_t *p, *sg;
+    nf_status st = mf_get_i32s(f, sec, "perm", (size_t)dim, &p, NULL);
+    if (!st) st = mf_get_i32s(f, sec, "sign", (size_t)dim, &sg, NULL);
+    if (st)
+        return st;
+    int *perm = malloc(sizeof(int) * dim);
+    real *sign = malloc(sizeof(real) * dim);
+    if (!perm || !sign) {
+        free(perm);
+        free(sign);
+        return nf_fail(NF_ERR_NOMEM, "out of memory");
+    }
+    for (int i = 0; i < dim; i++) {
+        perm[i] = p[i];
+        sign[i] = sg[i] < 0 ? -1 : 1;
+    }
+    *out = linear_lu_new(dim, perm, sign);
+    free(perm);
+    free(sign);
+    if (!*out)
+        return nf_fail(NF_ERR_FORMAT, "%s: section 'linear_lu': not a permutation of 0..%d", mf_path(f), dim - 1);
+    return NF_OK;
+}
