@@ -91,6 +91,11 @@ NF_API nf_status nf_matrix_write(const char *path, const nf_matrix *m);
 /* Writes doubles (e.g. per-row log-densities): .npy float64 or .csv. */
 NF_API nf_status nf_matrix_write_double(const char *path, const double *values, size_t rows, size_t cols);
 NF_API void nf_matrix_free(nf_matrix *m);
+/* Shuffles the rows with `seed` and splits them: the last test_frac of the
+ * shuffled rows to *test, the val_frac before them to *val, the rest to
+ * *train (each a copy; a part of 0 rows comes back empty). */
+NF_API nf_status nf_matrix_split(const nf_matrix *m, double val_frac, double test_frac, uint64_t seed,
+                                 nf_matrix *train, nf_matrix *val, nf_matrix *test);
 
 /* ---- flows -------------------------------------------------------------- */
 

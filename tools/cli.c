@@ -1,0 +1,175 @@
+#include "cli.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+int cli_error(const char *cmd, const char *fmt, ...)
+{
+    va_list ap;
+    fprintf(stderr, "nflow %s: ", cmd);
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fputc('\n', stderr);
+    return 1;
+}
+
+int cli_fail(const char *cmd, nf_status st) { return cli_error(cmd, "%s", nf_last_error()[0] ? nf_last_error() : nf_status_string(st)); }
+
+void cli_print_help(const cli_command *cmd)
+{
+    printf("usage: nflow %s\n\n%s\n\noptions:\n", cmd->usage, cmd->summary);
+    for (const cli_option *o = cmd->options; o->name; o++) {
+        const char *arg = o->type == OPT_FLAG ? "" : o->type == OPT_STRING ? " S" : o->type == OPT_DOUBLE ? " X" : " N";
+        char left[64];
+        snprintf(left, sizeof left, "--%s%s", o->name, arg);
+        printf("  %-22s %s\n", left, o->help);
+    }
+    printf("  %-22s %s\n", "--help", "show this help");
+}
+
+static cli_option *find(cli_command *cmd, const char *name, size_t len)
+{
+    for (cli_option *o = cmd->options; o->name; o++)
+        if (strlen(o->name) == len && strncmp(o->name, name, len) == 0)
+            return o;
+    return NULL;
+}
+
+static int parse_value(cli_command *cmd, cli_option *o, const char *s)
+{
+    char *end;
+    errno = 0;
+    switch (o->type) {
+    case OPT_INT: {
+        long v = strtol(s, &end, 10);
+        if (*s == '\0' || *end || errno || v < INT_MIN || v > INT_MAX)
+            goto bad;
+        *(int *)o->value = (int)v;
+        break;
+    }
+    case OPT_U64: {
+        if (*s == '-')
+            goto bad;
+        unsigned long long v = strtoull(s, &end, 10);
+        if (*s == '\0' || *end || errno)
+            goto bad;
+        *(uint64_t *)o->value = (uint64_t)v;
+        break;
+    }
+    case OPT_DOUBLE: {
+        double v = strtod(s, &end);
+        if (*s == '\0' || *end || errno)
+            goto bad;
+        *(double *)o->value = v;
+        break;
+    }
+    case OPT_STRING:
+        *(const char **)o->value = s;
+        break;
+    case OPT_FLAG:
+        break;
+    }
+    return 0;
+bad:
+    fprintf(stderr, "nflow %s: --%s: '%s' is not a valid %s\n", cmd->name, o->name, s,
+            o->type == OPT_DOUBLE ? "number" : "integer");
+    return EXIT_USAGE;
+}
+
+int cli_parse(cli_command *cmd, int argc, char **argv)
+{
+    int npos = 0;
+    for (int i = 0; i < argc; i++) {
+        const char *a = argv[i];
+        if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
+            cli_print_help(cmd);
+            return 1;
+        }
+        if (strncmp(a, "--", 2) != 0) {
+            if (npos >= cmd->n_positional) {
+                fprintf(stderr, "nflow %s: unexpected argument '%s' (see nflow %s --help)\n", cmd->name, a,
+                        cmd->name);
+                return EXIT_USAGE;
+            }
+            cmd->positional[npos++] = a;
+            continue;
+        }
+        const char *name = a + 2, *eq = strchr(name, '=');
+        size_t len = eq ? (size_t)(eq - name) : strlen(name);
+        cli_option *o = find(cmd, name, len);
+        if (!o) {
+            fprintf(stderr, "nflow %s: unknown option '%.*s' (see nflow %s --help)\n", cmd->name, (int)len + 2, a,
+                    cmd->name);
+            return EXIT_USAGE;
+        }
+        o->seen = 1;
+        if (o->type == OPT_FLAG) {
+            if (eq) {
+                fprintf(stderr, "nflow %s: --%s takes no value\n", cmd->name, o->name);
+                return EXIT_USAGE;
+            }
+            *(int *)o->value = 1;
+            continue;
+        }
+        const char *v = eq ? eq + 1 : (i + 1 < argc ? argv[++i] : NULL);
+        if (!v) {
+            fprintf(stderr, "nflow %s: --%s needs a value\n", cmd->name, o->name);
+            return EXIT_USAGE;
+        }
+        int rc = parse_value(cmd, o, v);
+        if (rc)
+            return rc;
+    }
+    if (npos < cmd->n_positional) {
+        fprintf(stderr, "nflow %s: missing argument (usage: nflow %s)\n", cmd->name, cmd->usage);
+        return EXIT_USAGE;
+    }
+    return 0;
+}
+
+int cli_seen(const cli_command *cmd, const char *name)
+{
+    for (const cli_option *o = cmd->options; o->name; o++)
+        if (strcmp(o->name, name) == 0)
+            return o->seen;
+    return 0;
+}
+
+int cli_read(const char *cmd, const char *path, const char *columns, int dim, nf_matrix *m)
+{
+    nf_read_options opt;
+    nf_read_options_default(&opt);
+    opt.columns = columns;
+    nf_status st = nf_matrix_read(path, &opt, m);
+    if (st)
+        return cli_fail(cmd, st);
+    if (dim && m->cols != (size_t)dim) {
+        cli_error(cmd, "%s: %zu columns, the model expects %d", path, m->cols, dim);
+        nf_matrix_free(m);
+        return 1;
+    }
+    return 0;
+}
+
+int cli_check_writable(const char *cmd, const char *path)
+{
+    char dir[4096];
+    const char *slash = strrchr(path, '/');
+    if (!slash)
+        strcpy(dir, ".");
+    else if (slash == path)
+        strcpy(dir, "/");
+    else
+        snprintf(dir, sizeof dir, "%.*s", (int)(slash - path), path);
+    if (access(dir, W_OK) != 0)
+        return cli_error(cmd, "%s: cannot write there: %s", path, strerror(errno));
+    return 0;
+}
+
+int cli_tty(void) { return isatty(fileno(stderr)); }

@@ -1,0 +1,57 @@
+/* Shared pieces of the nflow command-line tool: option tables, messages,
+ * reading data for a model. Exit codes: 0 success, 1 failure, 2 usage. */
+#ifndef NFLOW_CLI_H
+#define NFLOW_CLI_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "nflow.h"
+
+enum { EXIT_USAGE = 2 };
+
+typedef enum { OPT_FLAG, OPT_INT, OPT_U64, OPT_DOUBLE, OPT_STRING } opt_type;
+
+typedef struct cli_option {
+    const char *name;   /* without the leading "--" */
+    opt_type type;
+    void *value;        /* int*, uint64_t*, double*, const char** */
+    const char *help;
+    int seen;
+} cli_option;
+
+typedef struct cli_command {
+    const char *name;
+    const char *usage;      /* the line after "usage: nflow " */
+    const char *summary;
+    cli_option *options;    /* ends with a {NULL} entry */
+    int n_positional;       /* required positional arguments */
+    const char **positional;
+} cli_command;
+
+/* Parses argv (after the subcommand name). Returns 0, 1 for --help (printed),
+ * or EXIT_USAGE after printing a message naming the option. */
+int cli_parse(cli_command *cmd, int argc, char **argv);
+void cli_print_help(const cli_command *cmd);
+int cli_seen(const cli_command *cmd, const char *name);
+/* "nflow CMD: message" on stderr; returns 1 (or the given code). */
+int cli_error(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Reports a failed library call with its detailed message; returns 1. */
+int cli_fail(const char *cmd, nf_status st);
+/* Reads a data file and checks its width against `dim` (0: any). */
+int cli_read(const char *cmd, const char *path, const char *columns, int dim, nf_matrix *m);
+/* Fails early when `path` cannot be written (missing folder). */
+int cli_check_writable(const char *cmd, const char *path);
+/* Whether stderr is a terminal (progress lines). */
+int cli_tty(void);
+
+int cmd_train(int argc, char **argv);
+int cmd_eval(int argc, char **argv);
+int cmd_sample(int argc, char **argv);
+int cmd_encode(int argc, char **argv);
+int cmd_decode(int argc, char **argv);
+int cmd_info(int argc, char **argv);
+int cmd_toy(int argc, char **argv);
+int cmd_plot(int argc, char **argv);
+
+#endif

@@ -1,0 +1,200 @@
+/* nflow eval, sample, encode, decode, info: using a trained model. */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "cli.h"
+
+static int load(const char *cmd, const char *path, nf_flow **f)
+{
+    nf_status st = nf_flow_load(f, path);
+    return st ? cli_fail(cmd, st) : 0;
+}
+
+int cmd_eval(int argc, char **argv)
+{
+    const char *data = NULL, *out = NULL, *columns = NULL, *model_path = NULL;
+    int json = 0, threads = 0;
+    cli_option opts[] = {
+        {"data", OPT_STRING, &data, "data to evaluate (.csv or .npy)", 0},
+        {"columns", OPT_STRING, &columns, "columns to use, 0-based (default: all)", 0},
+        {"out", OPT_STRING, &out, "write the per-row log-densities (nats) here (.csv or .npy)", 0},
+        {"threads", OPT_INT, &threads, "threads (default: all processors)", 0},
+        {"json", OPT_FLAG, &json, "print {\"mean_log_likelihood\", \"two_stderr\", \"n\"}", 0},
+        {NULL, 0, NULL, NULL, 0},
+    };
+    cli_command cmd = {"eval", "eval MODEL --data FILE [--out FILE] [--json]",
+                       "Mean log-likelihood in nats with +- 2 standard errors of the mean.", opts, 1,
+                       &model_path};
+    int rc = cli_parse(&cmd, argc, argv);
+    if (rc)
+        return rc == 1 ? 0 : rc;
+    if (!data)
+        return cli_error("eval", "--data is required"), EXIT_USAGE;
+    if (out && cli_check_writable("eval", out))
+        return 1;
+    if (cli_seen(&cmd, "threads"))
+        nf_set_threads(threads);
+    nf_flow *f = NULL;
+    nf_matrix m = {0};
+    double *lp = NULL;
+    nf_status st;
+    rc = 1;
+    if (load("eval", model_path, &f) || cli_read("eval", data, columns, nf_flow_dim(f), &m))
+        goto done;
+    lp = malloc(sizeof(double) * m.rows);
+    if (!lp) {
+        cli_error("eval", "out of memory");
+        goto done;
+    }
+    if ((st = nf_flow_log_prob(f, m.values, m.rows, lp))) {
+        cli_fail("eval", st);
+        goto done;
+    }
+    double sum = 0, sq = 0;
+    for (size_t i = 0; i < m.rows; i++)
+        sum += lp[i];
+    double mean = sum / (double)m.rows;
+    for (size_t i = 0; i < m.rows; i++)
+        sq += (lp[i] - mean) * (lp[i] - mean);
+    double two_se = m.rows > 1 ? 2 * sqrt(sq / (double)(m.rows - 1) / (double)m.rows) : NAN;
+    if (out && (st = nf_matrix_write_double(out, lp, m.rows, 1))) {
+        cli_fail("eval", st);
+        goto done;
+    }
+    if (json) {
+        if (isfinite(mean))
+            printf("{\"mean_log_likelihood\": %.17g, \"two_stderr\": %.17g, \"n\": %zu}\n", mean,
+                   isfinite(two_se) ? two_se : 0, m.rows);
+        else
+            printf("{\"mean_log_likelihood\": null, \"two_stderr\": null, \"n\": %zu}\n", m.rows);
+    } else {
+        printf("mean log-likelihood: %.4f +- %.4f nats (n = %zu)\n", mean, two_se, m.rows);
+    }
+    rc = 0;
+done:
+    free(lp);
+    nf_matrix_free(&m);
+    nf_flow_free(f);
+    return rc;
+}
+
+int cmd_sample(int argc, char **argv)
+{
+    const char *out = NULL, *model_path = NULL;
+    int n = 0, threads = 0;
+    uint64_t seed = 1;
+    cli_option opts[] = {
+        {"n", OPT_INT, &n, "number of samples", 0},
+        {"seed", OPT_U64, &seed, "random seed (default 1)", 0},
+        {"out", OPT_STRING, &out, "file to write (.csv or .npy)", 0},
+        {"threads", OPT_INT, &threads, "threads (default: all processors)", 0},
+        {NULL, 0, NULL, NULL, 0},
+    };
+    cli_command cmd = {"sample", "sample MODEL --n N [--seed S] --out FILE", "Draws samples from a model.", opts,
+                       1, &model_path};
+    int rc = cli_parse(&cmd, argc, argv);
+    if (rc)
+        return rc == 1 ? 0 : rc;
+    if (!out || n < 1)
+        return cli_error("sample", "--out and --n (>= 1) are required"), EXIT_USAGE;
+    if (cli_check_writable("sample", out))
+        return 1;
+    if (cli_seen(&cmd, "threads"))
+        nf_set_threads(threads);
+    nf_flow *f = NULL;
+    nf_matrix m = {0};
+    nf_status st;
+    rc = 1;
+    if (load("sample", model_path, &f))
+        goto done;
+    m.rows = (size_t)n;
+    m.cols = (size_t)nf_flow_dim(f);
+    m.values = malloc(sizeof(float) * m.rows * m.cols);
+    if (!m.values) {
+        cli_error("sample", "out of memory for %d samples", n);
+        goto done;
+    }
+    if ((st = nf_flow_sample(f, m.rows, seed, m.values, NULL)) || (st = nf_matrix_write(out, &m))) {
+        cli_fail("sample", st);
+        goto done;
+    }
+    rc = 0;
+done:
+    nf_matrix_free(&m);
+    nf_flow_free(f);
+    return rc;
+}
+
+/* encode (x -> z) and decode (z -> x) share everything but the direction. */
+static int code(const char *name, int argc, char **argv, int decode)
+{
+    const char *data = NULL, *out = NULL, *columns = NULL, *model_path = NULL;
+    cli_option opts[] = {
+        {"data", OPT_STRING, &data, decode ? "latent codes (.csv or .npy)" : "data (.csv or .npy)", 0},
+        {"columns", OPT_STRING, &columns, "columns to use, 0-based (default: all)", 0},
+        {"out", OPT_STRING, &out, "file to write (.csv or .npy)", 0},
+        {NULL, 0, NULL, NULL, 0},
+    };
+    cli_command cmd = {name, decode ? "decode MODEL --data FILE --out FILE" : "encode MODEL --data FILE --out FILE",
+                       decode ? "Maps latent codes z to data x (the sampling direction)."
+                              : "Maps data x to latent codes z (the density direction).",
+                       opts, 1, &model_path};
+    int rc = cli_parse(&cmd, argc, argv);
+    if (rc)
+        return rc == 1 ? 0 : rc;
+    if (!data || !out)
+        return cli_error(name, "--data and --out are required"), EXIT_USAGE;
+    if (cli_check_writable(name, out))
+        return 1;
+    nf_flow *f = NULL;
+    nf_matrix in = {0}, res = {0};
+    nf_status st;
+    rc = 1;
+    if (load(name, model_path, &f) || cli_read(name, data, columns, nf_flow_dim(f), &in))
+        goto done;
+    res.rows = in.rows;
+    res.cols = in.cols;
+    res.values = malloc(sizeof(float) * in.rows * in.cols);
+    if (!res.values) {
+        cli_error(name, "out of memory");
+        goto done;
+    }
+    st = decode ? nf_flow_decode(f, in.values, in.rows, res.values) : nf_flow_encode(f, in.values, in.rows, res.values);
+    if (st || (st = nf_matrix_write(out, &res))) {
+        cli_fail(name, st);
+        goto done;
+    }
+    rc = 0;
+done:
+    nf_matrix_free(&in);
+    nf_matrix_free(&res);
+    nf_flow_free(f);
+    return rc;
+}
+
+int cmd_encode(int argc, char **argv) { return code("encode", argc, argv, 0); }
+int cmd_decode(int argc, char **argv) { return code("decode", argc, argv, 1); }
+
+int cmd_info(int argc, char **argv)
+{
+    const char *model_path = NULL;
+    cli_option opts[] = {{NULL, 0, NULL, NULL, 0}};
+    cli_command cmd = {"info", "info MODEL", "Describes a model: architecture, parameters, data statistics.", opts, 1,
+                       &model_path};
+    int rc = cli_parse(&cmd, argc, argv);
+    if (rc)
+        return rc == 1 ? 0 : rc;
+    nf_flow *f;
+    if (load("info", model_path, &f))
+        return 1;
+    size_t need = nf_flow_describe(f, NULL, 0) + 1;
+    char *buf = malloc(need);
+    if (buf) {
+        nf_flow_describe(f, buf, need);
+        printf("%s: nflow model\n%s", model_path, buf);
+    }
+    free(buf);
+    nf_flow_free(f);
+    return buf ? 0 : 1;
+}

@@ -1,0 +1,218 @@
+/* nflow train: maximum-likelihood training from the command line. */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli.h"
+
+typedef struct stats {
+    double mean, two_stderr;
+} stats;
+
+/* Mean log-likelihood of a data set and two standard errors of the mean. */
+static nf_status mean_ll(nf_flow *f, const nf_matrix *m, stats *s, double *scratch)
+{
+    nf_status st = nf_flow_log_prob(f, m->values, m->rows, scratch);
+    if (st)
+        return st;
+    double sum = 0, sq = 0;
+    for (size_t i = 0; i < m->rows; i++)
+        sum += scratch[i];
+    s->mean = sum / (double)m->rows;
+    for (size_t i = 0; i < m->rows; i++)
+        sq += (scratch[i] - s->mean) * (scratch[i] - s->mean);
+    s->two_stderr = m->rows > 1 ? 2 * sqrt(sq / (double)(m->rows - 1) / (double)m->rows) : NAN;
+    return NF_OK;
+}
+
+typedef struct progress_state {
+    int tty, quiet;
+} progress_state;
+
+static int show_progress(const nf_train_progress *p, void *user)
+{
+    const progress_state *s = user;
+    if (s->quiet || (!s->tty && p->epoch % 10 != 0))
+        return 0;
+    fprintf(stderr, "%sepoch %4d  train %10.4f  val %10.4f  best %10.4f  (%d bad)  %6.1fs%s", s->tty ? "\r" : "",
+            p->epoch, -p->train_loss, p->val_log_likelihood, p->best_val, p->bad_epochs, p->seconds,
+            s->tty ? "   " : "\n");
+    fflush(stderr);
+    return 0;
+}
+
+static int parse_choice(const char *cmd, const char *opt, const char *value, const char *const *names, int n)
+{
+    for (int i = 0; i < n; i++)
+        if (!strcmp(value, names[i]))
+            return i;
+    cli_error(cmd, "--%s: unknown value '%s'", opt, value);
+    return -1;
+}
+
+static void print_json_number(const char *key, double v, int last)
+{
+    if (isfinite(v))
+        printf("\"%s\": %.6f%s", key, v, last ? "" : ", ");
+    else
+        printf("\"%s\": null%s", key, last ? "" : ", ");
+}
+
+int cmd_train(int argc, char **argv)
+{
+    const char *data = NULL, *val_path = NULL, *test_path = NULL, *model = "realnvp", *out = NULL, *columns = NULL;
+    const char *activation = NULL, *base = "normal", *plot = NULL, *partition = NULL;
+    int layers = 0, hidden = 0, hidden_layers = 0, threads = 0, json = 0, quiet = 0;
+    uint64_t seed = 1;
+    nf_train_options topt;
+    nf_train_options_default(&topt);
+    cli_option opts[] = {
+        {"data", OPT_STRING, &data, "training data (.csv or .npy); validation and test split off unless given", 0},
+        {"val", OPT_STRING, &val_path, "validation data (default: 10% of --data)", 0},
+        {"test", OPT_STRING, &test_path, "test data (default: 10% of --data)", 0},
+        {"columns", OPT_STRING, &columns, "columns to use, 0-based, e.g. 0-9 or 1,3,5-7 (default: all)", 0},
+        {"model", OPT_STRING, &model, "nice | realnvp (default realnvp)", 0},
+        {"out", OPT_STRING, &out, "model file to write", 0},
+        {"layers", OPT_INT, &layers, "coupling layers (default 8)", 0},
+        {"hidden", OPT_INT, &hidden, "units per hidden layer (default 128)", 0},
+        {"hidden-layers", OPT_INT, &hidden_layers, "hidden layers per coupling network (default 2)", 0},
+        {"activation", OPT_STRING, &activation, "relu | tanh (default relu)", 0},
+        {"partition", OPT_STRING, &partition, "even_odd | halves: which dimensions condition (default even_odd)", 0},
+        {"base", OPT_STRING, &base, "normal | logistic (default normal)", 0},
+        {"batch", OPT_INT, &topt.batch, "mini-batch size (default 256)", 0},
+        {"lr", OPT_DOUBLE, &topt.lr, "Adam learning rate (default 1e-3)", 0},
+        {"weight-decay", OPT_DOUBLE, &topt.weight_decay, "L2 weight decay (default 1e-6)", 0},
+        {"clip", OPT_DOUBLE, &topt.clip_norm, "gradient-norm clipping, 0 = off (default 100)", 0},
+        {"epochs", OPT_INT, &topt.max_epochs, "at most this many epochs (default 1000)", 0},
+        {"patience", OPT_INT, &topt.patience, "stop after this many epochs without validation gain (default 20)", 0},
+        {"seed", OPT_U64, &seed, "seed for the split, the initial parameters and the shuffling (default 1)", 0},
+        {"threads", OPT_INT, &threads, "threads (default: all processors)", 0},
+        {"plot", OPT_STRING, &plot, "2-D data only: write a PNG of density, data and samples", 0},
+        {"json", OPT_FLAG, &json, "print one JSON object with the results", 0},
+        {"quiet", OPT_FLAG, &quiet, "no progress lines", 0},
+        {NULL, 0, NULL, NULL, 0},
+    };
+    cli_command cmd = {"train", "train --data FILE --model nice|realnvp --out MODEL [options]",
+                       "Trains a normalizing flow by maximum likelihood (Adam, early stopping on validation data).\n"
+                       "Data are standardised with the training split's statistics; the model keeps them.",
+                       opts, 0, NULL};
+    int rc = cli_parse(&cmd, argc, argv);
+    if (rc)
+        return rc == 1 ? 0 : rc;
+    if (!data || !out)
+        return cli_error("train", "--data and --out are required (see nflow train --help)"), EXIT_USAGE;
+    static const char *const models[] = {"nice", "realnvp"}, *const acts[] = {"relu", "tanh"},
+                             *const bases[] = {"normal", "logistic"}, *const parts[] = {"halves", "even_odd"};
+    int m = parse_choice("train", "model", model, models, 2);
+    int a = activation ? parse_choice("train", "activation", activation, acts, 2) : 0;
+    int b = parse_choice("train", "base", base, bases, 2);
+    int p = partition ? parse_choice("train", "partition", partition, parts, 2) : 0;
+    if (m < 0 || a < 0 || b < 0 || p < 0)
+        return EXIT_USAGE;
+    if (cli_check_writable("train", out) || (plot && cli_check_writable("train", plot)))
+        return 1;
+    if (threads > 0 || cli_seen(&cmd, "threads"))
+        nf_set_threads(threads);
+
+    nf_matrix all = {0}, train = {0}, val = {0}, test = {0}, extra = {0};
+    nf_flow *f = NULL;
+    double *scratch = NULL;
+    nf_status st;
+    rc = 1;
+    if (cli_read("train", data, columns, 0, &all))
+        goto done;
+    if ((st = nf_matrix_split(&all, val_path ? 0 : 0.1, test_path ? 0 : 0.1, seed, &train, &val, &test))) {
+        cli_error("train", "%s: %s", data, nf_last_error());
+        goto done;
+    }
+    for (int k = 0; k < 2; k++) {
+        const char *path = k ? test_path : val_path;
+        nf_matrix *dst = k ? &test : &val;
+        if (!path)
+            continue;
+        if (cli_read("train", path, columns, (int)all.cols, &extra))
+            goto done;
+        nf_matrix_free(dst);
+        *dst = extra;
+        memset(&extra, 0, sizeof extra);
+    }
+    nf_config cfg;
+    nf_config_default(&cfg, (nf_model)m, (int)all.cols);
+    if (layers) cfg.layers = layers;
+    if (hidden) cfg.hidden = hidden;
+    if (cli_seen(&cmd, "hidden-layers")) cfg.hidden_layers = hidden_layers;
+    if (activation) cfg.activation = (nf_activation)a;
+    if (partition) cfg.partition = (nf_partition)p;
+    cfg.base = (nf_base)b;
+    cfg.seed = seed;
+    topt.seed = seed;
+    if ((st = nf_flow_create(&f, &cfg)) || (st = nf_flow_fit_standardization(f, train.values, train.rows))) {
+        cli_error("train", "%s", nf_last_error());
+        goto done;
+    }
+    progress_state ps = {cli_tty(), quiet || json};
+    topt.progress = show_progress;
+    topt.user = &ps;
+    nf_train_result res;
+    st = nf_flow_train(f, train.values, train.rows, val.values, val.rows, &topt, &res);
+    if (ps.tty && !ps.quiet)
+        fputc('\n', stderr);
+    if (st) {
+        cli_error("train", "%s; no model written", nf_last_error());
+        goto done;
+    }
+    size_t most = train.rows > val.rows ? train.rows : val.rows;
+    scratch = malloc(sizeof(double) * (most > test.rows ? most : test.rows));
+    stats s_train = {NAN, NAN}, s_val = {NAN, NAN}, s_test = {NAN, NAN};
+    if (!scratch || (st = mean_ll(f, &train, &s_train, scratch)) ||
+        (val.rows && (st = mean_ll(f, &val, &s_val, scratch))) ||
+        (test.rows && (st = mean_ll(f, &test, &s_test, scratch))) ||
+        (test.rows && (st = nf_flow_evaluate_test(f, test.values, test.rows, NULL)))) {
+        cli_error("train", "evaluating: %s", scratch ? nf_last_error() : "out of memory");
+        goto done;
+    }
+    if ((st = nf_flow_save(f, out))) {
+        cli_fail("train", st);
+        goto done;
+    }
+    if (plot && all.cols == 2) {
+        enum { N_PLOT = 2000 };
+        float samples[2 * N_PLOT];
+        if ((st = nf_flow_sample(f, N_PLOT, seed + 1, samples, NULL)) ||
+            (st = nf_plot_png(f, plot, train.values, train.rows, samples, N_PLOT, 0, 0))) {
+            cli_fail("train", st);
+            goto done;
+        }
+    } else if (plot) {
+        cli_error("train", "--plot: only for 2-D data (this has %zu columns); model saved", all.cols);
+        goto done;
+    }
+    if (json) {
+        printf("{\"model\": \"%s\", \"dim\": %zu, \"params\": %zu, \"epochs\": %d, \"best_epoch\": %d, "
+               "\"n_train\": %zu, \"n_val\": %zu, \"n_test\": %zu, \"seconds\": %.3f, ",
+               model, all.cols, nf_flow_param_count(f), res.epochs, res.best_epoch, train.rows, val.rows,
+               test.rows, res.seconds);
+        print_json_number("train_log_likelihood", s_train.mean, 0);
+        print_json_number("val_log_likelihood", s_val.mean, 0);
+        print_json_number("test_log_likelihood", s_test.mean, 0);
+        print_json_number("test_two_stderr", s_test.two_stderr, 1);
+        printf("}\n");
+    } else {
+        printf("%s: %zu parameters, %d epochs (best %d), %.1f s\n", model, nf_flow_param_count(f), res.epochs,
+               res.best_epoch, res.seconds);
+        printf("mean log-likelihood (nats): train %.4f, validation %.4f, test %.4f +- %.4f\n", s_train.mean,
+               s_val.mean, s_test.mean, s_test.two_stderr);
+        printf("saved %s\n", out);
+    }
+    rc = 0;
+done:
+    free(scratch);
+    nf_flow_free(f);
+    nf_matrix_free(&all);
+    nf_matrix_free(&train);
+    nf_matrix_free(&val);
+    nf_matrix_free(&test);
+    nf_matrix_free(&extra);
+    return rc;
+}

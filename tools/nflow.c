@@ -1,0 +1,50 @@
+/* nflow: the command-line tool, a thin layer over libnflow. */
+#include <stdio.h>
+#include <string.h>
+
+#include "cli.h"
+
+static const struct {
+    const char *name;
+    int (*run)(int, char **);
+    const char *what;
+} commands[] = {
+    {"train", cmd_train, "train a flow by maximum likelihood"},
+    {"eval", cmd_eval, "mean log-likelihood of data (per-row log-densities with --out)"},
+    {"sample", cmd_sample, "draw samples from a model"},
+    {"encode", cmd_encode, "map data to latent codes (x -> z)"},
+    {"decode", cmd_decode, "map latent codes to data (z -> x)"},
+    {"info", cmd_info, "describe a model file"},
+    {"toy", cmd_toy, "write points from a built-in 2-D density"},
+    {"plot", cmd_plot, "picture of a 2-D model: density, data, samples"},
+};
+
+static void usage(FILE *out)
+{
+    fprintf(out, "usage: nflow COMMAND [options]   (nflow COMMAND --help for its options)\n\ncommands:\n");
+    for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
+        fprintf(out, "  %-8s %s\n", commands[i].name, commands[i].what);
+    fprintf(out, "\nnflow %s: normalizing flows (NICE, RealNVP) in C.\n", nf_version());
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 2) {
+        usage(stderr);
+        return EXIT_USAGE;
+    }
+    if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") || !strcmp(argv[1], "help")) {
+        usage(stdout);
+        return 0;
+    }
+    if (!strcmp(argv[1], "--version")) {
+        printf("nflow %s\n", nf_version());
+        return 0;
+    }
+    for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
+        if (!strcmp(argv[1], commands[i].name))
+            return commands[i].run(argc - 2, argv + 2);
+    fprintf(stderr, "nflow: unknown command '%s'\n", argv[1]);
+    usage(stderr);
+    return EXIT_USAGE;
+}
