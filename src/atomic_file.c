@@ -1,6 +1,8 @@
 #include "atomic_file.h"
 
 #include <errno.h>
+#include <fcntl.h>
+#include <sys/stat.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -33,6 +35,10 @@ nf_status atomic_open(atomic_file *a, const char *path)
         release(a);
         return st;
     }
+    /* mkstemp makes 0600; give the file the mode a plain fopen would */
+    mode_t mask = umask(0);
+    umask(mask);
+    fchmod(fd, 0666 & ~mask);
     a->fp = fdopen(fd, "wb");
     if (!a->fp) {
         nf_status st = nf_fail(NF_ERR_IO, "%s: cannot write: %s", path, strerror(errno));
@@ -42,6 +48,21 @@ nf_status atomic_open(atomic_file *a, const char *path)
         return st;
     }
     return NF_OK;
+}
+
+/* Makes the rename itself durable: fsync the folder that holds the file. */
+static void sync_folder(const char *path)
+{
+    const char *slash = strrchr(path, '/');
+    char *dir = slash ? strndup(path, slash == path ? 1 : (size_t)(slash - path)) : strdup(".");
+    if (!dir)
+        return;
+    int fd = open(dir, O_RDONLY);
+    if (fd >= 0) {
+        fsync(fd);
+        close(fd);
+    }
+    free(dir);
 }
 
 nf_status atomic_commit(atomic_file *a)
@@ -63,6 +84,7 @@ nf_status atomic_commit(atomic_file *a)
         release(a);
         return st;
     }
+    sync_folder(a->path);
     release(a);
     return NF_OK;
 }

@@ -1,17 +1,47 @@
 /* nflow toy and nflow plot: the built-in 2-D densities and pictures. */
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "cli.h"
 
+/* The exact mean log-likelihood of data under a toy density: the ceiling a
+ * model trained on that toy can reach on average. */
+static int true_log_likelihood(const char *name, const char *path, int json)
+{
+    nf_matrix m = {0};
+    if (cli_read("toy", path, NULL, 2, &m))
+        return 1;
+    double *lp = malloc(sizeof(double) * m.rows);
+    nf_status st = lp ? nf_toy_log_prob(name, m.values, m.rows, lp) : NF_ERR_NOMEM;
+    if (!st) {
+        double sum = 0, sq = 0;
+        for (size_t i = 0; i < m.rows; i++)
+            sum += lp[i];
+        double mean = sum / (double)m.rows;
+        for (size_t i = 0; i < m.rows; i++)
+            sq += (lp[i] - mean) * (lp[i] - mean);
+        double two_se = m.rows > 1 ? 2 * sqrt(sq / (double)(m.rows - 1) / (double)m.rows) : 0;
+        if (json)
+            printf("{\"mean_log_likelihood\": %.17g, \"two_stderr\": %.17g, \"n\": %zu}\n", mean, two_se, m.rows);
+        else
+            printf("true mean log-likelihood under %s: %.4f +- %.4f nats (n = %zu)\n", name, mean, two_se, m.rows);
+    }
+    free(lp);
+    nf_matrix_free(&m);
+    return st ? cli_fail("toy", st) : 0;
+}
+
 int cmd_toy(int argc, char **argv)
 {
-    const char *out = NULL, *name = NULL;
-    int n = 0;
+    const char *out = NULL, *name = NULL, *eval = NULL;
+    int n = 0, json = 0;
     uint64_t seed = 1;
     cli_option opts[] = {
         {"n", OPT_INT, &n, "number of points", 0},
+        {"eval", OPT_STRING, &eval, "instead: the true mean log-likelihood of the points in this file", 0},
+        {"json", OPT_FLAG, &json, "with --eval: print {\"mean_log_likelihood\", \"two_stderr\", \"n\"}", 0},
         {"seed", OPT_U64, &seed, "random seed (default 1)", 0},
         {"out", OPT_STRING, &out, "file to write (.csv or .npy)", 0},
         {NULL, 0, NULL, NULL, 0},
@@ -25,6 +55,8 @@ int cmd_toy(int argc, char **argv)
     int rc = cli_parse(&cmd, argc, argv);
     if (rc)
         return rc == 1 ? 0 : rc;
+    if (eval)
+        return true_log_likelihood(name, eval, json);
     if (!out || n < 1)
         return cli_error("toy", "--out and --n (>= 1) are required"), EXIT_USAGE;
     if (cli_check_writable("toy", out))

@@ -1,0 +1,103 @@
+/* Reading data matrices: the public entry points nf_read_options_default,
+ * nf_matrix_read and nf_matrix_free, and the small helpers the readers and
+ * writers share. The formats themselves are in data_io_csv.c and
+ * data_io_npy.c; writing is in data_io_write.c. */
+#include "data_io.h"
+
+#include <ctype.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "error.h"
+
+void nf_read_options_default(nf_read_options *opt)
+{
+    if (!opt)
+        return;
+    opt->header = -1;
+    opt->columns = NULL;
+}
+
+nf_status nf_matrix_read(const char *path, const nf_read_options *opt, nf_matrix *out)
+{
+    if (out)
+        memset(out, 0, sizeof *out);
+    if (!out)
+        return nf_fail(NF_ERR_INVALID, "nf_matrix_read: out is NULL");
+    if (!path || !path[0])
+        return nf_fail(NF_ERR_INVALID, "nf_matrix_read: no file name");
+    nf_read_options def;
+    nf_read_options_default(&def);
+    if (!opt)
+        opt = &def;
+    if (opt->header < -1 || opt->header > 1)
+        return nf_fail(NF_ERR_INVALID, "%s: header option %d: expected 1 (header), 0 (none) or -1 (detect)", path,
+                       opt->header);
+
+    dio_colspec cs;
+    nf_status st = dio_colspec_parse(path, opt->columns, &cs);
+    if (st != NF_OK)
+        return st;
+    if (dio_is_npy(path))
+        st = dio_read_npy(path, &cs, out);
+    else
+        st = dio_read_csv(path, opt->header, &cs, out);
+    dio_colspec_free(&cs);
+    if (st != NF_OK) {
+        free(out->values);
+        memset(out, 0, sizeof *out);
+    }
+    return st;
+}
+
+void nf_matrix_free(nf_matrix *m)
+{
+    if (!m)
+        return;
+    free(m->values);
+    memset(m, 0, sizeof *m);
+}
+
+/* ---- shared helpers ------------------------------------------------------ */
+
+int dio_is_npy(const char *path)
+{
+    size_t n = strlen(path);
+    if (n < 4)
+        return 0;
+    const char *e = path + n - 4;
+    return e[0] == '.' && tolower((unsigned char)e[1]) == 'n' && tolower((unsigned char)e[2]) == 'p' &&
+           tolower((unsigned char)e[3]) == 'y';
+}
+
+int dio_host_little_endian(void)
+{
+    const uint16_t one = 1;
+    unsigned char b;
+    memcpy(&b, &one, 1);
+    return b == 1;
+}
+
+const char *dio_quote(char *buf, size_t size, const char *s, size_t len)
+{
+    if (size == 0)
+        return buf;
+    size_t keep = len;
+    int cut = 0;
+    if (keep > size - 1) {
+        keep = size >= 4 ? size - 4 : 0;
+        cut = 1;
+    }
+    size_t i;
+    for (i = 0; i < keep; i++) {
+        unsigned char c = (unsigned char)s[i];
+        buf[i] = (c >= 0x20 && c < 0x7f) ? (char)c : '?';
+    }
+    if (cut && size >= 4) {
+        memcpy(buf + i, "...", 3);
+        i += 3;
+    }
+    buf[i] = '\0';
+    return buf;
+}
