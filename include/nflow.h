@@ -188,6 +188,9 @@ typedef struct nf_train_options {
     double clip_norm;          /* global gradient-norm clipping; <= 0 disables */
     int max_epochs;
     int patience;              /* epochs without validation gain before stopping */
+    /* The learning rate is multiplied by lr_decay after every
+     * max(1, patience / 4) epochs without validation gain (1: constant). */
+    double lr_decay;
     uint64_t seed;             /* shuffling */
     /* Called after every epoch; return non-zero to stop early. */
     int (*progress)(const nf_train_progress *p, void *user);

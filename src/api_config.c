@@ -30,15 +30,10 @@ void nf_config_default(nf_config *cfg, nf_model model, int dim)
     cfg->base = NF_BASE_NORMAL;
     cfg->partition = NF_PART_EVEN_ODD;
     cfg->seed = 1;
-    if (model == NF_MODEL_NICE) {
-        cfg->layers = 8;
-        cfg->hidden = 128;
-        cfg->activation = NF_ACT_RELU;
-    } else {
-        cfg->layers = 8;
-        cfg->hidden = 128;
-        cfg->activation = NF_ACT_RELU;
-    }
+    cfg->layers = 8;
+    cfg->hidden = 64;
+    cfg->activation = NF_ACT_RELU;
+    (void)model;
 }
 
 /* RealNVP log-scales stay within (-3, 3) per layer: exp(3) ~ 20x. */

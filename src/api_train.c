@@ -18,6 +18,7 @@ void nf_train_options_default(nf_train_options *opt)
     opt->clip_norm = 100;
     opt->max_epochs = 1000;
     opt->patience = 20;
+    opt->lr_decay = 0.5;
     opt->seed = 1;
 }
 
@@ -31,6 +32,8 @@ static nf_status check_options(const nf_train_options *o)
         return nf_fail(NF_ERR_INVALID, "weight decay %g must be >= 0", o->weight_decay);
     if (isnan(o->clip_norm))
         return nf_fail(NF_ERR_INVALID, "clip norm is NaN");
+    if (!(o->lr_decay > 0 && o->lr_decay <= 1))
+        return nf_fail(NF_ERR_INVALID, "learning-rate decay %g out of range (0, 1]", o->lr_decay);
     if (o->max_epochs < 0 || o->patience < 0)
         return nf_fail(NF_ERR_INVALID, "epochs and patience must be >= 0");
     return NF_OK;
@@ -108,7 +111,9 @@ nf_status nf_flow_train(nf_flow *f, const float *train, size_t n_train, const fl
     rng r;
     rng_seed(&r, opt->seed);
     double t0 = now(), best_val = -INFINITY, last_train = NAN;
-    int best_epoch = 0, bad = 0, epoch = 0;
+    int best_epoch = 0, bad = 0, epoch = 0, plateau = 0;
+    int decay_every = opt->patience / 4 > 1 ? opt->patience / 4 : 1;
+    double lr = opt->lr;
     st = NF_OK;
     while (epoch < opt->max_epochs && !st) {
         epoch++;
@@ -119,7 +124,7 @@ nf_status nf_flow_train(nf_flow *f, const float *train, size_t n_train, const fl
             int rows = n_train - b0 < (size_t)batch ? (int)(n_train - b0) : batch;
             for (int i = 0; i < rows; i++)
                 memcpy(xb + (size_t)i * f->dim, train + (size_t)order[b0 + i] * f->dim, sizeof(real) * f->dim);
-            double loss = flow_train_step(f, rows, xb, opt->lr, opt->weight_decay, opt->clip_norm);
+            double loss = flow_train_step(f, rows, xb, lr, opt->weight_decay, opt->clip_norm);
             if (!isfinite(loss)) {
                 st = nf_fail(NF_ERR_NONFINITE,
                              "non-finite loss in epoch %d at row %zu; kept the parameters of epoch %d "
@@ -140,10 +145,14 @@ nf_status nf_flow_train(nf_flow *f, const float *train, size_t n_train, const fl
             if (v > best_val) {
                 best_val = v;
                 best_epoch = epoch;
-                bad = 0;
+                bad = plateau = 0;
                 memcpy(best, f->params, sizeof(real) * n);
             } else {
                 bad++;
+                if (++plateau >= decay_every) {
+                    lr *= opt->lr_decay;
+                    plateau = 0;
+                }
             }
             p.best_val = best_val;
             p.bad_epochs = bad;
