@@ -7,10 +7,10 @@ nflow="$build/nflow"
 out=demo
 mkdir -p "$out"
 toy=eight_gaussians
-"$nflow" toy $toy --n 20000 --seed 1 --out "$out/train.csv"
+"$nflow" toy $toy --n 10000 --seed 1 --out "$out/train.csv"
 "$nflow" toy $toy --n 10000 --seed 2 --out "$out/test.csv"
-echo "training RealNVP on $toy (20,000 points; default settings)..."
-"$nflow" train --data "$out/train.csv" --test "$out/test.csv" --model realnvp --out "$out/realnvp.nfm" \
+echo "training RealNVP on $toy (10,000 points; default settings, at most 60 epochs)..."
+"$nflow" train --data "$out/train.csv" --test "$out/test.csv" --model realnvp --epochs 60 --out "$out/realnvp.nfm" \
     --plot "$out/realnvp.png" --quiet
 "$nflow" eval "$out/realnvp.nfm" --data "$out/test.csv"
 "$nflow" toy $toy --eval "$out/test.csv"
