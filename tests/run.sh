@@ -4,31 +4,29 @@
 build=${1:-build}
 passed=0; failed=0
 log=$(mktemp); trap 'rm -f "$log"' EXIT
-for t in "$build"/tests/test_* "$build"/tests/dtest_*; do
-    [ -x "$t" ] || continue
-    "$t" >"$log" 2>&1; rc=$?
+
+# run_one NAME COMMAND...: runs it, shows its output, adds its summary line
+# ("prog: P passed, F failed") to the totals; no summary or a non-zero exit
+# with 0 failures counts as a failure.
+run_one() {
+    name=$1; shift
+    "$@" >"$log" 2>&1; rc=$?
     cat "$log"
     line=$(grep -E '^[a-z_]+: [0-9]+ passed, [0-9]+ failed$' "$log" | tail -n 1)
     if [ -z "$line" ]; then
-        echo "FAIL $t exited $rc without a summary"; failed=$((failed + 1)); continue
+        echo "FAIL $name exited $rc without a summary"; failed=$((failed + 1)); return
     fi
     p=$(echo "$line" | sed -E 's/.*: ([0-9]+) passed.*/\1/')
     f=$(echo "$line" | sed -E 's/.* ([0-9]+) failed$/\1/')
     [ "$rc" -ne 0 ] && [ "$f" -eq 0 ] && f=1
     passed=$((passed + p)); failed=$((failed + f))
+}
+
+for t in "$build"/tests/test_* "$build"/tests/dtest_*; do
+    [ -x "$t" ] && run_one "$t" "$t"
 done
 for s in tests/cli_*.sh; do
-    [ -f "$s" ] || continue
-    sh "$s" "$build" >"$log" 2>&1; rc=$?
-    cat "$log"
-    line=$(grep -E '^[a-z_]+: [0-9]+ passed, [0-9]+ failed$' "$log" | tail -n 1)
-    if [ -z "$line" ]; then
-        echo "FAIL $s exited $rc without a summary"; failed=$((failed + 1)); continue
-    fi
-    p=$(echo "$line" | sed -E 's/.*: ([0-9]+) passed.*/\1/')
-    f=$(echo "$line" | sed -E 's/.* ([0-9]+) failed$/\1/')
-    [ "$rc" -ne 0 ] && [ "$f" -eq 0 ] && f=1
-    passed=$((passed + p)); failed=$((failed + f))
+    [ -f "$s" ] && run_one "$s" sh "$s" "$build"
 done
 echo "tests: $passed passed, $failed failed"
 [ "$failed" -eq 0 ]

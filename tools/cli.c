@@ -2,6 +2,7 @@
 
 #include <errno.h>
 #include <limits.h>
+#include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -173,3 +174,14 @@ int cli_check_writable(const char *cmd, const char *path)
 }
 
 int cli_tty(void) { return isatty(fileno(stderr)); }
+
+void cli_mean_two_stderr(const double *v, size_t n, double *mean, double *two_stderr)
+{
+    double sum = 0, sq = 0;
+    for (size_t i = 0; i < n; i++)
+        sum += v[i];
+    *mean = sum / (double)n;
+    for (size_t i = 0; i < n; i++)
+        sq += (v[i] - *mean) * (v[i] - *mean);
+    *two_stderr = n > 1 ? 2 * sqrt(sq / (double)(n - 1) / (double)n) : NAN;
+}

@@ -42,6 +42,9 @@ int cli_fail(const char *cmd, nf_status st);
 int cli_read(const char *cmd, const char *path, const char *columns, int dim, nf_matrix *m);
 /* Fails early when `path` cannot be written (missing folder). */
 int cli_check_writable(const char *cmd, const char *path);
+/* Mean of n values and two standard errors of the mean (NAN for n < 2):
+ * the MAF paper's way to report a test log-likelihood. */
+void cli_mean_two_stderr(const double *v, size_t n, double *mean, double *two_stderr);
 /* Whether stderr is a terminal (progress lines). */
 int cli_tty(void);
 

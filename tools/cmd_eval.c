@@ -51,13 +51,8 @@ int cmd_eval(int argc, char **argv)
         cli_fail("eval", st);
         goto done;
     }
-    double sum = 0, sq = 0;
-    for (size_t i = 0; i < m.rows; i++)
-        sum += lp[i];
-    double mean = sum / (double)m.rows;
-    for (size_t i = 0; i < m.rows; i++)
-        sq += (lp[i] - mean) * (lp[i] - mean);
-    double two_se = m.rows > 1 ? 2 * sqrt(sq / (double)(m.rows - 1) / (double)m.rows) : NAN;
+    double mean, two_se;
+    cli_mean_two_stderr(lp, m.rows, &mean, &two_se);
     if (out && (st = nf_matrix_write_double(out, lp, m.rows, 1))) {
         cli_fail("eval", st);
         goto done;

@@ -16,13 +16,10 @@ static int true_log_likelihood(const char *name, const char *path, int json)
     double *lp = malloc(sizeof(double) * m.rows);
     nf_status st = lp ? nf_toy_log_prob(name, m.values, m.rows, lp) : NF_ERR_NOMEM;
     if (!st) {
-        double sum = 0, sq = 0;
-        for (size_t i = 0; i < m.rows; i++)
-            sum += lp[i];
-        double mean = sum / (double)m.rows;
-        for (size_t i = 0; i < m.rows; i++)
-            sq += (lp[i] - mean) * (lp[i] - mean);
-        double two_se = m.rows > 1 ? 2 * sqrt(sq / (double)(m.rows - 1) / (double)m.rows) : 0;
+        double mean, two_se;
+        cli_mean_two_stderr(lp, m.rows, &mean, &two_se);
+        if (!isfinite(two_se))
+            two_se = 0;
         if (json)
             printf("{\"mean_log_likelihood\": %.17g, \"two_stderr\": %.17g, \"n\": %zu}\n", mean, two_se, m.rows);
         else

@@ -14,16 +14,9 @@ typedef struct stats {
 static nf_status mean_ll(nf_flow *f, const nf_matrix *m, stats *s, double *scratch)
 {
     nf_status st = nf_flow_log_prob(f, m->values, m->rows, scratch);
-    if (st)
-        return st;
-    double sum = 0, sq = 0;
-    for (size_t i = 0; i < m->rows; i++)
-        sum += scratch[i];
-    s->mean = sum / (double)m->rows;
-    for (size_t i = 0; i < m->rows; i++)
-        sq += (scratch[i] - s->mean) * (scratch[i] - s->mean);
-    s->two_stderr = m->rows > 1 ? 2 * sqrt(sq / (double)(m->rows - 1) / (double)m->rows) : NAN;
-    return NF_OK;
+    if (!st)
+        cli_mean_two_stderr(scratch, m->rows, &s->mean, &s->two_stderr);
+    return st;
 }
 
 typedef struct progress_state {
