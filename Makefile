@@ -36,7 +36,7 @@ TESTS = $(TEST_SRC:tests/%.c=$(BUILD)/tests/%) $(DTEST_SRC:tests/%.c=$(BUILD)/te
 HEADERS = include/nflow.h $(wildcard src/*.h) $(wildcard tools/*.h) tests/harness.h
 
 .PHONY: all deps check demo bench clean
-all: deps $(BUILD)/libnflow.a $(BUILD)/libnflow.so $(BUILD)/nflow
+all: deps $(BUILD)/libnflow.a $(BUILD)/libnflow.so $(BUILD)/nflow $(BUILD)/fit_toy
 
 deps:
 	@sh scripts/setup.sh
@@ -66,6 +66,10 @@ $(BUILD)/libnflow.so: $(LIB_OBJ)
 
 $(BUILD)/nflow: $(TOOL_OBJ) $(BUILD)/libnflow.a
 	$(CC) -o $@ $(TOOL_OBJ) $(BUILD)/libnflow.a $(LDLIBS)
+
+# the examples use the public header only
+$(BUILD)/fit_toy: examples/fit_toy.c $(BUILD)/libnflow.a include/nflow.h
+	$(CC) $(CFLAGS) -o $@ $< $(BUILD)/libnflow.a $(LDLIBS)
 
 $(BUILD)/tests/test_%: tests/test_%.c $(BUILD)/libnflow.a $(HEADERS)
 	@mkdir -p $(@D)

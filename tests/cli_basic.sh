@@ -63,6 +63,9 @@ run_ok "train plot" "$nflow" train --data "$t/moons.csv" --layers 2 --hidden 8 -
     --plot "$t/q.png" --quiet
 [ -s "$t/q.png" ] && ok || bad "train --plot wrote nothing"
 
+run_ok "library example" "$build/fit_toy" banana 2
+grep -q "banana: 2 epochs, test log-likelihood -[0-9.]* (true -1\.[0-9]*)" "$t/out.txt" && ok || bad "fit_toy: $(cat "$t/out.txt")"
+
 # bad input
 printf '1,2\n3,x\n5,6\n' >"$t/nonnum.csv"
 expect_fail "non-numeric cell" "nonnum.csv.*line 2.*field 2" "$t/o.nfm" -- "$nflow" train --data "$t/nonnum.csv" --out "$t/o.nfm"

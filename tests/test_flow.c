@@ -328,6 +328,9 @@ int main(void)
     RUN(test_linear_change_of_variables);
     RUN(test_trained_density_integrates_to_one);
     RUN(test_roundtrip_save_load_determinism);
+    nf_set_threads(2); /* the same bits at a fixed thread count above one */
+    RUN(test_roundtrip_save_load_determinism);
+    nf_set_threads(1);
     RUN(test_corrupted_model_refused);
     RUN(test_bad_arguments);
     RUN(test_nonfinite_loss_reported);
