@@ -217,10 +217,11 @@ NF_API nf_status nf_flow_train(nf_flow *f, const float *train, size_t n_train, c
 NF_API nf_status nf_flow_train_step(nf_flow *f, const float *batch, size_t rows, const nf_train_options *opt,
                                     double *loss);
 
-/* Evaluates a held-out test set once: *mean_log_lik gets its mean
- * log-likelihood, which the model also records (shown by nf_flow_describe
- * and saved). */
-NF_API nf_status nf_flow_evaluate_test(nf_flow *f, const float *x, size_t rows, double *mean_log_lik);
+/* Evaluates a held-out test set once: its mean log-likelihood and two
+ * standard errors of that mean (each pointer may be NULL). The model also
+ * records the mean (shown by nf_flow_describe and saved). */
+NF_API nf_status nf_flow_evaluate_test(nf_flow *f, const float *x, size_t rows, double *mean_log_lik,
+                                       double *two_stderr);
 
 /* ---- model files ---------------------------------------------------------- */
 

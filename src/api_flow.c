@@ -39,17 +39,10 @@ void nf_flow_free(nf_flow *f)
 {
     if (!f)
         return;
-    for (int l = 0; l < f->n_layers; l++) {
-        if (f->act)
-            free(f->act[l]);
+    flow_free_buffers(f);
+    for (int l = 0; l < f->n_layers; l++)
         layer_free(f->layers[l]);
-    }
-    free(f->act);
     free(f->layers);
-    free(f->dbuf[0]);
-    free(f->dbuf[1]);
-    free(f->ldj);
-    free(f->logp);
     free(f->params);
     free(f->data_min);
     free(f->data_max);
@@ -204,13 +197,14 @@ nf_status nf_flow_fit_standardization(nf_flow *f, const float *x, size_t rows)
     if (rows < 2)
         return nf_fail(NF_ERR_INVALID, "standardisation needs at least 2 rows, got %zu", rows);
     double *mean = calloc((size_t)dim * 2, sizeof(double));
-    double *lo = malloc(sizeof(double) * dim * 2);
-    if (!mean || !lo) {
+    double *lo = malloc(sizeof(double) * dim), *hi = malloc(sizeof(double) * dim);
+    if (!mean || !lo || !hi) {
         free(mean);
         free(lo);
+        free(hi);
         return nf_fail(NF_ERR_NOMEM, "out of memory");
     }
-    double *std = mean + dim, *hi = lo + dim;
+    double *std = mean + dim;
     for (int i = 0; i < dim; i++) {
         lo[i] = INFINITY;
         hi[i] = -INFINITY;
@@ -242,14 +236,13 @@ nf_status nf_flow_fit_standardization(nf_flow *f, const float *x, size_t rows)
         free(f->data_min);
         free(f->data_max);
         f->data_min = lo;
-        f->data_max = malloc(sizeof(double) * dim);
-        if (f->data_max)
-            memcpy(f->data_max, hi, sizeof(double) * dim);
-        lo = NULL;
+        f->data_max = hi;
+        lo = hi = NULL;
         f->train_rows = (int64_t)rows;
     }
     free(mean);
     free(lo);
+    free(hi);
     return st;
 }
 

@@ -183,7 +183,8 @@ nf_status nf_flow_train(nf_flow *f, const float *train, size_t n_train, const fl
     return st;
 }
 
-nf_status nf_flow_evaluate_test(nf_flow *f, const float *x, size_t rows, double *mean_log_lik)
+nf_status nf_flow_evaluate_test(nf_flow *f, const float *x, size_t rows, double *mean_log_lik,
+                                double *two_stderr)
 {
     nf_status st;
     if (!f || !f->finalized)
@@ -192,8 +193,22 @@ nf_status nf_flow_evaluate_test(nf_flow *f, const float *x, size_t rows, double 
         return nf_fail(NF_ERR_INVALID, "no test data");
     if ((st = flow_reserve(f, rows < 1024 ? (int)rows : 1024)))
         return st;
-    f->test_ll = dataset_mean_log_lik(f, x, rows);
+    /* one pass, Welford's running mean and sum of squared deviations */
+    double mean = 0, m2 = 0;
+    size_t seen = 0;
+    for (size_t r0 = 0; r0 < rows; r0 += (size_t)f->max_rows) {
+        int n = rows - r0 < (size_t)f->max_rows ? (int)(rows - r0) : f->max_rows;
+        flow_x2z(f, n, x + r0 * f->dim, f->logp);
+        for (int i = 0; i < n; i++) {
+            double d = f->logp[i] - mean;
+            mean += d / (double)++seen;
+            m2 += d * (f->logp[i] - mean);
+        }
+    }
+    f->test_ll = mean;
     if (mean_log_lik)
-        *mean_log_lik = f->test_ll;
+        *mean_log_lik = mean;
+    if (two_stderr)
+        *two_stderr = rows > 1 ? 2 * sqrt(m2 / (double)(rows - 1) / (double)rows) : NAN;
     return NF_OK;
 }

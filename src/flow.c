@@ -48,7 +48,7 @@ nf_status flow_allocate_params(nf_flow *f)
     return NF_OK;
 }
 
-static void free_buffers(nf_flow *f)
+void flow_free_buffers(nf_flow *f)
 {
     if (f->act)
         for (int l = 0; l < f->n_layers; l++)
@@ -68,7 +68,7 @@ nf_status flow_reserve(nf_flow *f, int rows)
 {
     if (rows <= f->max_rows)
         return NF_OK;
-    free_buffers(f);
+    flow_free_buffers(f);
     size_t n = (size_t)rows * f->dim;
     f->act = calloc((size_t)f->n_layers, sizeof *f->act);
     f->dbuf[0] = malloc(sizeof(real) * n);
@@ -81,7 +81,7 @@ nf_status flow_reserve(nf_flow *f, int rows)
         ok = f->act[l] && f->layers[l]->ops->reserve(f->layers[l], rows) == 0;
     }
     if (!ok) {
-        free_buffers(f);
+        flow_free_buffers(f);
         return nf_fail(NF_ERR_NOMEM, "out of memory for a batch of %d rows", rows);
     }
     f->max_rows = rows;

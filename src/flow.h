@@ -40,6 +40,8 @@ nf_status flow_add(nf_flow *f, layer *l);
 /* Lays out the parameters of all layers in one buffer (zeroed); params,
  * grads and both Adam moments share one allocation. */
 nf_status flow_allocate_params(nf_flow *f);
+/* Frees the batch buffers (flow_reserve makes them again). */
+void flow_free_buffers(nf_flow *f);
 /* Grows the batch buffers to hold `rows` rows (never shrinks). */
 nf_status flow_reserve(nf_flow *f, int rows);
 

@@ -156,13 +156,11 @@ int cmd_train(int argc, char **argv)
         cli_error("train", "%s; no model written", nf_last_error());
         goto done;
     }
-    size_t most = train.rows > val.rows ? train.rows : val.rows;
-    scratch = malloc(sizeof(double) * (most > test.rows ? most : test.rows));
+    scratch = malloc(sizeof(double) * (train.rows > val.rows ? train.rows : val.rows));
     stats s_train = {NAN, NAN}, s_val = {NAN, NAN}, s_test = {NAN, NAN};
     if (!scratch || (st = mean_ll(f, &train, &s_train, scratch)) ||
         (val.rows && (st = mean_ll(f, &val, &s_val, scratch))) ||
-        (test.rows && (st = mean_ll(f, &test, &s_test, scratch))) ||
-        (test.rows && (st = nf_flow_evaluate_test(f, test.values, test.rows, NULL)))) {
+        (test.rows && (st = nf_flow_evaluate_test(f, test.values, test.rows, &s_test.mean, &s_test.two_stderr)))) {
         cli_error("train", "evaluating: %s", scratch ? nf_last_error() : "out of memory");
         goto done;
     }
