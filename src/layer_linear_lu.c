@@ -34,8 +34,8 @@ static int no_reserve(layer *l, int rows)
 
 static real s_of(const linear_lu *s, const real *m, int n, int i) { return s->sign[i] * r_exp(m[(size_t)i * n + i]); }
 
-/* A = L U', W = P A, Winv = U'^-1 L^-1 P^T. */
-static void build(const layer *l, const real *m)
+/* The sampling direction's matrix: A = L U', W = P A. */
+static void build_w(const layer *l, const real *m)
 {
     linear_lu *s = l->self;
     int n = l->dim;
@@ -53,6 +53,13 @@ static void build(const layer *l, const real *m)
         }
     for (int i = 0; i < n; i++)
         memcpy(s->w + (size_t)i * n, s->a + (size_t)s->perm[i] * n, sizeof(real) * n);
+}
+
+/* The density direction's matrix, by triangular solves: Winv = U'^-1 L^-1 P^T. */
+static void build_winv(const layer *l, const real *m)
+{
+    linear_lu *s = l->self;
+    int n = l->dim;
     /* column j of Winv solves L U' y = P^T e_j = e_{perm[j]} */
     for (int j = 0; j < n; j++) {
         real *col = s->tmp;
@@ -84,26 +91,27 @@ static double trace(const real *m, int n)
     return t;
 }
 
-static void x2z(layer *l, const real *m, int rows, const real *x, real *z, double *ldj)
+/* out = in M^T for the direction's matrix M; ldj += sign * sum log|s|. */
+static void apply(const layer *l, const real *m, const real *mat, int sign, int rows, const real *in, real *out,
+                  double *ldj)
 {
-    linear_lu *s = l->self;
     int n = l->dim;
-    build(l, m);
-    k_gemm(0, 1, rows, n, n, 1, x, n, s->winv, n, 0, z, n);
+    k_gemm(0, 1, rows, n, n, 1, in, n, mat, n, 0, out, n);
     double t = trace(m, n);
     for (int r = 0; r < rows; r++)
-        ldj[r] -= t;
+        ldj[r] += sign * t;
+}
+
+static void x2z(layer *l, const real *m, int rows, const real *x, real *z, double *ldj)
+{
+    build_winv(l, m);
+    apply(l, m, ((linear_lu *)l->self)->winv, -1, rows, x, z, ldj);
 }
 
 static void z2x(layer *l, const real *m, int rows, const real *z, real *x, double *ldj)
 {
-    linear_lu *s = l->self;
-    int n = l->dim;
-    build(l, m);
-    k_gemm(0, 1, rows, n, n, 1, z, n, s->w, n, 0, x, n);
-    double t = trace(m, n);
-    for (int r = 0; r < rows; r++)
-        ldj[r] += t;
+    build_w(l, m);
+    apply(l, m, ((linear_lu *)l->self)->w, 1, rows, z, x, ldj);
 }
 
 /* From dL/dW (in s->dw) to dL/dM; diag_extra is added to the diagonal. */

@@ -26,30 +26,27 @@ static int no_reserve(layer *l, int rows)
     return 0;
 }
 
-static void rescale_x2z(layer *l, const real *t, int rows, const real *x, real *z, double *ldj)
+/* out = in * exp(sign * t), ldj += sign * sum t. */
+static void rescale_apply(int dim, int sign, const real *t, int rows, const real *in, real *out, double *ldj)
 {
-    int dim = l->dim;
     double sum = 0;
     for (int i = 0; i < dim; i++)
         sum += t[i];
     for (int r = 0; r < rows; r++) {
         for (int i = 0; i < dim; i++)
-            z[(size_t)r * dim + i] = x[(size_t)r * dim + i] * r_exp(-t[i]);
-        ldj[r] -= sum;
+            out[(size_t)r * dim + i] = in[(size_t)r * dim + i] * r_exp(sign * t[i]);
+        ldj[r] += sign * sum;
     }
+}
+
+static void rescale_x2z(layer *l, const real *t, int rows, const real *x, real *z, double *ldj)
+{
+    rescale_apply(l->dim, -1, t, rows, x, z, ldj);
 }
 
 static void rescale_z2x(layer *l, const real *t, int rows, const real *z, real *x, double *ldj)
 {
-    int dim = l->dim;
-    double sum = 0;
-    for (int i = 0; i < dim; i++)
-        sum += t[i];
-    for (int r = 0; r < rows; r++) {
-        for (int i = 0; i < dim; i++)
-            x[(size_t)r * dim + i] = z[(size_t)r * dim + i] * r_exp(t[i]);
-        ldj[r] += sum;
-    }
+    rescale_apply(l->dim, 1, t, rows, z, x, ldj);
 }
 
 /* out = in * exp(sign * t): din = dout * exp(sign t); dt = sign * sum_r dout * out + sign * rows * dldj */
