@@ -101,7 +101,17 @@ NF_API nf_status nf_matrix_split(const nf_matrix *m, double val_frac, double tes
 
 typedef struct nf_flow nf_flow;
 
-typedef enum nf_model { NF_MODEL_NICE = 0, NF_MODEL_REALNVP = 1 } nf_model;
+typedef enum nf_model {
+    NF_MODEL_NICE = 0,
+    NF_MODEL_REALNVP = 1,
+    NF_MODEL_MADE = 2,     /* one Gaussian MADE: a MAF with a single layer */
+    NF_MODEL_MADE_MOG = 3, /* a MADE whose conditionals are mixtures of Gaussians */
+    NF_MODEL_MAF = 4,      /* masked autoregressive flow: fast density, sequential sampling */
+    NF_MODEL_MAF_MOG = 5,  /* MAF on a MADE MoG base */
+    NF_MODEL_IAF = 6       /* inverse autoregressive flow: fast sampling, sequential density */
+} nf_model;
+/* Input orders of a MADE: degree 1 first. */
+typedef enum nf_order { NF_ORDER_NATURAL = 0, NF_ORDER_REVERSED = 1, NF_ORDER_RANDOM = 2 } nf_order;
 typedef enum nf_activation { NF_ACT_RELU = 0, NF_ACT_TANH = 1 } nf_activation;
 typedef enum nf_base { NF_BASE_NORMAL = 0, NF_BASE_LOGISTIC = 1, NF_BASE_UNIFORM = 2 } nf_base;
 typedef enum nf_partition {
@@ -115,13 +125,19 @@ typedef enum nf_permutation { NF_PERM_REVERSE = 0, NF_PERM_RANDOM = 1 } nf_permu
 typedef struct nf_config {
     nf_model model;
     int dim;
-    int layers;          /* coupling layers */
-    int hidden;          /* units per hidden layer of each coupling network */
-    int hidden_layers;   /* hidden layers of each coupling network */
+    int layers;          /* coupling layers, or MADEs of a MAF/IAF */
+    int hidden;          /* units per hidden layer of each coupling network or MADE */
+    int hidden_layers;   /* hidden layers of each coupling network or MADE */
     nf_activation activation;
     nf_base base;
     nf_partition partition;
     uint64_t seed;       /* initial parameters and random permutations */
+    /* autoregressive models */
+    nf_order order;      /* of the first MADE; natural/reversed alternate between MADEs,
+                            random draws a new order for each */
+    int random_degrees;  /* hidden-unit degrees drawn at random (default: sequential) */
+    int batch_norm;      /* batch normalisation after every MADE but the last */
+    int components;      /* Gaussians per conditional of a MoG model */
 } nf_config;
 
 /* Defaults for a model and dimension (the values README.md explains). */
@@ -145,6 +161,30 @@ NF_API nf_status nf_flow_add_rescale(nf_flow *f);
 NF_API nf_status nf_flow_add_permutation(nf_flow *f, nf_permutation kind, uint64_t seed);
 /* Invertible linear layer W = P L (U + diag(s)), O(dim) log-determinant. */
 NF_API nf_status nf_flow_add_linear_lu(nf_flow *f, uint64_t seed);
+/* A MADE-based layer. The input order: `order` (natural, reversed, random
+ * drawn with `seed`), or when `perm` is not NULL, perm[k] = the dimension
+ * with degree k + 1. Hidden degrees sequential or (random_degrees) drawn
+ * with `seed`. Log-scales bounded to (-bound, bound). */
+typedef struct nf_made_options {
+    int hidden, hidden_layers;
+    nf_activation activation;
+    nf_order order;
+    const int *perm;
+    int random_degrees;
+    uint64_t seed;
+    double bound;
+} nf_made_options;
+NF_API void nf_made_options_default(nf_made_options *opt);
+/* MAF layer: density in one pass, sampling sequential (one pass of work). */
+NF_API nf_status nf_flow_add_maf(nf_flow *f, const nf_made_options *opt);
+/* IAF layer: sampling in one pass, density sequential (one pass of work). */
+NF_API nf_status nf_flow_add_iaf(nf_flow *f, const nf_made_options *opt);
+/* Batch normalisation (MAF paper): batch statistics while training, running
+ * averages (saved with the model) otherwise. */
+NF_API nf_status nf_flow_add_batch_norm(nf_flow *f);
+/* Replaces the base density by a MADE mixture of `components` Gaussians per
+ * conditional (MADE MoG). */
+NF_API nf_status nf_flow_set_mog_base(nf_flow *f, int components, const nf_made_options *opt);
 /* Allocates and initialises the parameters; call once after the last add. */
 NF_API nf_status nf_flow_finalize(nf_flow *f, uint64_t seed);
 

@@ -44,6 +44,7 @@ void nf_flow_free(nf_flow *f)
         layer_free(f->layers[l]);
     free(f->layers);
     free(f->params);
+    free(f->state);
     free(f->data_min);
     free(f->data_max);
     free(f);
@@ -171,10 +172,7 @@ nf_status nf_flow_finalize(nf_flow *f, uint64_t seed)
     nf_status st = flow_allocate_params(f);
     if (st)
         return st;
-    rng r;
-    rng_seed(&r, seed);
-    for (int l = 0; l < f->n_layers; l++)
-        f->layers[l]->ops->init_params(f->layers[l], f->params + f->layers[l]->p_off, &r);
+    flow_init_params(f, seed);
     return NF_OK;
 }
 

@@ -58,6 +58,7 @@ nf_status nf_flow_save(const nf_flow *f, const char *path)
     size_t n = f->n_params;
     if (!st) st = mf_begin(w, "parameters");
     if (!st) st = mf_put_f32s(w, "values", f->params, n);
+    if (!st && f->n_state) st = mf_put_f32s(w, "state", f->state, f->n_state);
     if (!st) st = mf_begin(w, "optimizer");
     if (!st) st = mf_put_str(w, "kind", "adam");
     if (!st) st = mf_put_i64(w, "step", f->adam_t);
@@ -220,6 +221,8 @@ static nf_status read_flow(const mf_file *mf, nf_flow **out)
             st = mf_get_f32s(mf, s, "values", f->n_params, &v, NULL);
             if (!st)
                 memcpy(f->params, v, sizeof(float) * f->n_params);
+            if (!st && f->n_state) st = mf_get_f32s(mf, s, "state", f->n_state, &v, NULL);
+            if (!st && f->n_state) memcpy(f->state, v, sizeof(float) * f->n_state);
         } else {
             st = mf_get_i64(mf, s, "step", &f->adam_t);
             if (!st) st = mf_get_f32s(mf, s, "m", f->n_params, &v, NULL);
@@ -231,6 +234,15 @@ static nf_status read_flow(const mf_file *mf, nf_flow **out)
     for (size_t k = 0; !st && k < f->n_params; k++)
         if (!isfinite(f->params[k]))
             st = nf_fail(NF_ERR_FORMAT, "%s: parameter %zu is not finite", path, k);
+    for (size_t k = 0; !st && k < f->n_state; k++)
+        if (!isfinite(f->state[k]))
+            st = nf_fail(NF_ERR_FORMAT, "%s: layer state value %zu is not finite", path, k);
+    for (int l = 0; !st && l < f->n_layers; l++) {
+        const layer *ly = f->layers[l];
+        if (ly->ops->check_params && !ly->ops->check_params(ly, f->params + ly->p_off))
+            st = nf_fail(NF_ERR_FORMAT, "%s: layer %d (%s): parameters break the layer's constraint (MADE mask)",
+                         path, l, ly->ops->tag);
+    }
     if (!st && i != ns)
         st = nf_fail(NF_ERR_FORMAT, "%s: unexpected section '%s' after the optimizer", path,
                      mf_section_tag(mf_section_at(mf, i)));

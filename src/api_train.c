@@ -98,7 +98,8 @@ nf_status nf_flow_train(nf_flow *f, const float *train, size_t n_train, const fl
     size_t n = f->n_params;
     int64_t *order = malloc(sizeof(int64_t) * n_train);
     real *xb = malloc(sizeof(real) * batch * f->dim);
-    real *best = malloc(sizeof(real) * (n ? n : 1));
+    size_t ns = f->n_state;
+    real *best = malloc(sizeof(real) * (n + ns ? n + ns : 1)); /* parameters, then layer state */
     if (!order || !xb || !best) {
         free(order);
         free(xb);
@@ -108,6 +109,7 @@ nf_status nf_flow_train(nf_flow *f, const float *train, size_t n_train, const fl
     for (size_t i = 0; i < n_train; i++)
         order[i] = (int64_t)i;
     memcpy(best, f->params, sizeof(real) * n);
+    memcpy(best + n, f->state, sizeof(real) * ns);
     rng r;
     rng_seed(&r, opt->seed);
     double t0 = now(), best_val = -INFINITY, last_train = NAN;
@@ -147,6 +149,7 @@ nf_status nf_flow_train(nf_flow *f, const float *train, size_t n_train, const fl
                 best_epoch = epoch;
                 bad = plateau = 0;
                 memcpy(best, f->params, sizeof(real) * n);
+                memcpy(best + n, f->state, sizeof(real) * ns);
             } else {
                 bad++;
                 if (++plateau >= decay_every) {
@@ -164,8 +167,10 @@ nf_status nf_flow_train(nf_flow *f, const float *train, size_t n_train, const fl
         if (n_val && bad >= opt->patience && opt->patience > 0)
             break;
     }
-    if (n_val || st)
+    if (n_val || st) {
         memcpy(f->params, best, sizeof(real) * n);
+        memcpy(f->state, best + n, sizeof(real) * ns);
+    }
     free(order);
     free(xb);
     free(best);

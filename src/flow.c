@@ -38,14 +38,46 @@ nf_status flow_allocate_params(nf_flow *f)
         n += f->layers[l]->ops->n_params(f->layers[l]);
     }
     f->n_params = n;
+    size_t ns = 0;
+    for (int l = 0; l < f->n_layers; l++)
+        ns += f->layers[l]->ops->n_state ? f->layers[l]->ops->n_state(f->layers[l]) : 0;
+    f->n_state = ns;
     f->params = calloc(4 * (n ? n : 1), sizeof(real));
-    if (!f->params)
+    f->state = calloc(ns ? ns : 1, sizeof(real));
+    if (!f->params || !f->state)
         return nf_fail(NF_ERR_NOMEM, "out of memory for %zu parameters", n);
+    ns = 0;
+    for (int l = 0; l < f->n_layers; l++) {
+        layer *ly = f->layers[l];
+        ly->state = f->state + ns;
+        ns += ly->ops->n_state ? ly->ops->n_state(ly) : 0;
+    }
     f->grads = f->params + n;
     f->adam_m = f->grads + n;
     f->adam_v = f->adam_m + n;
     f->finalized = 1;
     return NF_OK;
+}
+
+void flow_set_training(nf_flow *f, int training)
+{
+    for (int l = 0; l < f->n_layers; l++)
+        f->layers[l]->training = training;
+}
+
+void flow_init_params(nf_flow *f, uint64_t seed)
+{
+    rng r;
+    rng_seed(&r, seed);
+    for (int l = 0; l < f->n_layers; l++) {
+        layer *ly = f->layers[l];
+        real *p = f->params + ly->p_off;
+        ly->ops->init_params(ly, p, &r);
+        if (ly->ops->init_state)
+            ly->ops->init_state(ly);
+        if (ly->ops->constrain)
+            ly->ops->constrain(ly, p);
+    }
 }
 
 void flow_free_buffers(nf_flow *f)
@@ -142,15 +174,19 @@ void flow_z2x(nf_flow *f, int rows, const real *z, real *x, double *ldj)
 double flow_train_step(nf_flow *f, int rows, const real *x, double lr, double weight_decay, double clip_norm)
 {
     size_t n = f->n_params;
+    flow_set_training(f, 1);
     flow_x2z(f, rows, x, f->logp);
     double loss = 0;
     for (int r = 0; r < rows; r++)
         loss -= f->logp[r];
     loss /= rows;
-    if (!isfinite(loss))
+    if (!isfinite(loss)) {
+        flow_set_training(f, 0);
         return loss;
+    }
     memset(f->grads, 0, sizeof(real) * n);
     flow_nll_backward(f, rows, x, f->grads, NULL);
+    flow_set_training(f, 0);
     real *p = f->params, *g = f->grads, *m = f->adam_m, *v = f->adam_v;
     if (weight_decay > 0)
         for (size_t i = 0; i < n; i++)

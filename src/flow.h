@@ -20,6 +20,8 @@ struct nf_flow {
     size_t n_params;
     real *params, *grads, *adam_m, *adam_v;
     int64_t adam_t;
+    size_t n_state;  /* non-trainable layer state (batch-norm averages) */
+    real *state;
 
     int max_rows;    /* rows the buffers below hold */
     real **act;      /* act[l]: output of layer l (rows x dim); act[n_layers-1] = z */
@@ -40,6 +42,11 @@ nf_status flow_add(nf_flow *f, layer *l);
 /* Lays out the parameters of all layers in one buffer (zeroed); params,
  * grads and both Adam moments share one allocation. */
 nf_status flow_allocate_params(nf_flow *f);
+/* Sets every layer's training flag (batch statistics in batch norm). */
+void flow_set_training(nf_flow *f, int training);
+/* Initialises parameters (seeded) and layer state, then applies the
+ * layers' constraints (MADE masks). */
+void flow_init_params(nf_flow *f, uint64_t seed);
 /* Frees the batch buffers (flow_reserve makes them again). */
 void flow_free_buffers(nf_flow *f);
 /* Grows the batch buffers to hold `rows` rows (never shrinks). */

@@ -10,7 +10,14 @@
  * its own buffers, sized by reserve): given dout = dL/d(output) and dldj =
  * dL/d(ldj[r]) (the same for every row), they write din = dL/d(input) (NULL:
  * not needed) and add dL/dparams into dp (NULL: not needed). A direction the
- * layer cannot run in one parallel pass has no backward (NULL). */
+ * layer cannot run in one parallel pass may leave its backward NULL.
+ *
+ * Optional ops (NULL when the kind has none): n_state counts non-trainable
+ * values the layer updates itself (batch norm's running averages); the flow
+ * keeps them in one buffer beside the parameters (l->state) so that saving,
+ * the best-epoch snapshot and checkpoints carry them. constrain puts a
+ * parameter vector back into the layer's feasible set (MADE: zeroes the
+ * masked weights); check_params says whether a loaded vector is in it. */
 #ifndef NF_LAYER_H
 #define NF_LAYER_H
 
@@ -38,12 +45,18 @@ typedef struct layer_ops {
     nf_status (*save)(const layer *l, mf_writer *w);
     size_t (*describe)(const layer *l, char *buf, size_t size);
     void (*destroy)(layer *l);
+    size_t (*n_state)(const layer *l);
+    void (*init_state)(layer *l);
+    void (*constrain)(const layer *l, real *p);
+    int (*check_params)(const layer *l, const real *p); /* 1 ok, 0 not */
 } layer_ops;
 
 struct layer {
     const layer_ops *ops;
     int dim;
     size_t p_off; /* offset of this layer's parameters in the flow's buffer */
+    real *state;  /* n_state values inside the flow's state buffer, or NULL */
+    int training; /* set by the flow around a training step: batch statistics */
     void *self;   /* the kind's own state */
 };
 
@@ -54,6 +67,9 @@ layer *rescale_new(int dim);
 layer *permute_new(int dim, const int *perm);
 layer *linear_lu_new(int dim, const int *perm, const real *signs);
 layer *standardize_new(int dim, const double *mean, const double *std);
+/* Batch normalisation with running averages updated by `momentum` (0..1]
+ * per training batch: avg = (1 - momentum) avg + momentum batch. */
+layer *batchnorm_new(int dim, double momentum);
 
 /* Loaders: rebuild a layer from its saved section. */
 nf_status coupling_load(const mf_file *f, const mf_section *s, int dim, layer **out);
@@ -61,6 +77,7 @@ nf_status rescale_load(const mf_file *f, const mf_section *s, int dim, layer **o
 nf_status permute_load(const mf_file *f, const mf_section *s, int dim, layer **out);
 nf_status linear_lu_load(const mf_file *f, const mf_section *s, int dim, layer **out);
 nf_status standardize_load(const mf_file *f, const mf_section *s, int dim, layer **out);
+nf_status batchnorm_load(const mf_file *f, const mf_section *s, int dim, layer **out);
 
 /* For the standardisation layer owned by the flow. */
 void standardize_set(layer *l, const double *mean, const double *std);

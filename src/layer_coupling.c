@@ -261,10 +261,32 @@ static void destroy(layer *l)
     free(c->trans);
 }
 
-static const layer_ops additive_ops = {"additive_coupling", n_params, init_params, reserve, x2z, x2z_backward,
-                                       z2x, z2x_backward, save, describe, destroy};
-static const layer_ops affine_ops = {"affine_coupling", n_params, init_params, reserve, x2z, x2z_backward,
-                                     z2x, z2x_backward, save, describe, destroy};
+static const layer_ops additive_ops = {
+    .tag = "additive_coupling",
+    .n_params = n_params,
+    .init_params = init_params,
+    .reserve = reserve,
+    .x2z = x2z,
+    .x2z_backward = x2z_backward,
+    .z2x = z2x,
+    .z2x_backward = z2x_backward,
+    .save = save,
+    .describe = describe,
+    .destroy = destroy,
+};
+static const layer_ops affine_ops = {
+    .tag = "affine_coupling",
+    .n_params = n_params,
+    .init_params = init_params,
+    .reserve = reserve,
+    .x2z = x2z,
+    .x2z_backward = x2z_backward,
+    .z2x = z2x,
+    .z2x_backward = z2x_backward,
+    .save = save,
+    .describe = describe,
+    .destroy = destroy,
+};
 
 layer *coupling_new(int dim, int affine, const int *cond_mask, int hidden, int depth, int act, double bound)
 {

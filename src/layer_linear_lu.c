@@ -199,8 +199,19 @@ static void destroy(layer *l)
     free(s->w);
 }
 
-static const layer_ops lu_ops = {"linear_lu", n_params, init_params, no_reserve, x2z, x2z_backward,
-                                 z2x, z2x_backward, save, describe, destroy};
+static const layer_ops lu_ops = {
+    .tag = "linear_lu",
+    .n_params = n_params,
+    .init_params = init_params,
+    .reserve = no_reserve,
+    .x2z = x2z,
+    .x2z_backward = x2z_backward,
+    .z2x = z2x,
+    .z2x_backward = z2x_backward,
+    .save = save,
+    .describe = describe,
+    .destroy = destroy,
+};
 
 layer *linear_lu_new(int dim, const int *perm, const real *signs)
 {

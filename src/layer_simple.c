@@ -88,9 +88,18 @@ static size_t tag_only_describe(const layer *l, char *buf, size_t size)
     return (size_t)snprintf(buf, size, "%s", l->ops->tag);
 }
 
-static const layer_ops rescale_ops = {"rescale", rescale_n_params, rescale_init, no_reserve,
-                                      rescale_x2z, rescale_x2z_backward, rescale_z2x, rescale_z2x_backward,
-                                      tag_only_save, tag_only_describe, NULL};
+static const layer_ops rescale_ops = {
+    .tag = "rescale",
+    .n_params = rescale_n_params,
+    .init_params = rescale_init,
+    .reserve = no_reserve,
+    .x2z = rescale_x2z,
+    .x2z_backward = rescale_x2z_backward,
+    .z2x = rescale_z2x,
+    .z2x_backward = rescale_z2x_backward,
+    .save = tag_only_save,
+    .describe = tag_only_describe,
+};
 
 layer *rescale_new(int dim) { return layer_alloc(&rescale_ops, dim, 0); }
 
@@ -181,9 +190,19 @@ static void permute_destroy(layer *l)
     free(s->inv);
 }
 
-static const layer_ops permute_ops = {"permutation", no_params, no_init, no_reserve,
-                                      permute_x2z, permute_x2z_backward, permute_z2x, permute_z2x_backward,
-                                      permute_save, permute_describe, permute_destroy};
+static const layer_ops permute_ops = {
+    .tag = "permutation",
+    .n_params = no_params,
+    .init_params = no_init,
+    .reserve = no_reserve,
+    .x2z = permute_x2z,
+    .x2z_backward = permute_x2z_backward,
+    .z2x = permute_z2x,
+    .z2x_backward = permute_z2x_backward,
+    .save = permute_save,
+    .describe = permute_describe,
+    .destroy = permute_destroy,
+};
 
 int perm_is_valid(const int *perm, int dim)
 {
@@ -320,10 +339,19 @@ static void standardize_destroy(layer *l)
     free(s->scale);
 }
 
-static const layer_ops standardize_ops = {"standardize", no_params, no_init, no_reserve,
-                                          standardize_x2z, standardize_x2z_backward, standardize_z2x,
-                                          standardize_z2x_backward, standardize_save, standardize_describe,
-                                          standardize_destroy};
+static const layer_ops standardize_ops = {
+    .tag = "standardize",
+    .n_params = no_params,
+    .init_params = no_init,
+    .reserve = no_reserve,
+    .x2z = standardize_x2z,
+    .x2z_backward = standardize_x2z_backward,
+    .z2x = standardize_z2x,
+    .z2x_backward = standardize_z2x_backward,
+    .save = standardize_save,
+    .describe = standardize_describe,
+    .destroy = standardize_destroy,
+};
 
 void standardize_set(layer *l, const double *mean, const double *std)
 {
