@@ -33,7 +33,10 @@ void nf_config_default(nf_config *cfg, nf_model model, int dim)
     cfg->layers = 8;
     cfg->hidden = 64;
     cfg->activation = NF_ACT_RELU;
-    (void)model;
+    cfg->order = NF_ORDER_NATURAL;
+    cfg->components = 10;
+    if (model >= NF_MODEL_MADE)
+        cfg->layers = 5; /* the MAF paper's MAF (5) */
 }
 
 /* RealNVP log-scales stay within (-3, 3) per layer: exp(3) ~ 20x. */
@@ -42,9 +45,12 @@ static const double affine_bound = 3.0;
 nf_status nf_flow_create(nf_flow **out, const nf_config *cfg)
 {
     *out = NULL;
-    if (cfg->model != NF_MODEL_NICE && cfg->model != NF_MODEL_REALNVP)
+    int autoregressive = cfg->model >= NF_MODEL_MADE && cfg->model <= NF_MODEL_IAF;
+    if (cfg->model != NF_MODEL_NICE && cfg->model != NF_MODEL_REALNVP && !autoregressive)
         return nf_fail(NF_ERR_INVALID, "unknown model %d", (int)cfg->model);
-    if (cfg->dim < 2)
+    if ((unsigned)cfg->order > NF_ORDER_RANDOM)
+        return nf_fail(NF_ERR_INVALID, "unknown order %d", (int)cfg->order);
+    if (cfg->dim < 2 && !autoregressive)
         return nf_fail(NF_ERR_INVALID, "NICE and RealNVP need at least 2 dimensions (got %d)", cfg->dim);
     if (cfg->layers < 1 || cfg->layers > 1000)
         return nf_fail(NF_ERR_INVALID, "layers %d out of range 1..1000", cfg->layers);
@@ -56,13 +62,17 @@ nf_status nf_flow_create(nf_flow **out, const nf_config *cfg)
         return nf_fail(NF_ERR_INVALID, "a user mask needs the layer-by-layer calls (nf_flow_add_*)");
     nf_flow *f;
     nf_status st = nf_flow_new(&f, cfg->dim, cfg->base);
-    for (int l = 0; l < cfg->layers && !st; l++) {
+    if (!st && autoregressive)
+        st = flow_build_autoregressive(f, cfg);
+    for (int l = 0; l < cfg->layers && !st && !autoregressive; l++) {
         if (cfg->model == NF_MODEL_NICE)
             st = nf_flow_add_additive_coupling(f, cfg->partition, NULL, l % 2, cfg->hidden, cfg->hidden_layers,
                                                cfg->activation);
         else
             st = nf_flow_add_affine_coupling(f, cfg->partition, NULL, l % 2, cfg->hidden, cfg->hidden_layers,
                                              cfg->activation, affine_bound);
+        if (!st && cfg->batch_norm)
+            st = nf_flow_add_batch_norm(f);
     }
     if (!st && cfg->model == NF_MODEL_NICE)
         st = nf_flow_add_rescale(f);

@@ -43,6 +43,7 @@ void nf_flow_free(nf_flow *f)
     for (int l = 0; l < f->n_layers; l++)
         layer_free(f->layers[l]);
     free(f->layers);
+    mog_free(f->mog);
     free(f->params);
     free(f->state);
     free(f->data_min);
@@ -112,7 +113,7 @@ nf_status nf_flow_add_affine_coupling(nf_flow *f, nf_partition part, const int *
 
 nf_status nf_flow_add_rescale(nf_flow *f) { return flow_add(f, rescale_new(f->dim)); }
 
-static nf_status random_perm(int dim, uint64_t seed, int **out)
+nf_status flow_random_perm(int dim, uint64_t seed, int **out)
 {
     int64_t *idx = malloc(sizeof(int64_t) * dim);
     int *perm = malloc(sizeof(int) * dim);
@@ -137,7 +138,7 @@ nf_status nf_flow_add_permutation(nf_flow *f, nf_permutation kind, uint64_t seed
 {
     int *perm;
     if (kind == NF_PERM_RANDOM) {
-        nf_status st = random_perm(f->dim, seed, &perm);
+        nf_status st = flow_random_perm(f->dim, seed, &perm);
         if (st)
             return st;
     } else if (kind == NF_PERM_REVERSE) {
@@ -157,7 +158,7 @@ nf_status nf_flow_add_permutation(nf_flow *f, nf_permutation kind, uint64_t seed
 nf_status nf_flow_add_linear_lu(nf_flow *f, uint64_t seed)
 {
     int *perm;
-    nf_status st = random_perm(f->dim, seed, &perm);
+    nf_status st = flow_random_perm(f->dim, seed, &perm);
     if (st)
         return st;
     st = flow_add(f, linear_lu_new(f->dim, perm, NULL));
@@ -302,9 +303,9 @@ nf_status nf_flow_sample(nf_flow *f, size_t rows, uint64_t seed, float *x, doubl
     real *z = f->act[0];
     for (size_t r0 = 0; r0 < rows; r0 += EVAL_CHUNK) {
         int n = chunk_rows(rows - r0);
-        base_sample(&f->base, &r, n, f->dim, z);
+        flow_base_sample(f, &r, n, z);
         if (log_prob)
-            base_log_prob(&f->base, n, f->dim, z, log_prob + r0);
+            flow_base_log_prob(f, n, z, log_prob + r0);
         flow_z2x(f, n, z, x + r0 * f->dim, f->logp);
         if (log_prob)
             for (int i = 0; i < n; i++)

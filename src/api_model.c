@@ -9,7 +9,9 @@
 #include "flow.h"
 
 static const char *const activation_names[] = {"relu", "tanh"};
-static const char *const model_names[] = {"nice", "realnvp"};
+static const char *const model_names[] = {"nice", "realnvp", "made", "made-mog", "maf", "maf-mog", "iaf"};
+static const char *const order_names[] = {"natural", "reversed", "random"};
+enum { N_MODELS = sizeof model_names / sizeof model_names[0] };
 static const char *const partition_names[] = {"halves", "even_odd", "mask"};
 
 static nf_status put_header(const nf_flow *f, mf_writer *w)
@@ -32,6 +34,10 @@ static nf_status put_header(const nf_flow *f, mf_writer *w)
         if (!st) st = mf_put_str(w, "activation", activation_names[c->activation]);
         if (!st) st = mf_put_str(w, "partition", partition_names[c->partition]);
         if (!st) st = mf_put_i64(w, "seed", (int64_t)c->seed);
+        if (!st) st = mf_put_str(w, "order", order_names[c->order]);
+        if (!st) st = mf_put_i64(w, "random_degrees", c->random_degrees);
+        if (!st) st = mf_put_i64(w, "batch_norm", c->batch_norm);
+        if (!st) st = mf_put_i64(w, "components", c->components);
     }
     if (!st) st = mf_begin(w, "training");
     if (!st) st = mf_put_i64(w, "rows", f->train_rows);
@@ -55,6 +61,8 @@ nf_status nf_flow_save(const nf_flow *f, const char *path)
     nf_status st = put_header(f, w);
     for (int l = 0; l < f->n_layers && !st; l++)
         st = f->layers[l]->ops->save(f->layers[l], w);
+    if (!st && f->mog)
+        st = mog_save(f->mog, w);
     size_t n = f->n_params;
     if (!st) st = mf_begin(w, "parameters");
     if (!st) st = mf_put_f32s(w, "values", f->params, n);
@@ -80,6 +88,7 @@ static layer_loader loader_for(const char *tag)
         {"standardize", standardize_load}, {"additive_coupling", coupling_load},
         {"affine_coupling", coupling_load}, {"rescale", rescale_load},
         {"permutation", permute_load},     {"linear_lu", linear_lu_load},
+        {"maf", autoregressive_load},      {"iaf", autoregressive_load},
     };
     for (size_t i = 0; i < sizeof table / sizeof table[0]; i++)
         if (strcmp(tag, table[i].tag) == 0)
@@ -109,7 +118,7 @@ static nf_status read_config(const mf_file *mf, const mf_section *s, nf_flow *f)
     if (st)
         return st;
     nf_config *c = &f->config;
-    int m = name_index(model_names, 2, model), a = name_index(activation_names, 2, act),
+    int m = name_index(model_names, N_MODELS, model), a = name_index(activation_names, 2, act),
         p = name_index(partition_names, 3, part);
     if (m < 0 || a < 0 || p < 0)
         return nf_fail(NF_ERR_FORMAT, "%s: section 'config': unknown model, activation or partition", mf_path(mf));
@@ -122,6 +131,24 @@ static nf_status read_config(const mf_file *mf, const mf_section *s, nf_flow *f)
     c->hidden_layers = (int)depth;
     c->base = f->base.kind;
     c->seed = (uint64_t)seed;
+    /* written since 0.2; absent in older files */
+    const char *order = "natural";
+    int64_t random_degrees = 0, batch_norm = 0, components = 10;
+    if (mf_has(s, "order") && (st = mf_get_str(mf, s, "order", &order)))
+        return st;
+    if (mf_has(s, "random_degrees") && (st = mf_get_i64(mf, s, "random_degrees", &random_degrees)))
+        return st;
+    if (mf_has(s, "batch_norm") && (st = mf_get_i64(mf, s, "batch_norm", &batch_norm)))
+        return st;
+    if (mf_has(s, "components") && (st = mf_get_i64(mf, s, "components", &components)))
+        return st;
+    int o = name_index(order_names, 3, order);
+    if (o < 0)
+        return nf_fail(NF_ERR_FORMAT, "%s: section 'config': unknown order '%s'", mf_path(mf), order);
+    c->order = (nf_order)o;
+    c->random_degrees = random_degrees != 0;
+    c->batch_norm = batch_norm != 0;
+    c->components = (int)components;
     f->has_config = 1;
     return NF_OK;
 }
@@ -204,6 +231,8 @@ static nf_status read_flow(const mf_file *mf, nf_flow **out)
         if (!st)
             st = flow_add(f, ly);
     }
+    if (!st && i < ns && strcmp(mf_section_tag(mf_section_at(mf, i)), "made_mog_base") == 0)
+        st = mog_load(mf, mf_section_at(mf, i++), f->dim, &f->mog);
     if (!st)
         st = flow_allocate_params(f);
     if (!st && f->n_params != (size_t)n_params)
@@ -243,6 +272,8 @@ static nf_status read_flow(const mf_file *mf, nf_flow **out)
             st = nf_fail(NF_ERR_FORMAT, "%s: layer %d (%s): parameters break the layer's constraint (MADE mask)",
                          path, l, ly->ops->tag);
     }
+    if (!st && f->mog && !made_check(&f->mog->net, f->params + f->mog->p_off))
+        st = nf_fail(NF_ERR_FORMAT, "%s: MADE MoG base: parameters break the MADE mask", path);
     if (!st && i != ns)
         st = nf_fail(NF_ERR_FORMAT, "%s: unexpected section '%s' after the optimizer", path,
                      mf_section_tag(mf_section_at(mf, i)));
@@ -270,12 +301,23 @@ size_t nf_flow_describe(const nf_flow *f, char *buf, size_t size)
 {
     size_t k = 0;
 #define OUT(...) k += (size_t)snprintf(buf + (k < size ? k : size), k < size ? size - k : 0, __VA_ARGS__)
-    if (f->has_config)
-        OUT("model: %s, %d coupling layers, networks %d x %d %s\n", model_names[f->config.model],
-            f->config.layers, f->config.hidden_layers, f->config.hidden, activation_names[f->config.activation]);
-    OUT("dimension: %d\nbase: %s", f->dim, base_name(f->base.kind));
-    if (f->base.kind == NF_BASE_UNIFORM)
+    const nf_config *c = &f->config;
+    if (f->has_config && c->model <= NF_MODEL_REALNVP)
+        OUT("model: %s, %d coupling layers, networks %d x %d %s%s\n", model_names[c->model], c->layers,
+            c->hidden_layers, c->hidden, activation_names[c->activation], c->batch_norm ? ", batch norm" : "");
+    else if (f->has_config)
+        OUT("model: %s, MADEs of %d x %d %s, first order %s%s%s\n", model_names[c->model], c->hidden_layers,
+            c->hidden, activation_names[c->activation], order_names[c->order],
+            c->random_degrees ? ", random degrees" : "", c->batch_norm ? ", batch norm" : "");
+    OUT("dimension: %d\nbase: ", f->dim);
+    if (f->mog)
+        k += mog_describe(f->mog, buf + (k < size ? k : size), k < size ? size - k : 0);
+    else
+        OUT("%s", base_name(f->base.kind));
+    if (!f->mog && f->base.kind == NF_BASE_UNIFORM)
         OUT(" on [%g, %g]", f->base.lo, f->base.hi);
+    if (f->mog)
+        OUT(" [%zu params]", mog_n_params(f->mog));
     OUT("\nparameters: %zu\nlayers (density direction, data first):\n", f->n_params);
     for (int l = 0; l < f->n_layers; l++) {
         const layer *ly = f->layers[l];

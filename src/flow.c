@@ -37,6 +37,10 @@ nf_status flow_allocate_params(nf_flow *f)
         f->layers[l]->p_off = n;
         n += f->layers[l]->ops->n_params(f->layers[l]);
     }
+    if (f->mog) {
+        f->mog->p_off = n;
+        n += mog_n_params(f->mog);
+    }
     f->n_params = n;
     size_t ns = 0;
     for (int l = 0; l < f->n_layers; l++)
@@ -78,6 +82,8 @@ void flow_init_params(nf_flow *f, uint64_t seed)
         if (ly->ops->constrain)
             ly->ops->constrain(ly, p);
     }
+    if (f->mog)
+        mog_init_params(f->mog, f->params + f->mog->p_off, &r);
 }
 
 void flow_free_buffers(nf_flow *f)
@@ -112,6 +118,8 @@ nf_status flow_reserve(nf_flow *f, int rows)
         f->act[l] = malloc(sizeof(real) * n);
         ok = f->act[l] && f->layers[l]->ops->reserve(f->layers[l], rows) == 0;
     }
+    if (ok && f->mog)
+        ok = mog_reserve(f->mog, rows) == 0;
     if (!ok) {
         flow_free_buffers(f);
         return nf_fail(NF_ERR_NOMEM, "out of memory for a batch of %d rows", rows);
@@ -131,7 +139,7 @@ void flow_x2z(nf_flow *f, int rows, const real *x, double *logp)
         ly->ops->x2z(ly, layer_params(f, ly), rows, in, f->act[l], f->ldj);
         in = f->act[l];
     }
-    base_log_prob(&f->base, rows, f->dim, in, logp);
+    flow_base_log_prob(f, rows, in, logp);
     for (int r = 0; r < rows; r++)
         logp[r] += f->ldj[r];
 }
@@ -141,7 +149,11 @@ void flow_nll_backward(nf_flow *f, int rows, const real *x, real *grads, real *d
     const real w = (real)(-1.0 / rows); /* d(-mean log p)/d log p_r */
     int last = f->n_layers - 1;
     real *dout = f->dbuf[0], *din = f->dbuf[1];
-    base_grad(&f->base, rows, f->dim, f->act[last], w, dout);
+    if (f->mog)
+        mog_grad(f->mog, f->params + f->mog->p_off, rows, f->act[last], w, dout,
+                 grads ? grads + f->mog->p_off : NULL);
+    else
+        base_grad(&f->base, rows, f->dim, f->act[last], w, dout);
     for (int l = last; l >= 0; l--) {
         layer *ly = f->layers[l];
         const real *in = l > 0 ? f->act[l - 1] : x;
@@ -154,6 +166,22 @@ void flow_nll_backward(nf_flow *f, int rows, const real *x, real *grads, real *d
         dout = din;
         din = t;
     }
+}
+
+void flow_base_sample(nf_flow *f, rng *r, int rows, real *z)
+{
+    if (f->mog)
+        mog_sample(f->mog, f->params + f->mog->p_off, r, rows, z);
+    else
+        base_sample(&f->base, r, rows, f->dim, z);
+}
+
+void flow_base_log_prob(nf_flow *f, int rows, const real *z, double *out)
+{
+    if (f->mog)
+        mog_log_prob(f->mog, f->params + f->mog->p_off, rows, z, out);
+    else
+        base_log_prob(&f->base, rows, f->dim, z, out);
 }
 
 void flow_z2x(nf_flow *f, int rows, const real *z, real *x, double *ldj)

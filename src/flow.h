@@ -6,6 +6,7 @@
 #define NF_FLOW_H
 
 #include "base.h"
+#include "base_mog.h"
 #include "layer.h"
 #include "nflow.h"
 #include "real.h"
@@ -13,6 +14,7 @@
 struct nf_flow {
     int dim;
     base_density base;
+    mog_base *mog;   /* when not NULL, the base density instead of `base` */
     layer **layers;
     int n_layers, cap;
     int finalized;
@@ -59,6 +61,15 @@ void flow_x2z(nf_flow *f, int rows, const real *x, double *logp);
  * adds dL/dparams into f->grads (or not, when grads is NULL) and, when dx
  * is not NULL, writes dL/dx there. Returns nothing: all is in buffers. */
 void flow_nll_backward(nf_flow *f, int rows, const real *x, real *grads, real *dx);
+/* The layers (and MoG base) of the ready-made MADE / MADE MoG / MAF / MAF
+ * MoG / IAF architectures. */
+nf_status flow_build_autoregressive(nf_flow *f, const nf_config *cfg);
+/* A seeded random permutation of 0..dim-1 (malloc'ed). */
+nf_status flow_random_perm(int dim, uint64_t seed, int **out);
+/* rows draws from the base density (rows <= max_rows). */
+void flow_base_sample(nf_flow *f, rng *r, int rows, real *z);
+/* log p_Z(z) per row. */
+void flow_base_log_prob(nf_flow *f, int rows, const real *z, double *out);
 /* z -> x for rows <= max_rows; ldj[r] = sum of log|det dx/dz| (may be NULL). */
 void flow_z2x(nf_flow *f, int rows, const real *z, real *x, double *ldj);
 

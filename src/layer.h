@@ -70,6 +70,11 @@ layer *standardize_new(int dim, const double *mean, const double *std);
 /* Batch normalisation with running averages updated by `momentum` (0..1]
  * per training batch: avg = (1 - momentum) avg + momentum batch. */
 layer *batchnorm_new(int dim, double momentum);
+/* MAF (iaf = 0) or IAF (iaf = 1) layer around a MADE: order[k] is the
+ * dimension of degree k + 1; hidden degrees given (depth x hidden), or
+ * sequential / random from seed. Log-scales bound * tanh(a / bound). */
+layer *autoregressive_new(int dim, int iaf, int hidden, int depth, int act, const int *order, const int *degrees,
+                          int random_degrees, uint64_t seed, double bound);
 
 /* Loaders: rebuild a layer from its saved section. */
 nf_status coupling_load(const mf_file *f, const mf_section *s, int dim, layer **out);
@@ -78,6 +83,9 @@ nf_status permute_load(const mf_file *f, const mf_section *s, int dim, layer **o
 nf_status linear_lu_load(const mf_file *f, const mf_section *s, int dim, layer **out);
 nf_status standardize_load(const mf_file *f, const mf_section *s, int dim, layer **out);
 nf_status batchnorm_load(const mf_file *f, const mf_section *s, int dim, layer **out);
+/* The MADE inside a MAF/IAF layer (for tests). */
+struct made *autoregressive_net(layer *l);
+nf_status autoregressive_load(const mf_file *f, const mf_section *s, int dim, layer **out);
 
 /* For the standardisation layer owned by the flow. */
 void standardize_set(layer *l, const double *mean, const double *std);

@@ -25,8 +25,26 @@ static real *make_params(layer *l)
     l->ops->init_params(l, p, &gen);
     for (size_t i = 0; i < n; i++)
         p[i] += 0.3 * randn();
+    if (l->ops->constrain)
+        l->ops->constrain(l, p);
     CHECK(l->ops->reserve(l, ROWS) == 0);
     return p;
+}
+
+/* free[k] = 0 for the entries a layer's constraint pins (MADE masks). */
+static char *free_params(layer *l)
+{
+    size_t n = l->ops->n_params(l);
+    real *probe = malloc(sizeof(real) * (n ? n : 1));
+    char *ok = malloc(n ? n : 1);
+    for (size_t i = 0; i < n; i++)
+        probe[i] = 1;
+    if (l->ops->constrain)
+        l->ops->constrain(l, probe);
+    for (size_t i = 0; i < n; i++)
+        ok[i] = probe[i] != 0;
+    free(probe);
+    return ok;
 }
 
 typedef void (*pass_fn)(layer *, const real *, int, const real *, real *, double *);
@@ -138,7 +156,12 @@ static void check_gradients(layer *l, real *p, int dir)
         in[i] = keep;
         CHECK_CLOSE(din[i], (a - b) / (2 * h), 1e-6, 1e-5);
     }
+    char *is_free = free_params(l);
     for (size_t k = 0; k < np; k++) {
+        if (!is_free[k]) { /* pinned by a constraint: no gradient may leak into it */
+            CHECK(dp[k] == 0, "gradient %g on pinned parameter %zu", (double)dp[k], k);
+            continue;
+        }
         real keep = p[k];
         p[k] = keep + h;
         double a = loss_of(l, p, dir, in, c, w);
@@ -148,6 +171,7 @@ static void check_gradients(layer *l, real *p, int dir)
         CHECK_CLOSE(dp[k], (a - b) / (2 * h), 1e-6, 1e-5);
         gmax = fmax(gmax, fabs(dp[k]));
     }
+    free(is_free);
     if (np)
         CHECK(gmax > 1e-3, "parameter gradient trivially zero (max %g)", gmax);
     /* NULL gradients are allowed and change nothing */
@@ -210,6 +234,20 @@ static void test_linear_lu(void)
     check_layer(linear_lu_new(1, (int[]){0}, NULL));
     check_layer(linear_lu_new(5, (int[]){3, 0, 4, 1, 2}, NULL));
     check_layer(linear_lu_new(6, (int[]){0, 1, 2, 3, 4, 5}, (real[]){1, -1, 1, 1, -1, 1}));
+}
+
+/* MAF and IAF: both directions have gradients (the sequential one through
+ * the reversed one-pass graph). */
+static void test_autoregressive(void)
+{
+    for (int iaf = 0; iaf < 2; iaf++) {
+        check_layer(autoregressive_new(1, iaf, 4, 1, K_ACT_TANH, (int[]){0}, NULL, 0, 1, 3.0));
+        check_layer(autoregressive_new(2, iaf, 5, 1, K_ACT_TANH, (int[]){1, 0}, NULL, 0, 1, 3.0));
+        check_layer(autoregressive_new(4, iaf, 7, 2, K_ACT_TANH, (int[]){0, 1, 2, 3}, NULL, 0, 2, 3.0));
+        check_layer(autoregressive_new(5, iaf, 6, 2, K_ACT_RELU, (int[]){3, 0, 4, 1, 2}, NULL, 1, 3, 2.0));
+        check_layer(autoregressive_new(6, iaf, 9, 3, K_ACT_TANH, (int[]){5, 4, 3, 2, 1, 0}, NULL, 1, 4, 0));
+        check_layer(autoregressive_new(3, iaf, 0, 0, K_ACT_TANH, (int[]){2, 0, 1}, NULL, 0, 5, 3.0));
+    }
 }
 
 static void test_standardize(void)
@@ -299,6 +337,7 @@ int main(void)
     RUN(test_rescale);
     RUN(test_permutation);
     RUN(test_linear_lu);
+    RUN(test_autoregressive);
     RUN(test_standardize);
     RUN(test_flow_gradient_normal);
     RUN(test_flow_gradient_logistic);

@@ -55,7 +55,9 @@ static void print_json_number(const char *key, double v, int last)
 int cmd_train(int argc, char **argv)
 {
     const char *data = NULL, *val_path = NULL, *test_path = NULL, *model = "realnvp", *out = NULL, *columns = NULL;
-    const char *activation = NULL, *base = "normal", *plot = NULL, *partition = NULL;
+    const char *activation = NULL, *base = "normal", *plot = NULL, *partition = NULL, *order = NULL;
+    const char *degrees = NULL;
+    int batch_norm = 0, components = 0;
     int layers = 0, hidden = 0, hidden_layers = 0, threads = 0, json = 0, quiet = 0;
     uint64_t seed = 1;
     nf_train_options topt;
@@ -65,13 +67,18 @@ int cmd_train(int argc, char **argv)
         {"val", OPT_STRING, &val_path, "validation data (default: 10% of --data)", 0},
         {"test", OPT_STRING, &test_path, "test data (default: 10% of --data)", 0},
         {"columns", OPT_STRING, &columns, "columns to use, 0-based, e.g. 0-9 or 1,3,5-7 (default: all)", 0},
-        {"model", OPT_STRING, &model, "nice | realnvp (default realnvp)", 0},
+        {"model", OPT_STRING, &model, "nice | realnvp | made | made-mog | maf | maf-mog | iaf (default realnvp)", 0},
         {"out", OPT_STRING, &out, "model file to write", 0},
         {"layers", OPT_INT, &layers, "coupling layers (default 8)", 0},
         {"hidden", OPT_INT, &hidden, "units per hidden layer (default 64)", 0},
         {"hidden-layers", OPT_INT, &hidden_layers, "hidden layers per coupling network (default 2)", 0},
         {"activation", OPT_STRING, &activation, "relu | tanh (default relu)", 0},
         {"partition", OPT_STRING, &partition, "even_odd | halves: which dimensions condition (default even_odd)", 0},
+        {"order", OPT_STRING, &order, "natural | reversed | random: input order of the first MADE; natural and "
+                                      "reversed alternate between MADEs (default natural)", 0},
+        {"degrees", OPT_STRING, &degrees, "sequential | random: hidden-unit degrees of the MADEs (default sequential)", 0},
+        {"batch-norm", OPT_FLAG, &batch_norm, "batch normalisation after every MADE or coupling", 0},
+        {"components", OPT_INT, &components, "Gaussians per conditional of made-mog / maf-mog (default 10)", 0},
         {"base", OPT_STRING, &base, "normal | logistic (default normal)", 0},
         {"batch", OPT_INT, &topt.batch, "mini-batch size (default 256)", 0},
         {"lr", OPT_DOUBLE, &topt.lr, "Adam learning rate (default 1e-3)", 0},
@@ -87,7 +94,7 @@ int cmd_train(int argc, char **argv)
         {"quiet", OPT_FLAG, &quiet, "no progress lines", 0},
         {NULL, 0, NULL, NULL, 0},
     };
-    cli_command cmd = {"train", "train --data FILE --model nice|realnvp --out MODEL [options]",
+    cli_command cmd = {"train", "train --data FILE --model nice|realnvp|made|made-mog|maf|maf-mog|iaf --out MODEL [options]",
                        "Trains a normalizing flow by maximum likelihood (Adam, early stopping on validation data).\n"
                        "Data are standardised with the training split's statistics; the model keeps them.",
                        opts, 0, NULL};
@@ -96,9 +103,17 @@ int cmd_train(int argc, char **argv)
         return rc == 1 ? 0 : rc;
     if (!data || !out)
         return cli_error("train", "--data and --out are required (see nflow train --help)"), EXIT_USAGE;
-    static const char *const models[] = {"nice", "realnvp"}, *const acts[] = {"relu", "tanh"},
+    static const char *const models[] = {"nice", "realnvp", "made", "made-mog", "maf", "maf-mog", "iaf"},
+                             *const orders[] = {"natural", "reversed", "random"},
+                             *const degree_kinds[] = {"sequential", "random"}, *const acts[] = {"relu", "tanh"},
                              *const bases[] = {"normal", "logistic"}, *const parts[] = {"halves", "even_odd"};
-    int m = parse_choice("train", "model", model, models, 2);
+    int m = parse_choice("train", "model", model, models, 7);
+    int o = order ? parse_choice("train", "order", order, orders, 3) : 0;
+    int d = degrees ? parse_choice("train", "degrees", degrees, degree_kinds, 2) : 0;
+    if (o < 0 || d < 0)
+        return EXIT_USAGE;
+    if (cli_seen(&cmd, "components") && (components < 1 || components > 1000))
+        return cli_error("train", "--components: %d out of range 1..1000", components), EXIT_USAGE;
     int a = activation ? parse_choice("train", "activation", activation, acts, 2) : 0;
     int b = parse_choice("train", "base", base, bases, 2);
     int p = partition ? parse_choice("train", "partition", partition, parts, 2) : 0;
@@ -138,6 +153,10 @@ int cmd_train(int argc, char **argv)
     if (cli_seen(&cmd, "hidden-layers")) cfg.hidden_layers = hidden_layers;
     if (activation) cfg.activation = (nf_activation)a;
     if (partition) cfg.partition = (nf_partition)p;
+    cfg.order = (nf_order)o;
+    cfg.random_degrees = d;
+    cfg.batch_norm = batch_norm;
+    if (components) cfg.components = components;
     cfg.base = (nf_base)b;
     cfg.seed = seed;
     topt.seed = seed;

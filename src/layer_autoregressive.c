@@ -1,0 +1,367 @@
+/* MAF and IAF layers around one MADE (DESIGN.md sections 2, 3, 6).
+ * The MADE always reads the "conditioner side" s and its output block k
+ * gives (alpha_k, mu_k) for the dimension of degree k + 1:
+ *   MAF: s = x, u = (x - mu(x)) exp(-alpha(x))  density one pass, sampling sequential
+ *   IAF: s = u, x = u exp(alpha(u)) + mu(u)     sampling one pass, density sequential
+ * alpha = bound * tanh(a / bound). The sequential direction runs the MADE
+ * in degree order (made_seq_step), so it costs one pass of arithmetic; its
+ * backward is the same graph reversed (made_seq_backward_step), so IAF can
+ * also be trained by maximum likelihood and MAF sampling differentiated. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "error.h"
+#include "kern.h"
+#include "layer.h"
+#include "made.h"
+
+typedef struct autoregressive {
+    int iaf;
+    real bound;
+    int random_degrees;
+    made net;
+    int max_rows;
+    real *dout; /* rows x 2n: gradient of the MADE output */
+} autoregressive;
+
+static autoregressive *self(const layer *l) { return l->self; }
+
+made *autoregressive_net(layer *l) { return &self(l)->net; }
+
+static size_t n_params(const layer *l) { return made_n_params(&self(l)->net); }
+
+static void init_params(layer *l, real *p, rng *r) { made_init_params(&self(l)->net, p, r, 1); }
+
+static void constrain(const layer *l, real *p) { made_constrain(&self(l)->net, p); }
+
+static int check_params(const layer *l, const real *p) { return made_check(&self(l)->net, p); }
+
+static int reserve(layer *l, int rows)
+{
+    autoregressive *a = self(l);
+    if (rows <= a->max_rows)
+        return 0;
+    free(a->dout);
+    a->dout = malloc(sizeof(real) * rows * a->net.n_out);
+    if (!a->dout || made_reserve(&a->net, rows))
+        return -1;
+    a->max_rows = rows;
+    return 0;
+}
+
+/* Bounds the raw log-scale in place and returns it. */
+static real bound_alpha(const autoregressive *a, real *raw)
+{
+    if (a->bound > 0)
+        *raw = a->bound * r_tanh(*raw / a->bound);
+    return *raw;
+}
+
+/* d alpha / d raw through the bound, from the bounded value. */
+static real alpha_slope(const autoregressive *a, real alpha)
+{
+    if (a->bound <= 0)
+        return 1;
+    real t = alpha / a->bound;
+    return 1 - t * t;
+}
+
+/* The one-pass direction: from s (MADE input) to y. */
+static void parallel(layer *l, const real *p, int rows, const real *s, real *y, double *ldj)
+{
+    autoregressive *a = self(l);
+    int n = l->dim;
+    made_forward(&a->net, p, rows, s);
+    for (int r = 0; r < rows; r++) {
+        real *o = a->net.out + (size_t)r * 2 * n;
+        const real *sr = s + (size_t)r * n;
+        real *yr = y + (size_t)r * n;
+        double sum = 0;
+        for (int k = 0; k < n; k++) {
+            int i = a->net.order[k];
+            real alpha = bound_alpha(a, &o[2 * k]), mu = o[2 * k + 1];
+            yr[i] = a->iaf ? sr[i] * r_exp(alpha) + mu : (sr[i] - mu) * r_exp(-alpha);
+            sum += alpha;
+        }
+        ldj[r] += a->iaf ? sum : -sum;
+    }
+}
+
+static void parallel_backward(layer *l, const real *p, int rows, const real *y, const real *dy, real dldj,
+                              real *ds, real *dp)
+{
+    autoregressive *a = self(l);
+    int n = l->dim;
+    if (!ds && !dp)
+        return;
+    for (int r = 0; r < rows; r++) {
+        const real *o = a->net.out + (size_t)r * 2 * n;
+        real *d = a->dout + (size_t)r * 2 * n;
+        const real *yr = y + (size_t)r * n, *dyr = dy + (size_t)r * n;
+        for (int k = 0; k < n; k++) {
+            int i = a->net.order[k];
+            real alpha = o[2 * k], mu = o[2 * k + 1], dalpha;
+            if (a->iaf) { /* y = s e^alpha + mu */
+                d[2 * k + 1] = dyr[i];
+                dalpha = dyr[i] * (yr[i] - mu) + dldj;
+            } else { /* y = (s - mu) e^-alpha */
+                d[2 * k + 1] = -dyr[i] * r_exp(-alpha);
+                dalpha = -dyr[i] * yr[i] - dldj;
+            }
+            d[2 * k] = dalpha * alpha_slope(a, alpha);
+        }
+    }
+    made_backward(&a->net, p, rows, a->dout, ds, dp);
+    if (ds)
+        for (int r = 0; r < rows; r++) {
+            const real *o = a->net.out + (size_t)r * 2 * n;
+            for (int k = 0; k < n; k++) { /* the direct path s_i -> y_i */
+                int i = a->net.order[k];
+                real alpha = o[2 * k];
+                ds[(size_t)r * n + i] += dy[(size_t)r * n + i] * r_exp(a->iaf ? alpha : -alpha);
+            }
+        }
+}
+
+/* The sequential direction: from y to s, one degree at a time. */
+static void sequential(layer *l, const real *p, int rows, const real *y, real *s, double *ldj)
+{
+    autoregressive *a = self(l);
+    made *m = &a->net;
+    int n = l->dim;
+    for (int k = 0; k < n; k++) {
+        made_seq_step(m, p, rows, k);
+        int i = m->order[k];
+        for (int r = 0; r < rows; r++) {
+            real *o = m->out + (size_t)r * 2 * n;
+            real alpha = bound_alpha(a, &o[2 * k]), mu = o[2 * k + 1], yi = y[(size_t)r * n + i], si;
+            if (a->iaf) { /* x -> u: u = (x - mu) e^-alpha */
+                si = (yi - mu) * r_exp(-alpha);
+                ldj[r] -= alpha;
+            } else { /* u -> x: x = u e^alpha + mu */
+                si = yi * r_exp(alpha) + mu;
+                ldj[r] += alpha;
+            }
+            s[(size_t)r * n + i] = si;
+            m->in[(size_t)r * n + k] = si;
+        }
+    }
+}
+
+static void sequential_backward(layer *l, const real *p, int rows, const real *ds, real dldj, real *dy, real *dp)
+{
+    autoregressive *a = self(l);
+    made *m = &a->net;
+    int n = l->dim;
+    if (!dy && !dp)
+        return;
+    made_seq_backward_begin(m, rows);
+    for (int k = n - 1; k >= 0; k--) {
+        int i = m->order[k];
+        real *blk = a->dout; /* rows x 2 */
+        for (int r = 0; r < rows; r++) {
+            const real *o = m->out + (size_t)r * 2 * n;
+            real alpha = o[2 * k], mu = o[2 * k + 1], si = m->in[(size_t)r * n + k];
+            real g = ds[(size_t)r * n + i] + m->din[(size_t)r * n + k], gy, dalpha;
+            if (a->iaf) { /* s = (y - mu) e^-alpha */
+                gy = g * r_exp(-alpha);
+                blk[2 * r + 1] = -gy;
+                dalpha = -g * si - dldj;
+            } else { /* s = y e^alpha + mu */
+                gy = g * r_exp(alpha);
+                blk[2 * r + 1] = g;
+                dalpha = g * (si - mu) + dldj;
+            }
+            blk[2 * r] = dalpha * alpha_slope(a, alpha);
+            if (dy)
+                dy[(size_t)r * n + i] = gy;
+        }
+        made_seq_backward_step(m, p, rows, k, blk, dp);
+    }
+}
+
+static void x2z(layer *l, const real *p, int rows, const real *x, real *z, double *ldj)
+{
+    if (self(l)->iaf)
+        sequential(l, p, rows, x, z, ldj);
+    else
+        parallel(l, p, rows, x, z, ldj);
+}
+
+static void z2x(layer *l, const real *p, int rows, const real *z, real *x, double *ldj)
+{
+    if (self(l)->iaf)
+        parallel(l, p, rows, z, x, ldj);
+    else
+        sequential(l, p, rows, z, x, ldj);
+}
+
+static void x2z_backward(layer *l, const real *p, int rows, const real *x, const real *z, const real *dz,
+                         real dldj, real *dx, real *dp)
+{
+    (void)x;
+    if (self(l)->iaf)
+        sequential_backward(l, p, rows, dz, dldj, dx, dp);
+    else
+        parallel_backward(l, p, rows, z, dz, dldj, dx, dp);
+}
+
+static void z2x_backward(layer *l, const real *p, int rows, const real *z, const real *x, const real *dx,
+                         real dldj, real *dz, real *dp)
+{
+    (void)z;
+    if (self(l)->iaf)
+        parallel_backward(l, p, rows, x, dx, dldj, dz, dp);
+    else
+        sequential_backward(l, p, rows, dx, dldj, dz, dp);
+}
+
+static const char *order_name(const made *m)
+{
+    int natural = 1, reversed = 1;
+    for (int k = 0; k < m->n; k++) {
+        natural &= m->order[k] == k;
+        reversed &= m->order[k] == m->n - 1 - k;
+    }
+    return natural ? "natural" : reversed ? "reversed" : "permuted";
+}
+
+static nf_status save(const layer *l, mf_writer *w)
+{
+    const autoregressive *a = self(l);
+    const made *m = &a->net;
+    size_t nd = (size_t)m->depth * m->hidden;
+    int32_t *buf = malloc(sizeof(int32_t) * (nd > (size_t)m->n ? nd : (size_t)m->n));
+    if (!buf)
+        return nf_fail(NF_ERR_NOMEM, "out of memory saving a %s layer", l->ops->tag);
+    nf_status st = mf_begin(w, l->ops->tag);
+    if (!st) st = mf_put_i64(w, "hidden", m->hidden);
+    if (!st) st = mf_put_i64(w, "hidden_layers", m->depth);
+    if (!st) st = mf_put_str(w, "activation", m->act == K_ACT_TANH ? "tanh" : "relu");
+    if (!st) st = mf_put_f64(w, "log_scale_bound", a->bound);
+    for (int k = 0; k < m->n; k++)
+        buf[k] = m->order[k];
+    if (!st) st = mf_put_i32s(w, "order", buf, (size_t)m->n);
+    for (size_t j = 0; j < nd; j++)
+        buf[j] = m->deg[j];
+    if (!st) st = mf_put_i32s(w, "degrees", buf, nd);
+    free(buf);
+    return st;
+}
+
+static size_t describe(const layer *l, char *buf, size_t size)
+{
+    const autoregressive *a = self(l);
+    const made *m = &a->net;
+    return (size_t)snprintf(buf, size, "%s order=%s made=%d-%dx%d-%d %s%s", l->ops->tag, order_name(m), m->n,
+                            m->depth, m->hidden, m->n_out, m->act == K_ACT_TANH ? "tanh" : "relu",
+                            a->random_degrees ? " random-degrees" : "");
+}
+
+static void destroy(layer *l)
+{
+    autoregressive *a = self(l);
+    made_free(&a->net);
+    free(a->dout);
+}
+
+#define AR_OPS(name, tagname)                                                                                  \
+    static const layer_ops name = {                                                                            \
+        .tag = tagname,                                                                                        \
+        .n_params = n_params,                                                                                  \
+        .init_params = init_params,                                                                            \
+        .reserve = reserve,                                                                                    \
+        .x2z = x2z,                                                                                            \
+        .x2z_backward = x2z_backward,                                                                          \
+        .z2x = z2x,                                                                                            \
+        .z2x_backward = z2x_backward,                                                                          \
+        .save = save,                                                                                          \
+        .describe = describe,                                                                                  \
+        .destroy = destroy,                                                                                    \
+        .constrain = constrain,                                                                                \
+        .check_params = check_params,                                                                          \
+    };
+AR_OPS(maf_ops, "maf")
+AR_OPS(iaf_ops, "iaf")
+
+layer *autoregressive_new(int dim, int iaf, int hidden, int depth, int act, const int *order, const int *degrees,
+                          int random_degrees, uint64_t seed, double bound)
+{
+    if (dim < 1 || depth < 0 || depth > 16 || (depth > 0 && hidden < 1) || hidden > 1 << 16) {
+        nf_fail(NF_ERR_INVALID, "MADE: dimension must be >= 1, hidden layers 0..16, units 1..65536");
+        return NULL;
+    }
+    if (!perm_is_valid(order, dim)) {
+        nf_fail(NF_ERR_INVALID, "MADE: the order is not a permutation of 0..%d", dim - 1);
+        return NULL;
+    }
+    if (!(bound >= 0 && bound < 100)) {
+        nf_fail(NF_ERR_INVALID, "MADE: log-scale bound %g out of range [0, 100)", bound);
+        return NULL;
+    }
+    layer *l = layer_alloc(iaf ? &iaf_ops : &maf_ops, dim, sizeof(autoregressive));
+    if (!l)
+        return NULL;
+    autoregressive *a = l->self;
+    a->iaf = iaf;
+    a->bound = (real)bound;
+    a->random_degrees = random_degrees && !degrees;
+    rng r;
+    rng_seed(&r, seed);
+    if (made_setup(&a->net, dim, hidden, depth, act, 2, order, degrees, random_degrees, &r)) {
+        layer_free(l);
+        nf_fail(NF_ERR_NOMEM, "out of memory creating a MADE");
+        return NULL;
+    }
+    return l;
+}
+
+nf_status autoregressive_load(const mf_file *f, const mf_section *s, int dim, layer **out)
+{
+    int64_t hidden, depth;
+    const char *act;
+    double bound;
+    const int32_t *order32, *deg32;
+    nf_status st = mf_get_i64(f, s, "hidden", &hidden);
+    if (!st) st = mf_get_i64(f, s, "hidden_layers", &depth);
+    if (!st) st = mf_get_str(f, s, "activation", &act);
+    if (!st) st = mf_get_f64(f, s, "log_scale_bound", &bound);
+    if (!st) st = mf_get_i32s(f, s, "order", (size_t)dim, &order32, NULL);
+    if (st)
+        return st;
+    if (hidden < 0 || hidden > 1 << 16 || depth < 0 || depth > 16 || (strcmp(act, "relu") && strcmp(act, "tanh")))
+        return nf_fail(NF_ERR_FORMAT, "%s: %s: sizes or activation out of range", mf_path(f), mf_section_tag(s));
+    size_t nd = depth > 0 ? (size_t)depth * (size_t)hidden : 0;
+    st = mf_get_i32s(f, s, "degrees", nd, &deg32, NULL);
+    if (st)
+        return st;
+    int *order = malloc(sizeof(int) * dim), *deg = malloc(sizeof(int) * (nd + 1));
+    if (!order || !deg) {
+        free(order);
+        free(deg);
+        return nf_fail(NF_ERR_NOMEM, "out of memory");
+    }
+    for (int k = 0; k < dim; k++)
+        order[k] = order32[k];
+    int top = dim > 1 ? dim - 1 : 1;
+    for (size_t j = 0; j < nd && !st; j++) {
+        deg[j] = deg32[j];
+        if (deg[j] < 1 || deg[j] > top)
+            st = nf_fail(NF_ERR_FORMAT, "%s: %s: hidden degree %d out of range 1..%d", mf_path(f), mf_section_tag(s),
+                         deg[j], top);
+    }
+    int iaf = strcmp(mf_section_tag(s), "iaf") == 0;
+    if (!st) {
+        *out = autoregressive_new(dim, iaf, (int)hidden, (int)depth, strcmp(act, "tanh") ? K_ACT_RELU : K_ACT_TANH,
+                                  order, deg, 0, 0, bound);
+        if (!*out) {
+            char why[256];
+            snprintf(why, sizeof why, "%s", nf_last_error());
+            st = nf_fail(NF_ERR_FORMAT, "%s: bad %s layer: %s", mf_path(f), mf_section_tag(s), why);
+        }
+    }
+    free(order);
+    free(deg);
+    return st;
+}
