@@ -17,7 +17,7 @@ endif
 CC ?= cc
 BLAS_INC ?= /usr/include/x86_64-linux-gnu/openblas-openmp
 BLAS_LIB ?= /usr/lib/x86_64-linux-gnu/openblas-openmp
-CFLAGS_BASE = -std=c11 -D_POSIX_C_SOURCE=200809L -g $(OPT) -Wall -Wextra -fopenmp -fPIC -fvisibility=hidden \
+CFLAGS_BASE = -std=c11 -D_POSIX_C_SOURCE=200809L -g $(OPT) -fno-math-errno -Wall -Wextra -fopenmp -fPIC -fvisibility=hidden \
               -Iinclude -Isrc -I$(BLAS_INC) $(SANFLAGS)
 CFLAGS += $(CFLAGS_BASE)
 LDLIBS = -L$(BLAS_LIB) -Wl,-rpath,$(BLAS_LIB) -lopenblas -lpng -lz -lm -fopenmp $(SANFLAGS)
@@ -33,7 +33,7 @@ TOOL_OBJ = $(TOOL_SRC:tools/%.c=$(BUILD)/tool/%.o)
 TEST_SRC = $(wildcard tests/test_*.c)
 DTEST_SRC = $(wildcard tests/dtest_*.c)
 TESTS = $(TEST_SRC:tests/%.c=$(BUILD)/tests/%) $(DTEST_SRC:tests/%.c=$(BUILD)/tests/%)
-HEADERS = include/nflow.h $(wildcard src/*.h) $(wildcard tools/*.h) tests/harness.h
+HEADERS = include/nflow.h $(wildcard src/*.h) $(wildcard tools/*.h) tests/harness.h tests/dcheck.h
 
 .PHONY: all deps check demo bench clean
 all: deps $(BUILD)/libnflow.a $(BUILD)/libnflow.so $(BUILD)/nflow $(BUILD)/fit_toy
@@ -84,6 +84,9 @@ check: all $(TESTS)
 
 demo: all
 	@sh scripts/demo.sh $(BUILD)
+
+bench: all
+	@sh bench/sample_vs_eval.sh $(BUILD)
 
 clean:
 	rm -rf build build-san

@@ -136,7 +136,7 @@ typedef struct nf_config {
     nf_order order;      /* of the first MADE; natural/reversed alternate between MADEs,
                             random draws a new order for each */
     int random_degrees;  /* hidden-unit degrees drawn at random (default: sequential) */
-    int batch_norm;      /* batch normalisation after every MADE but the last */
+    int batch_norm;      /* batch normalisation after every MADE or coupling */
     int components;      /* Gaussians per conditional of a MoG model */
 } nf_config;
 
@@ -218,7 +218,7 @@ typedef struct nf_train_progress {
     double val_log_likelihood; /* mean validation log-likelihood (NAN without) */
     double best_val;           /* best so far */
     int bad_epochs;            /* epochs since the best */
-    double seconds;            /* since training started */
+    double seconds;            /* of training (with a resume: in all) */
 } nf_train_progress;
 
 typedef struct nf_train_options {
@@ -235,17 +235,37 @@ typedef struct nf_train_options {
     /* Called after every epoch; return non-zero to stop early. */
     int (*progress)(const nf_train_progress *p, void *user);
     void *user;
+    /* Crash-safe checkpoints: when not NULL, the whole training state (the
+     * model, Adam, the shuffle order and position, the best epoch so far,
+     * ...) is written atomically to this file after a step when at least
+     * checkpoint_seconds have passed since the last one (0: after every
+     * step), and when training stops (not after an error). The file is
+     * also a model file. A checkpoint that cannot be written stops training
+     * with its error, the best parameters in place. */
+    const char *checkpoint_path;
+    double checkpoint_seconds;
+    /* Resume: continues the run saved in this checkpoint, ending with the
+     * same bits as the uninterrupted run (same thread count). The flow must
+     * be the one nf_flow_load read from this file, and the data the same
+     * (checked: dimension, rows, checksums). The saved batch, lr,
+     * weight_decay, clip_norm, lr_decay and seed are used, not these;
+     * max_epochs and patience are taken from these options. */
+    const char *resume_path;
 } nf_train_options;
 
 typedef struct nf_train_result {
-    int epochs;                /* epochs run */
+    int epochs;                /* epochs run (with a resume: in all) */
     int best_epoch;
     double train_log_likelihood;
     double val_log_likelihood; /* of the kept (best) parameters */
     double seconds;
 } nf_train_result;
 
+/* Defaults; checkpoint_seconds 300, no checkpoint, no resume. */
 NF_API void nf_train_options_default(nf_train_options *opt);
+/* Sets batch, lr, weight_decay, clip_norm, max_epochs, patience, lr_decay
+ * and seed to those saved in a checkpoint; the other fields are left. */
+NF_API nf_status nf_train_options_read(const char *checkpoint_path, nf_train_options *opt);
 /* Maximum-likelihood training with Adam. With validation data, keeps the
  * parameters of the best validation epoch and stops after `patience` epochs
  * without gain. A non-finite loss stops training with NF_ERR_NONFINITE and

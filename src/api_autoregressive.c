@@ -74,19 +74,11 @@ nf_status nf_flow_add_maf(nf_flow *f, const nf_made_options *opt) { return add_a
 
 nf_status nf_flow_add_iaf(nf_flow *f, const nf_made_options *opt) { return add_autoregressive(f, 1, opt); }
 
-/* BN_PENDING: temporary until layer_batchnorm.c lands */
-__attribute__((weak)) layer *batchnorm_new(int dim, double momentum)
-{
-    (void)dim, (void)momentum;
-    nf_fail(NF_ERR_UNSUPPORTED, "batch norm not built yet");
-    return NULL;
-}
-
 nf_status nf_flow_add_batch_norm(nf_flow *f)
 {
     if (!f || f->finalized)
         return nf_fail(NF_ERR_INVALID, "layers cannot be added after nf_flow_finalize");
-    return flow_add(f, batchnorm_new(f->dim, 0.1)); /* BN_PENDING */
+    return flow_add(f, batchnorm_new(f->dim, 0.1));
 }
 
 nf_status nf_flow_set_mog_base(nf_flow *f, int components, const nf_made_options *o)

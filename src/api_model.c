@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "checkpoint.h"
 #include "error.h"
 #include "flow.h"
 
@@ -51,13 +52,8 @@ static nf_status put_header(const nf_flow *f, mf_writer *w)
     return st;
 }
 
-nf_status nf_flow_save(const nf_flow *f, const char *path)
+nf_status flow_put_model(const nf_flow *f, mf_writer *w)
 {
-    if (!f || !f->finalized)
-        return nf_fail(NF_ERR_INVALID, "flow is not finalized");
-    mf_writer *w = mf_writer_new();
-    if (!w)
-        return nf_fail(NF_ERR_NOMEM, "out of memory saving %s", path);
     nf_status st = put_header(f, w);
     for (int l = 0; l < f->n_layers && !st; l++)
         st = f->layers[l]->ops->save(f->layers[l], w);
@@ -72,6 +68,17 @@ nf_status nf_flow_save(const nf_flow *f, const char *path)
     if (!st) st = mf_put_i64(w, "step", f->adam_t);
     if (!st) st = mf_put_f32s(w, "m", f->adam_m, n);
     if (!st) st = mf_put_f32s(w, "v", f->adam_v, n);
+    return st;
+}
+
+nf_status nf_flow_save(const nf_flow *f, const char *path)
+{
+    if (!f || !f->finalized)
+        return nf_fail(NF_ERR_INVALID, "flow is not finalized");
+    mf_writer *w = mf_writer_new();
+    if (!w)
+        return nf_fail(NF_ERR_NOMEM, "out of memory saving %s", path);
+    nf_status st = flow_put_model(f, w);
     if (!st) st = mf_writer_save(w, path);
     mf_writer_free(w);
     return st;
@@ -89,6 +96,7 @@ static layer_loader loader_for(const char *tag)
         {"affine_coupling", coupling_load}, {"rescale", rescale_load},
         {"permutation", permute_load},     {"linear_lu", linear_lu_load},
         {"maf", autoregressive_load},      {"iaf", autoregressive_load},
+        {"batch_norm", batchnorm_load},
     };
     for (size_t i = 0; i < sizeof table / sizeof table[0]; i++)
         if (strcmp(tag, table[i].tag) == 0)
@@ -269,11 +277,15 @@ static nf_status read_flow(const mf_file *mf, nf_flow **out)
     for (int l = 0; !st && l < f->n_layers; l++) {
         const layer *ly = f->layers[l];
         if (ly->ops->check_params && !ly->ops->check_params(ly, f->params + ly->p_off))
-            st = nf_fail(NF_ERR_FORMAT, "%s: layer %d (%s): parameters break the layer's constraint (MADE mask)",
+            st = nf_fail(NF_ERR_FORMAT, "%s: layer %d (%s): parameters or state break the layer's constraint "
+                         "(MADE mask, negative variance)",
                          path, l, ly->ops->tag);
     }
     if (!st && f->mog && !made_check(&f->mog->net, f->params + f->mog->p_off))
         st = nf_fail(NF_ERR_FORMAT, "%s: MADE MoG base: parameters break the MADE mask", path);
+    /* a training checkpoint (src/checkpoint.c) is a model plus this */
+    if (!st && i + 1 == ns && strcmp(mf_section_tag(mf_section_at(mf, i)), "train_state") == 0)
+        i++;
     if (!st && i != ns)
         st = nf_fail(NF_ERR_FORMAT, "%s: unexpected section '%s' after the optimizer", path,
                      mf_section_tag(mf_section_at(mf, i)));

@@ -1,11 +1,14 @@
 /* Maximum-likelihood training: shuffled mini-batches, Adam, a validation
- * split with early stopping that keeps the best parameters. Every buffer is
- * allocated before the first step. */
+ * split with early stopping that keeps the best parameters, checkpoints and
+ * exact resume. Every buffer is allocated before the first step (writing a
+ * checkpoint allocates). */
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
+#include "checkpoint.h"
 #include "error.h"
 #include "flow.h"
 
@@ -20,6 +23,7 @@ void nf_train_options_default(nf_train_options *opt)
     opt->patience = 20;
     opt->lr_decay = 0.5;
     opt->seed = 1;
+    opt->checkpoint_seconds = 300;
 }
 
 static nf_status check_options(const nf_train_options *o)
@@ -59,12 +63,13 @@ nf_status nf_flow_train_step(nf_flow *f, const float *batch, size_t rows, const 
     return NF_OK;
 }
 
-/* Mean log-likelihood of a data set, summed in double. */
-static double dataset_mean_log_lik(nf_flow *f, const float *x, size_t rows)
+/* Mean log-likelihood of a data set, summed in double, in chunks of a
+ * fixed size (not f->max_rows, which depends on the flow's history). */
+static double dataset_mean_log_lik(nf_flow *f, const float *x, size_t rows, int chunk)
 {
     double sum = 0;
-    for (size_t r0 = 0; r0 < rows; r0 += (size_t)f->max_rows) {
-        int n = rows - r0 < (size_t)f->max_rows ? (int)(rows - r0) : f->max_rows;
+    for (size_t r0 = 0; r0 < rows; r0 += (size_t)chunk) {
+        int n = rows - r0 < (size_t)chunk ? (int)(rows - r0) : chunk;
         flow_x2z(f, n, x + r0 * f->dim, f->logp);
         for (int i = 0; i < n; i++)
             sum += f->logp[i];
@@ -79,6 +84,15 @@ static double now(void)
     return t.tv_sec + 1e-9 * t.tv_nsec;
 }
 
+nf_status nf_train_options_read(const char *checkpoint_path, nf_train_options *opt)
+{
+    if (!checkpoint_path || !opt)
+        return nf_fail(NF_ERR_INVALID, "NULL checkpoint path or options");
+    return checkpoint_read_options(checkpoint_path, opt);
+}
+
+/* The loop's whole state is in a train_state (src/checkpoint.h), so that a
+ * checkpoint taken after any step restores it exactly. */
 nf_status nf_flow_train(nf_flow *f, const float *train, size_t n_train, const float *val, size_t n_val,
                         const nf_train_options *opt, nf_train_result *result)
 {
@@ -91,100 +105,129 @@ nf_status nf_flow_train(nf_flow *f, const float *train, size_t n_train, const fl
         return nf_fail(NF_ERR_INVALID, "no training data");
     if (n_val && !val)
         return nf_fail(NF_ERR_INVALID, "NULL validation data");
-    int batch = n_train < (size_t)opt->batch ? (int)n_train : opt->batch;
-    int eval_rows = 1024 > batch ? 1024 : batch;
-    if ((st = flow_reserve(f, eval_rows)))
+    const char *ck_path = opt->checkpoint_path;
+    if (ck_path && !(opt->checkpoint_seconds >= 0))
+        return nf_fail(NF_ERR_INVALID, "checkpoint interval %g s must be >= 0", opt->checkpoint_seconds);
+    train_state s;
+    if ((st = train_state_init(&s, f, train, n_train, val, n_val, opt, ck_path || opt->resume_path)))
         return st;
-    size_t n = f->n_params;
-    int64_t *order = malloc(sizeof(int64_t) * n_train);
-    real *xb = malloc(sizeof(real) * batch * f->dim);
-    size_t ns = f->n_state;
-    real *best = malloc(sizeof(real) * (n + ns ? n + ns : 1)); /* parameters, then layer state */
-    if (!order || !xb || !best) {
-        free(order);
-        free(xb);
-        free(best);
-        return nf_fail(NF_ERR_NOMEM, "out of memory for training buffers");
+    if (opt->resume_path) {
+        st = checkpoint_read(opt->resume_path, f, &s);
+        s.opt.max_epochs = opt->max_epochs;
+        s.opt.patience = opt->patience;
+        if (!st && check_options(&s.opt)) {
+            char why[256];
+            snprintf(why, sizeof why, "%s", nf_last_error());
+            st = nf_fail(NF_ERR_FORMAT, "%s: saved training options: %s", opt->resume_path, why);
+        }
+        if (st) {
+            train_state_free(&s);
+            return st;
+        }
     }
-    for (size_t i = 0; i < n_train; i++)
-        order[i] = (int64_t)i;
-    memcpy(best, f->params, sizeof(real) * n);
-    memcpy(best + n, f->state, sizeof(real) * ns);
-    rng r;
-    rng_seed(&r, opt->seed);
-    double t0 = now(), best_val = -INFINITY, last_train = NAN;
-    int best_epoch = 0, bad = 0, epoch = 0, plateau = 0;
-    int decay_every = opt->patience / 4 > 1 ? opt->patience / 4 : 1;
-    double lr = opt->lr;
-    st = NF_OK;
-    while (epoch < opt->max_epochs && !st) {
-        epoch++;
-        rng_shuffle(&r, order, (int64_t)n_train);
-        double sum = 0;
-        size_t seen = 0;
-        for (size_t b0 = 0; b0 < n_train; b0 += (size_t)batch) {
+    const nf_train_options *o = &s.opt;
+    int batch = n_train < (size_t)o->batch ? (int)n_train : o->batch;
+    int eval_rows = 1024 > batch ? 1024 : batch;
+    real *xb = malloc(sizeof(real) * batch * f->dim);
+    if (!xb || (st = flow_reserve(f, eval_rows))) {
+        free(xb);
+        train_state_free(&s);
+        return xb ? st : nf_fail(NF_ERR_NOMEM, "out of memory for training buffers");
+    }
+    size_t n = f->n_params, ns = f->n_state, dim = (size_t)f->dim;
+    double t0 = now() - s.elapsed, last_ck = now();
+    int decay_every = o->patience / 4 > 1 ? o->patience / 4 : 1, abandoned = 0;
+    while (!st) {
+        if (s.next == 0) {
+            if (s.epoch >= o->max_epochs || (n_val && o->patience > 0 && s.bad_epochs >= o->patience))
+                break;
+            rng_shuffle(&s.rng, s.order, s.n_train);
+        }
+        if (s.next < s.n_train) {
+            size_t b0 = (size_t)s.next;
             int rows = n_train - b0 < (size_t)batch ? (int)(n_train - b0) : batch;
             for (int i = 0; i < rows; i++)
-                memcpy(xb + (size_t)i * f->dim, train + (size_t)order[b0 + i] * f->dim, sizeof(real) * f->dim);
-            double loss = flow_train_step(f, rows, xb, lr, opt->weight_decay, opt->clip_norm);
+                memcpy(xb + (size_t)i * dim, train + (size_t)s.order[b0 + i] * dim, sizeof(real) * dim);
+            double loss = flow_train_step(f, rows, xb, s.lr, o->weight_decay, o->clip_norm);
             if (!isfinite(loss)) {
                 st = nf_fail(NF_ERR_NONFINITE,
-                             "non-finite loss in epoch %d at row %zu; kept the parameters of epoch %d "
+                             "non-finite loss in epoch %lld at row %zu; kept the parameters of epoch %lld "
                              "(try a lower --lr)",
-                             epoch, b0, best_epoch);
+                             (long long)s.epoch + 1, b0, (long long)s.best_epoch);
                 break;
             }
-            sum += loss * rows;
-            seen += (size_t)rows;
+            s.loss_sum += loss * rows;
+            s.loss_rows += rows;
+            s.next += rows;
+            if (ck_path && now() - last_ck >= opt->checkpoint_seconds) {
+                s.elapsed = now() - t0;
+                if ((st = checkpoint_write(f, &s, ck_path)))
+                    break;
+                last_ck = now();
+            }
+            if (train_step_hook && train_step_hook(&s, train_step_hook_user)) {
+                abandoned = 1;
+                break;
+            }
+            continue;
         }
-        if (st)
-            break;
-        last_train = -sum / (double)seen;
-        nf_train_progress p = {epoch, -last_train, NAN, best_val, bad, now() - t0};
+        /* the epoch's end */
+        s.epoch++;
+        s.next = 0;
+        s.last_train = -s.loss_sum / (double)s.loss_rows;
+        s.loss_sum = 0;
+        s.loss_rows = 0;
+        nf_train_progress p = {(int)s.epoch, -s.last_train, NAN, s.best_val, (int)s.bad_epochs, now() - t0};
         if (n_val) {
-            double v = dataset_mean_log_lik(f, val, n_val);
+            double v = dataset_mean_log_lik(f, val, n_val, eval_rows);
             p.val_log_likelihood = v;
-            if (v > best_val) {
-                best_val = v;
-                best_epoch = epoch;
-                bad = plateau = 0;
-                memcpy(best, f->params, sizeof(real) * n);
-                memcpy(best + n, f->state, sizeof(real) * ns);
+            if (v > s.best_val) {
+                s.best_val = v;
+                s.best_epoch = s.epoch;
+                s.bad_epochs = s.plateau = 0;
+                memcpy(s.best, f->params, sizeof(real) * n);
+                memcpy(s.best + n, f->state, sizeof(real) * ns);
             } else {
-                bad++;
-                if (++plateau >= decay_every) {
-                    lr *= opt->lr_decay;
-                    plateau = 0;
+                s.bad_epochs++;
+                if (++s.plateau >= decay_every) {
+                    s.lr *= o->lr_decay;
+                    s.plateau = 0;
                 }
             }
-            p.best_val = best_val;
-            p.bad_epochs = bad;
+            p.best_val = s.best_val;
+            p.bad_epochs = (int)s.bad_epochs;
         } else {
-            best_epoch = epoch;
+            s.best_epoch = s.epoch;
         }
         if (opt->progress && opt->progress(&p, opt->user))
             break;
-        if (n_val && bad >= opt->patience && opt->patience > 0)
-            break;
+    }
+    free(xb);
+    if (abandoned) {
+        train_state_free(&s);
+        return nf_fail(NF_ERR_INVALID, "training abandoned by the test hook");
+    }
+    /* the state as it stopped, before the best parameters are put back */
+    if (!st && ck_path) {
+        s.elapsed = now() - t0;
+        st = checkpoint_write(f, &s, ck_path);
     }
     if (n_val || st) {
-        memcpy(f->params, best, sizeof(real) * n);
-        memcpy(f->state, best + n, sizeof(real) * ns);
+        memcpy(f->params, s.best, sizeof(real) * n);
+        memcpy(f->state, s.best + n, sizeof(real) * ns);
     }
-    free(order);
-    free(xb);
-    free(best);
-    f->epochs += epoch;
-    f->best_epoch = best_epoch;
-    f->val_ll = n_val ? best_val : NAN;
-    f->train_ll = last_train;
+    f->epochs += s.epoch;
+    f->best_epoch = s.best_epoch;
+    f->val_ll = n_val ? s.best_val : NAN;
+    f->train_ll = s.last_train;
     if (result) {
-        result->epochs = epoch;
-        result->best_epoch = best_epoch;
-        result->train_log_likelihood = last_train;
+        result->epochs = (int)s.epoch;
+        result->best_epoch = (int)s.best_epoch;
+        result->train_log_likelihood = s.last_train;
         result->val_log_likelihood = f->val_ll;
         result->seconds = now() - t0;
     }
+    train_state_free(&s);
     return st;
 }
 

@@ -164,7 +164,7 @@ void mog_sample(mog_base *m, const real *p, rng *r, int rows, real *z)
         m->noise[2 * i + 1] = (real)rng_normal(r);
     }
     for (int k = 0; k < n; k++) {
-        made_seq_step(&m->net, p, rows, k);
+        made_seq_step(&m->net, p, 0, rows, k);
         int i = m->net.order[k];
         for (int row = 0; row < rows; row++) {
             real *b = m->net.out + (size_t)row * no + (size_t)k * 3 * K;
@@ -192,65 +192,27 @@ void mog_sample(mog_base *m, const real *p, rng *r, int rows, real *z)
 
 nf_status mog_save(const mog_base *m, mf_writer *w)
 {
-    const made *net = &m->net;
-    size_t nd = (size_t)net->depth * net->hidden;
-    int32_t *buf = malloc(sizeof(int32_t) * (nd > (size_t)m->n ? nd : (size_t)m->n));
-    if (!buf)
-        return nf_fail(NF_ERR_NOMEM, "out of memory saving a MADE MoG");
     nf_status st = mf_begin(w, "made_mog_base");
     if (!st) st = mf_put_i64(w, "components", m->k);
-    if (!st) st = mf_put_i64(w, "hidden", net->hidden);
-    if (!st) st = mf_put_i64(w, "hidden_layers", net->depth);
-    if (!st) st = mf_put_str(w, "activation", net->act == K_ACT_TANH ? "tanh" : "relu");
-    for (int k = 0; k < m->n; k++)
-        buf[k] = net->order[k];
-    if (!st) st = mf_put_i32s(w, "order", buf, (size_t)m->n);
-    for (size_t j = 0; j < nd; j++)
-        buf[j] = net->deg[j];
-    if (!st) st = mf_put_i32s(w, "degrees", buf, nd);
-    free(buf);
+    if (!st) st = made_put(&m->net, w);
     return st;
 }
 
 nf_status mog_load(const mf_file *f, const mf_section *s, int dim, mog_base **out)
 {
-    int64_t k, hidden, depth;
-    const char *act;
-    const int32_t *order32, *deg32;
+    int64_t k;
+    made_spec sp;
     nf_status st = mf_get_i64(f, s, "components", &k);
-    if (!st) st = mf_get_i64(f, s, "hidden", &hidden);
-    if (!st) st = mf_get_i64(f, s, "hidden_layers", &depth);
-    if (!st) st = mf_get_str(f, s, "activation", &act);
-    if (!st) st = mf_get_i32s(f, s, "order", (size_t)dim, &order32, NULL);
-    if (st)
+    if (st || (st = made_get(f, s, dim, &sp)))
         return st;
-    if (k < 1 || k > 1000 || hidden < 0 || hidden > 1 << 16 || depth < 0 || depth > 16 ||
-        (strcmp(act, "relu") && strcmp(act, "tanh")))
-        return nf_fail(NF_ERR_FORMAT, "%s: made_mog_base: sizes or activation out of range", mf_path(f));
-    size_t nd = depth > 0 ? (size_t)depth * (size_t)hidden : 0;
-    if ((st = mf_get_i32s(f, s, "degrees", nd, &deg32, NULL)))
-        return st;
-    int *order = malloc(sizeof(int) * dim), *deg = malloc(sizeof(int) * (nd + 1));
-    if (!order || !deg) {
-        free(order);
-        free(deg);
-        return nf_fail(NF_ERR_NOMEM, "out of memory");
-    }
-    for (int i = 0; i < dim; i++)
-        order[i] = order32[i];
-    int top = dim > 1 ? dim - 1 : 1;
-    for (size_t j = 0; j < nd && !st; j++)
-        if ((deg[j] = deg32[j]) < 1 || deg[j] > top)
-            st = nf_fail(NF_ERR_FORMAT, "%s: made_mog_base: hidden degree %d out of range 1..%d", mf_path(f), deg[j],
-                         top);
-    if (!st && !(*out = mog_new(dim, (int)k, (int)hidden, (int)depth, strcmp(act, "tanh") ? K_ACT_RELU : K_ACT_TANH,
-                                order, deg, 0, 0))) {
+    if (k < 1 || k > 1000)
+        st = nf_fail(NF_ERR_FORMAT, "%s: made_mog_base: %lld components (1..1000 allowed)", mf_path(f), (long long)k);
+    if (!st && !(*out = mog_new(dim, (int)k, sp.hidden, sp.depth, sp.act, sp.order, sp.degrees, 0, 0))) {
         char why[256];
         snprintf(why, sizeof why, "%s", nf_last_error());
         st = nf_fail(NF_ERR_FORMAT, "%s: bad made_mog_base: %s", mf_path(f), why);
     }
-    free(order);
-    free(deg);
+    made_spec_free(&sp);
     return st;
 }
 

@@ -216,10 +216,13 @@ double flow_train_step(nf_flow *f, int rows, const real *x, double lr, double we
     flow_nll_backward(f, rows, x, f->grads, NULL);
     flow_set_training(f, 0);
     real *p = f->params, *g = f->grads, *m = f->adam_m, *v = f->adam_v;
-    if (weight_decay > 0)
+    if (weight_decay > 0) {
+#pragma omp simd
         for (size_t i = 0; i < n; i++)
             g[i] += (real)weight_decay * p[i];
+    }
     double norm2 = 0;
+#pragma omp simd reduction(+ : norm2)
     for (size_t i = 0; i < n; i++)
         norm2 += (double)g[i] * g[i];
     if (!isfinite(norm2))
@@ -231,6 +234,7 @@ double flow_train_step(nf_flow *f, int rows, const real *x, double lr, double we
     f->adam_t++;
     double c1 = 1 - pow(b1, (double)f->adam_t), c2 = 1 - pow(b2, (double)f->adam_t);
     real step = (real)(lr / c1), vfix = (real)(1 / c2);
+#pragma omp simd
     for (size_t i = 0; i < n; i++) {
         real gi = g[i] * scale;
         m[i] = (real)b1 * m[i] + (real)(1 - b1) * gi;

@@ -41,10 +41,12 @@ void k_linear_backward(int rows, int in, int out, const real *x, const real *w, 
 
 void k_activate(int act, size_t n, real *h)
 {
-    if (act == K_ACT_RELU) {
+    if (act == K_ACT_RELU) { /* branch-free: the signs are random, branches mispredict */
+#pragma omp simd
         for (size_t i = 0; i < n; i++)
-            h[i] = h[i] > 0 ? h[i] : 0;
+            h[i] = h[i] * (real)(h[i] > 0);
     } else {
+#pragma omp simd
         for (size_t i = 0; i < n; i++)
             h[i] = r_tanh(h[i]);
     }
@@ -53,9 +55,11 @@ void k_activate(int act, size_t n, real *h)
 void k_activate_backward(int act, size_t n, const real *h, real *dh)
 {
     if (act == K_ACT_RELU) {
+#pragma omp simd
         for (size_t i = 0; i < n; i++)
-            dh[i] = h[i] > 0 ? dh[i] : 0;
+            dh[i] *= (real)(h[i] > 0);
     } else {
+#pragma omp simd
         for (size_t i = 0; i < n; i++)
             dh[i] *= 1 - h[i] * h[i];
     }

@@ -17,7 +17,8 @@
  * keeps them in one buffer beside the parameters (l->state) so that saving,
  * the best-epoch snapshot and checkpoints carry them. constrain puts a
  * parameter vector back into the layer's feasible set (MADE: zeroes the
- * masked weights); check_params says whether a loaded vector is in it. */
+ * masked weights); check_params says whether a loaded vector (and the
+ * layer's state) is in it. */
 #ifndef NF_LAYER_H
 #define NF_LAYER_H
 

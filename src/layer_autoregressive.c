@@ -124,27 +124,34 @@ static void parallel_backward(layer *l, const real *p, int rows, const real *y, 
         }
 }
 
+/* Rows per tile of the sequential direction: the tile's activations stay
+ * in cache across the n steps (256 x 512 floats = 512 KiB per layer). */
+enum { SEQ_TILE = 256 };
+
 /* The sequential direction: from y to s, one degree at a time. */
 static void sequential(layer *l, const real *p, int rows, const real *y, real *s, double *ldj)
 {
     autoregressive *a = self(l);
     made *m = &a->net;
     int n = l->dim;
-    for (int k = 0; k < n; k++) {
-        made_seq_step(m, p, rows, k);
-        int i = m->order[k];
-        for (int r = 0; r < rows; r++) {
-            real *o = m->out + (size_t)r * 2 * n;
-            real alpha = bound_alpha(a, &o[2 * k]), mu = o[2 * k + 1], yi = y[(size_t)r * n + i], si;
-            if (a->iaf) { /* x -> u: u = (x - mu) e^-alpha */
-                si = (yi - mu) * r_exp(-alpha);
-                ldj[r] -= alpha;
-            } else { /* u -> x: x = u e^alpha + mu */
-                si = yi * r_exp(alpha) + mu;
-                ldj[r] += alpha;
+    for (int r0 = 0; r0 < rows; r0 += SEQ_TILE) {
+        int r1 = rows - r0 < SEQ_TILE ? rows : r0 + SEQ_TILE;
+        for (int k = 0; k < n; k++) {
+            made_seq_step(m, p, r0, r1 - r0, k);
+            int i = m->order[k];
+            for (int r = r0; r < r1; r++) {
+                real *o = m->out + (size_t)r * 2 * n;
+                real alpha = bound_alpha(a, &o[2 * k]), mu = o[2 * k + 1], yi = y[(size_t)r * n + i], si;
+                if (a->iaf) { /* x -> u: u = (x - mu) e^-alpha */
+                    si = (yi - mu) * r_exp(-alpha);
+                    ldj[r] -= alpha;
+                } else { /* u -> x: x = u e^alpha + mu */
+                    si = yi * r_exp(alpha) + mu;
+                    ldj[r] += alpha;
+                }
+                s[(size_t)r * n + i] = si;
+                m->in[(size_t)r * n + k] = si;
             }
-            s[(size_t)r * n + i] = si;
-            m->in[(size_t)r * n + k] = si;
         }
     }
 }
@@ -230,23 +237,9 @@ static const char *order_name(const made *m)
 static nf_status save(const layer *l, mf_writer *w)
 {
     const autoregressive *a = self(l);
-    const made *m = &a->net;
-    size_t nd = (size_t)m->depth * m->hidden;
-    int32_t *buf = malloc(sizeof(int32_t) * (nd > (size_t)m->n ? nd : (size_t)m->n));
-    if (!buf)
-        return nf_fail(NF_ERR_NOMEM, "out of memory saving a %s layer", l->ops->tag);
     nf_status st = mf_begin(w, l->ops->tag);
-    if (!st) st = mf_put_i64(w, "hidden", m->hidden);
-    if (!st) st = mf_put_i64(w, "hidden_layers", m->depth);
-    if (!st) st = mf_put_str(w, "activation", m->act == K_ACT_TANH ? "tanh" : "relu");
     if (!st) st = mf_put_f64(w, "log_scale_bound", a->bound);
-    for (int k = 0; k < m->n; k++)
-        buf[k] = m->order[k];
-    if (!st) st = mf_put_i32s(w, "order", buf, (size_t)m->n);
-    for (size_t j = 0; j < nd; j++)
-        buf[j] = m->deg[j];
-    if (!st) st = mf_put_i32s(w, "degrees", buf, nd);
-    free(buf);
+    if (!st) st = made_put(&a->net, w);
     return st;
 }
 
@@ -319,49 +312,18 @@ layer *autoregressive_new(int dim, int iaf, int hidden, int depth, int act, cons
 
 nf_status autoregressive_load(const mf_file *f, const mf_section *s, int dim, layer **out)
 {
-    int64_t hidden, depth;
-    const char *act;
     double bound;
-    const int32_t *order32, *deg32;
-    nf_status st = mf_get_i64(f, s, "hidden", &hidden);
-    if (!st) st = mf_get_i64(f, s, "hidden_layers", &depth);
-    if (!st) st = mf_get_str(f, s, "activation", &act);
-    if (!st) st = mf_get_f64(f, s, "log_scale_bound", &bound);
-    if (!st) st = mf_get_i32s(f, s, "order", (size_t)dim, &order32, NULL);
-    if (st)
+    made_spec sp;
+    nf_status st = mf_get_f64(f, s, "log_scale_bound", &bound);
+    if (st || (st = made_get(f, s, dim, &sp)))
         return st;
-    if (hidden < 0 || hidden > 1 << 16 || depth < 0 || depth > 16 || (strcmp(act, "relu") && strcmp(act, "tanh")))
-        return nf_fail(NF_ERR_FORMAT, "%s: %s: sizes or activation out of range", mf_path(f), mf_section_tag(s));
-    size_t nd = depth > 0 ? (size_t)depth * (size_t)hidden : 0;
-    st = mf_get_i32s(f, s, "degrees", nd, &deg32, NULL);
-    if (st)
-        return st;
-    int *order = malloc(sizeof(int) * dim), *deg = malloc(sizeof(int) * (nd + 1));
-    if (!order || !deg) {
-        free(order);
-        free(deg);
-        return nf_fail(NF_ERR_NOMEM, "out of memory");
-    }
-    for (int k = 0; k < dim; k++)
-        order[k] = order32[k];
-    int top = dim > 1 ? dim - 1 : 1;
-    for (size_t j = 0; j < nd && !st; j++) {
-        deg[j] = deg32[j];
-        if (deg[j] < 1 || deg[j] > top)
-            st = nf_fail(NF_ERR_FORMAT, "%s: %s: hidden degree %d out of range 1..%d", mf_path(f), mf_section_tag(s),
-                         deg[j], top);
-    }
     int iaf = strcmp(mf_section_tag(s), "iaf") == 0;
-    if (!st) {
-        *out = autoregressive_new(dim, iaf, (int)hidden, (int)depth, strcmp(act, "tanh") ? K_ACT_RELU : K_ACT_TANH,
-                                  order, deg, 0, 0, bound);
-        if (!*out) {
-            char why[256];
-            snprintf(why, sizeof why, "%s", nf_last_error());
-            st = nf_fail(NF_ERR_FORMAT, "%s: bad %s layer: %s", mf_path(f), mf_section_tag(s), why);
-        }
+    *out = autoregressive_new(dim, iaf, sp.hidden, sp.depth, sp.act, sp.order, sp.degrees, 0, 0, bound);
+    made_spec_free(&sp);
+    if (!*out) {
+        char why[256];
+        snprintf(why, sizeof why, "%s", nf_last_error());
+        return nf_fail(NF_ERR_FORMAT, "%s: bad %s layer: %s", mf_path(f), mf_section_tag(s), why);
     }
-    free(order);
-    free(deg);
-    return st;
+    return NF_OK;
 }

@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "error.h"
 #include "kern.h"
 
 static int layer_in(const made *m, int l) { return l == 0 ? m->n : m->hidden; }
@@ -16,6 +17,8 @@ static size_t layer_offset(const made *m, int l)
         o += (size_t)layer_out(m, k) * layer_in(m, k) + layer_out(m, k);
     return o;
 }
+
+static real *hidden_of(const made *m, real *base, int l) { return base + (size_t)l * m->max_rows * m->hidden; }
 
 static int end_of(const made *m, int l, int d) { return m->end[(size_t)l * (m->n + 1) + d]; }
 
@@ -49,6 +52,7 @@ int made_setup(made *m, int n, int hidden, int depth, int act, int per_dim, cons
     m->act = act;
     m->per_dim = per_dim;
     m->n_out = per_dim * n;
+    mlp_shape(&m->net, n, m->n_out, hidden, depth, act);
     m->order = malloc(sizeof(int) * n);
     m->deg = malloc(sizeof(int) * (depth * (size_t)m->hidden + 1));
     m->end = calloc((size_t)depth * (n + 1) + 1, sizeof(int));
@@ -80,11 +84,11 @@ int made_setup(made *m, int n, int hidden, int depth, int act, int per_dim, cons
 static void release(made *m)
 {
     free(m->in);
-    free(m->h);
     free(m->out);
     free(m->din);
     free(m->dh);
-    m->in = m->h = m->out = m->din = m->dh = NULL;
+    mlp_release(&m->net);
+    m->in = m->out = m->din = m->dh = NULL;
     m->max_rows = 0;
 }
 
@@ -97,23 +101,9 @@ void made_free(made *m)
     m->order = m->deg = m->end = NULL;
 }
 
-size_t made_n_params(const made *m) { return layer_offset(m, m->depth + 1); }
+size_t made_n_params(const made *m) { return mlp_n_params(&m->net); }
 
-void made_init_params(const made *m, real *p, rng *r, int zero_last)
-{
-    for (int l = 0; l <= m->depth; l++) {
-        int in = layer_in(m, l), out = layer_out(m, l);
-        size_t n = (size_t)out * in + out;
-        if (l == m->depth && zero_last) {
-            memset(p, 0, sizeof(real) * n);
-        } else {
-            double bound = 1.0 / sqrt((double)in);
-            for (size_t i = 0; i < n; i++)
-                p[i] = (real)((2 * rng_uniform(r) - 1) * bound);
-        }
-        p += n;
-    }
-}
+void made_init_params(const made *m, real *p, rng *r, int zero_last) { mlp_init_params(&m->net, p, r, zero_last); }
 
 /* Zeroes the masked part of every weight matrix (bias untouched). */
 void made_constrain(const made *m, real *p)
@@ -150,9 +140,8 @@ int made_reserve(made *m, int rows)
     m->in = malloc(sizeof(real) * rows * m->n);
     m->din = malloc(sizeof(real) * rows * m->n);
     m->out = malloc(sizeof(real) * rows * m->n_out);
-    m->h = malloc(sizeof(real) * (hs ? hs : 1));
     m->dh = malloc(sizeof(real) * (hs ? hs : 1));
-    if (!m->in || !m->din || !m->out || !m->h || !m->dh) {
+    if (!m->in || !m->din || !m->out || !m->dh || mlp_reserve(&m->net, rows)) {
         release(m);
         return -1;
     }
@@ -160,62 +149,37 @@ int made_reserve(made *m, int rows)
     return 0;
 }
 
-static real *hidden_of(const made *m, real *base, int l) { return base + (size_t)l * m->max_rows * m->hidden; }
-
 void made_forward(made *m, const real *p, int rows, const real *x)
 {
     int n = m->n;
     for (int r = 0; r < rows; r++)
         for (int k = 0; k < n; k++)
             m->in[(size_t)r * n + k] = x[(size_t)r * n + m->order[k]];
-    const real *src = m->in;
-    for (int l = 0; l <= m->depth; l++) {
-        int in = layer_in(m, l), out = layer_out(m, l);
-        const real *w = p + layer_offset(m, l);
-        real *y = l == m->depth ? m->out : hidden_of(m, m->h, l);
-        k_linear(rows, in, out, src, w, w + (size_t)out * in, y);
-        if (l < m->depth)
-            k_activate(m->act, (size_t)rows * out, y);
-        src = y;
-    }
+    mlp_forward(&m->net, p, rows, m->in, m->out);
 }
 
 void made_backward(made *m, const real *p, int rows, const real *dout, real *dx, real *dp)
 {
     int n = m->n;
-    const real *dy = dout;
-    for (int l = m->depth; l >= 0; l--) {
-        int in = layer_in(m, l), out = layer_out(m, l);
-        size_t off = layer_offset(m, l);
-        const real *src = l == 0 ? m->in : hidden_of(m, m->h, l - 1);
-        real *dsrc = l == 0 ? (dx ? m->din : NULL) : hidden_of(m, m->dh, l - 1);
-        real *dw = dp ? dp + off : NULL;
-        k_linear_backward(rows, in, out, src, p + off, dy, dsrc, dw, dw ? dw + (size_t)out * in : NULL);
-        if (dw) /* the masked weights are not parameters: their gradient stays 0 */
-            for (int j = 0; j < out; j++) {
-                int wd = unit_width(m, l, j);
-                memset(dw + (size_t)j * in + wd, 0, sizeof(real) * (size_t)(in - wd));
-            }
-        if (l > 0) {
-            k_activate_backward(m->act, (size_t)rows * in, src, dsrc);
-            dy = dsrc;
-        }
-    }
+    mlp_backward(&m->net, p, rows, m->in, dout, dx ? m->din : NULL, dp);
+    if (dp) /* the masked weights are not parameters: their gradient stays 0 */
+        made_constrain(m, dp);
     if (dx)
         for (int r = 0; r < rows; r++)
             for (int k = 0; k < n; k++)
                 dx[(size_t)r * n + m->order[k]] = m->din[(size_t)r * n + k];
 }
 
-/* Units [a, b) of layer l (or output rows when l == depth) from the first
- * `width` columns of their input: dst[:, a:b] = act(src[:, :width] W^T + b). */
-static void panel_forward(made *m, const real *p, int rows, int l, int a, int b, int width)
+/* Units [a, b) of layer l (or output rows when l == depth) for rows
+ * [r0, r0 + rows) from the first `width` columns of their input:
+ * dst[:, a:b] = act(src[:, :width] W^T + b). */
+static void panel_forward(made *m, const real *p, int r0, int rows, int l, int a, int b, int width)
 {
     int in = layer_in(m, l), out = layer_out(m, l);
     const real *w = p + layer_offset(m, l), *bias = w + (size_t)out * in;
-    const real *src = l == 0 ? m->in : hidden_of(m, m->h, l - 1);
     int ld_src = l == 0 ? m->n : m->hidden;
-    real *dst = l == m->depth ? m->out : hidden_of(m, m->h, l);
+    const real *src = (l == 0 ? m->in : hidden_of(m, m->net.h, l - 1)) + (size_t)r0 * ld_src;
+    real *dst = (l == m->depth ? m->out : hidden_of(m, m->net.h, l)) + (size_t)r0 * out;
     for (int r = 0; r < rows; r++)
         memcpy(dst + (size_t)r * out + a, bias + a, sizeof(real) * (size_t)(b - a));
     if (width > 0)
@@ -225,14 +189,14 @@ static void panel_forward(made *m, const real *p, int rows, int l, int a, int b,
             k_activate(m->act, (size_t)(b - a), dst + (size_t)r * out + a);
 }
 
-void made_seq_step(made *m, const real *p, int rows, int k)
+void made_seq_step(made *m, const real *p, int r0, int rows, int k)
 {
     for (int l = 0; l < m->depth; l++) {
         int a = k ? end_of(m, l, k - 1) : 0, b = end_of(m, l, k);
         if (b > a)
-            panel_forward(m, p, rows, l, a, b, width_for(m, l, k));
+            panel_forward(m, p, r0, rows, l, a, b, width_for(m, l, k));
     }
-    panel_forward(m, p, rows, m->depth, k * m->per_dim, (k + 1) * m->per_dim, width_for(m, m->depth, k));
+    panel_forward(m, p, r0, rows, m->depth, k * m->per_dim, (k + 1) * m->per_dim, width_for(m, m->depth, k));
 }
 
 void made_seq_backward_begin(made *m, int rows)
@@ -249,7 +213,7 @@ static void panel_backward(made *m, const real *p, int rows, int l, int a, int b
 {
     int in = layer_in(m, l), out = layer_out(m, l);
     size_t off = layer_offset(m, l);
-    const real *src = l == 0 ? m->in : hidden_of(m, m->h, l - 1);
+    const real *src = l == 0 ? m->in : hidden_of(m, m->net.h, l - 1);
     real *dsrc = l == 0 ? m->din : hidden_of(m, m->dh, l - 1);
     int ld_src = l == 0 ? m->n : m->hidden;
     if (dp) {
@@ -274,9 +238,73 @@ void made_seq_backward_step(made *m, const real *p, int rows, int k, const real 
         if (b <= a)
             continue;
         real *dh = hidden_of(m, m->dh, l) + a;
-        const real *h = hidden_of(m, m->h, l) + a;
+        const real *h = hidden_of(m, m->net.h, l) + a;
         for (int r = 0; r < rows; r++)
             k_activate_backward(m->act, (size_t)(b - a), h + (size_t)r * m->hidden, dh + (size_t)r * m->hidden);
         panel_backward(m, p, rows, l, a, b, width_for(m, l, k), dh, m->hidden, dp);
     }
+}
+
+nf_status made_put(const made *m, mf_writer *w)
+{
+    size_t nd = (size_t)m->depth * m->hidden;
+    int32_t *buf = malloc(sizeof(int32_t) * (nd > (size_t)m->n ? nd : (size_t)m->n));
+    if (!buf)
+        return nf_fail(NF_ERR_NOMEM, "out of memory saving a MADE");
+    nf_status st = mf_put_i64(w, "hidden", m->hidden);
+    if (!st) st = mf_put_i64(w, "hidden_layers", m->depth);
+    if (!st) st = mf_put_str(w, "activation", m->act == K_ACT_TANH ? "tanh" : "relu");
+    for (int k = 0; k < m->n; k++)
+        buf[k] = m->order[k];
+    if (!st) st = mf_put_i32s(w, "order", buf, (size_t)m->n);
+    for (size_t j = 0; j < nd; j++)
+        buf[j] = m->deg[j];
+    if (!st) st = mf_put_i32s(w, "degrees", buf, nd);
+    free(buf);
+    return st;
+}
+
+void made_spec_free(made_spec *sp)
+{
+    free(sp->order);
+    free(sp->degrees);
+    sp->order = sp->degrees = NULL;
+}
+
+nf_status made_get(const mf_file *f, const mf_section *s, int dim, made_spec *out)
+{
+    int64_t hidden, depth;
+    const char *act, *tag = mf_section_tag(s);
+    const int32_t *order32, *deg32;
+    memset(out, 0, sizeof *out);
+    nf_status st = mf_get_i64(f, s, "hidden", &hidden);
+    if (!st) st = mf_get_i64(f, s, "hidden_layers", &depth);
+    if (!st) st = mf_get_str(f, s, "activation", &act);
+    if (!st) st = mf_get_i32s(f, s, "order", (size_t)dim, &order32, NULL);
+    if (st)
+        return st;
+    if (hidden < 0 || hidden > 1 << 16 || depth < 0 || depth > 16 || (strcmp(act, "relu") && strcmp(act, "tanh")))
+        return nf_fail(NF_ERR_FORMAT, "%s: %s: MADE sizes or activation out of range", mf_path(f), tag);
+    size_t nd = depth > 0 ? (size_t)depth * (size_t)hidden : 0;
+    if ((st = mf_get_i32s(f, s, "degrees", nd, &deg32, NULL)))
+        return st;
+    out->hidden = (int)hidden;
+    out->depth = (int)depth;
+    out->act = strcmp(act, "tanh") ? K_ACT_RELU : K_ACT_TANH;
+    out->order = malloc(sizeof(int) * dim);
+    out->degrees = malloc(sizeof(int) * (nd + 1));
+    if (!out->order || !out->degrees) {
+        made_spec_free(out);
+        return nf_fail(NF_ERR_NOMEM, "out of memory");
+    }
+    for (int k = 0; k < dim; k++)
+        out->order[k] = order32[k];
+    int top = dim > 1 ? dim - 1 : 1;
+    for (size_t j = 0; j < nd; j++)
+        if ((out->degrees[j] = deg32[j]) < 1 || deg32[j] > top) {
+            made_spec_free(out);
+            return nf_fail(NF_ERR_FORMAT, "%s: %s: hidden degree %d out of range 1..%d", mf_path(f), tag,
+                           (int)deg32[j], top);
+        }
+    return NF_OK;
 }

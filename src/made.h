@@ -9,7 +9,7 @@
  * units of degree k and output block k, so the n steps together evaluate
  * each weight once (DESIGN.md section 3).
  *
- * Parameters: per linear layer l = 0..depth, W (out x in) then b (out).
+ * Parameters: those of an mlp (src/mlp.h) of the same shape.
  * Masked weights are held at exactly zero (init, constrain, gradients
  * masked), so the parallel pass is a plain dense product. */
 #ifndef NF_MADE_H
@@ -17,17 +17,19 @@
 
 #include <stddef.h>
 
+#include "mfile.h"
+#include "mlp.h"
 #include "real.h"
 #include "rng.h"
 
 typedef struct made {
     int n, hidden, depth, act, per_dim, n_out;
+    mlp net;         /* the dense shape, parameter layout and activations */
     int *order;      /* order[k]: the dimension with degree k + 1 */
     int *deg;        /* depth x hidden: hidden degrees, ascending in a layer */
     int *end;        /* depth x (n + 1): units of layer l with degree <= d */
     int max_rows;
     real *in;        /* rows x n: inputs in degree order */
-    real *h;         /* depth x rows x hidden: activations */
     real *out;       /* rows x n_out: outputs, block k = [k per_dim, (k+1) per_dim) */
     real *din;       /* rows x n: dL/din in degree order */
     real *dh;        /* depth x rows x hidden: dL/dh */
@@ -56,10 +58,12 @@ void made_forward(made *m, const real *p, int rows, const real *x);
  * written; NULL skips), dp += dL/dparams (NULL skips). */
 void made_backward(made *m, const real *p, int rows, const real *dout, real *dx, real *dp);
 
-/* Sequential pass, step k = 0..n-1: needs m->in[:, 0..k-1] (degree order)
- * filled by the caller and steps 0..k-1 done; computes the hidden units of
- * degree k and output block k. */
-void made_seq_step(made *m, const real *p, int rows, int k);
+/* Sequential pass, step k = 0..n-1, on rows [r0, r0 + rows): needs
+ * m->in[:, 0..k-1] (degree order) filled by the caller and steps 0..k-1
+ * done on those rows; computes the hidden units of degree k and output
+ * block k. Callers run it on tiles of rows that fit in cache: each step
+ * re-reads the tile's activations. */
+void made_seq_step(made *m, const real *p, int r0, int rows, int k);
 /* Reverse of the sequential pass, k = n-1 down to 0, after a full forward
  * (either kind). begin zeroes m->din and m->dh; step k takes dblock =
  * dL/d(output block k) (rows x per_dim) and pushes it to the weights (dp,
@@ -67,5 +71,15 @@ void made_seq_step(made *m, const real *p, int rows, int k);
  * Before step k, m->din[:, k] is final. */
 void made_seq_backward_begin(made *m, int rows);
 void made_seq_backward_step(made *m, const real *p, int rows, int k, const real *dblock, real *dp);
+
+/* The structure (sizes, activation, order, hidden degrees) in a model
+ * file section, and back; made_get fills a made_setup-ready spec. */
+typedef struct made_spec {
+    int hidden, depth, act;
+    int *order, *degrees; /* malloc'ed; made_spec_free */
+} made_spec;
+nf_status made_put(const made *m, mf_writer *w);
+nf_status made_get(const mf_file *f, const mf_section *s, int dim, made_spec *out);
+void made_spec_free(made_spec *sp);
 
 #endif

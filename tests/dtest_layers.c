@@ -9,6 +9,7 @@
 #include "harness.h"
 #include "kern.h"
 #include "layer.h"
+#include "dcheck.h"
 
 enum { ROWS = 3, MAXD = 8 };
 
@@ -45,34 +46,6 @@ static char *free_params(layer *l)
         ok[i] = probe[i] != 0;
     free(probe);
     return ok;
-}
-
-typedef void (*pass_fn)(layer *, const real *, int, const real *, real *, double *);
-
-static pass_fn pass_of(layer *l, int dir) { return dir == 0 ? l->ops->x2z : l->ops->z2x; }
-
-/* log|det| of an n x n matrix by Gaussian elimination with pivoting. */
-static double log_abs_det(double *a, int n)
-{
-    double s = 0;
-    for (int c = 0; c < n; c++) {
-        int piv = c;
-        for (int r = c + 1; r < n; r++)
-            if (fabs(a[r * n + c]) > fabs(a[piv * n + c]))
-                piv = r;
-        for (int k = 0; k < n; k++) {
-            double t = a[c * n + k];
-            a[c * n + k] = a[piv * n + k];
-            a[piv * n + k] = t;
-        }
-        s += log(fabs(a[c * n + c]));
-        for (int r = c + 1; r < n; r++) {
-            double f = a[r * n + c] / a[c * n + c];
-            for (int k = c; k < n; k++)
-                a[r * n + k] -= f * a[c * n + k];
-        }
-    }
-    return s;
 }
 
 static void check_inverse(layer *l, const real *p, const char *what)
@@ -256,15 +229,6 @@ static void test_standardize(void)
 }
 
 /* The whole flow: NLL gradient with respect to parameters and inputs. */
-static double flow_nll(nf_flow *f, int rows, const real *x)
-{
-    double lp[ROWS], s = 0;
-    flow_x2z(f, rows, x, lp);
-    for (int r = 0; r < rows; r++)
-        s -= lp[r];
-    return s / rows;
-}
-
 static void check_flow_gradient(nf_base base)
 {
     const int n = 4;
@@ -280,50 +244,12 @@ static void check_flow_gradient(nf_base base)
     CHECK(flow_reserve(&f, ROWS) == NF_OK);
     for (size_t k = 0; k < f.n_params; k++)
         f.params[k] = 0.3 * randn();
-    real x[ROWS * 4], dx[ROWS * 4];
+    real x[ROWS * 4];
     for (int i = 0; i < ROWS * n; i++)
         x[i] = randn();
-    flow_x2z(&f, ROWS, x, f.logp);
-    memset(f.grads, 0, sizeof(real) * f.n_params);
-    flow_nll_backward(&f, ROWS, x, f.grads, dx);
-    const double h = 1e-6;
-    for (int i = 0; i < ROWS * n; i++) {
-        real keep = x[i];
-        x[i] = keep + h;
-        double a = flow_nll(&f, ROWS, x);
-        x[i] = keep - h;
-        double b = flow_nll(&f, ROWS, x);
-        x[i] = keep;
-        CHECK_CLOSE(dx[i], (a - b) / (2 * h), 1e-6, 1e-5);
-    }
-    for (size_t k = 0; k < f.n_params; k++) {
-        real keep = f.params[k];
-        f.params[k] = keep + h;
-        double a = flow_nll(&f, ROWS, x);
-        f.params[k] = keep - h;
-        double b = flow_nll(&f, ROWS, x);
-        f.params[k] = keep;
-        CHECK_CLOSE(f.grads[k], (a - b) / (2 * h), 1e-6, 1e-5);
-    }
-    /* and the round trip through the whole flow */
-    real back[ROWS * 4];
-    double ldj[ROWS];
-    flow_x2z(&f, ROWS, x, f.logp);
-    memcpy(dx, f.act[f.n_layers - 1], sizeof dx);
-    flow_z2x(&f, ROWS, dx, back, ldj);
-    for (int i = 0; i < ROWS * n; i++)
-        CHECK_CLOSE(back[i], x[i], 1e-10, 1e-10);
-    for (int l = 0; l < f.n_layers; l++) {
-        free(f.act[l]);
-        layer_free(f.layers[l]);
-    }
-    free(f.act);
-    free(f.layers);
-    free(f.dbuf[0]);
-    free(f.dbuf[1]);
-    free(f.ldj);
-    free(f.logp);
-    free(f.params);
+    check_flow_nll_gradients(&f, ROWS, x, NULL);
+    check_flow_round_trip(&f, ROWS, x);
+    free_test_flow(&f);
 }
 
 static void test_flow_gradient_normal(void) { check_flow_gradient(NF_BASE_NORMAL); }

@@ -243,6 +243,60 @@ static void test_roundtrip_save_load_determinism(void)
     nf_flow_free(f);
 }
 
+/* A RealNVP with batch norm: training moves the running averages, and
+ * save/load carries them (the same densities, bit for bit). */
+static void test_batch_norm_save_load(void)
+{
+    const size_t n = 400;
+    float *x = malloc(sizeof(float) * 2 * n), *z = malloc(sizeof(float) * 2 * n),
+          *back = malloc(sizeof(float) * 2 * n);
+    double *la = malloc(sizeof(double) * n), *lb = malloc(sizeof(double) * n);
+    CHECK(nf_toy_sample("two_moons", n, 11, x) == NF_OK);
+    nf_config cfg;
+    nf_config_default(&cfg, NF_MODEL_REALNVP, 2);
+    cfg.layers = 2;
+    cfg.hidden = 16;
+    cfg.batch_norm = 1;
+    nf_flow *f = NULL, *g = NULL;
+    CHECK(nf_flow_create(&f, &cfg) == NF_OK);
+    if (f) {
+        CHECK(f->n_state > 0, "no running averages");
+        CHECK(nf_flow_fit_standardization(f, x, n) == NF_OK);
+        nf_train_options o;
+        nf_train_options_default(&o);
+        o.max_epochs = 2;
+        CHECK(nf_flow_train(f, x, n, NULL, 0, &o, NULL) == NF_OK);
+        int moved = 0; /* from mean 0, variance 1 */
+        for (size_t k = 0; k < f->n_state; k++)
+            moved |= f->state[k] != (k % 4 < 2 ? 0.0f : 1.0f);
+        CHECK(moved, "training left the running averages at their start");
+        char desc[4096];
+        nf_flow_describe(f, desc, sizeof desc);
+        CHECK(strstr(desc, "batch_norm momentum=0.1") != NULL, "%s", desc);
+        char p[256];
+        path_in(p, "bn.nfm");
+        CHECK(nf_flow_save(f, p) == NF_OK);
+        CHECK(nf_flow_load(&g, p) == NF_OK);
+    }
+    if (g) {
+        CHECK(g->n_state == f->n_state && memcmp(g->state, f->state, sizeof(float) * f->n_state) == 0);
+        CHECK(nf_flow_log_prob(f, x, n, la) == NF_OK);
+        CHECK(nf_flow_log_prob(g, x, n, lb) == NF_OK);
+        CHECK(memcmp(la, lb, sizeof(double) * n) == 0, "log_prob differs after load");
+        CHECK(nf_flow_encode(g, x, n, z) == NF_OK);
+        CHECK(nf_flow_decode(g, z, n, back) == NF_OK);
+        for (size_t i = 0; i < 2 * n; i++)
+            CHECK_CLOSE(back[i], x[i], 1e-5, 1e-4);
+    }
+    nf_flow_free(g);
+    nf_flow_free(f);
+    free(x);
+    free(z);
+    free(back);
+    free(la);
+    free(lb);
+}
+
 static void test_corrupted_model_refused(void)
 {
     char p[256], q[256];
@@ -334,6 +388,7 @@ int main(void)
     RUN(test_roundtrip_save_load_determinism);
     nf_set_threads(1);
     RUN(test_corrupted_model_refused);
+    RUN(test_batch_norm_save_load);
     RUN(test_bad_arguments);
     RUN(test_nonfinite_loss_reported);
     char cmd[300];

@@ -3,6 +3,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "cli.h"
 
@@ -21,18 +22,29 @@ static nf_status mean_ll(nf_flow *f, const nf_matrix *m, stats *s, double *scrat
 
 typedef struct progress_state {
     int tty, quiet;
+    double max_seconds; /* stop after the epoch that passes it (0: no limit) */
+    double started;     /* this invocation's start: a resumed run gets its own budget */
 } progress_state;
+
+static double wall_seconds(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return t.tv_sec + 1e-9 * t.tv_nsec;
+}
 
 static int show_progress(const nf_train_progress *p, void *user)
 {
     const progress_state *s = user;
-    if (s->quiet || (!s->tty && p->epoch % 10 != 0))
-        return 0;
+    int stop = s->max_seconds > 0 && wall_seconds() - s->started >= s->max_seconds;
+    /* to a log: every 10th epoch, or every epoch when epochs are slow */
+    if (s->quiet || (!s->tty && p->epoch % 10 != 0 && p->seconds < 5.0 * p->epoch))
+        return stop;
     fprintf(stderr, "%sepoch %4d  train %10.4f  val %10.4f  best %10.4f  (%d bad)  %6.1fs%s", s->tty ? "\r" : "",
             p->epoch, -p->train_loss, p->val_log_likelihood, p->best_val, p->bad_epochs, p->seconds,
             s->tty ? "   " : "\n");
     fflush(stderr);
-    return 0;
+    return stop;
 }
 
 static int parse_choice(const char *cmd, const char *opt, const char *value, const char *const *names, int n)
@@ -52,16 +64,76 @@ static void print_json_number(const char *key, double v, int last)
         printf("\"%s\": null%s", key, last ? "" : ", ");
 }
 
+/* --resume: the model and the options that shape the run come from the
+ * checkpoint. Architecture options are refused; training options must
+ * agree with the saved ones, except --epochs and --patience, which may
+ * change. Returns 0, 1 (unreadable checkpoint) or EXIT_USAGE. */
+static int resume_options(const cli_command *cmd, const char *path, nf_train_options *topt, uint64_t *seed,
+                          int quiet)
+{
+    static const char *const arch[] = {"model", "layers", "hidden", "hidden-layers", "activation", "partition",
+                                       "base", "order", "degrees", "batch-norm", "components"};
+    for (size_t i = 0; i < sizeof arch / sizeof arch[0]; i++)
+        if (cli_seen(cmd, arch[i]))
+            return cli_error("train", "--%s cannot be used with --resume: the model comes from %s", arch[i], path),
+                   EXIT_USAGE;
+    nf_train_options saved = *topt;
+    if (nf_train_options_read(path, &saved))
+        return cli_error("train", "--resume: %s", nf_last_error());
+    const struct {
+        const char *name;
+        double given, kept;
+    } same[] = {
+        {"batch", topt->batch, saved.batch},           {"lr", topt->lr, saved.lr},
+        {"lr-decay", topt->lr_decay, saved.lr_decay},  {"weight-decay", topt->weight_decay, saved.weight_decay},
+        {"clip", topt->clip_norm, saved.clip_norm},
+    };
+    for (size_t i = 0; i < sizeof same / sizeof same[0]; i++)
+        if (cli_seen(cmd, same[i].name) && same[i].given != same[i].kept)
+            return cli_error("train", "--%s %g differs from the %g saved in %s: a resumed run keeps its training options",
+                             same[i].name, same[i].given, same[i].kept, path),
+                   EXIT_USAGE;
+    if (cli_seen(cmd, "seed") && *seed != saved.seed)
+        return cli_error("train", "--seed %llu differs from the %llu saved in %s: a resumed run keeps its seed",
+                         (unsigned long long)*seed, (unsigned long long)saved.seed, path),
+               EXIT_USAGE;
+    if (cli_seen(cmd, "epochs")) saved.max_epochs = topt->max_epochs;
+    if (cli_seen(cmd, "patience")) saved.patience = topt->patience;
+    *topt = saved;
+    *seed = saved.seed;
+    if (!quiet)
+        fprintf(stderr,
+                "nflow train: resuming %s with its saved options: batch %d, lr %g, lr-decay %g, weight-decay %g, "
+                "clip %g, seed %llu; epochs %d, patience %d\n",
+                path, saved.batch, saved.lr, saved.lr_decay, saved.weight_decay, saved.clip_norm,
+                (unsigned long long)saved.seed, saved.max_epochs, saved.patience);
+    return 0;
+}
+
+/* The model kind of a loaded flow ("model: NAME, ..." in its description). */
+static const char *model_kind(const nf_flow *f, char *buf, size_t size)
+{
+    nf_flow_describe(f, buf, size);
+    if (strncmp(buf, "model: ", 7) != 0)
+        return "custom";
+    buf += 7;
+    buf[strcspn(buf, ",\n")] = '\0';
+    return buf;
+}
+
 int cmd_train(int argc, char **argv)
 {
     const char *data = NULL, *val_path = NULL, *test_path = NULL, *model = "realnvp", *out = NULL, *columns = NULL;
     const char *activation = NULL, *base = "normal", *plot = NULL, *partition = NULL, *order = NULL;
     const char *degrees = NULL;
     int batch_norm = 0, components = 0;
+    double max_time = 0;
     int layers = 0, hidden = 0, hidden_layers = 0, threads = 0, json = 0, quiet = 0;
     uint64_t seed = 1;
     nf_train_options topt;
     nf_train_options_default(&topt);
+    const char *ck_path = NULL, *resume = NULL; /* checkpoints */
+    char kind[256];
     cli_option opts[] = {
         {"data", OPT_STRING, &data, "training data (.csv or .npy); validation and test split off unless given", 0},
         {"val", OPT_STRING, &val_path, "validation data (default: 10% of --data)", 0},
@@ -87,11 +159,19 @@ int cmd_train(int argc, char **argv)
         {"clip", OPT_DOUBLE, &topt.clip_norm, "gradient-norm clipping, 0 = off (default 100)", 0},
         {"epochs", OPT_INT, &topt.max_epochs, "at most this many epochs (default 1000)", 0},
         {"patience", OPT_INT, &topt.patience, "stop after this many epochs without validation gain (default 20)", 0},
+        {"max-time", OPT_DOUBLE, &max_time, "stop after the epoch that passes this many seconds of this run, keeping the best epoch (default: no limit)", 0},
         {"seed", OPT_U64, &seed, "seed for the split, the initial parameters and the shuffling (default 1)", 0},
         {"threads", OPT_INT, &threads, "threads (default: all processors)", 0},
         {"plot", OPT_STRING, &plot, "2-D data only: write a PNG of density, data and samples", 0},
         {"json", OPT_FLAG, &json, "print one JSON object with the results", 0},
         {"quiet", OPT_FLAG, &quiet, "no progress lines", 0},
+        {"checkpoint", OPT_STRING, &ck_path, "write the whole training state to this file (atomically) every "
+                                             "--checkpoint-every seconds and at the end, for --resume", 0},
+        {"checkpoint-every", OPT_DOUBLE, &topt.checkpoint_seconds,
+         "seconds between checkpoints, 0 = after every step (default 300)", 0},
+        {"resume", OPT_STRING, &resume, "continue the run saved in this checkpoint, with the same data options; "
+                                        "model and training options come from it (--epochs, --patience may change); "
+                                        "checkpoints go on into it unless --checkpoint", 0},
         {NULL, 0, NULL, NULL, 0},
     };
     cli_command cmd = {"train", "train --data FILE --model nice|realnvp|made|made-mog|maf|maf-mog|iaf --out MODEL [options]",
@@ -103,6 +183,14 @@ int cmd_train(int argc, char **argv)
         return rc == 1 ? 0 : rc;
     if (!data || !out)
         return cli_error("train", "--data and --out are required (see nflow train --help)"), EXIT_USAGE;
+    if (!(topt.checkpoint_seconds >= 0))
+        return cli_error("train", "--checkpoint-every: %g must be >= 0", topt.checkpoint_seconds), EXIT_USAGE;
+    if (cli_seen(&cmd, "checkpoint-every") && !ck_path && !resume)
+        return cli_error("train", "--checkpoint-every needs --checkpoint or --resume"), EXIT_USAGE;
+    if (resume && (rc = resume_options(&cmd, resume, &topt, &seed, quiet || json)))
+        return rc;
+    if (ck_path && cli_check_writable("train", ck_path))
+        return 1;
     static const char *const models[] = {"nice", "realnvp", "made", "made-mog", "maf", "maf-mog", "iaf"},
                              *const orders[] = {"natural", "reversed", "random"},
                              *const degree_kinds[] = {"sequential", "random"}, *const acts[] = {"relu", "tanh"},
@@ -160,11 +248,24 @@ int cmd_train(int argc, char **argv)
     cfg.base = (nf_base)b;
     cfg.seed = seed;
     topt.seed = seed;
-    if ((st = nf_flow_create(&f, &cfg)) || (st = nf_flow_fit_standardization(f, train.values, train.rows))) {
+    if (resume) {
+        if (nf_flow_load(&f, resume)) {
+            cli_error("train", "--resume: %s", nf_last_error());
+            goto done;
+        }
+        if (nf_flow_dim(f) != (int)all.cols) {
+            cli_error("train", "%s has %zu columns, the model in %s expects %d", data, all.cols, resume,
+                      nf_flow_dim(f));
+            goto done;
+        }
+        model = model_kind(f, kind, sizeof kind);
+    } else if ((st = nf_flow_create(&f, &cfg)) || (st = nf_flow_fit_standardization(f, train.values, train.rows))) {
         cli_error("train", "%s", nf_last_error());
         goto done;
     }
-    progress_state ps = {cli_tty(), quiet || json};
+    topt.checkpoint_path = ck_path ? ck_path : resume;
+    topt.resume_path = resume;
+    progress_state ps = {cli_tty(), quiet, max_time, wall_seconds()}; /* progress: stderr; --json: stdout */
     topt.progress = show_progress;
     topt.user = &ps;
     nf_train_result res;
