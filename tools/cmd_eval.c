@@ -76,29 +76,32 @@ done:
 
 int cmd_sample(int argc, char **argv)
 {
-    const char *out = NULL, *model_path = NULL;
+    const char *out = NULL, *model_path = NULL, *log_prob_path = NULL;
     int n = 0, threads = 0;
     uint64_t seed = 1;
     cli_option opts[] = {
         {"n", OPT_INT, &n, "number of samples", 0},
         {"seed", OPT_U64, &seed, "random seed (default 1)", 0},
         {"out", OPT_STRING, &out, "file to write (.csv or .npy)", 0},
+        {"log-prob", OPT_STRING, &log_prob_path, "also write each sample's log-density (nats; .csv or .npy), "
+                                                 "computed in the sampling pass", 0},
         {"threads", OPT_INT, &threads, "threads (default: all processors)", 0},
         {NULL, 0, NULL, NULL, 0},
     };
-    cli_command cmd = {"sample", "sample MODEL --n N [--seed S] --out FILE", "Draws samples from a model.", opts,
+    cli_command cmd = {"sample", "sample MODEL --n N [--seed S] --out FILE [--log-prob FILE]", "Draws samples from a model.", opts,
                        1, &model_path};
     int rc = cli_parse(&cmd, argc, argv);
     if (rc)
         return rc == 1 ? 0 : rc;
     if (!out || n < 1)
         return cli_error("sample", "--out and --n (>= 1) are required"), EXIT_USAGE;
-    if (cli_check_writable("sample", out))
+    if (cli_check_writable("sample", out) || (log_prob_path && cli_check_writable("sample", log_prob_path)))
         return 1;
     if (cli_seen(&cmd, "threads"))
         nf_set_threads(threads);
     nf_flow *f = NULL;
     nf_matrix m = {0};
+    double *lp = NULL;
     nf_status st;
     rc = 1;
     if (load("sample", model_path, &f))
@@ -106,16 +109,20 @@ int cmd_sample(int argc, char **argv)
     m.rows = (size_t)n;
     m.cols = (size_t)nf_flow_dim(f);
     m.values = malloc(sizeof(float) * m.rows * m.cols);
-    if (!m.values) {
+    if (log_prob_path)
+        lp = malloc(sizeof(double) * m.rows);
+    if (!m.values || (log_prob_path && !lp)) {
         cli_error("sample", "out of memory for %d samples", n);
         goto done;
     }
-    if ((st = nf_flow_sample(f, m.rows, seed, m.values, NULL)) || (st = nf_matrix_write(out, &m))) {
+    if ((st = nf_flow_sample(f, m.rows, seed, m.values, lp)) || (st = nf_matrix_write(out, &m)) ||
+        (lp && (st = nf_matrix_write_double(log_prob_path, lp, m.rows, 1)))) {
         cli_fail("sample", st);
         goto done;
     }
     rc = 0;
 done:
+    free(lp);
     nf_matrix_free(&m);
     nf_flow_free(f);
     return rc;
