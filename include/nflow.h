@@ -283,6 +283,59 @@ NF_API nf_status nf_flow_train_step(nf_flow *f, const float *batch, size_t rows,
 NF_API nf_status nf_flow_evaluate_test(nf_flow *f, const float *x, size_t rows, double *mean_log_lik,
                                        double *two_stderr);
 
+/* ---- reverse-KL training and distillation ------------------------------ */
+/* A target log-density, unnormalised allowed: log_p[r] for each row of x
+ * (rows x dim) and, when grad is not NULL, d log p / dx into grad (rows x
+ * dim). Return 0, or non-zero to stop training (NF_ERR_INVALID). */
+typedef int (*nf_log_density_fn)(const float *x, size_t rows, int dim, double *log_p, float *grad, void *user);
+
+typedef struct nf_kl_progress {
+    int step;             /* 1-based */
+    double kl;            /* mean over the batch of log s(x) - log t(x), x ~ s */
+    double cross_entropy; /* -mean log t(x) */
+    double entropy;       /* -mean log s(x) */
+    double kl_stderr;     /* the batch's standard deviation of log s - log t over sqrt(batch) */
+    double seconds;       /* since training started */
+} nf_kl_progress;
+
+typedef struct nf_kl_options {
+    int batch;            /* samples per step (default 512) */
+    int steps;            /* Adam steps (default 3000) */
+    double lr;            /* initial learning rate, cosine-decayed to 0 over the steps (default 1e-3) */
+    double clip_norm;     /* global gradient-norm clipping; <= 0 disables (default 100) */
+    uint64_t seed;        /* the student's base samples */
+    int progress_every;   /* progress callback every this many steps (default 100) */
+    /* Return non-zero to stop early. */
+    int (*progress)(const nf_kl_progress *p, void *user);
+    void *user;
+} nf_kl_options;
+
+NF_API void nf_kl_options_default(nf_kl_options *opt);
+/* Probability density distillation: trains `student` to minimise
+ * KL(student || teacher) = E_{u ~ p_Z}[log s(x(u)) - log t(x(u))] with the
+ * reparameterisation x = student z2x(u). The student's log-density comes
+ * from its sampling pass (log p_Z(u) - log|det|); the teacher's density
+ * pass gives d log t / dx (its parameters get no gradient and are not
+ * changed). The student's sampling pass must have gradients (couplings,
+ * IAF, linear, rescale, batch norm; MAF too, sequentially) and a plain
+ * base (not MoG). `last` (may be NULL) gets the final step's figures. */
+NF_API nf_status nf_flow_distill(nf_flow *student, nf_flow *teacher, const nf_kl_options *opt,
+                                 nf_kl_progress *last);
+/* The same against a target log-density callback (variational inference,
+ * sampling from an energy function). The reported KL is then up to the
+ * target's unknown log-normaliser. */
+NF_API nf_status nf_flow_fit_target(nf_flow *student, nf_log_density_fn target, void *user,
+                                    const nf_kl_options *opt, nf_kl_progress *last);
+/* The standardisation a flow applies (dim values each). */
+NF_API nf_status nf_flow_get_standardization(const nf_flow *f, double *mean, double *std);
+/* The 2-D energy densities of Rezende & Mohamed (2015), log p = -U(x),
+ * unnormalised: NULL-terminated names "u1".."u4". */
+NF_API const char *const *nf_target_names(void);
+/* log p and (grad not NULL) its gradient for rows points x (rows x 2). */
+NF_API nf_status nf_target_log_prob(const char *name, const float *x, size_t rows, double *log_p, float *grad);
+/* A nf_log_density_fn for a built-in target: pass the name as `user`. */
+NF_API int nf_target_callback(const float *x, size_t rows, int dim, double *log_p, float *grad, void *user);
+
 /* ---- model files ---------------------------------------------------------- */
 
 /* Saves the whole model (architecture, parameters, standardisation, training
@@ -305,6 +358,16 @@ NF_API nf_status nf_toy_log_prob(const char *name, const float *x, size_t rows, 
  * is [lo, hi]^2; lo >= hi picks it from the data. */
 NF_API nf_status nf_plot_png(nf_flow *f, const char *path, const float *data, size_t n_data,
                              const float *samples, size_t n_samples, double lo, double hi);
+/* A PNG of a 2-D model fitted to a built-in target ("u1".."u4"): the
+ * target's density exp(-U), the model's density and n_samples model samples
+ * (drawn with `seed`) side by side, on the box [lo, hi]^2 (lo < hi). */
+NF_API nf_status nf_plot_target_png(nf_flow *f, const char *target, const char *path, size_t n_samples,
+                                    uint64_t seed, double lo, double hi);
+/* Two 2-D models side by side (e.g. teacher and student): the density of a,
+ * the density of b, n_samples samples of a and of b (drawn with `seed`).
+ * The box is [lo, hi]^2; lo >= hi picks it from the samples of a. */
+NF_API nf_status nf_plot_compare_png(nf_flow *a, const char *title_a, nf_flow *b, const char *title_b,
+                                     const char *path, size_t n_samples, uint64_t seed, double lo, double hi);
 
 #ifdef __cplusplus
 }

@@ -190,6 +190,17 @@ nf_status nf_flow_set_standardization(nf_flow *f, const double *mean, const doub
     return NF_OK;
 }
 
+nf_status nf_flow_get_standardization(const nf_flow *f, double *mean, double *std)
+{
+    if (!f || !mean || !std)
+        return nf_fail(NF_ERR_INVALID, "NULL flow or buffer");
+    const double *m, *s;
+    standardize_get(f->layers[0], &m, &s);
+    memcpy(mean, m, sizeof(double) * f->dim);
+    memcpy(std, s, sizeof(double) * f->dim);
+    return NF_OK;
+}
+
 nf_status nf_flow_fit_standardization(nf_flow *f, const float *x, size_t rows)
 {
     int dim = f->dim;

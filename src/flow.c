@@ -215,6 +215,14 @@ double flow_train_step(nf_flow *f, int rows, const real *x, double lr, double we
     memset(f->grads, 0, sizeof(real) * n);
     flow_nll_backward(f, rows, x, f->grads, NULL);
     flow_set_training(f, 0);
+    if (flow_adam_update(f, lr, weight_decay, clip_norm))
+        return NAN;
+    return loss;
+}
+
+int flow_adam_update(nf_flow *f, double lr, double weight_decay, double clip_norm)
+{
+    size_t n = f->n_params;
     real *p = f->params, *g = f->grads, *m = f->adam_m, *v = f->adam_v;
     if (weight_decay > 0) {
 #pragma omp simd
@@ -226,7 +234,7 @@ double flow_train_step(nf_flow *f, int rows, const real *x, double lr, double we
     for (size_t i = 0; i < n; i++)
         norm2 += (double)g[i] * g[i];
     if (!isfinite(norm2))
-        return NAN;
+        return -1;
     real scale = 1;
     if (clip_norm > 0 && norm2 > clip_norm * clip_norm)
         scale = (real)(clip_norm / sqrt(norm2));
@@ -241,5 +249,33 @@ double flow_train_step(nf_flow *f, int rows, const real *x, double lr, double we
         v[i] = (real)b2 * v[i] + (real)(1 - b2) * gi * gi;
         p[i] -= step * m[i] / (r_sqrt(v[i] * vfix) + (real)eps);
     }
-    return loss;
+    return 0;
+}
+
+void flow_z2x_cached(nf_flow *f, int rows, const real *z, real *x, double *ldj)
+{
+    int last = f->n_layers - 1;
+    memset(ldj, 0, sizeof(double) * rows);
+    memcpy(f->act[last], z, sizeof(real) * rows * f->dim);
+    for (int l = last; l >= 0; l--) {
+        layer *ly = f->layers[l];
+        ly->ops->z2x(ly, layer_params(f, ly), rows, f->act[l], l > 0 ? f->act[l - 1] : x, ldj);
+    }
+}
+
+void flow_z2x_backward(nf_flow *f, int rows, const real *x, const real *dx, real dldj, real *grads, real *dz)
+{
+    int last = f->n_layers - 1;
+    real *dout = f->dbuf[0], *din = f->dbuf[1];
+    memcpy(dout, dx, sizeof(real) * rows * f->dim);
+    for (int l = 0; l <= last; l++) {
+        layer *ly = f->layers[l];
+        real *d = l < last ? din : dz;
+        real *dp = grads && ly->ops->n_params(ly) ? grads + ly->p_off : NULL;
+        ly->ops->z2x_backward(ly, layer_params(f, ly), rows, f->act[l], l > 0 ? f->act[l - 1] : x, dout, dldj, d,
+                              dp);
+        real *t = dout;
+        dout = din;
+        din = t;
+    }
 }

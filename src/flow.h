@@ -73,6 +73,17 @@ void flow_base_log_prob(nf_flow *f, int rows, const real *z, double *out);
 /* z -> x for rows <= max_rows; ldj[r] = sum of log|det dx/dz| (may be NULL). */
 void flow_z2x(nf_flow *f, int rows, const real *z, real *x, double *ldj);
 
+/* z -> x keeping every layer's input for flow_z2x_backward: layer l reads
+ * act[l] and writes act[l - 1] (x for l = 0); act[last] gets a copy of z. */
+void flow_z2x_cached(nf_flow *f, int rows, const real *z, real *x, double *ldj);
+/* Backward of the last flow_z2x_cached given dx = dL/dx and dldj = dL/d(ldj
+ * of each row): adds dL/dparams into grads (NULL: not needed), and writes
+ * dL/dz into dz when not NULL. */
+void flow_z2x_backward(nf_flow *f, int rows, const real *x, const real *dx, real dldj, real *grads, real *dz);
+/* One Adam step from f->grads (L2 weight decay and norm clipping first).
+ * Returns 0, or -1 when the gradient is not finite (nothing changed). */
+int flow_adam_update(nf_flow *f, double lr, double weight_decay, double clip_norm);
+
 /* Mean NLL of one batch, gradient into f->grads (zeroed first), then one
  * Adam step. Returns the loss (NaN/Inf when it is not finite; parameters
  * are then left unchanged). */

@@ -85,6 +85,25 @@ static inline double check_flow_nll_gradients(nf_flow *f, int rows, real *x, con
     return gmax;
 }
 
+/* pinned[k] = 1 for the parameters the layers' constraints hold at zero
+ * (MADE masks); malloc'ed. */
+static inline char *pinned_params(nf_flow *f)
+{
+    real *probe = malloc(sizeof(real) * (f->n_params + 1));
+    char *pinned = malloc(f->n_params + 1);
+    for (size_t k = 0; k < f->n_params; k++)
+        probe[k] = 1;
+    for (int l = 0; l < f->n_layers; l++)
+        if (f->layers[l]->ops->constrain)
+            f->layers[l]->ops->constrain(f->layers[l], probe + f->layers[l]->p_off);
+    if (f->mog)
+        made_constrain(&f->mog->net, probe + f->mog->p_off);
+    for (size_t k = 0; k < f->n_params; k++)
+        pinned[k] = probe[k] == 0;
+    free(probe);
+    return pinned;
+}
+
 /* z2x(x2z(x)) == x through the whole flow. */
 static inline void check_flow_round_trip(nf_flow *f, int rows, const real *x)
 {
