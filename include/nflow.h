@@ -329,7 +329,10 @@ NF_API nf_status nf_flow_fit_target(nf_flow *student, nf_log_density_fn target, 
 /* The standardisation a flow applies (dim values each). */
 NF_API nf_status nf_flow_get_standardization(const nf_flow *f, double *mean, double *std);
 /* The 2-D energy densities of Rezende & Mohamed (2015), log p = -U(x),
- * unnormalised: NULL-terminated names "u1".."u4". */
+ * unnormalised: NULL-terminated names "u1".."u4". U2..U4 as published do
+ * not decay in x1 (no normaliser: reverse KL has no minimum), so all four
+ * add a wall 0.5 ((|x1| - 4) / 0.1)^2 beyond |x1| = 4 (src/targets.c);
+ * it changes nothing on the published [-4, 4] picture. */
 NF_API const char *const *nf_target_names(void);
 /* log p and (grad not NULL) its gradient for rows points x (rows x 2). */
 NF_API nf_status nf_target_log_prob(const char *name, const float *x, size_t rows, double *log_p, float *grad);
