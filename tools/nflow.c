@@ -4,6 +4,10 @@
 
 #include "cli.h"
 
+int cmd_fit(int argc, char **argv);
+
+int cmd_distill(int argc, char **argv);
+
 static const struct {
     const char *name;
     int (*run)(int, char **);
@@ -17,6 +21,8 @@ static const struct {
     {"info", cmd_info, "describe a model file"},
     {"toy", cmd_toy, "write points from a built-in 2-D density"},
     {"plot", cmd_plot, "picture of a 2-D model: density, data, samples"},
+    {"fit", cmd_fit, "fit a 2-D flow to an energy density (u1..u4) by reverse KL"},
+    {"distill", cmd_distill, "train a student flow to minimise KL(student || teacher) on its own samples"},
 };
 
 static void usage(FILE *out)

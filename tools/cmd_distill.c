@@ -1,0 +1,280 @@
+/* nflow distill: probability density distillation (Parallel WaveNet). A
+ * student flow learns to minimise KL(student || teacher) on its own samples;
+ * the teacher (typically a MAF trained by maximum likelihood) is frozen. */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "cli.h"
+
+enum { LAST_REPORTS = 5 }; /* training KL: mean of this many last progress reports */
+
+static double wall_seconds(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return t.tv_sec + 1e-9 * t.tv_nsec;
+}
+
+typedef struct progress_state {
+    int quiet;
+    nf_kl_progress ring[LAST_REPORTS]; /* the last reports, oldest overwritten */
+    int n;                             /* reports so far */
+} progress_state;
+
+static int show_progress(const nf_kl_progress *p, void *user)
+{
+    progress_state *s = user;
+    s->ring[s->n++ % LAST_REPORTS] = *p;
+    if (!s->quiet) {
+        fprintf(stderr, "step %6d  KL %9.5f +- %.5f  cross-entropy %9.5f  entropy %9.5f  %7.1fs\n", p->step, p->kl,
+                2 * p->kl_stderr, p->cross_entropy, p->entropy, p->seconds);
+        fflush(stderr);
+    }
+    return 0;
+}
+
+/* Samples per second of nf_flow_sample for n rows: the fastest of a few
+ * runs, since other processes share the machine. */
+static nf_status throughput(nf_flow *f, size_t n, uint64_t seed, float *x, double *per_s)
+{
+    double best = INFINITY, total = 0;
+    for (int rep = 0; rep < 20 && (rep < 3 || total < 0.5); rep++) {
+        double t0 = wall_seconds();
+        nf_status st = nf_flow_sample(f, n, seed, x, NULL);
+        if (st)
+            return st;
+        double dt = wall_seconds() - t0;
+        total += dt;
+        best = fmin(best, dt);
+    }
+    *per_s = (double)n / fmax(best, 1e-9);
+    return NF_OK;
+}
+
+static int choice(const char *opt, const char *value, const char *const *names, int n)
+{
+    for (int i = 0; i < n; i++)
+        if (!strcmp(value, names[i]))
+            return i;
+    cli_error("distill", "--%s: unknown value '%s'", opt, value);
+    return -1;
+}
+
+static void json_number(const char *key, double v)
+{
+    if (isfinite(v))
+        printf(", \"%s\": %.8g", key, v);
+    else
+        printf(", \"%s\": null", key);
+}
+
+static void json_string(const char *s)
+{
+    putchar('"');
+    for (; *s; s++) {
+        unsigned char c = (unsigned char)*s;
+        if (c == '"' || c == '\\')
+            printf("\\%c", c);
+        else if (c < 0x20)
+            printf("\\u%04x", c);
+        else
+            putchar(c);
+    }
+    putchar('"');
+}
+
+int cmd_distill(int argc, char **argv)
+{
+    const char *teacher_path = NULL, *student = "iaf", *out = NULL, *activation = NULL, *order = NULL, *plot = NULL;
+    int layers = 0, hidden = 0, hidden_layers = 0, threads = 0, json = 0, quiet = 0, eval_n = 10000;
+    uint64_t seed = 1, eval_seed = 0;
+    nf_kl_options kopt;
+    nf_kl_options_default(&kopt);
+    cli_option opts[] = {
+        {"teacher", OPT_STRING, &teacher_path, "the teacher model file (e.g. a MAF from nflow train)", 0},
+        {"student", OPT_STRING, &student, "iaf | realnvp | nice | maf (default iaf)", 0},
+        {"out", OPT_STRING, &out, "student model file to write", 0},
+        {"layers", OPT_INT, &layers, "MADEs or coupling layers (default 5 for iaf/maf, 8 for couplings)", 0},
+        {"hidden", OPT_INT, &hidden, "units per hidden layer (default 64)", 0},
+        {"hidden-layers", OPT_INT, &hidden_layers, "hidden layers per MADE or coupling network (default 2)", 0},
+        {"activation", OPT_STRING, &activation, "relu | tanh (default relu)", 0},
+        {"order", OPT_STRING, &order, "natural | reversed | random: input order of the first MADE (default natural)", 0},
+        {"steps", OPT_INT, &kopt.steps, "Adam steps (default 3000)", 0},
+        {"batch", OPT_INT, &kopt.batch, "student samples per step (default 512)", 0},
+        {"lr", OPT_DOUBLE, &kopt.lr, "initial learning rate, cosine-decayed to 0 (default 1e-3)", 0},
+        {"clip", OPT_DOUBLE, &kopt.clip_norm, "gradient-norm clipping, 0 = off (default 100)", 0},
+        {"progress-every", OPT_INT, &kopt.progress_every, "a progress line every this many steps (default 100)", 0},
+        {"seed", OPT_U64, &seed, "seed for the student's initial parameters and its training samples (default 1)", 0},
+        {"eval-n", OPT_INT, &eval_n, "fresh student samples for the final KL and the sampling-speed comparison "
+                                     "(default 10000)", 0},
+        {"eval-seed", OPT_U64, &eval_seed, "seed of those samples (default: --seed + 1); nflow sample with the same "
+                                           "seed and threads draws the same ones", 0},
+        {"threads", OPT_INT, &threads, "threads (default: all processors)", 0},
+        {"plot", OPT_STRING, &plot, "2-D only: PNG of teacher and student densities and samples side by side", 0},
+        {"json", OPT_FLAG, &json, "print one JSON object with the results", 0},
+        {"quiet", OPT_FLAG, &quiet, "no progress lines", 0},
+        {NULL, 0, NULL, NULL, 0},
+    };
+    cli_command cmd = {"distill", "distill --teacher MODEL --student iaf|realnvp|nice|maf --out MODEL [options]",
+                       "Probability density distillation: trains a student flow to minimise KL(student || teacher)\n"
+                       "on its own samples (reparameterised through its sampling pass); the teacher is frozen.\n"
+                       "The student takes the teacher's standardisation, so both are densities in the same units.\n"
+                       "Reports the KL on --eval-n fresh student samples and the sampling speed of both.",
+                       opts, 0, NULL};
+    int rc = cli_parse(&cmd, argc, argv);
+    if (rc)
+        return rc == 1 ? 0 : rc;
+    if (!teacher_path || !out)
+        return cli_error("distill", "--teacher and --out are required (see nflow distill --help)"), EXIT_USAGE;
+    static const char *const students[] = {"iaf", "realnvp", "nice", "maf"};
+    static const nf_model student_models[] = {NF_MODEL_IAF, NF_MODEL_REALNVP, NF_MODEL_NICE, NF_MODEL_MAF};
+    static const char *const orders[] = {"natural", "reversed", "random"}, *const acts[] = {"relu", "tanh"};
+    int m = choice("student", student, students, 4);
+    int o = order ? choice("order", order, orders, 3) : 0;
+    int a = activation ? choice("activation", activation, acts, 2) : 0;
+    if (m < 0 || o < 0 || a < 0)
+        return EXIT_USAGE;
+    const struct {
+        const char *name;
+        int value, min;
+    } counts[] = {{"steps", kopt.steps, 1}, {"batch", kopt.batch, 1}, {"progress-every", kopt.progress_every, 1},
+                  {"eval-n", eval_n, 2}};
+    for (size_t i = 0; i < sizeof counts / sizeof counts[0]; i++)
+        if (counts[i].value < counts[i].min)
+            return cli_error("distill", "--%s: %d must be >= %d", counts[i].name, counts[i].value, counts[i].min),
+                   EXIT_USAGE;
+    if (!(kopt.lr > 0) || !isfinite(kopt.lr))
+        return cli_error("distill", "--lr: %g must be > 0", kopt.lr), EXIT_USAGE;
+    if (cli_check_writable("distill", out) || (plot && cli_check_writable("distill", plot)))
+        return 1;
+    if (cli_seen(&cmd, "threads"))
+        nf_set_threads(threads);
+    if (!cli_seen(&cmd, "eval-seed"))
+        eval_seed = seed + 1;
+
+    nf_flow *teacher = NULL, *s = NULL;
+    double *mean = NULL, *std = NULL, *ls = NULL, *lt = NULL;
+    float *x = NULL;
+    nf_status st;
+    rc = 1;
+    if ((st = nf_flow_load(&teacher, teacher_path))) {
+        cli_fail("distill", st);
+        goto done;
+    }
+    int dim = nf_flow_dim(teacher);
+    if (plot && dim != 2) {
+        cli_error("distill", "--plot: only for 2-D models (%s has %d dimensions)", teacher_path, dim);
+        rc = EXIT_USAGE;
+        goto done;
+    }
+    nf_config cfg;
+    nf_config_default(&cfg, student_models[m], dim);
+    if (layers) cfg.layers = layers;
+    if (hidden) cfg.hidden = hidden;
+    if (cli_seen(&cmd, "hidden-layers")) cfg.hidden_layers = hidden_layers;
+    if (activation) cfg.activation = (nf_activation)a;
+    cfg.order = (nf_order)o;
+    cfg.seed = seed;
+    mean = malloc(sizeof(double) * dim);
+    std = malloc(sizeof(double) * dim);
+    x = malloc(sizeof(float) * (size_t)eval_n * dim);
+    ls = malloc(sizeof(double) * eval_n);
+    lt = malloc(sizeof(double) * eval_n);
+    if (!mean || !std || !x || !ls || !lt) {
+        cli_error("distill", "out of memory");
+        goto done;
+    }
+    if ((st = nf_flow_create(&s, &cfg)) || (st = nf_flow_get_standardization(teacher, mean, std)) ||
+        (st = nf_flow_set_standardization(s, mean, std))) {
+        cli_fail("distill", st);
+        goto done;
+    }
+    progress_state ps = {quiet || json, {{0}}, 0};
+    kopt.seed = seed;
+    kopt.progress = show_progress;
+    kopt.user = &ps;
+    nf_kl_progress last = {0};
+    if ((st = nf_flow_distill(s, teacher, &kopt, &last))) {
+        cli_error("distill", "%s; no model written", nf_last_error());
+        goto done;
+    }
+    /* training KL: the last few reports (batch estimates, noisy one by one);
+     * the later half of them when there are few, to leave out the start */
+    int k_reports = ps.n >= 2 * LAST_REPORTS ? LAST_REPORTS : (ps.n + 1) / 2;
+    double kl_train = k_reports ? 0 : last.kl;
+    for (int i = 0; i < k_reports; i++)
+        kl_train += ps.ring[(ps.n - 1 - i) % LAST_REPORTS].kl / k_reports;
+    int first_step = ps.n ? ps.ring[(ps.n - k_reports) % LAST_REPORTS].step : last.step;
+    int last_step = ps.n ? ps.ring[(ps.n - 1) % LAST_REPORTS].step : last.step;
+
+    /* the final figures on fresh samples: log s from the sampling pass, log t from the teacher */
+    double kl, kl_2se, ce, ce_2se, ent, ent_2se, student_rate, teacher_rate;
+    if ((st = nf_flow_sample(s, (size_t)eval_n, eval_seed, x, ls)) ||
+        (st = nf_flow_log_prob(teacher, x, (size_t)eval_n, lt))) {
+        cli_error("distill", "evaluating: %s; no model written", nf_last_error());
+        goto done;
+    }
+    cli_mean_two_stderr(ls, (size_t)eval_n, &ent, &ent_2se);
+    cli_mean_two_stderr(lt, (size_t)eval_n, &ce, &ce_2se);
+    for (int i = 0; i < eval_n; i++)
+        ls[i] -= lt[i];
+    cli_mean_two_stderr(ls, (size_t)eval_n, &kl, &kl_2se);
+    ent = -ent;
+    ce = -ce;
+    if (!isfinite(kl)) {
+        cli_error("distill", "the student's KL on fresh samples is not finite; no model written");
+        goto done;
+    }
+    if ((st = throughput(s, (size_t)eval_n, eval_seed, x, &student_rate)) ||
+        (st = throughput(teacher, (size_t)eval_n, eval_seed, x, &teacher_rate))) {
+        cli_error("distill", "timing the sampling: %s; no model written", nf_last_error());
+        goto done;
+    }
+    if ((st = nf_flow_save(s, out))) {
+        cli_fail("distill", st);
+        goto done;
+    }
+    if (plot && (st = nf_plot_compare_png(teacher, "teacher", s, "student", plot, 2000, eval_seed, 0, 0))) {
+        cli_error("distill", "--plot: %s; model saved", nf_last_error());
+        goto done;
+    }
+    if (json) {
+        printf("{\"teacher\": ");
+        json_string(teacher_path);
+        printf(", \"student\": \"%s\", \"dim\": %d, \"params\": %zu, \"steps\": %d, \"eval_n\": %d", students[m],
+               dim, nf_flow_param_count(s), last.step, eval_n);
+        json_number("kl", kl);
+        json_number("kl_two_stderr", kl_2se);
+        json_number("cross_entropy", ce);
+        json_number("entropy", ent);
+        json_number("kl_train", kl_train);
+        json_number("seconds", last.seconds);
+        json_number("student_samples_per_s", student_rate);
+        json_number("teacher_samples_per_s", teacher_rate);
+        printf("}\n");
+    } else {
+        printf("%s student: %zu parameters, %d steps of %d samples, %.1f s\n", students[m], nf_flow_param_count(s),
+               last.step, kopt.batch, last.seconds);
+        printf("KL(student || teacher) on %d fresh student samples: %.4f +- %.4f nats "
+               "(cross-entropy %.4f +- %.4f, entropy %.4f +- %.4f)\n",
+               eval_n, kl, kl_2se, ce, ce_2se, ent, ent_2se);
+        printf("KL on training batches, mean of the last %d progress reports (steps %d..%d): %.4f nats\n", k_reports,
+               first_step, last_step, kl_train);
+        printf("sampling %d rows: student %.0f samples/s, teacher %.0f samples/s (ratio %.2f)\n", eval_n,
+               student_rate, teacher_rate, student_rate / teacher_rate);
+        printf("saved %s\n", out);
+    }
+    rc = 0;
+done:
+    free(mean);
+    free(std);
+    free(x);
+    free(ls);
+    free(lt);
+    nf_flow_free(s);
+    nf_flow_free(teacher);
+    return rc;
+}
