@@ -8,20 +8,6 @@
 #include "flow.h"
 #include "plot.h"
 
-enum { GRID = 200, PANEL = 360 };
-
-/* exp(v - max v) in place: the colours need only relative densities, and
- * subtracting the maximum keeps a sharp model from overflowing. */
-static void relative_density(double *v, size_t n)
-{
-    double mx = -INFINITY;
-    for (size_t i = 0; i < n; i++)
-        if (isfinite(v[i]) && v[i] > mx)
-            mx = v[i];
-    for (size_t i = 0; i < n; i++)
-        v[i] = isfinite(mx) ? exp(v[i] - mx) : NAN;
-}
-
 nf_status nf_plot_target_png(nf_flow *f, const char *target, const char *path, size_t n_samples, uint64_t seed,
                              double lo, double hi)
 {
@@ -39,32 +25,27 @@ nf_status nf_plot_target_png(nf_flow *f, const char *target, const char *path, s
     nf_status st = nf_target_log_prob(target, probe, 1, &probe_lp, NULL);
     if (st)
         return st;
-    float *pts = malloc(sizeof(float) * 2 * GRID * GRID);
-    double *tgrid = malloc(sizeof(double) * GRID * GRID), *mgrid = malloc(sizeof(double) * GRID * GRID);
+    float *pts = malloc(sizeof(float) * 2 * PLOT_GRID * PLOT_GRID);
+    double *tgrid = malloc(sizeof(double) * PLOT_GRID * PLOT_GRID), *mgrid = malloc(sizeof(double) * PLOT_GRID * PLOT_GRID);
     float *samples = n_samples ? malloc(sizeof(float) * 2 * n_samples) : NULL;
     if (!pts || !tgrid || !mgrid || (n_samples && !samples))
         st = nf_fail(NF_ERR_NOMEM, "out of memory plotting %s", path);
-    for (int r = 0; !st && r < GRID; r++)
-        for (int c = 0; c < GRID; c++) {
-            size_t k = (size_t)r * GRID + c;
-            pts[2 * k] = (float)(lo + (hi - lo) * (c + 0.5) / GRID);
-            pts[2 * k + 1] = (float)(hi - (hi - lo) * (r + 0.5) / GRID);
-        }
     if (!st)
-        st = nf_target_log_prob(target, pts, GRID * GRID, tgrid, NULL);
+        plot_grid_points(lo, hi, pts);
     if (!st)
-        st = nf_flow_log_prob(f, pts, GRID * GRID, mgrid);
+        st = nf_target_log_prob(target, pts, PLOT_GRID * PLOT_GRID, tgrid, NULL);
+    if (!st)
+        st = plot_flow_density(f, pts, mgrid);
     if (!st && n_samples)
         st = nf_flow_sample(f, n_samples, seed, samples, NULL);
     if (!st) {
-        relative_density(tgrid, GRID * GRID);
-        relative_density(mgrid, GRID * GRID);
+        plot_relative_density(tgrid, PLOT_GRID * PLOT_GRID);
         plot_panel panels[3] = {
-            {"target density", tgrid, GRID, GRID, NULL, 0},
-            {"model density", mgrid, GRID, GRID, NULL, 0},
+            {"target density", tgrid, PLOT_GRID, PLOT_GRID, NULL, 0},
+            {"model density", mgrid, PLOT_GRID, PLOT_GRID, NULL, 0},
             {"model samples", NULL, 0, 0, samples, n_samples},
         };
-        st = plot_write_png(path, panels, n_samples ? 3 : 2, PANEL, lo, hi);
+        st = plot_write_png(path, panels, n_samples ? 3 : 2, PLOT_PANEL, lo, hi);
     }
     free(pts);
     free(tgrid);

@@ -35,6 +35,124 @@ static inline double log_abs_det(double *a, int n)
     return s;
 }
 
+/* x -> z -> x for rows rows of x (rows x dim): the identity, and opposite
+ * log-determinants. */
+static inline void check_layer_inverse(layer *l, const real *p, int rows, const real *x)
+{
+    size_t n = (size_t)rows * l->dim;
+    real *z = malloc(sizeof(real) * n), *back = malloc(sizeof(real) * n);
+    double *ldj_a = calloc((size_t)rows, sizeof(double)), *ldj_b = calloc((size_t)rows, sizeof(double));
+    l->ops->x2z(l, p, rows, x, z, ldj_a);
+    l->ops->z2x(l, p, rows, z, back, ldj_b);
+    for (size_t i = 0; i < n; i++)
+        CHECK_CLOSE(back[i], x[i], 1e-10, 1e-10);
+    for (int r = 0; r < rows; r++)
+        CHECK_CLOSE(ldj_a[r], -ldj_b[r], 1e-10, 1e-10);
+    free(z);
+    free(back);
+    free(ldj_a);
+    free(ldj_b);
+}
+
+/* The log-determinant of one row equals log|det| of the finite-difference
+ * Jacobian (in: dim values, restored on return). */
+static inline void check_layer_logdet(layer *l, const real *p, int dir, real *in)
+{
+    int n = l->dim;
+    pass_fn pass = pass_of(l, dir);
+    real *out = malloc(sizeof(real) * n), *plus = malloc(sizeof(real) * n), *minus = malloc(sizeof(real) * n);
+    double ldj = 0, dummy = 0, *jac = malloc(sizeof(double) * n * n);
+    pass(l, p, 1, in, out, &ldj);
+    const double h = 1e-6;
+    for (int j = 0; j < n; j++) {
+        real keep = in[j];
+        in[j] = keep + h;
+        pass(l, p, 1, in, plus, &dummy);
+        in[j] = keep - h;
+        pass(l, p, 1, in, minus, &dummy);
+        in[j] = keep;
+        for (int i = 0; i < n; i++)
+            jac[i * n + j] = (plus[i] - minus[i]) / (2 * h);
+    }
+    CHECK_CLOSE(ldj, log_abs_det(jac, n), 1e-6, 1e-6);
+    free(out);
+    free(plus);
+    free(minus);
+    free(jac);
+}
+
+/* loss = sum c .* out + w * sum ldj of one pass */
+static inline double layer_loss(layer *l, const real *p, int dir, int rows, const real *in, const real *c, double w)
+{
+    size_t n = (size_t)rows * l->dim;
+    real *out = malloc(sizeof(real) * n);
+    double *ldj = calloc((size_t)rows, sizeof(double)), s = 0;
+    pass_of(l, dir)(l, p, rows, in, out, ldj);
+    for (size_t i = 0; i < n; i++)
+        s += c[i] * out[i];
+    for (int r = 0; r < rows; r++)
+        s += w * ldj[r];
+    free(out);
+    free(ldj);
+    return s;
+}
+
+/* The backward of direction dir against central differences of layer_loss
+ * for every input and parameter (pinned ones, which constraints hold at 0,
+ * must get exactly 0); gradients add into dp; NULL outputs are allowed.
+ * in: rows x dim (restored on return). */
+static inline void check_layer_gradients(layer *l, real *p, int dir, int rows, real *in, const real *c, double w,
+                                         const char *pinned)
+{
+    size_t n = (size_t)rows * l->dim, np = l->ops->n_params(l);
+    real *out = malloc(sizeof(real) * n), *din = malloc(sizeof(real) * n);
+    real *dp = calloc(np + 1, sizeof(real)), *dp2 = calloc(np + 1, sizeof(real));
+    double *ldj = calloc((size_t)rows, sizeof(double));
+    void (*backward)(layer *, const real *, int, const real *, const real *, const real *, real, real *, real *) =
+        dir == 0 ? l->ops->x2z_backward : l->ops->z2x_backward;
+    pass_of(l, dir)(l, p, rows, in, out, ldj);
+    backward(l, p, rows, in, out, c, (real)w, din, dp);
+    const double h = 1e-6;
+    for (size_t i = 0; i < n; i++) {
+        real keep = in[i];
+        in[i] = keep + h;
+        double a = layer_loss(l, p, dir, rows, in, c, w);
+        in[i] = keep - h;
+        double b = layer_loss(l, p, dir, rows, in, c, w);
+        in[i] = keep;
+        CHECK_CLOSE(din[i], (a - b) / (2 * h), 1e-6, 1e-5);
+    }
+    double gmax = 0;
+    for (size_t k = 0; k < np; k++) {
+        if (pinned && pinned[k]) {
+            CHECK(dp[k] == 0, "gradient %g on pinned parameter %zu", (double)dp[k], k);
+            continue;
+        }
+        real keep = p[k];
+        p[k] = keep + h;
+        double a = layer_loss(l, p, dir, rows, in, c, w);
+        p[k] = keep - h;
+        double b = layer_loss(l, p, dir, rows, in, c, w);
+        p[k] = keep;
+        CHECK_CLOSE(dp[k], (a - b) / (2 * h), 1e-6, 1e-5);
+        gmax = fmax(gmax, fabs(dp[k]));
+    }
+    if (np)
+        CHECK(gmax > 1e-3, "parameter gradient trivially zero (max %g)", gmax);
+    /* gradients accumulate into dp, and NULL outputs are allowed */
+    memcpy(dp2, dp, sizeof(real) * np);
+    pass_of(l, dir)(l, p, rows, in, out, ldj);
+    backward(l, p, rows, in, out, c, (real)w, NULL, dp2);
+    backward(l, p, rows, in, out, c, (real)w, NULL, NULL);
+    for (size_t k = 0; k < np; k++)
+        CHECK_CLOSE(dp2[k], 2 * dp[k], 1e-12, 1e-12);
+    free(out);
+    free(din);
+    free(dp);
+    free(dp2);
+    free(ldj);
+}
+
 /* Mean NLL of rows (<= f->max_rows) through the flow's density pass. */
 static inline double flow_mean_nll(nf_flow *f, int rows, const real *x)
 {

@@ -55,106 +55,27 @@ static void make_input(int rows, int n, real *x)
 
 static void check_inverse(layer *l, const real *p)
 {
-    int n = l->dim;
-    real x[ROWS * MAXD], z[ROWS * MAXD], back[ROWS * MAXD];
-    double ldj_a[ROWS] = {0}, ldj_b[ROWS] = {0};
-    make_input(ROWS, n, x);
-    l->ops->x2z(l, p, ROWS, x, z, ldj_a);
-    l->ops->z2x(l, p, ROWS, z, back, ldj_b);
-    for (int i = 0; i < ROWS * n; i++)
-        CHECK_CLOSE(back[i], x[i], 1e-10, 1e-10);
-    for (int r = 0; r < ROWS; r++)
-        CHECK_CLOSE(ldj_a[r], -ldj_b[r], 1e-10, 1e-10);
+    real x[ROWS * MAXD];
+    make_input(ROWS, l->dim, x);
+    check_layer_inverse(l, p, ROWS, x);
 }
 
 static void check_logdet(layer *l, const real *p, int dir)
 {
-    int n = l->dim;
-    pass_fn pass = pass_of(l, dir);
-    real in[MAXD], out[MAXD], plus[MAXD], minus[MAXD];
-    double ldj = 0, dummy = 0, jac[MAXD * MAXD];
-    make_input(1, n, in);
-    pass(l, p, 1, in, out, &ldj);
-    const double h = 1e-6;
-    for (int j = 0; j < n; j++) {
-        real keep = in[j];
-        in[j] = keep + h;
-        pass(l, p, 1, in, plus, &dummy);
-        in[j] = keep - h;
-        pass(l, p, 1, in, minus, &dummy);
-        in[j] = keep;
-        for (int i = 0; i < n; i++)
-            jac[i * n + j] = (plus[i] - minus[i]) / (2 * h);
-    }
-    CHECK_CLOSE(ldj, log_abs_det(jac, n), 1e-6, 1e-6);
+    real in[MAXD];
+    make_input(1, l->dim, in);
+    check_layer_logdet(l, p, dir, in);
 }
 
-/* loss = sum c .* out + w * sum ldj */
-static double loss_of(layer *l, const real *p, int dir, int rows, const real *in, const real *c, double w)
-{
-    int n = l->dim;
-    real out[ROWS * MAXD];
-    double ldj[ROWS] = {0}, s = 0;
-    pass_of(l, dir)(l, p, rows, in, out, ldj);
-    for (int i = 0; i < rows * n; i++)
-        s += c[i] * out[i];
-    for (int r = 0; r < rows; r++)
-        s += w * ldj[r];
-    return s;
-}
-
-/* Analytic gradients of loss_of against central differences, in the mode
- * l->training says (x2z only in training: z2x has no batch mode). */
+/* Analytic gradients against central differences, in the mode l->training
+ * says (x2z only in training: z2x has no batch mode). */
 static void check_gradients(layer *l, real *p, int dir, int rows)
 {
-    int n = l->dim;
-    size_t np = l->ops->n_params(l);
-    real in[ROWS * MAXD], out[ROWS * MAXD], c[ROWS * MAXD], din[ROWS * MAXD], dp[2 * MAXD] = {0};
-    double ldj[ROWS] = {0};
-    make_input(rows, n, in);
-    for (int i = 0; i < rows * n; i++)
+    real in[ROWS * MAXD], c[ROWS * MAXD];
+    make_input(rows, l->dim, in);
+    for (int i = 0; i < rows * l->dim; i++)
         c[i] = randn();
-    double w = randn();
-    pass_of(l, dir)(l, p, rows, in, out, ldj);
-    if (dir == 0)
-        l->ops->x2z_backward(l, p, rows, in, out, c, w, din, dp);
-    else
-        l->ops->z2x_backward(l, p, rows, in, out, c, w, din, dp);
-    const double h = 1e-6;
-    double gmax = 0;
-    for (int i = 0; i < rows * n; i++) {
-        real keep = in[i];
-        in[i] = keep + h;
-        double a = loss_of(l, p, dir, rows, in, c, w);
-        in[i] = keep - h;
-        double b = loss_of(l, p, dir, rows, in, c, w);
-        in[i] = keep;
-        CHECK_CLOSE(din[i], (a - b) / (2 * h), 1e-6, 1e-5);
-    }
-    for (size_t k = 0; k < np; k++) {
-        real keep = p[k];
-        p[k] = keep + h;
-        double a = loss_of(l, p, dir, rows, in, c, w);
-        p[k] = keep - h;
-        double b = loss_of(l, p, dir, rows, in, c, w);
-        p[k] = keep;
-        CHECK_CLOSE(dp[k], (a - b) / (2 * h), 1e-6, 1e-5);
-        gmax = fmax(gmax, fabs(dp[k]));
-    }
-    CHECK(gmax > 1e-3, "parameter gradient trivially zero (max %g)", gmax);
-    /* the gradient accumulates into dp, and NULL outputs are allowed */
-    real dp2[2 * MAXD];
-    memcpy(dp2, dp, sizeof dp2);
-    pass_of(l, dir)(l, p, rows, in, out, ldj);
-    if (dir == 0) {
-        l->ops->x2z_backward(l, p, rows, in, out, c, w, NULL, dp2);
-        l->ops->x2z_backward(l, p, rows, in, out, c, w, NULL, NULL);
-    } else {
-        l->ops->z2x_backward(l, p, rows, in, out, c, w, NULL, dp2);
-        l->ops->z2x_backward(l, p, rows, in, out, c, w, NULL, NULL);
-    }
-    for (size_t k = 0; k < np; k++)
-        CHECK_CLOSE(dp2[k], 2 * dp[k], 1e-12, 1e-12);
+    check_layer_gradients(l, p, dir, rows, in, c, randn(), NULL);
 }
 
 static void test_eval_mode(void)
