@@ -87,6 +87,7 @@ demo: all
 
 bench: all
 	@sh bench/sample_vs_eval.sh $(BUILD)
+	@sh bench/check_torch.sh $(BUILD)
 
 clean:
 	rm -rf build build-san

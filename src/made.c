@@ -300,11 +300,16 @@ nf_status made_get(const mf_file *f, const mf_section *s, int dim, made_spec *ou
     for (int k = 0; k < dim; k++)
         out->order[k] = order32[k];
     int top = dim > 1 ? dim - 1 : 1;
-    for (size_t j = 0; j < nd; j++)
+    for (size_t j = 0; j < nd; j++) {
         if ((out->degrees[j] = deg32[j]) < 1 || deg32[j] > top) {
             made_spec_free(out);
             return nf_fail(NF_ERR_FORMAT, "%s: %s: hidden degree %d out of range 1..%d", mf_path(f), tag,
                            (int)deg32[j], top);
         }
+        if (j % (size_t)hidden && deg32[j] < deg32[j - 1]) { /* the weights are laid out in this order */
+            made_spec_free(out);
+            return nf_fail(NF_ERR_FORMAT, "%s: %s: hidden degrees not ascending within a layer", mf_path(f), tag);
+        }
+    }
     return NF_OK;
 }

@@ -1,0 +1,960 @@
+#!/usr/bin/env python3
+"""A plain PyTorch reference for nflow models (issue 7).
+
+Reads an nflow model file (docs/model-format.md) with nothing but `struct`
+and `zlib`, builds the same flow out of ordinary torch modules (masked
+linear layers for MADE, an MLP per coupling, ...) with the file's weights,
+and computes
+
+  log_prob(x)            per-row log-density, the density direction x2z
+                         (data -> latent) followed by the base density;
+  sample_from_noise(u)   the sampling direction z2x applied to given base
+                         noise u (what `nflow decode` computes).
+
+Supported: every section nflow writes (docs/model-format.md): the layers
+standardize, maf, iaf (both directions), affine_coupling, additive_coupling,
+rescale, permutation, linear_lu, batch_norm (eval mode: the running
+averages of the `state` array; training mode is there for the speed peer);
+the bases normal, logistic, uniform and made_mog_base (density only: the
+sampling check goes through the layers, not the base). Anything else (an
+unknown tag, a newer container version, a corrupted file) is refused with
+a message naming the file and what is wrong.
+
+The autoregressive directions that nflow runs "in one pass of work" are done
+here the textbook way: the whole MADE once per dimension (n passes), so the
+reference shares none of nflow's tricks (degree-ordered panels, tiles).
+MADE masks are rebuilt here from the `degrees` and `order` of the file
+(the usual MADE rule: a unit of degree d reads units of degree <= d, the
+outputs of dimension degree k read hidden units of degree < k) and applied
+as masks; the file's weights outside them must be zero, as nflow promises.
+
+Precision: by default everything is computed in float64, from the very
+float32 inputs and float32 parameters nflow uses (cast exactly). nflow
+itself computes in float32 (log-determinants accumulated in double), so the
+difference between the two is nflow's own float32 rounding, not a mixture
+of two roundings; `--dtype float32` runs the reference in float32 instead
+(what the speed comparison will use).
+
+Commands:
+  check   --model M --data X.npy --logp LP.npy [--noise U.npy --samples S.npy]
+          compares with nflow's outputs (`nflow eval M --data X --out LP.npy`,
+          `nflow decode M --data U.npy --out S.npy`); one JSON line per check;
+          exit status 0 only if every check passes.
+  batch   LIST     the same for many models in one process (torch starts
+          once): each line of LIST is `M X LP [U S]`, whitespace-separated.
+  logprob --model M --data X.npy --out LP.npy     the reference's log-densities
+  decode  --model M --data U.npy --out S.npy      the reference's samples
+  info    --model M                               the layers as read
+
+Tolerance: a value passes when |nflow - ref| <= rtol * max(|ref|, floor),
+rtol = 1e-4. The floor makes the relative test meaningful near zero:
+  log-densities: floor = 1 nat. A log-density is a sum of O(dim) terms of
+    order 1 each; float32 arithmetic leaves an error of about 1e-7 per term,
+    so an error of 1e-4 nat at |log p| < 1 is already 1000x what float32
+    explains, and a value crossing zero has no meaningful relative error.
+  samples: floor = that column's standard deviation from the model's
+    `standardize` layer (the unit in which nflow computes: x = z std + mean),
+    so a data column measured in thousands or in thousandths is judged on
+    its own scale; with standardised data this is 1.
+Exit status: 0 all checks pass, 1 some check failed, 2 usage or model-file
+error (the message says what is unsupported), 3 torch is not installed.
+"""
+
+import argparse
+import json
+import math
+import struct
+import sys
+import zlib
+
+try:
+    import numpy as np
+except ImportError:
+    print("torch_reference: numpy is not installed for %s (try /usr/bin/python3 with python3-numpy "
+          "and python3-torch)" % sys.executable, file=sys.stderr)
+    sys.exit(3)
+
+try:
+    import torch
+    import torch.nn as nn
+    import torch.nn.functional as F
+except ImportError:  # the file reader still works without torch
+    torch = None
+    nn = None
+    F = None
+
+
+class ModelFileError(Exception):
+    """The file is not an nflow model this reader supports."""
+
+
+# ---------------------------------------------------------------------------
+# The container (docs/model-format.md, "How readers validate")
+# ---------------------------------------------------------------------------
+
+MAGIC = b"NFLOWMDL"
+END_MAGIC = b"NFLOWEND"
+NEWEST_VERSION = 1
+HEADER = 48
+TRAILER = 12
+TYPE_I64, TYPE_F64, TYPE_STR, TYPE_F32S, TYPE_F64S, TYPE_I32S = 1, 2, 3, 4, 5, 6
+TYPE_NAMES = {1: "i64", 2: "f64", 3: "str", 4: "f32[]", 5: "f64[]", 6: "i32[]"}
+ELEM_SIZE = {1: 8, 2: 8, 3: 1, 4: 4, 5: 8, 6: 4}
+MAX_STR = 1 << 20
+
+
+class Section:
+    def __init__(self, index, tag, values):
+        self.index = index
+        self.tag = tag
+        self.values = values  # key -> (type code, value)
+
+    def where(self, path):
+        return "%s: section %d '%s'" % (path, self.index, self.tag)
+
+
+def read_container(path):
+    """Returns the list of sections of the model file at `path`."""
+    try:
+        with open(path, "rb") as fh:
+            data = fh.read()
+    except OSError as e:
+        raise ModelFileError("%s: cannot read: %s" % (path, e.strerror))
+    size = len(data)
+    # 1. magic (a shorter file that is a prefix of the header is truncated)
+    if data[: min(size, 8)] != MAGIC[: min(size, 8)]:
+        raise ModelFileError("%s: not an nflow model file (no NFLOWMDL magic)" % path)
+    if size < HEADER:
+        raise ModelFileError("%s: truncated (%d bytes, the header alone is %d)" % (path, size, HEADER))
+    # 2. line-ending, byte-order and float checks
+    if data[20:24] != b"\r\n\x1a\n":
+        raise ModelFileError("%s: line-ending check at offset 20 broken: the file went through a "
+                             "text-mode transfer" % path)
+    if struct.unpack_from("<I", data, 12)[0] != 0x01020304:
+        raise ModelFileError("%s: byte-order check at offset 12 fails: written with another byte order" % path)
+    if data[16:20] != b"\x00\x00\xc0\xbf" or data[24:32] != b"\x55\x55\x55\x55\x55\x55\xd5\x3f":
+        raise ModelFileError("%s: float check bits at offsets 16/24 wrong: foreign float format" % path)
+    if struct.unpack_from("<f", data, 16)[0] != -1.5 or struct.unpack_from("<d", data, 24)[0] != 1.0 / 3.0:
+        raise ModelFileError("%s: this machine does not read IEEE 754 floats as expected" % path)
+    # 3. version
+    version = struct.unpack_from("<I", data, 8)[0]
+    if version > NEWEST_VERSION:
+        raise ModelFileError("%s: format version %d, made by a newer nflow (this reader knows %d)"
+                             % (path, version, NEWEST_VERSION))
+    if version == 0:
+        raise ModelFileError("%s: malformed: format version 0" % path)
+    n_sections, payload = struct.unpack_from("<QQ", data, 32)
+    # 4. size, by subtraction
+    avail = size - HEADER
+    if avail < TRAILER or payload > avail - TRAILER:
+        raise ModelFileError("%s: truncated (payload of %d bytes announced, %d present)"
+                             % (path, payload, max(avail - TRAILER, 0)))
+    if payload < avail - TRAILER:
+        raise ModelFileError("%s: %d stray bytes after the end marker" % (path, avail - TRAILER - payload))
+    # 5. checksum over [0, 48 + P)
+    end = HEADER + payload
+    stored = struct.unpack_from("<I", data, end)[0]
+    actual = zlib.crc32(data[:end]) & 0xFFFFFFFF
+    if stored != actual:
+        raise ModelFileError("%s: CRC-32 mismatch (stored 0x%08x, computed 0x%08x): the file is corrupted"
+                             % (path, stored, actual))
+    # 6. end magic
+    if data[end + 4: end + 12] != END_MAGIC:
+        raise ModelFileError("%s: end magic NFLOWEND missing at offset %d" % (path, end + 4))
+    # 7. structure, every count checked against what remains
+    pos = HEADER
+
+    def remaining():
+        return end - pos
+
+    def name(what):
+        nonlocal pos
+        if remaining() < 1:
+            raise ModelFileError("%s: offset %d: %s runs past the payload" % (path, pos, what))
+        n = data[pos]
+        if not 1 <= n <= 31 or n > remaining() - 1:
+            raise ModelFileError("%s: offset %d: %s length %d invalid" % (path, pos, what, n))
+        raw = data[pos + 1: pos + 1 + n]
+        if any(b < 0x21 or b > 0x7E for b in raw):
+            raise ModelFileError("%s: offset %d: %s is not printable ASCII" % (path, pos, what))
+        pos += 1 + n
+        return raw.decode("ascii")
+
+    if n_sections > payload // 6:
+        raise ModelFileError("%s: %d sections cannot fit in %d payload bytes" % (path, n_sections, payload))
+    sections = []
+    for si in range(n_sections):
+        tag = name("section tag")
+        if remaining() < 4:
+            raise ModelFileError("%s: section %d '%s': truncated value count" % (path, si, tag))
+        n_values = struct.unpack_from("<I", data, pos)[0]
+        pos += 4
+        if n_values > remaining() // 11:
+            raise ModelFileError("%s: section %d '%s': %d values cannot fit" % (path, si, tag, n_values))
+        values = {}
+        for _ in range(n_values):
+            key = name("key")
+            if remaining() < 9:
+                raise ModelFileError("%s: section %d '%s': key '%s' truncated" % (path, si, tag, key))
+            code = data[pos]
+            n = struct.unpack_from("<Q", data, pos + 1)[0]
+            pos += 9
+            if code not in TYPE_NAMES:
+                raise ModelFileError("%s: section %d '%s': key '%s' has reserved type code %d"
+                                     % (path, si, tag, key, code))
+            if code in (TYPE_I64, TYPE_F64) and n != 1:
+                raise ModelFileError("%s: section %d '%s': scalar '%s' with count %d" % (path, si, tag, key, n))
+            if code == TYPE_STR and n > MAX_STR:
+                raise ModelFileError("%s: section %d '%s': string '%s' too long" % (path, si, tag, key))
+            if n > remaining() // ELEM_SIZE[code]:
+                raise ModelFileError("%s: section %d '%s': key '%s' has %d elements, past the payload"
+                                     % (path, si, tag, key, n))
+            nbytes = n * ELEM_SIZE[code]
+            raw = data[pos: pos + nbytes]
+            pos += nbytes
+            if code == TYPE_I64:
+                v = struct.unpack("<q", raw)[0]
+            elif code == TYPE_F64:
+                v = struct.unpack("<d", raw)[0]
+            elif code == TYPE_STR:
+                if b"\x00" in raw:
+                    raise ModelFileError("%s: section %d '%s': string '%s' holds a NUL" % (path, si, tag, key))
+                v = raw.decode("utf-8", errors="replace")
+            elif code == TYPE_F32S:
+                v = np.frombuffer(raw, dtype="<f4").astype(np.float32)
+            elif code == TYPE_F64S:
+                v = np.frombuffer(raw, dtype="<f8").astype(np.float64)
+            else:
+                v = np.frombuffer(raw, dtype="<i4").astype(np.int32)
+            if key in values:
+                raise ModelFileError("%s: section %d '%s': duplicate key '%s'" % (path, si, tag, key))
+            values[key] = (code, v)
+        sections.append(Section(si, tag, values))
+    if pos != end:
+        raise ModelFileError("%s: %d payload bytes left after %d sections" % (path, end - pos, n_sections))
+    return sections
+
+
+def get(path, sec, key, code, count=None, optional=False):
+    """The value of `key` in `sec`, checked for type and (arrays) count."""
+    if key not in sec.values:
+        if optional:
+            return None
+        raise ModelFileError("%s: missing key '%s'" % (sec.where(path), key))
+    c, v = sec.values[key]
+    if c != code:
+        raise ModelFileError("%s: key '%s' is %s, expected %s" % (sec.where(path), key, TYPE_NAMES[c],
+                                                                  TYPE_NAMES[code]))
+    if count is not None and len(v) != count:
+        raise ModelFileError("%s: key '%s' has %d values, expected %d" % (sec.where(path), key, len(v), count))
+    return v
+
+
+# ---------------------------------------------------------------------------
+# The model: sections -> a plain description of each layer
+# ---------------------------------------------------------------------------
+
+LAYER_TAGS = ("standardize", "additive_coupling", "affine_coupling", "rescale", "permutation", "linear_lu",
+              "maf", "iaf", "batch_norm")
+ACTIVATIONS = ("relu", "tanh")
+
+
+def mlp_param_count(n_in, n_out, hidden, depth):
+    sizes = [n_in] + [hidden] * depth + [n_out]
+    return sum(sizes[i + 1] * sizes[i] + sizes[i + 1] for i in range(depth + 1))
+
+
+def read_made_spec(path, sec, dim, per_dim):
+    hidden = get(path, sec, "hidden", TYPE_I64)
+    depth = get(path, sec, "hidden_layers", TYPE_I64)
+    act = get(path, sec, "activation", TYPE_STR)
+    order = get(path, sec, "order", TYPE_I32S, dim).astype(np.int64)
+    if not 0 <= depth <= 16 or not 0 <= hidden <= 65536 or (depth > 0 and hidden < 1) or act not in ACTIVATIONS:
+        raise ModelFileError("%s: MADE sizes or activation out of range" % sec.where(path))
+    if depth == 0:
+        hidden = 0
+    if sorted(order.tolist()) != list(range(dim)):
+        raise ModelFileError("%s: 'order' is not a permutation of 0..%d" % (sec.where(path), dim - 1))
+    degrees = get(path, sec, "degrees", TYPE_I32S, depth * hidden).astype(np.int64).reshape(depth, hidden)
+    top = max(1, dim - 1)
+    if degrees.size and (degrees.min() < 1 or degrees.max() > top):
+        raise ModelFileError("%s: hidden degree out of range 1..%d" % (sec.where(path), top))
+    if degrees.size and (np.diff(degrees, axis=1) < 0).any():
+        raise ModelFileError("%s: hidden degrees not ascending within a layer (nflow would reorder them; "
+                             "this reader refuses)" % sec.where(path))
+    return {"hidden": int(hidden), "depth": int(depth), "act": act, "order": order, "degrees": degrees,
+            "per_dim": per_dim, "n_params": mlp_param_count(dim, per_dim * dim, int(hidden), int(depth))}
+
+
+def read_model(path):
+    """Parses and checks the sections of a model file; returns a dict with
+    the layers (density direction, data first), the base and the
+    parameter and state blocks of each."""
+    secs = read_container(path)
+    i = 0
+
+    def at(k):
+        return secs[k] if k < len(secs) else None
+
+    if not secs or secs[0].tag != "nflow":
+        raise ModelFileError("%s: not an nflow model (no 'nflow' section first)" % path)
+    head = secs[0]
+    i = 1
+    dim = get(path, head, "dim", TYPE_I64)
+    base = get(path, head, "base", TYPE_STR)
+    box = (get(path, head, "box_lo", TYPE_F64), get(path, head, "box_hi", TYPE_F64))
+    n_layers = get(path, head, "layers", TYPE_I64)
+    n_params = get(path, head, "params", TYPE_I64)
+    if not 1 <= dim <= 100000 or base not in ("normal", "logistic", "uniform") or not 1 <= n_layers <= 100000 \
+            or n_params < 0:
+        raise ModelFileError("%s: section 'nflow': dim, base or counts out of range" % path)
+    if base == "uniform" and not box[0] < box[1]:
+        raise ModelFileError("%s: uniform box [%g, %g] is empty" % (path, box[0], box[1]))
+    model = {"path": path, "dim": dim, "base": base, "box": box, "layers": [], "mog": None, "config": None}
+    if at(i) is not None and at(i).tag == "config":
+        model["config"] = {k: v for k, (c, v) in at(i).values.items()}
+        i += 1
+    if at(i) is not None and at(i).tag == "training":
+        i += 1
+    p_off = 0
+    s_off = 0
+    for li in range(n_layers):
+        sec = at(i)
+        if sec is None:
+            raise ModelFileError("%s: %d layers announced, %d found" % (path, n_layers, li))
+        if sec.tag not in LAYER_TAGS:
+            raise ModelFileError("%s: section %d: unknown or unsupported layer '%s'" % (path, i, sec.tag))
+        if li == 0 and sec.tag != "standardize":
+            raise ModelFileError("%s: the first layer must be 'standardize'" % path)
+        L = {"tag": sec.tag, "section": i}
+        n_p = 0
+        n_s = 0
+        if sec.tag == "standardize":
+            L["mean"] = get(path, sec, "mean", TYPE_F64S, dim)
+            L["std"] = get(path, sec, "std", TYPE_F64S, dim)
+            if not (np.isfinite(L["mean"]).all() and np.isfinite(L["std"]).all() and (L["std"] > 0).all()):
+                raise ModelFileError("%s: std must be positive and finite" % sec.where(path))
+        elif sec.tag in ("additive_coupling", "affine_coupling"):
+            mask = get(path, sec, "mask", TYPE_I32S, dim) != 0
+            hidden = get(path, sec, "hidden", TYPE_I64)
+            depth = get(path, sec, "hidden_layers", TYPE_I64)
+            act = get(path, sec, "activation", TYPE_STR)
+            affine = sec.tag == "affine_coupling"
+            bound = get(path, sec, "log_scale_bound", TYPE_F64) if affine else 0.0
+            if act not in ACTIVATIONS or not 0 <= depth <= 16 or not 0 <= hidden <= 65536 \
+                    or (depth > 0 and hidden < 1) or not 0 <= bound < 100:
+                raise ModelFileError("%s: coupling sizes, activation or bound out of range" % sec.where(path))
+            if depth == 0:
+                hidden = 0
+            cond = np.nonzero(mask)[0]
+            trans = np.nonzero(~mask)[0]
+            if len(cond) == 0 or len(trans) == 0:
+                raise ModelFileError("%s: mask needs conditioning and changed dimensions" % sec.where(path))
+            n_out = (2 if affine else 1) * len(trans)
+            L.update(cond=cond, trans=trans, hidden=int(hidden), depth=int(depth), act=act, bound=bound,
+                     n_out=n_out)
+            n_p = mlp_param_count(len(cond), n_out, int(hidden), int(depth))
+        elif sec.tag == "rescale":
+            n_p = dim
+        elif sec.tag == "permutation":
+            perm = get(path, sec, "perm", TYPE_I32S, dim).astype(np.int64)
+            if sorted(perm.tolist()) != list(range(dim)):
+                raise ModelFileError("%s: not a permutation of 0..%d" % (sec.where(path), dim - 1))
+            L["perm"] = perm
+        elif sec.tag == "linear_lu":
+            perm = get(path, sec, "perm", TYPE_I32S, dim).astype(np.int64)
+            if sorted(perm.tolist()) != list(range(dim)):
+                raise ModelFileError("%s: not a permutation of 0..%d" % (sec.where(path), dim - 1))
+            L["perm"] = perm
+            L["sign"] = np.where(get(path, sec, "sign", TYPE_I32S, dim) < 0, -1.0, 1.0)
+            n_p = dim * dim
+        elif sec.tag in ("maf", "iaf"):
+            bound = get(path, sec, "log_scale_bound", TYPE_F64)
+            if not 0 <= bound < 100:
+                raise ModelFileError("%s: log-scale bound out of range" % sec.where(path))
+            L["bound"] = bound
+            L["made"] = read_made_spec(path, sec, dim, 2)
+            n_p = L["made"]["n_params"]
+        elif sec.tag == "batch_norm":
+            L["momentum"] = get(path, sec, "momentum", TYPE_F64)
+            L["eps"] = get(path, sec, "eps", TYPE_F64)
+            if not (0 < L["momentum"] <= 1 and L["eps"] > 0 and math.isfinite(L["eps"])):
+                raise ModelFileError("%s: momentum or eps out of range" % sec.where(path))
+            n_p = 2 * dim
+            n_s = 2 * dim
+        L["p_off"], L["n_params"], L["s_off"], L["n_state"] = p_off, n_p, s_off, n_s
+        p_off += n_p
+        s_off += n_s
+        model["layers"].append(L)
+        i += 1
+    if at(i) is not None and at(i).tag == "made_mog_base":
+        sec = at(i)
+        k = get(path, sec, "components", TYPE_I64)
+        if not 1 <= k <= 1000:
+            raise ModelFileError("%s: components out of range 1..1000" % sec.where(path))
+        spec = read_made_spec(path, sec, dim, 3 * k)
+        model["mog"] = {"k": int(k), "made": spec, "p_off": p_off, "n_params": spec["n_params"]}
+        p_off += spec["n_params"]
+        i += 1
+    if p_off != n_params:
+        raise ModelFileError("%s: the layers hold %d parameters, the header says %d" % (path, p_off, n_params))
+    sec = at(i)
+    if sec is None or sec.tag != "parameters":
+        raise ModelFileError("%s: section 'parameters' missing" % path)
+    model["params"] = get(path, sec, "values", TYPE_F32S, n_params)
+    model["state"] = get(path, sec, "state", TYPE_F32S, s_off) if s_off else np.zeros(0, np.float32)
+    if not np.isfinite(model["params"]).all() or not np.isfinite(model["state"]).all():
+        raise ModelFileError("%s: a parameter or state value is not finite" % path)
+    i += 1
+    sec = at(i)
+    if sec is None or sec.tag != "optimizer":
+        raise ModelFileError("%s: section 'optimizer' missing" % path)
+    i += 1
+    if at(i) is not None and at(i).tag == "train_state" and i + 1 == len(secs):
+        i += 1  # a training checkpoint: a model plus this
+    if i != len(secs):
+        raise ModelFileError("%s: unexpected section '%s' after the optimizer" % (path, secs[i].tag))
+    for L in model["layers"]:
+        if L["tag"] == "batch_norm":
+            var = model["state"][L["s_off"] + dim: L["s_off"] + 2 * dim]
+            if (var < 0).any():
+                raise ModelFileError("%s: layer '%s': negative running variance" % (path, L["tag"]))
+    return model
+
+
+# ---------------------------------------------------------------------------
+# Torch modules. Every layer has x2z(x) -> (z, ldj) with ldj = log|det dz/dx|
+# per row, and z2x(z) -> (x, ldj) with ldj = log|det dx/dz|.
+# ---------------------------------------------------------------------------
+
+if torch is not None:
+
+    def _t(a, dtype):
+        return torch.as_tensor(np.asarray(a, dtype=np.float64), dtype=dtype)
+
+    def _act(name):
+        return nn.ReLU() if name == "relu" else nn.Tanh()
+
+    def _bounded(a, bound):
+        return bound * torch.tanh(a / bound) if bound > 0 else a
+
+    class _Stats:
+        """The largest |log-scale| any layer applied since the last reset:
+        shows that a check compared a flow that does something."""
+        max_log_scale = 0.0
+
+        @classmethod
+        def see(cls, alpha):
+            if alpha.numel():
+                cls.max_log_scale = max(cls.max_log_scale, float(alpha.detach().abs().max()))
+
+    def _linears_from(flat, sizes, dtype, masks=None):
+        """nn.Linear layers holding the MLP block `flat` (per linear layer:
+        W out x in row-major, then b). With masks, checks the weights
+        outside each mask are zero."""
+        layers = []
+        o = 0
+        for li in range(len(sizes) - 1):
+            n_in, n_out = sizes[li], sizes[li + 1]
+            w = np.asarray(flat[o: o + n_out * n_in], np.float64).reshape(n_out, n_in)
+            o += n_out * n_in
+            b = np.asarray(flat[o: o + n_out], np.float64)
+            o += n_out
+            if masks is not None and (w[~masks[li]] != 0).any():
+                raise ModelFileError("a MADE weight outside the mask is not zero (linear layer %d)" % li)
+            lin = nn.Linear(n_in, n_out).to(dtype)
+            with torch.no_grad():
+                lin.weight.copy_(_t(w, dtype))
+                lin.bias.copy_(_t(b, dtype))
+            layers.append(lin)
+        assert o == len(flat)
+        return layers
+
+    class MLP(nn.Module):
+        def __init__(self, flat, n_in, n_out, hidden, depth, act, dtype):
+            super().__init__()
+            sizes = [n_in] + [hidden] * depth + [n_out]
+            mods = []
+            for li, lin in enumerate(_linears_from(flat, sizes, dtype)):
+                mods.append(lin)
+                if li < depth:
+                    mods.append(_act(act))
+            self.net = nn.Sequential(*mods)
+
+        def forward(self, x):
+            return self.net(x)
+
+    class MaskedLinear(nn.Linear):
+        def __init__(self, lin, mask):
+            super().__init__(lin.in_features, lin.out_features)
+            self.to(lin.weight.dtype)
+            with torch.no_grad():
+                self.weight.copy_(lin.weight)
+                self.bias.copy_(lin.bias)
+            self.register_buffer("mask", torch.as_tensor(mask, dtype=lin.weight.dtype))
+
+        def forward(self, x):
+            return F.linear(x, self.weight * self.mask, self.bias)
+
+    class MADE(nn.Module):
+        """Germain et al.'s MADE over inputs taken in `order` (input k has
+        degree k + 1). forward(x) -> (rows, n, per_dim): block k belongs to
+        dimension order[k]."""
+
+        def __init__(self, spec, flat, n, dtype):
+            super().__init__()
+            self.n, self.per_dim = n, spec["per_dim"]
+            self.register_buffer("order", torch.as_tensor(spec["order"], dtype=torch.long))
+            depth, hidden = spec["depth"], spec["hidden"]
+            in_deg = np.arange(1, n + 1)
+            masks = []
+            below = in_deg
+            for l in range(depth):
+                d = spec["degrees"][l]
+                masks.append(d[:, None] >= below[None, :])
+                below = d
+            out_deg = np.repeat(np.arange(1, n + 1), self.per_dim)
+            masks.append(out_deg[:, None] > below[None, :])
+            sizes = [n] + [hidden] * depth + [self.per_dim * n]
+            mods = []
+            for li, lin in enumerate(_linears_from(flat, sizes, dtype, masks)):
+                mods.append(MaskedLinear(lin, masks[li]))
+                if li < depth:
+                    mods.append(_act(spec["act"]))
+            self.net = nn.Sequential(*mods)
+
+        def forward(self, x):
+            return self.net(x[:, self.order]).view(x.shape[0], self.n, self.per_dim)
+
+    class Standardize(nn.Module):
+        def __init__(self, L, dtype):
+            super().__init__()
+            self.register_buffer("mean", _t(L["mean"], dtype))
+            self.register_buffer("std", _t(L["std"], dtype))
+            self.log_std_sum = float(np.log(L["std"]).sum())
+
+        def x2z(self, x):
+            return (x - self.mean) / self.std, torch.full((x.shape[0],), -self.log_std_sum, dtype=x.dtype)
+
+        def z2x(self, z):
+            return z * self.std + self.mean, torch.full((z.shape[0],), self.log_std_sum, dtype=z.dtype)
+
+    class Coupling(nn.Module):
+        """NICE additive (z_B = x_B - m(x_A)) or RealNVP affine
+        (z_B = (x_B - mu(x_A)) e^{-alpha(x_A)}, alpha = c tanh(a / c))."""
+
+        def __init__(self, L, flat, dtype):
+            super().__init__()
+            self.affine = L["tag"] == "affine_coupling"
+            self.bound = L["bound"]
+            self.register_buffer("cond", torch.as_tensor(L["cond"], dtype=torch.long))
+            self.register_buffer("trans", torch.as_tensor(L["trans"], dtype=torch.long))
+            self.nt = len(L["trans"])
+            self.net = MLP(flat, len(L["cond"]), L["n_out"], L["hidden"], L["depth"], L["act"], dtype)
+
+        def _shift_scale(self, src):
+            o = self.net(src[:, self.cond])
+            if not self.affine:
+                return o, None
+            alpha = _bounded(o[:, : self.nt], self.bound)
+            _Stats.see(alpha)
+            return o[:, self.nt:], alpha
+
+        def x2z(self, x):
+            mu, alpha = self._shift_scale(x)
+            z = x.clone()
+            if self.affine:
+                z[:, self.trans] = (x[:, self.trans] - mu) * torch.exp(-alpha)
+                return z, -alpha.sum(1)
+            z[:, self.trans] = x[:, self.trans] - mu
+            return z, torch.zeros(x.shape[0], dtype=x.dtype)
+
+        def z2x(self, z):
+            mu, alpha = self._shift_scale(z)
+            x = z.clone()
+            if self.affine:
+                x[:, self.trans] = z[:, self.trans] * torch.exp(alpha) + mu
+                return x, alpha.sum(1)
+            x[:, self.trans] = z[:, self.trans] + mu
+            return x, torch.zeros(z.shape[0], dtype=z.dtype)
+
+    class Rescale(nn.Module):
+        def __init__(self, flat, dtype):
+            super().__init__()
+            self.t = nn.Parameter(_t(flat, dtype))
+
+        def x2z(self, x):
+            return x * torch.exp(-self.t), (-self.t.sum()).expand(x.shape[0])
+
+        def z2x(self, z):
+            return z * torch.exp(self.t), self.t.sum().expand(z.shape[0])
+
+    class Permutation(nn.Module):
+        def __init__(self, L):
+            super().__init__()
+            perm = torch.as_tensor(L["perm"], dtype=torch.long)
+            self.register_buffer("perm", perm)
+            self.register_buffer("inv", torch.argsort(perm))
+
+        def x2z(self, x):
+            return x[:, self.perm], torch.zeros(x.shape[0], dtype=x.dtype)
+
+        def z2x(self, z):
+            return z[:, self.inv], torch.zeros(z.shape[0], dtype=z.dtype)
+
+    class LinearLU(nn.Module):
+        """x = W z, W = P L (U + diag s): M holds L below the diagonal, U
+        above, log|s| on it; (P y)_i = y[perm[i]]."""
+
+        def __init__(self, L, flat, n, dtype):
+            super().__init__()
+            self.m = nn.Parameter(_t(flat, dtype).view(n, n))
+            self.register_buffer("perm", torch.as_tensor(L["perm"], dtype=torch.long))
+            self.register_buffer("sign", _t(L["sign"], dtype))
+
+        def weight(self):
+            m = self.m
+            n = m.shape[0]
+            eye = torch.eye(n, dtype=m.dtype)
+            lower = torch.tril(m, -1) + eye
+            upper = torch.triu(m, 1) + torch.diag(self.sign * torch.exp(torch.diagonal(m)))
+            return (lower @ upper)[self.perm]
+
+        def x2z(self, x):
+            w = self.weight()
+            z = torch.linalg.solve(w, x.T).T
+            return z, (-torch.diagonal(self.m).sum()).expand(x.shape[0])
+
+        def z2x(self, z):
+            return z @ self.weight().T, torch.diagonal(self.m).sum().expand(z.shape[0])
+
+    class BatchNorm(nn.Module):
+        """z = (x - m) / sqrt(v + eps) e^g + b. In eval mode m, v are the
+        running averages (the file's state); in training mode the batch's
+        mean and biased variance, and the running averages are updated."""
+
+        def __init__(self, L, flat, state, n, dtype):
+            super().__init__()
+            self.eps, self.momentum = L["eps"], L["momentum"]
+            self.g = nn.Parameter(_t(flat[:n], dtype))
+            self.b = nn.Parameter(_t(flat[n:], dtype))
+            self.register_buffer("running_mean", _t(state[:n], dtype))
+            self.register_buffer("running_var", _t(state[n:], dtype))
+
+        def x2z(self, x):
+            if self.training:
+                m = x.mean(0)
+                v = x.var(0, unbiased=False)
+                with torch.no_grad():
+                    self.running_mean.mul_(1 - self.momentum).add_(self.momentum * m)
+                    self.running_var.mul_(1 - self.momentum).add_(self.momentum * v)
+            else:
+                m, v = self.running_mean, self.running_var
+            z = (x - m) * torch.rsqrt(v + self.eps) * torch.exp(self.g) + self.b
+            ldj = (self.g - 0.5 * torch.log(v + self.eps)).sum()
+            return z, ldj.expand(x.shape[0])
+
+        def z2x(self, z):
+            m, v = self.running_mean, self.running_var  # always the running averages when sampling
+            x = (z - self.b) * torch.exp(-self.g) * torch.sqrt(v + self.eps) + m
+            ldj = (self.g - 0.5 * torch.log(v + self.eps)).sum()
+            return x, (-ldj).expand(z.shape[0])
+
+    class Autoregressive(nn.Module):
+        """MAF: x2z u = (x - mu(x)) e^{-alpha(x)} in one pass; z2x
+        x_i = u_i e^{alpha_i(x_<i)} + mu_i(x_<i), the whole MADE once per
+        dimension. IAF: the MADE reads u; z2x one pass, x2z sequential."""
+
+        def __init__(self, L, flat, n, dtype):
+            super().__init__()
+            self.iaf = L["tag"] == "iaf"
+            self.bound = L["bound"]
+            self.made = MADE(L["made"], flat, n, dtype)
+            self.n = n
+
+        def _params(self, s):
+            o = self.made(s)  # (rows, n, 2), degree order
+            alpha = _bounded(o[:, :, 0], self.bound)
+            _Stats.see(alpha)
+            mu = o[:, :, 1]
+            order = self.made.order
+            # back to dimension order: column order[k] gets block k
+            a = torch.empty_like(alpha)
+            m = torch.empty_like(mu)
+            a[:, order] = alpha
+            m[:, order] = mu
+            return a, m
+
+        def _one_pass(self, s):  # MAF x2z / IAF z2x: y from s, both known
+            alpha, mu = self._params(s)
+            if self.iaf:
+                return s * torch.exp(alpha) + mu, alpha.sum(1)
+            return (s - mu) * torch.exp(-alpha), -alpha.sum(1)
+
+        def _sequential(self, y):  # MAF z2x / IAF x2z: s from y, s_i needs s_<i
+            s = torch.zeros_like(y)
+            ldj = torch.zeros(y.shape[0], dtype=y.dtype)
+            for k in range(self.n):
+                i = int(self.made.order[k])
+                alpha, mu = self._params(s)  # the whole MADE, once per dimension
+                s = s.clone()
+                if self.iaf:
+                    s[:, i] = (y[:, i] - mu[:, i]) * torch.exp(-alpha[:, i])
+                    ldj = ldj - alpha[:, i]
+                else:
+                    s[:, i] = y[:, i] * torch.exp(alpha[:, i]) + mu[:, i]
+                    ldj = ldj + alpha[:, i]
+            return s, ldj
+
+        def x2z(self, x):
+            return self._sequential(x) if self.iaf else self._one_pass(x)
+
+        def z2x(self, z):
+            return self._one_pass(z) if self.iaf else self._sequential(z)
+
+    HALF_LOG_2PI = 0.5 * math.log(2 * math.pi)
+
+    class SimpleBase(nn.Module):
+        def __init__(self, kind, box, dim):
+            super().__init__()
+            self.kind, self.box, self.dim = kind, box, dim
+
+        def log_prob(self, z):
+            if self.kind == "normal":
+                return -0.5 * (z * z).sum(1) - self.dim * HALF_LOG_2PI
+            if self.kind == "logistic":
+                a = z.abs()
+                return (-a - 2 * torch.log1p(torch.exp(-a))).sum(1)
+            lo, hi = self.box
+            inside = ((z >= lo) & (z <= hi)).all(1)
+            lp = torch.full((z.shape[0],), -self.dim * math.log(hi - lo), dtype=z.dtype)
+            return torch.where(inside, lp, torch.full_like(lp, -math.inf))
+
+    class MogBase(nn.Module):
+        """MADE mixture-of-Gaussians base: block k = K logits, K means, K
+        raw log-scales (s = 5 tanh(a / 5)) of dimension order[k]."""
+
+        def __init__(self, spec, flat, n, dtype):
+            super().__init__()
+            self.k = spec["k"]
+            self.made = MADE(spec["made"], flat, n, dtype)
+
+        def log_prob(self, z):
+            K = self.k
+            o = self.made(z)  # (rows, n, 3K)
+            logits, mu, s = o[:, :, :K], o[:, :, K: 2 * K], _bounded(o[:, :, 2 * K:], 5.0)
+            zk = z[:, self.made.order].unsqueeze(2)
+            t = (zk - mu) * torch.exp(-s)
+            comp = torch.log_softmax(logits, 2) - HALF_LOG_2PI - s - 0.5 * t * t
+            return torch.logsumexp(comp, 2).sum(1)
+
+    class Flow(nn.Module):
+        def __init__(self, model, dtype=torch.float64):
+            super().__init__()
+            self.dtype = dtype
+            self.dim = model["dim"]
+            self.col_scale = np.ones(self.dim)
+            try:
+                self._build(model, dtype)
+            except ModelFileError as e:
+                raise ModelFileError("%s: %s" % (model["path"], e))
+            self.eval()
+
+        def _build(self, model, dtype):
+            n = self.dim
+            p, st = model["params"], model["state"]
+            mods = []
+            for L in model["layers"]:
+                flat = p[L["p_off"]: L["p_off"] + L["n_params"]]
+                tag = L["tag"]
+                if tag == "standardize":
+                    mods.append(Standardize(L, dtype))
+                    if len(mods) == 1:
+                        self.col_scale = np.asarray(L["std"], np.float64)
+                elif tag in ("additive_coupling", "affine_coupling"):
+                    mods.append(Coupling(L, flat, dtype))
+                elif tag == "rescale":
+                    mods.append(Rescale(flat, dtype))
+                elif tag == "permutation":
+                    mods.append(Permutation(L))
+                elif tag == "linear_lu":
+                    mods.append(LinearLU(L, flat, n, dtype))
+                elif tag in ("maf", "iaf"):
+                    mods.append(Autoregressive(L, flat, n, dtype))
+                elif tag == "batch_norm":
+                    mods.append(BatchNorm(L, flat, st[L["s_off"]: L["s_off"] + L["n_state"]], n, dtype))
+                else:  # read_model refuses anything else
+                    raise ModelFileError("unsupported layer '%s'" % tag)
+            self.layers = nn.ModuleList(mods)
+            if model["mog"] is not None:
+                mg = model["mog"]
+                self.base = MogBase(mg, p[mg["p_off"]: mg["p_off"] + mg["n_params"]], n, dtype)
+            else:
+                self.base = SimpleBase(model["base"], model["box"], n)
+
+        def _input(self, a):
+            # nflow computes from float32 values: use the very same numbers
+            a = np.asarray(a)
+            if a.ndim == 1:
+                a = a.reshape(-1, 1) if self.dim == 1 else a.reshape(1, -1)
+            if a.ndim != 2 or a.shape[1] != self.dim:
+                raise ValueError("expected rows of %d values, got shape %s" % (self.dim, a.shape))
+            return torch.as_tensor(a.astype(np.float32).astype(np.float64), dtype=self.dtype)
+
+        def log_prob(self, x):
+            """Per-row log-density (nats) of data rows x (float64 numpy)."""
+            with torch.no_grad():
+                h = self._input(x)
+                acc = torch.zeros(h.shape[0], dtype=torch.float64)
+                for layer in self.layers:
+                    h, ldj = layer.x2z(h)
+                    acc = acc + ldj.to(torch.float64)
+                return (self.base.log_prob(h).to(torch.float64) + acc).numpy()
+
+        def sample_from_noise(self, u):
+            """The sampling direction z2x applied to base noise u."""
+            with torch.no_grad():
+                h = self._input(u)
+                for layer in reversed(self.layers):
+                    h, _ = layer.z2x(h)
+                return h.to(torch.float64).numpy()
+
+
+# ---------------------------------------------------------------------------
+# Comparisons and the command line
+# ---------------------------------------------------------------------------
+
+RTOL = 1e-4
+
+
+def compare(name, model_path, got, ref, floor, rtol):
+    """One JSON-ready record: |got - ref| <= rtol * max(|ref|, floor)."""
+    got = np.asarray(got, np.float64)
+    ref = np.asarray(ref, np.float64)
+    rec = {"check": name, "model": model_path, "rows": int(ref.shape[0]) if ref.ndim else 1}
+    if got.size != ref.size:
+        rec.update({"pass": False, "why": "nflow gave %d values, the reference %d" % (got.size, ref.size)})
+        return rec
+    got = got.reshape(ref.shape)
+    floor = np.broadcast_to(np.asarray(floor, np.float64), ref.shape)
+    same_inf = np.isinf(got) & np.isinf(ref) & (np.sign(got) == np.sign(ref))
+    diff = np.where(same_inf, 0.0, np.abs(got - ref))
+    diff = np.where(np.isnan(diff), np.inf, diff)
+    scale = np.maximum(np.where(np.isinf(ref), 1.0, np.abs(ref)), floor)
+    rel = diff / scale
+    worst = int(np.argmax(rel)) if rel.size else 0
+    wi = np.unravel_index(worst, ref.shape)
+    rec.update({
+        "max_abs_err": float(diff.max()) if diff.size else 0.0,
+        "max_rel_err": float(rel.max()) if rel.size else 0.0,
+        "tol": rtol,
+        "worst": {"index": [int(k) for k in wi], "nflow": float(got[wi]), "reference": float(ref[wi])},
+        "pass": bool(rel.size == 0 or rel.max() <= rtol),
+    })
+    return rec
+
+
+def load_npy(path):
+    try:
+        return np.load(path, allow_pickle=False)
+    except (OSError, ValueError) as e:
+        raise ModelFileError("%s: cannot read as .npy: %s" % (path, e))
+
+
+def run_checks(model_path, data, logp, noise=None, samples=None, dtype="float64", rtol=RTOL):
+    """Returns the check records of one model."""
+    flow = Flow(read_model(model_path), getattr(torch, dtype))
+    x = load_npy(data)
+    recs = []
+    _Stats.max_log_scale = 0.0
+    ref = flow.log_prob(x)
+    recs.append(compare("log_prob", model_path, load_npy(logp).reshape(-1), ref, 1.0, rtol))
+    recs[-1]["max_abs_log_scale"] = _Stats.max_log_scale
+    if noise is not None:
+        _Stats.max_log_scale = 0.0
+        ref = flow.sample_from_noise(load_npy(noise))
+        recs.append(compare("samples", model_path, load_npy(samples), ref, flow.col_scale[None, :], rtol))
+        recs[-1]["max_abs_log_scale"] = _Stats.max_log_scale
+    for r in recs:
+        r["dtype"] = dtype
+    return recs
+
+
+def need_torch():
+    if torch is None:
+        print("torch_reference: python3-torch is not installed", file=sys.stderr)
+        sys.exit(3)
+    torch.set_num_threads(1)
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = ap.add_subparsers(dest="cmd", required=True)
+    c = sub.add_parser("check", help="compare nflow's log-densities (and samples) with the reference")
+    c.add_argument("--model", required=True)
+    c.add_argument("--data", required=True, help="rows x dim .npy that nflow evaluated")
+    c.add_argument("--logp", required=True, help="nflow eval --out (.npy)")
+    c.add_argument("--noise", help="base noise .npy that nflow decoded")
+    c.add_argument("--samples", help="nflow decode --out (.npy)")
+    b = sub.add_parser("batch", help="check many models: lines 'MODEL DATA LOGP [NOISE SAMPLES]'")
+    b.add_argument("list")
+    for p in (c, b):
+        p.add_argument("--dtype", choices=("float64", "float32"), default="float64")
+        p.add_argument("--rtol", type=float, default=RTOL)
+    lp = sub.add_parser("logprob", help="write the reference's per-row log-densities")
+    dc = sub.add_parser("decode", help="write the reference's z2x of given noise")
+    for p in (lp, dc):
+        p.add_argument("--model", required=True)
+        p.add_argument("--data", required=True)
+        p.add_argument("--out", required=True)
+        p.add_argument("--dtype", choices=("float64", "float32"), default="float64")
+    inf = sub.add_parser("info", help="list the layers read from a model file")
+    inf.add_argument("--model", required=True)
+    a = ap.parse_args(argv)
+    try:
+        if a.cmd == "info":
+            m = read_model(a.model)
+            print("dim %d, base %s%s, %d parameters" % (m["dim"], m["base"],
+                                                         " (MADE MoG)" if m["mog"] else "", len(m["params"])))
+            for k, L in enumerate(m["layers"]):
+                print("  %2d: %-18s params %d state %d" % (k, L["tag"], L["n_params"], L["n_state"]))
+            return 0
+        need_torch()
+        if a.cmd in ("logprob", "decode"):
+            flow = Flow(read_model(a.model), getattr(torch, a.dtype))
+            x = load_npy(a.data)
+            out = flow.log_prob(x) if a.cmd == "logprob" else flow.sample_from_noise(x)
+            np.save(a.out, out)
+            return 0
+        if a.cmd == "check":
+            if (a.noise is None) != (a.samples is None):
+                ap.error("--noise and --samples go together")
+            cases = [(a.model, a.data, a.logp, a.noise, a.samples)]
+        else:
+            cases = []
+            with open(a.list) as fh:
+                for line in fh:
+                    w = line.split()
+                    if not w or w[0].startswith("#"):
+                        continue
+                    if len(w) not in (3, 5):
+                        ap.error("%s: each line needs MODEL DATA LOGP [NOISE SAMPLES]" % a.list)
+                    cases.append(tuple(w) + (None, None) * (len(w) == 3))
+        ok = True
+        for m, x, l, u, s in cases:
+            try:
+                recs = run_checks(m, x, l, u, s, a.dtype, a.rtol)
+            except ModelFileError as e:
+                recs = [{"check": "load", "model": m, "pass": False, "why": str(e)}]
+            for r in recs:
+                print(json.dumps(r))
+                ok &= r["pass"]
+        return 0 if ok else 1
+    except ModelFileError as e:
+        print("torch_reference: %s" % e, file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())
