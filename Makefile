@@ -85,9 +85,14 @@ check: all $(TESTS)
 demo: all
 	@sh scripts/demo.sh $(BUILD)
 
-bench: all
+# the speed benchmark of issue 7 (bench/README.md)
+$(BUILD)/bench_nflow: bench/bench.c $(BUILD)/libnflow.a $(HEADERS)
+	$(CC) $(CFLAGS) -o $@ $< $(BUILD)/libnflow.a $(LDLIBS)
+
+bench: all $(BUILD)/bench_nflow
 	@sh bench/sample_vs_eval.sh $(BUILD)
 	@sh bench/check_torch.sh $(BUILD)
+	@sh bench/run_all.sh --build $(BUILD) --quick
 
 clean:
 	rm -rf build build-san

@@ -41,10 +41,12 @@ void k_linear_backward(int rows, int in, int out, const real *x, const real *w, 
 
 void k_activate(int act, size_t n, real *h)
 {
-    if (act == K_ACT_RELU) { /* branch-free: the signs are random, branches mispredict */
+    if (act == K_ACT_RELU) { /* a select, not h * (h > 0): that form compiles to a branch */
 #pragma omp simd
-        for (size_t i = 0; i < n; i++)
-            h[i] = h[i] * (real)(h[i] > 0);
+        for (size_t i = 0; i < n; i++) {
+            real v = h[i];
+            h[i] = v > 0 ? v : 0;
+        }
     } else {
 #pragma omp simd
         for (size_t i = 0; i < n; i++)
@@ -57,7 +59,7 @@ void k_activate_backward(int act, size_t n, const real *h, real *dh)
     if (act == K_ACT_RELU) {
 #pragma omp simd
         for (size_t i = 0; i < n; i++)
-            dh[i] *= (real)(h[i] > 0);
+            dh[i] = h[i] > 0 ? dh[i] : 0;
     } else {
 #pragma omp simd
         for (size_t i = 0; i < n; i++)

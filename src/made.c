@@ -149,27 +149,6 @@ int made_reserve(made *m, int rows)
     return 0;
 }
 
-void made_forward(made *m, const real *p, int rows, const real *x)
-{
-    int n = m->n;
-    for (int r = 0; r < rows; r++)
-        for (int k = 0; k < n; k++)
-            m->in[(size_t)r * n + k] = x[(size_t)r * n + m->order[k]];
-    mlp_forward(&m->net, p, rows, m->in, m->out);
-}
-
-void made_backward(made *m, const real *p, int rows, const real *dout, real *dx, real *dp)
-{
-    int n = m->n;
-    mlp_backward(&m->net, p, rows, m->in, dout, dx ? m->din : NULL, dp);
-    if (dp) /* the masked weights are not parameters: their gradient stays 0 */
-        made_constrain(m, dp);
-    if (dx)
-        for (int r = 0; r < rows; r++)
-            for (int k = 0; k < n; k++)
-                dx[(size_t)r * n + m->order[k]] = m->din[(size_t)r * n + k];
-}
-
 /* Units [a, b) of layer l (or output rows when l == depth) for rows
  * [r0, r0 + rows) from the first `width` columns of their input:
  * dst[:, a:b] = act(src[:, :width] W^T + b). */
@@ -209,7 +188,7 @@ void made_seq_backward_begin(made *m, int rows)
 /* Backward of panel_forward for units [a, b) given their output gradient
  * dy (ld_dy): dW, db += ...; dsrc[:, :width] += dy W. */
 static void panel_backward(made *m, const real *p, int rows, int l, int a, int b, int width, const real *dy,
-                           int ld_dy, real *dp)
+                           int ld_dy, real *dp, int want_dsrc)
 {
     int in = layer_in(m, l), out = layer_out(m, l);
     size_t off = layer_offset(m, l);
@@ -224,7 +203,7 @@ static void panel_backward(made *m, const real *p, int rows, int l, int a, int b
             for (int j = 0; j < b - a; j++)
                 db[a + j] += dy[(size_t)r * ld_dy + j];
     }
-    if (width > 0)
+    if (want_dsrc && width > 0)
         k_gemm(0, 0, rows, width, b - a, 1, dy, ld_dy, p + off + (size_t)a * in, in, 1, dsrc, ld_src);
 }
 
@@ -232,7 +211,7 @@ void made_seq_backward_step(made *m, const real *p, int rows, int k, const real 
 {
     int top = m->depth;
     panel_backward(m, p, rows, top, k * m->per_dim, (k + 1) * m->per_dim, width_for(m, top, k), dblock,
-                   m->per_dim, dp);
+                   m->per_dim, dp, 1);
     for (int l = m->depth - 1; l >= 0; l--) {
         int a = k ? end_of(m, l, k - 1) : 0, b = end_of(m, l, k);
         if (b <= a)
@@ -241,8 +220,63 @@ void made_seq_backward_step(made *m, const real *p, int rows, int k, const real 
         const real *h = hidden_of(m, m->net.h, l) + a;
         for (int r = 0; r < rows; r++)
             k_activate_backward(m->act, (size_t)(b - a), h + (size_t)r * m->hidden, dh + (size_t)r * m->hidden);
-        panel_backward(m, p, rows, l, a, b, width_for(m, l, k), dh, m->hidden, dp);
+        panel_backward(m, p, rows, l, a, b, width_for(m, l, k), dh, m->hidden, dp, 1);
     }
+}
+
+/* The parallel pass multiplies each layer in a few panels of consecutive
+ * units, each reading only the prefix its last (widest) unit needs: the
+ * staircase masks leave about half of every matrix zero, and panels of 32
+ * units skip most of it while keeping the products large. */
+enum { PANEL_UNITS = 32 };
+
+static int panel_count(int out) { return (out + PANEL_UNITS - 1) / PANEL_UNITS; }
+
+static void panel_range(const made *m, int l, int k, int *a, int *b, int *w)
+{
+    int out = layer_out(m, l), np = panel_count(out);
+    *a = (int)((long)k * out / np);
+    *b = (int)((long)(k + 1) * out / np);
+    *w = unit_width(m, l, *b - 1);
+}
+
+void made_forward(made *m, const real *p, int rows, const real *x)
+{
+    int n = m->n;
+    for (int r = 0; r < rows; r++)
+        for (int k = 0; k < n; k++)
+            m->in[(size_t)r * n + k] = x[(size_t)r * n + m->order[k]];
+    for (int l = 0; l <= m->depth; l++)
+        for (int k = 0, np = panel_count(layer_out(m, l)); k < np; k++) {
+            int a, b, w;
+            panel_range(m, l, k, &a, &b, &w);
+            panel_forward(m, p, 0, rows, l, a, b, w);
+        }
+}
+
+void made_backward(made *m, const real *p, int rows, const real *dout, real *dx, real *dp)
+{
+    int n = m->n;
+    for (int l = m->depth; l >= 0; l--) {
+        int in = layer_in(m, l), out = layer_out(m, l);
+        real *dy = l == m->depth ? (real *)dout : hidden_of(m, m->dh, l);
+        if (l < m->depth) /* dL/dh -> dL/d(pre-activation), in place */
+            k_activate_backward(m->act, (size_t)rows * out, hidden_of(m, m->net.h, l), dy);
+        int want_dsrc = l > 0 || dx;
+        if (want_dsrc)
+            memset(l == 0 ? m->din : hidden_of(m, m->dh, l - 1), 0, sizeof(real) * rows * in);
+        for (int k = 0, np = panel_count(out); k < np; k++) {
+            int a, b, w;
+            panel_range(m, l, k, &a, &b, &w);
+            panel_backward(m, p, rows, l, a, b, w, dy + a, out, dp, want_dsrc);
+        }
+    }
+    if (dp) /* the masked weights are not parameters: their gradient stays 0 */
+        made_constrain(m, dp);
+    if (dx)
+        for (int r = 0; r < rows; r++)
+            for (int k = 0; k < n; k++)
+                dx[(size_t)r * n + m->order[k]] = m->din[(size_t)r * n + k];
 }
 
 nf_status made_put(const made *m, mf_writer *w)
