@@ -45,6 +45,11 @@ Commands:
   logprob --model M --data X.npy --out LP.npy     the reference's log-densities
   decode  --model M --data U.npy --out S.npy      the reference's samples
   info    --model M                               the layers as read
+  bench   [--quick] [--filter S] [--repeats N] [--threads 1,2]
+          the speed peer of bench/bench.c: the same MAF / RealNVP shapes and
+          operations (training step with torch.optim.Adam, log-density,
+          sampling; MAF sampling the textbook n-pass way) in float32 with
+          these modules; one JSON line per measurement ("impl": "torch").
 
 Tolerance: a value passes when |nflow - ref| <= rtol * max(|ref|, floor),
 rtol = 1e-4. The floor makes the relative test meaningful near zero:
@@ -880,6 +885,200 @@ def run_checks(model_path, data, logp, noise=None, samples=None, dtype="float64"
     return recs
 
 
+# ---------------------------------------------------------------------------
+# The speed peer (issue 7): `bench` times the reference's own modules, in
+# float32, on the shapes bench/bench.c times for nflow, and prints the same
+# JSON lines with "impl": "torch" (bench/run_all.sh pairs them).
+# ---------------------------------------------------------------------------
+
+# (model, layers, hidden, hidden_layers, dim, part of --quick): bench/bench.c's list
+BENCH_ARCHS = [
+    ("maf", 5, 100, 2, 6, True), ("maf", 5, 100, 2, 8, False),
+    ("maf", 5, 512, 2, 21, True), ("maf", 5, 512, 2, 43, False), ("maf", 5, 512, 2, 63, False),
+    ("realnvp", 10, 100, 2, 6, True), ("realnvp", 10, 100, 2, 8, False),
+    ("realnvp", 10, 512, 2, 21, True), ("realnvp", 10, 512, 2, 43, False), ("realnvp", 10, 512, 2, 63, False),
+]
+BENCH_OPS = (("train_step", 100), ("train_step", 512), ("log_prob", 10000), ("sample", 1000))
+
+
+def made_masks(n, hidden, depth, per_dim, degrees, dtype=bool):
+    """The MADE rule of the MADE class above, as numpy masks (out x in)."""
+    masks = []
+    below = np.arange(1, n + 1)
+    for l in range(depth):
+        d = degrees[l]
+        masks.append(d[:, None] >= below[None, :])
+        below = d
+    out_deg = np.repeat(np.arange(1, n + 1), per_dim)
+    masks.append(out_deg[:, None] > below[None, :])
+    return [m.astype(dtype) for m in masks]
+
+
+def synth_model(kind, dim, n_layers, hidden, depth, seed=1):
+    """A model description like read_model's, without a file: what `nflow
+    train --model maf|realnvp` builds (MADEs in natural / reversed order
+    alternately, sequential hidden degrees; affine couplings on the even /
+    odd partition, flipped every other layer, log-scales bounded by 3),
+    with random weights (small last layers). Returns (model, forward FLOPs
+    per row, dense-equivalent: 2 in out per linear layer)."""
+    rng = np.random.default_rng(seed)
+    layers = [{"tag": "standardize", "mean": np.zeros(dim), "std": np.ones(dim), "p_off": 0, "n_params": 0,
+               "s_off": 0, "n_state": 0}]
+    flat = []
+    p_off = 0
+    flops = 0
+
+    def mlp_block(sizes, masks=None):
+        nonlocal flops
+        out = []
+        for li in range(len(sizes) - 1):
+            n_in, n_out = sizes[li], sizes[li + 1]
+            scale = (1.0 if li < len(sizes) - 2 else 0.1) / math.sqrt(n_in)
+            w = rng.uniform(-scale, scale, (n_out, n_in))
+            if masks is not None:
+                w = w * masks[li]
+            out += [w.reshape(-1), np.zeros(n_out)]
+            flops += 2 * n_in * n_out
+        return np.concatenate(out).astype(np.float32)
+
+    for k in range(n_layers):
+        if kind == "maf":
+            order = np.arange(dim) if k % 2 == 0 else np.arange(dim)[::-1].copy()
+            top = max(1, dim - 1)
+            deg = np.sort(np.arange(hidden) % top + 1)
+            degrees = np.tile(deg, (depth, 1)).reshape(depth, hidden)
+            spec = {"hidden": hidden, "depth": depth, "act": "relu", "order": order, "degrees": degrees,
+                    "per_dim": 2, "n_params": mlp_param_count(dim, 2 * dim, hidden, depth)}
+            block = mlp_block([dim] + [hidden] * depth + [2 * dim], made_masks(dim, hidden, depth, 2, degrees))
+            L = {"tag": "maf", "bound": 3.0, "made": spec}
+        else:
+            mask = (np.arange(dim) % 2 == 0) != bool(k % 2)
+            cond, trans = np.nonzero(mask)[0], np.nonzero(~mask)[0]
+            block = mlp_block([len(cond)] + [hidden] * depth + [2 * len(trans)])
+            L = {"tag": "affine_coupling", "cond": cond, "trans": trans, "hidden": hidden, "depth": depth,
+                 "act": "relu", "bound": 3.0, "n_out": 2 * len(trans)}
+        L.update(p_off=p_off, n_params=len(block), s_off=0, n_state=0)
+        p_off += len(block)
+        flat.append(block)
+        layers.append(L)
+    model = {"path": "<bench %s n=%d>" % (kind, dim), "dim": dim, "base": "normal", "box": (0.0, 1.0),
+             "layers": layers, "mog": None, "config": None, "params": np.concatenate(flat),
+             "state": np.zeros(0, np.float32)}
+    return model, flops
+
+
+def run_bench(quick=False, name_filter=None, repeats=None, threads=(1, 2)):
+    """Times the reference in float32 (no float64, no checks): prints one
+    JSON line per measurement, the keys of bench/bench.c's."""
+    import resource
+    import re
+    import statistics
+    import time
+
+    if repeats is None:
+        repeats = 3 if quick else 11
+    blas = re.search(r"BLAS_INFO=(\w+)", torch.__config__.show())
+    print(json.dumps({"impl": "torch", "op": "info", "version": torch.__version__,
+                      "blas": blas.group(1) if blas else "?", "quick": int(quick), "repeats": repeats}),
+          flush=True)
+
+    def wanted(name):
+        return name_filter is None or name_filter in name
+
+    def timed(fn, warm):
+        for _ in range(warm):
+            fn()
+        times = []
+        for _ in range(repeats):
+            t0 = time.perf_counter()
+            fn()
+            times.append(1e3 * (time.perf_counter() - t0))
+        return statistics.median(times), min(times)
+
+    def emit(rec, med, lo, flops):
+        rec.update(median_ms=round(med, 4), min_ms=round(lo, 4), gflops=round(flops / (med * 1e6), 3),
+                   flops=flops, repeats=repeats)
+        print(json.dumps(rec), flush=True)
+
+    # the ceiling: one float32 matrix product (C = A B), as bench/bench.c's sgemm
+    for m, n, k in ((512, 512, 512), (100, 512, 512)):
+        a = torch.randn(m, k)
+        b = torch.randn(k, n)
+        c = torch.empty(m, n)
+        flops = 2 * m * n * k
+        inner = int(2e8 / flops) + 1
+        for t in threads:
+            torch.set_num_threads(t)
+            nt = torch.get_num_threads()
+            if not wanted("sgemm_%dx%dx%d_t%d" % (m, n, k, nt)):
+                continue
+
+            def mm():
+                for _ in range(inner):
+                    torch.mm(a, b, out=c)
+            med, lo = timed(mm, 2)
+            emit({"impl": "torch", "model": "sgemm", "layers": 0, "hidden": n, "hidden_layers": 0, "dim": k,
+                  "op": "sgemm", "batch": m, "threads": nt}, med / inner, lo / inner, flops)
+
+    see = _Stats.__dict__["see"]
+    _Stats.see = staticmethod(lambda alpha: None)  # no statistics (a device sync) in the timed code
+    try:
+        for kind, n_layers, hidden, depth, dim, in_quick in BENCH_ARCHS:
+            if quick and not in_quick:
+                continue
+            names = ["%s_n%d_h%d_%s_b%d_t%d" % (kind, dim, hidden, op, batch, t)
+                     for t in threads for op, batch in BENCH_OPS]
+            if not any(wanted(s) for s in names):
+                continue
+            model, fwd = synth_model(kind, dim, n_layers, hidden, depth)
+            flow = Flow(model, torch.float32)
+            opt = torch.optim.Adam(flow.parameters(), lr=1e-4)
+            x = torch.randn(10000, dim)
+
+            def log_prob(h):
+                acc = torch.zeros(h.shape[0])
+                for layer in flow.layers:
+                    h, ldj = layer.x2z(h)
+                    acc = acc + ldj
+                return flow.base.log_prob(h) + acc
+
+            for t in threads:
+                torch.set_num_threads(t)
+                nt = torch.get_num_threads()
+                for op, batch in BENCH_OPS:
+                    if not wanted("%s_n%d_h%d_%s_b%d_t%d" % (kind, dim, hidden, op, batch, nt)):
+                        continue
+                    xb = x[:batch].contiguous()
+                    if op == "train_step":
+                        def fn():
+                            opt.zero_grad(set_to_none=True)
+                            loss = -log_prob(xb).mean()
+                            loss.backward()
+                            opt.step()
+                        warm, flops = 3, 3 * fwd * batch
+                    elif op == "log_prob":
+                        def fn():
+                            with torch.no_grad():
+                                log_prob(xb)
+                        warm, flops = 1, fwd * batch
+                    else:
+                        def fn():
+                            with torch.no_grad():
+                                h = torch.randn(batch, dim)
+                                for layer in reversed(flow.layers):
+                                    h, _ = layer.z2x(h)
+                        warm, flops = 1, fwd * batch
+                    med, lo = timed(fn, warm)
+                    emit({"impl": "torch", "model": kind, "layers": n_layers, "hidden": hidden,
+                          "hidden_layers": depth, "dim": dim, "op": op, "batch": batch, "threads": nt},
+                         med, lo, flops)
+    finally:
+        _Stats.see = see
+    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    print(json.dumps({"impl": "torch", "op": "peak_memory", "max_rss_mib": round(rss / 1024.0, 1)}), flush=True)
+    return 0
+
+
 def need_torch():
     if torch is None:
         print("torch_reference: python3-torch is not installed", file=sys.stderr)
@@ -911,6 +1110,11 @@ def main(argv=None):
         p.add_argument("--dtype", choices=("float64", "float32"), default="float64")
     inf = sub.add_parser("info", help="list the layers read from a model file")
     inf.add_argument("--model", required=True)
+    bn = sub.add_parser("bench", help="time the reference on bench/bench.c's shapes (JSON lines)")
+    bn.add_argument("--quick", action="store_true", help="a subset, 3 repeats")
+    bn.add_argument("--filter", help="only measurements whose name contains this")
+    bn.add_argument("--repeats", type=int, help="timed repeats after the warm-up (default 11; 3 with --quick)")
+    bn.add_argument("--threads", default="1,2", help="comma-separated thread counts (default 1,2)")
     a = ap.parse_args(argv)
     try:
         if a.cmd == "info":
@@ -921,6 +1125,14 @@ def main(argv=None):
                 print("  %2d: %-18s params %d state %d" % (k, L["tag"], L["n_params"], L["n_state"]))
             return 0
         need_torch()
+        if a.cmd == "bench":
+            try:
+                threads = [int(t) for t in a.threads.split(",")]
+            except ValueError:
+                threads = []
+            if not threads or min(threads) < 1 or (a.repeats is not None and a.repeats < 1):
+                ap.error("--threads needs positive counts like 1,2 and --repeats a positive count")
+            return run_bench(a.quick, a.filter, a.repeats, threads)
         if a.cmd in ("logprob", "decode"):
             flow = Flow(read_model(a.model), getattr(torch, a.dtype))
             x = load_npy(a.data)
