@@ -2,6 +2,9 @@
 # make demo: train RealNVP on a built-in 2-D density whose true density is
 # known, report the test log-likelihood beside the true one, and draw it.
 set -e
+# 2-D models are far too small to gain from threads, and on a busy machine
+# OpenMP threads waiting for a core slow them down many times over.
+export OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1
 build=${1:-build}
 nflow="$build/nflow"
 out=demo
