@@ -15,13 +15,7 @@ build=${1:-build}
 nflow=$build/nflow
 here=$(dirname "$0")
 
-py=
-for c in ${PYTHON:-} python3 /usr/bin/python3; do
-    if command -v "$c" > /dev/null 2>&1 && "$c" -c 'import numpy, torch' > /dev/null 2>&1; then
-        py=$c
-        break
-    fi
-done
+. "$(dirname "$0")/find_python.sh"
 if [ -z "$py" ]; then
     echo "torch_check: skipped (python3-torch not installed)"
     exit 0

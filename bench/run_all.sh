@@ -24,13 +24,7 @@ if [ ! -x "$bench" ]; then
     exit 2
 fi
 
-py=
-for c in ${PYTHON:-} python3 /usr/bin/python3; do
-    if command -v "$c" > /dev/null 2>&1 && "$c" -c 'import numpy, torch' > /dev/null 2>&1; then
-        py=$c
-        break
-    fi
-done
+. "$(dirname "$0")/find_python.sh"
 
 out=$build/bench
 mkdir -p "$out"
