@@ -34,7 +34,6 @@ mog_base *mog_new(int n, int k, int hidden, int depth, int act, const int *order
     m->n = n;
     m->k = k;
     m->bound = (real)log_scale_bound;
-    m->random_degrees = random_degrees && !degrees;
     rng r;
     rng_seed(&r, seed);
     if (made_setup(&m->net, n, hidden, depth, act, 3 * k, order, degrees, random_degrees, &r)) {
@@ -52,6 +51,7 @@ void mog_free(mog_base *m)
     made_free(&m->net);
     free(m->dout);
     free(m->noise);
+    free(m->direct);
     free(m);
 }
 
@@ -69,9 +69,11 @@ int mog_reserve(mog_base *m, int rows)
         return 0;
     free(m->dout);
     free(m->noise);
+    free(m->direct);
     m->dout = malloc(sizeof(real) * rows * m->net.n_out);
     m->noise = malloc(sizeof(real) * rows * 2 * m->n);
-    if (!m->dout || !m->noise || made_reserve(&m->net, rows))
+    m->direct = malloc(sizeof(real) * rows * m->n);
+    if (!m->dout || !m->noise || !m->direct || made_reserve(&m->net, rows))
         return -1;
     m->max_rows = rows;
     return 0;
@@ -133,7 +135,7 @@ void mog_grad(mog_base *m, const real *p, int rows, const real *z, real scale, r
             const real *b = m->net.out + (size_t)r * no + (size_t)k * 3 * K;
             real *d = m->dout + (size_t)r * no + (size_t)k * 3 * K;
             real zi = z[(size_t)r * n + m->net.order[k]];
-            double lse_w, lp = block_log_prob(m, b, zi, comp, &lse_w);
+            double lse_w, lp = block_log_prob(m, b, zi, comp, &lse_w), g = 0;
             for (int j = 0; j < K; j++) {
                 double resp = exp(comp[j] - lp), w = exp(b[j] - lse_w);
                 double ls = b[2 * K + j], inv_var = exp(-2 * ls), dev = zi - b[K + j];
@@ -141,19 +143,14 @@ void mog_grad(mog_base *m, const real *p, int rows, const real *z, real scale, r
                 d[j] = (real)(scale * (resp - w));
                 d[K + j] = (real)(scale * resp * dev * inv_var);
                 d[2 * K + j] = (real)(scale * resp * (dev * dev * inv_var - 1) * (1 - bnd * bnd));
+                g -= resp * dev * inv_var;
             }
+            m->direct[(size_t)r * n + k] = (real)(scale * g); /* z_i -> its own conditional */
         }
     made_backward(&m->net, p, rows, m->dout, dz, dp);
-    for (int r = 0; r < rows; r++) /* the direct path z_i -> its own conditional */
-        for (int k = 0; k < n; k++) {
-            const real *b = m->net.out + (size_t)r * no + (size_t)k * 3 * K;
-            int i = m->net.order[k];
-            real zi = z[(size_t)r * n + i];
-            double lse_w, lp = block_log_prob(m, b, zi, comp, &lse_w), g = 0;
-            for (int j = 0; j < K; j++)
-                g -= exp(comp[j] - lp) * (zi - b[K + j]) * exp(-2.0 * b[2 * K + j]);
-            dz[(size_t)r * n + i] += (real)(scale * g);
-        }
+    for (int r = 0; r < rows; r++)
+        for (int k = 0; k < n; k++)
+            dz[(size_t)r * n + m->net.order[k]] += m->direct[(size_t)r * n + k];
 }
 
 void mog_sample(mog_base *m, const real *p, rng *r, int rows, real *z)

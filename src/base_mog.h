@@ -15,12 +15,12 @@
 typedef struct mog_base {
     int n, k;
     real bound;
-    int random_degrees;
     made net;
     size_t p_off;
     int max_rows;
     real *dout;   /* rows x 3kn */
     real *noise;  /* rows x 2n: uniform and normal draws, in row order */
+    real *direct; /* rows x n: d log p / dz_k through z_k's own conditional */
 } mog_base;
 
 /* NULL with nf_fail's message on bad arguments or no memory. */

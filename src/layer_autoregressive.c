@@ -19,7 +19,6 @@
 typedef struct autoregressive {
     int iaf;
     real bound;
-    int random_degrees;
     made net;
     int max_rows;
     real *dout; /* rows x 2n: gradient of the MADE output */
@@ -247,9 +246,8 @@ static size_t describe(const layer *l, char *buf, size_t size)
 {
     const autoregressive *a = self(l);
     const made *m = &a->net;
-    return (size_t)snprintf(buf, size, "%s order=%s made=%d-%dx%d-%d %s%s", l->ops->tag, order_name(m), m->n,
-                            m->depth, m->hidden, m->n_out, m->act == K_ACT_TANH ? "tanh" : "relu",
-                            a->random_degrees ? " random-degrees" : "");
+    return (size_t)snprintf(buf, size, "%s order=%s made=%d-%dx%d-%d %s", l->ops->tag, order_name(m), m->n,
+                            m->depth, m->hidden, m->n_out, m->act == K_ACT_TANH ? "tanh" : "relu");
 }
 
 static void destroy(layer *l)
@@ -299,7 +297,6 @@ layer *autoregressive_new(int dim, int iaf, int hidden, int depth, int act, cons
     autoregressive *a = l->self;
     a->iaf = iaf;
     a->bound = (real)bound;
-    a->random_degrees = random_degrees && !degrees;
     rng r;
     rng_seed(&r, seed);
     if (made_setup(&a->net, dim, hidden, depth, act, 2, order, degrees, random_degrees, &r)) {
