@@ -15,6 +15,9 @@ OPT = -O2
 endif
 
 CC ?= cc
+# OpenBLAS's OpenMP build: it runs single-threaded, and is safe to call
+# from several threads, inside nflow's parallel regions (src/kern.h); the
+# serial build is not safe to call from two threads at once.
 BLAS_INC ?= /usr/include/x86_64-linux-gnu/openblas-openmp
 BLAS_LIB ?= /usr/lib/x86_64-linux-gnu/openblas-openmp
 CFLAGS_BASE = -std=c11 -D_POSIX_C_SOURCE=200809L -g $(OPT) -fno-math-errno -Wall -Wextra -fopenmp -fPIC -fvisibility=hidden \

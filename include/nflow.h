@@ -66,10 +66,15 @@ NF_API int nf_get_threads(void);
 /* ---- data matrices ---------------------------------------------------- */
 
 /* A row-major float32 matrix. The library owns `values` of matrices it
- * returns; release with nf_matrix_free. */
+ * returns; release with nf_matrix_free. A float32 .npy file in this
+ * machine's byte order, read whole (no column list), is mapped into memory
+ * rather than copied: `mapping` is then the mapping (private and
+ * copy-on-write, so `values` may still be written), NULL otherwise. */
 typedef struct nf_matrix {
     size_t rows, cols;
     float *values;
+    void *mapping;
+    size_t mapping_bytes;
 } nf_matrix;
 
 typedef struct nf_read_options {

@@ -6,20 +6,16 @@
 
 #include "error.h"
 #include "flow.h"
-
-void openblas_set_num_threads(int n);
+#include "kern.h"
 
 const char *nf_version(void) { return NF_VERSION_STRING; }
 
 void nf_set_threads(int n)
 {
-    if (n <= 0)
-        n = omp_get_num_procs();
-    omp_set_num_threads(n);
-    openblas_set_num_threads(n);
+    k_set_threads(n > 0 ? n : omp_get_num_procs());
 }
 
-int nf_get_threads(void) { return omp_get_max_threads(); }
+int nf_get_threads(void) { return k_threads(); }
 
 void nf_config_default(nf_config *cfg, nf_model model, int dim)
 {

@@ -8,6 +8,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 
 #include "error.h"
 
@@ -44,10 +45,8 @@ nf_status nf_matrix_read(const char *path, const nf_read_options *opt, nf_matrix
     else
         st = dio_read_csv(path, opt->header, &cs, out);
     dio_colspec_free(&cs);
-    if (st != NF_OK) {
-        free(out->values);
-        memset(out, 0, sizeof *out);
-    }
+    if (st != NF_OK)
+        nf_matrix_free(out);
     return st;
 }
 
@@ -55,7 +54,10 @@ void nf_matrix_free(nf_matrix *m)
 {
     if (!m)
         return;
-    free(m->values);
+    if (m->mapping)
+        munmap(m->mapping, m->mapping_bytes);
+    else
+        free(m->values);
     memset(m, 0, sizeof *m);
 }
 

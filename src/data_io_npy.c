@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 
 #include "error.h"
@@ -280,6 +281,33 @@ static nf_status read_exact(FILE *fp, const char *path, void *buf, size_t n, con
     return nf_fail(NF_ERR_FORMAT, "%s: truncated %s", path, what);
 }
 
+/* The data of a float32 file in host order, mapped rather than copied (a
+ * data set larger than free memory trains from the page cache), then
+ * checked for NaN and Inf. */
+static nf_status map_npy(FILE *fp, const char *path, size_t size, size_t data_off, size_t rows, size_t cols,
+                         nf_matrix *out)
+{
+    void *map = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE, fileno(fp), 0);
+    if (map == MAP_FAILED)
+        return nf_fail(NF_ERR_IO, "%s: cannot map: %s", path, strerror(errno));
+    out->mapping = map;
+    out->mapping_bytes = size;
+    out->values = (float *)((char *)map + data_off);
+    posix_madvise(map, size, POSIX_MADV_SEQUENTIAL); /* the check below reads it front to back */
+    size_t n = rows * cols;
+    for (size_t i = 0; i < n; i++) {
+        float v = out->values[i];
+        if (v - v != 0.0f) {
+            double d = v;
+            return bad_value(path, i / cols, i % cols, d, d != d ? DIO_FLOAT_NAN : DIO_FLOAT_INF);
+        }
+    }
+    posix_madvise(map, size, POSIX_MADV_NORMAL); /* training reads rows in shuffled order */
+    out->rows = rows;
+    out->cols = cols;
+    return NF_OK;
+}
+
 static nf_status read_npy_file(FILE *fp, const char *path, const dio_colspec *cs, nf_matrix *out, size_t **idx_out,
                                unsigned char **chunk_out, char **hdr_out)
 {
@@ -380,13 +408,15 @@ static nf_status read_npy_file(FILE *fp, const char *path, const dio_colspec *cs
     if (st != NF_OK)
         return st;
     *idx_out = idx;
+    int swap = big == dio_host_little_endian();
+    if (itemsize == 4 && !swap && !cs->text && (hoff + hlen) % sizeof(float) == 0)
+        return map_npy(fp, path, (size_t)size, hoff + hlen, (size_t)rows, (size_t)cols, out);
 
     float *values = malloc((size_t)rows * nsel * sizeof(float));
     if (!values)
         return nf_fail(NF_ERR_NOMEM, "%s: out of memory for %llu x %zu values", path, (unsigned long long)rows,
                        nsel);
     out->values = values;
-    int swap = big == dio_host_little_endian();
 
     if (itemsize == 4 && !swap && !cs->text) {
         /* Straight into place, then checked. */

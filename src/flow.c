@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "error.h"
+#include "kern.h"
 
 nf_status flow_add(nf_flow *f, layer *l)
 {
@@ -242,7 +243,7 @@ int flow_adam_update(nf_flow *f, double lr, double weight_decay, double clip_nor
     f->adam_t++;
     double c1 = 1 - pow(b1, (double)f->adam_t), c2 = 1 - pow(b2, (double)f->adam_t);
     real step = (real)(lr / c1), vfix = (real)(1 / c2);
-#pragma omp simd
+#pragma omp parallel for simd schedule(static) num_threads(k_threads()) if (n > 65536)
     for (size_t i = 0; i < n; i++) {
         real gi = g[i] * scale;
         m[i] = (real)b1 * m[i] + (real)(1 - b1) * gi;

@@ -3,6 +3,21 @@
 #include <cblas.h>
 #include <math.h>
 
+static int team_size; /* 0: not decided yet */
+
+void k_set_threads(int n)
+{
+    team_size = n > 0 ? n : 1;
+    omp_set_num_threads(1);
+}
+
+int k_threads(void)
+{
+    if (!team_size)
+        k_set_threads(omp_get_max_threads());
+    return team_size;
+}
+
 void k_gemm(int trans_a, int trans_b, int m, int n, int k, real alpha, const real *a, int lda, const real *b,
             int ldb, real beta, real *c, int ldc)
 {
@@ -23,20 +38,6 @@ void k_linear(int rows, int in, int out, const real *x, const real *w, const rea
                 y[(size_t)r * out + j] = b[j];
     }
     k_gemm(0, 1, rows, out, in, 1, x, in, w, in, b ? 1 : 0, y, out);
-}
-
-void k_linear_backward(int rows, int in, int out, const real *x, const real *w, const real *dy, real *dx,
-                       real *dw, real *db)
-{
-    if (dw)
-        k_gemm(1, 0, out, in, rows, 1, dy, out, x, in, 1, dw, in);
-    if (db) {
-        for (int r = 0; r < rows; r++)
-            for (int j = 0; j < out; j++)
-                db[j] += dy[(size_t)r * out + j];
-    }
-    if (dx)
-        k_gemm(0, 0, rows, in, out, 1, dy, out, w, in, 0, dx, in);
 }
 
 void k_activate(int act, size_t n, real *h)

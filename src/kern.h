@@ -4,19 +4,50 @@
 #ifndef NF_KERN_H
 #define NF_KERN_H
 
+#include <omp.h>
 #include <stddef.h>
 
 #include "real.h"
+
+/* Threads: one OpenMP team does all the parallel work. Layers split rows
+ * (or, for weight gradients, output units) between its threads, each
+ * thread calling the BLAS on its own share (OpenBLAS runs single-threaded
+ * inside a parallel region), so every number is computed by the same
+ * sequence of operations at any thread count: results are bit for bit the
+ * same with 1 or 8 threads. */
+
+/* nflow's team size (default: omp_get_max_threads() when first asked).
+ * OpenMP's own default is held at 1 so that the BLAS (OpenBLAS's OpenMP
+ * build follows it) never starts threads of its own; nflow's regions ask
+ * for num_threads(k_threads()). Call from outside parallel regions. */
+void k_set_threads(int n);
+int k_threads(void);
+
+/* Whether work of this many FLOPs is worth a parallel region (a region
+ * costs a few microseconds; below this the threads would mostly wait). */
+static inline int k_worth_threads(double flops) { return flops > 4e5; }
+
+/* The calling thread's share [*lo, *hi) of [0, n): contiguous, in thread
+ * order (the whole range outside a parallel region). Shares are cut at
+ * multiples of K_SHARE_ALIGN: a BLAS microkernel computes the last, partial
+ * tile of a product in another order than a full one (OpenBLAS on Zen
+ * works in tiles of 24 rows), so a cut elsewhere would change the last few
+ * rows of a share in the last bit. 48 is a multiple of the usual widths
+ * (4, 6, 8, 12, 16, 24). */
+enum { K_SHARE_ALIGN = 48 };
+static inline void k_share(int n, int *lo, int *hi)
+{
+    int t = omp_get_thread_num(), nt = omp_get_num_threads(), blocks = (n + K_SHARE_ALIGN - 1) / K_SHARE_ALIGN;
+    int b0 = (int)((long)blocks * t / nt), b1 = (int)((long)blocks * (t + 1) / nt);
+    *lo = b0 * K_SHARE_ALIGN < n ? b0 * K_SHARE_ALIGN : n;
+    *hi = b1 * K_SHARE_ALIGN < n ? b1 * K_SHARE_ALIGN : n;
+}
 
 /* C = alpha * op(A) op(B) + beta * C, row-major; op(A) is M x K, op(B) K x N. */
 void k_gemm(int trans_a, int trans_b, int m, int n, int k, real alpha, const real *a, int lda, const real *b,
             int ldb, real beta, real *c, int ldc);
 /* y[r, :] = x[r, :] W^T + b for rows r: W is (out x in), b may be NULL. */
 void k_linear(int rows, int in, int out, const real *x, const real *w, const real *b, real *y);
-/* Backward of k_linear: dW += dy^T x, db += column sums of dy (each may be
- * NULL), dx = dy W (NULL: skipped). */
-void k_linear_backward(int rows, int in, int out, const real *x, const real *w, const real *dy, real *dx,
-                       real *dw, real *db);
 
 enum { K_ACT_RELU = 0, K_ACT_TANH = 1 };
 void k_activate(int act, size_t n, real *h);

@@ -132,9 +132,11 @@ static void sequential(layer *l, const real *p, int rows, const real *y, real *s
 {
     autoregressive *a = self(l);
     made *m = &a->net;
-    int n = l->dim;
-    for (int r0 = 0; r0 < rows; r0 += SEQ_TILE) {
-        int r1 = rows - r0 < SEQ_TILE ? rows : r0 + SEQ_TILE;
+    int n = l->dim, tiles = (rows + SEQ_TILE - 1) / SEQ_TILE;
+    /* tiles are independent: each thread takes whole tiles */
+#pragma omp parallel for schedule(dynamic, 1) num_threads(k_threads()) if (tiles > 1)
+    for (int t = 0; t < tiles; t++) {
+        int r0 = t * SEQ_TILE, r1 = rows - r0 < SEQ_TILE ? rows : r0 + SEQ_TILE;
         for (int k = 0; k < n; k++) {
             made_seq_step(m, p, r0, r1 - r0, k);
             int i = m->order[k];
@@ -155,36 +157,44 @@ static void sequential(layer *l, const real *p, int rows, const real *y, real *s
     }
 }
 
+/* Tile by tile (rows are independent), each step's output-block gradient
+ * kept in dout; the weight gradients from all of them at the end. */
 static void sequential_backward(layer *l, const real *p, int rows, const real *ds, real dldj, real *dy, real *dp)
 {
     autoregressive *a = self(l);
     made *m = &a->net;
-    int n = l->dim;
+    int n = l->dim, tiles = (rows + SEQ_TILE - 1) / SEQ_TILE;
     if (!dy && !dp)
         return;
-    made_seq_backward_begin(m, rows);
-    for (int k = n - 1; k >= 0; k--) {
-        int i = m->order[k];
-        real *blk = a->dout; /* rows x 2 */
-        for (int r = 0; r < rows; r++) {
-            const real *o = m->out + (size_t)r * 2 * n;
-            real alpha = o[2 * k], mu = o[2 * k + 1], si = m->in[(size_t)r * n + k];
-            real g = ds[(size_t)r * n + i] + m->din[(size_t)r * n + k], gy, dalpha;
-            if (a->iaf) { /* s = (y - mu) e^-alpha */
-                gy = g * r_exp(-alpha);
-                blk[2 * r + 1] = -gy;
-                dalpha = -g * si - dldj;
-            } else { /* s = y e^alpha + mu */
-                gy = g * r_exp(alpha);
-                blk[2 * r + 1] = g;
-                dalpha = g * (si - mu) + dldj;
+#pragma omp parallel for schedule(dynamic, 1) num_threads(k_threads()) if (tiles > 1)
+    for (int t = 0; t < tiles; t++) {
+        int r0 = t * SEQ_TILE, r1 = rows - r0 < SEQ_TILE ? rows : r0 + SEQ_TILE;
+        made_seq_backward_begin(m, r0, r1 - r0);
+        for (int k = n - 1; k >= 0; k--) {
+            int i = m->order[k];
+            for (int r = r0; r < r1; r++) {
+                const real *o = m->out + (size_t)r * 2 * n;
+                real *blk = a->dout + (size_t)r * 2 * n + 2 * k;
+                real alpha = o[2 * k], mu = o[2 * k + 1], si = m->in[(size_t)r * n + k];
+                real g = ds[(size_t)r * n + i] + m->din[(size_t)r * n + k], gy, dalpha;
+                if (a->iaf) { /* s = (y - mu) e^-alpha */
+                    gy = g * r_exp(-alpha);
+                    blk[1] = -gy;
+                    dalpha = -g * si - dldj;
+                } else { /* s = y e^alpha + mu */
+                    gy = g * r_exp(alpha);
+                    blk[1] = g;
+                    dalpha = g * (si - mu) + dldj;
+                }
+                blk[0] = dalpha * alpha_slope(a, alpha);
+                if (dy)
+                    dy[(size_t)r * n + i] = gy;
             }
-            blk[2 * r] = dalpha * alpha_slope(a, alpha);
-            if (dy)
-                dy[(size_t)r * n + i] = gy;
+            made_seq_backward_step(m, p, r0, r1 - r0, k, a->dout + (size_t)r0 * 2 * n + 2 * k, 2 * n);
         }
-        made_seq_backward_step(m, p, rows, k, blk, dp);
     }
+    if (dp)
+        made_param_grad(m, rows, a->dout, dp);
 }
 
 static void x2z(layer *l, const real *p, int rows, const real *x, real *z, double *ldj)

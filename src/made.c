@@ -178,49 +178,51 @@ void made_seq_step(made *m, const real *p, int r0, int rows, int k)
     panel_forward(m, p, r0, rows, m->depth, k * m->per_dim, (k + 1) * m->per_dim, width_for(m, m->depth, k));
 }
 
-void made_seq_backward_begin(made *m, int rows)
+void made_seq_backward_begin(made *m, int r0, int rows)
 {
-    memset(m->din, 0, sizeof(real) * rows * m->n);
+    memset(m->din + (size_t)r0 * m->n, 0, sizeof(real) * rows * m->n);
     for (int l = 0; l < m->depth; l++)
-        memset(hidden_of(m, m->dh, l), 0, sizeof(real) * rows * m->hidden);
+        memset(hidden_of(m, m->dh, l) + (size_t)r0 * m->hidden, 0, sizeof(real) * rows * m->hidden);
 }
 
 /* Backward of panel_forward for units [a, b) given their output gradient
- * dy (ld_dy): dW, db += ...; dsrc[:, :width] += dy W. */
-static void panel_backward(made *m, const real *p, int rows, int l, int a, int b, int width, const real *dy,
-                           int ld_dy, real *dp, int want_dsrc)
+ * dy (ld_dy, row 0): dW, db += dy^T src (all rows, in row order). */
+static void panel_param_grad(const made *m, int rows, int l, int a, int b, int width, const real *dy, int ld_dy,
+                             real *dp)
 {
     int in = layer_in(m, l), out = layer_out(m, l);
-    size_t off = layer_offset(m, l);
+    real *dw = dp + layer_offset(m, l), *db = dw + (size_t)out * in;
     const real *src = l == 0 ? m->in : hidden_of(m, m->net.h, l - 1);
-    real *dsrc = l == 0 ? m->din : hidden_of(m, m->dh, l - 1);
-    int ld_src = l == 0 ? m->n : m->hidden;
-    if (dp) {
-        real *dw = dp + off, *db = dw + (size_t)out * in;
-        if (width > 0)
-            k_gemm(1, 0, b - a, width, rows, 1, dy, ld_dy, src, ld_src, 1, dw + (size_t)a * in, in);
-        for (int r = 0; r < rows; r++)
-            for (int j = 0; j < b - a; j++)
-                db[a + j] += dy[(size_t)r * ld_dy + j];
-    }
-    if (want_dsrc && width > 0)
-        k_gemm(0, 0, rows, width, b - a, 1, dy, ld_dy, p + off + (size_t)a * in, in, 1, dsrc, ld_src);
+    if (width > 0)
+        k_gemm(1, 0, b - a, width, rows, 1, dy, ld_dy, src, l == 0 ? m->n : m->hidden, 1, dw + (size_t)a * in, in);
+    for (int r = 0; r < rows; r++)
+        for (int j = 0; j < b - a; j++)
+            db[a + j] += dy[(size_t)r * ld_dy + j];
 }
 
-void made_seq_backward_step(made *m, const real *p, int rows, int k, const real *dblock, real *dp)
+/* ... and dsrc[r0:r0+rows, :width] += dy W for the rows from r0 (dy at row r0). */
+static void panel_input_grad(made *m, const real *p, int r0, int rows, int l, int a, int b, int width,
+                             const real *dy, int ld_dy)
+{
+    int in = layer_in(m, l), ld_src = l == 0 ? m->n : m->hidden;
+    real *dsrc = (l == 0 ? m->din : hidden_of(m, m->dh, l - 1)) + (size_t)r0 * ld_src;
+    if (width > 0)
+        k_gemm(0, 0, rows, width, b - a, 1, dy, ld_dy, p + layer_offset(m, l) + (size_t)a * in, in, 1, dsrc, ld_src);
+}
+
+void made_seq_backward_step(made *m, const real *p, int r0, int rows, int k, const real *dblock, int ld)
 {
     int top = m->depth;
-    panel_backward(m, p, rows, top, k * m->per_dim, (k + 1) * m->per_dim, width_for(m, top, k), dblock,
-                   m->per_dim, dp, 1);
+    panel_input_grad(m, p, r0, rows, top, k * m->per_dim, (k + 1) * m->per_dim, width_for(m, top, k), dblock, ld);
     for (int l = m->depth - 1; l >= 0; l--) {
         int a = k ? end_of(m, l, k - 1) : 0, b = end_of(m, l, k);
         if (b <= a)
             continue;
-        real *dh = hidden_of(m, m->dh, l) + a;
-        const real *h = hidden_of(m, m->net.h, l) + a;
+        real *dh = hidden_of(m, m->dh, l) + (size_t)r0 * m->hidden + a;
+        const real *h = hidden_of(m, m->net.h, l) + (size_t)r0 * m->hidden + a;
         for (int r = 0; r < rows; r++)
             k_activate_backward(m->act, (size_t)(b - a), h + (size_t)r * m->hidden, dh + (size_t)r * m->hidden);
-        panel_backward(m, p, rows, l, a, b, width_for(m, l, k), dh, m->hidden, dp, 1);
+        panel_input_grad(m, p, r0, rows, l, a, b, width_for(m, l, k), dh, m->hidden);
     }
 }
 
@@ -240,43 +242,83 @@ static void panel_range(const made *m, int l, int k, int *a, int *b, int *w)
     *w = unit_width(m, l, *b - 1);
 }
 
+/* Work of one row through the whole (unmasked) network, forward. */
+static double flops_per_row(const made *m) { return 2.0 * (double)made_n_params(m); }
+
+/* Each thread runs its own rows through every layer. */
 void made_forward(made *m, const real *p, int rows, const real *x)
 {
     int n = m->n;
-    for (int r = 0; r < rows; r++)
-        for (int k = 0; k < n; k++)
-            m->in[(size_t)r * n + k] = x[(size_t)r * n + m->order[k]];
-    for (int l = 0; l <= m->depth; l++)
-        for (int k = 0, np = panel_count(layer_out(m, l)); k < np; k++) {
-            int a, b, w;
-            panel_range(m, l, k, &a, &b, &w);
-            panel_forward(m, p, 0, rows, l, a, b, w);
-        }
+#pragma omp parallel num_threads(k_threads()) if (k_worth_threads(rows * flops_per_row(m)))
+    {
+        int r0, r1;
+        k_share(rows, &r0, &r1);
+        for (int r = r0; r < r1; r++)
+            for (int k = 0; k < n; k++)
+                m->in[(size_t)r * n + k] = x[(size_t)r * n + m->order[k]];
+        for (int l = 0; l <= m->depth; l++)
+            for (int k = 0, np = panel_count(layer_out(m, l)); k < np && r1 > r0; k++) {
+                int a, b, w;
+                panel_range(m, l, k, &a, &b, &w);
+                panel_forward(m, p, r0, r1 - r0, l, a, b, w);
+            }
+    }
 }
 
+void made_param_grad(const made *m, int rows, const real *dout, real *dp)
+{
+    int panels[64], total = 0; /* panels before layer l: panels[l] */
+    for (int l = 0; l <= m->depth; l++) {
+        panels[l] = total;
+        total += panel_count(layer_out(m, l));
+    }
+    /* a panel's sums over all rows belong to one thread */
+#pragma omp parallel for schedule(dynamic, 1) num_threads(k_threads()) \
+    if (k_worth_threads(rows * flops_per_row(m)))
+    for (int i = 0; i < total; i++) {
+        int l = m->depth;
+        while (panels[l] > i)
+            l--;
+        int a, b, w, out = layer_out(m, l);
+        const real *dy = l == m->depth ? dout : hidden_of(m, m->dh, l);
+        panel_range(m, l, i - panels[l], &a, &b, &w);
+        panel_param_grad(m, rows, l, a, b, w, dy + a, out, dp);
+    }
+    made_constrain(m, dp); /* the masked weights are not parameters: their gradient stays 0 */
+}
+
+/* Each thread takes its rows down through every layer (the activation's
+ * derivative, then dL/d(input)); the weight gradients follow. */
 void made_backward(made *m, const real *p, int rows, const real *dout, real *dx, real *dp)
 {
     int n = m->n;
-    for (int l = m->depth; l >= 0; l--) {
-        int in = layer_in(m, l), out = layer_out(m, l);
-        real *dy = l == m->depth ? (real *)dout : hidden_of(m, m->dh, l);
-        if (l < m->depth) /* dL/dh -> dL/d(pre-activation), in place */
-            k_activate_backward(m->act, (size_t)rows * out, hidden_of(m, m->net.h, l), dy);
-        int want_dsrc = l > 0 || dx;
-        if (want_dsrc)
-            memset(l == 0 ? m->din : hidden_of(m, m->dh, l - 1), 0, sizeof(real) * rows * in);
-        for (int k = 0, np = panel_count(out); k < np; k++) {
-            int a, b, w;
-            panel_range(m, l, k, &a, &b, &w);
-            panel_backward(m, p, rows, l, a, b, w, dy + a, out, dp, want_dsrc);
+#pragma omp parallel num_threads(k_threads()) if (k_worth_threads(rows * flops_per_row(m)))
+    {
+        int r0, r1;
+        k_share(rows, &r0, &r1);
+        for (int l = m->depth; l >= 0 && r1 > r0; l--) {
+            int in = layer_in(m, l), out = layer_out(m, l);
+            real *dy = (l == m->depth ? (real *)dout : hidden_of(m, m->dh, l)) + (size_t)r0 * out;
+            if (l < m->depth) /* dL/dh -> dL/d(pre-activation), in place */
+                k_activate_backward(m->act, (size_t)(r1 - r0) * out, hidden_of(m, m->net.h, l) + (size_t)r0 * out,
+                                    dy);
+            if (l == 0 && !dx)
+                break;
+            real *dsrc = l == 0 ? m->din : hidden_of(m, m->dh, l - 1);
+            memset(dsrc + (size_t)r0 * in, 0, sizeof(real) * (r1 - r0) * in);
+            for (int k = 0, np = panel_count(out); k < np; k++) {
+                int a, b, w;
+                panel_range(m, l, k, &a, &b, &w);
+                panel_input_grad(m, p, r0, r1 - r0, l, a, b, w, dy + a, out);
+            }
         }
+        if (dx)
+            for (int r = r0; r < r1; r++)
+                for (int k = 0; k < n; k++)
+                    dx[(size_t)r * n + m->order[k]] = m->din[(size_t)r * n + k];
     }
-    if (dp) /* the masked weights are not parameters: their gradient stays 0 */
-        made_constrain(m, dp);
-    if (dx)
-        for (int r = 0; r < rows; r++)
-            for (int k = 0; k < n; k++)
-                dx[(size_t)r * n + m->order[k]] = m->din[(size_t)r * n + k];
+    if (dp)
+        made_param_grad(m, rows, dout, dp);
 }
 
 nf_status made_put(const made *m, mf_writer *w)

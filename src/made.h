@@ -64,13 +64,20 @@ void made_backward(made *m, const real *p, int rows, const real *dout, real *dx,
  * block k. Callers run it on tiles of rows that fit in cache: each step
  * re-reads the tile's activations. */
 void made_seq_step(made *m, const real *p, int r0, int rows, int k);
-/* Reverse of the sequential pass, k = n-1 down to 0, after a full forward
- * (either kind). begin zeroes m->din and m->dh; step k takes dblock =
- * dL/d(output block k) (rows x per_dim) and pushes it to the weights (dp,
- * may be NULL) and, through the units of degree k, to m->din[:, 0..k-1].
- * Before step k, m->din[:, k] is final. */
-void made_seq_backward_begin(made *m, int rows);
-void made_seq_backward_step(made *m, const real *p, int rows, int k, const real *dblock, real *dp);
+/* Weight gradients of the last backward, either kind: dp += dL/dparams
+ * from dout (rows x n_out, dL/d(output)) and the hidden gradients the
+ * backward left in m->dh. */
+void made_param_grad(const made *m, int rows, const real *dout, real *dp);
+
+/* Reverse of the sequential pass on rows [r0, r0 + rows), k = n-1 down to
+ * 0, after a full forward (either kind): begin zeroes their m->din and
+ * m->dh; step k takes dblock = dL/d(output block k) (rows x per_dim, row
+ * stride ld, at row r0) and pushes it through the units of degree k to
+ * m->din[:, 0..k-1]. Before step k, m->din[:, k] is final. Rows are
+ * independent, so tiles of rows may run on different threads; the weight
+ * gradients come after, from every block: made_param_grad. */
+void made_seq_backward_begin(made *m, int r0, int rows);
+void made_seq_backward_step(made *m, const real *p, int r0, int rows, int k, const real *dblock, int ld);
 
 /* The structure (sizes, activation, order, hidden degrees) in a model
  * file section, and back; made_get fills a made_setup-ready spec. */

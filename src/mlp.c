@@ -72,44 +72,80 @@ void mlp_init_params(const mlp *m, real *p, rng *r, int zero_last)
     }
 }
 
-void mlp_forward(mlp *m, const real *p, int rows, const real *in, real *out)
+/* Work of one row through the network, forward (FLOPs). */
+static double flops_per_row(const mlp *m) { return 2.0 * (double)mlp_n_params(m); }
+
+static real *hidden_rows(const mlp *m, real *base, int l, int r0) { return base + ((size_t)l * m->max_rows + r0) * m->hidden; }
+
+/* Rows [r0, r1) through every layer; each thread runs its own rows. */
+static void forward_rows(mlp *m, const real *p, int r0, int r1, const real *in, real *out)
 {
-    const real *x = in;
+    const real *x = in + (size_t)r0 * m->n_in;
     for (int l = 0; l <= m->depth; l++) {
         int nin = layer_in(m, l), nout = layer_out(m, l);
         const real *w = p, *b = p + (size_t)nout * nin;
-        real *y = l == m->depth ? out : m->h + (size_t)l * m->max_rows * m->hidden;
-        k_linear(rows, nin, nout, x, w, b, y);
+        real *y = l == m->depth ? out + (size_t)r0 * nout : hidden_rows(m, m->h, l, r0);
+        k_linear(r1 - r0, nin, nout, x, w, b, y);
         if (l < m->depth)
-            k_activate(m->act, (size_t)rows * nout, y);
+            k_activate(m->act, (size_t)(r1 - r0) * nout, y);
         x = y;
         p = b + nout;
     }
 }
 
+void mlp_forward(mlp *m, const real *p, int rows, const real *in, real *out)
+{
+#pragma omp parallel num_threads(k_threads()) if (k_worth_threads(rows * flops_per_row(m)))
+    {
+        int r0, r1;
+        k_share(rows, &r0, &r1);
+        forward_rows(m, p, r0, r1, in, out);
+    }
+}
+
+/* Each layer backward in two shares: the weight and bias gradients of the
+ * thread's output units (sums over all rows, in row order), then dL/dx of
+ * its rows, with the activation's derivative applied to them. */
 void mlp_backward(mlp *m, const real *p, int rows, const real *in, const real *dout, real *din, real *dp)
 {
-    /* offsets of each layer's parameters */
-    size_t off[64];
+    size_t off[64]; /* offsets of each layer's parameters */
     size_t o = 0;
     for (int l = 0; l <= m->depth; l++) {
         off[l] = o;
         o += (size_t)layer_out(m, l) * layer_in(m, l) + layer_out(m, l);
     }
-    const real *dy = dout;
-    int cur = 0;
-    for (int l = m->depth; l >= 0; l--) {
-        int nin = layer_in(m, l), nout = layer_out(m, l);
-        const real *x = l == 0 ? in : m->h + (size_t)(l - 1) * m->max_rows * m->hidden;
-        const real *w = p + off[l];
-        real *dw = dp ? dp + off[l] : NULL;
-        real *db = dp ? dw + (size_t)nout * nin : NULL;
-        real *dx = l == 0 ? din : m->dh[cur];
-        k_linear_backward(rows, nin, nout, x, w, dy, dx, dw, db);
-        if (l > 0) {
-            k_activate_backward(m->act, (size_t)rows * nin, x, dx);
-            dy = dx;
-            cur ^= 1;
+#pragma omp parallel num_threads(k_threads()) if (k_worth_threads(2 * rows * flops_per_row(m)))
+    {
+        const real *dy = dout;
+        int cur = 0;
+        for (int l = m->depth; l >= 0; l--) {
+            int nin = layer_in(m, l), nout = layer_out(m, l), a, b;
+            const real *x = l == 0 ? in : hidden_rows(m, m->h, l - 1, 0);
+            const real *w = p + off[l];
+            real *dx = l == 0 ? din : m->dh[cur];
+            if (dp) {
+                real *dw = dp + off[l], *db = dw + (size_t)nout * nin;
+                k_share(nout, &a, &b);
+                if (b > a)
+                    k_gemm(1, 0, b - a, nin, rows, 1, dy + a, nout, x, nin, 1, dw + (size_t)a * nin, nin);
+                for (int r = 0; r < rows; r++)
+                    for (int j = a; j < b; j++)
+                        db[j] += dy[(size_t)r * nout + j];
+            }
+            if (dx) {
+                k_share(rows, &a, &b);
+                if (b > a) {
+                    k_gemm(0, 0, b - a, nin, nout, 1, dy + (size_t)a * nout, nout, w, nin, 0, dx + (size_t)a * nin,
+                           nin);
+                    if (l > 0)
+                        k_activate_backward(m->act, (size_t)(b - a) * nin, x + (size_t)a * nin, dx + (size_t)a * nin);
+                }
+            }
+            if (l > 0) {
+                dy = dx;
+                cur ^= 1;
+            }
+#pragma omp barrier /* the next layer's weight gradients read every row of dx */
         }
     }
 }

@@ -56,6 +56,7 @@
 #include <string.h>
 
 #include "error.h"
+#include "kern.h"
 #include "nflow.h"
 #include "rng.h"
 
@@ -633,7 +634,7 @@ nf_status nf_toy_log_prob(const char *name, const float *x, size_t rows, double 
 
     long long n = (long long)rows;
 #ifdef _OPENMP
-#pragma omp parallel for schedule(static) if (n >= 512)
+#pragma omp parallel for schedule(static) num_threads(k_threads()) if (n >= 512)
 #endif
     for (long long i = 0; i < n; i++) {
         double a = x[2 * i], b = x[2 * i + 1], lp;

@@ -117,7 +117,7 @@ static int is_zeroed(const nf_matrix *m) { return m->rows == 0 && m->cols == 0 &
  * holding the file name and s1, s2 (either may be NULL). */
 static int fails_with(const char *path, const nf_read_options *opt, nf_status code, const char *s1, const char *s2)
 {
-    nf_matrix m = {7, 7, (float *)&m}; /* garbage that must be cleared */
+    nf_matrix m = {.rows = 7, .cols = 7, .values = (float *)&m}; /* garbage that must be cleared */
     nf_status st = nf_matrix_read(path, opt, &m);
     const char *msg = nf_last_error();
     const char *base = strrchr(path, '/');
@@ -173,7 +173,7 @@ static void test_options_and_free(void)
     nf_read_options_default(NULL);
 
     nf_matrix_free(NULL);
-    nf_matrix m = {0, 0, NULL};
+    nf_matrix m = {0};
     nf_matrix_free(&m);
     CHECK(is_zeroed(&m));
     m.rows = 2;
@@ -200,7 +200,7 @@ static void test_npy_f32_roundtrip(void)
     v[2] = -FLT_MAX;
     v[3] = FLT_MIN;
     v[4] = 1e-45f; /* the smallest subnormal */
-    nf_matrix m = {rows, cols, v};
+    nf_matrix m = {.rows = rows, .cols = cols, .values = v};
     const char *path = tp("f32.npy");
     CHECK(nf_matrix_write(path, &m) == NF_OK, "%s", nf_last_error());
 
@@ -224,6 +224,18 @@ static void test_npy_f32_roundtrip(void)
     CHECK(r.rows == rows && r.cols == cols);
     if (r.values && r.rows == rows && r.cols == cols)
         CHECK(memcmp(r.values, v, rows * cols * sizeof *v) == 0, "not bit-exact");
+    /* mapped, not copied; writing to it leaves the file alone */
+    CHECK(r.mapping != NULL && r.mapping_bytes == n, "a float32 .npy should be mapped");
+    if (r.values) {
+        r.values[0] = 42;
+        nf_matrix again;
+        CHECK(nf_matrix_read(path, NULL, &again) == NF_OK && again.values && again.values[0] == v[0],
+              "a write to a mapped matrix reached the file");
+        nf_matrix_free(&again);
+    }
+    nf_matrix_free(&r);
+    nf_read_options some = opts(-1, "1-3"); /* a column list is gathered into a copy */
+    CHECK(nf_matrix_read(path, &some, &r) == NF_OK && !r.mapping && r.cols == 3 && r.values[0] == v[1]);
     nf_matrix_free(&r);
 
     /* The extension is matched in any case; the options' header is ignored. */
@@ -237,7 +249,7 @@ static void test_npy_f32_roundtrip(void)
     nf_matrix_free(&r);
 
     /* A single row and a single column. */
-    nf_matrix one = {1, 1, v};
+    nf_matrix one = {.rows = 1, .cols = 1, .values = v};
     CHECK(nf_matrix_write(path, &one) == NF_OK);
     CHECK(nf_matrix_read(path, NULL, &r) == NF_OK);
     CHECK(r.rows == 1 && r.cols == 1 && r.values && memcmp(r.values, v, 4) == 0);
@@ -301,7 +313,7 @@ static void test_csv_roundtrip(void)
     v[2] = FLT_MAX;
     v[3] = 1e-45f;
     v[4] = -0.0f;
-    nf_matrix m = {rows, cols, v};
+    nf_matrix m = {.rows = rows, .cols = cols, .values = v};
     const char *path = tp("f32.csv");
     CHECK(nf_matrix_write(path, &m) == NF_OK, "%s", nf_last_error());
     nf_matrix r;
@@ -417,7 +429,7 @@ static void test_npy_columns(void)
     float f[4 * 5];
     for (int i = 0; i < 20; i++)
         f[i] = (float)i;
-    nf_matrix m = {4, 5, f};
+    nf_matrix m = {.rows = 4, .cols = 5, .values = f};
     const char *path = tp("cols.npy");
     CHECK(nf_matrix_write(path, &m) == NF_OK);
     nf_matrix r;
@@ -764,7 +776,7 @@ static void test_npy_truncated(void)
     float f[3 * 4];
     for (int i = 0; i < 12; i++)
         f[i] = (float)i * 0.5f;
-    nf_matrix m = {3, 4, f};
+    nf_matrix m = {.rows = 3, .cols = 4, .values = f};
     const char *good = tp("good.npy");
     CHECK(nf_matrix_write(good, &m) == NF_OK);
     size_t n = 0;
@@ -906,7 +918,7 @@ static int count_entries_containing(const char *dir, const char *s)
 static void test_write_errors(void)
 {
     float f[4] = {1, 2, 3, 4};
-    nf_matrix m = {2, 2, f};
+    nf_matrix m = {.rows = 2, .cols = 2, .values = f};
     char nodir[512];
     snprintf(nodir, sizeof nodir, "%s/no/such/dir/out.npy", tmpdir);
     CHECK(nf_matrix_write(nodir, &m) == NF_ERR_IO);
@@ -920,7 +932,8 @@ static void test_write_errors(void)
     CHECK(nf_matrix_write(keep, &m) == NF_OK);
     size_t n0 = 0, n1 = 0;
     unsigned char *before = slurp(keep, &n0);
-    nf_matrix empty_rows = {0, 2, f}, empty_cols = {2, 0, f}, no_values = {2, 2, NULL};
+    nf_matrix empty_rows = {.rows = 0, .cols = 2, .values = f}, empty_cols = {.rows = 2, .cols = 0, .values = f},
+              no_values = {.rows = 2, .cols = 2, .values = NULL};
     CHECK(nf_matrix_write(keep, &empty_rows) == NF_ERR_INVALID);
     CHECK(strstr(nf_last_error(), "keep.npy") != NULL, "%s", nf_last_error());
     CHECK(nf_matrix_write(keep, &empty_cols) == NF_ERR_INVALID);
@@ -951,7 +964,7 @@ static void test_write_errors(void)
 
     /* A good write replaces the file. */
     float g[3] = {9, 8, 7};
-    nf_matrix m2 = {3, 1, g};
+    nf_matrix m2 = {.rows = 3, .cols = 1, .values = g};
     CHECK(nf_matrix_write(keep, &m2) == NF_OK);
     nf_matrix r;
     CHECK(nf_matrix_read(keep, NULL, &r) == NF_OK);
@@ -966,7 +979,7 @@ static void test_fuzz(void)
     float f[5 * 3];
     for (int i = 0; i < 15; i++)
         f[i] = (float)i - 7.0f;
-    nf_matrix m = {5, 3, f};
+    nf_matrix m = {.rows = 5, .cols = 3, .values = f};
     const char *npy = tp("fuzz_src.npy");
     const char *csv = tp("fuzz_src.csv");
     CHECK(nf_matrix_write(npy, &m) == NF_OK);

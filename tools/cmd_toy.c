@@ -58,7 +58,7 @@ int cmd_toy(int argc, char **argv)
         return cli_error("toy", "--out and --n (>= 1) are required"), EXIT_USAGE;
     if (cli_check_writable("toy", out))
         return 1;
-    nf_matrix m = {(size_t)n, 2, malloc(sizeof(float) * 2 * (size_t)n)};
+    nf_matrix m = {.rows = (size_t)n, .cols = 2, .values = malloc(sizeof(float) * 2 * (size_t)n)};
     if (!m.values)
         return cli_error("toy", "out of memory");
     nf_status st = nf_toy_sample(name, m.rows, seed, m.values);

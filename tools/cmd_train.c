@@ -219,23 +219,29 @@ int cmd_train(int argc, char **argv)
     rc = 1;
     if (cli_read("train", data, columns, 0, &all))
         goto done;
-    if ((st = nf_matrix_split(&all, val_path ? 0 : 0.1, test_path ? 0 : 0.1, seed, &train, &val, &test))) {
+    size_t dim = all.cols;
+    if (val_path && test_path) { /* nothing to split off: train on the data as read (a .npy stays mapped) */
+        train = all;
+        memset(&all, 0, sizeof all);
+    } else if ((st = nf_matrix_split(&all, val_path ? 0 : 0.1, test_path ? 0 : 0.1, seed, &train, &val, &test))) {
         cli_error("train", "%s: %s", data, nf_last_error());
         goto done;
+    } else {
+        nf_matrix_free(&all); /* the split copied it */
     }
     for (int k = 0; k < 2; k++) {
         const char *path = k ? test_path : val_path;
         nf_matrix *dst = k ? &test : &val;
         if (!path)
             continue;
-        if (cli_read("train", path, columns, (int)all.cols, &extra))
+        if (cli_read("train", path, columns, (int)dim, &extra))
             goto done;
         nf_matrix_free(dst);
         *dst = extra;
         memset(&extra, 0, sizeof extra);
     }
     nf_config cfg;
-    nf_config_default(&cfg, (nf_model)m, (int)all.cols);
+    nf_config_default(&cfg, (nf_model)m, (int)dim);
     if (layers) cfg.layers = layers;
     if (hidden) cfg.hidden = hidden;
     if (cli_seen(&cmd, "hidden-layers")) cfg.hidden_layers = hidden_layers;
@@ -253,8 +259,8 @@ int cmd_train(int argc, char **argv)
             cli_error("train", "--resume: %s", nf_last_error());
             goto done;
         }
-        if (nf_flow_dim(f) != (int)all.cols) {
-            cli_error("train", "%s has %zu columns, the model in %s expects %d", data, all.cols, resume,
+        if (nf_flow_dim(f) != (int)dim) {
+            cli_error("train", "%s has %zu columns, the model in %s expects %d", data, dim, resume,
                       nf_flow_dim(f));
             goto done;
         }
@@ -288,7 +294,7 @@ int cmd_train(int argc, char **argv)
         cli_fail("train", st);
         goto done;
     }
-    if (plot && all.cols == 2) {
+    if (plot && dim == 2) {
         enum { N_PLOT = 2000 };
         float samples[2 * N_PLOT];
         if ((st = nf_flow_sample(f, N_PLOT, seed + 1, samples, NULL)) ||
@@ -297,13 +303,13 @@ int cmd_train(int argc, char **argv)
             goto done;
         }
     } else if (plot) {
-        cli_error("train", "--plot: only for 2-D data (this has %zu columns); model saved", all.cols);
+        cli_error("train", "--plot: only for 2-D data (this has %zu columns); model saved", dim);
         goto done;
     }
     if (json) {
         printf("{\"model\": \"%s\", \"dim\": %zu, \"params\": %zu, \"epochs\": %d, \"best_epoch\": %d, "
                "\"n_train\": %zu, \"n_val\": %zu, \"n_test\": %zu, \"seconds\": %.3f, ",
-               model, all.cols, nf_flow_param_count(f), res.epochs, res.best_epoch, train.rows, val.rows,
+               model, dim, nf_flow_param_count(f), res.epochs, res.best_epoch, train.rows, val.rows,
                test.rows, res.seconds);
         print_json_number("train_log_likelihood", s_train.mean, 0);
         print_json_number("val_log_likelihood", s_val.mean, 0);
