@@ -50,6 +50,11 @@ Commands:
           operations (training step with torch.optim.Adam, log-density,
           sampling; MAF sampling the textbook n-pass way) in float32 with
           these modules; one JSON line per measurement ("impl": "torch").
+  train   --kind maf|realnvp --data X --val V --test T --out P.npy [--layers
+          --hidden --hidden-layers --epochs --batch --lr --seed --threads]
+  sample  --model M --n N --out X.npy [--seed --threads]
+          what `nflow train` and `nflow sample` do, as whole processes, for
+          the end-to-end timing of bench/cli_vs_torch.sh.
 
 Tolerance: a value passes when |nflow - ref| <= rtol * max(|ref|, floor),
 rtol = 1e-4. The floor makes the relative test meaningful near zero:
@@ -1079,6 +1084,69 @@ def run_bench(quick=False, name_filter=None, repeats=None, threads=(1, 2)):
     return 0
 
 
+def _bench_log_prob(flow, h):
+    """Per-row log-density through the modules, in the flow's dtype (no float64 casts)."""
+    acc = torch.zeros(h.shape[0], dtype=h.dtype)
+    for layer in flow.layers:
+        h, ldj = layer.x2z(h)
+        acc = acc + ldj
+    return flow.base.log_prob(h) + acc
+
+
+def run_train(a):
+    """The work of `nflow train --model maf|realnvp ... --epochs E --val V --test T`
+    as one PyTorch process (bench/cli_vs_torch.sh times both): load the data,
+    standardise with the training data's statistics, shuffled mini-batches
+    with Adam (nflow's defaults: weight decay 1e-6, gradient norm clipped at
+    100), the validation log-likelihood after every epoch, then the train,
+    validation and test log-likelihoods, and the parameters saved."""
+    torch.manual_seed(a.seed)
+    x, v, t = (np.load(f).astype(np.float32) for f in (a.data, a.val, a.test))
+    dim = x.shape[1]
+    model, _ = synth_model(a.kind, dim, a.layers, a.hidden, a.hidden_layers, a.seed)
+    std = model["layers"][0]
+    std["mean"], std["std"] = x.mean(0).astype(np.float64), (x.std(0) + 1e-12).astype(np.float64)
+    flow = Flow(model, torch.float32)
+    flow.train()
+    _Stats.see = staticmethod(lambda alpha: None)  # the value check's statistics: not part of the work
+    opt = torch.optim.Adam(flow.parameters(), lr=a.lr, weight_decay=1e-6)
+    xt, vt, tt = (torch.from_numpy(m) for m in (x, v, t))
+
+    def mean_ll(data):
+        with torch.no_grad():
+            return float(torch.cat([_bench_log_prob(flow, c) for c in torch.split(data, 1024)]).mean())
+
+    for _ in range(a.epochs):
+        perm = torch.randperm(xt.shape[0])
+        for b0 in range(0, xt.shape[0], a.batch):
+            xb = xt[perm[b0: b0 + a.batch]]
+            opt.zero_grad(set_to_none=True)
+            loss = -_bench_log_prob(flow, xb).mean()
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(flow.parameters(), 100.0)
+            opt.step()
+        val_ll = mean_ll(vt)
+    res = {"train": mean_ll(xt), "val": mean_ll(vt), "test": mean_ll(tt)}
+    np.save(a.out, np.concatenate([p.detach().numpy().reshape(-1) for p in flow.parameters()]))
+    print(json.dumps({"impl": "torch", "op": "train", "last_val": val_ll, **res}))
+    return 0
+
+
+def run_sample(a):
+    """The work of `nflow sample MODEL --n N --out X.npy` as one PyTorch
+    process: read the model file, draw base noise, run the sampling direction
+    (a MAF the textbook way, n passes), write the rows."""
+    torch.manual_seed(a.seed)
+    _Stats.see = staticmethod(lambda alpha: None)
+    flow = Flow(read_model(a.model), torch.float32)
+    with torch.no_grad():
+        h = torch.randn(a.n, flow.dim)
+        for layer in reversed(flow.layers):
+            h, _ = layer.z2x(h)
+    np.save(a.out, h.numpy())
+    return 0
+
+
 def need_torch():
     if torch is None:
         print("torch_reference: python3-torch is not installed", file=sys.stderr)
@@ -1115,6 +1183,22 @@ def main(argv=None):
     bn.add_argument("--filter", help="only measurements whose name contains this")
     bn.add_argument("--repeats", type=int, help="timed repeats after the warm-up (default 11; 3 with --quick)")
     bn.add_argument("--threads", default="1,2", help="comma-separated thread counts (default 1,2)")
+    tr = sub.add_parser("train", help="what `nflow train` does, for the end-to-end timing (bench/cli_vs_torch.sh)")
+    tr.add_argument("--kind", choices=("maf", "realnvp"), required=True)
+    tr.add_argument("--data", required=True)
+    tr.add_argument("--val", required=True)
+    tr.add_argument("--test", required=True)
+    tr.add_argument("--out", required=True, help="parameters (.npy)")
+    for name, typ, dflt in (("layers", int, 5), ("hidden", int, 512), ("hidden-layers", int, 2),
+                            ("epochs", int, 1), ("batch", int, 100), ("lr", float, 1e-3), ("seed", int, 1)):
+        tr.add_argument("--" + name, type=typ, default=dflt)
+    sm = sub.add_parser("sample", help="what `nflow sample` does, for the end-to-end timing")
+    sm.add_argument("--model", required=True)
+    sm.add_argument("--n", type=int, required=True)
+    sm.add_argument("--seed", type=int, default=1)
+    sm.add_argument("--out", required=True)
+    for p in (tr, sm):
+        p.add_argument("--threads", type=int, default=1)
     a = ap.parse_args(argv)
     try:
         if a.cmd == "info":
@@ -1125,6 +1209,9 @@ def main(argv=None):
                 print("  %2d: %-18s params %d state %d" % (k, L["tag"], L["n_params"], L["n_state"]))
             return 0
         need_torch()
+        if a.cmd in ("train", "sample"):
+            torch.set_num_threads(a.threads)
+            return run_train(a) if a.cmd == "train" else run_sample(a)
         if a.cmd == "bench":
             try:
                 threads = [int(t) for t in a.threads.split(",")]

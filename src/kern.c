@@ -3,6 +3,15 @@
 #include <cblas.h>
 #include <math.h>
 
+/* The element-wise loops are built twice, for AVX2 and for any x86-64; the
+ * loader picks one for the CPU it runs on (a portable binary that still
+ * uses 8-wide vectors). */
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && !defined(__SANITIZE_ADDRESS__)
+#define NF_VECTOR_CLONES __attribute__((target_clones("avx2", "default")))
+#else
+#define NF_VECTOR_CLONES
+#endif
+
 static int team_size; /* 0: not decided yet */
 
 void k_set_threads(int n)
@@ -40,7 +49,7 @@ void k_linear(int rows, int in, int out, const real *x, const real *w, const rea
     k_gemm(0, 1, rows, out, in, 1, x, in, w, in, b ? 1 : 0, y, out);
 }
 
-void k_activate(int act, size_t n, real *h)
+NF_VECTOR_CLONES void k_activate(int act, size_t n, real *h)
 {
     if (act == K_ACT_RELU) { /* a select, not h * (h > 0): that form compiles to a branch */
 #pragma omp simd
@@ -55,7 +64,7 @@ void k_activate(int act, size_t n, real *h)
     }
 }
 
-void k_activate_backward(int act, size_t n, const real *h, real *dh)
+NF_VECTOR_CLONES void k_activate_backward(int act, size_t n, const real *h, real *dh)
 {
     if (act == K_ACT_RELU) {
 #pragma omp simd
@@ -65,5 +74,27 @@ void k_activate_backward(int act, size_t n, const real *h, real *dh)
 #pragma omp simd
         for (size_t i = 0; i < n; i++)
             dh[i] *= 1 - h[i] * h[i];
+    }
+}
+
+void k_activate_block(int act, int rows, int cols, int ld, real *h)
+{
+    for (int r = 0; r < rows; r++)
+        k_activate(act, (size_t)cols, h + (size_t)r * ld);
+}
+
+void k_activate_backward_block(int act, int rows, int cols, int ld, const real *h, real *dh)
+{
+    for (int r = 0; r < rows; r++)
+        k_activate_backward(act, (size_t)cols, h + (size_t)r * ld, dh + (size_t)r * ld);
+}
+
+NF_VECTOR_CLONES void k_fill_rows(int rows, int cols, int ld, const real *v, real *h)
+{
+    for (int r = 0; r < rows; r++) {
+        real *row = h + (size_t)r * ld;
+#pragma omp simd
+        for (int j = 0; j < cols; j++)
+            row[j] = v[j];
     }
 }

@@ -53,5 +53,11 @@ enum { K_ACT_RELU = 0, K_ACT_TANH = 1 };
 void k_activate(int act, size_t n, real *h);
 /* dh *= f'(.) expressed through the activation's output h. */
 void k_activate_backward(int act, size_t n, const real *h, real *dh);
+/* The same on a rows x cols block of a matrix with row stride ld: one call
+ * for a panel of a few units, not one per row. */
+void k_activate_block(int act, int rows, int cols, int ld, real *h);
+/* h[r, :cols] = v for each of rows rows of stride ld (biases before a product adds to them). */
+void k_fill_rows(int rows, int cols, int ld, const real *v, real *h);
+void k_activate_backward_block(int act, int rows, int cols, int ld, const real *h, real *dh);
 
 #endif

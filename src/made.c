@@ -159,13 +159,11 @@ static void panel_forward(made *m, const real *p, int r0, int rows, int l, int a
     int ld_src = l == 0 ? m->n : m->hidden;
     const real *src = (l == 0 ? m->in : hidden_of(m, m->net.h, l - 1)) + (size_t)r0 * ld_src;
     real *dst = (l == m->depth ? m->out : hidden_of(m, m->net.h, l)) + (size_t)r0 * out;
-    for (int r = 0; r < rows; r++)
-        memcpy(dst + (size_t)r * out + a, bias + a, sizeof(real) * (size_t)(b - a));
+    k_fill_rows(rows, b - a, out, bias + a, dst + a);
     if (width > 0)
         k_gemm(0, 1, rows, b - a, width, 1, src, ld_src, w + (size_t)a * in, in, 1, dst + a, out);
     if (l < m->depth)
-        for (int r = 0; r < rows; r++)
-            k_activate(m->act, (size_t)(b - a), dst + (size_t)r * out + a);
+        k_activate_block(m->act, rows, b - a, out, dst + a);
 }
 
 void made_seq_step(made *m, const real *p, int r0, int rows, int k)
@@ -220,8 +218,7 @@ void made_seq_backward_step(made *m, const real *p, int r0, int rows, int k, con
             continue;
         real *dh = hidden_of(m, m->dh, l) + (size_t)r0 * m->hidden + a;
         const real *h = hidden_of(m, m->net.h, l) + (size_t)r0 * m->hidden + a;
-        for (int r = 0; r < rows; r++)
-            k_activate_backward(m->act, (size_t)(b - a), h + (size_t)r * m->hidden, dh + (size_t)r * m->hidden);
+        k_activate_backward_block(m->act, rows, b - a, m->hidden, h, dh);
         panel_input_grad(m, p, r0, rows, l, a, b, width_for(m, l, k), dh, m->hidden);
     }
 }
@@ -242,6 +239,25 @@ static void panel_range(const made *m, int l, int k, int *a, int *b, int *w)
     *w = unit_width(m, l, *b - 1);
 }
 
+/* All units of layer l for rows [r0, r0 + rows): the bias, the products
+ * panel by panel, then the activation in one pass over whole rows. */
+static void layer_forward(made *m, const real *p, int r0, int rows, int l)
+{
+    int in = layer_in(m, l), out = layer_out(m, l), ld_src = l == 0 ? m->n : m->hidden;
+    const real *w = p + layer_offset(m, l), *bias = w + (size_t)out * in;
+    const real *src = (l == 0 ? m->in : hidden_of(m, m->net.h, l - 1)) + (size_t)r0 * ld_src;
+    real *dst = (l == m->depth ? m->out : hidden_of(m, m->net.h, l)) + (size_t)r0 * out;
+    k_fill_rows(rows, out, out, bias, dst); /* the products add to it (OpenBLAS zeroes C in a pass of its own) */
+    for (int k = 0, np = panel_count(out); k < np; k++) {
+        int a, b, width;
+        panel_range(m, l, k, &a, &b, &width);
+        if (width > 0)
+            k_gemm(0, 1, rows, b - a, width, 1, src, ld_src, w + (size_t)a * in, in, 1, dst + a, out);
+    }
+    if (l < m->depth)
+        k_activate(m->act, (size_t)rows * out, dst);
+}
+
 /* Work of one row through the whole (unmasked) network, forward. */
 static double flops_per_row(const made *m) { return 2.0 * (double)made_n_params(m); }
 
@@ -256,12 +272,8 @@ void made_forward(made *m, const real *p, int rows, const real *x)
         for (int r = r0; r < r1; r++)
             for (int k = 0; k < n; k++)
                 m->in[(size_t)r * n + k] = x[(size_t)r * n + m->order[k]];
-        for (int l = 0; l <= m->depth; l++)
-            for (int k = 0, np = panel_count(layer_out(m, l)); k < np && r1 > r0; k++) {
-                int a, b, w;
-                panel_range(m, l, k, &a, &b, &w);
-                panel_forward(m, p, r0, r1 - r0, l, a, b, w);
-            }
+        for (int l = 0; l <= m->depth && r1 > r0; l++)
+            layer_forward(m, p, r0, r1 - r0, l);
     }
 }
 

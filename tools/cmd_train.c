@@ -3,6 +3,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <time.h>
 
 #include "cli.h"
@@ -314,8 +315,9 @@ int cmd_train(int argc, char **argv)
         print_json_number("train_log_likelihood", s_train.mean, 0);
         print_json_number("val_log_likelihood", s_val.mean, 0);
         print_json_number("test_log_likelihood", s_test.mean, 0);
-        print_json_number("test_two_stderr", s_test.two_stderr, 1);
-        printf("}\n");
+        print_json_number("test_two_stderr", s_test.two_stderr, 0);
+        struct rusage ru; /* the peak resident memory so far (Linux: KiB) */
+        printf("\"max_rss_mib\": %.1f}\n", getrusage(RUSAGE_SELF, &ru) == 0 ? ru.ru_maxrss / 1024.0 : -1.0);
     } else {
         printf("%s: %zu parameters, %d epochs (best %d), %.1f s\n", model, nf_flow_param_count(f), res.epochs,
                res.best_epoch, res.seconds);
