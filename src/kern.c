@@ -41,11 +41,8 @@ void k_gemm(int trans_a, int trans_b, int m, int n, int k, real alpha, const rea
 
 void k_linear(int rows, int in, int out, const real *x, const real *w, const real *b, real *y)
 {
-    if (b) {
-        for (int r = 0; r < rows; r++)
-            for (int j = 0; j < out; j++)
-                y[(size_t)r * out + j] = b[j];
-    }
+    if (b)
+        k_fill_rows(rows, out, out, b, y);
     k_gemm(0, 1, rows, out, in, 1, x, in, w, in, b ? 1 : 0, y, out);
 }
 
