@@ -96,6 +96,7 @@ bench: all $(BUILD)/bench_nflow
 	@sh bench/sample_vs_eval.sh $(BUILD)
 	@sh bench/check_torch.sh $(BUILD)
 	@sh bench/run_all.sh --build $(BUILD) --quick
+	@sh bench/cli_vs_torch.sh $(BUILD) 1
 
 clean:
 	rm -rf build build-san

@@ -95,3 +95,50 @@ NF_VECTOR_CLONES void k_fill_rows(int rows, int cols, int ld, const real *v, rea
             row[j] = v[j];
     }
 }
+
+/* One block of k_gemm_nt_narrow: R rows (1 or 2) by U units (1 or 4); the
+ * accumulators are vectors over i, summed at the end. */
+#define NARROW_BLOCK(R, U)                                                                                  \
+    do {                                                                                                    \
+        const real *s0 = src + (size_t)r * lds, *s1 = R > 1 ? s0 + lds : s0;                                \
+        const real *w0 = w + (size_t)u * ldw, *w1 = U > 1 ? w0 + ldw : w0, *w2 = U > 1 ? w1 + ldw : w0,    \
+                   *w3 = U > 1 ? w2 + ldw : w0;                                                              \
+        real a00 = 0, a01 = 0, a02 = 0, a03 = 0, a10 = 0, a11 = 0, a12 = 0, a13 = 0;                        \
+        _Pragma("omp simd reduction(+ : a00, a01, a02, a03, a10, a11, a12, a13)")                           \
+        for (int i = 0; i < width; i++) {                                                                   \
+            real x0 = s0[i], x1 = s1[i];                                                                    \
+            a00 += x0 * w0[i];                                                                              \
+            a10 += x1 * w0[i];                                                                              \
+            if (U > 1) {                                                                                    \
+                a01 += x0 * w1[i], a02 += x0 * w2[i], a03 += x0 * w3[i];                                    \
+                a11 += x1 * w1[i], a12 += x1 * w2[i], a13 += x1 * w3[i];                                    \
+            }                                                                                               \
+        }                                                                                                   \
+        real *d0 = dst + (size_t)r * ldd + u, *d1 = d0 + ldd;                                               \
+        d0[0] += a00;                                                                                       \
+        if (U > 1) d0[1] += a01, d0[2] += a02, d0[3] += a03;                                                \
+        if (R > 1) {                                                                                        \
+            d1[0] += a10;                                                                                   \
+            if (U > 1) d1[1] += a11, d1[2] += a12, d1[3] += a13;                                            \
+        }                                                                                                   \
+    } while (0)
+
+NF_VECTOR_CLONES void k_gemm_nt_narrow(int rows, int units, int width, const real *src, int lds, const real *w,
+                                       int ldw, real *dst, int ldd)
+{
+    int r = 0;
+    for (; r + 2 <= rows; r += 2) {
+        int u = 0;
+        for (; u + 4 <= units; u += 4)
+            NARROW_BLOCK(2, 4);
+        for (; u < units; u++)
+            NARROW_BLOCK(2, 1);
+    }
+    for (; r < rows; r++) {
+        int u = 0;
+        for (; u + 4 <= units; u += 4)
+            NARROW_BLOCK(1, 4);
+        for (; u < units; u++)
+            NARROW_BLOCK(1, 1);
+    }
+}
