@@ -3,17 +3,8 @@
 # saves, describes itself, samples and evaluates; a sample's density from
 # `nflow sample` (sequential direction) equals `nflow eval` of that sample
 # (parallel direction); bad option values are usage errors.
-build=${1:-build}
-nflow="$build/nflow"
-t=$(mktemp -d /tmp/nflow_cli_ar.XXXXXX)
-trap 'rm -rf "$t"' EXIT
-passed=0; failed=0
-ok() { passed=$((passed + 1)); }
-bad() { failed=$((failed + 1)); echo "FAIL cli_autoregressive: $*"; }
-run_ok() {
-    name=$1; shift
-    if "$@" >"$t/out.txt" 2>"$t/err.txt"; then ok; else bad "$name: $(cat "$t/err.txt")"; fi
-}
+suite=cli_autoregressive
+. "$(dirname "$0")/lib_cli.sh"
 # expect_usage NAME PATTERN -- command...: exit 2 and PATTERN in stderr
 expect_usage() {
     name=$1; pattern=$2; shift 3

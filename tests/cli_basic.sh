@@ -2,13 +2,8 @@
 # Command-line tests through the real binary: every subcommand, round
 # trips, and bad input (clear message naming the file, non-zero exit, no
 # output file created or overwritten).
-build=${1:-build}
-nflow="$build/nflow"
-t=$(mktemp -d /tmp/nflow_cli.XXXXXX)
-trap 'rm -rf "$t"' EXIT
-passed=0; failed=0
-ok() { passed=$((passed + 1)); }
-bad() { failed=$((failed + 1)); echo "FAIL cli_basic: $*"; }
+suite=cli_basic
+. "$(dirname "$0")/lib_cli.sh"
 
 # expect_fail NAME PATTERN OUTFILE -- command...: exits non-zero, stderr
 # matches PATTERN, OUTFILE (if not "-") does not exist afterwards.
@@ -20,10 +15,6 @@ expect_fail() {
     if [ "$outfile" != - ] && [ -e "$outfile" ]; then bad "$name: $outfile was created"; return; fi
     if [ "$(wc -l <"$t/err.txt")" -gt 3 ]; then bad "$name: more than a short message"; return; fi
     ok
-}
-run_ok() {
-    name=$1; shift
-    if "$@" >"$t/out.txt" 2>"$t/err.txt"; then ok; else bad "$name: $(cat "$t/err.txt")"; fi
 }
 # max relative difference between two CSV files of numbers
 max_rel() {

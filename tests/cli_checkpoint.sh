@@ -2,13 +2,8 @@
 # Checkpoints through the real binary: a run stopped early, or killed at a
 # random moment, and resumed with --resume ends with the same model file as
 # the uninterrupted run; mismatched options and data are refused clearly.
-build=${1:-build}
-nflow="$build/nflow"
-t=$(mktemp -d /tmp/nflow_cli_ck.XXXXXX)
-trap 'rm -rf "$t"' EXIT
-passed=0; failed=0
-ok() { passed=$((passed + 1)); }
-bad() { failed=$((failed + 1)); echo "FAIL cli_checkpoint: $*"; }
+suite=cli_checkpoint
+. "$(dirname "$0")/lib_cli.sh"
 
 # expect_fail NAME CODE PATTERN -- command...: exits with CODE, stderr
 # matches PATTERN, a short message.
@@ -20,11 +15,6 @@ expect_fail() {
     if [ "$(wc -l <"$t/err.txt")" -gt 3 ]; then bad "$name: more than a short message"; return; fi
     ok
 }
-run_ok() {
-    name=$1; shift
-    if "$@" >"$t/out.txt" 2>"$t/err.txt"; then ok; else bad "$name: $(cat "$t/err.txt")"; fi
-}
-same() { cmp -s "$2" "$3" && ok || bad "$1: $2 and $3 differ"; }
 
 run_ok "toy" "$nflow" toy two_moons --n 2000 --seed 3 --out "$t/d.csv"
 run_ok "other toy" "$nflow" toy two_moons --n 2000 --seed 4 --out "$t/other.csv"

@@ -5,17 +5,8 @@
 # on the student's samples (the same samples: tightly; fresh ones: within
 # their standard errors), the comparison picture is written, and bad input
 # fails before training without leaving a file.
-build=${1:-build}
-nflow="$build/nflow"
-t=$(mktemp -d /tmp/nflow_cli_distill.XXXXXX)
-trap 'rm -rf "$t"' EXIT
-passed=0; failed=0
-ok() { passed=$((passed + 1)); }
-bad() { failed=$((failed + 1)); echo "FAIL cli_distill: $*"; }
-run_ok() {
-    name=$1; shift
-    if "$@" >"$t/out.txt" 2>"$t/err.txt"; then ok; else bad "$name: $(cat "$t/err.txt")"; fi
-}
+suite=cli_distill
+. "$(dirname "$0")/lib_cli.sh"
 # expect_rc NAME RC PATTERN OUTFILE -- command...: exits RC, stderr matches
 # PATTERN in a short message, OUTFILE (if not "-") does not exist afterwards.
 expect_rc() {

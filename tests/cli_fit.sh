@@ -3,17 +3,8 @@
 # model that loads and a PNG, reports a finite KL consistent with its
 # split and with log Z of u1, repeats bit for bit; bad options are usage
 # errors naming the option; an unwritable output fails before training.
-build=${1:-build}
-nflow="$build/nflow"
-t=$(mktemp -d /tmp/nflow_cli_fit.XXXXXX)
-trap 'rm -rf "$t"' EXIT
-passed=0; failed=0
-ok() { passed=$((passed + 1)); }
-bad() { failed=$((failed + 1)); echo "FAIL cli_fit: $*"; }
-run_ok() {
-    name=$1; shift
-    if "$@" >"$t/out.txt" 2>"$t/err.txt"; then ok; else bad "$name: $(cat "$t/err.txt")"; fi
-}
+suite=cli_fit
+. "$(dirname "$0")/lib_cli.sh"
 # expect_rc NAME CODE PATTERN OUTFILE -- command...: exits CODE, stderr
 # matches PATTERN, OUTFILE (if not "-") does not exist, no training started
 expect_rc() {

@@ -3,18 +3,8 @@
 # --threads 1 and --threads 3 (uneven shares of a 500-row batch, the
 # sequential tiles of a MAF's sampling and an IAF's density on different
 # threads) give identical files.
-build=${1:-build}
-nflow="$build/nflow"
-t=$(mktemp -d /tmp/nflow_cli_threads.XXXXXX)
-trap 'rm -rf "$t"' EXIT
-passed=0; failed=0
-ok() { passed=$((passed + 1)); }
-bad() { failed=$((failed + 1)); echo "FAIL cli_threads: $*"; }
-run_ok() {
-    name=$1; shift
-    if "$@" >"$t/out.txt" 2>"$t/err.txt"; then ok; else bad "$name: $(cat "$t/err.txt")"; fi
-}
-same() { cmp -s "$2" "$3" && ok || bad "$1: $2 and $3 differ"; }
+suite=cli_threads
+. "$(dirname "$0")/lib_cli.sh"
 
 run_ok "toy" "$nflow" toy checkerboard --n 6000 --seed 5 --out "$t/d.csv"
 for model in realnvp maf iaf maf-mog; do
