@@ -58,8 +58,11 @@ NF_API const char *nf_status_string(nf_status status);
 NF_API const char *nf_last_error(void);
 /* The runtime version, e.g. "0.1.0". */
 NF_API const char *nf_version(void);
-/* Threads for the arithmetic (OpenMP and the BLAS share one pool).
- * n <= 0 means the number of processors. */
+/* Threads for the arithmetic: nflow's one OpenMP team, each thread calling
+ * the BLAS single-threaded on its own rows, so results are the same bits at
+ * any count. n <= 0 means the number of processors; before the first call
+ * the count is omp_get_max_threads() (OMP_NUM_THREADS). nflow holds
+ * OpenMP's default team size of the calling thread at 1 (see README). */
 NF_API void nf_set_threads(int n);
 NF_API int nf_get_threads(void);
 

@@ -56,6 +56,7 @@ void k_activate_backward(int act, size_t n, const real *h, real *dh);
 /* The same on a rows x cols block of a matrix with row stride ld: one call
  * for a panel of a few units, not one per row. */
 void k_activate_block(int act, int rows, int cols, int ld, real *h);
+void k_activate_backward_block(int act, int rows, int cols, int ld, const real *h, real *dh);
 /* dst[r, u] += sum_{i < width} src[r, i] w[u, i] for rows x units: C += A B^T
  * with a few columns (a sequential MADE step's output block of 2). The BLAS
  * would copy (pack) all of A for each such product, which costs more than
@@ -64,6 +65,5 @@ void k_gemm_nt_narrow(int rows, int units, int width, const real *src, int lds, 
                       int ldd);
 /* h[r, :cols] = v for each of rows rows of stride ld (biases before a product adds to them). */
 void k_fill_rows(int rows, int cols, int ld, const real *v, real *h);
-void k_activate_backward_block(int act, int rows, int cols, int ld, const real *h, real *dh);
 
 #endif

@@ -75,7 +75,11 @@ void mlp_init_params(const mlp *m, real *p, rng *r, int zero_last)
 /* Work of one row through the network, forward (FLOPs). */
 static double flops_per_row(const mlp *m) { return 2.0 * (double)mlp_n_params(m); }
 
-static real *hidden_rows(const mlp *m, real *base, int l, int r0) { return base + ((size_t)l * m->max_rows + r0) * m->hidden; }
+/* Row r0 of hidden layer l's buffer in base (m->h or m->dh). */
+static real *hidden_rows(const mlp *m, real *base, int l, int r0)
+{
+    return base + ((size_t)l * m->max_rows + r0) * m->hidden;
+}
 
 /* Rows [r0, r1) through every layer; each thread runs its own rows. */
 static void forward_rows(mlp *m, const real *p, int r0, int r1, const real *in, real *out)
