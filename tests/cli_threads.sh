@@ -20,5 +20,14 @@ for model in realnvp maf iaf maf-mog; do
     same "$model samples" "$t/$model.x.1.npy" "$t/$model.x.3.npy"
     same "$model sample densities" "$t/$model.slp.1.npy" "$t/$model.slp.3.npy"
 done
+# a checkpoint written with 1 thread and resumed with 3 ends where the
+# uninterrupted 1-thread run ends
+run_ok "half, 1 thread" "$nflow" train --data "$t/d.csv" --model maf --layers 2 --hidden 96 --batch 500 --epochs 1 \
+    --seed 4 --threads 1 --quiet --out "$t/half.nfm" --checkpoint "$t/half.nfc"
+run_ok "resumed, 3 threads" "$nflow" train --data "$t/d.csv" --threads 3 --epochs 2 --resume "$t/half.nfc" --quiet \
+    --out "$t/resumed.nfm"
+run_ok "whole, 1 thread" "$nflow" train --data "$t/d.csv" --model maf --layers 2 --hidden 96 --batch 500 --epochs 2 \
+    --seed 4 --threads 1 --quiet --out "$t/whole.nfm"
+same "resumed at another thread count" "$t/whole.nfm" "$t/resumed.nfm"
 echo "cli_threads: $passed passed, $failed failed"
 [ "$failed" -eq 0 ]
