@@ -8,9 +8,7 @@ suite=cli_autoregressive
 # expect_usage NAME PATTERN -- command...: exit 2 and PATTERN in stderr
 expect_usage() {
     name=$1; pattern=$2; shift 3
-    "$@" >"$t/out.txt" 2>"$t/err.txt"; rc=$?
-    if [ $rc -ne 2 ]; then bad "$name: exit $rc, not 2"; return; fi
-    grep -q -- "$pattern" "$t/err.txt" && ok || bad "$name: message '$(cat "$t/err.txt")' lacks '$pattern'"
+    refused "$name" 2 "$pattern" - -- "$@" && ok
 }
 
 run_ok "toy" "$nflow" toy banana --n 1500 --seed 4 --out "$t/b.csv"

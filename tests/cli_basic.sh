@@ -9,12 +9,7 @@ suite=cli_basic
 # matches PATTERN, OUTFILE (if not "-") does not exist afterwards.
 expect_fail() {
     name=$1; pattern=$2; outfile=$3; shift 4
-    "$@" >"$t/out.txt" 2>"$t/err.txt"; rc=$?
-    if [ $rc -eq 0 ]; then bad "$name: exit 0"; return; fi
-    if ! grep -q -- "$pattern" "$t/err.txt"; then bad "$name: message '$(cat "$t/err.txt")' lacks '$pattern'"; return; fi
-    if [ "$outfile" != - ] && [ -e "$outfile" ]; then bad "$name: $outfile was created"; return; fi
-    if [ "$(wc -l <"$t/err.txt")" -gt 3 ]; then bad "$name: more than a short message"; return; fi
-    ok
+    refused "$name" nonzero "$pattern" "$outfile" -- "$@" && short_message "$name" && ok
 }
 # max relative difference between two CSV files of numbers
 max_rel() {

@@ -9,11 +9,7 @@ suite=cli_checkpoint
 # matches PATTERN, a short message.
 expect_fail() {
     name=$1; code=$2; pattern=$3; shift 4
-    "$@" >"$t/out.txt" 2>"$t/err.txt"; rc=$?
-    if [ $rc -ne "$code" ]; then bad "$name: exit $rc, expected $code ($(cat "$t/err.txt"))"; return; fi
-    if ! grep -q -- "$pattern" "$t/err.txt"; then bad "$name: message '$(cat "$t/err.txt")' lacks '$pattern'"; return; fi
-    if [ "$(wc -l <"$t/err.txt")" -gt 3 ]; then bad "$name: more than a short message"; return; fi
-    ok
+    refused "$name" "$code" "$pattern" - -- "$@" && short_message "$name" && ok
 }
 
 run_ok "toy" "$nflow" toy two_moons --n 2000 --seed 3 --out "$t/d.csv"

@@ -9,15 +9,7 @@ suite=cli_distill
 . "$(dirname "$0")/lib_cli.sh"
 # expect_rc NAME RC PATTERN OUTFILE -- command...: exits RC, stderr matches
 # PATTERN in a short message, OUTFILE (if not "-") does not exist afterwards.
-expect_rc() {
-    name=$1; want=$2; pattern=$3; outfile=$4; shift 5
-    "$@" >"$t/out.txt" 2>"$t/err.txt"; rc=$?
-    if [ $rc -ne "$want" ]; then bad "$name: exit $rc, not $want ($(cat "$t/err.txt"))"; return; fi
-    if ! grep -q -- "$pattern" "$t/err.txt"; then bad "$name: message '$(cat "$t/err.txt")' lacks '$pattern'"; return; fi
-    if [ "$outfile" != - ] && [ -e "$outfile" ]; then bad "$name: $outfile was created"; return; fi
-    if [ "$(wc -l <"$t/err.txt")" -gt 3 ]; then bad "$name: more than a short message"; return; fi
-    ok
-}
+expect_rc() { refused "$@" && short_message "$1" && ok; }
 # json_field FILE KEY: the number after "KEY": (empty when absent or null)
 json_field() { sed -n "s/.*\"$2\": \(-\{0,1\}[0-9][0-9.eE+-]*\).*/\1/p" "$1"; }
 # kl_of LS LT: "mean two_stderr" of log s - log t over the rows of two CSV files

@@ -8,12 +8,8 @@ suite=cli_fit
 # expect_rc NAME CODE PATTERN OUTFILE -- command...: exits CODE, stderr
 # matches PATTERN, OUTFILE (if not "-") does not exist, no training started
 expect_rc() {
-    name=$1; code=$2; pattern=$3; outfile=$4; shift 5
-    "$@" >"$t/out.txt" 2>"$t/err.txt"; rc=$?
-    if [ $rc -ne "$code" ]; then bad "$name: exit $rc, not $code ($(cat "$t/err.txt"))"; return; fi
-    if ! grep -q -- "$pattern" "$t/err.txt"; then bad "$name: message '$(cat "$t/err.txt")' lacks '$pattern'"; return; fi
-    if [ "$outfile" != - ] && [ -e "$outfile" ]; then bad "$name: $outfile was created"; return; fi
-    if grep -q "^step" "$t/err.txt"; then bad "$name: training started"; return; fi
+    refused "$@" || return
+    if grep -q "^step" "$t/err.txt"; then bad "$1: training started"; return; fi
     ok
 }
 # json_num KEY: the number after "KEY": in out.txt

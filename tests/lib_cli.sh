@@ -15,3 +15,22 @@ run_ok() {
 }
 # same NAME A B: the two files are identical
 same() { cmp -s "$2" "$3" && ok || bad "$1: $2 and $3 differ"; }
+# refused NAME RC PATTERN OUTFILE -- command...: the command exits with RC
+# ("nonzero": any status but 0), its stderr matches PATTERN, and OUTFILE
+# (unless "-") does not exist afterwards. Returns 0 without counting, so a
+# script can check more ($t/out.txt, $t/err.txt) before calling ok; on a
+# failure it calls bad and returns 1.
+refused() {
+    name=$1; want=$2; pattern=$3; outfile=$4; shift 5
+    "$@" >"$t/out.txt" 2>"$t/err.txt"; rc=$?
+    if [ "$want" = nonzero ]; then wrong=$((rc == 0)); else wrong=$((rc != want)); fi
+    if [ $wrong -eq 1 ]; then bad "$name: exit $rc, not $want ($(cat "$t/err.txt"))"; return 1; fi
+    if ! grep -q -- "$pattern" "$t/err.txt"; then bad "$name: message '$(cat "$t/err.txt")' lacks '$pattern'"; return 1; fi
+    if [ "$outfile" != - ] && [ -e "$outfile" ]; then bad "$name: $outfile was created"; return 1; fi
+    return 0
+}
+# short_message NAME: the last refusal's stderr is at most 3 lines
+short_message() {
+    [ "$(wc -l <"$t/err.txt")" -le 3 ] && return 0
+    bad "$1: more than a short message"; return 1
+}
