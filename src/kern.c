@@ -14,11 +14,7 @@
 
 static int team_size; /* 0: not decided yet */
 
-void k_set_threads(int n)
-{
-    team_size = n > 0 ? n : 1;
-    omp_set_num_threads(1);
-}
+void k_set_threads(int n) { team_size = n < 1 ? 1 : n > K_MAX_THREADS ? K_MAX_THREADS : n; }
 
 int k_threads(void)
 {
@@ -27,8 +23,8 @@ int k_threads(void)
     return team_size;
 }
 
-void k_gemm(int trans_a, int trans_b, int m, int n, int k, real alpha, const real *a, int lda, const real *b,
-            int ldb, real beta, real *c, int ldc)
+static void gemm(int trans_a, int trans_b, int m, int n, int k, real alpha, const real *a, int lda, const real *b,
+                 int ldb, real beta, real *c, int ldc)
 {
 #ifdef NF_REAL_DOUBLE
     cblas_dgemm(CblasRowMajor, trans_a ? CblasTrans : CblasNoTrans, trans_b ? CblasTrans : CblasNoTrans, m, n, k,
@@ -37,6 +33,22 @@ void k_gemm(int trans_a, int trans_b, int m, int n, int k, real alpha, const rea
     cblas_sgemm(CblasRowMajor, trans_a ? CblasTrans : CblasNoTrans, trans_b ? CblasTrans : CblasNoTrans, m, n, k,
                 alpha, a, lda, b, ldb, beta, c, ldc);
 #endif
+}
+
+void k_gemm(int trans_a, int trans_b, int m, int n, int k, real alpha, const real *a, int lda, const real *b,
+            int ldb, real beta, real *c, int ldc)
+{
+    if (omp_get_max_threads() == 1 || omp_in_parallel()) {
+        gemm(trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+        return;
+    }
+    /* Outside nflow's regions the caller's setting would let the BLAS split
+     * the product: a region of one thread whose own setting is 1. */
+#pragma omp parallel num_threads(1)
+    {
+        k_region_begin();
+        gemm(trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+    }
 }
 
 void k_linear(int rows, int in, int out, const real *x, const real *w, const real *b, real *y)

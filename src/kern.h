@@ -9,41 +9,45 @@
 
 #include "real.h"
 
-/* Threads: one OpenMP team does all the parallel work. Layers split rows
- * (or, for weight gradients, output units) between its threads, each
- * thread calling the BLAS on its own share (OpenBLAS runs single-threaded
- * inside a parallel region), so every number is computed by the same
- * sequence of operations at any thread count: results are bit for bit the
- * same with 1 or 8 threads. */
+/* Threads: one OpenMP team does all the parallel work, and every result is
+ * the same bits at any thread count and with any BLAS kernel. Work is cut
+ * into pieces whose shapes never depend on how many threads run: rows into
+ * tiles of K_ROW_TILE, a layer's units into fixed panels, and a weight
+ * gradient's sum over the batch belongs to one panel. Threads take whole
+ * pieces, and each piece calls the BLAS single-threaded, so every number
+ * comes from the same product of the same shape whichever thread computes
+ * it (a BLAS computes a product's edge tiles, and small products, by other
+ * code paths than the rest: a cut that moved with the thread count moved
+ * the rounding). */
 
-/* nflow's team size (default: omp_get_max_threads() when first asked).
- * OpenMP's own default is held at 1 so that the BLAS (OpenBLAS's OpenMP
- * build follows it) never starts threads of its own; nflow's regions ask
- * for num_threads(k_threads()). Call from outside parallel regions. */
+/* nflow's team size (default: omp_get_max_threads() when first asked,
+ * bounded by K_MAX_THREADS). Call from outside parallel regions. */
+enum { K_MAX_THREADS = 1024 };
 void k_set_threads(int n);
 int k_threads(void);
+
+/* First statement of every nflow parallel region: holds the BLAS called
+ * inside it to one thread (OpenBLAS's OpenMP build follows the calling
+ * task's omp_get_max_threads()) by setting the region's own ICV; the
+ * caller's OpenMP settings are not touched. */
+static inline void k_region_begin(void) { omp_set_num_threads(1); }
 
 /* Whether work of this many FLOPs is worth a parallel region (a region
  * costs a few microseconds; below this the threads would mostly wait). */
 static inline int k_worth_threads(double flops) { return flops > 4e5; }
 
-/* The calling thread's share [*lo, *hi) of [0, n): contiguous, in thread
- * order (the whole range outside a parallel region). Shares are cut at
- * multiples of K_SHARE_ALIGN: a BLAS microkernel computes the last, partial
- * tile of a product in another order than a full one (OpenBLAS on Zen
- * works in tiles of 24 rows), so a cut elsewhere would change the last few
- * rows of a share in the last bit. 48 is a multiple of the usual widths
- * (4, 6, 8, 12, 16, 24). */
-enum { K_SHARE_ALIGN = 48 };
-static inline void k_share(int n, int *lo, int *hi)
+/* Rows per tile: the unit of every row-parallel product. */
+enum { K_ROW_TILE = 128 };
+static inline int k_tiles(int n, int size) { return (n + size - 1) / size; }
+/* Tile t of [0, n) cut into tiles of `size`: [*lo, *hi). */
+static inline void k_tile(int n, int size, int t, int *lo, int *hi)
 {
-    int t = omp_get_thread_num(), nt = omp_get_num_threads(), blocks = (n + K_SHARE_ALIGN - 1) / K_SHARE_ALIGN;
-    int b0 = (int)((long)blocks * t / nt), b1 = (int)((long)blocks * (t + 1) / nt);
-    *lo = b0 * K_SHARE_ALIGN < n ? b0 * K_SHARE_ALIGN : n;
-    *hi = b1 * K_SHARE_ALIGN < n ? b1 * K_SHARE_ALIGN : n;
+    *lo = t * size;
+    *hi = n - *lo < size ? n : *lo + size;
 }
 
-/* C = alpha * op(A) op(B) + beta * C, row-major; op(A) is M x K, op(B) K x N. */
+/* C = alpha * op(A) op(B) + beta * C, row-major; op(A) is M x K, op(B) K x N.
+ * Always single-threaded (outside nflow's regions too). */
 void k_gemm(int trans_a, int trans_b, int m, int n, int k, real alpha, const real *a, int lda, const real *b,
             int ldb, real beta, real *c, int ldc);
 /* y[r, :] = x[r, :] W^T + b for rows r: W is (out x in), b may be NULL. */

@@ -246,42 +246,63 @@ static void panel_range(const made *m, int l, int k, int *a, int *b, int *w)
     *w = unit_width(m, l, *b - 1);
 }
 
-/* All units of layer l for rows [r0, r0 + rows): the bias, the products
- * panel by panel, then the activation in one pass over whole rows. */
-static void layer_forward(made *m, const real *p, int r0, int rows, int l)
-{
-    int in = layer_in(m, l), out = layer_out(m, l), ld_src = l == 0 ? m->n : m->hidden;
-    const real *w = p + layer_offset(m, l), *bias = w + (size_t)out * in;
-    const real *src = (l == 0 ? m->in : hidden_of(m, m->net.h, l - 1)) + (size_t)r0 * ld_src;
-    real *dst = (l == m->depth ? m->out : hidden_of(m, m->net.h, l)) + (size_t)r0 * out;
-    k_fill_rows(rows, out, out, bias, dst); /* the products add to it (OpenBLAS zeroes C in a pass of its own) */
-    for (int k = 0, np = panel_count(out); k < np; k++) {
-        int a, b, width;
-        panel_range(m, l, k, &a, &b, &width);
-        if (width > 0)
-            k_gemm(0, 1, rows, b - a, width, 1, src, ld_src, w + (size_t)a * in, in, 1, dst + a, out);
-    }
-    if (l < m->depth)
-        k_activate(m->act, (size_t)rows * out, dst);
-}
-
 /* Work of one row through the whole (unmasked) network, forward. */
 static double flops_per_row(const made *m) { return 2.0 * (double)made_n_params(m); }
 
-/* Each thread runs its own rows through every layer. */
+/* Layer by layer, in blocks of one row tile by one panel of units (the
+ * bias, the product, the activation): the blocks' shapes do not depend on
+ * the thread count, and a layer has enough of them for many threads. */
 void made_forward(made *m, const real *p, int rows, const real *x)
 {
-    int n = m->n;
+    int n = m->n, tiles = k_tiles(rows, K_ROW_TILE);
 #pragma omp parallel num_threads(k_threads()) if (k_worth_threads(rows * flops_per_row(m)))
     {
-        int r0, r1;
-        k_share(rows, &r0, &r1);
-        for (int r = r0; r < r1; r++)
+        k_region_begin();
+#pragma omp for schedule(static)
+        for (int r = 0; r < rows; r++)
             for (int k = 0; k < n; k++)
                 m->in[(size_t)r * n + k] = x[(size_t)r * n + m->order[k]];
-        for (int l = 0; l <= m->depth && r1 > r0; l++)
-            layer_forward(m, p, r0, r1 - r0, l);
+        for (int l = 0; l <= m->depth; l++) {
+            int np = panel_count(layer_out(m, l));
+#pragma omp for collapse(2) schedule(dynamic, 1)
+            for (int t = 0; t < tiles; t++)
+                for (int k = 0; k < np; k++) {
+                    int r0, r1, a, b, width;
+                    k_tile(rows, K_ROW_TILE, t, &r0, &r1);
+                    panel_range(m, l, k, &a, &b, &width);
+                    panel_forward(m, p, r0, r1 - r0, l, a, b, width);
+                }
+        }
     }
+}
+
+/* The first unit of layer l that reads input column c (units read
+ * prefixes that widen with the unit, so the readers are a suffix). */
+static int first_reader(const made *m, int l, int c)
+{
+    int lo = 0, hi = layer_out(m, l);
+    while (lo < hi) {
+        int mid = (lo + hi) / 2;
+        if (unit_width(m, l, mid) > c)
+            hi = mid;
+        else
+            lo = mid + 1;
+    }
+    return lo;
+}
+
+/* dsrc[r0:r1, c0:c1] = dy[r0:r1, u0:] W[u0:, c0:c1] for the units u0.. that
+ * read those columns (the others' weights there are masked, zero). */
+static void input_block_grad(made *m, const real *p, int r0, int r1, int l, int c0, int c1, const real *dy)
+{
+    int in = layer_in(m, l), out = layer_out(m, l), u0 = first_reader(m, l, c0);
+    real *dsrc = (l == 0 ? m->din : hidden_of(m, m->dh, l - 1)) + (size_t)r0 * in + c0;
+    if (u0 < out)
+        k_gemm(0, 0, r1 - r0, c1 - c0, out - u0, 1, dy + (size_t)r0 * out + u0, out,
+               p + layer_offset(m, l) + (size_t)u0 * in + c0, in, 0, dsrc, in);
+    else
+        for (int r = r0; r < r1; r++)
+            memset(dsrc + (size_t)(r - r0) * in, 0, sizeof(real) * (size_t)(c1 - c0));
 }
 
 void made_param_grad(const made *m, int rows, const real *dout, real *dp)
@@ -295,6 +316,7 @@ void made_param_grad(const made *m, int rows, const real *dout, real *dp)
 #pragma omp parallel for schedule(dynamic, 1) num_threads(k_threads()) \
     if (k_worth_threads(rows * flops_per_row(m)))
     for (int i = 0; i < total; i++) {
+        k_region_begin();
         int l = m->depth;
         while (panels[l] > i)
             l--;
@@ -306,35 +328,43 @@ void made_param_grad(const made *m, int rows, const real *dout, real *dp)
     made_constrain(m, dp); /* the masked weights are not parameters: their gradient stays 0 */
 }
 
-/* Each thread takes its rows down through every layer (the activation's
- * derivative, then dL/d(input)); the weight gradients follow. */
+/* Layer by layer down: the activation's derivative by row tiles, then
+ * dL/d(input) in blocks of one row tile by one panel of input columns;
+ * the weight gradients follow. */
 void made_backward(made *m, const real *p, int rows, const real *dout, real *dx, real *dp)
 {
-    int n = m->n;
+    int n = m->n, tiles = k_tiles(rows, K_ROW_TILE);
 #pragma omp parallel num_threads(k_threads()) if (k_worth_threads(rows * flops_per_row(m)))
     {
-        int r0, r1;
-        k_share(rows, &r0, &r1);
-        for (int l = m->depth; l >= 0 && r1 > r0; l--) {
-            int in = layer_in(m, l), out = layer_out(m, l);
-            real *dy = (l == m->depth ? (real *)dout : hidden_of(m, m->dh, l)) + (size_t)r0 * out;
-            if (l < m->depth) /* dL/dh -> dL/d(pre-activation), in place */
-                k_activate_backward(m->act, (size_t)(r1 - r0) * out, hidden_of(m, m->net.h, l) + (size_t)r0 * out,
-                                    dy);
+        k_region_begin();
+        for (int l = m->depth; l >= 0; l--) {
+            int in = layer_in(m, l), out = layer_out(m, l), np = panel_count(in);
+            real *dy = l == m->depth ? (real *)dout : hidden_of(m, m->dh, l);
+            if (l < m->depth) { /* dL/dh -> dL/d(pre-activation), in place */
+#pragma omp for schedule(static)
+                for (int t = 0; t < tiles; t++) {
+                    int r0, r1;
+                    k_tile(rows, K_ROW_TILE, t, &r0, &r1);
+                    k_activate_backward(m->act, (size_t)(r1 - r0) * out,
+                                        hidden_of(m, m->net.h, l) + (size_t)r0 * out, dy + (size_t)r0 * out);
+                }
+            }
             if (l == 0 && !dx)
                 break;
-            real *dsrc = l == 0 ? m->din : hidden_of(m, m->dh, l - 1);
-            memset(dsrc + (size_t)r0 * in, 0, sizeof(real) * (r1 - r0) * in);
-            for (int k = 0, np = panel_count(out); k < np; k++) {
-                int a, b, w;
-                panel_range(m, l, k, &a, &b, &w);
-                panel_input_grad(m, p, r0, r1 - r0, l, a, b, w, dy + a, out);
-            }
+#pragma omp for collapse(2) schedule(dynamic, 1)
+            for (int t = 0; t < tiles; t++)
+                for (int k = 0; k < np; k++) {
+                    int r0, r1;
+                    k_tile(rows, K_ROW_TILE, t, &r0, &r1);
+                    input_block_grad(m, p, r0, r1, l, (int)((long)k * in / np), (int)((long)(k + 1) * in / np), dy);
+                }
         }
-        if (dx)
-            for (int r = r0; r < r1; r++)
+        if (dx) {
+#pragma omp for schedule(static)
+            for (int r = 0; r < rows; r++)
                 for (int k = 0; k < n; k++)
                     dx[(size_t)r * n + m->order[k]] = m->din[(size_t)r * n + k];
+        }
     }
     if (dp)
         made_param_grad(m, rows, dout, dp);

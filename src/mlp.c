@@ -81,75 +81,108 @@ static real *hidden_rows(const mlp *m, real *base, int l, int r0)
     return base + ((size_t)l * m->max_rows + r0) * m->hidden;
 }
 
-/* Rows [r0, r1) through every layer; each thread runs its own rows. */
-static void forward_rows(mlp *m, const real *p, int r0, int r1, const real *in, real *out)
+/* Units per panel: the column unit of every product (a block is one row
+ * tile by one panel; a weight gradient's panel sums over all rows). */
+enum { UNIT_PANEL = 64 };
+
+static int panel_count(int units) { return (units + UNIT_PANEL - 1) / UNIT_PANEL; }
+
+/* Panel k of `units` units: [*a, *b). */
+static void panel_range(int units, int k, int *a, int *b)
 {
-    const real *x = in + (size_t)r0 * m->n_in;
-    for (int l = 0; l <= m->depth; l++) {
-        int nin = layer_in(m, l), nout = layer_out(m, l);
-        const real *w = p, *b = p + (size_t)nout * nin;
-        real *y = l == m->depth ? out + (size_t)r0 * nout : hidden_rows(m, m->h, l, r0);
-        k_linear(r1 - r0, nin, nout, x, w, b, y);
-        if (l < m->depth)
-            k_activate(m->act, (size_t)(r1 - r0) * nout, y);
-        x = y;
-        p = b + nout;
-    }
+    int np = panel_count(units);
+    *a = (int)((long)k * units / np);
+    *b = (int)((long)(k + 1) * units / np);
 }
 
+static size_t layer_offset(const mlp *m, int l)
+{
+    size_t o = 0;
+    for (int k = 0; k < l; k++)
+        o += (size_t)layer_out(m, k) * layer_in(m, k) + layer_out(m, k);
+    return o;
+}
+
+static real *layer_output(const mlp *m, int l, real *out) { return l == m->depth ? out : hidden_rows(m, m->h, l, 0); }
+
+/* Layer by layer, in blocks of one row tile by one panel of units. */
 void mlp_forward(mlp *m, const real *p, int rows, const real *in, real *out)
 {
+    int tiles = k_tiles(rows, K_ROW_TILE);
 #pragma omp parallel num_threads(k_threads()) if (k_worth_threads(rows * flops_per_row(m)))
     {
-        int r0, r1;
-        k_share(rows, &r0, &r1);
-        forward_rows(m, p, r0, r1, in, out);
+        k_region_begin();
+        for (int l = 0; l <= m->depth; l++) {
+            int nin = layer_in(m, l), nout = layer_out(m, l), np = panel_count(nout);
+            const real *w = p + layer_offset(m, l), *bias = w + (size_t)nout * nin;
+            const real *x = l == 0 ? in : layer_output(m, l - 1, out);
+            real *y = layer_output(m, l, out);
+#pragma omp for collapse(2) schedule(dynamic, 1)
+            for (int t = 0; t < tiles; t++)
+                for (int k = 0; k < np; k++) {
+                    int r0, r1, a, b;
+                    k_tile(rows, K_ROW_TILE, t, &r0, &r1);
+                    panel_range(nout, k, &a, &b);
+                    real *yb = y + (size_t)r0 * nout + a;
+                    k_fill_rows(r1 - r0, b - a, nout, bias + a, yb);
+                    k_gemm(0, 1, r1 - r0, b - a, nin, 1, x + (size_t)r0 * nin, nin, w + (size_t)a * nin, nin, 1, yb,
+                           nout);
+                    if (l < m->depth)
+                        k_activate_block(m->act, r1 - r0, b - a, nout, yb);
+                }
+        }
     }
 }
 
-/* Each layer backward in two shares: the weight and bias gradients of the
- * thread's output units (sums over all rows, in row order), then dL/dx of
- * its rows, with the activation's derivative applied to them. */
+/* Layer by layer down: the weight and bias gradients by panels of output
+ * units (each a sum over all rows, in row order), and dL/dx in blocks of
+ * one row tile by one panel of input columns, with the activation's
+ * derivative applied to them. */
 void mlp_backward(mlp *m, const real *p, int rows, const real *in, const real *dout, real *din, real *dp)
 {
-    size_t off[64]; /* offsets of each layer's parameters */
-    size_t o = 0;
-    for (int l = 0; l <= m->depth; l++) {
-        off[l] = o;
-        o += (size_t)layer_out(m, l) * layer_in(m, l) + layer_out(m, l);
-    }
+    int tiles = k_tiles(rows, K_ROW_TILE);
 #pragma omp parallel num_threads(k_threads()) if (k_worth_threads(2 * rows * flops_per_row(m)))
     {
+        k_region_begin();
         const real *dy = dout;
         int cur = 0;
         for (int l = m->depth; l >= 0; l--) {
-            int nin = layer_in(m, l), nout = layer_out(m, l), a, b;
+            int nin = layer_in(m, l), nout = layer_out(m, l);
             const real *x = l == 0 ? in : hidden_rows(m, m->h, l - 1, 0);
-            const real *w = p + off[l];
+            const real *w = p + layer_offset(m, l);
             real *dx = l == 0 ? din : m->dh[cur];
             if (dp) {
-                real *dw = dp + off[l], *db = dw + (size_t)nout * nin;
-                k_share(nout, &a, &b);
-                if (b > a)
+                real *dw = dp + layer_offset(m, l), *db = dw + (size_t)nout * nin;
+#pragma omp for schedule(dynamic, 1) nowait
+                for (int k = 0; k < panel_count(nout); k++) {
+                    int a, b;
+                    panel_range(nout, k, &a, &b);
                     k_gemm(1, 0, b - a, nin, rows, 1, dy + a, nout, x, nin, 1, dw + (size_t)a * nin, nin);
-                for (int r = 0; r < rows; r++)
-                    for (int j = a; j < b; j++)
-                        db[j] += dy[(size_t)r * nout + j];
+                    for (int r = 0; r < rows; r++)
+                        for (int j = a; j < b; j++)
+                            db[j] += dy[(size_t)r * nout + j];
+                }
             }
             if (dx) {
-                k_share(rows, &a, &b);
-                if (b > a) {
-                    k_gemm(0, 0, b - a, nin, nout, 1, dy + (size_t)a * nout, nout, w, nin, 0, dx + (size_t)a * nin,
-                           nin);
-                    if (l > 0)
-                        k_activate_backward(m->act, (size_t)(b - a) * nin, x + (size_t)a * nin, dx + (size_t)a * nin);
-                }
+                int np = panel_count(nin);
+#pragma omp for collapse(2) schedule(dynamic, 1)
+                for (int t = 0; t < tiles; t++)
+                    for (int k = 0; k < np; k++) {
+                        int r0, r1, a, b;
+                        k_tile(rows, K_ROW_TILE, t, &r0, &r1);
+                        panel_range(nin, k, &a, &b);
+                        real *dxb = dx + (size_t)r0 * nin + a;
+                        k_gemm(0, 0, r1 - r0, b - a, nout, 1, dy + (size_t)r0 * nout, nout, w + a, nin, 0, dxb, nin);
+                        if (l > 0)
+                            k_activate_backward_block(m->act, r1 - r0, b - a, nin, x + (size_t)r0 * nin + a, dxb);
+                    }
+            } else {
+#pragma omp barrier
             }
             if (l > 0) {
                 dy = dx;
                 cur ^= 1;
             }
-#pragma omp barrier /* the next layer's weight gradients read every row of dx */
         }
     }
 }

@@ -46,37 +46,42 @@ static void test_narrow_product(void)
             }
 }
 
-static void test_shares(void)
+static void test_tiles(void)
 {
-    static const int sizes[] = {0, 1, 47, 48, 49, 100, 500, 1000, 1024, 10000};
-    for (int nt = 1; nt <= 5; nt++)
-        for (size_t s = 0; s < sizeof sizes / sizeof sizes[0]; s++) {
-            int n = sizes[s], lo[8], hi[8], team = 0;
-#pragma omp parallel num_threads(nt)
-            {
-                int t = omp_get_thread_num();
-                k_share(n, &lo[t], &hi[t]);
-#pragma omp single
-                team = omp_get_num_threads();
-            }
-            int next = 0, ok = 1;
-            for (int t = 0; t < team; t++) {
-                ok &= lo[t] == next && hi[t] >= lo[t];
-                ok &= lo[t] == n || lo[t] % K_SHARE_ALIGN == 0;
-                next = hi[t];
-            }
-            CHECK(ok && next == n, "%d threads, n = %d: shares do not tile [0, n) at multiples of %d", team, n,
-                  K_SHARE_ALIGN);
+    static const int sizes[] = {0, 1, 47, 127, 128, 129, 500, 1000, 1024, 10000};
+    for (size_t s = 0; s < sizeof sizes / sizeof sizes[0]; s++) {
+        int n = sizes[s], next = 0, ok = 1, tiles = k_tiles(n, K_ROW_TILE);
+        for (int t = 0; t < tiles; t++) {
+            int lo, hi;
+            k_tile(n, K_ROW_TILE, t, &lo, &hi);
+            ok &= lo == next && hi > lo && (hi - lo == K_ROW_TILE || hi == n);
+            next = hi;
         }
-    int lo, hi; /* outside a parallel region: everything */
-    k_share(777, &lo, &hi);
-    CHECK(lo == 0 && hi == 777);
+        CHECK(ok && next == n, "n = %d: tiles do not cover [0, n) in tiles of %d", n, K_ROW_TILE);
+    }
+}
+
+/* nflow's thread count is its own: setting it and calling a product leave
+ * the caller's OpenMP setting as it was; absurd counts are bounded. */
+static void test_threads_leave_caller_alone(void)
+{
+    omp_set_num_threads(3);
+    k_set_threads(2);
+    real a[4] = {1, 2, 3, 4}, c[4];
+    k_gemm(0, 0, 2, 2, 2, 1, a, 2, a, 2, 0, c, 2);
+    CHECK(omp_get_max_threads() == 3, "caller's OpenMP setting changed to %d", omp_get_max_threads());
+    CHECK(c[0] == 7 && c[1] == 10 && c[2] == 15 && c[3] == 22);
+    k_set_threads(100000);
+    CHECK(k_threads() == K_MAX_THREADS, "100000 threads asked, %d kept", k_threads());
+    k_set_threads(-5);
+    CHECK(k_threads() == 1);
 }
 
 int main(void)
 {
     rng_seed(&gen, 3);
     RUN(test_narrow_product);
-    RUN(test_shares);
+    RUN(test_tiles);
+    RUN(test_threads_leave_caller_alone);
     TEST_SUMMARY("dtest_kern");
 }
