@@ -58,13 +58,40 @@ NF_API const char *nf_status_string(nf_status status);
 NF_API const char *nf_last_error(void);
 /* The runtime version, e.g. "0.1.0". */
 NF_API const char *nf_version(void);
-/* Threads for the arithmetic: nflow's one OpenMP team, each thread calling
- * the BLAS single-threaded on its own rows, so results are the same bits at
- * any count. n <= 0 means the number of processors; before the first call
- * the count is omp_get_max_threads() (OMP_NUM_THREADS). nflow holds
- * OpenMP's default team size of the calling thread at 1 (see README). */
+/* Threads for the arithmetic: nflow's one OpenMP team. Work is cut into
+ * pieces whose shapes do not depend on the thread count (tiles of rows,
+ * fixed panels of units), each thread takes whole pieces and calls the
+ * BLAS single-threaded on them, so results are the same bits at any count
+ * and with any BLAS kernel. n <= 0 means the number of processors; before
+ * the first call the count is omp_get_max_threads() (OMP_NUM_THREADS);
+ * at most 1024. nflow changes no OpenMP setting of the calling program: it
+ * holds the BLAS to one thread through the settings of its own parallel
+ * regions only, so a caller's own BLAS calls keep their threads. */
 NF_API void nf_set_threads(int n);
 NF_API int nf_get_threads(void);
+
+/* ---- the machine ------------------------------------------------------ */
+
+/* What nflow runs on. OpenBLAS picks its kernels when it is loaded, from a
+ * table of CPU models; on a model it does not know (a newer Xeon, say) it
+ * falls back to generic SSE kernels, 2-5x slower than the CPU allows. Then
+ * blas_kernel_generic is 1 and suggested_coretype names the kernel family
+ * that fits the CPU's features: set OPENBLAS_CORETYPE to it in the
+ * environment before the process starts (it cannot change after OpenBLAS
+ * is loaded). The nflow tool does this itself, restarting once. */
+typedef struct nf_system_info {
+    char cpu[64];                /* the CPU's brand string */
+    char cpu_features[160];      /* space-separated: sse4_2 avx avx2 fma avx512f ... */
+    int cpu_vector_bits;         /* widest vectors the CPU runs: 128, 256 or 512 */
+    char blas[160];              /* the BLAS's description of itself */
+    char blas_kernel[32];        /* the kernel family it runs, e.g. "SkylakeX" */
+    int blas_kernel_bits;        /* that family's vector width: 128, 256 or 512 */
+    int blas_kernel_generic;     /* 1: SSE or AVX-without-FMA kernels on a CPU with AVX2 and FMA */
+    char suggested_coretype[32]; /* when generic: the OPENBLAS_CORETYPE that fits; else "" */
+    int threads;                 /* nf_get_threads() */
+    int processors;              /* processors OpenMP may use */
+} nf_system_info;
+NF_API void nf_system_info_get(nf_system_info *info);
 
 /* ---- data matrices ---------------------------------------------------- */
 

@@ -23,6 +23,9 @@ int k_threads(void)
     return team_size;
 }
 
+const char *k_blas_config(void) { return openblas_get_config(); }
+const char *k_blas_kernel(void) { return openblas_get_corename(); }
+
 static void gemm(int trans_a, int trans_b, int m, int n, int k, real alpha, const real *a, int lda, const real *b,
                  int ldb, real beta, real *c, int ldc)
 {

@@ -46,6 +46,10 @@ static inline void k_tile(int n, int size, int t, int *lo, int *hi)
     *hi = n - *lo < size ? n : *lo + size;
 }
 
+/* The BLAS's description of itself and the kernel family it runs. */
+const char *k_blas_config(void);
+const char *k_blas_kernel(void);
+
 /* C = alpha * op(A) op(B) + beta * C, row-major; op(A) is M x K, op(B) K x N.
  * Always single-threaded (outside nflow's regions too). */
 void k_gemm(int trans_a, int trans_b, int m, int n, int k, real alpha, const real *a, int lda, const real *b,

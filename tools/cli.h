@@ -48,6 +48,13 @@ void cli_mean_two_stderr(const double *v, size_t n, double *mean, double *two_st
 /* Whether stderr is a terminal (progress lines). */
 int cli_tty(void);
 
+/* Restarts the tool once with OPENBLAS_CORETYPE set when OpenBLAS picked
+ * generic kernels on a CPU with AVX2 (it reads the variable only when it
+ * is loaded); a variable the user set is left alone. */
+void cli_choose_blas_kernels(char **argv);
+/* `nflow info --system [--json]`: CPU, vector features, BLAS, kernels, threads. */
+int cli_info_system(int json);
+
 int cmd_train(int argc, char **argv);
 int cmd_eval(int argc, char **argv);
 int cmd_sample(int argc, char **argv);

@@ -2,6 +2,7 @@
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "cli.h"
 
@@ -181,12 +182,24 @@ int cmd_decode(int argc, char **argv) { return code("decode", argc, argv, 1); }
 int cmd_info(int argc, char **argv)
 {
     const char *model_path = NULL;
-    cli_option opts[] = {{NULL, 0, NULL, NULL, 0}};
-    cli_command cmd = {"info", "info MODEL", "Describes a model: architecture, parameters, data statistics.", opts, 1,
-                       &model_path};
+    int system = 0, json = 0;
+    for (int i = 0; i < argc; i++) {
+        system |= !strcmp(argv[i], "--system");
+        json |= !strcmp(argv[i], "--json");
+    }
+    if (system && argc == 1 + json)
+        return cli_info_system(json);
+    cli_option opts[] = {{"system", OPT_FLAG, &system, "describe this machine instead (no MODEL): CPU, vector "
+                          "features, BLAS kernels, threads", 0},
+                         {"json", OPT_FLAG, &json, "with --system: as JSON", 0},
+                         {NULL, 0, NULL, NULL, 0}};
+    cli_command cmd = {"info", "info MODEL | info --system [--json]",
+                       "Describes a model: architecture, parameters, data statistics.", opts, 1, &model_path};
     int rc = cli_parse(&cmd, argc, argv);
     if (rc)
         return rc == 1 ? 0 : rc;
+    if (system || json)
+        return cli_error("info", "--system takes no model file and --json needs --system");
     nf_flow *f;
     if (load("info", model_path, &f))
         return 1;

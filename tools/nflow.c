@@ -35,6 +35,7 @@ static void usage(FILE *out)
 
 int main(int argc, char **argv)
 {
+    cli_choose_blas_kernels(argv);
     if (argc < 2) {
         usage(stderr);
         return EXIT_USAGE;
