@@ -416,14 +416,12 @@ def read_model(path):
     if not np.isfinite(model["params"]).all() or not np.isfinite(model["state"]).all():
         raise ModelFileError("%s: a parameter or state value is not finite" % path)
     i += 1
-    sec = at(i)
-    if sec is None or sec.tag != "optimizer":
-        raise ModelFileError("%s: section 'optimizer' missing" % path)
-    i += 1
-    if at(i) is not None and at(i).tag == "train_state" and i + 1 == len(secs):
-        i += 1  # a training checkpoint: a model plus this
+    if at(i) is not None and at(i).tag == "optimizer":
+        i += 1  # checkpoints (and older models) carry Adam's state
+        if at(i) is not None and at(i).tag == "train_state" and i + 1 == len(secs):
+            i += 1  # a training checkpoint: a model plus this
     if i != len(secs):
-        raise ModelFileError("%s: unexpected section '%s' after the optimizer" % (path, secs[i].tag))
+        raise ModelFileError("%s: unexpected section '%s' after the parameters" % (path, secs[i].tag))
     for L in model["layers"]:
         if L["tag"] == "batch_norm":
             var = model["state"][L["s_off"] + dim: L["s_off"] + 2 * dim]

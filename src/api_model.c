@@ -52,7 +52,7 @@ static nf_status put_header(const nf_flow *f, mf_writer *w)
     return st;
 }
 
-nf_status flow_put_model(const nf_flow *f, mf_writer *w)
+nf_status flow_put_model(const nf_flow *f, mf_writer *w, int with_optimizer)
 {
     nf_status st = put_header(f, w);
     for (int l = 0; l < f->n_layers && !st; l++)
@@ -63,6 +63,8 @@ nf_status flow_put_model(const nf_flow *f, mf_writer *w)
     if (!st) st = mf_begin(w, "parameters");
     if (!st) st = mf_put_f32s(w, "values", f->params, n);
     if (!st && f->n_state) st = mf_put_f32s(w, "state", f->state, f->n_state);
+    if (!with_optimizer)
+        return st;
     if (!st) st = mf_begin(w, "optimizer");
     if (!st) st = mf_put_str(w, "kind", "adam");
     if (!st) st = mf_put_i64(w, "step", f->adam_t);
@@ -78,7 +80,7 @@ nf_status nf_flow_save(const nf_flow *f, const char *path)
     mf_writer *w = mf_writer_new();
     if (!w)
         return nf_fail(NF_ERR_NOMEM, "out of memory saving %s", path);
-    nf_status st = flow_put_model(f, w);
+    nf_status st = flow_put_model(f, w, 0);
     if (!st) st = mf_writer_save(w, path);
     mf_writer_free(w);
     return st;
@@ -247,26 +249,27 @@ static nf_status read_flow(const mf_file *mf, nf_flow **out)
         st = nf_fail(NF_ERR_FORMAT, "%s: the layers hold %zu parameters, the header says %lld", path, f->n_params,
                      (long long)n_params);
     const float *v;
-    for (int k = 0; k < 2 && !st; k++) {
-        const char *want = k ? "optimizer" : "parameters";
-        if (i >= ns || strcmp(mf_section_tag(mf_section_at(mf, i)), want) != 0) {
-            st = nf_fail(NF_ERR_FORMAT, "%s: section '%s' missing", path, want);
-            break;
-        }
+    if (!st && (i >= ns || strcmp(mf_section_tag(mf_section_at(mf, i)), "parameters") != 0))
+        st = nf_fail(NF_ERR_FORMAT, "%s: section 'parameters' missing", path);
+    if (!st) {
         s = mf_section_at(mf, i++);
-        if (k == 0) {
-            st = mf_get_f32s(mf, s, "values", f->n_params, &v, NULL);
-            if (!st)
-                memcpy(f->params, v, sizeof(float) * f->n_params);
-            if (!st && f->n_state) st = mf_get_f32s(mf, s, "state", f->n_state, &v, NULL);
-            if (!st && f->n_state) memcpy(f->state, v, sizeof(float) * f->n_state);
-        } else {
-            st = mf_get_i64(mf, s, "step", &f->adam_t);
-            if (!st) st = mf_get_f32s(mf, s, "m", f->n_params, &v, NULL);
-            if (!st) memcpy(f->adam_m, v, sizeof(float) * f->n_params);
-            if (!st) st = mf_get_f32s(mf, s, "v", f->n_params, &v, NULL);
-            if (!st) memcpy(f->adam_v, v, sizeof(float) * f->n_params);
-        }
+        st = mf_get_f32s(mf, s, "values", f->n_params, &v, NULL);
+        if (!st)
+            memcpy(f->params, v, sizeof(float) * f->n_params);
+        if (!st && f->n_state) st = mf_get_f32s(mf, s, "state", f->n_state, &v, NULL);
+        if (!st && f->n_state) memcpy(f->state, v, sizeof(float) * f->n_state);
+    }
+    /* checkpoints (and older models) carry Adam's state; without it
+     * further training starts Adam afresh */
+    if (!st && i < ns && strcmp(mf_section_tag(mf_section_at(mf, i)), "optimizer") == 0) {
+        s = mf_section_at(mf, i++);
+        st = mf_get_i64(mf, s, "step", &f->adam_t);
+        if (!st) st = mf_get_f32s(mf, s, "m", f->n_params, &v, NULL);
+        if (!st) memcpy(f->adam_m, v, sizeof(float) * f->n_params);
+        if (!st) st = mf_get_f32s(mf, s, "v", f->n_params, &v, NULL);
+        if (!st) memcpy(f->adam_v, v, sizeof(float) * f->n_params);
+        if (!st && f->adam_t < 0)
+            st = nf_fail(NF_ERR_FORMAT, "%s: section 'optimizer': negative step", path);
     }
     for (size_t k = 0; !st && k < f->n_params; k++)
         if (!isfinite(f->params[k]))
@@ -287,7 +290,7 @@ static nf_status read_flow(const mf_file *mf, nf_flow **out)
     if (!st && i + 1 == ns && strcmp(mf_section_tag(mf_section_at(mf, i)), "train_state") == 0)
         i++;
     if (!st && i != ns)
-        st = nf_fail(NF_ERR_FORMAT, "%s: unexpected section '%s' after the optimizer", path,
+        st = nf_fail(NF_ERR_FORMAT, "%s: unexpected section '%s' after the parameters", path,
                      mf_section_tag(mf_section_at(mf, i)));
     if (st) {
         nf_flow_free(f);

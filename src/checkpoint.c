@@ -119,7 +119,7 @@ nf_status checkpoint_write(const nf_flow *f, const train_state *s, const char *p
     for (int64_t i = 0; i < s->n_train; i++)
         order[i] = (double)s->order[i];
     const nf_train_options *o = &s->opt;
-    nf_status st = flow_put_model(f, w);
+    nf_status st = flow_put_model(f, w, 1);
     if (!st) st = mf_begin(w, "train_state");
     if (!st) st = mf_put_i64(w, "format", STATE_FORMAT);
     if (!st) st = mf_put_i64(w, "dim", s->dim);

@@ -58,8 +58,10 @@ nf_status checkpoint_read(const char *path, const nf_flow *f, train_state *s);
 nf_status checkpoint_read_options(const char *path, nf_train_options *opt);
 
 /* In api_model.c: every section of a model file, for nf_flow_save and
- * checkpoint_write. */
-nf_status flow_put_model(const nf_flow *f, mf_writer *w);
+ * checkpoint_write; the optimizer's state (Adam's step and moments, twice
+ * the parameters' size) only when with_optimizer: a final model holds what
+ * evaluation and sampling read, a checkpoint what training continues from. */
+nf_status flow_put_model(const nf_flow *f, mf_writer *w, int with_optimizer);
 
 /* Test hook: when set, called after every training step (after the
  * checkpoint that step may write); non-zero abandons nf_flow_train at once,
