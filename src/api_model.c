@@ -248,26 +248,20 @@ static nf_status read_flow(const mf_file *mf, nf_flow **out)
     if (!st && f->n_params != (size_t)n_params)
         st = nf_fail(NF_ERR_FORMAT, "%s: the layers hold %zu parameters, the header says %lld", path, f->n_params,
                      (long long)n_params);
-    const float *v;
     if (!st && (i >= ns || strcmp(mf_section_tag(mf_section_at(mf, i)), "parameters") != 0))
         st = nf_fail(NF_ERR_FORMAT, "%s: section 'parameters' missing", path);
     if (!st) {
         s = mf_section_at(mf, i++);
-        st = mf_get_f32s(mf, s, "values", f->n_params, &v, NULL);
-        if (!st)
-            memcpy(f->params, v, sizeof(float) * f->n_params);
-        if (!st && f->n_state) st = mf_get_f32s(mf, s, "state", f->n_state, &v, NULL);
-        if (!st && f->n_state) memcpy(f->state, v, sizeof(float) * f->n_state);
+        st = mf_copy_f32s(mf, s, "values", f->n_params, f->params);
+        if (!st && f->n_state) st = mf_copy_f32s(mf, s, "state", f->n_state, f->state);
     }
     /* checkpoints (and older models) carry Adam's state; without it
      * further training starts Adam afresh */
     if (!st && i < ns && strcmp(mf_section_tag(mf_section_at(mf, i)), "optimizer") == 0) {
         s = mf_section_at(mf, i++);
         st = mf_get_i64(mf, s, "step", &f->adam_t);
-        if (!st) st = mf_get_f32s(mf, s, "m", f->n_params, &v, NULL);
-        if (!st) memcpy(f->adam_m, v, sizeof(float) * f->n_params);
-        if (!st) st = mf_get_f32s(mf, s, "v", f->n_params, &v, NULL);
-        if (!st) memcpy(f->adam_v, v, sizeof(float) * f->n_params);
+        if (!st) st = mf_copy_f32s(mf, s, "m", f->n_params, f->adam_m);
+        if (!st) st = mf_copy_f32s(mf, s, "v", f->n_params, f->adam_v);
         if (!st && f->adam_t < 0)
             st = nf_fail(NF_ERR_FORMAT, "%s: section 'optimizer': negative step", path);
     }

@@ -57,7 +57,7 @@ void k_gemm(int trans_a, int trans_b, int m, int n, int k, real alpha, const rea
 /* y[r, :] = x[r, :] W^T + b for rows r: W is (out x in), b may be NULL. */
 void k_linear(int rows, int in, int out, const real *x, const real *w, const real *b, real *y);
 
-enum { K_ACT_RELU = 0, K_ACT_TANH = 1 };
+enum { K_ACT_NONE = -1, K_ACT_RELU = 0, K_ACT_TANH = 1 };
 void k_activate(int act, size_t n, real *h);
 /* dh *= f'(.) expressed through the activation's output h. */
 void k_activate_backward(int act, size_t n, const real *h, real *dh);
@@ -65,12 +65,17 @@ void k_activate_backward(int act, size_t n, const real *h, real *dh);
  * for a panel of a few units, not one per row. */
 void k_activate_block(int act, int rows, int cols, int ld, real *h);
 void k_activate_backward_block(int act, int rows, int cols, int ld, const real *h, real *dh);
-/* dst[r, u] += sum_{i < width} src[r, i] w[u, i] for rows x units: C += A B^T
- * with a few columns (a sequential MADE step's output block of 2). The BLAS
- * would copy (pack) all of A for each such product, which costs more than
- * the product; this reads A where it lies. */
-void k_gemm_nt_narrow(int rows, int units, int width, const real *src, int lds, const real *w, int ldw, real *dst,
-                      int ldd);
+/* dst[r, u] = act(bias[u] + sum_{i < width} src[r, i] w[u, i]) for rows x
+ * units (bias may be NULL, act K_ACT_NONE): the thin products of a
+ * sequential MADE step, a few units of a tile of rows, read where they lie
+ * (the BLAS would copy all of src for each). Vectorised for AVX-512 and
+ * AVX2 with FMA (chosen at run time: k_narrow_isa() gives 512, 256 or 0);
+ * k_narrow_isa_for_tests runs a given one (0: the plain loop). */
+void k_narrow(int rows, int units, int width, const real *src, int lds, const real *w, int ldw, const real *bias,
+              int act, real *dst, int ldd);
+int k_narrow_isa(void);
+void k_narrow_isa_for_tests(int isa, int rows, int units, int width, const real *src, int lds, const real *w,
+                            int ldw, const real *bias, int act, real *dst, int ldd);
 /* h[r, :cols] = v for each of rows rows of stride ld (biases before a product adds to them). */
 void k_fill_rows(int rows, int cols, int ld, const real *v, real *h);
 

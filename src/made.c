@@ -149,10 +149,10 @@ int made_reserve(made *m, int rows)
     return 0;
 }
 
-/* Up to this many units (a step's output block: 2 for MAF and IAF), a
- * product goes through k_gemm_nt_narrow; wider ones through the BLAS
- * (measured: k_gemm_nt_narrow is slower from 8 units of width 100 on). */
-enum { NARROW_UNITS = 4 };
+/* Up to this many units (a sequential step's units of one degree, an
+ * output block), a product goes through k_narrow with the bias and the
+ * activation; wider ones (the parallel pass's panels) through the BLAS. */
+enum { NARROW_UNITS = 24 };
 
 /* Units [a, b) of layer l (or output rows when l == depth) for rows
  * [r0, r0 + rows) from the first `width` columns of their input:
@@ -164,10 +164,13 @@ static void panel_forward(made *m, const real *p, int r0, int rows, int l, int a
     int ld_src = l == 0 ? m->n : m->hidden;
     const real *src = (l == 0 ? m->in : hidden_of(m, m->net.h, l - 1)) + (size_t)r0 * ld_src;
     real *dst = (l == m->depth ? m->out : hidden_of(m, m->net.h, l)) + (size_t)r0 * out;
+    if (b - a <= NARROW_UNITS) {
+        k_narrow(rows, b - a, width, src, ld_src, w + (size_t)a * in, in, bias + a, l < m->depth ? m->act : K_ACT_NONE,
+                 dst + a, out);
+        return;
+    }
     k_fill_rows(rows, b - a, out, bias + a, dst + a);
-    if (width > 0 && b - a <= NARROW_UNITS)
-        k_gemm_nt_narrow(rows, b - a, width, src, ld_src, w + (size_t)a * in, in, dst + a, out);
-    else if (width > 0)
+    if (width > 0)
         k_gemm(0, 1, rows, b - a, width, 1, src, ld_src, w + (size_t)a * in, in, 1, dst + a, out);
     if (l < m->depth)
         k_activate_block(m->act, rows, b - a, out, dst + a);

@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <zlib.h>
 
@@ -378,6 +379,7 @@ typedef struct mf_value {
     int64_t i;
     double d;
     void *data;     /* arrays (aligned, malloc'd) and strings (NUL-terminated) */
+    const unsigned char *raw; /* a large array's bytes in the file image, decoded when asked for */
 } mf_value;
 
 struct mf_section {
@@ -391,7 +393,14 @@ struct mf_file {
     char *path;
     size_t nsections;
     mf_section *sections;
+    unsigned char *image; /* the whole file: mapped (image_mapped) or read */
+    size_t image_len;
+    int image_mapped;
 };
+
+/* Arrays from this size on stay in the file image until asked for, so that
+ * the parameters go from the page cache to their buffer in one copy. */
+enum { LAZY_ARRAY_BYTES = 1 << 16 };
 
 void mf_free(mf_file *f)
 {
@@ -405,16 +414,34 @@ void mf_free(mf_file *f)
     }
     free(f->sections);
     free(f->path);
+    if (f->image_mapped)
+        munmap(f->image, f->image_len);
+    else
+        free(f->image);
     free(f);
 }
 
-static nf_status read_all(const char *path, unsigned char **out, size_t *out_len)
+static nf_status read_all(const char *path, unsigned char **out, size_t *out_len, int *mapped)
 {
     FILE *fp = fopen(path, "rb");
     if (!fp)
         return nf_fail(NF_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
     size_t cap = 4096, len = 0;
     struct stat sb;
+    *mapped = 0;
+    /* a regular file is mapped: no copy, and the page cache's pages are
+     * shared instead of faulted in one by one */
+    if (fstat(fileno(fp), &sb) == 0 && S_ISREG(sb.st_mode) && sb.st_size > 0 &&
+        (uintmax_t)sb.st_size < (uintmax_t)SIZE_MAX) {
+        void *m = mmap(NULL, (size_t)sb.st_size, PROT_READ, MAP_PRIVATE, fileno(fp), 0);
+        if (m != MAP_FAILED) {
+            fclose(fp);
+            *out = m;
+            *out_len = (size_t)sb.st_size;
+            *mapped = 1;
+            return NF_OK;
+        }
+    }
     if (fstat(fileno(fp), &sb) == 0 && S_ISREG(sb.st_mode) && sb.st_size > 0 &&
         (uintmax_t)sb.st_size < (uintmax_t)SIZE_MAX)
         cap = (size_t)sb.st_size + 1; /* +1: see the end without a second pass */
@@ -547,6 +574,8 @@ static nf_status read_value(cursor *c, const mf_section *s, mf_value *v)
         if (bytes)
             memcpy(v->data, p, bytes);
         ((char *)v->data)[bytes] = '\0';
+    } else if (bytes >= LAZY_ARRAY_BYTES) {
+        v->raw = p;
     } else {
         /* malloc'd storage is aligned for every type; never point into the
          * file image, whose array data sit at arbitrary offsets. */
@@ -685,19 +714,25 @@ nf_status mf_read(const char *path, mf_file **out)
         return nf_fail(NF_ERR_INVALID, "mf_read: NULL path");
     unsigned char *buf = NULL;
     size_t len = 0;
-    nf_status st = read_all(path, &buf, &len);
+    int mapped = 0;
+    nf_status st = read_all(path, &buf, &len, &mapped);
     if (st)
         return st;
     mf_file *f = calloc(1, sizeof *f);
     size_t plen = strlen(path);
     if (!f || !(f->path = malloc(plen + 1))) {
         free(f);
-        free(buf);
+        if (mapped)
+            munmap(buf, len);
+        else
+            free(buf);
         return nf_fail(NF_ERR_NOMEM, "%s: out of memory", path);
     }
     memcpy(f->path, path, plen + 1);
+    f->image = buf;
+    f->image_len = len;
+    f->image_mapped = mapped;
     st = parse(path, buf, len, f);
-    free(buf);
     if (st) {
         mf_free(f);
         return st;
@@ -781,6 +816,14 @@ static nf_status get_array(const mf_file *f, const mf_section *s, const char *ke
     if (n != (size_t)-1 && x->count != (uint64_t)n)
         return nf_fail(NF_ERR_FORMAT, "%s: section %zu '%s': key '%s' has %llu values, expected %zu", f->path,
                        s->index, s->tag, key, (unsigned long long)x->count, n);
+    if (!x->data && x->raw) { /* a large array asked for by pointer: decoded once, kept */
+        mf_value *lazy = (mf_value *)x;
+        size_t size = mf_types[type].size;
+        if (!(lazy->data = malloc((size_t)x->count * size)))
+            return nf_fail(NF_ERR_NOMEM, "%s: out of memory (%llu values of key '%s')", f->path,
+                           (unsigned long long)x->count, key);
+        decode_words(lazy->data, x->raw, (size_t)x->count, size);
+    }
     *v = x->data;
     if (count)
         *count = (size_t)x->count;
@@ -815,6 +858,22 @@ nf_status mf_get_i32s(const mf_file *f, const mf_section *s, const char *key, si
     if (!st)
         *v = p;
     return st;
+}
+
+nf_status mf_copy_f32s(const mf_file *f, const mf_section *s, const char *key, size_t n, float *dst)
+{
+    const mf_value *x;
+    nf_status st = lookup(f, s, key, MF_F32S, &x);
+    if (st)
+        return st;
+    if (x->count != (uint64_t)n)
+        return nf_fail(NF_ERR_FORMAT, "%s: section %zu '%s': key '%s' has %llu values, expected %zu", f->path,
+                       s->index, s->tag, key, (unsigned long long)x->count, n);
+    if (x->data)
+        memcpy(dst, x->data, sizeof(float) * n);
+    else
+        decode_words(dst, x->raw, n, 4);
+    return NF_OK;
 }
 
 /* ---- dump ------------------------------------------------------------------ */

@@ -55,6 +55,9 @@ nf_status mf_get_f64s(const mf_file *f, const mf_section *s, const char *key, si
                       size_t *count);
 nf_status mf_get_i32s(const mf_file *f, const mf_section *s, const char *key, size_t n, const int32_t **v,
                       size_t *count);
+/* Copies a float32 array of exactly n values into dst (the parameters:
+ * straight from the file image, without a copy in between). */
+nf_status mf_copy_f32s(const mf_file *f, const mf_section *s, const char *key, size_t n, float *dst);
 /* Whether a key exists in a section (for optional values). */
 int mf_has(const mf_section *s, const char *key);
 /* Prints every section and key with its type and size (and scalar values)

@@ -1,7 +1,5 @@
-/* The arithmetic boundary's own pieces: the narrow product against plain
- * dot products (every block shape and remainder, strided operands), and
- * the thread shares: they cover [0, n) in order, without overlap, cut only
- * at multiples of K_SHARE_ALIGN, for 1 to 5 threads. */
+/* The arithmetic boundary's own pieces in double precision: the narrow
+ * product, the row tiles, the thread count. */
 #include <math.h>
 #include <stdlib.h>
 
@@ -11,33 +9,39 @@
 
 static rng gen;
 
+/* The plain loop of the narrow product (the double build's) against dot
+ * products: every block shape and remainder, strided operands, with and
+ * without bias and activation. tests/test_kern.c checks the vector ones. */
 static void test_narrow_product(void)
 {
     int failures = 0;
     for (int rows = 1; rows <= 7 && failures < 3; rows++)
         for (int units = 1; units <= 9; units++)
             for (int width = 0; width <= 41; width += 1 + width / 3) {
-                int lds = width + 3, ldw = width + 2, ldd = units + 5;
+                int lds = width + 3, ldw = width + 2, ldd = units + 5, act = (rows + units) % 3 - 1;
                 real *src = malloc(sizeof(real) * rows * lds), *w = malloc(sizeof(real) * units * ldw);
                 real *dst = malloc(sizeof(real) * rows * ldd), *want = malloc(sizeof(real) * rows * ldd);
+                real bias[9];
                 for (int i = 0; i < rows * lds; i++)
                     src[i] = rng_normal(&gen);
                 for (int i = 0; i < units * ldw; i++)
                     w[i] = rng_normal(&gen);
+                for (int u = 0; u < units; u++)
+                    bias[u] = rng_normal(&gen);
                 for (int i = 0; i < rows * ldd; i++)
                     dst[i] = want[i] = rng_normal(&gen);
                 for (int r = 0; r < rows; r++)
                     for (int u = 0; u < units; u++) {
-                        double acc = 0;
+                        double acc = width % 2 ? bias[u] : 0;
                         for (int i = 0; i < width; i++)
                             acc += (double)src[r * lds + i] * w[u * ldw + i];
-                        want[r * ldd + u] += (real)acc;
+                        want[r * ldd + u] = (real)(act == K_ACT_RELU ? fmax(acc, 0) : act == K_ACT_TANH ? tanh(acc) : acc);
                     }
-                k_gemm_nt_narrow(rows, units, width, src, lds, w, ldw, dst, ldd);
+                k_narrow(rows, units, width, src, lds, w, ldw, width % 2 ? bias : NULL, act, dst, ldd);
                 double worst = 0;
                 for (int i = 0; i < rows * ldd; i++)
                     worst = fmax(worst, fabs((double)dst[i] - want[i]));
-                CHECK(worst < 1e-12, "rows %d units %d width %d: off by %g", rows, units, width, worst);
+                CHECK(worst < 1e-12, "rows %d units %d width %d act %d: off by %g", rows, units, width, act, worst);
                 failures += !(worst < 1e-12);
                 free(src);
                 free(w);

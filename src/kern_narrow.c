@@ -1,0 +1,169 @@
+/* k_narrow: the thin products of a sequential MADE step, a few units (a
+ * degree's hidden units, an output block) for a tile of rows, with the
+ * bias and the activation in the same pass. Each result is a dot product
+ * of a row of src with a row of w, both read where they lie: the BLAS
+ * would first copy (pack) the whole tile of src for a product of a few
+ * columns, which costs more than the product. Vector versions for AVX-512
+ * and AVX2 with FMA are chosen at run time; any other machine, and the
+ * double build of the gradient tests, take the plain loop. */
+#include "kern.h"
+
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(NF_REAL_DOUBLE)
+#include <immintrin.h>
+#define NF_NARROW_X86 1
+#endif
+
+/* dst = act(bias + sum), the bias and the activation optional */
+static inline real finish(real sum, const real *bias, int u, int act)
+{
+    real v = bias ? bias[u] + sum : sum;
+    if (act == K_ACT_RELU)
+        return v > 0 ? v : 0;
+    if (act == K_ACT_TANH)
+        return r_tanh(v);
+    return v;
+}
+
+static void narrow_plain(int rows, int units, int width, const real *src, int lds, const real *w, int ldw,
+                         const real *bias, int act, real *dst, int ldd)
+{
+    for (int r = 0; r < rows; r++)
+        for (int u = 0; u < units; u++) {
+            const real *s = src + (size_t)r * lds, *wu = w + (size_t)u * ldw;
+            real acc = 0;
+            for (int i = 0; i < width; i++)
+                acc += s[i] * wu[i];
+            dst[(size_t)r * ldd + u] = finish(acc, bias, u, act);
+        }
+}
+
+#ifdef NF_NARROW_X86
+/* One block of R rows by U units (R, U <= 4, constants after inlining):
+ * R x U accumulators over i in vectors of V lanes, FMAs, the last partial
+ * vector by masked loads, then one horizontal sum per accumulator. The two
+ * instruction sets differ in their types only: the body is one macro. */
+#define NARROW_BLOCK_BODY(VEC, ZERO, LOAD, MASKLOAD, FMA, HSUM, V)                                          \
+    VEC acc[4][4];                                                                                          \
+    _Pragma("GCC unroll 4") for (int a = 0; a < R; a++)                                                     \
+        _Pragma("GCC unroll 4") for (int b = 0; b < U; b++) acc[a][b] = ZERO;                               \
+    int i = 0;                                                                                              \
+    for (; i + V <= width; i += V) {                                                                        \
+        VEC x[4], y[4];                                                                                     \
+        _Pragma("GCC unroll 4") for (int a = 0; a < R; a++) x[a] = LOAD(src + (size_t)a * lds + i);         \
+        _Pragma("GCC unroll 4") for (int b = 0; b < U; b++) y[b] = LOAD(w + (size_t)b * ldw + i);           \
+        _Pragma("GCC unroll 4") for (int a = 0; a < R; a++)                                                 \
+            _Pragma("GCC unroll 4") for (int b = 0; b < U; b++) acc[a][b] = FMA(x[a], y[b], acc[a][b]);     \
+    }                                                                                                       \
+    if (i < width) {                                                                                        \
+        VEC x[4], y[4];                                                                                     \
+        _Pragma("GCC unroll 4") for (int a = 0; a < R; a++) x[a] = MASKLOAD(src + (size_t)a * lds + i);     \
+        _Pragma("GCC unroll 4") for (int b = 0; b < U; b++) y[b] = MASKLOAD(w + (size_t)b * ldw + i);       \
+        _Pragma("GCC unroll 4") for (int a = 0; a < R; a++)                                                 \
+            _Pragma("GCC unroll 4") for (int b = 0; b < U; b++) acc[a][b] = FMA(x[a], y[b], acc[a][b]);     \
+    }                                                                                                       \
+    _Pragma("GCC unroll 4") for (int a = 0; a < R; a++)                                                     \
+        _Pragma("GCC unroll 4") for (int b = 0; b < U; b++)                                                 \
+            dst[(size_t)a * ldd + b] = finish(HSUM(acc[a][b]), bias, b, act)
+
+/* Rows in fours, units in blocks of up to 4 (3 for AVX2's 16 registers). */
+#define NARROW_DRIVER(BLOCK, MAXU)                                                                          \
+    for (int u = 0; u < units;) {                                                                           \
+        int nu = units - u == 4 && MAXU < 4 ? 2 : units - u < MAXU ? units - u : MAXU;                      \
+        const float *wu = w + (size_t)u * ldw, *bu = bias ? bias + u : NULL;                                \
+        for (int r = 0; r < rows;) {                                                                        \
+            int nr = rows - r >= 4 ? 4 : 1;                                                                 \
+            const float *s = src + (size_t)r * lds;                                                         \
+            float *d = dst + (size_t)r * ldd + u;                                                           \
+            switch (nr * 8 + nu) {                                                                          \
+            case 36: BLOCK(4, 4, width, tail, s, lds, wu, ldw, bu, act, d, ldd); break;                     \
+            case 35: BLOCK(4, 3, width, tail, s, lds, wu, ldw, bu, act, d, ldd); break;                     \
+            case 34: BLOCK(4, 2, width, tail, s, lds, wu, ldw, bu, act, d, ldd); break;                     \
+            case 33: BLOCK(4, 1, width, tail, s, lds, wu, ldw, bu, act, d, ldd); break;                     \
+            case 12: BLOCK(1, 4, width, tail, s, lds, wu, ldw, bu, act, d, ldd); break;                     \
+            case 11: BLOCK(1, 3, width, tail, s, lds, wu, ldw, bu, act, d, ldd); break;                     \
+            case 10: BLOCK(1, 2, width, tail, s, lds, wu, ldw, bu, act, d, ldd); break;                     \
+            default: BLOCK(1, 1, width, tail, s, lds, wu, ldw, bu, act, d, ldd);                            \
+            }                                                                                               \
+            r += nr;                                                                                        \
+        }                                                                                                   \
+        u += nu;                                                                                            \
+    }
+
+#define AVX512_FN __attribute__((target("avx512f,avx2,fma")))
+#define AVX2_FN __attribute__((target("avx2,fma")))
+
+AVX2_FN static inline float hsum8(__m256 v)
+{
+    __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+    return _mm_cvtss_f32(_mm_add_ss(s, _mm_movehdup_ps(s)));
+}
+
+AVX512_FN __attribute__((always_inline)) static inline void block16(int R, int U, int width, __mmask16 tail,
+                                                                     const float *src, int lds, const float *w,
+                                                                     int ldw, const float *bias, int act, float *dst,
+                                                                     int ldd)
+{
+#define MASKLOAD16(p) _mm512_maskz_loadu_ps(tail, p)
+    NARROW_BLOCK_BODY(__m512, _mm512_setzero_ps(), _mm512_loadu_ps, MASKLOAD16, _mm512_fmadd_ps,
+                      _mm512_reduce_add_ps, 16);
+#undef MASKLOAD16
+}
+
+AVX2_FN __attribute__((always_inline)) static inline void block8(int R, int U, int width, __m256i tail,
+                                                                  const float *src, int lds, const float *w, int ldw,
+                                                                  const float *bias, int act, float *dst, int ldd)
+{
+#define MASKLOAD8(p) _mm256_maskload_ps(p, tail)
+    NARROW_BLOCK_BODY(__m256, _mm256_setzero_ps(), _mm256_loadu_ps, MASKLOAD8, _mm256_fmadd_ps, hsum8, 8);
+#undef MASKLOAD8
+}
+
+AVX512_FN static void narrow_avx512(int rows, int units, int width, const float *src, int lds, const float *w,
+                                    int ldw, const float *bias, int act, float *dst, int ldd)
+{
+    __mmask16 tail = (__mmask16)((1u << (width % 16)) - 1);
+    NARROW_DRIVER(block16, 4)
+}
+
+AVX2_FN static void narrow_avx2(int rows, int units, int width, const float *src, int lds, const float *w, int ldw,
+                                const float *bias, int act, float *dst, int ldd)
+{
+    __m256i tail = _mm256_cmpgt_epi32(_mm256_set1_epi32(width % 8), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+    NARROW_DRIVER(block8, 3)
+}
+#endif
+
+int k_narrow_isa(void)
+{
+#ifdef NF_NARROW_X86
+    if (__builtin_cpu_supports("avx512f"))
+        return 512;
+    if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma"))
+        return 256;
+#endif
+    return 0;
+}
+
+void k_narrow_isa_for_tests(int isa, int rows, int units, int width, const real *src, int lds, const real *w,
+                            int ldw, const real *bias, int act, real *dst, int ldd)
+{
+#ifdef NF_NARROW_X86
+    if (isa == 512 && k_narrow_isa() >= 512) {
+        narrow_avx512(rows, units, width, src, lds, w, ldw, bias, act, dst, ldd);
+        return;
+    }
+    if (isa == 256 && k_narrow_isa() >= 256) {
+        narrow_avx2(rows, units, width, src, lds, w, ldw, bias, act, dst, ldd);
+        return;
+    }
+#endif
+    (void)isa;
+    narrow_plain(rows, units, width, src, lds, w, ldw, bias, act, dst, ldd);
+}
+
+void k_narrow(int rows, int units, int width, const real *src, int lds, const real *w, int ldw, const real *bias,
+              int act, real *dst, int ldd)
+{
+    k_narrow_isa_for_tests(k_narrow_isa(), rows, units, width, src, lds, w, ldw, bias, act, dst, ldd);
+}

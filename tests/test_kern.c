@@ -1,0 +1,81 @@
+/* The vector versions of the narrow product (AVX-512, AVX2 with FMA, as
+ * far as this CPU runs them) in float against double dot products: every
+ * block shape, remainder of the vector width and stride, with and without
+ * bias and activation. */
+#include <math.h>
+#include <stdlib.h>
+
+#include "harness.h"
+#include "kern.h"
+#include "rng.h"
+
+static rng gen;
+
+static void check_isa(int isa)
+{
+    int failures = 0;
+    for (int rows = 1; rows <= 9; rows++)
+        for (int units = 1; units <= 11; units++)
+            for (int width = 0; width <= 70 && failures < 3; width += 1 + width / 4) {
+                int lds = width + 5, ldw = width + 1, ldd = units + 3, act = (rows + units + width) % 3 - 1;
+                float *src = malloc(sizeof(float) * rows * lds), *w = malloc(sizeof(float) * units * ldw);
+                float *dst = malloc(sizeof(float) * rows * ldd), bias[11];
+                double *want = malloc(sizeof(double) * rows * ldd), *scale = malloc(sizeof(double) * rows * ldd);
+                for (int i = 0; i < rows * lds; i++)
+                    src[i] = (float)rng_normal(&gen);
+                for (int i = 0; i < units * ldw; i++)
+                    w[i] = (float)rng_normal(&gen);
+                for (int u = 0; u < units; u++)
+                    bias[u] = (float)rng_normal(&gen);
+                for (int i = 0; i < rows * ldd; i++)
+                    dst[i] = (float)(want[i] = rng_normal(&gen)), scale[i] = 0;
+                int with_bias = (rows + width) % 2;
+                for (int r = 0; r < rows; r++)
+                    for (int u = 0; u < units; u++) {
+                        double acc = with_bias ? bias[u] : 0, mag = fabs(acc);
+                        for (int i = 0; i < width; i++) {
+                            acc += (double)src[r * lds + i] * w[u * ldw + i];
+                            mag += fabs((double)src[r * lds + i] * w[u * ldw + i]);
+                        }
+                        want[r * ldd + u] = act == K_ACT_RELU ? fmax(acc, 0) : act == K_ACT_TANH ? tanh(acc) : acc;
+                        scale[r * ldd + u] = mag + 1;
+                    }
+                k_narrow_isa_for_tests(isa, rows, units, width, src, lds, w, ldw, with_bias ? bias : NULL, act, dst,
+                                       ldd);
+                double worst = 0; /* in units of float round-off of the sum's magnitude */
+                int padding_kept = 1;
+                for (int i = 0; i < rows * ldd; i++) {
+                    if (scale[i])
+                        worst = fmax(worst, fabs(dst[i] - want[i]) / (scale[i] * 1.2e-7));
+                    else
+                        padding_kept &= dst[i] == (float)want[i];
+                }
+                int ok = worst <= 8 + width / 4.0 && padding_kept;
+                CHECK(ok, "isa %d rows %d units %d width %d act %d: off by %g round-offs", isa, rows, units, width, act,
+                      worst);
+                failures += !ok;
+                free(src);
+                free(w);
+                free(dst);
+                free(want);
+                free(scale);
+            }
+}
+
+static void test_narrow_vector_versions(void)
+{
+    int isa = k_narrow_isa();
+    printf("test_kern: this CPU runs the %d-bit narrow product%s\n", isa, isa ? "" : " (plain loop)");
+    check_isa(0);
+    if (isa >= 256)
+        check_isa(256);
+    if (isa >= 512)
+        check_isa(512);
+}
+
+int main(void)
+{
+    rng_seed(&gen, 5);
+    RUN(test_narrow_vector_versions);
+    TEST_SUMMARY("test_kern");
+}
