@@ -8,6 +8,7 @@
 #include "checkpoint.h"
 #include "error.h"
 #include "flow.h"
+#include "kern.h"
 
 static const char *const activation_names[] = {"relu", "tanh"};
 static const char *const model_names[] = {"nice", "realnvp", "made", "made-mog", "maf", "maf-mog", "iaf"};
@@ -265,12 +266,11 @@ static nf_status read_flow(const mf_file *mf, nf_flow **out)
         if (!st && f->adam_t < 0)
             st = nf_fail(NF_ERR_FORMAT, "%s: section 'optimizer': negative step", path);
     }
-    for (size_t k = 0; !st && k < f->n_params; k++)
-        if (!isfinite(f->params[k]))
-            st = nf_fail(NF_ERR_FORMAT, "%s: parameter %zu is not finite", path, k);
-    for (size_t k = 0; !st && k < f->n_state; k++)
-        if (!isfinite(f->state[k]))
-            st = nf_fail(NF_ERR_FORMAT, "%s: layer state value %zu is not finite", path, k);
+    size_t bad;
+    if (!st && (bad = k_first_nonfinite(f->n_params, f->params)) < f->n_params)
+        st = nf_fail(NF_ERR_FORMAT, "%s: parameter %zu is not finite", path, bad);
+    if (!st && (bad = k_first_nonfinite(f->n_state, f->state)) < f->n_state)
+        st = nf_fail(NF_ERR_FORMAT, "%s: layer state value %zu is not finite", path, bad);
     for (int l = 0; !st && l < f->n_layers; l++) {
         const layer *ly = f->layers[l];
         if (ly->ops->check_params && !ly->ops->check_params(ly, f->params + ly->p_off))

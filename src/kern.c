@@ -110,3 +110,31 @@ NF_VECTOR_CLONES void k_fill_rows(int rows, int cols, int ld, const real *v, rea
             row[j] = v[j];
     }
 }
+
+/* In blocks that vectorise (no early exit inside one): x - x is 0 for a
+ * finite x and NaN otherwise. */
+NF_VECTOR_CLONES size_t k_first_nonfinite(size_t n, const real *x)
+{
+    enum { BLOCK = 1024 };
+    for (size_t b = 0; b < n; b += BLOCK) {
+        size_t e = n - b < BLOCK ? n : b + BLOCK;
+        real probe = 0;
+#pragma omp simd reduction(+ : probe)
+        for (size_t i = b; i < e; i++)
+            probe += x[i] - x[i];
+        if (probe != 0 || probe != probe)
+            for (size_t i = b; i < e; i++)
+                if (!isfinite(x[i]))
+                    return i;
+    }
+    return n;
+}
+
+NF_VECTOR_CLONES int k_all_zero(size_t n, const real *x)
+{
+    int nonzero = 0;
+#pragma omp simd reduction(| : nonzero)
+    for (size_t i = 0; i < n; i++)
+        nonzero |= x[i] != 0;
+    return !nonzero;
+}

@@ -76,6 +76,10 @@ void k_narrow(int rows, int units, int width, const real *src, int lds, const re
 int k_narrow_isa(void);
 void k_narrow_isa_for_tests(int isa, int rows, int units, int width, const real *src, int lds, const real *w,
                             int ldw, const real *bias, int act, real *dst, int ldd);
+/* The index of the first of n values that is NaN or infinite, or n. */
+size_t k_first_nonfinite(size_t n, const real *x);
+/* Whether every one of n values is exactly zero. */
+int k_all_zero(size_t n, const real *x);
 /* h[r, :cols] = v for each of rows rows of stride ld (biases before a product adds to them). */
 void k_fill_rows(int rows, int cols, int ld, const real *v, real *h);
 

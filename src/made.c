@@ -123,10 +123,11 @@ int made_check(const made *m, const real *p)
     for (int l = 0; l <= m->depth; l++) {
         int in = layer_in(m, l), out = layer_out(m, l);
         const real *w = p + layer_offset(m, l);
-        for (int j = 0; j < out; j++)
-            for (int i = unit_width(m, l, j); i < in; i++)
-                if (w[(size_t)j * in + i] != 0)
-                    return 0;
+        for (int j = 0; j < out; j++) {
+            int wd = unit_width(m, l, j);
+            if (!k_all_zero((size_t)(in - wd), w + (size_t)j * in + wd))
+                return 0;
+        }
     }
     return 1;
 }

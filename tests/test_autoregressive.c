@@ -124,6 +124,30 @@ static void test_mask_violation_refused(void)
     free(x);
 }
 
+/* A parameter that is NaN or infinite, anywhere in the buffer (the check
+ * runs in blocks), is refused with its index. */
+static void test_nonfinite_parameter_refused(void)
+{
+    float *x = make_data();
+    nf_flow *f = trained(NF_MODEL_MAF, 0, x);
+    size_t at[] = {0, f->n_params / 2 + 1, f->n_params - 1};
+    float bad[] = {NAN, INFINITY, -INFINITY};
+    for (int k = 0; k < 3; k++) {
+        char path[256], want[64];
+        float keep = f->params[at[k]];
+        f->params[at[k]] = bad[k];
+        snprintf(path, sizeof path, "%s/nonfinite%d.nfm", dir, k);
+        CHECK(nf_flow_save(f, path) == NF_OK);
+        f->params[at[k]] = keep;
+        nf_flow *g = NULL;
+        snprintf(want, sizeof want, "parameter %zu is not finite", at[k]);
+        CHECK(nf_flow_load(&g, path) == NF_ERR_FORMAT && g == NULL);
+        CHECK(strstr(nf_last_error(), want) != NULL, "%s (wanted '%s')", nf_last_error(), want);
+    }
+    nf_flow_free(f);
+    free(x);
+}
+
 static void test_bad_config(void)
 {
     nf_config cfg;
@@ -158,6 +182,7 @@ int main(void)
     RUN(test_maf_mog);
     RUN(test_iaf);
     RUN(test_mask_violation_refused);
+    RUN(test_nonfinite_parameter_refused);
     RUN(test_bad_config);
     char cmd[300];
     snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
