@@ -42,7 +42,7 @@ static void narrow_plain(int rows, int units, int width, const real *src, int ld
  * R x U accumulators over i in vectors of V lanes, FMAs, the last partial
  * vector by masked loads, then one horizontal sum per accumulator. The two
  * instruction sets differ in their types only: the body is one macro. */
-#define NARROW_BLOCK_BODY(VEC, ZERO, LOAD, MASKLOAD, FMA, HSUM, V)                                          \
+#define NARROW_BLOCK_BODY(VEC, ZERO, LOAD, MASKLOAD, FMA, HSUM, V, TREE)                                     \
     VEC acc[4][4];                                                                                          \
     _Pragma("GCC unroll 4") for (int a = 0; a < R; a++)                                                     \
         _Pragma("GCC unroll 4") for (int b = 0; b < U; b++) acc[a][b] = ZERO;                               \
@@ -61,9 +61,10 @@ static void narrow_plain(int rows, int units, int width, const real *src, int ld
         _Pragma("GCC unroll 4") for (int a = 0; a < R; a++)                                                 \
             _Pragma("GCC unroll 4") for (int b = 0; b < U; b++) acc[a][b] = FMA(x[a], y[b], acc[a][b]);     \
     }                                                                                                       \
-    _Pragma("GCC unroll 4") for (int a = 0; a < R; a++)                                                     \
-        _Pragma("GCC unroll 4") for (int b = 0; b < U; b++)                                                 \
-            dst[(size_t)a * ldd + b] = finish(HSUM(acc[a][b]), bias, b, act)
+    if (!(TREE))                                                                                            \
+        _Pragma("GCC unroll 4") for (int a = 0; a < R; a++)                                                 \
+            _Pragma("GCC unroll 4") for (int b = 0; b < U; b++)                                             \
+                dst[(size_t)a * ldd + b] = finish(HSUM(acc[a][b]), bias, b, act)
 
 /* Rows in fours, units in blocks of up to 4 (3 for AVX2's 16 registers). */
 #define NARROW_DRIVER(BLOCK, MAXU)                                                                          \
@@ -99,15 +100,49 @@ AVX2_FN static inline float hsum8(__m256 v)
     return _mm_cvtss_f32(_mm_add_ss(s, _mm_movehdup_ps(s)));
 }
 
+/* The 16 sums of a 4 x 4 block at once: a tree of interleaving adds
+ * leaves them in one register, row a in its 128-bit lane a (a quarter of
+ * the instructions of 16 separate horizontal sums); then bias and
+ * activation on that lane, and the 4 values of each row stored. */
+AVX512_FN __attribute__((always_inline)) static inline void finish_4x4(__m512 acc[4][4], const float *bias, int act,
+                                                                        float *dst, int ldd)
+{
+    __m512 t[8], u[4];
+    for (int k = 0; k < 8; k++) { /* sources 2k, 2k+1: each lane [a', b', a'', b''] */
+        __m512 x = acc[k / 2][2 * (k % 2)], y = acc[k / 2][2 * (k % 2) + 1];
+        t[k] = _mm512_add_ps(_mm512_unpacklo_ps(x, y), _mm512_unpackhi_ps(x, y));
+    }
+    for (int m = 0; m < 4; m++) { /* sources 4m..4m+3 in each 128-bit lane */
+        __m512d x = _mm512_castps_pd(t[2 * m]), y = _mm512_castps_pd(t[2 * m + 1]);
+        u[m] = _mm512_add_ps(_mm512_castpd_ps(_mm512_unpacklo_pd(x, y)), _mm512_castpd_ps(_mm512_unpackhi_pd(x, y)));
+    }
+    __m512 w01 = _mm512_add_ps(_mm512_shuffle_f32x4(u[0], u[1], 0x88), _mm512_shuffle_f32x4(u[0], u[1], 0xDD));
+    __m512 w23 = _mm512_add_ps(_mm512_shuffle_f32x4(u[2], u[3], 0x88), _mm512_shuffle_f32x4(u[2], u[3], 0xDD));
+    __m512 sums = _mm512_add_ps(_mm512_shuffle_f32x4(w01, w23, 0x88), _mm512_shuffle_f32x4(w01, w23, 0xDD));
+    if (bias)
+        sums = _mm512_add_ps(sums, _mm512_broadcast_f32x4(_mm_loadu_ps(bias)));
+    if (act == K_ACT_RELU)
+        sums = _mm512_max_ps(sums, _mm512_setzero_ps());
+    float v[16];
+    _mm512_storeu_ps(v, sums);
+    for (int a = 0; a < 4; a++)
+        for (int b = 0; b < 4; b++)
+            dst[(size_t)a * ldd + b] = act == K_ACT_TANH ? tanhf(v[4 * a + b]) : v[4 * a + b];
+}
+
 AVX512_FN __attribute__((always_inline)) static inline void block16(int R, int U, int width, __mmask16 tail,
                                                                      const float *src, int lds, const float *w,
                                                                      int ldw, const float *bias, int act, float *dst,
                                                                      int ldd)
 {
 #define MASKLOAD16(p) _mm512_maskz_loadu_ps(tail, p)
-    NARROW_BLOCK_BODY(__m512, _mm512_setzero_ps(), _mm512_loadu_ps, MASKLOAD16, _mm512_fmadd_ps,
-                      _mm512_reduce_add_ps, 16);
+#define HSUM16(v) _mm512_reduce_add_ps(v)
+    NARROW_BLOCK_BODY(__m512, _mm512_setzero_ps(), _mm512_loadu_ps, MASKLOAD16, _mm512_fmadd_ps, HSUM16, 16,
+                      R == 4 && U == 4);
+#undef HSUM16
 #undef MASKLOAD16
+    if (R == 4 && U == 4)
+        finish_4x4(acc, bias, act, dst, ldd);
 }
 
 AVX2_FN __attribute__((always_inline)) static inline void block8(int R, int U, int width, __m256i tail,
@@ -115,7 +150,7 @@ AVX2_FN __attribute__((always_inline)) static inline void block8(int R, int U, i
                                                                   const float *bias, int act, float *dst, int ldd)
 {
 #define MASKLOAD8(p) _mm256_maskload_ps(p, tail)
-    NARROW_BLOCK_BODY(__m256, _mm256_setzero_ps(), _mm256_loadu_ps, MASKLOAD8, _mm256_fmadd_ps, hsum8, 8);
+    NARROW_BLOCK_BODY(__m256, _mm256_setzero_ps(), _mm256_loadu_ps, MASKLOAD8, _mm256_fmadd_ps, hsum8, 8, 0);
 #undef MASKLOAD8
 }
 
