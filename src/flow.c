@@ -221,34 +221,42 @@ double flow_train_step(nf_flow *f, int rows, const real *x, double lr, double we
     return loss;
 }
 
+/* Adam's passes go by fixed chunks of the parameters (at most ADAM_CHUNKS
+ * of at least ADAM_MIN_CHUNK), threads taking whole chunks and the norm's
+ * partial sums added in chunk order: the same bits at any thread count.
+ * The step is memory-bound: two passes (the norm of the decayed gradient,
+ * then the update, which decays it again) instead of writing it back. */
+enum { ADAM_CHUNKS = 256, ADAM_MIN_CHUNK = 1 << 15 };
+
 int flow_adam_update(nf_flow *f, double lr, double weight_decay, double clip_norm)
 {
-    size_t n = f->n_params;
+    size_t n = f->n_params, size = n / ADAM_CHUNKS + 1;
+    if (size < ADAM_MIN_CHUNK)
+        size = ADAM_MIN_CHUNK;
+    int chunks = (int)((n + size - 1) / size);
     real *p = f->params, *g = f->grads, *m = f->adam_m, *v = f->adam_v;
-    if (weight_decay > 0) {
-#pragma omp simd
-        for (size_t i = 0; i < n; i++)
-            g[i] += (real)weight_decay * p[i];
+    real wd = weight_decay > 0 ? (real)weight_decay : 0;
+    double partial[ADAM_CHUNKS + 1];
+#pragma omp parallel for schedule(static) num_threads(k_threads()) if (chunks > 1)
+    for (int c = 0; c < chunks; c++) {
+        size_t lo = (size_t)c * size, len = n - lo < size ? n - lo : size;
+        partial[c] = k_adam_sum_squares(len, g + lo, p + lo, wd);
     }
     double norm2 = 0;
-#pragma omp simd reduction(+ : norm2)
-    for (size_t i = 0; i < n; i++)
-        norm2 += (double)g[i] * g[i];
+    for (int c = 0; c < chunks; c++)
+        norm2 += partial[c];
     if (!isfinite(norm2))
         return -1;
     real scale = 1;
     if (clip_norm > 0 && norm2 > clip_norm * clip_norm)
         scale = (real)(clip_norm / sqrt(norm2));
-    const double b1 = 0.9, b2 = 0.999, eps = 1e-8;
     f->adam_t++;
-    double c1 = 1 - pow(b1, (double)f->adam_t), c2 = 1 - pow(b2, (double)f->adam_t);
+    double c1 = 1 - pow(0.9, (double)f->adam_t), c2 = 1 - pow(0.999, (double)f->adam_t);
     real step = (real)(lr / c1), vfix = (real)(1 / c2);
-#pragma omp parallel for simd schedule(static) num_threads(k_threads()) if (n > 65536)
-    for (size_t i = 0; i < n; i++) {
-        real gi = g[i] * scale;
-        m[i] = (real)b1 * m[i] + (real)(1 - b1) * gi;
-        v[i] = (real)b2 * v[i] + (real)(1 - b2) * gi * gi;
-        p[i] -= step * m[i] / (r_sqrt(v[i] * vfix) + (real)eps);
+#pragma omp parallel for schedule(static) num_threads(k_threads()) if (chunks > 1)
+    for (int c = 0; c < chunks; c++) {
+        size_t lo = (size_t)c * size, len = n - lo < size ? n - lo : size;
+        k_adam_apply(len, p + lo, g + lo, m + lo, v + lo, wd, scale, step, vfix);
     }
     return 0;
 }

@@ -138,3 +138,29 @@ NF_VECTOR_CLONES int k_all_zero(size_t n, const real *x)
         nonzero |= x[i] != 0;
     return !nonzero;
 }
+
+NF_VECTOR_CLONES double k_adam_sum_squares(size_t n, const real *g, const real *p, real wd)
+{
+    double s = 0;
+#pragma omp simd reduction(+ : s)
+    for (size_t i = 0; i < n; i++) {
+        real gi = g[i] + wd * p[i];
+        s += (double)gi * gi;
+    }
+    return s;
+}
+
+/* Adam (Kingma & Ba) with the bias corrections folded into step = lr / (1 -
+ * b1^t) and vfix = 1 / (1 - b2^t); b1 = 0.9, b2 = 0.999, eps = 1e-8. */
+NF_VECTOR_CLONES void k_adam_apply(size_t n, real *p, const real *g, real *m, real *v, real wd, real scale, real step,
+                                   real vfix)
+{
+    const real b1 = (real)0.9, b2 = (real)0.999, eps = (real)1e-8;
+#pragma omp simd
+    for (size_t i = 0; i < n; i++) {
+        real gi = (g[i] + wd * p[i]) * scale;
+        m[i] = b1 * m[i] + (1 - b1) * gi;
+        v[i] = b2 * v[i] + (1 - b2) * gi * gi;
+        p[i] -= step * m[i] / (r_sqrt(v[i] * vfix) + eps);
+    }
+}

@@ -76,6 +76,11 @@ void k_narrow(int rows, int units, int width, const real *src, int lds, const re
 int k_narrow_isa(void);
 void k_narrow_isa_for_tests(int isa, int rows, int units, int width, const real *src, int lds, const real *w,
                             int ldw, const real *bias, int act, real *dst, int ldd);
+/* Adam's two passes over a chunk of the parameters (src/flow.c splits
+ * them): the sum of squares of the decayed gradient g + wd p, then the
+ * step with that gradient times scale (the clipping), moments m and v. */
+double k_adam_sum_squares(size_t n, const real *g, const real *p, real wd);
+void k_adam_apply(size_t n, real *p, const real *g, real *m, real *v, real wd, real scale, real step, real vfix);
 /* The index of the first of n values that is NaN or infinite, or n. */
 size_t k_first_nonfinite(size_t n, const real *x);
 /* Whether every one of n values is exactly zero. */
