@@ -36,6 +36,15 @@ static inline void k_region_begin(void) { omp_set_num_threads(1); }
  * costs a few microseconds; below this the threads would mostly wait). */
 static inline int k_worth_threads(double flops) { return flops > 4e5; }
 
+/* Whether an element-wise pass over this many values (a few flops each:
+ * exp, tanh, a log-density term) is worth a parallel region. Rows are
+ * independent in such passes, so splitting them changes no bit. */
+static inline int k_worth_elements(size_t n) { return n >= 8192; }
+#define K_PRAGMA(x) _Pragma(#x)
+/* Before a loop over independent rows doing about `elements` such values. */
+#define K_PARALLEL_ROWS(elements)                                                                             \
+    K_PRAGMA(omp parallel for schedule(static) num_threads(k_threads()) if (k_worth_elements(elements)))
+
 /* Rows per tile: the unit of every row-parallel product. */
 enum { K_ROW_TILE = 128 };
 static inline int k_tiles(int n, int size) { return (n + size - 1) / size; }

@@ -72,6 +72,7 @@ static void parallel(layer *l, const real *p, int rows, const real *s, real *y, 
     autoregressive *a = self(l);
     int n = l->dim;
     made_forward(&a->net, p, rows, s);
+K_PARALLEL_ROWS((size_t)rows * n)
     for (int r = 0; r < rows; r++) {
         real *o = a->net.out + (size_t)r * 2 * n;
         const real *sr = s + (size_t)r * n;
@@ -94,6 +95,7 @@ static void parallel_backward(layer *l, const real *p, int rows, const real *y, 
     int n = l->dim;
     if (!ds && !dp)
         return;
+K_PARALLEL_ROWS((size_t)rows * n)
     for (int r = 0; r < rows; r++) {
         const real *o = a->net.out + (size_t)r * 2 * n;
         real *d = a->dout + (size_t)r * 2 * n;
@@ -113,6 +115,7 @@ static void parallel_backward(layer *l, const real *p, int rows, const real *y, 
     }
     made_backward(&a->net, p, rows, a->dout, ds, dp);
     if (ds)
+K_PARALLEL_ROWS((size_t)rows * n)
         for (int r = 0; r < rows; r++) {
             const real *o = a->net.out + (size_t)r * 2 * n;
             for (int k = 0; k < n; k++) { /* the direct path s_i -> y_i */

@@ -64,12 +64,14 @@ static int reserve(layer *l, int rows)
 /* Runs the network on the conditioning part of `src` and bounds alpha. */
 static void condition(coupling *c, const real *p, int rows, int dim, const real *src)
 {
+    K_PARALLEL_ROWS((size_t)rows * c->net.n_out)
     for (int r = 0; r < rows; r++)
         for (int i = 0; i < c->nc; i++)
             c->in[(size_t)r * c->nc + i] = src[(size_t)r * dim + c->cond[i]];
     mlp_forward(&c->net, p, rows, c->in, c->out);
     if (c->affine && c->bound > 0) {
         int n_out = c->net.n_out;
+        K_PARALLEL_ROWS((size_t)rows * c->net.n_out)
         for (int r = 0; r < rows; r++)
             for (int j = 0; j < c->nt; j++) {
                 real *a = &c->out[(size_t)r * n_out + j];
@@ -81,6 +83,7 @@ static void condition(coupling *c, const real *p, int rows, int dim, const real 
 /* Copies the conditioning part through: dst[:, A] = src[:, A]. */
 static void copy_cond(const coupling *c, int rows, int dim, const real *src, real *dst)
 {
+    K_PARALLEL_ROWS((size_t)rows * c->net.n_out)
     for (int r = 0; r < rows; r++)
         for (int i = 0; i < c->nc; i++)
             dst[(size_t)r * dim + c->cond[i]] = src[(size_t)r * dim + c->cond[i]];
@@ -92,6 +95,7 @@ static void x2z(layer *l, const real *p, int rows, const real *x, real *z, doubl
     int dim = l->dim, n_out = c->net.n_out;
     condition(c, p, rows, dim, x);
     copy_cond(c, rows, dim, x, z);
+    K_PARALLEL_ROWS((size_t)rows * c->net.n_out)
     for (int r = 0; r < rows; r++) {
         const real *o = c->out + (size_t)r * n_out;
         const real *xr = x + (size_t)r * dim;
@@ -117,6 +121,7 @@ static void z2x(layer *l, const real *p, int rows, const real *z, real *x, doubl
     int dim = l->dim, n_out = c->net.n_out;
     condition(c, p, rows, dim, z);
     copy_cond(c, rows, dim, z, x);
+    K_PARALLEL_ROWS((size_t)rows * c->net.n_out)
     for (int r = 0; r < rows; r++) {
         const real *o = c->out + (size_t)r * n_out;
         const real *zr = z + (size_t)r * dim;
@@ -142,6 +147,7 @@ static void unbound(const coupling *c, int rows)
     if (!c->affine || c->bound <= 0)
         return;
     int n_out = c->net.n_out;
+    K_PARALLEL_ROWS((size_t)rows * c->net.n_out)
     for (int r = 0; r < rows; r++)
         for (int j = 0; j < c->nt; j++) {
             real a = c->out[(size_t)r * n_out + j] / c->bound;
@@ -156,6 +162,7 @@ static void through_net(coupling *c, const real *p, int rows, int dim, const rea
     mlp_backward(&c->net, p, rows, c->in, c->dout, dsrc ? c->din : NULL, dp);
     if (!dsrc)
         return;
+    K_PARALLEL_ROWS((size_t)rows * c->net.n_out)
     for (int r = 0; r < rows; r++)
         for (int i = 0; i < c->nc; i++) {
             int a = c->cond[i];
@@ -169,6 +176,7 @@ static void x2z_backward(layer *l, const real *p, int rows, const real *x, const
     (void)x;
     coupling *c = self(l);
     int dim = l->dim, n_out = c->net.n_out;
+    K_PARALLEL_ROWS((size_t)rows * c->net.n_out)
     for (int r = 0; r < rows; r++) {
         const real *o = c->out + (size_t)r * n_out;
         real *d = c->dout + (size_t)r * n_out;
@@ -197,6 +205,7 @@ static void z2x_backward(layer *l, const real *p, int rows, const real *z, const
     (void)z;
     coupling *c = self(l);
     int dim = l->dim, n_out = c->net.n_out;
+    K_PARALLEL_ROWS((size_t)rows * c->net.n_out)
     for (int r = 0; r < rows; r++) {
         const real *o = c->out + (size_t)r * n_out;
         real *d = c->dout + (size_t)r * n_out;

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "error.h"
+#include "kern.h"
 #include "layer.h"
 
 /* ---- rescale ---------------------------------------------------------- */
@@ -32,6 +33,7 @@ static void rescale_apply(int dim, int sign, const real *t, int rows, const real
     double sum = 0;
     for (int i = 0; i < dim; i++)
         sum += t[i];
+    K_PARALLEL_ROWS((size_t)rows * dim)
     for (int r = 0; r < rows; r++) {
         for (int i = 0; i < dim; i++)
             out[(size_t)r * dim + i] = in[(size_t)r * dim + i] * r_exp(sign * t[i]);
@@ -272,6 +274,7 @@ static void standardize_x2z(layer *l, const real *p, int rows, const real *x, re
     (void)p;
     const standardize *s = l->self;
     int dim = l->dim;
+    K_PARALLEL_ROWS((size_t)rows * dim)
     for (int r = 0; r < rows; r++) {
         for (int i = 0; i < dim; i++)
             z[(size_t)r * dim + i] = (x[(size_t)r * dim + i] - s->shift[i]) * s->inv_scale[i];
@@ -284,6 +287,7 @@ static void standardize_z2x(layer *l, const real *p, int rows, const real *z, re
     (void)p;
     const standardize *s = l->self;
     int dim = l->dim;
+    K_PARALLEL_ROWS((size_t)rows * dim)
     for (int r = 0; r < rows; r++) {
         for (int i = 0; i < dim; i++)
             x[(size_t)r * dim + i] = z[(size_t)r * dim + i] * s->scale[i] + s->shift[i];
@@ -293,6 +297,7 @@ static void standardize_z2x(layer *l, const real *p, int rows, const real *z, re
 
 static void scale_rows(int dim, const real *factor, int rows, const real *src, real *dst)
 {
+    K_PARALLEL_ROWS((size_t)rows * dim)
     for (int r = 0; r < rows; r++)
         for (int i = 0; i < dim; i++)
             dst[(size_t)r * dim + i] = src[(size_t)r * dim + i] * factor[i];
