@@ -1195,7 +1195,7 @@ def main(argv=None):
     sm.add_argument("--n", type=int, required=True)
     sm.add_argument("--seed", type=int, default=1)
     sm.add_argument("--out", required=True)
-    for p in (tr, sm):
+    for p in (tr, sm, lp):
         p.add_argument("--threads", type=int, default=1)
     a = ap.parse_args(argv)
     try:
@@ -1219,6 +1219,7 @@ def main(argv=None):
                 ap.error("--threads needs positive counts like 1,2 and --repeats a positive count")
             return run_bench(a.quick, a.filter, a.repeats, threads)
         if a.cmd in ("logprob", "decode"):
+            torch.set_num_threads(getattr(a, "threads", 1))
             flow = Flow(read_model(a.model), getattr(torch, a.dtype))
             x = load_npy(a.data)
             out = flow.log_prob(x) if a.cmd == "logprob" else flow.sample_from_noise(x)

@@ -54,60 +54,43 @@ void k_gemm(int trans_a, int trans_b, int m, int n, int k, real alpha, const rea
     }
 }
 
-void k_linear(int rows, int in, int out, const real *x, const real *w, const real *b, real *y)
-{
-    if (b)
-        k_fill_rows(rows, out, out, b, y);
-    k_gemm(0, 1, rows, out, in, 1, x, in, w, in, b ? 1 : 0, y, out);
-}
-
-NF_VECTOR_CLONES void k_activate(int act, size_t n, real *h)
-{
-    if (act == K_ACT_RELU) { /* a select, not h * (h > 0): that form compiles to a branch */
-#pragma omp simd
-        for (size_t i = 0; i < n; i++) {
-            real v = h[i];
-            h[i] = v > 0 ? v : 0;
-        }
-    } else {
-#pragma omp simd
-        for (size_t i = 0; i < n; i++)
-            h[i] = r_tanh(h[i]);
-    }
-}
-
-NF_VECTOR_CLONES void k_activate_backward(int act, size_t n, const real *h, real *dh)
-{
-    if (act == K_ACT_RELU) {
-#pragma omp simd
-        for (size_t i = 0; i < n; i++)
-            dh[i] = h[i] > 0 ? dh[i] : 0;
-    } else {
-#pragma omp simd
-        for (size_t i = 0; i < n; i++)
-            dh[i] *= 1 - h[i] * h[i];
-    }
-}
-
-void k_activate_block(int act, int rows, int cols, int ld, real *h)
-{
-    for (int r = 0; r < rows; r++)
-        k_activate(act, (size_t)cols, h + (size_t)r * ld);
-}
-
-void k_activate_backward_block(int act, int rows, int cols, int ld, const real *h, real *dh)
-{
-    for (int r = 0; r < rows; r++)
-        k_activate_backward(act, (size_t)cols, h + (size_t)r * ld, dh + (size_t)r * ld);
-}
-
-NF_VECTOR_CLONES void k_fill_rows(int rows, int cols, int ld, const real *v, real *h)
+/* The block versions loop over rows inside one clone: a call per row of a
+ * narrow panel cost more than the arithmetic. */
+NF_VECTOR_CLONES void k_bias_activate_block(int act, int rows, int cols, int ld, const real *bias, real *h)
 {
     for (int r = 0; r < rows; r++) {
         real *row = h + (size_t)r * ld;
+        if (act == K_ACT_RELU) {
 #pragma omp simd
-        for (int j = 0; j < cols; j++)
-            row[j] = v[j];
+            for (int j = 0; j < cols; j++) {
+                real v = row[j] + bias[j];
+                row[j] = v > 0 ? v : 0;
+            }
+        } else if (act == K_ACT_TANH) {
+            for (int j = 0; j < cols; j++)
+                row[j] = r_tanh(row[j] + bias[j]);
+        } else {
+#pragma omp simd
+            for (int j = 0; j < cols; j++)
+                row[j] += bias[j];
+        }
+    }
+}
+
+NF_VECTOR_CLONES void k_activate_backward_block(int act, int rows, int cols, int ld, const real *h, real *dh)
+{
+    for (int r = 0; r < rows; r++) {
+        const real *hr = h + (size_t)r * ld;
+        real *dr = dh + (size_t)r * ld;
+        if (act == K_ACT_RELU) {
+#pragma omp simd
+            for (int j = 0; j < cols; j++)
+                dr[j] = hr[j] > 0 ? dr[j] : 0;
+        } else {
+#pragma omp simd
+            for (int j = 0; j < cols; j++)
+                dr[j] *= 1 - hr[j] * hr[j];
+        }
     }
 }
 

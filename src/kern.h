@@ -63,16 +63,11 @@ const char *k_blas_kernel(void);
  * Always single-threaded (outside nflow's regions too). */
 void k_gemm(int trans_a, int trans_b, int m, int n, int k, real alpha, const real *a, int lda, const real *b,
             int ldb, real beta, real *c, int ldc);
-/* y[r, :] = x[r, :] W^T + b for rows r: W is (out x in), b may be NULL. */
-void k_linear(int rows, int in, int out, const real *x, const real *w, const real *b, real *y);
-
 enum { K_ACT_NONE = -1, K_ACT_RELU = 0, K_ACT_TANH = 1 };
-void k_activate(int act, size_t n, real *h);
-/* dh *= f'(.) expressed through the activation's output h. */
-void k_activate_backward(int act, size_t n, const real *h, real *dh);
-/* The same on a rows x cols block of a matrix with row stride ld: one call
- * for a panel of a few units, not one per row. */
-void k_activate_block(int act, int rows, int cols, int ld, real *h);
+/* On a rows x cols block of a matrix with row stride ld (a panel of
+ * units): h = act(h + bias) (act K_ACT_NONE: the bias only), and dh *=
+ * f'(.) through the outputs h. */
+void k_bias_activate_block(int act, int rows, int cols, int ld, const real *bias, real *h);
 void k_activate_backward_block(int act, int rows, int cols, int ld, const real *h, real *dh);
 /* dst[r, u] = act(bias[u] + sum_{i < width} src[r, i] w[u, i]) for rows x
  * units (bias may be NULL, act K_ACT_NONE): the thin products of a
@@ -94,7 +89,4 @@ void k_adam_apply(size_t n, real *p, const real *g, real *m, real *v, real wd, r
 size_t k_first_nonfinite(size_t n, const real *x);
 /* Whether every one of n values is exactly zero. */
 int k_all_zero(size_t n, const real *x);
-/* h[r, :cols] = v for each of rows rows of stride ld (biases before a product adds to them). */
-void k_fill_rows(int rows, int cols, int ld, const real *v, real *h);
-
 #endif

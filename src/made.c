@@ -170,11 +170,8 @@ static void panel_forward(made *m, const real *p, int r0, int rows, int l, int a
                  dst + a, out);
         return;
     }
-    k_fill_rows(rows, b - a, out, bias + a, dst + a);
-    if (width > 0)
-        k_gemm(0, 1, rows, b - a, width, 1, src, ld_src, w + (size_t)a * in, in, 1, dst + a, out);
-    if (l < m->depth)
-        k_activate_block(m->act, rows, b - a, out, dst + a);
+    k_gemm(0, 1, rows, b - a, width, 1, src, ld_src, w + (size_t)a * in, in, 0, dst + a, out);
+    k_bias_activate_block(l < m->depth ? m->act : K_ACT_NONE, rows, b - a, out, bias + a, dst + a);
 }
 
 void made_seq_step(made *m, const real *p, int r0, int rows, int k)
@@ -351,8 +348,8 @@ void made_backward(made *m, const real *p, int rows, const real *dout, real *dx,
                 for (int t = 0; t < tiles; t++) {
                     int r0, r1;
                     k_tile(rows, K_ROW_TILE, t, &r0, &r1);
-                    k_activate_backward(m->act, (size_t)(r1 - r0) * out,
-                                        hidden_of(m, m->net.h, l) + (size_t)r0 * out, dy + (size_t)r0 * out);
+                    k_activate_backward_block(m->act, r1 - r0, out, out, hidden_of(m, m->net.h, l) + (size_t)r0 * out,
+                                              dy + (size_t)r0 * out);
                 }
             }
             if (l == 0 && !dx)

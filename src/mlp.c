@@ -124,11 +124,9 @@ void mlp_forward(mlp *m, const real *p, int rows, const real *in, real *out)
                     k_tile(rows, K_ROW_TILE, t, &r0, &r1);
                     panel_range(nout, k, &a, &b);
                     real *yb = y + (size_t)r0 * nout + a;
-                    k_fill_rows(r1 - r0, b - a, nout, bias + a, yb);
-                    k_gemm(0, 1, r1 - r0, b - a, nin, 1, x + (size_t)r0 * nin, nin, w + (size_t)a * nin, nin, 1, yb,
+                    k_gemm(0, 1, r1 - r0, b - a, nin, 1, x + (size_t)r0 * nin, nin, w + (size_t)a * nin, nin, 0, yb,
                            nout);
-                    if (l < m->depth)
-                        k_activate_block(m->act, r1 - r0, b - a, nout, yb);
+                    k_bias_activate_block(l < m->depth ? m->act : K_ACT_NONE, r1 - r0, b - a, nout, bias + a, yb);
                 }
         }
     }

@@ -1,0 +1,82 @@
+#!/bin/sh
+# Scaling with threads (issue 12), whole `nflow` processes: MAF (5), 2 x 512
+# hidden, n = 63 (BSDS300's shape). For each thread count: one training
+# epoch of 20,000 rows at batch 512 and at batch 4096 (validation pass and
+# final evaluation included), `nflow eval` and `nflow sample` of 100,000
+# rows. Medians of REPEATS runs; rows/s and the speed-up over 1 thread of
+# the same binary; the serial fraction s that Amdahl's law gives from the
+# 1- and 2-thread times (t2 / t1 = s + (1 - s) / 2). With a python3 that
+# has torch, PyTorch's training epoch (bench/torch_reference.py train) and
+# log-density at the same thread counts.
+#   sh bench/scaling.sh [BUILD] [THREADS] [REPEATS]     e.g. build 1,2,4,8,16 3
+set -e
+build=${1:-build}
+threads=$(echo "${2:-1,2}" | tr ',' ' ')
+reps=${3:-3}
+nflow=$build/nflow
+here=$(dirname "$0")
+. "$here/find_python.sh"
+work=$(mktemp -d); trap 'rm -rf "$work"' EXIT
+now() { date +%s.%N; }
+median() { sort -g | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
+
+echo "== where: $("$nflow" info --system | tr '\n' ';' | sed 's/  */ /g')"
+
+# data: samples of a small MAF fitted to correlated noise (shapes matter, not values)
+awk -v n=4000 -v d=63 'BEGIN { srand(1); for (r = 0; r < n; r++) { s = 0; line = "";
+    for (c = 0; c < d; c++) { s = 0.7 * s + rand() - 0.5; line = line (c ? "," : "") s }
+    print line } }' > "$work/seed.csv"
+"$nflow" train --data "$work/seed.csv" --model maf --layers 2 --hidden 64 --epochs 3 --quiet --out "$work/gen.nfm" > /dev/null
+"$nflow" sample "$work/gen.nfm" --n 20000 --seed 1 --out "$work/train.npy"
+"$nflow" sample "$work/gen.nfm" --n 2000 --seed 2 --out "$work/val.npy"
+"$nflow" sample "$work/gen.nfm" --n 2000 --seed 3 --out "$work/test.npy"
+"$nflow" sample "$work/gen.nfm" --n 100000 --seed 4 --out "$work/big.npy"
+"$nflow" train --data "$work/train.npy" --val "$work/val.npy" --test "$work/test.npy" --model maf --layers 5 \
+    --hidden 512 --hidden-layers 2 --epochs 1 --quiet --out "$work/maf.nfm" > /dev/null
+
+# time NAME ROWS COMMAND...: median seconds of REPEATS runs into $work/NAME
+time_it() {
+    name=$1; shift; : > "$work/$name.t"
+    for i in $(seq "$reps"); do
+        t0=$(now); "$@" > /dev/null 2>&1 || { echo "scaling: $name failed: $*" >&2; exit 1; }; t1=$(now)
+        awk -v a="$t0" -v b="$t1" 'BEGIN { print b - a }' >> "$work/$name.t"
+    done
+    median < "$work/$name.t"
+}
+
+printf '| threads | train b512 rows/s | x | train b4096 rows/s | x | eval 100k rows/s | x | sample 100k rows/s | x |'
+[ -n "$py" ] && printf ' torch train b512 | torch train b4096 | torch log-density 100k |'
+printf '\n|---:|---:|---:|---:|---:|---:|---:|---:|---:|'
+[ -n "$py" ] && printf -- '---:|---:|---:|'
+printf '\n'
+for t in $threads; do
+    line="| $t"
+    for b in 512 4096; do
+        s=$(time_it "train$b.$t" "$nflow" train --data "$work/train.npy" --val "$work/val.npy" --test "$work/test.npy" \
+            --model maf --layers 5 --hidden 512 --hidden-layers 2 --batch $b --epochs 1 --threads "$t" --quiet \
+            --out "$work/m.nfm")
+        echo "$s" > "$work/train$b.$t"
+        line="$line | $(awk -v s="$s" 'BEGIN { printf "%.0f", 20000 / s }') | $(awk -v a="$(cat "$work/train$b.1" 2>/dev/null || echo "$s")" -v s="$s" 'BEGIN { printf "%.2f", a / s }')"
+    done
+    s=$(time_it "eval.$t" "$nflow" eval "$work/maf.nfm" --data "$work/big.npy" --threads "$t"); echo "$s" > "$work/eval.$t"
+    line="$line | $(awk -v s="$s" 'BEGIN { printf "%.0f", 100000 / s }') | $(awk -v a="$(cat "$work/eval.1" 2>/dev/null || echo "$s")" -v s="$s" 'BEGIN { printf "%.2f", a / s }')"
+    s=$(time_it "sample.$t" "$nflow" sample "$work/maf.nfm" --n 100000 --threads "$t" --out "$work/s.npy"); echo "$s" > "$work/sample.$t"
+    line="$line | $(awk -v s="$s" 'BEGIN { printf "%.0f", 100000 / s }') | $(awk -v a="$(cat "$work/sample.1" 2>/dev/null || echo "$s")" -v s="$s" 'BEGIN { printf "%.2f", a / s }')"
+    if [ -n "$py" ]; then
+        for b in 512 4096; do
+            s=$(time_it "torch$b.$t" "$py" "$here/torch_reference.py" train --kind maf --data "$work/train.npy" \
+                --val "$work/val.npy" --test "$work/test.npy" --batch $b --epochs 1 --threads "$t" --out "$work/p.npy")
+            line="$line | $(awk -v s="$s" 'BEGIN { printf "%.0f", 20000 / s }')"
+        done
+        s=$(time_it "torchlp.$t" "$py" "$here/torch_reference.py" logprob --model "$work/maf.nfm" --data "$work/big.npy" \
+            --dtype float32 --threads "$t" --out "$work/lp.npy")
+        line="$line | $(awk -v s="$s" 'BEGIN { printf "%.0f", 100000 / s }')"
+    fi
+    echo "$line |"
+done
+if [ -f "$work/train512.2" ]; then
+    echo
+    for name in train512 train4096 eval sample; do
+        echo "serial fraction ($name, from 1 and 2 threads): $(awk -v a="$(cat "$work/$name.1")" -v b="$(cat "$work/$name.2")" 'BEGIN { printf "%.3f", 2 * b / a - 1 }')"
+    done
+fi
