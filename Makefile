@@ -93,10 +93,12 @@ $(BUILD)/bench_nflow: bench/bench.c $(BUILD)/libnflow.a $(HEADERS)
 	$(CC) $(CFLAGS) -o $@ $< $(BUILD)/libnflow.a $(LDLIBS)
 
 bench: all $(BUILD)/bench_nflow
+	@echo "== where this ran"; $(BUILD)/nflow info --system
 	@sh bench/sample_vs_eval.sh $(BUILD)
 	@sh bench/check_torch.sh $(BUILD)
 	@sh bench/run_all.sh --build $(BUILD) --quick
 	@sh bench/cli_vs_torch.sh $(BUILD) 1
+	@sh bench/scaling.sh $(BUILD) 1,$$(nproc) 1
 
 clean:
 	rm -rf build build-san

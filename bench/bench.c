@@ -330,9 +330,16 @@ int main(int argc, char **argv)
     if (quick && !repeats_given)
         repeats = 3;
 
-    printf("{\"impl\": \"nflow\", \"op\": \"info\", \"version\": \"%s\", \"blas\": \"%s\", \"quick\": %d, "
-           "\"repeats\": %d}\n",
-           nf_version(), openblas_get_config(), quick, repeats);
+    nf_system_info sys;
+    nf_system_info_get(&sys);
+    printf("{\"impl\": \"nflow\", \"op\": \"info\", \"version\": \"%s\", \"blas\": \"%s\", \"cpu\": \"%s\", "
+           "\"cpu_features\": \"%s\", \"blas_kernel\": \"%s\", \"blas_kernel_generic\": %d, \"processors\": %d, "
+           "\"quick\": %d, \"repeats\": %d}\n",
+           nf_version(), sys.blas, sys.cpu, sys.cpu_features, sys.blas_kernel, sys.blas_kernel_generic,
+           sys.processors, quick, repeats);
+    if (sys.blas_kernel_generic)
+        fprintf(stderr, "bench_nflow: warning: OpenBLAS runs generic %s kernels on this CPU; OPENBLAS_CORETYPE=%s "
+                        "would be faster\n", sys.blas_kernel, sys.suggested_coretype);
     fflush(stdout);
     bench_sgemm(512, 512, 512, threads, n_threads);
     bench_sgemm(100, 512, 512, threads, n_threads);

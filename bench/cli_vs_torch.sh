@@ -14,6 +14,7 @@ reps=${2:-3}
 nflow=$build/nflow
 here=$(dirname "$0")
 . "$here/find_python.sh"
+. "$(dirname "$0")/blas_env.sh"
 if [ -z "$py" ]; then
     echo "cli_vs_torch: no python3 with torch and numpy (Debian: python3-torch); skipped" >&2
     exit 0

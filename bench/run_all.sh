@@ -44,6 +44,7 @@ if [ ! -x "$bench" ]; then
 fi
 
 . "$(dirname "$0")/find_python.sh"
+. "$(dirname "$0")/blas_env.sh"
 
 out=$build/bench
 mkdir -p "$out"

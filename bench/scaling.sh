@@ -7,7 +7,10 @@
 # the same binary; the serial fraction s that Amdahl's law gives from the
 # 1- and 2-thread times (t2 / t1 = s + (1 - s) / 2). With a python3 that
 # has torch, PyTorch's training epoch (bench/torch_reference.py train) and
-# log-density at the same thread counts.
+# log-density at the same thread counts. First the machine's own ceiling:
+# independent 512 x 512 x 512 sgemm products side by side on t threads
+# (build/bench_nflow), against which the serial fraction is also given
+# (on a VM whose vCPUs share cores, the ceiling itself is well below t).
 #   sh bench/scaling.sh [BUILD] [THREADS] [REPEATS]     e.g. build 1,2,4,8,16 3
 set -e
 build=${1:-build}
@@ -16,11 +19,20 @@ reps=${3:-3}
 nflow=$build/nflow
 here=$(dirname "$0")
 . "$here/find_python.sh"
+. "$(dirname "$0")/blas_env.sh"
 work=$(mktemp -d); trap 'rm -rf "$work"' EXIT
 now() { date +%s.%N; }
 median() { sort -g | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
 
 echo "== where: $("$nflow" info --system | tr '\n' ';' | sed 's/  */ /g')"
+ceiling1=""; ceiling2=""
+if [ -x "$build/bench_nflow" ]; then
+    "$build/bench_nflow" --filter sgemm_512x512x512 --repeats 9 --threads "$(echo $threads | tr ' ' ',')" 2>/dev/null |
+        sed -n 's/.*"threads": \([0-9]*\), "median_ms": \([0-9.]*\).*/\1 \2/p' > "$work/ceiling"
+    one=$(awk '$1 == 1 { print $2 }' "$work/ceiling")
+    [ -n "$one" ] && echo "== ceiling (sgemm 512^3 side by side): $(awk -v one="$one" '{ printf "%s threads %.2fx; ", $1, one * $1 / $2 }' "$work/ceiling")"
+    ceiling2=$(awk -v one="$one" '$1 == 2 { printf "%.3f", one * 2 / $2 }' "$work/ceiling")
+fi
 
 # data: samples of a small MAF fitted to correlated noise (shapes matter, not values)
 awk -v n=4000 -v d=63 'BEGIN { srand(1); for (r = 0; r < n; r++) { s = 0; line = "";
@@ -77,6 +89,9 @@ done
 if [ -f "$work/train512.2" ]; then
     echo
     for name in train512 train4096 eval sample; do
-        echo "serial fraction ($name, from 1 and 2 threads): $(awk -v a="$(cat "$work/$name.1")" -v b="$(cat "$work/$name.2")" 'BEGIN { printf "%.3f", 2 * b / a - 1 }')"
+        a=$(cat "$work/$name.1"); b=$(cat "$work/$name.2")
+        line="serial fraction ($name, from 1 and 2 threads): $(awk -v a="$a" -v b="$b" 'BEGIN { printf "%.3f", 2 * b / a - 1 }')"
+        [ -n "$ceiling2" ] && line="$line; against the 2-thread ceiling of ${ceiling2}x: $(awk -v a="$a" -v b="$b" -v c="$ceiling2" 'BEGIN { if (c > 1.05) printf "%.3f", (b / a - 1 / c) / (1 - 1 / c); else printf "n/a (no second core)" }')"
+        echo "$line"
     done
 fi
