@@ -191,19 +191,21 @@ void made_seq_backward_begin(made *m, int r0, int rows)
         memset(hidden_of(m, m->dh, l) + (size_t)r0 * m->hidden, 0, sizeof(real) * rows * m->hidden);
 }
 
-/* Backward of panel_forward for units [a, b) given their output gradient
- * dy (ld_dy, row 0): dW, db += dy^T src (all rows, in row order). */
-static void panel_param_grad(const made *m, int rows, int l, int a, int b, int width, const real *dy, int ld_dy,
+/* Backward of panel_forward for units [a, b) and input columns [c0, c1)
+ * given the units' output gradient dy (ld_dy, row 0): dW[a:b, c0:c1] +=
+ * dy^T src[:, c0:c1] over all rows; the block at c0 = 0 adds db too. */
+static void block_param_grad(const made *m, int rows, int l, int a, int b, int c0, int c1, const real *dy, int ld_dy,
                              real *dp)
 {
-    int in = layer_in(m, l), out = layer_out(m, l);
+    int in = layer_in(m, l), out = layer_out(m, l), ld_src = l == 0 ? m->n : m->hidden;
     real *dw = dp + layer_offset(m, l), *db = dw + (size_t)out * in;
     const real *src = l == 0 ? m->in : hidden_of(m, m->net.h, l - 1);
-    if (width > 0)
-        k_gemm(1, 0, b - a, width, rows, 1, dy, ld_dy, src, l == 0 ? m->n : m->hidden, 1, dw + (size_t)a * in, in);
-    for (int r = 0; r < rows; r++)
-        for (int j = 0; j < b - a; j++)
-            db[a + j] += dy[(size_t)r * ld_dy + j];
+    if (c1 > c0)
+        k_gemm(1, 0, b - a, c1 - c0, rows, 1, dy, ld_dy, src + c0, ld_src, 1, dw + (size_t)a * in + c0, in);
+    if (c0 == 0)
+        for (int r = 0; r < rows; r++)
+            for (int j = 0; j < b - a; j++)
+                db[a + j] += dy[(size_t)r * ld_dy + j];
 }
 
 /* ... and dsrc[r0:r0+rows, :width] += dy W for the rows from r0 (dy at row r0). */
@@ -308,26 +310,35 @@ static void input_block_grad(made *m, const real *p, int r0, int r1, int l, int 
             memset(dsrc + (size_t)(r - r0) * in, 0, sizeof(real) * (size_t)(c1 - c0));
 }
 
+/* Columns per block of a weight gradient: a block of one panel of units by
+ * this many input columns sums over all the rows, so blocks split a
+ * layer's gradient between many threads without changing any sum. */
+enum { GRAD_COLUMNS = 64 };
+
 void made_param_grad(const made *m, int rows, const real *dout, real *dp)
 {
-    int panels[64], total = 0; /* panels before layer l: panels[l] */
+    int panels[64], total = 0, widest = 0; /* panels before layer l: panels[l] */
     for (int l = 0; l <= m->depth; l++) {
         panels[l] = total;
         total += panel_count(layer_out(m, l));
+        widest = layer_in(m, l) > widest ? layer_in(m, l) : widest;
     }
-    /* a panel's sums over all rows belong to one thread */
-#pragma omp parallel for schedule(dynamic, 1) num_threads(k_threads()) \
+    int columns = k_tiles(widest, GRAD_COLUMNS);
+#pragma omp parallel for collapse(2) schedule(dynamic, 1) num_threads(k_threads()) \
     if (k_worth_threads(rows * flops_per_row(m)))
-    for (int i = 0; i < total; i++) {
-        k_region_begin();
-        int l = m->depth;
-        while (panels[l] > i)
-            l--;
-        int a, b, w, out = layer_out(m, l);
-        const real *dy = l == m->depth ? dout : hidden_of(m, m->dh, l);
-        panel_range(m, l, i - panels[l], &a, &b, &w);
-        panel_param_grad(m, rows, l, a, b, w, dy + a, out, dp);
-    }
+    for (int i = 0; i < total; i++)
+        for (int j = 0; j < columns; j++) {
+            int l = m->depth;
+            while (panels[l] > i)
+                l--;
+            int a, b, w, out = layer_out(m, l), c0 = j * GRAD_COLUMNS;
+            panel_range(m, l, i - panels[l], &a, &b, &w);
+            if (c0 >= w && c0 > 0)
+                continue; /* past the panel's prefix: masked, gradient 0 */
+            k_region_begin();
+            const real *dy = l == m->depth ? dout : hidden_of(m, m->dh, l);
+            block_param_grad(m, rows, l, a, b, c0, w - c0 < GRAD_COLUMNS ? w : c0 + GRAD_COLUMNS, dy + a, out, dp);
+        }
     made_constrain(m, dp); /* the masked weights are not parameters: their gradient stays 0 */
 }
 
