@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "error.h"
+#include "kern.h"
 #include "layer.h"
 
 typedef struct batchnorm {
@@ -99,6 +100,7 @@ static void bn_x2z(layer *l, const real *p, int rows, const real *x, real *z, do
     bn_factors(s, n, g, s->var, inv, scale);
     for (int i = 0; i < n; i++)
         sum += g[i] + log(inv[i]);
+    K_PARALLEL_ROWS((size_t)rows * n)
     for (int r = 0; r < rows; r++) {
         for (int i = 0; i < n; i++) {
             size_t k = (size_t)r * n + i;
@@ -138,6 +140,7 @@ static void bn_x2z_backward(layer *l, const real *p, int rows, const real *x, co
         }
     if (!dx)
         return;
+    K_PARALLEL_ROWS((size_t)rows * n)
     for (int r = 0; r < rows; r++)
         for (int i = 0; i < n; i++) {
             size_t k = (size_t)r * n + i;
@@ -160,6 +163,7 @@ static void bn_z2x(layer *l, const real *p, int rows, const real *z, real *x, do
     bn_running_factors(l, g, inv, scale);
     for (int i = 0; i < n; i++)
         sum -= g[i] + log(inv[i]);
+    K_PARALLEL_ROWS((size_t)rows * n)
     for (int r = 0; r < rows; r++) {
         for (int i = 0; i < n; i++) {
             size_t k = (size_t)r * n + i;
