@@ -8,6 +8,8 @@
  * double build of the gradient tests, take the plain loop. */
 #include "kern.h"
 
+#include <string.h>
+
 #if defined(__x86_64__) && defined(__GNUC__) && !defined(NF_REAL_DOUBLE)
 #include <immintrin.h>
 #define NF_NARROW_X86 1
@@ -100,15 +102,13 @@ AVX2_FN static inline float hsum8(__m256 v)
     return _mm_cvtss_f32(_mm_add_ss(s, _mm_movehdup_ps(s)));
 }
 
-/* The 16 sums of a 4 x 4 block at once: a tree of interleaving adds
- * leaves them in one register, row a in its 128-bit lane a (a quarter of
- * the instructions of 16 separate horizontal sums); then bias and
- * activation on that lane, and the 4 values of each row stored. */
-AVX512_FN __attribute__((always_inline)) static inline void finish_4x4(__m512 acc[4][4], const float *bias, int act,
-                                                                        float *dst, int ldd)
+/* The lane sums of 16 accumulators at once: a tree of interleaving adds
+ * leaves the sum of acc[s / 4][s % 4] in float s of one register (a
+ * quarter of the instructions of 16 separate horizontal sums). */
+AVX512_FN __attribute__((always_inline)) static inline __m512 reduce16(__m512 acc[4][4])
 {
     __m512 t[8], u[4];
-    for (int k = 0; k < 8; k++) { /* sources 2k, 2k+1: each lane [a', b', a'', b''] */
+    for (int k = 0; k < 8; k++) { /* sources 2k, 2k+1: each 128-bit lane [a', b', a'', b''] */
         __m512 x = acc[k / 2][2 * (k % 2)], y = acc[k / 2][2 * (k % 2) + 1];
         t[k] = _mm512_add_ps(_mm512_unpacklo_ps(x, y), _mm512_unpackhi_ps(x, y));
     }
@@ -118,16 +118,61 @@ AVX512_FN __attribute__((always_inline)) static inline void finish_4x4(__m512 ac
     }
     __m512 w01 = _mm512_add_ps(_mm512_shuffle_f32x4(u[0], u[1], 0x88), _mm512_shuffle_f32x4(u[0], u[1], 0xDD));
     __m512 w23 = _mm512_add_ps(_mm512_shuffle_f32x4(u[2], u[3], 0x88), _mm512_shuffle_f32x4(u[2], u[3], 0xDD));
-    __m512 sums = _mm512_add_ps(_mm512_shuffle_f32x4(w01, w23, 0x88), _mm512_shuffle_f32x4(w01, w23, 0xDD));
+    return _mm512_add_ps(_mm512_shuffle_f32x4(w01, w23, 0x88), _mm512_shuffle_f32x4(w01, w23, 0xDD));
+}
+
+/* sums (+ bias, in the pattern of `biases`), activated, into v[16]. */
+AVX512_FN __attribute__((always_inline)) static inline void finish16(__m512 sums, const float *bias, __m512 biases,
+                                                                      int act, float v[16])
+{
     if (bias)
-        sums = _mm512_add_ps(sums, _mm512_broadcast_f32x4(_mm_loadu_ps(bias)));
+        sums = _mm512_add_ps(sums, biases);
     if (act == K_ACT_RELU)
         sums = _mm512_max_ps(sums, _mm512_setzero_ps());
-    float v[16];
     _mm512_storeu_ps(v, sums);
+    if (act == K_ACT_TANH)
+        for (int k = 0; k < 16; k++)
+            v[k] = tanhf(v[k]);
+}
+
+/* A 4 x 4 block's 16 sums: row a in 128-bit lane a. */
+AVX512_FN __attribute__((always_inline)) static inline void finish_4x4(__m512 acc[4][4], const float *bias, int act,
+                                                                        float *dst, int ldd)
+{
+    float v[16];
+    finish16(reduce16(acc), bias, bias ? _mm512_broadcast_f32x4(_mm_loadu_ps(bias)) : _mm512_setzero_ps(), act, v);
     for (int a = 0; a < 4; a++)
         for (int b = 0; b < 4; b++)
-            dst[(size_t)a * ldd + b] = act == K_ACT_TANH ? tanhf(v[4 * a + b]) : v[4 * a + b];
+            dst[(size_t)a * ldd + b] = v[4 * a + b];
+}
+
+/* 8 rows by 2 units (an output block of MAF and IAF): 10 loads for 16
+ * FMAs (4 x 2 takes 6 for 8), and the 16 sums by one tree. */
+AVX512_FN static void block16_8x2(int width, __mmask16 tail, const float *src, int lds, const float *w, int ldw,
+                                  const float *bias, int act, float *dst, int ldd)
+{
+    __m512 acc[4][4]; /* row r, unit u: source 2r + u */
+    for (int a = 0; a < 4; a++)
+        for (int b = 0; b < 4; b++)
+            acc[a][b] = _mm512_setzero_ps();
+    for (int i = 0; i < width; i += 16) {
+        __mmask16 m = i + 16 <= width ? (__mmask16)0xFFFF : tail;
+        __m512 y0 = _mm512_maskz_loadu_ps(m, w + i), y1 = _mm512_maskz_loadu_ps(m, w + ldw + i);
+        for (int r = 0; r < 8; r++) {
+            __m512 x = _mm512_maskz_loadu_ps(m, src + (size_t)r * lds + i);
+            acc[r / 2][2 * (r % 2)] = _mm512_fmadd_ps(x, y0, acc[r / 2][2 * (r % 2)]);
+            acc[r / 2][2 * (r % 2) + 1] = _mm512_fmadd_ps(x, y1, acc[r / 2][2 * (r % 2) + 1]);
+        }
+    }
+    float v[16];
+    double pair = 0; /* [b0, b1] repeated: the pattern of the sums */
+    if (bias)
+        memcpy(&pair, bias, sizeof pair);
+    __m512 biases = _mm512_castpd_ps(_mm512_set1_pd(pair));
+    finish16(reduce16(acc), bias, biases, act, v);
+    for (int r = 0; r < 8; r++)
+        for (int u = 0; u < 2; u++)
+            dst[(size_t)r * ldd + u] = v[2 * r + u];
 }
 
 AVX512_FN __attribute__((always_inline)) static inline void block16(int R, int U, int width, __mmask16 tail,
@@ -158,6 +203,14 @@ AVX512_FN static void narrow_avx512(int rows, int units, int width, const float 
                                     int ldw, const float *bias, int act, float *dst, int ldd)
 {
     __mmask16 tail = (__mmask16)((1u << (width % 16)) - 1);
+    if (units == 2 && rows >= 8) { /* an output block: 8 rows at a time, the rest below */
+        int whole = rows / 8 * 8;
+        for (int r = 0; r < whole; r += 8)
+            block16_8x2(width, tail, src + (size_t)r * lds, lds, w, ldw, bias, act, dst + (size_t)r * ldd, ldd);
+        src += (size_t)whole * lds;
+        dst += (size_t)whole * ldd;
+        rows -= whole;
+    }
     NARROW_DRIVER(block16, 4)
 }
 
