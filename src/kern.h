@@ -12,7 +12,7 @@
 /* Threads: one OpenMP team does all the parallel work, and every result is
  * the same bits at any thread count and with any BLAS kernel. Work is cut
  * into pieces whose shapes never depend on how many threads run: rows into
- * tiles of K_ROW_TILE, a layer's units into fixed panels, and a weight
+ * tiles (k_row_tile), a layer's units into fixed panels, and a weight
  * gradient's sum over the batch belongs to one panel. Threads take whole
  * pieces, and each piece calls the BLAS single-threaded, so every number
  * comes from the same product of the same shape whichever thread computes
@@ -45,8 +45,12 @@ static inline int k_worth_elements(size_t n) { return n >= 8192; }
 #define K_PARALLEL_ROWS(elements)                                                                             \
     K_PRAGMA(omp parallel for schedule(static) num_threads(k_threads()) if (k_worth_elements(elements)))
 
-/* Rows per tile: the unit of every row-parallel product. */
+/* Rows per tile, the unit of every row-parallel product, for a call on
+ * `rows` rows: 128, or 256 from 1,024 rows on (evaluation chunks), where
+ * tiles are plentiful and each tile re-copies (packs) the weights it
+ * multiplies. A function of the rows alone, never of the thread count. */
 enum { K_ROW_TILE = 128 };
+static inline int k_row_tile(int rows) { return rows >= 1024 ? 2 * K_ROW_TILE : K_ROW_TILE; }
 static inline int k_tiles(int n, int size) { return (n + size - 1) / size; }
 /* Tile t of [0, n) cut into tiles of `size`: [*lo, *hi). */
 static inline void k_tile(int n, int size, int t, int *lo, int *hi)

@@ -259,7 +259,7 @@ static double flops_per_row(const made *m) { return 2.0 * (double)made_n_params(
  * the thread count, and a layer has enough of them for many threads. */
 void made_forward(made *m, const real *p, int rows, const real *x)
 {
-    int n = m->n, tiles = k_tiles(rows, K_ROW_TILE);
+    int n = m->n, tile = k_row_tile(rows), tiles = k_tiles(rows, tile);
 #pragma omp parallel num_threads(k_threads()) if (k_worth_threads(rows * flops_per_row(m)))
     {
         k_region_begin();
@@ -273,7 +273,7 @@ void made_forward(made *m, const real *p, int rows, const real *x)
             for (int t = 0; t < tiles; t++)
                 for (int k = 0; k < np; k++) {
                     int r0, r1, a, b, width;
-                    k_tile(rows, K_ROW_TILE, t, &r0, &r1);
+                    k_tile(rows, tile, t, &r0, &r1);
                     panel_range(m, l, k, &a, &b, &width);
                     panel_forward(m, p, r0, r1 - r0, l, a, b, width);
                 }
@@ -347,7 +347,7 @@ void made_param_grad(const made *m, int rows, const real *dout, real *dp)
  * the weight gradients follow. */
 void made_backward(made *m, const real *p, int rows, const real *dout, real *dx, real *dp)
 {
-    int n = m->n, tiles = k_tiles(rows, K_ROW_TILE);
+    int n = m->n, tile = k_row_tile(rows), tiles = k_tiles(rows, tile);
 #pragma omp parallel num_threads(k_threads()) if (k_worth_threads(rows * flops_per_row(m)))
     {
         k_region_begin();
@@ -358,7 +358,7 @@ void made_backward(made *m, const real *p, int rows, const real *dout, real *dx,
 #pragma omp for schedule(static)
                 for (int t = 0; t < tiles; t++) {
                     int r0, r1;
-                    k_tile(rows, K_ROW_TILE, t, &r0, &r1);
+                    k_tile(rows, tile, t, &r0, &r1);
                     k_activate_backward_block(m->act, r1 - r0, out, out, hidden_of(m, m->net.h, l) + (size_t)r0 * out,
                                               dy + (size_t)r0 * out);
                 }
@@ -369,7 +369,7 @@ void made_backward(made *m, const real *p, int rows, const real *dout, real *dx,
             for (int t = 0; t < tiles; t++)
                 for (int k = 0; k < np; k++) {
                     int r0, r1;
-                    k_tile(rows, K_ROW_TILE, t, &r0, &r1);
+                    k_tile(rows, tile, t, &r0, &r1);
                     input_block_grad(m, p, r0, r1, l, (int)((long)k * in / np), (int)((long)(k + 1) * in / np), dy);
                 }
         }
