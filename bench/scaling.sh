@@ -7,7 +7,14 @@
 # the same binary; the serial fraction s that Amdahl's law gives from the
 # 1- and 2-thread times (t2 / t1 = s + (1 - s) / 2). With a python3 that
 # has torch, PyTorch's training epoch (bench/torch_reference.py train) and
-# log-density at the same thread counts. First the machine's own ceiling:
+# log-density at the same thread counts. Where `perf` is installed, the
+# serial fraction is also read from a profile at the largest thread count:
+# M = the main thread's samples outside OpenMP's waiting (libgomp), W = a
+# worker's on average; with T threads M = S + P/T and W = P/T, so
+# s = S / (S + P) = (M - W) / (M - W + T W). That is the share of the work
+# no other thread can take, free of what the machine does to a second
+# thread's speed (shared cores, memory bandwidth), which the timings mix
+# in. First the machine's own ceiling:
 # independent 512 x 512 x 512 sgemm products side by side on t threads
 # (build/bench_nflow), against which the serial fraction is also given
 # (on a VM whose vCPUs share cores, the ceiling itself is well below t).
@@ -86,7 +93,7 @@ for t in $threads; do
     fi
     echo "$line |"
 done
-if [ -f "$work/train512.2" ]; then
+if [ -f "$work/train512.1" ] && [ -f "$work/train512.2" ]; then
     echo
     for name in train512 train4096 eval sample; do
         a=$(cat "$work/$name.1"); b=$(cat "$work/$name.2")
@@ -94,4 +101,28 @@ if [ -f "$work/train512.2" ]; then
         [ -n "$ceiling2" ] && line="$line; against the 2-thread ceiling of ${ceiling2}x: $(awk -v a="$a" -v b="$b" -v c="$ceiling2" 'BEGIN { if (c > 1.05) printf "%.3f", (b / a - 1 / c) / (1 - 1 / c); else printf "n/a (no second core)" }')"
         echo "$line"
     done
+fi
+
+# serial fraction from a profile: NAME COMMAND... at the largest thread count
+serial_by_profile() {
+    name=$1; shift
+    perf record -q -s -F 2000 -o "$work/p.data" "$@" > /dev/null 2>&1 || return 0
+    perf report -i "$work/p.data" --no-children --stdio --sort pid,dso -F sample,pid,dso 2>/dev/null |
+        awk -v t="$tmax" -v name="$name" '$1 ~ /^[0-9]+$/ && $3 !~ /libgomp/ {
+                split($2, a, ":"); n[a[1]] += $1; if (main == "" || a[1] < main) main = a[1] }
+            END { m = n[main]; w = 0; k = 0; for (p in n) if (p != main) { w += n[p]; k++ }
+                if (k == 0) { print "serial fraction (" name "): no worker thread sampled"; exit }
+                w /= k; printf "serial fraction (%s, profile at %d threads): %.3f (main %d samples, workers %.0f each)\n",
+                    name, t, (m - w) / (m - w + t * w), m, w }'
+}
+tmax=$(echo $threads | tr ' ' '\n' | sort -n | tail -n 1)
+if command -v perf > /dev/null 2>&1 && [ "$tmax" -gt 1 ]; then
+    echo
+    for b in 512 4096; do
+        serial_by_profile "train$b" "$nflow" train --data "$work/train.npy" --val "$work/val.npy" --test "$work/test.npy" \
+            --model maf --layers 5 --hidden 512 --hidden-layers 2 --batch $b --epochs 1 --threads "$tmax" --quiet \
+            --out "$work/m.nfm"
+    done
+    serial_by_profile eval "$nflow" eval "$work/maf.nfm" --data "$work/big.npy" --threads "$tmax"
+    serial_by_profile sample "$nflow" sample "$work/maf.nfm" --n 100000 --threads "$tmax" --out "$work/s.npy"
 fi
