@@ -12,6 +12,15 @@
 #define NF_VECTOR_CLONES
 #endif
 
+#ifndef NF_REAL_DOUBLE
+/* glibc's vector versions (libmvec) of these, for the vectorised loops
+ * below; the double build keeps the scalar ones */
+#pragma omp declare simd notinbranch
+float expf(float);
+#pragma omp declare simd notinbranch
+float tanhf(float);
+#endif
+
 static int team_size; /* 0: not decided yet */
 
 void k_set_threads(int n) { team_size = n < 1 ? 1 : n > K_MAX_THREADS ? K_MAX_THREADS : n; }
@@ -146,4 +155,21 @@ NF_VECTOR_CLONES void k_adam_apply(size_t n, real *p, const real *g, real *m, re
         v[i] = b2 * v[i] + (1 - b2) * gi * gi;
         p[i] -= step * m[i] / (r_sqrt(v[i] * vfix) + eps);
     }
+}
+
+NF_VECTOR_CLONES void k_bound_exp(int n, const real *raw, int stride, real bound, real sign, real *alpha, real *e)
+{
+    if (bound > 0) {
+        real inv = 1 / bound;
+#pragma omp simd
+        for (int i = 0; i < n; i++)
+            alpha[i] = bound * r_tanh(raw[(size_t)i * stride] * inv);
+    } else {
+#pragma omp simd
+        for (int i = 0; i < n; i++)
+            alpha[i] = raw[(size_t)i * stride];
+    }
+#pragma omp simd
+    for (int i = 0; i < n; i++)
+        e[i] = r_exp(sign * alpha[i]);
 }

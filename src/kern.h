@@ -84,6 +84,11 @@ void k_narrow(int rows, int units, int width, const real *src, int lds, const re
 int k_narrow_isa(void);
 void k_narrow_isa_for_tests(int isa, int rows, int units, int width, const real *src, int lds, const real *w,
                             int ldw, const real *bias, int act, real *dst, int ldd);
+/* The log-scales of an affine autoregressive step: alpha[i] = bound
+ * tanh(raw[i stride] / bound) (raw itself when bound <= 0) and e[i] =
+ * exp(sign alpha[i]), in vectors (glibc's libmvec: the scalar libm calls
+ * were a tenth of a MAF density pass). */
+void k_bound_exp(int n, const real *raw, int stride, real bound, real sign, real *alpha, real *e);
 /* Adam's two passes over a chunk of the parameters (src/flow.c splits
  * them): the sum of squares of the decayed gradient g + wd p, then the
  * step with that gradient times scale (the clipping), moments m and v. */

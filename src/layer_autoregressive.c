@@ -22,6 +22,7 @@ typedef struct autoregressive {
     made net;
     int max_rows;
     real *dout; /* rows x 2n: gradient of the MADE output */
+    real *scales; /* rows x 2n: per row, exp(+-alpha) (n) then alpha (n) */
 } autoregressive;
 
 static autoregressive *self(const layer *l) { return l->self; }
@@ -42,19 +43,13 @@ static int reserve(layer *l, int rows)
     if (rows <= a->max_rows)
         return 0;
     free(a->dout);
+    free(a->scales);
     a->dout = malloc(sizeof(real) * rows * a->net.n_out);
-    if (!a->dout || made_reserve(&a->net, rows))
+    a->scales = malloc(sizeof(real) * rows * 2 * l->dim);
+    if (!a->dout || !a->scales || made_reserve(&a->net, rows))
         return -1;
     a->max_rows = rows;
     return 0;
-}
-
-/* Bounds the raw log-scale in place and returns it. */
-static real bound_alpha(const autoregressive *a, real *raw)
-{
-    if (a->bound > 0)
-        *raw = a->bound * r_tanh(*raw / a->bound);
-    return *raw;
 }
 
 /* d alpha / d raw through the bound, from the bounded value. */
@@ -67,22 +62,28 @@ static real alpha_slope(const autoregressive *a, real alpha)
 }
 
 /* The one-pass direction: from s (MADE input) to y. */
+/* exp(+-alpha) of the direction's formula: + for IAF (y = s e^alpha + mu),
+ * - for MAF (y = (s - mu) e^-alpha). */
+static real exp_sign(const autoregressive *a) { return a->iaf ? 1 : -1; }
+
 static void parallel(layer *l, const real *p, int rows, const real *s, real *y, double *ldj)
 {
     autoregressive *a = self(l);
     int n = l->dim;
     made_forward(&a->net, p, rows, s);
-K_PARALLEL_ROWS((size_t)rows * n)
+    K_PARALLEL_ROWS((size_t)rows * n)
     for (int r = 0; r < rows; r++) {
-        real *o = a->net.out + (size_t)r * 2 * n;
+        real *o = a->net.out + (size_t)r * 2 * n, *e = a->scales + (size_t)r * 2 * n, *alpha = e + n;
         const real *sr = s + (size_t)r * n;
         real *yr = y + (size_t)r * n;
+        k_bound_exp(n, o, 2, a->bound, exp_sign(a), alpha, e);
         double sum = 0;
         for (int k = 0; k < n; k++) {
             int i = a->net.order[k];
-            real alpha = bound_alpha(a, &o[2 * k]), mu = o[2 * k + 1];
-            yr[i] = a->iaf ? sr[i] * r_exp(alpha) + mu : (sr[i] - mu) * r_exp(-alpha);
-            sum += alpha;
+            real mu = o[2 * k + 1];
+            o[2 * k] = alpha[k]; /* kept bounded for the backward pass */
+            yr[i] = a->iaf ? sr[i] * e[k] + mu : (sr[i] - mu) * e[k];
+            sum += alpha[k];
         }
         ldj[r] += a->iaf ? sum : -sum;
     }
@@ -95,11 +96,12 @@ static void parallel_backward(layer *l, const real *p, int rows, const real *y, 
     int n = l->dim;
     if (!ds && !dp)
         return;
-K_PARALLEL_ROWS((size_t)rows * n)
+    K_PARALLEL_ROWS((size_t)rows * n)
     for (int r = 0; r < rows; r++) {
         const real *o = a->net.out + (size_t)r * 2 * n;
-        real *d = a->dout + (size_t)r * 2 * n;
+        real *d = a->dout + (size_t)r * 2 * n, *e = a->scales + (size_t)r * 2 * n;
         const real *yr = y + (size_t)r * n, *dyr = dy + (size_t)r * n;
+        k_bound_exp(n, o, 2, 0, exp_sign(a), e + n, e); /* o holds the bounded alphas */
         for (int k = 0; k < n; k++) {
             int i = a->net.order[k];
             real alpha = o[2 * k], mu = o[2 * k + 1], dalpha;
@@ -107,23 +109,23 @@ K_PARALLEL_ROWS((size_t)rows * n)
                 d[2 * k + 1] = dyr[i];
                 dalpha = dyr[i] * (yr[i] - mu) + dldj;
             } else { /* y = (s - mu) e^-alpha */
-                d[2 * k + 1] = -dyr[i] * r_exp(-alpha);
+                d[2 * k + 1] = -dyr[i] * e[k];
                 dalpha = -dyr[i] * yr[i] - dldj;
             }
             d[2 * k] = dalpha * alpha_slope(a, alpha);
         }
     }
     made_backward(&a->net, p, rows, a->dout, ds, dp);
-    if (ds)
-K_PARALLEL_ROWS((size_t)rows * n)
+    if (ds) {
+        K_PARALLEL_ROWS((size_t)rows * n)
         for (int r = 0; r < rows; r++) {
-            const real *o = a->net.out + (size_t)r * 2 * n;
+            const real *e = a->scales + (size_t)r * 2 * n;
             for (int k = 0; k < n; k++) { /* the direct path s_i -> y_i */
                 int i = a->net.order[k];
-                real alpha = o[2 * k];
-                ds[(size_t)r * n + i] += dy[(size_t)r * n + i] * r_exp(a->iaf ? alpha : -alpha);
+                ds[(size_t)r * n + i] += dy[(size_t)r * n + i] * e[k];
             }
         }
+    }
 }
 
 /* Rows per tile of the sequential direction: the tile's activations stay
@@ -145,15 +147,18 @@ static void sequential(layer *l, const real *p, int rows, const real *y, real *s
         for (int k = 0; k < n; k++) {
             made_seq_step(m, p, r0, r1 - r0, k);
             int i = m->order[k];
+            real alpha[SEQ_TILE], e[SEQ_TILE]; /* the step's log-scales for the tile's rows */
+            k_bound_exp(r1 - r0, m->out + (size_t)r0 * 2 * n + 2 * k, 2 * n, a->bound, -exp_sign(a), alpha, e);
             for (int r = r0; r < r1; r++) {
                 real *o = m->out + (size_t)r * 2 * n;
-                real alpha = bound_alpha(a, &o[2 * k]), mu = o[2 * k + 1], yi = y[(size_t)r * n + i], si;
+                real mu = o[2 * k + 1], yi = y[(size_t)r * n + i], si;
+                o[2 * k] = alpha[r - r0];
                 if (a->iaf) { /* x -> u: u = (x - mu) e^-alpha */
-                    si = (yi - mu) * r_exp(-alpha);
-                    ldj[r] -= alpha;
+                    si = (yi - mu) * e[r - r0];
+                    ldj[r] -= alpha[r - r0];
                 } else { /* u -> x: x = u e^alpha + mu */
-                    si = yi * r_exp(alpha) + mu;
-                    ldj[r] += alpha;
+                    si = yi * e[r - r0] + mu;
+                    ldj[r] += alpha[r - r0];
                 }
                 s[(size_t)r * n + i] = si;
                 m->in[(size_t)r * n + k] = si;
@@ -270,6 +275,7 @@ static void destroy(layer *l)
     autoregressive *a = self(l);
     made_free(&a->net);
     free(a->dout);
+    free(a->scales);
 }
 
 #define AR_OPS(name, tagname)                                                                                  \
