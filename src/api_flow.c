@@ -44,7 +44,7 @@ void nf_flow_free(nf_flow *f)
         layer_free(f->layers[l]);
     free(f->layers);
     mog_free(f->mog);
-    free(f->params);
+    k_free(f->params);
     free(f->state);
     free(f->data_min);
     free(f->data_max);

@@ -47,7 +47,7 @@ nf_status flow_allocate_params(nf_flow *f)
     for (int l = 0; l < f->n_layers; l++)
         ns += f->layers[l]->ops->n_state ? f->layers[l]->ops->n_state(f->layers[l]) : 0;
     f->n_state = ns;
-    f->params = calloc(4 * (n ? n : 1), sizeof(real));
+    f->params = k_alloc(sizeof(real) * 4 * (n ? n : 1)); /* zeroed */
     f->state = calloc(ns ? ns : 1, sizeof(real));
     if (!f->params || !f->state)
         return nf_fail(NF_ERR_NOMEM, "out of memory for %zu parameters", n);
@@ -91,10 +91,10 @@ void flow_free_buffers(nf_flow *f)
 {
     if (f->act)
         for (int l = 0; l < f->n_layers; l++)
-            free(f->act[l]);
+            k_free(f->act[l]);
     free(f->act);
-    free(f->dbuf[0]);
-    free(f->dbuf[1]);
+    k_free(f->dbuf[0]);
+    k_free(f->dbuf[1]);
     free(f->ldj);
     free(f->logp);
     f->act = NULL;
@@ -110,13 +110,13 @@ nf_status flow_reserve(nf_flow *f, int rows)
     flow_free_buffers(f);
     size_t n = (size_t)rows * f->dim;
     f->act = calloc((size_t)f->n_layers, sizeof *f->act);
-    f->dbuf[0] = malloc(sizeof(real) * n);
-    f->dbuf[1] = malloc(sizeof(real) * n);
+    f->dbuf[0] = k_alloc(sizeof(real) * n);
+    f->dbuf[1] = k_alloc(sizeof(real) * n);
     f->ldj = malloc(sizeof(double) * rows);
     f->logp = malloc(sizeof(double) * rows);
     int ok = f->act && f->dbuf[0] && f->dbuf[1] && f->ldj && f->logp;
     for (int l = 0; ok && l < f->n_layers; l++) {
-        f->act[l] = malloc(sizeof(real) * n);
+        f->act[l] = k_alloc(sizeof(real) * n);
         ok = f->act[l] && f->layers[l]->ops->reserve(f->layers[l], rows) == 0;
     }
     if (ok && f->mog)

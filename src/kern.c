@@ -1,7 +1,11 @@
+#define _DEFAULT_SOURCE /* MAP_ANONYMOUS, MADV_HUGEPAGE */
 #include "kern.h"
 
 #include <cblas.h>
 #include <math.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <sys/mman.h>
 
 /* The element-wise loops are built twice, for AVX2 and for any x86-64; the
  * loader picks one for the CPU it runs on (a portable binary that still
@@ -19,6 +23,48 @@
 float expf(float);
 #pragma omp declare simd notinbranch
 float tanhf(float);
+#endif
+
+/* Each buffer is a mapping of its own, the data aligned to 2 MiB (to a
+ * page below that) after a header page that records the mapping. Under
+ * AddressSanitizer plain calloc, so that overruns are still caught. */
+#if defined(__SANITIZE_ADDRESS__) || !defined(MAP_ANONYMOUS)
+void *k_alloc(size_t bytes) { return calloc(bytes ? bytes : 1, 1); }
+void k_free(void *p) { free(p); }
+#else
+typedef struct mapping {
+    void *base;
+    size_t len;
+} mapping;
+
+enum { PAGE_BYTES = 4096, HUGE_BYTES = 2 << 20 };
+
+void *k_alloc(size_t bytes)
+{
+    size_t align = bytes >= HUGE_BYTES ? HUGE_BYTES : PAGE_BYTES, len = bytes + align + PAGE_BYTES;
+    if (len < bytes)
+        return NULL;
+    unsigned char *base = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (base == MAP_FAILED)
+        return NULL;
+    uintptr_t data = ((uintptr_t)base + PAGE_BYTES + align - 1) & ~(uintptr_t)(align - 1);
+    mapping *m = (mapping *)(data - sizeof *m);
+    m->base = base;
+    m->len = len;
+#ifdef MADV_HUGEPAGE
+    if (align == HUGE_BYTES)
+        madvise(base, len, MADV_HUGEPAGE); /* advice: refused or not, the memory works */
+#endif
+    return (void *)data;
+}
+
+void k_free(void *p)
+{
+    if (!p)
+        return;
+    const mapping *m = (const mapping *)((uintptr_t)p - sizeof(mapping));
+    munmap(m->base, m->len);
+}
 #endif
 
 static int team_size; /* 0: not decided yet */

@@ -42,10 +42,10 @@ static int reserve(layer *l, int rows)
     autoregressive *a = self(l);
     if (rows <= a->max_rows)
         return 0;
-    free(a->dout);
-    free(a->scales);
-    a->dout = malloc(sizeof(real) * rows * a->net.n_out);
-    a->scales = malloc(sizeof(real) * rows * 2 * l->dim);
+    k_free(a->dout);
+    k_free(a->scales);
+    a->dout = k_alloc(sizeof(real) * rows * a->net.n_out);
+    a->scales = k_alloc(sizeof(real) * rows * 2 * l->dim);
     if (!a->dout || !a->scales || made_reserve(&a->net, rows))
         return -1;
     a->max_rows = rows;
@@ -274,8 +274,8 @@ static void destroy(layer *l)
 {
     autoregressive *a = self(l);
     made_free(&a->net);
-    free(a->dout);
-    free(a->scales);
+    k_free(a->dout);
+    k_free(a->scales);
 }
 
 #define AR_OPS(name, tagname)                                                                                  \

@@ -83,10 +83,10 @@ int made_setup(made *m, int n, int hidden, int depth, int act, int per_dim, cons
 
 static void release(made *m)
 {
-    free(m->in);
-    free(m->out);
-    free(m->din);
-    free(m->dh);
+    k_free(m->in);
+    k_free(m->out);
+    k_free(m->din);
+    k_free(m->dh);
     mlp_release(&m->net);
     m->in = m->out = m->din = m->dh = NULL;
     m->max_rows = 0;
@@ -138,10 +138,10 @@ int made_reserve(made *m, int rows)
         return 0;
     release(m);
     size_t hs = (size_t)rows * m->hidden * m->depth;
-    m->in = malloc(sizeof(real) * rows * m->n);
-    m->din = malloc(sizeof(real) * rows * m->n);
-    m->out = malloc(sizeof(real) * rows * m->n_out);
-    m->dh = malloc(sizeof(real) * (hs ? hs : 1));
+    m->in = k_alloc(sizeof(real) * rows * m->n);
+    m->din = k_alloc(sizeof(real) * rows * m->n);
+    m->out = k_alloc(sizeof(real) * rows * m->n_out);
+    m->dh = k_alloc(sizeof(real) * (hs ? hs : 1));
     if (!m->in || !m->din || !m->out || !m->dh || mlp_reserve(&m->net, rows)) {
         release(m);
         return -1;

@@ -35,9 +35,9 @@ int mlp_reserve(mlp *m, int rows)
     mlp_release(m);
     if (m->depth > 0) {
         size_t per = (size_t)rows * m->hidden;
-        m->h = malloc(sizeof(real) * per * m->depth);
-        m->dh[0] = malloc(sizeof(real) * per);
-        m->dh[1] = malloc(sizeof(real) * per);
+        m->h = k_alloc(sizeof(real) * per * m->depth);
+        m->dh[0] = k_alloc(sizeof(real) * per);
+        m->dh[1] = k_alloc(sizeof(real) * per);
         if (!m->h || !m->dh[0] || !m->dh[1]) {
             mlp_release(m);
             return -1;
@@ -49,9 +49,9 @@ int mlp_reserve(mlp *m, int rows)
 
 void mlp_release(mlp *m)
 {
-    free(m->h);
-    free(m->dh[0]);
-    free(m->dh[1]);
+    k_free(m->h);
+    k_free(m->dh[0]);
+    k_free(m->dh[1]);
     m->h = m->dh[0] = m->dh[1] = NULL;
     m->max_rows = 0;
 }

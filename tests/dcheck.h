@@ -7,6 +7,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "kern.h"
+
 typedef void (*pass_fn)(layer *, const real *, int, const real *, real *, double *);
 
 static inline pass_fn pass_of(layer *l, int dir) { return dir == 0 ? l->ops->x2z : l->ops->z2x; }
@@ -246,7 +248,7 @@ static inline void free_test_flow(nf_flow *f)
         layer_free(f->layers[l]);
     mog_free(f->mog);
     free(f->layers);
-    free(f->params);
+    k_free(f->params);
     free(f->state);
 }
 
