@@ -272,10 +272,12 @@ nf_status nf_flow_log_prob(nf_flow *f, const float *x, size_t rows, double *log_
     nf_status st = ready(f, x, rows);
     if (st || !rows || (st = flow_reserve(f, chunk_rows(rows))))
         return st;
+    flow_set_inference(f, 1);
     for (size_t r0 = 0; r0 < rows; r0 += EVAL_CHUNK) {
         int n = chunk_rows(rows - r0);
         flow_x2z(f, n, x + r0 * f->dim, log_prob + r0);
     }
+    flow_set_inference(f, 0);
     return NF_OK;
 }
 
@@ -284,11 +286,13 @@ nf_status nf_flow_encode(nf_flow *f, const float *x, size_t rows, float *z)
     nf_status st = ready(f, x, rows);
     if (st || !rows || (st = flow_reserve(f, chunk_rows(rows))))
         return st;
+    flow_set_inference(f, 1);
     for (size_t r0 = 0; r0 < rows; r0 += EVAL_CHUNK) {
         int n = chunk_rows(rows - r0);
         flow_x2z(f, n, x + r0 * f->dim, f->logp);
         memcpy(z + r0 * f->dim, f->act[f->n_layers - 1], sizeof(float) * n * f->dim);
     }
+    flow_set_inference(f, 0);
     return NF_OK;
 }
 
@@ -297,10 +301,12 @@ nf_status nf_flow_decode(nf_flow *f, const float *z, size_t rows, float *x)
     nf_status st = ready(f, z, rows);
     if (st || !rows || (st = flow_reserve(f, chunk_rows(rows))))
         return st;
+    flow_set_inference(f, 1);
     for (size_t r0 = 0; r0 < rows; r0 += EVAL_CHUNK) {
         int n = chunk_rows(rows - r0);
         flow_z2x(f, n, z + r0 * f->dim, x + r0 * f->dim, NULL);
     }
+    flow_set_inference(f, 0);
     return NF_OK;
 }
 
@@ -312,6 +318,7 @@ nf_status nf_flow_sample(nf_flow *f, size_t rows, uint64_t seed, float *x, doubl
     rng r;
     rng_seed(&r, seed);
     real *z = f->act[0];
+    flow_set_inference(f, 1);
     for (size_t r0 = 0; r0 < rows; r0 += EVAL_CHUNK) {
         int n = chunk_rows(rows - r0);
         flow_base_sample(f, &r, n, z);
@@ -322,5 +329,6 @@ nf_status nf_flow_sample(nf_flow *f, size_t rows, uint64_t seed, float *x, doubl
             for (int i = 0; i < n; i++)
                 log_prob[r0 + i] -= f->logp[i];
     }
+    flow_set_inference(f, 0);
     return NF_OK;
 }

@@ -70,6 +70,12 @@ void flow_set_training(nf_flow *f, int training)
         f->layers[l]->training = training;
 }
 
+void flow_set_inference(nf_flow *f, int inference)
+{
+    for (int l = 0; l < f->n_layers; l++)
+        f->layers[l]->inference = inference;
+}
+
 void flow_init_params(nf_flow *f, uint64_t seed)
 {
     rng r;

@@ -46,6 +46,9 @@ nf_status flow_add(nf_flow *f, layer *l);
 nf_status flow_allocate_params(nf_flow *f);
 /* Sets every layer's training flag (batch statistics in batch norm). */
 void flow_set_training(nf_flow *f, int training);
+/* Sets every layer's inference flag: no backward pass follows the passes
+ * until it is cleared. */
+void flow_set_inference(nf_flow *f, int inference);
 /* Initialises parameters (seeded) and layer state, then applies the
  * layers' constraints (MADE masks). */
 void flow_init_params(nf_flow *f, uint64_t seed);

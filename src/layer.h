@@ -58,6 +58,8 @@ struct layer {
     size_t p_off; /* offset of this layer's parameters in the flow's buffer */
     real *state;  /* n_state values inside the flow's state buffer, or NULL */
     int training; /* set by the flow around a training step: batch statistics */
+    int inference; /* set around the public evaluation calls: no backward pass follows, so
+                    * a layer may keep its activations in scratch (src/api_flow.c) */
     void *self;   /* the kind's own state */
 };
 
