@@ -11,6 +11,7 @@
 #include "checkpoint.h"
 #include "error.h"
 #include "flow.h"
+#include "kern.h"
 
 void nf_train_options_default(nf_train_options *opt)
 {
@@ -146,6 +147,7 @@ nf_status nf_flow_train(nf_flow *f, const float *train, size_t n_train, const fl
         if (s.next < s.n_train) {
             size_t b0 = (size_t)s.next;
             int rows = n_train - b0 < (size_t)batch ? (int)(n_train - b0) : batch;
+            K_PARALLEL_ROWS((size_t)rows * dim) /* the batch's rows gathered by threads too */
             for (int i = 0; i < rows; i++)
                 memcpy(xb + (size_t)i * dim, train + (size_t)s.order[b0 + i] * dim, sizeof(real) * dim);
             double loss = flow_train_step(f, rows, xb, s.lr, o->weight_decay, o->clip_norm);
