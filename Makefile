@@ -23,8 +23,9 @@ BLAS_LIB ?= /usr/lib/x86_64-linux-gnu/openblas-openmp
 CFLAGS_BASE = -std=c11 -D_POSIX_C_SOURCE=200809L -g $(OPT) -fno-math-errno -Wall -Wextra -fopenmp -fPIC -fvisibility=hidden \
               -Iinclude -Isrc -I$(BLAS_INC) $(SANFLAGS)
 CFLAGS += $(CFLAGS_BASE)
-# libmvec: glibc's vector exp and tanh (src/kern.c)
-LDLIBS = -L$(BLAS_LIB) -Wl,-rpath,$(BLAS_LIB) -lopenblas -lpng -lz -lmvec -lm -fopenmp $(SANFLAGS)
+# libmvec: glibc's vector exp and tanh, used on x86-64 (src/kern.c)
+MVEC := $(if $(filter x86_64,$(shell uname -m)),-lmvec,)
+LDLIBS = -L$(BLAS_LIB) -Wl,-rpath,$(BLAS_LIB) -lopenblas -lpng -lz $(MVEC) -lm -fopenmp $(SANFLAGS)
 
 LIB_SRC = $(wildcard src/*.c)
 LIB_OBJ = $(LIB_SRC:src/%.c=$(BUILD)/obj/%.o)

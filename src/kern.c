@@ -16,9 +16,9 @@
 #define NF_VECTOR_CLONES
 #endif
 
-#ifndef NF_REAL_DOUBLE
-/* glibc's vector versions (libmvec) of these, for the vectorised loops
- * below; the double build keeps the scalar ones */
+#if defined(__x86_64__) && defined(__GLIBC__) && !defined(NF_REAL_DOUBLE)
+/* glibc's vector versions (libmvec, x86-64) of these, for the vectorised
+ * loops below; the double build keeps the scalar ones */
 #pragma omp declare simd notinbranch
 float expf(float);
 #pragma omp declare simd notinbranch
