@@ -219,11 +219,12 @@ double flow_train_step(nf_flow *f, int rows, const real *x, double lr, double we
         flow_set_training(f, 0);
         return loss;
     }
-    /* zeroed by threads in large pieces: a serial pass over every
-     * parameter each step would not scale */
-#pragma omp parallel for schedule(static) num_threads(k_threads()) if (n > (1 << 16))
-    for (size_t i = 0; i < n; i += 1 << 14)
-        memset(f->grads + i, 0, sizeof(real) * (n - i < (1 << 14) ? n - i : (1 << 14)));
+    /* zeroed by threads in pieces: a serial pass over every parameter
+     * each step would not scale */
+    enum { PIECE = 1 << 14 };
+#pragma omp parallel for schedule(static) num_threads(k_threads()) if (n > 4 * PIECE)
+    for (size_t i = 0; i < n; i += PIECE)
+        memset(f->grads + i, 0, sizeof(real) * (n - i < PIECE ? n - i : PIECE));
     flow_nll_backward(f, rows, x, f->grads, NULL);
     flow_set_training(f, 0);
     if (flow_adam_update(f, lr, weight_decay, clip_norm))

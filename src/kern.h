@@ -52,6 +52,13 @@ static inline int k_worth_elements(size_t n) { return n >= 8192; }
 enum { K_ROW_TILE = 128 };
 static inline int k_row_tile(int rows) { return rows >= 1024 ? 2 * K_ROW_TILE : K_ROW_TILE; }
 static inline int k_tiles(int n, int size) { return (n + size - 1) / size; }
+/* Part k of [0, n) cut into `parts` near-equal parts (panels of units,
+ * whose count depends on n only): [*lo, *hi). */
+static inline void k_part(int n, int parts, int k, int *lo, int *hi)
+{
+    *lo = (int)((long)k * n / parts);
+    *hi = (int)((long)(k + 1) * n / parts);
+}
 /* Tile t of [0, n) cut into tiles of `size`: [*lo, *hi). */
 static inline void k_tile(int n, int size, int t, int *lo, int *hi)
 {

@@ -40,6 +40,17 @@ static void narrow_plain(int rows, int units, int width, const real *src, int ld
 }
 
 #ifdef NF_NARROW_X86
+/* One vector of i for a block: R rows and U weight rows loaded (by LOAD,
+ * full or masked), R x U FMAs into the accumulators. */
+#define NARROW_STEP(VEC, LOAD, FMA)                                                                         \
+    do {                                                                                                    \
+        VEC x[4], y[4];                                                                                     \
+        _Pragma("GCC unroll 4") for (int a = 0; a < R; a++) x[a] = LOAD(src + (size_t)a * lds + i);         \
+        _Pragma("GCC unroll 4") for (int b = 0; b < U; b++) y[b] = LOAD(w + (size_t)b * ldw + i);           \
+        _Pragma("GCC unroll 4") for (int a = 0; a < R; a++)                                                 \
+            _Pragma("GCC unroll 4") for (int b = 0; b < U; b++) acc[a][b] = FMA(x[a], y[b], acc[a][b]);     \
+    } while (0)
+
 /* One block of R rows by U units (R, U <= 4, constants after inlining):
  * R x U accumulators over i in vectors of V lanes, FMAs, the last partial
  * vector by masked loads, then one horizontal sum per accumulator. The two
@@ -49,20 +60,10 @@ static void narrow_plain(int rows, int units, int width, const real *src, int ld
     _Pragma("GCC unroll 4") for (int a = 0; a < R; a++)                                                     \
         _Pragma("GCC unroll 4") for (int b = 0; b < U; b++) acc[a][b] = ZERO;                               \
     int i = 0;                                                                                              \
-    for (; i + V <= width; i += V) {                                                                        \
-        VEC x[4], y[4];                                                                                     \
-        _Pragma("GCC unroll 4") for (int a = 0; a < R; a++) x[a] = LOAD(src + (size_t)a * lds + i);         \
-        _Pragma("GCC unroll 4") for (int b = 0; b < U; b++) y[b] = LOAD(w + (size_t)b * ldw + i);           \
-        _Pragma("GCC unroll 4") for (int a = 0; a < R; a++)                                                 \
-            _Pragma("GCC unroll 4") for (int b = 0; b < U; b++) acc[a][b] = FMA(x[a], y[b], acc[a][b]);     \
-    }                                                                                                       \
-    if (i < width) {                                                                                        \
-        VEC x[4], y[4];                                                                                     \
-        _Pragma("GCC unroll 4") for (int a = 0; a < R; a++) x[a] = MASKLOAD(src + (size_t)a * lds + i);     \
-        _Pragma("GCC unroll 4") for (int b = 0; b < U; b++) y[b] = MASKLOAD(w + (size_t)b * ldw + i);       \
-        _Pragma("GCC unroll 4") for (int a = 0; a < R; a++)                                                 \
-            _Pragma("GCC unroll 4") for (int b = 0; b < U; b++) acc[a][b] = FMA(x[a], y[b], acc[a][b]);     \
-    }                                                                                                       \
+    for (; i + V <= width; i += V)                                                                          \
+        NARROW_STEP(VEC, LOAD, FMA);                                                                        \
+    if (i < width)                                                                                          \
+        NARROW_STEP(VEC, MASKLOAD, FMA);                                                                    \
     if (!(TREE))                                                                                            \
         _Pragma("GCC unroll 4") for (int a = 0; a < R; a++)                                                 \
             _Pragma("GCC unroll 4") for (int b = 0; b < U; b++)                                             \

@@ -61,11 +61,11 @@ static real alpha_slope(const autoregressive *a, real alpha)
     return 1 - t * t;
 }
 
-/* The one-pass direction: from s (MADE input) to y. */
 /* exp(+-alpha) of the direction's formula: + for IAF (y = s e^alpha + mu),
  * - for MAF (y = (s - mu) e^-alpha). */
 static real exp_sign(const autoregressive *a) { return a->iaf ? 1 : -1; }
 
+/* The one-pass direction: from s (MADE input) to y. */
 static void parallel(layer *l, const real *p, int rows, const real *s, real *y, double *ldj)
 {
     autoregressive *a = self(l);
@@ -158,12 +158,12 @@ static void sequential(layer *l, const real *p, int rows, const real *y, real *s
 {
     autoregressive *a = self(l);
     made *m = &a->net;
-    int n = l->dim, tiles = (rows + SEQ_TILE - 1) / SEQ_TILE, scratch_ok = l->inference;
+    int n = l->dim, tiles = (rows + SEQ_TILE - 1) / SEQ_TILE;
     /* tiles are independent: each thread takes whole tiles */
 #pragma omp parallel num_threads(k_threads()) if (tiles > 1)
     {
         made view;
-        real *scratch = scratch_ok ? tile_view(m, &view) : NULL;
+        real *scratch = l->inference ? tile_view(m, &view) : NULL;
 #pragma omp for schedule(dynamic, 1)
         for (int t = 0; t < tiles; t++) {
             int r0 = t * SEQ_TILE, r1 = rows - r0 < SEQ_TILE ? rows : r0 + SEQ_TILE;

@@ -246,8 +246,7 @@ static int panel_count(int out) { return (out + PANEL_UNITS - 1) / PANEL_UNITS; 
 static void panel_range(const made *m, int l, int k, int *a, int *b, int *w)
 {
     int out = layer_out(m, l), np = panel_count(out);
-    *a = (int)((long)k * out / np);
-    *b = (int)((long)(k + 1) * out / np);
+    k_part(out, np, k, a, b);
     *w = unit_width(m, l, *b - 1);
 }
 
@@ -368,9 +367,10 @@ void made_backward(made *m, const real *p, int rows, const real *dout, real *dx,
 #pragma omp for collapse(2) schedule(dynamic, 1)
             for (int t = 0; t < tiles; t++)
                 for (int k = 0; k < np; k++) {
-                    int r0, r1;
+                    int r0, r1, c0, c1;
                     k_tile(rows, tile, t, &r0, &r1);
-                    input_block_grad(m, p, r0, r1, l, (int)((long)k * in / np), (int)((long)(k + 1) * in / np), dy);
+                    k_part(in, np, k, &c0, &c1);
+                    input_block_grad(m, p, r0, r1, l, c0, c1, dy);
                 }
         }
         if (dx) {

@@ -93,14 +93,6 @@ enum { GRAD_UNITS = 128, MLP_ROW_TILE = 256 };
 
 static int panel_count(int units) { return (units + GRAD_UNITS - 1) / GRAD_UNITS; }
 
-/* Panel k of `units` units: [*a, *b). */
-static void panel_range(int units, int k, int *a, int *b)
-{
-    int np = panel_count(units);
-    *a = (int)((long)k * units / np);
-    *b = (int)((long)(k + 1) * units / np);
-}
-
 static size_t layer_offset(const mlp *m, int l)
 {
     size_t o = 0;
@@ -158,7 +150,7 @@ void mlp_backward(mlp *m, const real *p, int rows, const real *in, const real *d
 #pragma omp for schedule(dynamic, 1) nowait
                 for (int k = 0; k < panel_count(nout); k++) {
                     int a, b;
-                    panel_range(nout, k, &a, &b);
+                    k_part(nout, panel_count(nout), k, &a, &b);
                     k_gemm(1, 0, b - a, nin, rows, 1, dy + a, nout, x, nin, 1, dw + (size_t)a * nin, nin);
                     for (int r = 0; r < rows; r++)
                         for (int j = a; j < b; j++)
