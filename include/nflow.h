@@ -132,6 +132,16 @@ NF_API void nf_matrix_free(nf_matrix *m);
 NF_API nf_status nf_matrix_split(const nf_matrix *m, double val_frac, double test_frac, uint64_t seed,
                                  nf_matrix *train, nf_matrix *val, nf_matrix *test);
 
+/* Integer-valued columns: is_integer[j] (m->cols entries) gets 1 when every
+ * value of column j is a whole number; returns how many columns are. */
+NF_API size_t nf_matrix_integer_columns(const nf_matrix *m, int *is_integer);
+/* Dequantisation: adds u ~ U[0, 1), drawn with `seed`, to every value of
+ * the columns j with columns[j] != 0. A density of the result is a density
+ * of the integers spread over unit cells: its log-likelihood is a lower
+ * bound on the log-probability of the integer data (float32 keeps the noise
+ * for values below 2^23 or so). */
+NF_API nf_status nf_matrix_dequantize(nf_matrix *m, const int *columns, uint64_t seed);
+
 /* ---- flows -------------------------------------------------------------- */
 
 typedef struct nf_flow nf_flow;
@@ -143,7 +153,8 @@ typedef enum nf_model {
     NF_MODEL_MADE_MOG = 3, /* a MADE whose conditionals are mixtures of Gaussians */
     NF_MODEL_MAF = 4,      /* masked autoregressive flow: fast density, sequential sampling */
     NF_MODEL_MAF_MOG = 5,  /* MAF on a MADE MoG base */
-    NF_MODEL_IAF = 6       /* inverse autoregressive flow: fast sampling, sequential density */
+    NF_MODEL_IAF = 6,      /* inverse autoregressive flow: fast sampling, sequential density */
+    NF_MODEL_GAUSSIAN = 7  /* the full-covariance Gaussian: the whitening layer alone (see whiten) */
 } nf_model;
 /* Input orders of a MADE: degree 1 first. */
 typedef enum nf_order { NF_ORDER_NATURAL = 0, NF_ORDER_REVERSED = 1, NF_ORDER_RANDOM = 2 } nf_order;
@@ -173,6 +184,11 @@ typedef struct nf_config {
     int random_degrees;  /* hidden-unit degrees drawn at random (default: sequential) */
     int batch_norm;      /* batch normalisation after every MADE or coupling */
     int components;      /* Gaussians per conditional of a MoG model */
+    /* An invertible linear (LU) layer first, which nf_flow_fit_standardization
+     * sets to the whitening of the training data's covariance (Ledoit-Wolf
+     * shrunk): the untrained flow is then the full-covariance Gaussian fit,
+     * as every other layer starts as the identity. Default 1. */
+    int whiten;
 } nf_config;
 
 /* Defaults for a model and dimension (the values README.md explains). */
@@ -217,6 +233,11 @@ NF_API nf_status nf_flow_add_iaf(nf_flow *f, const nf_made_options *opt);
 /* Batch normalisation (MAF paper): batch statistics while training, running
  * averages (saved with the model) otherwise. */
 NF_API nf_status nf_flow_add_batch_norm(nf_flow *f);
+/* ActNorm (Glow): a per-dimension affine map z = (x - b) exp(-logs) with
+ * trainable b and logs, set on the first training batch so that its output
+ * has mean 0 and variance 1 there (the identity until then); whether that
+ * happened is saved with the model. */
+NF_API nf_status nf_flow_add_actnorm(nf_flow *f);
 /* Replaces the base density by a MADE mixture of `components` Gaussians per
  * conditional (MADE MoG). */
 NF_API nf_status nf_flow_set_mog_base(nf_flow *f, int components, const nf_made_options *opt);
@@ -231,7 +252,9 @@ NF_API size_t nf_flow_param_count(const nf_flow *f);
 NF_API size_t nf_flow_describe(const nf_flow *f, char *buf, size_t size);
 
 /* Standardisation x -> (x - mean) / std, part of every density the model
- * reports (its log-Jacobian included). fit computes it from data. */
+ * reports (its log-Jacobian included). fit computes it from data, and
+ * for a flow made by nf_flow_create with whiten set it also sets the
+ * whitening layer (see nf_config): call it before training. */
 NF_API nf_status nf_flow_set_standardization(nf_flow *f, const double *mean, const double *std);
 NF_API nf_status nf_flow_fit_standardization(nf_flow *f, const float *x, size_t rows);
 

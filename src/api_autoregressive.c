@@ -1,6 +1,6 @@
 /* The public calls that build autoregressive flows: MAF / IAF layers, batch
- * normalisation, the MADE MoG base, and the ready-made MADE, MADE MoG, MAF,
- * MAF MoG and IAF architectures of nf_flow_create. */
+ * normalisation and ActNorm, the MADE MoG base, and the ready-made MADE,
+ * MADE MoG, MAF, MAF MoG and IAF architectures of nf_flow_create. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -79,6 +79,13 @@ nf_status nf_flow_add_batch_norm(nf_flow *f)
     if (!f || f->finalized)
         return nf_fail(NF_ERR_INVALID, "layers cannot be added after nf_flow_finalize");
     return flow_add(f, batchnorm_new(f->dim, 0.1));
+}
+
+nf_status nf_flow_add_actnorm(nf_flow *f)
+{
+    if (!f || f->finalized)
+        return nf_fail(NF_ERR_INVALID, "layers cannot be added after nf_flow_finalize");
+    return flow_add(f, actnorm_new(f->dim));
 }
 
 nf_status nf_flow_set_mog_base(nf_flow *f, int components, const nf_made_options *o)

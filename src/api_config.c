@@ -31,6 +31,7 @@ void nf_config_default(nf_config *cfg, nf_model model, int dim)
     cfg->activation = NF_ACT_RELU;
     cfg->order = NF_ORDER_NATURAL;
     cfg->components = 10;
+    cfg->whiten = 1;
     if (model >= NF_MODEL_MADE)
         cfg->layers = 5; /* the MAF paper's MAF (5) */
 }
@@ -42,11 +43,12 @@ nf_status nf_flow_create(nf_flow **out, const nf_config *cfg)
 {
     *out = NULL;
     int autoregressive = cfg->model >= NF_MODEL_MADE && cfg->model <= NF_MODEL_IAF;
-    if (cfg->model != NF_MODEL_NICE && cfg->model != NF_MODEL_REALNVP && !autoregressive)
+    int gaussian = cfg->model == NF_MODEL_GAUSSIAN;
+    if (cfg->model != NF_MODEL_NICE && cfg->model != NF_MODEL_REALNVP && !autoregressive && !gaussian)
         return nf_fail(NF_ERR_INVALID, "unknown model %d", (int)cfg->model);
     if ((unsigned)cfg->order > NF_ORDER_RANDOM)
         return nf_fail(NF_ERR_INVALID, "unknown order %d", (int)cfg->order);
-    if (cfg->dim < 2 && !autoregressive)
+    if (cfg->dim < 2 && !autoregressive && !gaussian)
         return nf_fail(NF_ERR_INVALID, "NICE and RealNVP need at least 2 dimensions (got %d)", cfg->dim);
     if (cfg->layers < 1 || cfg->layers > 1000)
         return nf_fail(NF_ERR_INVALID, "layers %d out of range 1..1000", cfg->layers);
@@ -58,9 +60,11 @@ nf_status nf_flow_create(nf_flow **out, const nf_config *cfg)
         return nf_fail(NF_ERR_INVALID, "a user mask needs the layer-by-layer calls (nf_flow_add_*)");
     nf_flow *f;
     nf_status st = nf_flow_new(&f, cfg->dim, cfg->base);
+    if (!st && (cfg->whiten || gaussian))
+        st = flow_add_whitening(f);
     if (!st && autoregressive)
         st = flow_build_autoregressive(f, cfg);
-    for (int l = 0; l < cfg->layers && !st && !autoregressive; l++) {
+    for (int l = 0; l < cfg->layers && !st && !autoregressive && !gaussian; l++) {
         if (cfg->model == NF_MODEL_NICE)
             st = nf_flow_add_additive_coupling(f, cfg->partition, NULL, l % 2, cfg->hidden, cfg->hidden_layers,
                                                cfg->activation);
@@ -80,6 +84,7 @@ nf_status nf_flow_create(nf_flow **out, const nf_config *cfg)
     }
     f->has_config = 1;
     f->config = *cfg;
+    f->config.whiten = cfg->whiten || gaussian;
     *out = f;
     return NF_OK;
 }

@@ -242,6 +242,8 @@ nf_status nf_flow_fit_standardization(nf_flow *f, const float *x, size_t rows)
     }
     if (!st)
         st = nf_flow_set_standardization(f, mean, std);
+    if (!st && f->has_config && f->config.whiten)
+        st = flow_fit_whitening(f, x, rows);
     if (!st) {
         free(f->data_min);
         free(f->data_max);

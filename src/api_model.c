@@ -11,7 +11,7 @@
 #include "kern.h"
 
 static const char *const activation_names[] = {"relu", "tanh"};
-static const char *const model_names[] = {"nice", "realnvp", "made", "made-mog", "maf", "maf-mog", "iaf"};
+static const char *const model_names[] = {"nice", "realnvp", "made", "made-mog", "maf", "maf-mog", "iaf", "gaussian"};
 static const char *const order_names[] = {"natural", "reversed", "random"};
 enum { N_MODELS = sizeof model_names / sizeof model_names[0] };
 static const char *const partition_names[] = {"halves", "even_odd", "mask"};
@@ -40,6 +40,7 @@ static nf_status put_header(const nf_flow *f, mf_writer *w)
         if (!st) st = mf_put_i64(w, "random_degrees", c->random_degrees);
         if (!st) st = mf_put_i64(w, "batch_norm", c->batch_norm);
         if (!st) st = mf_put_i64(w, "components", c->components);
+        if (!st) st = mf_put_i64(w, "whiten", c->whiten);
     }
     if (!st) st = mf_begin(w, "training");
     if (!st) st = mf_put_i64(w, "rows", f->train_rows);
@@ -99,7 +100,7 @@ static layer_loader loader_for(const char *tag)
         {"affine_coupling", coupling_load}, {"rescale", rescale_load},
         {"permutation", permute_load},     {"linear_lu", linear_lu_load},
         {"maf", autoregressive_load},      {"iaf", autoregressive_load},
-        {"batch_norm", batchnorm_load},
+        {"batch_norm", batchnorm_load},    {"actnorm", actnorm_load},
     };
     for (size_t i = 0; i < sizeof table / sizeof table[0]; i++)
         if (strcmp(tag, table[i].tag) == 0)
@@ -144,7 +145,7 @@ static nf_status read_config(const mf_file *mf, const mf_section *s, nf_flow *f)
     c->seed = (uint64_t)seed;
     /* written since 0.2; absent in older files */
     const char *order = "natural";
-    int64_t random_degrees = 0, batch_norm = 0, components = 10;
+    int64_t random_degrees = 0, batch_norm = 0, components = 10, whiten = 0;
     if (mf_has(s, "order") && (st = mf_get_str(mf, s, "order", &order)))
         return st;
     if (mf_has(s, "random_degrees") && (st = mf_get_i64(mf, s, "random_degrees", &random_degrees)))
@@ -153,6 +154,8 @@ static nf_status read_config(const mf_file *mf, const mf_section *s, nf_flow *f)
         return st;
     if (mf_has(s, "components") && (st = mf_get_i64(mf, s, "components", &components)))
         return st;
+    if (mf_has(s, "whiten") && (st = mf_get_i64(mf, s, "whiten", &whiten)))
+        return st;
     int o = name_index(order_names, 3, order);
     if (o < 0)
         return nf_fail(NF_ERR_FORMAT, "%s: section 'config': unknown order '%s'", mf_path(mf), order);
@@ -160,6 +163,7 @@ static nf_status read_config(const mf_file *mf, const mf_section *s, nf_flow *f)
     c->random_degrees = random_degrees != 0;
     c->batch_norm = batch_norm != 0;
     c->components = (int)components;
+    c->whiten = whiten != 0;
     f->has_config = 1;
     return NF_OK;
 }
@@ -311,13 +315,17 @@ size_t nf_flow_describe(const nf_flow *f, char *buf, size_t size)
     size_t k = 0;
 #define OUT(...) k += (size_t)snprintf(buf + (k < size ? k : size), k < size ? size - k : 0, __VA_ARGS__)
     const nf_config *c = &f->config;
-    if (f->has_config && c->model <= NF_MODEL_REALNVP)
+    if (f->has_config && c->model == NF_MODEL_GAUSSIAN)
+        OUT("model: gaussian, full covariance (the whitening layer alone)\n");
+    else if (f->has_config && c->model <= NF_MODEL_REALNVP)
         OUT("model: %s, %d coupling layers, networks %d x %d %s%s\n", model_names[c->model], c->layers,
             c->hidden_layers, c->hidden, activation_names[c->activation], c->batch_norm ? ", batch norm" : "");
     else if (f->has_config)
         OUT("model: %s, MADEs of %d x %d %s, first order %s%s%s\n", model_names[c->model], c->hidden_layers,
             c->hidden, activation_names[c->activation], order_names[c->order],
             c->random_degrees ? ", random degrees" : "", c->batch_norm ? ", batch norm" : "");
+    if (f->has_config && c->whiten && c->model != NF_MODEL_GAUSSIAN)
+        OUT("first layer: whitening of the training covariance (linear LU, trained on)\n");
     OUT("dimension: %d\nbase: ", f->dim);
     if (f->mog)
         k += mog_describe(f->mog, buf + (k < size ? k : size), k < size ? size - k : 0);

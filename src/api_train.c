@@ -136,6 +136,13 @@ nf_status nf_flow_train(nf_flow *f, const float *train, size_t n_train, const fl
         return xb ? st : nf_fail(NF_ERR_NOMEM, "out of memory for training buffers");
     }
     size_t n = f->n_params, ns = f->n_state, dim = (size_t)f->dim;
+    /* The untrained flow is a candidate too (with whitening: the Gaussian
+     * fit), so training never returns a model that validates below it. */
+    if (n_val && !opt->resume_path && s.epoch == 0 && s.next == 0) {
+        double untrained = dataset_mean_log_lik(f, val, n_val, eval_rows);
+        if (!isnan(untrained))
+            s.best_val = untrained;
+    }
     double t0 = now() - s.elapsed, last_ck = now();
     int decay_every = o->patience / 4 > 1 ? o->patience / 4 : 1, abandoned = 0;
     while (!st) {

@@ -64,6 +64,12 @@ void flow_x2z(nf_flow *f, int rows, const real *x, double *logp);
  * adds dL/dparams into f->grads (or not, when grads is NULL) and, when dx
  * is not NULL, writes dL/dx there. Returns nothing: all is in buffers. */
 void flow_nll_backward(nf_flow *f, int rows, const real *x, real *grads, real *dx);
+/* The whitening layer of nf_config.whiten: an LU layer in the natural
+ * order (nf_flow_fit_standardization sets it). */
+nf_status flow_add_whitening(nf_flow *f);
+/* Sets that layer (the flow's layer 1) to the whitening of the covariance
+ * of the standardised rows x. */
+nf_status flow_fit_whitening(nf_flow *f, const float *x, size_t rows);
 /* The layers (and MoG base) of the ready-made MADE / MADE MoG / MAF / MAF
  * MoG / IAF architectures. */
 nf_status flow_build_autoregressive(nf_flow *f, const nf_config *cfg);

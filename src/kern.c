@@ -109,6 +109,36 @@ void k_gemm(int trans_a, int trans_b, int m, int n, int k, real alpha, const rea
     }
 }
 
+#ifdef NF_REAL_DOUBLE
+#define TRMM cblas_dtrmm
+#define TRSM cblas_dtrsm
+#else
+#define TRMM cblas_strmm
+#define TRSM cblas_strsm
+#endif
+
+static void triangular(int solve, int left, int upper, int trans, int unit, int m, int n, const real *a, int lda,
+                       real *b, int ldb)
+{
+    (solve ? TRSM : TRMM)(CblasRowMajor, left ? CblasLeft : CblasRight, upper ? CblasUpper : CblasLower,
+                          trans ? CblasTrans : CblasNoTrans, unit ? CblasUnit : CblasNonUnit, m, n, 1, a, lda, b,
+                          ldb);
+}
+
+void k_triangular(int solve, int left, int upper, int trans, int unit, int m, int n, const real *a, int lda,
+                  real *b, int ldb)
+{
+    if (omp_get_max_threads() == 1 || omp_in_parallel()) {
+        triangular(solve, left, upper, trans, unit, m, n, a, lda, b, ldb);
+        return;
+    }
+#pragma omp parallel num_threads(1)
+    {
+        k_region_begin();
+        triangular(solve, left, upper, trans, unit, m, n, a, lda, b, ldb);
+    }
+}
+
 /* The block versions loop over rows inside one clone: a call per row of a
  * narrow panel cost more than the arithmetic. */
 NF_VECTOR_CLONES void k_bias_activate_block(int act, int rows, int cols, int ld, const real *bias, real *h)

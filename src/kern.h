@@ -82,6 +82,12 @@ const char *k_blas_kernel(void);
  * Always single-threaded (outside nflow's regions too). */
 void k_gemm(int trans_a, int trans_b, int m, int n, int k, real alpha, const real *a, int lda, const real *b,
             int ldb, real beta, real *c, int ldc);
+/* B = op(T) B (left) or B op(T) (right) for a triangular T (upper or
+ * lower; unit: its diagonal is taken as ones and not read); solve: B =
+ * op(T)^-1 B or B op(T)^-1 instead. B is m x n, row-major. Single-threaded
+ * like k_gemm. */
+void k_triangular(int solve, int left, int upper, int trans, int unit, int m, int n, const real *a, int lda,
+                  real *b, int ldb);
 enum { K_ACT_NONE = -1, K_ACT_RELU = 0, K_ACT_TANH = 1 };
 /* On a rows x cols block of a matrix with row stride ld (a panel of
  * units): h = act(h + bias) (act K_ACT_NONE: the bias only), and dh *=

@@ -18,7 +18,12 @@
  * the best-epoch snapshot and checkpoints carry them. constrain puts a
  * parameter vector back into the layer's feasible set (MADE: zeroes the
  * masked weights); check_params says whether a loaded vector (and the
- * layer's state) is in it. */
+ * layer's state) is in it.
+ *
+ * Passes get the parameters as const: they do not change them. The one
+ * exception is ActNorm's data-dependent initialisation, which writes its own
+ * slice in its first training x2z (src/layer_actnorm.c); every caller
+ * passes a slice of a writable buffer (the flow's params). */
 #ifndef NF_LAYER_H
 #define NF_LAYER_H
 
@@ -73,6 +78,9 @@ layer *standardize_new(int dim, const double *mean, const double *std);
 /* Batch normalisation with running averages updated by `momentum` (0..1]
  * per training batch: avg = (1 - momentum) avg + momentum batch. */
 layer *batchnorm_new(int dim, double momentum);
+/* ActNorm (Glow): z = (x - b) exp(-logs) per dimension, b and logs set from
+ * the first training batch (state: a 0/1 flag saying whether they were). */
+layer *actnorm_new(int dim);
 /* MAF (iaf = 0) or IAF (iaf = 1) layer around a MADE: order[k] is the
  * dimension of degree k + 1; hidden degrees given (depth x hidden), or
  * sequential / random from seed. Log-scales bound * tanh(a / bound). */
@@ -86,6 +94,7 @@ nf_status permute_load(const mf_file *f, const mf_section *s, int dim, layer **o
 nf_status linear_lu_load(const mf_file *f, const mf_section *s, int dim, layer **out);
 nf_status standardize_load(const mf_file *f, const mf_section *s, int dim, layer **out);
 nf_status batchnorm_load(const mf_file *f, const mf_section *s, int dim, layer **out);
+nf_status actnorm_load(const mf_file *f, const mf_section *s, int dim, layer **out);
 /* The MADE inside a MAF/IAF layer (for tests). */
 struct made *autoregressive_net(layer *l);
 nf_status autoregressive_load(const mf_file *f, const mf_section *s, int dim, layer **out);

@@ -15,7 +15,7 @@ typedef struct linear_lu {
     int *perm;      /* (P y)_i = y[perm[i]] */
     real *sign;     /* sign of s_i */
     real *w, *winv; /* dim x dim, rebuilt from the parameters on every pass */
-    real *a, *da, *dw, *tmp;
+    real *a, *da, *dw, *tmp, *uprime;
 } linear_lu;
 
 static size_t n_params(const layer *l) { return (size_t)l->dim * l->dim; }
@@ -34,23 +34,26 @@ static int no_reserve(layer *l, int rows)
 
 static real s_of(const linear_lu *s, const real *m, int n, int i) { return s->sign[i] * r_exp(m[(size_t)i * n + i]); }
 
-/* The sampling direction's matrix: A = L U', W = P A. */
-static void build_w(const layer *l, const real *m)
+/* U' = U + diag(s) from the parameters, zero below the diagonal: the
+ * triangular products take it as a matrix of its own. */
+static void build_uprime(const layer *l, const real *m)
 {
     linear_lu *s = l->self;
     int n = l->dim;
     for (int i = 0; i < n; i++)
-        for (int j = 0; j < n; j++) {
-            /* A_ij = sum_k L_ik U'_kj, k <= min(i, j), L_ii = 1 */
-            double acc = 0;
-            int kmax = i < j ? i : j;
-            for (int k = 0; k <= kmax; k++) {
-                double lik = k == i ? 1.0 : m[(size_t)i * n + k];
-                double ukj = k == j ? s_of(s, m, n, k) : m[(size_t)k * n + j];
-                acc += lik * ukj;
-            }
-            s->a[(size_t)i * n + j] = (real)acc;
-        }
+        for (int j = 0; j < n; j++)
+            s->uprime[(size_t)i * n + j] = j < i ? 0 : j == i ? s_of(s, m, n, i) : m[(size_t)i * n + j];
+}
+
+/* The sampling direction's matrix: A = L U', W = P A. L is M's strictly
+ * lower part with a unit diagonal, which the BLAS reads from M itself. */
+static void build_w(const layer *l, const real *m)
+{
+    linear_lu *s = l->self;
+    int n = l->dim;
+    build_uprime(l, m);
+    memcpy(s->a, s->uprime, sizeof(real) * n * n);
+    k_triangular(0, 1, 0, 0, 1, n, n, m, n, s->a, n);
     for (int i = 0; i < n; i++)
         memcpy(s->w + (size_t)i * n, s->a + (size_t)s->perm[i] * n, sizeof(real) * n);
 }
@@ -60,27 +63,12 @@ static void build_winv(const layer *l, const real *m)
 {
     linear_lu *s = l->self;
     int n = l->dim;
-    /* column j of Winv solves L U' y = P^T e_j = e_{perm[j]} */
-    for (int j = 0; j < n; j++) {
-        real *col = s->tmp;
-        for (int k = 0; k < n; k++)
-            col[k] = 0;
-        col[s->perm[j]] = 1;
-        for (int i = 0; i < n; i++) { /* forward: L unit lower */
-            double acc = col[i];
-            for (int k = 0; k < i; k++)
-                acc -= (double)m[(size_t)i * n + k] * col[k];
-            col[i] = (real)acc;
-        }
-        for (int i = n - 1; i >= 0; i--) { /* backward: U' upper */
-            double acc = col[i];
-            for (int k = i + 1; k < n; k++)
-                acc -= (double)m[(size_t)i * n + k] * col[k];
-            col[i] = (real)(acc / s_of(s, m, n, i));
-        }
-        for (int i = 0; i < n; i++)
-            s->winv[(size_t)i * n + j] = col[i];
-    }
+    build_uprime(l, m);
+    memset(s->winv, 0, sizeof(real) * n * n);
+    for (int j = 0; j < n; j++) /* column j of P^T is e_{perm[j]} */
+        s->winv[(size_t)s->perm[j] * n + j] = 1;
+    k_triangular(1, 1, 0, 0, 1, n, n, m, n, s->winv, n);
+    k_triangular(1, 1, 1, 0, 0, n, n, s->uprime, n, s->winv, n);
 }
 
 static double trace(const real *m, int n)
@@ -114,26 +102,22 @@ static void z2x(layer *l, const real *m, int rows, const real *z, real *x, doubl
     apply(l, m, ((linear_lu *)l->self)->w, 1, rows, z, x, ldj);
 }
 
-/* From dL/dW (in s->dw) to dL/dM; diag_extra is added to the diagonal. */
+/* From dL/dW (in s->dw, overwritten) to dL/dM; diag_extra is added to the
+ * diagonal. With dA = P^T dW: dL = dA U'^T below the diagonal, dU' = L^T dA
+ * on and above it (U' as the last build left it). */
 static void grad_params(const layer *l, const real *m, real diag_extra, real *dm)
 {
     linear_lu *s = l->self;
     int n = l->dim;
-    for (int i = 0; i < n; i++) /* dA = P^T dW */
+    for (int i = 0; i < n; i++)
         memcpy(s->da + (size_t)s->perm[i] * n, s->dw + (size_t)i * n, sizeof(real) * n);
+    memcpy(s->dw, s->da, sizeof(real) * n * n);
+    k_triangular(0, 0, 1, 1, 0, n, n, s->uprime, n, s->dw, n); /* dA U'^T */
+    k_triangular(0, 1, 0, 1, 1, n, n, m, n, s->da, n);         /* L^T dA */
     for (int i = 0; i < n; i++)
         for (int j = 0; j < n; j++) {
-            double acc = 0;
-            if (i > j) { /* dL_ij = sum_k dA_ik U'_jk, k >= j */
-                for (int k = j; k < n; k++)
-                    acc += (double)s->da[(size_t)i * n + k] * (k == j ? s_of(s, m, n, j) : m[(size_t)j * n + k]);
-            } else { /* dU'_ij = sum_k L_ki dA_kj, k >= i */
-                for (int k = i; k < n; k++)
-                    acc += (k == i ? 1.0 : (double)m[(size_t)k * n + i]) * s->da[(size_t)k * n + j];
-                if (i == j)
-                    acc = acc * s_of(s, m, n, i) + diag_extra;
-            }
-            dm[(size_t)i * n + j] += (real)acc;
+            size_t ij = (size_t)i * n + j;
+            dm[ij] += i > j ? s->dw[ij] : i < j ? s->da[ij] : s->da[ij] * s_of(s, m, n, i) + diag_extra;
         }
 }
 
@@ -226,7 +210,7 @@ layer *linear_lu_new(int dim, const int *perm, const real *signs)
     size_t nn = (size_t)dim * dim;
     s->perm = malloc(sizeof(int) * dim);
     s->sign = malloc(sizeof(real) * dim);
-    s->w = malloc(sizeof(real) * (6 * nn + dim));
+    s->w = malloc(sizeof(real) * (7 * nn + dim));
     if (!s->perm || !s->sign || !s->w) {
         layer_free(l);
         nf_fail(NF_ERR_NOMEM, "out of memory creating a linear layer");
@@ -236,7 +220,8 @@ layer *linear_lu_new(int dim, const int *perm, const real *signs)
     s->a = s->winv + nn;
     s->da = s->a + nn;
     s->dw = s->da + nn;
-    s->tmp = s->dw + nn; /* nn + dim: a matrix or a column */
+    s->uprime = s->dw + nn;
+    s->tmp = s->uprime + nn; /* nn + dim: a matrix or a column */
     for (int i = 0; i < dim; i++) {
         s->perm[i] = perm[i];
         s->sign[i] = signs && signs[i] < 0 ? -1 : 1;

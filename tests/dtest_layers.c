@@ -133,6 +133,89 @@ static void test_standardize(void)
     check_layer(standardize_new(4, (double[]){1, -2, 0.5, 3}, (double[]){2, 0.5, 1, 7}));
 }
 
+/* The generic checks see ActNorm's affine map: flag set to initialised (and
+ * l->training is 0 here anyway). */
+static void test_actnorm(void)
+{
+    for (int n = 1; n <= 6; n += 5) {
+        layer *l = actnorm_new(n);
+        CHECK(l != NULL);
+        if (!l)
+            continue;
+        l->state[0] = 1;
+        check_layer(l);
+    }
+    CHECK(actnorm_new(0) == NULL);
+}
+
+/* The data-dependent initialisation, in double: the first training x2z sets
+ * b = the batch mean and logs = log of its (biased) std before computing,
+ * so its output has mean 0 and variance 1; not before training, not twice,
+ * not from one row, and a constant column gets the floored std. */
+static void test_actnorm_init(void)
+{
+    enum { R = 50, N = 3 };
+    layer *l = actnorm_new(N);
+    CHECK(l != NULL);
+    if (!l)
+        return;
+    CHECK(l->ops->n_params(l) == 2 * N && l->ops->n_state(l) == 1);
+    real p[2 * N], x[R * N], z[R * N], x2[R * N];
+    double ldj[R] = {0};
+    l->ops->init_params(l, p, &gen);
+    for (int i = 0; i < 2 * N; i++)
+        CHECK(p[i] == 0, "init_params is the identity");
+    CHECK(l->state[0] == 0, "not initialised at creation");
+    for (int r = 0; r < R; r++) {
+        x[r * N + 0] = 5 + 3 * randn();
+        x[r * N + 1] = -2 + 0.01 * randn();
+        x[r * N + 2] = 7; /* constant column */
+    }
+    /* evaluation (training off) is the identity and initialises nothing */
+    l->ops->x2z(l, p, R, x, z, ldj);
+    CHECK(l->state[0] == 0 && memcmp(x, z, sizeof x) == 0 && ldj[0] == 0);
+    /* one row is no batch to take statistics from */
+    l->training = 1;
+    l->ops->x2z(l, p, 1, x, z, ldj);
+    CHECK(l->state[0] == 0 && p[0] == 0 && p[N] == 0);
+    l->ops->x2z(l, p, R, x, z, ldj);
+    CHECK(l->state[0] == 1, "the first training batch initialises");
+    double sum_logs = 0;
+    for (int i = 0; i < N; i++) {
+        double m = 0, v = 0, zm = 0, zv = 0;
+        for (int r = 0; r < R; r++)
+            m += x[r * N + i], zm += z[r * N + i];
+        m /= R, zm /= R;
+        for (int r = 0; r < R; r++)
+            v += (x[r * N + i] - m) * (x[r * N + i] - m), zv += (z[r * N + i] - zm) * (z[r * N + i] - zm);
+        v /= R, zv /= R;
+        CHECK_CLOSE(p[i], m, 1e-12, 1e-12);
+        CHECK_CLOSE(p[N + i], i == 2 ? log(1e-6) : 0.5 * log(v), 1e-12, 1e-12);
+        CHECK_CLOSE(zm, 0, 1e-12, 0);
+        if (i < 2)
+            CHECK_CLOSE(zv, 1, 1e-12, 1e-12);
+        sum_logs += p[N + i];
+    }
+    CHECK_CLOSE(ldj[0], -sum_logs, 1e-12, 1e-12);
+    /* a second training batch (shifted) does not initialise again */
+    real keep[2 * N];
+    memcpy(keep, p, sizeof p);
+    for (int k = 0; k < R * N; k++)
+        x2[k] = x[k] + 10;
+    l->ops->x2z(l, p, R, x2, z, ldj);
+    CHECK(memcmp(keep, p, sizeof p) == 0, "initialised twice");
+    /* statistics that are not finite leave a fresh layer alone */
+    l->state[0] = 0;
+    memset(p, 0, sizeof p);
+    x2[4] = NAN;
+    l->ops->x2z(l, p, R, x2, z, ldj);
+    CHECK(l->state[0] == 0 && p[0] == 0 && p[1] == 0 && p[N + 1] == 0);
+    char desc[128];
+    l->ops->describe(l, desc, sizeof desc);
+    CHECK(strstr(desc, "actnorm") == desc, "%s", desc);
+    layer_free(l);
+}
+
 /* The whole flow: NLL gradient with respect to parameters and inputs. */
 static void check_flow_gradient(nf_base base)
 {
@@ -145,6 +228,7 @@ static void check_flow_gradient(nf_base base)
     CHECK(flow_add(&f, linear_lu_new(n, (int[]){2, 0, 3, 1}, NULL)) == NF_OK);
     CHECK(flow_add(&f, coupling_new(n, 0, (int[]){0, 1, 0, 1}, 5, 1, K_ACT_TANH, 0)) == NF_OK);
     CHECK(flow_add(&f, rescale_new(n)) == NF_OK);
+    CHECK(flow_add(&f, actnorm_new(n)) == NF_OK); /* not training: the affine map */
     CHECK(flow_allocate_params(&f) == NF_OK);
     CHECK(flow_reserve(&f, ROWS) == NF_OK);
     for (size_t k = 0; k < f.n_params; k++)
@@ -170,6 +254,8 @@ int main(void)
     RUN(test_linear_lu);
     RUN(test_autoregressive);
     RUN(test_standardize);
+    RUN(test_actnorm);
+    RUN(test_actnorm_init);
     RUN(test_flow_gradient_normal);
     RUN(test_flow_gradient_logistic);
     TEST_SUMMARY("dtest_layers");

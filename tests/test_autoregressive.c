@@ -103,7 +103,8 @@ static void test_mask_violation_refused(void)
 {
     float *x = make_data();
     nf_flow *f = trained(NF_MODEL_MAF, 0, x);
-    layer *l = f->layers[1];
+    layer *l = f->layers[2]; /* after the standardisation and the whitening */
+    CHECK(strcmp(l->ops->tag, "maf") == 0);
     made *m = autoregressive_net(l);
     int found = 0;
     for (int j = 0; j < m->hidden && !found; j++)

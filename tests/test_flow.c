@@ -297,6 +297,166 @@ static void test_batch_norm_save_load(void)
     free(lb);
 }
 
+/* Two-moons rows moved off balance (mean about (10, -3), stds about 5 and
+ * 0.05), as a flow without fitted standardisation sees them. */
+static float *off_balance(size_t n, uint64_t seed)
+{
+    float *x = malloc(sizeof(float) * 2 * n);
+    CHECK(nf_toy_sample("two_moons", n, seed, x) == NF_OK);
+    for (size_t r = 0; r < n; r++) {
+        x[2 * r] = 10 + 5 * x[2 * r];
+        x[2 * r + 1] = -3 + 0.1f * x[2 * r + 1];
+    }
+    return x;
+}
+
+/* Per-dimension mean and (biased) std of rows x 2, in double. */
+static void moments(const float *x, size_t n, double *mean, double *std)
+{
+    for (int i = 0; i < 2; i++) {
+        double m = 0, v = 0;
+        for (size_t r = 0; r < n; r++)
+            m += x[2 * r + i];
+        m /= (double)n;
+        for (size_t r = 0; r < n; r++)
+            v += (x[2 * r + i] - m) * (x[2 * r + i] - m);
+        mean[i] = m;
+        std[i] = sqrt(v / (double)n);
+    }
+}
+
+/* ActNorm: identity until the first training step, which sets it from the
+ * batch (output mean 0, std 1); the flag and parameters survive save/load
+ * (the same log_prob bits), and neither a second step nor a step of the
+ * loaded model initialises again. Layers: standardize (not fitted: the
+ * identity), actnorm, affine coupling, actnorm. */
+static void test_actnorm_init_save_load(void)
+{
+    const size_t n = 256;
+    float *x = off_balance(n, 5), *x2 = off_balance(n, 6);
+    for (size_t r = 0; r < n; r++)
+        x2[2 * r] += 20; /* a second batch with other statistics */
+    double *la = malloc(sizeof(double) * n), *lb = malloc(sizeof(double) * n), mean[2], std[2];
+    nf_flow *f = NULL, *g = NULL;
+    CHECK(nf_flow_new(&f, 2, NF_BASE_NORMAL) == NF_OK);
+    CHECK(nf_flow_add_actnorm(f) == NF_OK);
+    CHECK(nf_flow_add_affine_coupling(f, NF_PART_HALVES, NULL, 0, 8, 1, NF_ACT_TANH, 3.0) == NF_OK);
+    CHECK(nf_flow_add_actnorm(f) == NF_OK);
+    CHECK(nf_flow_finalize(f, 3) == NF_OK);
+    CHECK(nf_flow_add_actnorm(f) == NF_ERR_INVALID, "added after finalize");
+    CHECK(f->n_state == 2 && f->state[0] == 0 && f->state[1] == 0);
+    const layer *an = f->layers[1];
+    CHECK(strcmp(an->ops->tag, "actnorm") == 0 && an->ops->n_params(an) == 4);
+    CHECK(strcmp(f->layers[3]->ops->tag, "actnorm") == 0 && f->layers[3]->state == f->state + 1);
+    real *p = f->params + an->p_off;
+    for (int i = 0; i < 4; i++)
+        CHECK(p[i] == 0, "init_params: the identity");
+    /* evaluation before training initialises nothing */
+    CHECK(nf_flow_log_prob(f, x, n, la) == NF_OK);
+    CHECK(f->state[0] == 0 && p[0] == 0 && p[2] == 0);
+
+    nf_train_options o;
+    nf_train_options_default(&o);
+    o.batch = (int)n;
+    double loss;
+    CHECK(nf_flow_train_step(f, x, n, &o, &loss) == NF_OK && isfinite(loss));
+    CHECK(f->state[0] == 1 && f->state[1] == 1, "flags %g %g", f->state[0], f->state[1]);
+    /* that step's forward pass computed with the initialised values: the
+     * actnorm's output (its activation buffer) is standardised exactly */
+    double zm[2], zs[2];
+    moments(f->act[1], n, zm, zs);
+    moments(x, n, mean, std);
+    for (int i = 0; i < 2; i++) {
+        CHECK_CLOSE(zm[i], 0, 1e-5, 0);
+        CHECK_CLOSE(zs[i], 1, 1e-5, 1e-5);
+        /* then one Adam step of about lr moved b and logs */
+        CHECK_CLOSE(p[i], mean[i], 3 * o.lr, 3 * o.lr);
+        CHECK_CLOSE(p[2 + i], log(std[i]), 3 * o.lr, 0);
+    }
+    /* the output with the stepped parameters: still about mean 0, std 1 */
+    float *z = malloc(sizeof(float) * 2 * n);
+    for (size_t r = 0; r < n; r++)
+        for (int i = 0; i < 2; i++)
+            z[2 * r + i] = (float)((x[2 * r + i] - p[i]) * exp(-(double)p[2 + i]));
+    moments(z, n, zm, zs);
+    for (int i = 0; i < 2; i++) {
+        CHECK_CLOSE(zm[i], 0, 0.01, 0);
+        CHECK_CLOSE(zs[i], 1, 0.01, 0.01);
+    }
+    char desc[4096];
+    nf_flow_describe(f, desc, sizeof desc);
+    CHECK(strstr(desc, "actnorm (initialised from data)") != NULL, "%s", desc);
+
+    char path[256];
+    path_in(path, "actnorm.nfm");
+    CHECK(nf_flow_save(f, path) == NF_OK);
+    CHECK(nf_flow_load(&g, path) == NF_OK);
+    if (g) {
+        CHECK(g->n_state == 2 && memcmp(g->state, f->state, sizeof(float) * 2) == 0);
+        CHECK(g->n_params == f->n_params && memcmp(g->params, f->params, sizeof(float) * f->n_params) == 0);
+        CHECK(nf_flow_log_prob(f, x, n, la) == NF_OK);
+        CHECK(nf_flow_log_prob(g, x, n, lb) == NF_OK);
+        CHECK(memcmp(la, lb, sizeof(double) * n) == 0, "log_prob differs after load");
+    }
+    /* a second step (in memory, and of the loaded model) moves the
+     * parameters by about lr, not to the new batch's statistics */
+    nf_flow *both[2] = {f, g};
+    for (int k = 0; k < 2 && both[k]; k++) {
+        nf_flow *h = both[k];
+        real *q = h->params + h->layers[1]->p_off, keep[4];
+        memcpy(keep, q, sizeof keep);
+        CHECK(nf_flow_train_step(h, x2, n, &o, &loss) == NF_OK);
+        CHECK(h->state[0] == 1 && h->state[1] == 1);
+        for (int i = 0; i < 4; i++)
+            CHECK_CLOSE(q[i], keep[i], 3 * o.lr, 0);
+    }
+    /* a flag other than 0 or 1 is refused on loading */
+    f->state[0] = 0.5f;
+    path_in(path, "actnorm_bad.nfm");
+    CHECK(nf_flow_save(f, path) == NF_OK);
+    nf_flow *bad = NULL;
+    CHECK(nf_flow_load(&bad, path) == NF_ERR_FORMAT && bad == NULL);
+    CHECK(strstr(nf_last_error(), "actnorm") != NULL, "%s", nf_last_error());
+    nf_flow_free(g);
+    nf_flow_free(f);
+    free(x);
+    free(x2);
+    free(z);
+    free(la);
+    free(lb);
+}
+
+/* The initialisation's statistics do not depend on the thread count: one
+ * step of a large batch (row passes in parallel) at 1 and at 4 threads. */
+static void test_actnorm_threads(void)
+{
+    const size_t n = 6000;
+    float *x = off_balance(n, 8);
+    double *lp[2] = {malloc(sizeof(double) * n), malloc(sizeof(double) * n)};
+    nf_flow *f[2] = {NULL, NULL};
+    for (int k = 0; k < 2; k++) {
+        nf_set_threads(k ? 4 : 1);
+        CHECK(nf_flow_new(&f[k], 2, NF_BASE_NORMAL) == NF_OK);
+        CHECK(nf_flow_add_actnorm(f[k]) == NF_OK);
+        CHECK(nf_flow_add_rescale(f[k]) == NF_OK);
+        CHECK(nf_flow_finalize(f[k], 1) == NF_OK);
+        nf_train_options o;
+        nf_train_options_default(&o);
+        o.batch = (int)n;
+        CHECK(nf_flow_train_step(f[k], x, n, &o, NULL) == NF_OK);
+        CHECK(nf_flow_log_prob(f[k], x, n, lp[k]) == NF_OK);
+    }
+    nf_set_threads(1);
+    CHECK(f[0]->state[0] == 1 && f[1]->state[0] == 1);
+    CHECK(memcmp(f[0]->params, f[1]->params, sizeof(float) * f[0]->n_params) == 0, "parameters differ");
+    CHECK(memcmp(lp[0], lp[1], sizeof(double) * n) == 0, "log_prob differs");
+    for (int k = 0; k < 2; k++) {
+        nf_flow_free(f[k]);
+        free(lp[k]);
+    }
+    free(x);
+}
+
 static void test_corrupted_model_refused(void)
 {
     char p[256], q[256];
@@ -389,6 +549,8 @@ int main(void)
     nf_set_threads(1);
     RUN(test_corrupted_model_refused);
     RUN(test_batch_norm_save_load);
+    RUN(test_actnorm_init_save_load);
+    RUN(test_actnorm_threads);
     RUN(test_bad_arguments);
     RUN(test_nonfinite_loss_reported);
     char cmd[300];

@@ -185,3 +185,26 @@ void cli_mean_two_stderr(const double *v, size_t n, double *mean, double *two_st
         sq += (v[i] - *mean) * (v[i] - *mean);
     *two_stderr = n > 1 ? 2 * sqrt(sq / (double)(n - 1) / (double)n) : NAN;
 }
+
+void cli_column_list(const int *flags, size_t n, char *buf, size_t size)
+{
+    size_t k = 0;
+    buf[0] = '\0';
+    for (size_t j = 0; j < n; j++) {
+        if (!flags[j])
+            continue;
+        size_t end = j;
+        while (end + 1 < n && flags[end + 1])
+            end++;
+        char part[48];
+        int len = end > j ? snprintf(part, sizeof part, "%s%zu-%zu", k ? ", " : "", j + 1, end + 1)
+                          : snprintf(part, sizeof part, "%s%zu", k ? ", " : "", j + 1);
+        if (k + (size_t)len + 4 >= size) {
+            snprintf(buf + k, size - k, "%s", k + 4 < size ? "..." : "");
+            return;
+        }
+        memcpy(buf + k, part, (size_t)len + 1);
+        k += (size_t)len;
+        j = end;
+    }
+}

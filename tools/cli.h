@@ -40,6 +40,9 @@ int cli_error(const char *cmd, const char *fmt, ...) __attribute__((format(print
 int cli_fail(const char *cmd, nf_status st);
 /* Reads a data file and checks its width against `dim` (0: any). */
 int cli_read(const char *cmd, const char *path, const char *columns, int dim, nf_matrix *m);
+/* "1, 4-7, 9" (1-based, like the error messages) of the flagged columns,
+ * cut with "..." to fit size. */
+void cli_column_list(const int *flags, size_t n, char *buf, size_t size);
 /* Fails early when `path` cannot be written (missing folder). */
 int cli_check_writable(const char *cmd, const char *path);
 /* Mean of n values and two standard errors of the mean (NAN for n < 2):

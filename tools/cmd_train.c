@@ -127,7 +127,7 @@ int cmd_train(int argc, char **argv)
     const char *data = NULL, *val_path = NULL, *test_path = NULL, *model = "realnvp", *out = NULL, *columns = NULL;
     const char *activation = NULL, *base = "normal", *plot = NULL, *partition = NULL, *order = NULL;
     const char *degrees = NULL;
-    int batch_norm = 0, components = 0;
+    int batch_norm = 0, components = 0, dequantize = 0;
     double max_time = 0;
     int layers = 0, hidden = 0, hidden_layers = 0, threads = 0, json = 0, quiet = 0;
     uint64_t seed = 1;
@@ -153,6 +153,8 @@ int cmd_train(int argc, char **argv)
         {"batch-norm", OPT_FLAG, &batch_norm, "batch normalisation after every MADE or coupling", 0},
         {"components", OPT_INT, &components, "Gaussians per conditional of made-mog / maf-mog (default 10)", 0},
         {"base", OPT_STRING, &base, "normal | logistic (default normal)", 0},
+        {"dequantize", OPT_FLAG, &dequantize, "add U[0,1) noise to the columns that hold only whole numbers (in all "
+                                              "splits); log-likelihoods are then of the noisy values", 0},
         {"batch", OPT_INT, &topt.batch, "mini-batch size (default 256)", 0},
         {"lr", OPT_DOUBLE, &topt.lr, "Adam learning rate (default 1e-3)", 0},
         {"lr-decay", OPT_DOUBLE, &topt.lr_decay, "multiply the lr by this after patience/4 epochs without gain (default 0.5)", 0},
@@ -192,11 +194,11 @@ int cmd_train(int argc, char **argv)
         return rc;
     if (ck_path && cli_check_writable("train", ck_path))
         return 1;
-    static const char *const models[] = {"nice", "realnvp", "made", "made-mog", "maf", "maf-mog", "iaf"},
+    static const char *const models[] = {"nice", "realnvp", "made", "made-mog", "maf", "maf-mog", "iaf", "gaussian"},
                              *const orders[] = {"natural", "reversed", "random"},
                              *const degree_kinds[] = {"sequential", "random"}, *const acts[] = {"relu", "tanh"},
                              *const bases[] = {"normal", "logistic"}, *const parts[] = {"halves", "even_odd"};
-    int m = parse_choice("train", "model", model, models, 7);
+    int m = parse_choice("train", "model", model, models, 8);
     int o = order ? parse_choice("train", "order", order, orders, 3) : 0;
     int d = degrees ? parse_choice("train", "degrees", degrees, degree_kinds, 2) : 0;
     if (o < 0 || d < 0)
@@ -216,11 +218,30 @@ int cmd_train(int argc, char **argv)
     nf_matrix all = {0}, train = {0}, val = {0}, test = {0}, extra = {0};
     nf_flow *f = NULL;
     double *scratch = NULL;
+    int *integer_cols = NULL;
     nf_status st;
     rc = 1;
     if (cli_read("train", data, columns, 0, &all))
         goto done;
     size_t dim = all.cols;
+    if (!(integer_cols = malloc(sizeof(int) * dim))) {
+        cli_error("train", "out of memory");
+        goto done;
+    }
+    size_t n_integer = nf_matrix_integer_columns(&all, integer_cols);
+    if (n_integer && dequantize) {
+        nf_matrix_dequantize(&all, integer_cols, seed ^ 0x6465715F74726169ull);
+        if (!quiet && !json)
+            fprintf(stderr, "nflow train: dequantised %zu integer-valued column%s of %zu (U[0,1) noise)\n",
+                    n_integer, n_integer == 1 ? "" : "s", dim);
+    } else if (n_integer) {
+        char list[128];
+        cli_column_list(integer_cols, dim, list, sizeof list);
+        fprintf(stderr,
+                "nflow train: warning: %zu of %zu columns hold only whole numbers (%s): a flow can raise its "
+                "likelihood without limit by narrowing onto them; --dequantize adds U[0,1) noise\n",
+                n_integer, dim, list);
+    }
     if (val_path && test_path) { /* nothing to split off: train on the data as read (a .npy stays mapped) */
         train = all;
         memset(&all, 0, sizeof all);
@@ -237,6 +258,8 @@ int cmd_train(int argc, char **argv)
             continue;
         if (cli_read("train", path, columns, (int)dim, &extra))
             goto done;
+        if (n_integer && dequantize) /* the training data's columns, noise of their own */
+            nf_matrix_dequantize(&extra, integer_cols, (seed ^ 0x6465715F74726169ull) + 1 + (uint64_t)k);
         nf_matrix_free(dst);
         *dst = extra;
         memset(&extra, 0, sizeof extra);
@@ -253,6 +276,8 @@ int cmd_train(int argc, char **argv)
     cfg.batch_norm = batch_norm;
     if (components) cfg.components = components;
     cfg.base = (nf_base)b;
+    if (m == NF_MODEL_GAUSSIAN && !cli_seen(&cmd, "epochs"))
+        topt.max_epochs = 0; /* the fit is the maximum-likelihood (shrunk) Gaussian already */
     cfg.seed = seed;
     topt.seed = seed;
     if (resume) {
@@ -328,6 +353,7 @@ int cmd_train(int argc, char **argv)
     rc = 0;
 done:
     free(scratch);
+    free(integer_cols);
     nf_flow_free(f);
     nf_matrix_free(&all);
     nf_matrix_free(&train);
