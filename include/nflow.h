@@ -189,6 +189,12 @@ typedef struct nf_config {
      * shrunk): the untrained flow is then the full-covariance Gaussian fit,
      * as every other layer starts as the identity. Default 1. */
     int whiten;
+    /* With whiten: the Gaussian fit's weight w in the model's density
+     * p = (1 - w) p_flow + w N(fit), a floor under the tails that costs at
+     * most -log(1 - w) nats inside the data (src/gaussian_fit.c). Encoding
+     * and decoding are the flow's alone; sampling draws from the mixture.
+     * Default 1e-3; 0: the flow alone. */
+    double tail_weight;
 } nf_config;
 
 /* Defaults for a model and dimension (the values README.md explains). */

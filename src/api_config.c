@@ -32,6 +32,7 @@ void nf_config_default(nf_config *cfg, nf_model model, int dim)
     cfg->order = NF_ORDER_NATURAL;
     cfg->components = 10;
     cfg->whiten = 1;
+    cfg->tail_weight = 1e-3;
     if (model >= NF_MODEL_MADE)
         cfg->layers = 5; /* the MAF paper's MAF (5) */
 }
@@ -56,6 +57,8 @@ nf_status nf_flow_create(nf_flow **out, const nf_config *cfg)
         return nf_fail(NF_ERR_INVALID, "hidden units %d out of range 1..65536", cfg->hidden);
     if (cfg->hidden_layers < 0 || cfg->hidden_layers > 16)
         return nf_fail(NF_ERR_INVALID, "hidden layers %d out of range 0..16", cfg->hidden_layers);
+    if (!(cfg->tail_weight >= 0 && cfg->tail_weight < 1))
+        return nf_fail(NF_ERR_INVALID, "tail weight %g out of range [0, 1)", cfg->tail_weight);
     if (cfg->partition == NF_PART_MASK)
         return nf_fail(NF_ERR_INVALID, "a user mask needs the layer-by-layer calls (nf_flow_add_*)");
     nf_flow *f;

@@ -48,6 +48,7 @@ void nf_flow_free(nf_flow *f)
     free(f->state);
     free(f->data_min);
     free(f->data_max);
+    free(f->gauss);
     free(f);
 }
 
@@ -277,7 +278,7 @@ nf_status nf_flow_log_prob(nf_flow *f, const float *x, size_t rows, double *log_
     flow_set_inference(f, 1);
     for (size_t r0 = 0; r0 < rows; r0 += EVAL_CHUNK) {
         int n = chunk_rows(rows - r0);
-        flow_x2z(f, n, x + r0 * f->dim, log_prob + r0);
+        flow_log_prob_rows(f, n, x + r0 * f->dim, log_prob + r0);
     }
     flow_set_inference(f, 0);
     return NF_OK;
@@ -317,20 +318,51 @@ nf_status nf_flow_sample(nf_flow *f, size_t rows, uint64_t seed, float *x, doubl
     nf_status st = ready(f, x, rows);
     if (st || !rows || (st = flow_reserve(f, chunk_rows(rows))))
         return st;
-    rng r;
+    int mix = f->gauss && f->tail_weight > 0, p = f->dim;
+    int *picked = mix ? malloc(sizeof(int) * EVAL_CHUNK) : NULL;
+    real *drawn = mix ? malloc(sizeof(real) * EVAL_CHUNK * p) : NULL;
+    if (mix && (!picked || !drawn)) {
+        free(picked);
+        free(drawn);
+        return nf_fail(NF_ERR_NOMEM, "out of memory for sampling");
+    }
+    rng r, pick; /* the Gaussian component's rows and draws: a stream of their own */
     rng_seed(&r, seed);
+    rng_seed(&pick, seed ^ 0x7461696C5F6D6978ull);
     real *z = f->act[0];
     flow_set_inference(f, 1);
     for (size_t r0 = 0; r0 < rows; r0 += EVAL_CHUNK) {
         int n = chunk_rows(rows - r0);
+        real *xo = x + r0 * p;
         flow_base_sample(f, &r, n, z);
         if (log_prob)
             flow_base_log_prob(f, n, z, log_prob + r0);
-        flow_z2x(f, n, z, x + r0 * f->dim, f->logp);
+        flow_z2x(f, n, z, xo, f->logp);
         if (log_prob)
             for (int i = 0; i < n; i++)
                 log_prob[r0 + i] -= f->logp[i];
+        if (!mix)
+            continue;
+        int k = 0;
+        for (int i = 0; i < n; i++)
+            if (rng_uniform(&pick) < f->tail_weight) {
+                for (int j = 0; j < p; j++)
+                    drawn[(size_t)k * p + j] = (real)rng_normal(&pick);
+                flow_gauss_draw(f, 1, drawn + (size_t)k * p, xo + (size_t)i * p);
+                memcpy(drawn + (size_t)k * p, xo + (size_t)i * p, sizeof(real) * p);
+                picked[k++] = i;
+            }
+        if (!log_prob)
+            continue;
+        if (k) { /* the flow's density where the Gaussian drew */
+            flow_x2z(f, k, drawn, f->logp);
+            for (int j = 0; j < k; j++)
+                log_prob[r0 + picked[j]] = f->logp[j];
+        }
+        flow_mix_tail(f, n, xo, log_prob + r0);
     }
     flow_set_inference(f, 0);
+    free(picked);
+    free(drawn);
     return NF_OK;
 }

@@ -61,6 +61,8 @@ nf_status flow_put_model(const nf_flow *f, mf_writer *w, int with_optimizer)
         st = f->layers[l]->ops->save(f->layers[l], w);
     if (!st && f->mog)
         st = mog_save(f->mog, w);
+    if (!st)
+        st = flow_gauss_save(f, w);
     size_t n = f->n_params;
     if (!st) st = mf_begin(w, "parameters");
     if (!st) st = mf_put_f32s(w, "values", f->params, n);
@@ -248,6 +250,10 @@ static nf_status read_flow(const mf_file *mf, nf_flow **out)
     }
     if (!st && i < ns && strcmp(mf_section_tag(mf_section_at(mf, i)), "made_mog_base") == 0)
         st = mog_load(mf, mf_section_at(mf, i++), f->dim, &f->mog);
+    if (!st && i < ns && strcmp(mf_section_tag(mf_section_at(mf, i)), "gaussian_fit") == 0)
+        st = flow_gauss_load(mf, mf_section_at(mf, i++), f);
+    if (!st && f->gauss)
+        f->config.tail_weight = f->tail_weight;
     if (!st)
         st = flow_allocate_params(f);
     if (!st && f->n_params != (size_t)n_params)

@@ -71,7 +71,7 @@ static double dataset_mean_log_lik(nf_flow *f, const float *x, size_t rows, int 
     double sum = 0;
     for (size_t r0 = 0; r0 < rows; r0 += (size_t)chunk) {
         int n = rows - r0 < (size_t)chunk ? (int)(rows - r0) : chunk;
-        flow_x2z(f, n, x + r0 * f->dim, f->logp);
+        flow_log_prob_rows(f, n, x + r0 * f->dim, f->logp);
         for (int i = 0; i < n; i++)
             sum += f->logp[i];
     }
@@ -255,7 +255,7 @@ nf_status nf_flow_evaluate_test(nf_flow *f, const float *x, size_t rows, double 
     size_t seen = 0;
     for (size_t r0 = 0; r0 < rows; r0 += (size_t)f->max_rows) {
         int n = rows - r0 < (size_t)f->max_rows ? (int)(rows - r0) : f->max_rows;
-        flow_x2z(f, n, x + r0 * f->dim, f->logp);
+        flow_log_prob_rows(f, n, x + r0 * f->dim, f->logp);
         for (int i = 0; i < n; i++) {
             double d = f->logp[i] - mean;
             mean += d / (double)++seen;

@@ -37,6 +37,11 @@ struct nf_flow {
     int64_t train_rows, epochs, best_epoch;
     double train_ll, val_ll, test_ll;
     double *data_min, *data_max; /* of the training data, dim each, or NULL */
+    /* the Gaussian fit (src/gaussian_fit.c): lower Cholesky factor of the
+     * standardised covariance (dim x dim) or NULL, sum log diag, and its
+     * weight in the model's density */
+    real *gauss;
+    double gauss_log_det, tail_weight;
 };
 
 /* Appends a layer (takes ownership; frees it on failure). */
@@ -70,6 +75,20 @@ nf_status flow_add_whitening(nf_flow *f);
 /* Sets that layer (the flow's layer 1) to the whitening of the covariance
  * of the standardised rows x. */
 nf_status flow_fit_whitening(nf_flow *f, const float *x, size_t rows);
+/* The Gaussian fit (src/gaussian_fit.c). set copies the lower Cholesky
+ * factor chol (dim x dim, double) and the tail weight. */
+nf_status flow_gauss_set(nf_flow *f, const double *chol, double tail_weight);
+/* log N(x; fit) per row (rows <= max_rows; uses dbuf[0]). */
+void flow_gauss_log_prob(nf_flow *f, int rows, const real *x, double *out);
+/* logp (the flow's log-densities of rows x) -> the model's: the mixture
+ * with the fit. Uses dbuf[0] and ldj. No-op without a fit. */
+void flow_mix_tail(nf_flow *f, int rows, const real *x, double *logp);
+/* The model's log-density of rows <= max_rows: flow_x2z, then the mixture. */
+void flow_log_prob_rows(nf_flow *f, int rows, const real *x, double *logp);
+/* x = mean + std * (R u) for rows of standard normal draws u. */
+void flow_gauss_draw(const nf_flow *f, int rows, const real *u, real *x);
+nf_status flow_gauss_save(const nf_flow *f, mf_writer *w);
+nf_status flow_gauss_load(const mf_file *mf, const mf_section *s, nf_flow *f);
 /* The layers (and MoG base) of the ready-made MADE / MADE MoG / MAF / MAF
  * MoG / IAF architectures. */
 nf_status flow_build_autoregressive(nf_flow *f, const nf_config *cfg);

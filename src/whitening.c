@@ -147,6 +147,7 @@ nf_status flow_fit_whitening(nf_flow *f, const float *x, size_t rows)
             double rjj = chol[(size_t)j * p + j];
             m[(size_t)i * p + j] = (real)(i > j ? chol[(size_t)i * p + j] / rjj : i == j ? log(rjj) : 0);
         }
+    st = flow_gauss_set(f, chol, f->config.tail_weight);
     free(s);
-    return NF_OK;
+    return st;
 }
