@@ -292,6 +292,11 @@ typedef struct nf_train_options {
     double clip_norm;          /* global gradient-norm clipping; <= 0 disables */
     int max_epochs;
     int patience;              /* epochs without validation gain before stopping */
+    /* ... and at least this many steps: an epoch of a small data set is a
+     * handful of steps, too few to judge progress by (default 1000; 0:
+     * epochs alone). The lr decays below wait for a quarter of it too.
+     * Like patience, taken from these options on a resume. */
+    int patience_steps;
     /* The learning rate is multiplied by lr_decay after every
      * max(1, patience / 4) epochs without validation gain (1: constant). */
     double lr_decay;
@@ -327,6 +332,11 @@ typedef struct nf_train_result {
 
 /* Defaults; checkpoint_seconds 300, no checkpoint, no resume. */
 NF_API void nf_train_options_default(nf_train_options *opt);
+/* The sizes that fit a data set of `rows` training rows (README.md, "Defaults
+ * that fit the data"): hidden units of cfg (100, or 4 x dim up to 512 from
+ * 50,000 rows on) and the batch of opt (the largest power of two giving at
+ * least 50 steps an epoch, within 32..256). Either pointer may be NULL. */
+NF_API void nf_defaults_for_data(size_t rows, int dim, nf_config *cfg, nf_train_options *opt);
 /* Sets batch, lr, weight_decay, clip_norm, max_epochs, patience, lr_decay
  * and seed to those saved in a checkpoint; the other fields are left. */
 NF_API nf_status nf_train_options_read(const char *checkpoint_path, nf_train_options *opt);

@@ -22,6 +22,7 @@ void nf_train_options_default(nf_train_options *opt)
     opt->clip_norm = 100;
     opt->max_epochs = 1000;
     opt->patience = 20;
+    opt->patience_steps = 1000;
     opt->lr_decay = 0.5;
     opt->seed = 1;
     opt->checkpoint_seconds = 300;
@@ -39,7 +40,7 @@ static nf_status check_options(const nf_train_options *o)
         return nf_fail(NF_ERR_INVALID, "clip norm is NaN");
     if (!(o->lr_decay > 0 && o->lr_decay <= 1))
         return nf_fail(NF_ERR_INVALID, "learning-rate decay %g out of range (0, 1]", o->lr_decay);
-    if (o->max_epochs < 0 || o->patience < 0)
+    if (o->max_epochs < 0 || o->patience < 0 || o->patience_steps < 0)
         return nf_fail(NF_ERR_INVALID, "epochs and patience must be >= 0");
     return NF_OK;
 }
@@ -116,6 +117,7 @@ nf_status nf_flow_train(nf_flow *f, const float *train, size_t n_train, const fl
         st = checkpoint_read(opt->resume_path, f, &s);
         s.opt.max_epochs = opt->max_epochs;
         s.opt.patience = opt->patience;
+        s.opt.patience_steps = opt->patience_steps;
         if (!st && check_options(&s.opt)) {
             char why[256];
             snprintf(why, sizeof why, "%s", nf_last_error());
@@ -145,9 +147,11 @@ nf_status nf_flow_train(nf_flow *f, const float *train, size_t n_train, const fl
     }
     double t0 = now() - s.elapsed, last_ck = now();
     int decay_every = o->patience / 4 > 1 ? o->patience / 4 : 1, abandoned = 0;
+    int64_t steps_per_epoch = ((int64_t)n_train + batch - 1) / batch;
     while (!st) {
         if (s.next == 0) {
-            if (s.epoch >= o->max_epochs || (n_val && o->patience > 0 && s.bad_epochs >= o->patience))
+            if (s.epoch >= o->max_epochs || (n_val && o->patience > 0 && s.bad_epochs >= o->patience &&
+                                             s.bad_epochs * steps_per_epoch >= o->patience_steps))
                 break;
             rng_shuffle(&s.rng, s.order, s.n_train);
         }
@@ -198,7 +202,7 @@ nf_status nf_flow_train(nf_flow *f, const float *train, size_t n_train, const fl
                 memcpy(s.best + n, f->state, sizeof(real) * ns);
             } else {
                 s.bad_epochs++;
-                if (++s.plateau >= decay_every) {
+                if (++s.plateau >= decay_every && s.plateau * steps_per_epoch * 4 >= o->patience_steps) {
                     s.lr *= o->lr_decay;
                     s.plateau = 0;
                 }

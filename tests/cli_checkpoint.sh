@@ -26,7 +26,7 @@ same "checkpoints change nothing" "$t/ref.nfm" "$t/ck.nfm"
 run_ok "first half" train --epochs 2 --out "$t/half.nfm" --checkpoint "$t/a.nfc"
 run_ok "resume" "$nflow" train --data "$t/d.csv" --threads 1 --epochs 4 --resume "$t/a.nfc" --out "$t/res.nfm" --json
 same "stopped and resumed" "$t/ref.nfm" "$t/res.nfm"
-grep -q '"model": "realnvp".*"epochs": 4' "$t/out.txt" && ok || bad "resume --json: $(cat "$t/out.txt")"
+grep -q '"model": "maf".*"epochs": 4' "$t/out.txt" && ok || bad "resume --json: $(cat "$t/out.txt")"
 # resuming the finished run changes nothing
 run_ok "resume finished" "$nflow" train --data "$t/d.csv" --threads 1 --resume "$t/every.nfc" --out "$t/again.nfm" \
     --batch 64 --lr 0.01 --seed 2
@@ -59,7 +59,7 @@ same "killed and resumed" "$t/ref12.nfm" "$t/k.nfm"
 run_ok "eval a checkpoint" "$nflow" eval "$t/a.nfc" --data "$t/d.csv" --json
 grep -q '"mean_log_likelihood": -\?[0-9]' "$t/out.txt" && ok || bad "eval of a checkpoint: $(cat "$t/out.txt")"
 run_ok "info a checkpoint" "$nflow" info "$t/a.nfc"
-grep -q "model: realnvp" "$t/out.txt" && ok || bad "info of a checkpoint: $(cat "$t/out.txt")"
+grep -q "model: maf" "$t/out.txt" && ok || bad "info of a checkpoint: $(cat "$t/out.txt")"
 
 # refusals
 expect_fail "architecture with resume" 2 "--layers cannot be used with --resume" -- \

@@ -46,6 +46,7 @@ static void options(nf_train_options *o)
     o->lr = 0.05;
     o->max_epochs = run_epochs;
     o->patience = run_patience;
+    o->patience_steps = 0; /* the runs below stop by epochs */
     o->seed = 9;
 }
 

@@ -124,10 +124,11 @@ static const char *model_kind(const nf_flow *f, char *buf, size_t size)
 
 int cmd_train(int argc, char **argv)
 {
-    const char *data = NULL, *val_path = NULL, *test_path = NULL, *model = "realnvp", *out = NULL, *columns = NULL;
+    const char *data = NULL, *val_path = NULL, *test_path = NULL, *model = "maf", *out = NULL, *columns = NULL;
     const char *activation = NULL, *base = "normal", *plot = NULL, *partition = NULL, *order = NULL;
     const char *degrees = NULL;
-    int batch_norm = 0, components = 0, dequantize = 0;
+    int batch_norm = 0, components = 0, dequantize = 0, no_whiten = 0;
+    double tail_weight = 1e-3;
     double max_time = 0;
     int layers = 0, hidden = 0, hidden_layers = 0, threads = 0, json = 0, quiet = 0;
     uint64_t seed = 1;
@@ -140,10 +141,11 @@ int cmd_train(int argc, char **argv)
         {"val", OPT_STRING, &val_path, "validation data (default: 10% of --data)", 0},
         {"test", OPT_STRING, &test_path, "test data (default: 10% of --data)", 0},
         {"columns", OPT_STRING, &columns, "columns to use, 0-based, e.g. 0-9 or 1,3,5-7 (default: all)", 0},
-        {"model", OPT_STRING, &model, "nice | realnvp | made | made-mog | maf | maf-mog | iaf (default realnvp)", 0},
+        {"model", OPT_STRING, &model, "maf | maf-mog | realnvp | nice | made | made-mog | iaf | gaussian (default maf)", 0},
         {"out", OPT_STRING, &out, "model file to write", 0},
-        {"layers", OPT_INT, &layers, "coupling layers (default 8)", 0},
-        {"hidden", OPT_INT, &hidden, "units per hidden layer (default 64)", 0},
+        {"layers", OPT_INT, &layers, "MADEs or coupling layers (default 5 MADEs, 8 couplings)", 0},
+        {"hidden", OPT_INT, &hidden, "units per hidden layer (default from the data: 100, or 4 x columns up to 512 "
+                                     "from 50,000 rows)", 0},
         {"hidden-layers", OPT_INT, &hidden_layers, "hidden layers per coupling network (default 2)", 0},
         {"activation", OPT_STRING, &activation, "relu | tanh (default relu)", 0},
         {"partition", OPT_STRING, &partition, "even_odd | halves: which dimensions condition (default even_odd)", 0},
@@ -155,13 +157,20 @@ int cmd_train(int argc, char **argv)
         {"base", OPT_STRING, &base, "normal | logistic (default normal)", 0},
         {"dequantize", OPT_FLAG, &dequantize, "add U[0,1) noise to the columns that hold only whole numbers (in all "
                                               "splits); log-likelihoods are then of the noisy values", 0},
-        {"batch", OPT_INT, &topt.batch, "mini-batch size (default 256)", 0},
+        {"batch", OPT_INT, &topt.batch, "mini-batch size (default from the data: the largest power of two giving "
+                                        "50 steps an epoch, 32..256)", 0},
+        {"no-whiten", OPT_FLAG, &no_whiten, "start from the identity, not from the Gaussian fit (no whitening layer, "
+                                            "no tail floor)", 0},
+        {"tail-weight", OPT_DOUBLE, &tail_weight, "weight of the Gaussian fit in the density, a floor under the "
+                                                  "tails (default 1e-3; 0: the flow alone)", 0},
         {"lr", OPT_DOUBLE, &topt.lr, "Adam learning rate (default 1e-3)", 0},
         {"lr-decay", OPT_DOUBLE, &topt.lr_decay, "multiply the lr by this after patience/4 epochs without gain (default 0.5)", 0},
         {"weight-decay", OPT_DOUBLE, &topt.weight_decay, "L2 weight decay (default 1e-6)", 0},
         {"clip", OPT_DOUBLE, &topt.clip_norm, "gradient-norm clipping, 0 = off (default 100)", 0},
         {"epochs", OPT_INT, &topt.max_epochs, "at most this many epochs (default 1000)", 0},
-        {"patience", OPT_INT, &topt.patience, "stop after this many epochs without validation gain (default 20)", 0},
+        {"patience", OPT_INT, &topt.patience, "stop after this many epochs without validation gain (default 20) ...", 0},
+        {"patience-steps", OPT_INT, &topt.patience_steps, "... once they are at least this many steps (default 1000; "
+                                                          "lr decays wait for a quarter of it)", 0},
         {"max-time", OPT_DOUBLE, &max_time, "stop after the epoch that passes this many seconds of this run, keeping the best epoch (default: no limit)", 0},
         {"seed", OPT_U64, &seed, "seed for the split, the initial parameters and the shuffling (default 1)", 0},
         {"threads", OPT_INT, &threads, "threads (default: all processors)", 0},
@@ -266,6 +275,12 @@ int cmd_train(int argc, char **argv)
     }
     nf_config cfg;
     nf_config_default(&cfg, (nf_model)m, (int)dim);
+    nf_train_options sized = topt;
+    nf_defaults_for_data(train.rows, (int)dim, &cfg, &sized);
+    if (!cli_seen(&cmd, "batch") && !resume)
+        topt.batch = sized.batch;
+    cfg.whiten = !no_whiten;
+    cfg.tail_weight = tail_weight;
     if (layers) cfg.layers = layers;
     if (hidden) cfg.hidden = hidden;
     if (cli_seen(&cmd, "hidden-layers")) cfg.hidden_layers = hidden_layers;
@@ -294,6 +309,16 @@ int cmd_train(int argc, char **argv)
     } else if ((st = nf_flow_create(&f, &cfg)) || (st = nf_flow_fit_standardization(f, train.values, train.rows))) {
         cli_error("train", "%s", nf_last_error());
         goto done;
+    }
+    if (!resume && !quiet && !json) {
+        if (m == NF_MODEL_GAUSSIAN)
+            fprintf(stderr, "nflow train: gaussian fit of %zu rows x %zu columns\n", train.rows, dim);
+        else
+            fprintf(stderr,
+                    "nflow train: %s, %d layers of %d x %d units, batch %d%s (chosen for %zu rows x %zu columns; "
+                    "the options override)\n",
+                    model, cfg.layers, cfg.hidden_layers, cfg.hidden, topt.batch,
+                    cfg.whiten ? ", from the Gaussian fit" : "", train.rows, dim);
     }
     topt.checkpoint_path = ck_path ? ck_path : resume;
     topt.resume_path = resume;
