@@ -268,6 +268,11 @@ NF_API nf_status nf_flow_fit_standardization(nf_flow *f, const float *x, size_t 
 
 /* log p(x) per row, in nats. */
 NF_API nf_status nf_flow_log_prob(nf_flow *f, const float *x, size_t rows, double *log_prob);
+/* log N(x) per row under the model's Gaussian fit (a whitened model's
+ * full-covariance Gaussian of its training data): the baseline a model's
+ * log-densities can be compared with row by row. NF_ERR_UNSUPPORTED for a
+ * model without one. */
+NF_API nf_status nf_flow_gaussian_log_prob(nf_flow *f, const float *x, size_t rows, double *log_prob);
 /* x -> z and z -> x. */
 NF_API nf_status nf_flow_encode(nf_flow *f, const float *x, size_t rows, float *z);
 NF_API nf_status nf_flow_decode(nf_flow *f, const float *z, size_t rows, float *x);

@@ -284,6 +284,18 @@ nf_status nf_flow_log_prob(nf_flow *f, const float *x, size_t rows, double *log_
     return NF_OK;
 }
 
+nf_status nf_flow_gaussian_log_prob(nf_flow *f, const float *x, size_t rows, double *log_prob)
+{
+    nf_status st = ready(f, x, rows);
+    if (!st && !f->gauss)
+        st = nf_fail(NF_ERR_UNSUPPORTED, "the model has no Gaussian fit (trained without whitening)");
+    if (st || !rows || (st = flow_reserve(f, chunk_rows(rows))))
+        return st;
+    for (size_t r0 = 0; r0 < rows; r0 += EVAL_CHUNK)
+        flow_gauss_log_prob(f, chunk_rows(rows - r0), x + r0 * f->dim, log_prob + r0);
+    return NF_OK;
+}
+
 nf_status nf_flow_encode(nf_flow *f, const float *x, size_t rows, float *z)
 {
     nf_status st = ready(f, x, rows);

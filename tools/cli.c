@@ -208,3 +208,18 @@ void cli_column_list(const int *flags, size_t n, char *buf, size_t size)
         j = end;
     }
 }
+
+static int compare_doubles(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+double cli_median(const double *v, size_t n, double *scratch)
+{
+    if (!n)
+        return NAN;
+    memcpy(scratch, v, sizeof(double) * n);
+    qsort(scratch, n, sizeof(double), compare_doubles);
+    return n % 2 ? scratch[n / 2] : 0.5 * (scratch[n / 2 - 1] + scratch[n / 2]);
+}

@@ -42,6 +42,8 @@ int cli_fail(const char *cmd, nf_status st);
 int cli_read(const char *cmd, const char *path, const char *columns, int dim, nf_matrix *m);
 /* "1, 4-7, 9" (1-based, like the error messages) of the flagged columns,
  * cut with "..." to fit size. */
+/* The median of n values (NaN for n = 0), sorting a copy in scratch (n). */
+double cli_median(const double *v, size_t n, double *scratch);
 void cli_column_list(const int *flags, size_t n, char *buf, size_t size);
 /* Fails early when `path` cannot be written (missing folder). */
 int cli_check_writable(const char *cmd, const char *path);

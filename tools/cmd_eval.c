@@ -15,17 +15,22 @@ static int load(const char *cmd, const char *path, nf_flow **f)
 int cmd_eval(int argc, char **argv)
 {
     const char *data = NULL, *out = NULL, *columns = NULL, *model_path = NULL;
-    int json = 0, threads = 0;
+    int json = 0, threads = 0, dequantize = 0;
+    uint64_t seed = 1;
     cli_option opts[] = {
         {"data", OPT_STRING, &data, "data to evaluate (.csv or .npy)", 0},
         {"columns", OPT_STRING, &columns, "columns to use, 0-based (default: all)", 0},
         {"out", OPT_STRING, &out, "write the per-row log-densities (nats) here (.csv or .npy)", 0},
         {"threads", OPT_INT, &threads, "threads (default: all processors)", 0},
-        {"json", OPT_FLAG, &json, "print {\"mean_log_likelihood\", \"two_stderr\", \"n\"}", 0},
+        {"dequantize", OPT_FLAG, &dequantize, "add U[0,1) noise to the columns that hold only whole numbers", 0},
+        {"seed", OPT_U64, &seed, "seed of that noise (default 1)", 0},
+        {"json", OPT_FLAG, &json, "print {\"mean_log_likelihood\", \"two_stderr\", \"median_log_likelihood\", "
+                                  "\"n\", \"below_gaussian\"}", 0},
         {NULL, 0, NULL, NULL, 0},
     };
     cli_command cmd = {"eval", "eval MODEL --data FILE [--out FILE] [--json]",
-                       "Mean log-likelihood in nats with +- 2 standard errors of the mean.", opts, 1,
+                       "Mean log-likelihood in nats with +- 2 standard errors of the mean, the median, and\n"
+                       "how many rows score below the model's Gaussian fit (whitened models).", opts, 1,
                        &model_path};
     int rc = cli_parse(&cmd, argc, argv);
     if (rc)
@@ -38,37 +43,57 @@ int cmd_eval(int argc, char **argv)
         nf_set_threads(threads);
     nf_flow *f = NULL;
     nf_matrix m = {0};
-    double *lp = NULL;
+    double *lp = NULL, *gauss = NULL;
+    int *integer_cols = NULL;
     nf_status st;
     rc = 1;
     if (load("eval", model_path, &f) || cli_read("eval", data, columns, nf_flow_dim(f), &m))
         goto done;
-    lp = malloc(sizeof(double) * m.rows);
-    if (!lp) {
+    lp = malloc(sizeof(double) * m.rows * 2);
+    integer_cols = malloc(sizeof(int) * m.cols);
+    if (!lp || !integer_cols) {
         cli_error("eval", "out of memory");
         goto done;
     }
+    gauss = lp + m.rows;
+    if (dequantize && nf_matrix_integer_columns(&m, integer_cols))
+        nf_matrix_dequantize(&m, integer_cols, seed);
     if ((st = nf_flow_log_prob(f, m.values, m.rows, lp))) {
         cli_fail("eval", st);
         goto done;
     }
     double mean, two_se;
     cli_mean_two_stderr(lp, m.rows, &mean, &two_se);
+    long below = -1; /* rows below the Gaussian fit; -1: no fit */
+    if (nf_flow_gaussian_log_prob(f, m.values, m.rows, gauss) == NF_OK) {
+        below = 0;
+        for (size_t i = 0; i < m.rows; i++)
+            below += lp[i] < gauss[i];
+    }
+    double median = cli_median(lp, m.rows, gauss);
     if (out && (st = nf_matrix_write_double(out, lp, m.rows, 1))) {
         cli_fail("eval", st);
         goto done;
     }
     if (json) {
         if (isfinite(mean))
-            printf("{\"mean_log_likelihood\": %.17g, \"two_stderr\": %.17g, \"n\": %zu}\n", mean,
-                   isfinite(two_se) ? two_se : 0, m.rows);
+            printf("{\"mean_log_likelihood\": %.17g, \"two_stderr\": %.17g, ", mean, isfinite(two_se) ? two_se : 0);
         else
-            printf("{\"mean_log_likelihood\": null, \"two_stderr\": null, \"n\": %zu}\n", m.rows);
+            printf("{\"mean_log_likelihood\": null, \"two_stderr\": null, ");
+        if (isfinite(median))
+            printf("\"median_log_likelihood\": %.17g, ", median);
+        else
+            printf("\"median_log_likelihood\": null, ");
+        printf("\"n\": %zu, \"below_gaussian\": ", m.rows);
+        printf(below < 0 ? "null}\n" : "%ld}\n", below);
     } else {
-        printf("mean log-likelihood: %.4f +- %.4f nats (n = %zu)\n", mean, two_se, m.rows);
+        printf("mean log-likelihood: %.4f +- %.4f nats (n = %zu), median %.4f\n", mean, two_se, m.rows, median);
+        if (below >= 0)
+            printf("rows below the model's Gaussian fit: %ld of %zu\n", below, m.rows);
     }
     rc = 0;
 done:
+    free(integer_cols);
     free(lp);
     nf_matrix_free(&m);
     nf_flow_free(f);
