@@ -26,7 +26,7 @@ same "checkpoints change nothing" "$t/ref.nfm" "$t/ck.nfm"
 run_ok "first half" train --epochs 2 --out "$t/half.nfm" --checkpoint "$t/a.nfc"
 run_ok "resume" "$nflow" train --data "$t/d.csv" --threads 1 --epochs 4 --resume "$t/a.nfc" --out "$t/res.nfm" --json
 same "stopped and resumed" "$t/ref.nfm" "$t/res.nfm"
-grep -q '"model": "maf".*"epochs": 4' "$t/out.txt" && ok || bad "resume --json: $(cat "$t/out.txt")"
+grep -q '"model": "maf-mog".*"epochs": 4' "$t/out.txt" && ok || bad "resume --json: $(cat "$t/out.txt")"
 # resuming the finished run changes nothing
 run_ok "resume finished" "$nflow" train --data "$t/d.csv" --threads 1 --resume "$t/every.nfc" --out "$t/again.nfm" \
     --batch 64 --lr 0.01 --seed 2
