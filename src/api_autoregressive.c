@@ -135,6 +135,8 @@ nf_status flow_build_autoregressive(nf_flow *f, const nf_config *cfg)
         st = cfg->model == NF_MODEL_IAF ? nf_flow_add_iaf(f, &o) : nf_flow_add_maf(f, &o);
         if (!st && cfg->batch_norm && !single)
             st = nf_flow_add_batch_norm(f);
+        if (!st && cfg->actnorm && !single)
+            st = nf_flow_add_actnorm(f);
     }
     if (!st && mog) {
         made_k(cfg, layers, &o);

@@ -93,6 +93,8 @@ nf_status nf_flow_create(nf_flow **out, const nf_config *cfg)
                                              cfg->activation, affine_bound);
         if (!st && cfg->batch_norm)
             st = nf_flow_add_batch_norm(f);
+        if (!st && cfg->actnorm)
+            st = nf_flow_add_actnorm(f);
     }
     if (!st && cfg->model == NF_MODEL_NICE)
         st = nf_flow_add_rescale(f);

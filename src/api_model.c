@@ -41,6 +41,7 @@ static nf_status put_header(const nf_flow *f, mf_writer *w)
         if (!st) st = mf_put_i64(w, "batch_norm", c->batch_norm);
         if (!st) st = mf_put_i64(w, "components", c->components);
         if (!st) st = mf_put_i64(w, "whiten", c->whiten);
+        if (!st) st = mf_put_i64(w, "actnorm", c->actnorm);
     }
     if (!st) st = mf_begin(w, "training");
     if (!st) st = mf_put_i64(w, "rows", f->train_rows);
@@ -147,7 +148,7 @@ static nf_status read_config(const mf_file *mf, const mf_section *s, nf_flow *f)
     c->seed = (uint64_t)seed;
     /* written since 0.2; absent in older files */
     const char *order = "natural";
-    int64_t random_degrees = 0, batch_norm = 0, components = 10, whiten = 0;
+    int64_t random_degrees = 0, batch_norm = 0, components = 10, whiten = 0, actnorm = 0;
     if (mf_has(s, "order") && (st = mf_get_str(mf, s, "order", &order)))
         return st;
     if (mf_has(s, "random_degrees") && (st = mf_get_i64(mf, s, "random_degrees", &random_degrees)))
@@ -158,6 +159,8 @@ static nf_status read_config(const mf_file *mf, const mf_section *s, nf_flow *f)
         return st;
     if (mf_has(s, "whiten") && (st = mf_get_i64(mf, s, "whiten", &whiten)))
         return st;
+    if (mf_has(s, "actnorm") && (st = mf_get_i64(mf, s, "actnorm", &actnorm)))
+        return st;
     int o = name_index(order_names, 3, order);
     if (o < 0)
         return nf_fail(NF_ERR_FORMAT, "%s: section 'config': unknown order '%s'", mf_path(mf), order);
@@ -166,6 +169,7 @@ static nf_status read_config(const mf_file *mf, const mf_section *s, nf_flow *f)
     c->batch_norm = batch_norm != 0;
     c->components = (int)components;
     c->whiten = whiten != 0;
+    c->actnorm = actnorm != 0;
     f->has_config = 1;
     return NF_OK;
 }

@@ -37,5 +37,13 @@ run_ok "eval far, gaussian" "$nflow" eval "$t/g.nfm" --data "$t/far.csv" --out "
 paste -d, "$t/far_m.csv" "$t/far_g.csv" | awk -F, '{ if ($1 < $2 - 6.91 - 0.5 || $1 > 0) bad = 1 } END { exit bad }' &&
     ok || bad "far-out rows: model $(tr '\n' ' ' <"$t/far_m.csv") gaussian $(tr '\n' ' ' <"$t/far_g.csv")"
 
+# --actnorm: a layer after every MADE, initialised by the first batch, saved
+run_ok "train --actnorm" "$nflow" train --data "$t/b.csv" --model maf --actnorm --epochs 2 --threads 1 --out "$t/a.nfm" --quiet
+run_ok "info" "$nflow" info "$t/a.nfm"
+[ "$(grep -c "actnorm (initialised from data)" "$t/out.txt")" -eq 5 ] && ok || bad "info --actnorm: $(cat "$t/out.txt")"
+run_ok "eval actnorm" "$nflow" eval "$t/a.nfm" --data "$t/b.csv" --json
+m=$(json_num mean_log_likelihood)
+awk -v m="$m" 'BEGIN { exit !(m > -4 && m < 0) }' && ok || bad "actnorm model: $(cat "$t/out.txt")"
+
 echo "$suite: $passed passed, $failed failed"
 [ "$failed" -eq 0 ]

@@ -73,7 +73,8 @@ static int resume_options(const cli_command *cmd, const char *path, nf_train_opt
                           int quiet)
 {
     static const char *const arch[] = {"model", "layers", "hidden", "hidden-layers", "activation", "partition",
-                                       "base", "order", "degrees", "batch-norm", "components"};
+                                       "base", "order", "degrees", "batch-norm", "components",
+                                       "actnorm", "no-whiten", "tail-weight"};
     for (size_t i = 0; i < sizeof arch / sizeof arch[0]; i++)
         if (cli_seen(cmd, arch[i]))
             return cli_error("train", "--%s cannot be used with --resume: the model comes from %s", arch[i], path),
@@ -127,7 +128,7 @@ int cmd_train(int argc, char **argv)
     const char *data = NULL, *val_path = NULL, *test_path = NULL, *model = "maf", *out = NULL, *columns = NULL;
     const char *activation = NULL, *base = "normal", *plot = NULL, *partition = NULL, *order = NULL;
     const char *degrees = NULL;
-    int batch_norm = 0, components = 0, dequantize = 0, no_whiten = 0;
+    int batch_norm = 0, actnorm = 0, components = 0, dequantize = 0, no_whiten = 0;
     double tail_weight = 1e-3;
     double max_time = 0;
     int layers = 0, hidden = 0, hidden_layers = 0, threads = 0, json = 0, quiet = 0;
@@ -154,6 +155,8 @@ int cmd_train(int argc, char **argv)
                                       "reversed alternate between MADEs (default natural)", 0},
         {"degrees", OPT_STRING, &degrees, "sequential | random: hidden-unit degrees of the MADEs (default sequential)", 0},
         {"batch-norm", OPT_FLAG, &batch_norm, "batch normalisation after every MADE or coupling", 0},
+        {"actnorm", OPT_FLAG, &actnorm, "ActNorm after every MADE or coupling (scale and shift per column, "
+                                        "set from the first batch)", 0},
         {"components", OPT_INT, &components, "Gaussians per conditional of made-mog / maf-mog (default 10)", 0},
         {"base", OPT_STRING, &base, "normal | logistic (default normal)", 0},
         {"dequantize", OPT_FLAG, &dequantize, "add U[0,1) noise to the columns that hold only whole numbers (in all "
@@ -296,6 +299,7 @@ int cmd_train(int argc, char **argv)
     cfg.order = (nf_order)o;
     cfg.random_degrees = d;
     cfg.batch_norm = batch_norm;
+    cfg.actnorm = actnorm;
     if (components) cfg.components = components;
     cfg.base = (nf_base)b;
     if (m == NF_MODEL_GAUSSIAN && !cli_seen(&cmd, "epochs"))
