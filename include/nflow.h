@@ -184,6 +184,7 @@ typedef struct nf_config {
     int random_degrees;  /* hidden-unit degrees drawn at random (default: sequential) */
     int batch_norm;      /* batch normalisation after every MADE or coupling */
     int actnorm;         /* ActNorm after every MADE or coupling (initialised by the first batch) */
+    double log_scale_bound; /* affine layers' log-scales: bound * tanh(a / bound); 0: unbounded (default 3) */
     int components;      /* Gaussians per conditional of a MoG model */
     /* An invertible linear (LU) layer first, which nf_flow_fit_standardization
      * sets to the whitening of the training data's covariance (Ledoit-Wolf

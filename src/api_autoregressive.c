@@ -115,6 +115,7 @@ static void made_k(const nf_config *cfg, int k, nf_made_options *o)
     o->activation = cfg->activation;
     o->random_degrees = cfg->random_degrees;
     o->seed = cfg->seed + 7919 * (uint64_t)(k + 1);
+    o->bound = cfg->log_scale_bound;
     if (cfg->order == NF_ORDER_RANDOM)
         o->order = NF_ORDER_RANDOM;
     else

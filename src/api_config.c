@@ -32,6 +32,7 @@ void nf_config_default(nf_config *cfg, nf_model model, int dim)
     cfg->order = NF_ORDER_NATURAL;
     cfg->components = 10;
     cfg->whiten = 1;
+    cfg->log_scale_bound = 3.0;
     cfg->tail_weight = 1e-3;
     if (model >= NF_MODEL_MADE)
         cfg->layers = 5; /* the MAF paper's MAF (5) */
@@ -54,9 +55,6 @@ void nf_defaults_for_data(size_t rows, int dim, nf_config *cfg, nf_train_options
     }
 }
 
-/* RealNVP log-scales stay within (-3, 3) per layer: exp(3) ~ 20x. */
-static const double affine_bound = 3.0;
-
 nf_status nf_flow_create(nf_flow **out, const nf_config *cfg)
 {
     *out = NULL;
@@ -74,6 +72,8 @@ nf_status nf_flow_create(nf_flow **out, const nf_config *cfg)
         return nf_fail(NF_ERR_INVALID, "hidden units %d out of range 1..65536", cfg->hidden);
     if (cfg->hidden_layers < 0 || cfg->hidden_layers > 16)
         return nf_fail(NF_ERR_INVALID, "hidden layers %d out of range 0..16", cfg->hidden_layers);
+    if (!(cfg->log_scale_bound >= 0 && cfg->log_scale_bound < 100))
+        return nf_fail(NF_ERR_INVALID, "log-scale bound %g out of range [0, 100)", cfg->log_scale_bound);
     if (!(cfg->tail_weight >= 0 && cfg->tail_weight < 1))
         return nf_fail(NF_ERR_INVALID, "tail weight %g out of range [0, 1)", cfg->tail_weight);
     if (cfg->partition == NF_PART_MASK)
@@ -90,7 +90,7 @@ nf_status nf_flow_create(nf_flow **out, const nf_config *cfg)
                                                cfg->activation);
         else
             st = nf_flow_add_affine_coupling(f, cfg->partition, NULL, l % 2, cfg->hidden, cfg->hidden_layers,
-                                             cfg->activation, affine_bound);
+                                             cfg->activation, cfg->log_scale_bound);
         if (!st && cfg->batch_norm)
             st = nf_flow_add_batch_norm(f);
         if (!st && cfg->actnorm)

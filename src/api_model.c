@@ -42,6 +42,7 @@ static nf_status put_header(const nf_flow *f, mf_writer *w)
         if (!st) st = mf_put_i64(w, "components", c->components);
         if (!st) st = mf_put_i64(w, "whiten", c->whiten);
         if (!st) st = mf_put_i64(w, "actnorm", c->actnorm);
+        if (!st) st = mf_put_f64(w, "log_scale_bound", c->log_scale_bound);
     }
     if (!st) st = mf_begin(w, "training");
     if (!st) st = mf_put_i64(w, "rows", f->train_rows);
@@ -161,6 +162,10 @@ static nf_status read_config(const mf_file *mf, const mf_section *s, nf_flow *f)
         return st;
     if (mf_has(s, "actnorm") && (st = mf_get_i64(mf, s, "actnorm", &actnorm)))
         return st;
+    double bound = 3.0;
+    if (mf_has(s, "log_scale_bound") && (st = mf_get_f64(mf, s, "log_scale_bound", &bound)))
+        return st;
+    c->log_scale_bound = bound;
     int o = name_index(order_names, 3, order);
     if (o < 0)
         return nf_fail(NF_ERR_FORMAT, "%s: section 'config': unknown order '%s'", mf_path(mf), order);

@@ -74,7 +74,7 @@ static int resume_options(const cli_command *cmd, const char *path, nf_train_opt
 {
     static const char *const arch[] = {"model", "layers", "hidden", "hidden-layers", "activation", "partition",
                                        "base", "order", "degrees", "batch-norm", "components",
-                                       "actnorm", "no-whiten", "tail-weight"};
+                                       "actnorm", "no-whiten", "tail-weight", "scale-bound"};
     for (size_t i = 0; i < sizeof arch / sizeof arch[0]; i++)
         if (cli_seen(cmd, arch[i]))
             return cli_error("train", "--%s cannot be used with --resume: the model comes from %s", arch[i], path),
@@ -129,7 +129,7 @@ int cmd_train(int argc, char **argv)
     const char *activation = NULL, *base = "normal", *plot = NULL, *partition = NULL, *order = NULL;
     const char *degrees = NULL;
     int batch_norm = 0, actnorm = 0, components = 0, dequantize = 0, no_whiten = 0;
-    double tail_weight = 1e-3;
+    double tail_weight = 1e-3, scale_bound = 3.0;
     double max_time = 0;
     int layers = 0, hidden = 0, hidden_layers = 0, threads = 0, json = 0, quiet = 0;
     uint64_t seed = 1;
@@ -163,6 +163,8 @@ int cmd_train(int argc, char **argv)
                                               "splits); log-likelihoods are then of the noisy values", 0},
         {"batch", OPT_INT, &topt.batch, "mini-batch size (default from the data: the largest power of two giving "
                                         "50 steps an epoch, 32..256)", 0},
+        {"scale-bound", OPT_DOUBLE, &scale_bound, "affine layers' log-scales: B tanh(a / B); 0: unbounded "
+                                                  "(default 3)", 0},
         {"no-whiten", OPT_FLAG, &no_whiten, "start from the identity, not from the Gaussian fit (no whitening layer, "
                                             "no tail floor)", 0},
         {"tail-weight", OPT_DOUBLE, &tail_weight, "weight of the Gaussian fit in the density, a floor under the "
@@ -291,6 +293,7 @@ int cmd_train(int argc, char **argv)
         topt.batch = sized.batch;
     cfg.whiten = !no_whiten;
     cfg.tail_weight = tail_weight;
+    cfg.log_scale_bound = scale_bound;
     if (layers) cfg.layers = layers;
     if (hidden) cfg.hidden = hidden;
     if (cli_seen(&cmd, "hidden-layers")) cfg.hidden_layers = hidden_layers;
