@@ -344,6 +344,11 @@ NF_API void nf_train_options_default(nf_train_options *opt);
  * 50,000 rows on) and the batch of opt (the largest power of two giving at
  * least 50 steps an epoch, within 32..256). Either pointer may be NULL. */
 NF_API void nf_defaults_for_data(size_t rows, int dim, nf_config *cfg, nf_train_options *opt);
+/* The model that fits a data set (what `nflow train` builds without
+ * --model): MAF MoG while rows x dim <= 2,000,000 or dim <= 4 (its MoG
+ * base scored best on every small set of bench/quality.sh, at 2-6x MAF's
+ * training time), MAF beyond. */
+NF_API nf_model nf_default_model(size_t rows, int dim);
 /* Sets batch, lr, weight_decay, clip_norm, max_epochs, patience, lr_decay
  * and seed to those saved in a checkpoint; the other fields are left. */
 NF_API nf_status nf_train_options_read(const char *checkpoint_path, nf_train_options *opt);

@@ -38,6 +38,11 @@ void nf_config_default(nf_config *cfg, nf_model model, int dim)
         cfg->layers = 5; /* the MAF paper's MAF (5) */
 }
 
+nf_model nf_default_model(size_t rows, int dim)
+{
+    return dim <= 4 || (double)rows * dim <= 2e6 ? NF_MODEL_MAF_MOG : NF_MODEL_MAF;
+}
+
 /* Measured on bench/quality.sh's small sets (RESULTS.md): batch 64
  * instead of 256 gained 2.7 to 44 nats where an epoch had fewer than 40
  * steps; width beyond 100 only pays with many rows. */

@@ -142,8 +142,8 @@ int cmd_train(int argc, char **argv)
         {"val", OPT_STRING, &val_path, "validation data (default: 10% of --data)", 0},
         {"test", OPT_STRING, &test_path, "test data (default: 10% of --data)", 0},
         {"columns", OPT_STRING, &columns, "columns to use, 0-based, e.g. 0-9 or 1,3,5-7 (default: all)", 0},
-        {"model", OPT_STRING, &model, "maf | maf-mog | realnvp | nice | made | made-mog | iaf | gaussian (default maf; maf-mog "
-                                      "for up to 4 columns)", 0},
+        {"model", OPT_STRING, &model, "maf | maf-mog | realnvp | nice | made | made-mog | iaf | gaussian (default from the data: "
+                                      "maf-mog up to 2,000,000 values or 4 columns, maf beyond)", 0},
         {"out", OPT_STRING, &out, "model file to write", 0},
         {"layers", OPT_INT, &layers, "MADEs or coupling layers (default 5 MADEs, 8 couplings)", 0},
         {"hidden", OPT_INT, &hidden, "units per hidden layer (default from the data: 100, or 4 x columns up to 512 "
@@ -239,12 +239,6 @@ int cmd_train(int argc, char **argv)
     if (cli_read("train", data, columns, 0, &all))
         goto done;
     size_t dim = all.cols;
-    /* few columns: the MoG base's multimodal conditionals (eight_gaussians:
-     * 0.065 nats from the truth against MAF's 0.15 in 60 s, RESULTS.md) */
-    if (!cli_seen(&cmd, "model") && !resume && dim <= 4) {
-        model = "maf-mog";
-        m = NF_MODEL_MAF_MOG;
-    }
     if (!(integer_cols = malloc(sizeof(int) * dim))) {
         cli_error("train", "out of memory");
         goto done;
@@ -284,6 +278,10 @@ int cmd_train(int argc, char **argv)
         nf_matrix_free(dst);
         *dst = extra;
         memset(&extra, 0, sizeof extra);
+    }
+    if (!cli_seen(&cmd, "model") && !resume) { /* the model that fits the data's size */
+        m = (int)nf_default_model(train.rows, (int)dim);
+        model = models[m];
     }
     nf_config cfg;
     nf_config_default(&cfg, (nf_model)m, (int)dim);
