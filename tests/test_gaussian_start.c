@@ -215,8 +215,31 @@ static void test_integer_columns_and_dequantize(void)
         }
 }
 
+/* The documented rule (README.md, "Defaults and how they were chosen"). */
+static void test_defaults_for_data(void)
+{
+    nf_config c;
+    nf_train_options o;
+    nf_config_default(&c, NF_MODEL_MAF, 128);
+    nf_train_options_default(&o);
+    nf_defaults_for_data(1663, 128, &c, &o);
+    CHECK(c.hidden == 100 && o.batch == 32, "hidden %d batch %d", c.hidden, o.batch);
+    nf_defaults_for_data(3200, 196, &c, &o);
+    CHECK(c.hidden == 100 && o.batch == 64, "hidden %d batch %d", c.hidden, o.batch);
+    nf_defaults_for_data(1000000, 63, &c, &o);
+    CHECK(c.hidden == 252 && o.batch == 256, "hidden %d batch %d", c.hidden, o.batch);
+    nf_defaults_for_data(60000, 300, &c, NULL);
+    CHECK(c.hidden == 512);
+    nf_defaults_for_data(10, 3, NULL, &o);
+    CHECK(o.batch == 32);
+    CHECK(nf_default_model(1663, 128) == NF_MODEL_MAF_MOG);
+    CHECK(nf_default_model(1000000, 63) == NF_MODEL_MAF);
+    CHECK(nf_default_model(1000000, 2) == NF_MODEL_MAF_MOG);
+}
+
 int main(void)
 {
+    RUN(test_defaults_for_data);
     RUN(test_untrained_is_the_gaussian_fit);
     RUN(test_training_never_validates_below_the_start);
     RUN(test_tail_floor_and_mixture);
