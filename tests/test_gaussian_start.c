@@ -224,8 +224,10 @@ static void test_defaults_for_data(void)
     nf_train_options_default(&o);
     nf_defaults_for_data(1663, 128, &c, &o);
     CHECK(c.hidden == 100 && o.batch == 32, "hidden %d batch %d", c.hidden, o.batch);
-    nf_defaults_for_data(3200, 196, &c, &o);
+    nf_defaults_for_data(18000, 2, &c, &o);
     CHECK(c.hidden == 100 && o.batch == 64, "hidden %d batch %d", c.hidden, o.batch);
+    nf_defaults_for_data(64000, 2, &c, &o);
+    CHECK(o.batch == 256, "batch %d", o.batch);
     nf_defaults_for_data(1000000, 63, &c, &o);
     CHECK(c.hidden == 252 && o.batch == 256, "hidden %d batch %d", c.hidden, o.batch);
     nf_defaults_for_data(60000, 300, &c, NULL);
