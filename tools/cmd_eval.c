@@ -67,8 +67,8 @@ int cmd_eval(int argc, char **argv)
     long below = -1; /* rows below the Gaussian fit; -1: no fit */
     if (nf_flow_gaussian_log_prob(f, m.values, m.rows, gauss) == NF_OK) {
         below = 0;
-        for (size_t i = 0; i < m.rows; i++)
-            below += lp[i] < gauss[i];
+        for (size_t i = 0; i < m.rows; i++) /* beyond rounding: the Gaussian model is its own fit */
+            below += lp[i] < gauss[i] - 1e-9 * (1 + fabs(gauss[i]));
     }
     double median = cli_median(lp, m.rows, gauss);
     if (out && (st = nf_matrix_write_double(out, lp, m.rows, 1))) {
