@@ -341,6 +341,9 @@ size_t nf_flow_describe(const nf_flow *f, char *buf, size_t size)
             c->random_degrees ? ", random degrees" : "", c->batch_norm ? ", batch norm" : "");
     if (f->has_config && c->whiten && c->model != NF_MODEL_GAUSSIAN)
         OUT("first layer: whitening of the training covariance (linear LU, trained on)\n");
+    if (f->gauss && f->tail_weight > 0)
+        OUT("density: %g x flow + %g x the Gaussian fit (a floor under the tails)\n", 1 - f->tail_weight,
+            f->tail_weight);
     OUT("dimension: %d\nbase: ", f->dim);
     if (f->mog)
         k += mog_describe(f->mog, buf + (k < size ? k : size), k < size ? size - k : 0);
