@@ -52,6 +52,7 @@ run() {
     # shellcheck disable=SC2086
     json=$("$nflow" train --data "$file" $test_opt --out "$out/$set_name.$label.nfm" --json --quiet --threads 1 \
         --seed "$seed" --max-time "$seconds" --dequantize "$@" 2>"$out/$set_name.$label.err")
+    echo "$json" | sed -E 's/.*"model": "([a-z-]+)".*/\1/' >"$out/$set_name.$label.model"
     echo "$json" | sed -E 's/.*"epochs": ([0-9]+).*"seconds": ([0-9.]+).*"test_log_likelihood": ([-0-9.e]+|null).*"test_two_stderr": ([-0-9.e]+|null).*/\3 \4 \1 \2/' \
         >"$out/$set_name.$label"
     [ -n "$json" ] || echo "failed: $(tail -1 "$out/$set_name.$label.err")" >"$out/$set_name.$label"
@@ -62,17 +63,28 @@ for s in $sets; do
     # shellcheck disable=SC2086
     echo "$s defaults ${QUALITY_DEFAULTS:-}"
     echo "$s maf --model maf"
-    echo "$s best --model maf-mog"
 done >"$out/jobs"
-# Side by side, QUALITY_JOBS at a time.
-i=0
-while read -r s label opts; do
-    # shellcheck disable=SC2086
-    run "$s" "$label" $opts &
-    i=$((i + 1))
-    if [ $((i % jobs)) -eq 0 ]; then wait; fi
-done <"$out/jobs"
-wait
+# The runs listed in $out/jobs, QUALITY_JOBS side by side.
+run_jobs() {
+    i=0
+    while read -r s label opts; do
+        # shellcheck disable=SC2086
+        run "$s" "$label" $opts &
+        i=$((i + 1))
+        if [ $((i % jobs)) -eq 0 ]; then wait; fi
+    done <"$out/jobs"
+    wait
+}
+run_jobs
+# maf-mog: where the defaults were maf-mog already, their run stands for it
+for s in $sets; do
+    if [ "$(cat "$out/$s.defaults.model" 2>/dev/null)" = maf-mog ]; then
+        cp "$out/$s.defaults" "$out/$s.best"
+    else
+        echo "$s best --model maf-mog"
+    fi
+done >"$out/jobs"
+run_jobs
 
 truth_of() { [ -f "$data/$1_truth.txt" ] && awk '{print $1; exit}' "$data/$1_truth.txt"; }
 printf '| set | rows x dims | Gaussian | defaults | maf | maf-mog | defaults - Gaussian | truth (gap of defaults) |\n'
