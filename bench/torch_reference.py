@@ -16,7 +16,9 @@ standardize, maf, iaf (both directions), affine_coupling, additive_coupling,
 rescale, permutation, linear_lu, batch_norm (eval mode: the running
 averages of the `state` array; training mode is there for the speed peer);
 the bases normal, logistic, uniform and made_mog_base (density only: the
-sampling check goes through the layers, not the base). Anything else (an
+sampling check goes through the layers, not the base); gaussian_fit (the
+density is then the mixture (1 - w) p_flow + w N(fit), computed here from
+the textbook formula with a Cholesky solve). Anything else (an
 unknown tag, a newer container version, a corrupted file) is refused with
 a message naming the file and what is wrong.
 
@@ -320,7 +322,8 @@ def read_model(path):
         raise ModelFileError("%s: section 'nflow': dim, base or counts out of range" % path)
     if base == "uniform" and not box[0] < box[1]:
         raise ModelFileError("%s: uniform box [%g, %g] is empty" % (path, box[0], box[1]))
-    model = {"path": path, "dim": dim, "base": base, "box": box, "layers": [], "mog": None, "config": None}
+    model = {"path": path, "dim": dim, "base": base, "box": box, "layers": [], "mog": None, "config": None,
+             "gauss": None}
     if at(i) is not None and at(i).tag == "config":
         model["config"] = {k: v for k, (c, v) in at(i).values.items()}
         i += 1
@@ -405,6 +408,14 @@ def read_model(path):
         spec = read_made_spec(path, sec, dim, 3 * k)
         model["mog"] = {"k": int(k), "made": spec, "p_off": p_off, "n_params": spec["n_params"]}
         p_off += spec["n_params"]
+        i += 1
+    if at(i) is not None and at(i).tag == "gaussian_fit":
+        sec = at(i)
+        chol = get(path, sec, "cholesky", TYPE_F32S, dim * dim).astype(np.float64).reshape(dim, dim)
+        w = get(path, sec, "tail_weight", TYPE_F64)
+        if not (0 <= w < 1) or not np.isfinite(chol).all() or (np.diag(chol) <= 0).any():
+            raise ModelFileError("%s: tail_weight or cholesky out of range" % sec.where(path))
+        model["gauss"] = (np.tril(chol), float(w))
         i += 1
     if p_off != n_params:
         raise ModelFileError("%s: the layers hold %d parameters, the header says %d" % (path, p_off, n_params))
@@ -794,6 +805,11 @@ if torch is not None:
                 else:  # read_model refuses anything else
                     raise ModelFileError("unsupported layer '%s'" % tag)
             self.layers = nn.ModuleList(mods)
+            self.gauss = None
+            if model.get("gauss") is not None and model["gauss"][1] > 0:
+                first = model["layers"][0]
+                self.gauss = (model["gauss"][0], model["gauss"][1], np.asarray(first["mean"], np.float64),
+                              np.asarray(first["std"], np.float64))
             if model["mog"] is not None:
                 mg = model["mog"]
                 self.base = MogBase(mg, p[mg["p_off"]: mg["p_off"] + mg["n_params"]], n, dtype)
@@ -814,10 +830,20 @@ if torch is not None:
             with torch.no_grad():
                 h = self._input(x)
                 acc = torch.zeros(h.shape[0], dtype=torch.float64)
+                x64 = h.to(torch.float64)
                 for layer in self.layers:
                     h, ldj = layer.x2z(h)
                     acc = acc + ldj.to(torch.float64)
-                return (self.base.log_prob(h).to(torch.float64) + acc).numpy()
+                lp = self.base.log_prob(h).to(torch.float64) + acc
+                if self.gauss is None:
+                    return lp.numpy()
+                # the mixture with the Gaussian fit N(mean, D R R^T D)
+                r, w, mean, std = self.gauss
+                y = (x64 - torch.as_tensor(mean)) / torch.as_tensor(std)
+                z = torch.linalg.solve_triangular(torch.as_tensor(r), y.T, upper=False).T
+                lg = (-0.5 * (z * z).sum(1) - float(np.log(np.diag(r)).sum()) - float(np.log(std).sum())
+                      - self.dim * HALF_LOG_2PI)
+                return torch.logaddexp(lp + float(np.log1p(-w)), lg + float(np.log(w))).numpy()
 
         def sample_from_noise(self, u):
             """The sampling direction z2x applied to base noise u."""
