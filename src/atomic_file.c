@@ -1,3 +1,5 @@
+/* realpath() */
+#define _XOPEN_SOURCE 700
 #include "atomic_file.h"
 
 #include <errno.h>
@@ -17,17 +19,57 @@ static void release(atomic_file *a)
     a->fp = NULL;
 }
 
-nf_status atomic_open(atomic_file *a, const char *path)
+/* A device or a FIFO: written in place. */
+static nf_status open_direct(atomic_file *a, const char *path)
+{
+    int fd = open(path, O_WRONLY | O_NOCTTY);
+    if (fd < 0 || !(a->fp = fdopen(fd, "wb"))) {
+        nf_status st = nf_fail(NF_ERR_IO, "%s: cannot write: %s", path, strerror(errno));
+        if (fd >= 0)
+            close(fd);
+        return st;
+    }
+    if (!(a->path = strdup(path))) {
+        fclose(a->fp);
+        a->fp = NULL;
+        return nf_fail(NF_ERR_NOMEM, "%s: out of memory", path);
+    }
+    return NF_OK;
+}
+
+nf_status atomic_open(atomic_file *a, const char *given)
 {
     memset(a, 0, sizeof *a);
+    struct stat lst, st;
+    char *resolved = NULL;
+    const char *path = given;
+    if (lstat(given, &lst) == 0 && S_ISLNK(lst.st_mode)) {
+        if (!(resolved = realpath(given, NULL)))
+            return nf_fail(NF_ERR_IO, "%s: a symbolic link to nothing that can be written (%s)", given,
+                           strerror(errno));
+        path = resolved;
+    }
+    if (stat(path, &st) == 0 && !S_ISREG(st.st_mode)) {
+        nf_status err = NF_OK;
+        if (S_ISCHR(st.st_mode) || S_ISFIFO(st.st_mode))
+            err = open_direct(a, path);
+        else
+            err = nf_fail(NF_ERR_IO, "%s: is a %s, not a file", given,
+                          S_ISDIR(st.st_mode) ? "folder" : S_ISBLK(st.st_mode) ? "block device" : "special file");
+        free(resolved);
+        return err;
+    }
     size_t len = strlen(path);
     a->path = malloc(len + 1);
     a->tmp_path = malloc(len + 16);
     if (!a->path || !a->tmp_path) {
         release(a);
-        return nf_fail(NF_ERR_NOMEM, "%s: out of memory", path);
+        free(resolved);
+        return nf_fail(NF_ERR_NOMEM, "%s: out of memory", given);
     }
     memcpy(a->path, path, len + 1);
+    free(resolved);
+    path = a->path;
     snprintf(a->tmp_path, len + 16, "%s.tmp.XXXXXX", path);
     int fd = mkstemp(a->tmp_path);
     if (fd < 0) {
@@ -69,6 +111,18 @@ nf_status atomic_commit(atomic_file *a)
 {
     if (!a->fp)
         return nf_fail(NF_ERR_INVALID, "atomic_commit without an open file");
+    if (!a->tmp_path) { /* a device or a FIFO: no fsync (devices refuse it), no rename */
+        int bad = ferror(a->fp) || fflush(a->fp) != 0;
+        int saved = errno;
+        if (fclose(a->fp) != 0 && !bad) {
+            bad = 1;
+            saved = errno;
+        }
+        a->fp = NULL;
+        nf_status st = bad ? nf_fail(NF_ERR_IO, "%s: write failed: %s", a->path, strerror(saved)) : NF_OK;
+        release(a);
+        return st;
+    }
     int bad = ferror(a->fp) || fflush(a->fp) != 0 || fsync(fileno(a->fp)) != 0;
     int saved = errno;
     if (fclose(a->fp) != 0 && !bad) {
@@ -93,7 +147,8 @@ void atomic_abort(atomic_file *a)
 {
     if (a->fp) {
         fclose(a->fp);
-        unlink(a->tmp_path);
+        if (a->tmp_path)
+            unlink(a->tmp_path);
     }
     release(a);
 }

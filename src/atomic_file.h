@@ -1,6 +1,12 @@
 /* Writing a file so that readers see either the old file or the complete
  * new one: write a temporary file in the same folder, flush it to disk, and
- * rename it over the target. Used by every writer in the library. */
+ * rename it over the target. Used by every writer in the library.
+ *
+ * What the path is decides how: a symbolic link is followed (the file it
+ * names is replaced, the link stays; a dangling link is refused); a
+ * character device or a FIFO (/dev/null, a pipe) is written directly, as
+ * no rename can replace it; a folder, a block device or a socket is
+ * refused. */
 #ifndef NF_ATOMIC_FILE_H
 #define NF_ATOMIC_FILE_H
 
@@ -10,8 +16,8 @@
 
 typedef struct atomic_file {
     FILE *fp;          /* write here between open and commit */
-    char *tmp_path;
-    char *path;
+    char *tmp_path;    /* NULL when writing directly */
+    char *path;        /* the file written: a link's target */
 } atomic_file;
 
 nf_status atomic_open(atomic_file *a, const char *path);

@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 int cli_error(const char *cmd, const char *fmt, ...)
@@ -222,4 +223,44 @@ double cli_median(const double *v, size_t n, double *scratch)
     memcpy(scratch, v, sizeof(double) * n);
     qsort(scratch, n, sizeof(double), compare_doubles);
     return n % 2 ? scratch[n / 2] : 0.5 * (scratch[n / 2 - 1] + scratch[n / 2]);
+}
+
+/* Whether two paths name one file: the same device and inode where both
+ * exist; where neither does, the same folder (by device and inode) and
+ * name. */
+static int same_file(const char *a, const char *b)
+{
+    struct stat sa, sb;
+    int ha = stat(a, &sa) == 0, hb = stat(b, &sb) == 0;
+    if (ha && hb)
+        return sa.st_dev == sb.st_dev && sa.st_ino == sb.st_ino;
+    if (ha || hb)
+        return 0;
+    char da[4096], db[4096];
+    const char *na = strrchr(a, '/'), *nb = strrchr(b, '/');
+    snprintf(da, sizeof da, "%.*s", na ? (int)(na - a) + 1 : 1, na ? a : ".");
+    snprintf(db, sizeof db, "%.*s", nb ? (int)(nb - b) + 1 : 1, nb ? b : ".");
+    na = na ? na + 1 : a;
+    nb = nb ? nb + 1 : b;
+    return strcmp(na, nb) == 0 && stat(da, &sa) == 0 && stat(db, &sb) == 0 && sa.st_dev == sb.st_dev &&
+           sa.st_ino == sb.st_ino;
+}
+
+int cli_check_paths(const char *cmd, const cli_path *in, int n_in, const cli_path *out, int n_out)
+{
+    for (int i = 0; i < n_out; i++) {
+        if (!out[i].path)
+            continue;
+        for (int j = 0; j < n_in; j++)
+            if (in[j].path && same_file(out[i].path, in[j].path))
+                return cli_error(cmd, "--%s %s is the same file as --%s: refusing to overwrite an input",
+                                 out[i].option, out[i].path, in[j].option),
+                       EXIT_USAGE;
+        for (int j = 0; j < i; j++)
+            if (out[j].path && same_file(out[i].path, out[j].path))
+                return cli_error(cmd, "--%s and --%s are the same file (%s): one would replace the other",
+                                 out[j].option, out[i].option, out[i].path),
+                       EXIT_USAGE;
+    }
+    return 0;
 }

@@ -42,6 +42,13 @@ int cli_fail(const char *cmd, nf_status st);
 int cli_read(const char *cmd, const char *path, const char *columns, int dim, nf_matrix *m);
 /* "1, 4-7, 9" (1-based, like the error messages) of the flagged columns,
  * cut with "..." to fit size. */
+/* An option and the path it was given (NULL: not given). */
+typedef struct cli_path {
+    const char *option, *path;
+} cli_path;
+/* Refuses (EXIT_USAGE, with a message) an output that is the same file as
+ * an input or as another output; 0 when all differ. */
+int cli_check_paths(const char *cmd, const cli_path *in, int n_in, const cli_path *out, int n_out);
 /* The median of n values (NaN for n = 0), sorting a copy in scratch (n). */
 double cli_median(const double *v, size_t n, double *scratch);
 void cli_column_list(const int *flags, size_t n, char *buf, size_t size);

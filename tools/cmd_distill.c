@@ -148,6 +148,9 @@ int cmd_distill(int argc, char **argv)
                    EXIT_USAGE;
     if (!(kopt.lr > 0) || !isfinite(kopt.lr))
         return cli_error("distill", "--lr: %g must be > 0", kopt.lr), EXIT_USAGE;
+    const cli_path in[] = {{"teacher", teacher_path}}, outs[] = {{"out", out}, {"plot", plot}};
+    if ((rc = cli_check_paths("distill", in, 1, outs, 2)))
+        return rc;
     if (cli_check_writable("distill", out) || (plot && cli_check_writable("distill", plot)))
         return 1;
     if (cli_seen(&cmd, "threads"))

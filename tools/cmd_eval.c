@@ -37,6 +37,9 @@ int cmd_eval(int argc, char **argv)
         return rc == 1 ? 0 : rc;
     if (!data)
         return cli_error("eval", "--data is required"), EXIT_USAGE;
+    const cli_path in[] = {{"model", model_path}, {"data", data}}, outs[] = {{"out", out}};
+    if ((rc = cli_check_paths("eval", in, 2, outs, 1)))
+        return rc;
     if (out && cli_check_writable("eval", out))
         return 1;
     if (cli_seen(&cmd, "threads"))
@@ -121,6 +124,9 @@ int cmd_sample(int argc, char **argv)
         return rc == 1 ? 0 : rc;
     if (!out || n < 1)
         return cli_error("sample", "--out and --n (>= 1) are required"), EXIT_USAGE;
+    const cli_path in[] = {{"model", model_path}}, outs[] = {{"out", out}, {"log-prob", log_prob_path}};
+    if ((rc = cli_check_paths("sample", in, 1, outs, 2)))
+        return rc;
     if (cli_check_writable("sample", out) || (log_prob_path && cli_check_writable("sample", log_prob_path)))
         return 1;
     if (cli_seen(&cmd, "threads"))
@@ -173,6 +179,9 @@ static int code(const char *name, int argc, char **argv, int decode)
         return rc == 1 ? 0 : rc;
     if (!data || !out)
         return cli_error(name, "--data and --out are required"), EXIT_USAGE;
+    const cli_path inputs[] = {{"model", model_path}, {"data", data}}, outs[] = {{"out", out}};
+    if ((rc = cli_check_paths(name, inputs, 2, outs, 1)))
+        return rc;
     if (cli_check_writable(name, out))
         return 1;
     nf_flow *f = NULL;

@@ -100,6 +100,9 @@ int cmd_fit(int argc, char **argv)
         return cli_error("fit", "--steps >= 1, --batch >= 2, --lr > 0, --clip >= 0 and --progress-every >= 1 "
                                 "are required"),
                EXIT_USAGE;
+    const cli_path outs[] = {{"out", out}, {"plot", plot}};
+    if ((rc = cli_check_paths("fit", NULL, 0, outs, 2)))
+        return rc;
     if (cli_check_writable("fit", out) || (plot && cli_check_writable("fit", plot)))
         return 1;
     if (threads > 0 || cli_seen(&cmd, "threads"))

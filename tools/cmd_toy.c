@@ -91,6 +91,9 @@ int cmd_plot(int argc, char **argv)
         return rc == 1 ? 0 : rc;
     if (!out || n < 0)
         return cli_error("plot", "--out is required and --n must be >= 0"), EXIT_USAGE;
+    const cli_path in[] = {{"model", model_path}, {"data", data}}, outs[] = {{"out", out}};
+    if ((rc = cli_check_paths("plot", in, 2, outs, 1)))
+        return rc;
     if (cli_check_writable("plot", out))
         return 1;
     nf_flow *f = NULL;

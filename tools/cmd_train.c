@@ -225,6 +225,11 @@ int cmd_train(int argc, char **argv)
     int p = partition ? parse_choice("train", "partition", partition, parts, 2) : 0;
     if (m < 0 || a < 0 || b < 0 || p < 0)
         return EXIT_USAGE;
+    /* --checkpoint may continue into the --resume file; nothing else may meet */
+    const cli_path in[] = {{"data", data}, {"val", val_path}, {"test", test_path}, {"resume", resume}},
+                   outs[] = {{"checkpoint", ck_path}, {"out", out}, {"plot", plot}};
+    if ((rc = cli_check_paths("train", in, 3, outs, 3)) || (rc = cli_check_paths("train", in, 4, outs + 1, 2)))
+        return rc;
     if (cli_check_writable("train", out) || (plot && cli_check_writable("train", plot)))
         return 1;
     if (threads > 0 || cli_seen(&cmd, "threads"))
