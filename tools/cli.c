@@ -264,3 +264,10 @@ int cli_check_paths(const char *cmd, const cli_path *in, int n_in, const cli_pat
     }
     return 0;
 }
+
+int cli_check_range(const cli_command *cmd, const char *name, double value, double lo, double hi)
+{
+    if (!cli_seen(cmd, name) || (value >= lo && value <= hi))
+        return 0;
+    return cli_error(cmd->name, "--%s: %g out of range %g..%g", name, value, lo, hi), EXIT_USAGE;
+}

@@ -42,6 +42,9 @@ int cli_fail(const char *cmd, nf_status st);
 int cli_read(const char *cmd, const char *path, const char *columns, int dim, nf_matrix *m);
 /* "1, 4-7, 9" (1-based, like the error messages) of the flagged columns,
  * cut with "..." to fit size. */
+/* EXIT_USAGE with a message when option `name` was given a value outside
+ * [lo, hi] (NaN included); 0 otherwise or when it was not given. */
+int cli_check_range(const cli_command *cmd, const char *name, double value, double lo, double hi);
 /* An option and the path it was given (NULL: not given). */
 typedef struct cli_path {
     const char *option, *path;

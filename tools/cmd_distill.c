@@ -151,6 +151,8 @@ int cmd_distill(int argc, char **argv)
     const cli_path in[] = {{"teacher", teacher_path}}, outs[] = {{"out", out}, {"plot", plot}};
     if ((rc = cli_check_paths("distill", in, 1, outs, 2)))
         return rc;
+    if ((rc = cli_check_range(&cmd, "layers", layers, 1, 1000)) || (rc = cli_check_range(&cmd, "hidden", hidden, 1, 65536)))
+        return rc;
     if (cli_check_writable("distill", out) || (plot && cli_check_writable("distill", plot)))
         return 1;
     if (cli_seen(&cmd, "threads"))

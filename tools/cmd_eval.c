@@ -79,8 +79,10 @@ int cmd_eval(int argc, char **argv)
         goto done;
     }
     if (json) {
-        if (isfinite(mean))
-            printf("{\"mean_log_likelihood\": %.17g, \"two_stderr\": %.17g, ", mean, isfinite(two_se) ? two_se : 0);
+        if (isfinite(mean) && isfinite(two_se))
+            printf("{\"mean_log_likelihood\": %.17g, \"two_stderr\": %.17g, ", mean, two_se);
+        else if (isfinite(mean)) /* one row: no standard error */
+            printf("{\"mean_log_likelihood\": %.17g, \"two_stderr\": null, ", mean);
         else
             printf("{\"mean_log_likelihood\": null, \"two_stderr\": null, ");
         if (isfinite(median))
@@ -90,7 +92,10 @@ int cmd_eval(int argc, char **argv)
         printf("\"n\": %zu, \"below_gaussian\": ", m.rows);
         printf(below < 0 ? "null}\n" : "%ld}\n", below);
     } else {
-        printf("mean log-likelihood: %.4f +- %.4f nats (n = %zu), median %.4f\n", mean, two_se, m.rows, median);
+        if (isfinite(two_se))
+            printf("mean log-likelihood: %.4f +- %.4f nats (n = %zu), median %.4f\n", mean, two_se, m.rows, median);
+        else
+            printf("mean log-likelihood: %.4f nats (n = %zu: no standard error), median %.4f\n", mean, m.rows, median);
         if (below >= 0)
             printf("rows below the model's Gaussian fit: %ld of %zu\n", below, m.rows);
     }

@@ -103,6 +103,8 @@ int cmd_fit(int argc, char **argv)
     const cli_path outs[] = {{"out", out}, {"plot", plot}};
     if ((rc = cli_check_paths("fit", NULL, 0, outs, 2)))
         return rc;
+    if ((rc = cli_check_range(&cmd, "layers", layers, 1, 1000)) || (rc = cli_check_range(&cmd, "hidden", hidden, 1, 65536)))
+        return rc;
     if (cli_check_writable("fit", out) || (plot && cli_check_writable("fit", plot)))
         return 1;
     if (threads > 0 || cli_seen(&cmd, "threads"))

@@ -91,6 +91,10 @@ int cmd_plot(int argc, char **argv)
         return rc == 1 ? 0 : rc;
     if (!out || n < 0)
         return cli_error("plot", "--out is required and --n must be >= 0"), EXIT_USAGE;
+    if ((rc = cli_check_range(&cmd, "lo", lo, -1e30, 1e30)) || (rc = cli_check_range(&cmd, "hi", hi, -1e30, 1e30)))
+        return rc;
+    if (cli_seen(&cmd, "lo") != cli_seen(&cmd, "hi") || (cli_seen(&cmd, "lo") && !(lo < hi)))
+        return cli_error("plot", "--lo and --hi go together, with lo < hi (got %g, %g)", lo, hi), EXIT_USAGE;
     const cli_path in[] = {{"model", model_path}, {"data", data}}, outs[] = {{"out", out}};
     if ((rc = cli_check_paths("plot", in, 2, outs, 1)))
         return rc;

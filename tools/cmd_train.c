@@ -201,6 +201,11 @@ int cmd_train(int argc, char **argv)
         return rc == 1 ? 0 : rc;
     if (!data || !out)
         return cli_error("train", "--data and --out are required (see nflow train --help)"), EXIT_USAGE;
+    if ((rc = cli_check_range(&cmd, "layers", layers, 1, 1000)) || (rc = cli_check_range(&cmd, "hidden", hidden, 1, 65536)) ||
+        (rc = cli_check_range(&cmd, "max-time", max_time, 1e-9, 1e12)) ||
+        (rc = cli_check_range(&cmd, "tail-weight", tail_weight, 0, 0.999)) ||
+        (rc = cli_check_range(&cmd, "scale-bound", scale_bound, 0, 99)))
+        return rc;
     if (!(topt.checkpoint_seconds >= 0))
         return cli_error("train", "--checkpoint-every: %g must be >= 0", topt.checkpoint_seconds), EXIT_USAGE;
     if (cli_seen(&cmd, "checkpoint-every") && !ck_path && !resume)
@@ -270,6 +275,13 @@ int cmd_train(int argc, char **argv)
         goto done;
     } else {
         nf_matrix_free(&all); /* the split copied it */
+        /* a split of 0 or 1 rows has no mean or no standard error */
+        if ((!val_path && val.rows < 2) || (!test_path && test.rows < 2)) {
+            cli_error("train", "%s: %zu rows are too few to split off 10%% validation and 10%% test rows (at "
+                      "least 2 each, so 20 rows); give more rows, or --val and --test", data,
+                      train.rows + val.rows + test.rows);
+            goto done;
+        }
     }
     for (int k = 0; k < 2; k++) {
         const char *path = k ? test_path : val_path;
@@ -388,8 +400,13 @@ int cmd_train(int argc, char **argv)
     } else {
         printf("%s: %zu parameters, %d epochs (best %d), %.1f s\n", model, nf_flow_param_count(f), res.epochs,
                res.best_epoch, res.seconds);
-        printf("mean log-likelihood (nats): train %.4f, validation %.4f, test %.4f +- %.4f\n", s_train.mean,
-               s_val.mean, s_test.mean, s_test.two_stderr);
+        char v[32], te[64]; /* no nan as a result: say what is missing */
+        snprintf(v, sizeof v, isfinite(s_val.mean) ? "%.4f" : "n/a", s_val.mean);
+        if (isfinite(s_test.two_stderr))
+            snprintf(te, sizeof te, "%.4f +- %.4f", s_test.mean, s_test.two_stderr);
+        else
+            snprintf(te, sizeof te, isfinite(s_test.mean) ? "%.4f (one row: no standard error)" : "n/a", s_test.mean);
+        printf("mean log-likelihood (nats): train %.4f, validation %s, test %s\n", s_train.mean, v, te);
         printf("saved %s\n", out);
     }
     rc = 0;

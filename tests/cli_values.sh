@@ -1,0 +1,34 @@
+#!/bin/sh
+# Bad option values and too little data (issue 14, items 7 and 9): a value
+# out of range is a usage error naming the option (exit 2), never replaced
+# by a default or ignored; data too small to split are refused with the
+# reason; a result that does not exist is printed as null or n/a, never
+# as nan, and one row has no standard error (not 0).
+suite=cli_values
+. "$(dirname "$0")/lib_cli.sh"
+
+"$nflow" toy banana --n 300 --seed 1 --out "$t/d.csv" || bad "toy"
+run_ok "train" "$nflow" train --data "$t/d.csv" --epochs 1 --threads 1 --quiet --out "$t/m.nfm"
+for bad_value in "layers 0" "hidden 0" "max-time nan" "max-time -1" "tail-weight 1" "scale-bound nan"; do
+    set -- $bad_value
+    refused "--$1 $2" 2 "--$1: $2 out of range" "$t/q.nfm" -- \
+        "$nflow" train --data "$t/d.csv" --out "$t/q.nfm" --epochs 1 --"$1" "$2" && ok
+done
+refused "fit --hidden 0" 2 "--hidden: 0 out of range" "$t/f.nfm" -- "$nflow" fit --target u1 --hidden 0 --out "$t/f.nfm" && ok
+refused "plot --lo nan" 2 "--lo: nan out of range" "$t/p.png" -- \
+    "$nflow" plot "$t/m.nfm" --out "$t/p.png" --lo nan --hi 3 && ok
+refused "plot --lo alone" 2 "go together" "$t/p.png" -- "$nflow" plot "$t/m.nfm" --out "$t/p.png" --lo 1 && ok
+
+head -3 "$t/d.csv" >"$t/three.csv"
+refused "3 rows" 1 "3 rows are too few to split" "$t/q.nfm" -- "$nflow" train --data "$t/three.csv" --out "$t/q.nfm" && ok
+head -1 "$t/d.csv" >"$t/one.csv"
+run_ok "eval one row --json" "$nflow" eval "$t/m.nfm" --data "$t/one.csv" --json
+grep -q '"two_stderr": null' "$t/out.txt" && ok || bad "one row: $(cat "$t/out.txt")"
+run_ok "eval one row" "$nflow" eval "$t/m.nfm" --data "$t/one.csv"
+grep -q "no standard error" "$t/out.txt" && ! grep -qi nan "$t/out.txt" && ok || bad "one row: $(cat "$t/out.txt")"
+run_ok "train, a one-row test" "$nflow" train --data "$t/d.csv" --val "$t/three.csv" --test "$t/one.csv" --epochs 1 \
+    --threads 1 --quiet --out "$t/q.nfm"
+grep -q "one row: no standard error" "$t/out.txt" && ! grep -qi nan "$t/out.txt" && ok || bad "train: $(cat "$t/out.txt")"
+
+echo "$suite: $passed passed, $failed failed"
+[ "$failed" -eq 0 ]
