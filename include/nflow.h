@@ -133,7 +133,8 @@ NF_API nf_status nf_matrix_split(const nf_matrix *m, double val_frac, double tes
                                  nf_matrix *train, nf_matrix *val, nf_matrix *test);
 
 /* Integer-valued columns: is_integer[j] (m->cols entries) gets 1 when every
- * value of column j is a whole number; returns how many columns are. */
+ * value of column j is a whole number below 2^24 in magnitude (beyond it
+ * every float32 is whole); returns how many columns are. */
 NF_API size_t nf_matrix_integer_columns(const nf_matrix *m, int *is_integer);
 /* Dequantisation: adds u ~ U[0, 1), drawn with `seed`, to every value of
  * the columns j with columns[j] != 0. A density of the result is a density

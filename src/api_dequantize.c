@@ -17,7 +17,7 @@ size_t nf_matrix_integer_columns(const nf_matrix *m, int *is_integer)
         int whole = m->rows > 0;
         for (size_t r = 0; r < m->rows && whole; r++) {
             float v = m->values[r * m->cols + j];
-            whole = v == rintf(v);
+            whole = v == rintf(v) && fabsf(v) < 16777216.0f; /* beyond 2^24 every float is whole */
         }
         is_integer[j] = whole;
         count += (size_t)whole;

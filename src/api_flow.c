@@ -183,10 +183,9 @@ size_t nf_flow_param_count(const nf_flow *f) { return f->n_params; }
 
 nf_status nf_flow_set_standardization(nf_flow *f, const double *mean, const double *std)
 {
-    for (int i = 0; i < f->dim; i++)
-        if (!isfinite(mean[i]) || !(std[i] > 0 && isfinite(std[i])))
-            return nf_fail(NF_ERR_INVALID, "standardisation of column %d: mean %g, std %g (std must be positive)",
-                           i + 1, mean[i], std[i]);
+    char why[256];
+    if (!standardize_check(f->dim, mean, std, why, sizeof why))
+        return nf_fail(NF_ERR_INVALID, "standardisation: %s", why);
     standardize_set(f->layers[0], mean, std);
     return NF_OK;
 }

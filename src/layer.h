@@ -99,6 +99,12 @@ nf_status actnorm_load(const mf_file *f, const mf_section *s, int dim, layer **o
 struct made *autoregressive_net(layer *l);
 nf_status autoregressive_load(const mf_file *f, const mf_section *s, int dim, layer **out);
 
+/* The range of a standardisation float32 arithmetic can apply: std and
+ * 1/std, and x - mean, stay normal floats far from overflow. */
+#define STANDARDIZE_MIN 1e-30
+#define STANDARDIZE_MAX 1e30
+/* 1 when every mean and std is in range; else 0 and the reason in why. */
+int standardize_check(int dim, const double *mean, const double *std, char *why, size_t size);
 /* For the standardisation layer owned by the flow. */
 void standardize_set(layer *l, const double *mean, const double *std);
 void standardize_get(const layer *l, const double **mean, const double **std);

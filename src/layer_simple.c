@@ -379,13 +379,32 @@ void standardize_get(const layer *l, const double **mean, const double **std)
     *std = s->std;
 }
 
+int standardize_check(int dim, const double *mean, const double *std, char *why, size_t size)
+{
+    for (int i = 0; i < dim; i++) {
+        if (!isfinite(mean[i]) || fabs(mean[i]) > STANDARDIZE_MAX) {
+            snprintf(why, size, "column %d: mean %g is %s", i + 1, mean[i],
+                     isnan(mean[i]) ? "not a number" : "outside +-1e30, beyond what float32 arithmetic can shift");
+            return 0;
+        }
+        if (!(std[i] >= STANDARDIZE_MIN && std[i] <= STANDARDIZE_MAX)) {
+            snprintf(why, size,
+                     "column %d: standard deviation %g is outside %g..%g, the spread float32 arithmetic can "
+                     "scale; rescale the column (by a power of ten, say)",
+                     i + 1, std[i], STANDARDIZE_MIN, STANDARDIZE_MAX);
+            return 0;
+        }
+    }
+    return 1;
+}
+
 layer *standardize_new(int dim, const double *mean, const double *std)
 {
-    for (int i = 0; std && i < dim; i++)
-        if (!(std[i] > 0 && isfinite(std[i])) || !isfinite(mean[i])) {
-            nf_fail(NF_ERR_INVALID, "standardisation of dimension %d: std must be positive and finite", i);
-            return NULL;
-        }
+    char why[256];
+    if (std && !standardize_check(dim, mean, std, why, sizeof why)) {
+        nf_fail(NF_ERR_INVALID, "standardisation: %s", why);
+        return NULL;
+    }
     layer *l = layer_alloc(&standardize_ops, dim, sizeof(standardize));
     if (!l)
         return NULL;
@@ -411,8 +430,9 @@ nf_status standardize_load(const mf_file *f, const mf_section *s, int dim, layer
     if (!st) st = mf_get_f64s(f, s, "std", (size_t)dim, &std, NULL);
     if (st)
         return st;
+    char why[256];
+    if (!standardize_check(dim, mean, std, why, sizeof why))
+        return nf_fail(NF_ERR_FORMAT, "%s: section 'standardize': %s", mf_path(f), why);
     *out = standardize_new(dim, mean, std);
-    if (!*out)
-        return nf_fail(NF_ERR_FORMAT, "%s: section 'standardize': std must be positive and finite", mf_path(f));
-    return NF_OK;
+    return *out ? NF_OK : NF_ERR_NOMEM;
 }

@@ -1,0 +1,85 @@
+/* Hostile values that pass a file's checksum (issue 14, items 3 and 4):
+ * a saved standardisation whose std or mean float32 arithmetic cannot
+ * apply (1e-300, 1e300, NaN) is refused by the reader with the reason;
+ * training data whose spread is outside float32's reach are refused by
+ * the standardisation with the real reason, not a non-finite loss. */
+#include <string.h>
+
+#include "flow.h"
+#include "harness.h"
+
+static char dir[] = "/tmp/nflow_test_reliability_XXXXXX";
+
+static nf_flow *small_flow(void)
+{
+    nf_config cfg;
+    nf_config_default(&cfg, NF_MODEL_MAF, 2);
+    cfg.layers = 1;
+    cfg.hidden = 4;
+    nf_flow *f = NULL;
+    CHECK(nf_flow_create(&f, &cfg) == NF_OK);
+    return f;
+}
+
+/* Saves f with its standardisation forced to (mean, std), bypassing the
+ * checks (standardize_set is the raw setter), and tries to load it. */
+static nf_status save_and_load(double mean, double std, char *why, size_t size)
+{
+    nf_flow *f = small_flow();
+    double m[2] = {0, mean}, s[2] = {1, std};
+    standardize_set(f->layers[0], m, s);
+    char path[256];
+    snprintf(path, sizeof path, "%s/m.nfm", dir);
+    CHECK(nf_flow_save(f, path) == NF_OK);
+    nf_flow_free(f);
+    nf_flow *g = NULL;
+    nf_status st = nf_flow_load(&g, path);
+    snprintf(why, size, "%s", nf_last_error());
+    nf_flow_free(g);
+    return st;
+}
+
+static void test_reader_refuses_unusable_standardisation(void)
+{
+    char why[512];
+    CHECK(save_and_load(0, 1e-300, why, sizeof why) == NF_ERR_FORMAT);
+    CHECK(strstr(why, "column 2: standard deviation 1e-300") != NULL, "%s", why);
+    CHECK(save_and_load(0, 1e300, why, sizeof why) == NF_ERR_FORMAT);
+    CHECK(strstr(why, "standard deviation 1e+300") != NULL, "%s", why);
+    CHECK(save_and_load(1e300, 1, why, sizeof why) == NF_ERR_FORMAT);
+    CHECK(strstr(why, "mean 1e+300 is outside") != NULL, "%s", why);
+    CHECK(save_and_load(NAN, 1, why, sizeof why) == NF_ERR_FORMAT);
+    CHECK(strstr(why, "not a number") != NULL, "%s", why);
+    CHECK(save_and_load(3, 2, why, sizeof why) == NF_OK, "%s", why);
+}
+
+static void test_spread_outside_float32_refused(void)
+{
+    enum { N = 50 };
+    float x[N * 2];
+    for (int i = 0; i < N; i++) {
+        x[2 * i] = (float)i;
+        x[2 * i + 1] = (float)(i % 7) * 1e-42f; /* subnormal: spread ~1e-42 */
+    }
+    nf_flow *f = small_flow();
+    CHECK(nf_flow_fit_standardization(f, x, N) == NF_ERR_INVALID);
+    CHECK(strstr(nf_last_error(), "column 2: standard deviation") != NULL, "%s", nf_last_error());
+    for (int i = 0; i < N; i++)
+        x[2 * i + 1] = (i % 2 ? 3e38f : -3e38f);
+    CHECK(nf_flow_fit_standardization(f, x, N) == NF_ERR_INVALID);
+    CHECK(strstr(nf_last_error(), "column 2") != NULL, "%s", nf_last_error());
+    nf_flow_free(f);
+}
+
+int main(void)
+{
+    if (!mkdtemp(dir))
+        return 1;
+    RUN(test_reader_refuses_unusable_standardisation);
+    RUN(test_spread_outside_float32_refused);
+    char cmd[300];
+    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
+    if (system(cmd) != 0)
+        fprintf(stderr, "could not remove %s\n", dir);
+    TEST_SUMMARY("test_reliability");
+}
