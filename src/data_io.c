@@ -6,9 +6,11 @@
 
 #include <ctype.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
 
 #include "error.h"
 
@@ -18,6 +20,20 @@ void nf_read_options_default(nf_read_options *opt)
         return;
     opt->header = -1;
     opt->columns = NULL;
+}
+
+/* Whether a regular file starts with .npy's magic, whatever its name. */
+static int npy_magic(const char *path)
+{
+    struct stat sb;
+    if (stat(path, &sb) != 0 || !S_ISREG(sb.st_mode))
+        return 0;
+    FILE *fp = fopen(path, "rb");
+    unsigned char head[6] = {0};
+    int yes = fp && fread(head, 1, 6, fp) == 6 && memcmp(head, "\x93NUMPY", 6) == 0;
+    if (fp)
+        fclose(fp);
+    return yes;
 }
 
 nf_status nf_matrix_read(const char *path, const nf_read_options *opt, nf_matrix *out)
@@ -36,11 +52,16 @@ nf_status nf_matrix_read(const char *path, const nf_read_options *opt, nf_matrix
         return nf_fail(NF_ERR_INVALID, "%s: header option %d: expected 1 (header), 0 (none) or -1 (detect)", path,
                        opt->header);
 
+    /* A file or a pipe; a device such as /dev/zero would be read forever. */
+    struct stat sb;
+    if (stat(path, &sb) == 0 && !S_ISREG(sb.st_mode) && !S_ISFIFO(sb.st_mode))
+        return nf_fail(NF_ERR_IO, "%s: %s, not a data file", path,
+                       S_ISDIR(sb.st_mode) ? "a folder" : "a device or special file");
     dio_colspec cs;
     nf_status st = dio_colspec_parse(path, opt->columns, &cs);
     if (st != NF_OK)
         return st;
-    if (dio_is_npy(path))
+    if (dio_is_npy(path) || npy_magic(path))
         st = dio_read_npy(path, &cs, out);
     else
         st = dio_read_csv(path, opt->header, &cs, out);

@@ -23,6 +23,8 @@
 #include "error.h"
 
 #define CSV_CHUNK ((size_t)1 << 22)
+/* A line longer than this is no table (a binary file, /dev/zero piped in) */
+#define CSV_MAX_LINE ((size_t)1 << 26)
 
 typedef struct csv_span {
     const char *s, *e; /* the field without surrounding blanks (quotes kept) */
@@ -76,6 +78,11 @@ static int next_line(csv_ctx *c, char **line, char **end, nf_status *st)
             c->pos = 0;
         }
         if (c->len + 1 >= c->cap) {
+            if (c->cap >= CSV_MAX_LINE) {
+                *st = nf_fail(NF_ERR_FORMAT, "%s: line %zu is longer than %zu MiB: not a CSV file", c->path,
+                              c->lineno + 1, CSV_MAX_LINE >> 20);
+                return -1;
+            }
             if (c->cap > SIZE_MAX / 2) {
                 *st = nf_fail(NF_ERR_NOMEM, "%s: line %zu is too long", c->path, c->lineno + 1);
                 return -1;
@@ -96,6 +103,10 @@ static int next_line(csv_ctx *c, char **line, char **end, nf_status *st)
                 return -1;
             }
             c->eof = 1;
+        }
+        if (memchr(c->buf + c->len, '\0', got)) {
+            *st = nf_fail(NF_ERR_FORMAT, "%s: holds a NUL byte: a binary file, not CSV", c->path);
+            return -1;
         }
         if (c->bytes == 0 && got >= 3 && memcmp(c->buf, "\xEF\xBB\xBF", 3) == 0) {
             c->pos = 3; /* byte-order mark */

@@ -426,6 +426,12 @@ static nf_status read_all(const char *path, unsigned char **out, size_t *out_len
     FILE *fp = fopen(path, "rb");
     if (!fp)
         return nf_fail(NF_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
+    struct stat kind;
+    if (fstat(fileno(fp), &kind) == 0 && !S_ISREG(kind.st_mode)) { /* /dev/zero would be read forever */
+        fclose(fp);
+        return nf_fail(NF_ERR_IO, "%s: %s, not a model file", path,
+                       S_ISDIR(kind.st_mode) ? "a folder" : "a device, pipe or special file");
+    }
     size_t cap = 4096, len = 0;
     struct stat sb;
     *mapped = 0;

@@ -757,9 +757,9 @@ static void test_csv_errors(void)
             CHECK(fails_with(path, NULL, want, cases[i].want, NULL), "case %zu", i);
         }
     }
-    /* A NUL byte inside a field. */
+    /* A NUL byte inside a field: a binary file. */
     CHECK(write_bytes(path, "1,2\n3,4\0005\n", 10));
-    CHECK(fails_with(path, NULL, NF_ERR_FORMAT, "line 2, field 2: not a number", NULL));
+    CHECK(fails_with(path, NULL, NF_ERR_FORMAT, "holds a NUL byte: a binary file, not CSV", NULL));
 
     /* Files that are missing, empty, blank, or folders. */
     CHECK(fails_with(tp("missing.csv"), NULL, NF_ERR_IO, "missing.csv: cannot open: No such file or directory", NULL));
@@ -767,7 +767,7 @@ static void test_csv_errors(void)
     CHECK(fails_with(path, NULL, NF_ERR_FORMAT, "empty file", NULL));
     CHECK(write_text(path, "\n  \r\n\t\n"));
     CHECK(fails_with(path, NULL, NF_ERR_FORMAT, "no data rows", NULL));
-    CHECK(fails_with(tmpdir, NULL, NF_ERR_IO, "cannot read", NULL));
+    CHECK(fails_with(tmpdir, NULL, NF_ERR_IO, "a folder, not a data file", NULL));
 }
 
 /* A valid small float32 file, truncated at many lengths. */
@@ -897,7 +897,7 @@ static void test_npy_errors(void)
     char dirnpy[512];
     snprintf(dirnpy, sizeof dirnpy, "%s", tp("folder.npy"));
     CHECK(mkdir(dirnpy, 0700) == 0);
-    CHECK(fails_with(dirnpy, NULL, NF_ERR_IO, "not a regular file", NULL));
+    CHECK(fails_with(dirnpy, NULL, NF_ERR_IO, "a folder, not a data file", NULL));
     rmdir(dirnpy);
     CHECK(fails_with(tp("missing.npy"), NULL, NF_ERR_IO, "cannot open: No such file or directory", NULL));
 }

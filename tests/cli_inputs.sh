@@ -1,0 +1,29 @@
+#!/bin/sh
+# What an input may be (issue 14, items 6 and 11): a device such as
+# /dev/zero is refused at once, never read until memory runs out; a pipe
+# of NUL bytes is refused as a binary file; a .npy file is read as .npy
+# whatever its name (its magic bytes decide).
+suite=cli_inputs
+. "$(dirname "$0")/lib_cli.sh"
+
+"$nflow" toy banana --n 300 --seed 1 --out "$t/d.csv" || bad "toy"
+run_ok "train" "$nflow" train --data "$t/d.csv" --epochs 1 --threads 1 --quiet --out "$t/m.nfm"
+refused "info /dev/zero" 1 "not a model file" - -- timeout 20 "$nflow" info /dev/zero && ok
+refused "eval --data /dev/zero" 1 "not a data file" - -- timeout 20 "$nflow" eval "$t/m.nfm" --data /dev/zero && ok
+refused "a folder as data" 1 "a folder, not a data file" - -- "$nflow" eval "$t/m.nfm" --data "$t" && ok
+mkfifo "$t/zeros.csv"
+head -c 1000000 /dev/zero >"$t/zeros.csv" &
+refused "NUL bytes through a pipe" 1 "NUL byte: a binary file" - -- timeout 20 "$nflow" eval "$t/m.nfm" --data "$t/zeros.csv" && ok
+wait
+mkfifo "$t/rows.csv"
+cat "$t/d.csv" >"$t/rows.csv" &
+run_ok "CSV through a pipe" "$nflow" eval "$t/m.nfm" --data "$t/rows.csv" --json
+wait
+grep -q '"n": 300' "$t/out.txt" && ok || bad "pipe: $(cat "$t/out.txt")"
+run_ok "sample .npy" "$nflow" sample "$t/m.nfm" --n 40 --out "$t/s.npy"
+cp "$t/s.npy" "$t/misnamed.csv"
+run_ok "an .npy named .csv" "$nflow" eval "$t/m.nfm" --data "$t/misnamed.csv" --json
+grep -q '"n": 40' "$t/out.txt" && ok || bad "misnamed .npy: $(cat "$t/out.txt")"
+
+echo "$suite: $passed passed, $failed failed"
+[ "$failed" -eq 0 ]
