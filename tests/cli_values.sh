@@ -30,5 +30,14 @@ run_ok "train, a one-row test" "$nflow" train --data "$t/d.csv" --val "$t/three.
     --threads 1 --quiet --out "$t/q.nfm"
 grep -q "one row: no standard error" "$t/out.txt" && ! grep -qi nan "$t/out.txt" && ok || bad "train: $(cat "$t/out.txt")"
 
+# --threads beyond any machine: bounded (1024), not a crash in the OpenMP runtime
+run_ok "--threads 100000" "$nflow" eval "$t/m.nfm" --data "$t/d.csv" --threads 100000 --json
+OMP_NUM_THREADS=100000 "$nflow" eval "$t/m.nfm" --data "$t/d.csv" --json >"$t/out.txt" 2>"$t/err.txt" && ok ||
+    bad "OMP_NUM_THREADS=100000: $(cat "$t/err.txt")"
+# training that never beats its start says so (and saves the start)
+run_ok "no gain" "$nflow" train --data "$t/d.csv" --epochs 3 --lr 0.1 --threads 1 --quiet --out "$t/nogain.nfm"
+grep -q "no epoch validated above the untrained model (the Gaussian fit)" "$t/err.txt" && ok ||
+    bad "no warning: $(cat "$t/err.txt")"
+
 echo "$suite: $passed passed, $failed failed"
 [ "$failed" -eq 0 ]

@@ -362,6 +362,10 @@ int cmd_train(int argc, char **argv)
         cli_error("train", "%s; no model written", nf_last_error());
         goto done;
     }
+    if (val.rows && res.epochs > 0 && res.best_epoch == 0)
+        fprintf(stderr, "nflow train: warning: no epoch validated above the untrained model%s, which is what is "
+                        "saved; a lower --lr, or more rows, may do better\n",
+                cfg.whiten ? " (the Gaussian fit)" : "");
     scratch = malloc(sizeof(double) * (train.rows > val.rows ? train.rows : val.rows));
     stats s_train = {NAN, NAN}, s_val = {NAN, NAN}, s_test = {NAN, NAN};
     if (!scratch || (st = mean_ll(f, &train, &s_train, scratch)) ||
