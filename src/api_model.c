@@ -202,6 +202,53 @@ static nf_status read_training(const mf_file *mf, const mf_section *s, nf_flow *
     return st;
 }
 
+/* Weights and biases of a dense network n_in -> depth x hidden -> n_out
+ * (src/mlp.c's layout), in double: a hostile size must not wrap. */
+static double dense_params(double n_in, double hidden, double depth, double n_out)
+{
+    if (depth <= 0)
+        return n_in * n_out + n_out;
+    return n_in * hidden + hidden + (depth - 1) * (hidden * hidden + hidden) + hidden * n_out + n_out;
+}
+
+/* The parameters a layer or base section's sizes imply, from its scalars
+ * alone, before anything is allocated for it; -1 when a size is missing or
+ * negative (the loader then reports the section itself). */
+static double section_params(const mf_file *mf, const mf_section *s, int dim)
+{
+    const char *tag = mf_section_tag(s);
+    int64_t hidden = 0, depth = 0, k = 0;
+    int net = !strcmp(tag, "maf") || !strcmp(tag, "iaf") || !strcmp(tag, "made_mog_base") ||
+              !strcmp(tag, "affine_coupling") || !strcmp(tag, "additive_coupling");
+    if (net && (!mf_has(s, "hidden") || !mf_has(s, "hidden_layers") || mf_get_i64(mf, s, "hidden", &hidden) ||
+                mf_get_i64(mf, s, "hidden_layers", &depth) || hidden < 0 || depth < 0))
+        return -1;
+    if (!strcmp(tag, "maf") || !strcmp(tag, "iaf"))
+        return dense_params(dim, hidden, depth, 2.0 * dim);
+    if (!strcmp(tag, "made_mog_base"))
+        return mf_has(s, "components") && !mf_get_i64(mf, s, "components", &k) && k > 0
+                   ? dense_params(dim, hidden, depth, 3.0 * k * dim)
+                   : -1;
+    if (net) /* a coupling: at least one input and one output */
+        return dense_params(1, hidden, depth, 1);
+    if (!strcmp(tag, "linear_lu"))
+        return (double)dim * dim;
+    return 0; /* per-dimension layers: at most a few times dim */
+}
+
+/* The count of parameter values the file really holds: what the header's
+ * count must equal before anything of that size is allocated. */
+static nf_status stored_params(const mf_file *mf, size_t *count)
+{
+    for (size_t i = 0; i < mf_section_count(mf); i++) {
+        const mf_section *s = mf_section_at(mf, i);
+        const float *v;
+        if (strcmp(mf_section_tag(s), "parameters") == 0)
+            return mf_get_f32s(mf, s, "values", (size_t)-1, &v, count);
+    }
+    return nf_fail(NF_ERR_FORMAT, "%s: section 'parameters' missing", mf_path(mf));
+}
+
 static nf_status read_flow(const mf_file *mf, nf_flow **out)
 {
     size_t ns = mf_section_count(mf), i = 0;
@@ -223,6 +270,21 @@ static nf_status read_flow(const mf_file *mf, nf_flow **out)
     int b = base_from_name(base);
     if (dim < 1 || dim > 100000 || b < 0 || n_layers < 1 || n_layers > 100000 || n_params < 0)
         return nf_fail(NF_ERR_FORMAT, "%s: section 'nflow': dim, base or counts out of range", path);
+    size_t stored;
+    if ((st = stored_params(mf, &stored)))
+        return st;
+    if (stored != (uint64_t)n_params)
+        return nf_fail(NF_ERR_FORMAT, "%s: the header announces %lld parameters, the file holds %zu", path,
+                       (long long)n_params, stored);
+    /* every section's sizes against the header before any is built */
+    double implied = 0;
+    for (size_t k = 1; k < ns; k++) {
+        double p = section_params(mf, mf_section_at(mf, k), (int)dim);
+        implied += p > 0 ? p : 0;
+        if (implied > (double)n_params)
+            return nf_fail(NF_ERR_FORMAT, "%s: section %zu ('%s'): its sizes imply more parameters than the %lld "
+                           "of the header", path, k, mf_section_tag(mf_section_at(mf, k)), (long long)n_params);
+    }
     nf_flow *f = calloc(1, sizeof *f);
     if (!f)
         return nf_fail(NF_ERR_NOMEM, "out of memory loading %s", path);

@@ -71,10 +71,52 @@ static void test_spread_outside_float32_refused(void)
     nf_flow_free(f);
 }
 
+/* A small file whose coupling claims 16 hidden layers of 14,864 units
+ * (3.5e9 parameters) while the header and the parameters section hold
+ * 676: refused from the sizes, before any layer is built. */
+static void test_sizes_checked_before_allocating(void)
+{
+    char path[256];
+    snprintf(path, sizeof path, "%s/huge.nfm", dir);
+    mf_writer *w = mf_writer_new();
+    double mean[2] = {0, 0}, std[2] = {1, 1};
+    int32_t mask[2] = {1, 0};
+    float params[676] = {0};
+    nf_status st = mf_begin(w, "nflow");
+    if (!st) st = mf_put_str(w, "version", NF_VERSION_STRING);
+    if (!st) st = mf_put_i64(w, "dim", 2);
+    if (!st) st = mf_put_str(w, "base", "normal");
+    if (!st) st = mf_put_f64(w, "box_lo", 0);
+    if (!st) st = mf_put_f64(w, "box_hi", 1);
+    if (!st) st = mf_put_i64(w, "layers", 2);
+    if (!st) st = mf_put_i64(w, "params", 676);
+    if (!st) st = mf_begin(w, "standardize");
+    if (!st) st = mf_put_f64s(w, "mean", mean, 2);
+    if (!st) st = mf_put_f64s(w, "std", std, 2);
+    if (!st) st = mf_begin(w, "affine_coupling");
+    if (!st) st = mf_put_i32s(w, "mask", mask, 2);
+    if (!st) st = mf_put_i64(w, "hidden", 14864);
+    if (!st) st = mf_put_i64(w, "hidden_layers", 16);
+    if (!st) st = mf_put_str(w, "activation", "relu");
+    if (!st) st = mf_put_f64(w, "log_scale_bound", 3);
+    if (!st) st = mf_begin(w, "parameters");
+    if (!st) st = mf_put_f32s(w, "values", params, 676);
+    if (!st) st = mf_writer_save(w, path);
+    mf_writer_free(w);
+    CHECK(st == NF_OK, "%s", nf_last_error());
+    nf_flow *f = NULL;
+    CHECK(nf_flow_load(&f, path) == NF_ERR_FORMAT);
+    CHECK(strstr(nf_last_error(), "section 2 ('affine_coupling'): its sizes imply more parameters than the 676") !=
+              NULL,
+          "%s", nf_last_error());
+    nf_flow_free(f);
+}
+
 int main(void)
 {
     if (!mkdtemp(dir))
         return 1;
+    RUN(test_sizes_checked_before_allocating);
     RUN(test_reader_refuses_unusable_standardisation);
     RUN(test_spread_outside_float32_refused);
     char cmd[300];
