@@ -329,6 +329,11 @@ typedef struct nf_train_options {
      * weight_decay, clip_norm, lr_decay and seed are used, not these;
      * max_epochs and patience are taken from these options. */
     const char *resume_path;
+    /* When not NULL: read after every step; once non-zero, training stops
+     * there as if its epochs had run out (the best parameters put back,
+     * the checkpoint written) and nf_train_result.stopped is 1. For a
+     * SIGINT handler to set (a volatile sig_atomic_t, which is an int). */
+    const volatile int *stop;
 } nf_train_options;
 
 typedef struct nf_train_result {
@@ -337,6 +342,7 @@ typedef struct nf_train_result {
     double train_log_likelihood;
     double val_log_likelihood; /* of the kept (best) parameters */
     double seconds;
+    int stopped;               /* 1: stopped through opt->stop */
 } nf_train_result;
 
 /* Defaults; checkpoint_seconds 300, no checkpoint, no resume. */

@@ -146,7 +146,7 @@ nf_status nf_flow_train(nf_flow *f, const float *train, size_t n_train, const fl
             s.best_val = untrained;
     }
     double t0 = now() - s.elapsed, last_ck = now();
-    int decay_every = o->patience / 4 > 1 ? o->patience / 4 : 1, abandoned = 0;
+    int decay_every = o->patience / 4 > 1 ? o->patience / 4 : 1, abandoned = 0, stopped = 0;
     int64_t steps_per_epoch = ((int64_t)n_train + batch - 1) / batch;
     while (!st) {
         if (s.next == 0) {
@@ -180,6 +180,10 @@ nf_status nf_flow_train(nf_flow *f, const float *train, size_t n_train, const fl
             }
             if (train_step_hook && train_step_hook(&s, train_step_hook_user)) {
                 abandoned = 1;
+                break;
+            }
+            if (opt->stop && *opt->stop) {
+                stopped = 1;
                 break;
             }
             continue;
@@ -239,6 +243,7 @@ nf_status nf_flow_train(nf_flow *f, const float *train, size_t n_train, const fl
         result->train_log_likelihood = s.last_train;
         result->val_log_likelihood = f->val_ll;
         result->seconds = now() - t0;
+        result->stopped = stopped;
     }
     train_state_free(&s);
     return st;

@@ -1,9 +1,11 @@
-/* realpath() */
-#define _XOPEN_SOURCE 700
+/* realpath(), O_TMPFILE, linkat() */
+#define _GNU_SOURCE
 #include "atomic_file.h"
 
 #include <errno.h>
 #include <fcntl.h>
+#include <stdio.h>
+#include <time.h>
 #include <sys/stat.h>
 #include <stdlib.h>
 #include <string.h>
@@ -71,25 +73,62 @@ nf_status atomic_open(atomic_file *a, const char *given)
     free(resolved);
     path = a->path;
     snprintf(a->tmp_path, len + 16, "%s.tmp.XXXXXX", path);
-    int fd = mkstemp(a->tmp_path);
-    if (fd < 0) {
-        nf_status st = nf_fail(NF_ERR_IO, "%s: cannot create: %s", path, strerror(errno));
-        release(a);
-        return st;
+    int fd = -1;
+#ifdef O_TMPFILE
+    /* An unnamed file in the target's folder: a killed process leaves
+     * nothing behind; it gets a name only at commit (via /proc). */
+    if (access("/proc/self/fd", X_OK) == 0) {
+        const char *slash = strrchr(path, '/');
+        char *dir = slash ? strndup(path, slash == path ? 1 : (size_t)(slash - path)) : strdup(".");
+        if (dir) {
+            fd = open(dir, O_TMPFILE | O_WRONLY | O_CLOEXEC, 0666);
+            free(dir);
+        }
+        a->anonymous = fd >= 0;
     }
-    /* mkstemp makes 0600; give the file the mode a plain fopen would */
-    mode_t mask = umask(0);
-    umask(mask);
-    fchmod(fd, 0666 & ~mask);
+#endif
+    if (fd < 0) { /* a named temporary file (no O_TMPFILE here) */
+        fd = mkstemp(a->tmp_path);
+        if (fd < 0) {
+            nf_status st = nf_fail(NF_ERR_IO, "%s: cannot create: %s", path, strerror(errno));
+            release(a);
+            return st;
+        }
+        /* mkstemp makes 0600; give the file the mode a plain fopen would */
+        mode_t mask = umask(0);
+        umask(mask);
+        fchmod(fd, 0666 & ~mask);
+    }
     a->fp = fdopen(fd, "wb");
     if (!a->fp) {
         nf_status st = nf_fail(NF_ERR_IO, "%s: cannot write: %s", path, strerror(errno));
         close(fd);
-        unlink(a->tmp_path);
+        if (!a->anonymous)
+            unlink(a->tmp_path);
         release(a);
         return st;
     }
     return NF_OK;
+}
+
+/* Links the unnamed file into its folder under a fresh temporary name (the
+ * rename then replaces the target atomically, as for a named one). */
+static int name_unnamed(atomic_file *a)
+{
+    char proc[64];
+    snprintf(proc, sizeof proc, "/proc/self/fd/%d", fileno(a->fp));
+    size_t len = strlen(a->tmp_path);
+    for (unsigned attempt = 0; attempt < 100; attempt++) {
+        /* replace the XXXXXX with the process and a counter */
+        snprintf(a->tmp_path + len - 6, 7, "%06x", (unsigned)(getpid() * 31u + attempt * 7919u + (unsigned)time(NULL)) & 0xffffffu);
+        if (linkat(AT_FDCWD, proc, AT_FDCWD, a->tmp_path, AT_SYMLINK_FOLLOW) == 0) {
+            a->anonymous = 0; /* named now: unlinked on failure like any other */
+            return 0;
+        }
+        if (errno != EEXIST)
+            return -1;
+    }
+    return -1;
 }
 
 /* Makes the rename itself durable: fsync the folder that holds the file. */
@@ -125,6 +164,10 @@ nf_status atomic_commit(atomic_file *a)
     }
     int bad = ferror(a->fp) || fflush(a->fp) != 0 || fsync(fileno(a->fp)) != 0;
     int saved = errno;
+    if (!bad && a->anonymous && name_unnamed(a) != 0) {
+        bad = 1;
+        saved = errno;
+    }
     if (fclose(a->fp) != 0 && !bad) {
         bad = 1;
         saved = errno;
@@ -134,7 +177,8 @@ nf_status atomic_commit(atomic_file *a)
         if (!bad)
             saved = errno;
         nf_status st = nf_fail(NF_ERR_IO, "%s: write failed: %s", a->path, strerror(saved));
-        unlink(a->tmp_path);
+        if (!a->anonymous)
+            unlink(a->tmp_path);
         release(a);
         return st;
     }
@@ -147,7 +191,7 @@ void atomic_abort(atomic_file *a)
 {
     if (a->fp) {
         fclose(a->fp);
-        if (a->tmp_path)
+        if (a->tmp_path && !a->anonymous)
             unlink(a->tmp_path);
     }
     release(a);

@@ -6,7 +6,10 @@
  * names is replaced, the link stays; a dangling link is refused); a
  * character device or a FIFO (/dev/null, a pipe) is written directly, as
  * no rename can replace it; a folder, a block device or a socket is
- * refused. */
+ * refused. Where the system has O_TMPFILE (Linux) the temporary file has no
+ * name until it is complete, so a killed process leaves nothing behind;
+ * elsewhere a killed write can leave PATH.tmp.XXXXXX, which is safe to
+ * delete. */
 #ifndef NF_ATOMIC_FILE_H
 #define NF_ATOMIC_FILE_H
 
@@ -18,6 +21,7 @@ typedef struct atomic_file {
     FILE *fp;          /* write here between open and commit */
     char *tmp_path;    /* NULL when writing directly */
     char *path;        /* the file written: a link's target */
+    int anonymous;     /* written through O_TMPFILE: no name until commit */
 } atomic_file;
 
 nf_status atomic_open(atomic_file *a, const char *path);

@@ -52,6 +52,18 @@ while [ $landed -eq 0 ] && [ $attempt -lt 5 ]; do
     [ -e "$t/k.nfc" ] && [ ! -e "$t/k.nfm" ] && landed=1
 done
 [ $landed -eq 1 ] && ok || bad "no kill landed before the run ended (5 tries)"
+# more kills at random moments of a run that writes a checkpoint after
+# every step: the unnamed temporary file (O_TMPFILE) leaves nothing behind
+for k in 1 2 3 4 5 6; do
+    "$nflow" train --data "$t/d.csv" --layers 2 --hidden 8 --batch 64 --seed 2 --threads 1 --quiet \
+        --epochs 12 --out "$t/kk.nfm" --checkpoint "$t/kk.nfc" --checkpoint-every 0 >/dev/null 2>&1 &
+    pid=$!
+    sleep "$(printf "0.%02d" $(( 2 + $(od -An -N1 -tu1 /dev/urandom) % 20 )))"
+    kill -9 $pid 2>/dev/null
+    wait $pid 2>/dev/null
+done
+left=$(ls "$t" | grep -c '\.tmp\.')
+[ "$left" -eq 0 ] && ok || bad "killed writes left $left temporary files: $(ls "$t" | grep '\.tmp\.')"
 run_ok "resume after kill" "$nflow" train --data "$t/d.csv" --threads 1 --quiet --resume "$t/k.nfc" --out "$t/k.nfm"
 same "killed and resumed" "$t/ref12.nfm" "$t/k.nfm"
 

@@ -3,6 +3,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <signal.h>
 #include <sys/resource.h>
 #include <time.h>
 
@@ -110,6 +111,20 @@ static int resume_options(const cli_command *cmd, const char *path, nf_train_opt
                 path, saved.batch, saved.lr, saved.lr_decay, saved.weight_decay, saved.clip_norm,
                 (unsigned long long)saved.seed, saved.max_epochs, saved.patience);
     return 0;
+}
+
+/* Ctrl-C: the first stops training after the current step, and the best
+ * model so far is saved; a second one ends the process at once. */
+static volatile int interrupted;
+
+static void on_interrupt(int sig)
+{
+    if (interrupted) {
+        signal(sig, SIG_DFL);
+        raise(sig);
+        return;
+    }
+    interrupted = 1;
 }
 
 /* The model kind of a loaded flow ("model: NAME, ..." in its description). */
@@ -355,7 +370,18 @@ int cmd_train(int argc, char **argv)
     topt.progress = show_progress;
     topt.user = &ps;
     nf_train_result res;
+    struct sigaction sa, old_int, old_term;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_interrupt;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGINT, &sa, &old_int);
+    sigaction(SIGTERM, &sa, &old_term);
+    topt.stop = &interrupted;
     st = nf_flow_train(f, train.values, train.rows, val.values, val.rows, &topt, &res);
+    if (st || !res.stopped) { /* after training, Ctrl-C ends at once: every write is atomic */
+        sigaction(SIGINT, &old_int, NULL);
+        sigaction(SIGTERM, &old_term, NULL);
+    }
     if (ps.tty && !ps.quiet)
         fputc('\n', stderr);
     if (st) {
@@ -414,6 +440,12 @@ int cmd_train(int argc, char **argv)
         printf("saved %s\n", out);
     }
     rc = 0;
+    if (res.stopped) {
+        cli_error("train", "interrupted in epoch %d: saved the best model so far (epoch %d) to %s%s%s", res.epochs + 1,
+                  res.best_epoch, out, topt.checkpoint_path ? " and the checkpoint to " : "",
+                  topt.checkpoint_path ? topt.checkpoint_path : "");
+        rc = 130; /* as a shell reports SIGINT */
+    }
 done:
     free(scratch);
     free(integer_cols);
