@@ -40,7 +40,7 @@ DTEST_SRC = $(wildcard tests/dtest_*.c)
 TESTS = $(TEST_SRC:tests/%.c=$(BUILD)/tests/%) $(DTEST_SRC:tests/%.c=$(BUILD)/tests/%)
 HEADERS = include/nflow.h $(wildcard src/*.h) $(wildcard tools/*.h) tests/harness.h tests/dcheck.h
 
-.PHONY: all deps check demo bench clean
+.PHONY: all deps check demo bench clean fuzz
 all: deps $(BUILD)/libnflow.a $(BUILD)/libnflow.so $(BUILD)/nflow $(BUILD)/fit_toy
 
 deps:
@@ -84,7 +84,12 @@ $(BUILD)/tests/dtest_%: tests/dtest_%.c $(BUILD)/libnflow_dbl.a $(HEADERS)
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS) -DNF_REAL_DOUBLE -o $@ $< $(BUILD)/libnflow_dbl.a $(LDLIBS)
 
-check: all $(TESTS)
+# fault injection for tests/cli_faults.sh (no sanitizers: it is preloaded)
+$(BUILD)/tests/libfault.so: tests/fault_shim.c
+	@mkdir -p $(@D)
+	$(CC) -shared -fPIC -O2 -Wall -Wextra -o $@ $< -ldl
+
+check: all $(TESTS) $(BUILD)/tests/libfault.so
 	@sh tests/run.sh $(BUILD)
 
 demo: all
@@ -102,5 +107,26 @@ bench: all $(BUILD)/bench_nflow
 	@sh bench/cli_vs_torch.sh $(BUILD) 1
 	@sh bench/scaling.sh $(BUILD) 1,$$(nproc) 1
 
+# libFuzzer targets (fuzz/README.md): clang with ASan + UBSan, OpenMP
+# pragmas left serial (-fopenmp=libgomp: GCC's runtime for the omp_* calls)
+FUZZ_BUILD = build-fuzz
+FUZZ_CFLAGS = -std=c11 -D_POSIX_C_SOURCE=200809L -g -O1 -fno-math-errno -fopenmp=libgomp -Iinclude -Isrc \
+              -I$(BLAS_INC) -fsanitize=fuzzer-no-link,address,undefined -fno-sanitize-recover=undefined
+FUZZ_TARGETS = model checkpoint npy csv columns
+FUZZ_OBJ = $(LIB_SRC:src/%.c=$(FUZZ_BUILD)/obj/%.o)
+
+.SECONDARY: $(FUZZ_OBJ)
+$(FUZZ_BUILD)/obj/%.o: src/%.c $(HEADERS)
+	@mkdir -p $(@D)
+	clang $(FUZZ_CFLAGS) -c $< -o $@
+
+$(FUZZ_BUILD)/fuzz_%: fuzz/fuzz_%.c fuzz/fuzz_common.h $(FUZZ_OBJ)
+	clang $(FUZZ_CFLAGS) -fsanitize=fuzzer -o $@ $< $(FUZZ_OBJ) -L$(BLAS_LIB) -Wl,-rpath,$(BLAS_LIB) -lopenblas \
+	    -lpng -lz $(MVEC) -lm -lgomp
+
+fuzz: deps
+	@sh scripts/setup.sh fuzz
+	@$(MAKE) --no-print-directory $(FUZZ_TARGETS:%=$(FUZZ_BUILD)/fuzz_%)
+
 clean:
-	rm -rf build build-san
+	rm -rf build build-san build-fuzz

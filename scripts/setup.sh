@@ -6,6 +6,12 @@ missing=""
 [ -f /usr/include/zlib.h ] || missing="$missing zlib1g-dev"
 command -v cc >/dev/null 2>&1 || missing="$missing gcc"
 command -v make >/dev/null 2>&1 || missing="$missing make"
+# `make fuzz`: clang and its libFuzzer runtime
+if [ "$1" = fuzz ]; then
+    command -v clang >/dev/null 2>&1 || missing="$missing clang"
+    ls /usr/lib/llvm-*/lib/clang/*/lib/linux/libclang_rt.fuzzer-x86_64.a >/dev/null 2>&1 ||
+        missing="$missing libclang-rt-14-dev"
+fi
 [ -z "$missing" ] && exit 0
 if [ "$(id -u)" = 0 ]; then
     echo "setup: installing$missing"

@@ -1,0 +1,52 @@
+#!/bin/sh
+# Writes the seed corpora of fuzz/corpus/ with build/nflow (run once; the
+# results are committed): small models of every kind and a checkpoint,
+# framed as fuzz_common.h expects (the payload after a 2-byte section
+# count: header and trailer are rebuilt by the harness), .npy and CSV
+# files, column lists.
+# usage: sh fuzz/make_corpus.sh [build]
+set -e
+build=${1:-build}
+nflow="$build/nflow"
+here=$(cd "$(dirname "$0")" && pwd)
+c="$here/corpus"
+t=$(mktemp -d)
+trap 'rm -rf "$t"' EXIT
+mkdir -p "$c/model" "$c/checkpoint" "$c/npy" "$c/csv" "$c/columns"
+# a model file -> its sections with a 2-byte count in front
+frame() {
+    /usr/bin/python3 -c "
+import struct, sys
+b = open(sys.argv[1], 'rb').read()
+s, p = struct.unpack_from('<QQ', b, 32)
+open(sys.argv[2], 'wb').write(struct.pack('<H', s) + b[48:48 + p])" "$1" "$2"
+}
+"$nflow" toy banana --n 64 --seed 1 --out "$t/d.csv"
+small="--epochs 1 --hidden 3 --layers 1 --threads 1 --quiet --val $t/d.csv --test $t/d.csv"
+for kind in maf maf-mog realnvp nice iaf made gaussian; do
+    # shellcheck disable=SC2086
+    "$nflow" train --data "$t/d.csv" --model "$kind" $small --components 2 --out "$t/$kind.nfm" 2>/dev/null ||
+        "$nflow" train --data "$t/d.csv" --model "$kind" $small --out "$t/$kind.nfm"
+    frame "$t/$kind.nfm" "$c/model/$kind"
+done
+# shellcheck disable=SC2086
+"$nflow" train --data "$t/d.csv" --model maf --batch-norm --actnorm $small --out "$t/bn.nfm"
+frame "$t/bn.nfm" "$c/model/maf-bn-actnorm"
+# shellcheck disable=SC2086
+"$nflow" train --data "$t/d.csv" --model maf --no-whiten $small --out "$t/plain.nfm"
+frame "$t/plain.nfm" "$c/model/maf-plain"
+# checkpoints of training on exactly the harness's data (64 banana rows, seed 1)
+# shellcheck disable=SC2086
+"$nflow" train --data "$t/d.csv" --model maf $small --checkpoint "$t/ck.nfc" --out "$t/ck.nfm"
+frame "$t/ck.nfc" "$c/checkpoint/maf"
+# shellcheck disable=SC2086
+"$nflow" train --data "$t/d.csv" --model realnvp --batch-norm $small --checkpoint "$t/ck2.nfc" --out "$t/ck2.nfm"
+frame "$t/ck2.nfc" "$c/checkpoint/realnvp-bn"
+# data files
+"$nflow" sample "$t/maf.nfm" --n 5 --out "$c/npy/f32.npy" --log-prob "$c/npy/f64.npy"
+head -4 "$t/d.csv" >"$c/csv/plain.csv"
+{ echo "x,y"; head -3 "$t/d.csv"; } >"$c/csv/header.csv"
+printf '1,2,3\r\n4,5e-3,-6\r\n' >"$c/csv/crlf.csv"
+printf ' 1 , 2\n\n3,4\n' >"$c/csv/spaces.csv"
+for s in "0-9" "1,3,5-7" "2" "0-0,1" "3-1"; do printf '%s' "$s" >"$c/columns/$(echo "$s" | tr ',-' '_x')"; done
+ls -R "$c" | head -40
