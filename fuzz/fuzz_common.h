@@ -7,9 +7,12 @@
 
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 #include <zlib.h>
+
+#include "nflow.h"
 
 /* A file of this process in /dev/shm (memory) or /tmp, named by suffix. */
 static const char *fuzz_path(const char *suffix)
@@ -68,6 +71,25 @@ static int fuzz_write_model(const char *path, const uint8_t *data, size_t size)
     int rc = fuzz_write(path, buf, total);
     free(buf);
     return rc;
+}
+
+/* A data file of the input: read whole (header detected), then with the
+ * given header setting and column list, as `nflow --columns` would. */
+static void fuzz_read_data(const char *suffix, const uint8_t *data, size_t size, int header, const char *columns)
+{
+    const char *path = fuzz_path(suffix);
+    if (fuzz_write(path, data, size) != 0)
+        return;
+    nf_read_options opt;
+    nf_read_options_default(&opt);
+    nf_matrix m;
+    nf_matrix_read(path, &opt, &m);
+    nf_matrix_free(&m);
+    opt.header = header;
+    opt.columns = columns;
+    nf_matrix_read(path, &opt, &m);
+    nf_matrix_free(&m);
+    unlink(path);
 }
 
 #endif
