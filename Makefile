@@ -40,7 +40,7 @@ DTEST_SRC = $(wildcard tests/dtest_*.c)
 TESTS = $(TEST_SRC:tests/%.c=$(BUILD)/tests/%) $(DTEST_SRC:tests/%.c=$(BUILD)/tests/%)
 HEADERS = include/nflow.h $(wildcard src/*.h) $(wildcard tools/*.h) tests/harness.h tests/dcheck.h
 
-.PHONY: all deps check demo bench clean fuzz
+.PHONY: all deps check demo bench clean fuzz install uninstall
 all: deps $(BUILD)/libnflow.a $(BUILD)/libnflow.so $(BUILD)/nflow $(BUILD)/fit_toy
 
 deps:
@@ -66,8 +66,10 @@ $(BUILD)/libnflow_dbl.a: $(DBL_OBJ)
 	@rm -f $@
 	ar rcs $@ $^
 
+# SONAME libnflow.so.0: a new major version is a new name; only the
+# NF_API symbols are exported (-fvisibility=hidden elsewhere)
 $(BUILD)/libnflow.so: $(LIB_OBJ)
-	$(CC) -shared -o $@ $^ $(LDLIBS)
+	$(CC) -shared -Wl,-soname,libnflow.so.$(NF_SOVERSION) -o $@ $^ $(LDLIBS)
 
 $(BUILD)/nflow: $(TOOL_OBJ) $(BUILD)/libnflow.a
 	$(CC) -o $@ $(TOOL_OBJ) $(BUILD)/libnflow.a $(LDLIBS)
@@ -127,6 +129,30 @@ $(FUZZ_BUILD)/fuzz_%: fuzz/fuzz_%.c fuzz/fuzz_common.h $(FUZZ_OBJ)
 fuzz: deps
 	@sh scripts/setup.sh fuzz
 	@$(MAKE) --no-print-directory $(FUZZ_TARGETS:%=$(FUZZ_BUILD)/fuzz_%)
+
+# make install PREFIX=/usr/local DESTDIR=: the header, libnflow.so.0 (and
+# its development link), libnflow.a, nflow.pc for pkg-config, the tool
+PREFIX ?= /usr/local
+NF_SOVERSION = 0
+NF_VERSION = $(shell sed -n 's/^\#define NF_VERSION_STRING "\(.*\)"/\1/p' include/nflow.h)
+LIBDIR = $(PREFIX)/lib
+INSTALL_DIRS = $(DESTDIR)$(PREFIX)/include $(DESTDIR)$(LIBDIR)/pkgconfig $(DESTDIR)$(PREFIX)/bin
+
+install: $(BUILD)/libnflow.a $(BUILD)/libnflow.so $(BUILD)/nflow
+	mkdir -p $(INSTALL_DIRS)
+	install -m 644 include/nflow.h $(DESTDIR)$(PREFIX)/include/nflow.h
+	install -m 755 $(BUILD)/libnflow.so $(DESTDIR)$(LIBDIR)/libnflow.so.$(NF_VERSION)
+	ln -sf libnflow.so.$(NF_VERSION) $(DESTDIR)$(LIBDIR)/libnflow.so.$(NF_SOVERSION)
+	ln -sf libnflow.so.$(NF_SOVERSION) $(DESTDIR)$(LIBDIR)/libnflow.so
+	install -m 644 $(BUILD)/libnflow.a $(DESTDIR)$(LIBDIR)/libnflow.a
+	sed -e 's|@PREFIX@|$(PREFIX)|g; s|@LIBDIR@|$(LIBDIR)|g; s|@VERSION@|$(NF_VERSION)|g; s|@BLAS_LIB@|$(BLAS_LIB)|g; s|@MVEC@|$(MVEC)|g' \
+	    scripts/nflow.pc.in > $(DESTDIR)$(LIBDIR)/pkgconfig/nflow.pc
+	install -m 755 $(BUILD)/nflow $(DESTDIR)$(PREFIX)/bin/nflow
+
+uninstall:
+	rm -f $(DESTDIR)$(PREFIX)/include/nflow.h $(DESTDIR)$(LIBDIR)/libnflow.so.$(NF_VERSION) \
+	    $(DESTDIR)$(LIBDIR)/libnflow.so.$(NF_SOVERSION) $(DESTDIR)$(LIBDIR)/libnflow.so $(DESTDIR)$(LIBDIR)/libnflow.a \
+	    $(DESTDIR)$(LIBDIR)/pkgconfig/nflow.pc $(DESTDIR)$(PREFIX)/bin/nflow
 
 clean:
 	rm -rf build build-san build-fuzz

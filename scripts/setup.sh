@@ -6,6 +6,7 @@ missing=""
 [ -f /usr/include/zlib.h ] || missing="$missing zlib1g-dev"
 command -v cc >/dev/null 2>&1 || missing="$missing gcc"
 command -v make >/dev/null 2>&1 || missing="$missing make"
+command -v pkg-config >/dev/null 2>&1 || missing="$missing pkgconf"
 # `make fuzz`: clang and its libFuzzer runtime
 if [ "$1" = fuzz ]; then
     command -v clang >/dev/null 2>&1 || missing="$missing clang"

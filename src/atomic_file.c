@@ -2,6 +2,7 @@
 #define _GNU_SOURCE
 #include "atomic_file.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -19,6 +20,25 @@ static void release(atomic_file *a)
     free(a->path);
     a->tmp_path = a->path = NULL;
     a->fp = NULL;
+}
+
+/* Removes PATH.tmp.XXXXXX files a killed writer of this very output left
+ * (the fallback's named files, or the instant between link and rename). */
+static void remove_stale(const char *path)
+{
+    const char *slash = strrchr(path, '/');
+    const char *base = slash ? slash + 1 : path;
+    char *dir = slash ? strndup(path, slash == path ? 1 : (size_t)(slash - path)) : strdup(".");
+    DIR *d = dir ? opendir(dir) : NULL;
+    size_t blen = strlen(base);
+    struct dirent *e;
+    while (d && (e = readdir(d)) != NULL)
+        if (strncmp(e->d_name, base, blen) == 0 && strncmp(e->d_name + blen, ".tmp.", 5) == 0 &&
+            strlen(e->d_name + blen + 5) == 6)
+            unlinkat(dirfd(d), e->d_name, 0);
+    if (d)
+        closedir(d);
+    free(dir);
 }
 
 /* A device or a FIFO: written in place. */
@@ -61,6 +81,7 @@ nf_status atomic_open(atomic_file *a, const char *given)
         free(resolved);
         return err;
     }
+    remove_stale(path);
     size_t len = strlen(path);
     a->path = malloc(len + 1);
     a->tmp_path = malloc(len + 16);
@@ -163,19 +184,20 @@ nf_status atomic_commit(atomic_file *a)
         return st;
     }
     int bad = ferror(a->fp) || fflush(a->fp) != 0 || fsync(fileno(a->fp)) != 0;
-    int saved = errno;
+    int saved = errno, renamed = 0;
     if (!bad && a->anonymous && name_unnamed(a) != 0) {
         bad = 1;
         saved = errno;
     }
-    if (fclose(a->fp) != 0 && !bad) {
+    /* the rename right after the link: the name lives for microseconds */
+    if (!bad && rename(a->tmp_path, a->path) != 0) {
         bad = 1;
         saved = errno;
     }
+    renamed = !bad;
+    fclose(a->fp); /* flushed and synced already: nothing left to fail */
     a->fp = NULL;
-    if (bad || rename(a->tmp_path, a->path) != 0) {
-        if (!bad)
-            saved = errno;
+    if (!renamed) {
         nf_status st = nf_fail(NF_ERR_IO, "%s: write failed: %s", a->path, strerror(saved));
         if (!a->anonymous)
             unlink(a->tmp_path);

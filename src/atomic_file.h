@@ -8,8 +8,8 @@
  * no rename can replace it; a folder, a block device or a socket is
  * refused. Where the system has O_TMPFILE (Linux) the temporary file has no
  * name until it is complete, so a killed process leaves nothing behind;
- * elsewhere a killed write can leave PATH.tmp.XXXXXX, which is safe to
- * delete. */
+ * elsewhere a killed write can leave PATH.tmp.XXXXXX, which the next write
+ * of the same output removes (and which is safe to delete). */
 #ifndef NF_ATOMIC_FILE_H
 #define NF_ATOMIC_FILE_H
 

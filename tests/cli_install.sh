@@ -1,0 +1,35 @@
+#!/bin/sh
+# make install / uninstall (issue 15, item 2): into a temporary prefix, then
+# examples/fit_toy.c is built with `pkg-config --cflags --libs nflow` alone
+# and runs; the library's SONAME is libnflow.so.0 and it exports only the
+# public nf_ symbols; DESTDIR stages under a root; uninstall leaves nothing.
+suite=cli_install
+. "$(dirname "$0")/lib_cli.sh"
+root=$(cd "$(dirname "$0")/.." && pwd)
+if ldd "$nflow" | grep -q libasan; then # a sanitizer build is not what one installs
+    echo "$suite: skipped under the sanitizers"; echo "$suite: 0 passed, 0 failed"; exit 0
+fi
+command -v pkg-config >/dev/null 2>&1 || { bad "no pkg-config (scripts/setup.sh installs pkgconf)"; }
+builddir=$(cd "$build" && pwd)
+run_ok "make install" make -s -C "$root" install BUILD="$builddir" PREFIX="$t/prefix"
+for f in include/nflow.h lib/libnflow.a lib/libnflow.so lib/libnflow.so.0 lib/pkgconfig/nflow.pc bin/nflow; do
+    [ -e "$t/prefix/$f" ] && ok || bad "not installed: $f"
+done
+readelf -d "$t/prefix/lib/libnflow.so.0" | grep -q 'SONAME.*\[libnflow.so.0\]' && ok || bad "SONAME"
+others=$(nm -D --defined-only "$t/prefix/lib/libnflow.so.0" | awk '$2 ~ /[TDBR]/ { print $3 }' | grep -v '^nf_' | head -5)
+[ -z "$others" ] && ok || bad "exported beyond nf_*: $others"
+export PKG_CONFIG_PATH="$t/prefix/lib/pkgconfig"
+# shellcheck disable=SC2046 # pkg-config prints a list of flags
+run_ok "build an example with pkg-config" cc -std=c11 -o "$t/fit_toy" "$root/examples/fit_toy.c" \
+    $(pkg-config --cflags --libs nflow)
+run_ok "the example runs" "$t/fit_toy" banana 1
+grep -q "test log-likelihood" "$t/out.txt" && ok || bad "example: $(cat "$t/out.txt")"
+run_ok "the installed tool runs" "$t/prefix/bin/nflow" --help
+run_ok "make install DESTDIR" make -s -C "$root" install BUILD="$builddir" PREFIX=/usr DESTDIR="$t/stage"
+[ -e "$t/stage/usr/lib/pkgconfig/nflow.pc" ] && grep -q '^prefix=/usr$' "$t/stage/usr/lib/pkgconfig/nflow.pc" && ok ||
+    bad "DESTDIR staging"
+run_ok "make uninstall" make -s -C "$root" uninstall PREFIX="$t/prefix"
+[ -z "$(find "$t/prefix" -type f -o -type l)" ] && ok || bad "left after uninstall: $(find "$t/prefix" -type f -o -type l)"
+
+echo "$suite: $passed passed, $failed failed"
+[ "$failed" -eq 0 ]
