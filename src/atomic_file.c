@@ -14,6 +14,13 @@
 
 #include "error.h"
 
+/* The folder that holds path (malloc'ed; "." for a bare name), or NULL. */
+static char *folder_of(const char *path)
+{
+    const char *slash = strrchr(path, '/');
+    return slash ? strndup(path, slash == path ? 1 : (size_t)(slash - path)) : strdup(".");
+}
+
 static void release(atomic_file *a)
 {
     free(a->tmp_path);
@@ -28,7 +35,7 @@ static void remove_stale(const char *path)
 {
     const char *slash = strrchr(path, '/');
     const char *base = slash ? slash + 1 : path;
-    char *dir = slash ? strndup(path, slash == path ? 1 : (size_t)(slash - path)) : strdup(".");
+    char *dir = folder_of(path);
     DIR *d = dir ? opendir(dir) : NULL;
     size_t blen = strlen(base);
     struct dirent *e;
@@ -99,8 +106,7 @@ nf_status atomic_open(atomic_file *a, const char *given)
     /* An unnamed file in the target's folder: a killed process leaves
      * nothing behind; it gets a name only at commit (via /proc). */
     if (access("/proc/self/fd", X_OK) == 0) {
-        const char *slash = strrchr(path, '/');
-        char *dir = slash ? strndup(path, slash == path ? 1 : (size_t)(slash - path)) : strdup(".");
+        char *dir = folder_of(path);
         if (dir) {
             fd = open(dir, O_TMPFILE | O_WRONLY | O_CLOEXEC, 0666);
             free(dir);
@@ -155,8 +161,7 @@ static int name_unnamed(atomic_file *a)
 /* Makes the rename itself durable: fsync the folder that holds the file. */
 static void sync_folder(const char *path)
 {
-    const char *slash = strrchr(path, '/');
-    char *dir = slash ? strndup(path, slash == path ? 1 : (size_t)(slash - path)) : strdup(".");
+    char *dir = folder_of(path);
     if (!dir)
         return;
     int fd = open(dir, O_RDONLY);
@@ -184,7 +189,7 @@ nf_status atomic_commit(atomic_file *a)
         return st;
     }
     int bad = ferror(a->fp) || fflush(a->fp) != 0 || fsync(fileno(a->fp)) != 0;
-    int saved = errno, renamed = 0;
+    int saved = errno;
     if (!bad && a->anonymous && name_unnamed(a) != 0) {
         bad = 1;
         saved = errno;
@@ -194,7 +199,7 @@ nf_status atomic_commit(atomic_file *a)
         bad = 1;
         saved = errno;
     }
-    renamed = !bad;
+    int renamed = !bad;
     fclose(a->fp); /* flushed and synced already: nothing left to fail */
     a->fp = NULL;
     if (!renamed) {

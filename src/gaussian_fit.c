@@ -35,10 +35,13 @@ nf_status flow_gauss_set(nf_flow *f, const double *chol, double tail_weight)
     return NF_OK;
 }
 
-/* log N(x) per row; scratch holds rows x dim. */
-static void gauss_log_prob(const nf_flow *f, int rows, const real *x, double *out, real *scratch)
+/* log N(x) = log N(z; 0, I) - sum log r_ii - sum log std with z = R^-1 y,
+ * y the standardised row: the standard normal base's log-density of z. */
+void flow_gauss_log_prob(nf_flow *f, int rows, const real *x, double *out)
 {
+    static const base_density standard_normal = {NF_BASE_NORMAL, 0, 1};
     int p = f->dim;
+    real *scratch = f->dbuf[0];
     const double *mean, *std;
     standardize_get(f->layers[0], &mean, &std);
     double log_std = 0;
@@ -49,18 +52,9 @@ static void gauss_log_prob(const nf_flow *f, int rows, const real *x, double *ou
             scratch[(size_t)r * p + i] = (real)((x[(size_t)r * p + i] - mean[i]) / std[i]);
     /* z = R^-1 y for every row: Z = Y R^-T */
     k_triangular(1, 0, 0, 1, 0, rows, p, f->gauss, p, scratch, p);
-    double c = -0.5 * p * log(2 * 3.14159265358979323846) - f->gauss_log_det - log_std;
-    for (int r = 0; r < rows; r++) {
-        double q = 0;
-        for (int i = 0; i < p; i++)
-            q += (double)scratch[(size_t)r * p + i] * scratch[(size_t)r * p + i];
-        out[r] = c - 0.5 * q;
-    }
-}
-
-void flow_gauss_log_prob(nf_flow *f, int rows, const real *x, double *out)
-{
-    gauss_log_prob(f, rows, x, out, f->dbuf[0]);
+    base_log_prob(&standard_normal, rows, p, scratch, out);
+    for (int r = 0; r < rows; r++)
+        out[r] -= f->gauss_log_det + log_std;
 }
 
 static double log_sum_exp(double a, double b)
@@ -76,7 +70,7 @@ void flow_mix_tail(nf_flow *f, int rows, const real *x, double *logp)
     if (!f->gauss || !(f->tail_weight > 0))
         return;
     double *lg = f->ldj; /* free after the pass */
-    gauss_log_prob(f, rows, x, lg, f->dbuf[0]);
+    flow_gauss_log_prob(f, rows, x, lg);
     double keep = log1p(-f->tail_weight), tail = log(f->tail_weight);
     for (int r = 0; r < rows; r++)
         logp[r] = log_sum_exp(keep + logp[r], tail + lg[r]);

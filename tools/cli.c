@@ -159,16 +159,22 @@ int cli_read(const char *cmd, const char *path, const char *columns, int dim, nf
     return 0;
 }
 
+/* Writes the folder that holds path into dir ("." for a bare name, "/"
+ * at the root) and returns the name within it. */
+static const char *split_folder(const char *path, char *dir, size_t size)
+{
+    const char *slash = strrchr(path, '/');
+    if (!slash)
+        snprintf(dir, size, ".");
+    else
+        snprintf(dir, size, "%.*s", slash == path ? 1 : (int)(slash - path), path);
+    return slash ? slash + 1 : path;
+}
+
 int cli_check_writable(const char *cmd, const char *path)
 {
     char dir[4096];
-    const char *slash = strrchr(path, '/');
-    if (!slash)
-        strcpy(dir, ".");
-    else if (slash == path)
-        strcpy(dir, "/");
-    else
-        snprintf(dir, sizeof dir, "%.*s", (int)(slash - path), path);
+    split_folder(path, dir, sizeof dir);
     if (access(dir, W_OK) != 0)
         return cli_error(cmd, "%s: cannot write there: %s", path, strerror(errno));
     return 0;
@@ -237,11 +243,7 @@ static int same_file(const char *a, const char *b)
     if (ha || hb)
         return 0;
     char da[4096], db[4096];
-    const char *na = strrchr(a, '/'), *nb = strrchr(b, '/');
-    snprintf(da, sizeof da, "%.*s", na ? (int)(na - a) + 1 : 1, na ? a : ".");
-    snprintf(db, sizeof db, "%.*s", nb ? (int)(nb - b) + 1 : 1, nb ? b : ".");
-    na = na ? na + 1 : a;
-    nb = nb ? nb + 1 : b;
+    const char *na = split_folder(a, da, sizeof da), *nb = split_folder(b, db, sizeof db);
     return strcmp(na, nb) == 0 && stat(da, &sa) == 0 && stat(db, &sb) == 0 && sa.st_dev == sb.st_dev &&
            sa.st_ino == sb.st_ino;
 }

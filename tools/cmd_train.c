@@ -269,8 +269,9 @@ int cmd_train(int argc, char **argv)
         goto done;
     }
     size_t n_integer = nf_matrix_integer_columns(&all, integer_cols);
+    uint64_t dequantize_seed = seed ^ 0x6465715F74726169ull; /* a stream apart from the split's and the model's */
     if (n_integer && dequantize) {
-        nf_matrix_dequantize(&all, integer_cols, seed ^ 0x6465715F74726169ull);
+        nf_matrix_dequantize(&all, integer_cols, dequantize_seed);
         if (!quiet && !json)
             fprintf(stderr, "nflow train: dequantised %zu integer-valued column%s of %zu (U[0,1) noise)\n",
                     n_integer, n_integer == 1 ? "" : "s", dim);
@@ -306,7 +307,7 @@ int cmd_train(int argc, char **argv)
         if (cli_read("train", path, columns, (int)dim, &extra))
             goto done;
         if (n_integer && dequantize) /* the training data's columns, noise of their own */
-            nf_matrix_dequantize(&extra, integer_cols, (seed ^ 0x6465715F74726169ull) + 1 + (uint64_t)k);
+            nf_matrix_dequantize(&extra, integer_cols, dequantize_seed + 1 + (uint64_t)k);
         nf_matrix_free(dst);
         *dst = extra;
         memset(&extra, 0, sizeof extra);
