@@ -401,7 +401,7 @@ size_t nf_flow_describe(const nf_flow *f, char *buf, size_t size)
         OUT("model: %s, MADEs of %d x %d %s, first order %s%s%s\n", model_names[c->model], c->hidden_layers,
             c->hidden, activation_names[c->activation], order_names[c->order],
             c->random_degrees ? ", random degrees" : "", c->batch_norm ? ", batch norm" : "");
-    if (f->has_config && c->whiten && c->model != NF_MODEL_GAUSSIAN)
+    if (f->gauss && c->model != NF_MODEL_GAUSSIAN) /* fitted from data, not merely configured */
         OUT("first layer: whitening of the training covariance (linear LU, trained on)\n");
     if (f->gauss && f->tail_weight > 0)
         OUT("density: %g x flow + %g x the Gaussian fit (a floor under the tails)\n", 1 - f->tail_weight,

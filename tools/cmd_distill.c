@@ -177,6 +177,7 @@ int cmd_distill(int argc, char **argv)
     }
     nf_config cfg;
     nf_config_default(&cfg, student_models[m], dim);
+    cfg.whiten = 0; /* a student learns from samples: no training data to whiten */
     if (layers) cfg.layers = layers;
     if (hidden) cfg.hidden = hidden;
     if (cli_seen(&cmd, "hidden-layers")) cfg.hidden_layers = hidden_layers;

@@ -112,6 +112,7 @@ int cmd_fit(int argc, char **argv)
 
     nf_config cfg;
     nf_config_default(&cfg, kinds[m], 2);
+    cfg.whiten = 0; /* reverse KL has no training data to whiten */
     if (layers) cfg.layers = layers;
     if (hidden) cfg.hidden = hidden;
     if (cli_seen(&cmd, "hidden-layers")) cfg.hidden_layers = hidden_layers;
