@@ -12,8 +12,8 @@ mkdir -p "$out"
 toy=eight_gaussians
 "$nflow" toy $toy --n 10000 --seed 1 --out "$out/train.csv"
 "$nflow" toy $toy --n 10000 --seed 2 --out "$out/test.csv"
-echo "training RealNVP on $toy (10,000 points; default settings, at most 60 epochs)..."
-"$nflow" train --data "$out/train.csv" --test "$out/test.csv" --model realnvp --epochs 60 --out "$out/realnvp.nfm" \
+echo "training RealNVP on $toy (10,000 points; batch 256, at most 60 epochs)..."
+"$nflow" train --data "$out/train.csv" --test "$out/test.csv" --model realnvp --batch 256 --epochs 60 --out "$out/realnvp.nfm" \
     --plot "$out/realnvp.png" --quiet
 "$nflow" eval "$out/realnvp.nfm" --data "$out/test.csv"
 "$nflow" toy $toy --eval "$out/test.csv"
@@ -44,7 +44,7 @@ paste -d, "$out/log_s.csv" "$out/log_t.csv" | awk -F, '{ d = $1 - $2; n++; s += 
     END { m = s / n; v = (q - n * m * m) / (n - 1); if (v < 0) v = 0
           printf "  KL(student || teacher) = mean(log s - log t) = %.4f +- %.4f nats (n = %d)\n", m, 2 * sqrt(v / n), n }'
 echo "test log-likelihood on real $toy data (teacher, student, true density):"
-printf '  teacher: '; "$nflow" eval "$out/maf_teacher.nfm" --data "$out/banana_test.csv"
-printf '  student: '; "$nflow" eval "$out/iaf_student.nfm" --data "$out/banana_test.csv"
+printf '  teacher: '; "$nflow" eval "$out/maf_teacher.nfm" --data "$out/banana_test.csv" | head -1
+printf '  student: '; "$nflow" eval "$out/iaf_student.nfm" --data "$out/banana_test.csv" | head -1
 printf '  true:    '; "$nflow" toy $toy --eval "$out/banana_test.csv"
 echo "picture: $out/distill.png (teacher density, student density, teacher samples, student samples)"
