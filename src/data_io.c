@@ -22,12 +22,9 @@ void nf_read_options_default(nf_read_options *opt)
     opt->columns = NULL;
 }
 
-/* Whether a regular file starts with .npy's magic, whatever its name. */
+/* Whether a file starts with .npy's magic, whatever its name. */
 static int npy_magic(const char *path)
 {
-    struct stat sb;
-    if (stat(path, &sb) != 0 || !S_ISREG(sb.st_mode))
-        return 0;
     FILE *fp = fopen(path, "rb");
     unsigned char head[6] = {0};
     int yes = fp && fread(head, 1, 6, fp) == 6 && memcmp(head, "\x93NUMPY", 6) == 0;
@@ -54,14 +51,15 @@ nf_status nf_matrix_read(const char *path, const nf_read_options *opt, nf_matrix
 
     /* A file or a pipe; a device such as /dev/zero would be read forever. */
     struct stat sb;
-    if (stat(path, &sb) == 0 && !S_ISREG(sb.st_mode) && !S_ISFIFO(sb.st_mode))
+    int exists = stat(path, &sb) == 0, regular = exists && S_ISREG(sb.st_mode);
+    if (exists && !regular && !S_ISFIFO(sb.st_mode))
         return nf_fail(NF_ERR_IO, "%s: %s, not a data file", path,
                        S_ISDIR(sb.st_mode) ? "a folder" : "a device or special file");
     dio_colspec cs;
     nf_status st = dio_colspec_parse(path, opt->columns, &cs);
     if (st != NF_OK)
         return st;
-    if (dio_is_npy(path) || npy_magic(path))
+    if (dio_is_npy(path) || (regular && npy_magic(path))) /* a pipe cannot be peeked at */
         st = dio_read_npy(path, &cs, out);
     else
         st = dio_read_csv(path, opt->header, &cs, out);
