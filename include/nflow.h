@@ -292,6 +292,11 @@ typedef struct nf_train_progress {
     double best_val;           /* best so far */
     int bad_epochs;            /* epochs since the best */
     double seconds;            /* of training (with a resume: in all) */
+    /* 0: the call after an epoch. 1: a call within epoch `epoch` (see
+     * progress_seconds), with the figures above of the epoch before. */
+    int in_epoch;
+    size_t rows_done;          /* of this epoch's training rows */
+    size_t rows_per_epoch;
 } nf_train_progress;
 
 typedef struct nf_train_options {
@@ -313,6 +318,9 @@ typedef struct nf_train_options {
     /* Called after every epoch; return non-zero to stop early. */
     int (*progress)(const nf_train_progress *p, void *user);
     void *user;
+    /* > 0: progress is also called within an epoch, after a step, at most
+     * once in this many seconds (in_epoch = 1; a progress bar). 0: not. */
+    double progress_seconds;
     /* Crash-safe checkpoints: when not NULL, the whole training state (the
      * model, Adam, the shuffle order and position, the best epoch so far,
      * ...) is written atomically to this file after a step when at least

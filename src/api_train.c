@@ -110,6 +110,8 @@ nf_status nf_flow_train(nf_flow *f, const float *train, size_t n_train, const fl
     const char *ck_path = opt->checkpoint_path;
     if (ck_path && !(opt->checkpoint_seconds >= 0))
         return nf_fail(NF_ERR_INVALID, "checkpoint interval %g s must be >= 0", opt->checkpoint_seconds);
+    if (!(opt->progress_seconds >= 0))
+        return nf_fail(NF_ERR_INVALID, "progress interval %g s must be >= 0", opt->progress_seconds);
     train_state s;
     if ((st = train_state_init(&s, f, train, n_train, val, n_val, opt, ck_path || opt->resume_path)))
         return st;
@@ -145,7 +147,7 @@ nf_status nf_flow_train(nf_flow *f, const float *train, size_t n_train, const fl
         if (!isnan(untrained))
             s.best_val = untrained;
     }
-    double t0 = now() - s.elapsed, last_ck = now();
+    double t0 = now() - s.elapsed, last_ck = now(), last_progress = now();
     int decay_every = o->patience / 4 > 1 ? o->patience / 4 : 1, abandoned = 0, stopped = 0;
     int64_t steps_per_epoch = ((int64_t)n_train + batch - 1) / batch;
     while (!st) {
@@ -186,6 +188,14 @@ nf_status nf_flow_train(nf_flow *f, const float *train, size_t n_train, const fl
                 stopped = 1;
                 break;
             }
+            if (opt->progress && opt->progress_seconds > 0 && (size_t)s.next < n_train &&
+                now() - last_progress >= opt->progress_seconds) {
+                nf_train_progress p = {(int)s.epoch + 1, -s.last_train, NAN, s.best_val, (int)s.bad_epochs,
+                                       now() - t0, 1, (size_t)s.next, n_train};
+                if (opt->progress(&p, opt->user))
+                    break;
+                last_progress = now();
+            }
             continue;
         }
         /* the epoch's end */
@@ -194,7 +204,8 @@ nf_status nf_flow_train(nf_flow *f, const float *train, size_t n_train, const fl
         s.last_train = -s.loss_sum / (double)s.loss_rows;
         s.loss_sum = 0;
         s.loss_rows = 0;
-        nf_train_progress p = {(int)s.epoch, -s.last_train, NAN, s.best_val, (int)s.bad_epochs, now() - t0};
+        nf_train_progress p = {(int)s.epoch, -s.last_train, NAN, s.best_val, (int)s.bad_epochs, now() - t0,
+                               0, n_train, n_train};
         if (n_val) {
             double v = dataset_mean_log_lik(f, val, n_val, eval_rows);
             p.val_log_likelihood = v;

@@ -474,6 +474,52 @@ static void test_checkpoint_is_a_model(void)
     nf_flow_free(g);
 }
 
+/* In-epoch progress (progress_seconds): a call after every step here, with
+ * the rows done so far and the current epoch, changes nothing in the run;
+ * a non-zero return stops it mid-epoch with the best parameters put back. */
+static int in_epoch_calls, in_epoch_bad, stop_after_calls;
+static size_t last_rows_done;
+static int watch_in_epoch(const nf_train_progress *p, void *user)
+{
+    (void)user;
+    if (!p->in_epoch) {
+        last_rows_done = 0;
+        in_epoch_bad |= p->rows_done != N_TRAIN;
+        return 0;
+    }
+    in_epoch_calls++;
+    in_epoch_bad |= p->rows_per_epoch != N_TRAIN || p->rows_done <= last_rows_done || p->rows_done >= N_TRAIN ||
+                    p->rows_done % BATCH != 0 || p->epoch < 1 || p->epoch > EPOCHS;
+    last_rows_done = p->rows_done;
+    return stop_after_calls && in_epoch_calls >= stop_after_calls;
+}
+
+static void test_in_epoch_progress(void)
+{
+    nf_train_result ra, rb;
+    nf_flow *a = reference(0, &ra), *b = make_flow(0);
+    nf_train_options o;
+    options(&o);
+    o.progress = watch_in_epoch;
+    o.progress_seconds = 1e-9;
+    in_epoch_calls = in_epoch_bad = stop_after_calls = 0;
+    CHECK(nf_flow_train(b, TRAIN, N_TRAIN, VAL, N_VAL, &o, &rb) == NF_OK);
+    CHECK(in_epoch_calls == EPOCHS * (STEPS_PER_EPOCH - 1), "%d in-epoch calls", in_epoch_calls);
+    CHECK(!in_epoch_bad, "in-epoch figures wrong");
+    check_same(a, b, "with in-epoch progress");
+    nf_flow_free(b);
+    b = make_flow(0);
+    in_epoch_calls = 0;
+    stop_after_calls = STEPS_PER_EPOCH + 3; /* in epoch 2 */
+    CHECK(nf_flow_train(b, TRAIN, N_TRAIN, VAL, N_VAL, &o, &rb) == NF_OK);
+    CHECK(rb.epochs == 1 && in_epoch_calls == stop_after_calls, "stopped after %d epochs, %d calls", rb.epochs,
+          in_epoch_calls);
+    o.progress_seconds = -1;
+    CHECK(nf_flow_train(b, TRAIN, N_TRAIN, VAL, N_VAL, &o, &rb) == NF_ERR_INVALID);
+    nf_flow_free(a);
+    nf_flow_free(b);
+}
+
 int main(void)
 {
     if (!mkdtemp(dir))
@@ -490,6 +536,7 @@ int main(void)
     RUN(test_mismatches_refused);
     RUN(test_damaged_refused);
     RUN(test_checkpoint_is_a_model);
+    RUN(test_in_epoch_progress);
     char cmd[300];
     snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
     if (system(cmd) != 0)
