@@ -16,32 +16,42 @@ endif
 
 CC ?= cc
 # OpenBLAS's OpenMP build: it runs single-threaded, and is safe to call
-# from several threads, inside nflow's parallel regions (src/kern.h); the
+# from several threads, inside nflow's parallel regions (src/core/kern.h); the
 # serial build is not safe to call from two threads at once.
 BLAS_INC ?= /usr/include/x86_64-linux-gnu/openblas-openmp
 BLAS_LIB ?= /usr/lib/x86_64-linux-gnu/openblas-openmp
 CFLAGS_BASE = -std=c11 -D_POSIX_C_SOURCE=200809L -g $(OPT) -fno-math-errno -Wall -Wextra -fopenmp -fPIC -fvisibility=hidden \
               -Iinclude -Isrc -I$(BLAS_INC) $(SANFLAGS)
 CFLAGS += $(CFLAGS_BASE)
-# libmvec: glibc's vector exp and tanh, used on x86-64 (src/kern.c)
+# libmvec: glibc's vector exp and tanh, used on x86-64 (src/core/kern.c)
 MVEC := $(if $(filter x86_64,$(shell uname -m)),-lmvec,)
-LDLIBS = -L$(BLAS_LIB) -Wl,-rpath,$(BLAS_LIB) -lopenblas -lpng -lz $(MVEC) -lm -fopenmp $(SANFLAGS)
+LDLIBS = -L$(BLAS_LIB) -Wl,-rpath,$(BLAS_LIB) -lopenblas -lz $(MVEC) -lm -fopenmp $(SANFLAGS)
+# what links the extras (the tool, the tests, the benchmark) adds libpng
+EXTRAS_LIBS = $(BUILD)/libnflow_extras.a $(BUILD)/libnflow.a -lpng
 
-LIB_SRC = $(wildcard src/*.c)
+# The library's folders, from the floor up (the plan: README.md, "Source
+# tree"); src/extras (toys, energy targets, PNG pictures) is a library of
+# its own for the tool and the tests, so libnflow needs neither libpng nor
+# the toys.
+LIB_DIRS = core nets layers flow models train io data
+LIB_SRC = $(foreach d,$(LIB_DIRS),$(wildcard src/$(d)/*.c))
 LIB_OBJ = $(LIB_SRC:src/%.c=$(BUILD)/obj/%.o)
+EXTRAS_SRC = $(wildcard src/extras/*.c)
+EXTRAS_OBJ = $(EXTRAS_SRC:src/%.c=$(BUILD)/obj/%.o)
 # The double-precision build of the arithmetic, for gradient checks: every
-# source but the public-API bridges (src/api_*.c) that take float buffers.
-DBL_SRC = $(filter-out src/api_%.c,$(LIB_SRC))
+# source but the public-API bridges (src/*/api_*.c) that take float buffers
+# and the model files, which store float32.
+DBL_SRC = $(filter-out src/io/model_file.c src/io/checkpoint.c,$(foreach s,$(LIB_SRC),$(if $(findstring /api_,$(s)),,$(s))))
 DBL_OBJ = $(DBL_SRC:src/%.c=$(BUILD)/dbl/%.o)
 TOOL_SRC = $(wildcard tools/*.c)
 TOOL_OBJ = $(TOOL_SRC:tools/%.c=$(BUILD)/tool/%.o)
 TEST_SRC = $(wildcard tests/test_*.c)
 DTEST_SRC = $(wildcard tests/dtest_*.c)
 TESTS = $(TEST_SRC:tests/%.c=$(BUILD)/tests/%) $(DTEST_SRC:tests/%.c=$(BUILD)/tests/%)
-HEADERS = include/nflow.h $(wildcard src/*.h) $(wildcard tools/*.h) tests/harness.h tests/dcheck.h
+HEADERS = include/nflow.h $(wildcard src/*/*.h) $(wildcard tools/*.h) tests/harness.h tests/dcheck.h
 
 .PHONY: all deps check demo bench clean fuzz install uninstall
-all: deps $(BUILD)/libnflow.a $(BUILD)/libnflow.so $(BUILD)/nflow $(BUILD)/fit_toy
+all: deps $(BUILD)/libnflow.a $(BUILD)/libnflow.so $(BUILD)/libnflow_extras.a $(BUILD)/nflow $(BUILD)/fit_banana
 
 deps:
 	@sh scripts/setup.sh
@@ -62,6 +72,10 @@ $(BUILD)/libnflow.a: $(LIB_OBJ)
 	@rm -f $@
 	ar rcs $@ $^
 
+$(BUILD)/libnflow_extras.a: $(EXTRAS_OBJ)
+	@rm -f $@
+	ar rcs $@ $^
+
 $(BUILD)/libnflow_dbl.a: $(DBL_OBJ)
 	@rm -f $@
 	ar rcs $@ $^
@@ -71,16 +85,16 @@ $(BUILD)/libnflow_dbl.a: $(DBL_OBJ)
 $(BUILD)/libnflow.so: $(LIB_OBJ)
 	$(CC) -shared -Wl,-soname,libnflow.so.$(NF_SOVERSION) -o $@ $^ $(LDLIBS)
 
-$(BUILD)/nflow: $(TOOL_OBJ) $(BUILD)/libnflow.a
-	$(CC) -o $@ $(TOOL_OBJ) $(BUILD)/libnflow.a $(LDLIBS)
+$(BUILD)/nflow: $(TOOL_OBJ) $(BUILD)/libnflow.a $(BUILD)/libnflow_extras.a
+	$(CC) -o $@ $(TOOL_OBJ) $(EXTRAS_LIBS) $(LDLIBS)
 
 # the examples use the public header only
-$(BUILD)/fit_toy: examples/fit_toy.c $(BUILD)/libnflow.a include/nflow.h
+$(BUILD)/fit_banana: examples/fit_banana.c $(BUILD)/libnflow.a include/nflow.h
 	$(CC) $(CFLAGS) -o $@ $< $(BUILD)/libnflow.a $(LDLIBS)
 
-$(BUILD)/tests/test_%: tests/test_%.c $(BUILD)/libnflow.a $(HEADERS)
+$(BUILD)/tests/test_%: tests/test_%.c $(BUILD)/libnflow.a $(BUILD)/libnflow_extras.a $(HEADERS)
 	@mkdir -p $(@D)
-	$(CC) $(CFLAGS) -o $@ $< $(BUILD)/libnflow.a $(LDLIBS)
+	$(CC) $(CFLAGS) -o $@ $< $(EXTRAS_LIBS) $(LDLIBS)
 
 $(BUILD)/tests/dtest_%: tests/dtest_%.c $(BUILD)/libnflow_dbl.a $(HEADERS)
 	@mkdir -p $(@D)
@@ -98,8 +112,8 @@ demo: all
 	@sh scripts/demo.sh $(BUILD)
 
 # the speed benchmark of issue 7 (bench/README.md)
-$(BUILD)/bench_nflow: bench/bench.c $(BUILD)/libnflow.a $(HEADERS)
-	$(CC) $(CFLAGS) -o $@ $< $(BUILD)/libnflow.a $(LDLIBS)
+$(BUILD)/bench_nflow: bench/bench.c $(BUILD)/libnflow.a $(BUILD)/libnflow_extras.a $(HEADERS)
+	$(CC) $(CFLAGS) -o $@ $< $(EXTRAS_LIBS) $(LDLIBS)
 
 bench: all $(BUILD)/bench_nflow
 	@echo "== where this ran"; $(BUILD)/nflow info --system
@@ -124,7 +138,7 @@ $(FUZZ_BUILD)/obj/%.o: src/%.c $(HEADERS)
 
 $(FUZZ_BUILD)/fuzz_%: fuzz/fuzz_%.c fuzz/fuzz_common.h $(FUZZ_OBJ)
 	clang $(FUZZ_CFLAGS) -fsanitize=fuzzer -o $@ $< $(FUZZ_OBJ) -L$(BLAS_LIB) -Wl,-rpath,$(BLAS_LIB) -lopenblas \
-	    -lpng -lz $(MVEC) -lm -lgomp
+	    -lz $(MVEC) -lm -lgomp
 
 fuzz: deps
 	@sh scripts/setup.sh fuzz

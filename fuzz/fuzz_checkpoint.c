@@ -5,8 +5,10 @@
  * them (fuzz/README.md), so mutations reach past the data checksums. */
 #include <stdlib.h>
 
-#include "checkpoint.h"
+#include "extras/nflow_extras.h"
 #include "fuzz_common.h"
+#include "io/checkpoint.h"
+#include "train/train_state.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {

@@ -194,7 +194,7 @@ typedef struct nf_config {
     int whiten;
     /* With whiten: the Gaussian fit's weight w in the model's density
      * p = (1 - w) p_flow + w N(fit), a floor under the tails that costs at
-     * most -log(1 - w) nats inside the data (src/gaussian_fit.c). Encoding
+     * most -log(1 - w) nats inside the data (src/flow/gaussian_fit.c). Encoding
      * and decoding are the flow's alone; sampling draws from the mixture;
      * distillation and nf_flow_fit_target use the flow's own density.
      * Default 1e-3; 0: the flow alone. */
@@ -430,17 +430,6 @@ NF_API nf_status nf_flow_fit_target(nf_flow *student, nf_log_density_fn target, 
                                     const nf_kl_options *opt, nf_kl_progress *last);
 /* The standardisation a flow applies (dim values each). */
 NF_API nf_status nf_flow_get_standardization(const nf_flow *f, double *mean, double *std);
-/* The 2-D energy densities of Rezende & Mohamed (2015), log p = -U(x),
- * unnormalised: NULL-terminated names "u1".."u4". U2..U4 as published do
- * not decay in x1 (no normaliser: reverse KL has no minimum), so all four
- * add a wall 0.5 ((|x1| - 4) / 0.1)^2 beyond |x1| = 4 (src/targets.c);
- * it changes nothing on the published [-4, 4] picture. */
-NF_API const char *const *nf_target_names(void);
-/* log p and (grad not NULL) its gradient for rows points x (rows x 2). */
-NF_API nf_status nf_target_log_prob(const char *name, const float *x, size_t rows, double *log_p, float *grad);
-/* A nf_log_density_fn for a built-in target: pass the name as `user`. */
-NF_API int nf_target_callback(const float *x, size_t rows, int dim, double *log_p, float *grad, void *user);
-
 /* ---- model files ---------------------------------------------------------- */
 
 /* Saves the whole model (architecture, parameters, standardisation, training
@@ -448,31 +437,6 @@ NF_API int nf_target_callback(const float *x, size_t rows, int dim, double *log_
 NF_API nf_status nf_flow_save(const nf_flow *f, const char *path);
 /* Loads a model; refuses a truncated, corrupted or foreign file. */
 NF_API nf_status nf_flow_load(nf_flow **out, const char *path);
-
-/* ---- toy 2-D densities and pictures ------------------------------------ */
-
-/* NULL-terminated list of the toy names. */
-NF_API const char *const *nf_toy_names(void);
-/* rows 2-D points of toy `name` drawn with `seed`, into x (rows x 2). */
-NF_API nf_status nf_toy_sample(const char *name, size_t rows, uint64_t seed, float *x);
-/* The true log-density of toy `name` at each row of x (rows x 2). */
-NF_API nf_status nf_toy_log_prob(const char *name, const float *x, size_t rows, double *log_prob);
-
-/* A PNG of a 2-D model: its density as a heat map, the data and the model's
- * samples side by side. `data` and `samples` may be NULL. The plotting box
- * is [lo, hi]^2; lo >= hi picks it from the data. */
-NF_API nf_status nf_plot_png(nf_flow *f, const char *path, const float *data, size_t n_data,
-                             const float *samples, size_t n_samples, double lo, double hi);
-/* A PNG of a 2-D model fitted to a built-in target ("u1".."u4"): the
- * target's density exp(-U), the model's density and n_samples model samples
- * (drawn with `seed`) side by side, on the box [lo, hi]^2 (lo < hi). */
-NF_API nf_status nf_plot_target_png(nf_flow *f, const char *target, const char *path, size_t n_samples,
-                                    uint64_t seed, double lo, double hi);
-/* Two 2-D models side by side (e.g. teacher and student): the density of a,
- * the density of b, n_samples samples of a and of b (drawn with `seed`).
- * The box is [lo, hi]^2; lo >= hi picks it from the samples of a. */
-NF_API nf_status nf_plot_compare_png(nf_flow *a, const char *title_a, nf_flow *b, const char *title_b,
-                                     const char *path, size_t n_samples, uint64_t seed, double lo, double hi);
 
 #ifdef __cplusplus
 }

@@ -49,8 +49,8 @@ run_ok "train plot" "$nflow" train --data "$t/moons.csv" --layers 2 --hidden 8 -
     --plot "$t/q.png" --quiet
 [ -s "$t/q.png" ] && ok || bad "train --plot wrote nothing"
 
-run_ok "library example" "$build/fit_toy" banana 2
-grep -q "banana: 2 epochs, test log-likelihood -[0-9.]* (true -1\.[0-9]*)" "$t/out.txt" && ok || bad "fit_toy: $(cat "$t/out.txt")"
+run_ok "library example" "$build/fit_banana" 2
+grep -q "banana: 2 epochs, test log-likelihood -[0-9.]* (true -1\.[0-9]*)" "$t/out.txt" && ok || bad "fit_banana: $(cat "$t/out.txt")"
 
 # bad input
 printf '1,2\n3,x\n5,6\n' >"$t/nonnum.csv"

@@ -1,6 +1,6 @@
 #!/bin/sh
 # make install / uninstall (issue 15, item 2): into a temporary prefix, then
-# examples/fit_toy.c is built with `pkg-config --cflags --libs nflow` alone
+# examples/fit_banana.c is built with `pkg-config --cflags --libs nflow` alone
 # and runs; the library's SONAME is libnflow.so.0 and it exports only the
 # public nf_ symbols; DESTDIR stages under a root; uninstall leaves nothing.
 suite=cli_install
@@ -20,9 +20,13 @@ others=$(nm -D --defined-only "$t/prefix/lib/libnflow.so.0" | awk '$2 ~ /[TDBR]/
 [ -z "$others" ] && ok || bad "exported beyond nf_*: $others"
 export PKG_CONFIG_PATH="$t/prefix/lib/pkgconfig"
 # shellcheck disable=SC2046 # pkg-config prints a list of flags
-run_ok "build an example with pkg-config" cc -std=c11 -o "$t/fit_toy" "$root/examples/fit_toy.c" \
+# the core library needs neither libpng nor the toys (src/extras)
+ldd "$t/prefix/lib/libnflow.so.0" | grep -q libpng && bad "libnflow.so links libpng" || ok
+nm -D --defined-only "$t/prefix/lib/libnflow.so.0" | grep -q 'nf_toy_\|nf_plot_\|nf_target_' &&
+    bad "libnflow.so exports the extras" || ok
+run_ok "build an example with pkg-config" cc -std=c11 -o "$t/fit_banana" "$root/examples/fit_banana.c" \
     $(pkg-config --cflags --libs nflow)
-run_ok "the example runs" "$t/fit_toy" banana 1
+run_ok "the example runs" "$t/fit_banana" 1
 grep -q "test log-likelihood" "$t/out.txt" && ok || bad "example: $(cat "$t/out.txt")"
 run_ok "the installed tool runs" "$t/prefix/bin/nflow" --help
 run_ok "make install DESTDIR" make -s -C "$root" install BUILD="$builddir" PREFIX=/usr DESTDIR="$t/stage"

@@ -7,7 +7,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "kern.h"
+#include "core/kern.h"
+#include "harness.h"
 
 typedef void (*pass_fn)(layer *, const real *, int, const real *, real *, double *);
 

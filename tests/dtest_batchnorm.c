@@ -9,12 +9,17 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "flow.h"
-#include "harness.h"
+#include "flow/flow.h"
+#include "core/kern.h"
+#include "core/layer.h"
 #include "dcheck.h"
-#include "kern.h"
-#include "layer.h"
-#include "mfile.h"
+#include "harness.h"
+#include "io/mfile.h"
+#include "layers/batchnorm.h"
+#include "layers/coupling.h"
+#include "layers/linear_lu.h"
+#include "layers/standardize.h"
+#include "train/step.h"
 
 enum { ROWS = 5, MAXD = 8 };
 static const double EPS = 1e-5;
@@ -318,7 +323,7 @@ static void test_flow_gradient(void)
     check_flow_nll_gradients(&f, ROWS, x, NULL);
     /* a training step with the averages, then an exact round trip in eval mode */
     flow_set_training(&f, 0);
-    CHECK(isfinite(flow_train_step(&f, ROWS, x, 1e-3, 0, 0)));
+    CHECK(isfinite(train_step(&f, ROWS, x, 1e-3, 0, 0)));
     CHECK(f.layers[2]->training == 0, "train step leaves eval mode behind");
     check_flow_round_trip(&f, ROWS, x);
     free_test_flow(&f);

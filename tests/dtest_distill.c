@@ -5,11 +5,17 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "flow.h"
-#include "harness.h"
+#include "flow/flow.h"
+#include "core/kern.h"
+#include "core/layer.h"
 #include "dcheck.h"
-#include "kern.h"
-#include "layer.h"
+#include "harness.h"
+#include "layers/autoregressive.h"
+#include "layers/batchnorm.h"
+#include "layers/coupling.h"
+#include "layers/linear_lu.h"
+#include "layers/rescale.h"
+#include "layers/standardize.h"
 
 enum { ROWS = 3, N = 4 };
 

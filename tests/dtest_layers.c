@@ -5,11 +5,18 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "flow.h"
-#include "harness.h"
-#include "kern.h"
-#include "layer.h"
+#include "flow/flow.h"
+#include "core/kern.h"
+#include "core/layer.h"
 #include "dcheck.h"
+#include "harness.h"
+#include "layers/actnorm.h"
+#include "layers/autoregressive.h"
+#include "layers/coupling.h"
+#include "layers/linear_lu.h"
+#include "layers/permute.h"
+#include "layers/rescale.h"
+#include "layers/standardize.h"
 
 enum { ROWS = 3, MAXD = 8 };
 

@@ -4,12 +4,14 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "flow.h"
-#include "harness.h"
-#include "kern.h"
-#include "layer.h"
-#include "made.h"
+#include "flow/flow.h"
+#include "core/kern.h"
+#include "core/layer.h"
 #include "dcheck.h"
+#include "harness.h"
+#include "layers/autoregressive.h"
+#include "layers/standardize.h"
+#include "nets/made.h"
 
 enum { ROWS = 4, MAXN = 9 };
 

@@ -6,8 +6,15 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "flow.h"
+#include "flow/flow.h"
+#include "train/adam.h"
 #include "harness.h"
+
+/* One Adam step on the flow's parameters (what training does). */
+static nf_status adam(nf_flow *f, double lr, double wd, double clip)
+{
+    return adam_step(f->n_params, f->params, f->grads, f->adam_m, f->adam_v, &f->adam_t, lr, wd, clip);
+}
 
 /* A flow with more than two of Adam's chunks of parameters. */
 static nf_flow *big_flow(void)
@@ -77,7 +84,7 @@ static void check_steps(double wd, double clip)
     const double lrs[3] = {1e-3, 1e-3, 2.5e-4}; /* the rate halves twice between steps 2 and 3 */
     for (int t = 1; t <= 3; t++) {
         by_hand(f, lrs[t - 1], wd, clip, m, v, t, pw, mw, vw);
-        CHECK(flow_adam_update(f, lrs[t - 1], wd, clip) == 0);
+        CHECK(adam(f, lrs[t - 1], wd, clip) == 0);
         CHECK(f->adam_t == t);
         double worst = 0;
         for (size_t i = 0; i < n; i++) {
@@ -113,9 +120,49 @@ static void test_directions(void)
     fill(f, 5);
     memset(f->grads, 0, sizeof(float) * f->n_params);
     float before = f->params[10];
-    CHECK(flow_adam_update(f, 1e-2, 1.0, 0) == 0);
+    CHECK(adam(f, 1e-2, 1.0, 0) == 0);
     CHECK(fabsf(f->params[10]) < fabsf(before), "decay moved %g to %g", before, f->params[10]);
     nf_flow_free(f);
+}
+
+/* Two parameters worked on paper. p = (1, -2), g = (3, 4) + wd p with wd =
+ * 0.5: g' = (3.5, 3); clipped to norm 1: g' / |g'| = (0.7592566, 0.6507914).
+ * Step 1: m = 0.1 g', v = 0.001 g'^2, so m / (1 - 0.9) = g' and
+ * v / (1 - 0.999) = g'^2: p moves by lr g' / (|g'| + 1e-8) = lr sign(g') to
+ * within 1e-8. Step 2 with a zero gradient (g' = wd p) and lr halved:
+ * m = 0.9 m1 + 0.1 g', v = 0.999 v1 + 0.001 g'^2 with the bias fixes of t = 2.
+ * Tolerances: float32, whose 1 - 0.999f is 0.001 (1 + 4.7e-5). */
+static void test_by_hand_two_parameters(void)
+{
+    float p[2] = {1, -2}, g[2] = {3, 4}, m[2] = {0, 0}, v[2] = {0, 0};
+    int64_t t = 0;
+    CHECK(adam_step(2, p, g, m, v, &t, 0.1, 0.5, 1.0) == NF_OK && t == 1);
+    double n = sqrt(3.5 * 3.5 + 3.0 * 3.0), c0 = 3.5 / n, c1 = 3.0 / n;
+    CHECK(fabs(m[0] - 0.1 * c0) < 1e-7 && fabs(m[1] - 0.1 * c1) < 1e-7, "m = %g %g", m[0], m[1]);
+    CHECK(fabs(v[0] / (0.001 * c0 * c0) - 1) < 1e-4 && fabs(v[1] / (0.001 * c1 * c1) - 1) < 1e-4, "v = %g %g", v[0],
+          v[1]);
+    CHECK(fabs(p[0] - 0.9) < 1e-6 && fabs(p[1] - (-2.1)) < 1e-6, "p = %.7f %.7f", p[0], p[1]);
+    double m0 = m[0], m1 = m[1], v0 = v[0], v1 = v[1], p0 = p[0], p1 = p[1];
+    g[0] = g[1] = 0;
+    CHECK(adam_step(2, p, g, m, v, &t, 0.05, 0.5, 0) == NF_OK && t == 2);
+    double gd[2] = {0.5 * p0, 0.5 * p1}, mo[2] = {m0, m1}, vo[2] = {v0, v1}, po[2] = {p0, p1};
+    for (int i = 0; i < 2; i++) {
+        double mm = 0.9 * mo[i] + 0.1 * gd[i], vv = 0.999 * vo[i] + 0.001 * gd[i] * gd[i];
+        double want = po[i] - 0.05 * (mm / (1 - 0.81)) / (sqrt(vv / (1 - 0.998001)) + 1e-8);
+        CHECK(fabs(m[i] - mm) < 1e-7 && fabs(v[i] / vv - 1) < 1e-4 && fabs(p[i] - want) < 1e-6,
+              "step 2, p[%d] = %.7f, want %.7f", i, p[i], want);
+    }
+}
+
+/* A gradient that is not finite changes nothing, the step count included. */
+static void test_nonfinite_gradient(void)
+{
+    float p[3] = {1, 2, 3}, g[3] = {0.1f, NAN, 0.2f}, m[3] = {0.5f, 0.5f, 0.5f}, v[3] = {1, 1, 1};
+    int64_t t = 7;
+    CHECK(adam_step(3, p, g, m, v, &t, 1e-3, 0, 0) == NF_ERR_NONFINITE);
+    CHECK(t == 7 && p[0] == 1 && p[1] == 2 && p[2] == 3 && m[1] == 0.5f && v[2] == 1, "changed");
+    g[1] = INFINITY;
+    CHECK(adam_step(3, p, g, m, v, &t, 1e-3, 0, 1.0) == NF_ERR_NONFINITE && t == 7);
 }
 
 static void test_same_bits_at_any_thread_count(void)
@@ -126,9 +173,9 @@ static void test_same_bits_at_any_thread_count(void)
     fill(a, 9);
     fill(b, 9);
     nf_set_threads(1);
-    CHECK(flow_adam_update(a, 1e-3, 1e-6, 1.0) == 0);
+    CHECK(adam(a, 1e-3, 1e-6, 1.0) == 0);
     nf_set_threads(3);
-    CHECK(flow_adam_update(b, 1e-3, 1e-6, 1.0) == 0);
+    CHECK(adam(b, 1e-3, 1e-6, 1.0) == 0);
     nf_set_threads(1);
     CHECK(memcmp(a->params, b->params, sizeof(float) * a->n_params) == 0);
     CHECK(memcmp(a->adam_v, b->adam_v, sizeof(float) * a->n_params) == 0);
@@ -144,6 +191,8 @@ int main(void)
     RUN(test_clipping);
     RUN(test_decay_and_clipping);
     RUN(test_directions);
+    RUN(test_by_hand_two_parameters);
+    RUN(test_nonfinite_gradient);
     RUN(test_same_bits_at_any_thread_count);
     TEST_SUMMARY("test_adam");
 }

@@ -6,9 +6,10 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "flow.h"
+#include "flow/flow.h"
 #include "harness.h"
-#include "made.h"
+#include "layers/autoregressive.h"
+#include "nets/made.h"
 
 static char dir[] = "/tmp/nflow_test_ar_XXXXXX";
 

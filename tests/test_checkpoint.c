@@ -7,8 +7,10 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "checkpoint.h"
+#include "extras/nflow_extras.h"
 #include "harness.h"
+#include "io/checkpoint.h"
+#include "train/train_state.h"
 
 static char dir[] = "/tmp/nflow_test_checkpoint_XXXXXX";
 

@@ -5,7 +5,8 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "flow.h"
+#include "extras/nflow_extras.h"
+#include "flow/flow.h"
 #include "harness.h"
 
 static char dir[] = "/tmp/nflow_test_flow_XXXXXX";

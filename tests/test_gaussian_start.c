@@ -1,4 +1,4 @@
-/* The Gaussian start and tail floor (src/whitening.c, src/gaussian_fit.c)
+/* The Gaussian start and tail floor (src/models/whitening.c, src/flow/gaussian_fit.c)
  * and the dequantisation helpers: the untrained whitened flow is the
  * full-covariance Gaussian of the data; training never returns a model
  * that validates below it; the model's density is the mixture with the
@@ -6,9 +6,10 @@
  * the same mixture whose density log_prob reports. */
 #include <string.h>
 
-#include "flow.h"
+#include "flow/flow.h"
+#include "flow/gaussian_fit.h"
+#include "core/rng.h"
 #include "harness.h"
-#include "rng.h"
 
 enum { P = 4 };
 

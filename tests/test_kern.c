@@ -6,8 +6,9 @@
 #include <stdlib.h>
 
 #include "harness.h"
-#include "kern.h"
-#include "rng.h"
+#include "core/kern.h"
+#include "core/kern_narrow.h"
+#include "core/rng.h"
 
 static rng gen;
 

@@ -1,4 +1,4 @@
-/* The model-file container (src/mfile.c, docs/model-format.md): round trips,
+/* The model-file container (src/io/mfile.c, docs/model-format.md): round trips,
  * the exact byte layout, getters' errors, and refusal of every truncation,
  * corruption and crafted length. */
 #include <dirent.h>
@@ -13,7 +13,7 @@
 #include <zlib.h>
 
 #include "harness.h"
-#include "mfile.h"
+#include "io/mfile.h"
 #include "nflow.h"
 
 static char tmpdir[64];

@@ -14,8 +14,9 @@
 #include <unistd.h>
 
 #include "harness.h"
+#include "extras/nflow_extras.h"
 #include "nflow.h"
-#include "plot.h"
+#include "extras/plot.h"
 
 static char dir[64];
 
@@ -81,7 +82,7 @@ static const unsigned char *px(const image *im, int x, int y) { return im->rgb +
 
 static int is_white(const unsigned char *p) { return p[0] == 255 && p[1] == 255 && p[2] == 255; }
 
-/* The layout documented in src/plot.c. */
+/* The layout documented in src/extras/plot.c. */
 typedef struct layout {
     int s, gap, band, w, h;
 } layout;

@@ -5,8 +5,9 @@
  * the standardisation with the real reason, not a non-finite loss. */
 #include <string.h>
 
-#include "flow.h"
+#include "flow/flow.h"
 #include "harness.h"
+#include "layers/standardize.h"
 
 static char dir[] = "/tmp/nflow_test_reliability_XXXXXX";
 

@@ -1,5 +1,5 @@
 /* The energy targets of Rezende & Mohamed (2015) with the confining wall
- * of src/targets.c beyond |z1| = 4: values at hand-computed points, the
+ * of src/extras/targets.c beyond |z1| = 4: values at hand-computed points, the
  * normalisers by grid sums, analytic gradients against central
  * differences, errors. */
 #include <math.h>
@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "harness.h"
+#include "extras/nflow_extras.h"
 #include "nflow.h"
 
 static const char *const names[] = {"u1", "u2", "u3", "u4"};
@@ -93,7 +94,7 @@ static double log_z(const char *name)
 }
 
 /* U2 with the wall in closed form: sqrt(2 pi) 0.4 (8 + 2 sqrt(2 pi) 0.1 / 2);
- * U1 by a grid sum. The values quoted in src/targets.c and `nflow fit --help`. */
+ * U1 by a grid sum. The values quoted in src/extras/targets.c and `nflow fit --help`. */
 static void test_normalisers(void)
 {
     double s2pi = sqrt(2 * 3.14159265358979323846);

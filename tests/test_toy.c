@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "harness.h"
+#include "extras/nflow_extras.h"
 #include "nflow.h"
 
 #define PI 3.14159265358979323846

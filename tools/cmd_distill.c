@@ -7,6 +7,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "extras/nflow_extras.h"
 #include "cli.h"
 
 enum { LAST_REPORTS = 5 }; /* training KL: mean of this many last progress reports */

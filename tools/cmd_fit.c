@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "extras/nflow_extras.h"
 #include "cli.h"
 
 typedef struct fit_progress {

@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "extras/nflow_extras.h"
 #include "cli.h"
 
 /* The exact mean log-likelihood of data under a toy density: the ceiling a

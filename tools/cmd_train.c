@@ -7,6 +7,7 @@
 #include <sys/resource.h>
 #include <time.h>
 
+#include "extras/nflow_extras.h"
 #include "cli.h"
 
 typedef struct stats {

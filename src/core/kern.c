@@ -1,0 +1,251 @@
+#define _DEFAULT_SOURCE /* MAP_ANONYMOUS, MADV_HUGEPAGE */
+#include "core/kern.h"
+
+#include <cblas.h>
+#include <math.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <sys/mman.h>
+
+/* The element-wise loops are built twice, for AVX2 and for any x86-64; the
+ * loader picks one for the CPU it runs on (a portable binary that still
+ * uses 8-wide vectors). */
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && !defined(__SANITIZE_ADDRESS__)
+#define NF_VECTOR_CLONES __attribute__((target_clones("avx2", "default")))
+#else
+#define NF_VECTOR_CLONES
+#endif
+
+#if defined(__x86_64__) && defined(__GLIBC__) && !defined(NF_REAL_DOUBLE)
+/* glibc's vector versions (libmvec, x86-64) of these, for the vectorised
+ * loops below; the double build keeps the scalar ones */
+#pragma omp declare simd notinbranch
+float expf(float);
+#pragma omp declare simd notinbranch
+float tanhf(float);
+#endif
+
+/* Each buffer is a mapping of its own, the data aligned to 2 MiB (to a
+ * page below that) after a header page that records the mapping. Under
+ * AddressSanitizer plain calloc, so that overruns are still caught. */
+#if defined(__SANITIZE_ADDRESS__) || !defined(MAP_ANONYMOUS)
+void *k_alloc(size_t bytes) { return calloc(bytes ? bytes : 1, 1); }
+void k_free(void *p) { free(p); }
+#else
+typedef struct mapping {
+    void *base;
+    size_t len;
+} mapping;
+
+enum { PAGE_BYTES = 4096, HUGE_BYTES = 2 << 20 };
+
+void *k_alloc(size_t bytes)
+{
+    size_t align = bytes >= HUGE_BYTES ? HUGE_BYTES : PAGE_BYTES, len = bytes + align + PAGE_BYTES;
+    if (len < bytes)
+        return NULL;
+    unsigned char *base = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (base == MAP_FAILED)
+        return NULL;
+    uintptr_t data = ((uintptr_t)base + PAGE_BYTES + align - 1) & ~(uintptr_t)(align - 1);
+    mapping *m = (mapping *)(data - sizeof *m);
+    m->base = base;
+    m->len = len;
+#ifdef MADV_HUGEPAGE
+    if (align == HUGE_BYTES)
+        madvise(base, len, MADV_HUGEPAGE); /* advice: refused or not, the memory works */
+#endif
+    return (void *)data;
+}
+
+void k_free(void *p)
+{
+    if (!p)
+        return;
+    const mapping *m = (const mapping *)((uintptr_t)p - sizeof(mapping));
+    munmap(m->base, m->len);
+}
+#endif
+
+static int team_size; /* 0: not decided yet */
+
+void k_set_threads(int n) { team_size = n < 1 ? 1 : n > K_MAX_THREADS ? K_MAX_THREADS : n; }
+
+int k_threads(void)
+{
+    if (!team_size)
+        k_set_threads(omp_get_max_threads());
+    return team_size;
+}
+
+const char *k_blas_config(void) { return openblas_get_config(); }
+const char *k_blas_kernel(void) { return openblas_get_corename(); }
+
+static void gemm(int trans_a, int trans_b, int m, int n, int k, real alpha, const real *a, int lda, const real *b,
+                 int ldb, real beta, real *c, int ldc)
+{
+#ifdef NF_REAL_DOUBLE
+    cblas_dgemm(CblasRowMajor, trans_a ? CblasTrans : CblasNoTrans, trans_b ? CblasTrans : CblasNoTrans, m, n, k,
+                alpha, a, lda, b, ldb, beta, c, ldc);
+#else
+    cblas_sgemm(CblasRowMajor, trans_a ? CblasTrans : CblasNoTrans, trans_b ? CblasTrans : CblasNoTrans, m, n, k,
+                alpha, a, lda, b, ldb, beta, c, ldc);
+#endif
+}
+
+void k_gemm(int trans_a, int trans_b, int m, int n, int k, real alpha, const real *a, int lda, const real *b,
+            int ldb, real beta, real *c, int ldc)
+{
+    if (omp_get_max_threads() == 1 || omp_in_parallel()) {
+        gemm(trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+        return;
+    }
+    /* Outside nflow's regions the caller's setting would let the BLAS split
+     * the product: a region of one thread whose own setting is 1. */
+#pragma omp parallel num_threads(1)
+    {
+        k_region_begin();
+        gemm(trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+    }
+}
+
+#ifdef NF_REAL_DOUBLE
+#define TRMM cblas_dtrmm
+#define TRSM cblas_dtrsm
+#else
+#define TRMM cblas_strmm
+#define TRSM cblas_strsm
+#endif
+
+static void triangular(int solve, int left, int upper, int trans, int unit, int m, int n, const real *a, int lda,
+                       real *b, int ldb)
+{
+    (solve ? TRSM : TRMM)(CblasRowMajor, left ? CblasLeft : CblasRight, upper ? CblasUpper : CblasLower,
+                          trans ? CblasTrans : CblasNoTrans, unit ? CblasUnit : CblasNonUnit, m, n, 1, a, lda, b,
+                          ldb);
+}
+
+void k_triangular(int solve, int left, int upper, int trans, int unit, int m, int n, const real *a, int lda,
+                  real *b, int ldb)
+{
+    if (omp_get_max_threads() == 1 || omp_in_parallel()) {
+        triangular(solve, left, upper, trans, unit, m, n, a, lda, b, ldb);
+        return;
+    }
+#pragma omp parallel num_threads(1)
+    {
+        k_region_begin();
+        triangular(solve, left, upper, trans, unit, m, n, a, lda, b, ldb);
+    }
+}
+
+/* The block versions loop over rows inside one clone: a call per row of a
+ * narrow panel cost more than the arithmetic. */
+NF_VECTOR_CLONES void k_bias_activate_block(int act, int rows, int cols, int ld, const real *bias, real *h)
+{
+    for (int r = 0; r < rows; r++) {
+        real *row = h + (size_t)r * ld;
+        if (act == K_ACT_RELU) {
+#pragma omp simd
+            for (int j = 0; j < cols; j++) {
+                real v = row[j] + bias[j];
+                row[j] = v > 0 ? v : 0;
+            }
+        } else if (act == K_ACT_TANH) {
+            for (int j = 0; j < cols; j++)
+                row[j] = r_tanh(row[j] + bias[j]);
+        } else {
+#pragma omp simd
+            for (int j = 0; j < cols; j++)
+                row[j] += bias[j];
+        }
+    }
+}
+
+NF_VECTOR_CLONES void k_activate_backward_block(int act, int rows, int cols, int ld, const real *h, real *dh)
+{
+    for (int r = 0; r < rows; r++) {
+        const real *hr = h + (size_t)r * ld;
+        real *dr = dh + (size_t)r * ld;
+        if (act == K_ACT_RELU) {
+#pragma omp simd
+            for (int j = 0; j < cols; j++)
+                dr[j] = hr[j] > 0 ? dr[j] : 0;
+        } else {
+#pragma omp simd
+            for (int j = 0; j < cols; j++)
+                dr[j] *= 1 - hr[j] * hr[j];
+        }
+    }
+}
+
+/* In blocks that vectorise (no early exit inside one): x - x is 0 for a
+ * finite x and NaN otherwise. */
+NF_VECTOR_CLONES size_t k_first_nonfinite(size_t n, const real *x)
+{
+    enum { BLOCK = 1024 };
+    for (size_t b = 0; b < n; b += BLOCK) {
+        size_t e = n - b < BLOCK ? n : b + BLOCK;
+        real probe = 0;
+#pragma omp simd reduction(+ : probe)
+        for (size_t i = b; i < e; i++)
+            probe += x[i] - x[i];
+        if (probe != 0 || probe != probe)
+            for (size_t i = b; i < e; i++)
+                if (!isfinite(x[i]))
+                    return i;
+    }
+    return n;
+}
+
+NF_VECTOR_CLONES int k_all_zero(size_t n, const real *x)
+{
+    int nonzero = 0;
+#pragma omp simd reduction(| : nonzero)
+    for (size_t i = 0; i < n; i++)
+        nonzero |= x[i] != 0;
+    return !nonzero;
+}
+
+NF_VECTOR_CLONES double k_adam_sum_squares(size_t n, const real *g, const real *p, real wd)
+{
+    double s = 0;
+#pragma omp simd reduction(+ : s)
+    for (size_t i = 0; i < n; i++) {
+        real gi = g[i] + wd * p[i];
+        s += (double)gi * gi;
+    }
+    return s;
+}
+
+/* Adam (Kingma & Ba) with the bias corrections folded into step = lr / (1 -
+ * b1^t) and vfix = 1 / (1 - b2^t); b1 = 0.9, b2 = 0.999, eps = 1e-8. */
+NF_VECTOR_CLONES void k_adam_apply(size_t n, real *p, const real *g, real *m, real *v, real wd, real scale, real step,
+                                   real vfix)
+{
+    const real b1 = (real)0.9, b2 = (real)0.999, eps = (real)1e-8;
+#pragma omp simd
+    for (size_t i = 0; i < n; i++) {
+        real gi = (g[i] + wd * p[i]) * scale;
+        m[i] = b1 * m[i] + (1 - b1) * gi;
+        v[i] = b2 * v[i] + (1 - b2) * gi * gi;
+        p[i] -= step * m[i] / (r_sqrt(v[i] * vfix) + eps);
+    }
+}
+
+NF_VECTOR_CLONES void k_bound_exp(int n, const real *raw, int stride, real bound, real sign, real *alpha, real *e)
+{
+    if (bound > 0) {
+        real inv = 1 / bound;
+#pragma omp simd
+        for (int i = 0; i < n; i++)
+            alpha[i] = bound * r_tanh(raw[(size_t)i * stride] * inv);
+    } else {
+#pragma omp simd
+        for (int i = 0; i < n; i++)
+            alpha[i] = raw[(size_t)i * stride];
+    }
+#pragma omp simd
+    for (int i = 0; i < n; i++)
+        e[i] = r_exp(sign * alpha[i]);
+}

@@ -1,0 +1,111 @@
+/* The arithmetic boundary: matrix products and element-wise kernels on
+ * row-major buffers. Everything heavy in the layers goes through here, so a
+ * later backend (GPU, MPI) replaces this file's implementation only. */
+#ifndef NF_KERN_H
+#define NF_KERN_H
+
+#include <omp.h>
+#include <stddef.h>
+
+#include "core/real.h"
+
+/* Threads: one OpenMP team does all the parallel work, and every result is
+ * the same bits at any thread count and with any BLAS kernel. Work is cut
+ * into pieces whose shapes never depend on how many threads run: rows into
+ * tiles (k_row_tile), a layer's units into fixed panels, and a weight
+ * gradient's sum over the batch belongs to one panel. Threads take whole
+ * pieces, and each piece calls the BLAS single-threaded, so every number
+ * comes from the same product of the same shape whichever thread computes
+ * it (a BLAS computes a product's edge tiles, and small products, by other
+ * code paths than the rest: a cut that moved with the thread count moved
+ * the rounding). */
+
+/* nflow's team size (default: omp_get_max_threads() when first asked,
+ * bounded by K_MAX_THREADS). Call from outside parallel regions. */
+enum { K_MAX_THREADS = 1024 };
+void k_set_threads(int n);
+int k_threads(void);
+
+/* First statement of every nflow parallel region: holds the BLAS called
+ * inside it to one thread (OpenBLAS's OpenMP build follows the calling
+ * task's omp_get_max_threads()) by setting the region's own ICV; the
+ * caller's OpenMP settings are not touched. */
+static inline void k_region_begin(void) { omp_set_num_threads(1); }
+
+/* Whether work of this many FLOPs is worth a parallel region (a region
+ * costs a few microseconds; below this the threads would mostly wait). */
+static inline int k_worth_threads(double flops) { return flops > 4e5; }
+
+/* Whether an element-wise pass over this many values (a few flops each:
+ * exp, tanh, a log-density term) is worth a parallel region. Rows are
+ * independent in such passes, so splitting them changes no bit. */
+static inline int k_worth_elements(size_t n) { return n >= 8192; }
+#define K_PRAGMA(x) _Pragma(#x)
+/* Before a loop over independent rows doing about `elements` such values. */
+#define K_PARALLEL_ROWS(elements)                                                                             \
+    K_PRAGMA(omp parallel for schedule(static) num_threads(k_threads()) if (k_worth_elements(elements)))
+
+/* Rows per tile, the unit of every row-parallel product, for a call on
+ * `rows` rows: 128, or 256 from 1,024 rows on (evaluation chunks), where
+ * tiles are plentiful and each tile re-copies (packs) the weights it
+ * multiplies. A function of the rows alone, never of the thread count. */
+enum { K_ROW_TILE = 128 };
+static inline int k_row_tile(int rows) { return rows >= 1024 ? 2 * K_ROW_TILE : K_ROW_TILE; }
+static inline int k_tiles(int n, int size) { return (n + size - 1) / size; }
+/* Part k of [0, n) cut into `parts` near-equal parts (panels of units,
+ * whose count depends on n only): [*lo, *hi). */
+static inline void k_part(int n, int parts, int k, int *lo, int *hi)
+{
+    *lo = (int)((long)k * n / parts);
+    *hi = (int)((long)(k + 1) * n / parts);
+}
+/* Tile t of [0, n) cut into tiles of `size`: [*lo, *hi). */
+static inline void k_tile(int n, int size, int t, int *lo, int *hi)
+{
+    *lo = t * size;
+    *hi = n - *lo < size ? n : *lo + size;
+}
+
+/* Buffers of the arithmetic (parameters, activations): zeroed, their pages
+ * touched only when used, and from 2 MiB on backed by transparent huge
+ * pages where the system allows: a model's first pass would otherwise
+ * fault in tens of megabytes 4 KiB at a time (a fifth of sampling 1,000
+ * rows from a 7 MB model). NULL when out of memory; k_free(NULL) is fine. */
+void *k_alloc(size_t bytes);
+void k_free(void *p);
+
+/* The BLAS's description of itself and the kernel family it runs. */
+const char *k_blas_config(void);
+const char *k_blas_kernel(void);
+
+/* C = alpha * op(A) op(B) + beta * C, row-major; op(A) is M x K, op(B) K x N.
+ * Always single-threaded (outside nflow's regions too). */
+void k_gemm(int trans_a, int trans_b, int m, int n, int k, real alpha, const real *a, int lda, const real *b,
+            int ldb, real beta, real *c, int ldc);
+/* B = op(T) B (left) or B op(T) (right) for a triangular T (upper or
+ * lower; unit: its diagonal is taken as ones and not read); solve: B =
+ * op(T)^-1 B or B op(T)^-1 instead. B is m x n, row-major. Single-threaded
+ * like k_gemm. */
+void k_triangular(int solve, int left, int upper, int trans, int unit, int m, int n, const real *a, int lda,
+                  real *b, int ldb);
+enum { K_ACT_NONE = -1, K_ACT_RELU = 0, K_ACT_TANH = 1 };
+/* On a rows x cols block of a matrix with row stride ld (a panel of
+ * units): h = act(h + bias) (act K_ACT_NONE: the bias only), and dh *=
+ * f'(.) through the outputs h. */
+void k_bias_activate_block(int act, int rows, int cols, int ld, const real *bias, real *h);
+void k_activate_backward_block(int act, int rows, int cols, int ld, const real *h, real *dh);
+/* The log-scales of an affine autoregressive step: alpha[i] = bound
+ * tanh(raw[i stride] / bound) (raw itself when bound <= 0) and e[i] =
+ * exp(sign alpha[i]), in vectors (glibc's libmvec: the scalar libm calls
+ * were a tenth of a MAF density pass). */
+void k_bound_exp(int n, const real *raw, int stride, real bound, real sign, real *alpha, real *e);
+/* Adam's two passes over a chunk of the parameters (src/train/adam.c splits
+ * them): the sum of squares of the decayed gradient g + wd p, then the
+ * step with that gradient times scale (the clipping), moments m and v. */
+double k_adam_sum_squares(size_t n, const real *g, const real *p, real wd);
+void k_adam_apply(size_t n, real *p, const real *g, real *m, real *v, real wd, real scale, real step, real vfix);
+/* The index of the first of n values that is NaN or infinite, or n. */
+size_t k_first_nonfinite(size_t n, const real *x);
+/* Whether every one of n values is exactly zero. */
+int k_all_zero(size_t n, const real *x);
+#endif

@@ -1,0 +1,83 @@
+/* The layer interface. A layer is a bijection between a data side x and a
+ * latent side z of the same dimension, listed in the density direction:
+ * layer 0 of a flow meets the data first.
+ *
+ *   x2z: z = f(x), ldj[r] += log|det dz/dx| (the density direction)
+ *   z2x: x = f^-1(z), ldj[r] += log|det dx/dz| (the sampling direction)
+ *
+ * Buffers are rows x dim, row-major. The *_backward calls follow the
+ * matching forward call on the same rows (the layer keeps what it needs in
+ * its own buffers, sized by reserve): given dout = dL/d(output) and dldj =
+ * dL/d(ldj[r]) (the same for every row), they write din = dL/d(input) (NULL:
+ * not needed) and add dL/dparams into dp (NULL: not needed). A direction the
+ * layer cannot run in one parallel pass may leave its backward NULL.
+ *
+ * Optional ops (NULL when the kind has none): n_state counts non-trainable
+ * values the layer updates itself (batch norm's running averages); the flow
+ * keeps them in one buffer beside the parameters (l->state) so that saving,
+ * the best-epoch snapshot and checkpoints carry them. constrain puts a
+ * parameter vector back into the layer's feasible set (MADE: zeroes the
+ * masked weights); check_params says whether a loaded vector (and the
+ * layer's state) is in it.
+ *
+ * Passes get the parameters as const: they do not change them. The one
+ * exception is ActNorm's data-dependent initialisation, which writes its own
+ * slice in its first training x2z (src/layers/actnorm.c); every caller
+ * passes a slice of a writable buffer (the flow's params). */
+#ifndef NF_LAYER_H
+#define NF_LAYER_H
+
+#include <stddef.h>
+
+#include "core/real.h"
+#include "core/rng.h"
+#include "io/mfile.h"
+
+typedef struct layer layer;
+
+typedef struct layer_ops {
+    const char *tag; /* stable name in model files */
+    size_t (*n_params)(const layer *l);
+    void (*init_params)(layer *l, real *p, rng *r);
+    int (*reserve)(layer *l, int rows); /* 0, or -1 when out of memory */
+    void (*x2z)(layer *l, const real *p, int rows, const real *x, real *z, double *ldj);
+    void (*x2z_backward)(layer *l, const real *p, int rows, const real *x, const real *z, const real *dz,
+                         real dldj, real *dx, real *dp);
+    void (*z2x)(layer *l, const real *p, int rows, const real *z, real *x, double *ldj);
+    void (*z2x_backward)(layer *l, const real *p, int rows, const real *z, const real *x, const real *dx,
+                         real dldj, real *dz, real *dp);
+    /* Hyper-parameters and fixed buffers (not the trainable parameters,
+     * which the flow saves in one tensor). */
+    nf_status (*save)(const layer *l, mf_writer *w);
+    size_t (*describe)(const layer *l, char *buf, size_t size);
+    void (*destroy)(layer *l);
+    size_t (*n_state)(const layer *l);
+    void (*init_state)(layer *l);
+    void (*constrain)(const layer *l, real *p);
+    int (*check_params)(const layer *l, const real *p); /* 1 ok, 0 not */
+} layer_ops;
+
+struct layer {
+    const layer_ops *ops;
+    int dim;
+    size_t p_off; /* offset of this layer's parameters in the flow's buffer */
+    real *state;  /* n_state values inside the flow's state buffer, or NULL */
+    int training; /* set by the flow around a training step: batch statistics */
+    int inference; /* set around the public evaluation calls: no backward pass follows, so
+                    * a layer may keep its activations in scratch (src/flow/api_flow.c) */
+    void *self;   /* the kind's own state */
+};
+
+void layer_free(layer *l);
+/* Allocates a layer with its ops and a zeroed `self` of the given size. */
+layer *layer_alloc(const layer_ops *ops, int dim, size_t self_size);
+
+/* Ops for kinds that have nothing of that sort: no parameters, nothing to
+ * initialise or reserve, nothing saved but the tag, described by the tag. */
+size_t layer_no_params(const layer *l);
+void layer_no_init(layer *l, real *p, rng *r);
+int layer_no_reserve(layer *l, int rows);
+nf_status layer_save_tag(const layer *l, mf_writer *w);
+size_t layer_describe_tag(const layer *l, char *buf, size_t size);
+
+#endif

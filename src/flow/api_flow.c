@@ -1,0 +1,154 @@
+/* The public flow API, use: densities, sampling, codes, sizes, freeing. A
+ * thin bridge from float buffers to the flow's passes (src/flow/flow.c),
+ * in chunks of rows. */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/error.h"
+#include "flow/flow.h"
+#include "flow/gaussian_fit.h"
+#include "core/kern.h"
+
+enum { EVAL_CHUNK = 1024 }; /* rows per pass: a 1024 x 512 layer of activations stays in cache */
+
+void nf_flow_free(nf_flow *f)
+{
+    if (!f)
+        return;
+    flow_free_buffers(f);
+    for (int l = 0; l < f->n_layers; l++)
+        layer_free(f->layers[l]);
+    free(f->layers);
+    mog_free(f->mog);
+    k_free(f->params);
+    free(f->state);
+    free(f->data_min);
+    free(f->data_max);
+    free(f->gauss);
+    free(f);
+}
+
+int nf_flow_dim(const nf_flow *f) { return f->dim; }
+size_t nf_flow_param_count(const nf_flow *f) { return f->n_params; }
+
+static nf_status ready(const nf_flow *f, const void *buf, size_t rows)
+{
+    if (!f || !f->finalized)
+        return nf_fail(NF_ERR_INVALID, "flow is not finalized");
+    if (rows && !buf)
+        return nf_fail(NF_ERR_INVALID, "NULL buffer");
+    return NF_OK;
+}
+
+static int chunk_rows(size_t rows) { return rows < EVAL_CHUNK ? (int)rows : EVAL_CHUNK; }
+
+nf_status nf_flow_log_prob(nf_flow *f, const float *x, size_t rows, double *log_prob)
+{
+    nf_status st = ready(f, x, rows);
+    if (st || !rows || (st = flow_reserve(f, chunk_rows(rows))))
+        return st;
+    flow_set_inference(f, 1);
+    for (size_t r0 = 0; r0 < rows; r0 += EVAL_CHUNK) {
+        int n = chunk_rows(rows - r0);
+        flow_log_prob_rows(f, n, x + r0 * f->dim, log_prob + r0);
+    }
+    flow_set_inference(f, 0);
+    return NF_OK;
+}
+
+nf_status nf_flow_gaussian_log_prob(nf_flow *f, const float *x, size_t rows, double *log_prob)
+{
+    nf_status st = ready(f, x, rows);
+    if (!st && !f->gauss)
+        st = nf_fail(NF_ERR_UNSUPPORTED, "the model has no Gaussian fit (trained without whitening)");
+    if (st || !rows || (st = flow_reserve(f, chunk_rows(rows))))
+        return st;
+    for (size_t r0 = 0; r0 < rows; r0 += EVAL_CHUNK)
+        flow_gauss_log_prob(f, chunk_rows(rows - r0), x + r0 * f->dim, log_prob + r0);
+    return NF_OK;
+}
+
+nf_status nf_flow_encode(nf_flow *f, const float *x, size_t rows, float *z)
+{
+    nf_status st = ready(f, x, rows);
+    if (st || !rows || (st = flow_reserve(f, chunk_rows(rows))))
+        return st;
+    flow_set_inference(f, 1);
+    for (size_t r0 = 0; r0 < rows; r0 += EVAL_CHUNK) {
+        int n = chunk_rows(rows - r0);
+        flow_x2z(f, n, x + r0 * f->dim, f->logp);
+        memcpy(z + r0 * f->dim, f->act[f->n_layers - 1], sizeof(float) * n * f->dim);
+    }
+    flow_set_inference(f, 0);
+    return NF_OK;
+}
+
+nf_status nf_flow_decode(nf_flow *f, const float *z, size_t rows, float *x)
+{
+    nf_status st = ready(f, z, rows);
+    if (st || !rows || (st = flow_reserve(f, chunk_rows(rows))))
+        return st;
+    flow_set_inference(f, 1);
+    for (size_t r0 = 0; r0 < rows; r0 += EVAL_CHUNK) {
+        int n = chunk_rows(rows - r0);
+        flow_z2x(f, n, z + r0 * f->dim, x + r0 * f->dim, NULL);
+    }
+    flow_set_inference(f, 0);
+    return NF_OK;
+}
+
+nf_status nf_flow_sample(nf_flow *f, size_t rows, uint64_t seed, float *x, double *log_prob)
+{
+    nf_status st = ready(f, x, rows);
+    if (st || !rows || (st = flow_reserve(f, chunk_rows(rows))))
+        return st;
+    int mix = f->gauss && f->tail_weight > 0, p = f->dim;
+    int *picked = mix ? malloc(sizeof(int) * EVAL_CHUNK) : NULL;
+    real *drawn = mix ? malloc(sizeof(real) * EVAL_CHUNK * p) : NULL;
+    if (mix && (!picked || !drawn)) {
+        free(picked);
+        free(drawn);
+        return nf_fail(NF_ERR_NOMEM, "out of memory for sampling");
+    }
+    rng r, pick; /* the Gaussian component's rows and draws: a stream of their own */
+    rng_seed(&r, seed);
+    rng_seed(&pick, seed ^ 0x7461696C5F6D6978ull);
+    real *z = f->act[0];
+    flow_set_inference(f, 1);
+    for (size_t r0 = 0; r0 < rows; r0 += EVAL_CHUNK) {
+        int n = chunk_rows(rows - r0);
+        real *xo = x + r0 * p;
+        flow_base_sample(f, &r, n, z);
+        if (log_prob)
+            flow_base_log_prob(f, n, z, log_prob + r0);
+        flow_z2x(f, n, z, xo, f->logp);
+        if (log_prob)
+            for (int i = 0; i < n; i++)
+                log_prob[r0 + i] -= f->logp[i];
+        if (!mix)
+            continue;
+        int k = 0;
+        for (int i = 0; i < n; i++)
+            if (rng_uniform(&pick) < f->tail_weight) {
+                for (int j = 0; j < p; j++)
+                    drawn[(size_t)k * p + j] = (real)rng_normal(&pick);
+                flow_gauss_draw(f, 1, drawn + (size_t)k * p, xo + (size_t)i * p);
+                memcpy(drawn + (size_t)k * p, xo + (size_t)i * p, sizeof(real) * p);
+                picked[k++] = i;
+            }
+        if (!log_prob)
+            continue;
+        if (k) { /* the flow's density where the Gaussian drew */
+            flow_x2z(f, k, drawn, f->logp);
+            for (int j = 0; j < k; j++)
+                log_prob[r0 + picked[j]] = f->logp[j];
+        }
+        flow_mix_tail(f, n, xo, log_prob + r0);
+    }
+    flow_set_inference(f, 0);
+    free(picked);
+    free(drawn);
+    return NF_OK;
+}

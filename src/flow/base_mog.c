@@ -1,0 +1,222 @@
+#include "flow/base_mog.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/error.h"
+#include "core/kern.h"
+#include "core/layer.h"
+#include "layers/permute.h"
+
+static const double half_log_2pi = 0.91893853320467274178;
+
+/* Log-scales of the components stay within (-5, 5): sigma in (0.007, 148)
+ * in standardised units. */
+static const double log_scale_bound = 5.0;
+
+mog_base *mog_new(int n, int k, int hidden, int depth, int act, const int *order, const int *degrees,
+                  int random_degrees, uint64_t seed)
+{
+    if (n < 1 || k < 1 || k > 1000 || depth < 0 || depth > 16 || (depth > 0 && hidden < 1) || hidden > 1 << 16) {
+        nf_fail(NF_ERR_INVALID, "MADE MoG: components must be 1..1000, hidden layers 0..16, units 1..65536");
+        return NULL;
+    }
+    if (!perm_is_valid(order, n)) {
+        nf_fail(NF_ERR_INVALID, "MADE MoG: the order is not a permutation of 0..%d", n - 1);
+        return NULL;
+    }
+    mog_base *m = calloc(1, sizeof *m);
+    if (!m) {
+        nf_fail(NF_ERR_NOMEM, "out of memory creating a MADE MoG");
+        return NULL;
+    }
+    m->n = n;
+    m->k = k;
+    m->bound = (real)log_scale_bound;
+    rng r;
+    rng_seed(&r, seed);
+    if (made_setup(&m->net, n, hidden, depth, act, 3 * k, order, degrees, random_degrees, &r)) {
+        free(m);
+        nf_fail(NF_ERR_NOMEM, "out of memory creating a MADE MoG");
+        return NULL;
+    }
+    return m;
+}
+
+void mog_free(mog_base *m)
+{
+    if (!m)
+        return;
+    made_free(&m->net);
+    free(m->dout);
+    free(m->noise);
+    free(m->direct);
+    free(m);
+}
+
+size_t mog_n_params(const mog_base *m) { return made_n_params(&m->net); }
+
+void mog_init_params(const mog_base *m, real *p, rng *r)
+{
+    made_init_params(&m->net, p, r, 0);
+    made_constrain(&m->net, p);
+}
+
+int mog_reserve(mog_base *m, int rows)
+{
+    if (rows <= m->max_rows)
+        return 0;
+    free(m->dout);
+    free(m->noise);
+    free(m->direct);
+    m->dout = malloc(sizeof(real) * rows * m->net.n_out);
+    m->noise = malloc(sizeof(real) * rows * 2 * m->n);
+    m->direct = malloc(sizeof(real) * rows * m->n);
+    if (!m->dout || !m->noise || !m->direct || made_reserve(&m->net, rows))
+        return -1;
+    m->max_rows = rows;
+    return 0;
+}
+
+/* Bounds the log-scales of one block in place. */
+static void bound_block(const mog_base *m, real *b)
+{
+    for (int j = 0; j < m->k; j++)
+        b[2 * m->k + j] = m->bound * r_tanh(b[2 * m->k + j] / m->bound);
+}
+
+/* log sum_j softmax(logits)_j N(z; mu_j, e^s_j) of one block; comp[j]
+ * gets each term's log (weights included) and *lse_w the logits' lse. */
+static double block_log_prob(const mog_base *m, const real *b, real z, double *comp, double *lse_w)
+{
+    int K = m->k;
+    double top = -INFINITY;
+    for (int j = 0; j < K; j++)
+        top = fmax(top, b[j]);
+    double s = 0;
+    for (int j = 0; j < K; j++)
+        s += exp(b[j] - top);
+    *lse_w = top + log(s);
+    double best = -INFINITY;
+    for (int j = 0; j < K; j++) {
+        double ls = b[2 * K + j], t = (z - b[K + j]) * exp(-ls);
+        comp[j] = b[j] - *lse_w - half_log_2pi - ls - 0.5 * t * t;
+        best = fmax(best, comp[j]);
+    }
+    double acc = 0;
+    for (int j = 0; j < K; j++)
+        acc += exp(comp[j] - best);
+    return best + log(acc);
+}
+
+void mog_log_prob(mog_base *m, const real *p, int rows, const real *z, double *out)
+{
+    int n = m->n, K = m->k, no = m->net.n_out;
+    double comp[1000];
+    made_forward(&m->net, p, rows, z);
+    for (int r = 0; r < rows; r++) {
+        double sum = 0, lse_w;
+        for (int k = 0; k < n; k++) {
+            real *b = m->net.out + (size_t)r * no + (size_t)k * 3 * K;
+            bound_block(m, b);
+            sum += block_log_prob(m, b, z[(size_t)r * n + m->net.order[k]], comp, &lse_w);
+        }
+        out[r] = sum;
+    }
+}
+
+void mog_grad(mog_base *m, const real *p, int rows, const real *z, real scale, real *dz, real *dp)
+{
+    int n = m->n, K = m->k, no = m->net.n_out;
+    double comp[1000];
+    for (int r = 0; r < rows; r++)
+        for (int k = 0; k < n; k++) {
+            const real *b = m->net.out + (size_t)r * no + (size_t)k * 3 * K;
+            real *d = m->dout + (size_t)r * no + (size_t)k * 3 * K;
+            real zi = z[(size_t)r * n + m->net.order[k]];
+            double lse_w, lp = block_log_prob(m, b, zi, comp, &lse_w), g = 0;
+            for (int j = 0; j < K; j++) {
+                double resp = exp(comp[j] - lp), w = exp(b[j] - lse_w);
+                double ls = b[2 * K + j], inv_var = exp(-2 * ls), dev = zi - b[K + j];
+                double bnd = ls / m->bound;
+                d[j] = (real)(scale * (resp - w));
+                d[K + j] = (real)(scale * resp * dev * inv_var);
+                d[2 * K + j] = (real)(scale * resp * (dev * dev * inv_var - 1) * (1 - bnd * bnd));
+                g -= resp * dev * inv_var;
+            }
+            m->direct[(size_t)r * n + k] = (real)(scale * g); /* z_i -> its own conditional */
+        }
+    made_backward(&m->net, p, rows, m->dout, dz, dp);
+    for (int r = 0; r < rows; r++)
+        for (int k = 0; k < n; k++)
+            dz[(size_t)r * n + m->net.order[k]] += m->direct[(size_t)r * n + k];
+}
+
+void mog_sample(mog_base *m, const real *p, rng *r, int rows, real *z)
+{
+    int n = m->n, K = m->k, no = m->net.n_out;
+    for (int i = 0; i < rows * n; i++) {
+        m->noise[2 * i] = (real)rng_uniform(r);
+        m->noise[2 * i + 1] = (real)rng_normal(r);
+    }
+    for (int k = 0; k < n; k++) {
+        made_seq_step(&m->net, p, 0, rows, k);
+        int i = m->net.order[k];
+        for (int row = 0; row < rows; row++) {
+            real *b = m->net.out + (size_t)row * no + (size_t)k * 3 * K;
+            bound_block(m, b);
+            double top = -INFINITY, s = 0;
+            for (int j = 0; j < K; j++)
+                top = fmax(top, b[j]);
+            for (int j = 0; j < K; j++)
+                s += exp(b[j] - top);
+            double u = m->noise[2 * ((size_t)row * n + k)] * s, acc = 0;
+            int pick = K - 1;
+            for (int j = 0; j < K; j++) {
+                acc += exp(b[j] - top);
+                if (u < acc) {
+                    pick = j;
+                    break;
+                }
+            }
+            real v = b[K + pick] + r_exp(b[2 * K + pick]) * m->noise[2 * ((size_t)row * n + k) + 1];
+            z[(size_t)row * n + i] = v;
+            m->net.in[(size_t)row * n + k] = v;
+        }
+    }
+}
+
+nf_status mog_save(const mog_base *m, mf_writer *w)
+{
+    nf_status st = mf_begin(w, "made_mog_base");
+    if (!st) st = mf_put_i64(w, "components", m->k);
+    if (!st) st = made_put(&m->net, w);
+    return st;
+}
+
+nf_status mog_load(const mf_file *f, const mf_section *s, int dim, mog_base **out)
+{
+    int64_t k;
+    made_spec sp;
+    nf_status st = mf_get_i64(f, s, "components", &k);
+    if (st || (st = made_get(f, s, dim, &sp)))
+        return st;
+    if (k < 1 || k > 1000)
+        st = nf_fail(NF_ERR_FORMAT, "%s: made_mog_base: %lld components (1..1000 allowed)", mf_path(f), (long long)k);
+    if (!st && !(*out = mog_new(dim, (int)k, sp.hidden, sp.depth, sp.act, sp.order, sp.degrees, 0, 0))) {
+        char why[256];
+        snprintf(why, sizeof why, "%s", nf_last_error());
+        st = nf_fail(NF_ERR_FORMAT, "%s: bad made_mog_base: %s", mf_path(f), why);
+    }
+    made_spec_free(&sp);
+    return st;
+}
+
+size_t mog_describe(const mog_base *m, char *buf, size_t size)
+{
+    const made *net = &m->net;
+    return (size_t)snprintf(buf, size, "MADE MoG, %d Gaussians per conditional, made=%d-%dx%d-%d %s", m->k, m->n,
+                            net->depth, net->hidden, net->n_out, net->act == K_ACT_TANH ? "tanh" : "relu");
+}

@@ -1,0 +1,235 @@
+#include "flow/flow.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/error.h"
+#include "core/kern.h"
+
+nf_status flow_add(nf_flow *f, layer *l)
+{
+    if (!l)
+        return NF_ERR_INVALID; /* the constructor's message stands */
+    if (f->finalized) {
+        layer_free(l);
+        return nf_fail(NF_ERR_INVALID, "layers cannot be added after nf_flow_finalize");
+    }
+    if (f->n_layers == f->cap) {
+        int cap = f->cap ? 2 * f->cap : 8;
+        layer **p = realloc(f->layers, sizeof *p * cap);
+        if (!p) {
+            layer_free(l);
+            return nf_fail(NF_ERR_NOMEM, "out of memory adding a layer");
+        }
+        f->layers = p;
+        f->cap = cap;
+    }
+    f->layers[f->n_layers++] = l;
+    return NF_OK;
+}
+
+/* Lays the parameters out in one buffer; params, grads and both Adam
+ * moments share a single allocation. */
+nf_status flow_allocate_params(nf_flow *f)
+{
+    size_t n = 0;
+    for (int l = 0; l < f->n_layers; l++) {
+        f->layers[l]->p_off = n;
+        n += f->layers[l]->ops->n_params(f->layers[l]);
+    }
+    if (f->mog) {
+        f->mog->p_off = n;
+        n += mog_n_params(f->mog);
+    }
+    f->n_params = n;
+    size_t ns = 0;
+    for (int l = 0; l < f->n_layers; l++)
+        ns += f->layers[l]->ops->n_state ? f->layers[l]->ops->n_state(f->layers[l]) : 0;
+    f->n_state = ns;
+    f->params = k_alloc(sizeof(real) * 4 * (n ? n : 1)); /* zeroed */
+    f->state = calloc(ns ? ns : 1, sizeof(real));
+    if (!f->params || !f->state)
+        return nf_fail(NF_ERR_NOMEM, "out of memory for %zu parameters", n);
+    ns = 0;
+    for (int l = 0; l < f->n_layers; l++) {
+        layer *ly = f->layers[l];
+        ly->state = f->state + ns;
+        ns += ly->ops->n_state ? ly->ops->n_state(ly) : 0;
+    }
+    f->grads = f->params + n;
+    f->adam_m = f->grads + n;
+    f->adam_v = f->adam_m + n;
+    f->finalized = 1;
+    return NF_OK;
+}
+
+void flow_set_training(nf_flow *f, int training)
+{
+    for (int l = 0; l < f->n_layers; l++)
+        f->layers[l]->training = training;
+}
+
+void flow_set_inference(nf_flow *f, int inference)
+{
+    for (int l = 0; l < f->n_layers; l++)
+        f->layers[l]->inference = inference;
+}
+
+void flow_init_params(nf_flow *f, uint64_t seed)
+{
+    rng r;
+    rng_seed(&r, seed);
+    for (int l = 0; l < f->n_layers; l++) {
+        layer *ly = f->layers[l];
+        real *p = f->params + ly->p_off;
+        ly->ops->init_params(ly, p, &r);
+        if (ly->ops->init_state)
+            ly->ops->init_state(ly);
+        if (ly->ops->constrain)
+            ly->ops->constrain(ly, p);
+    }
+    if (f->mog)
+        mog_init_params(f->mog, f->params + f->mog->p_off, &r);
+}
+
+void flow_free_buffers(nf_flow *f)
+{
+    if (f->act)
+        for (int l = 0; l < f->n_layers; l++)
+            k_free(f->act[l]);
+    free(f->act);
+    k_free(f->dbuf[0]);
+    k_free(f->dbuf[1]);
+    free(f->ldj);
+    free(f->logp);
+    f->act = NULL;
+    f->dbuf[0] = f->dbuf[1] = NULL;
+    f->ldj = f->logp = NULL;
+    f->max_rows = 0;
+}
+
+nf_status flow_reserve(nf_flow *f, int rows)
+{
+    if (rows <= f->max_rows)
+        return NF_OK;
+    flow_free_buffers(f);
+    size_t n = (size_t)rows * f->dim;
+    f->act = calloc((size_t)f->n_layers, sizeof *f->act);
+    f->dbuf[0] = k_alloc(sizeof(real) * n);
+    f->dbuf[1] = k_alloc(sizeof(real) * n);
+    f->ldj = malloc(sizeof(double) * rows);
+    f->logp = malloc(sizeof(double) * rows);
+    int ok = f->act && f->dbuf[0] && f->dbuf[1] && f->ldj && f->logp;
+    for (int l = 0; ok && l < f->n_layers; l++) {
+        f->act[l] = k_alloc(sizeof(real) * n);
+        ok = f->act[l] && f->layers[l]->ops->reserve(f->layers[l], rows) == 0;
+    }
+    if (ok && f->mog)
+        ok = mog_reserve(f->mog, rows) == 0;
+    if (!ok) {
+        flow_free_buffers(f);
+        return nf_fail(NF_ERR_NOMEM, "out of memory for a batch of %d rows", rows);
+    }
+    f->max_rows = rows;
+    return NF_OK;
+}
+
+static const real *layer_params(const nf_flow *f, const layer *l) { return f->params + l->p_off; }
+
+void flow_x2z(nf_flow *f, int rows, const real *x, double *logp)
+{
+    memset(f->ldj, 0, sizeof(double) * rows);
+    const real *in = x;
+    for (int l = 0; l < f->n_layers; l++) {
+        layer *ly = f->layers[l];
+        ly->ops->x2z(ly, layer_params(f, ly), rows, in, f->act[l], f->ldj);
+        in = f->act[l];
+    }
+    flow_base_log_prob(f, rows, in, logp);
+    for (int r = 0; r < rows; r++)
+        logp[r] += f->ldj[r];
+}
+
+void flow_nll_backward(nf_flow *f, int rows, const real *x, real *grads, real *dx)
+{
+    const real w = (real)(-1.0 / rows); /* d(-mean log p)/d log p_r */
+    int last = f->n_layers - 1;
+    real *dout = f->dbuf[0], *din = f->dbuf[1];
+    if (f->mog)
+        mog_grad(f->mog, f->params + f->mog->p_off, rows, f->act[last], w, dout,
+                 grads ? grads + f->mog->p_off : NULL);
+    else
+        base_grad(&f->base, rows, f->dim, f->act[last], w, dout);
+    for (int l = last; l >= 0; l--) {
+        layer *ly = f->layers[l];
+        const real *in = l > 0 ? f->act[l - 1] : x;
+        real *d = l > 0 ? din : dx;
+        real *dp = grads && ly->ops->n_params(ly) ? grads + ly->p_off : NULL;
+        if (!d && !dp)
+            break; /* nothing below needs a gradient */
+        ly->ops->x2z_backward(ly, layer_params(f, ly), rows, in, f->act[l], dout, w, d, dp);
+        real *t = dout;
+        dout = din;
+        din = t;
+    }
+}
+
+void flow_base_sample(nf_flow *f, rng *r, int rows, real *z)
+{
+    if (f->mog)
+        mog_sample(f->mog, f->params + f->mog->p_off, r, rows, z);
+    else
+        base_sample(&f->base, r, rows, f->dim, z);
+}
+
+void flow_base_log_prob(nf_flow *f, int rows, const real *z, double *out)
+{
+    if (f->mog)
+        mog_log_prob(f->mog, f->params + f->mog->p_off, rows, z, out);
+    else
+        base_log_prob(&f->base, rows, f->dim, z, out);
+}
+
+void flow_z2x(nf_flow *f, int rows, const real *z, real *x, double *ldj)
+{
+    double *acc = ldj ? ldj : f->ldj;
+    memset(acc, 0, sizeof(double) * rows);
+    /* run the layers last to first, ping-ponging between two buffers and
+     * writing the first layer's output straight into x */
+    const real *in = z;
+    for (int l = f->n_layers - 1; l >= 0; l--) {
+        layer *ly = f->layers[l];
+        real *out = l == 0 ? x : f->dbuf[l & 1];
+        ly->ops->z2x(ly, layer_params(f, ly), rows, in, out, acc);
+        in = out;
+    }
+}
+
+void flow_z2x_cached(nf_flow *f, int rows, const real *z, real *x, double *ldj)
+{
+    int last = f->n_layers - 1;
+    memset(ldj, 0, sizeof(double) * rows);
+    memcpy(f->act[last], z, sizeof(real) * rows * f->dim);
+    for (int l = last; l >= 0; l--) {
+        layer *ly = f->layers[l];
+        ly->ops->z2x(ly, layer_params(f, ly), rows, f->act[l], l > 0 ? f->act[l - 1] : x, ldj);
+    }
+}
+
+void flow_z2x_backward(nf_flow *f, int rows, const real *x, const real *dx, real dldj, real *grads, real *dz)
+{
+    int last = f->n_layers - 1;
+    real *dout = f->dbuf[0], *din = f->dbuf[1];
+    memcpy(dout, dx, sizeof(real) * rows * f->dim);
+    for (int l = 0; l <= last; l++) {
+        layer *ly = f->layers[l];
+        real *d = l < last ? din : dz;
+        real *dp = grads && ly->ops->n_params(ly) ? grads + ly->p_off : NULL;
+        ly->ops->z2x_backward(ly, layer_params(f, ly), rows, f->act[l], l > 0 ? f->act[l - 1] : x, dout, dldj, d,
+                              dp);
+        real *t = dout;
+        dout = din;
+        din = t;
+    }
+}

@@ -1,0 +1,86 @@
+/* The flow: a base density and a list of layers, all parameters in one
+ * buffer (gradients and Adam moments in buffers of the same layout), and
+ * the activation buffers of one batch, allocated before training so that a
+ * step allocates nothing. Layer 0 is always the standardisation. */
+#ifndef NF_FLOW_H
+#define NF_FLOW_H
+
+#include "core/base.h"
+#include "flow/base_mog.h"
+#include "core/layer.h"
+#include "nflow.h"
+#include "core/real.h"
+
+struct nf_flow {
+    int dim;
+    base_density base;
+    mog_base *mog;   /* when not NULL, the base density instead of `base` */
+    layer **layers;
+    int n_layers, cap;
+    int finalized;
+
+    size_t n_params;
+    real *params, *grads, *adam_m, *adam_v;
+    int64_t adam_t;
+    size_t n_state;  /* non-trainable layer state (batch-norm averages) */
+    real *state;
+
+    int max_rows;    /* rows the buffers below hold */
+    real **act;      /* act[l]: output of layer l (rows x dim); act[n_layers-1] = z */
+    real *dbuf[2];   /* backward scratch, rows x dim */
+    double *ldj, *logp;
+
+    /* what built it (for info and saving) */
+    int has_config;
+    nf_config config;
+    /* training record */
+    int64_t train_rows, epochs, best_epoch;
+    double train_ll, val_ll, test_ll;
+    double *data_min, *data_max; /* of the training data, dim each, or NULL */
+    /* the Gaussian fit (src/flow/gaussian_fit.c): lower Cholesky factor of the
+     * standardised covariance (dim x dim) or NULL, sum log diag, and its
+     * weight in the model's density */
+    real *gauss;
+    double gauss_log_det, tail_weight;
+};
+
+/* Appends a layer (takes ownership; frees it on failure). */
+nf_status flow_add(nf_flow *f, layer *l);
+/* Lays out the parameters of all layers in one buffer (zeroed); params,
+ * grads and both Adam moments share one allocation. */
+nf_status flow_allocate_params(nf_flow *f);
+/* Sets every layer's training flag (batch statistics in batch norm). */
+void flow_set_training(nf_flow *f, int training);
+/* Sets every layer's inference flag: no backward pass follows the passes
+ * until it is cleared. */
+void flow_set_inference(nf_flow *f, int inference);
+/* Initialises parameters (seeded) and layer state, then applies the
+ * layers' constraints (MADE masks). */
+void flow_init_params(nf_flow *f, uint64_t seed);
+/* Frees the batch buffers (flow_reserve makes them again). */
+void flow_free_buffers(nf_flow *f);
+/* Grows the batch buffers to hold `rows` rows (never shrinks). */
+nf_status flow_reserve(nf_flow *f, int rows);
+
+/* x -> z for rows <= max_rows: leaves z in f->act[last] and log p(x) in
+ * logp[r]. */
+void flow_x2z(nf_flow *f, int rows, const real *x, double *logp);
+/* Backward of the mean negative log-likelihood of the last flow_x2z:
+ * adds dL/dparams into f->grads (or not, when grads is NULL) and, when dx
+ * is not NULL, writes dL/dx there. Returns nothing: all is in buffers. */
+void flow_nll_backward(nf_flow *f, int rows, const real *x, real *grads, real *dx);
+/* rows draws from the base density (rows <= max_rows). */
+void flow_base_sample(nf_flow *f, rng *r, int rows, real *z);
+/* log p_Z(z) per row. */
+void flow_base_log_prob(nf_flow *f, int rows, const real *z, double *out);
+/* z -> x for rows <= max_rows; ldj[r] = sum of log|det dx/dz| (may be NULL). */
+void flow_z2x(nf_flow *f, int rows, const real *z, real *x, double *ldj);
+
+/* z -> x keeping every layer's input for flow_z2x_backward: layer l reads
+ * act[l] and writes act[l - 1] (x for l = 0); act[last] gets a copy of z. */
+void flow_z2x_cached(nf_flow *f, int rows, const real *z, real *x, double *ldj);
+/* Backward of the last flow_z2x_cached given dx = dL/dx and dldj = dL/d(ldj
+ * of each row): adds dL/dparams into grads (NULL: not needed), and writes
+ * dL/dz into dz when not NULL. */
+void flow_z2x_backward(nf_flow *f, int rows, const real *x, const real *dx, real dldj, real *grads, real *dz);
+#endif

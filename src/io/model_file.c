@@ -1,0 +1,490 @@
+/* Saving and loading whole models through the container of src/io/mfile.c.
+ * The sections are specified in docs/model-format.md. */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/error.h"
+#include "flow/flow.h"
+#include "flow/gaussian_fit.h"
+#include "core/kern.h"
+#include "io/checkpoint.h"
+#include "layers/actnorm.h"
+#include "layers/autoregressive.h"
+#include "layers/batchnorm.h"
+#include "layers/coupling.h"
+#include "layers/linear_lu.h"
+#include "layers/permute.h"
+#include "layers/rescale.h"
+#include "layers/standardize.h"
+
+static const char *const activation_names[] = {"relu", "tanh"};
+static const char *const model_names[] = {"nice", "realnvp", "made", "made-mog", "maf", "maf-mog", "iaf", "gaussian"};
+static const char *const order_names[] = {"natural", "reversed", "random"};
+enum { N_MODELS = sizeof model_names / sizeof model_names[0] };
+static const char *const partition_names[] = {"halves", "even_odd", "mask"};
+
+/* The Gaussian fit of a whitened model (src/flow/gaussian_fit.c). */
+static nf_status gauss_save(const nf_flow *f, mf_writer *w)
+{
+    if (!f->gauss)
+        return NF_OK;
+    nf_status st = mf_begin(w, "gaussian_fit");
+    if (!st) st = mf_put_f32s(w, "cholesky", f->gauss, (size_t)f->dim * f->dim);
+    if (!st) st = mf_put_f64(w, "tail_weight", f->tail_weight);
+    return st;
+}
+
+static nf_status gauss_load(const mf_file *mf, const mf_section *s, nf_flow *f)
+{
+    size_t p = (size_t)f->dim;
+    const float *c;
+    double w;
+    nf_status st = mf_get_f32s(mf, s, "cholesky", p * p, &c, NULL);
+    if (!st) st = mf_get_f64(mf, s, "tail_weight", &w);
+    if (st)
+        return st;
+    if (!(w >= 0 && w < 1))
+        return nf_fail(NF_ERR_FORMAT, "%s: section 'gaussian_fit': tail_weight %g out of range [0, 1)", mf_path(mf), w);
+    double *d = malloc(sizeof(double) * p * p);
+    if (!d)
+        return nf_fail(NF_ERR_NOMEM, "out of memory");
+    for (size_t i = 0; i < p && !st; i++)
+        for (size_t j = 0; j < p && !st; j++) {
+            d[i * p + j] = c[i * p + j];
+            if (!isfinite(c[i * p + j]) || (i == j && !(c[i * p + j] > 0)))
+                st = nf_fail(NF_ERR_FORMAT, "%s: section 'gaussian_fit': cholesky[%zu][%zu] = %g is not valid",
+                             mf_path(mf), i, j, (double)c[i * p + j]);
+        }
+    if (!st)
+        st = flow_gauss_set(f, d, w);
+    free(d);
+    return st;
+}
+
+static nf_status put_header(const nf_flow *f, mf_writer *w)
+{
+    nf_status st = mf_begin(w, "nflow");
+    if (!st) st = mf_put_str(w, "version", NF_VERSION_STRING);
+    if (!st) st = mf_put_i64(w, "dim", f->dim);
+    if (!st) st = mf_put_str(w, "base", base_name(f->base.kind));
+    if (!st) st = mf_put_f64(w, "box_lo", f->base.lo);
+    if (!st) st = mf_put_f64(w, "box_hi", f->base.hi);
+    if (!st) st = mf_put_i64(w, "layers", f->n_layers);
+    if (!st) st = mf_put_i64(w, "params", (int64_t)f->n_params);
+    if (!st && f->has_config) {
+        const nf_config *c = &f->config;
+        st = mf_begin(w, "config");
+        if (!st) st = mf_put_str(w, "model", model_names[c->model]);
+        if (!st) st = mf_put_i64(w, "layers", c->layers);
+        if (!st) st = mf_put_i64(w, "hidden", c->hidden);
+        if (!st) st = mf_put_i64(w, "hidden_layers", c->hidden_layers);
+        if (!st) st = mf_put_str(w, "activation", activation_names[c->activation]);
+        if (!st) st = mf_put_str(w, "partition", partition_names[c->partition]);
+        if (!st) st = mf_put_i64(w, "seed", (int64_t)c->seed);
+        if (!st) st = mf_put_str(w, "order", order_names[c->order]);
+        if (!st) st = mf_put_i64(w, "random_degrees", c->random_degrees);
+        if (!st) st = mf_put_i64(w, "batch_norm", c->batch_norm);
+        if (!st) st = mf_put_i64(w, "components", c->components);
+        if (!st) st = mf_put_i64(w, "whiten", c->whiten);
+        if (!st) st = mf_put_i64(w, "actnorm", c->actnorm);
+        if (!st) st = mf_put_f64(w, "log_scale_bound", c->log_scale_bound);
+    }
+    if (!st) st = mf_begin(w, "training");
+    if (!st) st = mf_put_i64(w, "rows", f->train_rows);
+    if (!st) st = mf_put_i64(w, "epochs", f->epochs);
+    if (!st) st = mf_put_i64(w, "best_epoch", f->best_epoch);
+    if (!st) st = mf_put_f64(w, "train_log_likelihood", f->train_ll);
+    if (!st) st = mf_put_f64(w, "val_log_likelihood", f->val_ll);
+    if (!st) st = mf_put_f64(w, "test_log_likelihood", f->test_ll);
+    if (!st && f->data_min) st = mf_put_f64s(w, "data_min", f->data_min, f->dim);
+    if (!st && f->data_max) st = mf_put_f64s(w, "data_max", f->data_max, f->dim);
+    return st;
+}
+
+nf_status flow_put_model(const nf_flow *f, mf_writer *w, int with_optimizer)
+{
+    nf_status st = put_header(f, w);
+    for (int l = 0; l < f->n_layers && !st; l++)
+        st = f->layers[l]->ops->save(f->layers[l], w);
+    if (!st && f->mog)
+        st = mog_save(f->mog, w);
+    if (!st)
+        st = gauss_save(f, w);
+    size_t n = f->n_params;
+    if (!st) st = mf_begin(w, "parameters");
+    if (!st) st = mf_put_f32s(w, "values", f->params, n);
+    if (!st && f->n_state) st = mf_put_f32s(w, "state", f->state, f->n_state);
+    if (!with_optimizer)
+        return st;
+    if (!st) st = mf_begin(w, "optimizer");
+    if (!st) st = mf_put_str(w, "kind", "adam");
+    if (!st) st = mf_put_i64(w, "step", f->adam_t);
+    if (!st) st = mf_put_f32s(w, "m", f->adam_m, n);
+    if (!st) st = mf_put_f32s(w, "v", f->adam_v, n);
+    return st;
+}
+
+nf_status nf_flow_save(const nf_flow *f, const char *path)
+{
+    if (!f || !f->finalized)
+        return nf_fail(NF_ERR_INVALID, "flow is not finalized");
+    mf_writer *w = mf_writer_new();
+    if (!w)
+        return nf_fail(NF_ERR_NOMEM, "out of memory saving %s", path);
+    nf_status st = flow_put_model(f, w, 0);
+    if (!st) st = mf_writer_save(w, path);
+    mf_writer_free(w);
+    return st;
+}
+
+typedef nf_status (*layer_loader)(const mf_file *, const mf_section *, int, layer **);
+
+static layer_loader loader_for(const char *tag)
+{
+    static const struct {
+        const char *tag;
+        layer_loader load;
+    } table[] = {
+        {"standardize", standardize_load}, {"additive_coupling", coupling_load},
+        {"affine_coupling", coupling_load}, {"rescale", rescale_load},
+        {"permutation", permute_load},     {"linear_lu", linear_lu_load},
+        {"maf", autoregressive_load},      {"iaf", autoregressive_load},
+        {"batch_norm", batchnorm_load},    {"actnorm", actnorm_load},
+    };
+    for (size_t i = 0; i < sizeof table / sizeof table[0]; i++)
+        if (strcmp(tag, table[i].tag) == 0)
+            return table[i].load;
+    return NULL;
+}
+
+static int name_index(const char *const *names, int n, const char *s)
+{
+    for (int i = 0; i < n; i++)
+        if (strcmp(names[i], s) == 0)
+            return i;
+    return -1;
+}
+
+static nf_status read_config(const mf_file *mf, const mf_section *s, nf_flow *f)
+{
+    const char *model, *act, *part;
+    int64_t layers, hidden, depth, seed;
+    nf_status st = mf_get_str(mf, s, "model", &model);
+    if (!st) st = mf_get_i64(mf, s, "layers", &layers);
+    if (!st) st = mf_get_i64(mf, s, "hidden", &hidden);
+    if (!st) st = mf_get_i64(mf, s, "hidden_layers", &depth);
+    if (!st) st = mf_get_str(mf, s, "activation", &act);
+    if (!st) st = mf_get_str(mf, s, "partition", &part);
+    if (!st) st = mf_get_i64(mf, s, "seed", &seed);
+    if (st)
+        return st;
+    nf_config *c = &f->config;
+    int m = name_index(model_names, N_MODELS, model), a = name_index(activation_names, 2, act),
+        p = name_index(partition_names, 3, part);
+    if (m < 0 || a < 0 || p < 0)
+        return nf_fail(NF_ERR_FORMAT, "%s: section 'config': unknown model, activation or partition", mf_path(mf));
+    c->model = (nf_model)m;
+    c->activation = (nf_activation)a;
+    c->partition = (nf_partition)p;
+    c->dim = f->dim;
+    c->layers = (int)layers;
+    c->hidden = (int)hidden;
+    c->hidden_layers = (int)depth;
+    c->base = f->base.kind;
+    c->seed = (uint64_t)seed;
+    /* written since 0.2; absent in older files */
+    const char *order = "natural";
+    int64_t random_degrees = 0, batch_norm = 0, components = 10, whiten = 0, actnorm = 0;
+    if (mf_has(s, "order") && (st = mf_get_str(mf, s, "order", &order)))
+        return st;
+    if (mf_has(s, "random_degrees") && (st = mf_get_i64(mf, s, "random_degrees", &random_degrees)))
+        return st;
+    if (mf_has(s, "batch_norm") && (st = mf_get_i64(mf, s, "batch_norm", &batch_norm)))
+        return st;
+    if (mf_has(s, "components") && (st = mf_get_i64(mf, s, "components", &components)))
+        return st;
+    if (mf_has(s, "whiten") && (st = mf_get_i64(mf, s, "whiten", &whiten)))
+        return st;
+    if (mf_has(s, "actnorm") && (st = mf_get_i64(mf, s, "actnorm", &actnorm)))
+        return st;
+    double bound = 3.0;
+    if (mf_has(s, "log_scale_bound") && (st = mf_get_f64(mf, s, "log_scale_bound", &bound)))
+        return st;
+    c->log_scale_bound = bound;
+    int o = name_index(order_names, 3, order);
+    if (o < 0)
+        return nf_fail(NF_ERR_FORMAT, "%s: section 'config': unknown order '%s'", mf_path(mf), order);
+    c->order = (nf_order)o;
+    c->random_degrees = random_degrees != 0;
+    c->batch_norm = batch_norm != 0;
+    c->components = (int)components;
+    c->whiten = whiten != 0;
+    c->actnorm = actnorm != 0;
+    f->has_config = 1;
+    return NF_OK;
+}
+
+static nf_status read_training(const mf_file *mf, const mf_section *s, nf_flow *f)
+{
+    nf_status st = mf_get_i64(mf, s, "rows", &f->train_rows);
+    if (!st) st = mf_get_i64(mf, s, "epochs", &f->epochs);
+    if (!st) st = mf_get_i64(mf, s, "best_epoch", &f->best_epoch);
+    if (!st) st = mf_get_f64(mf, s, "train_log_likelihood", &f->train_ll);
+    if (!st) st = mf_get_f64(mf, s, "val_log_likelihood", &f->val_ll);
+    if (!st) st = mf_get_f64(mf, s, "test_log_likelihood", &f->test_ll);
+    const double *v;
+    for (int k = 0; k < 2 && !st; k++) {
+        const char *key = k ? "data_max" : "data_min";
+        double **dst = k ? &f->data_max : &f->data_min;
+        if (!mf_has(s, key))
+            continue;
+        st = mf_get_f64s(mf, s, key, (size_t)f->dim, &v, NULL);
+        if (!st && !(*dst = malloc(sizeof(double) * f->dim)))
+            st = nf_fail(NF_ERR_NOMEM, "out of memory");
+        if (!st)
+            memcpy(*dst, v, sizeof(double) * f->dim);
+    }
+    return st;
+}
+
+/* Weights and biases of a dense network n_in -> depth x hidden -> n_out
+ * (src/nets/mlp.c's layout), in double: a hostile size must not wrap. */
+static double dense_params(double n_in, double hidden, double depth, double n_out)
+{
+    if (depth <= 0)
+        return n_in * n_out + n_out;
+    return n_in * hidden + hidden + (depth - 1) * (hidden * hidden + hidden) + hidden * n_out + n_out;
+}
+
+/* The parameters a layer or base section's sizes imply, from its scalars
+ * alone, before anything is allocated for it; -1 when a size is missing or
+ * negative (the loader then reports the section itself). */
+static double section_params(const mf_file *mf, const mf_section *s, int dim)
+{
+    const char *tag = mf_section_tag(s);
+    int64_t hidden = 0, depth = 0, k = 0;
+    int net = !strcmp(tag, "maf") || !strcmp(tag, "iaf") || !strcmp(tag, "made_mog_base") ||
+              !strcmp(tag, "affine_coupling") || !strcmp(tag, "additive_coupling");
+    if (net && (!mf_has(s, "hidden") || !mf_has(s, "hidden_layers") || mf_get_i64(mf, s, "hidden", &hidden) ||
+                mf_get_i64(mf, s, "hidden_layers", &depth) || hidden < 0 || depth < 0))
+        return -1;
+    if (!strcmp(tag, "maf") || !strcmp(tag, "iaf"))
+        return dense_params(dim, hidden, depth, 2.0 * dim);
+    if (!strcmp(tag, "made_mog_base"))
+        return mf_has(s, "components") && !mf_get_i64(mf, s, "components", &k) && k > 0
+                   ? dense_params(dim, hidden, depth, 3.0 * k * dim)
+                   : -1;
+    if (net) /* a coupling: at least one input and one output */
+        return dense_params(1, hidden, depth, 1);
+    if (!strcmp(tag, "linear_lu"))
+        return (double)dim * dim;
+    return 0; /* per-dimension layers: at most a few times dim */
+}
+
+/* The count of parameter values the file really holds: what the header's
+ * count must equal before anything of that size is allocated. */
+static nf_status stored_params(const mf_file *mf, size_t *count)
+{
+    for (size_t i = 0; i < mf_section_count(mf); i++) {
+        const mf_section *s = mf_section_at(mf, i);
+        const float *v;
+        if (strcmp(mf_section_tag(s), "parameters") == 0)
+            return mf_get_f32s(mf, s, "values", (size_t)-1, &v, count);
+    }
+    return nf_fail(NF_ERR_FORMAT, "%s: section 'parameters' missing", mf_path(mf));
+}
+
+static nf_status read_flow(const mf_file *mf, nf_flow **out)
+{
+    size_t ns = mf_section_count(mf), i = 0;
+    const char *path = mf_path(mf);
+    if (ns < 1 || strcmp(mf_section_tag(mf_section_at(mf, 0)), "nflow") != 0)
+        return nf_fail(NF_ERR_FORMAT, "%s: not an nflow model (no 'nflow' section first)", path);
+    const mf_section *s = mf_section_at(mf, i++);
+    int64_t dim, n_layers, n_params;
+    const char *base;
+    double lo, hi;
+    nf_status st = mf_get_i64(mf, s, "dim", &dim);
+    if (!st) st = mf_get_str(mf, s, "base", &base);
+    if (!st) st = mf_get_f64(mf, s, "box_lo", &lo);
+    if (!st) st = mf_get_f64(mf, s, "box_hi", &hi);
+    if (!st) st = mf_get_i64(mf, s, "layers", &n_layers);
+    if (!st) st = mf_get_i64(mf, s, "params", &n_params);
+    if (st)
+        return st;
+    int b = base_from_name(base);
+    if (dim < 1 || dim > 100000 || b < 0 || n_layers < 1 || n_layers > 100000 || n_params < 0)
+        return nf_fail(NF_ERR_FORMAT, "%s: section 'nflow': dim, base or counts out of range", path);
+    size_t stored;
+    if ((st = stored_params(mf, &stored)))
+        return st;
+    if (stored != (uint64_t)n_params)
+        return nf_fail(NF_ERR_FORMAT, "%s: the header announces %lld parameters, the file holds %zu", path,
+                       (long long)n_params, stored);
+    /* every section's sizes against the header before any is built */
+    double implied = 0;
+    for (size_t k = 1; k < ns; k++) {
+        double p = section_params(mf, mf_section_at(mf, k), (int)dim);
+        implied += p > 0 ? p : 0;
+        if (implied > (double)n_params)
+            return nf_fail(NF_ERR_FORMAT, "%s: section %zu ('%s'): its sizes imply more parameters than the %lld "
+                           "of the header", path, k, mf_section_tag(mf_section_at(mf, k)), (long long)n_params);
+    }
+    nf_flow *f = calloc(1, sizeof *f);
+    if (!f)
+        return nf_fail(NF_ERR_NOMEM, "out of memory loading %s", path);
+    f->dim = (int)dim;
+    f->base.kind = (nf_base)b;
+    f->base.lo = lo;
+    f->base.hi = hi;
+    if (b == NF_BASE_UNIFORM && !(lo < hi))
+        st = nf_fail(NF_ERR_FORMAT, "%s: uniform box [%g, %g] is empty", path, lo, hi);
+    if (!st && i < ns && strcmp(mf_section_tag(mf_section_at(mf, i)), "config") == 0)
+        st = read_config(mf, mf_section_at(mf, i++), f);
+    if (!st && i < ns && strcmp(mf_section_tag(mf_section_at(mf, i)), "training") == 0)
+        st = read_training(mf, mf_section_at(mf, i++), f);
+    for (int64_t l = 0; l < n_layers && !st; l++, i++) {
+        if (i >= ns) {
+            st = nf_fail(NF_ERR_FORMAT, "%s: %lld layers announced, %lld found", path, (long long)n_layers,
+                         (long long)l);
+            break;
+        }
+        s = mf_section_at(mf, i);
+        layer_loader load = loader_for(mf_section_tag(s));
+        if (!load) {
+            st = nf_fail(NF_ERR_FORMAT, "%s: section %zu: unknown layer '%s'", path, i, mf_section_tag(s));
+            break;
+        }
+        if (l == 0 && strcmp(mf_section_tag(s), "standardize") != 0) {
+            st = nf_fail(NF_ERR_FORMAT, "%s: the first layer must be 'standardize'", path);
+            break;
+        }
+        layer *ly = NULL;
+        st = load(mf, s, f->dim, &ly);
+        if (!st)
+            st = flow_add(f, ly);
+    }
+    if (!st && i < ns && strcmp(mf_section_tag(mf_section_at(mf, i)), "made_mog_base") == 0)
+        st = mog_load(mf, mf_section_at(mf, i++), f->dim, &f->mog);
+    if (!st && i < ns && strcmp(mf_section_tag(mf_section_at(mf, i)), "gaussian_fit") == 0)
+        st = gauss_load(mf, mf_section_at(mf, i++), f);
+    if (!st && f->gauss)
+        f->config.tail_weight = f->tail_weight;
+    if (!st)
+        st = flow_allocate_params(f);
+    if (!st && f->n_params != (size_t)n_params)
+        st = nf_fail(NF_ERR_FORMAT, "%s: the layers hold %zu parameters, the header says %lld", path, f->n_params,
+                     (long long)n_params);
+    if (!st && (i >= ns || strcmp(mf_section_tag(mf_section_at(mf, i)), "parameters") != 0))
+        st = nf_fail(NF_ERR_FORMAT, "%s: section 'parameters' missing", path);
+    if (!st) {
+        s = mf_section_at(mf, i++);
+        st = mf_copy_f32s(mf, s, "values", f->n_params, f->params);
+        if (!st && f->n_state) st = mf_copy_f32s(mf, s, "state", f->n_state, f->state);
+    }
+    /* checkpoints (and older models) carry Adam's state; without it
+     * further training starts Adam afresh */
+    if (!st && i < ns && strcmp(mf_section_tag(mf_section_at(mf, i)), "optimizer") == 0) {
+        s = mf_section_at(mf, i++);
+        st = mf_get_i64(mf, s, "step", &f->adam_t);
+        if (!st) st = mf_copy_f32s(mf, s, "m", f->n_params, f->adam_m);
+        if (!st) st = mf_copy_f32s(mf, s, "v", f->n_params, f->adam_v);
+        if (!st && f->adam_t < 0)
+            st = nf_fail(NF_ERR_FORMAT, "%s: section 'optimizer': negative step", path);
+    }
+    size_t bad;
+    if (!st && (bad = k_first_nonfinite(f->n_params, f->params)) < f->n_params)
+        st = nf_fail(NF_ERR_FORMAT, "%s: parameter %zu is not finite", path, bad);
+    if (!st && (bad = k_first_nonfinite(f->n_state, f->state)) < f->n_state)
+        st = nf_fail(NF_ERR_FORMAT, "%s: layer state value %zu is not finite", path, bad);
+    for (int l = 0; !st && l < f->n_layers; l++) {
+        const layer *ly = f->layers[l];
+        if (ly->ops->check_params && !ly->ops->check_params(ly, f->params + ly->p_off))
+            st = nf_fail(NF_ERR_FORMAT, "%s: layer %d (%s): parameters or state break the layer's constraint "
+                         "(MADE mask, negative variance)",
+                         path, l, ly->ops->tag);
+    }
+    if (!st && f->mog && !made_check(&f->mog->net, f->params + f->mog->p_off))
+        st = nf_fail(NF_ERR_FORMAT, "%s: MADE MoG base: parameters break the MADE mask", path);
+    /* a training checkpoint (src/io/checkpoint.c) is a model plus this */
+    if (!st && i + 1 == ns && strcmp(mf_section_tag(mf_section_at(mf, i)), "train_state") == 0)
+        i++;
+    if (!st && i != ns)
+        st = nf_fail(NF_ERR_FORMAT, "%s: unexpected section '%s' after the parameters", path,
+                     mf_section_tag(mf_section_at(mf, i)));
+    if (st) {
+        nf_flow_free(f);
+        return st;
+    }
+    *out = f;
+    return NF_OK;
+}
+
+nf_status nf_flow_load(nf_flow **out, const char *path)
+{
+    *out = NULL;
+    mf_file *mf;
+    nf_status st = mf_read(path, &mf);
+    if (st)
+        return st;
+    st = read_flow(mf, out);
+    mf_free(mf);
+    return st;
+}
+
+size_t nf_flow_describe(const nf_flow *f, char *buf, size_t size)
+{
+    size_t k = 0;
+#define OUT(...) k += (size_t)snprintf(buf + (k < size ? k : size), k < size ? size - k : 0, __VA_ARGS__)
+    const nf_config *c = &f->config;
+    if (f->has_config && c->model == NF_MODEL_GAUSSIAN)
+        OUT("model: gaussian, full covariance (the whitening layer alone)\n");
+    else if (f->has_config && c->model <= NF_MODEL_REALNVP)
+        OUT("model: %s, %d coupling layers, networks %d x %d %s%s\n", model_names[c->model], c->layers,
+            c->hidden_layers, c->hidden, activation_names[c->activation], c->batch_norm ? ", batch norm" : "");
+    else if (f->has_config)
+        OUT("model: %s, MADEs of %d x %d %s, first order %s%s%s\n", model_names[c->model], c->hidden_layers,
+            c->hidden, activation_names[c->activation], order_names[c->order],
+            c->random_degrees ? ", random degrees" : "", c->batch_norm ? ", batch norm" : "");
+    if (f->gauss && c->model != NF_MODEL_GAUSSIAN) /* fitted from data, not merely configured */
+        OUT("first layer: whitening of the training covariance (linear LU, trained on)\n");
+    if (f->gauss && f->tail_weight > 0)
+        OUT("density: %g x flow + %g x the Gaussian fit (a floor under the tails)\n", 1 - f->tail_weight,
+            f->tail_weight);
+    OUT("dimension: %d\nbase: ", f->dim);
+    if (f->mog)
+        k += mog_describe(f->mog, buf + (k < size ? k : size), k < size ? size - k : 0);
+    else
+        OUT("%s", base_name(f->base.kind));
+    if (!f->mog && f->base.kind == NF_BASE_UNIFORM)
+        OUT(" on [%g, %g]", f->base.lo, f->base.hi);
+    if (f->mog)
+        OUT(" [%zu params]", mog_n_params(f->mog));
+    OUT("\nparameters: %zu\nlayers (density direction, data first):\n", f->n_params);
+    for (int l = 0; l < f->n_layers; l++) {
+        const layer *ly = f->layers[l];
+        OUT("  %2d: ", l);
+        k += ly->ops->describe(ly, buf + (k < size ? k : size), k < size ? size - k : 0);
+        OUT(" [%zu params]\n", ly->ops->n_params(ly));
+    }
+    const double *mean, *std;
+    standardize_get(f->layers[0], &mean, &std);
+    OUT("data statistics (%lld training rows):\n  %-6s %12s %12s %12s %12s\n", (long long)f->train_rows, "column",
+        "mean", "std", "min", "max");
+    for (int i = 0; i < f->dim; i++) {
+        if (i == 12 && f->dim > 16) {
+            OUT("  ... %d more columns\n", f->dim - 12);
+            break;
+        }
+        OUT("  %-6d %12.6g %12.6g %12.6g %12.6g\n", i, mean[i], std[i], f->data_min ? f->data_min[i] : NAN,
+            f->data_max ? f->data_max[i] : NAN);
+    }
+    if (f->epochs)
+        OUT("training: %lld epochs, best epoch %lld, mean log-likelihood train %.4f, validation %.4f, test %.4f\n",
+            (long long)f->epochs, (long long)f->best_epoch, f->train_ll, f->val_ll, f->test_ll);
+#undef OUT
+    return k;
+}
+

@@ -1,0 +1,276 @@
+/* Activation normalisation (Glow, Kingma & Dhariwal 2018), a per-dimension
+ * affine map with a data-dependent initialisation:
+ *   x2z: z = (x - b) exp(-logs),  log|det dz/dx| = -sum logs
+ *   z2x: x = z exp(logs) + b,     log|det dx/dz| =  sum logs
+ * Parameters (trainable): b[dim], then logs[dim]; init_params makes the
+ * identity (b = 0, logs = 0).
+ *
+ * Initialisation from data: the first x2z of a training step (l->training
+ * set) with at least two rows first sets b = the batch's mean and logs =
+ * log of its standard deviation (biased, floored at ACTNORM_MIN_STD),
+ * computed in double in a fixed order (the same bits at any thread count),
+ * so that this batch leaves the layer with mean 0 and variance 1 per
+ * dimension. Whether that has happened is the layer's state (one value,
+ * 0 or 1), kept by the flow beside the parameters: models and checkpoints
+ * carry it, and a loaded trained model is not initialised again. A flow
+ * never trained is the identity here; evaluation, sampling and the
+ * z2x-direction training of distillation never initialise.
+ *
+ * Writing the parameters: passes get their parameters as `const real *`
+ * (a pass does not change them); this layer's first training pass is the
+ * one exception. Every caller passes a slice of a writable buffer (the
+ * flow's f->params, src/flow/flow.c, or a test's own array), so the initialisation
+ * casts the const away to write it, before this same pass computes with the
+ * new values. The Adam step that follows then starts from the initialised
+ * values. A batch whose statistics are not finite leaves the layer as it
+ * is (that step's loss is not finite anyway). */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/error.h"
+#include "core/kern.h"
+#include "core/layer.h"
+
+#define ACTNORM_MIN_STD 1e-6
+
+typedef struct actnorm {
+    double *tmp;     /* per-dimension scratch, 3 x dim */
+    real *own_state; /* l->state until a flow hands the layer its slot */
+} actnorm;
+
+static size_t an_n_params(const layer *l) { return 2 * (size_t)l->dim; }
+
+static size_t an_n_state(const layer *l)
+{
+    (void)l;
+    return 1;
+}
+
+static void an_init_params(layer *l, real *p, rng *r)
+{
+    (void)r;
+    memset(p, 0, sizeof(real) * an_n_params(l));
+}
+
+static void an_init_state(layer *l) { l->state[0] = 0; }
+
+static int an_reserve(layer *l, int rows)
+{
+    (void)l, (void)rows;
+    return 0; /* per-dimension buffers only, made with the layer */
+}
+
+/* The batch's mean and biased standard deviation per dimension, in double,
+ * rows in order; written into p (b, logs) and the flag set when all are
+ * finite. */
+static void an_init_from_batch(layer *l, real *p, int rows, const real *x)
+{
+    actnorm *s = l->self;
+    int n = l->dim;
+    double *mean = s->tmp, *var = s->tmp + n;
+    for (int i = 0; i < n; i++)
+        mean[i] = var[i] = 0;
+    for (int r = 0; r < rows; r++)
+        for (int i = 0; i < n; i++)
+            mean[i] += x[(size_t)r * n + i];
+    for (int i = 0; i < n; i++)
+        mean[i] /= rows;
+    for (int r = 0; r < rows; r++)
+        for (int i = 0; i < n; i++) {
+            double d = x[(size_t)r * n + i] - mean[i];
+            var[i] += d * d;
+        }
+    for (int i = 0; i < n; i++) {
+        double sd = sqrt(var[i] / rows);
+        var[i] = log(sd > ACTNORM_MIN_STD ? sd : ACTNORM_MIN_STD); /* now log std */
+        if (!isfinite(mean[i]) || !isfinite(var[i]))
+            return;
+    }
+    for (int i = 0; i < n; i++) {
+        p[i] = (real)mean[i];
+        p[n + i] = (real)var[i];
+    }
+    l->state[0] = 1;
+}
+
+/* out = (in - shift) * scale + add per dimension; ldj[r] += ldj_add. */
+static void an_apply(int n, const real *shift, const double *scale, const real *add, int rows, const real *in,
+                     real *out, double *ldj, double ldj_add)
+{
+    K_PARALLEL_ROWS((size_t)rows * n)
+    for (int r = 0; r < rows; r++) {
+        for (int i = 0; i < n; i++) {
+            size_t k = (size_t)r * n + i;
+            out[k] = (real)((in[k] - (shift ? shift[i] : 0)) * scale[i] + (add ? add[i] : 0));
+        }
+        ldj[r] += ldj_add;
+    }
+}
+
+/* scale[i] = exp(sign * logs[i]); returns sum logs. */
+static double an_scales(int n, const real *logs, int sign, double *scale)
+{
+    double sum = 0;
+    for (int i = 0; i < n; i++) {
+        scale[i] = exp(sign * (double)logs[i]);
+        sum += logs[i];
+    }
+    return sum;
+}
+
+static void an_x2z(layer *l, const real *p, int rows, const real *x, real *z, double *ldj)
+{
+    actnorm *s = l->self;
+    int n = l->dim;
+    if (l->training && l->state[0] == 0 && rows >= 2)
+        an_init_from_batch(l, (real *)p, rows, x); /* writable: see the comment at the top */
+    double *scale = s->tmp + 2 * n, sum = an_scales(n, p + n, -1, scale);
+    an_apply(n, p, scale, NULL, rows, x, z, ldj, -sum);
+}
+
+static void an_z2x(layer *l, const real *p, int rows, const real *z, real *x, double *ldj)
+{
+    actnorm *s = l->self;
+    int n = l->dim;
+    double *scale = s->tmp + 2 * n, sum = an_scales(n, p + n, 1, scale);
+    an_apply(n, NULL, scale, p, rows, z, x, ldj, sum);
+}
+
+/* Per dimension sum_dout = sum_rows dout and sum_dy = sum_rows dout * y
+ * (rows in order, in double: the same bits at any thread count). */
+static void an_backward_sums(int n, int rows, const real *dout, const real *y, double *sum_dout, double *sum_dy)
+{
+    for (int i = 0; i < n; i++)
+        sum_dout[i] = sum_dy[i] = 0;
+    for (int r = 0; r < rows; r++)
+        for (int i = 0; i < n; i++) {
+            size_t k = (size_t)r * n + i;
+            sum_dout[i] += dout[k];
+            sum_dy[i] += (double)dout[k] * y[k];
+        }
+}
+
+static void an_scale_rows(int n, const double *scale, int rows, const real *src, real *dst)
+{
+    K_PARALLEL_ROWS((size_t)rows * n)
+    for (int r = 0; r < rows; r++)
+        for (int i = 0; i < n; i++)
+            dst[(size_t)r * n + i] = (real)(src[(size_t)r * n + i] * scale[i]);
+}
+
+/* z = (x - b) e^{-logs}: dx = dz e^{-logs}; db = -e^{-logs} sum dz;
+ * dlogs = -sum dz z - rows dldj. */
+static void an_x2z_backward(layer *l, const real *p, int rows, const real *x, const real *z, const real *dz,
+                            real dldj, real *dx, real *dp)
+{
+    (void)x;
+    const actnorm *s = l->self;
+    int n = l->dim;
+    if (!dx && !dp)
+        return;
+    double *sum_dz = s->tmp, *sum_dzz = s->tmp + n, *scale = s->tmp + 2 * n;
+    an_scales(n, p + n, -1, scale);
+    if (dp) {
+        an_backward_sums(n, rows, dz, z, sum_dz, sum_dzz);
+        for (int i = 0; i < n; i++) {
+            dp[i] -= (real)(scale[i] * sum_dz[i]);
+            dp[n + i] -= (real)(sum_dzz[i] + (double)rows * dldj);
+        }
+    }
+    if (dx)
+        an_scale_rows(n, scale, rows, dz, dx);
+}
+
+/* x = z e^{logs} + b: dz = dx e^{logs}; db = sum dx;
+ * dlogs = e^{logs} sum dx z + rows dldj (x - b from z: no cancellation). */
+static void an_z2x_backward(layer *l, const real *p, int rows, const real *z, const real *x, const real *dx,
+                            real dldj, real *dz, real *dp)
+{
+    (void)x;
+    const actnorm *s = l->self;
+    int n = l->dim;
+    if (!dz && !dp)
+        return;
+    double *sum_dx = s->tmp, *sum_dxz = s->tmp + n, *scale = s->tmp + 2 * n;
+    an_scales(n, p + n, 1, scale);
+    if (dp) {
+        an_backward_sums(n, rows, dx, z, sum_dx, sum_dxz);
+        for (int i = 0; i < n; i++) {
+            dp[i] += (real)sum_dx[i];
+            dp[n + i] += (real)(scale[i] * sum_dxz[i] + (double)rows * dldj);
+        }
+    }
+    if (dz)
+        an_scale_rows(n, scale, rows, dx, dz);
+}
+
+static nf_status an_save(const layer *l, mf_writer *w) { return mf_begin(w, l->ops->tag); }
+
+static size_t an_describe(const layer *l, char *buf, size_t size)
+{
+    return (size_t)snprintf(buf, size, "%s (%s)", l->ops->tag,
+                            l->state[0] != 0 ? "initialised from data" : "identity until the first training batch");
+}
+
+static void an_destroy(layer *l)
+{
+    actnorm *s = l->self;
+    free(s->tmp);
+    free(s->own_state);
+}
+
+/* A loaded model's flag must be 0 or 1 (l->state is set by then). */
+static int an_check_params(const layer *l, const real *p)
+{
+    (void)p;
+    return l->state[0] == 0 || l->state[0] == 1;
+}
+
+static const layer_ops actnorm_ops = {
+    .tag = "actnorm",
+    .n_params = an_n_params,
+    .init_params = an_init_params,
+    .reserve = an_reserve,
+    .x2z = an_x2z,
+    .x2z_backward = an_x2z_backward,
+    .z2x = an_z2x,
+    .z2x_backward = an_z2x_backward,
+    .save = an_save,
+    .describe = an_describe,
+    .destroy = an_destroy,
+    .n_state = an_n_state,
+    .init_state = an_init_state,
+    .check_params = an_check_params,
+};
+
+layer *actnorm_new(int dim)
+{
+    if (dim < 1) {
+        nf_fail(NF_ERR_INVALID, "actnorm: need dim >= 1 (got %d)", dim);
+        return NULL;
+    }
+    layer *l = layer_alloc(&actnorm_ops, dim, sizeof(actnorm));
+    if (!l)
+        return NULL;
+    actnorm *s = l->self;
+    s->tmp = calloc(3 * (size_t)dim, sizeof(double));
+    s->own_state = calloc(1, sizeof(real));
+    if (!s->tmp || !s->own_state) {
+        layer_free(l);
+        nf_fail(NF_ERR_NOMEM, "out of memory creating an actnorm layer");
+        return NULL;
+    }
+    /* usable on its own; flow_allocate_params points state into the flow */
+    l->state = s->own_state;
+    an_init_state(l);
+    return l;
+}
+
+nf_status actnorm_load(const mf_file *f, const mf_section *s, int dim, layer **out)
+{
+    (void)f, (void)s;
+    *out = actnorm_new(dim);
+    return *out ? NF_OK : NF_ERR_NOMEM;
+}

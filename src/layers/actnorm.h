@@ -1,0 +1,13 @@
+/* ActNorm (Glow): z = (x - b) exp(-logs) per dimension, b and logs set from
+ * the first training batch (state: a 0/1 flag saying whether they were).
+ * The constructor returns NULL (nf_fail's message set) when out of memory
+ * or the arguments are invalid; the loader rebuilds it from its section. */
+#ifndef NF_LAYERS_ACTNORM_H
+#define NF_LAYERS_ACTNORM_H
+
+#include "core/layer.h"
+
+layer *actnorm_new(int dim);
+nf_status actnorm_load(const mf_file *f, const mf_section *s, int dim, layer **out);
+
+#endif

@@ -1,0 +1,19 @@
+/* MAF (iaf = 0) or IAF (iaf = 1) layer around a MADE: order[k] is the
+ * dimension of degree k + 1; hidden degrees given (depth x hidden), or
+ * sequential / random from seed. Log-scales bound * tanh(a / bound).
+ * The constructor returns NULL (nf_fail's message set) when out of memory
+ * or the arguments are invalid; the loader rebuilds it from its section. */
+#ifndef NF_LAYERS_AUTOREGRESSIVE_H
+#define NF_LAYERS_AUTOREGRESSIVE_H
+
+#include <stdint.h>
+
+#include "core/layer.h"
+
+layer *autoregressive_new(int dim, int iaf, int hidden, int depth, int act, const int *order, const int *degrees,
+                          int random_degrees, uint64_t seed, double bound);
+nf_status autoregressive_load(const mf_file *f, const mf_section *s, int dim, layer **out);
+/* The MADE inside a MAF/IAF layer (for tests). */
+struct made *autoregressive_net(layer *l);
+
+#endif

@@ -1,0 +1,373 @@
+/* NICE additive and RealNVP affine coupling (docs/layers.md).
+ * The mask splits the dimensions into a conditioning part A (unchanged) and
+ * a transformed part B; the network sees only A.
+ *   additive: z_B = x_B - m(x_A)                       log|det dz/dx| = 0
+ *   affine:   z_B = (x_B - mu(x_A)) * exp(-alpha(x_A))   log|det dz/dx| = -sum alpha
+ * alpha = bound * tanh(a / bound) keeps the log-scales bounded. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/error.h"
+#include "core/kern.h"
+#include "core/layer.h"
+#include "nets/mlp.h"
+
+typedef struct coupling {
+    int affine;
+    int nc, nt;
+    int *mask, *cond, *trans;
+    real bound;
+    mlp net;         /* nc -> nt (additive) or 2 nt: [a | mu] (affine) */
+    int max_rows;
+    real *in;        /* rows x nc: the gathered conditioning part */
+    real *out;       /* rows x n_out: network output; alpha replaces a */
+    real *dout;      /* rows x n_out */
+    real *din;       /* rows x nc */
+} coupling;
+
+static coupling *self(const layer *l) { return l->self; }
+
+static size_t n_params(const layer *l) { return mlp_n_params(&self(l)->net); }
+
+static void init_params(layer *l, real *p, rng *r) { mlp_init_params(&self(l)->net, p, r, 1); }
+
+static void release(coupling *c)
+{
+    free(c->in);
+    free(c->out);
+    free(c->dout);
+    free(c->din);
+    c->in = c->out = c->dout = c->din = NULL;
+    c->max_rows = 0;
+}
+
+static int reserve(layer *l, int rows)
+{
+    coupling *c = self(l);
+    if (rows <= c->max_rows)
+        return 0;
+    release(c);
+    int n_out = c->net.n_out;
+    c->in = malloc(sizeof(real) * rows * c->nc);
+    c->din = malloc(sizeof(real) * rows * c->nc);
+    c->out = malloc(sizeof(real) * rows * n_out);
+    c->dout = malloc(sizeof(real) * rows * n_out);
+    if (!c->in || !c->din || !c->out || !c->dout || mlp_reserve(&c->net, rows)) {
+        release(c);
+        return -1;
+    }
+    c->max_rows = rows;
+    return 0;
+}
+
+/* Runs the network on the conditioning part of `src` and bounds alpha. */
+static void condition(coupling *c, const real *p, int rows, int dim, const real *src)
+{
+    K_PARALLEL_ROWS((size_t)rows * c->net.n_out)
+    for (int r = 0; r < rows; r++)
+        for (int i = 0; i < c->nc; i++)
+            c->in[(size_t)r * c->nc + i] = src[(size_t)r * dim + c->cond[i]];
+    mlp_forward(&c->net, p, rows, c->in, c->out);
+    if (c->affine && c->bound > 0) {
+        int n_out = c->net.n_out;
+        K_PARALLEL_ROWS((size_t)rows * c->net.n_out)
+        for (int r = 0; r < rows; r++)
+            for (int j = 0; j < c->nt; j++) {
+                real *a = &c->out[(size_t)r * n_out + j];
+                *a = c->bound * r_tanh(*a / c->bound);
+            }
+    }
+}
+
+/* Copies the conditioning part through: dst[:, A] = src[:, A]. */
+static void copy_cond(const coupling *c, int rows, int dim, const real *src, real *dst)
+{
+    K_PARALLEL_ROWS((size_t)rows * c->net.n_out)
+    for (int r = 0; r < rows; r++)
+        for (int i = 0; i < c->nc; i++)
+            dst[(size_t)r * dim + c->cond[i]] = src[(size_t)r * dim + c->cond[i]];
+}
+
+static void x2z(layer *l, const real *p, int rows, const real *x, real *z, double *ldj)
+{
+    coupling *c = self(l);
+    int dim = l->dim, n_out = c->net.n_out;
+    condition(c, p, rows, dim, x);
+    copy_cond(c, rows, dim, x, z);
+    K_PARALLEL_ROWS((size_t)rows * c->net.n_out)
+    for (int r = 0; r < rows; r++) {
+        const real *o = c->out + (size_t)r * n_out;
+        const real *xr = x + (size_t)r * dim;
+        real *zr = z + (size_t)r * dim;
+        if (c->affine) {
+            double sum = 0;
+            for (int j = 0; j < c->nt; j++) {
+                int t = c->trans[j];
+                zr[t] = (xr[t] - o[c->nt + j]) * r_exp(-o[j]);
+                sum += o[j];
+            }
+            ldj[r] -= sum;
+        } else {
+            for (int j = 0; j < c->nt; j++)
+                zr[c->trans[j]] = xr[c->trans[j]] - o[j];
+        }
+    }
+}
+
+static void z2x(layer *l, const real *p, int rows, const real *z, real *x, double *ldj)
+{
+    coupling *c = self(l);
+    int dim = l->dim, n_out = c->net.n_out;
+    condition(c, p, rows, dim, z);
+    copy_cond(c, rows, dim, z, x);
+    K_PARALLEL_ROWS((size_t)rows * c->net.n_out)
+    for (int r = 0; r < rows; r++) {
+        const real *o = c->out + (size_t)r * n_out;
+        const real *zr = z + (size_t)r * dim;
+        real *xr = x + (size_t)r * dim;
+        if (c->affine) {
+            double sum = 0;
+            for (int j = 0; j < c->nt; j++) {
+                int t = c->trans[j];
+                xr[t] = zr[t] * r_exp(o[j]) + o[c->nt + j];
+                sum += o[j];
+            }
+            ldj[r] += sum;
+        } else {
+            for (int j = 0; j < c->nt; j++)
+                xr[c->trans[j]] = zr[c->trans[j]] + o[j];
+        }
+    }
+}
+
+/* d alpha -> d a through the tanh bound, in place over dout's first half. */
+static void unbound(const coupling *c, int rows)
+{
+    if (!c->affine || c->bound <= 0)
+        return;
+    int n_out = c->net.n_out;
+    K_PARALLEL_ROWS((size_t)rows * c->net.n_out)
+    for (int r = 0; r < rows; r++)
+        for (int j = 0; j < c->nt; j++) {
+            real a = c->out[(size_t)r * n_out + j] / c->bound;
+            c->dout[(size_t)r * n_out + j] *= 1 - a * a;
+        }
+}
+
+/* Back through the network: din_full[:, A] = dout_full[:, A] + dnet/din. */
+static void through_net(coupling *c, const real *p, int rows, int dim, const real *dsame, real *dsrc, real *dp)
+{
+    unbound(c, rows);
+    mlp_backward(&c->net, p, rows, c->in, c->dout, dsrc ? c->din : NULL, dp);
+    if (!dsrc)
+        return;
+    K_PARALLEL_ROWS((size_t)rows * c->net.n_out)
+    for (int r = 0; r < rows; r++)
+        for (int i = 0; i < c->nc; i++) {
+            int a = c->cond[i];
+            dsrc[(size_t)r * dim + a] = dsame[(size_t)r * dim + a] + c->din[(size_t)r * c->nc + i];
+        }
+}
+
+static void x2z_backward(layer *l, const real *p, int rows, const real *x, const real *z, const real *dz,
+                         real dldj, real *dx, real *dp)
+{
+    (void)x;
+    coupling *c = self(l);
+    int dim = l->dim, n_out = c->net.n_out;
+    K_PARALLEL_ROWS((size_t)rows * c->net.n_out)
+    for (int r = 0; r < rows; r++) {
+        const real *o = c->out + (size_t)r * n_out;
+        real *d = c->dout + (size_t)r * n_out;
+        const real *dzr = dz + (size_t)r * dim, *zr = z + (size_t)r * dim;
+        for (int j = 0; j < c->nt; j++) {
+            int t = c->trans[j];
+            if (c->affine) {
+                real e = r_exp(-o[j]);
+                if (dx)
+                    dx[(size_t)r * dim + t] = dzr[t] * e;
+                d[c->nt + j] = -dzr[t] * e;
+                d[j] = -dzr[t] * zr[t] - dldj;
+            } else {
+                if (dx)
+                    dx[(size_t)r * dim + t] = dzr[t];
+                d[j] = -dzr[t];
+            }
+        }
+    }
+    through_net(c, p, rows, dim, dz, dx, dp);
+}
+
+static void z2x_backward(layer *l, const real *p, int rows, const real *z, const real *x, const real *dx,
+                         real dldj, real *dz, real *dp)
+{
+    (void)z;
+    coupling *c = self(l);
+    int dim = l->dim, n_out = c->net.n_out;
+    K_PARALLEL_ROWS((size_t)rows * c->net.n_out)
+    for (int r = 0; r < rows; r++) {
+        const real *o = c->out + (size_t)r * n_out;
+        real *d = c->dout + (size_t)r * n_out;
+        const real *dxr = dx + (size_t)r * dim, *xr = x + (size_t)r * dim;
+        for (int j = 0; j < c->nt; j++) {
+            int t = c->trans[j];
+            if (c->affine) {
+                if (dz)
+                    dz[(size_t)r * dim + t] = dxr[t] * r_exp(o[j]);
+                d[c->nt + j] = dxr[t];
+                d[j] = dxr[t] * (xr[t] - o[c->nt + j]) + dldj;
+            } else {
+                if (dz)
+                    dz[(size_t)r * dim + t] = dxr[t];
+                d[j] = dxr[t];
+            }
+        }
+    }
+    through_net(c, p, rows, dim, dx, dz, dp);
+}
+
+static nf_status save(const layer *l, mf_writer *w)
+{
+    const coupling *c = self(l);
+    nf_status st = mf_begin(w, l->ops->tag);
+    int32_t *mask = malloc(sizeof(int32_t) * l->dim);
+    if (!mask)
+        return nf_fail(NF_ERR_NOMEM, "out of memory saving a coupling");
+    for (int i = 0; i < l->dim; i++)
+        mask[i] = c->mask[i];
+    if (!st) st = mf_put_i32s(w, "mask", mask, l->dim);
+    free(mask);
+    if (!st) st = mf_put_i64(w, "hidden", c->net.hidden);
+    if (!st) st = mf_put_i64(w, "hidden_layers", c->net.depth);
+    if (!st) st = mf_put_str(w, "activation", c->net.act == K_ACT_TANH ? "tanh" : "relu");
+    if (!st && c->affine) st = mf_put_f64(w, "log_scale_bound", c->bound);
+    return st;
+}
+
+static size_t describe(const layer *l, char *buf, size_t size)
+{
+    const coupling *c = self(l);
+    char parts[80];
+    size_t k = 0;
+    for (int i = 0; i < l->dim && k + 4 < sizeof parts; i++)
+        parts[k++] = c->mask[i] ? 'c' : 't';
+    if (l->dim > (int)k)
+        parts[k++] = '.', parts[k++] = '.';
+    parts[k] = '\0';
+    return (size_t)snprintf(buf, size, "%s mask=%s (c: conditions, t: changes) net=%d-%dx%d-%d %s",
+                            l->ops->tag, parts, c->nc, c->net.depth, c->net.hidden, c->net.n_out,
+                            c->net.act == K_ACT_TANH ? "tanh" : "relu");
+}
+
+static void destroy(layer *l)
+{
+    coupling *c = self(l);
+    release(c);
+    mlp_release(&c->net);
+    free(c->mask);
+    free(c->cond);
+    free(c->trans);
+}
+
+static const layer_ops additive_ops = {
+    .tag = "additive_coupling",
+    .n_params = n_params,
+    .init_params = init_params,
+    .reserve = reserve,
+    .x2z = x2z,
+    .x2z_backward = x2z_backward,
+    .z2x = z2x,
+    .z2x_backward = z2x_backward,
+    .save = save,
+    .describe = describe,
+    .destroy = destroy,
+};
+static const layer_ops affine_ops = {
+    .tag = "affine_coupling",
+    .n_params = n_params,
+    .init_params = init_params,
+    .reserve = reserve,
+    .x2z = x2z,
+    .x2z_backward = x2z_backward,
+    .z2x = z2x,
+    .z2x_backward = z2x_backward,
+    .save = save,
+    .describe = describe,
+    .destroy = destroy,
+};
+
+layer *coupling_new(int dim, int affine, const int *cond_mask, int hidden, int depth, int act, double bound)
+{
+    int nc = 0;
+    for (int i = 0; i < dim; i++)
+        nc += cond_mask[i] != 0;
+    if (dim < 2 || nc == 0 || nc == dim) {
+        nf_fail(NF_ERR_INVALID, "coupling mask must have conditioning and changed dimensions (dim %d, %d conditioning)",
+                dim, nc);
+        return NULL;
+    }
+    if (depth < 0 || depth > 16 || (depth > 0 && hidden < 1) || hidden > 1 << 16) {
+        nf_fail(NF_ERR_INVALID, "coupling network: hidden layers must be 0..16 and units 1..65536");
+        return NULL;
+    }
+    layer *l = layer_alloc(affine ? &affine_ops : &additive_ops, dim, sizeof(coupling));
+    if (!l)
+        return NULL;
+    coupling *c = l->self;
+    c->affine = affine;
+    c->nc = nc;
+    c->nt = dim - nc;
+    c->bound = (real)bound;
+    c->mask = malloc(sizeof(int) * dim);
+    c->cond = malloc(sizeof(int) * nc);
+    c->trans = malloc(sizeof(int) * c->nt);
+    if (!c->mask || !c->cond || !c->trans) {
+        layer_free(l);
+        nf_fail(NF_ERR_NOMEM, "out of memory creating a coupling");
+        return NULL;
+    }
+    for (int i = 0, a = 0, b = 0; i < dim; i++) {
+        c->mask[i] = cond_mask[i] != 0;
+        if (c->mask[i])
+            c->cond[a++] = i;
+        else
+            c->trans[b++] = i;
+    }
+    mlp_shape(&c->net, nc, affine ? 2 * c->nt : c->nt, hidden, depth, act);
+    return l;
+}
+
+nf_status coupling_load(const mf_file *f, const mf_section *s, int dim, layer **out)
+{
+    const int32_t *mask32;
+    int64_t hidden, depth;
+    const char *act;
+    double bound = 0;
+    int affine = strcmp(mf_section_tag(s), "affine_coupling") == 0;
+    nf_status st = mf_get_i32s(f, s, "mask", (size_t)dim, &mask32, NULL);
+    if (!st) st = mf_get_i64(f, s, "hidden", &hidden);
+    if (!st) st = mf_get_i64(f, s, "hidden_layers", &depth);
+    if (!st) st = mf_get_str(f, s, "activation", &act);
+    if (!st && affine) st = mf_get_f64(f, s, "log_scale_bound", &bound);
+    if (st)
+        return st;
+    if (strcmp(act, "relu") && strcmp(act, "tanh"))
+        return nf_fail(NF_ERR_FORMAT, "%s: coupling activation '%s' unknown", mf_path(f), act);
+    if (hidden < 0 || hidden > 1 << 16 || depth < 0 || depth > 16 || !(bound >= 0 && bound < 100))
+        return nf_fail(NF_ERR_FORMAT, "%s: coupling sizes out of range", mf_path(f));
+    int *mask = malloc(sizeof(int) * dim);
+    if (!mask)
+        return nf_fail(NF_ERR_NOMEM, "out of memory");
+    for (int i = 0; i < dim; i++)
+        mask[i] = mask32[i] != 0;
+    *out = coupling_new(dim, affine, mask, (int)hidden, (int)depth, strcmp(act, "tanh") ? K_ACT_RELU : K_ACT_TANH,
+                        bound);
+    free(mask);
+    if (!*out) {
+        char why[256];
+        snprintf(why, sizeof why, "%s", nf_last_error());
+        return nf_fail(NF_ERR_FORMAT, "%s: bad coupling: %s", mf_path(f), why);
+    }
+    return NF_OK;
+}

@@ -1,0 +1,14 @@
+/* NICE additive (affine = 0) and RealNVP affine (affine = 1) coupling:
+ * the dimensions with cond_mask 1 condition an MLP that shifts (and
+ * scales, log-scales bound * tanh(a / bound)) the others.
+ * The constructor returns NULL (nf_fail's message set) when out of memory
+ * or the arguments are invalid; the loader rebuilds it from its section. */
+#ifndef NF_LAYERS_COUPLING_H
+#define NF_LAYERS_COUPLING_H
+
+#include "core/layer.h"
+
+layer *coupling_new(int dim, int affine, const int *cond_mask, int hidden, int depth, int act, double bound);
+nf_status coupling_load(const mf_file *f, const mf_section *s, int dim, layer **out);
+
+#endif

@@ -1,0 +1,245 @@
+/* The public flow API, building: a flow layer by layer, its parameters,
+ * its standardisation. A thin bridge to the layers (src/layers/). */
+#include "models/api_build.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/error.h"
+#include "flow/flow.h"
+#include "core/kern.h"
+#include "layers/coupling.h"
+#include "layers/linear_lu.h"
+#include "layers/permute.h"
+#include "layers/rescale.h"
+#include "layers/standardize.h"
+#include "models/whitening.h"
+
+nf_status nf_flow_new(nf_flow **out, int dim, nf_base base)
+{
+    *out = NULL;
+    if (dim < 1 || dim > 100000)
+        return nf_fail(NF_ERR_INVALID, "dimension %d out of range 1..100000", dim);
+    if ((unsigned)base > NF_BASE_UNIFORM)
+        return nf_fail(NF_ERR_INVALID, "unknown base density %d", (int)base);
+    nf_flow *f = calloc(1, sizeof *f);
+    if (!f)
+        return nf_fail(NF_ERR_NOMEM, "out of memory creating a flow");
+    f->dim = dim;
+    f->base.kind = base;
+    f->base.lo = 0;
+    f->base.hi = 1;
+    f->val_ll = f->train_ll = f->test_ll = NAN;
+    nf_status st = flow_add(f, standardize_new(dim, NULL, NULL));
+    if (st) {
+        nf_flow_free(f);
+        return st;
+    }
+    *out = f;
+    return NF_OK;
+}
+
+nf_status nf_flow_set_uniform_box(nf_flow *f, double lo, double hi)
+{
+    if (!(lo < hi) || !isfinite(lo) || !isfinite(hi))
+        return nf_fail(NF_ERR_INVALID, "uniform box [%g, %g] is empty or not finite", lo, hi);
+    f->base.lo = lo;
+    f->base.hi = hi;
+    return NF_OK;
+}
+
+static nf_status make_mask(const nf_flow *f, nf_partition part, const int *user, int flip, int *mask)
+{
+    for (int i = 0; i < f->dim; i++) {
+        switch (part) {
+        case NF_PART_HALVES: mask[i] = i < f->dim / 2; break;
+        case NF_PART_EVEN_ODD: mask[i] = i % 2 == 0; break;
+        case NF_PART_MASK:
+            if (!user)
+                return nf_fail(NF_ERR_INVALID, "NF_PART_MASK needs a mask");
+            mask[i] = user[i] != 0;
+            break;
+        default: return nf_fail(NF_ERR_INVALID, "unknown partition %d", (int)part);
+        }
+        if (flip)
+            mask[i] = !mask[i];
+    }
+    return NF_OK;
+}
+
+static nf_status add_coupling(nf_flow *f, int affine, nf_partition part, const int *user, int flip, int hidden,
+                              int hidden_layers, nf_activation act, double bound)
+{
+    if (f->dim < 2)
+        return nf_fail(NF_ERR_INVALID, "coupling layers need at least 2 dimensions");
+    if ((unsigned)act > NF_ACT_TANH)
+        return nf_fail(NF_ERR_INVALID, "unknown activation %d", (int)act);
+    int *mask = malloc(sizeof(int) * f->dim);
+    if (!mask)
+        return nf_fail(NF_ERR_NOMEM, "out of memory");
+    nf_status st = make_mask(f, part, user, flip, mask);
+    if (!st)
+        st = flow_add(f, coupling_new(f->dim, affine, mask, hidden, hidden_layers,
+                                      act == NF_ACT_TANH ? K_ACT_TANH : K_ACT_RELU, bound));
+    free(mask);
+    return st;
+}
+
+nf_status nf_flow_add_additive_coupling(nf_flow *f, nf_partition part, const int *mask, int flip, int hidden,
+                                        int hidden_layers, nf_activation act)
+{
+    return add_coupling(f, 0, part, mask, flip, hidden, hidden_layers, act, 0);
+}
+
+nf_status nf_flow_add_affine_coupling(nf_flow *f, nf_partition part, const int *mask, int flip, int hidden,
+                                      int hidden_layers, nf_activation act, double bound)
+{
+    if (!(bound >= 0 && bound < 100))
+        return nf_fail(NF_ERR_INVALID, "log-scale bound %g out of range [0, 100) (0: unbounded)", bound);
+    return add_coupling(f, 1, part, mask, flip, hidden, hidden_layers, act, bound);
+}
+
+nf_status nf_flow_add_rescale(nf_flow *f) { return flow_add(f, rescale_new(f->dim)); }
+
+nf_status flow_random_perm(int dim, uint64_t seed, int **out)
+{
+    int64_t *idx = malloc(sizeof(int64_t) * dim);
+    int *perm = malloc(sizeof(int) * dim);
+    if (!idx || !perm) {
+        free(idx);
+        free(perm);
+        return nf_fail(NF_ERR_NOMEM, "out of memory");
+    }
+    rng r;
+    rng_seed(&r, seed);
+    for (int i = 0; i < dim; i++)
+        idx[i] = i;
+    rng_shuffle(&r, idx, dim);
+    for (int i = 0; i < dim; i++)
+        perm[i] = (int)idx[i];
+    free(idx);
+    *out = perm;
+    return NF_OK;
+}
+
+nf_status nf_flow_add_permutation(nf_flow *f, nf_permutation kind, uint64_t seed)
+{
+    int *perm;
+    if (kind == NF_PERM_RANDOM) {
+        nf_status st = flow_random_perm(f->dim, seed, &perm);
+        if (st)
+            return st;
+    } else if (kind == NF_PERM_REVERSE) {
+        perm = malloc(sizeof(int) * f->dim);
+        if (!perm)
+            return nf_fail(NF_ERR_NOMEM, "out of memory");
+        for (int i = 0; i < f->dim; i++)
+            perm[i] = f->dim - 1 - i;
+    } else {
+        return nf_fail(NF_ERR_INVALID, "unknown permutation kind %d", (int)kind);
+    }
+    nf_status st = flow_add(f, permute_new(f->dim, perm));
+    free(perm);
+    return st;
+}
+
+nf_status nf_flow_add_linear_lu(nf_flow *f, uint64_t seed)
+{
+    int *perm;
+    nf_status st = flow_random_perm(f->dim, seed, &perm);
+    if (st)
+        return st;
+    st = flow_add(f, linear_lu_new(f->dim, perm, NULL));
+    free(perm);
+    return st;
+}
+
+nf_status nf_flow_finalize(nf_flow *f, uint64_t seed)
+{
+    if (f->finalized)
+        return nf_fail(NF_ERR_INVALID, "flow already finalized");
+    nf_status st = flow_allocate_params(f);
+    if (st)
+        return st;
+    flow_init_params(f, seed);
+    return NF_OK;
+}
+
+nf_status nf_flow_set_standardization(nf_flow *f, const double *mean, const double *std)
+{
+    char why[256];
+    if (!standardize_check(f->dim, mean, std, why, sizeof why))
+        return nf_fail(NF_ERR_INVALID, "standardisation: %s", why);
+    standardize_set(f->layers[0], mean, std);
+    return NF_OK;
+}
+
+nf_status nf_flow_get_standardization(const nf_flow *f, double *mean, double *std)
+{
+    if (!f || !mean || !std)
+        return nf_fail(NF_ERR_INVALID, "NULL flow or buffer");
+    const double *m, *s;
+    standardize_get(f->layers[0], &m, &s);
+    memcpy(mean, m, sizeof(double) * f->dim);
+    memcpy(std, s, sizeof(double) * f->dim);
+    return NF_OK;
+}
+
+nf_status nf_flow_fit_standardization(nf_flow *f, const float *x, size_t rows)
+{
+    int dim = f->dim;
+    if (rows < 2)
+        return nf_fail(NF_ERR_INVALID, "standardisation needs at least 2 rows, got %zu", rows);
+    double *mean = calloc((size_t)dim * 2, sizeof(double));
+    double *lo = malloc(sizeof(double) * dim), *hi = malloc(sizeof(double) * dim);
+    if (!mean || !lo || !hi) {
+        free(mean);
+        free(lo);
+        free(hi);
+        return nf_fail(NF_ERR_NOMEM, "out of memory");
+    }
+    double *std = mean + dim;
+    for (int i = 0; i < dim; i++) {
+        lo[i] = INFINITY;
+        hi[i] = -INFINITY;
+    }
+    for (size_t r = 0; r < rows; r++)
+        for (int i = 0; i < dim; i++) {
+            double v = x[r * dim + i];
+            mean[i] += v;
+            if (v < lo[i]) lo[i] = v;
+            if (v > hi[i]) hi[i] = v;
+        }
+    for (int i = 0; i < dim; i++)
+        mean[i] /= (double)rows;
+    for (size_t r = 0; r < rows; r++)
+        for (int i = 0; i < dim; i++) {
+            double d = x[r * dim + i] - mean[i];
+            std[i] += d * d;
+        }
+    nf_status st = NF_OK;
+    for (int i = 0; i < dim && !st; i++) {
+        std[i] = sqrt(std[i] / (double)(rows - 1));
+        if (!(std[i] > 0))
+            st = nf_fail(NF_ERR_INVALID, "column %d is constant (%g): a density over it does not exist", i + 1,
+                         mean[i]);
+    }
+    if (!st)
+        st = nf_flow_set_standardization(f, mean, std);
+    if (!st && f->has_config && f->config.whiten)
+        st = flow_fit_whitening(f, x, rows);
+    if (!st) {
+        free(f->data_min);
+        free(f->data_max);
+        f->data_min = lo;
+        f->data_max = hi;
+        lo = hi = NULL;
+        f->train_rows = (int64_t)rows;
+    }
+    free(mean);
+    free(lo);
+    free(hi);
+    return st;
+}

@@ -1,0 +1,121 @@
+/* Ready-made architectures: what `nflow train --model nice|realnvp` builds,
+ * and the library-wide odds and ends (version, threads). */
+#include <omp.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "core/error.h"
+#include "flow/flow.h"
+#include "core/kern.h"
+#include "models/api_autoregressive.h"
+#include "models/whitening.h"
+
+const char *nf_version(void) { return NF_VERSION_STRING; }
+
+void nf_set_threads(int n)
+{
+    k_set_threads(n > 0 ? n : omp_get_num_procs());
+}
+
+int nf_get_threads(void) { return k_threads(); }
+
+void nf_config_default(nf_config *cfg, nf_model model, int dim)
+{
+    memset(cfg, 0, sizeof *cfg);
+    cfg->model = model;
+    cfg->dim = dim;
+    cfg->hidden_layers = 2;
+    cfg->base = NF_BASE_NORMAL;
+    cfg->partition = NF_PART_EVEN_ODD;
+    cfg->seed = 1;
+    cfg->layers = 8;
+    cfg->hidden = 64;
+    cfg->activation = NF_ACT_RELU;
+    cfg->order = NF_ORDER_NATURAL;
+    cfg->components = 10;
+    cfg->whiten = 1;
+    cfg->log_scale_bound = 3.0;
+    cfg->tail_weight = 1e-3;
+    if (model >= NF_MODEL_MADE)
+        cfg->layers = 5; /* the MAF paper's MAF (5) */
+}
+
+nf_model nf_default_model(size_t rows, int dim)
+{
+    return dim <= 4 || (double)rows * dim <= 2e6 ? NF_MODEL_MAF_MOG : NF_MODEL_MAF;
+}
+
+/* Measured on bench/quality.sh's sets (RESULTS.md): batch 64 instead of
+ * 256 gained 2.7 to 44 nats on the sets of a few thousand rows, 0.2 nats
+ * on htru2 and reached eight_gaussians' truth within 0.03 nats (0.06 at
+ * 256); 32 against 64 changed nothing beyond the noise. Width beyond 100
+ * only pays with many rows. */
+void nf_defaults_for_data(size_t rows, int dim, nf_config *cfg, nf_train_options *opt)
+{
+    if (cfg) {
+        int wide = 4 * dim < 512 ? 4 * dim : 512;
+        cfg->hidden = rows >= 50000 && wide > 100 ? wide : 100;
+    }
+    if (opt) {
+        int batch = 256;
+        while (batch > 32 && (size_t)batch * 250 > rows)
+            batch /= 2;
+        opt->batch = batch;
+    }
+}
+
+nf_status nf_flow_create(nf_flow **out, const nf_config *cfg)
+{
+    *out = NULL;
+    int autoregressive = cfg->model >= NF_MODEL_MADE && cfg->model <= NF_MODEL_IAF;
+    int gaussian = cfg->model == NF_MODEL_GAUSSIAN;
+    if (cfg->model != NF_MODEL_NICE && cfg->model != NF_MODEL_REALNVP && !autoregressive && !gaussian)
+        return nf_fail(NF_ERR_INVALID, "unknown model %d", (int)cfg->model);
+    if ((unsigned)cfg->order > NF_ORDER_RANDOM)
+        return nf_fail(NF_ERR_INVALID, "unknown order %d", (int)cfg->order);
+    if (cfg->dim < 2 && !autoregressive && !gaussian)
+        return nf_fail(NF_ERR_INVALID, "NICE and RealNVP need at least 2 dimensions (got %d)", cfg->dim);
+    if (cfg->layers < 1 || cfg->layers > 1000)
+        return nf_fail(NF_ERR_INVALID, "layers %d out of range 1..1000", cfg->layers);
+    if (cfg->hidden < 1 || cfg->hidden > 65536)
+        return nf_fail(NF_ERR_INVALID, "hidden units %d out of range 1..65536", cfg->hidden);
+    if (cfg->hidden_layers < 0 || cfg->hidden_layers > 16)
+        return nf_fail(NF_ERR_INVALID, "hidden layers %d out of range 0..16", cfg->hidden_layers);
+    if (!(cfg->log_scale_bound >= 0 && cfg->log_scale_bound < 100))
+        return nf_fail(NF_ERR_INVALID, "log-scale bound %g out of range [0, 100)", cfg->log_scale_bound);
+    if (!(cfg->tail_weight >= 0 && cfg->tail_weight < 1))
+        return nf_fail(NF_ERR_INVALID, "tail weight %g out of range [0, 1)", cfg->tail_weight);
+    if (cfg->partition == NF_PART_MASK)
+        return nf_fail(NF_ERR_INVALID, "a user mask needs the layer-by-layer calls (nf_flow_add_*)");
+    nf_flow *f;
+    nf_status st = nf_flow_new(&f, cfg->dim, cfg->base);
+    if (!st && (cfg->whiten || gaussian))
+        st = flow_add_whitening(f);
+    if (!st && autoregressive)
+        st = flow_build_autoregressive(f, cfg);
+    for (int l = 0; l < cfg->layers && !st && !autoregressive && !gaussian; l++) {
+        if (cfg->model == NF_MODEL_NICE)
+            st = nf_flow_add_additive_coupling(f, cfg->partition, NULL, l % 2, cfg->hidden, cfg->hidden_layers,
+                                               cfg->activation);
+        else
+            st = nf_flow_add_affine_coupling(f, cfg->partition, NULL, l % 2, cfg->hidden, cfg->hidden_layers,
+                                             cfg->activation, cfg->log_scale_bound);
+        if (!st && cfg->batch_norm)
+            st = nf_flow_add_batch_norm(f);
+        if (!st && cfg->actnorm)
+            st = nf_flow_add_actnorm(f);
+    }
+    if (!st && cfg->model == NF_MODEL_NICE)
+        st = nf_flow_add_rescale(f);
+    if (!st)
+        st = nf_flow_finalize(f, cfg->seed);
+    if (st) {
+        nf_flow_free(f);
+        return st;
+    }
+    f->has_config = 1;
+    f->config = *cfg;
+    f->config.whiten = cfg->whiten || gaussian;
+    *out = f;
+    return NF_OK;
+}

@@ -1,0 +1,34 @@
+/* A dense multi-layer perceptron: the coupling networks. Parameters live in
+ * the caller's buffer, laid out layer by layer as W (out x in) then b (out);
+ * activations of the last forward pass are kept for the backward pass. */
+#ifndef NF_MLP_H
+#define NF_MLP_H
+
+#include <stddef.h>
+
+#include "core/real.h"
+#include "core/rng.h"
+
+typedef struct mlp {
+    int n_in, n_out, hidden, depth;  /* depth: number of hidden layers */
+    int act;                         /* K_ACT_RELU or K_ACT_TANH */
+    int max_rows;
+    real *h;                         /* depth x (max_rows x hidden), post-activation */
+    real *dh[2];                     /* backward scratch, max_rows x hidden each */
+} mlp;
+
+void mlp_shape(mlp *m, int n_in, int n_out, int hidden, int depth, int act);
+size_t mlp_n_params(const mlp *m);
+/* Allocates the activation buffers for up to `rows` rows; 0 or -1 (no memory). */
+int mlp_reserve(mlp *m, int rows);
+void mlp_release(mlp *m);
+/* PyTorch-style uniform(-1/sqrt(in), 1/sqrt(in)) init; the last layer gets
+ * zero weights and biases when zero_last, so the network starts at 0. */
+void mlp_init_params(const mlp *m, real *p, rng *r, int zero_last);
+/* in: rows x n_in, out: rows x n_out. */
+void mlp_forward(mlp *m, const real *p, int rows, const real *in, real *out);
+/* Given dout = dL/dout of the last forward: din = dL/din (written; NULL to
+ * skip), dp += dL/dparams (NULL to skip). */
+void mlp_backward(mlp *m, const real *p, int rows, const real *in, const real *dout, real *din, real *dp);
+
+#endif

@@ -1,0 +1,47 @@
+/* Adam (Kingma & Ba 2015) with L2 weight decay added to the gradient and
+ * global gradient-norm clipping, over one flat parameter vector. */
+#include "train/adam.h"
+
+#include <math.h>
+
+#include "core/kern.h"
+
+/* Adam's passes go by fixed chunks of the parameters (at most ADAM_CHUNKS
+ * of at least ADAM_MIN_CHUNK), threads taking whole chunks and the norm's
+ * partial sums added in chunk order: the same bits at any thread count.
+ * The step is memory-bound: two passes (the norm of the decayed gradient,
+ * then the update, which decays it again) instead of writing it back. */
+enum { ADAM_CHUNKS = 256, ADAM_MIN_CHUNK = 1 << 15 };
+
+nf_status adam_step(size_t n, real *p, const real *g, real *m, real *v, int64_t *t, double lr, double weight_decay,
+                    double clip_norm)
+{
+    size_t size = n / ADAM_CHUNKS + 1;
+    if (size < ADAM_MIN_CHUNK)
+        size = ADAM_MIN_CHUNK;
+    int chunks = (int)((n + size - 1) / size);
+    real wd = weight_decay > 0 ? (real)weight_decay : 0;
+    double partial[ADAM_CHUNKS + 1];
+#pragma omp parallel for schedule(static) num_threads(k_threads()) if (chunks > 1)
+    for (int c = 0; c < chunks; c++) {
+        size_t lo = (size_t)c * size, len = n - lo < size ? n - lo : size;
+        partial[c] = k_adam_sum_squares(len, g + lo, p + lo, wd);
+    }
+    double norm2 = 0;
+    for (int c = 0; c < chunks; c++)
+        norm2 += partial[c];
+    if (!isfinite(norm2))
+        return NF_ERR_NONFINITE;
+    real scale = 1;
+    if (clip_norm > 0 && norm2 > clip_norm * clip_norm)
+        scale = (real)(clip_norm / sqrt(norm2));
+    ++*t;
+    double c1 = 1 - pow(0.9, (double)*t), c2 = 1 - pow(0.999, (double)*t);
+    real step = (real)(lr / c1), vfix = (real)(1 / c2);
+#pragma omp parallel for schedule(static) num_threads(k_threads()) if (chunks > 1)
+    for (int c = 0; c < chunks; c++) {
+        size_t lo = (size_t)c * size, len = n - lo < size ? n - lo : size;
+        k_adam_apply(len, p + lo, g + lo, m + lo, v + lo, wd, scale, step, vfix);
+    }
+    return NF_OK;
+}

@@ -1,0 +1,363 @@
+/* Maximum-likelihood training: shuffled mini-batches, Adam, a validation
+ * split with early stopping that keeps the best parameters, checkpoints and
+ * exact resume. Every buffer is allocated before the first step (writing a
+ * checkpoint allocates). */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "core/error.h"
+#include "flow/flow.h"
+#include "flow/gaussian_fit.h"
+#include "core/kern.h"
+#include "io/checkpoint.h"
+#include "train/step.h"
+#include "train/train_state.h"
+
+void nf_train_options_default(nf_train_options *opt)
+{
+    memset(opt, 0, sizeof *opt);
+    opt->batch = 256;
+    opt->lr = 1e-3;
+    opt->weight_decay = 1e-6;
+    opt->clip_norm = 100;
+    opt->max_epochs = 1000;
+    opt->patience = 20;
+    opt->patience_steps = 1000;
+    opt->lr_decay = 0.5;
+    opt->seed = 1;
+    opt->checkpoint_seconds = 300;
+}
+
+static nf_status check_options(const nf_train_options *o)
+{
+    if (o->batch < 1 || o->batch > 1 << 20)
+        return nf_fail(NF_ERR_INVALID, "batch %d out of range 1..1048576", o->batch);
+    if (!(o->lr > 0 && o->lr < 10))
+        return nf_fail(NF_ERR_INVALID, "learning rate %g out of range (0, 10)", o->lr);
+    if (!(o->weight_decay >= 0) || !isfinite(o->weight_decay))
+        return nf_fail(NF_ERR_INVALID, "weight decay %g must be >= 0", o->weight_decay);
+    if (isnan(o->clip_norm))
+        return nf_fail(NF_ERR_INVALID, "clip norm is NaN");
+    if (!(o->lr_decay > 0 && o->lr_decay <= 1))
+        return nf_fail(NF_ERR_INVALID, "learning-rate decay %g out of range (0, 1]", o->lr_decay);
+    if (o->max_epochs < 0 || o->patience < 0 || o->patience_steps < 0)
+        return nf_fail(NF_ERR_INVALID, "epochs and patience must be >= 0");
+    return NF_OK;
+}
+
+nf_status nf_flow_train_step(nf_flow *f, const float *batch, size_t rows, const nf_train_options *opt,
+                             double *loss)
+{
+    nf_status st;
+    if (!f || !f->finalized)
+        return nf_fail(NF_ERR_INVALID, "flow is not finalized");
+    if ((st = check_options(opt)))
+        return st;
+    if (rows < 1 || rows > (size_t)opt->batch)
+        return nf_fail(NF_ERR_INVALID, "batch of %zu rows (1..%d allowed)", rows, opt->batch);
+    if ((st = flow_reserve(f, opt->batch)))
+        return st;
+    double l = train_step(f, (int)rows, batch, opt->lr, opt->weight_decay, opt->clip_norm);
+    if (loss)
+        *loss = l;
+    if (!isfinite(l))
+        return nf_fail(NF_ERR_NONFINITE, "non-finite loss (%g); parameters left unchanged", l);
+    return NF_OK;
+}
+
+/* Mean log-likelihood of a data set, summed in double, in chunks of a
+ * fixed size (not f->max_rows, which depends on the flow's history). */
+static double dataset_mean_log_lik(nf_flow *f, const float *x, size_t rows, int chunk)
+{
+    double sum = 0;
+    for (size_t r0 = 0; r0 < rows; r0 += (size_t)chunk) {
+        int n = rows - r0 < (size_t)chunk ? (int)(rows - r0) : chunk;
+        flow_log_prob_rows(f, n, x + r0 * f->dim, f->logp);
+        for (int i = 0; i < n; i++)
+            sum += f->logp[i];
+    }
+    return sum / (double)rows;
+}
+
+static double now(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return t.tv_sec + 1e-9 * t.tv_nsec;
+}
+
+nf_status nf_train_options_read(const char *checkpoint_path, nf_train_options *opt)
+{
+    if (!checkpoint_path || !opt)
+        return nf_fail(NF_ERR_INVALID, "NULL checkpoint path or options");
+    return checkpoint_read_options(checkpoint_path, opt);
+}
+
+/* The loop's working set: the caller's arguments, the state a checkpoint
+ * saves (s), and what a run derives from them. The whole state is in s
+ * (src/train/train_state.h), so that a checkpoint taken after any step
+ * restores it exactly. */
+typedef struct train_run {
+    nf_flow *f;
+    const float *train, *val;
+    size_t n_train, n_val;
+    const nf_train_options *opt; /* the caller's: callbacks, checkpoint path, stop flag */
+    const nf_train_options *o;   /* the run's: s.opt (the saved ones on a resume) */
+    train_state s;
+    int batch, eval_rows, decay_every;
+    int64_t steps_per_epoch;
+    real *xb; /* the gathered batch */
+    double t0, last_checkpoint, last_progress;
+    int abandoned, stopped;
+} train_run;
+
+/* Start: checks, the state (fresh or resumed), the buffers, and the
+ * untrained flow as the first candidate. Nothing is allocated after this. */
+static nf_status train_start(train_run *r)
+{
+    nf_flow *f = r->f;
+    const nf_train_options *opt = r->opt;
+    nf_status st;
+    if (!f || !f->finalized)
+        return nf_fail(NF_ERR_INVALID, "flow is not finalized");
+    if ((st = check_options(opt)))
+        return st;
+    if (r->n_train < 1 || !r->train)
+        return nf_fail(NF_ERR_INVALID, "no training data");
+    if (r->n_val && !r->val)
+        return nf_fail(NF_ERR_INVALID, "NULL validation data");
+    if (opt->checkpoint_path && !(opt->checkpoint_seconds >= 0))
+        return nf_fail(NF_ERR_INVALID, "checkpoint interval %g s must be >= 0", opt->checkpoint_seconds);
+    if (!(opt->progress_seconds >= 0))
+        return nf_fail(NF_ERR_INVALID, "progress interval %g s must be >= 0", opt->progress_seconds);
+    train_state *s = &r->s;
+    if ((st = train_state_init(s, f, r->train, r->n_train, r->val, r->n_val, opt,
+                               opt->checkpoint_path || opt->resume_path)))
+        return st;
+    if (opt->resume_path) {
+        st = checkpoint_read(opt->resume_path, f, s);
+        s->opt.max_epochs = opt->max_epochs;
+        s->opt.patience = opt->patience;
+        s->opt.patience_steps = opt->patience_steps;
+        if (!st && check_options(&s->opt)) {
+            char why[256];
+            snprintf(why, sizeof why, "%s", nf_last_error());
+            st = nf_fail(NF_ERR_FORMAT, "%s: saved training options: %s", opt->resume_path, why);
+        }
+        if (st) {
+            train_state_free(s);
+            return st;
+        }
+    }
+    const nf_train_options *o = r->o = &s->opt;
+    r->batch = r->n_train < (size_t)o->batch ? (int)r->n_train : o->batch;
+    r->eval_rows = 1024 > r->batch ? 1024 : r->batch;
+    r->xb = malloc(sizeof(real) * r->batch * f->dim);
+    if (!r->xb || (st = flow_reserve(f, r->eval_rows))) {
+        free(r->xb);
+        train_state_free(s);
+        return r->xb ? st : nf_fail(NF_ERR_NOMEM, "out of memory for training buffers");
+    }
+    /* The untrained flow is a candidate too (with whitening: the Gaussian
+     * fit), so training never returns a model that validates below it. */
+    if (r->n_val && !opt->resume_path && s->epoch == 0 && s->next == 0) {
+        double untrained = dataset_mean_log_lik(f, r->val, r->n_val, r->eval_rows);
+        if (!isnan(untrained))
+            s->best_val = untrained;
+    }
+    r->t0 = now() - s->elapsed;
+    r->last_checkpoint = r->last_progress = now();
+    r->decay_every = o->patience / 4 > 1 ? o->patience / 4 : 1;
+    r->steps_per_epoch = ((int64_t)r->n_train + r->batch - 1) / r->batch;
+    return NF_OK;
+}
+
+/* Whether the run is over at an epoch's start: epochs spent, or patience
+ * (in epochs and in steps) run out. */
+static int train_done(const train_run *r)
+{
+    const train_state *s = &r->s;
+    const nf_train_options *o = r->o;
+    return s->epoch >= o->max_epochs || (r->n_val && o->patience > 0 && s->bad_epochs >= o->patience &&
+                                         s->bad_epochs * r->steps_per_epoch >= o->patience_steps);
+}
+
+/* Step: the next batch of the shuffled order, one Adam step, then the
+ * checkpoint, the stop flag and the in-epoch progress. *halt: stop now. */
+static nf_status train_batch(train_run *r, int *halt)
+{
+    nf_flow *f = r->f;
+    train_state *s = &r->s;
+    const nf_train_options *opt = r->opt, *o = r->o;
+    size_t dim = (size_t)f->dim, b0 = (size_t)s->next;
+    int rows = r->n_train - b0 < (size_t)r->batch ? (int)(r->n_train - b0) : r->batch;
+    real *xb = r->xb;
+    const float *train = r->train;
+    const int64_t *order = s->order;
+    K_PARALLEL_ROWS((size_t)rows * dim) /* the batch's rows gathered by threads too */
+    for (int i = 0; i < rows; i++)
+        memcpy(xb + (size_t)i * dim, train + (size_t)order[b0 + i] * dim, sizeof(real) * dim);
+    double loss = train_step(f, rows, xb, s->lr, o->weight_decay, o->clip_norm);
+    if (!isfinite(loss))
+        return nf_fail(NF_ERR_NONFINITE,
+                       "non-finite loss in epoch %lld at row %zu; kept the parameters of epoch %lld "
+                       "(try a lower --lr)",
+                       (long long)s->epoch + 1, b0, (long long)s->best_epoch);
+    s->loss_sum += loss * rows;
+    s->loss_rows += rows;
+    s->next += rows;
+    nf_status st;
+    if (opt->checkpoint_path && now() - r->last_checkpoint >= opt->checkpoint_seconds) {
+        s->elapsed = now() - r->t0;
+        if ((st = checkpoint_write(f, s, opt->checkpoint_path)))
+            return st;
+        r->last_checkpoint = now();
+    }
+    if (train_step_hook && train_step_hook(s, train_step_hook_user)) {
+        r->abandoned = *halt = 1;
+        return NF_OK;
+    }
+    if (opt->stop && *opt->stop) {
+        r->stopped = *halt = 1;
+        return NF_OK;
+    }
+    if (opt->progress && opt->progress_seconds > 0 && (size_t)s->next < r->n_train &&
+        now() - r->last_progress >= opt->progress_seconds) {
+        nf_train_progress p = {(int)s->epoch + 1, -s->last_train, NAN, s->best_val, (int)s->bad_epochs,
+                               now() - r->t0, 1, (size_t)s->next, r->n_train};
+        *halt = opt->progress(&p, opt->user) != 0;
+        r->last_progress = now();
+    }
+    return NF_OK;
+}
+
+/* End of an epoch: its training loss, the validation, the best parameters
+ * kept, patience and learning-rate halving, the progress call. Returns 1
+ * when the progress callback asks to stop. */
+static int train_epoch_end(train_run *r)
+{
+    nf_flow *f = r->f;
+    train_state *s = &r->s;
+    const nf_train_options *o = r->o;
+    size_t n = f->n_params, ns = f->n_state;
+    s->epoch++;
+    s->next = 0;
+    s->last_train = -s->loss_sum / (double)s->loss_rows;
+    s->loss_sum = 0;
+    s->loss_rows = 0;
+    nf_train_progress p = {(int)s->epoch, -s->last_train, NAN, s->best_val, (int)s->bad_epochs, now() - r->t0,
+                           0, r->n_train, r->n_train};
+    if (r->n_val) {
+        double v = dataset_mean_log_lik(f, r->val, r->n_val, r->eval_rows);
+        p.val_log_likelihood = v;
+        if (v > s->best_val) {
+            s->best_val = v;
+            s->best_epoch = s->epoch;
+            s->bad_epochs = s->plateau = 0;
+            memcpy(s->best, f->params, sizeof(real) * n);
+            memcpy(s->best + n, f->state, sizeof(real) * ns);
+        } else {
+            s->bad_epochs++;
+            if (++s->plateau >= r->decay_every && s->plateau * r->steps_per_epoch * 4 >= o->patience_steps) {
+                s->lr *= o->lr_decay;
+                s->plateau = 0;
+            }
+        }
+        p.best_val = s->best_val;
+        p.bad_epochs = (int)s->bad_epochs;
+    } else {
+        s->best_epoch = s->epoch;
+    }
+    return r->opt->progress && r->opt->progress(&p, r->opt->user);
+}
+
+/* The end: the last checkpoint (the state as it stopped), the best
+ * parameters put back, the flow's training record, the result. */
+static nf_status train_finish(train_run *r, nf_status st, nf_train_result *result)
+{
+    nf_flow *f = r->f;
+    train_state *s = &r->s;
+    size_t n = f->n_params, ns = f->n_state;
+    free(r->xb);
+    if (r->abandoned) {
+        train_state_free(s);
+        return nf_fail(NF_ERR_INVALID, "training abandoned by the test hook");
+    }
+    if (!st && r->opt->checkpoint_path) {
+        s->elapsed = now() - r->t0;
+        st = checkpoint_write(f, s, r->opt->checkpoint_path);
+    }
+    if (r->n_val || st) {
+        memcpy(f->params, s->best, sizeof(real) * n);
+        memcpy(f->state, s->best + n, sizeof(real) * ns);
+    }
+    f->epochs += s->epoch;
+    f->best_epoch = s->best_epoch;
+    f->val_ll = r->n_val ? s->best_val : NAN;
+    f->train_ll = s->last_train;
+    if (result) {
+        result->epochs = (int)s->epoch;
+        result->best_epoch = (int)s->best_epoch;
+        result->train_log_likelihood = s->last_train;
+        result->val_log_likelihood = f->val_ll;
+        result->seconds = now() - r->t0;
+        result->stopped = r->stopped;
+    }
+    train_state_free(s);
+    return st;
+}
+
+nf_status nf_flow_train(nf_flow *f, const float *train, size_t n_train, const float *val, size_t n_val,
+                        const nf_train_options *opt, nf_train_result *result)
+{
+    train_run r = {.f = f, .train = train, .val = val, .n_train = n_train, .n_val = n_val, .opt = opt};
+    nf_status st = train_start(&r);
+    if (st)
+        return st;
+    int halt = 0;
+    while (!st && !halt) {
+        if (r.s.next == 0) {
+            if (train_done(&r))
+                break;
+            rng_shuffle(&r.s.rng, r.s.order, r.s.n_train);
+        }
+        if ((size_t)r.s.next < n_train)
+            st = train_batch(&r, &halt);
+        else
+            halt = train_epoch_end(&r);
+    }
+    return train_finish(&r, st, result);
+}
+
+nf_status nf_flow_evaluate_test(nf_flow *f, const float *x, size_t rows, double *mean_log_lik,
+                                double *two_stderr)
+{
+    nf_status st;
+    if (!f || !f->finalized)
+        return nf_fail(NF_ERR_INVALID, "flow is not finalized");
+    if (rows < 1 || !x)
+        return nf_fail(NF_ERR_INVALID, "no test data");
+    if ((st = flow_reserve(f, rows < 1024 ? (int)rows : 1024)))
+        return st;
+    /* one pass, Welford's running mean and sum of squared deviations */
+    double mean = 0, m2 = 0;
+    size_t seen = 0;
+    for (size_t r0 = 0; r0 < rows; r0 += (size_t)f->max_rows) {
+        int n = rows - r0 < (size_t)f->max_rows ? (int)(rows - r0) : f->max_rows;
+        flow_log_prob_rows(f, n, x + r0 * f->dim, f->logp);
+        for (int i = 0; i < n; i++) {
+            double d = f->logp[i] - mean;
+            mean += d / (double)++seen;
+            m2 += d * (f->logp[i] - mean);
+        }
+    }
+    f->test_ll = mean;
+    if (mean_log_lik)
+        *mean_log_lik = mean;
+    if (two_stderr)
+        *two_stderr = rows > 1 ? 2 * sqrt(m2 / (double)(rows - 1) / (double)rows) : NAN;
+    return NF_OK;
+}
