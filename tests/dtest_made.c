@@ -46,7 +46,7 @@ static void check_autoregressive(int n, int hidden, int depth, int random_degree
     for (int k = 0; k < n; k++)
         pos[order[k]] = k;
     made m;
-    CHECK(made_setup(&m, n, hidden, depth, K_ACT_TANH, 3, order, NULL, random_degrees, &gen) == 0);
+    CHECK(made_setup(&m, n, hidden, depth, K_ACT_TANH, 3, order, NULL, random_degrees, &gen) == NF_OK);
     CHECK(made_reserve(&m, 1) == 0);
     real *p = random_params(&m);
     CHECK(made_check(&m, p) == 1);

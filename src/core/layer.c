@@ -39,10 +39,10 @@ size_t layer_no_params(const layer *l)
 
 void layer_no_init(layer *l, real *p, rng *r) { (void)l, (void)p, (void)r; }
 
-int layer_no_reserve(layer *l, int rows)
+nf_status layer_no_reserve(layer *l, int rows)
 {
     (void)l, (void)rows;
-    return 0;
+    return NF_OK;
 }
 
 nf_status layer_save_tag(const layer *l, mf_writer *w) { return mf_begin(w, l->ops->tag); }

@@ -39,7 +39,7 @@ typedef struct layer_ops {
     const char *tag; /* stable name in model files */
     size_t (*n_params)(const layer *l);
     void (*init_params)(layer *l, real *p, rng *r);
-    int (*reserve)(layer *l, int rows); /* 0, or -1 when out of memory */
+    nf_status (*reserve)(layer *l, int rows); /* NF_OK, or NF_ERR_NOMEM */
     void (*x2z)(layer *l, const real *p, int rows, const real *x, real *z, double *ldj);
     void (*x2z_backward)(layer *l, const real *p, int rows, const real *x, const real *z, const real *dz,
                          real dldj, real *dx, real *dp);
@@ -76,7 +76,7 @@ layer *layer_alloc(const layer_ops *ops, int dim, size_t self_size);
  * initialise or reserve, nothing saved but the tag, described by the tag. */
 size_t layer_no_params(const layer *l);
 void layer_no_init(layer *l, real *p, rng *r);
-int layer_no_reserve(layer *l, int rows);
+nf_status layer_no_reserve(layer *l, int rows);
 nf_status layer_save_tag(const layer *l, mf_writer *w);
 size_t layer_describe_tag(const layer *l, char *buf, size_t size);
 

@@ -64,10 +64,10 @@ void mog_init_params(const mog_base *m, real *p, rng *r)
     made_constrain(&m->net, p);
 }
 
-int mog_reserve(mog_base *m, int rows)
+nf_status mog_reserve(mog_base *m, int rows)
 {
     if (rows <= m->max_rows)
-        return 0;
+        return NF_OK;
     free(m->dout);
     free(m->noise);
     free(m->direct);
@@ -75,9 +75,9 @@ int mog_reserve(mog_base *m, int rows)
     m->noise = malloc(sizeof(real) * rows * 2 * m->n);
     m->direct = malloc(sizeof(real) * rows * m->n);
     if (!m->dout || !m->noise || !m->direct || made_reserve(&m->net, rows))
-        return -1;
+        return NF_ERR_NOMEM;
     m->max_rows = rows;
-    return 0;
+    return NF_OK;
 }
 
 /* Bounds the log-scales of one block in place. */

@@ -30,7 +30,7 @@ void mog_free(mog_base *m);
 size_t mog_n_params(const mog_base *m);
 /* Weights everywhere (no zero layer: the components must start apart). */
 void mog_init_params(const mog_base *m, real *p, rng *r);
-int mog_reserve(mog_base *m, int rows);
+nf_status mog_reserve(mog_base *m, int rows);
 /* out[r] = log p(z[r, :]). */
 void mog_log_prob(mog_base *m, const real *p, int rows, const real *z, double *out);
 /* After mog_log_prob on the same z: dz = scale * d log p / dz (written),

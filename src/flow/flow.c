@@ -123,10 +123,10 @@ nf_status flow_reserve(nf_flow *f, int rows)
     int ok = f->act && f->dbuf[0] && f->dbuf[1] && f->ldj && f->logp;
     for (int l = 0; ok && l < f->n_layers; l++) {
         f->act[l] = k_alloc(sizeof(real) * n);
-        ok = f->act[l] && f->layers[l]->ops->reserve(f->layers[l], rows) == 0;
+        ok = f->act[l] && f->layers[l]->ops->reserve(f->layers[l], rows) == NF_OK;
     }
     if (ok && f->mog)
-        ok = mog_reserve(f->mog, rows) == 0;
+        ok = mog_reserve(f->mog, rows) == NF_OK;
     if (!ok) {
         flow_free_buffers(f);
         return nf_fail(NF_ERR_NOMEM, "out of memory for a batch of %d rows", rows);

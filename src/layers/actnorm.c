@@ -56,10 +56,10 @@ static void an_init_params(layer *l, real *p, rng *r)
 
 static void an_init_state(layer *l) { l->state[0] = 0; }
 
-static int an_reserve(layer *l, int rows)
+static nf_status an_reserve(layer *l, int rows)
 {
     (void)l, (void)rows;
-    return 0; /* per-dimension buffers only, made with the layer */
+    return NF_OK; /* per-dimension buffers only, made with the layer */
 }
 
 /* The batch's mean and biased standard deviation per dimension, in double,

@@ -38,19 +38,19 @@ static void constrain(const layer *l, real *p) { made_constrain(&self(l)->net, p
 
 static int check_params(const layer *l, const real *p) { return made_check(&self(l)->net, p); }
 
-static int reserve(layer *l, int rows)
+static nf_status reserve(layer *l, int rows)
 {
     autoregressive *a = self(l);
     if (rows <= a->max_rows)
-        return 0;
+        return NF_OK;
     k_free(a->dout);
     k_free(a->scales);
     a->dout = k_alloc(sizeof(real) * rows * a->net.n_out);
     a->scales = k_alloc(sizeof(real) * rows * 2 * l->dim);
     if (!a->dout || !a->scales || made_reserve(&a->net, rows))
-        return -1;
+        return NF_ERR_NOMEM;
     a->max_rows = rows;
-    return 0;
+    return NF_OK;
 }
 
 /* d alpha / d raw through the bound, from the bounded value. */

@@ -40,10 +40,10 @@ static void bn_init_state(layer *l)
     }
 }
 
-static int bn_reserve(layer *l, int rows)
+static nf_status bn_reserve(layer *l, int rows)
 {
     (void)l, (void)rows;
-    return 0; /* per-dimension buffers only, made with the layer */
+    return NF_OK; /* per-dimension buffers only, made with the layer */
 }
 
 /* inv[i] = 1 / sqrt(var[i] + eps) and scale[i] = exp(g[i]) * inv[i]. */

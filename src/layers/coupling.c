@@ -42,11 +42,11 @@ static void release(coupling *c)
     c->max_rows = 0;
 }
 
-static int reserve(layer *l, int rows)
+static nf_status reserve(layer *l, int rows)
 {
     coupling *c = self(l);
     if (rows <= c->max_rows)
-        return 0;
+        return NF_OK;
     release(c);
     int n_out = c->net.n_out;
     c->in = malloc(sizeof(real) * rows * c->nc);
@@ -55,10 +55,10 @@ static int reserve(layer *l, int rows)
     c->dout = malloc(sizeof(real) * rows * n_out);
     if (!c->in || !c->din || !c->out || !c->dout || mlp_reserve(&c->net, rows)) {
         release(c);
-        return -1;
+        return NF_ERR_NOMEM;
     }
     c->max_rows = rows;
-    return 0;
+    return NF_OK;
 }
 
 /* Runs the network on the conditioning part of `src` and bounds alpha. */

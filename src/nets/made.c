@@ -43,8 +43,8 @@ int made_allowed(const made *m, int l, int j, int i) { return i < unit_width(m, 
 
 static int cmp_int(const void *a, const void *b) { return *(const int *)a - *(const int *)b; }
 
-int made_setup(made *m, int n, int hidden, int depth, int act, int per_dim, const int *order, const int *degrees,
-               int random_degrees, rng *r)
+nf_status made_setup(made *m, int n, int hidden, int depth, int act, int per_dim, const int *order, const int *degrees,
+                     int random_degrees, rng *r)
 {
     memset(m, 0, sizeof *m);
     m->n = n;
@@ -59,7 +59,7 @@ int made_setup(made *m, int n, int hidden, int depth, int act, int per_dim, cons
     m->end = calloc((size_t)depth * (n + 1) + 1, sizeof(int));
     if (!m->order || !m->deg || !m->end) {
         made_free(m);
-        return -1;
+        return NF_ERR_NOMEM;
     }
     memcpy(m->order, order, sizeof(int) * n);
     int top = n > 1 ? n - 1 : 1; /* hidden degrees lie in 1..n-1 */
@@ -79,7 +79,7 @@ int made_setup(made *m, int n, int hidden, int depth, int act, int per_dim, cons
         for (int k = 1; k <= n; k++)
             e[k] += e[k - 1];
     }
-    return 0;
+    return NF_OK;
 }
 
 static void release(made *m)
@@ -133,10 +133,10 @@ int made_check(const made *m, const real *p)
     return 1;
 }
 
-int made_reserve(made *m, int rows)
+nf_status made_reserve(made *m, int rows)
 {
     if (rows <= m->max_rows)
-        return 0;
+        return NF_OK;
     release(m);
     size_t hs = (size_t)rows * m->hidden * m->depth;
     m->in = k_alloc(sizeof(real) * rows * m->n);
@@ -145,10 +145,10 @@ int made_reserve(made *m, int rows)
     m->dh = k_alloc(sizeof(real) * (hs ? hs : 1));
     if (!m->in || !m->din || !m->out || !m->dh || mlp_reserve(&m->net, rows)) {
         release(m);
-        return -1;
+        return NF_ERR_NOMEM;
     }
     m->max_rows = rows;
-    return 0;
+    return NF_OK;
 }
 
 /* Up to this many units (a sequential step's units of one degree, an

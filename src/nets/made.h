@@ -38,8 +38,8 @@ typedef struct made {
 /* Degrees: order (n entries) gives the input order; hidden degrees are
  * `degrees` (depth x hidden) when not NULL, else sequential
  * ((j mod (n-1)) + 1) or drawn from r. 0, or -1 (no memory). */
-int made_setup(made *m, int n, int hidden, int depth, int act, int per_dim, const int *order, const int *degrees,
-               int random_degrees, rng *r);
+nf_status made_setup(made *m, int n, int hidden, int depth, int act, int per_dim, const int *order, const int *degrees,
+                     int random_degrees, rng *r);
 void made_free(made *m);
 size_t made_n_params(const made *m);
 /* Uniform(+-1/sqrt(fan-in)) on the unmasked weights; the output layer is
@@ -50,7 +50,7 @@ void made_constrain(const made *m, real *p);
 int made_check(const made *m, const real *p);
 /* 1 when weight (layer l, out unit j, in unit i) is not masked. */
 int made_allowed(const made *m, int l, int j, int i);
-int made_reserve(made *m, int rows);
+nf_status made_reserve(made *m, int rows);
 
 /* Parallel pass on x (rows x n, data order): m->out. */
 void made_forward(made *m, const real *p, int rows, const real *x);

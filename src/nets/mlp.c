@@ -28,10 +28,10 @@ size_t mlp_n_params(const mlp *m)
     return n;
 }
 
-int mlp_reserve(mlp *m, int rows)
+nf_status mlp_reserve(mlp *m, int rows)
 {
     if (rows <= m->max_rows)
-        return 0;
+        return NF_OK;
     mlp_release(m);
     if (m->depth > 0) {
         size_t per = (size_t)rows * m->hidden;
@@ -40,11 +40,11 @@ int mlp_reserve(mlp *m, int rows)
         m->dh[1] = k_alloc(sizeof(real) * per);
         if (!m->h || !m->dh[0] || !m->dh[1]) {
             mlp_release(m);
-            return -1;
+            return NF_ERR_NOMEM;
         }
     }
     m->max_rows = rows;
-    return 0;
+    return NF_OK;
 }
 
 void mlp_release(mlp *m)

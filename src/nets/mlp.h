@@ -8,6 +8,7 @@
 
 #include "core/real.h"
 #include "core/rng.h"
+#include "nflow.h"
 
 typedef struct mlp {
     int n_in, n_out, hidden, depth;  /* depth: number of hidden layers */
@@ -20,7 +21,7 @@ typedef struct mlp {
 void mlp_shape(mlp *m, int n_in, int n_out, int hidden, int depth, int act);
 size_t mlp_n_params(const mlp *m);
 /* Allocates the activation buffers for up to `rows` rows; 0 or -1 (no memory). */
-int mlp_reserve(mlp *m, int rows);
+nf_status mlp_reserve(mlp *m, int rows);
 void mlp_release(mlp *m);
 /* PyTorch-style uniform(-1/sqrt(in), 1/sqrt(in)) init; the last layer gets
  * zero weights and biases when zero_last, so the network starts at 0. */
