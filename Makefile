@@ -129,7 +129,8 @@ FUZZ_BUILD = build-fuzz
 FUZZ_CFLAGS = -std=c11 -D_POSIX_C_SOURCE=200809L -g -O1 -fno-math-errno -fopenmp=libgomp -Iinclude -Isrc \
               -I$(BLAS_INC) -fsanitize=fuzzer-no-link,address,undefined -fno-sanitize-recover=undefined
 FUZZ_TARGETS = model checkpoint npy csv columns
-FUZZ_OBJ = $(LIB_SRC:src/%.c=$(FUZZ_BUILD)/obj/%.o)
+# the extras too: fuzz_checkpoint's data is a toy's, the data its corpus was made for
+FUZZ_OBJ = $(LIB_SRC:src/%.c=$(FUZZ_BUILD)/obj/%.o) $(EXTRAS_SRC:src/%.c=$(FUZZ_BUILD)/obj/%.o)
 
 .SECONDARY: $(FUZZ_OBJ)
 $(FUZZ_BUILD)/obj/%.o: src/%.c $(HEADERS)
@@ -138,7 +139,7 @@ $(FUZZ_BUILD)/obj/%.o: src/%.c $(HEADERS)
 
 $(FUZZ_BUILD)/fuzz_%: fuzz/fuzz_%.c fuzz/fuzz_common.h $(FUZZ_OBJ)
 	clang $(FUZZ_CFLAGS) -fsanitize=fuzzer -o $@ $< $(FUZZ_OBJ) -L$(BLAS_LIB) -Wl,-rpath,$(BLAS_LIB) -lopenblas \
-	    -lz $(MVEC) -lm -lgomp
+	    -lpng -lz $(MVEC) -lm -lgomp
 
 fuzz: deps
 	@sh scripts/setup.sh fuzz

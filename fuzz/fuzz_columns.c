@@ -2,7 +2,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "data/data_common.h"
+#include "data/columns.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
