@@ -45,12 +45,14 @@ static double wall_seconds(void)
     return t.tv_sec + 1e-9 * t.tv_nsec;
 }
 
-/* One line, redrawn within an epoch that runs long: "epoch    3 [#########...........]  47%  41230 rows/s
- * 0:04 left (run 1:50)". Time left in the epoch at its pace so far; with
- * --max-time, also in the run: to the end of the epoch that passes the
- * limit (or of the last of --epochs), whole epochs as long as the last one
- * (early stopping can end it sooner). */
 enum { BAR_AFTER = 1 }; /* seconds: shorter epochs keep the terminal's one line */
+
+/* One line, redrawn within an epoch that runs long:
+ *   epoch    3 [#########...........]  47%  41230 rows/s  0:04 left (run 1:50)
+ * rows/s over the epoch so far, and the time left in the epoch at that
+ * pace; with --max-time, also in the run: to the end of the epoch that
+ * passes the limit (or of the last of --epochs), whole epochs as long as
+ * the last one (early stopping can end it sooner). */
 
 static void draw_bar(progress_state *s, const nf_train_progress *p)
 {
