@@ -146,12 +146,15 @@ fuzz: deps
 	@$(MAKE) --no-print-directory $(FUZZ_TARGETS:%=$(FUZZ_BUILD)/fuzz_%)
 
 # make install PREFIX=/usr/local DESTDIR=: the header, libnflow.so.0 (and
-# its development link), libnflow.a, nflow.pc for pkg-config, the tool
+# its development link), libnflow.a, nflow.pc for pkg-config, the tool and
+# its manual pages (man/, the version filled in)
 PREFIX ?= /usr/local
 NF_SOVERSION = 0
 NF_VERSION = $(shell sed -n 's/^\#define NF_VERSION_STRING "\(.*\)"/\1/p' include/nflow.h)
 LIBDIR = $(PREFIX)/lib
-INSTALL_DIRS = $(DESTDIR)$(PREFIX)/include $(DESTDIR)$(LIBDIR)/pkgconfig $(DESTDIR)$(PREFIX)/bin
+MANDIR = $(PREFIX)/share/man
+MAN_PAGES = $(notdir $(wildcard man/*.1))
+INSTALL_DIRS = $(DESTDIR)$(PREFIX)/include $(DESTDIR)$(LIBDIR)/pkgconfig $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(MANDIR)/man1
 
 install: $(BUILD)/libnflow.a $(BUILD)/libnflow.so $(BUILD)/nflow
 	mkdir -p $(INSTALL_DIRS)
@@ -163,11 +166,15 @@ install: $(BUILD)/libnflow.a $(BUILD)/libnflow.so $(BUILD)/nflow
 	sed -e 's|@PREFIX@|$(PREFIX)|g; s|@LIBDIR@|$(LIBDIR)|g; s|@VERSION@|$(NF_VERSION)|g; s|@BLAS_LIB@|$(BLAS_LIB)|g; s|@MVEC@|$(MVEC)|g' \
 	    scripts/nflow.pc.in > $(DESTDIR)$(LIBDIR)/pkgconfig/nflow.pc
 	install -m 755 $(BUILD)/nflow $(DESTDIR)$(PREFIX)/bin/nflow
+	for p in $(MAN_PAGES); do \
+	    sed 's|@VERSION@|$(NF_VERSION)|g' man/$$p > $(DESTDIR)$(MANDIR)/man1/$$p && chmod 644 $(DESTDIR)$(MANDIR)/man1/$$p || exit 1; \
+	done
 
 uninstall:
 	rm -f $(DESTDIR)$(PREFIX)/include/nflow.h $(DESTDIR)$(LIBDIR)/libnflow.so.$(NF_VERSION) \
 	    $(DESTDIR)$(LIBDIR)/libnflow.so.$(NF_SOVERSION) $(DESTDIR)$(LIBDIR)/libnflow.so $(DESTDIR)$(LIBDIR)/libnflow.a \
-	    $(DESTDIR)$(LIBDIR)/pkgconfig/nflow.pc $(DESTDIR)$(PREFIX)/bin/nflow
+	    $(DESTDIR)$(LIBDIR)/pkgconfig/nflow.pc $(DESTDIR)$(PREFIX)/bin/nflow \
+	    $(MAN_PAGES:%=$(DESTDIR)$(MANDIR)/man1/%)
 
 clean:
 	rm -rf build build-san build-fuzz

@@ -7,6 +7,8 @@ missing=""
 command -v cc >/dev/null 2>&1 || missing="$missing gcc"
 command -v make >/dev/null 2>&1 || missing="$missing make"
 command -v pkg-config >/dev/null 2>&1 || missing="$missing pkgconf"
+# groff renders the manual pages in tests/cli_man.sh (man-db's `man -l` is used there when present)
+command -v groff >/dev/null 2>&1 || missing="$missing groff-base"
 # `make fuzz`: clang and its libFuzzer runtime
 if [ "$1" = fuzz ]; then
     command -v clang >/dev/null 2>&1 || missing="$missing clang"

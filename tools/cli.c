@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -181,6 +182,81 @@ int cli_check_writable(const char *cmd, const char *path)
 }
 
 int cli_tty(void) { return isatty(fileno(stderr)); }
+
+int cli_progress_bar(const char *cmd)
+{
+    const char *v = getenv("NFLOW_PROGRESS");
+    if (v && !strcmp(v, "always"))
+        return 2;
+    if (v && !strcmp(v, "never"))
+        return 0;
+    if (v && *v && strcmp(v, "auto"))
+        fprintf(stderr, "nflow %s: warning: NFLOW_PROGRESS=%s: not always, never or auto; taken as auto\n", cmd, v);
+    return cli_tty();
+}
+
+int cli_term_columns(void)
+{
+    struct winsize ws;
+    if (ioctl(fileno(stderr), TIOCGWINSZ, &ws) == 0 && ws.ws_col > 0)
+        return ws.ws_col;
+    const char *c = getenv("COLUMNS");
+    char *end;
+    long n = c ? strtol(c, &end, 10) : 0;
+    return c && *c && !*end && n > 0 && n <= 10000 ? (int)n : 80;
+}
+
+void cli_draw_bar(const char *label, double fraction, const char *tail, const char *extra)
+{
+    enum { MAX_BAR = 30, MIN_BAR = 10 };
+    char line[512];
+    int width = cli_term_columns() - 1; /* the last column would wrap on some terminals */
+    if (width > (int)sizeof line - 1)
+        width = (int)sizeof line - 1;
+    if (width < 1)
+        width = 1;
+    if (!(fraction >= 0))
+        fraction = 0;
+    if (fraction > 1)
+        fraction = 1;
+    int pct = (int)(100 * fraction);
+    /* the bar from MAX_BAR cells down to MIN_BAR; then no bar; then no extra, and cut */
+    int text = snprintf(NULL, 0, "%s %3d%%  %s%s", label, pct, tail, extra);
+    int cells = width - text - 3; /* " [" and "]" */
+    if (cells > MAX_BAR)
+        cells = MAX_BAR;
+    if (cells >= MIN_BAR) {
+        int filled = (int)(cells * fraction), k = snprintf(line, sizeof line, "%s [", label);
+        for (int i = 0; i < cells; i++)
+            line[k++] = i < filled ? '#' : '.';
+        snprintf(line + k, sizeof line - (size_t)k, "] %3d%%  %s%s", pct, tail, extra);
+    } else {
+        snprintf(line, sizeof line, "%s %3d%%  %s%s", label, pct, tail, text <= width ? extra : "");
+    }
+    if ((int)strlen(line) > width)
+        line[width] = '\0';
+    fprintf(stderr, "\r%s\033[K", line);
+    fflush(stderr);
+}
+
+void cli_erase_bar(void)
+{
+    fputs("\r\033[K", stderr);
+    fflush(stderr);
+}
+
+void cli_format_duration(double seconds, char *buf, size_t size)
+{
+    if (!(seconds >= 0) || seconds > 1e8) {
+        snprintf(buf, size, "-:--");
+        return;
+    }
+    long s = (long)(seconds + 0.5);
+    if (s >= 3600)
+        snprintf(buf, size, "%ld:%02ld:%02ld", s / 3600, s / 60 % 60, s % 60);
+    else
+        snprintf(buf, size, "%ld:%02ld", s / 60, s % 60);
+}
 
 void cli_mean_two_stderr(const double *v, size_t n, double *mean, double *two_stderr)
 {

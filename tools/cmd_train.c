@@ -27,6 +27,16 @@ typedef struct progress_state {
     int tty, quiet;
     double max_seconds; /* stop after the epoch that passes it (0: no limit) */
     double started;     /* this invocation's start: a resumed run gets its own budget */
+    /* the bar within an epoch (cli_progress_bar): 0 none; 1 once an epoch
+     * has run BAR_AFTER seconds (a terminal); 2 from its first call */
+    int bar, max_epochs;
+    int bar_shown;        /* the bar is on the current line */
+    int line_open;        /* a terminal's epoch line ("\r...", no newline) is on the current line */
+    int ref_epoch;        /* rows/s over the epoch so far: its rows and time at its start, */
+    size_t ref_rows;      /* or at its first call when the start was not seen */
+    double ref_time;
+    double last_end;      /* when the last epoch ended (0: none yet in this run) */
+    double epoch_seconds; /* the last whole epoch, validation included (0: none yet) */
 } progress_state;
 
 static double wall_seconds(void)
@@ -36,10 +46,72 @@ static double wall_seconds(void)
     return t.tv_sec + 1e-9 * t.tv_nsec;
 }
 
+enum { BAR_AFTER = 1 }; /* seconds: shorter epochs keep the terminal's one line */
+
+/* One line, redrawn within an epoch that runs long:
+ *   epoch    3 [#########...........]  47%  41230 rows/s  0:04 left (run 1:50)
+ * rows/s over the epoch so far, and the time left in the epoch at that
+ * pace; with --max-time, also in the run: to the end of the epoch that
+ * passes the limit (or of the last of --epochs), whole epochs as long as
+ * the last one (early stopping can end it sooner). */
+
+static void draw_bar(progress_state *s, const nf_train_progress *p)
+{
+    double now = wall_seconds();
+    if (s->ref_epoch != p->epoch) {
+        s->ref_epoch = p->epoch;
+        s->ref_rows = p->rows_done;
+        s->ref_time = now;
+    }
+    if (s->bar == 1 && now - s->ref_time < BAR_AFTER)
+        return;
+    double rate = p->rows_done > s->ref_rows && now > s->ref_time
+                      ? (double)(p->rows_done - s->ref_rows) / (now - s->ref_time) : NAN;
+    double left = (double)(p->rows_per_epoch - p->rows_done) / rate;
+    char label[32], tail[96], extra[64] = "", t_left[32], t_run[32];
+    snprintf(label, sizeof label, "epoch %4d", p->epoch);
+    cli_format_duration(left, t_left, sizeof t_left);
+    if (isfinite(rate))
+        snprintf(tail, sizeof tail, "%.0f rows/s  %s left", rate, t_left);
+    else
+        snprintf(tail, sizeof tail, "- rows/s  %s left", t_left);
+    if (s->max_seconds > 0 && isfinite(left)) {
+        double end = now - s->started + left; /* of this epoch, in this run's seconds */
+        double len = s->epoch_seconds > 0 ? s->epoch_seconds : (double)p->rows_per_epoch / rate;
+        double more = end < s->max_seconds ? ceil((s->max_seconds - end) / len) : 0;
+        if (more > s->max_epochs - p->epoch)
+            more = s->max_epochs - p->epoch;
+        cli_format_duration(left + (more > 0 ? more : 0) * len, t_run, sizeof t_run);
+        snprintf(extra, sizeof extra, " (run %s)", t_run);
+    }
+    if (s->line_open) { /* the last epoch's line stays, above the bar */
+        fputc('\n', stderr);
+        s->line_open = 0;
+    }
+    cli_draw_bar(label, (double)p->rows_done / (double)p->rows_per_epoch, tail, extra);
+    s->bar_shown = 1;
+}
+
 static int show_progress(const nf_train_progress *p, void *user)
 {
-    const progress_state *s = user;
-    int stop = s->max_seconds > 0 && wall_seconds() - s->started >= s->max_seconds;
+    progress_state *s = user;
+    if (p->in_epoch) {
+        if (s->bar)
+            draw_bar(s, p);
+        return 0; /* --max-time stops after an epoch */
+    }
+    double now = wall_seconds();
+    int stop = s->max_seconds > 0 && now - s->started >= s->max_seconds;
+    if (s->last_end > 0)
+        s->epoch_seconds = now - s->last_end;
+    s->last_end = now;
+    s->ref_epoch = p->epoch + 1; /* the next epoch starts now */
+    s->ref_rows = 0;
+    s->ref_time = now;
+    if (s->bar_shown) {
+        cli_erase_bar();
+        s->bar_shown = 0;
+    }
     /* to a log: every 10th epoch, or every epoch when epochs are slow */
     if (s->quiet || (!s->tty && p->epoch % 10 != 0 && p->seconds < 5.0 * p->epoch))
         return stop;
@@ -47,6 +119,7 @@ static int show_progress(const nf_train_progress *p, void *user)
             p->epoch, -p->train_loss, p->val_log_likelihood, p->best_val, p->bad_epochs, p->seconds,
             s->tty ? "   " : "\n");
     fflush(stderr);
+    s->line_open = s->tty;
     return stop;
 }
 
@@ -368,7 +441,15 @@ int cmd_train(int argc, char **argv)
     }
     topt.checkpoint_path = ck_path ? ck_path : resume;
     topt.resume_path = resume;
-    progress_state ps = {cli_tty(), quiet, max_time, wall_seconds()}; /* progress: stderr; --json: stdout */
+    progress_state ps = {.tty = cli_tty(), .quiet = quiet, .max_seconds = max_time, .started = wall_seconds()};
+    ps.bar = quiet || json ? 0 : cli_progress_bar("train"); /* progress: stderr; --json: stdout */
+    ps.max_epochs = topt.max_epochs;
+    if (!resume) { /* the first epoch starts now (a resumed one may be under way) */
+        ps.ref_epoch = 1;
+        ps.ref_time = ps.started;
+    }
+    if (ps.bar)
+        topt.progress_seconds = 0.2;
     topt.progress = show_progress;
     topt.user = &ps;
     nf_train_result res;
@@ -384,7 +465,9 @@ int cmd_train(int argc, char **argv)
         sigaction(SIGINT, &old_int, NULL);
         sigaction(SIGTERM, &old_term, NULL);
     }
-    if (ps.tty && !ps.quiet)
+    if (ps.bar_shown) /* stopped within an epoch: the line above is complete */
+        cli_erase_bar();
+    else if (ps.tty && !ps.quiet)
         fputc('\n', stderr);
     if (st) {
         cli_error("train", "%s; no model written", nf_last_error());
