@@ -48,7 +48,8 @@ TOOL_OBJ = $(TOOL_SRC:tools/%.c=$(BUILD)/tool/%.o)
 TEST_SRC = $(wildcard tests/test_*.c)
 DTEST_SRC = $(wildcard tests/dtest_*.c)
 TESTS = $(TEST_SRC:tests/%.c=$(BUILD)/tests/%) $(DTEST_SRC:tests/%.c=$(BUILD)/tests/%)
-HEADERS = include/nflow.h $(wildcard src/*/*.h) $(wildcard tools/*.h) tests/harness.h tests/dcheck.h
+LIB_HEADERS = include/nflow.h $(wildcard src/*/*.h)
+HEADERS = $(LIB_HEADERS) $(wildcard tools/*.h) tests/harness.h tests/dcheck.h
 
 .PHONY: all deps check demo bench clean fuzz install uninstall
 all: deps $(BUILD)/libnflow.a $(BUILD)/libnflow.so $(BUILD)/libnflow_extras.a $(BUILD)/nflow $(BUILD)/fit_banana
@@ -56,11 +57,11 @@ all: deps $(BUILD)/libnflow.a $(BUILD)/libnflow.so $(BUILD)/libnflow_extras.a $(
 deps:
 	@sh scripts/setup.sh
 
-$(BUILD)/obj/%.o: src/%.c $(HEADERS)
+$(BUILD)/obj/%.o: src/%.c $(LIB_HEADERS)
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS) -c $< -o $@
 
-$(BUILD)/dbl/%.o: src/%.c $(HEADERS)
+$(BUILD)/dbl/%.o: src/%.c $(LIB_HEADERS)
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS) -DNF_REAL_DOUBLE -c $< -o $@
 
@@ -133,7 +134,7 @@ FUZZ_TARGETS = model checkpoint npy csv columns
 FUZZ_OBJ = $(LIB_SRC:src/%.c=$(FUZZ_BUILD)/obj/%.o) $(EXTRAS_SRC:src/%.c=$(FUZZ_BUILD)/obj/%.o)
 
 .SECONDARY: $(FUZZ_OBJ)
-$(FUZZ_BUILD)/obj/%.o: src/%.c $(HEADERS)
+$(FUZZ_BUILD)/obj/%.o: src/%.c $(LIB_HEADERS)
 	@mkdir -p $(@D)
 	clang $(FUZZ_CFLAGS) -c $< -o $@
 
