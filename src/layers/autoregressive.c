@@ -14,7 +14,7 @@
 #include "core/error.h"
 #include "core/kern.h"
 #include "core/layer.h"
-#include "layers/permute.h"
+#include "core/perm.h"
 #include "nets/made.h"
 
 typedef struct autoregressive {

@@ -10,7 +10,7 @@
 #include "core/error.h"
 #include "core/kern.h"
 #include "core/layer.h"
-#include "layers/permute.h"
+#include "core/perm.h"
 
 typedef struct linear_lu {
     int *perm;      /* (P y)_i = y[perm[i]] */

@@ -8,6 +8,7 @@
 
 #include "core/error.h"
 #include "core/kern.h"
+#include "core/perm.h"
 
 typedef struct permute {
     int *perm, *inv;
@@ -92,19 +93,6 @@ static const layer_ops permute_ops = {
     .describe = permute_describe,
     .destroy = permute_destroy,
 };
-
-int perm_is_valid(const int *perm, int dim)
-{
-    char *seen = calloc((size_t)dim, 1);
-    int ok = seen != NULL;
-    for (int i = 0; ok && i < dim; i++) {
-        ok = perm[i] >= 0 && perm[i] < dim && !seen[perm[i]];
-        if (ok)
-            seen[perm[i]] = 1;
-    }
-    free(seen);
-    return ok;
-}
 
 layer *permute_new(int dim, const int *perm)
 {

@@ -8,7 +8,5 @@
 
 layer *permute_new(int dim, const int *perm);
 nf_status permute_load(const mf_file *f, const mf_section *s, int dim, layer **out);
-/* Whether perm is a permutation of 0..dim-1. */
-int perm_is_valid(const int *perm, int dim);
 
 #endif

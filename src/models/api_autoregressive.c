@@ -7,11 +7,10 @@
 #include "core/error.h"
 #include "flow/flow.h"
 #include "core/kern.h"
+#include "core/perm.h"
 #include "layers/actnorm.h"
 #include "layers/autoregressive.h"
 #include "layers/batchnorm.h"
-#include "layers/permute.h"
-#include "models/api_build.h"
 
 /* MAF log-scales stay within (-3, 3) per layer, like the couplings'. */
 static const double made_bound = 3.0;
@@ -40,7 +39,7 @@ static nf_status order_of(int dim, const nf_made_options *o, int **out)
         return NF_OK;
     }
     if (o->order == NF_ORDER_RANDOM)
-        return flow_random_perm(dim, o->seed, out);
+        return perm_random(dim, o->seed, out);
     if ((unsigned)o->order > NF_ORDER_RANDOM)
         return nf_fail(NF_ERR_INVALID, "unknown MADE order %d", (int)o->order);
     if (!(*out = malloc(sizeof(int) * dim)))

@@ -1,6 +1,5 @@
 /* The public flow API, building: a flow layer by layer, its parameters,
  * its standardisation. A thin bridge to the layers (src/layers/). */
-#include "models/api_build.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -10,6 +9,7 @@
 #include "core/error.h"
 #include "flow/flow.h"
 #include "core/kern.h"
+#include "core/perm.h"
 #include "layers/coupling.h"
 #include "layers/linear_lu.h"
 #include "layers/permute.h"
@@ -103,32 +103,11 @@ nf_status nf_flow_add_affine_coupling(nf_flow *f, nf_partition part, const int *
 
 nf_status nf_flow_add_rescale(nf_flow *f) { return flow_add(f, rescale_new(f->dim)); }
 
-nf_status flow_random_perm(int dim, uint64_t seed, int **out)
-{
-    int64_t *idx = malloc(sizeof(int64_t) * dim);
-    int *perm = malloc(sizeof(int) * dim);
-    if (!idx || !perm) {
-        free(idx);
-        free(perm);
-        return nf_fail(NF_ERR_NOMEM, "out of memory");
-    }
-    rng r;
-    rng_seed(&r, seed);
-    for (int i = 0; i < dim; i++)
-        idx[i] = i;
-    rng_shuffle(&r, idx, dim);
-    for (int i = 0; i < dim; i++)
-        perm[i] = (int)idx[i];
-    free(idx);
-    *out = perm;
-    return NF_OK;
-}
-
 nf_status nf_flow_add_permutation(nf_flow *f, nf_permutation kind, uint64_t seed)
 {
     int *perm;
     if (kind == NF_PERM_RANDOM) {
-        nf_status st = flow_random_perm(f->dim, seed, &perm);
+        nf_status st = perm_random(f->dim, seed, &perm);
         if (st)
             return st;
     } else if (kind == NF_PERM_REVERSE) {
@@ -148,7 +127,7 @@ nf_status nf_flow_add_permutation(nf_flow *f, nf_permutation kind, uint64_t seed
 nf_status nf_flow_add_linear_lu(nf_flow *f, uint64_t seed)
 {
     int *perm;
-    nf_status st = flow_random_perm(f->dim, seed, &perm);
+    nf_status st = perm_random(f->dim, seed, &perm);
     if (st)
         return st;
     st = flow_add(f, linear_lu_new(f->dim, perm, NULL));
