@@ -613,8 +613,9 @@ class Process(unittest.TestCase):
         work = tempfile.mkdtemp(dir=TMP)
         with open(os.path.join(work, "example.py"), "w") as fh:
             fh.write(code)
+        # one thread: the same bits, and no OpenMP team spinning against a busy machine's other processes
         r = subprocess.run([sys.executable, "example.py"], cwd=work, capture_output=True, text=True,
-                           env=dict(os.environ, PYTHONPATH=os.path.join(ROOT, "python")))
+                           env=dict(os.environ, PYTHONPATH=os.path.join(ROOT, "python"), OMP_NUM_THREADS="1"))
         self.assertEqual(r.returncode, 0, r.stderr)
         self.assertTrue(os.path.exists(os.path.join(work, "flow.nfm")), os.listdir(work))
         self.assertIn("epoch", r.stderr)  # progress on stderr
