@@ -147,9 +147,17 @@ fuzz: deps
 	@$(MAKE) --no-print-directory $(FUZZ_TARGETS:%=$(FUZZ_BUILD)/fuzz_%)
 
 # make install PREFIX=/usr/local DESTDIR=: the header, libnflow.so.0 (and
-# its development link), libnflow.a, nflow.pc for pkg-config, the tool and
-# its manual pages (man/, the version filled in)
+# its development link), libnflow.a, nflow.pc for pkg-config, the tool, its
+# manual pages (man/, the version filled in), and the Python package
+# (python/nflow) in PYTHONDIR: the site-packages folder of python3 under
+# PREFIX (Debian: /usr/local/lib/python3.X/dist-packages,
+# /usr/lib/python3/dist-packages), else PREFIX/lib/python3/dist-packages.
+# The package finds PREFIX/lib/libnflow.so.0 by the relative path recorded
+# in its _install.py.
 PREFIX ?= /usr/local
+PYTHON ?= $(shell for p in python3 /usr/bin/python3; do $$p -c 'import numpy' >/dev/null 2>&1 && { echo $$p; exit; }; done; echo python3)
+PYTHONDIR ?= $(shell $(PYTHON) -c 'import site, sys; p = [d for d in site.getsitepackages() if d.startswith(sys.argv[1] + "/lib/")]; print(p[0] if p else "")' '$(PREFIX)' 2>/dev/null | grep . || echo '$(PREFIX)/lib/python3/dist-packages')
+PY_FILES = $(wildcard python/nflow/*.py)
 NF_SOVERSION = 0
 NF_VERSION = $(shell sed -n 's/^\#define NF_VERSION_STRING "\(.*\)"/\1/p' include/nflow.h)
 LIBDIR = $(PREFIX)/lib
@@ -170,12 +178,18 @@ install: $(BUILD)/libnflow.a $(BUILD)/libnflow.so $(BUILD)/nflow
 	for p in $(MAN_PAGES); do \
 	    sed 's|@VERSION@|$(NF_VERSION)|g' man/$$p > $(DESTDIR)$(MANDIR)/man1/$$p && chmod 644 $(DESTDIR)$(MANDIR)/man1/$$p || exit 1; \
 	done
+	@pydir='$(PYTHONDIR)'; mkdir -p "$(DESTDIR)$$pydir/nflow" && \
+	    install -m 644 $(filter-out python/nflow/_install.py,$(PY_FILES)) "$(DESTDIR)$$pydir/nflow/" && \
+	    rel=$$(realpath -m -s --relative-to="$$pydir/nflow" '$(LIBDIR)/libnflow.so.$(NF_SOVERSION)') && \
+	    printf '# written by make install: libnflow relative to this folder\nLIBRARY = "%s"\n' "$$rel" \
+	        > "$(DESTDIR)$$pydir/nflow/_install.py" && echo "python package: $$pydir/nflow"
 
 uninstall:
 	rm -f $(DESTDIR)$(PREFIX)/include/nflow.h $(DESTDIR)$(LIBDIR)/libnflow.so.$(NF_VERSION) \
 	    $(DESTDIR)$(LIBDIR)/libnflow.so.$(NF_SOVERSION) $(DESTDIR)$(LIBDIR)/libnflow.so $(DESTDIR)$(LIBDIR)/libnflow.a \
 	    $(DESTDIR)$(LIBDIR)/pkgconfig/nflow.pc $(DESTDIR)$(PREFIX)/bin/nflow \
 	    $(MAN_PAGES:%=$(DESTDIR)$(MANDIR)/man1/%)
+	rm -rf '$(DESTDIR)$(PYTHONDIR)/nflow'
 
 clean:
 	rm -rf build build-san build-fuzz

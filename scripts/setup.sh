@@ -15,14 +15,28 @@ if [ "$1" = fuzz ]; then
     ls /usr/lib/llvm-*/lib/clang/*/lib/linux/libclang_rt.fuzzer-x86_64.a >/dev/null 2>&1 ||
         missing="$missing libclang-rt-14-dev"
 fi
-[ -z "$missing" ] && exit 0
+# the Python binding's tests (tests/cli_python.sh; skipped without it): wanted, not needed to build
+optional=""
+if ! /usr/bin/python3 -c 'import numpy' >/dev/null 2>&1 && ! python3 -c 'import numpy' >/dev/null 2>&1; then
+    optional="python3-numpy"
+fi
+[ -z "$missing" ] && [ -z "$optional" ] && exit 0
 if [ "$(id -u)" = 0 ]; then
-    echo "setup: installing$missing"
     export DEBIAN_FRONTEND=noninteractive
-    apt-get update -qq && apt-get install -y -qq $missing >/dev/null || {
-        echo "setup: apt-get install -y$missing failed" >&2; exit 1; }
-else
+    if [ -n "$missing" ]; then
+        echo "setup: installing$missing"
+        apt-get update -qq && apt-get install -y -qq $missing >/dev/null || {
+            echo "setup: apt-get install -y$missing failed" >&2; exit 1; }
+    fi
+    if [ -n "$optional" ]; then
+        echo "setup: installing $optional (the Python binding's tests)"
+        { [ -n "$missing" ] || apt-get update -qq; } && apt-get install -y -qq $optional >/dev/null 2>&1 ||
+            echo "setup: apt-get install -y $optional failed: the Python binding's tests will be skipped" >&2
+    fi
+elif [ -n "$missing" ]; then
     echo "setup: missing system packages; run:" >&2
-    echo "  sudo apt-get install -y$missing" >&2
+    echo "  sudo apt-get install -y$missing${optional:+ $optional}" >&2
     exit 1
+else
+    echo "setup: $optional is not installed: the Python binding's tests are skipped (sudo apt-get install -y $optional)" >&2
 fi

@@ -1,0 +1,214 @@
+"""ctypes declarations of libnflow's public C API (include/nflow.h).
+
+Every structure is mirrored field by field from nflow.h, and every function
+the binding calls has its argtypes and restype. tests/python/test_binding.py
+checks the layouts (the documented defaults read back through ctypes, and
+guard bytes past each structure left alone by the C side).
+
+The library is looked for, in order: the file named by the environment
+variable NFLOW_LIBRARY; a copy bundled into the package (pip install
+./python after make); the path make install recorded in _install.py; the
+installed layout (PREFIX/lib/python3/dist-packages/nflow and
+PREFIX/lib/libnflow.so.0); the source tree's build/libnflow.so; the dynamic
+loader's own search for libnflow.so.0; ctypes.util.find_library("nflow").
+"""
+import ctypes
+import ctypes.util
+import os
+
+from ctypes import (CFUNCTYPE, POINTER, Structure, c_char, c_char_p, c_double, c_float, c_int, c_size_t,
+                    c_uint64, c_void_p)
+
+SONAME = "libnflow.so.0"
+_here = os.path.dirname(os.path.abspath(__file__))
+
+
+def _candidates():
+    env = os.environ.get("NFLOW_LIBRARY")
+    if env:
+        yield "NFLOW_LIBRARY=" + env, env, True
+        return  # an explicit choice is not second-guessed
+    yield "bundled with the package", os.path.join(_here, SONAME), False
+    try:  # written by make install: the library's path relative to the package
+        from ._install import LIBRARY
+        yield "make install", os.path.normpath(os.path.join(_here, LIBRARY)), False
+    except ImportError:
+        pass
+    # PREFIX/lib/python3/dist-packages/nflow -> PREFIX/lib/libnflow.so.0
+    yield "installed layout", os.path.normpath(os.path.join(_here, "..", "..", "..", SONAME)), False
+    # python/nflow -> build/libnflow.so of the source tree
+    yield "source tree", os.path.normpath(os.path.join(_here, "..", "..", "build", "libnflow.so")), False
+    yield "dynamic loader", SONAME, True
+    found = ctypes.util.find_library("nflow")
+    if found:
+        yield "ctypes.util.find_library", found, True
+
+
+def _load():
+    tried = []
+    for how, path, always_try in _candidates():
+        if not always_try and not os.path.exists(path):
+            tried.append("%s (%s: no such file)" % (path, how))
+            continue
+        try:
+            return ctypes.CDLL(path), path
+        except OSError as e:
+            tried.append("%s (%s: %s)" % (path, how, e))
+    raise ImportError("nflow: cannot load libnflow; tried: " + "; ".join(tried) +
+                      ". Build it (make), install it (make install), or set NFLOW_LIBRARY to its path.")
+
+
+lib, path = _load()
+
+# ---- status codes and enums (nflow.h) ----------------------------------
+NF_OK = 0
+STATUS_NAMES = {0: "NF_OK", 1: "NF_ERR_NOMEM", 2: "NF_ERR_INVALID", 3: "NF_ERR_IO", 4: "NF_ERR_FORMAT",
+                5: "NF_ERR_CHECKSUM", 6: "NF_ERR_NONFINITE", 7: "NF_ERR_DIMENSION", 8: "NF_ERR_UNSUPPORTED"}
+MODELS = {"nice": 0, "realnvp": 1, "made": 2, "made-mog": 3, "maf": 4, "maf-mog": 5, "iaf": 6, "gaussian": 7}
+ORDERS = {"natural": 0, "reversed": 1, "random": 2}
+ACTIVATIONS = {"relu": 0, "tanh": 1}
+BASES = {"normal": 0, "logistic": 1, "uniform": 2}
+PARTITIONS = {"halves": 0, "even_odd": 1, "mask": 2}
+PERMUTATIONS = {"reverse": 0, "random": 1}
+
+c_float_p = POINTER(c_float)
+c_double_p = POINTER(c_double)
+c_int_p = POINTER(c_int)
+
+
+# ---- structures, field by field as in nflow.h ----------------------------
+class nf_system_info(Structure):
+    _fields_ = [("cpu", c_char * 64), ("cpu_features", c_char * 160), ("cpu_vector_bits", c_int),
+                ("blas", c_char * 160), ("blas_kernel", c_char * 32), ("blas_kernel_bits", c_int),
+                ("blas_kernel_generic", c_int), ("suggested_coretype", c_char * 32), ("threads", c_int),
+                ("processors", c_int)]
+
+
+class nf_matrix(Structure):
+    _fields_ = [("rows", c_size_t), ("cols", c_size_t), ("values", c_float_p), ("mapping", c_void_p),
+                ("mapping_bytes", c_size_t)]
+
+
+class nf_read_options(Structure):
+    _fields_ = [("header", c_int), ("columns", c_char_p)]
+
+
+class nf_config(Structure):
+    _fields_ = [("model", c_int), ("dim", c_int), ("layers", c_int), ("hidden", c_int), ("hidden_layers", c_int),
+                ("activation", c_int), ("base", c_int), ("partition", c_int), ("seed", c_uint64),
+                ("order", c_int), ("random_degrees", c_int), ("batch_norm", c_int), ("actnorm", c_int),
+                ("log_scale_bound", c_double), ("components", c_int), ("whiten", c_int),
+                ("tail_weight", c_double)]
+
+
+class nf_made_options(Structure):
+    _fields_ = [("hidden", c_int), ("hidden_layers", c_int), ("activation", c_int), ("order", c_int),
+                ("perm", c_int_p), ("random_degrees", c_int), ("seed", c_uint64), ("bound", c_double)]
+
+
+class nf_train_progress(Structure):
+    _fields_ = [("epoch", c_int), ("train_loss", c_double), ("val_log_likelihood", c_double),
+                ("best_val", c_double), ("bad_epochs", c_int), ("seconds", c_double), ("in_epoch", c_int),
+                ("rows_done", c_size_t), ("rows_per_epoch", c_size_t)]
+
+
+train_progress_fn = CFUNCTYPE(c_int, POINTER(nf_train_progress), c_void_p)
+
+
+class nf_train_options(Structure):
+    _fields_ = [("batch", c_int), ("lr", c_double), ("weight_decay", c_double), ("clip_norm", c_double),
+                ("max_epochs", c_int), ("patience", c_int), ("patience_steps", c_int), ("lr_decay", c_double),
+                ("seed", c_uint64), ("progress", train_progress_fn), ("user", c_void_p),
+                ("progress_seconds", c_double), ("checkpoint_path", c_char_p), ("checkpoint_seconds", c_double),
+                ("resume_path", c_char_p), ("stop", c_int_p)]
+
+
+class nf_train_result(Structure):
+    _fields_ = [("epochs", c_int), ("best_epoch", c_int), ("train_log_likelihood", c_double),
+                ("val_log_likelihood", c_double), ("seconds", c_double), ("stopped", c_int)]
+
+
+class nf_kl_progress(Structure):
+    _fields_ = [("step", c_int), ("kl", c_double), ("cross_entropy", c_double), ("entropy", c_double),
+                ("kl_stderr", c_double), ("seconds", c_double)]
+
+
+kl_progress_fn = CFUNCTYPE(c_int, POINTER(nf_kl_progress), c_void_p)
+# nf_log_density_fn(const float *x, size_t rows, int dim, double *log_p, float *grad, void *user)
+log_density_fn = CFUNCTYPE(c_int, c_float_p, c_size_t, c_int, c_double_p, c_float_p, c_void_p)
+
+
+class nf_kl_options(Structure):
+    _fields_ = [("batch", c_int), ("steps", c_int), ("lr", c_double), ("clip_norm", c_double), ("seed", c_uint64),
+                ("progress_every", c_int), ("progress", kl_progress_fn), ("user", c_void_p)]
+
+
+# ---- functions --------------------------------------------------------------
+flow_p = c_void_p  # nf_flow *, opaque
+
+
+def _declare(name, restype, *argtypes):
+    fn = getattr(lib, name)
+    fn.restype = restype
+    fn.argtypes = list(argtypes)
+    return fn
+
+
+_S = c_int  # nf_status
+_declare("nf_status_string", c_char_p, c_int)
+_declare("nf_last_error", c_char_p)
+_declare("nf_version", c_char_p)
+_declare("nf_set_threads", None, c_int)
+_declare("nf_get_threads", c_int)
+_declare("nf_system_info_get", None, POINTER(nf_system_info))
+_declare("nf_read_options_default", None, POINTER(nf_read_options))
+_declare("nf_matrix_read", _S, c_char_p, POINTER(nf_read_options), POINTER(nf_matrix))
+_declare("nf_matrix_write", _S, c_char_p, POINTER(nf_matrix))
+_declare("nf_matrix_write_double", _S, c_char_p, c_double_p, c_size_t, c_size_t)
+_declare("nf_matrix_free", None, POINTER(nf_matrix))
+_declare("nf_matrix_split", _S, POINTER(nf_matrix), c_double, c_double, c_uint64, POINTER(nf_matrix),
+         POINTER(nf_matrix), POINTER(nf_matrix))
+_declare("nf_matrix_integer_columns", c_size_t, POINTER(nf_matrix), c_int_p)
+_declare("nf_matrix_dequantize", _S, POINTER(nf_matrix), c_int_p, c_uint64)
+_declare("nf_config_default", None, POINTER(nf_config), c_int, c_int)
+_declare("nf_flow_create", _S, POINTER(flow_p), POINTER(nf_config))
+_declare("nf_flow_new", _S, POINTER(flow_p), c_int, c_int)
+_declare("nf_flow_set_uniform_box", _S, flow_p, c_double, c_double)
+_declare("nf_flow_add_additive_coupling", _S, flow_p, c_int, c_int_p, c_int, c_int, c_int, c_int)
+_declare("nf_flow_add_affine_coupling", _S, flow_p, c_int, c_int_p, c_int, c_int, c_int, c_int, c_double)
+_declare("nf_flow_add_rescale", _S, flow_p)
+_declare("nf_flow_add_permutation", _S, flow_p, c_int, c_uint64)
+_declare("nf_flow_add_linear_lu", _S, flow_p, c_uint64)
+_declare("nf_made_options_default", None, POINTER(nf_made_options))
+_declare("nf_flow_add_maf", _S, flow_p, POINTER(nf_made_options))
+_declare("nf_flow_add_iaf", _S, flow_p, POINTER(nf_made_options))
+_declare("nf_flow_add_batch_norm", _S, flow_p)
+_declare("nf_flow_add_actnorm", _S, flow_p)
+_declare("nf_flow_set_mog_base", _S, flow_p, c_int, POINTER(nf_made_options))
+_declare("nf_flow_finalize", _S, flow_p, c_uint64)
+_declare("nf_flow_free", None, flow_p)
+_declare("nf_flow_dim", c_int, flow_p)
+_declare("nf_flow_param_count", c_size_t, flow_p)
+_declare("nf_flow_describe", c_size_t, flow_p, ctypes.c_char_p, c_size_t)
+_declare("nf_flow_set_standardization", _S, flow_p, c_double_p, c_double_p)
+_declare("nf_flow_get_standardization", _S, flow_p, c_double_p, c_double_p)
+_declare("nf_flow_fit_standardization", _S, flow_p, c_float_p, c_size_t)
+_declare("nf_flow_log_prob", _S, flow_p, c_float_p, c_size_t, c_double_p)
+_declare("nf_flow_gaussian_log_prob", _S, flow_p, c_float_p, c_size_t, c_double_p)
+_declare("nf_flow_encode", _S, flow_p, c_float_p, c_size_t, c_float_p)
+_declare("nf_flow_decode", _S, flow_p, c_float_p, c_size_t, c_float_p)
+_declare("nf_flow_sample", _S, flow_p, c_size_t, c_uint64, c_float_p, c_double_p)
+_declare("nf_train_options_default", None, POINTER(nf_train_options))
+_declare("nf_defaults_for_data", None, c_size_t, c_int, POINTER(nf_config), POINTER(nf_train_options))
+_declare("nf_default_model", c_int, c_size_t, c_int)
+_declare("nf_train_options_read", _S, c_char_p, POINTER(nf_train_options))
+_declare("nf_flow_train", _S, flow_p, c_float_p, c_size_t, c_float_p, c_size_t, POINTER(nf_train_options),
+         POINTER(nf_train_result))
+_declare("nf_flow_train_step", _S, flow_p, c_float_p, c_size_t, POINTER(nf_train_options), c_double_p)
+_declare("nf_flow_evaluate_test", _S, flow_p, c_float_p, c_size_t, c_double_p, c_double_p)
+_declare("nf_kl_options_default", None, POINTER(nf_kl_options))
+_declare("nf_flow_distill", _S, flow_p, flow_p, POINTER(nf_kl_options), POINTER(nf_kl_progress))
+_declare("nf_flow_fit_target", _S, flow_p, log_density_fn, c_void_p, POINTER(nf_kl_options),
+         POINTER(nf_kl_progress))
+_declare("nf_flow_save", _S, flow_p, c_char_p)
+_declare("nf_flow_load", _S, POINTER(flow_p), c_char_p)

@@ -1,0 +1,796 @@
+"""The Flow class: a normalizing flow of libnflow, with NumPy arrays in and out."""
+import ctypes
+import inspect
+import math
+import os
+import signal
+import sys
+import tempfile
+import threading
+import time
+import warnings
+
+import numpy as np
+
+from . import _lib
+from ._lib import lib
+
+__all__ = ["Flow", "Error", "PerformanceWarning", "set_threads", "get_threads", "library_version", "system_info"]
+
+
+class PerformanceWarning(UserWarning):
+    """OpenBLAS runs generic kernels on this CPU: nflow is several times slower than it could be."""
+
+
+class Error(RuntimeError):
+    """A failure reported by libnflow: str(e) is nf_last_error()'s message.
+
+    status: the nf_status code (int); status_name: e.g. "NF_ERR_FORMAT";
+    reason: nf_status_string(status), a short fixed description."""
+
+    def __init__(self, message, status):
+        super().__init__(message)
+        self.status = status
+        self.status_name = _lib.STATUS_NAMES.get(status, "status %d" % status)
+        self.reason = lib.nf_status_string(status).decode()
+
+
+def _check(status):
+    if status != _lib.NF_OK:
+        msg = lib.nf_last_error().decode(errors="replace") or lib.nf_status_string(status).decode()
+        raise Error(msg, status)
+
+
+def set_threads(n=0):
+    """Threads of nflow's arithmetic, process-wide; n <= 0: the number of processors.
+    Results are the same bits at any count."""
+    lib.nf_set_threads(int(n))
+
+
+def get_threads():
+    return lib.nf_get_threads()
+
+
+def library_version():
+    """The version of the libnflow that was loaded, e.g. "0.1.0"."""
+    return lib.nf_version().decode()
+
+
+def system_info():
+    """What nflow runs on (nf_system_info_get): CPU, vector features, BLAS kernels, threads."""
+    info = _lib.nf_system_info()
+    lib.nf_system_info_get(ctypes.byref(info))
+    out = {}
+    for name, _ in info._fields_:
+        v = getattr(info, name)
+        out[name] = v.decode(errors="replace") if isinstance(v, bytes) else v
+    return out
+
+
+def _check_kernels():
+    """OpenBLAS fixes its kernels when it is loaded, from a table of CPU models;
+    on one it does not know it runs generic SSE kernels. The nflow tool then
+    restarts itself with OPENBLAS_CORETYPE set; a Python process cannot, so
+    it is told how."""
+    if os.environ.get("OPENBLAS_CORETYPE"):
+        return
+    info = system_info()
+    if info["blas_kernel_generic"] and info["suggested_coretype"]:
+        warnings.warn("OpenBLAS runs its generic %s kernels on this CPU (%s), several times slower than it allows: "
+                      "set OPENBLAS_CORETYPE=%s in the environment before Python starts (it cannot change once "
+                      "OpenBLAS is loaded; the nflow tool does this itself)" %
+                      (info["blas_kernel"], info["cpu"], info["suggested_coretype"]), PerformanceWarning,
+                      stacklevel=3)
+
+
+# ---- arrays ------------------------------------------------------------------
+def _rows(X, name, dim=None):
+    """X as a C-contiguous float32 (rows, dim) array, checked: 2-D, numeric,
+    finite, `dim` columns. A float32 C-ordered array is used as it is."""
+    a = np.asarray(X)
+    if a.dtype.kind not in "fiub":
+        raise ValueError("%s must hold real numbers, not %s" % (name, a.dtype))
+    if a.ndim != 2:
+        raise ValueError("%s must be 2-D (rows, columns), not %d-D of shape %s%s" %
+                         (name, a.ndim, a.shape, "; for one column use %s.reshape(-1, 1)" % name
+                          if a.ndim == 1 else ""))
+    with np.errstate(over="ignore"):  # beyond float32: inf, refused below
+        a = np.ascontiguousarray(a, dtype=np.float32)
+    if dim is not None and a.shape[1] != dim:
+        raise ValueError("%s has %d columns, the model has %d" % (name, a.shape[1], dim))
+    if a.size and not np.isfinite(a).all():
+        r, c = np.argwhere(~np.isfinite(a))[0]
+        raise ValueError("%s[%d, %d] is %s%s: nflow needs finite values" %
+                         (name, r, c, a[r, c], "" if np.asarray(X).dtype == np.float32 else
+                          " (as float32)"))
+    return a
+
+
+def _fptr(a):
+    return a.ctypes.data_as(_lib.c_float_p)
+
+
+def _dptr(a):
+    return a.ctypes.data_as(_lib.c_double_p)
+
+
+def _seed(seed, name="seed"):
+    s = int(seed)
+    if not 0 <= s < 2 ** 64:
+        raise ValueError("%s %d out of range 0..2**64-1" % (name, s))
+    return s
+
+
+def _choice(name, value, table):
+    key = str(value).replace("_", "-") if name in ("model",) else str(value).replace("-", "_")
+    if key not in table:
+        raise ValueError("%s: unknown value %r (one of %s)" % (name, value, ", ".join(sorted(table))))
+    return table[key]
+
+
+def _matrix(a):
+    return _lib.nf_matrix(a.shape[0], a.shape[1], _fptr(a), None, 0)
+
+
+def _take_matrix(m, cols):
+    """A copy of a matrix the library allocated, which is then freed."""
+    try:
+        if m.rows == 0:
+            return np.empty((0, cols), np.float32)
+        return np.ctypeslib.as_array(m.values, shape=(m.rows, m.cols)).copy()
+    finally:
+        _lib.lib.nf_matrix_free(ctypes.byref(m))
+
+
+class _Callback:
+    """Runs Python code inside a C callback: an exception is kept, the
+    callback returns 1 so that the C loop stops, and the exception is raised
+    again once the C call has returned (ctypes would print and drop it).
+
+    Used as a context manager around the C call, it also takes Ctrl-C: a
+    KeyboardInterrupt raised at a callback's first instruction would escape
+    the try, so while the call runs (in the main thread, under Python's own
+    SIGINT handler) SIGINT only sets a flag, and `stop` (nf_train_options'
+    stop), and the next callback returns 1; KeyboardInterrupt is raised
+    once the C call has returned, its best parameters in place."""
+
+    def __init__(self):
+        self.error = None
+        self.interrupted = False
+        self.stop = ctypes.c_int(0)
+        self._old = None
+
+    def __enter__(self):
+        if (threading.current_thread() is threading.main_thread()
+                and signal.getsignal(signal.SIGINT) is signal.default_int_handler):
+            self._old = signal.signal(signal.SIGINT, self._on_sigint)
+        return self
+
+    def __exit__(self, *exc):
+        if self._old is not None:
+            signal.signal(signal.SIGINT, self._old)
+            self._old = None
+        return False
+
+    def _on_sigint(self, signum, frame):
+        self.interrupted = True
+        self.stop.value = 1
+
+    def run(self, fn, *args):
+        if self.error is not None or self.interrupted:
+            return 1
+        try:
+            stop = 1 if fn(*args) else 0
+        except BaseException as e:  # noqa: B902 - raised again after the C call
+            self.error = e
+            return 1
+        return 1 if self.interrupted else stop
+
+    @property
+    def failed(self):
+        return self.error is not None or self.interrupted
+
+    def reraise(self):
+        if self.error is not None:
+            e, self.error = self.error, None
+            raise e
+        if self.interrupted:
+            self.interrupted = False
+            raise KeyboardInterrupt
+
+
+_MODEL_NAMES = {v: k for k, v in _lib.MODELS.items()}
+
+
+class Flow:
+    """A normalizing flow (NICE, RealNVP, MADE, MADE MoG, MAF, MAF MoG, IAF or the
+    Gaussian fit) with exact log-densities, sampling and latent codes.
+
+    The constructor takes the choices of `nflow train`; None picks what the
+    command picks, from the data's size at fit time (nf_default_model,
+    nf_defaults_for_data): MAF MoG up to 2,000,000 values or 4 columns, MAF
+    beyond; 100 hidden units (4 x columns up to 512 from 50,000 rows on).
+
+        model       'maf-mog' | 'maf' | 'realnvp' | 'nice' | 'made' | 'made-mog' | 'iaf' | 'gaussian'
+        layers      MADEs (default 5) or coupling layers (default 8)
+        hidden      units per hidden layer; hidden_layers (default 2)
+        activation  'relu' | 'tanh';  base 'normal' | 'logistic'
+        partition   'even_odd' | 'halves' (couplings)
+        order       'natural' | 'reversed' | 'random' (first MADE); degrees 'sequential' | 'random'
+        components  Gaussians per conditional of the MoG models (default 10)
+        batch_norm, actnorm   after every MADE or coupling
+        whiten      start from the full-covariance Gaussian fit (default True)
+        tail_weight the Gaussian fit's weight in the density, a floor under the tails (1e-3)
+        scale_bound affine log-scales bounded by B tanh(a / B); 0: unbounded (3)
+        seed        initial parameters, the validation split and the shuffling (1)
+
+    Arrays in are (rows, dim), converted to C-ordered float32 (the library's
+    type); arrays out are float32, log-densities float64. A Flow may be used
+    from several threads (its calls take turns); the GIL is released while
+    libnflow computes.
+    """
+
+    def __init__(self, model=None, layers=None, hidden=None, hidden_layers=None, activation="relu",
+                 base="normal", partition="even_odd", order="natural", degrees="sequential", components=None,
+                 batch_norm=False, actnorm=False, whiten=True, tail_weight=1e-3, scale_bound=3.0, seed=1):
+        self.model = model
+        self.layers = layers
+        self.hidden = hidden
+        self.hidden_layers = hidden_layers
+        self.activation = activation
+        self.base = base
+        self.partition = partition
+        self.order = order
+        self.degrees = degrees
+        self.components = components
+        self.batch_norm = batch_norm
+        self.actnorm = actnorm
+        self.whiten = whiten
+        self.tail_weight = tail_weight
+        self.scale_bound = scale_bound
+        self.seed = seed
+        self._f = None
+        self._lock = threading.RLock()
+        self.model_ = None
+        self.history_ = []
+
+    # ---- scikit-learn's estimator protocol --------------------------------
+    @classmethod
+    def _param_names(cls):
+        return [p for p in inspect.signature(cls.__init__).parameters if p != "self"]
+
+    def get_params(self, deep=True):
+        return {k: getattr(self, k) for k in self._param_names()}
+
+    def set_params(self, **params):
+        for k, v in params.items():
+            if k not in self._param_names():
+                raise ValueError("Flow has no parameter %r" % k)
+            setattr(self, k, v)
+        return self
+
+    # ---- the C object ------------------------------------------------------
+    def _set_flow(self, ptr):
+        old, self._f = self._f, ptr
+        if old:
+            lib.nf_flow_free(old)
+
+    def __del__(self):
+        f = getattr(self, "_f", None)
+        if f and lib is not None:
+            self._f = None
+            lib.nf_flow_free(f)
+
+    def _need(self):
+        if not self._f:
+            raise ValueError("this Flow has no model yet: fit it, or load one (Flow.load)")
+        return self._f
+
+    @property
+    def dim(self):
+        """Columns of the data the model is for."""
+        return lib.nf_flow_dim(self._need())
+
+    @property
+    def n_features_in_(self):
+        return self.dim
+
+    @property
+    def n_params(self):
+        return lib.nf_flow_param_count(self._need())
+
+    def describe(self):
+        """The architecture, parameter counts, data statistics and training summary (nflow info)."""
+        f = self._need()
+        with self._lock:
+            n = lib.nf_flow_describe(f, None, 0) + 1
+            buf = ctypes.create_string_buffer(n)
+            lib.nf_flow_describe(f, buf, n)
+        return buf.value.decode(errors="replace")
+
+    def _kind(self):
+        first = self.describe().split("\n", 1)[0]
+        return first[7:].split(",")[0].split("\n")[0] if first.startswith("model: ") else "custom"
+
+    def __repr__(self):
+        if self._f:
+            return "Flow(model=%r, dim=%d, n_params=%d)" % (self.model_, self.dim, self.n_params)
+        defaults = {k: p.default for k, p in inspect.signature(Flow.__init__).parameters.items() if k != "self"}
+        args = ["%s=%r" % (k, v) for k, v in self.get_params().items() if v != defaults[k]]
+        return "Flow(%s)" % ", ".join(args)
+
+    def _config(self, model, dim, rows=None, opt=None):
+        """nf_config as `nflow train` builds it (rows, opt: the data-size defaults)."""
+        cfg = _lib.nf_config()
+        lib.nf_config_default(ctypes.byref(cfg), model, dim)
+        if rows is not None:
+            lib.nf_defaults_for_data(rows, dim, ctypes.byref(cfg), ctypes.byref(opt) if opt is not None else None)
+        cfg.whiten = int(bool(self.whiten))
+        cfg.tail_weight = float(self.tail_weight)
+        cfg.log_scale_bound = float(self.scale_bound)
+        if self.layers is not None:
+            cfg.layers = int(self.layers)
+        if self.hidden is not None:
+            cfg.hidden = int(self.hidden)
+        if self.hidden_layers is not None:
+            cfg.hidden_layers = int(self.hidden_layers)
+        cfg.activation = _choice("activation", self.activation, _lib.ACTIVATIONS)
+        part = _choice("partition", self.partition, _lib.PARTITIONS)
+        if part == _lib.PARTITIONS["mask"]:
+            raise ValueError("partition: 'even_odd' or 'halves'")
+        cfg.partition = part
+        cfg.order = _choice("order", self.order, _lib.ORDERS)
+        cfg.random_degrees = _choice("degrees", self.degrees, {"sequential": 0, "random": 1})
+        cfg.batch_norm = int(bool(self.batch_norm))
+        cfg.actnorm = int(bool(self.actnorm))
+        if self.components is not None:
+            cfg.components = int(self.components)
+        base = _choice("base", self.base, _lib.BASES)
+        if base == _lib.BASES["uniform"]:
+            raise ValueError("base: 'normal' or 'logistic'")
+        cfg.base = base
+        cfg.seed = _seed(self.seed)
+        return cfg
+
+    def _create(self, cfg):
+        f = _lib.flow_p()
+        _check(lib.nf_flow_create(ctypes.byref(f), ctypes.byref(cfg)))
+        return f
+
+    # ---- maximum-likelihood training --------------------------------------
+    def fit(self, X, X_val=None, epochs=None, batch=None, lr=1e-3, lr_decay=0.5, weight_decay=1e-6,
+            clip_norm=100.0, patience=20, patience_steps=1000, seed=None, max_time=None,
+            validation_fraction=0.1, test_fraction=0.0, dequantize=False, warm_start=False, verbose=True,
+            callback=None, progress_seconds=0.0):
+        """Trains by maximum likelihood (Adam, early stopping on validation data,
+        the best validation epoch kept) and returns self.
+
+        X_val None: validation_fraction of X (shuffled with the seed) is split
+        off, and test_fraction as well (evaluated once, kept in the model as
+        its test log-likelihood), as nf_matrix_split does for `nflow train`;
+        fit(X, test_fraction=0.1) trains what `nflow train --data X` trains.
+        validation_fraction=0 trains on all of X without early stopping.
+        Standardisation (and the Gaussian start) come from the training rows.
+        epochs None: 1000 (0 for the Gaussian model); batch None: from the
+        data's size. seed None: the Flow's seed. max_time: stop after the
+        epoch that passes this many seconds, keeping the best epoch.
+        dequantize: add U[0,1) noise to the columns holding only whole
+        numbers (a warning names them otherwise). warm_start: train the
+        present model further (no new model, no new standardisation).
+        verbose: progress on stderr (True: like nflow train, a line rewritten
+        on a terminal, else every 10th epoch; 2: a line every epoch).
+        callback(progress: dict) after every epoch (and within epochs every
+        progress_seconds when > 0, with progress['in_epoch'] True); a true
+        return value stops training. An exception raised in it (Ctrl-C
+        included) stops training and is raised again from fit, the best
+        parameters so far in place.
+
+        Fitted attributes: model_, batch_, epochs_, best_epoch_,
+        train_log_likelihood_, val_log_likelihood_, test_log_likelihood_,
+        test_two_stderr_, seconds_, stopped_, n_train_, n_val_, n_test_,
+        history_ (one dict per epoch)."""
+        seed = _seed(self.seed if seed is None else seed)
+        if warm_start and not self._f:
+            raise ValueError("warm_start=True: this Flow has no model to train further")
+        dim = self.dim if warm_start else None
+        x = _rows(X, "X", dim)
+        dim = x.shape[1]
+        if dim < 1:
+            raise ValueError("X has no columns")
+        val_given = X_val is not None
+        xv = _rows(X_val, "X_val", dim) if val_given else None
+        for name, v in (("validation_fraction", validation_fraction), ("test_fraction", test_fraction)):
+            if not 0 <= v < 1:
+                raise ValueError("%s %r out of range [0, 1)" % (name, v))
+        if validation_fraction + test_fraction >= 1:
+            raise ValueError("validation_fraction + test_fraction must be below 1")
+        if val_given:
+            validation_fraction = 0.0
+        # integer-valued columns: dequantised (on a copy) or named in a warning
+        is_int = np.zeros(dim, dtype=np.intc)
+        n_int = lib.nf_matrix_integer_columns(ctypes.byref(_matrix(x)), is_int.ctypes.data_as(_lib.c_int_p))
+        dq_seed = seed ^ 0x6465715F74726169  # as nflow train: a stream apart from the split's and the model's
+        if n_int and dequantize:
+            x = x.copy()
+            _check(lib.nf_matrix_dequantize(ctypes.byref(_matrix(x)), is_int.ctypes.data_as(_lib.c_int_p),
+                                            dq_seed))
+            if xv is not None:
+                xv = xv.copy()
+                _check(lib.nf_matrix_dequantize(ctypes.byref(_matrix(xv)), is_int.ctypes.data_as(_lib.c_int_p),
+                                                dq_seed + 1))
+        elif n_int:
+            cols = ", ".join(str(j) for j in np.flatnonzero(is_int)[:20]) + (", ..." if n_int > 20 else "")
+            warnings.warn("%d of %d columns hold only whole numbers (%s; 0-based): a flow can raise its likelihood "
+                          "without limit by narrowing onto them; fit(..., dequantize=True) adds U[0,1) noise" %
+                          (n_int, dim, cols), stacklevel=2)
+        xt = None
+        if validation_fraction > 0 or test_fraction > 0:
+            parts = [_lib.nf_matrix() for _ in range(3)]
+            _check(lib.nf_matrix_split(ctypes.byref(_matrix(x)), validation_fraction, test_fraction, seed,
+                                       *[ctypes.byref(p) for p in parts]))
+            x, v, t = (_take_matrix(p, dim) for p in parts)
+            if validation_fraction > 0:
+                xv = v
+            if test_fraction > 0:
+                xt = t
+            for name, part, frac in (("validation", xv, validation_fraction), ("test", xt, test_fraction)):
+                if frac > 0 and part.shape[0] < 2:
+                    raise ValueError("X has %d rows: too few to split off %g%% %s rows (at least 2); give more "
+                                     "rows%s, or %s_fraction=0" % (np.asarray(X).shape[0], 100 * frac, name,
+                                                                   " or X_val" if name == "validation" else "",
+                                                                   name))
+        n_train = x.shape[0]
+        if n_train < 2 and not warm_start:
+            raise ValueError("X has %d rows after the split: at least 2 are needed" % n_train)
+
+        topt = _lib.nf_train_options()
+        lib.nf_train_options_default(ctypes.byref(topt))
+        sized = _lib.nf_train_options()
+        lib.nf_train_options_default(ctypes.byref(sized))
+        if warm_start:
+            f, model = None, self.model_ or self._kind()
+            lib.nf_defaults_for_data(n_train, dim, None, ctypes.byref(sized))
+        else:
+            model_id = (lib.nf_default_model(n_train, dim) if self.model is None
+                        else _choice("model", self.model, _lib.MODELS))
+            model = _MODEL_NAMES[model_id]
+            cfg = self._config(model_id, dim, n_train, sized)
+        topt.batch = int(batch) if batch is not None else sized.batch
+        topt.lr, topt.lr_decay, topt.weight_decay, topt.clip_norm = lr, lr_decay, weight_decay, clip_norm
+        topt.max_epochs = int(epochs) if epochs is not None else (0 if model == "gaussian" else topt.max_epochs)
+        topt.patience, topt.patience_steps = int(patience), int(patience_steps)
+        topt.seed = seed
+        if not warm_start:
+            f = self._create(cfg)
+            try:
+                with self._lock:
+                    _check(lib.nf_flow_fit_standardization(f, _fptr(x), n_train))
+            except BaseException:
+                lib.nf_flow_free(f)
+                raise
+            self._set_flow(f)
+            self.model_ = model
+            self.history_ = []
+        f = self._f
+        if verbose:
+            if model == "gaussian":
+                print("nflow: gaussian fit of %d rows x %d columns" % (n_train, dim), file=sys.stderr)
+            elif not warm_start:
+                print("nflow: %s, %d layers of %d x %d units, batch %d%s (chosen for %d rows x %d columns; the "
+                      "options override)" % (model, cfg.layers, cfg.hidden_layers, cfg.hidden, topt.batch,
+                                             ", from the Gaussian fit" if cfg.whiten else "", n_train, dim),
+                      file=sys.stderr)
+            sys.stderr.flush()
+
+        tty = verbose and hasattr(sys.stderr, "isatty") and sys.stderr.isatty()
+        guard = _Callback()
+        started = time.monotonic()
+        history = []
+        asked_stop = []
+
+        def on_progress(p):
+            d = {"epoch": p.epoch, "in_epoch": bool(p.in_epoch), "train_loss": p.train_loss,
+                 "train_log_likelihood": -p.train_loss, "val_log_likelihood": p.val_log_likelihood,
+                 "best_val_log_likelihood": p.best_val, "bad_epochs": p.bad_epochs, "seconds": p.seconds,
+                 "rows_done": p.rows_done, "rows_per_epoch": p.rows_per_epoch}
+            if d["in_epoch"]:  # Ctrl-C is seen here too; the user's callback only when asked for
+                if callback is not None and progress_seconds > 0 and callback(d):
+                    asked_stop.append(p.epoch)
+                    return True
+                return False
+            history.append(d)
+            stop = max_time is not None and time.monotonic() - started >= max_time
+            if verbose and (tty or verbose >= 2 or p.epoch % 10 == 0 or p.seconds >= 5.0 * p.epoch):
+                print("%sepoch %4d  train %10.4f  val %10.4f  best %10.4f  (%d bad)  %6.1fs%s" %
+                      ("\r" if tty and verbose < 2 else "", p.epoch, -p.train_loss, p.val_log_likelihood,
+                       p.best_val, p.bad_epochs, p.seconds, "   " if tty and verbose < 2 else "\n"),
+                      end="", file=sys.stderr)
+                sys.stderr.flush()
+            if callback is not None and callback(d):
+                stop = True
+            if stop:
+                asked_stop.append(p.epoch)
+            return stop
+
+        c_progress = _lib.train_progress_fn(lambda p, user: guard.run(on_progress, p.contents))
+        topt.progress = c_progress
+        # progress within epochs, at least every half second, so that Ctrl-C stops training promptly
+        topt.progress_seconds = min(float(progress_seconds), 0.5) if progress_seconds > 0 else 0.5
+        res = _lib.nf_train_result()
+        n_val = 0 if xv is None else xv.shape[0]
+        topt.stop = ctypes.pointer(guard.stop)
+        with guard, self._lock:
+            st = lib.nf_flow_train(f, _fptr(x), n_train, _fptr(xv) if n_val else None, n_val,
+                                   ctypes.byref(topt), ctypes.byref(res))
+        if tty and verbose < 2:
+            print(file=sys.stderr)
+        self.history_ = self.history_ + history
+        if st == _lib.NF_OK or guard.failed:
+            self.batch_ = topt.batch
+            self.epochs_ = res.epochs
+            self.best_epoch_ = res.best_epoch
+            self.train_log_likelihood_ = res.train_log_likelihood
+            self.val_log_likelihood_ = res.val_log_likelihood
+            self.seconds_ = res.seconds
+            self.stopped_ = bool(asked_stop) or guard.failed or bool(res.stopped)
+            self.n_train_, self.n_val_ = n_train, n_val
+            self.n_test_ = 0 if xt is None else xt.shape[0]
+            self.test_log_likelihood_ = self.test_two_stderr_ = float("nan")
+        guard.reraise()
+        _check(st)
+        if xt is not None:
+            mean, two_se = ctypes.c_double(), ctypes.c_double()
+            with self._lock:
+                _check(lib.nf_flow_evaluate_test(f, _fptr(xt), xt.shape[0], ctypes.byref(mean),
+                                                 ctypes.byref(two_se)))
+            self.test_log_likelihood_, self.test_two_stderr_ = mean.value, two_se.value
+        if verbose:
+            print("nflow: %s, %d parameters, %d epochs (best %d), %.1f s; mean log-likelihood train %.4f, "
+                  "validation %s%s" % (model, self.n_params, res.epochs, res.best_epoch, res.seconds,
+                                       res.train_log_likelihood, "%.4f" % res.val_log_likelihood if n_val
+                                       else "n/a", ", test %.4f +- %.4f" % (self.test_log_likelihood_,
+                                                                            self.test_two_stderr_)
+                                       if xt is not None else ""), file=sys.stderr)
+        return self
+
+    # ---- densities, samples, codes -----------------------------------------
+    def log_prob(self, X):
+        """log p(x) per row in nats: float64 (rows,)."""
+        f = self._need()
+        x = _rows(X, "X", self.dim)
+        out = np.empty(x.shape[0], np.float64)
+        with self._lock:
+            _check(lib.nf_flow_log_prob(f, _fptr(x), x.shape[0], _dptr(out)))
+        return out
+
+    def score_samples(self, X):
+        """The same as log_prob (scikit-learn's name)."""
+        return self.log_prob(X)
+
+    def score(self, X, y=None):
+        """Mean log-likelihood of the rows of X in nats (scikit-learn's score)."""
+        return float(np.mean(self.log_prob(X)))
+
+    def gaussian_log_prob(self, X):
+        """log N(x) per row under the model's Gaussian fit of its training data
+        (whitened models): the baseline to compare log_prob with."""
+        f = self._need()
+        x = _rows(X, "X", self.dim)
+        out = np.empty(x.shape[0], np.float64)
+        with self._lock:
+            _check(lib.nf_flow_gaussian_log_prob(f, _fptr(x), x.shape[0], _dptr(out)))
+        return out
+
+    def sample(self, n, seed=1, return_log_prob=False):
+        """n samples drawn with `seed` (float32, (n, dim)); nflow sample --seed S
+        draws the same ones. With return_log_prob, also their log-densities
+        (float64, from the sampling pass)."""
+        f = self._need()
+        n = int(n)
+        if n < 0:
+            raise ValueError("n must be >= 0, not %d" % n)
+        x = np.empty((n, self.dim), np.float32)
+        lp = np.empty(n, np.float64) if return_log_prob else None
+        if n:
+            with self._lock:
+                _check(lib.nf_flow_sample(f, n, _seed(seed), _fptr(x), _dptr(lp) if return_log_prob else None))
+        return (x, lp) if return_log_prob else x
+
+    def transform(self, X):
+        """Data to latent codes, x -> z (encode; the density direction): float32 (rows, dim)."""
+        return self._code(X, "X", lib.nf_flow_encode)
+
+    def inverse_transform(self, Z):
+        """Latent codes to data, z -> x (decode; the sampling direction): float32 (rows, dim)."""
+        return self._code(Z, "Z", lib.nf_flow_decode)
+
+    encode, decode = transform, inverse_transform
+
+    def _code(self, X, name, fn):
+        f = self._need()
+        x = _rows(X, name, self.dim)
+        out = np.empty_like(x)
+        if x.shape[0]:
+            with self._lock:
+                _check(fn(f, _fptr(x), x.shape[0], _fptr(out)))
+        return out
+
+    def standardization(self):
+        """(mean, std) of the standardisation the model applies first (float64, (dim,) each)."""
+        f = self._need()
+        d = self.dim
+        mean, std = np.empty(d), np.empty(d)
+        _check(lib.nf_flow_get_standardization(f, _dptr(mean), _dptr(std)))
+        return mean, std
+
+    # ---- model files ---------------------------------------------------------
+    def save(self, path):
+        """Writes the model file `nflow` reads (atomically: a temporary file renamed over path)."""
+        f = self._need()
+        with self._lock:
+            _check(lib.nf_flow_save(f, os.fsencode(path)))
+        return path
+
+    @classmethod
+    def load(cls, path):
+        """Reads a model file written by save or by the nflow tool."""
+        f = _lib.flow_p()
+        _check(lib.nf_flow_load(ctypes.byref(f), os.fsencode(path)))
+        self = cls()
+        self._set_flow(f)
+        self.model_ = self._kind()
+        return self
+
+    def __getstate__(self):
+        state = {k: v for k, v in self.__dict__.items() if k not in ("_f", "_lock")}
+        if self._f:
+            with tempfile.TemporaryDirectory() as d:
+                p = os.path.join(d, "m.nfm")
+                self.save(p)
+                with open(p, "rb") as fh:
+                    state["_model_file"] = fh.read()
+        return state
+
+    def __setstate__(self, state):
+        data = state.pop("_model_file", None)
+        self.__dict__.update(state)
+        self._f = None
+        self._lock = threading.RLock()
+        if data is not None:
+            with tempfile.TemporaryDirectory() as d:
+                p = os.path.join(d, "m.nfm")
+                with open(p, "wb") as fh:
+                    fh.write(data)
+                f = _lib.flow_p()
+                _check(lib.nf_flow_load(ctypes.byref(f), os.fsencode(p)))
+                self._f = f
+
+    # ---- reverse-KL training -------------------------------------------------
+    def _student(self, dim, mean, std, default_model="iaf"):
+        """A student built as nflow distill / nflow fit build it: no whitening
+        layer (no data to whiten), the given standardisation."""
+        model_id = _choice("model", self.model if self.model is not None else default_model, _lib.MODELS)
+        cfg = self._config(model_id, dim)
+        cfg.whiten = 0
+        f = self._create(cfg)
+        try:
+            _check(lib.nf_flow_set_standardization(f, _dptr(mean), _dptr(std)))
+        except BaseException:
+            lib.nf_flow_free(f)
+            raise
+        self._set_flow(f)
+        self.model_ = _MODEL_NAMES[model_id]
+        self.history_ = []
+
+    def _kl_options(self, steps, batch, lr, clip_norm, seed, progress_every):
+        o = _lib.nf_kl_options()
+        lib.nf_kl_options_default(ctypes.byref(o))
+        o.steps, o.batch, o.lr, o.clip_norm = int(steps), int(batch), float(lr), float(clip_norm)
+        o.seed = _seed(self.seed if seed is None else seed)
+        o.progress_every = int(progress_every)
+        if o.steps < 1 or o.batch < 2 or o.progress_every < 1 or not (o.lr > 0 and math.isfinite(o.lr)):
+            raise ValueError("steps >= 1, batch >= 2, progress_every >= 1 and lr > 0 are required")
+        return o
+
+    def _reverse_kl(self, run, opt, verbose, callback, guard):
+        history = []
+        tty = verbose and hasattr(sys.stderr, "isatty") and sys.stderr.isatty()
+
+        def on_progress(p):
+            d = {"step": p.step, "kl": p.kl, "kl_stderr": p.kl_stderr, "cross_entropy": p.cross_entropy,
+                 "entropy": p.entropy, "seconds": p.seconds}
+            history.append(d)
+            if verbose:
+                print("%sstep %6d  KL %10.5f +- %.5f  cross-entropy %10.5f  entropy %9.5f  %6.1fs%s" %
+                      ("\r" if tty and verbose < 2 else "", p.step, p.kl, 2 * p.kl_stderr, p.cross_entropy,
+                       p.entropy, p.seconds, "   " if tty and verbose < 2 else "\n"), end="", file=sys.stderr)
+                sys.stderr.flush()
+            return callback is not None and callback(d)
+
+        c_progress = _lib.kl_progress_fn(lambda p, user: guard.run(on_progress, p.contents))
+        opt.progress = c_progress
+        last = _lib.nf_kl_progress()
+        with guard:
+            st = run(ctypes.byref(opt), ctypes.byref(last))
+        if tty and verbose < 2:
+            print(file=sys.stderr)
+        self.history_ = self.history_ + history
+        if st == _lib.NF_OK or guard.failed:
+            self.steps_ = last.step
+            self.kl_, self.kl_stderr_ = last.kl, last.kl_stderr
+            self.cross_entropy_, self.entropy_ = last.cross_entropy, last.entropy
+        guard.reraise()
+        _check(st)
+        return self
+
+    def distill(self, teacher, steps=3000, batch=512, lr=1e-3, clip_norm=100.0, seed=None, progress_every=100,
+                warm_start=False, verbose=True, callback=None):
+        """Probability density distillation: trains this Flow (the student) to
+        minimise KL(student || teacher) on its own samples; the teacher (a
+        Flow, e.g. a MAF fitted to data) is not changed. Builds the student as
+        `nflow distill` does (model None: 'iaf'; no whitening layer; the
+        teacher's standardisation) unless warm_start. callback(dict) every
+        progress_every steps; a true return stops. Returns self; kl_,
+        kl_stderr_, cross_entropy_, entropy_ (the last batch's), history_."""
+        if not isinstance(teacher, Flow):
+            raise TypeError("teacher must be an nflow.Flow, not %s" % type(teacher).__name__)
+        t = teacher._need()
+        if teacher is self:
+            raise ValueError("a Flow cannot be its own teacher")
+        opt = self._kl_options(steps, batch, lr, clip_norm, seed, progress_every)
+        if not (warm_start and self._f):
+            mean, std = teacher.standardization()
+            self._student(teacher.dim, mean, std)
+        guard = _Callback()
+        first, second = sorted((self, teacher), key=id)
+        with first._lock, second._lock:
+            return self._reverse_kl(lambda o, last: lib.nf_flow_distill(self._f, t, o, last), opt, verbose,
+                                    callback, guard)
+
+    def fit_target(self, log_prob_fn, dim=None, steps=3000, batch=512, lr=1e-3, clip_norm=100.0, seed=None,
+                   progress_every=100, warm_start=False, verbose=True, callback=None, dtype=np.float64):
+        """Reverse-KL fit to an unnormalised density, as `nflow fit` does:
+        log_prob_fn(x) gets x, an array (rows, dim) of `dtype` (float64 or
+        float32), and returns (log_p, grad): log p per row (rows,) and
+        d log p / dx (rows, dim). An exception raised in it stops training and
+        is raised again from fit_target. Builds the student (model None:
+        'iaf'; no whitening; the identity standardisation) unless warm_start.
+        The reported KL is up to the target's unknown log-normaliser."""
+        if not callable(log_prob_fn):
+            raise TypeError("log_prob_fn must be callable")
+        dtype = np.dtype(dtype)
+        if dtype not in (np.float32, np.float64):
+            raise ValueError("dtype: float32 or float64")
+        opt = self._kl_options(steps, batch, lr, clip_norm, seed, progress_every)
+        if not (warm_start and self._f):
+            if dim is None or int(dim) < 1:
+                raise ValueError("fit_target needs dim >= 1 (the target's dimension)")
+            dim = int(dim)
+            self._student(dim, np.zeros(dim), np.ones(dim))
+        elif dim is not None and int(dim) != self.dim:
+            raise ValueError("dim %d differs from the model's %d" % (int(dim), self.dim))
+        guard = _Callback()
+
+        def energy(x_p, rows, d, log_p_p, grad_p):
+            x = np.ctypeslib.as_array(x_p, shape=(rows, d)).astype(dtype)  # a copy the callable may keep
+            result = log_prob_fn(x)
+            if not (isinstance(result, tuple) and len(result) == 2):
+                raise TypeError("log_prob_fn must return (log_p, grad), not %s" % type(result).__name__)
+            lp = np.asarray(result[0], dtype=np.float64)
+            g = np.asarray(result[1], dtype=np.float32)
+            if lp.shape not in ((rows,), (rows, 1)):
+                raise ValueError("log_prob_fn returned log_p of shape %s for x of shape %s: (%d,) expected" %
+                                 (lp.shape, x.shape, rows))
+            if g.shape != (rows, d):
+                raise ValueError("log_prob_fn returned grad of shape %s for x of shape %s: the same shape "
+                                 "expected" % (g.shape, x.shape))
+            np.ctypeslib.as_array(log_p_p, shape=(rows,))[:] = lp.reshape(rows)
+            if grad_p:
+                np.ctypeslib.as_array(grad_p, shape=(rows, d))[:] = g
+            return False
+
+        c_energy = _lib.log_density_fn(lambda x_p, rows, d, lp_p, g_p, user:
+                                       guard.run(energy, x_p, rows, d, lp_p, g_p))
+        with self._lock:
+            return self._reverse_kl(lambda o, last: lib.nf_flow_fit_target(self._f, c_energy, None, o, last),
+                                    opt, verbose, callback, guard)

@@ -1,0 +1,638 @@
+"""The Python binding (python/nflow) against the nflow tool on the same model
+files and data: densities, samples, codes and trained models agree; the C
+structures' layouts match nflow.h; errors, conversions, callbacks, the GIL,
+pickling, threads and the README's example.
+
+Run: python3 tests/python/test_binding.py [BUILD]   (BUILD: default build)
+The environment may name the tool (NFLOW_CLI) and the library (NFLOW_LIBRARY).
+When the tool and this process run the same OpenBLAS kernels (tests/cli_python.sh
+sets OPENBLAS_CORETYPE to the tool's choice), results must agree bit for bit;
+otherwise to float32 rounding. Last line: "test_binding: N passed, M failed".
+"""
+import ctypes
+import json
+import os
+import pickle
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import unittest
+import warnings
+
+import numpy as np
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.normpath(os.path.join(HERE, "..", ".."))
+BUILD = os.path.abspath(sys.argv[1] if len(sys.argv) > 1 else os.path.join(ROOT, "build"))
+CLI = os.environ.get("NFLOW_CLI") or os.path.join(BUILD, "nflow")
+os.environ.setdefault("NFLOW_LIBRARY", os.path.join(BUILD, "libnflow.so"))
+sys.path.insert(0, os.path.join(ROOT, "python"))
+with warnings.catch_warnings():
+    warnings.simplefilter("ignore")  # the generic-kernels note: tests/cli_python.sh picks the tool's kernels
+    import nflow
+    from nflow import _lib
+
+TMP = tempfile.mkdtemp(prefix="nflow_py.")
+CLI_ENV = dict(os.environ, OMP_NUM_THREADS="1")  # encode/decode have no --threads
+nflow.set_threads(1)  # the same bits at any count; one thread is robust on a busy machine
+
+
+def cli(*args, json_out=False):
+    r = subprocess.run([CLI] + [str(a) for a in args], capture_output=True, text=True, env=CLI_ENV)
+    if r.returncode != 0:
+        raise AssertionError("nflow %s: exit %d: %s" % (" ".join(map(str, args)), r.returncode, r.stderr))
+    return json.loads(r.stdout) if json_out else r.stdout
+
+
+def path(name):
+    return os.path.join(TMP, name)
+
+
+def kernels_match():
+    return cli("info", "--system", "--json", json_out=True)["blas_kernel"] == nflow.system_info()["blas_kernel"]
+
+
+EXACT = kernels_match()
+
+
+def assert_same(test, a, b, what, rtol=1e-5):
+    """Bit for bit when the kernels match, else within float32 rounding."""
+    a, b = np.asarray(a), np.asarray(b)
+    test.assertEqual(a.shape, b.shape, what)
+    if EXACT:
+        test.assertTrue(np.array_equal(a, b), "%s: not the same bits (max diff %g)" % (what, np.abs(a - b).max()))
+    else:
+        np.testing.assert_allclose(a, b, rtol=rtol, atol=rtol, err_msg=what)
+
+
+# data made here with NumPy: a bent 2-D cloud and a correlated 3-D one
+rng = np.random.default_rng(42)
+x0 = rng.normal(size=400)
+X2 = np.stack([x0, 0.5 * x0 ** 2 + 0.3 * rng.normal(size=400)], axis=1).astype(np.float32)
+X3 = (rng.normal(size=(300, 3)) @ np.array([[1.0, 0.6, 0.2], [0.0, 0.8, -0.4], [0.0, 0.0, 0.5]])).astype(np.float32)
+np.save(path("x2.npy"), X2)
+np.save(path("x3.npy"), X3)
+QUIET = dict(verbose=False)
+
+
+def setUpModule():
+    global PY2, CLI2
+    # a model trained here, and one trained by the tool, on the same data
+    PY2 = nflow.Flow(hidden=32, seed=3).fit(X2, epochs=4, **QUIET)
+    PY2.save(path("py2.nfm"))
+    cli("train", "--data", path("x2.npy"), "--model", "realnvp", "--layers", 4, "--hidden", 32, "--epochs", 4,
+        "--threads", 1, "--quiet", "--out", path("cli2.nfm"))
+    CLI2 = nflow.Flow.load(path("cli2.nfm"))
+
+
+def tearDownModule():
+    shutil.rmtree(TMP, ignore_errors=True)
+
+
+def guarded(struct_type, fill):
+    """fill(pointer) into a structure followed by guard bytes: the guard must
+    come back untouched (the C structure is no larger than the mirror)."""
+    size = ctypes.sizeof(struct_type)
+    buf = (ctypes.c_ubyte * (size + 64))(*([0xA5] * (size + 64)))
+    fill(ctypes.cast(buf, ctypes.POINTER(struct_type)))
+    return struct_type.from_buffer_copy(bytes(buf[:size])), bytes(buf[size:])
+
+
+class Layouts(unittest.TestCase):
+    """The ctypes mirrors of nflow.h's structures: the documented defaults
+    read back field by field, and nothing written past their end."""
+
+    def test_config(self):
+        cfg, guard = guarded(_lib.nf_config, lambda p: _lib.lib.nf_config_default(p, _lib.MODELS["maf"], 3))
+        self.assertEqual(guard, b"\xa5" * 64)
+        want = dict(model=4, dim=3, layers=5, hidden=64, hidden_layers=2, activation=0, base=0, partition=1, seed=1,
+                    order=0, random_degrees=0, batch_norm=0, actnorm=0, log_scale_bound=3.0, components=10,
+                    whiten=1, tail_weight=1e-3)
+        self.assertEqual({k: getattr(cfg, k) for k in want}, want)
+        self.assertEqual([f for f, _ in _lib.nf_config._fields_], list(want))
+
+    def test_train_options(self):
+        o, guard = guarded(_lib.nf_train_options, _lib.lib.nf_train_options_default)
+        self.assertEqual(guard, b"\xa5" * 64)
+        want = dict(batch=256, lr=1e-3, weight_decay=1e-6, clip_norm=100.0, max_epochs=1000, patience=20,
+                    patience_steps=1000, lr_decay=0.5, seed=1, user=None, progress_seconds=0.0,
+                    checkpoint_path=None, checkpoint_seconds=300.0, resume_path=None)
+        self.assertEqual({k: getattr(o, k) for k in want}, want)
+        self.assertFalse(o.progress)
+        self.assertFalse(o.stop)
+        # the data-size rule writes batch and hidden through the same mirrors
+        cfg = _lib.nf_config()
+        _lib.lib.nf_config_default(ctypes.byref(cfg), 4, 3)
+        _lib.lib.nf_defaults_for_data(100000, 200, ctypes.byref(cfg), ctypes.byref(o))
+        self.assertEqual((cfg.hidden, o.batch), (512, 256))
+        _lib.lib.nf_defaults_for_data(1000, 2, ctypes.byref(cfg), ctypes.byref(o))
+        self.assertEqual((cfg.hidden, o.batch), (100, 32))
+
+    def test_kl_and_made_options(self):
+        o, guard = guarded(_lib.nf_kl_options, _lib.lib.nf_kl_options_default)
+        self.assertEqual(guard, b"\xa5" * 64)
+        self.assertEqual((o.batch, o.steps, o.lr, o.clip_norm, o.seed, o.progress_every, o.user),
+                         (512, 3000, 1e-3, 100.0, 1, 100, None))
+        m, guard = guarded(_lib.nf_made_options, _lib.lib.nf_made_options_default)
+        self.assertEqual(guard, b"\xa5" * 64)
+        self.assertEqual((m.hidden, m.hidden_layers, m.activation, m.order, bool(m.perm), m.random_degrees, m.seed,
+                          m.bound), (64, 2, 0, 0, False, 0, 1, 3.0))
+
+    def test_system_info(self):
+        info, guard = guarded(_lib.nf_system_info, _lib.lib.nf_system_info_get)
+        self.assertEqual(guard, b"\xa5" * 64)
+        self.assertEqual(info.threads, nflow.get_threads())
+        self.assertIn(info.cpu_vector_bits, (128, 256, 512))
+        self.assertTrue(info.blas.startswith(b"OpenBLAS"), info.blas)
+        self.assertEqual(nflow.system_info()["blas_kernel"], info.blas_kernel.decode())
+
+    def test_progress_structures(self):
+        """nf_train_progress and nf_train_result through a real run: epochs
+        count up, in-epoch calls (progress_seconds) carry rows_done below
+        rows_per_epoch, the epoch calls the whole epoch and the figures the
+        result reports."""
+        calls = []
+        f = nflow.Flow(model="realnvp", layers=2, hidden=8).fit(X2, epochs=3, batch=64, callback=calls.append,
+                                                                progress_seconds=1e-9, **QUIET)
+        epochs = [c for c in calls if not c["in_epoch"]]
+        inner = [c for c in calls if c["in_epoch"]]
+        self.assertEqual([c["epoch"] for c in epochs], [1, 2, 3])
+        self.assertEqual(f.n_train_, 360)
+        self.assertTrue(all(c["rows_per_epoch"] == 360 and c["rows_done"] == 360 for c in epochs))
+        self.assertEqual(sorted({c["rows_done"] for c in inner}), [64, 128, 192, 256, 320])
+        self.assertTrue(all(c["rows_per_epoch"] == 360 and np.isnan(c["val_log_likelihood"]) for c in inner))
+        self.assertEqual(f.epochs_, 3)
+        self.assertEqual(f.val_log_likelihood_, epochs[-1]["best_val_log_likelihood"])
+        if f.best_epoch_:  # 0: no epoch beat the untrained model (the Gaussian fit)
+            self.assertEqual(f.val_log_likelihood_, epochs[f.best_epoch_ - 1]["val_log_likelihood"])
+        self.assertAlmostEqual(f.train_log_likelihood_, epochs[-1]["train_log_likelihood"], places=12)
+        self.assertTrue(all(c["seconds"] >= 0 and c["bad_epochs"] >= 0 for c in calls))
+
+    def test_kl_progress(self):
+        reports = []
+        nflow.Flow(model="realnvp", layers=2, hidden=8).fit_target(
+            lambda x: (-0.5 * (x ** 2).sum(1), -x), 2, steps=30, batch=64, progress_every=10,
+            callback=reports.append, **QUIET)
+        self.assertEqual([r["step"] for r in reports], [10, 20, 30])
+        for r in reports:  # kl = cross-entropy - entropy, and a positive standard error
+            self.assertAlmostEqual(r["kl"], r["cross_entropy"] - r["entropy"], places=9)
+            self.assertGreater(r["kl_stderr"], 0)
+            self.assertGreaterEqual(r["seconds"], 0)
+
+
+class AgainstTheTool(unittest.TestCase):
+    """The same model file and data give the same numbers in Python and in nflow."""
+
+    def test_eval_of_a_python_model(self):
+        got = cli("eval", path("py2.nfm"), "--data", path("x2.npy"), "--out", path("lp.npy"), "--threads", 1,
+                  "--json", json_out=True)
+        lp = PY2.log_prob(X2)
+        assert_same(self, lp, np.load(path("lp.npy")).reshape(-1), "per-row log-densities")
+        self.assertLess(abs(got["mean_log_likelihood"] - lp.mean()), 1e-9 * abs(lp.mean()) if EXACT else 1e-5)
+        self.assertAlmostEqual(PY2.score(X2), lp.mean(), places=12)
+        self.assertEqual(got["n"], 400)
+
+    def test_sample(self):
+        cli("sample", path("py2.nfm"), "--n", 300, "--seed", 11, "--out", path("s.npy"), "--log-prob",
+            path("slp.npy"), "--threads", 1)
+        x, lp = PY2.sample(300, seed=11, return_log_prob=True)
+        self.assertEqual((x.dtype, lp.dtype, x.shape), (np.float32, np.float64, (300, 2)))
+        assert_same(self, x, np.load(path("s.npy")), "samples")
+        assert_same(self, lp, np.load(path("slp.npy")).reshape(-1), "samples' log-densities")
+        self.assertFalse(np.array_equal(x, PY2.sample(300, seed=12)))
+        self.assertTrue(np.array_equal(x, PY2.sample(300, seed=11)))
+        # the default seed is the tool's (1)
+        cli("sample", path("py2.nfm"), "--n", 5, "--out", path("s1.npy"), "--threads", 1)
+        assert_same(self, PY2.sample(5), np.load(path("s1.npy")), "default seed")
+
+    def test_encode_decode(self):
+        cli("encode", path("py2.nfm"), "--data", path("x2.npy"), "--out", path("z.npy"))
+        z = PY2.transform(X2)
+        assert_same(self, z, np.load(path("z.npy")), "encode")
+        cli("decode", path("py2.nfm"), "--data", path("z.npy"), "--out", path("xb.npy"))
+        assert_same(self, PY2.inverse_transform(np.load(path("z.npy"))), np.load(path("xb.npy")), "decode")
+        np.testing.assert_allclose(PY2.inverse_transform(z), X2, atol=1e-4)
+
+    def test_a_tool_model_in_python(self):
+        cli("eval", path("cli2.nfm"), "--data", path("x2.npy"), "--out",
+            path("clp.npy"), "--threads", 1)
+        assert_same(self, CLI2.log_prob(X2), np.load(path("clp.npy")).reshape(-1), "log-densities of a tool model")
+        self.assertEqual((CLI2.dim, CLI2.model_), (2, "realnvp"))
+        self.assertIn("model: realnvp, 4 coupling layers", CLI2.describe())
+        self.assertIn("realnvp", repr(CLI2))
+        np.testing.assert_allclose(CLI2.inverse_transform(CLI2.transform(X2)), X2, atol=1e-4)
+
+    def test_training_matches_nflow_train(self):
+        """fit(X, test_fraction=0.1) trains what `nflow train --data X` trains:
+        the same split, data-size defaults, seed and options."""
+        got = cli("train", "--data", path("x3.npy"), "--epochs", 3, "--hidden", 16, "--seed", 5, "--threads", 1,
+                  "--json", "--out", path("t3.nfm"), json_out=True)
+        f = nflow.Flow(hidden=16, seed=5).fit(X3, epochs=3, test_fraction=0.1, **QUIET)
+        self.assertEqual((f.model_, f.n_params, f.n_train_, f.n_val_, f.n_test_, f.epochs_, f.best_epoch_),
+                         (got["model"], got["params"], got["n_train"], got["n_val"], got["n_test"], got["epochs"],
+                          got["best_epoch"]))
+        assert_same(self, f.log_prob(X3), nflow.Flow.load(path("t3.nfm")).log_prob(X3), "trained models",
+                    rtol=1e-3)
+        for key, mine in (("val_log_likelihood", f.val_log_likelihood_),
+                          ("test_log_likelihood", f.test_log_likelihood_)):
+            self.assertLess(abs(got[key] - mine), 1e-6 + (0 if EXACT else 1e-3), key)
+
+    def test_explicit_validation_matches(self):
+        """fit(X, X_val) trains what `nflow train --data X --val V --test T` does."""
+        np.save(path("tr.npy"), X2[:300])
+        np.save(path("va.npy"), X2[300:])
+        cli("train", "--data", path("tr.npy"), "--val", path("va.npy"), "--test", path("va.npy"), "--model", "maf",
+            "--layers", 2, "--hidden", 16, "--epochs", 5, "--batch", 50, "--lr", 3e-3, "--threads", 1, "--quiet",
+            "--out", path("tv.nfm"))
+        f = nflow.Flow(model="maf", layers=2, hidden=16).fit(X2[:300], X2[300:], epochs=5, batch=50, lr=3e-3,
+                                                            **QUIET)
+        self.assertEqual((f.n_train_, f.n_val_, f.batch_), (300, 100, 50))
+        assert_same(self, f.log_prob(X2), nflow.Flow.load(path("tv.nfm")).log_prob(X2), "trained models", rtol=1e-3)
+
+    def test_distill_matches_nflow_distill(self):
+        cli("train", "--data", path("x2.npy"), "--model", "maf", "--layers", 2, "--hidden", 16, "--epochs", 5,
+            "--threads", 1, "--quiet", "--out", path("teacher.nfm"))
+        cli("distill", "--teacher", path("teacher.nfm"), "--student", "iaf", "--layers", 2, "--hidden", 16,
+            "--steps", 40, "--batch", 128, "--seed", 3, "--eval-n", 2, "--threads", 1, "--quiet", "--out",
+            path("student.nfm"))
+        teacher = nflow.Flow.load(path("teacher.nfm"))
+        s = nflow.Flow(model="iaf", layers=2, hidden=16, seed=3).distill(teacher, steps=40, batch=128, **QUIET)
+        assert_same(self, s.sample(200, seed=4), nflow.Flow.load(path("student.nfm")).sample(200, seed=4),
+                    "distilled students", rtol=1e-3)
+        np.testing.assert_allclose(s.standardization()[0], teacher.standardization()[0])
+
+
+class Training(unittest.TestCase):
+    def test_fitted_attributes(self):
+        f = nflow.Flow(model="realnvp", layers=2, hidden=16).fit(X2, epochs=4, **QUIET)
+        self.assertEqual((f.dim, f.n_features_in_, f.model_, f.epochs_, len(f.history_)), (2, 2, "realnvp", 4, 4))
+        self.assertEqual((f.n_train_, f.n_val_, f.n_test_, f.batch_), (360, 40, 0, 32))
+        self.assertTrue(np.isfinite(f.val_log_likelihood_) and np.isnan(f.test_log_likelihood_))
+        self.assertFalse(f.stopped_)
+        self.assertGreater(f.n_params, 0)
+        self.assertIn("realnvp", f.describe())
+        f.fit(X2, epochs=2, warm_start=True, **QUIET)  # trains further
+        self.assertEqual((f.epochs_, len(f.history_)), (2, 6))
+        f2 = nflow.Flow(model="realnvp", layers=2, hidden=16).fit(X2, validation_fraction=0, epochs=2, **QUIET)
+        self.assertEqual((f2.n_train_, f2.n_val_), (400, 0))
+        self.assertTrue(np.isnan(f2.val_log_likelihood_))
+
+    def test_gaussian_model(self):
+        g = nflow.Flow(model="gaussian").fit(X3, **QUIET)
+        self.assertEqual(g.epochs_, 0)
+        np.testing.assert_allclose(g.log_prob(X3), g.gaussian_log_prob(X3), rtol=1e-5)
+        mean, std = g.standardization()  # of the training rows (the validation split's 10% left out)
+        np.testing.assert_allclose(mean, X3.mean(axis=0), atol=0.1)
+        np.testing.assert_allclose(std, X3.std(axis=0), rtol=0.1)
+
+    def test_callback_stops(self):
+        seen = []
+        f = nflow.Flow(model="realnvp", layers=2, hidden=8).fit(
+            X2, epochs=50, callback=lambda p: seen.append(p["epoch"]) or p["epoch"] == 2, **QUIET)
+        self.assertEqual((seen, f.epochs_, f.stopped_), ([1, 2], 2, True))
+        self.assertTrue(np.isfinite(f.log_prob(X2)).all())
+
+    def test_exception_in_callback(self):
+        class Boom(Exception):
+            pass
+
+        def cb(p):
+            if p["epoch"] == 2:
+                raise Boom("from the callback")
+
+        f = nflow.Flow(model="realnvp", layers=2, hidden=8)
+        with self.assertRaises(Boom):
+            f.fit(X2, epochs=50, callback=cb, **QUIET)
+        self.assertEqual((f.epochs_, f.stopped_), (2, True))  # the best parameters so far, usable
+        self.assertTrue(np.isfinite(f.log_prob(X2)).all())
+        with self.assertRaises(KeyboardInterrupt):
+            f.fit(X2, epochs=50, callback=lambda p: (_ for _ in ()).throw(KeyboardInterrupt()), **QUIET)
+
+    def test_ctrl_c(self):
+        """A real SIGINT during a long fit stops it within a second (the
+        in-epoch progress calls see it) and raises KeyboardInterrupt."""
+        big = np.tile(X2, (100, 1)) + np.float32(0.01) * rng.normal(size=(40000, 2)).astype(np.float32)
+        timer = threading.Timer(0.3, os.kill, (os.getpid(), signal.SIGINT))
+        f = nflow.Flow(model="maf", layers=2, hidden=32)
+        t0 = time.monotonic()
+        timer.start()
+        try:
+            with self.assertRaises(KeyboardInterrupt):
+                f.fit(big, epochs=1000, patience=0, **QUIET)
+        finally:
+            timer.cancel()
+        self.assertLess(time.monotonic() - t0, 0.3 + 3.0)
+        self.assertTrue(f.stopped_)
+        self.assertTrue(np.isfinite(f.log_prob(X2)).all())
+        # the same in reverse-KL training, and Python's handler is back afterwards
+        timer = threading.Timer(0.3, os.kill, (os.getpid(), signal.SIGINT))
+        g = nflow.Flow(model="iaf", hidden=16)
+        timer.start()
+        try:
+            with self.assertRaises(KeyboardInterrupt):
+                g.fit_target(lambda x: (-0.5 * (x ** 2).sum(1), -x), 2, steps=10 ** 8, batch=64, **QUIET)
+        finally:
+            timer.cancel()
+        self.assertLess(g.steps_, 10 ** 8)
+        self.assertIs(signal.getsignal(signal.SIGINT), signal.default_int_handler)
+
+    def test_max_time(self):
+        big = np.tile(X2, (20, 1))
+        t0 = time.monotonic()
+        f = nflow.Flow(model="maf", layers=2, hidden=16).fit(big, epochs=100000, patience=0, max_time=0.3, **QUIET)
+        self.assertTrue(f.stopped_)
+        self.assertLess(f.epochs_, 100000)
+        self.assertLess(time.monotonic() - t0, 10)
+
+    def test_verbose(self):
+        import io
+        err, old = io.StringIO(), sys.stderr
+        sys.stderr = err
+        try:
+            nflow.Flow(model="realnvp", layers=2, hidden=8).fit(X2, epochs=3, verbose=2)
+        finally:
+            sys.stderr = old
+        lines = err.getvalue().splitlines()
+        self.assertTrue(lines[0].startswith("nflow: realnvp, 2 layers of 2 x 8 units, batch 32"), lines[0])
+        self.assertEqual(len([l for l in lines if l.startswith("epoch ")]), 3, lines)
+        self.assertIn("mean log-likelihood train", lines[-1])
+
+    def test_dequantize(self):
+        xi = np.round(X3 * 3)
+        with warnings.catch_warnings(record=True) as w:
+            warnings.simplefilter("always")
+            nflow.Flow(model="gaussian").fit(xi, **QUIET)
+        self.assertTrue(any("whole numbers" in str(x.message) for x in w), [str(x.message) for x in w])
+        with warnings.catch_warnings(record=True) as w:
+            warnings.simplefilter("always")
+            g = nflow.Flow(model="gaussian").fit(xi, dequantize=True, **QUIET)
+        self.assertFalse([x for x in w if "whole numbers" in str(x.message)])
+        self.assertTrue(np.array_equal(xi, np.round(X3 * 3)))  # the caller's array is left alone
+        self.assertEqual(g.dim, 3)
+
+    def test_fit_target_gaussian(self):
+        """Reverse KL against a Python energy: a diagonal Gaussian's mean and
+        standard deviations are learned."""
+        mu, sd = np.array([1.0, -2.0]), np.array([0.5, 2.0])
+        calls = []
+
+        def log_p(x):
+            calls.append(x.dtype)
+            d = (x - mu) / sd
+            return -0.5 * (d ** 2).sum(axis=1), -d / sd
+
+        f = nflow.Flow(model="iaf", hidden=32).fit_target(log_p, 2, steps=400, batch=256, lr=3e-3, **QUIET)
+        y = f.sample(20000, seed=5)
+        np.testing.assert_allclose(y.mean(axis=0), mu, atol=0.1)
+        np.testing.assert_allclose(y.std(axis=0), sd, rtol=0.1)
+        self.assertEqual((len(calls), calls[0], f.steps_), (400, np.float64, 400))
+        # the KL up to log Z: log Z of this Gaussian is log(2 pi sd1 sd2)
+        self.assertLess(abs(f.kl_ + np.log(2 * np.pi * sd.prod())), 0.1)
+
+    def test_fit_target_errors(self):
+        def raising(x):
+            raise ZeroDivisionError("in the energy")
+
+        f = nflow.Flow(model="iaf", hidden=8)
+        with self.assertRaises(ZeroDivisionError):
+            f.fit_target(raising, 2, steps=5, batch=8, **QUIET)
+        with self.assertRaisesRegex(ValueError, r"grad of shape \(8, 3\)"):
+            f.fit_target(lambda x: (np.zeros(len(x)), np.zeros((len(x), 3))), 2, steps=5, batch=8, **QUIET)
+        with self.assertRaisesRegex(TypeError, "return \\(log_p, grad\\)"):
+            f.fit_target(lambda x: np.zeros(len(x)), 2, steps=5, batch=8, **QUIET)
+        with self.assertRaises(nflow.Error) as e:  # a MoG base cannot be a student: the library says so
+            nflow.Flow(model="maf-mog").fit_target(lambda x: (-x.sum(1), -np.ones_like(x)), 2, steps=2, **QUIET)
+        self.assertEqual(e.exception.status_name, "NF_ERR_UNSUPPORTED")
+        self.assertIn("MoG", str(e.exception))
+        got = []
+        nflow.Flow(model="iaf", hidden=8).fit_target(lambda x: got.append(x.dtype) or (-(x ** 2).sum(1), -2 * x), 2,
+                                                     steps=2, batch=8, dtype=np.float32, **QUIET)
+        self.assertEqual(got, [np.float32, np.float32])
+
+    def test_distill_reduces_kl(self):
+        teacher = nflow.Flow.load(path("py2.nfm"))
+
+        def kl(student):  # on fresh student samples: mean log s - log t
+            x, ls = student.sample(4000, seed=99, return_log_prob=True)
+            return float(np.mean(ls - teacher.log_prob(x)))
+
+        before = nflow.Flow(model="iaf", layers=2, hidden=32).distill(teacher, steps=1, batch=256, **QUIET)
+        after = nflow.Flow(model="iaf", layers=2, hidden=32).distill(teacher, steps=300, batch=256, lr=3e-3, **QUIET)
+        k0, k1 = kl(before), kl(after)
+        self.assertLess(k1, 0.5 * k0, (k0, k1))
+        self.assertLess(k1, 0.1)
+        self.assertEqual(after.steps_, 300)
+        with self.assertRaises(ValueError):
+            teacher.distill(teacher, steps=1, **QUIET)
+        with self.assertRaises(TypeError):
+            after.distill("teacher.nfm", steps=1, **QUIET)
+
+
+class Arrays(unittest.TestCase):
+    def test_conversions(self):
+        ref = PY2.log_prob(X2)
+        self.assertEqual(ref.dtype, np.float64)
+        for variant in (X2.astype(np.float64), np.asfortranarray(X2), X2.tolist(),
+                        np.ascontiguousarray(np.hstack([X2, X2])[:, :2]), X2[::1].copy(order="F")):
+            self.assertTrue(np.array_equal(PY2.log_prob(variant), ref))
+        strided = np.hstack([X2, X2])[:, ::2]  # not contiguous
+        self.assertTrue(np.array_equal(PY2.log_prob(strided), PY2.log_prob(np.ascontiguousarray(strided))))
+        ints = np.arange(10).reshape(5, 2)
+        self.assertTrue(np.array_equal(PY2.log_prob(ints), PY2.log_prob(ints.astype(np.float32))))
+        self.assertEqual(PY2.log_prob(np.empty((0, 2))).shape, (0,))
+        self.assertEqual(PY2.transform(np.empty((0, 2))).shape, (0, 2))
+        self.assertEqual(PY2.sample(0).shape, (0, 2))
+
+    def test_refusals(self):
+        with self.assertRaisesRegex(ValueError, "X has 3 columns, the model has 2"):
+            PY2.log_prob(X3)
+        with self.assertRaisesRegex(ValueError, "Z has 3 columns, the model has 2"):
+            PY2.inverse_transform(X3)
+        with self.assertRaisesRegex(ValueError, "must be 2-D.*reshape"):
+            PY2.log_prob(X2[:, 0])
+        with self.assertRaisesRegex(ValueError, "must be 2-D"):
+            PY2.log_prob(X2[None])
+        with self.assertRaisesRegex(ValueError, "real numbers"):
+            PY2.log_prob(X2.astype(np.complex64))
+        with self.assertRaisesRegex(ValueError, "real numbers"):
+            PY2.log_prob([["a", "b"]])
+        bad = X2.copy()
+        bad[7, 1] = np.nan
+        with self.assertRaisesRegex(ValueError, r"X\[7, 1\] is nan"):
+            PY2.log_prob(bad)
+        with self.assertRaisesRegex(ValueError, r"X\[0, 0\] is inf"):
+            PY2.transform(np.array([[1e300, 0.0]]))  # beyond float32
+        with self.assertRaisesRegex(ValueError, r"X_val\[7, 1\] is nan"):
+            nflow.Flow(model="gaussian").fit(X2, bad, **QUIET)
+        with self.assertRaisesRegex(ValueError, "X_val has 3 columns"):
+            nflow.Flow(model="gaussian").fit(X2, X3, **QUIET)
+        with self.assertRaisesRegex(ValueError, "too few to split off 10% validation rows"):
+            nflow.Flow().fit(X2[:5], **QUIET)
+        with self.assertRaisesRegex(ValueError, "model: unknown value 'glow'"):
+            nflow.Flow(model="glow").fit(X2, **QUIET)
+        with self.assertRaisesRegex(ValueError, "no model yet"):
+            nflow.Flow().log_prob(X2)
+        with self.assertRaisesRegex(ValueError, "seed -1 out of range"):
+            PY2.sample(3, seed=-1)
+        with self.assertRaises(nflow.Error) as e:  # the library's own check, its message
+            nflow.Flow(model="realnvp", layers=2, hidden=8).fit(X2, epochs=1, lr=-1, **QUIET)
+        self.assertIn("learning rate -1 out of range", str(e.exception))
+        self.assertEqual((e.exception.status, e.exception.status_name), (2, "NF_ERR_INVALID"))
+
+    def test_outputs_are_fresh(self):
+        a = PY2.transform(X2)
+        a[:] = 0
+        self.assertFalse(np.array_equal(PY2.transform(X2), a))
+
+
+class Files(unittest.TestCase):
+    def test_round_trip(self):
+        p = path("round.nfm")
+        self.assertEqual(PY2.save(p), p)
+        g = nflow.Flow.load(p)
+        self.assertTrue(np.array_equal(g.log_prob(X2), PY2.log_prob(X2)))
+        self.assertTrue(np.array_equal(g.sample(50, seed=2), PY2.sample(50, seed=2)))
+        self.assertEqual((g.model_, g.n_params, g.describe()), (PY2.model_, PY2.n_params, PY2.describe()))
+        import pathlib
+        self.assertEqual(nflow.Flow.load(pathlib.Path(p)).n_params, PY2.n_params)
+
+    def test_bad_files(self):
+        garbage = path("garbage.nfm")
+        with open(garbage, "w") as fh:
+            fh.write("not a model\n")
+        with self.assertRaises(nflow.Error) as e:
+            nflow.Flow.load(garbage)
+        self.assertIn(garbage, str(e.exception))
+        self.assertEqual(e.exception.status_name, "NF_ERR_FORMAT")
+        self.assertIsInstance(e.exception, RuntimeError)
+        missing = path("missing.nfm")
+        with self.assertRaises(nflow.Error) as e:
+            nflow.Flow.load(missing)
+        self.assertIn(missing, str(e.exception))
+        self.assertEqual(e.exception.status_name, "NF_ERR_IO")
+        with open(path("py2.nfm"), "rb") as fh:
+            data = bytearray(fh.read())
+        data[len(data) // 2] ^= 0xFF
+        with open(path("corrupt.nfm"), "wb") as fh:
+            fh.write(data)
+        with self.assertRaises(nflow.Error) as e:
+            nflow.Flow.load(path("corrupt.nfm"))
+        self.assertIn("corrupt.nfm", str(e.exception))
+        with self.assertRaises(nflow.Error) as e:
+            PY2.save(path("no/such/folder/m.nfm"))
+        self.assertIn("no/such/folder", str(e.exception))
+
+    def test_pickle(self):
+        g = pickle.loads(pickle.dumps(PY2))
+        self.assertTrue(np.array_equal(g.log_prob(X2), PY2.log_prob(X2)))
+        self.assertEqual((g.epochs_, g.model_, g.get_params()), (PY2.epochs_, PY2.model_, PY2.get_params()))
+        u = pickle.loads(pickle.dumps(nflow.Flow(model="maf", layers=2)))
+        self.assertEqual((u.model, u.layers), ("maf", 2))
+
+
+class Process(unittest.TestCase):
+    def test_gil_released(self):
+        """A Python thread keeps counting while log_prob runs in C: as fast as
+        while the main thread sleeps (it would stand still if the GIL were held)."""
+        big = np.tile(X2, (1000, 1))  # 400,000 rows
+        count, stop = [0], threading.Event()
+
+        def counter():
+            while not stop.is_set():
+                count[0] += 1
+
+        t = threading.Thread(target=counter)
+        t.start()
+        try:
+            c0, t0 = count[0], time.perf_counter()
+            time.sleep(0.2)
+            rate_idle = (count[0] - c0) / (time.perf_counter() - t0)
+            best = 0.0
+            for _ in range(3):  # a busy machine may steal the counter's core once
+                c0, t0 = count[0], time.perf_counter()
+                PY2.log_prob(big)
+                dt = time.perf_counter() - t0
+                best = max(best, (count[0] - c0) / dt / rate_idle)
+                if best > 0.3:
+                    break
+        finally:
+            stop.set()
+            t.join()
+        self.assertGreater(dt, 0.05, "log_prob too short to tell")
+        self.assertGreater(best, 0.3, "the counter ran at %.2f of its idle rate during log_prob" % best)
+
+    def test_threads(self):
+        nflow.set_threads(2)
+        try:
+            self.assertEqual(nflow.get_threads(), 2)
+            two = PY2.sample(500, seed=3), PY2.log_prob(X2)
+        finally:
+            nflow.set_threads(1)
+        self.assertEqual(nflow.get_threads(), 1)
+        self.assertTrue(np.array_equal(two[0], PY2.sample(500, seed=3)))
+        self.assertTrue(np.array_equal(two[1], PY2.log_prob(X2)))
+
+    def test_one_flow_from_several_threads(self):
+        ref = PY2.log_prob(X2)
+        out = [None] * 4
+        threads = [threading.Thread(target=lambda i=i: out.__setitem__(i, PY2.log_prob(X2))) for i in range(4)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        self.assertTrue(all(np.array_equal(o, ref) for o in out))
+
+    def test_versions_and_params(self):
+        self.assertEqual(nflow.__version__, nflow.library_version())
+        f = nflow.Flow(model="maf", hidden=10)
+        self.assertEqual(repr(f), "Flow(model='maf', hidden=10)")
+        self.assertEqual(f.set_params(layers=3).get_params()["layers"], 3)
+        with self.assertRaises(ValueError):
+            f.set_params(nonsense=1)
+        self.assertTrue(os.path.samefile(nflow.library_path, os.environ["NFLOW_LIBRARY"]))
+
+    def test_library_not_found(self):
+        r = subprocess.run([sys.executable, "-c", "import nflow"], capture_output=True, text=True,
+                           env=dict(os.environ, NFLOW_LIBRARY=path("nowhere/libnflow.so"),
+                                    PYTHONPATH=os.path.join(ROOT, "python")))
+        self.assertNotEqual(r.returncode, 0)
+        self.assertIn("ImportError: nflow: cannot load libnflow; tried: %s" % path("nowhere/libnflow.so"), r.stderr)
+        self.assertIn("NFLOW_LIBRARY", r.stderr)
+
+    def test_readme_example(self):
+        """The README's Python lines, as written, from another folder."""
+        with open(os.path.join(ROOT, "README.md")) as fh:
+            text = fh.read()
+        section = text.split("\n## Python\n", 1)[1]
+        code = re.search(r"```python\n(.*?)```", section, re.S).group(1)
+        work = tempfile.mkdtemp(dir=TMP)
+        with open(os.path.join(work, "example.py"), "w") as fh:
+            fh.write(code)
+        # one thread: the same bits, and no OpenMP team spinning against a busy machine's other processes
+        r = subprocess.run([sys.executable, "example.py"], cwd=work, capture_output=True, text=True,
+                           env=dict(os.environ, PYTHONPATH=os.path.join(ROOT, "python"), OMP_NUM_THREADS="1"))
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertTrue(os.path.exists(os.path.join(work, "flow.nfm")), os.listdir(work))
+        self.assertIn("epoch", r.stderr)  # progress on stderr
+        cli("eval", os.path.join(work, "flow.nfm"), "--data", path("x2.npy"))
+
+
+if __name__ == "__main__":
+    t0 = time.monotonic()
+    suite = unittest.defaultTestLoader.loadTestsFromModule(sys.modules[__name__])
+    result = unittest.TextTestRunner(verbosity=1 if os.environ.get("NFLOW_TEST_VERBOSE") is None else 2,
+                                     stream=sys.stdout).run(suite)
+    failed = len(result.failures) + len(result.errors) + len(result.unexpectedSuccesses)
+    passed = result.testsRun - failed - len(result.skipped)
+    print("python %s, numpy %s, kernels %s%s, %.1f s" % (sys.version.split()[0], np.__version__,
+                                                         nflow.system_info()["blas_kernel"],
+                                                         " (the tool's: comparisons bit for bit)" if EXACT
+                                                         else " (not the tool's: comparisons to float32 rounding)",
+                                                         time.monotonic() - t0))
+    print("test_binding: %d passed, %d failed" % (passed, failed))
+    sys.exit(1 if failed else 0)
