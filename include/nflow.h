@@ -61,8 +61,9 @@ NF_API const char *nf_version(void);
 /* Threads for the arithmetic: nflow's one OpenMP team. Work is cut into
  * pieces whose shapes do not depend on the thread count (tiles of rows,
  * fixed panels of units), each thread takes whole pieces and calls the
- * BLAS single-threaded on them, so results are the same bits at any count
- * and with any BLAS kernel. n <= 0 means the number of processors; before
+ * BLAS single-threaded on them, so results are the same bits at any count,
+ * whichever BLAS kernel family runs (two families differ from each other
+ * by float rounding). n <= 0 means the number of processors; before
  * the first call the count is omp_get_max_threads() (OMP_NUM_THREADS);
  * at most 1024. nflow changes no OpenMP setting of the calling program: it
  * holds the BLAS to one thread through the settings of its own parallel
