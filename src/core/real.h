@@ -11,12 +11,14 @@ typedef double real;
 #define r_exp exp
 #define r_tanh tanh
 #define r_log log
+#define r_log1p log1p
 #define r_sqrt sqrt
 #else
 typedef float real;
 #define r_exp expf
 #define r_tanh tanhf
 #define r_log logf
+#define r_log1p log1pf
 #define r_sqrt sqrtf
 #endif
 

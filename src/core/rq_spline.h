@@ -1,0 +1,47 @@
+/* The monotonic rational-quadratic spline of neural spline flows (Durkan,
+ * Bekasov, Murray, Papamakarios 2019), one value at a time: K bins on
+ * [-B, B], the identity outside (the tails), the knots' widths and heights
+ * by softmax and the interior knots' derivatives by softplus, both kept
+ * above a minimum; the derivatives at -B and B are 1, so the tails join
+ * smoothly, and raw parameters of 0 give the identity.
+ *
+ * Raw parameters of one value (rq_params(K) of them, `stride` apart):
+ * K widths, K heights, K - 1 interior derivatives. Directions: forward is
+ * the density direction y = g(x); the inverse x = g^-1(y) is the closed
+ * form root of a quadratic, in the form that does not cancel. */
+#ifndef NF_CORE_RQ_SPLINE_H
+#define NF_CORE_RQ_SPLINE_H
+
+#include "core/real.h"
+
+/* Most bins a spline may have (rq_spline_check). */
+#define RQ_MAX_BINS 128
+
+typedef struct rq_spline {
+    int bins;
+    real bound;          /* B */
+    real min_width;      /* of a bin, as a fraction of 2B (and of heights) */
+    real min_derivative; /* at an interior knot */
+} rq_spline;
+
+/* K bins on [-bound, bound] with the minima of nflows (1e-3). */
+rq_spline rq_spline_make(int bins, double bound);
+/* 1 when bins is in 2..RQ_MAX_BINS and bound > 0 is finite, else 0. */
+int rq_spline_check(int bins, double bound);
+static inline int rq_params(int bins) { return 3 * bins - 1; }
+
+/* y = g(x); *logdet = log g'(x). */
+real rq_forward(const rq_spline *s, const real *raw, int stride, real x, real *logdet);
+/* x = g^-1(y); *logdet = log |dx/dy| = -log g'(x). */
+real rq_inverse(const rq_spline *s, const real *raw, int stride, real y, real *logdet);
+/* Gradients at the point x (the data side) for upstream gradients gy of
+ * y = g(x) and gl of log g'(x): *gx = d/dx, and graw (stride apart, each
+ * written) d/d raw. */
+void rq_forward_backward(const rq_spline *s, const real *raw, int stride, real x, real gy, real gl, real *gx,
+                         real *graw);
+/* Gradients of the inverse at its output x = g^-1(y), for upstream
+ * gradients gx of x and gl of log|dx/dy|: *gy = d/dy, graw = d/d raw. */
+void rq_inverse_backward(const rq_spline *s, const real *raw, int stride, real x, real gx, real gl, real *gy,
+                         real *graw);
+
+#endif
