@@ -156,7 +156,8 @@ typedef enum nf_model {
     NF_MODEL_MAF = 4,      /* masked autoregressive flow: fast density, sequential sampling */
     NF_MODEL_MAF_MOG = 5,  /* MAF on a MADE MoG base */
     NF_MODEL_IAF = 6,      /* inverse autoregressive flow: fast sampling, sequential density */
-    NF_MODEL_GAUSSIAN = 7  /* the full-covariance Gaussian: the whitening layer alone (see whiten) */
+    NF_MODEL_GAUSSIAN = 7, /* the full-covariance Gaussian: the whitening layer alone (see whiten) */
+    NF_MODEL_NSF = 8       /* neural spline flow: rational-quadratic spline couplings, LU layers between */
 } nf_model;
 /* Input orders of a MADE: degree 1 first. */
 typedef enum nf_order { NF_ORDER_NATURAL = 0, NF_ORDER_REVERSED = 1, NF_ORDER_RANDOM = 2 } nf_order;
@@ -200,6 +201,10 @@ typedef struct nf_config {
      * distillation and nf_flow_fit_target use the flow's own density.
      * Default 1e-3; 0: the flow alone. */
     double tail_weight;
+    /* spline models: bins of each rational-quadratic spline (default 8) on
+     * [-tail_bound, tail_bound] (default 3; the identity outside) */
+    int bins;
+    double tail_bound;
 } nf_config;
 
 /* Defaults for a model and dimension (the values README.md explains). */
@@ -218,6 +223,12 @@ NF_API nf_status nf_flow_add_additive_coupling(nf_flow *f, nf_partition part, co
 /* RealNVP affine coupling with log-scale bounded to (-bound, bound). */
 NF_API nf_status nf_flow_add_affine_coupling(nf_flow *f, nf_partition part, const int *mask, int flip,
                                              int hidden, int hidden_layers, nf_activation act, double bound);
+/* Rational-quadratic spline coupling (Durkan et al. 2019): `bins` bins on
+ * [-tail_bound, tail_bound], the identity outside; the network (as for the
+ * affine coupling) gives each changed dimension 3 bins - 1 raw parameters;
+ * it starts as the identity. */
+NF_API nf_status nf_flow_add_spline_coupling(nf_flow *f, nf_partition part, const int *mask, int flip, int hidden,
+                                             int hidden_layers, nf_activation act, int bins, double tail_bound);
 /* NICE's diagonal rescaling by positive scales exp(t_i). */
 NF_API nf_status nf_flow_add_rescale(nf_flow *f);
 NF_API nf_status nf_flow_add_permutation(nf_flow *f, nf_permutation kind, uint64_t seed);

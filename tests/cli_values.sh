@@ -9,11 +9,16 @@ suite=cli_values
 
 "$nflow" toy banana --n 300 --seed 1 --out "$t/d.csv" || bad "toy"
 run_ok "train" "$nflow" train --data "$t/d.csv" --epochs 1 --threads 1 --quiet --out "$t/m.nfm"
-for bad_value in "layers 0" "hidden 0" "max-time nan" "max-time -1" "tail-weight 1" "scale-bound nan"; do
+for bad_value in "layers 0" "hidden 0" "max-time nan" "max-time -1" "tail-weight 1" "scale-bound nan" "bins 1" "bins 129" "tail-bound 0"; do
     set -- $bad_value
     refused "--$1 $2" 2 "--$1: $2 out of range" "$t/q.nfm" -- \
         "$nflow" train --data "$t/d.csv" --out "$t/q.nfm" --epochs 1 --"$1" "$2" && ok
 done
+# a spline model trains, and names its splines
+run_ok "train nsf" "$nflow" train --data "$t/d.csv" --model nsf --bins 5 --tail-bound 2.5 --layers 2 --epochs 1 \
+    --threads 1 --quiet --out "$t/s.nfm"
+run_ok "info nsf" "$nflow" info "$t/s.nfm"
+grep -q "nsf, 2 spline coupling layers of 5 bins on \[-2.5, 2.5\]" "$t/out.txt" && ok || bad "info nsf: $(cat "$t/out.txt")"
 refused "fit --hidden 0" 2 "--hidden: 0 out of range" "$t/f.nfm" -- "$nflow" fit --target u1 --hidden 0 --out "$t/f.nfm" && ok
 refused "plot --lo nan" 2 "--lo: nan out of range" "$t/p.png" -- \
     "$nflow" plot "$t/m.nfm" --out "$t/p.png" --lo nan --hi 3 && ok

@@ -101,6 +101,15 @@ static void test_affine_coupling(void)
     check_layer(coupling_new(2, 1, (int[]){1, 0}, 8, 2, K_ACT_TANH, 3.0));
 }
 
+/* Tail bounds of 2.5 and 1: points inside the bins and in the tails. */
+static void test_spline_coupling(void)
+{
+    int halves[5] = {1, 1, 0, 0, 0}, odd[4] = {0, 1, 0, 1};
+    check_layer(spline_coupling_new(5, halves, 7, 2, K_ACT_TANH, 4, 2.5));
+    check_layer(spline_coupling_new(4, odd, 6, 1, K_ACT_RELU, 8, 1.0));
+    check_layer(spline_coupling_new(2, (int[]){1, 0}, 5, 0, K_ACT_TANH, 2, 2.0));
+}
+
 static void test_rescale(void)
 {
     check_layer(rescale_new(1));
@@ -234,6 +243,7 @@ static void check_flow_gradient(nf_base base)
     CHECK(flow_add(&f, coupling_new(n, 1, (int[]){1, 0, 1, 0}, 6, 2, K_ACT_TANH, 3)) == NF_OK);
     CHECK(flow_add(&f, linear_lu_new(n, (int[]){2, 0, 3, 1}, NULL)) == NF_OK);
     CHECK(flow_add(&f, coupling_new(n, 0, (int[]){0, 1, 0, 1}, 5, 1, K_ACT_TANH, 0)) == NF_OK);
+    CHECK(flow_add(&f, spline_coupling_new(n, (int[]){1, 1, 0, 0}, 5, 1, K_ACT_TANH, 5, 2.0)) == NF_OK);
     CHECK(flow_add(&f, rescale_new(n)) == NF_OK);
     CHECK(flow_add(&f, actnorm_new(n)) == NF_OK); /* not training: the affine map */
     CHECK(flow_allocate_params(&f) == NF_OK);
@@ -256,6 +266,7 @@ int main(void)
     rng_seed(&gen, 42);
     RUN(test_additive_coupling);
     RUN(test_affine_coupling);
+    RUN(test_spline_coupling);
     RUN(test_rescale);
     RUN(test_permutation);
     RUN(test_linear_lu);

@@ -149,7 +149,8 @@ static int resume_options(const cli_command *cmd, const char *path, nf_train_opt
 {
     static const char *const arch[] = {"model", "layers", "hidden", "hidden-layers", "activation", "partition",
                                        "base", "order", "degrees", "batch-norm", "components",
-                                       "actnorm", "no-whiten", "tail-weight", "scale-bound"};
+                                       "actnorm", "no-whiten", "tail-weight", "scale-bound", "bins",
+                                       "tail-bound"};
     for (size_t i = 0; i < sizeof arch / sizeof arch[0]; i++)
         if (cli_seen(cmd, arch[i]))
             return cli_error("train", "--%s cannot be used with --resume: the model comes from %s", arch[i], path),
@@ -218,7 +219,8 @@ int cmd_train(int argc, char **argv)
     const char *activation = NULL, *base = "normal", *plot = NULL, *partition = NULL, *order = NULL;
     const char *degrees = NULL;
     int batch_norm = 0, actnorm = 0, components = 0, dequantize = 0, no_whiten = 0;
-    double tail_weight = 1e-3, scale_bound = 3.0;
+    double tail_weight = 1e-3, scale_bound = 3.0, tail_bound = 3.0;
+    int bins = 8;
     double max_time = 0;
     int layers = 0, hidden = 0, hidden_layers = 0, threads = 0, json = 0, quiet = 0;
     uint64_t seed = 1;
@@ -231,7 +233,7 @@ int cmd_train(int argc, char **argv)
         {"val", OPT_STRING, &val_path, "validation data (default: 10% of --data)", 0},
         {"test", OPT_STRING, &test_path, "test data (default: 10% of --data)", 0},
         {"columns", OPT_STRING, &columns, "columns to use, 0-based, e.g. 0-9 or 1,3,5-7 (default: all)", 0},
-        {"model", OPT_STRING, &model, "maf | maf-mog | realnvp | nice | made | made-mog | iaf | gaussian (default from the data: "
+        {"model", OPT_STRING, &model, "maf | maf-mog | realnvp | nice | nsf | made | made-mog | iaf | gaussian (default from the data: "
                                       "maf-mog up to 2,000,000 values or 4 columns, maf beyond)", 0},
         {"out", OPT_STRING, &out, "model file to write", 0},
         {"layers", OPT_INT, &layers, "MADEs or coupling layers (default 5 MADEs, 8 couplings)", 0},
@@ -247,6 +249,9 @@ int cmd_train(int argc, char **argv)
         {"actnorm", OPT_FLAG, &actnorm, "ActNorm after every MADE or coupling (scale and shift per column, "
                                         "set from the first batch)", 0},
         {"components", OPT_INT, &components, "Gaussians per conditional of made-mog / maf-mog (default 10)", 0},
+        {"bins", OPT_INT, &bins, "bins of each spline of nsf (default 8)", 0},
+        {"tail-bound", OPT_DOUBLE, &tail_bound, "nsf's splines cover [-B, B] of the standardised data, the identity "
+                                                "outside (default 3)", 0},
         {"base", OPT_STRING, &base, "normal | logistic (default normal)", 0},
         {"dequantize", OPT_FLAG, &dequantize, "add U[0,1) noise to the columns that hold only whole numbers (in all "
                                               "splits); log-likelihoods are then of the noisy values", 0},
@@ -281,7 +286,7 @@ int cmd_train(int argc, char **argv)
                                         "checkpoints go on into it unless --checkpoint", 0},
         {NULL, 0, NULL, NULL, 0},
     };
-    cli_command cmd = {"train", "train --data FILE --model nice|realnvp|made|made-mog|maf|maf-mog|iaf --out MODEL [options]",
+    cli_command cmd = {"train", "train --data FILE --model nice|realnvp|nsf|made|made-mog|maf|maf-mog|iaf --out MODEL [options]",
                        "Trains a normalizing flow by maximum likelihood (Adam, early stopping on validation data).\n"
                        "Data are standardised with the training split's statistics; the model keeps them.",
                        opts, 0, NULL};
@@ -293,7 +298,8 @@ int cmd_train(int argc, char **argv)
     if ((rc = cli_check_range(&cmd, "layers", layers, 1, 1000)) || (rc = cli_check_range(&cmd, "hidden", hidden, 1, 65536)) ||
         (rc = cli_check_range(&cmd, "max-time", max_time, 1e-9, 1e12)) ||
         (rc = cli_check_range(&cmd, "tail-weight", tail_weight, 0, 0.999)) ||
-        (rc = cli_check_range(&cmd, "scale-bound", scale_bound, 0, 99)))
+        (rc = cli_check_range(&cmd, "scale-bound", scale_bound, 0, 99)) ||
+        (rc = cli_check_range(&cmd, "bins", bins, 2, 128)) || (rc = cli_check_range(&cmd, "tail-bound", tail_bound, 1e-6, 1e6)))
         return rc;
     if (!(topt.checkpoint_seconds >= 0))
         return cli_error("train", "--checkpoint-every: %g must be >= 0", topt.checkpoint_seconds), EXIT_USAGE;
@@ -303,11 +309,11 @@ int cmd_train(int argc, char **argv)
         return rc;
     if (ck_path && cli_check_writable("train", ck_path))
         return 1;
-    static const char *const models[] = {"nice", "realnvp", "made", "made-mog", "maf", "maf-mog", "iaf", "gaussian"},
+    static const char *const models[] = {"nice", "realnvp", "made", "made-mog", "maf", "maf-mog", "iaf", "gaussian", "nsf"},
                              *const orders[] = {"natural", "reversed", "random"},
                              *const degree_kinds[] = {"sequential", "random"}, *const acts[] = {"relu", "tanh"},
                              *const bases[] = {"normal", "logistic"}, *const parts[] = {"halves", "even_odd"};
-    int m = parse_choice("train", "model", model, models, 8);
+    int m = parse_choice("train", "model", model, models, 9);
     int o = order ? parse_choice("train", "order", order, orders, 3) : 0;
     int d = degrees ? parse_choice("train", "degrees", degrees, degree_kinds, 2) : 0;
     if (o < 0 || d < 0)
@@ -399,6 +405,8 @@ int cmd_train(int argc, char **argv)
     cfg.whiten = !no_whiten;
     cfg.tail_weight = tail_weight;
     cfg.log_scale_bound = scale_bound;
+    cfg.bins = bins;
+    cfg.tail_bound = tail_bound;
     if (layers) cfg.layers = layers;
     if (hidden) cfg.hidden = hidden;
     if (cli_seen(&cmd, "hidden-layers")) cfg.hidden_layers = hidden_layers;

@@ -64,7 +64,7 @@ lib, path = _load()
 NF_OK = 0
 STATUS_NAMES = {0: "NF_OK", 1: "NF_ERR_NOMEM", 2: "NF_ERR_INVALID", 3: "NF_ERR_IO", 4: "NF_ERR_FORMAT",
                 5: "NF_ERR_CHECKSUM", 6: "NF_ERR_NONFINITE", 7: "NF_ERR_DIMENSION", 8: "NF_ERR_UNSUPPORTED"}
-MODELS = {"nice": 0, "realnvp": 1, "made": 2, "made-mog": 3, "maf": 4, "maf-mog": 5, "iaf": 6, "gaussian": 7}
+MODELS = {"nice": 0, "realnvp": 1, "made": 2, "made-mog": 3, "maf": 4, "maf-mog": 5, "iaf": 6, "gaussian": 7, "nsf": 8}
 ORDERS = {"natural": 0, "reversed": 1, "random": 2}
 ACTIVATIONS = {"relu": 0, "tanh": 1}
 BASES = {"normal": 0, "logistic": 1, "uniform": 2}
@@ -98,7 +98,7 @@ class nf_config(Structure):
                 ("activation", c_int), ("base", c_int), ("partition", c_int), ("seed", c_uint64),
                 ("order", c_int), ("random_degrees", c_int), ("batch_norm", c_int), ("actnorm", c_int),
                 ("log_scale_bound", c_double), ("components", c_int), ("whiten", c_int),
-                ("tail_weight", c_double)]
+                ("tail_weight", c_double), ("bins", c_int), ("tail_bound", c_double)]
 
 
 class nf_made_options(Structure):

@@ -203,15 +203,15 @@ _MODEL_NAMES = {v: k for k, v in _lib.MODELS.items()}
 
 
 class Flow:
-    """A normalizing flow (NICE, RealNVP, MADE, MADE MoG, MAF, MAF MoG, IAF or the
-    Gaussian fit) with exact log-densities, sampling and latent codes.
+    """A normalizing flow (NICE, RealNVP, neural spline flow, MADE, MADE MoG, MAF,
+    MAF MoG, IAF or the Gaussian fit) with exact log-densities, sampling and latent codes.
 
     The constructor takes the choices of `nflow train`; None picks what the
     command picks, from the data's size at fit time (nf_default_model,
     nf_defaults_for_data): MAF MoG up to 2,000,000 values or 4 columns, MAF
     beyond; 100 hidden units (4 x columns up to 512 from 50,000 rows on).
 
-        model       'maf-mog' | 'maf' | 'realnvp' | 'nice' | 'made' | 'made-mog' | 'iaf' | 'gaussian'
+        model       'maf-mog' | 'maf' | 'realnvp' | 'nice' | 'nsf' | 'made' | 'made-mog' | 'iaf' | 'gaussian'
         layers      MADEs (default 5) or coupling layers (default 8)
         hidden      units per hidden layer; hidden_layers (default 2)
         activation  'relu' | 'tanh';  base 'normal' | 'logistic'
@@ -222,6 +222,7 @@ class Flow:
         whiten      start from the full-covariance Gaussian fit (default True)
         tail_weight the Gaussian fit's weight in the density, a floor under the tails (1e-3)
         scale_bound affine log-scales bounded by B tanh(a / B); 0: unbounded (3)
+        bins, tail_bound  nsf's splines: bins (8) on [-tail_bound, tail_bound] (3)
         seed        initial parameters, the validation split and the shuffling (1)
 
     Arrays in are (rows, dim), converted to C-ordered float32 (the library's
@@ -232,7 +233,8 @@ class Flow:
 
     def __init__(self, model=None, layers=None, hidden=None, hidden_layers=None, activation="relu",
                  base="normal", partition="even_odd", order="natural", degrees="sequential", components=None,
-                 batch_norm=False, actnorm=False, whiten=True, tail_weight=1e-3, scale_bound=3.0, seed=1):
+                 batch_norm=False, actnorm=False, whiten=True, tail_weight=1e-3, scale_bound=3.0, bins=8,
+                 tail_bound=3.0, seed=1):
         self.model = model
         self.layers = layers
         self.hidden = hidden
@@ -248,6 +250,8 @@ class Flow:
         self.whiten = whiten
         self.tail_weight = tail_weight
         self.scale_bound = scale_bound
+        self.bins = bins
+        self.tail_bound = tail_bound
         self.seed = seed
         self._f = None
         self._lock = threading.RLock()
@@ -328,6 +332,8 @@ class Flow:
         cfg.whiten = int(bool(self.whiten))
         cfg.tail_weight = float(self.tail_weight)
         cfg.log_scale_bound = float(self.scale_bound)
+        cfg.bins = int(self.bins)
+        cfg.tail_bound = float(self.tail_bound)
         if self.layers is not None:
             cfg.layers = int(self.layers)
         if self.hidden is not None:

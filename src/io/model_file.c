@@ -20,7 +20,8 @@
 #include "layers/standardize.h"
 
 static const char *const activation_names[] = {"relu", "tanh"};
-static const char *const model_names[] = {"nice", "realnvp", "made", "made-mog", "maf", "maf-mog", "iaf", "gaussian"};
+static const char *const model_names[] = {"nice", "realnvp", "made", "made-mog", "maf", "maf-mog", "iaf", "gaussian",
+                                          "nsf"};
 static const char *const order_names[] = {"natural", "reversed", "random"};
 enum { N_MODELS = sizeof model_names / sizeof model_names[0] };
 static const char *const partition_names[] = {"halves", "even_odd", "mask"};
@@ -90,6 +91,8 @@ static nf_status put_header(const nf_flow *f, mf_writer *w)
         if (!st) st = mf_put_i64(w, "whiten", c->whiten);
         if (!st) st = mf_put_i64(w, "actnorm", c->actnorm);
         if (!st) st = mf_put_f64(w, "log_scale_bound", c->log_scale_bound);
+        if (!st) st = mf_put_i64(w, "bins", c->bins);
+        if (!st) st = mf_put_f64(w, "tail_bound", c->tail_bound);
     }
     if (!st) st = mf_begin(w, "training");
     if (!st) st = mf_put_i64(w, "rows", f->train_rows);
@@ -148,7 +151,7 @@ static layer_loader loader_for(const char *tag)
         layer_loader load;
     } table[] = {
         {"standardize", standardize_load}, {"additive_coupling", coupling_load},
-        {"affine_coupling", coupling_load}, {"rescale", rescale_load},
+        {"affine_coupling", coupling_load}, {"spline_coupling", coupling_load}, {"rescale", rescale_load},
         {"permutation", permute_load},     {"linear_lu", linear_lu_load},
         {"maf", autoregressive_load},      {"iaf", autoregressive_load},
         {"batch_norm", batchnorm_load},    {"actnorm", actnorm_load},
@@ -213,6 +216,17 @@ static nf_status read_config(const mf_file *mf, const mf_section *s, nf_flow *f)
     if (mf_has(s, "log_scale_bound") && (st = mf_get_f64(mf, s, "log_scale_bound", &bound)))
         return st;
     c->log_scale_bound = bound;
+    int64_t bins = 8;
+    double tail_bound = 3.0;
+    if (mf_has(s, "bins") && (st = mf_get_i64(mf, s, "bins", &bins)))
+        return st;
+    if (mf_has(s, "tail_bound") && (st = mf_get_f64(mf, s, "tail_bound", &tail_bound)))
+        return st;
+    if (bins < 2 || bins > 128 || !(tail_bound > 0 && tail_bound <= 1e6))
+        return nf_fail(NF_ERR_FORMAT, "%s: section 'config': %lld bins on [-%g, %g] out of range", mf_path(mf),
+                       (long long)bins, tail_bound, tail_bound);
+    c->bins = (int)bins;
+    c->tail_bound = tail_bound;
     int o = name_index(order_names, 3, order);
     if (o < 0)
         return nf_fail(NF_ERR_FORMAT, "%s: section 'config': unknown order '%s'", mf_path(mf), order);
@@ -441,6 +455,10 @@ size_t nf_flow_describe(const nf_flow *f, char *buf, size_t size)
     const nf_config *c = &f->config;
     if (f->has_config && c->model == NF_MODEL_GAUSSIAN)
         OUT("model: gaussian, full covariance (the whitening layer alone)\n");
+    else if (f->has_config && c->model == NF_MODEL_NSF)
+        OUT("model: nsf, %d spline coupling layers of %d bins on [-%g, %g], LU layers between, networks %d x %d %s%s\n",
+            c->layers, c->bins, c->tail_bound, c->tail_bound, c->hidden_layers, c->hidden,
+            activation_names[c->activation], c->batch_norm ? ", batch norm" : "");
     else if (f->has_config && c->model <= NF_MODEL_REALNVP)
         OUT("model: %s, %d coupling layers, networks %d x %d %s%s\n", model_names[c->model], c->layers,
             c->hidden_layers, c->hidden, activation_names[c->activation], c->batch_norm ? ", batch norm" : "");

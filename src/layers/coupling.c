@@ -1,9 +1,12 @@
-/* NICE additive and RealNVP affine coupling (docs/layers.md).
+/* NICE additive, RealNVP affine and neural-spline coupling (docs/layers.md).
  * The mask splits the dimensions into a conditioning part A (unchanged) and
  * a transformed part B; the network sees only A.
  *   additive: z_B = x_B - m(x_A)                       log|det dz/dx| = 0
  *   affine:   z_B = (x_B - mu(x_A)) * exp(-alpha(x_A))   log|det dz/dx| = -sum alpha
- * alpha = bound * tanh(a / bound) keeps the log-scales bounded. */
+ *   spline:   z_B = g(x_B; theta(x_A))                    log|det dz/dx| = sum log g'
+ * alpha = bound * tanh(a / bound) keeps the log-scales bounded; g is the
+ * rational-quadratic spline of src/core/rq_spline.c, 3K - 1 raw parameters
+ * per changed dimension. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -11,14 +14,18 @@
 #include "core/error.h"
 #include "core/kern.h"
 #include "core/layer.h"
+#include "core/rq_spline.h"
+#include "layers/coupling.h"
 #include "nets/mlp.h"
 
 typedef struct coupling {
     int affine;
+    int spline;      /* the spline kind (affine 0); then `bound` is the tail bound */
+    rq_spline rq;
     int nc, nt;
     int *mask, *cond, *trans;
     real bound;
-    mlp net;         /* nc -> nt (additive) or 2 nt: [a | mu] (affine) */
+    mlp net;         /* nc -> nt (additive), 2 nt: [a | mu] (affine), nt (3K - 1) (spline, by dimension) */
     int max_rows;
     real *in;        /* rows x nc: the gathered conditioning part */
     real *out;       /* rows x n_out: network output; alpha replaces a */
@@ -100,7 +107,16 @@ static void x2z(layer *l, const real *p, int rows, const real *x, real *z, doubl
         const real *o = c->out + (size_t)r * n_out;
         const real *xr = x + (size_t)r * dim;
         real *zr = z + (size_t)r * dim;
-        if (c->affine) {
+        if (c->spline) {
+            double sum = 0;
+            for (int j = 0; j < c->nt; j++) {
+                int t = c->trans[j];
+                real l;
+                zr[t] = rq_forward(&c->rq, o + (size_t)j * rq_params(c->rq.bins), 1, xr[t], &l);
+                sum += l;
+            }
+            ldj[r] += sum;
+        } else if (c->affine) {
             double sum = 0;
             for (int j = 0; j < c->nt; j++) {
                 int t = c->trans[j];
@@ -126,7 +142,16 @@ static void z2x(layer *l, const real *p, int rows, const real *z, real *x, doubl
         const real *o = c->out + (size_t)r * n_out;
         const real *zr = z + (size_t)r * dim;
         real *xr = x + (size_t)r * dim;
-        if (c->affine) {
+        if (c->spline) {
+            double sum = 0;
+            for (int j = 0; j < c->nt; j++) {
+                int t = c->trans[j];
+                real l;
+                xr[t] = rq_inverse(&c->rq, o + (size_t)j * rq_params(c->rq.bins), 1, zr[t], &l);
+                sum += l;
+            }
+            ldj[r] += sum;
+        } else if (c->affine) {
             double sum = 0;
             for (int j = 0; j < c->nt; j++) {
                 int t = c->trans[j];
@@ -173,17 +198,21 @@ static void through_net(coupling *c, const real *p, int rows, int dim, const rea
 static void x2z_backward(layer *l, const real *p, int rows, const real *x, const real *z, const real *dz,
                          real dldj, real *dx, real *dp)
 {
-    (void)x;
     coupling *c = self(l);
-    int dim = l->dim, n_out = c->net.n_out;
+    int dim = l->dim, n_out = c->net.n_out, np = rq_params(c->rq.bins);
     K_PARALLEL_ROWS((size_t)rows * c->net.n_out)
     for (int r = 0; r < rows; r++) {
         const real *o = c->out + (size_t)r * n_out;
         real *d = c->dout + (size_t)r * n_out;
-        const real *dzr = dz + (size_t)r * dim, *zr = z + (size_t)r * dim;
+        const real *dzr = dz + (size_t)r * dim, *zr = z + (size_t)r * dim, *xr = x + (size_t)r * dim;
         for (int j = 0; j < c->nt; j++) {
             int t = c->trans[j];
-            if (c->affine) {
+            if (c->spline) {
+                real g;
+                rq_forward_backward(&c->rq, o + (size_t)j * np, 1, xr[t], dzr[t], dldj, &g, d + (size_t)j * np);
+                if (dx)
+                    dx[(size_t)r * dim + t] = g;
+            } else if (c->affine) {
                 real e = r_exp(-o[j]);
                 if (dx)
                     dx[(size_t)r * dim + t] = dzr[t] * e;
@@ -204,7 +233,7 @@ static void z2x_backward(layer *l, const real *p, int rows, const real *z, const
 {
     (void)z;
     coupling *c = self(l);
-    int dim = l->dim, n_out = c->net.n_out;
+    int dim = l->dim, n_out = c->net.n_out, np = rq_params(c->rq.bins);
     K_PARALLEL_ROWS((size_t)rows * c->net.n_out)
     for (int r = 0; r < rows; r++) {
         const real *o = c->out + (size_t)r * n_out;
@@ -212,7 +241,12 @@ static void z2x_backward(layer *l, const real *p, int rows, const real *z, const
         const real *dxr = dx + (size_t)r * dim, *xr = x + (size_t)r * dim;
         for (int j = 0; j < c->nt; j++) {
             int t = c->trans[j];
-            if (c->affine) {
+            if (c->spline) {
+                real g;
+                rq_inverse_backward(&c->rq, o + (size_t)j * np, 1, xr[t], dxr[t], dldj, &g, d + (size_t)j * np);
+                if (dz)
+                    dz[(size_t)r * dim + t] = g;
+            } else if (c->affine) {
                 if (dz)
                     dz[(size_t)r * dim + t] = dxr[t] * r_exp(o[j]);
                 d[c->nt + j] = dxr[t];
@@ -242,6 +276,8 @@ static nf_status save(const layer *l, mf_writer *w)
     if (!st) st = mf_put_i64(w, "hidden_layers", c->net.depth);
     if (!st) st = mf_put_str(w, "activation", c->net.act == K_ACT_TANH ? "tanh" : "relu");
     if (!st && c->affine) st = mf_put_f64(w, "log_scale_bound", c->bound);
+    if (!st && c->spline) st = mf_put_i64(w, "bins", c->rq.bins);
+    if (!st && c->spline) st = mf_put_f64(w, "tail_bound", c->bound);
     return st;
 }
 
@@ -283,6 +319,19 @@ static const layer_ops additive_ops = {
     .describe = describe,
     .destroy = destroy,
 };
+static const layer_ops spline_ops = {
+    .tag = "spline_coupling",
+    .n_params = n_params,
+    .init_params = init_params,
+    .reserve = reserve,
+    .x2z = x2z,
+    .x2z_backward = x2z_backward,
+    .z2x = z2x,
+    .z2x_backward = z2x_backward,
+    .save = save,
+    .describe = describe,
+    .destroy = destroy,
+};
 static const layer_ops affine_ops = {
     .tag = "affine_coupling",
     .n_params = n_params,
@@ -297,7 +346,8 @@ static const layer_ops affine_ops = {
     .destroy = destroy,
 };
 
-layer *coupling_new(int dim, int affine, const int *cond_mask, int hidden, int depth, int act, double bound)
+/* kind: 0 additive, 1 affine, 2 spline (bins, bound the tail bound) */
+static layer *make(int dim, int kind, const int *cond_mask, int hidden, int depth, int act, double bound, int bins)
 {
     int nc = 0;
     for (int i = 0; i < dim; i++)
@@ -311,11 +361,19 @@ layer *coupling_new(int dim, int affine, const int *cond_mask, int hidden, int d
         nf_fail(NF_ERR_INVALID, "coupling network: hidden layers must be 0..16 and units 1..65536");
         return NULL;
     }
-    layer *l = layer_alloc(affine ? &affine_ops : &additive_ops, dim, sizeof(coupling));
+    if (kind == 2 && !rq_spline_check(bins, bound)) {
+        nf_fail(NF_ERR_INVALID, "spline coupling: %d bins (2..%d) on [-%g, %g] (a bound > 0)", bins, RQ_MAX_BINS,
+                bound, bound);
+        return NULL;
+    }
+    layer *l = layer_alloc(kind == 2 ? &spline_ops : kind == 1 ? &affine_ops : &additive_ops, dim, sizeof(coupling));
     if (!l)
         return NULL;
     coupling *c = l->self;
-    c->affine = affine;
+    c->affine = kind == 1;
+    c->spline = kind == 2;
+    if (c->spline)
+        c->rq = rq_spline_make(bins, bound);
     c->nc = nc;
     c->nt = dim - nc;
     c->bound = (real)bound;
@@ -334,8 +392,19 @@ layer *coupling_new(int dim, int affine, const int *cond_mask, int hidden, int d
         else
             c->trans[b++] = i;
     }
-    mlp_shape(&c->net, nc, affine ? 2 * c->nt : c->nt, hidden, depth, act);
+    int per = c->spline ? rq_params(bins) : c->affine ? 2 : 1;
+    mlp_shape(&c->net, nc, per * c->nt, hidden, depth, act);
     return l;
+}
+
+layer *coupling_new(int dim, int affine, const int *cond_mask, int hidden, int depth, int act, double bound)
+{
+    return make(dim, affine ? 1 : 0, cond_mask, hidden, depth, act, bound, 0);
+}
+
+layer *spline_coupling_new(int dim, const int *cond_mask, int hidden, int depth, int act, int bins, double tail_bound)
+{
+    return make(dim, 2, cond_mask, hidden, depth, act, tail_bound, bins);
 }
 
 nf_status coupling_load(const mf_file *f, const mf_section *s, int dim, layer **out)
@@ -344,25 +413,32 @@ nf_status coupling_load(const mf_file *f, const mf_section *s, int dim, layer **
     int64_t hidden, depth;
     const char *act;
     double bound = 0;
+    int64_t bins = 0;
     int affine = strcmp(mf_section_tag(s), "affine_coupling") == 0;
+    int spline = strcmp(mf_section_tag(s), "spline_coupling") == 0;
     nf_status st = mf_get_i32s(f, s, "mask", (size_t)dim, &mask32, NULL);
     if (!st) st = mf_get_i64(f, s, "hidden", &hidden);
     if (!st) st = mf_get_i64(f, s, "hidden_layers", &depth);
     if (!st) st = mf_get_str(f, s, "activation", &act);
     if (!st && affine) st = mf_get_f64(f, s, "log_scale_bound", &bound);
+    if (!st && spline) st = mf_get_i64(f, s, "bins", &bins);
+    if (!st && spline) st = mf_get_f64(f, s, "tail_bound", &bound);
     if (st)
         return st;
+    if (spline && !rq_spline_check((int)(bins > 0 && bins <= RQ_MAX_BINS ? bins : 0), bound))
+        return nf_fail(NF_ERR_FORMAT, "%s: spline coupling: %lld bins on [-%g, %g] out of range", mf_path(f),
+                       (long long)bins, bound, bound);
     if (strcmp(act, "relu") && strcmp(act, "tanh"))
         return nf_fail(NF_ERR_FORMAT, "%s: coupling activation '%s' unknown", mf_path(f), act);
-    if (hidden < 0 || hidden > 1 << 16 || depth < 0 || depth > 16 || !(bound >= 0 && bound < 100))
+    if (hidden < 0 || hidden > 1 << 16 || depth < 0 || depth > 16 || !(bound >= 0 && bound < (spline ? 1e6 : 100)))
         return nf_fail(NF_ERR_FORMAT, "%s: coupling sizes out of range", mf_path(f));
     int *mask = malloc(sizeof(int) * dim);
     if (!mask)
         return nf_fail(NF_ERR_NOMEM, "out of memory");
     for (int i = 0; i < dim; i++)
         mask[i] = mask32[i] != 0;
-    *out = coupling_new(dim, affine, mask, (int)hidden, (int)depth, strcmp(act, "tanh") ? K_ACT_RELU : K_ACT_TANH,
-                        bound);
+    *out = make(dim, spline ? 2 : affine, mask, (int)hidden, (int)depth, strcmp(act, "tanh") ? K_ACT_RELU : K_ACT_TANH,
+                bound, (int)bins);
     free(mask);
     if (!*out) {
         char why[256];

@@ -69,8 +69,9 @@ static nf_status make_mask(const nf_flow *f, nf_partition part, const int *user,
     return NF_OK;
 }
 
-static nf_status add_coupling(nf_flow *f, int affine, nf_partition part, const int *user, int flip, int hidden,
-                              int hidden_layers, nf_activation act, double bound)
+/* kind: 0 additive, 1 affine, 2 spline (bound: the tail bound) */
+static nf_status add_coupling(nf_flow *f, int kind, nf_partition part, const int *user, int flip, int hidden,
+                              int hidden_layers, nf_activation act, double bound, int bins)
 {
     if (f->dim < 2)
         return nf_fail(NF_ERR_INVALID, "coupling layers need at least 2 dimensions");
@@ -80,9 +81,10 @@ static nf_status add_coupling(nf_flow *f, int affine, nf_partition part, const i
     if (!mask)
         return nf_fail(NF_ERR_NOMEM, "out of memory");
     nf_status st = make_mask(f, part, user, flip, mask);
+    int k_act = act == NF_ACT_TANH ? K_ACT_TANH : K_ACT_RELU;
     if (!st)
-        st = flow_add(f, coupling_new(f->dim, affine, mask, hidden, hidden_layers,
-                                      act == NF_ACT_TANH ? K_ACT_TANH : K_ACT_RELU, bound));
+        st = flow_add(f, kind == 2 ? spline_coupling_new(f->dim, mask, hidden, hidden_layers, k_act, bins, bound)
+                                   : coupling_new(f->dim, kind, mask, hidden, hidden_layers, k_act, bound));
     free(mask);
     return st;
 }
@@ -90,7 +92,7 @@ static nf_status add_coupling(nf_flow *f, int affine, nf_partition part, const i
 nf_status nf_flow_add_additive_coupling(nf_flow *f, nf_partition part, const int *mask, int flip, int hidden,
                                         int hidden_layers, nf_activation act)
 {
-    return add_coupling(f, 0, part, mask, flip, hidden, hidden_layers, act, 0);
+    return add_coupling(f, 0, part, mask, flip, hidden, hidden_layers, act, 0, 0);
 }
 
 nf_status nf_flow_add_affine_coupling(nf_flow *f, nf_partition part, const int *mask, int flip, int hidden,
@@ -98,7 +100,13 @@ nf_status nf_flow_add_affine_coupling(nf_flow *f, nf_partition part, const int *
 {
     if (!(bound >= 0 && bound < 100))
         return nf_fail(NF_ERR_INVALID, "log-scale bound %g out of range [0, 100) (0: unbounded)", bound);
-    return add_coupling(f, 1, part, mask, flip, hidden, hidden_layers, act, bound);
+    return add_coupling(f, 1, part, mask, flip, hidden, hidden_layers, act, bound, 0);
+}
+
+nf_status nf_flow_add_spline_coupling(nf_flow *f, nf_partition part, const int *mask, int flip, int hidden,
+                                      int hidden_layers, nf_activation act, int bins, double tail_bound)
+{
+    return add_coupling(f, 2, part, mask, flip, hidden, hidden_layers, act, tail_bound, bins);
 }
 
 nf_status nf_flow_add_rescale(nf_flow *f) { return flow_add(f, rescale_new(f->dim)); }

@@ -36,7 +36,9 @@ void nf_config_default(nf_config *cfg, nf_model model, int dim)
     cfg->whiten = 1;
     cfg->log_scale_bound = 3.0;
     cfg->tail_weight = 1e-3;
-    if (model >= NF_MODEL_MADE)
+    cfg->bins = 8;
+    cfg->tail_bound = 3;
+    if (model >= NF_MODEL_MADE && model <= NF_MODEL_IAF)
         cfg->layers = 5; /* the MAF paper's MAF (5) */
 }
 
@@ -68,8 +70,8 @@ nf_status nf_flow_create(nf_flow **out, const nf_config *cfg)
 {
     *out = NULL;
     int autoregressive = cfg->model >= NF_MODEL_MADE && cfg->model <= NF_MODEL_IAF;
-    int gaussian = cfg->model == NF_MODEL_GAUSSIAN;
-    if (cfg->model != NF_MODEL_NICE && cfg->model != NF_MODEL_REALNVP && !autoregressive && !gaussian)
+    int gaussian = cfg->model == NF_MODEL_GAUSSIAN, spline = cfg->model == NF_MODEL_NSF;
+    if (cfg->model != NF_MODEL_NICE && cfg->model != NF_MODEL_REALNVP && !autoregressive && !gaussian && !spline)
         return nf_fail(NF_ERR_INVALID, "unknown model %d", (int)cfg->model);
     if ((unsigned)cfg->order > NF_ORDER_RANDOM)
         return nf_fail(NF_ERR_INVALID, "unknown order %d", (int)cfg->order);
@@ -85,6 +87,9 @@ nf_status nf_flow_create(nf_flow **out, const nf_config *cfg)
         return nf_fail(NF_ERR_INVALID, "log-scale bound %g out of range [0, 100)", cfg->log_scale_bound);
     if (!(cfg->tail_weight >= 0 && cfg->tail_weight < 1))
         return nf_fail(NF_ERR_INVALID, "tail weight %g out of range [0, 1)", cfg->tail_weight);
+    if (spline && !(cfg->bins >= 2 && cfg->bins <= 128 && cfg->tail_bound > 0 && cfg->tail_bound <= 1e6))
+        return nf_fail(NF_ERR_INVALID, "spline: %d bins (2..128) on [-%g, %g] (a bound in (0, 1e6])", cfg->bins,
+                       cfg->tail_bound, cfg->tail_bound);
     if (cfg->partition == NF_PART_MASK)
         return nf_fail(NF_ERR_INVALID, "a user mask needs the layer-by-layer calls (nf_flow_add_*)");
     nf_flow *f;
@@ -94,10 +99,17 @@ nf_status nf_flow_create(nf_flow **out, const nf_config *cfg)
     if (!st && autoregressive)
         st = flow_build_autoregressive(f, cfg);
     for (int l = 0; l < cfg->layers && !st && !autoregressive && !gaussian; l++) {
-        if (cfg->model == NF_MODEL_NICE)
+        if (cfg->model == NF_MODEL_NICE) {
             st = nf_flow_add_additive_coupling(f, cfg->partition, NULL, l % 2, cfg->hidden, cfg->hidden_layers,
                                                cfg->activation);
-        else
+        } else if (spline) {
+            /* the paper's: an LU layer (a seeded permutation to start) before every coupling but the first */
+            if (l > 0)
+                st = nf_flow_add_linear_lu(f, cfg->seed + (uint64_t)l);
+            if (!st)
+                st = nf_flow_add_spline_coupling(f, cfg->partition, NULL, l % 2, cfg->hidden, cfg->hidden_layers,
+                                                 cfg->activation, cfg->bins, cfg->tail_bound);
+        } else
             st = nf_flow_add_affine_coupling(f, cfg->partition, NULL, l % 2, cfg->hidden, cfg->hidden_layers,
                                              cfg->activation, cfg->log_scale_bound);
         if (!st && cfg->batch_norm)
