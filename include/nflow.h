@@ -157,7 +157,8 @@ typedef enum nf_model {
     NF_MODEL_MAF_MOG = 5,  /* MAF on a MADE MoG base */
     NF_MODEL_IAF = 6,      /* inverse autoregressive flow: fast sampling, sequential density */
     NF_MODEL_GAUSSIAN = 7, /* the full-covariance Gaussian: the whitening layer alone (see whiten) */
-    NF_MODEL_NSF = 8       /* neural spline flow: rational-quadratic spline couplings, LU layers between */
+    NF_MODEL_NSF = 8,      /* neural spline flow: rational-quadratic spline couplings, LU layers between */
+    NF_MODEL_NSF_AR = 9    /* autoregressive neural spline flow: spline MAFs (density one pass, sampling sequential) */
 } nf_model;
 /* Input orders of a MADE: degree 1 first. */
 typedef enum nf_order { NF_ORDER_NATURAL = 0, NF_ORDER_REVERSED = 1, NF_ORDER_RANDOM = 2 } nf_order;
@@ -250,6 +251,12 @@ typedef struct nf_made_options {
 NF_API void nf_made_options_default(nf_made_options *opt);
 /* MAF layer: density in one pass, sampling sequential (one pass of work). */
 NF_API nf_status nf_flow_add_maf(nf_flow *f, const nf_made_options *opt);
+/* Spline MAF layer (autoregressive neural spline flow): each dimension
+ * through a rational-quadratic spline of `bins` bins on [-tail_bound,
+ * tail_bound] (the identity outside) whose 3 bins - 1 raw parameters the
+ * MADE gives; density in one pass, sampling sequential (one pass of
+ * work). opt->bound is not used. */
+NF_API nf_status nf_flow_add_spline_maf(nf_flow *f, const nf_made_options *opt, int bins, double tail_bound);
 /* IAF layer: sampling in one pass, density sequential (one pass of work). */
 NF_API nf_status nf_flow_add_iaf(nf_flow *f, const nf_made_options *opt);
 /* Batch normalisation (MAF paper): batch statistics while training, running

@@ -110,6 +110,18 @@ static void test_spline_coupling(void)
     check_layer(spline_coupling_new(2, (int[]){1, 0}, 5, 0, K_ACT_TANH, 2, 2.0));
 }
 
+/* The spline MAF: its density direction in one pass, its sampling one
+ * degree at a time, both differentiated; tail bounds that put points inside
+ * and beyond the bins. */
+static void test_spline_maf(void)
+{
+    int natural[4] = {0, 1, 2, 3}, shuffled[5] = {3, 0, 4, 1, 2};
+    check_layer(spline_maf_new(4, 6, 2, K_ACT_TANH, natural, NULL, 0, 1, 4, 2.0));
+    check_layer(spline_maf_new(5, 7, 1, K_ACT_RELU, shuffled, NULL, 1, 3, 6, 1.0));
+    check_layer(spline_maf_new(1, 3, 1, K_ACT_TANH, (int[]){0}, NULL, 0, 1, 3, 2.0));
+    check_layer(spline_maf_new(4, 6, 1, K_ACT_TANH, (int[]){2, 0, 3, 1}, NULL, 0, 2, 4, 2.0));
+}
+
 static void test_rescale(void)
 {
     check_layer(rescale_new(1));
@@ -244,17 +256,23 @@ static void check_flow_gradient(nf_base base)
     CHECK(flow_add(&f, linear_lu_new(n, (int[]){2, 0, 3, 1}, NULL)) == NF_OK);
     CHECK(flow_add(&f, coupling_new(n, 0, (int[]){0, 1, 0, 1}, 5, 1, K_ACT_TANH, 0)) == NF_OK);
     CHECK(flow_add(&f, spline_coupling_new(n, (int[]){1, 1, 0, 0}, 5, 1, K_ACT_TANH, 5, 2.0)) == NF_OK);
+    CHECK(flow_add(&f, spline_maf_new(n, 6, 1, K_ACT_TANH, (int[]){2, 0, 3, 1}, NULL, 0, 2, 4, 2.0)) == NF_OK);
     CHECK(flow_add(&f, rescale_new(n)) == NF_OK);
     CHECK(flow_add(&f, actnorm_new(n)) == NF_OK); /* not training: the affine map */
     CHECK(flow_allocate_params(&f) == NF_OK);
     CHECK(flow_reserve(&f, ROWS) == NF_OK);
     for (size_t k = 0; k < f.n_params; k++)
         f.params[k] = 0.3 * randn();
+    for (int l = 0; l < f.n_layers; l++) /* the MADE's masks */
+        if (f.layers[l]->ops->constrain)
+            f.layers[l]->ops->constrain(f.layers[l], f.params + f.layers[l]->p_off);
     real x[ROWS * 4];
     for (int i = 0; i < ROWS * n; i++)
         x[i] = randn();
-    check_flow_nll_gradients(&f, ROWS, x, NULL);
+    char *pinned = pinned_params(&f);
+    check_flow_nll_gradients(&f, ROWS, x, pinned);
     check_flow_round_trip(&f, ROWS, x);
+    free(pinned);
     free_test_flow(&f);
 }
 
@@ -267,6 +285,7 @@ int main(void)
     RUN(test_additive_coupling);
     RUN(test_affine_coupling);
     RUN(test_spline_coupling);
+    RUN(test_spline_maf);
     RUN(test_rescale);
     RUN(test_permutation);
     RUN(test_linear_lu);

@@ -74,11 +74,11 @@ static void test_float_round_trip(void)
     CHECK(bad == 0, "%d points with a value, log-determinant or gradient not finite", bad);
 }
 
-/* The nsf model through the public API: it starts as the Gaussian fit (the
- * splines as the identity), trains, saves and loads to the same
- * log-densities, its samples' log-densities are what evaluation gives, and
- * decode(encode(x)) = x. */
-static void test_nsf_model(void)
+/* The nsf and nsf-ar models through the public API: each starts as the
+ * Gaussian fit (the splines as the identity), trains, saves and loads to
+ * the same log-densities, its samples' log-densities are what evaluation
+ * gives, and decode(encode(x)) = x. */
+static void check_spline_model(nf_model model)
 {
     enum { N = 600, D = 3 };
     static float x[N * D], z[N * D], back[N * D], s[64 * D];
@@ -92,7 +92,7 @@ static void test_nsf_model(void)
         x[i * D + 2] = (float)(a - b + 0.2 * rng_normal(&r));
     }
     nf_config cfg;
-    nf_config_default(&cfg, NF_MODEL_NSF, D);
+    nf_config_default(&cfg, model, D);
     cfg.layers = 3;
     cfg.hidden = 16;
     cfg.bins = 6;
@@ -132,9 +132,13 @@ static void test_nsf_model(void)
     nf_flow_free(g);
 }
 
+static void test_nsf_model(void) { check_spline_model(NF_MODEL_NSF); }
+static void test_nsf_ar_model(void) { check_spline_model(NF_MODEL_NSF_AR); }
+
 int main(void)
 {
     RUN(test_float_round_trip);
     RUN(test_nsf_model);
+    RUN(test_nsf_ar_model);
     TEST_SUMMARY("test_spline");
 }

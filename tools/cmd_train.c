@@ -233,7 +233,7 @@ int cmd_train(int argc, char **argv)
         {"val", OPT_STRING, &val_path, "validation data (default: 10% of --data)", 0},
         {"test", OPT_STRING, &test_path, "test data (default: 10% of --data)", 0},
         {"columns", OPT_STRING, &columns, "columns to use, 0-based, e.g. 0-9 or 1,3,5-7 (default: all)", 0},
-        {"model", OPT_STRING, &model, "maf | maf-mog | realnvp | nice | nsf | made | made-mog | iaf | gaussian (default from the data: "
+        {"model", OPT_STRING, &model, "maf | maf-mog | realnvp | nice | nsf | nsf-ar | made | made-mog | iaf | gaussian (default from the data: "
                                       "maf-mog up to 2,000,000 values or 4 columns, maf beyond)", 0},
         {"out", OPT_STRING, &out, "model file to write", 0},
         {"layers", OPT_INT, &layers, "MADEs or coupling layers (default 5 MADEs, 8 couplings)", 0},
@@ -249,8 +249,8 @@ int cmd_train(int argc, char **argv)
         {"actnorm", OPT_FLAG, &actnorm, "ActNorm after every MADE or coupling (scale and shift per column, "
                                         "set from the first batch)", 0},
         {"components", OPT_INT, &components, "Gaussians per conditional of made-mog / maf-mog (default 10)", 0},
-        {"bins", OPT_INT, &bins, "bins of each spline of nsf (default 8)", 0},
-        {"tail-bound", OPT_DOUBLE, &tail_bound, "nsf's splines cover [-B, B] of the standardised data, the identity "
+        {"bins", OPT_INT, &bins, "bins of each spline of nsf and nsf-ar (default 8)", 0},
+        {"tail-bound", OPT_DOUBLE, &tail_bound, "the splines of nsf and nsf-ar cover [-B, B] of the standardised data, the identity "
                                                 "outside (default 3)", 0},
         {"base", OPT_STRING, &base, "normal | logistic (default normal)", 0},
         {"dequantize", OPT_FLAG, &dequantize, "add U[0,1) noise to the columns that hold only whole numbers (in all "
@@ -286,7 +286,7 @@ int cmd_train(int argc, char **argv)
                                         "checkpoints go on into it unless --checkpoint", 0},
         {NULL, 0, NULL, NULL, 0},
     };
-    cli_command cmd = {"train", "train --data FILE --model nice|realnvp|nsf|made|made-mog|maf|maf-mog|iaf --out MODEL [options]",
+    cli_command cmd = {"train", "train --data FILE --model nice|realnvp|nsf|nsf-ar|made|made-mog|maf|maf-mog|iaf --out MODEL [options]",
                        "Trains a normalizing flow by maximum likelihood (Adam, early stopping on validation data).\n"
                        "Data are standardised with the training split's statistics; the model keeps them.",
                        opts, 0, NULL};
@@ -309,11 +309,12 @@ int cmd_train(int argc, char **argv)
         return rc;
     if (ck_path && cli_check_writable("train", ck_path))
         return 1;
-    static const char *const models[] = {"nice", "realnvp", "made", "made-mog", "maf", "maf-mog", "iaf", "gaussian", "nsf"},
+    static const char *const models[] = {"nice", "realnvp", "made", "made-mog", "maf", "maf-mog", "iaf", "gaussian", "nsf",
+                                         "nsf-ar"},
                              *const orders[] = {"natural", "reversed", "random"},
                              *const degree_kinds[] = {"sequential", "random"}, *const acts[] = {"relu", "tanh"},
                              *const bases[] = {"normal", "logistic"}, *const parts[] = {"halves", "even_odd"};
-    int m = parse_choice("train", "model", model, models, 9);
+    int m = parse_choice("train", "model", model, models, 10);
     int o = order ? parse_choice("train", "order", order, orders, 3) : 0;
     int d = degrees ? parse_choice("train", "degrees", degrees, degree_kinds, 2) : 0;
     if (o < 0 || d < 0)

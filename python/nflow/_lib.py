@@ -64,7 +64,7 @@ lib, path = _load()
 NF_OK = 0
 STATUS_NAMES = {0: "NF_OK", 1: "NF_ERR_NOMEM", 2: "NF_ERR_INVALID", 3: "NF_ERR_IO", 4: "NF_ERR_FORMAT",
                 5: "NF_ERR_CHECKSUM", 6: "NF_ERR_NONFINITE", 7: "NF_ERR_DIMENSION", 8: "NF_ERR_UNSUPPORTED"}
-MODELS = {"nice": 0, "realnvp": 1, "made": 2, "made-mog": 3, "maf": 4, "maf-mog": 5, "iaf": 6, "gaussian": 7, "nsf": 8}
+MODELS = {"nice": 0, "realnvp": 1, "made": 2, "made-mog": 3, "maf": 4, "maf-mog": 5, "iaf": 6, "gaussian": 7, "nsf": 8, "nsf-ar": 9}
 ORDERS = {"natural": 0, "reversed": 1, "random": 2}
 ACTIVATIONS = {"relu": 0, "tanh": 1}
 BASES = {"normal": 0, "logistic": 1, "uniform": 2}

@@ -203,7 +203,7 @@ _MODEL_NAMES = {v: k for k, v in _lib.MODELS.items()}
 
 
 class Flow:
-    """A normalizing flow (NICE, RealNVP, neural spline flow, MADE, MADE MoG, MAF,
+    """A normalizing flow (NICE, RealNVP, neural spline flows, MADE, MADE MoG, MAF,
     MAF MoG, IAF or the Gaussian fit) with exact log-densities, sampling and latent codes.
 
     The constructor takes the choices of `nflow train`; None picks what the
@@ -211,7 +211,7 @@ class Flow:
     nf_defaults_for_data): MAF MoG up to 2,000,000 values or 4 columns, MAF
     beyond; 100 hidden units (4 x columns up to 512 from 50,000 rows on).
 
-        model       'maf-mog' | 'maf' | 'realnvp' | 'nice' | 'nsf' | 'made' | 'made-mog' | 'iaf' | 'gaussian'
+        model       'maf-mog' | 'maf' | 'realnvp' | 'nice' | 'nsf' | 'nsf-ar' | 'made' | 'made-mog' | 'iaf' | 'gaussian'
         layers      MADEs (default 5) or coupling layers (default 8)
         hidden      units per hidden layer; hidden_layers (default 2)
         activation  'relu' | 'tanh';  base 'normal' | 'logistic'
@@ -222,7 +222,7 @@ class Flow:
         whiten      start from the full-covariance Gaussian fit (default True)
         tail_weight the Gaussian fit's weight in the density, a floor under the tails (1e-3)
         scale_bound affine log-scales bounded by B tanh(a / B); 0: unbounded (3)
-        bins, tail_bound  nsf's splines: bins (8) on [-tail_bound, tail_bound] (3)
+        bins, tail_bound  the splines of nsf, nsf-ar: bins (8) on [-tail_bound, tail_bound] (3)
         seed        initial parameters, the validation split and the shuffling (1)
 
     Arrays in are (rows, dim), converted to C-ordered float32 (the library's

@@ -21,7 +21,7 @@
 
 static const char *const activation_names[] = {"relu", "tanh"};
 static const char *const model_names[] = {"nice", "realnvp", "made", "made-mog", "maf", "maf-mog", "iaf", "gaussian",
-                                          "nsf"};
+                                          "nsf", "nsf-ar"};
 static const char *const order_names[] = {"natural", "reversed", "random"};
 enum { N_MODELS = sizeof model_names / sizeof model_names[0] };
 static const char *const partition_names[] = {"halves", "even_odd", "mask"};
@@ -153,7 +153,7 @@ static layer_loader loader_for(const char *tag)
         {"standardize", standardize_load}, {"additive_coupling", coupling_load},
         {"affine_coupling", coupling_load}, {"spline_coupling", coupling_load}, {"rescale", rescale_load},
         {"permutation", permute_load},     {"linear_lu", linear_lu_load},
-        {"maf", autoregressive_load},      {"iaf", autoregressive_load},
+        {"maf", autoregressive_load},      {"iaf", autoregressive_load}, {"spline_maf", autoregressive_load},
         {"batch_norm", batchnorm_load},    {"actnorm", actnorm_load},
     };
     for (size_t i = 0; i < sizeof table / sizeof table[0]; i++)
@@ -280,12 +280,17 @@ static double section_params(const mf_file *mf, const mf_section *s, int dim)
     const char *tag = mf_section_tag(s);
     int64_t hidden = 0, depth = 0, k = 0;
     int net = !strcmp(tag, "maf") || !strcmp(tag, "iaf") || !strcmp(tag, "made_mog_base") ||
-              !strcmp(tag, "affine_coupling") || !strcmp(tag, "additive_coupling");
+              !strcmp(tag, "spline_maf") || !strcmp(tag, "affine_coupling") || !strcmp(tag, "additive_coupling") ||
+              !strcmp(tag, "spline_coupling");
     if (net && (!mf_has(s, "hidden") || !mf_has(s, "hidden_layers") || mf_get_i64(mf, s, "hidden", &hidden) ||
                 mf_get_i64(mf, s, "hidden_layers", &depth) || hidden < 0 || depth < 0))
         return -1;
     if (!strcmp(tag, "maf") || !strcmp(tag, "iaf"))
         return dense_params(dim, hidden, depth, 2.0 * dim);
+    if (!strcmp(tag, "spline_maf"))
+        return mf_has(s, "bins") && !mf_get_i64(mf, s, "bins", &k) && k > 1
+                   ? dense_params(dim, hidden, depth, (3.0 * k - 1) * dim)
+                   : -1;
     if (!strcmp(tag, "made_mog_base"))
         return mf_has(s, "components") && !mf_get_i64(mf, s, "components", &k) && k > 0
                    ? dense_params(dim, hidden, depth, 3.0 * k * dim)
@@ -459,6 +464,10 @@ size_t nf_flow_describe(const nf_flow *f, char *buf, size_t size)
         OUT("model: nsf, %d spline coupling layers of %d bins on [-%g, %g], LU layers between, networks %d x %d %s%s\n",
             c->layers, c->bins, c->tail_bound, c->tail_bound, c->hidden_layers, c->hidden,
             activation_names[c->activation], c->batch_norm ? ", batch norm" : "");
+    else if (f->has_config && c->model == NF_MODEL_NSF_AR)
+        OUT("model: nsf-ar, %d spline MAFs of %d bins on [-%g, %g], MADEs of %d x %d %s, first order %s%s\n",
+            c->layers, c->bins, c->tail_bound, c->tail_bound, c->hidden_layers, c->hidden,
+            activation_names[c->activation], order_names[c->order], c->batch_norm ? ", batch norm" : "");
     else if (f->has_config && c->model <= NF_MODEL_REALNVP)
         OUT("model: %s, %d coupling layers, networks %d x %d %s%s\n", model_names[c->model], c->layers,
             c->hidden_layers, c->hidden, activation_names[c->activation], c->batch_norm ? ", batch norm" : "");

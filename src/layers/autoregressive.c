@@ -3,7 +3,11 @@
  * gives (alpha_k, mu_k) for the dimension of degree k + 1:
  *   MAF: s = x, u = (x - mu(x)) exp(-alpha(x))  density one pass, sampling sequential
  *   IAF: s = u, x = u exp(alpha(u)) + mu(u)     sampling one pass, density sequential
- * alpha = bound * tanh(a / bound). The sequential direction runs the MADE
+ * alpha = bound * tanh(a / bound). The spline MAF (autoregressive neural
+ * spline flow) replaces the affine map by the rational-quadratic spline of
+ * src/core/rq_spline.c: u_i = g(x_i; theta(x_<i)), its block k the 3K - 1
+ * raw parameters of dimension order[k]; raw 0 is the identity.
+ * The sequential direction runs the MADE
  * in degree order (made_seq_step), so it costs one pass of arithmetic; its
  * backward is the same graph reversed (made_seq_backward_step), so IAF can
  * also be trained by maximum likelihood and MAF sampling differentiated. */
@@ -15,15 +19,20 @@
 #include "core/kern.h"
 #include "core/layer.h"
 #include "core/perm.h"
+#include "core/rq_spline.h"
+#include "layers/autoregressive.h"
 #include "nets/made.h"
 
 typedef struct autoregressive {
     int iaf;
+    int spline;  /* a spline MAF: rq is its spline, bound unused */
+    rq_spline rq;
     real bound;
     made net;
     int max_rows;
-    real *dout; /* rows x 2n: gradient of the MADE output */
-    real *scales; /* rows x 2n: per row, exp(+-alpha) (n) then alpha (n) */
+    real *dout;   /* rows x n_out: gradient of the MADE output */
+    real *scales; /* rows x 2n: per row, exp(+-alpha) (n) then alpha (n); in the backward pass the
+                   * direct path's gradient s_i -> y_i (n) */
 } autoregressive;
 
 static autoregressive *self(const layer *l) { return l->self; }
@@ -72,6 +81,22 @@ static void parallel(layer *l, const real *p, int rows, const real *s, real *y, 
     autoregressive *a = self(l);
     int n = l->dim;
     made_forward(&a->net, p, rows, s);
+    if (a->spline) {
+        int per = rq_params(a->rq.bins);
+        K_PARALLEL_ROWS((size_t)rows * n)
+        for (int r = 0; r < rows; r++) {
+            const real *o = a->net.out + (size_t)r * a->net.n_out, *sr = s + (size_t)r * n;
+            double sum = 0;
+            for (int k = 0; k < n; k++) {
+                int i = a->net.order[k];
+                real l;
+                y[(size_t)r * n + i] = rq_forward(&a->rq, o + (size_t)per * k, 1, sr[i], &l);
+                sum += l;
+            }
+            ldj[r] += sum;
+        }
+        return;
+    }
     K_PARALLEL_ROWS((size_t)rows * n)
     for (int r = 0; r < rows; r++) {
         real *o = a->net.out + (size_t)r * 2 * n, *e = a->scales + (size_t)r * 2 * n, *alpha = e + n;
@@ -99,6 +124,17 @@ static void parallel_backward(layer *l, const real *p, int rows, const real *y, 
         return;
     K_PARALLEL_ROWS((size_t)rows * n)
     for (int r = 0; r < rows; r++) {
+        if (a->spline) { /* y = g(s): the spline's gradients at s, from the MADE's input (degree order) */
+            int per = rq_params(a->rq.bins);
+            const real *o = a->net.out + (size_t)r * a->net.n_out, *sk = a->net.in + (size_t)r * n;
+            real *d = a->dout + (size_t)r * a->net.n_out, *direct = a->scales + (size_t)r * 2 * n;
+            for (int k = 0; k < n; k++) {
+                int i = a->net.order[k];
+                rq_forward_backward(&a->rq, o + (size_t)per * k, 1, sk[k], dy[(size_t)r * n + i], dldj, &direct[k],
+                                    d + (size_t)per * k);
+            }
+            continue;
+        }
         const real *o = a->net.out + (size_t)r * 2 * n;
         real *d = a->dout + (size_t)r * 2 * n, *e = a->scales + (size_t)r * 2 * n;
         const real *yr = y + (size_t)r * n, *dyr = dy + (size_t)r * n;
@@ -114,6 +150,7 @@ static void parallel_backward(layer *l, const real *p, int rows, const real *y, 
                 dalpha = -dyr[i] * yr[i] - dldj;
             }
             d[2 * k] = dalpha * alpha_slope(a, alpha);
+            e[k] *= dyr[i]; /* the direct path's gradient */
         }
     }
     made_backward(&a->net, p, rows, a->dout, ds, dp);
@@ -121,10 +158,8 @@ static void parallel_backward(layer *l, const real *p, int rows, const real *y, 
         K_PARALLEL_ROWS((size_t)rows * n)
         for (int r = 0; r < rows; r++) {
             const real *e = a->scales + (size_t)r * 2 * n;
-            for (int k = 0; k < n; k++) { /* the direct path s_i -> y_i */
-                int i = a->net.order[k];
-                ds[(size_t)r * n + i] += dy[(size_t)r * n + i] * e[k];
-            }
+            for (int k = 0; k < n; k++) /* the direct path s_i -> y_i */
+                ds[(size_t)r * n + a->net.order[k]] += e[k];
         }
     }
 }
@@ -173,6 +208,17 @@ static void sequential(layer *l, const real *p, int rows, const real *y, real *s
             for (int k = 0; k < n; k++) {
                 made_seq_step(mm, p, r0 - base, r1 - r0, k);
                 int i = m->order[k];
+                if (a->spline) { /* u -> x: x = g^-1(u) */
+                    int per = rq_params(a->rq.bins);
+                    for (int r = r0; r < r1; r++) {
+                        const real *raw = mm->out + (size_t)(r - base) * m->n_out + (size_t)per * k;
+                        real l, si = rq_inverse(&a->rq, raw, 1, y[(size_t)r * n + i], &l);
+                        ldj[r] += l;
+                        s[(size_t)r * n + i] = si;
+                        mm->in[(size_t)(r - base) * n + k] = si;
+                    }
+                    continue;
+                }
                 real alpha[SEQ_TILE], e[SEQ_TILE]; /* the step's log-scales for the tile's rows */
                 k_bound_exp(r1 - r0, mm->out + (size_t)(r0 - base) * 2 * n + 2 * k, 2 * n, a->bound, -exp_sign(a),
                             alpha, e);
@@ -211,7 +257,16 @@ static void sequential_backward(layer *l, const real *p, int rows, const real *d
         made_seq_backward_begin(m, r0, r1 - r0);
         for (int k = n - 1; k >= 0; k--) {
             int i = m->order[k];
+            int per = m->per_dim;
             for (int r = r0; r < r1; r++) {
+                if (a->spline) { /* s = g^-1(y) */
+                    real g = ds[(size_t)r * n + i] + m->din[(size_t)r * n + k], gy;
+                    rq_inverse_backward(&a->rq, m->out + (size_t)r * m->n_out + (size_t)per * k, 1,
+                                        m->in[(size_t)r * n + k], g, dldj, &gy, a->dout + (size_t)r * m->n_out + (size_t)per * k);
+                    if (dy)
+                        dy[(size_t)r * n + i] = gy;
+                    continue;
+                }
                 const real *o = m->out + (size_t)r * 2 * n;
                 real *blk = a->dout + (size_t)r * 2 * n + 2 * k;
                 real alpha = o[2 * k], mu = o[2 * k + 1], si = m->in[(size_t)r * n + k];
@@ -229,7 +284,7 @@ static void sequential_backward(layer *l, const real *p, int rows, const real *d
                 if (dy)
                     dy[(size_t)r * n + i] = gy;
             }
-            made_seq_backward_step(m, p, r0, r1 - r0, k, a->dout + (size_t)r0 * 2 * n + 2 * k, 2 * n);
+            made_seq_backward_step(m, p, r0, r1 - r0, k, a->dout + (size_t)r0 * m->n_out + (size_t)per * k, m->n_out);
         }
     }
     if (dp)
@@ -286,7 +341,9 @@ static nf_status save(const layer *l, mf_writer *w)
 {
     const autoregressive *a = self(l);
     nf_status st = mf_begin(w, l->ops->tag);
-    if (!st) st = mf_put_f64(w, "log_scale_bound", a->bound);
+    if (!st && a->spline) st = mf_put_i64(w, "bins", a->rq.bins);
+    if (!st && a->spline) st = mf_put_f64(w, "tail_bound", a->rq.bound);
+    if (!st && !a->spline) st = mf_put_f64(w, "log_scale_bound", a->bound);
     if (!st) st = made_put(&a->net, w);
     return st;
 }
@@ -325,9 +382,11 @@ static void destroy(layer *l)
     };
 AR_OPS(maf_ops, "maf")
 AR_OPS(iaf_ops, "iaf")
+AR_OPS(spline_maf_ops, "spline_maf")
 
-layer *autoregressive_new(int dim, int iaf, int hidden, int depth, int act, const int *order, const int *degrees,
-                          int random_degrees, uint64_t seed, double bound)
+/* spline: bins > 0 (then bound is the tail bound; MAF orientation only) */
+static layer *make(int dim, int iaf, int hidden, int depth, int act, const int *order, const int *degrees,
+                   int random_degrees, uint64_t seed, double bound, int bins)
 {
     if (dim < 1 || depth < 0 || depth > 16 || (depth > 0 && hidden < 1) || hidden > 1 << 16) {
         nf_fail(NF_ERR_INVALID, "MADE: dimension must be >= 1, hidden layers 0..16, units 1..65536");
@@ -337,19 +396,27 @@ layer *autoregressive_new(int dim, int iaf, int hidden, int depth, int act, cons
         nf_fail(NF_ERR_INVALID, "MADE: the order is not a permutation of 0..%d", dim - 1);
         return NULL;
     }
-    if (!(bound >= 0 && bound < 100)) {
+    if (bins && (iaf || !rq_spline_check(bins, bound))) {
+        nf_fail(NF_ERR_INVALID, "spline MAF: %d bins (2..%d) on [-%g, %g] (a bound > 0)", bins, RQ_MAX_BINS, bound,
+                bound);
+        return NULL;
+    }
+    if (!bins && !(bound >= 0 && bound < 100)) {
         nf_fail(NF_ERR_INVALID, "MADE: log-scale bound %g out of range [0, 100)", bound);
         return NULL;
     }
-    layer *l = layer_alloc(iaf ? &iaf_ops : &maf_ops, dim, sizeof(autoregressive));
+    layer *l = layer_alloc(bins ? &spline_maf_ops : iaf ? &iaf_ops : &maf_ops, dim, sizeof(autoregressive));
     if (!l)
         return NULL;
     autoregressive *a = l->self;
     a->iaf = iaf;
-    a->bound = (real)bound;
+    a->spline = bins > 0;
+    a->bound = bins ? 0 : (real)bound;
+    if (bins)
+        a->rq = rq_spline_make(bins, bound);
     rng r;
     rng_seed(&r, seed);
-    if (made_setup(&a->net, dim, hidden, depth, act, 2, order, degrees, random_degrees, &r)) {
+    if (made_setup(&a->net, dim, hidden, depth, act, bins ? rq_params(bins) : 2, order, degrees, random_degrees, &r)) {
         layer_free(l);
         nf_fail(NF_ERR_NOMEM, "out of memory creating a MADE");
         return NULL;
@@ -357,15 +424,34 @@ layer *autoregressive_new(int dim, int iaf, int hidden, int depth, int act, cons
     return l;
 }
 
+layer *autoregressive_new(int dim, int iaf, int hidden, int depth, int act, const int *order, const int *degrees,
+                          int random_degrees, uint64_t seed, double bound)
+{
+    return make(dim, iaf, hidden, depth, act, order, degrees, random_degrees, seed, bound, 0);
+}
+
+layer *spline_maf_new(int dim, int hidden, int depth, int act, const int *order, const int *degrees,
+                      int random_degrees, uint64_t seed, int bins, double tail_bound)
+{
+    return make(dim, 0, hidden, depth, act, order, degrees, random_degrees, seed, tail_bound, bins);
+}
+
 nf_status autoregressive_load(const mf_file *f, const mf_section *s, int dim, layer **out)
 {
-    double bound;
+    double bound = 0;
+    int64_t bins = 0;
     made_spec sp;
-    nf_status st = mf_get_f64(f, s, "log_scale_bound", &bound);
+    int spline = strcmp(mf_section_tag(s), "spline_maf") == 0;
+    nf_status st = spline ? mf_get_i64(f, s, "bins", &bins) : mf_get_f64(f, s, "log_scale_bound", &bound);
+    if (!st && spline)
+        st = mf_get_f64(f, s, "tail_bound", &bound);
+    if (!st && spline && (bins < 2 || bins > RQ_MAX_BINS))
+        st = nf_fail(NF_ERR_FORMAT, "%s: spline MAF: %lld bins out of range 2..%d", mf_path(f), (long long)bins,
+                     RQ_MAX_BINS);
     if (st || (st = made_get(f, s, dim, &sp)))
         return st;
     int iaf = strcmp(mf_section_tag(s), "iaf") == 0;
-    *out = autoregressive_new(dim, iaf, sp.hidden, sp.depth, sp.act, sp.order, sp.degrees, 0, 0, bound);
+    *out = make(dim, iaf, sp.hidden, sp.depth, sp.act, sp.order, sp.degrees, 0, 0, bound, (int)bins);
     made_spec_free(&sp);
     if (!*out) {
         char why[256];

@@ -12,7 +12,11 @@
 
 layer *autoregressive_new(int dim, int iaf, int hidden, int depth, int act, const int *order, const int *degrees,
                           int random_degrees, uint64_t seed, double bound);
-nf_status autoregressive_load(const mf_file *f, const mf_section *s, int dim, layer **out);
+nf_status autoregressive_load(const mf_file *f, const mf_section *s, int dim, layer **out);/* The spline MAF (autoregressive neural spline flow): u_i = g(x_i;
+ * theta(x_<i)) with the rational-quadratic spline of `bins` bins on
+ * [-tail_bound, tail_bound]; density in one pass, sampling sequential. */
+layer *spline_maf_new(int dim, int hidden, int depth, int act, const int *order, const int *degrees,
+                      int random_degrees, uint64_t seed, int bins, double tail_bound);
 /* The MADE inside a MAF/IAF layer (for tests). */
 struct made *autoregressive_net(layer *l);
 

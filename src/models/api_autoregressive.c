@@ -1,6 +1,7 @@
 /* The public calls that build autoregressive flows: MAF / IAF layers, batch
  * normalisation and ActNorm, the MADE MoG base, and the ready-made MADE,
- * MADE MoG, MAF, MAF MoG and IAF architectures of nf_flow_create. */
+ * MADE MoG, MAF, MAF MoG, IAF and spline MAF architectures of
+ * nf_flow_create. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -61,22 +62,32 @@ static nf_status check_made_options(const nf_flow *f, const nf_made_options *o)
     return NF_OK;
 }
 
-static nf_status add_autoregressive(nf_flow *f, int iaf, const nf_made_options *o)
+/* bins > 0: a spline MAF on [-tail_bound, tail_bound] */
+static nf_status add_autoregressive(nf_flow *f, int iaf, const nf_made_options *o, int bins, double tail_bound)
 {
     int *order;
     nf_status st = check_made_options(f, o);
     if (st || (st = order_of(f->dim, o, &order)))
         return st;
-    st = flow_add(f, autoregressive_new(f->dim, iaf, o->hidden, o->hidden_layers,
-                                        o->activation == NF_ACT_TANH ? K_ACT_TANH : K_ACT_RELU, order, NULL,
-                                        o->random_degrees, o->seed, o->bound));
+    int act = o->activation == NF_ACT_TANH ? K_ACT_TANH : K_ACT_RELU;
+    st = flow_add(f, bins ? spline_maf_new(f->dim, o->hidden, o->hidden_layers, act, order, NULL, o->random_degrees,
+                                           o->seed, bins, tail_bound)
+                          : autoregressive_new(f->dim, iaf, o->hidden, o->hidden_layers, act, order, NULL,
+                                               o->random_degrees, o->seed, o->bound));
     free(order);
     return st;
 }
 
-nf_status nf_flow_add_maf(nf_flow *f, const nf_made_options *opt) { return add_autoregressive(f, 0, opt); }
+nf_status nf_flow_add_maf(nf_flow *f, const nf_made_options *opt) { return add_autoregressive(f, 0, opt, 0, 0); }
 
-nf_status nf_flow_add_iaf(nf_flow *f, const nf_made_options *opt) { return add_autoregressive(f, 1, opt); }
+nf_status nf_flow_add_iaf(nf_flow *f, const nf_made_options *opt) { return add_autoregressive(f, 1, opt, 0, 0); }
+
+nf_status nf_flow_add_spline_maf(nf_flow *f, const nf_made_options *opt, int bins, double tail_bound)
+{
+    if (bins < 1)
+        return nf_fail(NF_ERR_INVALID, "spline MAF: %d bins (2..128)", bins);
+    return add_autoregressive(f, 0, opt, bins, tail_bound);
+}
 
 nf_status nf_flow_add_batch_norm(nf_flow *f)
 {
@@ -137,7 +148,10 @@ nf_status flow_build_autoregressive(nf_flow *f, const nf_config *cfg)
     nf_status st = NF_OK;
     for (int k = 0; k < layers && !st; k++) {
         made_k(cfg, k, &o);
-        st = cfg->model == NF_MODEL_IAF ? nf_flow_add_iaf(f, &o) : nf_flow_add_maf(f, &o);
+        if (cfg->model == NF_MODEL_NSF_AR)
+            st = nf_flow_add_spline_maf(f, &o, cfg->bins, cfg->tail_bound);
+        else
+            st = cfg->model == NF_MODEL_IAF ? nf_flow_add_iaf(f, &o) : nf_flow_add_maf(f, &o);
         if (!st && cfg->batch_norm && !single)
             st = nf_flow_add_batch_norm(f);
         if (!st && cfg->actnorm && !single)

@@ -38,7 +38,7 @@ void nf_config_default(nf_config *cfg, nf_model model, int dim)
     cfg->tail_weight = 1e-3;
     cfg->bins = 8;
     cfg->tail_bound = 3;
-    if (model >= NF_MODEL_MADE && model <= NF_MODEL_IAF)
+    if ((model >= NF_MODEL_MADE && model <= NF_MODEL_IAF) || model == NF_MODEL_NSF_AR)
         cfg->layers = 5; /* the MAF paper's MAF (5) */
 }
 
@@ -69,8 +69,8 @@ void nf_defaults_for_data(size_t rows, int dim, nf_config *cfg, nf_train_options
 nf_status nf_flow_create(nf_flow **out, const nf_config *cfg)
 {
     *out = NULL;
-    int autoregressive = cfg->model >= NF_MODEL_MADE && cfg->model <= NF_MODEL_IAF;
-    int gaussian = cfg->model == NF_MODEL_GAUSSIAN, spline = cfg->model == NF_MODEL_NSF;
+    int autoregressive = (cfg->model >= NF_MODEL_MADE && cfg->model <= NF_MODEL_IAF) || cfg->model == NF_MODEL_NSF_AR;
+    int gaussian = cfg->model == NF_MODEL_GAUSSIAN, spline = cfg->model == NF_MODEL_NSF || cfg->model == NF_MODEL_NSF_AR;
     if (cfg->model != NF_MODEL_NICE && cfg->model != NF_MODEL_REALNVP && !autoregressive && !gaussian && !spline)
         return nf_fail(NF_ERR_INVALID, "unknown model %d", (int)cfg->model);
     if ((unsigned)cfg->order > NF_ORDER_RANDOM)
