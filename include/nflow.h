@@ -206,6 +206,9 @@ typedef struct nf_config {
      * [-tail_bound, tail_bound] (default 3; the identity outside) */
     int bins;
     double tail_bound;
+    /* A conditional model p(x | c): context values per row (default 0:
+     * unconditional); see "conditional flows" below. */
+    int context_dim;
 } nf_config;
 
 /* Defaults for a model and dimension (the values README.md explains). */
@@ -301,6 +304,33 @@ NF_API nf_status nf_flow_encode(nf_flow *f, const float *x, size_t rows, float *
 NF_API nf_status nf_flow_decode(nf_flow *f, const float *z, size_t rows, float *x);
 /* rows samples drawn with `seed`; log_prob (may be NULL) gets log p(x). */
 NF_API nf_status nf_flow_sample(nf_flow *f, size_t rows, uint64_t seed, float *x, double *log_prob);
+
+/* ---- conditional flows -------------------------------------------------- */
+/* A conditional flow models p(x | c) for a context c of context_dim values
+ * per row: nf_config.context_dim for a ready-made model, or
+ * nf_flow_set_context_dim right after nf_flow_new, before any layer. Its
+ * networks read c, standardised with the training rows' mean and standard
+ * deviation (nf_flow_fit_standardization_given): coupling networks take c
+ * beside their half of x, MADEs (MAF, IAF, spline MAF, the MoG base) as
+ * inputs of degree 0 that every unit reads; the other layers do not depend
+ * on c. Every call with data then takes the context rows beside x (rows x
+ * context_dim, row r conditioning row r); the calls without _given refuse
+ * a conditional flow, and the _given calls a NULL context for one. */
+NF_API nf_status nf_flow_set_context_dim(nf_flow *f, int context_dim);
+NF_API int nf_flow_context_dim(const nf_flow *f);
+/* Which columns of a data file hold the context, as the tool's column list
+ * ("0-2"), kept with the model (NULL: not known). */
+NF_API nf_status nf_flow_set_context_columns(nf_flow *f, const char *columns);
+NF_API const char *nf_flow_context_columns(const nf_flow *f);
+NF_API nf_status nf_flow_fit_standardization_given(nf_flow *f, const float *x, const float *context, size_t rows);
+/* log p(x | c) per row. */
+NF_API nf_status nf_flow_log_prob_given(nf_flow *f, const float *x, const float *context, size_t rows,
+                                        double *log_prob);
+/* One sample per context row (repeat a row for several). */
+NF_API nf_status nf_flow_sample_given(nf_flow *f, const float *context, size_t rows, uint64_t seed, float *x,
+                                      double *log_prob);
+NF_API nf_status nf_flow_encode_given(nf_flow *f, const float *x, const float *context, size_t rows, float *z);
+NF_API nf_status nf_flow_decode_given(nf_flow *f, const float *z, const float *context, size_t rows, float *x);
 
 /* ---- training ----------------------------------------------------------- */
 
@@ -398,11 +428,21 @@ NF_API nf_status nf_flow_train(nf_flow *f, const float *train, size_t n_train, c
 NF_API nf_status nf_flow_train_step(nf_flow *f, const float *batch, size_t rows, const nf_train_options *opt,
                                     double *loss);
 
+/* The same for a conditional flow (see "conditional flows"): each data
+ * set's context rows beside it. */
+NF_API nf_status nf_flow_train_given(nf_flow *f, const float *train, const float *train_context, size_t n_train,
+                                     const float *val, const float *val_context, size_t n_val,
+                                     const nf_train_options *opt, nf_train_result *result);
+NF_API nf_status nf_flow_train_step_given(nf_flow *f, const float *batch, const float *context, size_t rows,
+                                          const nf_train_options *opt, double *loss);
+
 /* Evaluates a held-out test set once: its mean log-likelihood and two
  * standard errors of that mean (each pointer may be NULL). The model also
  * records the mean (shown by nf_flow_describe and saved). */
 NF_API nf_status nf_flow_evaluate_test(nf_flow *f, const float *x, size_t rows, double *mean_log_lik,
                                        double *two_stderr);
+NF_API nf_status nf_flow_evaluate_test_given(nf_flow *f, const float *x, const float *context, size_t rows,
+                                             double *mean_log_lik, double *two_stderr);
 
 /* ---- reverse-KL training and distillation ------------------------------ */
 /* A target log-density, unnormalised allowed: log_p[r] for each row of x

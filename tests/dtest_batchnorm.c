@@ -295,10 +295,10 @@ static void test_flow_gradient(void)
     f.dim = n;
     f.base.kind = NF_BASE_NORMAL;
     CHECK(flow_add(&f, standardize_new(n, (double[]){0.5, -1, 0, 2}, (double[]){1.5, 0.7, 1, 2})) == NF_OK);
-    CHECK(flow_add(&f, coupling_new(n, 1, (int[]){1, 0, 1, 0}, 6, 2, K_ACT_TANH, 3)) == NF_OK);
+    CHECK(flow_add(&f, coupling_new(n, 0, 1, (int[]){1, 0, 1, 0}, 6, 2, K_ACT_TANH, 3)) == NF_OK);
     CHECK(flow_add(&f, batchnorm_new(n, 0.1)) == NF_OK);
     CHECK(flow_add(&f, linear_lu_new(n, (int[]){2, 0, 3, 1}, NULL)) == NF_OK);
-    CHECK(flow_add(&f, coupling_new(n, 1, (int[]){0, 1, 0, 1}, 5, 1, K_ACT_TANH, 3)) == NF_OK);
+    CHECK(flow_add(&f, coupling_new(n, 0, 1, (int[]){0, 1, 0, 1}, 5, 1, K_ACT_TANH, 3)) == NF_OK);
     CHECK(flow_add(&f, batchnorm_new(n, 0.1)) == NF_OK);
     CHECK(flow_allocate_params(&f) == NF_OK);
     CHECK(flow_reserve(&f, ROWS) == NF_OK);

@@ -81,13 +81,13 @@ static void build(nf_flow *f, int with_maf)
     memset(f, 0, sizeof *f);
     f->dim = N;
     CHECK(flow_add(f, standardize_new(N, (double[]){0.5, -1, 0, 2}, (double[]){1.5, 0.7, 1, 2})) == NF_OK);
-    CHECK(flow_add(f, autoregressive_new(N, 1, 6, 2, K_ACT_TANH, (int[]){2, 0, 3, 1}, NULL, 0, 3, 3)) == NF_OK);
+    CHECK(flow_add(f, autoregressive_new(N, 0, 1, 6, 2, K_ACT_TANH, (int[]){2, 0, 3, 1}, NULL, 0, 3, 3)) == NF_OK);
     CHECK(flow_add(f, batchnorm_new(N, 0.1)) == NF_OK);
-    CHECK(flow_add(f, coupling_new(N, 1, (int[]){1, 0, 1, 0}, 5, 1, K_ACT_TANH, 3)) == NF_OK);
+    CHECK(flow_add(f, coupling_new(N, 0, 1, (int[]){1, 0, 1, 0}, 5, 1, K_ACT_TANH, 3)) == NF_OK);
     CHECK(flow_add(f, linear_lu_new(N, (int[]){1, 3, 0, 2}, NULL)) == NF_OK);
     if (with_maf)
-        CHECK(flow_add(f, autoregressive_new(N, 0, 5, 1, K_ACT_TANH, (int[]){0, 1, 2, 3}, NULL, 1, 4, 3)) == NF_OK);
-    CHECK(flow_add(f, coupling_new(N, 0, (int[]){0, 1, 0, 1}, 5, 1, K_ACT_TANH, 0)) == NF_OK);
+        CHECK(flow_add(f, autoregressive_new(N, 0, 0, 5, 1, K_ACT_TANH, (int[]){0, 1, 2, 3}, NULL, 1, 4, 3)) == NF_OK);
+    CHECK(flow_add(f, coupling_new(N, 0, 0, (int[]){0, 1, 0, 1}, 5, 1, K_ACT_TANH, 0)) == NF_OK);
     CHECK(flow_add(f, rescale_new(N)) == NF_OK);
     CHECK(flow_allocate_params(f) == NF_OK);
     CHECK(flow_reserve(f, ROWS) == NF_OK);

@@ -83,31 +83,101 @@ static void check_layer(layer *l)
     layer_free(l);
 }
 
+/* A conditional layer: the generic checks with a context in place, then
+ * the context's gradient (added into l->dcontext by either backward pass)
+ * against central differences, and a different context giving a different
+ * output. */
+enum { MAXC = 3 };
+static void check_conditional_layer(layer *l)
+{
+    CHECK(l != NULL && l->context_dim > 0 && l->context_dim <= MAXC);
+    if (!l || l->context_dim < 1 || l->context_dim > MAXC)
+        return;
+    int nc = l->context_dim;
+    real *p = make_params(l);
+    char *pinned = pinned_of(l);
+    real x[ROWS * MAXD], c[ROWS * MAXD], out[ROWS * MAXD], out2[ROWS * MAXD], ctx[ROWS * MAXC], dctx[ROWS * MAXC];
+    double ldj[ROWS];
+    randn_fill(ctx, ROWS * (size_t)nc);
+    l->context = ctx;
+    randn_fill(x, ROWS * (size_t)l->dim);
+    check_layer_inverse(l, p, ROWS, x);
+    for (int dir = 0; dir < 2; dir++) {
+        randn_fill(x, (size_t)l->dim);
+        check_layer_logdet(l, p, dir, x);
+        randn_fill(x, ROWS * (size_t)l->dim);
+        randn_fill(c, ROWS * (size_t)l->dim);
+        double w = randn();
+        check_layer_gradients(l, p, dir, ROWS, x, c, w, pinned);
+        memset(dctx, 0, sizeof dctx);
+        l->dcontext = dctx;
+        pass_of(l, dir)(l, p, ROWS, x, out, memset(ldj, 0, sizeof ldj));
+        (dir == 0 ? l->ops->x2z_backward : l->ops->z2x_backward)(l, p, ROWS, x, out, c, (real)w, NULL, NULL);
+        l->dcontext = NULL;
+        const double h = 1e-6;
+        double gmax = 0;
+        for (int i = 0; i < ROWS * nc; i++) {
+            real keep = ctx[i];
+            ctx[i] = keep + h;
+            double a = layer_loss(l, p, dir, ROWS, x, c, w);
+            ctx[i] = keep - h;
+            double b = layer_loss(l, p, dir, ROWS, x, c, w);
+            ctx[i] = keep;
+            CHECK_CLOSE(dctx[i], (a - b) / (2 * h), 1e-6, 1e-5);
+            gmax = fmax(gmax, fabs(dctx[i]));
+        }
+        CHECK(gmax > 1e-3, "context gradient trivially zero (max %g)", gmax);
+        for (int i = 0; i < ROWS * nc; i++)
+            ctx[i] += 1;
+        pass_of(l, dir)(l, p, ROWS, x, out2, ldj);
+        for (int i = 0; i < ROWS * nc; i++)
+            ctx[i] -= 1;
+        CHECK(memcmp(out, out2, sizeof(real) * ROWS * l->dim) != 0, "the context changes nothing");
+    }
+    l->context = NULL;
+    free(pinned);
+    free(p);
+    layer_free(l);
+}
+
+static void test_conditional_layers(void)
+{
+    int halves[5] = {1, 1, 0, 0, 0}, odd[4] = {0, 1, 0, 1};
+    check_conditional_layer(coupling_new(5, 2, 1, halves, 7, 2, K_ACT_TANH, 3.0));
+    check_conditional_layer(coupling_new(4, 1, 0, odd, 6, 1, K_ACT_RELU, 0));
+    check_conditional_layer(spline_coupling_new(4, 3, odd, 6, 1, K_ACT_TANH, 5, 2.0));
+    for (int iaf = 0; iaf < 2; iaf++) {
+        check_conditional_layer(autoregressive_new(4, 2, iaf, 7, 2, K_ACT_TANH, (int[]){2, 0, 3, 1}, NULL, 0, 3, 3.0));
+        check_conditional_layer(autoregressive_new(3, 1, iaf, 0, 0, K_ACT_TANH, (int[]){1, 2, 0}, NULL, 0, 5, 3.0));
+    }
+    check_conditional_layer(spline_maf_new(4, 2, 6, 1, K_ACT_TANH, (int[]){3, 1, 0, 2}, NULL, 1, 4, 5, 2.0));
+}
+
 static void test_additive_coupling(void)
 {
     int halves[5] = {1, 1, 0, 0, 0}, odd[4] = {0, 1, 0, 1}, user[6] = {1, 0, 0, 1, 1, 0};
-    check_layer(coupling_new(5, 0, halves, 7, 2, K_ACT_TANH, 0));
-    check_layer(coupling_new(4, 0, odd, 6, 1, K_ACT_RELU, 0));
-    check_layer(coupling_new(6, 0, user, 5, 3, K_ACT_TANH, 0));
-    check_layer(coupling_new(2, 0, (int[]){0, 1}, 4, 0, K_ACT_TANH, 0));
+    check_layer(coupling_new(5, 0, 0, halves, 7, 2, K_ACT_TANH, 0));
+    check_layer(coupling_new(4, 0, 0, odd, 6, 1, K_ACT_RELU, 0));
+    check_layer(coupling_new(6, 0, 0, user, 5, 3, K_ACT_TANH, 0));
+    check_layer(coupling_new(2, 0, 0, (int[]){0, 1}, 4, 0, K_ACT_TANH, 0));
 }
 
 static void test_affine_coupling(void)
 {
     int halves[5] = {1, 1, 0, 0, 0}, odd[4] = {0, 1, 0, 1}, user[7] = {1, 0, 0, 1, 1, 0, 1};
-    check_layer(coupling_new(5, 1, halves, 7, 2, K_ACT_TANH, 3.0));
-    check_layer(coupling_new(4, 1, odd, 6, 1, K_ACT_RELU, 2.0));
-    check_layer(coupling_new(7, 1, user, 5, 2, K_ACT_TANH, 0));
-    check_layer(coupling_new(2, 1, (int[]){1, 0}, 8, 2, K_ACT_TANH, 3.0));
+    check_layer(coupling_new(5, 0, 1, halves, 7, 2, K_ACT_TANH, 3.0));
+    check_layer(coupling_new(4, 0, 1, odd, 6, 1, K_ACT_RELU, 2.0));
+    check_layer(coupling_new(7, 0, 1, user, 5, 2, K_ACT_TANH, 0));
+    check_layer(coupling_new(2, 0, 1, (int[]){1, 0}, 8, 2, K_ACT_TANH, 3.0));
 }
 
 /* Tail bounds of 2.5 and 1: points inside the bins and in the tails. */
 static void test_spline_coupling(void)
 {
     int halves[5] = {1, 1, 0, 0, 0}, odd[4] = {0, 1, 0, 1};
-    check_layer(spline_coupling_new(5, halves, 7, 2, K_ACT_TANH, 4, 2.5));
-    check_layer(spline_coupling_new(4, odd, 6, 1, K_ACT_RELU, 8, 1.0));
-    check_layer(spline_coupling_new(2, (int[]){1, 0}, 5, 0, K_ACT_TANH, 2, 2.0));
+    check_layer(spline_coupling_new(5, 0, halves, 7, 2, K_ACT_TANH, 4, 2.5));
+    check_layer(spline_coupling_new(4, 0, odd, 6, 1, K_ACT_RELU, 8, 1.0));
+    check_layer(spline_coupling_new(2, 0, (int[]){1, 0}, 5, 0, K_ACT_TANH, 2, 2.0));
 }
 
 /* The spline MAF: its density direction in one pass, its sampling one
@@ -116,10 +186,10 @@ static void test_spline_coupling(void)
 static void test_spline_maf(void)
 {
     int natural[4] = {0, 1, 2, 3}, shuffled[5] = {3, 0, 4, 1, 2};
-    check_layer(spline_maf_new(4, 6, 2, K_ACT_TANH, natural, NULL, 0, 1, 4, 2.0));
-    check_layer(spline_maf_new(5, 7, 1, K_ACT_RELU, shuffled, NULL, 1, 3, 6, 1.0));
-    check_layer(spline_maf_new(1, 3, 1, K_ACT_TANH, (int[]){0}, NULL, 0, 1, 3, 2.0));
-    check_layer(spline_maf_new(4, 6, 1, K_ACT_TANH, (int[]){2, 0, 3, 1}, NULL, 0, 2, 4, 2.0));
+    check_layer(spline_maf_new(4, 0, 6, 2, K_ACT_TANH, natural, NULL, 0, 1, 4, 2.0));
+    check_layer(spline_maf_new(5, 0, 7, 1, K_ACT_RELU, shuffled, NULL, 1, 3, 6, 1.0));
+    check_layer(spline_maf_new(1, 0, 3, 1, K_ACT_TANH, (int[]){0}, NULL, 0, 1, 3, 2.0));
+    check_layer(spline_maf_new(4, 0, 6, 1, K_ACT_TANH, (int[]){2, 0, 3, 1}, NULL, 0, 2, 4, 2.0));
 }
 
 static void test_rescale(void)
@@ -147,12 +217,12 @@ static void test_linear_lu(void)
 static void test_autoregressive(void)
 {
     for (int iaf = 0; iaf < 2; iaf++) {
-        check_layer(autoregressive_new(1, iaf, 4, 1, K_ACT_TANH, (int[]){0}, NULL, 0, 1, 3.0));
-        check_layer(autoregressive_new(2, iaf, 5, 1, K_ACT_TANH, (int[]){1, 0}, NULL, 0, 1, 3.0));
-        check_layer(autoregressive_new(4, iaf, 7, 2, K_ACT_TANH, (int[]){0, 1, 2, 3}, NULL, 0, 2, 3.0));
-        check_layer(autoregressive_new(5, iaf, 6, 2, K_ACT_RELU, (int[]){3, 0, 4, 1, 2}, NULL, 1, 3, 2.0));
-        check_layer(autoregressive_new(6, iaf, 9, 3, K_ACT_TANH, (int[]){5, 4, 3, 2, 1, 0}, NULL, 1, 4, 0));
-        check_layer(autoregressive_new(3, iaf, 0, 0, K_ACT_TANH, (int[]){2, 0, 1}, NULL, 0, 5, 3.0));
+        check_layer(autoregressive_new(1, 0, iaf, 4, 1, K_ACT_TANH, (int[]){0}, NULL, 0, 1, 3.0));
+        check_layer(autoregressive_new(2, 0, iaf, 5, 1, K_ACT_TANH, (int[]){1, 0}, NULL, 0, 1, 3.0));
+        check_layer(autoregressive_new(4, 0, iaf, 7, 2, K_ACT_TANH, (int[]){0, 1, 2, 3}, NULL, 0, 2, 3.0));
+        check_layer(autoregressive_new(5, 0, iaf, 6, 2, K_ACT_RELU, (int[]){3, 0, 4, 1, 2}, NULL, 1, 3, 2.0));
+        check_layer(autoregressive_new(6, 0, iaf, 9, 3, K_ACT_TANH, (int[]){5, 4, 3, 2, 1, 0}, NULL, 1, 4, 0));
+        check_layer(autoregressive_new(3, 0, iaf, 0, 0, K_ACT_TANH, (int[]){2, 0, 1}, NULL, 0, 5, 3.0));
     }
 }
 
@@ -252,11 +322,11 @@ static void check_flow_gradient(nf_base base)
     f.dim = n;
     f.base.kind = base;
     CHECK(flow_add(&f, standardize_new(n, (double[]){0.5, -1, 0, 2}, (double[]){1.5, 0.7, 1, 2})) == NF_OK);
-    CHECK(flow_add(&f, coupling_new(n, 1, (int[]){1, 0, 1, 0}, 6, 2, K_ACT_TANH, 3)) == NF_OK);
+    CHECK(flow_add(&f, coupling_new(n, 0, 1, (int[]){1, 0, 1, 0}, 6, 2, K_ACT_TANH, 3)) == NF_OK);
     CHECK(flow_add(&f, linear_lu_new(n, (int[]){2, 0, 3, 1}, NULL)) == NF_OK);
-    CHECK(flow_add(&f, coupling_new(n, 0, (int[]){0, 1, 0, 1}, 5, 1, K_ACT_TANH, 0)) == NF_OK);
-    CHECK(flow_add(&f, spline_coupling_new(n, (int[]){1, 1, 0, 0}, 5, 1, K_ACT_TANH, 5, 2.0)) == NF_OK);
-    CHECK(flow_add(&f, spline_maf_new(n, 6, 1, K_ACT_TANH, (int[]){2, 0, 3, 1}, NULL, 0, 2, 4, 2.0)) == NF_OK);
+    CHECK(flow_add(&f, coupling_new(n, 0, 0, (int[]){0, 1, 0, 1}, 5, 1, K_ACT_TANH, 0)) == NF_OK);
+    CHECK(flow_add(&f, spline_coupling_new(n, 0, (int[]){1, 1, 0, 0}, 5, 1, K_ACT_TANH, 5, 2.0)) == NF_OK);
+    CHECK(flow_add(&f, spline_maf_new(n, 0, 6, 1, K_ACT_TANH, (int[]){2, 0, 3, 1}, NULL, 0, 2, 4, 2.0)) == NF_OK);
     CHECK(flow_add(&f, rescale_new(n)) == NF_OK);
     CHECK(flow_add(&f, actnorm_new(n)) == NF_OK); /* not training: the affine map */
     CHECK(flow_allocate_params(&f) == NF_OK);
@@ -282,6 +352,7 @@ static void test_flow_gradient_logistic(void) { check_flow_gradient(NF_BASE_LOGI
 int main(void)
 {
     rng_seed(&gen, 42);
+    RUN(test_conditional_layers);
     RUN(test_additive_coupling);
     RUN(test_affine_coupling);
     RUN(test_spline_coupling);

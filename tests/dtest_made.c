@@ -46,20 +46,20 @@ static void check_autoregressive(int n, int hidden, int depth, int random_degree
     for (int k = 0; k < n; k++)
         pos[order[k]] = k;
     made m;
-    CHECK(made_setup(&m, n, hidden, depth, K_ACT_TANH, 3, order, NULL, random_degrees, &gen) == NF_OK);
+    CHECK(made_setup(&m, n, 0, hidden, depth, K_ACT_TANH, 3, order, NULL, random_degrees, &gen) == NF_OK);
     CHECK(made_reserve(&m, 1) == 0);
     real *p = random_params(&m);
     CHECK(made_check(&m, p) == 1);
     real x[MAXN], base[3 * MAXN];
     for (int i = 0; i < n; i++)
         x[i] = rng_normal(&gen);
-    made_forward(&m, p, 1, x);
+    made_forward(&m, p, 1, x, NULL);
     memcpy(base, m.out, sizeof(real) * m.n_out);
     int changed_later = 0;
     for (int j = 0; j < n; j++) {
         real keep = x[j];
         x[j] = keep + 0.7;
-        made_forward(&m, p, 1, x);
+        made_forward(&m, p, 1, x, NULL);
         x[j] = keep;
         for (int i = 0; i < n; i++)
             for (int c = 0; c < 3; c++) {
@@ -102,7 +102,7 @@ static void naive_sequential(int iaf, made *m, const real *p, double bound, int 
     for (int r = 0; r < rows; r++)
         ldj[r] = 0;
     for (int k = 0; k < n; k++) {
-        made_forward(m, p, rows, s);
+        made_forward(m, p, rows, s, NULL);
         int i = m->order[k];
         for (int r = 0; r < rows; r++) {
             real a = m->out[(size_t)r * 2 * n + 2 * k], mu = m->out[(size_t)r * 2 * n + 2 * k + 1];
@@ -120,7 +120,7 @@ static void check_one_pass(int iaf, int n, int hidden, int depth, int random_deg
     int order[MAXN];
     random_order(order, n);
     const double bound = 3.0;
-    layer *l = autoregressive_new(n, iaf, hidden, depth, K_ACT_RELU, order, NULL, random_degrees, 7, bound);
+    layer *l = autoregressive_new(n, 0, iaf, hidden, depth, K_ACT_RELU, order, NULL, random_degrees, 7, bound);
     CHECK(l != NULL);
     if (!l)
         return;
@@ -177,9 +177,9 @@ static void check_flow_gradient(int components, int depth)
     nf_flow f = {0};
     f.dim = n;
     CHECK(flow_add(&f, standardize_new(n, (double[]){0.5, -1, 0, 2}, (double[]){1.5, 0.7, 1, 2})) == NF_OK);
-    CHECK(flow_add(&f, autoregressive_new(n, 0, 6, depth, K_ACT_TANH, (int[]){2, 0, 3, 1}, NULL, 0, 3, 3)) == NF_OK);
-    CHECK(flow_add(&f, autoregressive_new(n, 1, 5, depth, K_ACT_TANH, (int[]){0, 1, 2, 3}, NULL, 1, 4, 3)) == NF_OK);
-    f.mog = mog_new(n, components, 7, depth, K_ACT_TANH, (int[]){3, 1, 0, 2}, NULL, 0, 5);
+    CHECK(flow_add(&f, autoregressive_new(n, 0, 0, 6, depth, K_ACT_TANH, (int[]){2, 0, 3, 1}, NULL, 0, 3, 3)) == NF_OK);
+    CHECK(flow_add(&f, autoregressive_new(n, 0, 1, 5, depth, K_ACT_TANH, (int[]){0, 1, 2, 3}, NULL, 1, 4, 3)) == NF_OK);
+    f.mog = mog_new(n, 0, components, 7, depth, K_ACT_TANH, (int[]){3, 1, 0, 2}, NULL, 0, 5);
     CHECK(f.mog != NULL);
     CHECK(flow_allocate_params(&f) == NF_OK);
     CHECK(flow_reserve(&f, ROWS) == NF_OK);
@@ -214,7 +214,7 @@ static void test_flow_gradient_mog(void)
  * samples have that density's mean. */
 static void test_mog_normalised(void)
 {
-    mog_base *m = mog_new(1, 4, 5, 1, K_ACT_TANH, (int[]){0}, NULL, 0, 3);
+    mog_base *m = mog_new(1, 0, 4, 5, 1, K_ACT_TANH, (int[]){0}, NULL, 0, 3);
     CHECK(m != NULL && mog_reserve(m, 4000) == 0);
     real *p = malloc(sizeof(real) * mog_n_params(m));
     rng r;

@@ -98,7 +98,8 @@ class nf_config(Structure):
                 ("activation", c_int), ("base", c_int), ("partition", c_int), ("seed", c_uint64),
                 ("order", c_int), ("random_degrees", c_int), ("batch_norm", c_int), ("actnorm", c_int),
                 ("log_scale_bound", c_double), ("components", c_int), ("whiten", c_int),
-                ("tail_weight", c_double), ("bins", c_int), ("tail_bound", c_double)]
+                ("tail_weight", c_double), ("bins", c_int), ("tail_bound", c_double),
+                ("context_dim", c_int)]
 
 
 class nf_made_options(Structure):

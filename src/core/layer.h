@@ -65,6 +65,13 @@ struct layer {
     int training; /* set by the flow around a training step: batch statistics */
     int inference; /* set around the public evaluation calls: no backward pass follows, so
                     * a layer may keep its activations in scratch (src/flow/api_flow.c) */
+    /* A conditional layer's context: context_dim values per row (fixed when
+     * the layer is made; 0 for a layer that takes none); the flow points
+     * `context` at the current pass's rows (standardised) and `dcontext`
+     * where their gradient is to be added (NULL: not wanted). */
+    int context_dim;
+    const real *context;
+    real *dcontext;
     void *self;   /* the kind's own state */
 };
 

@@ -27,6 +27,8 @@ void nf_flow_free(nf_flow *f)
     free(f->data_min);
     free(f->data_max);
     free(f->gauss);
+    free(f->context_mean); /* context_std lies in the same block */
+    free(f->context_columns);
     free(f);
 }
 
@@ -42,20 +44,48 @@ static nf_status ready(const nf_flow *f, const void *buf, size_t rows)
     return NF_OK;
 }
 
+/* ... and its context: present exactly when the flow is conditional. */
+static nf_status ready_given(const nf_flow *f, const void *buf, const float *context, size_t rows)
+{
+    nf_status st = ready(f, buf, rows);
+    if (st)
+        return st;
+    if (f->context_dim && rows && !context)
+        return nf_fail(NF_ERR_INVALID, "the model is conditional on %d context values per row: pass them "
+                                       "(nf_flow_*_given)", f->context_dim);
+    if (!f->context_dim && context)
+        return nf_fail(NF_ERR_INVALID, "the model takes no context");
+    return NF_OK;
+}
+
+int nf_flow_context_dim(const nf_flow *f) { return f ? f->context_dim : 0; }
+
+/* The context of rows from r0 on (NULL for an unconditional flow). */
+static const float *context_rows(const nf_flow *f, const float *context, size_t r0)
+{
+    return context ? context + r0 * f->context_dim : NULL;
+}
+
 static int chunk_rows(size_t rows) { return rows < EVAL_CHUNK ? (int)rows : EVAL_CHUNK; }
 
-nf_status nf_flow_log_prob(nf_flow *f, const float *x, size_t rows, double *log_prob)
+nf_status nf_flow_log_prob_given(nf_flow *f, const float *x, const float *context, size_t rows, double *log_prob)
 {
-    nf_status st = ready(f, x, rows);
+    nf_status st = ready_given(f, x, context, rows);
     if (st || !rows || (st = flow_reserve(f, chunk_rows(rows))))
         return st;
     flow_set_inference(f, 1);
     for (size_t r0 = 0; r0 < rows; r0 += EVAL_CHUNK) {
         int n = chunk_rows(rows - r0);
+        flow_load_context(f, context_rows(f, context, r0), n);
         flow_log_prob_rows(f, n, x + r0 * f->dim, log_prob + r0);
     }
     flow_set_inference(f, 0);
     return NF_OK;
+}
+
+nf_status nf_flow_log_prob(nf_flow *f, const float *x, size_t rows, double *log_prob)
+{
+    return nf_flow_log_prob_given(f, x, NULL, rows, log_prob);
 }
 
 nf_status nf_flow_gaussian_log_prob(nf_flow *f, const float *x, size_t rows, double *log_prob)
@@ -70,14 +100,15 @@ nf_status nf_flow_gaussian_log_prob(nf_flow *f, const float *x, size_t rows, dou
     return NF_OK;
 }
 
-nf_status nf_flow_encode(nf_flow *f, const float *x, size_t rows, float *z)
+nf_status nf_flow_encode_given(nf_flow *f, const float *x, const float *context, size_t rows, float *z)
 {
-    nf_status st = ready(f, x, rows);
+    nf_status st = ready_given(f, x, context, rows);
     if (st || !rows || (st = flow_reserve(f, chunk_rows(rows))))
         return st;
     flow_set_inference(f, 1);
     for (size_t r0 = 0; r0 < rows; r0 += EVAL_CHUNK) {
         int n = chunk_rows(rows - r0);
+        flow_load_context(f, context_rows(f, context, r0), n);
         flow_x2z(f, n, x + r0 * f->dim, f->logp);
         memcpy(z + r0 * f->dim, f->act[f->n_layers - 1], sizeof(float) * n * f->dim);
     }
@@ -85,31 +116,45 @@ nf_status nf_flow_encode(nf_flow *f, const float *x, size_t rows, float *z)
     return NF_OK;
 }
 
-nf_status nf_flow_decode(nf_flow *f, const float *z, size_t rows, float *x)
+nf_status nf_flow_encode(nf_flow *f, const float *x, size_t rows, float *z)
 {
-    nf_status st = ready(f, z, rows);
+    return nf_flow_encode_given(f, x, NULL, rows, z);
+}
+
+nf_status nf_flow_decode_given(nf_flow *f, const float *z, const float *context, size_t rows, float *x)
+{
+    nf_status st = ready_given(f, z, context, rows);
     if (st || !rows || (st = flow_reserve(f, chunk_rows(rows))))
         return st;
     flow_set_inference(f, 1);
     for (size_t r0 = 0; r0 < rows; r0 += EVAL_CHUNK) {
         int n = chunk_rows(rows - r0);
+        flow_load_context(f, context_rows(f, context, r0), n);
         flow_z2x(f, n, z + r0 * f->dim, x + r0 * f->dim, NULL);
     }
     flow_set_inference(f, 0);
     return NF_OK;
 }
 
-nf_status nf_flow_sample(nf_flow *f, size_t rows, uint64_t seed, float *x, double *log_prob)
+nf_status nf_flow_decode(nf_flow *f, const float *z, size_t rows, float *x)
 {
-    nf_status st = ready(f, x, rows);
+    return nf_flow_decode_given(f, z, NULL, rows, x);
+}
+
+nf_status nf_flow_sample_given(nf_flow *f, const float *context, size_t rows, uint64_t seed, float *x,
+                               double *log_prob)
+{
+    nf_status st = ready_given(f, x, context, rows);
     if (st || !rows || (st = flow_reserve(f, chunk_rows(rows))))
         return st;
     int mix = f->gauss && f->tail_weight > 0, p = f->dim;
     int *picked = mix ? malloc(sizeof(int) * EVAL_CHUNK) : NULL;
     real *drawn = mix ? malloc(sizeof(real) * EVAL_CHUNK * p) : NULL;
-    if (mix && (!picked || !drawn)) {
+    real *drawn_context = mix && f->context_dim ? malloc(sizeof(real) * EVAL_CHUNK * f->context_dim) : NULL;
+    if (mix && (!picked || !drawn || (f->context_dim && !drawn_context))) {
         free(picked);
         free(drawn);
+        free(drawn_context);
         return nf_fail(NF_ERR_NOMEM, "out of memory for sampling");
     }
     rng r, pick; /* the Gaussian component's rows and draws: a stream of their own */
@@ -120,6 +165,7 @@ nf_status nf_flow_sample(nf_flow *f, size_t rows, uint64_t seed, float *x, doubl
     for (size_t r0 = 0; r0 < rows; r0 += EVAL_CHUNK) {
         int n = chunk_rows(rows - r0);
         real *xo = x + r0 * p;
+        flow_load_context(f, context_rows(f, context, r0), n);
         flow_base_sample(f, &r, n, z);
         if (log_prob)
             flow_base_log_prob(f, n, z, log_prob + r0);
@@ -140,7 +186,11 @@ nf_status nf_flow_sample(nf_flow *f, size_t rows, uint64_t seed, float *x, doubl
             }
         if (!log_prob)
             continue;
-        if (k) { /* the flow's density where the Gaussian drew */
+        if (k) { /* the flow's density where the Gaussian drew, given those rows' context */
+            for (int j = 0; j < k && drawn_context; j++)
+                memcpy(drawn_context + (size_t)j * f->context_dim, f->context + (size_t)picked[j] * f->context_dim,
+                       sizeof(real) * f->context_dim);
+            flow_point_context(f, drawn_context, NULL);
             flow_x2z(f, k, drawn, f->logp);
             for (int j = 0; j < k; j++)
                 log_prob[r0 + picked[j]] = f->logp[j];
@@ -150,5 +200,11 @@ nf_status nf_flow_sample(nf_flow *f, size_t rows, uint64_t seed, float *x, doubl
     flow_set_inference(f, 0);
     free(picked);
     free(drawn);
+    free(drawn_context);
     return NF_OK;
+}
+
+nf_status nf_flow_sample(nf_flow *f, size_t rows, uint64_t seed, float *x, double *log_prob)
+{
+    return nf_flow_sample_given(f, NULL, rows, seed, x, log_prob);
 }

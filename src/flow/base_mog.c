@@ -16,7 +16,7 @@ static const double half_log_2pi = 0.91893853320467274178;
  * in standardised units. */
 static const double log_scale_bound = 5.0;
 
-mog_base *mog_new(int n, int k, int hidden, int depth, int act, const int *order, const int *degrees,
+mog_base *mog_new(int n, int n_context, int k, int hidden, int depth, int act, const int *order, const int *degrees,
                   int random_degrees, uint64_t seed)
 {
     if (n < 1 || k < 1 || k > 1000 || depth < 0 || depth > 16 || (depth > 0 && hidden < 1) || hidden > 1 << 16) {
@@ -35,9 +35,10 @@ mog_base *mog_new(int n, int k, int hidden, int depth, int act, const int *order
     m->n = n;
     m->k = k;
     m->bound = (real)log_scale_bound;
+    m->context_dim = n_context;
     rng r;
     rng_seed(&r, seed);
-    if (made_setup(&m->net, n, hidden, depth, act, 3 * k, order, degrees, random_degrees, &r)) {
+    if (made_setup(&m->net, n, n_context, hidden, depth, act, 3 * k, order, degrees, random_degrees, &r)) {
         free(m);
         nf_fail(NF_ERR_NOMEM, "out of memory creating a MADE MoG");
         return NULL;
@@ -115,7 +116,7 @@ void mog_log_prob(mog_base *m, const real *p, int rows, const real *z, double *o
 {
     int n = m->n, K = m->k, no = m->net.n_out;
     double comp[1000];
-    made_forward(&m->net, p, rows, z);
+    made_forward(&m->net, p, rows, z, m->context);
     for (int r = 0; r < rows; r++) {
         double sum = 0, lse_w;
         for (int k = 0; k < n; k++) {
@@ -148,7 +149,7 @@ void mog_grad(mog_base *m, const real *p, int rows, const real *z, real scale, r
             }
             m->direct[(size_t)r * n + k] = (real)(scale * g); /* z_i -> its own conditional */
         }
-    made_backward(&m->net, p, rows, m->dout, dz, dp);
+    made_backward(&m->net, p, rows, m->dout, dz, m->dcontext, dp);
     for (int r = 0; r < rows; r++)
         for (int k = 0; k < n; k++)
             dz[(size_t)r * n + m->net.order[k]] += m->direct[(size_t)r * n + k];
@@ -161,6 +162,7 @@ void mog_sample(mog_base *m, const real *p, rng *r, int rows, real *z)
         m->noise[2 * i] = (real)rng_uniform(r);
         m->noise[2 * i + 1] = (real)rng_normal(r);
     }
+    made_load_context(&m->net, 0, rows, m->context);
     for (int k = 0; k < n; k++) {
         made_seq_step(&m->net, p, 0, rows, k);
         int i = m->net.order[k];
@@ -183,7 +185,7 @@ void mog_sample(mog_base *m, const real *p, rng *r, int rows, real *z)
             }
             real v = b[K + pick] + r_exp(b[2 * K + pick]) * m->noise[2 * ((size_t)row * n + k) + 1];
             z[(size_t)row * n + i] = v;
-            m->net.in[(size_t)row * n + k] = v;
+            *made_in(&m->net, row, k) = v;
         }
     }
 }
@@ -205,7 +207,7 @@ nf_status mog_load(const mf_file *f, const mf_section *s, int dim, mog_base **ou
         return st;
     if (k < 1 || k > 1000)
         st = nf_fail(NF_ERR_FORMAT, "%s: made_mog_base: %lld components (1..1000 allowed)", mf_path(f), (long long)k);
-    if (!st && !(*out = mog_new(dim, (int)k, sp.hidden, sp.depth, sp.act, sp.order, sp.degrees, 0, 0))) {
+    if (!st && !(*out = mog_new(dim, sp.context, (int)k, sp.hidden, sp.depth, sp.act, sp.order, sp.degrees, 0, 0))) {
         char why[256];
         snprintf(why, sizeof why, "%s", nf_last_error());
         st = nf_fail(NF_ERR_FORMAT, "%s: bad made_mog_base: %s", mf_path(f), why);

@@ -15,6 +15,10 @@
 typedef struct mog_base {
     int n, k;
     real bound;
+    /* a conditional base's context, as for a layer (src/core/layer.h) */
+    int context_dim;
+    const real *context;
+    real *dcontext;
     made net;
     size_t p_off;
     int max_rows;
@@ -23,8 +27,9 @@ typedef struct mog_base {
     real *direct; /* rows x n: d log p / dz_k through z_k's own conditional */
 } mog_base;
 
-/* NULL with nf_fail's message on bad arguments or no memory. */
-mog_base *mog_new(int n, int k, int hidden, int depth, int act, const int *order, const int *degrees,
+/* NULL with nf_fail's message on bad arguments or no memory; n_context
+ * context inputs of degree 0 (a conditional base; 0: none). */
+mog_base *mog_new(int n, int n_context, int k, int hidden, int depth, int act, const int *order, const int *degrees,
                   int random_degrees, uint64_t seed);
 void mog_free(mog_base *m);
 size_t mog_n_params(const mog_base *m);

@@ -103,6 +103,10 @@ void flow_free_buffers(nf_flow *f)
     k_free(f->dbuf[1]);
     free(f->ldj);
     free(f->logp);
+    free(f->context);
+    free(f->dcontext);
+    f->context = f->dcontext = NULL;
+    flow_point_context(f, NULL, NULL);
     f->act = NULL;
     f->dbuf[0] = f->dbuf[1] = NULL;
     f->ldj = f->logp = NULL;
@@ -121,6 +125,11 @@ nf_status flow_reserve(nf_flow *f, int rows)
     f->ldj = malloc(sizeof(double) * rows);
     f->logp = malloc(sizeof(double) * rows);
     int ok = f->act && f->dbuf[0] && f->dbuf[1] && f->ldj && f->logp;
+    if (ok && f->context_dim) {
+        f->context = calloc((size_t)rows * f->context_dim, sizeof(real));
+        f->dcontext = calloc((size_t)rows * f->context_dim, sizeof(real));
+        ok = f->context && f->dcontext;
+    }
     for (int l = 0; ok && l < f->n_layers; l++) {
         f->act[l] = k_alloc(sizeof(real) * n);
         ok = f->act[l] && f->layers[l]->ops->reserve(f->layers[l], rows) == NF_OK;
@@ -136,6 +145,34 @@ nf_status flow_reserve(nf_flow *f, int rows)
 }
 
 static const real *layer_params(const nf_flow *f, const layer *l) { return f->params + l->p_off; }
+
+void flow_point_context(nf_flow *f, const real *context, real *dcontext)
+{
+    for (int l = 0; l < f->n_layers; l++)
+        if (f->layers[l]->context_dim) {
+            f->layers[l]->context = context;
+            f->layers[l]->dcontext = dcontext;
+        }
+    if (f->mog && f->mog->context_dim) {
+        f->mog->context = context;
+        f->mog->dcontext = dcontext;
+    }
+}
+
+void flow_load_context(nf_flow *f, const float *context, int rows)
+{
+    int nc = f->context_dim;
+    if (!nc)
+        return;
+    for (int r = 0; r < rows; r++)
+        for (int j = 0; j < nc; j++) {
+            double v = context[(size_t)r * nc + j];
+            if (f->context_mean)
+                v = (v - f->context_mean[j]) / f->context_std[j];
+            f->context[(size_t)r * nc + j] = (real)v;
+        }
+    flow_point_context(f, f->context, NULL);
+}
 
 void flow_x2z(nf_flow *f, int rows, const real *x, double *logp)
 {

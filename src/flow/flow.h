@@ -13,6 +13,13 @@
 
 struct nf_flow {
     int dim;
+    /* A conditional flow's context columns (0: unconditional), their
+     * standardisation (context_dim each; NULL until set), and the current
+     * pass's standardised context and its gradient (max_rows rows). */
+    int context_dim;
+    double *context_mean, *context_std;
+    char *context_columns; /* the tool's column list of the context (nf_flow_set_context_columns), or NULL */
+    real *context, *dcontext;
     base_density base;
     mog_base *mog;   /* when not NULL, the base density instead of `base` */
     layer **layers;
@@ -62,6 +69,15 @@ void flow_free_buffers(nf_flow *f);
 /* Grows the batch buffers to hold `rows` rows (never shrinks). */
 nf_status flow_reserve(nf_flow *f, int rows);
 
+/* Points every conditional layer (and a conditional MoG base) at the
+ * context rows of the next passes (standardised, rows x context_dim; NULL
+ * for none) and at where their gradient is to be added (NULL: not
+ * wanted). */
+void flow_point_context(nf_flow *f, const real *context, real *dcontext);
+/* Standardises rows <= max_rows of context (raw, rows x context_dim) into
+ * f->context and points the layers at it (no gradient). No-op for an
+ * unconditional flow. */
+void flow_load_context(nf_flow *f, const float *context, int rows);
 /* x -> z for rows <= max_rows: leaves z in f->act[last] and log p(x) in
  * logp[r]. */
 void flow_x2z(nf_flow *f, int rows, const real *x, double *logp);

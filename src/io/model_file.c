@@ -64,6 +64,33 @@ static nf_status gauss_load(const mf_file *mf, const mf_section *s, nf_flow *f)
     return st;
 }
 
+/* A conditional model's context standardisation and columns (optional
+ * keys of the header). */
+static nf_status read_context(const mf_file *mf, const mf_section *s, nf_flow *f)
+{
+    int nc = f->context_dim;
+    nf_status st = NF_OK;
+    if (nc && mf_has(s, "context_mean")) {
+        const double *mean, *std;
+        st = mf_get_f64s(mf, s, "context_mean", (size_t)nc, &mean, NULL);
+        if (!st) st = mf_get_f64s(mf, s, "context_std", (size_t)nc, &std, NULL);
+        if (st)
+            return st;
+        char why[160];
+        if (!standardize_check(nc, mean, std, why, sizeof why))
+            return nf_fail(NF_ERR_FORMAT, "%s: section 'nflow': context standardisation: %s", mf_path(mf), why);
+        if (!(f->context_mean = malloc(sizeof(double) * 2 * (size_t)nc)))
+            return nf_fail(NF_ERR_NOMEM, "out of memory");
+        f->context_std = f->context_mean + nc;
+        memcpy(f->context_mean, mean, sizeof(double) * nc);
+        memcpy(f->context_std, std, sizeof(double) * nc);
+    }
+    const char *cols;
+    if (nc && mf_has(s, "context_columns") && !(st = mf_get_str(mf, s, "context_columns", &cols)))
+        st = nf_flow_set_context_columns(f, cols);
+    return st;
+}
+
 static nf_status put_header(const nf_flow *f, mf_writer *w)
 {
     nf_status st = mf_begin(w, "nflow");
@@ -74,6 +101,10 @@ static nf_status put_header(const nf_flow *f, mf_writer *w)
     if (!st) st = mf_put_f64(w, "box_hi", f->base.hi);
     if (!st) st = mf_put_i64(w, "layers", f->n_layers);
     if (!st) st = mf_put_i64(w, "params", (int64_t)f->n_params);
+    if (!st && f->context_dim) st = mf_put_i64(w, "context", f->context_dim);
+    if (!st && f->context_mean) st = mf_put_f64s(w, "context_mean", f->context_mean, (size_t)f->context_dim);
+    if (!st && f->context_mean) st = mf_put_f64s(w, "context_std", f->context_std, (size_t)f->context_dim);
+    if (!st && f->context_columns) st = mf_put_str(w, "context_columns", f->context_columns);
     if (!st && f->has_config) {
         const nf_config *c = &f->config;
         st = mf_begin(w, "config");
@@ -336,6 +367,13 @@ static nf_status read_flow(const mf_file *mf, nf_flow **out)
     int b = base_from_name(base);
     if (dim < 1 || dim > 100000 || b < 0 || n_layers < 1 || n_layers > 100000 || n_params < 0)
         return nf_fail(NF_ERR_FORMAT, "%s: section 'nflow': dim, base or counts out of range", path);
+    int64_t context = 0; /* since 0.4: a conditional model */
+    if (mf_has(s, "context") && (st = mf_get_i64(mf, s, "context", &context)))
+        return st;
+    if (context < 0 || context > 65536)
+        return nf_fail(NF_ERR_FORMAT, "%s: section 'nflow': %lld context values out of range 0..65536", path,
+                       (long long)context);
+    const mf_section *header = s;
     size_t stored;
     if ((st = stored_params(mf, &stored)))
         return st;
@@ -355,13 +393,17 @@ static nf_status read_flow(const mf_file *mf, nf_flow **out)
     if (!f)
         return nf_fail(NF_ERR_NOMEM, "out of memory loading %s", path);
     f->dim = (int)dim;
+    f->context_dim = (int)context;
     f->base.kind = (nf_base)b;
     f->base.lo = lo;
     f->base.hi = hi;
+    if (!st)
+        st = read_context(mf, header, f);
     if (b == NF_BASE_UNIFORM && !(lo < hi))
         st = nf_fail(NF_ERR_FORMAT, "%s: uniform box [%g, %g] is empty", path, lo, hi);
     if (!st && i < ns && strcmp(mf_section_tag(mf_section_at(mf, i)), "config") == 0)
         st = read_config(mf, mf_section_at(mf, i++), f);
+    f->config.context_dim = f->context_dim;
     if (!st && i < ns && strcmp(mf_section_tag(mf_section_at(mf, i)), "training") == 0)
         st = read_training(mf, mf_section_at(mf, i++), f);
     for (int64_t l = 0; l < n_layers && !st; l++, i++) {
@@ -382,11 +424,20 @@ static nf_status read_flow(const mf_file *mf, nf_flow **out)
         }
         layer *ly = NULL;
         st = load(mf, s, f->dim, &ly);
+        if (!st && ly->context_dim && ly->context_dim != f->context_dim) {
+            st = nf_fail(NF_ERR_FORMAT, "%s: section %zu ('%s') reads %d context values, the model has %d", path, i,
+                         mf_section_tag(s), ly->context_dim, f->context_dim);
+            layer_free(ly);
+            break;
+        }
         if (!st)
             st = flow_add(f, ly);
     }
     if (!st && i < ns && strcmp(mf_section_tag(mf_section_at(mf, i)), "made_mog_base") == 0)
         st = mog_load(mf, mf_section_at(mf, i++), f->dim, &f->mog);
+    if (!st && f->mog && f->mog->context_dim && f->mog->context_dim != f->context_dim)
+        st = nf_fail(NF_ERR_FORMAT, "%s: the MoG base reads %d context values, the model has %d", path,
+                     f->mog->context_dim, f->context_dim);
     if (!st && i < ns && strcmp(mf_section_tag(mf_section_at(mf, i)), "gaussian_fit") == 0)
         st = gauss_load(mf, mf_section_at(mf, i++), f);
     if (!st && f->gauss)

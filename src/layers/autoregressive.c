@@ -80,7 +80,7 @@ static void parallel(layer *l, const real *p, int rows, const real *s, real *y, 
 {
     autoregressive *a = self(l);
     int n = l->dim;
-    made_forward(&a->net, p, rows, s);
+    made_forward(&a->net, p, rows, s, l->context);
     if (a->spline) {
         int per = rq_params(a->rq.bins);
         K_PARALLEL_ROWS((size_t)rows * n)
@@ -120,13 +120,13 @@ static void parallel_backward(layer *l, const real *p, int rows, const real *y, 
 {
     autoregressive *a = self(l);
     int n = l->dim;
-    if (!ds && !dp)
+    if (!ds && !dp && !l->dcontext)
         return;
     K_PARALLEL_ROWS((size_t)rows * n)
     for (int r = 0; r < rows; r++) {
         if (a->spline) { /* y = g(s): the spline's gradients at s, from the MADE's input (degree order) */
             int per = rq_params(a->rq.bins);
-            const real *o = a->net.out + (size_t)r * a->net.n_out, *sk = a->net.in + (size_t)r * n;
+            const real *o = a->net.out + (size_t)r * a->net.n_out, *sk = made_in(&a->net, r, 0);
             real *d = a->dout + (size_t)r * a->net.n_out, *direct = a->scales + (size_t)r * 2 * n;
             for (int k = 0; k < n; k++) {
                 int i = a->net.order[k];
@@ -153,7 +153,7 @@ static void parallel_backward(layer *l, const real *p, int rows, const real *y, 
             e[k] *= dyr[i]; /* the direct path's gradient */
         }
     }
-    made_backward(&a->net, p, rows, a->dout, ds, dp);
+    made_backward(&a->net, p, rows, a->dout, ds, l->dcontext, dp);
     if (ds) {
         K_PARALLEL_ROWS((size_t)rows * n)
         for (int r = 0; r < rows; r++) {
@@ -177,14 +177,14 @@ enum { SEQ_TILE = 64 };
  * NULL (use the layer's buffers) when the scratch cannot be had. */
 static real *tile_view(const made *m, made *view)
 {
-    size_t per_row = (size_t)m->n + m->n_out + (size_t)m->depth * m->hidden;
+    size_t per_row = (size_t)m->n_in + m->n_out + (size_t)m->depth * m->hidden;
     real *scratch = malloc(sizeof(real) * SEQ_TILE * per_row);
     if (!scratch)
         return NULL;
     *view = *m;
     view->max_rows = SEQ_TILE;
     view->in = scratch;
-    view->out = scratch + (size_t)SEQ_TILE * m->n;
+    view->out = scratch + (size_t)SEQ_TILE * m->n_in;
     view->net.h = view->out + (size_t)SEQ_TILE * m->n_out;
     return scratch;
 }
@@ -205,6 +205,8 @@ static void sequential(layer *l, const real *p, int rows, const real *y, real *s
             int r0 = t * SEQ_TILE, r1 = rows - r0 < SEQ_TILE ? rows : r0 + SEQ_TILE;
             made *mm = scratch ? &view : m; /* the buffers this tile works in, */
             int base = scratch ? r0 : 0;    /* and the row they start with */
+            if (l->context)
+                made_load_context(mm, r0 - base, r1 - r0, l->context + (size_t)r0 * l->context_dim);
             for (int k = 0; k < n; k++) {
                 made_seq_step(mm, p, r0 - base, r1 - r0, k);
                 int i = m->order[k];
@@ -215,7 +217,7 @@ static void sequential(layer *l, const real *p, int rows, const real *y, real *s
                         real l, si = rq_inverse(&a->rq, raw, 1, y[(size_t)r * n + i], &l);
                         ldj[r] += l;
                         s[(size_t)r * n + i] = si;
-                        mm->in[(size_t)(r - base) * n + k] = si;
+                        *made_in(mm, r - base, k) = si;
                     }
                     continue;
                 }
@@ -234,7 +236,7 @@ static void sequential(layer *l, const real *p, int rows, const real *y, real *s
                         ldj[r] += alpha[r - r0];
                     }
                     s[(size_t)r * n + i] = si;
-                    mm->in[(size_t)(r - base) * n + k] = si;
+                    *made_in(mm, r - base, k) = si;
                 }
             }
         }
@@ -249,7 +251,7 @@ static void sequential_backward(layer *l, const real *p, int rows, const real *d
     autoregressive *a = self(l);
     made *m = &a->net;
     int n = l->dim, tiles = (rows + SEQ_TILE - 1) / SEQ_TILE;
-    if (!dy && !dp)
+    if (!dy && !dp && !l->dcontext)
         return;
 #pragma omp parallel for schedule(dynamic, 1) num_threads(k_threads()) if (tiles > 1)
     for (int t = 0; t < tiles; t++) {
@@ -260,17 +262,17 @@ static void sequential_backward(layer *l, const real *p, int rows, const real *d
             int per = m->per_dim;
             for (int r = r0; r < r1; r++) {
                 if (a->spline) { /* s = g^-1(y) */
-                    real g = ds[(size_t)r * n + i] + m->din[(size_t)r * n + k], gy;
-                    rq_inverse_backward(&a->rq, m->out + (size_t)r * m->n_out + (size_t)per * k, 1,
-                                        m->in[(size_t)r * n + k], g, dldj, &gy, a->dout + (size_t)r * m->n_out + (size_t)per * k);
+                    real g = ds[(size_t)r * n + i] + *made_din(m, r, k), gy;
+                    rq_inverse_backward(&a->rq, m->out + (size_t)r * m->n_out + (size_t)per * k, 1, *made_in(m, r, k), g,
+                                        dldj, &gy, a->dout + (size_t)r * m->n_out + (size_t)per * k);
                     if (dy)
                         dy[(size_t)r * n + i] = gy;
                     continue;
                 }
                 const real *o = m->out + (size_t)r * 2 * n;
                 real *blk = a->dout + (size_t)r * 2 * n + 2 * k;
-                real alpha = o[2 * k], mu = o[2 * k + 1], si = m->in[(size_t)r * n + k];
-                real g = ds[(size_t)r * n + i] + m->din[(size_t)r * n + k], gy, dalpha;
+                real alpha = o[2 * k], mu = o[2 * k + 1], si = *made_in(m, r, k);
+                real g = ds[(size_t)r * n + i] + *made_din(m, r, k), gy, dalpha;
                 if (a->iaf) { /* s = (y - mu) e^-alpha */
                     gy = g * r_exp(-alpha);
                     blk[1] = -gy;
@@ -286,6 +288,8 @@ static void sequential_backward(layer *l, const real *p, int rows, const real *d
             }
             made_seq_backward_step(m, p, r0, r1 - r0, k, a->dout + (size_t)r0 * m->n_out + (size_t)per * k, m->n_out);
         }
+        if (l->dcontext)
+            made_context_grad(m, r0, r1 - r0, l->dcontext + (size_t)r0 * l->context_dim);
     }
     if (dp)
         made_param_grad(m, rows, a->dout, dp);
@@ -385,8 +389,8 @@ AR_OPS(iaf_ops, "iaf")
 AR_OPS(spline_maf_ops, "spline_maf")
 
 /* spline: bins > 0 (then bound is the tail bound; MAF orientation only) */
-static layer *make(int dim, int iaf, int hidden, int depth, int act, const int *order, const int *degrees,
-                   int random_degrees, uint64_t seed, double bound, int bins)
+static layer *make(int dim, int n_context, int iaf, int hidden, int depth, int act, const int *order,
+                   const int *degrees, int random_degrees, uint64_t seed, double bound, int bins)
 {
     if (dim < 1 || depth < 0 || depth > 16 || (depth > 0 && hidden < 1) || hidden > 1 << 16) {
         nf_fail(NF_ERR_INVALID, "MADE: dimension must be >= 1, hidden layers 0..16, units 1..65536");
@@ -416,7 +420,9 @@ static layer *make(int dim, int iaf, int hidden, int depth, int act, const int *
         a->rq = rq_spline_make(bins, bound);
     rng r;
     rng_seed(&r, seed);
-    if (made_setup(&a->net, dim, hidden, depth, act, bins ? rq_params(bins) : 2, order, degrees, random_degrees, &r)) {
+    l->context_dim = n_context;
+    if (made_setup(&a->net, dim, n_context, hidden, depth, act, bins ? rq_params(bins) : 2, order, degrees,
+                   random_degrees, &r)) {
         layer_free(l);
         nf_fail(NF_ERR_NOMEM, "out of memory creating a MADE");
         return NULL;
@@ -424,16 +430,16 @@ static layer *make(int dim, int iaf, int hidden, int depth, int act, const int *
     return l;
 }
 
-layer *autoregressive_new(int dim, int iaf, int hidden, int depth, int act, const int *order, const int *degrees,
-                          int random_degrees, uint64_t seed, double bound)
+layer *autoregressive_new(int dim, int n_context, int iaf, int hidden, int depth, int act, const int *order,
+                          const int *degrees, int random_degrees, uint64_t seed, double bound)
 {
-    return make(dim, iaf, hidden, depth, act, order, degrees, random_degrees, seed, bound, 0);
+    return make(dim, n_context, iaf, hidden, depth, act, order, degrees, random_degrees, seed, bound, 0);
 }
 
-layer *spline_maf_new(int dim, int hidden, int depth, int act, const int *order, const int *degrees,
+layer *spline_maf_new(int dim, int n_context, int hidden, int depth, int act, const int *order, const int *degrees,
                       int random_degrees, uint64_t seed, int bins, double tail_bound)
 {
-    return make(dim, 0, hidden, depth, act, order, degrees, random_degrees, seed, tail_bound, bins);
+    return make(dim, n_context, 0, hidden, depth, act, order, degrees, random_degrees, seed, tail_bound, bins);
 }
 
 nf_status autoregressive_load(const mf_file *f, const mf_section *s, int dim, layer **out)
@@ -451,7 +457,7 @@ nf_status autoregressive_load(const mf_file *f, const mf_section *s, int dim, la
     if (st || (st = made_get(f, s, dim, &sp)))
         return st;
     int iaf = strcmp(mf_section_tag(s), "iaf") == 0;
-    *out = make(dim, iaf, sp.hidden, sp.depth, sp.act, sp.order, sp.degrees, 0, 0, bound, (int)bins);
+    *out = make(dim, sp.context, iaf, sp.hidden, sp.depth, sp.act, sp.order, sp.degrees, 0, 0, bound, (int)bins);
     made_spec_free(&sp);
     if (!*out) {
         char why[256];

@@ -6,7 +6,8 @@
  *   spline:   z_B = g(x_B; theta(x_A))                    log|det dz/dx| = sum log g'
  * alpha = bound * tanh(a / bound) keeps the log-scales bounded; g is the
  * rational-quadratic spline of src/core/rq_spline.c, 3K - 1 raw parameters
- * per changed dimension. */
+ * per changed dimension. A conditional coupling's network also reads the
+ * context: its input is [x_A | c]. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -27,10 +28,11 @@ typedef struct coupling {
     real bound;
     mlp net;         /* nc -> nt (additive), 2 nt: [a | mu] (affine), nt (3K - 1) (spline, by dimension) */
     int max_rows;
-    real *in;        /* rows x nc: the gathered conditioning part */
+    int n_in;        /* the network's inputs: nc + the layer's context_dim */
+    real *in;        /* rows x n_in: the gathered conditioning part, then the context */
     real *out;       /* rows x n_out: network output; alpha replaces a */
     real *dout;      /* rows x n_out */
-    real *din;       /* rows x nc */
+    real *din;       /* rows x n_in */
 } coupling;
 
 static coupling *self(const layer *l) { return l->self; }
@@ -56,8 +58,8 @@ static nf_status reserve(layer *l, int rows)
         return NF_OK;
     release(c);
     int n_out = c->net.n_out;
-    c->in = malloc(sizeof(real) * rows * c->nc);
-    c->din = malloc(sizeof(real) * rows * c->nc);
+    c->in = malloc(sizeof(real) * rows * c->n_in);
+    c->din = malloc(sizeof(real) * rows * c->n_in);
     c->out = malloc(sizeof(real) * rows * n_out);
     c->dout = malloc(sizeof(real) * rows * n_out);
     if (!c->in || !c->din || !c->out || !c->dout || mlp_reserve(&c->net, rows)) {
@@ -68,13 +70,18 @@ static nf_status reserve(layer *l, int rows)
     return NF_OK;
 }
 
-/* Runs the network on the conditioning part of `src` and bounds alpha. */
-static void condition(coupling *c, const real *p, int rows, int dim, const real *src)
+/* Runs the network on the conditioning part of `src` (and the context)
+ * and bounds alpha. */
+static void condition(const layer *l, coupling *c, const real *p, int rows, const real *src)
 {
+    int dim = l->dim, nctx = l->context_dim;
     K_PARALLEL_ROWS((size_t)rows * c->net.n_out)
-    for (int r = 0; r < rows; r++)
+    for (int r = 0; r < rows; r++) {
         for (int i = 0; i < c->nc; i++)
-            c->in[(size_t)r * c->nc + i] = src[(size_t)r * dim + c->cond[i]];
+            c->in[(size_t)r * c->n_in + i] = src[(size_t)r * dim + c->cond[i]];
+        for (int j = 0; j < nctx; j++)
+            c->in[(size_t)r * c->n_in + c->nc + j] = l->context[(size_t)r * nctx + j];
+    }
     mlp_forward(&c->net, p, rows, c->in, c->out);
     if (c->affine && c->bound > 0) {
         int n_out = c->net.n_out;
@@ -100,7 +107,7 @@ static void x2z(layer *l, const real *p, int rows, const real *x, real *z, doubl
 {
     coupling *c = self(l);
     int dim = l->dim, n_out = c->net.n_out;
-    condition(c, p, rows, dim, x);
+    condition(l, c, p, rows, x);
     copy_cond(c, rows, dim, x, z);
     K_PARALLEL_ROWS((size_t)rows * c->net.n_out)
     for (int r = 0; r < rows; r++) {
@@ -135,7 +142,7 @@ static void z2x(layer *l, const real *p, int rows, const real *z, real *x, doubl
 {
     coupling *c = self(l);
     int dim = l->dim, n_out = c->net.n_out;
-    condition(c, p, rows, dim, z);
+    condition(l, c, p, rows, z);
     copy_cond(c, rows, dim, z, x);
     K_PARALLEL_ROWS((size_t)rows * c->net.n_out)
     for (int r = 0; r < rows; r++) {
@@ -180,19 +187,27 @@ static void unbound(const coupling *c, int rows)
         }
 }
 
-/* Back through the network: din_full[:, A] = dout_full[:, A] + dnet/din. */
-static void through_net(coupling *c, const real *p, int rows, int dim, const real *dsame, real *dsrc, real *dp)
+/* Back through the network: din_full[:, A] = dout_full[:, A] + dnet/din,
+ * and the context's share added to l->dcontext. */
+static void through_net(const layer *l, coupling *c, const real *p, int rows, const real *dsame, real *dsrc,
+                        real *dp)
 {
+    int dim = l->dim, nctx = l->context_dim;
+    real *dctx = nctx ? l->dcontext : NULL;
     unbound(c, rows);
-    mlp_backward(&c->net, p, rows, c->in, c->dout, dsrc ? c->din : NULL, dp);
-    if (!dsrc)
+    mlp_backward(&c->net, p, rows, c->in, c->dout, dsrc || dctx ? c->din : NULL, dp);
+    if (!dsrc && !dctx)
         return;
     K_PARALLEL_ROWS((size_t)rows * c->net.n_out)
-    for (int r = 0; r < rows; r++)
-        for (int i = 0; i < c->nc; i++) {
+    for (int r = 0; r < rows; r++) {
+        const real *d = c->din + (size_t)r * c->n_in;
+        for (int i = 0; dsrc && i < c->nc; i++) {
             int a = c->cond[i];
-            dsrc[(size_t)r * dim + a] = dsame[(size_t)r * dim + a] + c->din[(size_t)r * c->nc + i];
+            dsrc[(size_t)r * dim + a] = dsame[(size_t)r * dim + a] + d[i];
         }
+        for (int j = 0; dctx && j < nctx; j++)
+            dctx[(size_t)r * nctx + j] += d[c->nc + j];
+    }
 }
 
 static void x2z_backward(layer *l, const real *p, int rows, const real *x, const real *z, const real *dz,
@@ -225,7 +240,7 @@ static void x2z_backward(layer *l, const real *p, int rows, const real *x, const
             }
         }
     }
-    through_net(c, p, rows, dim, dz, dx, dp);
+    through_net(l, c, p, rows, dz, dx, dp);
 }
 
 static void z2x_backward(layer *l, const real *p, int rows, const real *z, const real *x, const real *dx,
@@ -258,7 +273,7 @@ static void z2x_backward(layer *l, const real *p, int rows, const real *z, const
             }
         }
     }
-    through_net(c, p, rows, dim, dx, dz, dp);
+    through_net(l, c, p, rows, dx, dz, dp);
 }
 
 static nf_status save(const layer *l, mf_writer *w)
@@ -276,6 +291,7 @@ static nf_status save(const layer *l, mf_writer *w)
     if (!st) st = mf_put_i64(w, "hidden_layers", c->net.depth);
     if (!st) st = mf_put_str(w, "activation", c->net.act == K_ACT_TANH ? "tanh" : "relu");
     if (!st && c->affine) st = mf_put_f64(w, "log_scale_bound", c->bound);
+    if (!st && l->context_dim) st = mf_put_i64(w, "context", l->context_dim);
     if (!st && c->spline) st = mf_put_i64(w, "bins", c->rq.bins);
     if (!st && c->spline) st = mf_put_f64(w, "tail_bound", c->bound);
     return st;
@@ -347,7 +363,8 @@ static const layer_ops affine_ops = {
 };
 
 /* kind: 0 additive, 1 affine, 2 spline (bins, bound the tail bound) */
-static layer *make(int dim, int kind, const int *cond_mask, int hidden, int depth, int act, double bound, int bins)
+static layer *make(int dim, int n_context, int kind, const int *cond_mask, int hidden, int depth, int act,
+                   double bound, int bins)
 {
     int nc = 0;
     for (int i = 0; i < dim; i++)
@@ -370,6 +387,8 @@ static layer *make(int dim, int kind, const int *cond_mask, int hidden, int dept
     if (!l)
         return NULL;
     coupling *c = l->self;
+    l->context_dim = n_context;
+    c->n_in = nc + n_context;
     c->affine = kind == 1;
     c->spline = kind == 2;
     if (c->spline)
@@ -393,18 +412,20 @@ static layer *make(int dim, int kind, const int *cond_mask, int hidden, int dept
             c->trans[b++] = i;
     }
     int per = c->spline ? rq_params(bins) : c->affine ? 2 : 1;
-    mlp_shape(&c->net, nc, per * c->nt, hidden, depth, act);
+    mlp_shape(&c->net, c->n_in, per * c->nt, hidden, depth, act);
     return l;
 }
 
-layer *coupling_new(int dim, int affine, const int *cond_mask, int hidden, int depth, int act, double bound)
+layer *coupling_new(int dim, int n_context, int affine, const int *cond_mask, int hidden, int depth, int act,
+                    double bound)
 {
-    return make(dim, affine ? 1 : 0, cond_mask, hidden, depth, act, bound, 0);
+    return make(dim, n_context, affine ? 1 : 0, cond_mask, hidden, depth, act, bound, 0);
 }
 
-layer *spline_coupling_new(int dim, const int *cond_mask, int hidden, int depth, int act, int bins, double tail_bound)
+layer *spline_coupling_new(int dim, int n_context, const int *cond_mask, int hidden, int depth, int act, int bins,
+                           double tail_bound)
 {
-    return make(dim, 2, cond_mask, hidden, depth, act, tail_bound, bins);
+    return make(dim, n_context, 2, cond_mask, hidden, depth, act, tail_bound, bins);
 }
 
 nf_status coupling_load(const mf_file *f, const mf_section *s, int dim, layer **out)
@@ -413,7 +434,7 @@ nf_status coupling_load(const mf_file *f, const mf_section *s, int dim, layer **
     int64_t hidden, depth;
     const char *act;
     double bound = 0;
-    int64_t bins = 0;
+    int64_t bins = 0, context = 0;
     int affine = strcmp(mf_section_tag(s), "affine_coupling") == 0;
     int spline = strcmp(mf_section_tag(s), "spline_coupling") == 0;
     nf_status st = mf_get_i32s(f, s, "mask", (size_t)dim, &mask32, NULL);
@@ -421,6 +442,10 @@ nf_status coupling_load(const mf_file *f, const mf_section *s, int dim, layer **
     if (!st) st = mf_get_i64(f, s, "hidden_layers", &depth);
     if (!st) st = mf_get_str(f, s, "activation", &act);
     if (!st && affine) st = mf_get_f64(f, s, "log_scale_bound", &bound);
+    if (!st && mf_has(s, "context")) st = mf_get_i64(f, s, "context", &context);
+    if (!st && (context < 0 || context > 65536))
+        st = nf_fail(NF_ERR_FORMAT, "%s: coupling: %lld context inputs out of range 0..65536", mf_path(f),
+                     (long long)context);
     if (!st && spline) st = mf_get_i64(f, s, "bins", &bins);
     if (!st && spline) st = mf_get_f64(f, s, "tail_bound", &bound);
     if (st)
@@ -437,7 +462,7 @@ nf_status coupling_load(const mf_file *f, const mf_section *s, int dim, layer **
         return nf_fail(NF_ERR_NOMEM, "out of memory");
     for (int i = 0; i < dim; i++)
         mask[i] = mask32[i] != 0;
-    *out = make(dim, spline ? 2 : affine, mask, (int)hidden, (int)depth, strcmp(act, "tanh") ? K_ACT_RELU : K_ACT_TANH,
+    *out = make(dim, (int)context, spline ? 2 : affine, mask, (int)hidden, (int)depth, strcmp(act, "tanh") ? K_ACT_RELU : K_ACT_TANH,
                 bound, (int)bins);
     free(mask);
     if (!*out) {

@@ -1,5 +1,6 @@
 /* NICE additive (affine = 0) and RealNVP affine (affine = 1) coupling, and
- * rational-quadratic spline coupling:
+ * rational-quadratic spline coupling; n_context: context inputs of the
+ * network (a conditional layer; 0: none):
  * the dimensions with cond_mask 1 condition an MLP that shifts (and
  * scales, log-scales bound * tanh(a / bound)) the others.
  * The constructor returns NULL (nf_fail's message set) when out of memory
@@ -9,10 +10,12 @@
 
 #include "core/layer.h"
 
-layer *coupling_new(int dim, int affine, const int *cond_mask, int hidden, int depth, int act, double bound);
+layer *coupling_new(int dim, int n_context, int affine, const int *cond_mask, int hidden, int depth, int act,
+                    double bound);
 /* Rational-quadratic spline coupling (neural spline flows): `bins` bins on
  * [-tail_bound, tail_bound], the identity outside. */
-layer *spline_coupling_new(int dim, const int *cond_mask, int hidden, int depth, int act, int bins, double tail_bound);
+layer *spline_coupling_new(int dim, int n_context, const int *cond_mask, int hidden, int depth, int act, int bins,
+                           double tail_bound);
 nf_status coupling_load(const mf_file *f, const mf_section *s, int dim, layer **out);
 
 #endif

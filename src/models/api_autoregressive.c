@@ -70,9 +70,9 @@ static nf_status add_autoregressive(nf_flow *f, int iaf, const nf_made_options *
     if (st || (st = order_of(f->dim, o, &order)))
         return st;
     int act = o->activation == NF_ACT_TANH ? K_ACT_TANH : K_ACT_RELU;
-    st = flow_add(f, bins ? spline_maf_new(f->dim, o->hidden, o->hidden_layers, act, order, NULL, o->random_degrees,
+    st = flow_add(f, bins ? spline_maf_new(f->dim, f->context_dim, o->hidden, o->hidden_layers, act, order, NULL, o->random_degrees,
                                            o->seed, bins, tail_bound)
-                          : autoregressive_new(f->dim, iaf, o->hidden, o->hidden_layers, act, order, NULL,
+                          : autoregressive_new(f->dim, f->context_dim, iaf, o->hidden, o->hidden_layers, act, order, NULL,
                                                o->random_degrees, o->seed, o->bound));
     free(order);
     return st;
@@ -109,7 +109,7 @@ nf_status nf_flow_set_mog_base(nf_flow *f, int components, const nf_made_options
     nf_status st = check_made_options(f, o);
     if (st || (st = order_of(f->dim, o, &order)))
         return st;
-    mog_base *m = mog_new(f->dim, components, o->hidden, o->hidden_layers,
+    mog_base *m = mog_new(f->dim, f->context_dim, components, o->hidden, o->hidden_layers,
                           o->activation == NF_ACT_TANH ? K_ACT_TANH : K_ACT_RELU, order, NULL, o->random_degrees,
                           o->seed);
     free(order);

@@ -83,8 +83,8 @@ static nf_status add_coupling(nf_flow *f, int kind, nf_partition part, const int
     nf_status st = make_mask(f, part, user, flip, mask);
     int k_act = act == NF_ACT_TANH ? K_ACT_TANH : K_ACT_RELU;
     if (!st)
-        st = flow_add(f, kind == 2 ? spline_coupling_new(f->dim, mask, hidden, hidden_layers, k_act, bins, bound)
-                                   : coupling_new(f->dim, kind, mask, hidden, hidden_layers, k_act, bound));
+        st = flow_add(f, kind == 2 ? spline_coupling_new(f->dim, f->context_dim, mask, hidden, hidden_layers, k_act, bins, bound)
+                                   : coupling_new(f->dim, f->context_dim, kind, mask, hidden, hidden_layers, k_act, bound));
     free(mask);
     return st;
 }
@@ -172,6 +172,81 @@ nf_status nf_flow_get_standardization(const nf_flow *f, double *mean, double *st
     memcpy(mean, m, sizeof(double) * f->dim);
     memcpy(std, s, sizeof(double) * f->dim);
     return NF_OK;
+}
+
+nf_status nf_flow_set_context_dim(nf_flow *f, int context_dim)
+{
+    if (!f || f->finalized || f->n_layers > 1 || f->mog)
+        return nf_fail(NF_ERR_INVALID, "the context is set before the first layer is added");
+    if (context_dim < 0 || context_dim > 65536)
+        return nf_fail(NF_ERR_INVALID, "context of %d values out of range 0..65536", context_dim);
+    f->context_dim = context_dim;
+    return NF_OK;
+}
+
+nf_status nf_flow_set_context_columns(nf_flow *f, const char *columns)
+{
+    if (!f || !f->context_dim)
+        return nf_fail(NF_ERR_INVALID, "only a conditional model has context columns");
+    char *copy = NULL;
+    if (columns && !(copy = malloc(strlen(columns) + 1)))
+        return nf_fail(NF_ERR_NOMEM, "out of memory");
+    if (copy)
+        strcpy(copy, columns);
+    free(f->context_columns);
+    f->context_columns = copy;
+    return NF_OK;
+}
+
+const char *nf_flow_context_columns(const nf_flow *f) { return f ? f->context_columns : NULL; }
+
+/* Mean and standard deviation of each context column, in double; a column
+ * with no spread (below 1e-12 of its magnitude) keeps scale 1. */
+static nf_status fit_context(nf_flow *f, const float *context, size_t rows)
+{
+    int nc = f->context_dim;
+    double *mean = calloc((size_t)nc * 2, sizeof(double));
+    if (!mean)
+        return nf_fail(NF_ERR_NOMEM, "out of memory");
+    double *std = mean + nc;
+    for (size_t r = 0; r < rows; r++)
+        for (int j = 0; j < nc; j++)
+            mean[j] += context[r * nc + j];
+    for (int j = 0; j < nc; j++)
+        mean[j] /= (double)rows;
+    for (size_t r = 0; r < rows; r++)
+        for (int j = 0; j < nc; j++) {
+            double d = context[r * nc + j] - mean[j];
+            std[j] += d * d;
+        }
+    for (int j = 0; j < nc; j++) {
+        std[j] = sqrt(std[j] / (double)(rows - 1));
+        if (!isfinite(mean[j]) || !isfinite(std[j])) {
+            free(mean);
+            return nf_fail(NF_ERR_INVALID, "context column %d is not finite", j);
+        }
+        if (!(std[j] > 1e-12 * fmax(1, fabs(mean[j]))))
+            std[j] = 1;
+    }
+    free(f->context_mean);
+    f->context_mean = mean;
+    f->context_std = std;
+    return NF_OK;
+}
+
+nf_status nf_flow_fit_standardization_given(nf_flow *f, const float *x, const float *context, size_t rows)
+{
+    if (!f)
+        return nf_fail(NF_ERR_INVALID, "NULL flow");
+    if (f->context_dim && !context)
+        return nf_fail(NF_ERR_INVALID, "the model is conditional on %d context values per row: pass them",
+                       f->context_dim);
+    if (!f->context_dim && context)
+        return nf_fail(NF_ERR_INVALID, "the model takes no context");
+    if (rows < 2)
+        return nf_fail(NF_ERR_INVALID, "standardisation needs at least 2 rows, got %zu", rows);
+    nf_status st = context ? fit_context(f, context, rows) : NF_OK;
+    return st ? st : nf_flow_fit_standardization(f, x, rows);
 }
 
 nf_status nf_flow_fit_standardization(nf_flow *f, const float *x, size_t rows)

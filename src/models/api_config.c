@@ -94,6 +94,8 @@ nf_status nf_flow_create(nf_flow **out, const nf_config *cfg)
         return nf_fail(NF_ERR_INVALID, "a user mask needs the layer-by-layer calls (nf_flow_add_*)");
     nf_flow *f;
     nf_status st = nf_flow_new(&f, cfg->dim, cfg->base);
+    if (!st && cfg->context_dim)
+        st = nf_flow_set_context_dim(f, cfg->context_dim);
     if (!st && (cfg->whiten || gaussian))
         st = flow_add_whitening(f);
     if (!st && autoregressive)

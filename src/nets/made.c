@@ -8,7 +8,7 @@
 #include "core/kern.h"
 #include "core/kern_narrow.h"
 
-static int layer_in(const made *m, int l) { return l == 0 ? m->n : m->hidden; }
+static int layer_in(const made *m, int l) { return l == 0 ? m->n_in : m->hidden; }
 static int layer_out(const made *m, int l) { return l == m->depth ? m->n_out : m->hidden; }
 
 static size_t layer_offset(const made *m, int l)
@@ -24,12 +24,13 @@ static real *hidden_of(const made *m, real *base, int l) { return base + (size_t
 static int end_of(const made *m, int l, int d) { return m->end[(size_t)l * (m->n + 1) + d]; }
 
 /* Inputs of layer l read by a unit of degree d (hidden) or by output block
- * d (l == depth): a prefix of that many. */
+ * d (l == depth): a prefix of that many (of the first layer's: the context
+ * and the inputs of degree <= d). */
 static int width_for(const made *m, int l, int d)
 {
     if (l < m->depth)
-        return l == 0 ? d : end_of(m, l - 1, d);
-    return m->depth == 0 ? d : end_of(m, m->depth - 1, d);
+        return l == 0 ? m->nc + d : end_of(m, l - 1, d);
+    return m->depth == 0 ? m->nc + d : end_of(m, m->depth - 1, d);
 }
 
 static int unit_width(const made *m, int l, int j)
@@ -43,17 +44,19 @@ int made_allowed(const made *m, int l, int j, int i) { return i < unit_width(m, 
 
 static int cmp_int(const void *a, const void *b) { return *(const int *)a - *(const int *)b; }
 
-nf_status made_setup(made *m, int n, int hidden, int depth, int act, int per_dim, const int *order, const int *degrees,
-                     int random_degrees, rng *r)
+nf_status made_setup(made *m, int n, int n_context, int hidden, int depth, int act, int per_dim, const int *order,
+                     const int *degrees, int random_degrees, rng *r)
 {
     memset(m, 0, sizeof *m);
     m->n = n;
+    m->nc = n_context;
+    m->n_in = n_context + n;
     m->hidden = depth > 0 ? hidden : 0;
     m->depth = depth;
     m->act = act;
     m->per_dim = per_dim;
     m->n_out = per_dim * n;
-    mlp_shape(&m->net, n, m->n_out, hidden, depth, act);
+    mlp_shape(&m->net, m->n_in, m->n_out, hidden, depth, act);
     m->order = malloc(sizeof(int) * n);
     m->deg = malloc(sizeof(int) * (depth * (size_t)m->hidden + 1));
     m->end = calloc((size_t)depth * (n + 1) + 1, sizeof(int));
@@ -139,8 +142,8 @@ nf_status made_reserve(made *m, int rows)
         return NF_OK;
     release(m);
     size_t hs = (size_t)rows * m->hidden * m->depth;
-    m->in = k_alloc(sizeof(real) * rows * m->n);
-    m->din = k_alloc(sizeof(real) * rows * m->n);
+    m->in = k_alloc(sizeof(real) * rows * m->n_in);
+    m->din = k_alloc(sizeof(real) * rows * m->n_in);
     m->out = k_alloc(sizeof(real) * rows * m->n_out);
     m->dh = k_alloc(sizeof(real) * (hs ? hs : 1));
     if (!m->in || !m->din || !m->out || !m->dh || mlp_reserve(&m->net, rows)) {
@@ -163,7 +166,7 @@ static void panel_forward(made *m, const real *p, int r0, int rows, int l, int a
 {
     int in = layer_in(m, l), out = layer_out(m, l);
     const real *w = p + layer_offset(m, l), *bias = w + (size_t)out * in;
-    int ld_src = l == 0 ? m->n : m->hidden;
+    int ld_src = l == 0 ? m->n_in : m->hidden;
     const real *src = (l == 0 ? m->in : hidden_of(m, m->net.h, l - 1)) + (size_t)r0 * ld_src;
     real *dst = (l == m->depth ? m->out : hidden_of(m, m->net.h, l)) + (size_t)r0 * out;
     if (b - a <= NARROW_UNITS) {
@@ -185,9 +188,26 @@ void made_seq_step(made *m, const real *p, int r0, int rows, int k)
     panel_forward(m, p, r0, rows, m->depth, k * m->per_dim, (k + 1) * m->per_dim, width_for(m, m->depth, k));
 }
 
+void made_load_context(made *m, int r0, int rows, const real *context)
+{
+    if (!m->nc || !context)
+        return;
+    for (int r = 0; r < rows; r++)
+        memcpy(m->in + (size_t)(r0 + r) * m->n_in, context + (size_t)r * m->nc, sizeof(real) * m->nc);
+}
+
+void made_context_grad(const made *m, int r0, int rows, real *dcontext)
+{
+    if (!m->nc || !dcontext)
+        return;
+    for (int r = 0; r < rows; r++)
+        for (int j = 0; j < m->nc; j++)
+            dcontext[(size_t)r * m->nc + j] += m->din[(size_t)(r0 + r) * m->n_in + j];
+}
+
 void made_seq_backward_begin(made *m, int r0, int rows)
 {
-    memset(m->din + (size_t)r0 * m->n, 0, sizeof(real) * rows * m->n);
+    memset(m->din + (size_t)r0 * m->n_in, 0, sizeof(real) * rows * m->n_in);
     for (int l = 0; l < m->depth; l++)
         memset(hidden_of(m, m->dh, l) + (size_t)r0 * m->hidden, 0, sizeof(real) * rows * m->hidden);
 }
@@ -198,7 +218,7 @@ void made_seq_backward_begin(made *m, int r0, int rows)
 static void block_param_grad(const made *m, int rows, int l, int a, int b, int c0, int c1, const real *dy, int ld_dy,
                              real *dp)
 {
-    int in = layer_in(m, l), out = layer_out(m, l), ld_src = l == 0 ? m->n : m->hidden;
+    int in = layer_in(m, l), out = layer_out(m, l), ld_src = l == 0 ? m->n_in : m->hidden;
     real *dw = dp + layer_offset(m, l), *db = dw + (size_t)out * in;
     const real *src = l == 0 ? m->in : hidden_of(m, m->net.h, l - 1);
     if (c1 > c0)
@@ -213,7 +233,7 @@ static void block_param_grad(const made *m, int rows, int l, int a, int b, int c
 static void panel_input_grad(made *m, const real *p, int r0, int rows, int l, int a, int b, int width,
                              const real *dy, int ld_dy)
 {
-    int in = layer_in(m, l), ld_src = l == 0 ? m->n : m->hidden;
+    int in = layer_in(m, l), ld_src = l == 0 ? m->n_in : m->hidden;
     real *dsrc = (l == 0 ? m->din : hidden_of(m, m->dh, l - 1)) + (size_t)r0 * ld_src;
     if (width > 0)
         k_gemm(0, 0, rows, width, b - a, 1, dy, ld_dy, p + layer_offset(m, l) + (size_t)a * in, in, 1, dsrc, ld_src);
@@ -257,16 +277,19 @@ static double flops_per_row(const made *m) { return 2.0 * (double)made_n_params(
 /* Layer by layer, in blocks of one row tile by one panel of units (the
  * bias, the product, the activation): the blocks' shapes do not depend on
  * the thread count, and a layer has enough of them for many threads. */
-void made_forward(made *m, const real *p, int rows, const real *x)
+void made_forward(made *m, const real *p, int rows, const real *x, const real *context)
 {
-    int n = m->n, tile = k_row_tile(rows), tiles = k_tiles(rows, tile);
+    int n = m->n, nc = m->nc, n_in = m->n_in, tile = k_row_tile(rows), tiles = k_tiles(rows, tile);
 #pragma omp parallel num_threads(k_threads()) if (k_worth_threads(rows * flops_per_row(m)))
     {
         k_region_begin();
 #pragma omp for schedule(static)
-        for (int r = 0; r < rows; r++)
+        for (int r = 0; r < rows; r++) {
+            for (int j = 0; j < nc; j++)
+                m->in[(size_t)r * n_in + j] = context[(size_t)r * nc + j];
             for (int k = 0; k < n; k++)
-                m->in[(size_t)r * n + k] = x[(size_t)r * n + m->order[k]];
+                m->in[(size_t)r * n_in + nc + k] = x[(size_t)r * n + m->order[k]];
+        }
         for (int l = 0; l <= m->depth; l++) {
             int np = panel_count(layer_out(m, l));
 #pragma omp for collapse(2) schedule(dynamic, 1)
@@ -345,9 +368,11 @@ void made_param_grad(const made *m, int rows, const real *dout, real *dp)
 /* Layer by layer down: the activation's derivative by row tiles, then
  * dL/d(input) in blocks of one row tile by one panel of input columns;
  * the weight gradients follow. */
-void made_backward(made *m, const real *p, int rows, const real *dout, real *dx, real *dp)
+void made_backward(made *m, const real *p, int rows, const real *dout, real *dx, real *dcontext, real *dp)
 {
-    int n = m->n, tile = k_row_tile(rows), tiles = k_tiles(rows, tile);
+    int n = m->n, nc = m->nc, n_in = m->n_in, tile = k_row_tile(rows), tiles = k_tiles(rows, tile);
+    if (!nc)
+        dcontext = NULL;
 #pragma omp parallel num_threads(k_threads()) if (k_worth_threads(rows * flops_per_row(m)))
     {
         k_region_begin();
@@ -363,7 +388,7 @@ void made_backward(made *m, const real *p, int rows, const real *dout, real *dx,
                                               dy + (size_t)r0 * out);
                 }
             }
-            if (l == 0 && !dx)
+            if (l == 0 && !dx && !dcontext)
                 break;
 #pragma omp for collapse(2) schedule(dynamic, 1)
             for (int t = 0; t < tiles; t++)
@@ -374,11 +399,14 @@ void made_backward(made *m, const real *p, int rows, const real *dout, real *dx,
                     input_block_grad(m, p, r0, r1, l, c0, c1, dy);
                 }
         }
-        if (dx) {
+        if (dx || dcontext) {
 #pragma omp for schedule(static)
-            for (int r = 0; r < rows; r++)
-                for (int k = 0; k < n; k++)
-                    dx[(size_t)r * n + m->order[k]] = m->din[(size_t)r * n + k];
+            for (int r = 0; r < rows; r++) {
+                for (int j = 0; dcontext && j < nc; j++)
+                    dcontext[(size_t)r * nc + j] += m->din[(size_t)r * n_in + j];
+                for (int k = 0; dx && k < n; k++)
+                    dx[(size_t)r * n + m->order[k]] = m->din[(size_t)r * n_in + nc + k];
+            }
         }
     }
     if (dp)
@@ -392,6 +420,7 @@ nf_status made_put(const made *m, mf_writer *w)
     if (!buf)
         return nf_fail(NF_ERR_NOMEM, "out of memory saving a MADE");
     nf_status st = mf_put_i64(w, "hidden", m->hidden);
+    if (!st && m->nc) st = mf_put_i64(w, "context", m->nc);
     if (!st) st = mf_put_i64(w, "hidden_layers", m->depth);
     if (!st) st = mf_put_str(w, "activation", m->act == K_ACT_TANH ? "tanh" : "relu");
     for (int k = 0; k < m->n; k++)
@@ -421,8 +450,14 @@ nf_status made_get(const mf_file *f, const mf_section *s, int dim, made_spec *ou
     if (!st) st = mf_get_i64(f, s, "hidden_layers", &depth);
     if (!st) st = mf_get_str(f, s, "activation", &act);
     if (!st) st = mf_get_i32s(f, s, "order", (size_t)dim, &order32, NULL);
+    int64_t context = 0; /* written since 0.4 when not 0 */
+    if (!st && mf_has(s, "context")) st = mf_get_i64(f, s, "context", &context);
     if (st)
         return st;
+    if (context < 0 || context > 65536)
+        return nf_fail(NF_ERR_FORMAT, "%s: %s: %lld context inputs out of range 0..65536", mf_path(f), tag,
+                       (long long)context);
+    out->context = (int)context;
     if (hidden < 0 || hidden > 1 << 16 || depth < 0 || depth > 16 || (strcmp(act, "relu") && strcmp(act, "tanh")))
         return nf_fail(NF_ERR_FORMAT, "%s: %s: MADE sizes or activation out of range", mf_path(f), tag);
     size_t nd = depth > 0 ? (size_t)depth * (size_t)hidden : 0;

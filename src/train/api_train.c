@@ -48,18 +48,38 @@ static nf_status check_options(const nf_train_options *o)
     return NF_OK;
 }
 
-nf_status nf_flow_train_step(nf_flow *f, const float *batch, size_t rows, const nf_train_options *opt,
-                             double *loss)
+/* The context of rows from r0 on (NULL for an unconditional flow). */
+static const float *context_rows(const nf_flow *f, const float *context, size_t r0)
+{
+    return context ? context + r0 * f->context_dim : NULL;
+}
+
+/* A context exactly when the flow is conditional. */
+static nf_status check_context(const nf_flow *f, const float *context, size_t rows, const char *what)
+{
+    if (f->context_dim && rows && !context)
+        return nf_fail(NF_ERR_INVALID, "the model is conditional on %d context values per row: pass the %s "
+                                       "rows' context (nf_flow_*_given)", f->context_dim, what);
+    if (!f->context_dim && context)
+        return nf_fail(NF_ERR_INVALID, "the model takes no context");
+    return NF_OK;
+}
+
+nf_status nf_flow_train_step_given(nf_flow *f, const float *batch, const float *context, size_t rows,
+                                   const nf_train_options *opt, double *loss)
 {
     nf_status st;
     if (!f || !f->finalized)
         return nf_fail(NF_ERR_INVALID, "flow is not finalized");
+    if ((st = check_context(f, context, rows, "batch")))
+        return st;
     if ((st = check_options(opt)))
         return st;
     if (rows < 1 || rows > (size_t)opt->batch)
         return nf_fail(NF_ERR_INVALID, "batch of %zu rows (1..%d allowed)", rows, opt->batch);
     if ((st = flow_reserve(f, opt->batch)))
         return st;
+    flow_load_context(f, context, (int)rows);
     double l = train_step(f, (int)rows, batch, opt->lr, opt->weight_decay, opt->clip_norm);
     if (loss)
         *loss = l;
@@ -68,13 +88,20 @@ nf_status nf_flow_train_step(nf_flow *f, const float *batch, size_t rows, const 
     return NF_OK;
 }
 
+nf_status nf_flow_train_step(nf_flow *f, const float *batch, size_t rows, const nf_train_options *opt,
+                             double *loss)
+{
+    return nf_flow_train_step_given(f, batch, NULL, rows, opt, loss);
+}
+
 /* Mean log-likelihood of a data set, summed in double, in chunks of a
  * fixed size (not f->max_rows, which depends on the flow's history). */
-static double dataset_mean_log_lik(nf_flow *f, const float *x, size_t rows, int chunk)
+static double dataset_mean_log_lik(nf_flow *f, const float *x, const float *context, size_t rows, int chunk)
 {
     double sum = 0;
     for (size_t r0 = 0; r0 < rows; r0 += (size_t)chunk) {
         int n = rows - r0 < (size_t)chunk ? (int)(rows - r0) : chunk;
+        flow_load_context(f, context_rows(f, context, r0), n);
         flow_log_prob_rows(f, n, x + r0 * f->dim, f->logp);
         for (int i = 0; i < n; i++)
             sum += f->logp[i];
@@ -103,13 +130,15 @@ nf_status nf_train_options_read(const char *checkpoint_path, nf_train_options *o
 typedef struct train_run {
     nf_flow *f;
     const float *train, *val;
+    const float *train_context, *val_context; /* NULL for an unconditional flow */
     size_t n_train, n_val;
     const nf_train_options *opt; /* the caller's: callbacks, checkpoint path, stop flag */
     const nf_train_options *o;   /* the run's: s.opt (the saved ones on a resume) */
     train_state s;
     int batch, eval_rows, decay_every;
     int64_t steps_per_epoch;
-    real *xb; /* the gathered batch */
+    real *xb;    /* the gathered batch */
+    float *cb;   /* and its context */
     double t0, last_checkpoint, last_progress;
     int abandoned, stopped;
 } train_run;
@@ -129,14 +158,21 @@ static nf_status train_start(train_run *r)
         return nf_fail(NF_ERR_INVALID, "no training data");
     if (r->n_val && !r->val)
         return nf_fail(NF_ERR_INVALID, "NULL validation data");
+    if ((st = check_context(f, r->train_context, r->n_train, "training")) ||
+        (st = check_context(f, r->val_context, r->n_val, "validation")))
+        return st;
     if (opt->checkpoint_path && !(opt->checkpoint_seconds >= 0))
         return nf_fail(NF_ERR_INVALID, "checkpoint interval %g s must be >= 0", opt->checkpoint_seconds);
     if (!(opt->progress_seconds >= 0))
         return nf_fail(NF_ERR_INVALID, "progress interval %g s must be >= 0", opt->progress_seconds);
     train_state *s = &r->s;
-    if ((st = train_state_init(s, f, r->train, r->n_train, r->val, r->n_val, opt,
-                               opt->checkpoint_path || opt->resume_path)))
+    int checksums = opt->checkpoint_path || opt->resume_path;
+    if ((st = train_state_init(s, f, r->train, r->n_train, r->val, r->n_val, opt, checksums)))
         return st;
+    if (checksums && f->context_dim) { /* a checkpoint belongs to the contexts too */
+        s->crc_train = train_data_crc_more(s->crc_train, r->train_context, r->n_train * (size_t)f->context_dim);
+        s->crc_val = train_data_crc_more(s->crc_val, r->val_context, r->n_val * (size_t)f->context_dim);
+    }
     if (opt->resume_path) {
         st = checkpoint_read(opt->resume_path, f, s);
         s->opt.max_epochs = opt->max_epochs;
@@ -156,15 +192,18 @@ static nf_status train_start(train_run *r)
     r->batch = r->n_train < (size_t)o->batch ? (int)r->n_train : o->batch;
     r->eval_rows = 1024 > r->batch ? 1024 : r->batch;
     r->xb = malloc(sizeof(real) * r->batch * f->dim);
-    if (!r->xb || (st = flow_reserve(f, r->eval_rows))) {
+    r->cb = f->context_dim ? malloc(sizeof(float) * r->batch * f->context_dim) : NULL;
+    int allocated = r->xb && (!f->context_dim || r->cb);
+    if (!allocated || (st = flow_reserve(f, r->eval_rows))) {
         free(r->xb);
+        free(r->cb);
         train_state_free(s);
-        return r->xb ? st : nf_fail(NF_ERR_NOMEM, "out of memory for training buffers");
+        return allocated ? st : nf_fail(NF_ERR_NOMEM, "out of memory for training buffers");
     }
     /* The untrained flow is a candidate too (with whitening: the Gaussian
      * fit), so training never returns a model that validates below it. */
     if (r->n_val && !opt->resume_path && s->epoch == 0 && s->next == 0) {
-        double untrained = dataset_mean_log_lik(f, r->val, r->n_val, r->eval_rows);
+        double untrained = dataset_mean_log_lik(f, r->val, r->val_context, r->n_val, r->eval_rows);
         if (!isnan(untrained))
             s->best_val = untrained;
     }
@@ -200,6 +239,12 @@ static nf_status train_batch(train_run *r, int *halt)
     K_PARALLEL_ROWS((size_t)rows * dim) /* the batch's rows gathered by threads too */
     for (int i = 0; i < rows; i++)
         memcpy(xb + (size_t)i * dim, train + (size_t)order[b0 + i] * dim, sizeof(real) * dim);
+    if (f->context_dim) {
+        size_t nc = (size_t)f->context_dim;
+        for (int i = 0; i < rows; i++)
+            memcpy(r->cb + (size_t)i * nc, r->train_context + (size_t)order[b0 + i] * nc, sizeof(float) * nc);
+        flow_load_context(f, r->cb, rows);
+    }
     double loss = train_step(f, rows, xb, s->lr, o->weight_decay, o->clip_norm);
     if (!isfinite(loss))
         return nf_fail(NF_ERR_NONFINITE,
@@ -251,7 +296,7 @@ static int train_epoch_end(train_run *r)
     nf_train_progress p = {(int)s->epoch, -s->last_train, NAN, s->best_val, (int)s->bad_epochs, now() - r->t0,
                            0, r->n_train, r->n_train};
     if (r->n_val) {
-        double v = dataset_mean_log_lik(f, r->val, r->n_val, r->eval_rows);
+        double v = dataset_mean_log_lik(f, r->val, r->val_context, r->n_val, r->eval_rows);
         p.val_log_likelihood = v;
         if (v > s->best_val) {
             s->best_val = v;
@@ -282,6 +327,7 @@ static nf_status train_finish(train_run *r, nf_status st, nf_train_result *resul
     train_state *s = &r->s;
     size_t n = f->n_params, ns = f->n_state;
     free(r->xb);
+    free(r->cb);
     if (r->abandoned) {
         train_state_free(s);
         return nf_fail(NF_ERR_INVALID, "training abandoned by the test hook");
@@ -310,10 +356,12 @@ static nf_status train_finish(train_run *r, nf_status st, nf_train_result *resul
     return st;
 }
 
-nf_status nf_flow_train(nf_flow *f, const float *train, size_t n_train, const float *val, size_t n_val,
-                        const nf_train_options *opt, nf_train_result *result)
+nf_status nf_flow_train_given(nf_flow *f, const float *train, const float *train_context, size_t n_train,
+                              const float *val, const float *val_context, size_t n_val, const nf_train_options *opt,
+                              nf_train_result *result)
 {
-    train_run r = {.f = f, .train = train, .val = val, .n_train = n_train, .n_val = n_val, .opt = opt};
+    train_run r = {.f = f, .train = train, .val = val, .train_context = train_context, .val_context = val_context,
+                   .n_train = n_train, .n_val = n_val, .opt = opt};
     nf_status st = train_start(&r);
     if (st)
         return st;
@@ -332,14 +380,22 @@ nf_status nf_flow_train(nf_flow *f, const float *train, size_t n_train, const fl
     return train_finish(&r, st, result);
 }
 
-nf_status nf_flow_evaluate_test(nf_flow *f, const float *x, size_t rows, double *mean_log_lik,
-                                double *two_stderr)
+nf_status nf_flow_train(nf_flow *f, const float *train, size_t n_train, const float *val, size_t n_val,
+                        const nf_train_options *opt, nf_train_result *result)
+{
+    return nf_flow_train_given(f, train, NULL, n_train, val, NULL, n_val, opt, result);
+}
+
+nf_status nf_flow_evaluate_test_given(nf_flow *f, const float *x, const float *context, size_t rows,
+                                      double *mean_log_lik, double *two_stderr)
 {
     nf_status st;
     if (!f || !f->finalized)
         return nf_fail(NF_ERR_INVALID, "flow is not finalized");
     if (rows < 1 || !x)
         return nf_fail(NF_ERR_INVALID, "no test data");
+    if ((st = check_context(f, context, rows, "test")))
+        return st;
     if ((st = flow_reserve(f, rows < 1024 ? (int)rows : 1024)))
         return st;
     /* one pass, Welford's running mean and sum of squared deviations */
@@ -347,6 +403,7 @@ nf_status nf_flow_evaluate_test(nf_flow *f, const float *x, size_t rows, double 
     size_t seen = 0;
     for (size_t r0 = 0; r0 < rows; r0 += (size_t)f->max_rows) {
         int n = rows - r0 < (size_t)f->max_rows ? (int)(rows - r0) : f->max_rows;
+        flow_load_context(f, context_rows(f, context, r0), n);
         flow_log_prob_rows(f, n, x + r0 * f->dim, f->logp);
         for (int i = 0; i < n; i++) {
             double d = f->logp[i] - mean;
@@ -360,4 +417,10 @@ nf_status nf_flow_evaluate_test(nf_flow *f, const float *x, size_t rows, double 
     if (two_stderr)
         *two_stderr = rows > 1 ? 2 * sqrt(m2 / (double)(rows - 1) / (double)rows) : NAN;
     return NF_OK;
+}
+
+nf_status nf_flow_evaluate_test(nf_flow *f, const float *x, size_t rows, double *mean_log_lik,
+                                double *two_stderr)
+{
+    return nf_flow_evaluate_test_given(f, x, NULL, rows, mean_log_lik, two_stderr);
 }

@@ -39,6 +39,8 @@ typedef struct train_state {
 
 /* CRC-32 (zlib's) of the little-endian bytes of n floats. */
 uint32_t train_data_crc(const float *x, size_t n);
+/* The same continued over n more floats (a conditional flow's context). */
+uint32_t train_data_crc_more(uint32_t crc, const float *x, size_t n);
 /* A fresh state for training f on this data with these options: order is
  * the identity, best the flow's current parameters and state. Allocates
  * order and best; the checksums are computed only when `checksums`. */

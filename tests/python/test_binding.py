@@ -112,7 +112,7 @@ class Layouts(unittest.TestCase):
         self.assertEqual(guard, b"\xa5" * 64)
         want = dict(model=4, dim=3, layers=5, hidden=64, hidden_layers=2, activation=0, base=0, partition=1, seed=1,
                     order=0, random_degrees=0, batch_norm=0, actnorm=0, log_scale_bound=3.0, components=10,
-                    whiten=1, tail_weight=1e-3, bins=8, tail_bound=3.0)
+                    whiten=1, tail_weight=1e-3, bins=8, tail_bound=3.0, context_dim=0)
         self.assertEqual({k: getattr(cfg, k) for k in want}, want)
         self.assertEqual([f for f, _ in _lib.nf_config._fields_], list(want))
 
