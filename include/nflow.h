@@ -133,6 +133,10 @@ NF_API void nf_matrix_free(nf_matrix *m);
 NF_API nf_status nf_matrix_split(const nf_matrix *m, double val_frac, double test_frac, uint64_t seed,
                                  nf_matrix *train, nf_matrix *val, nf_matrix *test);
 
+/* flags[j] (n_cols entries) = 1 for the columns a list such as "0-2" or
+ * "1,3,5-7" (0-based) names, else 0; a malformed list, or a column out of
+ * range or named twice, is NF_ERR_INVALID with the reason. */
+NF_API nf_status nf_column_flags(const char *columns, size_t n_cols, int *flags);
 /* Integer-valued columns: is_integer[j] (m->cols entries) gets 1 when every
  * value of column j is a whole number below 2^24 in magnitude (beyond it
  * every float32 is whole); returns how many columns are. */

@@ -1062,6 +1062,18 @@ static void remove_tree(const char *dir)
     rmdir(dir);
 }
 
+/* Column lists as flags (the tool's --context-columns). */
+static void test_column_flags(void)
+{
+    int f[6];
+    CHECK(nf_column_flags("0,2-3", 6, f) == NF_OK && f[0] && !f[1] && f[2] && f[3] && !f[4] && !f[5]);
+    CHECK(nf_column_flags("5", 6, f) == NF_OK && f[5] && !f[0]);
+    CHECK(nf_column_flags("6", 6, f) == NF_ERR_INVALID && strstr(nf_last_error(), "out of range"));
+    CHECK(nf_column_flags("1,1", 6, f) == NF_ERR_INVALID);
+    CHECK(nf_column_flags("a-b", 6, f) == NF_ERR_INVALID);
+    CHECK(nf_column_flags(NULL, 6, f) == NF_ERR_INVALID);
+}
+
 int main(void)
 {
     snprintf(tmpdir, sizeof tmpdir, "/tmp/nf_test_data_io.XXXXXX");
@@ -1085,6 +1097,7 @@ int main(void)
     RUN(test_write_errors);
     RUN(test_fuzz);
     RUN(test_magic04);
+    RUN(test_column_flags);
     remove_tree(tmpdir);
     TEST_SUMMARY("test_data_io");
 }
