@@ -453,6 +453,10 @@ NF_API nf_status nf_flow_evaluate_test_given(nf_flow *f, const float *x, const f
  * (rows x dim) and, when grad is not NULL, d log p / dx into grad (rows x
  * dim). Return 0, or non-zero to stop training (NF_ERR_INVALID). */
 typedef int (*nf_log_density_fn)(const float *x, size_t rows, int dim, double *log_p, float *grad, void *user);
+/* The same for a conditional target log t(x | c): row r of x is drawn
+ * given row r of context (rows x context_dim). */
+typedef int (*nf_log_density_given_fn)(const float *x, const float *context, size_t rows, int dim, int context_dim,
+                                       double *log_p, float *grad, void *user);
 
 typedef struct nf_kl_progress {
     int step;             /* 1-based */
@@ -473,6 +477,14 @@ typedef struct nf_kl_options {
     /* Return non-zero to stop early. */
     int (*progress)(const nf_kl_progress *p, void *user);
     void *user;
+    /* A conditional student (and teacher): the contexts to train under,
+     * context_rows rows of the student's context_dim values; each step
+     * draws its batch's contexts from them uniformly (seeded with seed).
+     * The student's context standardisation is its own (set it with
+     * nf_flow_fit_standardization_given); nf_flow_distill gives a student
+     * without one the teacher's. NULL for an unconditional student. */
+    const float *context;
+    size_t context_rows;
 } nf_kl_options;
 
 NF_API void nf_kl_options_default(nf_kl_options *opt);
@@ -491,6 +503,9 @@ NF_API nf_status nf_flow_distill(nf_flow *student, nf_flow *teacher, const nf_kl
  * target's unknown log-normaliser. */
 NF_API nf_status nf_flow_fit_target(nf_flow *student, nf_log_density_fn target, void *user,
                                     const nf_kl_options *opt, nf_kl_progress *last);
+/* ... for a conditional student and target (opt->context: the contexts). */
+NF_API nf_status nf_flow_fit_target_given(nf_flow *student, nf_log_density_given_fn target, void *user,
+                                          const nf_kl_options *opt, nf_kl_progress *last);
 /* The standardisation a flow applies (dim values each). */
 NF_API nf_status nf_flow_get_standardization(const nf_flow *f, double *mean, double *std);
 /* ---- model files ---------------------------------------------------------- */

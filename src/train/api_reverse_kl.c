@@ -28,14 +28,16 @@ void nf_kl_options_default(nf_kl_options *opt)
 }
 
 typedef struct kl_target {
-    nf_flow *teacher;        /* either a frozen flow ... */
-    nf_log_density_fn fn;    /* ... or a callback */
+    nf_flow *teacher;              /* either a frozen flow ... */
+    nf_log_density_fn fn;          /* ... or a callback */
+    nf_log_density_given_fn fn_given; /* ... or a conditional one */
     void *user;
 } kl_target;
 
 typedef struct kl_buffers {
     real *u, *x, *gx;
     float *gt;               /* the callback's gradient */
+    float *context;          /* the batch's contexts (a conditional student) */
     double *lpz, *ldj, *log_t;
 } kl_buffers;
 
@@ -45,6 +47,7 @@ static void free_buffers(kl_buffers *b)
     free(b->x);
     free(b->gx);
     free(b->gt);
+    free(b->context);
     free(b->lpz);
     free(b->ldj);
     free(b->log_t);
@@ -73,18 +76,25 @@ static nf_status check_student(const nf_flow *s, const nf_kl_options *o)
         return nf_fail(NF_ERR_INVALID, "learning rate %g out of range (0, 10)", o->lr);
     if (isnan(o->clip_norm))
         return nf_fail(NF_ERR_INVALID, "clip norm is NaN");
+    if (s->context_dim && (!o->context || o->context_rows < 1))
+        return nf_fail(NF_ERR_INVALID, "the student is conditional on %d context values: give the contexts to "
+                                       "train under (nf_kl_options.context)", s->context_dim);
+    if (!s->context_dim && o->context)
+        return nf_fail(NF_ERR_INVALID, "the student takes no context");
     return NF_OK;
 }
 
 /* log t(x) into log_t and dL/dx = -(1/rows) d log t / dx into gx. */
-static nf_status target_pass(const kl_target *t, kl_buffers *b, int rows, int dim)
+static nf_status target_pass(const kl_target *t, kl_buffers *b, int rows, int dim, int context_dim)
 {
     if (t->teacher) {
         flow_x2z(t->teacher, rows, b->x, b->log_t);
         flow_nll_backward(t->teacher, rows, b->x, NULL, b->gx); /* no parameter gradients */
         return NF_OK;
     }
-    if (t->fn(b->x, (size_t)rows, dim, b->log_t, b->gt, t->user))
+    int stop = t->fn_given ? t->fn_given(b->x, b->context, (size_t)rows, dim, context_dim, b->log_t, b->gt, t->user)
+                           : t->fn(b->x, (size_t)rows, dim, b->log_t, b->gt, t->user);
+    if (stop)
         return nf_fail(NF_ERR_INVALID, "the target log-density stopped training: %s", nf_last_error());
     for (size_t i = 0; i < (size_t)rows * dim; i++)
         b->gx[i] = -b->gt[i] / (real)rows;
@@ -105,22 +115,33 @@ static nf_status reverse_kl(nf_flow *s, const kl_target *t, const nf_kl_options 
     b.x = malloc(sizeof(real) * n);
     b.gx = malloc(sizeof(real) * n);
     b.gt = t->teacher ? NULL : malloc(sizeof(float) * n);
+    b.context = s->context_dim ? malloc(sizeof(float) * rows * s->context_dim) : NULL;
     b.lpz = malloc(sizeof(double) * rows);
     b.ldj = malloc(sizeof(double) * rows);
     b.log_t = malloc(sizeof(double) * rows);
-    if (!b.u || !b.x || !b.gx || (!t->teacher && !b.gt) || !b.lpz || !b.ldj || !b.log_t) {
+    if (!b.u || !b.x || !b.gx || (!t->teacher && !b.gt) || (s->context_dim && !b.context) || !b.lpz || !b.ldj ||
+        !b.log_t) {
         free_buffers(&b);
         return nf_fail(NF_ERR_NOMEM, "out of memory for a batch of %d samples", rows);
     }
-    rng r;
+    rng r, pick; /* the contexts' draws: a stream of their own */
     rng_seed(&r, o->seed);
+    rng_seed(&pick, o->seed ^ 0x636F6E7465787473ull);
     double t0 = now();
     nf_kl_progress p = {0};
+    size_t nc = (size_t)s->context_dim;
     for (int step = 1; step <= o->steps && !st; step++) {
+        if (nc) {
+            for (int i = 0; i < rows; i++)
+                memcpy(b.context + i * nc, o->context + rng_below(&pick, o->context_rows) * nc, sizeof(float) * nc);
+            flow_load_context(s, b.context, rows);
+            if (t->teacher)
+                flow_load_context(t->teacher, b.context, rows);
+        }
         flow_base_sample(s, &r, rows, b.u);
         flow_base_log_prob(s, rows, b.u, b.lpz);
         flow_z2x_cached(s, rows, b.u, b.x, b.ldj);
-        if ((st = target_pass(t, &b, rows, dim)))
+        if ((st = target_pass(t, &b, rows, dim, s->context_dim)))
             break;
         /* the batch's figures, in double; Welford for the spread */
         double mean = 0, m2 = 0, ce = 0;
@@ -165,7 +186,17 @@ nf_status nf_flow_distill(nf_flow *student, nf_flow *teacher, const nf_kl_option
         return nf_fail(NF_ERR_DIMENSION, "teacher has %d dimensions, student %d", teacher->dim, student->dim);
     if (student == teacher)
         return nf_fail(NF_ERR_INVALID, "student and teacher must be different flows");
-    kl_target t = {teacher, NULL, NULL};
+    if (student && teacher->context_dim != student->context_dim)
+        return nf_fail(NF_ERR_DIMENSION, "teacher takes %d context values, student %d", teacher->context_dim,
+                       student->context_dim);
+    if (student && student->context_dim && !student->context_mean && teacher->context_mean) {
+        size_t nc = (size_t)student->context_dim;
+        if (!(student->context_mean = malloc(sizeof(double) * 2 * nc)))
+            return nf_fail(NF_ERR_NOMEM, "out of memory");
+        student->context_std = student->context_mean + nc;
+        memcpy(student->context_mean, teacher->context_mean, sizeof(double) * 2 * nc);
+    }
+    kl_target t = {teacher, NULL, NULL, NULL};
     return reverse_kl(student, &t, opt, last);
 }
 
@@ -174,6 +205,15 @@ nf_status nf_flow_fit_target(nf_flow *student, nf_log_density_fn target, void *u
 {
     if (!target)
         return nf_fail(NF_ERR_INVALID, "NULL target log-density");
-    kl_target t = {NULL, target, user};
+    kl_target t = {NULL, target, NULL, user};
+    return reverse_kl(student, &t, opt, last);
+}
+
+nf_status nf_flow_fit_target_given(nf_flow *student, nf_log_density_given_fn target, void *user,
+                                   const nf_kl_options *opt, nf_kl_progress *last)
+{
+    if (!target)
+        return nf_fail(NF_ERR_INVALID, "NULL target log-density");
+    kl_target t = {NULL, NULL, target, user};
     return reverse_kl(student, &t, opt, last);
 }
