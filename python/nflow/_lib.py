@@ -141,7 +141,8 @@ log_density_fn = CFUNCTYPE(c_int, c_float_p, c_size_t, c_int, c_double_p, c_floa
 
 class nf_kl_options(Structure):
     _fields_ = [("batch", c_int), ("steps", c_int), ("lr", c_double), ("clip_norm", c_double), ("seed", c_uint64),
-                ("progress_every", c_int), ("progress", kl_progress_fn), ("user", c_void_p)]
+                ("progress_every", c_int), ("progress", kl_progress_fn), ("user", c_void_p),
+                ("context", c_float_p), ("context_rows", c_size_t)]
 
 
 # ---- functions --------------------------------------------------------------

@@ -136,8 +136,8 @@ class Layouts(unittest.TestCase):
     def test_kl_and_made_options(self):
         o, guard = guarded(_lib.nf_kl_options, _lib.lib.nf_kl_options_default)
         self.assertEqual(guard, b"\xa5" * 64)
-        self.assertEqual((o.batch, o.steps, o.lr, o.clip_norm, o.seed, o.progress_every, o.user),
-                         (512, 3000, 1e-3, 100.0, 1, 100, None))
+        self.assertEqual((o.batch, o.steps, o.lr, o.clip_norm, o.seed, o.progress_every, o.user, bool(o.context),
+                          o.context_rows), (512, 3000, 1e-3, 100.0, 1, 100, None, False, 0))
         m, guard = guarded(_lib.nf_made_options, _lib.lib.nf_made_options_default)
         self.assertEqual(guard, b"\xa5" * 64)
         self.assertEqual((m.hidden, m.hidden_layers, m.activation, m.order, bool(m.perm), m.random_degrees, m.seed,
