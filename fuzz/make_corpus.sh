@@ -23,7 +23,7 @@ open(sys.argv[2], 'wb').write(struct.pack('<H', s) + b[48:48 + p])" "$1" "$2"
 }
 "$nflow" toy banana --n 64 --seed 1 --out "$t/d.csv"
 small="--epochs 1 --hidden 3 --layers 1 --threads 1 --quiet --val $t/d.csv --test $t/d.csv"
-for kind in maf maf-mog realnvp nice iaf made gaussian; do
+for kind in maf maf-mog realnvp nice iaf made gaussian nsf nsf-ar; do
     # shellcheck disable=SC2086
     "$nflow" train --data "$t/d.csv" --model "$kind" $small --components 2 --out "$t/$kind.nfm" 2>/dev/null ||
         "$nflow" train --data "$t/d.csv" --model "$kind" $small --out "$t/$kind.nfm"
