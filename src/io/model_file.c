@@ -86,8 +86,11 @@ static nf_status read_context(const mf_file *mf, const mf_section *s, nf_flow *f
         memcpy(f->context_std, std, sizeof(double) * nc);
     }
     const char *cols;
-    if (nc && mf_has(s, "context_columns") && !(st = mf_get_str(mf, s, "context_columns", &cols)))
-        st = nf_flow_set_context_columns(f, cols);
+    if (nc && mf_has(s, "context_columns") && !(st = mf_get_str(mf, s, "context_columns", &cols))) {
+        if (!(f->context_columns = malloc(strlen(cols) + 1)))
+            return nf_fail(NF_ERR_NOMEM, "out of memory");
+        strcpy(f->context_columns, cols);
+    }
     return st;
 }
 
