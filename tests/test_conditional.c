@@ -144,6 +144,17 @@ static int gaussian_given(const float *xs, const float *cs, size_t rows, int dim
     return 0;
 }
 
+/* Reverse KL under the training rows' contexts. */
+static void kl_options(nf_kl_options *o)
+{
+    nf_kl_options_default(o);
+    o->batch = 256;
+    o->steps = 1500;
+    o->lr = 3e-3;
+    o->context = c;
+    o->context_rows = N_TRAIN;
+}
+
 static nf_flow *iaf_student(void)
 {
     nf_config cfg;
@@ -161,12 +172,7 @@ static void test_fit_conditional_target(void)
 {
     nf_flow *f = iaf_student();
     nf_kl_options o;
-    nf_kl_options_default(&o);
-    o.batch = 256;
-    o.steps = 1500;
-    o.lr = 3e-3;
-    o.context = c;
-    o.context_rows = N_TRAIN;
+    kl_options(&o);
     nf_kl_progress last;
     CHECK(f && nf_flow_fit_target_given(f, gaussian_given, NULL, &o, &last) == NF_OK);
     CHECK(last.kl < 0.02, "KL to the conditional target %.4f (up to its normaliser: 0 at the optimum)", last.kl);
@@ -192,12 +198,7 @@ static void test_distill_conditional(void)
 {
     nf_flow *teacher = trained(NF_MODEL_MAF, 40), *student = iaf_student();
     nf_kl_options o;
-    nf_kl_options_default(&o);
-    o.batch = 256;
-    o.steps = 1500;
-    o.lr = 3e-3;
-    o.context = c;
-    o.context_rows = N_TRAIN;
+    kl_options(&o);
     nf_kl_progress last;
     CHECK(student && nf_flow_distill(student, teacher, &o, &last) == NF_OK);
     CHECK(last.kl < 0.05, "student-teacher KL %.4f", last.kl);

@@ -203,11 +203,16 @@ static void zero(const rq_spline *s, int stride, real *graw)
         graw[(size_t)j * stride] = 0;
 }
 
-void rq_forward_backward(const rq_spline *s, const real *raw, int stride, real x, real gy, real gl, real *gx,
-                         real *graw)
+/* Both backward passes at the point x: forward (gy, gl of y and log g')
+ * or inverse (gx, gl of x and log|dx/dy|, by implicit differentiation:
+ * with y = g(x, theta), dx/dy = 1 / g_x, dx/dtheta = -g_theta / g_x, and
+ * the inverse's log-determinant -L(x, theta) has d/dy = -L_x / g_x and
+ * d/dtheta = -(L_theta - L_x g_theta / g_x)). */
+static void backward(const rq_spline *s, const real *raw, int stride, real x, real g_out, real gl, int inverse,
+                     real *g_in, real *graw)
 {
-    if (!(x >= -s->bound && x <= s->bound)) {
-        *gx = gy;
+    if (!(x >= -s->bound && x <= s->bound)) { /* the identity */
+        *g_in = g_out;
         zero(s, stride, graw);
         return;
     }
@@ -215,30 +220,27 @@ void rq_forward_backward(const rq_spline *s, const real *raw, int stride, real x
     bin_of(s, raw, stride, x, 0, &b);
     real f[1 + N_LOCAL], l[1 + N_LOCAL], ld, g[N_LOCAL];
     eval(&b, x, &ld, f, l);
-    *gx = gy * f[0] + gl * l[0];
-    for (int i = 0; i < N_LOCAL; i++)
-        g[i] = gy * f[1 + i] + gl * l[1 + i];
+    if (inverse) {
+        real inv = 1 / f[0];
+        *g_in = (g_out - gl * l[0]) * inv;
+        for (int i = 0; i < N_LOCAL; i++)
+            g[i] = -g_out * f[1 + i] * inv - gl * (l[1 + i] - l[0] * f[1 + i] * inv);
+    } else {
+        *g_in = g_out * f[0] + gl * l[0];
+        for (int i = 0; i < N_LOCAL; i++)
+            g[i] = g_out * f[1 + i] + gl * l[1 + i];
+    }
     scatter(s, raw, stride, &b, g, graw);
 }
 
-/* With y = g(x, theta) and x = g^-1(y): dx/dy = 1 / g_x, dx/dtheta =
- * -g_theta / g_x, and the inverse's log-determinant -L(x, theta) has
- * d/dy = -L_x / g_x and d/dtheta = -(L_theta - L_x g_theta / g_x). */
+void rq_forward_backward(const rq_spline *s, const real *raw, int stride, real x, real gy, real gl, real *gx,
+                         real *graw)
+{
+    backward(s, raw, stride, x, gy, gl, 0, gx, graw);
+}
+
 void rq_inverse_backward(const rq_spline *s, const real *raw, int stride, real x, real gx, real gl, real *gy,
                          real *graw)
 {
-    if (!(x >= -s->bound && x <= s->bound)) {
-        *gy = gx;
-        zero(s, stride, graw);
-        return;
-    }
-    bin b;
-    bin_of(s, raw, stride, x, 0, &b);
-    real f[1 + N_LOCAL], l[1 + N_LOCAL], ld, g[N_LOCAL];
-    eval(&b, x, &ld, f, l);
-    real inv = 1 / f[0];
-    *gy = (gx - gl * l[0]) * inv;
-    for (int i = 0; i < N_LOCAL; i++)
-        g[i] = -gx * f[1 + i] * inv - gl * (l[1 + i] - l[0] * f[1 + i] * inv);
-    scatter(s, raw, stride, &b, g, graw);
+    backward(s, raw, stride, x, gx, gl, 1, gy, graw);
 }

@@ -103,6 +103,21 @@ static void copy_cond(const coupling *c, int rows, int dim, const real *src, rea
             dst[(size_t)r * dim + c->cond[i]] = src[(size_t)r * dim + c->cond[i]];
 }
 
+/* One row's changed dimensions through their splines (inverse: g^-1),
+ * network output o; returns the row's log-determinant. */
+static double spline_row(const coupling *c, const real *o, const real *in, real *out, int inverse)
+{
+    double sum = 0;
+    for (int j = 0; j < c->nt; j++) {
+        int t = c->trans[j];
+        const real *raw = o + (size_t)j * rq_params(c->rq.bins);
+        real l;
+        out[t] = inverse ? rq_inverse(&c->rq, raw, 1, in[t], &l) : rq_forward(&c->rq, raw, 1, in[t], &l);
+        sum += l;
+    }
+    return sum;
+}
+
 static void x2z(layer *l, const real *p, int rows, const real *x, real *z, double *ldj)
 {
     coupling *c = self(l);
@@ -115,14 +130,7 @@ static void x2z(layer *l, const real *p, int rows, const real *x, real *z, doubl
         const real *xr = x + (size_t)r * dim;
         real *zr = z + (size_t)r * dim;
         if (c->spline) {
-            double sum = 0;
-            for (int j = 0; j < c->nt; j++) {
-                int t = c->trans[j];
-                real l;
-                zr[t] = rq_forward(&c->rq, o + (size_t)j * rq_params(c->rq.bins), 1, xr[t], &l);
-                sum += l;
-            }
-            ldj[r] += sum;
+            ldj[r] += spline_row(c, o, xr, zr, 0);
         } else if (c->affine) {
             double sum = 0;
             for (int j = 0; j < c->nt; j++) {
@@ -150,14 +158,7 @@ static void z2x(layer *l, const real *p, int rows, const real *z, real *x, doubl
         const real *zr = z + (size_t)r * dim;
         real *xr = x + (size_t)r * dim;
         if (c->spline) {
-            double sum = 0;
-            for (int j = 0; j < c->nt; j++) {
-                int t = c->trans[j];
-                real l;
-                xr[t] = rq_inverse(&c->rq, o + (size_t)j * rq_params(c->rq.bins), 1, zr[t], &l);
-                sum += l;
-            }
-            ldj[r] += sum;
+            ldj[r] += spline_row(c, o, zr, xr, 1);
         } else if (c->affine) {
             double sum = 0;
             for (int j = 0; j < c->nt; j++) {
