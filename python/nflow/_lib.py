@@ -137,6 +137,10 @@ class nf_kl_progress(Structure):
 kl_progress_fn = CFUNCTYPE(c_int, POINTER(nf_kl_progress), c_void_p)
 # nf_log_density_fn(const float *x, size_t rows, int dim, double *log_p, float *grad, void *user)
 log_density_fn = CFUNCTYPE(c_int, c_float_p, c_size_t, c_int, c_double_p, c_float_p, c_void_p)
+# nf_log_density_given_fn(const float *x, const float *context, size_t rows, int dim, int context_dim,
+#                         double *log_p, float *grad, void *user)
+log_density_given_fn = CFUNCTYPE(c_int, c_float_p, c_float_p, c_size_t, c_int, c_int, c_double_p, c_float_p,
+                                 c_void_p)
 
 
 class nf_kl_options(Structure):
@@ -200,6 +204,16 @@ _declare("nf_flow_gaussian_log_prob", _S, flow_p, c_float_p, c_size_t, c_double_
 _declare("nf_flow_encode", _S, flow_p, c_float_p, c_size_t, c_float_p)
 _declare("nf_flow_decode", _S, flow_p, c_float_p, c_size_t, c_float_p)
 _declare("nf_flow_sample", _S, flow_p, c_size_t, c_uint64, c_float_p, c_double_p)
+# conditional flows p(x | c)
+_declare("nf_flow_set_context_dim", _S, flow_p, c_int)
+_declare("nf_flow_context_dim", c_int, flow_p)
+_declare("nf_flow_set_context_columns", _S, flow_p, c_char_p)
+_declare("nf_flow_context_columns", c_char_p, flow_p)
+_declare("nf_flow_fit_standardization_given", _S, flow_p, c_float_p, c_float_p, c_size_t)
+_declare("nf_flow_log_prob_given", _S, flow_p, c_float_p, c_float_p, c_size_t, c_double_p)
+_declare("nf_flow_sample_given", _S, flow_p, c_float_p, c_size_t, c_uint64, c_float_p, c_double_p)
+_declare("nf_flow_encode_given", _S, flow_p, c_float_p, c_float_p, c_size_t, c_float_p)
+_declare("nf_flow_decode_given", _S, flow_p, c_float_p, c_float_p, c_size_t, c_float_p)
 _declare("nf_train_options_default", None, POINTER(nf_train_options))
 _declare("nf_defaults_for_data", None, c_size_t, c_int, POINTER(nf_config), POINTER(nf_train_options))
 _declare("nf_default_model", c_int, c_size_t, c_int)
@@ -208,9 +222,16 @@ _declare("nf_flow_train", _S, flow_p, c_float_p, c_size_t, c_float_p, c_size_t, 
          POINTER(nf_train_result))
 _declare("nf_flow_train_step", _S, flow_p, c_float_p, c_size_t, POINTER(nf_train_options), c_double_p)
 _declare("nf_flow_evaluate_test", _S, flow_p, c_float_p, c_size_t, c_double_p, c_double_p)
+_declare("nf_flow_train_given", _S, flow_p, c_float_p, c_float_p, c_size_t, c_float_p, c_float_p, c_size_t,
+         POINTER(nf_train_options), POINTER(nf_train_result))
+_declare("nf_flow_train_step_given", _S, flow_p, c_float_p, c_float_p, c_size_t, POINTER(nf_train_options),
+         c_double_p)
+_declare("nf_flow_evaluate_test_given", _S, flow_p, c_float_p, c_float_p, c_size_t, c_double_p, c_double_p)
 _declare("nf_kl_options_default", None, POINTER(nf_kl_options))
 _declare("nf_flow_distill", _S, flow_p, flow_p, POINTER(nf_kl_options), POINTER(nf_kl_progress))
 _declare("nf_flow_fit_target", _S, flow_p, log_density_fn, c_void_p, POINTER(nf_kl_options),
+         POINTER(nf_kl_progress))
+_declare("nf_flow_fit_target_given", _S, flow_p, log_density_given_fn, c_void_p, POINTER(nf_kl_options),
          POINTER(nf_kl_progress))
 _declare("nf_flow_save", _S, flow_p, c_char_p)
 _declare("nf_flow_load", _S, POINTER(flow_p), c_char_p)

@@ -106,8 +106,41 @@ def _rows(X, name, dim=None):
     return a
 
 
+def _context_rows(C, name, width=None):
+    """A context array as a C-contiguous float32 (rows, width) array, checked
+    as _rows checks data; a 1-D array is one column (a value per row), a
+    single number one row of one column."""
+    a = np.asarray(C)
+    if a.ndim < 2:
+        a = a.reshape(-1, 1)
+    c = _rows(a, name)
+    if c.shape[1] < 1:
+        raise ValueError("%s has no columns" % name)
+    if width is not None and c.shape[1] != width:
+        raise ValueError("%s has %d column%s, the model takes %d context value%s per row" %
+                         (name, c.shape[1], "" if c.shape[1] == 1 else "s", width, "" if width == 1 else "s"))
+    return c
+
+
+def _cut(a, dim, nc):
+    """[x | c] rows -> (x, c); (a, None) without a context."""
+    if not nc:
+        return a, None
+    return np.ascontiguousarray(a[:, :dim]), np.ascontiguousarray(a[:, dim:])
+
+
+def _layout(dim, nc):
+    """The tool's column list of the context in [x | c] rows: "2" or "2-3"."""
+    return ("%d" % dim if nc == 1 else "%d-%d" % (dim, dim + nc - 1)).encode()
+
+
 def _fptr(a):
     return a.ctypes.data_as(_lib.c_float_p)
+
+
+def _cptr(c):
+    """A context's pointer; NULL for an unconditional model."""
+    return None if c is None else _fptr(c)
 
 
 def _dptr(a):
@@ -225,6 +258,11 @@ class Flow:
         bins, tail_bound  the splines of nsf, nsf-ar: bins (8) on [-tail_bound, tail_bound] (3)
         seed        initial parameters, the validation split and the shuffling (1)
 
+    Conditional models p(x | c): fit(X, context=C) with C (rows, k), one row
+    of context values per row of X (a 1-D C is one column); log_prob, score,
+    sample, transform and inverse_transform then take context= too, and
+    context_dim is k (0: unconditional).
+
     Arrays in are (rows, dim), converted to C-ordered float32 (the library's
     type); arrays out are float32, log-densities float64. A Flow may be used
     from several threads (its calls take turns); the GIL is released while
@@ -296,6 +334,39 @@ class Flow:
         return lib.nf_flow_dim(self._need())
 
     @property
+    def context_dim(self):
+        """Context values per row of a conditional model p(x | c); 0: unconditional."""
+        return lib.nf_flow_context_dim(self._need())
+
+    @property
+    def context_columns(self):
+        """A conditional model's context columns in the rows of its data files,
+        as the tool's column list (fit writes "dim-(dim+k-1)": the layout
+        [X | C]); None when not known or unconditional."""
+        v = lib.nf_flow_context_columns(self._need())
+        return None if v is None else v.decode(errors="replace")
+
+    def _given(self, context, rows, of="X"):
+        """The context array for `rows` rows of `of` (None: any number), checked
+        against the model before the library is called: required by a
+        conditional model, refused by an unconditional one."""
+        nc = self.context_dim
+        if context is None:
+            if nc:
+                raise ValueError("this model is conditional, p(x | c) with %d context value%s per row: pass "
+                                 "context=, an array (rows, %d)%s" %
+                                 (nc, "" if nc == 1 else "s", nc, "" if rows is None else
+                                  " with one row per row of %s" % of))
+            return None
+        if not nc:
+            raise ValueError("this model is not conditional (it takes no context): leave context out")
+        c = _context_rows(context, "context", nc)
+        if rows is not None and c.shape[0] != rows:
+            raise ValueError("context has %d rows, %s has %d: one context row per row of %s" %
+                             (c.shape[0], of, rows, of))
+        return c
+
+    @property
     def n_features_in_(self):
         return self.dim
 
@@ -318,7 +389,9 @@ class Flow:
 
     def __repr__(self):
         if self._f:
-            return "Flow(model=%r, dim=%d, n_params=%d)" % (self.model_, self.dim, self.n_params)
+            nc = self.context_dim
+            return "Flow(model=%r, dim=%d, %sn_params=%d)" % (self.model_, self.dim, "context_dim=%d, " % nc if nc
+                                                             else "", self.n_params)
         defaults = {k: p.default for k, p in inspect.signature(Flow.__init__).parameters.items() if k != "self"}
         args = ["%s=%r" % (k, v) for k, v in self.get_params().items() if v != defaults[k]]
         return "Flow(%s)" % ", ".join(args)
@@ -367,7 +440,7 @@ class Flow:
     def fit(self, X, X_val=None, epochs=None, batch=None, lr=1e-3, lr_decay=0.5, weight_decay=1e-6,
             clip_norm=100.0, patience=20, patience_steps=1000, seed=None, max_time=None,
             validation_fraction=0.1, test_fraction=0.0, dequantize=False, warm_start=False, verbose=True,
-            callback=None, progress_seconds=0.0):
+            callback=None, progress_seconds=0.0, context=None, context_val=None):
         """Trains by maximum likelihood (Adam, early stopping on validation data,
         the best validation epoch kept) and returns self.
 
@@ -391,6 +464,15 @@ class Flow:
         included) stops training and is raised again from fit, the best
         parameters so far in place.
 
+        context: a conditional model p(x | c), one row of context values per
+        row of X ((rows, k); a 1-D array is one column): the model takes k
+        context values (context_dim), standardised with the training rows'
+        mean and standard deviation; context_val goes with X_val. The split
+        keeps each row's x and c together: it is nf_matrix_split's of the
+        rows [X | C], the one `nflow train --context-columns` makes of a data
+        file with those columns; the model records that layout (context
+        columns dim..dim+k-1, see context_columns) for the tool.
+
         Fitted attributes: model_, batch_, epochs_, best_epoch_,
         train_log_likelihood_, val_log_likelihood_, test_log_likelihood_,
         test_two_stderr_, seconds_, stopped_, n_train_, n_val_, n_test_,
@@ -405,6 +487,35 @@ class Flow:
             raise ValueError("X has no columns")
         val_given = X_val is not None
         xv = _rows(X_val, "X_val", dim) if val_given else None
+        # the contexts of a conditional model (warm_start: the model's width)
+        c = cv = ct = None
+        nc_model = self.context_dim if warm_start else None
+        if context is not None:
+            if nc_model == 0:
+                raise ValueError("context: the model trained further (warm_start) is not conditional")
+            c = _context_rows(context, "context", nc_model)
+            if c.shape[0] != x.shape[0]:
+                raise ValueError("context has %d rows, X has %d: one context row per row of X" %
+                                 (c.shape[0], x.shape[0]))
+            if not warm_start and self.model is not None and _choice("model", self.model, _lib.MODELS) == \
+                    _lib.MODELS["gaussian"]:
+                raise ValueError("model 'gaussian' does not depend on a context: choose a flow (maf, realnvp, ...) "
+                                 "for p(x | c)")
+        elif nc_model:
+            raise ValueError("the model trained further (warm_start) is conditional on %d context value%s per row: "
+                             "pass context=" % (nc_model, "" if nc_model == 1 else "s"))
+        if context_val is not None:
+            if c is None:
+                raise ValueError("context_val without context: the model is conditional only when fit gets context=")
+            if not val_given:
+                raise ValueError("context_val without X_val: give X_val, the rows it is the context of")
+            cv = _context_rows(context_val, "context_val", c.shape[1])
+            if cv.shape[0] != xv.shape[0]:
+                raise ValueError("context_val has %d rows, X_val has %d: one context row per row of X_val" %
+                                 (cv.shape[0], xv.shape[0]))
+        elif val_given and c is not None:
+            raise ValueError("X_val needs context_val, the context of its rows, for a conditional model")
+        nc = 0 if c is None else c.shape[1]
         for name, v in (("validation_fraction", validation_fraction), ("test_fraction", test_fraction)):
             if not 0 <= v < 1:
                 raise ValueError("%s %r out of range [0, 1)" % (name, v))
@@ -431,14 +542,16 @@ class Flow:
                           (n_int, dim, cols), stacklevel=2)
         xt = None
         if validation_fraction > 0 or test_fraction > 0:
+            whole = x if c is None else np.ascontiguousarray(np.hstack([x, c]))  # rows [x | c] stay whole
             parts = [_lib.nf_matrix() for _ in range(3)]
-            _check(lib.nf_matrix_split(ctypes.byref(_matrix(x)), validation_fraction, test_fraction, seed,
+            _check(lib.nf_matrix_split(ctypes.byref(_matrix(whole)), validation_fraction, test_fraction, seed,
                                        *[ctypes.byref(p) for p in parts]))
-            x, v, t = (_take_matrix(p, dim) for p in parts)
+            del whole
+            (x, c), (v, vc), (t, tc) = (_cut(_take_matrix(p, dim + nc), dim, nc) for p in parts)
             if validation_fraction > 0:
-                xv = v
+                xv, cv = v, vc
             if test_fraction > 0:
-                xt = t
+                xt, ct = t, tc
             for name, part, frac in (("validation", xv, validation_fraction), ("test", xt, test_fraction)):
                 if frac > 0 and part.shape[0] < 2:
                     raise ValueError("X has %d rows: too few to split off %g%% %s rows (at least 2); give more "
@@ -461,6 +574,7 @@ class Flow:
                         else _choice("model", self.model, _lib.MODELS))
             model = _MODEL_NAMES[model_id]
             cfg = self._config(model_id, dim, n_train, sized)
+            cfg.context_dim = nc
         topt.batch = int(batch) if batch is not None else sized.batch
         topt.lr, topt.lr_decay, topt.weight_decay, topt.clip_norm = lr, lr_decay, weight_decay, clip_norm
         topt.max_epochs = int(epochs) if epochs is not None else (0 if model == "gaussian" else topt.max_epochs)
@@ -470,7 +584,9 @@ class Flow:
             f = self._create(cfg)
             try:
                 with self._lock:
-                    _check(lib.nf_flow_fit_standardization(f, _fptr(x), n_train))
+                    _check(lib.nf_flow_fit_standardization_given(f, _fptr(x), _cptr(c), n_train))
+                    if nc:
+                        _check(lib.nf_flow_set_context_columns(f, _layout(dim, nc)))
             except BaseException:
                 lib.nf_flow_free(f)
                 raise
@@ -482,9 +598,11 @@ class Flow:
             if model == "gaussian":
                 print("nflow: gaussian fit of %d rows x %d columns" % (n_train, dim), file=sys.stderr)
             elif not warm_start:
-                print("nflow: %s, %d layers of %d x %d units, batch %d%s (chosen for %d rows x %d columns; the "
-                      "options override)" % (model, cfg.layers, cfg.hidden_layers, cfg.hidden, topt.batch,
-                                             ", from the Gaussian fit" if cfg.whiten else "", n_train, dim),
+                print("nflow: %s, %d layers of %d x %d units, batch %d%s (chosen for %d rows x %d columns%s; the "
+                      "options override)%s" % (model, cfg.layers, cfg.hidden_layers, cfg.hidden, topt.batch,
+                                               ", from the Gaussian fit" if cfg.whiten else "", n_train, dim,
+                                               " of x" if nc else "", "; p(x | c): %d context column%s" %
+                                               (nc, "" if nc == 1 else "s") if nc else ""),
                       file=sys.stderr)
             sys.stderr.flush()
 
@@ -526,8 +644,8 @@ class Flow:
         n_val = 0 if xv is None else xv.shape[0]
         topt.stop = ctypes.pointer(guard.stop)
         with guard, self._lock:
-            st = lib.nf_flow_train(f, _fptr(x), n_train, _fptr(xv) if n_val else None, n_val,
-                                   ctypes.byref(topt), ctypes.byref(res))
+            st = lib.nf_flow_train_given(f, _fptr(x), _cptr(c), n_train, _fptr(xv) if n_val else None,
+                                         _cptr(cv) if n_val else None, n_val, ctypes.byref(topt), ctypes.byref(res))
         if tty and verbose < 2:
             print(file=sys.stderr)
         self.history_ = self.history_ + history
@@ -547,8 +665,8 @@ class Flow:
         if xt is not None:
             mean, two_se = ctypes.c_double(), ctypes.c_double()
             with self._lock:
-                _check(lib.nf_flow_evaluate_test(f, _fptr(xt), xt.shape[0], ctypes.byref(mean),
-                                                 ctypes.byref(two_se)))
+                _check(lib.nf_flow_evaluate_test_given(f, _fptr(xt), _cptr(ct), xt.shape[0], ctypes.byref(mean),
+                                                       ctypes.byref(two_se)))
             self.test_log_likelihood_, self.test_two_stderr_ = mean.value, two_se.value
         if verbose:
             print("nflow: %s, %d parameters, %d epochs (best %d), %.1f s; mean log-likelihood train %.4f, "
@@ -560,22 +678,24 @@ class Flow:
         return self
 
     # ---- densities, samples, codes -----------------------------------------
-    def log_prob(self, X):
-        """log p(x) per row in nats: float64 (rows,)."""
+    def log_prob(self, X, context=None):
+        """log p(x) per row in nats: float64 (rows,). A conditional model:
+        log p(x | c), context (rows, context_dim) one row per row of X."""
         f = self._need()
         x = _rows(X, "X", self.dim)
+        c = self._given(context, x.shape[0])
         out = np.empty(x.shape[0], np.float64)
         with self._lock:
-            _check(lib.nf_flow_log_prob(f, _fptr(x), x.shape[0], _dptr(out)))
+            _check(lib.nf_flow_log_prob_given(f, _fptr(x), _cptr(c), x.shape[0], _dptr(out)))
         return out
 
-    def score_samples(self, X):
+    def score_samples(self, X, context=None):
         """The same as log_prob (scikit-learn's name)."""
-        return self.log_prob(X)
+        return self.log_prob(X, context=context)
 
-    def score(self, X, y=None):
+    def score(self, X, y=None, context=None):
         """Mean log-likelihood of the rows of X in nats (scikit-learn's score)."""
-        return float(np.mean(self.log_prob(X)))
+        return float(np.mean(self.log_prob(X, context=context)))
 
     def gaussian_log_prob(self, X):
         """log N(x) per row under the model's Gaussian fit of its training data
@@ -587,38 +707,50 @@ class Flow:
             _check(lib.nf_flow_gaussian_log_prob(f, _fptr(x), x.shape[0], _dptr(out)))
         return out
 
-    def sample(self, n, seed=1, return_log_prob=False):
+    def sample(self, n, seed=1, return_log_prob=False, context=None):
         """n samples drawn with `seed` (float32, (n, dim)); nflow sample --seed S
         draws the same ones. With return_log_prob, also their log-densities
-        (float64, from the sampling pass)."""
+        (float64, from the sampling pass). A conditional model: n samples per
+        row of context (rows, context_dim), (rows * n, dim) in all, rows
+        i*n .. i*n+n-1 drawn given context row i: the x that `nflow sample
+        --context` draws (it writes each row's context beside)."""
         f = self._need()
         n = int(n)
         if n < 0:
             raise ValueError("n must be >= 0, not %d" % n)
-        x = np.empty((n, self.dim), np.float32)
-        lp = np.empty(n, np.float64) if return_log_prob else None
-        if n:
+        seed = _seed(seed)
+        c = self._given(context, None)
+        if c is not None:
+            c = np.repeat(c, n, axis=0)  # each context row's n samples together
+        rows = n if c is None else c.shape[0]
+        x = np.empty((rows, self.dim), np.float32)
+        lp = np.empty(rows, np.float64) if return_log_prob else None
+        if rows:
             with self._lock:
-                _check(lib.nf_flow_sample(f, n, _seed(seed), _fptr(x), _dptr(lp) if return_log_prob else None))
+                _check(lib.nf_flow_sample_given(f, _cptr(c), rows, seed, _fptr(x),
+                                                _dptr(lp) if return_log_prob else None))
         return (x, lp) if return_log_prob else x
 
-    def transform(self, X):
-        """Data to latent codes, x -> z (encode; the density direction): float32 (rows, dim)."""
-        return self._code(X, "X", lib.nf_flow_encode)
+    def transform(self, X, context=None):
+        """Data to latent codes, x -> z (encode; the density direction): float32 (rows, dim).
+        A conditional model: given context, one row per row of X."""
+        return self._code(X, "X", lib.nf_flow_encode_given, context)
 
-    def inverse_transform(self, Z):
-        """Latent codes to data, z -> x (decode; the sampling direction): float32 (rows, dim)."""
-        return self._code(Z, "Z", lib.nf_flow_decode)
+    def inverse_transform(self, Z, context=None):
+        """Latent codes to data, z -> x (decode; the sampling direction): float32 (rows, dim).
+        A conditional model: given context, one row per row of Z."""
+        return self._code(Z, "Z", lib.nf_flow_decode_given, context)
 
     encode, decode = transform, inverse_transform
 
-    def _code(self, X, name, fn):
+    def _code(self, X, name, fn, context):
         f = self._need()
         x = _rows(X, name, self.dim)
+        c = self._given(context, x.shape[0], name)
         out = np.empty_like(x)
         if x.shape[0]:
             with self._lock:
-                _check(fn(f, _fptr(x), x.shape[0], _fptr(out)))
+                _check(fn(f, _fptr(x), _cptr(c), x.shape[0], _fptr(out)))
         return out
 
     def standardization(self):
@@ -672,12 +804,14 @@ class Flow:
                 self._f = f
 
     # ---- reverse-KL training -------------------------------------------------
-    def _student(self, dim, mean, std, default_model="iaf"):
+    def _student(self, dim, mean, std, default_model="iaf", context_dim=0):
         """A student built as nflow distill / nflow fit build it: no whitening
-        layer (no data to whiten), the given standardisation."""
+        layer (no data to whiten), the given standardisation; conditional on
+        context_dim values per row when > 0."""
         model_id = _choice("model", self.model if self.model is not None else default_model, _lib.MODELS)
         cfg = self._config(model_id, dim)
         cfg.whiten = 0
+        cfg.context_dim = int(context_dim)
         f = self._create(cfg)
         try:
             _check(lib.nf_flow_set_standardization(f, _dptr(mean), _dptr(std)))
@@ -688,7 +822,9 @@ class Flow:
         self.model_ = _MODEL_NAMES[model_id]
         self.history_ = []
 
-    def _kl_options(self, steps, batch, lr, clip_norm, seed, progress_every):
+    def _kl_options(self, steps, batch, lr, clip_norm, seed, progress_every, context=None):
+        """nf_kl_options; context (a float32 array the caller keeps alive
+        through the C call): the contexts to train under."""
         o = _lib.nf_kl_options()
         lib.nf_kl_options_default(ctypes.byref(o))
         o.steps, o.batch, o.lr, o.clip_norm = int(steps), int(batch), float(lr), float(clip_norm)
@@ -696,7 +832,24 @@ class Flow:
         o.progress_every = int(progress_every)
         if o.steps < 1 or o.batch < 2 or o.progress_every < 1 or not (o.lr > 0 and math.isfinite(o.lr)):
             raise ValueError("steps >= 1, batch >= 2, progress_every >= 1 and lr > 0 are required")
+        if context is not None:
+            o.context, o.context_rows = _fptr(context), context.shape[0]
         return o
+
+    def _kl_context(self, context, nc, who):
+        """The contexts to train a student under, checked: required when the
+        student is conditional on nc values, refused otherwise."""
+        if context is None:
+            if nc:
+                raise ValueError("%s is conditional on %d context value%s per row: pass context=, the contexts to "
+                                 "train under (rows, %d)" % (who, nc, "" if nc == 1 else "s", nc))
+            return None
+        if nc == 0:
+            raise ValueError("context: %s is not conditional" % who)
+        c = _context_rows(context, "context", nc)
+        if c.shape[0] < 1:
+            raise ValueError("context has no rows: at least one context to train under is needed")
+        return c
 
     def _reverse_kl(self, run, opt, verbose, callback, guard):
         history = []
@@ -730,23 +883,34 @@ class Flow:
         return self
 
     def distill(self, teacher, steps=3000, batch=512, lr=1e-3, clip_norm=100.0, seed=None, progress_every=100,
-                warm_start=False, verbose=True, callback=None):
+                warm_start=False, verbose=True, callback=None, context=None):
         """Probability density distillation: trains this Flow (the student) to
         minimise KL(student || teacher) on its own samples; the teacher (a
         Flow, e.g. a MAF fitted to data) is not changed. Builds the student as
         `nflow distill` does (model None: 'iaf'; no whitening layer; the
         teacher's standardisation) unless warm_start. callback(dict) every
         progress_every steps; a true return stops. Returns self; kl_,
-        kl_stderr_, cross_entropy_, entropy_ (the last batch's), history_."""
+        kl_stderr_, cross_entropy_, entropy_ (the last batch's), history_.
+
+        A conditional teacher p(x | c): context (rows, context_dim), the
+        contexts to train under (each step draws its batch's contexts from
+        them); the student is conditional too, with the teacher's context
+        standardisation."""
         if not isinstance(teacher, Flow):
             raise TypeError("teacher must be an nflow.Flow, not %s" % type(teacher).__name__)
         t = teacher._need()
         if teacher is self:
             raise ValueError("a Flow cannot be its own teacher")
-        opt = self._kl_options(steps, batch, lr, clip_norm, seed, progress_every)
-        if not (warm_start and self._f):
+        nc = teacher.context_dim
+        warm = bool(warm_start and self._f)
+        if warm and self.context_dim != nc:
+            raise ValueError("the student (warm_start) takes %d context values per row, the teacher %d" %
+                             (self.context_dim, nc))
+        c = self._kl_context(context, nc, "the teacher")
+        opt = self._kl_options(steps, batch, lr, clip_norm, seed, progress_every, c)
+        if not warm:
             mean, std = teacher.standardization()
-            self._student(teacher.dim, mean, std)
+            self._student(teacher.dim, mean, std, context_dim=nc)
         guard = _Callback()
         first, second = sorted((self, teacher), key=id)
         with first._lock, second._lock:
@@ -754,32 +918,51 @@ class Flow:
                                     callback, guard)
 
     def fit_target(self, log_prob_fn, dim=None, steps=3000, batch=512, lr=1e-3, clip_norm=100.0, seed=None,
-                   progress_every=100, warm_start=False, verbose=True, callback=None, dtype=np.float64):
+                   progress_every=100, warm_start=False, verbose=True, callback=None, dtype=np.float64,
+                   context=None):
         """Reverse-KL fit to an unnormalised density, as `nflow fit` does:
         log_prob_fn(x) gets x, an array (rows, dim) of `dtype` (float64 or
         float32), and returns (log_p, grad): log p per row (rows,) and
         d log p / dx (rows, dim). An exception raised in it stops training and
         is raised again from fit_target. Builds the student (model None:
         'iaf'; no whitening; the identity standardisation) unless warm_start.
-        The reported KL is up to the target's unknown log-normaliser."""
+        The reported KL is up to the target's unknown log-normaliser.
+
+        A conditional target t(x | c): context (rows, k), the contexts to
+        train under (each step draws its batch's contexts from them); the
+        student is conditional on k values (warm_start: it must be), and
+        log_prob_fn(x, c) gets c (rows, k) of `dtype` beside x, row r of x
+        drawn given row r of c. The student's networks read c as given (no
+        context standardisation: the library has no call that sets one
+        without data), so contexts of order 1 train best."""
         if not callable(log_prob_fn):
             raise TypeError("log_prob_fn must be callable")
         dtype = np.dtype(dtype)
         if dtype not in (np.float32, np.float64):
             raise ValueError("dtype: float32 or float64")
-        opt = self._kl_options(steps, batch, lr, clip_norm, seed, progress_every)
-        if not (warm_start and self._f):
+        warm = bool(warm_start and self._f)
+        if warm:
+            c = self._kl_context(context, self.context_dim, "the model trained further (warm_start)")
+        else:
+            c = None if context is None else _context_rows(context, "context")
+            if c is not None and c.shape[0] < 1:
+                raise ValueError("context has no rows: at least one context to train under is needed")
+        opt = self._kl_options(steps, batch, lr, clip_norm, seed, progress_every, c)
+        if not warm:
             if dim is None or int(dim) < 1:
                 raise ValueError("fit_target needs dim >= 1 (the target's dimension)")
             dim = int(dim)
-            self._student(dim, np.zeros(dim), np.ones(dim))
+            self._student(dim, np.zeros(dim), np.ones(dim), context_dim=0 if c is None else c.shape[1])
         elif dim is not None and int(dim) != self.dim:
             raise ValueError("dim %d differs from the model's %d" % (int(dim), self.dim))
         guard = _Callback()
 
-        def energy(x_p, rows, d, log_p_p, grad_p):
+        def energy(x_p, rows, d, log_p_p, grad_p, c_p=None, k=0):
             x = np.ctypeslib.as_array(x_p, shape=(rows, d)).astype(dtype)  # a copy the callable may keep
-            result = log_prob_fn(x)
+            if c_p is None:
+                result = log_prob_fn(x)
+            else:
+                result = log_prob_fn(x, np.ctypeslib.as_array(c_p, shape=(rows, k)).astype(dtype))
             if not (isinstance(result, tuple) and len(result) == 2):
                 raise TypeError("log_prob_fn must return (log_p, grad), not %s" % type(result).__name__)
             lp = np.asarray(result[0], dtype=np.float64)
@@ -795,8 +978,13 @@ class Flow:
                 np.ctypeslib.as_array(grad_p, shape=(rows, d))[:] = g
             return False
 
-        c_energy = _lib.log_density_fn(lambda x_p, rows, d, lp_p, g_p, user:
-                                       guard.run(energy, x_p, rows, d, lp_p, g_p))
+        if c is None:
+            c_energy = _lib.log_density_fn(lambda x_p, rows, d, lp_p, g_p, user:
+                                           guard.run(energy, x_p, rows, d, lp_p, g_p))
+            run = lambda o, last: lib.nf_flow_fit_target(self._f, c_energy, None, o, last)  # noqa: E731
+        else:
+            c_energy = _lib.log_density_given_fn(lambda x_p, c_p, rows, d, k, lp_p, g_p, user:
+                                                 guard.run(energy, x_p, rows, d, lp_p, g_p, c_p, k))
+            run = lambda o, last: lib.nf_flow_fit_target_given(self._f, c_energy, None, o, last)  # noqa: E731
         with self._lock:
-            return self._reverse_kl(lambda o, last: lib.nf_flow_fit_target(self._f, c_energy, None, o, last),
-                                    opt, verbose, callback, guard)
+            return self._reverse_kl(run, opt, verbose, callback, guard)

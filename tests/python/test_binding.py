@@ -1,7 +1,8 @@
 """The Python binding (python/nflow) against the nflow tool on the same model
 files and data: densities, samples, codes and trained models agree; the C
 structures' layouts match nflow.h; errors, conversions, callbacks, the GIL,
-pickling, threads and the README's example.
+pickling, threads and the README's example; conditional flows p(x | c)
+against a known density (and the tool, once it has --context-columns).
 
 Run: python3 tests/python/test_binding.py [BUILD]   (BUILD: default build)
 The environment may name the tool (NFLOW_CLI) and the library (NFLOW_LIBRARY).
@@ -535,6 +536,229 @@ class Files(unittest.TestCase):
         self.assertEqual((u.model, u.layers), ("maf", 2))
 
 
+# a conditional data set with a known density p(x | c): c ~ U(-2, 2),
+# x1 = 1.5 sin(c) + (0.2 + 0.15 c^2) e1, x2 = 0.6 c x1 + cos(2c) + 0.25 e2
+def conditional_data(n, seed):
+    r = np.random.default_rng(seed)
+    c = r.uniform(-2, 2, n)
+    s1 = 0.2 + 0.15 * c ** 2
+    x1 = (1.5 * np.sin(c) + s1 * r.normal(size=n)).astype(np.float32)
+    x2 = (0.6 * c * x1 + np.cos(2 * c) + 0.25 * r.normal(size=n)).astype(np.float32)
+    X, C = np.stack([x1, x2], axis=1), c.astype(np.float32)[:, None]
+    cd, xd = C[:, 0].astype(np.float64), X.astype(np.float64)  # the truth at the float32 values
+    e1 = (xd[:, 0] - 1.5 * np.sin(cd)) / (0.2 + 0.15 * cd ** 2)
+    e2 = (xd[:, 1] - 0.6 * cd * xd[:, 0] - np.cos(2 * cd)) / 0.25
+    truth = -0.5 * (e1 ** 2 + e2 ** 2) - np.log(0.2 + 0.15 * cd ** 2) - np.log(0.25) - np.log(2 * np.pi)
+    return X, C, truth
+
+
+XC, CC, _ = conditional_data(4000, 11)
+XC_TEST, CC_TEST, TRUTH_TEST = conditional_data(2000, 12)
+
+
+def tool_has_conditional():
+    r = subprocess.run([CLI, "eval", "--help"], capture_output=True, text=True, env=CLI_ENV)
+    return "--context-columns" in r.stdout + r.stderr
+
+
+class Conditional(unittest.TestCase):
+    """Conditional flows p(x | c) through fit(..., context=C) and the calls
+    that take context=."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.f = nflow.Flow(model="maf", layers=3, hidden=32, seed=2).fit(XC, context=CC, epochs=12, batch=64, lr=3e-3,
+                                                                       test_fraction=0.1, **QUIET)
+
+    def test_fit_and_log_prob(self):
+        f = self.f
+        self.assertEqual((f.dim, f.context_dim, f.context_columns, f.model_), (2, 1, "2", "maf"))
+        self.assertEqual((f.n_train_, f.n_val_, f.n_test_), (3200, 400, 400))
+        self.assertIn("context_dim=1", repr(f))
+        lp = f.log_prob(XC_TEST, context=CC_TEST)
+        self.assertTrue(np.isfinite(lp).all())
+        gap = float(np.mean(TRUTH_TEST - lp))
+        self.assertLess(abs(gap), 0.3, "mean log p(x | c) %.3f nats from the truth" % gap)
+        # the split kept each row's x and c together: validation and test rows score like the training rows
+        for held_out in (f.val_log_likelihood_, f.test_log_likelihood_):
+            self.assertLess(abs(held_out - f.train_log_likelihood_), 0.3, (held_out, f.train_log_likelihood_))
+        # a 1-D context is one column; score and score_samples take it too
+        self.assertTrue(np.array_equal(f.log_prob(XC_TEST, context=CC_TEST[:, 0]), lp))
+        self.assertTrue(np.array_equal(f.score_samples(XC_TEST, context=CC_TEST.astype(np.float64)), lp))
+        self.assertEqual(f.score(XC_TEST, context=CC_TEST), float(np.mean(lp)))
+        # the context matters: the same x under other contexts is less likely
+        self.assertLess(f.score(XC_TEST, context=-CC_TEST), f.score(XC_TEST, context=CC_TEST) - 1)
+
+    def test_fit_with_validation_rows(self):
+        g = nflow.Flow(model="realnvp", layers=2, hidden=8).fit(XC[:3000], XC[3000:], context=CC[:3000],
+                                                               context_val=CC[3000:], epochs=2, **QUIET)
+        self.assertEqual((g.n_train_, g.n_val_, g.context_dim), (3000, 1000, 1))
+        self.assertTrue(np.isfinite(g.val_log_likelihood_))
+        # warm_start trains the conditional model further, given its contexts
+        g.fit(XC, context=CC, epochs=1, warm_start=True, **QUIET)
+        self.assertEqual(g.context_dim, 1)
+        # two context columns
+        C2 = np.hstack([CC, CC ** 2])
+        h = nflow.Flow(model="maf", layers=1, hidden=8).fit(XC, context=C2, epochs=1, **QUIET)
+        self.assertEqual((h.context_dim, h.context_columns), (2, "2-3"))
+        self.assertEqual(h.sample(2, context=C2[:3]).shape, (6, 2))
+
+    def test_sample(self):
+        f = self.f
+        x = f.sample(3, context=CC_TEST[:5], seed=4)
+        self.assertEqual((x.shape, x.dtype), ((15, 2), np.float32))
+        # n per context row, grouped: the draws of the contexts repeated row by row
+        self.assertTrue(np.array_equal(x, f.sample(1, context=np.repeat(CC_TEST[:5], 3, axis=0), seed=4)))
+        self.assertEqual(f.sample(0, context=CC_TEST[:5]).shape, (0, 2))
+        self.assertEqual(f.sample(4, context=np.empty((0, 1))).shape, (0, 2))
+        s, lp = f.sample(4000, context=[1.2], seed=5, return_log_prob=True)
+        self.assertEqual((s.shape, lp.shape), ((4000, 2), (4000,)))
+        self.assertLess(abs(s[:, 0].mean() - 1.5 * np.sin(1.2)), 0.15, s[:, 0].mean())
+        np.testing.assert_allclose(lp, f.log_prob(s, context=np.full((4000, 1), 1.2)), atol=1e-3)
+
+    def test_codes(self):
+        f = self.f
+        z = f.transform(XC_TEST, context=CC_TEST)
+        np.testing.assert_allclose(f.inverse_transform(z, context=CC_TEST), XC_TEST, atol=1e-4)
+        self.assertFalse(np.allclose(f.transform(XC_TEST, context=-CC_TEST), z))
+        self.assertTrue(np.array_equal(f.encode(XC_TEST, context=CC_TEST), z))
+
+    def test_save_load(self):
+        p = path("cond.nfm")
+        self.f.save(p)
+        g = nflow.Flow.load(p)
+        self.assertEqual((g.context_dim, g.context_columns, g.model_), (1, "2", "maf"))
+        self.assertTrue(np.array_equal(g.log_prob(XC_TEST, context=CC_TEST),
+                                       self.f.log_prob(XC_TEST, context=CC_TEST)))
+        self.assertTrue(np.array_equal(g.sample(2, context=CC_TEST[:4], seed=3),
+                                       self.f.sample(2, context=CC_TEST[:4], seed=3)))
+        h = pickle.loads(pickle.dumps(self.f))
+        self.assertTrue(np.array_equal(h.transform(XC_TEST, context=CC_TEST),
+                                       self.f.transform(XC_TEST, context=CC_TEST)))
+
+    def test_refusals(self):
+        f = self.f
+        for call in (lambda: f.log_prob(XC_TEST), lambda: f.score(XC_TEST), lambda: f.sample(3),
+                     lambda: f.transform(XC_TEST), lambda: f.inverse_transform(XC_TEST)):
+            with self.assertRaisesRegex(ValueError, r"conditional, p\(x \| c\) with 1 context value per row: pass "
+                                                    "context="):
+                call()
+        with self.assertRaisesRegex(ValueError, "not conditional"):
+            PY2.log_prob(X2, context=np.zeros((400, 1)))
+        with self.assertRaisesRegex(ValueError, "not conditional"):
+            PY2.sample(3, context=[1.0])
+        with self.assertRaisesRegex(ValueError, "context has 2 columns, the model takes 1 context value per row"):
+            f.log_prob(XC_TEST, context=np.zeros((2000, 2)))
+        with self.assertRaisesRegex(ValueError, "context has 5 rows, X has 2000: one context row per row of X"):
+            f.log_prob(XC_TEST, context=CC_TEST[:5])
+        with self.assertRaisesRegex(ValueError, "context has 5 rows, Z has 2000"):
+            f.inverse_transform(XC_TEST, context=CC_TEST[:5])
+        with self.assertRaisesRegex(ValueError, "must be 2-D"):
+            f.log_prob(XC_TEST, context=CC_TEST[None])
+        bad = CC_TEST.copy()
+        bad[3, 0] = np.nan
+        with self.assertRaisesRegex(ValueError, r"context\[3, 0\] is nan"):
+            f.log_prob(XC_TEST, context=bad)
+        flow = nflow.Flow(model="maf", layers=1, hidden=8)
+        with self.assertRaisesRegex(ValueError, "context has 5 rows, X has 4000"):
+            flow.fit(XC, context=CC[:5], **QUIET)
+        with self.assertRaisesRegex(ValueError, "context_val without X_val"):
+            flow.fit(XC, context=CC, context_val=CC, **QUIET)
+        with self.assertRaisesRegex(ValueError, "context_val without context"):
+            flow.fit(XC, XC, context_val=CC, **QUIET)
+        with self.assertRaisesRegex(ValueError, "X_val needs context_val"):
+            flow.fit(XC, XC, context=CC, **QUIET)
+        with self.assertRaisesRegex(ValueError, "context_val has 2 columns"):
+            flow.fit(XC, XC, context=CC, context_val=np.zeros((4000, 2)), **QUIET)
+        with self.assertRaisesRegex(ValueError, "'gaussian' does not depend on a context"):
+            nflow.Flow(model="gaussian").fit(XC, context=CC, **QUIET)
+        with self.assertRaisesRegex(ValueError, "warm_start.*conditional on 1 context value per row: pass context="):
+            nflow.Flow.load(f.save(path("cond_refusals.nfm"))).fit(XC, warm_start=True, **QUIET)
+        with self.assertRaisesRegex(ValueError, "warm_start\) is not conditional"):
+            nflow.Flow.load(path("py2.nfm")).fit(X2, context=X2[:, :1], warm_start=True, **QUIET)
+        with self.assertRaisesRegex(ValueError, "the teacher is conditional on 1 context value per row: pass context="):
+            nflow.Flow(model="iaf", hidden=8).distill(f, steps=1, **QUIET)
+        with self.assertRaisesRegex(ValueError, "context: the teacher is not conditional"):
+            nflow.Flow(model="iaf", hidden=8).distill(PY2, steps=1, context=CC, **QUIET)
+        with self.assertRaisesRegex(ValueError, "context has no rows"):
+            nflow.Flow(model="iaf", hidden=8).distill(f, steps=1, context=np.empty((0, 1)), **QUIET)
+
+    def test_fit_target(self):
+        """Reverse KL to x | c ~ N((c, -c), 0.5^2 I): the conditional mean is learned."""
+        contexts = np.random.default_rng(3).uniform(-2, 2, size=(2000, 1))
+        seen = []
+
+        def log_p(x, c):
+            seen.append((x.shape, c.shape, c.dtype))
+            d = (x - np.hstack([c, -c])) / 0.5
+            return -0.5 * (d ** 2).sum(axis=1), -d / 0.5
+
+        f = nflow.Flow(model="iaf", layers=3, hidden=32).fit_target(log_p, 2, steps=400, batch=256, lr=3e-3,
+                                                                   context=contexts, **QUIET)
+        self.assertEqual((f.context_dim, seen[0]), (1, ((256, 2), (256, 1), np.float64)))
+        for cv in (-1.0, 1.0):
+            m = f.sample(2000, context=[cv], seed=6).mean(axis=0)
+            np.testing.assert_allclose(m, [cv, -cv], atol=0.15, err_msg="given c = %g" % cv)
+        self.assertLess(f.kl_ + np.log(2 * np.pi * 0.25), 0.1)  # KL up to log Z = log(2 pi 0.5^2)
+        with self.assertRaises(ZeroDivisionError):  # an exception in the callback comes back
+            nflow.Flow(model="iaf", hidden=8).fit_target(lambda x, c: 1 / 0, 2, steps=3, batch=8, context=contexts,
+                                                         **QUIET)
+        with self.assertRaisesRegex(ValueError, "warm_start\) is conditional on 1 context value"):
+            f.fit_target(log_p, steps=1, warm_start=True, **QUIET)
+        with self.assertRaisesRegex(ValueError, "context has 2 columns, the model takes 1"):
+            f.fit_target(log_p, steps=1, warm_start=True, context=np.zeros((5, 2)), **QUIET)
+        f.fit_target(log_p, steps=2, batch=16, warm_start=True, context=contexts, **QUIET)  # further, given contexts
+
+    def test_distill(self):
+        teacher = self.f
+        ctx = CC_TEST[:1000]
+
+        def kl(student):  # one fresh sample per context: mean log s - log t
+            x, ls = student.sample(1, context=ctx, seed=99, return_log_prob=True)
+            return float(np.mean(ls - teacher.log_prob(x, context=ctx)))
+
+        before = nflow.Flow(model="iaf", layers=2, hidden=32).distill(teacher, steps=1, batch=256, context=CC, **QUIET)
+        after = nflow.Flow(model="iaf", layers=3, hidden=32).distill(teacher, steps=1000, batch=256, lr=3e-3,
+                                                                     context=CC, **QUIET)
+        k0, k1 = kl(before), kl(after)
+        self.assertEqual((after.context_dim, after.steps_), (1, 1000))
+        self.assertLess(k1, 0.2 * k0, (k0, k1))
+        self.assertLess(k1, 0.1, (k0, k1))
+
+    @unittest.skipUnless(tool_has_conditional(), "the tool has no conditional models (--context-columns) yet")
+    def test_against_the_tool(self):
+        """The same conditional model file and data layout [X | C] in Python and in nflow."""
+        np.save(path("xc.npy"), np.hstack([XC, CC]))
+        np.save(path("xc_test.npy"), np.hstack([XC_TEST, CC_TEST]))
+        np.save(path("c_test.npy"), CC_TEST[:7])
+        self.f.save(path("cond_py.nfm"))
+        cli("eval", path("cond_py.nfm"), "--data", path("xc_test.npy"), "--out", path("clp.npy"), "--threads", 1)
+        assert_same(self, self.f.log_prob(XC_TEST, context=CC_TEST), np.load(path("clp.npy")).reshape(-1),
+                    "conditional log-densities")
+        cli("sample", path("cond_py.nfm"), "--context", path("c_test.npy"), "--n", 3, "--seed", 8, "--out",
+            path("cs.npy"), "--threads", 1)
+        drawn = np.load(path("cs.npy"))  # rows [x | c], the training data's layout
+        assert_same(self, self.f.sample(3, context=CC_TEST[:7], seed=8), drawn[:, :2], "conditional samples")
+        self.assertTrue(np.array_equal(drawn[:, 2:], np.repeat(CC_TEST[:7], 3, axis=0)))
+        cli("encode", path("cond_py.nfm"), "--data", path("xc_test.npy"), "--out", path("cz.npy"))
+        coded = np.load(path("cz.npy"))  # [z | c]: the context passes through
+        assert_same(self, self.f.transform(XC_TEST, context=CC_TEST), coded[:, :2], "conditional codes")
+        self.assertTrue(np.array_equal(coded[:, 2:], CC_TEST))
+        # fit(X, context=C, test_fraction=0.1) trains what nflow train --context-columns trains on [X | C]
+        got = cli("train", "--data", path("xc.npy"), "--context-columns", 2, "--model", "maf", "--layers", 2,
+                  "--hidden", 16, "--epochs", 2, "--seed", 5, "--threads", 1, "--json", "--out", path("ct.nfm"),
+                  json_out=True)
+        g = nflow.Flow(model="maf", layers=2, hidden=16, seed=5).fit(XC, context=CC, epochs=2, test_fraction=0.1,
+                                                                    **QUIET)
+        self.assertEqual((g.n_train_, g.n_val_, g.n_test_, g.n_params, g.context_dim),
+                         (got["n_train"], got["n_val"], got["n_test"], got["params"], got["context_dim"]))
+        t = nflow.Flow.load(path("ct.nfm"))
+        self.assertEqual(t.context_columns, "2")
+        assert_same(self, g.log_prob(XC_TEST, context=CC_TEST), t.log_prob(XC_TEST, context=CC_TEST),
+                    "conditional models trained by each", rtol=1e-3)
+        self.assertLess(abs(got["test_log_likelihood"] - g.test_log_likelihood_), 1e-6 + (0 if EXACT else 1e-3))
+
+
 class Process(unittest.TestCase):
     def test_gil_released(self):
         """A Python thread keeps counting while log_prob runs in C: as fast as
@@ -609,7 +833,10 @@ class Process(unittest.TestCase):
         with open(os.path.join(ROOT, "README.md")) as fh:
             text = fh.read()
         section = text.split("\n## Python\n", 1)[1]
-        code = re.search(r"```python\n(.*?)```", section, re.S).group(1)
+        section = section.split("\n## ", 1)[0]
+        blocks = re.findall(r"```python\n(.*?)```", section, re.S)  # the conditional example continues the first
+        self.assertEqual(len(blocks), 2)
+        code = "".join(blocks)
         work = tempfile.mkdtemp(dir=TMP)
         with open(os.path.join(work, "example.py"), "w") as fh:
             fh.write(code)
@@ -619,6 +846,7 @@ class Process(unittest.TestCase):
         self.assertEqual(r.returncode, 0, r.stderr)
         self.assertTrue(os.path.exists(os.path.join(work, "flow.nfm")), os.listdir(work))
         self.assertIn("epoch", r.stderr)  # progress on stderr
+        self.assertEqual(r.stdout.splitlines()[-1], "(10, 2)")  # the conditional example's samples
         cli("eval", os.path.join(work, "flow.nfm"), "--data", path("x2.npy"))
 
 
