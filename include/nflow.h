@@ -395,6 +395,23 @@ typedef struct nf_train_options {
      * the checkpoint written) and nf_train_result.stopped is 1. For a
      * SIGINT handler to set (a volatile sig_atomic_t, which is an int). */
     const volatile int *stop;
+    /* Data-parallel training over `ranks` processes (the tool under
+     * mpirun): each calls nf_flow_train with the same flow, data and
+     * options but its own `rank` (0..ranks-1), computes its share of every
+     * global batch (`batch` is the global size) and of the validation
+     * passes, and `reduce` sums a buffer element-wise across the processes
+     * in place, leaving the same values on all (n values, doubles when
+     * is_double, else floats; return 0, or non-zero to fail the run). All
+     * then take the same Adam step; shuffling is global. The library links
+     * no MPI: the caller passes its MPI_Allreduce. Checkpoint only on one
+     * process (checkpoint_path NULL on the others); a stop request or a
+     * progress callback's stop on any process stops all at the same step;
+     * within-epoch progress calls cannot stop a shared run. Layers with
+     * batch statistics (batch norm, ActNorm) are refused: their statistics
+     * would differ between processes. ranks <= 1: alone. */
+    int rank, ranks;
+    int (*reduce)(void *buf, size_t n, int is_double, void *user);
+    void *reduce_user;
 } nf_train_options;
 
 typedef struct nf_train_result {

@@ -190,7 +190,12 @@ void flow_x2z(nf_flow *f, int rows, const real *x, double *logp)
 
 void flow_nll_backward(nf_flow *f, int rows, const real *x, real *grads, real *dx)
 {
-    const real w = (real)(-1.0 / rows); /* d(-mean log p)/d log p_r */
+    flow_nll_backward_of(f, rows, x, rows, grads, dx);
+}
+
+void flow_nll_backward_of(nf_flow *f, int rows, const real *x, int total, real *grads, real *dx)
+{
+    const real w = (real)(-1.0 / total); /* d(-mean log p)/d log p_r */
     int last = f->n_layers - 1;
     real *dout = f->dbuf[0], *din = f->dbuf[1];
     if (f->mog)

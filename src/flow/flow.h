@@ -85,6 +85,9 @@ void flow_x2z(nf_flow *f, int rows, const real *x, double *logp);
  * adds dL/dparams into f->grads (or not, when grads is NULL) and, when dx
  * is not NULL, writes dL/dx there. Returns nothing: all is in buffers. */
 void flow_nll_backward(nf_flow *f, int rows, const real *x, real *grads, real *dx);
+/* The same for these rows as part of a batch of `total` rows (the mean is
+ * over the whole batch: data-parallel training's share). */
+void flow_nll_backward_of(nf_flow *f, int rows, const real *x, int total, real *grads, real *dx);
 /* rows draws from the base density (rows <= max_rows). */
 void flow_base_sample(nf_flow *f, rng *r, int rows, real *z);
 /* log p_Z(z) per row. */

@@ -96,16 +96,24 @@ nf_status nf_flow_train_step(nf_flow *f, const float *batch, size_t rows, const 
 
 /* Mean log-likelihood of a data set, summed in double, in chunks of a
  * fixed size (not f->max_rows, which depends on the flow's history). */
-static double dataset_mean_log_lik(nf_flow *f, const float *x, const float *context, size_t rows, int chunk)
+static double dataset_mean_log_lik(nf_flow *f, const float *x, const float *context, size_t rows, int chunk,
+                                   const train_share *share)
 {
     double sum = 0;
-    for (size_t r0 = 0; r0 < rows; r0 += (size_t)chunk) {
-        int n = rows - r0 < (size_t)chunk ? (int)(rows - r0) : chunk;
+    size_t lo = 0, hi = rows;
+    if (share->ranks > 1) { /* this process's part; the sums added across them */
+        lo = rows * (size_t)share->rank / (size_t)share->ranks;
+        hi = rows * (size_t)(share->rank + 1) / (size_t)share->ranks;
+    }
+    for (size_t r0 = lo; r0 < hi; r0 += (size_t)chunk) {
+        int n = hi - r0 < (size_t)chunk ? (int)(hi - r0) : chunk;
         flow_load_context(f, context_rows(f, context, r0), n);
         flow_log_prob_rows(f, n, x + r0 * f->dim, f->logp);
         for (int i = 0; i < n; i++)
             sum += f->logp[i];
     }
+    if (share->ranks > 1 && share->reduce(&sum, 1, 1, share->user))
+        return NAN;
     return sum / (double)rows;
 }
 
@@ -141,6 +149,7 @@ typedef struct train_run {
     float *cb;   /* and its context */
     double t0, last_checkpoint, last_progress;
     int abandoned, stopped;
+    train_share share; /* ranks 1: alone */
 } train_run;
 
 /* Start: checks, the state (fresh or resumed), the buffers, and the
@@ -165,6 +174,18 @@ static nf_status train_start(train_run *r)
         return nf_fail(NF_ERR_INVALID, "checkpoint interval %g s must be >= 0", opt->checkpoint_seconds);
     if (!(opt->progress_seconds >= 0))
         return nf_fail(NF_ERR_INVALID, "progress interval %g s must be >= 0", opt->progress_seconds);
+    r->share = (train_share){0, 1, NULL, NULL};
+    if (opt->ranks > 1) {
+        if (opt->rank < 0 || opt->rank >= opt->ranks || !opt->reduce)
+            return nf_fail(NF_ERR_INVALID, "data-parallel training: rank %d of %d, %s", opt->rank, opt->ranks,
+                           opt->reduce ? "out of range" : "no reduce function");
+        for (int l = 0; l < f->n_layers; l++)
+            if (f->layers[l]->ops->n_state)
+                return nf_fail(NF_ERR_UNSUPPORTED, "data-parallel training: the %s layer keeps batch statistics, "
+                               "which would differ between processes; train it in one process",
+                               f->layers[l]->ops->tag);
+        r->share = (train_share){opt->rank, opt->ranks, opt->reduce, opt->reduce_user};
+    }
     train_state *s = &r->s;
     int checksums = opt->checkpoint_path || opt->resume_path;
     if ((st = train_state_init(s, f, r->train, r->n_train, r->val, r->n_val, opt, checksums)))
@@ -203,7 +224,7 @@ static nf_status train_start(train_run *r)
     /* The untrained flow is a candidate too (with whitening: the Gaussian
      * fit), so training never returns a model that validates below it. */
     if (r->n_val && !opt->resume_path && s->epoch == 0 && s->next == 0) {
-        double untrained = dataset_mean_log_lik(f, r->val, r->val_context, r->n_val, r->eval_rows);
+        double untrained = dataset_mean_log_lik(f, r->val, r->val_context, r->n_val, r->eval_rows, &r->share);
         if (!isnan(untrained))
             s->best_val = untrained;
     }
@@ -233,19 +254,25 @@ static nf_status train_batch(train_run *r, int *halt)
     const nf_train_options *opt = r->opt, *o = r->o;
     size_t dim = (size_t)f->dim, b0 = (size_t)s->next;
     int rows = r->n_train - b0 < (size_t)r->batch ? (int)(r->n_train - b0) : r->batch;
+    int lo = 0, hi = rows, stop = opt->stop && *opt->stop;
+    if (r->share.ranks > 1) /* this process's part of the global batch */
+        k_part(rows, r->share.ranks, r->share.rank, &lo, &hi);
     real *xb = r->xb;
     const float *train = r->train;
-    const int64_t *order = s->order;
-    K_PARALLEL_ROWS((size_t)rows * dim) /* the batch's rows gathered by threads too */
-    for (int i = 0; i < rows; i++)
-        memcpy(xb + (size_t)i * dim, train + (size_t)order[b0 + i] * dim, sizeof(real) * dim);
+    const int64_t *order = s->order + b0 + lo;
+    int mine = hi - lo;
+    K_PARALLEL_ROWS((size_t)mine * dim) /* the batch's rows gathered by threads too */
+    for (int i = 0; i < mine; i++)
+        memcpy(xb + (size_t)i * dim, train + (size_t)order[i] * dim, sizeof(real) * dim);
     if (f->context_dim) {
         size_t nc = (size_t)f->context_dim;
-        for (int i = 0; i < rows; i++)
-            memcpy(r->cb + (size_t)i * nc, r->train_context + (size_t)order[b0 + i] * nc, sizeof(float) * nc);
-        flow_load_context(f, r->cb, rows);
+        for (int i = 0; i < mine; i++)
+            memcpy(r->cb + (size_t)i * nc, r->train_context + (size_t)order[i] * nc, sizeof(float) * nc);
+        flow_load_context(f, r->cb, mine);
     }
-    double loss = train_step(f, rows, xb, s->lr, o->weight_decay, o->clip_norm);
+    double loss = r->share.ranks > 1 ? train_step_shared(f, mine, xb, rows, &r->share, s->lr, o->weight_decay,
+                                                         o->clip_norm, &stop)
+                                     : train_step(f, rows, xb, s->lr, o->weight_decay, o->clip_norm);
     if (!isfinite(loss))
         return nf_fail(NF_ERR_NONFINITE,
                        "non-finite loss in epoch %lld at row %zu; kept the parameters of epoch %lld "
@@ -265,7 +292,7 @@ static nf_status train_batch(train_run *r, int *halt)
         r->abandoned = *halt = 1;
         return NF_OK;
     }
-    if (opt->stop && *opt->stop) {
+    if (stop) {
         r->stopped = *halt = 1;
         return NF_OK;
     }
@@ -273,7 +300,8 @@ static nf_status train_batch(train_run *r, int *halt)
         now() - r->last_progress >= opt->progress_seconds) {
         nf_train_progress p = {(int)s->epoch + 1, -s->last_train, NAN, s->best_val, (int)s->bad_epochs,
                                now() - r->t0, 1, (size_t)s->next, r->n_train};
-        *halt = opt->progress(&p, opt->user) != 0;
+        int asked = opt->progress(&p, opt->user) != 0;
+        *halt = asked && r->share.ranks <= 1; /* the processes' clocks differ: only epoch ends can stop all */
         r->last_progress = now();
     }
     return NF_OK;
@@ -296,7 +324,7 @@ static int train_epoch_end(train_run *r)
     nf_train_progress p = {(int)s->epoch, -s->last_train, NAN, s->best_val, (int)s->bad_epochs, now() - r->t0,
                            0, r->n_train, r->n_train};
     if (r->n_val) {
-        double v = dataset_mean_log_lik(f, r->val, r->val_context, r->n_val, r->eval_rows);
+        double v = dataset_mean_log_lik(f, r->val, r->val_context, r->n_val, r->eval_rows, &r->share);
         p.val_log_likelihood = v;
         if (v > s->best_val) {
             s->best_val = v;
@@ -316,7 +344,10 @@ static int train_epoch_end(train_run *r)
     } else {
         s->best_epoch = s->epoch;
     }
-    return r->opt->progress && r->opt->progress(&p, r->opt->user);
+    double asked = r->opt->progress && r->opt->progress(&p, r->opt->user);
+    if (r->share.ranks > 1 && r->share.reduce(&asked, 1, 1, r->share.user))
+        return 1;
+    return asked > 0;
 }
 
 /* The end: the last checkpoint (the state as it stopped), the best

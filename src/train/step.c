@@ -7,6 +7,17 @@
 #include "core/kern.h"
 #include "train/adam.h"
 
+/* Zeroed by threads in pieces: a serial pass over every parameter each
+ * step would not scale. */
+static void zero_grads(nf_flow *f)
+{
+    size_t n = f->n_params;
+    enum { PIECE = 1 << 14 };
+#pragma omp parallel for schedule(static) num_threads(k_threads()) if (n > 4 * PIECE)
+    for (size_t i = 0; i < n; i += PIECE)
+        memset(f->grads + i, 0, sizeof(real) * (n - i < PIECE ? n - i : PIECE));
+}
+
 double train_step(nf_flow *f, int rows, const real *x, double lr, double weight_decay, double clip_norm)
 {
     size_t n = f->n_params;
@@ -20,14 +31,35 @@ double train_step(nf_flow *f, int rows, const real *x, double lr, double weight_
         flow_set_training(f, 0);
         return loss;
     }
-    /* zeroed by threads in pieces: a serial pass over every parameter
-     * each step would not scale */
-    enum { PIECE = 1 << 14 };
-#pragma omp parallel for schedule(static) num_threads(k_threads()) if (n > 4 * PIECE)
-    for (size_t i = 0; i < n; i += PIECE)
-        memset(f->grads + i, 0, sizeof(real) * (n - i < PIECE ? n - i : PIECE));
+    zero_grads(f);
     flow_nll_backward(f, rows, x, f->grads, NULL);
     flow_set_training(f, 0);
+    if (adam_step(n, f->params, f->grads, f->adam_m, f->adam_v, &f->adam_t, lr, weight_decay, clip_norm))
+        return NAN;
+    return loss;
+}
+
+double train_step_shared(nf_flow *f, int rows, const real *x, int total, const train_share *share, double lr,
+                         double weight_decay, double clip_norm, int *stop)
+{
+    size_t n = f->n_params;
+    double sums[2] = {0, *stop ? 1 : 0}; /* the loss's sum, and whether a process stops */
+    zero_grads(f);
+    if (rows > 0) {
+        flow_set_training(f, 1);
+        flow_x2z(f, rows, x, f->logp);
+        for (int r = 0; r < rows; r++)
+            sums[0] -= f->logp[r];
+        if (isfinite(sums[0]))
+            flow_nll_backward_of(f, rows, x, total, f->grads, NULL);
+        flow_set_training(f, 0);
+    }
+    if (share->reduce(sums, 2, 1, share->user) || share->reduce(f->grads, n, 0, share->user))
+        return NAN;
+    *stop = sums[1] > 0;
+    double loss = sums[0] / total;
+    if (!isfinite(loss))
+        return loss;
     if (adam_step(n, f->params, f->grads, f->adam_m, f->adam_v, &f->adam_t, lr, weight_decay, clip_norm))
         return NAN;
     return loss;

@@ -122,7 +122,8 @@ class Layouts(unittest.TestCase):
         self.assertEqual(guard, b"\xa5" * 64)
         want = dict(batch=256, lr=1e-3, weight_decay=1e-6, clip_norm=100.0, max_epochs=1000, patience=20,
                     patience_steps=1000, lr_decay=0.5, seed=1, user=None, progress_seconds=0.0,
-                    checkpoint_path=None, checkpoint_seconds=300.0, resume_path=None)
+                    checkpoint_path=None, checkpoint_seconds=300.0, resume_path=None, rank=0, ranks=0,
+                    reduce_user=None)
         self.assertEqual({k: getattr(o, k) for k in want}, want)
         self.assertFalse(o.progress)
         self.assertFalse(o.stop)
