@@ -4,6 +4,12 @@
 # (into build-san/ unless BUILD is given).
 
 SAN ?= 0
+# MPI=1: the tool can train on several processes (mpirun -np N nflow train;
+# docs/distributed.md); the library stays MPI-free. Built into build-mpi.
+MPI ?= 0
+ifeq ($(MPI),1)
+BUILD ?= build-mpi
+endif
 ifeq ($(SAN),1)
 BUILD ?= build-san
 SANFLAGS = -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
@@ -65,9 +71,17 @@ $(BUILD)/dbl/%.o: src/%.c $(LIB_HEADERS)
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS) -DNF_REAL_DOUBLE -c $< -o $@
 
+ifeq ($(MPI),1)
+TOOL_CC = mpicc
+TOOL_FLAGS = -DNF_MPI
+else
+TOOL_CC = $(CC)
+TOOL_FLAGS =
+endif
+
 $(BUILD)/tool/%.o: tools/%.c $(HEADERS)
 	@mkdir -p $(@D)
-	$(CC) $(CFLAGS) -c $< -o $@
+	$(TOOL_CC) $(CFLAGS) $(TOOL_FLAGS) -c $< -o $@
 
 $(BUILD)/libnflow.a: $(LIB_OBJ)
 	@rm -f $@
@@ -87,7 +101,7 @@ $(BUILD)/libnflow.so: $(LIB_OBJ)
 	$(CC) -shared -Wl,-soname,libnflow.so.$(NF_SOVERSION) -o $@ $^ $(LDLIBS)
 
 $(BUILD)/nflow: $(TOOL_OBJ) $(BUILD)/libnflow.a $(BUILD)/libnflow_extras.a
-	$(CC) -o $@ $(TOOL_OBJ) $(EXTRAS_LIBS) $(LDLIBS)
+	$(TOOL_CC) -o $@ $(TOOL_OBJ) $(EXTRAS_LIBS) $(LDLIBS)
 
 # the examples use the public header only
 $(BUILD)/fit_banana: examples/fit_banana.c $(BUILD)/libnflow.a include/nflow.h
