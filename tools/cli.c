@@ -160,6 +160,21 @@ int cli_read(const char *cmd, const char *path, const char *columns, int dim, nf
     return 0;
 }
 
+int cli_read_given(const char *cmd, const char *path, const char *columns, int dim, int context_dim, nf_matrix *m)
+{
+    if (!context_dim)
+        return cli_read(cmd, path, columns, dim, m);
+    if (cli_read(cmd, path, columns, 0, m))
+        return 1;
+    if (m->cols != (size_t)dim + (size_t)context_dim) {
+        cli_error(cmd, "%s: %zu columns, the model expects %d (%d of x and %d of context)", path, m->cols,
+                  dim + context_dim, dim, context_dim);
+        nf_matrix_free(m);
+        return 1;
+    }
+    return 0;
+}
+
 /* Writes the folder that holds path into dir ("." for a bare name, "/"
  * at the root) and returns the name within it. */
 static const char *split_folder(const char *path, char *dir, size_t size)
@@ -348,4 +363,71 @@ int cli_check_range(const cli_command *cmd, const char *name, double value, doub
     if (!cli_seen(cmd, name) || (value >= lo && value <= hi))
         return 0;
     return cli_error(cmd->name, "--%s: %g out of range %g..%g", name, value, lo, hi), EXIT_USAGE;
+}
+
+int cli_context_flags(const char *cmd, const char *what, const char *list, size_t n_cols, int **flags,
+                      size_t *n_context)
+{
+    *flags = NULL;
+    *n_context = 0;
+    int *fl = malloc(sizeof(int) * (n_cols ? n_cols : 1));
+    if (!fl)
+        return cli_error(cmd, "out of memory");
+    if (!*list || nf_column_flags(list, n_cols, fl)) {
+        cli_error(cmd, "%s: %s", what, *list ? nf_last_error() : "names no column");
+        free(fl);
+        return EXIT_USAGE;
+    }
+    size_t n = 0;
+    for (size_t j = 0; j < n_cols; j++)
+        n += fl[j] != 0;
+    if (n == 0 || n == n_cols) {
+        if (n)
+            cli_error(cmd, "%s names all %zu columns of the data: at least one must remain for x", what, n_cols);
+        else
+            cli_error(cmd, "%s names no column", what);
+        free(fl);
+        return EXIT_USAGE;
+    }
+    *flags = fl;
+    *n_context = n;
+    return 0;
+}
+
+int cli_split_columns(const char *cmd, const nf_matrix *m, const int *flags, nf_matrix *x, nf_matrix *c)
+{
+    size_t nc = 0;
+    for (size_t j = 0; j < m->cols; j++)
+        nc += flags[j] != 0;
+    memset(x, 0, sizeof *x);
+    memset(c, 0, sizeof *c);
+    x->rows = c->rows = m->rows;
+    x->cols = m->cols - nc;
+    c->cols = nc;
+    if (m->rows) {
+        x->values = malloc(sizeof(float) * m->rows * (x->cols ? x->cols : 1));
+        c->values = malloc(sizeof(float) * m->rows * (nc ? nc : 1));
+        if (!x->values || !c->values) {
+            nf_matrix_free(x);
+            nf_matrix_free(c);
+            return cli_error(cmd, "out of memory");
+        }
+    }
+    for (size_t r = 0; r < m->rows; r++) {
+        const float *row = m->values + r * m->cols;
+        float *xr = x->values + r * x->cols, *cr = c->values + r * nc;
+        for (size_t j = 0; j < m->cols; j++)
+            if (flags[j])
+                *cr++ = row[j];
+            else
+                *xr++ = row[j];
+    }
+    return 0;
+}
+
+void cli_merge_columns(const float *x, const float *c, size_t rows, const int *flags, size_t n_cols, float *out)
+{
+    for (size_t r = 0; r < rows; r++)
+        for (size_t j = 0; j < n_cols; j++)
+            *out++ = flags[j] ? *c++ : *x++;
 }

@@ -12,14 +12,98 @@ static int load(const char *cmd, const char *path, nf_flow **f)
     return st ? cli_fail(cmd, st) : 0;
 }
 
+/* Where a conditional model's context lies in its data files (dim +
+ * context_dim columns, as read): *flags (malloc'd) from `list`, the
+ * --context-columns given (usage errors), or else from the model's own list.
+ * A model that keeps no list: with `required`, a usage error asking for
+ * --context-columns, else *flags = NULL. Returns 0, 1 or EXIT_USAGE. */
+static int context_layout(const char *cmd, const nf_flow *f, const char *model_path, const char *list, int required,
+                          int **flags)
+{
+    int dim = nf_flow_dim(f), nc = nf_flow_context_dim(f);
+    *flags = NULL;
+    if (!nc) {
+        if (list)
+            return cli_error(cmd, "--context-columns: the model in %s is not conditional", model_path), EXIT_USAGE;
+        return 0;
+    }
+    const char *given = list;
+    if (!list && !(list = nf_flow_context_columns(f))) {
+        if (!required)
+            return 0;
+        return cli_error(cmd, "the model in %s is conditional on %d context values but does not say which columns "
+                              "hold them: give --context-columns (%d-%d for x, then the context)",
+                         model_path, nc, dim, dim + nc - 1),
+               EXIT_USAGE;
+    }
+    char what[160];
+    if (given)
+        snprintf(what, sizeof what, "--context-columns '%.100s'", given);
+    else
+        snprintf(what, sizeof what, "the context columns %.60s of the model in %.60s", list, model_path);
+    size_t n;
+    int rc = cli_context_flags(cmd, what, list, (size_t)dim + (size_t)nc, flags, &n);
+    if (rc)
+        return given ? rc : 1;
+    if (n != (size_t)nc) {
+        cli_error(cmd, "%s names %zu column%s of %d, the model takes %d context values (and %d of x)", what, n,
+                  n == 1 ? "" : "s", dim + nc, nc, dim);
+        free(*flags);
+        *flags = NULL;
+        return given ? EXIT_USAGE : 1;
+    }
+    return 0;
+}
+
+/* Reads the data for a model: x into *x and, for a conditional model, the
+ * context columns (`flags`, from context_layout) into *c; with `dequantize`,
+ * U[0,1) noise (drawn with seed) is added first to the x columns that hold
+ * only whole numbers. Returns 0 or 1. */
+static int read_data(const char *cmd, const nf_flow *f, const char *path, const char *columns, const int *flags,
+                     int dequantize, uint64_t seed, nf_matrix *x, nf_matrix *c)
+{
+    int nc = nf_flow_context_dim(f);
+    nf_matrix all = {0};
+    int *integer_cols = NULL, rc = 1;
+    memset(c, 0, sizeof *c);
+    if (cli_read_given(cmd, path, columns, nf_flow_dim(f), nc, nc ? &all : x))
+        return 1;
+    nf_matrix *m = nc ? &all : x;
+    if (dequantize) {
+        if (!(integer_cols = malloc(sizeof(int) * m->cols))) {
+            cli_error(cmd, "out of memory");
+            goto done;
+        }
+        size_t n = nf_matrix_integer_columns(m, integer_cols);
+        for (size_t j = 0; flags && j < m->cols; j++) /* the context stays as it is */
+            if (flags[j] && integer_cols[j]) {
+                integer_cols[j] = 0;
+                n--;
+            }
+        if (n)
+            nf_matrix_dequantize(m, integer_cols, seed);
+    }
+    if (nc && cli_split_columns(cmd, &all, flags, x, c))
+        goto done;
+    rc = 0;
+done:
+    free(integer_cols);
+    nf_matrix_free(&all);
+    if (rc && !nc)
+        nf_matrix_free(x);
+    return rc;
+}
+
 int cmd_eval(int argc, char **argv)
 {
-    const char *data = NULL, *out = NULL, *columns = NULL, *model_path = NULL;
+    const char *data = NULL, *out = NULL, *columns = NULL, *model_path = NULL, *context_columns = NULL;
     int json = 0, threads = 0, dequantize = 0;
     uint64_t seed = 1;
     cli_option opts[] = {
         {"data", OPT_STRING, &data, "data to evaluate (.csv or .npy)", 0},
         {"columns", OPT_STRING, &columns, "columns to use, 0-based (default: all)", 0},
+        {"context-columns", OPT_STRING, &context_columns, "a conditional model: these columns (0-based, after "
+                                                          "--columns) are the context c (default: the model's list)", 0},
         {"out", OPT_STRING, &out, "write the per-row log-densities (nats) here (.csv or .npy)", 0},
         {"threads", OPT_INT, &threads, "threads (default: all processors)", 0},
         {"dequantize", OPT_FLAG, &dequantize, "add U[0,1) noise to the columns that hold only whole numbers", 0},
@@ -30,7 +114,8 @@ int cmd_eval(int argc, char **argv)
     };
     cli_command cmd = {"eval", "eval MODEL --data FILE [--out FILE] [--json]",
                        "Mean log-likelihood in nats with +- 2 standard errors of the mean, the median, and\n"
-                       "how many rows score below the model's Gaussian fit (whitened models).", opts, 1,
+                       "how many rows score below the model's Gaussian fit (whitened models). For a conditional\n"
+                       "model: log p(x | c), the context c in the columns it was trained with.", opts, 1,
                        &model_path};
     int rc = cli_parse(&cmd, argc, argv);
     if (rc)
@@ -45,23 +130,25 @@ int cmd_eval(int argc, char **argv)
     if (cli_seen(&cmd, "threads"))
         nf_set_threads(threads);
     nf_flow *f = NULL;
-    nf_matrix m = {0};
+    nf_matrix m = {0}, c = {0};
     double *lp = NULL, *gauss = NULL;
-    int *integer_cols = NULL;
+    int *flags = NULL;
     nf_status st;
     rc = 1;
-    if (load("eval", model_path, &f) || cli_read("eval", data, columns, nf_flow_dim(f), &m))
+    if (load("eval", model_path, &f))
         goto done;
-    lp = malloc(sizeof(double) * m.rows * 2);
-    integer_cols = malloc(sizeof(int) * m.cols);
-    if (!lp || !integer_cols) {
+    if ((rc = context_layout("eval", f, model_path, context_columns, 1, &flags)))
+        goto done;
+    rc = 1;
+    if (read_data("eval", f, data, columns, flags, dequantize, seed, &m, &c))
+        goto done;
+    lp = malloc(sizeof(double) * (m.rows ? m.rows : 1) * 2);
+    if (!lp) {
         cli_error("eval", "out of memory");
         goto done;
     }
     gauss = lp + m.rows;
-    if (dequantize && nf_matrix_integer_columns(&m, integer_cols))
-        nf_matrix_dequantize(&m, integer_cols, seed);
-    if ((st = nf_flow_log_prob(f, m.values, m.rows, lp))) {
+    if ((st = nf_flow_log_prob_given(f, m.values, c.values, m.rows, lp))) {
         cli_fail("eval", st);
         goto done;
     }
@@ -101,20 +188,25 @@ int cmd_eval(int argc, char **argv)
     }
     rc = 0;
 done:
-    free(integer_cols);
+    free(flags);
     free(lp);
     nf_matrix_free(&m);
+    nf_matrix_free(&c);
     nf_flow_free(f);
     return rc;
 }
 
 int cmd_sample(int argc, char **argv)
 {
-    const char *out = NULL, *model_path = NULL, *log_prob_path = NULL;
+    const char *out = NULL, *model_path = NULL, *log_prob_path = NULL, *context_path = NULL;
     int n = 0, threads = 0;
     uint64_t seed = 1;
     cli_option opts[] = {
-        {"n", OPT_INT, &n, "number of samples", 0},
+        {"n", OPT_INT, &n, "number of samples (with --context: per context row, default 1)", 0},
+        {"context", OPT_STRING, &context_path, "a conditional model: its context rows (.csv or .npy, one value per "
+                                               "context column); rows i*N .. i*N+N-1 of the output are drawn given "
+                                               "row i, in the training data's layout (without the model's list of "
+                                               "context columns: x, then the context)", 0},
         {"seed", OPT_U64, &seed, "random seed (default 1)", 0},
         {"out", OPT_STRING, &out, "file to write (.csv or .npy)", 0},
         {"log-prob", OPT_STRING, &log_prob_path, "also write each sample's log-density (nats; .csv or .npy), "
@@ -122,62 +214,129 @@ int cmd_sample(int argc, char **argv)
         {"threads", OPT_INT, &threads, "threads (default: all processors)", 0},
         {NULL, 0, NULL, NULL, 0},
     };
-    cli_command cmd = {"sample", "sample MODEL --n N [--seed S] --out FILE [--log-prob FILE]", "Draws samples from a model.", opts,
-                       1, &model_path};
+    cli_command cmd = {"sample", "sample MODEL --n N [--context FILE] [--seed S] --out FILE [--log-prob FILE]",
+                       "Draws samples from a model; from a conditional model p(x | c), N per row of --context.",
+                       opts, 1, &model_path};
     int rc = cli_parse(&cmd, argc, argv);
     if (rc)
         return rc == 1 ? 0 : rc;
+    if (context_path && !cli_seen(&cmd, "n"))
+        n = 1;
     if (!out || n < 1)
         return cli_error("sample", "--out and --n (>= 1) are required"), EXIT_USAGE;
-    const cli_path in[] = {{"model", model_path}}, outs[] = {{"out", out}, {"log-prob", log_prob_path}};
-    if ((rc = cli_check_paths("sample", in, 1, outs, 2)))
+    const cli_path in[] = {{"model", model_path}, {"context", context_path}},
+                   outs[] = {{"out", out}, {"log-prob", log_prob_path}};
+    if ((rc = cli_check_paths("sample", in, 2, outs, 2)))
         return rc;
     if (cli_check_writable("sample", out) || (log_prob_path && cli_check_writable("sample", log_prob_path)))
         return 1;
     if (cli_seen(&cmd, "threads"))
         nf_set_threads(threads);
     nf_flow *f = NULL;
-    nf_matrix m = {0};
+    nf_matrix m = {0}, ctx = {0};
     double *lp = NULL;
+    float *x = NULL, *given = NULL; /* a conditional model: the samples' x and each one's context row */
+    int *flags = NULL;
     nf_status st;
     rc = 1;
     if (load("sample", model_path, &f))
         goto done;
-    m.rows = (size_t)n;
-    m.cols = (size_t)nf_flow_dim(f);
+    int dim = nf_flow_dim(f), nc = nf_flow_context_dim(f);
+    if (nc && !context_path) {
+        cli_error("sample", "the model in %s is conditional (p(x | c)): give --context FILE with its %d context "
+                            "value%s per row", model_path, nc, nc == 1 ? "" : "s");
+        rc = EXIT_USAGE;
+        goto done;
+    }
+    if (!nc && context_path) {
+        cli_error("sample", "--context: the model in %s is not conditional", model_path);
+        rc = EXIT_USAGE;
+        goto done;
+    }
+    if (nc && (rc = context_layout("sample", f, model_path, NULL, 0, &flags)))
+        goto done;
+    rc = 1;
+    if (nc && cli_read("sample", context_path, NULL, 0, &ctx))
+        goto done;
+    if (nc && ctx.cols != (size_t)nc) {
+        cli_error("sample", "%s: %zu columns, the model takes %d context value%s per row", context_path, ctx.cols, nc,
+                  nc == 1 ? "" : "s");
+        goto done;
+    }
+    if (nc && !ctx.rows) {
+        cli_error("sample", "%s: no context rows", context_path);
+        goto done;
+    }
+    m.rows = nc ? ctx.rows * (size_t)n : (size_t)n;
+    if (nc && m.rows / (size_t)n != ctx.rows) {
+        cli_error("sample", "%zu context rows x %d samples: too many", ctx.rows, n);
+        goto done;
+    }
+    m.cols = (size_t)dim + (size_t)nc;
     m.values = malloc(sizeof(float) * m.rows * m.cols);
     if (log_prob_path)
         lp = malloc(sizeof(double) * m.rows);
-    if (!m.values || (log_prob_path && !lp)) {
-        cli_error("sample", "out of memory for %d samples", n);
+    if (nc) {
+        x = malloc(sizeof(float) * m.rows * (size_t)dim);
+        given = malloc(sizeof(float) * m.rows * (size_t)nc);
+    }
+    if (!m.values || (log_prob_path && !lp) || (nc && (!x || !given))) {
+        cli_error("sample", "out of memory for %zu samples", m.rows);
         goto done;
     }
-    if ((st = nf_flow_sample(f, m.rows, seed, m.values, lp)) || (st = nf_matrix_write(out, &m)) ||
-        (lp && (st = nf_matrix_write_double(log_prob_path, lp, m.rows, 1)))) {
+    if (nc) {
+        for (size_t i = 0; i < m.rows; i++) /* rows i*n .. i*n+n-1 given context row i */
+            memcpy(given + i * (size_t)nc, ctx.values + i / (size_t)n * (size_t)nc, sizeof(float) * (size_t)nc);
+        if (!(st = nf_flow_sample_given(f, given, m.rows, seed, x, lp))) {
+            if (flags) /* the training data's layout */
+                cli_merge_columns(x, given, m.rows, flags, m.cols, m.values);
+            else /* x, then the context */
+                for (size_t i = 0; i < m.rows; i++) {
+                    memcpy(m.values + i * m.cols, x + i * (size_t)dim, sizeof(float) * (size_t)dim);
+                    memcpy(m.values + i * m.cols + dim, given + i * (size_t)nc, sizeof(float) * (size_t)nc);
+                }
+        }
+    } else {
+        st = nf_flow_sample(f, m.rows, seed, m.values, lp);
+    }
+    if (st || (st = nf_matrix_write(out, &m)) || (lp && (st = nf_matrix_write_double(log_prob_path, lp, m.rows, 1)))) {
         cli_fail("sample", st);
         goto done;
     }
     rc = 0;
 done:
     free(lp);
+    free(x);
+    free(given);
+    free(flags);
     nf_matrix_free(&m);
+    nf_matrix_free(&ctx);
     nf_flow_free(f);
     return rc;
 }
 
-/* encode (x -> z) and decode (z -> x) share everything but the direction. */
+/* encode (x -> z) and decode (z -> x) share everything but the direction.
+ * A conditional model's files hold the context in its columns, passed
+ * through: decode(encode(file)) gives the file back. */
 static int code(const char *name, int argc, char **argv, int decode)
 {
-    const char *data = NULL, *out = NULL, *columns = NULL, *model_path = NULL;
+    const char *data = NULL, *out = NULL, *columns = NULL, *model_path = NULL, *context_columns = NULL;
     cli_option opts[] = {
         {"data", OPT_STRING, &data, decode ? "latent codes (.csv or .npy)" : "data (.csv or .npy)", 0},
         {"columns", OPT_STRING, &columns, "columns to use, 0-based (default: all)", 0},
+        {"context-columns", OPT_STRING, &context_columns,
+         decode ? "a conditional model: these columns (0-based, after --columns) are the context c, kept as they "
+                  "are; the others z (default: the model's list)"
+                : "a conditional model: these columns (0-based, after --columns) are the context c, kept as they "
+                  "are; the others x (default: the model's list)", 0},
         {"out", OPT_STRING, &out, "file to write (.csv or .npy)", 0},
         {NULL, 0, NULL, NULL, 0},
     };
     cli_command cmd = {name, decode ? "decode MODEL --data FILE --out FILE" : "encode MODEL --data FILE --out FILE",
-                       decode ? "Maps latent codes z to data x (the sampling direction)."
-                              : "Maps data x to latent codes z (the density direction).",
+                       decode ? "Maps latent codes z to data x (the sampling direction); for a conditional model,\n"
+                                "given the context columns beside z, which are written back unchanged."
+                              : "Maps data x to latent codes z (the density direction); for a conditional model,\n"
+                                "given the context columns beside x, which are written back unchanged.",
                        opts, 1, &model_path};
     int rc = cli_parse(&cmd, argc, argv);
     if (rc)
@@ -190,26 +349,41 @@ static int code(const char *name, int argc, char **argv, int decode)
     if (cli_check_writable(name, out))
         return 1;
     nf_flow *f = NULL;
-    nf_matrix in = {0}, res = {0};
+    nf_matrix in = {0}, c = {0}, res = {0};
+    float *coded = NULL;
+    int *flags = NULL;
     nf_status st;
     rc = 1;
-    if (load(name, model_path, &f) || cli_read(name, data, columns, nf_flow_dim(f), &in))
+    if (load(name, model_path, &f))
+        goto done;
+    if ((rc = context_layout(name, f, model_path, context_columns, 1, &flags)))
+        goto done;
+    rc = 1;
+    if (read_data(name, f, data, columns, flags, 0, 0, &in, &c))
         goto done;
     res.rows = in.rows;
-    res.cols = in.cols;
-    res.values = malloc(sizeof(float) * in.rows * in.cols);
-    if (!res.values) {
+    res.cols = in.cols + c.cols;
+    res.values = malloc(sizeof(float) * (in.rows ? in.rows : 1) * res.cols);
+    coded = flags ? malloc(sizeof(float) * (in.rows ? in.rows : 1) * in.cols) : res.values;
+    if (!res.values || !coded) {
         cli_error(name, "out of memory");
         goto done;
     }
-    st = decode ? nf_flow_decode(f, in.values, in.rows, res.values) : nf_flow_encode(f, in.values, in.rows, res.values);
+    st = decode ? nf_flow_decode_given(f, in.values, c.values, in.rows, coded)
+                : nf_flow_encode_given(f, in.values, c.values, in.rows, coded);
+    if (!st && flags) /* the context back in its columns */
+        cli_merge_columns(coded, c.values, in.rows, flags, res.cols, res.values);
     if (st || (st = nf_matrix_write(out, &res))) {
         cli_fail(name, st);
         goto done;
     }
     rc = 0;
 done:
+    if (coded != res.values)
+        free(coded);
+    free(flags);
     nf_matrix_free(&in);
+    nf_matrix_free(&c);
     nf_matrix_free(&res);
     nf_flow_free(f);
     return rc;
@@ -246,7 +420,21 @@ int cmd_info(int argc, char **argv)
     char *buf = malloc(need);
     if (buf) {
         nf_flow_describe(f, buf, need);
-        printf("%s: nflow model\n%s", model_path, buf);
+        int nc = nf_flow_context_dim(f);
+        const char *list = nf_flow_context_columns(f);
+        /* a conditional model: its context after the dimension line */
+        const char *dim_line = strncmp(buf, "dimension: ", 11) ? strstr(buf, "\ndimension: ") : buf;
+        const char *after = dim_line ? strchr(dim_line + (dim_line != buf), '\n') : NULL;
+        int cut = nc && after ? (int)(after + 1 - buf) : (int)strlen(buf);
+        printf("%s: nflow model\n%.*s", model_path, cut, buf);
+        if (nc) {
+            if (list)
+                printf("context: %d column%s (--context-columns %s)\n", nc, nc == 1 ? "" : "s", list);
+            else
+                printf("context: %d column%s (which ones is not recorded: give eval, encode and decode "
+                       "--context-columns)\n", nc, nc == 1 ? "" : "s");
+            printf("%s", buf + cut);
+        }
     }
     free(buf);
     nf_flow_free(f);

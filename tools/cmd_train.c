@@ -14,10 +14,11 @@ typedef struct stats {
     double mean, two_stderr;
 } stats;
 
-/* Mean log-likelihood of a data set and two standard errors of the mean. */
-static nf_status mean_ll(nf_flow *f, const nf_matrix *m, stats *s, double *scratch)
+/* Mean log-likelihood of a data set (log p(x | c) given its context c, NULL
+ * values for an unconditional model) and two standard errors of the mean. */
+static nf_status mean_ll(nf_flow *f, const nf_matrix *m, const nf_matrix *c, stats *s, double *scratch)
 {
-    nf_status st = nf_flow_log_prob(f, m->values, m->rows, scratch);
+    nf_status st = nf_flow_log_prob_given(f, m->values, c->values, m->rows, scratch);
     if (!st)
         cli_mean_two_stderr(scratch, m->rows, &s->mean, &s->two_stderr);
     return st;
@@ -150,7 +151,7 @@ static int resume_options(const cli_command *cmd, const char *path, nf_train_opt
     static const char *const arch[] = {"model", "layers", "hidden", "hidden-layers", "activation", "partition",
                                        "base", "order", "degrees", "batch-norm", "components",
                                        "actnorm", "no-whiten", "tail-weight", "scale-bound", "bins",
-                                       "tail-bound"};
+                                       "tail-bound", "context-columns"};
     for (size_t i = 0; i < sizeof arch / sizeof arch[0]; i++)
         if (cli_seen(cmd, arch[i]))
             return cli_error("train", "--%s cannot be used with --resume: the model comes from %s", arch[i], path),
@@ -217,7 +218,7 @@ int cmd_train(int argc, char **argv)
 {
     const char *data = NULL, *val_path = NULL, *test_path = NULL, *model = "maf", *out = NULL, *columns = NULL;
     const char *activation = NULL, *base = "normal", *plot = NULL, *partition = NULL, *order = NULL;
-    const char *degrees = NULL;
+    const char *degrees = NULL, *context_columns = NULL;
     int batch_norm = 0, actnorm = 0, components = 0, dequantize = 0, no_whiten = 0;
     double tail_weight = 1e-3, scale_bound = 3.0, tail_bound = 3.0;
     int bins = 8;
@@ -233,6 +234,9 @@ int cmd_train(int argc, char **argv)
         {"val", OPT_STRING, &val_path, "validation data (default: 10% of --data)", 0},
         {"test", OPT_STRING, &test_path, "test data (default: 10% of --data)", 0},
         {"columns", OPT_STRING, &columns, "columns to use, 0-based, e.g. 0-9 or 1,3,5-7 (default: all)", 0},
+        {"context-columns", OPT_STRING, &context_columns, "a conditional model p(x | c): these columns (0-based, of "
+                                                          "the data as read) are the context c, the rest x; the model "
+                                                          "keeps the list", 0},
         {"model", OPT_STRING, &model, "maf | maf-mog | realnvp | nice | nsf | nsf-ar | made | made-mog | iaf | gaussian (default from the data: "
                                       "maf-mog up to 2,000,000 values or 4 columns, maf beyond)", 0},
         {"out", OPT_STRING, &out, "model file to write", 0},
@@ -326,6 +330,10 @@ int cmd_train(int argc, char **argv)
     int p = partition ? parse_choice("train", "partition", partition, parts, 2) : 0;
     if (m < 0 || a < 0 || b < 0 || p < 0)
         return EXIT_USAGE;
+    if (context_columns && m == NF_MODEL_GAUSSIAN)
+        return cli_error("train", "--context-columns: the gaussian model does not depend on a context; choose a flow "
+                                  "(--model maf, realnvp, ...)"),
+               EXIT_USAGE;
     /* --checkpoint may continue into the --resume file; nothing else may meet */
     const cli_path in[] = {{"data", data}, {"val", val_path}, {"test", test_path}, {"resume", resume}},
                    outs[] = {{"checkpoint", ck_path}, {"out", out}, {"plot", plot}};
@@ -337,32 +345,90 @@ int cmd_train(int argc, char **argv)
         nf_set_threads(threads);
 
     nf_matrix all = {0}, train = {0}, val = {0}, test = {0}, extra = {0};
+    nf_matrix train_c = {0}, val_c = {0}, test_c = {0}; /* a conditional model: each split's context */
     nf_flow *f = NULL;
     double *scratch = NULL;
-    int *integer_cols = NULL;
+    int *integer_cols = NULL, *context_flags = NULL;
+    size_t n_context = 0;
     nf_status st;
     rc = 1;
+    if (resume) { /* the model first: a conditional one says which columns are its context */
+        if (nf_flow_load(&f, resume)) {
+            cli_error("train", "--resume: %s", nf_last_error());
+            goto done;
+        }
+        if (nf_flow_context_dim(f) > 0 && !(context_columns = nf_flow_context_columns(f))) {
+            cli_error("train", "--resume: the model in %s is conditional but does not say which columns are its "
+                               "context", resume);
+            goto done;
+        }
+    }
+    if (plot && context_columns) {
+        if (resume)
+            cli_error("train", "--plot: the model in %s is conditional (p(x | c)): there is no single density to draw",
+                      resume);
+        else
+            cli_error("train", "--plot cannot be used with --context-columns: a conditional model p(x | c) has no "
+                               "single density to draw");
+        rc = EXIT_USAGE;
+        goto done;
+    }
     if (cli_read("train", data, columns, 0, &all))
         goto done;
-    size_t dim = all.cols;
-    if (!(integer_cols = malloc(sizeof(int) * dim))) {
+    size_t n_cols = all.cols, dim = n_cols;
+    if (resume && n_cols != (size_t)nf_flow_dim(f) + (size_t)nf_flow_context_dim(f)) {
+        if (nf_flow_context_dim(f))
+            cli_error("train", "%s has %zu columns, the model in %s expects %d (%d of x and %d of context)", data,
+                      n_cols, resume, nf_flow_dim(f) + nf_flow_context_dim(f), nf_flow_dim(f),
+                      nf_flow_context_dim(f));
+        else
+            cli_error("train", "%s has %zu columns, the model in %s expects %d", data, n_cols, resume,
+                      nf_flow_dim(f));
+        goto done;
+    }
+    if (context_columns) {
+        char what[160];
+        if (resume)
+            snprintf(what, sizeof what, "the context columns %.60s of the model in %.60s", context_columns, resume);
+        else
+            snprintf(what, sizeof what, "--context-columns '%.100s'", context_columns);
+        if ((rc = cli_context_flags("train", what, context_columns, n_cols, &context_flags, &n_context))) {
+            if (resume)
+                rc = 1; /* the checkpoint's list, not the user's */
+            goto done;
+        }
+        rc = 1;
+        if (resume && n_context != (size_t)nf_flow_context_dim(f)) {
+            cli_error("train", "%s names %zu columns, the model takes %d context values", what, n_context,
+                      nf_flow_context_dim(f));
+            goto done;
+        }
+        dim = n_cols - n_context;
+    }
+    if (!(integer_cols = malloc(sizeof(int) * n_cols))) {
         cli_error("train", "out of memory");
         goto done;
     }
     size_t n_integer = nf_matrix_integer_columns(&all, integer_cols);
+    for (size_t j = 0; context_flags && j < n_cols; j++) /* a whole-numbered context (a label) is fine */
+        if (context_flags[j] && integer_cols[j]) {
+            integer_cols[j] = 0;
+            n_integer--;
+        }
+    const char *of_x = context_flags ? " x" : ""; /* "of 3 x columns" */
     uint64_t dequantize_seed = seed ^ 0x6465715F74726169ull; /* a stream apart from the split's and the model's */
     if (n_integer && dequantize) {
         nf_matrix_dequantize(&all, integer_cols, dequantize_seed);
         if (!quiet && !json)
-            fprintf(stderr, "nflow train: dequantised %zu integer-valued column%s of %zu (U[0,1) noise)\n",
-                    n_integer, n_integer == 1 ? "" : "s", dim);
+            fprintf(stderr, "nflow train: dequantised %zu integer-valued column%s of %zu%s (U[0,1) noise)\n",
+                    n_integer, n_integer == 1 ? "" : "s", dim, of_x);
     } else if (n_integer) {
         char list[128];
-        cli_column_list(integer_cols, dim, list, sizeof list);
+        cli_column_list(integer_cols, n_cols, list, sizeof list);
         fprintf(stderr,
-                "nflow train: warning: %zu of %zu columns hold only whole numbers (%s): a flow can raise its "
+                "nflow train: warning: %zu of %zu%s columns hold only whole numbers (%s): a flow can raise its "
                 "likelihood without limit by narrowing onto them; --dequantize adds U[0,1) noise\n",
-                n_integer, dim, list);
+                n_integer, dim, of_x, list);
     }
     if (val_path && test_path) { /* nothing to split off: train on the data as read (a .npy stays mapped) */
         train = all;
@@ -385,13 +451,23 @@ int cmd_train(int argc, char **argv)
         nf_matrix *dst = k ? &test : &val;
         if (!path)
             continue;
-        if (cli_read("train", path, columns, (int)dim, &extra))
+        if (cli_read_given("train", path, columns, (int)dim, (int)n_context, &extra))
             goto done;
         if (n_integer && dequantize) /* the training data's columns, noise of their own */
             nf_matrix_dequantize(&extra, integer_cols, dequantize_seed + 1 + (uint64_t)k);
         nf_matrix_free(dst);
         *dst = extra;
         memset(&extra, 0, sizeof extra);
+    }
+    if (context_flags) { /* each split's x and c: the same rows */
+        nf_matrix *part[] = {&train, &val, &test}, *ctx[] = {&train_c, &val_c, &test_c};
+        for (int k = 0; k < 3; k++) {
+            nf_matrix x;
+            if (cli_split_columns("train", part[k], context_flags, &x, ctx[k]))
+                goto done;
+            nf_matrix_free(part[k]);
+            *part[k] = x;
+        }
     }
     if (!cli_seen(&cmd, "model") && !resume) { /* the model that fits the data's size */
         m = (int)nf_default_model(train.rows, (int)dim);
@@ -422,19 +498,13 @@ int cmd_train(int argc, char **argv)
     if (m == NF_MODEL_GAUSSIAN && !cli_seen(&cmd, "epochs"))
         topt.max_epochs = 0; /* the fit is the maximum-likelihood (shrunk) Gaussian already */
     cfg.seed = seed;
+    cfg.context_dim = (int)n_context;
     topt.seed = seed;
     if (resume) {
-        if (nf_flow_load(&f, resume)) {
-            cli_error("train", "--resume: %s", nf_last_error());
-            goto done;
-        }
-        if (nf_flow_dim(f) != (int)dim) {
-            cli_error("train", "%s has %zu columns, the model in %s expects %d", data, dim, resume,
-                      nf_flow_dim(f));
-            goto done;
-        }
         model = model_kind(f, kind, sizeof kind);
-    } else if ((st = nf_flow_create(&f, &cfg)) || (st = nf_flow_fit_standardization(f, train.values, train.rows))) {
+    } else if ((st = nf_flow_create(&f, &cfg)) ||
+               (st = nf_flow_fit_standardization_given(f, train.values, train_c.values, train.rows)) ||
+               (context_columns && (st = nf_flow_set_context_columns(f, context_columns)))) {
         cli_error("train", "%s", nf_last_error());
         goto done;
     }
@@ -443,10 +513,10 @@ int cmd_train(int argc, char **argv)
             fprintf(stderr, "nflow train: gaussian fit of %zu rows x %zu columns\n", train.rows, dim);
         else
             fprintf(stderr,
-                    "nflow train: %s, %d layers of %d x %d units, batch %d%s (chosen for %zu rows x %zu columns; "
+                    "nflow train: %s, %d layers of %d x %d units, batch %d%s (chosen for %zu rows x %zu columns%s; "
                     "the options override)\n",
                     model, cfg.layers, cfg.hidden_layers, cfg.hidden, topt.batch,
-                    cfg.whiten ? ", from the Gaussian fit" : "", train.rows, dim);
+                    cfg.whiten ? ", from the Gaussian fit" : "", train.rows, dim, context_flags ? " of x" : "");
     }
     topt.checkpoint_path = ck_path ? ck_path : resume;
     topt.resume_path = resume;
@@ -469,7 +539,8 @@ int cmd_train(int argc, char **argv)
     sigaction(SIGINT, &sa, &old_int);
     sigaction(SIGTERM, &sa, &old_term);
     topt.stop = &interrupted;
-    st = nf_flow_train(f, train.values, train.rows, val.values, val.rows, &topt, &res);
+    st = nf_flow_train_given(f, train.values, train_c.values, train.rows, val.values, val_c.values, val.rows, &topt,
+                             &res);
     if (st || !res.stopped) { /* after training, Ctrl-C ends at once: every write is atomic */
         sigaction(SIGINT, &old_int, NULL);
         sigaction(SIGTERM, &old_term, NULL);
@@ -488,9 +559,10 @@ int cmd_train(int argc, char **argv)
                 cfg.whiten ? " (the Gaussian fit)" : "");
     scratch = malloc(sizeof(double) * (train.rows > val.rows ? train.rows : val.rows));
     stats s_train = {NAN, NAN}, s_val = {NAN, NAN}, s_test = {NAN, NAN};
-    if (!scratch || (st = mean_ll(f, &train, &s_train, scratch)) ||
-        (val.rows && (st = mean_ll(f, &val, &s_val, scratch))) ||
-        (test.rows && (st = nf_flow_evaluate_test(f, test.values, test.rows, &s_test.mean, &s_test.two_stderr)))) {
+    if (!scratch || (st = mean_ll(f, &train, &train_c, &s_train, scratch)) ||
+        (val.rows && (st = mean_ll(f, &val, &val_c, &s_val, scratch))) ||
+        (test.rows && (st = nf_flow_evaluate_test_given(f, test.values, test_c.values, test.rows, &s_test.mean,
+                                                        &s_test.two_stderr)))) {
         cli_error("train", "evaluating: %s", scratch ? nf_last_error() : "out of memory");
         goto done;
     }
@@ -511,9 +583,9 @@ int cmd_train(int argc, char **argv)
         goto done;
     }
     if (json) {
-        printf("{\"model\": \"%s\", \"dim\": %zu, \"params\": %zu, \"epochs\": %d, \"best_epoch\": %d, "
-               "\"n_train\": %zu, \"n_val\": %zu, \"n_test\": %zu, \"seconds\": %.3f, ",
-               model, dim, nf_flow_param_count(f), res.epochs, res.best_epoch, train.rows, val.rows,
+        printf("{\"model\": \"%s\", \"dim\": %zu, \"context_dim\": %zu, \"params\": %zu, \"epochs\": %d, "
+               "\"best_epoch\": %d, \"n_train\": %zu, \"n_val\": %zu, \"n_test\": %zu, \"seconds\": %.3f, ",
+               model, dim, n_context, nf_flow_param_count(f), res.epochs, res.best_epoch, train.rows, val.rows,
                test.rows, res.seconds);
         print_json_number("train_log_likelihood", s_train.mean, 0);
         print_json_number("val_log_likelihood", s_val.mean, 0);
@@ -522,8 +594,11 @@ int cmd_train(int argc, char **argv)
         struct rusage ru; /* the peak resident memory so far (Linux: KiB) */
         printf("\"max_rss_mib\": %.1f}\n", getrusage(RUSAGE_SELF, &ru) == 0 ? ru.ru_maxrss / 1024.0 : -1.0);
     } else {
-        printf("%s: %zu parameters, %d epochs (best %d), %.1f s\n", model, nf_flow_param_count(f), res.epochs,
-               res.best_epoch, res.seconds);
+        char given[64] = "";
+        if (n_context)
+            snprintf(given, sizeof given, "; p(x | c): %zu context column%s", n_context, n_context == 1 ? "" : "s");
+        printf("%s: %zu parameters, %d epochs (best %d), %.1f s%s\n", model, nf_flow_param_count(f), res.epochs,
+               res.best_epoch, res.seconds, given);
         char v[32], te[64]; /* no nan as a result: say what is missing */
         snprintf(v, sizeof v, isfinite(s_val.mean) ? "%.4f" : "n/a", s_val.mean);
         if (isfinite(s_test.two_stderr))
@@ -543,11 +618,15 @@ int cmd_train(int argc, char **argv)
 done:
     free(scratch);
     free(integer_cols);
+    free(context_flags);
     nf_flow_free(f);
     nf_matrix_free(&all);
     nf_matrix_free(&train);
     nf_matrix_free(&val);
     nf_matrix_free(&test);
     nf_matrix_free(&extra);
+    nf_matrix_free(&train_c);
+    nf_matrix_free(&val_c);
+    nf_matrix_free(&test_c);
     return rc;
 }
