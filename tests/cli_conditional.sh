@@ -129,6 +129,7 @@ refused "train, wrong --test width" 1 "narrow.csv: 2 columns" "$t/no.nfm" -- \
 expect_usage "--plot" "--plot" "$t/no.nfm" -- \
     train --data "$t/d.csv" --epochs 1 --context-columns 1 --plot "$t/no.png" --out "$t/no.nfm"
 [ -e "$t/no.png" ] && bad "--plot: a picture was written" || ok
+refused "nflow plot" 1 "conditional" "$t/no.png" -- "$nflow" plot "$t/m.nfm" --out "$t/no.png" && ok
 expect_usage "gaussian" "gaussian" "$t/no.nfm" -- \
     train --data "$t/d.csv" --model gaussian --context-columns 1 --out "$t/no.nfm"
 

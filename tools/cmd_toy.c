@@ -114,6 +114,10 @@ int cmd_plot(int argc, char **argv)
         cli_error("plot", "%s: a %d-dimensional model; pictures are for 2-D models", model_path, nf_flow_dim(f));
         goto done;
     }
+    if (nf_flow_context_dim(f)) {
+        cli_error("plot", "%s: a conditional model p(x | c) has no single density to draw", model_path);
+        goto done;
+    }
     if (data && cli_read("plot", data, NULL, 2, &d))
         goto done;
     if (n > 0 && (!(samples = malloc(sizeof(float) * 2 * (size_t)n)) ||
