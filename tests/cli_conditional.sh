@@ -130,6 +130,9 @@ expect_usage "--plot" "--plot" "$t/no.nfm" -- \
     train --data "$t/d.csv" --epochs 1 --context-columns 1 --plot "$t/no.png" --out "$t/no.nfm"
 [ -e "$t/no.png" ] && bad "--plot: a picture was written" || ok
 refused "nflow plot" 1 "conditional" "$t/no.png" -- "$nflow" plot "$t/m.nfm" --out "$t/no.png" && ok
+awk -F, '{ print $1 "," $2 ",5" }' "$t/d.csv" >"$t/const.csv"
+refused "constant x column" 1 "column 3 is constant" "$t/no.nfm" -- \
+    train --data "$t/const.csv" --epochs 1 --context-columns 1 --out "$t/no.nfm" && ok
 expect_usage "gaussian" "gaussian" "$t/no.nfm" -- \
     train --data "$t/d.csv" --model gaussian --context-columns 1 --out "$t/no.nfm"
 

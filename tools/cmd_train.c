@@ -469,6 +469,19 @@ int cmd_train(int argc, char **argv)
             *part[k] = x;
         }
     }
+    for (size_t j = 0, xj = 0; context_flags && !resume && train.rows && j < n_cols; j++) {
+        if (context_flags[j])
+            continue; /* the library would name x's column: name the data's */
+        size_t r = 1;
+        while (r < train.rows && train.values[r * dim + xj] == train.values[xj])
+            r++;
+        if (r == train.rows) {
+            cli_error("train", "column %zu is constant (%g): a density over it does not exist", j + 1,
+                      train.values[xj]);
+            goto done;
+        }
+        xj++;
+    }
     if (!cli_seen(&cmd, "model") && !resume) { /* the model that fits the data's size */
         m = (int)nf_default_model(train.rows, (int)dim);
         model = models[m];
