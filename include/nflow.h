@@ -327,6 +327,9 @@ NF_API int nf_flow_context_dim(const nf_flow *f);
 NF_API nf_status nf_flow_set_context_columns(nf_flow *f, const char *columns);
 NF_API const char *nf_flow_context_columns(const nf_flow *f);
 NF_API nf_status nf_flow_fit_standardization_given(nf_flow *f, const float *x, const float *context, size_t rows);
+/* The context's standardisation (c - mean) / std set directly (a student
+ * of reverse-KL training has no data to fit it from); context_dim each. */
+NF_API nf_status nf_flow_set_context_standardization(nf_flow *f, const double *mean, const double *std);
 /* log p(x | c) per row. */
 NF_API nf_status nf_flow_log_prob_given(nf_flow *f, const float *x, const float *context, size_t rows,
                                         double *log_prob);

@@ -165,6 +165,9 @@ static nf_flow *iaf_student(void)
     cfg.whiten = 0;
     nf_flow *f = NULL;
     CHECK(nf_flow_create(&f, &cfg) == NF_OK);
+    /* the contexts are U(-2, 2): mean 0, standard deviation 4 / sqrt(12) */
+    CHECK(f && nf_flow_set_context_standardization(f, (double[]){0}, (double[]){1.1547}) == NF_OK);
+    CHECK(f && nf_flow_set_context_standardization(f, (double[]){0}, (double[]){0}) == NF_ERR_INVALID);
     return f;
 }
 

@@ -234,6 +234,25 @@ static nf_status fit_context(nf_flow *f, const float *context, size_t rows)
     return NF_OK;
 }
 
+nf_status nf_flow_set_context_standardization(nf_flow *f, const double *mean, const double *std)
+{
+    if (!f || !f->context_dim)
+        return nf_fail(NF_ERR_INVALID, "only a conditional model has a context standardisation");
+    int nc = f->context_dim;
+    char why[160];
+    if (!mean || !std || !standardize_check(nc, mean, std, why, sizeof why))
+        return nf_fail(NF_ERR_INVALID, "context standardisation: %s", mean && std ? why : "NULL mean or std");
+    double *both = malloc(sizeof(double) * 2 * (size_t)nc);
+    if (!both)
+        return nf_fail(NF_ERR_NOMEM, "out of memory");
+    memcpy(both, mean, sizeof(double) * nc);
+    memcpy(both + nc, std, sizeof(double) * nc);
+    free(f->context_mean);
+    f->context_mean = both;
+    f->context_std = both + nc;
+    return NF_OK;
+}
+
 nf_status nf_flow_fit_standardization_given(nf_flow *f, const float *x, const float *context, size_t rows)
 {
     if (!f)
