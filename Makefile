@@ -62,6 +62,7 @@ all: deps $(BUILD)/libnflow.a $(BUILD)/libnflow.so $(BUILD)/libnflow_extras.a $(
 
 deps:
 	@sh scripts/setup.sh
+	@if [ "$(MPI)" = 1 ]; then sh scripts/setup.sh mpi; fi
 
 $(BUILD)/obj/%.o: src/%.c $(LIB_HEADERS)
 	@mkdir -p $(@D)
@@ -120,7 +121,16 @@ $(BUILD)/tests/libfault.so: tests/fault_shim.c
 	@mkdir -p $(@D)
 	$(CC) -shared -fPIC -O2 -Wall -Wextra -o $@ $< -ldl
 
-check: all $(TESTS) $(BUILD)/tests/libfault.so
+# the MPI tests' fault injection (tests/cli_mpi.sh): only in an MPI=1 build
+$(BUILD)/tests/libmpifault.so: tests/mpi_fault_shim.c
+	@mkdir -p $(@D)
+	mpicc -shared -fPIC -O2 -Wall -Wextra -o $@ $< -ldl
+
+ifeq ($(MPI),1)
+MPI_TEST_LIBS = $(BUILD)/tests/libmpifault.so
+endif
+
+check: all $(TESTS) $(BUILD)/tests/libfault.so $(MPI_TEST_LIBS)
 	@sh tests/run.sh $(BUILD)
 
 demo: all

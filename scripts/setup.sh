@@ -15,6 +15,11 @@ if [ "$1" = fuzz ]; then
     ls /usr/lib/llvm-*/lib/clang/*/lib/linux/libclang_rt.fuzzer-x86_64.a >/dev/null 2>&1 ||
         missing="$missing libclang-rt-14-dev"
 fi
+# make MPI=1 (the tool on several processes, tests/cli_mpi.sh): Open MPI
+if [ "$1" = mpi ]; then
+    command -v mpicc >/dev/null 2>&1 || missing="$missing libopenmpi-dev"
+    command -v mpirun >/dev/null 2>&1 || missing="$missing openmpi-bin"
+fi
 # the Python binding's tests (tests/cli_python.sh; skipped without it): wanted, not needed to build
 optional=""
 if ! /usr/bin/python3 -c 'import numpy' >/dev/null 2>&1 && ! python3 -c 'import numpy' >/dev/null 2>&1; then

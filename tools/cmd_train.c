@@ -9,6 +9,7 @@
 
 #include "extras/nflow_extras.h"
 #include "cli.h"
+#include "dist.h"
 
 typedef struct stats {
     double mean, two_stderr;
@@ -18,6 +19,24 @@ typedef struct stats {
  * values for an unconditional model) and two standard errors of the mean. */
 static nf_status mean_ll(nf_flow *f, const nf_matrix *m, const nf_matrix *c, stats *s, double *scratch)
 {
+    int ranks = dist_ranks();
+    if (ranks > 1) { /* each process its part of the rows; the sums added across them */
+        size_t lo = m->rows * (size_t)dist_rank() / (size_t)ranks, hi = m->rows * (size_t)(dist_rank() + 1) / ranks;
+        size_t nc = c->values ? c->cols : 0;
+        nf_status st = nf_flow_log_prob_given(f, m->values + lo * m->cols, c->values ? c->values + lo * nc : NULL,
+                                              hi - lo, scratch);
+        double sums[3] = {0, 0, st ? 1 : 0};
+        for (size_t i = 0; !st && i < hi - lo; i++) {
+            sums[0] += scratch[i];
+            sums[1] += scratch[i] * scratch[i];
+        }
+        if (dist_reduce(sums, 3, 1, NULL) || sums[2] > 0)
+            return st ? st : NF_ERR_INVALID;
+        double n = (double)m->rows, mean = sums[0] / n, var = (sums[1] - n * mean * mean) / (n - 1);
+        s->mean = mean;
+        s->two_stderr = m->rows > 1 ? 2 * sqrt(fmax(var, 0) / n) : NAN;
+        return NF_OK;
+    }
     nf_status st = nf_flow_log_prob_given(f, m->values, c->values, m->rows, scratch);
     if (!st)
         cli_mean_two_stderr(scratch, m->rows, &s->mean, &s->two_stderr);
@@ -299,6 +318,12 @@ int cmd_train(int argc, char **argv)
         return rc == 1 ? 0 : rc;
     if (!data || !out)
         return cli_error("train", "--data and --out are required (see nflow train --help)"), EXIT_USAGE;
+    /* several processes (mpirun): rank 0 speaks and writes, all train */
+    int rank = dist_rank(), ranks = dist_ranks();
+    if (rank > 0) {
+        quiet = 1;
+        json = 0;
+    }
     if ((rc = cli_check_range(&cmd, "layers", layers, 1, 1000)) || (rc = cli_check_range(&cmd, "hidden", hidden, 1, 65536)) ||
         (rc = cli_check_range(&cmd, "max-time", max_time, 1e-9, 1e12)) ||
         (rc = cli_check_range(&cmd, "tail-weight", tail_weight, 0, 0.999)) ||
@@ -531,8 +556,16 @@ int cmd_train(int argc, char **argv)
                     model, cfg.layers, cfg.hidden_layers, cfg.hidden, topt.batch,
                     cfg.whiten ? ", from the Gaussian fit" : "", train.rows, dim, context_flags ? " of x" : "");
     }
-    topt.checkpoint_path = ck_path ? ck_path : resume;
+    topt.checkpoint_path = rank > 0 ? NULL : ck_path ? ck_path : resume;
     topt.resume_path = resume;
+    if (ranks > 1) {
+        topt.rank = rank;
+        topt.ranks = ranks;
+        topt.reduce = dist_reduce;
+        if (!quiet)
+            fprintf(stderr, "nflow train: %d processes, each its share of every batch of %d rows, %d thread%s each\n",
+                    ranks, topt.batch, nf_get_threads(), nf_get_threads() == 1 ? "" : "s");
+    }
     progress_state ps = {.tty = cli_tty(), .quiet = quiet, .max_seconds = max_time, .started = wall_seconds()};
     ps.bar = quiet || json ? 0 : cli_progress_bar("train"); /* progress: stderr; --json: stdout */
     ps.max_epochs = topt.max_epochs;
@@ -566,7 +599,7 @@ int cmd_train(int argc, char **argv)
         cli_error("train", "%s; no model written", nf_last_error());
         goto done;
     }
-    if (val.rows && res.epochs > 0 && res.best_epoch == 0)
+    if (val.rows && res.epochs > 0 && res.best_epoch == 0 && rank == 0)
         fprintf(stderr, "nflow train: warning: no epoch validated above the untrained model%s, which is what is "
                         "saved; a lower --lr, or more rows, may do better\n",
                 cfg.whiten ? " (the Gaussian fit)" : "");
@@ -574,9 +607,14 @@ int cmd_train(int argc, char **argv)
     stats s_train = {NAN, NAN}, s_val = {NAN, NAN}, s_test = {NAN, NAN};
     if (!scratch || (st = mean_ll(f, &train, &train_c, &s_train, scratch)) ||
         (val.rows && (st = mean_ll(f, &val, &val_c, &s_val, scratch))) ||
-        (test.rows && (st = nf_flow_evaluate_test_given(f, test.values, test_c.values, test.rows, &s_test.mean,
-                                                        &s_test.two_stderr)))) {
+        (test.rows && rank == 0 &&
+         (st = nf_flow_evaluate_test_given(f, test.values, test_c.values, test.rows, &s_test.mean,
+                                           &s_test.two_stderr)))) {
         cli_error("train", "evaluating: %s", scratch ? nf_last_error() : "out of memory");
+        goto done;
+    }
+    if (rank > 0) { /* rank 0 writes the model and reports */
+        rc = res.stopped ? 130 : 0;
         goto done;
     }
     if ((st = nf_flow_save(f, out))) {
@@ -641,5 +679,7 @@ done:
     nf_matrix_free(&train_c);
     nf_matrix_free(&val_c);
     nf_matrix_free(&test_c);
+    if (rc && rc != 130 && ranks > 1)
+        dist_abort(rc); /* a process that cannot go on ends the job: the others may be waiting in a reduction */
     return rc;
 }

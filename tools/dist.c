@@ -53,6 +53,12 @@ int dist_reduce(void *buf, size_t n, int is_double, void *user)
     return 0;
 }
 
+void dist_abort(int code)
+{
+    if (joined)
+        MPI_Abort(MPI_COMM_WORLD, code);
+}
+
 const char *dist_describe(void)
 {
     static char text[MPI_MAX_LIBRARY_VERSION_STRING + 16];
@@ -81,6 +87,7 @@ int dist_reduce(void *buf, size_t n, int is_double, void *user)
     (void)buf, (void)n, (void)is_double, (void)user;
     return 0;
 }
+void dist_abort(int code) { (void)code; }
 const char *dist_describe(void) { return ""; }
 
 #endif

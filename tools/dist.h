@@ -13,6 +13,9 @@ int dist_rank(void);
 int dist_ranks(void);
 /* nf_train_options.reduce: sums buf across the processes in place. */
 int dist_reduce(void *buf, size_t n, int is_double, void *user);
+/* Ends every process of the job with this exit status (MPI_Abort); returns
+ * only without MPI. */
+void dist_abort(int code);
 /* "MPI" and the library's version, or "" without MPI (for info --system). */
 const char *dist_describe(void);
 

@@ -3,6 +3,7 @@
 #include <string.h>
 
 #include "cli.h"
+#include "dist.h"
 
 int cmd_fit(int argc, char **argv);
 
@@ -49,8 +50,16 @@ int main(int argc, char **argv)
         return 0;
     }
     for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
-        if (!strcmp(argv[1], commands[i].name))
-            return commands[i].run(argc - 2, argv + 2);
+        if (!strcmp(argv[1], commands[i].name)) {
+            /* training may be shared by the processes of an mpirun job */
+            int shared = commands[i].run == cmd_train;
+            if (shared && dist_begin(&argc, &argv))
+                return 1;
+            int rc = commands[i].run(argc - 2, argv + 2);
+            if (shared)
+                dist_end();
+            return rc;
+        }
     fprintf(stderr, "nflow: unknown command '%s' (nflow --help lists the commands)\n", argv[1]);
     return EXIT_USAGE;
 }
