@@ -61,45 +61,53 @@ static void randn_fill(real *v, size_t n)
         v[i] = randn();
 }
 
-static void check_layer(layer *l)
+/* A conditional layer's context gradient (added into l->dcontext by either
+ * backward pass) against central differences of the same loss, and a
+ * different context giving a different output. */
+enum { MAXC = 3 };
+static void check_context_gradient(layer *l, real *p, int dir, real *x, const real *c, double w, real *ctx)
 {
-    CHECK(l != NULL);
-    if (!l)
-        return;
-    real *p = make_params(l);
-    char *pinned = pinned_of(l);
-    real x[ROWS * MAXD], c[ROWS * MAXD];
-    randn_fill(x, ROWS * (size_t)l->dim);
-    check_layer_inverse(l, p, ROWS, x);
-    for (int dir = 0; dir < 2; dir++) {
-        randn_fill(x, (size_t)l->dim);
-        check_layer_logdet(l, p, dir, x);
-        randn_fill(x, ROWS * (size_t)l->dim);
-        randn_fill(c, ROWS * (size_t)l->dim);
-        check_layer_gradients(l, p, dir, ROWS, x, c, randn(), pinned);
+    int nc = l->context_dim;
+    real out[ROWS * MAXD], out2[ROWS * MAXD], dctx[ROWS * MAXC];
+    double ldj[ROWS];
+    memset(dctx, 0, sizeof dctx);
+    l->dcontext = dctx;
+    pass_of(l, dir)(l, p, ROWS, x, out, memset(ldj, 0, sizeof ldj));
+    (dir == 0 ? l->ops->x2z_backward : l->ops->z2x_backward)(l, p, ROWS, x, out, c, (real)w, NULL, NULL);
+    l->dcontext = NULL;
+    const double h = 1e-6;
+    double gmax = 0;
+    for (int i = 0; i < ROWS * nc; i++) {
+        real keep = ctx[i];
+        ctx[i] = keep + h;
+        double a = layer_loss(l, p, dir, ROWS, x, c, w);
+        ctx[i] = keep - h;
+        double b = layer_loss(l, p, dir, ROWS, x, c, w);
+        ctx[i] = keep;
+        CHECK_CLOSE(dctx[i], (a - b) / (2 * h), 1e-6, 1e-5);
+        gmax = fmax(gmax, fabs(dctx[i]));
     }
-    free(pinned);
-    free(p);
-    layer_free(l);
+    CHECK(gmax > 1e-3, "context gradient trivially zero (max %g)", gmax);
+    for (int i = 0; i < ROWS * nc; i++)
+        ctx[i] += 1;
+    pass_of(l, dir)(l, p, ROWS, x, out2, ldj);
+    for (int i = 0; i < ROWS * nc; i++)
+        ctx[i] -= 1;
+    CHECK(memcmp(out, out2, sizeof(real) * ROWS * l->dim) != 0, "the context changes nothing");
 }
 
-/* A conditional layer: the generic checks with a context in place, then
- * the context's gradient (added into l->dcontext by either backward pass)
- * against central differences, and a different context giving a different
- * output. */
-enum { MAXC = 3 };
-static void check_conditional_layer(layer *l)
+/* Inverse, log-determinant and gradients in both directions; a conditional
+ * layer with a context in place, and its context gradient too. */
+static void check_layer(layer *l)
 {
-    CHECK(l != NULL && l->context_dim > 0 && l->context_dim <= MAXC);
-    if (!l || l->context_dim < 1 || l->context_dim > MAXC)
+    CHECK(l != NULL && (!l || l->context_dim <= MAXC));
+    if (!l || l->context_dim > MAXC)
         return;
-    int nc = l->context_dim;
     real *p = make_params(l);
     char *pinned = pinned_of(l);
-    real x[ROWS * MAXD], c[ROWS * MAXD], out[ROWS * MAXD], out2[ROWS * MAXD], ctx[ROWS * MAXC], dctx[ROWS * MAXC];
-    double ldj[ROWS];
-    randn_fill(ctx, ROWS * (size_t)nc);
-    l->context = ctx;
+    real x[ROWS * MAXD], c[ROWS * MAXD], ctx[ROWS * MAXC];
+    randn_fill(ctx, ROWS * (size_t)l->context_dim);
+    l->context = l->context_dim ? ctx : NULL;
     randn_fill(x, ROWS * (size_t)l->dim);
     check_layer_inverse(l, p, ROWS, x);
     for (int dir = 0; dir < 2; dir++) {
@@ -109,35 +117,20 @@ static void check_conditional_layer(layer *l)
         randn_fill(c, ROWS * (size_t)l->dim);
         double w = randn();
         check_layer_gradients(l, p, dir, ROWS, x, c, w, pinned);
-        memset(dctx, 0, sizeof dctx);
-        l->dcontext = dctx;
-        pass_of(l, dir)(l, p, ROWS, x, out, memset(ldj, 0, sizeof ldj));
-        (dir == 0 ? l->ops->x2z_backward : l->ops->z2x_backward)(l, p, ROWS, x, out, c, (real)w, NULL, NULL);
-        l->dcontext = NULL;
-        const double h = 1e-6;
-        double gmax = 0;
-        for (int i = 0; i < ROWS * nc; i++) {
-            real keep = ctx[i];
-            ctx[i] = keep + h;
-            double a = layer_loss(l, p, dir, ROWS, x, c, w);
-            ctx[i] = keep - h;
-            double b = layer_loss(l, p, dir, ROWS, x, c, w);
-            ctx[i] = keep;
-            CHECK_CLOSE(dctx[i], (a - b) / (2 * h), 1e-6, 1e-5);
-            gmax = fmax(gmax, fabs(dctx[i]));
-        }
-        CHECK(gmax > 1e-3, "context gradient trivially zero (max %g)", gmax);
-        for (int i = 0; i < ROWS * nc; i++)
-            ctx[i] += 1;
-        pass_of(l, dir)(l, p, ROWS, x, out2, ldj);
-        for (int i = 0; i < ROWS * nc; i++)
-            ctx[i] -= 1;
-        CHECK(memcmp(out, out2, sizeof(real) * ROWS * l->dim) != 0, "the context changes nothing");
+        if (l->context_dim)
+            check_context_gradient(l, p, dir, x, c, w, ctx);
     }
     l->context = NULL;
     free(pinned);
     free(p);
     layer_free(l);
+}
+
+/* every conditional kind: a context the layer reads */
+static void check_conditional_layer(layer *l)
+{
+    CHECK(l && l->context_dim > 0);
+    check_layer(l);
 }
 
 static void test_conditional_layers(void)
