@@ -35,6 +35,16 @@ frame "$t/bn.nfm" "$c/model/maf-bn-actnorm"
 # shellcheck disable=SC2086
 "$nflow" train --data "$t/d.csv" --model maf --no-whiten $small --out "$t/plain.nfm"
 frame "$t/plain.nfm" "$c/model/maf-plain"
+# conditional models: a context column (the header's context keys, MADE and
+# coupling inputs of degree 0 / beside x)
+awk 'BEGIN { srand(3); for (i = 0; i < 64; i++) { c = rand() * 4 - 2;
+    printf "%f,%f,%f\n", sin(c) + 0.1 * rand(), c, c * 0.5 + 0.1 * rand() } }' > "$t/c.csv"
+for kind in maf realnvp; do
+    # shellcheck disable=SC2086
+    "$nflow" train --data "$t/c.csv" --context-columns 1 --model "$kind" --epochs 1 --hidden 3 --layers 1 \
+        --threads 1 --quiet --val "$t/c.csv" --test "$t/c.csv" --out "$t/$kind-c.nfm"
+    frame "$t/$kind-c.nfm" "$c/model/$kind-conditional"
+done
 # checkpoints of training on exactly the harness's data (64 banana rows, seed 1)
 # shellcheck disable=SC2086
 "$nflow" train --data "$t/d.csv" --model maf $small --checkpoint "$t/ck.nfc" --out "$t/ck.nfm"
