@@ -24,7 +24,8 @@ typedef struct bin {
 
 rq_spline rq_spline_make(int bins, double bound)
 {
-    rq_spline s = {bins, (real)bound, (real)1e-3, (real)1e-3};
+    const real minimum = (real)1e-3;
+    rq_spline s = {bins, (real)bound, minimum, minimum, (real)log(expm1(1.0 - (double)minimum))};
     return s;
 }
 
@@ -56,9 +57,6 @@ static void knots_of(const rq_spline *s, const real *p, real *knot)
     knot[K] = s->bound;
 }
 
-/* The softplus offset that makes a raw derivative of 0 give 1. */
-static real derivative_shift(const rq_spline *s) { return (real)log(expm1(1.0 - (double)s->min_derivative)); }
-
 static real softplus(real a) { return a > 20 ? a : r_log1p(r_exp(a)); }
 static real sigmoid(real a) { return 1 / (1 + r_exp(-a)); }
 
@@ -67,7 +65,7 @@ static real derivative(const rq_spline *s, const real *raw, int stride, int i)
 {
     if (i == 0 || i == s->bins)
         return 1;
-    return s->min_derivative + softplus(raw[(size_t)(2 * s->bins + i - 1) * stride] + derivative_shift(s));
+    return s->min_derivative + softplus(raw[(size_t)(2 * s->bins + i - 1) * stride] + s->shift);
 }
 
 /* The bin holding v among knot[0..K] (the last whose left knot is <= v). */
@@ -189,7 +187,7 @@ static void scatter(const rq_spline *s, const real *raw, int stride, const bin *
         for (int j = 0; j < K; j++)
             graw[(size_t)(half * K + j) * stride] = p[j] * (gp[j] - dot);
     }
-    real shift = derivative_shift(s);
+    real shift = s->shift;
     for (int i = 1; i < K; i++) {
         real gd = (i == k ? g[D0] : 0) + (i == k + 1 ? g[D1] : 0);
         size_t at = (size_t)(2 * K + i - 1) * stride;

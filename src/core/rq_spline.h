@@ -22,6 +22,7 @@ typedef struct rq_spline {
     real bound;          /* B */
     real min_width;      /* of a bin, as a fraction of 2B (and of heights) */
     real min_derivative; /* at an interior knot */
+    real shift;          /* the softplus offset that makes a raw derivative of 0 give 1 */
 } rq_spline;
 
 /* K bins on [-bound, bound] with the minima of nflows (1e-3). */
