@@ -5,9 +5,11 @@
 # --max-time SECONDS, validation on the official 50,000 validation rows, test
 # log-likelihood (nats, +- 2 standard errors) on the official 250,000 test
 # rows; one run at a time. --max-time stops after the epoch that passes the
-# cap, so a run overshoots it by up to one epoch: the seconds column is what
-# each run took (wall clock, the JSON's "seconds"), and the CPU seconds (user + system, /usr/bin/time) say how
-# much of a core it got on a shared machine.
+# cap, so a run overshoots it by up to one epoch. "seconds" is the training
+# loop (the JSON's "seconds", wall clock); the final evaluations over the
+# training, validation and test rows come after it. "CPU seconds" (user +
+# system of the whole process, /usr/bin/time) includes them, and says how
+# much of a core the run got on a shared machine.
 #
 # usage: sh bench/spline_bsds300.sh [build] [datadir]
 #   datadir           where prepare.py's train/validation/test.npy are, or go
