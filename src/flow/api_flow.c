@@ -60,12 +60,6 @@ static nf_status ready_given(const nf_flow *f, const void *buf, const float *con
 
 int nf_flow_context_dim(const nf_flow *f) { return f ? f->context_dim : 0; }
 
-/* The context of rows from r0 on (NULL for an unconditional flow). */
-static const float *context_rows(const nf_flow *f, const float *context, size_t r0)
-{
-    return context ? context + r0 * f->context_dim : NULL;
-}
-
 static int chunk_rows(size_t rows) { return rows < EVAL_CHUNK ? (int)rows : EVAL_CHUNK; }
 
 nf_status nf_flow_log_prob_given(nf_flow *f, const float *x, const float *context, size_t rows, double *log_prob)
@@ -76,7 +70,7 @@ nf_status nf_flow_log_prob_given(nf_flow *f, const float *x, const float *contex
     flow_set_inference(f, 1);
     for (size_t r0 = 0; r0 < rows; r0 += EVAL_CHUNK) {
         int n = chunk_rows(rows - r0);
-        flow_load_context(f, context_rows(f, context, r0), n);
+        flow_load_context(f, context, r0, n);
         flow_log_prob_rows(f, n, x + r0 * f->dim, log_prob + r0);
     }
     flow_set_inference(f, 0);
@@ -108,7 +102,7 @@ nf_status nf_flow_encode_given(nf_flow *f, const float *x, const float *context,
     flow_set_inference(f, 1);
     for (size_t r0 = 0; r0 < rows; r0 += EVAL_CHUNK) {
         int n = chunk_rows(rows - r0);
-        flow_load_context(f, context_rows(f, context, r0), n);
+        flow_load_context(f, context, r0, n);
         flow_x2z(f, n, x + r0 * f->dim, f->logp);
         memcpy(z + r0 * f->dim, f->act[f->n_layers - 1], sizeof(float) * n * f->dim);
     }
@@ -129,7 +123,7 @@ nf_status nf_flow_decode_given(nf_flow *f, const float *z, const float *context,
     flow_set_inference(f, 1);
     for (size_t r0 = 0; r0 < rows; r0 += EVAL_CHUNK) {
         int n = chunk_rows(rows - r0);
-        flow_load_context(f, context_rows(f, context, r0), n);
+        flow_load_context(f, context, r0, n);
         flow_z2x(f, n, z + r0 * f->dim, x + r0 * f->dim, NULL);
     }
     flow_set_inference(f, 0);
@@ -165,7 +159,7 @@ nf_status nf_flow_sample_given(nf_flow *f, const float *context, size_t rows, ui
     for (size_t r0 = 0; r0 < rows; r0 += EVAL_CHUNK) {
         int n = chunk_rows(rows - r0);
         real *xo = x + r0 * p;
-        flow_load_context(f, context_rows(f, context, r0), n);
+        flow_load_context(f, context, r0, n);
         flow_base_sample(f, &r, n, z);
         if (log_prob)
             flow_base_log_prob(f, n, z, log_prob + r0);

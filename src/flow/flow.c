@@ -159,11 +159,12 @@ void flow_point_context(nf_flow *f, const real *context, real *dcontext)
     }
 }
 
-void flow_load_context(nf_flow *f, const float *context, int rows)
+void flow_load_context(nf_flow *f, const float *context, size_t r0, int rows)
 {
     int nc = f->context_dim;
-    if (!nc)
+    if (!nc || !context)
         return;
+    context += r0 * (size_t)nc;
     for (int r = 0; r < rows; r++)
         for (int j = 0; j < nc; j++) {
             double v = context[(size_t)r * nc + j];

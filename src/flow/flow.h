@@ -74,10 +74,10 @@ nf_status flow_reserve(nf_flow *f, int rows);
  * for none) and at where their gradient is to be added (NULL: not
  * wanted). */
 void flow_point_context(nf_flow *f, const real *context, real *dcontext);
-/* Standardises rows <= max_rows of context (raw, rows x context_dim) into
- * f->context and points the layers at it (no gradient). No-op for an
- * unconditional flow. */
-void flow_load_context(nf_flow *f, const float *context, int rows);
+/* Standardises rows <= max_rows of context (raw, rows x context_dim), from
+ * its row r0 on, into f->context and points the layers at it (no
+ * gradient). No-op for an unconditional flow (or a NULL context). */
+void flow_load_context(nf_flow *f, const float *context, size_t r0, int rows);
 /* x -> z for rows <= max_rows: leaves z in f->act[last] and log p(x) in
  * logp[r]. */
 void flow_x2z(nf_flow *f, int rows, const real *x, double *logp);

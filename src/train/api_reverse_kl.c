@@ -134,9 +134,9 @@ static nf_status reverse_kl(nf_flow *s, const kl_target *t, const nf_kl_options 
         if (nc) {
             for (int i = 0; i < rows; i++)
                 memcpy(b.context + i * nc, o->context + rng_below(&pick, o->context_rows) * nc, sizeof(float) * nc);
-            flow_load_context(s, b.context, rows);
+            flow_load_context(s, b.context, 0, rows);
             if (t->teacher)
-                flow_load_context(t->teacher, b.context, rows);
+                flow_load_context(t->teacher, b.context, 0, rows);
         }
         flow_base_sample(s, &r, rows, b.u);
         flow_base_log_prob(s, rows, b.u, b.lpz);

@@ -48,12 +48,6 @@ static nf_status check_options(const nf_train_options *o)
     return NF_OK;
 }
 
-/* The context of rows from r0 on (NULL for an unconditional flow). */
-static const float *context_rows(const nf_flow *f, const float *context, size_t r0)
-{
-    return context ? context + r0 * f->context_dim : NULL;
-}
-
 /* A context exactly when the flow is conditional. */
 static nf_status check_context(const nf_flow *f, const float *context, size_t rows, const char *what)
 {
@@ -79,7 +73,7 @@ nf_status nf_flow_train_step_given(nf_flow *f, const float *batch, const float *
         return nf_fail(NF_ERR_INVALID, "batch of %zu rows (1..%d allowed)", rows, opt->batch);
     if ((st = flow_reserve(f, opt->batch)))
         return st;
-    flow_load_context(f, context, (int)rows);
+    flow_load_context(f, context, 0, (int)rows);
     double l = train_step(f, (int)rows, batch, opt->lr, opt->weight_decay, opt->clip_norm);
     if (loss)
         *loss = l;
@@ -107,7 +101,7 @@ static double dataset_mean_log_lik(nf_flow *f, const float *x, const float *cont
     }
     for (size_t r0 = lo; r0 < hi; r0 += (size_t)chunk) {
         int n = hi - r0 < (size_t)chunk ? (int)(hi - r0) : chunk;
-        flow_load_context(f, context_rows(f, context, r0), n);
+        flow_load_context(f, context, r0, n);
         flow_log_prob_rows(f, n, x + r0 * f->dim, f->logp);
         for (int i = 0; i < n; i++)
             sum += f->logp[i];
@@ -268,7 +262,7 @@ static nf_status train_batch(train_run *r, int *halt)
         size_t nc = (size_t)f->context_dim;
         for (int i = 0; i < mine; i++)
             memcpy(r->cb + (size_t)i * nc, r->train_context + (size_t)order[i] * nc, sizeof(float) * nc);
-        flow_load_context(f, r->cb, mine);
+        flow_load_context(f, r->cb, 0, mine);
     }
     double loss = r->share.ranks > 1 ? train_step_shared(f, mine, xb, rows, &r->share, s->lr, o->weight_decay,
                                                          o->clip_norm, &stop)
@@ -434,7 +428,7 @@ nf_status nf_flow_evaluate_test_given(nf_flow *f, const float *x, const float *c
     size_t seen = 0;
     for (size_t r0 = 0; r0 < rows; r0 += (size_t)f->max_rows) {
         int n = rows - r0 < (size_t)f->max_rows ? (int)(rows - r0) : f->max_rows;
-        flow_load_context(f, context_rows(f, context, r0), n);
+        flow_load_context(f, context, r0, n);
         flow_log_prob_rows(f, n, x + r0 * f->dim, f->logp);
         for (int i = 0; i < n; i++) {
             double d = f->logp[i] - mean;
