@@ -37,17 +37,19 @@ static float ratio(float got, float want, float carried)
 
 static void round_trip(const rq_spline *s, const float *raw, float v, float *worst, int *bad)
 {
-    float ly, lx, gin, gin2, graw[P], graw2[P], l;
+    float ly, lx, gin, gin2, graw[P], graw2[P], l, prep[P];
+    memcpy(prep, raw, sizeof prep);
+    rq_prepare(s, 1, prep);
     /* x -> y -> x, then v as a y: y -> x -> y */
-    float y = rq_forward(s, raw, 1, v, &ly), back = rq_inverse(s, raw, 1, y, &lx);
+    float y = rq_forward(s, prep, v, &ly), back = rq_inverse(s, prep, y, &lx);
     float slope = expf(ly);
     float r1 = ratio(back, v, slope >= 0.05f ? 0 : 4 * ulp(y) / slope);
-    float x2 = rq_inverse(s, raw, 1, v, &l), y2 = rq_forward(s, raw, 1, x2, &l);
+    float x2 = rq_inverse(s, prep, v, &l), y2 = rq_forward(s, prep, x2, &l);
     float slope2 = expf(l);
     float r2 = ratio(y2, v, slope2 <= 20 ? 0 : 4 * ulp(x2) * slope2);
     *worst = fmaxf(*worst, fmaxf(r1, r2));
-    rq_forward_backward(s, raw, 1, v, 1.0f, 1.0f, &gin, graw);
-    rq_inverse_backward(s, raw, 1, back, 1.0f, 1.0f, &gin2, graw2);
+    rq_forward_backward(s, prep, v, 1.0f, 1.0f, &gin, graw);
+    rq_inverse_backward(s, prep, back, 1.0f, 1.0f, &gin2, graw2);
     *bad += !(isfinite(y) && isfinite(ly) && isfinite(back) && isfinite(lx) && isfinite(gin) && isfinite(gin2) &&
               all_finite(graw, P) && all_finite(graw2, P));
 }

@@ -23,6 +23,10 @@
 float expf(float);
 #pragma omp declare simd notinbranch
 float tanhf(float);
+#if __GLIBC_PREREQ(2, 35) /* libmvec's log1pf came in 2.35 */
+#pragma omp declare simd notinbranch
+float log1pf(float);
+#endif
 #endif
 
 /* Each buffer is a mapping of its own, the data aligned to 2 MiB (to a
@@ -230,6 +234,55 @@ NF_VECTOR_CLONES void k_adam_apply(size_t n, real *p, const real *g, real *m, re
         m[i] = b1 * m[i] + (1 - b1) * gi;
         v[i] = b2 * v[i] + (1 - b2) * gi * gi;
         p[i] -= step * m[i] / (r_sqrt(v[i] * vfix) + eps);
+    }
+}
+
+/* Values per pass of k_spline_prepare: its vector loops run over all of
+ * their parameters at once, not over one value's 8 or so. */
+enum { SPLINE_CHUNK = 16 };
+
+NF_VECTOR_CLONES void k_spline_prepare(int n, int bins, real shift, real *v)
+{
+    size_t per = (size_t)3 * bins - 1;
+    real u[SPLINE_CHUNK * (3 * 128 - 1)], e[SPLINE_CHUNK * (3 * 128 - 1)]; /* 128: RQ_MAX_BINS */
+    for (int i0 = 0; i0 < n; i0 += SPLINE_CHUNK) {
+        int count = n - i0 < SPLINE_CHUNK ? n - i0 : SPLINE_CHUNK;
+        int soft = 2 * bins * count, all = (int)per * count;
+        /* gathered: the softmax groups less their maxima, then the derivatives' raw + shift */
+        for (int i = 0; i < count; i++) {
+            const real *value = v + (size_t)(i0 + i) * per;
+            for (int half = 0; half < 2; half++) {
+                const real *g = value + half * bins;
+                real top = g[0];
+                for (int j = 1; j < bins; j++)
+                    top = g[j] > top ? g[j] : top;
+                for (int j = 0; j < bins; j++)
+                    u[(2 * i + half) * bins + j] = g[j] - top;
+            }
+            for (int j = 0; j < bins - 1; j++)
+                u[soft + i * (bins - 1) + j] = value[2 * bins + j] + shift;
+        }
+        /* exp(-|u|): the softmax's exp (u <= 0), and softplus(a) = max(a, 0) + log1p(e^-|a|) */
+#pragma omp simd
+        for (int j = 0; j < all; j++)
+            e[j] = r_exp(u[j] < 0 ? u[j] : -u[j]);
+#pragma omp simd
+        for (int j = soft; j < all; j++)
+            e[j] = (u[j] > 0 ? u[j] : 0) + r_log1p(e[j]);
+        for (int i = 0; i < count; i++) {
+            real *value = v + (size_t)(i0 + i) * per;
+            for (int half = 0; half < 2; half++) {
+                const real *g = e + (2 * i + half) * bins;
+                real sum = 0;
+                for (int j = 0; j < bins; j++)
+                    sum += g[j];
+                real inv = 1 / sum;
+                for (int j = 0; j < bins; j++)
+                    value[half * bins + j] = g[j] * inv;
+            }
+            for (int j = 0; j < bins - 1; j++)
+                value[2 * bins + j] = e[soft + i * (bins - 1) + j];
+        }
     }
 }
 

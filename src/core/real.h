@@ -12,6 +12,7 @@ typedef double real;
 #define r_tanh tanh
 #define r_log log
 #define r_log1p log1p
+#define r_expm1 expm1
 #define r_sqrt sqrt
 #else
 typedef float real;
@@ -19,6 +20,7 @@ typedef float real;
 #define r_tanh tanhf
 #define r_log logf
 #define r_log1p log1pf
+#define r_expm1 expm1f
 #define r_sqrt sqrtf
 #endif
 

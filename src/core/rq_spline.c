@@ -13,13 +13,14 @@
 #include <math.h>
 #include <stddef.h>
 
+#include "core/kern.h"
+
 enum { XK, W, YK, H, D0, D1, N_LOCAL };
 
 /* A bin as the formulas see it, with its place among the knots. */
 typedef struct bin {
     int k;
     real v[N_LOCAL];
-    real pw[RQ_MAX_BINS], ph[RQ_MAX_BINS]; /* the softmax probabilities */
 } bin;
 
 rq_spline rq_spline_make(int bins, double bound)
@@ -31,68 +32,68 @@ rq_spline rq_spline_make(int bins, double bound)
 
 int rq_spline_check(int bins, double bound) { return bins >= 2 && bins <= RQ_MAX_BINS && bound > 0 && isfinite(bound); }
 
-static void softmax(int n, const real *u, int stride, real *p)
+void rq_prepare(const rq_spline *s, int n, real *params) { k_spline_prepare(n, s->bins, s->shift, params); }
+
+/* Knot j + 1 from the running sum of the first j + 1 probabilities. The
+ * knots are -B, these, then B exactly, so that the bins tile [-B, B]
+ * whatever the rounding; every pass sums in the same order, so the knots
+ * (and the bin found) are the same in the forward and backward passes. */
+static real next_knot(const rq_spline *s, real *acc, real p)
 {
-    real top = u[0];
-    for (int j = 1; j < n; j++)
-        top = u[(size_t)j * stride] > top ? u[(size_t)j * stride] : top;
-    real sum = 0;
-    for (int j = 0; j < n; j++)
-        sum += p[j] = r_exp(u[(size_t)j * stride] - top);
-    for (int j = 0; j < n; j++)
-        p[j] /= sum;
+    *acc += s->min_width + (1 - s->bins * s->min_width) * p;
+    return -s->bound + 2 * s->bound * *acc;
 }
 
-/* knot[0..K] from the probabilities: -B, then running sums, then B exactly,
- * so that the bins tile [-B, B] whatever the rounding. */
-static void knots_of(const rq_spline *s, const real *p, real *knot)
+/* The bin holding v by the knots of probabilities p (the last whose left
+ * knot is <= v): its index, left and right knots. */
+static int locate(const rq_spline *s, const real *p, real v, real *left, real *right)
 {
-    int K = s->bins;
-    real scale = 1 - K * s->min_width, acc = 0;
-    knot[0] = -s->bound;
-    for (int j = 0; j < K - 1; j++) {
-        acc += s->min_width + scale * p[j];
-        knot[j + 1] = -s->bound + 2 * s->bound * acc;
+    int K = s->bins, k = 0;
+    real acc = 0, lo = -s->bound, hi = s->bound;
+    for (; k < K - 1; k++) {
+        real next = next_knot(s, &acc, p[k]);
+        if (next > v) {
+            hi = next;
+            break;
+        }
+        lo = next;
     }
-    knot[K] = s->bound;
-}
-
-static real softplus(real a) { return a > 20 ? a : r_log1p(r_exp(a)); }
-static real sigmoid(real a) { return 1 / (1 + r_exp(-a)); }
-
-/* d_i, i = 0..K: 1 at both ends. */
-static real derivative(const rq_spline *s, const real *raw, int stride, int i)
-{
-    if (i == 0 || i == s->bins)
-        return 1;
-    return s->min_derivative + softplus(raw[(size_t)(2 * s->bins + i - 1) * stride] + s->shift);
-}
-
-/* The bin holding v among knot[0..K] (the last whose left knot is <= v). */
-static int find_bin(const real *knot, int K, real v)
-{
-    int k = 0;
-    while (k < K - 1 && knot[k + 1] <= v)
-        k++;
+    *left = lo;
+    *right = hi;
     return k;
 }
 
-/* The bin of x (by_height 0) or of y (by_height 1); b->pw, b->ph kept. */
-static void bin_of(const rq_spline *s, const real *raw, int stride, real v, int by_height, bin *b)
+/* Knots k and k + 1 of probabilities p. */
+static void knots_at(const rq_spline *s, const real *p, int k, real *left, real *right)
 {
-    int K = s->bins;
-    real kx[RQ_MAX_BINS + 1], ky[RQ_MAX_BINS + 1];
-    softmax(K, raw, stride, b->pw);
-    softmax(K, raw + (size_t)K * stride, stride, b->ph);
-    knots_of(s, b->pw, kx);
-    knots_of(s, b->ph, ky);
-    int k = b->k = find_bin(by_height ? ky : kx, K, v);
-    b->v[XK] = kx[k];
-    b->v[W] = kx[k + 1] - kx[k];
-    b->v[YK] = ky[k];
-    b->v[H] = ky[k + 1] - ky[k];
-    b->v[D0] = derivative(s, raw, stride, k);
-    b->v[D1] = derivative(s, raw, stride, k + 1);
+    real acc = 0, lo = -s->bound;
+    for (int j = 0; j < k; j++)
+        lo = next_knot(s, &acc, p[j]);
+    *left = lo;
+    *right = k == s->bins - 1 ? s->bound : next_knot(s, &acc, p[k]);
+}
+
+/* d_i, i = 0..K: 1 at both ends. */
+static real derivative(const rq_spline *s, const real *prep, int i)
+{
+    if (i == 0 || i == s->bins)
+        return 1;
+    return s->min_derivative + prep[2 * s->bins + i - 1];
+}
+
+/* The bin of x (by_height 0) or of y (by_height 1). */
+static void bin_of(const rq_spline *s, const real *prep, real v, int by_height, bin *b)
+{
+    const real *pw = prep, *ph = prep + s->bins;
+    real lo, hi, lo2, hi2;
+    int k = b->k = locate(s, by_height ? ph : pw, v, &lo, &hi);
+    knots_at(s, by_height ? pw : ph, k, &lo2, &hi2);
+    b->v[XK] = by_height ? lo2 : lo;
+    b->v[W] = by_height ? hi2 - lo2 : hi - lo;
+    b->v[YK] = by_height ? lo : lo2;
+    b->v[H] = by_height ? hi - lo : hi2 - lo2;
+    b->v[D0] = derivative(s, prep, k);
+    b->v[D1] = derivative(s, prep, k + 1);
 }
 
 static real clamp01(real a) { return a < 0 ? 0 : a > 1 ? 1 : a; }
@@ -105,7 +106,8 @@ static real eval(const bin *b, real x, real *logdet, real *f, real *l)
     real xi = clamp01((x - xk) / w), t = xi * (1 - xi), s = h / w, delta = d0 + d1 - 2 * s;
     real D = s + delta * t, n = s * xi * xi + d0 * t, R = n / D;
     real M = d1 * xi * xi + 2 * s * t + d0 * (1 - xi) * (1 - xi);
-    *logdet = 2 * r_log(s) + r_log(M) - 2 * r_log(D);
+    real sD = s / D;
+    *logdet = r_log(sD * sD * M); /* one log: g' stays well inside float's range */
     if (f) {
         real D_xi = delta * (1 - 2 * xi);
         real R_xi = (2 * s * xi + d0 * (1 - 2 * xi) - R * D_xi) / D;
@@ -131,14 +133,14 @@ static real eval(const bin *b, real x, real *logdet, real *f, real *l)
     return yk + h * R;
 }
 
-real rq_forward(const rq_spline *s, const real *raw, int stride, real x, real *logdet)
+real rq_forward(const rq_spline *s, const real *prep, real x, real *logdet)
 {
     if (!(x >= -s->bound && x <= s->bound)) {
         *logdet = 0;
         return x;
     }
     bin b;
-    bin_of(s, raw, stride, x, 0, &b);
+    bin_of(s, prep, x, 0, &b);
     return eval(&b, x, logdet, NULL, NULL);
 }
 
@@ -147,8 +149,7 @@ real rq_forward(const rq_spline *s, const real *raw, int stride, real x, real *l
  * magnitude); in double, the discriminant clamped at 0. */
 static real inverse_xi(const bin *bn, real y)
 {
-    double xk = bn->v[XK], w = bn->v[W], yk = bn->v[YK], h = bn->v[H], d0 = bn->v[D0], d1 = bn->v[D1];
-    (void)xk;
+    double w = bn->v[W], yk = bn->v[YK], h = bn->v[H], d0 = bn->v[D0], d1 = bn->v[D1];
     double s = h / w, dy = y - yk, delta = d0 + d1 - 2 * s;
     double a = h * (s - d0) + dy * delta, b = h * d0 - dy * delta, c = -s * dy;
     double disc = b * b - 4 * a * c;
@@ -156,14 +157,14 @@ static real inverse_xi(const bin *bn, real y)
     return clamp01(denom != 0 ? (real)(2 * c / denom) : 0);
 }
 
-real rq_inverse(const rq_spline *s, const real *raw, int stride, real y, real *logdet)
+real rq_inverse(const rq_spline *s, const real *prep, real y, real *logdet)
 {
     if (!(y >= -s->bound && y <= s->bound)) {
         *logdet = 0;
         return y;
     }
     bin b;
-    bin_of(s, raw, stride, y, 1, &b);
+    bin_of(s, prep, y, 1, &b);
     real x = b.v[XK] + inverse_xi(&b, y) * b.v[W], l;
     eval(&b, x, &l, NULL, NULL);
     *logdet = -l;
@@ -172,33 +173,34 @@ real rq_inverse(const rq_spline *s, const real *raw, int stride, real y, real *l
 
 /* The gradient by the bin's six numbers (g) into raw: the knots are
  * running sums of the widths (heights), which are a softmax; the interior
- * derivatives a softplus. */
-static void scatter(const rq_spline *s, const real *raw, int stride, const bin *b, const real *g, real *graw)
+ * derivatives a softplus, whose slope is the sigmoid 1 - e^-softplus. */
+static void scatter(const rq_spline *s, const real *prep, const bin *b, const real *g, real *graw)
 {
     int K = s->bins, k = b->k;
     real scale = 2 * s->bound * (1 - K * s->min_width);
     for (int half = 0; half < 2; half++) {
-        const real *p = half ? b->ph : b->pw;
-        real g_size = g[half ? H : W], g_start = g[half ? YK : XK], gp[RQ_MAX_BINS], dot = 0;
-        for (int j = 0; j < K; j++) {
-            gp[j] = scale * ((j == k ? g_size : 0) + (j < k ? g_start : 0));
-            dot += p[j] * gp[j];
-        }
+        const real *p = prep + half * K;
+        real g_size = scale * g[half ? H : W], g_start = scale * g[half ? YK : XK], dot = 0;
+        for (int j = 0; j < k; j++)
+            dot += p[j];
+        dot = dot * g_start + p[k] * g_size;
+        real *out = graw + half * K;
         for (int j = 0; j < K; j++)
-            graw[(size_t)(half * K + j) * stride] = p[j] * (gp[j] - dot);
+            out[j] = p[j] * ((j == k ? g_size : j < k ? g_start : 0) - dot);
     }
-    real shift = s->shift;
-    for (int i = 1; i < K; i++) {
-        real gd = (i == k ? g[D0] : 0) + (i == k + 1 ? g[D1] : 0);
-        size_t at = (size_t)(2 * K + i - 1) * stride;
-        graw[at] = gd != 0 ? gd * sigmoid(raw[at] + shift) : 0;
-    }
+    real *gd = graw + 2 * K;
+    for (int i = 1; i < K; i++)
+        gd[i - 1] = 0;
+    if (k > 0)
+        gd[k - 1] = -g[D0] * r_expm1(-prep[2 * K + k - 1]);
+    if (k + 1 < K)
+        gd[k] = -g[D1] * r_expm1(-prep[2 * K + k]);
 }
 
-static void zero(const rq_spline *s, int stride, real *graw)
+static void zero(const rq_spline *s, real *graw)
 {
     for (int j = 0; j < rq_params(s->bins); j++)
-        graw[(size_t)j * stride] = 0;
+        graw[j] = 0;
 }
 
 /* Both backward passes at the point x: forward (gy, gl of y and log g')
@@ -206,16 +208,16 @@ static void zero(const rq_spline *s, int stride, real *graw)
  * with y = g(x, theta), dx/dy = 1 / g_x, dx/dtheta = -g_theta / g_x, and
  * the inverse's log-determinant -L(x, theta) has d/dy = -L_x / g_x and
  * d/dtheta = -(L_theta - L_x g_theta / g_x)). */
-static void backward(const rq_spline *s, const real *raw, int stride, real x, real g_out, real gl, int inverse,
-                     real *g_in, real *graw)
+static void backward(const rq_spline *s, const real *prep, real x, real g_out, real gl, int inverse, real *g_in,
+                     real *graw)
 {
     if (!(x >= -s->bound && x <= s->bound)) { /* the identity */
         *g_in = g_out;
-        zero(s, stride, graw);
+        zero(s, graw);
         return;
     }
     bin b;
-    bin_of(s, raw, stride, x, 0, &b);
+    bin_of(s, prep, x, 0, &b);
     real f[1 + N_LOCAL], l[1 + N_LOCAL], ld, g[N_LOCAL];
     eval(&b, x, &ld, f, l);
     if (inverse) {
@@ -228,17 +230,15 @@ static void backward(const rq_spline *s, const real *raw, int stride, real x, re
         for (int i = 0; i < N_LOCAL; i++)
             g[i] = g_out * f[1 + i] + gl * l[1 + i];
     }
-    scatter(s, raw, stride, &b, g, graw);
+    scatter(s, prep, &b, g, graw);
 }
 
-void rq_forward_backward(const rq_spline *s, const real *raw, int stride, real x, real gy, real gl, real *gx,
-                         real *graw)
+void rq_forward_backward(const rq_spline *s, const real *prep, real x, real gy, real gl, real *gx, real *graw)
 {
-    backward(s, raw, stride, x, gy, gl, 0, gx, graw);
+    backward(s, prep, x, gy, gl, 0, gx, graw);
 }
 
-void rq_inverse_backward(const rq_spline *s, const real *raw, int stride, real x, real gx, real gl, real *gy,
-                         real *graw)
+void rq_inverse_backward(const rq_spline *s, const real *prep, real x, real gx, real gl, real *gy, real *graw)
 {
-    backward(s, raw, stride, x, gx, gl, 1, gy, graw);
+    backward(s, prep, x, gx, gl, 1, gy, graw);
 }

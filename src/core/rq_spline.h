@@ -5,7 +5,7 @@
  * above a minimum; the derivatives at -B and B are 1, so the tails join
  * smoothly, and raw parameters of 0 give the identity.
  *
- * Raw parameters of one value (rq_params(K) of them, `stride` apart):
+ * Raw parameters of one value (rq_params(K) of them, one after another):
  * K widths, K heights, K - 1 interior derivatives. Directions: forward is
  * the density direction y = g(x); the inverse x = g^-1(y) is the closed
  * form root of a quadratic, in the form that does not cancel. */
@@ -31,18 +31,23 @@ rq_spline rq_spline_make(int bins, double bound);
 int rq_spline_check(int bins, double bound);
 static inline int rq_params(int bins) { return 3 * bins - 1; }
 
-/* y = g(x); *logdet = log g'(x). */
-real rq_forward(const rq_spline *s, const real *raw, int stride, real x, real *logdet);
+/* The raw parameters of n values (rq_params(K) each, one after another)
+ * turned in place into the form the passes below read: each value's K
+ * width and K height softmax probabilities, then the softplus of its K - 1
+ * interior derivatives (raw + shift, before the minimum is added). Done for
+ * a whole block at once in vectors (k_spline_prepare), and kept for the
+ * backward passes, which then need no exp or log of their own. */
+void rq_prepare(const rq_spline *s, int n, real *params);
+/* y = g(x); *logdet = log g'(x). prep: one value's prepared parameters. */
+real rq_forward(const rq_spline *s, const real *prep, real x, real *logdet);
 /* x = g^-1(y); *logdet = log |dx/dy| = -log g'(x). */
-real rq_inverse(const rq_spline *s, const real *raw, int stride, real y, real *logdet);
+real rq_inverse(const rq_spline *s, const real *prep, real y, real *logdet);
 /* Gradients at the point x (the data side) for upstream gradients gy of
- * y = g(x) and gl of log g'(x): *gx = d/dx, and graw (stride apart, each
- * written) d/d raw. */
-void rq_forward_backward(const rq_spline *s, const real *raw, int stride, real x, real gy, real gl, real *gx,
-                         real *graw);
+ * y = g(x) and gl of log g'(x): *gx = d/dx, and graw[0 .. rq_params) (each
+ * written) d/d the raw parameters that were prepared into prep. */
+void rq_forward_backward(const rq_spline *s, const real *prep, real x, real gy, real gl, real *gx, real *graw);
 /* Gradients of the inverse at its output x = g^-1(y), for upstream
  * gradients gx of x and gl of log|dx/dy|: *gy = d/dy, graw = d/d raw. */
-void rq_inverse_backward(const rq_spline *s, const real *raw, int stride, real x, real gx, real gl, real *gy,
-                         real *graw);
+void rq_inverse_backward(const rq_spline *s, const real *prep, real x, real gx, real gl, real *gy, real *graw);
 
 #endif

@@ -85,12 +85,14 @@ static void parallel(layer *l, const real *p, int rows, const real *s, real *y, 
         int per = rq_params(a->rq.bins);
         K_PARALLEL_ROWS((size_t)rows * n)
         for (int r = 0; r < rows; r++) {
-            const real *o = a->net.out + (size_t)r * a->net.n_out, *sr = s + (size_t)r * n;
+            real *o = a->net.out + (size_t)r * a->net.n_out;
+            const real *sr = s + (size_t)r * n;
+            rq_prepare(&a->rq, n, o); /* in place, for the backward pass too */
             double sum = 0;
             for (int k = 0; k < n; k++) {
                 int i = a->net.order[k];
                 real l;
-                y[(size_t)r * n + i] = rq_forward(&a->rq, o + (size_t)per * k, 1, sr[i], &l);
+                y[(size_t)r * n + i] = rq_forward(&a->rq, o + (size_t)per * k, sr[i], &l);
                 sum += l;
             }
             ldj[r] += sum;
@@ -130,7 +132,7 @@ static void parallel_backward(layer *l, const real *p, int rows, const real *y, 
             real *d = a->dout + (size_t)r * a->net.n_out, *direct = a->scales + (size_t)r * 2 * n;
             for (int k = 0; k < n; k++) {
                 int i = a->net.order[k];
-                rq_forward_backward(&a->rq, o + (size_t)per * k, 1, sk[k], dy[(size_t)r * n + i], dldj, &direct[k],
+                rq_forward_backward(&a->rq, o + (size_t)per * k, sk[k], dy[(size_t)r * n + i], dldj, &direct[k],
                                     d + (size_t)per * k);
             }
             continue;
@@ -213,8 +215,9 @@ static void sequential(layer *l, const real *p, int rows, const real *y, real *s
                 if (a->spline) { /* u -> x: x = g^-1(u) */
                     int per = rq_params(a->rq.bins);
                     for (int r = r0; r < r1; r++) {
-                        const real *raw = mm->out + (size_t)(r - base) * m->n_out + (size_t)per * k;
-                        real l, si = rq_inverse(&a->rq, raw, 1, y[(size_t)r * n + i], &l);
+                        real *prep = mm->out + (size_t)(r - base) * m->n_out + (size_t)per * k;
+                        rq_prepare(&a->rq, 1, prep); /* in place, for the backward pass too */
+                        real l, si = rq_inverse(&a->rq, prep, y[(size_t)r * n + i], &l);
                         ldj[r] += l;
                         s[(size_t)r * n + i] = si;
                         *made_in(mm, r - base, k) = si;
@@ -263,7 +266,7 @@ static void sequential_backward(layer *l, const real *p, int rows, const real *d
             for (int r = r0; r < r1; r++) {
                 if (a->spline) { /* s = g^-1(y) */
                     real g = ds[(size_t)r * n + i] + *made_din(m, r, k), gy;
-                    rq_inverse_backward(&a->rq, m->out + (size_t)r * m->n_out + (size_t)per * k, 1, *made_in(m, r, k), g,
+                    rq_inverse_backward(&a->rq, m->out + (size_t)r * m->n_out + (size_t)per * k, *made_in(m, r, k), g,
                                         dldj, &gy, a->dout + (size_t)r * m->n_out + (size_t)per * k);
                     if (dy)
                         dy[(size_t)r * n + i] = gy;

@@ -70,8 +70,9 @@ static nf_status reserve(layer *l, int rows)
     return NF_OK;
 }
 
-/* Runs the network on the conditioning part of `src` (and the context)
- * and bounds alpha. */
+/* Runs the network on the conditioning part of `src` (and the context),
+ * then bounds alpha (affine) or prepares the splines' parameters, in place
+ * for the backward pass too. */
 static void condition(const layer *l, coupling *c, const real *p, int rows, const real *src)
 {
     int dim = l->dim, nctx = l->context_dim;
@@ -91,6 +92,11 @@ static void condition(const layer *l, coupling *c, const real *p, int rows, cons
                 real *a = &c->out[(size_t)r * n_out + j];
                 *a = c->bound * r_tanh(*a / c->bound);
             }
+    }
+    if (c->spline) {
+        K_PARALLEL_ROWS((size_t)rows * c->net.n_out)
+        for (int r = 0; r < rows; r++)
+            rq_prepare(&c->rq, c->nt, c->out + (size_t)r * c->net.n_out);
     }
 }
 
@@ -112,7 +118,7 @@ static double spline_row(const coupling *c, const real *o, const real *in, real 
         int t = c->trans[j];
         const real *raw = o + (size_t)j * rq_params(c->rq.bins);
         real l;
-        out[t] = inverse ? rq_inverse(&c->rq, raw, 1, in[t], &l) : rq_forward(&c->rq, raw, 1, in[t], &l);
+        out[t] = inverse ? rq_inverse(&c->rq, raw, in[t], &l) : rq_forward(&c->rq, raw, in[t], &l);
         sum += l;
     }
     return sum;
@@ -225,7 +231,7 @@ static void x2z_backward(layer *l, const real *p, int rows, const real *x, const
             int t = c->trans[j];
             if (c->spline) {
                 real g;
-                rq_forward_backward(&c->rq, o + (size_t)j * np, 1, xr[t], dzr[t], dldj, &g, d + (size_t)j * np);
+                rq_forward_backward(&c->rq, o + (size_t)j * np, xr[t], dzr[t], dldj, &g, d + (size_t)j * np);
                 if (dx)
                     dx[(size_t)r * dim + t] = g;
             } else if (c->affine) {
@@ -259,7 +265,7 @@ static void z2x_backward(layer *l, const real *p, int rows, const real *z, const
             int t = c->trans[j];
             if (c->spline) {
                 real g;
-                rq_inverse_backward(&c->rq, o + (size_t)j * np, 1, xr[t], dxr[t], dldj, &g, d + (size_t)j * np);
+                rq_inverse_backward(&c->rq, o + (size_t)j * np, xr[t], dxr[t], dldj, &g, d + (size_t)j * np);
                 if (dz)
                     dz[(size_t)r * dim + t] = g;
             } else if (c->affine) {
