@@ -8,7 +8,9 @@
  *   bench_nflow [--quick] [--filter SUBSTRING] [--repeats N] [--threads 1,2]
  *
  * Configurations: MAF (5) and RealNVP (10), 2 hidden layers of 100 units at
- * n = 6, 8 and of 512 units at n = 21, 43, 63 (--quick: a subset). Ops:
+ * n = 6, 8 and of 512 units at n = 21, 43, 63; the spline flows nsf (8)
+ * and nsf-ar (5), 8 bins, 2 hidden layers of 100 units at n = 6 and of 256
+ * at n = 63 (--quick: a subset). Ops:
  *   train_step  one nf_flow_train_step (forward, backward, Adam) at batch
  *               100 and 512 (the same batch again and again, lr 1e-4, no
  *               weight decay, no clipping: what torch.optim.Adam does);
@@ -54,8 +56,13 @@ static const arch archs[] = {
     {"realnvp", NF_MODEL_REALNVP, 10, 512, 2, 21, 1},
     {"realnvp", NF_MODEL_REALNVP, 10, 512, 2, 43, 0},
     {"realnvp", NF_MODEL_REALNVP, 10, 512, 2, 63, 0},
+    {"nsf", NF_MODEL_NSF, 8, 100, 2, 6, 1},
+    {"nsf", NF_MODEL_NSF, 8, 256, 2, 63, 0},
+    {"nsf-ar", NF_MODEL_NSF_AR, 5, 100, 2, 6, 1},
+    {"nsf-ar", NF_MODEL_NSF_AR, 5, 256, 2, 63, 0},
 };
 
+enum { SPLINE_BINS = 8 }; /* the default */
 enum { TRAIN_BATCH_A = 100, TRAIN_BATCH_B = 512, LOGP_BATCH = 10000, SAMPLE_BATCH = 1000 };
 enum { MAX_REPEATS = 1000, MAX_THREADS = 8 };
 
@@ -118,14 +125,20 @@ static double mlp_flops(int n_in, int n_out, int hidden, int depth, double *n_pa
 static double forward_flops_per_row(const arch *a, double *n_params)
 {
     double flops = 0;
+    int per = a->model == NF_MODEL_NSF || a->model == NF_MODEL_NSF_AR ? 3 * SPLINE_BINS - 1 : 2;
     *n_params = 0;
     for (int l = 0; l < a->layers; l++) {
-        if (a->model == NF_MODEL_MAF) {
-            flops += mlp_flops(a->dim, 2 * a->dim, a->hidden, a->hidden_layers, n_params);
-        } else { /* affine coupling, even/odd partition, flipped every other layer */
+        if (a->model == NF_MODEL_MAF || a->model == NF_MODEL_NSF_AR) {
+            flops += mlp_flops(a->dim, per * a->dim, a->hidden, a->hidden_layers, n_params);
+        } else { /* coupling, even/odd partition, flipped every other layer */
             int even = (a->dim + 1) / 2, odd = a->dim / 2;
             int nc = l % 2 ? odd : even, nt = a->dim - nc;
-            flops += mlp_flops(nc, 2 * nt, a->hidden, a->hidden_layers, n_params);
+            flops += mlp_flops(nc, per * nt, a->hidden, a->hidden_layers, n_params);
+        }
+        if (a->model == NF_MODEL_NSF || (a->model == NF_MODEL_NSF_AR && l == 0)) {
+            /* nsf: an LU layer before each coupling; the first (nsf-ar's only one) starts as the whitening */
+            flops += 2.0 * a->dim * a->dim;
+            *n_params += (double)a->dim * a->dim;
         }
     }
     return flops;

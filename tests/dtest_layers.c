@@ -143,7 +143,8 @@ static void test_conditional_layers(void)
         check_conditional_layer(autoregressive_new(4, 2, iaf, 7, 2, K_ACT_TANH, (int[]){2, 0, 3, 1}, NULL, 0, 3, 3.0));
         check_conditional_layer(autoregressive_new(3, 1, iaf, 0, 0, K_ACT_TANH, (int[]){1, 2, 0}, NULL, 0, 5, 3.0));
     }
-    check_conditional_layer(spline_maf_new(4, 2, 6, 1, K_ACT_TANH, (int[]){3, 1, 0, 2}, NULL, 1, 4, 5, 2.0));
+    check_conditional_layer(spline_maf_new(4, 2, 6, 1, K_ACT_TANH, (int[]){3, 1, 0, 2}, NULL, 1, 4, 5, 2.0, -1));
+    check_conditional_layer(spline_maf_new(4, 2, 6, 1, K_ACT_TANH, (int[]){3, 1, 0, 2}, NULL, 1, 4, 5, 2.0, 3.0));
 }
 
 static void test_additive_coupling(void)
@@ -179,10 +180,13 @@ static void test_spline_coupling(void)
 static void test_spline_maf(void)
 {
     int natural[4] = {0, 1, 2, 3}, shuffled[5] = {3, 0, 4, 1, 2};
-    check_layer(spline_maf_new(4, 0, 6, 2, K_ACT_TANH, natural, NULL, 0, 1, 4, 2.0));
-    check_layer(spline_maf_new(5, 0, 7, 1, K_ACT_RELU, shuffled, NULL, 1, 3, 6, 1.0));
-    check_layer(spline_maf_new(1, 0, 3, 1, K_ACT_TANH, (int[]){0}, NULL, 0, 1, 3, 2.0));
-    check_layer(spline_maf_new(4, 0, 6, 1, K_ACT_TANH, (int[]){2, 0, 3, 1}, NULL, 0, 2, 4, 2.0));
+    check_layer(spline_maf_new(4, 0, 6, 2, K_ACT_TANH, natural, NULL, 0, 1, 4, 2.0, -1));
+    check_layer(spline_maf_new(5, 0, 7, 1, K_ACT_RELU, shuffled, NULL, 1, 3, 6, 1.0, -1));
+    check_layer(spline_maf_new(1, 0, 3, 1, K_ACT_TANH, (int[]){0}, NULL, 0, 1, 3, 2.0, -1));
+    check_layer(spline_maf_new(4, 0, 6, 1, K_ACT_TANH, (int[]){2, 0, 3, 1}, NULL, 0, 2, 4, 2.0, -1));
+    /* shifted: the spline reads (x - mu) e^-alpha, alpha bounded or not */
+    check_layer(spline_maf_new(4, 0, 6, 2, K_ACT_TANH, natural, NULL, 0, 7, 4, 2.0, 3.0));
+    check_layer(spline_maf_new(3, 0, 5, 1, K_ACT_RELU, (int[]){1, 2, 0}, NULL, 1, 8, 5, 1.5, 0));
 }
 
 static void test_rescale(void)
@@ -319,7 +323,7 @@ static void check_flow_gradient(nf_base base)
     CHECK(flow_add(&f, linear_lu_new(n, (int[]){2, 0, 3, 1}, NULL)) == NF_OK);
     CHECK(flow_add(&f, coupling_new(n, 0, 0, (int[]){0, 1, 0, 1}, 5, 1, K_ACT_TANH, 0)) == NF_OK);
     CHECK(flow_add(&f, spline_coupling_new(n, 0, (int[]){1, 1, 0, 0}, 5, 1, K_ACT_TANH, 5, 2.0)) == NF_OK);
-    CHECK(flow_add(&f, spline_maf_new(n, 0, 6, 1, K_ACT_TANH, (int[]){2, 0, 3, 1}, NULL, 0, 2, 4, 2.0)) == NF_OK);
+    CHECK(flow_add(&f, spline_maf_new(n, 0, 6, 1, K_ACT_TANH, (int[]){2, 0, 3, 1}, NULL, 0, 2, 4, 2.0, -1)) == NF_OK);
     CHECK(flow_add(&f, rescale_new(n)) == NF_OK);
     CHECK(flow_add(&f, actnorm_new(n)) == NF_OK); /* not training: the affine map */
     CHECK(flow_allocate_params(&f) == NF_OK);

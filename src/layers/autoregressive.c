@@ -25,9 +25,10 @@
 
 typedef struct autoregressive {
     int iaf;
-    int spline;  /* a spline MAF: rq is its spline, bound unused */
+    int spline;  /* a spline MAF: rq is its spline */
+    int shifted; /* a spline MAF whose spline reads t = (x - mu) e^-alpha, not x */
     rq_spline rq;
-    real bound;
+    real bound;  /* the log-scale bound (MAF, IAF, shifted spline MAF) */
     made net;
     int max_rows;
     real *dout;   /* rows x n_out: gradient of the MADE output */
@@ -75,6 +76,13 @@ static real alpha_slope(const autoregressive *a, real alpha)
  * - for MAF (y = (s - mu) e^-alpha). */
 static real exp_sign(const autoregressive *a) { return a->iaf ? 1 : -1; }
 
+/* A spline MAF's block of one dimension: [alpha, mu] when shifted, then
+ * the spline's parameters (prepared in place). */
+static int spline_at(const autoregressive *a) { return a->shifted ? 2 : 0; }
+
+/* alpha = bound tanh(raw / bound), the affine steps' log-scale */
+static real bounded(const autoregressive *a, real raw) { return a->bound > 0 ? a->bound * r_tanh(raw / a->bound) : raw; }
+
 /* The one-pass direction: from s (MADE input) to y. */
 static void parallel(layer *l, const real *p, int rows, const real *s, real *y, double *ldj)
 {
@@ -82,17 +90,27 @@ static void parallel(layer *l, const real *p, int rows, const real *s, real *y, 
     int n = l->dim;
     made_forward(&a->net, p, rows, s, l->context);
     if (a->spline) {
-        int per = rq_params(a->rq.bins);
+        int per = a->net.per_dim, at = spline_at(a);
         K_PARALLEL_ROWS((size_t)rows * n)
         for (int r = 0; r < rows; r++) {
             real *o = a->net.out + (size_t)r * a->net.n_out;
             const real *sr = s + (size_t)r * n;
-            rq_prepare(&a->rq, n, o); /* in place, for the backward pass too */
             double sum = 0;
+            if (!a->shifted) {
+                rq_prepare(&a->rq, n, o); /* in place, for the backward pass too */
+            } else {
+                for (int k = 0; k < n; k++) {
+                    real *b = o + (size_t)per * k;
+                    b[0] = bounded(a, b[0]); /* kept bounded for the backward pass */
+                    sum -= b[0];
+                    rq_prepare(&a->rq, 1, b + 2);
+                }
+            }
             for (int k = 0; k < n; k++) {
                 int i = a->net.order[k];
-                real l;
-                y[(size_t)r * n + i] = rq_forward(&a->rq, o + (size_t)per * k, sr[i], &l);
+                const real *b = o + (size_t)per * k;
+                real l, t = a->shifted ? (sr[i] - b[1]) * r_exp(-b[0]) : sr[i];
+                y[(size_t)r * n + i] = rq_forward(&a->rq, b + at, t, &l);
                 sum += l;
             }
             ldj[r] += sum;
@@ -126,14 +144,21 @@ static void parallel_backward(layer *l, const real *p, int rows, const real *y, 
         return;
     K_PARALLEL_ROWS((size_t)rows * n)
     for (int r = 0; r < rows; r++) {
-        if (a->spline) { /* y = g(s): the spline's gradients at s, from the MADE's input (degree order) */
-            int per = rq_params(a->rq.bins);
+        if (a->spline) { /* y = g(t), t = s or (s - mu) e^-alpha: gradients at s, the MADE's input (degree order) */
+            int per = a->net.per_dim, at = spline_at(a);
             const real *o = a->net.out + (size_t)r * a->net.n_out, *sk = made_in(&a->net, r, 0);
             real *d = a->dout + (size_t)r * a->net.n_out, *direct = a->scales + (size_t)r * 2 * n;
             for (int k = 0; k < n; k++) {
                 int i = a->net.order[k];
-                rq_forward_backward(&a->rq, o + (size_t)per * k, sk[k], dy[(size_t)r * n + i], dldj, &direct[k],
-                                    d + (size_t)per * k);
+                const real *b = o + (size_t)per * k;
+                real *db = d + (size_t)per * k, e = a->shifted ? r_exp(-b[0]) : 1;
+                real t = a->shifted ? (sk[k] - b[1]) * e : sk[k], gt;
+                rq_forward_backward(&a->rq, b + at, t, dy[(size_t)r * n + i], dldj, &gt, db + at);
+                direct[k] = gt * e;
+                if (a->shifted) { /* dt/dmu = -e, dt/dalpha = -t, and -alpha in the log-determinant */
+                    db[1] = -gt * e;
+                    db[0] = (-gt * t - dldj) * alpha_slope(a, b[0]);
+                }
             }
             continue;
         }
@@ -212,12 +237,17 @@ static void sequential(layer *l, const real *p, int rows, const real *y, real *s
             for (int k = 0; k < n; k++) {
                 made_seq_step(mm, p, r0 - base, r1 - r0, k);
                 int i = m->order[k];
-                if (a->spline) { /* u -> x: x = g^-1(u) */
-                    int per = rq_params(a->rq.bins);
+                if (a->spline) { /* u -> x: x = g^-1(u), or mu + e^alpha g^-1(u) when shifted */
+                    int per = m->per_dim, at = spline_at(a);
                     for (int r = r0; r < r1; r++) {
-                        real *prep = mm->out + (size_t)(r - base) * m->n_out + (size_t)per * k;
-                        rq_prepare(&a->rq, 1, prep); /* in place, for the backward pass too */
-                        real l, si = rq_inverse(&a->rq, prep, y[(size_t)r * n + i], &l);
+                        real *b = mm->out + (size_t)(r - base) * m->n_out + (size_t)per * k;
+                        rq_prepare(&a->rq, 1, b + at); /* in place, for the backward pass too */
+                        real l, si = rq_inverse(&a->rq, b + at, y[(size_t)r * n + i], &l);
+                        if (a->shifted) {
+                            b[0] = bounded(a, b[0]);
+                            si = si * r_exp(b[0]) + b[1];
+                            l += b[0];
+                        }
                         ldj[r] += l;
                         s[(size_t)r * n + i] = si;
                         *made_in(mm, r - base, k) = si;
@@ -264,10 +294,19 @@ static void sequential_backward(layer *l, const real *p, int rows, const real *d
             int i = m->order[k];
             int per = m->per_dim;
             for (int r = r0; r < r1; r++) {
-                if (a->spline) { /* s = g^-1(y) */
-                    real g = ds[(size_t)r * n + i] + *made_din(m, r, k), gy;
-                    rq_inverse_backward(&a->rq, m->out + (size_t)r * m->n_out + (size_t)per * k, *made_in(m, r, k), g,
-                                        dldj, &gy, a->dout + (size_t)r * m->n_out + (size_t)per * k);
+                if (a->spline) { /* s = g^-1(y), or mu + e^alpha t with t = g^-1(y) when shifted */
+                    int at = spline_at(a);
+                    const real *b = m->out + (size_t)r * m->n_out + (size_t)per * k;
+                    real *db = a->dout + (size_t)r * m->n_out + (size_t)per * k;
+                    real g = ds[(size_t)r * n + i] + *made_din(m, r, k), gy, si = *made_in(m, r, k), t = si, gt = g;
+                    if (a->shifted) {
+                        real e = r_exp(b[0]);
+                        t = (si - b[1]) / e;
+                        gt = g * e;
+                        db[1] = g;
+                        db[0] = (g * (si - b[1]) + dldj) * alpha_slope(a, b[0]);
+                    }
+                    rq_inverse_backward(&a->rq, b + at, t, gt, dldj, &gy, db + at);
                     if (dy)
                         dy[(size_t)r * n + i] = gy;
                     continue;
@@ -350,7 +389,8 @@ static nf_status save(const layer *l, mf_writer *w)
     nf_status st = mf_begin(w, l->ops->tag);
     if (!st && a->spline) st = mf_put_i64(w, "bins", a->rq.bins);
     if (!st && a->spline) st = mf_put_f64(w, "tail_bound", a->rq.bound);
-    if (!st && !a->spline) st = mf_put_f64(w, "log_scale_bound", a->bound);
+    if (!st && a->spline) st = mf_put_i64(w, "shifted", a->shifted);
+    if (!st && (!a->spline || a->shifted)) st = mf_put_f64(w, "log_scale_bound", a->bound);
     if (!st) st = made_put(&a->net, w);
     return st;
 }
@@ -391,9 +431,11 @@ AR_OPS(maf_ops, "maf")
 AR_OPS(iaf_ops, "iaf")
 AR_OPS(spline_maf_ops, "spline_maf")
 
-/* spline: bins > 0 (then bound is the tail bound; MAF orientation only) */
+/* spline: bins > 0, on [-tail_bound, tail_bound], MAF orientation only;
+ * shifted splines (and MAF, IAF) bound their log-scales by `bound` */
 static layer *make(int dim, int n_context, int iaf, int hidden, int depth, int act, const int *order,
-                   const int *degrees, int random_degrees, uint64_t seed, double bound, int bins)
+                   const int *degrees, int random_degrees, uint64_t seed, double bound, int bins, double tail_bound,
+                   int shifted)
 {
     if (dim < 1 || depth < 0 || depth > 16 || (depth > 0 && hidden < 1) || hidden > 1 << 16) {
         nf_fail(NF_ERR_INVALID, "MADE: dimension must be >= 1, hidden layers 0..16, units 1..65536");
@@ -403,12 +445,12 @@ static layer *make(int dim, int n_context, int iaf, int hidden, int depth, int a
         nf_fail(NF_ERR_INVALID, "MADE: the order is not a permutation of 0..%d", dim - 1);
         return NULL;
     }
-    if (bins && (iaf || !rq_spline_check(bins, bound))) {
-        nf_fail(NF_ERR_INVALID, "spline MAF: %d bins (2..%d) on [-%g, %g] (a bound > 0)", bins, RQ_MAX_BINS, bound,
-                bound);
+    if (bins && (iaf || !rq_spline_check(bins, tail_bound))) {
+        nf_fail(NF_ERR_INVALID, "spline MAF: %d bins (2..%d) on [-%g, %g] (a bound > 0)", bins, RQ_MAX_BINS,
+                tail_bound, tail_bound);
         return NULL;
     }
-    if (!bins && !(bound >= 0 && bound < 100)) {
+    if ((!bins || shifted) && !(bound >= 0 && bound < 100)) {
         nf_fail(NF_ERR_INVALID, "MADE: log-scale bound %g out of range [0, 100)", bound);
         return NULL;
     }
@@ -418,14 +460,15 @@ static layer *make(int dim, int n_context, int iaf, int hidden, int depth, int a
     autoregressive *a = l->self;
     a->iaf = iaf;
     a->spline = bins > 0;
-    a->bound = bins ? 0 : (real)bound;
+    a->shifted = bins > 0 && shifted;
+    a->bound = !bins || shifted ? (real)bound : 0;
     if (bins)
-        a->rq = rq_spline_make(bins, bound);
+        a->rq = rq_spline_make(bins, tail_bound);
     rng r;
     rng_seed(&r, seed);
     l->context_dim = n_context;
-    if (made_setup(&a->net, dim, n_context, hidden, depth, act, bins ? rq_params(bins) : 2, order, degrees,
-                   random_degrees, &r)) {
+    int per = bins ? rq_params(bins) + (a->shifted ? 2 : 0) : 2;
+    if (made_setup(&a->net, dim, n_context, hidden, depth, act, per, order, degrees, random_degrees, &r)) {
         layer_free(l);
         nf_fail(NF_ERR_NOMEM, "out of memory creating a MADE");
         return NULL;
@@ -436,31 +479,37 @@ static layer *make(int dim, int n_context, int iaf, int hidden, int depth, int a
 layer *autoregressive_new(int dim, int n_context, int iaf, int hidden, int depth, int act, const int *order,
                           const int *degrees, int random_degrees, uint64_t seed, double bound)
 {
-    return make(dim, n_context, iaf, hidden, depth, act, order, degrees, random_degrees, seed, bound, 0);
+    return make(dim, n_context, iaf, hidden, depth, act, order, degrees, random_degrees, seed, bound, 0, 0, 0);
 }
 
 layer *spline_maf_new(int dim, int n_context, int hidden, int depth, int act, const int *order, const int *degrees,
-                      int random_degrees, uint64_t seed, int bins, double tail_bound)
+                      int random_degrees, uint64_t seed, int bins, double tail_bound, double shift_bound)
 {
-    return make(dim, n_context, 0, hidden, depth, act, order, degrees, random_degrees, seed, tail_bound, bins);
+    return make(dim, n_context, 0, hidden, depth, act, order, degrees, random_degrees, seed, shift_bound, bins,
+                tail_bound, shift_bound >= 0);
 }
 
 nf_status autoregressive_load(const mf_file *f, const mf_section *s, int dim, layer **out)
 {
-    double bound = 0;
-    int64_t bins = 0;
+    double bound = 0, tail_bound = 0;
+    int64_t bins = 0, shifted = 0;
     made_spec sp;
     int spline = strcmp(mf_section_tag(s), "spline_maf") == 0;
-    nf_status st = spline ? mf_get_i64(f, s, "bins", &bins) : mf_get_f64(f, s, "log_scale_bound", &bound);
+    nf_status st = spline ? mf_get_i64(f, s, "bins", &bins) : NF_OK;
     if (!st && spline)
-        st = mf_get_f64(f, s, "tail_bound", &bound);
+        st = mf_get_f64(f, s, "tail_bound", &tail_bound);
+    if (!st && spline && mf_has(s, "shifted")) /* files before the shift have none */
+        st = mf_get_i64(f, s, "shifted", &shifted);
+    if (!st && (!spline || shifted))
+        st = mf_get_f64(f, s, "log_scale_bound", &bound);
     if (!st && spline && (bins < 2 || bins > RQ_MAX_BINS))
         st = nf_fail(NF_ERR_FORMAT, "%s: spline MAF: %lld bins out of range 2..%d", mf_path(f), (long long)bins,
                      RQ_MAX_BINS);
     if (st || (st = made_get(f, s, dim, &sp)))
         return st;
     int iaf = strcmp(mf_section_tag(s), "iaf") == 0;
-    *out = make(dim, sp.context, iaf, sp.hidden, sp.depth, sp.act, sp.order, sp.degrees, 0, 0, bound, (int)bins);
+    *out = make(dim, sp.context, iaf, sp.hidden, sp.depth, sp.act, sp.order, sp.degrees, 0, 0, bound, (int)bins,
+                tail_bound, shifted != 0);
     made_spec_free(&sp);
     if (!*out) {
         char why[256];

@@ -13,11 +13,16 @@
 
 layer *autoregressive_new(int dim, int n_context, int iaf, int hidden, int depth, int act, const int *order,
                           const int *degrees, int random_degrees, uint64_t seed, double bound);
-nf_status autoregressive_load(const mf_file *f, const mf_section *s, int dim, layer **out);/* The spline MAF (autoregressive neural spline flow): u_i = g(x_i;
+nf_status autoregressive_load(const mf_file *f, const mf_section *s, int dim, layer **out);
+/* The spline MAF (autoregressive neural spline flow): u_i = g(t_i;
  * theta(x_<i)) with the rational-quadratic spline of `bins` bins on
- * [-tail_bound, tail_bound]; density in one pass, sampling sequential. */
+ * [-tail_bound, tail_bound]; density in one pass, sampling sequential.
+ * With shift_bound >= 0 the spline reads t_i = (x_i - mu) e^-alpha, mu and
+ * alpha (bounded by shift_bound as MAF's, 0: unbounded) from the same
+ * MADE, so that the spline's box follows the conditional location and
+ * scale that an affine MAF would give; shift_bound < 0: t_i = x_i. */
 layer *spline_maf_new(int dim, int n_context, int hidden, int depth, int act, const int *order, const int *degrees,
-                      int random_degrees, uint64_t seed, int bins, double tail_bound);
+                      int random_degrees, uint64_t seed, int bins, double tail_bound, double shift_bound);
 /* The MADE inside a MAF/IAF layer (for tests). */
 struct made *autoregressive_net(layer *l);
 

@@ -71,7 +71,7 @@ static nf_status add_autoregressive(nf_flow *f, int iaf, const nf_made_options *
         return st;
     int act = o->activation == NF_ACT_TANH ? K_ACT_TANH : K_ACT_RELU;
     st = flow_add(f, bins ? spline_maf_new(f->dim, f->context_dim, o->hidden, o->hidden_layers, act, order, NULL, o->random_degrees,
-                                           o->seed, bins, tail_bound)
+                                           o->seed, bins, tail_bound, o->bound)
                           : autoregressive_new(f->dim, f->context_dim, iaf, o->hidden, o->hidden_layers, act, order, NULL,
                                                o->random_degrees, o->seed, o->bound));
     free(order);
