@@ -399,8 +399,9 @@ static size_t describe(const layer *l, char *buf, size_t size)
 {
     const autoregressive *a = self(l);
     const made *m = &a->net;
-    return (size_t)snprintf(buf, size, "%s order=%s made=%d-%dx%d-%d %s", l->ops->tag, order_name(m), m->n,
-                            m->depth, m->hidden, m->n_out, m->act == K_ACT_TANH ? "tanh" : "relu");
+    return (size_t)snprintf(buf, size, "%s order=%s made=%d-%dx%d-%d %s%s", l->ops->tag, order_name(m), m->n,
+                            m->depth, m->hidden, m->n_out, m->act == K_ACT_TANH ? "tanh" : "relu",
+                            a->shifted ? ", the spline reads (x - mu) e^-alpha" : "");
 }
 
 static void destroy(layer *l)
