@@ -20,7 +20,7 @@ static const real *prepared(const rq_spline *s, const real *raw, real *prep)
 {
     for (int j = 0; j < P; j++)
         prep[j] = raw[j];
-    rq_prepare(s, 1, prep);
+    rq_prepare(s, 1, prep, P);
     return prep;
 }
 

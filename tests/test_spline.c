@@ -39,7 +39,7 @@ static void round_trip(const rq_spline *s, const float *raw, float v, float *wor
 {
     float ly, lx, gin, gin2, graw[P], graw2[P], l, prep[P];
     memcpy(prep, raw, sizeof prep);
-    rq_prepare(s, 1, prep);
+    rq_prepare(s, 1, prep, P);
     /* x -> y -> x, then v as a y: y -> x -> y */
     float y = rq_forward(s, prep, v, &ly), back = rq_inverse(s, prep, y, &lx);
     float slope = expf(ly);

@@ -241,7 +241,7 @@ NF_VECTOR_CLONES void k_adam_apply(size_t n, real *p, const real *g, real *m, re
  * their parameters at once, not over one value's 8 or so. */
 enum { SPLINE_CHUNK = 16 };
 
-NF_VECTOR_CLONES void k_spline_prepare(int n, int bins, real shift, real *v)
+NF_VECTOR_CLONES void k_spline_prepare(int n, int bins, real shift, real *v, size_t stride)
 {
     size_t per = (size_t)3 * bins - 1;
     real u[SPLINE_CHUNK * (3 * 128 - 1)], e[SPLINE_CHUNK * (3 * 128 - 1)]; /* 128: RQ_MAX_BINS */
@@ -250,7 +250,7 @@ NF_VECTOR_CLONES void k_spline_prepare(int n, int bins, real shift, real *v)
         int soft = 2 * bins * count, all = (int)per * count;
         /* gathered: the softmax groups less their maxima, then the derivatives' raw + shift */
         for (int i = 0; i < count; i++) {
-            const real *value = v + (size_t)(i0 + i) * per;
+            const real *value = v + (size_t)(i0 + i) * stride;
             for (int half = 0; half < 2; half++) {
                 const real *g = value + half * bins;
                 real top = g[0];
@@ -270,7 +270,7 @@ NF_VECTOR_CLONES void k_spline_prepare(int n, int bins, real shift, real *v)
         for (int j = soft; j < all; j++)
             e[j] = (u[j] > 0 ? u[j] : 0) + r_log1p(e[j]);
         for (int i = 0; i < count; i++) {
-            real *value = v + (size_t)(i0 + i) * per;
+            real *value = v + (size_t)(i0 + i) * stride;
             for (int half = 0; half < 2; half++) {
                 const real *g = e + (2 * i + half) * bins;
                 real sum = 0;

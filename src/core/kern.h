@@ -100,10 +100,10 @@ void k_activate_backward_block(int act, int rows, int cols, int ld, const real *
  * were a tenth of a MAF density pass). */
 void k_bound_exp(int n, const real *raw, int stride, real bound, real sign, real *alpha, real *e);
 /* The rational-quadratic splines' parameters (src/core/rq_spline.h), in
- * place, for n values of 3 bins - 1 each: a softmax over each value's
- * first bins, another over its next bins, and softplus(v + shift) over its
- * last bins - 1, in vectors as k_bound_exp. */
-void k_spline_prepare(int n, int bins, real shift, real *v);
+ * place, for n values of 3 bins - 1 each, value i at v + i stride: a
+ * softmax over each value's first bins, another over its next bins, and
+ * softplus(v + shift) over its last bins - 1, in vectors as k_bound_exp. */
+void k_spline_prepare(int n, int bins, real shift, real *v, size_t stride);
 /* Adam's two passes over a chunk of the parameters (src/train/adam.c splits
  * them): the sum of squares of the decayed gradient g + wd p, then the
  * step with that gradient times scale (the clipping), moments m and v. */

@@ -32,7 +32,10 @@ rq_spline rq_spline_make(int bins, double bound)
 
 int rq_spline_check(int bins, double bound) { return bins >= 2 && bins <= RQ_MAX_BINS && bound > 0 && isfinite(bound); }
 
-void rq_prepare(const rq_spline *s, int n, real *params) { k_spline_prepare(n, s->bins, s->shift, params); }
+void rq_prepare(const rq_spline *s, int n, real *params, size_t stride)
+{
+    k_spline_prepare(n, s->bins, s->shift, params, stride);
+}
 
 /* Knot j + 1 from the running sum of the first j + 1 probabilities. The
  * knots are -B, these, then B exactly, so that the bins tile [-B, B]

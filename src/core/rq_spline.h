@@ -12,6 +12,8 @@
 #ifndef NF_CORE_RQ_SPLINE_H
 #define NF_CORE_RQ_SPLINE_H
 
+#include <stddef.h>
+
 #include "core/real.h"
 
 /* Most bins a spline may have (rq_spline_check). */
@@ -31,13 +33,13 @@ rq_spline rq_spline_make(int bins, double bound);
 int rq_spline_check(int bins, double bound);
 static inline int rq_params(int bins) { return 3 * bins - 1; }
 
-/* The raw parameters of n values (rq_params(K) each, one after another)
- * turned in place into the form the passes below read: each value's K
+/* The raw parameters of n values (rq_params(K) each, value i at params +
+ * i stride) turned in place into the form the passes below read: each value's K
  * width and K height softmax probabilities, then the softplus of its K - 1
  * interior derivatives (raw + shift, before the minimum is added). Done for
  * a whole block at once in vectors (k_spline_prepare), and kept for the
  * backward passes, which then need no exp or log of their own. */
-void rq_prepare(const rq_spline *s, int n, real *params);
+void rq_prepare(const rq_spline *s, int n, real *params, size_t stride);
 /* y = g(x); *logdet = log g'(x). prep: one value's prepared parameters. */
 real rq_forward(const rq_spline *s, const real *prep, real x, real *logdet);
 /* x = g^-1(y); *logdet = log |dx/dy| = -log g'(x). */

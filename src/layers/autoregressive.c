@@ -96,15 +96,11 @@ static void parallel(layer *l, const real *p, int rows, const real *s, real *y, 
             real *o = a->net.out + (size_t)r * a->net.n_out;
             const real *sr = s + (size_t)r * n;
             double sum = 0;
-            if (!a->shifted) {
-                rq_prepare(&a->rq, n, o); /* in place, for the backward pass too */
-            } else {
-                for (int k = 0; k < n; k++) {
-                    real *b = o + (size_t)per * k;
-                    b[0] = bounded(a, b[0]); /* kept bounded for the backward pass */
-                    sum -= b[0];
-                    rq_prepare(&a->rq, 1, b + 2);
-                }
+            rq_prepare(&a->rq, n, o + at, (size_t)per); /* in place, for the backward pass too */
+            for (int k = 0; a->shifted && k < n; k++) {
+                real *b = o + (size_t)per * k;
+                b[0] = bounded(a, b[0]); /* kept bounded for the backward pass */
+                sum -= b[0];
             }
             for (int k = 0; k < n; k++) {
                 int i = a->net.order[k];
@@ -239,9 +235,11 @@ static void sequential(layer *l, const real *p, int rows, const real *y, real *s
                 int i = m->order[k];
                 if (a->spline) { /* u -> x: x = g^-1(u), or mu + e^alpha g^-1(u) when shifted */
                     int per = m->per_dim, at = spline_at(a);
+                    /* the tile's rows of block k at once, in place, for the backward pass too */
+                    rq_prepare(&a->rq, r1 - r0, mm->out + (size_t)(r0 - base) * m->n_out + (size_t)per * k + at,
+                               (size_t)m->n_out);
                     for (int r = r0; r < r1; r++) {
                         real *b = mm->out + (size_t)(r - base) * m->n_out + (size_t)per * k;
-                        rq_prepare(&a->rq, 1, b + at); /* in place, for the backward pass too */
                         real l, si = rq_inverse(&a->rq, b + at, y[(size_t)r * n + i], &l);
                         if (a->shifted) {
                             b[0] = bounded(a, b[0]);

@@ -96,7 +96,7 @@ static void condition(const layer *l, coupling *c, const real *p, int rows, cons
     if (c->spline) {
         K_PARALLEL_ROWS((size_t)rows * c->net.n_out)
         for (int r = 0; r < rows; r++)
-            rq_prepare(&c->rq, c->nt, c->out + (size_t)r * c->net.n_out);
+            rq_prepare(&c->rq, c->nt, c->out + (size_t)r * c->net.n_out, (size_t)rq_params(c->rq.bins));
     }
 }
 
