@@ -57,6 +57,14 @@ typedef struct layer_ops {
     int (*check_params)(const layer *l, const real *p); /* 1 ok, 0 not */
 } layer_ops;
 
+/* The ops every layer kind has, for a file that defines them under these
+ * names; a file of several kinds (coupling.c, autoregressive.c) makes each
+ * kind's table as {.tag = "...", LAYER_OPS_BY_NAME, its optional ops}. */
+#define LAYER_OPS_BY_NAME                                                                                      \
+    .n_params = n_params, .init_params = init_params, .reserve = reserve, .x2z = x2z,                          \
+    .x2z_backward = x2z_backward, .z2x = z2x, .z2x_backward = z2x_backward, .save = save, .describe = describe, \
+    .destroy = destroy
+
 struct layer {
     const layer_ops *ops;
     int dim;

@@ -410,25 +410,11 @@ static void destroy(layer *l)
     k_free(a->scales);
 }
 
-#define AR_OPS(name, tagname)                                                                                  \
-    static const layer_ops name = {                                                                            \
-        .tag = tagname,                                                                                        \
-        .n_params = n_params,                                                                                  \
-        .init_params = init_params,                                                                            \
-        .reserve = reserve,                                                                                    \
-        .x2z = x2z,                                                                                            \
-        .x2z_backward = x2z_backward,                                                                          \
-        .z2x = z2x,                                                                                            \
-        .z2x_backward = z2x_backward,                                                                          \
-        .save = save,                                                                                          \
-        .describe = describe,                                                                                  \
-        .destroy = destroy,                                                                                    \
-        .constrain = constrain,                                                                                \
-        .check_params = check_params,                                                                          \
-    };
-AR_OPS(maf_ops, "maf")
-AR_OPS(iaf_ops, "iaf")
-AR_OPS(spline_maf_ops, "spline_maf")
+/* The three kinds share every op; the tag names the kind in model files. */
+#define AR_OPS LAYER_OPS_BY_NAME, .constrain = constrain, .check_params = check_params
+static const layer_ops maf_ops = {.tag = "maf", AR_OPS};
+static const layer_ops iaf_ops = {.tag = "iaf", AR_OPS};
+static const layer_ops spline_maf_ops = {.tag = "spline_maf", AR_OPS};
 
 /* spline: bins > 0, on [-tail_bound, tail_bound], MAF orientation only;
  * shifted splines (and MAF, IAF) bound their log-scales by `bound` */

@@ -330,23 +330,9 @@ static void destroy(layer *l)
 }
 
 /* The three kinds share every op; the tag names the kind in model files. */
-#define COUPLING_OPS(name, tagname)                                                                            \
-    static const layer_ops name = {                                                                            \
-        .tag = tagname,                                                                                        \
-        .n_params = n_params,                                                                                  \
-        .init_params = init_params,                                                                            \
-        .reserve = reserve,                                                                                    \
-        .x2z = x2z,                                                                                            \
-        .x2z_backward = x2z_backward,                                                                          \
-        .z2x = z2x,                                                                                            \
-        .z2x_backward = z2x_backward,                                                                          \
-        .save = save,                                                                                          \
-        .describe = describe,                                                                                  \
-        .destroy = destroy,                                                                                    \
-    };
-COUPLING_OPS(additive_ops, "additive_coupling")
-COUPLING_OPS(spline_ops, "spline_coupling")
-COUPLING_OPS(affine_ops, "affine_coupling")
+static const layer_ops additive_ops = {.tag = "additive_coupling", LAYER_OPS_BY_NAME};
+static const layer_ops spline_ops = {.tag = "spline_coupling", LAYER_OPS_BY_NAME};
+static const layer_ops affine_ops = {.tag = "affine_coupling", LAYER_OPS_BY_NAME};
 
 /* kind: 0 additive, 1 affine, 2 spline (bins, bound the tail bound) */
 static layer *make(int dim, int n_context, int kind, const int *cond_mask, int hidden, int depth, int act,
