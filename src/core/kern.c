@@ -244,7 +244,7 @@ enum { SPLINE_CHUNK = 16 };
 NF_VECTOR_CLONES void k_spline_prepare(int n, int bins, real shift, real *v, size_t stride)
 {
     size_t per = (size_t)3 * bins - 1;
-    real u[SPLINE_CHUNK * (3 * 128 - 1)], e[SPLINE_CHUNK * (3 * 128 - 1)]; /* 128: RQ_MAX_BINS */
+    real u[SPLINE_CHUNK * (3 * K_SPLINE_MAX_BINS - 1)], e[SPLINE_CHUNK * (3 * K_SPLINE_MAX_BINS - 1)];
     for (int i0 = 0; i0 < n; i0 += SPLINE_CHUNK) {
         int count = n - i0 < SPLINE_CHUNK ? n - i0 : SPLINE_CHUNK;
         int soft = 2 * bins * count, all = (int)per * count;

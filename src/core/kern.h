@@ -104,6 +104,8 @@ void k_bound_exp(int n, const real *raw, int stride, real bound, real sign, real
  * softmax over each value's first bins, another over its next bins, and
  * softplus(v + shift) over its last bins - 1, in vectors as k_bound_exp. */
 void k_spline_prepare(int n, int bins, real shift, real *v, size_t stride);
+/* Most bins k_spline_prepare takes (its buffers are sized by it). */
+#define K_SPLINE_MAX_BINS 128
 /* Adam's two passes over a chunk of the parameters (src/train/adam.c splits
  * them): the sum of squares of the decayed gradient g + wd p, then the
  * step with that gradient times scale (the clipping), moments m and v. */

@@ -14,10 +14,12 @@
 
 #include <stddef.h>
 
+#include "core/kern.h"
 #include "core/real.h"
 
-/* Most bins a spline may have (rq_spline_check). */
-#define RQ_MAX_BINS 128
+/* Most bins a spline may have (rq_spline_check): what the vector
+ * preparation's buffers hold. */
+#define RQ_MAX_BINS K_SPLINE_MAX_BINS
 
 typedef struct rq_spline {
     int bins;
