@@ -237,6 +237,15 @@ NF_API nf_status nf_flow_add_affine_coupling(nf_flow *f, nf_partition part, cons
  * it starts as the identity. */
 NF_API nf_status nf_flow_add_spline_coupling(nf_flow *f, nf_partition part, const int *mask, int flip, int hidden,
                                              int hidden_layers, nf_activation act, int bins, double tail_bound);
+/* The same with the spline reading (x - mu) exp(-alpha), mu and alpha from
+ * the same network (alpha = scale_bound tanh(a / scale_bound), 0:
+ * unbounded), so that the spline's interval follows each changed
+ * dimension's conditional location and scale; two more network outputs
+ * per changed dimension. nf_flow_create's nsf is built of these (with the
+ * config's log_scale_bound); the function above is the paper's form. */
+NF_API nf_status nf_flow_add_shifted_spline_coupling(nf_flow *f, nf_partition part, const int *mask, int flip,
+                                                     int hidden, int hidden_layers, nf_activation act, int bins,
+                                                     double tail_bound, double scale_bound);
 /* NICE's diagonal rescaling by positive scales exp(t_i). */
 NF_API nf_status nf_flow_add_rescale(nf_flow *f);
 NF_API nf_status nf_flow_add_permutation(nf_flow *f, nf_permutation kind, uint64_t seed);

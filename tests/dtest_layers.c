@@ -138,7 +138,8 @@ static void test_conditional_layers(void)
     int halves[5] = {1, 1, 0, 0, 0}, odd[4] = {0, 1, 0, 1};
     check_conditional_layer(coupling_new(5, 2, 1, halves, 7, 2, K_ACT_TANH, 3.0));
     check_conditional_layer(coupling_new(4, 1, 0, odd, 6, 1, K_ACT_RELU, 0));
-    check_conditional_layer(spline_coupling_new(4, 3, odd, 6, 1, K_ACT_TANH, 5, 2.0));
+    check_conditional_layer(spline_coupling_new(4, 3, odd, 6, 1, K_ACT_TANH, 5, 2.0, -1));
+    check_conditional_layer(spline_coupling_new(4, 3, odd, 6, 1, K_ACT_TANH, 5, 2.0, 3.0));
     for (int iaf = 0; iaf < 2; iaf++) {
         check_conditional_layer(autoregressive_new(4, 2, iaf, 7, 2, K_ACT_TANH, (int[]){2, 0, 3, 1}, NULL, 0, 3, 3.0));
         check_conditional_layer(autoregressive_new(3, 1, iaf, 0, 0, K_ACT_TANH, (int[]){1, 2, 0}, NULL, 0, 5, 3.0));
@@ -169,9 +170,12 @@ static void test_affine_coupling(void)
 static void test_spline_coupling(void)
 {
     int halves[5] = {1, 1, 0, 0, 0}, odd[4] = {0, 1, 0, 1};
-    check_layer(spline_coupling_new(5, 0, halves, 7, 2, K_ACT_TANH, 4, 2.5));
-    check_layer(spline_coupling_new(4, 0, odd, 6, 1, K_ACT_RELU, 8, 1.0));
-    check_layer(spline_coupling_new(2, 0, (int[]){1, 0}, 5, 0, K_ACT_TANH, 2, 2.0));
+    check_layer(spline_coupling_new(5, 0, halves, 7, 2, K_ACT_TANH, 4, 2.5, -1));
+    check_layer(spline_coupling_new(4, 0, odd, 6, 1, K_ACT_RELU, 8, 1.0, -1));
+    check_layer(spline_coupling_new(2, 0, (int[]){1, 0}, 5, 0, K_ACT_TANH, 2, 2.0, -1));
+    /* shifted: the spline reads (x - mu) e^-alpha, alpha bounded or not */
+    check_layer(spline_coupling_new(5, 0, halves, 7, 2, K_ACT_TANH, 4, 2.5, 3.0));
+    check_layer(spline_coupling_new(4, 0, odd, 6, 1, K_ACT_RELU, 6, 1.0, 0));
 }
 
 /* The spline MAF: its density direction in one pass, its sampling one
@@ -322,7 +326,8 @@ static void check_flow_gradient(nf_base base)
     CHECK(flow_add(&f, coupling_new(n, 0, 1, (int[]){1, 0, 1, 0}, 6, 2, K_ACT_TANH, 3)) == NF_OK);
     CHECK(flow_add(&f, linear_lu_new(n, (int[]){2, 0, 3, 1}, NULL)) == NF_OK);
     CHECK(flow_add(&f, coupling_new(n, 0, 0, (int[]){0, 1, 0, 1}, 5, 1, K_ACT_TANH, 0)) == NF_OK);
-    CHECK(flow_add(&f, spline_coupling_new(n, 0, (int[]){1, 1, 0, 0}, 5, 1, K_ACT_TANH, 5, 2.0)) == NF_OK);
+    CHECK(flow_add(&f, spline_coupling_new(n, 0, (int[]){1, 1, 0, 0}, 5, 1, K_ACT_TANH, 5, 2.0, -1)) == NF_OK);
+    CHECK(flow_add(&f, spline_coupling_new(n, 0, (int[]){0, 1, 1, 0}, 5, 1, K_ACT_TANH, 5, 2.0, 3.0)) == NF_OK);
     CHECK(flow_add(&f, spline_maf_new(n, 0, 6, 1, K_ACT_TANH, (int[]){2, 0, 3, 1}, NULL, 0, 2, 4, 2.0, -1)) == NF_OK);
     CHECK(flow_add(&f, rescale_new(n)) == NF_OK);
     CHECK(flow_add(&f, actnorm_new(n)) == NF_OK); /* not training: the affine map */

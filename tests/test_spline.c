@@ -134,12 +134,74 @@ static void check_spline_model(nf_model model)
     nf_flow_free(g);
 }
 
+/* The paper's spline coupling and the shifted one through the public API:
+ * the shifted network has 2 more outputs per changed dimension, both start
+ * as the identity, and each comes back from its file as it was saved. */
+static void test_coupling_forms(void)
+{
+    enum { N = 400, D = 4, H = 8 };
+    static float x[N * D];
+    static double lp[N], lp2[N];
+    rng r;
+    rng_seed(&r, 5);
+    for (int i = 0; i < N * D; i++)
+        x[i] = (float)(i % D == 1 ? 0.3 * x[i - 1] * x[i - 1] + 0.2 * rng_normal(&r) : rng_normal(&r));
+    size_t counts[2] = {0, 0};
+    for (int shifted = 0; shifted < 2; shifted++) {
+        nf_flow *f = NULL, *g = NULL;
+        CHECK(nf_flow_new(&f, D, NF_BASE_NORMAL) == NF_OK);
+        if (!f)
+            return;
+        for (int l = 0; l < 2; l++)
+            CHECK((shifted ? nf_flow_add_shifted_spline_coupling(f, NF_PART_EVEN_ODD, NULL, l, H, 1, NF_ACT_TANH, 5,
+                                                                 3.0, 2.0)
+                           : nf_flow_add_spline_coupling(f, NF_PART_EVEN_ODD, NULL, l, H, 1, NF_ACT_TANH, 5, 3.0)) ==
+                  NF_OK);
+        CHECK(nf_flow_finalize(f, 3) == NF_OK);
+        counts[shifted] = nf_flow_param_count(f);
+        CHECK(nf_flow_log_prob(f, x, N, lp) == NF_OK);
+        double worst = 0; /* the identity: the standard normal's density */
+        for (int i = 0; i < N; i++) {
+            double want = 0;
+            for (int j = 0; j < D; j++)
+                want -= 0.5 * x[i * D + j] * x[i * D + j] + 0.9189385332046727;
+            worst = fmax(worst, fabs(lp[i] - want));
+        }
+        CHECK(worst < 1e-4, "untrained coupling (shifted %d) is not the identity: %g", shifted, worst);
+        nf_train_options o;
+        nf_train_options_default(&o);
+        o.max_epochs = 2;
+        o.batch = 50;
+        CHECK(nf_flow_train(f, x, 300, x + 300 * D, 100, &o, NULL) == NF_OK);
+        char path[] = "/tmp/nflow_test_forms_XXXXXX", desc[4096];
+        int fd = mkstemp(path);
+        CHECK(fd >= 0);
+        close(fd);
+        CHECK(nf_flow_save(f, path) == NF_OK && nf_flow_load(&g, path) == NF_OK);
+        unlink(path);
+        CHECK(g && nf_flow_log_prob(f, x, N, lp) == NF_OK && nf_flow_log_prob(g, x, N, lp2) == NF_OK);
+        CHECK(g && memcmp(lp, lp2, sizeof lp) == 0, "loaded coupling (shifted %d) differs", shifted);
+        CHECK(g && nf_flow_describe(g, desc, sizeof desc) > 0);
+        CHECK(!strstr(desc, "(x - mu) e^-alpha") == !shifted, "%s", desc);
+        nf_flow_free(f);
+        nf_flow_free(g);
+    }
+    /* 2 changed dimensions per coupling, 2 more outputs each from H hidden units (and their biases) */
+    CHECK(counts[1] - counts[0] == 2 * 2 * 2 * (H + 1), "%zu vs %zu parameters", counts[1], counts[0]);
+    nf_flow *bad = NULL;
+    CHECK(nf_flow_new(&bad, D, NF_BASE_NORMAL) == NF_OK);
+    CHECK(nf_flow_add_shifted_spline_coupling(bad, NF_PART_EVEN_ODD, NULL, 0, H, 1, NF_ACT_TANH, 5, 3.0, -1) ==
+          NF_ERR_INVALID);
+    nf_flow_free(bad);
+}
+
 static void test_nsf_model(void) { check_spline_model(NF_MODEL_NSF); }
 static void test_nsf_ar_model(void) { check_spline_model(NF_MODEL_NSF_AR); }
 
 int main(void)
 {
     RUN(test_float_round_trip);
+    RUN(test_coupling_forms);
     RUN(test_nsf_model);
     RUN(test_nsf_ar_model);
     TEST_SUMMARY("test_spline");

@@ -26,7 +26,15 @@ typedef struct bin {
 rq_spline rq_spline_make(int bins, double bound)
 {
     const real minimum = (real)1e-3;
-    rq_spline s = {bins, (real)bound, minimum, minimum, (real)log(expm1(1.0 - (double)minimum))};
+    rq_spline s = {bins, (real)bound, minimum, minimum, (real)log(expm1(1.0 - (double)minimum)), 0, 0};
+    return s;
+}
+
+rq_spline rq_spline_make_shifted(int bins, double bound, double scale_bound)
+{
+    rq_spline s = rq_spline_make(bins, bound);
+    s.shifted = scale_bound >= 0;
+    s.scale_bound = s.shifted ? (real)scale_bound : 0;
     return s;
 }
 
@@ -244,4 +252,74 @@ void rq_forward_backward(const rq_spline *s, const real *prep, real x, real gy, 
 void rq_inverse_backward(const rq_spline *s, const real *prep, real x, real gx, real gl, real *gy, real *graw)
 {
     backward(s, prep, x, gx, gl, 1, gy, graw);
+}
+
+/* Shifted blocks: [alpha, mu, spline]; plain blocks: the spline alone. */
+enum { ALPHA, MU, SHIFT_PARAMS };
+
+static const real *spline_of(const rq_spline *s, const real *block) { return block + (s->shifted ? SHIFT_PARAMS : 0); }
+
+void rq_block_prepare(const rq_spline *s, int n, real *blocks, size_t stride)
+{
+    rq_prepare(s, n, blocks + (s->shifted ? SHIFT_PARAMS : 0), stride);
+    for (int i = 0; s->shifted && s->scale_bound > 0 && i < n; i++) {
+        real *alpha = blocks + (size_t)i * stride + ALPHA;
+        *alpha = s->scale_bound * r_tanh(*alpha / s->scale_bound);
+    }
+}
+
+real rq_block_forward(const rq_spline *s, const real *block, real x, real *logdet)
+{
+    if (!s->shifted)
+        return rq_forward(s, block, x, logdet);
+    real y = rq_forward(s, spline_of(s, block), (x - block[MU]) * r_exp(-block[ALPHA]), logdet);
+    *logdet -= block[ALPHA];
+    return y;
+}
+
+real rq_block_inverse(const rq_spline *s, const real *block, real y, real *logdet)
+{
+    real t = rq_inverse(s, spline_of(s, block), y, logdet);
+    if (!s->shifted)
+        return t;
+    *logdet += block[ALPHA];
+    return t * r_exp(block[ALPHA]) + block[MU];
+}
+
+/* d alpha / d raw through the bound, from the bounded alpha. */
+static real alpha_slope(const rq_spline *s, real alpha)
+{
+    real a = s->scale_bound > 0 ? alpha / s->scale_bound : 0;
+    return 1 - a * a;
+}
+
+/* t = (x - mu) e^-alpha: dt/dx = e^-alpha, dt/dmu = -e^-alpha, dt/dalpha = -t,
+ * and -alpha in the log-determinant. */
+void rq_block_forward_backward(const rq_spline *s, const real *block, real x, real gy, real gl, real *gx,
+                               real *gblock)
+{
+    if (!s->shifted) {
+        rq_forward_backward(s, block, x, gy, gl, gx, gblock);
+        return;
+    }
+    real e = r_exp(-block[ALPHA]), t = (x - block[MU]) * e, gt;
+    rq_forward_backward(s, spline_of(s, block), t, gy, gl, &gt, gblock + SHIFT_PARAMS);
+    *gx = gt * e;
+    gblock[MU] = -gt * e;
+    gblock[ALPHA] = (-gt * t - gl) * alpha_slope(s, block[ALPHA]);
+}
+
+/* x = mu + e^alpha t, t = g^-1(y): dx/dmu = 1, dx/dalpha = x - mu, dx/dt =
+ * e^alpha, and +alpha in the log-determinant. */
+void rq_block_inverse_backward(const rq_spline *s, const real *block, real x, real gx, real gl, real *gy,
+                               real *gblock)
+{
+    if (!s->shifted) {
+        rq_inverse_backward(s, block, x, gx, gl, gy, gblock);
+        return;
+    }
+    real e = r_exp(block[ALPHA]), t = (x - block[MU]) / e;
+    gblock[MU] = gx;
+    gblock[ALPHA] = (gx * (x - block[MU]) + gl) * alpha_slope(s, block[ALPHA]);
+    rq_inverse_backward(s, spline_of(s, block), t, gx * e, gl, gy, gblock + SHIFT_PARAMS);
 }

@@ -76,13 +76,6 @@ static real alpha_slope(const autoregressive *a, real alpha)
  * - for MAF (y = (s - mu) e^-alpha). */
 static real exp_sign(const autoregressive *a) { return a->iaf ? 1 : -1; }
 
-/* A spline MAF's block of one dimension: [alpha, mu] when shifted, then
- * the spline's parameters (prepared in place). */
-static int spline_at(const autoregressive *a) { return a->shifted ? 2 : 0; }
-
-/* alpha = bound tanh(raw / bound), the affine steps' log-scale */
-static real bounded(const autoregressive *a, real raw) { return a->bound > 0 ? a->bound * r_tanh(raw / a->bound) : raw; }
-
 /* The one-pass direction: from s (MADE input) to y. */
 static void parallel(layer *l, const real *p, int rows, const real *s, real *y, double *ldj)
 {
@@ -90,23 +83,17 @@ static void parallel(layer *l, const real *p, int rows, const real *s, real *y, 
     int n = l->dim;
     made_forward(&a->net, p, rows, s, l->context);
     if (a->spline) {
-        int per = a->net.per_dim, at = spline_at(a);
+        int per = a->net.per_dim;
         K_PARALLEL_ROWS((size_t)rows * n)
         for (int r = 0; r < rows; r++) {
             real *o = a->net.out + (size_t)r * a->net.n_out;
             const real *sr = s + (size_t)r * n;
             double sum = 0;
-            rq_prepare(&a->rq, n, o + at, (size_t)per); /* in place, for the backward pass too */
-            for (int k = 0; a->shifted && k < n; k++) {
-                real *b = o + (size_t)per * k;
-                b[0] = bounded(a, b[0]); /* kept bounded for the backward pass */
-                sum -= b[0];
-            }
+            rq_block_prepare(&a->rq, n, o, (size_t)per); /* in place, for the backward pass too */
             for (int k = 0; k < n; k++) {
                 int i = a->net.order[k];
-                const real *b = o + (size_t)per * k;
-                real l, t = a->shifted ? (sr[i] - b[1]) * r_exp(-b[0]) : sr[i];
-                y[(size_t)r * n + i] = rq_forward(&a->rq, b + at, t, &l);
+                real l;
+                y[(size_t)r * n + i] = rq_block_forward(&a->rq, o + (size_t)per * k, sr[i], &l);
                 sum += l;
             }
             ldj[r] += sum;
@@ -140,22 +127,13 @@ static void parallel_backward(layer *l, const real *p, int rows, const real *y, 
         return;
     K_PARALLEL_ROWS((size_t)rows * n)
     for (int r = 0; r < rows; r++) {
-        if (a->spline) { /* y = g(t), t = s or (s - mu) e^-alpha: gradients at s, the MADE's input (degree order) */
-            int per = a->net.per_dim, at = spline_at(a);
+        if (a->spline) { /* gradients at s, the MADE's input (degree order) */
+            int per = a->net.per_dim;
             const real *o = a->net.out + (size_t)r * a->net.n_out, *sk = made_in(&a->net, r, 0);
             real *d = a->dout + (size_t)r * a->net.n_out, *direct = a->scales + (size_t)r * 2 * n;
-            for (int k = 0; k < n; k++) {
-                int i = a->net.order[k];
-                const real *b = o + (size_t)per * k;
-                real *db = d + (size_t)per * k, e = a->shifted ? r_exp(-b[0]) : 1;
-                real t = a->shifted ? (sk[k] - b[1]) * e : sk[k], gt;
-                rq_forward_backward(&a->rq, b + at, t, dy[(size_t)r * n + i], dldj, &gt, db + at);
-                direct[k] = gt * e;
-                if (a->shifted) { /* dt/dmu = -e, dt/dalpha = -t, and -alpha in the log-determinant */
-                    db[1] = -gt * e;
-                    db[0] = (-gt * t - dldj) * alpha_slope(a, b[0]);
-                }
-            }
+            for (int k = 0; k < n; k++)
+                rq_block_forward_backward(&a->rq, o + (size_t)per * k, sk[k], dy[(size_t)r * n + a->net.order[k]],
+                                          dldj, &direct[k], d + (size_t)per * k);
             continue;
         }
         const real *o = a->net.out + (size_t)r * 2 * n;
@@ -234,18 +212,13 @@ static void sequential(layer *l, const real *p, int rows, const real *y, real *s
                 made_seq_step(mm, p, r0 - base, r1 - r0, k);
                 int i = m->order[k];
                 if (a->spline) { /* u -> x: x = g^-1(u), or mu + e^alpha g^-1(u) when shifted */
-                    int per = m->per_dim, at = spline_at(a);
+                    int per = m->per_dim;
                     /* the tile's rows of block k at once, in place, for the backward pass too */
-                    rq_prepare(&a->rq, r1 - r0, mm->out + (size_t)(r0 - base) * m->n_out + (size_t)per * k + at,
-                               (size_t)m->n_out);
+                    rq_block_prepare(&a->rq, r1 - r0, mm->out + (size_t)(r0 - base) * m->n_out + (size_t)per * k,
+                                     (size_t)m->n_out);
                     for (int r = r0; r < r1; r++) {
-                        real *b = mm->out + (size_t)(r - base) * m->n_out + (size_t)per * k;
-                        real l, si = rq_inverse(&a->rq, b + at, y[(size_t)r * n + i], &l);
-                        if (a->shifted) {
-                            b[0] = bounded(a, b[0]);
-                            si = si * r_exp(b[0]) + b[1];
-                            l += b[0];
-                        }
+                        const real *b = mm->out + (size_t)(r - base) * m->n_out + (size_t)per * k;
+                        real l, si = rq_block_inverse(&a->rq, b, y[(size_t)r * n + i], &l);
                         ldj[r] += l;
                         s[(size_t)r * n + i] = si;
                         *made_in(mm, r - base, k) = si;
@@ -292,19 +265,10 @@ static void sequential_backward(layer *l, const real *p, int rows, const real *d
             int i = m->order[k];
             int per = m->per_dim;
             for (int r = r0; r < r1; r++) {
-                if (a->spline) { /* s = g^-1(y), or mu + e^alpha t with t = g^-1(y) when shifted */
-                    int at = spline_at(a);
-                    const real *b = m->out + (size_t)r * m->n_out + (size_t)per * k;
-                    real *db = a->dout + (size_t)r * m->n_out + (size_t)per * k;
-                    real g = ds[(size_t)r * n + i] + *made_din(m, r, k), gy, si = *made_in(m, r, k), t = si, gt = g;
-                    if (a->shifted) {
-                        real e = r_exp(b[0]);
-                        t = (si - b[1]) / e;
-                        gt = g * e;
-                        db[1] = g;
-                        db[0] = (g * (si - b[1]) + dldj) * alpha_slope(a, b[0]);
-                    }
-                    rq_inverse_backward(&a->rq, b + at, t, gt, dldj, &gy, db + at);
+                if (a->spline) { /* s = g^-1(y), or mu + e^alpha g^-1(y) when shifted */
+                    real g = ds[(size_t)r * n + i] + *made_din(m, r, k), gy;
+                    rq_block_inverse_backward(&a->rq, m->out + (size_t)r * m->n_out + (size_t)per * k, *made_in(m, r, k),
+                                              g, dldj, &gy, a->dout + (size_t)r * m->n_out + (size_t)per * k);
                     if (dy)
                         dy[(size_t)r * n + i] = gy;
                     continue;
@@ -448,11 +412,11 @@ static layer *make(int dim, int n_context, int iaf, int hidden, int depth, int a
     a->shifted = bins > 0 && shifted;
     a->bound = !bins || shifted ? (real)bound : 0;
     if (bins)
-        a->rq = rq_spline_make(bins, tail_bound);
+        a->rq = rq_spline_make_shifted(bins, tail_bound, a->shifted ? bound : -1);
     rng r;
     rng_seed(&r, seed);
     l->context_dim = n_context;
-    int per = bins ? rq_params(bins) + (a->shifted ? 2 : 0) : 2;
+    int per = bins ? rq_block_params(&a->rq) : 2;
     if (made_setup(&a->net, dim, n_context, hidden, depth, act, per, order, degrees, random_degrees, &r)) {
         layer_free(l);
         nf_fail(NF_ERR_NOMEM, "out of memory creating a MADE");

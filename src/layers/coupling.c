@@ -21,12 +21,12 @@
 
 typedef struct coupling {
     int affine;
-    int spline;      /* the spline kind (affine 0); then `bound` is the tail bound */
+    int spline;      /* the spline kind (affine 0), rq its spline (shifted or not) */
     rq_spline rq;
     int nc, nt;
     int *mask, *cond, *trans;
-    real bound;
-    mlp net;         /* nc -> nt (additive), 2 nt: [a | mu] (affine), nt (3K - 1) (spline, by dimension) */
+    real bound;      /* the affine kind's log-scale bound */
+    mlp net;         /* nc -> nt (additive), 2 nt: [a | mu] (affine), nt rq_block_params (spline, by dimension) */
     int max_rows;
     int n_in;        /* the network's inputs: nc + the layer's context_dim */
     real *in;        /* rows x n_in: the gathered conditioning part, then the context */
@@ -96,7 +96,7 @@ static void condition(const layer *l, coupling *c, const real *p, int rows, cons
     if (c->spline) {
         K_PARALLEL_ROWS((size_t)rows * c->net.n_out)
         for (int r = 0; r < rows; r++)
-            rq_prepare(&c->rq, c->nt, c->out + (size_t)r * c->net.n_out, (size_t)rq_params(c->rq.bins));
+            rq_block_prepare(&c->rq, c->nt, c->out + (size_t)r * c->net.n_out, (size_t)rq_block_params(&c->rq));
     }
 }
 
@@ -116,9 +116,9 @@ static double spline_row(const coupling *c, const real *o, const real *in, real 
     double sum = 0;
     for (int j = 0; j < c->nt; j++) {
         int t = c->trans[j];
-        const real *raw = o + (size_t)j * rq_params(c->rq.bins);
+        const real *block = o + (size_t)j * rq_block_params(&c->rq);
         real l;
-        out[t] = inverse ? rq_inverse(&c->rq, raw, in[t], &l) : rq_forward(&c->rq, raw, in[t], &l);
+        out[t] = inverse ? rq_block_inverse(&c->rq, block, in[t], &l) : rq_block_forward(&c->rq, block, in[t], &l);
         sum += l;
     }
     return sum;
@@ -221,7 +221,7 @@ static void x2z_backward(layer *l, const real *p, int rows, const real *x, const
                          real dldj, real *dx, real *dp)
 {
     coupling *c = self(l);
-    int dim = l->dim, n_out = c->net.n_out, np = rq_params(c->rq.bins);
+    int dim = l->dim, n_out = c->net.n_out, np = rq_block_params(&c->rq);
     K_PARALLEL_ROWS((size_t)rows * c->net.n_out)
     for (int r = 0; r < rows; r++) {
         const real *o = c->out + (size_t)r * n_out;
@@ -231,7 +231,7 @@ static void x2z_backward(layer *l, const real *p, int rows, const real *x, const
             int t = c->trans[j];
             if (c->spline) {
                 real g;
-                rq_forward_backward(&c->rq, o + (size_t)j * np, xr[t], dzr[t], dldj, &g, d + (size_t)j * np);
+                rq_block_forward_backward(&c->rq, o + (size_t)j * np, xr[t], dzr[t], dldj, &g, d + (size_t)j * np);
                 if (dx)
                     dx[(size_t)r * dim + t] = g;
             } else if (c->affine) {
@@ -255,7 +255,7 @@ static void z2x_backward(layer *l, const real *p, int rows, const real *z, const
 {
     (void)z;
     coupling *c = self(l);
-    int dim = l->dim, n_out = c->net.n_out, np = rq_params(c->rq.bins);
+    int dim = l->dim, n_out = c->net.n_out, np = rq_block_params(&c->rq);
     K_PARALLEL_ROWS((size_t)rows * c->net.n_out)
     for (int r = 0; r < rows; r++) {
         const real *o = c->out + (size_t)r * n_out;
@@ -265,7 +265,7 @@ static void z2x_backward(layer *l, const real *p, int rows, const real *z, const
             int t = c->trans[j];
             if (c->spline) {
                 real g;
-                rq_inverse_backward(&c->rq, o + (size_t)j * np, xr[t], dxr[t], dldj, &g, d + (size_t)j * np);
+                rq_block_inverse_backward(&c->rq, o + (size_t)j * np, xr[t], dxr[t], dldj, &g, d + (size_t)j * np);
                 if (dz)
                     dz[(size_t)r * dim + t] = g;
             } else if (c->affine) {
@@ -300,7 +300,9 @@ static nf_status save(const layer *l, mf_writer *w)
     if (!st && c->affine) st = mf_put_f64(w, "log_scale_bound", c->bound);
     if (!st && l->context_dim) st = mf_put_i64(w, "context", l->context_dim);
     if (!st && c->spline) st = mf_put_i64(w, "bins", c->rq.bins);
-    if (!st && c->spline) st = mf_put_f64(w, "tail_bound", c->bound);
+    if (!st && c->spline) st = mf_put_f64(w, "tail_bound", c->rq.bound);
+    if (!st && c->spline) st = mf_put_i64(w, "shifted", c->rq.shifted);
+    if (!st && c->spline && c->rq.shifted) st = mf_put_f64(w, "log_scale_bound", c->rq.scale_bound);
     return st;
 }
 
@@ -314,9 +316,10 @@ static size_t describe(const layer *l, char *buf, size_t size)
     if (l->dim > (int)k)
         parts[k++] = '.', parts[k++] = '.';
     parts[k] = '\0';
-    return (size_t)snprintf(buf, size, "%s mask=%s (c: conditions, t: changes) net=%d-%dx%d-%d %s",
+    return (size_t)snprintf(buf, size, "%s mask=%s (c: conditions, t: changes) net=%d-%dx%d-%d %s%s",
                             l->ops->tag, parts, c->nc, c->net.depth, c->net.hidden, c->net.n_out,
-                            c->net.act == K_ACT_TANH ? "tanh" : "relu");
+                            c->net.act == K_ACT_TANH ? "tanh" : "relu",
+                            c->spline && c->rq.shifted ? ", the spline reads (x - mu) e^-alpha" : "");
 }
 
 static void destroy(layer *l)
@@ -334,9 +337,10 @@ static const layer_ops additive_ops = {.tag = "additive_coupling", LAYER_OPS_BY_
 static const layer_ops spline_ops = {.tag = "spline_coupling", LAYER_OPS_BY_NAME};
 static const layer_ops affine_ops = {.tag = "affine_coupling", LAYER_OPS_BY_NAME};
 
-/* kind: 0 additive, 1 affine, 2 spline (bins, bound the tail bound) */
+/* kind: 0 additive, 1 affine (bound: the log-scale bound), 2 spline (bins on [-tail_bound, tail_bound],
+ * shifted when shift_bound >= 0) */
 static layer *make(int dim, int n_context, int kind, const int *cond_mask, int hidden, int depth, int act,
-                   double bound, int bins)
+                   double bound, int bins, double tail_bound, double shift_bound)
 {
     int nc = 0;
     for (int i = 0; i < dim; i++)
@@ -350,9 +354,13 @@ static layer *make(int dim, int n_context, int kind, const int *cond_mask, int h
         nf_fail(NF_ERR_INVALID, "coupling network: hidden layers must be 0..16 and units 1..65536");
         return NULL;
     }
-    if (kind == 2 && !rq_spline_check(bins, bound)) {
+    if (kind == 2 && !rq_spline_check(bins, tail_bound)) {
         nf_fail(NF_ERR_INVALID, "spline coupling: %d bins (2..%d) on [-%g, %g] (a bound > 0)", bins, RQ_MAX_BINS,
-                bound, bound);
+                tail_bound, tail_bound);
+        return NULL;
+    }
+    if (kind == 2 && !(shift_bound < 100)) {
+        nf_fail(NF_ERR_INVALID, "spline coupling: log-scale bound %g out of range [0, 100)", shift_bound);
         return NULL;
     }
     layer *l = layer_alloc(kind == 2 ? &spline_ops : kind == 1 ? &affine_ops : &additive_ops, dim, sizeof(coupling));
@@ -364,10 +372,10 @@ static layer *make(int dim, int n_context, int kind, const int *cond_mask, int h
     c->affine = kind == 1;
     c->spline = kind == 2;
     if (c->spline)
-        c->rq = rq_spline_make(bins, bound);
+        c->rq = rq_spline_make_shifted(bins, tail_bound, shift_bound);
     c->nc = nc;
     c->nt = dim - nc;
-    c->bound = (real)bound;
+    c->bound = c->affine ? (real)bound : 0;
     c->mask = malloc(sizeof(int) * dim);
     c->cond = malloc(sizeof(int) * nc);
     c->trans = malloc(sizeof(int) * c->nt);
@@ -383,7 +391,7 @@ static layer *make(int dim, int n_context, int kind, const int *cond_mask, int h
         else
             c->trans[b++] = i;
     }
-    int per = c->spline ? rq_params(bins) : c->affine ? 2 : 1;
+    int per = c->spline ? rq_block_params(&c->rq) : c->affine ? 2 : 1;
     mlp_shape(&c->net, c->n_in, per * c->nt, hidden, depth, act);
     return l;
 }
@@ -391,13 +399,13 @@ static layer *make(int dim, int n_context, int kind, const int *cond_mask, int h
 layer *coupling_new(int dim, int n_context, int affine, const int *cond_mask, int hidden, int depth, int act,
                     double bound)
 {
-    return make(dim, n_context, affine ? 1 : 0, cond_mask, hidden, depth, act, bound, 0);
+    return make(dim, n_context, affine ? 1 : 0, cond_mask, hidden, depth, act, bound, 0, 0, -1);
 }
 
 layer *spline_coupling_new(int dim, int n_context, const int *cond_mask, int hidden, int depth, int act, int bins,
-                           double tail_bound)
+                           double tail_bound, double shift_bound)
 {
-    return make(dim, n_context, 2, cond_mask, hidden, depth, act, tail_bound, bins);
+    return make(dim, n_context, 2, cond_mask, hidden, depth, act, 0, bins, tail_bound, shift_bound);
 }
 
 nf_status coupling_load(const mf_file *f, const mf_section *s, int dim, layer **out)
@@ -405,8 +413,8 @@ nf_status coupling_load(const mf_file *f, const mf_section *s, int dim, layer **
     const int32_t *mask32;
     int64_t hidden, depth;
     const char *act;
-    double bound = 0;
-    int64_t bins = 0, context = 0;
+    double bound = 0, tail_bound = 0, shift_bound = -1;
+    int64_t bins = 0, context = 0, shifted = 0;
     int affine = strcmp(mf_section_tag(s), "affine_coupling") == 0;
     int spline = strcmp(mf_section_tag(s), "spline_coupling") == 0;
     nf_status st = mf_get_i32s(f, s, "mask", (size_t)dim, &mask32, NULL);
@@ -419,15 +427,19 @@ nf_status coupling_load(const mf_file *f, const mf_section *s, int dim, layer **
         st = nf_fail(NF_ERR_FORMAT, "%s: coupling: %lld context inputs out of range 0..65536", mf_path(f),
                      (long long)context);
     if (!st && spline) st = mf_get_i64(f, s, "bins", &bins);
-    if (!st && spline) st = mf_get_f64(f, s, "tail_bound", &bound);
+    if (!st && spline) st = mf_get_f64(f, s, "tail_bound", &tail_bound);
+    if (!st && spline && mf_has(s, "shifted")) /* files before the shift have none */
+        st = mf_get_i64(f, s, "shifted", &shifted);
+    if (!st && shifted) st = mf_get_f64(f, s, "log_scale_bound", &shift_bound);
     if (st)
         return st;
-    if (spline && !rq_spline_check((int)(bins > 0 && bins <= RQ_MAX_BINS ? bins : 0), bound))
+    if (spline && !rq_spline_check((int)(bins > 0 && bins <= RQ_MAX_BINS ? bins : 0), tail_bound))
         return nf_fail(NF_ERR_FORMAT, "%s: spline coupling: %lld bins on [-%g, %g] out of range", mf_path(f),
-                       (long long)bins, bound, bound);
+                       (long long)bins, tail_bound, tail_bound);
     if (strcmp(act, "relu") && strcmp(act, "tanh"))
         return nf_fail(NF_ERR_FORMAT, "%s: coupling activation '%s' unknown", mf_path(f), act);
-    if (hidden < 0 || hidden > 1 << 16 || depth < 0 || depth > 16 || !(bound >= 0 && bound < (spline ? 1e6 : 100)))
+    if (hidden < 0 || hidden > 1 << 16 || depth < 0 || depth > 16 || !(bound >= 0 && bound < 100) ||
+        !(tail_bound < 1e6) || (shifted && !(shift_bound >= 0 && shift_bound < 100)))
         return nf_fail(NF_ERR_FORMAT, "%s: coupling sizes out of range", mf_path(f));
     int *mask = malloc(sizeof(int) * dim);
     if (!mask)
@@ -435,7 +447,7 @@ nf_status coupling_load(const mf_file *f, const mf_section *s, int dim, layer **
     for (int i = 0; i < dim; i++)
         mask[i] = mask32[i] != 0;
     *out = make(dim, (int)context, spline ? 2 : affine, mask, (int)hidden, (int)depth, strcmp(act, "tanh") ? K_ACT_RELU : K_ACT_TANH,
-                bound, (int)bins);
+                bound, (int)bins, tail_bound, shift_bound);
     free(mask);
     if (!*out) {
         char why[256];

@@ -13,9 +13,11 @@
 layer *coupling_new(int dim, int n_context, int affine, const int *cond_mask, int hidden, int depth, int act,
                     double bound);
 /* Rational-quadratic spline coupling (neural spline flows): `bins` bins on
- * [-tail_bound, tail_bound], the identity outside. */
+ * [-tail_bound, tail_bound], the identity outside. With shift_bound >= 0
+ * the spline reads (x - mu) e^-alpha, mu and alpha (bounded by shift_bound,
+ * 0: unbounded) from the same network (rq_block_forward); < 0: x itself. */
 layer *spline_coupling_new(int dim, int n_context, const int *cond_mask, int hidden, int depth, int act, int bins,
-                           double tail_bound);
+                           double tail_bound, double shift_bound);
 nf_status coupling_load(const mf_file *f, const mf_section *s, int dim, layer **out);
 
 #endif

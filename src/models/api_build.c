@@ -69,9 +69,10 @@ static nf_status make_mask(const nf_flow *f, nf_partition part, const int *user,
     return NF_OK;
 }
 
-/* kind: 0 additive, 1 affine, 2 spline (bound: the tail bound) */
+/* kind: 0 additive, 1 affine (bound: the log-scale bound), 2 spline (bound: the tail bound; shifted when
+ * shift_bound >= 0) */
 static nf_status add_coupling(nf_flow *f, int kind, nf_partition part, const int *user, int flip, int hidden,
-                              int hidden_layers, nf_activation act, double bound, int bins)
+                              int hidden_layers, nf_activation act, double bound, int bins, double shift_bound)
 {
     if (f->dim < 2)
         return nf_fail(NF_ERR_INVALID, "coupling layers need at least 2 dimensions");
@@ -83,7 +84,8 @@ static nf_status add_coupling(nf_flow *f, int kind, nf_partition part, const int
     nf_status st = make_mask(f, part, user, flip, mask);
     int k_act = act == NF_ACT_TANH ? K_ACT_TANH : K_ACT_RELU;
     if (!st)
-        st = flow_add(f, kind == 2 ? spline_coupling_new(f->dim, f->context_dim, mask, hidden, hidden_layers, k_act, bins, bound)
+        st = flow_add(f, kind == 2 ? spline_coupling_new(f->dim, f->context_dim, mask, hidden, hidden_layers, k_act, bins,
+                                                         bound, shift_bound)
                                    : coupling_new(f->dim, f->context_dim, kind, mask, hidden, hidden_layers, k_act, bound));
     free(mask);
     return st;
@@ -92,7 +94,7 @@ static nf_status add_coupling(nf_flow *f, int kind, nf_partition part, const int
 nf_status nf_flow_add_additive_coupling(nf_flow *f, nf_partition part, const int *mask, int flip, int hidden,
                                         int hidden_layers, nf_activation act)
 {
-    return add_coupling(f, 0, part, mask, flip, hidden, hidden_layers, act, 0, 0);
+    return add_coupling(f, 0, part, mask, flip, hidden, hidden_layers, act, 0, 0, -1);
 }
 
 nf_status nf_flow_add_affine_coupling(nf_flow *f, nf_partition part, const int *mask, int flip, int hidden,
@@ -100,13 +102,22 @@ nf_status nf_flow_add_affine_coupling(nf_flow *f, nf_partition part, const int *
 {
     if (!(bound >= 0 && bound < 100))
         return nf_fail(NF_ERR_INVALID, "log-scale bound %g out of range [0, 100) (0: unbounded)", bound);
-    return add_coupling(f, 1, part, mask, flip, hidden, hidden_layers, act, bound, 0);
+    return add_coupling(f, 1, part, mask, flip, hidden, hidden_layers, act, bound, 0, -1);
 }
 
 nf_status nf_flow_add_spline_coupling(nf_flow *f, nf_partition part, const int *mask, int flip, int hidden,
                                       int hidden_layers, nf_activation act, int bins, double tail_bound)
 {
-    return add_coupling(f, 2, part, mask, flip, hidden, hidden_layers, act, tail_bound, bins);
+    return add_coupling(f, 2, part, mask, flip, hidden, hidden_layers, act, tail_bound, bins, -1);
+}
+
+nf_status nf_flow_add_shifted_spline_coupling(nf_flow *f, nf_partition part, const int *mask, int flip, int hidden,
+                                              int hidden_layers, nf_activation act, int bins, double tail_bound,
+                                              double scale_bound)
+{
+    if (!(scale_bound >= 0 && scale_bound < 100))
+        return nf_fail(NF_ERR_INVALID, "log-scale bound %g out of range [0, 100) (0: unbounded)", scale_bound);
+    return add_coupling(f, 2, part, mask, flip, hidden, hidden_layers, act, tail_bound, bins, scale_bound);
 }
 
 nf_status nf_flow_add_rescale(nf_flow *f) { return flow_add(f, rescale_new(f->dim)); }

@@ -109,8 +109,9 @@ nf_status nf_flow_create(nf_flow **out, const nf_config *cfg)
             if (l > 0)
                 st = nf_flow_add_linear_lu(f, cfg->seed + (uint64_t)l);
             if (!st)
-                st = nf_flow_add_spline_coupling(f, cfg->partition, NULL, l % 2, cfg->hidden, cfg->hidden_layers,
-                                                 cfg->activation, cfg->bins, cfg->tail_bound);
+                st = nf_flow_add_shifted_spline_coupling(f, cfg->partition, NULL, l % 2, cfg->hidden,
+                                                         cfg->hidden_layers, cfg->activation, cfg->bins,
+                                                         cfg->tail_bound, cfg->log_scale_bound);
         } else
             st = nf_flow_add_affine_coupling(f, cfg->partition, NULL, l % 2, cfg->hidden, cfg->hidden_layers,
                                              cfg->activation, cfg->log_scale_bound);
