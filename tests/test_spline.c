@@ -76,6 +76,25 @@ static void test_float_round_trip(void)
     CHECK(bad == 0, "%d points with a value, log-determinant or gradient not finite", bad);
 }
 
+/* f trained for `epochs` on the first `train` rows (the next 100 validate),
+ * saved and loaded back: the copy, NULL on failure. */
+static nf_flow *train_and_reload(nf_flow *f, const float *x, int dim, int train, int batch, int epochs)
+{
+    nf_train_options o;
+    nf_train_options_default(&o);
+    o.max_epochs = epochs;
+    o.batch = batch;
+    CHECK(nf_flow_train(f, x, (size_t)train, x + (size_t)train * dim, 100, &o, NULL) == NF_OK);
+    char path[] = "/tmp/nflow_test_spline_XXXXXX";
+    int fd = mkstemp(path);
+    CHECK(fd >= 0);
+    close(fd);
+    nf_flow *g = NULL;
+    CHECK(nf_flow_save(f, path) == NF_OK && nf_flow_load(&g, path) == NF_OK);
+    unlink(path);
+    return g;
+}
+
 /* The nsf and nsf-ar models through the public API: each starts as the
  * Gaussian fit (the splines as the identity), trains, saves and loads to
  * the same log-densities, its samples' log-densities are what evaluation
@@ -107,17 +126,7 @@ static void check_spline_model(nf_model model)
     for (int i = 0; i < N; i++)
         worst = fmax(worst, fabs(lp[i] - lg[i]));
     CHECK(worst < 1e-4, "untrained nsf differs from the Gaussian fit by %g", worst);
-    nf_train_options o;
-    nf_train_options_default(&o);
-    o.max_epochs = 3;
-    o.batch = 64;
-    CHECK(nf_flow_train(f, x, 500, x + 500 * D, 100, &o, NULL) == NF_OK);
-    char path[] = "/tmp/nflow_test_nsf_XXXXXX";
-    int fd = mkstemp(path);
-    CHECK(fd >= 0);
-    close(fd);
-    CHECK(nf_flow_save(f, path) == NF_OK && nf_flow_load(&g, path) == NF_OK);
-    unlink(path);
+    g = train_and_reload(f, x, D, 500, 64, 3);
     CHECK(g && nf_flow_log_prob(f, x, N, lp) == NF_OK && nf_flow_log_prob(g, x, N, lp2) == NF_OK);
     CHECK(g && memcmp(lp, lp2, sizeof lp) == 0, "loaded model differs");
     CHECK(nf_flow_sample(f, 64, 5, s, ls) == NF_OK && nf_flow_log_prob(f, s, 64, le) == NF_OK);
@@ -168,17 +177,8 @@ static void test_coupling_forms(void)
             worst = fmax(worst, fabs(lp[i] - want));
         }
         CHECK(worst < 1e-4, "untrained coupling (shifted %d) is not the identity: %g", shifted, worst);
-        nf_train_options o;
-        nf_train_options_default(&o);
-        o.max_epochs = 2;
-        o.batch = 50;
-        CHECK(nf_flow_train(f, x, 300, x + 300 * D, 100, &o, NULL) == NF_OK);
-        char path[] = "/tmp/nflow_test_forms_XXXXXX", desc[4096];
-        int fd = mkstemp(path);
-        CHECK(fd >= 0);
-        close(fd);
-        CHECK(nf_flow_save(f, path) == NF_OK && nf_flow_load(&g, path) == NF_OK);
-        unlink(path);
+        g = train_and_reload(f, x, D, 300, 50, 2);
+        char desc[4096];
         CHECK(g && nf_flow_log_prob(f, x, N, lp) == NF_OK && nf_flow_log_prob(g, x, N, lp2) == NF_OK);
         CHECK(g && memcmp(lp, lp2, sizeof lp) == 0, "loaded coupling (shifted %d) differs", shifted);
         CHECK(g && nf_flow_describe(g, desc, sizeof desc) > 0);
