@@ -125,7 +125,8 @@ static double mlp_flops(int n_in, int n_out, int hidden, int depth, double *n_pa
 static double forward_flops_per_row(const arch *a, double *n_params)
 {
     double flops = 0;
-    int per = a->model == NF_MODEL_NSF || a->model == NF_MODEL_NSF_AR ? 3 * SPLINE_BINS - 1 : 2;
+    /* the splines are shifted: mu and alpha, then 3 bins - 1 spline parameters per changed dimension */
+    int per = a->model == NF_MODEL_NSF || a->model == NF_MODEL_NSF_AR ? 3 * SPLINE_BINS + 1 : 2;
     *n_params = 0;
     for (int l = 0; l < a->layers; l++) {
         if (a->model == NF_MODEL_MAF || a->model == NF_MODEL_NSF_AR) {
