@@ -2,7 +2,8 @@
 # Conditional models p(x | c) through the command line (issue 16, item 4):
 # `train --context-columns` (the model keeps the list), `eval`, `encode`,
 # `decode` of files in the training data's layout, `sample --context`,
-# `info`, `--resume` of a conditional checkpoint; the refusals.
+# `info`, `--resume` of a conditional checkpoint, `distill --context`; the
+# refusals.
 suite=cli_conditional
 . "$(dirname "$0")/lib_cli.sh"
 # one thread (encode and decode have no --threads): no OpenMP team spinning
@@ -103,6 +104,26 @@ run_ok "sample many" "$nflow" sample "$t/m.nfm" --context "$t/c15.csv" --n 400 -
 awk -F, '{ s += $1 } END { m = s / NR; exit !(m > 0.997 - 0.12 && m < 0.997 + 0.12) }' "$t/s15.csv" && ok ||
     bad "samples given c = 1.5: mean x1 $(awk -F, '{ s += $1 } END { print s / NR }' "$t/s15.csv"), not near sin(1.5)"
 
+# distill --context: a conditional IAF student of the conditional MAF, under
+# the training rows' contexts; close to it in KL, using the context, and
+# knowing the teacher's data layout
+cut -d, -f2 "$t/d.csv" >"$t/c_train.csv"
+run_ok "distill" "$nflow" distill --teacher "$t/m.nfm" --context "$t/c_train.csv" --out "$t/st.nfm" --layers 3 \
+    --hidden 32 --steps 800 --batch 256 --lr 3e-3 --threads 1 --json
+[ "$(json_field "$t/out.txt" context_dim)" = 1 ] && ok || bad "distill --json: context_dim 1 expected: $(cat "$t/out.txt")"
+below "$(json_field "$t/out.txt" kl)" 0.15 && ok || bad "distilled conditional student: KL $(json_field "$t/out.txt" kl)"
+run_ok "eval student" "$nflow" eval "$t/st.nfm" --data "$t/te.csv" --threads 1 --json
+student_ll=$(json_field "$t/out.txt" mean_log_likelihood)
+below "$(awk -v a="$eval_ll" 'BEGIN { print a - 0.3 }')" "$student_ll" && ok ||
+    bad "student's test log-likelihood $student_ll, not within 0.3 of the teacher's $eval_ll"
+run_ok "eval student shuffled" "$nflow" eval "$t/st.nfm" --data "$t/shuffled.csv" --threads 1 --json
+below "$(json_field "$t/out.txt" mean_log_likelihood)" "$(awk -v a="$student_ll" 'BEGIN { print a - 1 }')" && ok ||
+    bad "student: shuffled context $(json_field "$t/out.txt" mean_log_likelihood), not 1 nat below $student_ll"
+expect_usage "distill without --context" "--context FILE" "$t/no.nfm" -- \
+    "$nflow" distill --teacher "$t/m.nfm" --out "$t/no.nfm"
+refused "distill, wrong context width" 1 "d.csv: 3 columns, the teacher takes 1" "$t/no.nfm" -- \
+    "$nflow" distill --teacher "$t/m.nfm" --context "$t/d.csv" --out "$t/no.nfm" && ok
+
 # refusals
 expect_usage "sample without --context" "--context" "$t/no.csv" -- "$nflow" sample "$t/m.nfm" --n 3 --out "$t/no.csv"
 printf '1,2\n3,4\n' >"$t/ctx2.csv"
@@ -111,6 +132,8 @@ refused "sample, wrong context width" 1 "ctx2.csv: 2 columns" "$t/no.csv" -- \
 run_ok "unconditional" train --data "$t/d.csv" --epochs 1 --quiet --out "$t/u.nfm"
 expect_usage "sample --context, unconditional" "not conditional" "$t/no.csv" -- \
     "$nflow" sample "$t/u.nfm" --context "$t/ctx.csv" --out "$t/no.csv"
+expect_usage "distill --context, unconditional" "not conditional" "$t/no.nfm" -- \
+    "$nflow" distill --teacher "$t/u.nfm" --context "$t/ctx.csv" --out "$t/no.nfm"
 expect_usage "eval --context-columns, unconditional" "not conditional" - -- \
     "$nflow" eval "$t/u.nfm" --data "$t/d.csv" --context-columns 1
 for bad_list in 3 0-2 "" a 1,1; do

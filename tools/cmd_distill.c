@@ -37,14 +37,15 @@ static int show_progress(const nf_kl_progress *p, void *user)
     return 0;
 }
 
-/* Samples per second of nf_flow_sample for n rows: the fastest of a few
+/* Samples per second of nf_flow_sample (nf_flow_sample_given with the
+ * contexts `given`, one row per sample) for n rows: the fastest of a few
  * runs, since other processes share the machine. */
-static nf_status throughput(nf_flow *f, size_t n, uint64_t seed, float *x, double *per_s)
+static nf_status throughput(nf_flow *f, const float *given, size_t n, uint64_t seed, float *x, double *per_s)
 {
     double best = INFINITY, total = 0;
     for (int rep = 0; rep < 20 && (rep < 3 || total < 0.5); rep++) {
         double t0 = wall_seconds();
-        nf_status st = nf_flow_sample(f, n, seed, x, NULL);
+        nf_status st = given ? nf_flow_sample_given(f, given, n, seed, x, NULL) : nf_flow_sample(f, n, seed, x, NULL);
         if (st)
             return st;
         double dt = wall_seconds() - t0;
@@ -89,7 +90,8 @@ static void json_string(const char *s)
 
 int cmd_distill(int argc, char **argv)
 {
-    const char *teacher_path = NULL, *student = "iaf", *out = NULL, *activation = NULL, *order = NULL, *plot = NULL;
+    const char *teacher_path = NULL, *student = "iaf", *out = NULL, *activation = NULL, *order = NULL, *plot = NULL,
+               *context_path = NULL;
     int layers = 0, hidden = 0, hidden_layers = 0, threads = 0, json = 0, quiet = 0, eval_n = 10000;
     uint64_t seed = 1, eval_seed = 0;
     nf_kl_options kopt;
@@ -98,6 +100,9 @@ int cmd_distill(int argc, char **argv)
         {"teacher", OPT_STRING, &teacher_path, "the teacher model file (e.g. a MAF from nflow train)", 0},
         {"student", OPT_STRING, &student, "iaf | realnvp | nice | maf (default iaf)", 0},
         {"out", OPT_STRING, &out, "student model file to write", 0},
+        {"context", OPT_STRING, &context_path, "a conditional teacher p(x | c): the contexts to distil under (.csv or "
+                                               ".npy, one value per context column); each step draws its batch's "
+                                               "contexts from these rows, fresh sample i takes row i mod rows", 0},
         {"layers", OPT_INT, &layers, "MADEs or coupling layers (default 5 for iaf/maf, 8 for couplings)", 0},
         {"hidden", OPT_INT, &hidden, "units per hidden layer (default 64)", 0},
         {"hidden-layers", OPT_INT, &hidden_layers, "hidden layers per MADE or coupling network (default 2)", 0},
@@ -119,10 +124,11 @@ int cmd_distill(int argc, char **argv)
         {"quiet", OPT_FLAG, &quiet, "no progress lines", 0},
         {NULL, 0, NULL, NULL, 0},
     };
-    cli_command cmd = {"distill", "distill --teacher MODEL --student iaf|realnvp|nice|maf --out MODEL [options]",
+    cli_command cmd = {"distill", "distill --teacher MODEL --student iaf|realnvp|nice|maf --out MODEL [--context FILE] [options]",
                        "Probability density distillation: trains a student flow to minimise KL(student || teacher)\n"
                        "on its own samples (reparameterised through its sampling pass); the teacher is frozen.\n"
                        "The student takes the teacher's standardisation, so both are densities in the same units.\n"
+                       "A conditional teacher gives a conditional student, distilled under the contexts of --context.\n"
                        "Reports the KL on --eval-n fresh student samples and the sampling speed of both.",
                        opts, 0, NULL};
     int rc = cli_parse(&cmd, argc, argv);
@@ -149,8 +155,8 @@ int cmd_distill(int argc, char **argv)
                    EXIT_USAGE;
     if (!(kopt.lr > 0) || !isfinite(kopt.lr))
         return cli_error("distill", "--lr: %g must be > 0", kopt.lr), EXIT_USAGE;
-    const cli_path in[] = {{"teacher", teacher_path}}, outs[] = {{"out", out}, {"plot", plot}};
-    if ((rc = cli_check_paths("distill", in, 1, outs, 2)))
+    const cli_path in[] = {{"teacher", teacher_path}, {"context", context_path}}, outs[] = {{"out", out}, {"plot", plot}};
+    if ((rc = cli_check_paths("distill", in, 2, outs, 2)))
         return rc;
     if ((rc = cli_check_range(&cmd, "layers", layers, 1, 1000)) || (rc = cli_check_range(&cmd, "hidden", hidden, 1, 65536)))
         return rc;
@@ -163,17 +169,41 @@ int cmd_distill(int argc, char **argv)
 
     nf_flow *teacher = NULL, *s = NULL;
     double *mean = NULL, *std = NULL, *ls = NULL, *lt = NULL;
-    float *x = NULL;
+    float *x = NULL, *given = NULL; /* a conditional teacher: fresh sample i's context row */
+    nf_matrix ctx = {0};
     nf_status st;
     rc = 1;
     if ((st = nf_flow_load(&teacher, teacher_path))) {
         cli_fail("distill", st);
         goto done;
     }
-    int dim = nf_flow_dim(teacher);
-    if (plot && dim != 2) {
-        cli_error("distill", "--plot: only for 2-D models (%s has %d dimensions)", teacher_path, dim);
+    int dim = nf_flow_dim(teacher), nc = nf_flow_context_dim(teacher);
+    if (plot && (dim != 2 || nc)) {
+        cli_error("distill", "--plot: only for 2-D unconditional models (%s has %d dimensions%s)", teacher_path, dim,
+                  nc ? " and a context" : "");
         rc = EXIT_USAGE;
+        goto done;
+    }
+    if (nc && !context_path) {
+        cli_error("distill", "the teacher in %s is conditional (p(x | c)): give --context FILE with its %d context "
+                             "value%s per row, the contexts to distil under", teacher_path, nc, nc == 1 ? "" : "s");
+        rc = EXIT_USAGE;
+        goto done;
+    }
+    if (!nc && context_path) {
+        cli_error("distill", "--context: the teacher in %s is not conditional", teacher_path);
+        rc = EXIT_USAGE;
+        goto done;
+    }
+    if (nc && cli_read("distill", context_path, NULL, 0, &ctx))
+        goto done;
+    if (nc && ctx.cols != (size_t)nc) {
+        cli_error("distill", "%s: %zu columns, the teacher takes %d context value%s per row", context_path, ctx.cols,
+                  nc, nc == 1 ? "" : "s");
+        goto done;
+    }
+    if (nc && !ctx.rows) {
+        cli_error("distill", "%s: no context rows", context_path);
         goto done;
     }
     nf_config cfg;
@@ -185,22 +215,32 @@ int cmd_distill(int argc, char **argv)
     if (activation) cfg.activation = (nf_activation)a;
     cfg.order = (nf_order)o;
     cfg.seed = seed;
+    cfg.context_dim = nc;
     mean = malloc(sizeof(double) * dim);
     std = malloc(sizeof(double) * dim);
     x = malloc(sizeof(float) * (size_t)eval_n * dim);
     ls = malloc(sizeof(double) * eval_n);
     lt = malloc(sizeof(double) * eval_n);
-    if (!mean || !std || !x || !ls || !lt) {
+    if (nc)
+        given = malloc(sizeof(float) * (size_t)eval_n * nc);
+    if (!mean || !std || !x || !ls || !lt || (nc && !given)) {
         cli_error("distill", "out of memory");
         goto done;
     }
+    for (size_t i = 0; nc && i < (size_t)eval_n; i++)
+        memcpy(given + i * nc, ctx.values + i % ctx.rows * nc, sizeof(float) * nc);
     if ((st = nf_flow_create(&s, &cfg)) || (st = nf_flow_get_standardization(teacher, mean, std)) ||
-        (st = nf_flow_set_standardization(s, mean, std))) {
+        (st = nf_flow_set_standardization(s, mean, std)) ||
+        /* the teacher's data layout, for eval, encode and decode of the student */
+        (nf_flow_context_columns(teacher) &&
+         (st = nf_flow_set_context_columns(s, nf_flow_context_columns(teacher))))) {
         cli_fail("distill", st);
         goto done;
     }
     progress_state ps = {quiet || json, {{0}}, 0};
     kopt.seed = seed;
+    kopt.context = nc ? ctx.values : NULL; /* the library gives the student the teacher's context standardisation */
+    kopt.context_rows = ctx.rows;
     kopt.progress = show_progress;
     kopt.user = &ps;
     nf_kl_progress last = {0};
@@ -219,8 +259,10 @@ int cmd_distill(int argc, char **argv)
 
     /* the final figures on fresh samples: log s from the sampling pass, log t from the teacher */
     double kl, kl_2se, ce, ce_2se, ent, ent_2se, student_rate, teacher_rate;
-    if ((st = nf_flow_sample(s, (size_t)eval_n, eval_seed, x, ls)) ||
-        (st = nf_flow_log_prob(teacher, x, (size_t)eval_n, lt))) {
+    if (nc ? (st = nf_flow_sample_given(s, given, (size_t)eval_n, eval_seed, x, ls)) ||
+                 (st = nf_flow_log_prob_given(teacher, x, given, (size_t)eval_n, lt))
+           : (st = nf_flow_sample(s, (size_t)eval_n, eval_seed, x, ls)) ||
+                 (st = nf_flow_log_prob(teacher, x, (size_t)eval_n, lt))) {
         cli_error("distill", "evaluating: %s; no model written", nf_last_error());
         goto done;
     }
@@ -235,8 +277,8 @@ int cmd_distill(int argc, char **argv)
         cli_error("distill", "the student's KL on fresh samples is not finite; no model written");
         goto done;
     }
-    if ((st = throughput(s, (size_t)eval_n, eval_seed, x, &student_rate)) ||
-        (st = throughput(teacher, (size_t)eval_n, eval_seed, x, &teacher_rate))) {
+    if ((st = throughput(s, given, (size_t)eval_n, eval_seed, x, &student_rate)) ||
+        (st = throughput(teacher, given, (size_t)eval_n, eval_seed, x, &teacher_rate))) {
         cli_error("distill", "timing the sampling: %s; no model written", nf_last_error());
         goto done;
     }
@@ -251,8 +293,9 @@ int cmd_distill(int argc, char **argv)
     if (json) {
         printf("{\"teacher\": ");
         json_string(teacher_path);
-        printf(", \"student\": \"%s\", \"dim\": %d, \"params\": %zu, \"steps\": %d, \"eval_n\": %d", students[m],
-               dim, nf_flow_param_count(s), last.step, eval_n);
+        printf(", \"student\": \"%s\", \"dim\": %d, \"context_dim\": %d, \"params\": %zu, \"steps\": %d, "
+               "\"eval_n\": %d",
+               students[m], dim, nc, nf_flow_param_count(s), last.step, eval_n);
         json_number("kl", kl);
         json_number("kl_two_stderr", kl_2se);
         json_number("cross_entropy", ce);
@@ -281,6 +324,8 @@ done:
     free(x);
     free(ls);
     free(lt);
+    free(given);
+    nf_matrix_free(&ctx);
     nf_flow_free(s);
     nf_flow_free(teacher);
     return rc;
