@@ -318,6 +318,11 @@ class Training(unittest.TestCase):
     def test_ctrl_c(self):
         """A real SIGINT during a long fit stops it within a second (the
         in-epoch progress calls see it) and raises KeyboardInterrupt."""
+        # a process started in the background by a non-interactive shell
+        # inherits SIGINT ignored, and Python then installs no handler of
+        # its own: give this test the interactive one
+        inherited = signal.signal(signal.SIGINT, signal.default_int_handler)
+        self.addCleanup(signal.signal, signal.SIGINT, inherited)
         big = np.tile(X2, (100, 1)) + np.float32(0.01) * rng.normal(size=(40000, 2)).astype(np.float32)
         timer = threading.Timer(0.3, os.kill, (os.getpid(), signal.SIGINT))
         f = nflow.Flow(model="maf", layers=2, hidden=32)
