@@ -160,6 +160,30 @@ int cli_read(const char *cmd, const char *path, const char *columns, int dim, nf
     return 0;
 }
 
+int cli_read_context(const char *cmd, const char *role, const char *model_path, int nc, const char *path,
+                     const char *purpose, nf_matrix *ctx)
+{
+    const char *s = nc == 1 ? "" : "s";
+    if (nc && !path)
+        return cli_error(cmd, "the %s in %s is conditional (p(x | c)): give --context FILE with its %d context value%s "
+                              "per row%s",
+                         role, model_path, nc, s, purpose),
+               EXIT_USAGE;
+    if (!nc && path)
+        return cli_error(cmd, "--context: the %s in %s is not conditional", role, model_path), EXIT_USAGE;
+    if (!nc || cli_read(cmd, path, NULL, 0, ctx))
+        return nc ? 1 : 0;
+    if (ctx->cols != (size_t)nc || !ctx->rows) {
+        if (ctx->rows)
+            cli_error(cmd, "%s: %zu columns, the %s takes %d context value%s per row", path, ctx->cols, role, nc, s);
+        else
+            cli_error(cmd, "%s: no context rows", path);
+        nf_matrix_free(ctx);
+        return 1;
+    }
+    return 0;
+}
+
 int cli_read_given(const char *cmd, const char *path, const char *columns, int dim, int context_dim, nf_matrix *m)
 {
     if (!context_dim)

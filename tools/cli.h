@@ -43,6 +43,14 @@ int cli_read(const char *cmd, const char *path, const char *columns, int dim, nf
 /* The same for a conditional model's data: dim + context_dim columns (the
  * message says how many of each); cli_read when context_dim is 0. */
 int cli_read_given(const char *cmd, const char *path, const char *columns, int dim, int context_dim, nf_matrix *m);
+/* The --context FILE of a command on a model (`role`: "model", "teacher"
+ * read from model_path) that is conditional on nc values: refused
+ * (EXIT_USAGE) when missing for a conditional model, the message ending
+ * with `purpose` (may be ""), or given for an unconditional one; read into
+ * *ctx (left empty when nc is 0) and refused (1) when it has not nc columns
+ * or no rows. Returns 0, 1 or EXIT_USAGE. */
+int cli_read_context(const char *cmd, const char *role, const char *model_path, int nc, const char *path,
+                     const char *purpose, nf_matrix *ctx);
 /* "1, 4-7, 9" (1-based, like the error messages) of the flagged columns,
  * cut with "..." to fit size. */
 /* EXIT_USAGE with a message when option `name` was given a value outside

@@ -184,28 +184,10 @@ int cmd_distill(int argc, char **argv)
         rc = EXIT_USAGE;
         goto done;
     }
-    if (nc && !context_path) {
-        cli_error("distill", "the teacher in %s is conditional (p(x | c)): give --context FILE with its %d context "
-                             "value%s per row, the contexts to distil under", teacher_path, nc, nc == 1 ? "" : "s");
-        rc = EXIT_USAGE;
+    if ((rc = cli_read_context("distill", "teacher", teacher_path, nc, context_path, ", the contexts to distil under",
+                               &ctx)))
         goto done;
-    }
-    if (!nc && context_path) {
-        cli_error("distill", "--context: the teacher in %s is not conditional", teacher_path);
-        rc = EXIT_USAGE;
-        goto done;
-    }
-    if (nc && cli_read("distill", context_path, NULL, 0, &ctx))
-        goto done;
-    if (nc && ctx.cols != (size_t)nc) {
-        cli_error("distill", "%s: %zu columns, the teacher takes %d context value%s per row", context_path, ctx.cols,
-                  nc, nc == 1 ? "" : "s");
-        goto done;
-    }
-    if (nc && !ctx.rows) {
-        cli_error("distill", "%s: no context rows", context_path);
-        goto done;
-    }
+    rc = 1;
     nf_config cfg;
     nf_config_default(&cfg, student_models[m], dim);
     cfg.whiten = 0; /* a student learns from samples: no training data to whiten */

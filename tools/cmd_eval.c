@@ -242,31 +242,11 @@ int cmd_sample(int argc, char **argv)
     if (load("sample", model_path, &f))
         goto done;
     int dim = nf_flow_dim(f), nc = nf_flow_context_dim(f);
-    if (nc && !context_path) {
-        cli_error("sample", "the model in %s is conditional (p(x | c)): give --context FILE with its %d context "
-                            "value%s per row", model_path, nc, nc == 1 ? "" : "s");
-        rc = EXIT_USAGE;
+    if ((rc = cli_read_context("sample", "model", model_path, nc, context_path, "", &ctx)))
         goto done;
-    }
-    if (!nc && context_path) {
-        cli_error("sample", "--context: the model in %s is not conditional", model_path);
-        rc = EXIT_USAGE;
-        goto done;
-    }
     if (nc && (rc = context_layout("sample", f, model_path, NULL, 0, &flags)))
         goto done;
     rc = 1;
-    if (nc && cli_read("sample", context_path, NULL, 0, &ctx))
-        goto done;
-    if (nc && ctx.cols != (size_t)nc) {
-        cli_error("sample", "%s: %zu columns, the model takes %d context value%s per row", context_path, ctx.cols, nc,
-                  nc == 1 ? "" : "s");
-        goto done;
-    }
-    if (nc && !ctx.rows) {
-        cli_error("sample", "%s: no context rows", context_path);
-        goto done;
-    }
     m.rows = nc ? ctx.rows * (size_t)n : (size_t)n;
     if (nc && m.rows / (size_t)n != ctx.rows) {
         cli_error("sample", "%zu context rows x %d samples: too many", ctx.rows, n);
