@@ -26,9 +26,8 @@
 typedef struct autoregressive {
     int iaf;
     int spline;  /* a spline MAF: rq is its spline */
-    int shifted; /* a spline MAF whose spline reads t = (x - mu) e^-alpha, not x */
     rq_spline rq;
-    real bound;  /* the log-scale bound (MAF, IAF, shifted spline MAF) */
+    real bound;  /* the log-scale bound of MAF and IAF (a shifted spline's is rq's) */
     made net;
     int max_rows;
     real *dout;   /* rows x n_out: gradient of the MADE output */
@@ -351,8 +350,9 @@ static nf_status save(const layer *l, mf_writer *w)
     nf_status st = mf_begin(w, l->ops->tag);
     if (!st && a->spline) st = mf_put_i64(w, "bins", a->rq.bins);
     if (!st && a->spline) st = mf_put_f64(w, "tail_bound", a->rq.bound);
-    if (!st && a->spline) st = mf_put_i64(w, "shifted", a->shifted);
-    if (!st && (!a->spline || a->shifted)) st = mf_put_f64(w, "log_scale_bound", a->bound);
+    if (!st && a->spline) st = mf_put_i64(w, "shifted", a->rq.shifted);
+    if (!st && (!a->spline || a->rq.shifted))
+        st = mf_put_f64(w, "log_scale_bound", a->spline ? a->rq.scale_bound : a->bound);
     if (!st) st = made_put(&a->net, w);
     return st;
 }
@@ -363,7 +363,7 @@ static size_t describe(const layer *l, char *buf, size_t size)
     const made *m = &a->net;
     return (size_t)snprintf(buf, size, "%s order=%s made=%d-%dx%d-%d %s%s", l->ops->tag, order_name(m), m->n,
                             m->depth, m->hidden, m->n_out, m->act == K_ACT_TANH ? "tanh" : "relu",
-                            a->shifted ? ", the spline reads (x - mu) e^-alpha" : "");
+                            a->spline && a->rq.shifted ? ", the spline reads (x - mu) e^-alpha" : "");
 }
 
 static void destroy(layer *l)
@@ -409,10 +409,9 @@ static layer *make(int dim, int n_context, int iaf, int hidden, int depth, int a
     autoregressive *a = l->self;
     a->iaf = iaf;
     a->spline = bins > 0;
-    a->shifted = bins > 0 && shifted;
-    a->bound = !bins || shifted ? (real)bound : 0;
+    a->bound = bins ? 0 : (real)bound;
     if (bins)
-        a->rq = rq_spline_make_shifted(bins, tail_bound, a->shifted ? bound : -1);
+        a->rq = rq_spline_make_shifted(bins, tail_bound, shifted ? bound : -1);
     rng r;
     rng_seed(&r, seed);
     l->context_dim = n_context;
