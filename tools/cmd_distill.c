@@ -37,15 +37,15 @@ static int show_progress(const nf_kl_progress *p, void *user)
     return 0;
 }
 
-/* Samples per second of nf_flow_sample (nf_flow_sample_given with the
- * contexts `given`, one row per sample) for n rows: the fastest of a few
- * runs, since other processes share the machine. */
+/* Samples per second of nf_flow_sample_given (contexts `given`, one row
+ * per sample; NULL for an unconditional flow) for n rows: the fastest of a
+ * few runs, since other processes share the machine. */
 static nf_status throughput(nf_flow *f, const float *given, size_t n, uint64_t seed, float *x, double *per_s)
 {
     double best = INFINITY, total = 0;
     for (int rep = 0; rep < 20 && (rep < 3 || total < 0.5); rep++) {
         double t0 = wall_seconds();
-        nf_status st = given ? nf_flow_sample_given(f, given, n, seed, x, NULL) : nf_flow_sample(f, n, seed, x, NULL);
+        nf_status st = nf_flow_sample_given(f, given, n, seed, x, NULL);
         if (st)
             return st;
         double dt = wall_seconds() - t0;
@@ -241,10 +241,8 @@ int cmd_distill(int argc, char **argv)
 
     /* the final figures on fresh samples: log s from the sampling pass, log t from the teacher */
     double kl, kl_2se, ce, ce_2se, ent, ent_2se, student_rate, teacher_rate;
-    if (nc ? (st = nf_flow_sample_given(s, given, (size_t)eval_n, eval_seed, x, ls)) ||
-                 (st = nf_flow_log_prob_given(teacher, x, given, (size_t)eval_n, lt))
-           : (st = nf_flow_sample(s, (size_t)eval_n, eval_seed, x, ls)) ||
-                 (st = nf_flow_log_prob(teacher, x, (size_t)eval_n, lt))) {
+    if ((st = nf_flow_sample_given(s, given, (size_t)eval_n, eval_seed, x, ls)) || /* given: NULL unconditional */
+        (st = nf_flow_log_prob_given(teacher, x, given, (size_t)eval_n, lt))) {
         cli_error("distill", "evaluating: %s; no model written", nf_last_error());
         goto done;
     }
