@@ -26,6 +26,10 @@
 #   BSDS_ROWS         train on the first N training rows only (default: all 1,000,000)
 #   BSDS_VAL_ROWS     validate on the first N validation rows only (default: all 50,000)
 #   BSDS_SEED         seed (default 1)
+#   BSDS_CHECKPOINT   1: each run keeps its training state in DATADIR/spline_MODEL.ckpt
+#   BSDS_RESUME       1: side by side, continue from those checkpoints up to a
+#                     larger BSDS_CPU_SECONDS (the budget counts the CPU time
+#                     the earlier runs used, the last line of their .cpu files)
 # Each run leaves DATADIR/spline_MODEL.{log,json,time,nfm}: its progress
 # lines, its JSON line, its CPU times and its model; side by side also
 # spline_MODEL.cpu, "wall-seconds CPU-seconds" every 5 s, to put its epochs
@@ -37,6 +41,7 @@ here=$(cd "$(dirname "$0")" && pwd)
 seconds=${BSDS_SECONDS:-1200}
 models=${BSDS_MODELS:-"maf nsf nsf-ar"}
 seed=${BSDS_SEED:-1}
+resume=${BSDS_RESUME:-}
 [ -x "$nflow" ] || { echo "spline_bsds300.sh: no $nflow (run make)" >&2; exit 1; }
 if [ ! -f "$data/test.npy" ]; then
     /usr/bin/python3 "$here/../../shared/data/bsds300/prepare.py" "$data" >&2 || exit 1
@@ -59,17 +64,34 @@ cpu=${BSDS_CPU_SECONDS:-}
 train_model() {
     cap="--max-time $seconds"
     [ -z "$cpu" ] || cap=""
+    if [ -n "$resume" ]; then
+        # the model and training options come from the checkpoint
+        # shellcheck disable=SC2086
+        /usr/bin/time -f '%U %S' -a -o "$data/spline_$1.time" "$nflow" train --data "$train" --val "$val" \
+            --test "$data/test.npy" --resume "$data/spline_$1.ckpt" --threads 1 --out "$data/spline_$1.nfm" --json \
+            >"$data/spline_$1.json" 2>>"$data/spline_$1.log"
+        return
+    fi
+    ckpt=""
+    [ -z "${BSDS_CHECKPOINT:-}" ] || ckpt="--checkpoint $data/spline_$1.ckpt"
     # shellcheck disable=SC2086
     /usr/bin/time -f '%U %S' -o "$data/spline_$1.time" "$nflow" train --data "$train" --val "$val" \
-        --test "$data/test.npy" --model "$1" --threads 1 --seed "$seed" $cap --out "$data/spline_$1.nfm" --json \
+        --test "$data/test.npy" --model "$1" --threads 1 --seed "$seed" $cap $ckpt --out "$data/spline_$1.nfm" --json \
         >"$data/spline_$1.json" 2>"$data/spline_$1.log"
 }
 
 # side by side: SIGTERM each run when its own CPU time passes the budget
 race() {
     pids=""
+    if [ -n "$resume" ]; then
+        for model in $models; do
+            last=$(tail -1 "$data/spline_$model.cpu" 2>/dev/null)
+            [ -n "$last" ] || { echo "spline_bsds300.sh: BSDS_RESUME: no $data/spline_$model.cpu" >&2; exit 1; }
+            eval "before_$(echo "$model" | tr -c 'a-z0-9\n' _)=\"\$last\""
+        done
+    fi
     for model in $models; do
-        rm -f "$data/spline_$model.cpu"
+        [ -n "$resume" ] || rm -f "$data/spline_$model.cpu"
         train_model "$model" &
         pids="$pids $model:$!"
     done
@@ -83,8 +105,11 @@ race() {
             for _ in 1 2; do [ -z "$child" ] || child=$(pgrep -P "$child" | head -1); done
             if [ -z "$child" ] || [ ! -r "/proc/$child/stat" ]; then continue; fi
             alive=1
-            used=$(awk -v t="$tck" '{ print ($14 + $15) / t }' "/proc/$child/stat" 2>/dev/null) || continue
-            echo "$(($(date +%s) - start)) $used" >>"$data/spline_$model.cpu"
+            # a resumed run adds to the CPU time and wall clock its first run used
+            before="0 0"
+            [ -z "$resume" ] || eval "before=\$before_$(echo "$model" | tr -c 'a-z0-9\n' _)"
+            used=$(awk -v t="$tck" -v b="${before#* }" '{ print ($14 + $15) / t + b }' "/proc/$child/stat" 2>/dev/null) || continue
+            echo "$(($(date +%s) - start + ${before%% *})) $used" >>"$data/spline_$model.cpu"
             if awk -v c="$used" -v b="$cpu" 'BEGIN { exit !(c >= b) }' && [ ! -f "$data/spline_$model.stopped" ]; then
                 kill -TERM "$child" && touch "$data/spline_$model.stopped"
             fi
@@ -113,6 +138,6 @@ for model in $models; do
     fi
     arch=$("$nflow" info "$data/spline_$model.nfm" | sed -n 's/^model: //p')
     echo "$json" | sed -E 's/.*"params": ([0-9]+), "epochs": ([0-9]+), "best_epoch": ([0-9]+), "n_train": ([0-9]+).*"seconds": ([0-9.]+).*"test_log_likelihood": ([-0-9.e]+|null), "test_two_stderr": ([-0-9.e]+|null).*/\1 \2 \3 \4 \5 \6 \7/' |
-        awk -v m="$model" -v a="$arch" -v c="$(tail -1 "$data/spline_$model.time" | awk '{ printf "%.0f", $1 + $2 }')" \
+        awk -v m="$model" -v a="$arch" -v c="$(awk 'NF == 2 && $1 + 0 == $1 { s += $1 + $2 } END { printf "%.0f", s }' "$data/spline_$model.time")" \
             '{ printf "| %s | %s | %d | %d | %d (%d) | %.0f | %s | %.2f ± %.2f |\n", m, a, $1, $4, $2, $3, $5, c, $6, $7 }'
 done
