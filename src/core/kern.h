@@ -99,6 +99,13 @@ void k_activate_backward_block(int act, int rows, int cols, int ld, const real *
  * exp(sign alpha[i]), in vectors (glibc's libmvec: the scalar libm calls
  * were a tenth of a MAF density pass). */
 void k_bound_exp(int n, const real *raw, int stride, real bound, real sign, real *alpha, real *e);
+/* d alpha / d raw of alpha = bound tanh(raw / bound), from alpha itself:
+ * 1 - (alpha / bound)^2 (1 when bound <= 0, unbounded). */
+static inline real k_bound_slope(real bound, real alpha)
+{
+    real t = bound > 0 ? alpha / bound : 0;
+    return 1 - t * t;
+}
 /* The rational-quadratic splines' parameters (src/core/rq_spline.h), in
  * place, for n values of 3 bins - 1 each, value i at v + i stride: a
  * softmax over each value's first bins, another over its next bins, and

@@ -286,13 +286,6 @@ real rq_block_inverse(const rq_spline *s, const real *block, real y, real *logde
     return t * r_exp(block[ALPHA]) + block[MU];
 }
 
-/* d alpha / d raw through the bound, from the bounded alpha. */
-static real alpha_slope(const rq_spline *s, real alpha)
-{
-    real a = s->scale_bound > 0 ? alpha / s->scale_bound : 0;
-    return 1 - a * a;
-}
-
 /* t = (x - mu) e^-alpha: dt/dx = e^-alpha, dt/dmu = -e^-alpha, dt/dalpha = -t,
  * and -alpha in the log-determinant. */
 void rq_block_forward_backward(const rq_spline *s, const real *block, real x, real gy, real gl, real *gx,
@@ -306,7 +299,7 @@ void rq_block_forward_backward(const rq_spline *s, const real *block, real x, re
     rq_forward_backward(s, spline_of(s, block), t, gy, gl, &gt, gblock + SHIFT_PARAMS);
     *gx = gt * e;
     gblock[MU] = -gt * e;
-    gblock[ALPHA] = (-gt * t - gl) * alpha_slope(s, block[ALPHA]);
+    gblock[ALPHA] = (-gt * t - gl) * k_bound_slope(s->scale_bound, block[ALPHA]);
 }
 
 /* x = mu + e^alpha t, t = g^-1(y): dx/dmu = 1, dx/dalpha = x - mu, dx/dt =
@@ -320,6 +313,6 @@ void rq_block_inverse_backward(const rq_spline *s, const real *block, real x, re
     }
     real e = r_exp(block[ALPHA]), t = (x - block[MU]) / e;
     gblock[MU] = gx;
-    gblock[ALPHA] = (gx * (x - block[MU]) + gl) * alpha_slope(s, block[ALPHA]);
+    gblock[ALPHA] = (gx * (x - block[MU]) + gl) * k_bound_slope(s->scale_bound, block[ALPHA]);
     rq_inverse_backward(s, spline_of(s, block), t, gx * e, gl, gy, gblock + SHIFT_PARAMS);
 }

@@ -141,10 +141,9 @@ void mog_grad(mog_base *m, const real *p, int rows, const real *z, real scale, r
             for (int j = 0; j < K; j++) {
                 double resp = exp(comp[j] - lp), w = exp(b[j] - lse_w);
                 double ls = b[2 * K + j], inv_var = exp(-2 * ls), dev = zi - b[K + j];
-                double bnd = ls / m->bound;
                 d[j] = (real)(scale * (resp - w));
                 d[K + j] = (real)(scale * resp * dev * inv_var);
-                d[2 * K + j] = (real)(scale * resp * (dev * dev * inv_var - 1) * (1 - bnd * bnd));
+                d[2 * K + j] = (real)(scale * resp * (dev * dev * inv_var - 1) * k_bound_slope(m->bound, (real)ls));
                 g -= resp * dev * inv_var;
             }
             m->direct[(size_t)r * n + k] = (real)(scale * g); /* z_i -> its own conditional */

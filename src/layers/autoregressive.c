@@ -62,15 +62,6 @@ static nf_status reserve(layer *l, int rows)
     return NF_OK;
 }
 
-/* d alpha / d raw through the bound, from the bounded value. */
-static real alpha_slope(const autoregressive *a, real alpha)
-{
-    if (a->bound <= 0)
-        return 1;
-    real t = alpha / a->bound;
-    return 1 - t * t;
-}
-
 /* exp(+-alpha) of the direction's formula: + for IAF (y = s e^alpha + mu),
  * - for MAF (y = (s - mu) e^-alpha). */
 static real exp_sign(const autoregressive *a) { return a->iaf ? 1 : -1; }
@@ -149,7 +140,7 @@ static void parallel_backward(layer *l, const real *p, int rows, const real *y, 
                 d[2 * k + 1] = -dyr[i] * e[k];
                 dalpha = -dyr[i] * yr[i] - dldj;
             }
-            d[2 * k] = dalpha * alpha_slope(a, alpha);
+            d[2 * k] = dalpha * k_bound_slope(a->bound, alpha);
             e[k] *= dyr[i]; /* the direct path's gradient */
         }
     }
@@ -285,7 +276,7 @@ static void sequential_backward(layer *l, const real *p, int rows, const real *d
                     blk[1] = g;
                     dalpha = g * (si - mu) + dldj;
                 }
-                blk[0] = dalpha * alpha_slope(a, alpha);
+                blk[0] = dalpha * k_bound_slope(a->bound, alpha);
                 if (dy)
                     dy[(size_t)r * n + i] = gy;
             }

@@ -188,10 +188,8 @@ static void unbound(const coupling *c, int rows)
     int n_out = c->net.n_out;
     K_PARALLEL_ROWS((size_t)rows * c->net.n_out)
     for (int r = 0; r < rows; r++)
-        for (int j = 0; j < c->nt; j++) {
-            real a = c->out[(size_t)r * n_out + j] / c->bound;
-            c->dout[(size_t)r * n_out + j] *= 1 - a * a;
-        }
+        for (int j = 0; j < c->nt; j++)
+            c->dout[(size_t)r * n_out + j] *= k_bound_slope(c->bound, c->out[(size_t)r * n_out + j]);
 }
 
 /* Back through the network: din_full[:, A] = dout_full[:, A] + dnet/din,
