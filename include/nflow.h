@@ -297,7 +297,8 @@ NF_API nf_status nf_flow_finalize(nf_flow *f, uint64_t seed);
 NF_API void nf_flow_free(nf_flow *f);
 NF_API int nf_flow_dim(const nf_flow *f);
 NF_API size_t nf_flow_param_count(const nf_flow *f);
-/* A human-readable description of the architecture and data statistics;
+/* A human-readable description of the architecture, the context (of a
+ * conditional flow) and the data statistics;
  * returns the length it needs (like snprintf). */
 NF_API size_t nf_flow_describe(const nf_flow *f, char *buf, size_t size);
 

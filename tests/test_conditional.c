@@ -97,6 +97,11 @@ static void test_maf_learns_the_conditional(void)
     CHECK(nf_flow_save(f, path) == NF_OK && nf_flow_load(&g, path) == NF_OK);
     unlink(path);
     CHECK(g && nf_flow_context_dim(g) == C && nf_flow_context_columns(g) && !strcmp(nf_flow_context_columns(g), "2"));
+    /* the description names the context, and its columns once known */
+    char text[4096];
+    CHECK(g && nf_flow_describe(g, text, sizeof text) < sizeof text &&
+              strstr(text, "\ncontext: 1 column (--context-columns 2)\n"),
+          "describe: %s", text);
     CHECK(g && nf_flow_log_prob_given(f, x, c, 64, a) == NF_OK && nf_flow_log_prob_given(g, x, c, 64, b) == NF_OK &&
           memcmp(a, b, sizeof a) == 0);
     /* encode/decode round trip given the context */
@@ -219,6 +224,8 @@ static void test_unconditional_refuses_context(void)
     nf_flow *f = NULL;
     double lp[4];
     CHECK(nf_flow_create(&f, &cfg) == NF_OK);
+    char text[4096];
+    CHECK(nf_flow_describe(f, text, sizeof text) < sizeof text && !strstr(text, "context"), "describe: %s", text);
     CHECK(nf_flow_log_prob_given(f, x, c, 4, lp) == NF_ERR_INVALID);
     CHECK(nf_flow_set_context_dim(f, 2) == NF_ERR_INVALID); /* after the layers */
     nf_flow_free(f);

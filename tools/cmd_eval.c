@@ -400,21 +400,7 @@ int cmd_info(int argc, char **argv)
     char *buf = malloc(need);
     if (buf) {
         nf_flow_describe(f, buf, need);
-        int nc = nf_flow_context_dim(f);
-        const char *list = nf_flow_context_columns(f);
-        /* a conditional model: its context after the dimension line */
-        const char *dim_line = strncmp(buf, "dimension: ", 11) ? strstr(buf, "\ndimension: ") : buf;
-        const char *after = dim_line ? strchr(dim_line + (dim_line != buf), '\n') : NULL;
-        int cut = nc && after ? (int)(after + 1 - buf) : (int)strlen(buf);
-        printf("%s: nflow model\n%.*s", model_path, cut, buf);
-        if (nc) {
-            if (list)
-                printf("context: %d column%s (--context-columns %s)\n", nc, nc == 1 ? "" : "s", list);
-            else
-                printf("context: %d column%s (which ones is not recorded: give eval, encode and decode "
-                       "--context-columns)\n", nc, nc == 1 ? "" : "s");
-            printf("%s", buf + cut);
-        }
+        printf("%s: nflow model\n%s", model_path, buf);
     }
     free(buf);
     nf_flow_free(f);

@@ -534,7 +534,14 @@ size_t nf_flow_describe(const nf_flow *f, char *buf, size_t size)
     if (f->gauss && f->tail_weight > 0)
         OUT("density: %g x flow + %g x the Gaussian fit (a floor under the tails)\n", 1 - f->tail_weight,
             f->tail_weight);
-    OUT("dimension: %d\nbase: ", f->dim);
+    OUT("dimension: %d\n", f->dim);
+    if (f->context_dim && f->context_columns)
+        OUT("context: %d column%s (--context-columns %s)\n", f->context_dim, f->context_dim == 1 ? "" : "s",
+            f->context_columns);
+    else if (f->context_dim)
+        OUT("context: %d value%s per row (which data columns is not recorded: give eval, encode and decode "
+            "--context-columns)\n", f->context_dim, f->context_dim == 1 ? "" : "s");
+    OUT("base: ");
     if (f->mog)
         k += mog_describe(f->mog, buf + (k < size ? k : size), k < size ? size - k : 0);
     else
