@@ -12,7 +12,6 @@ typedef double real;
 #define r_tanh tanh
 #define r_log log
 #define r_log1p log1p
-#define r_expm1 expm1
 #define r_sqrt sqrt
 #else
 typedef float real;
@@ -20,7 +19,6 @@ typedef float real;
 #define r_tanh tanhf
 #define r_log logf
 #define r_log1p log1pf
-#define r_expm1 expm1f
 #define r_sqrt sqrtf
 #endif
 

@@ -109,8 +109,9 @@ static void bin_of(const rq_spline *s, const real *prep, real v, int by_height, 
 
 static real clamp01(real a) { return a < 0 ? 0 : a > 1 ? 1 : a; }
 
-/* g(x) and log g'(x) in the bin; with f and l not NULL, their partial
- * derivatives: index 0 by x, then by the bin's six numbers. */
+/* g(x) and log g'(x) in the bin (logdet NULL: not wanted); with f and l
+ * not NULL, their partial derivatives: index 0 by x, then by the bin's six
+ * numbers. */
 static real eval(const bin *b, real x, real *logdet, real *f, real *l)
 {
     real xk = b->v[XK], w = b->v[W], yk = b->v[YK], h = b->v[H], d0 = b->v[D0], d1 = b->v[D1];
@@ -118,7 +119,8 @@ static real eval(const bin *b, real x, real *logdet, real *f, real *l)
     real D = s + delta * t, n = s * xi * xi + d0 * t, R = n / D;
     real M = d1 * xi * xi + 2 * s * t + d0 * (1 - xi) * (1 - xi);
     real sD = s / D;
-    *logdet = r_log(sD * sD * M); /* one log: g' stays well inside float's range */
+    if (logdet)
+        *logdet = r_log(sD * sD * M); /* one log: g' stays well inside float's range */
     if (f) {
         real D_xi = delta * (1 - 2 * xi);
         real R_xi = (2 * s * xi + d0 * (1 - 2 * xi) - R * D_xi) / D;
@@ -182,9 +184,16 @@ real rq_inverse(const rq_spline *s, const real *prep, real y, real *logdet)
     return x;
 }
 
+/* The softplus's slope, the sigmoid, from the softplus v: -expm1(-v). For
+ * float, 1 - e^-v in double is as precise and costs half of expm1f. */
+static real softplus_slope(real v)
+{
+    return sizeof(real) < sizeof(double) ? (real)(1 - exp(-(double)v)) : (real)-expm1(-(double)v);
+}
+
 /* The gradient by the bin's six numbers (g) into raw: the knots are
  * running sums of the widths (heights), which are a softmax; the interior
- * derivatives a softplus, whose slope is the sigmoid 1 - e^-softplus. */
+ * derivatives a softplus. */
 static void scatter(const rq_spline *s, const real *prep, const bin *b, const real *g, real *graw)
 {
     int K = s->bins, k = b->k;
@@ -203,9 +212,9 @@ static void scatter(const rq_spline *s, const real *prep, const bin *b, const re
     for (int i = 1; i < K; i++)
         gd[i - 1] = 0;
     if (k > 0)
-        gd[k - 1] = -g[D0] * r_expm1(-prep[2 * K + k - 1]);
+        gd[k - 1] = g[D0] * softplus_slope(prep[2 * K + k - 1]);
     if (k + 1 < K)
-        gd[k] = -g[D1] * r_expm1(-prep[2 * K + k]);
+        gd[k] = g[D1] * softplus_slope(prep[2 * K + k]);
 }
 
 static void zero(const rq_spline *s, real *graw)
@@ -229,8 +238,8 @@ static void backward(const rq_spline *s, const real *prep, real x, real g_out, r
     }
     bin b;
     bin_of(s, prep, x, 0, &b);
-    real f[1 + N_LOCAL], l[1 + N_LOCAL], ld, g[N_LOCAL];
-    eval(&b, x, &ld, f, l);
+    real f[1 + N_LOCAL], l[1 + N_LOCAL], g[N_LOCAL];
+    eval(&b, x, NULL, f, l);
     if (inverse) {
         real inv = 1 / f[0];
         *g_in = (g_out - gl * l[0]) * inv;
