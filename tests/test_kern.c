@@ -1,7 +1,7 @@
 /* The vector versions of the narrow product (AVX-512, AVX2 with FMA, as
  * far as this CPU runs them) in float against double dot products: every
  * block shape, remainder of the vector width and stride, with and without
- * bias and activation. */
+ * bias and activation. And the in-place tanh bound. */
 #include <math.h>
 #include <stdlib.h>
 
@@ -74,9 +74,32 @@ static void test_narrow_vector_versions(void)
         check_isa(512);
 }
 
+/* k_bound_in_place against tanh in double: every remainder of the vector
+ * width, a stride, and the values between the strided ones untouched. */
+static void test_bound_in_place(void)
+{
+    enum { MAX = 40, STRIDE = 3 };
+    for (int n = 0; n <= MAX; n++) {
+        float v[MAX * STRIDE], before[MAX * STRIDE];
+        for (int i = 0; i < MAX * STRIDE; i++)
+            v[i] = before[i] = (float)(4 * rng_normal(&gen));
+        k_bound_in_place(n, v, STRIDE, 2.5f);
+        double worst = 0;
+        int others_kept = 1;
+        for (int i = 0; i < MAX * STRIDE; i++) {
+            if (i % STRIDE == 0 && i / STRIDE < n)
+                worst = fmax(worst, fabs(v[i] - 2.5 * tanh(before[i] / 2.5)));
+            else
+                others_kept &= v[i] == before[i];
+        }
+        CHECK(worst < 1e-6 && others_kept, "n %d: off by %g, others kept %d", n, worst, others_kept);
+    }
+}
+
 int main(void)
 {
     rng_seed(&gen, 5);
     RUN(test_narrow_vector_versions);
+    RUN(test_bound_in_place);
     TEST_SUMMARY("test_kern");
 }

@@ -286,6 +286,14 @@ NF_VECTOR_CLONES void k_spline_prepare(int n, int bins, real shift, real *v, siz
     }
 }
 
+NF_VECTOR_CLONES void k_bound_in_place(int n, real *v, size_t stride, real bound)
+{
+    real inv = 1 / bound;
+#pragma omp simd
+    for (int i = 0; i < n; i++)
+        v[(size_t)i * stride] = bound * r_tanh(v[(size_t)i * stride] * inv);
+}
+
 NF_VECTOR_CLONES void k_bound_exp(int n, const real *raw, int stride, real bound, real sign, real *alpha, real *e)
 {
     if (bound > 0) {

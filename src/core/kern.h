@@ -99,6 +99,9 @@ void k_activate_backward_block(int act, int rows, int cols, int ld, const real *
  * exp(sign alpha[i]), in vectors (glibc's libmvec: the scalar libm calls
  * were a tenth of a MAF density pass). */
 void k_bound_exp(int n, const real *raw, int stride, real bound, real sign, real *alpha, real *e);
+/* v[i stride] = bound tanh(v[i stride] / bound) in place, i < n (bound > 0),
+ * in vectors: the spline blocks' log-scales. */
+void k_bound_in_place(int n, real *v, size_t stride, real bound);
 /* d alpha / d raw of alpha = bound tanh(raw / bound), from alpha itself:
  * 1 - (alpha / bound)^2 (1 when bound <= 0, unbounded). */
 static inline real k_bound_slope(real bound, real alpha)

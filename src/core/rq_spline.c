@@ -271,10 +271,8 @@ static const real *spline_of(const rq_spline *s, const real *block) { return blo
 void rq_block_prepare(const rq_spline *s, int n, real *blocks, size_t stride)
 {
     rq_prepare(s, n, blocks + (s->shifted ? SHIFT_PARAMS : 0), stride);
-    for (int i = 0; s->shifted && s->scale_bound > 0 && i < n; i++) {
-        real *alpha = blocks + (size_t)i * stride + ALPHA;
-        *alpha = s->scale_bound * r_tanh(*alpha / s->scale_bound);
-    }
+    if (s->shifted && s->scale_bound > 0)
+        k_bound_in_place(n, blocks + ALPHA, stride, s->scale_bound);
 }
 
 real rq_block_forward(const rq_spline *s, const real *block, real x, real *logdet)
