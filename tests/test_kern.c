@@ -1,7 +1,7 @@
 /* The vector versions of the narrow product (AVX-512, AVX2 with FMA, as
  * far as this CPU runs them) in float against double dot products: every
  * block shape, remainder of the vector width and stride, with and without
- * bias and activation. And the in-place tanh bound. */
+ * bias and activation. And the element-wise kernels of the splines. */
 #include <math.h>
 #include <stdlib.h>
 
@@ -96,10 +96,63 @@ static void test_bound_in_place(void)
     }
 }
 
+/* k_spline_prepare against the softmax and softplus in double: every
+ * remainder of its lanes, a few bin counts up to the most, raw values far
+ * out (the softmax's maximum must be taken out, the softplus must not
+ * overflow), and the values between the blocks untouched. */
+static void test_spline_prepare(void)
+{
+    const int bin_counts[] = {2, 3, 8, 17, K_SPLINE_MAX_BINS};
+    const float shift = 0.5413f;
+    for (int b = 0; b < (int)(sizeof bin_counts / sizeof *bin_counts); b++)
+        for (int n = 0; n <= 37; n += 1 + 8 * (b == 4)) {
+            int bins = bin_counts[b], per = 3 * bins - 1, stride = per + 2;
+            float *v = malloc(sizeof(float) * (size_t)(n + 1) * stride);
+            float *raw = malloc(sizeof(float) * (size_t)(n + 1) * stride);
+            for (int i = 0; i < (n + 1) * stride; i++) {
+                double z = rng_normal(&gen);
+                v[i] = raw[i] = (float)(i % 7 == 3 ? 60 * z : 3 * z);
+            }
+            k_spline_prepare(n, bins, shift, v, (size_t)stride);
+            double worst = 0;
+            int others_kept = 1;
+            for (int i = 0; i <= n; i++) {
+                const float *r = raw + (size_t)i * stride, *got = v + (size_t)i * stride;
+                for (int j = per; j < stride; j++)
+                    others_kept &= got[j] == r[j];
+                if (i == n) { /* past the last value: untouched */
+                    for (int j = 0; j < per; j++)
+                        others_kept &= got[j] == r[j];
+                    continue;
+                }
+                for (int half = 0; half < 2; half++) {
+                    double top = -INFINITY, sum = 0;
+                    for (int j = 0; j < bins; j++)
+                        top = fmax(top, r[half * bins + j]);
+                    for (int j = 0; j < bins; j++)
+                        sum += exp(r[half * bins + j] - top);
+                    for (int j = 0; j < bins; j++) {
+                        double want = exp(r[half * bins + j] - top) / sum;
+                        worst = fmax(worst, fabs(got[half * bins + j] - want) / (want + 1e-30) * (want > 1e-30));
+                    }
+                }
+                for (int j = 2 * bins; j < per; j++) {
+                    double a = (double)r[j] + shift, want = fmax(a, 0) + log1p(exp(-fabs(a)));
+                    worst = fmax(worst, fabs(got[j] - want) / (want + 1e-30) * (want > 1e-30));
+                }
+            }
+            CHECK(worst < 1e-5 && others_kept, "%d bins, %d values: off by %g relative, others kept %d", bins, n, worst,
+                  others_kept);
+            free(v);
+            free(raw);
+        }
+}
+
 int main(void)
 {
     rng_seed(&gen, 5);
     RUN(test_narrow_vector_versions);
     RUN(test_bound_in_place);
+    RUN(test_spline_prepare);
     TEST_SUMMARY("test_kern");
 }

@@ -237,51 +237,57 @@ NF_VECTOR_CLONES void k_adam_apply(size_t n, real *p, const real *g, real *m, re
     }
 }
 
-/* Values per pass of k_spline_prepare: its vector loops run over all of
- * their parameters at once, not over one value's 8 or so. */
-enum { SPLINE_CHUNK = 16 };
+/* Values per pass of k_spline_prepare: the values are the vector lanes
+ * (two AVX2 vectors), so that the maxima, sums and the softmax's and
+ * softplus's exp and log run across values, not along one value's 8 or so
+ * bins; a value's parameters are gathered into a column of the block. */
+enum { SPLINE_LANES = 16 };
 
 NF_VECTOR_CLONES void k_spline_prepare(int n, int bins, real shift, real *v, size_t stride)
 {
-    size_t per = (size_t)3 * bins - 1;
-    real u[SPLINE_CHUNK * (3 * K_SPLINE_MAX_BINS - 1)], e[SPLINE_CHUNK * (3 * K_SPLINE_MAX_BINS - 1)];
-    for (int i0 = 0; i0 < n; i0 += SPLINE_CHUNK) {
-        int count = n - i0 < SPLINE_CHUNK ? n - i0 : SPLINE_CHUNK;
-        int soft = 2 * bins * count, all = (int)per * count;
-        /* gathered: the softmax groups less their maxima, then the derivatives' raw + shift */
-        for (int i = 0; i < count; i++) {
-            const real *value = v + (size_t)(i0 + i) * stride;
-            for (int half = 0; half < 2; half++) {
-                const real *g = value + half * bins;
-                real top = g[0];
-                for (int j = 1; j < bins; j++)
-                    top = g[j] > top ? g[j] : top;
-                for (int j = 0; j < bins; j++)
-                    u[(2 * i + half) * bins + j] = g[j] - top;
-            }
-            for (int j = 0; j < bins - 1; j++)
-                u[soft + i * (bins - 1) + j] = value[2 * bins + j] + shift;
+    int per = 3 * bins - 1;
+    real u[3 * K_SPLINE_MAX_BINS - 1][SPLINE_LANES], top[SPLINE_LANES], sum[SPLINE_LANES];
+    for (int i0 = 0; i0 < n; i0 += SPLINE_LANES) {
+        int count = n - i0 < SPLINE_LANES ? n - i0 : SPLINE_LANES;
+        for (int i = 0; i < SPLINE_LANES; i++) {
+            const real *value = v + (size_t)(i0 + (i < count ? i : 0)) * stride; /* spare lanes: a copy */
+            for (int j = 0; j < per; j++)
+                u[j][i] = value[j];
         }
-        /* exp(-|u|): the softmax's exp (u <= 0), and softplus(a) = max(a, 0) + log1p(e^-|a|) */
+        for (int half = 0; half < 2; half++) { /* softmax of the widths, then of the heights */
+            real(*g)[SPLINE_LANES] = u + half * bins;
 #pragma omp simd
-        for (int j = 0; j < all; j++)
-            e[j] = r_exp(u[j] < 0 ? u[j] : -u[j]);
+            for (int i = 0; i < SPLINE_LANES; i++)
+                top[i] = g[0][i], sum[i] = 0;
+            for (int j = 1; j < bins; j++)
 #pragma omp simd
-        for (int j = soft; j < all; j++)
-            e[j] = (u[j] > 0 ? u[j] : 0) + r_log1p(e[j]);
+                for (int i = 0; i < SPLINE_LANES; i++)
+                    top[i] = g[j][i] > top[i] ? g[j][i] : top[i];
+            for (int j = 0; j < bins; j++)
+#pragma omp simd
+                for (int i = 0; i < SPLINE_LANES; i++) {
+                    g[j][i] = r_exp(g[j][i] - top[i]);
+                    sum[i] += g[j][i];
+                }
+#pragma omp simd
+            for (int i = 0; i < SPLINE_LANES; i++)
+                sum[i] = 1 / sum[i];
+            for (int j = 0; j < bins; j++)
+#pragma omp simd
+                for (int i = 0; i < SPLINE_LANES; i++)
+                    g[j][i] *= sum[i];
+        }
+        /* the derivatives: softplus(a) = max(a, 0) + log1p(e^-|a|), a = raw + shift */
+        for (int j = 2 * bins; j < per; j++)
+#pragma omp simd
+            for (int i = 0; i < SPLINE_LANES; i++) {
+                real a = u[j][i] + shift;
+                u[j][i] = (a > 0 ? a : 0) + r_log1p(r_exp(a > 0 ? -a : a));
+            }
         for (int i = 0; i < count; i++) {
             real *value = v + (size_t)(i0 + i) * stride;
-            for (int half = 0; half < 2; half++) {
-                const real *g = e + (2 * i + half) * bins;
-                real sum = 0;
-                for (int j = 0; j < bins; j++)
-                    sum += g[j];
-                real inv = 1 / sum;
-                for (int j = 0; j < bins; j++)
-                    value[half * bins + j] = g[j] * inv;
-            }
-            for (int j = 0; j < bins - 1; j++)
-                value[2 * bins + j] = e[soft + i * (bins - 1) + j];
+            for (int j = 0; j < per; j++)
+                value[j] = u[j][i];
         }
     }
 }
