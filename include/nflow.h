@@ -15,6 +15,12 @@
  * - Threads: one nf_flow per thread. The thread count of the arithmetic is
  *   process-wide (nf_set_threads). The same seed and thread count give the
  *   same bits.
+ * - Denormals: the calls that compute (log-densities, sampling, encoding,
+ *   training, distillation, fitting) flush denormal floats to zero on x86-64
+ *   (SSE's FTZ and DAZ, on the calling thread and nflow's OpenMP threads;
+ *   denormals cost a hundred normal operations, and training makes them),
+ *   and give the caller's setting back before they return. The callbacks
+ *   they make (progress, target densities) run with the flushing on.
  */
 #ifndef NFLOW_H
 #define NFLOW_H

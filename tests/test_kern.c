@@ -1,7 +1,8 @@
 /* The vector versions of the narrow product (AVX-512, AVX2 with FMA, as
  * far as this CPU runs them) in float against double dot products: every
  * block shape, remainder of the vector width and stride, with and without
- * bias and activation. And the element-wise kernels of the splines. */
+ * bias and activation. And the element-wise kernels of the splines, and
+ * the flushing of denormals around nflow's work. */
 #include <math.h>
 #include <stdlib.h>
 
@@ -148,11 +149,76 @@ static void test_spline_prepare(void)
         }
 }
 
+#if defined(__x86_64__) || defined(__SSE2__)
+#include <omp.h>
+#include <xmmintrin.h>
+
+#include "nflow.h"
+
+/* a tiny product: denormal, or 0 where denormals are flushed */
+static float tiny_product(void)
+{
+    volatile float a = 1e-30f, b = 1e-10f;
+    return a * b;
+}
+
+/* Between k_fast_fp_begin and k_fast_fp_end denormals are flushed on the
+ * calling thread and on every thread of the team; after it the caller's
+ * setting is back, whichever it was; and a public call leaves it alone. */
+static void test_fast_fp(void)
+{
+    unsigned before = _mm_getcsr();
+    CHECK(tiny_product() != 0, "denormals are flushed before the test");
+    nf_set_threads(2);
+    int before_team = 0; /* the team's threads exist before (new ones inherit the creator's setting) */
+#pragma omp parallel num_threads(2) reduction(+ : before_team)
+    before_team += tiny_product() != 0;
+    CHECK(before_team == 2, "%d of 2 team threads make denormals before the test", before_team);
+    unsigned fp = k_fast_fp_begin();
+    CHECK(tiny_product() == 0, "the caller still makes denormals");
+    int flushed = 0, team = 0;
+#pragma omp parallel num_threads(2) reduction(+ : flushed, team)
+    {
+        team += 1;
+        flushed += tiny_product() == 0;
+    }
+    CHECK(flushed == team && team == 2, "%d of %d team threads flush denormals", flushed, team);
+    k_fast_fp_end(fp);
+    CHECK(_mm_getcsr() == before && tiny_product() != 0, "the caller's setting is not back");
+    int left = 0;
+#pragma omp parallel num_threads(2) reduction(+ : left)
+    left += tiny_product() != 0;
+    CHECK(left == 2, "%d of 2 team threads make denormals again", left);
+    /* a caller that flushes already keeps flushing; nesting restores each level */
+    _mm_setcsr(before | 0x8040);
+    fp = k_fast_fp_begin();
+    unsigned inner = k_fast_fp_begin();
+    k_fast_fp_end(inner);
+    CHECK(tiny_product() == 0, "the inner end undid the outer begin");
+    k_fast_fp_end(fp);
+    CHECK(_mm_getcsr() == (before | 0x8040), "a flushing caller's setting is not back");
+    _mm_setcsr(before);
+    /* a public call: the flow computes flushed, the caller gets its setting back */
+    nf_config cfg;
+    nf_config_default(&cfg, NF_MODEL_MAF, 3);
+    nf_flow *f = NULL;
+    float x[3 * 4] = {0.1f, -0.2f, 0.3f, 1, 2, 3, -1, 0, 1, 0.5f, 0.5f, 0.5f};
+    double lp[4];
+    CHECK(nf_flow_create(&f, &cfg) == NF_OK && nf_flow_log_prob(f, x, 4, lp) == NF_OK);
+    CHECK(_mm_getcsr() == before, "nf_flow_log_prob changed the caller's floating-point setting");
+    nf_flow_free(f);
+    nf_set_threads(1);
+}
+#endif
+
 int main(void)
 {
     rng_seed(&gen, 5);
     RUN(test_narrow_vector_versions);
     RUN(test_bound_in_place);
     RUN(test_spline_prepare);
+#if defined(__x86_64__) || defined(__SSE2__)
+    RUN(test_fast_fp);
+#endif
     TEST_SUMMARY("test_kern");
 }

@@ -82,6 +82,38 @@ int k_threads(void)
     return team_size;
 }
 
+#if defined(__x86_64__) || defined(__SSE2__)
+#include <xmmintrin.h>
+enum { FLUSH_BITS = 0x8040 }; /* MXCSR's flush-to-zero (bit 15) and denormals-are-zero (bit 6) */
+
+/* The flush bits of every thread of nflow's team set to `bits`. */
+static void set_team_flush(unsigned bits)
+{
+    int n = k_threads();
+    if (n > 1 && !omp_in_parallel()) {
+#pragma omp parallel num_threads(n)
+        _mm_setcsr((_mm_getcsr() & ~(unsigned)FLUSH_BITS) | bits);
+    }
+}
+
+unsigned k_fast_fp_begin(void)
+{
+    unsigned saved = _mm_getcsr();
+    _mm_setcsr(saved | FLUSH_BITS);
+    set_team_flush(FLUSH_BITS);
+    return saved;
+}
+
+void k_fast_fp_end(unsigned saved)
+{
+    set_team_flush(saved & FLUSH_BITS);
+    _mm_setcsr(saved);
+}
+#else
+unsigned k_fast_fp_begin(void) { return 0; }
+void k_fast_fp_end(unsigned saved) { (void)saved; }
+#endif
+
 const char *k_blas_config(void) { return openblas_get_config(); }
 const char *k_blas_kernel(void) { return openblas_get_corename(); }
 

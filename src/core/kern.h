@@ -32,6 +32,18 @@ int k_threads(void);
  * caller's OpenMP settings are not touched. */
 static inline void k_region_begin(void) { omp_set_num_threads(1); }
 
+/* Denormal floats (below 1.2e-38) cost a hundred times a normal operation
+ * on x86 CPUs, and training makes them: the weights into a dead unit decay
+ * geometrically under weight decay and Adam, through the denormal range,
+ * and their products with the activations fall there too; late in a
+ * BSDS300 run they doubled MAF's epoch. Every public call that computes
+ * runs between these two: the calling thread and nflow's worker threads
+ * flush denormal results and inputs to zero (SSE's FTZ and DAZ), then get
+ * the caller's setting back. Call from outside parallel regions; elsewhere
+ * than x86-64 they do nothing. */
+unsigned k_fast_fp_begin(void);
+void k_fast_fp_end(unsigned saved);
+
 /* Whether work of this many FLOPs is worth a parallel region (a region
  * costs a few microseconds; below this the threads would mostly wait). */
 static inline int k_worth_threads(double flops) { return flops > 4e5; }

@@ -68,11 +68,13 @@ nf_status nf_flow_log_prob_given(nf_flow *f, const float *x, const float *contex
     if (st || !rows || (st = flow_reserve(f, chunk_rows(rows))))
         return st;
     flow_set_inference(f, 1);
+    unsigned fp = k_fast_fp_begin();
     for (size_t r0 = 0; r0 < rows; r0 += EVAL_CHUNK) {
         int n = chunk_rows(rows - r0);
         flow_load_context(f, context, r0, n);
         flow_log_prob_rows(f, n, x + r0 * f->dim, log_prob + r0);
     }
+    k_fast_fp_end(fp);
     flow_set_inference(f, 0);
     return NF_OK;
 }
@@ -100,12 +102,14 @@ nf_status nf_flow_encode_given(nf_flow *f, const float *x, const float *context,
     if (st || !rows || (st = flow_reserve(f, chunk_rows(rows))))
         return st;
     flow_set_inference(f, 1);
+    unsigned fp = k_fast_fp_begin();
     for (size_t r0 = 0; r0 < rows; r0 += EVAL_CHUNK) {
         int n = chunk_rows(rows - r0);
         flow_load_context(f, context, r0, n);
         flow_x2z(f, n, x + r0 * f->dim, f->logp);
         memcpy(z + r0 * f->dim, f->act[f->n_layers - 1], sizeof(float) * n * f->dim);
     }
+    k_fast_fp_end(fp);
     flow_set_inference(f, 0);
     return NF_OK;
 }
@@ -121,11 +125,13 @@ nf_status nf_flow_decode_given(nf_flow *f, const float *z, const float *context,
     if (st || !rows || (st = flow_reserve(f, chunk_rows(rows))))
         return st;
     flow_set_inference(f, 1);
+    unsigned fp = k_fast_fp_begin();
     for (size_t r0 = 0; r0 < rows; r0 += EVAL_CHUNK) {
         int n = chunk_rows(rows - r0);
         flow_load_context(f, context, r0, n);
         flow_z2x(f, n, z + r0 * f->dim, x + r0 * f->dim, NULL);
     }
+    k_fast_fp_end(fp);
     flow_set_inference(f, 0);
     return NF_OK;
 }
@@ -156,6 +162,7 @@ nf_status nf_flow_sample_given(nf_flow *f, const float *context, size_t rows, ui
     rng_seed(&pick, seed ^ 0x7461696C5F6D6978ull);
     real *z = f->act[0];
     flow_set_inference(f, 1);
+    unsigned fp = k_fast_fp_begin();
     for (size_t r0 = 0; r0 < rows; r0 += EVAL_CHUNK) {
         int n = chunk_rows(rows - r0);
         real *xo = x + r0 * p;
@@ -191,6 +198,7 @@ nf_status nf_flow_sample_given(nf_flow *f, const float *context, size_t rows, ui
         }
         flow_mix_tail(f, n, xo, log_prob + r0);
     }
+    k_fast_fp_end(fp);
     flow_set_inference(f, 0);
     free(picked);
     free(drawn);

@@ -13,6 +13,7 @@
 #include <time.h>
 
 #include "core/error.h"
+#include "core/kern.h"
 #include "flow/flow.h"
 #include "train/adam.h"
 
@@ -101,7 +102,18 @@ static nf_status target_pass(const kl_target *t, kl_buffers *b, int rows, int di
     return NF_OK;
 }
 
+static nf_status reverse_kl_run(nf_flow *s, const kl_target *t, const nf_kl_options *o, nf_kl_progress *last);
+
+/* The training loop below with denormals flushed (k_fast_fp_begin). */
 static nf_status reverse_kl(nf_flow *s, const kl_target *t, const nf_kl_options *o, nf_kl_progress *last)
+{
+    unsigned fp = k_fast_fp_begin();
+    nf_status st = reverse_kl_run(s, t, o, last);
+    k_fast_fp_end(fp);
+    return st;
+}
+
+static nf_status reverse_kl_run(nf_flow *s, const kl_target *t, const nf_kl_options *o, nf_kl_progress *last)
 {
     nf_status st;
     if ((st = check_student(s, o)))

@@ -74,7 +74,9 @@ nf_status nf_flow_train_step_given(nf_flow *f, const float *batch, const float *
     if ((st = flow_reserve(f, opt->batch)))
         return st;
     flow_load_context(f, context, 0, (int)rows);
+    unsigned fp = k_fast_fp_begin();
     double l = train_step(f, (int)rows, batch, opt->lr, opt->weight_decay, opt->clip_norm);
+    k_fast_fp_end(fp);
     if (loss)
         *loss = l;
     if (!isfinite(l))
@@ -387,9 +389,12 @@ nf_status nf_flow_train_given(nf_flow *f, const float *train, const float *train
 {
     train_run r = {.f = f, .train = train, .val = val, .train_context = train_context, .val_context = val_context,
                    .n_train = n_train, .n_val = n_val, .opt = opt};
+    unsigned fp = k_fast_fp_begin();
     nf_status st = train_start(&r);
-    if (st)
+    if (st) {
+        k_fast_fp_end(fp);
         return st;
+    }
     int halt = 0;
     while (!st && !halt) {
         if (r.s.next == 0) {
@@ -402,7 +407,9 @@ nf_status nf_flow_train_given(nf_flow *f, const float *train, const float *train
         else
             halt = train_epoch_end(&r);
     }
-    return train_finish(&r, st, result);
+    st = train_finish(&r, st, result);
+    k_fast_fp_end(fp);
+    return st;
 }
 
 nf_status nf_flow_train(nf_flow *f, const float *train, size_t n_train, const float *val, size_t n_val,
@@ -426,6 +433,7 @@ nf_status nf_flow_evaluate_test_given(nf_flow *f, const float *x, const float *c
     /* one pass, Welford's running mean and sum of squared deviations */
     double mean = 0, m2 = 0;
     size_t seen = 0;
+    unsigned fp = k_fast_fp_begin();
     for (size_t r0 = 0; r0 < rows; r0 += (size_t)f->max_rows) {
         int n = rows - r0 < (size_t)f->max_rows ? (int)(rows - r0) : f->max_rows;
         flow_load_context(f, context, r0, n);
@@ -436,6 +444,7 @@ nf_status nf_flow_evaluate_test_given(nf_flow *f, const float *x, const float *c
             m2 += d * (f->logp[i] - mean);
         }
     }
+    k_fast_fp_end(fp);
     f->test_ll = mean;
     if (mean_log_lik)
         *mean_log_lik = mean;
