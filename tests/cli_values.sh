@@ -18,12 +18,12 @@ done
 run_ok "train nsf" "$nflow" train --data "$t/d.csv" --model nsf --bins 5 --tail-bound 2.5 --layers 2 --epochs 1 \
     --threads 1 --quiet --out "$t/s.nfm"
 run_ok "info nsf" "$nflow" info "$t/s.nfm"
-grep -q "nsf, 2 spline coupling layers of 5 bins on \[-2.5, 2.5\]" "$t/out.txt" && ok || bad "info nsf: $(cat "$t/out.txt")"
+grep -q "nsf, 2 spline coupling layers of 5 bins on \[-2.5, 2.5\] (shifted and scaled per row)" "$t/out.txt" && ok || bad "info nsf: $(cat "$t/out.txt")"
 run_ok "train nsf-ar" "$nflow" train --data "$t/d.csv" --model nsf-ar --bins 4 --layers 2 --epochs 1 --threads 1 \
     --quiet --out "$t/a.nfm"
 run_ok "sample nsf-ar" "$nflow" sample "$t/a.nfm" --n 50 --out "$t/a.csv"
 run_ok "info nsf-ar" "$nflow" info "$t/a.nfm"
-grep -q "nsf-ar, 2 spline MAFs of 4 bins on \[-3, 3\]" "$t/out.txt" && ok || bad "info nsf-ar: $(cat "$t/out.txt")"
+grep -q "nsf-ar, 2 spline MAFs of 4 bins on \[-3, 3\] (shifted and scaled per row)" "$t/out.txt" && ok || bad "info nsf-ar: $(cat "$t/out.txt")"
 refused "fit --hidden 0" 2 "--hidden: 0 out of range" "$t/f.nfm" -- "$nflow" fit --target u1 --hidden 0 --out "$t/f.nfm" && ok
 refused "plot --lo nan" 2 "--lo: nan out of range" "$t/p.png" -- \
     "$nflow" plot "$t/m.nfm" --out "$t/p.png" --lo nan --hi 3 && ok

@@ -60,6 +60,20 @@ static nf_status ready_given(const nf_flow *f, const void *buf, const float *con
 
 int nf_flow_context_dim(const nf_flow *f) { return f ? f->context_dim : 0; }
 
+/* Around every pass that only computes: the layers in inference mode and
+   denormals flushed (k_fast_fp_begin); the end gives the caller's setting back. */
+static unsigned inference_begin(nf_flow *f)
+{
+    flow_set_inference(f, 1);
+    return k_fast_fp_begin();
+}
+
+static void inference_end(nf_flow *f, unsigned fp)
+{
+    k_fast_fp_end(fp);
+    flow_set_inference(f, 0);
+}
+
 static int chunk_rows(size_t rows) { return rows < EVAL_CHUNK ? (int)rows : EVAL_CHUNK; }
 
 nf_status nf_flow_log_prob_given(nf_flow *f, const float *x, const float *context, size_t rows, double *log_prob)
@@ -67,15 +81,13 @@ nf_status nf_flow_log_prob_given(nf_flow *f, const float *x, const float *contex
     nf_status st = ready_given(f, x, context, rows);
     if (st || !rows || (st = flow_reserve(f, chunk_rows(rows))))
         return st;
-    flow_set_inference(f, 1);
-    unsigned fp = k_fast_fp_begin();
+    unsigned fp = inference_begin(f);
     for (size_t r0 = 0; r0 < rows; r0 += EVAL_CHUNK) {
         int n = chunk_rows(rows - r0);
         flow_load_context(f, context, r0, n);
         flow_log_prob_rows(f, n, x + r0 * f->dim, log_prob + r0);
     }
-    k_fast_fp_end(fp);
-    flow_set_inference(f, 0);
+    inference_end(f, fp);
     return NF_OK;
 }
 
@@ -101,16 +113,14 @@ nf_status nf_flow_encode_given(nf_flow *f, const float *x, const float *context,
     nf_status st = ready_given(f, x, context, rows);
     if (st || !rows || (st = flow_reserve(f, chunk_rows(rows))))
         return st;
-    flow_set_inference(f, 1);
-    unsigned fp = k_fast_fp_begin();
+    unsigned fp = inference_begin(f);
     for (size_t r0 = 0; r0 < rows; r0 += EVAL_CHUNK) {
         int n = chunk_rows(rows - r0);
         flow_load_context(f, context, r0, n);
         flow_x2z(f, n, x + r0 * f->dim, f->logp);
         memcpy(z + r0 * f->dim, f->act[f->n_layers - 1], sizeof(float) * n * f->dim);
     }
-    k_fast_fp_end(fp);
-    flow_set_inference(f, 0);
+    inference_end(f, fp);
     return NF_OK;
 }
 
@@ -124,15 +134,13 @@ nf_status nf_flow_decode_given(nf_flow *f, const float *z, const float *context,
     nf_status st = ready_given(f, z, context, rows);
     if (st || !rows || (st = flow_reserve(f, chunk_rows(rows))))
         return st;
-    flow_set_inference(f, 1);
-    unsigned fp = k_fast_fp_begin();
+    unsigned fp = inference_begin(f);
     for (size_t r0 = 0; r0 < rows; r0 += EVAL_CHUNK) {
         int n = chunk_rows(rows - r0);
         flow_load_context(f, context, r0, n);
         flow_z2x(f, n, z + r0 * f->dim, x + r0 * f->dim, NULL);
     }
-    k_fast_fp_end(fp);
-    flow_set_inference(f, 0);
+    inference_end(f, fp);
     return NF_OK;
 }
 
@@ -161,8 +169,7 @@ nf_status nf_flow_sample_given(nf_flow *f, const float *context, size_t rows, ui
     rng_seed(&r, seed);
     rng_seed(&pick, seed ^ 0x7461696C5F6D6978ull);
     real *z = f->act[0];
-    flow_set_inference(f, 1);
-    unsigned fp = k_fast_fp_begin();
+    unsigned fp = inference_begin(f);
     for (size_t r0 = 0; r0 < rows; r0 += EVAL_CHUNK) {
         int n = chunk_rows(rows - r0);
         real *xo = x + r0 * p;
@@ -198,8 +205,7 @@ nf_status nf_flow_sample_given(nf_flow *f, const float *context, size_t rows, ui
         }
         flow_mix_tail(f, n, xo, log_prob + r0);
     }
-    k_fast_fp_end(fp);
-    flow_set_inference(f, 0);
+    inference_end(f, fp);
     free(picked);
     free(drawn);
     free(drawn_context);

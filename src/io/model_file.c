@@ -515,11 +515,13 @@ size_t nf_flow_describe(const nf_flow *f, char *buf, size_t size)
     if (f->has_config && c->model == NF_MODEL_GAUSSIAN)
         OUT("model: gaussian, full covariance (the whitening layer alone)\n");
     else if (f->has_config && c->model == NF_MODEL_NSF)
-        OUT("model: nsf, %d spline coupling layers of %d bins on [-%g, %g], LU layers between, networks %d x %d %s%s\n",
+        OUT("model: nsf, %d spline coupling layers of %d bins on [-%g, %g] (shifted and scaled per row), LU layers "
+            "between, networks %d x %d %s%s\n",
             c->layers, c->bins, c->tail_bound, c->tail_bound, c->hidden_layers, c->hidden,
             activation_names[c->activation], c->batch_norm ? ", batch norm" : "");
     else if (f->has_config && c->model == NF_MODEL_NSF_AR)
-        OUT("model: nsf-ar, %d spline MAFs of %d bins on [-%g, %g], MADEs of %d x %d %s, first order %s%s\n",
+        OUT("model: nsf-ar, %d spline MAFs of %d bins on [-%g, %g] (shifted and scaled per row), MADEs of %d x %d %s, "
+            "first order %s%s\n",
             c->layers, c->bins, c->tail_bound, c->tail_bound, c->hidden_layers, c->hidden,
             activation_names[c->activation], order_names[c->order], c->batch_norm ? ", batch norm" : "");
     else if (f->has_config && c->model <= NF_MODEL_REALNVP)

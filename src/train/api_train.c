@@ -383,6 +383,27 @@ static nf_status train_finish(train_run *r, nf_status st, nf_train_result *resul
     return st;
 }
 
+/* The whole training run: epochs of shuffled mini-batches until train_done. */
+static nf_status train_loop(train_run *r, nf_train_result *result)
+{
+    nf_status st = train_start(r);
+    if (st)
+        return st;
+    int halt = 0;
+    while (!st && !halt) {
+        if (r->s.next == 0) {
+            if (train_done(r))
+                break;
+            rng_shuffle(&r->s.rng, r->s.order, r->s.n_train);
+        }
+        if ((size_t)r->s.next < r->n_train)
+            st = train_batch(r, &halt);
+        else
+            halt = train_epoch_end(r);
+    }
+    return train_finish(r, st, result);
+}
+
 nf_status nf_flow_train_given(nf_flow *f, const float *train, const float *train_context, size_t n_train,
                               const float *val, const float *val_context, size_t n_val, const nf_train_options *opt,
                               nf_train_result *result)
@@ -390,24 +411,7 @@ nf_status nf_flow_train_given(nf_flow *f, const float *train, const float *train
     train_run r = {.f = f, .train = train, .val = val, .train_context = train_context, .val_context = val_context,
                    .n_train = n_train, .n_val = n_val, .opt = opt};
     unsigned fp = k_fast_fp_begin();
-    nf_status st = train_start(&r);
-    if (st) {
-        k_fast_fp_end(fp);
-        return st;
-    }
-    int halt = 0;
-    while (!st && !halt) {
-        if (r.s.next == 0) {
-            if (train_done(&r))
-                break;
-            rng_shuffle(&r.s.rng, r.s.order, r.s.n_train);
-        }
-        if ((size_t)r.s.next < n_train)
-            st = train_batch(&r, &halt);
-        else
-            halt = train_epoch_end(&r);
-    }
-    st = train_finish(&r, st, result);
+    nf_status st = train_loop(&r, result);
     k_fast_fp_end(fp);
     return st;
 }
