@@ -84,8 +84,7 @@ nf_status mog_reserve(mog_base *m, int rows)
 /* Bounds the log-scales of one block in place. */
 static void bound_block(const mog_base *m, real *b)
 {
-    for (int j = 0; j < m->k; j++)
-        b[2 * m->k + j] = m->bound * r_tanh(b[2 * m->k + j] / m->bound);
+    k_bound_in_place(m->k, b + 2 * m->k, 1, m->bound);
 }
 
 /* log sum_j softmax(logits)_j N(z; mu_j, e^s_j) of one block; comp[j]

@@ -88,10 +88,7 @@ static void condition(const layer *l, coupling *c, const real *p, int rows, cons
         int n_out = c->net.n_out;
         K_PARALLEL_ROWS((size_t)rows * c->net.n_out)
         for (int r = 0; r < rows; r++)
-            for (int j = 0; j < c->nt; j++) {
-                real *a = &c->out[(size_t)r * n_out + j];
-                *a = c->bound * r_tanh(*a / c->bound);
-            }
+            k_bound_in_place(c->nt, c->out + (size_t)r * n_out, 1, c->bound);
     }
     if (c->spline) {
         K_PARALLEL_ROWS((size_t)rows * c->net.n_out)
