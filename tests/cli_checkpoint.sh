@@ -33,6 +33,19 @@ run_ok "resume finished" "$nflow" train --data "$t/d.csv" --threads 1 --resume "
 grep -q "resuming .*every.nfc.*batch 64, lr 0.01.*seed 2; epochs 4" "$t/err.txt" && ok || bad "no resume note: $(cat "$t/err.txt")"
 same "resumed a finished run" "$t/ref.nfm" "$t/again.nfm"
 
+# with dropout: stopped and resumed ends as the whole run (the draws follow
+# the step), the rate comes from the checkpoint and may not change
+run_ok "dropout reference" train --epochs 4 --dropout 0.2 --out "$t/drop.nfm"
+run_ok "dropout first half" train --epochs 2 --dropout 0.2 --out "$t/drop_half.nfm" --checkpoint "$t/drop.nfc"
+run_ok "dropout resume" "$nflow" train --data "$t/d.csv" --threads 1 --epochs 4 --resume "$t/drop.nfc" \
+    --out "$t/drop_res.nfm"
+same "dropout stopped and resumed" "$t/drop.nfm" "$t/drop_res.nfm"
+grep -q "resuming .*drop.nfc.*dropout 0.2," "$t/err.txt" && ok || bad "no dropout in the resume note: $(cat "$t/err.txt")"
+cmp -s "$t/drop.nfm" "$t/ref.nfm" && bad "dropout changed nothing" || ok
+expect_fail "dropout changed on resume" 2 "dropout 0.5 differs from the 0.2 saved" -- "$nflow" train --data "$t/d.csv" \
+    --resume "$t/drop.nfc" --dropout 0.5 --out "$t/x.nfm"
+expect_fail "dropout 1" 2 "dropout: 1 out of range 0..0.99" -- train --dropout 1 --out "$t/x.nfm"
+
 # killed (SIGKILL) at some moment after its first checkpoint, then resumed;
 # the whole run takes about 0.4 s here, so the kill comes 0.05-0.15 s after
 # the first checkpoint, and the attempt is repeated (up to 5 times) if the

@@ -148,6 +148,46 @@ static void test_conditional_layers(void)
     check_conditional_layer(spline_maf_new(4, 2, 6, 1, K_ACT_TANH, (int[]){3, 1, 0, 2}, NULL, 1, 4, 5, 2.0, 3.0));
 }
 
+/* Dropout (a training step's): the layer's network with some hidden units
+ * dropped, the same draws in every pass, is still a bijection with the
+ * right log-determinant and gradients in both directions (the coupling
+ * networks; the MADE's parallel and sequential passes). */
+static void check_dropout_layer(layer *l, real rate)
+{
+    CHECK(l && l->ops->set_dropout, "a layer with a network takes dropout");
+    if (!l || !l->ops->set_dropout)
+        return;
+    real *p = make_params(l);
+    real x[ROWS * MAXD], whole[ROWS * MAXD], dropped[ROWS * MAXD], ctx[ROWS * MAXC];
+    double ldj[ROWS] = {0};
+    randn_fill(ctx, ROWS * (size_t)l->context_dim);
+    l->context = l->context_dim ? ctx : NULL;
+    randn_fill(x, ROWS * (size_t)l->dim);
+    l->ops->x2z(l, p, ROWS, x, whole, ldj);
+    l->ops->set_dropout(l, rate, 0x5eed);
+    l->ops->x2z(l, p, ROWS, x, dropped, ldj);
+    CHECK(memcmp(whole, dropped, sizeof(real) * ROWS * l->dim) != 0, "dropout changes nothing");
+    free(p);
+    check_layer(l);
+}
+
+static void test_dropout_layers(void)
+{
+    int halves[5] = {1, 1, 0, 0, 0}, odd[4] = {0, 1, 0, 1};
+    check_dropout_layer(coupling_new(5, 0, 0, halves, 7, 2, K_ACT_TANH, 0), 0.3f);
+    check_dropout_layer(coupling_new(4, 0, 1, odd, 8, 2, K_ACT_RELU, 2.0), 0.5f);
+    check_dropout_layer(coupling_new(5, 2, 1, halves, 7, 2, K_ACT_TANH, 3.0), 0.2f);
+    check_dropout_layer(spline_coupling_new(4, 0, odd, 6, 2, K_ACT_TANH, 5, 2.0, 3.0), 0.3f);
+    for (int iaf = 0; iaf < 2; iaf++) {
+        check_dropout_layer(autoregressive_new(4, 0, iaf, 7, 2, K_ACT_TANH, (int[]){0, 1, 2, 3}, NULL, 0, 2, 3.0), 0.3f);
+        check_dropout_layer(autoregressive_new(5, 0, iaf, 9, 2, K_ACT_RELU, (int[]){3, 0, 4, 1, 2}, NULL, 1, 3, 2.0),
+                            0.4f);
+        check_dropout_layer(autoregressive_new(4, 2, iaf, 7, 1, K_ACT_TANH, (int[]){2, 0, 3, 1}, NULL, 0, 3, 3.0), 0.3f);
+    }
+    check_dropout_layer(spline_maf_new(4, 0, 6, 2, K_ACT_TANH, (int[]){0, 1, 2, 3}, NULL, 0, 7, 4, 2.0, 3.0), 0.3f);
+    check_dropout_layer(spline_maf_new(3, 1, 8, 1, K_ACT_RELU, (int[]){1, 2, 0}, NULL, 1, 8, 5, 1.5, 0), 0.25f);
+}
+
 static void test_additive_coupling(void)
 {
     int halves[5] = {1, 1, 0, 0, 0}, odd[4] = {0, 1, 0, 1}, user[6] = {1, 0, 0, 1, 1, 0};
@@ -355,6 +395,7 @@ int main(void)
 {
     rng_seed(&gen, 42);
     RUN(test_conditional_layers);
+    RUN(test_dropout_layers);
     RUN(test_additive_coupling);
     RUN(test_affine_coupling);
     RUN(test_spline_coupling);

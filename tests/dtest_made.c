@@ -171,7 +171,7 @@ static void test_one_pass_equals_naive(void)
 /* A whole flow with a MAF, an IAF and a MADE MoG base: the NLL gradient
  * with respect to every free parameter and every input equals central
  * differences; a pinned (masked) weight gets exactly zero. */
-static void check_flow_gradient(int components, int depth)
+static void check_flow_gradient(int components, int depth, double dropout)
 {
     const int n = 4;
     nf_flow f = {0};
@@ -192,6 +192,11 @@ static void check_flow_gradient(int components, int depth)
     real x[ROWS * 4];
     for (int i = 0; i < ROWS * n; i++)
         x[i] = rng_normal(&gen);
+    if (dropout > 0) { /* a training step's networks: the same draws in every pass until changed */
+        double whole = flow_mean_nll(&f, ROWS, x);
+        flow_set_dropout(&f, dropout, 77);
+        CHECK(flow_mean_nll(&f, ROWS, x) != whole, "dropout changes nothing");
+    }
     check_flow_nll_gradients(&f, ROWS, x, pinned);
     size_t mog_grads = 0;
     for (size_t k = f.mog->p_off; k < f.n_params; k++)
@@ -204,9 +209,17 @@ static void check_flow_gradient(int components, int depth)
 
 static void test_flow_gradient_mog(void)
 {
-    check_flow_gradient(3, 1);
-    check_flow_gradient(1, 2);
-    check_flow_gradient(4, 0);
+    check_flow_gradient(3, 1, 0);
+    check_flow_gradient(1, 2, 0);
+    check_flow_gradient(4, 0, 0);
+}
+
+/* With the networks' hidden units dropped (MAF's parallel pass, IAF's
+ * sequential one, the MoG base's MADE): the same checks. */
+static void test_flow_gradient_dropout(void)
+{
+    check_flow_gradient(3, 1, 0.3);
+    check_flow_gradient(2, 2, 0.5);
 }
 
 /* The MoG base's density integrates to 1 (1-D: a grid; each conditional is
@@ -252,6 +265,7 @@ int main(void)
     RUN(test_autoregressive_property);
     RUN(test_one_pass_equals_naive);
     RUN(test_flow_gradient_mog);
+    RUN(test_flow_gradient_dropout);
     RUN(test_mog_normalised);
     TEST_SUMMARY("dtest_made");
 }

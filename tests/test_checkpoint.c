@@ -41,6 +41,7 @@ static nf_flow *make_flow(int batch_norm)
  * run goes through bad epochs and decays, and its best epoch is not the
  * last (epoch 2 of 5 without batch norm, 4 with). */
 static int run_epochs = EPOCHS, run_patience = 4;
+static double run_dropout = 0;
 static void options(nf_train_options *o)
 {
     nf_train_options_default(o);
@@ -50,6 +51,7 @@ static void options(nf_train_options *o)
     o->patience = run_patience;
     o->patience_steps = 0; /* the runs below stop by epochs */
     o->seed = 9;
+    o->dropout = run_dropout;
 }
 
 static long hook_steps, hook_limit;
@@ -234,6 +236,28 @@ static void crash_resume(int batch_norm, long first, long second)
 /* Mid-epoch, then right after an epoch's last step (its validation still
  * to do: 13 + 17 = 30 steps), after the best epoch (2). */
 static void test_crash_mid_epoch(void) { crash_resume(0, 13, 17); }
+/* With dropout: the draws follow the seed and the step, so a resumed run
+ * ends as the uninterrupted one; the checkpoint keeps the rate; and the
+ * flow left by a crashed run evaluates without dropout (crash_resume
+ * compares it with the checkpoint's model). */
+static void test_crash_with_dropout(void)
+{
+    nf_train_result r;
+    nf_flow *plain = reference(0, &r);
+    run_dropout = 0.2;
+    nf_flow *dropped = reference(0, &r);
+    CHECK(memcmp(plain->params, dropped->params, sizeof(float) * plain->n_params) != 0, "dropout changes nothing");
+    crash_resume(0, 13, 17);
+    char ck[256];
+    path_in(ck, "crash.nfc");
+    nf_train_options saved;
+    nf_train_options_default(&saved);
+    CHECK(nf_train_options_read(ck, &saved) == NF_OK && saved.dropout == (double)run_dropout, "saved dropout %g",
+          saved.dropout);
+    run_dropout = 0;
+    nf_flow_free(plain);
+    nf_flow_free(dropped);
+}
 /* With batch normalisation: layer state and its best-epoch copy (4). */
 static void test_crash_with_layer_state(void) { crash_resume(1, 24, 22); }
 /* Stopped by patience: the resumed run stops at the same epoch. */
@@ -531,6 +555,7 @@ int main(void)
         return 1;
     RUN(test_checkpointing_changes_nothing);
     RUN(test_crash_mid_epoch);
+    RUN(test_crash_with_dropout);
     RUN(test_crash_with_layer_state);
     RUN(test_crash_patience_stop);
     RUN(test_stop_and_extend);

@@ -515,6 +515,13 @@ static void test_bad_arguments(void)
     nf_train_options_default(&o);
     o.lr = -1;
     CHECK(nf_flow_train(f, x, 2, NULL, 0, &o, NULL) == NF_ERR_INVALID);
+    nf_train_options_default(&o);
+    double bad_dropout[] = {-0.1, 1, NAN};
+    for (int i = 0; i < 3; i++) {
+        o.dropout = bad_dropout[i];
+        CHECK(nf_flow_train(f, x, 2, NULL, 0, &o, NULL) == NF_ERR_INVALID && strstr(nf_last_error(), "dropout"),
+              "dropout %g: %s", bad_dropout[i], nf_last_error());
+    }
     CHECK(strlen(nf_status_string(NF_ERR_CHECKSUM)) > 0);
     nf_flow_free(f);
     nf_flow_free(NULL);

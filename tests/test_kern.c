@@ -1,10 +1,11 @@
 /* The vector versions of the narrow product (AVX-512, AVX2 with FMA, as
  * far as this CPU runs them) in float against double dot products: every
  * block shape, remainder of the vector width and stride, with and without
- * bias and activation. And the element-wise kernels of the splines, and
- * the flushing of denormals around nflow's work. */
+ * bias and activation. And the element-wise kernels of the splines and of
+ * dropout, and the flushing of denormals around nflow's work. */
 #include <math.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "harness.h"
 #include "core/kern.h"
@@ -94,6 +95,74 @@ static void test_bound_in_place(void)
                 others_kept &= v[i] == before[i];
         }
         CHECK(worst < 1e-6 && others_kept, "n %d: off by %g, others kept %d", n, worst, others_kept);
+    }
+}
+
+/* Dropout's kernels: about `rate` of the units dropped, each layer and
+ * row with draws of its own, the kept ones scaled by 1 / (1 - rate); a
+ * block at an offset draws what the whole matrix drew there (threads and
+ * blocks do not change the mask); the backward zeroes exactly the dropped
+ * units and scales the others' activation slope. */
+static void test_dropout(void)
+{
+    enum { ROWS = 300, COLS = 200, LD = 210 };
+    static float h[ROWS * LD], whole[ROWS * LD], part[ROWS * LD], dh[ROWS * LD];
+    const float rates[] = {0.1f, 0.5f, 0.9f};
+    for (int t = 0; t < 3; t++) {
+        k_dropout d = {rates[t], 0x1234567ull + (uint64_t)t};
+        for (int i = 0; i < ROWS * LD; i++)
+            whole[i] = part[i] = (float)(0.1 + fabs(rng_normal(&gen))); /* positive: kept ones stay non-zero */
+        memcpy(h, whole, sizeof h);
+        k_dropout_forward(&d, 1, ROWS, COLS, LD, 0, 0, whole);
+        long dropped = 0, scaled = 0, untouched = 1;
+        for (int r = 0; r < ROWS; r++)
+            for (int j = 0; j < LD; j++) {
+                size_t i = (size_t)r * LD + j;
+                if (j >= COLS)
+                    untouched &= whole[i] == h[i];
+                else if (whole[i] == 0)
+                    dropped++;
+                else
+                    scaled += fabsf(whole[i] - h[i] / (1 - d.rate)) <= 1e-6f * whole[i];
+            }
+        double n = (double)ROWS * COLS, sd = sqrt(n * d.rate * (1 - d.rate));
+        CHECK(fabs(dropped - n * d.rate) < 5 * sd, "rate %g: %ld of %.0f dropped", d.rate, dropped, n);
+        CHECK(scaled == (long)n - dropped && untouched, "rate %g: %ld scaled, columns past the block kept %ld",
+              d.rate, scaled, untouched);
+        /* the same units by blocks at offsets (rows 0-99 and 100-299, columns 0-69 and 70-199) */
+        int r_cut = 100, c_cut = 70;
+        k_dropout_forward(&d, 1, r_cut, c_cut, LD, 0, 0, part);
+        k_dropout_forward(&d, 1, r_cut, COLS - c_cut, LD, 0, c_cut, part + c_cut);
+        k_dropout_forward(&d, 1, ROWS - r_cut, c_cut, LD, (size_t)r_cut, 0, part + (size_t)r_cut * LD);
+        k_dropout_forward(&d, 1, ROWS - r_cut, COLS - c_cut, LD, (size_t)r_cut, c_cut,
+                          part + (size_t)r_cut * LD + c_cut);
+        CHECK(memcmp(part, whole, sizeof part) == 0, "rate %g: blocks drew another mask", d.rate);
+        /* another layer, another key: other draws */
+        memcpy(part, h, sizeof part);
+        k_dropout_forward(&d, 2, ROWS, COLS, LD, 0, 0, part);
+        long same = 0;
+        for (int i = 0; i < ROWS * LD; i++)
+            same += (part[i] == 0) == (whole[i] == 0);
+        CHECK(same < ROWS * LD - 100, "rate %g: layer 2 drew layer 1's mask", d.rate);
+        /* backward through tanh: dh = 1 -> (1 - tanh^2) / (1 - rate) where kept, 0 where dropped */
+        for (int i = 0; i < ROWS * LD; i++) {
+            h[i] = whole[i] * (1 - d.rate) > 0.99f ? 0.99f / (1 - d.rate) : whole[i]; /* a tanh's range */
+            dh[i] = 1;
+        }
+        k_dropout_activate_backward(&d, K_ACT_TANH, 1, ROWS, COLS, LD, 0, 0, h, dh);
+        double worst = 0;
+        long wrong = 0;
+        for (int r = 0; r < ROWS; r++)
+            for (int j = 0; j < COLS; j++) {
+                size_t i = (size_t)r * LD + j;
+                double a = h[i] * (1 - d.rate);
+                if (whole[i] == 0)
+                    wrong += dh[i] != 0;
+                else
+                    worst = fmax(worst, fabs(dh[i] - (1 - a * a) / (1 - d.rate)));
+            }
+        CHECK(wrong == 0 && worst < 1e-5, "rate %g: backward: %ld dropped units with a gradient, off by %g", d.rate,
+              wrong, worst);
     }
 }
 
@@ -217,6 +286,7 @@ int main(void)
     RUN(test_narrow_vector_versions);
     RUN(test_bound_in_place);
     RUN(test_spline_prepare);
+    RUN(test_dropout);
 #if defined(__x86_64__) || defined(__SSE2__)
     RUN(test_fast_fp);
 #endif

@@ -184,7 +184,7 @@ static int resume_options(const cli_command *cmd, const char *path, nf_train_opt
     } same[] = {
         {"batch", topt->batch, saved.batch},           {"lr", topt->lr, saved.lr},
         {"lr-decay", topt->lr_decay, saved.lr_decay},  {"weight-decay", topt->weight_decay, saved.weight_decay},
-        {"clip", topt->clip_norm, saved.clip_norm},
+        {"clip", topt->clip_norm, saved.clip_norm},     {"dropout", topt->dropout, saved.dropout},
     };
     for (size_t i = 0; i < sizeof same / sizeof same[0]; i++)
         if (cli_seen(cmd, same[i].name) && same[i].given != same[i].kept)
@@ -202,8 +202,8 @@ static int resume_options(const cli_command *cmd, const char *path, nf_train_opt
     if (!quiet)
         fprintf(stderr,
                 "nflow train: resuming %s with its saved options: batch %d, lr %g, lr-decay %g, weight-decay %g, "
-                "clip %g, seed %llu; epochs %d, patience %d\n",
-                path, saved.batch, saved.lr, saved.lr_decay, saved.weight_decay, saved.clip_norm,
+                "clip %g, dropout %g, seed %llu; epochs %d, patience %d\n",
+                path, saved.batch, saved.lr, saved.lr_decay, saved.weight_decay, saved.clip_norm, saved.dropout,
                 (unsigned long long)saved.seed, saved.max_epochs, saved.patience);
     return 0;
 }
@@ -290,6 +290,8 @@ int cmd_train(int argc, char **argv)
         {"lr-decay", OPT_DOUBLE, &topt.lr_decay, "multiply the lr by this after patience/4 epochs without gain (default 0.5)", 0},
         {"weight-decay", OPT_DOUBLE, &topt.weight_decay, "L2 weight decay (default 1e-6)", 0},
         {"clip", OPT_DOUBLE, &topt.clip_norm, "gradient-norm clipping, 0 = off (default 100)", 0},
+        {"dropout", OPT_DOUBLE, &topt.dropout, "drop each hidden unit of the networks with this probability in "
+                                               "training steps, 0..0.99 (default 0: none)", 0},
         {"epochs", OPT_INT, &topt.max_epochs, "at most this many epochs (default 1000)", 0},
         {"patience", OPT_INT, &topt.patience, "stop after this many epochs without validation gain (default 20) ...", 0},
         {"patience-steps", OPT_INT, &topt.patience_steps, "... once they are at least this many steps (default 1000; "
@@ -327,6 +329,7 @@ int cmd_train(int argc, char **argv)
     if ((rc = cli_check_range(&cmd, "layers", layers, 1, 1000)) || (rc = cli_check_range(&cmd, "hidden", hidden, 1, 65536)) ||
         (rc = cli_check_range(&cmd, "max-time", max_time, 1e-9, 1e12)) ||
         (rc = cli_check_range(&cmd, "tail-weight", tail_weight, 0, 0.999)) ||
+        (rc = cli_check_range(&cmd, "dropout", topt.dropout, 0, 0.99)) ||
         (rc = cli_check_range(&cmd, "scale-bound", scale_bound, 0, 99)) ||
         (rc = cli_check_range(&cmd, "bins", bins, 2, 128)) || (rc = cli_check_range(&cmd, "tail-bound", tail_bound, 1e-6, 1e6)))
         return rc;

@@ -122,7 +122,8 @@ class nf_train_options(Structure):
                 ("seed", c_uint64), ("progress", train_progress_fn), ("user", c_void_p),
                 ("progress_seconds", c_double), ("checkpoint_path", c_char_p), ("checkpoint_seconds", c_double),
                 ("resume_path", c_char_p), ("stop", c_int_p), ("rank", c_int), ("ranks", c_int),
-                ("reduce", CFUNCTYPE(c_int, c_void_p, c_size_t, c_int, c_void_p)), ("reduce_user", c_void_p)]
+                ("reduce", CFUNCTYPE(c_int, c_void_p, c_size_t, c_int, c_void_p)), ("reduce_user", c_void_p),
+                ("dropout", c_double)]
 
 
 class nf_train_result(Structure):

@@ -215,6 +215,45 @@ NF_VECTOR_CLONES void k_activate_backward_block(int act, int rows, int cols, int
     }
 }
 
+/* Kept when the hash's top 24 bits reach rate 2^24 (rate < 1). */
+static inline uint32_t dropout_threshold(real rate) { return (uint32_t)((double)rate * (1 << 24) + 0.5); }
+
+static inline int dropout_kept(uint64_t key, int layer, size_t row, int unit, uint32_t threshold)
+{
+    uint64_t h = k_mix64(key + (((uint64_t)layer << 52) ^ ((uint64_t)row << 17) ^ (uint64_t)unit));
+    return (uint32_t)(h >> 40) >= threshold;
+}
+
+NF_VECTOR_CLONES void k_dropout_forward(const k_dropout *d, int layer, int rows, int cols, int ld, size_t row0,
+                                        int col0, real *h)
+{
+    uint32_t threshold = dropout_threshold(d->rate);
+    real scale = 1 / (1 - d->rate);
+    for (int r = 0; r < rows; r++) {
+        real *hr = h + (size_t)r * ld;
+#pragma omp simd
+        for (int j = 0; j < cols; j++)
+            hr[j] = dropout_kept(d->key, layer, row0 + (size_t)r, col0 + j, threshold) ? hr[j] * scale : 0;
+    }
+}
+
+NF_VECTOR_CLONES void k_dropout_activate_backward(const k_dropout *d, int act, int layer, int rows, int cols, int ld,
+                                                  size_t row0, int col0, const real *h, real *dh)
+{
+    uint32_t threshold = dropout_threshold(d->rate);
+    real scale = 1 / (1 - d->rate), keep = 1 - d->rate;
+    for (int r = 0; r < rows; r++) {
+        const real *hr = h + (size_t)r * ld;
+        real *dr = dh + (size_t)r * ld;
+#pragma omp simd
+        for (int j = 0; j < cols; j++) {
+            real a = hr[j] * keep; /* the unit's output before the scaling */
+            real slope = act == K_ACT_RELU ? (a > 0 ? 1 : 0) : 1 - a * a;
+            dr[j] = dropout_kept(d->key, layer, row0 + (size_t)r, col0 + j, threshold) ? dr[j] * scale * slope : 0;
+        }
+    }
+}
+
 /* In blocks that vectorise (no early exit inside one): x - x is 0 for a
  * finite x and NaN otherwise. */
 NF_VECTOR_CLONES size_t k_first_nonfinite(size_t n, const real *x)

@@ -6,6 +6,7 @@
 
 #include <omp.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "core/real.h"
 
@@ -106,6 +107,29 @@ enum { K_ACT_NONE = -1, K_ACT_RELU = 0, K_ACT_TANH = 1 };
  * f'(.) through the outputs h. */
 void k_bias_activate_block(int act, int rows, int cols, int ld, const real *bias, real *h);
 void k_activate_backward_block(int act, int rows, int cols, int ld, const real *h, real *dh);
+/* Dropout of hidden units while training (inverted: a kept unit is
+ * scaled by 1 / (1 - rate), so evaluation changes nothing). Unit u of
+ * hidden layer `layer` in row r of the batch is dropped when a hash of
+ * (key, layer, r, u) falls below the rate: the backward pass redraws the
+ * same mask, whatever the threads or the blocks, and none is stored. rate
+ * 0: off. The rows and units of a block start at row0 and col0. */
+typedef struct k_dropout {
+    real rate;
+    uint64_t key;
+} k_dropout;
+static inline uint64_t k_mix64(uint64_t z)
+{
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+    return z ^ (z >> 31);
+}
+/* h *= mask / (1 - rate) on a block of post-activation units. */
+void k_dropout_forward(const k_dropout *d, int layer, int rows, int cols, int ld, size_t row0, int col0, real *h);
+/* k_activate_backward_block for units that went through k_dropout_forward
+ * (h: the block's stored, dropped and scaled outputs): dh = dL/d(output)
+ * becomes dL/d(pre-activation). */
+void k_dropout_activate_backward(const k_dropout *d, int act, int layer, int rows, int cols, int ld, size_t row0,
+                                 int col0, const real *h, real *dh);
 /* The log-scales of an affine autoregressive step: alpha[i] = bound
  * tanh(raw[i stride] / bound) (raw itself when bound <= 0) and e[i] =
  * exp(sign alpha[i]), in vectors (glibc's libmvec: the scalar libm calls

@@ -28,6 +28,7 @@
 #define NF_LAYER_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include "core/real.h"
 #include "core/rng.h"
@@ -55,6 +56,9 @@ typedef struct layer_ops {
     void (*init_state)(layer *l);
     void (*constrain)(const layer *l, real *p);
     int (*check_params)(const layer *l, const real *p); /* 1 ok, 0 not */
+    /* The dropout of the layer's network's hidden units in the passes
+     * that follow (rate 0: none; key: the draws, src/core/kern.h). */
+    void (*set_dropout)(layer *l, real rate, uint64_t key);
 } layer_ops;
 
 /* The ops every layer kind has, for a file that defines them under these

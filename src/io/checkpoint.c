@@ -64,6 +64,7 @@ nf_status checkpoint_write(const nf_flow *f, const train_state *s, const char *p
     if (!st) st = mf_put_i64(w, "max_epochs", o->max_epochs);
     if (!st) st = mf_put_i64(w, "patience", o->patience);
     if (!st) st = mf_put_f64(w, "lr_decay", o->lr_decay);
+    if (!st && o->dropout > 0) st = mf_put_f64(w, "dropout", o->dropout);
     if (!st) st = mf_put_i64(w, "seed", as_i64(o->seed));
     for (int k = 0; k < 4 && !st; k++)
         st = mf_put_i64(w, rng_keys[k], as_i64(s->rng.s[k]));
@@ -125,6 +126,8 @@ static nf_status get_options(const mf_file *mf, const mf_section *s, nf_train_op
     if (!st) st = get_int(mf, s, "max_epochs", 0, INT_MAX, &max_epochs);
     if (!st) st = get_int(mf, s, "patience", 0, INT_MAX, &patience);
     if (!st) st = mf_get_f64(mf, s, "lr_decay", &o->lr_decay);
+    o->dropout = 0; /* written when not 0; absent in older checkpoints */
+    if (!st && mf_has(s, "dropout")) st = mf_get_f64(mf, s, "dropout", &o->dropout);
     if (!st) st = mf_get_i64(mf, s, "seed", &seed);
     if (st)
         return st;

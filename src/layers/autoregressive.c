@@ -365,8 +365,10 @@ static void destroy(layer *l)
     k_free(a->scales);
 }
 
+static void set_dropout(layer *l, real rate, uint64_t key) { self(l)->net.net.dropout = (k_dropout){rate, key}; }
+
 /* The three kinds share every op; the tag names the kind in model files. */
-#define AR_OPS LAYER_OPS_BY_NAME, .constrain = constrain, .check_params = check_params
+#define AR_OPS LAYER_OPS_BY_NAME, .constrain = constrain, .check_params = check_params, .set_dropout = set_dropout
 static const layer_ops maf_ops = {.tag = "maf", AR_OPS};
 static const layer_ops iaf_ops = {.tag = "iaf", AR_OPS};
 static const layer_ops spline_maf_ops = {.tag = "spline_maf", AR_OPS};

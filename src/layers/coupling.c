@@ -327,10 +327,12 @@ static void destroy(layer *l)
     free(c->trans);
 }
 
+static void set_dropout(layer *l, real rate, uint64_t key) { self(l)->net.dropout = (k_dropout){rate, key}; }
+
 /* The three kinds share every op; the tag names the kind in model files. */
-static const layer_ops additive_ops = {.tag = "additive_coupling", LAYER_OPS_BY_NAME};
-static const layer_ops spline_ops = {.tag = "spline_coupling", LAYER_OPS_BY_NAME};
-static const layer_ops affine_ops = {.tag = "affine_coupling", LAYER_OPS_BY_NAME};
+static const layer_ops additive_ops = {.tag = "additive_coupling", LAYER_OPS_BY_NAME, .set_dropout = set_dropout};
+static const layer_ops spline_ops = {.tag = "spline_coupling", LAYER_OPS_BY_NAME, .set_dropout = set_dropout};
+static const layer_ops affine_ops = {.tag = "affine_coupling", LAYER_OPS_BY_NAME, .set_dropout = set_dropout};
 
 /* kind: 0 additive, 1 affine (bound: the log-scale bound), 2 spline (bins on [-tail_bound, tail_bound],
  * shifted when shift_bound >= 0) */

@@ -6,6 +6,7 @@
 
 #include <stddef.h>
 
+#include "core/kern.h"
 #include "core/real.h"
 #include "core/rng.h"
 #include "nflow.h"
@@ -16,6 +17,7 @@ typedef struct mlp {
     int max_rows;
     real *h;                         /* depth x (max_rows x hidden), post-activation */
     real *dh[2];                     /* backward scratch, max_rows x hidden each */
+    k_dropout dropout;               /* of the hidden units, while training (rate 0: none) */
 } mlp;
 
 void mlp_shape(mlp *m, int n_in, int n_out, int hidden, int depth, int act);

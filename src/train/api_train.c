@@ -45,6 +45,8 @@ static nf_status check_options(const nf_train_options *o)
         return nf_fail(NF_ERR_INVALID, "learning-rate decay %g out of range (0, 1]", o->lr_decay);
     if (o->max_epochs < 0 || o->patience < 0 || o->patience_steps < 0)
         return nf_fail(NF_ERR_INVALID, "epochs and patience must be >= 0");
+    if (!(o->dropout >= 0 && o->dropout < 1))
+        return nf_fail(NF_ERR_INVALID, "dropout %g out of range [0, 1)", o->dropout);
     return NF_OK;
 }
 
@@ -57,6 +59,22 @@ static nf_status check_context(const nf_flow *f, const float *context, size_t ro
     if (!f->context_dim && context)
         return nf_fail(NF_ERR_INVALID, "the model takes no context");
     return NF_OK;
+}
+
+/* The networks' dropout for the step Adam is about to take: the draws
+ * follow from the seed, the step (Adam's count, which checkpoints keep) and
+ * the process, whose rows are numbered from 0 in each. */
+static void dropout_begin(nf_flow *f, const nf_train_options *o, int rank)
+{
+    if (o->dropout > 0)
+        flow_set_dropout(f, o->dropout,
+                         k_mix64(k_mix64(o->seed ^ 0x64726f706f7574ull) + (uint64_t)f->adam_t) + (uint64_t)rank);
+}
+
+static void dropout_end(nf_flow *f, const nf_train_options *o)
+{
+    if (o->dropout > 0)
+        flow_set_dropout(f, 0, 0);
 }
 
 nf_status nf_flow_train_step_given(nf_flow *f, const float *batch, const float *context, size_t rows,
@@ -75,7 +93,9 @@ nf_status nf_flow_train_step_given(nf_flow *f, const float *batch, const float *
         return st;
     flow_load_context(f, context, 0, (int)rows);
     unsigned fp = k_fast_fp_begin();
+    dropout_begin(f, opt, 0);
     double l = train_step(f, (int)rows, batch, opt->lr, opt->weight_decay, opt->clip_norm);
+    dropout_end(f, opt);
     k_fast_fp_end(fp);
     if (loss)
         *loss = l;
@@ -266,9 +286,11 @@ static nf_status train_batch(train_run *r, int *halt)
             memcpy(r->cb + (size_t)i * nc, r->train_context + (size_t)order[i] * nc, sizeof(float) * nc);
         flow_load_context(f, r->cb, 0, mine);
     }
+    dropout_begin(f, o, r->share.rank);
     double loss = r->share.ranks > 1 ? train_step_shared(f, mine, xb, rows, &r->share, s->lr, o->weight_decay,
                                                          o->clip_norm, &stop)
                                      : train_step(f, rows, xb, s->lr, o->weight_decay, o->clip_norm);
+    dropout_end(f, o);
     if (!isfinite(loss))
         return nf_fail(NF_ERR_NONFINITE,
                        "non-finite loss in epoch %lld at row %zu; kept the parameters of epoch %lld "

@@ -123,7 +123,7 @@ class Layouts(unittest.TestCase):
         want = dict(batch=256, lr=1e-3, weight_decay=1e-6, clip_norm=100.0, max_epochs=1000, patience=20,
                     patience_steps=1000, lr_decay=0.5, seed=1, user=None, progress_seconds=0.0,
                     checkpoint_path=None, checkpoint_seconds=300.0, resume_path=None, rank=0, ranks=0,
-                    reduce_user=None)
+                    reduce_user=None, dropout=0.0)
         self.assertEqual({k: getattr(o, k) for k in want}, want)
         self.assertFalse(o.progress)
         self.assertFalse(o.stop)
@@ -255,6 +255,19 @@ class AgainstTheTool(unittest.TestCase):
                                                             **QUIET)
         self.assertEqual((f.n_train_, f.n_val_, f.batch_), (300, 100, 50))
         assert_same(self, f.log_prob(X2), nflow.Flow.load(path("tv.nfm")).log_prob(X2), "trained models", rtol=1e-3)
+
+    def test_dropout_matches_nflow_train(self):
+        """fit(dropout=p) trains what `nflow train --dropout p` does, and not what it does without."""
+        np.save(path("tr.npy"), X2[:300])
+        np.save(path("va.npy"), X2[300:])
+        cli("train", "--data", path("tr.npy"), "--val", path("va.npy"), "--test", path("va.npy"), "--model", "maf",
+            "--layers", 2, "--hidden", 16, "--epochs", 3, "--batch", 50, "--dropout", 0.3, "--threads", 1, "--quiet",
+            "--out", path("td.nfm"))
+        kw = dict(epochs=3, batch=50, **QUIET)
+        f = nflow.Flow(model="maf", layers=2, hidden=16).fit(X2[:300], X2[300:], dropout=0.3, **kw)
+        g = nflow.Flow(model="maf", layers=2, hidden=16).fit(X2[:300], X2[300:], **kw)
+        assert_same(self, f.log_prob(X2), nflow.Flow.load(path("td.nfm")).log_prob(X2), "trained models", rtol=1e-3)
+        self.assertGreater(np.max(np.abs(f.log_prob(X2) - g.log_prob(X2))), 1e-3)
 
     def test_distill_matches_nflow_distill(self):
         cli("train", "--data", path("x2.npy"), "--model", "maf", "--layers", 2, "--hidden", 16, "--epochs", 5,
