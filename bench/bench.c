@@ -5,7 +5,7 @@
  * at the end. bench/torch_reference.py bench prints the same lines for
  * PyTorch ("impl": "torch"); bench/run_all.sh runs both and pairs them.
  *
- *   bench_nflow [--quick] [--filter SUBSTRING] [--repeats N] [--threads 1,2]
+ *   bench_nflow [--quick] [--filter SUBSTRING] [--repeats N] [--threads 1,2] [--dropout P]
  *
  * Configurations: MAF (5) and RealNVP (10), 2 hidden layers of 100 units at
  * n = 6, 8 and of 512 units at n = 21, 43, 63; the spline flows nsf (8)
@@ -15,7 +15,9 @@
  *               100 and 512 (the same batch again and again, lr 1e-4, no
  *               weight decay, no clipping: what torch.optim.Adam does);
  *   log_prob    nf_flow_log_prob of 10,000 rows;
- *   sample      nf_flow_sample of 1,000 rows (base draws included).
+ *   sample      nf_flow_sample of 1,000 rows (base draws included);
+ *   train_step_dropout  with --dropout P: the train_step at batch 512 with
+ *               that dropout (its cost beside train_step's, in one run).
  * Each measurement has a name, model_n<dim>_h<hidden>_<op>_b<batch>_t<threads>
  * (sgemm_<m>x<n>x<k>_t<threads> for the ceiling); --filter keeps those whose
  * name contains SUBSTRING.
@@ -67,6 +69,7 @@ enum { TRAIN_BATCH_A = 100, TRAIN_BATCH_B = 512, LOGP_BATCH = 10000, SAMPLE_BATC
 enum { MAX_REPEATS = 1000, MAX_THREADS = 8 };
 
 static int repeats = 11;
+static double dropout; /* --dropout: the rate of the train_step_dropout op, 0: no such op */
 static const char *filter = NULL;
 static int failures = 0;
 
@@ -168,10 +171,11 @@ static void bench_arch(const arch *a, const int *threads, int n_threads)
 {
     char name[160];
     int any = 0;
-    static const char *const ops[] = {"train_step", "train_step", "log_prob", "sample"};
-    static const int batches[] = {TRAIN_BATCH_A, TRAIN_BATCH_B, LOGP_BATCH, SAMPLE_BATCH};
+    static const char *const ops[] = {"train_step", "train_step", "log_prob", "sample", "train_step_dropout"};
+    static const int batches[] = {TRAIN_BATCH_A, TRAIN_BATCH_B, LOGP_BATCH, SAMPLE_BATCH, TRAIN_BATCH_B};
+    int n_ops = dropout > 0 ? 5 : 4;
     for (int t = 0; t < n_threads; t++)
-        for (int o = 0; o < 4; o++) {
+        for (int o = 0; o < n_ops; o++) {
             snprintf(name, sizeof name, "%s_n%d_h%d_%s_b%d_t%d", a->name, a->dim, a->hidden, ops[o], batches[o],
                      threads[t]);
             any |= wanted(name);
@@ -211,8 +215,8 @@ static void bench_arch(const arch *a, const int *threads, int n_threads)
     for (int t = 0; t < n_threads; t++) {
         nf_set_threads(threads[t]);
         int nt = nf_get_threads();
-        for (int o = 0; o < 4; o++) {
-            int batch = batches[o];
+        for (int o = 0; o < n_ops; o++) {
+            int batch = batches[o], training = o < 2 || o == 4;
             snprintf(name, sizeof name, "%s_n%d_h%d_%s_b%d_t%d", a->name, a->dim, a->hidden, ops[o], batch, nt);
             if (!wanted(name))
                 continue;
@@ -222,11 +226,12 @@ static void bench_arch(const arch *a, const int *threads, int n_threads)
             opt.lr = 1e-4;
             opt.weight_decay = 0;
             opt.clip_norm = 0;
+            opt.dropout = o == 4 ? dropout : 0;
             double loss;
-            int warm = o < 2 ? 3 : 1, ok = 1;
+            int warm = training ? 3 : 1, ok = 1;
             for (int r = -warm; r < repeats && ok; r++) {
                 double t0 = now_ms();
-                if (o < 2)
+                if (training)
                     st = nf_flow_train_step(f, x, (size_t)batch, &opt, &loss);
                 else if (o == 2)
                     st = nf_flow_log_prob(f, x, (size_t)batch, lp);
@@ -241,7 +246,7 @@ static void bench_arch(const arch *a, const int *threads, int n_threads)
                 }
             }
             if (ok)
-                print_line(a, ops[o], batch, nt, times, repeats, (o < 2 ? 3.0 : 1.0) * fwd * batch);
+                print_line(a, ops[o], batch, nt, times, repeats, (training ? 3.0 : 1.0) * fwd * batch);
         }
     }
     free(x);
@@ -304,7 +309,7 @@ static void bench_sgemm(int m, int n, int k, const int *threads, int n_threads)
 
 static void usage(void)
 {
-    fprintf(stderr, "usage: bench_nflow [--quick] [--filter SUBSTRING] [--repeats N] [--threads 1,2]\n");
+    fprintf(stderr, "usage: bench_nflow [--quick] [--filter SUBSTRING] [--repeats N] [--threads 1,2] [--dropout P]\n");
     exit(2);
 }
 
@@ -314,6 +319,11 @@ int main(int argc, char **argv)
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--quick")) {
             quick = 1;
+        } else if (!strcmp(argv[i], "--dropout") && i + 1 < argc) {
+            char *end;
+            dropout = strtod(argv[++i], &end);
+            if (*end || !(dropout > 0 && dropout < 1))
+                usage();
         } else if (!strcmp(argv[i], "--filter") && i + 1 < argc) {
             filter = argv[++i];
         } else if (!strcmp(argv[i], "--repeats") && i + 1 < argc) {

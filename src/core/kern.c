@@ -215,13 +215,23 @@ NF_VECTOR_CLONES void k_activate_backward_block(int act, int rows, int cols, int
     }
 }
 
-/* Kept when the hash's top 24 bits reach rate 2^24 (rate < 1). */
+/* Kept when a hash's top 24 bits reach rate 2^24 (rate < 1): a 64-bit
+ * mix of (key, layer, row) once per row, then a 32-bit one (murmur3's
+ * finaliser) per unit, which vectorises on AVX2 too. */
 static inline uint32_t dropout_threshold(real rate) { return (uint32_t)((double)rate * (1 << 24) + 0.5); }
 
-static inline int dropout_kept(uint64_t key, int layer, size_t row, int unit, uint32_t threshold)
+static inline uint32_t dropout_row_seed(uint64_t key, int layer, size_t row)
 {
-    uint64_t h = k_mix64(key + (((uint64_t)layer << 52) ^ ((uint64_t)row << 17) ^ (uint64_t)unit));
-    return (uint32_t)(h >> 40) >= threshold;
+    return (uint32_t)(k_mix64(key + (((uint64_t)layer << 52) ^ (uint64_t)row)) >> 32);
+}
+
+static inline int dropout_kept(uint32_t row_seed, int unit, uint32_t threshold)
+{
+    uint32_t h = row_seed + (uint32_t)unit * 0x9e3779b9u;
+    h = (h ^ (h >> 16)) * 0x85ebca6bu;
+    h = (h ^ (h >> 13)) * 0xc2b2ae35u;
+    h ^= h >> 16;
+    return (h >> 8) >= threshold;
 }
 
 NF_VECTOR_CLONES void k_dropout_forward(const k_dropout *d, int layer, int rows, int cols, int ld, size_t row0,
@@ -231,9 +241,12 @@ NF_VECTOR_CLONES void k_dropout_forward(const k_dropout *d, int layer, int rows,
     real scale = 1 / (1 - d->rate);
     for (int r = 0; r < rows; r++) {
         real *hr = h + (size_t)r * ld;
+        uint32_t seed = dropout_row_seed(d->key, layer, row0 + (size_t)r);
 #pragma omp simd
-        for (int j = 0; j < cols; j++)
-            hr[j] = dropout_kept(d->key, layer, row0 + (size_t)r, col0 + j, threshold) ? hr[j] * scale : 0;
+        for (int j = 0; j < cols; j++) {
+            real m = dropout_kept(seed, col0 + j, threshold) ? scale : 0; /* a select, so that it vectorises */
+            hr[j] *= m;
+        }
     }
 }
 
@@ -245,11 +258,20 @@ NF_VECTOR_CLONES void k_dropout_activate_backward(const k_dropout *d, int act, i
     for (int r = 0; r < rows; r++) {
         const real *hr = h + (size_t)r * ld;
         real *dr = dh + (size_t)r * ld;
+        uint32_t seed = dropout_row_seed(d->key, layer, row0 + (size_t)r);
+        if (act == K_ACT_RELU) {
 #pragma omp simd
-        for (int j = 0; j < cols; j++) {
-            real a = hr[j] * keep; /* the unit's output before the scaling */
-            real slope = act == K_ACT_RELU ? (a > 0 ? 1 : 0) : 1 - a * a;
-            dr[j] = dropout_kept(d->key, layer, row0 + (size_t)r, col0 + j, threshold) ? dr[j] * scale * slope : 0;
+            for (int j = 0; j < cols; j++) {
+                real m = dropout_kept(seed, col0 + j, threshold) && hr[j] > 0 ? scale : 0;
+                dr[j] *= m;
+            }
+        } else {
+#pragma omp simd
+            for (int j = 0; j < cols; j++) {
+                real a = hr[j] * keep; /* the unit's output before the scaling */
+                real m = dropout_kept(seed, col0 + j, threshold) ? scale : 0;
+                dr[j] *= m * (1 - a * a);
+            }
         }
     }
 }
