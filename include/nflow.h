@@ -459,8 +459,9 @@ typedef struct nf_train_result {
 NF_API void nf_train_options_default(nf_train_options *opt);
 /* The sizes that fit a data set of `rows` training rows (README.md, "Defaults
  * that fit the data"): hidden units of cfg (100, or 4 x dim up to 512 from
- * 50,000 rows on) and the batch of opt (the largest power of two giving at
- * least 250 steps an epoch, within 32..256). Either pointer may be NULL. */
+ * 50,000 rows on), and the batch of opt (the largest power of two giving at
+ * least 250 steps an epoch, within 32..256) and its dropout (0.2 for 8
+ * columns or more below 5,000 rows, else 0). Either pointer may be NULL. */
 NF_API void nf_defaults_for_data(size_t rows, int dim, nf_config *cfg, nf_train_options *opt);
 /* The model that fits a data set (what `nflow train` builds without
  * --model): MAF MoG while rows x dim <= 2,000,000 or dim <= 4 (its MoG

@@ -224,9 +224,18 @@ static void test_defaults_for_data(void)
     nf_config_default(&c, NF_MODEL_MAF, 128);
     nf_train_options_default(&o);
     nf_defaults_for_data(1663, 128, &c, &o);
-    CHECK(c.hidden == 100 && o.batch == 32, "hidden %d batch %d", c.hidden, o.batch);
+    CHECK(c.hidden == 100 && o.batch == 32 && o.dropout == 0.2, "hidden %d batch %d dropout %g", c.hidden, o.batch,
+          o.dropout);
     nf_defaults_for_data(18000, 2, &c, &o);
-    CHECK(c.hidden == 100 && o.batch == 64, "hidden %d batch %d", c.hidden, o.batch);
+    CHECK(c.hidden == 100 && o.batch == 64 && o.dropout == 0, "hidden %d batch %d dropout %g", c.hidden, o.batch,
+          o.dropout);
+    /* dropout: 8 columns or more, below 5,000 rows */
+    nf_defaults_for_data(4999, 8, NULL, &o);
+    CHECK(o.dropout == 0.2, "dropout %g", o.dropout);
+    nf_defaults_for_data(5000, 8, NULL, &o);
+    CHECK(o.dropout == 0, "dropout %g", o.dropout);
+    nf_defaults_for_data(500, 7, NULL, &o);
+    CHECK(o.dropout == 0, "dropout %g", o.dropout);
     nf_defaults_for_data(64000, 2, &c, &o);
     CHECK(o.batch == 256, "batch %d", o.batch);
     nf_defaults_for_data(1000000, 63, &c, &o);

@@ -291,7 +291,8 @@ int cmd_train(int argc, char **argv)
         {"weight-decay", OPT_DOUBLE, &topt.weight_decay, "L2 weight decay (default 1e-6)", 0},
         {"clip", OPT_DOUBLE, &topt.clip_norm, "gradient-norm clipping, 0 = off (default 100)", 0},
         {"dropout", OPT_DOUBLE, &topt.dropout, "drop each hidden unit of the networks with this probability in "
-                                               "training steps, 0..0.99 (default 0: none)", 0},
+                                               "training steps, 0..0.99 (default 0.2 for 8 columns or more below "
+                                               "5,000 rows, else 0)", 0},
         {"epochs", OPT_INT, &topt.max_epochs, "at most this many epochs (default 1000)", 0},
         {"patience", OPT_INT, &topt.patience, "stop after this many epochs without validation gain (default 20) ...", 0},
         {"patience-steps", OPT_INT, &topt.patience_steps, "... once they are at least this many steps (default 1000; "
@@ -520,6 +521,8 @@ int cmd_train(int argc, char **argv)
     nf_defaults_for_data(train.rows, (int)dim, &cfg, &sized);
     if (!cli_seen(&cmd, "batch") && !resume)
         topt.batch = sized.batch;
+    if (!cli_seen(&cmd, "dropout") && !resume)
+        topt.dropout = sized.dropout;
     cfg.whiten = !no_whiten;
     cfg.tail_weight = tail_weight;
     cfg.log_scale_bound = scale_bound;
@@ -554,9 +557,9 @@ int cmd_train(int argc, char **argv)
             fprintf(stderr, "nflow train: gaussian fit of %zu rows x %zu columns\n", train.rows, dim);
         else
             fprintf(stderr,
-                    "nflow train: %s, %d layers of %d x %d units, batch %d%s (chosen for %zu rows x %zu columns%s; "
-                    "the options override)\n",
-                    model, cfg.layers, cfg.hidden_layers, cfg.hidden, topt.batch,
+                    "nflow train: %s, %d layers of %d x %d units, batch %d, dropout %g%s (chosen for %zu rows x %zu "
+                    "columns%s; the options override)\n",
+                    model, cfg.layers, cfg.hidden_layers, cfg.hidden, topt.batch, topt.dropout,
                     cfg.whiten ? ", from the Gaussian fit" : "", train.rows, dim, context_flags ? " of x" : "");
     }
     topt.checkpoint_path = rank > 0 ? NULL : ck_path ? ck_path : resume;

@@ -440,7 +440,7 @@ class Flow:
     def fit(self, X, X_val=None, epochs=None, batch=None, lr=1e-3, lr_decay=0.5, weight_decay=1e-6,
             clip_norm=100.0, patience=20, patience_steps=1000, seed=None, max_time=None,
             validation_fraction=0.1, test_fraction=0.0, dequantize=False, warm_start=False, verbose=True,
-            callback=None, progress_seconds=0.0, context=None, context_val=None, dropout=0.0):
+            callback=None, progress_seconds=0.0, context=None, context_val=None, dropout=None):
         """Trains by maximum likelihood (Adam, early stopping on validation data,
         the best validation epoch kept) and returns self.
 
@@ -463,8 +463,9 @@ class Flow:
         return value stops training. An exception raised in it (Ctrl-C
         included) stops training and is raised again from fit, the best
         parameters so far in place. dropout: drop each hidden unit of the
-        networks with this probability in training steps (0: none), as
-        `nflow train --dropout`.
+        networks with this probability in training steps, as `nflow train
+        --dropout`; None: from the data's size (0.2 for 8 columns or more
+        below 5,000 rows, else 0).
 
         context: a conditional model p(x | c), one row of context values per
         row of X ((rows, k); a 1-D array is one column): the model takes k
@@ -582,7 +583,7 @@ class Flow:
         topt.max_epochs = int(epochs) if epochs is not None else (0 if model == "gaussian" else topt.max_epochs)
         topt.patience, topt.patience_steps = int(patience), int(patience_steps)
         topt.seed = seed
-        topt.dropout = float(dropout)
+        topt.dropout = float(dropout) if dropout is not None else sized.dropout
         if not warm_start:
             f = self._create(cfg)
             try:

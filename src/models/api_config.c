@@ -52,6 +52,8 @@ nf_model nf_default_model(size_t rows, int dim)
  * on htru2 and reached eight_gaussians' truth within 0.03 nats (0.06 at
  * 256); 32 against 64 changed nothing beyond the noise. Width beyond 100
  * only pays with many rows. */
+enum { DROPOUT_MIN_DIM = 8, DROPOUT_MAX_ROWS = 5000 };
+
 void nf_defaults_for_data(size_t rows, int dim, nf_config *cfg, nf_train_options *opt)
 {
     if (cfg) {
@@ -63,6 +65,10 @@ void nf_defaults_for_data(size_t rows, int dim, nf_config *cfg, nf_train_options
         while (batch > 32 && (size_t)batch * 250 > rows)
             batch /= 2;
         opt->batch = batch;
+        /* few rows for many columns: the networks learn the rows by heart
+         * (bench/RESULTS.md, "Dropout"); low-dimensional densities need
+         * every unit for their sharp features */
+        opt->dropout = dim >= DROPOUT_MIN_DIM && rows < DROPOUT_MAX_ROWS ? 0.2 : 0;
     }
 }
 

@@ -131,9 +131,11 @@ class Layouts(unittest.TestCase):
         cfg = _lib.nf_config()
         _lib.lib.nf_config_default(ctypes.byref(cfg), 4, 3)
         _lib.lib.nf_defaults_for_data(100000, 200, ctypes.byref(cfg), ctypes.byref(o))
-        self.assertEqual((cfg.hidden, o.batch), (512, 256))
+        self.assertEqual((cfg.hidden, o.batch, o.dropout), (512, 256, 0.0))
         _lib.lib.nf_defaults_for_data(1000, 2, ctypes.byref(cfg), ctypes.byref(o))
-        self.assertEqual((cfg.hidden, o.batch), (100, 32))
+        self.assertEqual((cfg.hidden, o.batch, o.dropout), (100, 32, 0.0))
+        _lib.lib.nf_defaults_for_data(1000, 30, ctypes.byref(cfg), ctypes.byref(o))
+        self.assertEqual((cfg.hidden, o.batch, o.dropout), (100, 32, 0.2))
 
     def test_kl_and_made_options(self):
         o, guard = guarded(_lib.nf_kl_options, _lib.lib.nf_kl_options_default)
