@@ -246,6 +246,20 @@ class AgainstTheTool(unittest.TestCase):
                           ("test_log_likelihood", f.test_log_likelihood_)):
             self.assertLess(abs(got[key] - mine), 1e-6 + (0 if EXACT else 1e-3), key)
 
+    def test_dropout_default_matches_nflow_train(self):
+        """8 columns of a thousand rows: fit and `nflow train` both take the data-size rule's dropout 0.2."""
+        z = np.random.default_rng(8).normal(size=(1000, 8))
+        X8 = np.concatenate([z[:, :4], np.sin(2 * z[:, :4]) + 0.3 * z[:, 4:]], axis=1).astype(np.float32)
+        np.save(path("x8.npy"), X8)
+        got = cli("train", "--data", path("x8.npy"), "--model", "maf", "--layers", 2, "--hidden", 16, "--epochs", 5,
+                  "--threads", 1, "--json", "--out", path("t8.nfm"), json_out=True)
+        f = nflow.Flow(model="maf", layers=2, hidden=16).fit(X8, epochs=5, test_fraction=0.1, **QUIET)
+        g = nflow.Flow(model="maf", layers=2, hidden=16).fit(X8, epochs=5, test_fraction=0.1, dropout=0, **QUIET)
+        self.assertTrue(f.best_epoch_ > 0 and g.best_epoch_ > 0, "trained past the Gaussian start")
+        assert_same(self, f.log_prob(X8), nflow.Flow.load(path("t8.nfm")).log_prob(X8), "trained models", rtol=1e-3)
+        self.assertLess(abs(got["val_log_likelihood"] - f.val_log_likelihood_), 1e-6 + (0 if EXACT else 1e-3))
+        self.assertGreater(np.max(np.abs(f.log_prob(X8) - g.log_prob(X8))), 1e-3)
+
     def test_explicit_validation_matches(self):
         """fit(X, X_val) trains what `nflow train --data X --val V --test T` does."""
         np.save(path("tr.npy"), X2[:300])
