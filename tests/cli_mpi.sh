@@ -2,7 +2,8 @@
 # nflow train on several processes (issue 17; a `make MPI=1` build, in
 # build-mpi): mpirun -np 2 and -np 3 (uneven shares of each batch) end within
 # 1e-5 relative of the single process's validation log-likelihood; the same
-# N twice gives the same model file; only rank 0 writes and reports; a rank
+# N twice gives the same model file; with dropout too, -np 3 ends where one
+# process does; only rank 0 writes and reports; a rank
 # killed mid-run ends the job without a hang, its last checkpoint intact,
 # and --resume continues it at another N. Skipped (0 passed, 0 failed) when
 # the build has no MPI or mpirun is missing.
@@ -33,6 +34,16 @@ for n in 2 3; do
         'BEGIN { d = a - b; if (d < 0) d = -d; r = a < 0 ? -a : a; exit !(d <= 1e-5 * r) }' && ok ||
         bad "-np $n: validation $(val_of "$t/np$n.json"), one process $(val_of "$t/one.json")"
 done
+# with dropout: each row's draws follow its place in the global batch, so
+# a shared batch drops what one process would
+# shellcheck disable=SC2086
+run_ok "one process, dropout" "$nflow" train $common --dropout 0.3 --out "$t/d1.nfm"
+cp "$t/out.txt" "$t/d1.json"
+# shellcheck disable=SC2086
+run_ok "-np 3, dropout" mpi 3 "$nflow" train $common --dropout 0.3 --out "$t/d3.nfm"
+awk -v a="$(val_of "$t/d1.json")" -v b="$(val_of "$t/out.txt")" -v c="$(val_of "$t/one.json")" \
+    'BEGIN { d = a - b; if (d < 0) d = -d; r = a < 0 ? -a : a; exit !(d <= 1e-5 * r && a != c) }' && ok ||
+    bad "-np 3 with dropout: validation $(val_of "$t/out.txt"), one process $(val_of "$t/d1.json"), without $(val_of "$t/one.json")"
 # the same N twice: the same bits
 # shellcheck disable=SC2086
 run_ok "-np 2 again" mpi 2 "$nflow" train $common --out "$t/m2b.nfm"

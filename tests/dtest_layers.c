@@ -164,7 +164,8 @@ static void check_dropout_layer(layer *l, real rate)
     l->context = l->context_dim ? ctx : NULL;
     randn_fill(x, ROWS * (size_t)l->dim);
     l->ops->x2z(l, p, ROWS, x, whole, ldj);
-    l->ops->set_dropout(l, rate, 0x5eed);
+    k_dropout d = {rate, 0x5eed, 3};
+    l->ops->set_dropout(l, &d);
     l->ops->x2z(l, p, ROWS, x, dropped, ldj);
     CHECK(memcmp(whole, dropped, sizeof(real) * ROWS * l->dim) != 0, "dropout changes nothing");
     free(p);

@@ -194,7 +194,7 @@ static void check_flow_gradient(int components, int depth, double dropout)
         x[i] = rng_normal(&gen);
     if (dropout > 0) { /* a training step's networks: the same draws in every pass until changed */
         double whole = flow_mean_nll(&f, ROWS, x);
-        flow_set_dropout(&f, dropout, 77);
+        flow_set_dropout(&f, dropout, 77, 5);
         CHECK(flow_mean_nll(&f, ROWS, x) != whole, "dropout changes nothing");
     }
     check_flow_nll_gradients(&f, ROWS, x, pinned);

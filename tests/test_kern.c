@@ -100,16 +100,17 @@ static void test_bound_in_place(void)
 
 /* Dropout's kernels: about `rate` of the units dropped, each layer and
  * row with draws of its own, the kept ones scaled by 1 / (1 - rate); a
- * block at an offset draws what the whole matrix drew there (threads and
- * blocks do not change the mask); the backward zeroes exactly the dropped
- * units and scales the others' activation slope. */
+ * block at an offset draws what the whole matrix drew there (neither
+ * threads and blocks nor a process taking its share of the batch change
+ * the mask); the backward zeroes exactly the dropped units and scales the
+ * others' activation slope. */
 static void test_dropout(void)
 {
     enum { ROWS = 300, COLS = 200, LD = 210 };
     static float h[ROWS * LD], whole[ROWS * LD], part[ROWS * LD], dh[ROWS * LD];
     const float rates[] = {0.1f, 0.5f, 0.9f};
     for (int t = 0; t < 3; t++) {
-        k_dropout d = {rates[t], 0x1234567ull + (uint64_t)t};
+        k_dropout d = {rates[t], 0x1234567ull + (uint64_t)t, 0};
         for (int i = 0; i < ROWS * LD; i++)
             whole[i] = part[i] = (float)(0.1 + fabs(rng_normal(&gen))); /* positive: kept ones stay non-zero */
         memcpy(h, whole, sizeof h);
@@ -134,8 +135,10 @@ static void test_dropout(void)
         k_dropout_forward(&d, 1, r_cut, c_cut, LD, 0, 0, part);
         k_dropout_forward(&d, 1, r_cut, COLS - c_cut, LD, 0, c_cut, part + c_cut);
         k_dropout_forward(&d, 1, ROWS - r_cut, c_cut, LD, (size_t)r_cut, 0, part + (size_t)r_cut * LD);
-        k_dropout_forward(&d, 1, ROWS - r_cut, COLS - c_cut, LD, (size_t)r_cut, c_cut,
-                          part + (size_t)r_cut * LD + c_cut);
+        /* ... and a pass whose row 0 is the batch's row r_cut (a process's share) */
+        k_dropout share = d;
+        share.first_row = (size_t)r_cut;
+        k_dropout_forward(&share, 1, ROWS - r_cut, COLS - c_cut, LD, 0, c_cut, part + (size_t)r_cut * LD + c_cut);
         CHECK(memcmp(part, whole, sizeof part) == 0, "rate %g: blocks drew another mask", d.rate);
         /* another layer, another key: other draws */
         memcpy(part, h, sizeof part);

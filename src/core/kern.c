@@ -241,7 +241,7 @@ NF_VECTOR_CLONES void k_dropout_forward(const k_dropout *d, int layer, int rows,
     real scale = 1 / (1 - d->rate);
     for (int r = 0; r < rows; r++) {
         real *hr = h + (size_t)r * ld;
-        uint32_t seed = dropout_row_seed(d->key, layer, row0 + (size_t)r);
+        uint32_t seed = dropout_row_seed(d->key, layer, d->first_row + row0 + (size_t)r);
 #pragma omp simd
         for (int j = 0; j < cols; j++) {
             real m = dropout_kept(seed, col0 + j, threshold) ? scale : 0; /* a select, so that it vectorises */
@@ -258,7 +258,7 @@ NF_VECTOR_CLONES void k_dropout_activate_backward(const k_dropout *d, int act, i
     for (int r = 0; r < rows; r++) {
         const real *hr = h + (size_t)r * ld;
         real *dr = dh + (size_t)r * ld;
-        uint32_t seed = dropout_row_seed(d->key, layer, row0 + (size_t)r);
+        uint32_t seed = dropout_row_seed(d->key, layer, d->first_row + row0 + (size_t)r);
         if (act == K_ACT_RELU) {
 #pragma omp simd
             for (int j = 0; j < cols; j++) {

@@ -112,10 +112,12 @@ void k_activate_backward_block(int act, int rows, int cols, int ld, const real *
  * hidden layer `layer` in row r of the batch is dropped when a hash of
  * (key, layer, r, u) falls below the rate: the backward pass redraws the
  * same mask, whatever the threads or the blocks, and none is stored. rate
- * 0: off. The rows and units of a block start at row0 and col0. */
+ * 0: off. The rows and units of a block start at row0 and col0 (rows
+ * counted from first_row). */
 typedef struct k_dropout {
     real rate;
     uint64_t key;
+    size_t first_row; /* the batch's row that this pass's row 0 is (a process's share of it) */
 } k_dropout;
 static inline uint64_t k_mix64(uint64_t z)
 {

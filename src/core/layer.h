@@ -30,6 +30,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "core/kern.h"
 #include "core/real.h"
 #include "core/rng.h"
 #include "io/mfile.h"
@@ -57,8 +58,9 @@ typedef struct layer_ops {
     void (*constrain)(const layer *l, real *p);
     int (*check_params)(const layer *l, const real *p); /* 1 ok, 0 not */
     /* The dropout of the layer's network's hidden units in the passes
-     * that follow (rate 0: none; key: the draws, src/core/kern.h). */
-    void (*set_dropout)(layer *l, real rate, uint64_t key);
+     * that follow (rate 0: none; key and first_row: the draws,
+     * src/core/kern.h). */
+    void (*set_dropout)(layer *l, const k_dropout *d);
 } layer_ops;
 
 /* The ops every layer kind has, for a file that defines them under these

@@ -70,13 +70,15 @@ void flow_set_training(nf_flow *f, int training)
         f->layers[l]->training = training;
 }
 
-void flow_set_dropout(nf_flow *f, double rate, uint64_t key)
+void flow_set_dropout(nf_flow *f, double rate, uint64_t key, size_t first_row)
 {
     for (int l = 0; l < f->n_layers; l++)
-        if (f->layers[l]->ops->set_dropout)
-            f->layers[l]->ops->set_dropout(f->layers[l], (real)rate, k_mix64(key + (uint64_t)l + 1));
+        if (f->layers[l]->ops->set_dropout) {
+            k_dropout d = {(real)rate, k_mix64(key + (uint64_t)l + 1), first_row};
+            f->layers[l]->ops->set_dropout(f->layers[l], &d);
+        }
     if (f->mog)
-        f->mog->net.net.dropout = (k_dropout){(real)rate, k_mix64(key + (uint64_t)f->n_layers + 1)};
+        f->mog->net.net.dropout = (k_dropout){(real)rate, k_mix64(key + (uint64_t)f->n_layers + 1), first_row};
 }
 
 void flow_set_inference(nf_flow *f, int inference)

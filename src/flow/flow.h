@@ -60,8 +60,9 @@ nf_status flow_allocate_params(nf_flow *f);
 void flow_set_training(nf_flow *f, int training);
 /* The dropout of every network's hidden units in the passes that follow
  * (a training step's; rate 0: none): key seeds the draws, and each
- * network gets a key of its own. */
-void flow_set_dropout(nf_flow *f, double rate, uint64_t key);
+ * network gets a key of its own; the passes' row 0 is row first_row of
+ * the batch (a process's share of a data-parallel batch). */
+void flow_set_dropout(nf_flow *f, double rate, uint64_t key, size_t first_row);
 /* Sets every layer's inference flag: no backward pass follows the passes
  * until it is cleared. */
 void flow_set_inference(nf_flow *f, int inference);

@@ -365,7 +365,7 @@ static void destroy(layer *l)
     k_free(a->scales);
 }
 
-static void set_dropout(layer *l, real rate, uint64_t key) { self(l)->net.net.dropout = (k_dropout){rate, key}; }
+static void set_dropout(layer *l, const k_dropout *d) { self(l)->net.net.dropout = *d; }
 
 /* The three kinds share every op; the tag names the kind in model files. */
 #define AR_OPS LAYER_OPS_BY_NAME, .constrain = constrain, .check_params = check_params, .set_dropout = set_dropout

@@ -327,7 +327,7 @@ static void destroy(layer *l)
     free(c->trans);
 }
 
-static void set_dropout(layer *l, real rate, uint64_t key) { self(l)->net.dropout = (k_dropout){rate, key}; }
+static void set_dropout(layer *l, const k_dropout *d) { self(l)->net.dropout = *d; }
 
 /* The three kinds share every op; the tag names the kind in model files. */
 static const layer_ops additive_ops = {.tag = "additive_coupling", LAYER_OPS_BY_NAME, .set_dropout = set_dropout};

@@ -62,19 +62,20 @@ static nf_status check_context(const nf_flow *f, const float *context, size_t ro
 }
 
 /* The networks' dropout for the step Adam is about to take: the draws
- * follow from the seed, the step (Adam's count, which checkpoints keep) and
- * the process, whose rows are numbered from 0 in each. */
-static void dropout_begin(nf_flow *f, const nf_train_options *o, int rank)
+ * follow from the seed, the step (Adam's count, which checkpoints keep)
+ * and each row's place in the global batch (first_row: this process's
+ * first), so that processes sharing a batch draw what one process would. */
+static void dropout_begin(nf_flow *f, const nf_train_options *o, size_t first_row)
 {
     if (o->dropout > 0)
-        flow_set_dropout(f, o->dropout,
-                         k_mix64(k_mix64(o->seed ^ 0x64726f706f7574ull) + (uint64_t)f->adam_t) + (uint64_t)rank);
+        flow_set_dropout(f, o->dropout, k_mix64(k_mix64(o->seed ^ 0x64726f706f7574ull) + (uint64_t)f->adam_t),
+                         first_row);
 }
 
 static void dropout_end(nf_flow *f, const nf_train_options *o)
 {
     if (o->dropout > 0)
-        flow_set_dropout(f, 0, 0);
+        flow_set_dropout(f, 0, 0, 0);
 }
 
 nf_status nf_flow_train_step_given(nf_flow *f, const float *batch, const float *context, size_t rows,
@@ -286,7 +287,7 @@ static nf_status train_batch(train_run *r, int *halt)
             memcpy(r->cb + (size_t)i * nc, r->train_context + (size_t)order[i] * nc, sizeof(float) * nc);
         flow_load_context(f, r->cb, 0, mine);
     }
-    dropout_begin(f, o, r->share.rank);
+    dropout_begin(f, o, (size_t)lo);
     double loss = r->share.ranks > 1 ? train_step_shared(f, mine, xb, rows, &r->share, s->lr, o->weight_decay,
                                                          o->clip_norm, &stop)
                                      : train_step(f, rows, xb, s->lr, o->weight_decay, o->clip_norm);
