@@ -17,7 +17,8 @@
  *   log_prob    nf_flow_log_prob of 10,000 rows;
  *   sample      nf_flow_sample of 1,000 rows (base draws included);
  *   train_step_dropout  with --dropout P: the train_step at batch 512 with
- *               that dropout (its cost beside train_step's, in one run).
+ *               that dropout, each one right after a step without it; a
+ *               "dropout_cost" line gives the median of their ratios.
  * Each measurement has a name, model_n<dim>_h<hidden>_<op>_b<batch>_t<threads>
  * (sgemm_<m>x<n>x<k>_t<threads> for the ceiling); --filter keeps those whose
  * name contains SUBSTRING.
@@ -203,7 +204,7 @@ static void bench_arch(const arch *a, const int *threads, int n_threads)
     float *x = malloc(sizeof(float) * (size_t)LOGP_BATCH * a->dim);
     float *samples = malloc(sizeof(float) * (size_t)SAMPLE_BATCH * a->dim);
     double *lp = malloc(sizeof(double) * LOGP_BATCH);
-    double times[MAX_REPEATS];
+    double times[MAX_REPEATS], ratios[MAX_REPEATS];
     if (!x || !samples || !lp) {
         fprintf(stderr, "bench_nflow: out of memory\n");
         exit(2);
@@ -230,6 +231,14 @@ static void bench_arch(const arch *a, const int *threads, int n_threads)
             double loss;
             int warm = training ? 3 : 1, ok = 1;
             for (int r = -warm; r < repeats && ok; r++) {
+                double plain = 0;
+                if (o == 4) { /* a step without dropout right before each one with it: their ratio */
+                    opt.dropout = 0;
+                    double t0 = now_ms();
+                    st = nf_flow_train_step(f, x, (size_t)batch, &opt, &loss);
+                    plain = now_ms() - t0;
+                    opt.dropout = dropout;
+                }
                 double t0 = now_ms();
                 if (training)
                     st = nf_flow_train_step(f, x, (size_t)batch, &opt, &loss);
@@ -243,10 +252,16 @@ static void bench_arch(const arch *a, const int *threads, int n_threads)
                     ok = 0;
                 } else if (r >= 0) {
                     times[r] = t1 - t0;
+                    ratios[r] = (t1 - t0) / plain;
                 }
             }
             if (ok)
                 print_line(a, ops[o], batch, nt, times, repeats, (training ? 3.0 : 1.0) * fwd * batch);
+            if (ok && o == 4)
+                printf("{\"impl\": \"nflow\", \"model\": \"%s\", \"dim\": %d, \"hidden\": %d, \"op\": "
+                       "\"dropout_cost\", \"batch\": %d, \"threads\": %d, \"dropout\": %g, "
+                       "\"median_ratio\": %.3f, \"repeats\": %d}\n",
+                       a->name, a->dim, a->hidden, batch, nt, dropout, median(ratios, repeats), repeats);
         }
     }
     free(x);
