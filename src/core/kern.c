@@ -237,6 +237,8 @@ static inline int dropout_kept(uint32_t row_seed, int unit, uint32_t threshold)
 NF_VECTOR_CLONES void k_dropout_forward(const k_dropout *d, int layer, int rows, int cols, int ld, size_t row0,
                                         int col0, real *h)
 {
+    if (!(d->rate > 0))
+        return;
     uint32_t threshold = dropout_threshold(d->rate);
     real scale = 1 / (1 - d->rate);
     for (int r = 0; r < rows; r++) {
@@ -253,6 +255,10 @@ NF_VECTOR_CLONES void k_dropout_forward(const k_dropout *d, int layer, int rows,
 NF_VECTOR_CLONES void k_dropout_activate_backward(const k_dropout *d, int act, int layer, int rows, int cols, int ld,
                                                   size_t row0, int col0, const real *h, real *dh)
 {
+    if (!(d->rate > 0)) {
+        k_activate_backward_block(act, rows, cols, ld, h, dh);
+        return;
+    }
     uint32_t threshold = dropout_threshold(d->rate);
     real scale = 1 / (1 - d->rate), keep = 1 - d->rate;
     for (int r = 0; r < rows; r++) {

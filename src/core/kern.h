@@ -125,11 +125,12 @@ static inline uint64_t k_mix64(uint64_t z)
     z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
     return z ^ (z >> 31);
 }
-/* h *= mask / (1 - rate) on a block of post-activation units. */
+/* h *= mask / (1 - rate) on a block of post-activation units (rate 0:
+ * nothing). */
 void k_dropout_forward(const k_dropout *d, int layer, int rows, int cols, int ld, size_t row0, int col0, real *h);
 /* k_activate_backward_block for units that went through k_dropout_forward
  * (h: the block's stored, dropped and scaled outputs): dh = dL/d(output)
- * becomes dL/d(pre-activation). */
+ * becomes dL/d(pre-activation); rate 0: k_activate_backward_block itself. */
 void k_dropout_activate_backward(const k_dropout *d, int act, int layer, int rows, int cols, int ld, size_t row0,
                                  int col0, const real *h, real *dh);
 /* The log-scales of an affine autoregressive step: alpha[i] = bound

@@ -178,23 +178,13 @@ static void panel_forward(made *m, const real *p, int r0, int rows, int l, int a
     k_bias_activate_block(l < m->depth ? m->act : K_ACT_NONE, rows, b - a, out, bias + a, dst + a);
 }
 
-/* panel_forward, then the hidden units' dropout while training. */
+/* panel_forward, then the hidden units' dropout (while training; rate 0 otherwise). */
 static void panel_forward_drop(made *m, const real *p, int r0, int rows, int l, int a, int b, int width)
 {
     panel_forward(m, p, r0, rows, l, a, b, width);
-    if (l < m->depth && m->net.dropout.rate > 0)
+    if (l < m->depth)
         k_dropout_forward(&m->net.dropout, l, rows, b - a, m->hidden, (size_t)r0,
                           a, hidden_of(m, m->net.h, l) + (size_t)r0 * m->hidden + a);
-}
-
-/* dL/dh -> dL/d(pre-activation) in place for units [a, a + cols) of hidden
- * layer l, rows from r0 (h and dh at row r0, unit a). */
-static void hidden_backward(const made *m, int l, int r0, int rows, int a, int cols, const real *h, real *dh)
-{
-    if (m->net.dropout.rate > 0)
-        k_dropout_activate_backward(&m->net.dropout, m->act, l, rows, cols, m->hidden, (size_t)r0, a, h, dh);
-    else
-        k_activate_backward_block(m->act, rows, cols, m->hidden, h, dh);
 }
 
 void made_seq_step(made *m, const real *p, int r0, int rows, int k)
@@ -268,7 +258,7 @@ void made_seq_backward_step(made *m, const real *p, int r0, int rows, int k, con
             continue;
         real *dh = hidden_of(m, m->dh, l) + (size_t)r0 * m->hidden + a;
         const real *h = hidden_of(m, m->net.h, l) + (size_t)r0 * m->hidden + a;
-        hidden_backward(m, l, r0, rows, a, b - a, h, dh);
+        k_dropout_activate_backward(&m->net.dropout, m->act, l, rows, b - a, m->hidden, (size_t)r0, a, h, dh);
         panel_input_grad(m, p, r0, rows, l, a, b, width_for(m, l, k), dh, m->hidden);
     }
 }
@@ -403,8 +393,8 @@ void made_backward(made *m, const real *p, int rows, const real *dout, real *dx,
                 for (int t = 0; t < tiles; t++) {
                     int r0, r1;
                     k_tile(rows, tile, t, &r0, &r1);
-                    hidden_backward(m, l, r0, r1 - r0, 0, out, hidden_of(m, m->net.h, l) + (size_t)r0 * out,
-                                    dy + (size_t)r0 * out);
+                    k_dropout_activate_backward(&m->net.dropout, m->act, l, r1 - r0, out, out, (size_t)r0, 0,
+                                                hidden_of(m, m->net.h, l) + (size_t)r0 * out, dy + (size_t)r0 * out);
                 }
             }
             if (l == 0 && !dx && !dcontext)

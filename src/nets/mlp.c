@@ -111,7 +111,7 @@ static void forward_rows(mlp *m, const real *p, int r0, int r1, const real *in, 
         real *y = l == m->depth ? out + (size_t)r0 * nout : hidden_rows(m, m->h, l, r0);
         k_gemm(0, 1, r1 - r0, nout, nin, 1, x, nin, w, nin, 0, y, nout);
         k_bias_activate_block(l < m->depth ? m->act : K_ACT_NONE, r1 - r0, nout, nout, bias, y);
-        if (l < m->depth && m->dropout.rate > 0)
+        if (l < m->depth)
             k_dropout_forward(&m->dropout, l, r1 - r0, nout, nout, (size_t)r0, 0, y);
         x = y;
     }
@@ -166,11 +166,9 @@ void mlp_backward(mlp *m, const real *p, int rows, const real *in, const real *d
                     k_tile(rows, MLP_ROW_TILE, t, &r0, &r1);
                     real *dxt = dx + (size_t)r0 * nin;
                     k_gemm(0, 0, r1 - r0, nin, nout, 1, dy + (size_t)r0 * nout, nout, w, nin, 0, dxt, nin);
-                    if (l > 0 && m->dropout.rate > 0)
+                    if (l > 0)
                         k_dropout_activate_backward(&m->dropout, m->act, l - 1, r1 - r0, nin, nin, (size_t)r0, 0,
                                                     x + (size_t)r0 * nin, dxt);
-                    else if (l > 0)
-                        k_activate_backward_block(m->act, r1 - r0, nin, nin, x + (size_t)r0 * nin, dxt);
                 }
             } else {
 #pragma omp barrier
