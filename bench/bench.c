@@ -238,6 +238,11 @@ static void bench_arch(const arch *a, const int *threads, int n_threads)
                     st = nf_flow_train_step(f, x, (size_t)batch, &opt, &loss);
                     plain = now_ms() - t0;
                     opt.dropout = dropout;
+                    if (st) {
+                        fail(ops[0], name, st);
+                        ok = 0;
+                        break;
+                    }
                 }
                 double t0 = now_ms();
                 if (training)
@@ -252,7 +257,8 @@ static void bench_arch(const arch *a, const int *threads, int n_threads)
                     ok = 0;
                 } else if (r >= 0) {
                     times[r] = t1 - t0;
-                    ratios[r] = (t1 - t0) / plain;
+                    if (o == 4)
+                        ratios[r] = (t1 - t0) / plain;
                 }
             }
             if (ok)
