@@ -208,7 +208,8 @@ typedef struct nf_config {
     /* With whiten: the Gaussian fit's weight w in the model's density
      * p = (1 - w) p_flow + w N(fit), a floor under the tails that costs at
      * most -log(1 - w) nats inside the data (src/flow/gaussian_fit.c). Encoding
-     * and decoding are the flow's alone; sampling draws from the mixture;
+     * and decoding are the flow's alone; sampling draws from the mixture (a
+     * conditional model's from the flow alone: the fit ignores the context);
      * distillation and nf_flow_fit_target use the flow's own density.
      * Default 1e-3; 0: the flow alone. */
     double tail_weight;

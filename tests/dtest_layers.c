@@ -133,6 +133,67 @@ static void check_conditional_layer(layer *l)
     check_layer(l);
 }
 
+/* A layer that changes every dimension (an autoregressive one, a coupling
+ * of one column): each dimension's output, the first in the order
+ * included, moves with the context in both directions; then the checks of
+ * every layer. */
+static void check_context_reaches_every_dim(layer *l)
+{
+    CHECK(l && l->context_dim > 0 && l->context_dim <= MAXC && l->dim <= MAXD);
+    if (!l || !l->context_dim || l->context_dim > MAXC || l->dim > MAXD)
+        return;
+    real *p = make_params(l), x[ROWS * MAXD], out[ROWS * MAXD], out2[ROWS * MAXD], ctx[ROWS * MAXC];
+    double ldj[ROWS];
+    randn_fill(x, ROWS * (size_t)l->dim);
+    randn_fill(ctx, ROWS * (size_t)l->context_dim);
+    l->context = ctx;
+    for (int dir = 0; dir < 2; dir++) {
+        pass_of(l, dir)(l, p, ROWS, x, out, memset(ldj, 0, sizeof ldj));
+        for (int i = 0; i < ROWS * l->context_dim; i++)
+            ctx[i] += 0.5;
+        pass_of(l, dir)(l, p, ROWS, x, out2, ldj);
+        for (int i = 0; i < ROWS * l->context_dim; i++)
+            ctx[i] -= 0.5;
+        for (int j = 0; j < l->dim; j++) {
+            double moved = 0;
+            for (int r = 0; r < ROWS; r++)
+                moved = fmax(moved, fabs(out2[r * l->dim + j] - out[r * l->dim + j]));
+            CHECK(moved > 1e-6, "%s, direction %d: dimension %d does not hear the context", l->ops->tag, dir, j);
+        }
+    }
+    l->context = NULL;
+    free(p);
+    check_conditional_layer(l);
+}
+
+/* One x column: a coupling cannot split it, so it is element-wise, its
+ * network reading the context alone (or, unconditional, nothing); a
+ * conditional MADE of one input has hidden units of degree 0. */
+static void test_one_column_layers(void)
+{
+    int one[1] = {0};
+    for (int nc = 0; nc <= 2; nc += 2) {
+        layer *ls[] = {coupling_new(1, nc, 1, one, 5, 2, K_ACT_TANH, 3.0), coupling_new(1, nc, 0, one, 4, 1, K_ACT_RELU, 0),
+                       spline_coupling_new(1, nc, one, 5, 1, K_ACT_TANH, 5, 2.0, -1),
+                       spline_coupling_new(1, nc, one, 5, 2, K_ACT_TANH, 4, 2.0, 3.0),
+                       coupling_new(1, nc, 1, one, 0, 0, K_ACT_TANH, 3.0)};
+        for (size_t k = 0; k < sizeof ls / sizeof ls[0]; k++)
+            if (nc)
+                check_context_reaches_every_dim(ls[k]);
+            else
+                check_layer(ls[k]);
+    }
+    for (int iaf = 0; iaf < 2; iaf++) {
+        check_context_reaches_every_dim(autoregressive_new(1, 1, iaf, 5, 2, K_ACT_TANH, (int[]){0}, NULL, 0, 3, 3.0));
+        check_context_reaches_every_dim(autoregressive_new(1, 2, iaf, 6, 1, K_ACT_RELU, (int[]){0}, NULL, 1, 3, 3.0));
+        /* several columns: the first in the order hears the context too */
+        check_context_reaches_every_dim(autoregressive_new(4, 2, iaf, 8, 2, K_ACT_TANH, (int[]){2, 0, 3, 1}, NULL, 0, 3, 3.0));
+        check_context_reaches_every_dim(autoregressive_new(3, 1, iaf, 9, 1, K_ACT_TANH, (int[]){1, 2, 0}, NULL, 1, 5, 3.0));
+    }
+    check_context_reaches_every_dim(spline_maf_new(1, 2, 6, 1, K_ACT_TANH, (int[]){0}, NULL, 0, 4, 5, 2.0, 3.0));
+    check_context_reaches_every_dim(spline_maf_new(3, 1, 6, 2, K_ACT_TANH, (int[]){2, 0, 1}, NULL, 1, 4, 5, 2.0, -1));
+}
+
 static void test_conditional_layers(void)
 {
     int halves[5] = {1, 1, 0, 0, 0}, odd[4] = {0, 1, 0, 1};
@@ -396,6 +457,7 @@ int main(void)
 {
     rng_seed(&gen, 42);
     RUN(test_conditional_layers);
+    RUN(test_one_column_layers);
     RUN(test_dropout_layers);
     RUN(test_additive_coupling);
     RUN(test_affine_coupling);

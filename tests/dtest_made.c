@@ -214,6 +214,68 @@ static void test_flow_gradient_mog(void)
     check_flow_gradient(4, 0, 0);
 }
 
+/* A conditional flow (a MAF, an IAF, a MADE MoG base, each reading the
+ * context): the NLL gradient by parameters, inputs and context against
+ * central differences; with n = 1 the MoG base alone must hear the
+ * context (its first output block: the hidden units of degree 0). */
+static void check_conditional_flow_gradient(int n, int with_layers, int components)
+{
+    enum { NC = 2 };
+    nf_flow f = {0};
+    f.dim = n;
+    f.context_dim = NC;
+    int order[MAXN];
+    random_order(order, n);
+    CHECK(flow_add(&f, standardize_new(n, NULL, NULL)) == NF_OK);
+    if (with_layers) {
+        CHECK(flow_add(&f, autoregressive_new(n, NC, 0, 6, 1, K_ACT_TANH, order, NULL, 0, 3, 3)) == NF_OK);
+        CHECK(flow_add(&f, autoregressive_new(n, NC, 1, 5, 2, K_ACT_TANH, order, NULL, 1, 4, 3)) == NF_OK);
+    }
+    f.mog = mog_new(n, NC, components, 7, 1, K_ACT_TANH, order, NULL, 0, 5);
+    CHECK(f.mog != NULL);
+    CHECK(flow_allocate_params(&f) == NF_OK);
+    CHECK(flow_reserve(&f, ROWS) == NF_OK);
+    for (size_t k = 0; k < f.n_params; k++)
+        f.params[k] = 0.4 * rng_normal(&gen);
+    for (int l = 1; l < f.n_layers; l++)
+        made_constrain(autoregressive_net(f.layers[l]), f.params + f.layers[l]->p_off);
+    made_constrain(&f.mog->net, f.params + f.mog->p_off);
+    char *pinned = pinned_params(&f);
+    real x[ROWS * MAXN], ctx[ROWS * NC], dctx[ROWS * NC] = {0};
+    for (int i = 0; i < ROWS * n; i++)
+        x[i] = rng_normal(&gen);
+    for (int i = 0; i < ROWS * NC; i++)
+        ctx[i] = rng_normal(&gen);
+    flow_point_context(&f, ctx, NULL);
+    check_flow_nll_gradients(&f, ROWS, x, pinned);
+    flow_point_context(&f, ctx, dctx);
+    flow_x2z(&f, ROWS, x, f.logp);
+    flow_nll_backward(&f, ROWS, x, NULL, NULL);
+    flow_point_context(&f, ctx, NULL);
+    const double h = 1e-6;
+    double gmax = 0;
+    for (int i = 0; i < ROWS * NC; i++) {
+        real keep = ctx[i];
+        ctx[i] = keep + h;
+        double a = flow_mean_nll(&f, ROWS, x);
+        ctx[i] = keep - h;
+        double b = flow_mean_nll(&f, ROWS, x);
+        ctx[i] = keep;
+        CHECK_CLOSE(dctx[i], (a - b) / (2 * h), 1e-6, 1e-5);
+        gmax = fmax(gmax, fabs(dctx[i]));
+    }
+    CHECK(gmax > 1e-3, "n=%d: the density does not hear the context (gradient %g)", n, gmax);
+    free(pinned);
+    free_test_flow(&f);
+}
+
+static void test_conditional_flow_gradient(void)
+{
+    check_conditional_flow_gradient(1, 0, 3); /* the MoG base alone */
+    check_conditional_flow_gradient(1, 1, 2);
+    check_conditional_flow_gradient(3, 1, 2);
+}
+
 /* With the networks' hidden units dropped (MAF's parallel pass, IAF's
  * sequential one, the MoG base's MADE): the same checks. */
 static void test_flow_gradient_dropout(void)
@@ -265,6 +327,7 @@ int main(void)
     RUN(test_autoregressive_property);
     RUN(test_one_pass_equals_naive);
     RUN(test_flow_gradient_mog);
+    RUN(test_conditional_flow_gradient);
     RUN(test_flow_gradient_dropout);
     RUN(test_mog_normalised);
     TEST_SUMMARY("dtest_made");

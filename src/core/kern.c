@@ -120,6 +120,14 @@ const char *k_blas_kernel(void) { return openblas_get_corename(); }
 static void gemm(int trans_a, int trans_b, int m, int n, int k, real alpha, const real *a, int lda, const real *b,
                  int ldb, real beta, real *c, int ldc)
 {
+    if (m <= 0 || n <= 0)
+        return;
+    if (k <= 0) { /* a network with no inputs (a one-column coupling without context): C = beta C */
+        for (int i = 0; i < m; i++)
+            for (int j = 0; j < n; j++)
+                c[(size_t)i * ldc + j] = beta == 0 ? 0 : beta * c[(size_t)i * ldc + j];
+        return;
+    }
 #ifdef NF_REAL_DOUBLE
     cblas_dgemm(CblasRowMajor, trans_a ? CblasTrans : CblasNoTrans, trans_b ? CblasTrans : CblasNoTrans, m, n, k,
                 alpha, a, lda, b, ldb, beta, c, ldc);

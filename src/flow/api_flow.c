@@ -155,7 +155,10 @@ nf_status nf_flow_sample_given(nf_flow *f, const float *context, size_t rows, ui
     nf_status st = ready_given(f, x, context, rows);
     if (st || !rows || (st = flow_reserve(f, chunk_rows(rows))))
         return st;
-    int mix = f->gauss && f->tail_weight > 0, p = f->dim;
+    /* The fit is of x's marginal: a conditional model's samples come from
+     * the flow alone, so that none ignores its context (the floor stays in
+     * the densities, w of their mass; src/flow/gaussian_fit.c). */
+    int mix = f->gauss && f->tail_weight > 0, draw_fit = mix && !f->context_dim, p = f->dim;
     int *picked = mix ? malloc(sizeof(int) * EVAL_CHUNK) : NULL;
     real *drawn = mix ? malloc(sizeof(real) * EVAL_CHUNK * p) : NULL;
     real *drawn_context = mix && f->context_dim ? malloc(sizeof(real) * EVAL_CHUNK * f->context_dim) : NULL;
@@ -184,7 +187,7 @@ nf_status nf_flow_sample_given(nf_flow *f, const float *context, size_t rows, ui
         if (!mix)
             continue;
         int k = 0;
-        for (int i = 0; i < n; i++)
+        for (int i = 0; i < n && draw_fit; i++)
             if (rng_uniform(&pick) < f->tail_weight) {
                 for (int j = 0; j < p; j++)
                     drawn[(size_t)k * p + j] = (real)rng_normal(&pick);

@@ -11,7 +11,10 @@
  * where the flow's learned maps extrapolate wildly (a pixel 50 standard
  * deviations out once scored -7e4), scores at least the Gaussian's
  * log-density + log w instead. Encoding and decoding stay the flow's
- * bijection; sampling draws from the mixture. */
+ * bijection; sampling draws from the mixture, except a conditional
+ * model's: the fit is of x's marginal, and a draw from it would ignore the
+ * context, so those samples come from the flow alone (at most w of the
+ * density's mass differs from the sampler's). */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>

@@ -58,8 +58,9 @@ static nf_status reserve(layer *l, int rows)
         return NF_OK;
     release(c);
     int n_out = c->net.n_out;
-    c->in = malloc(sizeof(real) * rows * c->n_in);
-    c->din = malloc(sizeof(real) * rows * c->n_in);
+    size_t n_in = c->n_in ? (size_t)c->n_in : 1; /* an unconditional one-column layer's network reads nothing */
+    c->in = malloc(sizeof(real) * rows * n_in);
+    c->din = malloc(sizeof(real) * rows * n_in);
     c->out = malloc(sizeof(real) * rows * n_out);
     c->dout = malloc(sizeof(real) * rows * n_out);
     if (!c->in || !c->din || !c->out || !c->dout || mlp_reserve(&c->net, rows)) {
@@ -342,7 +343,10 @@ static layer *make(int dim, int n_context, int kind, const int *cond_mask, int h
     int nc = 0;
     for (int i = 0; i < dim; i++)
         nc += cond_mask[i] != 0;
-    if (dim < 2 || nc == 0 || nc == dim) {
+    /* One column cannot be split: the layer is then element-wise, its
+     * network reading the context alone (or nothing: a learned constant
+     * transform of an unconditional column). */
+    if (nc == dim || (nc == 0 && dim > 1 && n_context == 0)) {
         nf_fail(NF_ERR_INVALID, "coupling mask must have conditioning and changed dimensions (dim %d, %d conditioning)",
                 dim, nc);
         return NULL;

@@ -66,6 +66,8 @@ static nf_status make_mask(const nf_flow *f, nf_partition part, const int *user,
         if (flip)
             mask[i] = !mask[i];
     }
+    if (f->dim == 1 && part != NF_PART_MASK)
+        mask[0] = 0; /* one column cannot be split: every layer changes it, conditioned on the context alone */
     return NF_OK;
 }
 
@@ -74,8 +76,6 @@ static nf_status make_mask(const nf_flow *f, nf_partition part, const int *user,
 static nf_status add_coupling(nf_flow *f, int kind, nf_partition part, const int *user, int flip, int hidden,
                               int hidden_layers, nf_activation act, double bound, int bins, double shift_bound)
 {
-    if (f->dim < 2)
-        return nf_fail(NF_ERR_INVALID, "coupling layers need at least 2 dimensions");
     if ((unsigned)act > NF_ACT_TANH)
         return nf_fail(NF_ERR_INVALID, "unknown activation %d", (int)act);
     int *mask = malloc(sizeof(int) * f->dim);

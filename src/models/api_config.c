@@ -81,8 +81,6 @@ nf_status nf_flow_create(nf_flow **out, const nf_config *cfg)
         return nf_fail(NF_ERR_INVALID, "unknown model %d", (int)cfg->model);
     if ((unsigned)cfg->order > NF_ORDER_RANDOM)
         return nf_fail(NF_ERR_INVALID, "unknown order %d", (int)cfg->order);
-    if (cfg->dim < 2 && !autoregressive && !gaussian)
-        return nf_fail(NF_ERR_INVALID, "NICE and RealNVP need at least 2 dimensions (got %d)", cfg->dim);
     if (cfg->layers < 1 || cfg->layers > 1000)
         return nf_fail(NF_ERR_INVALID, "layers %d out of range 1..1000", cfg->layers);
     if (cfg->hidden < 1 || cfg->hidden > 65536)

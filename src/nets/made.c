@@ -65,15 +65,19 @@ nf_status made_setup(made *m, int n, int n_context, int hidden, int depth, int a
         return NF_ERR_NOMEM;
     }
     memcpy(m->order, order, sizeof(int) * n);
-    int top = n > 1 ? n - 1 : 1; /* hidden degrees lie in 1..n-1 */
+    /* Hidden degrees lie in 1..n-1; a conditional MADE's start at 0: units
+     * that read the context alone, so that output block 0 (the first
+     * dimension's conditional) hears the context too. */
+    int bottom = n_context > 0 ? 0 : 1, top = n > 1 ? n - 1 : bottom;
     for (int l = 0; l < depth; l++) {
         int *d = m->deg + (size_t)l * m->hidden;
-        int lo = l == 0 ? 1 : m->deg[(size_t)(l - 1) * m->hidden]; /* previous layer's minimum */
+        int lo = l == 0 ? bottom : m->deg[(size_t)(l - 1) * m->hidden]; /* previous layer's minimum */
         for (int j = 0; j < m->hidden; j++) {
             if (degrees)
                 d[j] = degrees[(size_t)l * m->hidden + j];
             else
-                d[j] = random_degrees ? lo + (int)rng_below(r, (uint64_t)(top - lo + 1)) : j % top + 1;
+                d[j] = random_degrees ? lo + (int)rng_below(r, (uint64_t)(top - lo + 1))
+                                      : j % (top - bottom + 1) + bottom;
         }
         qsort(d, (size_t)m->hidden, sizeof(int), cmp_int);
         int *e = m->end + (size_t)l * (n + 1);
@@ -483,12 +487,13 @@ nf_status made_get(const mf_file *f, const mf_section *s, int dim, made_spec *ou
     }
     for (int k = 0; k < dim; k++)
         out->order[k] = order32[k];
-    int top = dim > 1 ? dim - 1 : 1;
+    /* degree 0 (the context alone) only in a conditional MADE; older files have none */
+    int bottom = context > 0 ? 0 : 1, top = dim > 1 ? dim - 1 : 1;
     for (size_t j = 0; j < nd; j++) {
-        if ((out->degrees[j] = deg32[j]) < 1 || deg32[j] > top) {
+        if ((out->degrees[j] = deg32[j]) < bottom || deg32[j] > top) {
             made_spec_free(out);
-            return nf_fail(NF_ERR_FORMAT, "%s: %s: hidden degree %d out of range 1..%d", mf_path(f), tag,
-                           (int)deg32[j], top);
+            return nf_fail(NF_ERR_FORMAT, "%s: %s: hidden degree %d out of range %d..%d", mf_path(f), tag,
+                           (int)deg32[j], bottom, top);
         }
         if (j % (size_t)hidden && deg32[j] < deg32[j - 1]) { /* the weights are laid out in this order */
             made_spec_free(out);

@@ -39,7 +39,10 @@ typedef struct made {
 /* Degrees: order (n entries) gives the input order; hidden degrees are
  * `degrees` (depth x hidden) when not NULL, else sequential
  * ((j mod (n-1)) + 1) or drawn from r. n_context inputs of degree 0 come
- * first (a conditional MADE: every hidden unit and output reads them). */
+ * first (a conditional MADE: every hidden unit reads them), and its hidden
+ * degrees start at 0 ((j mod n), or drawn from 0..n-1): units of degree 0
+ * read the context alone and carry it to every output block, the first
+ * dimension's included. */
 nf_status made_setup(made *m, int n, int n_context, int hidden, int depth, int act, int per_dim, const int *order,
                      const int *degrees, int random_degrees, rng *r);
 void made_free(made *m);

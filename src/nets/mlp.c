@@ -64,7 +64,7 @@ void mlp_init_params(const mlp *m, real *p, rng *r, int zero_last)
         if (l == m->depth && zero_last) {
             memset(p, 0, sizeof(real) * n);
         } else {
-            double bound = 1.0 / sqrt((double)in);
+            double bound = in > 0 ? 1.0 / sqrt((double)in) : 1.0; /* no inputs: the bias alone */
             for (size_t i = 0; i < n; i++)
                 p[i] = (real)((2 * rng_uniform(r) - 1) * bound);
         }

@@ -651,6 +651,22 @@ class Conditional(unittest.TestCase):
         self.assertLess(abs(s[:, 0].mean() - 1.5 * np.sin(1.2)), 0.15, s[:, 0].mean())
         np.testing.assert_allclose(lp, f.log_prob(s, context=np.full((4000, 1), 1.2)), atol=1e-3)
 
+    def test_one_column(self):
+        # p(y | c) for a single y (issue 26): the default model hears c in its only dimension, and a
+        # coupling model takes one column (element-wise, conditioned on c alone)
+        y, c = XC[:, :1], CC
+        yt, ct = XC_TEST[:, :1], CC_TEST
+        # x1 | c ~ N(1.5 sin(c), (0.2 + 0.15 c^2)^2) in conditional_data
+        sd = 0.2 + 0.15 * ct[:, 0] ** 2
+        truth = -0.5 * ((yt[:, 0] - 1.5 * np.sin(ct[:, 0])) / sd) ** 2 - np.log(sd) - 0.5 * np.log(2 * np.pi)
+        for model in (None, "realnvp"):
+            g = nflow.Flow(model=model, layers=2, hidden=32).fit(y, context=c, epochs=15, lr=3e-3, **QUIET)
+            self.assertEqual((g.dim, g.context_dim), (1, 1))
+            gap = float(np.mean(truth - g.log_prob(yt, context=ct)))
+            self.assertLess(abs(gap), 0.1, "%s: mean log p(y | c) %.3f nats from the truth" % (model, gap))
+            s = g.sample(2000, context=[-1.5], seed=3)
+            self.assertLess(abs(s.mean() - 1.5 * np.sin(-1.5)), 0.1, (model, s.mean()))
+
     def test_codes(self):
         f = self.f
         z = f.transform(XC_TEST, context=CC_TEST)
