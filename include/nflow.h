@@ -374,6 +374,10 @@ typedef struct nf_train_progress {
     int in_epoch;
     size_t rows_done;          /* of this epoch's training rows */
     size_t rows_per_epoch;
+    /* Checkpoints that could not be written so far (see checkpoint_path),
+     * and the last one's message ("" when none; valid during the call). */
+    int checkpoint_failures;
+    const char *checkpoint_error;
 } nf_train_progress;
 
 typedef struct nf_train_options {
@@ -403,8 +407,11 @@ typedef struct nf_train_options {
      * ...) is written atomically to this file after a step when at least
      * checkpoint_seconds have passed since the last one (0: after every
      * step), and when training stops (not after an error). The file is
-     * also a model file. A checkpoint that cannot be written stops training
-     * with its error, the best parameters in place. */
+     * also a model file. A checkpoint that cannot be written (a full disk)
+     * does not stop training: the file keeps its last good state, the next
+     * is tried after the next interval, training ends as it would have,
+     * and nf_train_result (and nf_train_progress) count the failures and
+     * keep the last one's message. */
     const char *checkpoint_path;
     double checkpoint_seconds;
     /* Resume: continues the run saved in this checkpoint, ending with the
@@ -453,6 +460,11 @@ typedef struct nf_train_result {
     double val_log_likelihood; /* of the kept (best) parameters */
     double seconds;
     int stopped;               /* 1: stopped through opt->stop */
+    /* Checkpoints that could not be written (training went on without
+     * them; the status is NF_OK unless something else failed), and the
+     * last one's message ("" when none). */
+    int checkpoint_failures;
+    char checkpoint_error[256];
 } nf_train_result;
 
 /* Defaults; checkpoint_seconds 300, no checkpoint, no resume. */

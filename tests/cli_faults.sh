@@ -29,6 +29,24 @@ for call in fsync rename; do
     no_temp "train, $call"
 done
 
+# a full checkpoint disk, the model's with space (issue 26): the checkpoint's
+# writes fail with ENOSPC (after every step, and the final one), training
+# goes on, the model is written (the bits of a run without --checkpoint),
+# a warning names the checkpoint and the reason, the exit status is 0
+mkdir "$t/ckdisk"
+run_ok "train, no checkpoint" "$nflow" train --data "$t/d.csv" --epochs 3 --threads 1 --quiet --out "$t/plain.nfm"
+for call in fwrite fsync; do
+    rm -f "$t/full.nfm"
+    if env LD_PRELOAD="$shim" NFLOW_FAULT=$call,enospc NFLOW_FAULT_PATH="$t/ckdisk/" "$nflow" train --data "$t/d.csv" \
+        --epochs 3 --threads 1 --quiet --out "$t/full.nfm" --checkpoint "$t/ckdisk/c.nfc" --checkpoint-every 0 \
+        >"$t/out.txt" 2>"$t/err.txt"; then ok; else bad "full checkpoint disk ($call): exit $?: $(cat "$t/err.txt")"; fi
+    grep -q "warning: checkpoint not written: .*ckdisk/c.nfc: write failed: No space left on device; training goes on" \
+        "$t/err.txt" && grep -q "warning: [0-9]* checkpoints not written (the last: .*ckdisk/c.nfc: write failed: No space left on device): .*ckdisk/c.nfc may hold an earlier state of this run, or none; the model is written all the same" \
+        "$t/err.txt" && ok || bad "full checkpoint disk ($call): the warnings: $(cat "$t/err.txt")"
+    cmp -s "$t/full.nfm" "$t/plain.nfm" && ok || bad "full checkpoint disk ($call): not the model of a run without it"
+    [ -z "$(ls -A "$t/ckdisk")" ] && ok || bad "full checkpoint disk ($call): left $(ls -A "$t/ckdisk")"
+done
+
 # a full disk: files of at most 8 KiB (the model is larger)
 refused "full disk" 1 "File too large" - -- \
     sh -c "ulimit -f 16; trap '' XFSZ; exec \"$nflow\" train --data \"$t/d.csv\" --epochs 2 --threads 1 --quiet --out \"$t/m.nfm\"" && ok

@@ -57,6 +57,7 @@ typedef struct progress_state {
     double ref_time;
     double last_end;      /* when the last epoch ended (0: none yet in this run) */
     double epoch_seconds; /* the last whole epoch, validation included (0: none yet) */
+    int checkpoint_warned; /* a checkpoint failed and the user was told */
 } progress_state;
 
 static double wall_seconds(void)
@@ -112,9 +113,29 @@ static void draw_bar(progress_state *s, const nf_train_progress *p)
     s->bar_shown = 1;
 }
 
+/* The first checkpoint that cannot be written is reported as it happens
+ * (on its own line, even with --quiet): training goes on without it. */
+static void warn_checkpoint(progress_state *s, const nf_train_progress *p)
+{
+    if (p->checkpoint_failures == 0 || s->checkpoint_warned)
+        return;
+    s->checkpoint_warned = 1;
+    if (s->bar_shown) {
+        cli_erase_bar();
+        s->bar_shown = 0;
+    }
+    if (s->line_open) {
+        fputc('\n', stderr);
+        s->line_open = 0;
+    }
+    fprintf(stderr, "nflow train: warning: checkpoint not written: %s; training goes on, and tries again at the next "
+                    "checkpoint\n", p->checkpoint_error);
+}
+
 static int show_progress(const nf_train_progress *p, void *user)
 {
     progress_state *s = user;
+    warn_checkpoint(s, p);
     if (p->in_epoch) {
         if (s->bar)
             draw_bar(s, p);
@@ -584,6 +605,7 @@ int cmd_train(int argc, char **argv)
     topt.progress = show_progress;
     topt.user = &ps;
     nf_train_result res;
+    memset(&res, 0, sizeof res); /* a run that fails to start leaves it */
     struct sigaction sa, old_int, old_term;
     memset(&sa, 0, sizeof sa);
     sa.sa_handler = on_interrupt;
@@ -601,6 +623,11 @@ int cmd_train(int argc, char **argv)
         cli_erase_bar();
     else if (ps.tty && !ps.quiet)
         fputc('\n', stderr);
+    if (res.checkpoint_failures) /* the model is still written: a checkpoint is insurance */
+        fprintf(stderr, "nflow train: warning: %d checkpoint%s not written (the last: %s): %s may hold an earlier "
+                        "state of this run, or none%s\n",
+                res.checkpoint_failures, res.checkpoint_failures == 1 ? "" : "s", res.checkpoint_error,
+                topt.checkpoint_path, st ? "" : "; the model is written all the same");
     if (st) {
         cli_error("train", "%s; no model written", nf_last_error());
         goto done;
@@ -668,8 +695,8 @@ int cmd_train(int argc, char **argv)
     rc = 0;
     if (res.stopped) {
         cli_error("train", "interrupted in epoch %d: saved the best model so far (epoch %d) to %s%s%s", res.epochs + 1,
-                  res.best_epoch, out, topt.checkpoint_path ? " and the checkpoint to " : "",
-                  topt.checkpoint_path ? topt.checkpoint_path : "");
+                  res.best_epoch, out, topt.checkpoint_path && !res.checkpoint_failures ? " and the checkpoint to " : "",
+                  topt.checkpoint_path && !res.checkpoint_failures ? topt.checkpoint_path : "");
         rc = 130; /* as a shell reports SIGINT */
     }
 done:

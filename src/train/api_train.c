@@ -166,8 +166,22 @@ typedef struct train_run {
     float *cb;   /* and its context */
     double t0, last_checkpoint, last_progress;
     int abandoned, stopped;
+    int checkpoint_failures;
+    char checkpoint_error[256];
     train_share share; /* ranks 1: alone */
 } train_run;
+
+/* A checkpoint is insurance, not the product: one that cannot be written
+ * (a full disk) is counted and its message kept for the caller, and
+ * training goes on (the file keeps its last good state). */
+static void checkpoint(train_run *r)
+{
+    r->s.elapsed = now() - r->t0;
+    if (checkpoint_write(r->f, &r->s, r->opt->checkpoint_path) != NF_OK) {
+        r->checkpoint_failures++;
+        snprintf(r->checkpoint_error, sizeof r->checkpoint_error, "%s", nf_last_error());
+    }
+}
 
 /* Start: checks, the state (fresh or resumed), the buffers, and the
  * untrained flow as the first candidate. Nothing is allocated after this. */
@@ -300,11 +314,8 @@ static nf_status train_batch(train_run *r, int *halt)
     s->loss_sum += loss * rows;
     s->loss_rows += rows;
     s->next += rows;
-    nf_status st;
     if (opt->checkpoint_path && now() - r->last_checkpoint >= opt->checkpoint_seconds) {
-        s->elapsed = now() - r->t0;
-        if ((st = checkpoint_write(f, s, opt->checkpoint_path)))
-            return st;
+        checkpoint(r);
         r->last_checkpoint = now();
     }
     if (train_step_hook && train_step_hook(s, train_step_hook_user)) {
@@ -318,7 +329,8 @@ static nf_status train_batch(train_run *r, int *halt)
     if (opt->progress && opt->progress_seconds > 0 && (size_t)s->next < r->n_train &&
         now() - r->last_progress >= opt->progress_seconds) {
         nf_train_progress p = {(int)s->epoch + 1, -s->last_train, NAN, s->best_val, (int)s->bad_epochs,
-                               now() - r->t0, 1, (size_t)s->next, r->n_train};
+                               now() - r->t0, 1, (size_t)s->next, r->n_train, r->checkpoint_failures,
+                               r->checkpoint_error};
         int asked = opt->progress(&p, opt->user) != 0;
         *halt = asked && r->share.ranks <= 1; /* the processes' clocks differ: only epoch ends can stop all */
         r->last_progress = now();
@@ -341,7 +353,7 @@ static int train_epoch_end(train_run *r)
     s->loss_sum = 0;
     s->loss_rows = 0;
     nf_train_progress p = {(int)s->epoch, -s->last_train, NAN, s->best_val, (int)s->bad_epochs, now() - r->t0,
-                           0, r->n_train, r->n_train};
+                           0, r->n_train, r->n_train, r->checkpoint_failures, r->checkpoint_error};
     if (r->n_val) {
         double v = dataset_mean_log_lik(f, r->val, r->val_context, r->n_val, r->eval_rows, &r->share);
         p.val_log_likelihood = v;
@@ -382,10 +394,8 @@ static nf_status train_finish(train_run *r, nf_status st, nf_train_result *resul
         train_state_free(s);
         return nf_fail(NF_ERR_INVALID, "training abandoned by the test hook");
     }
-    if (!st && r->opt->checkpoint_path) {
-        s->elapsed = now() - r->t0;
-        st = checkpoint_write(f, s, r->opt->checkpoint_path);
-    }
+    if (!st && r->opt->checkpoint_path)
+        checkpoint(r);
     if (r->n_val || st) {
         memcpy(f->params, s->best, sizeof(real) * n);
         memcpy(f->state, s->best + n, sizeof(real) * ns);
@@ -401,6 +411,8 @@ static nf_status train_finish(train_run *r, nf_status st, nf_train_result *resul
         result->val_log_likelihood = f->val_ll;
         result->seconds = now() - r->t0;
         result->stopped = r->stopped;
+        result->checkpoint_failures = r->checkpoint_failures;
+        snprintf(result->checkpoint_error, sizeof result->checkpoint_error, "%s", r->checkpoint_error);
     }
     train_state_free(s);
     return st;

@@ -177,6 +177,22 @@ class Layouts(unittest.TestCase):
         self.assertAlmostEqual(f.train_log_likelihood_, epochs[-1]["train_log_likelihood"], places=12)
         self.assertTrue(all(c["seconds"] >= 0 and c["bad_epochs"] >= 0 for c in calls))
 
+    def test_train_result(self):
+        """nf_train_result, guarded, through a run whose checkpoint cannot be
+        written: training ends (NF_OK) and the result counts the failure."""
+        f = nflow.Flow(model="realnvp", layers=2, hidden=8).fit(X2, epochs=1, **QUIET)
+        o = _lib.nf_train_options()
+        _lib.lib.nf_train_options_default(ctypes.byref(o))
+        o.max_epochs, o.batch = 2, 64
+        o.checkpoint_path = os.fsencode(path("no/such/folder/ck.nfc"))
+        x = np.ascontiguousarray(X2)
+        r, guard = guarded(_lib.nf_train_result, lambda p: self.assertEqual(
+            _lib.lib.nf_flow_train(f._f, x.ctypes.data_as(_lib.c_float_p), x.shape[0], None, 0, ctypes.byref(o), p),
+            0))
+        self.assertEqual(guard, b"\xa5" * 64)
+        self.assertEqual((r.epochs, r.best_epoch, r.stopped, r.checkpoint_failures), (2, 2, 0, 1))
+        self.assertIn(b"no/such/folder/ck.nfc", r.checkpoint_error)
+
     def test_kl_progress(self):
         reports = []
         nflow.Flow(model="realnvp", layers=2, hidden=8).fit_target(
