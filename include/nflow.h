@@ -489,6 +489,19 @@ NF_API nf_status nf_train_options_read(const char *checkpoint_path, nf_train_opt
  * leaves the best parameters in place. */
 NF_API nf_status nf_flow_train(nf_flow *f, const float *train, size_t n_train, const float *val, size_t n_val,
                                const nf_train_options *opt, nf_train_result *result);
+/* Data-parallel training (opt->ranks > 1) needs the same data on every
+ * process, and nf_flow_train checks it first: two reductions through
+ * opt->reduce (rank 0's row counts and a 64-bit hash of its training and
+ * validation rows, contexts and shapes; then the count of processes that
+ * differ), after which every process refuses alike (NF_ERR_INVALID, each
+ * message saying what that process holds) or goes on. A caller may check
+ * before building anything, with this call on every process (its data;
+ * contexts NULL for an unconditional model): NF_OK on every process, or
+ * the refusal on every process, so that all can stop without an abort.
+ * opt->ranks <= 1: NF_OK at once. */
+NF_API nf_status nf_train_check_same_data(const float *train, const float *train_context, size_t n_train,
+                                          const float *val, const float *val_context, size_t n_val, int dim,
+                                          int context_dim, const nf_train_options *opt);
 /* One Adam step on one batch (the optimiser state lives in the flow);
  * `loss` gets the batch's mean negative log-likelihood. */
 NF_API nf_status nf_flow_train_step(nf_flow *f, const float *batch, size_t rows, const nf_train_options *opt,

@@ -400,6 +400,7 @@ int cmd_train(int argc, char **argv)
     double *scratch = NULL;
     int *integer_cols = NULL, *context_flags = NULL;
     size_t n_context = 0;
+    int agreed = 0; /* a failure every process of an mpirun job met alike: no abort */
     nf_status st;
     rc = 1;
     if (resume) { /* the model first: a conditional one says which columns are its context */
@@ -517,6 +518,18 @@ int cmd_train(int argc, char **argv)
                 goto done;
             nf_matrix_free(part[k]);
             *part[k] = x;
+        }
+    }
+    if (ranks > 1) { /* the same data on every process, or every process refuses alike (no abort) */
+        nf_train_options share = topt;
+        share.rank = rank;
+        share.ranks = ranks;
+        share.reduce = dist_reduce;
+        if (nf_train_check_same_data(train.values, train_c.values, train.rows, val.values, val_c.values, val.rows,
+                                     (int)dim, (int)n_context, &share)) {
+            cli_error("train", "%s; no model written", nf_last_error());
+            agreed = 1;
+            goto done;
         }
     }
     for (size_t j = 0, xj = 0; context_flags && !resume && train.rows && j < n_cols; j++) {
@@ -712,7 +725,7 @@ done:
     nf_matrix_free(&train_c);
     nf_matrix_free(&val_c);
     nf_matrix_free(&test_c);
-    if (rc && rc != 130 && ranks > 1)
+    if (rc && rc != 130 && ranks > 1 && !agreed)
         dist_abort(rc); /* a process that cannot go on ends the job: the others may be waiting in a reduction */
     return rc;
 }

@@ -183,6 +183,88 @@ static void checkpoint(train_run *r)
     }
 }
 
+/* A 64-bit hash of n floats' bytes, eight at a time (a multiply-xorshift
+ * mix, not cryptographic: it tells data sets apart, it does not resist an
+ * adversary). */
+static uint64_t hash_floats(uint64_t h, const float *x, size_t n)
+{
+    const unsigned char *b = (const unsigned char *)x;
+    size_t bytes = x ? n * sizeof(float) : 0, i = 0;
+    for (; i + 8 <= bytes; i += 8) {
+        uint64_t w;
+        memcpy(&w, b + i, 8);
+        h = (h ^ w) * 0x9E3779B97F4A7C15ull;
+        h ^= h >> 29;
+    }
+    for (; i < bytes; i++)
+        h = (h ^ b[i]) * 0x100000001B3ull;
+    return h ^ (h >> 32);
+}
+
+static uint64_t hash_size(uint64_t h, size_t v) { return (h ^ (uint64_t)v) * 0xC2B2AE3D27D4EB4Full; }
+
+/* Data-parallel training needs the same data on every process: with other
+ * row counts the processes would step through different reductions (Open
+ * MPI aborts with MPI_ERR_TRUNCATE), with other rows of the same shape they
+ * would train on nonsense silently. Rank 0's row counts and a hash of its
+ * training and validation rows (contexts and shapes too) reach every
+ * process through the reduce (the others add zeros; 16-bit pieces, exact
+ * in doubles), each compares them with its own, and a second reduce counts
+ * the processes that differ, so that every process refuses at the same
+ * point, each saying what it holds. */
+nf_status nf_train_check_same_data(const float *train, const float *train_context, size_t n_train, const float *val,
+                                   const float *val_context, size_t n_val, int dim, int context_dim,
+                                   const nf_train_options *opt)
+{
+    if (!opt || opt->ranks <= 1)
+        return NF_OK;
+    if (!opt->reduce || opt->rank < 0 || opt->rank >= opt->ranks)
+        return nf_fail(NF_ERR_INVALID, "data-parallel training: rank %d of %d, %s", opt->rank, opt->ranks,
+                       opt->reduce ? "out of range" : "no reduce function");
+    if (dim < 1 || context_dim < 0)
+        return nf_fail(NF_ERR_INVALID, "data-parallel training: %d columns of x, %d of context", dim, context_dim);
+    uint64_t h = 0x6E666C6F77646174ull; /* "nflowdat" */
+    h = hash_size(h, (size_t)dim);
+    h = hash_size(h, (size_t)context_dim);
+    h = hash_size(h, n_train);
+    h = hash_size(h, n_val);
+    h = hash_floats(h, train, n_train * (size_t)dim);
+    h = hash_floats(h, context_dim ? train_context : NULL, n_train * (size_t)context_dim);
+    h = hash_floats(h, val, n_val * (size_t)dim);
+    h = hash_floats(h, context_dim ? val_context : NULL, n_val * (size_t)context_dim);
+    enum { PIECES = 4 };
+    double mine[PIECES + 2], first[PIECES + 2];
+    for (int k = 0; k < PIECES; k++)
+        mine[k] = (double)((h >> (16 * k)) & 0xFFFF);
+    mine[PIECES] = (double)n_train;
+    mine[PIECES + 1] = (double)n_val;
+    for (int k = 0; k < PIECES + 2; k++)
+        first[k] = opt->rank == 0 ? mine[k] : 0;
+    if (opt->reduce(first, PIECES + 2, 1, opt->reduce_user))
+        return nf_fail(NF_ERR_IO, "data-parallel training: the reduction that compares the processes' data failed");
+    int mismatch = memcmp(mine, first, sizeof mine) != 0;
+    double differ = mismatch;
+    if (opt->reduce(&differ, 1, 1, opt->reduce_user))
+        return nf_fail(NF_ERR_IO, "data-parallel training: the reduction that compares the processes' data failed");
+    if (differ == 0)
+        return NF_OK;
+    uint64_t h0 = 0;
+    for (int k = 0; k < PIECES; k++)
+        h0 |= (uint64_t)first[k] << (16 * k);
+    if (!mismatch)
+        return nf_fail(NF_ERR_INVALID,
+                       "data-parallel training: %.0f of the %d processes hold other data than process 0 (process %d "
+                       "holds the same: %zu training and %zu validation rows, hash %016llx); every process must read "
+                       "the same data",
+                       differ, opt->ranks, opt->rank, n_train, n_val, (unsigned long long)h);
+    return nf_fail(NF_ERR_INVALID,
+                   "data-parallel training: process %d holds other data than process 0: %zu training and %zu "
+                   "validation rows, hash %016llx, against %.0f and %.0f, hash %016llx; every process must read the "
+                   "same data",
+                   opt->rank, n_train, n_val, (unsigned long long)h, first[PIECES], first[PIECES + 1],
+                   (unsigned long long)h0);
+}
+
 /* Start: checks, the state (fresh or resumed), the buffers, and the
  * untrained flow as the first candidate. Nothing is allocated after this. */
 static nf_status train_start(train_run *r)
@@ -216,6 +298,9 @@ static nf_status train_start(train_run *r)
                                "which would differ between processes; train it in one process",
                                f->layers[l]->ops->tag);
         r->share = (train_share){opt->rank, opt->ranks, opt->reduce, opt->reduce_user};
+        if ((st = nf_train_check_same_data(r->train, r->train_context, r->n_train, r->val, r->val_context, r->n_val,
+                                           f->dim, f->context_dim, opt)))
+            return st;
     }
     train_state *s = &r->s;
     int checksums = opt->checkpoint_path || opt->resume_path;
