@@ -25,6 +25,7 @@ for call in fsync rename; do
     refused "train, $call fails" 1 "write failed" - -- \
         env LD_PRELOAD="$shim" NFLOW_FAULT=$call "$nflow" train --data "$t/d.csv" --epochs 3 --threads 1 --quiet \
         --out "$t/m.nfm" --checkpoint "$t/m.nfc" && ok
+    grep -q "written all the same" "$t/err.txt" && bad "train, $call fails: says the model was written" || ok
     cmp -s "$t/m.nfm" "$t/m.keep" && cmp -s "$t/m.nfc" "$t/c.keep" && ok || bad "$call: the old model or checkpoint changed"
     no_temp "train, $call"
 done

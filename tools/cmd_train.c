@@ -132,6 +132,16 @@ static void warn_checkpoint(progress_state *s, const nf_train_progress *p)
                     "checkpoint\n", p->checkpoint_error);
 }
 
+/* At the end, the checkpoints that could not be written (the model is
+ * written all the same: a checkpoint is insurance, not the product). */
+static void warn_checkpoints(const nf_train_result *res, const char *path, const char *tail)
+{
+    if (res->checkpoint_failures)
+        fprintf(stderr, "nflow train: warning: %d checkpoint%s not written (the last: %s): %s may hold an earlier "
+                        "state of this run, or none%s\n",
+                res->checkpoint_failures, res->checkpoint_failures == 1 ? "" : "s", res->checkpoint_error, path, tail);
+}
+
 static int show_progress(const nf_train_progress *p, void *user)
 {
     progress_state *s = user;
@@ -636,12 +646,8 @@ int cmd_train(int argc, char **argv)
         cli_erase_bar();
     else if (ps.tty && !ps.quiet)
         fputc('\n', stderr);
-    if (res.checkpoint_failures) /* the model is still written: a checkpoint is insurance */
-        fprintf(stderr, "nflow train: warning: %d checkpoint%s not written (the last: %s): %s may hold an earlier "
-                        "state of this run, or none%s\n",
-                res.checkpoint_failures, res.checkpoint_failures == 1 ? "" : "s", res.checkpoint_error,
-                topt.checkpoint_path, st ? "" : "; the model is written all the same");
     if (st) {
+        warn_checkpoints(&res, topt.checkpoint_path, "");
         cli_error("train", "%s; no model written", nf_last_error());
         goto done;
     }
@@ -664,9 +670,11 @@ int cmd_train(int argc, char **argv)
         goto done;
     }
     if ((st = nf_flow_save(f, out))) {
+        warn_checkpoints(&res, topt.checkpoint_path, "");
         cli_fail("train", st);
         goto done;
     }
+    warn_checkpoints(&res, topt.checkpoint_path, "; the model is written all the same");
     if (plot && dim == 2) {
         enum { N_PLOT = 2000 };
         float samples[2 * N_PLOT];
