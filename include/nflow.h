@@ -375,6 +375,10 @@ typedef struct nf_train_progress {
     int in_epoch;
     size_t rows_done;          /* of this epoch's training rows */
     size_t rows_per_epoch;
+    /* Checkpoints that could not be written so far (see checkpoint_path),
+     * and the last one's message ("" when none; valid during the call). */
+    int checkpoint_failures;
+    const char *checkpoint_error;
 } nf_train_progress;
 
 typedef struct nf_train_options {
@@ -404,8 +408,11 @@ typedef struct nf_train_options {
      * ...) is written atomically to this file after a step when at least
      * checkpoint_seconds have passed since the last one (0: after every
      * step), and when training stops (not after an error). The file is
-     * also a model file. A checkpoint that cannot be written stops training
-     * with its error, the best parameters in place. */
+     * also a model file. A checkpoint that cannot be written (a full disk)
+     * does not stop training: the file keeps its last good state, the next
+     * is tried after the next interval, training ends as it would have,
+     * and nf_train_result (and nf_train_progress) count the failures and
+     * keep the last one's message. */
     const char *checkpoint_path;
     double checkpoint_seconds;
     /* Resume: continues the run saved in this checkpoint, ending with the
@@ -454,6 +461,11 @@ typedef struct nf_train_result {
     double val_log_likelihood; /* of the kept (best) parameters */
     double seconds;
     int stopped;               /* 1: stopped through opt->stop */
+    /* Checkpoints that could not be written (training went on without
+     * them; the status is NF_OK unless something else failed), and the
+     * last one's message ("" when none). */
+    int checkpoint_failures;
+    char checkpoint_error[256];
 } nf_train_result;
 
 /* Defaults; checkpoint_seconds 300, no checkpoint, no resume. */
@@ -478,6 +490,19 @@ NF_API nf_status nf_train_options_read(const char *checkpoint_path, nf_train_opt
  * leaves the best parameters in place. */
 NF_API nf_status nf_flow_train(nf_flow *f, const float *train, size_t n_train, const float *val, size_t n_val,
                                const nf_train_options *opt, nf_train_result *result);
+/* Data-parallel training (opt->ranks > 1) needs the same data on every
+ * process, and nf_flow_train checks it first: two reductions through
+ * opt->reduce (rank 0's row counts and a 64-bit hash of its training and
+ * validation rows, contexts and shapes; then the count of processes that
+ * differ), after which every process refuses alike (NF_ERR_INVALID, each
+ * message saying what that process holds) or goes on. A caller may check
+ * before building anything, with this call on every process (its data;
+ * contexts NULL for an unconditional model): NF_OK on every process, or
+ * the refusal on every process, so that all can stop without an abort.
+ * opt->ranks <= 1: NF_OK at once. */
+NF_API nf_status nf_train_check_same_data(const float *train, const float *train_context, size_t n_train,
+                                          const float *val, const float *val_context, size_t n_val, int dim,
+                                          int context_dim, const nf_train_options *opt);
 /* One Adam step on one batch (the optimiser state lives in the flow);
  * `loss` gets the batch's mean negative log-likelihood. */
 NF_API nf_status nf_flow_train_step(nf_flow *f, const float *batch, size_t rows, const nf_train_options *opt,

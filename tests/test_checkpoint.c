@@ -546,6 +546,42 @@ static void test_in_epoch_progress(void)
     nf_flow_free(b);
 }
 
+/* A checkpoint that cannot be written (here: its folder is missing) does
+ * not stop training: the run ends as without checkpoints, NF_OK, and the
+ * result and the progress calls count the failures with the message. */
+static int progress_failures;
+static int watch_failures(const nf_train_progress *p, void *user)
+{
+    (void)user;
+    progress_failures = p->checkpoint_failures;
+    CHECK(p->checkpoint_failures == 0 || strstr(p->checkpoint_error, "no_such_folder/ck.nfc"), "progress: '%s'",
+          p->checkpoint_error);
+    return 0;
+}
+
+static void test_unwritable_checkpoint_goes_on(void)
+{
+    nf_train_result r0, r1;
+    nf_flow *ref = reference(0, &r0), *f = make_flow(0);
+    CHECK(r0.checkpoint_failures == 0 && r0.checkpoint_error[0] == '\0');
+    char ck[256];
+    path_in(ck, "no_such_folder/ck.nfc");
+    nf_train_options o;
+    options(&o);
+    o.checkpoint_path = ck;
+    o.checkpoint_seconds = 0; /* after every step, and at the end */
+    o.progress = watch_failures;
+    progress_failures = -1;
+    CHECK(nf_flow_train(f, TRAIN, N_TRAIN, VAL, N_VAL, &o, &r1) == NF_OK, "%s", nf_last_error());
+    check_same(ref, f, "with an unwritable checkpoint");
+    CHECK(r1.epochs == r0.epochs && r1.best_epoch == r0.best_epoch && r1.val_log_likelihood == r0.val_log_likelihood);
+    CHECK(r1.checkpoint_failures == EPOCHS * STEPS_PER_EPOCH + 1, "%d failures", r1.checkpoint_failures);
+    CHECK(strstr(r1.checkpoint_error, "no_such_folder/ck.nfc") != NULL, "'%s'", r1.checkpoint_error);
+    CHECK(progress_failures == EPOCHS * STEPS_PER_EPOCH, "the last progress call saw %d", progress_failures);
+    nf_flow_free(f);
+    nf_flow_free(ref);
+}
+
 int main(void)
 {
     if (!mkdtemp(dir))
@@ -564,6 +600,7 @@ int main(void)
     RUN(test_damaged_refused);
     RUN(test_checkpoint_is_a_model);
     RUN(test_in_epoch_progress);
+    RUN(test_unwritable_checkpoint_goes_on);
     char cmd[300];
     snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
     if (system(cmd) != 0)

@@ -6,7 +6,7 @@
  * of the single-process run in its validation log-likelihood, with every
  * rank holding the same parameters; the same N gives the same bits twice;
  * a stop request on one rank stops all at the same step; batch norm is
- * refused. */
+ * refused, and so is other data on some rank. */
 #include <math.h>
 #include <stdio.h>
 #include <pthread.h>
@@ -205,6 +205,92 @@ static void test_batch_norm_refused(void)
     nf_flow_free(f);
 }
 
+/* Processes holding other data (issue 26): other row counts or other rows
+ * of the same shape are refused by every process alike (NF_ERR_INVALID),
+ * before any other reduction, each message saying what that process
+ * holds; the same data passes. */
+typedef struct data_job {
+    member m;
+    nf_flow *f;
+    const float *x;
+    size_t rows;
+    nf_train_options o;
+    nf_status st;
+    char msg[400];
+} data_job;
+
+static void *run_data_job(void *arg)
+{
+    data_job *j = arg;
+    if (j->f)
+        j->st = nf_flow_train(j->f, j->x, j->rows, data + N_TRAIN * D, N_VAL, &j->o, NULL);
+    else
+        j->st = nf_train_check_same_data(j->x, NULL, j->rows, data + N_TRAIN * D, NULL, N_VAL, D, 0, &j->o);
+    snprintf(j->msg, sizeof j->msg, "%s", nf_last_error());
+    return NULL;
+}
+
+/* Every rank k trains (train: nf_flow_train; else the check alone) on
+ * rows[k] rows of x[k]. */
+static void data_at(int ranks, const float **x, const size_t *rows, int train, data_job *jobs)
+{
+    group g;
+    memset(&g, 0, sizeof g);
+    g.ranks = ranks;
+    g.slot_size = 64;
+    pthread_t th[MAX_RANKS];
+    for (int k = 0; k < ranks; k++) {
+        jobs[k] = (data_job){.m = {&g, k}, .x = x[k], .rows = rows[k]};
+        jobs[k].f = train ? make_flow(0) : NULL;
+        if (jobs[k].f)
+            g.slot_size = nf_flow_param_count(jobs[k].f) + 8;
+        base_options(&jobs[k].o);
+        jobs[k].o.max_epochs = 1;
+        jobs[k].o.rank = k;
+        jobs[k].o.ranks = ranks;
+        jobs[k].o.reduce = reduce_in_threads;
+        jobs[k].o.reduce_user = &jobs[k].m;
+    }
+    g.slots = malloc(sizeof(double) * g.slot_size * ranks);
+    pthread_barrier_init(&g.barrier, NULL, (unsigned)ranks);
+    for (int k = 0; k < ranks; k++)
+        pthread_create(&th[k], NULL, run_data_job, &jobs[k]);
+    for (int k = 0; k < ranks; k++) {
+        pthread_join(th[k], NULL);
+        nf_flow_free(jobs[k].f);
+    }
+    pthread_barrier_destroy(&g.barrier);
+    free(g.slots);
+}
+
+static void test_other_data_refused(void)
+{
+    static float other[N_TRAIN * D];
+    memcpy(other, data, sizeof other);
+    other[7 * D + 1] += 1.0f; /* one value of one row */
+    data_job jobs[MAX_RANKS];
+    const float *same[] = {data, data, data}, *changed[] = {data, data, other};
+    const size_t full[] = {N_TRAIN, N_TRAIN, N_TRAIN}, fewer[] = {N_TRAIN, N_TRAIN - 100, N_TRAIN};
+    data_at(3, same, full, 0, jobs);
+    for (int k = 0; k < 3; k++)
+        CHECK(jobs[k].st == NF_OK, "the same data, rank %d: %s", k, jobs[k].msg);
+    data_at(3, changed, full, 0, jobs);
+    for (int k = 0; k < 3; k++)
+        CHECK(jobs[k].st == NF_ERR_INVALID, "rank %d of 3, one value changed on rank 2: status %d", k, jobs[k].st);
+    CHECK(strstr(jobs[2].msg, "process 2 holds other data than process 0: 2000 training and 500 validation rows"),
+          "rank 2: %s", jobs[2].msg);
+    for (int k = 0; k < 2; k++)
+        CHECK(strstr(jobs[k].msg, "1 of the 3 processes hold other data than process 0"), "rank %d: %s", k,
+              jobs[k].msg);
+    /* other row counts: nf_flow_train itself refuses on both, nothing hangs */
+    data_at(2, same, fewer, 1, jobs);
+    CHECK(jobs[0].st == NF_ERR_INVALID && jobs[1].st == NF_ERR_INVALID, "statuses %d %d", jobs[0].st, jobs[1].st);
+    CHECK(strstr(jobs[1].msg, "1900 training and 500 validation rows") && strstr(jobs[1].msg, "against 2000 and 500"),
+          "rank 1: %s", jobs[1].msg);
+    data_at(2, same, full, 1, jobs);
+    CHECK(jobs[0].st == NF_OK && jobs[1].st == NF_OK, "the same data: %s / %s", jobs[0].msg, jobs[1].msg);
+}
+
 int main(void)
 {
     nf_set_threads(1);
@@ -221,5 +307,6 @@ int main(void)
     RUN(test_same_bits_twice);
     RUN(test_stop_on_one_rank_stops_all);
     RUN(test_batch_norm_refused);
+    RUN(test_other_data_refused);
     TEST_SUMMARY("test_parallel");
 }

@@ -57,6 +57,7 @@ typedef struct progress_state {
     double ref_time;
     double last_end;      /* when the last epoch ended (0: none yet in this run) */
     double epoch_seconds; /* the last whole epoch, validation included (0: none yet) */
+    int checkpoint_warned; /* a checkpoint failed and the user was told */
 } progress_state;
 
 static double wall_seconds(void)
@@ -112,9 +113,39 @@ static void draw_bar(progress_state *s, const nf_train_progress *p)
     s->bar_shown = 1;
 }
 
+/* The first checkpoint that cannot be written is reported as it happens
+ * (on its own line, even with --quiet): training goes on without it. */
+static void warn_checkpoint(progress_state *s, const nf_train_progress *p)
+{
+    if (p->checkpoint_failures == 0 || s->checkpoint_warned)
+        return;
+    s->checkpoint_warned = 1;
+    if (s->bar_shown) {
+        cli_erase_bar();
+        s->bar_shown = 0;
+    }
+    if (s->line_open) {
+        fputc('\n', stderr);
+        s->line_open = 0;
+    }
+    fprintf(stderr, "nflow train: warning: checkpoint not written: %s; training goes on, and tries again at the next "
+                    "checkpoint\n", p->checkpoint_error);
+}
+
+/* At the end, the checkpoints that could not be written (the model is
+ * written all the same: a checkpoint is insurance, not the product). */
+static void warn_checkpoints(const nf_train_result *res, const char *path, const char *tail)
+{
+    if (res->checkpoint_failures)
+        fprintf(stderr, "nflow train: warning: %d checkpoint%s not written (the last: %s): %s may hold an earlier "
+                        "state of this run, or none%s\n",
+                res->checkpoint_failures, res->checkpoint_failures == 1 ? "" : "s", res->checkpoint_error, path, tail);
+}
+
 static int show_progress(const nf_train_progress *p, void *user)
 {
     progress_state *s = user;
+    warn_checkpoint(s, p);
     if (p->in_epoch) {
         if (s->bar)
             draw_bar(s, p);
@@ -379,6 +410,7 @@ int cmd_train(int argc, char **argv)
     double *scratch = NULL;
     int *integer_cols = NULL, *context_flags = NULL;
     size_t n_context = 0;
+    int agreed = 0; /* a failure every process of an mpirun job met alike: no abort */
     nf_status st;
     rc = 1;
     if (resume) { /* the model first: a conditional one says which columns are its context */
@@ -498,6 +530,18 @@ int cmd_train(int argc, char **argv)
             *part[k] = x;
         }
     }
+    if (ranks > 1) { /* the same data on every process, or every process refuses alike (no abort) */
+        nf_train_options share = topt;
+        share.rank = rank;
+        share.ranks = ranks;
+        share.reduce = dist_reduce;
+        if (nf_train_check_same_data(train.values, train_c.values, train.rows, val.values, val_c.values, val.rows,
+                                     (int)dim, (int)n_context, &share)) {
+            cli_error("train", "%s; no model written", nf_last_error());
+            agreed = 1;
+            goto done;
+        }
+    }
     for (size_t j = 0, xj = 0; context_flags && !resume && train.rows && j < n_cols; j++) {
         if (context_flags[j])
             continue; /* the library would name x's column: name the data's */
@@ -584,6 +628,7 @@ int cmd_train(int argc, char **argv)
     topt.progress = show_progress;
     topt.user = &ps;
     nf_train_result res;
+    memset(&res, 0, sizeof res); /* a run that fails to start leaves it */
     struct sigaction sa, old_int, old_term;
     memset(&sa, 0, sizeof sa);
     sa.sa_handler = on_interrupt;
@@ -602,6 +647,7 @@ int cmd_train(int argc, char **argv)
     else if (ps.tty && !ps.quiet)
         fputc('\n', stderr);
     if (st) {
+        warn_checkpoints(&res, topt.checkpoint_path, "");
         cli_error("train", "%s; no model written", nf_last_error());
         goto done;
     }
@@ -624,9 +670,11 @@ int cmd_train(int argc, char **argv)
         goto done;
     }
     if ((st = nf_flow_save(f, out))) {
+        warn_checkpoints(&res, topt.checkpoint_path, "");
         cli_fail("train", st);
         goto done;
     }
+    warn_checkpoints(&res, topt.checkpoint_path, "; the model is written all the same");
     if (plot && dim == 2) {
         enum { N_PLOT = 2000 };
         float samples[2 * N_PLOT];
@@ -668,8 +716,8 @@ int cmd_train(int argc, char **argv)
     rc = 0;
     if (res.stopped) {
         cli_error("train", "interrupted in epoch %d: saved the best model so far (epoch %d) to %s%s%s", res.epochs + 1,
-                  res.best_epoch, out, topt.checkpoint_path ? " and the checkpoint to " : "",
-                  topt.checkpoint_path ? topt.checkpoint_path : "");
+                  res.best_epoch, out, topt.checkpoint_path && !res.checkpoint_failures ? " and the checkpoint to " : "",
+                  topt.checkpoint_path && !res.checkpoint_failures ? topt.checkpoint_path : "");
         rc = 130; /* as a shell reports SIGINT */
     }
 done:
@@ -685,7 +733,7 @@ done:
     nf_matrix_free(&train_c);
     nf_matrix_free(&val_c);
     nf_matrix_free(&test_c);
-    if (rc && rc != 130 && ranks > 1)
+    if (rc && rc != 130 && ranks > 1 && !agreed)
         dist_abort(rc); /* a process that cannot go on ends the job: the others may be waiting in a reduction */
     return rc;
 }

@@ -1,4 +1,5 @@
 /* nflow: the command-line tool, a thin layer over libnflow. */
+#include <signal.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -36,6 +37,10 @@ static void usage(FILE *out)
 
 int main(int argc, char **argv)
 {
+    /* A file size limit (ulimit -f) would kill the process with SIGXFSZ,
+     * without a word; ignored, the write fails with EFBIG and is reported
+     * as a full disk is, naming the file, its temporary removed. */
+    signal(SIGXFSZ, SIG_IGN);
     cli_choose_blas_kernels(argv);
     if (argc < 2) {
         usage(stderr);

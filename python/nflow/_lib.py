@@ -110,7 +110,8 @@ class nf_made_options(Structure):
 class nf_train_progress(Structure):
     _fields_ = [("epoch", c_int), ("train_loss", c_double), ("val_log_likelihood", c_double),
                 ("best_val", c_double), ("bad_epochs", c_int), ("seconds", c_double), ("in_epoch", c_int),
-                ("rows_done", c_size_t), ("rows_per_epoch", c_size_t)]
+                ("rows_done", c_size_t), ("rows_per_epoch", c_size_t),
+                ("checkpoint_failures", c_int), ("checkpoint_error", c_char_p)]
 
 
 train_progress_fn = CFUNCTYPE(c_int, POINTER(nf_train_progress), c_void_p)
@@ -128,7 +129,8 @@ class nf_train_options(Structure):
 
 class nf_train_result(Structure):
     _fields_ = [("epochs", c_int), ("best_epoch", c_int), ("train_log_likelihood", c_double),
-                ("val_log_likelihood", c_double), ("seconds", c_double), ("stopped", c_int)]
+                ("val_log_likelihood", c_double), ("seconds", c_double), ("stopped", c_int),
+                ("checkpoint_failures", c_int), ("checkpoint_error", c_char * 256)]
 
 
 class nf_kl_progress(Structure):

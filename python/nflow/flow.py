@@ -2,6 +2,7 @@
 import ctypes
 import inspect
 import math
+import operator
 import os
 import signal
 import sys
@@ -44,7 +45,7 @@ def _check(status):
 def set_threads(n=0):
     """Threads of nflow's arithmetic, process-wide; n <= 0: the number of processors.
     Results are the same bits at any count."""
-    lib.nf_set_threads(int(n))
+    lib.nf_set_threads(_int(n, "n"))
 
 
 def get_threads():
@@ -147,11 +148,35 @@ def _dptr(a):
     return a.ctypes.data_as(_lib.c_double_p)
 
 
+def _int(value, name, lo=-2 ** 31, hi=2 ** 31 - 1):
+    """An integer argument: a Python int or a NumPy integer (operator.index,
+    as range() takes them), within [lo, hi] (default: a C int's range, which
+    ctypes would otherwise wrap silently). bool, floats (2.5, and 3.0 too:
+    the type decides, not the value) and strings are refused with TypeError,
+    never truncated or parsed."""
+    if isinstance(value, (bool, np.bool_)):
+        raise TypeError("%s must be an integer, not bool (%r)" % (name, value))
+    try:
+        v = operator.index(value)
+    except TypeError:
+        raise TypeError("%s must be an integer, not %s (%r)" % (name, type(value).__name__, value)) from None
+    if not lo <= v <= hi:
+        raise ValueError("%s %d out of range %d..%d" % (name, v, lo, hi))
+    return v
+
+
+def _path(path, name="path"):
+    """A path argument (str, bytes or os.PathLike) as bytes for the library.
+    One holding a NUL byte is refused with ValueError, as open() refuses it:
+    C would read only what comes before the NUL, another file."""
+    p = os.fsencode(path)
+    if b"\0" in p:
+        raise ValueError("%s: embedded null byte in %r" % (name, path))
+    return p
+
+
 def _seed(seed, name="seed"):
-    s = int(seed)
-    if not 0 <= s < 2 ** 64:
-        raise ValueError("%s %d out of range 0..2**64-1" % (name, s))
-    return s
+    return _int(seed, name, 0, 2 ** 64 - 1)
 
 
 def _choice(name, value, table):
@@ -405,14 +430,14 @@ class Flow:
         cfg.whiten = int(bool(self.whiten))
         cfg.tail_weight = float(self.tail_weight)
         cfg.log_scale_bound = float(self.scale_bound)
-        cfg.bins = int(self.bins)
+        cfg.bins = _int(self.bins, "bins")
         cfg.tail_bound = float(self.tail_bound)
         if self.layers is not None:
-            cfg.layers = int(self.layers)
+            cfg.layers = _int(self.layers, "layers")
         if self.hidden is not None:
-            cfg.hidden = int(self.hidden)
+            cfg.hidden = _int(self.hidden, "hidden")
         if self.hidden_layers is not None:
-            cfg.hidden_layers = int(self.hidden_layers)
+            cfg.hidden_layers = _int(self.hidden_layers, "hidden_layers")
         cfg.activation = _choice("activation", self.activation, _lib.ACTIVATIONS)
         part = _choice("partition", self.partition, _lib.PARTITIONS)
         if part == _lib.PARTITIONS["mask"]:
@@ -423,7 +448,7 @@ class Flow:
         cfg.batch_norm = int(bool(self.batch_norm))
         cfg.actnorm = int(bool(self.actnorm))
         if self.components is not None:
-            cfg.components = int(self.components)
+            cfg.components = _int(self.components, "components")
         base = _choice("base", self.base, _lib.BASES)
         if base == _lib.BASES["uniform"]:
             raise ValueError("base: 'normal' or 'logistic'")
@@ -578,10 +603,10 @@ class Flow:
             model = _MODEL_NAMES[model_id]
             cfg = self._config(model_id, dim, n_train, sized)
             cfg.context_dim = nc
-        topt.batch = int(batch) if batch is not None else sized.batch
+        topt.batch = _int(batch, "batch") if batch is not None else sized.batch
         topt.lr, topt.lr_decay, topt.weight_decay, topt.clip_norm = lr, lr_decay, weight_decay, clip_norm
-        topt.max_epochs = int(epochs) if epochs is not None else (0 if model == "gaussian" else topt.max_epochs)
-        topt.patience, topt.patience_steps = int(patience), int(patience_steps)
+        topt.max_epochs = _int(epochs, "epochs") if epochs is not None else (0 if model == "gaussian" else topt.max_epochs)
+        topt.patience, topt.patience_steps = _int(patience, "patience"), _int(patience_steps, "patience_steps")
         topt.seed = seed
         topt.dropout = float(dropout) if dropout is not None else sized.dropout
         if not warm_start:
@@ -698,8 +723,13 @@ class Flow:
         return self.log_prob(X, context=context)
 
     def score(self, X, y=None, context=None):
-        """Mean log-likelihood of the rows of X in nats (scikit-learn's score)."""
-        return float(np.mean(self.log_prob(X, context=context)))
+        """Mean log-likelihood of the rows of X in nats (scikit-learn's score).
+        X without rows has no mean: ValueError (log_prob of no rows is an
+        empty array, as NumPy's functions map an empty array)."""
+        lp = self.log_prob(X, context=context)
+        if lp.size == 0:
+            raise ValueError("score: X has no rows, and the mean of no log-densities is not defined")
+        return float(np.mean(lp))
 
     def gaussian_log_prob(self, X):
         """log N(x) per row under the model's Gaussian fit of its training data
@@ -719,9 +749,7 @@ class Flow:
         i*n .. i*n+n-1 drawn given context row i: the x that `nflow sample
         --context` draws (it writes each row's context beside)."""
         f = self._need()
-        n = int(n)
-        if n < 0:
-            raise ValueError("n must be >= 0, not %d" % n)
+        n = _int(n, "n", 0, 2 ** 63 - 1)
         seed = _seed(seed)
         c = self._given(context, None)
         if c is not None:
@@ -770,14 +798,15 @@ class Flow:
         """Writes the model file `nflow` reads (atomically: a temporary file renamed over path)."""
         f = self._need()
         with self._lock:
-            _check(lib.nf_flow_save(f, os.fsencode(path)))
+            _check(lib.nf_flow_save(f, _path(path)))
         return path
 
     @classmethod
     def load(cls, path):
         """Reads a model file written by save or by the nflow tool."""
+        p = _path(path)
         f = _lib.flow_p()
-        _check(lib.nf_flow_load(ctypes.byref(f), os.fsencode(path)))
+        _check(lib.nf_flow_load(ctypes.byref(f), p))
         self = cls()
         self._set_flow(f)
         self.model_ = self._kind()
@@ -831,9 +860,10 @@ class Flow:
         through the C call): the contexts to train under."""
         o = _lib.nf_kl_options()
         lib.nf_kl_options_default(ctypes.byref(o))
-        o.steps, o.batch, o.lr, o.clip_norm = int(steps), int(batch), float(lr), float(clip_norm)
+        o.steps, o.batch = _int(steps, "steps"), _int(batch, "batch")
+        o.lr, o.clip_norm = float(lr), float(clip_norm)
         o.seed = _seed(self.seed if seed is None else seed)
-        o.progress_every = int(progress_every)
+        o.progress_every = _int(progress_every, "progress_every")
         if o.steps < 1 or o.batch < 2 or o.progress_every < 1 or not (o.lr > 0 and math.isfinite(o.lr)):
             raise ValueError("steps >= 1, batch >= 2, progress_every >= 1 and lr > 0 are required")
         if context is not None:
@@ -953,12 +983,12 @@ class Flow:
                 raise ValueError("context has no rows: at least one context to train under is needed")
         opt = self._kl_options(steps, batch, lr, clip_norm, seed, progress_every, c)
         if not warm:
-            if dim is None or int(dim) < 1:
+            if dim is None or _int(dim, "dim") < 1:
                 raise ValueError("fit_target needs dim >= 1 (the target's dimension)")
-            dim = int(dim)
+            dim = _int(dim, "dim")
             self._student(dim, np.zeros(dim), np.ones(dim), context_dim=0 if c is None else c.shape[1])
-        elif dim is not None and int(dim) != self.dim:
-            raise ValueError("dim %d differs from the model's %d" % (int(dim), self.dim))
+        elif dim is not None and _int(dim, "dim") != self.dim:
+            raise ValueError("dim %d differs from the model's %d" % (dim, self.dim))
         guard = _Callback()
 
         def energy(x_p, rows, d, log_p_p, grad_p, c_p=None, k=0):

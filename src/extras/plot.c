@@ -19,6 +19,7 @@
  * over the heat map. */
 #include "extras/plot.h"
 
+#include <errno.h>
 #include <math.h>
 #include <png.h>
 #include <stdint.h>
@@ -219,11 +220,13 @@ static void draw_frame(canvas *cv, int x0, int y0, int size)
 
 typedef struct png_error_state {
     char msg[200];
+    int errno_seen; /* errno when libpng gave up: a failed write's reason */
 } png_error_state;
 
 static void on_png_error(png_structp png, png_const_charp msg)
 {
     png_error_state *e = png_get_error_ptr(png);
+    e->errno_seen = errno;
     snprintf(e->msg, sizeof e->msg, "%s", msg);
     png_longjmp(png, 1);
 }
@@ -261,8 +264,13 @@ static nf_status write_png(const char *path, const canvas *cv, png_error_state *
         return nf_fail(NF_ERR_NOMEM, "%s: out of memory starting libpng", path);
     }
     if (setjmp(png_jmpbuf(png))) {
+        /* a failed write (a full disk, a file size limit) says why, as every
+         * other file's does; libpng's own message only says "Write Error" */
+        int write_failed = ferror(af.fp) && err->errno_seen;
         png_destroy_write_struct(&png, &info);
         atomic_abort(&af);
+        if (write_failed)
+            return nf_fail(NF_ERR_IO, "%s: write failed: %s", path, strerror(err->errno_seen));
         return nf_fail(NF_ERR_IO, "%s: cannot write the PNG: %s", path, err->msg);
     }
     png_body(png, info, af.fp, cv);
@@ -318,7 +326,7 @@ nf_status plot_write_png(const char *path, const plot_panel *panels, int n_panel
         if (p->title && p->title[0])
             draw_text(&cv, p->title, x0 + size / 2, gap + s, size, s);
     }
-    png_error_state err = {""};
+    png_error_state err = {.msg = ""};
     if (!st)
         st = write_png(path, &cv, &err);
     free(cv.rgb);

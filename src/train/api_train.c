@@ -166,8 +166,104 @@ typedef struct train_run {
     float *cb;   /* and its context */
     double t0, last_checkpoint, last_progress;
     int abandoned, stopped;
+    int checkpoint_failures;
+    char checkpoint_error[256];
     train_share share; /* ranks 1: alone */
 } train_run;
+
+/* A checkpoint is insurance, not the product: one that cannot be written
+ * (a full disk) is counted and its message kept for the caller, and
+ * training goes on (the file keeps its last good state). */
+static void checkpoint(train_run *r)
+{
+    r->s.elapsed = now() - r->t0;
+    if (checkpoint_write(r->f, &r->s, r->opt->checkpoint_path) != NF_OK) {
+        r->checkpoint_failures++;
+        snprintf(r->checkpoint_error, sizeof r->checkpoint_error, "%s", nf_last_error());
+    }
+}
+
+/* A 64-bit hash of n floats' bytes, eight at a time (a multiply-xorshift
+ * mix, not cryptographic: it tells data sets apart, it does not resist an
+ * adversary). */
+static uint64_t hash_floats(uint64_t h, const float *x, size_t n)
+{
+    const unsigned char *b = (const unsigned char *)x;
+    size_t bytes = x ? n * sizeof(float) : 0, i = 0;
+    for (; i + 8 <= bytes; i += 8) {
+        uint64_t w;
+        memcpy(&w, b + i, 8);
+        h = (h ^ w) * 0x9E3779B97F4A7C15ull;
+        h ^= h >> 29;
+    }
+    for (; i < bytes; i++)
+        h = (h ^ b[i]) * 0x100000001B3ull;
+    return h ^ (h >> 32);
+}
+
+static uint64_t hash_size(uint64_t h, size_t v) { return (h ^ (uint64_t)v) * 0xC2B2AE3D27D4EB4Full; }
+
+/* Data-parallel training needs the same data on every process: with other
+ * row counts the processes would step through different reductions (Open
+ * MPI aborts with MPI_ERR_TRUNCATE), with other rows of the same shape they
+ * would train on nonsense silently. Rank 0's row counts and a hash of its
+ * training and validation rows (contexts and shapes too) reach every
+ * process through the reduce (the others add zeros; 16-bit pieces, exact
+ * in doubles), each compares them with its own, and a second reduce counts
+ * the processes that differ, so that every process refuses at the same
+ * point, each saying what it holds. */
+nf_status nf_train_check_same_data(const float *train, const float *train_context, size_t n_train, const float *val,
+                                   const float *val_context, size_t n_val, int dim, int context_dim,
+                                   const nf_train_options *opt)
+{
+    if (!opt || opt->ranks <= 1)
+        return NF_OK;
+    if (!opt->reduce || opt->rank < 0 || opt->rank >= opt->ranks)
+        return nf_fail(NF_ERR_INVALID, "data-parallel training: rank %d of %d, %s", opt->rank, opt->ranks,
+                       opt->reduce ? "out of range" : "no reduce function");
+    if (dim < 1 || context_dim < 0)
+        return nf_fail(NF_ERR_INVALID, "data-parallel training: %d columns of x, %d of context", dim, context_dim);
+    uint64_t h = 0x6E666C6F77646174ull; /* "nflowdat" */
+    h = hash_size(h, (size_t)dim);
+    h = hash_size(h, (size_t)context_dim);
+    h = hash_size(h, n_train);
+    h = hash_size(h, n_val);
+    h = hash_floats(h, train, n_train * (size_t)dim);
+    h = hash_floats(h, context_dim ? train_context : NULL, n_train * (size_t)context_dim);
+    h = hash_floats(h, val, n_val * (size_t)dim);
+    h = hash_floats(h, context_dim ? val_context : NULL, n_val * (size_t)context_dim);
+    enum { PIECES = 4 };
+    double mine[PIECES + 2], first[PIECES + 2];
+    for (int k = 0; k < PIECES; k++)
+        mine[k] = (double)((h >> (16 * k)) & 0xFFFF);
+    mine[PIECES] = (double)n_train;
+    mine[PIECES + 1] = (double)n_val;
+    for (int k = 0; k < PIECES + 2; k++)
+        first[k] = opt->rank == 0 ? mine[k] : 0;
+    if (opt->reduce(first, PIECES + 2, 1, opt->reduce_user))
+        return nf_fail(NF_ERR_IO, "data-parallel training: the reduction that compares the processes' data failed");
+    int mismatch = memcmp(mine, first, sizeof mine) != 0;
+    double differ = mismatch;
+    if (opt->reduce(&differ, 1, 1, opt->reduce_user))
+        return nf_fail(NF_ERR_IO, "data-parallel training: the reduction that compares the processes' data failed");
+    if (differ == 0)
+        return NF_OK;
+    uint64_t h0 = 0;
+    for (int k = 0; k < PIECES; k++)
+        h0 |= (uint64_t)first[k] << (16 * k);
+    if (!mismatch)
+        return nf_fail(NF_ERR_INVALID,
+                       "data-parallel training: %.0f of the %d processes hold other data than process 0 (process %d "
+                       "holds the same: %zu training and %zu validation rows, hash %016llx); every process must read "
+                       "the same data",
+                       differ, opt->ranks, opt->rank, n_train, n_val, (unsigned long long)h);
+    return nf_fail(NF_ERR_INVALID,
+                   "data-parallel training: process %d holds other data than process 0: %zu training and %zu "
+                   "validation rows, hash %016llx, against %.0f and %.0f, hash %016llx; every process must read the "
+                   "same data",
+                   opt->rank, n_train, n_val, (unsigned long long)h, first[PIECES], first[PIECES + 1],
+                   (unsigned long long)h0);
+}
 
 /* Start: checks, the state (fresh or resumed), the buffers, and the
  * untrained flow as the first candidate. Nothing is allocated after this. */
@@ -202,6 +298,9 @@ static nf_status train_start(train_run *r)
                                "which would differ between processes; train it in one process",
                                f->layers[l]->ops->tag);
         r->share = (train_share){opt->rank, opt->ranks, opt->reduce, opt->reduce_user};
+        if ((st = nf_train_check_same_data(r->train, r->train_context, r->n_train, r->val, r->val_context, r->n_val,
+                                           f->dim, f->context_dim, opt)))
+            return st;
     }
     train_state *s = &r->s;
     int checksums = opt->checkpoint_path || opt->resume_path;
@@ -300,11 +399,8 @@ static nf_status train_batch(train_run *r, int *halt)
     s->loss_sum += loss * rows;
     s->loss_rows += rows;
     s->next += rows;
-    nf_status st;
     if (opt->checkpoint_path && now() - r->last_checkpoint >= opt->checkpoint_seconds) {
-        s->elapsed = now() - r->t0;
-        if ((st = checkpoint_write(f, s, opt->checkpoint_path)))
-            return st;
+        checkpoint(r);
         r->last_checkpoint = now();
     }
     if (train_step_hook && train_step_hook(s, train_step_hook_user)) {
@@ -318,7 +414,8 @@ static nf_status train_batch(train_run *r, int *halt)
     if (opt->progress && opt->progress_seconds > 0 && (size_t)s->next < r->n_train &&
         now() - r->last_progress >= opt->progress_seconds) {
         nf_train_progress p = {(int)s->epoch + 1, -s->last_train, NAN, s->best_val, (int)s->bad_epochs,
-                               now() - r->t0, 1, (size_t)s->next, r->n_train};
+                               now() - r->t0, 1, (size_t)s->next, r->n_train, r->checkpoint_failures,
+                               r->checkpoint_error};
         int asked = opt->progress(&p, opt->user) != 0;
         *halt = asked && r->share.ranks <= 1; /* the processes' clocks differ: only epoch ends can stop all */
         r->last_progress = now();
@@ -341,7 +438,7 @@ static int train_epoch_end(train_run *r)
     s->loss_sum = 0;
     s->loss_rows = 0;
     nf_train_progress p = {(int)s->epoch, -s->last_train, NAN, s->best_val, (int)s->bad_epochs, now() - r->t0,
-                           0, r->n_train, r->n_train};
+                           0, r->n_train, r->n_train, r->checkpoint_failures, r->checkpoint_error};
     if (r->n_val) {
         double v = dataset_mean_log_lik(f, r->val, r->val_context, r->n_val, r->eval_rows, &r->share);
         p.val_log_likelihood = v;
@@ -382,10 +479,8 @@ static nf_status train_finish(train_run *r, nf_status st, nf_train_result *resul
         train_state_free(s);
         return nf_fail(NF_ERR_INVALID, "training abandoned by the test hook");
     }
-    if (!st && r->opt->checkpoint_path) {
-        s->elapsed = now() - r->t0;
-        st = checkpoint_write(f, s, r->opt->checkpoint_path);
-    }
+    if (!st && r->opt->checkpoint_path)
+        checkpoint(r);
     if (r->n_val || st) {
         memcpy(f->params, s->best, sizeof(real) * n);
         memcpy(f->state, s->best + n, sizeof(real) * ns);
@@ -401,6 +496,8 @@ static nf_status train_finish(train_run *r, nf_status st, nf_train_result *resul
         result->val_log_likelihood = f->val_ll;
         result->seconds = now() - r->t0;
         result->stopped = r->stopped;
+        result->checkpoint_failures = r->checkpoint_failures;
+        snprintf(result->checkpoint_error, sizeof result->checkpoint_error, "%s", r->checkpoint_error);
     }
     train_state_free(s);
     return st;

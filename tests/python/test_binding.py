@@ -177,6 +177,22 @@ class Layouts(unittest.TestCase):
         self.assertAlmostEqual(f.train_log_likelihood_, epochs[-1]["train_log_likelihood"], places=12)
         self.assertTrue(all(c["seconds"] >= 0 and c["bad_epochs"] >= 0 for c in calls))
 
+    def test_train_result(self):
+        """nf_train_result, guarded, through a run whose checkpoint cannot be
+        written: training ends (NF_OK) and the result counts the failure."""
+        f = nflow.Flow(model="realnvp", layers=2, hidden=8).fit(X2, epochs=1, **QUIET)
+        o = _lib.nf_train_options()
+        _lib.lib.nf_train_options_default(ctypes.byref(o))
+        o.max_epochs, o.batch = 2, 64
+        o.checkpoint_path = os.fsencode(path("no/such/folder/ck.nfc"))
+        x = np.ascontiguousarray(X2)
+        r, guard = guarded(_lib.nf_train_result, lambda p: self.assertEqual(
+            _lib.lib.nf_flow_train(f._f, x.ctypes.data_as(_lib.c_float_p), x.shape[0], None, 0, ctypes.byref(o), p),
+            0))
+        self.assertEqual(guard, b"\xa5" * 64)
+        self.assertEqual((r.epochs, r.best_epoch, r.stopped, r.checkpoint_failures), (2, 2, 0, 1))
+        self.assertIn(b"no/such/folder/ck.nfc", r.checkpoint_error)
+
     def test_kl_progress(self):
         reports = []
         nflow.Flow(model="realnvp", layers=2, hidden=8).fit_target(
@@ -520,6 +536,61 @@ class Arrays(unittest.TestCase):
         self.assertIn("learning rate -1 out of range", str(e.exception))
         self.assertEqual((e.exception.status, e.exception.status_name), (2, "NF_ERR_INVALID"))
 
+    def test_empty_input(self):
+        """No rows: log_prob, gaussian_log_prob, transform give empty arrays; score,
+        a mean of nothing, raises instead of returning nan with NumPy's warnings."""
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            self.assertEqual(PY2.gaussian_log_prob(np.empty((0, 2))).shape, (0,))
+            with self.assertRaisesRegex(ValueError, "X has no rows"):
+                PY2.score(np.empty((0, 2)))
+            with self.assertRaisesRegex(ValueError, "X has no rows"):
+                PY2.score(np.zeros((0, 2), np.int32))
+        self.assertIsInstance(PY2.score(X2[:1]), float)
+
+    def test_integer_arguments(self):
+        """Every integer argument takes ints and NumPy integers; floats (2.5 and
+        3.0), strings and bools are refused, never truncated or parsed."""
+        self.assertEqual(PY2.sample(np.int64(3)).shape, (3, 2))
+        self.assertEqual(PY2.sample(np.uint8(2), seed=np.uint64(7)).shape, (2, 2))
+        self.assertTrue(np.array_equal(PY2.sample(4, seed=np.int32(5)), PY2.sample(4, seed=5)))
+        for bad in (2.5, 3.0, "3", True, np.float64(3), None, [3]):
+            with self.assertRaisesRegex(TypeError, "n must be an integer"):
+                PY2.sample(bad)
+        with self.assertRaisesRegex(ValueError, "n -1 out of range"):
+            PY2.sample(-1)
+        for bad in (1.5, "7", False):
+            with self.assertRaisesRegex(TypeError, "seed must be an integer"):
+                PY2.sample(3, seed=bad)
+        with self.assertRaisesRegex(ValueError, "seed 18446744073709551616 out of range"):
+            PY2.sample(3, seed=2 ** 64)
+        for kw, name in ((dict(epochs=1.5), "epochs"), (dict(epochs="2"), "epochs"), (dict(batch=64.0), "batch"),
+                         (dict(patience=True), "patience"), (dict(patience_steps=10.5), "patience_steps"),
+                         (dict(seed=2.0), "seed")):
+            with self.assertRaisesRegex(TypeError, name + " must be an integer"):
+                nflow.Flow(model="realnvp", layers=2, hidden=8).fit(X2, **kw, **QUIET)
+        for kw, name in ((dict(layers=2.0), "layers"), (dict(hidden="8"), "hidden"), (dict(hidden_layers=1.5),
+                         "hidden_layers"), (dict(components=True), "components"), (dict(bins=8.0), "bins"),
+                         (dict(seed="1"), "seed")):
+            with self.assertRaisesRegex(TypeError, name + " must be an integer"):
+                nflow.Flow(**kw).fit(X2, epochs=1, **QUIET)
+        with self.assertRaisesRegex(ValueError, "layers 4294967298 out of range"):  # ctypes would wrap it to 2
+            nflow.Flow(model="realnvp", layers=2 ** 32 + 2).fit(X2, epochs=1, **QUIET)
+        f = nflow.Flow(model="realnvp", layers=np.int64(2), hidden=np.int32(8), seed=np.uint16(3))
+        f.fit(X2, epochs=np.int8(1), batch=np.int64(64), **QUIET)
+        self.assertEqual(f.epochs_, 1)
+        for kw, name in ((dict(steps=2.0), "steps"), (dict(batch="64"), "batch"), (dict(progress_every=1.5),
+                         "progress_every"), (dict(seed=0.0), "seed")):
+            with self.assertRaisesRegex(TypeError, name + " must be an integer"):
+                nflow.Flow(model="iaf", layers=1, hidden=4).distill(PY2, **kw, **QUIET)
+        with self.assertRaisesRegex(TypeError, "dim must be an integer"):
+            nflow.Flow().fit_target(lambda x: (-0.5 * (x ** 2).sum(1), -x), dim=2.0, steps=1, **QUIET)
+        for bad in (1.5, "1", True):
+            with self.assertRaisesRegex(TypeError, "n must be an integer"):
+                nflow.set_threads(bad)
+        nflow.set_threads(np.int64(1))
+        self.assertEqual(nflow.get_threads(), 1)
+
     def test_outputs_are_fresh(self):
         a = PY2.transform(X2)
         a[:] = 0
@@ -562,6 +633,23 @@ class Files(unittest.TestCase):
         with self.assertRaises(nflow.Error) as e:
             PY2.save(path("no/such/folder/m.nfm"))
         self.assertIn("no/such/folder", str(e.exception))
+
+    def test_nul_in_path(self):
+        """A NUL byte would end the path in C (x\\0y.nfm writing x, g.nfm\\0junk
+        loading g.nfm): refused as open() refuses it, for str, bytes and PathLike."""
+        import pathlib
+        d = tempfile.mkdtemp(dir=TMP)
+        for p in (os.path.join(d, "x\0y.nfm"), os.fsencode(os.path.join(d, "x\0y.nfm")),
+                  pathlib.Path(d) / "x\0y.nfm"):
+            with self.assertRaisesRegex(ValueError, "embedded null byte"):
+                PY2.save(p)
+        self.assertEqual(os.listdir(d), [])
+        good = PY2.save(os.path.join(d, "g.nfm"))
+        for p in (good + "\0junk", os.fsencode(good) + b"\0junk", pathlib.Path(good + "\0junk")):
+            with self.assertRaisesRegex(ValueError, "embedded null byte"):
+                nflow.Flow.load(p)
+        with self.assertRaises(TypeError):
+            nflow.Flow.load(3)
 
     def test_pickle(self):
         g = pickle.loads(pickle.dumps(PY2))
