@@ -317,14 +317,16 @@ NF_API nf_status nf_flow_fit_standardization(nf_flow *f, const float *x, size_t 
 
 /* ---- densities, sampling, codes --------------------------------------- */
 
-/* log p(x) per row, in nats. */
+/* log p(x) per row, in nats; -inf (never NaN) for a row the model gives no
+ * density or whose values overflow its arithmetic. */
 NF_API nf_status nf_flow_log_prob(nf_flow *f, const float *x, size_t rows, double *log_prob);
 /* log N(x) per row under the model's Gaussian fit (a whitened model's
  * full-covariance Gaussian of its training data): the baseline a model's
  * log-densities can be compared with row by row. NF_ERR_UNSUPPORTED for a
  * model without one. */
 NF_API nf_status nf_flow_gaussian_log_prob(nf_flow *f, const float *x, size_t rows, double *log_prob);
-/* x -> z and z -> x. */
+/* x -> z and z -> x. NF_ERR_NONFINITE when a row's result is not finite
+ * (its values overflow the model's float arithmetic). */
 NF_API nf_status nf_flow_encode(nf_flow *f, const float *x, size_t rows, float *z);
 NF_API nf_status nf_flow_decode(nf_flow *f, const float *z, size_t rows, float *x);
 /* rows samples drawn with `seed`; log_prob (may be NULL) gets log p(x). */

@@ -308,6 +308,12 @@ void cli_mean_two_stderr(const double *v, size_t n, double *mean, double *two_st
     *two_stderr = n > 1 ? 2 * sqrt(sq / (double)(n - 1) / (double)n) : NAN;
 }
 
+const char *cli_nats(double v, char *buf, size_t size)
+{
+    snprintf(buf, size, fabs(v) < 1e6 ? "%.4f" : "%.6g", v); /* never 77 digits */
+    return buf;
+}
+
 void cli_column_list(const int *flags, size_t n, char *buf, size_t size)
 {
     size_t k = 0;

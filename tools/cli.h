@@ -84,6 +84,10 @@ int cli_check_writable(const char *cmd, const char *path);
 /* Mean of n values and two standard errors of the mean (NAN for n < 2):
  * the MAF paper's way to report a test log-likelihood. */
 void cli_mean_two_stderr(const double *v, size_t n, double *mean, double *two_stderr);
+/* A log-likelihood for people: %.4f, or %.6g from 1e6 on (far-out rows
+ * score -1e76, which %.4f writes in 77 digits); "inf", "-inf" as such.
+ * Returns buf. */
+const char *cli_nats(double v, char *buf, size_t size);
 /* Whether stderr is a terminal (progress lines). */
 int cli_tty(void);
 /* Whether to draw a progress bar on stderr: 2 for NFLOW_PROGRESS=always

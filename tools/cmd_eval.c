@@ -160,6 +160,14 @@ int cmd_eval(int argc, char **argv)
         for (size_t i = 0; i < m.rows; i++) /* beyond rounding: the Gaussian model is its own fit */
             below += lp[i] < gauss[i] - 1e-9 * (1 + fabs(gauss[i]));
     }
+    size_t no_density = 0, first = 0; /* rows at -inf: none of the model's density, or beyond its arithmetic */
+    for (size_t i = 0; i < m.rows; i++)
+        if (lp[i] == -INFINITY && !no_density++)
+            first = i;
+    if (no_density)
+        fprintf(stderr, "nflow eval: warning: %zu of %zu rows have log-density -inf (row %zu, counting from 0, is the "
+                        "first): the model gives them no density, or their values overflow its arithmetic\n",
+                no_density, m.rows, first);
     double median = cli_median(lp, m.rows, gauss);
     if (out && (st = nf_matrix_write_double(out, lp, m.rows, 1))) {
         cli_fail("eval", st);
@@ -179,10 +187,15 @@ int cmd_eval(int argc, char **argv)
         printf("\"n\": %zu, \"below_gaussian\": ", m.rows);
         printf(below < 0 ? "null}\n" : "%ld}\n", below);
     } else {
+        char a[32], b[32], c2[32], inf[64] = "";
+        if (no_density)
+            snprintf(inf, sizeof inf, "; %zu at -inf", no_density);
         if (isfinite(two_se))
-            printf("mean log-likelihood: %.4f +- %.4f nats (n = %zu), median %.4f\n", mean, two_se, m.rows, median);
+            printf("mean log-likelihood: %s +- %s nats (n = %zu), median %s\n", cli_nats(mean, a, sizeof a),
+                   cli_nats(two_se, b, sizeof b), m.rows, cli_nats(median, c2, sizeof c2));
         else
-            printf("mean log-likelihood: %.4f nats (n = %zu: no standard error), median %.4f\n", mean, m.rows, median);
+            printf("mean log-likelihood: %s nats (n = %zu%s%s), median %s\n", cli_nats(mean, a, sizeof a), m.rows,
+                   m.rows == 1 ? ": no standard error" : "", inf, cli_nats(median, c2, sizeof c2));
         if (below >= 0)
             printf("rows below the model's Gaussian fit: %ld of %zu\n", below, m.rows);
     }

@@ -656,13 +656,17 @@ int cmd_train(int argc, char **argv)
             snprintf(given, sizeof given, "; p(x | c): %zu context column%s", n_context, n_context == 1 ? "" : "s");
         printf("%s: %zu parameters, %d epochs (best %d), %.1f s%s\n", model, nf_flow_param_count(f), res.epochs,
                res.best_epoch, res.seconds, given);
-        char v[32], te[64]; /* no nan as a result: say what is missing */
-        snprintf(v, sizeof v, isfinite(s_val.mean) ? "%.4f" : "n/a", s_val.mean);
+        char v[32], te[96], a[32], b[32], tr[32]; /* no nan as a result: say what is missing */
+        snprintf(v, sizeof v, "%s", isfinite(s_val.mean) ? cli_nats(s_val.mean, a, sizeof a) : "n/a");
         if (isfinite(s_test.two_stderr))
-            snprintf(te, sizeof te, "%.4f +- %.4f", s_test.mean, s_test.two_stderr);
+            snprintf(te, sizeof te, "%s +- %s", cli_nats(s_test.mean, a, sizeof a),
+                     cli_nats(s_test.two_stderr, b, sizeof b));
+        else if (isfinite(s_test.mean))
+            snprintf(te, sizeof te, "%s (one row: no standard error)", cli_nats(s_test.mean, a, sizeof a));
         else
-            snprintf(te, sizeof te, isfinite(s_test.mean) ? "%.4f (one row: no standard error)" : "n/a", s_test.mean);
-        printf("mean log-likelihood (nats): train %.4f, validation %s, test %s\n", s_train.mean, v, te);
+            snprintf(te, sizeof te, "n/a");
+        printf("mean log-likelihood (nats): train %s, validation %s, test %s\n", cli_nats(s_train.mean, tr, sizeof tr),
+               v, te);
         printf("saved %s\n", out);
     }
     rc = 0;
