@@ -75,6 +75,7 @@ NF_API const char *nf_version(void);
  * holds the BLAS to one thread through the settings of its own parallel
  * regions only, so a caller's own BLAS calls keep their threads. */
 NF_API void nf_set_threads(int n);
+#define NF_MAX_THREADS 1024
 NF_API int nf_get_threads(void);
 
 /* ---- the machine ------------------------------------------------------ */
@@ -157,6 +158,20 @@ NF_API nf_status nf_matrix_dequantize(nf_matrix *m, const int *columns, uint64_t
 /* ---- flows -------------------------------------------------------------- */
 
 typedef struct nf_flow nf_flow;
+
+/* Limits on the sizes of a model: what nf_flow_create and the nf_flow_add_*
+ * builders accept, what a model file may hold (the reader refuses anything
+ * else) and what `nflow` options take, one definition each. */
+#define NF_MAX_DIM 100000            /* columns of x */
+#define NF_MAX_CONTEXT 65536         /* context values per row */
+#define NF_MAX_LAYERS 1000           /* nf_config.layers */
+#define NF_MAX_HIDDEN 65536          /* units per hidden layer */
+#define NF_MAX_HIDDEN_LAYERS 16      /* hidden layers per network (0..) */
+#define NF_MIN_BINS 2                /* bins of a spline */
+#define NF_MAX_BINS 128
+#define NF_MAX_TAIL_BOUND 1e6        /* a spline's interval [-B, B]: 0 < B <= this */
+#define NF_MAX_LOG_SCALE_BOUND 100.0 /* log-scale bounds: 0 <= bound < this */
+#define NF_MAX_COMPONENTS 1000       /* Gaussians per conditional of a MoG */
 
 typedef enum nf_model {
     NF_MODEL_NICE = 0,
