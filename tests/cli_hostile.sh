@@ -47,5 +47,62 @@ grep -q "^mean log-likelihood: -inf nats (n = 3; 1 at -inf), median -[0-9.]*e+[0
     bad "summary: $(cat "$t/out.txt")"
 [ "$(sed -n 2p "$t/lp.csv")" = -inf ] && ! grep -qi nan "$t/lp.csv" && ok || bad "lp: $(cat "$t/lp.csv")"
 
+# b. The largest --tail-bound the tool takes gives a model the reader takes
+# (it once wrote one that "coupling sizes out of range" refused), and one
+# beyond it is refused with the same limit.
+run_ok "train --tail-bound 1e6" "$nflow" train --data "$t/b.csv" --model nsf --tail-bound 1e6 --layers 2 --hidden 8 \
+    --epochs 1 --threads 1 --quiet --out "$t/tb.nfm"
+run_ok "info --tail-bound 1e6" "$nflow" info "$t/tb.nfm"
+run_ok "eval --tail-bound 1e6" "$nflow" eval "$t/tb.nfm" --data "$t/b.csv"
+refused "--tail-bound 1.5e6" 2 "--tail-bound: 1500000 out of range (0, 1000000\]" "$t/q.nfm" -- \
+    "$nflow" train --data "$t/b.csv" --model nsf --tail-bound 1.5e6 --out "$t/q.nfm" && ok
+
+# f. A whole number too large for the option: said so, with the limit.
+refused "sample --n 3e9" 2 "--n: 3000000000 is too large (the limit is 2147483647)" "$t/s.csv" -- \
+    "$nflow" sample "$t/maf.nfm" --n 3000000000 --out "$t/s.csv" && ok
+refused "train --layers 1e11" 2 "--layers: 99999999999 is too large (the limit is 1000)" "$t/q.nfm" -- \
+    "$nflow" train --data "$t/b.csv" --layers 99999999999 --out "$t/q.nfm" && ok
+refused "sample --n 2.5" 2 "--n: '2.5' is not a valid integer" "$t/s.csv" -- \
+    "$nflow" sample "$t/maf.nfm" --n 2.5 --out "$t/s.csv" && ok
+
+# h. One rule for every command: a value out of range is a usage error (exit
+# 2) naming the option and its range, the same range wherever the option is.
+m="$t/maf.nfm"
+# check_option NAME VALUE RANGE: every command that takes --NAME refuses VALUE
+check_option() {
+    opt=$1; val=$2; rng=$3 # (refused sets $name)
+    for cmd in train distill fit eval sample encode decode plot; do
+        case $cmd in
+        train) set -- train --data "$t/b.csv" --out "$t/q.nfm" ;;
+        distill) set -- distill --teacher "$m" --out "$t/q.nfm" ;;
+        fit) set -- fit --target u1 --out "$t/q.nfm" ;;
+        eval) set -- eval "$m" --data "$t/b.csv" ;;
+        sample) set -- sample "$m" --n 5 --out "$t/q.csv" ;;
+        encode | decode) set -- $cmd "$m" --data "$t/b.csv" --out "$t/q.csv" ;;
+        plot) set -- plot "$m" --out "$t/q.png" ;;
+        esac
+        "$nflow" $cmd --help | grep -q -- "^  --$opt " || continue
+        refused "$cmd --$opt $val" 2 "^nflow $cmd: --$opt: $val out of range $rng\$" - -- \
+            "$nflow" "$@" --"$opt" "$val" && ok
+        for f in q.nfm q.csv q.png; do [ ! -e "$t/$f" ] || bad "$cmd --$opt $val wrote $f"; done
+    done
+}
+check_option threads 0 "1..1024"
+check_option threads -1 "1..1024"
+check_option lr 0 "(0, 10)"
+check_option clip -1 "\[0, inf)"
+check_option hidden 0 "1..65536"
+check_option hidden-layers 17 "0..16"
+check_option layers 1001 "1..1000"
+check_option batch 1 "2..1048576"
+check_option steps 0 "1..2147483647"
+# every computing command takes --threads
+for cmd in eval sample encode decode plot train distill fit; do
+    "$nflow" $cmd --help | grep -q -- "^  --threads N " && ok || bad "$cmd --help has no --threads"
+done
+run_ok "encode --threads 1" "$nflow" encode "$m" --data "$t/b.csv" --out "$t/z.csv" --threads 1
+run_ok "decode --threads 2" "$nflow" decode "$m" --data "$t/z.csv" --out "$t/x.csv" --threads 2
+run_ok "plot --threads 1" "$nflow" plot "$m" --out "$t/p.png" --threads 1 --n 0
+
 echo "$suite: $passed passed, $failed failed"
 [ "$failed" -eq 0 ]

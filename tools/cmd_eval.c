@@ -127,8 +127,7 @@ int cmd_eval(int argc, char **argv)
         return rc;
     if (out && cli_check_writable("eval", out))
         return 1;
-    if (cli_seen(&cmd, "threads"))
-        nf_set_threads(threads);
+    cli_set_threads(&cmd, threads);
     nf_flow *f = NULL;
     nf_matrix m = {0}, c = {0};
     double *lp = NULL, *gauss = NULL;
@@ -243,8 +242,7 @@ int cmd_sample(int argc, char **argv)
         return rc;
     if (cli_check_writable("sample", out) || (log_prob_path && cli_check_writable("sample", log_prob_path)))
         return 1;
-    if (cli_seen(&cmd, "threads"))
-        nf_set_threads(threads);
+    cli_set_threads(&cmd, threads);
     nf_flow *f = NULL;
     nf_matrix m = {0}, ctx = {0};
     double *lp = NULL;
@@ -314,6 +312,7 @@ done:
 static int code(const char *name, int argc, char **argv, int decode)
 {
     const char *data = NULL, *out = NULL, *columns = NULL, *model_path = NULL, *context_columns = NULL;
+    int threads = 0;
     cli_option opts[] = {
         {"data", OPT_STRING, &data, decode ? "latent codes (.csv or .npy)" : "data (.csv or .npy)", 0},
         {"columns", OPT_STRING, &columns, "columns to use, 0-based (default: all)", 0},
@@ -323,6 +322,7 @@ static int code(const char *name, int argc, char **argv, int decode)
                 : "a conditional model: these columns (0-based, after --columns) are the context c, kept as they "
                   "are; the others x (default: the model's list)", 0},
         {"out", OPT_STRING, &out, "file to write (.csv or .npy)", 0},
+        {"threads", OPT_INT, &threads, "threads (default: all processors)", 0},
         {NULL, 0, NULL, NULL, 0},
     };
     cli_command cmd = {name, decode ? "decode MODEL --data FILE --out FILE" : "encode MODEL --data FILE --out FILE",
@@ -341,6 +341,7 @@ static int code(const char *name, int argc, char **argv, int decode)
         return rc;
     if (cli_check_writable(name, out))
         return 1;
+    cli_set_threads(&cmd, threads);
     nf_flow *f = NULL;
     nf_matrix in = {0}, c = {0}, res = {0};
     float *coded = NULL;

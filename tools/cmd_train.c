@@ -327,15 +327,6 @@ int cmd_train(int argc, char **argv)
         quiet = 1;
         json = 0;
     }
-    if ((rc = cli_check_range(&cmd, "layers", layers, 1, 1000)) || (rc = cli_check_range(&cmd, "hidden", hidden, 1, 65536)) ||
-        (rc = cli_check_range(&cmd, "max-time", max_time, 1e-9, 1e12)) ||
-        (rc = cli_check_range(&cmd, "tail-weight", tail_weight, 0, 0.999)) ||
-        (rc = cli_check_range(&cmd, "dropout", topt.dropout, 0, 0.99)) ||
-        (rc = cli_check_range(&cmd, "scale-bound", scale_bound, 0, 99)) ||
-        (rc = cli_check_range(&cmd, "bins", bins, 2, 128)) || (rc = cli_check_range(&cmd, "tail-bound", tail_bound, 1e-6, 1e6)))
-        return rc;
-    if (!(topt.checkpoint_seconds >= 0))
-        return cli_error("train", "--checkpoint-every: %g must be >= 0", topt.checkpoint_seconds), EXIT_USAGE;
     if (cli_seen(&cmd, "checkpoint-every") && !ck_path && !resume)
         return cli_error("train", "--checkpoint-every needs --checkpoint or --resume"), EXIT_USAGE;
     if (resume && (rc = resume_options(&cmd, resume, &topt, &seed, quiet || json)))
@@ -352,8 +343,6 @@ int cmd_train(int argc, char **argv)
     int d = degrees ? parse_choice("train", "degrees", degrees, degree_kinds, 2) : 0;
     if (o < 0 || d < 0)
         return EXIT_USAGE;
-    if (cli_seen(&cmd, "components") && (components < 1 || components > 1000))
-        return cli_error("train", "--components: %d out of range 1..1000", components), EXIT_USAGE;
     int a = activation ? parse_choice("train", "activation", activation, acts, 2) : 0;
     int b = parse_choice("train", "base", base, bases, 2);
     int p = partition ? parse_choice("train", "partition", partition, parts, 2) : 0;
@@ -370,8 +359,7 @@ int cmd_train(int argc, char **argv)
         return rc;
     if (cli_check_writable("train", out) || (plot && cli_check_writable("train", plot)))
         return 1;
-    if (threads > 0 || cli_seen(&cmd, "threads"))
-        nf_set_threads(threads);
+    cli_set_threads(&cmd, threads);
 
     nf_matrix all = {0}, train = {0}, val = {0}, test = {0}, extra = {0};
     nf_matrix train_c = {0}, val_c = {0}, test_c = {0}; /* a conditional model: each split's context */
