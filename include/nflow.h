@@ -144,6 +144,11 @@ NF_API nf_status nf_matrix_split(const nf_matrix *m, double val_frac, double tes
  * "1,3,5-7" (0-based) names, else 0; a malformed list, or a column out of
  * range or named twice, is NF_ERR_INVALID with the reason. */
 NF_API nf_status nf_column_flags(const char *columns, size_t n_cols, int *flags);
+/* The data file's column (0-based) of the k-th column (0-based) that a list
+ * selects, e.g. 5 for k = 2 of "1,3,5-7" (columns NULL: k itself), to name
+ * a column of the data as read the way the file counts it; NF_ERR_INVALID
+ * for a malformed list or one that selects k columns or fewer. */
+NF_API nf_status nf_column_of(const char *columns, size_t k, size_t *column);
 /* Integer-valued columns: is_integer[j] (m->cols entries) gets 1 when every
  * value of column j is a whole number below 2^24 in magnitude (beyond it
  * every float32 is whole); returns how many columns are. */

@@ -104,5 +104,21 @@ run_ok "encode --threads 1" "$nflow" encode "$m" --data "$t/b.csv" --out "$t/z.c
 run_ok "decode --threads 2" "$nflow" decode "$m" --data "$t/z.csv" --out "$t/x.csv" --threads 2
 run_ok "plot --threads 1" "$nflow" plot "$m" --out "$t/p.png" --threads 1 --n 0
 
+# i. Columns are counted from 0 in messages as in options, naming the data
+# file's column when --columns picks some ("column 2 is constant" was said
+# of --columns 1).
+awk -F, '{ printf "%s,5,%s,%d,7\n", $1, $2, (NR * 7) % 5 }' "$t/b.csv" >"$t/cols.csv"
+refused "constant column, --columns 1,2" 1 "cols.csv: column 1 is constant (5)" "$t/q.nfm" -- \
+    "$nflow" train --data "$t/cols.csv" --columns 1,2 --epochs 1 --out "$t/q.nfm" && ok
+refused "constant column, --columns 0,2-4" 1 "cols.csv: column 4 is constant (7)" "$t/q.nfm" -- \
+    "$nflow" train --data "$t/cols.csv" --columns 0,2-4 --epochs 1 --out "$t/q.nfm" && ok
+refused "constant x column, conditional" 1 "cols.csv: column 1 is constant (5)" "$t/q.nfm" -- \
+    "$nflow" train --data "$t/cols.csv" --columns 2,1,0 --context-columns 0 --epochs 1 --out "$t/q.nfm" && ok
+run_ok "integer column, --columns 3,0,2" "$nflow" train --data "$t/cols.csv" --columns 3,0,2 --epochs 1 --layers 1 \
+    --hidden 8 --threads 1 --quiet --out "$t/q.nfm"
+grep -q "1 of 3 columns hold only whole numbers (3)" "$t/err.txt" && ok || bad "integer column: $(cat "$t/err.txt")"
+printf '1,2,3\n4,5,x\n' >"$t/cell.csv"
+refused "bad cell" 1 "cell.csv: line 2, column 2: not a number: 'x'" - -- "$nflow" eval "$m" --data "$t/cell.csv" && ok
+
 echo "$suite: $passed passed, $failed failed"
 [ "$failed" -eq 0 ]

@@ -64,9 +64,13 @@ typedef struct cli_path {
 int cli_check_paths(const char *cmd, const cli_path *in, int n_in, const cli_path *out, int n_out);
 /* The median of n values (NaN for n = 0), sorting a copy in scratch (n). */
 double cli_median(const double *v, size_t n, double *scratch);
-/* "0, 3-6, 8" (0-based, as the options count) of the flagged columns, cut
- * with "..." to fit size. */
-void cli_column_list(const int *flags, size_t n, char *buf, size_t size);
+/* The data file's column (0-based) of column j of the data as read with
+ * the list `columns` (--columns; NULL: j itself): messages name columns as
+ * the file and the options count them. */
+size_t cli_file_column(const char *columns, size_t j);
+/* "0, 3-6, 8" of the flagged columns of the data as read with `columns`,
+ * as the file counts them (0-based), cut with "..." to fit size. */
+void cli_column_list(const int *flags, size_t n, const char *columns, char *buf, size_t size);
 /* Conditional models: which columns of a data file (as read) hold the
  * context. Fills *flags (n_cols entries, malloc'd) from the column list and
  * *n_context with how many it names; refuses (EXIT_USAGE, a message naming

@@ -441,7 +441,7 @@ int cmd_train(int argc, char **argv)
                     n_integer, n_integer == 1 ? "" : "s", dim, of_x);
     } else if (n_integer) {
         char list[128];
-        cli_column_list(integer_cols, n_cols, list, sizeof list);
+        cli_column_list(integer_cols, n_cols, columns, list, sizeof list);
         fprintf(stderr,
                 "nflow train: warning: %zu of %zu%s columns hold only whole numbers (%s): a flow can raise its "
                 "likelihood without limit by narrowing onto them; --dequantize adds U[0,1) noise\n",
@@ -486,15 +486,15 @@ int cmd_train(int argc, char **argv)
             *part[k] = x;
         }
     }
-    for (size_t j = 0, xj = 0; context_flags && !resume && train.rows && j < n_cols; j++) {
-        if (context_flags[j])
-            continue; /* the library would name x's column: name the data's */
+    for (size_t j = 0, xj = 0; !resume && train.rows && j < n_cols; j++) {
+        if (context_flags && context_flags[j])
+            continue; /* the library would name x's column: name the file's */
         size_t r = 1;
         while (r < train.rows && train.values[r * dim + xj] == train.values[xj])
             r++;
         if (r == train.rows) {
-            cli_error("train", "column %zu is constant (%g): a density over it does not exist", j + 1,
-                      train.values[xj]);
+            cli_error("train", "%s: column %zu is constant (%g): a density over it does not exist", data,
+                      cli_file_column(columns, j), train.values[xj]);
             goto done;
         }
         xj++;

@@ -315,7 +315,7 @@ nf_status nf_flow_fit_standardization(nf_flow *f, const float *x, size_t rows)
     for (int i = 0; i < dim && !st; i++) {
         std[i] = sqrt(std[i] / (double)(rows - 1));
         if (!(std[i] > 0))
-            st = nf_fail(NF_ERR_INVALID, "column %d is constant (%g): a density over it does not exist", i + 1,
+            st = nf_fail(NF_ERR_INVALID, "column %d is constant (%g): a density over it does not exist", i,
                          mean[i]);
     }
     if (!st)
