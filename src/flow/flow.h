@@ -51,10 +51,6 @@ struct nf_flow {
     double gauss_log_det, tail_weight;
 };
 
-/* NF_ERR_INVALID with a message naming the field when a configuration is
- * outside what nf_flow_create builds (the limits of nflow.h); the model-file
- * reader checks a file's config section with it too. */
-nf_status flow_config_check(const nf_config *cfg);
 /* Appends a layer (takes ownership; frees it on failure). */
 nf_status flow_add(nf_flow *f, layer *l);
 /* Lays out the parameters of all layers in one buffer (zeroed); params,

@@ -19,6 +19,7 @@
 #include "layers/permute.h"
 #include "layers/rescale.h"
 #include "layers/standardize.h"
+#include "models/api_config.h"
 
 static const char *const activation_names[] = {"relu", "tanh"};
 static const char *const model_names[] = {"nice", "realnvp", "made", "made-mog", "maf", "maf-mog", "iaf", "gaussian",

@@ -8,6 +8,7 @@
 #include "flow/flow.h"
 #include "core/kern.h"
 #include "models/api_autoregressive.h"
+#include "models/api_config.h"
 #include "models/whitening.h"
 
 const char *nf_version(void) { return NF_VERSION_STRING; }
