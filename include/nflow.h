@@ -75,6 +75,7 @@ NF_API const char *nf_version(void);
  * holds the BLAS to one thread through the settings of its own parallel
  * regions only, so a caller's own BLAS calls keep their threads. */
 NF_API void nf_set_threads(int n);
+#define NF_MAX_THREADS 1024
 NF_API int nf_get_threads(void);
 
 /* ---- the machine ------------------------------------------------------ */
@@ -143,6 +144,11 @@ NF_API nf_status nf_matrix_split(const nf_matrix *m, double val_frac, double tes
  * "1,3,5-7" (0-based) names, else 0; a malformed list, or a column out of
  * range or named twice, is NF_ERR_INVALID with the reason. */
 NF_API nf_status nf_column_flags(const char *columns, size_t n_cols, int *flags);
+/* The data file's column (0-based) of the k-th column (0-based) that a list
+ * selects, e.g. 5 for k = 2 of "1,3,5-7" (columns NULL: k itself), to name
+ * a column of the data as read the way the file counts it; NF_ERR_INVALID
+ * for a malformed list or one that selects k columns or fewer. */
+NF_API nf_status nf_column_of(const char *columns, size_t k, size_t *column);
 /* Integer-valued columns: is_integer[j] (m->cols entries) gets 1 when every
  * value of column j is a whole number below 2^24 in magnitude (beyond it
  * every float32 is whole); returns how many columns are. */
@@ -157,6 +163,20 @@ NF_API nf_status nf_matrix_dequantize(nf_matrix *m, const int *columns, uint64_t
 /* ---- flows -------------------------------------------------------------- */
 
 typedef struct nf_flow nf_flow;
+
+/* Limits on the sizes of a model: what nf_flow_create and the nf_flow_add_*
+ * builders accept, what a model file may hold (the reader refuses anything
+ * else) and what `nflow` options take, one definition each. */
+#define NF_MAX_DIM 100000            /* columns of x */
+#define NF_MAX_CONTEXT 65536         /* context values per row */
+#define NF_MAX_LAYERS 1000           /* nf_config.layers */
+#define NF_MAX_HIDDEN 65536          /* units per hidden layer */
+#define NF_MAX_HIDDEN_LAYERS 16      /* hidden layers per network (0..) */
+#define NF_MIN_BINS 2                /* bins of a spline */
+#define NF_MAX_BINS 128
+#define NF_MAX_TAIL_BOUND 1e6        /* a spline's interval [-B, B]: 0 < B <= this */
+#define NF_MAX_LOG_SCALE_BOUND 100.0 /* log-scale bounds: 0 <= bound < this */
+#define NF_MAX_COMPONENTS 1000       /* Gaussians per conditional of a MoG */
 
 typedef enum nf_model {
     NF_MODEL_NICE = 0,
@@ -318,14 +338,16 @@ NF_API nf_status nf_flow_fit_standardization(nf_flow *f, const float *x, size_t 
 
 /* ---- densities, sampling, codes --------------------------------------- */
 
-/* log p(x) per row, in nats. */
+/* log p(x) per row, in nats; -inf (never NaN) for a row the model gives no
+ * density or whose values overflow its arithmetic. */
 NF_API nf_status nf_flow_log_prob(nf_flow *f, const float *x, size_t rows, double *log_prob);
 /* log N(x) per row under the model's Gaussian fit (a whitened model's
  * full-covariance Gaussian of its training data): the baseline a model's
  * log-densities can be compared with row by row. NF_ERR_UNSUPPORTED for a
  * model without one. */
 NF_API nf_status nf_flow_gaussian_log_prob(nf_flow *f, const float *x, size_t rows, double *log_prob);
-/* x -> z and z -> x. */
+/* x -> z and z -> x. NF_ERR_NONFINITE when a row's result is not finite
+ * (its values overflow the model's float arithmetic). */
 NF_API nf_status nf_flow_encode(nf_flow *f, const float *x, size_t rows, float *z);
 NF_API nf_status nf_flow_decode(nf_flow *f, const float *z, size_t rows, float *x);
 /* rows samples drawn with `seed`; log_prob (may be NULL) gets log p(x). */

@@ -54,7 +54,7 @@ grep -q "banana: 2 epochs, test log-likelihood -[0-9.]* (true -1\.[0-9]*)" "$t/o
 
 # bad input
 printf '1,2\n3,x\n5,6\n' >"$t/nonnum.csv"
-expect_fail "non-numeric cell" "nonnum.csv.*line 2.*field 2" "$t/o.nfm" -- "$nflow" train --data "$t/nonnum.csv" --out "$t/o.nfm"
+expect_fail "non-numeric cell" "nonnum.csv.*line 2.*column 1" "$t/o.nfm" -- "$nflow" train --data "$t/nonnum.csv" --out "$t/o.nfm"
 printf '1,2\n3,nan\n5,6\n7,8\n' >"$t/nan.csv"
 expect_fail "NaN" "nan.csv.*line 2" "$t/o.nfm" -- "$nflow" train --data "$t/nan.csv" --out "$t/o.nfm"
 printf '1,2\n3,inf\n5,6\n' >"$t/inf.csv"

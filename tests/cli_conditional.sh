@@ -154,7 +154,7 @@ expect_usage "--plot" "--plot" "$t/no.nfm" -- \
 [ -e "$t/no.png" ] && bad "--plot: a picture was written" || ok
 refused "nflow plot" 1 "conditional" "$t/no.png" -- "$nflow" plot "$t/m.nfm" --out "$t/no.png" && ok
 awk -F, '{ print $1 "," $2 ",5" }' "$t/d.csv" >"$t/const.csv"
-refused "constant x column" 1 "column 3 is constant" "$t/no.nfm" -- \
+refused "constant x column" 1 "const.csv: column 2 is constant" "$t/no.nfm" -- \
     train --data "$t/const.csv" --epochs 1 --context-columns 1 --out "$t/no.nfm" && ok
 expect_usage "gaussian" "gaussian" "$t/no.nfm" -- \
     train --data "$t/d.csv" --model gaussian --context-columns 1 --out "$t/no.nfm"
@@ -220,7 +220,7 @@ for m in default made maf iaf nsf-ar realnvp nsf nice; do
 done
 
 # the label as an x column is warned about, as before
-refused "integer x column" 0 "whole numbers (3)" - -- \
+refused "integer x column" 0 "whole numbers (2)" - -- \
     train --data "$t/d3.csv" --model maf --epochs 1 --context-columns 0,4 --quiet --out "$t/w.nfm" && ok
 
 echo "$suite: $passed passed, $failed failed"

@@ -40,8 +40,10 @@ run_ok "train, a one-row test" "$nflow" train --data "$t/d.csv" --val "$t/three.
     --threads 1 --quiet --out "$t/q.nfm"
 grep -q "one row: no standard error" "$t/out.txt" && ! grep -qi nan "$t/out.txt" && ok || bad "train: $(cat "$t/out.txt")"
 
-# --threads beyond any machine: bounded (1024), not a crash in the OpenMP runtime
-run_ok "--threads 100000" "$nflow" eval "$t/m.nfm" --data "$t/d.csv" --threads 100000 --json
+# --threads beyond any machine: refused with its range (issue 26, 3h), and
+# OMP_NUM_THREADS so: bounded (1024), not a crash in the OpenMP runtime
+refused "--threads 100000" 2 "--threads: 100000 out of range 1..1024" - -- \
+    "$nflow" eval "$t/m.nfm" --data "$t/d.csv" --threads 100000 --json && ok
 OMP_NUM_THREADS=100000 "$nflow" eval "$t/m.nfm" --data "$t/d.csv" --json >"$t/out.txt" 2>"$t/err.txt" && ok ||
     bad "OMP_NUM_THREADS=100000: $(cat "$t/err.txt")"
 # training that never beats its start says so (and saves the start)

@@ -290,11 +290,11 @@ static void test_npy_f64_roundtrip(void)
     /* A double beyond float32 is refused naming row and column. */
     d[2 * cols + 1] = -1e300;
     CHECK(nf_matrix_write_double(path, d, rows, cols) == NF_OK);
-    CHECK(fails_with(path, NULL, NF_ERR_NONFINITE, "row 3, column 2", "float32"));
+    CHECK(fails_with(path, NULL, NF_ERR_NONFINITE, "row 3, column 1", "float32"));
     d[2 * cols + 1] = 0;
     d[4 * cols + 0] = NAN;
     CHECK(nf_matrix_write_double(path, d, rows, cols) == NF_OK, "NaN is written as given");
-    CHECK(fails_with(path, NULL, NF_ERR_NONFINITE, "row 5, column 1", "NaN"));
+    CHECK(fails_with(path, NULL, NF_ERR_NONFINITE, "row 5, column 0", "NaN"));
     /* ... unless that column is not selected. */
     nf_read_options o = opts(-1, "1-2");
     CHECK(nf_matrix_read(path, &o, &r) == NF_OK, "%s", nf_last_error());
@@ -410,7 +410,7 @@ static void test_npy_hand_written(void)
     if (host_le())
         swap_bytes(dn, 8, 2);
     CHECK(write_npy_raw(pb, 1, "{'descr': '>f8', 'fortran_order': False, 'shape': (2,), }", dn, sizeof dn));
-    CHECK(fails_with(pb, NULL, NF_ERR_NONFINITE, "row 2, column 1", "NaN"));
+    CHECK(fails_with(pb, NULL, NF_ERR_NONFINITE, "row 2, column 0", "NaN"));
 
     /* 1-D little-endian float32 and float64. */
     const char *p1 = tp("one_d.npy");
@@ -475,7 +475,7 @@ static void test_csv_header_modes(void)
     CHECK(r.rows == 2 && r.cols == 3);
     nf_matrix_free(&r);
     o.header = 0;
-    CHECK(fails_with(path, &o, NF_ERR_FORMAT, "line 1, field 1", "not a number"));
+    CHECK(fails_with(path, &o, NF_ERR_FORMAT, "line 1, column 0", "not a number"));
 
     const char *plain = tp("plain.csv");
     CHECK(write_text(plain, "1,2,3\n4,5,6\n7,8,9\n"));
@@ -501,7 +501,7 @@ static void test_csv_header_modes(void)
     nf_matrix_free(&r);
     /* A first line with one number is data, so its text is an error. */
     CHECK(write_text(lab, "x,1,y\n5,6,7\n"));
-    CHECK(fails_with(lab, NULL, NF_ERR_FORMAT, "line 1, field 1: not a number: 'x'", NULL));
+    CHECK(fails_with(lab, NULL, NF_ERR_FORMAT, "line 1, column 0: not a number: 'x'", NULL));
 
     /* A header alone is no data. */
     const char *only = tp("only_header.csv");
@@ -531,7 +531,7 @@ static void test_csv_layout(void)
     nf_matrix_free(&r);
     /* Line numbers count blank lines. */
     CHECK(write_text(path, "1,2\r\n\r\n\n3,x\r\n"));
-    CHECK(fails_with(path, NULL, NF_ERR_FORMAT, "line 4, field 2: not a number: 'x'", NULL));
+    CHECK(fails_with(path, NULL, NF_ERR_FORMAT, "line 4, column 1: not a number: 'x'", NULL));
     /* A file without an extension, and one with another one, is CSV. */
     const char *noext = tp("data");
     CHECK(write_text(noext, "1\n2\n"));
@@ -692,14 +692,14 @@ static void test_csv_numbers(void)
 
 static void test_csv_errors(void)
 {
-    /* "data.csv: line 12, field 3: not a number: 'abc'" */
+    /* "data.csv: line 12, column 2: not a number: 'abc'" */
     const char *path = tp("data.csv");
     char text[4096];
     size_t n = 0;
     for (int i = 1; i <= 20; i++)
         n += (size_t)snprintf(text + n, sizeof text - n, i == 12 ? "1,2,abc,4\n" : "%d,2,3,4\n", i);
     CHECK(write_text(path, text));
-    CHECK(fails_with(path, NULL, NF_ERR_FORMAT, "data.csv: line 12, field 3: not a number: 'abc'", NULL));
+    CHECK(fails_with(path, NULL, NF_ERR_FORMAT, "data.csv: line 12, column 2: not a number: 'abc'", NULL));
 
     /* "data.csv: line 7: 9 fields, expected 10" */
     n = 0;
@@ -718,7 +718,7 @@ static void test_csv_errors(void)
     for (size_t i = 0; i < sizeof nonfinite / sizeof nonfinite[0]; i++) {
         snprintf(text, sizeof text, "1,2,3\n4,5,6\n7,%s,9\n", nonfinite[i]);
         CHECK(write_text(path, text));
-        CHECK(fails_with(path, NULL, NF_ERR_NONFINITE, "line 3, field 2", nonfinite[i]), "'%s'", nonfinite[i]);
+        CHECK(fails_with(path, NULL, NF_ERR_NONFINITE, "line 3, column 1", nonfinite[i]), "'%s'", nonfinite[i]);
     }
     /* The largest float32 and its neighbourhood are fine; tiny values too. */
     CHECK(write_text(path, "3.40282347e+38,-3.4028235e38,1e-50\n"));
@@ -738,14 +738,14 @@ static void test_csv_errors(void)
         const char *text, *want;
     } cases[] = {
         {"1,2\n3,,4\n", NULL},
-        {"1,2\n3, \n", "line 2, field 2: empty field"},
-        {"1,2\n3,4 5\n", "line 2, field 2: not a number: '4 5'"},
-        {"1,2\n3,\"4\"\n", "line 2, field 2: not a number"},
-        {"1,2\n3,1.5.5\n", "line 2, field 2"},
-        {"1,2\n3,--1\n", "line 2, field 2"},
-        {"\"a,b\nx,1\n", "line 1, field 1: unterminated quote"},
-        {"\"a\" b,c\n1,2\n", "line 1, field 1: text after the closing quote"},
-        {"1,2\n3,4\x01\n", "line 2, field 2: not a number: '4?'"},
+        {"1,2\n3, \n", "line 2, column 1: empty field"},
+        {"1,2\n3,4 5\n", "line 2, column 1: not a number: '4 5'"},
+        {"1,2\n3,\"4\"\n", "line 2, column 1: not a number"},
+        {"1,2\n3,1.5.5\n", "line 2, column 1"},
+        {"1,2\n3,--1\n", "line 2, column 1"},
+        {"\"a,b\nx,1\n", "line 1, column 0: unterminated quote"},
+        {"\"a\" b,c\n1,2\n", "line 1, column 0: text after the closing quote"},
+        {"1,2\n3,4\x01\n", "line 2, column 1: not a number: '4?'"},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         CHECK(write_text(path, cases[i].text));
@@ -878,11 +878,11 @@ static void test_npy_errors(void)
 
     /* NaN and Inf in float32 data, with and without a column selection. */
     float g[8] = {1, 2, 3, 4, 5, 6, 7, 8};
-    g[6] = NAN; /* row 2, column 3 of a 2 x 4 */
+    g[6] = NAN; /* row 2, column 2 of a 2 x 4 */
     CHECK(write_npy_raw(path, 1, "{'descr': '<f4', 'fortran_order': False, 'shape': (2, 4), }", g, sizeof g));
-    CHECK(fails_with(path, NULL, NF_ERR_NONFINITE, "x.npy: row 2, column 3: NaN", NULL));
+    CHECK(fails_with(path, NULL, NF_ERR_NONFINITE, "x.npy: row 2, column 2: NaN", NULL));
     nf_read_options o = opts(-1, "2");
-    CHECK(fails_with(path, &o, NF_ERR_NONFINITE, "x.npy: row 2, column 3: NaN", NULL));
+    CHECK(fails_with(path, &o, NF_ERR_NONFINITE, "x.npy: row 2, column 2: NaN", NULL));
     o.columns = "0-1,3";
     nf_matrix r;
     CHECK(nf_matrix_read(path, &o, &r) == NF_OK, "%s", nf_last_error());
@@ -891,7 +891,7 @@ static void test_npy_errors(void)
     g[6] = 7;
     g[1] = -INFINITY;
     CHECK(write_npy_raw(path, 1, "{'descr': '<f4', 'fortran_order': False, 'shape': (2, 4), }", g, sizeof g));
-    CHECK(fails_with(path, NULL, NF_ERR_NONFINITE, "row 1, column 2: -Inf", NULL));
+    CHECK(fails_with(path, NULL, NF_ERR_NONFINITE, "row 1, column 1: -Inf", NULL));
 
     /* Not a file. */
     char dirnpy[512];
@@ -1038,7 +1038,7 @@ static void test_magic04(void)
     if (r.values && r.rows == 19020 && r.cols == 10)
         CHECK_CLOSE(r.values[0], 28.7967, 1e-4, 0);
     nf_matrix_free(&r);
-    CHECK(fails_with(path, NULL, NF_ERR_FORMAT, "magic04.csv: line 1, field 11: not a number: 'g'", NULL));
+    CHECK(fails_with(path, NULL, NF_ERR_FORMAT, "magic04.csv: line 1, column 10: not a number: 'g'", NULL));
 }
 
 static void remove_tree(const char *dir)
@@ -1069,6 +1069,14 @@ static void test_column_flags(void)
     CHECK(nf_column_flags("0,2-3", 6, f) == NF_OK && f[0] && !f[1] && f[2] && f[3] && !f[4] && !f[5]);
     CHECK(nf_column_flags("5", 6, f) == NF_OK && f[5] && !f[0]);
     CHECK(nf_column_flags("6", 6, f) == NF_ERR_INVALID && strstr(nf_last_error(), "out of range"));
+    /* the file's column of a selected one (issue 26, 3i: messages name it) */
+    size_t c = 99;
+    CHECK(nf_column_of("1,3,5-7", 2, &c) == NF_OK && c == 5);
+    CHECK(nf_column_of("1,3,5-7", 4, &c) == NF_OK && c == 7);
+    CHECK(nf_column_of("4,0", 1, &c) == NF_OK && c == 0);
+    CHECK(nf_column_of(NULL, 3, &c) == NF_OK && c == 3);
+    CHECK(nf_column_of("1,3", 2, &c) == NF_ERR_INVALID && strstr(nf_last_error(), "fewer than 3"));
+    CHECK(nf_column_of("1-", 0, &c) == NF_ERR_INVALID);
     CHECK(nf_column_flags("1,1", 6, f) == NF_ERR_INVALID);
     CHECK(nf_column_flags("a-b", 6, f) == NF_ERR_INVALID);
     CHECK(nf_column_flags(NULL, 6, f) == NF_ERR_INVALID);

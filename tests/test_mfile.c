@@ -12,6 +12,7 @@
 #include <unistd.h>
 #include <zlib.h>
 
+#include "flow/flow.h"
 #include "harness.h"
 #include "io/mfile.h"
 #include "nflow.h"
@@ -781,6 +782,122 @@ static void remove_tmpdir(void)
     rmdir(tmpdir);
 }
 
+/* A 2-D nsf of one small coupling, saved through the model writer: files
+ * with a valid checksum whatever its config says. */
+static nf_flow *small_nsf(double tail_bound)
+{
+    nf_config c;
+    nf_config_default(&c, NF_MODEL_NSF, 2);
+    c.layers = 1;
+    c.hidden = 4;
+    c.hidden_layers = 1;
+    c.whiten = 0;
+    c.tail_bound = tail_bound;
+    nf_flow *f = NULL;
+    CHECK(nf_flow_create(&f, &c) == NF_OK, "%s", nf_last_error());
+    return f;
+}
+
+/* Issue 26, 3b: the largest tail bound the builder and the tool take is
+ * one the reader takes (it once refused 1e6: "coupling sizes out of range"). */
+static void test_limits_agree(void)
+{
+    const char *p = tpath("bound.nfm");
+    nf_flow *f = small_nsf(NF_MAX_TAIL_BOUND), *g = NULL;
+    if (!f)
+        return;
+    CHECK(nf_flow_save(f, p) == NF_OK, "%s", nf_last_error());
+    CHECK(nf_flow_load(&g, p) == NF_OK, "tail bound %g: %s", NF_MAX_TAIL_BOUND, nf_last_error());
+    nf_flow_free(g);
+    nf_flow_free(f);
+    nf_config c;
+    nf_config_default(&c, NF_MODEL_NSF, 2);
+    c.tail_bound = NF_MAX_TAIL_BOUND * 1.5;
+    CHECK(nf_flow_create(&f, &c) == NF_ERR_INVALID && has("spline"));
+}
+
+/* Issue 26, 3g: a file whose checksum is valid but whose config section is
+ * nonsense is refused, naming the section and the field, never loaded to
+ * print "networks 2 x -1" or "0 spline coupling layers". */
+static void test_config_ranges(void)
+{
+    const char *p = tpath("config.nfm");
+    nf_flow *f = small_nsf(3), *g = NULL;
+    if (!f)
+        return;
+    const nf_config good = f->config;
+    CHECK(nf_flow_save(f, p) == NF_OK && nf_flow_load(&g, p) == NF_OK, "%s", nf_last_error());
+    nf_flow_free(g);
+    enum { HIDDEN, LAYERS, DEPTH, SCALE_BOUND, BINS, TAIL_BOUND, MOG_COMPONENTS, BATCH_NORM, WHITEN, DEGREES };
+    const struct {
+        int field;
+        double value;
+        const char *says;
+    } bad[] = {
+        {HIDDEN, -1, "hidden units -1 out of range"},
+        {HIDDEN, NF_MAX_HIDDEN + 1, "hidden units 65537 out of range"},
+        {LAYERS, 0, "layers 0 out of range"},
+        {DEPTH, NF_MAX_HIDDEN_LAYERS + 1, "hidden layers 17 out of range"},
+        {SCALE_BOUND, NAN, "log-scale bound nan out of range"},
+        {SCALE_BOUND, NF_MAX_LOG_SCALE_BOUND, "log-scale bound 100 out of range"},
+        {BINS, 1, "1 bins"},
+        {TAIL_BOUND, 1e7, "out of range"},
+        {MOG_COMPONENTS, 0, "components 0 out of range"},
+        {BATCH_NORM, 2, "batch_norm 2 is not 0 or 1"},
+        {WHITEN, -1, "whiten -1 is not 0 or 1"},
+        {DEGREES, 7, "random_degrees 7 is not 0 or 1"},
+    };
+    for (size_t k = 0; k < sizeof bad / sizeof bad[0]; k++) {
+        nf_config c = good; /* one field changed */
+        int v = (int)bad[k].value;
+        switch (bad[k].field) {
+        case HIDDEN: c.hidden = v; break;
+        case LAYERS: c.layers = v; break;
+        case DEPTH: c.hidden_layers = v; break;
+        case SCALE_BOUND: c.log_scale_bound = bad[k].value; break;
+        case BINS: c.bins = v; break;
+        case TAIL_BOUND: c.tail_bound = bad[k].value; break;
+        case MOG_COMPONENTS: c.model = NF_MODEL_MAF_MOG, c.components = v; break;
+        case BATCH_NORM: c.batch_norm = v; break;
+        case WHITEN: c.whiten = v; break;
+        case DEGREES: c.random_degrees = v; break;
+        }
+        f->config = c;
+        CHECK(nf_flow_save(f, p) == NF_OK, "%s: %s", bad[k].says, nf_last_error());
+        mf_file *mf = NULL;
+        CHECK(mf_read(p, &mf) == NF_OK, "%s: the checksum: %s", bad[k].says, nf_last_error());
+        mf_free(mf);
+        g = NULL;
+        nf_status st = nf_flow_load(&g, p);
+        CHECK(st == NF_ERR_FORMAT && has("section 'config'") && has(bad[k].says), "%s: %d %s", bad[k].says, st,
+              nf_last_error());
+        nf_flow_free(g);
+    }
+    /* 2^62 layers: an int64 that a narrowing to int would read as 0 */
+    f->config = good;
+    f->config.layers = 123456789; /* a marker to find in the file and replace */
+    CHECK(nf_flow_save(f, p) == NF_OK, "%s", nf_last_error());
+    size_t n = 0, hits = 0;
+    unsigned char *b = slurp(p, &n), marker[8];
+    le64(marker, 123456789);
+    for (size_t i = 0; b && i + 8 <= n; i++)
+        if (!memcmp(b + i, marker, 8)) {
+            le64(b + i, (uint64_t)1 << 62);
+            hits++;
+        }
+    CHECK(hits == 1, "the marker was found %zu times", hits);
+    if (b) {
+        fix_crc(b, n);
+        spit(p, b, n);
+    }
+    free(b);
+    g = NULL;
+    CHECK(nf_flow_load(&g, p) == NF_ERR_FORMAT && has("section 'config': layers 4611686018427387904 out of range"),
+          "%s", nf_last_error());
+    nf_flow_free(g);
+    nf_flow_free(f);
+}
+
 int main(void)
 {
     snprintf(tmpdir, sizeof tmpdir, "/tmp/nflow_mfile_XXXXXX");
@@ -800,6 +917,8 @@ int main(void)
     RUN(test_foreign_files);
     RUN(test_forged_lengths);
     RUN(test_save);
+    RUN(test_limits_agree);
+    RUN(test_config_ranges);
     remove_tmpdir();
     TEST_SUMMARY("test_mfile");
 }

@@ -44,15 +44,86 @@ static cli_option *find(cli_command *cmd, const char *name, size_t len)
     return NULL;
 }
 
+/* The values of every numeric option, by name: one rule for every command
+ * (a value outside is a usage error naming the option and its range), and
+ * one range for an option wherever it appears. An entry with a command
+ * applies to that command alone, before the general one: plot's --n may be
+ * 0 (no samples drawn). */
+typedef struct opt_range {
+    const char *name, *cmd;
+    double lo, hi;
+    int lo_open, hi_open; /* (lo, ...: lo itself excluded */
+} opt_range;
+
+static const opt_range ranges[] = {
+    {"layers", NULL, 1, NF_MAX_LAYERS, 0, 0},
+    {"hidden", NULL, 1, NF_MAX_HIDDEN, 0, 0},
+    {"hidden-layers", NULL, 0, NF_MAX_HIDDEN_LAYERS, 0, 0},
+    {"components", NULL, 1, NF_MAX_COMPONENTS, 0, 0},
+    {"bins", NULL, NF_MIN_BINS, NF_MAX_BINS, 0, 0},
+    {"tail-bound", NULL, 0, NF_MAX_TAIL_BOUND, 1, 0},
+    {"scale-bound", NULL, 0, NF_MAX_LOG_SCALE_BOUND, 0, 1},
+    {"tail-weight", NULL, 0, 1, 0, 1},
+    {"lr", NULL, 0, 10, 1, 1},
+    {"lr-decay", NULL, 0, 1, 1, 0},
+    {"weight-decay", NULL, 0, INFINITY, 0, 1},
+    {"clip", NULL, 0, INFINITY, 0, 1},
+    {"dropout", NULL, 0, 0.99, 0, 0},
+    {"batch", NULL, 2, 1 << 20, 0, 0}, /* reverse KL needs two samples for its standard error */
+    {"epochs", NULL, 0, INT_MAX, 0, 0},
+    {"patience", NULL, 0, INT_MAX, 0, 0},
+    {"patience-steps", NULL, 0, INT_MAX, 0, 0},
+    {"steps", NULL, 1, INT_MAX, 0, 0},
+    {"progress-every", NULL, 1, INT_MAX, 0, 0},
+    {"eval-n", NULL, 2, INT_MAX, 0, 0},
+    {"max-time", NULL, 1e-9, 1e12, 0, 0},
+    {"checkpoint-every", NULL, 0, INFINITY, 0, 1},
+    {"threads", NULL, 1, NF_MAX_THREADS, 0, 0},
+    {"n", "plot", 0, INT_MAX, 0, 0},
+    {"n", NULL, 1, INT_MAX, 0, 0},
+    {"lo", NULL, -1e30, 1e30, 0, 0},
+    {"hi", NULL, -1e30, 1e30, 0, 0},
+};
+
+static const opt_range *range_of(const char *cmd, const char *name)
+{
+    for (size_t i = 0; i < sizeof ranges / sizeof ranges[0]; i++)
+        if (!strcmp(ranges[i].name, name) && (!ranges[i].cmd || !strcmp(ranges[i].cmd, cmd)))
+            return &ranges[i];
+    return NULL;
+}
+
+/* "1..1000" for a closed range, else "(0, 10)", "[0, inf)" */
+static const char *range_text(const opt_range *r, char *buf, size_t size)
+{
+    if (!r->lo_open && !r->hi_open)
+        snprintf(buf, size, "%.10g..%.10g", r->lo, r->hi);
+    else
+        snprintf(buf, size, "%c%.10g, %.10g%c", r->lo_open ? '(' : '[', r->lo, r->hi, r->hi_open ? ')' : ']');
+    return buf;
+}
+
+static int in_range(const opt_range *r, double v)
+{
+    return (r->lo_open ? v > r->lo : v >= r->lo) && (r->hi_open ? v < r->hi : v <= r->hi);
+}
+
 static int parse_value(cli_command *cmd, cli_option *o, const char *s)
 {
     char *end;
     errno = 0;
     switch (o->type) {
     case OPT_INT: {
-        long v = strtol(s, &end, 10);
-        if (*s == '\0' || *end || errno || v < INT_MIN || v > INT_MAX)
+        long long v = strtoll(s, &end, 10);
+        if (*s == '\0' || *end || (errno && errno != ERANGE))
             goto bad;
+        if (errno == ERANGE || v < INT_MIN || v > INT_MAX) { /* a whole number, too large for any option */
+            const opt_range *r = range_of(cmd->name, o->name);
+            int big = v > 0;
+            fprintf(stderr, "nflow %s: --%s: %s is too %s (the limit is %.10g)\n", cmd->name, o->name, s,
+                    big ? "large" : "small", r ? (big ? r->hi : r->lo) : big ? (double)INT_MAX : (double)INT_MIN);
+            return EXIT_USAGE;
+        }
         *(int *)o->value = (int)v;
         break;
     }
@@ -133,7 +204,25 @@ int cli_parse(cli_command *cmd, int argc, char **argv)
         fprintf(stderr, "nflow %s: missing argument (usage: nflow %s)\n", cmd->name, cmd->usage);
         return EXIT_USAGE;
     }
+    for (const cli_option *o = cmd->options; o->name; o++) {
+        const opt_range *r = o->seen ? range_of(cmd->name, o->name) : NULL;
+        if (!r || (o->type != OPT_INT && o->type != OPT_DOUBLE))
+            continue;
+        double v = o->type == OPT_INT ? *(const int *)o->value : *(const double *)o->value;
+        if (!in_range(r, v)) {
+            char text[64];
+            fprintf(stderr, "nflow %s: --%s: %.10g out of range %s\n", cmd->name, o->name, v,
+                    range_text(r, text, sizeof text));
+            return EXIT_USAGE;
+        }
+    }
     return 0;
+}
+
+void cli_set_threads(const cli_command *cmd, int threads)
+{
+    if (cli_seen(cmd, "threads"))
+        nf_set_threads(threads);
 }
 
 int cli_seen(const cli_command *cmd, const char *name)
@@ -308,19 +397,32 @@ void cli_mean_two_stderr(const double *v, size_t n, double *mean, double *two_st
     *two_stderr = n > 1 ? 2 * sqrt(sq / (double)(n - 1) / (double)n) : NAN;
 }
 
-void cli_column_list(const int *flags, size_t n, char *buf, size_t size)
+const char *cli_nats(double v, char *buf, size_t size)
+{
+    snprintf(buf, size, fabs(v) < 1e6 ? "%.4f" : "%.6g", v); /* never 77 digits */
+    return buf;
+}
+
+size_t cli_file_column(const char *columns, size_t j)
+{
+    size_t c;
+    return nf_column_of(columns, j, &c) ? j : c;
+}
+
+void cli_column_list(const int *flags, size_t n, const char *columns, char *buf, size_t size)
 {
     size_t k = 0;
     buf[0] = '\0';
     for (size_t j = 0; j < n; j++) {
         if (!flags[j])
             continue;
-        size_t end = j;
-        while (end + 1 < n && flags[end + 1])
+        size_t end = j, first = cli_file_column(columns, j); /* a run of consecutive file columns */
+        while (end + 1 < n && flags[end + 1] && cli_file_column(columns, end + 1) == first + (end + 1 - j))
             end++;
         char part[48];
-        int len = end > j ? snprintf(part, sizeof part, "%s%zu-%zu", k ? ", " : "", j + 1, end + 1)
-                          : snprintf(part, sizeof part, "%s%zu", k ? ", " : "", j + 1);
+        size_t last = first + (end - j);
+        int len = end > j ? snprintf(part, sizeof part, "%s%zu-%zu", k ? ", " : "", first, last)
+                          : snprintf(part, sizeof part, "%s%zu", k ? ", " : "", first);
         if (k + (size_t)len + 4 >= size) {
             snprintf(buf + k, size - k, "%s", k + 4 < size ? "..." : "");
             return;
@@ -380,13 +482,6 @@ int cli_check_paths(const char *cmd, const cli_path *in, int n_in, const cli_pat
                        EXIT_USAGE;
     }
     return 0;
-}
-
-int cli_check_range(const cli_command *cmd, const char *name, double value, double lo, double hi)
-{
-    if (!cli_seen(cmd, name) || (value >= lo && value <= hi))
-        return 0;
-    return cli_error(cmd->name, "--%s: %g out of range %g..%g", name, value, lo, hi), EXIT_USAGE;
 }
 
 int cli_context_flags(const char *cmd, const char *what, const char *list, size_t n_cols, int **flags,

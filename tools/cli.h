@@ -30,8 +30,12 @@ typedef struct cli_command {
 } cli_command;
 
 /* Parses argv (after the subcommand name). Returns 0, 1 for --help (printed),
- * or EXIT_USAGE after printing a message naming the option. */
+ * or EXIT_USAGE after printing a message naming the option: an unknown one,
+ * a value that is not a number, or a number outside the option's range
+ * (one table in cli.c for every command). */
 int cli_parse(cli_command *cmd, int argc, char **argv);
+/* nf_set_threads(threads) when --threads was given (its range is checked). */
+void cli_set_threads(const cli_command *cmd, int threads);
 void cli_print_help(const cli_command *cmd);
 int cli_seen(const cli_command *cmd, const char *name);
 /* "nflow CMD: message" on stderr; returns 1 (or the given code). */
@@ -51,11 +55,6 @@ int cli_read_given(const char *cmd, const char *path, const char *columns, int d
  * or no rows. Returns 0, 1 or EXIT_USAGE. */
 int cli_read_context(const char *cmd, const char *role, const char *model_path, int nc, const char *path,
                      const char *purpose, nf_matrix *ctx);
-/* "1, 4-7, 9" (1-based, like the error messages) of the flagged columns,
- * cut with "..." to fit size. */
-/* EXIT_USAGE with a message when option `name` was given a value outside
- * [lo, hi] (NaN included); 0 otherwise or when it was not given. */
-int cli_check_range(const cli_command *cmd, const char *name, double value, double lo, double hi);
 /* An option and the path it was given (NULL: not given). */
 typedef struct cli_path {
     const char *option, *path;
@@ -65,7 +64,13 @@ typedef struct cli_path {
 int cli_check_paths(const char *cmd, const cli_path *in, int n_in, const cli_path *out, int n_out);
 /* The median of n values (NaN for n = 0), sorting a copy in scratch (n). */
 double cli_median(const double *v, size_t n, double *scratch);
-void cli_column_list(const int *flags, size_t n, char *buf, size_t size);
+/* The data file's column (0-based) of column j of the data as read with
+ * the list `columns` (--columns; NULL: j itself): messages name columns as
+ * the file and the options count them. */
+size_t cli_file_column(const char *columns, size_t j);
+/* "0, 3-6, 8" of the flagged columns of the data as read with `columns`,
+ * as the file counts them (0-based), cut with "..." to fit size. */
+void cli_column_list(const int *flags, size_t n, const char *columns, char *buf, size_t size);
 /* Conditional models: which columns of a data file (as read) hold the
  * context. Fills *flags (n_cols entries, malloc'd) from the column list and
  * *n_context with how many it names; refuses (EXIT_USAGE, a message naming
@@ -84,6 +89,10 @@ int cli_check_writable(const char *cmd, const char *path);
 /* Mean of n values and two standard errors of the mean (NAN for n < 2):
  * the MAF paper's way to report a test log-likelihood. */
 void cli_mean_two_stderr(const double *v, size_t n, double *mean, double *two_stderr);
+/* A log-likelihood for people: %.4f, or %.6g from 1e6 on (far-out rows
+ * score -1e76, which %.4f writes in 77 digits); "inf", "-inf" as such.
+ * Returns buf. */
+const char *cli_nats(double v, char *buf, size_t size);
 /* Whether stderr is a terminal (progress lines). */
 int cli_tty(void);
 /* Whether to draw a progress bar on stderr: 2 for NFLOW_PROGRESS=always

@@ -144,26 +144,12 @@ int cmd_distill(int argc, char **argv)
     int a = activation ? choice("activation", activation, acts, 2) : 0;
     if (m < 0 || o < 0 || a < 0)
         return EXIT_USAGE;
-    const struct {
-        const char *name;
-        int value, min;
-    } counts[] = {{"steps", kopt.steps, 1}, {"batch", kopt.batch, 1}, {"progress-every", kopt.progress_every, 1},
-                  {"eval-n", eval_n, 2}};
-    for (size_t i = 0; i < sizeof counts / sizeof counts[0]; i++)
-        if (counts[i].value < counts[i].min)
-            return cli_error("distill", "--%s: %d must be >= %d", counts[i].name, counts[i].value, counts[i].min),
-                   EXIT_USAGE;
-    if (!(kopt.lr > 0) || !isfinite(kopt.lr))
-        return cli_error("distill", "--lr: %g must be > 0", kopt.lr), EXIT_USAGE;
     const cli_path in[] = {{"teacher", teacher_path}, {"context", context_path}}, outs[] = {{"out", out}, {"plot", plot}};
     if ((rc = cli_check_paths("distill", in, 2, outs, 2)))
         return rc;
-    if ((rc = cli_check_range(&cmd, "layers", layers, 1, 1000)) || (rc = cli_check_range(&cmd, "hidden", hidden, 1, 65536)))
-        return rc;
     if (cli_check_writable("distill", out) || (plot && cli_check_writable("distill", plot)))
         return 1;
-    if (cli_seen(&cmd, "threads"))
-        nf_set_threads(threads);
+    cli_set_threads(&cmd, threads);
     if (!cli_seen(&cmd, "eval-seed"))
         eval_seed = seed + 1;
 

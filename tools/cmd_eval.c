@@ -127,8 +127,7 @@ int cmd_eval(int argc, char **argv)
         return rc;
     if (out && cli_check_writable("eval", out))
         return 1;
-    if (cli_seen(&cmd, "threads"))
-        nf_set_threads(threads);
+    cli_set_threads(&cmd, threads);
     nf_flow *f = NULL;
     nf_matrix m = {0}, c = {0};
     double *lp = NULL, *gauss = NULL;
@@ -160,6 +159,14 @@ int cmd_eval(int argc, char **argv)
         for (size_t i = 0; i < m.rows; i++) /* beyond rounding: the Gaussian model is its own fit */
             below += lp[i] < gauss[i] - 1e-9 * (1 + fabs(gauss[i]));
     }
+    size_t no_density = 0, first = 0; /* rows at -inf: none of the model's density, or beyond its arithmetic */
+    for (size_t i = 0; i < m.rows; i++)
+        if (lp[i] == -INFINITY && !no_density++)
+            first = i;
+    if (no_density)
+        fprintf(stderr, "nflow eval: warning: %zu of %zu rows have log-density -inf (row %zu, counting from 0, is the "
+                        "first): the model gives them no density, or their values overflow its arithmetic\n",
+                no_density, m.rows, first);
     double median = cli_median(lp, m.rows, gauss);
     if (out && (st = nf_matrix_write_double(out, lp, m.rows, 1))) {
         cli_fail("eval", st);
@@ -179,10 +186,15 @@ int cmd_eval(int argc, char **argv)
         printf("\"n\": %zu, \"below_gaussian\": ", m.rows);
         printf(below < 0 ? "null}\n" : "%ld}\n", below);
     } else {
+        char a[32], b[32], c2[32], inf[64] = "";
+        if (no_density)
+            snprintf(inf, sizeof inf, "; %zu at -inf", no_density);
         if (isfinite(two_se))
-            printf("mean log-likelihood: %.4f +- %.4f nats (n = %zu), median %.4f\n", mean, two_se, m.rows, median);
+            printf("mean log-likelihood: %s +- %s nats (n = %zu), median %s\n", cli_nats(mean, a, sizeof a),
+                   cli_nats(two_se, b, sizeof b), m.rows, cli_nats(median, c2, sizeof c2));
         else
-            printf("mean log-likelihood: %.4f nats (n = %zu: no standard error), median %.4f\n", mean, m.rows, median);
+            printf("mean log-likelihood: %s nats (n = %zu%s%s), median %s\n", cli_nats(mean, a, sizeof a), m.rows,
+                   m.rows == 1 ? ": no standard error" : "", inf, cli_nats(median, c2, sizeof c2));
         if (below >= 0)
             printf("rows below the model's Gaussian fit: %ld of %zu\n", below, m.rows);
     }
@@ -230,8 +242,7 @@ int cmd_sample(int argc, char **argv)
         return rc;
     if (cli_check_writable("sample", out) || (log_prob_path && cli_check_writable("sample", log_prob_path)))
         return 1;
-    if (cli_seen(&cmd, "threads"))
-        nf_set_threads(threads);
+    cli_set_threads(&cmd, threads);
     nf_flow *f = NULL;
     nf_matrix m = {0}, ctx = {0};
     double *lp = NULL;
@@ -301,6 +312,7 @@ done:
 static int code(const char *name, int argc, char **argv, int decode)
 {
     const char *data = NULL, *out = NULL, *columns = NULL, *model_path = NULL, *context_columns = NULL;
+    int threads = 0;
     cli_option opts[] = {
         {"data", OPT_STRING, &data, decode ? "latent codes (.csv or .npy)" : "data (.csv or .npy)", 0},
         {"columns", OPT_STRING, &columns, "columns to use, 0-based (default: all)", 0},
@@ -310,6 +322,7 @@ static int code(const char *name, int argc, char **argv, int decode)
                 : "a conditional model: these columns (0-based, after --columns) are the context c, kept as they "
                   "are; the others x (default: the model's list)", 0},
         {"out", OPT_STRING, &out, "file to write (.csv or .npy)", 0},
+        {"threads", OPT_INT, &threads, "threads (default: all processors)", 0},
         {NULL, 0, NULL, NULL, 0},
     };
     cli_command cmd = {name, decode ? "decode MODEL --data FILE --out FILE" : "encode MODEL --data FILE --out FILE",
@@ -328,6 +341,7 @@ static int code(const char *name, int argc, char **argv, int decode)
         return rc;
     if (cli_check_writable(name, out))
         return 1;
+    cli_set_threads(&cmd, threads);
     nf_flow *f = NULL;
     nf_matrix in = {0}, c = {0}, res = {0};
     float *coded = NULL;

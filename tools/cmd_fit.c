@@ -96,20 +96,12 @@ int cmd_fit(int argc, char **argv)
     int a = activation ? choice("activation", activation, acts, 2) : 0;
     if (m < 0 || a < 0)
         return EXIT_USAGE;
-    if (kopt.steps < 1 || kopt.batch < 2 || !(kopt.lr > 0) || !isfinite(kopt.lr) || !(kopt.clip_norm >= 0) ||
-        kopt.progress_every < 1)
-        return cli_error("fit", "--steps >= 1, --batch >= 2, --lr > 0, --clip >= 0 and --progress-every >= 1 "
-                                "are required"),
-               EXIT_USAGE;
     const cli_path outs[] = {{"out", out}, {"plot", plot}};
     if ((rc = cli_check_paths("fit", NULL, 0, outs, 2)))
         return rc;
-    if ((rc = cli_check_range(&cmd, "layers", layers, 1, 1000)) || (rc = cli_check_range(&cmd, "hidden", hidden, 1, 65536)))
-        return rc;
     if (cli_check_writable("fit", out) || (plot && cli_check_writable("fit", plot)))
         return 1;
-    if (threads > 0 || cli_seen(&cmd, "threads"))
-        nf_set_threads(threads);
+    cli_set_threads(&cmd, threads);
 
     nf_config cfg;
     nf_config_default(&cfg, kinds[m], 2);

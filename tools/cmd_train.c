@@ -358,15 +358,6 @@ int cmd_train(int argc, char **argv)
         quiet = 1;
         json = 0;
     }
-    if ((rc = cli_check_range(&cmd, "layers", layers, 1, 1000)) || (rc = cli_check_range(&cmd, "hidden", hidden, 1, 65536)) ||
-        (rc = cli_check_range(&cmd, "max-time", max_time, 1e-9, 1e12)) ||
-        (rc = cli_check_range(&cmd, "tail-weight", tail_weight, 0, 0.999)) ||
-        (rc = cli_check_range(&cmd, "dropout", topt.dropout, 0, 0.99)) ||
-        (rc = cli_check_range(&cmd, "scale-bound", scale_bound, 0, 99)) ||
-        (rc = cli_check_range(&cmd, "bins", bins, 2, 128)) || (rc = cli_check_range(&cmd, "tail-bound", tail_bound, 1e-6, 1e6)))
-        return rc;
-    if (!(topt.checkpoint_seconds >= 0))
-        return cli_error("train", "--checkpoint-every: %g must be >= 0", topt.checkpoint_seconds), EXIT_USAGE;
     if (cli_seen(&cmd, "checkpoint-every") && !ck_path && !resume)
         return cli_error("train", "--checkpoint-every needs --checkpoint or --resume"), EXIT_USAGE;
     if (resume && (rc = resume_options(&cmd, resume, &topt, &seed, quiet || json)))
@@ -383,8 +374,6 @@ int cmd_train(int argc, char **argv)
     int d = degrees ? parse_choice("train", "degrees", degrees, degree_kinds, 2) : 0;
     if (o < 0 || d < 0)
         return EXIT_USAGE;
-    if (cli_seen(&cmd, "components") && (components < 1 || components > 1000))
-        return cli_error("train", "--components: %d out of range 1..1000", components), EXIT_USAGE;
     int a = activation ? parse_choice("train", "activation", activation, acts, 2) : 0;
     int b = parse_choice("train", "base", base, bases, 2);
     int p = partition ? parse_choice("train", "partition", partition, parts, 2) : 0;
@@ -401,8 +390,7 @@ int cmd_train(int argc, char **argv)
         return rc;
     if (cli_check_writable("train", out) || (plot && cli_check_writable("train", plot)))
         return 1;
-    if (threads > 0 || cli_seen(&cmd, "threads"))
-        nf_set_threads(threads);
+    cli_set_threads(&cmd, threads);
 
     nf_matrix all = {0}, train = {0}, val = {0}, test = {0}, extra = {0};
     nf_matrix train_c = {0}, val_c = {0}, test_c = {0}; /* a conditional model: each split's context */
@@ -485,7 +473,7 @@ int cmd_train(int argc, char **argv)
                     n_integer, n_integer == 1 ? "" : "s", dim, of_x);
     } else if (n_integer) {
         char list[128];
-        cli_column_list(integer_cols, n_cols, list, sizeof list);
+        cli_column_list(integer_cols, n_cols, columns, list, sizeof list);
         fprintf(stderr,
                 "nflow train: warning: %zu of %zu%s columns hold only whole numbers (%s): a flow can raise its "
                 "likelihood without limit by narrowing onto them; --dequantize adds U[0,1) noise\n",
@@ -542,15 +530,15 @@ int cmd_train(int argc, char **argv)
             goto done;
         }
     }
-    for (size_t j = 0, xj = 0; context_flags && !resume && train.rows && j < n_cols; j++) {
-        if (context_flags[j])
-            continue; /* the library would name x's column: name the data's */
+    for (size_t j = 0, xj = 0; !resume && train.rows && j < n_cols; j++) {
+        if (context_flags && context_flags[j])
+            continue; /* the library would name x's column: name the file's */
         size_t r = 1;
         while (r < train.rows && train.values[r * dim + xj] == train.values[xj])
             r++;
         if (r == train.rows) {
-            cli_error("train", "column %zu is constant (%g): a density over it does not exist", j + 1,
-                      train.values[xj]);
+            cli_error("train", "%s: column %zu is constant (%g): a density over it does not exist", data,
+                      cli_file_column(columns, j), train.values[xj]);
             goto done;
         }
         xj++;
@@ -704,13 +692,17 @@ int cmd_train(int argc, char **argv)
             snprintf(given, sizeof given, "; p(x | c): %zu context column%s", n_context, n_context == 1 ? "" : "s");
         printf("%s: %zu parameters, %d epochs (best %d), %.1f s%s\n", model, nf_flow_param_count(f), res.epochs,
                res.best_epoch, res.seconds, given);
-        char v[32], te[64]; /* no nan as a result: say what is missing */
-        snprintf(v, sizeof v, isfinite(s_val.mean) ? "%.4f" : "n/a", s_val.mean);
+        char v[32], te[96], a[32], b[32], tr[32]; /* no nan as a result: say what is missing */
+        snprintf(v, sizeof v, "%s", isfinite(s_val.mean) ? cli_nats(s_val.mean, a, sizeof a) : "n/a");
         if (isfinite(s_test.two_stderr))
-            snprintf(te, sizeof te, "%.4f +- %.4f", s_test.mean, s_test.two_stderr);
+            snprintf(te, sizeof te, "%s +- %s", cli_nats(s_test.mean, a, sizeof a),
+                     cli_nats(s_test.two_stderr, b, sizeof b));
+        else if (isfinite(s_test.mean))
+            snprintf(te, sizeof te, "%s (one row: no standard error)", cli_nats(s_test.mean, a, sizeof a));
         else
-            snprintf(te, sizeof te, isfinite(s_test.mean) ? "%.4f (one row: no standard error)" : "n/a", s_test.mean);
-        printf("mean log-likelihood (nats): train %.4f, validation %s, test %s\n", s_train.mean, v, te);
+            snprintf(te, sizeof te, "n/a");
+        printf("mean log-likelihood (nats): train %s, validation %s, test %s\n", cli_nats(s_train.mean, tr, sizeof tr),
+               v, te);
         printf("saved %s\n", out);
     }
     rc = 0;

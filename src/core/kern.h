@@ -9,6 +9,7 @@
 #include <stdint.h>
 
 #include "core/real.h"
+#include "nflow.h"
 
 /* Threads: one OpenMP team does all the parallel work, and every result is
  * the same bits at any thread count and with any BLAS kernel. Work is cut
@@ -23,7 +24,7 @@
 
 /* nflow's team size (default: omp_get_max_threads() when first asked,
  * bounded by K_MAX_THREADS). Call from outside parallel regions. */
-enum { K_MAX_THREADS = 1024 };
+enum { K_MAX_THREADS = NF_MAX_THREADS };
 void k_set_threads(int n);
 int k_threads(void);
 
@@ -154,7 +155,7 @@ static inline real k_bound_slope(real bound, real alpha)
  * softplus(v + shift) over its last bins - 1, in vectors as k_bound_exp. */
 void k_spline_prepare(int n, int bins, real shift, real *v, size_t stride);
 /* Most bins k_spline_prepare takes (its buffers are sized by it). */
-#define K_SPLINE_MAX_BINS 128
+#define K_SPLINE_MAX_BINS NF_MAX_BINS
 /* Adam's two passes over a chunk of the parameters (src/train/adam.c splits
  * them): the sum of squares of the decayed gradient g + wd p, then the
  * step with that gradient times scale (the clipping), moments m and v. */

@@ -38,7 +38,7 @@ rq_spline rq_spline_make_shifted(int bins, double bound, double scale_bound)
     return s;
 }
 
-int rq_spline_check(int bins, double bound) { return bins >= 2 && bins <= RQ_MAX_BINS && bound > 0 && isfinite(bound); }
+int rq_spline_check(int bins, double bound) { return bins >= NF_MIN_BINS && bins <= RQ_MAX_BINS && bound > 0 && bound <= NF_MAX_TAIL_BOUND; }
 
 void rq_prepare(const rq_spline *s, int n, real *params, size_t stride)
 {

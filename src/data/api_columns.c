@@ -6,6 +6,33 @@
 #include "core/error.h"
 #include "data/columns.h"
 
+nf_status nf_column_of(const char *columns, size_t k, size_t *column)
+{
+    if (!column)
+        return nf_fail(NF_ERR_INVALID, "NULL column");
+    if (!columns) {
+        *column = k;
+        return NF_OK;
+    }
+    dio_colspec cs;
+    nf_status st = dio_colspec_parse("column list", columns, &cs);
+    if (st)
+        return st;
+    size_t left = k;
+    int found = 0;
+    for (size_t i = 0; i < cs.n && !found; i++) { /* the ranges in the order written */
+        size_t len = cs.hi[i] - cs.lo[i] + 1;
+        if (left < len) {
+            *column = cs.lo[i] + left;
+            found = 1;
+        }
+        left -= found ? 0 : len;
+    }
+    dio_colspec_free(&cs);
+    return found ? NF_OK
+                 : nf_fail(NF_ERR_INVALID, "column list \"%s\" selects fewer than %zu columns", columns, k + 1);
+}
+
 nf_status nf_column_flags(const char *columns, size_t n_cols, int *flags)
 {
     if (!columns || !flags)

@@ -139,8 +139,8 @@ static nf_status split_line(csv_ctx *c, const char *p, const char *end, size_t *
             p++;
             for (;;) {
                 if (p >= end)
-                    return nf_fail(NF_ERR_FORMAT, "%s: line %zu, field %zu: unterminated quote", c->path, c->lineno,
-                                   n + 1);
+                    return nf_fail(NF_ERR_FORMAT, "%s: line %zu, column %zu: unterminated quote", c->path, c->lineno,
+                                   n);
                 if (*p == '"') {
                     if (p + 1 < end && p[1] == '"') {
                         p += 2;
@@ -155,8 +155,8 @@ static nf_status split_line(csv_ctx *c, const char *p, const char *end, size_t *
             while (p < end && is_blank(*p))
                 p++;
             if (p < end && *p != ',')
-                return nf_fail(NF_ERR_FORMAT, "%s: line %zu, field %zu: text after the closing quote", c->path,
-                               c->lineno, n + 1);
+                return nf_fail(NF_ERR_FORMAT, "%s: line %zu, column %zu: text after the closing quote", c->path,
+                               c->lineno, n);
         } else {
             const char *comma = p < end ? memchr(p, ',', (size_t)(end - p)) : NULL;
             p = comma ? comma : end;
@@ -275,7 +275,7 @@ static nf_status parse_field(csv_ctx *c, const csv_span *sp, size_t field, float
 {
     char q[72];
     if (sp->s == sp->e)
-        return nf_fail(NF_ERR_FORMAT, "%s: line %zu, field %zu: empty field", c->path, c->lineno, field + 1);
+        return nf_fail(NF_ERR_FORMAT, "%s: line %zu, column %zu: empty field", c->path, c->lineno, field);
     double v;
     if (!sp->quoted && fast_decimal(sp->s, sp->e, &v)) {
         if (dio_to_float(v, out) == DIO_FLOAT_OK)
@@ -284,7 +284,7 @@ static nf_status parse_field(csv_ctx *c, const csv_span *sp, size_t field, float
     char *endp = (char *)sp->s;
     v = sp->quoted ? 0.0 : strtod(sp->s, &endp);
     if (endp != sp->e || endp == sp->s)
-        return nf_fail(NF_ERR_FORMAT, "%s: line %zu, field %zu: not a number: '%s'", c->path, c->lineno, field + 1,
+        return nf_fail(NF_ERR_FORMAT, "%s: line %zu, column %zu: not a number: '%s'", c->path, c->lineno, field,
                        dio_quote(q, sizeof q, sp->s, (size_t)(sp->e - sp->s)));
     int r = dio_to_float(v, out);
     if (r == DIO_FLOAT_OK)
@@ -294,10 +294,10 @@ static nf_status parse_field(csv_ctx *c, const csv_span *sp, size_t field, float
         if (*t == 'n' || *t == 'N')
             literal = 1;
     if (r == DIO_FLOAT_NAN || literal)
-        return nf_fail(NF_ERR_NONFINITE, "%s: line %zu, field %zu: non-finite value '%s'", c->path, c->lineno,
-                       field + 1, dio_quote(q, sizeof q, sp->s, (size_t)(sp->e - sp->s)));
-    return nf_fail(NF_ERR_NONFINITE, "%s: line %zu, field %zu: '%s' is too large for float32 (non-finite)", c->path,
-                   c->lineno, field + 1, dio_quote(q, sizeof q, sp->s, (size_t)(sp->e - sp->s)));
+        return nf_fail(NF_ERR_NONFINITE, "%s: line %zu, column %zu: non-finite value '%s'", c->path, c->lineno,
+                       field, dio_quote(q, sizeof q, sp->s, (size_t)(sp->e - sp->s)));
+    return nf_fail(NF_ERR_NONFINITE, "%s: line %zu, column %zu: '%s' is too large for float32 (non-finite)", c->path,
+                   c->lineno, field, dio_quote(q, sizeof q, sp->s, (size_t)(sp->e - sp->s)));
 }
 
 static void ctx_close(csv_ctx *c)

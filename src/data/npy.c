@@ -5,7 +5,8 @@
  * as n x 1; C order only. The file size is checked against the header before
  * anything is allocated, so a header claiming a huge shape costs nothing.
  * float64 values are rounded to float32; NaN, Inf and values beyond float32
- * are refused, naming their row and column (1-based, like CSV lines). */
+ * are refused, naming their row (1-based, like CSV lines) and column (0-based,
+ * as --columns counts). */
 #include "data/npy.h"
 #include "data/data_common.h"
 
@@ -235,12 +236,12 @@ static uint64_t load64(const unsigned char *p, int swap)
 static nf_status bad_value(const char *path, size_t row, size_t col, double v, int why)
 {
     if (why == DIO_FLOAT_NAN)
-        return nf_fail(NF_ERR_NONFINITE, "%s: row %zu, column %zu: NaN", path, row + 1, col + 1);
+        return nf_fail(NF_ERR_NONFINITE, "%s: row %zu, column %zu: NaN", path, row + 1, col);
     if (why == DIO_FLOAT_INF)
-        return nf_fail(NF_ERR_NONFINITE, "%s: row %zu, column %zu: %s", path, row + 1, col + 1,
+        return nf_fail(NF_ERR_NONFINITE, "%s: row %zu, column %zu: %s", path, row + 1, col,
                        v < 0 ? "-Inf" : "Inf");
     return nf_fail(NF_ERR_NONFINITE, "%s: row %zu, column %zu: %g is too large for float32 (non-finite)", path,
-                   row + 1, col + 1, v);
+                   row + 1, col, v);
 }
 
 /* Converts `nrows` rows starting at file row `row0` from raw bytes. */

@@ -108,6 +108,25 @@ nf_status nf_flow_gaussian_log_prob(nf_flow *f, const float *x, size_t rows, dou
     return NF_OK;
 }
 
+/* A code or a row that is not finite cannot be written and read back (the
+ * readers refuse NaN and Inf): a value beyond what the model's float
+ * arithmetic represents is reported, never passed on. */
+static nf_status check_finite(const float *v, size_t rows, int dim, const char *what, const char *from)
+{
+    size_t bad = 0, first = 0;
+    for (size_t r = 0; r < rows; r++)
+        for (int j = 0; j < dim; j++)
+            if (!isfinite(v[r * dim + j])) {
+                if (!bad++)
+                    first = r;
+                break;
+            }
+    if (!bad)
+        return NF_OK;
+    return nf_fail(NF_ERR_NONFINITE, "%zu of %zu rows have no finite %s (row %zu, counting from 0, is the first): "
+                   "their %s overflow the model's float arithmetic", bad, rows, what, first, from);
+}
+
 nf_status nf_flow_encode_given(nf_flow *f, const float *x, const float *context, size_t rows, float *z)
 {
     nf_status st = ready_given(f, x, context, rows);
@@ -121,7 +140,7 @@ nf_status nf_flow_encode_given(nf_flow *f, const float *x, const float *context,
         memcpy(z + r0 * f->dim, f->act[f->n_layers - 1], sizeof(float) * n * f->dim);
     }
     inference_end(f, fp);
-    return NF_OK;
+    return check_finite(z, rows, f->dim, "code", "values");
 }
 
 nf_status nf_flow_encode(nf_flow *f, const float *x, size_t rows, float *z)
@@ -141,7 +160,7 @@ nf_status nf_flow_decode_given(nf_flow *f, const float *z, const float *context,
         flow_z2x(f, n, z + r0 * f->dim, x + r0 * f->dim, NULL);
     }
     inference_end(f, fp);
-    return NF_OK;
+    return check_finite(x, rows, f->dim, "value", "codes");
 }
 
 nf_status nf_flow_decode(nf_flow *f, const float *z, size_t rows, float *x)

@@ -19,7 +19,8 @@ static const double log_scale_bound = 5.0;
 mog_base *mog_new(int n, int n_context, int k, int hidden, int depth, int act, const int *order, const int *degrees,
                   int random_degrees, uint64_t seed)
 {
-    if (n < 1 || k < 1 || k > 1000 || depth < 0 || depth > 16 || (depth > 0 && hidden < 1) || hidden > 1 << 16) {
+    if (n < 1 || k < 1 || k > NF_MAX_COMPONENTS || depth < 0 || depth > NF_MAX_HIDDEN_LAYERS || (depth > 0 && hidden < 1) ||
+        hidden > NF_MAX_HIDDEN) {
         nf_fail(NF_ERR_INVALID, "MADE MoG: components must be 1..1000, hidden layers 0..16, units 1..65536");
         return NULL;
     }
@@ -114,7 +115,7 @@ static double block_log_prob(const mog_base *m, const real *b, real z, double *c
 void mog_log_prob(mog_base *m, const real *p, int rows, const real *z, double *out)
 {
     int n = m->n, K = m->k, no = m->net.n_out;
-    double comp[1000];
+    double comp[NF_MAX_COMPONENTS];
     made_forward(&m->net, p, rows, z, m->context);
     for (int r = 0; r < rows; r++) {
         double sum = 0, lse_w;
@@ -130,7 +131,7 @@ void mog_log_prob(mog_base *m, const real *p, int rows, const real *z, double *o
 void mog_grad(mog_base *m, const real *p, int rows, const real *z, real scale, real *dz, real *dp)
 {
     int n = m->n, K = m->k, no = m->net.n_out;
-    double comp[1000];
+    double comp[NF_MAX_COMPONENTS];
     for (int r = 0; r < rows; r++)
         for (int k = 0; k < n; k++) {
             const real *b = m->net.out + (size_t)r * no + (size_t)k * 3 * K;
@@ -203,7 +204,7 @@ nf_status mog_load(const mf_file *f, const mf_section *s, int dim, mog_base **ou
     nf_status st = mf_get_i64(f, s, "components", &k);
     if (st || (st = made_get(f, s, dim, &sp)))
         return st;
-    if (k < 1 || k > 1000)
+    if (k < 1 || k > NF_MAX_COMPONENTS)
         st = nf_fail(NF_ERR_FORMAT, "%s: made_mog_base: %lld components (1..1000 allowed)", mf_path(f), (long long)k);
     if (!st && !(*out = mog_new(dim, sp.context, (int)k, sp.hidden, sp.depth, sp.act, sp.order, sp.degrees, 0, 0))) {
         char why[256];

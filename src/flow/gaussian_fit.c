@@ -39,8 +39,29 @@ nf_status flow_gauss_set(nf_flow *f, const double *chol, double tail_weight)
     return NF_OK;
 }
 
+/* The same for one row in double throughout: a finite row far out (3e38
+ * over a std below 1) overflows float in its standardised value or in z,
+ * where double keeps the floor finite. */
+static double gauss_log_prob_double(const nf_flow *f, const real *x, const double *mean, const double *std,
+                                    double *z)
+{
+    const double half_log_2pi = 0.91893853320467274178;
+    int p = f->dim;
+    double acc = 0, log_std = 0;
+    for (int i = 0; i < p; i++) { /* forward substitution: R z = y */
+        double v = ((double)x[i] - mean[i]) / std[i];
+        for (int j = 0; j < i; j++)
+            v -= (double)f->gauss[(size_t)i * p + j] * z[j];
+        z[i] = v / (double)f->gauss[(size_t)i * p + i];
+        acc += z[i] * z[i];
+        log_std += log(std[i]);
+    }
+    return -0.5 * acc - p * half_log_2pi - f->gauss_log_det - log_std;
+}
+
 /* log N(x) = log N(z; 0, I) - sum log r_ii - sum log std with z = R^-1 y,
- * y the standardised row: the standard normal base's log-density of z. */
+ * y the standardised row: the standard normal base's log-density of z.
+ * Computed in float; a row whose result is not finite again in double. */
 void flow_gauss_log_prob(nf_flow *f, int rows, const real *x, double *out)
 {
     static const base_density standard_normal = {NF_BASE_NORMAL, 0, 1};
@@ -57,8 +78,13 @@ void flow_gauss_log_prob(nf_flow *f, int rows, const real *x, double *out)
     /* z = R^-1 y for every row: Z = Y R^-T */
     k_triangular(1, 0, 0, 1, 0, rows, p, f->gauss, p, scratch, p);
     base_log_prob(&standard_normal, rows, p, scratch, out);
-    for (int r = 0; r < rows; r++)
+    double *z = NULL; /* only for rows far out: rare */
+    for (int r = 0; r < rows; r++) {
         out[r] -= f->gauss_log_det + log_std;
+        if (!isfinite(out[r]) && (z || (z = malloc(sizeof(double) * p))))
+            out[r] = gauss_log_prob_double(f, x + (size_t)r * p, mean, std, z);
+    }
+    free(z);
 }
 
 static double log_sum_exp(double a, double b)
@@ -76,14 +102,17 @@ void flow_mix_tail(nf_flow *f, int rows, const real *x, double *logp)
     double *lg = f->ldj; /* free after the pass */
     flow_gauss_log_prob(f, rows, x, lg);
     double keep = log1p(-f->tail_weight), tail = log(f->tail_weight);
-    for (int r = 0; r < rows; r++)
-        logp[r] = log_sum_exp(keep + logp[r], tail + lg[r]);
+    for (int r = 0; r < rows; r++) /* a flow that overflowed (NaN) has no density there: the floor holds */
+        logp[r] = log_sum_exp(isnan(logp[r]) ? -INFINITY : keep + logp[r], tail + lg[r]);
 }
 
 void flow_log_prob_rows(nf_flow *f, int rows, const real *x, double *logp)
 {
     flow_x2z(f, rows, x, logp);
     flow_mix_tail(f, rows, x, logp);
+    for (int r = 0; r < rows; r++) /* a row the model cannot represent: -inf, never NaN */
+        if (isnan(logp[r]))
+            logp[r] = -INFINITY;
 }
 
 void flow_gauss_draw(const nf_flow *f, int rows, const real *u, real *x)

@@ -1,5 +1,6 @@
 /* Saving and loading whole models through the container of src/io/mfile.c.
  * The sections are specified in docs/model-format.md. */
+#include <limits.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -18,6 +19,7 @@
 #include "layers/permute.h"
 #include "layers/rescale.h"
 #include "layers/standardize.h"
+#include "models/api_config.h"
 
 static const char *const activation_names[] = {"relu", "tanh"};
 static const char *const model_names[] = {"nice", "realnvp", "made", "made-mog", "maf", "maf-mog", "iaf", "gaussian",
@@ -218,6 +220,15 @@ static nf_status read_config(const mf_file *mf, const mf_section *s, nf_flow *f)
     if (st)
         return st;
     nf_config *c = &f->config;
+    /* every field in range before it is narrowed to an int: 2^62 layers must not read as 0 */
+    const struct {
+        const char *key;
+        int64_t v;
+    } sizes[] = {{"layers", layers}, {"hidden", hidden}, {"hidden_layers", depth}};
+    for (size_t k = 0; k < sizeof sizes / sizeof sizes[0]; k++)
+        if (sizes[k].v < INT_MIN || sizes[k].v > INT_MAX)
+            return nf_fail(NF_ERR_FORMAT, "%s: section 'config': %s %lld out of range", mf_path(mf), sizes[k].key,
+                           (long long)sizes[k].v);
     int m = name_index(model_names, N_MODELS, model), a = name_index(activation_names, 2, act),
         p = name_index(partition_names, 3, part);
     if (m < 0 || a < 0 || p < 0)
@@ -256,9 +267,21 @@ static nf_status read_config(const mf_file *mf, const mf_section *s, nf_flow *f)
         return st;
     if (mf_has(s, "tail_bound") && (st = mf_get_f64(mf, s, "tail_bound", &tail_bound)))
         return st;
-    if (bins < 2 || bins > 128 || !(tail_bound > 0 && tail_bound <= 1e6))
+    if (bins < NF_MIN_BINS || bins > NF_MAX_BINS || !(tail_bound > 0 && tail_bound <= NF_MAX_TAIL_BOUND))
         return nf_fail(NF_ERR_FORMAT, "%s: section 'config': %lld bins on [-%g, %g] out of range", mf_path(mf),
                        (long long)bins, tail_bound, tail_bound);
+    const struct {
+        const char *key;
+        int64_t v;
+    } flags[] = {{"random_degrees", random_degrees}, {"batch_norm", batch_norm}, {"whiten", whiten},
+                 {"actnorm", actnorm}};
+    for (size_t k = 0; k < sizeof flags / sizeof flags[0]; k++)
+        if (flags[k].v != 0 && flags[k].v != 1)
+            return nf_fail(NF_ERR_FORMAT, "%s: section 'config': %s %lld is not 0 or 1", mf_path(mf), flags[k].key,
+                           (long long)flags[k].v);
+    if (components < INT_MIN || components > INT_MAX)
+        return nf_fail(NF_ERR_FORMAT, "%s: section 'config': components %lld out of range", mf_path(mf),
+                       (long long)components);
     c->bins = (int)bins;
     c->tail_bound = tail_bound;
     int o = name_index(order_names, 3, order);
@@ -270,6 +293,12 @@ static nf_status read_config(const mf_file *mf, const mf_section *s, nf_flow *f)
     c->components = (int)components;
     c->whiten = whiten != 0;
     c->actnorm = actnorm != 0;
+    c->context_dim = f->context_dim;
+    if (flow_config_check(c)) { /* nonsense that a valid checksum cannot make sense of */
+        char why[256];
+        snprintf(why, sizeof why, "%s", nf_last_error());
+        return nf_fail(NF_ERR_FORMAT, "%s: section 'config': %s", mf_path(mf), why);
+    }
     f->has_config = 1;
     return NF_OK;
 }
@@ -368,12 +397,12 @@ static nf_status read_flow(const mf_file *mf, nf_flow **out)
     if (st)
         return st;
     int b = base_from_name(base);
-    if (dim < 1 || dim > 100000 || b < 0 || n_layers < 1 || n_layers > 100000 || n_params < 0)
+    if (dim < 1 || dim > NF_MAX_DIM || b < 0 || n_layers < 1 || n_layers > 100000 || n_params < 0)
         return nf_fail(NF_ERR_FORMAT, "%s: section 'nflow': dim, base or counts out of range", path);
     int64_t context = 0; /* since 0.4: a conditional model */
     if (mf_has(s, "context") && (st = mf_get_i64(mf, s, "context", &context)))
         return st;
-    if (context < 0 || context > 65536)
+    if (context < 0 || context > NF_MAX_CONTEXT)
         return nf_fail(NF_ERR_FORMAT, "%s: section 'nflow': %lld context values out of range 0..65536", path,
                        (long long)context);
     const mf_section *header = s;

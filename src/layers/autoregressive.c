@@ -379,7 +379,7 @@ static layer *make(int dim, int n_context, int iaf, int hidden, int depth, int a
                    const int *degrees, int random_degrees, uint64_t seed, double bound, int bins, double tail_bound,
                    int shifted)
 {
-    if (dim < 1 || depth < 0 || depth > 16 || (depth > 0 && hidden < 1) || hidden > 1 << 16) {
+    if (dim < 1 || depth < 0 || depth > NF_MAX_HIDDEN_LAYERS || (depth > 0 && hidden < 1) || hidden > NF_MAX_HIDDEN) {
         nf_fail(NF_ERR_INVALID, "MADE: dimension must be >= 1, hidden layers 0..16, units 1..65536");
         return NULL;
     }
@@ -392,7 +392,7 @@ static layer *make(int dim, int n_context, int iaf, int hidden, int depth, int a
                 tail_bound, tail_bound);
         return NULL;
     }
-    if ((!bins || shifted) && !(bound >= 0 && bound < 100)) {
+    if ((!bins || shifted) && !(bound >= 0 && bound < NF_MAX_LOG_SCALE_BOUND)) {
         nf_fail(NF_ERR_INVALID, "MADE: log-scale bound %g out of range [0, 100)", bound);
         return NULL;
     }
@@ -443,7 +443,7 @@ nf_status autoregressive_load(const mf_file *f, const mf_section *s, int dim, la
         st = mf_get_i64(f, s, "shifted", &shifted);
     if (!st && (!spline || shifted))
         st = mf_get_f64(f, s, "log_scale_bound", &bound);
-    if (!st && spline && (bins < 2 || bins > RQ_MAX_BINS))
+    if (!st && spline && (bins < NF_MIN_BINS || bins > RQ_MAX_BINS))
         st = nf_fail(NF_ERR_FORMAT, "%s: spline MAF: %lld bins out of range 2..%d", mf_path(f), (long long)bins,
                      RQ_MAX_BINS);
     if (st || (st = made_get(f, s, dim, &sp)))

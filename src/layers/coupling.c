@@ -351,7 +351,7 @@ static layer *make(int dim, int n_context, int kind, const int *cond_mask, int h
                 dim, nc);
         return NULL;
     }
-    if (depth < 0 || depth > 16 || (depth > 0 && hidden < 1) || hidden > 1 << 16) {
+    if (depth < 0 || depth > NF_MAX_HIDDEN_LAYERS || (depth > 0 && hidden < 1) || hidden > NF_MAX_HIDDEN) {
         nf_fail(NF_ERR_INVALID, "coupling network: hidden layers must be 0..16 and units 1..65536");
         return NULL;
     }
@@ -360,7 +360,7 @@ static layer *make(int dim, int n_context, int kind, const int *cond_mask, int h
                 tail_bound, tail_bound);
         return NULL;
     }
-    if (kind == 2 && !(shift_bound < 100)) {
+    if (kind == 2 && !(shift_bound < NF_MAX_LOG_SCALE_BOUND)) {
         nf_fail(NF_ERR_INVALID, "spline coupling: log-scale bound %g out of range [0, 100)", shift_bound);
         return NULL;
     }
@@ -424,7 +424,7 @@ nf_status coupling_load(const mf_file *f, const mf_section *s, int dim, layer **
     if (!st) st = mf_get_str(f, s, "activation", &act);
     if (!st && affine) st = mf_get_f64(f, s, "log_scale_bound", &bound);
     if (!st && mf_has(s, "context")) st = mf_get_i64(f, s, "context", &context);
-    if (!st && (context < 0 || context > 65536))
+    if (!st && (context < 0 || context > NF_MAX_CONTEXT))
         st = nf_fail(NF_ERR_FORMAT, "%s: coupling: %lld context inputs out of range 0..65536", mf_path(f),
                      (long long)context);
     if (!st && spline) st = mf_get_i64(f, s, "bins", &bins);
@@ -439,8 +439,9 @@ nf_status coupling_load(const mf_file *f, const mf_section *s, int dim, layer **
                        (long long)bins, tail_bound, tail_bound);
     if (strcmp(act, "relu") && strcmp(act, "tanh"))
         return nf_fail(NF_ERR_FORMAT, "%s: coupling activation '%s' unknown", mf_path(f), act);
-    if (hidden < 0 || hidden > 1 << 16 || depth < 0 || depth > 16 || !(bound >= 0 && bound < 100) ||
-        !(tail_bound < 1e6) || (shifted && !(shift_bound >= 0 && shift_bound < 100)))
+    if (hidden < 0 || hidden > NF_MAX_HIDDEN || depth < 0 || depth > NF_MAX_HIDDEN_LAYERS ||
+        !(bound >= 0 && bound < NF_MAX_LOG_SCALE_BOUND) || !(tail_bound <= NF_MAX_TAIL_BOUND) ||
+        (shifted && !(shift_bound >= 0 && shift_bound < NF_MAX_LOG_SCALE_BOUND)))
         return nf_fail(NF_ERR_FORMAT, "%s: coupling sizes out of range", mf_path(f));
     int *mask = malloc(sizeof(int) * dim);
     if (!mask)

@@ -129,7 +129,7 @@ int standardize_check(int dim, const double *mean, const double *std, char *why,
 {
     for (int i = 0; i < dim; i++) {
         if (!isfinite(mean[i]) || fabs(mean[i]) > STANDARDIZE_MAX) {
-            snprintf(why, size, "column %d: mean %g is %s", i + 1, mean[i],
+            snprintf(why, size, "column %d: mean %g is %s", i, mean[i],
                      isnan(mean[i]) ? "not a number" : "outside +-1e30, beyond what float32 arithmetic can shift");
             return 0;
         }
@@ -137,7 +137,7 @@ int standardize_check(int dim, const double *mean, const double *std, char *why,
             snprintf(why, size,
                      "column %d: standard deviation %g is outside %g..%g, the spread float32 arithmetic can "
                      "scale; rescale the column (by a power of ten, say)",
-                     i + 1, std[i], STANDARDIZE_MIN, STANDARDIZE_MAX);
+                     i, std[i], STANDARDIZE_MIN, STANDARDIZE_MAX);
             return 0;
         }
     }

@@ -56,7 +56,7 @@ static nf_status check_made_options(const nf_flow *f, const nf_made_options *o)
         return nf_fail(NF_ERR_INVALID, "layers cannot be added after nf_flow_finalize");
     if ((unsigned)o->activation > NF_ACT_TANH)
         return nf_fail(NF_ERR_INVALID, "unknown activation %d", (int)o->activation);
-    if (o->hidden_layers < 0 || o->hidden_layers > 16 || o->hidden < 1 || o->hidden > 65536)
+    if (o->hidden_layers < 0 || o->hidden_layers > NF_MAX_HIDDEN_LAYERS || o->hidden < 1 || o->hidden > NF_MAX_HIDDEN)
         return nf_fail(NF_ERR_INVALID, "MADE: hidden layers must be 0..16 and units 1..65536 (got %d x %d)",
                        o->hidden_layers, o->hidden);
     return NF_OK;
@@ -142,7 +142,7 @@ nf_status flow_build_autoregressive(nf_flow *f, const nf_config *cfg)
     int single = cfg->model == NF_MODEL_MADE || cfg->model == NF_MODEL_MADE_MOG;
     int layers = cfg->model == NF_MODEL_MADE ? 1 : cfg->model == NF_MODEL_MADE_MOG ? 0 : cfg->layers;
     int mog = cfg->model == NF_MODEL_MADE_MOG || cfg->model == NF_MODEL_MAF_MOG;
-    if (mog && (cfg->components < 1 || cfg->components > 1000))
+    if (mog && (cfg->components < 1 || cfg->components > NF_MAX_COMPONENTS))
         return nf_fail(NF_ERR_INVALID, "components %d out of range 1..1000", cfg->components);
     nf_made_options o;
     nf_status st = NF_OK;

@@ -20,7 +20,7 @@
 nf_status nf_flow_new(nf_flow **out, int dim, nf_base base)
 {
     *out = NULL;
-    if (dim < 1 || dim > 100000)
+    if (dim < 1 || dim > NF_MAX_DIM)
         return nf_fail(NF_ERR_INVALID, "dimension %d out of range 1..100000", dim);
     if ((unsigned)base > NF_BASE_UNIFORM)
         return nf_fail(NF_ERR_INVALID, "unknown base density %d", (int)base);
@@ -100,7 +100,7 @@ nf_status nf_flow_add_additive_coupling(nf_flow *f, nf_partition part, const int
 nf_status nf_flow_add_affine_coupling(nf_flow *f, nf_partition part, const int *mask, int flip, int hidden,
                                       int hidden_layers, nf_activation act, double bound)
 {
-    if (!(bound >= 0 && bound < 100))
+    if (!(bound >= 0 && bound < NF_MAX_LOG_SCALE_BOUND))
         return nf_fail(NF_ERR_INVALID, "log-scale bound %g out of range [0, 100) (0: unbounded)", bound);
     return add_coupling(f, 1, part, mask, flip, hidden, hidden_layers, act, bound, 0, -1);
 }
@@ -115,7 +115,7 @@ nf_status nf_flow_add_shifted_spline_coupling(nf_flow *f, nf_partition part, con
                                               int hidden_layers, nf_activation act, int bins, double tail_bound,
                                               double scale_bound)
 {
-    if (!(scale_bound >= 0 && scale_bound < 100))
+    if (!(scale_bound >= 0 && scale_bound < NF_MAX_LOG_SCALE_BOUND))
         return nf_fail(NF_ERR_INVALID, "log-scale bound %g out of range [0, 100) (0: unbounded)", scale_bound);
     return add_coupling(f, 2, part, mask, flip, hidden, hidden_layers, act, tail_bound, bins, scale_bound);
 }
@@ -189,7 +189,7 @@ nf_status nf_flow_set_context_dim(nf_flow *f, int context_dim)
 {
     if (!f || f->finalized || f->n_layers > 1 || f->mog)
         return nf_fail(NF_ERR_INVALID, "the context is set before the first layer is added");
-    if (context_dim < 0 || context_dim > 65536)
+    if (context_dim < 0 || context_dim > NF_MAX_CONTEXT)
         return nf_fail(NF_ERR_INVALID, "context of %d values out of range 0..65536", context_dim);
     f->context_dim = context_dim;
     return NF_OK;
@@ -315,7 +315,7 @@ nf_status nf_flow_fit_standardization(nf_flow *f, const float *x, size_t rows)
     for (int i = 0; i < dim && !st; i++) {
         std[i] = sqrt(std[i] / (double)(rows - 1));
         if (!(std[i] > 0))
-            st = nf_fail(NF_ERR_INVALID, "column %d is constant (%g): a density over it does not exist", i + 1,
+            st = nf_fail(NF_ERR_INVALID, "column %d is constant (%g): a density over it does not exist", i,
                          mean[i]);
     }
     if (!st)

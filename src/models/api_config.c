@@ -8,6 +8,7 @@
 #include "flow/flow.h"
 #include "core/kern.h"
 #include "models/api_autoregressive.h"
+#include "models/api_config.h"
 #include "models/whitening.h"
 
 const char *nf_version(void) { return NF_VERSION_STRING; }
@@ -72,30 +73,53 @@ void nf_defaults_for_data(size_t rows, int dim, nf_config *cfg, nf_train_options
     }
 }
 
+nf_status flow_config_check(const nf_config *cfg)
+{
+    int autoregressive = (cfg->model >= NF_MODEL_MADE && cfg->model <= NF_MODEL_IAF) || cfg->model == NF_MODEL_NSF_AR;
+    int gaussian = cfg->model == NF_MODEL_GAUSSIAN, spline = cfg->model == NF_MODEL_NSF || cfg->model == NF_MODEL_NSF_AR;
+    int mog = cfg->model == NF_MODEL_MADE_MOG || cfg->model == NF_MODEL_MAF_MOG;
+    if (cfg->model != NF_MODEL_NICE && cfg->model != NF_MODEL_REALNVP && !autoregressive && !gaussian && !spline)
+        return nf_fail(NF_ERR_INVALID, "unknown model %d", (int)cfg->model);
+    if ((unsigned)cfg->order > NF_ORDER_RANDOM)
+        return nf_fail(NF_ERR_INVALID, "unknown order %d", (int)cfg->order);
+    if ((unsigned)cfg->activation > NF_ACT_TANH)
+        return nf_fail(NF_ERR_INVALID, "unknown activation %d", (int)cfg->activation);
+    if ((unsigned)cfg->partition > NF_PART_MASK)
+        return nf_fail(NF_ERR_INVALID, "unknown partition %d", (int)cfg->partition);
+    if (cfg->dim < 1 || cfg->dim > NF_MAX_DIM)
+        return nf_fail(NF_ERR_INVALID, "dimension %d out of range 1..%d", cfg->dim, NF_MAX_DIM);
+    if (cfg->layers < 1 || cfg->layers > NF_MAX_LAYERS)
+        return nf_fail(NF_ERR_INVALID, "layers %d out of range 1..%d", cfg->layers, NF_MAX_LAYERS);
+    if (cfg->hidden < 1 || cfg->hidden > NF_MAX_HIDDEN)
+        return nf_fail(NF_ERR_INVALID, "hidden units %d out of range 1..%d", cfg->hidden, NF_MAX_HIDDEN);
+    if (cfg->hidden_layers < 0 || cfg->hidden_layers > NF_MAX_HIDDEN_LAYERS)
+        return nf_fail(NF_ERR_INVALID, "hidden layers %d out of range 0..%d", cfg->hidden_layers, NF_MAX_HIDDEN_LAYERS);
+    if (!(cfg->log_scale_bound >= 0 && cfg->log_scale_bound < NF_MAX_LOG_SCALE_BOUND))
+        return nf_fail(NF_ERR_INVALID, "log-scale bound %g out of range [0, %g)", cfg->log_scale_bound,
+                       NF_MAX_LOG_SCALE_BOUND);
+    if (!(cfg->tail_weight >= 0 && cfg->tail_weight < 1))
+        return nf_fail(NF_ERR_INVALID, "tail weight %g out of range [0, 1)", cfg->tail_weight);
+    if (spline && !(cfg->bins >= NF_MIN_BINS && cfg->bins <= NF_MAX_BINS && cfg->tail_bound > 0 &&
+                    cfg->tail_bound <= NF_MAX_TAIL_BOUND))
+        return nf_fail(NF_ERR_INVALID, "spline: %d bins (%d..%d) on [-%g, %g] (a bound in (0, %g])", cfg->bins,
+                       NF_MIN_BINS, NF_MAX_BINS, cfg->tail_bound, cfg->tail_bound, NF_MAX_TAIL_BOUND);
+    if (mog && (cfg->components < 1 || cfg->components > NF_MAX_COMPONENTS))
+        return nf_fail(NF_ERR_INVALID, "components %d out of range 1..%d", cfg->components, NF_MAX_COMPONENTS);
+    if (cfg->context_dim < 0 || cfg->context_dim > NF_MAX_CONTEXT)
+        return nf_fail(NF_ERR_INVALID, "context of %d values out of range 0..%d", cfg->context_dim, NF_MAX_CONTEXT);
+    if (cfg->partition == NF_PART_MASK)
+        return nf_fail(NF_ERR_INVALID, "a user mask needs the layer-by-layer calls (nf_flow_add_*)");
+    return NF_OK;
+}
+
 nf_status nf_flow_create(nf_flow **out, const nf_config *cfg)
 {
     *out = NULL;
     int autoregressive = (cfg->model >= NF_MODEL_MADE && cfg->model <= NF_MODEL_IAF) || cfg->model == NF_MODEL_NSF_AR;
     int gaussian = cfg->model == NF_MODEL_GAUSSIAN, spline = cfg->model == NF_MODEL_NSF || cfg->model == NF_MODEL_NSF_AR;
-    if (cfg->model != NF_MODEL_NICE && cfg->model != NF_MODEL_REALNVP && !autoregressive && !gaussian && !spline)
-        return nf_fail(NF_ERR_INVALID, "unknown model %d", (int)cfg->model);
-    if ((unsigned)cfg->order > NF_ORDER_RANDOM)
-        return nf_fail(NF_ERR_INVALID, "unknown order %d", (int)cfg->order);
-    if (cfg->layers < 1 || cfg->layers > 1000)
-        return nf_fail(NF_ERR_INVALID, "layers %d out of range 1..1000", cfg->layers);
-    if (cfg->hidden < 1 || cfg->hidden > 65536)
-        return nf_fail(NF_ERR_INVALID, "hidden units %d out of range 1..65536", cfg->hidden);
-    if (cfg->hidden_layers < 0 || cfg->hidden_layers > 16)
-        return nf_fail(NF_ERR_INVALID, "hidden layers %d out of range 0..16", cfg->hidden_layers);
-    if (!(cfg->log_scale_bound >= 0 && cfg->log_scale_bound < 100))
-        return nf_fail(NF_ERR_INVALID, "log-scale bound %g out of range [0, 100)", cfg->log_scale_bound);
-    if (!(cfg->tail_weight >= 0 && cfg->tail_weight < 1))
-        return nf_fail(NF_ERR_INVALID, "tail weight %g out of range [0, 1)", cfg->tail_weight);
-    if (spline && !(cfg->bins >= 2 && cfg->bins <= 128 && cfg->tail_bound > 0 && cfg->tail_bound <= 1e6))
-        return nf_fail(NF_ERR_INVALID, "spline: %d bins (2..128) on [-%g, %g] (a bound in (0, 1e6])", cfg->bins,
-                       cfg->tail_bound, cfg->tail_bound);
-    if (cfg->partition == NF_PART_MASK)
-        return nf_fail(NF_ERR_INVALID, "a user mask needs the layer-by-layer calls (nf_flow_add_*)");
+    nf_status check = flow_config_check(cfg);
+    if (check)
+        return check;
     nf_flow *f;
     nf_status st = nf_flow_new(&f, cfg->dim, cfg->base);
     if (!st && cfg->context_dim)

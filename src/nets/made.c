@@ -467,11 +467,11 @@ nf_status made_get(const mf_file *f, const mf_section *s, int dim, made_spec *ou
     if (!st && mf_has(s, "context")) st = mf_get_i64(f, s, "context", &context);
     if (st)
         return st;
-    if (context < 0 || context > 65536)
+    if (context < 0 || context > NF_MAX_CONTEXT)
         return nf_fail(NF_ERR_FORMAT, "%s: %s: %lld context inputs out of range 0..65536", mf_path(f), tag,
                        (long long)context);
     out->context = (int)context;
-    if (hidden < 0 || hidden > 1 << 16 || depth < 0 || depth > 16 || (strcmp(act, "relu") && strcmp(act, "tanh")))
+    if (hidden < 0 || hidden > NF_MAX_HIDDEN || depth < 0 || depth > NF_MAX_HIDDEN_LAYERS || (strcmp(act, "relu") && strcmp(act, "tanh")))
         return nf_fail(NF_ERR_FORMAT, "%s: %s: MADE sizes or activation out of range", mf_path(f), tag);
     size_t nd = depth > 0 ? (size_t)depth * (size_t)hidden : 0;
     if ((st = mf_get_i32s(f, s, "degrees", nd, &deg32, NULL)))
