@@ -433,8 +433,8 @@ typedef struct nf_train_options {
      * also a model file. A checkpoint that cannot be written (a full disk)
      * does not stop training: the file keeps its last good state, the next
      * is tried after the next interval, training ends as it would have,
-     * and nf_train_result (and nf_train_progress) count the failures and
-     * keep the last one's message. */
+     * and nf_flow_checkpoint_failures (and nf_train_progress) count the
+     * failures and keep the last one's message. */
     const char *checkpoint_path;
     double checkpoint_seconds;
     /* Resume: continues the run saved in this checkpoint, ending with the
@@ -483,11 +483,9 @@ typedef struct nf_train_result {
     double val_log_likelihood; /* of the kept (best) parameters */
     double seconds;
     int stopped;               /* 1: stopped through opt->stop */
-    /* Checkpoints that could not be written (training went on without
-     * them; the status is NF_OK unless something else failed), and the
-     * last one's message ("" when none). */
-    int checkpoint_failures;
-    char checkpoint_error[256];
+    /* The caller allocates this struct: it does not grow (a program built
+     * against an older header passes a smaller one). What training reports
+     * beyond it comes through calls, e.g. nf_flow_checkpoint_failures. */
 } nf_train_result;
 
 /* Defaults; checkpoint_seconds 300, no checkpoint, no resume. */
@@ -525,6 +523,11 @@ NF_API nf_status nf_flow_train(nf_flow *f, const float *train, size_t n_train, c
 NF_API nf_status nf_train_check_same_data(const float *train, const float *train_context, size_t n_train,
                                           const float *val, const float *val_context, size_t n_val, int dim,
                                           int context_dim, const nf_train_options *opt);
+/* Checkpoints that the last nf_flow_train call on f could not write
+ * (training went on without them; its status is NF_OK unless something
+ * else failed); *last_error (when not NULL) gets the last one's message,
+ * "" when none, valid until f trains again or is freed. */
+NF_API int nf_flow_checkpoint_failures(const nf_flow *f, const char **last_error);
 /* One Adam step on one batch (the optimiser state lives in the flow);
  * `loss` gets the batch's mean negative log-likelihood. */
 NF_API nf_status nf_flow_train_step(nf_flow *f, const float *batch, size_t rows, const nf_train_options *opt,

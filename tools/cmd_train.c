@@ -134,12 +134,14 @@ static void warn_checkpoint(progress_state *s, const nf_train_progress *p)
 
 /* At the end, the checkpoints that could not be written (the model is
  * written all the same: a checkpoint is insurance, not the product). */
-static void warn_checkpoints(const nf_train_result *res, const char *path, const char *tail)
+static void warn_checkpoints(const nf_flow *f, const char *path, const char *tail)
 {
-    if (res->checkpoint_failures)
+    const char *last;
+    int failures = nf_flow_checkpoint_failures(f, &last);
+    if (failures)
         fprintf(stderr, "nflow train: warning: %d checkpoint%s not written (the last: %s): %s may hold an earlier "
                         "state of this run, or none%s\n",
-                res->checkpoint_failures, res->checkpoint_failures == 1 ? "" : "s", res->checkpoint_error, path, tail);
+                failures, failures == 1 ? "" : "s", last, path, tail);
 }
 
 static int show_progress(const nf_train_progress *p, void *user)
@@ -635,7 +637,7 @@ int cmd_train(int argc, char **argv)
     else if (ps.tty && !ps.quiet)
         fputc('\n', stderr);
     if (st) {
-        warn_checkpoints(&res, topt.checkpoint_path, "");
+        warn_checkpoints(f, topt.checkpoint_path, "");
         cli_error("train", "%s; no model written", nf_last_error());
         goto done;
     }
@@ -658,11 +660,11 @@ int cmd_train(int argc, char **argv)
         goto done;
     }
     if ((st = nf_flow_save(f, out))) {
-        warn_checkpoints(&res, topt.checkpoint_path, "");
+        warn_checkpoints(f, topt.checkpoint_path, "");
         cli_fail("train", st);
         goto done;
     }
-    warn_checkpoints(&res, topt.checkpoint_path, "; the model is written all the same");
+    warn_checkpoints(f, topt.checkpoint_path, "; the model is written all the same");
     if (plot && dim == 2) {
         enum { N_PLOT = 2000 };
         float samples[2 * N_PLOT];
@@ -708,8 +710,8 @@ int cmd_train(int argc, char **argv)
     rc = 0;
     if (res.stopped) {
         cli_error("train", "interrupted in epoch %d: saved the best model so far (epoch %d) to %s%s%s", res.epochs + 1,
-                  res.best_epoch, out, topt.checkpoint_path && !res.checkpoint_failures ? " and the checkpoint to " : "",
-                  topt.checkpoint_path && !res.checkpoint_failures ? topt.checkpoint_path : "");
+                  res.best_epoch, out, topt.checkpoint_path && !nf_flow_checkpoint_failures(f, NULL) ? " and the checkpoint to " : "",
+                  topt.checkpoint_path && !nf_flow_checkpoint_failures(f, NULL) ? topt.checkpoint_path : "");
         rc = 130; /* as a shell reports SIGINT */
     }
 done:

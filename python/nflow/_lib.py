@@ -129,8 +129,7 @@ class nf_train_options(Structure):
 
 class nf_train_result(Structure):
     _fields_ = [("epochs", c_int), ("best_epoch", c_int), ("train_log_likelihood", c_double),
-                ("val_log_likelihood", c_double), ("seconds", c_double), ("stopped", c_int),
-                ("checkpoint_failures", c_int), ("checkpoint_error", c_char * 256)]
+                ("val_log_likelihood", c_double), ("seconds", c_double), ("stopped", c_int)]
 
 
 class nf_kl_progress(Structure):
@@ -224,6 +223,7 @@ _declare("nf_default_model", c_int, c_size_t, c_int)
 _declare("nf_train_options_read", _S, c_char_p, POINTER(nf_train_options))
 _declare("nf_flow_train", _S, flow_p, c_float_p, c_size_t, c_float_p, c_size_t, POINTER(nf_train_options),
          POINTER(nf_train_result))
+_declare("nf_flow_checkpoint_failures", c_int, flow_p, POINTER(c_char_p))
 _declare("nf_flow_train_step", _S, flow_p, c_float_p, c_size_t, POINTER(nf_train_options), c_double_p)
 _declare("nf_flow_evaluate_test", _S, flow_p, c_float_p, c_size_t, c_double_p, c_double_p)
 _declare("nf_flow_train_given", _S, flow_p, c_float_p, c_float_p, c_size_t, c_float_p, c_float_p, c_size_t,

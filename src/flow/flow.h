@@ -42,6 +42,8 @@ struct nf_flow {
     nf_config config;
     /* training record */
     int64_t train_rows, epochs, best_epoch;
+    int checkpoint_failures;     /* of the last training run (nf_flow_checkpoint_failures) */
+    char checkpoint_error[256];
     double train_ll, val_ll, test_ll;
     double *data_min, *data_max; /* of the training data, dim each, or NULL */
     /* the Gaussian fit (src/flow/gaussian_fit.c): lower Cholesky factor of the

@@ -496,9 +496,9 @@ static nf_status train_finish(train_run *r, nf_status st, nf_train_result *resul
         result->val_log_likelihood = f->val_ll;
         result->seconds = now() - r->t0;
         result->stopped = r->stopped;
-        result->checkpoint_failures = r->checkpoint_failures;
-        snprintf(result->checkpoint_error, sizeof result->checkpoint_error, "%s", r->checkpoint_error);
     }
+    f->checkpoint_failures = r->checkpoint_failures;
+    snprintf(f->checkpoint_error, sizeof f->checkpoint_error, "%s", r->checkpoint_error);
     train_state_free(s);
     return st;
 }
@@ -581,4 +581,11 @@ nf_status nf_flow_evaluate_test(nf_flow *f, const float *x, size_t rows, double 
                                 double *two_stderr)
 {
     return nf_flow_evaluate_test_given(f, x, NULL, rows, mean_log_lik, two_stderr);
+}
+
+int nf_flow_checkpoint_failures(const nf_flow *f, const char **last_error)
+{
+    if (last_error)
+        *last_error = f->checkpoint_error;
+    return f->checkpoint_failures;
 }
