@@ -13,12 +13,16 @@
 
 int cli_error(const char *cmd, const char *fmt, ...)
 {
+    /* one write for the whole line: processes of an MPI run that fail
+     * together print whole lines, not "nflow train: nflow train: ..." */
+    char line[4096];
+    int n = snprintf(line, sizeof line, "nflow %s: ", cmd);
     va_list ap;
-    fprintf(stderr, "nflow %s: ", cmd);
     va_start(ap, fmt);
-    vfprintf(stderr, fmt, ap);
+    if (n >= 0 && (size_t)n < sizeof line)
+        vsnprintf(line + n, sizeof line - (size_t)n, fmt, ap);
     va_end(ap);
-    fputc('\n', stderr);
+    fprintf(stderr, "%s\n", line);
     return 1;
 }
 
