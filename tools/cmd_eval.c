@@ -154,6 +154,41 @@ int cmd_eval(int argc, char **argv)
     }
     double mean, two_se;
     cli_mean_two_stderr(lp, m.rows, &mean, &two_se);
+    /* rows outside the model's bounds: density 0, log-density -inf; counted,
+     * warned about, and the mean over the rows inside given beside */
+    size_t first_row = 0, outside = nf_flow_outside_bounds(f, m.values, m.rows, &first_row, NULL);
+    double mean_in = NAN, two_se_in = NAN;
+    if (outside) {
+        double lo[1], hi[1];
+        int col = 0; /* the first such row's first such column, named as in the data file */
+        size_t dim = (size_t)nf_flow_dim(f);
+        double *blo = malloc(sizeof(double) * dim * 2);
+        if (blo) {
+            nf_flow_get_bounds(f, blo, blo + dim);
+            while ((size_t)col + 1 < dim && m.values[first_row * dim + col] > blo[col] &&
+                   m.values[first_row * dim + col] < blo[dim + col])
+                col++;
+            lo[0] = blo[col];
+            hi[0] = blo[dim + col];
+            free(blo);
+        } else {
+            lo[0] = -INFINITY, hi[0] = INFINITY;
+        }
+        int data_col = col; /* x's column col in the file: past the context columns before it */
+        for (int j = 0, xj = -1; flags && xj < col; j++) {
+            xj += !flags[j];
+            data_col = j;
+        }
+        size_t k = 0;
+        for (size_t i = 0; i < m.rows; i++)
+            if (lp[i] > -INFINITY)
+                gauss[k++] = lp[i];
+        cli_mean_two_stderr(gauss, k, &mean_in, &two_se_in);
+        fprintf(stderr, "nflow eval: warning: %zu of %zu rows lie on or outside the model's bounds (the first: row "
+                        "%zu (0-based), column %d = %.9g, bounds (%g, %g)): the model's density there is 0, its "
+                        "log-density -inf\n",
+                outside, m.rows, first_row, data_col, (double)m.values[first_row * dim + col], lo[0], hi[0]);
+    }
     long below = -1; /* rows below the Gaussian fit; -1: no fit */
     if (nf_flow_gaussian_log_prob(f, m.values, m.rows, gauss) == NF_OK) {
         below = 0;
@@ -177,14 +212,28 @@ int cmd_eval(int argc, char **argv)
         else
             printf("\"median_log_likelihood\": null, ");
         printf("\"n\": %zu, \"below_gaussian\": ", m.rows);
-        printf(below < 0 ? "null}\n" : "%ld}\n", below);
+        printf(below < 0 ? "null" : "%ld", below);
+        if (!nf_flow_get_bounds(f, NULL, NULL))
+            printf("}\n");
+        else if (outside && isfinite(mean_in))
+            printf(", \"outside_bounds\": %zu, \"mean_log_likelihood_inside\": %.17g}\n", outside, mean_in);
+        else
+            printf(", \"outside_bounds\": %zu, \"mean_log_likelihood_inside\": null}\n", outside);
     } else {
-        if (isfinite(two_se))
+        if (outside) /* the mean is -inf */
+            printf("mean log-likelihood: %.4f nats (n = %zu, %zu outside the bounds), median %.4f\n", mean, m.rows,
+                   outside, median);
+        else if (isfinite(two_se))
             printf("mean log-likelihood: %.4f +- %.4f nats (n = %zu), median %.4f\n", mean, two_se, m.rows, median);
         else
             printf("mean log-likelihood: %.4f nats (n = %zu: no standard error), median %.4f\n", mean, m.rows, median);
         if (below >= 0)
             printf("rows below the model's Gaussian fit: %ld of %zu\n", below, m.rows);
+        if (outside && isfinite(two_se_in))
+            printf("rows outside the model's bounds: %zu of %zu (log-density -inf); mean log-likelihood of the %zu "
+                   "inside: %.4f +- %.4f nats\n", outside, m.rows, m.rows - outside, mean_in, two_se_in);
+        else if (outside)
+            printf("rows outside the model's bounds: %zu of %zu (log-density -inf)\n", outside, m.rows);
     }
     rc = 0;
 done:
