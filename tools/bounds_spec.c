@@ -138,8 +138,7 @@ int cli_bounds_resolve(const char *cmd, const cli_bounds *b, size_t n_cols, cons
     for (int i = 0; i < b->n && !rc; i++) {
         const cli_bound *it = &b->items[i];
         if (nf_column_flags(it->cols, n_cols, fl)) {
-            rc = cli_error(cmd, "--bounds: '%s=...': %s (the data has %zu column%s, 0-%zu)", it->cols, nf_last_error(),
-                           n_cols, n_cols == 1 ? "" : "s", n_cols - 1);
+            rc = USAGE("--bounds: '%s=...': %s", it->cols, nf_last_error());
             break;
         }
         for (size_t j = 0, xj = 0; j < n_cols && !rc; j++) {

@@ -27,19 +27,24 @@ typedef struct bounds {
 
 #ifdef NF_REAL_DOUBLE
 #define R_MAX DBL_MAX
+#define R_MIN DBL_MIN
 #define r_nextafter nextafter
 #else
 #define R_MAX FLT_MAX
+#define R_MIN FLT_MIN
 #define r_nextafter nextafterf
 #endif
 
-/* The least value of the float type above lo (-R_MAX for an open side). */
+/* The least value of the float type above lo (-R_MAX for an open side),
+ * never a subnormal: the computing calls treat those as 0 (DAZ), which
+ * would put the value back on a bound of 0. */
 static real first_above(double lo)
 {
     if (!isfinite(lo))
         return (real)-R_MAX;
     real v = (real)lo;
-    return (double)v > lo ? v : r_nextafter(v, (real)INFINITY);
+    v = (double)v > lo ? v : r_nextafter(v, (real)INFINITY);
+    return v != 0 && fabs((double)v) < R_MIN ? (v > 0 ? (real)R_MIN : 0) : v;
 }
 
 static real last_below(double hi)
@@ -47,7 +52,8 @@ static real last_below(double hi)
     if (!isfinite(hi))
         return (real)R_MAX;
     real v = (real)hi;
-    return (double)v < hi ? v : r_nextafter(v, (real)-INFINITY);
+    v = (double)v < hi ? v : r_nextafter(v, (real)-INFINITY);
+    return v != 0 && fabs((double)v) < R_MIN ? (v < 0 ? (real)-R_MIN : 0) : v;
 }
 
 /* Whether a float32 (the data's type, in every build) lies strictly between a and b. */
