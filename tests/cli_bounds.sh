@@ -83,6 +83,14 @@ run_ok "eval outside --json" "$nflow" eval "$t/m.nfm" --data "$t/out.csv" --json
 refused "encode outside" 1 "row 1 (0-based), column 0: 1.5 is not strictly inside" "$t/zo.csv" -- \
     "$nflow" encode "$t/m.nfm" --data "$t/out.csv" --out "$t/zo.csv" && short_message "encode outside" && ok
 
+# a distilled student takes the teacher's bounds (and its standardisation of the mapped columns)
+run_ok "distill" "$nflow" distill --teacher "$t/m.nfm" --out "$t/st.nfm" --steps 60 --layers 2 --hidden 16 --quiet
+"$nflow" info "$t/st.nfm" | grep -q "column 0 in (0, 1) by logit, column 1 in (0, inf) by log" && ok ||
+    bad "distill: the student lacks the teacher's bounds"
+run_ok "sample student" "$nflow" sample "$t/st.nfm" --n 20000 --out "$t/sts.csv"
+n_out=$(awk -F, '!($1 > 0 && $1 < 1 && $2 > 0 && $2 < 3.5e38) { n++ } END { print n + 0 }' "$t/sts.csv")
+[ "$n_out" = 0 ] && ok || bad "$n_out student samples outside"
+
 # the model file keeps the bounds; info shows them
 run_ok "info" "$nflow" info "$t/m.nfm"
 grep -q "bounds to the real line: column 0 in (0, 1) by logit, column 1 in (0, inf) by log" "$t/out.txt" && ok ||

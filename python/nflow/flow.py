@@ -884,16 +884,19 @@ class Flow:
                 self._f = f
 
     # ---- reverse-KL training -------------------------------------------------
-    def _student(self, dim, mean, std, default_model="iaf", context_dim=0):
+    def _student(self, dim, mean, std, default_model="iaf", context_dim=0, bounds=None):
         """A student built as nflow distill / nflow fit build it: no whitening
-        layer (no data to whiten), the given standardisation; conditional on
-        context_dim values per row when > 0."""
+        layer (no data to whiten), the given standardisation (after the
+        bounds (lo, hi), a teacher's, when given); conditional on context_dim
+        values per row when > 0."""
         model_id = _choice("model", self.model if self.model is not None else default_model, _lib.MODELS)
         cfg = self._config(model_id, dim)
         cfg.whiten = 0
         cfg.context_dim = int(context_dim)
         f = self._create(cfg)
         try:
+            if bounds is not None:
+                _check(lib.nf_flow_set_bounds(f, _dptr(bounds[0]), _dptr(bounds[1])))
             _check(lib.nf_flow_set_standardization(f, _dptr(mean), _dptr(std)))
         except BaseException:
             lib.nf_flow_free(f)
@@ -989,8 +992,10 @@ class Flow:
         c = self._kl_context(context, nc, "the teacher")
         opt = self._kl_options(steps, batch, lr, clip_norm, seed, progress_every, c)
         if not warm:
-            mean, std = teacher.standardization()
-            self._student(teacher.dim, mean, std, context_dim=nc)
+            mean, std = teacher.standardization()  # of the mapped columns when the teacher has bounds
+            lo, hi = np.empty(teacher.dim), np.empty(teacher.dim)
+            bounded = lib.nf_flow_get_bounds(t, _dptr(lo), _dptr(hi))
+            self._student(teacher.dim, mean, std, context_dim=nc, bounds=(lo, hi) if bounded else None)
         guard = _Callback()
         first, second = sorted((self, teacher), key=id)
         with first._lock, second._lock:

@@ -848,6 +848,11 @@ class Bounded(unittest.TestCase):
         res = cli("eval", p, "--data", path("bounded_test.npy"), "--json", json_out=True)
         self.assertAlmostEqual(res["mean_log_likelihood"], float(np.mean(self.f.log_prob(self.XT))), places=6)
         self.assertEqual(res["outside_bounds"], 0)
+        # a distilled student takes the teacher's bounds
+        st = nflow.Flow(model="iaf", layers=2, hidden=16).distill(self.f, steps=30, batch=128, **QUIET)
+        self.assertEqual(st.bounds_, self.f.bounds_)
+        s = st.sample(20000, seed=2)
+        self.assertTrue(((s[:, 0] > 0) & (s[:, 0] < 1) & (s[:, 1] > 0)).all())
 
     def test_forms_and_refusals(self):
         X = self.X[:2000]
