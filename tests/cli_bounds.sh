@@ -136,7 +136,7 @@ run_ok "column list with commas" train --data "$t/d.csv" --bounds 0,1=0: --model
     bad "--bounds 0,1=0: did not bound both columns"
 # a training row on its bound (line 5 is data row 4) or outside it
 awk 'NR == 5 { print "1," $0 ; next } { print "0.5," $0 }' "$t/h.csv" >"$t/edge.csv"
-refused "row on a bound" 1 "edge.csv: row 4 (0-based, a header not counted), column 0: 1 is not strictly inside its --bounds (0, 1)" \
+refused "row on a bound" 1 "edge.csv: row 4 (0-based, a header not counted), column 0: 1 is not strictly inside its bounds (0, 1)" \
     "$t/x.nfm" -- train --data "$t/edge.csv" --bounds 0=0:1 --epochs 1 --out "$t/x.nfm" && short_message "row on a bound" && ok
 printf '0.5,1\n' >"$t/v1.csv"
 printf '0.5,-1\n' >"$t/v2.csv"

@@ -171,7 +171,7 @@ int cli_bounds_check_rows(const char *cmd, const char *path, const nf_matrix *m,
             double v = m->values[r * m->cols + j];
             if (!(v > lo[xj] && v < hi[xj]))
                 return cli_error(cmd, "%s: row %zu (0-based, a header not counted), column %zu: %.9g is not "
-                                      "strictly inside its --bounds (%g, %g); a density on the open interval is 0 on "
+                                      "strictly inside its bounds (%g, %g); a density on the open interval is 0 on "
                                       "a bound: widen the bound or move the value inside",
                                  path, r, j, v, lo[xj], hi[xj]);
             xj++;
