@@ -119,7 +119,7 @@ int cli_bounds_parse(const char *cmd, const char *spec, cli_bounds *out)
 }
 
 int cli_bounds_resolve(const char *cmd, const cli_bounds *b, size_t n_cols, const int *context_flags, double *lo,
-                       double *hi, int *col_of_x)
+                       double *hi)
 {
     int *fl = malloc(sizeof(int) * (n_cols ? n_cols : 1)), *seen = calloc(n_cols ? n_cols : 1, sizeof(int));
     if (!fl || !seen) {
@@ -131,8 +131,7 @@ int cli_bounds_resolve(const char *cmd, const cli_bounds *b, size_t n_cols, cons
     for (size_t j = 0; j < n_cols; j++)
         if (!context_flags || !context_flags[j]) {
             lo[dim] = -INFINITY;
-            hi[dim] = INFINITY;
-            col_of_x[dim++] = (int)j;
+            hi[dim++] = INFINITY;
         }
     int rc = 0;
     for (int i = 0; i < b->n && !rc; i++) {

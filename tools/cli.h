@@ -94,11 +94,10 @@ typedef struct cli_bounds {
 int cli_bounds_parse(const char *cmd, const char *spec, cli_bounds *out);
 void cli_bounds_free(cli_bounds *b);
 /* Per column of x (the n_cols data columns less the context_flags ones,
- * NULL: none): lo[], hi[] (-inf / +inf where open), col_of_x[] its data
- * column. Refuses (EXIT_USAGE) a column out of range, bounded twice, or of
- * the context. */
+ * NULL: none): lo[], hi[] (-inf / +inf where open). Refuses (EXIT_USAGE) a
+ * column out of range, bounded twice, or of the context. */
 int cli_bounds_resolve(const char *cmd, const cli_bounds *b, size_t n_cols, const int *context_flags,
-                       double *lo, double *hi, int *col_of_x);
+                       double *lo, double *hi);
 /* 1 with a message naming the file, row and column for the first value of
  * m (all n_cols columns, context included) that is not strictly inside its
  * x column's bounds. */

@@ -240,7 +240,7 @@ int cmd_train(int argc, char **argv)
     const char *degrees = NULL, *context_columns = NULL, *bounds_spec = NULL;
     cli_bounds bounds = {0};
     double *lo = NULL, *hi = NULL; /* per column of x: --bounds (or a resumed model's) */
-    int *col_of_x = NULL, bounded = 0;
+    int bounded = 0;
     int batch_norm = 0, actnorm = 0, components = 0, dequantize = 0, no_whiten = 0;
     double tail_weight = 1e-3, scale_bound = 3.0, tail_bound = 3.0;
     int bins = 8;
@@ -444,12 +444,12 @@ int cmd_train(int argc, char **argv)
         dim = n_cols - n_context;
     }
     if (!(integer_cols = malloc(sizeof(int) * n_cols)) || !(lo = malloc(sizeof(double) * n_cols)) ||
-        !(hi = malloc(sizeof(double) * n_cols)) || !(col_of_x = malloc(sizeof(int) * n_cols))) {
+        !(hi = malloc(sizeof(double) * n_cols))) {
         cli_error("train", "out of memory");
         goto done;
     }
     if (bounds_spec) {
-        if ((rc = cli_bounds_resolve("train", &bounds, n_cols, context_flags, lo, hi, col_of_x)))
+        if ((rc = cli_bounds_resolve("train", &bounds, n_cols, context_flags, lo, hi)))
             goto done;
         rc = 1;
         bounded = 1;
@@ -698,7 +698,6 @@ done:
     free(integer_cols);
     free(lo);
     free(hi);
-    free(col_of_x);
     cli_bounds_free(&bounds);
     free(context_flags);
     nf_flow_free(f);

@@ -15,6 +15,19 @@ layer *flow_bounds(const nf_flow *f)
 
 int flow_first(const nf_flow *f) { return flow_bounds(f) ? 1 : 0; }
 
+nf_status flow_check_bounds(const nf_flow *f, const real *x, size_t rows, const char *what)
+{
+    layer *b = flow_bounds(f);
+    size_t r = 0;
+    int c = 0;
+    if (!b || !x || !bounds_outside(b, x, rows, &r, &c))
+        return NF_OK;
+    const double *lo, *hi;
+    bounds_get(b, &lo, &hi);
+    return nf_fail(NF_ERR_INVALID, "%s row %zu (0-based), column %d: %.9g is not strictly inside the column's bounds "
+                   "(%g, %g)", what, r, c, (double)x[r * f->dim + c], lo[c], hi[c]);
+}
+
 nf_status flow_add(nf_flow *f, layer *l)
 {
     if (!l)

@@ -58,10 +58,10 @@ layer *flow_bounds(const nf_flow *f);
 /* The index of the standardisation: 1 after a bounds layer, else 0. */
 int flow_first(const nf_flow *f);
 
-/* NF_ERR_INVALID naming the first of rows rows (float, rows x dim) on or
- * outside the flow's bounds ("<what> row R (0-based), column C: ..."); NF_OK
- * when none is or the flow has no bounds (src/models/api_build.c). */
-nf_status flow_check_bounds(const nf_flow *f, const float *x, size_t rows, const char *what);
+/* NF_ERR_INVALID naming the first of rows rows (rows x dim) on or outside
+ * the flow's bounds ("<what> row R (0-based), column C: ..."); NF_OK when
+ * none is, x is NULL or the flow has no bounds. */
+nf_status flow_check_bounds(const nf_flow *f, const real *x, size_t rows, const char *what);
 
 /* Appends a layer (takes ownership; frees it on failure). */
 nf_status flow_add(nf_flow *f, layer *l);

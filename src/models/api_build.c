@@ -280,25 +280,6 @@ nf_status nf_flow_fit_standardization_given(nf_flow *f, const float *x, const fl
     return st ? st : nf_flow_fit_standardization(f, x, rows);
 }
 
-/* A training row on or outside the bounds: NF_ERR_INVALID naming it. */
-static nf_status refuse_outside(const nf_flow *f, const float *x, size_t rows, const char *what)
-{
-    layer *b = flow_bounds(f);
-    size_t r = 0;
-    int c = 0;
-    if (!b || !bounds_outside(b, x, rows, &r, &c))
-        return NF_OK;
-    const double *lo, *hi;
-    bounds_get(b, &lo, &hi);
-    return nf_fail(NF_ERR_INVALID, "%s row %zu (0-based), column %d: %.9g is not strictly inside the column's bounds "
-                   "(%g, %g)", what, r, c, (double)x[r * f->dim + c], lo[c], hi[c]);
-}
-
-nf_status flow_check_bounds(const nf_flow *f, const float *x, size_t rows, const char *what)
-{
-    return refuse_outside(f, x, rows, what);
-}
-
 /* With bounds: *mapped = the rows mapped to the real line (malloc'd),
  * after refusing any outside; without: NULL. */
 static nf_status map_bounded(nf_flow *f, const float *x, size_t rows, float **mapped)
@@ -307,7 +288,7 @@ static nf_status map_bounded(nf_flow *f, const float *x, size_t rows, float **ma
     layer *b = flow_bounds(f);
     if (!b)
         return NF_OK;
-    nf_status st = refuse_outside(f, x, rows, "training");
+    nf_status st = flow_check_bounds(f, x, rows, "training");
     if (st)
         return st;
     size_t dim = (size_t)f->dim;
