@@ -45,6 +45,10 @@ for kind in maf realnvp; do
         --threads 1 --quiet --val "$t/c.csv" --test "$t/c.csv" --out "$t/$kind-c.nfm"
     frame "$t/$kind-c.nfm" "$c/model/$kind-conditional"
 done
+# bounded columns: the bounds section first, an interval and a half-line
+# shellcheck disable=SC2086
+"$nflow" train --data "$t/d.csv" --bounds 0=-100:100,1=-100: --model maf $small --out "$t/bounds.nfm"
+frame "$t/bounds.nfm" "$c/model/maf-bounds"
 # checkpoints of training on exactly the harness's data (64 banana rows, seed 1)
 # shellcheck disable=SC2086
 "$nflow" train --data "$t/d.csv" --model maf $small --checkpoint "$t/ck.nfc" --out "$t/ck.nfm"

@@ -336,6 +336,37 @@ NF_API size_t nf_flow_describe(const nf_flow *f, char *buf, size_t size);
 NF_API nf_status nf_flow_set_standardization(nf_flow *f, const double *mean, const double *std);
 NF_API nf_status nf_flow_fit_standardization(nf_flow *f, const float *x, size_t rows);
 
+/* ---- bounded support ----------------------------------------------------- */
+/* Columns that live on an interval or a half-line (fractions, rates,
+ * positive measurements): lo[i], hi[i] (dim each) bound column i of x to
+ * the open interval (lo[i], hi[i]); NaN or -INFINITY (lo), NaN or INFINITY
+ * (hi) for an open side; lo and hi NULL: no bounds. The flow's first layer
+ * then maps each bounded column to the real line by an exact bijection, its
+ * log-Jacobian part of every density: the logit of (x - lo) / (hi - lo) for
+ * an interval, log(x - lo) for (lo, inf), -log(hi - x) for (-inf, hi). The
+ * standardisation, the whitening, the Gaussian fit and the data statistics
+ * are of the mapped columns. Densities are of x on its support: log p(x) =
+ * -inf for a row with a value on or outside a bound (nf_flow_log_prob);
+ * samples and decoded rows lie strictly inside by construction (the
+ * inverse map is computed in double; where rounding to float32 lands on a
+ * bound, or beyond float32's range, the nearest float32 inside is
+ * returned). Encoding refuses a row outside (it has no latent code), and
+ * so do nf_flow_fit_standardization and training for their rows. Call it
+ * after nf_flow_new or nf_flow_create and before
+ * nf_flow_fit_standardization (later calls are refused); calling it again
+ * replaces the bounds. The bounds are saved with the model. Finite bounds
+ * lie within +-1e30 with lo < hi and a float32 strictly between. */
+NF_API nf_status nf_flow_set_bounds(nf_flow *f, const double *lo, const double *hi);
+/* 1 when the flow has bounds, else 0; lo and hi (dim each, either may be
+ * NULL) get them, -INFINITY / INFINITY on open sides. */
+NF_API int nf_flow_get_bounds(const nf_flow *f, double *lo, double *hi);
+/* How many of rows rows (rows x dim) have a value on or outside its
+ * column's bounds; the first such row and its first such column (0-based)
+ * in *first_row and *first_col when some are and the pointers are not
+ * NULL. 0 for a flow without bounds. */
+NF_API size_t nf_flow_outside_bounds(const nf_flow *f, const float *x, size_t rows, size_t *first_row,
+                                     int *first_col);
+
 /* ---- densities, sampling, codes --------------------------------------- */
 
 /* log p(x) per row, in nats; -inf (never NaN) for a row the model gives no
@@ -346,8 +377,9 @@ NF_API nf_status nf_flow_log_prob(nf_flow *f, const float *x, size_t rows, doubl
  * log-densities can be compared with row by row. NF_ERR_UNSUPPORTED for a
  * model without one. */
 NF_API nf_status nf_flow_gaussian_log_prob(nf_flow *f, const float *x, size_t rows, double *log_prob);
-/* x -> z and z -> x. NF_ERR_NONFINITE when a row's result is not finite
- * (its values overflow the model's float arithmetic). */
+/* x -> z and z -> x (encoding refuses a row outside the bounds).
+ * NF_ERR_NONFINITE when a row's result is not finite (its values overflow
+ * the model's float arithmetic). */
 NF_API nf_status nf_flow_encode(nf_flow *f, const float *x, size_t rows, float *z);
 NF_API nf_status nf_flow_decode(nf_flow *f, const float *z, size_t rows, float *x);
 /* rows samples drawn with `seed`; log_prob (may be NULL) gets log p(x). */

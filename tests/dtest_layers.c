@@ -12,6 +12,7 @@
 #include "harness.h"
 #include "layers/actnorm.h"
 #include "layers/autoregressive.h"
+#include "layers/bounds.h"
 #include "layers/coupling.h"
 #include "layers/linear_lu.h"
 #include "layers/permute.h"
@@ -329,6 +330,94 @@ static void test_autoregressive(void)
     }
 }
 
+/* Bounds: an interval, both half-lines, an open column and a narrow
+ * interval far from 0. x2z needs x inside, so x comes from z2x of normal
+ * draws; both directions then as for every layer. */
+static const double b_lo[5] = {0.5, -1, NAN, -INFINITY, -2}, b_hi[5] = {3, INFINITY, 2, NAN, -1.99};
+
+static void test_bounds(void)
+{
+    layer *l = bounds_new(5, b_lo, b_hi);
+    CHECK(l != NULL);
+    if (!l)
+        return;
+    real *p = make_params(l);
+    real z[ROWS * 5], x[ROWS * 5], c[ROWS * 5];
+    double ldj[ROWS] = {0};
+    randn_fill(z, ROWS * 5);
+    l->ops->z2x(l, p, ROWS, z, x, ldj);
+    CHECK(bounds_outside(l, x, ROWS, NULL, NULL) == 0, "z2x leaves the bounds");
+    check_layer_inverse(l, p, ROWS, x);
+    for (int dir = 0; dir < 2; dir++) {
+        real *in = dir == 0 ? x : z;
+        check_layer_logdet(l, p, dir, in);
+        randn_fill(c, ROWS * 5);
+        check_layer_gradients(l, p, dir, ROWS, in, c, randn(), NULL);
+    }
+    /* outside, on a bound, NaN: z = 0 (finite), log-determinant -inf, no gradient */
+    real bad[ROWS * 5], zb[ROWS * 5], dx[ROWS * 5];
+    memcpy(bad, x, sizeof bad);
+    bad[0] = 3;       /* on the upper bound of (0.5, 3) */
+    bad[5 + 1] = -2;  /* below (-1, inf) */
+    bad[10 + 4] = NAN;
+    double lb[ROWS] = {0};
+    size_t first = 9;
+    int col = 9;
+    CHECK(bounds_outside(l, bad, ROWS, &first, &col) == 3 && first == 0 && col == 0);
+    l->ops->x2z(l, p, ROWS, bad, zb, lb);
+    for (int r = 0; r < ROWS; r++)
+        CHECK(lb[r] == -INFINITY, "row %d: %g", r, lb[r]);
+    CHECK(zb[0] == 0 && zb[6] == 0 && zb[14] == 0 && isfinite(zb[1]));
+    randn_fill(c, ROWS * 5);
+    l->ops->x2z_backward(l, p, ROWS, bad, zb, c, 1, dx, NULL);
+    CHECK(dx[0] == 0 && dx[6] == 0 && dx[14] == 0 && isfinite(dx[1]));
+    /* latent values far out land strictly inside (the nearest value inside where rounding reaches a bound) */
+    real far[5] = {800, -800, 800, 1e300, -800}, xf[5];
+    double lf = 0;
+    l->ops->z2x(l, p, 1, far, xf, &lf);
+    CHECK(bounds_outside(l, xf, 1, NULL, NULL) == 0, "%g %g %g %g", xf[0], xf[1], xf[2], xf[4]);
+    CHECK(xf[0] < 3 && xf[1] > -1 && xf[2] < 2 && xf[3] == 1e300 && xf[4] > -2);
+    free(p);
+    layer_free(l);
+    /* refused: lo >= hi, a wrong-signed infinity, beyond 1e30, no float32 between */
+    CHECK(bounds_new(1, (double[]){1}, (double[]){0}) == NULL);
+    CHECK(bounds_new(1, (double[]){INFINITY}, (double[]){NAN}) == NULL);
+    CHECK(bounds_new(1, (double[]){NAN}, (double[]){-INFINITY}) == NULL);
+    CHECK(bounds_new(1, (double[]){-1e31}, (double[]){0}) == NULL);
+    CHECK(bounds_new(1, (double[]){1}, (double[]){1 + 1e-9}) == NULL);
+}
+
+/* The whole flow with bounds first: NLL gradients through the map. */
+static void test_flow_gradient_bounds(void)
+{
+    const int n = 5;
+    nf_flow f = {0};
+    f.dim = n;
+    f.base.kind = NF_BASE_NORMAL;
+    CHECK(flow_add(&f, bounds_new(n, b_lo, b_hi)) == NF_OK);
+    CHECK(flow_add(&f, standardize_new(n, (double[]){0.5, -1, 0, 2, 1}, (double[]){1.5, 0.7, 1, 2, 3})) == NF_OK);
+    CHECK(flow_add(&f, autoregressive_new(n, 0, 0, 7, 1, K_ACT_TANH, (int[]){2, 0, 4, 3, 1}, NULL, 0, 1, 3.0)) ==
+          NF_OK);
+    CHECK(flow_add(&f, coupling_new(n, 0, 1, (int[]){1, 0, 1, 0, 1}, 6, 1, K_ACT_TANH, 3)) == NF_OK);
+    CHECK(flow_allocate_params(&f) == NF_OK);
+    CHECK(flow_reserve(&f, ROWS) == NF_OK);
+    CHECK(flow_first(&f) == 1 && flow_bounds(&f) == f.layers[0]);
+    for (size_t k = 0; k < f.n_params; k++)
+        f.params[k] = 0.3 * randn();
+    for (int l = 0; l < f.n_layers; l++)
+        if (f.layers[l]->ops->constrain)
+            f.layers[l]->ops->constrain(f.layers[l], f.params + f.layers[l]->p_off);
+    real z[ROWS * 5], x[ROWS * 5];
+    double ldj[ROWS];
+    randn_fill(z, ROWS * (size_t)n);
+    bounds_to_x(f.layers[0], ROWS, z, x, ldj);
+    char *pinned = pinned_params(&f);
+    check_flow_nll_gradients(&f, ROWS, x, pinned);
+    check_flow_round_trip(&f, ROWS, x);
+    free(pinned);
+    free_test_flow(&f);
+}
+
 static void test_standardize(void)
 {
     check_layer(standardize_new(4, (double[]){1, -2, 0.5, 3}, (double[]){2, 0.5, 1, 7}));
@@ -468,6 +557,8 @@ int main(void)
     RUN(test_linear_lu);
     RUN(test_autoregressive);
     RUN(test_standardize);
+    RUN(test_bounds);
+    RUN(test_flow_gradient_bounds);
     RUN(test_actnorm);
     RUN(test_actnorm_init);
     RUN(test_flow_gradient_normal);

@@ -84,6 +84,30 @@ int cli_split_columns(const char *cmd, const nf_matrix *m, const int *flags, nf_
 /* The reverse: rows of n_cols values, the flagged columns taken in order
  * from c, the others from x. */
 void cli_merge_columns(const float *x, const float *c, size_t rows, const int *flags, size_t n_cols, float *out);
+/* nflow train --bounds SPEC (tools/bounds_spec.c): items COLS=LO:HI, COLS
+ * as for --columns, a side empty (+-inf here) for an open one. */
+typedef struct cli_bound {
+    char *cols;
+    double lo, hi;
+} cli_bound;
+typedef struct cli_bounds {
+    cli_bound *items;
+    int n;
+} cli_bounds;
+/* The syntax and the numbers (EXIT_USAGE with a message naming the item);
+ * the columns are checked against the data by cli_bounds_resolve. */
+int cli_bounds_parse(const char *cmd, const char *spec, cli_bounds *out);
+void cli_bounds_free(cli_bounds *b);
+/* Per column of x (the n_cols data columns less the context_flags ones,
+ * NULL: none): lo[], hi[] (-inf / +inf where open). Refuses (EXIT_USAGE) a
+ * column out of range, bounded twice, or of the context. */
+int cli_bounds_resolve(const char *cmd, const cli_bounds *b, size_t n_cols, const int *context_flags,
+                       double *lo, double *hi);
+/* 1 with a message naming the file, row and column for the first value of
+ * m (all n_cols columns, context included) that is not strictly inside its
+ * x column's bounds. */
+int cli_bounds_check_rows(const char *cmd, const char *path, const nf_matrix *m, const int *context_flags,
+                          const double *lo, const double *hi);
 /* Fails early when `path` cannot be written (missing folder). */
 int cli_check_writable(const char *cmd, const char *path);
 /* Mean of n values and two standard errors of the mean (NAN for n < 2):

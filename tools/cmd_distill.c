@@ -197,7 +197,10 @@ int cmd_distill(int argc, char **argv)
     }
     for (size_t i = 0; nc && i < (size_t)eval_n; i++)
         memcpy(given + i * nc, ctx.values + i % ctx.rows * nc, sizeof(float) * nc);
-    if ((st = nf_flow_create(&s, &cfg)) || (st = nf_flow_get_standardization(teacher, mean, std)) ||
+    /* the teacher's bounds first (mean and std lend their room): its standardisation is of the mapped columns */
+    if ((st = nf_flow_create(&s, &cfg)) ||
+        (nf_flow_get_bounds(teacher, mean, std) && (st = nf_flow_set_bounds(s, mean, std))) ||
+        (st = nf_flow_get_standardization(teacher, mean, std)) ||
         (st = nf_flow_set_standardization(s, mean, std)) ||
         /* the teacher's data layout, for eval, encode and decode of the student */
         (nf_flow_context_columns(teacher) &&

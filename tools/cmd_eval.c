@@ -153,15 +153,53 @@ int cmd_eval(int argc, char **argv)
     }
     double mean, two_se;
     cli_mean_two_stderr(lp, m.rows, &mean, &two_se);
+    /* rows outside the model's bounds: density 0, log-density -inf; counted,
+     * warned about, and the mean over the rows inside given beside */
+    size_t first_row = 0, outside = nf_flow_outside_bounds(f, m.values, m.rows, &first_row, NULL);
+    double mean_in = NAN, two_se_in = NAN;
+    if (outside) {
+        double lo[1], hi[1];
+        int col = 0; /* the first such row's first such column, named as in the data file */
+        size_t dim = (size_t)nf_flow_dim(f);
+        double *blo = malloc(sizeof(double) * dim * 2);
+        if (blo) {
+            nf_flow_get_bounds(f, blo, blo + dim);
+            while ((size_t)col + 1 < dim && m.values[first_row * dim + col] > blo[col] &&
+                   m.values[first_row * dim + col] < blo[dim + col])
+                col++;
+            lo[0] = blo[col];
+            hi[0] = blo[dim + col];
+            free(blo);
+        } else {
+            lo[0] = -INFINITY, hi[0] = INFINITY;
+        }
+        int data_col = col; /* x's column col in the file: past the context columns before it */
+        for (int j = 0, xj = -1; flags && xj < col; j++) {
+            xj += !flags[j];
+            data_col = j;
+        }
+        size_t k = 0;
+        for (size_t i = 0; i < m.rows; i++)
+            if (lp[i] > -INFINITY)
+                gauss[k++] = lp[i];
+        cli_mean_two_stderr(gauss, k, &mean_in, &two_se_in);
+        fprintf(stderr, "nflow eval: warning: %zu of %zu rows lie on or outside the model's bounds (the first: row "
+                        "%zu (0-based), column %d = %.9g, bounds (%g, %g)): the model's density there is 0, its "
+                        "log-density -inf\n",
+                outside, m.rows, first_row, data_col, (double)m.values[first_row * dim + col], lo[0], hi[0]);
+    }
     long below = -1; /* rows below the Gaussian fit; -1: no fit */
     if (nf_flow_gaussian_log_prob(f, m.values, m.rows, gauss) == NF_OK) {
         below = 0;
         for (size_t i = 0; i < m.rows; i++) /* beyond rounding: the Gaussian model is its own fit */
             below += lp[i] < gauss[i] - 1e-9 * (1 + fabs(gauss[i]));
     }
-    size_t no_density = 0, first = 0; /* rows at -inf: none of the model's density, or beyond its arithmetic */
+    /* rows at -inf inside the bounds (those outside are counted above):
+     * none of the model's density, or beyond its arithmetic */
+    size_t no_density = 0, first = 0, width = (size_t)nf_flow_dim(f);
     for (size_t i = 0; i < m.rows; i++)
-        if (lp[i] == -INFINITY && !no_density++)
+        if (lp[i] == -INFINITY && !(outside && nf_flow_outside_bounds(f, m.values + i * width, 1, NULL, NULL)) &&
+            !no_density++)
             first = i;
     if (no_density)
         fprintf(stderr, "nflow eval: warning: %zu of %zu rows have log-density -inf (row %zu, counting from 0, is the "
@@ -184,12 +222,21 @@ int cmd_eval(int argc, char **argv)
         else
             printf("\"median_log_likelihood\": null, ");
         printf("\"n\": %zu, \"below_gaussian\": ", m.rows);
-        printf(below < 0 ? "null}\n" : "%ld}\n", below);
+        printf(below < 0 ? "null" : "%ld", below);
+        if (!nf_flow_get_bounds(f, NULL, NULL))
+            printf("}\n");
+        else if (outside && isfinite(mean_in))
+            printf(", \"outside_bounds\": %zu, \"mean_log_likelihood_inside\": %.17g}\n", outside, mean_in);
+        else
+            printf(", \"outside_bounds\": %zu, \"mean_log_likelihood_inside\": null}\n", outside);
     } else {
         char a[32], b[32], c2[32], inf[64] = "";
         if (no_density)
             snprintf(inf, sizeof inf, "; %zu at -inf", no_density);
-        if (isfinite(two_se))
+        if (outside) /* the mean is -inf */
+            printf("mean log-likelihood: %s nats (n = %zu, %zu outside the bounds%s), median %s\n",
+                   cli_nats(mean, a, sizeof a), m.rows, outside, inf, cli_nats(median, c2, sizeof c2));
+        else if (isfinite(two_se))
             printf("mean log-likelihood: %s +- %s nats (n = %zu), median %s\n", cli_nats(mean, a, sizeof a),
                    cli_nats(two_se, b, sizeof b), m.rows, cli_nats(median, c2, sizeof c2));
         else
@@ -197,6 +244,11 @@ int cmd_eval(int argc, char **argv)
                    m.rows == 1 ? ": no standard error" : "", inf, cli_nats(median, c2, sizeof c2));
         if (below >= 0)
             printf("rows below the model's Gaussian fit: %ld of %zu\n", below, m.rows);
+        if (outside && isfinite(two_se_in))
+            printf("rows outside the model's bounds: %zu of %zu (log-density -inf); mean log-likelihood of the %zu "
+                   "inside: %.4f +- %.4f nats\n", outside, m.rows, m.rows - outside, mean_in, two_se_in);
+        else if (outside)
+            printf("rows outside the model's bounds: %zu of %zu (log-density -inf)\n", outside, m.rows);
     }
     rc = 0;
 done:

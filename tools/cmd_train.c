@@ -203,7 +203,7 @@ static int resume_options(const cli_command *cmd, const char *path, nf_train_opt
     static const char *const arch[] = {"model", "layers", "hidden", "hidden-layers", "activation", "partition",
                                        "base", "order", "degrees", "batch-norm", "components",
                                        "actnorm", "no-whiten", "tail-weight", "scale-bound", "bins",
-                                       "tail-bound", "context-columns"};
+                                       "tail-bound", "context-columns", "bounds"};
     for (size_t i = 0; i < sizeof arch / sizeof arch[0]; i++)
         if (cli_seen(cmd, arch[i]))
             return cli_error("train", "--%s cannot be used with --resume: the model comes from %s", arch[i], path),
@@ -270,7 +270,10 @@ int cmd_train(int argc, char **argv)
 {
     const char *data = NULL, *val_path = NULL, *test_path = NULL, *model = "maf", *out = NULL, *columns = NULL;
     const char *activation = NULL, *base = "normal", *plot = NULL, *partition = NULL, *order = NULL;
-    const char *degrees = NULL, *context_columns = NULL;
+    const char *degrees = NULL, *context_columns = NULL, *bounds_spec = NULL;
+    cli_bounds bounds = {0};
+    double *lo = NULL, *hi = NULL; /* per column of x: --bounds (or a resumed model's) */
+    int bounded = 0;
     int batch_norm = 0, actnorm = 0, components = 0, dequantize = 0, no_whiten = 0;
     double tail_weight = 1e-3, scale_bound = 3.0, tail_bound = 3.0;
     int bins = 8;
@@ -289,6 +292,10 @@ int cmd_train(int argc, char **argv)
         {"context-columns", OPT_STRING, &context_columns, "a conditional model p(x | c): these columns (0-based, of "
                                                           "the data as read) are the context c, the rest x; the model "
                                                           "keeps the list", 0},
+        {"bounds", OPT_STRING, &bounds_spec, "columns on an interval or a half-line: COLS=LO:HI items, comma-separated "
+                                             "(COLS 0-based as for --context-columns; a side empty for an open "
+                                             "one), e.g. 0-1=0:1,2=0: ; the model maps them to the real line first, "
+                                             "so that its density and samples stay inside", 0},
         {"model", OPT_STRING, &model, "maf | maf-mog | realnvp | nice | nsf | nsf-ar | made | made-mog | iaf | gaussian (default from the data: "
                                       "maf-mog up to 2,000,000 values or 4 columns, maf beyond)", 0},
         {"out", OPT_STRING, &out, "model file to write", 0},
@@ -393,6 +400,8 @@ int cmd_train(int argc, char **argv)
     if (cli_check_writable("train", out) || (plot && cli_check_writable("train", plot)))
         return 1;
     cli_set_threads(&cmd, threads);
+    if (bounds_spec && (rc = cli_bounds_parse("train", bounds_spec, &bounds))) /* the syntax before the data */
+        return rc;
 
     nf_matrix all = {0}, train = {0}, val = {0}, test = {0}, extra = {0};
     nf_matrix train_c = {0}, val_c = {0}, test_c = {0}; /* a conditional model: each split's context */
@@ -456,10 +465,18 @@ int cmd_train(int argc, char **argv)
         }
         dim = n_cols - n_context;
     }
-    if (!(integer_cols = malloc(sizeof(int) * n_cols))) {
+    if (!(integer_cols = malloc(sizeof(int) * n_cols)) || !(lo = malloc(sizeof(double) * n_cols)) ||
+        !(hi = malloc(sizeof(double) * n_cols))) {
         cli_error("train", "out of memory");
         goto done;
     }
+    if (bounds_spec) {
+        if ((rc = cli_bounds_resolve("train", &bounds, n_cols, context_flags, lo, hi)))
+            goto done;
+        rc = 1;
+        bounded = 1;
+    } else if (resume) /* the model's, to name a row of the data outside them */
+        bounded = nf_flow_get_bounds(f, lo, hi);
     size_t n_integer = nf_matrix_integer_columns(&all, integer_cols);
     for (size_t j = 0; context_flags && j < n_cols; j++) /* a whole-numbered context (a label) is fine */
         if (context_flags[j] && integer_cols[j]) {
@@ -481,6 +498,8 @@ int cmd_train(int argc, char **argv)
                 "likelihood without limit by narrowing onto them; --dequantize adds U[0,1) noise\n",
                 n_integer, dim, of_x, list);
     }
+    if (bounded && cli_bounds_check_rows("train", data, &all, context_flags, lo, hi))
+        goto done;
     if (val_path && test_path) { /* nothing to split off: train on the data as read (a .npy stays mapped) */
         train = all;
         memset(&all, 0, sizeof all);
@@ -506,6 +525,8 @@ int cmd_train(int argc, char **argv)
             goto done;
         if (n_integer && dequantize) /* the training data's columns, noise of their own */
             nf_matrix_dequantize(&extra, integer_cols, dequantize_seed + 1 + (uint64_t)k);
+        if (bounded && cli_bounds_check_rows("train", path, &extra, context_flags, lo, hi))
+            goto done;
         nf_matrix_free(dst);
         *dst = extra;
         memset(&extra, 0, sizeof extra);
@@ -580,7 +601,7 @@ int cmd_train(int argc, char **argv)
     topt.seed = seed;
     if (resume) {
         model = model_kind(f, kind, sizeof kind);
-    } else if ((st = nf_flow_create(&f, &cfg)) ||
+    } else if ((st = nf_flow_create(&f, &cfg)) || (bounded && (st = nf_flow_set_bounds(f, lo, hi))) ||
                (st = nf_flow_fit_standardization_given(f, train.values, train_c.values, train.rows)) ||
                (context_columns && (st = nf_flow_set_context_columns(f, context_columns)))) {
         cli_error("train", "%s", nf_last_error());
@@ -717,6 +738,9 @@ int cmd_train(int argc, char **argv)
 done:
     free(scratch);
     free(integer_cols);
+    free(lo);
+    free(hi);
+    cli_bounds_free(&bounds);
     free(context_flags);
     nf_flow_free(f);
     nf_matrix_free(&all);

@@ -130,6 +130,45 @@ def _cut(a, dim, nc):
     return np.ascontiguousarray(a[:, :dim]), np.ascontiguousarray(a[:, dim:])
 
 
+def _bounds_arrays(bounds, dim):
+    """Flow(bounds=...) as (lo, hi) float64 arrays of dim values, NaN on open
+    sides: a dict {column: (lo, hi)} or a sequence of dim (lo, hi) pairs, a
+    side None (or a pair None) for open; None: no bounds."""
+    if bounds is None:
+        return None
+    lo, hi = np.full(dim, np.nan), np.full(dim, np.nan)
+    if isinstance(bounds, dict):
+        items = list(bounds.items())
+    else:
+        try:
+            items = list(enumerate(bounds))
+        except TypeError:
+            raise ValueError("bounds: a dict {column: (lo, hi)} or a list of (lo, hi) per column, not %r" %
+                             (bounds,)) from None
+        if len(items) != dim:
+            raise ValueError("bounds: %d pairs for %d columns (a dict {column: (lo, hi)} names only the bounded "
+                             "ones)" % (len(items), dim))
+    for col, pair in items:
+        if isinstance(col, bool) or not isinstance(col, (int, np.integer)) or not 0 <= col < dim:
+            raise ValueError("bounds: column %r is not one of X's columns 0..%d" % (col, dim - 1))
+        if pair is None:
+            continue
+        try:
+            a, b = pair
+        except (TypeError, ValueError):
+            raise ValueError("bounds: column %d: %r is not a pair (lo, hi)" % (col, pair)) from None
+        for side, v, arr in (("lo", a, lo), ("hi", b, hi)):
+            if v is None:
+                continue
+            if isinstance(v, (bool, str, bytes)):
+                raise ValueError("bounds: column %d: %s %r is not a number" % (col, side, v))
+            try:
+                arr[col] = float(v)
+            except (TypeError, ValueError):
+                raise ValueError("bounds: column %d: %s %r is not a number" % (col, side, v)) from None
+    return lo, hi
+
+
 def _layout(dim, nc):
     """The tool's column list of the context in [x | c] rows: "2" or "2-3"."""
     return ("%d" % dim if nc == 1 else "%d-%d" % (dim, dim + nc - 1)).encode()
@@ -281,6 +320,12 @@ class Flow:
         tail_weight the Gaussian fit's weight in the density, a floor under the tails (1e-3)
         scale_bound affine log-scales bounded by B tanh(a / B); 0: unbounded (3)
         bins, tail_bound  the splines of nsf, nsf-ar: bins (8) on [-tail_bound, tail_bound] (3)
+        bounds      columns on an interval or a half-line: {column: (lo, hi)} (0-based columns
+                    of X), or a list of one (lo, hi) per column; None for an open side (or
+                    column): {0: (0, 1), 2: (0, None)}. As `nflow train --bounds`: the model
+                    maps them to the real line first (nf_flow_set_bounds), its density is
+                    that of X on the open box (log_prob -inf outside) and its samples lie
+                    strictly inside. None: no bounds.
         seed        initial parameters, the validation split and the shuffling (1)
 
     Conditional models p(x | c): fit(X, context=C) with C (rows, k), one row
@@ -297,7 +342,7 @@ class Flow:
     def __init__(self, model=None, layers=None, hidden=None, hidden_layers=None, activation="relu",
                  base="normal", partition="even_odd", order="natural", degrees="sequential", components=None,
                  batch_norm=False, actnorm=False, whiten=True, tail_weight=1e-3, scale_bound=3.0, bins=8,
-                 tail_bound=3.0, seed=1):
+                 tail_bound=3.0, bounds=None, seed=1):
         self.model = model
         self.layers = layers
         self.hidden = hidden
@@ -315,6 +360,7 @@ class Flow:
         self.scale_bound = scale_bound
         self.bins = bins
         self.tail_bound = tail_bound
+        self.bounds = bounds
         self.seed = seed
         self._f = None
         self._lock = threading.RLock()
@@ -370,6 +416,17 @@ class Flow:
         [X | C]); None when not known or unconditional."""
         v = lib.nf_flow_context_columns(self._need())
         return None if v is None else v.decode(errors="replace")
+
+    @property
+    def bounds_(self):
+        """The model's bounds as {column: (lo, hi)}, None on an open side; {} without."""
+        f = self._need()
+        d = self.dim
+        lo, hi = np.empty(d), np.empty(d)
+        if not lib.nf_flow_get_bounds(f, _dptr(lo), _dptr(hi)):
+            return {}
+        return {j: (None if np.isinf(lo[j]) else float(lo[j]), None if np.isinf(hi[j]) else float(hi[j]))
+                for j in range(d) if np.isfinite(lo[j]) or np.isfinite(hi[j])}
 
     def _given(self, context, rows, of="X"):
         """The context array for `rows` rows of `of` (None: any number), checked
@@ -544,6 +601,23 @@ class Flow:
         elif val_given and c is not None:
             raise ValueError("X_val needs context_val, the context of its rows, for a conditional model")
         nc = 0 if c is None else c.shape[1]
+        # bounds: checked, and every row of X and X_val inside them, by the library (a flow of the bounds alone)
+        lohi = None if warm_start else _bounds_arrays(self.bounds, dim)
+        if lohi is not None:
+            probe = _lib.flow_p()
+            _check(lib.nf_flow_new(ctypes.byref(probe), dim, 0))
+            try:
+                _check(lib.nf_flow_set_bounds(probe, _dptr(lohi[0]), _dptr(lohi[1])))
+                for name, part in (("X", x), ("X_val", xv)):
+                    row, col = ctypes.c_size_t(), ctypes.c_int()
+                    if part is not None and lib.nf_flow_outside_bounds(probe, _fptr(part), part.shape[0],
+                                                                       ctypes.byref(row), ctypes.byref(col)):
+                        r, j = row.value, col.value
+                        raise ValueError("%s[%d, %d] = %r is not strictly inside its bounds (%s, %s): the model's "
+                                         "density is 0 on a bound and beyond" %
+                                         (name, r, j, float(part[r, j]), lohi[0][j], lohi[1][j]))
+            finally:
+                lib.nf_flow_free(probe)
         for name, v in (("validation_fraction", validation_fraction), ("test_fraction", test_fraction)):
             if not 0 <= v < 1:
                 raise ValueError("%s %r out of range [0, 1)" % (name, v))
@@ -613,6 +687,8 @@ class Flow:
             f = self._create(cfg)
             try:
                 with self._lock:
+                    if lohi is not None:
+                        _check(lib.nf_flow_set_bounds(f, _dptr(lohi[0]), _dptr(lohi[1])))
                     _check(lib.nf_flow_fit_standardization_given(f, _fptr(x), _cptr(c), n_train))
                     if nc:
                         _check(lib.nf_flow_set_context_columns(f, _layout(dim, nc)))
@@ -837,16 +913,19 @@ class Flow:
                 self._f = f
 
     # ---- reverse-KL training -------------------------------------------------
-    def _student(self, dim, mean, std, default_model="iaf", context_dim=0):
+    def _student(self, dim, mean, std, default_model="iaf", context_dim=0, bounds=None):
         """A student built as nflow distill / nflow fit build it: no whitening
-        layer (no data to whiten), the given standardisation; conditional on
-        context_dim values per row when > 0."""
+        layer (no data to whiten), the given standardisation (after the
+        bounds (lo, hi), a teacher's, when given); conditional on context_dim
+        values per row when > 0."""
         model_id = _choice("model", self.model if self.model is not None else default_model, _lib.MODELS)
         cfg = self._config(model_id, dim)
         cfg.whiten = 0
         cfg.context_dim = int(context_dim)
         f = self._create(cfg)
         try:
+            if bounds is not None:
+                _check(lib.nf_flow_set_bounds(f, _dptr(bounds[0]), _dptr(bounds[1])))
             _check(lib.nf_flow_set_standardization(f, _dptr(mean), _dptr(std)))
         except BaseException:
             lib.nf_flow_free(f)
@@ -943,8 +1022,10 @@ class Flow:
         c = self._kl_context(context, nc, "the teacher")
         opt = self._kl_options(steps, batch, lr, clip_norm, seed, progress_every, c)
         if not warm:
-            mean, std = teacher.standardization()
-            self._student(teacher.dim, mean, std, context_dim=nc)
+            mean, std = teacher.standardization()  # of the mapped columns when the teacher has bounds
+            lo, hi = np.empty(teacher.dim), np.empty(teacher.dim)
+            bounded = lib.nf_flow_get_bounds(t, _dptr(lo), _dptr(hi))
+            self._student(teacher.dim, mean, std, context_dim=nc, bounds=(lo, hi) if bounded else None)
         guard = _Callback()
         first, second = sorted((self, teacher), key=id)
         with first._lock, second._lock:

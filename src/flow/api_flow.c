@@ -130,6 +130,11 @@ static nf_status check_finite(const float *v, size_t rows, int dim, const char *
 nf_status nf_flow_encode_given(nf_flow *f, const float *x, const float *context, size_t rows, float *z)
 {
     nf_status st = ready_given(f, x, context, rows);
+    if (!st && rows && (st = flow_check_bounds(f, x, rows, "data"))) { /* outside: no latent code */
+        char why[512];
+        snprintf(why, sizeof why, "%s", nf_last_error());
+        return nf_fail(st, "%s: it has no latent code", why);
+    }
     if (st || !rows || (st = flow_reserve(f, chunk_rows(rows))))
         return st;
     unsigned fp = inference_begin(f);

@@ -6,6 +6,27 @@
 
 #include "core/error.h"
 #include "core/kern.h"
+#include "layers/bounds.h"
+
+layer *flow_bounds(const nf_flow *f)
+{
+    return f->n_layers > 0 && bounds_is(f->layers[0]) ? f->layers[0] : NULL;
+}
+
+int flow_first(const nf_flow *f) { return flow_bounds(f) ? 1 : 0; }
+
+nf_status flow_check_bounds(const nf_flow *f, const real *x, size_t rows, const char *what)
+{
+    layer *b = flow_bounds(f);
+    size_t r = 0;
+    int c = 0;
+    if (!b || !x || !bounds_outside(b, x, rows, &r, &c))
+        return NF_OK;
+    const double *lo, *hi;
+    bounds_get(b, &lo, &hi);
+    return nf_fail(NF_ERR_INVALID, "%s row %zu (0-based), column %d: %.9g is not strictly inside the column's bounds "
+                   "(%g, %g)", what, r, c, (double)x[r * f->dim + c], lo[c], hi[c]);
+}
 
 nf_status flow_add(nf_flow *f, layer *l)
 {
@@ -114,13 +135,14 @@ void flow_free_buffers(nf_flow *f)
     k_free(f->dbuf[1]);
     free(f->ldj);
     free(f->logp);
+    free(f->gauss_ldj);
     free(f->context);
     free(f->dcontext);
     f->context = f->dcontext = NULL;
     flow_point_context(f, NULL, NULL);
     f->act = NULL;
     f->dbuf[0] = f->dbuf[1] = NULL;
-    f->ldj = f->logp = NULL;
+    f->ldj = f->logp = f->gauss_ldj = NULL;
     f->max_rows = 0;
 }
 
@@ -135,7 +157,8 @@ nf_status flow_reserve(nf_flow *f, int rows)
     f->dbuf[1] = k_alloc(sizeof(real) * n);
     f->ldj = malloc(sizeof(double) * rows);
     f->logp = malloc(sizeof(double) * rows);
-    int ok = f->act && f->dbuf[0] && f->dbuf[1] && f->ldj && f->logp;
+    f->gauss_ldj = malloc(sizeof(double) * rows);
+    int ok = f->act && f->dbuf[0] && f->dbuf[1] && f->ldj && f->logp && f->gauss_ldj;
     if (ok && f->context_dim) {
         f->context = calloc((size_t)rows * f->context_dim, sizeof(real));
         f->dcontext = calloc((size_t)rows * f->context_dim, sizeof(real));

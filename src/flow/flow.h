@@ -1,7 +1,8 @@
 /* The flow: a base density and a list of layers, all parameters in one
  * buffer (gradients and Adam moments in buffers of the same layout), and
  * the activation buffers of one batch, allocated before training so that a
- * step allocates nothing. Layer 0 is always the standardisation. */
+ * step allocates nothing. Layer 0 is the standardisation, or with bounds
+ * (nf_flow_set_bounds) the bounds layer, then the standardisation. */
 #ifndef NF_FLOW_H
 #define NF_FLOW_H
 
@@ -36,6 +37,7 @@ struct nf_flow {
     real **act;      /* act[l]: output of layer l (rows x dim); act[n_layers-1] = z */
     real *dbuf[2];   /* backward scratch, rows x dim */
     double *ldj, *logp;
+    double *gauss_ldj; /* max_rows: the bounds' log-determinants for the Gaussian fit's density */
 
     /* what built it (for info and saving) */
     int has_config;
@@ -52,6 +54,16 @@ struct nf_flow {
     real *gauss;
     double gauss_log_det, tail_weight;
 };
+
+/* The bounds layer (src/layers/bounds.h), layer 0 when there is one, or NULL. */
+layer *flow_bounds(const nf_flow *f);
+/* The index of the standardisation: 1 after a bounds layer, else 0. */
+int flow_first(const nf_flow *f);
+
+/* NF_ERR_INVALID naming the first of rows rows (rows x dim) on or outside
+ * the flow's bounds ("<what> row R (0-based), column C: ..."); NF_OK when
+ * none is, x is NULL or the flow has no bounds. */
+nf_status flow_check_bounds(const nf_flow *f, const real *x, size_t rows, const char *what);
 
 /* Appends a layer (takes ownership; frees it on failure). */
 nf_status flow_add(nf_flow *f, layer *l);

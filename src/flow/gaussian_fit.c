@@ -22,6 +22,7 @@
 #include "core/error.h"
 #include "flow/flow.h"
 #include "core/kern.h"
+#include "layers/bounds.h"
 #include "layers/standardize.h"
 
 nf_status flow_gauss_set(nf_flow *f, const double *chol, double tail_weight)
@@ -61,14 +62,22 @@ static double gauss_log_prob_double(const nf_flow *f, const real *x, const doubl
 
 /* log N(x) = log N(z; 0, I) - sum log r_ii - sum log std with z = R^-1 y,
  * y the standardised row: the standard normal base's log-density of z.
- * Computed in float; a row whose result is not finite again in double. */
+ * Computed in float; a row whose result is not finite again in double.
+ * With bounds, the Gaussian is of the mapped rows, and the density of x
+ * adds the map's log-determinant (-inf outside the bounds). */
 void flow_gauss_log_prob(nf_flow *f, int rows, const real *x, double *out)
 {
     static const base_density standard_normal = {NF_BASE_NORMAL, 0, 1};
     int p = f->dim;
     real *scratch = f->dbuf[0];
+    const layer *b = flow_bounds(f);
+    if (b) {
+        memset(f->gauss_ldj, 0, sizeof(double) * rows);
+        bounds_to_z(b, rows, x, f->dbuf[1], f->gauss_ldj);
+        x = f->dbuf[1];
+    }
     const double *mean, *std;
-    standardize_get(f->layers[0], &mean, &std);
+    standardize_get(f->layers[flow_first(f)], &mean, &std);
     double log_std = 0;
     for (int i = 0; i < p; i++)
         log_std += log(std[i]);
@@ -83,6 +92,7 @@ void flow_gauss_log_prob(nf_flow *f, int rows, const real *x, double *out)
         out[r] -= f->gauss_log_det + log_std;
         if (!isfinite(out[r]) && (z || (z = malloc(sizeof(double) * p))))
             out[r] = gauss_log_prob_double(f, x + (size_t)r * p, mean, std, z);
+        out[r] += b ? f->gauss_ldj[r] : 0;
     }
     free(z);
 }
@@ -119,10 +129,12 @@ void flow_gauss_draw(const nf_flow *f, int rows, const real *u, real *x)
 {
     int p = f->dim;
     const double *mean, *std;
-    standardize_get(f->layers[0], &mean, &std);
+    standardize_get(f->layers[flow_first(f)], &mean, &std);
     memcpy(x, u, sizeof(real) * rows * p);
     k_triangular(0, 0, 0, 1, 0, rows, p, f->gauss, p, x, p); /* X = U R^T */
     for (int r = 0; r < rows; r++)
         for (int i = 0; i < p; i++)
             x[(size_t)r * p + i] = (real)(mean[i] + std[i] * x[(size_t)r * p + i]);
+    if (flow_bounds(f)) /* drawn where the fit is, among the mapped rows */
+        bounds_to_x(flow_bounds(f), rows, x, x, NULL);
 }

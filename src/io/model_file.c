@@ -14,6 +14,7 @@
 #include "layers/actnorm.h"
 #include "layers/autoregressive.h"
 #include "layers/batchnorm.h"
+#include "layers/bounds.h"
 #include "layers/coupling.h"
 #include "layers/linear_lu.h"
 #include "layers/permute.h"
@@ -191,6 +192,7 @@ static layer_loader loader_for(const char *tag)
         {"permutation", permute_load},     {"linear_lu", linear_lu_load},
         {"maf", autoregressive_load},      {"iaf", autoregressive_load}, {"spline_maf", autoregressive_load},
         {"batch_norm", batchnorm_load},    {"actnorm", actnorm_load},
+        {"bounds", bounds_load},
     };
     for (size_t i = 0; i < sizeof table / sizeof table[0]; i++)
         if (strcmp(tag, table[i].tag) == 0)
@@ -450,8 +452,12 @@ static nf_status read_flow(const mf_file *mf, nf_flow **out)
             st = nf_fail(NF_ERR_FORMAT, "%s: section %zu: unknown layer '%s'", path, i, mf_section_tag(s));
             break;
         }
-        if (l == 0 && strcmp(mf_section_tag(s), "standardize") != 0) {
-            st = nf_fail(NF_ERR_FORMAT, "%s: the first layer must be 'standardize'", path);
+        /* since 0.5: 'bounds' first, then 'standardize'; 'bounds' nowhere else */
+        const char *tag = mf_section_tag(s);
+        int is_std = !strcmp(tag, "standardize"), is_bounds = !strcmp(tag, "bounds");
+        if ((l == 0 && !is_std && !is_bounds) || (l == 1 && flow_bounds(f) && !is_std) || (l > 0 && is_bounds)) {
+            st = nf_fail(NF_ERR_FORMAT, "%s: the first layer must be 'standardize' (or 'bounds', then "
+                         "'standardize'); section %zu is '%s'", path, i, tag);
             break;
         }
         layer *ly = NULL;
@@ -589,9 +595,9 @@ size_t nf_flow_describe(const nf_flow *f, char *buf, size_t size)
         OUT(" [%zu params]\n", ly->ops->n_params(ly));
     }
     const double *mean, *std;
-    standardize_get(f->layers[0], &mean, &std);
-    OUT("data statistics (%lld training rows):\n  %-6s %12s %12s %12s %12s\n", (long long)f->train_rows, "column",
-        "mean", "std", "min", "max");
+    standardize_get(f->layers[flow_first(f)], &mean, &std);
+    OUT("data statistics (%lld training rows%s):\n  %-6s %12s %12s %12s %12s\n", (long long)f->train_rows,
+        flow_bounds(f) ? "; bounded columns as mapped to the real line" : "", "column", "mean", "std", "min", "max");
     for (int i = 0; i < f->dim; i++) {
         if (i == 12 && f->dim > 16) {
             OUT("  ... %d more columns\n", f->dim - 12);

@@ -10,6 +10,7 @@
 #include "flow/flow.h"
 #include "core/kern.h"
 #include "core/perm.h"
+#include "layers/bounds.h"
 #include "layers/coupling.h"
 #include "layers/linear_lu.h"
 #include "layers/permute.h"
@@ -170,7 +171,7 @@ nf_status nf_flow_set_standardization(nf_flow *f, const double *mean, const doub
     char why[256];
     if (!standardize_check(f->dim, mean, std, why, sizeof why))
         return nf_fail(NF_ERR_INVALID, "standardisation: %s", why);
-    standardize_set(f->layers[0], mean, std);
+    standardize_set(f->layers[flow_first(f)], mean, std);
     return NF_OK;
 }
 
@@ -179,7 +180,7 @@ nf_status nf_flow_get_standardization(const nf_flow *f, double *mean, double *st
     if (!f || !mean || !std)
         return nf_fail(NF_ERR_INVALID, "NULL flow or buffer");
     const double *m, *s;
-    standardize_get(f->layers[0], &m, &s);
+    standardize_get(f->layers[flow_first(f)], &m, &s);
     memcpy(mean, m, sizeof(double) * f->dim);
     memcpy(std, s, sizeof(double) * f->dim);
     return NF_OK;
@@ -187,7 +188,7 @@ nf_status nf_flow_get_standardization(const nf_flow *f, double *mean, double *st
 
 nf_status nf_flow_set_context_dim(nf_flow *f, int context_dim)
 {
-    if (!f || f->finalized || f->n_layers > 1 || f->mog)
+    if (!f || f->finalized || f->n_layers > flow_first(f) + 1 || f->mog)
         return nf_fail(NF_ERR_INVALID, "the context is set before the first layer is added");
     if (context_dim < 0 || context_dim > NF_MAX_CONTEXT)
         return nf_fail(NF_ERR_INVALID, "context of %d values out of range 0..65536", context_dim);
@@ -279,14 +280,107 @@ nf_status nf_flow_fit_standardization_given(nf_flow *f, const float *x, const fl
     return st ? st : nf_flow_fit_standardization(f, x, rows);
 }
 
+/* With bounds: *mapped = the rows mapped to the real line (malloc'd),
+ * after refusing any outside; without: NULL. */
+static nf_status map_bounded(nf_flow *f, const float *x, size_t rows, float **mapped)
+{
+    *mapped = NULL;
+    layer *b = flow_bounds(f);
+    if (!b)
+        return NF_OK;
+    nf_status st = flow_check_bounds(f, x, rows, "training");
+    if (st)
+        return st;
+    size_t dim = (size_t)f->dim;
+    float *y = malloc(sizeof(float) * rows * dim);
+    if (!y)
+        return nf_fail(NF_ERR_NOMEM, "out of memory mapping %zu bounded rows", rows);
+    for (size_t r0 = 0; r0 < rows; r0 += 1 << 16) {
+        int n = rows - r0 < 1 << 16 ? (int)(rows - r0) : 1 << 16;
+        bounds_to_z(b, n, x + r0 * dim, y + r0 * dim, NULL);
+    }
+    *mapped = y;
+    return NF_OK;
+}
+
+nf_status nf_flow_set_bounds(nf_flow *f, const double *lo, const double *hi)
+{
+    if (!f)
+        return nf_fail(NF_ERR_INVALID, "NULL flow");
+    if (!lo != !hi)
+        return nf_fail(NF_ERR_INVALID, "bounds: give both lo and hi, or neither (no bounds)");
+    if (f->data_min || f->train_rows)
+        return nf_fail(NF_ERR_INVALID, "bounds are set before the standardisation is fitted "
+                                       "(nf_flow_fit_standardization): it is fitted to the mapped columns");
+    layer *l = NULL;
+    int any = 0;
+    char why[256];
+    if (lo && !bounds_check(f->dim, lo, hi, why, sizeof why))
+        return nf_fail(NF_ERR_INVALID, "bounds: %s", why);
+    for (int i = 0; lo && i < f->dim; i++)
+        any |= !(isnan(lo[i]) || lo[i] == -INFINITY) || !(isnan(hi[i]) || hi[i] == INFINITY);
+    if (any && !(l = bounds_new(f->dim, lo, hi)))
+        return NF_ERR_NOMEM;
+    flow_free_buffers(f); /* one activation buffer per layer */
+    if (flow_bounds(f)) { /* new bounds replace the old */
+        layer_free(f->layers[0]);
+        memmove(f->layers, f->layers + 1, sizeof *f->layers * (size_t)--f->n_layers);
+    }
+    if (!l)
+        return NF_OK;
+    if (f->n_layers == f->cap) {
+        int cap = f->cap ? 2 * f->cap : 8;
+        layer **p = realloc(f->layers, sizeof *p * cap);
+        if (!p) {
+            layer_free(l);
+            return nf_fail(NF_ERR_NOMEM, "out of memory adding the bounds layer");
+        }
+        f->layers = p;
+        f->cap = cap;
+    }
+    memmove(f->layers + 1, f->layers, sizeof *f->layers * (size_t)f->n_layers++);
+    f->layers[0] = l; /* no parameters and no state: the parameter layout stands */
+    return NF_OK;
+}
+
+int nf_flow_get_bounds(const nf_flow *f, double *lo, double *hi)
+{
+    const layer *b = f ? flow_bounds(f) : NULL;
+    const double *blo = NULL, *bhi = NULL;
+    if (b)
+        bounds_get(b, &blo, &bhi);
+    for (int i = 0; f && i < f->dim; i++) {
+        if (lo)
+            lo[i] = b ? blo[i] : -INFINITY;
+        if (hi)
+            hi[i] = b ? bhi[i] : INFINITY;
+    }
+    return b != NULL;
+}
+
+size_t nf_flow_outside_bounds(const nf_flow *f, const float *x, size_t rows, size_t *first_row, int *first_col)
+{
+    const layer *b = f && x ? flow_bounds(f) : NULL;
+    return b ? bounds_outside(b, x, rows, first_row, first_col) : 0;
+}
+
 nf_status nf_flow_fit_standardization(nf_flow *f, const float *x, size_t rows)
 {
+    if (!f)
+        return nf_fail(NF_ERR_INVALID, "NULL flow");
     int dim = f->dim;
     if (rows < 2)
         return nf_fail(NF_ERR_INVALID, "standardisation needs at least 2 rows, got %zu", rows);
+    float *mapped = NULL; /* with bounds: everything below is of the mapped rows */
+    nf_status st = map_bounded(f, x, rows, &mapped);
+    if (st)
+        return st;
+    if (mapped)
+        x = mapped;
     double *mean = calloc((size_t)dim * 2, sizeof(double));
     double *lo = malloc(sizeof(double) * dim), *hi = malloc(sizeof(double) * dim);
     if (!mean || !lo || !hi) {
+        free(mapped);
         free(mean);
         free(lo);
         free(hi);
@@ -311,7 +405,6 @@ nf_status nf_flow_fit_standardization(nf_flow *f, const float *x, size_t rows)
             double d = x[r * dim + i] - mean[i];
             std[i] += d * d;
         }
-    nf_status st = NF_OK;
     for (int i = 0; i < dim && !st; i++) {
         std[i] = sqrt(std[i] / (double)(rows - 1));
         if (!(std[i] > 0))
@@ -330,6 +423,7 @@ nf_status nf_flow_fit_standardization(nf_flow *f, const float *x, size_t rows)
         lo = hi = NULL;
         f->train_rows = (int64_t)rows;
     }
+    free(mapped);
     free(mean);
     free(lo);
     free(hi);

@@ -114,11 +114,11 @@ static double shrinkage(const double *s, int p, size_t n, double row_norm4, doub
 
 nf_status flow_fit_whitening(nf_flow *f, const float *x, size_t rows)
 {
-    int p = f->dim;
-    if (f->n_layers < 2 || strcmp(f->layers[1]->ops->tag, "linear_lu") != 0)
+    int p = f->dim, first = flow_first(f);
+    if (f->n_layers < first + 2 || strcmp(f->layers[first + 1]->ops->tag, "linear_lu") != 0)
         return nf_fail(NF_ERR_INVALID, "the flow has no whitening layer");
     const double *mean, *std;
-    standardize_get(f->layers[0], &mean, &std);
+    standardize_get(f->layers[first], &mean, &std);
     double *s = malloc(sizeof(double) * p * p * 2), row_norm4 = 0, mu;
     if (!s)
         return nf_fail(NF_ERR_NOMEM, "out of memory for the covariance");
@@ -144,7 +144,7 @@ nf_status flow_fit_whitening(nf_flow *f, const float *x, size_t rows)
     }
     /* W = L diag(r) with L = R diag(1 / r) unit lower: the strictly lower
      * part of L, log r on the diagonal, nothing above (src/layers/linear_lu.c) */
-    real *m = f->params + f->layers[1]->p_off;
+    real *m = f->params + f->layers[first + 1]->p_off;
     for (int i = 0; i < p; i++)
         for (int j = 0; j < p; j++) {
             double rjj = chol[(size_t)j * p + j];

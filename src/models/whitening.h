@@ -9,8 +9,9 @@
 /* The whitening layer of nf_config.whiten: an LU layer in the natural
  * order (nf_flow_fit_standardization sets it). */
 nf_status flow_add_whitening(nf_flow *f);
-/* Sets that layer (the flow's layer 1) to the whitening of the covariance
- * of the standardised rows x. */
+/* Sets that layer (the one after the standardisation) to the whitening of
+ * the covariance of the standardised rows x (with bounds: x already mapped
+ * by them). */
 nf_status flow_fit_whitening(nf_flow *f, const float *x, size_t rows);
 
 #endif

@@ -90,6 +90,8 @@ nf_status nf_flow_train_step_given(nf_flow *f, const float *batch, const float *
         return st;
     if (rows < 1 || rows > (size_t)opt->batch)
         return nf_fail(NF_ERR_INVALID, "batch of %zu rows (1..%d allowed)", rows, opt->batch);
+    if ((st = flow_check_bounds(f, batch, rows, "batch")))
+        return st;
     if ((st = flow_reserve(f, opt->batch)))
         return st;
     flow_load_context(f, context, 0, (int)rows);
@@ -282,6 +284,10 @@ static nf_status train_start(train_run *r)
         return nf_fail(NF_ERR_INVALID, "NULL validation data");
     if ((st = check_context(f, r->train_context, r->n_train, "training")) ||
         (st = check_context(f, r->val_context, r->n_val, "validation")))
+        return st;
+    /* a row outside the bounds has density 0: no loss to train on */
+    if ((st = flow_check_bounds(f, r->train, r->n_train, "training")) ||
+        (st = flow_check_bounds(f, r->val, r->n_val, "validation")))
         return st;
     if (opt->checkpoint_path && !(opt->checkpoint_seconds >= 0))
         return nf_fail(NF_ERR_INVALID, "checkpoint interval %g s must be >= 0", opt->checkpoint_seconds);

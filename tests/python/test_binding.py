@@ -900,6 +900,90 @@ class Conditional(unittest.TestCase):
         self.assertLess(abs(got["test_log_likelihood"] - g.test_log_likelihood_), 1e-6 + (0 if EXACT else 1e-3))
 
 
+# a bounded chain with a known density: x0 ~ Beta(2, 5), x1 | x0 ~ Gamma(3, scale 1 + x0)
+def bounded_data(n, seed):
+    r = np.random.default_rng(seed)
+    x0 = r.beta(2, 5, n).astype(np.float32)
+    x1 = (r.gamma(3, 1, n) * (1 + x0)).astype(np.float32)
+    X = np.stack([x0, x1], axis=1)
+    a, g = X[:, 0].astype(np.float64), X[:, 1].astype(np.float64)
+    s = 1 + a
+    truth = np.log(30) + np.log(a) + 4 * np.log1p(-a) - np.log(2) + 2 * np.log(g) - g / s - 3 * np.log(s)
+    return X, truth
+
+
+class Bounded(unittest.TestCase):
+    """Flow(bounds=...): the library's bounded support (nf_flow_set_bounds)."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.X, _ = bounded_data(6000, 21)
+        cls.XT, cls.truth = bounded_data(3000, 22)
+        cls.f = nflow.Flow(model="maf", layers=3, hidden=32, bounds={0: (0, 1), 1: (0, None)},
+                           seed=3).fit(cls.X, epochs=20, **QUIET)
+
+    def test_density_and_samples(self):
+        f = self.f
+        self.assertEqual(f.bounds_, {0: (0.0, 1.0), 1: (0.0, None)})
+        lp = f.log_prob(self.XT)
+        gap = float(np.mean(self.truth - lp))
+        self.assertLess(abs(gap), 0.05, "mean log p %.3f nats from the truth" % gap)
+        s = f.sample(100000, seed=5)
+        self.assertTrue(((s[:, 0] > 0) & (s[:, 0] < 1) & (s[:, 1] > 0) & np.isfinite(s[:, 1])).all())
+        # outside, on a bound: -inf, never nan; no latent code
+        out = np.array([[0.3, 1], [1.5, 2], [0.2, -1], [0, 3]], np.float32)
+        lo = f.log_prob(out)
+        self.assertTrue(np.isfinite(lo[0]) and (lo[1:] == -np.inf).all(), lo)
+        with self.assertRaises(nflow.Error) as e:
+            f.transform(out)
+        self.assertIn("row 1 (0-based), column 0", str(e.exception))
+        z = f.transform(self.XT[:50])
+        self.assertTrue(np.allclose(f.inverse_transform(z), self.XT[:50], rtol=1e-4, atol=1e-6))
+        far = f.inverse_transform(np.array([[1e30, 1e30], [-1e30, -1e30]], np.float32))
+        self.assertTrue(((far[:, 0] > 0) & (far[:, 0] < 1) & (far[:, 1] > 0) & np.isfinite(far[:, 1])).all(), far)
+
+    def test_files_and_the_tool(self):
+        p = path("bounded.nfm")
+        self.f.save(p)
+        g = nflow.Flow.load(p)
+        self.assertEqual(g.bounds_, self.f.bounds_)
+        self.assertTrue(np.array_equal(g.log_prob(self.XT), self.f.log_prob(self.XT)))
+        self.assertEqual(pickle.loads(pickle.dumps(self.f)).bounds_, self.f.bounds_)
+        self.assertIn("column 0 in (0, 1) by logit", self.f.describe())
+        np.save(path("bounded_test.npy"), self.XT)
+        res = cli("eval", p, "--data", path("bounded_test.npy"), "--json", json_out=True)
+        self.assertAlmostEqual(res["mean_log_likelihood"], float(np.mean(self.f.log_prob(self.XT))), places=6)
+        self.assertEqual(res["outside_bounds"], 0)
+        # a distilled student takes the teacher's bounds
+        st = nflow.Flow(model="iaf", layers=2, hidden=16).distill(self.f, steps=30, batch=128, **QUIET)
+        self.assertEqual(st.bounds_, self.f.bounds_)
+        s = st.sample(20000, seed=2)
+        self.assertTrue(((s[:, 0] > 0) & (s[:, 0] < 1) & (s[:, 1] > 0)).all())
+
+    def test_forms_and_refusals(self):
+        X = self.X[:2000]
+        a = nflow.Flow(model="gaussian", bounds={0: (0, 1), 1: (0, None)}).fit(X, **QUIET)
+        b = nflow.Flow(model="gaussian", bounds=[(0, 1), (0, None)]).fit(X, **QUIET)
+        c = nflow.Flow(model="gaussian", bounds=[(0, 1), None]).fit(X, **QUIET)
+        self.assertTrue(np.array_equal(a.log_prob(self.XT), b.log_prob(self.XT)))
+        self.assertEqual(c.bounds_, {0: (0.0, 1.0)})
+        self.assertEqual(nflow.Flow(model="gaussian").fit(X, **QUIET).bounds_, {})
+        for bad in ({2: (0, 1)}, {"0": (0, 1)}, {0: 1}, {0: ("a", 1)}, [(0, 1)], 5):
+            with self.assertRaises(ValueError, msg=repr(bad)):
+                nflow.Flow(model="gaussian", bounds=bad).fit(X, **QUIET)
+        with self.assertRaises(nflow.Error) as e:
+            nflow.Flow(model="gaussian", bounds={1: (3, 2)}).fit(X, **QUIET)
+        self.assertIn("column 1", str(e.exception))
+        Y = X.copy()
+        Y[17, 1] = 0
+        with self.assertRaises(ValueError) as e:
+            nflow.Flow(model="gaussian", bounds={1: (0, None)}).fit(Y, **QUIET)
+        self.assertIn("X[17, 1]", str(e.exception))
+        with self.assertRaises(ValueError) as e:
+            nflow.Flow(model="gaussian", bounds={1: (0, None)}).fit(X, Y[10:20], **QUIET)
+        self.assertIn("X_val[7, 1]", str(e.exception))
+
+
 class Process(unittest.TestCase):
     def test_gil_released(self):
         """A Python thread keeps counting while log_prob runs in C: as fast as
