@@ -631,6 +631,32 @@ NF_API void nf_kl_options_default(nf_kl_options *opt);
  * base (not MoG). `last` (may be NULL) gets the final step's figures. */
 NF_API nf_status nf_flow_distill(nf_flow *student, nf_flow *teacher, const nf_kl_options *opt,
                                  nf_kl_progress *last);
+/* The same until the student stops improving, rather than for a fixed
+ * count: opt->steps is then the most steps, the learning rate stays at
+ * opt->lr, and every opt->progress_every steps a check estimates the KL of
+ * the running average of the student's parameters (over about 500 steps:
+ * it takes out the steps' noise as a decaying rate would, without a
+ * schedule) on 4096 fresh student samples (the same base draws, and
+ * contexts, at every check: checks differ by the student's change alone).
+ * Training stops after `patience` checks without a lower KL, at
+ * max_seconds (0: no limit; checked at the checks), at opt->steps, or when
+ * the progress callback (which gets each check's figures) returns
+ * non-zero. The student keeps the parameters of its best check (its start
+ * included) and `best` (may be NULL) gets that check's figures. */
+NF_API nf_status nf_flow_distill_converge(nf_flow *student, nf_flow *teacher, const nf_kl_options *opt,
+                                          int patience, double max_seconds, nf_kl_progress *best);
+/* A student for a teacher: the config of `model` (a sampling-friendly kind:
+ * iaf by default in the tool) sized from the teacher's (layers, hidden
+ * units, hidden layers, activation, context), with the whitening layer and
+ * the teacher's tail weight. */
+NF_API void nf_flow_student_config(const nf_flow *teacher, nf_model model, nf_config *cfg);
+/* The student itself (cfg NULL: nf_flow_student_config's iaf): the
+ * teacher's bounds, standardisation, context standardisation and context
+ * columns, its whitening layer set to the teacher's Gaussian fit (the
+ * identity for a teacher without one), every other layer the identity. So
+ * the untrained student is the teacher's Gaussian fit, and distillation
+ * starts at KL(Gaussian fit || teacher). */
+NF_API nf_status nf_flow_create_student(nf_flow **out, const nf_flow *teacher, const nf_config *cfg);
 /* The same against a target log-density callback (variational inference,
  * sampling from an energy function). The reported KL is then up to the
  * target's unknown log-normaliser. */

@@ -4,6 +4,8 @@
  * training reports agrees with an independent estimate from the two
  * models' densities; a callback target works the same way; bad pairs are
  * refused. */
+#include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -200,10 +202,116 @@ static void test_refusals_and_progress(void)
     nf_flow_free(t);
 }
 
+/* A MAF teacher trained a little on a curved 3-D density (whitened: it
+ * keeps a Gaussian fit). */
+static nf_flow *trained_teacher(float *data, size_t rows)
+{
+    rng r;
+    rng_seed(&r, 21);
+    for (size_t i = 0; i < rows; i++) {
+        double a = rng_normal(&r), b = 0.5 * a * a + 0.3 * rng_normal(&r);
+        data[i * DIM] = (float)(2 + 3 * a);
+        data[i * DIM + 1] = (float)(b - 1);
+        data[i * DIM + 2] = (float)(0.5 * a + 0.2 * rng_normal(&r));
+    }
+    nf_config cfg;
+    nf_config_default(&cfg, NF_MODEL_MAF, DIM);
+    cfg.layers = 2;
+    cfg.hidden = 16;
+    nf_flow *t = NULL;
+    CHECK(nf_flow_create(&t, &cfg) == NF_OK && nf_flow_fit_standardization(t, data, rows) == NF_OK);
+    nf_train_options o;
+    nf_train_options_default(&o);
+    o.max_epochs = 3;
+    o.batch = 64;
+    CHECK(t && nf_flow_train(t, data, rows, NULL, 0, &o, NULL) == NF_OK, "%s", nf_last_error());
+    return t;
+}
+
+/* The student nf_flow_create_student builds is the teacher's Gaussian fit:
+ * its density of any point is the fit's, so distillation starts at
+ * KL(Gaussian fit || teacher); sized from the teacher. */
+static void test_student_starts_at_gaussian_fit(void)
+{
+    enum { ROWS = 3000 };
+    static float data[ROWS * DIM];
+    static double ls[ROWS], lg[ROWS];
+    nf_flow *t = trained_teacher(data, ROWS), *s = NULL;
+    CHECK(t && nf_flow_create_student(&s, t, NULL) == NF_OK, "%s", nf_last_error());
+    if (!s) {
+        nf_flow_free(t);
+        return;
+    }
+    CHECK(s->has_config && s->config.model == NF_MODEL_IAF && s->config.layers == 2 && s->config.hidden == 16,
+          "student sized %d x %d", s->config.layers, s->config.hidden);
+    CHECK(nf_flow_log_prob(s, data, ROWS, ls) == NF_OK && nf_flow_gaussian_log_prob(t, data, ROWS, lg) == NF_OK);
+    double worst = 0;
+    for (int i = 0; i < ROWS; i++)
+        worst = fmax(worst, fabs(ls[i] - lg[i]));
+    CHECK(worst < 1e-3, "the untrained student differs from the teacher's Gaussian fit by %g nats", worst);
+    /* its KL is the fit's, and training only lowers it */
+    double two_se, kl0 = independent_kl(s, t, 20000, &two_se);
+    nf_kl_options o;
+    nf_kl_options_default(&o);
+    o.batch = 256;
+    o.steps = 2000;
+    o.progress_every = 50;
+    nf_kl_progress best;
+    CHECK(nf_flow_distill_converge(s, t, &o, 5, 0, &best) == NF_OK, "%s", nf_last_error());
+    double kl1 = independent_kl(s, t, 20000, &two_se);
+    printf("student: KL %.4f at the Gaussian fit, %.4f after %d steps (best check %.4f)\n", kl0, kl1, best.step,
+           best.kl);
+    CHECK(kl0 > 0.05 && kl1 < 0.5 * kl0, "KL %g -> %g", kl0, kl1);
+    CHECK(fabs(best.kl - kl1) < 4 * two_se + 4 * best.kl_stderr + 0.01, "best check %g vs independent %g", best.kl,
+          kl1);
+    nf_flow_free(s);
+    nf_flow_free(t);
+}
+
+static int last_check_step;
+static int record_check(const nf_kl_progress *p, void *user)
+{
+    (void)user;
+    last_check_step = p->step;
+    return 0;
+}
+
+/* nf_flow_distill_converge stops when the KL stops falling, long before
+ * its step limit, with the best check's student; max_seconds stops it too. */
+static void test_converge_stops(void)
+{
+    nf_flow *t = gaussian_teacher(), *s = affine_student(t);
+    nf_kl_options o;
+    nf_kl_options_default(&o);
+    o.steps = 1000000;
+    o.batch = 256;
+    o.lr = 1e-2;
+    o.progress_every = 50;
+    o.progress = record_check;
+    nf_kl_progress best;
+    CHECK(nf_flow_distill_converge(s, t, &o, 5, 0, &best) == NF_OK, "%s", nf_last_error());
+    CHECK(last_check_step < 20000 && best.step <= last_check_step && last_check_step - best.step == 5 * 50,
+          "stopped at step %d, the best at %d", last_check_step, best.step);
+    double two_se, kl = independent_kl(s, t, 20000, &two_se);
+    CHECK(kl < 0.01 && fabs(best.kl) < 0.01, "KL %g (best check %g)", kl, best.kl);
+    check_matches(s, t);
+    CHECK(nf_flow_distill_converge(s, t, &o, 0, 0, NULL) == NF_ERR_INVALID);
+    /* a time limit: one check at the most past it */
+    nf_flow_free(s);
+    s = affine_student(t);
+    o.lr = 1e-4; /* slow: never converges in the time */
+    CHECK(nf_flow_distill_converge(s, t, &o, 1000, 0.3, &best) == NF_OK);
+    CHECK(best.seconds < 5 && last_check_step < 1000000, "%g s, %d steps", best.seconds, last_check_step);
+    nf_flow_free(s);
+    nf_flow_free(t);
+}
+
 int main(void)
 {
     nf_set_threads(1);
     RUN(test_distill_gaussian);
+    RUN(test_student_starts_at_gaussian_fit);
+    RUN(test_converge_stops);
     RUN(test_fit_target_callback);
     RUN(test_refusals_and_progress);
     TEST_SUMMARY("test_distill");

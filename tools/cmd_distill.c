@@ -10,8 +10,6 @@
 #include "extras/nflow_extras.h"
 #include "cli.h"
 
-enum { LAST_REPORTS = 5 }; /* training KL: mean of this many last progress reports */
-
 static double wall_seconds(void)
 {
     struct timespec t;
@@ -21,20 +19,77 @@ static double wall_seconds(void)
 
 typedef struct progress_state {
     int quiet;
-    nf_kl_progress ring[LAST_REPORTS]; /* the last reports, oldest overwritten */
-    int n;                             /* reports so far */
+    double best; /* the lowest check KL so far */
+    int steps;   /* of the last check */
 } progress_state;
 
+/* Each check's figures (4096 fresh samples, the same draws every time),
+ * marked when the best so far: the student kept. */
 static int show_progress(const nf_kl_progress *p, void *user)
 {
     progress_state *s = user;
-    s->ring[s->n++ % LAST_REPORTS] = *p;
+    s->steps = p->step;
+    int better = p->kl < s->best;
+    if (better)
+        s->best = p->kl;
     if (!s->quiet) {
-        fprintf(stderr, "step %6d  KL %9.5f +- %.5f  cross-entropy %9.5f  entropy %9.5f  %7.1fs\n", p->step, p->kl,
-                2 * p->kl_stderr, p->cross_entropy, p->entropy, p->seconds);
+        fprintf(stderr, "step %6d  KL %9.5f +- %.5f  cross-entropy %9.5f  entropy %9.5f  %7.1fs%s\n", p->step, p->kl,
+                2 * p->kl_stderr, p->cross_entropy, p->entropy, p->seconds, better ? "  *" : "");
         fflush(stderr);
     }
     return 0;
+}
+
+/* The mean log-likelihood of the student, the teacher and the teacher's
+ * Gaussian fit on the rows of --data (the teacher's layout, its context
+ * columns included): what users see of the student. */
+typedef struct data_report {
+    size_t rows;
+    double student, student_2se, teacher, teacher_2se, gauss; /* gauss NaN: the teacher has no fit */
+} data_report;
+
+static int report_on_data(nf_flow *s, nf_flow *t, const char *path, data_report *r)
+{
+    int dim = nf_flow_dim(t), nc = nf_flow_context_dim(t), rc = 1, *flags = NULL;
+    nf_matrix all = {0}, x = {0}, c = {0};
+    double *lp = NULL;
+    size_t n_ctx = 0;
+    if (cli_read_given("distill", path, NULL, dim, nc, &all))
+        return 1;
+    if (nc && (!nf_flow_context_columns(t) ||
+               cli_context_flags("distill", "the teacher's context columns", nf_flow_context_columns(t), all.cols,
+                                 &flags, &n_ctx) ||
+               cli_split_columns("distill", &all, flags, &x, &c)))
+        goto done;
+    const nf_matrix *xs = nc ? &x : &all;
+    if (!(lp = malloc(sizeof(double) * (xs->rows ? xs->rows : 1)))) {
+        cli_error("distill", "out of memory");
+        goto done;
+    }
+    nf_status st;
+    r->rows = xs->rows;
+    if ((st = nf_flow_log_prob_given(s, xs->values, c.values, xs->rows, lp)))
+        goto failed;
+    cli_mean_two_stderr(lp, xs->rows, &r->student, &r->student_2se);
+    if ((st = nf_flow_log_prob_given(t, xs->values, c.values, xs->rows, lp)))
+        goto failed;
+    cli_mean_two_stderr(lp, xs->rows, &r->teacher, &r->teacher_2se);
+    r->gauss = NAN;
+    if (nf_flow_gaussian_log_prob(t, xs->values, xs->rows, lp) == NF_OK)
+        cli_mean_two_stderr(lp, xs->rows, &r->gauss, &(double){0});
+    rc = 0;
+    goto done;
+failed:
+    cli_error("distill", "--data %s: %s", path, nf_last_error());
+done:
+    if (nc && !flags && !rc)
+        rc = 1;
+    free(lp);
+    free(flags);
+    nf_matrix_free(&all);
+    nf_matrix_free(&x);
+    nf_matrix_free(&c);
+    return rc;
 }
 
 /* Samples per second of nf_flow_sample_given (contexts `given`, one row
@@ -91,11 +146,13 @@ static void json_string(const char *s)
 int cmd_distill(int argc, char **argv)
 {
     const char *teacher_path = NULL, *student = "iaf", *out = NULL, *activation = NULL, *order = NULL, *plot = NULL,
-               *context_path = NULL;
-    int layers = 0, hidden = 0, hidden_layers = 0, threads = 0, json = 0, quiet = 0, eval_n = 10000;
+               *context_path = NULL, *data_path = NULL;
+    int layers = 0, hidden = 0, hidden_layers = 0, threads = 0, json = 0, quiet = 0, eval_n = 10000, patience = 10;
+    double max_time = 0;
     uint64_t seed = 1, eval_seed = 0;
     nf_kl_options kopt;
     nf_kl_options_default(&kopt);
+    kopt.steps = 100000; /* the most: training stops when the student stops improving */
     cli_option opts[] = {
         {"teacher", OPT_STRING, &teacher_path, "the teacher model file (e.g. a MAF from nflow train)", 0},
         {"student", OPT_STRING, &student, "iaf | realnvp | nice | maf (default iaf)", 0},
@@ -103,16 +160,23 @@ int cmd_distill(int argc, char **argv)
         {"context", OPT_STRING, &context_path, "a conditional teacher p(x | c): the contexts to distil under (.csv or "
                                                ".npy, one value per context column); each step draws its batch's "
                                                "contexts from these rows, fresh sample i takes row i mod rows", 0},
-        {"layers", OPT_INT, &layers, "MADEs or coupling layers (default 5 for iaf/maf, 8 for couplings)", 0},
-        {"hidden", OPT_INT, &hidden, "units per hidden layer (default 64)", 0},
-        {"hidden-layers", OPT_INT, &hidden_layers, "hidden layers per MADE or coupling network (default 2)", 0},
-        {"activation", OPT_STRING, &activation, "relu | tanh (default relu)", 0},
+        {"layers", OPT_INT, &layers, "MADEs or coupling layers (default: the teacher's)", 0},
+        {"hidden", OPT_INT, &hidden, "units per hidden layer (default: the teacher's)", 0},
+        {"hidden-layers", OPT_INT, &hidden_layers, "hidden layers per MADE or coupling network (default: the teacher's)", 0},
+        {"activation", OPT_STRING, &activation, "relu | tanh (default: the teacher's)", 0},
         {"order", OPT_STRING, &order, "natural | reversed | random: input order of the first MADE (default natural)", 0},
-        {"steps", OPT_INT, &kopt.steps, "Adam steps (default 3000)", 0},
+        {"steps", OPT_INT, &kopt.steps, "the most Adam steps (default 100000: until the student stops improving)", 0},
+        {"patience", OPT_INT, &patience, "stop after this many checks without a lower KL (default 10)", 0},
+        {"max-time", OPT_DOUBLE, &max_time, "stop after this many seconds of training (default: none)", 0},
         {"batch", OPT_INT, &kopt.batch, "student samples per step (default 512)", 0},
-        {"lr", OPT_DOUBLE, &kopt.lr, "initial learning rate, cosine-decayed to 0 (default 1e-3)", 0},
+        {"lr", OPT_DOUBLE, &kopt.lr, "learning rate (default 1e-3; the checks score the parameters' running "
+                                        "average)", 0},
         {"clip", OPT_DOUBLE, &kopt.clip_norm, "gradient-norm clipping, 0 = off (default 100)", 0},
-        {"progress-every", OPT_INT, &kopt.progress_every, "a progress line every this many steps (default 100)", 0},
+        {"progress-every", OPT_INT, &kopt.progress_every, "a check of the KL on 4096 fresh samples (the same draws "
+                                                          "each time), and a progress line, every this many steps "
+                                                          "(default 100)", 0},
+        {"data", OPT_STRING, &data_path, "rows (the teacher's layout) to report the student's and the teacher's mean "
+                                         "log-likelihood on, e.g. the teacher's test rows", 0},
         {"seed", OPT_U64, &seed, "seed for the student's initial parameters and its training samples (default 1)", 0},
         {"eval-n", OPT_INT, &eval_n, "fresh student samples for the final KL and the sampling-speed comparison "
                                      "(default 10000)", 0},
@@ -127,7 +191,9 @@ int cmd_distill(int argc, char **argv)
     cli_command cmd = {"distill", "distill --teacher MODEL --student iaf|realnvp|nice|maf --out MODEL [--context FILE] [options]",
                        "Probability density distillation: trains a student flow to minimise KL(student || teacher)\n"
                        "on its own samples (reparameterised through its sampling pass); the teacher is frozen.\n"
-                       "The student takes the teacher's standardisation, so both are densities in the same units.\n"
+                       "The student is sized from the teacher and starts as the teacher's Gaussian fit (its\n"
+                       "standardisation and whitening, every other layer the identity); training stops when the KL\n"
+                       "on fresh samples stops falling, and the best student is kept.\n"
                        "A conditional teacher gives a conditional student, distilled under the contexts of --context.\n"
                        "Reports the KL on --eval-n fresh student samples and the sampling speed of both.",
                        opts, 0, NULL};
@@ -144,8 +210,9 @@ int cmd_distill(int argc, char **argv)
     int a = activation ? choice("activation", activation, acts, 2) : 0;
     if (m < 0 || o < 0 || a < 0)
         return EXIT_USAGE;
-    const cli_path in[] = {{"teacher", teacher_path}, {"context", context_path}}, outs[] = {{"out", out}, {"plot", plot}};
-    if ((rc = cli_check_paths("distill", in, 2, outs, 2)))
+    const cli_path in[] = {{"teacher", teacher_path}, {"context", context_path}, {"data", data_path}},
+                   outs[] = {{"out", out}, {"plot", plot}};
+    if ((rc = cli_check_paths("distill", in, 3, outs, 2)))
         return rc;
     if (cli_check_writable("distill", out) || (plot && cli_check_writable("distill", plot)))
         return 1;
@@ -154,7 +221,7 @@ int cmd_distill(int argc, char **argv)
         eval_seed = seed + 1;
 
     nf_flow *teacher = NULL, *s = NULL;
-    double *mean = NULL, *std = NULL, *ls = NULL, *lt = NULL;
+    double *ls = NULL, *lt = NULL;
     float *x = NULL, *given = NULL; /* a conditional teacher: fresh sample i's context row */
     nf_matrix ctx = {0};
     nf_status st;
@@ -175,8 +242,7 @@ int cmd_distill(int argc, char **argv)
         goto done;
     rc = 1;
     nf_config cfg;
-    nf_config_default(&cfg, student_models[m], dim);
-    cfg.whiten = 0; /* a student learns from samples: no training data to whiten */
+    nf_flow_student_config(teacher, student_models[m], &cfg);
     if (layers) cfg.layers = layers;
     if (hidden) cfg.hidden = hidden;
     if (cli_seen(&cmd, "hidden-layers")) cfg.hidden_layers = hidden_layers;
@@ -184,49 +250,36 @@ int cmd_distill(int argc, char **argv)
     cfg.order = (nf_order)o;
     cfg.seed = seed;
     cfg.context_dim = nc;
-    mean = malloc(sizeof(double) * dim);
-    std = malloc(sizeof(double) * dim);
     x = malloc(sizeof(float) * (size_t)eval_n * dim);
     ls = malloc(sizeof(double) * eval_n);
     lt = malloc(sizeof(double) * eval_n);
     if (nc)
         given = malloc(sizeof(float) * (size_t)eval_n * nc);
-    if (!mean || !std || !x || !ls || !lt || (nc && !given)) {
+    if (!x || !ls || !lt || (nc && !given)) {
         cli_error("distill", "out of memory");
         goto done;
     }
     for (size_t i = 0; nc && i < (size_t)eval_n; i++)
         memcpy(given + i * nc, ctx.values + i % ctx.rows * nc, sizeof(float) * nc);
-    /* the teacher's bounds first (mean and std lend their room): its standardisation is of the mapped columns */
-    if ((st = nf_flow_create(&s, &cfg)) ||
-        (nf_flow_get_bounds(teacher, mean, std) && (st = nf_flow_set_bounds(s, mean, std))) ||
-        (st = nf_flow_get_standardization(teacher, mean, std)) ||
-        (st = nf_flow_set_standardization(s, mean, std)) ||
-        /* the teacher's data layout, for eval, encode and decode of the student */
-        (nf_flow_context_columns(teacher) &&
-         (st = nf_flow_set_context_columns(s, nf_flow_context_columns(teacher))))) {
+    if ((st = nf_flow_create_student(&s, teacher, &cfg))) {
         cli_fail("distill", st);
         goto done;
     }
-    progress_state ps = {quiet || json, {{0}}, 0};
+    progress_state ps = {quiet || json, INFINITY, 0};
     kopt.seed = seed;
     kopt.context = nc ? ctx.values : NULL; /* the library gives the student the teacher's context standardisation */
     kopt.context_rows = ctx.rows;
     kopt.progress = show_progress;
     kopt.user = &ps;
     nf_kl_progress last = {0};
-    if ((st = nf_flow_distill(s, teacher, &kopt, &last))) {
+    if ((st = nf_flow_distill_converge(s, teacher, &kopt, patience, max_time, &last))) {
         cli_error("distill", "%s; no model written", nf_last_error());
         goto done;
     }
-    /* training KL: the last few reports (batch estimates, noisy one by one);
-     * the later half of them when there are few, to leave out the start */
-    int k_reports = ps.n >= 2 * LAST_REPORTS ? LAST_REPORTS : (ps.n + 1) / 2;
-    double kl_train = k_reports ? 0 : last.kl;
-    for (int i = 0; i < k_reports; i++)
-        kl_train += ps.ring[(ps.n - 1 - i) % LAST_REPORTS].kl / k_reports;
-    int first_step = ps.n ? ps.ring[(ps.n - k_reports) % LAST_REPORTS].step : last.step;
-    int last_step = ps.n ? ps.ring[(ps.n - 1) % LAST_REPORTS].step : last.step;
+    double kl_train = last.kl; /* the kept student's check */
+    data_report dr = {0};
+    if (data_path && report_on_data(s, teacher, data_path, &dr))
+        goto done;
 
     /* the final figures on fresh samples: log s from the sampling pass, log t from the teacher */
     double kl, kl_2se, ce, ce_2se, ent, ent_2se, student_rate, teacher_rate;
@@ -263,8 +316,8 @@ int cmd_distill(int argc, char **argv)
         printf("{\"teacher\": ");
         json_string(teacher_path);
         printf(", \"student\": \"%s\", \"dim\": %d, \"context_dim\": %d, \"params\": %zu, \"steps\": %d, "
-               "\"eval_n\": %d",
-               students[m], dim, nc, nf_flow_param_count(s), last.step, eval_n);
+               "\"best_step\": %d, \"eval_n\": %d",
+               students[m], dim, nc, nf_flow_param_count(s), ps.steps, last.step, eval_n);
         json_number("kl", kl);
         json_number("kl_two_stderr", kl_2se);
         json_number("cross_entropy", ce);
@@ -273,23 +326,44 @@ int cmd_distill(int argc, char **argv)
         json_number("seconds", last.seconds);
         json_number("student_samples_per_s", student_rate);
         json_number("teacher_samples_per_s", teacher_rate);
+        if (data_path) {
+            printf(", \"data_rows\": %zu", dr.rows);
+            json_number("student_log_likelihood", dr.student);
+            json_number("student_two_stderr", dr.student_2se);
+            json_number("teacher_log_likelihood", dr.teacher);
+            json_number("teacher_two_stderr", dr.teacher_2se);
+            json_number("gaussian_log_likelihood", dr.gauss);
+        }
         printf("}\n");
     } else {
-        printf("%s student: %zu parameters, %d steps of %d samples, %.1f s\n", students[m], nf_flow_param_count(s),
-               last.step, kopt.batch, last.seconds);
+        printf("%s student: %zu parameters, %d steps of %d samples (the best at step %d), %.1f s\n", students[m],
+               nf_flow_param_count(s), ps.steps, kopt.batch, last.step, last.seconds);
         printf("KL(student || teacher) on %d fresh student samples: %.4f +- %.4f nats "
                "(cross-entropy %.4f +- %.4f, entropy %.4f +- %.4f)\n",
                eval_n, kl, kl_2se, ce, ce_2se, ent, ent_2se);
-        printf("KL on training batches, mean of the last %d progress reports (steps %d..%d): %.4f nats\n", k_reports,
-               first_step, last_step, kl_train);
+        printf("KL at the best check (4096 fresh samples, step %d): %.4f +- %.4f nats\n", last.step, kl_train,
+               2 * last.kl_stderr);
         printf("sampling %d rows: student %.0f samples/s, teacher %.0f samples/s (ratio %.2f)\n", eval_n,
                student_rate, teacher_rate, student_rate / teacher_rate);
+        if (data_path) {
+            char a[32], b[32], c2[32], d[32], g[32];
+            printf("mean log-likelihood on %s (%zu rows): student %s +- %s, teacher %s +- %s, the teacher's Gaussian "
+                   "fit %s\n", data_path, dr.rows, cli_nats(dr.student, a, sizeof a),
+                   cli_nats(dr.student_2se, b, sizeof b), cli_nats(dr.teacher, c2, sizeof c2),
+                   cli_nats(dr.teacher_2se, d, sizeof d), cli_nats(dr.gauss, g, sizeof g));
+        }
         printf("saved %s\n", out);
     }
+    /* a student worse on the user's rows than the Gaussian it started from
+     * has failed, whatever its KL says (reverse KL seeks modes: a student
+     * can miss some of the teacher's and still score a small KL) */
+    fflush(stdout); /* the summary, then the warning under it */
+    if (data_path && !(dr.student >= dr.gauss))
+        fprintf(stderr, "nflow distill: warning: the student's mean log-likelihood on %s is below the teacher's "
+                        "Gaussian fit's: distillation failed there (the student misses mass the teacher has); try a "
+                        "larger student (--layers, --hidden) or a lower --lr\n", data_path);
     rc = 0;
 done:
-    free(mean);
-    free(std);
     free(x);
     free(ls);
     free(lt);

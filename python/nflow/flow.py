@@ -995,15 +995,21 @@ class Flow:
         _check(st)
         return self
 
-    def distill(self, teacher, steps=3000, batch=512, lr=1e-3, clip_norm=100.0, seed=None, progress_every=100,
-                warm_start=False, verbose=True, callback=None, context=None):
+    def distill(self, teacher, steps=100000, batch=512, lr=1e-3, clip_norm=100.0, seed=None, progress_every=100,
+                warm_start=False, verbose=True, callback=None, context=None, patience=10, max_time=None):
         """Probability density distillation: trains this Flow (the student) to
         minimise KL(student || teacher) on its own samples; the teacher (a
         Flow, e.g. a MAF fitted to data) is not changed. Builds the student as
-        `nflow distill` does (model None: 'iaf'; no whitening layer; the
-        teacher's standardisation) unless warm_start. callback(dict) every
-        progress_every steps; a true return stops. Returns self; kl_,
-        kl_stderr_, cross_entropy_, entropy_ (the last batch's), history_.
+        `nflow distill` does unless warm_start (the library's
+        nf_flow_create_student: model None: 'iaf', sized from the teacher
+        where layers, hidden, hidden_layers are None, starting as the
+        teacher's Gaussian fit). Trains until the KL on fresh samples stops
+        falling (nf_flow_distill_converge: a check every progress_every
+        steps, stop after `patience` checks without a lower KL, at max_time
+        seconds or at `steps`) and keeps the best check's student.
+        callback(dict) at every check; a true return stops. Returns self;
+        kl_, kl_stderr_, cross_entropy_, entropy_ (the best check's),
+        history_.
 
         A conditional teacher p(x | c): context (rows, context_dim), the
         contexts to train under (each step draws its batch's contexts from
@@ -1021,16 +1027,30 @@ class Flow:
                              (self.context_dim, nc))
         c = self._kl_context(context, nc, "the teacher")
         opt = self._kl_options(steps, batch, lr, clip_norm, seed, progress_every, c)
+        patience = _int(patience, "patience")
+        max_time = 0.0 if max_time is None else float(max_time)
+        if patience < 1 or not max_time >= 0:
+            raise ValueError("patience >= 1 and max_time >= 0 are required")
         if not warm:
-            mean, std = teacher.standardization()  # of the mapped columns when the teacher has bounds
-            lo, hi = np.empty(teacher.dim), np.empty(teacher.dim)
-            bounded = lib.nf_flow_get_bounds(t, _dptr(lo), _dptr(hi))
-            self._student(teacher.dim, mean, std, context_dim=nc, bounds=(lo, hi) if bounded else None)
+            model_id = _choice("model", self.model if self.model is not None else "iaf", _lib.MODELS)
+            cfg = _lib.nf_config()
+            lib.nf_flow_student_config(t, model_id, ctypes.byref(cfg))
+            for name in ("layers", "hidden", "hidden_layers"):
+                if getattr(self, name) is not None:
+                    setattr(cfg, name, _int(getattr(self, name), name))
+            cfg.order = _choice("order", self.order, _lib.ORDERS)
+            cfg.seed = _seed(self.seed)
+            f = _lib.flow_p()
+            _check(lib.nf_flow_create_student(ctypes.byref(f), t, ctypes.byref(cfg)))
+            self._set_flow(f)
+            self.model_ = _MODEL_NAMES[model_id]
+            self.history_ = []
         guard = _Callback()
         first, second = sorted((self, teacher), key=id)
         with first._lock, second._lock:
-            return self._reverse_kl(lambda o, last: lib.nf_flow_distill(self._f, t, o, last), opt, verbose,
-                                    callback, guard)
+            return self._reverse_kl(
+                lambda o, last: lib.nf_flow_distill_converge(self._f, t, o, patience, max_time, last), opt, verbose,
+                callback, guard)
 
     def fit_target(self, log_prob_fn, dim=None, steps=3000, batch=512, lr=1e-3, clip_norm=100.0, seed=None,
                    progress_every=100, warm_start=False, verbose=True, callback=None, dtype=np.float64,

@@ -19,6 +19,7 @@
 #include "core/kern.h"
 #include "layers/linear_lu.h"
 #include "layers/standardize.h"
+#include "models/whitening.h"
 
 nf_status flow_add_whitening(nf_flow *f)
 {
@@ -142,6 +143,16 @@ nf_status flow_fit_whitening(nf_flow *f, const float *x, size_t rows)
         free(s);
         return nf_fail(NF_ERR_INVALID, "the training data's covariance is not positive definite");
     }
+    st = flow_set_whitening(f, chol, f->config.tail_weight);
+    free(s);
+    return st;
+}
+
+nf_status flow_set_whitening(nf_flow *f, const double *chol, double tail_weight)
+{
+    int p = f->dim, first = flow_first(f);
+    if (f->n_layers < first + 2 || strcmp(f->layers[first + 1]->ops->tag, "linear_lu") != 0)
+        return nf_fail(NF_ERR_INVALID, "the flow has no whitening layer");
     /* W = L diag(r) with L = R diag(1 / r) unit lower: the strictly lower
      * part of L, log r on the diagonal, nothing above (src/layers/linear_lu.c) */
     real *m = f->params + f->layers[first + 1]->p_off;
@@ -150,7 +161,5 @@ nf_status flow_fit_whitening(nf_flow *f, const float *x, size_t rows)
             double rjj = chol[(size_t)j * p + j];
             m[(size_t)i * p + j] = (real)(i > j ? chol[(size_t)i * p + j] / rjj : i == j ? log(rjj) : 0);
         }
-    st = flow_gauss_set(f, chol, f->config.tail_weight);
-    free(s);
-    return st;
+    return flow_gauss_set(f, chol, tail_weight);
 }

@@ -13,5 +13,8 @@ nf_status flow_add_whitening(nf_flow *f);
  * the covariance of the standardised rows x (with bounds: x already mapped
  * by them). */
 nf_status flow_fit_whitening(nf_flow *f, const float *x, size_t rows);
+/* Sets that layer to W = chol (the lower Cholesky factor of a standardised
+ * covariance, dim x dim, positive diagonal) and the Gaussian fit to it. */
+nf_status flow_set_whitening(nf_flow *f, const double *chol, double tail_weight);
 
 #endif

@@ -102,18 +102,75 @@ static nf_status target_pass(const kl_target *t, kl_buffers *b, int rows, int di
     return NF_OK;
 }
 
-static nf_status reverse_kl_run(nf_flow *s, const kl_target *t, const nf_kl_options *o, nf_kl_progress *last);
+/* Training until the student stops improving (nf_flow_distill_converge):
+ * every progress_every steps the KL on CHECK_SAMPLES fresh samples, the
+ * same base draws (and contexts) at every check, so that two checks differ
+ * by the student's change and not by the draws; the best check's
+ * parameters are kept. Without it (NULL): a fixed count on a cosine
+ * schedule, as nf_flow_distill and the fits. */
+typedef struct kl_stop {
+    int patience;       /* checks without a better KL before stopping */
+    double max_seconds; /* 0: none */
+} kl_stop;
+
+enum { CHECK_SAMPLES = 4096, AVERAGE_STEPS = 500 };
+
+static nf_status reverse_kl_run(nf_flow *s, const kl_target *t, const nf_kl_options *o, const kl_stop *stop,
+                                nf_kl_progress *last);
 
 /* The training loop below with denormals flushed (k_fast_fp_begin). */
-static nf_status reverse_kl(nf_flow *s, const kl_target *t, const nf_kl_options *o, nf_kl_progress *last)
+static nf_status reverse_kl(nf_flow *s, const kl_target *t, const nf_kl_options *o, const kl_stop *stop,
+                            nf_kl_progress *last)
 {
     unsigned fp = k_fast_fp_begin();
-    nf_status st = reverse_kl_run(s, t, o, last);
+    nf_status st = reverse_kl_run(s, t, o, stop, last);
     k_fast_fp_end(fp);
     return st;
 }
 
-static nf_status reverse_kl_run(nf_flow *s, const kl_target *t, const nf_kl_options *o, nf_kl_progress *last)
+/* The check: mean log s - log t over CHECK_SAMPLES draws of the fixed seed
+ * (contexts from o->context with a stream of their own), in batches of the
+ * training rows; its figures into *p (step and seconds left alone). */
+static nf_status kl_check(nf_flow *s, const kl_target *t, const nf_kl_options *o, kl_buffers *b, int rows,
+                          nf_kl_progress *p)
+{
+    rng r, pick;
+    rng_seed(&r, o->seed ^ 0x636865636B5F6B6Cull);
+    rng_seed(&pick, o->seed ^ 0x636865636B5F6378ull);
+    size_t nc = (size_t)s->context_dim;
+    double mean = 0, m2 = 0, ce = 0;
+    int seen = 0;
+    nf_status st = NF_OK;
+    for (int done = 0; done < CHECK_SAMPLES && !st; done += rows) {
+        int n = CHECK_SAMPLES - done < rows ? CHECK_SAMPLES - done : rows;
+        if (nc) {
+            for (int i = 0; i < n; i++)
+                memcpy(b->context + i * nc, o->context + rng_below(&pick, o->context_rows) * nc, sizeof(float) * nc);
+            flow_load_context(s, b->context, 0, n);
+            if (t->teacher)
+                flow_load_context(t->teacher, b->context, 0, n);
+        }
+        flow_base_sample(s, &r, n, b->u);
+        flow_base_log_prob(s, n, b->u, b->lpz);
+        flow_z2x(s, n, b->u, b->x, b->ldj);
+        st = target_pass(t, b, n, s->dim, s->context_dim);
+        for (int i = 0; i < n && !st; i++) {
+            double d = (b->lpz[i] - b->ldj[i]) - b->log_t[i], dm = d - mean;
+            seen++;
+            mean += dm / seen;
+            m2 += dm * (d - mean);
+            ce -= b->log_t[i] / CHECK_SAMPLES;
+        }
+    }
+    p->kl = mean;
+    p->cross_entropy = ce;
+    p->entropy = ce - mean;
+    p->kl_stderr = sqrt(m2 / (seen - 1) / seen);
+    return st;
+}
+
+static nf_status reverse_kl_run(nf_flow *s, const kl_target *t, const nf_kl_options *o, const kl_stop *stop,
+                                nf_kl_progress *last)
 {
     nf_status st;
     if ((st = check_student(s, o)))
@@ -140,8 +197,28 @@ static nf_status reverse_kl_run(nf_flow *s, const kl_target *t, const nf_kl_opti
     rng_seed(&r, o->seed);
     rng_seed(&pick, o->seed ^ 0x636F6E7465787473ull);
     double t0 = now();
-    nf_kl_progress p = {0};
+    nf_kl_progress p = {0}, best = {0};
+    best.kl = INFINITY;
     size_t nc = (size_t)s->context_dim;
+    /* converging: kept (the best check's parameters), the running average
+     * of the parameters (what the checks score) and the current ones
+     * while a check runs */
+    size_t np = s->n_params ? s->n_params : 1;
+    real *kept = NULL, *avg = NULL, *cur = NULL;
+    if (stop && (!(kept = malloc(sizeof(real) * np)) || !(avg = malloc(sizeof(real) * np)) ||
+                 !(cur = malloc(sizeof(real) * np)))) {
+        free(kept);
+        free(avg);
+        free_buffers(&b);
+        return nf_fail(NF_ERR_NOMEM, "out of memory for the best parameters");
+    }
+    int bad = 0, every = o->progress_every > 0 ? o->progress_every : 100;
+    if (stop) { /* the start: a student that does not improve keeps its initial parameters */
+        if ((st = kl_check(s, t, o, &b, rows, &best)) == NF_OK && !isfinite(best.kl))
+            best.kl = INFINITY;
+        memcpy(kept, s->params, sizeof(real) * s->n_params);
+        memcpy(avg, s->params, sizeof(real) * s->n_params);
+    }
     for (int step = 1; step <= o->steps && !st; step++) {
         if (nc) {
             for (int i = 0; i < rows; i++)
@@ -175,14 +252,53 @@ static nf_status reverse_kl_run(nf_flow *s, const kl_target *t, const nf_kl_opti
         }
         memset(s->grads, 0, sizeof(real) * s->n_params);
         flow_z2x_backward(s, rows, b.x, b.gx, (real)(-1.0 / rows), s->grads, NULL);
-        double lr = o->lr * 0.5 * (1 + cos(3.14159265358979323846 * (step - 1) / o->steps)); /* cosine decay to 0 */
+        /* cosine decay to 0 over the steps; converging: constant, halved on a plateau */
+        double lr = stop ? o->lr : o->lr * 0.5 * (1 + cos(3.14159265358979323846 * (step - 1) / o->steps));
         if (adam_step(s->n_params, s->params, s->grads, s->adam_m, s->adam_v, &s->adam_t, lr, 0, o->clip_norm)) {
             st = nf_fail(NF_ERR_NONFINITE, "non-finite gradient at step %d (try a lower --lr)", step);
             break;
         }
-        int report = o->progress_every > 0 && (step % o->progress_every == 0 || step == o->steps);
-        if (report && o->progress && o->progress(&p, o->user))
+        int report = step % every == 0 || step == o->steps;
+        if (stop) {
+            /* a constant rate, and the checks score the parameters' running
+             * average over about AVERAGE_STEPS steps (fewer early on, a
+             * quarter of the steps so far): Polyak averaging
+             * takes out the steps' noise as a decaying rate would, without
+             * a schedule that must know when training ends */
+            int span = 1 + step / 4 < AVERAGE_STEPS ? 1 + step / 4 : AVERAGE_STEPS; /* short while the start moves fast */
+            for (size_t k = 0; k < s->n_params; k++)
+                avg[k] += (real)(1.0 / span) * (s->params[k] - avg[k]);
+        }
+        if (stop && report) {
+            memcpy(cur, s->params, sizeof(real) * s->n_params);
+            memcpy(s->params, avg, sizeof(real) * s->n_params);
+            st = kl_check(s, t, o, &b, rows, &p);
+            memcpy(s->params, cur, sizeof(real) * s->n_params);
+            if (st)
+                break;
+            p.seconds = now() - t0;
+            if (p.kl < best.kl) { /* paired draws: any fall is the student's */
+                best = p;
+                memcpy(kept, avg, sizeof(real) * s->n_params);
+                bad = 0;
+            } else {
+                bad++;
+            }
+        }
+        if (report && o->progress_every > 0 && o->progress && o->progress(&p, o->user))
             break;
+        if (stop && report && (bad >= stop->patience || (stop->max_seconds > 0 && now() - t0 >= stop->max_seconds)))
+            break;
+    }
+    if (stop) {
+        memcpy(s->params, kept, sizeof(real) * s->n_params);
+        if (best.kl == INFINITY && !st)
+            st = nf_fail(NF_ERR_NONFINITE, "the student's KL was never finite (try a lower --lr)");
+        best.seconds = now() - t0;
+        p = best;
+        free(kept);
+        free(avg);
+        free(cur);
     }
     if (last)
         *last = p;
@@ -190,7 +306,8 @@ static nf_status reverse_kl_run(nf_flow *s, const kl_target *t, const nf_kl_opti
     return st;
 }
 
-nf_status nf_flow_distill(nf_flow *student, nf_flow *teacher, const nf_kl_options *opt, nf_kl_progress *last)
+static nf_status distill(nf_flow *student, nf_flow *teacher, const nf_kl_options *opt, const kl_stop *stop,
+                         nf_kl_progress *last)
 {
     if (!teacher || !teacher->finalized)
         return nf_fail(NF_ERR_INVALID, "teacher flow is not finalized");
@@ -209,7 +326,23 @@ nf_status nf_flow_distill(nf_flow *student, nf_flow *teacher, const nf_kl_option
         memcpy(student->context_mean, teacher->context_mean, sizeof(double) * 2 * nc);
     }
     kl_target t = {teacher, NULL, NULL, NULL};
-    return reverse_kl(student, &t, opt, last);
+    return reverse_kl(student, &t, opt, stop, last);
+}
+
+nf_status nf_flow_distill(nf_flow *student, nf_flow *teacher, const nf_kl_options *opt, nf_kl_progress *last)
+{
+    return distill(student, teacher, opt, NULL, last);
+}
+
+nf_status nf_flow_distill_converge(nf_flow *student, nf_flow *teacher, const nf_kl_options *opt, int patience,
+                                   double max_seconds, nf_kl_progress *best)
+{
+    if (patience < 1 || patience > 1000000)
+        return nf_fail(NF_ERR_INVALID, "patience %d out of range 1..1000000", patience);
+    if (!(max_seconds >= 0))
+        return nf_fail(NF_ERR_INVALID, "max seconds %g must be >= 0", max_seconds);
+    kl_stop stop = {patience, max_seconds};
+    return distill(student, teacher, opt, &stop, best);
 }
 
 nf_status nf_flow_fit_target(nf_flow *student, nf_log_density_fn target, void *user, const nf_kl_options *opt,
@@ -218,7 +351,7 @@ nf_status nf_flow_fit_target(nf_flow *student, nf_log_density_fn target, void *u
     if (!target)
         return nf_fail(NF_ERR_INVALID, "NULL target log-density");
     kl_target t = {NULL, target, NULL, user};
-    return reverse_kl(student, &t, opt, last);
+    return reverse_kl(student, &t, opt, NULL, last);
 }
 
 nf_status nf_flow_fit_target_given(nf_flow *student, nf_log_density_given_fn target, void *user,
@@ -227,5 +360,5 @@ nf_status nf_flow_fit_target_given(nf_flow *student, nf_log_density_given_fn tar
     if (!target)
         return nf_fail(NF_ERR_INVALID, "NULL target log-density");
     kl_target t = {NULL, NULL, target, user};
-    return reverse_kl(student, &t, opt, last);
+    return reverse_kl(student, &t, opt, NULL, last);
 }

@@ -1,0 +1,96 @@
+/* A distillation student built from its teacher: the teacher's data
+ * transforms (bounds, standardisation, context standardisation) and its
+ * Gaussian fit as the student's whitening, every other layer the identity,
+ * so that reverse-KL training starts from the Gaussian fit and only has to
+ * improve on it (a student from scratch started far off: KL 35 nats on a
+ * 19-column set, with densities of -1e14 on data). */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/error.h"
+#include "flow/flow.h"
+#include "models/whitening.h"
+
+void nf_flow_student_config(const nf_flow *teacher, nf_model model, nf_config *cfg)
+{
+    nf_config_default(cfg, model, teacher->dim);
+    cfg->context_dim = teacher->context_dim;
+    if (teacher->has_config) {
+        const nf_config *t = &teacher->config;
+        cfg->layers = t->layers;
+        cfg->hidden = t->hidden;
+        cfg->hidden_layers = t->hidden_layers;
+        cfg->activation = t->activation;
+        cfg->tail_weight = t->tail_weight;
+    }
+    cfg->whiten = 1;
+}
+
+/* The teacher's Gaussian fit as a double Cholesky factor (the identity
+ * without one). */
+static void teacher_chol(const nf_flow *t, double *chol)
+{
+    size_t p = (size_t)t->dim;
+    for (size_t i = 0; i < p; i++)
+        for (size_t j = 0; j < p; j++)
+            chol[i * p + j] = t->gauss ? (double)t->gauss[i * p + j] : i == j;
+}
+
+static nf_status copy_data_transforms(nf_flow *s, const nf_flow *t)
+{
+    size_t p = (size_t)t->dim;
+    double *lo = malloc(sizeof(double) * p * 2);
+    if (!lo)
+        return nf_fail(NF_ERR_NOMEM, "out of memory building a student");
+    double *hi = lo + p;
+    nf_status st = NF_OK;
+    if (nf_flow_get_bounds(t, lo, hi))
+        st = nf_flow_set_bounds(s, lo, hi);
+    if (!st)
+        st = nf_flow_get_standardization(t, lo, hi);
+    if (!st)
+        st = nf_flow_set_standardization(s, lo, hi);
+    free(lo);
+    if (!st && t->context_dim && t->context_mean)
+        st = nf_flow_set_context_standardization(s, t->context_mean, t->context_std);
+    if (!st && t->context_columns)
+        st = nf_flow_set_context_columns(s, t->context_columns);
+    return st;
+}
+
+nf_status nf_flow_create_student(nf_flow **out, const nf_flow *teacher, const nf_config *cfg)
+{
+    *out = NULL;
+    if (!teacher || !teacher->finalized)
+        return nf_fail(NF_ERR_INVALID, "teacher flow is not finalized");
+    nf_config c;
+    if (cfg)
+        c = *cfg;
+    else
+        nf_flow_student_config(teacher, NF_MODEL_IAF, &c);
+    if (c.dim != teacher->dim || c.context_dim != teacher->context_dim)
+        return nf_fail(NF_ERR_DIMENSION, "student config: %d dimensions and %d context values, the teacher %d and %d",
+                       c.dim, c.context_dim, teacher->dim, teacher->context_dim);
+    nf_flow *s;
+    nf_status st = nf_flow_create(&s, &c);
+    if (st)
+        return st;
+    st = copy_data_transforms(s, teacher);
+    if (!st && c.whiten) {
+        size_t p = (size_t)teacher->dim;
+        double *chol = malloc(sizeof(double) * p * p);
+        st = chol ? NF_OK : nf_fail(NF_ERR_NOMEM, "out of memory building a student");
+        if (!st) {
+            teacher_chol(teacher, chol);
+            st = flow_set_whitening(s, chol, c.tail_weight);
+        }
+        free(chol);
+    }
+    if (st) {
+        nf_flow_free(s);
+        return st;
+    }
+    *out = s;
+    return NF_OK;
+}
