@@ -657,6 +657,18 @@ NF_API void nf_flow_student_config(const nf_flow *teacher, nf_model model, nf_co
  * the untrained student is the teacher's Gaussian fit, and distillation
  * starts at KL(Gaussian fit || teacher). */
 NF_API nf_status nf_flow_create_student(nf_flow **out, const nf_flow *teacher, const nf_config *cfg);
+/* Distillation by maximum likelihood: trains the student (as
+ * nf_flow_train_given, with opt; NULL: the defaults) on `rows` fresh
+ * samples of the teacher (0: four times its training rows, 50,000 to
+ * 1,000,000), and a tenth as many more for validation, i.e.
+ * minimises KL(teacher || student). It covers the teacher's mass, where
+ * reverse KL (nf_flow_distill*) seeks modes and leaves tails uncovered; an
+ * IAF student trains by its sequential density pass, one pass of
+ * arithmetic. A conditional teacher samples under rows of `context`
+ * (context_rows rows of its context values, drawn uniformly); NULL for an
+ * unconditional one. */
+NF_API nf_status nf_flow_distill_forward(nf_flow *student, nf_flow *teacher, size_t rows, const float *context,
+                                         size_t context_rows, const nf_train_options *opt, nf_train_result *result);
 /* The same against a target log-density callback (variational inference,
  * sampling from an energy function). The reported KL is then up to the
  * target's unknown log-normaliser. */

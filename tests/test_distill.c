@@ -268,6 +268,39 @@ static void test_student_starts_at_gaussian_fit(void)
     nf_flow_free(t);
 }
 
+/* Maximum likelihood on teacher samples (KL(teacher || student)): the
+ * student scores the teacher's data as the teacher does. */
+static void test_distill_forward(void)
+{
+    enum { ROWS = 3000 };
+    static float data[ROWS * DIM];
+    static double ls[ROWS], lt[ROWS];
+    nf_flow *t = trained_teacher(data, ROWS), *s = NULL;
+    CHECK(t && nf_flow_create_student(&s, t, NULL) == NF_OK, "%s", nf_last_error());
+    if (!s) {
+        nf_flow_free(t);
+        return;
+    }
+    nf_train_options o;
+    nf_train_options_default(&o);
+    o.max_epochs = 15;
+    o.batch = 128;
+    nf_train_result r;
+    CHECK(nf_flow_distill_forward(s, t, 20000, NULL, 0, &o, &r) == NF_OK, "%s", nf_last_error());
+    CHECK(nf_flow_log_prob(s, data, ROWS, ls) == NF_OK && nf_flow_log_prob(t, data, ROWS, lt) == NF_OK);
+    double gap = 0;
+    for (int i = 0; i < ROWS; i++)
+        gap += (lt[i] - ls[i]) / ROWS;
+    printf("forward distillation: the student %.4f nats below its teacher on its data, %d epochs\n", gap, r.epochs);
+    CHECK(fabs(gap) < 0.1 && r.epochs > 0, "gap %g after %d epochs", gap, r.epochs);
+    float c[2] = {0, 1};
+    CHECK(nf_flow_distill_forward(s, t, 100, c, 2, &o, NULL) == NF_ERR_INVALID); /* no context to take */
+    CHECK(nf_flow_distill_forward(s, s, 100, NULL, 0, &o, NULL) == NF_ERR_INVALID);
+    CHECK(nf_flow_distill_forward(s, t, 1, NULL, 0, &o, NULL) == NF_ERR_INVALID);
+    nf_flow_free(s);
+    nf_flow_free(t);
+}
+
 static int last_check_step;
 static int record_check(const nf_kl_progress *p, void *user)
 {
@@ -312,6 +345,7 @@ int main(void)
     RUN(test_distill_gaussian);
     RUN(test_student_starts_at_gaussian_fit);
     RUN(test_converge_stops);
+    RUN(test_distill_forward);
     RUN(test_fit_target_callback);
     RUN(test_refusals_and_progress);
     TEST_SUMMARY("test_distill");

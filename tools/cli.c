@@ -75,7 +75,9 @@ static const opt_range ranges[] = {
     {"dropout", NULL, 0, 0.99, 0, 0},
     {"batch", NULL, 2, 1 << 20, 0, 0}, /* reverse KL needs two samples for its standard error */
     {"epochs", NULL, 0, INT_MAX, 0, 0},
+    {"patience", "distill", 1, INT_MAX, 0, 0}, /* checks without a lower KL: 0 would stop at once */
     {"patience", NULL, 0, INT_MAX, 0, 0},
+    {"samples", NULL, 0, INT_MAX, 0, 0},
     {"patience-steps", NULL, 0, INT_MAX, 0, 0},
     {"steps", NULL, 1, INT_MAX, 0, 0},
     {"progress-every", NULL, 1, INT_MAX, 0, 0},

@@ -40,6 +40,26 @@ static int show_progress(const nf_kl_progress *p, void *user)
     return 0;
 }
 
+/* The maximum-likelihood phase's epochs (on standard error) and the time
+ * limit, which the two phases share. */
+typedef struct ml_state {
+    int quiet;
+    double started, max_seconds;
+} ml_state;
+
+static int show_epoch(const nf_train_progress *p, void *user)
+{
+    ml_state *s = user;
+    if (p->in_epoch)
+        return s->max_seconds > 0 && wall_seconds() - s->started >= s->max_seconds;
+    if (!s->quiet) {
+        fprintf(stderr, "ml epoch %4d  mean log-likelihood of teacher samples: train %9.4f  validation %9.4f  "
+                        "%7.1fs\n", p->epoch, -p->train_loss, p->val_log_likelihood, p->seconds);
+        fflush(stderr);
+    }
+    return s->max_seconds > 0 && wall_seconds() - s->started >= s->max_seconds;
+}
+
 /* The mean log-likelihood of the student, the teacher and the teacher's
  * Gaussian fit on the rows of --data (the teacher's layout, its context
  * columns included): what users see of the student. */
@@ -148,11 +168,13 @@ int cmd_distill(int argc, char **argv)
     const char *teacher_path = NULL, *student = "iaf", *out = NULL, *activation = NULL, *order = NULL, *plot = NULL,
                *context_path = NULL, *data_path = NULL;
     int layers = 0, hidden = 0, hidden_layers = 0, threads = 0, json = 0, quiet = 0, eval_n = 10000, patience = 10;
+    int samples = -1; /* -1: from the teacher's training rows */
     double max_time = 0;
     uint64_t seed = 1, eval_seed = 0;
     nf_kl_options kopt;
     nf_kl_options_default(&kopt);
     kopt.steps = 100000; /* the most: training stops when the student stops improving */
+    int ml_epochs = 1000;
     cli_option opts[] = {
         {"teacher", OPT_STRING, &teacher_path, "the teacher model file (e.g. a MAF from nflow train)", 0},
         {"student", OPT_STRING, &student, "iaf | realnvp | nice | maf (default iaf)", 0},
@@ -165,10 +187,17 @@ int cmd_distill(int argc, char **argv)
         {"hidden-layers", OPT_INT, &hidden_layers, "hidden layers per MADE or coupling network (default: the teacher's)", 0},
         {"activation", OPT_STRING, &activation, "relu | tanh (default: the teacher's)", 0},
         {"order", OPT_STRING, &order, "natural | reversed | random: input order of the first MADE (default natural)", 0},
-        {"steps", OPT_INT, &kopt.steps, "the most Adam steps (default 100000: until the student stops improving)", 0},
+        {"steps", OPT_INT, &kopt.steps, "reverse-KL steps after the maximum-likelihood phase, at the most (given: "
+                                        "that phase then runs; with --samples 0 the default is 100000: until the "
+                                        "student stops improving)", 0},
         {"patience", OPT_INT, &patience, "stop after this many checks without a lower KL (default 10)", 0},
         {"max-time", OPT_DOUBLE, &max_time, "stop after this many seconds of training (default: none)", 0},
-        {"batch", OPT_INT, &kopt.batch, "student samples per step (default 512)", 0},
+        {"samples", OPT_INT, &samples, "fresh teacher samples the student learns by maximum likelihood (KL(teacher "
+                                        "|| student), which covers the teacher's mass); 0: reverse KL alone "
+                                        "(default: 4 x the teacher's training rows, 50000 to 1000000)", 0},
+        {"epochs", OPT_INT, &ml_epochs, "the most epochs of that maximum-likelihood phase (early stopping on a "
+                                        "tenth more samples; default 1000)", 0},
+        {"batch", OPT_INT, &kopt.batch, "student samples per reverse-KL step (default 512)", 0},
         {"lr", OPT_DOUBLE, &kopt.lr, "learning rate (default 1e-3; the checks score the parameters' running "
                                         "average)", 0},
         {"clip", OPT_DOUBLE, &kopt.clip_norm, "gradient-norm clipping, 0 = off (default 100)", 0},
@@ -265,6 +294,28 @@ int cmd_distill(int argc, char **argv)
         cli_fail("distill", st);
         goto done;
     }
+    /* phase 1: maximum likelihood on fresh teacher samples (mass-covering) */
+    ml_state ms = {quiet || json, wall_seconds(), max_time};
+    nf_train_result ml = {0};
+    if (samples) {
+        nf_train_options topt;
+        nf_train_options_default(&topt);
+        topt.max_epochs = ml_epochs;
+        nf_defaults_for_data(samples > 0 ? (size_t)samples : 50000, dim, NULL, &topt); /* the batch for that many rows */
+        topt.seed = seed;
+        topt.progress = show_epoch;
+        topt.user = &ms;
+        if ((st = nf_flow_distill_forward(s, teacher, samples > 0 ? (size_t)samples : 0, nc ? ctx.values : NULL,
+                                          ctx.rows, &topt, &ml))) {
+            cli_error("distill", "%s; no model written", nf_last_error());
+            goto done;
+        }
+    }
+    /* phase 2: reverse KL, what the student's own samples say, in the time left */
+    if (max_time > 0) {
+        double left = max_time - (wall_seconds() - ms.started);
+        max_time = left > 1e-3 ? left : 1e-3;
+    }
     progress_state ps = {quiet || json, INFINITY, 0};
     kopt.seed = seed;
     kopt.context = nc ? ctx.values : NULL; /* the library gives the student the teacher's context standardisation */
@@ -272,11 +323,16 @@ int cmd_distill(int argc, char **argv)
     kopt.progress = show_progress;
     kopt.user = &ps;
     nf_kl_progress last = {0};
-    if ((st = nf_flow_distill_converge(s, teacher, &kopt, patience, max_time, &last))) {
+    /* reverse KL after maximum likelihood only when asked: measured on a
+     * 14,500 x 8 set it lowered KL(student || teacher) 2.2 -> 0.36 but the
+     * test log-likelihood 1.1 nats (it seeks modes, shedding the tails the
+     * first phase covered) */
+    int reverse = samples == 0 || cli_seen(&cmd, "steps");
+    if (reverse && (st = nf_flow_distill_converge(s, teacher, &kopt, patience, max_time, &last))) {
         cli_error("distill", "%s; no model written", nf_last_error());
         goto done;
     }
-    double kl_train = last.kl; /* the kept student's check */
+    double kl_train = reverse ? last.kl : NAN; /* the kept student's check */
     data_report dr = {0};
     if (data_path && report_on_data(s, teacher, data_path, &dr))
         goto done;
@@ -323,7 +379,9 @@ int cmd_distill(int argc, char **argv)
         json_number("cross_entropy", ce);
         json_number("entropy", ent);
         json_number("kl_train", kl_train);
-        json_number("seconds", last.seconds);
+        json_number("seconds", wall_seconds() - ms.started);
+        printf(", \"ml_epochs\": %d, \"ml_best_epoch\": %d", ml.epochs, ml.best_epoch);
+        json_number("ml_val_log_likelihood", samples ? ml.val_log_likelihood : NAN);
         json_number("student_samples_per_s", student_rate);
         json_number("teacher_samples_per_s", teacher_rate);
         if (data_path) {
@@ -336,13 +394,20 @@ int cmd_distill(int argc, char **argv)
         }
         printf("}\n");
     } else {
-        printf("%s student: %zu parameters, %d steps of %d samples (the best at step %d), %.1f s\n", students[m],
-               nf_flow_param_count(s), ps.steps, kopt.batch, last.step, last.seconds);
+        printf("%s student: %zu parameters, %.1f s\n", students[m], nf_flow_param_count(s),
+               wall_seconds() - ms.started);
+        if (samples)
+            printf("maximum likelihood on fresh teacher samples: %d epochs (the best %d), validation mean "
+                   "log-likelihood %.4f\n", ml.epochs, ml.best_epoch, ml.val_log_likelihood);
+        if (reverse)
+            printf("reverse KL: %d steps of %d samples (the best at step %d), %.1f s\n", ps.steps, kopt.batch,
+                   last.step, last.seconds);
         printf("KL(student || teacher) on %d fresh student samples: %.4f +- %.4f nats "
                "(cross-entropy %.4f +- %.4f, entropy %.4f +- %.4f)\n",
                eval_n, kl, kl_2se, ce, ce_2se, ent, ent_2se);
-        printf("KL at the best check (4096 fresh samples, step %d): %.4f +- %.4f nats\n", last.step, kl_train,
-               2 * last.kl_stderr);
+        if (reverse)
+            printf("KL at the best check (4096 fresh samples, step %d): %.4f +- %.4f nats\n", last.step, kl_train,
+                   2 * last.kl_stderr);
         printf("sampling %d rows: student %.0f samples/s, teacher %.0f samples/s (ratio %.2f)\n", eval_n,
                student_rate, teacher_rate, student_rate / teacher_rate);
         if (data_path) {

@@ -995,21 +995,27 @@ class Flow:
         _check(st)
         return self
 
-    def distill(self, teacher, steps=100000, batch=512, lr=1e-3, clip_norm=100.0, seed=None, progress_every=100,
-                warm_start=False, verbose=True, callback=None, context=None, patience=10, max_time=None):
+    def distill(self, teacher, steps=None, batch=512, lr=1e-3, clip_norm=100.0, seed=None, progress_every=100,
+                warm_start=False, verbose=True, callback=None, context=None, patience=10, max_time=None,
+                samples=None, epochs=1000):
         """Probability density distillation: trains this Flow (the student) to
         minimise KL(student || teacher) on its own samples; the teacher (a
         Flow, e.g. a MAF fitted to data) is not changed. Builds the student as
         `nflow distill` does unless warm_start (the library's
         nf_flow_create_student: model None: 'iaf', sized from the teacher
         where layers, hidden, hidden_layers are None, starting as the
-        teacher's Gaussian fit). Trains until the KL on fresh samples stops
-        falling (nf_flow_distill_converge: a check every progress_every
-        steps, stop after `patience` checks without a lower KL, at max_time
-        seconds or at `steps`) and keeps the best check's student.
-        callback(dict) at every check; a true return stops. Returns self;
-        kl_, kl_stderr_, cross_entropy_, entropy_ (the best check's),
-        history_.
+        teacher's Gaussian fit). Then, as `nflow distill`: maximum
+        likelihood on `samples` fresh teacher samples (None: 4 x the
+        teacher's training rows, 50,000 to 1,000,000; 0: none) for at most
+        `epochs` (nf_flow_distill_forward: KL(teacher || student), which
+        covers the teacher's mass); and reverse KL when steps is given or
+        samples is 0 (steps None: 100000), until the KL on fresh samples
+        stops falling (nf_flow_distill_converge: a check every
+        progress_every steps, stop after `patience` checks without a lower
+        KL, at max_time seconds or at `steps`), keeping the best check's
+        student. callback(dict) at every check; a true return stops. Returns
+        self; kl_, kl_stderr_, cross_entropy_, entropy_ (the best check's,
+        when reverse KL ran), history_.
 
         A conditional teacher p(x | c): context (rows, context_dim), the
         contexts to train under (each step draws its batch's contexts from
@@ -1026,7 +1032,10 @@ class Flow:
             raise ValueError("the student (warm_start) takes %d context values per row, the teacher %d" %
                              (self.context_dim, nc))
         c = self._kl_context(context, nc, "the teacher")
-        opt = self._kl_options(steps, batch, lr, clip_norm, seed, progress_every, c)
+        reverse = steps is not None or (samples is not None and samples == 0)
+        opt = self._kl_options(100000 if steps is None else steps, batch, lr, clip_norm, seed, progress_every, c)
+        samples = None if samples is None else _int(samples, "samples", 0)
+        epochs = _int(epochs, "epochs", 1)
         patience = _int(patience, "patience")
         max_time = 0.0 if max_time is None else float(max_time)
         if patience < 1 or not max_time >= 0:
@@ -1045,9 +1054,23 @@ class Flow:
             self._set_flow(f)
             self.model_ = _MODEL_NAMES[model_id]
             self.history_ = []
-        guard = _Callback()
         first, second = sorted((self, teacher), key=id)
         with first._lock, second._lock:
+            if samples != 0:
+                to = _lib.nf_train_options()
+                lib.nf_train_options_default(ctypes.byref(to))
+                to.max_epochs, to.seed = epochs, opt.seed
+                lib.nf_defaults_for_data(50000 if samples is None else max(samples, 2), teacher.dim, None,
+                                         ctypes.byref(to))
+                res = _lib.nf_train_result()
+                _check(lib.nf_flow_distill_forward(self._f, t, 0 if samples is None else samples,
+                                                   _fptr(c) if c is not None else None,
+                                                   0 if c is None else c.shape[0], ctypes.byref(to),
+                                                   ctypes.byref(res)))
+                self.ml_epochs_, self.ml_val_log_likelihood_ = res.epochs, res.val_log_likelihood
+            if not reverse:
+                return self
+            guard = _Callback()
             return self._reverse_kl(
                 lambda o, last: lib.nf_flow_distill_converge(self._f, t, o, patience, max_time, last), opt, verbose,
                 callback, guard)

@@ -10,6 +10,7 @@
 
 #include "core/error.h"
 #include "flow/flow.h"
+#include "core/rng.h"
 #include "models/whitening.h"
 
 void nf_flow_student_config(const nf_flow *teacher, nf_model model, nf_config *cfg)
@@ -93,4 +94,54 @@ nf_status nf_flow_create_student(nf_flow **out, const nf_flow *teacher, const nf
     }
     *out = s;
     return NF_OK;
+}
+
+nf_status nf_flow_distill_forward(nf_flow *student, nf_flow *teacher, size_t rows, const float *context,
+                                  size_t context_rows, const nf_train_options *opt, nf_train_result *result)
+{
+    if (!student || !teacher || student == teacher)
+        return nf_fail(NF_ERR_INVALID, "a student and a different teacher are needed");
+    if (student->dim != teacher->dim || student->context_dim != teacher->context_dim)
+        return nf_fail(NF_ERR_DIMENSION, "teacher: %d dimensions and %d context values, student %d and %d",
+                       teacher->dim, teacher->context_dim, student->dim, student->context_dim);
+    if (rows == 0) { /* samples are free: enough that a student of the teacher's size does not learn them by
+                      * heart (on a 14,500-row set: 14,500 left it 1.5 nats below its teacher, 60,000 0.07) */
+        int64_t r = 4 * teacher->train_rows;
+        rows = r < 50000 ? 50000 : r > 1000000 ? 1000000 : (size_t)r;
+    }
+    if (rows < 2 || rows > (size_t)1 << 32)
+        return nf_fail(NF_ERR_INVALID, "%zu teacher samples out of range 2..2^32", rows);
+    size_t nc = (size_t)teacher->context_dim, p = (size_t)teacher->dim;
+    if (nc && (!context || context_rows < 1))
+        return nf_fail(NF_ERR_INVALID, "the teacher is conditional on %zu context values: give the contexts to "
+                                       "sample under", nc);
+    if (!nc && context)
+        return nf_fail(NF_ERR_INVALID, "the teacher takes no context");
+    /* a tenth more for validation: the samples are fresh, so early stopping
+     * only guards against the student fitting these rows by heart */
+    size_t n_val = rows / 10 > 2 ? rows / 10 : 2, total = rows + n_val;
+    float *x = malloc(sizeof(float) * total * p), *c = nc ? malloc(sizeof(float) * total * nc) : NULL;
+    if (!x || (nc && !c)) {
+        free(x);
+        free(c);
+        return nf_fail(NF_ERR_NOMEM, "out of memory for %zu teacher samples", total);
+    }
+    nf_train_options defaults;
+    if (!opt) {
+        nf_train_options_default(&defaults);
+        opt = &defaults;
+    }
+    uint64_t seed = opt->seed;
+    if (nc) { /* each sample's context: a row of `context`, drawn uniformly (a stream of its own) */
+        rng pick;
+        rng_seed(&pick, seed ^ 0x666F72776172645Full);
+        for (size_t i = 0; i < total; i++)
+            memcpy(c + i * nc, context + rng_below(&pick, context_rows) * nc, sizeof(float) * nc);
+    }
+    nf_status st = nf_flow_sample_given(teacher, c, total, seed ^ 0x7465616368657273ull, x, NULL);
+    if (!st)
+        st = nf_flow_train_given(student, x, c, rows, x + rows * p, c ? c + rows * nc : NULL, n_val, opt, result);
+    free(x);
+    free(c);
+    return st;
 }
