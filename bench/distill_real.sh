@@ -59,7 +59,7 @@ one() {
         -v warn="$(grep -c warning "$out/$s.s.err")" \
         'BEGIN { printf "| %s | %d x %d | %s | %.2f +- %.2f | %.0f | %.2f +- %.2f | %+.2f | %.3f +- %.3f | %.0f | %.0fk / %.0fk (%.2fx) |%s\n",
                  s, n, dim, model, tl, t2, tt, sl, s2, sl - tl, kl, k2, ds, sr / 1000, tr / 1000, sr / tr,
-                 warn > 0 ? " warned" : "" }' >"$out/$s.row"
+                 (warn > 0 ? " warned" : "") }' >"$out/$s.row"
 }
 
 echo "| set | train rows x cols | teacher | teacher test LL | teacher s | student test LL | student - teacher | KL(s \|\| t) | distill s | samples/s student / teacher |"
