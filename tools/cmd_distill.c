@@ -50,14 +50,13 @@ typedef struct ml_state {
 static int show_epoch(const nf_train_progress *p, void *user)
 {
     ml_state *s = user;
-    if (p->in_epoch)
-        return s->max_seconds > 0 && wall_seconds() - s->started >= s->max_seconds;
-    if (!s->quiet) {
+    int out_of_time = s->max_seconds > 0 && wall_seconds() - s->started >= s->max_seconds;
+    if (!p->in_epoch && !s->quiet) {
         fprintf(stderr, "ml epoch %4d  mean log-likelihood of teacher samples: train %9.4f  validation %9.4f  "
                         "%7.1fs\n", p->epoch, -p->train_loss, p->val_log_likelihood, p->seconds);
         fflush(stderr);
     }
-    return s->max_seconds > 0 && wall_seconds() - s->started >= s->max_seconds;
+    return out_of_time;
 }
 
 /* The mean log-likelihood of the student, the teacher and the teacher's
@@ -76,8 +75,12 @@ static int report_on_data(nf_flow *s, nf_flow *t, const char *path, data_report 
     size_t n_ctx = 0;
     if (cli_read_given("distill", path, NULL, dim, nc, &all))
         return 1;
-    if (nc && (!nf_flow_context_columns(t) ||
-               cli_context_flags("distill", "the teacher's context columns", nf_flow_context_columns(t), all.cols,
+    if (nc && !nf_flow_context_columns(t)) { /* built by the library without a data layout */
+        cli_error("distill", "--data %s: the teacher is conditional but keeps no context columns, so its data "
+                             "layout is unknown", path);
+        goto done;
+    }
+    if (nc && (cli_context_flags("distill", "the teacher's context columns", nf_flow_context_columns(t), all.cols,
                                  &flags, &n_ctx) ||
                cli_split_columns("distill", &all, flags, &x, &c)))
         goto done;
@@ -102,8 +105,6 @@ static int report_on_data(nf_flow *s, nf_flow *t, const char *path, data_report 
 failed:
     cli_error("distill", "--data %s: %s", path, nf_last_error());
 done:
-    if (nc && !flags && !rc)
-        rc = 1;
     free(lp);
     free(flags);
     nf_matrix_free(&all);
@@ -168,7 +169,7 @@ int cmd_distill(int argc, char **argv)
     const char *teacher_path = NULL, *student = "iaf", *out = NULL, *activation = NULL, *order = NULL, *plot = NULL,
                *context_path = NULL, *data_path = NULL;
     int layers = 0, hidden = 0, hidden_layers = 0, threads = 0, json = 0, quiet = 0, eval_n = 10000, patience = 10;
-    int samples = -1; /* -1: from the teacher's training rows */
+    int samples = -1; /* -1: the library's default (4 x the teacher's training rows, 50,000 to 1,000,000) */
     double max_time = 0;
     uint64_t seed = 1, eval_seed = 0;
     nf_kl_options kopt;
