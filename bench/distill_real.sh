@@ -54,7 +54,7 @@ one() {
         -v model="$(sed -n 's/.*"model": "\([a-z-]*\)".*/\1/p' "$t")" -v tt="$(field "$t" seconds)" \
         -v tl="$(field "$d" teacher_log_likelihood)" -v t2="$(field "$d" teacher_two_stderr)" \
         -v sl="$(field "$d" student_log_likelihood)" -v s2="$(field "$d" student_two_stderr)" \
-        -v kl="$(field "$d" kl)" -v k2="$(field "$d" kl_two_stderr)" -v ds="$(field "$d" seconds)" \
+        -v kl="$(field "$d" kl)" -v k2="$(field "$d" kl_two_stderr)" -v ds="$(field "$d" train_seconds)" \
         -v sr="$(field "$d" student_samples_per_s)" -v tr="$(field "$d" teacher_samples_per_s)" \
         -v warn="$(grep -c warning "$out/$s.s.err")" \
         'BEGIN { printf "| %s | %d x %d | %s | %.2f +- %.2f | %.0f | %.2f +- %.2f | %+.2f | %.3f +- %.3f | %.0f | %.0fk / %.0fk (%.2fx) |%s\n",

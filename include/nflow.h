@@ -658,10 +658,13 @@ NF_API void nf_flow_student_config(const nf_flow *teacher, nf_model model, nf_co
  * starts at KL(Gaussian fit || teacher). */
 NF_API nf_status nf_flow_create_student(nf_flow **out, const nf_flow *teacher, const nf_config *cfg);
 /* Distillation by maximum likelihood: trains the student (as
- * nf_flow_train_given, with opt; NULL: the defaults) on `rows` fresh
+ * nf_flow_train_given, with opt; NULL: nf_flow_distill_options) on `rows` fresh
  * samples of the teacher (0: four times its training rows, 50,000 to
  * 1,000,000), and a tenth as many more for validation, i.e.
- * minimises KL(teacher || student). It covers the teacher's mass, where
+ * minimises KL(teacher || student). The run has a known length, so the
+ * learning rate falls on a cosine from opt->lr to 0 over opt->max_epochs
+ * (no halving on plateaus; the best validation epoch is kept); no
+ * checkpoints. It covers the teacher's mass, where
  * reverse KL (nf_flow_distill*) seeks modes and leaves tails uncovered; an
  * IAF student trains by its sequential density pass, one pass of
  * arithmetic. A conditional teacher samples under rows of `context`
@@ -669,6 +672,15 @@ NF_API nf_status nf_flow_create_student(nf_flow **out, const nf_flow *teacher, c
  * unconditional one. */
 NF_API nf_status nf_flow_distill_forward(nf_flow *student, nf_flow *teacher, size_t rows, const float *context,
                                          size_t context_rows, const nf_train_options *opt, nf_train_result *result);
+/* The default options of nf_flow_distill_forward on `samples` fresh
+ * samples (0: its default count): nf_train_options_default with the batch
+ * of nf_defaults_for_data for that many rows, no dropout, a learning rate
+ * of 4e-3 (the cosine's peak), and as many epochs as make the rows the
+ * teacher's training visited (its epochs x training rows, times the width
+ * ratio when the default student is narrower) over `samples`, 2 to 1000,
+ * so that the student trains in about the teacher's time (50 for a
+ * teacher without a training record). */
+NF_API void nf_flow_distill_options(const nf_flow *teacher, size_t samples, nf_train_options *opt);
 /* The same against a target log-density callback (variational inference,
  * sampling from an energy function). The reported KL is then up to the
  * target's unknown log-normaliser. */

@@ -29,7 +29,7 @@ run_ok "teacher" "$nflow" train --data "$t/b.csv" --model maf --layers 2 --hidde
 run_ok "distill" "$nflow" distill --teacher "$t/teacher.nfm" --student iaf --layers 2 --hidden 16 --steps 300 \
     --batch 128 --lr 3e-3 --eval-n 2000 --eval-seed 9 --threads 1 --json --plot "$t/d.png" --out "$t/student.nfm"
 cp "$t/out.txt" "$t/d.json"
-for k in dim steps params eval_n kl kl_two_stderr cross_entropy entropy kl_train seconds student_samples_per_s \
+for k in dim steps params eval_n kl kl_two_stderr cross_entropy entropy kl_train seconds train_seconds student_samples_per_s \
     teacher_samples_per_s; do
     v=$(json_field "$t/d.json" $k)
     [ -n "$v" ] && awk -v v="$v" 'BEGIN { exit !(v == v + 0 && v - v == 0) }' && ok || bad "--json $k: '$v' in $(cat "$t/d.json")"
@@ -111,7 +111,7 @@ for k in student_log_likelihood teacher_log_likelihood gaussian_log_likelihood b
 done
 awk -v s="$(json_field "$t/bd.json" student_log_likelihood)" -v g="$(json_field "$t/bd.json" gaussian_log_likelihood)" \
     'BEGIN { exit !(s < g) }' && ok || bad "student not below the fit: $(cat "$t/bd.json")"
-"$nflow" distill --teacher "$t/bim.nfm" --samples 20000 --layers 1 --hidden 4 --data "$t/bim.csv" --threads 1 \
+"$nflow" distill --teacher "$t/bim.nfm" --samples 20000 --epochs 20 --layers 1 --hidden 4 --data "$t/bim.csv" --threads 1 \
     --json --out "$t/bims2.nfm" >"$t/bd2.json" 2>"$t/err.txt" && ok || bad "distill, ml phase: $(cat "$t/err.txt")"
 grep -q "warning" "$t/err.txt" && bad "a warning for a good student: $(cat "$t/err.txt")" || ok
 awk -v s="$(json_field "$t/bd2.json" student_log_likelihood)" -v g="$(json_field "$t/bd2.json" gaussian_log_likelihood)" \

@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "flow/flow.h"
+#include "train/api_train.h"
 #include "harness.h"
 
 enum { DIM = 3 };
@@ -339,6 +340,122 @@ static void test_converge_stops(void)
     nf_flow_free(t);
 }
 
+/* nf_flow_distill_options: the teacher's training visits over the samples
+ * (2 to 1000 epochs), 50 without a record, 4e-3, no dropout. */
+static void test_distill_options(void)
+{
+    enum { ROWS = 3000 };
+    static float data[ROWS * DIM];
+    nf_flow *t = trained_teacher(data, ROWS);
+    nf_train_options o;
+    nf_flow_distill_options(t, 1000, &o); /* 3 epochs x 3000 rows = 9 epochs of 1000 (the student is as wide) */
+    CHECK(o.max_epochs == 9 && o.lr == 4e-3 && o.dropout == 0 && o.batch == 32, "%d epochs, lr %g, batch %d",
+          o.max_epochs, o.lr, o.batch);
+    nf_flow_distill_options(t, 0, &o); /* 50,000 samples by default: the fewest epochs */
+    CHECK(o.max_epochs == 2 && o.batch == 128, "%d epochs, batch %d", o.max_epochs, o.batch);
+    nf_flow_distill_options(t, 2, &o);
+    CHECK(o.max_epochs == 1000, "%d epochs", o.max_epochs);
+    nf_flow_free(t);
+    nf_config cfg;
+    nf_config_default(&cfg, NF_MODEL_MAF, DIM);
+    CHECK(nf_flow_create(&t, &cfg) == NF_OK);
+    nf_flow_distill_options(t, 1000, &o); /* no training record */
+    CHECK(o.max_epochs == 50, "%d epochs", o.max_epochs);
+    nf_flow_free(t);
+    nf_flow_distill_options(NULL, 1000, &o);
+    CHECK(o.max_epochs == 1000 && o.lr == 1e-3); /* nf_train_options_default */
+}
+
+/* Multiply-adds per row of an IAF student of these sizes (2 outputs per
+ * dimension), and of a MAF MoG teacher (its base: 3 x components). */
+static double iaf_macs(double d, double h, double layers)
+{
+    return layers * (d * h + h * h + h * 2 * d);
+}
+
+/* The default student samples with a third of a MAF MoG teacher's
+ * arithmetic: the widest that fits, wider for 64 columns (whose teacher's
+ * MoG base is the larger share) than for 8. */
+static void test_student_width(void)
+{
+    int dims[2] = {8, 64}, width[2] = {0, 0};
+    for (int k = 0; k < 2; k++) {
+        double d = dims[k];
+        nf_config cfg, sc;
+        nf_config_default(&cfg, NF_MODEL_MAF_MOG, dims[k]);
+        cfg.layers = 5;
+        cfg.hidden = 100;
+        cfg.hidden_layers = 2;
+        nf_flow *t = NULL;
+        CHECK(nf_flow_create(&t, &cfg) == NF_OK, "%s", nf_last_error());
+        if (!t)
+            return;
+        nf_flow_student_config(t, NF_MODEL_IAF, &sc);
+        double teacher = iaf_macs(d, 100, 5) + d * 100 + 100 * 100 + 100 * 3 * cfg.components * d;
+        CHECK(sc.layers == 5 && sc.hidden_layers == 2 && iaf_macs(d, sc.hidden, 5) <= teacher / 3 + 1e-9,
+              "%d columns: %d units", dims[k], sc.hidden);
+        CHECK(sc.hidden < 100 && iaf_macs(d, sc.hidden + 1, 5) > teacher / 3, "%d columns: %d units", dims[k],
+              sc.hidden);
+        width[k] = sc.hidden;
+        nf_flow_free(t);
+    }
+    CHECK(width[0] < width[1], "%d units for 8 columns, %d for 64", width[0], width[1]);
+}
+
+static nf_flow *anneal_flow;
+static float anneal_prev[4096];
+static double anneal_moved[16];
+static int record_moves(const nf_train_progress *p, void *user)
+{
+    (void)user;
+    double sum = 0;
+    for (size_t k = 0; k < anneal_flow->n_params; k++) {
+        double dk = anneal_flow->params[k] - anneal_prev[k];
+        sum += dk * dk;
+        anneal_prev[k] = anneal_flow->params[k];
+    }
+    anneal_moved[p->epoch] = sqrt(sum);
+    return 0;
+}
+
+/* An annealed run: the rate falls to 0 over max_epochs, so the last epoch
+ * moves the parameters far less than the first (Adam's steps are about the
+ * rate); a constant rate moves them alike. No checkpoints. */
+static void test_annealed_rate(void)
+{
+    enum { ROWS = 2000, EPOCHS = 8 };
+    static float data[ROWS * DIM];
+    nf_flow *t = trained_teacher(data, ROWS);
+    double ratio[2];
+    for (int anneal = 0; anneal < 2; anneal++) {
+        nf_config cfg;
+        nf_config_default(&cfg, NF_MODEL_MAF, DIM);
+        cfg.hidden = 16;
+        nf_flow *f = NULL;
+        CHECK(nf_flow_create(&f, &cfg) == NF_OK && f->n_params <= 4096);
+        if (!f)
+            break;
+        anneal_flow = f;
+        memcpy(anneal_prev, f->params, sizeof(float) * f->n_params);
+        nf_train_options o;
+        nf_train_options_default(&o);
+        o.max_epochs = EPOCHS;
+        o.batch = 100;
+        o.lr = 3e-3;
+        o.patience = 0;
+        o.progress = record_moves;
+        CHECK(flow_train_annealed(f, data, NULL, ROWS, NULL, NULL, 0, &o, anneal, NULL) == NF_OK, "%s",
+              nf_last_error());
+        ratio[anneal] = anneal_moved[EPOCHS] / anneal_moved[1];
+        o.checkpoint_path = "never-written.nfm";
+        CHECK(!anneal || flow_train_annealed(f, data, NULL, ROWS, NULL, NULL, 0, &o, 1, NULL) == NF_ERR_UNSUPPORTED);
+        nf_flow_free(f);
+    }
+    printf("last epoch's move over the first's: constant rate %.3f, annealed %.3f\n", ratio[0], ratio[1]);
+    CHECK(ratio[1] < 0.02 && ratio[1] < ratio[0] / 5, "constant %g, annealed %g", ratio[0], ratio[1]);
+    nf_flow_free(t);
+}
+
 int main(void)
 {
     nf_set_threads(1);
@@ -346,6 +463,9 @@ int main(void)
     RUN(test_student_starts_at_gaussian_fit);
     RUN(test_converge_stops);
     RUN(test_distill_forward);
+    RUN(test_distill_options);
+    RUN(test_student_width);
+    RUN(test_annealed_rate);
     RUN(test_fit_target_callback);
     RUN(test_refusals_and_progress);
     TEST_SUMMARY("test_distill");

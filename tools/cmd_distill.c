@@ -175,7 +175,7 @@ int cmd_distill(int argc, char **argv)
     nf_kl_options kopt;
     nf_kl_options_default(&kopt);
     kopt.steps = 100000; /* the most: training stops when the student stops improving */
-    int ml_epochs = 1000;
+    int ml_epochs = 0; /* 0: nf_flow_distill_options' */
     cli_option opts[] = {
         {"teacher", OPT_STRING, &teacher_path, "the teacher model file (e.g. a MAF from nflow train)", 0},
         {"student", OPT_STRING, &student, "iaf | realnvp | nice | maf (default iaf)", 0},
@@ -196,11 +196,14 @@ int cmd_distill(int argc, char **argv)
         {"samples", OPT_INT, &samples, "fresh teacher samples the student learns by maximum likelihood (KL(teacher "
                                         "|| student), which covers the teacher's mass); 0: reverse KL alone "
                                         "(default: 4 x the teacher's training rows, 50000 to 1000000)", 0},
-        {"epochs", OPT_INT, &ml_epochs, "the most epochs of that maximum-likelihood phase (early stopping on a "
-                                        "tenth more samples; default 1000)", 0},
+        {"epochs", OPT_INT, &ml_epochs, "epochs of that maximum-likelihood phase, its learning rate falling on a "
+                                        "cosine to 0 over them (the best on a tenth more samples kept; default: the "
+                                        "rows the teacher's training visited over the samples, 2 to 1000: about "
+                                        "the teacher's training time)", 0},
         {"batch", OPT_INT, &kopt.batch, "student samples per reverse-KL step (default 512)", 0},
-        {"lr", OPT_DOUBLE, &kopt.lr, "learning rate (default 1e-3; the checks score the parameters' running "
-                                        "average)", 0},
+        {"lr", OPT_DOUBLE, &kopt.lr, "learning rate of both phases (default: 4e-3 for maximum likelihood, "
+                                        "the peak of its cosine; 1e-3 for reverse KL, whose checks score the "
+                                        "parameters' running average)", 0},
         {"clip", OPT_DOUBLE, &kopt.clip_norm, "gradient-norm clipping, 0 = off (default 100)", 0},
         {"progress-every", OPT_INT, &kopt.progress_every, "a check of the KL on 4096 fresh samples (the same draws "
                                                           "each time), and a progress line, every this many steps "
@@ -300,9 +303,11 @@ int cmd_distill(int argc, char **argv)
     nf_train_result ml = {0};
     if (samples) {
         nf_train_options topt;
-        nf_train_options_default(&topt);
-        topt.max_epochs = ml_epochs;
-        nf_defaults_for_data(samples > 0 ? (size_t)samples : 50000, dim, NULL, &topt); /* the batch for that many rows */
+        nf_flow_distill_options(teacher, samples > 0 ? (size_t)samples : 0, &topt);
+        if (ml_epochs)
+            topt.max_epochs = ml_epochs;
+        if (cli_seen(&cmd, "lr"))
+            topt.lr = kopt.lr; /* the peak of its cosine */
         topt.seed = seed;
         topt.progress = show_epoch;
         topt.user = &ms;
@@ -334,6 +339,8 @@ int cmd_distill(int argc, char **argv)
         goto done;
     }
     double kl_train = reverse ? last.kl : NAN; /* the kept student's check */
+    double train_seconds = wall_seconds() - ms.started; /* both phases, with the teacher's sampling: what compares
+                                                         * with the teacher's training time */
     data_report dr = {0};
     if (data_path && report_on_data(s, teacher, data_path, &dr))
         goto done;
@@ -381,6 +388,7 @@ int cmd_distill(int argc, char **argv)
         json_number("entropy", ent);
         json_number("kl_train", kl_train);
         json_number("seconds", wall_seconds() - ms.started);
+        json_number("train_seconds", train_seconds);
         printf(", \"ml_epochs\": %d, \"ml_best_epoch\": %d", ml.epochs, ml.best_epoch);
         json_number("ml_val_log_likelihood", samples ? ml.val_log_likelihood : NAN);
         json_number("student_samples_per_s", student_rate);
@@ -395,8 +403,8 @@ int cmd_distill(int argc, char **argv)
         }
         printf("}\n");
     } else {
-        printf("%s student: %zu parameters, %.1f s\n", students[m], nf_flow_param_count(s),
-               wall_seconds() - ms.started);
+        printf("%s student: %zu parameters, trained in %.1f s\n", students[m], nf_flow_param_count(s),
+               train_seconds);
         if (samples)
             printf("maximum likelihood on fresh teacher samples: %d epochs (the best %d), validation mean "
                    "log-likelihood %.4f\n", ml.epochs, ml.best_epoch, ml.val_log_likelihood);

@@ -241,6 +241,7 @@ _declare("nf_flow_distill_converge", _S, flow_p, flow_p, POINTER(nf_kl_options),
          POINTER(nf_kl_progress))
 _declare("nf_flow_student_config", None, flow_p, c_int, POINTER(nf_config))
 _declare("nf_flow_create_student", _S, POINTER(flow_p), flow_p, POINTER(nf_config))
+_declare("nf_flow_distill_options", None, flow_p, c_size_t, POINTER(nf_train_options))
 _declare("nf_flow_distill_forward", _S, flow_p, flow_p, c_size_t, c_float_p, c_size_t, POINTER(nf_train_options),
          POINTER(nf_train_result))
 _declare("nf_flow_fit_target", _S, flow_p, log_density_fn, c_void_p, POINTER(nf_kl_options),

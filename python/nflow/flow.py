@@ -995,9 +995,9 @@ class Flow:
         _check(st)
         return self
 
-    def distill(self, teacher, steps=None, batch=512, lr=1e-3, clip_norm=100.0, seed=None, progress_every=100,
+    def distill(self, teacher, steps=None, batch=512, lr=None, clip_norm=100.0, seed=None, progress_every=100,
                 warm_start=False, verbose=True, callback=None, context=None, patience=10, max_time=None,
-                samples=None, epochs=1000):
+                samples=None, epochs=None):
         """Probability density distillation: trains this Flow (the student) to
         minimise KL(student || teacher) on its own samples; the teacher (a
         Flow, e.g. a MAF fitted to data) is not changed. Builds the student as
@@ -1006,9 +1006,11 @@ class Flow:
         where layers, hidden, hidden_layers are None, starting as the
         teacher's Gaussian fit). Then, as `nflow distill`: maximum
         likelihood on `samples` fresh teacher samples (None: 4 x the
-        teacher's training rows, 50,000 to 1,000,000; 0: none) for at most
-        `epochs` (nf_flow_distill_forward: KL(teacher || student), which
-        covers the teacher's mass); and reverse KL when steps is given or
+        teacher's training rows, 50,000 to 1,000,000; 0: none) for `epochs`
+        (None: about the teacher's training time), the rate falling on a
+        cosine from lr (None: 4e-3) to 0 (nf_flow_distill_forward and
+        nf_flow_distill_options: KL(teacher || student), which covers the
+        teacher's mass); and reverse KL (lr None: 1e-3) when steps is given or
         samples is 0 (steps None: 100000), until the KL on fresh samples
         stops falling (nf_flow_distill_converge: a check every
         progress_every steps, stop after `patience` checks without a lower
@@ -1033,9 +1035,10 @@ class Flow:
                              (self.context_dim, nc))
         c = self._kl_context(context, nc, "the teacher")
         reverse = steps is not None or (samples is not None and samples == 0)
-        opt = self._kl_options(100000 if steps is None else steps, batch, lr, clip_norm, seed, progress_every, c)
+        opt = self._kl_options(100000 if steps is None else steps, batch, 1e-3 if lr is None else lr, clip_norm, seed,
+                               progress_every, c)
         samples = None if samples is None else _int(samples, "samples", 0)
-        epochs = _int(epochs, "epochs", 1)
+        epochs = None if epochs is None else _int(epochs, "epochs", 1)
         patience = _int(patience, "patience")
         max_time = 0.0 if max_time is None else float(max_time)
         if patience < 1 or not max_time >= 0:
@@ -1058,10 +1061,12 @@ class Flow:
         with first._lock, second._lock:
             if samples != 0:
                 to = _lib.nf_train_options()
-                lib.nf_train_options_default(ctypes.byref(to))
-                to.max_epochs, to.seed = epochs, opt.seed
-                lib.nf_defaults_for_data(50000 if samples is None else max(samples, 2), teacher.dim, None,
-                                         ctypes.byref(to))
+                lib.nf_flow_distill_options(t, 0 if samples is None else samples, ctypes.byref(to))
+                to.seed = opt.seed
+                if epochs is not None:
+                    to.max_epochs = epochs
+                if lr is not None:
+                    to.lr = float(lr)
                 res = _lib.nf_train_result()
                 _check(lib.nf_flow_distill_forward(self._f, t, 0 if samples is None else samples,
                                                    _fptr(c) if c is not None else None,

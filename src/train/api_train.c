@@ -9,6 +9,7 @@
 #include <time.h>
 
 #include "core/error.h"
+#include "train/api_train.h"
 #include "flow/flow.h"
 #include "flow/gaussian_fit.h"
 #include "core/kern.h"
@@ -164,6 +165,7 @@ typedef struct train_run {
     train_state s;
     int batch, eval_rows, decay_every;
     int64_t steps_per_epoch;
+    int anneal; /* the rate falls on a cosine from lr to 0 over max_epochs (no halving on plateaus) */
     real *xb;    /* the gathered batch */
     float *cb;   /* and its context */
     double t0, last_checkpoint, last_progress;
@@ -393,9 +395,15 @@ static nf_status train_batch(train_run *r, int *halt)
         flow_load_context(f, r->cb, 0, mine);
     }
     dropout_begin(f, o, (size_t)lo);
-    double loss = r->share.ranks > 1 ? train_step_shared(f, mine, xb, rows, &r->share, s->lr, o->weight_decay,
+    double lr = s->lr;
+    if (r->anneal) {
+        double done = (double)(s->epoch * r->steps_per_epoch + b0 / (size_t)r->batch) /
+                      (double)(o->max_epochs * r->steps_per_epoch);
+        lr = s->lr * 0.5 * (1 + cos(3.14159265358979323846 * (done < 1 ? done : 1)));
+    }
+    double loss = r->share.ranks > 1 ? train_step_shared(f, mine, xb, rows, &r->share, lr, o->weight_decay,
                                                          o->clip_norm, &stop)
-                                     : train_step(f, rows, xb, s->lr, o->weight_decay, o->clip_norm);
+                                     : train_step(f, rows, xb, lr, o->weight_decay, o->clip_norm);
     dropout_end(f, o);
     if (!isfinite(loss))
         return nf_fail(NF_ERR_NONFINITE,
@@ -456,7 +464,7 @@ static int train_epoch_end(train_run *r)
             memcpy(s->best + n, f->state, sizeof(real) * ns);
         } else {
             s->bad_epochs++;
-            if (++s->plateau >= r->decay_every && s->plateau * r->steps_per_epoch * 4 >= o->patience_steps) {
+            if (!r->anneal && ++s->plateau >= r->decay_every && s->plateau * r->steps_per_epoch * 4 >= o->patience_steps) {
                 s->lr *= o->lr_decay;
                 s->plateau = 0;
             }
@@ -530,16 +538,25 @@ static nf_status train_loop(train_run *r, nf_train_result *result)
     return train_finish(r, st, result);
 }
 
-nf_status nf_flow_train_given(nf_flow *f, const float *train, const float *train_context, size_t n_train,
+nf_status flow_train_annealed(nf_flow *f, const float *train, const float *train_context, size_t n_train,
                               const float *val, const float *val_context, size_t n_val, const nf_train_options *opt,
-                              nf_train_result *result)
+                              int anneal, nf_train_result *result)
 {
+    if (anneal && opt && (opt->resume_path || opt->checkpoint_path))
+        return nf_fail(NF_ERR_UNSUPPORTED, "an annealed run keeps no checkpoints");
     train_run r = {.f = f, .train = train, .val = val, .train_context = train_context, .val_context = val_context,
-                   .n_train = n_train, .n_val = n_val, .opt = opt};
+                   .n_train = n_train, .n_val = n_val, .opt = opt, .anneal = anneal};
     unsigned fp = k_fast_fp_begin();
     nf_status st = train_loop(&r, result);
     k_fast_fp_end(fp);
     return st;
+}
+
+nf_status nf_flow_train_given(nf_flow *f, const float *train, const float *train_context, size_t n_train,
+                              const float *val, const float *val_context, size_t n_val, const nf_train_options *opt,
+                              nf_train_result *result)
+{
+    return flow_train_annealed(f, train, train_context, n_train, val, val_context, n_val, opt, 0, result);
 }
 
 nf_status nf_flow_train(nf_flow *f, const float *train, size_t n_train, const float *val, size_t n_val,
