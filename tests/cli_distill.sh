@@ -124,6 +124,25 @@ grep -q "warning" "$t/err.txt" && bad "a warning for a good student: $(cat "$t/e
 grep -q "^mean log-likelihood on .*b.csv (.* rows): student .*, teacher .*, the teacher's Gaussian fit " "$t/out.txt" &&
     ok || bad "no --data line: $(cat "$t/out.txt")"
 
+# a MAF MoG teacher: the default student is an IAF on an independent MoG base
+# (iaf-mog), in about the teacher's time; reverse KL takes an iaf instead
+run_ok "mog teacher" "$nflow" train --data "$t/b.csv" --model maf-mog --layers 2 --hidden 16 --components 3 \
+    --epochs 20 --threads 1 --quiet --out "$t/mogt.nfm"
+"$nflow" distill --teacher "$t/mogt.nfm" --data "$t/b.csv" --threads 1 --json --out "$t/mogs.nfm" >"$t/md.json" \
+    2>"$t/err.txt" && ok || bad "distill of a maf-mog teacher: $(cat "$t/err.txt")"
+grep -q '"student": "iaf-mog"' "$t/md.json" && ok || bad "the default student of a maf-mog teacher: $(cat "$t/md.json")"
+run_ok "mog student info" "$nflow" info "$t/mogs.nfm"
+grep -q "^model: iaf-mog" "$t/out.txt" && grep -q "^base: MoG, 3 Gaussians per dimension, dimensions independent" \
+    "$t/out.txt" && ok || bad "info of an iaf-mog student: $(cat "$t/out.txt")"
+awk -v s="$(json_field "$t/md.json" student_log_likelihood)" -v g="$(json_field "$t/md.json" gaussian_log_likelihood)" \
+    -v te="$(json_field "$t/md.json" teacher_log_likelihood)" 'BEGIN { exit !(s > g && s > te - 0.3) }' && ok ||
+    bad "the iaf-mog student is not near its teacher: $(cat "$t/md.json")"
+"$nflow" distill --teacher "$t/mogt.nfm" --samples 0 --steps 100 --threads 1 --json --out "$t/mogr.nfm" \
+    >"$t/mr.json" 2>"$t/err.txt" && grep -q '"student": "iaf"' "$t/mr.json" && ok ||
+    bad "reverse KL from a maf-mog teacher: $(cat "$t/err.txt") $(cat "$t/mr.json")"
+expect_rc "iaf-mog by reverse KL" 2 "iaf-mog cannot be trained by reverse KL" "$t/o.nfm" -- \
+    "$nflow" distill --teacher "$t/mogt.nfm" --student iaf-mog --steps 10 --out "$t/o.nfm"
+
 # a failed distill keeps a good --out
 cp "$t/student.nfm" "$t/keep.nfm"
 expect_rc "keep good model" 1 "flip.nfm" - -- "$nflow" distill --teacher "$t/flip.nfm" --out "$t/keep.nfm"

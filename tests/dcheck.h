@@ -217,7 +217,7 @@ static inline char *pinned_params(nf_flow *f)
     for (int l = 0; l < f->n_layers; l++)
         if (f->layers[l]->ops->constrain)
             f->layers[l]->ops->constrain(f->layers[l], probe + f->layers[l]->p_off);
-    if (f->mog)
+    if (f->mog && !f->mog->independent)
         made_constrain(&f->mog->net, probe + f->mog->p_off);
     for (size_t k = 0; k < f->n_params; k++)
         pinned[k] = probe[k] == 0;

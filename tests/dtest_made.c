@@ -321,6 +321,93 @@ static void test_mog_normalised(void)
     mog_free(m);
 }
 
+/* A flow of two IAFs on the independent MoG base (the distillation
+ * student): the NLL gradient by every parameter (the base's summed over
+ * the rows) and every input against central differences; the round trip;
+ * and its start is nearly N(0, 1). */
+static void test_flow_gradient_independent_mog(void)
+{
+    const int n = 4;
+    int ks[2] = {3, 1};
+    for (int c = 0; c < 2; c++) {
+        nf_flow f = {0};
+        f.dim = n;
+        CHECK(flow_add(&f, standardize_new(n, (double[]){0.5, -1, 0, 2}, (double[]){1.5, 0.7, 1, 2})) == NF_OK);
+        CHECK(flow_add(&f, autoregressive_new(n, 0, 1, 6, 1, K_ACT_TANH, (int[]){2, 0, 3, 1}, NULL, 0, 3, 3)) == NF_OK);
+        CHECK(flow_add(&f, autoregressive_new(n, 0, 1, 5, 2, K_ACT_TANH, (int[]){0, 1, 2, 3}, NULL, 1, 4, 3)) == NF_OK);
+        f.mog = mog_new_independent(n, ks[c]);
+        CHECK(f.mog != NULL && mog_n_params(f.mog) == (size_t)3 * ks[c] * n);
+        CHECK(flow_allocate_params(&f) == NF_OK);
+        CHECK(flow_reserve(&f, ROWS) == NF_OK);
+        for (size_t k = 0; k < f.n_params; k++)
+            f.params[k] = 0.4 * rng_normal(&gen);
+        for (int l = 1; l < 3; l++)
+            made_constrain(autoregressive_net(f.layers[l]), f.params + f.layers[l]->p_off);
+        char *pinned = pinned_params(&f);
+        real x[ROWS * 4];
+        for (int i = 0; i < ROWS * n; i++)
+            x[i] = 1.5 * rng_normal(&gen);
+        check_flow_nll_gradients(&f, ROWS, x, pinned);
+        size_t mog_grads = 0;
+        for (size_t k = f.mog->p_off; k < f.n_params; k++)
+            mog_grads += fabs(f.grads[k]) > 1e-4;
+        CHECK(mog_grads > (size_t)n, "the MoG base's gradients are not trivially zero");
+        check_flow_round_trip(&f, ROWS, x);
+        free(pinned);
+        free_test_flow(&f);
+    }
+    /* the start: N(0, 1) within 1e-3 nats at every point of [-4, 4] */
+    mog_base *m = mog_new_independent(1, 10);
+    CHECK(m != NULL && mog_reserve(m, 81) == 0);
+    real p[30], z[81];
+    double lp[81];
+    rng r;
+    rng_seed(&r, 3);
+    mog_init_params(m, p, &r);
+    for (int i = 0; i < 81; i++)
+        z[i] = -4 + 0.1 * i;
+    mog_log_prob(m, p, 81, z, lp);
+    double worst = 0;
+    for (int i = 0; i < 81; i++)
+        worst = fmax(worst, fabs(lp[i] - (-0.91893853320467274 - 0.5 * z[i] * z[i])));
+    CHECK(worst < 0.02, "the independent base starts %g nats from N(0, 1)", worst);
+    mog_free(m);
+}
+
+/* The independent base's density integrates to 1 in each dimension and its
+ * samples have that density's mean. */
+static void test_independent_mog_normalised(void)
+{
+    mog_base *m = mog_new_independent(1, 4);
+    enum { G = 4000 };
+    CHECK(m != NULL && mog_reserve(m, G) == 0);
+    real p[12];
+    rng r;
+    rng_seed(&r, 2);
+    mog_init_params(m, p, &r);
+    for (int k = 0; k < 12; k++)
+        p[k] += 0.8 * rng_normal(&r);
+    real *z = malloc(sizeof(real) * G);
+    double *lp = malloc(sizeof(double) * G), mass = 0, mean = 0;
+    const double lo = -40, hi = 40, cell = (hi - lo) / G;
+    for (int i = 0; i < G; i++)
+        z[i] = lo + (i + 0.5) * cell;
+    mog_log_prob(m, p, G, z, lp);
+    for (int i = 0; i < G; i++) {
+        mass += exp(lp[i]) * cell;
+        mean += z[i] * exp(lp[i]) * cell;
+    }
+    CHECK_CLOSE(mass, 1.0, 1e-6, 0);
+    mog_sample(m, p, &r, G, z);
+    double sm = 0;
+    for (int i = 0; i < G; i++)
+        sm += z[i] / G;
+    CHECK(fabs(sm - mean) < 0.2, "sample mean %g, density mean %g", sm, mean);
+    free(z);
+    free(lp);
+    mog_free(m);
+}
+
 int main(void)
 {
     rng_seed(&gen, 7);
@@ -330,5 +417,7 @@ int main(void)
     RUN(test_conditional_flow_gradient);
     RUN(test_flow_gradient_dropout);
     RUN(test_mog_normalised);
+    RUN(test_flow_gradient_independent_mog);
+    RUN(test_independent_mog_normalised);
     TEST_SUMMARY("dtest_made");
 }

@@ -97,6 +97,7 @@ static void test_maf(void) { check_model(NF_MODEL_MAF, 0); }
 static void test_maf_batch_norm(void) { check_model(NF_MODEL_MAF, 1); }
 static void test_maf_mog(void) { check_model(NF_MODEL_MAF_MOG, 1); }
 static void test_iaf(void) { check_model(NF_MODEL_IAF, 0); }
+static void test_iaf_mog(void) { check_model(NF_MODEL_IAF_MOG, 1); }
 
 /* A weight outside a MADE's mask would break the autoregressive structure
  * (the sequential inverse would be wrong): loading refuses it. */
@@ -216,6 +217,7 @@ int main(void)
     RUN(test_maf_batch_norm);
     RUN(test_maf_mog);
     RUN(test_iaf);
+    RUN(test_iaf_mog);
     RUN(test_mask_violation_refused);
     RUN(test_nonfinite_parameter_refused);
     RUN(test_scratch_same_bits);

@@ -90,6 +90,7 @@ static void test_maf(void) { check_model(NF_MODEL_MAF, "maf"); }
 static void test_maf_mog(void) { check_model(NF_MODEL_MAF_MOG, "maf-mog"); }
 static void test_iaf(void) { check_model(NF_MODEL_IAF, "iaf"); }
 static void test_nsf_ar(void) { check_model(NF_MODEL_NSF_AR, "nsf-ar"); }
+static void test_iaf_mog(void) { check_model(NF_MODEL_IAF_MOG, "iaf-mog"); }
 
 int main(void)
 {
@@ -103,5 +104,6 @@ int main(void)
     RUN(test_maf_mog);
     RUN(test_iaf);
     RUN(test_nsf_ar);
+    RUN(test_iaf_mog);
     TEST_SUMMARY("test_one_column");
 }

@@ -166,10 +166,10 @@ static void json_string(const char *s)
 
 int cmd_distill(int argc, char **argv)
 {
-    const char *teacher_path = NULL, *student = "iaf", *out = NULL, *activation = NULL, *order = NULL, *plot = NULL,
+    const char *teacher_path = NULL, *student = NULL, *out = NULL, *activation = NULL, *order = NULL, *plot = NULL,
                *context_path = NULL, *data_path = NULL;
     int layers = 0, hidden = 0, hidden_layers = 0, threads = 0, json = 0, quiet = 0, eval_n = 10000, patience = 10;
-    int samples = -1; /* -1: the library's default (4 x the teacher's training rows, 50,000 to 1,000,000) */
+    int samples = -1; /* -1: the library's default (nf_flow_distill_forward's) */
     double max_time = 0;
     uint64_t seed = 1, eval_seed = 0;
     nf_kl_options kopt;
@@ -178,7 +178,8 @@ int cmd_distill(int argc, char **argv)
     int ml_epochs = 0; /* 0: nf_flow_distill_options' */
     cli_option opts[] = {
         {"teacher", OPT_STRING, &teacher_path, "the teacher model file (e.g. a MAF from nflow train)", 0},
-        {"student", OPT_STRING, &student, "iaf | realnvp | nice | maf (default iaf)", 0},
+        {"student", OPT_STRING, &student, "iaf | iaf-mog | realnvp | nice | maf (default: iaf-mog for a teacher "
+                                          "with a MoG base, iaf otherwise; iaf when reverse KL runs)", 0},
         {"out", OPT_STRING, &out, "student model file to write", 0},
         {"context", OPT_STRING, &context_path, "a conditional teacher p(x | c): the contexts to distil under (.csv or "
                                                ".npy, one value per context column); each step draws its batch's "
@@ -195,10 +196,11 @@ int cmd_distill(int argc, char **argv)
         {"max-time", OPT_DOUBLE, &max_time, "stop after this many seconds of training (default: none)", 0},
         {"samples", OPT_INT, &samples, "fresh teacher samples the student learns by maximum likelihood (KL(teacher "
                                         "|| student), which covers the teacher's mass); 0: reverse KL alone "
-                                        "(default: 4 x the teacher's training rows, 50000 to 1000000)", 0},
+                                        "(default: 4 x the teacher's training rows, 50000 to 1000000, but no more than the teacher's "
+                                        "training visited, 10000 at least)", 0},
         {"epochs", OPT_INT, &ml_epochs, "epochs of that maximum-likelihood phase, its learning rate falling on a "
                                         "cosine to 0 over them (the best on a tenth more samples kept; default: the "
-                                        "rows the teacher's training visited over the samples, 2 to 1000: about "
+                                        "rows the teacher's training visited over the samples, 1 to 1000: about "
                                         "the teacher's training time)", 0},
         {"batch", OPT_INT, &kopt.batch, "student samples per reverse-KL step (default 512)", 0},
         {"lr", OPT_DOUBLE, &kopt.lr, "learning rate of both phases (default: 4e-3 for maximum likelihood, "
@@ -235,14 +237,20 @@ int cmd_distill(int argc, char **argv)
         return rc == 1 ? 0 : rc;
     if (!teacher_path || !out)
         return cli_error("distill", "--teacher and --out are required (see nflow distill --help)"), EXIT_USAGE;
-    static const char *const students[] = {"iaf", "realnvp", "nice", "maf"};
-    static const nf_model student_models[] = {NF_MODEL_IAF, NF_MODEL_REALNVP, NF_MODEL_NICE, NF_MODEL_MAF};
+    static const char *const students[] = {"iaf", "realnvp", "nice", "maf", "iaf-mog"};
+    static const nf_model student_models[] = {NF_MODEL_IAF, NF_MODEL_REALNVP, NF_MODEL_NICE, NF_MODEL_MAF,
+                                              NF_MODEL_IAF_MOG};
     static const char *const orders[] = {"natural", "reversed", "random"}, *const acts[] = {"relu", "tanh"};
-    int m = choice("student", student, students, 4);
+    int m = student ? choice("student", student, students, 5) : -2; /* -2: the library's choice, below */
     int o = order ? choice("order", order, orders, 3) : 0;
     int a = activation ? choice("activation", activation, acts, 2) : 0;
-    if (m < 0 || o < 0 || a < 0)
+    if (m == -1 || o < 0 || a < 0)
         return EXIT_USAGE;
+    int reverse = samples == 0 || cli_seen(&cmd, "steps"); /* reverse KL runs (after maximum likelihood unless
+                                                            * --samples 0) */
+    if (reverse && m == 4)
+        return cli_error("distill", "--student iaf-mog cannot be trained by reverse KL (--steps, --samples 0): its "
+                                    "base's draws are not reparameterisable; use --student iaf"), EXIT_USAGE;
     const cli_path in[] = {{"teacher", teacher_path}, {"context", context_path}, {"data", data_path}},
                    outs[] = {{"out", out}, {"plot", plot}};
     if ((rc = cli_check_paths("distill", in, 3, outs, 2)))
@@ -275,6 +283,8 @@ int cmd_distill(int argc, char **argv)
         goto done;
     rc = 1;
     nf_config cfg;
+    if (m == -2) /* the library's choice, iaf where reverse KL runs */
+        m = !reverse && nf_flow_student_model(teacher) == NF_MODEL_IAF_MOG ? 4 : 0;
     nf_flow_student_config(teacher, student_models[m], &cfg);
     if (layers) cfg.layers = layers;
     if (hidden) cfg.hidden = hidden;
@@ -333,7 +343,6 @@ int cmd_distill(int argc, char **argv)
      * 14,500 x 8 set it lowered KL(student || teacher) 2.2 -> 0.36 but the
      * test log-likelihood 1.1 nats (it seeks modes, shedding the tails the
      * first phase covered) */
-    int reverse = samples == 0 || cli_seen(&cmd, "steps");
     if (reverse && (st = nf_flow_distill_converge(s, teacher, &kopt, patience, max_time, &last))) {
         cli_error("distill", "%s; no model written", nf_last_error());
         goto done;

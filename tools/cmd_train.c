@@ -296,7 +296,7 @@ int cmd_train(int argc, char **argv)
                                              "(COLS 0-based as for --context-columns; a side empty for an open "
                                              "one), e.g. 0-1=0:1,2=0: ; the model maps them to the real line first, "
                                              "so that its density and samples stay inside", 0},
-        {"model", OPT_STRING, &model, "maf | maf-mog | realnvp | nice | nsf | nsf-ar | made | made-mog | iaf | gaussian (default from the data: "
+        {"model", OPT_STRING, &model, "maf | maf-mog | realnvp | nice | nsf | nsf-ar | made | made-mog | iaf | iaf-mog | gaussian (default from the data: "
                                       "maf-mog up to 2,000,000 values or 4 columns, maf beyond)", 0},
         {"out", OPT_STRING, &out, "model file to write", 0},
         {"layers", OPT_INT, &layers, "MADEs or coupling layers (default 5 MADEs, 8 couplings)", 0},
@@ -374,11 +374,11 @@ int cmd_train(int argc, char **argv)
     if (ck_path && cli_check_writable("train", ck_path))
         return 1;
     static const char *const models[] = {"nice", "realnvp", "made", "made-mog", "maf", "maf-mog", "iaf", "gaussian", "nsf",
-                                         "nsf-ar"},
+                                         "nsf-ar", "iaf-mog"},
                              *const orders[] = {"natural", "reversed", "random"},
                              *const degree_kinds[] = {"sequential", "random"}, *const acts[] = {"relu", "tanh"},
                              *const bases[] = {"normal", "logistic"}, *const parts[] = {"halves", "even_odd"};
-    int m = parse_choice("train", "model", model, models, 10);
+    int m = parse_choice("train", "model", model, models, (int)(sizeof models / sizeof models[0]));
     int o = order ? parse_choice("train", "order", order, orders, 3) : 0;
     int d = degrees ? parse_choice("train", "degrees", degrees, degree_kinds, 2) : 0;
     if (o < 0 || d < 0)

@@ -64,7 +64,7 @@ lib, path = _load()
 NF_OK = 0
 STATUS_NAMES = {0: "NF_OK", 1: "NF_ERR_NOMEM", 2: "NF_ERR_INVALID", 3: "NF_ERR_IO", 4: "NF_ERR_FORMAT",
                 5: "NF_ERR_CHECKSUM", 6: "NF_ERR_NONFINITE", 7: "NF_ERR_DIMENSION", 8: "NF_ERR_UNSUPPORTED"}
-MODELS = {"nice": 0, "realnvp": 1, "made": 2, "made-mog": 3, "maf": 4, "maf-mog": 5, "iaf": 6, "gaussian": 7, "nsf": 8, "nsf-ar": 9}
+MODELS = {"nice": 0, "realnvp": 1, "made": 2, "made-mog": 3, "maf": 4, "maf-mog": 5, "iaf": 6, "gaussian": 7, "nsf": 8, "nsf-ar": 9, "iaf-mog": 10}
 ORDERS = {"natural": 0, "reversed": 1, "random": 2}
 ACTIVATIONS = {"relu": 0, "tanh": 1}
 BASES = {"normal": 0, "logistic": 1, "uniform": 2}
@@ -241,6 +241,7 @@ _declare("nf_flow_distill_converge", _S, flow_p, flow_p, POINTER(nf_kl_options),
          POINTER(nf_kl_progress))
 _declare("nf_flow_student_config", None, flow_p, c_int, POINTER(nf_config))
 _declare("nf_flow_create_student", _S, POINTER(flow_p), flow_p, POINTER(nf_config))
+_declare("nf_flow_student_model", c_int, flow_p)
 _declare("nf_flow_distill_options", None, flow_p, c_size_t, POINTER(nf_train_options))
 _declare("nf_flow_distill_forward", _S, flow_p, flow_p, c_size_t, c_float_p, c_size_t, POINTER(nf_train_options),
          POINTER(nf_train_result))

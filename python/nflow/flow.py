@@ -308,7 +308,7 @@ class Flow:
     nf_defaults_for_data): MAF MoG up to 2,000,000 values or 4 columns, MAF
     beyond; 100 hidden units (4 x columns up to 512 from 50,000 rows on).
 
-        model       'maf-mog' | 'maf' | 'realnvp' | 'nice' | 'nsf' | 'nsf-ar' | 'made' | 'made-mog' | 'iaf' | 'gaussian'
+        model       'maf-mog' | 'maf' | 'realnvp' | 'nice' | 'nsf' | 'nsf-ar' | 'made' | 'made-mog' | 'iaf' | 'iaf-mog' | 'gaussian'
         layers      MADEs (default 5) or coupling layers (default 8)
         hidden      units per hidden layer; hidden_layers (default 2)
         activation  'relu' | 'tanh';  base 'normal' | 'logistic'
@@ -1002,11 +1002,14 @@ class Flow:
         minimise KL(student || teacher) on its own samples; the teacher (a
         Flow, e.g. a MAF fitted to data) is not changed. Builds the student as
         `nflow distill` does unless warm_start (the library's
-        nf_flow_create_student: model None: 'iaf', sized from the teacher
+        nf_flow_create_student: model None: nf_flow_student_model's, 'iaf-mog'
+        for a teacher with a MoG base, else 'iaf' (always 'iaf' when reverse
+        KL runs), sized from the teacher
         where layers, hidden, hidden_layers are None, starting as the
         teacher's Gaussian fit). Then, as `nflow distill`: maximum
         likelihood on `samples` fresh teacher samples (None: 4 x the
-        teacher's training rows, 50,000 to 1,000,000; 0: none) for `epochs`
+        teacher's training rows, 50,000 to 1,000,000, at most what the teacher's
+        training visited; 0: none) for `epochs`
         (None: about the teacher's training time), the rate falling on a
         cosine from lr (None: 4e-3) to 0 (nf_flow_distill_forward and
         nf_flow_distill_options: KL(teacher || student), which covers the
@@ -1044,7 +1047,10 @@ class Flow:
         if patience < 1 or not max_time >= 0:
             raise ValueError("patience >= 1 and max_time >= 0 are required")
         if not warm:
-            model_id = _choice("model", self.model if self.model is not None else "iaf", _lib.MODELS)
+            if self.model is not None:
+                model_id = _choice("model", self.model, _lib.MODELS)
+            else:  # the library's choice (iaf-mog for a MoG teacher), iaf where reverse KL runs
+                model_id = _lib.MODELS["iaf"] if reverse else lib.nf_flow_student_model(t)
             cfg = _lib.nf_config()
             lib.nf_flow_student_config(t, model_id, ctypes.byref(cfg))
             for name in ("layers", "hidden", "hidden_layers"):

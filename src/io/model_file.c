@@ -24,7 +24,7 @@
 
 static const char *const activation_names[] = {"relu", "tanh"};
 static const char *const model_names[] = {"nice", "realnvp", "made", "made-mog", "maf", "maf-mog", "iaf", "gaussian",
-                                          "nsf", "nsf-ar"};
+                                          "nsf", "nsf-ar", "iaf-mog"};
 static const char *const order_names[] = {"natural", "reversed", "random"};
 enum { N_MODELS = sizeof model_names / sizeof model_names[0] };
 static const char *const partition_names[] = {"halves", "even_odd", "mask"};
@@ -356,6 +356,8 @@ static double section_params(const mf_file *mf, const mf_section *s, int dim)
         return mf_has(s, "bins") && !mf_get_i64(mf, s, "bins", &k) && k > 1
                    ? dense_params(dim, hidden, depth, (3.0 * k - 1) * dim)
                    : -1;
+    if (!strcmp(tag, "mog_base"))
+        return mf_has(s, "components") && !mf_get_i64(mf, s, "components", &k) && k > 0 ? 3.0 * k * dim : -1;
     if (!strcmp(tag, "made_mog_base"))
         return mf_has(s, "components") && !mf_get_i64(mf, s, "components", &k) && k > 0
                    ? dense_params(dim, hidden, depth, 3.0 * k * dim)
@@ -471,7 +473,8 @@ static nf_status read_flow(const mf_file *mf, nf_flow **out)
         if (!st)
             st = flow_add(f, ly);
     }
-    if (!st && i < ns && strcmp(mf_section_tag(mf_section_at(mf, i)), "made_mog_base") == 0)
+    if (!st && i < ns && (strcmp(mf_section_tag(mf_section_at(mf, i)), "made_mog_base") == 0 ||
+                          strcmp(mf_section_tag(mf_section_at(mf, i)), "mog_base") == 0))
         st = mog_load(mf, mf_section_at(mf, i++), f->dim, &f->mog);
     if (!st && f->mog && f->mog->context_dim && f->mog->context_dim != f->context_dim)
         st = nf_fail(NF_ERR_FORMAT, "%s: the MoG base reads %d context values, the model has %d", path,
@@ -514,7 +517,7 @@ static nf_status read_flow(const mf_file *mf, nf_flow **out)
                          "(MADE mask, negative variance)",
                          path, l, ly->ops->tag);
     }
-    if (!st && f->mog && !made_check(&f->mog->net, f->params + f->mog->p_off))
+    if (!st && f->mog && !mog_check(f->mog, f->params + f->mog->p_off))
         st = nf_fail(NF_ERR_FORMAT, "%s: MADE MoG base: parameters break the MADE mask", path);
     /* a training checkpoint (src/io/checkpoint.c) is a model plus this */
     if (!st && i + 1 == ns && strcmp(mf_section_tag(mf_section_at(mf, i)), "train_state") == 0)

@@ -12,6 +12,7 @@
 #include "layers/actnorm.h"
 #include "layers/autoregressive.h"
 #include "layers/batchnorm.h"
+#include "models/api_autoregressive.h"
 
 /* MAF log-scales stay within (-3, 3) per layer, like the couplings'. */
 static const double made_bound = 3.0;
@@ -141,7 +142,7 @@ nf_status flow_build_autoregressive(nf_flow *f, const nf_config *cfg)
 {
     int single = cfg->model == NF_MODEL_MADE || cfg->model == NF_MODEL_MADE_MOG;
     int layers = cfg->model == NF_MODEL_MADE ? 1 : cfg->model == NF_MODEL_MADE_MOG ? 0 : cfg->layers;
-    int mog = cfg->model == NF_MODEL_MADE_MOG || cfg->model == NF_MODEL_MAF_MOG;
+    int mog = model_has_mog(cfg->model), iaf = cfg->model == NF_MODEL_IAF || cfg->model == NF_MODEL_IAF_MOG;
     if (mog && (cfg->components < 1 || cfg->components > NF_MAX_COMPONENTS))
         return nf_fail(NF_ERR_INVALID, "components %d out of range 1..1000", cfg->components);
     nf_made_options o;
@@ -151,13 +152,19 @@ nf_status flow_build_autoregressive(nf_flow *f, const nf_config *cfg)
         if (cfg->model == NF_MODEL_NSF_AR)
             st = nf_flow_add_spline_maf(f, &o, cfg->bins, cfg->tail_bound);
         else
-            st = cfg->model == NF_MODEL_IAF ? nf_flow_add_iaf(f, &o) : nf_flow_add_maf(f, &o);
+            st = iaf ? nf_flow_add_iaf(f, &o) : nf_flow_add_maf(f, &o);
         if (!st && cfg->batch_norm && !single)
             st = nf_flow_add_batch_norm(f);
         if (!st && cfg->actnorm && !single)
             st = nf_flow_add_actnorm(f);
     }
-    if (!st && mog) {
+    if (!st && mog && iaf) { /* no MADE: sampling stays one pass */
+        mog_base *m = mog_new_independent(f->dim, cfg->components);
+        if (!m)
+            return NF_ERR_NOMEM;
+        mog_free(f->mog);
+        f->mog = m;
+    } else if (!st && mog) {
         made_k(cfg, layers, &o);
         st = nf_flow_set_mog_base(f, cfg->components, &o);
     }

@@ -39,7 +39,7 @@ void nf_config_default(nf_config *cfg, nf_model model, int dim)
     cfg->tail_weight = 1e-3;
     cfg->bins = 8;
     cfg->tail_bound = 3;
-    if ((model >= NF_MODEL_MADE && model <= NF_MODEL_IAF) || model == NF_MODEL_NSF_AR)
+    if (model_is_autoregressive(model))
         cfg->layers = 5; /* the MAF paper's MAF (5) */
 }
 
@@ -75,9 +75,9 @@ void nf_defaults_for_data(size_t rows, int dim, nf_config *cfg, nf_train_options
 
 nf_status flow_config_check(const nf_config *cfg)
 {
-    int autoregressive = (cfg->model >= NF_MODEL_MADE && cfg->model <= NF_MODEL_IAF) || cfg->model == NF_MODEL_NSF_AR;
+    int autoregressive = model_is_autoregressive(cfg->model);
     int gaussian = cfg->model == NF_MODEL_GAUSSIAN, spline = cfg->model == NF_MODEL_NSF || cfg->model == NF_MODEL_NSF_AR;
-    int mog = cfg->model == NF_MODEL_MADE_MOG || cfg->model == NF_MODEL_MAF_MOG;
+    int mog = model_has_mog(cfg->model);
     if (cfg->model != NF_MODEL_NICE && cfg->model != NF_MODEL_REALNVP && !autoregressive && !gaussian && !spline)
         return nf_fail(NF_ERR_INVALID, "unknown model %d", (int)cfg->model);
     if ((unsigned)cfg->order > NF_ORDER_RANDOM)
@@ -115,7 +115,7 @@ nf_status flow_config_check(const nf_config *cfg)
 nf_status nf_flow_create(nf_flow **out, const nf_config *cfg)
 {
     *out = NULL;
-    int autoregressive = (cfg->model >= NF_MODEL_MADE && cfg->model <= NF_MODEL_IAF) || cfg->model == NF_MODEL_NSF_AR;
+    int autoregressive = model_is_autoregressive(cfg->model);
     int gaussian = cfg->model == NF_MODEL_GAUSSIAN, spline = cfg->model == NF_MODEL_NSF || cfg->model == NF_MODEL_NSF_AR;
     nf_status check = flow_config_check(cfg);
     if (check)

@@ -488,6 +488,19 @@ class Training(unittest.TestCase):
         with self.assertRaises(TypeError):
             after.distill("teacher.nfm", steps=1, **QUIET)
 
+    def test_distill_mog_teacher(self):
+        # a MAF MoG teacher: the default student is iaf-mog (maximum likelihood), iaf where reverse KL runs
+        rng = np.random.default_rng(5)
+        x = np.concatenate([rng.normal(-2, 0.4, (1500, 2)), rng.normal(2, 0.4, (1500, 2))])
+        teacher = nflow.Flow(model="maf-mog", layers=2, hidden=16, components=3, seed=2).fit(x, epochs=10, **QUIET)
+        s = nflow.Flow(seed=3).distill(teacher, samples=20000, epochs=5, **QUIET)
+        self.assertEqual(s.model_, "iaf-mog")
+        self.assertLess(abs(float(np.mean(teacher.log_prob(x) - s.log_prob(x)))), 0.3)
+        r = nflow.Flow(seed=3).distill(teacher, samples=0, steps=20, **QUIET)
+        self.assertEqual(r.model_, "iaf")
+        with self.assertRaises(Exception):
+            nflow.Flow(model="iaf-mog").distill(teacher, samples=0, steps=20, **QUIET)
+
 
 class Arrays(unittest.TestCase):
     def test_conversions(self):
