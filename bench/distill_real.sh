@@ -4,21 +4,23 @@
 # defaults, then `nflow distill` with its defaults; the teacher's and the
 # student's test log-likelihood (nats, +- 2 s.e.), the student's KL to the
 # teacher on fresh samples, the sampling speeds and both times. One thread
-# each, QUALITY_JOBS sets side by side.
+# each, DISTILL_JOBS sets side by side.
 #
 # usage: sh bench/distill_real.sh [build] [datadir]
-#   DISTILL_SETS   the sets (default: htru2 magic breast_cancer bsds300_small digits)
-#   DISTILL_JOBS   sets side by side (default 2)
+#   DISTILL_SETS   the sets (default: htru2 magic breast_cancer bsds300_small digits bsds300_20k fashion16)
+#   DISTILL_JOBS   sets side by side (default 1: the times compare)
 #   DISTILL_OPTS   extra options for nflow distill (default none)
 build=${1:-build}
 data=${2:-/tmp/nflow-quality}
 nflow="$(cd "$(dirname "$build/nflow")" && pwd)/nflow"
 here=$(cd "$(dirname "$0")" && pwd)
-sets=${DISTILL_SETS:-"htru2 magic breast_cancer bsds300_small digits"}
-jobs=${DISTILL_JOBS:-2}
+sets=${DISTILL_SETS:-"htru2 magic breast_cancer bsds300_small digits bsds300_20k fashion16"}
+jobs=${DISTILL_JOBS:-1}
 [ -x "$nflow" ] || { echo "distill_real.sh: no $nflow (run make)" >&2; exit 1; }
 mkdir -p "$data"
-[ -f "$data/htru2.npy" ] || /usr/bin/python3 "$here/quality/prepare.py" "$data" --shared "$here/../../shared" >&2
+for s in $sets; do
+    [ -f "$data/$s.npy" ] || { /usr/bin/python3 "$here/quality/prepare.py" "$data" --shared "$here/../../shared" >&2; break; }
+done
 out=$(mktemp -d)
 trap 'rm -rf "$out"' EXIT
 
@@ -57,7 +59,7 @@ one() {
         -v kl="$(field "$d" kl)" -v k2="$(field "$d" kl_two_stderr)" -v ds="$(field "$d" train_seconds)" \
         -v sr="$(field "$d" student_samples_per_s)" -v tr="$(field "$d" teacher_samples_per_s)" \
         -v warn="$(grep -c warning "$out/$s.s.err")" \
-        'BEGIN { printf "| %s | %d x %d | %s | %.2f +- %.2f | %.0f | %.2f +- %.2f | %+.2f | %.3f +- %.3f | %.0f | %.0fk / %.0fk (%.2fx) |%s\n",
+        'BEGIN { printf "| %s | %d x %d | %s | %.2f +- %.2f | %.1f | %.2f +- %.2f | %+.2f | %.3f +- %.3f | %.1f | %.0fk / %.0fk (%.2fx) |%s\n",
                  s, n, dim, model, tl, t2, tt, sl, s2, sl - tl, kl, k2, ds, sr / 1000, tr / 1000, sr / tr,
                  (warn > 0 ? " warned" : "") }' >"$out/$s.row"
 }

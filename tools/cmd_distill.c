@@ -223,12 +223,13 @@ int cmd_distill(int argc, char **argv)
         {"quiet", OPT_FLAG, &quiet, "no progress lines", 0},
         {NULL, 0, NULL, NULL, 0},
     };
-    cli_command cmd = {"distill", "distill --teacher MODEL --student iaf|realnvp|nice|maf --out MODEL [--context FILE] [options]",
-                       "Probability density distillation: trains a student flow to minimise KL(student || teacher)\n"
-                       "on its own samples (reparameterised through its sampling pass); the teacher is frozen.\n"
-                       "The student is sized from the teacher and starts as the teacher's Gaussian fit (its\n"
-                       "standardisation and whitening, every other layer the identity); training stops when the KL\n"
-                       "on fresh samples stops falling, and the best student is kept.\n"
+    cli_command cmd = {"distill", "distill --teacher MODEL [--student iaf|iaf-mog|realnvp|nice|maf] --out MODEL [--context FILE] [options]",
+                       "Probability density distillation: trains a fast-sampling student flow (an IAF) to match a\n"
+                       "teacher (e.g. a MAF, slow to sample); the teacher is frozen. The student is sized from the\n"
+                       "teacher and starts as the teacher's Gaussian fit (its standardisation and whitening, every\n"
+                       "other layer the identity); it learns fresh teacher samples by maximum likelihood in about\n"
+                       "the teacher's training time, then, with --steps, minimises KL(student || teacher) on its own\n"
+                       "samples until that stops falling, keeping the best student.\n"
                        "A conditional teacher gives a conditional student, distilled under the contexts of --context.\n"
                        "Reports the KL on --eval-n fresh student samples and the sampling speed of both.",
                        opts, 0, NULL};
@@ -415,8 +416,9 @@ int cmd_distill(int argc, char **argv)
         printf("%s student: %zu parameters, trained in %.1f s\n", students[m], nf_flow_param_count(s),
                train_seconds);
         if (samples)
-            printf("maximum likelihood on fresh teacher samples: %d epochs (the best %d), validation mean "
-                   "log-likelihood %.4f\n", ml.epochs, ml.best_epoch, ml.val_log_likelihood);
+            printf("maximum likelihood on fresh teacher samples: %d epochs (the best %d%s), validation mean "
+                   "log-likelihood %.4f\n", ml.epochs, ml.best_epoch,
+                   ml_epochs ? "" : "; about the teacher's training time, --epochs for more", ml.val_log_likelihood);
         if (reverse)
             printf("reverse KL: %d steps of %d samples (the best at step %d), %.1f s\n", ps.steps, kopt.batch,
                    last.step, last.seconds);

@@ -311,7 +311,7 @@ int cmd_train(int argc, char **argv)
         {"batch-norm", OPT_FLAG, &batch_norm, "batch normalisation after every MADE or coupling", 0},
         {"actnorm", OPT_FLAG, &actnorm, "ActNorm after every MADE or coupling (scale and shift per column, "
                                         "set from the first batch)", 0},
-        {"components", OPT_INT, &components, "Gaussians per conditional of made-mog / maf-mog (default 10)", 0},
+        {"components", OPT_INT, &components, "Gaussians per conditional of made-mog / maf-mog, per dimension of iaf-mog (default 10)", 0},
         {"bins", OPT_INT, &bins, "bins of each spline of nsf and nsf-ar (default 8)", 0},
         {"tail-bound", OPT_DOUBLE, &tail_bound, "the splines of nsf and nsf-ar cover [-B, B] of the standardised data, the identity "
                                                 "outside (default 3)", 0},

@@ -71,6 +71,23 @@ def fashion196(shared):
     return im.astype(np.int64).reshape(4000, 14, 2, 14, 2).sum(axis=(2, 4)).reshape(4000, 196)
 
 
+def bsds300_20k(shared):
+    # The shared recipe's whole --small training split: 20,000 x 63 (distillation, bench/distill_real.sh).
+    script = need(shared + "/data/bsds300/prepare.py")
+    with tempfile.TemporaryDirectory() as tmp:
+        subprocess.run(["/usr/bin/python3", script, tmp, "--small"], check=True, stdout=subprocess.DEVNULL)
+        return np.load(os.path.join(tmp, "train.npy"))
+
+
+def fashion16(shared):
+    # Sums of 7x7 blocks: 4x4 = 16 integer columns (0..12,495) of the first 20,000 images.
+    with gzip.open(need(FASHION), "rb") as f:
+        magic_, n, h, w = np.frombuffer(f.read(16), ">u4")
+        assert magic_ == 0x803 and (h, w) == (28, 28), "not an IDX3 28x28 image file"
+        im = np.frombuffer(f.read(20000 * h * w), np.uint8).reshape(20000, h, w)
+    return im.astype(np.int64).reshape(20000, 4, 7, 4, 7).sum(axis=(2, 4)).reshape(20000, 16)
+
+
 # ar8: x1 ~ N(0,1); x_i | x_<i ~ N(mu_i, sigma_i^2) with
 #   mu_i = 0.8 sin(1.5 x_{i-1}) + 0.3 x_{i-2},  sigma_i = 0.25 + 0.5 / (1 + exp(-x_{i-1}))
 # (x_0 := 0). Smooth but non-Gaussian and heteroscedastic, with an exact density
@@ -107,7 +124,7 @@ def ar8(shared):
     return ar_sample(20000, seed=8)
 
 
-SETS = [magic, htru2, bsds300_small, digits, breast_cancer, fashion196, ar8]
+SETS = [magic, htru2, bsds300_small, digits, breast_cancer, fashion196, ar8, bsds300_20k, fashion16]
 
 
 def main():

@@ -314,7 +314,7 @@ class Flow:
         activation  'relu' | 'tanh';  base 'normal' | 'logistic'
         partition   'even_odd' | 'halves' (couplings)
         order       'natural' | 'reversed' | 'random' (first MADE); degrees 'sequential' | 'random'
-        components  Gaussians per conditional of the MoG models (default 10)
+        components  Gaussians per conditional of the MoG models (per dimension of iaf-mog; default 10)
         batch_norm, actnorm   after every MADE or coupling
         whiten      start from the full-covariance Gaussian fit (default True)
         tail_weight the Gaussian fit's weight in the density, a floor under the tails (1e-3)

@@ -170,45 +170,56 @@ nf_status nf_flow_create_student(nf_flow **out, const nf_flow *teacher, const nf
     return NF_OK;
 }
 
-/* The rows the teacher's training visited (its epochs x training rows),
- * times the width ratio of its default student (a narrower student steps
- * faster; measured on 8 columns, 70 units of 100: the square of the ratio
- * overran the teacher's time): the student's work in about the teacher's
- * time, a student step costing about a teacher step. 0 without a record. */
+/* The rows the teacher's training visited (its epochs x training rows):
+ * the student's budget, in teacher visits, to train in about the
+ * teacher's time. 0 without a record. */
 static double visits_budget(const nf_flow *teacher)
 {
     double visits = (double)teacher->epochs * (double)teacher->train_rows;
-    if (!(visits > 0))
-        return 0;
-    if (teacher->has_config) {
-        nf_config c;
-        nf_flow_student_config(teacher, nf_flow_student_model(teacher), &c);
-        visits *= (double)teacher->config.hidden / c.hidden;
-    }
-    return visits;
+    return visits > 0 ? visits : 0;
 }
+
+/* What a default student's training visit costs in teacher visits: the
+ * ratio of their arithmetic times the sequential density pass's overhead,
+ * which grows with the columns (measured, one thread, against MAF MoG
+ * teachers: 1.5-2x at 8-10 columns, 2.5x at 30; a student's visit then
+ * cost 0.55-0.65 and 0.84 of the teacher's). */
+static double student_visit_cost(const nf_flow *teacher)
+{
+    if (!teacher->has_config)
+        return 1;
+    nf_config c;
+    nf_flow_student_config(teacher, nf_flow_student_model(teacher), &c);
+    return sampling_macs(&c) / sampling_macs(&teacher->config) * (1.5 + 0.04 * teacher->dim);
+}
+
+/* A fresh sample, drawn and validated, in teacher visits (measured: 0.25
+ * on 8 and 30 columns). */
+#define SAMPLE_COST 0.3
 
 /* Samples are free: enough that a student of the teacher's size does not
  * learn them by heart (on a 14,500-row set: 14,500 left it 1.5 nats below
- * its teacher, 60,000 0.07), but no more than the budget visits once (a
- * teacher of few rows trains in seconds: drawing samples it has no time
- * to visit cost a 30-column set's student twice the teacher's time). */
+ * its teacher, 60,000 0.07), but no more than the budget draws and visits
+ * once (a teacher of few rows trains in seconds: drawing samples it has no
+ * time to visit cost a 30-column set's student twice the teacher's time). */
 static size_t default_samples(const nf_flow *teacher)
 {
     double r = 4.0 * (double)teacher->train_rows, budget = visits_budget(teacher);
     r = r < DISTILL_MIN_SAMPLES_FULL ? DISTILL_MIN_SAMPLES_FULL : r > 1000000 ? 1000000 : r;
-    if (budget > 0 && budget < r)
-        r = budget < DISTILL_MIN_SAMPLES ? DISTILL_MIN_SAMPLES : budget;
+    double once = budget / (SAMPLE_COST + student_visit_cost(teacher));
+    if (budget > 0 && once < r)
+        r = once < DISTILL_MIN_SAMPLES ? DISTILL_MIN_SAMPLES : once;
     return (size_t)r;
 }
 
-/* The budget over the samples, 1 to 1000 epochs. */
+/* What the budget leaves after drawing the samples, in epochs of them,
+ * 1 to 1000. */
 static int default_epochs(const nf_flow *teacher, size_t samples)
 {
     double budget = visits_budget(teacher);
     if (!(budget > 0))
         return DISTILL_EPOCHS_UNKNOWN;
-    double e = round(budget / (double)samples);
+    double e = round((budget - SAMPLE_COST * (double)samples) / ((double)samples * student_visit_cost(teacher)));
     return e < 1 ? 1 : e > 1000 ? 1000 : (int)e;
 }
 
