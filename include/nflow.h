@@ -69,14 +69,20 @@ NF_API const char *nf_version(void);
  * fixed panels of units), each thread takes whole pieces and calls the
  * BLAS single-threaded on them, so results are the same bits at any count,
  * whichever BLAS kernel family runs (two families differ from each other
- * by float rounding). n <= 0 means the number of processors; before
- * the first call the count is omp_get_max_threads() (OMP_NUM_THREADS);
- * at most 1024. nflow changes no OpenMP setting of the calling program: it
- * holds the BLAS to one thread through the settings of its own parallel
- * regions only, so a caller's own BLAS calls keep their threads. */
+ * by float rounding). n <= 0 means the default: OMP_NUM_THREADS when the
+ * environment sets it, else nf_threads_usable(); at most 1024. nflow
+ * changes no OpenMP setting of the calling program: it holds the BLAS to
+ * one thread through the settings of its own parallel regions only, so a
+ * caller's own BLAS calls keep their threads. */
 NF_API void nf_set_threads(int n);
 #define NF_MAX_THREADS 1024
 NF_API int nf_get_threads(void);
+/* The threads this process may use: the processors of its affinity mask,
+ * one per core where SMT siblings share it, at most its cgroup CPU quota
+ * (v2 cpu.max or v1 cfs_quota_us, rounded up). `why` (may be NULL) gets
+ * where the count came from, for a person. A team larger than that spins
+ * at its barriers while its threads wait for a processor. */
+NF_API int nf_threads_usable(char *why, size_t why_size);
 
 /* ---- the machine ------------------------------------------------------ */
 

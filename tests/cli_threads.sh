@@ -5,6 +5,9 @@
 # threads) give identical files.
 suite=cli_threads
 . "$(dirname "$0")/lib_cli.sh"
+# counts above this machine's processors: kept (nflow otherwise warns and uses what it may)
+NFLOW_OVERSUBSCRIBE=1
+export NFLOW_OVERSUBSCRIBE
 
 run_ok "toy" "$nflow" toy checkerboard --n 6000 --seed 5 --out "$t/d.csv"
 for model in realnvp maf iaf maf-mog; do
@@ -31,5 +34,21 @@ run_ok "resumed, 3 threads" "$nflow" train --data "$t/d.csv" --threads 3 --epoch
 run_ok "whole, 1 thread" "$nflow" train --data "$t/d.csv" --model maf --layers 2 --hidden 96 --batch 500 --epochs 2 \
     --seed 4 --threads 1 --quiet --out "$t/whole.nfm"
 same "resumed at another thread count" "$t/whole.nfm" "$t/resumed.nfm"
+
+# the default count: what the process may use (its affinity mask here), and
+# --threads above it warns and uses that many (issue 28)
+if command -v taskset >/dev/null 2>&1; then
+    taskset -c 0 "$nflow" info --system >"$t/sys.txt" 2>&1 &&
+        grep -q "^threads: *1 (from the usable processors); this process may use 1: 1 processor in the affinity mask" \
+            "$t/sys.txt" && ok || bad "one processor in the mask: $(cat "$t/sys.txt")"
+    NFLOW_OVERSUBSCRIBE= taskset -c 0 "$nflow" eval "$t/maf.1.nfm" --data "$t/d.csv" --threads 8 --json \
+        >"$t/ev.json" 2>"$t/err.txt" && grep -q "warning: --threads 8: this process may use 1 (1 processor in the affinity mask); using 1" \
+        "$t/err.txt" && ok || bad "--threads above the mask: $(cat "$t/err.txt")"
+fi
+"$nflow" info --system >"$t/sys.txt" 2>&1 && grep -q "^waiting: *OpenMP threads wait passive (set by nflow)" "$t/sys.txt" &&
+    ok || bad "the tool's waiting: $(cat "$t/sys.txt")"
+OMP_WAIT_POLICY=active "$nflow" info --system >"$t/sys.txt" 2>&1 &&
+    grep -q "^waiting: *OpenMP threads wait active (set by OMP_WAIT_POLICY)" "$t/sys.txt" && ok ||
+    bad "the user's OMP_WAIT_POLICY: $(cat "$t/sys.txt")"
 echo "cli_threads: $passed passed, $failed failed"
 [ "$failed" -eq 0 ]

@@ -1,7 +1,18 @@
 /* nf_system_info_get: the report that keeps generic BLAS kernels on a
- * capable CPU from going unnoticed, and the thread count it reads. */
+ * capable CPU from going unnoticed, and the thread count it reads; the
+ * threads a process may use (affinity, cores, cgroup quota) and the
+ * default team that shrinks while other processes hold the processors. */
+#define _GNU_SOURCE
+#include <sched.h>
+#include <signal.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
 
+#include "core/cpus.h"
+#include "core/kern.h"
 #include "harness.h"
 #include "nflow.h"
 
@@ -35,8 +46,93 @@ static void test_report_is_consistent(void)
     nf_set_threads(1);
 }
 
+/* The quota files as cgroups write them. */
+static void test_quota_parsing(void)
+{
+    CHECK(cpus_quota_v2("max 100000") == 0);
+    CHECK(cpus_quota_v2("150000 100000") == 1.5);
+    CHECK(cpus_quota_v2("50000 100000") == 0.5);
+    CHECK(cpus_quota_v2("") == 0 && cpus_quota_v2("junk") == 0 && cpus_quota_v2("100 0") == 0);
+    CHECK(cpus_quota_v1("-1", "100000") == 0);
+    CHECK(cpus_quota_v1("200000", "100000") == 2);
+    CHECK(cpus_quota_v1("x", "y") == 0);
+}
+
+/* The usable count follows the affinity mask: one processor, one thread. */
+static void test_usable_follows_affinity(void)
+{
+    char why[256];
+    int n = nf_threads_usable(why, sizeof why);
+    CHECK(n >= 1 && n <= (int)sysconf(_SC_NPROCESSORS_ONLN) && strstr(why, "affinity mask"), "%d: %s", n, why);
+    cpu_set_t all, one;
+    CHECK(sched_getaffinity(0, sizeof all, &all) == 0);
+    CPU_ZERO(&one);
+    for (int c = 0; c < CPU_SETSIZE; c++)
+        if (CPU_ISSET(c, &all)) {
+            CPU_SET(c, &one);
+            break;
+        }
+    CHECK(sched_setaffinity(0, sizeof one, &one) == 0);
+    n = nf_threads_usable(why, sizeof why);
+    CHECK(n == 1 && strstr(why, "1 processor in the affinity mask"), "%d: %s", n, why);
+    CHECK(nf_threads_usable(NULL, 0) == 1);
+    CHECK(sched_setaffinity(0, sizeof all, &all) == 0);
+}
+
+static void sleep_seconds(double s)
+{
+    struct timespec t = {(time_t)s, (long)((s - (time_t)s) * 1e9)};
+    nanosleep(&t, NULL);
+}
+
+/* A spinning default team shrinks to 1 while busy processes hold every
+ * processor; a count the caller set, and a sleeping team, stay. */
+static void test_team_adapts(void)
+{
+    long online = sysconf(_SC_NPROCESSORS_ONLN);
+    unsetenv("OMP_NUM_THREADS");
+    unsetenv("OMP_WAIT_POLICY");
+    nf_set_threads(0);
+    if (nf_get_threads() < 2 || online < 2 || online > 64) {
+        printf("test_team_adapts: %d threads on %ld processors; skipped\n", nf_get_threads(), online);
+        nf_set_threads(1);
+        return;
+    }
+    int full = nf_get_threads();
+    pid_t kids[64];
+    for (long i = 0; i < online; i++)
+        if ((kids[i] = fork()) == 0)
+            for (volatile unsigned long spin = 0;; spin++) {
+            }
+    sleep_seconds(0.4);
+    k_adapt_threads();
+    int busy = nf_get_threads();
+    nf_set_threads(full); /* the caller's count: left alone */
+    sleep_seconds(0.3);
+    k_adapt_threads();
+    int chosen = nf_get_threads();
+    setenv("OMP_WAIT_POLICY", "passive", 1);
+    nf_set_threads(0);
+    sleep_seconds(0.3);
+    k_adapt_threads();
+    int sleeping = nf_get_threads();
+    unsetenv("OMP_WAIT_POLICY");
+    for (long i = 0; i < online; i++)
+        kill(kids[i], SIGKILL);
+    for (long i = 0; i < online; i++)
+        waitpid(kids[i], NULL, 0);
+    printf("default team of %d: %d beside %ld busy processes (a chosen count %d, a sleeping team %d)\n", full, busy,
+           online, chosen, sleeping);
+    CHECK(busy == 1 && chosen == full && sleeping == full, "busy %d, chosen %d, sleeping %d of %d", busy, chosen,
+          sleeping, full);
+    nf_set_threads(1);
+}
+
 int main(void)
 {
     RUN(test_report_is_consistent);
+    RUN(test_quota_parsing);
+    RUN(test_usable_follows_affinity);
+    RUN(test_team_adapts);
     TEST_SUMMARY("test_system");
 }

@@ -227,8 +227,20 @@ int cli_parse(cli_command *cmd, int argc, char **argv)
 
 void cli_set_threads(const cli_command *cmd, int threads)
 {
-    if (cli_seen(cmd, "threads"))
-        nf_set_threads(threads);
+    if (!cli_seen(cmd, "threads"))
+        return;
+    char why[256];
+    int usable = nf_threads_usable(why, sizeof why);
+    /* a team larger than its processors waits for them at every barrier: 3.4x slower for --threads 64 on 2
+     * cores than --threads 2; NFLOW_OVERSUBSCRIBE=1 keeps the count (tests of counts above the processors) */
+    if (threads > usable) {
+        int keep = getenv("NFLOW_OVERSUBSCRIBE") && !strcmp(getenv("NFLOW_OVERSUBSCRIBE"), "1");
+        fprintf(stderr, "nflow %s: warning: --threads %d: this process may use %d (%s); using %d\n", cmd->name,
+                threads, usable, why, keep ? threads : usable);
+        if (!keep)
+            threads = usable;
+    }
+    nf_set_threads(threads);
 }
 
 int cli_seen(const cli_command *cmd, const char *name)

@@ -137,12 +137,16 @@ void cli_erase_bar(void);
  * negative. */
 void cli_format_duration(double seconds, char *buf, size_t size);
 
-/* Restarts the tool once with OPENBLAS_CORETYPE set when OpenBLAS picked
- * generic kernels on a CPU with AVX2 (it reads the variable only when it
- * is loaded); a variable the user set is left alone. */
-void cli_choose_blas_kernels(char **argv);
-/* `nflow info --system [--json]`: CPU, vector features, BLAS, kernels, threads. */
-int cli_info_system(int json);
+/* Restarts the tool once, before anything else, with what OpenMP and
+ * OpenBLAS read only as they load: OMP_WAIT_POLICY=passive (threads that
+ * sleep at barriers rather than spin, so a machine shared with other work
+ * does not collapse) when neither it nor GOMP_SPINCOUNT is set, and
+ * OPENBLAS_CORETYPE when OpenBLAS picked generic kernels on a CPU with
+ * AVX2; a variable the user set is left alone. */
+void cli_prepare_process(char **argv);
+/* `nflow info --system [--json]`: CPU, vector features, BLAS, kernels,
+ * threads and where their count came from, OpenMP waiting. */
+int cli_info_system(int json, int threads_seen);
 
 int cmd_train(int argc, char **argv);
 int cmd_eval(int argc, char **argv);

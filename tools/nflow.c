@@ -41,7 +41,7 @@ int main(int argc, char **argv)
      * without a word; ignored, the write fails with EFBIG and is reported
      * as a full disk is, naming the file, its temporary removed. */
     signal(SIGXFSZ, SIG_IGN);
-    cli_choose_blas_kernels(argv);
+    cli_prepare_process(argv);
     if (argc < 2) {
         usage(stderr);
         return EXIT_USAGE;

@@ -58,6 +58,25 @@ def _load():
                       ". Build it (make), install it (make install), or set NFLOW_LIBRARY to its path.")
 
 
+def _libgomp_loaded():
+    try:
+        with open("/proc/self/maps") as f:
+            return "libgomp" in f.read()
+    except OSError:
+        return True  # unknown: leave OpenMP as it is
+
+
+# libgomp reads its waiting policy once, as it loads: threads that spin at
+# the barriers (its default) collapse when the processors are shared (the
+# README example took 31.6 s beside busy loops against 0.8 s on one
+# thread); passive threads sleep. As the tool does, only where neither
+# OMP_WAIT_POLICY nor GOMP_SPINCOUNT is set and no library loaded libgomp
+# before us (then its setting stands; nflow.omp_wait_policy() says which).
+WAIT_POLICY_SET = False
+if "OMP_WAIT_POLICY" not in os.environ and "GOMP_SPINCOUNT" not in os.environ and not _libgomp_loaded():
+    os.environ["OMP_WAIT_POLICY"] = "passive"
+    WAIT_POLICY_SET = True
+
 lib, path = _load()
 
 # ---- status codes and enums (nflow.h) ----------------------------------
@@ -241,6 +260,7 @@ _declare("nf_flow_distill_converge", _S, flow_p, flow_p, POINTER(nf_kl_options),
          POINTER(nf_kl_progress))
 _declare("nf_flow_student_config", None, flow_p, c_int, POINTER(nf_config))
 _declare("nf_flow_create_student", _S, POINTER(flow_p), flow_p, POINTER(nf_config))
+_declare("nf_threads_usable", c_int, c_char_p, c_size_t)
 _declare("nf_flow_student_model", c_int, flow_p)
 _declare("nf_flow_distill_options", None, flow_p, c_size_t, POINTER(nf_train_options))
 _declare("nf_flow_distill_forward", _S, flow_p, flow_p, c_size_t, c_float_p, c_size_t, POINTER(nf_train_options),

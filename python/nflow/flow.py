@@ -10,6 +10,7 @@ import tempfile
 import threading
 import time
 import warnings
+import warnings
 
 import numpy as np
 
@@ -43,9 +44,35 @@ def _check(status):
 
 
 def set_threads(n=0):
-    """Threads of nflow's arithmetic, process-wide; n <= 0: the number of processors.
-    Results are the same bits at any count."""
-    lib.nf_set_threads(_int(n, "n"))
+    """Threads of nflow's arithmetic, process-wide; n <= 0: the default (OMP_NUM_THREADS, else
+    usable_threads()). More than usable_threads() warns and uses that many: a team larger than
+    its processors spins while its threads wait. Results are the same bits at any count."""
+    n = _int(n, "n")
+    usable, why = usable_threads()
+    if n > usable:
+        warnings.warn("nflow.set_threads(%d): this process may use %d (%s); using %d" % (n, usable, why, usable),
+                      stacklevel=2)
+        n = usable
+    lib.nf_set_threads(n)
+
+
+def usable_threads():
+    """(count, why): the threads this process may use (its affinity mask, one per core, its
+    cgroup CPU quota) and where the count came from (nf_threads_usable)."""
+    buf = ctypes.create_string_buffer(256)
+    n = lib.nf_threads_usable(buf, 256)
+    return n, buf.value.decode()
+
+
+def omp_wait_policy():
+    """How OpenMP's threads wait at barriers in this process and who chose it: ('passive', 'nflow')
+    when nflow set it before libgomp loaded, else the environment's or libgomp's default."""
+    if _lib.WAIT_POLICY_SET:
+        return "passive", "nflow"
+    for var in ("OMP_WAIT_POLICY", "GOMP_SPINCOUNT"):
+        if var in os.environ:
+            return os.environ[var], var
+    return "libgomp's default (spin, then sleep)", "libgomp"
 
 
 def get_threads():

@@ -5,6 +5,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "core/cpus.h"
 #include "core/kern.h"
 #include "nflow.h"
 
@@ -108,4 +109,13 @@ void nf_system_info_get(nf_system_info *s)
                  avx512 ? "SkylakeX" : cpu_is_amd() ? "Zen" : "Haswell");
     s->threads = k_threads();
     s->processors = omp_get_num_procs();
+}
+
+int nf_threads_usable(char *why, size_t why_size)
+{
+    char text[256];
+    int n = cpus_usable(text, sizeof text);
+    if (why && why_size)
+        snprintf(why, why_size, "%s", text);
+    return n;
 }

@@ -6,6 +6,10 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <sys/mman.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "core/cpus.h"
 
 /* The element-wise loops are built twice, for AVX2 and for any x86-64; the
  * loader picks one for the CPU it runs on (a portable binary that still
@@ -71,14 +75,52 @@ void k_free(void *p)
 }
 #endif
 
-static int team_size; /* 0: not decided yet */
+static int team_size;   /* 0: not decided yet */
+static int team_chosen; /* 1: the caller's count (nf_set_threads), which k_adapt_threads leaves alone */
+static int team_max;    /* the default team's size, what k_adapt_threads may grow back to */
+static unsigned team_flush = 0; /* the flush bits k_fast_fp_begin gave the team (0: none) */
+static int team_sleeps;  /* OpenMP's threads sleep at barriers (OMP_WAIT_POLICY=passive) */
 
-void k_set_threads(int n) { team_size = n < 1 ? 1 : n > K_MAX_THREADS ? K_MAX_THREADS : n; }
+/* How often k_adapt_threads looks at the machine (a read of /proc: ~50 us). */
+#define ADAPT_SECONDS 0.25
+
+static int clamp_team(int n) { return n < 1 ? 1 : n > K_MAX_THREADS ? K_MAX_THREADS : n; }
+
+void k_set_threads(int n)
+{
+    team_size = clamp_team(n);
+    team_chosen = 1;
+}
+
+/* The default team: the caller's OMP_NUM_THREADS when set (their OpenMP
+ * settings stay theirs), else what the process may use (core/cpus.c): a
+ * team larger than its processors spins at every barrier while its
+ * threads wait for a turn (4x slower for two trainings on 2 cores). */
+static int default_team(void)
+{
+    if (getenv("OMP_NUM_THREADS"))
+        return omp_get_max_threads();
+    char why[256];
+    return cpus_usable(why, sizeof why);
+}
+
+void k_default_threads(void)
+{
+    team_max = team_size = clamp_team(default_team());
+    team_chosen = getenv("OMP_NUM_THREADS") != NULL; /* the caller's count stays theirs */
+    /* Threads that sleep at the barriers (OMP_WAIT_POLICY=passive, as the
+     * tool sets it) cost little when the processors are shared, and a wide
+     * team keeps a fair share beside other work (2 threads beside a busy
+     * loop per core: 1.56 s where 1 thread took 2.30): only a spinning team
+     * adapts. */
+    const char *wait = getenv("OMP_WAIT_POLICY");
+    team_sleeps = wait && (wait[0] == 'p' || wait[0] == 'P');
+}
 
 int k_threads(void)
 {
     if (!team_size)
-        k_set_threads(omp_get_max_threads());
+        k_default_threads();
     return team_size;
 }
 
@@ -87,9 +129,11 @@ int k_threads(void)
 enum { FLUSH_BITS = 0x8040 }; /* MXCSR's flush-to-zero (bit 15) and denormals-are-zero (bit 6) */
 
 /* The flush bits of every thread of nflow's team set to `bits`. */
+/* Every thread a team of this process may hold: the current one and what
+ * k_adapt_threads may grow it back to. */
 static void set_team_flush(unsigned bits)
 {
-    int n = k_threads();
+    int n = k_threads() > team_max ? k_threads() : team_max;
     if (n > 1 && !omp_in_parallel()) {
 #pragma omp parallel num_threads(n)
         _mm_setcsr((_mm_getcsr() & ~(unsigned)FLUSH_BITS) | bits);
@@ -101,6 +145,7 @@ unsigned k_fast_fp_begin(void)
     unsigned saved = _mm_getcsr();
     _mm_setcsr(saved | FLUSH_BITS);
     set_team_flush(FLUSH_BITS);
+    team_flush = FLUSH_BITS;
     return saved;
 }
 
@@ -108,11 +153,42 @@ void k_fast_fp_end(unsigned saved)
 {
     set_team_flush(saved & FLUSH_BITS);
     _mm_setcsr(saved);
+    team_flush = 0;
+}
+
+static void team_grown(void)
+{
+    if (team_flush)
+        set_team_flush(team_flush);
 }
 #else
 unsigned k_fast_fp_begin(void) { return 0; }
 void k_fast_fp_end(unsigned saved) { (void)saved; }
+static void team_grown(void) {}
 #endif
+
+void k_adapt_threads(void)
+{
+    if (team_chosen || team_sleeps || team_max <= 1 || omp_in_parallel())
+        return;
+    static double last = -1;
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    double t = (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+    if (last >= 0 && t - last < ADAPT_SECONDS)
+        return;
+    last = t;
+    int busy = cpus_busy_elsewhere();
+    long online = sysconf(_SC_NPROCESSORS_ONLN);
+    if (busy < 0 || online < 1)
+        return;
+    int n = (int)(online - busy < team_max ? online - busy : team_max);
+    n = n < 1 ? 1 : n;
+    int grown = n > team_size;
+    team_size = n;
+    if (grown)
+        team_grown();
+}
 
 const char *k_blas_config(void) { return openblas_get_config(); }
 const char *k_blas_kernel(void) { return openblas_get_corename(); }

@@ -27,6 +27,17 @@
 enum { K_MAX_THREADS = NF_MAX_THREADS };
 void k_set_threads(int n);
 int k_threads(void);
+/* Back to the default team (the caller's OMP_NUM_THREADS, else what the
+ * process may use). */
+void k_default_threads(void);
+/* At a point between parallel regions (a training step's start): a
+ * spinning default team (not a count the caller set, nor OMP_NUM_THREADS,
+ * nor OMP_WAIT_POLICY=passive) shrinks
+ * to the processors other processes leave free, at least 1, and grows
+ * back as they leave, looking at most every 0.25 s. A team larger than its
+ * free processors waits at every barrier for threads that wait for a
+ * processor. Results are the same bits at any count. */
+void k_adapt_threads(void);
 
 /* First statement of every nflow parallel region: holds the BLAS called
  * inside it to one thread (OpenBLAS's OpenMP build follows the calling

@@ -15,7 +15,10 @@ const char *nf_version(void) { return NF_VERSION_STRING; }
 
 void nf_set_threads(int n)
 {
-    k_set_threads(n > 0 ? n : omp_get_num_procs());
+    if (n > 0)
+        k_set_threads(n);
+    else
+        k_default_threads();
 }
 
 int nf_get_threads(void) { return k_threads(); }

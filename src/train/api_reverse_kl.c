@@ -220,6 +220,7 @@ static nf_status reverse_kl_run(nf_flow *s, const kl_target *t, const nf_kl_opti
         memcpy(avg, s->params, sizeof(real) * s->n_params);
     }
     for (int step = 1; step <= o->steps && !st; step++) {
+        k_adapt_threads(); /* the default team shrinks while other work holds the processors */
         if (nc) {
             for (int i = 0; i < rows; i++)
                 memcpy(b.context + i * nc, o->context + rng_below(&pick, o->context_rows) * nc, sizeof(float) * nc);

@@ -373,6 +373,7 @@ static int train_done(const train_run *r)
  * checkpoint, the stop flag and the in-epoch progress. *halt: stop now. */
 static nf_status train_batch(train_run *r, int *halt)
 {
+    k_adapt_threads(); /* the default team shrinks while other work holds the processors */
     nf_flow *f = r->f;
     train_state *s = &r->s;
     const nf_train_options *opt = r->opt, *o = r->o;

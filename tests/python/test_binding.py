@@ -1040,9 +1040,19 @@ class Process(unittest.TestCase):
         self.assertGreater(best, 0.3, "the counter ran at %.2f of its idle rate during log_prob" % best)
 
     def test_threads(self):
-        nflow.set_threads(2)
+        usable, why = nflow.usable_threads()
+        self.assertGreaterEqual(usable, 1)
+        self.assertIn("affinity mask", why)
+        with warnings.catch_warnings(record=True) as w:
+            warnings.simplefilter("always")
+            nflow.set_threads(usable + 5)  # more than the process may use: a warning, and the usable count
+            self.assertEqual(nflow.get_threads(), usable)
+        self.assertTrue(any("may use %d" % usable in str(x.message) for x in w), [str(x.message) for x in w])
+        policy, who = nflow.omp_wait_policy()
+        self.assertIn(who, ("nflow", "OMP_WAIT_POLICY", "GOMP_SPINCOUNT", "libgomp"))
+        nflow.set_threads(min(2, usable))
         try:
-            self.assertEqual(nflow.get_threads(), 2)
+            self.assertEqual(nflow.get_threads(), min(2, usable))
             two = PY2.sample(500, seed=3), PY2.log_prob(X2)
         finally:
             nflow.set_threads(1)
