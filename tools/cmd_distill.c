@@ -217,7 +217,7 @@ int cmd_distill(int argc, char **argv)
                                      "(default 10000)", 0},
         {"eval-seed", OPT_U64, &eval_seed, "seed of those samples (default: --seed + 1); nflow sample with the same "
                                            "seed and threads draws the same ones", 0},
-        {"threads", OPT_INT, &threads, "threads (default: all processors)", 0},
+        {"threads", OPT_INT, &threads, "threads (default: what the process may use: its affinity mask, one per core, its CPU quota)", 0},
         {"plot", OPT_STRING, &plot, "2-D only: PNG of teacher and student densities and samples side by side", 0},
         {"json", OPT_FLAG, &json, "print one JSON object with the results", 0},
         {"quiet", OPT_FLAG, &quiet, "no progress lines", 0},

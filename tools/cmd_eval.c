@@ -105,7 +105,7 @@ int cmd_eval(int argc, char **argv)
         {"context-columns", OPT_STRING, &context_columns, "a conditional model: these columns (0-based, after "
                                                           "--columns) are the context c (default: the model's list)", 0},
         {"out", OPT_STRING, &out, "write the per-row log-densities (nats) here (.csv or .npy)", 0},
-        {"threads", OPT_INT, &threads, "threads (default: all processors)", 0},
+        {"threads", OPT_INT, &threads, "threads (default: what the process may use: its affinity mask, one per core, its CPU quota)", 0},
         {"dequantize", OPT_FLAG, &dequantize, "add U[0,1) noise to the columns that hold only whole numbers", 0},
         {"seed", OPT_U64, &seed, "seed of that noise (default 1)", 0},
         {"json", OPT_FLAG, &json, "print {\"mean_log_likelihood\", \"two_stderr\", \"median_log_likelihood\", "
@@ -275,7 +275,7 @@ int cmd_sample(int argc, char **argv)
         {"out", OPT_STRING, &out, "file to write (.csv or .npy)", 0},
         {"log-prob", OPT_STRING, &log_prob_path, "also write each sample's log-density (nats; .csv or .npy), "
                                                  "computed in the sampling pass", 0},
-        {"threads", OPT_INT, &threads, "threads (default: all processors)", 0},
+        {"threads", OPT_INT, &threads, "threads (default: what the process may use: its affinity mask, one per core, its CPU quota)", 0},
         {NULL, 0, NULL, NULL, 0},
     };
     cli_command cmd = {"sample", "sample MODEL --n N [--context FILE] [--seed S] --out FILE [--log-prob FILE]",
@@ -374,7 +374,7 @@ static int code(const char *name, int argc, char **argv, int decode)
                 : "a conditional model: these columns (0-based, after --columns) are the context c, kept as they "
                   "are; the others x (default: the model's list)", 0},
         {"out", OPT_STRING, &out, "file to write (.csv or .npy)", 0},
-        {"threads", OPT_INT, &threads, "threads (default: all processors)", 0},
+        {"threads", OPT_INT, &threads, "threads (default: what the process may use: its affinity mask, one per core, its CPU quota)", 0},
         {NULL, 0, NULL, NULL, 0},
     };
     cli_command cmd = {name, decode ? "decode MODEL --data FILE --out FILE" : "encode MODEL --data FILE --out FILE",

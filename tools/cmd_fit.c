@@ -62,7 +62,7 @@ int cmd_fit(int argc, char **argv)
         {"clip", OPT_DOUBLE, &kopt.clip_norm, "gradient-norm clipping, 0 = off (default 100)", 0},
         {"progress-every", OPT_INT, &kopt.progress_every, "steps between progress lines (default 100)", 0},
         {"seed", OPT_U64, &seed, "seed of the initial parameters and of the samples (default 1)", 0},
-        {"threads", OPT_INT, &threads, "threads (default: all processors)", 0},
+        {"threads", OPT_INT, &threads, "threads (default: what the process may use: its affinity mask, one per core, its CPU quota)", 0},
         {"plot", OPT_STRING, &plot, "write a PNG: target density, model density, model samples on [-4, 4]^2", 0},
         {"json", OPT_FLAG, &json, "print one JSON object with the results", 0},
         {"quiet", OPT_FLAG, &quiet, "no progress lines", 0},

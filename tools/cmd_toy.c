@@ -82,7 +82,7 @@ int cmd_plot(int argc, char **argv)
         {"seed", OPT_U64, &seed, "random seed of the samples (default 1)", 0},
         {"lo", OPT_DOUBLE, &lo, "lower edge of the square box (default: from the data)", 0},
         {"hi", OPT_DOUBLE, &hi, "upper edge of the square box", 0},
-        {"threads", OPT_INT, &threads, "threads (default: all processors)", 0},
+        {"threads", OPT_INT, &threads, "threads (default: what the process may use: its affinity mask, one per core, its CPU quota)", 0},
         {NULL, 0, NULL, NULL, 0},
     };
     cli_command cmd = {"plot", "plot MODEL --out PNG [--data FILE] [--n N]",

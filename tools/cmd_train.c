@@ -339,7 +339,7 @@ int cmd_train(int argc, char **argv)
                                                           "lr decays wait for a quarter of it)", 0},
         {"max-time", OPT_DOUBLE, &max_time, "stop after the epoch that passes this many seconds of this run, keeping the best epoch (default: no limit)", 0},
         {"seed", OPT_U64, &seed, "seed for the split, the initial parameters and the shuffling (default 1)", 0},
-        {"threads", OPT_INT, &threads, "threads (default: all processors)", 0},
+        {"threads", OPT_INT, &threads, "threads (default: what the process may use: its affinity mask, one per core, its CPU quota)", 0},
         {"plot", OPT_STRING, &plot, "2-D data only: write a PNG of density, data and samples", 0},
         {"json", OPT_FLAG, &json, "print one JSON object with the results", 0},
         {"quiet", OPT_FLAG, &quiet, "no progress lines", 0},
