@@ -663,10 +663,12 @@ NF_API void nf_flow_student_config(const nf_flow *teacher, nf_model model, nf_co
 /* The default student's kind: iaf-mog (an IAF on a MoG base of independent
  * dimensions, as many components as the teacher's) for a teacher with a
  * MoG base, whose multimodal conditionals an IAF on a normal base fits
- * 2 nats worse on a 64-column set; iaf otherwise. */
-NF_API nf_model nf_flow_student_model(const nf_flow *teacher);
+ * 2 nats worse on a 64-column set; iaf otherwise, and iaf whenever the
+ * student will be trained by reverse KL (reverse_kl non-zero: an
+ * iaf-mog's draws are not reparameterisable). */
+NF_API nf_model nf_flow_student_model(const nf_flow *teacher, int reverse_kl);
 /* The student itself (cfg NULL: nf_flow_student_config of
- * nf_flow_student_model): the
+ * nf_flow_student_model(teacher, 0)): the
  * teacher's bounds, standardisation, context standardisation and context
  * columns, its whitening layer set to the teacher's Gaussian fit (the
  * identity for a teacher without one), every other layer the identity. So

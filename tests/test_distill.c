@@ -229,6 +229,18 @@ static nf_flow *trained_teacher(float *data, size_t rows)
     return t;
 }
 
+/* The teacher's default student; NULL (and *t freed) when there is none. */
+static nf_flow *default_student(nf_flow **t)
+{
+    nf_flow *s = NULL;
+    CHECK(*t && nf_flow_create_student(&s, *t, NULL) == NF_OK, "%s", nf_last_error());
+    if (!s) {
+        nf_flow_free(*t);
+        *t = NULL;
+    }
+    return s;
+}
+
 /* The student nf_flow_create_student builds is the teacher's Gaussian fit:
  * its density of any point is the fit's, so distillation starts at
  * KL(Gaussian fit || teacher); sized from the teacher. */
@@ -237,12 +249,9 @@ static void test_student_starts_at_gaussian_fit(void)
     enum { ROWS = 3000 };
     static float data[ROWS * DIM];
     static double ls[ROWS], lg[ROWS];
-    nf_flow *t = trained_teacher(data, ROWS), *s = NULL;
-    CHECK(t && nf_flow_create_student(&s, t, NULL) == NF_OK, "%s", nf_last_error());
-    if (!s) {
-        nf_flow_free(t);
+    nf_flow *t = trained_teacher(data, ROWS), *s = default_student(&t);
+    if (!s)
         return;
-    }
     CHECK(s->has_config && s->config.model == NF_MODEL_IAF && s->config.layers == 2 && s->config.hidden == 16,
           "student sized %d x %d", s->config.layers, s->config.hidden);
     CHECK(nf_flow_log_prob(s, data, ROWS, ls) == NF_OK && nf_flow_gaussian_log_prob(t, data, ROWS, lg) == NF_OK);
@@ -276,12 +285,9 @@ static void test_distill_forward(void)
     enum { ROWS = 3000 };
     static float data[ROWS * DIM];
     static double ls[ROWS], lt[ROWS];
-    nf_flow *t = trained_teacher(data, ROWS), *s = NULL;
-    CHECK(t && nf_flow_create_student(&s, t, NULL) == NF_OK, "%s", nf_last_error());
-    if (!s) {
-        nf_flow_free(t);
+    nf_flow *t = trained_teacher(data, ROWS), *s = default_student(&t);
+    if (!s)
         return;
-    }
     nf_train_options o;
     nf_train_options_default(&o);
     o.max_epochs = 15;
@@ -480,12 +486,10 @@ static void test_mog_teacher_student(void)
     o.max_epochs = 5;
     o.batch = 64;
     CHECK(mt && nf_flow_train(mt, data, ROWS, NULL, 0, &o, NULL) == NF_OK, "%s", nf_last_error());
-    CHECK(nf_flow_student_model(mt) == NF_MODEL_IAF_MOG && nf_flow_student_model(NULL) == NF_MODEL_IAF);
-    CHECK(mt && nf_flow_create_student(&s, mt, NULL) == NF_OK, "%s", nf_last_error());
-    if (!s) {
-        nf_flow_free(mt);
+    CHECK(nf_flow_student_model(mt, 0) == NF_MODEL_IAF_MOG && nf_flow_student_model(mt, 1) == NF_MODEL_IAF &&
+          nf_flow_student_model(NULL, 0) == NF_MODEL_IAF);
+    if (!(s = default_student(&mt)))
         return;
-    }
     CHECK(s->config.model == NF_MODEL_IAF_MOG && s->mog && s->mog->independent && s->mog->k == 4);
     CHECK(nf_flow_log_prob(s, data, ROWS, ls) == NF_OK && nf_flow_gaussian_log_prob(mt, data, ROWS, lg) == NF_OK);
     double apart = 0; /* the mixture's components are a little narrower: lighter tails far out */

@@ -249,7 +249,7 @@ int cmd_distill(int argc, char **argv)
         return EXIT_USAGE;
     int reverse = samples == 0 || cli_seen(&cmd, "steps"); /* reverse KL runs (after maximum likelihood unless
                                                             * --samples 0) */
-    if (reverse && m == 4)
+    if (reverse && m >= 0 && student_models[m] == NF_MODEL_IAF_MOG)
         return cli_error("distill", "--student iaf-mog cannot be trained by reverse KL (--steps, --samples 0): its "
                                     "base's draws are not reparameterisable; use --student iaf"), EXIT_USAGE;
     const cli_path in[] = {{"teacher", teacher_path}, {"context", context_path}, {"data", data_path}},
@@ -284,8 +284,9 @@ int cmd_distill(int argc, char **argv)
         goto done;
     rc = 1;
     nf_config cfg;
-    if (m == -2) /* the library's choice, iaf where reverse KL runs */
-        m = !reverse && nf_flow_student_model(teacher) == NF_MODEL_IAF_MOG ? 4 : 0;
+    for (int k = 0; m == -2 && k < 5; k++) /* the library's choice */
+        if (student_models[k] == nf_flow_student_model(teacher, reverse))
+            m = k;
     nf_flow_student_config(teacher, student_models[m], &cfg);
     if (layers) cfg.layers = layers;
     if (hidden) cfg.hidden = hidden;

@@ -40,13 +40,18 @@ def htru2(shared):
     return np.loadtxt(need(shared + "/data/tabular/htru2.csv"), delimiter=",", skiprows=1, usecols=range(8))
 
 
-def bsds300_small(shared):
+def bsds300_train_small(shared):
     # Reuse the shared recipe (patches, dequantisation, mean removal) rather than
-    # copy it; --small is plenty, as only the first 3,000 training rows are kept.
+    # copy it: its --small training split, 20,000 x 63.
     script = need(shared + "/data/bsds300/prepare.py")
     with tempfile.TemporaryDirectory() as tmp:
         subprocess.run(["/usr/bin/python3", script, tmp, "--small"], check=True, stdout=subprocess.DEVNULL)
-        return np.load(os.path.join(tmp, "train.npy"))[:3000]
+        return np.load(os.path.join(tmp, "train.npy"))
+
+
+def bsds300_small(shared):
+    # only the first 3,000 training rows are kept
+    return bsds300_train_small(shared)[:3000]
 
 
 def digits(shared):
@@ -60,31 +65,29 @@ def breast_cancer(shared):
     return np.loadtxt(need(SKLEARN_DATA + "/breast_cancer.csv"), delimiter=",", skiprows=1)[:, :30]
 
 
-def fashion196(shared):
+def fashion_images(count):
     # IDX3: big-endian magic 0x00000803, then n, rows, cols, then uint8 pixels.
     with gzip.open(need(FASHION), "rb") as f:
         magic_, n, h, w = np.frombuffer(f.read(16), ">u4")
         assert magic_ == 0x803 and (h, w) == (28, 28), "not an IDX3 28x28 image file"
-        im = np.frombuffer(f.read(4000 * h * w), np.uint8).reshape(4000, h, w)
+        return np.frombuffer(f.read(count * h * w), np.uint8).reshape(count, h, w)
+
+
+def fashion196(shared):
+    im = fashion_images(4000)
     # Sum 2x2 blocks: 14x14 = 196 columns, still integers (0..1020), so the
     # set stays discrete but has fewer columns than rows (4,000 x 196).
     return im.astype(np.int64).reshape(4000, 14, 2, 14, 2).sum(axis=(2, 4)).reshape(4000, 196)
 
 
 def bsds300_20k(shared):
-    # The shared recipe's whole --small training split: 20,000 x 63 (distillation, bench/distill_real.sh).
-    script = need(shared + "/data/bsds300/prepare.py")
-    with tempfile.TemporaryDirectory() as tmp:
-        subprocess.run(["/usr/bin/python3", script, tmp, "--small"], check=True, stdout=subprocess.DEVNULL)
-        return np.load(os.path.join(tmp, "train.npy"))
+    # The whole --small training split (distillation, bench/distill_real.sh).
+    return bsds300_train_small(shared)
 
 
 def fashion16(shared):
     # Sums of 7x7 blocks: 4x4 = 16 integer columns (0..12,495) of the first 20,000 images.
-    with gzip.open(need(FASHION), "rb") as f:
-        magic_, n, h, w = np.frombuffer(f.read(16), ">u4")
-        assert magic_ == 0x803 and (h, w) == (28, 28), "not an IDX3 28x28 image file"
-        im = np.frombuffer(f.read(20000 * h * w), np.uint8).reshape(20000, h, w)
+    im = fashion_images(20000)
     return im.astype(np.int64).reshape(20000, 4, 7, 4, 7).sum(axis=(2, 4)).reshape(20000, 16)
 
 

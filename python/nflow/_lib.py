@@ -261,7 +261,7 @@ _declare("nf_flow_distill_converge", _S, flow_p, flow_p, POINTER(nf_kl_options),
 _declare("nf_flow_student_config", None, flow_p, c_int, POINTER(nf_config))
 _declare("nf_flow_create_student", _S, POINTER(flow_p), flow_p, POINTER(nf_config))
 _declare("nf_threads_usable", c_int, c_char_p, c_size_t)
-_declare("nf_flow_student_model", c_int, flow_p)
+_declare("nf_flow_student_model", c_int, flow_p, c_int)
 _declare("nf_flow_distill_options", None, flow_p, c_size_t, POINTER(nf_train_options))
 _declare("nf_flow_distill_forward", _S, flow_p, flow_p, c_size_t, c_float_p, c_size_t, POINTER(nf_train_options),
          POINTER(nf_train_result))

@@ -1076,8 +1076,8 @@ class Flow:
         if not warm:
             if self.model is not None:
                 model_id = _choice("model", self.model, _lib.MODELS)
-            else:  # the library's choice (iaf-mog for a MoG teacher), iaf where reverse KL runs
-                model_id = _lib.MODELS["iaf"] if reverse else lib.nf_flow_student_model(t)
+            else:  # the library's choice: iaf-mog for a MoG teacher, iaf where reverse KL runs
+                model_id = lib.nf_flow_student_model(t, int(reverse))
             cfg = _lib.nf_config()
             lib.nf_flow_student_config(t, model_id, ctypes.byref(cfg))
             for name in ("layers", "hidden", "hidden_layers"):

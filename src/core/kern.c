@@ -128,9 +128,8 @@ int k_threads(void)
 #include <xmmintrin.h>
 enum { FLUSH_BITS = 0x8040 }; /* MXCSR's flush-to-zero (bit 15) and denormals-are-zero (bit 6) */
 
-/* The flush bits of every thread of nflow's team set to `bits`. */
-/* Every thread a team of this process may hold: the current one and what
- * k_adapt_threads may grow it back to. */
+/* The flush bits set to `bits` on every thread a team of this process may
+ * hold: the current team's and those k_adapt_threads may grow it back to. */
 static void set_team_flush(unsigned bits)
 {
     int n = k_threads() > team_max ? k_threads() : team_max;

@@ -168,7 +168,8 @@ static double block_log_prob(const mog_base *m, const real *b, real z, double *c
 }
 
 /* The independent kind's blocks: the parameters, log-scales bounded, and
- * what every row's density shares (terms), once per call. */
+ * what every row shares (the density's terms, the draws' cumulative
+ * weights and scales), once per call. */
 static void prepare_blocks(mog_base *m, const real *p)
 {
     int K = m->k;
@@ -179,8 +180,14 @@ static void prepare_blocks(mog_base *m, const real *p)
         bound_block(m, b);
         for (int j = 0; j < K; j++)
             top = fmax(top, b[j]);
-        for (int j = 0; j < K; j++)
+        double *cdf = m->cdf + (size_t)i * K;
+        for (int j = 0; j < K; j++) {
             s += exp(b[j] - top);
+            cdf[j] = s;
+            m->scale[(size_t)i * K + j] = r_exp(b[2 * K + j]);
+        }
+        for (int j = 0; j < K; j++)
+            cdf[j] /= s;
         double lse_w = top + log(s);
         for (int j = 0; j < K; j++) {
             t[j] = b[j] - lse_w - half_log_2pi - b[2 * K + j];
@@ -301,25 +308,11 @@ void mog_grad(mog_base *m, const real *p, int rows, const real *z, real scale, r
             dz[(size_t)r * n + m->net.order[k]] += m->direct[(size_t)r * n + k];
 }
 
-/* The independent kind's draws: each dimension's cumulative weights and
- * scales once, then per row a uniform's component and a normal. */
+/* The independent kind's draws: per row a uniform's component and a normal. */
 static void independent_sample(mog_base *m, const real *p, int rows, real *z)
 {
     int n = m->n, K = m->k;
     prepare_blocks(m, p);
-    for (int i = 0; i < n; i++) {
-        const real *b = m->blocks + (size_t)i * 3 * K;
-        double top = -INFINITY, acc = 0, *cdf = m->cdf + (size_t)i * K;
-        for (int j = 0; j < K; j++)
-            top = fmax(top, b[j]);
-        for (int j = 0; j < K; j++) {
-            acc += exp(b[j] - top);
-            cdf[j] = acc;
-            m->scale[(size_t)i * K + j] = r_exp(b[2 * K + j]);
-        }
-        for (int j = 0; j < K; j++)
-            cdf[j] /= acc;
-    }
     K_PARALLEL_ROWS((size_t)rows * n * K)
     for (int row = 0; row < rows; row++)
         for (int i = 0; i < n; i++) {

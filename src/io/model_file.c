@@ -473,8 +473,8 @@ static nf_status read_flow(const mf_file *mf, nf_flow **out)
         if (!st)
             st = flow_add(f, ly);
     }
-    if (!st && i < ns && (strcmp(mf_section_tag(mf_section_at(mf, i)), "made_mog_base") == 0 ||
-                          strcmp(mf_section_tag(mf_section_at(mf, i)), "mog_base") == 0))
+    const char *base_tag = i < ns ? mf_section_tag(mf_section_at(mf, i)) : "";
+    if (!st && (strcmp(base_tag, "made_mog_base") == 0 || strcmp(base_tag, "mog_base") == 0))
         st = mog_load(mf, mf_section_at(mf, i++), f->dim, &f->mog);
     if (!st && f->mog && f->mog->context_dim && f->mog->context_dim != f->context_dim)
         st = nf_fail(NF_ERR_FORMAT, "%s: the MoG base reads %d context values, the model has %d", path,

@@ -9,6 +9,11 @@
 #include <string.h>
 
 #include "core/error.h"
+#include "flow/flow.h"
+#include "core/rng.h"
+#include "models/api_autoregressive.h"
+#include "models/whitening.h"
+#include "train/api_train.h"
 
 /* A teacher without a training record (built, not trained): epochs of the
  * maximum-likelihood phase. */
@@ -22,13 +27,9 @@ enum { DISTILL_MIN_SAMPLES_FULL = 50000, DISTILL_MIN_SAMPLES = 10000 };
 #define DISTILL_ML_LR 4e-3
 /* The student's sampling arithmetic is at most the teacher's over this:
  * the teacher's sequential pass costs 1.5x (8 columns) to 1.7x (64) its
- * arithmetic's share, so 3 makes a student sample 4.5-5x faster (measured: 4x at 8 columns). */
+ * arithmetic's share; measured, the default students sampled 3.3-4.1x
+ * faster than their MAF MoG teachers (bench/RESULTS.md). */
 #define STUDENT_SPEEDUP 3.0
-#include "flow/flow.h"
-#include "core/rng.h"
-#include "models/api_autoregressive.h"
-#include "models/whitening.h"
-#include "train/api_train.h"
 
 /* Multiply-adds per row of one MADE of `per` outputs per dimension. */
 static double made_macs(double dim, double context, double hidden, int hidden_layers, double per)
@@ -73,9 +74,9 @@ static double sampling_macs(const nf_config *c)
 /* The fewest hidden units a student is shrunk to. */
 enum { STUDENT_MIN_HIDDEN = 16 };
 
-nf_model nf_flow_student_model(const nf_flow *teacher)
+nf_model nf_flow_student_model(const nf_flow *teacher, int reverse_kl)
 {
-    return teacher && teacher->mog ? NF_MODEL_IAF_MOG : NF_MODEL_IAF;
+    return teacher && teacher->mog && !reverse_kl ? NF_MODEL_IAF_MOG : NF_MODEL_IAF;
 }
 
 void nf_flow_student_config(const nf_flow *teacher, nf_model model, nf_config *cfg)
@@ -143,7 +144,7 @@ nf_status nf_flow_create_student(nf_flow **out, const nf_flow *teacher, const nf
     if (cfg)
         c = *cfg;
     else
-        nf_flow_student_config(teacher, nf_flow_student_model(teacher), &c);
+        nf_flow_student_config(teacher, nf_flow_student_model(teacher, 0), &c);
     if (c.dim != teacher->dim || c.context_dim != teacher->context_dim)
         return nf_fail(NF_ERR_DIMENSION, "student config: %d dimensions and %d context values, the teacher %d and %d",
                        c.dim, c.context_dim, teacher->dim, teacher->context_dim);
@@ -189,7 +190,7 @@ static double student_visit_cost(const nf_flow *teacher)
     if (!teacher->has_config)
         return 1;
     nf_config c;
-    nf_flow_student_config(teacher, nf_flow_student_model(teacher), &c);
+    nf_flow_student_config(teacher, nf_flow_student_model(teacher, 0), &c);
     return sampling_macs(&c) / sampling_macs(&teacher->config) * (1.5 + 0.04 * teacher->dim);
 }
 
@@ -197,30 +198,30 @@ static double student_visit_cost(const nf_flow *teacher)
  * on 8 and 30 columns). */
 #define SAMPLE_COST 0.3
 
-/* Samples are free: enough that a student of the teacher's size does not
- * learn them by heart (on a 14,500-row set: 14,500 left it 1.5 nats below
- * its teacher, 60,000 0.07), but no more than the budget draws and visits
- * once (a teacher of few rows trains in seconds: drawing samples it has no
- * time to visit cost a 30-column set's student twice the teacher's time). */
-static size_t default_samples(const nf_flow *teacher)
+/* The maximum-likelihood phase's default samples (when *samples is 0)
+ * and epochs, from the budget. Samples are free: enough that a student of
+ * the teacher's size does not learn them by heart (on a 14,500-row set:
+ * 14,500 left it 1.5 nats below its teacher, 60,000 0.07), but no more
+ * than the budget draws and visits once (a teacher of few rows trains in
+ * seconds: drawing samples it has no time to visit cost a 30-column set's
+ * student twice the teacher's time). The epochs: what the budget leaves
+ * after drawing them, 1 to 1000. */
+static void distill_plan(const nf_flow *teacher, size_t *samples, int *epochs)
 {
-    double r = 4.0 * (double)teacher->train_rows, budget = visits_budget(teacher);
-    r = r < DISTILL_MIN_SAMPLES_FULL ? DISTILL_MIN_SAMPLES_FULL : r > 1000000 ? 1000000 : r;
-    double once = budget / (SAMPLE_COST + student_visit_cost(teacher));
-    if (budget > 0 && once < r)
-        r = once < DISTILL_MIN_SAMPLES ? DISTILL_MIN_SAMPLES : once;
-    return (size_t)r;
-}
-
-/* What the budget leaves after drawing the samples, in epochs of them,
- * 1 to 1000. */
-static int default_epochs(const nf_flow *teacher, size_t samples)
-{
-    double budget = visits_budget(teacher);
-    if (!(budget > 0))
-        return DISTILL_EPOCHS_UNKNOWN;
-    double e = round((budget - SAMPLE_COST * (double)samples) / ((double)samples * student_visit_cost(teacher)));
-    return e < 1 ? 1 : e > 1000 ? 1000 : (int)e;
+    double budget = visits_budget(teacher), cost = student_visit_cost(teacher);
+    if (*samples == 0) {
+        double r = 4.0 * (double)teacher->train_rows, once = budget / (SAMPLE_COST + cost);
+        r = r < DISTILL_MIN_SAMPLES_FULL ? DISTILL_MIN_SAMPLES_FULL : r > 1000000 ? 1000000 : r;
+        if (budget > 0 && once < r)
+            r = once < DISTILL_MIN_SAMPLES ? DISTILL_MIN_SAMPLES : once;
+        *samples = (size_t)r;
+    }
+    if (!(budget > 0)) {
+        *epochs = DISTILL_EPOCHS_UNKNOWN;
+        return;
+    }
+    double e = round((budget - SAMPLE_COST * (double)*samples) / ((double)*samples * cost));
+    *epochs = e < 1 ? 1 : e > 1000 ? 1000 : (int)e;
 }
 
 void nf_flow_distill_options(const nf_flow *teacher, size_t samples, nf_train_options *opt)
@@ -228,11 +229,11 @@ void nf_flow_distill_options(const nf_flow *teacher, size_t samples, nf_train_op
     nf_train_options_default(opt);
     if (!teacher)
         return;
-    if (samples == 0)
-        samples = default_samples(teacher);
+    int epochs;
+    distill_plan(teacher, &samples, &epochs);
     nf_defaults_for_data(samples, teacher->dim, NULL, opt);
     opt->dropout = 0; /* fresh samples are not learned by heart */
-    opt->max_epochs = default_epochs(teacher, samples);
+    opt->max_epochs = epochs;
     opt->lr = DISTILL_ML_LR;
 }
 
@@ -244,8 +245,10 @@ nf_status nf_flow_distill_forward(nf_flow *student, nf_flow *teacher, size_t row
     if (student->dim != teacher->dim || student->context_dim != teacher->context_dim)
         return nf_fail(NF_ERR_DIMENSION, "teacher: %d dimensions and %d context values, student %d and %d",
                        teacher->dim, teacher->context_dim, student->dim, student->context_dim);
-    if (rows == 0)
-        rows = default_samples(teacher);
+    if (rows == 0) {
+        int unused;
+        distill_plan(teacher, &rows, &unused);
+    }
     if (rows < 2 || rows > (size_t)1 << 32)
         return nf_fail(NF_ERR_INVALID, "%zu teacher samples out of range 2..2^32", rows);
     size_t nc = (size_t)teacher->context_dim, p = (size_t)teacher->dim;

@@ -465,7 +465,8 @@ static int train_epoch_end(train_run *r)
             memcpy(s->best + n, f->state, sizeof(real) * ns);
         } else {
             s->bad_epochs++;
-            if (!r->anneal && ++s->plateau >= r->decay_every && s->plateau * r->steps_per_epoch * 4 >= o->patience_steps) {
+            if (!r->anneal && ++s->plateau >= r->decay_every &&
+                s->plateau * r->steps_per_epoch * 4 >= o->patience_steps) {
                 s->lr *= o->lr_decay;
                 s->plateau = 0;
             }
