@@ -6,11 +6,16 @@
 # pass of the epoch, the final train/validation/test log-likelihoods, the
 # parameters saved; `sample`: reads the nflow model, draws, writes).
 # Medians of REPEATS runs, nflow and PyTorch alternating; one thread.
+# PyTorch's in-process seconds too (issue 28: its epoch, its warm draw,
+# without the interpreter's start and `import torch`), against which
+# nflow's whole process is measured.
 # Prints a JSON line per measurement, then a markdown table.
-#   sh bench/cli_vs_torch.sh [BUILD] [REPEATS]
+#   sh bench/cli_vs_torch.sh [BUILD] [REPEATS] [FILTER]
+# FILTER (a grep pattern on "kind layers hidden dim batch") picks configs.
 set -e
 build=${1:-build}
 reps=${2:-3}
+filter=${3:-.}
 nflow=$build/nflow
 here=$(dirname "$0")
 . "$here/find_python.sh"
@@ -21,6 +26,8 @@ if [ -z "$py" ]; then
 fi
 work=$(mktemp -d); trap 'rm -rf "$work"' EXIT
 now() { date +%s.%N; }
+# the seconds torch_reference.py timed inside its process (its JSON line)
+in_process() { sed -E 's/.*"in_process_s": ([0-9.e-]+).*/\1/' "$1" | awk '{ printf "%.3f\n", $1 }'; }
 median() { sort -g | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
 secs() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.3f\n", b - a }'; }
 
@@ -41,10 +48,11 @@ configs="maf 5 100 6 100
 maf 5 512 63 100
 realnvp 10 512 63 100"
 
-echo "$configs" | while read -r kind layers hidden dim batch; do
+echo "$configs" | grep -e "$filter" | while read -r kind layers hidden dim batch; do
     tag="${kind}_n${dim}_h${hidden}"
     d="$work/d$dim"
     : > "$work/$tag.nt"; : > "$work/$tag.tt"; : > "$work/$tag.ns"; : > "$work/$tag.ts"
+    : > "$work/$tag.ti"; : > "$work/$tag.tj"
     for i in $(seq "$reps"); do
         t0=$(now)
         "$nflow" train --data "${d}_train.npy" --val "${d}_val.npy" --test "${d}_test.npy" --model "$kind" \
@@ -53,24 +61,27 @@ echo "$configs" | while read -r kind layers hidden dim batch; do
         t1=$(now)
         "$py" "$here/torch_reference.py" train --kind "$kind" --data "${d}_train.npy" --val "${d}_val.npy" \
             --test "${d}_test.npy" --layers "$layers" --hidden "$hidden" --hidden-layers 2 --batch "$batch" \
-            --epochs 1 --seed "$i" --threads 1 --out "$work/$tag.torch.npy" > /dev/null
+            --epochs 1 --seed "$i" --threads 1 --out "$work/$tag.torch.npy" > "$work/out.json"
+        in_process "$work/out.json" >> "$work/$tag.ti"
         t2=$(now)
         "$nflow" sample "$work/$tag.nfm" --n 1000 --seed "$i" --threads 1 --out "$work/s.npy"
         t3=$(now)
         "$py" "$here/torch_reference.py" sample --model "$work/$tag.nfm" --n 1000 --seed "$i" --threads 1 \
-            --out "$work/s.torch.npy"
+            --out "$work/s.torch.npy" > "$work/out.json"
         t4=$(now)
+        in_process "$work/out.json" >> "$work/$tag.tj"
         secs "$t0" "$t1" >> "$work/$tag.nt"; secs "$t1" "$t2" >> "$work/$tag.tt"
         secs "$t2" "$t3" >> "$work/$tag.ns"; secs "$t3" "$t4" >> "$work/$tag.ts"
     done
     for op in train sample; do
         o=$(echo $op | cut -c1)
-        n=$(median < "$work/$tag.n$o"); t=$(median < "$work/$tag.t$o")
-        echo "{\"bench\": \"cli\", \"model\": \"$kind\", \"layers\": $layers, \"hidden\": $hidden, \"dim\": $dim, \"op\": \"$op\", \"batch\": $batch, \"nflow_s\": $n, \"torch_s\": $t, \"ratio\": $(awk -v a="$t" -v b="$n" 'BEGIN { printf "%.2f", a / b }'), \"repeats\": $reps}"
+        ip=$([ "$op" = train ] && echo i || echo j)
+        n=$(median < "$work/$tag.n$o"); t=$(median < "$work/$tag.t$o"); ti=$(median < "$work/$tag.t$ip")
+        echo "{\"bench\": \"cli\", \"model\": \"$kind\", \"layers\": $layers, \"hidden\": $hidden, \"dim\": $dim, \"op\": \"$op\", \"batch\": $batch, \"nflow_s\": $n, \"torch_s\": $t, \"ratio\": $(awk -v a="$t" -v b="$n" 'BEGIN { printf "%.2f", a / b }'), \"torch_in_process_s\": $ti, \"ratio_in_process\": $(awk -v a="$ti" -v b="$n" 'BEGIN { printf "%.2f", a / b }'), \"repeats\": $reps}"
     done
 done | tee "$work/lines"
 echo
-echo "| model | dim | hidden | command | nflow s | torch s | torch/nflow |"
-echo "|---|---:|---:|---|---:|---:|---:|"
-sed -E 's/.*"model": "([a-z]+)".*"hidden": ([0-9]+), "dim": ([0-9]+), "op": "([a-z]+)".*"nflow_s": ([0-9.]+), "torch_s": ([0-9.]+), "ratio": ([0-9.]+).*/| \1 | \3 | \2 | \4 | \5 | \6 | \7 |/' "$work/lines" |
+echo "| model | dim | hidden | command | nflow s (whole process) | torch s (whole process) | torch/nflow | torch s (in process) | torch in process/nflow |"
+echo "|---|---:|---:|---|---:|---:|---:|---:|---:|"
+sed -E 's/.*"model": "([a-z]+)".*"hidden": ([0-9]+), "dim": ([0-9]+), "op": "([a-z]+)".*"nflow_s": ([0-9.]+), "torch_s": ([0-9.]+), "ratio": ([0-9.]+), "torch_in_process_s": ([0-9.]+), "ratio_in_process": ([0-9.]+).*/| \1 | \3 | \2 | \4 | \5 | \6 | \7 | \8 | \9 |/' "$work/lines" |
     sed -E 's/\| train \|/| train, 1 epoch |/; s/\| sample \|/| sample 1,000 |/'

@@ -50,5 +50,8 @@ fi
 OMP_WAIT_POLICY=active "$nflow" info --system >"$t/sys.txt" 2>&1 &&
     grep -q "^waiting: *OpenMP threads wait active (set by OMP_WAIT_POLICY)" "$t/sys.txt" && ok ||
     bad "the user's OMP_WAIT_POLICY: $(cat "$t/sys.txt")"
+# one thread has no team to wait in: no restart for it
+OMP_NUM_THREADS=1 "$nflow" info --system >"$t/sys.txt" 2>&1 &&
+    grep -q "^waiting: .*libgomp's default" "$t/sys.txt" && ok || bad "one thread restarted: $(cat "$t/sys.txt")"
 echo "cli_threads: $passed passed, $failed failed"
 [ "$failed" -eq 0 ]

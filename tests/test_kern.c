@@ -261,6 +261,16 @@ static void test_fast_fp(void)
 #pragma omp parallel num_threads(2) reduction(+ : left)
     left += tiny_product() != 0;
     CHECK(left == 2, "%d of 2 team threads make denormals again", left);
+    /* a team made smaller between begin and end: the end still clears the
+     * thread the larger team flushed */
+    fp = k_fast_fp_begin();
+    nf_set_threads(1);
+    k_fast_fp_end(fp);
+    left = 0;
+#pragma omp parallel num_threads(2) reduction(+ : left)
+    left += tiny_product() != 0;
+    CHECK(left == 2, "after a smaller team's end %d of 2 threads make denormals", left);
+    nf_set_threads(2);
     /* a caller that flushes already keeps flushing; nesting restores each level */
     _mm_setcsr(before | 0x8040);
     fp = k_fast_fp_begin();

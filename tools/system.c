@@ -14,6 +14,23 @@ static const char *const fallback_var = "NFLOW_OPENBLAS_PICKED";
 /* Set in the restarted process when nflow chose the OpenMP waiting. */
 static const char *const wait_var = "NFLOW_OMP_WAIT_POLICY";
 
+/* One thread has no team to wait in: the restart (16 ms of a 40 ms
+ * `nflow sample`) would buy nothing. */
+static int one_thread(char **argv)
+{
+    const char *env = getenv("OMP_NUM_THREADS");
+    if (env && !strcmp(env, "1"))
+        return 1;
+    for (int i = 1; argv[i]; i++) {
+        if (!strcmp(argv[i], "--threads=1") || (!strcmp(argv[i], "--threads") && argv[i + 1] && !strcmp(argv[i + 1], "1")))
+            return 1;
+        if (!strcmp(argv[i], "--")) /* past the options */
+            break;
+    }
+    char why[256];
+    return nf_threads_usable(why, sizeof why) == 1;
+}
+
 /* libgomp reads its waiting policy once, as it loads: a team whose threads
  * spin at the barriers (its default) collapses when the processors are
  * shared (two trainings on 2 cores, 2 threads each: 4x slower than one
@@ -21,9 +38,9 @@ static const char *const wait_var = "NFLOW_OMP_WAIT_POLICY";
  * stays within 1.07x and beside the busy loops beats one thread. Alone it
  * costs 14% against spinning (still 15% faster than one thread). The
  * user's OMP_WAIT_POLICY or GOMP_SPINCOUNT stays theirs. */
-static int choose_waiting(void)
+static int choose_waiting(char **argv)
 {
-    if (getenv("OMP_WAIT_POLICY") || getenv("GOMP_SPINCOUNT"))
+    if (getenv("OMP_WAIT_POLICY") || getenv("GOMP_SPINCOUNT") || one_thread(argv))
         return 0;
     setenv("OMP_WAIT_POLICY", "passive", 1);
     setenv(wait_var, "passive", 1);
@@ -32,7 +49,7 @@ static int choose_waiting(void)
 
 void cli_prepare_process(char **argv)
 {
-    int restart = choose_waiting();
+    int restart = choose_waiting(argv);
     nf_system_info s;
     nf_system_info_get(&s);
     int kernels = !getenv("OPENBLAS_CORETYPE") && s.blas_kernel_generic && s.suggested_coretype[0];

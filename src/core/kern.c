@@ -128,15 +128,21 @@ int k_threads(void)
 #include <xmmintrin.h>
 enum { FLUSH_BITS = 0x8040 }; /* MXCSR's flush-to-zero (bit 15) and denormals-are-zero (bit 6) */
 
-/* The flush bits set to `bits` on every thread a team of this process may
- * hold: the current team's and those k_adapt_threads may grow it back to. */
+/* How many of OpenMP's threads hold flush bits nflow set (0: none). */
+static int team_flushed;
+
+/* The flush bits set to `bits` on every thread of the current team and on
+ * those an earlier, larger team left them on. A one-thread caller starts
+ * no team for it (a team of 2 cost `nflow sample --threads 1` 5 of its
+ * 31 ms, the second thread spinning). */
 static void set_team_flush(unsigned bits)
 {
-    int n = k_threads() > team_max ? k_threads() : team_max;
+    int n = k_threads() > team_flushed ? k_threads() : team_flushed;
     if (n > 1 && !omp_in_parallel()) {
 #pragma omp parallel num_threads(n)
         _mm_setcsr((_mm_getcsr() & ~(unsigned)FLUSH_BITS) | bits);
     }
+    team_flushed = bits ? n : 0;
 }
 
 unsigned k_fast_fp_begin(void)

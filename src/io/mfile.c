@@ -1,3 +1,4 @@
+#define _DEFAULT_SOURCE /* MAP_POPULATE */
 /* The model-file container. The byte layout is specified in
  * docs/model-format.md; keep the two in step. Everything is packed and
  * unpacked byte by byte (little-endian, IEEE 754), never by dumping structs,
@@ -439,7 +440,7 @@ static nf_status read_all(const char *path, unsigned char **out, size_t *out_len
      * shared instead of faulted in one by one */
     if (fstat(fileno(fp), &sb) == 0 && S_ISREG(sb.st_mode) && sb.st_size > 0 &&
         (uintmax_t)sb.st_size < (uintmax_t)SIZE_MAX) {
-        void *m = mmap(NULL, (size_t)sb.st_size, PROT_READ, MAP_PRIVATE, fileno(fp), 0);
+        void *m = mmap(NULL, (size_t)sb.st_size, PROT_READ, MAP_PRIVATE | MAP_POPULATE, fileno(fp), 0);
         if (m != MAP_FAILED) {
             fclose(fp);
             *out = m;
@@ -863,6 +864,15 @@ nf_status mf_get_i32s(const mf_file *f, const mf_section *s, const char *key, si
     nf_status st = get_array(f, s, key, MF_I32S, n, &p, count);
     if (!st)
         *v = p;
+    return st;
+}
+
+nf_status mf_count_f32s(const mf_file *f, const mf_section *s, const char *key, size_t *count)
+{
+    const mf_value *x;
+    nf_status st = lookup(f, s, key, MF_F32S, &x);
+    if (!st)
+        *count = (size_t)x->count;
     return st;
 }
 

@@ -58,6 +58,8 @@ nf_status mf_get_i32s(const mf_file *f, const mf_section *s, const char *key, si
 /* Copies a float32 array of exactly n values into dst (the parameters:
  * straight from the file image, without a copy in between). */
 nf_status mf_copy_f32s(const mf_file *f, const mf_section *s, const char *key, size_t n, float *dst);
+/* The element count of a float32 array, without decoding it. */
+nf_status mf_count_f32s(const mf_file *f, const mf_section *s, const char *key, size_t *count);
 /* Whether a key exists in a section (for optional values). */
 int mf_has(const mf_section *s, const char *key);
 /* Prints every section and key with its type and size (and scalar values)

@@ -375,9 +375,8 @@ static nf_status stored_params(const mf_file *mf, size_t *count)
 {
     for (size_t i = 0; i < mf_section_count(mf); i++) {
         const mf_section *s = mf_section_at(mf, i);
-        const float *v;
         if (strcmp(mf_section_tag(s), "parameters") == 0)
-            return mf_get_f32s(mf, s, "values", (size_t)-1, &v, count);
+            return mf_count_f32s(mf, s, "values", count);
     }
     return nf_fail(NF_ERR_FORMAT, "%s: section 'parameters' missing", mf_path(mf));
 }
