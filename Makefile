@@ -57,7 +57,7 @@ TESTS = $(TEST_SRC:tests/%.c=$(BUILD)/tests/%) $(DTEST_SRC:tests/%.c=$(BUILD)/te
 LIB_HEADERS = include/nflow.h $(wildcard src/*/*.h)
 HEADERS = $(LIB_HEADERS) $(wildcard tools/*.h) tests/harness.h tests/dcheck.h
 
-.PHONY: all deps check demo bench clean fuzz install uninstall
+.PHONY: all deps check demo bench clean fuzz install uninstall abi-check abi-baseline
 all: deps $(BUILD)/libnflow.a $(BUILD)/libnflow.so $(BUILD)/libnflow_extras.a $(BUILD)/nflow $(BUILD)/fit_banana
 
 deps:
@@ -100,6 +100,14 @@ $(BUILD)/libnflow_dbl.a: $(DBL_OBJ)
 # NF_API symbols are exported (-fvisibility=hidden elsewhere)
 $(BUILD)/libnflow.so: $(LIB_OBJ)
 	$(CC) -shared -Wl,-soname,libnflow.so.$(NF_SOVERSION) -o $@ $^ $(LDLIBS)
+
+# The ABI against abi/libnflow.abi (scripts/abi_check.sh, libabigail):
+# an incompatible change fails unless NF_SOVERSION changes with it.
+abi-check: $(BUILD)/libnflow.so
+	sh scripts/abi_check.sh abi/libnflow.abi $(BUILD)/libnflow.so
+
+abi-baseline: $(BUILD)/libnflow.so
+	sh scripts/abi_check.sh --update abi/libnflow.abi $(BUILD)/libnflow.so
 
 $(BUILD)/nflow: $(TOOL_OBJ) $(BUILD)/libnflow.a $(BUILD)/libnflow_extras.a
 	$(TOOL_CC) -o $@ $(TOOL_OBJ) $(EXTRAS_LIBS) $(LDLIBS)

@@ -25,6 +25,8 @@ optional=""
 if ! /usr/bin/python3 -c 'import numpy' >/dev/null 2>&1 && ! python3 -c 'import numpy' >/dev/null 2>&1; then
     optional="python3-numpy"
 fi
+# make abi-check and tests/cli_abi.sh (libabigail's abidw, abidiff): wanted, not needed to build
+command -v abidiff >/dev/null 2>&1 || optional="${optional:+$optional }abigail-tools"
 [ -z "$missing" ] && [ -z "$optional" ] && exit 0
 if [ "$(id -u)" = 0 ]; then
     export DEBIAN_FRONTEND=noninteractive
@@ -34,9 +36,9 @@ if [ "$(id -u)" = 0 ]; then
             echo "setup: apt-get install -y$missing failed" >&2; exit 1; }
     fi
     if [ -n "$optional" ]; then
-        echo "setup: installing $optional (the Python binding's tests)"
+        echo "setup: installing $optional (the Python binding's tests, the ABI check)"
         { [ -n "$missing" ] || apt-get update -qq; } && apt-get install -y -qq $optional >/dev/null 2>&1 ||
-            echo "setup: apt-get install -y $optional failed: the Python binding's tests will be skipped" >&2
+            echo "setup: apt-get install -y $optional failed: the Python binding's tests or the ABI check will be skipped" >&2
     fi
 elif [ -n "$missing" ]; then
     echo "setup: missing system packages; run:" >&2
