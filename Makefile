@@ -96,10 +96,10 @@ $(BUILD)/libnflow_dbl.a: $(DBL_OBJ)
 	@rm -f $@
 	ar rcs $@ $^
 
-# SONAME libnflow.so.0: a new major version is a new name; only the
+# SONAME libnflow.so.1: a new major version is a new name; only the
 # NF_API symbols are exported (-fvisibility=hidden elsewhere)
-$(BUILD)/libnflow.so: $(LIB_OBJ)
-	$(CC) -shared -Wl,-soname,libnflow.so.$(NF_SOVERSION) -o $@ $^ $(LDLIBS)
+$(BUILD)/libnflow.so: $(LIB_OBJ) Makefile
+	$(CC) -shared -Wl,-soname,libnflow.so.$(NF_SOVERSION) -o $@ $(LIB_OBJ) $(LDLIBS)
 
 # The ABI against abi/libnflow.abi (scripts/abi_check.sh, libabigail):
 # an incompatible change fails unless NF_SOVERSION changes with it.
@@ -178,19 +178,19 @@ fuzz: deps
 	@sh scripts/setup.sh fuzz
 	@$(MAKE) --no-print-directory $(FUZZ_TARGETS:%=$(FUZZ_BUILD)/fuzz_%)
 
-# make install PREFIX=/usr/local DESTDIR=: the header, libnflow.so.0 (and
+# make install PREFIX=/usr/local DESTDIR=: the header, libnflow.so.1 (and
 # its development link), libnflow.a, nflow.pc for pkg-config, the tool, its
 # manual pages (man/, the version filled in), and the Python package
 # (python/nflow) in PYTHONDIR: the site-packages folder of python3 under
 # PREFIX (Debian: /usr/local/lib/python3.X/dist-packages,
 # /usr/lib/python3/dist-packages), else PREFIX/lib/python3/dist-packages.
-# The package finds PREFIX/lib/libnflow.so.0 by the relative path recorded
+# The package finds PREFIX/lib/libnflow.so.1 by the relative path recorded
 # in its _install.py.
 PREFIX ?= /usr/local
 PYTHON ?= $(shell for p in python3 /usr/bin/python3; do $$p -c 'import numpy' >/dev/null 2>&1 && { echo $$p; exit; }; done; echo python3)
 PYTHONDIR ?= $(shell $(PYTHON) -c 'import site, sys; p = [d for d in site.getsitepackages() if d.startswith(sys.argv[1] + "/lib/")]; print(p[0] if p else "")' '$(PREFIX)' 2>/dev/null | grep . || echo '$(PREFIX)/lib/python3/dist-packages')
 PY_FILES = $(wildcard python/nflow/*.py)
-NF_SOVERSION = 0
+NF_SOVERSION = 1
 NF_VERSION = $(shell sed -n 's/^\#define NF_VERSION_STRING "\(.*\)"/\1/p' include/nflow.h)
 LIBDIR = $(PREFIX)/lib
 MANDIR = $(PREFIX)/share/man

@@ -21,6 +21,16 @@
  *   denormals cost a hundred normal operations, and training makes them),
  *   and give the caller's setting back before they return. The callbacks
  *   they make (progress, target densities) run with the flushing on.
+ * - Options structs that grow (nf_config, nf_made_options, nf_read_options,
+ *   nf_train_options, nf_kl_options) begin with struct_size: their _default
+ *   call, an inline function of this header, sets it to the sizeof the
+ *   caller was compiled with, so a program built against an older header
+ *   keeps working with a newer libnflow.so.1 (the library reads only the
+ *   fields the program knows, and defaults the rest) and one built against
+ *   a newer header is refused with NF_ERR_INVALID, not misread. Set such a
+ *   struct with its _default call before anything else; a library call
+ *   that fills one keeps its struct_size. New fields go at the end and
+ *   make the struct larger. The other structs do not grow.
  */
 #ifndef NFLOW_H
 #define NFLOW_H
@@ -104,6 +114,8 @@ typedef struct nf_system_info {
     char suggested_coretype[32]; /* when generic: the OPENBLAS_CORETYPE that fits; else "" */
     int threads;                 /* nf_get_threads() */
     int processors;              /* processors OpenMP may use */
+    /* The caller allocates this struct: it does not grow (what the machine
+     * reports beyond it comes through calls, e.g. nf_threads_usable). */
 } nf_system_info;
 NF_API void nf_system_info_get(nf_system_info *info);
 
@@ -114,7 +126,7 @@ NF_API void nf_system_info_get(nf_system_info *info);
  * machine's byte order, read whole (no column list), is mapped into memory
  * rather than copied: `mapping` is then the mapping (private and
  * copy-on-write, so `values` may still be written), NULL otherwise. */
-typedef struct nf_matrix {
+typedef struct nf_matrix { /* does not grow */
     size_t rows, cols;
     float *values;
     void *mapping;
@@ -122,6 +134,7 @@ typedef struct nf_matrix {
 } nf_matrix;
 
 typedef struct nf_read_options {
+    size_t struct_size; /* set by nf_read_options_default */
     /* CSV only: 1 header line, 0 none, -1 detect (a first line none of whose
      * selected fields is a number is a header). */
     int header;
@@ -129,7 +142,8 @@ typedef struct nf_read_options {
     const char *columns;
 } nf_read_options;
 
-NF_API void nf_read_options_default(nf_read_options *opt);
+NF_API void nf_read_options_init(nf_read_options *opt, size_t struct_size);
+static inline void nf_read_options_default(nf_read_options *opt) { nf_read_options_init(opt, sizeof *opt); }
 /* Reads .npy (float32/float64, 1-D or 2-D, C order) or .csv (by extension;
  * anything else is read as CSV). NaN or Inf, a non-numeric cell, a ragged
  * row or a truncated file is an error naming the file, line and field. */
@@ -211,6 +225,7 @@ typedef enum nf_permutation { NF_PERM_REVERSE = 0, NF_PERM_RANDOM = 1 } nf_permu
 
 /* A ready-made architecture (what `nflow train --model` builds). */
 typedef struct nf_config {
+    size_t struct_size;  /* set by nf_config_default */
     nf_model model;
     int dim;
     int layers;          /* coupling layers, or MADEs of a MAF/IAF */
@@ -251,7 +266,11 @@ typedef struct nf_config {
 } nf_config;
 
 /* Defaults for a model and dimension (the values README.md explains). */
-NF_API void nf_config_default(nf_config *cfg, nf_model model, int dim);
+NF_API void nf_config_init(nf_config *cfg, size_t struct_size, nf_model model, int dim);
+static inline void nf_config_default(nf_config *cfg, nf_model model, int dim)
+{
+    nf_config_init(cfg, sizeof *cfg, model, dim);
+}
 NF_API nf_status nf_flow_create(nf_flow **out, const nf_config *cfg);
 
 /* Building a flow layer by layer. Layers are listed in the density
@@ -291,6 +310,7 @@ NF_API nf_status nf_flow_add_linear_lu(nf_flow *f, uint64_t seed);
  * with degree k + 1. Hidden degrees sequential or (random_degrees) drawn
  * with `seed`. Log-scales bounded to (-bound, bound). */
 typedef struct nf_made_options {
+    size_t struct_size; /* set by nf_made_options_default */
     int hidden, hidden_layers;
     nf_activation activation;
     nf_order order;
@@ -299,7 +319,8 @@ typedef struct nf_made_options {
     uint64_t seed;
     double bound;
 } nf_made_options;
-NF_API void nf_made_options_default(nf_made_options *opt);
+NF_API void nf_made_options_init(nf_made_options *opt, size_t struct_size);
+static inline void nf_made_options_default(nf_made_options *opt) { nf_made_options_init(opt, sizeof *opt); }
 /* MAF layer: density in one pass, sampling sequential (one pass of work). */
 NF_API nf_status nf_flow_add_maf(nf_flow *f, const nf_made_options *opt);
 /* Spline MAF layer (autoregressive neural spline flow): each dimension
@@ -444,6 +465,7 @@ typedef struct nf_train_progress {
 } nf_train_progress;
 
 typedef struct nf_train_options {
+    size_t struct_size;        /* set by nf_train_options_default */
     int batch;
     double lr;
     double weight_decay;       /* L2, added to the gradient */
@@ -529,7 +551,8 @@ typedef struct nf_train_result {
 } nf_train_result;
 
 /* Defaults; checkpoint_seconds 300, no checkpoint, no resume. */
-NF_API void nf_train_options_default(nf_train_options *opt);
+NF_API void nf_train_options_init(nf_train_options *opt, size_t struct_size);
+static inline void nf_train_options_default(nf_train_options *opt) { nf_train_options_init(opt, sizeof *opt); }
 /* The sizes that fit a data set of `rows` training rows (README.md, "Defaults
  * that fit the data"): hidden units of cfg (100, or 4 x dim up to 512 from
  * 50,000 rows on), and the batch of opt (the largest power of two giving at
@@ -609,6 +632,7 @@ typedef struct nf_kl_progress {
 } nf_kl_progress;
 
 typedef struct nf_kl_options {
+    size_t struct_size;   /* set by nf_kl_options_default */
     int batch;            /* samples per step (default 512) */
     int steps;            /* Adam steps (default 3000) */
     double lr;            /* initial learning rate, cosine-decayed to 0 over the steps (default 1e-3) */
@@ -628,7 +652,8 @@ typedef struct nf_kl_options {
     size_t context_rows;
 } nf_kl_options;
 
-NF_API void nf_kl_options_default(nf_kl_options *opt);
+NF_API void nf_kl_options_init(nf_kl_options *opt, size_t struct_size);
+static inline void nf_kl_options_default(nf_kl_options *opt) { nf_kl_options_init(opt, sizeof *opt); }
 /* Probability density distillation: trains `student` to minimise
  * KL(student || teacher) = E_{u ~ p_Z}[log s(x(u)) - log t(x(u))] with the
  * reparameterisation x = student z2x(u). The student's log-density comes
@@ -659,7 +684,11 @@ NF_API nf_status nf_flow_distill_converge(nf_flow *student, nf_flow *teacher, co
  * units the teacher's or fewer: the most with which the student samples
  * with at most a third of the teacher's sampling arithmetic; with the
  * whitening layer and the teacher's tail weight. */
-NF_API void nf_flow_student_config(const nf_flow *teacher, nf_model model, nf_config *cfg);
+NF_API void nf_flow_student_config_sized(const nf_flow *teacher, nf_model model, nf_config *cfg, size_t struct_size);
+static inline void nf_flow_student_config(const nf_flow *teacher, nf_model model, nf_config *cfg)
+{
+    nf_flow_student_config_sized(teacher, model, cfg, sizeof *cfg);
+}
 /* The default student's kind: iaf-mog (an IAF on a MoG base of independent
  * dimensions, as many components as the teacher's) for a teacher with a
  * MoG base, whose multimodal conditionals an IAF on a normal base fits
@@ -702,7 +731,12 @@ NF_API nf_status nf_flow_distill_forward(nf_flow *student, nf_flow *teacher, siz
  * ratio when the default student is narrower) over `samples`, 1 to 1000,
  * so that the student trains in about the teacher's time (50 for a
  * teacher without a training record). */
-NF_API void nf_flow_distill_options(const nf_flow *teacher, size_t samples, nf_train_options *opt);
+NF_API void nf_flow_distill_options_sized(const nf_flow *teacher, size_t samples, nf_train_options *opt,
+                                          size_t struct_size);
+static inline void nf_flow_distill_options(const nf_flow *teacher, size_t samples, nf_train_options *opt)
+{
+    nf_flow_distill_options_sized(teacher, samples, opt, sizeof *opt);
+}
 /* The same against a target log-density callback (variational inference,
  * sampling from an energy function). The reported KL is then up to the
  * target's unknown log-normaliser. */

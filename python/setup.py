@@ -1,7 +1,7 @@
 """Bundles libnflow into the package when it has been built (make), so that
 `pip install ./python` gives a package that needs nothing else: the file
 NFLOW_LIBRARY names, else ../build/libnflow.so, is copied in as
-nflow/libnflow.so.0. Without either the package looks for an installed
+nflow/libnflow.so.1. Without either the package looks for an installed
 libnflow at import (nflow/_lib.py). Everything else is in pyproject.toml."""
 import os
 import shutil
@@ -17,10 +17,10 @@ class build_py_with_library(build_py):
         super().run()
         lib = os.environ.get("NFLOW_LIBRARY") or os.path.join(here, "..", "build", "libnflow.so")
         if os.path.isfile(lib):
-            dest = os.path.join(self.build_lib, "nflow", "libnflow.so.0")
+            dest = os.path.join(self.build_lib, "nflow", "libnflow.so.1")
             shutil.copyfile(lib, dest)
             os.chmod(dest, 0o755)
-            print("bundling %s as nflow/libnflow.so.0" % os.path.normpath(lib))
+            print("bundling %s as nflow/libnflow.so.1" % os.path.normpath(lib))
 
 
 setup(cmdclass={"build_py": build_py_with_library})

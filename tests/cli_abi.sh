@@ -44,6 +44,21 @@ sh "$check" "$t/base.abi" "$t/bumped/libt.so" > "$t/out.txt" 2>&1 && grep -q "li
 sh "$check" --update "$t/base2.abi" "$t/added0/libt.so" > /dev/null
 sh "$check" "$t/base2.abi" "$t/changed/libt.so" > "$t/out.txt" 2>&1
 [ $? -eq 1 ] && grep -q "t_more" "$t/out.txt" && ok || bad "a changed signature passes: $(cat "$t/out.txt")"
+# a type the header only points to (opaque) may change, named in BASE.abignore
+opaque() { # DIR MEMBERS
+    mkdir -p "$t/$1"
+    printf 'typedef struct t_ctx t_ctx;\n%s\n' '__attribute__((visibility("default"))) int t_get(const t_ctx *c);' > "$t/$1/t.h"
+    printf '#include "t.h"\nstruct t_ctx { %s };\nint t_get(const t_ctx *c) { return c->a; }\n' "$2" > "$t/$1/t.c"
+    cc -g -O1 -shared -fPIC -fvisibility=hidden -Wl,-soname,libt.so.0 -o "$t/$1/libt.so" "$t/$1/t.c"
+}
+opaque o1 "int a;"
+opaque o2 "double before; int a; char more[40];"
+sh "$check" --update "$t/opq.abi" "$t/o1/libt.so" > /dev/null
+sh "$check" "$t/opq.abi" "$t/o2/libt.so" > "$t/out.txt" 2>&1
+[ $? -eq 1 ] && ok || bad "without a suppression an opaque type's change passes: $(cat "$t/out.txt")"
+printf '[suppress_type]\n  name = t_ctx\n' > "$t/opq.abignore"
+sh "$check" "$t/opq.abi" "$t/o2/libt.so" > "$t/out.txt" 2>&1 && ok ||
+    bad "an opaque type named in .abignore fails: $(cat "$t/out.txt")"
 # a missing library or baseline: status 2, said
 sh "$check" "$t/none.abi" "$t/v1/libt.so" > "$t/out.txt" 2>&1
 [ $? -eq 2 ] && grep -q "no baseline" "$t/out.txt" && ok || bad "a missing baseline: $(cat "$t/out.txt")"

@@ -1,7 +1,7 @@
 #!/bin/sh
 # make install / uninstall (issue 15, item 2): into a temporary prefix, then
 # examples/fit_banana.c is built with `pkg-config --cflags --libs nflow` alone
-# and runs; the library's SONAME is libnflow.so.0 and it exports only the
+# and runs; the library's SONAME is libnflow.so.1 and it exports only the
 # public nf_ symbols; the manual pages go to share/man/man1 with the
 # version filled in; the Python package (python/nflow) finds the installed
 # library: from another folder it trains, evaluates, samples and saves a
@@ -18,7 +18,7 @@ command -v pkg-config >/dev/null 2>&1 || { bad "no pkg-config (scripts/setup.sh 
 builddir=$(cd "$build" && pwd)
 run_ok "make install" make -s -C "$root" install BUILD="$builddir" PREFIX="$t/prefix"
 pages=$(cd "$root/man" && ls ./*.1 | sed 's|^\./|share/man/man1/|')
-for f in include/nflow.h lib/libnflow.a lib/libnflow.so lib/libnflow.so.0 lib/pkgconfig/nflow.pc bin/nflow $pages; do
+for f in include/nflow.h lib/libnflow.a lib/libnflow.so lib/libnflow.so.1 lib/pkgconfig/nflow.pc bin/nflow $pages; do
     [ -e "$t/prefix/$f" ] && ok || bad "not installed: $f"
 done
 # the manual pages: one per command besides nflow(1), the version filled in, found by man
@@ -33,14 +33,14 @@ if command -v man >/dev/null 2>&1; then
     MANPATH="$t/prefix/share/man" MANPAGER=cat man nflow 2>&1 | grep -q "nflow $version" && ok ||
         bad "man nflow: $(MANPATH="$t/prefix/share/man" MANPAGER=cat man nflow 2>&1 | head -3)"
 fi
-readelf -d "$t/prefix/lib/libnflow.so.0" | grep -q 'SONAME.*\[libnflow.so.0\]' && ok || bad "SONAME"
-others=$(nm -D --defined-only "$t/prefix/lib/libnflow.so.0" | awk '$2 ~ /[TDBR]/ { print $3 }' | grep -v '^nf_' | head -5)
+readelf -d "$t/prefix/lib/libnflow.so.1" | grep -q 'SONAME.*\[libnflow.so.1\]' && ok || bad "SONAME"
+others=$(nm -D --defined-only "$t/prefix/lib/libnflow.so.1" | awk '$2 ~ /[TDBR]/ { print $3 }' | grep -v '^nf_' | head -5)
 [ -z "$others" ] && ok || bad "exported beyond nf_*: $others"
 export PKG_CONFIG_PATH="$t/prefix/lib/pkgconfig"
 # shellcheck disable=SC2046 # pkg-config prints a list of flags
 # the core library needs neither libpng nor the toys (src/extras)
-ldd "$t/prefix/lib/libnflow.so.0" | grep -q libpng && bad "libnflow.so links libpng" || ok
-nm -D --defined-only "$t/prefix/lib/libnflow.so.0" | grep -q 'nf_toy_\|nf_plot_\|nf_target_' &&
+ldd "$t/prefix/lib/libnflow.so.1" | grep -q libpng && bad "libnflow.so links libpng" || ok
+nm -D --defined-only "$t/prefix/lib/libnflow.so.1" | grep -q 'nf_toy_\|nf_plot_\|nf_target_' &&
     bad "libnflow.so exports the extras" || ok
 run_ok "build an example with pkg-config" cc -std=c11 -o "$t/fit_banana" "$root/examples/fit_banana.c" \
     $(pkg-config --cflags --libs nflow)
@@ -62,7 +62,7 @@ import os, sys
 import numpy as np
 import nflow
 prefix = sys.argv[1]
-assert os.path.samefile(nflow.library_path, prefix + "/lib/libnflow.so.0"), nflow.library_path
+assert os.path.samefile(nflow.library_path, prefix + "/lib/libnflow.so.1"), nflow.library_path
 rng = np.random.default_rng(1)
 x = rng.normal(size=500)
 X = np.stack([x, 0.5 * x ** 2 + 0.3 * rng.normal(size=500)], axis=1).astype(np.float32)
@@ -108,7 +108,7 @@ run_ok "make install DESTDIR" make -s -C "$root" install BUILD="$builddir" PREFI
 [ -e "$t/stage/usr/lib/pkgconfig/nflow.pc" ] && grep -q '^prefix=/usr$' "$t/stage/usr/lib/pkgconfig/nflow.pc" && ok ||
     bad "DESTDIR staging"
 staged=$(find "$t/stage/usr/lib" -path '*/nflow/_install.py')
-[ -n "$staged" ] && grep -q '^LIBRARY = "\.\./\.\./\.\./libnflow\.so\.0"$' "$staged" && ok ||
+[ -n "$staged" ] && grep -q '^LIBRARY = "\.\./\.\./\.\./libnflow\.so\.1"$' "$staged" && ok ||
     bad "DESTDIR staging of the Python package: ${staged:-none}"
 [ -e "$t/stage/usr/share/man/man1/nflow.1" ] && [ -e "$t/stage/usr/share/man/man1/nflow-train.1" ] && ok ||
     bad "DESTDIR staging: no manual pages in $t/stage/usr/share/man/man1"

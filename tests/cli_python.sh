@@ -44,7 +44,7 @@ if "$py" -m pip --version >/dev/null 2>&1 && "$py" -c 'import setuptools' >/dev/
 import sys
 import numpy as np
 import nflow
-assert nflow.library_path == sys.argv[1] + "/nflow/libnflow.so.0", nflow.library_path
+assert nflow.library_path == sys.argv[1] + "/nflow/libnflow.so.1", nflow.library_path
 X = np.random.default_rng(0).normal(size=(300, 2))
 f = nflow.Flow(model="realnvp", layers=2, hidden=8).fit(X, epochs=2, verbose=False)
 assert np.isfinite(f.log_prob(X)).all() and f.sample(5).shape == (5, 2)

@@ -166,7 +166,7 @@ static nf_read_options opts(int header, const char *columns)
 
 static void test_options_and_free(void)
 {
-    nf_read_options o = {5, "x"};
+    nf_read_options o = {sizeof o, 5, "x"};
     nf_read_options_default(&o);
     CHECK(o.header == -1);
     CHECK(o.columns == NULL);

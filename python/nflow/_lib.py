@@ -9,8 +9,8 @@ The library is looked for, in order: the file named by the environment
 variable NFLOW_LIBRARY; a copy bundled into the package (pip install
 ./python after make); the path make install recorded in _install.py; the
 installed layout (PREFIX/lib/python3/dist-packages/nflow and
-PREFIX/lib/libnflow.so.0); the source tree's build/libnflow.so; the dynamic
-loader's own search for libnflow.so.0; ctypes.util.find_library("nflow").
+PREFIX/lib/libnflow.so.1); the source tree's build/libnflow.so; the dynamic
+loader's own search for libnflow.so.1; ctypes.util.find_library("nflow").
 """
 import ctypes
 import ctypes.util
@@ -19,7 +19,7 @@ import os
 from ctypes import (CFUNCTYPE, POINTER, Structure, c_char, c_char_p, c_double, c_float, c_int, c_size_t,
                     c_uint64, c_void_p)
 
-SONAME = "libnflow.so.0"
+SONAME = "libnflow.so.1"
 _here = os.path.dirname(os.path.abspath(__file__))
 
 
@@ -34,7 +34,7 @@ def _candidates():
         yield "make install", os.path.normpath(os.path.join(_here, LIBRARY)), False
     except ImportError:
         pass
-    # PREFIX/lib/python3/dist-packages/nflow -> PREFIX/lib/libnflow.so.0
+    # PREFIX/lib/python3/dist-packages/nflow -> PREFIX/lib/libnflow.so.1
     yield "installed layout", os.path.normpath(os.path.join(_here, "..", "..", "..", SONAME)), False
     # python/nflow -> build/libnflow.so of the source tree
     yield "source tree", os.path.normpath(os.path.join(_here, "..", "..", "build", "libnflow.so")), False
@@ -96,6 +96,9 @@ c_int_p = POINTER(c_int)
 
 
 # ---- structures, field by field as in nflow.h ----------------------------
+# The options structs begin with struct_size (nflow.h): the library reads
+# only the fields this mirror has (ctypes.sizeof), so a mirror behind the
+# header is defaulted, not misread. Set them with the _init calls.
 class nf_system_info(Structure):
     _fields_ = [("cpu", c_char * 64), ("cpu_features", c_char * 160), ("cpu_vector_bits", c_int),
                 ("blas", c_char * 160), ("blas_kernel", c_char * 32), ("blas_kernel_bits", c_int),
@@ -109,11 +112,11 @@ class nf_matrix(Structure):
 
 
 class nf_read_options(Structure):
-    _fields_ = [("header", c_int), ("columns", c_char_p)]
+    _fields_ = [("struct_size", c_size_t), ("header", c_int), ("columns", c_char_p)]
 
 
 class nf_config(Structure):
-    _fields_ = [("model", c_int), ("dim", c_int), ("layers", c_int), ("hidden", c_int), ("hidden_layers", c_int),
+    _fields_ = [("struct_size", c_size_t), ("model", c_int), ("dim", c_int), ("layers", c_int), ("hidden", c_int), ("hidden_layers", c_int),
                 ("activation", c_int), ("base", c_int), ("partition", c_int), ("seed", c_uint64),
                 ("order", c_int), ("random_degrees", c_int), ("batch_norm", c_int), ("actnorm", c_int),
                 ("log_scale_bound", c_double), ("components", c_int), ("whiten", c_int),
@@ -122,7 +125,7 @@ class nf_config(Structure):
 
 
 class nf_made_options(Structure):
-    _fields_ = [("hidden", c_int), ("hidden_layers", c_int), ("activation", c_int), ("order", c_int),
+    _fields_ = [("struct_size", c_size_t), ("hidden", c_int), ("hidden_layers", c_int), ("activation", c_int), ("order", c_int),
                 ("perm", c_int_p), ("random_degrees", c_int), ("seed", c_uint64), ("bound", c_double)]
 
 
@@ -137,7 +140,7 @@ train_progress_fn = CFUNCTYPE(c_int, POINTER(nf_train_progress), c_void_p)
 
 
 class nf_train_options(Structure):
-    _fields_ = [("batch", c_int), ("lr", c_double), ("weight_decay", c_double), ("clip_norm", c_double),
+    _fields_ = [("struct_size", c_size_t), ("batch", c_int), ("lr", c_double), ("weight_decay", c_double), ("clip_norm", c_double),
                 ("max_epochs", c_int), ("patience", c_int), ("patience_steps", c_int), ("lr_decay", c_double),
                 ("seed", c_uint64), ("progress", train_progress_fn), ("user", c_void_p),
                 ("progress_seconds", c_double), ("checkpoint_path", c_char_p), ("checkpoint_seconds", c_double),
@@ -166,7 +169,7 @@ log_density_given_fn = CFUNCTYPE(c_int, c_float_p, c_float_p, c_size_t, c_int, c
 
 
 class nf_kl_options(Structure):
-    _fields_ = [("batch", c_int), ("steps", c_int), ("lr", c_double), ("clip_norm", c_double), ("seed", c_uint64),
+    _fields_ = [("struct_size", c_size_t), ("batch", c_int), ("steps", c_int), ("lr", c_double), ("clip_norm", c_double), ("seed", c_uint64),
                 ("progress_every", c_int), ("progress", kl_progress_fn), ("user", c_void_p),
                 ("context", c_float_p), ("context_rows", c_size_t)]
 
@@ -189,7 +192,7 @@ _declare("nf_version", c_char_p)
 _declare("nf_set_threads", None, c_int)
 _declare("nf_get_threads", c_int)
 _declare("nf_system_info_get", None, POINTER(nf_system_info))
-_declare("nf_read_options_default", None, POINTER(nf_read_options))
+_declare("nf_read_options_init", None, POINTER(nf_read_options), c_size_t)
 _declare("nf_matrix_read", _S, c_char_p, POINTER(nf_read_options), POINTER(nf_matrix))
 _declare("nf_matrix_write", _S, c_char_p, POINTER(nf_matrix))
 _declare("nf_matrix_write_double", _S, c_char_p, c_double_p, c_size_t, c_size_t)
@@ -198,7 +201,7 @@ _declare("nf_matrix_split", _S, POINTER(nf_matrix), c_double, c_double, c_uint64
          POINTER(nf_matrix), POINTER(nf_matrix))
 _declare("nf_matrix_integer_columns", c_size_t, POINTER(nf_matrix), c_int_p)
 _declare("nf_matrix_dequantize", _S, POINTER(nf_matrix), c_int_p, c_uint64)
-_declare("nf_config_default", None, POINTER(nf_config), c_int, c_int)
+_declare("nf_config_init", None, POINTER(nf_config), c_size_t, c_int, c_int)
 _declare("nf_flow_create", _S, POINTER(flow_p), POINTER(nf_config))
 _declare("nf_flow_new", _S, POINTER(flow_p), c_int, c_int)
 _declare("nf_flow_set_uniform_box", _S, flow_p, c_double, c_double)
@@ -207,7 +210,7 @@ _declare("nf_flow_add_affine_coupling", _S, flow_p, c_int, c_int_p, c_int, c_int
 _declare("nf_flow_add_rescale", _S, flow_p)
 _declare("nf_flow_add_permutation", _S, flow_p, c_int, c_uint64)
 _declare("nf_flow_add_linear_lu", _S, flow_p, c_uint64)
-_declare("nf_made_options_default", None, POINTER(nf_made_options))
+_declare("nf_made_options_init", None, POINTER(nf_made_options), c_size_t)
 _declare("nf_flow_add_maf", _S, flow_p, POINTER(nf_made_options))
 _declare("nf_flow_add_iaf", _S, flow_p, POINTER(nf_made_options))
 _declare("nf_flow_add_batch_norm", _S, flow_p)
@@ -240,7 +243,7 @@ _declare("nf_flow_log_prob_given", _S, flow_p, c_float_p, c_float_p, c_size_t, c
 _declare("nf_flow_sample_given", _S, flow_p, c_float_p, c_size_t, c_uint64, c_float_p, c_double_p)
 _declare("nf_flow_encode_given", _S, flow_p, c_float_p, c_float_p, c_size_t, c_float_p)
 _declare("nf_flow_decode_given", _S, flow_p, c_float_p, c_float_p, c_size_t, c_float_p)
-_declare("nf_train_options_default", None, POINTER(nf_train_options))
+_declare("nf_train_options_init", None, POINTER(nf_train_options), c_size_t)
 _declare("nf_defaults_for_data", None, c_size_t, c_int, POINTER(nf_config), POINTER(nf_train_options))
 _declare("nf_default_model", c_int, c_size_t, c_int)
 _declare("nf_train_options_read", _S, c_char_p, POINTER(nf_train_options))
@@ -254,15 +257,15 @@ _declare("nf_flow_train_given", _S, flow_p, c_float_p, c_float_p, c_size_t, c_fl
 _declare("nf_flow_train_step_given", _S, flow_p, c_float_p, c_float_p, c_size_t, POINTER(nf_train_options),
          c_double_p)
 _declare("nf_flow_evaluate_test_given", _S, flow_p, c_float_p, c_float_p, c_size_t, c_double_p, c_double_p)
-_declare("nf_kl_options_default", None, POINTER(nf_kl_options))
+_declare("nf_kl_options_init", None, POINTER(nf_kl_options), c_size_t)
 _declare("nf_flow_distill", _S, flow_p, flow_p, POINTER(nf_kl_options), POINTER(nf_kl_progress))
 _declare("nf_flow_distill_converge", _S, flow_p, flow_p, POINTER(nf_kl_options), c_int, c_double,
          POINTER(nf_kl_progress))
-_declare("nf_flow_student_config", None, flow_p, c_int, POINTER(nf_config))
+_declare("nf_flow_student_config_sized", None, flow_p, c_int, POINTER(nf_config), c_size_t)
 _declare("nf_flow_create_student", _S, POINTER(flow_p), flow_p, POINTER(nf_config))
 _declare("nf_threads_usable", c_int, c_char_p, c_size_t)
 _declare("nf_flow_student_model", c_int, flow_p, c_int)
-_declare("nf_flow_distill_options", None, flow_p, c_size_t, POINTER(nf_train_options))
+_declare("nf_flow_distill_options_sized", None, flow_p, c_size_t, POINTER(nf_train_options), c_size_t)
 _declare("nf_flow_distill_forward", _S, flow_p, flow_p, c_size_t, c_float_p, c_size_t, POINTER(nf_train_options),
          POINTER(nf_train_result))
 _declare("nf_flow_fit_target", _S, flow_p, log_density_fn, c_void_p, POINTER(nf_kl_options),

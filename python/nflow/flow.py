@@ -508,7 +508,7 @@ class Flow:
     def _config(self, model, dim, rows=None, opt=None):
         """nf_config as `nflow train` builds it (rows, opt: the data-size defaults)."""
         cfg = _lib.nf_config()
-        lib.nf_config_default(ctypes.byref(cfg), model, dim)
+        lib.nf_config_init(ctypes.byref(cfg), ctypes.sizeof(cfg), model, dim)
         if rows is not None:
             lib.nf_defaults_for_data(rows, dim, ctypes.byref(cfg), ctypes.byref(opt) if opt is not None else None)
         cfg.whiten = int(bool(self.whiten))
@@ -692,9 +692,9 @@ class Flow:
             raise ValueError("X has %d rows after the split: at least 2 are needed" % n_train)
 
         topt = _lib.nf_train_options()
-        lib.nf_train_options_default(ctypes.byref(topt))
+        lib.nf_train_options_init(ctypes.byref(topt), ctypes.sizeof(topt))
         sized = _lib.nf_train_options()
-        lib.nf_train_options_default(ctypes.byref(sized))
+        lib.nf_train_options_init(ctypes.byref(sized), ctypes.sizeof(sized))
         if warm_start:
             f, model = None, self.model_ or self._kind()
             lib.nf_defaults_for_data(n_train, dim, None, ctypes.byref(sized))
@@ -965,7 +965,7 @@ class Flow:
         """nf_kl_options; context (a float32 array the caller keeps alive
         through the C call): the contexts to train under."""
         o = _lib.nf_kl_options()
-        lib.nf_kl_options_default(ctypes.byref(o))
+        lib.nf_kl_options_init(ctypes.byref(o), ctypes.sizeof(o))
         o.steps, o.batch = _int(steps, "steps"), _int(batch, "batch")
         o.lr, o.clip_norm = float(lr), float(clip_norm)
         o.seed = _seed(self.seed if seed is None else seed)
@@ -1079,7 +1079,7 @@ class Flow:
             else:  # the library's choice: iaf-mog for a MoG teacher, iaf where reverse KL runs
                 model_id = lib.nf_flow_student_model(t, int(reverse))
             cfg = _lib.nf_config()
-            lib.nf_flow_student_config(t, model_id, ctypes.byref(cfg))
+            lib.nf_flow_student_config_sized(t, model_id, ctypes.byref(cfg), ctypes.sizeof(cfg))
             for name in ("layers", "hidden", "hidden_layers"):
                 if getattr(self, name) is not None:
                     setattr(cfg, name, _int(getattr(self, name), name))
@@ -1094,7 +1094,7 @@ class Flow:
         with first._lock, second._lock:
             if samples != 0:
                 to = _lib.nf_train_options()
-                lib.nf_flow_distill_options(t, 0 if samples is None else samples, ctypes.byref(to))
+                lib.nf_flow_distill_options_sized(t, 0 if samples is None else samples, ctypes.byref(to), ctypes.sizeof(to))
                 to.seed = opt.seed
                 if epochs is not None:
                     to.max_epochs = epochs

@@ -15,13 +15,17 @@
 #include <sys/stat.h>
 
 #include "core/error.h"
+#include "core/sized.h"
 
-void nf_read_options_default(nf_read_options *opt)
+void nf_read_options_init(nf_read_options *caller, size_t struct_size)
 {
-    if (!opt)
+    if (!caller)
         return;
-    opt->header = -1;
-    opt->columns = NULL;
+    nf_read_options o;
+    memset(&o, 0, sizeof o);
+    o.header = -1;
+    o.columns = NULL;
+    sized_write(caller, struct_size, &o, sizeof o);
 }
 
 /* Whether a file starts with .npy's magic, whatever its name. */
@@ -43,10 +47,12 @@ nf_status nf_matrix_read(const char *path, const nf_read_options *opt, nf_matrix
         return nf_fail(NF_ERR_INVALID, "nf_matrix_read: out is NULL");
     if (!path || !path[0])
         return nf_fail(NF_ERR_INVALID, "nf_matrix_read: no file name");
-    nf_read_options def;
+    nf_read_options def; /* the caller's fields over the defaults (core/sized.h) */
     nf_read_options_default(&def);
-    if (!opt)
-        opt = &def;
+    nf_status in = opt ? sized_read(&def, sizeof def, READ_OPTIONS_SIZE_1, opt, "nf_read_options") : NF_OK;
+    if (in)
+        return in;
+    opt = &def;
     if (opt->header < -1 || opt->header > 1)
         return nf_fail(NF_ERR_INVALID, "%s: header option %d: expected 1 (header), 0 (none) or -1 (detect)", path,
                        opt->header);

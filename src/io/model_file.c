@@ -222,6 +222,7 @@ static nf_status read_config(const mf_file *mf, const mf_section *s, nf_flow *f)
     if (st)
         return st;
     nf_config *c = &f->config;
+    c->struct_size = sizeof *c;
     /* every field in range before it is narrowed to an int: 2^62 layers must not read as 0 */
     const struct {
         const char *key;

@@ -13,19 +13,24 @@
 #include "layers/autoregressive.h"
 #include "layers/batchnorm.h"
 #include "models/api_autoregressive.h"
+#include "core/sized.h"
 
 /* MAF log-scales stay within (-3, 3) per layer, like the couplings'. */
 static const double made_bound = 3.0;
 
-void nf_made_options_default(nf_made_options *opt)
+void nf_made_options_init(nf_made_options *caller, size_t struct_size)
 {
-    memset(opt, 0, sizeof *opt);
-    opt->hidden = 64;
-    opt->hidden_layers = 2;
-    opt->activation = NF_ACT_RELU;
-    opt->order = NF_ORDER_NATURAL;
-    opt->seed = 1;
-    opt->bound = made_bound;
+    if (!caller)
+        return;
+    nf_made_options o;
+    memset(&o, 0, sizeof o);
+    o.hidden = 64;
+    o.hidden_layers = 2;
+    o.activation = NF_ACT_RELU;
+    o.order = NF_ORDER_NATURAL;
+    o.seed = 1;
+    o.bound = made_bound;
+    sized_write(caller, struct_size, &o, sizeof o);
 }
 
 /* The order of an options struct (malloc'ed): perm[k] = dimension of
@@ -51,10 +56,16 @@ static nf_status order_of(int dim, const nf_made_options *o, int **out)
     return NF_OK;
 }
 
-static nf_status check_made_options(const nf_flow *f, const nf_made_options *o)
+/* The caller's options (their struct_size bytes, core/sized.h) over the
+ * defaults into `o`, checked. */
+static nf_status made_options_in(const nf_flow *f, const nf_made_options *caller, nf_made_options *o)
 {
     if (!f || f->finalized)
         return nf_fail(NF_ERR_INVALID, "layers cannot be added after nf_flow_finalize");
+    nf_made_options_default(o);
+    nf_status st = sized_read(o, sizeof *o, MADE_OPTIONS_SIZE_1, caller, "nf_made_options");
+    if (st)
+        return st;
     if ((unsigned)o->activation > NF_ACT_TANH)
         return nf_fail(NF_ERR_INVALID, "unknown activation %d", (int)o->activation);
     if (o->hidden_layers < 0 || o->hidden_layers > NF_MAX_HIDDEN_LAYERS || o->hidden < 1 || o->hidden > NF_MAX_HIDDEN)
@@ -64,10 +75,11 @@ static nf_status check_made_options(const nf_flow *f, const nf_made_options *o)
 }
 
 /* bins > 0: a spline MAF on [-tail_bound, tail_bound] */
-static nf_status add_autoregressive(nf_flow *f, int iaf, const nf_made_options *o, int bins, double tail_bound)
+static nf_status add_autoregressive(nf_flow *f, int iaf, const nf_made_options *caller, int bins, double tail_bound)
 {
     int *order;
-    nf_status st = check_made_options(f, o);
+    nf_made_options full, *o = &full;
+    nf_status st = made_options_in(f, caller, o);
     if (st || (st = order_of(f->dim, o, &order)))
         return st;
     int act = o->activation == NF_ACT_TANH ? K_ACT_TANH : K_ACT_RELU;
@@ -104,10 +116,11 @@ nf_status nf_flow_add_actnorm(nf_flow *f)
     return flow_add(f, actnorm_new(f->dim));
 }
 
-nf_status nf_flow_set_mog_base(nf_flow *f, int components, const nf_made_options *o)
+nf_status nf_flow_set_mog_base(nf_flow *f, int components, const nf_made_options *caller)
 {
     int *order;
-    nf_status st = check_made_options(f, o);
+    nf_made_options full, *o = &full;
+    nf_status st = made_options_in(f, caller, o);
     if (st || (st = order_of(f->dim, o, &order)))
         return st;
     mog_base *m = mog_new(f->dim, f->context_dim, components, o->hidden, o->hidden_layers,

@@ -7,6 +7,7 @@
 #include "core/error.h"
 #include "flow/flow.h"
 #include "core/kern.h"
+#include "core/sized.h"
 #include "models/api_autoregressive.h"
 #include "models/api_config.h"
 #include "models/whitening.h"
@@ -23,27 +24,40 @@ void nf_set_threads(int n)
 
 int nf_get_threads(void) { return k_threads(); }
 
-void nf_config_default(nf_config *cfg, nf_model model, int dim)
+void nf_config_init(nf_config *cfg, size_t struct_size, nf_model model, int dim)
 {
-    memset(cfg, 0, sizeof *cfg);
-    cfg->model = model;
-    cfg->dim = dim;
-    cfg->hidden_layers = 2;
-    cfg->base = NF_BASE_NORMAL;
-    cfg->partition = NF_PART_EVEN_ODD;
-    cfg->seed = 1;
-    cfg->layers = 8;
-    cfg->hidden = 64;
-    cfg->activation = NF_ACT_RELU;
-    cfg->order = NF_ORDER_NATURAL;
-    cfg->components = 10;
-    cfg->whiten = 1;
-    cfg->log_scale_bound = 3.0;
-    cfg->tail_weight = 1e-3;
-    cfg->bins = 8;
-    cfg->tail_bound = 3;
+    if (!cfg)
+        return;
+    nf_config c;
+    memset(&c, 0, sizeof c);
+    c.model = model;
+    c.dim = dim;
+    c.hidden_layers = 2;
+    c.base = NF_BASE_NORMAL;
+    c.partition = NF_PART_EVEN_ODD;
+    c.seed = 1;
+    c.layers = 8;
+    c.hidden = 64;
+    c.activation = NF_ACT_RELU;
+    c.order = NF_ORDER_NATURAL;
+    c.components = 10;
+    c.whiten = 1;
+    c.log_scale_bound = 3.0;
+    c.tail_weight = 1e-3;
+    c.bins = 8;
+    c.tail_bound = 3;
     if (model_is_autoregressive(model))
-        cfg->layers = 5; /* the MAF paper's MAF (5) */
+        c.layers = 5; /* the MAF paper's MAF (5) */
+    sized_write(cfg, struct_size, &c, sizeof c);
+}
+
+nf_status config_in(const nf_config *cfg, nf_config *full)
+{
+    nf_status st = sized_check(cfg, sizeof *full, CONFIG_SIZE_1, "nf_config");
+    if (st)
+        return st;
+    nf_config_default(full, cfg->model, cfg->dim);
+    return sized_read(full, sizeof *full, CONFIG_SIZE_1, cfg, "nf_config");
 }
 
 nf_model nf_default_model(size_t rows, int dim)
@@ -60,6 +74,12 @@ enum { DROPOUT_MIN_DIM = 8, DROPOUT_MAX_ROWS = 5000 };
 
 void nf_defaults_for_data(size_t rows, int dim, nf_config *cfg, nf_train_options *opt)
 {
+    /* fields every struct_size has (core/sized.h); a struct not set by its
+     * _default call is left alone */
+    if (cfg && sized_check(cfg, sizeof *cfg, CONFIG_SIZE_1, "nf_config"))
+        cfg = NULL;
+    if (opt && sized_check(opt, sizeof *opt, TRAIN_OPTIONS_SIZE_1, "nf_train_options"))
+        opt = NULL;
     if (cfg) {
         int wide = 4 * dim < 512 ? 4 * dim : 512;
         cfg->hidden = rows >= 50000 && wide > 100 ? wide : 100;
@@ -117,7 +137,14 @@ nf_status flow_config_check(const nf_config *cfg)
 
 nf_status nf_flow_create(nf_flow **out, const nf_config *cfg)
 {
+    if (!out)
+        return nf_fail(NF_ERR_INVALID, "nf_flow_create: out is NULL");
     *out = NULL;
+    nf_config full;
+    nf_status in = config_in(cfg, &full);
+    if (in)
+        return in;
+    cfg = &full;
     int autoregressive = model_is_autoregressive(cfg->model);
     int gaussian = cfg->model == NF_MODEL_GAUSSIAN, spline = cfg->model == NF_MODEL_NSF || cfg->model == NF_MODEL_NSF_AR;
     nf_status check = flow_config_check(cfg);

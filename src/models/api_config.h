@@ -9,4 +9,8 @@
  * reader checks a file's config section with it too. */
 nf_status flow_config_check(const nf_config *cfg);
 
+/* The caller's config (its struct_size bytes, core/sized.h) over the
+ * defaults of its model and dimension, into `full`. */
+nf_status config_in(const nf_config *cfg, nf_config *full);
+
 #endif

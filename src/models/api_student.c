@@ -11,7 +11,9 @@
 #include "core/error.h"
 #include "flow/flow.h"
 #include "core/rng.h"
+#include "core/sized.h"
 #include "models/api_autoregressive.h"
+#include "models/api_config.h"
 #include "models/whitening.h"
 #include "train/api_train.h"
 
@@ -79,8 +81,11 @@ nf_model nf_flow_student_model(const nf_flow *teacher, int reverse_kl)
     return teacher && teacher->mog && !reverse_kl ? NF_MODEL_IAF_MOG : NF_MODEL_IAF;
 }
 
-void nf_flow_student_config(const nf_flow *teacher, nf_model model, nf_config *cfg)
+void nf_flow_student_config_sized(const nf_flow *teacher, nf_model model, nf_config *caller, size_t struct_size)
 {
+    if (!caller || !teacher)
+        return;
+    nf_config full, *cfg = &full;
     nf_config_default(cfg, model, teacher->dim);
     cfg->context_dim = teacher->context_dim;
     if (teacher->mog && model_has_mog(model))
@@ -101,6 +106,7 @@ void nf_flow_student_config(const nf_flow *teacher, nf_model model, nf_config *c
             cfg->hidden--;
     }
     cfg->whiten = 1;
+    sized_write(caller, struct_size, cfg, sizeof *cfg);
 }
 
 /* The teacher's Gaussian fit as a double Cholesky factor (the identity
@@ -141,10 +147,13 @@ nf_status nf_flow_create_student(nf_flow **out, const nf_flow *teacher, const nf
     if (!teacher || !teacher->finalized)
         return nf_fail(NF_ERR_INVALID, "teacher flow is not finalized");
     nf_config c;
+    nf_status in = NF_OK;
     if (cfg)
-        c = *cfg;
+        in = config_in(cfg, &c);
     else
         nf_flow_student_config(teacher, nf_flow_student_model(teacher, 0), &c);
+    if (in)
+        return in;
     if (c.dim != teacher->dim || c.context_dim != teacher->context_dim)
         return nf_fail(NF_ERR_DIMENSION, "student config: %d dimensions and %d context values, the teacher %d and %d",
                        c.dim, c.context_dim, teacher->dim, teacher->context_dim);
@@ -224,17 +233,22 @@ static void distill_plan(const nf_flow *teacher, size_t *samples, int *epochs)
     *epochs = e < 1 ? 1 : e > 1000 ? 1000 : (int)e;
 }
 
-void nf_flow_distill_options(const nf_flow *teacher, size_t samples, nf_train_options *opt)
+void nf_flow_distill_options_sized(const nf_flow *teacher, size_t samples, nf_train_options *caller,
+                                   size_t struct_size)
 {
-    nf_train_options_default(opt);
-    if (!teacher)
+    if (!caller)
         return;
-    int epochs;
-    distill_plan(teacher, &samples, &epochs);
-    nf_defaults_for_data(samples, teacher->dim, NULL, opt);
-    opt->dropout = 0; /* fresh samples are not learned by heart */
-    opt->max_epochs = epochs;
-    opt->lr = DISTILL_ML_LR;
+    nf_train_options full, *opt = &full;
+    nf_train_options_default(opt);
+    if (teacher) {
+        int epochs;
+        distill_plan(teacher, &samples, &epochs);
+        nf_defaults_for_data(samples, teacher->dim, NULL, opt);
+        opt->dropout = 0; /* fresh samples are not learned by heart */
+        opt->max_epochs = epochs;
+        opt->lr = DISTILL_ML_LR;
+    }
+    sized_write(caller, struct_size, opt, sizeof *opt);
 }
 
 nf_status nf_flow_distill_forward(nf_flow *student, nf_flow *teacher, size_t rows, const float *context,
@@ -257,6 +271,15 @@ nf_status nf_flow_distill_forward(nf_flow *student, nf_flow *teacher, size_t row
                                        "sample under", nc);
     if (!nc && context)
         return nf_fail(NF_ERR_INVALID, "the teacher takes no context");
+    nf_train_options defaults;
+    if (!opt) {
+        nf_flow_distill_options(teacher, rows, &defaults);
+    } else {
+        nf_status in = train_options_in(opt, &defaults);
+        if (in)
+            return in;
+    }
+    opt = &defaults;
     /* a tenth more for validation: the samples are fresh, so early stopping
      * only guards against the student fitting these rows by heart */
     size_t n_val = rows / 10 > 2 ? rows / 10 : 2, total = rows + n_val;
@@ -265,11 +288,6 @@ nf_status nf_flow_distill_forward(nf_flow *student, nf_flow *teacher, size_t row
         free(x);
         free(c);
         return nf_fail(NF_ERR_NOMEM, "out of memory for %zu teacher samples", total);
-    }
-    nf_train_options defaults;
-    if (!opt) {
-        nf_flow_distill_options(teacher, rows, &defaults);
-        opt = &defaults;
     }
     uint64_t seed = opt->seed;
     if (nc) { /* each sample's context: a row of `context`, drawn uniformly (a stream of its own) */

@@ -14,18 +14,23 @@
 
 #include "core/error.h"
 #include "core/kern.h"
+#include "core/sized.h"
 #include "flow/flow.h"
 #include "train/adam.h"
 
-void nf_kl_options_default(nf_kl_options *opt)
+void nf_kl_options_init(nf_kl_options *caller, size_t struct_size)
 {
-    memset(opt, 0, sizeof *opt);
-    opt->batch = 512;
-    opt->steps = 3000;
-    opt->lr = 1e-3;
-    opt->clip_norm = 100;
-    opt->seed = 1;
-    opt->progress_every = 100;
+    if (!caller)
+        return;
+    nf_kl_options o;
+    memset(&o, 0, sizeof o);
+    o.batch = 512;
+    o.steps = 3000;
+    o.lr = 1e-3;
+    o.clip_norm = 100;
+    o.seed = 1;
+    o.progress_every = 100;
+    sized_write(caller, struct_size, &o, sizeof o);
 }
 
 typedef struct kl_target {
@@ -122,8 +127,13 @@ static nf_status reverse_kl_run(nf_flow *s, const kl_target *t, const nf_kl_opti
 static nf_status reverse_kl(nf_flow *s, const kl_target *t, const nf_kl_options *o, const kl_stop *stop,
                             nf_kl_progress *last)
 {
+    nf_kl_options full; /* the caller's fields over the defaults (core/sized.h) */
+    nf_kl_options_default(&full);
+    nf_status in = sized_read(&full, sizeof full, KL_OPTIONS_SIZE_1, o, "nf_kl_options");
+    if (in)
+        return in;
     unsigned fp = k_fast_fp_begin();
-    nf_status st = reverse_kl_run(s, t, o, stop, last);
+    nf_status st = reverse_kl_run(s, t, &full, stop, last);
     k_fast_fp_end(fp);
     return st;
 }

@@ -13,23 +13,34 @@
 #include "flow/flow.h"
 #include "flow/gaussian_fit.h"
 #include "core/kern.h"
+#include "core/sized.h"
 #include "io/checkpoint.h"
 #include "train/step.h"
 #include "train/train_state.h"
 
-void nf_train_options_default(nf_train_options *opt)
+void nf_train_options_init(nf_train_options *caller, size_t struct_size)
 {
-    memset(opt, 0, sizeof *opt);
-    opt->batch = 256;
-    opt->lr = 1e-3;
-    opt->weight_decay = 1e-6;
-    opt->clip_norm = 100;
-    opt->max_epochs = 1000;
-    opt->patience = 20;
-    opt->patience_steps = 1000;
-    opt->lr_decay = 0.5;
-    opt->seed = 1;
-    opt->checkpoint_seconds = 300;
+    if (!caller)
+        return;
+    nf_train_options o;
+    memset(&o, 0, sizeof o);
+    o.batch = 256;
+    o.lr = 1e-3;
+    o.weight_decay = 1e-6;
+    o.clip_norm = 100;
+    o.max_epochs = 1000;
+    o.patience = 20;
+    o.patience_steps = 1000;
+    o.lr_decay = 0.5;
+    o.seed = 1;
+    o.checkpoint_seconds = 300;
+    sized_write(caller, struct_size, &o, sizeof o);
+}
+
+nf_status train_options_in(const nf_train_options *opt, nf_train_options *full)
+{
+    nf_train_options_default(full);
+    return sized_read(full, sizeof *full, TRAIN_OPTIONS_SIZE_1, opt, "nf_train_options");
 }
 
 static nf_status check_options(const nf_train_options *o)
@@ -87,8 +98,10 @@ nf_status nf_flow_train_step_given(nf_flow *f, const float *batch, const float *
         return nf_fail(NF_ERR_INVALID, "flow is not finalized");
     if ((st = check_context(f, context, rows, "batch")))
         return st;
-    if ((st = check_options(opt)))
+    nf_train_options full;
+    if ((st = train_options_in(opt, &full)) || (st = check_options(&full)))
         return st;
+    opt = &full;
     if (rows < 1 || rows > (size_t)opt->batch)
         return nf_fail(NF_ERR_INVALID, "batch of %zu rows (1..%d allowed)", rows, opt->batch);
     if ((st = flow_check_bounds(f, batch, rows, "batch")))
@@ -148,7 +161,8 @@ nf_status nf_train_options_read(const char *checkpoint_path, nf_train_options *o
 {
     if (!checkpoint_path || !opt)
         return nf_fail(NF_ERR_INVALID, "NULL checkpoint path or options");
-    return checkpoint_read_options(checkpoint_path, opt);
+    nf_status st = sized_check(opt, sizeof *opt, TRAIN_OPTIONS_SIZE_1, "nf_train_options");
+    return st ? st : checkpoint_read_options(checkpoint_path, opt);
 }
 
 /* The loop's working set: the caller's arguments, the state a checkpoint
@@ -220,6 +234,13 @@ nf_status nf_train_check_same_data(const float *train, const float *train_contex
                                    const float *val_context, size_t n_val, int dim, int context_dim,
                                    const nf_train_options *opt)
 {
+    nf_train_options full;
+    if (opt) {
+        nf_status in = train_options_in(opt, &full);
+        if (in)
+            return in;
+        opt = &full;
+    }
     if (!opt || opt->ranks <= 1)
         return NF_OK;
     if (!opt->reduce || opt->rank < 0 || opt->rank >= opt->ranks)
@@ -544,7 +565,12 @@ nf_status flow_train_annealed(nf_flow *f, const float *train, const float *train
                               const float *val, const float *val_context, size_t n_val, const nf_train_options *opt,
                               int anneal, nf_train_result *result)
 {
-    if (anneal && opt && (opt->resume_path || opt->checkpoint_path))
+    nf_train_options full;
+    nf_status in = train_options_in(opt, &full);
+    if (in)
+        return in;
+    opt = &full;
+    if (anneal && (opt->resume_path || opt->checkpoint_path))
         return nf_fail(NF_ERR_UNSUPPORTED, "an annealed run keeps no checkpoints");
     train_run r = {.f = f, .train = train, .val = val, .train_context = train_context, .val_context = val_context,
                    .n_train = n_train, .n_val = n_val, .opt = opt, .anneal = anneal};

@@ -13,4 +13,8 @@ nf_status flow_train_annealed(nf_flow *f, const float *train, const float *train
                               const float *val, const float *val_context, size_t n_val, const nf_train_options *opt,
                               int anneal, nf_train_result *result);
 
+/* The caller's options (their struct_size bytes, core/sized.h) over the
+ * defaults, into `full`. */
+nf_status train_options_in(const nf_train_options *opt, nf_train_options *full);
+
 #endif

@@ -109,18 +109,20 @@ class Layouts(unittest.TestCase):
     read back field by field, and nothing written past their end."""
 
     def test_config(self):
-        cfg, guard = guarded(_lib.nf_config, lambda p: _lib.lib.nf_config_default(p, _lib.MODELS["maf"], 3))
+        size = ctypes.sizeof(_lib.nf_config)
+        cfg, guard = guarded(_lib.nf_config, lambda p: _lib.lib.nf_config_init(p, size, _lib.MODELS["maf"], 3))
         self.assertEqual(guard, b"\xa5" * 64)
-        want = dict(model=4, dim=3, layers=5, hidden=64, hidden_layers=2, activation=0, base=0, partition=1, seed=1,
+        want = dict(struct_size=size, model=4, dim=3, layers=5, hidden=64, hidden_layers=2, activation=0, base=0, partition=1, seed=1,
                     order=0, random_degrees=0, batch_norm=0, actnorm=0, log_scale_bound=3.0, components=10,
                     whiten=1, tail_weight=1e-3, bins=8, tail_bound=3.0, context_dim=0)
         self.assertEqual({k: getattr(cfg, k) for k in want}, want)
         self.assertEqual([f for f, _ in _lib.nf_config._fields_], list(want))
 
     def test_train_options(self):
-        o, guard = guarded(_lib.nf_train_options, _lib.lib.nf_train_options_default)
+        size = ctypes.sizeof(_lib.nf_train_options)
+        o, guard = guarded(_lib.nf_train_options, lambda p: _lib.lib.nf_train_options_init(p, size))
         self.assertEqual(guard, b"\xa5" * 64)
-        want = dict(batch=256, lr=1e-3, weight_decay=1e-6, clip_norm=100.0, max_epochs=1000, patience=20,
+        want = dict(struct_size=size, batch=256, lr=1e-3, weight_decay=1e-6, clip_norm=100.0, max_epochs=1000, patience=20,
                     patience_steps=1000, lr_decay=0.5, seed=1, user=None, progress_seconds=0.0,
                     checkpoint_path=None, checkpoint_seconds=300.0, resume_path=None, rank=0, ranks=0,
                     reduce_user=None, dropout=0.0)
@@ -129,7 +131,7 @@ class Layouts(unittest.TestCase):
         self.assertFalse(o.stop)
         # the data-size rule writes batch and hidden through the same mirrors
         cfg = _lib.nf_config()
-        _lib.lib.nf_config_default(ctypes.byref(cfg), 4, 3)
+        _lib.lib.nf_config_init(ctypes.byref(cfg), ctypes.sizeof(cfg), 4, 3)
         _lib.lib.nf_defaults_for_data(100000, 200, ctypes.byref(cfg), ctypes.byref(o))
         self.assertEqual((cfg.hidden, o.batch, o.dropout), (512, 256, 0.0))
         _lib.lib.nf_defaults_for_data(1000, 2, ctypes.byref(cfg), ctypes.byref(o))
@@ -138,14 +140,33 @@ class Layouts(unittest.TestCase):
         self.assertEqual((cfg.hidden, o.batch, o.dropout), (100, 32, 0.2))
 
     def test_kl_and_made_options(self):
-        o, guard = guarded(_lib.nf_kl_options, _lib.lib.nf_kl_options_default)
+        o, guard = guarded(_lib.nf_kl_options, lambda p: _lib.lib.nf_kl_options_init(p, ctypes.sizeof(_lib.nf_kl_options)))
         self.assertEqual(guard, b"\xa5" * 64)
         self.assertEqual((o.batch, o.steps, o.lr, o.clip_norm, o.seed, o.progress_every, o.user, bool(o.context),
                           o.context_rows), (512, 3000, 1e-3, 100.0, 1, 100, None, False, 0))
-        m, guard = guarded(_lib.nf_made_options, _lib.lib.nf_made_options_default)
+        m, guard = guarded(_lib.nf_made_options, lambda p: _lib.lib.nf_made_options_init(p, ctypes.sizeof(_lib.nf_made_options)))
         self.assertEqual(guard, b"\xa5" * 64)
         self.assertEqual((m.hidden, m.hidden_layers, m.activation, m.order, bool(m.perm), m.random_degrees, m.seed,
                           m.bound), (64, 2, 0, 0, False, 0, 1, 3.0))
+
+    def test_sized_structs(self):
+        """A struct_size smaller than the library's (a program built against
+        an older header): the library writes no byte past it; one larger (a
+        newer header) is refused with a message, not misread."""
+        size = ctypes.sizeof(_lib.nf_train_options) - 8  # as if without dropout
+        buf = (ctypes.c_ubyte * (size + 64))(*([0xA5] * (size + 64)))
+        _lib.lib.nf_train_options_init(ctypes.cast(buf, ctypes.POINTER(_lib.nf_train_options)), size)
+        self.assertEqual(bytes(buf[size:]), b"\xa5" * 64)
+        self.assertEqual(ctypes.c_size_t.from_buffer(buf).value, size)
+        o = _lib.nf_train_options()
+        _lib.lib.nf_train_options_init(ctypes.byref(o), ctypes.sizeof(o))
+        o.struct_size += 8
+        f = nflow.Flow(model="realnvp", layers=2, hidden=8).fit(X2, epochs=1, **QUIET)
+        x = np.ascontiguousarray(X2)
+        r = _lib.nf_train_result()
+        self.assertNotEqual(_lib.lib.nf_flow_train(f._f, x.ctypes.data_as(_lib.c_float_p), x.shape[0], None, 0,
+                                                   ctypes.byref(o), ctypes.byref(r)), 0)
+        self.assertIn(b"newer nflow.h", _lib.lib.nf_last_error())
 
     def test_system_info(self):
         info, guard = guarded(_lib.nf_system_info, _lib.lib.nf_system_info_get)
@@ -182,7 +203,7 @@ class Layouts(unittest.TestCase):
         written: training ends (NF_OK) and the result counts the failure."""
         f = nflow.Flow(model="realnvp", layers=2, hidden=8).fit(X2, epochs=1, **QUIET)
         o = _lib.nf_train_options()
-        _lib.lib.nf_train_options_default(ctypes.byref(o))
+        _lib.lib.nf_train_options_init(ctypes.byref(o), ctypes.sizeof(o))
         o.max_epochs, o.batch = 2, 64
         o.checkpoint_path = os.fsencode(path("no/such/folder/ck.nfc"))
         x = np.ascontiguousarray(X2)
