@@ -197,6 +197,21 @@ typedef struct nf_flow nf_flow;
 #define NF_MAX_TAIL_BOUND 1e6        /* a spline's interval [-B, B]: 0 < B <= this */
 #define NF_MAX_LOG_SCALE_BOUND 100.0 /* log-scale bounds: 0 <= bound < this */
 #define NF_MAX_COMPONENTS 1000       /* Gaussians per conditional of a MoG */
+#define NF_MAX_BATCH 1048576         /* rows of a training or distillation step */
+
+/* The limits as the library was built with them (this header's macros, or
+ * those of the header it was built against): which limit's name ("dim",
+ * "context", "layers", "hidden", "hidden_layers", "bins", "tail_bound",
+ * "log_scale_bound", "components", "batch", "threads"), its smallest and
+ * largest value (log_scale_bound: strictly below the largest; tail_bound:
+ * strictly above the smallest). Any pointer may be NULL; NF_ERR_INVALID for
+ * a `which` outside 0..NF_LIMIT_COUNT-1. `nflow info --system` lists them. */
+typedef enum nf_limit {
+    NF_LIMIT_DIM, NF_LIMIT_CONTEXT, NF_LIMIT_LAYERS, NF_LIMIT_HIDDEN, NF_LIMIT_HIDDEN_LAYERS, NF_LIMIT_BINS,
+    NF_LIMIT_TAIL_BOUND, NF_LIMIT_LOG_SCALE_BOUND, NF_LIMIT_COMPONENTS, NF_LIMIT_BATCH, NF_LIMIT_THREADS,
+    NF_LIMIT_COUNT
+} nf_limit;
+NF_API nf_status nf_limit_get(nf_limit which, const char **name, double *min, double *max);
 
 typedef enum nf_model {
     NF_MODEL_NICE = 0,

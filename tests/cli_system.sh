@@ -38,6 +38,13 @@ case " $features " in
 *" avx2 "*" fma "*) grep -q '^warning: *generic kernels' "$t/out.txt" && ok || bad "forced Prescott on AVX2 without a warning" ;;
 *) ok ;;
 esac
+# the library's limits, in the text and the JSON report
+run_ok "info --system limits" "$nflow" info --system
+grep -q '^limits: .* hidden 1\.\.65536, hidden_layers 0\.\.16,.* batch 1\.\.1048576, threads 1\.\.1024$' "$t/out.txt" && ok ||
+    bad "limits line: $(grep limits "$t/out.txt")"
+"$nflow" info --system --json >"$t/out.txt" 2>&1
+grep -q '"limits": {"dim": \[1, 100000\], .*"hidden": \[1, 65536\]' "$t/out.txt" && ok ||
+    bad "limits in JSON: $(grep limits "$t/out.txt")"
 refused "info --system with a model" 1 "no model file" - -- "$nflow" info --system "$t/x.nfm" && ok
 echo "cli_system: $passed passed, $failed failed"
 [ "$failed" -eq 0 ]

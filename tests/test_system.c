@@ -128,8 +128,32 @@ static void test_team_adapts(void)
     nf_set_threads(1);
 }
 
+/* The limits the library reports are the header's, one per kind. */
+static void test_limits_reported(void)
+{
+    const char *name = NULL;
+    double lo = -1, hi = -1;
+    CHECK(nf_limit_get(NF_LIMIT_HIDDEN, &name, &lo, &hi) == NF_OK && !strcmp(name, "hidden") && lo == 1 &&
+          hi == NF_MAX_HIDDEN, "%s %g %g", name, lo, hi);
+    CHECK(nf_limit_get(NF_LIMIT_BATCH, NULL, NULL, &hi) == NF_OK && hi == NF_MAX_BATCH);
+    CHECK(nf_limit_get(NF_LIMIT_HIDDEN_LAYERS, NULL, &lo, &hi) == NF_OK && lo == 0 && hi == NF_MAX_HIDDEN_LAYERS);
+    int named = 1;
+    for (int k = 0; k < NF_LIMIT_COUNT; k++)
+        named &= nf_limit_get((nf_limit)k, &name, &lo, &hi) == NF_OK && name && name[0] && lo <= hi;
+    CHECK(named, "a limit without a name or with min > max");
+    CHECK(nf_limit_get(NF_LIMIT_COUNT, &name, NULL, NULL) == NF_ERR_INVALID);
+    CHECK(nf_limit_get((nf_limit)-1, NULL, NULL, NULL) == NF_ERR_INVALID);
+    /* what the builder refuses is what is reported */
+    nf_config cfg;
+    nf_config_default(&cfg, NF_MODEL_MAF, 2);
+    nf_flow *f = NULL;
+    cfg.hidden_layers = NF_MAX_HIDDEN_LAYERS + 1;
+    CHECK(nf_flow_create(&f, &cfg) == NF_ERR_INVALID && strstr(nf_last_error(), "0..16"), "%s", nf_last_error());
+}
+
 int main(void)
 {
+    RUN(test_limits_reported);
     RUN(test_report_is_consistent);
     RUN(test_quota_parsing);
     RUN(test_usable_follows_affinity);

@@ -73,7 +73,7 @@ static const opt_range ranges[] = {
     {"weight-decay", NULL, 0, INFINITY, 0, 1},
     {"clip", NULL, 0, INFINITY, 0, 1},
     {"dropout", NULL, 0, 0.99, 0, 0},
-    {"batch", NULL, 2, 1 << 20, 0, 0}, /* reverse KL needs two samples for its standard error */
+    {"batch", NULL, 2, NF_MAX_BATCH, 0, 0}, /* reverse KL needs two samples for its standard error */
     {"epochs", NULL, 0, INT_MAX, 0, 0},
     {"patience", "distill", 1, INT_MAX, 0, 0}, /* checks without a lower KL: 0 would stop at once */
     {"patience", NULL, 0, INT_MAX, 0, 0},

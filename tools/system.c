@@ -118,8 +118,15 @@ int cli_info_system(int json, int threads_seen)
         json_string("threads_usable_from", why, 0);
         json_string("threads_from", threads_from, 0);
         json_string("omp_wait_policy", waiting, 0);
-        json_string("omp_wait_policy_from", waiting_from, 1);
-        printf("}\n");
+        json_string("omp_wait_policy_from", waiting_from, 0);
+        printf("  \"limits\": {");
+        for (int k = 0; k < NF_LIMIT_COUNT; k++) {
+            const char *name;
+            double lo, hi;
+            nf_limit_get((nf_limit)k, &name, &lo, &hi);
+            printf("%s\"%s\": [%.17g, %.17g]", k ? ", " : "", name, lo, hi);
+        }
+        printf("}\n}\n");
         return 0;
     }
     printf("cpu:         %s\n", s.cpu);
@@ -136,5 +143,12 @@ int cli_info_system(int json, int threads_seen)
                s.suggested_coretype);
     printf("threads:     %d (from %s); this process may use %d: %s\n", s.threads, threads_from, usable, why);
     printf("waiting:     OpenMP threads wait %s (set by %s)\n", waiting, waiting_from);
+    printf("limits:     "); /* the library's, as it was built */
+    for (int k = 0; k < NF_LIMIT_COUNT; k++) {
+        const char *name;
+        double lo, hi;
+        nf_limit_get((nf_limit)k, &name, &lo, &hi);
+        printf(" %s %.10g..%.10g%s", name, lo, hi, k + 1 < NF_LIMIT_COUNT ? "," : "\n");
+    }
     return 0;
 }

@@ -192,6 +192,8 @@ _declare("nf_version", c_char_p)
 _declare("nf_set_threads", None, c_int)
 _declare("nf_get_threads", c_int)
 _declare("nf_system_info_get", None, POINTER(nf_system_info))
+NF_LIMIT_COUNT = 11  # nflow.h's enum nf_limit
+_declare("nf_limit_get", _S, c_int, POINTER(c_char_p), c_double_p, c_double_p)
 _declare("nf_read_options_init", None, POINTER(nf_read_options), c_size_t)
 _declare("nf_matrix_read", _S, c_char_p, POINTER(nf_read_options), POINTER(nf_matrix))
 _declare("nf_matrix_write", _S, c_char_p, POINTER(nf_matrix))

@@ -84,6 +84,17 @@ def library_version():
     return lib.nf_version().decode()
 
 
+def limits():
+    """The library's limits on a model's sizes (nf_limit_get): a dict of
+    name -> (smallest, largest), e.g. limits()["hidden"] == (1, 65536)."""
+    out = {}
+    for k in range(_lib.NF_LIMIT_COUNT):
+        name, lo, hi = ctypes.c_char_p(), ctypes.c_double(), ctypes.c_double()
+        _lib.lib.nf_limit_get(k, ctypes.byref(name), ctypes.byref(lo), ctypes.byref(hi))
+        out[name.value.decode()] = (lo.value, hi.value)
+    return out
+
+
 def system_info():
     """What nflow runs on (nf_system_info_get): CPU, vector features, BLAS kernels, threads."""
     info = _lib.nf_system_info()

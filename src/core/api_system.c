@@ -6,6 +6,7 @@
 #include <strings.h>
 
 #include "core/cpus.h"
+#include "core/error.h"
 #include "core/kern.h"
 #include "nflow.h"
 
@@ -118,4 +119,33 @@ int nf_threads_usable(char *why, size_t why_size)
     if (why && why_size)
         snprintf(why, why_size, "%s", text);
     return n;
+}
+
+nf_status nf_limit_get(nf_limit which, const char **name, double *min, double *max)
+{
+    static const struct {
+        const char *name;
+        double min, max;
+    } limits[NF_LIMIT_COUNT] = {
+        [NF_LIMIT_DIM] = {"dim", 1, NF_MAX_DIM},
+        [NF_LIMIT_CONTEXT] = {"context", 0, NF_MAX_CONTEXT},
+        [NF_LIMIT_LAYERS] = {"layers", 1, NF_MAX_LAYERS},
+        [NF_LIMIT_HIDDEN] = {"hidden", 1, NF_MAX_HIDDEN},
+        [NF_LIMIT_HIDDEN_LAYERS] = {"hidden_layers", 0, NF_MAX_HIDDEN_LAYERS},
+        [NF_LIMIT_BINS] = {"bins", NF_MIN_BINS, NF_MAX_BINS},
+        [NF_LIMIT_TAIL_BOUND] = {"tail_bound", 0, NF_MAX_TAIL_BOUND},
+        [NF_LIMIT_LOG_SCALE_BOUND] = {"log_scale_bound", 0, NF_MAX_LOG_SCALE_BOUND},
+        [NF_LIMIT_COMPONENTS] = {"components", 1, NF_MAX_COMPONENTS},
+        [NF_LIMIT_BATCH] = {"batch", 1, NF_MAX_BATCH},
+        [NF_LIMIT_THREADS] = {"threads", 1, NF_MAX_THREADS},
+    };
+    if ((unsigned)which >= NF_LIMIT_COUNT)
+        return nf_fail(NF_ERR_INVALID, "limit %d out of range 0..%d", (int)which, NF_LIMIT_COUNT - 1);
+    if (name)
+        *name = limits[which].name;
+    if (min)
+        *min = limits[which].min;
+    if (max)
+        *max = limits[which].max;
+    return NF_OK;
 }

@@ -21,7 +21,8 @@ mog_base *mog_new(int n, int n_context, int k, int hidden, int depth, int act, c
 {
     if (n < 1 || k < 1 || k > NF_MAX_COMPONENTS || depth < 0 || depth > NF_MAX_HIDDEN_LAYERS || (depth > 0 && hidden < 1) ||
         hidden > NF_MAX_HIDDEN) {
-        nf_fail(NF_ERR_INVALID, "MADE MoG: components must be 1..1000, hidden layers 0..16, units 1..65536");
+        nf_fail(NF_ERR_INVALID, "MADE MoG: components must be 1..%d, hidden layers 0..%d, units 1..%d", NF_MAX_COMPONENTS,
+                NF_MAX_HIDDEN_LAYERS, NF_MAX_HIDDEN);
         return NULL;
     }
     if (!perm_is_valid(order, n)) {

@@ -407,8 +407,8 @@ static nf_status read_flow(const mf_file *mf, nf_flow **out)
     if (mf_has(s, "context") && (st = mf_get_i64(mf, s, "context", &context)))
         return st;
     if (context < 0 || context > NF_MAX_CONTEXT)
-        return nf_fail(NF_ERR_FORMAT, "%s: section 'nflow': %lld context values out of range 0..65536", path,
-                       (long long)context);
+        return nf_fail(NF_ERR_FORMAT, "%s: section 'nflow': %lld context values out of range 0..%d", path,
+                       (long long)context, NF_MAX_CONTEXT);
     const mf_section *header = s;
     size_t stored;
     if ((st = stored_params(mf, &stored)))

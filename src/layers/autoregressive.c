@@ -380,7 +380,8 @@ static layer *make(int dim, int n_context, int iaf, int hidden, int depth, int a
                    int shifted)
 {
     if (dim < 1 || depth < 0 || depth > NF_MAX_HIDDEN_LAYERS || (depth > 0 && hidden < 1) || hidden > NF_MAX_HIDDEN) {
-        nf_fail(NF_ERR_INVALID, "MADE: dimension must be >= 1, hidden layers 0..16, units 1..65536");
+        nf_fail(NF_ERR_INVALID, "MADE: dimension must be >= 1, hidden layers 0..%d, units 1..%d", NF_MAX_HIDDEN_LAYERS,
+                NF_MAX_HIDDEN);
         return NULL;
     }
     if (!perm_is_valid(order, dim)) {

@@ -352,7 +352,8 @@ static layer *make(int dim, int n_context, int kind, const int *cond_mask, int h
         return NULL;
     }
     if (depth < 0 || depth > NF_MAX_HIDDEN_LAYERS || (depth > 0 && hidden < 1) || hidden > NF_MAX_HIDDEN) {
-        nf_fail(NF_ERR_INVALID, "coupling network: hidden layers must be 0..16 and units 1..65536");
+        nf_fail(NF_ERR_INVALID, "coupling network: hidden layers must be 0..%d and units 1..%d", NF_MAX_HIDDEN_LAYERS,
+                NF_MAX_HIDDEN);
         return NULL;
     }
     if (kind == 2 && !rq_spline_check(bins, tail_bound)) {
@@ -425,8 +426,8 @@ nf_status coupling_load(const mf_file *f, const mf_section *s, int dim, layer **
     if (!st && affine) st = mf_get_f64(f, s, "log_scale_bound", &bound);
     if (!st && mf_has(s, "context")) st = mf_get_i64(f, s, "context", &context);
     if (!st && (context < 0 || context > NF_MAX_CONTEXT))
-        st = nf_fail(NF_ERR_FORMAT, "%s: coupling: %lld context inputs out of range 0..65536", mf_path(f),
-                     (long long)context);
+        st = nf_fail(NF_ERR_FORMAT, "%s: coupling: %lld context inputs out of range 0..%d", mf_path(f),
+                     (long long)context, NF_MAX_CONTEXT);
     if (!st && spline) st = mf_get_i64(f, s, "bins", &bins);
     if (!st && spline) st = mf_get_f64(f, s, "tail_bound", &tail_bound);
     if (!st && spline && mf_has(s, "shifted")) /* files before the shift have none */

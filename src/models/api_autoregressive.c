@@ -69,8 +69,8 @@ static nf_status made_options_in(const nf_flow *f, const nf_made_options *caller
     if ((unsigned)o->activation > NF_ACT_TANH)
         return nf_fail(NF_ERR_INVALID, "unknown activation %d", (int)o->activation);
     if (o->hidden_layers < 0 || o->hidden_layers > NF_MAX_HIDDEN_LAYERS || o->hidden < 1 || o->hidden > NF_MAX_HIDDEN)
-        return nf_fail(NF_ERR_INVALID, "MADE: hidden layers must be 0..16 and units 1..65536 (got %d x %d)",
-                       o->hidden_layers, o->hidden);
+        return nf_fail(NF_ERR_INVALID, "MADE: hidden layers must be 0..%d and units 1..%d (got %d x %d)",
+                       NF_MAX_HIDDEN_LAYERS, NF_MAX_HIDDEN, o->hidden_layers, o->hidden);
     return NF_OK;
 }
 

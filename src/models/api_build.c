@@ -191,7 +191,7 @@ nf_status nf_flow_set_context_dim(nf_flow *f, int context_dim)
     if (!f || f->finalized || f->n_layers > flow_first(f) + 1 || f->mog)
         return nf_fail(NF_ERR_INVALID, "the context is set before the first layer is added");
     if (context_dim < 0 || context_dim > NF_MAX_CONTEXT)
-        return nf_fail(NF_ERR_INVALID, "context of %d values out of range 0..65536", context_dim);
+        return nf_fail(NF_ERR_INVALID, "context of %d values out of range 0..%d", context_dim, NF_MAX_CONTEXT);
     f->context_dim = context_dim;
     return NF_OK;
 }

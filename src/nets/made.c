@@ -468,8 +468,8 @@ nf_status made_get(const mf_file *f, const mf_section *s, int dim, made_spec *ou
     if (st)
         return st;
     if (context < 0 || context > NF_MAX_CONTEXT)
-        return nf_fail(NF_ERR_FORMAT, "%s: %s: %lld context inputs out of range 0..65536", mf_path(f), tag,
-                       (long long)context);
+        return nf_fail(NF_ERR_FORMAT, "%s: %s: %lld context inputs out of range 0..%d", mf_path(f), tag,
+                       (long long)context, NF_MAX_CONTEXT);
     out->context = (int)context;
     if (hidden < 0 || hidden > NF_MAX_HIDDEN || depth < 0 || depth > NF_MAX_HIDDEN_LAYERS || (strcmp(act, "relu") && strcmp(act, "tanh")))
         return nf_fail(NF_ERR_FORMAT, "%s: %s: MADE sizes or activation out of range", mf_path(f), tag);

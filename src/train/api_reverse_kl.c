@@ -74,8 +74,8 @@ static nf_status check_student(const nf_flow *s, const nf_kl_options *o)
         return nf_fail(NF_ERR_UNSUPPORTED,
                        "a student with a MoG base cannot be trained by reverse KL (its sampling is not "
                        "reparameterisable); use a normal base (iaf rather than iaf-mog)");
-    if (o->batch < 2 || o->batch > 1 << 20)
-        return nf_fail(NF_ERR_INVALID, "batch %d out of range 2..1048576", o->batch);
+    if (o->batch < 2 || o->batch > NF_MAX_BATCH)
+        return nf_fail(NF_ERR_INVALID, "batch %d out of range 2..%d", o->batch, NF_MAX_BATCH);
     if (o->steps < 1)
         return nf_fail(NF_ERR_INVALID, "steps %d must be >= 1", o->steps);
     if (!(o->lr > 0 && o->lr < 10))

@@ -45,8 +45,8 @@ nf_status train_options_in(const nf_train_options *opt, nf_train_options *full)
 
 static nf_status check_options(const nf_train_options *o)
 {
-    if (o->batch < 1 || o->batch > 1 << 20)
-        return nf_fail(NF_ERR_INVALID, "batch %d out of range 1..1048576", o->batch);
+    if (o->batch < 1 || o->batch > NF_MAX_BATCH)
+        return nf_fail(NF_ERR_INVALID, "batch %d out of range 1..%d", o->batch, NF_MAX_BATCH);
     if (!(o->lr > 0 && o->lr < 10))
         return nf_fail(NF_ERR_INVALID, "learning rate %g out of range (0, 10)", o->lr);
     if (!(o->weight_decay >= 0) || !isfinite(o->weight_decay))
