@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include "extras/nflow_extras.h"
+#include "core/error.h"
 #include "flow/flow.h"
 #include "harness.h"
 
@@ -545,6 +546,19 @@ static void test_nonfinite_loss_reported(void)
     nf_flow_free(f);
 }
 
+/* A layer constructor's failure keeps its code: out of memory is not an
+ * invalid argument. */
+static void test_constructor_failure_code(void)
+{
+    nf_flow *f = NULL;
+    CHECK(nf_flow_new(&f, 2, NF_BASE_NORMAL) == NF_OK);
+    nf_fail(NF_ERR_NOMEM, "out of memory creating a test layer");
+    CHECK(flow_add(f, NULL) == NF_ERR_NOMEM && strstr(nf_last_error(), "test layer"), "%s", nf_last_error());
+    nf_fail(NF_ERR_INVALID, "a bad size");
+    CHECK(flow_add(f, NULL) == NF_ERR_INVALID);
+    nf_flow_free(f);
+}
+
 int main(void)
 {
     if (!mkdtemp(dir))
@@ -563,6 +577,7 @@ int main(void)
     RUN(test_actnorm_threads);
     RUN(test_bad_arguments);
     RUN(test_nonfinite_loss_reported);
+    RUN(test_constructor_failure_code);
     char cmd[300];
     snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
     if (system(cmd) != 0)

@@ -4,6 +4,7 @@
 #include <stdio.h>
 
 static _Thread_local char last_error[1024];
+static _Thread_local nf_status last_code;
 
 nf_status nf_fail(nf_status code, const char *fmt, ...)
 {
@@ -11,10 +12,17 @@ nf_status nf_fail(nf_status code, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(last_error, sizeof last_error, fmt, ap);
     va_end(ap);
+    last_code = code;
     return code;
 }
 
-void nf_clear_error(void) { last_error[0] = '\0'; }
+nf_status nf_fail_code(void) { return last_code; }
+
+void nf_clear_error(void)
+{
+    last_error[0] = '\0';
+    last_code = NF_OK;
+}
 
 const char *nf_last_error(void) { return last_error; }
 

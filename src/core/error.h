@@ -13,5 +13,8 @@
 
 nf_status nf_fail(nf_status code, const char *fmt, ...) NF_PRINTF(2, 3);
 void nf_clear_error(void);
+/* The code of this thread's last nf_fail (NF_OK after nf_clear_error): a
+ * constructor that returns NULL has said why with it. */
+nf_status nf_fail_code(void);
 
 #endif

@@ -30,8 +30,10 @@ nf_status flow_check_bounds(const nf_flow *f, const real *x, size_t rows, const 
 
 nf_status flow_add(nf_flow *f, layer *l)
 {
-    if (!l)
-        return NF_ERR_INVALID; /* the constructor's message stands */
+    if (!l) { /* the constructor's message and code stand: NF_ERR_NOMEM for an allocation */
+        nf_status code = nf_fail_code();
+        return code != NF_OK ? code : nf_fail(NF_ERR_NOMEM, "out of memory creating a layer");
+    }
     if (f->finalized) {
         layer_free(l);
         return nf_fail(NF_ERR_INVALID, "layers cannot be added after nf_flow_finalize");

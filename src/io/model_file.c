@@ -245,7 +245,7 @@ static nf_status read_config(const mf_file *mf, const mf_section *s, nf_flow *f)
     c->hidden_layers = (int)depth;
     c->base = f->base.kind;
     c->seed = (uint64_t)seed;
-    /* written since 0.2; absent in older files */
+    /* written since revision 2 (docs/model-format.md); absent in older files */
     const char *order = "natural";
     int64_t random_degrees = 0, batch_norm = 0, components = 10, whiten = 0, actnorm = 0;
     if (mf_has(s, "order") && (st = mf_get_str(mf, s, "order", &order)))
@@ -403,7 +403,7 @@ static nf_status read_flow(const mf_file *mf, nf_flow **out)
     int b = base_from_name(base);
     if (dim < 1 || dim > NF_MAX_DIM || b < 0 || n_layers < 1 || n_layers > 100000 || n_params < 0)
         return nf_fail(NF_ERR_FORMAT, "%s: section 'nflow': dim, base or counts out of range", path);
-    int64_t context = 0; /* since 0.4: a conditional model */
+    int64_t context = 0; /* since revision 4 (docs/model-format.md): a conditional model */
     if (mf_has(s, "context") && (st = mf_get_i64(mf, s, "context", &context)))
         return st;
     if (context < 0 || context > NF_MAX_CONTEXT)
@@ -454,7 +454,7 @@ static nf_status read_flow(const mf_file *mf, nf_flow **out)
             st = nf_fail(NF_ERR_FORMAT, "%s: section %zu: unknown layer '%s'", path, i, mf_section_tag(s));
             break;
         }
-        /* since 0.5: 'bounds' first, then 'standardize'; 'bounds' nowhere else */
+        /* since revision 5: 'bounds' first, then 'standardize'; 'bounds' nowhere else */
         const char *tag = mf_section_tag(s);
         int is_std = !strcmp(tag, "standardize"), is_bounds = !strcmp(tag, "bounds");
         if ((l == 0 && !is_std && !is_bounds) || (l == 1 && flow_bounds(f) && !is_std) || (l > 0 && is_bounds)) {

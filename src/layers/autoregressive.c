@@ -1,4 +1,4 @@
-/* MAF and IAF layers around one MADE (DESIGN.md sections 2, 3, 6).
+/* MAF and IAF layers around one MADE (docs/layers.md).
  * The MADE always reads the "conditioner side" s and its output block k
  * gives (alpha_k, mu_k) for the dimension of degree k + 1:
  *   MAF: s = x, u = (x - mu(x)) exp(-alpha(x))  density one pass, sampling sequential

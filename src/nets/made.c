@@ -463,7 +463,7 @@ nf_status made_get(const mf_file *f, const mf_section *s, int dim, made_spec *ou
     if (!st) st = mf_get_i64(f, s, "hidden_layers", &depth);
     if (!st) st = mf_get_str(f, s, "activation", &act);
     if (!st) st = mf_get_i32s(f, s, "order", (size_t)dim, &order32, NULL);
-    int64_t context = 0; /* written since 0.4 when not 0 */
+    int64_t context = 0; /* written since revision 4 (docs/model-format.md) when not 0 */
     if (!st && mf_has(s, "context")) st = mf_get_i64(f, s, "context", &context);
     if (st)
         return st;

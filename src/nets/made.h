@@ -7,7 +7,7 @@
  * staircase: a unit reads a prefix of its layer's inputs. That makes the
  * sequential direction cheap: made_seq_step(k) computes only the hidden
  * units of degree k and output block k, so the n steps together evaluate
- * each weight once (DESIGN.md section 3).
+ * each weight once.
  *
  * Parameters: those of an mlp (src/nets/mlp.h) of the same shape.
  * Masked weights are held at exactly zero (init, constrain, gradients

@@ -1,4 +1,4 @@
-/* Reverse-KL training (DESIGN.md section 5): probability density
+/* Reverse-KL training: probability density
  * distillation from a flow teacher, and fitting to a target log-density.
  *
  * Each step draws u ~ p_Z, maps it through the student's sampling pass
@@ -258,7 +258,7 @@ static nf_status reverse_kl_run(nf_flow *s, const kl_target *t, const nf_kl_opti
         p.kl_stderr = sqrt(m2 / (rows - 1) / rows);
         p.seconds = now() - t0;
         if (!isfinite(mean)) {
-            st = nf_fail(NF_ERR_NONFINITE, "non-finite KL at step %d (try a lower --lr)", step);
+            st = nf_fail(NF_ERR_NONFINITE, "non-finite KL at step %d (try a lower learning rate)", step);
             break;
         }
         memset(s->grads, 0, sizeof(real) * s->n_params);
@@ -266,7 +266,7 @@ static nf_status reverse_kl_run(nf_flow *s, const kl_target *t, const nf_kl_opti
         /* cosine decay to 0 over the steps; converging: constant, halved on a plateau */
         double lr = stop ? o->lr : o->lr * 0.5 * (1 + cos(3.14159265358979323846 * (step - 1) / o->steps));
         if (adam_step(s->n_params, s->params, s->grads, s->adam_m, s->adam_v, &s->adam_t, lr, 0, o->clip_norm)) {
-            st = nf_fail(NF_ERR_NONFINITE, "non-finite gradient at step %d (try a lower --lr)", step);
+            st = nf_fail(NF_ERR_NONFINITE, "non-finite gradient at step %d (try a lower learning rate)", step);
             break;
         }
         int report = step % every == 0 || step == o->steps;
@@ -304,7 +304,7 @@ static nf_status reverse_kl_run(nf_flow *s, const kl_target *t, const nf_kl_opti
     if (stop) {
         memcpy(s->params, kept, sizeof(real) * s->n_params);
         if (best.kl == INFINITY && !st)
-            st = nf_fail(NF_ERR_NONFINITE, "the student's KL was never finite (try a lower --lr)");
+            st = nf_fail(NF_ERR_NONFINITE, "the student's KL was never finite (try a lower learning rate)");
         best.seconds = now() - t0;
         p = best;
         free(kept);

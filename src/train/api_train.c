@@ -430,7 +430,7 @@ static nf_status train_batch(train_run *r, int *halt)
     if (!isfinite(loss))
         return nf_fail(NF_ERR_NONFINITE,
                        "non-finite loss in epoch %lld at row %zu; kept the parameters of epoch %lld "
-                       "(try a lower --lr)",
+                       "(try a lower learning rate)",
                        (long long)s->epoch + 1, b0, (long long)s->best_epoch);
     s->loss_sum += loss * rows;
     s->loss_rows += rows;
