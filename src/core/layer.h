@@ -61,6 +61,14 @@ typedef struct layer_ops {
      * that follow (rate 0: none; key and first_row: the draws,
      * src/core/kern.h). */
     void (*set_dropout)(layer *l, const k_dropout *d);
+    /* Reading a model file: the layer from its section (its keys as save
+     * wrote them, docs/model-format.md), and the trainable parameters the
+     * section's scalars imply, computed in double before anything is
+     * allocated (a hostile size must not wrap); -1 when a size is missing
+     * or negative (load then names it). NULL: parameters per dimension,
+     * at most a few times dim. Every kind is listed in layers/registry.c. */
+    nf_status (*load)(const mf_file *f, const mf_section *s, int dim, layer **out);
+    double (*file_params)(const mf_file *f, const mf_section *s, int dim);
 } layer_ops;
 
 /* The ops every layer kind has, for a file that defines them under these

@@ -8,18 +8,12 @@
 
 #include "core/error.h"
 #include "flow/flow.h"
+#include "layers/registry.h"
+#include "layers/standardize.h"
+#include "nets/mlp.h"
 #include "flow/gaussian_fit.h"
 #include "core/kern.h"
 #include "io/checkpoint.h"
-#include "layers/actnorm.h"
-#include "layers/autoregressive.h"
-#include "layers/batchnorm.h"
-#include "layers/bounds.h"
-#include "layers/coupling.h"
-#include "layers/linear_lu.h"
-#include "layers/permute.h"
-#include "layers/rescale.h"
-#include "layers/standardize.h"
 #include "models/api_config.h"
 
 static const char *const activation_names[] = {"relu", "tanh"};
@@ -179,27 +173,6 @@ nf_status nf_flow_save(const nf_flow *f, const char *path)
     return st;
 }
 
-typedef nf_status (*layer_loader)(const mf_file *, const mf_section *, int, layer **);
-
-static layer_loader loader_for(const char *tag)
-{
-    static const struct {
-        const char *tag;
-        layer_loader load;
-    } table[] = {
-        {"standardize", standardize_load}, {"additive_coupling", coupling_load},
-        {"affine_coupling", coupling_load}, {"spline_coupling", coupling_load}, {"rescale", rescale_load},
-        {"permutation", permute_load},     {"linear_lu", linear_lu_load},
-        {"maf", autoregressive_load},      {"iaf", autoregressive_load}, {"spline_maf", autoregressive_load},
-        {"batch_norm", batchnorm_load},    {"actnorm", actnorm_load},
-        {"bounds", bounds_load},
-    };
-    for (size_t i = 0; i < sizeof table / sizeof table[0]; i++)
-        if (strcmp(tag, table[i].tag) == 0)
-            return table[i].load;
-    return NULL;
-}
-
 static int name_index(const char *const *names, int n, const char *s)
 {
     for (int i = 0; i < n; i++)
@@ -329,45 +302,21 @@ static nf_status read_training(const mf_file *mf, const mf_section *s, nf_flow *
     return st;
 }
 
-/* Weights and biases of a dense network n_in -> depth x hidden -> n_out
- * (src/nets/mlp.c's layout), in double: a hostile size must not wrap. */
-static double dense_params(double n_in, double hidden, double depth, double n_out)
-{
-    if (depth <= 0)
-        return n_in * n_out + n_out;
-    return n_in * hidden + hidden + (depth - 1) * (hidden * hidden + hidden) + hidden * n_out + n_out;
-}
-
 /* The parameters a layer or base section's sizes imply, from its scalars
  * alone, before anything is allocated for it; -1 when a size is missing or
  * negative (the loader then reports the section itself). */
 static double section_params(const mf_file *mf, const mf_section *s, int dim)
 {
     const char *tag = mf_section_tag(s);
-    int64_t hidden = 0, depth = 0, k = 0;
-    int net = !strcmp(tag, "maf") || !strcmp(tag, "iaf") || !strcmp(tag, "made_mog_base") ||
-              !strcmp(tag, "spline_maf") || !strcmp(tag, "affine_coupling") || !strcmp(tag, "additive_coupling") ||
-              !strcmp(tag, "spline_coupling");
-    if (net && (!mf_has(s, "hidden") || !mf_has(s, "hidden_layers") || mf_get_i64(mf, s, "hidden", &hidden) ||
-                mf_get_i64(mf, s, "hidden_layers", &depth) || hidden < 0 || depth < 0))
-        return -1;
-    if (!strcmp(tag, "maf") || !strcmp(tag, "iaf"))
-        return dense_params(dim, hidden, depth, 2.0 * dim);
-    if (!strcmp(tag, "spline_maf"))
-        return mf_has(s, "bins") && !mf_get_i64(mf, s, "bins", &k) && k > 1
-                   ? dense_params(dim, hidden, depth, (3.0 * k - 1) * dim)
-                   : -1;
+    int64_t k = 0;
     if (!strcmp(tag, "mog_base"))
         return mf_has(s, "components") && !mf_get_i64(mf, s, "components", &k) && k > 0 ? 3.0 * k * dim : -1;
     if (!strcmp(tag, "made_mog_base"))
         return mf_has(s, "components") && !mf_get_i64(mf, s, "components", &k) && k > 0
-                   ? dense_params(dim, hidden, depth, 3.0 * k * dim)
+                   ? mlp_file_params(mf, s, dim, 3.0 * k * dim)
                    : -1;
-    if (net) /* a coupling: at least one input and one output */
-        return dense_params(1, hidden, depth, 1);
-    if (!strcmp(tag, "linear_lu"))
-        return (double)dim * dim;
-    return 0; /* per-dimension layers: at most a few times dim */
+    const layer_ops *kind = layer_kind(tag);
+    return kind && kind->file_params ? kind->file_params(mf, s, dim) : 0;
 }
 
 /* The count of parameter values the file really holds: what the header's
@@ -449,7 +398,8 @@ static nf_status read_flow(const mf_file *mf, nf_flow **out)
             break;
         }
         s = mf_section_at(mf, i);
-        layer_loader load = loader_for(mf_section_tag(s));
+        const layer_ops *kind = layer_kind(mf_section_tag(s));
+        nf_status (*load)(const mf_file *, const mf_section *, int, layer **) = kind ? kind->load : NULL;
         if (!load) {
             st = nf_fail(NF_ERR_FORMAT, "%s: section %zu: unknown layer '%s'", path, i, mf_section_tag(s));
             break;

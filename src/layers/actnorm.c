@@ -32,6 +32,7 @@
 #include "core/error.h"
 #include "core/kern.h"
 #include "core/layer.h"
+#include "layers/actnorm.h"
 
 #define ACTNORM_MIN_STD 1e-6
 
@@ -228,7 +229,8 @@ static int an_check_params(const layer *l, const real *p)
     return l->state[0] == 0 || l->state[0] == 1;
 }
 
-static const layer_ops actnorm_ops = {
+const layer_ops actnorm_ops = {
+    .load = actnorm_load,
     .tag = "actnorm",
     .n_params = an_n_params,
     .init_params = an_init_params,

@@ -9,5 +9,7 @@
 
 layer *actnorm_new(int dim);
 nf_status actnorm_load(const mf_file *f, const mf_section *s, int dim, layer **out);
+/* The kind, for layers/registry.c. */
+extern const layer_ops actnorm_ops;
 
 #endif

@@ -367,11 +367,28 @@ static void destroy(layer *l)
 
 static void set_dropout(layer *l, const k_dropout *d) { self(l)->net.net.dropout = *d; }
 
+/* A MADE of dim inputs (the context aside: a lower bound) and 2 outputs per dimension. */
+static double file_params(const mf_file *f, const mf_section *s, int dim)
+{
+    return mlp_file_params(f, s, dim, 2.0 * dim);
+}
+
+/* ... or 3 bins - 1 spline parameters per dimension. */
+static double spline_file_params(const mf_file *f, const mf_section *s, int dim)
+{
+    int64_t bins = 0;
+    if (!mf_has(s, "bins") || mf_get_i64(f, s, "bins", &bins) || bins < 2)
+        return -1;
+    return mlp_file_params(f, s, dim, (3.0 * (double)bins - 1) * dim);
+}
+
 /* The three kinds share every op; the tag names the kind in model files. */
-#define AR_OPS LAYER_OPS_BY_NAME, .constrain = constrain, .check_params = check_params, .set_dropout = set_dropout
-static const layer_ops maf_ops = {.tag = "maf", AR_OPS};
-static const layer_ops iaf_ops = {.tag = "iaf", AR_OPS};
-static const layer_ops spline_maf_ops = {.tag = "spline_maf", AR_OPS};
+#define AR_OPS                                                                                             \
+    LAYER_OPS_BY_NAME, .constrain = constrain, .check_params = check_params, .set_dropout = set_dropout, \
+    .load = autoregressive_load
+const layer_ops maf_ops = {.tag = "maf", AR_OPS, .file_params = file_params};
+const layer_ops iaf_ops = {.tag = "iaf", AR_OPS, .file_params = file_params};
+const layer_ops spline_maf_ops = {.tag = "spline_maf", AR_OPS, .file_params = spline_file_params};
 
 /* spline: bins > 0, on [-tail_bound, tail_bound], MAF orientation only;
  * shifted splines (and MAF, IAF) bound their log-scales by `bound` */

@@ -14,6 +14,8 @@
 layer *autoregressive_new(int dim, int n_context, int iaf, int hidden, int depth, int act, const int *order,
                           const int *degrees, int random_degrees, uint64_t seed, double bound);
 nf_status autoregressive_load(const mf_file *f, const mf_section *s, int dim, layer **out);
+/* The kinds, for layers/registry.c. */
+extern const layer_ops maf_ops, iaf_ops, spline_maf_ops;
 /* The spline MAF (autoregressive neural spline flow): u_i = g(t_i;
  * theta(x_<i)) with the rational-quadratic spline of `bins` bins on
  * [-tail_bound, tail_bound]; density in one pass, sampling sequential.

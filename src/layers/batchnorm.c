@@ -13,6 +13,7 @@
 #include "core/error.h"
 #include "core/kern.h"
 #include "core/layer.h"
+#include "layers/batchnorm.h"
 
 typedef struct batchnorm {
     double momentum, eps;
@@ -238,7 +239,8 @@ static int bn_check_params(const layer *l, const real *p)
     return 1;
 }
 
-static const layer_ops batchnorm_ops = {
+const layer_ops batchnorm_ops = {
+    .load = batchnorm_load,
     .tag = "batch_norm",
     .n_params = bn_n_params,
     .init_params = bn_init_params,

@@ -9,5 +9,7 @@
 
 layer *batchnorm_new(int dim, double momentum);
 nf_status batchnorm_load(const mf_file *f, const mf_section *s, int dim, layer **out);
+/* The kind, for layers/registry.c. */
+extern const layer_ops batchnorm_ops;
 
 #endif

@@ -87,7 +87,6 @@ int bounds_check(int dim, const double *lo, const double *hi, char *why, size_t 
     return 1;
 }
 
-static const layer_ops bounds_ops;
 
 int bounds_is(const layer *l) { return l && l->ops == &bounds_ops; }
 
@@ -325,7 +324,8 @@ static void bounds_destroy(layer *l)
     free(s->lo_in);
 }
 
-static const layer_ops bounds_ops = {
+const layer_ops bounds_ops = {
+    .load = bounds_load,
     .tag = "bounds",
     .n_params = layer_no_params,
     .init_params = layer_no_init,

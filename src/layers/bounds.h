@@ -26,6 +26,8 @@
  * is. */
 layer *bounds_new(int dim, const double *lo, const double *hi);
 nf_status bounds_load(const mf_file *f, const mf_section *s, int dim, layer **out);
+/* The kind, for layers/registry.c. */
+extern const layer_ops bounds_ops;
 /* Finite bounds within +-1e30 (so that x - lo stays far from overflow). */
 #define BOUNDS_MAX 1e30
 /* 1 when every column's bounds are valid (lo < hi, finite sides within

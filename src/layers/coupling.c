@@ -330,10 +330,18 @@ static void destroy(layer *l)
 
 static void set_dropout(layer *l, const k_dropout *d) { self(l)->net.dropout = *d; }
 
+/* A coupling's network: at least one input and one output. */
+static double file_params(const mf_file *f, const mf_section *s, int dim)
+{
+    (void)dim;
+    return mlp_file_params(f, s, 1, 1);
+}
+
 /* The three kinds share every op; the tag names the kind in model files. */
-static const layer_ops additive_ops = {.tag = "additive_coupling", LAYER_OPS_BY_NAME, .set_dropout = set_dropout};
-static const layer_ops spline_ops = {.tag = "spline_coupling", LAYER_OPS_BY_NAME, .set_dropout = set_dropout};
-static const layer_ops affine_ops = {.tag = "affine_coupling", LAYER_OPS_BY_NAME, .set_dropout = set_dropout};
+#define COUPLING_OPS LAYER_OPS_BY_NAME, .set_dropout = set_dropout, .load = coupling_load, .file_params = file_params
+const layer_ops additive_coupling_ops = {.tag = "additive_coupling", COUPLING_OPS};
+const layer_ops spline_coupling_ops = {.tag = "spline_coupling", COUPLING_OPS};
+const layer_ops affine_coupling_ops = {.tag = "affine_coupling", COUPLING_OPS};
 
 /* kind: 0 additive, 1 affine (bound: the log-scale bound), 2 spline (bins on [-tail_bound, tail_bound],
  * shifted when shift_bound >= 0) */
@@ -365,7 +373,7 @@ static layer *make(int dim, int n_context, int kind, const int *cond_mask, int h
         nf_fail(NF_ERR_INVALID, "spline coupling: log-scale bound %g out of range [0, 100)", shift_bound);
         return NULL;
     }
-    layer *l = layer_alloc(kind == 2 ? &spline_ops : kind == 1 ? &affine_ops : &additive_ops, dim, sizeof(coupling));
+    layer *l = layer_alloc(kind == 2 ? &spline_coupling_ops : kind == 1 ? &affine_coupling_ops : &additive_coupling_ops, dim, sizeof(coupling));
     if (!l)
         return NULL;
     coupling *c = l->self;

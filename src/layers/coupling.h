@@ -19,5 +19,7 @@ layer *coupling_new(int dim, int n_context, int affine, const int *cond_mask, in
 layer *spline_coupling_new(int dim, int n_context, const int *cond_mask, int hidden, int depth, int act, int bins,
                            double tail_bound, double shift_bound);
 nf_status coupling_load(const mf_file *f, const mf_section *s, int dim, layer **out);
+/* The kinds, for layers/registry.c. */
+extern const layer_ops additive_coupling_ops, affine_coupling_ops, spline_coupling_ops;
 
 #endif

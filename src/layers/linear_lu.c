@@ -11,6 +11,7 @@
 #include "core/kern.h"
 #include "core/layer.h"
 #include "core/perm.h"
+#include "layers/linear_lu.h"
 
 typedef struct linear_lu {
     int *perm;      /* (P y)_i = y[perm[i]] */
@@ -178,7 +179,17 @@ static void destroy(layer *l)
     free(s->w);
 }
 
-static const layer_ops lu_ops = {
+/* dim x dim: the LU factors and the diagonal's log-scales */
+static double file_params(const mf_file *f, const mf_section *s, int dim)
+{
+    (void)f;
+    (void)s;
+    return (double)dim * dim;
+}
+
+const layer_ops linear_lu_ops = {
+    .load = linear_lu_load,
+    .file_params = file_params,
     .tag = "linear_lu",
     .n_params = n_params,
     .init_params = init_params,
@@ -198,7 +209,7 @@ layer *linear_lu_new(int dim, const int *perm, const real *signs)
         nf_fail(NF_ERR_INVALID, "linear layer: not a permutation of 0..%d", dim - 1);
         return NULL;
     }
-    layer *l = layer_alloc(&lu_ops, dim, sizeof(linear_lu));
+    layer *l = layer_alloc(&linear_lu_ops, dim, sizeof(linear_lu));
     if (!l)
         return NULL;
     linear_lu *s = l->self;

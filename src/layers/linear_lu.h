@@ -8,5 +8,7 @@
 
 layer *linear_lu_new(int dim, const int *perm, const real *signs);
 nf_status linear_lu_load(const mf_file *f, const mf_section *s, int dim, layer **out);
+/* The kind, for layers/registry.c. */
+extern const layer_ops linear_lu_ops;
 
 #endif

@@ -80,7 +80,8 @@ static void permute_destroy(layer *l)
     free(s->inv);
 }
 
-static const layer_ops permute_ops = {
+const layer_ops permute_ops = {
+    .load = permute_load,
     .tag = "permutation",
     .n_params = layer_no_params,
     .init_params = layer_no_init,

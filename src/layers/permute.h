@@ -8,5 +8,7 @@
 
 layer *permute_new(int dim, const int *perm);
 nf_status permute_load(const mf_file *f, const mf_section *s, int dim, layer **out);
+/* The kind, for layers/registry.c. */
+extern const layer_ops permute_ops;
 
 #endif

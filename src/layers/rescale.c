@@ -73,7 +73,8 @@ static void rescale_z2x_backward(layer *l, const real *t, int rows, const real *
     rescale_backward(l->dim, 1, t, rows, x, dx, dldj, dz, dt);
 }
 
-static const layer_ops rescale_ops = {
+const layer_ops rescale_ops = {
+    .load = rescale_load,
     .tag = "rescale",
     .n_params = rescale_n_params,
     .init_params = rescale_init,

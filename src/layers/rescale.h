@@ -8,5 +8,7 @@
 
 layer *rescale_new(int dim);
 nf_status rescale_load(const mf_file *f, const mf_section *s, int dim, layer **out);
+/* The kind, for layers/registry.c. */
+extern const layer_ops rescale_ops;
 
 #endif

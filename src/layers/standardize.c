@@ -90,7 +90,8 @@ static void standardize_destroy(layer *l)
     free(s->scale);
 }
 
-static const layer_ops standardize_ops = {
+const layer_ops standardize_ops = {
+    .load = standardize_load,
     .tag = "standardize",
     .n_params = layer_no_params,
     .init_params = layer_no_init,

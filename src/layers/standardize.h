@@ -8,6 +8,8 @@
 
 layer *standardize_new(int dim, const double *mean, const double *std);
 nf_status standardize_load(const mf_file *f, const mf_section *s, int dim, layer **out);
+/* The kind, for layers/registry.c. */
+extern const layer_ops standardize_ops;
 /* The range of a standardisation float32 arithmetic can apply: std and
  * 1/std, and x - mean, stay normal floats far from overflow. */
 #define STANDARDIZE_MIN 1e-30

@@ -180,3 +180,15 @@ void mlp_backward(mlp *m, const real *p, int rows, const real *in, const real *d
         }
     }
 }
+
+double mlp_file_params(const mf_file *f, const mf_section *s, double n_in, double n_out)
+{
+    int64_t hidden = 0, depth = 0;
+    if (!mf_has(s, "hidden") || !mf_has(s, "hidden_layers") || mf_get_i64(f, s, "hidden", &hidden) ||
+        mf_get_i64(f, s, "hidden_layers", &depth) || hidden < 0 || depth < 0)
+        return -1;
+    double h = (double)hidden, d = (double)depth;
+    if (d <= 0)
+        return n_in * n_out + n_out;
+    return n_in * h + h + (d - 1) * (h * h + h) + h * n_out + n_out;
+}

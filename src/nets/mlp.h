@@ -9,6 +9,7 @@
 #include "core/kern.h"
 #include "core/real.h"
 #include "core/rng.h"
+#include "io/mfile.h"
 #include "nflow.h"
 
 typedef struct mlp {
@@ -22,6 +23,11 @@ typedef struct mlp {
 
 void mlp_shape(mlp *m, int n_in, int n_out, int hidden, int depth, int act);
 size_t mlp_n_params(const mlp *m);
+/* The weights and biases of a network n_in -> hidden_layers x hidden ->
+ * n_out whose hidden and hidden_layers a model-file section holds, in
+ * double (a hostile size must not wrap); -1 when either is missing or
+ * negative. For the kinds' layer_ops.file_params. */
+double mlp_file_params(const mf_file *f, const mf_section *s, double n_in, double n_out);
 /* Allocates the activation buffers for up to `rows` rows; 0 or -1 (no memory). */
 nf_status mlp_reserve(mlp *m, int rows);
 void mlp_release(mlp *m);
