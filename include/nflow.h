@@ -224,9 +224,15 @@ typedef enum nf_model {
     NF_MODEL_GAUSSIAN = 7, /* the full-covariance Gaussian: the whitening layer alone (see whiten) */
     NF_MODEL_NSF = 8,      /* neural spline flow: rational-quadratic spline couplings, LU layers between */
     NF_MODEL_NSF_AR = 9,   /* autoregressive neural spline flow: spline MAFs (density one pass, sampling sequential) */
-    NF_MODEL_IAF_MOG = 10  /* IAF on a MoG base of independent dimensions: sampling one pass (the distillation
+    NF_MODEL_IAF_MOG = 10, /* IAF on a MoG base of independent dimensions: sampling one pass (the distillation
                             * student of a MoG teacher) */
+    NF_MODEL_COUNT         /* the number of kinds */
 } nf_model;
+/* A kind's name as the tool, the Python binding and model files spell it
+ * ("maf-mog"; NULL outside 0..NF_MODEL_COUNT-1), and the kind of a name
+ * (NF_ERR_INVALID, listing the names, for any other). */
+NF_API const char *nf_model_name(nf_model model);
+NF_API nf_status nf_model_from_name(const char *name, nf_model *model);
 /* Input orders of a MADE: degree 1 first. */
 typedef enum nf_order { NF_ORDER_NATURAL = 0, NF_ORDER_REVERSED = 1, NF_ORDER_RANDOM = 2 } nf_order;
 typedef enum nf_activation { NF_ACT_RELU = 0, NF_ACT_TANH = 1 } nf_activation;
@@ -287,6 +293,11 @@ static inline void nf_config_default(nf_config *cfg, nf_model model, int dim)
     nf_config_init(cfg, sizeof *cfg, model, dim);
 }
 NF_API nf_status nf_flow_create(nf_flow **out, const nf_config *cfg);
+/* The config a flow was built from (nf_flow_create, or read back with a
+ * model file), into *cfg as far as its struct_size reaches (set it with
+ * nf_config_default first). NF_ERR_UNSUPPORTED for a flow built layer by
+ * layer, which has none. */
+NF_API nf_status nf_flow_get_config(const nf_flow *f, nf_config *cfg);
 
 /* Building a flow layer by layer. Layers are listed in the density
  * direction: the first one added is applied to the data first. */

@@ -29,6 +29,9 @@ run_ok "toy npy" "$nflow" toy rings --n 100 --out "$t/rings.npy"
 run_ok "train" "$nflow" train --data "$t/moons.csv" --model realnvp --layers 4 --hidden 16 --epochs 3 \
     --out "$t/m.nfm" --json --seed 2
 grep -q '"test_log_likelihood": -\?[0-9]' "$t/out.txt" && ok || bad "train --json: $(cat "$t/out.txt")"
+# the resolved configuration: the options given, and the data-size choices (2,400 rows: batch 32, no dropout)
+grep -q '"config": {"model": "realnvp", "layers": 4, "hidden": 16, "hidden_layers": 2, .*"seed": 2, "batch": 32, .*"dropout": 0, "epochs": 3,' \
+    "$t/out.txt" && ok || bad "train --json config: $(cat "$t/out.txt")"
 run_ok "train nice" "$nflow" train --data "$t/moons.csv" --model nice --layers 4 --hidden 16 --epochs 2 \
     --activation tanh --base logistic --out "$t/n.nfm" --quiet
 run_ok "info" "$nflow" info "$t/m.nfm"

@@ -559,6 +559,30 @@ static void test_constructor_failure_code(void)
     nf_flow_free(f);
 }
 
+/* Model kinds by name both ways, and the config a flow was built from. */
+static void test_model_names_and_config(void)
+{
+    nf_model m = NF_MODEL_MAF;
+    CHECK(!strcmp(nf_model_name(NF_MODEL_MAF_MOG), "maf-mog") && nf_model_name(NF_MODEL_COUNT) == NULL);
+    for (int k = 0; k < NF_MODEL_COUNT; k++)
+        CHECK(nf_model_from_name(nf_model_name((nf_model)k), &m) == NF_OK && m == (nf_model)k, "kind %d", k);
+    CHECK(nf_model_from_name("maf_mog", &m) == NF_ERR_INVALID && strstr(nf_last_error(), "maf-mog"), "%s",
+          nf_last_error());
+    nf_config cfg, got;
+    nf_config_default(&cfg, NF_MODEL_REALNVP, 3);
+    cfg.layers = 2;
+    cfg.hidden = 7;
+    nf_flow *f = NULL;
+    CHECK(nf_flow_create(&f, &cfg) == NF_OK);
+    nf_config_default(&got, NF_MODEL_MAF, 1);
+    CHECK(nf_flow_get_config(f, &got) == NF_OK && got.model == NF_MODEL_REALNVP && got.layers == 2 &&
+          got.hidden == 7 && got.dim == 3 && got.struct_size == sizeof got);
+    nf_flow_free(f);
+    CHECK(nf_flow_new(&f, 2, NF_BASE_NORMAL) == NF_OK && nf_flow_add_rescale(f) == NF_OK);
+    CHECK(nf_flow_get_config(f, &got) == NF_ERR_UNSUPPORTED);
+    nf_flow_free(f);
+}
+
 int main(void)
 {
     if (!mkdtemp(dir))
@@ -578,6 +602,7 @@ int main(void)
     RUN(test_bad_arguments);
     RUN(test_nonfinite_loss_reported);
     RUN(test_constructor_failure_code);
+    RUN(test_model_names_and_config);
     char cmd[300];
     snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
     if (system(cmd) != 0)

@@ -255,15 +255,37 @@ static void on_interrupt(int sig)
     interrupted = 1;
 }
 
-/* The model kind of a loaded flow ("model: NAME, ..." in its description). */
-static const char *model_kind(const nf_flow *f, char *buf, size_t size)
+/* The model kind of a loaded flow: its config's, or "custom" (built layer by layer). */
+static const char *model_kind(const nf_flow *f)
 {
-    nf_flow_describe(f, buf, size);
-    if (strncmp(buf, "model: ", 7) != 0)
-        return "custom";
-    buf += 7;
-    buf[strcspn(buf, ",\n")] = '\0';
-    return buf;
+    nf_config c;
+    nf_config_default(&c, NF_MODEL_MAF, 1);
+    return nf_flow_get_config(f, &c) == NF_OK ? nf_model_name(c.model) : "custom";
+}
+
+/* --json's "config": what the run was built and trained with, defaults
+ * and data-size choices resolved (the model's own for a resumed run). */
+static void print_json_config(const nf_flow *f, const nf_train_options *o)
+{
+    nf_config c;
+    nf_config_default(&c, NF_MODEL_MAF, 1);
+    if (nf_flow_get_config(f, &c) != NF_OK) {
+        printf("\"config\": null, ");
+        return;
+    }
+    static const char *const acts[] = {"relu", "tanh"}, *const parts[] = {"halves", "even_odd", "mask"},
+                             *const orders[] = {"natural", "reversed", "random"};
+    printf("\"config\": {\"model\": \"%s\", \"layers\": %d, \"hidden\": %d, \"hidden_layers\": %d, "
+           "\"activation\": \"%s\", \"partition\": \"%s\", \"order\": \"%s\", \"random_degrees\": %d, "
+           "\"batch_norm\": %d, \"actnorm\": %d, \"components\": %d, \"bins\": %d, \"tail_bound\": %g, "
+           "\"log_scale_bound\": %g, \"whiten\": %d, \"tail_weight\": %g, \"context_dim\": %d, \"seed\": %llu, "
+           "\"batch\": %d, \"lr\": %g, \"lr_decay\": %g, \"weight_decay\": %g, \"clip\": %g, \"dropout\": %g, "
+           "\"epochs\": %d, \"patience\": %d, \"patience_steps\": %d}, ",
+           nf_model_name(c.model), c.layers, c.hidden, c.hidden_layers, acts[c.activation & 1],
+           parts[(unsigned)c.partition < 3 ? c.partition : 0], orders[(unsigned)c.order < 3 ? c.order : 0],
+           c.random_degrees, c.batch_norm, c.actnorm, c.components, c.bins, c.tail_bound, c.log_scale_bound,
+           c.whiten, c.tail_weight, c.context_dim, (unsigned long long)c.seed, o->batch, o->lr, o->lr_decay,
+           o->weight_decay, o->clip_norm, o->dropout, o->max_epochs, o->patience, o->patience_steps);
 }
 
 int cmd_train(int argc, char **argv)
@@ -283,7 +305,6 @@ int cmd_train(int argc, char **argv)
     nf_train_options topt;
     nf_train_options_default(&topt);
     const char *ck_path = NULL, *resume = NULL; /* checkpoints */
-    char kind[256];
     cli_option opts[] = {
         {"data", OPT_STRING, &data, "training data (.csv or .npy); validation and test split off unless given", 0},
         {"val", OPT_STRING, &val_path, "validation data (default: 10% of --data)", 0},
@@ -373,12 +394,13 @@ int cmd_train(int argc, char **argv)
         return rc;
     if (ck_path && cli_check_writable("train", ck_path))
         return 1;
-    static const char *const models[] = {"nice", "realnvp", "made", "made-mog", "maf", "maf-mog", "iaf", "gaussian", "nsf",
-                                         "nsf-ar", "iaf-mog"},
-                             *const orders[] = {"natural", "reversed", "random"},
+    static const char *const orders[] = {"natural", "reversed", "random"},
                              *const degree_kinds[] = {"sequential", "random"}, *const acts[] = {"relu", "tanh"},
                              *const bases[] = {"normal", "logistic"}, *const parts[] = {"halves", "even_odd"};
-    int m = parse_choice("train", "model", model, models, (int)(sizeof models / sizeof models[0]));
+    nf_model kind = NF_MODEL_MAF;
+    int m = nf_model_from_name(model, &kind) == NF_OK ? (int)kind : -1;
+    if (m < 0)
+        cli_error("train", "--model: %s", nf_last_error());
     int o = order ? parse_choice("train", "order", order, orders, 3) : 0;
     int d = degrees ? parse_choice("train", "degrees", degrees, degree_kinds, 2) : 0;
     if (o < 0 || d < 0)
@@ -568,7 +590,7 @@ int cmd_train(int argc, char **argv)
     }
     if (!cli_seen(&cmd, "model") && !resume) { /* the model that fits the data's size */
         m = (int)nf_default_model(train.rows, (int)dim);
-        model = models[m];
+        model = nf_model_name((nf_model)m);
     }
     nf_config cfg;
     nf_config_default(&cfg, (nf_model)m, (int)dim);
@@ -600,7 +622,7 @@ int cmd_train(int argc, char **argv)
     cfg.context_dim = (int)n_context;
     topt.seed = seed;
     if (resume) {
-        model = model_kind(f, kind, sizeof kind);
+        model = model_kind(f);
     } else if ((st = nf_flow_create(&f, &cfg)) || (bounded && (st = nf_flow_set_bounds(f, lo, hi))) ||
                (st = nf_flow_fit_standardization_given(f, train.values, train_c.values, train.rows)) ||
                (context_columns && (st = nf_flow_set_context_columns(f, context_columns)))) {
@@ -703,6 +725,7 @@ int cmd_train(int argc, char **argv)
                "\"best_epoch\": %d, \"n_train\": %zu, \"n_val\": %zu, \"n_test\": %zu, \"seconds\": %.3f, ",
                model, dim, n_context, nf_flow_param_count(f), res.epochs, res.best_epoch, train.rows, val.rows,
                test.rows, res.seconds);
+        print_json_config(f, &topt);
         print_json_number("train_log_likelihood", s_train.mean, 0);
         print_json_number("val_log_likelihood", s_val.mean, 0);
         print_json_number("test_log_likelihood", s_test.mean, 0);

@@ -83,7 +83,6 @@ lib, path = _load()
 NF_OK = 0
 STATUS_NAMES = {0: "NF_OK", 1: "NF_ERR_NOMEM", 2: "NF_ERR_INVALID", 3: "NF_ERR_IO", 4: "NF_ERR_FORMAT",
                 5: "NF_ERR_CHECKSUM", 6: "NF_ERR_NONFINITE", 7: "NF_ERR_DIMENSION", 8: "NF_ERR_UNSUPPORTED"}
-MODELS = {"nice": 0, "realnvp": 1, "made": 2, "made-mog": 3, "maf": 4, "maf-mog": 5, "iaf": 6, "gaussian": 7, "nsf": 8, "nsf-ar": 9, "iaf-mog": 10}
 ORDERS = {"natural": 0, "reversed": 1, "random": 2}
 ACTIVATIONS = {"relu": 0, "tanh": 1}
 BASES = {"normal": 0, "logistic": 1, "uniform": 2}
@@ -192,6 +191,12 @@ _declare("nf_version", c_char_p)
 _declare("nf_set_threads", None, c_int)
 _declare("nf_get_threads", c_int)
 _declare("nf_system_info_get", None, POINTER(nf_system_info))
+_declare("nf_model_name", c_char_p, c_int)
+_declare("nf_flow_get_config", _S, c_void_p, POINTER(nf_config))
+# the model kinds by name, as the library names them (nf_model_name)
+MODELS = {}
+while lib.nf_model_name(len(MODELS)) is not None:
+    MODELS[lib.nf_model_name(len(MODELS)).decode()] = len(MODELS)
 NF_LIMIT_COUNT = 11  # nflow.h's enum nf_limit
 _declare("nf_limit_get", _S, c_int, POINTER(c_char_p), c_double_p, c_double_p)
 _declare("nf_read_options_init", None, POINTER(nf_read_options), c_size_t)

@@ -504,8 +504,13 @@ class Flow:
         return buf.value.decode(errors="replace")
 
     def _kind(self):
-        first = self.describe().split("\n", 1)[0]
-        return first[7:].split(",")[0].split("\n")[0] if first.startswith("model: ") else "custom"
+        """The model kind of the flow's config (nf_flow_get_config), or "custom" (built layer by layer)."""
+        cfg = _lib.nf_config()
+        lib.nf_config_init(ctypes.byref(cfg), ctypes.sizeof(cfg), 0, 1)
+        with self._lock:
+            if lib.nf_flow_get_config(self._need(), ctypes.byref(cfg)) != 0:
+                return "custom"
+        return lib.nf_model_name(cfg.model).decode()
 
     def __repr__(self):
         if self._f:

@@ -17,10 +17,7 @@
 #include "models/api_config.h"
 
 static const char *const activation_names[] = {"relu", "tanh"};
-static const char *const model_names[] = {"nice", "realnvp", "made", "made-mog", "maf", "maf-mog", "iaf", "gaussian",
-                                          "nsf", "nsf-ar", "iaf-mog"};
 static const char *const order_names[] = {"natural", "reversed", "random"};
-enum { N_MODELS = sizeof model_names / sizeof model_names[0] };
 static const char *const partition_names[] = {"halves", "even_odd", "mask"};
 
 /* The Gaussian fit of a whitened model (src/flow/gaussian_fit.c). */
@@ -108,7 +105,7 @@ static nf_status put_header(const nf_flow *f, mf_writer *w)
     if (!st && f->has_config) {
         const nf_config *c = &f->config;
         st = mf_begin(w, "config");
-        if (!st) st = mf_put_str(w, "model", model_names[c->model]);
+        if (!st) st = mf_put_str(w, "model", nf_model_name(c->model));
         if (!st) st = mf_put_i64(w, "layers", c->layers);
         if (!st) st = mf_put_i64(w, "hidden", c->hidden);
         if (!st) st = mf_put_i64(w, "hidden_layers", c->hidden_layers);
@@ -205,7 +202,8 @@ static nf_status read_config(const mf_file *mf, const mf_section *s, nf_flow *f)
         if (sizes[k].v < INT_MIN || sizes[k].v > INT_MAX)
             return nf_fail(NF_ERR_FORMAT, "%s: section 'config': %s %lld out of range", mf_path(mf), sizes[k].key,
                            (long long)sizes[k].v);
-    int m = name_index(model_names, N_MODELS, model), a = name_index(activation_names, 2, act),
+    nf_model kind = NF_MODEL_MAF;
+    int m = nf_model_from_name(model, &kind) == NF_OK ? (int)kind : -1, a = name_index(activation_names, 2, act),
         p = name_index(partition_names, 3, part);
     if (m < 0 || a < 0 || p < 0)
         return nf_fail(NF_ERR_FORMAT, "%s: section 'config': unknown model, activation or partition", mf_path(mf));
@@ -513,10 +511,10 @@ size_t nf_flow_describe(const nf_flow *f, char *buf, size_t size)
             c->layers, c->bins, c->tail_bound, c->tail_bound, c->hidden_layers, c->hidden,
             activation_names[c->activation], order_names[c->order], c->batch_norm ? ", batch norm" : "");
     else if (f->has_config && c->model <= NF_MODEL_REALNVP)
-        OUT("model: %s, %d coupling layers, networks %d x %d %s%s\n", model_names[c->model], c->layers,
+        OUT("model: %s, %d coupling layers, networks %d x %d %s%s\n", nf_model_name(c->model), c->layers,
             c->hidden_layers, c->hidden, activation_names[c->activation], c->batch_norm ? ", batch norm" : "");
     else if (f->has_config)
-        OUT("model: %s, MADEs of %d x %d %s, first order %s%s%s\n", model_names[c->model], c->hidden_layers,
+        OUT("model: %s, MADEs of %d x %d %s, first order %s%s%s\n", nf_model_name(c->model), c->hidden_layers,
             c->hidden, activation_names[c->activation], order_names[c->order],
             c->random_degrees ? ", random degrees" : "", c->batch_norm ? ", batch norm" : "");
     if (f->gauss && c->model != NF_MODEL_GAUSSIAN) /* fitted from data, not merely configured */

@@ -14,6 +14,41 @@
 
 const char *nf_version(void) { return NF_VERSION_STRING; }
 
+static const char *const model_names[NF_MODEL_COUNT] = {
+    "nice", "realnvp", "made", "made-mog", "maf", "maf-mog", "iaf", "gaussian", "nsf", "nsf-ar", "iaf-mog"};
+
+const char *nf_model_name(nf_model model)
+{
+    return (unsigned)model < NF_MODEL_COUNT ? model_names[model] : NULL;
+}
+
+nf_status nf_model_from_name(const char *name, nf_model *model)
+{
+    for (int m = 0; name && m < NF_MODEL_COUNT; m++)
+        if (!strcmp(name, model_names[m])) {
+            if (model)
+                *model = (nf_model)m;
+            return NF_OK;
+        }
+    char list[256] = "";
+    for (int m = 0; m < NF_MODEL_COUNT; m++)
+        snprintf(list + strlen(list), sizeof list - strlen(list), "%s%s", m ? ", " : "", model_names[m]);
+    return nf_fail(NF_ERR_INVALID, "unknown model '%s' (one of %s)", name ? name : "(null)", list);
+}
+
+nf_status nf_flow_get_config(const nf_flow *f, nf_config *cfg)
+{
+    if (!f || !cfg)
+        return nf_fail(NF_ERR_INVALID, "nf_flow_get_config: NULL flow or config");
+    nf_status st = sized_check(cfg, sizeof *cfg, CONFIG_SIZE_1, "nf_config");
+    if (st)
+        return st;
+    if (!f->has_config)
+        return nf_fail(NF_ERR_UNSUPPORTED, "the flow was built layer by layer: it has no config");
+    sized_write(cfg, cfg->struct_size, &f->config, sizeof f->config);
+    return NF_OK;
+}
+
 void nf_set_threads(int n)
 {
     if (n > 0)
