@@ -179,6 +179,12 @@ NF_API size_t nf_matrix_integer_columns(const nf_matrix *m, int *is_integer);
  * bound on the log-probability of the integer data (float32 keeps the noise
  * for values below 2^23 or so). */
 NF_API nf_status nf_matrix_dequantize(nf_matrix *m, const int *columns, uint64_t seed);
+/* The same with the training recipe's noise streams (nflow train
+ * --dequantize, Python's fit(dequantize=True)): for the run's `seed`, part
+ * 0 is the data as read (before validation and test rows are split off),
+ * 1 validation rows given apart, 2 test rows given apart; each a stream of
+ * its own, apart from the split's and the model's. */
+NF_API nf_status nf_matrix_dequantize_part(nf_matrix *m, const int *columns, uint64_t seed, int part);
 
 /* ---- flows -------------------------------------------------------------- */
 

@@ -214,6 +214,14 @@ static void test_integer_columns_and_dequantize(void)
             if (!flags[j])
                 CHECK(d == 0);
         }
+    /* the recipe's streams: the same part the same noise, each part its own */
+    float a[4] = {0, 0, 0, 0}, b[4] = {0, 0, 0, 0}, c[4] = {0, 0, 0, 0};
+    nf_matrix ma = {4, 1, a, NULL, 0}, mb = {4, 1, b, NULL, 0}, mc = {4, 1, c, NULL, 0};
+    int one = 1;
+    CHECK(nf_matrix_dequantize_part(&ma, &one, 5, 1) == NF_OK && nf_matrix_dequantize_part(&mb, &one, 5, 1) == NF_OK &&
+          nf_matrix_dequantize_part(&mc, &one, 5, 2) == NF_OK);
+    CHECK(!memcmp(a, b, sizeof a) && memcmp(a, c, sizeof a), "streams of parts 1 and 2");
+    CHECK(nf_matrix_dequantize_part(&ma, &one, 5, 3) == NF_ERR_INVALID && nf_matrix_dequantize_part(&ma, &one, 5, -1));
 }
 
 /* The documented rule (README.md, "Defaults and how they were chosen"). */

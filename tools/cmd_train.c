@@ -506,9 +506,8 @@ int cmd_train(int argc, char **argv)
             n_integer--;
         }
     const char *of_x = context_flags ? " x" : ""; /* "of 3 x columns" */
-    uint64_t dequantize_seed = seed ^ 0x6465715F74726169ull; /* a stream apart from the split's and the model's */
     if (n_integer && dequantize) {
-        nf_matrix_dequantize(&all, integer_cols, dequantize_seed);
+        nf_matrix_dequantize_part(&all, integer_cols, seed, 0);
         if (!quiet && !json)
             fprintf(stderr, "nflow train: dequantised %zu integer-valued column%s of %zu%s (U[0,1) noise)\n",
                     n_integer, n_integer == 1 ? "" : "s", dim, of_x);
@@ -546,7 +545,7 @@ int cmd_train(int argc, char **argv)
         if (cli_read_given("train", path, columns, (int)dim, (int)n_context, &extra))
             goto done;
         if (n_integer && dequantize) /* the training data's columns, noise of their own */
-            nf_matrix_dequantize(&extra, integer_cols, dequantize_seed + 1 + (uint64_t)k);
+            nf_matrix_dequantize_part(&extra, integer_cols, seed, 1 + k);
         if (bounded && cli_bounds_check_rows("train", path, &extra, context_flags, lo, hi))
             goto done;
         nf_matrix_free(dst);

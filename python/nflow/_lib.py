@@ -192,6 +192,7 @@ _declare("nf_set_threads", None, c_int)
 _declare("nf_get_threads", c_int)
 _declare("nf_system_info_get", None, POINTER(nf_system_info))
 _declare("nf_model_name", c_char_p, c_int)
+_declare("nf_matrix_dequantize_part", _S, POINTER(nf_matrix), c_int_p, c_uint64, c_int)
 _declare("nf_flow_get_config", _S, c_void_p, POINTER(nf_config))
 # the model kinds by name, as the library names them (nf_model_name)
 MODELS = {}

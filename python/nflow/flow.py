@@ -671,15 +671,14 @@ class Flow:
         # integer-valued columns: dequantised (on a copy) or named in a warning
         is_int = np.zeros(dim, dtype=np.intc)
         n_int = lib.nf_matrix_integer_columns(ctypes.byref(_matrix(x)), is_int.ctypes.data_as(_lib.c_int_p))
-        dq_seed = seed ^ 0x6465715F74726169  # as nflow train: a stream apart from the split's and the model's
         if n_int and dequantize:
             x = x.copy()
-            _check(lib.nf_matrix_dequantize(ctypes.byref(_matrix(x)), is_int.ctypes.data_as(_lib.c_int_p),
-                                            dq_seed))
+            _check(lib.nf_matrix_dequantize_part(ctypes.byref(_matrix(x)), is_int.ctypes.data_as(_lib.c_int_p),
+                                                 seed, 0))
             if xv is not None:
                 xv = xv.copy()
-                _check(lib.nf_matrix_dequantize(ctypes.byref(_matrix(xv)), is_int.ctypes.data_as(_lib.c_int_p),
-                                                dq_seed + 1))
+                _check(lib.nf_matrix_dequantize_part(ctypes.byref(_matrix(xv)), is_int.ctypes.data_as(_lib.c_int_p),
+                                                     seed, 1))
         elif n_int:
             cols = ", ".join(str(j) for j in np.flatnonzero(is_int)[:20]) + (", ..." if n_int > 20 else "")
             warnings.warn("%d of %d columns hold only whole numbers (%s; 0-based): a flow can raise its likelihood "

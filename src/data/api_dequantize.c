@@ -37,3 +37,11 @@ nf_status nf_matrix_dequantize(nf_matrix *m, const int *columns, uint64_t seed)
                 m->values[i * m->cols + j] += (float)rng_uniform(&r);
     return NF_OK;
 }
+
+nf_status nf_matrix_dequantize_part(nf_matrix *m, const int *columns, uint64_t seed, int part)
+{
+    if (part < 0 || part > 2)
+        return nf_fail(NF_ERR_INVALID, "dequantisation part %d: 0 (the data), 1 (validation) or 2 (test)", part);
+    /* "deq_trai": a stream apart from the split's (seed) and the model's */
+    return nf_matrix_dequantize(m, columns, (seed ^ 0x6465715F74726169ull) + (uint64_t)part);
+}
