@@ -27,6 +27,8 @@ if ! /usr/bin/python3 -c 'import numpy' >/dev/null 2>&1 && ! python3 -c 'import 
 fi
 # make abi-check and tests/cli_abi.sh (libabigail's abidw, abidiff): wanted, not needed to build
 command -v abidiff >/dev/null 2>&1 || optional="${optional:+$optional }abigail-tools"
+# the Python binding's scikit-learn checks (check_estimator): wanted, not needed
+/usr/bin/python3 -c 'import sklearn' >/dev/null 2>&1 || optional="${optional:+$optional }python3-sklearn"
 [ -z "$missing" ] && [ -z "$optional" ] && exit 0
 if [ "$(id -u)" = 0 ]; then
     export DEBIAN_FRONTEND=noninteractive

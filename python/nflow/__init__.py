@@ -10,13 +10,13 @@ no compiler and no PyTorch needed.
 
 Model files are those of the nflow command-line tool, both ways.
 """
-from .flow import (Error, Flow, PerformanceWarning, get_threads, library_version, limits, omp_wait_policy,
+from .flow import (Error, Flow, NotFittedError, PerformanceWarning, get_threads, library_version, limits, omp_wait_policy,
                    set_threads, system_info, usable_threads)
 from .flow import _check_kernels
 from ._lib import path as library_path
 
 __version__ = "0.1.0"
-__all__ = ["Flow", "Error", "PerformanceWarning", "set_threads", "get_threads", "usable_threads", "omp_wait_policy",
+__all__ = ["Flow", "Error", "NotFittedError", "PerformanceWarning", "set_threads", "get_threads", "usable_threads", "omp_wait_policy",
            "library_version", "library_path", "system_info", "limits", "__version__"]
 
 _check_kernels()

@@ -24,6 +24,11 @@ class PerformanceWarning(UserWarning):
     """OpenBLAS runs generic kernels on this CPU: nflow is several times slower than it could be."""
 
 
+class NotFittedError(ValueError, AttributeError):
+    """A Flow used before it has a model (fit it, or Flow.load one); as
+    scikit-learn's NotFittedError, a ValueError and an AttributeError."""
+
+
 class Error(RuntimeError):
     """A failure reported by libnflow: str(e) is nf_last_error()'s message.
 
@@ -126,20 +131,29 @@ def _check_kernels():
 def _rows(X, name, dim=None):
     """X as a C-contiguous float32 (rows, dim) array, checked: 2-D, numeric,
     finite, `dim` columns. A float32 C-ordered array is used as it is."""
+    if hasattr(X, "toarray") and hasattr(X, "nnz"):  # scipy.sparse, without importing it
+        raise TypeError("%s is a sparse matrix: sparse input is not supported (a density needs every value); "
+                        "pass %s.toarray()" % (name, name))
     a = np.asarray(X)
+    if a.dtype.kind == "O":  # numbers held as objects: as float64, or float()'s own message
+        a = np.asarray(a, dtype=np.float64)
+    if a.dtype.kind == "c":
+        raise ValueError("%s: Complex data not supported (nflow models real numbers)" % name)
     if a.dtype.kind not in "fiub":
         raise ValueError("%s must hold real numbers, not %s" % (name, a.dtype))
     if a.ndim != 2:
         raise ValueError("%s must be 2-D (rows, columns), not %d-D of shape %s%s" %
-                         (name, a.ndim, a.shape, "; for one column use %s.reshape(-1, 1)" % name
+                         (name, a.ndim, a.shape, ". Reshape your data: %s.reshape(-1, 1) for one column" % name
                           if a.ndim == 1 else ""))
+    if a.shape[1] == 0:
+        raise ValueError("%s has 0 feature(s) (shape=%s) while a minimum of 1 is required." % (name, a.shape))
     with np.errstate(over="ignore"):  # beyond float32: inf, refused below
         a = np.ascontiguousarray(a, dtype=np.float32)
     if dim is not None and a.shape[1] != dim:
         raise ValueError("%s has %d columns, the model has %d" % (name, a.shape[1], dim))
     if a.size and not np.isfinite(a).all():
         r, c = np.argwhere(~np.isfinite(a))[0]
-        raise ValueError("%s[%d, %d] is %s%s: nflow needs finite values" %
+        raise ValueError("%s[%d, %d] is %s%s: nflow needs finite values (no NaN or inf)" %
                          (name, r, c, a[r, c], "" if np.asarray(X).dtype == np.float32 else
                           " (as float32)"))
     return a
@@ -400,10 +414,20 @@ class Flow:
         self.tail_bound = tail_bound
         self.bounds = bounds
         self.seed = seed
-        self._f = None
-        self._lock = threading.RLock()
-        self.model_ = None
-        self.history_ = []
+
+    # scikit-learn's protocol: __init__ sets the parameters alone; the model
+    # (fitted or loaded) and its record are set by fit, load and distill
+    _f = None
+    model_ = None
+    history_ = ()
+
+    @property
+    def _lock(self):
+        """A lock per Flow, made on first use (one nf_flow per thread)."""
+        lock = self.__dict__.get("_lock_")
+        if lock is None:
+            lock = self.__dict__.setdefault("_lock_", threading.RLock())
+        return lock
 
     # ---- scikit-learn's estimator protocol --------------------------------
     @classmethod
@@ -434,7 +458,7 @@ class Flow:
 
     def _need(self):
         if not self._f:
-            raise ValueError("this Flow has no model yet: fit it, or load one (Flow.load)")
+            raise NotFittedError("this Flow has no model yet: fit it, or load one (Flow.load)")
         return self._f
 
     @property
@@ -562,12 +586,13 @@ class Flow:
         return f
 
     # ---- maximum-likelihood training --------------------------------------
-    def fit(self, X, X_val=None, epochs=None, batch=None, lr=1e-3, lr_decay=0.5, weight_decay=1e-6,
+    def fit(self, X, y=None, *, X_val=None, epochs=None, batch=None, lr=1e-3, lr_decay=0.5, weight_decay=1e-6,
             clip_norm=100.0, patience=20, patience_steps=1000, seed=None, max_time=None,
             validation_fraction=0.1, test_fraction=0.0, dequantize=False, warm_start=False, verbose=True,
             callback=None, progress_seconds=0.0, context=None, context_val=None, dropout=None):
         """Trains by maximum likelihood (Adam, early stopping on validation data,
-        the best validation epoch kept) and returns self.
+        the best validation epoch kept) and returns self. y: ignored (a
+        density has no targets; scikit-learn's pipelines pass one).
 
         X_val None: validation_fraction of X (shuffled with the seed) is split
         off, and test_fraction as well (evaluated once, kept in the model as
@@ -685,6 +710,14 @@ class Flow:
                           "without limit by narrowing onto them; fit(..., dequantize=True) adds U[0,1) noise" %
                           (n_int, dim, cols), stacklevel=2)
         xt = None
+        if x.shape[0] < 2 and not warm_start:
+            raise ValueError("X has %d sample%s (n_samples = %d): a density needs at least 2 rows" %
+                             (x.shape[0], "" if x.shape[0] == 1 else "s", x.shape[0]))
+        if validation_fraction > 0 and not val_given and round(validation_fraction * x.shape[0]) < 2:
+            # too few rows to validate on (as scikit-learn's checks fit 10): all of them train, no early stopping
+            warnings.warn("X has %d rows: too few to split off %g%% validation rows (at least 2); training on all "
+                          "of them without early stopping" % (x.shape[0], 100 * validation_fraction), stacklevel=2)
+            validation_fraction = 0.0
         if validation_fraction > 0 or test_fraction > 0:
             whole = x if c is None else np.ascontiguousarray(np.hstack([x, c]))  # rows [x | c] stay whole
             parts = [_lib.nf_matrix() for _ in range(3)]
@@ -893,6 +926,14 @@ class Flow:
 
     encode, decode = transform, inverse_transform
 
+    def fit_transform(self, X, y=None, **fit_params):
+        """fit(X, **fit_params), then the latent codes of X (transform)."""
+        return self.fit(X, y, **fit_params).transform(X, context=fit_params.get("context"))
+
+    def _more_tags(self):
+        # scikit-learn's estimator tags: the codes are float32 whatever the input
+        return {"preserves_dtype": [np.float32]}
+
     def _code(self, X, name, fn, context):
         f = self._need()
         x = _rows(X, name, self.dim)
@@ -931,7 +972,7 @@ class Flow:
         return self
 
     def __getstate__(self):
-        state = {k: v for k, v in self.__dict__.items() if k not in ("_f", "_lock")}
+        state = {k: v for k, v in self.__dict__.items() if k not in ("_f", "_lock_")}
         if self._f:
             with tempfile.TemporaryDirectory() as d:
                 p = os.path.join(d, "m.nfm")
@@ -944,7 +985,6 @@ class Flow:
         data = state.pop("_model_file", None)
         self.__dict__.update(state)
         self._f = None
-        self._lock = threading.RLock()
         if data is not None:
             with tempfile.TemporaryDirectory() as d:
                 p = os.path.join(d, "m.nfm")

@@ -312,7 +312,7 @@ class AgainstTheTool(unittest.TestCase):
         cli("train", "--data", path("tr.npy"), "--val", path("va.npy"), "--test", path("va.npy"), "--model", "maf",
             "--layers", 2, "--hidden", 16, "--epochs", 5, "--batch", 50, "--lr", 3e-3, "--threads", 1, "--quiet",
             "--out", path("tv.nfm"))
-        f = nflow.Flow(model="maf", layers=2, hidden=16).fit(X2[:300], X2[300:], epochs=5, batch=50, lr=3e-3,
+        f = nflow.Flow(model="maf", layers=2, hidden=16).fit(X2[:300], X_val=X2[300:], epochs=5, batch=50, lr=3e-3,
                                                             **QUIET)
         self.assertEqual((f.n_train_, f.n_val_, f.batch_), (300, 100, 50))
         assert_same(self, f.log_prob(X2), nflow.Flow.load(path("tv.nfm")).log_prob(X2), "trained models", rtol=1e-3)
@@ -325,8 +325,8 @@ class AgainstTheTool(unittest.TestCase):
             "--layers", 2, "--hidden", 16, "--epochs", 3, "--batch", 50, "--dropout", 0.3, "--threads", 1, "--quiet",
             "--out", path("td.nfm"))
         kw = dict(epochs=3, batch=50, **QUIET)
-        f = nflow.Flow(model="maf", layers=2, hidden=16).fit(X2[:300], X2[300:], dropout=0.3, **kw)
-        g = nflow.Flow(model="maf", layers=2, hidden=16).fit(X2[:300], X2[300:], **kw)
+        f = nflow.Flow(model="maf", layers=2, hidden=16).fit(X2[:300], X_val=X2[300:], dropout=0.3, **kw)
+        g = nflow.Flow(model="maf", layers=2, hidden=16).fit(X2[:300], X_val=X2[300:], **kw)
         assert_same(self, f.log_prob(X2), nflow.Flow.load(path("td.nfm")).log_prob(X2), "trained models", rtol=1e-3)
         self.assertGreater(np.max(np.abs(f.log_prob(X2) - g.log_prob(X2))), 1e-3)
 
@@ -564,11 +564,14 @@ class Arrays(unittest.TestCase):
         with self.assertRaisesRegex(ValueError, r"X\[0, 0\] is inf"):
             PY2.transform(np.array([[1e300, 0.0]]))  # beyond float32
         with self.assertRaisesRegex(ValueError, r"X_val\[7, 1\] is nan"):
-            nflow.Flow(model="gaussian").fit(X2, bad, **QUIET)
+            nflow.Flow(model="gaussian").fit(X2, X_val=bad, **QUIET)
         with self.assertRaisesRegex(ValueError, "X_val has 3 columns"):
-            nflow.Flow(model="gaussian").fit(X2, X3, **QUIET)
-        with self.assertRaisesRegex(ValueError, "too few to split off 10% validation rows"):
-            nflow.Flow().fit(X2[:5], **QUIET)
+            nflow.Flow(model="gaussian").fit(X2, X_val=X3, **QUIET)
+        with self.assertWarnsRegex(UserWarning, "5 rows: too few to split off 10% validation rows .* without early"):
+            f = nflow.Flow(model="gaussian").fit(X2[:5], **QUIET)  # all five train (scikit-learn fits 10)
+        self.assertEqual(f.n_train_, 5)
+        with self.assertRaisesRegex(ValueError, r"1 sample \(n_samples = 1\)"):
+            nflow.Flow().fit(X2[:1], **QUIET)
         with self.assertRaisesRegex(ValueError, "model: unknown value 'glow'"):
             nflow.Flow(model="glow").fit(X2, **QUIET)
         with self.assertRaisesRegex(ValueError, "no model yet"):
@@ -757,7 +760,7 @@ class Conditional(unittest.TestCase):
         self.assertLess(f.score(XC_TEST, context=-CC_TEST), f.score(XC_TEST, context=CC_TEST) - 1)
 
     def test_fit_with_validation_rows(self):
-        g = nflow.Flow(model="realnvp", layers=2, hidden=8).fit(XC[:3000], XC[3000:], context=CC[:3000],
+        g = nflow.Flow(model="realnvp", layers=2, hidden=8).fit(XC[:3000], X_val=XC[3000:], context=CC[:3000],
                                                                context_val=CC[3000:], epochs=2, **QUIET)
         self.assertEqual((g.n_train_, g.n_val_, g.context_dim), (3000, 1000, 1))
         self.assertTrue(np.isfinite(g.val_log_likelihood_))
@@ -848,11 +851,11 @@ class Conditional(unittest.TestCase):
         with self.assertRaisesRegex(ValueError, "context_val without X_val"):
             flow.fit(XC, context=CC, context_val=CC, **QUIET)
         with self.assertRaisesRegex(ValueError, "context_val without context"):
-            flow.fit(XC, XC, context_val=CC, **QUIET)
+            flow.fit(XC, X_val=XC, context_val=CC, **QUIET)
         with self.assertRaisesRegex(ValueError, "X_val needs context_val"):
-            flow.fit(XC, XC, context=CC, **QUIET)
+            flow.fit(XC, X_val=XC, context=CC, **QUIET)
         with self.assertRaisesRegex(ValueError, "context_val has 2 columns"):
-            flow.fit(XC, XC, context=CC, context_val=np.zeros((4000, 2)), **QUIET)
+            flow.fit(XC, X_val=XC, context=CC, context_val=np.zeros((4000, 2)), **QUIET)
         with self.assertRaisesRegex(ValueError, "'gaussian' does not depend on a context"):
             nflow.Flow(model="gaussian").fit(XC, context=CC, **QUIET)
         with self.assertRaisesRegex(ValueError, "warm_start.*conditional on 1 context value per row: pass context="):
@@ -1031,7 +1034,7 @@ class Bounded(unittest.TestCase):
             nflow.Flow(model="gaussian", bounds={1: (0, None)}).fit(Y, **QUIET)
         self.assertIn("X[17, 1]", str(e.exception))
         with self.assertRaises(ValueError) as e:
-            nflow.Flow(model="gaussian", bounds={1: (0, None)}).fit(X, Y[10:20], **QUIET)
+            nflow.Flow(model="gaussian", bounds={1: (0, None)}).fit(X, X_val=Y[10:20], **QUIET)
         self.assertIn("X_val[7, 1]", str(e.exception))
 
 
@@ -1134,6 +1137,52 @@ class Process(unittest.TestCase):
         self.assertIn("epoch", r.stderr)  # progress on stderr
         self.assertEqual(r.stdout.splitlines()[-1], "(10, 2)")  # the conditional example's samples
         cli("eval", os.path.join(work, "flow.nfm"), "--data", path("x2.npy"))
+
+
+class ScikitLearn(unittest.TestCase):
+    """scikit-learn's conventions (Debian's python3-sklearn; skipped without
+    it): its own estimator checks pass on the default Flow, and a Flow
+    works inside a Pipeline and cross-validation, where fit gets labels."""
+
+    def setUp(self):
+        try:
+            import sklearn  # noqa: F401
+        except ImportError:
+            self.skipTest("no scikit-learn (Debian: python3-sklearn)")
+
+    def test_check_estimator(self):
+        import contextlib
+        import io
+        from sklearn.utils.estimator_checks import check_estimator
+        failed = []
+        for estimator, check in check_estimator(nflow.Flow(), generate_only=True):
+            name = getattr(check, "func", check).__name__
+            try:
+                with warnings.catch_warnings(), contextlib.redirect_stderr(io.StringIO()):
+                    warnings.simplefilter("ignore")
+                    check(estimator)
+            except Exception as e:  # noqa: BLE001 - every check's failure, named
+                failed.append("%s: %s" % (name, str(e)[:200]))
+        self.assertEqual(failed, [])
+
+    def test_pipeline_and_cross_validation(self):
+        from sklearn.model_selection import cross_val_score
+        from sklearn.pipeline import make_pipeline
+        from sklearn.preprocessing import StandardScaler
+        y = (X2[:, 0] > 0).astype(int)  # labels a pipeline passes on: ignored by the density
+        pipe = make_pipeline(StandardScaler(), nflow.Flow(model="gaussian"))
+        pipe.fit(X2, y)
+        self.assertTrue(np.isfinite(pipe.score_samples(X2[:5])).all())
+        scores = cross_val_score(nflow.Flow(model="gaussian"), X2, cv=3)
+        self.assertEqual(len(scores), 3)
+        self.assertTrue(np.isfinite(scores).all())
+        with self.assertRaises(nflow.NotFittedError):
+            nflow.Flow().score_samples(X2)
+        self.assertFalse(hasattr(nflow.Flow(), "n_features_in_"))
+        f = nflow.Flow(model="gaussian").fit(X2, **QUIET)
+        self.assertEqual(f.n_features_in_, 2)
+        g = pickle.loads(pickle.dumps(f))
+        self.assertTrue(np.array_equal(g.score_samples(X2[:7]), f.score_samples(X2[:7])))
 
 
 if __name__ == "__main__":
