@@ -47,7 +47,7 @@ EXTRAS_OBJ = $(EXTRAS_SRC:src/%.c=$(BUILD)/obj/%.o)
 # The double-precision build of the arithmetic, for gradient checks: every
 # source but the public-API bridges (src/*/api_*.c) that take float buffers
 # and the model files, which store float32.
-DBL_SRC = $(filter-out src/io/model_file.c src/io/checkpoint.c,$(foreach s,$(LIB_SRC),$(if $(findstring /api_,$(s)),,$(s))))
+DBL_SRC = $(filter-out src/models/model_file.c src/train/checkpoint.c,$(foreach s,$(LIB_SRC),$(if $(findstring /api_,$(s)),,$(s))))
 DBL_OBJ = $(DBL_SRC:src/%.c=$(BUILD)/dbl/%.o)
 TOOL_SRC = $(wildcard tools/*.c)
 TOOL_OBJ = $(TOOL_SRC:tools/%.c=$(BUILD)/tool/%.o)

@@ -7,7 +7,7 @@
 
 #include "extras/nflow_extras.h"
 #include "fuzz_common.h"
-#include "io/checkpoint.h"
+#include "train/checkpoint.h"
 #include "train/train_state.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)

@@ -8,9 +8,11 @@ the sources under src/, and prints:
   - circles: groups of modules that use each other, directly or not;
   - the include graph's floors and circles (#include "..." among src files);
   - headers that declare a function their own .c does not define (a
-    library's public header, nflow*.h, declares its whole API).
-With --strict the exit status is 1 when there is a circle of either kind or
-a header declares what another file defines (tests/cli_house.sh).
+    library's public header, nflow*.h, declares its whole API);
+  - includes and calls that run up a floor of folders (FOLDER_FLOORS).
+With --strict the exit status is 1 when there is a circle of either kind, a
+header declares what another file defines, or an include or call runs up a
+floor (tests/cli_house.sh).
 """
 import os
 import re
@@ -118,6 +120,33 @@ def include_graph(root):
     return graph
 
 
+# The folders of src/ as floors, ground first: a file may include, and a
+# module call, only what lives on its own floor or below (folders on one
+# floor do not meet). The container of files (io) is at the ground with
+# the error reporting it uses; model files live with the models,
+# checkpoints with training; the extras (toys, pictures) are above all.
+FOLDER_FLOORS = {"core": 0, "io": 1, "nets": 2, "data": 2, "layers": 3, "flow": 4, "models": 5, "train": 6,
+                 "extras": 7}
+
+
+def folder(path):
+    return path.split("/", 1)[0] if "/" in path else ""
+
+
+def upward(edges):
+    """(from, to) pairs whose target's folder is on a higher floor, or on
+    another folder of the same floor; folders not in FOLDER_FLOORS are left
+    alone."""
+    bad = []
+    for a, targets in sorted(edges.items()):
+        fa = folder(a)
+        for b in sorted(targets):
+            fb = folder(b)
+            if fa in FOLDER_FLOORS and fb in FOLDER_FLOORS and fa != fb and FOLDER_FLOORS[fb] >= FOLDER_FLOORS[fa]:
+                bad.append((a, b))
+    return bad
+
+
 DECL = re.compile(r"^(?!static|typedef|extern|#|extern \"C\"|struct\b[^(]*\{|}|\s)[A-Za-z_][\w \*]*?\b([A-Za-z_]\w*)\s*\(", re.M)
 EXTERN = re.compile(r"^extern\s[^;(]*?\b([A-Za-z_]\w*)\s*(?:\[[^\]]*\])?;", re.M)
 EXTERN_FN = re.compile(r"^extern\s[^;]*?\(\s*\*\s*([A-Za-z_]\w*)\s*\)", re.M)
@@ -175,7 +204,14 @@ def main():
     print("headers declaring what their own .c does not define: %d" % len(strays))
     for header, fn in strays:
         print("  %s: %s" % (header, fn))
-    if strict and (module_circles or inc_circles or strays):
+    # extras/ modules are named "extras/extras/x" by objects(): their folder is the first part either way
+    up = upward(uses) + upward(inc)
+    print("includes and calls up a floor (%s): %d" % (" < ".join(
+        "/".join(sorted(k for k, v in FOLDER_FLOORS.items() if v == f)) for f in sorted(set(FOLDER_FLOORS.values()))),
+        len(up)))
+    for a, b in up:
+        print("  %s -> %s" % (a, b))
+    if strict and (module_circles or inc_circles or strays or up):
         return 1
     return 0
 

@@ -30,5 +30,16 @@ cc -c -I"$t/tree/src" "$t/tree/src/a/x.c" -o "$t/tree/obj/a/x.o" && cc -c -I"$t/
 rc=$?
 [ $rc -eq 1 ] && grep -q "circle: a/x <-> a/y" "$t/bad.txt" && grep -q "a/x.h: z" "$t/bad.txt" && ok ||
     bad "house.py missed a planted circle or stray (exit $rc): $(cat "$t/bad.txt")"
+# ... and an include and a call that run up a floor of folders (core below flow)
+mkdir -p "$t/up/src/core" "$t/up/src/flow" "$t/up/obj/core" "$t/up/obj/flow"
+printf '#include "flow/f.h"\nint c(void) { return f(); }\n' > "$t/up/src/core/c.c"
+printf 'int c(void);\n' > "$t/up/src/core/c.h"
+printf 'int f(void) { return 1; }\n' > "$t/up/src/flow/f.c"
+printf 'int f(void);\n' > "$t/up/src/flow/f.h"
+cc -c -I"$t/up/src" "$t/up/src/core/c.c" -o "$t/up/obj/core/c.o" && cc -c -I"$t/up/src" "$t/up/src/flow/f.c" -o "$t/up/obj/flow/f.o"
+(cd "$t/up" && "$py" "$root/scripts/house.py" . --strict) >"$t/up.txt" 2>&1
+rc=$?
+[ $rc -eq 1 ] && grep -q "up a floor .*: 2$" "$t/up.txt" && grep -q "core/c -> flow/f" "$t/up.txt" &&
+    grep -q "core/c.c -> flow/f.h" "$t/up.txt" && ok || bad "house.py missed a planted upward use (exit $rc): $(cat "$t/up.txt")"
 echo "cli_house: $passed passed, $failed failed"
 [ "$failed" -eq 0 ]

@@ -7,7 +7,7 @@
 
 #include "flow/flow.h"
 #include "core/kern.h"
-#include "core/layer.h"
+#include "layers/layer.h"
 #include "dcheck.h"
 #include "harness.h"
 #include "layers/autoregressive.h"

@@ -9,7 +9,7 @@
 
 #include "extras/nflow_extras.h"
 #include "harness.h"
-#include "io/checkpoint.h"
+#include "train/checkpoint.h"
 #include "train/train_state.h"
 
 static char dir[] = "/tmp/nflow_test_checkpoint_XXXXXX";

@@ -9,7 +9,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "core/layer.h"
+#include "layers/layer.h"
 #include "flow/flow.h"
 #include "harness.h"
 #include "io/mfile.h"

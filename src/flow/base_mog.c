@@ -7,7 +7,7 @@
 
 #include "core/error.h"
 #include "core/kern.h"
-#include "core/layer.h"
+#include "layers/layer.h"
 #include "core/perm.h"
 
 static const double half_log_2pi = 0.91893853320467274178;

@@ -8,7 +8,7 @@
 
 #include "core/base.h"
 #include "flow/base_mog.h"
-#include "core/layer.h"
+#include "layers/layer.h"
 #include "nflow.h"
 #include "core/real.h"
 

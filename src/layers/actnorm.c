@@ -31,7 +31,7 @@
 
 #include "core/error.h"
 #include "core/kern.h"
-#include "core/layer.h"
+#include "layers/layer.h"
 #include "layers/actnorm.h"
 
 #define ACTNORM_MIN_STD 1e-6

@@ -5,7 +5,7 @@
 #ifndef NF_LAYERS_ACTNORM_H
 #define NF_LAYERS_ACTNORM_H
 
-#include "core/layer.h"
+#include "layers/layer.h"
 
 layer *actnorm_new(int dim);
 nf_status actnorm_load(const mf_file *f, const mf_section *s, int dim, layer **out);

@@ -17,7 +17,7 @@
 
 #include "core/error.h"
 #include "core/kern.h"
-#include "core/layer.h"
+#include "layers/layer.h"
 #include "core/perm.h"
 #include "core/rq_spline.h"
 #include "layers/autoregressive.h"

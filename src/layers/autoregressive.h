@@ -9,7 +9,7 @@
 
 #include <stdint.h>
 
-#include "core/layer.h"
+#include "layers/layer.h"
 
 layer *autoregressive_new(int dim, int n_context, int iaf, int hidden, int depth, int act, const int *order,
                           const int *degrees, int random_degrees, uint64_t seed, double bound);

@@ -12,7 +12,7 @@
 
 #include "core/error.h"
 #include "core/kern.h"
-#include "core/layer.h"
+#include "layers/layer.h"
 #include "layers/batchnorm.h"
 
 typedef struct batchnorm {

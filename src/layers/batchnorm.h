@@ -5,7 +5,7 @@
 #ifndef NF_LAYERS_BATCHNORM_H
 #define NF_LAYERS_BATCHNORM_H
 
-#include "core/layer.h"
+#include "layers/layer.h"
 
 layer *batchnorm_new(int dim, double momentum);
 nf_status batchnorm_load(const mf_file *f, const mf_section *s, int dim, layer **out);

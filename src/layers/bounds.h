@@ -19,7 +19,7 @@
 #ifndef NF_LAYERS_BOUNDS_H
 #define NF_LAYERS_BOUNDS_H
 
-#include "core/layer.h"
+#include "layers/layer.h"
 
 /* lo[i], hi[i]: the open interval of column i; NaN or -inf (lo), NaN or
  * +inf (hi) for an open side; a column open on both sides is left as it

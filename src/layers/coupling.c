@@ -14,7 +14,7 @@
 
 #include "core/error.h"
 #include "core/kern.h"
-#include "core/layer.h"
+#include "layers/layer.h"
 #include "core/rq_spline.h"
 #include "layers/coupling.h"
 #include "nets/mlp.h"

@@ -8,7 +8,7 @@
 #ifndef NF_LAYERS_COUPLING_H
 #define NF_LAYERS_COUPLING_H
 
-#include "core/layer.h"
+#include "layers/layer.h"
 
 layer *coupling_new(int dim, int n_context, int affine, const int *cond_mask, int hidden, int depth, int act,
                     double bound);

@@ -9,7 +9,7 @@
 
 #include "core/error.h"
 #include "core/kern.h"
-#include "core/layer.h"
+#include "layers/layer.h"
 #include "core/perm.h"
 #include "layers/linear_lu.h"
 

@@ -4,7 +4,7 @@
 #ifndef NF_LAYERS_LINEAR_LU_H
 #define NF_LAYERS_LINEAR_LU_H
 
-#include "core/layer.h"
+#include "layers/layer.h"
 
 layer *linear_lu_new(int dim, const int *perm, const real *signs);
 nf_status linear_lu_load(const mf_file *f, const mf_section *s, int dim, layer **out);

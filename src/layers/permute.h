@@ -4,7 +4,7 @@
 #ifndef NF_LAYERS_PERMUTE_H
 #define NF_LAYERS_PERMUTE_H
 
-#include "core/layer.h"
+#include "layers/layer.h"
 
 layer *permute_new(int dim, const int *perm);
 nf_status permute_load(const mf_file *f, const mf_section *s, int dim, layer **out);

@@ -5,7 +5,7 @@
 #ifndef NF_LAYERS_REGISTRY_H
 #define NF_LAYERS_REGISTRY_H
 
-#include "core/layer.h"
+#include "layers/layer.h"
 
 /* The kind with this tag, or NULL. */
 const layer_ops *layer_kind(const char *tag);

@@ -4,7 +4,7 @@
 #ifndef NF_LAYERS_RESCALE_H
 #define NF_LAYERS_RESCALE_H
 
-#include "core/layer.h"
+#include "layers/layer.h"
 
 layer *rescale_new(int dim);
 nf_status rescale_load(const mf_file *f, const mf_section *s, int dim, layer **out);

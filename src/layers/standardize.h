@@ -4,7 +4,7 @@
 #ifndef NF_LAYERS_STANDARDIZE_H
 #define NF_LAYERS_STANDARDIZE_H
 
-#include "core/layer.h"
+#include "layers/layer.h"
 
 layer *standardize_new(int dim, const double *mean, const double *std);
 nf_status standardize_load(const mf_file *f, const mf_section *s, int dim, layer **out);

@@ -14,7 +14,7 @@
 #include "flow/gaussian_fit.h"
 #include "core/kern.h"
 #include "core/sized.h"
-#include "io/checkpoint.h"
+#include "train/checkpoint.h"
 #include "train/step.h"
 #include "train/train_state.h"
 

@@ -13,7 +13,6 @@
 #include "nets/mlp.h"
 #include "flow/gaussian_fit.h"
 #include "core/kern.h"
-#include "io/checkpoint.h"
 #include "models/api_config.h"
 
 static const char *const activation_names[] = {"relu", "tanh"};

@@ -1,4 +1,4 @@
-#include "core/layer.h"
+#include "layers/layer.h"
 
 #include <stdio.h>
 #include <stdlib.h>

@@ -1,6 +1,6 @@
 /* Training checkpoints: writing and checking the "train_state" section that
  * follows the model sections (docs/model-format.md). */
-#include "io/checkpoint.h"
+#include "train/checkpoint.h"
 
 /* Training is float-only: the double build of the arithmetic has no use
  * for checkpoints (and its `real` is not what the file stores). */
@@ -13,7 +13,7 @@
 #include <zlib.h>
 
 #include "core/error.h"
-#include "io/model_file.h"
+#include "models/model_file.h"
 #include "train/train_state.h"
 
 enum { STATE_FORMAT = 1 };

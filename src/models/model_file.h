@@ -1,7 +1,7 @@
 /* Model files (docs/model-format.md): nf_flow_save, nf_flow_load and
  * nf_flow_describe, and the sections a checkpoint shares with them. */
-#ifndef NF_IO_MODEL_FILE_H
-#define NF_IO_MODEL_FILE_H
+#ifndef NF_MODELS_MODEL_FILE_H
+#define NF_MODELS_MODEL_FILE_H
 
 #include "flow/flow.h"
 #include "io/mfile.h"
