@@ -31,7 +31,7 @@ CFLAGS_BASE = -std=c11 -D_POSIX_C_SOURCE=200809L -g $(OPT) -fno-math-errno -Wall
 CFLAGS += $(CFLAGS_BASE)
 # libmvec: glibc's vector exp and tanh, used on x86-64 (src/core/kern.c)
 MVEC := $(if $(filter x86_64,$(shell uname -m)),-lmvec,)
-LDLIBS = -L$(BLAS_LIB) -Wl,-rpath,$(BLAS_LIB) -lopenblas -lz $(MVEC) -lm -fopenmp $(SANFLAGS)
+LDLIBS = -L$(BLAS_LIB) -Wl,-rpath,$(BLAS_LIB) -lopenblas -ldeflate -lz $(MVEC) -lm -fopenmp $(SANFLAGS)
 # what links the extras (the tool, the tests, the benchmark) adds libpng
 EXTRAS_LIBS = $(BUILD)/libnflow_extras.a $(BUILD)/libnflow.a -lpng
 
@@ -172,7 +172,7 @@ $(FUZZ_BUILD)/obj/%.o: src/%.c $(LIB_HEADERS)
 
 $(FUZZ_BUILD)/fuzz_%: fuzz/fuzz_%.c fuzz/fuzz_common.h $(FUZZ_OBJ)
 	clang $(FUZZ_CFLAGS) -fsanitize=fuzzer -o $@ $< $(FUZZ_OBJ) -L$(BLAS_LIB) -Wl,-rpath,$(BLAS_LIB) -lopenblas \
-	    -lpng -lz $(MVEC) -lm -lgomp
+	    -lpng -ldeflate -lz $(MVEC) -lm -lgomp
 
 fuzz: deps
 	@sh scripts/setup.sh fuzz

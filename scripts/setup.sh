@@ -4,6 +4,8 @@ missing=""
 [ -f /usr/include/x86_64-linux-gnu/openblas-openmp/cblas.h ] || [ -n "$BLAS_INC" ] || missing="$missing libopenblas-openmp-dev"
 [ -f /usr/include/png.h ] || missing="$missing libpng-dev"
 [ -f /usr/include/zlib.h ] || missing="$missing zlib1g-dev"
+# libdeflate's CRC-32 (zlib's, 3x faster): a 7 MB model's check costs 0.6 ms instead of 2-4
+[ -f /usr/include/libdeflate.h ] || missing="$missing libdeflate-dev"
 command -v cc >/dev/null 2>&1 || missing="$missing gcc"
 command -v make >/dev/null 2>&1 || missing="$missing make"
 command -v pkg-config >/dev/null 2>&1 || missing="$missing pkgconf"

@@ -5,27 +5,25 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
-#include <zlib.h>
+#include <libdeflate.h>
 
 #include "core/error.h"
 
 int (*train_step_hook)(const train_state *s, void *user);
 void *train_step_hook_user;
 
-uint32_t train_data_crc(const float *x, size_t n) { return train_data_crc_more((uint32_t)crc32(0L, Z_NULL, 0), x, n); }
+uint32_t train_data_crc(const float *x, size_t n) { return train_data_crc_more(0, x, n); }
 
 uint32_t train_data_crc_more(uint32_t crc, const float *x, size_t n)
 {
     const uint32_t one = 1;
     int little = *(const unsigned char *)&one == 1;
-    uLong c = crc;
+    uint32_t c = crc;
     unsigned char buf[4096];
     for (size_t i = 0; i < n;) {
         size_t k = n - i;
         const unsigned char *p = (const unsigned char *)(x + i);
-        if (little) {
-            if (k > (1u << 28)) k = 1u << 28; /* crc32 takes a uInt length */
-        } else {
+        if (!little) { /* the little-endian bytes, a buffer at a time */
             if (k > sizeof buf / 4) k = sizeof buf / 4;
             for (size_t j = 0; j < k; j++) {
                 uint32_t u;
@@ -35,10 +33,10 @@ uint32_t train_data_crc_more(uint32_t crc, const float *x, size_t n)
             }
             p = buf;
         }
-        c = crc32(c, p, (uInt)(k * 4));
+        c = libdeflate_crc32(c, p, k * 4);
         i += k;
     }
-    return (uint32_t)c;
+    return c;
 }
 
 nf_status train_state_init(train_state *s, const nf_flow *f, const float *train, size_t n_train, const float *val,

@@ -37,7 +37,7 @@ typedef struct train_state {
     real *best;          /* parameters, then layer state, of the best epoch */
 } train_state;
 
-/* CRC-32 (zlib's) of the little-endian bytes of n floats. */
+/* CRC-32 (zlib's polynomial, by libdeflate) of the little-endian bytes of n floats. */
 uint32_t train_data_crc(const float *x, size_t n);
 /* The same continued over n more floats (a conditional flow's context). */
 uint32_t train_data_crc_more(uint32_t crc, const float *x, size_t n);
