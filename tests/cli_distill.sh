@@ -124,6 +124,17 @@ grep -q "warning" "$t/err.txt" && bad "a warning for a good student: $(cat "$t/e
 grep -q "^mean log-likelihood on .*b.csv (.* rows): student .*, teacher .*, the teacher's Gaussian fit " "$t/out.txt" &&
     ok || bad "no --data line: $(cat "$t/out.txt")"
 
+# a Gaussian teacher is its own fit: its student sits at the fit's level,
+# a hair below or above it by noise, and is not called a failure
+awk 'BEGIN { srand(6); for (i = 0; i < 2000; i++) { r = sqrt(-2 * log(1 - rand())); u = 6.2831853 * rand();
+    print r * cos(u) "," 0.5 * r * cos(u) + r * sin(u) } }' >"$t/g2.csv"
+run_ok "gaussian teacher" "$nflow" train --data "$t/g2.csv" --model gaussian --threads 1 --quiet --out "$t/gt.nfm"
+for seed in 4 5; do # 4: the student 0.0009 nats below the fit; 5: left at the fit
+    "$nflow" distill --teacher "$t/gt.nfm" --samples 10000 --epochs 2 --seed $seed --data "$t/g2.csv" --threads 1 \
+        --json --out "$t/gs.nfm" >"$t/gd.json" 2>"$t/err.txt" && ok || bad "distill of a gaussian teacher: $(cat "$t/err.txt")"
+    grep -q "below the teacher's Gaussian fit" "$t/err.txt" && bad "a warning for noise: $(cat "$t/err.txt") $(cat "$t/gd.json")" || ok
+done
+
 # a MAF MoG teacher: the default student is an IAF on an independent MoG base
 # (iaf-mog), in about the teacher's time; reverse KL takes an iaf instead
 run_ok "mog teacher" "$nflow" train --data "$t/b.csv" --model maf-mog --layers 2 --hidden 16 --components 3 \

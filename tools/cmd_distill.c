@@ -65,13 +65,16 @@ static int show_epoch(const nf_train_progress *p, void *user)
 typedef struct data_report {
     size_t rows;
     double student, student_2se, teacher, teacher_2se, gauss; /* gauss NaN: the teacher has no fit */
+    /* the student's log-density less the fit's, row by row: its mean and two
+     * standard errors (the warning needs a gap beyond the noise) */
+    double gap, gap_2se;
 } data_report;
 
 static int report_on_data(nf_flow *s, nf_flow *t, const char *path, data_report *r)
 {
     int dim = nf_flow_dim(t), nc = nf_flow_context_dim(t), rc = 1, *flags = NULL;
     nf_matrix all = {0}, x = {0}, c = {0};
-    double *lp = NULL;
+    double *lp = NULL, *ls = NULL;
     size_t n_ctx = 0;
     if (cli_read_given("distill", path, NULL, dim, nc, &all))
         return 1;
@@ -85,27 +88,33 @@ static int report_on_data(nf_flow *s, nf_flow *t, const char *path, data_report 
                cli_split_columns("distill", &all, flags, &x, &c)))
         goto done;
     const nf_matrix *xs = nc ? &x : &all;
-    if (!(lp = malloc(sizeof(double) * (xs->rows ? xs->rows : 1)))) {
+    if (!(lp = malloc(sizeof(double) * (xs->rows ? xs->rows : 1))) ||
+        !(ls = malloc(sizeof(double) * (xs->rows ? xs->rows : 1)))) {
         cli_error("distill", "out of memory");
         goto done;
     }
     nf_status st;
     r->rows = xs->rows;
-    if ((st = nf_flow_log_prob_given(s, xs->values, c.values, xs->rows, lp)))
+    if ((st = nf_flow_log_prob_given(s, xs->values, c.values, xs->rows, ls)))
         goto failed;
-    cli_mean_two_stderr(lp, xs->rows, &r->student, &r->student_2se);
+    cli_mean_two_stderr(ls, xs->rows, &r->student, &r->student_2se);
     if ((st = nf_flow_log_prob_given(t, xs->values, c.values, xs->rows, lp)))
         goto failed;
     cli_mean_two_stderr(lp, xs->rows, &r->teacher, &r->teacher_2se);
-    r->gauss = NAN;
-    if (nf_flow_gaussian_log_prob(t, xs->values, xs->rows, lp) == NF_OK)
+    r->gauss = r->gap = r->gap_2se = NAN;
+    if (nf_flow_gaussian_log_prob(t, xs->values, xs->rows, lp) == NF_OK) {
         cli_mean_two_stderr(lp, xs->rows, &r->gauss, &(double){0});
+        for (size_t i = 0; i < xs->rows; i++)
+            lp[i] = ls[i] - lp[i];
+        cli_mean_two_stderr(lp, xs->rows, &r->gap, &r->gap_2se);
+    }
     rc = 0;
     goto done;
 failed:
     cli_error("distill", "--data %s: %s", path, nf_last_error());
 done:
     free(lp);
+    free(ls);
     free(flags);
     nf_matrix_free(&all);
     nf_matrix_free(&x);
@@ -444,7 +453,12 @@ int cmd_distill(int argc, char **argv)
      * has failed, whatever its KL says (reverse KL seeks modes: a student
      * can miss some of the teacher's and still score a small KL) */
     fflush(stdout); /* the summary, then the warning under it */
-    if (data_path && !(dr.student >= dr.gauss))
+    /* below the fit by more than two standard errors of the paired gap and
+     * a hundredth of a nat: a student at the fit's level (a Gaussian
+     * teacher's, or one the run did not move) is not flagged for 0.0003
+     * nats of noise or the float rounding of the two ways to the fit */
+    double gap_margin = (isfinite(dr.gap_2se) ? dr.gap_2se : 0) + 0.01;
+    if (data_path && (isnan(dr.student) || dr.gap < -gap_margin))
         fprintf(stderr, "nflow distill: warning: the student's mean log-likelihood on %s is below the teacher's "
                         "Gaussian fit's: distillation failed there (the student misses mass the teacher has); try a "
                         "larger student (--layers, --hidden) or a lower --lr\n", data_path);
