@@ -828,7 +828,7 @@ class Flow:
                                          _cptr(cv) if n_val else None, n_val, ctypes.byref(topt), ctypes.byref(res))
         if tty and verbose < 2:
             print(file=sys.stderr)
-        self.history_ = self.history_ + history
+        self.history_ = list(self.history_) + history
         if st == _lib.NF_OK or guard.failed:
             self.batch_ = topt.batch
             self.epochs_ = res.epochs
@@ -1068,7 +1068,7 @@ class Flow:
             st = run(ctypes.byref(opt), ctypes.byref(last))
         if tty and verbose < 2:
             print(file=sys.stderr)
-        self.history_ = self.history_ + history
+        self.history_ = list(self.history_) + history
         if st == _lib.NF_OK or guard.failed:
             self.steps_ = last.step
             self.kl_, self.kl_stderr_ = last.kl, last.kl_stderr

@@ -354,6 +354,10 @@ class Training(unittest.TestCase):
         self.assertIn("realnvp", f.describe())
         f.fit(X2, epochs=2, warm_start=True, **QUIET)  # trains further
         self.assertEqual((f.epochs_, len(f.history_)), (2, 6))
+        g = nflow.Flow.load(f.save(path("warm.nfm")))  # a loaded model has no record yet, and trains further
+        self.assertEqual(len(g.history_), 0)
+        g.fit(X2, epochs=1, warm_start=True, **QUIET)
+        self.assertEqual(len(g.history_), 1)
         f2 = nflow.Flow(model="realnvp", layers=2, hidden=16).fit(X2, validation_fraction=0, epochs=2, **QUIET)
         self.assertEqual((f2.n_train_, f2.n_val_), (400, 0))
         self.assertTrue(np.isnan(f2.val_log_likelihood_))
