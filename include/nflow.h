@@ -740,7 +740,7 @@ NF_API nf_model nf_flow_student_model(const nf_flow *teacher, int reverse_kl);
 NF_API nf_status nf_flow_create_student(nf_flow **out, const nf_flow *teacher, const nf_config *cfg);
 /* Distillation by maximum likelihood: trains the student (as
  * nf_flow_train_given, with opt; NULL: nf_flow_distill_options) on `rows` fresh
- * samples of the teacher (0: four times its training rows, 50,000 to
+ * samples of the teacher (0: eight times its training rows, 50,000 to
  * 1,000,000, but no more than the teacher's training visited: see
  * nf_flow_distill_options; 10,000 at least), and a tenth as many more for
  * validation, i.e.

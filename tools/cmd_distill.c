@@ -205,7 +205,7 @@ int cmd_distill(int argc, char **argv)
         {"max-time", OPT_DOUBLE, &max_time, "stop after this many seconds of training (default: none)", 0},
         {"samples", OPT_INT, &samples, "fresh teacher samples the student learns by maximum likelihood (KL(teacher "
                                         "|| student), which covers the teacher's mass); 0: reverse KL alone "
-                                        "(default: 4 x the teacher's training rows, 50000 to 1000000, but no more than the teacher's "
+                                        "(default: 8 x the teacher's training rows, 50000 to 1000000, but no more than the teacher's "
                                         "training visited, 10000 at least)", 0},
         {"epochs", OPT_INT, &ml_epochs, "epochs of that maximum-likelihood phase, its learning rate falling on a "
                                         "cosine to 0 over them (the best on a tenth more samples kept; default: the "

@@ -1089,7 +1089,7 @@ class Flow:
         KL runs), sized from the teacher
         where layers, hidden, hidden_layers are None, starting as the
         teacher's Gaussian fit). Then, as `nflow distill`: maximum
-        likelihood on `samples` fresh teacher samples (None: 4 x the
+        likelihood on `samples` fresh teacher samples (None: 8 x the
         teacher's training rows, 50,000 to 1,000,000, at most what the teacher's
         training visited; 0: none) for `epochs`
         (None: about the teacher's training time), the rate falling on a
