@@ -38,7 +38,7 @@ nf_status sized_read(void *full, size_t full_size, size_t min_size, const void *
 
 void sized_write(void *caller, size_t caller_size, const void *full, size_t full_size)
 {
-    if (caller_size < sizeof caller_size)
+    if (!caller || caller_size < sizeof caller_size)
         return;
     size_t n = caller_size < full_size ? caller_size : full_size;
     memcpy(caller, full, n);

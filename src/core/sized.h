@@ -33,7 +33,7 @@ nf_status sized_check(const void *caller, size_t full_size, size_t min_size, con
 
 /* Writes `full` back into the caller's struct of caller_size bytes: no
  * more than that, the rest zero when the caller's is larger, and
- * struct_size set to caller_size. */
+ * struct_size set to caller_size. A NULL caller gets nothing. */
 void sized_write(void *caller, size_t caller_size, const void *full, size_t full_size);
 
 #endif

@@ -19,8 +19,6 @@
 
 void nf_read_options_init(nf_read_options *caller, size_t struct_size)
 {
-    if (!caller)
-        return;
     nf_read_options o;
     memset(&o, 0, sizeof o);
     o.header = -1;

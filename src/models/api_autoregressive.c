@@ -20,8 +20,6 @@ static const double made_bound = 3.0;
 
 void nf_made_options_init(nf_made_options *caller, size_t struct_size)
 {
-    if (!caller)
-        return;
     nf_made_options o;
     memset(&o, 0, sizeof o);
     o.hidden = 64;

@@ -61,8 +61,6 @@ int nf_get_threads(void) { return k_threads(); }
 
 void nf_config_init(nf_config *cfg, size_t struct_size, nf_model model, int dim)
 {
-    if (!cfg)
-        return;
     nf_config c;
     memset(&c, 0, sizeof c);
     c.model = model;

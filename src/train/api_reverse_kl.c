@@ -20,8 +20,6 @@
 
 void nf_kl_options_init(nf_kl_options *caller, size_t struct_size)
 {
-    if (!caller)
-        return;
     nf_kl_options o;
     memset(&o, 0, sizeof o);
     o.batch = 512;

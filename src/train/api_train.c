@@ -20,8 +20,6 @@
 
 void nf_train_options_init(nf_train_options *caller, size_t struct_size)
 {
-    if (!caller)
-        return;
     nf_train_options o;
     memset(&o, 0, sizeof o);
     o.batch = 256;
