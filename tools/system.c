@@ -15,18 +15,19 @@ static const char *const fallback_var = "NFLOW_OPENBLAS_PICKED";
 static const char *const wait_var = "NFLOW_OMP_WAIT_POLICY";
 
 /* One thread has no team to wait in: the restart (16 ms of a 40 ms
- * `nflow sample`) would buy nothing. */
+ * `nflow sample`) would buy nothing. The count as the tool will set it:
+ * --threads first, then OMP_NUM_THREADS, then what the process may use. */
 static int one_thread(char **argv)
 {
-    const char *env = getenv("OMP_NUM_THREADS");
-    if (env && !strcmp(env, "1"))
-        return 1;
-    for (int i = 1; argv[i]; i++) {
-        if (!strcmp(argv[i], "--threads=1") || (!strcmp(argv[i], "--threads") && argv[i + 1] && !strcmp(argv[i + 1], "1")))
-            return 1;
-        if (!strcmp(argv[i], "--")) /* past the options */
-            break;
+    for (int i = 1; argv[i] && strcmp(argv[i], "--"); i++) { /* "--": past the options */
+        if (!strncmp(argv[i], "--threads=", 10))
+            return !strcmp(argv[i] + 10, "1");
+        if (!strcmp(argv[i], "--threads") && argv[i + 1])
+            return !strcmp(argv[i + 1], "1");
     }
+    const char *env = getenv("OMP_NUM_THREADS");
+    if (env)
+        return !strcmp(env, "1");
     char why[256];
     return nf_threads_usable(why, sizeof why) == 1;
 }
