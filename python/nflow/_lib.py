@@ -198,7 +198,6 @@ _declare("nf_flow_get_config", _S, c_void_p, POINTER(nf_config))
 MODELS = {}
 while lib.nf_model_name(len(MODELS)) is not None:
     MODELS[lib.nf_model_name(len(MODELS)).decode()] = len(MODELS)
-NF_LIMIT_COUNT = 11  # nflow.h's enum nf_limit
 _declare("nf_limit_get", _S, c_int, POINTER(c_char_p), c_double_p, c_double_p)
 _declare("nf_read_options_init", None, POINTER(nf_read_options), c_size_t)
 _declare("nf_matrix_read", _S, c_char_p, POINTER(nf_read_options), POINTER(nf_matrix))

@@ -93,10 +93,9 @@ def limits():
     """The library's limits on a model's sizes (nf_limit_get): a dict of
     name -> (smallest, largest), e.g. limits()["hidden"] == (1, 65536)."""
     out = {}
-    for k in range(_lib.NF_LIMIT_COUNT):
-        name, lo, hi = ctypes.c_char_p(), ctypes.c_double(), ctypes.c_double()
-        _lib.lib.nf_limit_get(k, ctypes.byref(name), ctypes.byref(lo), ctypes.byref(hi))
-        out[name.value.decode()] = (lo.value, hi.value)
+    name, lo, hi = ctypes.c_char_p(), ctypes.c_double(), ctypes.c_double()
+    while lib.nf_limit_get(len(out), ctypes.byref(name), ctypes.byref(lo), ctypes.byref(hi)) == _lib.NF_OK:
+        out[name.value.decode()] = (lo.value, hi.value)  # the library's count, as MODELS is the library's names
     return out
 
 
