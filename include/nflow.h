@@ -644,6 +644,108 @@ NF_API nf_status nf_flow_evaluate_test(nf_flow *f, const float *x, size_t rows, 
 NF_API nf_status nf_flow_evaluate_test_given(nf_flow *f, const float *x, const float *context, size_t rows,
                                              double *mean_log_lik, double *two_stderr);
 
+/* ---- the training recipe: data prepared as `nflow train` prepares it ----- */
+/* nflow train, Python's Flow.fit and a C program share these calls: with
+ * the same data, options and seed they train the same bits.
+ *
+ *     nf_data_options dopt;
+ *     nf_data_options_default(&dopt);         // 10% validation, 10% test
+ *     nf_data *d;
+ *     nf_data_read(&d, "train.csv", NULL, NULL, &dopt);
+ *     nf_config cfg;
+ *     nf_train_options opt;
+ *     nf_data_defaults(d, NULL, &cfg, &opt);  // the model and sizes for the data
+ *     nf_flow *f;
+ *     nf_train_result res;
+ *     nf_flow_create_for_data(&f, d, &cfg);
+ *     nf_flow_fit(f, d, &opt, &res);
+ *     nf_flow_save(f, "m.nfm");
+ *
+ * (examples/train.c checks every status.) */
+typedef struct nf_data nf_data; /* training, validation and test rows: x and, for p(x | c), the context */
+
+typedef struct nf_data_options {
+    size_t struct_size;          /* set by nf_data_options_default */
+    const char *columns;         /* a file's columns to read ("0-9", "1,3,5-7"; NULL: all) */
+    /* A conditional model p(x | c): which columns of the data as read hold
+     * the context c (a column list; NULL: none, unconditional). The model
+     * keeps the list. Arrays (nf_data_from_arrays) come as [x | c]. */
+    const char *context_columns;
+    /* Columns on an interval or a half-line: "COLS=LO:HI" items, comma-
+     * separated, COLS a column list of the data as read (not of the
+     * context), a side empty for an open one, e.g. "0-1=0:1,3=0:". Or, per
+     * column of x, lo[] and hi[] (NaN or an infinity: open). NULL: none.
+     * Every row must lie strictly inside. */
+    const char *bounds;
+    const double *lo, *hi;
+    int dequantize;              /* add U[0,1) noise to the x columns holding only whole numbers */
+    /* Fractions of the rows split off (shuffled with seed) for validation
+     * and test, 0.1 each; a part given apart is not split off, and when
+     * none is split off the rows keep their order. Each part split off
+     * needs at least 2 rows. */
+    double val_fraction, test_fraction;
+    uint64_t seed;               /* the split's and the noise's (default 1); nf_data_defaults passes it on */
+    /* The widths a model expects (0: any): data for a trained model. */
+    int dim, context_dim;
+} nf_data_options;
+
+NF_API void nf_data_options_init(nf_data_options *opt, size_t struct_size);
+static inline void nf_data_options_default(nf_data_options *opt) { nf_data_options_init(opt, sizeof *opt); }
+/* Reads `path` (and validation and test files given apart, NULL
+ * otherwise; the same columns) and prepares it: the context split from
+ * x, whole-numbered x columns found (and dequantised: the noise stream of
+ * nf_matrix_dequantize_part, part 0 for `path`, 1 and 2 for the others),
+ * every row checked against the bounds, validation and test rows split
+ * off. Messages name the file, row and column as the file counts them.
+ * NF_ERR_INVALID: an option does not fit the data (a column list, the
+ * bounds, the widths); NF_ERR_FORMAT: the data cannot be used as they are
+ * (too few rows to split, a row outside its bounds); the readers' own. */
+NF_API nf_status nf_data_read(nf_data **out, const char *path, const char *val_path, const char *test_path,
+                              const nf_data_options *opt);
+/* The same from arrays: rows x dim values of x and rows x context_dim of
+ * the context (NULL when 0), validation rows given apart (val_rows 0:
+ * none). The arrays are copied; messages call them X and X_val. */
+NF_API nf_status nf_data_from_arrays(nf_data **out, const float *x, const float *context, size_t rows, int dim,
+                                     int context_dim, const float *val, const float *val_context, size_t val_rows,
+                                     const nf_data_options *opt);
+NF_API void nf_data_free(nf_data *d);
+typedef enum nf_part { NF_PART_TRAIN = 0, NF_PART_VAL = 1, NF_PART_TEST = 2 } nf_part;
+/* A part's rows: its count, and (each pointer may be NULL) its x values
+ * and context values (NULL for an unconditional model), row-major, owned
+ * by d. */
+NF_API size_t nf_data_rows(const nf_data *d, nf_part part, const float **x, const float **context);
+NF_API int nf_data_dim(const nf_data *d);
+NF_API int nf_data_context_dim(const nf_data *d);
+/* The x columns that hold only whole numbers (before any dequantisation):
+ * their count, and (list not NULL) "0, 3-6, 8" as the file counts columns,
+ * cut with "..." to fit size. */
+NF_API size_t nf_data_integer_columns(const nf_data *d, char *list, size_t size);
+/* The configuration and training options that fit the data: `model` by
+ * name (NULL: nf_default_model's for the training rows), sizes from
+ * nf_defaults_for_data, the context width and the seed of the data
+ * options; a Gaussian trains no epochs. Either pointer may be NULL. A
+ * caller changes what it wants before nf_flow_create_for_data. */
+NF_API nf_status nf_data_defaults_sized(const nf_data *d, const char *model, nf_config *cfg, size_t cfg_size,
+                                        nf_train_options *opt, size_t opt_size);
+static inline nf_status nf_data_defaults(const nf_data *d, const char *model, nf_config *cfg, nf_train_options *opt)
+{
+    return nf_data_defaults_sized(d, model, cfg, sizeof *cfg, opt, sizeof *opt);
+}
+/* A new model for the data: nf_flow_create with cfg, the data's bounds and
+ * context column list, the standardisation (and Gaussian start) of the
+ * training rows. A constant x column is refused, named as the file counts. */
+NF_API nf_status nf_flow_create_for_data(nf_flow **out, const nf_data *d, const nf_config *cfg);
+/* Trains f (new, or loaded to go on: a checkpoint with opt->resume_path)
+ * on the training rows, validated on the validation rows: nf_flow_train_given. */
+NF_API nf_status nf_flow_fit(nf_flow *f, const nf_data *d, const nf_train_options *opt, nf_train_result *result);
+/* A part's mean log-likelihood and two standard errors of the mean (NaN
+ * for fewer than 2 rows; each pointer may be NULL). With share->ranks > 1
+ * (NULL: one process), each process scores its share of the rows and the
+ * sums meet through share->reduce. The test part's mean is recorded in
+ * the model, as nf_flow_evaluate_test does. */
+NF_API nf_status nf_flow_mean_log_prob(nf_flow *f, const nf_data *d, nf_part part, const nf_train_options *share,
+                                       double *mean, double *two_stderr);
+
 /* ---- reverse-KL training and distillation ------------------------------ */
 /* A target log-density, unnormalised allowed: log_p[r] for each row of x
  * (rows x dim) and, when grad is not NULL, d log p / dx into grad (rows x

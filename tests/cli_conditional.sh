@@ -137,7 +137,7 @@ expect_usage "distill --context, unconditional" "not conditional" "$t/no.nfm" --
 expect_usage "eval --context-columns, unconditional" "not conditional" - -- \
     "$nflow" eval "$t/u.nfm" --data "$t/d.csv" --context-columns 1
 for bad_list in 3 0-2 "" a 1,1; do
-    expect_usage "--context-columns '$bad_list'" "--context-columns" "$t/no.nfm" -- \
+    expect_usage "--context-columns '$bad_list'" "context columns '$bad_list'" "$t/no.nfm" -- \
         train --data "$t/d.csv" --epochs 1 --context-columns "$bad_list" --out "$t/no.nfm"
 done
 expect_usage "eval --context-columns 0-1" "--context-columns '0-1'" - -- \

@@ -421,36 +421,6 @@ const char *cli_nats(double v, char *buf, size_t size)
     return buf;
 }
 
-size_t cli_file_column(const char *columns, size_t j)
-{
-    size_t c;
-    return nf_column_of(columns, j, &c) ? j : c;
-}
-
-void cli_column_list(const int *flags, size_t n, const char *columns, char *buf, size_t size)
-{
-    size_t k = 0;
-    buf[0] = '\0';
-    for (size_t j = 0; j < n; j++) {
-        if (!flags[j])
-            continue;
-        size_t end = j, first = cli_file_column(columns, j); /* a run of consecutive file columns */
-        while (end + 1 < n && flags[end + 1] && cli_file_column(columns, end + 1) == first + (end + 1 - j))
-            end++;
-        char part[48];
-        size_t last = first + (end - j);
-        int len = end > j ? snprintf(part, sizeof part, "%s%zu-%zu", k ? ", " : "", first, last)
-                          : snprintf(part, sizeof part, "%s%zu", k ? ", " : "", first);
-        if (k + (size_t)len + 4 >= size) {
-            snprintf(buf + k, size - k, "%s", k + 4 < size ? "..." : "");
-            return;
-        }
-        memcpy(buf + k, part, (size_t)len + 1);
-        k += (size_t)len;
-        j = end;
-    }
-}
-
 static int compare_doubles(const void *a, const void *b)
 {
     double x = *(const double *)a, y = *(const double *)b;

@@ -64,13 +64,6 @@ typedef struct cli_path {
 int cli_check_paths(const char *cmd, const cli_path *in, int n_in, const cli_path *out, int n_out);
 /* The median of n values (NaN for n = 0), sorting a copy in scratch (n). */
 double cli_median(const double *v, size_t n, double *scratch);
-/* The data file's column (0-based) of column j of the data as read with
- * the list `columns` (--columns; NULL: j itself): messages name columns as
- * the file and the options count them. */
-size_t cli_file_column(const char *columns, size_t j);
-/* "0, 3-6, 8" of the flagged columns of the data as read with `columns`,
- * as the file counts them (0-based), cut with "..." to fit size. */
-void cli_column_list(const int *flags, size_t n, const char *columns, char *buf, size_t size);
 /* Conditional models: which columns of a data file (as read) hold the
  * context. Fills *flags (n_cols entries, malloc'd) from the column list and
  * *n_context with how many it names; refuses (EXIT_USAGE, a message naming
@@ -84,30 +77,6 @@ int cli_split_columns(const char *cmd, const nf_matrix *m, const int *flags, nf_
 /* The reverse: rows of n_cols values, the flagged columns taken in order
  * from c, the others from x. */
 void cli_merge_columns(const float *x, const float *c, size_t rows, const int *flags, size_t n_cols, float *out);
-/* nflow train --bounds SPEC (tools/bounds_spec.c): items COLS=LO:HI, COLS
- * as for --columns, a side empty (+-inf here) for an open one. */
-typedef struct cli_bound {
-    char *cols;
-    double lo, hi;
-} cli_bound;
-typedef struct cli_bounds {
-    cli_bound *items;
-    int n;
-} cli_bounds;
-/* The syntax and the numbers (EXIT_USAGE with a message naming the item);
- * the columns are checked against the data by cli_bounds_resolve. */
-int cli_bounds_parse(const char *cmd, const char *spec, cli_bounds *out);
-void cli_bounds_free(cli_bounds *b);
-/* Per column of x (the n_cols data columns less the context_flags ones,
- * NULL: none): lo[], hi[] (-inf / +inf where open). Refuses (EXIT_USAGE) a
- * column out of range, bounded twice, or of the context. */
-int cli_bounds_resolve(const char *cmd, const cli_bounds *b, size_t n_cols, const int *context_flags,
-                       double *lo, double *hi);
-/* 1 with a message naming the file, row and column for the first value of
- * m (all n_cols columns, context included) that is not strictly inside its
- * x column's bounds. */
-int cli_bounds_check_rows(const char *cmd, const char *path, const nf_matrix *m, const int *context_flags,
-                          const double *lo, const double *hi);
 /* Fails early when `path` cannot be written (missing folder). */
 int cli_check_writable(const char *cmd, const char *path);
 /* Mean of n values and two standard errors of the mean (NAN for n < 2):

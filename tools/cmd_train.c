@@ -11,38 +11,6 @@
 #include "cli.h"
 #include "dist.h"
 
-typedef struct stats {
-    double mean, two_stderr;
-} stats;
-
-/* Mean log-likelihood of a data set (log p(x | c) given its context c, NULL
- * values for an unconditional model) and two standard errors of the mean. */
-static nf_status mean_ll(nf_flow *f, const nf_matrix *m, const nf_matrix *c, stats *s, double *scratch)
-{
-    int ranks = dist_ranks();
-    if (ranks > 1) { /* each process its part of the rows; the sums added across them */
-        size_t lo = m->rows * (size_t)dist_rank() / (size_t)ranks, hi = m->rows * (size_t)(dist_rank() + 1) / ranks;
-        size_t nc = c->values ? c->cols : 0;
-        nf_status st = nf_flow_log_prob_given(f, m->values + lo * m->cols, c->values ? c->values + lo * nc : NULL,
-                                              hi - lo, scratch);
-        double sums[3] = {0, 0, st ? 1 : 0};
-        for (size_t i = 0; !st && i < hi - lo; i++) {
-            sums[0] += scratch[i];
-            sums[1] += scratch[i] * scratch[i];
-        }
-        if (dist_reduce(sums, 3, 1, NULL) || sums[2] > 0)
-            return st ? st : NF_ERR_INVALID;
-        double n = (double)m->rows, mean = sums[0] / n, var = (sums[1] - n * mean * mean) / (n - 1);
-        s->mean = mean;
-        s->two_stderr = m->rows > 1 ? 2 * sqrt(fmax(var, 0) / n) : NAN;
-        return NF_OK;
-    }
-    nf_status st = nf_flow_log_prob_given(f, m->values, c->values, m->rows, scratch);
-    if (!st)
-        cli_mean_two_stderr(scratch, m->rows, &s->mean, &s->two_stderr);
-    return st;
-}
-
 typedef struct progress_state {
     int tty, quiet;
     double max_seconds; /* stop after the epoch that passes it (0: no limit) */
@@ -293,9 +261,6 @@ int cmd_train(int argc, char **argv)
     const char *data = NULL, *val_path = NULL, *test_path = NULL, *model = "maf", *out = NULL, *columns = NULL;
     const char *activation = NULL, *base = "normal", *plot = NULL, *partition = NULL, *order = NULL;
     const char *degrees = NULL, *context_columns = NULL, *bounds_spec = NULL;
-    cli_bounds bounds = {0};
-    double *lo = NULL, *hi = NULL; /* per column of x: --bounds (or a resumed model's) */
-    int bounded = 0;
     int batch_norm = 0, actnorm = 0, components = 0, dequantize = 0, no_whiten = 0;
     double tail_weight = 1e-3, scale_bound = 3.0, tail_bound = 3.0;
     int bins = 8;
@@ -402,8 +367,8 @@ int cmd_train(int argc, char **argv)
     if (m < 0)
         cli_error("train", "--model: %s", nf_last_error());
     int o = order ? parse_choice("train", "order", order, orders, 3) : 0;
-    int d = degrees ? parse_choice("train", "degrees", degrees, degree_kinds, 2) : 0;
-    if (o < 0 || d < 0)
+    int d_kind = degrees ? parse_choice("train", "degrees", degrees, degree_kinds, 2) : 0;
+    if (o < 0 || d_kind < 0)
         return EXIT_USAGE;
     int a = activation ? parse_choice("train", "activation", activation, acts, 2) : 0;
     int b = parse_choice("train", "base", base, bases, 2);
@@ -422,27 +387,39 @@ int cmd_train(int argc, char **argv)
     if (cli_check_writable("train", out) || (plot && cli_check_writable("train", plot)))
         return 1;
     cli_set_threads(&cmd, threads);
-    if (bounds_spec && (rc = cli_bounds_parse("train", bounds_spec, &bounds))) /* the syntax before the data */
-        return rc;
 
-    nf_matrix all = {0}, train = {0}, val = {0}, test = {0}, extra = {0};
-    nf_matrix train_c = {0}, val_c = {0}, test_c = {0}; /* a conditional model: each split's context */
+    nf_data *d = NULL;
     nf_flow *f = NULL;
-    double *scratch = NULL;
-    int *integer_cols = NULL, *context_flags = NULL;
-    size_t n_context = 0;
+    double *lo = NULL, *hi = NULL; /* a resumed model's bounds */
     int agreed = 0; /* a failure every process of an mpirun job met alike: no abort */
     nf_status st;
+    nf_data_options dopt;
+    nf_data_options_default(&dopt);
+    dopt.columns = columns;
+    dopt.context_columns = context_columns;
+    dopt.bounds = bounds_spec;
+    dopt.dequantize = dequantize;
+    dopt.seed = seed;
     rc = 1;
-    if (resume) { /* the model first: a conditional one says which columns are its context */
+    if (resume) { /* the model first: its context columns, bounds and widths */
         if (nf_flow_load(&f, resume)) {
             cli_error("train", "--resume: %s", nf_last_error());
             goto done;
         }
-        if (nf_flow_context_dim(f) > 0 && !(context_columns = nf_flow_context_columns(f))) {
+        if (nf_flow_context_dim(f) > 0 && !(dopt.context_columns = context_columns = nf_flow_context_columns(f))) {
             cli_error("train", "--resume: the model in %s is conditional but does not say which columns are its "
                                "context", resume);
             goto done;
+        }
+        dopt.dim = nf_flow_dim(f);
+        dopt.context_dim = nf_flow_context_dim(f);
+        if (!(lo = malloc(sizeof(double) * dopt.dim)) || !(hi = malloc(sizeof(double) * dopt.dim))) {
+            cli_error("train", "out of memory");
+            goto done;
+        }
+        if (nf_flow_get_bounds(f, lo, hi)) {
+            dopt.lo = lo;
+            dopt.hi = hi;
         }
     }
     if (plot && context_columns) {
@@ -455,199 +432,90 @@ int cmd_train(int argc, char **argv)
         rc = EXIT_USAGE;
         goto done;
     }
-    if (cli_read("train", data, columns, 0, &all))
-        goto done;
-    size_t n_cols = all.cols, dim = n_cols;
-    if (resume && n_cols != (size_t)nf_flow_dim(f) + (size_t)nf_flow_context_dim(f)) {
-        if (nf_flow_context_dim(f))
-            cli_error("train", "%s has %zu columns, the model in %s expects %d (%d of x and %d of context)", data,
-                      n_cols, resume, nf_flow_dim(f) + nf_flow_context_dim(f), nf_flow_dim(f),
-                      nf_flow_context_dim(f));
-        else
-            cli_error("train", "%s has %zu columns, the model in %s expects %d", data, n_cols, resume,
-                      nf_flow_dim(f));
-        goto done;
-    }
-    if (context_columns) {
-        char what[160];
+    if ((st = nf_data_read(&d, data, val_path, test_path, &dopt))) {
         if (resume)
-            snprintf(what, sizeof what, "the context columns %.60s of the model in %.60s", context_columns, resume);
+            cli_error("train", "the model in %s: %s", resume, nf_last_error());
         else
-            snprintf(what, sizeof what, "--context-columns '%.100s'", context_columns);
-        if ((rc = cli_context_flags("train", what, context_columns, n_cols, &context_flags, &n_context))) {
-            if (resume)
-                rc = 1; /* the checkpoint's list, not the user's */
-            goto done;
-        }
-        rc = 1;
-        if (resume && n_context != (size_t)nf_flow_context_dim(f)) {
-            cli_error("train", "%s names %zu columns, the model takes %d context values", what, n_context,
-                      nf_flow_context_dim(f));
-            goto done;
-        }
-        dim = n_cols - n_context;
-    }
-    if (!(integer_cols = malloc(sizeof(int) * n_cols)) || !(lo = malloc(sizeof(double) * n_cols)) ||
-        !(hi = malloc(sizeof(double) * n_cols))) {
-        cli_error("train", "out of memory");
+            cli_error("train", "%s", nf_last_error());
+        rc = st == NF_ERR_INVALID && !resume ? EXIT_USAGE : 1;
         goto done;
     }
-    if (bounds_spec) {
-        if ((rc = cli_bounds_resolve("train", &bounds, n_cols, context_flags, lo, hi)))
-            goto done;
-        rc = 1;
-        bounded = 1;
-    } else if (resume) /* the model's, to name a row of the data outside them */
-        bounded = nf_flow_get_bounds(f, lo, hi);
-    size_t n_integer = nf_matrix_integer_columns(&all, integer_cols);
-    for (size_t j = 0; context_flags && j < n_cols; j++) /* a whole-numbered context (a label) is fine */
-        if (context_flags[j] && integer_cols[j]) {
-            integer_cols[j] = 0;
-            n_integer--;
-        }
-    const char *of_x = context_flags ? " x" : ""; /* "of 3 x columns" */
-    if (n_integer && dequantize) {
-        nf_matrix_dequantize_part(&all, integer_cols, seed, 0);
-        if (!quiet && !json)
-            fprintf(stderr, "nflow train: dequantised %zu integer-valued column%s of %zu%s (U[0,1) noise)\n",
-                    n_integer, n_integer == 1 ? "" : "s", dim, of_x);
-    } else if (n_integer) {
-        char list[128];
-        cli_column_list(integer_cols, n_cols, columns, list, sizeof list);
+    size_t dim = (size_t)nf_data_dim(d), n_context = (size_t)nf_data_context_dim(d);
+    const float *train, *train_c, *val, *val_c;
+    size_t n_train = nf_data_rows(d, NF_PART_TRAIN, &train, &train_c), n_val = nf_data_rows(d, NF_PART_VAL, &val, &val_c);
+    size_t n_test = nf_data_rows(d, NF_PART_TEST, NULL, NULL);
+    char list[128];
+    size_t n_integer = nf_data_integer_columns(d, list, sizeof list);
+    const char *of_x = n_context ? " x" : ""; /* "of 3 x columns" */
+    if (n_integer && dequantize && !quiet && !json)
+        fprintf(stderr, "nflow train: dequantised %zu integer-valued column%s of %zu%s (U[0,1) noise)\n", n_integer,
+                n_integer == 1 ? "" : "s", dim, of_x);
+    else if (n_integer && !dequantize)
         fprintf(stderr,
                 "nflow train: warning: %zu of %zu%s columns hold only whole numbers (%s): a flow can raise its "
                 "likelihood without limit by narrowing onto them; --dequantize adds U[0,1) noise\n",
                 n_integer, dim, of_x, list);
-    }
-    if (bounded && cli_bounds_check_rows("train", data, &all, context_flags, lo, hi))
-        goto done;
-    if (val_path && test_path) { /* nothing to split off: train on the data as read (a .npy stays mapped) */
-        train = all;
-        memset(&all, 0, sizeof all);
-    } else if ((st = nf_matrix_split(&all, val_path ? 0 : 0.1, test_path ? 0 : 0.1, seed, &train, &val, &test))) {
-        cli_error("train", "%s: %s", data, nf_last_error());
-        goto done;
-    } else {
-        nf_matrix_free(&all); /* the split copied it */
-        /* a split of 0 or 1 rows has no mean or no standard error */
-        if ((!val_path && val.rows < 2) || (!test_path && test.rows < 2)) {
-            cli_error("train", "%s: %zu rows are too few to split off 10%% validation and 10%% test rows (at "
-                      "least 2 each, so 20 rows); give more rows, or --val and --test", data,
-                      train.rows + val.rows + test.rows);
-            goto done;
-        }
-    }
-    for (int k = 0; k < 2; k++) {
-        const char *path = k ? test_path : val_path;
-        nf_matrix *dst = k ? &test : &val;
-        if (!path)
-            continue;
-        if (cli_read_given("train", path, columns, (int)dim, (int)n_context, &extra))
-            goto done;
-        if (n_integer && dequantize) /* the training data's columns, noise of their own */
-            nf_matrix_dequantize_part(&extra, integer_cols, seed, 1 + k);
-        if (bounded && cli_bounds_check_rows("train", path, &extra, context_flags, lo, hi))
-            goto done;
-        nf_matrix_free(dst);
-        *dst = extra;
-        memset(&extra, 0, sizeof extra);
-    }
-    if (context_flags) { /* each split's x and c: the same rows */
-        nf_matrix *part[] = {&train, &val, &test}, *ctx[] = {&train_c, &val_c, &test_c};
-        for (int k = 0; k < 3; k++) {
-            nf_matrix x;
-            if (cli_split_columns("train", part[k], context_flags, &x, ctx[k]))
-                goto done;
-            nf_matrix_free(part[k]);
-            *part[k] = x;
-        }
-    }
     if (ranks > 1) { /* the same data on every process, or every process refuses alike (no abort) */
-        nf_train_options share = topt;
-        share.rank = rank;
-        share.ranks = ranks;
-        share.reduce = dist_reduce;
-        if (nf_train_check_same_data(train.values, train_c.values, train.rows, val.values, val_c.values, val.rows,
-                                     (int)dim, (int)n_context, &share)) {
+        topt.rank = rank;
+        topt.ranks = ranks;
+        topt.reduce = dist_reduce;
+        if (nf_train_check_same_data(train, train_c, n_train, val, val_c, n_val, (int)dim, (int)n_context, &topt)) {
             cli_error("train", "%s; no model written", nf_last_error());
             agreed = 1;
             goto done;
         }
     }
-    for (size_t j = 0, xj = 0; !resume && train.rows && j < n_cols; j++) {
-        if (context_flags && context_flags[j])
-            continue; /* the library would name x's column: name the file's */
-        size_t r = 1;
-        while (r < train.rows && train.values[r * dim + xj] == train.values[xj])
-            r++;
-        if (r == train.rows) {
-            cli_error("train", "%s: column %zu is constant (%g): a density over it does not exist", data,
-                      cli_file_column(columns, j), train.values[xj]);
+    nf_config cfg;
+    nf_train_options sized;
+    if (!resume) { /* the model and sizes that fit the data; the options given override */
+        if ((st = nf_data_defaults(d, cli_seen(&cmd, "model") ? model : NULL, &cfg, &sized))) {
+            cli_error("train", "%s", nf_last_error());
             goto done;
         }
-        xj++;
-    }
-    if (!cli_seen(&cmd, "model") && !resume) { /* the model that fits the data's size */
-        m = (int)nf_default_model(train.rows, (int)dim);
-        model = nf_model_name((nf_model)m);
-    }
-    nf_config cfg;
-    nf_config_default(&cfg, (nf_model)m, (int)dim);
-    nf_train_options sized = topt;
-    nf_defaults_for_data(train.rows, (int)dim, &cfg, &sized);
-    if (!cli_seen(&cmd, "batch") && !resume)
-        topt.batch = sized.batch;
-    if (!cli_seen(&cmd, "dropout") && !resume)
-        topt.dropout = sized.dropout;
-    cfg.whiten = !no_whiten;
-    cfg.tail_weight = tail_weight;
-    cfg.log_scale_bound = scale_bound;
-    cfg.bins = bins;
-    cfg.tail_bound = tail_bound;
-    if (layers) cfg.layers = layers;
-    if (hidden) cfg.hidden = hidden;
-    if (cli_seen(&cmd, "hidden-layers")) cfg.hidden_layers = hidden_layers;
-    if (activation) cfg.activation = (nf_activation)a;
-    if (partition) cfg.partition = (nf_partition)p;
-    cfg.order = (nf_order)o;
-    cfg.random_degrees = d;
-    cfg.batch_norm = batch_norm;
-    cfg.actnorm = actnorm;
-    if (components) cfg.components = components;
-    cfg.base = (nf_base)b;
-    if (m == NF_MODEL_GAUSSIAN && !cli_seen(&cmd, "epochs"))
-        topt.max_epochs = 0; /* the fit is the maximum-likelihood (shrunk) Gaussian already */
-    cfg.seed = seed;
-    cfg.context_dim = (int)n_context;
-    topt.seed = seed;
-    if (resume) {
+        m = cfg.model;
+        model = nf_model_name(cfg.model);
+        if (!cli_seen(&cmd, "batch")) topt.batch = sized.batch;
+        if (!cli_seen(&cmd, "dropout")) topt.dropout = sized.dropout;
+        if (!cli_seen(&cmd, "epochs")) topt.max_epochs = sized.max_epochs;
+        cfg.whiten = !no_whiten;
+        cfg.tail_weight = tail_weight;
+        cfg.log_scale_bound = scale_bound;
+        cfg.bins = bins;
+        cfg.tail_bound = tail_bound;
+        if (layers) cfg.layers = layers;
+        if (hidden) cfg.hidden = hidden;
+        if (cli_seen(&cmd, "hidden-layers")) cfg.hidden_layers = hidden_layers;
+        if (activation) cfg.activation = (nf_activation)a;
+        if (partition) cfg.partition = (nf_partition)p;
+        cfg.order = (nf_order)o;
+        cfg.random_degrees = d_kind;
+        cfg.batch_norm = batch_norm;
+        cfg.actnorm = actnorm;
+        if (components) cfg.components = components;
+        cfg.base = (nf_base)b;
+        topt.seed = seed;
+        if ((st = nf_flow_create_for_data(&f, d, &cfg))) {
+            cli_error("train", "%s", nf_last_error());
+            goto done;
+        }
+    } else {
         model = model_kind(f);
-    } else if ((st = nf_flow_create(&f, &cfg)) || (bounded && (st = nf_flow_set_bounds(f, lo, hi))) ||
-               (st = nf_flow_fit_standardization_given(f, train.values, train_c.values, train.rows)) ||
-               (context_columns && (st = nf_flow_set_context_columns(f, context_columns)))) {
-        cli_error("train", "%s", nf_last_error());
-        goto done;
     }
     if (!resume && !quiet && !json) {
         if (m == NF_MODEL_GAUSSIAN)
-            fprintf(stderr, "nflow train: gaussian fit of %zu rows x %zu columns\n", train.rows, dim);
+            fprintf(stderr, "nflow train: gaussian fit of %zu rows x %zu columns\n", n_train, dim);
         else
             fprintf(stderr,
                     "nflow train: %s, %d layers of %d x %d units, batch %d, dropout %g%s (chosen for %zu rows x %zu "
                     "columns%s; the options override)\n",
                     model, cfg.layers, cfg.hidden_layers, cfg.hidden, topt.batch, topt.dropout,
-                    cfg.whiten ? ", from the Gaussian fit" : "", train.rows, dim, context_flags ? " of x" : "");
+                    cfg.whiten ? ", from the Gaussian fit" : "", n_train, dim, n_context ? " of x" : "");
     }
     topt.checkpoint_path = rank > 0 ? NULL : ck_path ? ck_path : resume;
     topt.resume_path = resume;
-    if (ranks > 1) {
-        topt.rank = rank;
-        topt.ranks = ranks;
-        topt.reduce = dist_reduce;
-        if (!quiet)
-            fprintf(stderr, "nflow train: %d processes, each its share of every batch of %d rows, %d thread%s each\n",
-                    ranks, topt.batch, nf_get_threads(), nf_get_threads() == 1 ? "" : "s");
-    }
+    if (ranks > 1 && !quiet)
+        fprintf(stderr, "nflow train: %d processes, each its share of every batch of %d rows, %d thread%s each\n",
+                ranks, topt.batch, nf_get_threads(), nf_get_threads() == 1 ? "" : "s");
     progress_state ps = {.tty = cli_tty(), .quiet = quiet, .max_seconds = max_time, .started = wall_seconds()};
     ps.bar = quiet || json ? 0 : cli_progress_bar("train"); /* progress: stderr; --json: stdout */
     ps.max_epochs = topt.max_epochs;
@@ -668,8 +536,7 @@ int cmd_train(int argc, char **argv)
     sigaction(SIGINT, &sa, &old_int);
     sigaction(SIGTERM, &sa, &old_term);
     topt.stop = &interrupted;
-    st = nf_flow_train_given(f, train.values, train_c.values, train.rows, val.values, val_c.values, val.rows, &topt,
-                             &res);
+    st = nf_flow_fit(f, d, &topt, &res);
     if (st || !res.stopped) { /* after training, Ctrl-C ends at once: every write is atomic */
         sigaction(SIGINT, &old_int, NULL);
         sigaction(SIGTERM, &old_term, NULL);
@@ -683,18 +550,15 @@ int cmd_train(int argc, char **argv)
         cli_error("train", "%s; no model written", nf_last_error());
         goto done;
     }
-    if (val.rows && res.epochs > 0 && res.best_epoch == 0 && rank == 0)
+    if (n_val && res.epochs > 0 && res.best_epoch == 0 && rank == 0)
         fprintf(stderr, "nflow train: warning: no epoch validated above the untrained model%s, which is what is "
                         "saved; a lower --lr, or more rows, may do better\n",
-                cfg.whiten ? " (the Gaussian fit)" : "");
-    scratch = malloc(sizeof(double) * (train.rows > val.rows ? train.rows : val.rows));
-    stats s_train = {NAN, NAN}, s_val = {NAN, NAN}, s_test = {NAN, NAN};
-    if (!scratch || (st = mean_ll(f, &train, &train_c, &s_train, scratch)) ||
-        (val.rows && (st = mean_ll(f, &val, &val_c, &s_val, scratch))) ||
-        (test.rows && rank == 0 &&
-         (st = nf_flow_evaluate_test_given(f, test.values, test_c.values, test.rows, &s_test.mean,
-                                           &s_test.two_stderr)))) {
-        cli_error("train", "evaluating: %s", scratch ? nf_last_error() : "out of memory");
+                nf_flow_get_config(f, &cfg) == NF_OK && cfg.whiten ? " (the Gaussian fit)" : "");
+    double s_train[2] = {NAN, NAN}, s_val[2] = {NAN, NAN}, s_test[2] = {NAN, NAN}; /* mean, 2 s.e. */
+    if ((st = nf_flow_mean_log_prob(f, d, NF_PART_TRAIN, &topt, &s_train[0], &s_train[1])) ||
+        (n_val && (st = nf_flow_mean_log_prob(f, d, NF_PART_VAL, &topt, &s_val[0], &s_val[1]))) ||
+        (n_test && rank == 0 && (st = nf_flow_mean_log_prob(f, d, NF_PART_TEST, NULL, &s_test[0], &s_test[1])))) {
+        cli_error("train", "evaluating: %s", nf_last_error());
         goto done;
     }
     if (rank > 0) { /* rank 0 writes the model and reports */
@@ -711,7 +575,7 @@ int cmd_train(int argc, char **argv)
         enum { N_PLOT = 2000 };
         float samples[2 * N_PLOT];
         if ((st = nf_flow_sample(f, N_PLOT, seed + 1, samples, NULL)) ||
-            (st = nf_plot_png(f, plot, train.values, train.rows, samples, N_PLOT, 0, 0))) {
+            (st = nf_plot_png(f, plot, train, n_train, samples, N_PLOT, 0, 0))) {
             cli_fail("train", st);
             goto done;
         }
@@ -722,13 +586,13 @@ int cmd_train(int argc, char **argv)
     if (json) {
         printf("{\"model\": \"%s\", \"dim\": %zu, \"context_dim\": %zu, \"params\": %zu, \"epochs\": %d, "
                "\"best_epoch\": %d, \"n_train\": %zu, \"n_val\": %zu, \"n_test\": %zu, \"seconds\": %.3f, ",
-               model, dim, n_context, nf_flow_param_count(f), res.epochs, res.best_epoch, train.rows, val.rows,
-               test.rows, res.seconds);
+               model, dim, n_context, nf_flow_param_count(f), res.epochs, res.best_epoch, n_train, n_val, n_test,
+               res.seconds);
         print_json_config(f, &topt);
-        print_json_number("train_log_likelihood", s_train.mean, 0);
-        print_json_number("val_log_likelihood", s_val.mean, 0);
-        print_json_number("test_log_likelihood", s_test.mean, 0);
-        print_json_number("test_two_stderr", s_test.two_stderr, 0);
+        print_json_number("train_log_likelihood", s_train[0], 0);
+        print_json_number("val_log_likelihood", s_val[0], 0);
+        print_json_number("test_log_likelihood", s_test[0], 0);
+        print_json_number("test_two_stderr", s_test[1], 0);
         struct rusage ru; /* the peak resident memory so far (Linux: KiB) */
         printf("\"max_rss_mib\": %.1f}\n", getrusage(RUSAGE_SELF, &ru) == 0 ? ru.ru_maxrss / 1024.0 : -1.0);
     } else {
@@ -738,15 +602,15 @@ int cmd_train(int argc, char **argv)
         printf("%s: %zu parameters, %d epochs (best %d), %.1f s%s\n", model, nf_flow_param_count(f), res.epochs,
                res.best_epoch, res.seconds, given);
         char v[32], te[96], a[32], b[32], tr[32]; /* no nan as a result: say what is missing */
-        snprintf(v, sizeof v, "%s", isfinite(s_val.mean) ? cli_nats(s_val.mean, a, sizeof a) : "n/a");
-        if (isfinite(s_test.two_stderr))
-            snprintf(te, sizeof te, "%s +- %s", cli_nats(s_test.mean, a, sizeof a),
-                     cli_nats(s_test.two_stderr, b, sizeof b));
-        else if (isfinite(s_test.mean))
-            snprintf(te, sizeof te, "%s (one row: no standard error)", cli_nats(s_test.mean, a, sizeof a));
+        snprintf(v, sizeof v, "%s", isfinite(s_val[0]) ? cli_nats(s_val[0], a, sizeof a) : "n/a");
+        if (isfinite(s_test[1]))
+            snprintf(te, sizeof te, "%s +- %s", cli_nats(s_test[0], a, sizeof a),
+                     cli_nats(s_test[1], b, sizeof b));
+        else if (isfinite(s_test[0]))
+            snprintf(te, sizeof te, "%s (one row: no standard error)", cli_nats(s_test[0], a, sizeof a));
         else
             snprintf(te, sizeof te, "n/a");
-        printf("mean log-likelihood (nats): train %s, validation %s, test %s\n", cli_nats(s_train.mean, tr, sizeof tr),
+        printf("mean log-likelihood (nats): train %s, validation %s, test %s\n", cli_nats(s_train[0], tr, sizeof tr),
                v, te);
         printf("saved %s\n", out);
     }
@@ -758,21 +622,10 @@ int cmd_train(int argc, char **argv)
         rc = 130; /* as a shell reports SIGINT */
     }
 done:
-    free(scratch);
-    free(integer_cols);
     free(lo);
     free(hi);
-    cli_bounds_free(&bounds);
-    free(context_flags);
     nf_flow_free(f);
-    nf_matrix_free(&all);
-    nf_matrix_free(&train);
-    nf_matrix_free(&val);
-    nf_matrix_free(&test);
-    nf_matrix_free(&extra);
-    nf_matrix_free(&train_c);
-    nf_matrix_free(&val_c);
-    nf_matrix_free(&test_c);
+    nf_data_free(d);
     if (rc && rc != 130 && ranks > 1 && !agreed)
         dist_abort(rc); /* a process that cannot go on ends the job: the others may be waiting in a reduction */
     return rc;

@@ -1,0 +1,146 @@
+/* The training recipe on prepared data (nf_data): the defaults that fit
+ * it, a model built for it, training, and the mean log-likelihood of a
+ * part as the MAF paper reports it. */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/error.h"
+#include "core/sized.h"
+#include "data/api_prepare.h"
+
+nf_status nf_data_defaults_sized(const nf_data *d, const char *model, nf_config *cfg, size_t cfg_size,
+                                 nf_train_options *opt, size_t opt_size)
+{
+    if (!d)
+        return nf_fail(NF_ERR_INVALID, "nf_data_defaults: NULL data");
+    nf_status st;
+    if ((cfg && (st = sized_check(&(nf_config){.struct_size = cfg_size}, sizeof *cfg, CONFIG_SIZE_1, "nf_config"))) ||
+        (opt && (st = sized_check(&(nf_train_options){.struct_size = opt_size}, sizeof *opt, TRAIN_OPTIONS_SIZE_1,
+                                  "nf_train_options"))))
+        return st;
+    size_t rows = d->x[NF_PART_TRAIN].rows;
+    nf_model kind = nf_default_model(rows, d->dim);
+    if (model && (st = nf_model_from_name(model, &kind)))
+        return st;
+    nf_config c;
+    nf_train_options o;
+    nf_config_default(&c, kind, d->dim);
+    nf_train_options_default(&o);
+    nf_defaults_for_data(rows, d->dim, &c, &o);
+    c.context_dim = d->context_dim;
+    c.seed = o.seed = d->seed;
+    if (kind == NF_MODEL_GAUSSIAN)
+        o.max_epochs = 0; /* the fit is the maximum-likelihood (shrunk) Gaussian already */
+    if (kind == NF_MODEL_GAUSSIAN && d->context_dim)
+        return nf_fail(NF_ERR_INVALID, "the gaussian model does not depend on a context: choose a flow (maf, "
+                                       "realnvp, ...) for p(x | c)");
+    sized_write(cfg, cfg_size, &c, sizeof c);
+    sized_write(opt, opt_size, &o, sizeof o);
+    return NF_OK;
+}
+
+/* A constant x column of the training rows has no density. */
+static nf_status check_not_constant(const nf_data *d)
+{
+    const nf_matrix *m = &d->x[NF_PART_TRAIN];
+    for (size_t j = 0; m->rows && j < m->cols; j++) {
+        size_t r = 1;
+        while (r < m->rows && m->values[r * m->cols + j] == m->values[j])
+            r++;
+        if (r == m->rows)
+            return nf_fail(NF_ERR_FORMAT, "%s: column %zu is constant (%g): a density over it does not exist",
+                           d->name, data_file_column(d, j), m->values[j]);
+    }
+    return NF_OK;
+}
+
+nf_status nf_flow_create_for_data(nf_flow **out, const nf_data *d, const nf_config *cfg)
+{
+    if (!out || !d || !cfg)
+        return nf_fail(NF_ERR_INVALID, "nf_flow_create_for_data: NULL argument");
+    *out = NULL;
+    if (cfg->dim != d->dim || cfg->context_dim != d->context_dim)
+        return nf_fail(NF_ERR_DIMENSION, "the configuration is for %d columns of x and %d of context, the data "
+                                         "have %d and %d", cfg->dim, cfg->context_dim, d->dim, d->context_dim);
+    nf_status st = check_not_constant(d);
+    nf_flow *f = NULL;
+    const nf_matrix *x = &d->x[NF_PART_TRAIN], *c = &d->c[NF_PART_TRAIN];
+    if (!st)
+        st = nf_flow_create(&f, cfg);
+    if (!st && d->lo)
+        st = nf_flow_set_bounds(f, d->lo, d->hi);
+    if (!st)
+        st = nf_flow_fit_standardization_given(f, x->values, d->context_dim ? c->values : NULL, x->rows);
+    if (!st && d->context_columns)
+        st = nf_flow_set_context_columns(f, d->context_columns);
+    if (st) {
+        nf_flow_free(f);
+        return st;
+    }
+    *out = f;
+    return NF_OK;
+}
+
+nf_status nf_flow_fit(nf_flow *f, const nf_data *d, const nf_train_options *opt, nf_train_result *result)
+{
+    if (!f || !d)
+        return nf_fail(NF_ERR_INVALID, "nf_flow_fit: NULL argument");
+    const float *x, *c, *vx, *vc;
+    size_t n = nf_data_rows(d, NF_PART_TRAIN, &x, &c), nv = nf_data_rows(d, NF_PART_VAL, &vx, &vc);
+    return nf_flow_train_given(f, x, c, n, nv ? vx : NULL, nv ? vc : NULL, nv, opt, result);
+}
+
+nf_status nf_flow_mean_log_prob(nf_flow *f, const nf_data *d, nf_part part, const nf_train_options *share,
+                                double *mean, double *two_stderr)
+{
+    if (!f || !d || (unsigned)part > NF_PART_TEST)
+        return nf_fail(NF_ERR_INVALID, "nf_flow_mean_log_prob: NULL argument or no such part");
+    const float *x, *c;
+    size_t n = nf_data_rows(d, part, &x, &c), lo = 0, hi = n;
+    double m = NAN, s = NAN;
+    if (part == NF_PART_TEST && n && !(share && share->ranks > 1)) { /* recorded in the model */
+        nf_status st = nf_flow_evaluate_test_given(f, x, c, n, &m, &s);
+        if (!st && mean) *mean = m;
+        if (!st && two_stderr) *two_stderr = s;
+        return st;
+    }
+    int ranks = share && share->ranks > 1 && share->reduce ? share->ranks : 1;
+    if (ranks > 1) { /* each process its part of the rows; the sums added across them */
+        lo = n * (size_t)share->rank / (size_t)ranks;
+        hi = n * (size_t)(share->rank + 1) / (size_t)ranks;
+    }
+    size_t nx = (size_t)d->dim, nc = (size_t)d->context_dim;
+    double *lp = malloc(sizeof(double) * (hi > lo ? hi - lo : 1)), sums[3] = {0, 0, 0};
+    nf_status st = lp ? NF_OK : nf_fail(NF_ERR_NOMEM, "out of memory scoring %zu rows", hi - lo);
+    if (!st && hi > lo)
+        st = nf_flow_log_prob_given(f, x + lo * nx, c ? c + lo * nc : NULL, hi - lo, lp);
+    for (size_t i = 0; !st && i < hi - lo; i++)
+        sums[0] += lp[i];
+    if (ranks > 1) { /* every process reduces, a failure counted, so that none waits alone */
+        for (size_t i = 0; !st && i < hi - lo; i++)
+            sums[1] += lp[i] * lp[i];
+        sums[2] = st ? 1 : 0;
+        if (share->reduce(sums, 3, 1, share->reduce_user) && !st)
+            st = nf_fail(NF_ERR_INVALID, "the processes' sums could not be added");
+        else if (sums[2] > 0 && !st)
+            st = nf_fail(NF_ERR_INVALID, "another process could not score its rows");
+    }
+    if (!st && n) {
+        m = sums[0] / (double)n;
+        double var = (sums[1] - (double)n * m * m) / (double)(n - 1);
+        if (ranks == 1) { /* two passes: exact for densities far from 0 */
+            double sq = 0;
+            for (size_t i = 0; i < n; i++)
+                sq += (lp[i] - m) * (lp[i] - m);
+            var = sq / (double)(n - 1);
+        }
+        s = n > 1 ? 2 * sqrt(fmax(var, 0) / (double)n) : NAN;
+    }
+    free(lp);
+    if (st)
+        return st;
+    if (mean) *mean = m;
+    if (two_stderr) *two_stderr = s;
+    return NF_OK;
+}

@@ -1,0 +1,234 @@
+/* The training recipe in the library (nf_data_*, nf_flow_create_for_data,
+ * nf_flow_fit, nf_flow_mean_log_prob): rows keep their context through the
+ * split, whole-numbered columns are found and dequantised, bounds and
+ * widths are checked with messages naming the file's columns, and a fit
+ * trains the bits of the calls it stands for. */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "harness.h"
+#include "nflow.h"
+
+static int said(const char *part) { return strstr(nf_last_error(), part) != NULL; }
+
+enum { ROWS = 200, DIM = 3 };
+
+/* x[r] = (r, a whole number r % 5, a smooth value), c[r] = r + 0.5 */
+static void fill(float *x, float *c, size_t rows)
+{
+    for (size_t r = 0; r < rows; r++) {
+        x[r * DIM] = (float)r;
+        x[r * DIM + 1] = (float)(r % 5);
+        x[r * DIM + 2] = (float)sin(0.37 * (double)r) + 0.01f * (float)r;
+        c[r] = (float)r + 0.5f;
+    }
+}
+
+static void test_split_keeps_rows_whole(void)
+{
+    float x[ROWS * DIM], c[ROWS];
+    fill(x, c, ROWS);
+    nf_data_options o;
+    nf_data_options_default(&o);
+    nf_data *d = NULL;
+    CHECK(nf_data_from_arrays(&d, x, c, ROWS, DIM, 1, NULL, NULL, 0, &o) == NF_OK, "%s", nf_last_error());
+    if (!d)
+        return;
+    CHECK(nf_data_dim(d) == DIM && nf_data_context_dim(d) == 1, "widths %d, %d", nf_data_dim(d), nf_data_context_dim(d));
+    size_t total = 0;
+    for (int k = 0; k < 3; k++) {
+        const float *px, *pc;
+        size_t n = nf_data_rows(d, (nf_part)k, &px, &pc);
+        CHECK(n == (k ? ROWS / 10 : ROWS - ROWS / 5), "part %d: %zu rows", k, n);
+        total += n;
+        int whole = 1;
+        for (size_t r = 0; r < n; r++)
+            whole &= pc[r] == px[r * DIM] + 0.5f;
+        CHECK(whole, "part %d: a row's context was parted from its x", k);
+    }
+    CHECK(total == ROWS, "%zu rows in the parts", total);
+    CHECK(nf_data_rows(d, (nf_part)3, NULL, NULL) == 0, "a part that does not exist has rows");
+    char list[64];
+    CHECK(nf_data_integer_columns(d, list, sizeof list) == 2 && !strcmp(list, "0, 1"), "integer columns '%s'", list);
+    nf_data_free(d);
+}
+
+static void test_no_split_keeps_order_and_dequantises(void)
+{
+    float x[ROWS * DIM], c[ROWS];
+    fill(x, c, ROWS);
+    nf_data_options o;
+    nf_data_options_default(&o);
+    o.val_fraction = o.test_fraction = 0;
+    o.dequantize = 1;
+    nf_data *d = NULL;
+    CHECK(nf_data_from_arrays(&d, x, c, ROWS, DIM, 1, NULL, NULL, 0, &o) == NF_OK, "%s", nf_last_error());
+    if (!d)
+        return;
+    const float *px, *pc;
+    size_t n = nf_data_rows(d, NF_PART_TRAIN, &px, &pc);
+    int ordered = n == ROWS, in_cell = 1, noisy = 0;
+    for (size_t r = 0; r < n; r++) {
+        ordered &= pc[r] == (float)r + 0.5f; /* the context is not dequantised */
+        float v = px[r * DIM + 1], base = (float)(r % 5);
+        in_cell &= v >= base && v < base + 1 && px[r * DIM + 2] == x[r * DIM + 2];
+        noisy += v != base;
+    }
+    CHECK(ordered, "the rows moved, or the context got noise");
+    CHECK(in_cell && noisy > ROWS / 2, "dequantised values outside their unit cells, or no noise (%d)", noisy);
+    nf_data_free(d);
+}
+
+static void test_bounds_and_too_few_rows(void)
+{
+    float x[ROWS * DIM], c[ROWS];
+    fill(x, c, ROWS);
+    nf_data_options o;
+    nf_data_options_default(&o);
+    double lo[DIM] = {-1, NAN, NAN}, hi[DIM] = {150, NAN, NAN};
+    o.lo = lo;
+    o.hi = hi;
+    nf_data *d = NULL;
+    CHECK(nf_data_from_arrays(&d, x, NULL, ROWS, DIM, 0, NULL, NULL, 0, &o) == NF_ERR_FORMAT && !d &&
+              said("X: row 150") && said("column 0"), "a row outside its bounds: %s", nf_last_error());
+    hi[0] = 1000;
+    CHECK(nf_data_from_arrays(&d, x, NULL, 10, DIM, 0, NULL, NULL, 0, &o) == NF_ERR_FORMAT &&
+              said("10 rows are too few"), "10 rows split: %s", nf_last_error());
+    o.bounds = "0=0:";
+    CHECK(nf_data_from_arrays(&d, x, NULL, ROWS, DIM, 0, NULL, NULL, 0, &o) == NF_ERR_INVALID && said("not both"),
+          "text and arrays: %s", nf_last_error());
+}
+
+/* A file: its column list, its context columns and bounds as text, named
+ * in messages as the file counts its columns. */
+static void test_file_columns_named(void)
+{
+    char path[] = "/tmp/nflow_prepare_XXXXXX"; /* read as CSV */
+    int fd = mkstemp(path);
+    FILE *fp = fd >= 0 ? fdopen(fd, "w") : NULL;
+    CHECK(fp != NULL, "temporary file");
+    if (!fp)
+        return;
+    for (int r = 0; r < 100; r++) /* columns: id, label (context), value, a constant */
+        fprintf(fp, "%d,%d,%g,7\n", r, r % 3, 1 + 0.5 * sin(r));
+    fclose(fp);
+    nf_data_options o;
+    nf_data_options_default(&o);
+    o.columns = "1-3";
+    o.context_columns = "0";
+    o.bounds = "1=0:";
+    nf_data *d = NULL;
+    CHECK(nf_data_read(&d, path, NULL, NULL, &o) == NF_OK, "%s", nf_last_error());
+    if (d) {
+        nf_config cfg;
+        nf_train_options opt;
+        CHECK(nf_data_defaults(d, "maf", &cfg, &opt) == NF_OK && cfg.dim == 2 && cfg.context_dim == 1, "defaults");
+        nf_flow *f = NULL;
+        CHECK(nf_flow_create_for_data(&f, d, &cfg) == NF_ERR_FORMAT && !f && said("column 3 is constant"),
+              "a constant column: %s", nf_last_error());
+        nf_data_free(d);
+    }
+    o.bounds = "0=0:";
+    CHECK(nf_data_read(&d, path, NULL, NULL, &o) == NF_ERR_INVALID && said("context column"), "bounds on the context: %s",
+          nf_last_error());
+    o.bounds = "1=2:1";
+    CHECK(nf_data_read(&d, path, NULL, NULL, &o) == NF_ERR_INVALID && said("not below"), "2:1: %s", nf_last_error());
+    o.bounds = "1=1.2:";
+    CHECK(nf_data_read(&d, path, NULL, NULL, &o) == NF_ERR_FORMAT && said("column 2:"), "outside: %s", nf_last_error());
+    o.bounds = NULL;
+    o.context_columns = "0-2";
+    CHECK(nf_data_read(&d, path, NULL, NULL, &o) == NF_ERR_INVALID && said("at least one must remain"), "%s",
+          nf_last_error());
+    o.context_columns = NULL;
+    o.dim = 2;
+    CHECK(nf_data_read(&d, path, NULL, NULL, &o) == NF_ERR_DIMENSION && said("the model expects 2"), "%s",
+          nf_last_error());
+    o.dim = 0;
+    CHECK(nf_data_read(&d, path, path, "/nonexistent/t.csv", &o) == NF_ERR_IO && !d, "a missing test file: %s",
+          nf_last_error());
+    unlink(path);
+}
+
+static void test_defaults(void)
+{
+    float x[ROWS * DIM], c[ROWS];
+    fill(x, c, ROWS);
+    nf_data_options o;
+    nf_data_options_default(&o);
+    o.seed = 9;
+    nf_data *d = NULL;
+    CHECK(nf_data_from_arrays(&d, x, c, ROWS, DIM, 1, NULL, NULL, 0, &o) == NF_OK, "%s", nf_last_error());
+    if (!d)
+        return;
+    nf_config cfg;
+    nf_train_options opt;
+    CHECK(nf_data_defaults(d, NULL, &cfg, &opt) == NF_OK, "%s", nf_last_error());
+    CHECK(cfg.model == nf_default_model(ROWS - ROWS / 5, DIM) && cfg.context_dim == 1 && cfg.seed == 9 &&
+              opt.seed == 9 && opt.batch == 32, "model %d, context %d, seeds %llu %llu, batch %d", (int)cfg.model,
+          cfg.context_dim, (unsigned long long)cfg.seed, (unsigned long long)opt.seed, opt.batch);
+    CHECK(nf_data_defaults(d, "gaussian", &cfg, &opt) == NF_ERR_INVALID && said("context"), "a conditional gaussian");
+    CHECK(nf_data_defaults(d, "mafia", &cfg, NULL) == NF_ERR_INVALID, "an unknown model");
+    nf_data_free(d);
+    CHECK(nf_data_from_arrays(&d, x, NULL, ROWS, DIM, 0, NULL, NULL, 0, &o) == NF_OK, "%s", nf_last_error());
+    CHECK(d && nf_data_defaults(d, "gaussian", NULL, &opt) == NF_OK && opt.max_epochs == 0, "a gaussian trains epochs");
+    nf_data_free(d);
+}
+
+/* nf_flow_create_for_data + nf_flow_fit train what the calls they stand
+ * for train; nf_flow_mean_log_prob is the mean of the log-densities. */
+static void test_fit_is_the_recipe(void)
+{
+    float x[ROWS * DIM], c[ROWS];
+    fill(x, c, ROWS);
+    nf_data_options o;
+    nf_data_options_default(&o);
+    o.dequantize = 1;
+    nf_data *d = NULL;
+    nf_flow *f = NULL, *g = NULL;
+    nf_config cfg;
+    nf_train_options opt;
+    nf_train_result r1, r2;
+    CHECK(nf_data_from_arrays(&d, x, c, ROWS, DIM, 1, NULL, NULL, 0, &o) == NF_OK, "%s", nf_last_error());
+    if (!d || nf_data_defaults(d, "maf", &cfg, &opt))
+        return;
+    cfg.layers = 2;
+    cfg.hidden = 8;
+    opt.max_epochs = 2;
+    CHECK(nf_flow_create_for_data(&f, d, &cfg) == NF_OK && nf_flow_fit(f, d, &opt, &r1) == NF_OK, "%s",
+          nf_last_error());
+    const float *tx, *tc, *vx, *vc, *ex, *ec;
+    size_t n = nf_data_rows(d, NF_PART_TRAIN, &tx, &tc), nv = nf_data_rows(d, NF_PART_VAL, &vx, &vc);
+    size_t nt = nf_data_rows(d, NF_PART_TEST, &ex, &ec);
+    CHECK(nf_flow_create(&g, &cfg) == NF_OK && nf_flow_fit_standardization_given(g, tx, tc, n) == NF_OK &&
+              nf_flow_train_given(g, tx, tc, n, vx, vc, nv, &opt, &r2) == NF_OK, "%s", nf_last_error());
+    double a[ROWS], b[ROWS];
+    if (f && g && nf_flow_log_prob_given(f, ex, ec, nt, a) == NF_OK && nf_flow_log_prob_given(g, ex, ec, nt, b) == NF_OK)
+        CHECK(!memcmp(a, b, sizeof(double) * nt), "nf_flow_fit trained other bits than its calls");
+    double mean = 0, sq = 0, m, s;
+    for (size_t i = 0; i < nt; i++)
+        mean += a[i] / (double)nt;
+    for (size_t i = 0; i < nt; i++)
+        sq += (a[i] - mean) * (a[i] - mean);
+    CHECK(f && nf_flow_mean_log_prob(f, d, NF_PART_TEST, NULL, &m, &s) == NF_OK, "%s", nf_last_error());
+    CHECK_CLOSE(m, mean, 1e-9, 1e-12);
+    CHECK_CLOSE(s, 2 * sqrt(sq / (double)(nt - 1) / (double)nt), 1e-9, 1e-9);
+    CHECK(f && nf_flow_mean_log_prob(f, d, (nf_part)5, NULL, &m, &s) == NF_ERR_INVALID, "a part that does not exist");
+    nf_flow_free(f);
+    nf_flow_free(g);
+    nf_data_free(d);
+}
+
+int main(void)
+{
+    nf_set_threads(1);
+    RUN(test_split_keeps_rows_whole);
+    RUN(test_no_split_keeps_order_and_dequantises);
+    RUN(test_bounds_and_too_few_rows);
+    RUN(test_file_columns_named);
+    RUN(test_defaults);
+    RUN(test_fit_is_the_recipe);
+    TEST_SUMMARY("test_prepare");
+}
