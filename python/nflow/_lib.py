@@ -81,6 +81,7 @@ lib, path = _load()
 
 # ---- status codes and enums (nflow.h) ----------------------------------
 NF_OK = 0
+NF_ERR_INVALID, NF_ERR_FORMAT = 2, 4
 STATUS_NAMES = {0: "NF_OK", 1: "NF_ERR_NOMEM", 2: "NF_ERR_INVALID", 3: "NF_ERR_IO", 4: "NF_ERR_FORMAT",
                 5: "NF_ERR_CHECKSUM", 6: "NF_ERR_NONFINITE", 7: "NF_ERR_DIMENSION", 8: "NF_ERR_UNSUPPORTED"}
 ORDERS = {"natural": 0, "reversed": 1, "random": 2}
@@ -281,3 +282,24 @@ _declare("nf_flow_fit_target_given", _S, flow_p, log_density_given_fn, c_void_p,
          POINTER(nf_kl_progress))
 _declare("nf_flow_save", _S, flow_p, c_char_p)
 _declare("nf_flow_load", _S, POINTER(flow_p), c_char_p)
+
+
+class nf_data_options(Structure):
+    _fields_ = [("struct_size", c_size_t), ("columns", c_char_p), ("context_columns", c_char_p), ("bounds", c_char_p),
+                ("lo", c_double_p), ("hi", c_double_p), ("dequantize", c_int), ("val_fraction", c_double),
+                ("test_fraction", c_double), ("seed", c_uint64), ("dim", c_int), ("context_dim", c_int)]
+
+
+data_p = c_void_p  # nf_data *, opaque
+_declare("nf_data_options_init", None, POINTER(nf_data_options), c_size_t)
+_declare("nf_data_from_arrays", _S, POINTER(data_p), c_float_p, c_float_p, c_size_t, c_int, c_int, c_float_p,
+         c_float_p, c_size_t, POINTER(nf_data_options))
+_declare("nf_data_free", None, data_p)
+_declare("nf_data_rows", c_size_t, data_p, c_int, POINTER(c_float_p), POINTER(c_float_p))
+_declare("nf_data_integer_columns", c_size_t, data_p, c_char_p, c_size_t)
+_declare("nf_data_defaults_sized", _S, data_p, c_char_p, POINTER(nf_config), c_size_t, POINTER(nf_train_options),
+         c_size_t)
+_declare("nf_flow_create_for_data", _S, POINTER(flow_p), data_p, POINTER(nf_config))
+_declare("nf_flow_fit", _S, flow_p, data_p, POINTER(nf_train_options), POINTER(nf_train_result))
+_declare("nf_flow_mean_log_prob", _S, flow_p, data_p, c_int, POINTER(nf_train_options), POINTER(c_double),
+         POINTER(c_double))

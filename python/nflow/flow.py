@@ -10,7 +10,6 @@ import tempfile
 import threading
 import time
 import warnings
-import warnings
 
 import numpy as np
 
@@ -174,13 +173,6 @@ def _context_rows(C, name, width=None):
     return c
 
 
-def _cut(a, dim, nc):
-    """[x | c] rows -> (x, c); (a, None) without a context."""
-    if not nc:
-        return a, None
-    return np.ascontiguousarray(a[:, :dim]), np.ascontiguousarray(a[:, dim:])
-
-
 def _bounds_arrays(bounds, dim):
     """Flow(bounds=...) as (lo, hi) float64 arrays of dim values, NaN on open
     sides: a dict {column: (lo, hi)} or a sequence of dim (lo, hi) pairs, a
@@ -218,11 +210,6 @@ def _bounds_arrays(bounds, dim):
             except (TypeError, ValueError):
                 raise ValueError("bounds: column %d: %s %r is not a number" % (col, side, v)) from None
     return lo, hi
-
-
-def _layout(dim, nc):
-    """The tool's column list of the context in [x | c] rows: "2" or "2-3"."""
-    return ("%d" % dim if nc == 1 else "%d-%d" % (dim, dim + nc - 1)).encode()
 
 
 def _fptr(a):
@@ -274,20 +261,6 @@ def _choice(name, value, table):
     if key not in table:
         raise ValueError("%s: unknown value %r (one of %s)" % (name, value, ", ".join(sorted(table))))
     return table[key]
-
-
-def _matrix(a):
-    return _lib.nf_matrix(a.shape[0], a.shape[1], _fptr(a), None, 0)
-
-
-def _take_matrix(m, cols):
-    """A copy of a matrix the library allocated, which is then freed."""
-    try:
-        if m.rows == 0:
-            return np.empty((0, cols), np.float32)
-        return np.ctypeslib.as_array(m.values, shape=(m.rows, m.cols)).copy()
-    finally:
-        _lib.lib.nf_matrix_free(ctypes.byref(m))
 
 
 class _Callback:
@@ -544,23 +517,16 @@ class Flow:
         args = ["%s=%r" % (k, v) for k, v in self.get_params().items() if v != defaults[k]]
         return "Flow(%s)" % ", ".join(args)
 
-    def _config(self, model, dim, rows=None, opt=None):
-        """nf_config as `nflow train` builds it (rows, opt: the data-size defaults)."""
-        cfg = _lib.nf_config()
-        lib.nf_config_init(ctypes.byref(cfg), ctypes.sizeof(cfg), model, dim)
-        if rows is not None:
-            lib.nf_defaults_for_data(rows, dim, ctypes.byref(cfg), ctypes.byref(opt) if opt is not None else None)
+    def _config(self, cfg):
+        """The Flow's architecture options over cfg (nf_data_defaults's for the data), as nflow train does."""
         cfg.whiten = int(bool(self.whiten))
         cfg.tail_weight = float(self.tail_weight)
         cfg.log_scale_bound = float(self.scale_bound)
         cfg.bins = _int(self.bins, "bins")
         cfg.tail_bound = float(self.tail_bound)
-        if self.layers is not None:
-            cfg.layers = _int(self.layers, "layers")
-        if self.hidden is not None:
-            cfg.hidden = _int(self.hidden, "hidden")
-        if self.hidden_layers is not None:
-            cfg.hidden_layers = _int(self.hidden_layers, "hidden_layers")
+        for name in ("layers", "hidden", "hidden_layers", "components"):
+            if getattr(self, name) is not None:
+                setattr(cfg, name, _int(getattr(self, name), name))
         cfg.activation = _choice("activation", self.activation, _lib.ACTIVATIONS)
         part = _choice("partition", self.partition, _lib.PARTITIONS)
         if part == _lib.PARTITIONS["mask"]:
@@ -570,8 +536,6 @@ class Flow:
         cfg.random_degrees = _choice("degrees", self.degrees, {"sequential": 0, "random": 1})
         cfg.batch_norm = int(bool(self.batch_norm))
         cfg.actnorm = int(bool(self.actnorm))
-        if self.components is not None:
-            cfg.components = _int(self.components, "components")
         base = _choice("base", self.base, _lib.BASES)
         if base == _lib.BASES["uniform"]:
             raise ValueError("base: 'normal' or 'logistic'")
@@ -640,7 +604,7 @@ class Flow:
         val_given = X_val is not None
         xv = _rows(X_val, "X_val", dim) if val_given else None
         # the contexts of a conditional model (warm_start: the model's width)
-        c = cv = ct = None
+        c = cv = None
         nc_model = self.context_dim if warm_start else None
         if context is not None:
             if nc_model == 0:
@@ -668,23 +632,7 @@ class Flow:
         elif val_given and c is not None:
             raise ValueError("X_val needs context_val, the context of its rows, for a conditional model")
         nc = 0 if c is None else c.shape[1]
-        # bounds: checked, and every row of X and X_val inside them, by the library (a flow of the bounds alone)
         lohi = None if warm_start else _bounds_arrays(self.bounds, dim)
-        if lohi is not None:
-            probe = _lib.flow_p()
-            _check(lib.nf_flow_new(ctypes.byref(probe), dim, 0))
-            try:
-                _check(lib.nf_flow_set_bounds(probe, _dptr(lohi[0]), _dptr(lohi[1])))
-                for name, part in (("X", x), ("X_val", xv)):
-                    row, col = ctypes.c_size_t(), ctypes.c_int()
-                    if part is not None and lib.nf_flow_outside_bounds(probe, _fptr(part), part.shape[0],
-                                                                       ctypes.byref(row), ctypes.byref(col)):
-                        r, j = row.value, col.value
-                        raise ValueError("%s[%d, %d] = %r is not strictly inside its bounds (%s, %s): the model's "
-                                         "density is 0 on a bound and beyond" %
-                                         (name, r, j, float(part[r, j]), lohi[0][j], lohi[1][j]))
-            finally:
-                lib.nf_flow_free(probe)
         for name, v in (("validation_fraction", validation_fraction), ("test_fraction", test_fraction)):
             if not 0 <= v < 1:
                 raise ValueError("%s %r out of range [0, 1)" % (name, v))
@@ -692,23 +640,6 @@ class Flow:
             raise ValueError("validation_fraction + test_fraction must be below 1")
         if val_given:
             validation_fraction = 0.0
-        # integer-valued columns: dequantised (on a copy) or named in a warning
-        is_int = np.zeros(dim, dtype=np.intc)
-        n_int = lib.nf_matrix_integer_columns(ctypes.byref(_matrix(x)), is_int.ctypes.data_as(_lib.c_int_p))
-        if n_int and dequantize:
-            x = x.copy()
-            _check(lib.nf_matrix_dequantize_part(ctypes.byref(_matrix(x)), is_int.ctypes.data_as(_lib.c_int_p),
-                                                 seed, 0))
-            if xv is not None:
-                xv = xv.copy()
-                _check(lib.nf_matrix_dequantize_part(ctypes.byref(_matrix(xv)), is_int.ctypes.data_as(_lib.c_int_p),
-                                                     seed, 1))
-        elif n_int:
-            cols = ", ".join(str(j) for j in np.flatnonzero(is_int)[:20]) + (", ..." if n_int > 20 else "")
-            warnings.warn("%d of %d columns hold only whole numbers (%s; 0-based): a flow can raise its likelihood "
-                          "without limit by narrowing onto them; fit(..., dequantize=True) adds U[0,1) noise" %
-                          (n_int, dim, cols), stacklevel=2)
-        xt = None
         if x.shape[0] < 2 and not warm_start:
             raise ValueError("X has %d sample%s (n_samples = %d): a density needs at least 2 rows" %
                              (x.shape[0], "" if x.shape[0] == 1 else "s", x.shape[0]))
@@ -717,58 +648,58 @@ class Flow:
             warnings.warn("X has %d rows: too few to split off %g%% validation rows (at least 2); training on all "
                           "of them without early stopping" % (x.shape[0], 100 * validation_fraction), stacklevel=2)
             validation_fraction = 0.0
-        if validation_fraction > 0 or test_fraction > 0:
-            whole = x if c is None else np.ascontiguousarray(np.hstack([x, c]))  # rows [x | c] stay whole
-            parts = [_lib.nf_matrix() for _ in range(3)]
-            _check(lib.nf_matrix_split(ctypes.byref(_matrix(whole)), validation_fraction, test_fraction, seed,
-                                       *[ctypes.byref(p) for p in parts]))
-            del whole
-            (x, c), (v, vc), (t, tc) = (_cut(_take_matrix(p, dim + nc), dim, nc) for p in parts)
-            if validation_fraction > 0:
-                xv, cv = v, vc
-            if test_fraction > 0:
-                xt, ct = t, tc
-            for name, part, frac in (("validation", xv, validation_fraction), ("test", xt, test_fraction)):
-                if frac > 0 and part.shape[0] < 2:
-                    raise ValueError("X has %d rows: too few to split off %g%% %s rows (at least 2); give more "
-                                     "rows%s, or %s_fraction=0" % (np.asarray(X).shape[0], 100 * frac, name,
-                                                                   " or X_val" if name == "validation" else "",
-                                                                   name))
-        n_train = x.shape[0]
+        # the recipe is the library's (nf_data_*): the split, dequantisation, bounds, defaults, as nflow train
+        dopt = _lib.nf_data_options()
+        lib.nf_data_options_init(ctypes.byref(dopt), ctypes.sizeof(dopt))
+        dopt.dequantize, dopt.seed = int(bool(dequantize)), seed
+        dopt.val_fraction, dopt.test_fraction = validation_fraction, test_fraction
+        if lohi is not None:
+            dopt.lo, dopt.hi = _dptr(lohi[0]), _dptr(lohi[1])
+        data = _lib.data_p()
+        n_v = 0 if xv is None else xv.shape[0]
+        st = lib.nf_data_from_arrays(ctypes.byref(data), _fptr(x), _cptr(c), x.shape[0], dim, nc,
+                                     _fptr(xv) if n_v else None, _cptr(cv) if n_v else None, n_v, ctypes.byref(dopt))
+        if st in (_lib.NF_ERR_INVALID, _lib.NF_ERR_FORMAT):  # the data or an option: scikit-learn's ValueError
+            raise ValueError(lib.nf_last_error().decode(errors="replace"))
+        _check(st)
+        try:
+            return self._fit_data(data, dim, nc, warm_start, dequantize, seed, epochs, batch, lr, lr_decay,
+                                  weight_decay, clip_norm, patience, patience_steps, dropout, max_time, verbose,
+                                  callback, progress_seconds)
+        finally:
+            lib.nf_data_free(data)
+
+    def _fit_data(self, data, dim, nc, warm_start, dequantize, seed, epochs, batch, lr, lr_decay, weight_decay,
+                  clip_norm, patience, patience_steps, dropout, max_time, verbose, callback, progress_seconds):
+        buf = ctypes.create_string_buffer(128)
+        n_int = lib.nf_data_integer_columns(data, buf, len(buf))
+        if n_int and not dequantize:
+            warnings.warn("%d of %d columns hold only whole numbers (%s; 0-based): a flow can raise its likelihood "
+                          "without limit by narrowing onto them; fit(..., dequantize=True) adds U[0,1) noise" %
+                          (n_int, dim, buf.value.decode()), stacklevel=3)
+        n_train, n_val, n_test = (lib.nf_data_rows(data, k, None, None) for k in range(3))
         if n_train < 2 and not warm_start:
             raise ValueError("X has %d rows after the split: at least 2 are needed" % n_train)
-
-        topt = _lib.nf_train_options()
-        lib.nf_train_options_init(ctypes.byref(topt), ctypes.sizeof(topt))
-        sized = _lib.nf_train_options()
-        lib.nf_train_options_init(ctypes.byref(sized), ctypes.sizeof(sized))
-        if warm_start:
-            f, model = None, self.model_ or self._kind()
-            lib.nf_defaults_for_data(n_train, dim, None, ctypes.byref(sized))
-        else:
-            model_id = (lib.nf_default_model(n_train, dim) if self.model is None
-                        else _choice("model", self.model, _lib.MODELS))
-            model = _MODEL_NAMES[model_id]
-            cfg = self._config(model_id, dim, n_train, sized)
-            cfg.context_dim = nc
-        topt.batch = _int(batch, "batch") if batch is not None else sized.batch
+        cfg, topt = _lib.nf_config(), _lib.nf_train_options()
+        name = None if warm_start or self.model is None else self.model
+        if name is not None:
+            _choice("model", name, _lib.MODELS)
+        _check(lib.nf_data_defaults_sized(data, None if name is None else name.encode(), ctypes.byref(cfg),
+                                          ctypes.sizeof(cfg), ctypes.byref(topt), ctypes.sizeof(topt)))
+        model = self.model_ or self._kind() if warm_start else _MODEL_NAMES[cfg.model]
+        if batch is not None:
+            topt.batch = _int(batch, "batch")
         topt.lr, topt.lr_decay, topt.weight_decay, topt.clip_norm = lr, lr_decay, weight_decay, clip_norm
-        topt.max_epochs = _int(epochs, "epochs") if epochs is not None else (0 if model == "gaussian" else topt.max_epochs)
+        if epochs is not None:
+            topt.max_epochs = _int(epochs, "epochs")
+        elif model == "gaussian":
+            topt.max_epochs = 0
         topt.patience, topt.patience_steps = _int(patience, "patience"), _int(patience_steps, "patience_steps")
-        topt.seed = seed
-        topt.dropout = float(dropout) if dropout is not None else sized.dropout
+        if dropout is not None:
+            topt.dropout = float(dropout)
         if not warm_start:
-            f = self._create(cfg)
-            try:
-                with self._lock:
-                    if lohi is not None:
-                        _check(lib.nf_flow_set_bounds(f, _dptr(lohi[0]), _dptr(lohi[1])))
-                    _check(lib.nf_flow_fit_standardization_given(f, _fptr(x), _cptr(c), n_train))
-                    if nc:
-                        _check(lib.nf_flow_set_context_columns(f, _layout(dim, nc)))
-            except BaseException:
-                lib.nf_flow_free(f)
-                raise
+            f = _lib.flow_p()
+            _check(lib.nf_flow_create_for_data(ctypes.byref(f), data, ctypes.byref(self._config(cfg))))
             self._set_flow(f)
             self.model_ = model
             self.history_ = []
@@ -820,11 +751,9 @@ class Flow:
         # progress within epochs, at least every half second, so that Ctrl-C stops training promptly
         topt.progress_seconds = min(float(progress_seconds), 0.5) if progress_seconds > 0 else 0.5
         res = _lib.nf_train_result()
-        n_val = 0 if xv is None else xv.shape[0]
         topt.stop = ctypes.pointer(guard.stop)
         with guard, self._lock:
-            st = lib.nf_flow_train_given(f, _fptr(x), _cptr(c), n_train, _fptr(xv) if n_val else None,
-                                         _cptr(cv) if n_val else None, n_val, ctypes.byref(topt), ctypes.byref(res))
+            st = lib.nf_flow_fit(f, data, ctypes.byref(topt), ctypes.byref(res))
         if tty and verbose < 2:
             print(file=sys.stderr)
         self.history_ = list(self.history_) + history
@@ -836,16 +765,14 @@ class Flow:
             self.val_log_likelihood_ = res.val_log_likelihood
             self.seconds_ = res.seconds
             self.stopped_ = bool(asked_stop) or guard.failed or bool(res.stopped)
-            self.n_train_, self.n_val_ = n_train, n_val
-            self.n_test_ = 0 if xt is None else xt.shape[0]
+            self.n_train_, self.n_val_, self.n_test_ = n_train, n_val, n_test
             self.test_log_likelihood_ = self.test_two_stderr_ = float("nan")
         guard.reraise()
         _check(st)
-        if xt is not None:
+        if n_test:
             mean, two_se = ctypes.c_double(), ctypes.c_double()
             with self._lock:
-                _check(lib.nf_flow_evaluate_test_given(f, _fptr(xt), _cptr(ct), xt.shape[0], ctypes.byref(mean),
-                                                       ctypes.byref(two_se)))
+                _check(lib.nf_flow_mean_log_prob(f, data, 2, None, ctypes.byref(mean), ctypes.byref(two_se)))
             self.test_log_likelihood_, self.test_two_stderr_ = mean.value, two_se.value
         if verbose:
             print("nflow: %s, %d parameters, %d epochs (best %d), %.1f s; mean log-likelihood train %.4f, "
@@ -853,7 +780,7 @@ class Flow:
                                        res.train_log_likelihood, "%.4f" % res.val_log_likelihood if n_val
                                        else "n/a", ", test %.4f +- %.4f" % (self.test_log_likelihood_,
                                                                             self.test_two_stderr_)
-                                       if xt is not None else ""), file=sys.stderr)
+                                       if n_test else ""), file=sys.stderr)
         return self
 
     # ---- densities, samples, codes -----------------------------------------
@@ -1000,7 +927,9 @@ class Flow:
         bounds (lo, hi), a teacher's, when given); conditional on context_dim
         values per row when > 0."""
         model_id = _choice("model", self.model if self.model is not None else default_model, _lib.MODELS)
-        cfg = self._config(model_id, dim)
+        cfg = _lib.nf_config()
+        lib.nf_config_init(ctypes.byref(cfg), ctypes.sizeof(cfg), model_id, dim)
+        self._config(cfg)
         cfg.whiten = 0
         cfg.context_dim = int(context_dim)
         f = self._create(cfg)

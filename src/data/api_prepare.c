@@ -104,6 +104,9 @@ static nf_status bounds_of(nf_data *d, const nf_data_options *o)
     for (int j = 0; j < d->dim; j++) {
         d->lo[j] = o->lo ? o->lo[j] : NAN;
         d->hi[j] = o->hi ? o->hi[j] : NAN;
+        if (!isnan(d->lo[j]) && !isnan(d->hi[j]) && !(d->lo[j] < d->hi[j]))
+            return nf_fail(NF_ERR_INVALID, "bounds: column %d: the lower bound %g is not below the upper bound %g", j,
+                           d->lo[j], d->hi[j]);
     }
     return NF_OK;
 }
@@ -117,11 +120,14 @@ static nf_status check_bounds(const nf_data *d, const nf_matrix *m, const char *
             if (d->context_flags && d->context_flags[j])
                 continue;
             double v = m->values[r * m->cols + j], lo = d->lo[xj], hi = d->hi[xj];
-            if (!((isnan(lo) || v > lo) && (isnan(hi) || v < hi)))
-                return nf_fail(NF_ERR_FORMAT, "%s: row %zu (0-based, a header not counted), column %zu: %.9g is not "
-                                              "strictly inside its bounds (%g, %g); a density on the open interval "
-                                              "is 0 on a bound: widen the bound or move the value inside",
-                               name, r, data_file_column(d, xj), v, lo, hi);
+            lo = isnan(lo) ? -INFINITY : lo; /* NaN: open */
+            hi = isnan(hi) ? INFINITY : hi;
+            if (!(v > lo && v < hi))
+                return nf_fail(NF_ERR_FORMAT, "%s: row %zu (0-based%s), column %zu: %.9g is not strictly inside its "
+                                              "bounds (%g, %g); a density on the open interval is 0 on a bound: "
+                                              "widen the bound or move the value inside",
+                               name, r, d->from_file ? ", a header not counted" : "", data_file_column(d, xj), v, lo,
+                               hi);
             xj++;
         }
     return NF_OK;
@@ -267,6 +273,7 @@ nf_status nf_data_read(nf_data **out, const char *path, const char *val_path, co
     nf_status st = start(out, caller, &o, path);
     if (st)
         return st;
+    (*out)->from_file = 1;
     nf_read_options ro;
     nf_read_options_default(&ro);
     ro.columns = o.columns;

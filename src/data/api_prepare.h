@@ -19,6 +19,7 @@ struct nf_data {
     size_t n_integer;
     char *columns;         /* the file's column list (NULL: all), to name file columns */
     char *name;            /* the training data's path, or "X" */
+    int from_file;
     uint64_t seed;
 };
 
