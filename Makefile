@@ -58,7 +58,7 @@ LIB_HEADERS = include/nflow.h $(wildcard src/*/*.h)
 HEADERS = $(LIB_HEADERS) $(wildcard tools/*.h) tests/harness.h tests/dcheck.h
 
 .PHONY: all deps check demo bench clean fuzz install uninstall abi-check abi-baseline
-all: deps $(BUILD)/libnflow.a $(BUILD)/libnflow.so $(BUILD)/libnflow_extras.a $(BUILD)/nflow $(BUILD)/fit_banana
+all: deps $(BUILD)/libnflow.a $(BUILD)/libnflow.so $(BUILD)/libnflow_extras.a $(BUILD)/nflow $(BUILD)/fit_banana $(BUILD)/train
 
 deps:
 	@sh scripts/setup.sh
@@ -114,6 +114,8 @@ $(BUILD)/nflow: $(TOOL_OBJ) $(BUILD)/libnflow.a $(BUILD)/libnflow_extras.a
 
 # the examples use the public header only
 $(BUILD)/fit_banana: examples/fit_banana.c $(BUILD)/libnflow.a include/nflow.h
+	$(CC) $(CFLAGS) -o $@ $< $(BUILD)/libnflow.a $(LDLIBS)
+$(BUILD)/train: examples/train.c $(BUILD)/libnflow.a include/nflow.h
 	$(CC) $(CFLAGS) -o $@ $< $(BUILD)/libnflow.a $(LDLIBS)
 
 $(BUILD)/tests/test_%: tests/test_%.c $(BUILD)/libnflow.a $(BUILD)/libnflow_extras.a $(HEADERS)

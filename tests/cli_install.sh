@@ -1,7 +1,8 @@
 #!/bin/sh
 # make install / uninstall (issue 15, item 2): into a temporary prefix, then
-# examples/fit_banana.c is built with `pkg-config --cflags --libs nflow` alone
-# and runs; the library's SONAME is libnflow.so.1 and it exports only the
+# examples/fit_banana.c and examples/train.c are built with `pkg-config
+# --cflags --libs nflow` alone and run (train.c writes the model file
+# `nflow train` writes); the library's SONAME is libnflow.so.1 and it exports only the
 # public nf_ symbols; the manual pages go to share/man/man1 with the
 # version filled in; the Python package (python/nflow) finds the installed
 # library: from another folder it trains, evaluates, samples and saves a
@@ -47,6 +48,15 @@ run_ok "build an example with pkg-config" cc -std=c11 -o "$t/fit_banana" "$root/
 run_ok "the example runs" "$t/fit_banana" 1
 grep -q "test log-likelihood" "$t/out.txt" && ok || bad "example: $(cat "$t/out.txt")"
 run_ok "the installed tool runs" "$t/prefix/bin/nflow" --help
+# examples/train.c: nflow train --data F --out M in library calls, the same model file
+run_ok "build examples/train.c with pkg-config" cc -std=c11 -o "$t/train" "$root/examples/train.c" \
+    $(pkg-config --cflags --libs nflow)
+"$t/prefix/bin/nflow" toy banana --n 400 --seed 2 --out "$t/banana.csv" >/dev/null || bad "toy"
+run_ok "examples/train.c runs" env OMP_NUM_THREADS=1 "$t/train" "$t/banana.csv" "$t/example.nfm"
+grep -q "test log-likelihood" "$t/out.txt" && ok || bad "examples/train.c: $(cat "$t/out.txt")"
+run_ok "nflow train, the same data" "$t/prefix/bin/nflow" train --data "$t/banana.csv" --out "$t/tool.nfm" --threads 1 \
+    --quiet
+same "examples/train.c and nflow train: one model file" "$t/example.nfm" "$t/tool.nfm"
 
 # the Python package, PREFIX/lib/python3/dist-packages/nflow for a prefix python3 does not search
 pydir="$t/prefix/lib/python3/dist-packages"
