@@ -746,6 +746,44 @@ NF_API nf_status nf_flow_fit(nf_flow *f, const nf_data *d, const nf_train_option
 NF_API nf_status nf_flow_mean_log_prob(nf_flow *f, const nf_data *d, nf_part part, const nf_train_options *share,
                                        double *mean, double *two_stderr);
 
+/* What `nflow eval` reports of a model on rows x (and their context):
+ * filled by nf_flow_evaluate. NaN where a figure does not exist (one row
+ * has no standard error; a model without a Gaussian fit has no gap). */
+typedef struct nf_eval_report {
+    size_t struct_size;                /* set by nf_eval_report_init */
+    size_t rows;
+    double mean, two_stderr, median;   /* of the log-densities (nats) */
+    long below_gaussian;               /* rows below the model's Gaussian fit beyond rounding; -1: no fit */
+    double gaussian_mean;              /* the Gaussian fit's mean log-likelihood */
+    double gap, gap_two_stderr;        /* the mean of log p - log N (the fit) per row, and two standard errors */
+    /* rows on or outside the model's bounds (log-density -inf), the first
+     * one's row, x column, value and that column's bounds; the mean over
+     * the rows inside */
+    size_t outside, first_outside_row;
+    int first_outside_column;
+    double first_outside_value, first_outside_lo, first_outside_hi;
+    double mean_inside, two_stderr_inside;
+    size_t no_density, first_no_density; /* rows inside the bounds at -inf */
+} nf_eval_report;
+NF_API void nf_eval_report_init(nf_eval_report *r, size_t struct_size);
+/* Scores rows x (context NULL for an unconditional model) into r and, when
+ * log_prob is not NULL, each row's log-density (rows values). */
+NF_API nf_status nf_flow_evaluate_sized(nf_flow *f, const float *x, const float *context, size_t rows,
+                                        double *log_prob, nf_eval_report *r, size_t struct_size);
+static inline nf_status nf_flow_evaluate(nf_flow *f, const float *x, const float *context, size_t rows,
+                                         double *log_prob, nf_eval_report *r)
+{
+    return nf_flow_evaluate_sized(f, x, context, rows, log_prob, r, sizeof *r);
+}
+/* The file's column (0-based) that x column j of the data was read from
+ * (column lists and context columns counted), to name it in messages. */
+NF_API size_t nf_data_file_column(const nf_data *d, int j);
+/* Rows of dim + context_dim values in a data file's layout: the context
+ * columns named by `context_columns` (of those rows; NULL: the last
+ * context_dim) taken in order from context, the others from x. */
+NF_API nf_status nf_columns_merge(const float *x, int dim, const float *context, int context_dim, size_t rows,
+                                  const char *context_columns, float *out);
+
 /* ---- reverse-KL training and distillation ------------------------------ */
 /* A target log-density, unnormalised allowed: log_p[r] for each row of x
  * (rows x dim) and, when grad is not NULL, d log p / dx into grad (rows x

@@ -107,7 +107,7 @@ head -n 1990 "$t/d.csv" >"$t/fewer.csv"
 expect_fail "fewer rows" 1 "a.nfc: the checkpoint was made with other training data (1600 rows, now 1592)" -- \
     "$nflow" train --data "$t/fewer.csv" --resume "$t/a.nfc" --out "$t/x.nfm" --quiet
 awk -F, '{ print $0 "," NR }' "$t/d.csv" >"$t/three.csv"
-expect_fail "other columns" 1 "the model in .*a.nfc: .*three.csv has 3 columns, the model expects 2" -- \
+expect_fail "other columns" 1 "the model in .*a.nfc: .*three.csv: 3 columns, the model expects 2" -- \
     "$nflow" train --data "$t/three.csv" --resume "$t/a.nfc" --out "$t/x.nfm" --quiet
 expect_fail "a model is not a checkpoint" 1 "ref.nfm: not a training checkpoint" -- \
     "$nflow" train --data "$t/d.csv" --resume "$t/ref.nfm" --out "$t/x.nfm"

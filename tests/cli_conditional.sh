@@ -171,7 +171,7 @@ expect_usage "resume --context-columns" "--context-columns cannot be used with -
     "$nflow" train --data "$t/d.csv" --resume "$t/r.nfc" --context-columns 1 --out "$t/no.nfm"
 expect_usage "resume --plot" "--plot" "$t/no.nfm" -- \
     "$nflow" train --data "$t/d.csv" --resume "$t/r.nfc" --plot "$t/no.png" --out "$t/no.nfm"
-refused "resume, wrong width" 1 "narrow.csv has 2 columns" "$t/no.nfm" -- \
+refused "resume, wrong width" 1 "narrow.csv: 2 columns, the model expects 3 (2 of x and 1 of context)" "$t/no.nfm" -- \
     "$nflow" train --data "$t/narrow.csv" --resume "$t/r.nfc" --out "$t/no.nfm" && ok
 
 # three context columns around two x columns (0, 2, 4), the middle one a

@@ -221,6 +221,69 @@ static void test_fit_is_the_recipe(void)
     nf_data_free(d);
 }
 
+/* nf_columns_merge puts the context back where a data file had it. */
+static void test_merge_columns(void)
+{
+    const float x[4] = {1, 2, 3, 4}, c[2] = {10, 20};
+    float out[6];
+    CHECK(nf_columns_merge(x, 2, c, 1, 2, "1", out) == NF_OK && out[0] == 1 && out[1] == 10 && out[2] == 2 &&
+              out[3] == 3 && out[4] == 20 && out[5] == 4, "context column 1: %g %g %g", out[0], out[1], out[2]);
+    CHECK(nf_columns_merge(x, 2, c, 1, 2, NULL, out) == NF_OK && out[2] == 10 && out[5] == 20, "x, then the context");
+    CHECK(nf_columns_merge(x, 2, c, 1, 2, "0-1", out) == NF_ERR_INVALID, "a list naming 2 columns for 1 context value");
+}
+
+/* nf_flow_evaluate: the mean, its standard error and the median of the
+ * log-densities, the Gaussian fit's gap, the rows outside the bounds. */
+static void test_evaluate_report(void)
+{
+    float x[ROWS * DIM], c[ROWS];
+    fill(x, c, ROWS);
+    nf_data_options o;
+    nf_data_options_default(&o);
+    double lo[DIM] = {-1, NAN, NAN}, hi[DIM] = {1000, NAN, NAN};
+    o.lo = lo;
+    o.hi = hi;
+    nf_data *d = NULL;
+    nf_flow *f = NULL;
+    nf_config cfg;
+    nf_train_options opt;
+    nf_train_result res;
+    if (nf_data_from_arrays(&d, x, NULL, ROWS, DIM, 0, NULL, NULL, 0, &o) || nf_data_defaults(d, "maf", &cfg, &opt) ||
+        (opt.max_epochs = 1, 0) || nf_flow_create_for_data(&f, d, &cfg) || nf_flow_fit(f, d, &opt, &res)) {
+        CHECK(0, "training: %s", nf_last_error());
+        nf_data_free(d);
+        return;
+    }
+    x[3 * DIM] = -5; /* row 3 below its bound */
+    double lp[ROWS], g[ROWS];
+    nf_eval_report r;
+    CHECK(nf_flow_evaluate(f, x, NULL, ROWS, lp, &r) == NF_OK, "%s", nf_last_error());
+    CHECK(r.rows == ROWS && r.outside == 1 && r.first_outside_row == 3 && r.first_outside_column == 0 &&
+              r.first_outside_value == -5 && r.first_outside_lo == -1 && r.mean == -INFINITY && r.no_density == 0,
+          "outside: %zu, row %zu, column %d", r.outside, r.first_outside_row, r.first_outside_column);
+    double sum = 0, gap = 0;
+    size_t below = 0;
+    nf_flow_gaussian_log_prob(f, x, ROWS, g);
+    for (int i = 0; i < ROWS; i++)
+        if (i != 3) {
+            sum += lp[i];
+            gap += lp[i] - g[i];
+        }
+    for (int i = 0; i < ROWS; i++)
+        below += lp[i] < g[i] - 1e-9 * (1 + fabs(g[i]));
+    CHECK_CLOSE(r.mean_inside, sum / (ROWS - 1), 1e-9, 1e-12);
+    CHECK(r.below_gaussian == (long)below && !isfinite(r.gap), "below %ld, gap %g",
+          r.below_gaussian, r.gap);
+    size_t smaller = 0;
+    for (int i = 0; i < ROWS; i++)
+        smaller += lp[i] < r.median;
+    CHECK(smaller == ROWS / 2, "median %g has %zu rows below it", r.median, smaller);
+    CHECK(nf_flow_evaluate(f, x, NULL, 1, NULL, &r) == NF_OK && isnan(r.two_stderr) && isfinite(r.mean),
+          "one row: a mean, no standard error");
+    nf_flow_free(f);
+    nf_data_free(d);
+}
+
 int main(void)
 {
     nf_set_threads(1);
@@ -230,5 +293,7 @@ int main(void)
     RUN(test_file_columns_named);
     RUN(test_defaults);
     RUN(test_fit_is_the_recipe);
+    RUN(test_merge_columns);
+    RUN(test_evaluate_report);
     TEST_SUMMARY("test_prepare");
 }

@@ -291,21 +291,6 @@ int cli_read_context(const char *cmd, const char *role, const char *model_path, 
     return 0;
 }
 
-int cli_read_given(const char *cmd, const char *path, const char *columns, int dim, int context_dim, nf_matrix *m)
-{
-    if (!context_dim)
-        return cli_read(cmd, path, columns, dim, m);
-    if (cli_read(cmd, path, columns, 0, m))
-        return 1;
-    if (m->cols != (size_t)dim + (size_t)context_dim) {
-        cli_error(cmd, "%s: %zu columns, the model expects %d (%d of x and %d of context)", path, m->cols,
-                  dim + context_dim, dim, context_dim);
-        nf_matrix_free(m);
-        return 1;
-    }
-    return 0;
-}
-
 /* Writes the folder that holds path into dir ("." for a bare name, "/"
  * at the root) and returns the name within it. */
 static const char *split_folder(const char *path, char *dir, size_t size)
@@ -421,21 +406,6 @@ const char *cli_nats(double v, char *buf, size_t size)
     return buf;
 }
 
-static int compare_doubles(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
-
-double cli_median(const double *v, size_t n, double *scratch)
-{
-    if (!n)
-        return NAN;
-    memcpy(scratch, v, sizeof(double) * n);
-    qsort(scratch, n, sizeof(double), compare_doubles);
-    return n % 2 ? scratch[n / 2] : 0.5 * (scratch[n / 2 - 1] + scratch[n / 2]);
-}
-
 /* Whether two paths name one file: the same device and inode where both
  * exist; where neither does, the same folder (by device and inode) and
  * name. */
@@ -472,69 +442,32 @@ int cli_check_paths(const char *cmd, const cli_path *in, int n_in, const cli_pat
     return 0;
 }
 
-int cli_context_flags(const char *cmd, const char *what, const char *list, size_t n_cols, int **flags,
-                      size_t *n_context)
+int cli_read_for_model(const char *cmd, const nf_flow *f, const char *model_path, const char *path,
+                       const char *columns, const char *context_columns, int dequantize, uint64_t seed, nf_data **d)
 {
-    *flags = NULL;
-    *n_context = 0;
-    int *fl = malloc(sizeof(int) * (n_cols ? n_cols : 1));
-    if (!fl)
-        return cli_error(cmd, "out of memory");
-    if (!*list || nf_column_flags(list, n_cols, fl)) {
-        cli_error(cmd, "%s: %s", what, *list ? nf_last_error() : "names no column");
-        free(fl);
-        return EXIT_USAGE;
-    }
-    size_t n = 0;
-    for (size_t j = 0; j < n_cols; j++)
-        n += fl[j] != 0;
-    if (n == 0 || n == n_cols) {
-        if (n)
-            cli_error(cmd, "%s names all %zu columns of the data: at least one must remain for x", what, n_cols);
-        else
-            cli_error(cmd, "%s names no column", what);
-        free(fl);
-        return EXIT_USAGE;
-    }
-    *flags = fl;
-    *n_context = n;
-    return 0;
-}
-
-int cli_split_columns(const char *cmd, const nf_matrix *m, const int *flags, nf_matrix *x, nf_matrix *c)
-{
-    size_t nc = 0;
-    for (size_t j = 0; j < m->cols; j++)
-        nc += flags[j] != 0;
-    memset(x, 0, sizeof *x);
-    memset(c, 0, sizeof *c);
-    x->rows = c->rows = m->rows;
-    x->cols = m->cols - nc;
-    c->cols = nc;
-    if (m->rows) {
-        x->values = malloc(sizeof(float) * m->rows * (x->cols ? x->cols : 1));
-        c->values = malloc(sizeof(float) * m->rows * (nc ? nc : 1));
-        if (!x->values || !c->values) {
-            nf_matrix_free(x);
-            nf_matrix_free(c);
-            return cli_error(cmd, "out of memory");
-        }
-    }
-    for (size_t r = 0; r < m->rows; r++) {
-        const float *row = m->values + r * m->cols;
-        float *xr = x->values + r * x->cols, *cr = c->values + r * nc;
-        for (size_t j = 0; j < m->cols; j++)
-            if (flags[j])
-                *cr++ = row[j];
-            else
-                *xr++ = row[j];
-    }
-    return 0;
-}
-
-void cli_merge_columns(const float *x, const float *c, size_t rows, const int *flags, size_t n_cols, float *out)
-{
-    for (size_t r = 0; r < rows; r++)
-        for (size_t j = 0; j < n_cols; j++)
-            *out++ = flags[j] ? *c++ : *x++;
+    int dim = nf_flow_dim(f), nc = nf_flow_context_dim(f);
+    *d = NULL;
+    if (!nc && context_columns)
+        return cli_error(cmd, "--context-columns: the model in %s is not conditional", model_path), EXIT_USAGE;
+    const char *list = context_columns ? context_columns : nf_flow_context_columns(f);
+    if (nc && !list)
+        return cli_error(cmd, "the model in %s is conditional on %d context values but does not say which columns "
+                              "hold them: give --context-columns (%d-%d for x, then the context)",
+                         model_path, nc, dim, dim + nc - 1),
+               EXIT_USAGE;
+    nf_data_options o;
+    nf_data_options_default(&o);
+    o.columns = columns;
+    o.context_columns = nc ? list : NULL;
+    o.dequantize = dequantize;
+    o.seed = seed;
+    o.val_fraction = o.test_fraction = 0;
+    o.dim = dim;
+    o.context_dim = nc;
+    nf_status st = nf_data_read(d, path, NULL, NULL, &o);
+    if (!st)
+        return 0;
+    if (st == NF_ERR_INVALID && context_columns)
+        return cli_error(cmd, "--context-columns '%.100s': %s", context_columns, nf_last_error()), EXIT_USAGE;
+    return cli_error(cmd, "%s", nf_last_error());
 }

@@ -44,9 +44,6 @@ int cli_error(const char *cmd, const char *fmt, ...) __attribute__((format(print
 int cli_fail(const char *cmd, nf_status st);
 /* Reads a data file and checks its width against `dim` (0: any). */
 int cli_read(const char *cmd, const char *path, const char *columns, int dim, nf_matrix *m);
-/* The same for a conditional model's data: dim + context_dim columns (the
- * message says how many of each); cli_read when context_dim is 0. */
-int cli_read_given(const char *cmd, const char *path, const char *columns, int dim, int context_dim, nf_matrix *m);
 /* The --context FILE of a command on a model (`role`: "model", "teacher"
  * read from model_path) that is conditional on nc values: refused
  * (EXIT_USAGE) when missing for a conditional model, the message ending
@@ -62,21 +59,14 @@ typedef struct cli_path {
 /* Refuses (EXIT_USAGE, with a message) an output that is the same file as
  * an input or as another output; 0 when all differ. */
 int cli_check_paths(const char *cmd, const cli_path *in, int n_in, const cli_path *out, int n_out);
-/* The median of n values (NaN for n = 0), sorting a copy in scratch (n). */
-double cli_median(const double *v, size_t n, double *scratch);
-/* Conditional models: which columns of a data file (as read) hold the
- * context. Fills *flags (n_cols entries, malloc'd) from the column list and
- * *n_context with how many it names; refuses (EXIT_USAGE, a message naming
- * `what`, e.g. "--context-columns 0-2") a malformed list, a column out of
- * range, or a list that names no column or every column. */
-int cli_context_flags(const char *cmd, const char *what, const char *list, size_t n_cols, int **flags,
-                      size_t *n_context);
-/* Splits the columns of m: *x gets the unflagged ones, *c the flagged ones,
- * each in order (new matrices); 1 with a message when out of memory. */
-int cli_split_columns(const char *cmd, const nf_matrix *m, const int *flags, nf_matrix *x, nf_matrix *c);
-/* The reverse: rows of n_cols values, the flagged columns taken in order
- * from c, the others from x. */
-void cli_merge_columns(const float *x, const float *c, size_t rows, const int *flags, size_t n_cols, float *out);
+/* The data of a command on a loaded model (model_path names it): read as
+ * nflow train reads data (nf_data_read, no split), the model's widths,
+ * the context in the columns --context-columns names (context_columns)
+ * or else in the model's own list (a conditional model without one is a
+ * usage error); with dequantize, the training recipe's noise for `seed`.
+ * Returns 0, 1 or EXIT_USAGE. */
+int cli_read_for_model(const char *cmd, const nf_flow *f, const char *model_path, const char *path,
+                       const char *columns, const char *context_columns, int dequantize, uint64_t seed, nf_data **d);
 /* Fails early when `path` cannot be written (missing folder). */
 int cli_check_writable(const char *cmd, const char *path);
 /* Mean of n values and two standard errors of the mean (NAN for n < 2):

@@ -72,54 +72,28 @@ typedef struct data_report {
 
 static int report_on_data(nf_flow *s, nf_flow *t, const char *path, data_report *r)
 {
-    int dim = nf_flow_dim(t), nc = nf_flow_context_dim(t), rc = 1, *flags = NULL;
-    nf_matrix all = {0}, x = {0}, c = {0};
-    double *lp = NULL, *ls = NULL;
-    size_t n_ctx = 0;
-    if (cli_read_given("distill", path, NULL, dim, nc, &all))
-        return 1;
-    if (nc && !nf_flow_context_columns(t)) { /* built by the library without a data layout */
-        cli_error("distill", "--data %s: the teacher is conditional but keeps no context columns, so its data "
-                             "layout is unknown", path);
-        goto done;
-    }
-    if (nc && (cli_context_flags("distill", "the teacher's context columns", nf_flow_context_columns(t), all.cols,
-                                 &flags, &n_ctx) ||
-               cli_split_columns("distill", &all, flags, &x, &c)))
-        goto done;
-    const nf_matrix *xs = nc ? &x : &all;
-    if (!(lp = malloc(sizeof(double) * (xs->rows ? xs->rows : 1))) ||
-        !(ls = malloc(sizeof(double) * (xs->rows ? xs->rows : 1)))) {
-        cli_error("distill", "out of memory");
-        goto done;
-    }
+    nf_data *d = NULL;
+    nf_eval_report es, et;
+    const float *x, *c;
     nf_status st;
-    r->rows = xs->rows;
-    if ((st = nf_flow_log_prob_given(s, xs->values, c.values, xs->rows, ls)))
-        goto failed;
-    cli_mean_two_stderr(ls, xs->rows, &r->student, &r->student_2se);
-    if ((st = nf_flow_log_prob_given(t, xs->values, c.values, xs->rows, lp)))
-        goto failed;
-    cli_mean_two_stderr(lp, xs->rows, &r->teacher, &r->teacher_2se);
-    r->gauss = r->gap = r->gap_2se = NAN;
-    if (nf_flow_gaussian_log_prob(t, xs->values, xs->rows, lp) == NF_OK) {
-        cli_mean_two_stderr(lp, xs->rows, &r->gauss, &(double){0});
-        for (size_t i = 0; i < xs->rows; i++)
-            lp[i] = ls[i] - lp[i];
-        cli_mean_two_stderr(lp, xs->rows, &r->gap, &r->gap_2se);
-    }
-    rc = 0;
-    goto done;
-failed:
-    cli_error("distill", "--data %s: %s", path, nf_last_error());
-done:
-    free(lp);
-    free(ls);
-    free(flags);
-    nf_matrix_free(&all);
-    nf_matrix_free(&x);
-    nf_matrix_free(&c);
-    return rc;
+    if (nf_flow_context_dim(t) && !nf_flow_context_columns(t)) /* built by the library without a data layout */
+        return cli_error("distill", "--data %s: the teacher is conditional but keeps no context columns, so its data "
+                                    "layout is unknown", path);
+    if (cli_read_for_model("distill", t, "--teacher", path, NULL, NULL, 0, 0, &d))
+        return 1;
+    r->rows = nf_data_rows(d, NF_PART_TRAIN, &x, &c);
+    if ((st = nf_flow_evaluate(s, x, c, r->rows, NULL, &es)) || (st = nf_flow_evaluate(t, x, c, r->rows, NULL, &et)))
+        cli_error("distill", "--data %s: %s", path, nf_last_error());
+    nf_data_free(d);
+    r->student = es.mean;
+    r->student_2se = es.two_stderr;
+    r->teacher = et.mean;
+    r->teacher_2se = et.two_stderr;
+    r->gauss = et.gaussian_mean;
+    /* the student's rows against its whitening, the teacher's fit, where the teacher has one */
+    r->gap = et.below_gaussian >= 0 ? es.gap : NAN;
+    r->gap_2se = et.below_gaussian >= 0 ? es.gap_two_stderr : NAN;
+    return st ? 1 : 0;
 }
 
 /* Samples per second of nf_flow_sample_given (contexts `given`, one row

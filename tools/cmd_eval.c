@@ -12,88 +12,6 @@ static int load(const char *cmd, const char *path, nf_flow **f)
     return st ? cli_fail(cmd, st) : 0;
 }
 
-/* Where a conditional model's context lies in its data files (dim +
- * context_dim columns, as read): *flags (malloc'd) from `list`, the
- * --context-columns given (usage errors), or else from the model's own list.
- * A model that keeps no list: with `required`, a usage error asking for
- * --context-columns, else *flags = NULL. Returns 0, 1 or EXIT_USAGE. */
-static int context_layout(const char *cmd, const nf_flow *f, const char *model_path, const char *list, int required,
-                          int **flags)
-{
-    int dim = nf_flow_dim(f), nc = nf_flow_context_dim(f);
-    *flags = NULL;
-    if (!nc) {
-        if (list)
-            return cli_error(cmd, "--context-columns: the model in %s is not conditional", model_path), EXIT_USAGE;
-        return 0;
-    }
-    const char *given = list;
-    if (!list && !(list = nf_flow_context_columns(f))) {
-        if (!required)
-            return 0;
-        return cli_error(cmd, "the model in %s is conditional on %d context values but does not say which columns "
-                              "hold them: give --context-columns (%d-%d for x, then the context)",
-                         model_path, nc, dim, dim + nc - 1),
-               EXIT_USAGE;
-    }
-    char what[160];
-    if (given)
-        snprintf(what, sizeof what, "--context-columns '%.100s'", given);
-    else
-        snprintf(what, sizeof what, "the context columns %.60s of the model in %.60s", list, model_path);
-    size_t n;
-    int rc = cli_context_flags(cmd, what, list, (size_t)dim + (size_t)nc, flags, &n);
-    if (rc)
-        return given ? rc : 1;
-    if (n != (size_t)nc) {
-        cli_error(cmd, "%s names %zu column%s of %d, the model takes %d context values (and %d of x)", what, n,
-                  n == 1 ? "" : "s", dim + nc, nc, dim);
-        free(*flags);
-        *flags = NULL;
-        return given ? EXIT_USAGE : 1;
-    }
-    return 0;
-}
-
-/* Reads the data for a model: x into *x and, for a conditional model, the
- * context columns (`flags`, from context_layout) into *c; with `dequantize`,
- * U[0,1) noise (drawn with seed) is added first to the x columns that hold
- * only whole numbers. Returns 0 or 1. */
-static int read_data(const char *cmd, const nf_flow *f, const char *path, const char *columns, const int *flags,
-                     int dequantize, uint64_t seed, nf_matrix *x, nf_matrix *c)
-{
-    int nc = nf_flow_context_dim(f);
-    nf_matrix all = {0};
-    int *integer_cols = NULL, rc = 1;
-    memset(c, 0, sizeof *c);
-    if (cli_read_given(cmd, path, columns, nf_flow_dim(f), nc, nc ? &all : x))
-        return 1;
-    nf_matrix *m = nc ? &all : x;
-    if (dequantize) {
-        if (!(integer_cols = malloc(sizeof(int) * m->cols))) {
-            cli_error(cmd, "out of memory");
-            goto done;
-        }
-        size_t n = nf_matrix_integer_columns(m, integer_cols);
-        for (size_t j = 0; flags && j < m->cols; j++) /* the context stays as it is */
-            if (flags[j] && integer_cols[j]) {
-                integer_cols[j] = 0;
-                n--;
-            }
-        if (n)
-            nf_matrix_dequantize(m, integer_cols, seed);
-    }
-    if (nc && cli_split_columns(cmd, &all, flags, x, c))
-        goto done;
-    rc = 0;
-done:
-    free(integer_cols);
-    nf_matrix_free(&all);
-    if (rc && !nc)
-        nf_matrix_free(x);
-    return rc;
-}
-
 int cmd_eval(int argc, char **argv)
 {
     const char *data = NULL, *out = NULL, *columns = NULL, *model_path = NULL, *context_columns = NULL;
@@ -129,84 +47,39 @@ int cmd_eval(int argc, char **argv)
         return 1;
     cli_set_threads(&cmd, threads);
     nf_flow *f = NULL;
-    nf_matrix m = {0}, c = {0};
-    double *lp = NULL, *gauss = NULL;
-    int *flags = NULL;
+    nf_data *d = NULL;
+    double *lp = NULL;
     nf_status st;
+    nf_eval_report r;
+    if (load("eval", model_path, &f) ||
+        (rc = cli_read_for_model("eval", f, model_path, data, columns, context_columns, dequantize, seed, &d)))
+        goto done;
     rc = 1;
-    if (load("eval", model_path, &f))
-        goto done;
-    if ((rc = context_layout("eval", f, model_path, context_columns, 1, &flags)))
-        goto done;
-    rc = 1;
-    if (read_data("eval", f, data, columns, flags, dequantize, seed, &m, &c))
-        goto done;
-    lp = malloc(sizeof(double) * (m.rows ? m.rows : 1) * 2);
-    if (!lp) {
+    const float *x, *c;
+    size_t rows = nf_data_rows(d, NF_PART_TRAIN, &x, &c);
+    if (!(lp = malloc(sizeof(double) * (rows ? rows : 1)))) {
         cli_error("eval", "out of memory");
         goto done;
     }
-    gauss = lp + m.rows;
-    if ((st = nf_flow_log_prob_given(f, m.values, c.values, m.rows, lp))) {
+    if ((st = nf_flow_evaluate(f, x, c, rows, lp, &r))) {
         cli_fail("eval", st);
         goto done;
     }
-    double mean, two_se;
-    cli_mean_two_stderr(lp, m.rows, &mean, &two_se);
-    /* rows outside the model's bounds: density 0, log-density -inf; counted,
-     * warned about, and the mean over the rows inside given beside */
-    size_t first_row = 0, outside = nf_flow_outside_bounds(f, m.values, m.rows, &first_row, NULL);
-    double mean_in = NAN, two_se_in = NAN;
-    if (outside) {
-        double lo[1], hi[1];
-        int col = 0; /* the first such row's first such column, named as in the data file */
-        size_t dim = (size_t)nf_flow_dim(f);
-        double *blo = malloc(sizeof(double) * dim * 2);
-        if (blo) {
-            nf_flow_get_bounds(f, blo, blo + dim);
-            while ((size_t)col + 1 < dim && m.values[first_row * dim + col] > blo[col] &&
-                   m.values[first_row * dim + col] < blo[dim + col])
-                col++;
-            lo[0] = blo[col];
-            hi[0] = blo[dim + col];
-            free(blo);
-        } else {
-            lo[0] = -INFINITY, hi[0] = INFINITY;
-        }
-        int data_col = col; /* x's column col in the file: past the context columns before it */
-        for (int j = 0, xj = -1; flags && xj < col; j++) {
-            xj += !flags[j];
-            data_col = j;
-        }
-        size_t k = 0;
-        for (size_t i = 0; i < m.rows; i++)
-            if (lp[i] > -INFINITY)
-                gauss[k++] = lp[i];
-        cli_mean_two_stderr(gauss, k, &mean_in, &two_se_in);
+    double mean = r.mean, two_se = r.two_stderr, median = r.median, mean_in = r.mean_inside;
+    double two_se_in = r.two_stderr_inside;
+    size_t outside = r.outside, no_density = r.no_density;
+    long below = r.below_gaussian;
+    if (outside) /* rows outside the model's bounds: density 0; the mean over the rows inside given beside */
         fprintf(stderr, "nflow eval: warning: %zu of %zu rows lie on or outside the model's bounds (the first: row "
-                        "%zu (0-based), column %d = %.9g, bounds (%g, %g)): the model's density there is 0, its "
+                        "%zu (0-based), column %zu = %.9g, bounds (%g, %g)): the model's density there is 0, its "
                         "log-density -inf\n",
-                outside, m.rows, first_row, data_col, (double)m.values[first_row * dim + col], lo[0], hi[0]);
-    }
-    long below = -1; /* rows below the Gaussian fit; -1: no fit */
-    if (nf_flow_gaussian_log_prob(f, m.values, m.rows, gauss) == NF_OK) {
-        below = 0;
-        for (size_t i = 0; i < m.rows; i++) /* beyond rounding: the Gaussian model is its own fit */
-            below += lp[i] < gauss[i] - 1e-9 * (1 + fabs(gauss[i]));
-    }
-    /* rows at -inf inside the bounds (those outside are counted above):
-     * none of the model's density, or beyond its arithmetic */
-    size_t no_density = 0, first = 0, width = (size_t)nf_flow_dim(f);
-    for (size_t i = 0; i < m.rows; i++)
-        if (lp[i] == -INFINITY && !(outside && nf_flow_outside_bounds(f, m.values + i * width, 1, NULL, NULL)) &&
-            !no_density++)
-            first = i;
-    if (no_density)
+                outside, rows, r.first_outside_row, nf_data_file_column(d, r.first_outside_column),
+                r.first_outside_value, r.first_outside_lo, r.first_outside_hi);
+    if (no_density) /* inside the bounds: none of the model's density, or beyond its arithmetic */
         fprintf(stderr, "nflow eval: warning: %zu of %zu rows have log-density -inf (row %zu, counting from 0, is the "
                         "first): the model gives them no density, or their values overflow its arithmetic\n",
-                no_density, m.rows, first);
-    double median = cli_median(lp, m.rows, gauss);
-    if (out && (st = nf_matrix_write_double(out, lp, m.rows, 1))) {
+                no_density, rows, r.first_no_density);
+    if (out && (st = nf_matrix_write_double(out, lp, rows, 1))) {
         cli_fail("eval", st);
         goto done;
     }
@@ -221,7 +94,7 @@ int cmd_eval(int argc, char **argv)
             printf("\"median_log_likelihood\": %.17g, ", median);
         else
             printf("\"median_log_likelihood\": null, ");
-        printf("\"n\": %zu, \"below_gaussian\": ", m.rows);
+        printf("\"n\": %zu, \"below_gaussian\": ", rows);
         printf(below < 0 ? "null" : "%ld", below);
         if (!nf_flow_get_bounds(f, NULL, NULL))
             printf("}\n");
@@ -235,27 +108,25 @@ int cmd_eval(int argc, char **argv)
             snprintf(inf, sizeof inf, "; %zu at -inf", no_density);
         if (outside) /* the mean is -inf */
             printf("mean log-likelihood: %s nats (n = %zu, %zu outside the bounds%s), median %s\n",
-                   cli_nats(mean, a, sizeof a), m.rows, outside, inf, cli_nats(median, c2, sizeof c2));
+                   cli_nats(mean, a, sizeof a), rows, outside, inf, cli_nats(median, c2, sizeof c2));
         else if (isfinite(two_se))
             printf("mean log-likelihood: %s +- %s nats (n = %zu), median %s\n", cli_nats(mean, a, sizeof a),
-                   cli_nats(two_se, b, sizeof b), m.rows, cli_nats(median, c2, sizeof c2));
+                   cli_nats(two_se, b, sizeof b), rows, cli_nats(median, c2, sizeof c2));
         else
-            printf("mean log-likelihood: %s nats (n = %zu%s%s), median %s\n", cli_nats(mean, a, sizeof a), m.rows,
-                   m.rows == 1 ? ": no standard error" : "", inf, cli_nats(median, c2, sizeof c2));
+            printf("mean log-likelihood: %s nats (n = %zu%s%s), median %s\n", cli_nats(mean, a, sizeof a), rows,
+                   rows == 1 ? ": no standard error" : "", inf, cli_nats(median, c2, sizeof c2));
         if (below >= 0)
-            printf("rows below the model's Gaussian fit: %ld of %zu\n", below, m.rows);
+            printf("rows below the model's Gaussian fit: %ld of %zu\n", below, rows);
         if (outside && isfinite(two_se_in))
             printf("rows outside the model's bounds: %zu of %zu (log-density -inf); mean log-likelihood of the %zu "
-                   "inside: %.4f +- %.4f nats\n", outside, m.rows, m.rows - outside, mean_in, two_se_in);
+                   "inside: %.4f +- %.4f nats\n", outside, rows, rows - outside, mean_in, two_se_in);
         else if (outside)
-            printf("rows outside the model's bounds: %zu of %zu (log-density -inf)\n", outside, m.rows);
+            printf("rows outside the model's bounds: %zu of %zu (log-density -inf)\n", outside, rows);
     }
     rc = 0;
 done:
-    free(flags);
     free(lp);
-    nf_matrix_free(&m);
-    nf_matrix_free(&c);
+    nf_data_free(d);
     nf_flow_free(f);
     return rc;
 }
@@ -299,15 +170,12 @@ int cmd_sample(int argc, char **argv)
     nf_matrix m = {0}, ctx = {0};
     double *lp = NULL;
     float *x = NULL, *given = NULL; /* a conditional model: the samples' x and each one's context row */
-    int *flags = NULL;
     nf_status st;
     rc = 1;
     if (load("sample", model_path, &f))
         goto done;
     int dim = nf_flow_dim(f), nc = nf_flow_context_dim(f);
     if ((rc = cli_read_context("sample", "model", model_path, nc, context_path, "", &ctx)))
-        goto done;
-    if (nc && (rc = context_layout("sample", f, model_path, NULL, 0, &flags)))
         goto done;
     rc = 1;
     m.rows = nc ? ctx.rows * (size_t)n : (size_t)n;
@@ -327,18 +195,11 @@ int cmd_sample(int argc, char **argv)
         cli_error("sample", "out of memory for %zu samples", m.rows);
         goto done;
     }
-    if (nc) {
-        for (size_t i = 0; i < m.rows; i++) /* rows i*n .. i*n+n-1 given context row i */
+    if (nc) { /* rows i*n .. i*n+n-1 given context row i, written in the training data's layout */
+        for (size_t i = 0; i < m.rows; i++)
             memcpy(given + i * (size_t)nc, ctx.values + i / (size_t)n * (size_t)nc, sizeof(float) * (size_t)nc);
-        if (!(st = nf_flow_sample_given(f, given, m.rows, seed, x, lp))) {
-            if (flags) /* the training data's layout */
-                cli_merge_columns(x, given, m.rows, flags, m.cols, m.values);
-            else /* x, then the context */
-                for (size_t i = 0; i < m.rows; i++) {
-                    memcpy(m.values + i * m.cols, x + i * (size_t)dim, sizeof(float) * (size_t)dim);
-                    memcpy(m.values + i * m.cols + dim, given + i * (size_t)nc, sizeof(float) * (size_t)nc);
-                }
-        }
+        if (!(st = nf_flow_sample_given(f, given, m.rows, seed, x, lp)))
+            st = nf_columns_merge(x, dim, given, nc, m.rows, nf_flow_context_columns(f), m.values);
     } else {
         st = nf_flow_sample(f, m.rows, seed, m.values, lp);
     }
@@ -351,7 +212,6 @@ done:
     free(lp);
     free(x);
     free(given);
-    free(flags);
     nf_matrix_free(&m);
     nf_matrix_free(&ctx);
     nf_flow_free(f);
@@ -395,30 +255,28 @@ static int code(const char *name, int argc, char **argv, int decode)
         return 1;
     cli_set_threads(&cmd, threads);
     nf_flow *f = NULL;
-    nf_matrix in = {0}, c = {0}, res = {0};
+    nf_data *d = NULL;
+    nf_matrix res = {0};
     float *coded = NULL;
-    int *flags = NULL;
     nf_status st;
-    rc = 1;
-    if (load(name, model_path, &f))
-        goto done;
-    if ((rc = context_layout(name, f, model_path, context_columns, 1, &flags)))
+    if (load(name, model_path, &f) || (rc = cli_read_for_model(name, f, model_path, data, columns, context_columns, 0, 0,
+                                                               &d)))
         goto done;
     rc = 1;
-    if (read_data(name, f, data, columns, flags, 0, 0, &in, &c))
-        goto done;
-    res.rows = in.rows;
-    res.cols = in.cols + c.cols;
-    res.values = malloc(sizeof(float) * (in.rows ? in.rows : 1) * res.cols);
-    coded = flags ? malloc(sizeof(float) * (in.rows ? in.rows : 1) * in.cols) : res.values;
+    const float *in, *c;
+    int dim = nf_flow_dim(f), nc = nf_flow_context_dim(f);
+    res.rows = nf_data_rows(d, NF_PART_TRAIN, &in, &c);
+    res.cols = (size_t)dim + (size_t)nc;
+    res.values = malloc(sizeof(float) * (res.rows ? res.rows : 1) * res.cols);
+    coded = nc ? malloc(sizeof(float) * (res.rows ? res.rows : 1) * (size_t)dim) : res.values;
     if (!res.values || !coded) {
         cli_error(name, "out of memory");
         goto done;
     }
-    st = decode ? nf_flow_decode_given(f, in.values, c.values, in.rows, coded)
-                : nf_flow_encode_given(f, in.values, c.values, in.rows, coded);
-    if (!st && flags) /* the context back in its columns */
-        cli_merge_columns(coded, c.values, in.rows, flags, res.cols, res.values);
+    st = decode ? nf_flow_decode_given(f, in, c, res.rows, coded) : nf_flow_encode_given(f, in, c, res.rows, coded);
+    if (!st && nc) /* the context back in its columns */
+        st = nf_columns_merge(coded, dim, c, nc, res.rows, context_columns ? context_columns : nf_flow_context_columns(f),
+                              res.values);
     if (st || (st = nf_matrix_write(out, &res))) {
         cli_fail(name, st);
         goto done;
@@ -427,9 +285,7 @@ static int code(const char *name, int argc, char **argv, int decode)
 done:
     if (coded != res.values)
         free(coded);
-    free(flags);
-    nf_matrix_free(&in);
-    nf_matrix_free(&c);
+    nf_data_free(d);
     nf_matrix_free(&res);
     nf_flow_free(f);
     return rc;

@@ -51,3 +51,31 @@ nf_status nf_column_flags(const char *columns, size_t n_cols, int *flags)
     free(idx);
     return NF_OK;
 }
+
+nf_status nf_columns_merge(const float *x, int dim, const float *context, int context_dim, size_t rows,
+                           const char *context_columns, float *out)
+{
+    size_t n_cols = (size_t)dim + (size_t)context_dim;
+    if (!x || !out || dim < 1 || context_dim < 0 || (context_dim && !context))
+        return nf_fail(NF_ERR_INVALID, "nf_columns_merge: NULL arrays or widths out of range");
+    int *flags = malloc(sizeof(int) * n_cols);
+    if (!flags)
+        return nf_fail(NF_ERR_NOMEM, "out of memory");
+    nf_status st = NF_OK;
+    if (context_columns)
+        st = nf_column_flags(context_columns, n_cols, flags);
+    else
+        for (size_t j = 0; j < n_cols; j++)
+            flags[j] = j >= (size_t)dim;
+    size_t named = 0;
+    for (size_t j = 0; !st && j < n_cols; j++)
+        named += flags[j] != 0;
+    if (!st && named != (size_t)context_dim)
+        st = nf_fail(NF_ERR_INVALID, "context columns \"%s\" name %zu of %zu columns, not %d", context_columns, named,
+                     n_cols, context_dim);
+    for (size_t r = 0; !st && r < rows; r++)
+        for (size_t j = 0; j < n_cols; j++)
+            *out++ = flags[j] ? *context++ : *x++;
+    free(flags);
+    return st;
+}

@@ -192,9 +192,9 @@ static nf_status prepare(nf_data *d, nf_matrix *all, nf_matrix extra[2], const c
     d->seed = o->seed;
     if (o->dim > 0 && all->cols != (size_t)o->dim + (size_t)(o->context_dim > 0 ? o->context_dim : 0)) {
         if (o->context_dim > 0)
-            return nf_fail(NF_ERR_DIMENSION, "%s has %zu columns, the model expects %d (%d of x and %d of context)",
+            return nf_fail(NF_ERR_DIMENSION, "%s: %zu columns, the model expects %d (%d of x and %d of context)",
                            d->name, all->cols, o->dim + o->context_dim, o->dim, o->context_dim);
-        return nf_fail(NF_ERR_DIMENSION, "%s has %zu columns, the model expects %d", d->name, all->cols, o->dim);
+        return nf_fail(NF_ERR_DIMENSION, "%s: %zu columns, the model expects %d", d->name, all->cols, o->dim);
     }
     nf_status st = context_layout(d, context_list, o);
     if (st)
@@ -381,4 +381,9 @@ size_t nf_data_integer_columns(const nf_data *d, char *list, size_t size)
         xj++;
     }
     return d->n_integer;
+}
+
+size_t nf_data_file_column(const nf_data *d, int j)
+{
+    return d && j >= 0 ? data_file_column(d, (size_t)j) : 0;
 }
