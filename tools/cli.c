@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <sys/ioctl.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -470,4 +471,43 @@ int cli_read_for_model(const char *cmd, const nf_flow *f, const char *model_path
     if (st == NF_ERR_INVALID && context_columns)
         return cli_error(cmd, "--context-columns '%.100s': %s", context_columns, nf_last_error()), EXIT_USAGE;
     return cli_error(cmd, "%s", nf_last_error());
+}
+
+int cli_choice(const char *cmd, const char *opt, const char *value, const char *const *names, int n)
+{
+    for (int i = 0; i < n; i++)
+        if (!strcmp(value, names[i]))
+            return i;
+    cli_error(cmd, "--%s: unknown value '%s'", opt, value);
+    return -1;
+}
+
+void cli_json_number(const char *key, double v)
+{
+    if (isfinite(v))
+        printf(", \"%s\": %.10g", key, v);
+    else
+        printf(", \"%s\": null", key);
+}
+
+void cli_json_string(const char *s)
+{
+    putchar('"');
+    for (; *s; s++) {
+        unsigned char c = (unsigned char)*s;
+        if (c == '"' || c == '\\')
+            printf("\\%c", c);
+        else if (c < 0x20)
+            printf("\\u%04x", c);
+        else
+            putchar(c);
+    }
+    putchar('"');
+}
+
+double cli_seconds(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
 }

@@ -107,6 +107,16 @@ void cli_prepare_process(char **argv);
  * threads and where their count came from, OpenMP waiting. */
 int cli_info_system(int json, int threads_seen);
 
+/* The index of `value` among the n names, or -1 after a message naming
+ * --opt. */
+int cli_choice(const char *cmd, const char *opt, const char *value, const char *const *names, int n);
+/* JSON pieces on stdout: `, "key": v` (null when not finite); a quoted,
+ * escaped string. */
+void cli_json_number(const char *key, double v);
+void cli_json_string(const char *s);
+/* A monotonic clock, in seconds. */
+double cli_seconds(void);
+
 int cmd_train(int argc, char **argv);
 int cmd_eval(int argc, char **argv);
 int cmd_sample(int argc, char **argv);

@@ -5,17 +5,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "extras/nflow_extras.h"
 #include "cli.h"
-
-static double wall_seconds(void)
-{
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return t.tv_sec + 1e-9 * t.tv_nsec;
-}
 
 typedef struct progress_state {
     int quiet;
@@ -50,7 +42,7 @@ typedef struct ml_state {
 static int show_epoch(const nf_train_progress *p, void *user)
 {
     ml_state *s = user;
-    int out_of_time = s->max_seconds > 0 && wall_seconds() - s->started >= s->max_seconds;
+    int out_of_time = s->max_seconds > 0 && cli_seconds() - s->started >= s->max_seconds;
     if (!p->in_epoch && !s->quiet) {
         fprintf(stderr, "ml epoch %4d  mean log-likelihood of teacher samples: train %9.4f  validation %9.4f  "
                         "%7.1fs\n", p->epoch, -p->train_loss, p->val_log_likelihood, p->seconds);
@@ -103,48 +95,16 @@ static nf_status throughput(nf_flow *f, const float *given, size_t n, uint64_t s
 {
     double best = INFINITY, total = 0;
     for (int rep = 0; rep < 20 && (rep < 3 || total < 0.5); rep++) {
-        double t0 = wall_seconds();
+        double t0 = cli_seconds();
         nf_status st = nf_flow_sample_given(f, given, n, seed, x, NULL);
         if (st)
             return st;
-        double dt = wall_seconds() - t0;
+        double dt = cli_seconds() - t0;
         total += dt;
         best = fmin(best, dt);
     }
     *per_s = (double)n / fmax(best, 1e-9);
     return NF_OK;
-}
-
-static int choice(const char *opt, const char *value, const char *const *names, int n)
-{
-    for (int i = 0; i < n; i++)
-        if (!strcmp(value, names[i]))
-            return i;
-    cli_error("distill", "--%s: unknown value '%s'", opt, value);
-    return -1;
-}
-
-static void json_number(const char *key, double v)
-{
-    if (isfinite(v))
-        printf(", \"%s\": %.8g", key, v);
-    else
-        printf(", \"%s\": null", key);
-}
-
-static void json_string(const char *s)
-{
-    putchar('"');
-    for (; *s; s++) {
-        unsigned char c = (unsigned char)*s;
-        if (c == '"' || c == '\\')
-            printf("\\%c", c);
-        else if (c < 0x20)
-            printf("\\u%04x", c);
-        else
-            putchar(c);
-    }
-    putchar('"');
 }
 
 int cmd_distill(int argc, char **argv)
@@ -225,9 +185,9 @@ int cmd_distill(int argc, char **argv)
     static const nf_model student_models[] = {NF_MODEL_IAF, NF_MODEL_REALNVP, NF_MODEL_NICE, NF_MODEL_MAF,
                                               NF_MODEL_IAF_MOG};
     static const char *const orders[] = {"natural", "reversed", "random"}, *const acts[] = {"relu", "tanh"};
-    int m = student ? choice("student", student, students, 5) : -2; /* -2: the library's choice, below */
-    int o = order ? choice("order", order, orders, 3) : 0;
-    int a = activation ? choice("activation", activation, acts, 2) : 0;
+    int m = student ? cli_choice("distill", "student", student, students, 5) : -2; /* -2: the library's choice, below */
+    int o = order ? cli_choice("distill", "order", order, orders, 3) : 0;
+    int a = activation ? cli_choice("distill", "activation", activation, acts, 2) : 0;
     if (m == -1 || o < 0 || a < 0)
         return EXIT_USAGE;
     int reverse = samples == 0 || cli_seen(&cmd, "steps"); /* reverse KL runs (after maximum likelihood unless
@@ -294,7 +254,7 @@ int cmd_distill(int argc, char **argv)
         goto done;
     }
     /* phase 1: maximum likelihood on fresh teacher samples (mass-covering) */
-    ml_state ms = {quiet || json, wall_seconds(), max_time};
+    ml_state ms = {quiet || json, cli_seconds(), max_time};
     nf_train_result ml = {0};
     if (samples) {
         nf_train_options topt;
@@ -314,7 +274,7 @@ int cmd_distill(int argc, char **argv)
     }
     /* phase 2: reverse KL, what the student's own samples say, in the time left */
     if (max_time > 0) {
-        double left = max_time - (wall_seconds() - ms.started);
+        double left = max_time - (cli_seconds() - ms.started);
         max_time = left > 1e-3 ? left : 1e-3;
     }
     progress_state ps = {quiet || json, INFINITY, 0};
@@ -333,7 +293,7 @@ int cmd_distill(int argc, char **argv)
         goto done;
     }
     double kl_train = reverse ? last.kl : NAN; /* the kept student's check */
-    double train_seconds = wall_seconds() - ms.started; /* both phases, with the teacher's sampling: what compares
+    double train_seconds = cli_seconds() - ms.started; /* both phases, with the teacher's sampling: what compares
                                                          * with the teacher's training time */
     data_report dr = {0};
     if (data_path && report_on_data(s, teacher, data_path, &dr))
@@ -372,28 +332,28 @@ int cmd_distill(int argc, char **argv)
     }
     if (json) {
         printf("{\"teacher\": ");
-        json_string(teacher_path);
+        cli_json_string(teacher_path);
         printf(", \"student\": \"%s\", \"dim\": %d, \"context_dim\": %d, \"params\": %zu, \"steps\": %d, "
                "\"best_step\": %d, \"eval_n\": %d",
                students[m], dim, nc, nf_flow_param_count(s), ps.steps, last.step, eval_n);
-        json_number("kl", kl);
-        json_number("kl_two_stderr", kl_2se);
-        json_number("cross_entropy", ce);
-        json_number("entropy", ent);
-        json_number("kl_train", kl_train);
-        json_number("seconds", wall_seconds() - ms.started);
-        json_number("train_seconds", train_seconds);
+        cli_json_number("kl", kl);
+        cli_json_number("kl_two_stderr", kl_2se);
+        cli_json_number("cross_entropy", ce);
+        cli_json_number("entropy", ent);
+        cli_json_number("kl_train", kl_train);
+        cli_json_number("seconds", cli_seconds() - ms.started);
+        cli_json_number("train_seconds", train_seconds);
         printf(", \"ml_epochs\": %d, \"ml_best_epoch\": %d", ml.epochs, ml.best_epoch);
-        json_number("ml_val_log_likelihood", samples ? ml.val_log_likelihood : NAN);
-        json_number("student_samples_per_s", student_rate);
-        json_number("teacher_samples_per_s", teacher_rate);
+        cli_json_number("ml_val_log_likelihood", samples ? ml.val_log_likelihood : NAN);
+        cli_json_number("student_samples_per_s", student_rate);
+        cli_json_number("teacher_samples_per_s", teacher_rate);
         if (data_path) {
             printf(", \"data_rows\": %zu", dr.rows);
-            json_number("student_log_likelihood", dr.student);
-            json_number("student_two_stderr", dr.student_2se);
-            json_number("teacher_log_likelihood", dr.teacher);
-            json_number("teacher_two_stderr", dr.teacher_2se);
-            json_number("gaussian_log_likelihood", dr.gauss);
+            cli_json_number("student_log_likelihood", dr.student);
+            cli_json_number("student_two_stderr", dr.student_2se);
+            cli_json_number("teacher_log_likelihood", dr.teacher);
+            cli_json_number("teacher_two_stderr", dr.teacher_2se);
+            cli_json_number("gaussian_log_likelihood", dr.gauss);
         }
         printf("}\n");
     } else {

@@ -24,23 +24,6 @@ static int show_progress(const nf_kl_progress *p, void *user)
     return 0;
 }
 
-static int choice(const char *opt, const char *value, const char *const *names, int n)
-{
-    for (int i = 0; i < n; i++)
-        if (!strcmp(value, names[i]))
-            return i;
-    cli_error("fit", "--%s: unknown value '%s'", opt, value);
-    return -1;
-}
-
-static void json_number(const char *key, double v)
-{
-    if (isfinite(v))
-        printf(", \"%s\": %.6f", key, v);
-    else
-        printf(", \"%s\": null", key);
-}
-
 int cmd_fit(int argc, char **argv)
 {
     const char *target = NULL, *model = "iaf", *out = NULL, *plot = NULL, *activation = NULL;
@@ -92,8 +75,8 @@ int cmd_fit(int argc, char **argv)
         return cli_error("fit", "--target: unknown target '%s' (u1, u2, u3 or u4)", target), EXIT_USAGE;
     static const char *const models[] = {"iaf", "realnvp", "nice", "maf"}, *const acts[] = {"relu", "tanh"};
     static const nf_model kinds[] = {NF_MODEL_IAF, NF_MODEL_REALNVP, NF_MODEL_NICE, NF_MODEL_MAF};
-    int m = choice("model", model, models, 4);
-    int a = activation ? choice("activation", activation, acts, 2) : 0;
+    int m = cli_choice("fit", "model", model, models, 4);
+    int a = activation ? cli_choice("fit", "activation", activation, acts, 2) : 0;
     if (m < 0 || a < 0)
         return EXIT_USAGE;
     const cli_path outs[] = {{"out", out}, {"plot", plot}};
@@ -139,10 +122,10 @@ int cmd_fit(int argc, char **argv)
     if (json) {
         printf("{\"target\": \"%s\", \"model\": \"%s\", \"params\": %zu, \"steps\": %d, \"batch\": %d", target,
                models[m], nf_flow_param_count(f), last.step, kopt.batch);
-        json_number("kl", last.kl);
-        json_number("kl_stderr", last.kl_stderr);
-        json_number("cross_entropy", last.cross_entropy);
-        json_number("entropy", last.entropy);
+        cli_json_number("kl", last.kl);
+        cli_json_number("kl_stderr", last.kl_stderr);
+        cli_json_number("cross_entropy", last.cross_entropy);
+        cli_json_number("entropy", last.entropy);
         printf(", \"seconds\": %.3f}\n", last.seconds);
     } else {
         printf("%s on %s: %zu parameters, %d steps, %.1f s\n", models[m], target, nf_flow_param_count(f), last.step,

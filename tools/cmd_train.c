@@ -5,7 +5,6 @@
 #include <string.h>
 #include <signal.h>
 #include <sys/resource.h>
-#include <time.h>
 
 #include "extras/nflow_extras.h"
 #include "cli.h"
@@ -28,13 +27,6 @@ typedef struct progress_state {
     int checkpoint_warned; /* a checkpoint failed and the user was told */
 } progress_state;
 
-static double wall_seconds(void)
-{
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return t.tv_sec + 1e-9 * t.tv_nsec;
-}
-
 enum { BAR_AFTER = 1 }; /* seconds: shorter epochs keep the terminal's one line */
 
 /* One line, redrawn within an epoch that runs long:
@@ -46,7 +38,7 @@ enum { BAR_AFTER = 1 }; /* seconds: shorter epochs keep the terminal's one line 
 
 static void draw_bar(progress_state *s, const nf_train_progress *p)
 {
-    double now = wall_seconds();
+    double now = cli_seconds();
     if (s->ref_epoch != p->epoch) {
         s->ref_epoch = p->epoch;
         s->ref_rows = p->rows_done;
@@ -121,7 +113,7 @@ static int show_progress(const nf_train_progress *p, void *user)
             draw_bar(s, p);
         return 0; /* --max-time stops after an epoch */
     }
-    double now = wall_seconds();
+    double now = cli_seconds();
     int stop = s->max_seconds > 0 && now - s->started >= s->max_seconds;
     if (s->last_end > 0)
         s->epoch_seconds = now - s->last_end;
@@ -142,23 +134,6 @@ static int show_progress(const nf_train_progress *p, void *user)
     fflush(stderr);
     s->line_open = s->tty;
     return stop;
-}
-
-static int parse_choice(const char *cmd, const char *opt, const char *value, const char *const *names, int n)
-{
-    for (int i = 0; i < n; i++)
-        if (!strcmp(value, names[i]))
-            return i;
-    cli_error(cmd, "--%s: unknown value '%s'", opt, value);
-    return -1;
-}
-
-static void print_json_number(const char *key, double v, int last)
-{
-    if (isfinite(v))
-        printf("\"%s\": %.6f%s", key, v, last ? "" : ", ");
-    else
-        printf("\"%s\": null%s", key, last ? "" : ", ");
 }
 
 /* --resume: the model and the options that shape the run come from the
@@ -238,17 +213,17 @@ static void print_json_config(const nf_flow *f, const nf_train_options *o)
     nf_config c;
     nf_config_default(&c, NF_MODEL_MAF, 1);
     if (nf_flow_get_config(f, &c) != NF_OK) {
-        printf("\"config\": null, ");
+        printf(", \"config\": null");
         return;
     }
     static const char *const acts[] = {"relu", "tanh"}, *const parts[] = {"halves", "even_odd", "mask"},
                              *const orders[] = {"natural", "reversed", "random"};
-    printf("\"config\": {\"model\": \"%s\", \"layers\": %d, \"hidden\": %d, \"hidden_layers\": %d, "
+    printf(", \"config\": {\"model\": \"%s\", \"layers\": %d, \"hidden\": %d, \"hidden_layers\": %d, "
            "\"activation\": \"%s\", \"partition\": \"%s\", \"order\": \"%s\", \"random_degrees\": %d, "
            "\"batch_norm\": %d, \"actnorm\": %d, \"components\": %d, \"bins\": %d, \"tail_bound\": %g, "
            "\"log_scale_bound\": %g, \"whiten\": %d, \"tail_weight\": %g, \"context_dim\": %d, \"seed\": %llu, "
            "\"batch\": %d, \"lr\": %g, \"lr_decay\": %g, \"weight_decay\": %g, \"clip\": %g, \"dropout\": %g, "
-           "\"epochs\": %d, \"patience\": %d, \"patience_steps\": %d}, ",
+           "\"epochs\": %d, \"patience\": %d, \"patience_steps\": %d}",
            nf_model_name(c.model), c.layers, c.hidden, c.hidden_layers, acts[c.activation & 1],
            parts[(unsigned)c.partition < 3 ? c.partition : 0], orders[(unsigned)c.order < 3 ? c.order : 0],
            c.random_degrees, c.batch_norm, c.actnorm, c.components, c.bins, c.tail_bound, c.log_scale_bound,
@@ -366,13 +341,13 @@ int cmd_train(int argc, char **argv)
     int m = nf_model_from_name(model, &kind) == NF_OK ? (int)kind : -1;
     if (m < 0)
         cli_error("train", "--model: %s", nf_last_error());
-    int o = order ? parse_choice("train", "order", order, orders, 3) : 0;
-    int d_kind = degrees ? parse_choice("train", "degrees", degrees, degree_kinds, 2) : 0;
+    int o = order ? cli_choice("train", "order", order, orders, 3) : 0;
+    int d_kind = degrees ? cli_choice("train", "degrees", degrees, degree_kinds, 2) : 0;
     if (o < 0 || d_kind < 0)
         return EXIT_USAGE;
-    int a = activation ? parse_choice("train", "activation", activation, acts, 2) : 0;
-    int b = parse_choice("train", "base", base, bases, 2);
-    int p = partition ? parse_choice("train", "partition", partition, parts, 2) : 0;
+    int a = activation ? cli_choice("train", "activation", activation, acts, 2) : 0;
+    int b = cli_choice("train", "base", base, bases, 2);
+    int p = partition ? cli_choice("train", "partition", partition, parts, 2) : 0;
     if (m < 0 || a < 0 || b < 0 || p < 0)
         return EXIT_USAGE;
     if (context_columns && m == NF_MODEL_GAUSSIAN)
@@ -516,7 +491,7 @@ int cmd_train(int argc, char **argv)
     if (ranks > 1 && !quiet)
         fprintf(stderr, "nflow train: %d processes, each its share of every batch of %d rows, %d thread%s each\n",
                 ranks, topt.batch, nf_get_threads(), nf_get_threads() == 1 ? "" : "s");
-    progress_state ps = {.tty = cli_tty(), .quiet = quiet, .max_seconds = max_time, .started = wall_seconds()};
+    progress_state ps = {.tty = cli_tty(), .quiet = quiet, .max_seconds = max_time, .started = cli_seconds()};
     ps.bar = quiet || json ? 0 : cli_progress_bar("train"); /* progress: stderr; --json: stdout */
     ps.max_epochs = topt.max_epochs;
     if (!resume) { /* the first epoch starts now (a resumed one may be under way) */
@@ -585,16 +560,16 @@ int cmd_train(int argc, char **argv)
     }
     if (json) {
         printf("{\"model\": \"%s\", \"dim\": %zu, \"context_dim\": %zu, \"params\": %zu, \"epochs\": %d, "
-               "\"best_epoch\": %d, \"n_train\": %zu, \"n_val\": %zu, \"n_test\": %zu, \"seconds\": %.3f, ",
+               "\"best_epoch\": %d, \"n_train\": %zu, \"n_val\": %zu, \"n_test\": %zu, \"seconds\": %.3f",
                model, dim, n_context, nf_flow_param_count(f), res.epochs, res.best_epoch, n_train, n_val, n_test,
                res.seconds);
         print_json_config(f, &topt);
-        print_json_number("train_log_likelihood", s_train[0], 0);
-        print_json_number("val_log_likelihood", s_val[0], 0);
-        print_json_number("test_log_likelihood", s_test[0], 0);
-        print_json_number("test_two_stderr", s_test[1], 0);
+        cli_json_number("train_log_likelihood", s_train[0]);
+        cli_json_number("val_log_likelihood", s_val[0]);
+        cli_json_number("test_log_likelihood", s_test[0]);
+        cli_json_number("test_two_stderr", s_test[1]);
         struct rusage ru; /* the peak resident memory so far (Linux: KiB) */
-        printf("\"max_rss_mib\": %.1f}\n", getrusage(RUSAGE_SELF, &ru) == 0 ? ru.ru_maxrss / 1024.0 : -1.0);
+        printf(", \"max_rss_mib\": %.1f}\n", getrusage(RUSAGE_SELF, &ru) == 0 ? ru.ru_maxrss / 1024.0 : -1.0);
     } else {
         char given[64] = "";
         if (n_context)
