@@ -29,7 +29,7 @@ int main(int argc, char **argv)
         nf_data_defaults(data, NULL, &config, &options) || /* NULL: the model that fits the data */
         nf_flow_create_for_data(&flow, data, &config) ||
         nf_flow_fit(flow, data, &options, &result) ||
-        nf_flow_mean_log_prob(flow, data, NF_PART_TEST, NULL, &test, &two_stderr) ||
+        nf_flow_mean_log_prob(flow, data, NF_PART_TEST, 0, NULL, &test, &two_stderr) ||
         nf_flow_save(flow, argv[2])) {
         fprintf(stderr, "train: %s\n", nf_last_error());
         goto done;

@@ -739,12 +739,13 @@ NF_API nf_status nf_flow_create_for_data(nf_flow **out, const nf_data *d, const 
  * on the training rows, validated on the validation rows: nf_flow_train_given. */
 NF_API nf_status nf_flow_fit(nf_flow *f, const nf_data *d, const nf_train_options *opt, nf_train_result *result);
 /* A part's mean log-likelihood and two standard errors of the mean (NaN
- * for fewer than 2 rows; each pointer may be NULL). With share->ranks > 1
+ * for fewer than 2 rows; each pointer may be NULL), over at most max_rows
+ * of its rows, evenly spaced (0: all of them). With share->ranks > 1
  * (NULL: one process), each process scores its share of the rows and the
- * sums meet through share->reduce. The test part's mean is recorded in
- * the model, as nf_flow_evaluate_test does. */
-NF_API nf_status nf_flow_mean_log_prob(nf_flow *f, const nf_data *d, nf_part part, const nf_train_options *share,
-                                       double *mean, double *two_stderr);
+ * sums meet through share->reduce. The test part's mean over all its rows
+ * is recorded in the model, as nf_flow_evaluate_test does. */
+NF_API nf_status nf_flow_mean_log_prob(nf_flow *f, const nf_data *d, nf_part part, size_t max_rows,
+                                       const nf_train_options *share, double *mean, double *two_stderr);
 
 /* What `nflow eval` reports of a model on rows x (and their context):
  * filled by nf_flow_evaluate. NaN where a figure does not exist (one row

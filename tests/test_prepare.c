@@ -212,10 +212,16 @@ static void test_fit_is_the_recipe(void)
         mean += a[i] / (double)nt;
     for (size_t i = 0; i < nt; i++)
         sq += (a[i] - mean) * (a[i] - mean);
-    CHECK(f && nf_flow_mean_log_prob(f, d, NF_PART_TEST, NULL, &m, &s) == NF_OK, "%s", nf_last_error());
+    CHECK(f && nf_flow_mean_log_prob(f, d, NF_PART_TEST, 0, NULL, &m, &s) == NF_OK, "%s", nf_last_error());
     CHECK_CLOSE(m, mean, 1e-9, 1e-12);
     CHECK_CLOSE(s, 2 * sqrt(sq / (double)(nt - 1) / (double)nt), 1e-9, 1e-9);
-    CHECK(f && nf_flow_mean_log_prob(f, d, (nf_part)5, NULL, &m, &s) == NF_ERR_INVALID, "a part that does not exist");
+    CHECK(f && nf_flow_mean_log_prob(f, d, (nf_part)5, 0, NULL, &m, &s) == NF_ERR_INVALID, "a part that does not exist");
+    /* at most 7 rows: rows i * n / 7, evenly spaced */
+    double sampled = 0;
+    for (size_t i = 0; i < 7; i++)
+        sampled += a[i * nt / 7] / 7;
+    CHECK(f && nf_flow_mean_log_prob(f, d, NF_PART_TEST, 7, NULL, &m, &s) == NF_OK, "%s", nf_last_error());
+    CHECK_CLOSE(m, sampled, 1e-9, 1e-12);
     nf_flow_free(f);
     nf_flow_free(g);
     nf_data_free(d);

@@ -301,5 +301,5 @@ _declare("nf_data_defaults_sized", _S, data_p, c_char_p, POINTER(nf_config), c_s
          c_size_t)
 _declare("nf_flow_create_for_data", _S, POINTER(flow_p), data_p, POINTER(nf_config))
 _declare("nf_flow_fit", _S, flow_p, data_p, POINTER(nf_train_options), POINTER(nf_train_result))
-_declare("nf_flow_mean_log_prob", _S, flow_p, data_p, c_int, POINTER(nf_train_options), POINTER(c_double),
+_declare("nf_flow_mean_log_prob", _S, flow_p, data_p, c_int, c_size_t, POINTER(nf_train_options), POINTER(c_double),
          POINTER(c_double))

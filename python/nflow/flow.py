@@ -772,7 +772,7 @@ class Flow:
         if n_test:
             mean, two_se = ctypes.c_double(), ctypes.c_double()
             with self._lock:
-                _check(lib.nf_flow_mean_log_prob(f, data, 2, None, ctypes.byref(mean), ctypes.byref(two_se)))
+                _check(lib.nf_flow_mean_log_prob(f, data, 2, 0, None, ctypes.byref(mean), ctypes.byref(two_se)))
             self.test_log_likelihood_, self.test_two_stderr_ = mean.value, two_se.value
         if verbose:
             print("nflow: %s, %d parameters, %d epochs (best %d), %.1f s; mean log-likelihood train %.4f, "

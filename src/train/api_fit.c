@@ -91,30 +91,54 @@ nf_status nf_flow_fit(nf_flow *f, const nf_data *d, const nf_train_options *opt,
     return nf_flow_train_given(f, x, c, n, nv ? vx : NULL, nv ? vc : NULL, nv, opt, result);
 }
 
-nf_status nf_flow_mean_log_prob(nf_flow *f, const nf_data *d, nf_part part, const nf_train_options *share,
-                                double *mean, double *two_stderr)
+/* Rows i * n / m (i < m) of x (and c) into xs (and cs): an evenly spaced sample. */
+static void take_rows(const float *x, const float *c, size_t n, size_t m, size_t nx, size_t nc, float *xs, float *cs)
+{
+    for (size_t i = 0; i < m; i++) {
+        size_t r = i * n / m;
+        memcpy(xs + i * nx, x + r * nx, sizeof(float) * nx);
+        if (c)
+            memcpy(cs + i * nc, c + r * nc, sizeof(float) * nc);
+    }
+}
+
+nf_status nf_flow_mean_log_prob(nf_flow *f, const nf_data *d, nf_part part, size_t max_rows,
+                                const nf_train_options *share, double *mean, double *two_stderr)
 {
     if (!f || !d || (unsigned)part > NF_PART_TEST)
         return nf_fail(NF_ERR_INVALID, "nf_flow_mean_log_prob: NULL argument or no such part");
     const float *x, *c;
-    size_t n = nf_data_rows(d, part, &x, &c), lo = 0, hi = n;
+    size_t n = nf_data_rows(d, part, &x, &c), lo = 0, hi;
     double m = NAN, s = NAN;
-    if (part == NF_PART_TEST && n && !(share && share->ranks > 1)) { /* recorded in the model */
+    int ranks = share && share->ranks > 1 && share->reduce ? share->ranks : 1, sampled = max_rows && max_rows < n;
+    if (part == NF_PART_TEST && n && ranks == 1 && !sampled) { /* recorded in the model */
         nf_status st = nf_flow_evaluate_test_given(f, x, c, n, &m, &s);
         if (!st && mean) *mean = m;
         if (!st && two_stderr) *two_stderr = s;
         return st;
     }
-    int ranks = share && share->ranks > 1 && share->reduce ? share->ranks : 1;
+    size_t nx = (size_t)d->dim, nc = (size_t)d->context_dim;
+    float *xs = NULL, *cs = NULL;
+    if (sampled) {
+        xs = malloc(sizeof(float) * max_rows * (nx + nc));
+        if (!xs)
+            return nf_fail(NF_ERR_NOMEM, "out of memory sampling %zu rows", max_rows);
+        cs = xs + max_rows * nx;
+        take_rows(x, c, n, max_rows, nx, nc, xs, cs);
+        x = xs;
+        c = c ? cs : NULL;
+        n = max_rows;
+    }
+    hi = n;
     if (ranks > 1) { /* each process its part of the rows; the sums added across them */
         lo = n * (size_t)share->rank / (size_t)ranks;
         hi = n * (size_t)(share->rank + 1) / (size_t)ranks;
     }
-    size_t nx = (size_t)d->dim, nc = (size_t)d->context_dim;
     double *lp = malloc(sizeof(double) * (hi > lo ? hi - lo : 1)), sums[3] = {0, 0, 0};
     nf_status st = lp ? NF_OK : nf_fail(NF_ERR_NOMEM, "out of memory scoring %zu rows", hi - lo);
     if (!st && hi > lo)
         st = nf_flow_log_prob_given(f, x + lo * nx, c ? c + lo * nc : NULL, hi - lo, lp);
+    free(xs);
     for (size_t i = 0; !st && i < hi - lo; i++)
         sums[0] += lp[i];
     if (ranks > 1) { /* every process reduces, a failure counted, so that none waits alone */
