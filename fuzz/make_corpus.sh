@@ -12,7 +12,7 @@ here=$(cd "$(dirname "$0")" && pwd)
 c="$here/corpus"
 t=$(mktemp -d)
 trap 'rm -rf "$t"' EXIT
-mkdir -p "$c/model" "$c/checkpoint" "$c/npy" "$c/csv" "$c/columns"
+mkdir -p "$c/model" "$c/checkpoint" "$c/npy" "$c/csv" "$c/columns" "$c/bounds"
 # a model file -> its sections with a 2-byte count in front
 frame() {
     /usr/bin/python3 -c "
@@ -63,4 +63,7 @@ head -4 "$t/d.csv" >"$c/csv/plain.csv"
 printf '1,2,3\r\n4,5e-3,-6\r\n' >"$c/csv/crlf.csv"
 printf ' 1 , 2\n\n3,4\n' >"$c/csv/spaces.csv"
 for s in "0-9" "1,3,5-7" "2" "0-0,1" "3-1"; do printf '%s' "$s" >"$c/columns/$(echo "$s" | tr ',-' '_x')"; done
+# bounds as text: an interval and half-lines, a list with commas, an open side
+i=0
+for s in "0=0:1" "1,3=0:" "0-2=:5,4=-1:1" "6=1e-3:1e30" "7=:"; do i=$((i + 1)); printf '%s' "$s" >"$c/bounds/b$i"; done
 ls -R "$c" | head -40
