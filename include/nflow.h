@@ -851,6 +851,18 @@ NF_API nf_status nf_flow_distill(nf_flow *student, nf_flow *teacher, const nf_kl
  * included) and `best` (may be NULL) gets that check's figures. */
 NF_API nf_status nf_flow_distill_converge(nf_flow *student, nf_flow *teacher, const nf_kl_options *opt,
                                           int patience, double max_seconds, nf_kl_progress *best);
+/* Both phases of `nflow distill`, the recipe the tool and Python share:
+ * with ml not NULL, maximum likelihood on `samples` fresh teacher samples
+ * (nf_flow_distill_forward with ml, e.g. from nf_flow_distill_options; 0:
+ * its default count) into *ml_result; then, with kl not NULL, reverse KL
+ * until it stops improving (nf_flow_distill_converge, patience checks)
+ * into *last. max_seconds > 0 bounds both together: the first phase stops
+ * after the epoch that passes it (ml->progress still called) and the
+ * second gets what is left. Either result pointer may be NULL. */
+NF_API nf_status nf_flow_distill_run(nf_flow *student, nf_flow *teacher, const float *context, size_t context_rows,
+                                     size_t samples, const nf_train_options *ml, const nf_kl_options *kl,
+                                     int patience, double max_seconds, nf_train_result *ml_result,
+                                     nf_kl_progress *last);
 /* A student for a teacher: the config of `model` (a sampling-friendly kind:
  * nf_flow_student_model's by default) sized from the teacher's (layers,
  * hidden layers, activation, context, a MoG base's components), its hidden

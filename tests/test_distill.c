@@ -308,6 +308,53 @@ static void test_distill_forward(void)
     nf_flow_free(t);
 }
 
+static int epochs_seen;
+static int count_epoch(const nf_train_progress *p, void *user)
+{
+    (void)user;
+    epochs_seen += !p->in_epoch;
+    return 0;
+}
+
+/* nf_flow_distill_run: its first phase alone trains what
+ * nf_flow_distill_forward trains; a time limit stops that phase after the
+ * epoch that passes it (the caller's progress still called) and leaves the
+ * second phase the rest. */
+static void test_distill_run(void)
+{
+    enum { ROWS = 2000 };
+    static float data[ROWS * DIM];
+    static double la[ROWS], lb[ROWS];
+    nf_flow *t = trained_teacher(data, ROWS), *a = default_student(&t), *b = default_student(&t);
+    if (!a || !b)
+        return;
+    nf_train_options o;
+    nf_train_options_default(&o);
+    o.max_epochs = 3;
+    o.batch = 128;
+    nf_train_result ra, rb;
+    CHECK(nf_flow_distill_forward(a, t, 5000, NULL, 0, &o, &ra) == NF_OK, "%s", nf_last_error());
+    CHECK(nf_flow_distill_run(b, t, NULL, 0, 5000, &o, NULL, 5, 0, &rb, NULL) == NF_OK, "%s", nf_last_error());
+    CHECK(nf_flow_log_prob(a, data, ROWS, la) == NF_OK && nf_flow_log_prob(b, data, ROWS, lb) == NF_OK &&
+              !memcmp(la, lb, sizeof la) && ra.epochs == rb.epochs, "not the bits of nf_flow_distill_forward");
+    o.max_epochs = 1000;
+    o.progress = count_epoch;
+    epochs_seen = 0;
+    nf_kl_options k;
+    nf_kl_options_default(&k);
+    k.steps = 1000000;
+    k.lr = 1e-5; /* never converges in the time */
+    k.progress_every = 20;
+    nf_kl_progress last;
+    CHECK(nf_flow_distill_run(b, t, NULL, 0, 5000, &o, &k, 1000, 0.2, &rb, &last) == NF_OK, "%s", nf_last_error());
+    CHECK(rb.epochs >= 1 && rb.epochs < 1000 && epochs_seen == rb.epochs && last.step >= 1 && last.seconds < 5,
+          "%d epochs (%d seen), reverse KL to step %d in %g s", rb.epochs, epochs_seen, last.step, last.seconds);
+    CHECK(nf_flow_distill_run(b, t, NULL, 0, 5000, &o, &k, 5, -1, NULL, NULL) == NF_ERR_INVALID, "a negative limit");
+    nf_flow_free(a);
+    nf_flow_free(b);
+    nf_flow_free(t);
+}
+
 static int last_check_step;
 static int record_check(const nf_kl_progress *p, void *user)
 {
@@ -523,6 +570,7 @@ int main(void)
     RUN(test_student_starts_at_gaussian_fit);
     RUN(test_converge_stops);
     RUN(test_distill_forward);
+    RUN(test_distill_run);
     RUN(test_distill_options);
     RUN(test_student_width);
     RUN(test_annealed_rate);

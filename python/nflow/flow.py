@@ -1027,8 +1027,9 @@ class Flow:
         samples is 0 (steps None: 100000), until the KL on fresh samples
         stops falling (nf_flow_distill_converge: a check every
         progress_every steps, stop after `patience` checks without a lower
-        KL, at max_time seconds or at `steps`), keeping the best check's
-        student. callback(dict) at every check; a true return stops. Returns
+        KL, or at `steps`), keeping the best check's student; max_time
+        seconds bound both phases together, as nflow distill --max-time
+        (nf_flow_distill_run). callback(dict) at every check; a true return stops. Returns
         self; kl_, kl_stderr_, cross_entropy_, entropy_ (the best check's,
         when reverse KL ran), history_.
 
@@ -1075,26 +1076,30 @@ class Flow:
             self.history_ = []
         first, second = sorted((self, teacher), key=id)
         with first._lock, second._lock:
-            if samples != 0:
+            to = None
+            if samples != 0:  # the first phase: maximum likelihood on fresh teacher samples
                 to = _lib.nf_train_options()
-                lib.nf_flow_distill_options_sized(t, 0 if samples is None else samples, ctypes.byref(to), ctypes.sizeof(to))
+                lib.nf_flow_distill_options_sized(t, samples or 0, ctypes.byref(to), ctypes.sizeof(to))
                 to.seed = opt.seed
                 if epochs is not None:
                     to.max_epochs = epochs
                 if lr is not None:
                     to.lr = float(lr)
-                res = _lib.nf_train_result()
-                _check(lib.nf_flow_distill_forward(self._f, t, 0 if samples is None else samples,
-                                                   _fptr(c) if c is not None else None,
-                                                   0 if c is None else c.shape[0], ctypes.byref(to),
-                                                   ctypes.byref(res)))
-                self.ml_epochs_, self.ml_val_log_likelihood_ = res.epochs, res.val_log_likelihood
+            res = _lib.nf_train_result()
+
+            def run(kl, last):  # both phases, max_time shared: the library's recipe, as nflow distill's
+                st = lib.nf_flow_distill_run(self._f, t, _fptr(c) if c is not None else None,
+                                             0 if c is None else c.shape[0], samples or 0,
+                                             ctypes.byref(to) if to is not None else None, kl, patience, max_time,
+                                             ctypes.byref(res), last)
+                if to is not None:
+                    self.ml_epochs_, self.ml_val_log_likelihood_ = res.epochs, res.val_log_likelihood
+                return st
+
             if not reverse:
+                _check(run(None, None))
                 return self
-            guard = _Callback()
-            return self._reverse_kl(
-                lambda o, last: lib.nf_flow_distill_converge(self._f, t, o, patience, max_time, last), opt, verbose,
-                callback, guard)
+            return self._reverse_kl(run, opt, verbose, callback, _Callback())
 
     def fit_target(self, log_prob_fn, dim=None, steps=3000, batch=512, lr=1e-3, clip_norm=100.0, seed=None,
                    progress_every=100, warm_start=False, verbose=True, callback=None, dtype=np.float64,

@@ -4,6 +4,7 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "core/error.h"
 #include "core/rng.h"
@@ -147,5 +148,57 @@ nf_status nf_flow_distill_forward(nf_flow *student, nf_flow *teacher, size_t row
         st = flow_train_annealed(student, x, c, rows, x + rows * p, c ? c + rows * nc : NULL, n_val, opt, 1, result);
     free(x);
     free(c);
+    return st;
+}
+
+/* The first phase's progress: the caller's, then the shared time limit. */
+typedef struct timed_progress {
+    const nf_train_options *caller;
+    double started, max_seconds;
+} timed_progress;
+
+static double seconds_now(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
+}
+
+static int timed(const nf_train_progress *p, void *user)
+{
+    const timed_progress *t = user;
+    int stop = t->caller->progress && t->caller->progress(p, t->caller->user);
+    return stop || (!p->in_epoch && t->max_seconds > 0 && seconds_now() - t->started >= t->max_seconds);
+}
+
+nf_status nf_flow_distill_run(nf_flow *student, nf_flow *teacher, const float *context, size_t context_rows,
+                              size_t samples, const nf_train_options *ml, const nf_kl_options *kl, int patience,
+                              double max_seconds, nf_train_result *ml_result, nf_kl_progress *last)
+{
+    if (!(max_seconds >= 0))
+        return nf_fail(NF_ERR_INVALID, "distillation time limit %g: 0 (none) or more seconds", max_seconds);
+    timed_progress t = {ml, seconds_now(), max_seconds};
+    nf_status st = NF_OK;
+    if (ml) {
+        nf_train_options o;
+        nf_train_options_default(&o);
+        if ((st = sized_read(&o, sizeof o, TRAIN_OPTIONS_SIZE_1, ml, "nf_train_options")))
+            return st;
+        o.progress = timed;
+        o.user = &t;
+        nf_train_result r;
+        memset(&r, 0, sizeof r);
+        st = nf_flow_distill_forward(student, teacher, samples, context, context_rows, &o, &r);
+        if (ml_result)
+            *ml_result = r;
+    }
+    if (!st && kl) {
+        double left = 0;
+        if (max_seconds > 0) { /* what the first phase left, never nothing */
+            left = max_seconds - (seconds_now() - t.started);
+            left = left > 1e-3 ? left : 1e-3;
+        }
+        st = nf_flow_distill_converge(student, teacher, kl, patience, left, last);
+    }
     return st;
 }
