@@ -1,7 +1,8 @@
 #!/bin/sh
 # Value check of nflow against the plain PyTorch reference
 # (bench/torch_reference.py, issue 7): small MAF / MADE / IAF / RealNVP /
-# NICE models trained with the real command line on data of dimension 2, 6
+# NICE / NSF / autoregressive NSF models trained with the real command
+# line on data of dimension 2, 6
 # and 21; for each, nflow's per-row log-densities (`nflow eval --out`) and
 # its samples from given base noise (`nflow decode`) must agree with the
 # reference's to 1e-4 relative. Prints the reference's JSON lines and
@@ -88,6 +89,12 @@ for d in 6 21; do
 done
 run realnvp_bn_halves 6 --model realnvp --layers 4 --batch-norm --partition halves --activation tanh --base logistic
 run maf_mog 6 --model maf-mog --layers 2 --components 3
+# neural spline flows (issue 30): the reference's spline is written from the paper's equations
+for d in 2 6 21; do
+    run nsf "$d" --model nsf --layers 3 --bins 6
+    run nsf_ar "$d" --model nsf-ar --layers 2 --bins 5
+done
+run nsf_tanh 6 --model nsf --layers 2 --bins 4 --tail-bound 2 --activation tanh --partition halves
 
 "$py" "$here/torch_reference.py" batch "$work/list" | sed "s|$work/||g" > "$work/out" || true
 cat "$work/out"

@@ -13,6 +13,8 @@ and computes
 
 Supported: every section nflow writes (docs/model-format.md): the layers
 standardize, maf, iaf (both directions), affine_coupling, additive_coupling,
+spline_coupling and spline_maf (the rational-quadratic spline of Durkan et
+al. 2019, written here from the paper's equations, shifted or not),
 rescale, permutation, linear_lu, batch_norm (eval mode: the running
 averages of the `state` array; training mode is there for the speed peer);
 the bases normal, logistic, uniform and made_mog_base (density only: the
@@ -268,7 +270,7 @@ def get(path, sec, key, code, count=None, optional=False):
 # ---------------------------------------------------------------------------
 
 LAYER_TAGS = ("standardize", "additive_coupling", "affine_coupling", "rescale", "permutation", "linear_lu",
-              "maf", "iaf", "batch_norm")
+              "maf", "iaf", "batch_norm", "spline_coupling", "spline_maf")
 ACTIVATIONS = ("relu", "tanh")
 
 
@@ -297,6 +299,19 @@ def read_made_spec(path, sec, dim, per_dim):
                              "this reader refuses)" % sec.where(path))
     return {"hidden": int(hidden), "depth": int(depth), "act": act, "order": order, "degrees": degrees,
             "per_dim": per_dim, "n_params": mlp_param_count(dim, per_dim * dim, int(hidden), int(depth))}
+
+
+def read_spline_spec(path, sec):
+    """A spline layer's bins on [-B, B], and whether it is shifted (each
+    value's block then starts with alpha and mu: t = (x - mu) e^-alpha)."""
+    bins = get(path, sec, "bins", TYPE_I64)
+    bound = get(path, sec, "tail_bound", TYPE_F64)
+    shifted = bool(get(path, sec, "shifted", TYPE_I64, optional=True) or 0)
+    scale_bound = get(path, sec, "log_scale_bound", TYPE_F64) if shifted else 0.0
+    if not 2 <= bins <= 128 or not 0 < bound <= 1e6 or not 0 <= scale_bound < 100:
+        raise ModelFileError("%s: spline bins, tail bound or log-scale bound out of range" % sec.where(path))
+    return {"bins": int(bins), "tail_bound": float(bound), "shifted": shifted, "bound": float(scale_bound),
+            "per": 3 * int(bins) - 1 + (2 if shifted else 0)}
 
 
 def read_model(path):
@@ -368,6 +383,26 @@ def read_model(path):
             L.update(cond=cond, trans=trans, hidden=int(hidden), depth=int(depth), act=act, bound=bound,
                      n_out=n_out)
             n_p = mlp_param_count(len(cond), n_out, int(hidden), int(depth))
+        elif sec.tag in ("spline_coupling", "spline_maf"):
+            L.update(read_spline_spec(path, sec))
+            if sec.tag == "spline_coupling":
+                mask = get(path, sec, "mask", TYPE_I32S, dim) != 0
+                hidden = get(path, sec, "hidden", TYPE_I64)
+                depth = get(path, sec, "hidden_layers", TYPE_I64)
+                act = get(path, sec, "activation", TYPE_STR)
+                if act not in ACTIVATIONS or not 0 <= depth <= 16 or not 0 <= hidden <= 65536 \
+                        or (depth > 0 and hidden < 1):
+                    raise ModelFileError("%s: coupling sizes or activation out of range" % sec.where(path))
+                cond, trans = np.nonzero(mask)[0], np.nonzero(~mask)[0]
+                if len(cond) == 0 or len(trans) == 0:
+                    raise ModelFileError("%s: mask needs conditioning and changed dimensions" % sec.where(path))
+                hidden = int(hidden) if depth > 0 else 0
+                L.update(cond=cond, trans=trans, hidden=hidden, depth=int(depth), act=act,
+                         n_out=L["per"] * len(trans))
+                n_p = mlp_param_count(len(cond), L["n_out"], hidden, int(depth))
+            else:
+                L["made"] = read_made_spec(path, sec, dim, L["per"])
+                n_p = L["made"]["n_params"]
         elif sec.tag == "rescale":
             n_p = dim
         elif sec.tag == "permutation":
@@ -545,6 +580,119 @@ if torch is not None:
 
         def forward(self, x):
             return self.net(x[:, self.order]).view(x.shape[0], self.n, self.per_dim)
+
+    RQ_MIN_BIN = RQ_MIN_DERIVATIVE = 1e-3
+
+    def _rq(v, raw, K, B, inverse):
+        """The monotone rational-quadratic spline of Durkan, Bekasov, Murray
+        and Papamakarios (2019), from the paper's equations (4)-(8) and
+        appendix A: K bins on [-B, B], the identity outside; raw (..., 3K -
+        1): K widths and K heights by softmax (each bin at least RQ_MIN_BIN
+        of the interval), K - 1 interior derivatives by softplus (plus
+        RQ_MIN_DERIVATIVE; raw 0 gives 1), 1 at -B and B. Returns g(v) (or
+        g^-1(v)) and log |d out / d in|."""
+        def knots(p):
+            p = RQ_MIN_BIN + (1 - RQ_MIN_BIN * K) * torch.softmax(p, -1)
+            c = torch.cumsum(p, -1)
+            c = torch.cat([torch.zeros_like(c[..., :1]), c[..., :-1], torch.ones_like(c[..., :1])], -1)
+            return -B + 2 * B * c
+        xs, ys = knots(raw[..., :K]), knots(raw[..., K: 2 * K])
+        shift = math.log(math.expm1(1 - RQ_MIN_DERIVATIVE))
+        inner = RQ_MIN_DERIVATIVE + F.softplus(raw[..., 2 * K:] + shift)
+        one = torch.ones_like(inner[..., :1])
+        d = torch.cat([one, inner, one], -1)
+        inside = (v >= -B) & (v <= B)
+        vc = v.clamp(-B, B)
+        edges = ys if inverse else xs
+        k = (edges[..., 1:K] <= vc.unsqueeze(-1)).sum(-1, keepdim=True)  # the bin: interior knots at or below
+        at = lambda a, j=0: torch.gather(a, -1, k + j).squeeze(-1)
+        xk, w, yk, h, d0, d1 = at(xs), at(xs, 1) - at(xs), at(ys), at(ys, 1) - at(ys), at(d), at(d, 1)
+        s = h / w
+        if inverse:
+            dy = vc - yk
+            a = h * (s - d0) + dy * (d0 + d1 - 2 * s)
+            b = h * d0 - dy * (d0 + d1 - 2 * s)
+            c = -s * dy
+            xi = (2 * c / (-b - torch.sqrt((b * b - 4 * a * c).clamp_min(0)))).clamp(0, 1)
+        else:
+            xi = ((vc - xk) / w).clamp(0, 1)
+        t = xi * (1 - xi)
+        den = s + (d0 + d1 - 2 * s) * t
+        logd = 2 * torch.log(s) + torch.log(d1 * xi * xi + 2 * s * t + d0 * (1 - xi) ** 2) - 2 * torch.log(den)
+        out = xk + xi * w if inverse else yk + h * (s * xi * xi + d0 * t) / den
+        out = torch.where(inside, out, v)
+        logd = torch.where(inside, -logd if inverse else logd, torch.zeros_like(logd))
+        return out, logd
+
+    def _rq_block(v, block, L, inverse):
+        """A layer's block per value: [alpha, mu,] then the spline's raw
+        parameters; shifted, the spline reads t = (x - mu) e^-alpha."""
+        K, B = L["bins"], L["tail_bound"]
+        if not L["shifted"]:
+            return _rq(v, block, K, B, inverse)
+        alpha, mu = _bounded(block[..., 0], L["bound"]), block[..., 1]
+        _Stats.see(alpha)
+        if inverse:
+            t, logd = _rq(v, block[..., 2:], K, B, True)
+            return t * torch.exp(alpha) + mu, logd + alpha
+        y, logd = _rq((v - mu) * torch.exp(-alpha), block[..., 2:], K, B, False)
+        return y, logd - alpha
+
+    class SplineCoupling(nn.Module):
+        """z_B = g(x_B; theta(x_A)): a block of L["per"] values per changed
+        dimension, one after another, from the coupling's MLP."""
+
+        def __init__(self, L, flat, dtype):
+            super().__init__()
+            self.L = L
+            self.register_buffer("cond", torch.as_tensor(L["cond"], dtype=torch.long))
+            self.register_buffer("trans", torch.as_tensor(L["trans"], dtype=torch.long))
+            self.net = MLP(flat, len(L["cond"]), L["n_out"], L["hidden"], L["depth"], L["act"], dtype)
+
+        def _go(self, a, inverse):
+            block = self.net(a[:, self.cond]).view(a.shape[0], len(self.L["trans"]), self.L["per"])
+            y, logd = _rq_block(a[:, self.trans], block, self.L, inverse)
+            out = a.clone()
+            out[:, self.trans] = y
+            return out, logd.sum(1)
+
+        def x2z(self, x):
+            return self._go(x, False)
+
+        def z2x(self, z):
+            return self._go(z, True)
+
+    class SplineMAF(nn.Module):
+        """u_i = g(x_i; theta(x_<i)) (the autoregressive neural spline
+        flow): density one pass, sampling one MADE pass per dimension."""
+
+        def __init__(self, L, flat, n, dtype):
+            super().__init__()
+            self.L = L
+            self.made = MADE(L["made"], flat, n, dtype)
+            self.n = n
+
+        def _blocks(self, s):  # (rows, n, per) in dimension order
+            o = self.made(s)
+            b = torch.empty_like(o)
+            b[:, self.made.order] = o
+            return b
+
+        def x2z(self, x):
+            u, logd = _rq_block(x, self._blocks(x), self.L, False)
+            return u, logd.sum(1)
+
+        def z2x(self, u):
+            s = torch.zeros_like(u)
+            ldj = torch.zeros(u.shape[0], dtype=u.dtype)
+            for k in range(self.n):
+                i = int(self.made.order[k])
+                b = self._blocks(s)[:, i]  # the whole MADE, once per dimension
+                xi, logd = _rq_block(u[:, i], b, self.L, True)
+                s = s.clone()
+                s[:, i] = xi
+                ldj = ldj + logd
+            return s, ldj
 
     class Standardize(nn.Module):
         def __init__(self, L, dtype):
@@ -801,6 +949,10 @@ if torch is not None:
                     mods.append(LinearLU(L, flat, n, dtype))
                 elif tag in ("maf", "iaf"):
                     mods.append(Autoregressive(L, flat, n, dtype))
+                elif tag == "spline_coupling":
+                    mods.append(SplineCoupling(L, flat, dtype))
+                elif tag == "spline_maf":
+                    mods.append(SplineMAF(L, flat, n, dtype))
                 elif tag == "batch_norm":
                     mods.append(BatchNorm(L, flat, st[L["s_off"]: L["s_off"] + L["n_state"]], n, dtype))
                 else:  # read_model refuses anything else
