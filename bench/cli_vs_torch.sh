@@ -46,7 +46,9 @@ PY
 # CONFIG: kind layers hidden dim batch
 configs="maf 5 100 6 100
 maf 5 512 63 100
-realnvp 10 512 63 100"
+realnvp 10 512 63 100
+nsf 5 256 63 100
+nsf-ar 5 256 63 100"
 
 echo "$configs" | grep -e "$filter" | while read -r kind layers hidden dim batch; do
     tag="${kind}_n${dim}_h${hidden}"

@@ -1098,9 +1098,11 @@ def made_masks(n, hidden, depth, per_dim, degrees, dtype=bool):
 
 def synth_model(kind, dim, n_layers, hidden, depth, seed=1):
     """A model description like read_model's, without a file: what `nflow
-    train --model maf|realnvp` builds (MADEs in natural / reversed order
-    alternately, sequential hidden degrees; affine couplings on the even /
-    odd partition, flipped every other layer, log-scales bounded by 3),
+    train --model maf|realnvp|nsf|nsf-ar` builds (MADEs in natural /
+    reversed order alternately, sequential hidden degrees; affine couplings
+    on the even / odd partition, flipped every other layer, log-scales
+    bounded by 3; nsf: an LU layer before each spline coupling, nsf-ar: one
+    LU layer, then spline MADEs; shifted splines of 8 bins on [-3, 3]),
     with random weights (small last layers). Returns (model, forward FLOPs
     per row, dense-equivalent: 2 in out per linear layer)."""
     rng = np.random.default_rng(seed)
@@ -1123,16 +1125,40 @@ def synth_model(kind, dim, n_layers, hidden, depth, seed=1):
             flops += 2 * n_in * n_out
         return np.concatenate(out).astype(np.float32)
 
+    spline = {"bins": 8, "tail_bound": 3.0, "shifted": True, "bound": 3.0, "per": 3 * 8 - 1 + 2}
+
+    def lu_layer():  # the identity, as an LU layer starts
+        return {"tag": "linear_lu", "perm": np.arange(dim), "sign": np.ones(dim)}, np.zeros(dim * dim, np.float32)
+
+    extra = [lu_layer()] if kind == "nsf-ar" else []  # the whitening layer a spline MAF stack starts from
     for k in range(n_layers):
-        if kind == "maf":
+        if kind == "nsf":
+            extra.append(lu_layer())
+        for L, block in extra:
+            L.update(p_off=p_off, n_params=len(block), s_off=0, n_state=0)
+            p_off += len(block)
+            flat.append(block)
+            layers.append(L)
+            flops += 2 * dim * dim
+        extra = []
+        if kind in ("maf", "nsf-ar"):
+            per = 2 if kind == "maf" else spline["per"]
             order = np.arange(dim) if k % 2 == 0 else np.arange(dim)[::-1].copy()
             top = max(1, dim - 1)
             deg = np.sort(np.arange(hidden) % top + 1)
             degrees = np.tile(deg, (depth, 1)).reshape(depth, hidden)
             spec = {"hidden": hidden, "depth": depth, "act": "relu", "order": order, "degrees": degrees,
-                    "per_dim": 2, "n_params": mlp_param_count(dim, 2 * dim, hidden, depth)}
-            block = mlp_block([dim] + [hidden] * depth + [2 * dim], made_masks(dim, hidden, depth, 2, degrees))
-            L = {"tag": "maf", "bound": 3.0, "made": spec}
+                    "per_dim": per, "n_params": mlp_param_count(dim, per * dim, hidden, depth)}
+            block = mlp_block([dim] + [hidden] * depth + [per * dim], made_masks(dim, hidden, depth, per, degrees))
+            L = {"tag": "maf", "bound": 3.0, "made": spec} if kind == "maf" else \
+                dict(spline, tag="spline_maf", made=spec)
+        elif kind == "nsf":
+            mask = (np.arange(dim) % 2 == 0) != bool(k % 2)
+            cond, trans = np.nonzero(mask)[0], np.nonzero(~mask)[0]
+            n_out = spline["per"] * len(trans)
+            block = mlp_block([len(cond)] + [hidden] * depth + [n_out])
+            L = dict(spline, tag="spline_coupling", cond=cond, trans=trans, hidden=hidden, depth=depth, act="relu",
+                     n_out=n_out)
         else:
             mask = (np.arange(dim) % 2 == 0) != bool(k % 2)
             cond, trans = np.nonzero(mask)[0], np.nonzero(~mask)[0]
@@ -1375,7 +1401,7 @@ def main(argv=None):
     bn.add_argument("--repeats", type=int, help="timed repeats after the warm-up (default 11; 3 with --quick)")
     bn.add_argument("--threads", default="1,2", help="comma-separated thread counts (default 1,2)")
     tr = sub.add_parser("train", help="what `nflow train` does, for the end-to-end timing (bench/cli_vs_torch.sh)")
-    tr.add_argument("--kind", choices=("maf", "realnvp"), required=True)
+    tr.add_argument("--kind", choices=("maf", "realnvp", "nsf", "nsf-ar"), required=True)
     tr.add_argument("--data", required=True)
     tr.add_argument("--val", required=True)
     tr.add_argument("--test", required=True)

@@ -75,12 +75,17 @@ enum { SAMPLE_BLOCK = 64 };
 
 void base_sample(const base_density *b, rng *r, int rows, int dim, real *z)
 {
-    uint64_t key = rng_next(r);
+    base_sample_at(b, rng_next(r), 0, rows, dim, z);
+}
+
+void base_sample_at(const base_density *b, uint64_t key, size_t first_row, int rows, int dim, real *z)
+{
     int blocks = k_tiles(rows, SAMPLE_BLOCK);
+    uint64_t first_block = (uint64_t)(first_row / SAMPLE_BLOCK);
     K_PARALLEL_ROWS((size_t)rows * dim * 8)
     for (int blk = 0; blk < blocks; blk++) {
         rng own;
-        rng_seed(&own, key ^ (0x9e3779b97f4a7c15ULL * (uint64_t)(blk + 1)));
+        rng_seed(&own, key ^ (0x9e3779b97f4a7c15ULL * (first_block + (uint64_t)blk + 1)));
         int r0, r1;
         k_tile(rows, SAMPLE_BLOCK, blk, &r0, &r1);
         for (size_t k = (size_t)r0 * dim; k < (size_t)r1 * dim; k++) {

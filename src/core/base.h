@@ -20,5 +20,9 @@ void base_log_prob(const base_density *b, int rows, int dim, const real *z, doub
 void base_grad(const base_density *b, int rows, int dim, const real *z, real scale, real *dz);
 /* rows x dim draws in row order, so the stream does not depend on chunking. */
 void base_sample(const base_density *b, rng *r, int rows, int dim, real *z);
+/* The same rows of a larger draw under `key` (base_sample: one draw of r,
+ * first_row 0): rows first_row.. of it, first_row a multiple of 64, so
+ * that a draw made in parts is the draw made at once. */
+void base_sample_at(const base_density *b, uint64_t key, size_t first_row, int rows, int dim, real *z);
 
 #endif

@@ -262,6 +262,14 @@ void flow_base_sample(nf_flow *f, rng *r, int rows, real *z)
         base_sample(&f->base, r, rows, f->dim, z);
 }
 
+void flow_base_sample_at(nf_flow *f, rng *r, uint64_t key, size_t first_row, int rows, real *z)
+{
+    if (f->mog)
+        mog_sample(f->mog, f->params + f->mog->p_off, r, rows, z);
+    else
+        base_sample_at(&f->base, key, first_row, rows, f->dim, z);
+}
+
 void flow_base_log_prob(nf_flow *f, int rows, const real *z, double *out)
 {
     if (f->mog)

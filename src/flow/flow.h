@@ -109,6 +109,10 @@ void flow_nll_backward(nf_flow *f, int rows, const real *x, real *grads, real *d
 void flow_nll_backward_of(nf_flow *f, int rows, const real *x, int total, real *grads, real *dx);
 /* rows draws from the base density (rows <= max_rows). */
 void flow_base_sample(nf_flow *f, rng *r, int rows, real *z);
+/* Rows first_row.. of one draw in parts: a simple base's under `key`
+ * (drawn once from r for the whole draw; base_sample_at), a MoG base's
+ * from r in order. */
+void flow_base_sample_at(nf_flow *f, rng *r, uint64_t key, size_t first_row, int rows, real *z);
 /* log p_Z(z) per row. */
 void flow_base_log_prob(nf_flow *f, int rows, const real *z, double *out);
 /* z -> x for rows <= max_rows; ldj[r] = sum of log|det dx/dz| (may be NULL). */
