@@ -156,13 +156,13 @@ static inline void check_layer_gradients(layer *l, real *p, int dir, int rows, r
     free(ldj);
 }
 
-/* Mean NLL of rows (<= f->max_rows) through the flow's density pass. */
+/* Mean NLL of rows (<= f->work.max_rows) through the flow's density pass. */
 static inline double flow_mean_nll(nf_flow *f, int rows, const real *x)
 {
     double s = 0;
-    flow_x2z(f, rows, x, f->logp);
+    flow_x2z(f, rows, x, f->work.logp);
     for (int r = 0; r < rows; r++)
-        s -= f->logp[r];
+        s -= f->work.logp[r];
     return s / rows;
 }
 
@@ -174,9 +174,9 @@ static inline double check_flow_nll_gradients(nf_flow *f, int rows, real *x, con
 {
     int n = f->dim;
     real *dx = malloc(sizeof(real) * rows * n);
-    flow_x2z(f, rows, x, f->logp);
-    memset(f->grads, 0, sizeof(real) * f->n_params);
-    flow_nll_backward(f, rows, x, f->grads, dx);
+    flow_x2z(f, rows, x, f->work.logp);
+    memset(f->opt.grads, 0, sizeof(real) * f->n_params);
+    flow_nll_backward(f, rows, x, f->opt.grads, dx);
     const double h = 1e-6;
     for (int i = 0; i < rows * n; i++) {
         real keep = x[i];
@@ -190,7 +190,7 @@ static inline double check_flow_nll_gradients(nf_flow *f, int rows, real *x, con
     double gmax = 0;
     for (size_t k = 0; k < f->n_params; k++) {
         if (pinned && pinned[k]) {
-            CHECK(f->grads[k] == 0, "gradient on pinned parameter %zu", k);
+            CHECK(f->opt.grads[k] == 0, "gradient on pinned parameter %zu", k);
             continue;
         }
         real keep = f->params[k];
@@ -199,8 +199,8 @@ static inline double check_flow_nll_gradients(nf_flow *f, int rows, real *x, con
         f->params[k] = keep - h;
         double b = flow_mean_nll(f, rows, x);
         f->params[k] = keep;
-        CHECK_CLOSE(f->grads[k], (a - b) / (2 * h), 1e-6, 1e-5);
-        gmax = fmax(gmax, fabs(f->grads[k]));
+        CHECK_CLOSE(f->opt.grads[k], (a - b) / (2 * h), 1e-6, 1e-5);
+        gmax = fmax(gmax, fabs(f->opt.grads[k]));
     }
     free(dx);
     return gmax;
@@ -231,8 +231,8 @@ static inline void check_flow_round_trip(nf_flow *f, int rows, const real *x)
     size_t n = (size_t)rows * f->dim;
     real *z = malloc(sizeof(real) * n), *back = malloc(sizeof(real) * n);
     double *ldj = malloc(sizeof(double) * rows);
-    flow_x2z(f, rows, x, f->logp);
-    memcpy(z, f->act[f->n_layers - 1], sizeof(real) * n);
+    flow_x2z(f, rows, x, f->work.logp);
+    memcpy(z, f->work.act[f->n_layers - 1], sizeof(real) * n);
     flow_z2x(f, rows, z, back, ldj);
     for (size_t i = 0; i < n; i++)
         CHECK_CLOSE(back[i], x[i], 1e-10, 1e-10);

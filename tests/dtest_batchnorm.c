@@ -318,7 +318,7 @@ static void test_flow_gradient(void)
     flow_set_training(&f, 1);
     real before[4 * 4];
     memcpy(before, f.state, sizeof before);
-    flow_x2z(&f, ROWS, x, f.logp);
+    flow_x2z(&f, ROWS, x, f.work.logp);
     CHECK(memcmp(before, f.state, sizeof before) != 0, "training did not move the flow's state");
     check_flow_nll_gradients(&f, ROWS, x, NULL);
     /* a training step with the averages, then an exact round trip in eval mode */

@@ -44,8 +44,8 @@ static void check_sampling_gradients(nf_flow *f)
     }
     double w = rng_normal(&gen);
     flow_z2x_cached(f, ROWS, z, x, ldj);
-    memset(f->grads, 0, sizeof(real) * f->n_params);
-    flow_z2x_backward(f, ROWS, x, c, (real)w, f->grads, dz);
+    memset(f->opt.grads, 0, sizeof(real) * f->n_params);
+    flow_z2x_backward(f, ROWS, x, c, (real)w, f->opt.grads, dz);
     const double h = 1e-6;
     for (int i = 0; i < ROWS * N; i++) {
         real keep = z[i];
@@ -60,7 +60,7 @@ static void check_sampling_gradients(nf_flow *f)
     char *pinned = pinned_params(f);
     for (size_t k = 0; k < f->n_params; k++) {
         if (pinned[k]) {
-            CHECK(f->grads[k] == 0, "gradient on masked weight %zu", k);
+            CHECK(f->opt.grads[k] == 0, "gradient on masked weight %zu", k);
             continue;
         }
         real keep = f->params[k];
@@ -69,8 +69,8 @@ static void check_sampling_gradients(nf_flow *f)
         f->params[k] = keep - h;
         double b = sampling_loss(f, z, c, w);
         f->params[k] = keep;
-        CHECK_CLOSE(f->grads[k], (a - b) / (2 * h), 1e-6, 1e-5);
-        nonzero += fabs(f->grads[k]) > 1e-6;
+        CHECK_CLOSE(f->opt.grads[k], (a - b) / (2 * h), 1e-6, 1e-5);
+        nonzero += fabs(f->opt.grads[k]) > 1e-6;
     }
     CHECK(nonzero > f->n_params / 4, "only %zu of %zu parameter gradients are non-zero", nonzero, f->n_params);
     free(pinned);
@@ -125,11 +125,11 @@ static void test_teacher_input_gradient(void)
     char *pinned = pinned_params(&f);
     check_flow_nll_gradients(&f, ROWS, x, pinned);
     free(pinned);
-    flow_x2z(&f, ROWS, x, f.logp);
+    flow_x2z(&f, ROWS, x, f.work.logp);
     flow_nll_backward(&f, ROWS, x, NULL, dx_only);
-    flow_x2z(&f, ROWS, x, f.logp);
-    memset(f.grads, 0, sizeof(real) * f.n_params);
-    flow_nll_backward(&f, ROWS, x, f.grads, dx_full);
+    flow_x2z(&f, ROWS, x, f.work.logp);
+    memset(f.opt.grads, 0, sizeof(real) * f.n_params);
+    flow_nll_backward(&f, ROWS, x, f.opt.grads, dx_full);
     for (int i = 0; i < ROWS * N; i++)
         CHECK_CLOSE(dx_only[i], dx_full[i], 1e-14, 1e-12);
     free_test_flow(&f);

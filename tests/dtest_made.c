@@ -205,7 +205,7 @@ static void check_flow_gradient(int components, int depth, double dropout, int i
     check_flow_nll_gradients(&f, ROWS, x, pinned);
     size_t mog_grads = 0;
     for (size_t k = f.mog->p_off; k < f.n_params; k++)
-        mog_grads += fabs(f.grads[k]) > 1e-4;
+        mog_grads += fabs(f.opt.grads[k]) > 1e-4;
     CHECK(mog_grads > (size_t)(independent ? n : 10), "the MoG base's gradients are not trivially zero");
     check_flow_round_trip(&f, ROWS, x);
     free(pinned);
@@ -254,7 +254,7 @@ static void check_conditional_flow_gradient(int n, int with_layers, int componen
     flow_point_context(&f, ctx, NULL);
     check_flow_nll_gradients(&f, ROWS, x, pinned);
     flow_point_context(&f, ctx, dctx);
-    flow_x2z(&f, ROWS, x, f.logp);
+    flow_x2z(&f, ROWS, x, f.work.logp);
     flow_nll_backward(&f, ROWS, x, NULL, NULL);
     flow_point_context(&f, ctx, NULL);
     const double h = 1e-6;

@@ -13,7 +13,7 @@
 /* One Adam step on the flow's parameters (what training does). */
 static nf_status adam(nf_flow *f, double lr, double wd, double clip)
 {
-    return adam_step(f->n_params, f->params, f->grads, f->adam_m, f->adam_v, &f->adam_t, lr, wd, clip);
+    return adam_step(f->n_params, f->params, f->opt.grads, f->opt.m, f->opt.v, &f->opt.t, lr, wd, clip);
 }
 
 /* A flow with more than two of Adam's chunks of parameters. */
@@ -35,11 +35,11 @@ static void fill(nf_flow *f, uint64_t seed)
     rng_seed(&r, seed);
     for (size_t i = 0; i < f->n_params; i++) {
         f->params[i] = (float)rng_normal(&r);
-        f->grads[i] = (float)(rng_normal(&r) * (i % 7 == 0 ? 10 : 0.01));
+        f->opt.grads[i] = (float)(rng_normal(&r) * (i % 7 == 0 ? 10 : 0.01));
     }
-    memset(f->adam_m, 0, sizeof(float) * f->n_params);
-    memset(f->adam_v, 0, sizeof(float) * f->n_params);
-    f->adam_t = 0;
+    memset(f->opt.m, 0, sizeof(float) * f->n_params);
+    memset(f->opt.v, 0, sizeof(float) * f->n_params);
+    f->opt.t = 0;
 }
 
 /* The decayed gradient as float arithmetic gives it (where g and wd p
@@ -47,7 +47,7 @@ static void fill(nf_flow *f, uint64_t seed)
 static double decayed(const nf_flow *f, size_t i, double wd)
 {
     float d = (float)wd * f->params[i];
-    return (double)(f->grads[i] + d);
+    return (double)(f->opt.grads[i] + d);
 }
 
 /* One Adam step in double from the same state: the expected parameters. */
@@ -85,14 +85,14 @@ static void check_steps(double wd, double clip)
     for (int t = 1; t <= 3; t++) {
         by_hand(f, lrs[t - 1], wd, clip, m, v, t, pw, mw, vw);
         CHECK(adam(f, lrs[t - 1], wd, clip) == 0);
-        CHECK(f->adam_t == t);
+        CHECK(f->opt.t == t);
         double worst = 0;
         for (size_t i = 0; i < n; i++) {
             /* the step moves p by about lr: measure the error against it */
             worst = fmax(worst, fabs(f->params[i] - pw[i]) / (lrs[t - 1] * 1e-3 + 1e-6 * fabs(pw[i])));
-            worst = fmax(worst, fabs(f->adam_m[i] - mw[i]) / (1e-6 * fabs(mw[i]) + 1e-12));
-            m[i] = f->adam_m[i];
-            v[i] = f->adam_v[i];
+            worst = fmax(worst, fabs(f->opt.m[i] - mw[i]) / (1e-6 * fabs(mw[i]) + 1e-12));
+            m[i] = f->opt.m[i];
+            v[i] = f->opt.v[i];
         }
         CHECK(worst < 1, "wd %g clip %g step %d: off by %g of the tolerance", wd, clip, t, worst);
     }
@@ -118,7 +118,7 @@ static void test_directions(void)
     if (!f)
         return;
     fill(f, 5);
-    memset(f->grads, 0, sizeof(float) * f->n_params);
+    memset(f->opt.grads, 0, sizeof(float) * f->n_params);
     float before = f->params[10];
     CHECK(adam(f, 1e-2, 1.0, 0) == 0);
     CHECK(fabsf(f->params[10]) < fabsf(before), "decay moved %g to %g", before, f->params[10]);
@@ -178,7 +178,7 @@ static void test_same_bits_at_any_thread_count(void)
     CHECK(adam(b, 1e-3, 1e-6, 1.0) == 0);
     nf_set_threads(1);
     CHECK(memcmp(a->params, b->params, sizeof(float) * a->n_params) == 0);
-    CHECK(memcmp(a->adam_v, b->adam_v, sizeof(float) * a->n_params) == 0);
+    CHECK(memcmp(a->opt.v, b->opt.v, sizeof(float) * a->n_params) == 0);
     nf_flow_free(a);
     nf_flow_free(b);
 }

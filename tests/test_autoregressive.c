@@ -174,7 +174,7 @@ static void test_scratch_same_bits(void)
         if (iaf) {
             double lp[ROWS];
             flow_x2z(f, ROWS, in, lp);
-            memcpy(kept, f->act[f->n_layers - 1], sizeof kept);
+            memcpy(kept, f->work.act[f->n_layers - 1], sizeof kept);
         } else {
             flow_z2x(f, ROWS, in, kept, NULL);
         }

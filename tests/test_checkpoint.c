@@ -118,12 +118,12 @@ static void check_same(nf_flow *a, nf_flow *b, const char *what)
         return;
     size_t n = a->n_params;
     CHECK(memcmp(a->params, b->params, sizeof(float) * n) == 0, "%s: parameters differ", what);
-    CHECK(memcmp(a->adam_m, b->adam_m, sizeof(float) * n) == 0, "%s: Adam m differs", what);
-    CHECK(memcmp(a->adam_v, b->adam_v, sizeof(float) * n) == 0, "%s: Adam v differs", what);
-    CHECK(a->adam_t == b->adam_t, "%s: Adam step %lld vs %lld", what, (long long)a->adam_t, (long long)b->adam_t);
+    CHECK(memcmp(a->opt.m, b->opt.m, sizeof(float) * n) == 0, "%s: Adam m differs", what);
+    CHECK(memcmp(a->opt.v, b->opt.v, sizeof(float) * n) == 0, "%s: Adam v differs", what);
+    CHECK(a->opt.t == b->opt.t, "%s: Adam step %lld vs %lld", what, (long long)a->opt.t, (long long)b->opt.t);
     CHECK(a->n_state == 0 || memcmp(a->state, b->state, sizeof(float) * a->n_state) == 0, "%s: layer state", what);
-    CHECK(a->epochs == b->epochs && a->best_epoch == b->best_epoch, "%s: epochs %lld/%lld vs %lld/%lld", what,
-          (long long)a->epochs, (long long)a->best_epoch, (long long)b->epochs, (long long)b->best_epoch);
+    CHECK(a->record.epochs == b->record.epochs && a->record.best_epoch == b->record.best_epoch, "%s: epochs %lld/%lld vs %lld/%lld", what,
+          (long long)a->record.epochs, (long long)a->record.best_epoch, (long long)b->record.epochs, (long long)b->record.best_epoch);
     char pa[256], pb[256];
     path_in(pa, "same_a.nfm");
     path_in(pb, "same_b.nfm");
@@ -353,10 +353,10 @@ static nf_status resume(nf_flow *g, const char *ck, const float *train, size_t n
     o.resume_path = ck;
     float *before = malloc(sizeof(float) * g->n_params);
     memcpy(before, g->params, sizeof(float) * g->n_params);
-    int64_t t = g->adam_t;
+    int64_t t = g->opt.t;
     nf_status st = nf_flow_train(g, train, n_train, val, n_val, &o, NULL);
     if (st) {
-        CHECK(memcmp(before, g->params, sizeof(float) * g->n_params) == 0 && t == g->adam_t,
+        CHECK(memcmp(before, g->params, sizeof(float) * g->n_params) == 0 && t == g->opt.t,
               "a refused resume changed the flow");
         CHECK(strstr(nf_last_error(), ck) != NULL, "message does not name the file: %s", nf_last_error());
     }
@@ -488,7 +488,7 @@ static void test_checkpoint_is_a_model(void)
     if (h) {
         double lp2[N_VAL];
         CHECK(memcmp(h->params, g->params, sizeof(float) * g->n_params) == 0);
-        CHECK(h->adam_t == 0 && g->adam_t > 0, "steps %lld and %lld", (long long)h->adam_t, (long long)g->adam_t);
+        CHECK(h->opt.t == 0 && g->opt.t > 0, "steps %lld and %lld", (long long)h->opt.t, (long long)g->opt.t);
         CHECK(nf_flow_log_prob(h, VAL, N_VAL, lp2) == NF_OK && memcmp(lp, lp2, sizeof lp) == 0);
         nf_flow_free(h);
     }

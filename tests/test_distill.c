@@ -135,7 +135,7 @@ static int teacher_density(const float *x, size_t rows, int dim, double *log_p, 
     nf_flow *t = user;
     if (dim != DIM || nf_flow_log_prob(t, x, rows, log_p))
         return 1;
-    flow_x2z(t, (int)rows, x, t->logp);
+    flow_x2z(t, (int)rows, x, t->work.logp);
     flow_nll_backward(t, (int)rows, x, NULL, grad); /* -(1/rows) d log p / dx */
     for (size_t i = 0; i < rows * (size_t)dim; i++)
         grad[i] *= -(float)rows;

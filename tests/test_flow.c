@@ -366,7 +366,7 @@ static void test_actnorm_init_save_load(void)
     /* that step's forward pass computed with the initialised values: the
      * actnorm's output (its activation buffer) is standardised exactly */
     double zm[2], zs[2];
-    moments(f->act[1], n, zm, zs);
+    moments(f->work.act[1], n, zm, zs);
     moments(x, n, mean, std);
     for (int i = 0; i < 2; i++) {
         CHECK_CLOSE(zm[i], 0, 1e-5, 0);

@@ -29,9 +29,9 @@ void nf_flow_free(nf_flow *f)
     mog_free(f->mog);
     k_free(f->params);
     free(f->state);
-    free(f->data_min);
-    free(f->data_max);
-    free(f->gauss);
+    free(f->record.data_min);
+    free(f->record.data_max);
+    free(f->fit.chol);
     free(f->context_mean); /* context_std lies in the same block */
     free(f->context_columns);
     free(f);
@@ -104,7 +104,7 @@ nf_status nf_flow_log_prob(nf_flow *f, const float *x, size_t rows, double *log_
 nf_status nf_flow_gaussian_log_prob(nf_flow *f, const float *x, size_t rows, double *log_prob)
 {
     nf_status st = ready(f, x, rows);
-    if (!st && !f->gauss)
+    if (!st && !f->fit.chol)
         st = nf_fail(NF_ERR_UNSUPPORTED, "the model has no Gaussian fit (trained without whitening)");
     if (st || !rows || (st = flow_reserve(f, chunk_rows(rows))))
         return st;
@@ -146,8 +146,8 @@ nf_status nf_flow_encode_given(nf_flow *f, const float *x, const float *context,
     for (size_t r0 = 0; r0 < rows; r0 += EVAL_CHUNK) {
         int n = chunk_rows(rows - r0);
         flow_load_context(f, context, r0, n);
-        flow_x2z(f, n, x + r0 * f->dim, f->logp);
-        memcpy(z + r0 * f->dim, f->act[f->n_layers - 1], sizeof(float) * n * f->dim);
+        flow_x2z(f, n, x + r0 * f->dim, f->work.logp);
+        memcpy(z + r0 * f->dim, f->work.act[f->n_layers - 1], sizeof(float) * n * f->dim);
     }
     inference_end(f, fp);
     return check_finite(z, rows, f->dim, "code", "values");
@@ -187,7 +187,7 @@ nf_status nf_flow_sample_given(nf_flow *f, const float *context, size_t rows, ui
     /* The fit is of x's marginal: a conditional model's samples come from
      * the flow alone, so that none ignores its context (the floor stays in
      * the densities, w of their mass; src/flow/gaussian_fit.c). */
-    int mix = f->gauss && f->tail_weight > 0, draw_fit = mix && !f->context_dim, p = f->dim;
+    int mix = f->fit.chol && f->fit.tail_weight > 0, draw_fit = mix && !f->context_dim, p = f->dim;
     int *picked = mix ? malloc(sizeof(int) * SAMPLE_CHUNK) : NULL;
     real *drawn = mix ? malloc(sizeof(real) * SAMPLE_CHUNK * p) : NULL;
     real *drawn_context = mix && f->context_dim ? malloc(sizeof(real) * SAMPLE_CHUNK * f->context_dim) : NULL;
@@ -200,7 +200,7 @@ nf_status nf_flow_sample_given(nf_flow *f, const float *context, size_t rows, ui
     rng r, pick; /* the Gaussian component's rows and draws: a stream of their own */
     rng_seed(&r, seed);
     rng_seed(&pick, seed ^ 0x7461696C5F6D6978ull);
-    real *z = f->act[0];
+    real *z = f->work.act[0];
     uint64_t key = f->mog ? 0 : rng_next(&r); /* one draw for all the chunks */
     unsigned fp = inference_begin(f);
     for (size_t r0 = 0; r0 < rows; r0 += SAMPLE_CHUNK) {
@@ -210,15 +210,15 @@ nf_status nf_flow_sample_given(nf_flow *f, const float *context, size_t rows, ui
         flow_base_sample_at(f, &r, key, r0, n, z);
         if (log_prob)
             flow_base_log_prob(f, n, z, log_prob + r0);
-        flow_z2x(f, n, z, xo, f->logp);
+        flow_z2x(f, n, z, xo, f->work.logp);
         if (log_prob)
             for (int i = 0; i < n; i++)
-                log_prob[r0 + i] -= f->logp[i];
+                log_prob[r0 + i] -= f->work.logp[i];
         if (!mix)
             continue;
         int k = 0;
         for (int i = 0; i < n && draw_fit; i++)
-            if (rng_uniform(&pick) < f->tail_weight) {
+            if (rng_uniform(&pick) < f->fit.tail_weight) {
                 for (int j = 0; j < p; j++)
                     drawn[(size_t)k * p + j] = (real)rng_normal(&pick);
                 flow_gauss_draw(f, 1, drawn + (size_t)k * p, xo + (size_t)i * p);
@@ -229,12 +229,12 @@ nf_status nf_flow_sample_given(nf_flow *f, const float *context, size_t rows, ui
             continue;
         if (k) { /* the flow's density where the Gaussian drew, given those rows' context */
             for (int j = 0; j < k && drawn_context; j++)
-                memcpy(drawn_context + (size_t)j * f->context_dim, f->context + (size_t)picked[j] * f->context_dim,
+                memcpy(drawn_context + (size_t)j * f->context_dim, f->work.context + (size_t)picked[j] * f->context_dim,
                        sizeof(real) * f->context_dim);
             flow_point_context(f, drawn_context, NULL);
-            flow_x2z(f, k, drawn, f->logp);
+            flow_x2z(f, k, drawn, f->work.logp);
             for (int j = 0; j < k; j++)
-                log_prob[r0 + picked[j]] = f->logp[j];
+                log_prob[r0 + picked[j]] = f->work.logp[j];
         }
         flow_mix_tail(f, n, xo, log_prob + r0);
     }

@@ -80,9 +80,9 @@ nf_status flow_allocate_params(nf_flow *f)
         ly->state = f->state + ns;
         ns += ly->ops->n_state ? ly->ops->n_state(ly) : 0;
     }
-    f->grads = f->params + n;
-    f->adam_m = f->grads + n;
-    f->adam_v = f->adam_m + n;
+    f->opt.grads = f->params + n;
+    f->opt.m = f->opt.grads + n;
+    f->opt.v = f->opt.m + n;
     f->finalized = 1;
     return NF_OK;
 }
@@ -129,46 +129,46 @@ void flow_init_params(nf_flow *f, uint64_t seed)
 
 void flow_free_buffers(nf_flow *f)
 {
-    if (f->act)
+    if (f->work.act)
         for (int l = 0; l < f->n_layers; l++)
-            k_free(f->act[l]);
-    free(f->act);
-    k_free(f->dbuf[0]);
-    k_free(f->dbuf[1]);
-    free(f->ldj);
-    free(f->logp);
-    free(f->gauss_ldj);
-    free(f->context);
-    free(f->dcontext);
-    f->context = f->dcontext = NULL;
+            k_free(f->work.act[l]);
+    free(f->work.act);
+    k_free(f->work.dbuf[0]);
+    k_free(f->work.dbuf[1]);
+    free(f->work.ldj);
+    free(f->work.logp);
+    free(f->work.gauss_ldj);
+    free(f->work.context);
+    free(f->work.dcontext);
+    f->work.context = f->work.dcontext = NULL;
     flow_point_context(f, NULL, NULL);
-    f->act = NULL;
-    f->dbuf[0] = f->dbuf[1] = NULL;
-    f->ldj = f->logp = f->gauss_ldj = NULL;
-    f->max_rows = 0;
+    f->work.act = NULL;
+    f->work.dbuf[0] = f->work.dbuf[1] = NULL;
+    f->work.ldj = f->work.logp = f->work.gauss_ldj = NULL;
+    f->work.max_rows = 0;
 }
 
 nf_status flow_reserve(nf_flow *f, int rows)
 {
-    if (rows <= f->max_rows)
+    if (rows <= f->work.max_rows)
         return NF_OK;
     flow_free_buffers(f);
     size_t n = (size_t)rows * f->dim;
-    f->act = calloc((size_t)f->n_layers, sizeof *f->act);
-    f->dbuf[0] = k_alloc(sizeof(real) * n);
-    f->dbuf[1] = k_alloc(sizeof(real) * n);
-    f->ldj = malloc(sizeof(double) * rows);
-    f->logp = malloc(sizeof(double) * rows);
-    f->gauss_ldj = malloc(sizeof(double) * rows);
-    int ok = f->act && f->dbuf[0] && f->dbuf[1] && f->ldj && f->logp && f->gauss_ldj;
+    f->work.act = calloc((size_t)f->n_layers, sizeof *f->work.act);
+    f->work.dbuf[0] = k_alloc(sizeof(real) * n);
+    f->work.dbuf[1] = k_alloc(sizeof(real) * n);
+    f->work.ldj = malloc(sizeof(double) * rows);
+    f->work.logp = malloc(sizeof(double) * rows);
+    f->work.gauss_ldj = malloc(sizeof(double) * rows);
+    int ok = f->work.act && f->work.dbuf[0] && f->work.dbuf[1] && f->work.ldj && f->work.logp && f->work.gauss_ldj;
     if (ok && f->context_dim) {
-        f->context = calloc((size_t)rows * f->context_dim, sizeof(real));
-        f->dcontext = calloc((size_t)rows * f->context_dim, sizeof(real));
-        ok = f->context && f->dcontext;
+        f->work.context = calloc((size_t)rows * f->context_dim, sizeof(real));
+        f->work.dcontext = calloc((size_t)rows * f->context_dim, sizeof(real));
+        ok = f->work.context && f->work.dcontext;
     }
     for (int l = 0; ok && l < f->n_layers; l++) {
-        f->act[l] = k_alloc(sizeof(real) * n);
-        ok = f->act[l] && f->layers[l]->ops->reserve(f->layers[l], rows) == NF_OK;
+        f->work.act[l] = k_alloc(sizeof(real) * n);
+        ok = f->work.act[l] && f->layers[l]->ops->reserve(f->layers[l], rows) == NF_OK;
     }
     if (ok && f->mog)
         ok = mog_reserve(f->mog, rows) == NF_OK;
@@ -176,7 +176,7 @@ nf_status flow_reserve(nf_flow *f, int rows)
         flow_free_buffers(f);
         return nf_fail(NF_ERR_NOMEM, "out of memory for a batch of %d rows", rows);
     }
-    f->max_rows = rows;
+    f->work.max_rows = rows;
     return NF_OK;
 }
 
@@ -206,23 +206,23 @@ void flow_load_context(nf_flow *f, const float *context, size_t r0, int rows)
             double v = context[(size_t)r * nc + j];
             if (f->context_mean)
                 v = (v - f->context_mean[j]) / f->context_std[j];
-            f->context[(size_t)r * nc + j] = (real)v;
+            f->work.context[(size_t)r * nc + j] = (real)v;
         }
-    flow_point_context(f, f->context, NULL);
+    flow_point_context(f, f->work.context, NULL);
 }
 
 void flow_x2z(nf_flow *f, int rows, const real *x, double *logp)
 {
-    memset(f->ldj, 0, sizeof(double) * rows);
+    memset(f->work.ldj, 0, sizeof(double) * rows);
     const real *in = x;
     for (int l = 0; l < f->n_layers; l++) {
         layer *ly = f->layers[l];
-        ly->ops->x2z(ly, layer_params(f, ly), rows, in, f->act[l], f->ldj);
-        in = f->act[l];
+        ly->ops->x2z(ly, layer_params(f, ly), rows, in, f->work.act[l], f->work.ldj);
+        in = f->work.act[l];
     }
     flow_base_log_prob(f, rows, in, logp);
     for (int r = 0; r < rows; r++)
-        logp[r] += f->ldj[r];
+        logp[r] += f->work.ldj[r];
 }
 
 void flow_nll_backward(nf_flow *f, int rows, const real *x, real *grads, real *dx)
@@ -234,20 +234,20 @@ void flow_nll_backward_of(nf_flow *f, int rows, const real *x, int total, real *
 {
     const real w = (real)(-1.0 / total); /* d(-mean log p)/d log p_r */
     int last = f->n_layers - 1;
-    real *dout = f->dbuf[0], *din = f->dbuf[1];
+    real *dout = f->work.dbuf[0], *din = f->work.dbuf[1];
     if (f->mog)
-        mog_grad(f->mog, f->params + f->mog->p_off, rows, f->act[last], w, dout,
+        mog_grad(f->mog, f->params + f->mog->p_off, rows, f->work.act[last], w, dout,
                  grads ? grads + f->mog->p_off : NULL);
     else
-        base_grad(&f->base, rows, f->dim, f->act[last], w, dout);
+        base_grad(&f->base, rows, f->dim, f->work.act[last], w, dout);
     for (int l = last; l >= 0; l--) {
         layer *ly = f->layers[l];
-        const real *in = l > 0 ? f->act[l - 1] : x;
+        const real *in = l > 0 ? f->work.act[l - 1] : x;
         real *d = l > 0 ? din : dx;
         real *dp = grads && ly->ops->n_params(ly) ? grads + ly->p_off : NULL;
         if (!d && !dp)
             break; /* nothing below needs a gradient */
-        ly->ops->x2z_backward(ly, layer_params(f, ly), rows, in, f->act[l], dout, w, d, dp);
+        ly->ops->x2z_backward(ly, layer_params(f, ly), rows, in, f->work.act[l], dout, w, d, dp);
         real *t = dout;
         dout = din;
         din = t;
@@ -280,14 +280,14 @@ void flow_base_log_prob(nf_flow *f, int rows, const real *z, double *out)
 
 void flow_z2x(nf_flow *f, int rows, const real *z, real *x, double *ldj)
 {
-    double *acc = ldj ? ldj : f->ldj;
+    double *acc = ldj ? ldj : f->work.ldj;
     memset(acc, 0, sizeof(double) * rows);
     /* run the layers last to first, ping-ponging between two buffers and
      * writing the first layer's output straight into x */
     const real *in = z;
     for (int l = f->n_layers - 1; l >= 0; l--) {
         layer *ly = f->layers[l];
-        real *out = l == 0 ? x : f->dbuf[l & 1];
+        real *out = l == 0 ? x : f->work.dbuf[l & 1];
         ly->ops->z2x(ly, layer_params(f, ly), rows, in, out, acc);
         in = out;
     }
@@ -297,23 +297,23 @@ void flow_z2x_cached(nf_flow *f, int rows, const real *z, real *x, double *ldj)
 {
     int last = f->n_layers - 1;
     memset(ldj, 0, sizeof(double) * rows);
-    memcpy(f->act[last], z, sizeof(real) * rows * f->dim);
+    memcpy(f->work.act[last], z, sizeof(real) * rows * f->dim);
     for (int l = last; l >= 0; l--) {
         layer *ly = f->layers[l];
-        ly->ops->z2x(ly, layer_params(f, ly), rows, f->act[l], l > 0 ? f->act[l - 1] : x, ldj);
+        ly->ops->z2x(ly, layer_params(f, ly), rows, f->work.act[l], l > 0 ? f->work.act[l - 1] : x, ldj);
     }
 }
 
 void flow_z2x_backward(nf_flow *f, int rows, const real *x, const real *dx, real dldj, real *grads, real *dz)
 {
     int last = f->n_layers - 1;
-    real *dout = f->dbuf[0], *din = f->dbuf[1];
+    real *dout = f->work.dbuf[0], *din = f->work.dbuf[1];
     memcpy(dout, dx, sizeof(real) * rows * f->dim);
     for (int l = 0; l <= last; l++) {
         layer *ly = f->layers[l];
         real *d = l < last ? din : dz;
         real *dp = grads && ly->ops->n_params(ly) ? grads + ly->p_off : NULL;
-        ly->ops->z2x_backward(ly, layer_params(f, ly), rows, f->act[l], l > 0 ? f->act[l - 1] : x, dout, dldj, d,
+        ly->ops->z2x_backward(ly, layer_params(f, ly), rows, f->work.act[l], l > 0 ? f->work.act[l - 1] : x, dout, dldj, d,
                               dp);
         real *t = dout;
         dout = din;

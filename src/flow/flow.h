@@ -12,47 +12,65 @@
 #include "nflow.h"
 #include "core/real.h"
 
-struct nf_flow {
-    int dim;
-    /* A conditional flow's context columns (0: unconditional), their
-     * standardisation (context_dim each; NULL until set), and the current
-     * pass's standardised context and its gradient (max_rows rows). */
-    int context_dim;
-    double *context_mean, *context_std;
-    char *context_columns; /* the tool's column list of the context (nf_flow_set_context_columns), or NULL */
-    real *context, *dcontext;
-    base_density base;
-    mog_base *mog;   /* when not NULL, the base density instead of `base` */
-    layer **layers;
-    int n_layers, cap;
-    int finalized;
+/* What training keeps beside the parameters (the same layout): their
+ * gradients and Adam's moments, saved in checkpoints. */
+typedef struct flow_optimizer {
+    real *grads, *m, *v;
+    int64_t t;
+} flow_optimizer;
 
-    size_t n_params;
-    real *params, *grads, *adam_m, *adam_v;
-    int64_t adam_t;
-    size_t n_state;  /* non-trainable layer state (batch-norm averages) */
-    real *state;
-
-    int max_rows;    /* rows the buffers below hold */
-    real **act;      /* act[l]: output of layer l (rows x dim); act[n_layers-1] = z */
-    real *dbuf[2];   /* backward scratch, rows x dim */
-    double *ldj, *logp;
-    double *gauss_ldj; /* max_rows: the bounds' log-determinants for the Gaussian fit's density */
-
-    /* what built it (for info and saving) */
-    int has_config;
-    nf_config config;
-    /* training record */
+/* What the last training left to say of the model (saved with it). */
+typedef struct flow_record {
     int64_t train_rows, epochs, best_epoch;
     int checkpoint_failures;     /* of the last training run (nf_flow_checkpoint_failures) */
     char checkpoint_error[256];
     double train_ll, val_ll, test_ll;
     double *data_min, *data_max; /* of the training data, dim each, or NULL */
-    /* the Gaussian fit (src/flow/gaussian_fit.c): lower Cholesky factor of the
-     * standardised covariance (dim x dim) or NULL, sum log diag, and its
-     * weight in the model's density */
-    real *gauss;
-    double gauss_log_det, tail_weight;
+} flow_record;
+
+/* The passes' scratch: rows of one batch or chunk, grown by flow_reserve,
+ * never saved. */
+typedef struct flow_work {
+    int max_rows;    /* rows the buffers below hold */
+    real **act;      /* act[l]: output of layer l (rows x dim); act[n_layers-1] = z */
+    real *dbuf[2];   /* backward scratch, rows x dim */
+    double *ldj, *logp;
+    double *gauss_ldj; /* the bounds' log-determinants for the Gaussian fit's density */
+    real *context, *dcontext; /* the pass's standardised context and its gradient */
+} flow_work;
+
+/* The Gaussian fit (src/flow/gaussian_fit.c): lower Cholesky factor of the
+ * standardised covariance (dim x dim) or NULL, sum log diag, and its
+ * weight in the model's density. */
+typedef struct flow_fit {
+    real *chol;
+    double log_det, tail_weight;
+} flow_fit;
+
+struct nf_flow {
+    /* what the model is */
+    int dim;
+    /* A conditional flow's context columns (0: unconditional), their
+     * standardisation (context_dim each; NULL until set). */
+    int context_dim;
+    double *context_mean, *context_std;
+    char *context_columns; /* the tool's column list of the context (nf_flow_set_context_columns), or NULL */
+    base_density base;
+    mog_base *mog;   /* when not NULL, the base density instead of `base` */
+    layer **layers;
+    int n_layers, cap;
+    int finalized;
+    size_t n_params;
+    real *params;    /* one allocation with opt's buffers */
+    size_t n_state;  /* non-trainable layer state (batch-norm averages) */
+    real *state;
+    flow_fit fit;
+    int has_config;  /* what built it (for info and saving) */
+    nf_config config;
+
+    flow_optimizer opt; /* what training needs */
+    flow_record record; /* what training left */
+    flow_work work;     /* scratch */
 };
 
 /* The bounds layer (src/layers/bounds.h), layer 0 when there is one, or NULL. */
@@ -94,14 +112,14 @@ nf_status flow_reserve(nf_flow *f, int rows);
  * wanted). */
 void flow_point_context(nf_flow *f, const real *context, real *dcontext);
 /* Standardises rows <= max_rows of context (raw, rows x context_dim), from
- * its row r0 on, into f->context and points the layers at it (no
+ * its row r0 on, into f->work.context and points the layers at it (no
  * gradient). No-op for an unconditional flow (or a NULL context). */
 void flow_load_context(nf_flow *f, const float *context, size_t r0, int rows);
-/* x -> z for rows <= max_rows: leaves z in f->act[last] and log p(x) in
+/* x -> z for rows <= max_rows: leaves z in f->work.act[last] and log p(x) in
  * logp[r]. */
 void flow_x2z(nf_flow *f, int rows, const real *x, double *logp);
 /* Backward of the mean negative log-likelihood of the last flow_x2z:
- * adds dL/dparams into f->grads (or not, when grads is NULL) and, when dx
+ * adds dL/dparams into f->opt.grads (or not, when grads is NULL) and, when dx
  * is not NULL, writes dL/dx there. Returns nothing: all is in buffers. */
 void flow_nll_backward(nf_flow *f, int rows, const real *x, real *grads, real *dx);
 /* The same for these rows as part of a batch of `total` rows (the mean is

@@ -28,15 +28,15 @@
 nf_status flow_gauss_set(nf_flow *f, const double *chol, double tail_weight)
 {
     size_t p = (size_t)f->dim;
-    if (!f->gauss && !(f->gauss = malloc(sizeof(real) * p * p)))
+    if (!f->fit.chol && !(f->fit.chol = malloc(sizeof(real) * p * p)))
         return nf_fail(NF_ERR_NOMEM, "out of memory for the Gaussian fit");
-    f->gauss_log_det = 0;
+    f->fit.log_det = 0;
     for (size_t i = 0; i < p; i++)
         for (size_t j = 0; j < p; j++)
-            f->gauss[i * p + j] = (real)(j <= i ? chol[i * p + j] : 0);
+            f->fit.chol[i * p + j] = (real)(j <= i ? chol[i * p + j] : 0);
     for (size_t i = 0; i < p; i++)
-        f->gauss_log_det += log(f->gauss[i * p + i]);
-    f->tail_weight = tail_weight;
+        f->fit.log_det += log(f->fit.chol[i * p + i]);
+    f->fit.tail_weight = tail_weight;
     return NF_OK;
 }
 
@@ -52,12 +52,12 @@ static double gauss_log_prob_double(const nf_flow *f, const real *x, const doubl
     for (int i = 0; i < p; i++) { /* forward substitution: R z = y */
         double v = ((double)x[i] - mean[i]) / std[i];
         for (int j = 0; j < i; j++)
-            v -= (double)f->gauss[(size_t)i * p + j] * z[j];
-        z[i] = v / (double)f->gauss[(size_t)i * p + i];
+            v -= (double)f->fit.chol[(size_t)i * p + j] * z[j];
+        z[i] = v / (double)f->fit.chol[(size_t)i * p + i];
         acc += z[i] * z[i];
         log_std += log(std[i]);
     }
-    return -0.5 * acc - p * half_log_2pi - f->gauss_log_det - log_std;
+    return -0.5 * acc - p * half_log_2pi - f->fit.log_det - log_std;
 }
 
 /* log N(x) = log N(z; 0, I) - sum log r_ii - sum log std with z = R^-1 y,
@@ -69,12 +69,12 @@ void flow_gauss_log_prob(nf_flow *f, int rows, const real *x, double *out)
 {
     static const base_density standard_normal = {NF_BASE_NORMAL, 0, 1};
     int p = f->dim;
-    real *scratch = f->dbuf[0];
+    real *scratch = f->work.dbuf[0];
     const layer *b = flow_bounds(f);
     if (b) {
-        memset(f->gauss_ldj, 0, sizeof(double) * rows);
-        bounds_to_z(b, rows, x, f->dbuf[1], f->gauss_ldj);
-        x = f->dbuf[1];
+        memset(f->work.gauss_ldj, 0, sizeof(double) * rows);
+        bounds_to_z(b, rows, x, f->work.dbuf[1], f->work.gauss_ldj);
+        x = f->work.dbuf[1];
     }
     const double *mean, *std;
     standardize_get(f->layers[flow_first(f)], &mean, &std);
@@ -85,14 +85,14 @@ void flow_gauss_log_prob(nf_flow *f, int rows, const real *x, double *out)
         for (int i = 0; i < p; i++)
             scratch[(size_t)r * p + i] = (real)((x[(size_t)r * p + i] - mean[i]) / std[i]);
     /* z = R^-1 y for every row: Z = Y R^-T */
-    k_triangular(1, 0, 0, 1, 0, rows, p, f->gauss, p, scratch, p);
+    k_triangular(1, 0, 0, 1, 0, rows, p, f->fit.chol, p, scratch, p);
     base_log_prob(&standard_normal, rows, p, scratch, out);
     double *z = NULL; /* only for rows far out: rare */
     for (int r = 0; r < rows; r++) {
-        out[r] -= f->gauss_log_det + log_std;
+        out[r] -= f->fit.log_det + log_std;
         if (!isfinite(out[r]) && (z || (z = malloc(sizeof(double) * p))))
             out[r] = gauss_log_prob_double(f, x + (size_t)r * p, mean, std, z);
-        out[r] += b ? f->gauss_ldj[r] : 0;
+        out[r] += b ? f->work.gauss_ldj[r] : 0;
     }
     free(z);
 }
@@ -107,11 +107,11 @@ static double log_sum_exp(double a, double b)
 
 void flow_mix_tail(nf_flow *f, int rows, const real *x, double *logp)
 {
-    if (!f->gauss || !(f->tail_weight > 0))
+    if (!f->fit.chol || !(f->fit.tail_weight > 0))
         return;
-    double *lg = f->ldj; /* free after the pass */
+    double *lg = f->work.ldj; /* free after the pass */
     flow_gauss_log_prob(f, rows, x, lg);
-    double keep = log1p(-f->tail_weight), tail = log(f->tail_weight);
+    double keep = log1p(-f->fit.tail_weight), tail = log(f->fit.tail_weight);
     for (int r = 0; r < rows; r++) /* a flow that overflowed (NaN) has no density there: the floor holds */
         logp[r] = log_sum_exp(isnan(logp[r]) ? -INFINITY : keep + logp[r], tail + lg[r]);
 }
@@ -131,7 +131,7 @@ void flow_gauss_draw(const nf_flow *f, int rows, const real *u, real *x)
     const double *mean, *std;
     standardize_get(f->layers[flow_first(f)], &mean, &std);
     memcpy(x, u, sizeof(real) * rows * p);
-    k_triangular(0, 0, 0, 1, 0, rows, p, f->gauss, p, x, p); /* X = U R^T */
+    k_triangular(0, 0, 0, 1, 0, rows, p, f->fit.chol, p, x, p); /* X = U R^T */
     for (int r = 0; r < rows; r++)
         for (int i = 0; i < p; i++)
             x[(size_t)r * p + i] = (real)(mean[i] + std[i] * x[(size_t)r * p + i]);

@@ -32,7 +32,7 @@ nf_status nf_flow_new(nf_flow **out, int dim, nf_base base)
     f->base.kind = base;
     f->base.lo = 0;
     f->base.hi = 1;
-    f->val_ll = f->train_ll = f->test_ll = NAN;
+    f->record.val_ll = f->record.train_ll = f->record.test_ll = NAN;
     nf_status st = flow_add(f, standardize_new(dim, NULL, NULL));
     if (st) {
         nf_flow_free(f);
@@ -309,7 +309,7 @@ nf_status nf_flow_set_bounds(nf_flow *f, const double *lo, const double *hi)
         return nf_fail(NF_ERR_INVALID, "NULL flow");
     if (!lo != !hi)
         return nf_fail(NF_ERR_INVALID, "bounds: give both lo and hi, or neither (no bounds)");
-    if (f->data_min || f->train_rows)
+    if (f->record.data_min || f->record.train_rows)
         return nf_fail(NF_ERR_INVALID, "bounds are set before the standardisation is fitted "
                                        "(nf_flow_fit_standardization): it is fitted to the mapped columns");
     layer *l = NULL;
@@ -416,12 +416,12 @@ nf_status nf_flow_fit_standardization(nf_flow *f, const float *x, size_t rows)
     if (!st && f->has_config && f->config.whiten)
         st = flow_fit_whitening(f, x, rows);
     if (!st) {
-        free(f->data_min);
-        free(f->data_max);
-        f->data_min = lo;
-        f->data_max = hi;
+        free(f->record.data_min);
+        free(f->record.data_max);
+        f->record.data_min = lo;
+        f->record.data_max = hi;
         lo = hi = NULL;
-        f->train_rows = (int64_t)rows;
+        f->record.train_rows = (int64_t)rows;
     }
     free(mapped);
     free(mean);

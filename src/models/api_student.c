@@ -106,7 +106,7 @@ static void teacher_chol(const nf_flow *t, double *chol)
     size_t p = (size_t)t->dim;
     for (size_t i = 0; i < p; i++)
         for (size_t j = 0; j < p; j++)
-            chol[i * p + j] = t->gauss ? (double)t->gauss[i * p + j] : i == j;
+            chol[i * p + j] = t->fit.chol ? (double)t->fit.chol[i * p + j] : i == j;
 }
 
 static nf_status copy_data_transforms(nf_flow *s, const nf_flow *t)

@@ -22,11 +22,11 @@ static const char *const partition_names[] = {"halves", "even_odd", "mask"};
 /* The Gaussian fit of a whitened model (src/flow/gaussian_fit.c). */
 static nf_status gauss_save(const nf_flow *f, mf_writer *w)
 {
-    if (!f->gauss)
+    if (!f->fit.chol)
         return NF_OK;
     nf_status st = mf_begin(w, "gaussian_fit");
-    if (!st) st = mf_put_f32s(w, "cholesky", f->gauss, (size_t)f->dim * f->dim);
-    if (!st) st = mf_put_f64(w, "tail_weight", f->tail_weight);
+    if (!st) st = mf_put_f32s(w, "cholesky", f->fit.chol, (size_t)f->dim * f->dim);
+    if (!st) st = mf_put_f64(w, "tail_weight", f->fit.tail_weight);
     return st;
 }
 
@@ -122,14 +122,14 @@ static nf_status put_header(const nf_flow *f, mf_writer *w)
         if (!st) st = mf_put_f64(w, "tail_bound", c->tail_bound);
     }
     if (!st) st = mf_begin(w, "training");
-    if (!st) st = mf_put_i64(w, "rows", f->train_rows);
-    if (!st) st = mf_put_i64(w, "epochs", f->epochs);
-    if (!st) st = mf_put_i64(w, "best_epoch", f->best_epoch);
-    if (!st) st = mf_put_f64(w, "train_log_likelihood", f->train_ll);
-    if (!st) st = mf_put_f64(w, "val_log_likelihood", f->val_ll);
-    if (!st) st = mf_put_f64(w, "test_log_likelihood", f->test_ll);
-    if (!st && f->data_min) st = mf_put_f64s(w, "data_min", f->data_min, f->dim);
-    if (!st && f->data_max) st = mf_put_f64s(w, "data_max", f->data_max, f->dim);
+    if (!st) st = mf_put_i64(w, "rows", f->record.train_rows);
+    if (!st) st = mf_put_i64(w, "epochs", f->record.epochs);
+    if (!st) st = mf_put_i64(w, "best_epoch", f->record.best_epoch);
+    if (!st) st = mf_put_f64(w, "train_log_likelihood", f->record.train_ll);
+    if (!st) st = mf_put_f64(w, "val_log_likelihood", f->record.val_ll);
+    if (!st) st = mf_put_f64(w, "test_log_likelihood", f->record.test_ll);
+    if (!st && f->record.data_min) st = mf_put_f64s(w, "data_min", f->record.data_min, f->dim);
+    if (!st && f->record.data_max) st = mf_put_f64s(w, "data_max", f->record.data_max, f->dim);
     return st;
 }
 
@@ -150,9 +150,9 @@ nf_status flow_put_model(const nf_flow *f, mf_writer *w, int with_optimizer)
         return st;
     if (!st) st = mf_begin(w, "optimizer");
     if (!st) st = mf_put_str(w, "kind", "adam");
-    if (!st) st = mf_put_i64(w, "step", f->adam_t);
-    if (!st) st = mf_put_f32s(w, "m", f->adam_m, n);
-    if (!st) st = mf_put_f32s(w, "v", f->adam_v, n);
+    if (!st) st = mf_put_i64(w, "step", f->opt.t);
+    if (!st) st = mf_put_f32s(w, "m", f->opt.m, n);
+    if (!st) st = mf_put_f32s(w, "v", f->opt.v, n);
     return st;
 }
 
@@ -278,16 +278,16 @@ static nf_status read_config(const mf_file *mf, const mf_section *s, nf_flow *f)
 
 static nf_status read_training(const mf_file *mf, const mf_section *s, nf_flow *f)
 {
-    nf_status st = mf_get_i64(mf, s, "rows", &f->train_rows);
-    if (!st) st = mf_get_i64(mf, s, "epochs", &f->epochs);
-    if (!st) st = mf_get_i64(mf, s, "best_epoch", &f->best_epoch);
-    if (!st) st = mf_get_f64(mf, s, "train_log_likelihood", &f->train_ll);
-    if (!st) st = mf_get_f64(mf, s, "val_log_likelihood", &f->val_ll);
-    if (!st) st = mf_get_f64(mf, s, "test_log_likelihood", &f->test_ll);
+    nf_status st = mf_get_i64(mf, s, "rows", &f->record.train_rows);
+    if (!st) st = mf_get_i64(mf, s, "epochs", &f->record.epochs);
+    if (!st) st = mf_get_i64(mf, s, "best_epoch", &f->record.best_epoch);
+    if (!st) st = mf_get_f64(mf, s, "train_log_likelihood", &f->record.train_ll);
+    if (!st) st = mf_get_f64(mf, s, "val_log_likelihood", &f->record.val_ll);
+    if (!st) st = mf_get_f64(mf, s, "test_log_likelihood", &f->record.test_ll);
     const double *v;
     for (int k = 0; k < 2 && !st; k++) {
         const char *key = k ? "data_max" : "data_min";
-        double **dst = k ? &f->data_max : &f->data_min;
+        double **dst = k ? &f->record.data_max : &f->record.data_min;
         if (!mf_has(s, key))
             continue;
         st = mf_get_f64s(mf, s, key, (size_t)f->dim, &v, NULL);
@@ -428,8 +428,8 @@ static nf_status read_flow(const mf_file *mf, nf_flow **out)
                      f->mog->context_dim, f->context_dim);
     if (!st && i < ns && strcmp(mf_section_tag(mf_section_at(mf, i)), "gaussian_fit") == 0)
         st = gauss_load(mf, mf_section_at(mf, i++), f);
-    if (!st && f->gauss)
-        f->config.tail_weight = f->tail_weight;
+    if (!st && f->fit.chol)
+        f->config.tail_weight = f->fit.tail_weight;
     if (!st)
         st = flow_allocate_params(f);
     if (!st && f->n_params != (size_t)n_params)
@@ -446,10 +446,10 @@ static nf_status read_flow(const mf_file *mf, nf_flow **out)
      * further training starts Adam afresh */
     if (!st && i < ns && strcmp(mf_section_tag(mf_section_at(mf, i)), "optimizer") == 0) {
         s = mf_section_at(mf, i++);
-        st = mf_get_i64(mf, s, "step", &f->adam_t);
-        if (!st) st = mf_copy_f32s(mf, s, "m", f->n_params, f->adam_m);
-        if (!st) st = mf_copy_f32s(mf, s, "v", f->n_params, f->adam_v);
-        if (!st && f->adam_t < 0)
+        st = mf_get_i64(mf, s, "step", &f->opt.t);
+        if (!st) st = mf_copy_f32s(mf, s, "m", f->n_params, f->opt.m);
+        if (!st) st = mf_copy_f32s(mf, s, "v", f->n_params, f->opt.v);
+        if (!st && f->opt.t < 0)
             st = nf_fail(NF_ERR_FORMAT, "%s: section 'optimizer': negative step", path);
     }
     size_t bad;
@@ -516,11 +516,11 @@ size_t nf_flow_describe(const nf_flow *f, char *buf, size_t size)
         OUT("model: %s, MADEs of %d x %d %s, first order %s%s%s\n", nf_model_name(c->model), c->hidden_layers,
             c->hidden, activation_names[c->activation], order_names[c->order],
             c->random_degrees ? ", random degrees" : "", c->batch_norm ? ", batch norm" : "");
-    if (f->gauss && c->model != NF_MODEL_GAUSSIAN) /* fitted from data, not merely configured */
+    if (f->fit.chol && c->model != NF_MODEL_GAUSSIAN) /* fitted from data, not merely configured */
         OUT("first layer: whitening of the training covariance (linear LU, trained on)\n");
-    if (f->gauss && f->tail_weight > 0)
-        OUT("density: %g x flow + %g x the Gaussian fit (a floor under the tails)\n", 1 - f->tail_weight,
-            f->tail_weight);
+    if (f->fit.chol && f->fit.tail_weight > 0)
+        OUT("density: %g x flow + %g x the Gaussian fit (a floor under the tails)\n", 1 - f->fit.tail_weight,
+            f->fit.tail_weight);
     OUT("dimension: %d\n", f->dim);
     if (f->context_dim && f->context_columns)
         OUT("context: %d column%s (--context-columns %s)\n", f->context_dim, f->context_dim == 1 ? "" : "s",
@@ -546,19 +546,19 @@ size_t nf_flow_describe(const nf_flow *f, char *buf, size_t size)
     }
     const double *mean, *std;
     standardize_get(f->layers[flow_first(f)], &mean, &std);
-    OUT("data statistics (%lld training rows%s):\n  %-6s %12s %12s %12s %12s\n", (long long)f->train_rows,
+    OUT("data statistics (%lld training rows%s):\n  %-6s %12s %12s %12s %12s\n", (long long)f->record.train_rows,
         flow_bounds(f) ? "; bounded columns as mapped to the real line" : "", "column", "mean", "std", "min", "max");
     for (int i = 0; i < f->dim; i++) {
         if (i == 12 && f->dim > 16) {
             OUT("  ... %d more columns\n", f->dim - 12);
             break;
         }
-        OUT("  %-6d %12.6g %12.6g %12.6g %12.6g\n", i, mean[i], std[i], f->data_min ? f->data_min[i] : NAN,
-            f->data_max ? f->data_max[i] : NAN);
+        OUT("  %-6d %12.6g %12.6g %12.6g %12.6g\n", i, mean[i], std[i], f->record.data_min ? f->record.data_min[i] : NAN,
+            f->record.data_max ? f->record.data_max[i] : NAN);
     }
-    if (f->epochs)
+    if (f->record.epochs)
         OUT("training: %lld epochs, best epoch %lld, mean log-likelihood train %.4f, validation %.4f, test %.4f\n",
-            (long long)f->epochs, (long long)f->best_epoch, f->train_ll, f->val_ll, f->test_ll);
+            (long long)f->record.epochs, (long long)f->record.best_epoch, f->record.train_ll, f->record.val_ll, f->record.test_ll);
 #undef OUT
     return k;
 }

@@ -28,7 +28,7 @@ enum { DISTILL_MIN_SAMPLES_FULL = 50000, DISTILL_MIN_SAMPLES = 10000 };
  * teacher's time. 0 without a record. */
 static double visits_budget(const nf_flow *teacher)
 {
-    double visits = (double)teacher->epochs * (double)teacher->train_rows;
+    double visits = (double)teacher->record.epochs * (double)teacher->record.train_rows;
     return visits > 0 ? visits : 0;
 }
 
@@ -66,7 +66,7 @@ static void distill_plan(const nf_flow *teacher, size_t *samples, int *epochs)
 {
     double budget = visits_budget(teacher), cost = student_visit_cost(teacher);
     if (*samples == 0) {
-        double r = DISTILL_ROWS_PER_TEACHER_ROW * (double)teacher->train_rows, once = budget / (SAMPLE_COST + cost);
+        double r = DISTILL_ROWS_PER_TEACHER_ROW * (double)teacher->record.train_rows, once = budget / (SAMPLE_COST + cost);
         r = r < DISTILL_MIN_SAMPLES_FULL ? DISTILL_MIN_SAMPLES_FULL : r > 1000000 ? 1000000 : r;
         if (budget > 0 && once < r)
             r = once < DISTILL_MIN_SAMPLES ? DISTILL_MIN_SAMPLES : once;

@@ -78,7 +78,7 @@ static nf_status check_context(const nf_flow *f, const float *context, size_t ro
 static void dropout_begin(nf_flow *f, const nf_train_options *o, size_t first_row)
 {
     if (o->dropout > 0)
-        flow_set_dropout(f, o->dropout, k_mix64(k_mix64(o->seed ^ 0x64726f706f7574ull) + (uint64_t)f->adam_t),
+        flow_set_dropout(f, o->dropout, k_mix64(k_mix64(o->seed ^ 0x64726f706f7574ull) + (uint64_t)f->opt.t),
                          first_row);
 }
 
@@ -126,7 +126,7 @@ nf_status nf_flow_train_step(nf_flow *f, const float *batch, size_t rows, const 
 }
 
 /* Mean log-likelihood of a data set, summed in double, in chunks of a
- * fixed size (not f->max_rows, which depends on the flow's history). */
+ * fixed size (not f->work.max_rows, which depends on the flow's history). */
 static double dataset_mean_log_lik(nf_flow *f, const float *x, const float *context, size_t rows, int chunk,
                                    const train_share *share)
 {
@@ -139,9 +139,9 @@ static double dataset_mean_log_lik(nf_flow *f, const float *x, const float *cont
     for (size_t r0 = lo; r0 < hi; r0 += (size_t)chunk) {
         int n = hi - r0 < (size_t)chunk ? (int)(hi - r0) : chunk;
         flow_load_context(f, context, r0, n);
-        flow_log_prob_rows(f, n, x + r0 * f->dim, f->logp);
+        flow_log_prob_rows(f, n, x + r0 * f->dim, f->work.logp);
         for (int i = 0; i < n; i++)
-            sum += f->logp[i];
+            sum += f->work.logp[i];
     }
     if (share->ranks > 1 && share->reduce(&sum, 1, 1, share->user))
         return NAN;
@@ -520,20 +520,20 @@ static nf_status train_finish(train_run *r, nf_status st, nf_train_result *resul
         memcpy(f->params, s->best, sizeof(real) * n);
         memcpy(f->state, s->best + n, sizeof(real) * ns);
     }
-    f->epochs += s->epoch;
-    f->best_epoch = s->best_epoch;
-    f->val_ll = r->n_val ? s->best_val : NAN;
-    f->train_ll = s->last_train;
+    f->record.epochs += s->epoch;
+    f->record.best_epoch = s->best_epoch;
+    f->record.val_ll = r->n_val ? s->best_val : NAN;
+    f->record.train_ll = s->last_train;
     if (result) {
         result->epochs = (int)s->epoch;
         result->best_epoch = (int)s->best_epoch;
         result->train_log_likelihood = s->last_train;
-        result->val_log_likelihood = f->val_ll;
+        result->val_log_likelihood = f->record.val_ll;
         result->seconds = now() - r->t0;
         result->stopped = r->stopped;
     }
-    f->checkpoint_failures = r->checkpoint_failures;
-    snprintf(f->checkpoint_error, sizeof f->checkpoint_error, "%s", r->checkpoint_error);
+    f->record.checkpoint_failures = r->checkpoint_failures;
+    snprintf(f->record.checkpoint_error, sizeof f->record.checkpoint_error, "%s", r->checkpoint_error);
     train_state_free(s);
     return st;
 }
@@ -607,18 +607,18 @@ nf_status nf_flow_evaluate_test_given(nf_flow *f, const float *x, const float *c
     double mean = 0, m2 = 0;
     size_t seen = 0;
     unsigned fp = k_fast_fp_begin();
-    for (size_t r0 = 0; r0 < rows; r0 += (size_t)f->max_rows) {
-        int n = rows - r0 < (size_t)f->max_rows ? (int)(rows - r0) : f->max_rows;
+    for (size_t r0 = 0; r0 < rows; r0 += (size_t)f->work.max_rows) {
+        int n = rows - r0 < (size_t)f->work.max_rows ? (int)(rows - r0) : f->work.max_rows;
         flow_load_context(f, context, r0, n);
-        flow_log_prob_rows(f, n, x + r0 * f->dim, f->logp);
+        flow_log_prob_rows(f, n, x + r0 * f->dim, f->work.logp);
         for (int i = 0; i < n; i++) {
-            double d = f->logp[i] - mean;
+            double d = f->work.logp[i] - mean;
             mean += d / (double)++seen;
-            m2 += d * (f->logp[i] - mean);
+            m2 += d * (f->work.logp[i] - mean);
         }
     }
     k_fast_fp_end(fp);
-    f->test_ll = mean;
+    f->record.test_ll = mean;
     if (mean_log_lik)
         *mean_log_lik = mean;
     if (two_stderr)
@@ -635,6 +635,6 @@ nf_status nf_flow_evaluate_test(nf_flow *f, const float *x, size_t rows, double 
 int nf_flow_checkpoint_failures(const nf_flow *f, const char **last_error)
 {
     if (last_error)
-        *last_error = f->checkpoint_error;
-    return f->checkpoint_failures;
+        *last_error = f->record.checkpoint_error;
+    return f->record.checkpoint_failures;
 }

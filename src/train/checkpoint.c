@@ -173,9 +173,9 @@ static nf_status check_flow(const mf_file *mf, const nf_flow *f)
     if (st)
         return st;
     size_t n = f->n_params;
-    if (np != n || nst != f->n_state || nm != n || nv != n || step != f->adam_t ||
-        (n && (memcmp(p, f->params, sizeof(float) * n) || memcmp(m, f->adam_m, sizeof(float) * n) ||
-               memcmp(v, f->adam_v, sizeof(float) * n))) ||
+    if (np != n || nst != f->n_state || nm != n || nv != n || step != f->opt.t ||
+        (n && (memcmp(p, f->params, sizeof(float) * n) || memcmp(m, f->opt.m, sizeof(float) * n) ||
+               memcmp(v, f->opt.v, sizeof(float) * n))) ||
         (nst && memcmp(st_v, f->state, sizeof(float) * nst)))
         return nf_fail(NF_ERR_INVALID,
                        "%s: the flow to train is not the model saved in this checkpoint "

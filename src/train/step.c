@@ -15,26 +15,26 @@ static void zero_grads(nf_flow *f)
     enum { PIECE = 1 << 14 };
 #pragma omp parallel for schedule(static) num_threads(k_threads()) if (n > 4 * PIECE)
     for (size_t i = 0; i < n; i += PIECE)
-        memset(f->grads + i, 0, sizeof(real) * (n - i < PIECE ? n - i : PIECE));
+        memset(f->opt.grads + i, 0, sizeof(real) * (n - i < PIECE ? n - i : PIECE));
 }
 
 double train_step(nf_flow *f, int rows, const real *x, double lr, double weight_decay, double clip_norm)
 {
     size_t n = f->n_params;
     flow_set_training(f, 1);
-    flow_x2z(f, rows, x, f->logp);
+    flow_x2z(f, rows, x, f->work.logp);
     double loss = 0;
     for (int r = 0; r < rows; r++)
-        loss -= f->logp[r];
+        loss -= f->work.logp[r];
     loss /= rows;
     if (!isfinite(loss)) {
         flow_set_training(f, 0);
         return loss;
     }
     zero_grads(f);
-    flow_nll_backward(f, rows, x, f->grads, NULL);
+    flow_nll_backward(f, rows, x, f->opt.grads, NULL);
     flow_set_training(f, 0);
-    if (adam_step(n, f->params, f->grads, f->adam_m, f->adam_v, &f->adam_t, lr, weight_decay, clip_norm))
+    if (adam_step(n, f->params, f->opt.grads, f->opt.m, f->opt.v, &f->opt.t, lr, weight_decay, clip_norm))
         return NAN;
     return loss;
 }
@@ -47,20 +47,20 @@ double train_step_shared(nf_flow *f, int rows, const real *x, int total, const t
     zero_grads(f);
     if (rows > 0) {
         flow_set_training(f, 1);
-        flow_x2z(f, rows, x, f->logp);
+        flow_x2z(f, rows, x, f->work.logp);
         for (int r = 0; r < rows; r++)
-            sums[0] -= f->logp[r];
+            sums[0] -= f->work.logp[r];
         if (isfinite(sums[0]))
-            flow_nll_backward_of(f, rows, x, total, f->grads, NULL);
+            flow_nll_backward_of(f, rows, x, total, f->opt.grads, NULL);
         flow_set_training(f, 0);
     }
-    if (share->reduce(sums, 2, 1, share->user) || share->reduce(f->grads, n, 0, share->user))
+    if (share->reduce(sums, 2, 1, share->user) || share->reduce(f->opt.grads, n, 0, share->user))
         return NAN;
     *stop = sums[1] > 0;
     double loss = sums[0] / total;
     if (!isfinite(loss))
         return loss;
-    if (adam_step(n, f->params, f->grads, f->adam_m, f->adam_v, &f->adam_t, lr, weight_decay, clip_norm))
+    if (adam_step(n, f->params, f->opt.grads, f->opt.m, f->opt.v, &f->opt.t, lr, weight_decay, clip_norm))
         return NAN;
     return loss;
 }
