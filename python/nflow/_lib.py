@@ -292,11 +292,23 @@ class nf_data_options(Structure):
                 ("test_fraction", c_double), ("seed", c_uint64), ("dim", c_int), ("context_dim", c_int)]
 
 
+class nf_eval_report(Structure):
+    _fields_ = [("struct_size", c_size_t), ("rows", c_size_t), ("mean", c_double), ("two_stderr", c_double),
+                ("median", c_double), ("below_gaussian", ctypes.c_long), ("gaussian_mean", c_double),
+                ("gap", c_double), ("gap_two_stderr", c_double), ("outside", c_size_t),
+                ("first_outside_row", c_size_t), ("first_outside_column", c_int), ("first_outside_value", c_double),
+                ("first_outside_lo", c_double), ("first_outside_hi", c_double), ("mean_inside", c_double),
+                ("two_stderr_inside", c_double), ("no_density", c_size_t), ("first_no_density", c_size_t)]
+
+
 data_p = c_void_p  # nf_data *, opaque
 _declare("nf_data_options_init", None, POINTER(nf_data_options), c_size_t)
 _declare("nf_data_from_arrays", _S, POINTER(data_p), c_float_p, c_float_p, c_size_t, c_int, c_int, c_float_p,
          c_float_p, c_size_t, POINTER(nf_data_options))
 _declare("nf_data_free", None, data_p)
+_declare("nf_eval_report_init", None, POINTER(nf_eval_report), c_size_t)
+_declare("nf_flow_evaluate_sized", _S, flow_p, c_float_p, c_float_p, c_size_t, c_double_p, POINTER(nf_eval_report),
+         c_size_t)
 _declare("nf_data_rows", c_size_t, data_p, c_int, POINTER(c_float_p), POINTER(c_float_p))
 _declare("nf_data_integer_columns", c_size_t, data_p, c_char_p, c_size_t)
 _declare("nf_data_defaults_sized", _S, data_p, c_char_p, POINTER(nf_config), c_size_t, POINTER(nf_train_options),

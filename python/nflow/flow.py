@@ -795,6 +795,26 @@ class Flow:
             _check(lib.nf_flow_log_prob_given(f, _fptr(x), _cptr(c), x.shape[0], _dptr(out)))
         return out
 
+    def evaluate(self, X, context=None):
+        """What `nflow eval` reports of the rows of X (nf_flow_evaluate), as a
+        dict: rows, mean and two_stderr (nats), median, below_gaussian (rows
+        below the model's Gaussian fit; None without one), gap and
+        gap_two_stderr (the mean of log p - log N per row), outside (rows on
+        or outside the bounds), mean_inside, no_density (rows at -inf
+        inside them). NaN where a figure does not exist."""
+        f = self._need()
+        x = _rows(X, "X", self.dim)
+        c = self._given(context, x.shape[0])
+        r = _lib.nf_eval_report()
+        lib.nf_eval_report_init(ctypes.byref(r), ctypes.sizeof(r))
+        with self._lock:
+            _check(lib.nf_flow_evaluate_sized(f, _fptr(x), _cptr(c), x.shape[0], None, ctypes.byref(r),
+                                              ctypes.sizeof(r)))
+        out = {k: getattr(r, k) for k in ("rows", "mean", "two_stderr", "median", "below_gaussian", "gap",
+                                          "gap_two_stderr", "outside", "mean_inside", "no_density")}
+        out["below_gaussian"] = None if r.below_gaussian < 0 else r.below_gaussian
+        return out
+
     def score_samples(self, X, context=None):
         """The same as log_prob (scikit-learn's name)."""
         return self.log_prob(X, context=context)

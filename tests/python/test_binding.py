@@ -149,6 +149,17 @@ class Layouts(unittest.TestCase):
         self.assertEqual((m.hidden, m.hidden_layers, m.activation, m.order, bool(m.perm), m.random_degrees, m.seed,
                           m.bound), (64, 2, 0, 0, False, 0, 1, 3.0))
 
+    def test_data_options_and_eval_report(self):
+        o, guard = guarded(_lib.nf_data_options,
+                           lambda p: _lib.lib.nf_data_options_init(p, ctypes.sizeof(_lib.nf_data_options)))
+        self.assertEqual(guard, b"\xa5" * 64)
+        self.assertEqual((o.val_fraction, o.test_fraction, o.seed, o.dequantize, o.dim, bool(o.columns)),
+                         (0.1, 0.1, 1, 0, 0, False))
+        r, guard = guarded(_lib.nf_eval_report,
+                           lambda p: _lib.lib.nf_eval_report_init(p, ctypes.sizeof(_lib.nf_eval_report)))
+        self.assertEqual(guard, b"\xa5" * 64)
+        self.assertTrue(r.below_gaussian == -1 and np.isnan(r.mean) and r.outside == 0)
+
     def test_sized_structs(self):
         """A struct_size smaller than the library's (a program built against
         an older header): the library writes no byte past it; one larger (a
@@ -1040,6 +1051,13 @@ class Bounded(unittest.TestCase):
         with self.assertRaises(ValueError) as e:
             nflow.Flow(model="gaussian", bounds={1: (0, None)}).fit(X, X_val=Y[10:20], **QUIET)
         self.assertIn("X_val: row 7 (0-based), column 1", str(e.exception))
+        # evaluate: nflow eval's figures, the row outside the bounds counted
+        f = nflow.Flow(model="gaussian", bounds={1: (0, None)}).fit(X, **QUIET)
+        r = f.evaluate(Y[:40])
+        lp = f.log_prob(Y[:40])
+        self.assertEqual((r["rows"], r["outside"], r["no_density"]), (40, 1, 0))
+        self.assertAlmostEqual(r["mean_inside"], float(np.mean(lp[np.isfinite(lp)])), places=9)
+        self.assertAlmostEqual(f.evaluate(X[:40])["mean"], float(np.mean(f.log_prob(X[:40]))), places=9)
 
 
 class Process(unittest.TestCase):
