@@ -14,6 +14,18 @@
 
 #include "nflow.h"
 
+/* The input as a C string (malloc'd; NULL when out of memory): the text
+ * parsers' targets. */
+static char *fuzz_text(const uint8_t *data, size_t size)
+{
+    char *text = malloc(size + 1);
+    if (text) {
+        memcpy(text, data, size);
+        text[size] = '\0';
+    }
+    return text;
+}
+
 /* A file of this process in /dev/shm (memory) or /tmp, named by suffix. */
 static const char *fuzz_path(const char *suffix)
 {

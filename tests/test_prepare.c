@@ -27,6 +27,15 @@ static void fill(float *x, float *c, size_t rows)
     }
 }
 
+/* fill()'s rows as prepared data with options o (context when nc is 1). */
+static nf_data *prepared(float *x, float *c, int nc, const nf_data_options *o)
+{
+    nf_data *d = NULL;
+    fill(x, c, ROWS);
+    CHECK(nf_data_from_arrays(&d, x, nc ? c : NULL, ROWS, DIM, nc, NULL, NULL, 0, o) == NF_OK, "%s", nf_last_error());
+    return d;
+}
+
 static void test_split_keeps_rows_whole(void)
 {
     float x[ROWS * DIM], c[ROWS];
@@ -155,12 +164,10 @@ static void test_file_columns_named(void)
 static void test_defaults(void)
 {
     float x[ROWS * DIM], c[ROWS];
-    fill(x, c, ROWS);
     nf_data_options o;
     nf_data_options_default(&o);
     o.seed = 9;
-    nf_data *d = NULL;
-    CHECK(nf_data_from_arrays(&d, x, c, ROWS, DIM, 1, NULL, NULL, 0, &o) == NF_OK, "%s", nf_last_error());
+    nf_data *d = prepared(x, c, 1, &o);
     if (!d)
         return;
     nf_config cfg;
@@ -182,16 +189,14 @@ static void test_defaults(void)
 static void test_fit_is_the_recipe(void)
 {
     float x[ROWS * DIM], c[ROWS];
-    fill(x, c, ROWS);
     nf_data_options o;
     nf_data_options_default(&o);
     o.dequantize = 1;
-    nf_data *d = NULL;
+    nf_data *d = prepared(x, c, 1, &o);
     nf_flow *f = NULL, *g = NULL;
     nf_config cfg;
     nf_train_options opt;
     nf_train_result r1, r2;
-    CHECK(nf_data_from_arrays(&d, x, c, ROWS, DIM, 1, NULL, NULL, 0, &o) == NF_OK, "%s", nf_last_error());
     if (!d || nf_data_defaults(d, "maf", &cfg, &opt))
         return;
     cfg.layers = 2;
