@@ -173,6 +173,8 @@ static nf_status split_rows(nf_data *d, nf_matrix *all, const int given[2], cons
     nf_status st = nf_matrix_split(all, vf, tf, d->seed, &part[0], &part[1], &part[2]);
     if (st == NF_OK && !((vf > 0 && part[1].rows < 2) || (tf > 0 && part[2].rows < 2)))
         return NF_OK;
+    for (int k = 0; k < 3; k++)
+        nf_matrix_free(&part[k]);
     char what[96];
     if (vf > 0 && tf > 0)
         snprintf(what, sizeof what, "%g%% validation and %g%% test rows (at least 2 each)", 100 * vf, 100 * tf);
