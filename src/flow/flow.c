@@ -6,6 +6,7 @@
 
 #include "core/error.h"
 #include "core/kern.h"
+#include "flow/base_ops.h"
 #include "layers/bounds.h"
 
 layer *flow_bounds(const nf_flow *f)
@@ -61,10 +62,9 @@ nf_status flow_allocate_params(nf_flow *f)
         f->layers[l]->p_off = n;
         n += f->layers[l]->ops->n_params(f->layers[l]);
     }
-    if (f->mog) {
-        f->mog->p_off = n;
-        n += mog_n_params(f->mog);
-    }
+    const flow_base_ops *base = flow_base_of(f);
+    base->place_params(f, n);
+    n += base->n_params(f);
     f->n_params = n;
     size_t ns = 0;
     for (int l = 0; l < f->n_layers; l++)
@@ -100,8 +100,7 @@ void flow_set_dropout(nf_flow *f, double rate, uint64_t key, size_t first_row)
             k_dropout d = {(real)rate, k_mix64(key + (uint64_t)l + 1), first_row};
             f->layers[l]->ops->set_dropout(f->layers[l], &d);
         }
-    if (f->mog)
-        f->mog->net.net.dropout = (k_dropout){(real)rate, k_mix64(key + (uint64_t)f->n_layers + 1), first_row};
+    flow_base_of(f)->set_dropout(f, (k_dropout){(real)rate, k_mix64(key + (uint64_t)f->n_layers + 1), first_row});
 }
 
 void flow_set_inference(nf_flow *f, int inference)
@@ -123,8 +122,7 @@ void flow_init_params(nf_flow *f, uint64_t seed)
         if (ly->ops->constrain)
             ly->ops->constrain(ly, p);
     }
-    if (f->mog)
-        mog_init_params(f->mog, f->params + f->mog->p_off, &r);
+    flow_base_of(f)->init_params(f, &r);
 }
 
 void flow_free_buffers(nf_flow *f)
@@ -170,8 +168,8 @@ nf_status flow_reserve(nf_flow *f, int rows)
         f->work.act[l] = k_alloc(sizeof(real) * n);
         ok = f->work.act[l] && f->layers[l]->ops->reserve(f->layers[l], rows) == NF_OK;
     }
-    if (ok && f->mog)
-        ok = mog_reserve(f->mog, rows) == NF_OK;
+    if (ok)
+        ok = flow_base_of(f)->reserve(f, rows) == NF_OK;
     if (!ok) {
         flow_free_buffers(f);
         return nf_fail(NF_ERR_NOMEM, "out of memory for a batch of %d rows", rows);
@@ -189,10 +187,7 @@ void flow_point_context(nf_flow *f, const real *context, real *dcontext)
             f->layers[l]->context = context;
             f->layers[l]->dcontext = dcontext;
         }
-    if (f->mog && f->mog->context_dim) {
-        f->mog->context = context;
-        f->mog->dcontext = dcontext;
-    }
+    flow_base_of(f)->point_context(f, context, dcontext);
 }
 
 void flow_load_context(nf_flow *f, const float *context, size_t r0, int rows)
@@ -235,11 +230,7 @@ void flow_nll_backward_of(nf_flow *f, int rows, const real *x, int total, real *
     const real w = (real)(-1.0 / total); /* d(-mean log p)/d log p_r */
     int last = f->n_layers - 1;
     real *dout = f->work.dbuf[0], *din = f->work.dbuf[1];
-    if (f->mog)
-        mog_grad(f->mog, f->params + f->mog->p_off, rows, f->work.act[last], w, dout,
-                 grads ? grads + f->mog->p_off : NULL);
-    else
-        base_grad(&f->base, rows, f->dim, f->work.act[last], w, dout);
+    flow_base_of(f)->grad(f, rows, f->work.act[last], w, dout, grads);
     for (int l = last; l >= 0; l--) {
         layer *ly = f->layers[l];
         const real *in = l > 0 ? f->work.act[l - 1] : x;
@@ -256,26 +247,18 @@ void flow_nll_backward_of(nf_flow *f, int rows, const real *x, int total, real *
 
 void flow_base_sample(nf_flow *f, rng *r, int rows, real *z)
 {
-    if (f->mog)
-        mog_sample(f->mog, f->params + f->mog->p_off, r, rows, z);
-    else
-        base_sample(&f->base, r, rows, f->dim, z);
+    const flow_base_ops *base = flow_base_of(f);
+    base->sample(f, r, base->keyed ? rng_next(r) : 0, 0, rows, z);
 }
 
 void flow_base_sample_at(nf_flow *f, rng *r, uint64_t key, size_t first_row, int rows, real *z)
 {
-    if (f->mog)
-        mog_sample(f->mog, f->params + f->mog->p_off, r, rows, z);
-    else
-        base_sample_at(&f->base, key, first_row, rows, f->dim, z);
+    flow_base_of(f)->sample(f, r, key, first_row, rows, z);
 }
 
 void flow_base_log_prob(nf_flow *f, int rows, const real *z, double *out)
 {
-    if (f->mog)
-        mog_log_prob(f->mog, f->params + f->mog->p_off, rows, z, out);
-    else
-        base_log_prob(&f->base, rows, f->dim, z, out);
+    flow_base_of(f)->log_prob(f, rows, z, out);
 }
 
 void flow_z2x(nf_flow *f, int rows, const real *z, real *x, double *ldj)

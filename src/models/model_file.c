@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "core/error.h"
+#include "flow/base_ops.h"
 #include "flow/flow.h"
 #include "layers/registry.h"
 #include "layers/standardize.h"
@@ -138,8 +139,8 @@ nf_status flow_put_model(const nf_flow *f, mf_writer *w, int with_optimizer)
     nf_status st = put_header(f, w);
     for (int l = 0; l < f->n_layers && !st; l++)
         st = f->layers[l]->ops->save(f->layers[l], w);
-    if (!st && f->mog)
-        st = mog_save(f->mog, w);
+    if (!st && flow_base_of(f)->save)
+        st = flow_base_of(f)->save(f, w);
     if (!st)
         st = gauss_save(f, w);
     size_t n = f->n_params;
@@ -529,14 +530,7 @@ size_t nf_flow_describe(const nf_flow *f, char *buf, size_t size)
         OUT("context: %d value%s per row (which data columns is not recorded: give eval, encode and decode "
             "--context-columns)\n", f->context_dim, f->context_dim == 1 ? "" : "s");
     OUT("base: ");
-    if (f->mog)
-        k += mog_describe(f->mog, buf + (k < size ? k : size), k < size ? size - k : 0);
-    else
-        OUT("%s", base_name(f->base.kind));
-    if (!f->mog && f->base.kind == NF_BASE_UNIFORM)
-        OUT(" on [%g, %g]", f->base.lo, f->base.hi);
-    if (f->mog)
-        OUT(" [%zu params]", mog_n_params(f->mog));
+    k += flow_base_of(f)->describe(f, buf + (k < size ? k : size), k < size ? size - k : 0);
     OUT("\nparameters: %zu\nlayers (density direction, data first):\n", f->n_params);
     for (int l = 0; l < f->n_layers; l++) {
         const layer *ly = f->layers[l];

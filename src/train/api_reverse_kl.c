@@ -15,6 +15,7 @@
 #include "core/error.h"
 #include "core/kern.h"
 #include "core/sized.h"
+#include "flow/base_ops.h"
 #include "flow/flow.h"
 #include "train/adam.h"
 
@@ -68,7 +69,7 @@ static nf_status check_student(const nf_flow *s, const nf_kl_options *o)
 {
     if (!s || !s->finalized)
         return nf_fail(NF_ERR_INVALID, "student flow is not finalized");
-    if (s->mog)
+    if (!flow_base_of(s)->reparameterised)
         return nf_fail(NF_ERR_UNSUPPORTED,
                        "a student with a MoG base cannot be trained by reverse KL (its sampling is not "
                        "reparameterisable); use a normal base (iaf rather than iaf-mog)");
