@@ -248,18 +248,17 @@ static void test_merge_columns(void)
 static void test_evaluate_report(void)
 {
     float x[ROWS * DIM], c[ROWS];
-    fill(x, c, ROWS);
     nf_data_options o;
     nf_data_options_default(&o);
     double lo[DIM] = {-1, NAN, NAN}, hi[DIM] = {1000, NAN, NAN};
     o.lo = lo;
     o.hi = hi;
-    nf_data *d = NULL;
+    nf_data *d = prepared(x, c, 0, &o);
     nf_flow *f = NULL;
     nf_config cfg;
     nf_train_options opt;
     nf_train_result res;
-    if (nf_data_from_arrays(&d, x, NULL, ROWS, DIM, 0, NULL, NULL, 0, &o) || nf_data_defaults(d, "maf", &cfg, &opt) ||
+    if (!d || nf_data_defaults(d, "maf", &cfg, &opt) ||
         (opt.max_epochs = 1, 0) || nf_flow_create_for_data(&f, d, &cfg) || nf_flow_fit(f, d, &opt, &res)) {
         CHECK(0, "training: %s", nf_last_error());
         nf_data_free(d);
