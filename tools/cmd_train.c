@@ -440,7 +440,8 @@ int cmd_train(int argc, char **argv)
             goto done;
         }
     }
-    nf_config cfg;
+    nf_config cfg; /* a resumed model's comes from nf_flow_get_config below */
+    nf_config_default(&cfg, NF_MODEL_MAF, (int)dim);
     nf_train_options sized;
     if (!resume) { /* the model and sizes that fit the data; the options given override */
         if ((st = nf_data_defaults(d, cli_seen(&cmd, "model") ? model : NULL, &cfg, &sized))) {
