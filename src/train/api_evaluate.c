@@ -8,6 +8,7 @@
 
 #include "core/error.h"
 #include "core/sized.h"
+#include "train/api_evaluate.h"
 
 #define EVAL_REPORT_SIZE_1 SIZED_END(nf_eval_report, first_no_density)
 
@@ -21,8 +22,7 @@ void nf_eval_report_init(nf_eval_report *caller, size_t struct_size)
     sized_write(caller, struct_size, &r, sizeof r);
 }
 
-/* Mean and two standard errors of the n values of v that keep[i] (NULL: all). */
-static void mean_two_stderr(const double *v, const unsigned char *keep, size_t n, double *mean, double *two_se)
+void mean_two_stderr(const double *v, const unsigned char *keep, size_t n, double *mean, double *two_se)
 {
     double sum = 0, sq = 0;
     size_t k = 0;

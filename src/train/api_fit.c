@@ -8,6 +8,7 @@
 #include "core/error.h"
 #include "core/sized.h"
 #include "data/api_prepare.h"
+#include "train/api_evaluate.h"
 
 nf_status nf_data_defaults_sized(const nf_data *d, const char *model, nf_config *cfg, size_t cfg_size,
                                  nf_train_options *opt, size_t opt_size)
@@ -134,32 +135,28 @@ nf_status nf_flow_mean_log_prob(nf_flow *f, const nf_data *d, nf_part part, size
         lo = n * (size_t)share->rank / (size_t)ranks;
         hi = n * (size_t)(share->rank + 1) / (size_t)ranks;
     }
-    double *lp = malloc(sizeof(double) * (hi > lo ? hi - lo : 1)), sums[3] = {0, 0, 0};
+    double *lp = malloc(sizeof(double) * (hi > lo ? hi - lo : 1));
     nf_status st = lp ? NF_OK : nf_fail(NF_ERR_NOMEM, "out of memory scoring %zu rows", hi - lo);
     if (!st && hi > lo)
         st = nf_flow_log_prob_given(f, x + lo * nx, c ? c + lo * nc : NULL, hi - lo, lp);
     free(xs);
-    for (size_t i = 0; !st && i < hi - lo; i++)
-        sums[0] += lp[i];
-    if (ranks > 1) { /* every process reduces, a failure counted, so that none waits alone */
-        for (size_t i = 0; !st && i < hi - lo; i++)
+    if (ranks == 1 && !st && n) {
+        mean_two_stderr(lp, NULL, n, &m, &s);
+    } else if (ranks > 1) { /* every process reduces, a failure counted, so that none waits alone */
+        double sums[3] = {0, 0, st ? 1 : 0};
+        for (size_t i = 0; !st && i < hi - lo; i++) {
+            sums[0] += lp[i];
             sums[1] += lp[i] * lp[i];
-        sums[2] = st ? 1 : 0;
+        }
         if (share->reduce(sums, 3, 1, share->reduce_user) && !st)
             st = nf_fail(NF_ERR_INVALID, "the processes' sums could not be added");
         else if (sums[2] > 0 && !st)
             st = nf_fail(NF_ERR_INVALID, "another process could not score its rows");
-    }
-    if (!st && n) {
-        m = sums[0] / (double)n;
-        double var = (sums[1] - (double)n * m * m) / (double)(n - 1);
-        if (ranks == 1) { /* two passes: exact for densities far from 0 */
-            double sq = 0;
-            for (size_t i = 0; i < n; i++)
-                sq += (lp[i] - m) * (lp[i] - m);
-            var = sq / (double)(n - 1);
+        if (!st && n) {
+            m = sums[0] / (double)n;
+            double var = n > 1 ? (sums[1] - (double)n * m * m) / (double)(n - 1) : 0;
+            s = n > 1 ? 2 * sqrt(fmax(var, 0) / (double)n) : NAN;
         }
-        s = n > 1 ? 2 * sqrt(fmax(var, 0) / (double)n) : NAN;
     }
     free(lp);
     if (st)
