@@ -7,7 +7,6 @@
 #include <string.h>
 
 #include "core/error.h"
-#include "flow/base_ops.h"
 #include "flow/flow.h"
 #include "flow/gaussian_fit.h"
 #include "core/kern.h"
@@ -202,7 +201,7 @@ nf_status nf_flow_sample_given(nf_flow *f, const float *context, size_t rows, ui
     rng_seed(&r, seed);
     rng_seed(&pick, seed ^ 0x7461696C5F6D6978ull);
     real *z = f->work.act[0];
-    uint64_t key = flow_base_of(f)->keyed ? rng_next(&r) : 0; /* one draw for all the chunks */
+    uint64_t key = flow_base_key(f, &r); /* one draw for all the chunks */
     unsigned fp = inference_begin(f);
     for (size_t r0 = 0; r0 < rows; r0 += SAMPLE_CHUNK) {
         int n = rows - r0 < SAMPLE_CHUNK ? (int)(rows - r0) : SAMPLE_CHUNK;

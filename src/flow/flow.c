@@ -245,10 +245,11 @@ void flow_nll_backward_of(nf_flow *f, int rows, const real *x, int total, real *
     }
 }
 
+uint64_t flow_base_key(const nf_flow *f, rng *r) { return flow_base_of(f)->keyed ? rng_next(r) : 0; }
+
 void flow_base_sample(nf_flow *f, rng *r, int rows, real *z)
 {
-    const flow_base_ops *base = flow_base_of(f);
-    base->sample(f, r, base->keyed ? rng_next(r) : 0, 0, rows, z);
+    flow_base_sample_at(f, r, flow_base_key(f, r), 0, rows, z);
 }
 
 void flow_base_sample_at(nf_flow *f, rng *r, uint64_t key, size_t first_row, int rows, real *z)

@@ -131,6 +131,9 @@ void flow_base_sample(nf_flow *f, rng *r, int rows, real *z);
  * (drawn once from r for the whole draw; base_sample_at), a MoG base's
  * from r in order. */
 void flow_base_sample_at(nf_flow *f, rng *r, uint64_t key, size_t first_row, int rows, real *z);
+/* The key of a draw made in parts: one draw of r for a base that samples
+ * under a key, none (0) for one that reads r in order. */
+uint64_t flow_base_key(const nf_flow *f, rng *r);
 /* log p_Z(z) per row. */
 void flow_base_log_prob(nf_flow *f, int rows, const real *z, double *out);
 /* z -> x for rows <= max_rows; ldj[r] = sum of log|det dx/dz| (may be NULL). */
