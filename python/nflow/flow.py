@@ -662,126 +662,120 @@ class Flow:
         if st in (_lib.NF_ERR_INVALID, _lib.NF_ERR_FORMAT):  # the data or an option: scikit-learn's ValueError
             raise ValueError(lib.nf_last_error().decode(errors="replace"))
         _check(st)
-        try:
-            return self._fit_data(data, dim, nc, warm_start, dequantize, seed, epochs, batch, lr, lr_decay,
-                                  weight_decay, clip_norm, patience, patience_steps, dropout, max_time, verbose,
-                                  callback, progress_seconds)
+        try:  # the prepared data are freed however fit ends
+            buf = ctypes.create_string_buffer(128)
+            n_int = lib.nf_data_integer_columns(data, buf, len(buf))
+            if n_int and not dequantize:
+                warnings.warn("%d of %d columns hold only whole numbers (%s; 0-based): a flow can raise its likelihood "
+                              "without limit by narrowing onto them; fit(..., dequantize=True) adds U[0,1) noise" %
+                              (n_int, dim, buf.value.decode()), stacklevel=2)
+            n_train, n_val, n_test = (lib.nf_data_rows(data, k, None, None) for k in range(3))
+            if n_train < 2 and not warm_start:
+                raise ValueError("X has %d rows after the split: at least 2 are needed" % n_train)
+            cfg, topt = _lib.nf_config(), _lib.nf_train_options()
+            name = None if warm_start or self.model is None else self.model
+            if name is not None:
+                _choice("model", name, _lib.MODELS)
+            _check(lib.nf_data_defaults_sized(data, None if name is None else name.encode(), ctypes.byref(cfg),
+                                              ctypes.sizeof(cfg), ctypes.byref(topt), ctypes.sizeof(topt)))
+            model = self.model_ or self._kind() if warm_start else _MODEL_NAMES[cfg.model]
+            if batch is not None:
+                topt.batch = _int(batch, "batch")
+            topt.lr, topt.lr_decay, topt.weight_decay, topt.clip_norm = lr, lr_decay, weight_decay, clip_norm
+            if epochs is not None:
+                topt.max_epochs = _int(epochs, "epochs")
+            elif model == "gaussian":
+                topt.max_epochs = 0
+            topt.patience, topt.patience_steps = _int(patience, "patience"), _int(patience_steps, "patience_steps")
+            if dropout is not None:
+                topt.dropout = float(dropout)
+            if not warm_start:
+                f = _lib.flow_p()
+                _check(lib.nf_flow_create_for_data(ctypes.byref(f), data, ctypes.byref(self._config(cfg))))
+                self._set_flow(f)
+                self.model_ = model
+                self.history_ = []
+            f = self._f
+            if verbose:
+                if model == "gaussian":
+                    print("nflow: gaussian fit of %d rows x %d columns" % (n_train, dim), file=sys.stderr)
+                elif not warm_start:
+                    print("nflow: %s, %d layers of %d x %d units, batch %d%s (chosen for %d rows x %d columns%s; the "
+                          "options override)%s" % (model, cfg.layers, cfg.hidden_layers, cfg.hidden, topt.batch,
+                                                   ", from the Gaussian fit" if cfg.whiten else "", n_train, dim,
+                                                   " of x" if nc else "", "; p(x | c): %d context column%s" %
+                                                   (nc, "" if nc == 1 else "s") if nc else ""),
+                          file=sys.stderr)
+                sys.stderr.flush()
+
+            tty = verbose and hasattr(sys.stderr, "isatty") and sys.stderr.isatty()
+            guard = _Callback()
+            started = time.monotonic()
+            history = []
+            asked_stop = []
+
+            def on_progress(p):
+                d = {"epoch": p.epoch, "in_epoch": bool(p.in_epoch), "train_loss": p.train_loss,
+                     "train_log_likelihood": -p.train_loss, "val_log_likelihood": p.val_log_likelihood,
+                     "best_val_log_likelihood": p.best_val, "bad_epochs": p.bad_epochs, "seconds": p.seconds,
+                     "rows_done": p.rows_done, "rows_per_epoch": p.rows_per_epoch}
+                if d["in_epoch"]:  # Ctrl-C is seen here too; the user's callback only when asked for
+                    if callback is not None and progress_seconds > 0 and callback(d):
+                        asked_stop.append(p.epoch)
+                        return True
+                    return False
+                history.append(d)
+                stop = max_time is not None and time.monotonic() - started >= max_time
+                if verbose and (tty or verbose >= 2 or p.epoch % 10 == 0 or p.seconds >= 5.0 * p.epoch):
+                    print("%sepoch %4d  train %10.4f  val %10.4f  best %10.4f  (%d bad)  %6.1fs%s" %
+                          ("\r" if tty and verbose < 2 else "", p.epoch, -p.train_loss, p.val_log_likelihood,
+                           p.best_val, p.bad_epochs, p.seconds, "   " if tty and verbose < 2 else "\n"),
+                          end="", file=sys.stderr)
+                    sys.stderr.flush()
+                if callback is not None and callback(d):
+                    stop = True
+                if stop:
+                    asked_stop.append(p.epoch)
+                return stop
+
+            c_progress = _lib.train_progress_fn(lambda p, user: guard.run(on_progress, p.contents))
+            topt.progress = c_progress
+            # progress within epochs, at least every half second, so that Ctrl-C stops training promptly
+            topt.progress_seconds = min(float(progress_seconds), 0.5) if progress_seconds > 0 else 0.5
+            res = _lib.nf_train_result()
+            topt.stop = ctypes.pointer(guard.stop)
+            with guard, self._lock:
+                st = lib.nf_flow_fit(f, data, ctypes.byref(topt), ctypes.byref(res))
+            if tty and verbose < 2:
+                print(file=sys.stderr)
+            self.history_ = list(self.history_) + history
+            if st == _lib.NF_OK or guard.failed:
+                self.batch_ = topt.batch
+                self.epochs_ = res.epochs
+                self.best_epoch_ = res.best_epoch
+                self.train_log_likelihood_ = res.train_log_likelihood
+                self.val_log_likelihood_ = res.val_log_likelihood
+                self.seconds_ = res.seconds
+                self.stopped_ = bool(asked_stop) or guard.failed or bool(res.stopped)
+                self.n_train_, self.n_val_, self.n_test_ = n_train, n_val, n_test
+                self.test_log_likelihood_ = self.test_two_stderr_ = float("nan")
+            guard.reraise()
+            _check(st)
+            if n_test:
+                mean, two_se = ctypes.c_double(), ctypes.c_double()
+                with self._lock:
+                    _check(lib.nf_flow_mean_log_prob(f, data, 2, 0, None, ctypes.byref(mean), ctypes.byref(two_se)))
+                self.test_log_likelihood_, self.test_two_stderr_ = mean.value, two_se.value
+            if verbose:
+                print("nflow: %s, %d parameters, %d epochs (best %d), %.1f s; mean log-likelihood train %.4f, "
+                      "validation %s%s" % (model, self.n_params, res.epochs, res.best_epoch, res.seconds,
+                                           res.train_log_likelihood, "%.4f" % res.val_log_likelihood if n_val
+                                           else "n/a", ", test %.4f +- %.4f" % (self.test_log_likelihood_,
+                                                                                self.test_two_stderr_)
+                                           if n_test else ""), file=sys.stderr)
+            return self
         finally:
             lib.nf_data_free(data)
-
-    def _fit_data(self, data, dim, nc, warm_start, dequantize, seed, epochs, batch, lr, lr_decay, weight_decay,
-                  clip_norm, patience, patience_steps, dropout, max_time, verbose, callback, progress_seconds):
-        buf = ctypes.create_string_buffer(128)
-        n_int = lib.nf_data_integer_columns(data, buf, len(buf))
-        if n_int and not dequantize:
-            warnings.warn("%d of %d columns hold only whole numbers (%s; 0-based): a flow can raise its likelihood "
-                          "without limit by narrowing onto them; fit(..., dequantize=True) adds U[0,1) noise" %
-                          (n_int, dim, buf.value.decode()), stacklevel=3)
-        n_train, n_val, n_test = (lib.nf_data_rows(data, k, None, None) for k in range(3))
-        if n_train < 2 and not warm_start:
-            raise ValueError("X has %d rows after the split: at least 2 are needed" % n_train)
-        cfg, topt = _lib.nf_config(), _lib.nf_train_options()
-        name = None if warm_start or self.model is None else self.model
-        if name is not None:
-            _choice("model", name, _lib.MODELS)
-        _check(lib.nf_data_defaults_sized(data, None if name is None else name.encode(), ctypes.byref(cfg),
-                                          ctypes.sizeof(cfg), ctypes.byref(topt), ctypes.sizeof(topt)))
-        model = self.model_ or self._kind() if warm_start else _MODEL_NAMES[cfg.model]
-        if batch is not None:
-            topt.batch = _int(batch, "batch")
-        topt.lr, topt.lr_decay, topt.weight_decay, topt.clip_norm = lr, lr_decay, weight_decay, clip_norm
-        if epochs is not None:
-            topt.max_epochs = _int(epochs, "epochs")
-        elif model == "gaussian":
-            topt.max_epochs = 0
-        topt.patience, topt.patience_steps = _int(patience, "patience"), _int(patience_steps, "patience_steps")
-        if dropout is not None:
-            topt.dropout = float(dropout)
-        if not warm_start:
-            f = _lib.flow_p()
-            _check(lib.nf_flow_create_for_data(ctypes.byref(f), data, ctypes.byref(self._config(cfg))))
-            self._set_flow(f)
-            self.model_ = model
-            self.history_ = []
-        f = self._f
-        if verbose:
-            if model == "gaussian":
-                print("nflow: gaussian fit of %d rows x %d columns" % (n_train, dim), file=sys.stderr)
-            elif not warm_start:
-                print("nflow: %s, %d layers of %d x %d units, batch %d%s (chosen for %d rows x %d columns%s; the "
-                      "options override)%s" % (model, cfg.layers, cfg.hidden_layers, cfg.hidden, topt.batch,
-                                               ", from the Gaussian fit" if cfg.whiten else "", n_train, dim,
-                                               " of x" if nc else "", "; p(x | c): %d context column%s" %
-                                               (nc, "" if nc == 1 else "s") if nc else ""),
-                      file=sys.stderr)
-            sys.stderr.flush()
-
-        tty = verbose and hasattr(sys.stderr, "isatty") and sys.stderr.isatty()
-        guard = _Callback()
-        started = time.monotonic()
-        history = []
-        asked_stop = []
-
-        def on_progress(p):
-            d = {"epoch": p.epoch, "in_epoch": bool(p.in_epoch), "train_loss": p.train_loss,
-                 "train_log_likelihood": -p.train_loss, "val_log_likelihood": p.val_log_likelihood,
-                 "best_val_log_likelihood": p.best_val, "bad_epochs": p.bad_epochs, "seconds": p.seconds,
-                 "rows_done": p.rows_done, "rows_per_epoch": p.rows_per_epoch}
-            if d["in_epoch"]:  # Ctrl-C is seen here too; the user's callback only when asked for
-                if callback is not None and progress_seconds > 0 and callback(d):
-                    asked_stop.append(p.epoch)
-                    return True
-                return False
-            history.append(d)
-            stop = max_time is not None and time.monotonic() - started >= max_time
-            if verbose and (tty or verbose >= 2 or p.epoch % 10 == 0 or p.seconds >= 5.0 * p.epoch):
-                print("%sepoch %4d  train %10.4f  val %10.4f  best %10.4f  (%d bad)  %6.1fs%s" %
-                      ("\r" if tty and verbose < 2 else "", p.epoch, -p.train_loss, p.val_log_likelihood,
-                       p.best_val, p.bad_epochs, p.seconds, "   " if tty and verbose < 2 else "\n"),
-                      end="", file=sys.stderr)
-                sys.stderr.flush()
-            if callback is not None and callback(d):
-                stop = True
-            if stop:
-                asked_stop.append(p.epoch)
-            return stop
-
-        c_progress = _lib.train_progress_fn(lambda p, user: guard.run(on_progress, p.contents))
-        topt.progress = c_progress
-        # progress within epochs, at least every half second, so that Ctrl-C stops training promptly
-        topt.progress_seconds = min(float(progress_seconds), 0.5) if progress_seconds > 0 else 0.5
-        res = _lib.nf_train_result()
-        topt.stop = ctypes.pointer(guard.stop)
-        with guard, self._lock:
-            st = lib.nf_flow_fit(f, data, ctypes.byref(topt), ctypes.byref(res))
-        if tty and verbose < 2:
-            print(file=sys.stderr)
-        self.history_ = list(self.history_) + history
-        if st == _lib.NF_OK or guard.failed:
-            self.batch_ = topt.batch
-            self.epochs_ = res.epochs
-            self.best_epoch_ = res.best_epoch
-            self.train_log_likelihood_ = res.train_log_likelihood
-            self.val_log_likelihood_ = res.val_log_likelihood
-            self.seconds_ = res.seconds
-            self.stopped_ = bool(asked_stop) or guard.failed or bool(res.stopped)
-            self.n_train_, self.n_val_, self.n_test_ = n_train, n_val, n_test
-            self.test_log_likelihood_ = self.test_two_stderr_ = float("nan")
-        guard.reraise()
-        _check(st)
-        if n_test:
-            mean, two_se = ctypes.c_double(), ctypes.c_double()
-            with self._lock:
-                _check(lib.nf_flow_mean_log_prob(f, data, 2, 0, None, ctypes.byref(mean), ctypes.byref(two_se)))
-            self.test_log_likelihood_, self.test_two_stderr_ = mean.value, two_se.value
-        if verbose:
-            print("nflow: %s, %d parameters, %d epochs (best %d), %.1f s; mean log-likelihood train %.4f, "
-                  "validation %s%s" % (model, self.n_params, res.epochs, res.best_epoch, res.seconds,
-                                       res.train_log_likelihood, "%.4f" % res.val_log_likelihood if n_val
-                                       else "n/a", ", test %.4f +- %.4f" % (self.test_log_likelihood_,
-                                                                            self.test_two_stderr_)
-                                       if n_test else ""), file=sys.stderr)
-        return self
 
     # ---- densities, samples, codes -----------------------------------------
     def log_prob(self, X, context=None):
