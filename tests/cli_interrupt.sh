@@ -7,8 +7,14 @@ suite=cli_interrupt
 . "$(dirname "$0")/lib_cli.sh"
 
 "$nflow" toy banana --n 150000 --seed 1 --out "$t/d.csv" || bad "toy"
-start() { # model checkpoint
-    "$nflow" train --data "$t/d.csv" --threads 1 --quiet --epochs 1000 --out "$1" --checkpoint "$2" \
+# validation rows enough that scoring them after the first SIGINT lasts well
+# past the 0.1 s before the second (the training rows' final figure is a
+# sample of as many rows as validation has, no longer a pass over all)
+"$nflow" toy banana --n 400000 --seed 2 --out "$t/v.npy" || bad "toy"
+start() { # model checkpoint [options]
+    m=$1 c=$2
+    shift 2
+    "$nflow" train --data "$t/d.csv" --threads 1 --quiet --epochs 1000 --out "$m" --checkpoint "$c" "$@" \
         >"$t/out.txt" 2>"$t/err.txt" &
     pid=$!
     sleep 1 # well into training (an epoch here takes about 1.5 s)
@@ -25,7 +31,7 @@ run_ok "the saved model loads" "$nflow" info "$t/m.nfm"
 run_ok "the checkpoint resumes" "$nflow" train --data "$t/d.csv" --threads 1 --quiet --epochs 1 --resume "$t/m.nfc" \
     --out "$t/r.nfm"
 
-start "$t/m2.nfm" "$t/m2.nfc"
+start "$t/m2.nfm" "$t/m2.nfc" --val "$t/v.npy"
 kill -INT $pid
 sleep 0.1 # the first stops training; the second comes while the result is evaluated
 kill -INT $pid
