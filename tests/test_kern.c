@@ -11,6 +11,7 @@
 #include "core/kern.h"
 #include "core/kern_narrow.h"
 #include "core/rng.h"
+#include "flow/flow.h"
 
 static rng gen;
 
@@ -293,6 +294,44 @@ static void test_fast_fp(void)
 }
 #endif
 
+/* nflow called from inside a caller's parallel region, one flow per caller
+ * thread, one nflow thread: the one-thread path runs its worksharing loops
+ * without a region of its own, and inside the caller's region they would
+ * bind to the caller's team (each thread computing part of its rows). The
+ * same bits as the calls made one after the other; the caller's thread
+ * setting is theirs after a call that multiplied through the BLAS. */
+static void test_calls_inside_callers_region(void)
+{
+    enum { ROWS = 600, DIM = 5, FLOWS = 2 };
+    static float x[ROWS * DIM];
+    static double alone[FLOWS][ROWS], inside[FLOWS][ROWS];
+    for (int i = 0; i < ROWS * DIM; i++)
+        x[i] = (float)rng_normal(&gen);
+    nf_flow *f[FLOWS] = {NULL};
+    nf_model kinds[FLOWS] = {NF_MODEL_MAF, NF_MODEL_IAF}; /* IAF: the sequential density pass */
+    for (int k = 0; k < FLOWS; k++) {
+        nf_config cfg;
+        nf_config_default(&cfg, kinds[k], DIM);
+        CHECK(nf_flow_create(&f[k], &cfg) == NF_OK);
+        for (size_t i = 0; i < f[k]->n_params; i++) /* away from the identity start */
+            f[k]->params[i] += (real)(0.05 * rng_normal(&gen));
+    }
+    nf_set_threads(1);
+    omp_set_num_threads(3);
+    for (int k = 0; k < FLOWS; k++)
+        CHECK(nf_flow_log_prob(f[k], x, ROWS, alone[k]) == NF_OK);
+    CHECK(omp_get_max_threads() == 3, "the caller's thread setting became %d", omp_get_max_threads());
+    int failed = 0;
+#pragma omp parallel num_threads(FLOWS) reduction(+ : failed)
+    failed += nf_flow_log_prob(f[omp_get_thread_num()], x, ROWS, inside[omp_get_thread_num()]) != NF_OK;
+    CHECK(failed == 0);
+    for (int k = 0; k < FLOWS; k++)
+        CHECK(memcmp(alone[k], inside[k], sizeof alone[k]) == 0, "flow %d: other bits inside the caller's region", k);
+    omp_set_num_threads(1);
+    for (int k = 0; k < FLOWS; k++)
+        nf_flow_free(f[k]);
+}
+
 int main(void)
 {
     rng_seed(&gen, 5);
@@ -300,6 +339,7 @@ int main(void)
     RUN(test_bound_in_place);
     RUN(test_spline_prepare);
     RUN(test_dropout);
+    RUN(test_calls_inside_callers_region);
 #if defined(__x86_64__) || defined(__SSE2__)
     RUN(test_fast_fp);
 #endif

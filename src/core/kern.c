@@ -198,6 +198,23 @@ void k_adapt_threads(void)
 const char *k_blas_config(void) { return openblas_get_config(); }
 const char *k_blas_kernel(void) { return openblas_get_corename(); }
 
+/* Outside nflow's regions the caller's setting would let the BLAS split a
+ * product: the calling thread's own setting is 1 for the call, then theirs
+ * again (a region of one thread did this at the cost of a futex call). */
+static int blas_alone_begin(void)
+{
+    int saved = omp_get_max_threads();
+    if (saved > 1 && !omp_in_parallel())
+        omp_set_num_threads(1);
+    return saved;
+}
+
+static void blas_alone_end(int saved)
+{
+    if (saved > 1 && !omp_in_parallel())
+        omp_set_num_threads(saved);
+}
+
 static void gemm(int trans_a, int trans_b, int m, int n, int k, real alpha, const real *a, int lda, const real *b,
                  int ldb, real beta, real *c, int ldc)
 {
@@ -221,17 +238,9 @@ static void gemm(int trans_a, int trans_b, int m, int n, int k, real alpha, cons
 void k_gemm(int trans_a, int trans_b, int m, int n, int k, real alpha, const real *a, int lda, const real *b,
             int ldb, real beta, real *c, int ldc)
 {
-    if (omp_get_max_threads() == 1 || omp_in_parallel()) {
-        gemm(trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
-        return;
-    }
-    /* Outside nflow's regions the caller's setting would let the BLAS split
-     * the product: a region of one thread whose own setting is 1. */
-#pragma omp parallel num_threads(1)
-    {
-        k_region_begin();
-        gemm(trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
-    }
+    int saved = blas_alone_begin();
+    gemm(trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+    blas_alone_end(saved);
 }
 
 #ifdef NF_REAL_DOUBLE
@@ -253,15 +262,9 @@ static void triangular(int solve, int left, int upper, int trans, int unit, int 
 void k_triangular(int solve, int left, int upper, int trans, int unit, int m, int n, const real *a, int lda,
                   real *b, int ldb)
 {
-    if (omp_get_max_threads() == 1 || omp_in_parallel()) {
-        triangular(solve, left, upper, trans, unit, m, n, a, lda, b, ldb);
-        return;
-    }
-#pragma omp parallel num_threads(1)
-    {
-        k_region_begin();
-        triangular(solve, left, upper, trans, unit, m, n, a, lda, b, ldb);
-    }
+    int saved = blas_alone_begin();
+    triangular(solve, left, upper, trans, unit, m, n, a, lda, b, ldb);
+    blas_alone_end(saved);
 }
 
 /* The block versions loop over rows inside one clone: a call per row of a

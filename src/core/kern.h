@@ -43,7 +43,31 @@ void k_adapt_threads(void);
  * inside it to one thread (OpenBLAS's OpenMP build follows the calling
  * task's omp_get_max_threads()) by setting the region's own ICV; the
  * caller's OpenMP settings are not touched. */
+#define K_PRAGMA(x) _Pragma(#x)
 static inline void k_region_begin(void) { omp_set_num_threads(1); }
+
+/* Whether to start a parallel region for work `worth` it: only with more
+ * than one thread. A region of one thread still pays libgomp's barriers, a
+ * futex system call each (on this project's VMs 13% of a one-thread
+ * training step's time); without a region the body's worksharing loops,
+ * orphaned, run whole on the calling thread with no barrier. Inside a
+ * caller's region an orphaned loop would bind to the caller's team, so
+ * there nflow starts its own region always. */
+static inline int k_team(int worth) { return (worth && k_threads() > 1) || omp_get_level() > 0; }
+/* Runs `call` (whose loops are `omp for`) as an nflow region when k_team
+ * says so, else on the calling thread alone. */
+#define K_RUN(worth, call)                                                                                   \
+    do {                                                                                                      \
+        if (k_team(worth)) {                                                                                  \
+            K_PRAGMA(omp parallel num_threads(k_threads()))                                                   \
+            {                                                                                                 \
+                k_region_begin();                                                                             \
+                call;                                                                                         \
+            }                                                                                                 \
+        } else {                                                                                              \
+            call;                                                                                             \
+        }                                                                                                     \
+    } while (0)
 
 /* Denormal floats (below 1.2e-38) cost a hundred times a normal operation
  * on x86 CPUs, and training makes them: the weights into a dead unit decay
@@ -65,7 +89,6 @@ static inline int k_worth_threads(double flops) { return flops > 4e5; }
  * exp, tanh, a log-density term) is worth a parallel region. Rows are
  * independent in such passes, so splitting them changes no bit. */
 static inline int k_worth_elements(size_t n) { return n >= 8192; }
-#define K_PRAGMA(x) _Pragma(#x)
 /* Before a loop over independent rows doing about `elements` such values. */
 #define K_PARALLEL_ROWS(elements)                                                                             \
     K_PRAGMA(omp parallel for schedule(static) num_threads(k_threads()) if (k_worth_elements(elements)))

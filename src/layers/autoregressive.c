@@ -181,73 +181,73 @@ static real *tile_view(const made *m, made *view)
 }
 
 /* The sequential direction: from y to s, one degree at a time. */
-static void sequential(layer *l, const real *p, int rows, const real *y, real *s, double *ldj)
+static void sequential_tiles(layer *l, const real *p, int rows, const real *y, real *s, double *ldj)
 {
     autoregressive *a = self(l);
     made *m = &a->net;
     int n = l->dim, tiles = (rows + SEQ_TILE - 1) / SEQ_TILE;
-    /* tiles are independent: each thread takes whole tiles */
-#pragma omp parallel num_threads(k_threads()) if (tiles > 1)
-    {
-        made view;
-        real *scratch = l->inference ? tile_view(m, &view) : NULL;
-#pragma omp for schedule(dynamic, 1)
-        for (int t = 0; t < tiles; t++) {
-            int r0 = t * SEQ_TILE, r1 = rows - r0 < SEQ_TILE ? rows : r0 + SEQ_TILE;
-            made *mm = scratch ? &view : m; /* the buffers this tile works in, */
-            int base = scratch ? r0 : 0;    /* and the row they start with */
-            if (l->context)
-                made_load_context(mm, r0 - base, r1 - r0, l->context + (size_t)r0 * l->context_dim);
-            for (int k = 0; k < n; k++) {
-                made_seq_step(mm, p, r0 - base, r1 - r0, k);
-                int i = m->order[k];
-                if (a->spline) { /* u -> x: x = g^-1(u), or mu + e^alpha g^-1(u) when shifted */
-                    int per = m->per_dim;
-                    /* the tile's rows of block k at once, in place, for the backward pass too */
-                    rq_block_prepare(&a->rq, r1 - r0, mm->out + (size_t)(r0 - base) * m->n_out + (size_t)per * k,
-                                     (size_t)m->n_out);
-                    for (int r = r0; r < r1; r++) {
-                        const real *b = mm->out + (size_t)(r - base) * m->n_out + (size_t)per * k;
-                        real l, si = rq_block_inverse(&a->rq, b, y[(size_t)r * n + i], &l);
-                        ldj[r] += l;
-                        s[(size_t)r * n + i] = si;
-                        *made_in(mm, r - base, k) = si;
-                    }
-                    continue;
-                }
-                real alpha[SEQ_TILE], e[SEQ_TILE]; /* the step's log-scales for the tile's rows */
-                k_bound_exp(r1 - r0, mm->out + (size_t)(r0 - base) * 2 * n + 2 * k, 2 * n, a->bound, -exp_sign(a),
-                            alpha, e);
+    made view;
+    real *scratch = l->inference ? tile_view(m, &view) : NULL;
+#pragma omp for schedule(dynamic, 1) nowait
+    for (int t = 0; t < tiles; t++) {
+        int r0 = t * SEQ_TILE, r1 = rows - r0 < SEQ_TILE ? rows : r0 + SEQ_TILE;
+        made *mm = scratch ? &view : m; /* the buffers this tile works in, */
+        int base = scratch ? r0 : 0;    /* and the row they start with */
+        if (l->context)
+            made_load_context(mm, r0 - base, r1 - r0, l->context + (size_t)r0 * l->context_dim);
+        for (int k = 0; k < n; k++) {
+            made_seq_step(mm, p, r0 - base, r1 - r0, k);
+            int i = m->order[k];
+            if (a->spline) { /* u -> x: x = g^-1(u), or mu + e^alpha g^-1(u) when shifted */
+                int per = m->per_dim;
+                /* the tile's rows of block k at once, in place, for the backward pass too */
+                rq_block_prepare(&a->rq, r1 - r0, mm->out + (size_t)(r0 - base) * m->n_out + (size_t)per * k,
+                                 (size_t)m->n_out);
                 for (int r = r0; r < r1; r++) {
-                    real *o = mm->out + (size_t)(r - base) * 2 * n;
-                    real mu = o[2 * k + 1], yi = y[(size_t)r * n + i], si;
-                    o[2 * k] = alpha[r - r0];
-                    if (a->iaf) { /* x -> u: u = (x - mu) e^-alpha */
-                        si = (yi - mu) * e[r - r0];
-                        ldj[r] -= alpha[r - r0];
-                    } else { /* u -> x: x = u e^alpha + mu */
-                        si = yi * e[r - r0] + mu;
-                        ldj[r] += alpha[r - r0];
-                    }
+                    const real *b = mm->out + (size_t)(r - base) * m->n_out + (size_t)per * k;
+                    real l, si = rq_block_inverse(&a->rq, b, y[(size_t)r * n + i], &l);
+                    ldj[r] += l;
                     s[(size_t)r * n + i] = si;
                     *made_in(mm, r - base, k) = si;
                 }
+                continue;
+            }
+            real alpha[SEQ_TILE], e[SEQ_TILE]; /* the step's log-scales for the tile's rows */
+            k_bound_exp(r1 - r0, mm->out + (size_t)(r0 - base) * 2 * n + 2 * k, 2 * n, a->bound, -exp_sign(a),
+                        alpha, e);
+            for (int r = r0; r < r1; r++) {
+                real *o = mm->out + (size_t)(r - base) * 2 * n;
+                real mu = o[2 * k + 1], yi = y[(size_t)r * n + i], si;
+                o[2 * k] = alpha[r - r0];
+                if (a->iaf) { /* x -> u: u = (x - mu) e^-alpha */
+                    si = (yi - mu) * e[r - r0];
+                    ldj[r] -= alpha[r - r0];
+                } else { /* u -> x: x = u e^alpha + mu */
+                    si = yi * e[r - r0] + mu;
+                    ldj[r] += alpha[r - r0];
+                }
+                s[(size_t)r * n + i] = si;
+                *made_in(mm, r - base, k) = si;
             }
         }
-        free(scratch);
     }
+    free(scratch);
+}
+
+/* Tiles are independent: each thread takes whole tiles. */
+static void sequential(layer *l, const real *p, int rows, const real *y, real *s, double *ldj)
+{
+    K_RUN(rows > SEQ_TILE, sequential_tiles(l, p, rows, y, s, ldj));
 }
 
 /* Tile by tile (rows are independent), each step's output-block gradient
  * kept in dout; the weight gradients from all of them at the end. */
-static void sequential_backward(layer *l, const real *p, int rows, const real *ds, real dldj, real *dy, real *dp)
+static void sequential_backward_tiles(layer *l, const real *p, int rows, const real *ds, real dldj, real *dy)
 {
     autoregressive *a = self(l);
     made *m = &a->net;
     int n = l->dim, tiles = (rows + SEQ_TILE - 1) / SEQ_TILE;
-    if (!dy && !dp && !l->dcontext)
-        return;
-#pragma omp parallel for schedule(dynamic, 1) num_threads(k_threads()) if (tiles > 1)
+#pragma omp for schedule(dynamic, 1) nowait
     for (int t = 0; t < tiles; t++) {
         int r0 = t * SEQ_TILE, r1 = rows - r0 < SEQ_TILE ? rows : r0 + SEQ_TILE;
         made_seq_backward_begin(m, r0, r1 - r0);
@@ -285,8 +285,15 @@ static void sequential_backward(layer *l, const real *p, int rows, const real *d
         if (l->dcontext)
             made_context_grad(m, r0, r1 - r0, l->dcontext + (size_t)r0 * l->context_dim);
     }
+}
+
+static void sequential_backward(layer *l, const real *p, int rows, const real *ds, real dldj, real *dy, real *dp)
+{
+    if (!dy && !dp && !l->dcontext)
+        return;
+    K_RUN(rows > SEQ_TILE, sequential_backward_tiles(l, p, rows, ds, dldj, dy));
     if (dp)
-        made_param_grad(m, rows, a->dout, dp);
+        made_param_grad(&self(l)->net, rows, self(l)->dout, dp);
 }
 
 static void x2z(layer *l, const real *p, int rows, const real *x, real *z, double *ldj)

@@ -290,31 +290,32 @@ static double flops_per_row(const made *m) { return 2.0 * (double)made_n_params(
 /* Layer by layer, in blocks of one row tile by one panel of units (the
  * bias, the product, the activation): the blocks' shapes do not depend on
  * the thread count, and a layer has enough of them for many threads. */
-void made_forward(made *m, const real *p, int rows, const real *x, const real *context)
+static void forward_body(made *m, const real *p, int rows, const real *x, const real *context)
 {
     int n = m->n, nc = m->nc, n_in = m->n_in, tile = k_row_tile(rows), tiles = k_tiles(rows, tile);
-#pragma omp parallel num_threads(k_threads()) if (k_worth_threads(rows * flops_per_row(m)))
-    {
-        k_region_begin();
 #pragma omp for schedule(static)
-        for (int r = 0; r < rows; r++) {
-            for (int j = 0; j < nc; j++)
-                m->in[(size_t)r * n_in + j] = context[(size_t)r * nc + j];
-            for (int k = 0; k < n; k++)
-                m->in[(size_t)r * n_in + nc + k] = x[(size_t)r * n + m->order[k]];
-        }
-        for (int l = 0; l <= m->depth; l++) {
-            int np = panel_count(layer_out(m, l));
-#pragma omp for collapse(2) schedule(dynamic, 1)
-            for (int t = 0; t < tiles; t++)
-                for (int k = 0; k < np; k++) {
-                    int r0, r1, a, b, width;
-                    k_tile(rows, tile, t, &r0, &r1);
-                    panel_range(m, l, k, &a, &b, &width);
-                    panel_forward_drop(m, p, r0, r1 - r0, l, a, b, width);
-                }
-        }
+    for (int r = 0; r < rows; r++) {
+        for (int j = 0; j < nc; j++)
+            m->in[(size_t)r * n_in + j] = context[(size_t)r * nc + j];
+        for (int k = 0; k < n; k++)
+            m->in[(size_t)r * n_in + nc + k] = x[(size_t)r * n + m->order[k]];
     }
+    for (int l = 0; l <= m->depth; l++) {
+        int np = panel_count(layer_out(m, l));
+#pragma omp for collapse(2) schedule(dynamic, 1)
+        for (int t = 0; t < tiles; t++)
+            for (int k = 0; k < np; k++) {
+                int r0, r1, a, b, width;
+                k_tile(rows, tile, t, &r0, &r1);
+                panel_range(m, l, k, &a, &b, &width);
+                panel_forward_drop(m, p, r0, r1 - r0, l, a, b, width);
+            }
+    }
+}
+
+void made_forward(made *m, const real *p, int rows, const real *x, const real *context)
+{
+    K_RUN(k_worth_threads(rows * flops_per_row(m)), forward_body(m, p, rows, x, context));
 }
 
 /* The first unit of layer l that reads input column c (units read
@@ -351,17 +352,10 @@ static void input_block_grad(made *m, const real *p, int r0, int r1, int l, int 
  * layer's gradient between many threads without changing any sum. */
 enum { GRAD_COLUMNS = 64 };
 
-void made_param_grad(const made *m, int rows, const real *dout, real *dp)
+static void param_grad_blocks(const made *m, int rows, const real *dout, real *dp, const int *panels, int total,
+                              int columns)
 {
-    int panels[64], total = 0, widest = 0; /* panels before layer l: panels[l] */
-    for (int l = 0; l <= m->depth; l++) {
-        panels[l] = total;
-        total += panel_count(layer_out(m, l));
-        widest = layer_in(m, l) > widest ? layer_in(m, l) : widest;
-    }
-    int columns = k_tiles(widest, GRAD_COLUMNS);
-#pragma omp parallel for collapse(2) schedule(dynamic, 1) num_threads(k_threads()) \
-    if (k_worth_threads(rows * flops_per_row(m)))
+#pragma omp for collapse(2) schedule(dynamic, 1) nowait
     for (int i = 0; i < total; i++)
         for (int j = 0; j < columns; j++) {
             int l = m->depth;
@@ -371,57 +365,67 @@ void made_param_grad(const made *m, int rows, const real *dout, real *dp)
             panel_range(m, l, i - panels[l], &a, &b, &w);
             if (c0 >= w && c0 > 0)
                 continue; /* past the panel's prefix: masked, gradient 0 */
-            k_region_begin();
             const real *dy = l == m->depth ? dout : hidden_of(m, m->dh, l);
             block_param_grad(m, rows, l, a, b, c0, w - c0 < GRAD_COLUMNS ? w : c0 + GRAD_COLUMNS, dy + a, out, dp);
         }
+}
+
+void made_param_grad(const made *m, int rows, const real *dout, real *dp)
+{
+    int panels[64], total = 0, widest = 0; /* panels before layer l: panels[l] */
+    for (int l = 0; l <= m->depth; l++) {
+        panels[l] = total;
+        total += panel_count(layer_out(m, l));
+        widest = layer_in(m, l) > widest ? layer_in(m, l) : widest;
+    }
+    int columns = k_tiles(widest, GRAD_COLUMNS);
+    K_RUN(k_worth_threads(rows * flops_per_row(m)), param_grad_blocks(m, rows, dout, dp, panels, total, columns));
     made_constrain(m, dp); /* the masked weights are not parameters: their gradient stays 0 */
 }
 
 /* Layer by layer down: the activation's derivative by row tiles, then
  * dL/d(input) in blocks of one row tile by one panel of input columns;
  * the weight gradients follow. */
-void made_backward(made *m, const real *p, int rows, const real *dout, real *dx, real *dcontext, real *dp)
+static void backward_body(made *m, const real *p, int rows, const real *dout, real *dx, real *dcontext)
 {
     int n = m->n, nc = m->nc, n_in = m->n_in, tile = k_row_tile(rows), tiles = k_tiles(rows, tile);
-    if (!nc)
-        dcontext = NULL;
-#pragma omp parallel num_threads(k_threads()) if (k_worth_threads(rows * flops_per_row(m)))
-    {
-        k_region_begin();
-        for (int l = m->depth; l >= 0; l--) {
-            int in = layer_in(m, l), out = layer_out(m, l), np = panel_count(in);
-            real *dy = l == m->depth ? (real *)dout : hidden_of(m, m->dh, l);
-            if (l < m->depth) { /* dL/dh -> dL/d(pre-activation), in place */
+    for (int l = m->depth; l >= 0; l--) {
+        int in = layer_in(m, l), out = layer_out(m, l), np = panel_count(in);
+        real *dy = l == m->depth ? (real *)dout : hidden_of(m, m->dh, l);
+        if (l < m->depth) { /* dL/dh -> dL/d(pre-activation), in place */
 #pragma omp for schedule(static)
-                for (int t = 0; t < tiles; t++) {
-                    int r0, r1;
-                    k_tile(rows, tile, t, &r0, &r1);
-                    k_dropout_activate_backward(&m->net.dropout, m->act, l, r1 - r0, out, out, (size_t)r0, 0,
-                                                hidden_of(m, m->net.h, l) + (size_t)r0 * out, dy + (size_t)r0 * out);
-                }
+            for (int t = 0; t < tiles; t++) {
+                int r0, r1;
+                k_tile(rows, tile, t, &r0, &r1);
+                k_dropout_activate_backward(&m->net.dropout, m->act, l, r1 - r0, out, out, (size_t)r0, 0,
+                                            hidden_of(m, m->net.h, l) + (size_t)r0 * out, dy + (size_t)r0 * out);
             }
-            if (l == 0 && !dx && !dcontext)
-                break;
-#pragma omp for collapse(2) schedule(dynamic, 1)
-            for (int t = 0; t < tiles; t++)
-                for (int k = 0; k < np; k++) {
-                    int r0, r1, c0, c1;
-                    k_tile(rows, tile, t, &r0, &r1);
-                    k_part(in, np, k, &c0, &c1);
-                    input_block_grad(m, p, r0, r1, l, c0, c1, dy);
-                }
         }
-        if (dx || dcontext) {
-#pragma omp for schedule(static)
-            for (int r = 0; r < rows; r++) {
-                for (int j = 0; dcontext && j < nc; j++)
-                    dcontext[(size_t)r * nc + j] += m->din[(size_t)r * n_in + j];
-                for (int k = 0; dx && k < n; k++)
-                    dx[(size_t)r * n + m->order[k]] = m->din[(size_t)r * n_in + nc + k];
+        if (l == 0 && !dx && !dcontext)
+            break;
+#pragma omp for collapse(2) schedule(dynamic, 1)
+        for (int t = 0; t < tiles; t++)
+            for (int k = 0; k < np; k++) {
+                int r0, r1, c0, c1;
+                k_tile(rows, tile, t, &r0, &r1);
+                k_part(in, np, k, &c0, &c1);
+                input_block_grad(m, p, r0, r1, l, c0, c1, dy);
             }
+    }
+    if (dx || dcontext) {
+#pragma omp for schedule(static)
+        for (int r = 0; r < rows; r++) {
+            for (int j = 0; dcontext && j < nc; j++)
+                dcontext[(size_t)r * nc + j] += m->din[(size_t)r * n_in + j];
+            for (int k = 0; dx && k < n; k++)
+                dx[(size_t)r * n + m->order[k]] = m->din[(size_t)r * n_in + nc + k];
         }
     }
+}
+
+void made_backward(made *m, const real *p, int rows, const real *dout, real *dx, real *dcontext, real *dp)
+{
+    K_RUN(k_worth_threads(rows * flops_per_row(m)), backward_body(m, p, rows, dout, dx, m->nc ? dcontext : NULL));
     if (dp)
         made_param_grad(m, rows, dout, dp);
 }

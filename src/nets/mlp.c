@@ -118,67 +118,72 @@ static void forward_rows(mlp *m, const real *p, int r0, int r1, const real *in, 
 }
 
 /* Each row tile through every layer, the tiles shared between threads. */
-void mlp_forward(mlp *m, const real *p, int rows, const real *in, real *out)
+static void forward_tiles(mlp *m, const real *p, int rows, const real *in, real *out)
 {
     int tiles = k_tiles(rows, MLP_ROW_TILE);
-#pragma omp parallel for schedule(dynamic, 1) num_threads(k_threads()) \
-    if (tiles > 1 && k_worth_threads(rows * flops_per_row(m)))
+#pragma omp for schedule(dynamic, 1) nowait
     for (int t = 0; t < tiles; t++) {
         int r0, r1;
-        k_region_begin();
         k_tile(rows, MLP_ROW_TILE, t, &r0, &r1);
         forward_rows(m, p, r0, r1, in, out);
     }
 }
 
+void mlp_forward(mlp *m, const real *p, int rows, const real *in, real *out)
+{
+    K_RUN(k_tiles(rows, MLP_ROW_TILE) > 1 && k_worth_threads(rows * flops_per_row(m)),
+          forward_tiles(m, p, rows, in, out));
+}
+
 /* Layer by layer down: the weight and bias gradients by panels of output
  * units (each a sum over all rows, in row order), and dL/dx by row tiles
  * through the whole layer, with the activation's derivative applied. */
-void mlp_backward(mlp *m, const real *p, int rows, const real *in, const real *dout, real *din, real *dp)
+static void backward_body(mlp *m, const real *p, int rows, const real *in, const real *dout, real *din, real *dp)
 {
     int tiles = k_tiles(rows, MLP_ROW_TILE);
-#pragma omp parallel num_threads(k_threads()) if (k_worth_threads(2 * rows * flops_per_row(m)))
-    {
-        k_region_begin();
-        const real *dy = dout;
-        int cur = 0;
-        for (int l = m->depth; l >= 0; l--) {
-            int nin = layer_in(m, l), nout = layer_out(m, l);
-            const real *x = l == 0 ? in : hidden_rows(m, m->h, l - 1, 0);
-            const real *w = p + layer_offset(m, l);
-            real *dx = l == 0 ? din : m->dh[cur];
-            if (dp) {
-                real *dw = dp + layer_offset(m, l), *db = dw + (size_t)nout * nin;
+    const real *dy = dout;
+    int cur = 0;
+    for (int l = m->depth; l >= 0; l--) {
+        int nin = layer_in(m, l), nout = layer_out(m, l);
+        const real *x = l == 0 ? in : hidden_rows(m, m->h, l - 1, 0);
+        const real *w = p + layer_offset(m, l);
+        real *dx = l == 0 ? din : m->dh[cur];
+        if (dp) {
+            real *dw = dp + layer_offset(m, l), *db = dw + (size_t)nout * nin;
 #pragma omp for schedule(dynamic, 1) nowait
-                for (int k = 0; k < panel_count(nout); k++) {
-                    int a, b;
-                    k_part(nout, panel_count(nout), k, &a, &b);
-                    k_gemm(1, 0, b - a, nin, rows, 1, dy + a, nout, x, nin, 1, dw + (size_t)a * nin, nin);
-                    for (int r = 0; r < rows; r++)
-                        for (int j = a; j < b; j++)
-                            db[j] += dy[(size_t)r * nout + j];
-                }
-            }
-            if (dx) {
-#pragma omp for schedule(dynamic, 1)
-                for (int t = 0; t < tiles; t++) {
-                    int r0, r1;
-                    k_tile(rows, MLP_ROW_TILE, t, &r0, &r1);
-                    real *dxt = dx + (size_t)r0 * nin;
-                    k_gemm(0, 0, r1 - r0, nin, nout, 1, dy + (size_t)r0 * nout, nout, w, nin, 0, dxt, nin);
-                    if (l > 0)
-                        k_dropout_activate_backward(&m->dropout, m->act, l - 1, r1 - r0, nin, nin, (size_t)r0, 0,
-                                                    x + (size_t)r0 * nin, dxt);
-                }
-            } else {
-#pragma omp barrier
-            }
-            if (l > 0) {
-                dy = dx;
-                cur ^= 1;
+            for (int k = 0; k < panel_count(nout); k++) {
+                int a, b;
+                k_part(nout, panel_count(nout), k, &a, &b);
+                k_gemm(1, 0, b - a, nin, rows, 1, dy + a, nout, x, nin, 1, dw + (size_t)a * nin, nin);
+                for (int r = 0; r < rows; r++)
+                    for (int j = a; j < b; j++)
+                        db[j] += dy[(size_t)r * nout + j];
             }
         }
+        if (dx) {
+#pragma omp for schedule(dynamic, 1)
+            for (int t = 0; t < tiles; t++) {
+                int r0, r1;
+                k_tile(rows, MLP_ROW_TILE, t, &r0, &r1);
+                real *dxt = dx + (size_t)r0 * nin;
+                k_gemm(0, 0, r1 - r0, nin, nout, 1, dy + (size_t)r0 * nout, nout, w, nin, 0, dxt, nin);
+                if (l > 0)
+                    k_dropout_activate_backward(&m->dropout, m->act, l - 1, r1 - r0, nin, nin, (size_t)r0, 0,
+                                                x + (size_t)r0 * nin, dxt);
+            }
+        } else {
+#pragma omp barrier
+        }
+        if (l > 0) {
+            dy = dx;
+            cur ^= 1;
+        }
     }
+}
+
+void mlp_backward(mlp *m, const real *p, int rows, const real *in, const real *dout, real *din, real *dp)
+{
+    K_RUN(k_worth_threads(2 * rows * flops_per_row(m)), backward_body(m, p, rows, in, dout, din, dp));
 }
 
 double mlp_file_params(const mf_file *f, const mf_section *s, double n_in, double n_out)

@@ -13,6 +13,25 @@
  * then the update, which decays it again) instead of writing it back. */
 enum { ADAM_CHUNKS = 256, ADAM_MIN_CHUNK = 1 << 15 };
 
+static void sum_squares(int chunks, size_t size, size_t n, const real *g, const real *p, real wd, double *partial)
+{
+#pragma omp for schedule(static) nowait
+    for (int c = 0; c < chunks; c++) {
+        size_t lo = (size_t)c * size, len = n - lo < size ? n - lo : size;
+        partial[c] = k_adam_sum_squares(len, g + lo, p + lo, wd);
+    }
+}
+
+static void apply(int chunks, size_t size, size_t n, real *p, const real *g, real *m, real *v, real wd, real scale,
+                  real step, real vfix)
+{
+#pragma omp for schedule(static) nowait
+    for (int c = 0; c < chunks; c++) {
+        size_t lo = (size_t)c * size, len = n - lo < size ? n - lo : size;
+        k_adam_apply(len, p + lo, g + lo, m + lo, v + lo, wd, scale, step, vfix);
+    }
+}
+
 nf_status adam_step(size_t n, real *p, const real *g, real *m, real *v, int64_t *t, double lr, double weight_decay,
                     double clip_norm)
 {
@@ -22,11 +41,7 @@ nf_status adam_step(size_t n, real *p, const real *g, real *m, real *v, int64_t 
     int chunks = (int)((n + size - 1) / size);
     real wd = weight_decay > 0 ? (real)weight_decay : 0;
     double partial[ADAM_CHUNKS + 1];
-#pragma omp parallel for schedule(static) num_threads(k_threads()) if (chunks > 1)
-    for (int c = 0; c < chunks; c++) {
-        size_t lo = (size_t)c * size, len = n - lo < size ? n - lo : size;
-        partial[c] = k_adam_sum_squares(len, g + lo, p + lo, wd);
-    }
+    K_RUN(chunks > 1, sum_squares(chunks, size, n, g, p, wd, partial));
     double norm2 = 0;
     for (int c = 0; c < chunks; c++)
         norm2 += partial[c];
@@ -38,10 +53,6 @@ nf_status adam_step(size_t n, real *p, const real *g, real *m, real *v, int64_t 
     ++*t;
     double c1 = 1 - pow(0.9, (double)*t), c2 = 1 - pow(0.999, (double)*t);
     real step = (real)(lr / c1), vfix = (real)(1 / c2);
-#pragma omp parallel for schedule(static) num_threads(k_threads()) if (chunks > 1)
-    for (int c = 0; c < chunks; c++) {
-        size_t lo = (size_t)c * size, len = n - lo < size ? n - lo : size;
-        k_adam_apply(len, p + lo, g + lo, m + lo, v + lo, wd, scale, step, vfix);
-    }
+    K_RUN(chunks > 1, apply(chunks, size, n, p, g, m, v, wd, scale, step, vfix));
     return NF_OK;
 }

@@ -9,13 +9,18 @@
 
 /* Zeroed by threads in pieces: a serial pass over every parameter each
  * step would not scale. */
+enum { PIECE = 1 << 14 };
+
+static void zero_pieces(real *g, size_t n)
+{
+#pragma omp for schedule(static) nowait
+    for (size_t i = 0; i < n; i += PIECE)
+        memset(g + i, 0, sizeof(real) * (n - i < PIECE ? n - i : PIECE));
+}
+
 static void zero_grads(nf_flow *f)
 {
-    size_t n = f->n_params;
-    enum { PIECE = 1 << 14 };
-#pragma omp parallel for schedule(static) num_threads(k_threads()) if (n > 4 * PIECE)
-    for (size_t i = 0; i < n; i += PIECE)
-        memset(f->opt.grads + i, 0, sizeof(real) * (n - i < PIECE ? n - i : PIECE));
+    K_RUN(f->n_params > 4 * PIECE, zero_pieces(f->opt.grads, f->n_params));
 }
 
 double train_step(nf_flow *f, int rows, const real *x, double lr, double weight_decay, double clip_norm)
