@@ -201,36 +201,40 @@ static void prepare_blocks(mog_base *m, const real *p)
 }
 
 /* Dimension i's log-density at z from its terms; comp[j] as block_log_prob's. */
-static double independent_term(const mog_base *m, int i, double z, double *comp)
+static double independent_term(const mog_base *m, int i, double z, real *resp)
 {
     int K = m->k;
     const double *t = m->terms + (size_t)i * 5 * K;
-    double best = -INFINITY, acc = 0;
+    double best = -INFINITY, acc = 0, comp[NF_MAX_COMPONENTS];
     for (int j = 0; j < K; j++) {
         double u = (z - t[K + j]) * t[2 * K + j];
         comp[j] = t[j] - 0.5 * u * u;
-        best = fmax(best, comp[j]);
+        best = comp[j] > best ? comp[j] : best;
+    }
+    for (int j = 0; j < K; j++) {
+        comp[j] = exp(comp[j] - best);
+        acc += comp[j];
     }
     for (int j = 0; j < K; j++)
-        acc += exp(comp[j] - best);
+        resp[j] = (real)(comp[j] / acc);
     return best + log(acc);
 }
 
-/* After independent_log_prob's prepare_blocks: dz written, dp += summed
- * over the rows. */
+/* After independent_log_prob on the same rows (which left each term's
+ * responsibility where its weight's gradient goes): dz written, dp +=
+ * summed over the rows. */
 static void independent_grad(mog_base *m, int rows, const real *z, real scale, real *dz, real *dp)
 {
     int n = m->n, K = m->k;
     size_t per = (size_t)3 * K * n;
     K_PARALLEL_ROWS((size_t)rows * n * K)
     for (int r = 0; r < rows; r++) {
-        double comp[NF_MAX_COMPONENTS];
         real *d = m->dout + (size_t)r * per;
         for (int i = 0; i < n; i++, d += 3 * K) {
             const double *t = m->terms + (size_t)i * 5 * K;
-            double zi = z[(size_t)r * n + i], lp = independent_term(m, i, zi, comp), g = 0;
+            double zi = z[(size_t)r * n + i], g = 0;
             for (int j = 0; j < K; j++) {
-                double resp = exp(comp[j] - lp), inv_var = t[2 * K + j] * t[2 * K + j], dev = zi - t[K + j];
+                double resp = d[j], inv_var = t[2 * K + j] * t[2 * K + j], dev = zi - t[K + j];
                 d[j] = (real)(scale * (resp - t[3 * K + j]));
                 d[K + j] = (real)(scale * resp * dev * inv_var);
                 d[2 * K + j] = (real)(scale * resp * (dev * dev * inv_var - 1) * t[4 * K + j]);
@@ -249,11 +253,12 @@ static void independent_log_prob(mog_base *m, const real *p, int rows, const rea
 {
     int n = m->n;
     prepare_blocks(m, p);
+    size_t per = (size_t)3 * m->k * n;
     K_PARALLEL_ROWS((size_t)rows * n * m->k)
     for (int r = 0; r < rows; r++) {
-        double comp[NF_MAX_COMPONENTS], sum = 0;
-        for (int i = 0; i < n; i++)
-            sum += independent_term(m, i, z[(size_t)r * n + i], comp);
+        double sum = 0;
+        for (int i = 0; i < n; i++) /* the responsibilities kept for independent_grad */
+            sum += independent_term(m, i, z[(size_t)r * n + i], m->dout + (size_t)r * per + (size_t)3 * m->k * i);
         out[r] = sum;
     }
 }
