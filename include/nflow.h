@@ -905,12 +905,21 @@ NF_API nf_status nf_flow_create_student(nf_flow **out, const nf_flow *teacher, c
  * IAF student trains by its sequential density pass, one pass of
  * arithmetic. A conditional teacher samples under rows of `context`
  * (context_rows rows of its context values, drawn uniformly); NULL for an
- * unconditional one. */
+ * unconditional one. Samples outside the teacher's data are redrawn
+ * (nf_flow_distill_redrawn). */
 NF_API nf_status nf_flow_distill_forward(nf_flow *student, nf_flow *teacher, size_t rows, const float *context,
                                          size_t context_rows, const nf_train_options *opt, nf_train_result *result);
+/* Teacher samples nf_flow_distill_forward (the last run into this student)
+ * redrew because they lay outside the teacher's training data widened by
+ * the data's range on each side (a MAF's sampling pass can throw a few
+ * samples far off, where its density is no guide); 0 for a teacher without
+ * its data's range or after 8 rounds of redrawing (the rest are kept). */
+NF_API size_t nf_flow_distill_redrawn(const nf_flow *student);
 /* The default options of nf_flow_distill_forward on `samples` fresh
- * samples (0: its default count): nf_train_options_default with the batch
- * of nf_defaults_for_data for that many rows, no dropout, a learning rate
+ * samples (0: its default count): nf_train_options_default with
+ * nf_defaults_for_data's settings for that many rows, but batches of 64
+ * rows at most (a student that sees each sample once or twice learns more from
+ * smaller steps), no dropout, a learning rate
  * of 4e-3 (the cosine's peak), and as many epochs as make the rows the
  * teacher's training visited (its epochs x training rows, times the width
  * ratio when the default student is narrower) over `samples`, 1 to 1000,

@@ -394,7 +394,8 @@ static void test_converge_stops(void)
 }
 
 /* nf_flow_distill_options: the teacher's training visits over the samples
- * (1 to 1000 epochs), 50 without a record, 4e-3, no dropout. */
+ * (1 to 1000 epochs), 50 without a record, 4e-3, no dropout, batches of
+ * 64 rows at most. */
 static void test_distill_options(void)
 {
     enum { ROWS = 3000 };
@@ -402,7 +403,8 @@ static void test_distill_options(void)
     nf_flow *t = trained_teacher(data, ROWS);
     nf_train_options o;
     /* 3 epochs x 3000 rows = 9,000 visits; 1,000 samples drawn cost 300; a student as wide as this teacher
-     * visits at 1.5 + 0.04 x 3 = 1.62 of its visits: (9000 - 300) / 1620 = 5.4 epochs */
+     * visits at 1.55 + 0.013 x 3 = 1.589 of its visits: (9000 - 300) / 1589 = 5.5 epochs; the batch of
+     * 1,000 rows (32), no more than 64 */
     nf_flow_distill_options(t, 1000, &o);
     CHECK(o.max_epochs == 5 && o.lr == 4e-3 && o.dropout == 0 && o.batch == 32, "%d epochs, lr %g, batch %d",
           o.max_epochs, o.lr, o.batch);
@@ -410,6 +412,8 @@ static void test_distill_options(void)
     CHECK(o.max_epochs == 1 && o.batch == 32, "%d epochs, batch %d", o.max_epochs, o.batch);
     nf_flow_distill_options(t, 2, &o);
     CHECK(o.max_epochs == 1000, "%d epochs", o.max_epochs);
+    nf_flow_distill_options(t, 100000, &o); /* the data-size rule's 128 */
+    CHECK(o.batch == 64, "batch %d for 100,000 samples", o.batch);
     nf_flow_free(t);
     nf_config cfg;
     nf_config_default(&cfg, NF_MODEL_MAF, DIM);
@@ -563,6 +567,66 @@ static void test_mog_teacher_student(void)
     nf_flow_free(mt);
 }
 
+/* Teacher samples outside the teacher's data (widened by its range on each
+ * side) are drawn again: with the recorded range narrowed so that a tenth
+ * of the first draw lies outside, the student's run redraws at least those
+ * and, a tenth of each redraw failing too, not many more; a teacher
+ * without a recorded range redraws none. */
+static void test_samples_outside_redrawn(void)
+{
+    enum { ROWS = 3000, SAMPLES = 2000 };
+    static float data[ROWS * DIM];
+    nf_flow *t = trained_teacher(data, ROWS);
+    nf_flow *s = default_student(&t);
+    if (!s)
+        return;
+    nf_train_options o;
+    nf_flow_distill_options(t, SAMPLES, &o);
+    o.max_epochs = 1;
+    free(t->record.data_min);
+    free(t->record.data_max);
+    t->record.data_min = t->record.data_max = NULL;
+    CHECK(nf_flow_distill_forward(s, t, SAMPLES, NULL, 0, &o, NULL) == NF_OK, "%s", nf_last_error());
+    CHECK(!t->record.data_min && nf_flow_distill_redrawn(s) == 0, "%zu redrawn without a recorded range",
+          nf_flow_distill_redrawn(s));
+    /* the first draw (the library's stream for this seed) and its rows' largest |x_i| */
+    size_t total = SAMPLES + SAMPLES / 10;
+    float *x = malloc(sizeof(float) * total * DIM);
+    double *big = malloc(sizeof(double) * total);
+    CHECK(nf_flow_sample(t, total, o.seed ^ 0x7465616368657273ull, x, NULL) == NF_OK);
+    for (size_t i = 0; i < total; i++) {
+        big[i] = 0;
+        for (int j = 0; j < DIM; j++)
+            big[i] = fmax(big[i], fabs(x[i * DIM + j]));
+    }
+    double w = 0; /* the box [-3w, 3w] keeps the rows below the 90th percentile of big */
+    size_t below = 0;
+    for (size_t i = 0; i < total; i++) {
+        size_t n = 0;
+        for (size_t k = 0; k < total; k++)
+            n += big[k] <= big[i];
+        if (n <= total * 9 / 10 && big[i] > w) {
+            w = big[i];
+            below = n;
+        }
+    }
+    w = w / 3 * (1 + 1e-6);
+    t->record.data_min = malloc(sizeof(double) * DIM);
+    t->record.data_max = malloc(sizeof(double) * DIM);
+    for (int j = 0; j < DIM; j++) {
+        t->record.data_min[j] = -w;
+        t->record.data_max[j] = w;
+    }
+    CHECK(nf_flow_distill_forward(s, t, SAMPLES, NULL, 0, &o, NULL) == NF_OK, "%s", nf_last_error());
+    size_t first = total - below, redrawn = nf_flow_distill_redrawn(s);
+    CHECK(redrawn >= first && redrawn < first * 13 / 10 + 20, "%zu redrawn, %zu outside the first draw", redrawn,
+          first);
+    free(x);
+    free(big);
+    nf_flow_free(s);
+    nf_flow_free(t);
+}
+
 int main(void)
 {
     nf_set_threads(1);
@@ -572,6 +636,7 @@ int main(void)
     RUN(test_distill_forward);
     RUN(test_distill_run);
     RUN(test_distill_options);
+    RUN(test_samples_outside_redrawn);
     RUN(test_student_width);
     RUN(test_annealed_rate);
     RUN(test_mog_teacher_student);

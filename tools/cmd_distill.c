@@ -328,7 +328,8 @@ int cmd_distill(int argc, char **argv)
         cli_json_number("kl_train", kl_train);
         cli_json_number("seconds", cli_seconds() - ms.started);
         cli_json_number("train_seconds", train_seconds);
-        printf(", \"ml_epochs\": %d, \"ml_best_epoch\": %d", ml.epochs, ml.best_epoch);
+        printf(", \"ml_epochs\": %d, \"ml_best_epoch\": %d, \"teacher_samples_redrawn\": %zu", ml.epochs,
+               ml.best_epoch, nf_flow_distill_redrawn(s));
         cli_json_number("ml_val_log_likelihood", samples ? ml.val_log_likelihood : NAN);
         cli_json_number("student_samples_per_s", student_rate);
         cli_json_number("teacher_samples_per_s", teacher_rate);
@@ -348,6 +349,9 @@ int cmd_distill(int argc, char **argv)
             printf("maximum likelihood on fresh teacher samples: %d epochs (the best %d%s), validation mean "
                    "log-likelihood %.4f\n", ml.epochs, ml.best_epoch,
                    ml_epochs ? "" : "; about the teacher's training time, --epochs for more", ml.val_log_likelihood);
+        if (nf_flow_distill_redrawn(s))
+            printf("teacher samples outside its training data (beyond the data's range on either side), redrawn: "
+                   "%zu\n", nf_flow_distill_redrawn(s));
         if (reverse)
             printf("reverse KL: %d steps of %d samples (the best at step %d), %.1f s\n", ps.steps, kopt.batch,
                    last.step, last.seconds);

@@ -1045,7 +1045,10 @@ class Flow:
         seconds bound both phases together, as nflow distill --max-time
         (nf_flow_distill_run). callback(dict) at every check; a true return stops. Returns
         self; kl_, kl_stderr_, cross_entropy_, entropy_ (the best check's,
-        when reverse KL ran), history_.
+        when reverse KL ran), history_; after the first phase ml_epochs_,
+        ml_val_log_likelihood_ and samples_redrawn_ (teacher samples outside
+        the teacher's data, beyond its range on either side, drawn again:
+        nf_flow_distill_redrawn).
 
         A conditional teacher p(x | c): context (rows, context_dim), the
         contexts to train under (each step draws its batch's contexts from
@@ -1108,6 +1111,7 @@ class Flow:
                                              ctypes.byref(res), last)
                 if to is not None:
                     self.ml_epochs_, self.ml_val_log_likelihood_ = res.epochs, res.val_log_likelihood
+                    self.samples_redrawn_ = lib.nf_flow_distill_redrawn(self._f)
                 return st
 
             if not reverse:

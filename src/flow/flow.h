@@ -26,6 +26,7 @@ typedef struct flow_record {
     char checkpoint_error[256];
     double train_ll, val_ll, test_ll;
     double *data_min, *data_max; /* of the training data, dim each, or NULL */
+    size_t samples_redrawn;      /* a distilled student's: teacher samples outside their data, redrawn */
 } flow_record;
 
 /* The passes' scratch: rows of one batch or chunk, grown by flow_reserve,
