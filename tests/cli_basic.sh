@@ -40,6 +40,8 @@ run_ok "eval" "$nflow" eval "$t/m.nfm" --data "$t/moons.csv" --json --out "$t/lp
 grep -q '"mean_log_likelihood": -\?[0-9].*"two_stderr": [0-9].*"n": 3000' "$t/out.txt" && ok || bad "eval --json: $(cat "$t/out.txt")"
 [ "$(wc -l <"$t/lp.csv")" -eq 3000 ] && ok || bad "eval --out rows"
 run_ok "sample" "$nflow" sample "$t/m.nfm" --n 200 --seed 5 --out "$t/s.csv"
+# a model of its data draws near it: no warning of samples far from the data
+[ ! -s "$t/err.txt" ] && ok || bad "sample warned: $(cat "$t/err.txt")"
 run_ok "sample again" "$nflow" sample "$t/m.nfm" --n 200 --seed 5 --out "$t/s2.csv"
 cmp -s "$t/s.csv" "$t/s2.csv" && ok || bad "same seed, different samples"
 run_ok "encode" "$nflow" encode "$t/m.nfm" --data "$t/moons.csv" --out "$t/z.npy"

@@ -29,8 +29,8 @@ run_ok "teacher" "$nflow" train --data "$t/b.csv" --model maf --layers 2 --hidde
 run_ok "distill" "$nflow" distill --teacher "$t/teacher.nfm" --student iaf --layers 2 --hidden 16 --steps 300 \
     --batch 128 --lr 3e-3 --eval-n 2000 --eval-seed 9 --threads 1 --json --plot "$t/d.png" --out "$t/student.nfm"
 cp "$t/out.txt" "$t/d.json"
-for k in dim steps params eval_n kl kl_two_stderr cross_entropy entropy kl_train seconds train_seconds student_samples_per_s \
-    teacher_samples_per_s; do
+for k in dim steps params eval_n kl kl_two_stderr cross_entropy entropy kl_train seconds train_seconds ml_epochs \
+    teacher_samples_redrawn student_samples_per_s teacher_samples_per_s; do
     v=$(json_field "$t/d.json" $k)
     [ -n "$v" ] && awk -v v="$v" 'BEGIN { exit !(v == v + 0 && v - v == 0) }' && ok || bad "--json $k: '$v' in $(cat "$t/d.json")"
 done

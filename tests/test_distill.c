@@ -568,7 +568,7 @@ static void test_mog_teacher_student(void)
 }
 
 /* Teacher samples outside the teacher's data (widened by its range on each
- * side) are drawn again: with the recorded range narrowed so that a tenth
+ * side; nf_flow_count_far_from_data counts them) are drawn again: with the recorded range narrowed so that a tenth
  * of the first draw lies outside, the student's run redraws at least those
  * and, a tenth of each redraw failing too, not many more; a teacher
  * without a recorded range redraws none. */
@@ -589,6 +589,8 @@ static void test_samples_outside_redrawn(void)
     CHECK(nf_flow_distill_forward(s, t, SAMPLES, NULL, 0, &o, NULL) == NF_OK, "%s", nf_last_error());
     CHECK(!t->record.data_min && nf_flow_distill_redrawn(s) == 0, "%zu redrawn without a recorded range",
           nf_flow_distill_redrawn(s));
+    float far[DIM] = {1e30f, 0, 0};
+    CHECK(nf_flow_count_far_from_data(t, far, 1) == 0, "far from data without a recorded range");
     /* the first draw (the library's stream for this seed) and its rows' largest |x_i| */
     size_t total = SAMPLES + SAMPLES / 10;
     float *x = malloc(sizeof(float) * total * DIM);
@@ -617,6 +619,8 @@ static void test_samples_outside_redrawn(void)
         t->record.data_min[j] = -w;
         t->record.data_max[j] = w;
     }
+    CHECK(nf_flow_count_far_from_data(t, x, total) == total - below, "%zu of the first draw far from the data, "
+          "%zu expected", nf_flow_count_far_from_data(t, x, total), total - below);
     CHECK(nf_flow_distill_forward(s, t, SAMPLES, NULL, 0, &o, NULL) == NF_OK, "%s", nf_last_error());
     size_t first = total - below, redrawn = nf_flow_distill_redrawn(s);
     CHECK(redrawn >= first && redrawn < first * 13 / 10 + 20, "%zu redrawn, %zu outside the first draw", redrawn,

@@ -275,6 +275,7 @@ _declare("nf_threads_usable", c_int, c_char_p, c_size_t)
 _declare("nf_flow_student_model", c_int, flow_p, c_int)
 _declare("nf_flow_distill_options_sized", None, flow_p, c_size_t, POINTER(nf_train_options), c_size_t)
 _declare("nf_flow_distill_redrawn", c_size_t, flow_p)
+_declare("nf_flow_count_far_from_data", c_size_t, flow_p, c_float_p, c_size_t)
 _declare("nf_flow_distill_run", _S, flow_p, flow_p, c_float_p, c_size_t, c_size_t, POINTER(nf_train_options),
          POINTER(nf_kl_options), c_int, c_double, POINTER(nf_train_result), POINTER(nf_kl_progress))
 _declare("nf_flow_distill_forward", _S, flow_p, flow_p, c_size_t, c_float_p, c_size_t, POINTER(nf_train_options),

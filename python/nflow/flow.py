@@ -832,6 +832,16 @@ class Flow:
             _check(lib.nf_flow_gaussian_log_prob(f, _fptr(x), x.shape[0], _dptr(out)))
         return out
 
+    def count_far_from_data(self, X):
+        """Rows of X (rows, dim) outside the training data's range widened by
+        that range on each side: where a model's sampling pass throws the odd
+        sample (a MAF's can amplify a rare base draw without bound) and its
+        density is no guide. 0 for a model without its data's range."""
+        f = self._need()
+        x = _rows(X, "X", self.dim)
+        with self._lock:
+            return int(lib.nf_flow_count_far_from_data(f, _fptr(x), x.shape[0]))
+
     def sample(self, n, seed=1, return_log_prob=False, context=None):
         """n samples drawn with `seed` (float32, (n, dim)); nflow sample --seed S
         draws the same ones. With return_log_prob, also their log-densities

@@ -39,11 +39,12 @@ void k_default_threads(void);
  * processor. Results are the same bits at any count. */
 void k_adapt_threads(void);
 
+#define K_PRAGMA(x) _Pragma(#x)
+
 /* First statement of every nflow parallel region: holds the BLAS called
  * inside it to one thread (OpenBLAS's OpenMP build follows the calling
  * task's omp_get_max_threads()) by setting the region's own ICV; the
  * caller's OpenMP settings are not touched. */
-#define K_PRAGMA(x) _Pragma(#x)
 static inline void k_region_begin(void) { omp_set_num_threads(1); }
 
 /* Whether to start a parallel region for work `worth` it: only with more

@@ -245,6 +245,14 @@ nf_status nf_flow_sample_given(nf_flow *f, const float *context, size_t rows, ui
     return NF_OK;
 }
 
+size_t nf_flow_count_far_from_data(const nf_flow *f, const float *x, size_t rows)
+{
+    size_t far = 0;
+    for (size_t r = 0; f && x && f->record.data_min && r < rows; r++)
+        far += (size_t)flow_far_from_data(f, x + r * (size_t)f->dim);
+    return far;
+}
+
 nf_status nf_flow_sample(nf_flow *f, size_t rows, uint64_t seed, float *x, double *log_prob)
 {
     return nf_flow_sample_given(f, NULL, rows, seed, x, log_prob);

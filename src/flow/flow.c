@@ -304,3 +304,13 @@ void flow_z2x_backward(nf_flow *f, int rows, const real *x, const real *dx, real
         din = t;
     }
 }
+
+int flow_far_from_data(const nf_flow *f, const float *x)
+{
+    for (int i = 0; i < f->dim; i++) {
+        double lo = f->record.data_min[i], hi = f->record.data_max[i], w = hi - lo;
+        if (!(x[i] >= lo - w && x[i] <= hi + w))
+            return 1;
+    }
+    return 0;
+}

@@ -106,22 +106,13 @@ void nf_flow_distill_options_sized(const nf_flow *teacher, size_t samples, nf_tr
     sized_write(caller, struct_size, opt, sizeof *opt);
 }
 
-/* Whether a teacher sample lies outside the teacher's training data widened
- * by the data's own range on each side. A MAF's sampling pass can amplify a
- * base draw without bound: a BSDS300 teacher drew 2% of its samples beyond
- * its data's range, up to 14,000 times it, where its density is no
- * guide; a student made to cover them got log-likelihoods of -1e6 on them
- * and lost its way (0.3 to 2.4 nats below its teacher on the data). */
-static int outside_data(const nf_flow *t, const float *x)
-{
-    for (int i = 0; i < t->dim; i++) {
-        double lo = t->record.data_min[i], hi = t->record.data_max[i], w = hi - lo;
-        if (!(x[i] >= lo - w && x[i] <= hi + w))
-            return 1;
-    }
-    return 0;
-}
-
+/* A teacher sample outside the teacher's training data widened by the
+ * data's range on each side (flow_far_from_data) is drawn again. A MAF's
+ * sampling pass can amplify a base draw without bound: a BSDS300 teacher
+ * drew 2% of its samples beyond its data's range, up to 14,000 times it,
+ * where its density is no guide; a student made to cover them got
+ * log-likelihoods of -1e6 on them and lost its way (0.3 to 2.4 nats below
+ * its teacher on the data). */
 /* Rounds of redrawing before the teacher's samples are taken as they are
  * (a teacher whose mass lies mostly outside its data). */
 enum { REDRAW_ROUNDS = 8 };
@@ -148,7 +139,7 @@ static nf_status draw_samples(nf_flow *teacher, const float *context, size_t con
             break;
         size_t kept = have;
         for (size_t i = have; i < total; i++) {
-            if (outside_data(teacher, x + i * p))
+            if (flow_far_from_data(teacher, x + i * p))
                 continue;
             memmove(x + kept * p, x + i * p, sizeof(float) * p);
             if (nc)

@@ -537,6 +537,11 @@ class Training(unittest.TestCase):
         teacher = nflow.Flow(model="maf-mog", layers=2, hidden=16, components=3, seed=2).fit(x, epochs=10, **QUIET)
         s = nflow.Flow(seed=3).distill(teacher, samples=20000, epochs=5, **QUIET)
         self.assertEqual(s.model_, "iaf-mog")
+        self.assertEqual((s.ml_epochs_, type(s.samples_redrawn_)), (5, int))  # none far outside two clusters
+        self.assertLess(s.samples_redrawn_, 200)
+        far = x.copy()
+        far[:7, 1] = 1e6  # far beyond the data's range
+        self.assertEqual((teacher.count_far_from_data(x), teacher.count_far_from_data(far)), (0, 7))
         self.assertLess(abs(float(np.mean(teacher.log_prob(x) - s.log_prob(x)))), 0.3)
         r = nflow.Flow(seed=3).distill(teacher, samples=0, steps=20, **QUIET)
         self.assertEqual(r.model_, "iaf")
