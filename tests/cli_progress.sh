@@ -21,10 +21,11 @@ unbar() { perl -0777 -pe 's/\r[^\r\n]*\e\[K//g' "$1"; }
 epochs() { tr '\r' '\n' <"$1" | grep -a '^epoch .* train ' | mask; }
 bar_re='^epoch +[0-9]+ \[[#.]{10,30}\] +[0-9]+%  [0-9]+ rows/s  [0-9]+:[0-9][0-9] left'
 
-# 2000 rows, batch 8: 200 steps an epoch, a tenth of a second or more; the
-# bar is drawn every 0.2 s (its time runs on across epochs), so a few times
-# in 10 epochs
-"$nflow" toy banana --n 2000 --seed 3 --out "$t/d.csv" || bad "toy"
+# 6000 rows, batch 8: 600 steps an epoch, a tenth of a second or more (2000
+# rows took 0.04 s once one-thread steps paid no OpenMP barriers: 6 epochs
+# ended before a bar); the bar is drawn every 0.2 s (its time runs on across
+# epochs), so a few times in 6 epochs
+"$nflow" toy banana --n 6000 --seed 3 --out "$t/d.csv" || bad "toy"
 nflow=$(cd "$(dirname "$nflow")" && pwd)/nflow
 # train NAME ENV-ASSIGNMENTS [options]: in the folder $t/NAME (so that the
 # output names agree), the model m.nfm, stdout in out, stderr in err
@@ -117,8 +118,9 @@ if command -v script >/dev/null 2>&1 && script -qec true /dev/null </dev/null >/
     lost=$(perl -0777 -ne '$n++ while /bad\) +[0-9.]+s   \repoch +[0-9]+ \[/g; print $n + 0' "$t/tty_always/tty")
     [ "$kept" -ge 1 ] && [ "$lost" -eq 0 ] && ok ||
         bad "epoch lines kept above the bar: $kept, overwritten: $lost ($(cat -A "$t/tty_always/tty" | head -4))"
-    # by default: 16000 rows, an epoch of 2 s or more here (checked where it took 2 s)
-    "$nflow" toy banana --n 20000 --seed 4 --out "$t/big.csv" || bad "toy"
+    # by default: 200,000 rows, an epoch of 2 s or more here (checked where it took 2 s; 16000 rows took 0.5 s once
+    # one-thread steps paid no OpenMP barriers)
+    "$nflow" toy banana --n 250000 --seed 4 --out "$t/big.csv" || bad "toy"
     on_tty tty_auto "-u NFLOW_PROGRESS" big.csv 1
     took=$(tr '\r' '\n' <"$t/tty_auto/tty" | sed -nE 's/^epoch +1  train .* ([0-9]+)\.[0-9]s +$/\1/p' | head -n 1)
     if [ "${took:-0}" -ge 2 ]; then
