@@ -919,7 +919,7 @@ NF_API nf_status nf_flow_distill_forward(nf_flow *student, nf_flow *teacher, siz
  * redrew because they lay outside the teacher's training data widened by
  * the data's range on each side (a MAF's sampling pass can throw a few
  * samples far off, where its density is no guide); 0 for a teacher without
- * its data's range or after 8 rounds of redrawing (the rest are kept). */
+ * its data's range. After 8 rounds the samples still outside are kept. */
 NF_API size_t nf_flow_distill_redrawn(const nf_flow *student);
 /* The default options of nf_flow_distill_forward on `samples` fresh
  * samples (0: its default count): nf_train_options_default with

@@ -567,6 +567,12 @@ static void test_mog_teacher_student(void)
     nf_flow_free(mt);
 }
 
+static int ascending(const void *a, const void *b)
+{
+    double u = *(const double *)a, v = *(const double *)b;
+    return (u > v) - (u < v);
+}
+
 /* Teacher samples outside the teacher's data (widened by its range on each
  * side; nf_flow_count_far_from_data counts them) are drawn again: with the recorded range narrowed so that a tenth
  * of the first draw lies outside, the student's run redraws at least those
@@ -601,17 +607,11 @@ static void test_samples_outside_redrawn(void)
         for (int j = 0; j < DIM; j++)
             big[i] = fmax(big[i], fabs(x[i * DIM + j]));
     }
-    double w = 0; /* the box [-3w, 3w] keeps the rows below the 90th percentile of big */
+    qsort(big, total, sizeof *big, ascending);
+    double w = big[total * 9 / 10 - 1]; /* the box [-3w, 3w] keeps the rows up to the 90th percentile of big */
     size_t below = 0;
-    for (size_t i = 0; i < total; i++) {
-        size_t n = 0;
-        for (size_t k = 0; k < total; k++)
-            n += big[k] <= big[i];
-        if (n <= total * 9 / 10 && big[i] > w) {
-            w = big[i];
-            below = n;
-        }
-    }
+    while (below < total && big[below] <= w)
+        below++;
     w = w / 3 * (1 + 1e-6);
     t->record.data_min = malloc(sizeof(double) * DIM);
     t->record.data_max = malloc(sizeof(double) * DIM);
