@@ -744,6 +744,41 @@ NF_API nf_status nf_flow_create_for_data(nf_flow **out, const nf_data *d, const 
 /* Trains f (new, or loaded to go on: a checkpoint with opt->resume_path)
  * on the training rows, validated on the validation rows: nf_flow_train_given. */
 NF_API nf_status nf_flow_fit(nf_flow *f, const nf_data *d, const nf_train_options *opt, nf_train_result *result);
+/* The race among models (`nflow train --model auto`): candidates built by
+ * nf_data_defaults for the data (maf-mog, maf, nsf-ar, made-mog; dropout 0
+ * and 0.2), trained side by side and scored on the validation rows by
+ * successive halving: each round trains the survivors to twice the epochs
+ * of the last (the first: about 1,000 steps) and keeps the better half, until
+ * one is left, which trains on as nf_flow_fit trains (patience, max_epochs)
+ * and is returned in *out. Deterministic for the data's seed. opt: the
+ * training options as for nf_flow_fit (its dropout is the candidates'
+ * own; checkpoints are written, and the progress callback called, for the
+ * winner's training after the race; the stop flag stops the race too, the
+ * best candidate so far kept). max_seconds > 0: the race takes at most
+ * half of it, ending its round early (every survivor at the same epoch).
+ * Without validation rows there is no race: the data's default model.
+ * result: the winner's training, seconds counting the whole race. The
+ * model records the race: nf_flow_race_count and nf_flow_race_entry. */
+NF_API nf_status nf_flow_fit_auto(nf_flow **out, const nf_data *d, const nf_train_options *opt, double max_seconds,
+                                  nf_train_result *result);
+typedef struct nf_race_entry {
+    size_t struct_size;        /* set by nf_race_entry_init */
+    char model[16];            /* the candidate's model kind ("maf-mog") */
+    double dropout;
+    int layers, hidden;
+    int epochs, best_epoch;    /* when it left the race (the winner: at the end) */
+    double val_log_likelihood; /* its best; -inf when it never validated */
+    int round;                 /* the round it was dropped after (1-based); 0: the winner */
+    double seconds;            /* its training time (0 in a loaded model: not saved) */
+} nf_race_entry;
+NF_API void nf_race_entry_init(nf_race_entry *e, size_t struct_size);
+/* The candidates of the race that chose a model (0: none: a model named, or built before races). */
+NF_API int nf_flow_race_count(const nf_flow *f);
+NF_API nf_status nf_flow_race_entry_sized(const nf_flow *f, int i, nf_race_entry *e, size_t struct_size);
+static inline nf_status nf_flow_race_entry(const nf_flow *f, int i, nf_race_entry *e)
+{
+    return nf_flow_race_entry_sized(f, i, e, sizeof *e);
+}
 /* A part's mean log-likelihood and two standard errors of the mean (NaN
  * for fewer than 2 rows; each pointer may be NULL), over at most max_rows
  * of its rows, evenly spaced (0: all of them). With share->ranks > 1

@@ -231,6 +231,59 @@ static void print_json_config(const nf_flow *f, const nf_train_options *o)
            o->weight_decay, o->clip_norm, o->dropout, o->max_epochs, o->patience, o->patience_steps);
 }
 
+/* --model auto races candidates at their defaults: options that shape one model are refused. */
+static int race_options(const cli_command *cmd)
+{
+    static const char *const shape[] = {"layers", "hidden", "hidden-layers", "activation", "partition", "order",
+                                        "degrees", "batch-norm", "actnorm", "components", "bins", "tail-bound",
+                                        "base", "no-whiten", "tail-weight", "scale-bound", "dropout"};
+    for (size_t i = 0; i < sizeof shape / sizeof shape[0]; i++)
+        if (cli_seen(cmd, shape[i]))
+            return cli_error("train", "--%s shapes one model: name it (--model maf-mog, maf, ...) to set it; "
+                                      "--model auto races the candidates at their own defaults", shape[i]),
+                   EXIT_USAGE;
+    return 0;
+}
+
+/* The race's table (stderr), the winner last. */
+static void print_race(const nf_flow *f)
+{
+    int n = nf_flow_race_count(f);
+    for (int pass = 0; pass < 2; pass++)
+        for (int i = 0; i < n; i++) {
+            nf_race_entry e;
+            nf_race_entry_init(&e, sizeof e);
+            if (nf_flow_race_entry(f, i, &e) || (e.round == 0) != pass)
+                continue;
+            char dropped[32] = "the winner";
+            if (e.round)
+                snprintf(dropped, sizeof dropped, "out after round %d", e.round);
+            fprintf(stderr, "  %-9s dropout %-4g %d x %-4d  val %10.4f  (best epoch %d of %d)  %6.1fs  %s\n",
+                    e.model, e.dropout, e.layers, e.hidden, e.val_log_likelihood, e.best_epoch, e.epochs, e.seconds,
+                    dropped);
+        }
+}
+
+static void json_race(const nf_flow *f)
+{
+    int n = nf_flow_race_count(f);
+    if (!n)
+        return;
+    printf(", \"race\": [");
+    for (int i = 0; i < n; i++) {
+        nf_race_entry e;
+        nf_race_entry_init(&e, sizeof e);
+        if (nf_flow_race_entry(f, i, &e))
+            continue;
+        printf("%s{\"model\": \"%s\", \"dropout\": %g, \"layers\": %d, \"hidden\": %d, \"epochs\": %d, "
+               "\"best_epoch\": %d, \"round\": %d, \"seconds\": %.3f", i ? ", " : "", e.model, e.dropout, e.layers,
+               e.hidden, e.epochs, e.best_epoch, e.round, e.seconds);
+        cli_json_number("val_log_likelihood", e.val_log_likelihood);
+        printf("}");
+    }
+    printf("]");
+}
+
 int cmd_train(int argc, char **argv)
 {
     const char *data = NULL, *val_path = NULL, *test_path = NULL, *model = "maf", *out = NULL, *columns = NULL;
@@ -257,8 +310,9 @@ int cmd_train(int argc, char **argv)
                                              "(COLS 0-based as for --context-columns; a side empty for an open "
                                              "one), e.g. 0-1=0:1,2=0: ; the model maps them to the real line first, "
                                              "so that its density and samples stay inside", 0},
-        {"model", OPT_STRING, &model, "maf | maf-mog | realnvp | nice | nsf | nsf-ar | made | made-mog | iaf | iaf-mog | gaussian (default from the data: "
-                                      "maf-mog up to 2,000,000 values or 4 columns, maf beyond)", 0},
+        {"model", OPT_STRING, &model, "auto | maf | maf-mog | realnvp | nice | nsf | nsf-ar | made | made-mog | iaf | iaf-mog | gaussian "
+                                      "(auto: a race among maf-mog, maf, nsf-ar and made-mog, scored on the validation "
+                                      "rows; default from the data: maf-mog up to 2,000,000 values or 4 columns, maf beyond)", 0},
         {"out", OPT_STRING, &out, "model file to write", 0},
         {"layers", OPT_INT, &layers, "MADEs or coupling layers (default 5 MADEs, 8 couplings)", 0},
         {"hidden", OPT_INT, &hidden, "units per hidden layer (default from the data: 100, or 4 x columns up to 512 "
@@ -338,9 +392,12 @@ int cmd_train(int argc, char **argv)
                              *const degree_kinds[] = {"sequential", "random"}, *const acts[] = {"relu", "tanh"},
                              *const bases[] = {"normal", "logistic"}, *const parts[] = {"halves", "even_odd"};
     nf_model kind = NF_MODEL_MAF;
-    int m = nf_model_from_name(model, &kind) == NF_OK ? (int)kind : -1;
+    int race = cli_seen(&cmd, "model") && strcmp(model, "auto") == 0;
+    int m = race ? NF_MODEL_MAF : nf_model_from_name(model, &kind) == NF_OK ? (int)kind : -1;
     if (m < 0)
-        cli_error("train", "--model: %s", nf_last_error());
+        cli_error("train", "--model: %s (or auto)", nf_last_error());
+    if (race && (rc = race_options(&cmd)))
+        return rc;
     int o = order ? cli_choice("train", "order", order, orders, 3) : 0;
     int d_kind = degrees ? cli_choice("train", "degrees", degrees, degree_kinds, 2) : 0;
     if (o < 0 || d_kind < 0)
@@ -350,7 +407,7 @@ int cmd_train(int argc, char **argv)
     int p = partition ? cli_choice("train", "partition", partition, parts, 2) : 0;
     if (m < 0 || a < 0 || b < 0 || p < 0)
         return EXIT_USAGE;
-    if (context_columns && m == NF_MODEL_GAUSSIAN)
+    if (context_columns && m == NF_MODEL_GAUSSIAN && !race)
         return cli_error("train", "--context-columns: the gaussian model does not depend on a context; choose a flow "
                                   "(--model maf, realnvp, ...)"),
                EXIT_USAGE;
@@ -444,7 +501,7 @@ int cmd_train(int argc, char **argv)
     nf_config_default(&cfg, NF_MODEL_MAF, (int)dim);
     nf_train_options sized;
     if (!resume) { /* the model and sizes that fit the data; the options given override */
-        if ((st = nf_data_defaults(d, cli_seen(&cmd, "model") ? model : NULL, &cfg, &sized))) {
+        if ((st = nf_data_defaults(d, cli_seen(&cmd, "model") && !race ? model : NULL, &cfg, &sized))) {
             cli_error("train", "%s", nf_last_error());
             goto done;
         }
@@ -470,7 +527,7 @@ int cmd_train(int argc, char **argv)
         if (components) cfg.components = components;
         cfg.base = (nf_base)b;
         topt.seed = seed;
-        if ((st = nf_flow_create_for_data(&f, d, &cfg))) {
+        if (!race && (st = nf_flow_create_for_data(&f, d, &cfg))) {
             cli_error("train", "%s", nf_last_error());
             goto done;
         }
@@ -478,7 +535,12 @@ int cmd_train(int argc, char **argv)
         model = model_kind(f);
     }
     if (!resume && !quiet && !json) {
-        if (m == NF_MODEL_GAUSSIAN)
+        if (race)
+            fprintf(stderr, "nflow train: auto: a race among %s for %zu rows x %zu columns%s, batch %d; the better "
+                            "half kept each round, the last one trained on\n",
+                    n_val ? "maf-mog and maf (dropout 0 and 0.2), nsf-ar and made-mog" : "none (no validation "
+                    "rows): the data's default model", n_train, dim, n_context ? " of x" : "", topt.batch);
+        else if (m == NF_MODEL_GAUSSIAN)
             fprintf(stderr, "nflow train: gaussian fit of %zu rows x %zu columns\n", n_train, dim);
         else
             fprintf(stderr,
@@ -512,7 +574,15 @@ int cmd_train(int argc, char **argv)
     sigaction(SIGINT, &sa, &old_int);
     sigaction(SIGTERM, &sa, &old_term);
     topt.stop = &interrupted;
-    st = nf_flow_fit(f, d, &topt, &res);
+    st = race ? nf_flow_fit_auto(&f, d, &topt, max_time, &res) : nf_flow_fit(f, d, &topt, &res);
+    if (race && f)
+        model = model_kind(f);
+    if (race && f && !quiet && !json) {
+        if (ps.line_open) /* the winner's epoch line */
+            fputc('\n', stderr);
+        ps.line_open = 0;
+        print_race(f);
+    }
     if (st || !res.stopped) { /* after training, Ctrl-C ends at once: every write is atomic */
         sigaction(SIGINT, &old_int, NULL);
         sigaction(SIGTERM, &old_term, NULL);
@@ -568,6 +638,7 @@ int cmd_train(int argc, char **argv)
                model, dim, n_context, nf_flow_param_count(f), res.epochs, res.best_epoch, n_train, n_val, n_test,
                res.seconds);
         print_json_config(f, &topt);
+        json_race(f);
         cli_json_number("train_log_likelihood", s_train[0]);
         printf(", \"train_rows_scored\": %zu", n_scored);
         cli_json_number("val_log_likelihood", s_val[0]);

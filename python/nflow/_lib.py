@@ -317,5 +317,18 @@ _declare("nf_data_defaults_sized", _S, data_p, c_char_p, POINTER(nf_config), c_s
          c_size_t)
 _declare("nf_flow_create_for_data", _S, POINTER(flow_p), data_p, POINTER(nf_config))
 _declare("nf_flow_fit", _S, flow_p, data_p, POINTER(nf_train_options), POINTER(nf_train_result))
+
+
+class nf_race_entry(Structure):
+    _fields_ = [("struct_size", c_size_t), ("model", ctypes.c_char * 16), ("dropout", c_double), ("layers", c_int),
+                ("hidden", c_int), ("epochs", c_int), ("best_epoch", c_int), ("val_log_likelihood", c_double),
+                ("round", c_int), ("seconds", c_double)]
+
+
+_declare("nf_flow_fit_auto", _S, POINTER(flow_p), data_p, POINTER(nf_train_options), c_double,
+         POINTER(nf_train_result))
+_declare("nf_race_entry_init", None, POINTER(nf_race_entry), c_size_t)
+_declare("nf_flow_race_count", c_int, flow_p)
+_declare("nf_flow_race_entry_sized", _S, flow_p, c_int, POINTER(nf_race_entry), c_size_t)
 _declare("nf_flow_mean_log_prob", _S, flow_p, data_p, c_int, c_size_t, POINTER(nf_train_options), POINTER(c_double),
          POINTER(c_double))

@@ -332,7 +332,10 @@ class Flow:
     nf_defaults_for_data): MAF MoG up to 2,000,000 values or 4 columns, MAF
     beyond; 100 hidden units (4 x columns up to 512 from 50,000 rows on).
 
-        model       'maf-mog' | 'maf' | 'realnvp' | 'nice' | 'nsf' | 'nsf-ar' | 'made' | 'made-mog' | 'iaf' | 'iaf-mog' | 'gaussian'
+        model       'auto' | 'maf-mog' | 'maf' | 'realnvp' | 'nice' | 'nsf' | 'nsf-ar' | 'made' | 'made-mog' | 'iaf' | 'iaf-mog' | 'gaussian'
+                    'auto': a race among maf-mog, maf, nsf-ar and made-mog at their defaults
+                    (nf_flow_fit_auto, `nflow train --model auto`), scored on the validation
+                    rows; the winner is model_, the race race_
         layers      MADEs (default 5) or coupling layers (default 8)
         hidden      units per hidden layer; hidden_layers (default 2)
         activation  'relu' | 'tanh';  base 'normal' | 'logistic'
@@ -499,6 +502,35 @@ class Flow:
             lib.nf_flow_describe(f, buf, n)
         return buf.value.decode(errors="replace")
 
+    @property
+    def race_(self):
+        """The race that chose this model (model='auto'; saved with it): one dict per
+        candidate (model, dropout, layers, hidden, epochs, best_epoch, val_log_likelihood,
+        round: the round it was dropped after, 0 for the winner; seconds, 0 once loaded);
+        [] for a model that was named."""
+        out = []
+        with self._lock:
+            for i in range(lib.nf_flow_race_count(self._need())):
+                e = _lib.nf_race_entry()
+                lib.nf_race_entry_init(ctypes.byref(e), ctypes.sizeof(e))
+                _check(lib.nf_flow_race_entry_sized(self._f, i, ctypes.byref(e), ctypes.sizeof(e)))
+                out.append({"model": e.model.decode(), "dropout": e.dropout, "layers": e.layers,
+                            "hidden": e.hidden, "epochs": e.epochs, "best_epoch": e.best_epoch,
+                            "val_log_likelihood": e.val_log_likelihood, "round": e.round, "seconds": e.seconds})
+        return out
+
+    def _race_options(self, dropout):
+        """model='auto' races the candidates at their own defaults: options that shape one model are refused."""
+        defaults = inspect.signature(Flow.__init__).parameters
+        for name in ("layers", "hidden", "hidden_layers", "activation", "base", "partition", "order", "degrees",
+                     "components", "batch_norm", "actnorm", "whiten", "tail_weight", "scale_bound", "bins",
+                     "tail_bound"):
+            if getattr(self, name) != defaults[name].default:
+                raise ValueError("%s shapes one model: name it (model='maf-mog', 'maf', ...) to set it; model='auto' "
+                                 "races the candidates at their own defaults" % name)
+        if dropout is not None:
+            raise ValueError("dropout: model='auto' races dropout 0 and 0.2; name a model to set it")
+
     def _kind(self):
         """The model kind of the flow's config (nf_flow_get_config), or "custom" (built layer by layer)."""
         cfg = _lib.nf_config()
@@ -613,7 +645,7 @@ class Flow:
             if c.shape[0] != x.shape[0]:
                 raise ValueError("context has %d rows, X has %d: one context row per row of X" %
                                  (c.shape[0], x.shape[0]))
-            if not warm_start and self.model is not None and _choice("model", self.model, _lib.MODELS) == \
+            if not warm_start and self.model not in (None, "auto") and _choice("model", self.model, _lib.MODELS) == \
                     _lib.MODELS["gaussian"]:
                 raise ValueError("model 'gaussian' does not depend on a context: choose a flow (maf, realnvp, ...) "
                                  "for p(x | c)")
@@ -674,6 +706,10 @@ class Flow:
                 raise ValueError("X has %d rows after the split: at least 2 are needed" % n_train)
             cfg, topt = _lib.nf_config(), _lib.nf_train_options()
             name = None if warm_start or self.model is None else self.model
+            race = name == "auto"
+            if race:
+                self._race_options(dropout)
+                name = None
             if name is not None:
                 _choice("model", name, _lib.MODELS)
             _check(lib.nf_data_defaults_sized(data, None if name is None else name.encode(), ctypes.byref(cfg),
@@ -689,15 +725,21 @@ class Flow:
             topt.patience, topt.patience_steps = _int(patience, "patience"), _int(patience_steps, "patience_steps")
             if dropout is not None:
                 topt.dropout = float(dropout)
-            if not warm_start:
+            if not warm_start and not race:
                 f = _lib.flow_p()
                 _check(lib.nf_flow_create_for_data(ctypes.byref(f), data, ctypes.byref(self._config(cfg))))
                 self._set_flow(f)
                 self.model_ = model
+            if not warm_start:
                 self.history_ = []
             f = self._f
             if verbose:
-                if model == "gaussian":
+                if race:
+                    print("nflow: auto: a race among %s for %d rows x %d columns%s, batch %d" %
+                          ("maf-mog and maf (dropout 0 and 0.2), nsf-ar and made-mog" if n_val else
+                           "none (no validation rows): the data's default model", n_train, dim, " of x" if nc else "",
+                           topt.batch), file=sys.stderr)
+                elif model == "gaussian":
                     print("nflow: gaussian fit of %d rows x %d columns" % (n_train, dim), file=sys.stderr)
                 elif not warm_start:
                     print("nflow: %s, %d layers of %d x %d units, batch %d%s (chosen for %d rows x %d columns%s; the "
@@ -745,7 +787,21 @@ class Flow:
             res = _lib.nf_train_result()
             topt.stop = ctypes.pointer(guard.stop)
             with guard, self._lock:
-                st = lib.nf_flow_fit(f, data, ctypes.byref(topt), ctypes.byref(res))
+                if race:
+                    f = _lib.flow_p()
+                    st = lib.nf_flow_fit_auto(ctypes.byref(f), data, ctypes.byref(topt),
+                                              float(max_time) if max_time else 0.0, ctypes.byref(res))
+                else:
+                    st = lib.nf_flow_fit(f, data, ctypes.byref(topt), ctypes.byref(res))
+            if race and f:
+                self._set_flow(f)
+                self.model_ = model = self._kind()
+                if verbose:
+                    for e in sorted(self.race_, key=lambda e: e["round"] == 0):
+                        print("  %-9s dropout %-4g %d x %-4d  val %10.4f  (best epoch %d of %d)  %6.1fs  %s" %
+                              (e["model"], e["dropout"], e["layers"], e["hidden"], e["val_log_likelihood"],
+                               e["best_epoch"], e["epochs"], e["seconds"],
+                               "out after round %d" % e["round"] if e["round"] else "the winner"), file=sys.stderr)
             if tty and verbose < 2:
                 print(file=sys.stderr)
             self.history_ = list(self.history_) + history

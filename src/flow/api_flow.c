@@ -31,6 +31,7 @@ void nf_flow_free(nf_flow *f)
     free(f->state);
     free(f->record.data_min);
     free(f->record.data_max);
+    free(f->record.race);
     free(f->fit.chol);
     free(f->context_mean); /* context_std lies in the same block */
     free(f->context_columns);

@@ -27,6 +27,8 @@ typedef struct flow_record {
     double train_ll, val_ll, test_ll;
     double *data_min, *data_max; /* of the training data, dim each, or NULL */
     size_t samples_redrawn;      /* a distilled student's: teacher samples outside their data, redrawn */
+    nf_race_entry *race;         /* the race that chose this model (nf_flow_fit_auto), race_count entries */
+    int race_count;
 } flow_record;
 
 /* The passes' scratch: rows of one batch or chunk, grown by flow_reserve,

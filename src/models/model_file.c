@@ -88,6 +88,71 @@ static nf_status read_context(const mf_file *mf, const mf_section *s, nf_flow *f
     return st;
 }
 
+enum { RACE_MAX = 64 }; /* candidates a model file may list */
+
+/* The race that chose the model (nf_flow_fit_auto): the candidates' kinds
+ * comma-separated, then per candidate dropout and validation
+ * log-likelihood, and layers, hidden, epochs, best epoch and round (not
+ * the seconds: the same run writes the same bytes). */
+static nf_status put_race(const flow_record *r, mf_writer *w)
+{
+    int n = r->race_count < RACE_MAX ? r->race_count : RACE_MAX;
+    char names[RACE_MAX * 17];
+    double *d = malloc(sizeof(double) * 2 * n);
+    int32_t *i = malloc(sizeof(int32_t) * 5 * n);
+    nf_status st = d && i ? NF_OK : nf_fail(NF_ERR_NOMEM, "out of memory");
+    size_t used = 0;
+    names[0] = 0;
+    for (int k = 0; !st && k < n; k++) {
+        const nf_race_entry *e = &r->race[k];
+        used += (size_t)snprintf(names + used, sizeof names - (used < sizeof names ? used : sizeof names),
+                                 "%s%s", k ? "," : "", e->model);
+        d[2 * k] = e->dropout, d[2 * k + 1] = e->val_log_likelihood;
+        i[5 * k] = e->layers, i[5 * k + 1] = e->hidden, i[5 * k + 2] = e->epochs;
+        i[5 * k + 3] = e->best_epoch, i[5 * k + 4] = e->round;
+    }
+    if (!st) st = mf_put_str(w, "race_models", names);
+    if (!st) st = mf_put_f64s(w, "race_f64", d, 2 * (size_t)n);
+    if (!st) st = mf_put_i32s(w, "race_i32", i, 5 * (size_t)n);
+    free(d);
+    free(i);
+    return st;
+}
+
+static nf_status read_race(const mf_file *mf, const mf_section *s, flow_record *r)
+{
+    const char *names;
+    nf_status st = mf_get_str(mf, s, "race_models", &names);
+    if (st)
+        return st;
+    int n = 1;
+    for (const char *p = names; *p; p++)
+        n += *p == ',';
+    if (n > RACE_MAX)
+        return nf_fail(NF_ERR_FORMAT, "%s: section 'training': a race of %d candidates (at most %d)", mf_path(mf), n,
+                       RACE_MAX);
+    const double *d;
+    const int32_t *i;
+    if ((st = mf_get_f64s(mf, s, "race_f64", 2 * (size_t)n, &d, NULL)) ||
+        (st = mf_get_i32s(mf, s, "race_i32", 5 * (size_t)n, &i, NULL)))
+        return st;
+    if (!(r->race = calloc((size_t)n, sizeof *r->race)))
+        return nf_fail(NF_ERR_NOMEM, "out of memory");
+    r->race_count = n;
+    const char *p = names;
+    for (int k = 0; k < n; k++) {
+        nf_race_entry *e = &r->race[k];
+        e->struct_size = sizeof *e;
+        size_t len = strcspn(p, ",");
+        snprintf(e->model, sizeof e->model, "%.*s", (int)(len < sizeof e->model ? len : sizeof e->model - 1), p);
+        p += len + (p[len] == ',');
+        e->dropout = d[2 * k], e->val_log_likelihood = d[2 * k + 1];
+        e->layers = i[5 * k], e->hidden = i[5 * k + 1], e->epochs = i[5 * k + 2];
+        e->best_epoch = i[5 * k + 3], e->round = i[5 * k + 4];
+    }
+    return NF_OK;
+}
+
 static nf_status put_header(const nf_flow *f, mf_writer *w)
 {
     nf_status st = mf_begin(w, "nflow");
@@ -131,6 +196,7 @@ static nf_status put_header(const nf_flow *f, mf_writer *w)
     if (!st) st = mf_put_f64(w, "test_log_likelihood", f->record.test_ll);
     if (!st && f->record.data_min) st = mf_put_f64s(w, "data_min", f->record.data_min, f->dim);
     if (!st && f->record.data_max) st = mf_put_f64s(w, "data_max", f->record.data_max, f->dim);
+    if (!st && f->record.race_count) st = put_race(&f->record, w);
     return st;
 }
 
@@ -297,6 +363,8 @@ static nf_status read_training(const mf_file *mf, const mf_section *s, nf_flow *
         if (!st)
             memcpy(*dst, v, sizeof(double) * f->dim);
     }
+    if (!st && mf_has(s, "race_models"))
+        st = read_race(mf, s, &f->record);
     return st;
 }
 
@@ -553,6 +621,15 @@ size_t nf_flow_describe(const nf_flow *f, char *buf, size_t size)
     if (f->record.epochs)
         OUT("training: %lld epochs, best epoch %lld, mean log-likelihood train %.4f, validation %.4f, test %.4f\n",
             (long long)f->record.epochs, (long long)f->record.best_epoch, f->record.train_ll, f->record.val_ll, f->record.test_ll);
+    if (f->record.race_count)
+        OUT("chosen by a race (validation log-likelihood, best epoch of the epochs trained; dropped after round):\n");
+    for (int r = 0; r < f->record.race_count; r++) {
+        const nf_race_entry *e = &f->record.race[r];
+        OUT("  %-9s dropout %-4g %d x %-4d %10.4f  epoch %4d of %4d  %s", e->model, e->dropout, e->layers,
+            e->hidden, e->val_log_likelihood, e->best_epoch, e->epochs, e->round ? "round " : "the winner\n");
+        if (e->round)
+            OUT("%d\n", e->round);
+    }
 #undef OUT
     return k;
 }

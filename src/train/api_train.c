@@ -167,12 +167,13 @@ nf_status nf_train_options_read(const char *checkpoint_path, nf_train_options *o
  * saves (s), and what a run derives from them. The whole state is in s
  * (src/train/train_state.h), so that a checkpoint taken after any step
  * restores it exactly. */
-typedef struct train_run {
+struct train_run {
     nf_flow *f;
     const float *train, *val;
     const float *train_context, *val_context; /* NULL for an unconditional flow */
     size_t n_train, n_val;
-    const nf_train_options *opt; /* the caller's: callbacks, checkpoint path, stop flag */
+    const nf_train_options *opt; /* the caller's (or own_opt): callbacks, checkpoint path, stop flag */
+    nf_train_options own_opt;    /* a paused run's copy (train_run_open) */
     const nf_train_options *o;   /* the run's: s.opt (the saved ones on a resume) */
     train_state s;
     int batch, eval_rows, decay_every;
@@ -185,7 +186,7 @@ typedef struct train_run {
     int checkpoint_failures;
     char checkpoint_error[256];
     train_share share; /* ranks 1: alone */
-} train_run;
+};
 
 /* A checkpoint is insurance, not the product: one that cannot be written
  * (a full disk) is counted and its message kept for the caller, and
@@ -288,6 +289,19 @@ nf_status nf_train_check_same_data(const float *train, const float *train_contex
                    (unsigned long long)h0);
 }
 
+/* What a checkpoint belongs to: the data's checksums (contexts too). */
+static void data_checksums(train_run *r)
+{
+    train_state *s = &r->s;
+    size_t dim = (size_t)r->f->dim, nc = (size_t)r->f->context_dim;
+    s->crc_train = train_data_crc(r->train, r->n_train * dim);
+    s->crc_val = train_data_crc(r->val, r->n_val * dim);
+    if (nc) {
+        s->crc_train = train_data_crc_more(s->crc_train, r->train_context, r->n_train * nc);
+        s->crc_val = train_data_crc_more(s->crc_val, r->val_context, r->n_val * nc);
+    }
+}
+
 /* Start: checks, the state (fresh or resumed), the buffers, and the
  * untrained flow as the first candidate. Nothing is allocated after this. */
 static nf_status train_start(train_run *r)
@@ -331,12 +345,10 @@ static nf_status train_start(train_run *r)
     }
     train_state *s = &r->s;
     int checksums = opt->checkpoint_path || opt->resume_path;
-    if ((st = train_state_init(s, f, r->train, r->n_train, r->val, r->n_val, opt, checksums)))
+    if ((st = train_state_init(s, f, r->train, r->n_train, r->val, r->n_val, opt, 0)))
         return st;
-    if (checksums && f->context_dim) { /* a checkpoint belongs to the contexts too */
-        s->crc_train = train_data_crc_more(s->crc_train, r->train_context, r->n_train * (size_t)f->context_dim);
-        s->crc_val = train_data_crc_more(s->crc_val, r->val_context, r->n_val * (size_t)f->context_dim);
-    }
+    if (checksums)
+        data_checksums(r);
     if (opt->resume_path) {
         st = checkpoint_read(opt->resume_path, f, s);
         s->opt.max_epochs = opt->max_epochs;
@@ -538,16 +550,15 @@ static nf_status train_finish(train_run *r, nf_status st, nf_train_result *resul
     return st;
 }
 
-/* The whole training run: epochs of shuffled mini-batches until train_done. */
-static nf_status train_loop(train_run *r, nf_train_result *result)
+/* Epochs of shuffled mini-batches until train_done, `epochs` epochs in
+ * all, or a halt; *over: the run will train no more. */
+static nf_status train_advance(train_run *r, int64_t epochs, int *over)
 {
-    nf_status st = train_start(r);
-    if (st)
-        return st;
-    int halt = 0;
+    nf_status st = NF_OK;
+    int halt = 0, done = 0;
     while (!st && !halt) {
         if (r->s.next == 0) {
-            if (train_done(r))
+            if ((done = train_done(r)) || r->s.epoch >= epochs)
                 break;
             rng_shuffle(&r->s.rng, r->s.order, r->s.n_train);
         }
@@ -556,7 +567,88 @@ static nf_status train_loop(train_run *r, nf_train_result *result)
         else
             halt = train_epoch_end(r);
     }
+    *over = st || halt || done;
+    return st;
+}
+
+/* The whole training run. */
+static nf_status train_loop(train_run *r, nf_train_result *result)
+{
+    nf_status st = train_start(r);
+    if (st)
+        return st;
+    int over;
+    st = train_advance(r, INT64_MAX, &over);
     return train_finish(r, st, result);
+}
+
+nf_status train_run_open(train_run **out, nf_flow *f, const float *train, const float *train_context,
+                         size_t n_train, const float *val, const float *val_context, size_t n_val,
+                         const nf_train_options *opt)
+{
+    *out = NULL;
+    train_run *r = calloc(1, sizeof *r);
+    if (!r)
+        return nf_fail(NF_ERR_NOMEM, "out of memory for a training run");
+    nf_status st = train_options_in(opt, &r->own_opt);
+    if (!st && (r->own_opt.resume_path || r->own_opt.checkpoint_path))
+        st = nf_fail(NF_ERR_UNSUPPORTED, "a paused training run starts without checkpoints");
+    *r = (train_run){.f = f, .train = train, .val = val, .train_context = train_context, .val_context = val_context,
+                     .n_train = n_train, .n_val = n_val, .own_opt = r->own_opt};
+    r->opt = &r->own_opt;
+    if (!st) {
+        unsigned fp = k_fast_fp_begin();
+        st = train_start(r);
+        k_fast_fp_end(fp);
+    }
+    if (st) {
+        free(r);
+        return st;
+    }
+    *out = r;
+    return NF_OK;
+}
+
+nf_status train_run_until(train_run *r, int64_t epochs, int *over)
+{
+    unsigned fp = k_fast_fp_begin();
+    nf_status st = train_advance(r, epochs, over);
+    k_fast_fp_end(fp);
+    return st;
+}
+
+void train_run_status(const train_run *r, int64_t *epochs, int64_t *best_epoch, double *best_val, int *stopped)
+{
+    if (epochs) *epochs = r->s.epoch;
+    if (best_epoch) *best_epoch = r->s.best_epoch;
+    if (best_val) *best_val = r->s.best_val;
+    if (stopped) *stopped = r->stopped;
+}
+
+void train_run_set_checkpoint(train_run *r, const char *path, double every)
+{
+    r->own_opt.checkpoint_path = path;
+    r->own_opt.checkpoint_seconds = every;
+    r->last_checkpoint = now();
+    if (path)
+        data_checksums(r);
+}
+
+void train_run_set_progress(train_run *r, int (*progress)(const nf_train_progress *, void *), void *user,
+                            double every)
+{
+    r->own_opt.progress = progress;
+    r->own_opt.user = user;
+    r->own_opt.progress_seconds = every;
+}
+
+nf_status train_run_close(train_run *r, nf_status st, nf_train_result *result)
+{
+    if (!r)
+        return st;
+    st = train_finish(r, st, result);
+    free(r);
+    return st;
 }
 
 nf_status flow_train_annealed(nf_flow *f, const float *train, const float *train_context, size_t n_train,

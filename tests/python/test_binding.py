@@ -160,6 +160,12 @@ class Layouts(unittest.TestCase):
         self.assertEqual(guard, b"\xa5" * 64)
         self.assertTrue(r.below_gaussian == -1 and np.isnan(r.mean) and r.outside == 0)
 
+    def test_race_entry(self):
+        e, guard = guarded(_lib.nf_race_entry, lambda p: _lib.lib.nf_race_entry_init(p, ctypes.sizeof(_lib.nf_race_entry)))
+        self.assertEqual(guard, b"\xa5" * 64)
+        self.assertEqual((e.struct_size, e.model, e.round, e.epochs, e.val_log_likelihood),
+                         (ctypes.sizeof(_lib.nf_race_entry), b"", 0, 0, -np.inf))
+
     def test_sized_structs(self):
         """A struct_size smaller than the library's (a program built against
         an older header): the library writes no byte past it; one larger (a
@@ -315,6 +321,29 @@ class AgainstTheTool(unittest.TestCase):
         assert_same(self, f.log_prob(X8), nflow.Flow.load(path("t8.nfm")).log_prob(X8), "trained models", rtol=1e-3)
         self.assertLess(abs(got["val_log_likelihood"] - f.val_log_likelihood_), 1e-6 + (0 if EXACT else 1e-3))
         self.assertGreater(np.max(np.abs(f.log_prob(X8) - g.log_prob(X8))), 1e-3)
+
+    def test_race_matches_nflow_train(self):
+        """Flow(model='auto') runs the library's race, as `nflow train --model auto`: the same winner, bits
+        and table; race_ survives save and load; options that shape one model are refused."""
+        opts = ("--batch", 32, "--patience", 3, "--patience-steps", 0, "--epochs", 12)
+        got = cli("train", "--data", path("x3.npy"), "--model", "auto", "--seed", 5, "--threads", 1, *opts,
+                  "--json", "--out", path("race.nfm"), json_out=True)
+        f = nflow.Flow(model="auto", seed=5).fit(X3, epochs=12, batch=32, patience=3, patience_steps=0,
+                                                 test_fraction=0.1, **QUIET)
+        self.assertEqual(f.model_, got["model"])
+        self.assertEqual([(e["model"], e["dropout"], e["round"], e["epochs"]) for e in f.race_],
+                         [(e["model"], e["dropout"], e["round"], e["epochs"]) for e in got["race"]])
+        self.assertEqual(sorted(e["round"] for e in f.race_), [0, 1, 1, 1, 2, 3])
+        loaded = nflow.Flow.load(path("race.nfm"))
+        assert_same(self, f.log_prob(X3), loaded.log_prob(X3), "raced models", rtol=1e-3)
+        np.testing.assert_allclose([e["val_log_likelihood"] for e in loaded.race_],
+                                   [e["val_log_likelihood"] for e in got["race"]], rtol=1e-8)
+        self.assertEqual(nflow.Flow(model="maf").fit(X3, epochs=1, **QUIET).race_, [])
+        for bad in (dict(hidden=8), dict(whiten=False)):
+            with self.assertRaisesRegex(ValueError, "shapes one model"):
+                nflow.Flow(model="auto", **bad).fit(X3, epochs=1, **QUIET)
+        with self.assertRaisesRegex(ValueError, "races dropout"):
+            nflow.Flow(model="auto").fit(X3, epochs=1, dropout=0.1, **QUIET)
 
     def test_explicit_validation_matches(self):
         """fit(X, X_val) trains what `nflow train --data X --val V --test T` does."""

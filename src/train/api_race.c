@@ -1,0 +1,272 @@
+/* The race among models (nf_flow_fit_auto): candidates trained side by
+ * side, the worse half dropped each round (successive halving), the last
+ * one trained on. A fixed rule picked one model for all data; the best
+ * model varied from set to set (issue 30's table), and a race of a few
+ * candidates costs a small multiple of one training. */
+#include <math.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "core/error.h"
+#include "core/sized.h"
+#include "data/api_prepare.h"
+#include "train/api_train.h"
+
+/* The candidates: MAF MoG (the old default), MAF (better on the wide
+ * sets), the spline MAF (best on some low-dimensional sets), a single
+ * MADE MoG (best on small sets of small integers), each without dropout
+ * and the first two with it (better on few rows). */
+static const struct {
+    nf_model model;
+    double dropout;
+} candidates[] = {
+    {NF_MODEL_MAF_MOG, 0}, {NF_MODEL_MAF_MOG, 0.2}, {NF_MODEL_MAF, 0},
+    {NF_MODEL_MAF, 0.2},   {NF_MODEL_NSF_AR, 0},    {NF_MODEL_MADE_MOG, 0},
+};
+enum { N_CANDIDATES = sizeof candidates / sizeof candidates[0] };
+enum { FIRST_ROUND_STEPS = 1000 }; /* each candidate's training before the first cut */
+
+typedef struct runner {
+    nf_flow *f;
+    train_run *run;
+    nf_race_entry e;
+    int over;      /* trains no more (patience spent, or halted) */
+    int alive;
+    double seconds;
+} runner;
+
+static double now(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return t.tv_sec + 1e-9 * t.tv_nsec;
+}
+
+void nf_race_entry_init(nf_race_entry *e, size_t struct_size)
+{
+    nf_race_entry full;
+    memset(&full, 0, sizeof full);
+    full.val_log_likelihood = -INFINITY;
+    sized_write(e, struct_size, &full, sizeof full);
+}
+
+int nf_flow_race_count(const nf_flow *f) { return f ? f->record.race_count : 0; }
+
+nf_status nf_flow_race_entry_sized(const nf_flow *f, int i, nf_race_entry *e, size_t struct_size)
+{
+    nf_status st = sized_check(&(nf_race_entry){.struct_size = struct_size}, sizeof *e,
+                               SIZED_END(nf_race_entry, seconds), "nf_race_entry");
+    if (st)
+        return st;
+    if (!f || i < 0 || i >= f->record.race_count)
+        return nf_fail(NF_ERR_INVALID, "race entry %d of %d", i, f ? f->record.race_count : 0);
+    sized_write(e, struct_size, &f->record.race[i], sizeof *e);
+    return NF_OK;
+}
+
+/* Better: a higher best validation log-likelihood; ties to the earlier candidate. */
+static int better(const runner *a, const runner *b) { return a->e.val_log_likelihood > b->e.val_log_likelihood; }
+
+static void refresh(runner *c)
+{
+    int64_t epochs, best_epoch;
+    double best;
+    train_run_status(c->run, &epochs, &best_epoch, &best, NULL);
+    c->e.epochs = (int)epochs;
+    c->e.best_epoch = (int)best_epoch;
+    c->e.val_log_likelihood = best;
+}
+
+/* Trains every survivor one more epoch at a time up to `epochs`, so that a
+ * time limit met in the middle leaves them at the same epoch. Returns 1
+ * when the race must end now (stopped, or out of time). */
+static nf_status race_round(runner *c, int n, int64_t epochs, double deadline, const nf_train_options *o, int *end)
+{
+    *end = 0;
+    for (int64_t e = 1; e <= epochs; e++) {
+        double late = deadline > 0 && now() >= deadline;
+        if (o->ranks > 1 && o->reduce && o->reduce(&late, 1, 1, o->reduce_user)) /* the clocks differ: agree */
+            return nf_fail(NF_ERR_IO, "the race: the processes could not agree on the time");
+        if (late > 0 || (o->stop && *o->stop)) {
+            *end = 1;
+            return NF_OK;
+        }
+        for (int k = 0; k < n; k++) {
+            if (!c[k].alive || c[k].over)
+                continue;
+            double t0 = now();
+            nf_status st = train_run_until(c[k].run, e, &c[k].over);
+            c[k].seconds += now() - t0;
+            refresh(&c[k]);
+            int stopped;
+            train_run_status(c[k].run, NULL, NULL, NULL, &stopped);
+            if (st && st != NF_ERR_NONFINITE)
+                return st; /* a candidate whose loss diverged keeps its best epoch and trains no more */
+            if (stopped) {
+                *end = 1;
+                return NF_OK;
+            }
+        }
+    }
+    return NF_OK;
+}
+
+/* Keeps the better ceil(alive / 2) of the survivors; the others leave after `round`. */
+static void cut(runner *c, int n, int round)
+{
+    int alive = 0;
+    for (int k = 0; k < n; k++)
+        alive += c[k].alive;
+    int keep = (alive + 1) / 2;
+    for (int k = 0; k < n; k++) {
+        if (!c[k].alive)
+            continue;
+        int ahead = 0; /* survivors ranked above this one */
+        for (int j = 0; j < n; j++)
+            if (j != k && c[j].alive && (better(&c[j], &c[k]) || (j < k && !better(&c[k], &c[j]))))
+                ahead++;
+        if (ahead >= keep)
+            c[k].e.round = -round; /* marked; cleared below so that ranks use the round's scores */
+    }
+    for (int k = 0; k < n; k++)
+        if (c[k].e.round < 0) {
+            c[k].e.round = -c[k].e.round;
+            c[k].alive = 0;
+        }
+}
+
+static nf_status start_candidate(runner *c, int k, const nf_data *d, const nf_train_options *opt, const float *x,
+                                 const float *xc, size_t n, const float *v, const float *vc, size_t nv)
+{
+    nf_config cfg;
+    nf_train_options o;
+    nf_status st = nf_data_defaults(d, nf_model_name(candidates[k].model), &cfg, &o);
+    if (st)
+        return st;
+    o = *opt;
+    o.dropout = candidates[k].dropout;
+    o.checkpoint_path = o.resume_path = NULL;
+    o.progress = NULL;
+    nf_race_entry_init(&c->e, sizeof c->e);
+    snprintf(c->e.model, sizeof c->e.model, "%s", nf_model_name(candidates[k].model));
+    c->e.dropout = candidates[k].dropout;
+    c->e.layers = cfg.layers;
+    c->e.hidden = cfg.hidden;
+    c->alive = 1;
+    if ((st = nf_flow_create_for_data(&c->f, d, &cfg)))
+        return st;
+    return train_run_open(&c->run, c->f, x, xc, n, v, vc, nv, &o);
+}
+
+nf_status nf_flow_fit_auto(nf_flow **out, const nf_data *d, const nf_train_options *opt, double max_seconds,
+                           nf_train_result *result)
+{
+    if (!out || !d || !opt)
+        return nf_fail(NF_ERR_INVALID, "nf_flow_fit_auto: NULL argument");
+    *out = NULL;
+    nf_train_options o;
+    nf_status st = train_options_in(opt, &o);
+    if (st)
+        return st;
+    if (o.resume_path)
+        return nf_fail(NF_ERR_INVALID, "a resumed run continues its model: load it and call nf_flow_fit");
+    const float *x, *xc, *v, *vc;
+    size_t n = nf_data_rows(d, NF_PART_TRAIN, &x, &xc), nv = nf_data_rows(d, NF_PART_VAL, &v, &vc);
+    if (!nv) { /* nothing to score candidates on: the data's default model */
+        nf_config cfg;
+        nf_train_options sized;
+        nf_flow *f = NULL;
+        if ((st = nf_data_defaults(d, NULL, &cfg, &sized)) || (st = nf_flow_create_for_data(&f, d, &cfg)) ||
+            (st = nf_flow_fit(f, d, &o, result))) {
+            nf_flow_free(f);
+            return st;
+        }
+        *out = f;
+        return NF_OK;
+    }
+    double started = now(), deadline = max_seconds > 0 ? started + max_seconds / 2 : 0;
+    runner c[N_CANDIDATES];
+    memset(c, 0, sizeof c);
+    for (int k = 0; k < N_CANDIDATES && !st; k++)
+        st = start_candidate(&c[k], k, d, &o, x, xc, n, nv ? v : NULL, vc, nv);
+    /* rounds: survivors trained to E, 2E, 4E, ... epochs, E about FIRST_ROUND_STEPS steps */
+    int batch = n < (size_t)o.batch ? (int)n : o.batch;
+    int64_t steps_per_epoch = ((int64_t)n + batch - 1) / batch;
+    int64_t epochs = (FIRST_ROUND_STEPS + steps_per_epoch - 1) / steps_per_epoch;
+    int alive = N_CANDIDATES, end = 0, round = 0;
+    while (!st && alive > 1 && !end) {
+        round++;
+        st = race_round(c, N_CANDIDATES, epochs, deadline, &o, &end);
+        if (st)
+            break;
+        cut(c, N_CANDIDATES, round);
+        alive = 0;
+        for (int k = 0; k < N_CANDIDATES; k++)
+            alive += c[k].alive;
+        epochs *= 2;
+    }
+    int win = -1;
+    for (int k = 0; !st && k < N_CANDIDATES; k++) /* the best survivor (more than one when the race ended early) */
+        if (c[k].alive && (win < 0 || better(&c[k], &c[win])))
+            win = k;
+    for (int k = 0; !st && k < N_CANDIDATES; k++)
+        if (c[k].alive && k != win)
+            c[k].e.round = round;
+    /* the losers leave; the winner trains on */
+    for (int k = 0; k < N_CANDIDATES; k++)
+        if (k != win) {
+            train_run_close(c[k].run, NF_OK, NULL);
+            nf_flow_free(c[k].f);
+        }
+    if (st || win < 0) {
+        if (win >= 0) {
+            train_run_close(c[win].run, NF_OK, NULL);
+            nf_flow_free(c[win].f);
+        }
+        return st ? st : nf_fail(NF_ERR_INVALID, "the race ended without a model");
+    }
+    runner *w = &c[win];
+    w->e.round = 0;
+    /* the table goes with the model before it trains on: its checkpoints hold it too */
+    nf_race_entry *table = malloc(sizeof *table * N_CANDIDATES);
+    if (!table) {
+        train_run_close(w->run, NF_OK, NULL);
+        nf_flow_free(w->f);
+        return nf_fail(NF_ERR_NOMEM, "out of memory for the race's table");
+    }
+    for (int k = 0; k < N_CANDIDATES; k++) {
+        table[k] = c[k].e;
+        table[k].seconds = c[k].seconds;
+    }
+    free(w->f->record.race);
+    w->f->record.race = table;
+    w->f->record.race_count = N_CANDIDATES;
+    int stopped;
+    train_run_status(w->run, NULL, NULL, NULL, &stopped);
+    if (!stopped && !(o.stop && *o.stop)) {
+        if (o.checkpoint_path)
+            train_run_set_checkpoint(w->run, o.checkpoint_path, o.checkpoint_seconds);
+        train_run_set_progress(w->run, o.progress, o.user, o.progress_seconds);
+        double t0 = now();
+        st = w->over ? NF_OK : train_run_until(w->run, INT64_MAX, &w->over);
+        table[win].seconds += now() - t0;
+    }
+    nf_train_result res;
+    st = train_run_close(w->run, st, &res);
+    table[win].epochs = res.epochs;
+    table[win].best_epoch = res.best_epoch;
+    table[win].val_log_likelihood = res.val_log_likelihood;
+    if (st) {
+        nf_flow_free(w->f);
+        return st;
+    }
+    res.seconds = now() - started;
+    res.stopped |= o.stop && *o.stop;
+    if (result)
+        *result = res;
+    *out = w->f;
+    return NF_OK;
+}
