@@ -1,7 +1,8 @@
 /* What `nflow train --data FILE --out MODEL` does, in a handful of library
  * calls: the data prepared as the tool prepares it (10% validation and 10%
- * test rows split off), the model and sizes that fit them, training with
- * early stopping, the test log-likelihood, the model saved. With the same
+ * test rows split off), the sizes that fit them, the race among models
+ * that picks and trains one (early stopping), the test log-likelihood, the
+ * model saved. With the same
  * seed (1) it writes the model file the tool writes. Built by `make` as
  * build/train, or against an installed nflow:
  *   cc train.c $(pkg-config --cflags --libs nflow) -o train
@@ -26,9 +27,9 @@ int main(int argc, char **argv)
     double test, two_stderr;
     int rc = 1;
     if (nf_data_read(&data, argv[1], NULL, NULL, &data_options) ||
-        nf_data_defaults(data, NULL, &config, &options) || /* NULL: the model that fits the data */
-        nf_flow_create_for_data(&flow, data, &config) ||
-        nf_flow_fit(flow, data, &options, &result) ||
+        nf_data_defaults(data, NULL, &config, &options) || /* the batch and epochs that fit the data */
+        nf_flow_fit_auto(&flow, data, &options, 0, &result) || /* the race: maf-mog, maf, nsf-ar, made-mog */
+        nf_flow_get_config(flow, &config) ||
         nf_flow_mean_log_prob(flow, data, NF_PART_TEST, 0, NULL, &test, &two_stderr) ||
         nf_flow_save(flow, argv[2])) {
         fprintf(stderr, "train: %s\n", nf_last_error());

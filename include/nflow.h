@@ -500,6 +500,11 @@ typedef struct nf_train_progress {
      * and the last one's message ("" when none; valid during the call). */
     int checkpoint_failures;
     const char *checkpoint_error;
+    /* In the race of nf_flow_fit_auto: the candidate this epoch was of
+     * ("maf-mog, dropout 0.2"; epoch ends only); NULL otherwise, the winner's
+     * training after the race included. (The library fills this struct: a
+     * program built against an older header reads the fields it knows.) */
+    const char *candidate;
 } nf_train_progress;
 
 typedef struct nf_train_options {
@@ -748,13 +753,14 @@ NF_API nf_status nf_flow_fit(nf_flow *f, const nf_data *d, const nf_train_option
  * nf_data_defaults for the data (maf-mog, maf, nsf-ar, made-mog; dropout 0
  * and 0.2), trained side by side and scored on the validation rows by
  * successive halving: each round trains the survivors to twice the epochs
- * of the last (the first: about 1,000 steps) and keeps the better half, until
+ * of the last (the first: about 250 steps) and keeps the better half, until
  * one is left, which trains on as nf_flow_fit trains (patience, max_epochs)
  * and is returned in *out. Deterministic for the data's seed. opt: the
  * training options as for nf_flow_fit (its dropout is the candidates'
- * own; checkpoints are written, and the progress callback called, for the
- * winner's training after the race; the stop flag stops the race too, the
- * best candidate so far kept). max_seconds > 0: the race takes at most
+ * own; checkpoints are written for the winner's training after the race;
+ * the progress callback is called after each candidate's epochs, with
+ * nf_train_progress.candidate set, then as nf_flow_fit calls it; the stop
+ * flag stops the race too, the best candidate so far kept). max_seconds > 0: the race takes at most
  * half of it, ending its round early (every survivor at the same epoch).
  * Without validation rows there is no race: the data's default model.
  * result: the winner's training, seconds counting the whole race. The

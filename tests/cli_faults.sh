@@ -35,10 +35,10 @@ done
 # goes on, the model is written (the bits of a run without --checkpoint),
 # a warning names the checkpoint and the reason, the exit status is 0
 mkdir "$t/ckdisk"
-run_ok "train, no checkpoint" "$nflow" train --data "$t/d.csv" --epochs 3 --threads 1 --quiet --out "$t/plain.nfm"
+run_ok "train, no checkpoint" "$nflow" train --data "$t/d.csv" --model maf-mog --epochs 3 --threads 1 --quiet --out "$t/plain.nfm"
 for call in fwrite fsync; do
     rm -f "$t/full.nfm"
-    if env LD_PRELOAD="$shim" NFLOW_FAULT=$call,enospc NFLOW_FAULT_PATH="$t/ckdisk/" "$nflow" train --data "$t/d.csv" \
+    if env LD_PRELOAD="$shim" NFLOW_FAULT=$call,enospc NFLOW_FAULT_PATH="$t/ckdisk/" "$nflow" train --data "$t/d.csv" --model maf-mog \
         --epochs 3 --threads 1 --quiet --out "$t/full.nfm" --checkpoint "$t/ckdisk/c.nfc" --checkpoint-every 0 \
         >"$t/out.txt" 2>"$t/err.txt"; then ok; else bad "full checkpoint disk ($call): exit $?: $(cat "$t/err.txt")"; fi
     grep -q "warning: checkpoint not written: .*ckdisk/c.nfc: write failed: No space left on device; training goes on" \

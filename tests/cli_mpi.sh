@@ -32,6 +32,14 @@ for n in 2 3; do
     run_ok "-np $n again" mpi "$n" "$nflow" train $common --out "$t/m${n}b.nfm"
     same "-np $n twice" "$t/m$n.nfm" "$t/m${n}b.nfm"
 done
+# the race (--model auto): every process races alike, rank 0 reports one table; twice, the same bits
+race="--data $t/d.npy --val $t/v.npy --test $t/e.npy --model auto --epochs 2 --batch 300 --patience-steps 0 --threads 1"
+# shellcheck disable=SC2086
+run_ok "-np 2 auto" mpi 2 "$nflow" train $race --out "$t/race.nfm"
+[ "$(grep -c "the winner" "$t/err.txt")" = 1 ] && ok || bad "-np 2 auto: not one race table: $(cat "$t/err.txt")"
+# shellcheck disable=SC2086
+run_ok "-np 2 auto again" mpi 2 "$nflow" train $race --out "$t/race2.nfm"
+same "-np 2 auto twice" "$t/race.nfm" "$t/race2.nfm"
 # another N: one step (the batch is every training row, one epoch) agrees
 # with one process's within rounding that Adam's first step amplifies (it
 # divides each gradient element by its magnitude, so an element whose

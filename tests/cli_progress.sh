@@ -33,7 +33,7 @@ train() {
     name=$1; setting=$2; shift 2
     mkdir -p "$t/$name"
     # shellcheck disable=SC2086 # the assignments are words
-    (cd "$t/$name" && env $setting "$nflow" train --data ../d.csv --threads 1 --batch 8 --seed 5 --out m.nfm "$@" \
+    (cd "$t/$name" && env $setting "$nflow" train --data ../d.csv --model maf-mog --threads 1 --batch 8 --seed 5 --out m.nfm "$@" \
         >out 2>err) || bad "$name: exit $? ($(cat "$t/$name/err"))"
 }
 # same_masked NAME A B: the files agree once the times are masked
@@ -101,7 +101,7 @@ grep -q "[$cr$esc]" "$t/odd/err" && bad "NFLOW_PROGRESS=sometimes off a terminal
 if command -v script >/dev/null 2>&1 && script -qec true /dev/null </dev/null >/dev/null 2>&1; then
     on_tty() { # NAME SETTING DATA EPOCHS: in the folder $t/NAME, the terminal's output in tty, stdout in out
         mkdir -p "$t/$1"
-        (cd "$t/$1" && script -qec "env $2 $nflow train --data ../$3 --threads 1 --batch 8 --epochs $4 \
+        (cd "$t/$1" && script -qec "env $2 $nflow train --data ../$3 --model maf-mog --threads 1 --batch 8 --epochs $4 \
             --seed 5 --out m.nfm >out" /dev/null </dev/null >tty 2>&1) || bad "$1 on a terminal: exit $?"
     }
     on_tty tty_always NFLOW_PROGRESS=always d.csv 6
@@ -118,6 +118,14 @@ if command -v script >/dev/null 2>&1 && script -qec true /dev/null </dev/null >/
     lost=$(perl -0777 -ne '$n++ while /bad\) +[0-9.]+s   \repoch +[0-9]+ \[/g; print $n + 0' "$t/tty_always/tty")
     [ "$kept" -ge 1 ] && [ "$lost" -eq 0 ] && ok ||
         bad "epoch lines kept above the bar: $kept, overwritten: $lost ($(cat -A "$t/tty_always/tty" | head -4))"
+    # the race (the default model): a line per candidate's epoch, rewritten; its table on lines of their own
+    mkdir -p "$t/tty_race"
+    (cd "$t/tty_race" && script -qec "$nflow train --data ../d.csv --threads 1 --batch 64 --epochs 3 --seed 5 \
+        --out m.nfm >out" /dev/null </dev/null >tty 2>&1) || bad "the race on a terminal: exit $?"
+    tr '\r' '\n' <"$t/tty_race/tty" | grep -aq '^race: maf-mog, dropout 0 *epoch    1  val ' && ok ||
+        bad "the race on a terminal: no candidate's line in $(cat -A "$t/tty_race/tty" | head -5)"
+    [ "$(tr '\r' '\n' <"$t/tty_race/tty" | grep -ac '^  [a-z-]* *dropout .*\(out after round [1-3]\|the winner\)$')" -eq 6 ] &&
+        ok || bad "the race's table on a terminal: $(cat -A "$t/tty_race/tty" | tail -9)"
     # by default: 200,000 rows, an epoch of 2 s or more here (checked where it took 2 s; 16000 rows took 0.5 s once
     # one-thread steps paid no OpenMP barriers)
     "$nflow" toy banana --n 250000 --seed 4 --out "$t/big.csv" || bad "toy"

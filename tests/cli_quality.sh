@@ -12,14 +12,14 @@ json_num() { sed -n "s/.*\"$1\": \(-\{0,1\}[0-9][0-9.eE+-]*\).*/\1/p" "$t/out.tx
 # a third column of whole numbers 0..4
 awk -F, '{ printf "%s,%s,%d\n", $1, $2, (NR * 7) % 5 }' "$t/b.csv" >"$t/int.csv"
 
-run_ok "train with an integer column" "$nflow" train --data "$t/int.csv" --epochs 2 --threads 1 --out "$t/i.nfm"
+run_ok "train with an integer column" "$nflow" train --data "$t/int.csv" --model maf-mog --epochs 2 --threads 1 --out "$t/i.nfm"
 grep -q "warning: 1 of 3 columns hold only whole numbers (2)" "$t/err.txt" && ok || bad "no integer warning: $(cat "$t/err.txt")"
 grep -q "chosen for 1200 rows x 3 columns" "$t/err.txt" && grep -q "batch 32, dropout 0," "$t/err.txt" && ok ||
     bad "the chosen sizes not printed: $(cat "$t/err.txt")"
 # 8 columns below 5,000 rows: the defaults drop 0.2 of the hidden units
 awk -F, 'BEGIN { srand(8) } { printf "%s,%s,%g,%g,%g,%g,%g,%g\n", $1, $2, $1 + rand(), $2 - rand(), $1 * rand(),
     rand(), $2 + rand() / 2, rand() - $1 }' "$t/b.csv" >"$t/w8.csv"
-run_ok "train 8 columns" "$nflow" train --data "$t/w8.csv" --epochs 1 --threads 1 --out "$t/w8.nfm"
+run_ok "train 8 columns" "$nflow" train --data "$t/w8.csv" --model maf-mog --epochs 1 --threads 1 --out "$t/w8.nfm"
 grep -q "batch 32, dropout 0.2, .*chosen for 1200 rows x 8 columns" "$t/err.txt" && ok ||
     bad "no dropout for 8 columns: $(cat "$t/err.txt")"
 run_ok "train 8 columns --dropout 0" "$nflow" train --data "$t/w8.csv" --epochs 1 --threads 1 --dropout 0 \

@@ -6,7 +6,7 @@ suite=cli_race
 . "$(dirname "$0")/lib_cli.sh"
 
 run_ok "toy" "$nflow" toy two_moons --n 1500 --seed 3 --out "$t/d.csv"
-# 1200 training rows in batches of 32: 38 steps an epoch, 27 epochs the first round
+# 1200 training rows in batches of 32: 38 steps an epoch, 7 epochs the first round
 train() { "$nflow" train --data "$t/d.csv" --model auto --batch 32 --patience 3 --patience-steps 0 --seed 2 \
     --threads 1 "$@"; }
 

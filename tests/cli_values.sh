@@ -47,7 +47,7 @@ refused "--threads 100000" 2 "--threads: 100000 out of range 1..1024" - -- \
 OMP_NUM_THREADS=100000 "$nflow" eval "$t/m.nfm" --data "$t/d.csv" --json >"$t/out.txt" 2>"$t/err.txt" && ok ||
     bad "OMP_NUM_THREADS=100000: $(cat "$t/err.txt")"
 # training that never beats its start says so (and saves the start)
-run_ok "no gain" "$nflow" train --data "$t/d.csv" --epochs 3 --lr 0.1 --threads 1 --quiet --out "$t/nogain.nfm"
+run_ok "no gain" "$nflow" train --data "$t/d.csv" --model maf-mog --epochs 3 --lr 0.1 --threads 1 --quiet --out "$t/nogain.nfm"
 grep -q "no epoch validated above the untrained model (the Gaussian fit)" "$t/err.txt" && ok ||
     bad "no warning: $(cat "$t/err.txt")"
 

@@ -45,11 +45,11 @@ static nf_data *prepared(float *x, float *c, int nc, double val_fraction)
     return d;
 }
 
-/* 200 steps an epoch: the first round is 5 epochs, then 10, 20. */
+/* 50 steps an epoch: the first round (250 steps) is 5 epochs, then 10, 20. */
 static void race_options(nf_train_options *o)
 {
     nf_train_options_default(o);
-    o->batch = 5;
+    o->batch = 20;
     o->max_epochs = 24;
     o->patience = 6;
     o->patience_steps = 0;

@@ -108,6 +108,16 @@ static int show_progress(const nf_train_progress *p, void *user)
 {
     progress_state *s = user;
     warn_checkpoint(s, p);
+    if (p->candidate) { /* the race: one line on a terminal, rewritten; the table follows it */
+        double now = cli_seconds();
+        if (s->tty && !s->quiet) {
+            fprintf(stderr, "\rrace: %-22s epoch %4d  val %10.4f  best %10.4f  %6.1fs   ", p->candidate, p->epoch,
+                    p->val_log_likelihood, p->best_val, now - s->started);
+            fflush(stderr);
+            s->line_open = 1;
+        }
+        return s->max_seconds > 0 && now - s->started >= s->max_seconds;
+    }
     if (p->in_epoch) {
         if (s->bar)
             draw_bar(s, p);
@@ -231,18 +241,18 @@ static void print_json_config(const nf_flow *f, const nf_train_options *o)
            o->weight_decay, o->clip_norm, o->dropout, o->max_epochs, o->patience, o->patience_steps);
 }
 
-/* --model auto races candidates at their defaults: options that shape one model are refused. */
-static int race_options(const cli_command *cmd)
+/* The first option given that shapes one model (NULL: none). The race
+ * trains candidates at their own defaults: with one of these and no
+ * --model, the data's rule picks the model; with --model auto, refused. */
+static const char *shape_option(const cli_command *cmd)
 {
     static const char *const shape[] = {"layers", "hidden", "hidden-layers", "activation", "partition", "order",
                                         "degrees", "batch-norm", "actnorm", "components", "bins", "tail-bound",
                                         "base", "no-whiten", "tail-weight", "scale-bound", "dropout"};
     for (size_t i = 0; i < sizeof shape / sizeof shape[0]; i++)
         if (cli_seen(cmd, shape[i]))
-            return cli_error("train", "--%s shapes one model: name it (--model maf-mog, maf, ...) to set it; "
-                                      "--model auto races the candidates at their own defaults", shape[i]),
-                   EXIT_USAGE;
-    return 0;
+            return shape[i];
+    return NULL;
 }
 
 /* The race's table (stderr), the winner last. */
@@ -311,8 +321,9 @@ int cmd_train(int argc, char **argv)
                                              "one), e.g. 0-1=0:1,2=0: ; the model maps them to the real line first, "
                                              "so that its density and samples stay inside", 0},
         {"model", OPT_STRING, &model, "auto | maf | maf-mog | realnvp | nice | nsf | nsf-ar | made | made-mog | iaf | iaf-mog | gaussian "
-                                      "(auto: a race among maf-mog, maf, nsf-ar and made-mog, scored on the validation "
-                                      "rows; default from the data: maf-mog up to 2,000,000 values or 4 columns, maf beyond)", 0},
+                                      "(default auto: a race among maf-mog, maf, nsf-ar and made-mog, scored on the "
+                                      "validation rows; with an option that shapes one model (--hidden, --dropout, "
+                                      "...), the data's rule: maf-mog up to 2,000,000 values or 4 columns, maf beyond)", 0},
         {"out", OPT_STRING, &out, "model file to write", 0},
         {"layers", OPT_INT, &layers, "MADEs or coupling layers (default 5 MADEs, 8 couplings)", 0},
         {"hidden", OPT_INT, &hidden, "units per hidden layer (default from the data: 100, or 4 x columns up to 512 "
@@ -392,12 +403,16 @@ int cmd_train(int argc, char **argv)
                              *const degree_kinds[] = {"sequential", "random"}, *const acts[] = {"relu", "tanh"},
                              *const bases[] = {"normal", "logistic"}, *const parts[] = {"halves", "even_odd"};
     nf_model kind = NF_MODEL_MAF;
-    int race = cli_seen(&cmd, "model") && strcmp(model, "auto") == 0;
-    int m = race ? NF_MODEL_MAF : nf_model_from_name(model, &kind) == NF_OK ? (int)kind : -1;
+    /* the race by default; with an option that shapes one model, the data's rule */
+    const char *shaped = shape_option(&cmd);
+    int race = cli_seen(&cmd, "model") ? strcmp(model, "auto") == 0 : !shaped && !resume;
+    int m = race || !cli_seen(&cmd, "model") ? NF_MODEL_MAF : nf_model_from_name(model, &kind) == NF_OK ? (int)kind : -1;
     if (m < 0)
         cli_error("train", "--model: %s (or auto)", nf_last_error());
-    if (race && (rc = race_options(&cmd)))
-        return rc;
+    if (race && shaped)
+        return cli_error("train", "--%s shapes one model: name it (--model maf-mog, maf, ...) to set it; --model auto "
+                                  "races the candidates at their own defaults", shaped),
+               EXIT_USAGE;
     int o = order ? cli_choice("train", "order", order, orders, 3) : 0;
     int d_kind = degrees ? cli_choice("train", "degrees", degrees, degree_kinds, 2) : 0;
     if (o < 0 || d_kind < 0)

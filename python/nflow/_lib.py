@@ -133,7 +133,7 @@ class nf_train_progress(Structure):
     _fields_ = [("epoch", c_int), ("train_loss", c_double), ("val_log_likelihood", c_double),
                 ("best_val", c_double), ("bad_epochs", c_int), ("seconds", c_double), ("in_epoch", c_int),
                 ("rows_done", c_size_t), ("rows_per_epoch", c_size_t),
-                ("checkpoint_failures", c_int), ("checkpoint_error", c_char_p)]
+                ("checkpoint_failures", c_int), ("checkpoint_error", c_char_p), ("candidate", c_char_p)]
 
 
 train_progress_fn = CFUNCTYPE(c_int, POINTER(nf_train_progress), c_void_p)

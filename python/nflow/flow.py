@@ -328,9 +328,12 @@ class Flow:
     MAF MoG, IAF or the Gaussian fit) with exact log-densities, sampling and latent codes.
 
     The constructor takes the choices of `nflow train`; None picks what the
-    command picks, from the data's size at fit time (nf_default_model,
-    nf_defaults_for_data): MAF MoG up to 2,000,000 values or 4 columns, MAF
-    beyond; 100 hidden units (4 x columns up to 512 from 50,000 rows on).
+    command picks. model None races candidates at their defaults (as
+    model='auto'), unless an option that shapes one model is set (hidden,
+    layers, ..., or fit's dropout): then the data's rule at fit time
+    (nf_default_model, nf_defaults_for_data): MAF MoG up to 2,000,000 values
+    or 4 columns, MAF beyond; 100 hidden units (4 x columns up to 512 from
+    50,000 rows on).
 
         model       'auto' | 'maf-mog' | 'maf' | 'realnvp' | 'nice' | 'nsf' | 'nsf-ar' | 'made' | 'made-mog' | 'iaf' | 'iaf-mog' | 'gaussian'
                     'auto': a race among maf-mog, maf, nsf-ar and made-mog at their defaults
@@ -519,17 +522,18 @@ class Flow:
                             "val_log_likelihood": e.val_log_likelihood, "round": e.round, "seconds": e.seconds})
         return out
 
-    def _race_options(self, dropout):
-        """model='auto' races the candidates at their own defaults: options that shape one model are refused."""
+    def _shape_option(self, dropout):
+        """The first option set that shapes one model (None: none), as nflow train's: the race trains its
+        candidates at their own defaults, so with one of these model=None takes the data's rule and
+        model='auto' refuses it."""
         defaults = inspect.signature(Flow.__init__).parameters
         for name in ("layers", "hidden", "hidden_layers", "activation", "base", "partition", "order", "degrees",
                      "components", "batch_norm", "actnorm", "whiten", "tail_weight", "scale_bound", "bins",
                      "tail_bound"):
-            if getattr(self, name) != defaults[name].default:
-                raise ValueError("%s shapes one model: name it (model='maf-mog', 'maf', ...) to set it; model='auto' "
-                                 "races the candidates at their own defaults" % name)
-        if dropout is not None:
-            raise ValueError("dropout: model='auto' races dropout 0 and 0.2; name a model to set it")
+            value, default = getattr(self, name), defaults[name].default
+            if type(value) is not type(default) or value != default:  # bins=8.0 is checked, not raced past
+                return name
+        return None if dropout is None else "dropout"
 
     def _kind(self):
         """The model kind of the flow's config (nf_flow_get_config), or "custom" (built layer by layer)."""
@@ -706,9 +710,12 @@ class Flow:
                 raise ValueError("X has %d rows after the split: at least 2 are needed" % n_train)
             cfg, topt = _lib.nf_config(), _lib.nf_train_options()
             name = None if warm_start or self.model is None else self.model
-            race = name == "auto"
+            shaped = self._shape_option(dropout)
+            race = not warm_start and (name == "auto" or (name is None and shaped is None))
+            if name == "auto" and shaped is not None:
+                raise ValueError("%s shapes one model: name it (model='maf-mog', 'maf', ...) to set it; model='auto' "
+                                 "races the candidates at their own defaults" % shaped)
             if race:
-                self._race_options(dropout)
                 name = None
             if name is not None:
                 _choice("model", name, _lib.MODELS)

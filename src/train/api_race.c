@@ -27,9 +27,10 @@ static const struct {
     {NF_MODEL_MAF, 0.2},   {NF_MODEL_NSF_AR, 0},    {NF_MODEL_MADE_MOG, 0},
 };
 enum { N_CANDIDATES = sizeof candidates / sizeof candidates[0] };
-enum { FIRST_ROUND_STEPS = 1000 }; /* each candidate's training before the first cut */
+enum { FIRST_ROUND_STEPS = 250 }; /* each candidate's training before the first cut */
 
 typedef struct runner {
+    char label[48]; /* "maf-mog, dropout 0.2": its progress calls' candidate */
     nf_flow *f;
     train_run *run;
     nf_race_entry e;
@@ -156,9 +157,11 @@ static nf_status start_candidate(runner *c, int k, const nf_data *d, const nf_tr
     c->e.layers = cfg.layers;
     c->e.hidden = cfg.hidden;
     c->alive = 1;
-    if ((st = nf_flow_create_for_data(&c->f, d, &cfg)))
+    snprintf(c->label, sizeof c->label, "%s, dropout %g", c->e.model, c->e.dropout);
+    if ((st = nf_flow_create_for_data(&c->f, d, &cfg)) || (st = train_run_open(&c->run, c->f, x, xc, n, v, vc, nv, &o)))
         return st;
-    return train_run_open(&c->run, c->f, x, xc, n, v, vc, nv, &o);
+    train_run_set_progress(c->run, opt->progress, opt->user, 0, c->label); /* epoch ends: the race's lines */
+    return NF_OK;
 }
 
 nf_status nf_flow_fit_auto(nf_flow **out, const nf_data *d, const nf_train_options *opt, double max_seconds,
@@ -246,10 +249,10 @@ nf_status nf_flow_fit_auto(nf_flow **out, const nf_data *d, const nf_train_optio
     w->f->record.race_count = N_CANDIDATES;
     int stopped;
     train_run_status(w->run, NULL, NULL, NULL, &stopped);
+    if (o.checkpoint_path) /* written at the end however the race ended: a resume trains the winner on */
+        train_run_set_checkpoint(w->run, o.checkpoint_path, o.checkpoint_seconds);
     if (!stopped && !(o.stop && *o.stop)) {
-        if (o.checkpoint_path)
-            train_run_set_checkpoint(w->run, o.checkpoint_path, o.checkpoint_seconds);
-        train_run_set_progress(w->run, o.progress, o.user, o.progress_seconds);
+        train_run_set_progress(w->run, o.progress, o.user, o.progress_seconds, NULL);
         double t0 = now();
         st = w->over ? NF_OK : train_run_until(w->run, INT64_MAX, &w->over);
         table[win].seconds += now() - t0;

@@ -174,6 +174,7 @@ struct train_run {
     size_t n_train, n_val;
     const nf_train_options *opt; /* the caller's (or own_opt): callbacks, checkpoint path, stop flag */
     nf_train_options own_opt;    /* a paused run's copy (train_run_open) */
+    const char *candidate;       /* its progress calls' nf_train_progress.candidate */
     const nf_train_options *o;   /* the run's: s.opt (the saved ones on a resume) */
     train_state s;
     int batch, eval_rows, decay_every;
@@ -461,7 +462,7 @@ static nf_status train_batch(train_run *r, int *halt)
         now() - r->last_progress >= opt->progress_seconds) {
         nf_train_progress p = {(int)s->epoch + 1, -s->last_train, NAN, s->best_val, (int)s->bad_epochs,
                                now() - r->t0, 1, (size_t)s->next, r->n_train, r->checkpoint_failures,
-                               r->checkpoint_error};
+                               r->checkpoint_error, r->candidate};
         int asked = opt->progress(&p, opt->user) != 0;
         *halt = asked && r->share.ranks <= 1; /* the processes' clocks differ: only epoch ends can stop all */
         r->last_progress = now();
@@ -484,7 +485,7 @@ static int train_epoch_end(train_run *r)
     s->loss_sum = 0;
     s->loss_rows = 0;
     nf_train_progress p = {(int)s->epoch, -s->last_train, NAN, s->best_val, (int)s->bad_epochs, now() - r->t0,
-                           0, r->n_train, r->n_train, r->checkpoint_failures, r->checkpoint_error};
+                           0, r->n_train, r->n_train, r->checkpoint_failures, r->checkpoint_error, r->candidate};
     if (r->n_val) {
         double v = dataset_mean_log_lik(f, r->val, r->val_context, r->n_val, r->eval_rows, &r->share);
         p.val_log_likelihood = v;
@@ -635,11 +636,12 @@ void train_run_set_checkpoint(train_run *r, const char *path, double every)
 }
 
 void train_run_set_progress(train_run *r, int (*progress)(const nf_train_progress *, void *), void *user,
-                            double every)
+                            double every, const char *candidate)
 {
     r->own_opt.progress = progress;
     r->own_opt.user = user;
     r->own_opt.progress_seconds = every;
+    r->candidate = candidate;
 }
 
 nf_status train_run_close(train_run *r, nf_status st, nf_train_result *result)
@@ -727,6 +729,6 @@ nf_status nf_flow_evaluate_test(nf_flow *f, const float *x, size_t rows, double 
 int nf_flow_checkpoint_failures(const nf_flow *f, const char **last_error)
 {
     if (last_error)
-        *last_error = f->record.checkpoint_error;
-    return f->record.checkpoint_failures;
+        *last_error = f ? f->record.checkpoint_error : "";
+    return f ? f->record.checkpoint_failures : 0;
 }

@@ -32,8 +32,10 @@ nf_status train_run_open(train_run **out, nf_flow *f, const float *train, const 
 nf_status train_run_until(train_run *r, int64_t epochs, int *over);
 void train_run_status(const train_run *r, int64_t *epochs, int64_t *best_epoch, double *best_val, int *stopped);
 void train_run_set_checkpoint(train_run *r, const char *path, double every);
+/* Progress calls from now on (every: within epochs too, as
+ * progress_seconds), each with candidate as nf_train_progress.candidate. */
 void train_run_set_progress(train_run *r, int (*progress)(const nf_train_progress *, void *), void *user,
-                            double every);
+                            double every, const char *candidate);
 /* Ends the run (st: a failure to report), frees r. */
 nf_status train_run_close(train_run *r, nf_status st, nf_train_result *result);
 

@@ -342,7 +342,7 @@ class AgainstTheTool(unittest.TestCase):
         for bad in (dict(hidden=8), dict(whiten=False)):
             with self.assertRaisesRegex(ValueError, "shapes one model"):
                 nflow.Flow(model="auto", **bad).fit(X3, epochs=1, **QUIET)
-        with self.assertRaisesRegex(ValueError, "races dropout"):
+        with self.assertRaisesRegex(ValueError, "dropout shapes one model"):
             nflow.Flow(model="auto").fit(X3, epochs=1, dropout=0.1, **QUIET)
 
     def test_explicit_validation_matches(self):
