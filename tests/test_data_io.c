@@ -813,6 +813,45 @@ static void test_npy_truncated(void)
     free(b);
 }
 
+/* Integers as np.save writes them: every size, signed and not, either byte order. */
+static void test_npy_integers(void)
+{
+    nf_matrix r;
+    const char *path = tp("ints.npy");
+    int64_t i8[4] = {-3, 0, 7, (int64_t)1 << 40};
+    CHECK(write_npy_raw(path, 1, "{'descr': '<i8', 'fortran_order': False, 'shape': (2, 2), }", i8, sizeof i8));
+    CHECK(nf_matrix_read(path, NULL, &r) == NF_OK, "%s", nf_last_error());
+    CHECK(r.rows == 2 && r.cols == 2 && r.values && r.values[0] == -3 && r.values[1] == 0 && r.values[2] == 7 &&
+          r.values[3] == 1099511627776.0f);
+    nf_matrix_free(&r);
+    unsigned char u1[3] = {0, 128, 255}, i1[3] = {0x80, 0xff, 0x7f};
+    CHECK(write_npy_raw(path, 1, "{'descr': '|u1', 'fortran_order': False, 'shape': (3,), }", u1, sizeof u1));
+    CHECK(nf_matrix_read(path, NULL, &r) == NF_OK && r.rows == 3 && r.cols == 1 && r.values[0] == 0 &&
+          r.values[1] == 128 && r.values[2] == 255, "%s", nf_last_error());
+    nf_matrix_free(&r);
+    CHECK(write_npy_raw(path, 1, "{'descr': '|i1', 'fortran_order': False, 'shape': (3,), }", i1, sizeof i1));
+    CHECK(nf_matrix_read(path, NULL, &r) == NF_OK && r.values[0] == -128 && r.values[1] == -1 && r.values[2] == 127,
+          "%s", nf_last_error());
+    nf_matrix_free(&r);
+    unsigned char be2[4] = {0xff, 0xfe, 0x01, 0x00}; /* big-endian int16: -2, 256 */
+    CHECK(write_npy_raw(path, 1, "{'descr': '>i2', 'fortran_order': False, 'shape': (2,), }", be2, sizeof be2));
+    CHECK(nf_matrix_read(path, NULL, &r) == NF_OK && r.values[0] == -2 && r.values[1] == 256, "%s", nf_last_error());
+    nf_matrix_free(&r);
+    uint64_t u8[2] = {UINT64_MAX, 5};
+    uint32_t u4[2] = {4000000000u, 1};
+    CHECK(write_npy_raw(path, 1, "{'descr': '<u8', 'fortran_order': False, 'shape': (2,), }", u8, sizeof u8));
+    CHECK(nf_matrix_read(path, NULL, &r) == NF_OK && r.values[0] == 18446744073709551616.0f && r.values[1] == 5,
+          "%s", nf_last_error());
+    nf_matrix_free(&r);
+    CHECK(write_npy_raw(path, 1, "{'descr': '<u4', 'fortran_order': False, 'shape': (1, 2), }", u4, sizeof u4));
+    CHECK(nf_matrix_read(path, NULL, &r) == NF_OK && r.cols == 2 && r.values[0] == 4e9f && r.values[1] == 1, "%s",
+          nf_last_error());
+    nf_matrix_free(&r);
+    int32_t i4[3] = {1, 2}; /* a short file names its type */
+    CHECK(write_npy_raw(path, 1, "{'descr': '<i4', 'fortran_order': False, 'shape': (3,), }", i4, 8));
+    CHECK(fails_with(path, NULL, NF_ERR_FORMAT, "header says 3 x 1 int32 values", NULL));
+}
+
 static void test_npy_errors(void)
 {
     const char *path = tp("x.npy");
@@ -820,10 +859,15 @@ static void test_npy_errors(void)
 
     CHECK(write_text(path, "1,2,3\n4,5,6\n"));
     CHECK(fails_with(path, NULL, NF_ERR_FORMAT, "x.npy: not a .npy file (bad magic)", NULL));
-    CHECK(write_npy_raw(path, 1, "{'descr': '<i4', 'fortran_order': False, 'shape': (2, 4), }", f, sizeof f));
-    CHECK(fails_with(path, NULL, NF_ERR_FORMAT, "x.npy: unsupported dtype '<i4' (float32 or float64 only)", NULL));
-    CHECK(write_npy_raw(path, 1, "{'descr': '|u1', 'fortran_order': False, 'shape': (32,), }", f, sizeof f));
-    CHECK(fails_with(path, NULL, NF_ERR_FORMAT, "unsupported dtype '|u1'", NULL));
+    CHECK(write_npy_raw(path, 1, "{'descr': '<c8', 'fortran_order': False, 'shape': (2, 2), }", f, sizeof f));
+    CHECK(fails_with(path, NULL, NF_ERR_FORMAT, "x.npy: unsupported dtype '<c8' (float32, float64 or integers only)",
+                     NULL));
+    CHECK(write_npy_raw(path, 1, "{'descr': '|b1', 'fortran_order': False, 'shape': (32,), }", f, sizeof f));
+    CHECK(fails_with(path, NULL, NF_ERR_FORMAT, "unsupported dtype '|b1'", NULL));
+    CHECK(write_npy_raw(path, 1, "{'descr': '|i4', 'fortran_order': False, 'shape': (8,), }", f, sizeof f));
+    CHECK(fails_with(path, NULL, NF_ERR_FORMAT, "unsupported dtype '|i4'", NULL)); /* a byte order is needed */
+    CHECK(write_npy_raw(path, 1, "{'descr': '<i3', 'fortran_order': False, 'shape': (2,), }", f, 6));
+    CHECK(fails_with(path, NULL, NF_ERR_FORMAT, "unsupported dtype '<i3'", NULL));
     CHECK(write_npy_raw(path, 1, "{'descr': '<f2', 'fortran_order': False, 'shape': (16,), }", f, sizeof f));
     CHECK(fails_with(path, NULL, NF_ERR_FORMAT, "unsupported dtype '<f2'", NULL));
     CHECK(write_npy_raw(path, 1, "{'descr': [('a', '<f4'), ('b', '<f4')], 'fortran_order': False, 'shape': (4,), }",
@@ -1101,6 +1145,7 @@ int main(void)
     RUN(test_csv_numbers);
     RUN(test_csv_errors);
     RUN(test_npy_truncated);
+    RUN(test_npy_integers);
     RUN(test_npy_errors);
     RUN(test_write_errors);
     RUN(test_fuzz);

@@ -1,7 +1,10 @@
 /* The .npy reader of nf_matrix_read.
  *
  * Format versions 1.0, 2.0 and 3.0; dtypes float32 and float64 in either
- * byte order ('<f4', '>f4', '<f8', '>f8'); shape (rows, cols) or (n,), read
+ * byte order ('<f4', '>f4', '<f8', '>f8'), and the signed and unsigned
+ * integers of 1 to 8 bytes ('|i1', '<i8', '>u2', ..., what np.save writes
+ * for integer arrays: counts and pixels are data too; beyond 2^24 they are
+ * rounded to float32); shape (rows, cols) or (n,), read
  * as n x 1; C order only. The file size is checked against the header before
  * anything is allocated, so a header claiming a huge shape costs nothing.
  * float64 values are rounded to float32; NaN, Inf and values beyond float32
@@ -244,9 +247,21 @@ static nf_status bad_value(const char *path, size_t row, size_t col, double v, i
                    row + 1, col, v);
 }
 
-/* Converts `nrows` rows starting at file row `row0` from raw bytes. */
+/* An integer of `size` bytes (1, 2, 4, 8) in the file's byte order, signed or not. */
+static double load_integer(const unsigned char *p, size_t size, int swap, int is_signed)
+{
+    uint64_t u = 0;
+    for (size_t i = 0; i < size; i++) /* little-endian unless swapped: byte i is worth 256^i */
+        u |= (uint64_t)p[swap ? size - 1 - i : i] << (8 * i);
+    if (is_signed && size < 8 && (u >> (8 * size - 1)) & 1)
+        u |= ~(uint64_t)0 << (8 * size); /* sign-extend */
+    return is_signed ? (double)(int64_t)u : (double)u;
+}
+
+/* Converts `nrows` rows starting at file row `row0` from raw bytes of
+ * `kind` ('f' float, 'i' signed, 'u' unsigned integers). */
 static nf_status convert_rows(const char *path, const unsigned char *raw, size_t nrows, size_t row0, size_t cols,
-                              size_t itemsize, int swap, const size_t *idx, size_t nsel, float *dst)
+                              char kind, size_t itemsize, int swap, const size_t *idx, size_t nsel, float *dst)
 {
     size_t row_bytes = cols * itemsize;
     for (size_t r = 0; r < nrows; r++) {
@@ -255,7 +270,9 @@ static nf_status convert_rows(const char *path, const unsigned char *raw, size_t
         for (size_t k = 0; k < nsel; k++) {
             const unsigned char *p = src + idx[k] * itemsize;
             double v;
-            if (itemsize == 4) {
+            if (kind != 'f') {
+                v = load_integer(p, itemsize, swap, kind == 'i');
+            } else if (itemsize == 4) {
                 uint32_t u = load32(p, swap);
                 float f;
                 memcpy(&f, &u, 4);
@@ -367,15 +384,20 @@ static nf_status read_npy_file(FILE *fp, const char *path, const dio_colspec *cs
         return nf_fail(NF_ERR_FORMAT, "%s: malformed header (%s): %s", path, ps.why,
                        dio_quote(q, sizeof q, hdr, hlen));
     }
-    size_t itemsize;
-    int big;
-    if (h.have_descr == 1 && strlen(h.descr) == 3 && (h.descr[0] == '<' || h.descr[0] == '>') &&
-        h.descr[1] == 'f' && (h.descr[2] == '4' || h.descr[2] == '8')) {
-        itemsize = h.descr[2] == '4' ? 4 : 8;
+    size_t itemsize = 0;
+    int big = 0;
+    char kind = 0;
+    if (h.have_descr == 1 && strlen(h.descr) == 3 && strchr("<>|", h.descr[0]) && strchr("fiu", h.descr[1]) &&
+        strchr("1248", h.descr[2])) {
+        kind = h.descr[1];
+        itemsize = (size_t)(h.descr[2] - '0');
         big = h.descr[0] == '>';
-    } else {
+        if ((kind == 'f' && itemsize < 4) || (h.descr[0] == '|') != (itemsize == 1))
+            kind = 0; /* float16, or a byte order that does not fit the size */
+    }
+    if (!kind) {
         char q[40];
-        return nf_fail(NF_ERR_FORMAT, "%s: unsupported dtype '%s' (float32 or float64 only)", path,
+        return nf_fail(NF_ERR_FORMAT, "%s: unsupported dtype '%s' (float32, float64 or integers only)", path,
                        dio_quote(q, sizeof q, h.descr, strlen(h.descr)));
     }
     if (h.fortran)
@@ -383,7 +405,8 @@ static nf_status read_npy_file(FILE *fp, const char *path, const dio_colspec *cs
     if (h.ndim < 1 || h.ndim > 2)
         return nf_fail(NF_ERR_FORMAT, "%s: %d-D array not supported (1-D or 2-D only)", path, h.ndim);
     uint64_t rows = h.shape[0], cols = h.ndim == 2 ? h.shape[1] : 1;
-    const char *tname = itemsize == 4 ? "float32" : "float64";
+    char tname[16];
+    snprintf(tname, sizeof tname, "%s%d", kind == 'f' ? "float" : kind == 'i' ? "int" : "uint", 8 * (int)itemsize);
     if (rows == 0)
         return nf_fail(NF_ERR_FORMAT, "%s: no data rows (shape has 0 rows)", path);
     if (cols == 0)
@@ -411,7 +434,8 @@ static nf_status read_npy_file(FILE *fp, const char *path, const dio_colspec *cs
         return st;
     *idx_out = idx;
     int swap = big == dio_host_little_endian();
-    if (itemsize == 4 && !swap && !cs->text && (hoff + hlen) % sizeof(float) == 0)
+    int as_is = kind == 'f' && itemsize == 4 && !swap; /* float32 in host order: no conversion */
+    if (as_is && !cs->text && (hoff + hlen) % sizeof(float) == 0)
         return map_npy(fp, path, (size_t)size, hoff + hlen, (size_t)rows, (size_t)cols, out);
 
     float *values = malloc((size_t)rows * nsel * sizeof(float));
@@ -420,7 +444,7 @@ static nf_status read_npy_file(FILE *fp, const char *path, const dio_colspec *cs
                        nsel);
     out->values = values;
 
-    if (itemsize == 4 && !swap && !cs->text) {
+    if (as_is && !cs->text) {
         /* Straight into place, then checked. */
         st = read_exact(fp, path, values, (size_t)rows * nsel * sizeof(float), "data");
         if (st != NF_OK)
@@ -447,7 +471,7 @@ static nf_status read_npy_file(FILE *fp, const char *path, const dio_colspec *cs
             st = read_exact(fp, path, chunk, n * (size_t)row_bytes, "data");
             if (st != NF_OK)
                 return st;
-            st = convert_rows(path, chunk, n, r, (size_t)cols, itemsize, swap, idx, nsel, values + r * nsel);
+            st = convert_rows(path, chunk, n, r, (size_t)cols, kind, itemsize, swap, idx, nsel, values + r * nsel);
             if (st != NF_OK)
                 return st;
         }
