@@ -2,8 +2,8 @@
 # Density quality on data nobody tuned for (bench/RESULTS.md, "Quality").
 # For each set of bench/quality/README.md: the test log-likelihood (nats,
 # +- 2 standard errors) of a full-covariance Gaussian (`--model gaussian`),
-# of nflow's defaults, of MAF (`--model maf`) and of its best option
-# (`--model maf-mog`; the defaults on sets below 2,000,000 values), each
+# of nflow's defaults (the race among models, `--model auto`), of MAF
+# (`--model maf`) and of MAF MoG (`--model maf-mog`), each
 # trained on the same seeded 80/10/10 split with --dequantize (a no-op
 # on sets without integer columns). For sets with a known density (ar8 and
 # the 2-D toys) the true test log-likelihood and the defaults' gap to it.

@@ -8,7 +8,7 @@
 #
 # usage: sh bench/race.sh [build] [datadir]
 #   RACE_SECONDS  wall-clock cap per training run (default 600)
-#   RACE_SETS     the sets (default: htru2 magic breast_cancer bsds300_small digits fashion16 ar8)
+#   RACE_SETS     the sets (default: those below; .npy or .csv, with SET_test.npy or .csv as the test rows)
 #   RACE_JOBS     runs side by side, 1 thread each (default 2)
 #   RACE_OUT      a folder that keeps the runs; those already there are not run again
 build=${1:-build}
@@ -16,9 +16,19 @@ data=${2:-/tmp/nflow-quality}
 nflow="$(cd "$(dirname "$build/nflow")" && pwd)/nflow"
 seconds=${RACE_SECONDS:-600}
 jobs=${RACE_JOBS:-2}
-sets=${RACE_SETS:-"htru2 magic breast_cancer bsds300_small digits fashion16 ar8"}
+sets=${RACE_SETS:-"htru2 magic breast_cancer bsds300_small digits ar8 wine diabetes fashion16 bsds300_20k fashion49 fashion196 banana eight_gaussians"}
 [ -x "$nflow" ] || { echo "race.sh: no $nflow (run make)" >&2; exit 1; }
-[ -f "$data/ar8.npy" ] || sh "$(dirname "$0")/quality.sh" "$build" "$data" >/dev/null # prepares the sets
+here=$(cd "$(dirname "$0")" && pwd)
+mkdir -p "$data"
+[ -f "$data/ar8.npy" ] || /usr/bin/python3 "$here/quality/prepare.py" "$data" --shared "$here/../../shared" >&2 || exit 1
+for toy in banana eight_gaussians; do # as bench/quality.sh makes them
+    [ -f "$data/$toy.csv" ] || "$nflow" toy "$toy" --n 20000 --seed 1 --out "$data/$toy.csv"
+    [ -f "$data/${toy}_test.csv" ] || "$nflow" toy "$toy" --n 10000 --seed 2 --out "$data/${toy}_test.csv"
+done
+# scikit-learn's wine (178 x 13) and diabetes (442 x 10): few rows, nobody tuned on them
+[ -f "$data/wine.npy" ] || /usr/bin/python3 -c 'import sys, numpy as np; from sklearn import datasets as d
+np.save(sys.argv[1] + "/wine.npy", d.load_wine().data.astype(np.float32))
+np.save(sys.argv[1] + "/diabetes.npy", d.load_diabetes(scaled=False).data.astype(np.float32))' "$data"
 out=${RACE_OUT:-$(mktemp -d)} # RACE_OUT: keep the runs (and reuse those already there)
 [ -n "$RACE_OUT" ] || trap 'rm -rf "$out"' EXIT
 mkdir -p "$out"
@@ -26,8 +36,10 @@ mkdir -p "$out"
 # One run: set, model. Writes $out/SET.MODEL: "mean two_stderr seconds chosen".
 run() {
     file="$data/$1.npy"
+    [ -f "$file" ] || file="$data/$1.csv"
     test_opt=
     [ -f "$data/${1}_test.npy" ] && test_opt="--test $data/${1}_test.npy"
+    [ -f "$data/${1}_test.csv" ] && test_opt="--test $data/${1}_test.csv"
     # shellcheck disable=SC2086
     json=$("$nflow" train --data "$file" $test_opt --model "$2" --out "$out/$1.$2.nfm" --json --quiet --threads 1 \
         --seed 1 --max-time "$seconds" --dequantize 2>"$out/$1.$2.err")

@@ -274,12 +274,14 @@ static void print_race(const nf_flow *f)
         }
 }
 
+/* --json's "race", first in the object: a script that finds a top-level
+ * field by the last match of its name ("model", "epochs") still finds it. */
 static void json_race(const nf_flow *f)
 {
     int n = nf_flow_race_count(f);
     if (!n)
         return;
-    printf(", \"race\": [");
+    printf("\"race\": [");
     for (int i = 0; i < n; i++) {
         nf_race_entry e;
         nf_race_entry_init(&e, sizeof e);
@@ -291,7 +293,7 @@ static void json_race(const nf_flow *f)
         cli_json_number("val_log_likelihood", e.val_log_likelihood);
         printf("}");
     }
-    printf("]");
+    printf("], ");
 }
 
 int cmd_train(int argc, char **argv)
@@ -648,12 +650,13 @@ int cmd_train(int argc, char **argv)
         goto done;
     }
     if (json) {
-        printf("{\"model\": \"%s\", \"dim\": %zu, \"context_dim\": %zu, \"params\": %zu, \"epochs\": %d, "
+        printf("{");
+        json_race(f);
+        printf("\"model\": \"%s\", \"dim\": %zu, \"context_dim\": %zu, \"params\": %zu, \"epochs\": %d, "
                "\"best_epoch\": %d, \"n_train\": %zu, \"n_val\": %zu, \"n_test\": %zu, \"seconds\": %.3f",
                model, dim, n_context, nf_flow_param_count(f), res.epochs, res.best_epoch, n_train, n_val, n_test,
                res.seconds);
         print_json_config(f, &topt);
-        json_race(f);
         cli_json_number("train_log_likelihood", s_train[0]);
         printf(", \"train_rows_scored\": %zu", n_scored);
         cli_json_number("val_log_likelihood", s_val[0]);
