@@ -52,14 +52,20 @@ def parts(x, x_test, seed=1):
     return out
 
 
+def read(data, name):
+    """DATA/NAME.npy or DATA/NAME.csv (as nflow reads it: comma-separated, no header), or None."""
+    for ext, load in ((".npy", np.load), (".csv", lambda p: np.loadtxt(p, delimiter=",", ndmin=2))):
+        if os.path.exists(os.path.join(data, name + ext)):
+            return load(os.path.join(data, name + ext))
+    return None
+
+
 def main():
     data = sys.argv[1]
     print("| set | components | test LL +- 2 s.e. | seconds |")
     print("|---|---|---|---|")
     for name in sys.argv[2:]:
-        x = np.load(os.path.join(data, name + ".npy"))
-        test_file = os.path.join(data, name + "_test.npy")
-        train, val, test = parts(x, np.load(test_file) if os.path.exists(test_file) else None)
+        train, val, test = parts(read(data, name), read(data, name + "_test"))
         started = time.monotonic()
         best = None
         for k in COMPONENTS:

@@ -501,7 +501,7 @@ typedef struct nf_train_progress {
     int checkpoint_failures;
     const char *checkpoint_error;
     /* In the race of nf_flow_fit_auto: the candidate this epoch was of
-     * ("maf-mog, dropout 0.2"; epoch ends only); NULL otherwise, the winner's
+     * ("maf-mog"; epoch ends only); NULL otherwise, the winner's
      * training after the race included. (The library fills this struct: a
      * program built against an older header reads the fields it knows.) */
     const char *candidate;
@@ -750,16 +750,16 @@ NF_API nf_status nf_flow_create_for_data(nf_flow **out, const nf_data *d, const 
  * on the training rows, validated on the validation rows: nf_flow_train_given. */
 NF_API nf_status nf_flow_fit(nf_flow *f, const nf_data *d, const nf_train_options *opt, nf_train_result *result);
 /* The race among models (`nflow train --model auto`): candidates built by
- * nf_data_defaults for the data (maf-mog, maf, nsf-ar, made-mog; dropout 0
- * and 0.2), trained side by side and scored on the validation rows by
- * successive halving: each round trains the survivors to twice the epochs
- * of the last (the first: about 250 steps) and keeps the better half, until
+ * nf_data_defaults for the data (maf-mog, maf, nsf-ar, made-mog), trained
+ * side by side and scored on the validation rows by successive halving:
+ * each round trains the survivors to twice the epochs of the last (the
+ * first: about 500 steps) and keeps the better half, until
  * one is left, which trains on as nf_flow_fit trains (patience, max_epochs)
  * and is returned in *out. Deterministic for the data's seed. opt: the
- * training options as for nf_flow_fit (its dropout is the candidates'
- * own; checkpoints are written for the winner's training after the race;
+ * training options as for nf_flow_fit (every candidate trains with them,
+ * its dropout too; checkpoints are written for the winner's training after the race;
  * the progress callback is called after each candidate's epochs, with
- * nf_train_progress.candidate set, then as nf_flow_fit calls it; the stop
+ * nf_train_progress.candidate set ("maf-mog"), then as nf_flow_fit calls it; the stop
  * flag stops the race too, the best candidate so far kept). max_seconds > 0: the race takes at most
  * half of it, ending its round early (every survivor at the same epoch).
  * Without validation rows there is no race: the data's default model.

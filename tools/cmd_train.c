@@ -111,7 +111,7 @@ static int show_progress(const nf_train_progress *p, void *user)
     if (p->candidate) { /* the race: one line on a terminal, rewritten; the table follows it */
         double now = cli_seconds();
         if (s->tty && !s->quiet) {
-            fprintf(stderr, "\rrace: %-22s epoch %4d  val %10.4f  best %10.4f  %6.1fs   ", p->candidate, p->epoch,
+            fprintf(stderr, "\rrace: %-9s epoch %4d  val %10.4f  best %10.4f  %6.1fs   ", p->candidate, p->epoch,
                     p->val_log_likelihood, p->best_val, now - s->started);
             fflush(stderr);
             s->line_open = 1;
@@ -248,7 +248,7 @@ static const char *shape_option(const cli_command *cmd)
 {
     static const char *const shape[] = {"layers", "hidden", "hidden-layers", "activation", "partition", "order",
                                         "degrees", "batch-norm", "actnorm", "components", "bins", "tail-bound",
-                                        "base", "no-whiten", "tail-weight", "scale-bound", "dropout"};
+                                        "base", "no-whiten", "tail-weight", "scale-bound"};
     for (size_t i = 0; i < sizeof shape / sizeof shape[0]; i++)
         if (cli_seen(cmd, shape[i]))
             return shape[i];
@@ -324,7 +324,7 @@ int cmd_train(int argc, char **argv)
                                              "so that its density and samples stay inside", 0},
         {"model", OPT_STRING, &model, "auto | maf | maf-mog | realnvp | nice | nsf | nsf-ar | made | made-mog | iaf | iaf-mog | gaussian "
                                       "(default auto: a race among maf-mog, maf, nsf-ar and made-mog, scored on the "
-                                      "validation rows; with an option that shapes one model (--hidden, --dropout, "
+                                      "validation rows; with an option that shapes one model (--hidden, --layers, "
                                       "...), the data's rule: maf-mog up to 2,000,000 values or 4 columns, maf beyond)", 0},
         {"out", OPT_STRING, &out, "model file to write", 0},
         {"layers", OPT_INT, &layers, "MADEs or coupling layers (default 5 MADEs, 8 couplings)", 0},
@@ -553,10 +553,10 @@ int cmd_train(int argc, char **argv)
     }
     if (!resume && !quiet && !json) {
         if (race)
-            fprintf(stderr, "nflow train: auto: a race among %s for %zu rows x %zu columns%s, batch %d; the better "
-                            "half kept each round, the last one trained on\n",
-                    n_val ? "maf-mog and maf (dropout 0 and 0.2), nsf-ar and made-mog" : "none (no validation "
-                    "rows): the data's default model", n_train, dim, n_context ? " of x" : "", topt.batch);
+            fprintf(stderr, "nflow train: auto: a race among %s for %zu rows x %zu columns%s, batch %d, dropout %g; "
+                            "the better half kept each round, the last one trained on\n",
+                    n_val ? "maf-mog, maf, nsf-ar and made-mog" : "none (no validation rows): the data's default model",
+                    n_train, dim, n_context ? " of x" : "", topt.batch, topt.dropout);
         else if (m == NF_MODEL_GAUSSIAN)
             fprintf(stderr, "nflow train: gaussian fit of %zu rows x %zu columns\n", n_train, dim);
         else

@@ -522,7 +522,7 @@ class Flow:
                             "val_log_likelihood": e.val_log_likelihood, "round": e.round, "seconds": e.seconds})
         return out
 
-    def _shape_option(self, dropout):
+    def _shape_option(self):
         """The first option set that shapes one model (None: none), as nflow train's: the race trains its
         candidates at their own defaults, so with one of these model=None takes the data's rule and
         model='auto' refuses it."""
@@ -533,7 +533,7 @@ class Flow:
             value, default = getattr(self, name), defaults[name].default
             if type(value) is not type(default) or value != default:  # bins=8.0 is checked, not raced past
                 return name
-        return None if dropout is None else "dropout"
+        return None
 
     def _kind(self):
         """The model kind of the flow's config (nf_flow_get_config), or "custom" (built layer by layer)."""
@@ -710,7 +710,7 @@ class Flow:
                 raise ValueError("X has %d rows after the split: at least 2 are needed" % n_train)
             cfg, topt = _lib.nf_config(), _lib.nf_train_options()
             name = None if warm_start or self.model is None else self.model
-            shaped = self._shape_option(dropout)
+            shaped = self._shape_option()
             race = not warm_start and (name == "auto" or (name is None and shaped is None))
             if name == "auto" and shaped is not None:
                 raise ValueError("%s shapes one model: name it (model='maf-mog', 'maf', ...) to set it; model='auto' "
@@ -742,10 +742,10 @@ class Flow:
             f = self._f
             if verbose:
                 if race:
-                    print("nflow: auto: a race among %s for %d rows x %d columns%s, batch %d" %
-                          ("maf-mog and maf (dropout 0 and 0.2), nsf-ar and made-mog" if n_val else
+                    print("nflow: auto: a race among %s for %d rows x %d columns%s, batch %d, dropout %g" %
+                          ("maf-mog, maf, nsf-ar and made-mog" if n_val else
                            "none (no validation rows): the data's default model", n_train, dim, " of x" if nc else "",
-                           topt.batch), file=sys.stderr)
+                           topt.batch, topt.dropout), file=sys.stderr)
                 elif model == "gaussian":
                     print("nflow: gaussian fit of %d rows x %d columns" % (n_train, dim), file=sys.stderr)
                 elif not warm_start:
