@@ -22,7 +22,7 @@ awk -F, 'BEGIN { srand(8) } { printf "%s,%s,%g,%g,%g,%g,%g,%g\n", $1, $2, $1 + r
 run_ok "train 8 columns" "$nflow" train --data "$t/w8.csv" --model maf-mog --epochs 1 --threads 1 --out "$t/w8.nfm"
 grep -q "batch 32, dropout 0.2, .*chosen for 1200 rows x 8 columns" "$t/err.txt" && ok ||
     bad "no dropout for 8 columns: $(cat "$t/err.txt")"
-run_ok "train 8 columns --dropout 0" "$nflow" train --data "$t/w8.csv" --epochs 1 --threads 1 --dropout 0 \
+run_ok "train 8 columns --dropout 0" "$nflow" train --data "$t/w8.csv" --model maf-mog --epochs 1 --threads 1 --dropout 0 \
     --out "$t/w8.nfm"
 grep -q "batch 32, dropout 0, " "$t/err.txt" && ok || bad "--dropout 0 did not override: $(cat "$t/err.txt")"
 run_ok "train --dequantize" "$nflow" train --data "$t/int.csv" --epochs 2 --threads 1 --dequantize --out "$t/d.nfm"
