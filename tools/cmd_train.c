@@ -380,7 +380,7 @@ int cmd_train(int argc, char **argv)
                                         "checkpoints go on into it unless --checkpoint", 0},
         {NULL, 0, NULL, NULL, 0},
     };
-    cli_command cmd = {"train", "train --data FILE --model nice|realnvp|nsf|nsf-ar|made|made-mog|maf|maf-mog|iaf --out MODEL [options]",
+    cli_command cmd = {"train", "train --data FILE --out MODEL [--model KIND] [options]",
                        "Trains a normalizing flow by maximum likelihood (Adam, early stopping on validation data).\n"
                        "Data are standardised with the training split's statistics; the model keeps them.",
                        opts, 0, NULL};
