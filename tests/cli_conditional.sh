@@ -215,8 +215,10 @@ for m in default made maf iaf nsf-ar realnvp nsf nice; do
     ll=$(sed -n 's/.*"test_log_likelihood": *\([-0-9.e]*\).*/\1/p' "$t/out.txt")
     below 2.5 "$ll" && ok || bad "one column $m: test log-likelihood $ll (the marginal's is -1.18, the truth's 3.00)"
     run_ok "sample one column $m" "$nflow" sample "$t/one_$m.nfm" --context "$t/c0.csv" --n 2000 --out "$t/one_s.csv"
-    awk -F, '{ d = $1 - sin(-1.5); if (d > 0.15 || d < -0.15 || $2 != -1.5) bad++ } END { exit bad > 0 || NR != 2000 }' \
-        "$t/one_s.csv" && ok || bad "one column $m: samples given c = -1.5 not all within 0.15 of sin(-1.5)"
+    # (at most 1 in 1,000 beyond: a mixture's Gaussian tail may throw one, as the race's made-mog did once)
+    awk -F, '{ d = $1 - sin(-1.5); if (d > 0.15 || d < -0.15) far++; if ($2 != -1.5) bad++ }
+        END { exit bad > 0 || far > 2 || NR != 2000 }' \
+        "$t/one_s.csv" && ok || bad "one column $m: samples given c = -1.5: more than 2 of 2000 beyond 0.15 of sin(-1.5)"
 done
 
 # the label as an x column is warned about, as before
