@@ -26,7 +26,6 @@ enum { N_CANDIDATES = sizeof candidates / sizeof candidates[0] };
 enum { FIRST_ROUND_STEPS = 500 }; /* each candidate's training before the first cut */
 
 typedef struct runner {
-    char label[16]; /* "maf-mog": its progress calls' candidate */
     nf_flow *f;
     train_run *run;
     nf_race_entry e;
@@ -78,8 +77,8 @@ static void refresh(runner *c)
 }
 
 /* Trains every survivor one more epoch at a time up to `epochs`, so that a
- * time limit met in the middle leaves them at the same epoch. Returns 1
- * when the race must end now (stopped, or out of time). */
+ * time limit met in the middle leaves them at the same epoch. *end: the
+ * race must end now (stopped, or out of time). */
 static nf_status race_round(runner *c, int n, int64_t epochs, double deadline, const nf_train_options *o, int *end)
 {
     *end = 0;
@@ -138,12 +137,11 @@ static void cut(runner *c, int n, int round)
 static nf_status start_candidate(runner *c, int k, const nf_data *d, const nf_train_options *opt, const float *x,
                                  const float *xc, size_t n, const float *v, const float *vc, size_t nv)
 {
-    nf_config cfg;
-    nf_train_options o;
-    nf_status st = nf_data_defaults(d, nf_model_name(candidates[k]), &cfg, &o);
+    nf_config cfg; /* its shape for the data; the training options are the caller's */
+    nf_status st = nf_data_defaults_sized(d, nf_model_name(candidates[k]), &cfg, sizeof cfg, NULL, 0);
     if (st)
         return st;
-    o = *opt;
+    nf_train_options o = *opt;
     o.checkpoint_path = o.resume_path = NULL;
     o.progress = NULL;
     nf_race_entry_init(&c->e, sizeof c->e);
@@ -152,10 +150,9 @@ static nf_status start_candidate(runner *c, int k, const nf_data *d, const nf_tr
     c->e.layers = cfg.layers;
     c->e.hidden = cfg.hidden;
     c->alive = 1;
-    snprintf(c->label, sizeof c->label, "%s", nf_model_name(candidates[k]));
     if ((st = nf_flow_create_for_data(&c->f, d, &cfg)) || (st = train_run_open(&c->run, c->f, x, xc, n, v, vc, nv, &o)))
         return st;
-    train_run_set_progress(c->run, opt->progress, opt->user, 0, c->label); /* epoch ends: the race's lines */
+    train_run_set_progress(c->run, opt->progress, opt->user, 0, c->e.model); /* epoch ends: the race's lines */
     return NF_OK;
 }
 
