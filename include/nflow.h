@@ -232,6 +232,8 @@ typedef enum nf_model {
     NF_MODEL_NSF_AR = 9,   /* autoregressive neural spline flow: spline MAFs (density one pass, sampling sequential) */
     NF_MODEL_IAF_MOG = 10, /* IAF on a MoG base of independent dimensions: sampling one pass (the distillation
                             * student of a MoG teacher) */
+    NF_MODEL_GMM = 11,     /* a mixture of full-covariance Gaussians fitted by EM (scikit-learn's GaussianMixture):
+                            * components 0 chooses their number on the validation rows */
     NF_MODEL_COUNT         /* the number of kinds */
 } nf_model;
 /* A kind's name as the tool, the Python binding and model files spell it
@@ -269,7 +271,8 @@ typedef struct nf_config {
     int batch_norm;      /* batch normalisation after every MADE or coupling */
     int actnorm;         /* ActNorm after every MADE or coupling (initialised by the first batch) */
     double log_scale_bound; /* affine layers' log-scales: bound * tanh(a / bound); 0: unbounded (default 3) */
-    int components;      /* Gaussians per conditional of a MoG model */
+    int components;      /* Gaussians per conditional of a MoG model; of the gmm (default 0: 1 to 64,
+                            chosen on the validation rows, else by BIC) */
     /* An invertible linear (LU) layer first, which nf_flow_fit_standardization
      * sets to the whitening of the training data's covariance (Ledoit-Wolf
      * shrunk): the untrained flow is then the full-covariance Gaussian fit,
@@ -750,7 +753,10 @@ NF_API nf_status nf_flow_create_for_data(nf_flow **out, const nf_data *d, const 
  * on the training rows, validated on the validation rows: nf_flow_train_given. */
 NF_API nf_status nf_flow_fit(nf_flow *f, const nf_data *d, const nf_train_options *opt, nf_train_result *result);
 /* The race among models (`nflow train --model auto`): candidates built by
- * nf_data_defaults for the data (maf-mog, maf, nsf-ar, made-mog), trained
+ * nf_data_defaults for the data (maf-mog, maf, nsf-ar, made-mog; and for
+ * data without a context of at most 32 columns the gmm, fitted by EM
+ * before the rounds and compared with the last flow once that one has
+ * trained on: a flow still learns at the last cut), trained
  * side by side and scored on the validation rows by successive halving:
  * each round trains the survivors to twice the epochs of the last (the
  * first: about 500 steps) and keeps the better half, until
@@ -771,10 +777,11 @@ typedef struct nf_race_entry {
     size_t struct_size;        /* set by nf_race_entry_init */
     char model[16];            /* the candidate's model kind ("maf-mog") */
     double dropout;
-    int layers, hidden;
-    int epochs, best_epoch;    /* when it left the race (the winner: at the end) */
+    int layers, hidden;        /* the gmm: 0 and its components */
+    int epochs, best_epoch;    /* when it left the race (the winner: at the end); the gmm: EM's iterations */
     double val_log_likelihood; /* its best; -inf when it never validated */
-    int round;                 /* the round it was dropped after (1-based); 0: the winner */
+    int round;                 /* the round it was dropped after (1-based; the gmm, fitted first, meets the
+                                  last flow after that one trained on: 1 + the rounds); 0: the winner */
     double seconds;            /* its training time (0 in a loaded model: not saved) */
 } nf_race_entry;
 NF_API void nf_race_entry_init(nf_race_entry *e, size_t struct_size);

@@ -52,7 +52,7 @@ done
 # to the tool, which ignores it (issue 26: it died of the signal without a
 # word), so that write fails with EFBIG and is reported
 refused "full disk" 1 "m.nfm: write failed: File too large" - -- \
-    sh -c "ulimit -f 16; exec \"$nflow\" train --data \"$t/d.csv\" --epochs 2 --threads 1 --quiet --out \"$t/m.nfm\"" && ok
+    sh -c "ulimit -f 16; exec \"$nflow\" train --data \"$t/d.csv\" --model maf-mog --epochs 2 --threads 1 --quiet --out \"$t/m.nfm\"" && ok
 cmp -s "$t/m.nfm" "$t/m.keep" && ok || bad "full disk: the old model changed"
 no_temp "full disk"
 
@@ -81,7 +81,7 @@ limited "encode" "$t/big_z.csv" "$nflow" encode "$t/m.keep" --data "$t/big.csv" 
 limited "decode" "$t/big_x.csv" "$nflow" decode "$t/m.keep" --data "$t/z.csv" --out "$t/big_x.csv"
 limited "toy" "$t/big_t.csv" "$nflow" toy banana --n 100000 --out "$t/big_t.csv"
 limited "plot" "$t/big.png" "$nflow" plot "$t/m.keep" --out "$t/big.png"
-limited "train" "$t/big_m.nfm" "$nflow" train --data "$t/d.csv" --epochs 1 --threads 1 --quiet --out "$t/big_m.nfm"
+limited "train" "$t/big_m.nfm" "$nflow" train --data "$t/d.csv" --model maf-mog --epochs 1 --threads 1 --quiet --out "$t/big_m.nfm"
 limited "fit" "$t/big_f.nfm" "$nflow" fit --target u1 --steps 2 --batch 16 --threads 1 --quiet --out "$t/big_f.nfm"
 limited "distill" "$t/big_d.nfm" "$nflow" distill --teacher "$t/m.keep" --student iaf --steps 2 --batch 16 \
     --threads 1 --quiet --out "$t/big_d.nfm"

@@ -11,18 +11,18 @@ train() { "$nflow" train --data "$t/d.csv" --model auto --batch 32 --patience 3 
     --threads 1 "$@"; }
 
 run_ok "race" train --epochs 30 --out "$t/a.nfm"
-grep -q "auto: a race among maf-mog, maf, nsf-ar and made-mog for 1200 rows x 2 columns, batch 32, dropout 0;" \
+grep -q "auto: a race among maf-mog, maf, nsf-ar, made-mog and gmm for 1200 rows x 2 columns, batch 32, dropout 0;" \
     "$t/err.txt" && ok || bad "no race announced: $(cat "$t/err.txt")"
-[ "$(grep -c "out after round" "$t/err.txt")" -eq 3 ] && [ "$(grep -c "the winner" "$t/err.txt")" -eq 1 ] && ok ||
+[ "$(grep -c "out after round" "$t/err.txt")" -eq 4 ] && [ "$(grep -c "the winner" "$t/err.txt")" -eq 1 ] && ok ||
     bad "the race's table: $(cat "$t/err.txt")"
-winner=$(sed -n 's/^\([a-z-]*\): [0-9]* parameters.*/\1/p' "$t/out.txt")
+winner=$(sed -n 's/^\([a-z-]*\): \(EM,\|[0-9]* parameters\).*/\1/p' "$t/out.txt")
 grep -q "  $winner .*the winner" "$t/err.txt" && ok || bad "the summary names $winner, not the table's winner"
 run_ok "race --json" train --epochs 30 --out "$t/b.nfm" --json --quiet
 same "the race is deterministic" "$t/a.nfm" "$t/b.nfm"
 # the race first: the top-level fields are the last of their names
 grep -q "^{\"race\": \[{\"model\": \"maf-mog\", \"dropout\": 0, .*\"round\": [0-3],.*\"val_log_likelihood\": -.*}\], \"model\": \"$winner\", " \
     "$t/out.txt" && ok || bad "--json: $(cat "$t/out.txt")"
-[ "$(grep -o '"round": ' "$t/out.txt" | wc -l)" -eq 4 ] && ok || bad "--json: not 4 candidates: $(cat "$t/out.txt")"
+[ "$(grep -o '"round": ' "$t/out.txt" | wc -l)" -eq 5 ] && ok || bad "--json: not 5 candidates: $(cat "$t/out.txt")"
 run_ok "info" "$nflow" info "$t/a.nfm"
 grep -q "chosen by a race" "$t/out.txt" && grep -q "$winner .*the winner" "$t/out.txt" && ok ||
     bad "info: $(cat "$t/out.txt")"
@@ -43,6 +43,16 @@ same "a checkpoint changes nothing" "$t/a.nfm" "$t/c.nfm"
 run_ok "resume the winner" "$nflow" train --data "$t/d.csv" --resume "$t/c.nfc" --epochs 40 --patience 50 \
     --threads 1 --out "$t/r.nfm" --json --quiet
 grep -q "\"race\": \[.*\], \"model\": \"$winner\"" "$t/out.txt" && ok || bad "resumed: $(cat "$t/out.txt")"
+[ "$winner" = gmm ] && same "the gmm resumed is the gmm" "$t/a.nfm" "$t/r.nfm"
+# a conditional race has no gmm (four candidates); its winning flow resumes from the checkpoint
+run_ok "conditional race" train --context-columns 1 --epochs 20 --out "$t/e.nfm" --checkpoint "$t/e.nfc" --json --quiet
+[ "$(grep -o '"round": ' "$t/out.txt" | wc -l)" -eq 4 ] && ! grep -q '"model": "gmm"' "$t/out.txt" && ok ||
+    bad "conditional: $(cat "$t/out.txt")"
+cwinner=$(sed -n 's/.*\], "model": "\([a-z-]*\)".*/\1/p' "$t/out.txt")
+run_ok "resume the flow" "$nflow" train --data "$t/d.csv" --resume "$t/e.nfc" --epochs 24 --patience 50 \
+    --threads 1 --out "$t/f.nfm" --json --quiet
+grep -q "\"race\": \[.*\], \"model\": \"$cwinner\", .*\"epochs\": 24," "$t/out.txt" && ok ||
+    bad "resumed $cwinner: $(cat "$t/out.txt")"
 
 echo "$suite: $passed passed, $failed failed"
 [ $failed -eq 0 ]

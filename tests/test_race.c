@@ -2,7 +2,8 @@
  * of the same model trained alone (a run paused between rounds loses
  * nothing), the rounds halve the field, the race is deterministic, its
  * table is saved with the model, and the stop flag, a time limit, a
- * context and data without validation rows all give a model. */
+ * context and data without validation rows all give a model; on a
+ * mixture of Gaussians the gmm wins. */
 #include <math.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -75,28 +76,33 @@ static void test_winner_is_the_model_trained_alone(void)
     nf_train_result res;
     CHECK(nf_flow_fit_auto(&w, d, &o, 0, &res) == NF_OK && w, "%s", nf_last_error());
     if (w) {
-        int n = nf_flow_race_count(w), winners = 0, out[3] = {0};
+        int n = nf_flow_race_count(w), winners = 0, out[4] = {0};
         nf_race_entry win;
         nf_race_entry_init(&win, sizeof win);
-        CHECK(n == 4, "%d candidates", n);
+        CHECK(n == 5, "%d candidates (four flows and the gmm)", n);
         for (int i = 0; i < n; i++) {
             nf_race_entry e;
             nf_race_entry_init(&e, sizeof e);
             CHECK(nf_flow_race_entry(w, i, &e) == NF_OK, "%s", nf_last_error());
-            CHECK(e.round >= 0 && e.round <= 2, "round %d", e.round);
+            /* the gmm (fitted first) meets the last flow at the end: "round 3" for the one that lost there */
+            int gmm = !strcmp(e.model, "gmm");
+            CHECK(e.round >= 0 && e.round <= 3 && (!gmm || e.round == 0 || e.round == 3), "%s: round %d", e.model,
+                  e.round);
             if (e.round == 0) {
                 winners++;
                 win = e;
             } else {
                 out[e.round]++;
                 /* a candidate dropped after round k trained 10 * 2^(k-1) epochs, or stopped sooner */
-                CHECK(e.epochs <= 10 << (e.round - 1), "%s dropped after round %d at epoch %d", e.model, e.round,
-                      e.epochs);
+                CHECK(e.round == 3 || e.epochs <= 10 << (e.round - 1), "%s dropped after round %d at epoch %d",
+                      e.model, e.round, e.epochs);
             }
             CHECK(isfinite(e.val_log_likelihood) && e.seconds >= 0, "%s: val %g, %g s", e.model,
                   e.val_log_likelihood, e.seconds);
         }
-        CHECK(winners == 1 && out[1] == 2 && out[2] == 1, "winners %d, out %d %d", winners, out[1], out[2]);
+        CHECK(winners == 1 && out[1] == 2 && out[2] == 1 && out[3] == 1, "winners %d, out %d %d %d", winners, out[1],
+              out[2], out[3]);
+        CHECK(strcmp(win.model, "gmm") != 0, "a banana is no mixture of Gaussians, yet the gmm won");
         CHECK(win.epochs == res.epochs && win.best_epoch == res.best_epoch &&
                   win.val_log_likelihood == res.val_log_likelihood,
               "the winner's entry (%d, %d, %g) is not its training (%d, %d, %g)", win.epochs, win.best_epoch,
@@ -178,8 +184,8 @@ static void test_stop_time_context_and_no_validation(void)
         nf_race_entry_init(&e, sizeof e);
         nf_flow_race_entry(f, i, &e);
         winners += e.round == 0;
-        CHECK(e.round == 0 ? e.epochs == res.epochs : e.epochs == 0, "%s: %d epochs in a race with no time",
-              e.model, e.epochs);
+        CHECK(e.round == 0 ? e.epochs == res.epochs : !strcmp(e.model, "gmm") || e.epochs == 0,
+              "%s: %d epochs in a race with no time", e.model, e.epochs);
     }
     CHECK(winners == 1, "%d winners", winners);
     nf_flow_free(f);
@@ -202,9 +208,68 @@ static void test_stop_time_context_and_no_validation(void)
     CHECK(nf_flow_fit_auto(NULL, NULL, &o, 0, NULL) == NF_ERR_INVALID, "NULL arguments");
 }
 
+/* Four tight clusters of a Gaussian mixture: the gmm wins, and it is the
+ * gmm fitted alone; a context keeps it out of the race. */
+static void test_mixture_wins_and_context_keeps_it_out(void)
+{
+    static float x[ROWS * DIM], c[ROWS];
+    static const double centre[4][2] = {{0, 0}, {6, 1}, {-5, 4}, {2, -7}};
+    uint64_t s = 77;
+    for (int r = 0; r < ROWS; r++) {
+        double u[4];
+        for (int k = 0; k < 4; k++) {
+            s = s * 6364136223846793005ull + 1442695040888963407ull;
+            u[k] = ((double)(s >> 11) + 0.5) / 9007199254740992.0;
+        }
+        double g0 = sqrt(-2 * log(u[0])) * cos(6.283185307179586 * u[1]);
+        double g1 = sqrt(-2 * log(u[2])) * cos(6.283185307179586 * u[3]);
+        x[r * DIM] = (float)(centre[r % 4][0] + 0.05 * g0);
+        x[r * DIM + 1] = (float)(centre[r % 4][1] + 0.03 * g0 + 0.02 * g1);
+        c[r] = (float)(r % 4);
+    }
+    nf_data_options dopt;
+    nf_data_options_default(&dopt);
+    dopt.val_fraction = 0.2;
+    dopt.test_fraction = 0;
+    nf_data *d = NULL;
+    CHECK(nf_data_from_arrays(&d, x, NULL, ROWS, DIM, 0, NULL, NULL, 0, &dopt) == NF_OK, "%s", nf_last_error());
+    nf_train_options o;
+    race_options(&o);
+    o.max_epochs = 12;
+    nf_flow *w = NULL, *alone = NULL;
+    nf_train_result res, r1;
+    CHECK(d && nf_flow_fit_auto(&w, d, &o, 0, &res) == NF_OK && w, "%s", nf_last_error());
+    char text[8192];
+    if (w)
+        nf_flow_describe(w, text, sizeof text);
+    CHECK(w && strstr(text, "model: gmm, 4 full-covariance"), "the race chose: %s", w ? text : "");
+    nf_config cfg;
+    CHECK(d && nf_data_defaults(d, "gmm", &cfg, NULL) == NF_OK && nf_flow_create_for_data(&alone, d, &cfg) == NF_OK &&
+              nf_flow_fit(alone, d, &o, &r1) == NF_OK,
+          "%s", nf_last_error());
+    CHECK(w && alone && same_model(w, alone, x), "the race's gmm differs from the gmm fitted alone");
+    CHECK(r1.val_log_likelihood == res.val_log_likelihood && r1.epochs == res.epochs);
+    nf_race_entry e;
+    nf_race_entry_init(&e, sizeof e);
+    CHECK(w && nf_flow_race_count(w) == 5 && nf_flow_race_entry(w, 4, &e) == NF_OK && !strcmp(e.model, "gmm") &&
+          e.round == 0 && e.hidden == 4, "%s round %d, %d components", e.model, e.round, e.hidden);
+    nf_flow_free(w);
+    nf_flow_free(alone);
+    nf_data_free(d);
+    d = NULL;
+    w = NULL;
+    CHECK(nf_data_from_arrays(&d, x, c, ROWS, DIM, 1, NULL, NULL, 0, &dopt) == NF_OK, "%s", nf_last_error());
+    o.max_epochs = 2;
+    CHECK(d && nf_flow_fit_auto(&w, d, &o, 0, &res) == NF_OK && w && nf_flow_race_count(w) == 4, "%s",
+          nf_last_error());
+    nf_flow_free(w);
+    nf_data_free(d);
+}
+
 int main(void)
 {
     nf_set_threads(1);
+    RUN(test_mixture_wins_and_context_keeps_it_out);
     RUN(test_winner_is_the_model_trained_alone);
     RUN(test_stop_time_context_and_no_validation);
     TEST_SUMMARY("test_race");

@@ -268,9 +268,13 @@ static void print_race(const nf_flow *f)
             char dropped[32] = "the winner";
             if (e.round)
                 snprintf(dropped, sizeof dropped, "out after round %d", e.round);
-            fprintf(stderr, "  %-9s dropout %-4g %d x %-4d  val %10.4f  (best epoch %d of %d)  %6.1fs  %s\n",
-                    e.model, e.dropout, e.layers, e.hidden, e.val_log_likelihood, e.best_epoch, e.epochs, e.seconds,
-                    dropped);
+            if (!strcmp(e.model, "gmm")) /* hidden: its components; epochs: its EM iterations */
+                fprintf(stderr, "  %-9s %2d components        val %10.4f  (%d EM iterations)       %6.1fs  %s\n",
+                        e.model, e.hidden, e.val_log_likelihood, e.epochs, e.seconds, dropped);
+            else
+                fprintf(stderr, "  %-9s dropout %-4g %d x %-4d  val %10.4f  (best epoch %d of %d)  %6.1fs  %s\n",
+                        e.model, e.dropout, e.layers, e.hidden, e.val_log_likelihood, e.best_epoch, e.epochs,
+                        e.seconds, dropped);
         }
 }
 
@@ -322,9 +326,9 @@ int cmd_train(int argc, char **argv)
                                              "(COLS 0-based as for --context-columns; a side empty for an open "
                                              "one), e.g. 0-1=0:1,2=0: ; the model maps them to the real line first, "
                                              "so that its density and samples stay inside", 0},
-        {"model", OPT_STRING, &model, "auto | maf | maf-mog | realnvp | nice | nsf | nsf-ar | made | made-mog | iaf | iaf-mog | gaussian "
-                                      "(default auto: a race among maf-mog, maf, nsf-ar and made-mog, scored on the "
-                                      "validation rows; with an option that shapes one model (--hidden, --layers, "
+        {"model", OPT_STRING, &model, "auto | maf | maf-mog | realnvp | nice | nsf | nsf-ar | made | made-mog | iaf | iaf-mog | gaussian | gmm "
+                                      "(default auto: a race among maf-mog, maf, nsf-ar, made-mog and, up to 32 "
+                                      "columns without a context, gmm, scored on the validation rows; with an option that shapes one model (--hidden, --layers, "
                                       "...), the data's rule: maf-mog up to 2,000,000 values or 4 columns, maf beyond)", 0},
         {"out", OPT_STRING, &out, "model file to write", 0},
         {"layers", OPT_INT, &layers, "MADEs or coupling layers (default 5 MADEs, 8 couplings)", 0},
@@ -339,7 +343,7 @@ int cmd_train(int argc, char **argv)
         {"batch-norm", OPT_FLAG, &batch_norm, "batch normalisation after every MADE or coupling", 0},
         {"actnorm", OPT_FLAG, &actnorm, "ActNorm after every MADE or coupling (scale and shift per column, "
                                         "set from the first batch)", 0},
-        {"components", OPT_INT, &components, "Gaussians per conditional of made-mog / maf-mog, per dimension of iaf-mog (default 10)", 0},
+        {"components", OPT_INT, &components, "Gaussians per conditional of made-mog / maf-mog, per dimension of iaf-mog (default 10); of gmm (default: 1 to 64, chosen on the validation rows)", 0},
         {"bins", OPT_INT, &bins, "bins of each spline of nsf and nsf-ar (default 8)", 0},
         {"tail-bound", OPT_DOUBLE, &tail_bound, "the splines of nsf and nsf-ar cover [-B, B] of the standardised data, the identity "
                                                 "outside (default 3)", 0},
@@ -424,9 +428,9 @@ int cmd_train(int argc, char **argv)
     int p = partition ? cli_choice("train", "partition", partition, parts, 2) : 0;
     if (m < 0 || a < 0 || b < 0 || p < 0)
         return EXIT_USAGE;
-    if (context_columns && m == NF_MODEL_GAUSSIAN && !race)
-        return cli_error("train", "--context-columns: the gaussian model does not depend on a context; choose a flow "
-                                  "(--model maf, realnvp, ...)"),
+    if (context_columns && (m == NF_MODEL_GAUSSIAN || m == NF_MODEL_GMM) && !race)
+        return cli_error("train", "--context-columns: the %s model does not depend on a context; choose a flow "
+                                  "(--model maf, realnvp, ...)", model),
                EXIT_USAGE;
     /* --checkpoint may continue into the --resume file; nothing else may meet */
     const cli_path in[] = {{"data", data}, {"val", val_path}, {"test", test_path}, {"resume", resume}},
@@ -527,8 +531,8 @@ int cmd_train(int argc, char **argv)
         if (!cli_seen(&cmd, "batch")) topt.batch = sized.batch;
         if (!cli_seen(&cmd, "dropout")) topt.dropout = sized.dropout;
         if (!cli_seen(&cmd, "epochs")) topt.max_epochs = sized.max_epochs;
-        cfg.whiten = !no_whiten;
-        cfg.tail_weight = tail_weight;
+        if (no_whiten) cfg.whiten = 0; /* else the model's own default (the gmm has its own covariances) */
+        if (cli_seen(&cmd, "tail-weight")) cfg.tail_weight = tail_weight;
         cfg.log_scale_bound = scale_bound;
         cfg.bins = bins;
         cfg.tail_bound = tail_bound;
@@ -555,10 +559,16 @@ int cmd_train(int argc, char **argv)
         if (race)
             fprintf(stderr, "nflow train: auto: a race among %s for %zu rows x %zu columns%s, batch %d, dropout %g; "
                             "the better half kept each round, the last one trained on\n",
-                    n_val ? "maf-mog, maf, nsf-ar and made-mog" : "none (no validation rows): the data's default model",
+                    !n_val ? "none (no validation rows): the data's default model"
+                    : n_context || dim > 32 ? "maf-mog, maf, nsf-ar and made-mog"
+                                            : "maf-mog, maf, nsf-ar, made-mog and gmm",
                     n_train, dim, n_context ? " of x" : "", topt.batch, topt.dropout);
         else if (m == NF_MODEL_GAUSSIAN)
             fprintf(stderr, "nflow train: gaussian fit of %zu rows x %zu columns\n", n_train, dim);
+        else if (m == NF_MODEL_GMM)
+            fprintf(stderr, "nflow train: gmm: a mixture of full-covariance Gaussians fitted by EM to %zu rows x %zu "
+                            "columns, %s\n", n_train, dim,
+                    cfg.components ? "the components given" : "1 to 64 components, chosen on the validation rows");
         else
             fprintf(stderr,
                     "nflow train: %s, %d layers of %d x %d units, batch %d, dropout %g%s (chosen for %zu rows x %zu "
@@ -668,8 +678,11 @@ int cmd_train(int argc, char **argv)
         char given[64] = "";
         if (n_context)
             snprintf(given, sizeof given, "; p(x | c): %zu context column%s", n_context, n_context == 1 ? "" : "s");
-        printf("%s: %zu parameters, %d epochs (best %d), %.1f s%s\n", model, nf_flow_param_count(f), res.epochs,
-               res.best_epoch, res.seconds, given);
+        if (!strcmp(model, "gmm")) /* fitted by EM: its values are not gradient-trained parameters */
+            printf("%s: EM, %d iterations, %.1f s\n", model, res.epochs, res.seconds);
+        else
+            printf("%s: %zu parameters, %d epochs (best %d), %.1f s%s\n", model, nf_flow_param_count(f), res.epochs,
+                   res.best_epoch, res.seconds, given);
         char v[32], te[96], a[32], b[32], tr[32]; /* no nan as a result: say what is missing */
         snprintf(v, sizeof v, "%s", isfinite(s_val[0]) ? cli_nats(s_val[0], a, sizeof a) : "n/a");
         if (isfinite(s_test[1]))

@@ -335,8 +335,9 @@ class Flow:
     or 4 columns, MAF beyond; 100 hidden units (4 x columns up to 512 from
     50,000 rows on).
 
-        model       'auto' | 'maf-mog' | 'maf' | 'realnvp' | 'nice' | 'nsf' | 'nsf-ar' | 'made' | 'made-mog' | 'iaf' | 'iaf-mog' | 'gaussian'
-                    'auto': a race among maf-mog, maf, nsf-ar and made-mog at their defaults
+        model       'auto' | 'maf-mog' | 'maf' | 'realnvp' | 'nice' | 'nsf' | 'nsf-ar' | 'made' | 'made-mog' | 'iaf' | 'iaf-mog' | 'gaussian' | 'gmm'
+                    'auto': a race among maf-mog, maf, nsf-ar and made-mog at their defaults (and, up to 32
+                    columns without a context, gmm: full-covariance Gaussians fitted by EM)
                     (nf_flow_fit_auto, `nflow train --model auto`), scored on the validation
                     rows; the winner is model_, the race race_
         layers      MADEs (default 5) or coupling layers (default 8)
@@ -344,7 +345,8 @@ class Flow:
         activation  'relu' | 'tanh';  base 'normal' | 'logistic'
         partition   'even_odd' | 'halves' (couplings)
         order       'natural' | 'reversed' | 'random' (first MADE); degrees 'sequential' | 'random'
-        components  Gaussians per conditional of the MoG models (per dimension of iaf-mog; default 10)
+        components  Gaussians per conditional of the MoG models (per dimension of iaf-mog; default 10); of the
+                    gmm (default: 1 to 64, chosen on the validation rows)
         batch_norm, actnorm   after every MADE or coupling
         whiten      start from the full-covariance Gaussian fit (default True)
         tail_weight the Gaussian fit's weight in the density, a floor under the tails (1e-3)
@@ -555,8 +557,10 @@ class Flow:
 
     def _config(self, cfg):
         """The Flow's architecture options over cfg (nf_data_defaults's for the data), as nflow train does."""
-        cfg.whiten = int(bool(self.whiten))
-        cfg.tail_weight = float(self.tail_weight)
+        if not self.whiten:  # else the model's own default (the gmm has its own covariances)
+            cfg.whiten = 0
+        if float(self.tail_weight) != 1e-3:
+            cfg.tail_weight = float(self.tail_weight)
         cfg.log_scale_bound = float(self.scale_bound)
         cfg.bins = _int(self.bins, "bins")
         cfg.tail_bound = float(self.tail_bound)
@@ -650,9 +654,9 @@ class Flow:
                 raise ValueError("context has %d rows, X has %d: one context row per row of X" %
                                  (c.shape[0], x.shape[0]))
             if not warm_start and self.model not in (None, "auto") and _choice("model", self.model, _lib.MODELS) == \
-                    _lib.MODELS["gaussian"]:
-                raise ValueError("model 'gaussian' does not depend on a context: choose a flow (maf, realnvp, ...) "
-                                 "for p(x | c)")
+                    _lib.MODELS["gaussian"] or self.model == "gmm":
+                raise ValueError("model %r does not depend on a context: choose a flow (maf, realnvp, ...) "
+                                 "for p(x | c)" % self.model)
         elif nc_model:
             raise ValueError("the model trained further (warm_start) is conditional on %d context value%s per row: "
                              "pass context=" % (nc_model, "" if nc_model == 1 else "s"))

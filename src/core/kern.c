@@ -243,6 +243,17 @@ void k_gemm(int trans_a, int trans_b, int m, int n, int k, real alpha, const rea
     blas_alone_end(saved);
 }
 
+void k_gemm_f64(int trans_a, int trans_b, int m, int n, int k, double alpha, const double *a, int lda,
+                const double *b, int ldb, double beta, double *c, int ldc)
+{
+    if (m <= 0 || n <= 0 || k <= 0)
+        return;
+    int saved = blas_alone_begin();
+    cblas_dgemm(CblasRowMajor, trans_a ? CblasTrans : CblasNoTrans, trans_b ? CblasTrans : CblasNoTrans, m, n, k,
+                alpha, a, lda, b, ldb, beta, c, ldc);
+    blas_alone_end(saved);
+}
+
 #ifdef NF_REAL_DOUBLE
 #define TRMM cblas_dtrmm
 #define TRSM cblas_dtrsm

@@ -131,6 +131,10 @@ const char *k_blas_kernel(void);
  * Always single-threaded (outside nflow's regions too). */
 void k_gemm(int trans_a, int trans_b, int m, int n, int k, real alpha, const real *a, int lda, const real *b,
             int ldb, real beta, real *c, int ldc);
+/* k_gemm in double whatever `real` is (a Gaussian mixture's EM and
+ * density: Mahalanobis sums of tight components need the digits). */
+void k_gemm_f64(int trans_a, int trans_b, int m, int n, int k, double alpha, const double *a, int lda,
+                const double *b, int ldb, double beta, double *c, int ldc);
 /* B = op(T) B (left) or B op(T) (right) for a triangular T (upper or
  * lower; unit: its diagonal is taken as ones and not read); solve: B =
  * op(T)^-1 B or B op(T)^-1 instead. B is m x n, row-major. Single-threaded

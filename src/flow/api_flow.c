@@ -27,6 +27,7 @@ void nf_flow_free(nf_flow *f)
         layer_free(f->layers[l]);
     free(f->layers);
     mog_free(f->mog);
+    gmm_free(f->gmm);
     k_free(f->params);
     free(f->state);
     free(f->record.data_min);

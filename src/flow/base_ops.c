@@ -1,10 +1,12 @@
-/* The two tables of base_ops.h: a simple base (f->base) and the MADE
- * mixture (f->mog, whose parameters follow the layers'). */
+/* The tables of base_ops.h: a simple base (f->base), the MADE mixture
+ * (f->mog, whose parameters follow the layers') and the full-covariance
+ * Gaussian mixture (f->gmm). */
 #include "flow/base_ops.h"
 
 #include <stdio.h>
 
 #include "core/base.h"
+#include "flow/base_gmm.h"
 #include "flow/base_mog.h"
 
 static size_t simple_n_params(const nf_flow *f) { (void)f; return 0; }
@@ -93,4 +95,34 @@ static const flow_base_ops mog_ops = {
     .log_prob = mog_density, .grad = mog_gradient, .sample = mog_draw, .save = mog_section, .describe = mog_text,
 };
 
-const flow_base_ops *flow_base_of(const nf_flow *f) { return f->mog ? &mog_ops : &simple_ops; }
+/* The Gaussian mixture's values are its own (EM fits them): no parameters in the buffer. */
+static nf_status gmm_reserve_rows(nf_flow *f, int rows) { return gmm_reserve(f->gmm, rows); }
+static void gmm_density(nf_flow *f, int rows, const real *z, double *out) { gmm_log_prob(f->gmm, rows, z, out); }
+
+static void gmm_gradient(nf_flow *f, int rows, const real *z, real scale, real *dz, real *grads)
+{
+    (void)grads;
+    gmm_grad(f->gmm, rows, z, scale, dz);
+}
+
+static void gmm_draw(nf_flow *f, rng *r, uint64_t key, size_t first_row, int rows, real *z)
+{
+    (void)key;
+    (void)first_row;
+    gmm_sample(f->gmm, r, rows, z);
+}
+
+static nf_status gmm_section(const nf_flow *f, mf_writer *w) { return gmm_save(f->gmm, w); }
+static size_t gmm_text(const nf_flow *f, char *buf, size_t size) { return gmm_describe(f->gmm, buf, size); }
+
+static const flow_base_ops gmm_ops = {
+    .keyed = 0, .reparameterised = 0, .n_params = simple_n_params, .place_params = simple_place,
+    .init_params = simple_init, .reserve = gmm_reserve_rows, .point_context = simple_context,
+    .set_dropout = simple_dropout, .log_prob = gmm_density, .grad = gmm_gradient, .sample = gmm_draw,
+    .save = gmm_section, .describe = gmm_text,
+};
+
+const flow_base_ops *flow_base_of(const nf_flow *f)
+{
+    return f->gmm ? &gmm_ops : f->mog ? &mog_ops : &simple_ops;
+}

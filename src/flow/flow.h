@@ -7,6 +7,7 @@
 #define NF_FLOW_H
 
 #include "core/base.h"
+#include "flow/base_gmm.h"
 #include "flow/base_mog.h"
 #include "layers/layer.h"
 #include "nflow.h"
@@ -60,6 +61,7 @@ struct nf_flow {
     char *context_columns; /* the tool's column list of the context (nf_flow_set_context_columns), or NULL */
     base_density base;
     mog_base *mog;   /* when not NULL, the base density instead of `base` */
+    gmm_base *gmm;   /* the same (the gmm model; never with mog) */
     layer **layers;
     int n_layers, cap;
     int finalized;

@@ -15,7 +15,7 @@
 const char *nf_version(void) { return NF_VERSION_STRING; }
 
 static const char *const model_names[NF_MODEL_COUNT] = {
-    "nice", "realnvp", "made", "made-mog", "maf", "maf-mog", "iaf", "gaussian", "nsf", "nsf-ar", "iaf-mog"};
+    "nice", "realnvp", "made", "made-mog", "maf", "maf-mog", "iaf", "gaussian", "nsf", "nsf-ar", "iaf-mog", "gmm"};
 
 const char *nf_model_name(nf_model model)
 {
@@ -81,6 +81,11 @@ void nf_config_init(nf_config *cfg, size_t struct_size, nf_model model, int dim)
     c.tail_bound = 3;
     if (model_is_autoregressive(model))
         c.layers = 5; /* the MAF paper's MAF (5) */
+    if (model == NF_MODEL_GMM) { /* the mixture's own covariances; its number chosen on the data */
+        c.components = 0;
+        c.whiten = 0;
+        c.tail_weight = 0;
+    }
     sized_write(cfg, struct_size, &c, sizeof c);
 }
 
@@ -133,8 +138,9 @@ nf_status flow_config_check(const nf_config *cfg)
 {
     int autoregressive = model_is_autoregressive(cfg->model);
     int gaussian = cfg->model == NF_MODEL_GAUSSIAN, spline = cfg->model == NF_MODEL_NSF || cfg->model == NF_MODEL_NSF_AR;
-    int mog = model_has_mog(cfg->model);
-    if (cfg->model != NF_MODEL_NICE && cfg->model != NF_MODEL_REALNVP && !autoregressive && !gaussian && !spline)
+    int mog = model_has_mog(cfg->model), gmm = cfg->model == NF_MODEL_GMM;
+    if (cfg->model != NF_MODEL_NICE && cfg->model != NF_MODEL_REALNVP && !autoregressive && !gaussian && !spline &&
+        !gmm)
         return nf_fail(NF_ERR_INVALID, "unknown model %d", (int)cfg->model);
     if ((unsigned)cfg->order > NF_ORDER_RANDOM)
         return nf_fail(NF_ERR_INVALID, "unknown order %d", (int)cfg->order);
@@ -161,6 +167,12 @@ nf_status flow_config_check(const nf_config *cfg)
                        NF_MIN_BINS, NF_MAX_BINS, cfg->tail_bound, cfg->tail_bound, NF_MAX_TAIL_BOUND);
     if (mog && (cfg->components < 1 || cfg->components > NF_MAX_COMPONENTS))
         return nf_fail(NF_ERR_INVALID, "components %d out of range 1..%d", cfg->components, NF_MAX_COMPONENTS);
+    if (gmm && (cfg->components < 0 || cfg->components > NF_MAX_COMPONENTS))
+        return nf_fail(NF_ERR_INVALID, "components %d out of range 0..%d (0: chosen on the data)", cfg->components,
+                       NF_MAX_COMPONENTS);
+    if (gmm && cfg->context_dim)
+        return nf_fail(NF_ERR_INVALID, "the gmm model does not depend on a context: choose a flow (maf-mog, "
+                                       "nsf-ar, ...) for p(x | c)");
     if (cfg->context_dim < 0 || cfg->context_dim > NF_MAX_CONTEXT)
         return nf_fail(NF_ERR_INVALID, "context of %d values out of range 0..%d", cfg->context_dim, NF_MAX_CONTEXT);
     if (cfg->partition == NF_PART_MASK)
@@ -191,7 +203,7 @@ nf_status nf_flow_create(nf_flow **out, const nf_config *cfg)
         st = flow_add_whitening(f);
     if (!st && autoregressive)
         st = flow_build_autoregressive(f, cfg);
-    for (int l = 0; l < cfg->layers && !st && !autoregressive && !gaussian; l++) {
+    for (int l = 0; l < cfg->layers && !st && !autoregressive && !gaussian && cfg->model != NF_MODEL_GMM; l++) {
         if (cfg->model == NF_MODEL_NICE) {
             st = nf_flow_add_additive_coupling(f, cfg->partition, NULL, l % 2, cfg->hidden, cfg->hidden_layers,
                                                cfg->activation);
@@ -213,6 +225,8 @@ nf_status nf_flow_create(nf_flow **out, const nf_config *cfg)
     }
     if (!st && cfg->model == NF_MODEL_NICE)
         st = nf_flow_add_rescale(f);
+    if (!st && cfg->model == NF_MODEL_GMM && !(f->gmm = gmm_new(cfg->dim, cfg->components ? cfg->components : 1)))
+        st = NF_ERR_NOMEM;
     if (!st)
         st = nf_flow_finalize(f, cfg->seed);
     if (st) {

@@ -495,6 +495,8 @@ static nf_status read_flow(const mf_file *mf, nf_flow **out)
     if (!st && f->mog && f->mog->context_dim && f->mog->context_dim != f->context_dim)
         st = nf_fail(NF_ERR_FORMAT, "%s: the MoG base reads %d context values, the model has %d", path,
                      f->mog->context_dim, f->context_dim);
+    if (!st && !f->mog && strcmp(base_tag, "gmm_base") == 0)
+        st = gmm_load(mf, mf_section_at(mf, i++), f->dim, &f->gmm);
     if (!st && i < ns && strcmp(mf_section_tag(mf_section_at(mf, i)), "gaussian_fit") == 0)
         st = gauss_load(mf, mf_section_at(mf, i++), f);
     if (!st && f->fit.chol)
@@ -568,6 +570,9 @@ size_t nf_flow_describe(const nf_flow *f, char *buf, size_t size)
     const nf_config *c = &f->config;
     if (f->has_config && c->model == NF_MODEL_GAUSSIAN)
         OUT("model: gaussian, full covariance (the whitening layer alone)\n");
+    else if (f->has_config && c->model == NF_MODEL_GMM)
+        OUT("model: gmm, %d full-covariance Gaussians%s\n", f->gmm ? f->gmm->k : c->components,
+            c->components ? "" : " (their number chosen on the data)");
     else if (f->has_config && c->model == NF_MODEL_NSF)
         OUT("model: nsf, %d spline coupling layers of %d bins on [-%g, %g] (shifted and scaled per row), LU layers "
             "between, networks %d x %d %s%s\n",
@@ -618,13 +623,23 @@ size_t nf_flow_describe(const nf_flow *f, char *buf, size_t size)
         OUT("  %-6d %12.6g %12.6g %12.6g %12.6g\n", i, mean[i], std[i], f->record.data_min ? f->record.data_min[i] : NAN,
             f->record.data_max ? f->record.data_max[i] : NAN);
     }
-    if (f->record.epochs)
+    if (f->record.epochs && f->gmm)
+        OUT("training: EM, %lld iterations, mean log-likelihood train %.4f, validation %.4f, test %.4f\n",
+            (long long)f->record.epochs, f->record.train_ll, f->record.val_ll, f->record.test_ll);
+    else if (f->record.epochs)
         OUT("training: %lld epochs, best epoch %lld, mean log-likelihood train %.4f, validation %.4f, test %.4f\n",
             (long long)f->record.epochs, (long long)f->record.best_epoch, f->record.train_ll, f->record.val_ll, f->record.test_ll);
     if (f->record.race_count)
         OUT("chosen by a race (validation log-likelihood, best epoch of the epochs trained; dropped after round):\n");
     for (int r = 0; r < f->record.race_count; r++) {
         const nf_race_entry *e = &f->record.race[r];
+        if (!strcmp(e->model, "gmm")) { /* hidden: its components; epochs: EM's iterations */
+            OUT("  %-9s %4d components        %10.4f  %4d EM iterations  %s", e->model, e->hidden,
+                e->val_log_likelihood, e->epochs, e->round ? "round " : "the winner\n");
+            if (e->round)
+                OUT("%d\n", e->round);
+            continue;
+        }
         OUT("  %-9s dropout %-4g %d x %-4d %10.4f  epoch %4d of %4d  %s", e->model, e->dropout, e->layers,
             e->hidden, e->val_log_likelihood, e->best_epoch, e->epochs, e->round ? "round " : "the winner\n");
         if (e->round)

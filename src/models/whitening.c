@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/dense.h"
 #include "core/error.h"
 #include "flow/flow.h"
 #include "flow/gaussian_fit.h"
@@ -70,30 +71,6 @@ static nf_status covariance(const float *x, size_t rows, int p, const double *me
     return NF_OK;
 }
 
-/* In place: the lower Cholesky factor of a (p x p); 0, or -1 when a is not
- * positive definite. */
-static int cholesky(double *a, int p)
-{
-    for (int j = 0; j < p; j++) {
-        double d = a[(size_t)j * p + j];
-        for (int k = 0; k < j; k++)
-            d -= a[(size_t)j * p + k] * a[(size_t)j * p + k];
-        if (!(d > 0))
-            return -1;
-        d = sqrt(d);
-        a[(size_t)j * p + j] = d;
-        for (int i = j + 1; i < p; i++) {
-            double v = a[(size_t)i * p + j];
-            for (int k = 0; k < j; k++)
-                v -= a[(size_t)i * p + k] * a[(size_t)j * p + k];
-            a[(size_t)i * p + j] = v / d;
-        }
-        for (int k = j + 1; k < p; k++)
-            a[(size_t)j * p + k] = 0;
-    }
-    return 0;
-}
-
 /* The Ledoit-Wolf intensity for S of n rows in p columns; with mu =
  * tr(S) / p: delta2 = ||S - mu I||^2 / p and beta2 = (sum ||y||^4 - n
  * ||S||^2) / (n^2 p) (the sum over rows of ||y y^T - S||^2, in closed form). */
@@ -137,7 +114,7 @@ nf_status flow_fit_whitening(nf_flow *f, const float *x, size_t rows)
             for (int j = 0; j < p; j++)
                 chol[(size_t)i * p + j] =
                     (1 - lambda) * s[(size_t)i * p + j] + (i == j ? (lambda + ridge) * mu : 0);
-        ok = cholesky(chol, p);
+        ok = dense_cholesky(chol, p);
     }
     if (ok) {
         free(s);

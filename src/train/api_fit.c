@@ -33,9 +33,9 @@ nf_status nf_data_defaults_sized(const nf_data *d, const char *model, nf_config 
     c.seed = o.seed = d->seed;
     if (kind == NF_MODEL_GAUSSIAN)
         o.max_epochs = 0; /* the fit is the maximum-likelihood (shrunk) Gaussian already */
-    if (kind == NF_MODEL_GAUSSIAN && d->context_dim)
-        return nf_fail(NF_ERR_INVALID, "the gaussian model does not depend on a context: choose a flow (maf, "
-                                       "realnvp, ...) for p(x | c)");
+    if ((kind == NF_MODEL_GAUSSIAN || kind == NF_MODEL_GMM) && d->context_dim)
+        return nf_fail(NF_ERR_INVALID, "the %s model does not depend on a context: choose a flow (maf, "
+                                       "realnvp, ...) for p(x | c)", nf_model_name(kind));
     sized_write(cfg, cfg_size, &c, sizeof c);
     sized_write(opt, opt_size, &o, sizeof o);
     return NF_OK;

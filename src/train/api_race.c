@@ -13,9 +13,10 @@
 #include "core/error.h"
 #include "core/sized.h"
 #include "data/api_prepare.h"
+#include "train/api_gmm.h"
 #include "train/api_train.h"
 
-/* The candidates: MAF MoG (the old default), MAF (better on some wide
+/* The candidates trained side by side: MAF MoG (the old default), MAF (better on some wide
  * sets), the spline MAF (best on some low-dimensional sets) and a single
  * MADE MoG (best on some small sets of small integers), all at the
  * caller's dropout. Not dropout itself: a rate that wins in the end learns
@@ -24,6 +25,11 @@
 static const nf_model candidates[] = {NF_MODEL_MAF_MOG, NF_MODEL_MAF, NF_MODEL_NSF_AR, NF_MODEL_MADE_MOG};
 enum { N_CANDIDATES = sizeof candidates / sizeof candidates[0] };
 enum { FIRST_ROUND_STEPS = 500 }; /* each candidate's training before the first cut */
+/* The Gaussian mixture (EM, fitted once before the rounds) joins the race
+ * of unconditional data up to this many columns: its cost grows as the
+ * square of them (a 63-column set of 20,000 rows: longer than the flows'
+ * training), and beyond 16 columns it won nowhere (bench/RESULTS.md). */
+enum { GMM_MAX_DIM = 32 };
 
 typedef struct runner {
     nf_flow *f;
@@ -156,6 +162,35 @@ static nf_status start_candidate(runner *c, int k, const nf_data *d, const nf_tr
     return NF_OK;
 }
 
+/* The Gaussian mixture, fitted to the end (it is cheap): its entry, and its flow in g->f. */
+static void start_gmm(runner *g, const nf_data *d, const nf_train_options *opt, const float *x, size_t n,
+                      const float *v, size_t nv, double deadline)
+{
+    nf_config cfg;
+    nf_train_options o = *opt;
+    nf_race_entry_init(&g->e, sizeof g->e);
+    snprintf(g->e.model, sizeof g->e.model, "gmm");
+    if (o.ranks > 1) /* every process fits the same mixture: no clock or flag of its own may cut it short */
+        o.stop = NULL, deadline = 0;
+    double t0 = now();
+    nf_train_result res;
+    nf_status st = nf_data_defaults_sized(d, "gmm", &cfg, sizeof cfg, NULL, 0);
+    if (!st) st = nf_flow_create_for_data(&g->f, d, &cfg);
+    if (!st) st = flow_fit_gmm(g->f, x, n, v, nv, &o, deadline, &res);
+    g->seconds = now() - t0;
+    g->e.round = 1; /* a failed fit (a collapsed component) leaves the race at once */
+    if (st) {
+        nf_flow_free(g->f);
+        g->f = NULL;
+        return;
+    }
+    g->e.hidden = g->f->gmm->k;
+    g->e.epochs = res.epochs;
+    g->e.best_epoch = res.best_epoch;
+    g->e.val_log_likelihood = res.val_log_likelihood;
+    g->alive = 1;
+}
+
 nf_status nf_flow_fit_auto(nf_flow **out, const nf_data *d, const nf_train_options *opt, double max_seconds,
                            nf_train_result *result)
 {
@@ -183,8 +218,12 @@ nf_status nf_flow_fit_auto(nf_flow **out, const nf_data *d, const nf_train_optio
         return NF_OK;
     }
     double started = now(), deadline = max_seconds > 0 ? started + max_seconds / 2 : 0;
-    runner c[N_CANDIDATES];
+    runner c[N_CANDIDATES], gmm;
     memset(c, 0, sizeof c);
+    memset(&gmm, 0, sizeof gmm);
+    int with_gmm = !d->context_dim && d->dim <= GMM_MAX_DIM;
+    if (with_gmm)
+        start_gmm(&gmm, d, &o, x, n, v, nv, deadline);
     for (int k = 0; k < N_CANDIDATES && !st; k++)
         st = start_candidate(&c[k], k, d, &o, x, xc, n, nv ? v : NULL, vc, nv);
     /* rounds: survivors trained to E, 2E, 4E, ... epochs, E about FIRST_ROUND_STEPS steps */
@@ -221,24 +260,32 @@ nf_status nf_flow_fit_auto(nf_flow **out, const nf_data *d, const nf_train_optio
             train_run_close(c[win].run, NF_OK, NULL);
             nf_flow_free(c[win].f);
         }
+        nf_flow_free(gmm.f);
         return st ? st : nf_fail(NF_ERR_INVALID, "the race ended without a model");
     }
     runner *w = &c[win];
     w->e.round = 0;
     /* the table goes with the model before it trains on: its checkpoints hold it too */
-    nf_race_entry *table = malloc(sizeof *table * N_CANDIDATES);
+    int entries = N_CANDIDATES + with_gmm;
+    nf_race_entry *table = malloc(sizeof *table * entries);
     if (!table) {
         train_run_close(w->run, NF_OK, NULL);
         nf_flow_free(w->f);
+        nf_flow_free(gmm.f);
         return nf_fail(NF_ERR_NOMEM, "out of memory for the race's table");
     }
     for (int k = 0; k < N_CANDIDATES; k++) {
         table[k] = c[k].e;
         table[k].seconds = c[k].seconds;
     }
+    if (with_gmm) {
+        table[N_CANDIDATES] = gmm.e;
+        table[N_CANDIDATES].seconds = gmm.seconds;
+        table[N_CANDIDATES].round = round + 1; /* until it meets the winner below */
+    }
     free(w->f->record.race);
     w->f->record.race = table;
-    w->f->record.race_count = N_CANDIDATES;
+    w->f->record.race_count = entries;
     int stopped;
     train_run_status(w->run, NULL, NULL, NULL, &stopped);
     if (o.checkpoint_path) /* written at the end however the race ended: a resume trains the winner on */
@@ -256,12 +303,33 @@ nf_status nf_flow_fit_auto(nf_flow **out, const nf_data *d, const nf_train_optio
     table[win].val_log_likelihood = res.val_log_likelihood;
     if (st) {
         nf_flow_free(w->f);
+        nf_flow_free(gmm.f);
         return st;
     }
+    nf_flow *chosen = w->f;
+    /* the mixture meets the last flow trained to its end: a flow at round 2
+     * still learns, and the mixture it led would have lost */
+    if (gmm.alive && gmm.e.val_log_likelihood > res.val_log_likelihood) {
+        table[win].round = round + 1;
+        table[N_CANDIDATES].round = 0;
+        chosen = gmm.f;
+        chosen->record.race = table;
+        chosen->record.race_count = entries;
+        w->f->record.race = NULL;
+        w->f->record.race_count = 0;
+        nf_flow_free(w->f);
+        res.epochs = gmm.e.epochs;
+        res.best_epoch = gmm.e.best_epoch;
+        res.train_log_likelihood = chosen->record.train_ll;
+        res.val_log_likelihood = gmm.e.val_log_likelihood;
+        if (o.checkpoint_path) /* the checkpoint holds the model returned: a resume gives it back */
+            flow_gmm_checkpoint(chosen, x, n, v, nv, &o, o.checkpoint_path);
+    } else
+        nf_flow_free(gmm.f);
     res.seconds = now() - started;
     res.stopped |= o.stop && *o.stop;
     if (result)
         *result = res;
-    *out = w->f;
+    *out = chosen;
     return NF_OK;
 }

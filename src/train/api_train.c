@@ -10,6 +10,7 @@
 
 #include "core/error.h"
 #include "train/api_train.h"
+#include "train/api_gmm.h"
 #include "flow/flow.h"
 #include "flow/gaussian_fit.h"
 #include "core/kern.h"
@@ -664,6 +665,9 @@ nf_status flow_train_annealed(nf_flow *f, const float *train, const float *train
     opt = &full;
     if (anneal && (opt->resume_path || opt->checkpoint_path))
         return nf_fail(NF_ERR_UNSUPPORTED, "an annealed run keeps no checkpoints");
+    if (f && f->gmm) /* EM, not gradient steps */
+        return train_context || val_context ? nf_fail(NF_ERR_INVALID, "the gmm model does not depend on a context")
+                                            : flow_fit_gmm(f, train, n_train, val, n_val, opt, 0, result);
     train_run r = {.f = f, .train = train, .val = val, .train_context = train_context, .val_context = val_context,
                    .n_train = n_train, .n_val = n_val, .opt = opt, .anneal = anneal};
     unsigned fp = k_fast_fp_begin();

@@ -333,7 +333,8 @@ class AgainstTheTool(unittest.TestCase):
         self.assertEqual(f.model_, got["model"])
         self.assertEqual([(e["model"], e["dropout"], e["round"], e["epochs"]) for e in f.race_],
                          [(e["model"], e["dropout"], e["round"], e["epochs"]) for e in got["race"]])
-        self.assertEqual(sorted(e["round"] for e in f.race_), [0, 1, 1, 2])
+        self.assertEqual(sorted(e["round"] for e in f.race_), [0, 1, 1, 2, 3])  # the gmm meets the last flow
+        self.assertEqual(f.race_[-1]["model"], "gmm")
         loaded = nflow.Flow.load(path("race.nfm"))
         assert_same(self, f.log_prob(X3), loaded.log_prob(X3), "raced models", rtol=1e-3)
         np.testing.assert_allclose([e["val_log_likelihood"] for e in loaded.race_],
@@ -343,7 +344,7 @@ class AgainstTheTool(unittest.TestCase):
             with self.assertRaisesRegex(ValueError, "shapes one model"):
                 nflow.Flow(model="auto", **bad).fit(X3, epochs=1, **QUIET)
         g = nflow.Flow(model="auto").fit(X3, epochs=1, dropout=0.1, **QUIET)  # every candidate's
-        self.assertEqual([e["dropout"] for e in g.race_], [0.1] * 4)
+        self.assertEqual([e["dropout"] for e in g.race_], [0.1] * 4 + [0])  # the gmm has no network
 
     def test_explicit_validation_matches(self):
         """fit(X, X_val) trains what `nflow train --data X --val V --test T` does."""
@@ -409,6 +410,23 @@ class Training(unittest.TestCase):
         mean, std = g.standardization()  # of the training rows (the validation split's 10% left out)
         np.testing.assert_allclose(mean, X3.mean(axis=0), atol=0.1)
         np.testing.assert_allclose(std, X3.std(axis=0), rtol=0.1)
+
+    def test_gmm_model(self):
+        """Flow(model='gmm') fits the library's EM mixture as `nflow train --model gmm` does (the same
+        bits), draws from it, and refuses a context."""
+        xs = np.concatenate([X3[:150] * 0.3 - 2, X3[150:] * 0.5 + 2]).astype(np.float32)
+        np.save(path("gm.npy"), xs)
+        got = cli("train", "--data", path("gm.npy"), "--model", "gmm", "--seed", 3, "--threads", 1, "--json",
+                  "--out", path("gm.nfm"), json_out=True)
+        g = nflow.Flow(model="gmm", seed=3).fit(xs, test_fraction=0.1, **QUIET)
+        self.assertEqual((g.model_, got["model"], g.n_params), ("gmm", "gmm", 0))
+        assert_same(self, g.log_prob(xs), nflow.Flow.load(path("gm.nfm")).log_prob(xs), "gmm", rtol=1e-6)
+        self.assertRegex(g.describe(), r"model: gmm, [2-8] full-covariance")
+        s = g.sample(4000, seed=1)
+        self.assertEqual(s.shape, (4000, 3))
+        self.assertLess(abs(np.mean(s[:, 0] < 0) - 0.5), 0.05)  # half the draws from each cluster
+        with self.assertRaisesRegex(ValueError, "does not depend on a context"):
+            nflow.Flow(model="gmm").fit(xs, context=xs[:, :1], **QUIET)
 
     def test_callback_stops(self):
         seen = []
