@@ -16,18 +16,25 @@
 
 enum { ROWS = 1250, DIM = 2 };
 
+/* Two standard normal draws (Box-Muller) from a seeded LCG state. */
+static void two_normals(uint64_t *s, double *g0, double *g1)
+{
+    double u[4];
+    for (int k = 0; k < 4; k++) {
+        *s = *s * 6364136223846793005ull + 1442695040888963407ull;
+        u[k] = ((double)(*s >> 11) + 0.5) / 9007199254740992.0;
+    }
+    *g0 = sqrt(-2 * log(u[0])) * cos(6.283185307179586 * u[1]);
+    *g1 = sqrt(-2 * log(u[2])) * cos(6.283185307179586 * u[3]);
+}
+
 /* A banana: x1 = x0^2 / 2 + noise, and a context column that shifts it. */
 static void fill(float *x, float *c)
 {
     uint64_t s = 12345;
     for (int r = 0; r < ROWS; r++) {
-        double u[4];
-        for (int k = 0; k < 4; k++) {
-            s = s * 6364136223846793005ull + 1442695040888963407ull;
-            u[k] = ((double)(s >> 11) + 0.5) / 9007199254740992.0;
-        }
-        double g0 = sqrt(-2 * log(u[0])) * cos(6.283185307179586 * u[1]);
-        double g1 = sqrt(-2 * log(u[2])) * cos(6.283185307179586 * u[3]);
+        double g0, g1;
+        two_normals(&s, &g0, &g1);
         c[r] = (float)(r % 3);
         x[r * DIM] = (float)g0 + c[r];
         x[r * DIM + 1] = (float)(g0 * g0 / 2 + 0.5 * g1);
@@ -216,13 +223,8 @@ static void test_mixture_wins_and_context_keeps_it_out(void)
     static const double centre[4][2] = {{0, 0}, {6, 1}, {-5, 4}, {2, -7}};
     uint64_t s = 77;
     for (int r = 0; r < ROWS; r++) {
-        double u[4];
-        for (int k = 0; k < 4; k++) {
-            s = s * 6364136223846793005ull + 1442695040888963407ull;
-            u[k] = ((double)(s >> 11) + 0.5) / 9007199254740992.0;
-        }
-        double g0 = sqrt(-2 * log(u[0])) * cos(6.283185307179586 * u[1]);
-        double g1 = sqrt(-2 * log(u[2])) * cos(6.283185307179586 * u[3]);
+        double g0, g1;
+        two_normals(&s, &g0, &g1);
         x[r * DIM] = (float)(centre[r % 4][0] + 0.05 * g0);
         x[r * DIM + 1] = (float)(centre[r % 4][1] + 0.03 * g0 + 0.02 * g1);
         c[r] = (float)(r % 4);

@@ -1,3 +1,5 @@
+/* The full-covariance Gaussian mixture base (flow/base_gmm.h): density and
+ * its gradient through BLAS products in double, draws, the model file. */
 #include "flow/base_gmm.h"
 
 #include <math.h>

@@ -1,3 +1,5 @@
+/* EM for the gmm model (train/api_gmm.h): k-means++ and k-means, then EM,
+ * for each number of components searched; the best kept. */
 #include "train/api_gmm.h"
 
 #include <float.h>
@@ -244,6 +246,12 @@ nf_status flow_fit_gmm(nf_flow *f, const float *train, size_t n_train, const flo
     if (n_val && !val)
         return nf_fail(NF_ERR_INVALID, "NULL validation data");
     nf_status st;
+    nf_train_options alone = *opt;
+    if (opt->ranks > 1) { /* every process fits the same mixture: no flag or clock of its own may cut it short */
+        alone.stop = NULL;
+        deadline = 0;
+    }
+    opt = &alone;
     if (opt->resume_path) { /* the checkpoint's data, checked; the fit is then made again, to the same bits */
         train_state s;
         if (!(st = train_state_init(&s, f, train, n_train, val, n_val, opt, 1))) {

@@ -1,8 +1,9 @@
 /* The race among models (nf_flow_fit_auto): candidates trained side by
  * side, the worse half dropped each round (successive halving), the last
- * one trained on. A fixed rule picked one model for all data; the best
- * model varied from set to set (issue 30's table), and a race of a few
- * candidates costs a small multiple of one training. */
+ * one trained on, and then weighed against a Gaussian mixture fitted by
+ * EM before the rounds. A fixed rule picked one model for all data; the
+ * best model varied from set to set (issue 30's table), and a race of a
+ * few candidates costs a small multiple of one training. */
 #include <math.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -16,8 +17,8 @@
 #include "train/api_gmm.h"
 #include "train/api_train.h"
 
-/* The candidates trained side by side: MAF MoG (the old default), MAF (better on some wide
- * sets), the spline MAF (best on some low-dimensional sets) and a single
+/* The candidates trained side by side: MAF MoG (the old default), MAF
+ * (better on some wide sets), the spline MAF (best on some low-dimensional sets) and a single
  * MADE MoG (best on some small sets of small integers), all at the
  * caller's dropout. Not dropout itself: a rate that wins in the end learns
  * slower at first, and an early round dropped it (fashion196: MAF MoG at
@@ -170,8 +171,6 @@ static void start_gmm(runner *g, const nf_data *d, const nf_train_options *opt, 
     nf_train_options o = *opt;
     nf_race_entry_init(&g->e, sizeof g->e);
     snprintf(g->e.model, sizeof g->e.model, "gmm");
-    if (o.ranks > 1) /* every process fits the same mixture: no clock or flag of its own may cut it short */
-        o.stop = NULL, deadline = 0;
     double t0 = now();
     nf_train_result res;
     nf_status st = nf_data_defaults_sized(d, "gmm", &cfg, sizeof cfg, NULL, 0);
