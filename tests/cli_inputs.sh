@@ -25,5 +25,14 @@ cp "$t/s.npy" "$t/misnamed.csv"
 run_ok "an .npy named .csv" "$nflow" eval "$t/m.nfm" --data "$t/misnamed.csv" --json
 grep -q '"n": 40' "$t/out.txt" && ok || bad "misnamed .npy: $(cat "$t/out.txt")"
 
+# IDX, MNIST's format, gzipped: 40 images of 1 x 2 pixels (uint8), read as 40 rows of 2 values
+{ printf '\0\0\10\3\0\0\0\50\0\0\0\1\0\0\0\2'; i=0; while [ $i -lt 40 ]; do
+    printf "\\$(printf %o $((i * 3 % 200 + 20)))\\$(printf %o $((i * 7 % 150 + 40)))"; i=$((i + 1)); done; } |
+    gzip -c >"$t/px-idx3-ubyte.gz"
+run_ok "IDX, gzipped" "$nflow" eval "$t/m.nfm" --data "$t/px-idx3-ubyte.gz" --json
+grep -q '"n": 40' "$t/out.txt" && ok || bad "IDX: $(cat "$t/out.txt")"
+head -c 30 "$t/px-idx3-ubyte.gz" >"$t/cut-idx3-ubyte.gz"
+refused "a cut IDX file" 1 "cut-idx3-ubyte.gz" - -- "$nflow" eval "$t/m.nfm" --data "$t/cut-idx3-ubyte.gz" && ok
+
 echo "$suite: $passed passed, $failed failed"
 [ "$failed" -eq 0 ]

@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <zlib.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -875,8 +876,23 @@ static void test_npy_errors(void)
     CHECK(fails_with(path, NULL, NF_ERR_FORMAT, "unsupported dtype", NULL));
     CHECK(write_npy_raw(path, 1, "{'descr': '<f4', 'fortran_order': True, 'shape': (2, 4), }", f, sizeof f));
     CHECK(fails_with(path, NULL, NF_ERR_FORMAT, "x.npy: Fortran order not supported", NULL));
+    /* images: up to 4-D, each row's values flattened in C order */
+    nf_matrix m;
     CHECK(write_npy_raw(path, 1, "{'descr': '<f4', 'fortran_order': False, 'shape': (2, 2, 2), }", f, sizeof f));
-    CHECK(fails_with(path, NULL, NF_ERR_FORMAT, "3-D array not supported", NULL));
+    CHECK(nf_matrix_read(path, NULL, &m) == NF_OK && m.rows == 2 && m.cols == 4 && m.values[5] == 6, "%s",
+          nf_last_error());
+    nf_matrix_free(&m);
+    CHECK(write_npy_raw(path, 1, "{'descr': '|u1', 'fortran_order': False, 'shape': (2, 2, 1, 2), }",
+                        (unsigned char[8]){0, 1, 2, 3, 4, 5, 6, 255}, 8));
+    CHECK(nf_matrix_read(path, NULL, &m) == NF_OK && m.rows == 2 && m.cols == 4 && m.values[7] == 255, "%s",
+          nf_last_error());
+    nf_matrix_free(&m);
+    CHECK(write_npy_raw(path, 1, "{'descr': '<f4', 'fortran_order': False, 'shape': (1, 2, 2, 1, 2), }", f,
+                        sizeof f));
+    CHECK(fails_with(path, NULL, NF_ERR_FORMAT, "5-D array not supported", NULL));
+    CHECK(write_npy_raw(path, 1, "{'descr': '<f4', 'fortran_order': False, 'shape': (1, 4294967296, 4294967296, 2), }",
+                        f, sizeof f));
+    CHECK(fails_with(path, NULL, NF_ERR_FORMAT, NULL, NULL));
     CHECK(write_npy_raw(path, 1, "{'descr': '<f4', 'fortran_order': False, 'shape': (), }", f, 4));
     CHECK(fails_with(path, NULL, NF_ERR_FORMAT, "0-D array", NULL));
     CHECK(write_npy_raw(path, 1, "{'descr': '<f4', 'fortran_order': False, 'shape': (0, 4), }", f, 0));
@@ -1126,6 +1142,88 @@ static void test_column_flags(void)
     CHECK(nf_column_flags(NULL, 6, f) == NF_ERR_INVALID);
 }
 
+/* An IDX file: magic (0, 0, type, ndim), big-endian dimensions, then the
+ * values as given (already big-endian); gzipped through zlib when gz. */
+static int write_idx(const char *path, int gz, int type, int ndim, const uint32_t *dims, const void *data,
+                     size_t nbytes)
+{
+    unsigned char head[4 + 16] = {0, 0, (unsigned char)type, (unsigned char)ndim};
+    for (int k = 0; k < ndim; k++)
+        for (int b = 0; b < 4; b++)
+            head[4 + 4 * k + b] = (unsigned char)(dims[k] >> (24 - 8 * b));
+    size_t hn = 4 + 4 * (size_t)ndim;
+    if (gz) {
+        gzFile g = gzopen(path, "wb");
+        int ok = g && gzwrite(g, head, (unsigned)hn) == (int)hn && (!nbytes || gzwrite(g, data, (unsigned)nbytes) ==
+                                                                                     (int)nbytes);
+        return g && gzclose(g) == Z_OK && ok;
+    }
+    FILE *fp = fopen(path, "wb");
+    int ok = fp && fwrite(head, 1, hn, fp) == hn && fwrite(data, 1, nbytes, fp) == nbytes;
+    return fp && fclose(fp) == 0 && ok;
+}
+
+/* MNIST's format: images (N x H x W uint8) and labels, gzipped or not;
+ * every element type in big-endian order; a column list; the errors. */
+static void test_idx(void)
+{
+    const char *path = tp("images-idx3-ubyte.gz"), *plain = tp("labels-idx1-ubyte");
+    unsigned char px[2 * 2 * 3] = {0, 1, 2, 3, 4, 5, 250, 251, 252, 253, 254, 255};
+    nf_matrix m;
+    for (int gz = 0; gz < 2; gz++) {
+        const char *p = gz ? path : tp("images-idx3-ubyte");
+        CHECK(write_idx(p, gz, 0x08, 3, (uint32_t[]){2, 2, 3}, px, sizeof px));
+        CHECK(nf_matrix_read(p, NULL, &m) == NF_OK && m.rows == 2 && m.cols == 6 && m.values[0] == 0 &&
+                  m.values[5] == 5 && m.values[11] == 255,
+              "%s", nf_last_error());
+        nf_matrix_free(&m);
+    }
+    nf_read_options o;
+    nf_read_options_default(&o);
+    o.columns = "5,0";
+    CHECK(nf_matrix_read(path, &o, &m) == NF_OK && m.rows == 2 && m.cols == 2 && m.values[0] == 5 &&
+              m.values[1] == 0 && m.values[2] == 255 && m.values[3] == 250,
+          "%s", nf_last_error());
+    nf_matrix_free(&m);
+    CHECK(write_idx(plain, 0, 0x08, 1, (uint32_t[]){3}, (unsigned char[]){7, 0, 9}, 3));
+    CHECK(nf_matrix_read(plain, NULL, &m) == NF_OK && m.rows == 3 && m.cols == 1 && m.values[2] == 9, "%s",
+          nf_last_error());
+    nf_matrix_free(&m);
+    /* int8, int16, int32, float32, float64, big-endian */
+    CHECK(write_idx(plain, 0, 0x09, 1, (uint32_t[]){2}, (unsigned char[]){0xff, 0x80}, 2));
+    CHECK(nf_matrix_read(plain, NULL, &m) == NF_OK && m.values[0] == -1 && m.values[1] == -128);
+    nf_matrix_free(&m);
+    CHECK(write_idx(plain, 0, 0x0B, 1, (uint32_t[]){1}, (unsigned char[]){0xfe, 0x0c}, 2));
+    CHECK(nf_matrix_read(plain, NULL, &m) == NF_OK && m.values[0] == -500);
+    nf_matrix_free(&m);
+    CHECK(write_idx(plain, 0, 0x0C, 1, (uint32_t[]){1}, (unsigned char[]){0x00, 0x01, 0x86, 0xa0}, 4));
+    CHECK(nf_matrix_read(plain, NULL, &m) == NF_OK && m.values[0] == 100000);
+    nf_matrix_free(&m);
+    CHECK(write_idx(plain, 0, 0x0D, 1, (uint32_t[]){1}, (unsigned char[]){0xc0, 0x20, 0x00, 0x00}, 4));
+    CHECK(nf_matrix_read(plain, NULL, &m) == NF_OK && m.values[0] == -2.5f);
+    nf_matrix_free(&m);
+    CHECK(write_idx(plain, 0, 0x0E, 1, (uint32_t[]){1}, (unsigned char[]){0x3f, 0xf8, 0, 0, 0, 0, 0, 0}, 8));
+    CHECK(nf_matrix_read(plain, NULL, &m) == NF_OK && m.values[0] == 1.5f);
+    nf_matrix_free(&m);
+    /* errors: NaN, a short file, bytes after the values, no rows, a header claiming 2^32 x 2^32 in a tiny file */
+    CHECK(write_idx(plain, 0, 0x0D, 1, (uint32_t[]){2}, (unsigned char[]){0, 0, 0, 0, 0x7f, 0xc0, 0, 0}, 8));
+    CHECK(fails_with(plain, NULL, NF_ERR_NONFINITE, "row 2, column 0: NaN", NULL));
+    CHECK(write_idx(path, 1, 0x08, 3, (uint32_t[]){3, 2, 3}, px, sizeof px));
+    CHECK(fails_with(path, NULL, NF_ERR_FORMAT, "truncated: header says 3 x 6 uint8 values, file holds 12", NULL));
+    CHECK(write_idx(path, 1, 0x08, 2, (uint32_t[]){2, 5}, px, sizeof px));
+    CHECK(fails_with(path, NULL, NF_ERR_FORMAT, "unexpected bytes after the 2 x 5 uint8 values", NULL));
+    CHECK(write_idx(path, 1, 0x08, 3, (uint32_t[]){0, 2, 3}, px, 0));
+    CHECK(fails_with(path, NULL, NF_ERR_FORMAT, "dimension 0 is 0: no data rows", NULL));
+    CHECK(write_idx(path, 1, 0x08, 3, (uint32_t[]){0xffffffffu, 0xffffffffu, 4}, px, sizeof px));
+    CHECK(fails_with(path, NULL, NF_ERR_NOMEM, "too large for this machine", NULL));
+    /* a million images claimed, 12 bytes held: refused as truncated, memory taken as the values come */
+    CHECK(write_idx(path, 1, 0x08, 3, (uint32_t[]){1000000, 28, 28}, px, sizeof px));
+    CHECK(fails_with(path, NULL, NF_ERR_FORMAT, "header says 1000000 x 784 uint8 values, file holds 12", NULL));
+    o.columns = "6";
+    CHECK(write_idx(path, 1, 0x08, 3, (uint32_t[]){2, 2, 3}, px, sizeof px));
+    CHECK(fails_with(path, &o, NF_ERR_INVALID, NULL, NULL));
+}
+
 int main(void)
 {
     snprintf(tmpdir, sizeof tmpdir, "/tmp/nf_test_data_io.XXXXXX");
@@ -1147,6 +1245,7 @@ int main(void)
     RUN(test_npy_truncated);
     RUN(test_npy_integers);
     RUN(test_npy_errors);
+    RUN(test_idx);
     RUN(test_write_errors);
     RUN(test_fuzz);
     RUN(test_magic04);

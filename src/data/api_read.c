@@ -4,6 +4,7 @@
 #include "data/columns.h"
 #include "data/csv.h"
 #include "data/data_common.h"
+#include "data/idx.h"
 #include "data/npy.h"
 
 #include <ctype.h>
@@ -67,6 +68,8 @@ nf_status nf_matrix_read(const char *path, const nf_read_options *opt, nf_matrix
         return st;
     if (dio_is_npy(path) || (regular && npy_magic(path))) /* a pipe cannot be peeked at */
         st = dio_read_npy(path, &cs, out);
+    else if (regular && dio_is_idx(path))
+        st = dio_read_idx(path, &cs, out);
     else
         st = dio_read_csv(path, opt->header, &cs, out);
     dio_colspec_free(&cs);

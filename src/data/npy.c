@@ -4,8 +4,9 @@
  * byte order ('<f4', '>f4', '<f8', '>f8'), and the signed and unsigned
  * integers of 1 to 8 bytes ('|i1', '<i8', '>u2', ..., what np.save writes
  * for integer arrays: counts and pixels are data too; beyond 2^24 they are
- * rounded to float32); shape (rows, cols) or (n,), read
- * as n x 1; C order only. The file size is checked against the header before
+ * rounded to float32); shape (rows, cols), (n,) read as n x 1, or up to
+ * four dimensions (images N x H x W x C), each row's values flattened in C
+ * order; C order only. The file size is checked against the header before
  * anything is allocated, so a header claiming a huge shape costs nothing.
  * float64 values are rounded to float32; NaN, Inf and values beyond float32
  * are refused, naming their row (1-based, like CSV lines) and column (0-based,
@@ -402,9 +403,16 @@ static nf_status read_npy_file(FILE *fp, const char *path, const dio_colspec *cs
     }
     if (h.fortran)
         return nf_fail(NF_ERR_FORMAT, "%s: Fortran order not supported", path);
-    if (h.ndim < 1 || h.ndim > 2)
-        return nf_fail(NF_ERR_FORMAT, "%s: %d-D array not supported (1-D or 2-D only)", path, h.ndim);
-    uint64_t rows = h.shape[0], cols = h.ndim == 2 ? h.shape[1] : 1;
+    if (h.ndim < 1 || h.ndim > 4)
+        return nf_fail(NF_ERR_FORMAT, "%s: %d-D array not supported (1-D to 4-D: rows, then their values, "
+                                      "e.g. images N x H x W x C)", path, h.ndim);
+    uint64_t rows = h.shape[0], cols = 1; /* a row of an N-D array: its values flattened in C order */
+    for (int k = 1; k < h.ndim; k++) {
+        if (h.shape[k] && cols > UINT64_MAX / h.shape[k])
+            return nf_fail(NF_ERR_FORMAT, "%s: a row of the shape's %d dimensions holds too many values", path,
+                           h.ndim);
+        cols *= h.shape[k];
+    }
     char tname[16];
     snprintf(tname, sizeof tname, "%s%d", kind == 'f' ? "float" : kind == 'i' ? "int" : "uint", 8 * (int)itemsize);
     if (rows == 0)
