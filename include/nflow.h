@@ -752,6 +752,19 @@ NF_API nf_status nf_flow_create_for_data(nf_flow **out, const nf_data *d, const 
 /* Trains f (new, or loaded to go on: a checkpoint with opt->resume_path)
  * on the training rows, validated on the validation rows: nf_flow_train_given. */
 NF_API nf_status nf_flow_fit(nf_flow *f, const nf_data *d, const nf_train_options *opt, nf_train_result *result);
+/* Images (data read from an N x H x W (x C) .npy or an IDX file, every
+ * value in [0, 256)): *shape gets height, width and channels, and the
+ * call returns 1 (0, and zeros, for other data). Such data are always
+ * dequantised, and without bounds given they get RealNVP's preprocessing,
+ * the logit of 0.05 + 0.9 x / 256, as bounds (the model's first layer, its
+ * Jacobian in every density); a model made for them (nf_flow_create_for_data)
+ * keeps the shape, saved with it. */
+NF_API int nf_data_image_shape(const nf_data *d, int shape[3]);
+NF_API int nf_flow_image_shape(const nf_flow *f, int shape[3]);
+/* A mean log-likelihood (nats) of an image model in bits per dimension of
+ * the 8-bit data, the figure the image-flow papers quote: -ll / (dim ln 2);
+ * NaN for a model not made for images. */
+NF_API double nf_flow_bits_per_dim(const nf_flow *f, double mean_log_likelihood);
 /* The race among models (`nflow train --model auto`): candidates built by
  * nf_data_defaults for the data (maf-mog, maf, nsf-ar, made-mog; and for
  * data without a context of at most 32 columns the gmm, fitted by EM

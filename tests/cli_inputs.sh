@@ -31,6 +31,15 @@ grep -q '"n": 40' "$t/out.txt" && ok || bad "misnamed .npy: $(cat "$t/out.txt")"
     gzip -c >"$t/px-idx3-ubyte.gz"
 run_ok "IDX, gzipped" "$nflow" eval "$t/m.nfm" --data "$t/px-idx3-ubyte.gz" --json
 grep -q '"n": 40' "$t/out.txt" && ok || bad "IDX: $(cat "$t/out.txt")"
+# images: a model of them tells bits per dimension (train, eval, info)
+run_ok "train on images" "$nflow" train --data "$t/px-idx3-ubyte.gz" --model gaussian --out "$t/img.nfm" --json
+grep -q '"test_bits_per_dim": [0-9]' "$t/out.txt" && ok || bad "train on images: $(cat "$t/out.txt")"
+run_ok "eval images" "$nflow" eval "$t/img.nfm" --data "$t/px-idx3-ubyte.gz" --json
+grep -q '"bits_per_dim": [0-9.]*, "bits_per_dim_two_stderr": [0-9]' "$t/out.txt" && ok || bad "eval: $(cat "$t/out.txt")"
+run_ok "eval images, text" "$nflow" eval "$t/img.nfm" --data "$t/px-idx3-ubyte.gz"
+grep -q "bits per dimension: [0-9.]* +- [0-9.]* (8-bit images of 1 x 2 x 1)" "$t/out.txt" && ok || bad "eval: $(cat "$t/out.txt")"
+run_ok "info images" "$nflow" info "$t/img.nfm"
+grep -q "images: 1 x 2 x 1 of 8-bit values" "$t/out.txt" && ok || bad "info: $(cat "$t/out.txt")"
 head -c 30 "$t/px-idx3-ubyte.gz" >"$t/cut-idx3-ubyte.gz"
 refused "a cut IDX file" 1 "cut-idx3-ubyte.gz" - -- "$nflow" eval "$t/m.nfm" --data "$t/cut-idx3-ubyte.gz" && ok
 

@@ -27,7 +27,8 @@ int cmd_eval(int argc, char **argv)
         {"dequantize", OPT_FLAG, &dequantize, "add U[0,1) noise to the columns that hold only whole numbers", 0},
         {"seed", OPT_U64, &seed, "seed of that noise (default 1)", 0},
         {"json", OPT_FLAG, &json, "print {\"mean_log_likelihood\", \"two_stderr\", \"median_log_likelihood\", "
-                                  "\"n\", \"below_gaussian\"}", 0},
+                                  "\"n\", \"below_gaussian\"} (an image model: and \"bits_per_dim\", "
+                                  "\"bits_per_dim_two_stderr\")", 0},
         {NULL, 0, NULL, NULL, 0},
     };
     cli_command cmd = {"eval", "eval MODEL --data FILE [--out FILE] [--json]",
@@ -96,6 +97,10 @@ int cmd_eval(int argc, char **argv)
             printf("\"median_log_likelihood\": null, ");
         printf("\"n\": %zu, \"below_gaussian\": ", rows);
         printf(below < 0 ? "null" : "%ld", below);
+        if (nf_flow_image_shape(f, NULL)) { /* the papers' figure for images */
+            cli_json_number("bits_per_dim", nf_flow_bits_per_dim(f, mean));
+            cli_json_number("bits_per_dim_two_stderr", nf_flow_bits_per_dim(f, -two_se));
+        }
         if (!nf_flow_get_bounds(f, NULL, NULL))
             printf("}\n");
         else if (outside && isfinite(mean_in))
@@ -115,6 +120,13 @@ int cmd_eval(int argc, char **argv)
         else
             printf("mean log-likelihood: %s nats (n = %zu%s%s), median %s\n", cli_nats(mean, a, sizeof a), rows,
                    rows == 1 ? ": no standard error" : "", inf, cli_nats(median, c2, sizeof c2));
+        int shape[3];
+        if (nf_flow_image_shape(f, shape) && isfinite(two_se))
+            printf("bits per dimension: %.4f +- %.4f (8-bit images of %d x %d x %d)\n", nf_flow_bits_per_dim(f, mean),
+                   nf_flow_bits_per_dim(f, -two_se), shape[0], shape[1], shape[2]);
+        else if (nf_flow_image_shape(f, shape))
+            printf("bits per dimension: %.4f (8-bit images of %d x %d x %d)\n", nf_flow_bits_per_dim(f, mean), shape[0],
+                   shape[1], shape[2]);
         if (below >= 0)
             printf("rows below the model's Gaussian fit: %ld of %zu\n", below, rows);
         if (outside && isfinite(two_se_in))

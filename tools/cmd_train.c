@@ -500,10 +500,14 @@ int cmd_train(int argc, char **argv)
     char list[128];
     size_t n_integer = nf_data_integer_columns(d, list, sizeof list);
     const char *of_x = n_context ? " x" : ""; /* "of 3 x columns" */
-    if (n_integer && dequantize && !quiet && !json)
+    int shape[3];
+    if (nf_data_image_shape(d, shape) && !quiet && !json) /* the library dequantises images, as the papers do */
+        fprintf(stderr, "nflow train: images of %d x %d x %d: dequantised (U[0,1) noise), then RealNVP's logit "
+                        "(alpha 0.05) as the model's first layer\n", shape[0], shape[1], shape[2]);
+    else if (n_integer && dequantize && !quiet && !json)
         fprintf(stderr, "nflow train: dequantised %zu integer-valued column%s of %zu%s (U[0,1) noise)\n", n_integer,
                 n_integer == 1 ? "" : "s", dim, of_x);
-    else if (n_integer && !dequantize)
+    else if (n_integer && !dequantize && !nf_data_image_shape(d, NULL))
         fprintf(stderr,
                 "nflow train: warning: %zu of %zu%s columns hold only whole numbers (%s): a flow can raise its "
                 "likelihood without limit by narrowing onto them; --dequantize adds U[0,1) noise\n",
@@ -672,6 +676,10 @@ int cmd_train(int argc, char **argv)
         cli_json_number("val_log_likelihood", s_val[0]);
         cli_json_number("test_log_likelihood", s_test[0]);
         cli_json_number("test_two_stderr", s_test[1]);
+        if (nf_flow_image_shape(f, NULL)) { /* the papers' figure for images */
+            cli_json_number("val_bits_per_dim", nf_flow_bits_per_dim(f, s_val[0]));
+            cli_json_number("test_bits_per_dim", nf_flow_bits_per_dim(f, s_test[0]));
+        }
         struct rusage ru; /* the peak resident memory so far (Linux: KiB) */
         printf(", \"max_rss_mib\": %.1f}\n", getrusage(RUSAGE_SELF, &ru) == 0 ? ru.ru_maxrss / 1024.0 : -1.0);
     } else {
@@ -697,6 +705,10 @@ int cmd_train(int argc, char **argv)
             snprintf(of, sizeof of, " (%zu of its %zu rows)", n_scored, n_train);
         printf("mean log-likelihood (nats): train %s%s, validation %s, test %s\n", cli_nats(s_train[0], tr, sizeof tr),
                of, v, te);
+        if (nf_flow_image_shape(f, NULL))
+            printf("bits per dimension (8-bit images): train %.4f, validation %.4f, test %.4f\n",
+                   nf_flow_bits_per_dim(f, s_train[0]), nf_flow_bits_per_dim(f, s_val[0]),
+                   nf_flow_bits_per_dim(f, s_test[0]));
         printf("saved %s\n", out);
     }
     rc = 0;

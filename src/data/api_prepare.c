@@ -11,6 +11,7 @@
 #include "core/sized.h"
 #include "data/bounds_spec.h"
 #include "data/api_prepare.h"
+#include "data/api_read.h"
 
 #define DATA_OPTIONS_SIZE_1 SIZED_END(nf_data_options, context_dim)
 
@@ -111,6 +112,44 @@ static nf_status bounds_of(nf_data *d, const nf_data_options *o)
     return NF_OK;
 }
 
+/* Whether the rows read as images (the reader's shape, d->image) are 8-bit
+ * pixels: every value of every part in [0, 256), no context, the shape's
+ * size the columns'. */
+static int images_of(const nf_data *d, const nf_matrix *all, const nf_matrix extra[2])
+{
+    if (d->context_dim || (size_t)d->image[0] * d->image[1] * d->image[2] != d->n_cols)
+        return 0;
+    const nf_matrix *m[3] = {all, &extra[0], &extra[1]};
+    for (int k = 0; k < 3; k++)
+        for (size_t i = 0; i < m[k]->rows * m[k]->cols; i++)
+            if (!(m[k]->values[i] >= 0 && m[k]->values[i] < 256))
+                return 0;
+    return 1;
+}
+
+/* RealNVP's preprocessing of pixels in [0, 256): y = logit(a + (1 - 2a)
+ * x / 256) with a = 0.05, which is the bounds layer's log(x - lo) -
+ * log(hi - x) on (lo, hi) = (-256 a / (1 - 2a), 256 + 256 a / (1 - 2a)):
+ * the map and its Jacobian are then the model's first layer. */
+static nf_status image_bounds(nf_data *d)
+{
+    const double a = 0.05, margin = 256 * a / (1 - 2 * a);
+    if (!(d->lo = malloc(sizeof(double) * d->n_cols)) || !(d->hi = malloc(sizeof(double) * d->n_cols)))
+        return nf_fail(NF_ERR_NOMEM, "out of memory");
+    for (size_t j = 0; j < d->n_cols; j++) {
+        d->lo[j] = -margin;
+        d->hi[j] = 256 + margin;
+    }
+    return NF_OK;
+}
+
+int nf_data_image_shape(const nf_data *d, int shape[3])
+{
+    for (int k = 0; shape && k < 3; k++)
+        shape[k] = d ? d->image[k] : 0;
+    return d && d->image[0] > 0;
+}
+
 /* Every x value of m (all columns as read) strictly inside its bounds;
  * NaN is an open side. */
 static nf_status check_bounds(const nf_data *d, const nf_matrix *m, const char *name)
@@ -202,7 +241,9 @@ static nf_status prepare(nf_data *d, nf_matrix *all, nf_matrix extra[2], const c
     if (st)
         return st;
     d->dim = (int)(d->n_cols - (size_t)d->context_dim);
-    if ((st = bounds_of(d, o)))
+    if (d->image[0] && !images_of(d, all, extra))
+        memset(d->image, 0, sizeof d->image);
+    if ((st = d->image[0] && !o->bounds && !o->lo && !o->hi ? image_bounds(d) : bounds_of(d, o)))
         return st;
     if (!(d->integer = malloc(sizeof(int) * d->n_cols)))
         return nf_fail(NF_ERR_NOMEM, "out of memory");
@@ -212,7 +253,8 @@ static nf_status prepare(nf_data *d, nf_matrix *all, nf_matrix extra[2], const c
             d->integer[j] = 0;
             d->n_integer--;
         }
-    if (d->n_integer && o->dequantize && (st = nf_matrix_dequantize_part(all, d->integer, d->seed, 0)))
+    int dequantize = o->dequantize || d->image[0]; /* images: always, as the papers do */
+    if (d->n_integer && dequantize && (st = nf_matrix_dequantize_part(all, d->integer, d->seed, 0)))
         return st;
     if ((st = check_bounds(d, all, d->name)))
         return st;
@@ -226,7 +268,7 @@ static nf_status prepare(nf_data *d, nf_matrix *all, nf_matrix extra[2], const c
         if (extra[k].cols != d->n_cols)
             st = nf_fail(NF_ERR_DIMENSION, "%s: %zu columns, the training data %s has %zu", extra_names[k],
                          extra[k].cols, d->name, d->n_cols);
-        else if (d->n_integer && o->dequantize) /* the training data's columns, noise of their own */
+        else if (d->n_integer && dequantize) /* the training data's columns, noise of their own */
             st = nf_matrix_dequantize_part(&extra[k], d->integer, d->seed, 1 + k);
         if (!st)
             st = check_bounds(d, &extra[k], extra_names[k]);
@@ -281,7 +323,7 @@ nf_status nf_data_read(nf_data **out, const char *path, const char *val_path, co
     ro.columns = o.columns;
     nf_matrix all = {0}, extra[2] = {{0}};
     const char *const names[2] = {val_path, test_path};
-    st = nf_matrix_read(path, &ro, &all);
+    st = dio_matrix_read(path, &ro, &all, (*out)->image);
     for (int k = 0; k < 2 && !st; k++)
         if (names[k] && !(st = nf_matrix_read(names[k], &ro, &extra[k])) && extra[k].rows == 0)
             st = nf_fail(NF_ERR_FORMAT, "%s: no rows", names[k]);

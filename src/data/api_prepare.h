@@ -21,6 +21,9 @@ struct nf_data {
     char *name;            /* the training data's path, or "X" */
     int from_file;
     uint64_t seed;
+    /* images (nf_data_image_shape): height, width, channels of each row
+     * (the reader's shape, kept when every x value lies in [0, 256)); 0s: not images */
+    int image[3];
 };
 
 /* The column of the file that x column xj (0-based) is, to name it. */

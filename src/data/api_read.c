@@ -3,6 +3,7 @@
  * and npy.c; writing is in api_write.c. */
 #include "data/columns.h"
 #include "data/csv.h"
+#include "data/api_read.h"
 #include "data/data_common.h"
 #include "data/idx.h"
 #include "data/npy.h"
@@ -40,6 +41,12 @@ static int npy_magic(const char *path)
 
 nf_status nf_matrix_read(const char *path, const nf_read_options *opt, nf_matrix *out)
 {
+    return dio_matrix_read(path, opt, out, NULL);
+}
+
+nf_status dio_matrix_read(const char *path, const nf_read_options *opt, nf_matrix *out, int image[3])
+{
+    int shape[3] = {0, 0, 0};
     if (out)
         memset(out, 0, sizeof *out);
     if (!out)
@@ -67,11 +74,14 @@ nf_status nf_matrix_read(const char *path, const nf_read_options *opt, nf_matrix
     if (st != NF_OK)
         return st;
     if (dio_is_npy(path) || (regular && npy_magic(path))) /* a pipe cannot be peeked at */
-        st = dio_read_npy(path, &cs, out);
+        st = dio_read_npy(path, &cs, out, shape);
     else if (regular && dio_is_idx(path))
-        st = dio_read_idx(path, &cs, out);
+        st = dio_read_idx(path, &cs, out, shape);
     else
         st = dio_read_csv(path, opt->header, &cs, out);
+    if (image) /* a column list makes rows of chosen pixels, not images */
+        for (int k = 0; k < 3; k++)
+            image[k] = st || cs.text ? 0 : shape[k];
     dio_colspec_free(&cs);
     if (st != NF_OK)
         nf_matrix_free(out);

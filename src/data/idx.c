@@ -135,7 +135,7 @@ static nf_status read_values(gzFile g, const char *path, const char *tname, int 
     return st;
 }
 
-nf_status dio_read_idx(const char *path, const dio_colspec *cs, nf_matrix *out)
+nf_status dio_read_idx(const char *path, const dio_colspec *cs, nf_matrix *out, int image[3])
 {
     gzFile g = gzopen(path, "rb");
     if (!g)
@@ -182,6 +182,11 @@ nf_status dio_read_idx(const char *path, const dio_colspec *cs, nf_matrix *out)
     if (!st) {
         out->rows = (size_t)rows;
         out->cols = nsel;
+    }
+    if (!st && image && ndim >= 3) {
+        image[0] = (int)big_endian(head + 8, 4);
+        image[1] = (int)big_endian(head + 12, 4);
+        image[2] = ndim == 4 ? (int)big_endian(head + 16, 4) : 1;
     }
     return st;
 }

@@ -9,7 +9,8 @@
  * bytes, a known type code, 1 to 4 dimensions. */
 int dio_is_idx(const char *path);
 /* Rows: the first dimension; each row's values flattened (an image's H x
- * W pixels), as float32; the columns of cs. */
-nf_status dio_read_idx(const char *path, const dio_colspec *cs, nf_matrix *out);
+ * W pixels), as float32; the columns of cs. image (NULL: not wanted): a
+ * 3-D or 4-D file's H, W and C (1 for 3-D). */
+nf_status dio_read_idx(const char *path, const dio_colspec *cs, nf_matrix *out, int image[3]);
 
 #endif

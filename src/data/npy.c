@@ -329,7 +329,7 @@ static nf_status map_npy(FILE *fp, const char *path, size_t size, size_t data_of
 }
 
 static nf_status read_npy_file(FILE *fp, const char *path, const dio_colspec *cs, nf_matrix *out, size_t **idx_out,
-                               unsigned char **chunk_out, char **hdr_out)
+                               unsigned char **chunk_out, char **hdr_out, int image[3])
 {
     struct stat sb;
     if (fstat(fileno(fp), &sb) != 0)
@@ -413,6 +413,14 @@ static nf_status read_npy_file(FILE *fp, const char *path, const dio_colspec *cs
                            h.ndim);
         cols *= h.shape[k];
     }
+    if (h.ndim >= 3 && image) { /* N x H x W (x C): an image's height, width and channels */
+        uint64_t c = h.ndim == 4 ? h.shape[3] : 1;
+        if (h.shape[1] <= INT32_MAX && h.shape[2] <= INT32_MAX && c <= INT32_MAX) {
+            image[0] = (int)h.shape[1];
+            image[1] = (int)h.shape[2];
+            image[2] = (int)c;
+        }
+    }
     char tname[16];
     snprintf(tname, sizeof tname, "%s%d", kind == 'f' ? "float" : kind == 'i' ? "int" : "uint", 8 * (int)itemsize);
     if (rows == 0)
@@ -489,7 +497,7 @@ static nf_status read_npy_file(FILE *fp, const char *path, const dio_colspec *cs
     return NF_OK;
 }
 
-nf_status dio_read_npy(const char *path, const dio_colspec *cs, nf_matrix *out)
+nf_status dio_read_npy(const char *path, const dio_colspec *cs, nf_matrix *out, int image[3])
 {
     FILE *fp = fopen(path, "rb");
     if (!fp)
@@ -497,7 +505,7 @@ nf_status dio_read_npy(const char *path, const dio_colspec *cs, nf_matrix *out)
     size_t *idx = NULL;
     unsigned char *chunk = NULL;
     char *hdr = NULL;
-    nf_status st = read_npy_file(fp, path, cs, out, &idx, &chunk, &hdr);
+    nf_status st = read_npy_file(fp, path, cs, out, &idx, &chunk, &hdr, image);
     fclose(fp);
     free(idx);
     free(chunk);

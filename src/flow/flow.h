@@ -30,6 +30,7 @@ typedef struct flow_record {
     size_t samples_redrawn;      /* a distilled student's: teacher samples outside their data, redrawn */
     nf_race_entry *race;         /* the race that chose this model (nf_flow_fit_auto), race_count entries */
     int race_count;
+    int image[3];                /* trained on images of this height, width, channels (0s: not images) */
 } flow_record;
 
 /* The passes' scratch: rows of one batch or chunk, grown by flow_reserve,

@@ -197,6 +197,9 @@ static nf_status put_header(const nf_flow *f, mf_writer *w)
     if (!st && f->record.data_min) st = mf_put_f64s(w, "data_min", f->record.data_min, f->dim);
     if (!st && f->record.data_max) st = mf_put_f64s(w, "data_max", f->record.data_max, f->dim);
     if (!st && f->record.race_count) st = put_race(&f->record, w);
+    if (!st && f->record.image[0])
+        st = mf_put_i32s(w, "image_shape", (const int32_t[]){f->record.image[0], f->record.image[1],
+                                                             f->record.image[2]}, 3);
     return st;
 }
 
@@ -365,6 +368,14 @@ static nf_status read_training(const mf_file *mf, const mf_section *s, nf_flow *
     }
     if (!st && mf_has(s, "race_models"))
         st = read_race(mf, s, &f->record);
+    const int32_t *shape;
+    if (!st && mf_has(s, "image_shape") && !(st = mf_get_i32s(mf, s, "image_shape", 3, &shape, NULL))) {
+        if (shape[0] < 1 || shape[1] < 1 || shape[2] < 1 || (int64_t)shape[0] * shape[1] * shape[2] != f->dim)
+            return nf_fail(NF_ERR_FORMAT, "%s: section 'training': image_shape %d x %d x %d is not the model's %d "
+                           "columns", mf_path(mf), shape[0], shape[1], shape[2], f->dim);
+        for (int k = 0; k < 3; k++)
+            f->record.image[k] = shape[k];
+    }
     return st;
 }
 
@@ -596,6 +607,10 @@ size_t nf_flow_describe(const nf_flow *f, char *buf, size_t size)
         OUT("density: %g x flow + %g x the Gaussian fit (a floor under the tails)\n", 1 - f->fit.tail_weight,
             f->fit.tail_weight);
     OUT("dimension: %d\n", f->dim);
+    if (f->record.image[0])
+        OUT("images: %d x %d x %d of 8-bit values (dequantised, then RealNVP's logit with alpha 0.05 as its "
+            "first layer); log-likelihoods also in bits per dimension\n",
+            f->record.image[0], f->record.image[1], f->record.image[2]);
     if (f->context_dim && f->context_columns)
         OUT("context: %d column%s (--context-columns %s)\n", f->context_dim, f->context_dim == 1 ? "" : "s",
             f->context_columns);

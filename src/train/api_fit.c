@@ -8,6 +8,7 @@
 #include "core/error.h"
 #include "core/sized.h"
 #include "data/api_prepare.h"
+#include "flow/flow.h"
 #include "train/api_evaluate.h"
 
 nf_status nf_data_defaults_sized(const nf_data *d, const char *model, nf_config *cfg, size_t cfg_size,
@@ -75,6 +76,8 @@ nf_status nf_flow_create_for_data(nf_flow **out, const nf_data *d, const nf_conf
         st = nf_flow_fit_standardization_given(f, x->values, d->context_dim ? c->values : NULL, x->rows);
     if (!st && d->context_columns)
         st = nf_flow_set_context_columns(f, d->context_columns);
+    if (!st)
+        memcpy(f->record.image, d->image, sizeof d->image);
     if (st) {
         nf_flow_free(f);
         return st;
@@ -101,6 +104,20 @@ static void take_rows(const float *x, const float *c, size_t n, size_t m, size_t
         if (c)
             memcpy(cs + i * nc, c + r * nc, sizeof(float) * nc);
     }
+}
+
+int nf_flow_image_shape(const nf_flow *f, int shape[3])
+{
+    for (int k = 0; shape && k < 3; k++)
+        shape[k] = f ? f->record.image[k] : 0;
+    return f && f->record.image[0] > 0;
+}
+
+double nf_flow_bits_per_dim(const nf_flow *f, double mean_log_likelihood)
+{
+    /* the density is over pixel values in [0, 256), dequantised by U[0, 1):
+     * -log2 of the mass on the unit cube of each 8-bit value, per value */
+    return f && f->record.image[0] ? -mean_log_likelihood / (f->dim * log(2.0)) : NAN;
 }
 
 nf_status nf_flow_mean_log_prob(nf_flow *f, const nf_data *d, nf_part part, size_t max_rows,
