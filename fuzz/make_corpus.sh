@@ -12,7 +12,7 @@ here=$(cd "$(dirname "$0")" && pwd)
 c="$here/corpus"
 t=$(mktemp -d)
 trap 'rm -rf "$t"' EXIT
-mkdir -p "$c/model" "$c/checkpoint" "$c/npy" "$c/csv" "$c/columns" "$c/bounds"
+mkdir -p "$c/model" "$c/checkpoint" "$c/npy" "$c/idx" "$c/csv" "$c/columns" "$c/bounds"
 # a model file -> its sections with a 2-byte count in front
 frame() {
     /usr/bin/python3 -c "
@@ -58,6 +58,11 @@ frame "$t/ck.nfc" "$c/checkpoint/maf"
 frame "$t/ck2.nfc" "$c/checkpoint/realnvp-bn"
 # data files
 "$nflow" sample "$t/maf.nfm" --n 5 --out "$c/npy/f32.npy" --log-prob "$c/npy/f64.npy"
+# IDX: 2 images of 2 x 2 uint8, 3 labels, 1 x 2 float32 (big-endian), the images gzipped
+printf '\0\0\10\3\0\0\0\2\0\0\0\2\0\0\0\2\1\2\3\4\5\6\7\10' >"$c/idx/images"
+printf '\0\0\10\1\0\0\0\3\7\0\11' >"$c/idx/labels"
+printf '\0\0\15\2\0\0\0\1\0\0\0\2\300\40\0\0\77\300\0\0' >"$c/idx/float32"
+gzip -c "$c/idx/images" >"$c/idx/images.gz"
 head -4 "$t/d.csv" >"$c/csv/plain.csv"
 { echo "x,y"; head -3 "$t/d.csv"; } >"$c/csv/header.csv"
 printf '1,2,3\r\n4,5e-3,-6\r\n' >"$c/csv/crlf.csv"

@@ -1215,7 +1215,10 @@ static void test_idx(void)
     CHECK(write_idx(path, 1, 0x08, 3, (uint32_t[]){0, 2, 3}, px, 0));
     CHECK(fails_with(path, NULL, NF_ERR_FORMAT, "dimension 0 is 0: no data rows", NULL));
     CHECK(write_idx(path, 1, 0x08, 3, (uint32_t[]){0xffffffffu, 0xffffffffu, 4}, px, sizeof px));
-    CHECK(fails_with(path, NULL, NF_ERR_NOMEM, "too large for this machine", NULL));
+    CHECK(fails_with(path, NULL, NF_ERR_FORMAT, "more than this reader takes", NULL));
+    CHECK(write_idx(path, 1, 0x08, 2, (uint32_t[]){0xffffffffu, 0x4000000}, px, sizeof px));
+    CHECK(fails_with(path, NULL, NF_ERR_FORMAT, "header says 4294967295 x 67108864 uint8 values, file holds 12",
+                     NULL));
     /* a million images claimed, 12 bytes held: refused as truncated, memory taken as the values come */
     CHECK(write_idx(path, 1, 0x08, 3, (uint32_t[]){1000000, 28, 28}, px, sizeof px));
     CHECK(fails_with(path, NULL, NF_ERR_FORMAT, "header says 1000000 x 784 uint8 values, file holds 12", NULL));

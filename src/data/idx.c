@@ -15,6 +15,9 @@
 #include "data/data_common.h"
 
 enum { IDX_CHUNK = 1 << 16 };
+/* A row's values at most: a gzipped file's header cannot be checked
+ * against its size, and a column list needs a flag per column. */
+enum { MAX_ROW_VALUES = 1 << 26 };
 
 /* The element's size for a type code (0: unknown) and its name. */
 static int type_size(int code, const char **name)
@@ -73,10 +76,35 @@ static double value_of(const unsigned char *b, int code, int size)
     }
 }
 
-/* place: each column's index among those selected, nsel for one not
- * selected (NULL: all, in order). */
+/* A selected column: its index in the file and among those selected. */
+typedef struct chosen {
+    size_t col, k;
+} chosen;
+
+static int by_column(const void *a, const void *b)
+{
+    size_t x = ((const chosen *)a)->col, y = ((const chosen *)b)->col;
+    return x < y ? -1 : x > y;
+}
+
+/* Column col's index among the selected (sorted by column; n of them), or n. */
+static size_t place_of(const chosen *sel, size_t n, size_t col)
+{
+    size_t lo = 0, hi = n;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (sel[mid].col < col)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo < n && sel[lo].col == col ? sel[lo].k : n;
+}
+
+/* sel: the selected columns sorted by column (NULL: all, in order; a
+ * lookup rather than a table of every column: a header may claim 2^32). */
 static nf_status read_values(gzFile g, const char *path, const char *tname, int code, int size, uint64_t rows,
-                             uint64_t cols, const size_t *place, size_t nsel, nf_matrix *out)
+                             uint64_t cols, const chosen *sel, size_t nsel, nf_matrix *out)
 {
     size_t cap = 0, total = (size_t)rows * nsel;
     unsigned char *chunk = malloc((size_t)IDX_CHUNK * size);
@@ -99,7 +127,7 @@ static nf_status read_values(gzFile g, const char *path, const char *tname, int 
         }
         for (uint64_t i = 0; i < want && !st; i++) {
             uint64_t at = done + i, row = at / cols, col = at % cols;
-            size_t k = place ? place[col] : (size_t)col;
+            size_t k = sel ? place_of(sel, nsel, (size_t)col) : (size_t)col;
             if (k == nsel)
                 continue;
             double v = value_of(chunk + i * size, code, size);
@@ -160,24 +188,30 @@ nf_status dio_read_idx(const char *path, const dio_colspec *cs, nf_matrix *out, 
         if (dk == 0)
             st = nf_fail(NF_ERR_FORMAT, "%s: dimension %d is 0: no %s", path, k, k ? "columns" : "data rows");
     }
+    if (!st && cols > MAX_ROW_VALUES)
+        st = nf_fail(NF_ERR_FORMAT, "%s: rows of %llu values: more than this reader takes (%d; 4096 x 4096 x 4 "
+                     "images)", path, (unsigned long long)cols, MAX_ROW_VALUES);
     if (!st && (cols > SIZE_MAX / sizeof(float) || rows > SIZE_MAX / sizeof(float) / cols))
         st = nf_fail(NF_ERR_NOMEM, "%s: %llu x %llu values: too large for this machine", path,
                      (unsigned long long)rows, (unsigned long long)cols);
-    size_t *idx = NULL, *place = NULL, nsel = 0;
-    if (!st)
+    size_t *idx = NULL, nsel = 0;
+    chosen *sel = NULL;
+    if (!st && !cs->text) /* every column: no list to resolve (a header may claim 2^64 of them) */
+        nsel = (size_t)cols;
+    else if (!st)
         st = dio_colspec_resolve(path, cs, (size_t)cols, &idx, &nsel);
     if (!st && cs->text) { /* a column list: where each column goes */
-        if (!(place = malloc(sizeof(size_t) * (size_t)cols)))
-            st = nf_fail(NF_ERR_NOMEM, "%s: out of memory for %llu columns", path, (unsigned long long)cols);
-        for (size_t j = 0; place && j < (size_t)cols; j++)
-            place[j] = nsel;
-        for (size_t k = 0; place && k < nsel; k++)
-            place[idx[k]] = k;
+        if (!(sel = malloc(sizeof *sel * (nsel ? nsel : 1))))
+            st = nf_fail(NF_ERR_NOMEM, "%s: out of memory", path);
+        for (size_t k = 0; sel && k < nsel; k++)
+            sel[k] = (chosen){idx[k], k};
+        if (sel)
+            qsort(sel, nsel, sizeof *sel, by_column);
     }
     if (!st)
-        st = read_values(g, path, tname, code, size, rows, cols, place, nsel, out);
+        st = read_values(g, path, tname, code, size, rows, cols, sel, nsel, out);
     free(idx);
-    free(place);
+    free(sel);
     gzclose(g);
     if (!st) {
         out->rows = (size_t)rows;
