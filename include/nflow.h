@@ -767,7 +767,8 @@ NF_API int nf_flow_image_shape(const nf_flow *f, int shape[3]);
 NF_API double nf_flow_bits_per_dim(const nf_flow *f, double mean_log_likelihood);
 /* The race among models (`nflow train --model auto`): candidates built by
  * nf_data_defaults for the data (maf-mog, maf, nsf-ar, made-mog; and for
- * data without a context of at most 32 columns the gmm, fitted by EM
+ * data without a context of at most 32 columns and 200,000 training rows
+ * the gmm, fitted by EM
  * before the rounds and compared with the last flow once that one has
  * trained on: a flow still learns at the last cut), trained
  * side by side and scored on the validation rows by successive halving:

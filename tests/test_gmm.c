@@ -193,6 +193,13 @@ static void test_edges(void)
     CHECK(nf_flow_log_prob(f, two, 2, lp) == NF_OK && isfinite(lp[0]) && isfinite(lp[1]));
     CHECK(components_of(f) >= 1 && components_of(f) <= 2);
     nf_flow_free(f);
+    /* more components asked than rows: one a row */
+    cfg.components = 5;
+    CHECK(nf_flow_create(&f, &cfg) == NF_OK && nf_flow_fit_standardization(f, two, 2) == NF_OK);
+    CHECK(nf_flow_train(f, two, 2, NULL, 0, &o, &res) == NF_OK, "%s", nf_last_error());
+    CHECK(components_of(f) == 2, "%d components for 2 rows", components_of(f));
+    cfg.components = 0;
+    nf_flow_free(f);
     /* a context and a bad number of components are refused with the reason */
     cfg.context_dim = 1;
     CHECK(nf_flow_create(&f, &cfg) == NF_ERR_INVALID && strstr(nf_last_error(), "context"), "%s", nf_last_error());

@@ -564,7 +564,7 @@ int cmd_train(int argc, char **argv)
             fprintf(stderr, "nflow train: auto: a race among %s for %zu rows x %zu columns%s, batch %d, dropout %g; "
                             "the better half kept each round, the last one trained on\n",
                     !n_val ? "none (no validation rows): the data's default model"
-                    : n_context || dim > 32 ? "maf-mog, maf, nsf-ar and made-mog"
+                    : n_context || dim > 32 || n_train > 200000 ? "maf-mog, maf, nsf-ar and made-mog"
                                             : "maf-mog, maf, nsf-ar, made-mog and gmm",
                     n_train, dim, n_context ? " of x" : "", topt.batch, topt.dropout);
         else if (m == NF_MODEL_GAUSSIAN)

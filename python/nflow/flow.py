@@ -337,7 +337,7 @@ class Flow:
 
         model       'auto' | 'maf-mog' | 'maf' | 'realnvp' | 'nice' | 'nsf' | 'nsf-ar' | 'made' | 'made-mog' | 'iaf' | 'iaf-mog' | 'gaussian' | 'gmm'
                     'auto': a race among maf-mog, maf, nsf-ar and made-mog at their defaults (and, up to 32
-                    columns without a context, gmm: full-covariance Gaussians fitted by EM)
+                    columns and 200,000 rows without a context, gmm: full-covariance Gaussians fitted by EM)
                     (nf_flow_fit_auto, `nflow train --model auto`), scored on the validation
                     rows; the winner is model_, the race race_
         layers      MADEs (default 5) or coupling layers (default 8)

@@ -302,7 +302,7 @@ nf_status flow_fit_gmm(nf_flow *f, const float *train, size_t n_train, const flo
     double *val_resp = NULL;
     if (!st && n_val && !(val_resp = malloc(sizeof(double) * CHUNK * kmax)))
         st = nf_fail(NF_ERR_NOMEM, "out of memory for EM");
-    for (int k = fixed ? fixed : 1; !st && k <= kmax; k *= 2) {
+    for (int k = fixed ? kmax : 1; !st && k <= kmax; k *= 2) { /* fixed: as many as asked, at most one a row */
         int it;
         double ll;
         st = fit_k(&e, k, opt->seed + (uint64_t)k, opt, deadline, &it, &ll);

@@ -31,6 +31,10 @@ enum { FIRST_ROUND_STEPS = 500 }; /* each candidate's training before the first 
  * square of them (a 63-column set of 20,000 rows: longer than the flows'
  * training), and beyond 16 columns it won nowhere (bench/RESULTS.md). */
 enum { GMM_MAX_DIM = 32 };
+/* ... and up to this many training rows: its responsibilities take rows x
+ * 64 doubles (100 MB here), and with so many rows the flows have what
+ * they need to win (the gmm won only on sets of up to 20,000). */
+enum { GMM_MAX_ROWS = 200000 };
 
 typedef struct runner {
     nf_flow *f;
@@ -220,7 +224,7 @@ nf_status nf_flow_fit_auto(nf_flow **out, const nf_data *d, const nf_train_optio
     runner c[N_CANDIDATES], gmm;
     memset(c, 0, sizeof c);
     memset(&gmm, 0, sizeof gmm);
-    int with_gmm = !d->context_dim && d->dim <= GMM_MAX_DIM;
+    int with_gmm = !d->context_dim && d->dim <= GMM_MAX_DIM && n <= GMM_MAX_ROWS;
     if (with_gmm)
         start_gmm(&gmm, d, &o, x, n, v, nv, deadline);
     for (int k = 0; k < N_CANDIDATES && !st; k++)
