@@ -8,6 +8,7 @@
 
 #include "core/error.h"
 #include "core/sized.h"
+#include "flow/gaussian_fit.h"
 #include "train/api_evaluate.h"
 
 #define EVAL_REPORT_SIZE_1 SIZED_END(nf_eval_report, first_no_density)
@@ -106,4 +107,25 @@ done:
     free(lp);
     free(inside);
     return st;
+}
+
+double dataset_mean_log_lik(nf_flow *f, const float *x, const float *context, size_t rows, int chunk,
+                            const train_share *share)
+{
+    double sum = 0;
+    size_t lo = 0, hi = rows;
+    if (share->ranks > 1) { /* this process's part; the sums added across them */
+        lo = rows * (size_t)share->rank / (size_t)share->ranks;
+        hi = rows * (size_t)(share->rank + 1) / (size_t)share->ranks;
+    }
+    for (size_t r0 = lo; r0 < hi; r0 += (size_t)chunk) {
+        int n = hi - r0 < (size_t)chunk ? (int)(hi - r0) : chunk;
+        flow_load_context(f, context, r0, n);
+        flow_log_prob_rows(f, n, x + r0 * f->dim, f->work.logp);
+        for (int i = 0; i < n; i++)
+            sum += f->work.logp[i];
+    }
+    if (share->ranks > 1 && share->reduce(&sum, 1, 1, share->user))
+        return NAN;
+    return sum / (double)rows;
 }

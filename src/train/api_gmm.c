@@ -12,8 +12,8 @@
 #include "core/dense.h"
 #include "core/error.h"
 #include "core/kern.h"
-#include "flow/gaussian_fit.h"
 #include "layers/standardize.h"
+#include "train/api_evaluate.h"
 #include "train/checkpoint.h"
 #include "train/train_state.h"
 
@@ -222,19 +222,6 @@ static nf_status fit_k(em *e, int k, uint64_t seed, const nf_train_options *o, d
     return st;
 }
 
-/* The model's mean log-likelihood of rows (its own density, layers included). */
-static double mean_log_lik(nf_flow *f, const float *x, size_t n)
-{
-    double sum = 0;
-    for (size_t r0 = 0; r0 < n; r0 += CHUNK) {
-        int rows = n - r0 < CHUNK ? (int)(n - r0) : CHUNK;
-        flow_log_prob_rows(f, rows, x + r0 * f->dim, f->work.logp);
-        for (int i = 0; i < rows; i++)
-            sum += f->work.logp[i];
-    }
-    return sum / (double)n;
-}
-
 nf_status flow_fit_gmm(nf_flow *f, const float *train, size_t n_train, const float *val, size_t n_val,
                        const nf_train_options *opt, double deadline, nf_train_result *result)
 {
@@ -348,7 +335,9 @@ nf_status flow_fit_gmm(nf_flow *f, const float *train, size_t n_train, const flo
     free(reg);
     if (st)
         return st;
-    double train_ll = mean_log_lik(f, train, n_train), val_ll = n_val ? mean_log_lik(f, val, n_val) : NAN;
+    const train_share alone_share = {0, 1, NULL, NULL}; /* the model's own density, layers included */
+    double train_ll = dataset_mean_log_lik(f, train, NULL, n_train, CHUNK, &alone_share),
+           val_ll = n_val ? dataset_mean_log_lik(f, val, NULL, n_val, CHUNK, &alone_share) : NAN;
     f->record.epochs = best_it; /* a fit starts afresh, a resumed one too */
     f->record.best_epoch = best_it;
     f->record.train_ll = train_ll;

@@ -172,14 +172,13 @@ static void start_gmm(runner *g, const nf_data *d, const nf_train_options *opt, 
                       const float *v, size_t nv, double deadline)
 {
     nf_config cfg;
-    nf_train_options o = *opt;
     nf_race_entry_init(&g->e, sizeof g->e);
     snprintf(g->e.model, sizeof g->e.model, "gmm");
     double t0 = now();
     nf_train_result res;
     nf_status st = nf_data_defaults_sized(d, "gmm", &cfg, sizeof cfg, NULL, 0);
     if (!st) st = nf_flow_create_for_data(&g->f, d, &cfg);
-    if (!st) st = flow_fit_gmm(g->f, x, n, v, nv, &o, deadline, &res);
+    if (!st) st = flow_fit_gmm(g->f, x, n, v, nv, opt, deadline, &res);
     g->seconds = now() - t0;
     g->e.round = 1; /* a failed fit (a collapsed component) leaves the race at once */
     if (st) {

@@ -10,6 +10,7 @@
 
 #include "core/error.h"
 #include "train/api_train.h"
+#include "train/api_evaluate.h"
 #include "train/api_gmm.h"
 #include "flow/flow.h"
 #include "flow/gaussian_fit.h"
@@ -124,29 +125,6 @@ nf_status nf_flow_train_step(nf_flow *f, const float *batch, size_t rows, const 
                              double *loss)
 {
     return nf_flow_train_step_given(f, batch, NULL, rows, opt, loss);
-}
-
-/* Mean log-likelihood of a data set, summed in double, in chunks of a
- * fixed size (not f->work.max_rows, which depends on the flow's history). */
-static double dataset_mean_log_lik(nf_flow *f, const float *x, const float *context, size_t rows, int chunk,
-                                   const train_share *share)
-{
-    double sum = 0;
-    size_t lo = 0, hi = rows;
-    if (share->ranks > 1) { /* this process's part; the sums added across them */
-        lo = rows * (size_t)share->rank / (size_t)share->ranks;
-        hi = rows * (size_t)(share->rank + 1) / (size_t)share->ranks;
-    }
-    for (size_t r0 = lo; r0 < hi; r0 += (size_t)chunk) {
-        int n = hi - r0 < (size_t)chunk ? (int)(hi - r0) : chunk;
-        flow_load_context(f, context, r0, n);
-        flow_log_prob_rows(f, n, x + r0 * f->dim, f->work.logp);
-        for (int i = 0; i < n; i++)
-            sum += f->work.logp[i];
-    }
-    if (share->ranks > 1 && share->reduce(&sum, 1, 1, share->user))
-        return NAN;
-    return sum / (double)rows;
 }
 
 static double now(void)
