@@ -37,11 +37,19 @@
 #define ACTNORM_MIN_STD 1e-6
 
 typedef struct actnorm {
-    double *tmp;     /* per-dimension scratch, 3 x dim */
+    int n, pixels;   /* parameters for n values, shared by `pixels` blocks of n (an image's channels) */
+    double *tmp;     /* per-value scratch, 3 x n */
     real *own_state; /* l->state until a flow hands the layer its slot */
 } actnorm;
 
-static size_t an_n_params(const layer *l) { return 2 * (size_t)l->dim; }
+static size_t an_n_params(const layer *l) { return 2 * (size_t)((const actnorm *)l->self)->n; }
+
+/* Values a block of each row holds; the rest of the row passes through. */
+static int an_active(const layer *l)
+{
+    const actnorm *s = l->self;
+    return s->n * s->pixels;
+}
 
 static size_t an_n_state(const layer *l)
 {
@@ -69,22 +77,25 @@ static nf_status an_reserve(layer *l, int rows)
 static void an_init_from_batch(layer *l, real *p, int rows, const real *x)
 {
     actnorm *s = l->self;
-    int n = l->dim;
+    int n = s->n, dim = l->dim;
+    size_t count = (size_t)rows * s->pixels;
     double *mean = s->tmp, *var = s->tmp + n;
     for (int i = 0; i < n; i++)
         mean[i] = var[i] = 0;
     for (int r = 0; r < rows; r++)
-        for (int i = 0; i < n; i++)
-            mean[i] += x[(size_t)r * n + i];
+        for (int q = 0; q < s->pixels; q++)
+            for (int i = 0; i < n; i++)
+                mean[i] += x[(size_t)r * dim + (size_t)q * n + i];
     for (int i = 0; i < n; i++)
-        mean[i] /= rows;
+        mean[i] /= (double)count;
     for (int r = 0; r < rows; r++)
-        for (int i = 0; i < n; i++) {
-            double d = x[(size_t)r * n + i] - mean[i];
-            var[i] += d * d;
-        }
+        for (int q = 0; q < s->pixels; q++)
+            for (int i = 0; i < n; i++) {
+                double d = x[(size_t)r * dim + (size_t)q * n + i] - mean[i];
+                var[i] += d * d;
+            }
     for (int i = 0; i < n; i++) {
-        double sd = sqrt(var[i] / rows);
+        double sd = sqrt(var[i] / (double)count);
         var[i] = log(sd > ACTNORM_MIN_STD ? sd : ACTNORM_MIN_STD); /* now log std */
         if (!isfinite(mean[i]) || !isfinite(var[i]))
             return;
@@ -96,17 +107,22 @@ static void an_init_from_batch(layer *l, real *p, int rows, const real *x)
     l->state[0] = 1;
 }
 
-/* out = (in - shift) * scale + add per dimension; ldj[r] += ldj_add. */
-static void an_apply(int n, const real *shift, const double *scale, const real *add, int rows, const real *in,
-                     real *out, double *ldj, double ldj_add)
+/* out = (in - shift) * scale + add per value of each block, the tail
+ * copied; ldj[r] += ldj_add. */
+static void an_apply(const layer *l, const real *shift, const double *scale, const real *add, int rows,
+                     const real *in, real *out, double *ldj, double ldj_add)
 {
-    K_PARALLEL_ROWS((size_t)rows * n)
+    int n = ((const actnorm *)l->self)->n, dim = l->dim, active = an_active(l);
+    K_PARALLEL_ROWS((size_t)rows * dim)
     for (int r = 0; r < rows; r++) {
-        for (int i = 0; i < n; i++) {
-            size_t k = (size_t)r * n + i;
-            out[k] = (real)((in[k] - (shift ? shift[i] : 0)) * scale[i] + (add ? add[i] : 0));
+        for (int i = 0; i < active; i++) {
+            size_t k = (size_t)r * dim + i;
+            int j = i % n;
+            out[k] = (real)((in[k] - (shift ? shift[j] : 0)) * scale[j] + (add ? add[j] : 0));
         }
-        ldj[r] += ldj_add;
+        memcpy(out + (size_t)r * dim + active, in + (size_t)r * dim + active, sizeof(real) * (dim - active));
+        if (ldj)
+            ldj[r] += ldj_add;
     }
 }
 
@@ -124,41 +140,38 @@ static double an_scales(int n, const real *logs, int sign, double *scale)
 static void an_x2z(layer *l, const real *p, int rows, const real *x, real *z, double *ldj)
 {
     actnorm *s = l->self;
-    int n = l->dim;
+    int n = s->n;
     if (l->training && l->state[0] == 0 && rows >= 2)
         an_init_from_batch(l, (real *)p, rows, x); /* writable: see the comment at the top */
     double *scale = s->tmp + 2 * n, sum = an_scales(n, p + n, -1, scale);
-    an_apply(n, p, scale, NULL, rows, x, z, ldj, -sum);
+    an_apply(l, p, scale, NULL, rows, x, z, ldj, -sum * s->pixels);
 }
 
 static void an_z2x(layer *l, const real *p, int rows, const real *z, real *x, double *ldj)
 {
     actnorm *s = l->self;
-    int n = l->dim;
+    int n = s->n;
     double *scale = s->tmp + 2 * n, sum = an_scales(n, p + n, 1, scale);
-    an_apply(n, NULL, scale, p, rows, z, x, ldj, sum);
+    an_apply(l, NULL, scale, p, rows, z, x, ldj, sum * s->pixels);
 }
 
-/* Per dimension sum_dout = sum_rows dout and sum_dy = sum_rows dout * y
- * (rows in order, in double: the same bits at any thread count). */
-static void an_backward_sums(int n, int rows, const real *dout, const real *y, double *sum_dout, double *sum_dy)
+/* Per value of a block, sum_dout = the sum of dout over rows and blocks,
+ * and sum_dy that of dout * y (in order, in double: the same bits at any
+ * thread count). */
+static void an_backward_sums(const layer *l, int rows, const real *dout, const real *y, double *sum_dout,
+                             double *sum_dy)
 {
+    const actnorm *s = l->self;
+    int n = s->n, dim = l->dim;
     for (int i = 0; i < n; i++)
         sum_dout[i] = sum_dy[i] = 0;
     for (int r = 0; r < rows; r++)
-        for (int i = 0; i < n; i++) {
-            size_t k = (size_t)r * n + i;
-            sum_dout[i] += dout[k];
-            sum_dy[i] += (double)dout[k] * y[k];
-        }
-}
-
-static void an_scale_rows(int n, const double *scale, int rows, const real *src, real *dst)
-{
-    K_PARALLEL_ROWS((size_t)rows * n)
-    for (int r = 0; r < rows; r++)
-        for (int i = 0; i < n; i++)
-            dst[(size_t)r * n + i] = (real)(src[(size_t)r * n + i] * scale[i]);
+        for (int q = 0; q < s->pixels; q++)
+            for (int i = 0; i < n; i++) {
+                size_t k = (size_t)r * dim + (size_t)q * n + i;
+                sum_dout[i] += dout[k];
+                sum_dy[i] += (double)dout[k] * y[k];
+            }
 }
 
 /* z = (x - b) e^{-logs}: dx = dz e^{-logs}; db = -e^{-logs} sum dz;
@@ -168,20 +181,20 @@ static void an_x2z_backward(layer *l, const real *p, int rows, const real *x, co
 {
     (void)x;
     const actnorm *s = l->self;
-    int n = l->dim;
+    int n = s->n;
     if (!dx && !dp)
         return;
     double *sum_dz = s->tmp, *sum_dzz = s->tmp + n, *scale = s->tmp + 2 * n;
     an_scales(n, p + n, -1, scale);
     if (dp) {
-        an_backward_sums(n, rows, dz, z, sum_dz, sum_dzz);
+        an_backward_sums(l, rows, dz, z, sum_dz, sum_dzz);
         for (int i = 0; i < n; i++) {
             dp[i] -= (real)(scale[i] * sum_dz[i]);
-            dp[n + i] -= (real)(sum_dzz[i] + (double)rows * dldj);
+            dp[n + i] -= (real)(sum_dzz[i] + (double)rows * s->pixels * dldj);
         }
     }
     if (dx)
-        an_scale_rows(n, scale, rows, dz, dx);
+        an_apply(l, NULL, scale, NULL, rows, dz, dx, NULL, 0);
 }
 
 /* x = z e^{logs} + b: dz = dx e^{logs}; db = sum dx;
@@ -191,28 +204,40 @@ static void an_z2x_backward(layer *l, const real *p, int rows, const real *z, co
 {
     (void)x;
     const actnorm *s = l->self;
-    int n = l->dim;
+    int n = s->n;
     if (!dz && !dp)
         return;
     double *sum_dx = s->tmp, *sum_dxz = s->tmp + n, *scale = s->tmp + 2 * n;
     an_scales(n, p + n, 1, scale);
     if (dp) {
-        an_backward_sums(n, rows, dx, z, sum_dx, sum_dxz);
+        an_backward_sums(l, rows, dx, z, sum_dx, sum_dxz);
         for (int i = 0; i < n; i++) {
             dp[i] += (real)sum_dx[i];
-            dp[n + i] += (real)(scale[i] * sum_dxz[i] + (double)rows * dldj);
+            dp[n + i] += (real)(scale[i] * sum_dxz[i] + (double)rows * s->pixels * dldj);
         }
     }
     if (dz)
-        an_scale_rows(n, scale, rows, dx, dz);
+        an_apply(l, NULL, scale, NULL, rows, dx, dz, NULL, 0);
 }
 
-static nf_status an_save(const layer *l, mf_writer *w) { return mf_begin(w, l->ops->tag); }
+static nf_status an_save(const layer *l, mf_writer *w)
+{
+    const actnorm *s = l->self;
+    nf_status st = mf_begin(w, l->ops->tag);
+    if (!st && s->pixels > 1) st = mf_put_i64(w, "pixels", s->pixels);
+    if (!st && s->pixels > 1) st = mf_put_i64(w, "block", s->n);
+    return st;
+}
 
 static size_t an_describe(const layer *l, char *buf, size_t size)
 {
-    return (size_t)snprintf(buf, size, "%s (%s)", l->ops->tag,
-                            l->state[0] != 0 ? "initialised from data" : "identity until the first training batch");
+    const actnorm *s = l->self;
+    char per[64] = "";
+    if (s->pixels > 1)
+        snprintf(per, sizeof per, ", per channel: %d channels x %d pixels", s->n, s->pixels);
+    return (size_t)snprintf(buf, size, "%s (%s%s)", l->ops->tag,
+                            l->state[0] != 0 ? "initialised from data" : "identity until the first training batch",
+                            per);
 }
 
 static void an_destroy(layer *l)
@@ -247,17 +272,21 @@ const layer_ops actnorm_ops = {
     .check_params = an_check_params,
 };
 
-layer *actnorm_new(int dim)
+layer *actnorm_new(int dim) { return actnorm_new_blocks(dim, 1, dim); }
+
+layer *actnorm_new_blocks(int dim, int pixels, int n)
 {
-    if (dim < 1) {
-        nf_fail(NF_ERR_INVALID, "actnorm: need dim >= 1 (got %d)", dim);
+    if (dim < 1 || pixels < 1 || n < 1 || (double)pixels * n > dim) {
+        nf_fail(NF_ERR_INVALID, "actnorm: %d blocks of %d values do not fit in %d", pixels, n, dim);
         return NULL;
     }
     layer *l = layer_alloc(&actnorm_ops, dim, sizeof(actnorm));
     if (!l)
         return NULL;
     actnorm *s = l->self;
-    s->tmp = calloc(3 * (size_t)dim, sizeof(double));
+    s->n = n;
+    s->pixels = pixels;
+    s->tmp = calloc(3 * (size_t)n, sizeof(double));
     s->own_state = calloc(1, sizeof(real));
     if (!s->tmp || !s->own_state) {
         layer_free(l);
@@ -272,7 +301,15 @@ layer *actnorm_new(int dim)
 
 nf_status actnorm_load(const mf_file *f, const mf_section *s, int dim, layer **out)
 {
-    (void)f, (void)s;
-    *out = actnorm_new(dim);
+    int64_t pixels = 1, n = dim;
+    nf_status st = mf_has(s, "pixels") ? mf_get_i64(f, s, "pixels", &pixels) : NF_OK;
+    if (!st && mf_has(s, "block"))
+        st = mf_get_i64(f, s, "block", &n);
+    if (st)
+        return st;
+    if (pixels < 1 || n < 1 || (double)pixels * (double)n > dim)
+        return nf_fail(NF_ERR_FORMAT, "%s: section 'actnorm': %lld blocks of %lld values do not fit in %d", mf_path(f),
+                       (long long)pixels, (long long)n, dim);
+    *out = actnorm_new_blocks(dim, (int)pixels, (int)n);
     return *out ? NF_OK : NF_ERR_NOMEM;
 }

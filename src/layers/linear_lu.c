@@ -1,8 +1,12 @@
 /* Invertible linear layer in the sampling direction x = W z with
  * W = P L (U + diag(s)) (Glow's LU form; docs/layers.md).
- * Parameters: one dim x dim matrix M holding L's strictly lower part, U's
+ * Parameters: one n x n matrix M holding L's strictly lower part, U's
  * strictly upper part and log|s| on the diagonal; P and sign(s) are fixed.
- * log|det dx/dz| = sum log|s_i| = trace(M): O(dim). */
+ * log|det dx/dz| = sum log|s_i| = trace(M): O(n).
+ * On the whole row (n = dim), or as Glow's invertible 1x1 convolution: W
+ * on each of the first `pixels` blocks of n values (an image's pixels,
+ * channels innermost), log|det| = pixels trace(M), the rest of the row
+ * (a multi-scale flow's factored-out part) unchanged. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,13 +18,18 @@
 #include "layers/linear_lu.h"
 
 typedef struct linear_lu {
+    int n, pixels;  /* W is n x n, applied to `pixels` blocks of n values */
     int *perm;      /* (P y)_i = y[perm[i]] */
     real *sign;     /* sign of s_i */
     real *w, *winv; /* dim x dim, rebuilt from the parameters on every pass */
     real *a, *da, *dw, *tmp, *uprime;
 } linear_lu;
 
-static size_t n_params(const layer *l) { return (size_t)l->dim * l->dim; }
+static size_t n_params(const layer *l)
+{
+    const linear_lu *s = l->self;
+    return (size_t)s->n * s->n;
+}
 
 static void init_params(layer *l, real *m, rng *r)
 {
@@ -35,7 +44,7 @@ static real s_of(const linear_lu *s, const real *m, int n, int i) { return s->si
 static void build_uprime(const layer *l, const real *m)
 {
     linear_lu *s = l->self;
-    int n = l->dim;
+    int n = s->n;
     for (int i = 0; i < n; i++)
         for (int j = 0; j < n; j++)
             s->uprime[(size_t)i * n + j] = j < i ? 0 : j == i ? s_of(s, m, n, i) : m[(size_t)i * n + j];
@@ -46,7 +55,7 @@ static void build_uprime(const layer *l, const real *m)
 static void build_w(const layer *l, const real *m)
 {
     linear_lu *s = l->self;
-    int n = l->dim;
+    int n = s->n;
     build_uprime(l, m);
     memcpy(s->a, s->uprime, sizeof(real) * n * n);
     k_triangular(0, 1, 0, 0, 1, n, n, m, n, s->a, n);
@@ -58,7 +67,7 @@ static void build_w(const layer *l, const real *m)
 static void build_winv(const layer *l, const real *m)
 {
     linear_lu *s = l->self;
-    int n = l->dim;
+    int n = s->n;
     build_uprime(l, m);
     memset(s->winv, 0, sizeof(real) * n * n);
     for (int j = 0; j < n; j++) /* column j of P^T is e_{perm[j]} */
@@ -75,15 +84,51 @@ static double trace(const real *m, int n)
     return t;
 }
 
-/* out = in M^T for the direction's matrix M; ldj += sign * sum log|s|. */
+/* out = in mat^T on every block; ldj += sign * pixels * sum log|s|. */
 static void apply(const layer *l, const real *m, const real *mat, int sign, int rows, const real *in, real *out,
                   double *ldj)
 {
-    int n = l->dim;
-    k_gemm(0, 1, rows, n, n, 1, in, n, mat, n, 0, out, n);
-    double t = trace(m, n);
+    const linear_lu *s = l->self;
+    int n = s->n, dim = l->dim, active = n * s->pixels;
+    if (active == dim) {
+        k_gemm(0, 1, rows * s->pixels, n, n, 1, in, n, mat, n, 0, out, n);
+    } else {
+        for (int r = 0; r < rows; r++) {
+            k_gemm(0, 1, s->pixels, n, n, 1, in + (size_t)r * dim, n, mat, n, 0, out + (size_t)r * dim, n);
+            memcpy(out + (size_t)r * dim + active, in + (size_t)r * dim + active, sizeof(real) * (dim - active));
+        }
+    }
+    double t = s->pixels * trace(m, n);
     for (int r = 0; r < rows; r++)
         ldj[r] += sign * t;
+}
+
+/* out = d mat on every block (the input gradient), the tail passed through. */
+static void apply_grad(const layer *l, const real *mat, int rows, const real *d, real *out)
+{
+    const linear_lu *s = l->self;
+    int n = s->n, dim = l->dim, active = n * s->pixels;
+    if (active == dim) {
+        k_gemm(0, 0, rows * s->pixels, n, n, 1, d, n, mat, n, 0, out, n);
+        return;
+    }
+    for (int r = 0; r < rows; r++) {
+        k_gemm(0, 0, s->pixels, n, n, 1, d + (size_t)r * dim, n, mat, n, 0, out + (size_t)r * dim, n);
+        memcpy(out + (size_t)r * dim + active, d + (size_t)r * dim + active, sizeof(real) * (dim - active));
+    }
+}
+
+/* s->dw = the sum over every block of a^T b (n x n). */
+static void block_outer(const layer *l, int rows, const real *a, const real *b)
+{
+    linear_lu *s = l->self;
+    int n = s->n, dim = l->dim;
+    if (n * s->pixels == dim) {
+        k_gemm(1, 0, n, n, rows * s->pixels, 1, a, n, b, n, 0, s->dw, n);
+        return;
+    }
+    for (int r = 0; r < rows; r++)
+        k_gemm(1, 0, n, n, s->pixels, 1, a + (size_t)r * dim, n, b + (size_t)r * dim, n, r ? 1 : 0, s->dw, n);
 }
 
 static void x2z(layer *l, const real *m, int rows, const real *x, real *z, double *ldj)
@@ -104,7 +149,7 @@ static void z2x(layer *l, const real *m, int rows, const real *z, real *x, doubl
 static void grad_params(const layer *l, const real *m, real diag_extra, real *dm)
 {
     linear_lu *s = l->self;
-    int n = l->dim;
+    int n = s->n;
     for (int i = 0; i < n; i++)
         memcpy(s->da + (size_t)s->perm[i] * n, s->dw + (size_t)i * n, sizeof(real) * n);
     memcpy(s->dw, s->da, sizeof(real) * n * n);
@@ -122,16 +167,16 @@ static void x2z_backward(layer *l, const real *m, int rows, const real *x, const
 {
     (void)z;
     linear_lu *s = l->self;
-    int n = l->dim;
+    int n = s->n;
     if (dx)
-        k_gemm(0, 0, rows, n, n, 1, dz, n, s->winv, n, 0, dx, n);
+        apply_grad(l, s->winv, rows, dz, dx);
     if (!dm)
         return;
     /* dWinv = dZ^T X; dW = -Winv^T dWinv Winv^T */
-    k_gemm(1, 0, n, n, rows, 1, dz, n, x, n, 0, s->dw, n);
+    block_outer(l, rows, dz, x);
     k_gemm(1, 0, n, n, n, 1, s->winv, n, s->dw, n, 0, s->tmp, n);
     k_gemm(0, 1, n, n, n, -1, s->tmp, n, s->winv, n, 0, s->dw, n);
-    grad_params(l, m, -(real)rows * dldj, dm);
+    grad_params(l, m, -(real)rows * s->pixels * dldj, dm);
 }
 
 static void z2x_backward(layer *l, const real *m, int rows, const real *z, const real *x, const real *dx,
@@ -139,19 +184,18 @@ static void z2x_backward(layer *l, const real *m, int rows, const real *z, const
 {
     (void)x;
     linear_lu *s = l->self;
-    int n = l->dim;
     if (dz)
-        k_gemm(0, 0, rows, n, n, 1, dx, n, s->w, n, 0, dz, n);
+        apply_grad(l, s->w, rows, dx, dz);
     if (!dm)
         return;
-    k_gemm(1, 0, n, n, rows, 1, dx, n, z, n, 0, s->dw, n); /* dW = dX^T Z */
-    grad_params(l, m, (real)rows * dldj, dm);
+    block_outer(l, rows, dx, z); /* dW = dX^T Z */
+    grad_params(l, m, (real)rows * s->pixels * dldj, dm);
 }
 
 static nf_status save(const layer *l, mf_writer *w)
 {
     const linear_lu *s = l->self;
-    int n = l->dim;
+    int n = s->n;
     int32_t *v = malloc(sizeof(int32_t) * n * 2);
     if (!v)
         return nf_fail(NF_ERR_NOMEM, "out of memory saving a linear layer");
@@ -162,13 +206,19 @@ static nf_status save(const layer *l, mf_writer *w)
     nf_status st = mf_begin(w, l->ops->tag);
     if (!st) st = mf_put_i32s(w, "perm", v, n);
     if (!st) st = mf_put_i32s(w, "sign", v + n, n);
+    if (!st && s->pixels > 1) st = mf_put_i64(w, "pixels", s->pixels);
+    if (!st && s->pixels > 1) st = mf_put_i64(w, "block", s->n);
     free(v);
     return st;
 }
 
 static size_t describe(const layer *l, char *buf, size_t size)
 {
-    return (size_t)snprintf(buf, size, "linear_lu W = P L (U + diag(s)), %d x %d", l->dim, l->dim);
+    const linear_lu *s = l->self;
+    if (s->pixels > 1)
+        return (size_t)snprintf(buf, size, "linear_lu W = P L (U + diag(s)), %d x %d on each of %d pixels (1x1 convolution)",
+                                s->n, s->n, s->pixels);
+    return (size_t)snprintf(buf, size, "linear_lu W = P L (U + diag(s)), %d x %d", s->n, s->n);
 }
 
 static void destroy(layer *l)
@@ -179,12 +229,27 @@ static void destroy(layer *l)
     free(s->w);
 }
 
-/* dim x dim: the LU factors and the diagonal's log-scales */
+/* The block size: dim, or the section's `block` (a 1x1 convolution's channels). */
+static nf_status block_of(const mf_file *f, const mf_section *s, int dim, int64_t *pixels, int64_t *n)
+{
+    *pixels = 1;
+    *n = dim;
+    nf_status st = mf_has(s, "pixels") ? mf_get_i64(f, s, "pixels", pixels) : NF_OK;
+    if (!st && mf_has(s, "block"))
+        st = mf_get_i64(f, s, "block", n);
+    if (!st && (*pixels < 1 || *n < 1 || (double)*pixels * (double)*n > dim))
+        st = nf_fail(NF_ERR_FORMAT, "%s: section 'linear_lu': %lld blocks of %lld values do not fit in %d", mf_path(f),
+                     (long long)*pixels, (long long)*n, dim);
+    return st;
+}
+
+/* n x n: the LU factors and the diagonal's log-scales */
 static double file_params(const mf_file *f, const mf_section *s, int dim)
 {
-    (void)f;
-    (void)s;
-    return (double)dim * dim;
+    int64_t pixels, n;
+    if (block_of(f, s, dim, &pixels, &n))
+        return -1;
+    return (double)n * (double)n;
 }
 
 const layer_ops linear_lu_ops = {
@@ -203,20 +268,28 @@ const layer_ops linear_lu_ops = {
     .destroy = destroy,
 };
 
-layer *linear_lu_new(int dim, const int *perm, const real *signs)
+layer *linear_lu_new(int dim, const int *perm, const real *signs) { return linear_lu_new_blocks(dim, 1, dim, perm, signs); }
+
+layer *linear_lu_new_blocks(int dim, int pixels, int n, const int *perm, const real *signs)
 {
-    if (!perm_is_valid(perm, dim)) {
-        nf_fail(NF_ERR_INVALID, "linear layer: not a permutation of 0..%d", dim - 1);
+    if (pixels < 1 || n < 1 || (double)pixels * n > dim) {
+        nf_fail(NF_ERR_INVALID, "linear layer: %d blocks of %d values do not fit in %d", pixels, n, dim);
+        return NULL;
+    }
+    if (!perm_is_valid(perm, n)) {
+        nf_fail(NF_ERR_INVALID, "linear layer: not a permutation of 0..%d", n - 1);
         return NULL;
     }
     layer *l = layer_alloc(&linear_lu_ops, dim, sizeof(linear_lu));
     if (!l)
         return NULL;
     linear_lu *s = l->self;
-    size_t nn = (size_t)dim * dim;
-    s->perm = malloc(sizeof(int) * dim);
-    s->sign = malloc(sizeof(real) * dim);
-    s->w = malloc(sizeof(real) * (7 * nn + dim));
+    s->n = n;
+    s->pixels = pixels;
+    size_t nn = (size_t)n * n;
+    s->perm = malloc(sizeof(int) * n);
+    s->sign = malloc(sizeof(real) * n);
+    s->w = malloc(sizeof(real) * (7 * nn + n));
     if (!s->perm || !s->sign || !s->w) {
         layer_free(l);
         nf_fail(NF_ERR_NOMEM, "out of memory creating a linear layer");
@@ -227,8 +300,8 @@ layer *linear_lu_new(int dim, const int *perm, const real *signs)
     s->da = s->a + nn;
     s->dw = s->da + nn;
     s->uprime = s->dw + nn;
-    s->tmp = s->uprime + nn; /* nn + dim: a matrix or a column */
-    for (int i = 0; i < dim; i++) {
+    s->tmp = s->uprime + nn; /* nn + n: a matrix or a column */
+    for (int i = 0; i < n; i++) {
         s->perm[i] = perm[i];
         s->sign[i] = signs && signs[i] < 0 ? -1 : 1;
     }
@@ -238,25 +311,28 @@ layer *linear_lu_new(int dim, const int *perm, const real *signs)
 nf_status linear_lu_load(const mf_file *f, const mf_section *sec, int dim, layer **out)
 {
     const int32_t *p, *sg;
-    nf_status st = mf_get_i32s(f, sec, "perm", (size_t)dim, &p, NULL);
-    if (!st) st = mf_get_i32s(f, sec, "sign", (size_t)dim, &sg, NULL);
+    int64_t pixels, block;
+    nf_status st = block_of(f, sec, dim, &pixels, &block);
+    int n = (int)block;
+    if (!st) st = mf_get_i32s(f, sec, "perm", (size_t)n, &p, NULL);
+    if (!st) st = mf_get_i32s(f, sec, "sign", (size_t)n, &sg, NULL);
     if (st)
         return st;
-    int *perm = malloc(sizeof(int) * dim);
-    real *sign = malloc(sizeof(real) * dim);
+    int *perm = malloc(sizeof(int) * n);
+    real *sign = malloc(sizeof(real) * n);
     if (!perm || !sign) {
         free(perm);
         free(sign);
         return nf_fail(NF_ERR_NOMEM, "out of memory");
     }
-    for (int i = 0; i < dim; i++) {
+    for (int i = 0; i < n; i++) {
         perm[i] = p[i];
         sign[i] = sg[i] < 0 ? -1 : 1;
     }
-    *out = linear_lu_new(dim, perm, sign);
+    *out = linear_lu_new_blocks(dim, (int)pixels, n, perm, sign);
     free(perm);
     free(sign);
     if (!*out)
-        return nf_fail(NF_ERR_FORMAT, "%s: section 'linear_lu': not a permutation of 0..%d", mf_path(f), dim - 1);
+        return nf_fail(NF_ERR_FORMAT, "%s: section 'linear_lu': not a permutation of 0..%d", mf_path(f), n - 1);
     return NF_OK;
 }

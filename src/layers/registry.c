@@ -7,6 +7,7 @@
 #include "layers/autoregressive.h"
 #include "layers/batchnorm.h"
 #include "layers/bounds.h"
+#include "layers/conv_coupling.h"
 #include "layers/coupling.h"
 #include "layers/linear_lu.h"
 #include "layers/permute.h"
@@ -17,7 +18,7 @@ static const layer_ops *const kinds[] = {
     &standardize_ops,     &bounds_ops,          &additive_coupling_ops, &affine_coupling_ops,
     &spline_coupling_ops, &rescale_ops,         &permute_ops,           &linear_lu_ops,
     &maf_ops,             &iaf_ops,             &spline_maf_ops,        &batchnorm_ops,
-    &actnorm_ops,
+    &actnorm_ops,         &conv_coupling_ops,
 };
 
 const layer_ops *layer_kind(const char *tag)

@@ -1,0 +1,314 @@
+#include "nets/convnet.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/kern.h"
+
+/* Pixel rows per tile: enough for the BLAS to run at speed, few enough
+ * that a tile's im2col matrix stays in the cache's reach. */
+enum { CONV_TILE_PIXELS = 1024 };
+
+void convnet_shape(convnet *n, int height, int width, int c_in, int c_out, int channels, int blocks)
+{
+    memset(n, 0, sizeof *n);
+    n->height = height;
+    n->width = width;
+    n->c_in = c_in;
+    n->c_out = c_out;
+    n->channels = channels;
+    n->blocks = blocks;
+    n->pixels = height * width;
+    n->tile = n->pixels >= CONV_TILE_PIXELS ? 1 : CONV_TILE_PIXELS / n->pixels;
+}
+
+int convnet_check(int height, int width, int c_in, int c_out, int channels, int blocks)
+{
+    return height >= 1 && width >= 1 && (double)height * width <= NF_MAX_DIM && c_in >= 1 && c_in <= NF_MAX_DIM &&
+           c_out >= 1 && c_out <= NF_MAX_DIM && channels >= 1 && channels <= NF_MAX_HIDDEN && blocks >= 0 &&
+           blocks <= NF_MAX_HIDDEN_LAYERS;
+}
+
+double convnet_params_of(double height, double width, double c_in, double c_out, double channels, double blocks)
+{
+    (void)height, (void)width;
+    return 9 * c_in * channels + channels + blocks * (channels * channels + channels) + 9 * channels * c_out + c_out;
+}
+
+size_t convnet_n_params(const convnet *n)
+{
+    size_t f = (size_t)n->channels;
+    return 9 * (size_t)n->c_in * f + f + (size_t)n->blocks * (f * f + f) + 9 * f * n->c_out + n->c_out;
+}
+
+/* Offsets of the parameters: W0, b0, block k's W and b (k = 1..blocks), W_out, b_out. */
+static size_t off_block(const convnet *n, int k)
+{
+    size_t f = (size_t)n->channels;
+    return 9 * (size_t)n->c_in * f + f + (size_t)(k - 1) * (f * f + f);
+}
+static size_t off_out(const convnet *n) { return off_block(n, n->blocks + 1); }
+
+static int tile_count(const convnet *n, int rows) { return k_tiles(rows, n->tile); }
+
+static size_t slot_size_of(const convnet *n)
+{
+    size_t m = (size_t)n->tile * n->pixels;
+    size_t widest = (size_t)(n->c_in > n->channels ? n->c_in : n->channels);
+    return m * (9 * widest + 2 * (size_t)n->channels);
+}
+
+void convnet_release(convnet *n)
+{
+    k_free(n->act);
+    k_free(n->scratch);
+    k_free(n->tile_grads);
+    n->act = n->scratch = n->tile_grads = NULL;
+    n->max_rows = n->slots = 0;
+}
+
+/* Scratch for `slots` threads at once. */
+static nf_status reserve_slots(convnet *n, int slots)
+{
+    k_free(n->scratch);
+    n->slot_size = slot_size_of(n);
+    n->scratch = k_alloc(sizeof(real) * n->slot_size * (size_t)slots);
+    n->slots = n->scratch ? slots : 0;
+    return n->scratch ? NF_OK : NF_ERR_NOMEM;
+}
+
+nf_status convnet_reserve(convnet *n, int rows)
+{
+    if (rows <= n->max_rows)
+        return NF_OK;
+    convnet_release(n);
+    size_t per = (size_t)rows * n->pixels * n->channels;
+    n->act = k_alloc(sizeof(real) * per * (1 + 2 * (size_t)n->blocks));
+    n->tile_grads = k_alloc(sizeof(real) * convnet_n_params(n) * (size_t)tile_count(n, rows));
+    if (!n->act || !n->tile_grads || reserve_slots(n, k_threads())) {
+        convnet_release(n);
+        return NF_ERR_NOMEM;
+    }
+    n->max_rows = rows;
+    return NF_OK;
+}
+
+void convnet_init_params(const convnet *n, real *p, rng *r, int zero_last)
+{
+    size_t f = (size_t)n->channels;
+    typedef struct {
+        size_t fan_in, weights, biases;
+    } part;
+    part parts[NF_MAX_HIDDEN_LAYERS + 2];
+    int count = 0;
+    parts[count++] = (part){9 * (size_t)n->c_in, 9 * (size_t)n->c_in * f, f};
+    for (int k = 0; k < n->blocks; k++)
+        parts[count++] = (part){f, f * f, f};
+    parts[count++] = (part){9 * f, 9 * f * n->c_out, (size_t)n->c_out};
+    for (int k = 0; k < count; k++) {
+        int last = k == count - 1;
+        double bound = 1.0 / sqrt((double)parts[k].fan_in);
+        for (size_t i = 0; i < parts[k].weights; i++)
+            p[i] = last && zero_last ? 0 : (real)((2 * rng_uniform(r) - 1) * bound);
+        memset(p + parts[k].weights, 0, sizeof(real) * parts[k].biases);
+        p += parts[k].weights + parts[k].biases;
+    }
+}
+
+/* Activation buffer j (0: h0; 2k - 1: r_k; 2k: h_k) at image i0. */
+static real *act_at(const convnet *n, int j, int i0)
+{
+    return n->act + ((size_t)j * n->max_rows + (size_t)i0) * n->pixels * n->channels;
+}
+
+/* The 3x3 neighbourhoods of `count` images of c channels as rows of 9 c
+ * values (ky, kx, channel), zeros beyond the border. */
+static void im2col(const convnet *n, const real *src, int count, int c, real *col)
+{
+    int h = n->height, w = n->width;
+    size_t k = 9 * (size_t)c;
+    for (int img = 0; img < count; img++)
+        for (int y = 0; y < h; y++)
+            for (int x = 0; x < w; x++) {
+                real *dst = col + (((size_t)img * h + y) * w + x) * k;
+                for (int ky = 0; ky < 3; ky++) {
+                    int yy = y + ky - 1;
+                    for (int kx = 0; kx < 3; kx++, dst += c) {
+                        int xx = x + kx - 1;
+                        if (yy < 0 || yy >= h || xx < 0 || xx >= w)
+                            memset(dst, 0, sizeof(real) * c);
+                        else
+                            memcpy(dst, src + (((size_t)img * h + yy) * w + xx) * c, sizeof(real) * c);
+                    }
+                }
+            }
+}
+
+/* im2col's adjoint: dsrc = the sum of each neighbourhood row's gradient at
+ * the pixels it was copied from. */
+static void col2im(const convnet *n, const real *col, int count, int c, real *dsrc)
+{
+    int h = n->height, w = n->width;
+    size_t k = 9 * (size_t)c;
+    memset(dsrc, 0, sizeof(real) * (size_t)count * n->pixels * c);
+    for (int img = 0; img < count; img++)
+        for (int y = 0; y < h; y++)
+            for (int x = 0; x < w; x++) {
+                const real *g = col + (((size_t)img * h + y) * w + x) * k;
+                for (int ky = 0; ky < 3; ky++) {
+                    int yy = y + ky - 1;
+                    for (int kx = 0; kx < 3; kx++, g += c) {
+                        int xx = x + kx - 1;
+                        if (yy < 0 || yy >= h || xx < 0 || xx >= w)
+                            continue;
+                        real *d = dsrc + (((size_t)img * h + yy) * w + xx) * c;
+                        for (int i = 0; i < c; i++)
+                            d[i] += g[i];
+                    }
+                }
+            }
+}
+
+static void tile_forward(convnet *n, const real *p, int i0, int i1, const real *in, real *out, real *slot)
+{
+    int f = n->channels, m = (i1 - i0) * n->pixels;
+    real *col = slot;
+    im2col(n, in + (size_t)i0 * n->pixels * n->c_in, i1 - i0, n->c_in, col);
+    real *prev = act_at(n, 0, i0);
+    k_gemm(0, 0, m, f, 9 * n->c_in, 1, col, 9 * n->c_in, p, f, 0, prev, f);
+    k_bias_activate_block(K_ACT_RELU, m, f, f, p + (size_t)9 * n->c_in * f, prev);
+    for (int k = 1; k <= n->blocks; k++) {
+        const real *w = p + off_block(n, k);
+        real *r = act_at(n, 2 * k - 1, i0), *h = act_at(n, 2 * k, i0);
+        k_gemm(0, 0, m, f, f, 1, prev, f, w, f, 0, r, f);
+        k_bias_activate_block(K_ACT_RELU, m, f, f, w + (size_t)f * f, r);
+        for (size_t i = 0; i < (size_t)m * f; i++)
+            h[i] = prev[i] + r[i];
+        prev = h;
+    }
+    im2col(n, prev, i1 - i0, f, col);
+    const real *w = p + off_out(n);
+    real *o = out + (size_t)i0 * n->pixels * n->c_out;
+    k_gemm(0, 0, m, n->c_out, 9 * f, 1, col, 9 * f, w, n->c_out, 0, o, n->c_out);
+    k_bias_activate_block(K_ACT_NONE, m, n->c_out, n->c_out, w + (size_t)9 * f * n->c_out, o);
+}
+
+/* g_w = a^T d (k x cols, overwritten), g_b = d's column sums: a linear
+ * map's gradients over one tile's m rows. */
+static void linear_grads(int m, int k, int cols, const real *a, const real *d, real *g_w)
+{
+    k_gemm(1, 0, k, cols, m, 1, a, k, d, cols, 0, g_w, cols);
+    real *g_b = g_w + (size_t)k * cols;
+    memset(g_b, 0, sizeof(real) * cols);
+    for (int r = 0; r < m; r++)
+        for (int j = 0; j < cols; j++)
+            g_b[j] += d[(size_t)r * cols + j];
+}
+
+/* d *= [a > 0] over m x cols: through a ReLU, from its outputs. */
+static void relu_backward(size_t count, const real *a, real *d)
+{
+    for (size_t i = 0; i < count; i++)
+        if (!(a[i] > 0))
+            d[i] = 0;
+}
+
+static void tile_backward(convnet *n, const real *p, int i0, int i1, const real *in, const real *dout, real *din,
+                          real *g, real *slot)
+{
+    int f = n->channels, m = (i1 - i0) * n->pixels, last = 2 * n->blocks;
+    size_t mf = (size_t)m * f;
+    real *col = slot, *dh = slot + (size_t)m * 9 * (n->c_in > f ? n->c_in : f), *dr = dh + mf;
+    const real *d_o = dout + (size_t)i0 * n->pixels * n->c_out;
+    const real *w_out = p + off_out(n);
+    if (g) {
+        im2col(n, act_at(n, last, i0), i1 - i0, f, col);
+        linear_grads(m, 9 * f, n->c_out, col, d_o, g + off_out(n));
+    }
+    k_gemm(0, 1, m, 9 * f, n->c_out, 1, d_o, n->c_out, w_out, n->c_out, 0, col, 9 * f);
+    col2im(n, col, i1 - i0, f, dh);
+    for (int k = n->blocks; k >= 1; k--) {
+        const real *w = p + off_block(n, k);
+        memcpy(dr, dh, sizeof(real) * mf);
+        relu_backward(mf, act_at(n, 2 * k - 1, i0), dr);
+        if (g)
+            linear_grads(m, f, f, act_at(n, 2 * k - 2, i0), dr, g + off_block(n, k));
+        k_gemm(0, 1, m, f, f, 1, dr, f, w, f, 1, dh, f);
+    }
+    relu_backward(mf, act_at(n, 0, i0), dh);
+    const real *tile_in = in + (size_t)i0 * n->pixels * n->c_in;
+    if (g) {
+        im2col(n, tile_in, i1 - i0, n->c_in, col);
+        linear_grads(m, 9 * n->c_in, f, col, dh, g);
+    }
+    if (din) {
+        k_gemm(0, 1, m, 9 * n->c_in, f, 1, dh, f, p, f, 0, col, 9 * n->c_in);
+        col2im(n, col, i1 - i0, n->c_in, din + (size_t)i0 * n->pixels * n->c_in);
+    }
+}
+
+/* Threads for a call on `tiles` tiles: nflow's team, as far as there are
+ * scratch slots (grown when the team grew since the reserve) and tiles. */
+static int team_for(convnet *n, int tiles, double flops)
+{
+    int t = k_threads();
+    if (t > n->slots && reserve_slots(n, t))
+        reserve_slots(n, 1);
+    if (t > n->slots)
+        t = n->slots;
+    if (t > tiles)
+        t = tiles;
+    return k_worth_threads(flops) || omp_get_level() > 0 ? t : 1;
+}
+
+static double flops_per_image(const convnet *n) { return 2.0 * n->pixels * (double)convnet_n_params(n); }
+
+void convnet_forward(convnet *n, const real *p, int rows, const real *in, real *out)
+{
+    int tiles = tile_count(n, rows);
+    int team = team_for(n, tiles, rows * flops_per_image(n));
+#pragma omp parallel num_threads(team) if (team > 1 || omp_get_level() > 0)
+    {
+        k_region_begin();
+        real *slot = n->scratch + n->slot_size * (size_t)omp_get_thread_num();
+#pragma omp for schedule(dynamic, 1)
+        for (int t = 0; t < tiles; t++) {
+            int i0, i1;
+            k_tile(rows, n->tile, t, &i0, &i1);
+            tile_forward(n, p, i0, i1, in, out, slot);
+        }
+    }
+}
+
+void convnet_backward(convnet *n, const real *p, int rows, const real *in, const real *dout, real *din, real *dp)
+{
+    int tiles = tile_count(n, rows);
+    size_t np = convnet_n_params(n);
+    int team = team_for(n, tiles, 2 * rows * flops_per_image(n));
+#pragma omp parallel num_threads(team) if (team > 1 || omp_get_level() > 0)
+    {
+        k_region_begin();
+        real *slot = n->scratch + n->slot_size * (size_t)omp_get_thread_num();
+#pragma omp for schedule(dynamic, 1)
+        for (int t = 0; t < tiles; t++) {
+            int i0, i1;
+            k_tile(rows, n->tile, t, &i0, &i1);
+            tile_backward(n, p, i0, i1, in, dout, din, dp ? n->tile_grads + np * (size_t)t : NULL, slot);
+        }
+        if (dp) {
+            /* the tiles' gradients summed in tile order, in fixed chunks of parameters */
+            enum { CHUNK = 4096 };
+            int chunks = (int)((np + CHUNK - 1) / CHUNK);
+#pragma omp for schedule(static)
+            for (int c = 0; c < chunks; c++) {
+                size_t a = (size_t)c * CHUNK, b = a + CHUNK < np ? a + CHUNK : np;
+                for (int t = 0; t < tiles; t++) {
+                    const real *g = n->tile_grads + np * (size_t)t;
+                    for (size_t i = a; i < b; i++)
+                        dp[i] += g[i];
+                }
+            }
+        }
+    }
+}

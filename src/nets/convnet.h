@@ -1,0 +1,57 @@
+/* A convolutional residual network on images: the image couplings'
+ * networks. Images are height x width x channels, row-major with the
+ * channels innermost (NHWC); each of `rows` images is one row of the
+ * caller's buffers. The network (same padding, stride 1):
+ *
+ *   h0 = relu(conv3x3(in) + b0)                      c_in -> width
+ *   h_k = h_{k-1} + relu(conv1x1(h_{k-1}) + b_k)     k = 1..blocks
+ *   out = conv3x3(h_blocks) + b_out                  width -> c_out
+ *
+ * Parameters live in the caller's buffer: W0 (9 c_in x width, rows in
+ * the order ky, kx, channel), b0, then each block's W (width x width) and
+ * b, then W_out (9 width x c_out), b_out. The 3x3 products go through the
+ * BLAS as im2col products.
+ *
+ * Work is cut into tiles of whole images whose size depends on the image
+ * alone; each tile's weight gradient is its own, and the tiles' gradients
+ * are summed in tile order: the same bits at any thread count. */
+#ifndef NF_CONVNET_H
+#define NF_CONVNET_H
+
+#include <stddef.h>
+
+#include "core/kern.h"
+#include "core/real.h"
+#include "core/rng.h"
+#include "nflow.h"
+
+typedef struct convnet {
+    int height, width, c_in, c_out, channels, blocks;
+    int pixels, tile;      /* height x width; images per tile */
+    int max_rows, slots;   /* reserved images; per-thread scratch slots */
+    real *act;             /* (1 + 2 blocks) x max_rows x pixels x channels: h0, then r_k = relu(.), h_k */
+    real *scratch;         /* slots x slot_size */
+    size_t slot_size;
+    real *tile_grads;      /* tiles x n_params: each tile's weight gradient */
+} convnet;
+
+/* Shape only (no buffers); convnet_check says whether the sizes are valid. */
+void convnet_shape(convnet *n, int height, int width, int c_in, int c_out, int channels, int blocks);
+int convnet_check(int height, int width, int c_in, int c_out, int channels, int blocks);
+size_t convnet_n_params(const convnet *n);
+/* The same count from sizes, in double (a hostile file's sizes must not wrap). */
+double convnet_params_of(double height, double width, double c_in, double c_out, double channels, double blocks);
+/* Buffers for up to `rows` images; NF_OK or NF_ERR_NOMEM. */
+nf_status convnet_reserve(convnet *n, int rows);
+void convnet_release(convnet *n);
+/* He-uniform weights (uniform(-1/sqrt(fan_in), 1/sqrt(fan_in)), as
+ * PyTorch), zero biases; the last convolution zero when zero_last, so the
+ * network starts at 0. */
+void convnet_init_params(const convnet *n, real *p, rng *r, int zero_last);
+/* in: rows x (pixels c_in); out: rows x (pixels c_out). */
+void convnet_forward(convnet *n, const real *p, int rows, const real *in, real *out);
+/* After the forward pass on the same rows: din = dL/din (NULL: not
+ * wanted), dp += dL/dparams (NULL: not wanted). */
+void convnet_backward(convnet *n, const real *p, int rows, const real *in, const real *dout, real *din, real *dp);
+
+#endif
