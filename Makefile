@@ -57,7 +57,7 @@ TESTS = $(TEST_SRC:tests/%.c=$(BUILD)/tests/%) $(DTEST_SRC:tests/%.c=$(BUILD)/te
 LIB_HEADERS = include/nflow.h $(wildcard src/*/*.h)
 HEADERS = $(LIB_HEADERS) $(wildcard tools/*.h) tests/harness.h tests/dcheck.h
 
-.PHONY: all deps check demo bench clean fuzz install uninstall abi-check abi-baseline
+.PHONY: all deps check demo demo-images bench clean fuzz install uninstall abi-check abi-baseline
 all: deps $(BUILD)/libnflow.a $(BUILD)/libnflow.so $(BUILD)/libnflow_extras.a $(BUILD)/nflow $(BUILD)/fit_banana $(BUILD)/train
 
 deps:
@@ -145,6 +145,10 @@ check: all $(TESTS) $(BUILD)/tests/libfault.so $(MPI_TEST_LIBS)
 
 demo: all
 	@sh scripts/demo.sh $(BUILD)
+
+# a small Glow on Fashion-MNIST for a few minutes, and grids of its samples
+demo-images: all
+	@sh scripts/demo_images.sh $(BUILD)
 
 # the speed benchmark of issue 7 (bench/README.md)
 $(BUILD)/bench_nflow: bench/bench.c $(BUILD)/libnflow.a $(BUILD)/libnflow_extras.a $(HEADERS)

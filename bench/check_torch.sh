@@ -105,5 +105,37 @@ expect=$(($(wc -l < "$work/list") * 2))
 if [ "$((pass + bad))" -ne "$expect" ]; then # the reference died part-way
     fail=$((fail + expect - pass - bad))
 fi
+# image flows (issue 31): glow and realnvp-ms on 16 x 8 images of two channels, read back by
+# bench/glow_reference.py (conv2d, the logit, the 1x1 convolution's matrix, ...)
+"$py" - "$work" << 'EOF'
+import sys
+import numpy as np
+rng = np.random.default_rng(3)
+yy, xx = np.mgrid[:16, :8]
+imgs = np.stack([np.stack([200 * np.exp(-((yy - rng.uniform(3, 12)) ** 2 + (xx - rng.uniform(2, 6)) ** 2) / 6.0),
+                           120 + 100 * np.sin(xx / 2.0 + k)], -1) + rng.uniform(0, 20, (16, 8, 2))
+                 for k in range(300)])
+np.save(sys.argv[1] + "/img.npy", np.clip(imgs, 0, 255).astype(np.uint8))
+np.save(sys.argv[1] + "/img_eval.npy", (np.clip(imgs[:60], 0, 255) + rng.uniform(0, 0.99, (60, 16, 8, 2)))
+        .reshape(60, -1).astype(np.float32))
+EOF
+for spec in "glow --levels 2" "glow --levels 3 --hidden-layers 2" "realnvp-ms --levels 2 --hidden-layers 0"; do
+    name=$(echo "$spec" | tr ' ' '_' | tr -d -)
+    m="$work/$name.nfm"
+    # shellcheck disable=SC2086 # $spec: the model and its options
+    if "$nflow" train --data "$work/img.npy" --model $spec --steps 2 --channels 8 --epochs 3 --batch 16 --lr 5e-3 \
+        --threads 1 --quiet --out "$m" > "$work/log" 2>&1 &&
+        "$nflow" eval "$m" --data "$work/img_eval.npy" --out "$work/$name.lp.npy" --threads 1 > /dev/null 2>&1 &&
+        "$py" "$here/glow_reference.py" check --model "$m" --data "$work/img_eval.npy" --logp "$work/$name.lp.npy" \
+            > "$work/img_out"; then
+        sed "s|$work/||g" "$work/img_out"
+        pass=$((pass + 1))
+    else
+        sed "s|$work/||g" "$work/img_out" 2> /dev/null
+        echo "{\"check\": \"image_log_prob\", \"model\": \"$name\", \"pass\": false}"
+        tail -n 3 "$work/log" >&2
+        fail=$((fail + 1))
+    fi
+done
 echo "torch_check: $pass passed, $fail failed"
 [ "$fail" -eq 0 ]

@@ -234,6 +234,10 @@ typedef enum nf_model {
                             * student of a MoG teacher) */
     NF_MODEL_GMM = 11,     /* a mixture of full-covariance Gaussians fitted by EM (scikit-learn's GaussianMixture):
                             * components 0 chooses their number on the validation rows */
+    NF_MODEL_REALNVP_MS = 12, /* images: RealNVP's multi-scale flow (checkerboard and channel couplings with
+                               * convolutional networks, squeezes, half the channels factored out per level) */
+    NF_MODEL_GLOW = 13,    /* images: Glow (per level a squeeze, steps of ActNorm, 1x1 convolution and channel
+                            * coupling, then half the channels factored out with a learned conditional prior) */
     NF_MODEL_COUNT         /* the number of kinds */
 } nf_model;
 /* A kind's name as the tool, the Python binding and model files spell it
@@ -293,6 +297,14 @@ typedef struct nf_config {
     /* A conditional model p(x | c): context values per row (default 0:
      * unconditional); see "conditional flows" below. */
     int context_dim;
+    /* Image models (realnvp-ms, glow): the images' height, width and
+     * channels (their product is dim; nf_data_defaults sets them from
+     * image data), and the levels of the multi-scale architecture
+     * (default 2). `layers` counts the steps of each level, `hidden` the
+     * channels of each coupling's convolutional network and
+     * `hidden_layers` its residual blocks. */
+    int image_shape[3];
+    int levels;
 } nf_config;
 
 /* Defaults for a model and dimension (the values README.md explains). */
@@ -482,6 +494,14 @@ NF_API nf_status nf_flow_log_prob_given(nf_flow *f, const float *x, const float 
 /* One sample per context row (repeat a row for several). */
 NF_API nf_status nf_flow_sample_given(nf_flow *f, const float *context, size_t rows, uint64_t seed, float *x,
                                       double *log_prob);
+/* Draws at a temperature T (Glow's sampling at T = 0.7): the base's draws
+ * scaled by T, the model's layers as ever; T = 1 is nf_flow_sample_given.
+ * For models on a normal or logistic base (not a MoG or gmm base, nor a
+ * uniform one: NF_ERR_UNSUPPORTED); context NULL for an unconditional
+ * model. log_prob (NULL: not wanted) is each sample's log-density under
+ * the model itself. */
+NF_API nf_status nf_flow_sample_tempered(nf_flow *f, const float *context, size_t rows, uint64_t seed,
+                                         double temperature, float *x, double *log_prob);
 NF_API nf_status nf_flow_encode_given(nf_flow *f, const float *x, const float *context, size_t rows, float *z);
 NF_API nf_status nf_flow_decode_given(nf_flow *f, const float *z, const float *context, size_t rows, float *x);
 
@@ -701,6 +721,11 @@ typedef struct nf_data_options {
     uint64_t seed;               /* the split's and the noise's (default 1); nf_data_defaults passes it on */
     /* The widths a model expects (0: any): data for a trained model. */
     int dim, context_dim;
+    /* Arrays (nf_data_from_arrays) of images: height, width and channels
+     * of each row (channels innermost; their product is dim), every value
+     * in [0, 256). They are then prepared as image files are (see
+     * nf_data_image_shape). 0s: not images (files say it themselves). */
+    int image_shape[3];
 } nf_data_options;
 
 NF_API void nf_data_options_init(nf_data_options *opt, size_t struct_size);

@@ -73,7 +73,7 @@ printf '1,2,3\n4,5,6\n' >"$t/three.csv"
 expect_fail "wrong dimension" "three.csv.*3 columns.*expects 2" "$t/o.csv" -- "$nflow" eval "$t/m.nfm" --data "$t/three.csv" --out "$t/o.csv"
 expect_fail "unknown option" "unknown option '--bogus'" "$t/o.nfm" -- "$nflow" train --data "$t/moons.csv" --out "$t/o.nfm" --bogus 3
 expect_fail "bad number" "--lr.*'abc'" "$t/o.nfm" -- "$nflow" train --data "$t/moons.csv" --out "$t/o.nfm" --lr abc
-expect_fail "unknown model" "--model.*'glow'" "$t/o.nfm" -- "$nflow" train --data "$t/moons.csv" --out "$t/o.nfm" --model glow
+expect_fail "unknown model" "--model.*'flowy'" "$t/o.nfm" -- "$nflow" train --data "$t/moons.csv" --out "$t/o.nfm" --model flowy
 expect_fail "unknown command" "unknown command" - -- "$nflow" frobnicate
 expect_fail "unknown toy" "two_moons" "$t/o.csv" -- "$nflow" toy nosuch --n 5 --out "$t/o.csv"
 expect_fail "missing folder" "nodir/o.nfm" - -- "$nflow" train --data "$t/moons.csv" --out "$t/nodir/o.nfm"

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "cli.h"
+#include "extras/nflow_extras.h"
 
 static int load(const char *cmd, const char *path, nf_flow **f)
 {
@@ -148,20 +149,24 @@ int cmd_sample(int argc, char **argv)
     const char *out = NULL, *model_path = NULL, *log_prob_path = NULL, *context_path = NULL;
     int n = 0, threads = 0;
     uint64_t seed = 1;
+    double temperature = 1;
     cli_option opts[] = {
         {"n", OPT_INT, &n, "number of samples (with --context: per context row, default 1)", 0},
+        {"temperature", OPT_DOUBLE, &temperature, "scale the base's draws by this (Glow's 0.7: less varied, cleaner "
+                                                  "samples; default 1: the model's own distribution)", 0},
         {"context", OPT_STRING, &context_path, "a conditional model: its context rows (.csv or .npy, one value per "
                                                "context column); rows i*N .. i*N+N-1 of the output are drawn given "
                                                "row i, in the training data's layout (without the model's list of "
                                                "context columns: x, then the context)", 0},
         {"seed", OPT_U64, &seed, "random seed (default 1)", 0},
-        {"out", OPT_STRING, &out, "file to write (.csv or .npy)", 0},
+        {"out", OPT_STRING, &out, "file to write (.csv or .npy; .png for an image model: a grid of the samples, a "
+                                  "row per context row with --context)", 0},
         {"log-prob", OPT_STRING, &log_prob_path, "also write each sample's log-density (nats; .csv or .npy), "
                                                  "computed in the sampling pass", 0},
         {"threads", OPT_INT, &threads, "threads (default: what the process may use: its affinity mask, one per core, its CPU quota)", 0},
         {NULL, 0, NULL, NULL, 0},
     };
-    cli_command cmd = {"sample", "sample MODEL --n N [--context FILE] [--seed S] --out FILE [--log-prob FILE]",
+    cli_command cmd = {"sample", "sample MODEL --n N [--context FILE] [--seed S] [--temperature T] --out FILE [--log-prob FILE]",
                        "Draws samples from a model; from a conditional model p(x | c), N per row of --context.",
                        opts, 1, &model_path};
     int rc = cli_parse(&cmd, argc, argv);
@@ -186,7 +191,15 @@ int cmd_sample(int argc, char **argv)
     rc = 1;
     if (load("sample", model_path, &f))
         goto done;
-    int dim = nf_flow_dim(f), nc = nf_flow_context_dim(f);
+    int dim = nf_flow_dim(f), nc = nf_flow_context_dim(f), shape[3];
+    size_t len = strlen(out);
+    int png = len >= 4 && !strcmp(out + len - 4, ".png");
+    if (png && !nf_flow_image_shape(f, shape)) {
+        cli_error("sample", "--out %s: a .png grid is drawn for an image model; this one models columns (write "
+                            ".csv or .npy)", out);
+        rc = EXIT_USAGE;
+        goto done;
+    }
     if ((rc = cli_read_context("sample", "model", model_path, nc, context_path, "", &ctx)))
         goto done;
     rc = 1;
@@ -210,12 +223,16 @@ int cmd_sample(int argc, char **argv)
     if (nc) { /* rows i*n .. i*n+n-1 given context row i, written in the training data's layout */
         for (size_t i = 0; i < m.rows; i++)
             memcpy(given + i * (size_t)nc, ctx.values + i / (size_t)n * (size_t)nc, sizeof(float) * (size_t)nc);
-        if (!(st = nf_flow_sample_given(f, given, m.rows, seed, x, lp)))
+        if (!(st = nf_flow_sample_tempered(f, given, m.rows, seed, temperature, x, lp)) && !png)
             st = nf_columns_merge(x, dim, given, nc, m.rows, nf_flow_context_columns(f), m.values);
     } else {
-        st = nf_flow_sample(f, m.rows, seed, m.values, lp);
+        st = nf_flow_sample_tempered(f, NULL, m.rows, seed, temperature, m.values, lp);
     }
-    if (st || (st = nf_matrix_write(out, &m)) || (lp && (st = nf_matrix_write_double(log_prob_path, lp, m.rows, 1)))) {
+    if (!st && png) /* the grid: a row per context row (of n images), else square-ish */
+        st = nf_plot_images_png(out, nc ? x : m.values, m.rows, shape, nc ? n : 0);
+    else if (!st)
+        st = nf_matrix_write(out, &m);
+    if (st || (lp && (st = nf_matrix_write_double(log_prob_path, lp, m.rows, 1)))) {
         cli_fail("sample", st);
         goto done;
     }

@@ -62,7 +62,8 @@ static void draw_bar(progress_state *s, const nf_train_progress *p)
         double more = end < s->max_seconds ? ceil((s->max_seconds - end) / len) : 0;
         if (more > s->max_epochs - p->epoch)
             more = s->max_epochs - p->epoch;
-        cli_format_duration(left + (more > 0 ? more : 0) * len, t_run, sizeof t_run);
+        double run_left = left + (more > 0 ? more : 0) * len, cap = s->max_seconds - (now - s->started);
+        cli_format_duration(run_left < cap ? run_left : cap > 0 ? cap : 0, t_run, sizeof t_run);
         snprintf(extra, sizeof extra, " (run %s)", t_run);
     }
     if (s->line_open) { /* the last epoch's line stays, above the bar */
@@ -121,7 +122,10 @@ static int show_progress(const nf_train_progress *p, void *user)
     if (p->in_epoch) {
         if (s->bar)
             draw_bar(s, p);
-        return 0; /* --max-time stops after an epoch */
+        /* --max-time stops inside an epoch too (an image model's is minutes
+         * long); the library keeps the parameters where it stopped when they
+         * beat the best epoch's on the validation rows */
+        return s->max_seconds > 0 && cli_seconds() - s->started >= s->max_seconds;
     }
     double now = cli_seconds();
     int stop = s->max_seconds > 0 && now - s->started >= s->max_seconds;
@@ -156,7 +160,7 @@ static int resume_options(const cli_command *cmd, const char *path, nf_train_opt
     static const char *const arch[] = {"model", "layers", "hidden", "hidden-layers", "activation", "partition",
                                        "base", "order", "degrees", "batch-norm", "components",
                                        "actnorm", "no-whiten", "tail-weight", "scale-bound", "bins",
-                                       "tail-bound", "context-columns", "bounds"};
+                                       "tail-bound", "context-columns", "bounds", "levels", "steps", "channels"};
     for (size_t i = 0; i < sizeof arch / sizeof arch[0]; i++)
         if (cli_seen(cmd, arch[i]))
             return cli_error("train", "--%s cannot be used with --resume: the model comes from %s", arch[i], path),
@@ -233,12 +237,13 @@ static void print_json_config(const nf_flow *f, const nf_train_options *o)
            "\"batch_norm\": %d, \"actnorm\": %d, \"components\": %d, \"bins\": %d, \"tail_bound\": %g, "
            "\"log_scale_bound\": %g, \"whiten\": %d, \"tail_weight\": %g, \"context_dim\": %d, \"seed\": %llu, "
            "\"batch\": %d, \"lr\": %g, \"lr_decay\": %g, \"weight_decay\": %g, \"clip\": %g, \"dropout\": %g, "
-           "\"epochs\": %d, \"patience\": %d, \"patience_steps\": %d}",
+           "\"epochs\": %d, \"patience\": %d, \"patience_steps\": %d, \"levels\": %d, \"image_shape\": [%d, %d, %d]}",
            nf_model_name(c.model), c.layers, c.hidden, c.hidden_layers, acts[c.activation & 1],
            parts[(unsigned)c.partition < 3 ? c.partition : 0], orders[(unsigned)c.order < 3 ? c.order : 0],
            c.random_degrees, c.batch_norm, c.actnorm, c.components, c.bins, c.tail_bound, c.log_scale_bound,
            c.whiten, c.tail_weight, c.context_dim, (unsigned long long)c.seed, o->batch, o->lr, o->lr_decay,
-           o->weight_decay, o->clip_norm, o->dropout, o->max_epochs, o->patience, o->patience_steps);
+           o->weight_decay, o->clip_norm, o->dropout, o->max_epochs, o->patience, o->patience_steps, c.levels,
+           c.image_shape[0], c.image_shape[1], c.image_shape[2]);
 }
 
 /* The first option given that shapes one model (NULL: none). The race
@@ -248,7 +253,8 @@ static const char *shape_option(const cli_command *cmd)
 {
     static const char *const shape[] = {"layers", "hidden", "hidden-layers", "activation", "partition", "order",
                                         "degrees", "batch-norm", "actnorm", "components", "bins", "tail-bound",
-                                        "base", "no-whiten", "tail-weight", "scale-bound"};
+                                        "base", "no-whiten", "tail-weight", "scale-bound", "levels", "steps",
+                                        "channels"};
     for (size_t i = 0; i < sizeof shape / sizeof shape[0]; i++)
         if (cli_seen(cmd, shape[i]))
             return shape[i];
@@ -310,6 +316,7 @@ int cmd_train(int argc, char **argv)
     int bins = 8;
     double max_time = 0;
     int layers = 0, hidden = 0, hidden_layers = 0, threads = 0, json = 0, quiet = 0;
+    int levels = 0, steps = 0, channels = 0; /* image models */
     uint64_t seed = 1;
     nf_train_options topt;
     nf_train_options_default(&topt);
@@ -327,14 +334,20 @@ int cmd_train(int argc, char **argv)
                                              "one), e.g. 0-1=0:1,2=0: ; the model maps them to the real line first, "
                                              "so that its density and samples stay inside", 0},
         {"model", OPT_STRING, &model, "auto | maf | maf-mog | realnvp | nice | nsf | nsf-ar | made | made-mog | iaf | iaf-mog | gaussian | gmm "
-                                      "(default auto: a race among maf-mog, maf, nsf-ar, made-mog and, up to 32 "
+                                      "| glow | realnvp-ms (default auto: a race among maf-mog, maf, nsf-ar, made-mog and, up to 32 "
                                       "columns without a context, gmm, scored on the validation rows; with an option that shapes one model (--hidden, --layers, "
-                                      "...), the data's rule: maf-mog up to 2,000,000 values or 4 columns, maf beyond)", 0},
+                                      "...), the data's rule: maf-mog up to 2,000,000 values or 4 columns, maf beyond; for images, glow)", 0},
         {"out", OPT_STRING, &out, "model file to write", 0},
         {"layers", OPT_INT, &layers, "MADEs or coupling layers (default 5 MADEs, 8 couplings)", 0},
         {"hidden", OPT_INT, &hidden, "units per hidden layer (default from the data: 100, or 4 x columns up to 512 "
                                      "from 50,000 rows)", 0},
-        {"hidden-layers", OPT_INT, &hidden_layers, "hidden layers per coupling network (default 2)", 0},
+        {"hidden-layers", OPT_INT, &hidden_layers, "hidden layers per coupling network (default 2); of an image model, "
+                                                   "residual blocks per network (default 1)", 0},
+        {"levels", OPT_INT, &levels, "glow, realnvp-ms: levels of the multi-scale architecture, half the channels "
+                                     "factored out after each but the last (default 2)", 0},
+        {"steps", OPT_INT, &steps, "glow, realnvp-ms: steps (couplings) per level, as --layers (default 8)", 0},
+        {"channels", OPT_INT, &channels, "glow, realnvp-ms: channels of the couplings' convolutional networks, as "
+                                         "--hidden (default 32)", 0},
         {"activation", OPT_STRING, &activation, "relu | tanh (default relu)", 0},
         {"partition", OPT_STRING, &partition, "even_odd | halves: which dimensions condition (default even_odd)", 0},
         {"order", OPT_STRING, &order, "natural | reversed | random: input order of the first MADE; natural and "
@@ -358,7 +371,7 @@ int cmd_train(int argc, char **argv)
                                             "no tail floor)", 0},
         {"tail-weight", OPT_DOUBLE, &tail_weight, "weight of the Gaussian fit in the density, a floor under the "
                                                   "tails (default 1e-3; 0: the flow alone)", 0},
-        {"lr", OPT_DOUBLE, &topt.lr, "Adam learning rate (default 1e-3)", 0},
+        {"lr", OPT_DOUBLE, &topt.lr, "Adam learning rate (default 1e-3; 2e-3 for an image model)", 0},
         {"lr-decay", OPT_DOUBLE, &topt.lr_decay, "multiply the lr by this after patience/4 epochs without gain (default 0.5)", 0},
         {"weight-decay", OPT_DOUBLE, &topt.weight_decay, "L2 weight decay (default 1e-6)", 0},
         {"clip", OPT_DOUBLE, &topt.clip_norm, "gradient-norm clipping, 0 = off (default 100)", 0},
@@ -369,7 +382,7 @@ int cmd_train(int argc, char **argv)
         {"patience", OPT_INT, &topt.patience, "stop after this many epochs without validation gain (default 20) ...", 0},
         {"patience-steps", OPT_INT, &topt.patience_steps, "... once they are at least this many steps (default 1000; "
                                                           "lr decays wait for a quarter of it)", 0},
-        {"max-time", OPT_DOUBLE, &max_time, "stop after the epoch that passes this many seconds of this run, keeping the best epoch (default: no limit)", 0},
+        {"max-time", OPT_DOUBLE, &max_time, "stop once this run has trained this many seconds, inside an epoch too, keeping the best epoch (or the parameters where it stopped, when better on the validation rows) (default: no limit)", 0},
         {"seed", OPT_U64, &seed, "seed for the split, the initial parameters and the shuffling (default 1)", 0},
         {"threads", OPT_INT, &threads, "threads (default: what the process may use: its affinity mask, one per core, its CPU quota)", 0},
         {"plot", OPT_STRING, &plot, "2-D data only: write a PNG of density, data and samples", 0},
@@ -493,6 +506,8 @@ int cmd_train(int argc, char **argv)
         rc = st == NF_ERR_INVALID && !resume ? EXIT_USAGE : 1;
         goto done;
     }
+    if (race && nf_data_image_shape(d, NULL))
+        race = 0; /* images: glow, the data's rule (the race's candidates are for columns) */
     size_t dim = (size_t)nf_data_dim(d), n_context = (size_t)nf_data_context_dim(d);
     const float *train, *train_c, *val, *val_c;
     size_t n_train = nf_data_rows(d, NF_PART_TRAIN, &train, &train_c), n_val = nf_data_rows(d, NF_PART_VAL, &val, &val_c);
@@ -534,6 +549,7 @@ int cmd_train(int argc, char **argv)
         model = nf_model_name(cfg.model);
         if (!cli_seen(&cmd, "batch")) topt.batch = sized.batch;
         if (!cli_seen(&cmd, "dropout")) topt.dropout = sized.dropout;
+        if (!cli_seen(&cmd, "lr")) topt.lr = sized.lr;
         if (!cli_seen(&cmd, "epochs")) topt.max_epochs = sized.max_epochs;
         if (no_whiten) cfg.whiten = 0; /* else the model's own default (the gmm has its own covariances) */
         if (cli_seen(&cmd, "tail-weight")) cfg.tail_weight = tail_weight;
@@ -542,6 +558,9 @@ int cmd_train(int argc, char **argv)
         cfg.tail_bound = tail_bound;
         if (layers) cfg.layers = layers;
         if (hidden) cfg.hidden = hidden;
+        if (steps) cfg.layers = steps;
+        if (channels) cfg.hidden = channels;
+        if (levels) cfg.levels = levels;
         if (cli_seen(&cmd, "hidden-layers")) cfg.hidden_layers = hidden_layers;
         if (activation) cfg.activation = (nf_activation)a;
         if (partition) cfg.partition = (nf_partition)p;
@@ -573,6 +592,11 @@ int cmd_train(int argc, char **argv)
             fprintf(stderr, "nflow train: gmm: a mixture of full-covariance Gaussians fitted by EM to %zu rows x %zu "
                             "columns, %s\n", n_train, dim,
                     cfg.components ? "the components given" : "1 to 64 components, chosen on the validation rows");
+        else if (m == NF_MODEL_GLOW || m == NF_MODEL_REALNVP_MS)
+            fprintf(stderr, "nflow train: %s, %d levels of %d steps, networks of %d channels and %d residual block%s, "
+                            "batch %d (%zu images of %d x %d x %d; the options override)\n",
+                    model, cfg.levels, cfg.layers, cfg.hidden, cfg.hidden_layers, cfg.hidden_layers == 1 ? "" : "s",
+                    topt.batch, n_train, cfg.image_shape[0], cfg.image_shape[1], cfg.image_shape[2]);
         else
             fprintf(stderr,
                     "nflow train: %s, %d layers of %d x %d units, batch %d, dropout %g%s (chosen for %zu rows x %zu "
@@ -594,6 +618,8 @@ int cmd_train(int argc, char **argv)
     }
     if (ps.bar)
         topt.progress_seconds = 0.2;
+    else if (max_time > 0)
+        topt.progress_seconds = 0.5; /* for --max-time inside an epoch */
     topt.progress = show_progress;
     topt.user = &ps;
     nf_train_result res;

@@ -121,7 +121,7 @@ class nf_config(Structure):
                 ("order", c_int), ("random_degrees", c_int), ("batch_norm", c_int), ("actnorm", c_int),
                 ("log_scale_bound", c_double), ("components", c_int), ("whiten", c_int),
                 ("tail_weight", c_double), ("bins", c_int), ("tail_bound", c_double),
-                ("context_dim", c_int)]
+                ("context_dim", c_int), ("image_shape", c_int * 3), ("levels", c_int)]
 
 
 class nf_made_options(Structure):
@@ -249,6 +249,8 @@ _declare("nf_flow_outside_bounds", c_size_t, flow_p, c_float_p, c_size_t, POINTE
 _declare("nf_flow_fit_standardization_given", _S, flow_p, c_float_p, c_float_p, c_size_t)
 _declare("nf_flow_log_prob_given", _S, flow_p, c_float_p, c_float_p, c_size_t, c_double_p)
 _declare("nf_flow_sample_given", _S, flow_p, c_float_p, c_size_t, c_uint64, c_float_p, c_double_p)
+_declare("nf_flow_sample_tempered", _S, flow_p, c_float_p, c_size_t, c_uint64, c_double, c_float_p, c_double_p)
+_declare("nf_flow_image_shape", c_int, flow_p, c_int_p)
 _declare("nf_flow_encode_given", _S, flow_p, c_float_p, c_float_p, c_size_t, c_float_p)
 _declare("nf_flow_decode_given", _S, flow_p, c_float_p, c_float_p, c_size_t, c_float_p)
 _declare("nf_train_options_init", None, POINTER(nf_train_options), c_size_t)
@@ -291,7 +293,8 @@ _declare("nf_flow_load", _S, POINTER(flow_p), c_char_p)
 class nf_data_options(Structure):
     _fields_ = [("struct_size", c_size_t), ("columns", c_char_p), ("context_columns", c_char_p), ("bounds", c_char_p),
                 ("lo", c_double_p), ("hi", c_double_p), ("dequantize", c_int), ("val_fraction", c_double),
-                ("test_fraction", c_double), ("seed", c_uint64), ("dim", c_int), ("context_dim", c_int)]
+                ("test_fraction", c_double), ("seed", c_uint64), ("dim", c_int), ("context_dim", c_int),
+                ("image_shape", c_int * 3)]
 
 
 class nf_eval_report(Structure):

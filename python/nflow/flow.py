@@ -126,9 +126,10 @@ def _check_kernels():
 
 
 # ---- arrays ------------------------------------------------------------------
-def _rows(X, name, dim=None):
+def _rows(X, name, dim=None, images=False):
     """X as a C-contiguous float32 (rows, dim) array, checked: 2-D, numeric,
-    finite, `dim` columns. A float32 C-ordered array is used as it is."""
+    finite, `dim` columns. A float32 C-ordered array is used as it is.
+    images: (N, H, W) or (N, H, W, C) arrays are taken too, a row each."""
     if hasattr(X, "toarray") and hasattr(X, "nnz"):  # scipy.sparse, without importing it
         raise TypeError("%s is a sparse matrix: sparse input is not supported (a density needs every value); "
                         "pass %s.toarray()" % (name, name))
@@ -139,6 +140,8 @@ def _rows(X, name, dim=None):
         raise ValueError("%s: Complex data not supported (nflow models real numbers)" % name)
     if a.dtype.kind not in "fiub":
         raise ValueError("%s must hold real numbers, not %s" % (name, a.dtype))
+    if images and a.ndim in (3, 4):
+        a = a.reshape(a.shape[0], -1)
     if a.ndim != 2:
         raise ValueError("%s must be 2-D (rows, columns), not %d-D of shape %s%s" %
                          (name, a.ndim, a.shape, ". Reshape your data: %s.reshape(-1, 1) for one column" % name
@@ -374,8 +377,9 @@ class Flow:
     def __init__(self, model=None, layers=None, hidden=None, hidden_layers=None, activation="relu",
                  base="normal", partition="even_odd", order="natural", degrees="sequential", components=None,
                  batch_norm=False, actnorm=False, whiten=True, tail_weight=1e-3, scale_bound=3.0, bins=8,
-                 tail_bound=3.0, bounds=None, seed=1):
+                 tail_bound=3.0, bounds=None, seed=1, levels=None):
         self.model = model
+        self.levels = levels
         self.layers = layers
         self.hidden = hidden
         self.hidden_layers = hidden_layers
@@ -495,6 +499,12 @@ class Flow:
         return self.dim
 
     @property
+    def image_shape_(self):
+        """(height, width, channels) of an image model's images; None for a model of columns."""
+        shape = (ctypes.c_int * 3)()
+        return tuple(shape) if self._f and lib.nf_flow_image_shape(self._f, shape) else None
+
+    @property
     def n_params(self):
         return lib.nf_flow_param_count(self._need())
 
@@ -564,7 +574,7 @@ class Flow:
         cfg.log_scale_bound = float(self.scale_bound)
         cfg.bins = _int(self.bins, "bins")
         cfg.tail_bound = float(self.tail_bound)
-        for name in ("layers", "hidden", "hidden_layers", "components"):
+        for name in ("layers", "hidden", "hidden_layers", "components", "levels"):
             if getattr(self, name) is not None:
                 setattr(cfg, name, _int(getattr(self, name), name))
         cfg.activation = _choice("activation", self.activation, _lib.ACTIVATIONS)
@@ -589,7 +599,7 @@ class Flow:
         return f
 
     # ---- maximum-likelihood training --------------------------------------
-    def fit(self, X, y=None, *, X_val=None, epochs=None, batch=None, lr=1e-3, lr_decay=0.5, weight_decay=1e-6,
+    def fit(self, X, y=None, *, X_val=None, epochs=None, batch=None, lr=None, lr_decay=0.5, weight_decay=1e-6,
             clip_norm=100.0, patience=20, patience_steps=1000, seed=None, max_time=None,
             validation_fraction=0.1, test_fraction=0.0, dequantize=False, warm_start=False, verbose=True,
             callback=None, progress_seconds=0.0, context=None, context_val=None, dropout=None):
@@ -604,8 +614,9 @@ class Flow:
         validation_fraction=0 trains on all of X without early stopping.
         Standardisation (and the Gaussian start) come from the training rows.
         epochs None: 1000 (0 for the Gaussian model); batch None: from the
-        data's size. seed None: the Flow's seed. max_time: stop after the
-        epoch that passes this many seconds, keeping the best epoch.
+        data's size. seed None: the Flow's seed. max_time: stop once this
+        many seconds have passed (inside an epoch too), keeping the best
+        epoch, or the parameters where it stopped when better.
         dequantize: add U[0,1) noise to the columns holding only whole
         numbers (a warning names them otherwise). warm_start: train the
         present model further (no new model, no new standardisation).
@@ -637,12 +648,17 @@ class Flow:
         if warm_start and not self._f:
             raise ValueError("warm_start=True: this Flow has no model to train further")
         dim = self.dim if warm_start else None
-        x = _rows(X, "X", dim)
+        if not hasattr(X, "nnz"):  # (scipy.sparse: refused by _rows)
+            X = np.asarray(X)
+        shape = X.shape[1:] if X.ndim in (3, 4) else None  # images: (N, H, W) or (N, H, W, C)
+        if shape is not None and len(shape) == 2:
+            shape = shape + (1,)
+        x = _rows(X, "X", dim, images=True)
         dim = x.shape[1]
         if dim < 1:
             raise ValueError("X has no columns")
         val_given = X_val is not None
-        xv = _rows(X_val, "X_val", dim) if val_given else None
+        xv = _rows(X_val, "X_val", dim, images=shape is not None) if val_given else None
         # the contexts of a conditional model (warm_start: the model's width)
         c = cv = None
         nc_model = self.context_dim if warm_start else None
@@ -695,6 +711,8 @@ class Flow:
         dopt.val_fraction, dopt.test_fraction = validation_fraction, test_fraction
         if lohi is not None:
             dopt.lo, dopt.hi = _dptr(lohi[0]), _dptr(lohi[1])
+        if shape is not None:
+            dopt.image_shape[:] = [int(v) for v in shape]
         data = _lib.data_p()
         n_v = 0 if xv is None else xv.shape[0]
         st = lib.nf_data_from_arrays(ctypes.byref(data), _fptr(x), _cptr(c), x.shape[0], dim, nc,
@@ -705,7 +723,7 @@ class Flow:
         try:  # the prepared data are freed however fit ends
             buf = ctypes.create_string_buffer(128)
             n_int = lib.nf_data_integer_columns(data, buf, len(buf))
-            if n_int and not dequantize:
+            if n_int and not dequantize and shape is None:  # images are always dequantised
                 warnings.warn("%d of %d columns hold only whole numbers (%s; 0-based): a flow can raise its likelihood "
                               "without limit by narrowing onto them; fit(..., dequantize=True) adds U[0,1) noise" %
                               (n_int, dim, buf.value.decode()), stacklevel=2)
@@ -719,6 +737,8 @@ class Flow:
             if name == "auto" and shaped is not None:
                 raise ValueError("%s shapes one model: name it (model='maf-mog', 'maf', ...) to set it; model='auto' "
                                  "races the candidates at their own defaults" % shaped)
+            if race and shape is not None:
+                race = False  # images: glow, the data's rule (the race's candidates are for columns)
             if race:
                 name = None
             if name is not None:
@@ -728,7 +748,9 @@ class Flow:
             model = self.model_ or self._kind() if warm_start else _MODEL_NAMES[cfg.model]
             if batch is not None:
                 topt.batch = _int(batch, "batch")
-            topt.lr, topt.lr_decay, topt.weight_decay, topt.clip_norm = lr, lr_decay, weight_decay, clip_norm
+            if lr is not None:  # else the data's (1e-3; 2e-3 for images)
+                topt.lr = lr
+            topt.lr_decay, topt.weight_decay, topt.clip_norm = lr_decay, weight_decay, clip_norm
             if epochs is not None:
                 topt.max_epochs = _int(epochs, "epochs")
             elif model == "gaussian":
@@ -773,7 +795,8 @@ class Flow:
                      "best_val_log_likelihood": p.best_val, "bad_epochs": p.bad_epochs, "seconds": p.seconds,
                      "rows_done": p.rows_done, "rows_per_epoch": p.rows_per_epoch}
                 if d["in_epoch"]:  # Ctrl-C is seen here too; the user's callback only when asked for
-                    if callback is not None and progress_seconds > 0 and callback(d):
+                    if (callback is not None and progress_seconds > 0 and callback(d)) or \
+                            (max_time is not None and time.monotonic() - started >= max_time):
                         asked_stop.append(p.epoch)
                         return True
                     return False
@@ -849,7 +872,7 @@ class Flow:
         """log p(x) per row in nats: float64 (rows,). A conditional model:
         log p(x | c), context (rows, context_dim) one row per row of X."""
         f = self._need()
-        x = _rows(X, "X", self.dim)
+        x = _rows(X, "X", self.dim, images=self.image_shape_ is not None)
         c = self._given(context, x.shape[0])
         out = np.empty(x.shape[0], np.float64)
         with self._lock:
@@ -909,13 +932,15 @@ class Flow:
         with self._lock:
             return int(lib.nf_flow_count_far_from_data(f, _fptr(x), x.shape[0]))
 
-    def sample(self, n, seed=1, return_log_prob=False, context=None):
+    def sample(self, n, seed=1, return_log_prob=False, context=None, temperature=1.0):
         """n samples drawn with `seed` (float32, (n, dim)); nflow sample --seed S
         draws the same ones. With return_log_prob, also their log-densities
         (float64, from the sampling pass). A conditional model: n samples per
         row of context (rows, context_dim), (rows * n, dim) in all, rows
         i*n .. i*n+n-1 drawn given context row i: the x that `nflow sample
-        --context` draws (it writes each row's context beside)."""
+        --context` draws (it writes each row's context beside). temperature
+        scales the base's draws (Glow's 0.7). An image model's samples come
+        as images, (n, H, W, C)."""
         f = self._need()
         n = _int(n, "n", 0, 2 ** 63 - 1)
         seed = _seed(seed)
@@ -927,8 +952,10 @@ class Flow:
         lp = np.empty(rows, np.float64) if return_log_prob else None
         if rows:
             with self._lock:
-                _check(lib.nf_flow_sample_given(f, _cptr(c), rows, seed, _fptr(x),
-                                                _dptr(lp) if return_log_prob else None))
+                _check(lib.nf_flow_sample_tempered(f, _cptr(c), rows, seed, float(temperature), _fptr(x),
+                                                   _dptr(lp) if return_log_prob else None))
+        if self.image_shape_ is not None:
+            x = x.reshape((rows,) + self.image_shape_)
         return (x, lp) if return_log_prob else x
 
     def transform(self, X, context=None):

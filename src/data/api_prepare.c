@@ -367,6 +367,17 @@ nf_status nf_data_from_arrays(nf_data **out, const float *x, const float *contex
     nf_status st = start(out, caller, &o, "X");
     if (st)
         return st;
+    const int *shape = o.image_shape;
+    if (shape[0] || shape[1] || shape[2]) {
+        if (shape[0] < 1 || shape[1] < 1 || shape[2] < 1 || (double)shape[0] * shape[1] * shape[2] != dim ||
+            context_dim) {
+            nf_data_free(*out);
+            *out = NULL;
+            return nf_fail(NF_ERR_INVALID, "X: images of %d x %d x %d are not rows of %d values%s", shape[0], shape[1],
+                           shape[2], dim, context_dim ? " (and image data take no context)" : "");
+        }
+        memcpy((*out)->image, shape, sizeof (*out)->image);
+    }
     char list[48]; /* [x | c]: the context is the last context_dim columns */
     if (context_dim == 1)
         snprintf(list, sizeof list, "%d", dim);
@@ -380,6 +391,8 @@ nf_status nf_data_from_arrays(nf_data **out, const float *x, const float *contex
         st = join(val, val_context, val_rows, dim, context_dim, &extra[0]);
     if (!st)
         st = prepare(*out, &all, extra, names, context_dim ? list : NULL, &o);
+    if (!st && shape[0] && !(*out)->image[0])
+        st = nf_fail(NF_ERR_FORMAT, "X: image values must lie in [0, 256) (8-bit pixels, or floats below 256)");
     nf_matrix_free(&all);
     nf_matrix_free(&extra[0]);
     if (st) {

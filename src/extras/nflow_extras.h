@@ -50,6 +50,15 @@ NF_API nf_status nf_plot_target_png(nf_flow *f, const char *target, const char *
 NF_API nf_status nf_plot_compare_png(nf_flow *a, const char *title_a, nf_flow *b, const char *title_b,
                                      const char *path, size_t n_samples, uint64_t seed, double lo, double hi);
 
+/* ---- images ------------------------------------------------------------ */
+
+/* A grid of n images (rows of x, height x width x channels each, channels
+ * innermost, values in [0, 256) as an image model gives them; 1 channel:
+ * grey, 3: colour), `columns` to a row (0: a square-ish grid), each drawn
+ * at a whole multiple of its size (images under 64 pixels a side are
+ * enlarged), 2 pixels apart on white. */
+NF_API nf_status nf_plot_images_png(const char *path, const float *x, size_t n, const int shape[3], int columns);
+
 #ifdef __cplusplus
 }
 #endif

@@ -278,6 +278,13 @@ static nf_status write_png(const char *path, const canvas *cv, png_error_state *
     return atomic_commit(&af);
 }
 
+nf_status plot_write_rgb_png(const char *path, const unsigned char *rgb, int w, int h)
+{
+    canvas cv = {(unsigned char *)rgb, w, h}; /* write_png only reads it */
+    png_error_state err = {{0}, 0};
+    return write_png(path, &cv, &err);
+}
+
 /* ---- entry point ----------------------------------------------------------- */
 
 nf_status plot_write_png(const char *path, const plot_panel *panels, int n_panels, int size, double lo, double hi)

@@ -25,4 +25,8 @@ typedef struct plot_panel {
  * its minimum to its maximum value. */
 nf_status plot_write_png(const char *path, const plot_panel *panels, int n_panels, int size, double lo, double hi);
 
+/* An RGB picture (w x h pixels, 3 bytes each, row 0 at the top) to path,
+ * through a temporary file as plot_write_png. */
+nf_status plot_write_rgb_png(const char *path, const unsigned char *rgb, int w, int h);
+
 #endif

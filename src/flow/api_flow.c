@@ -81,16 +81,16 @@ static void inference_end(nf_flow *f, unsigned fp)
     flow_set_inference(f, 0);
 }
 
-static int chunk_rows(size_t rows) { return rows < EVAL_CHUNK ? (int)rows : EVAL_CHUNK; }
+static int chunk_rows(const nf_flow *f, size_t rows) { return flow_chunk(f, rows < EVAL_CHUNK ? (int)rows : EVAL_CHUNK); }
 
 nf_status nf_flow_log_prob_given(nf_flow *f, const float *x, const float *context, size_t rows, double *log_prob)
 {
     nf_status st = ready_given(f, x, context, rows);
-    if (st || !rows || (st = flow_reserve(f, chunk_rows(rows))))
+    if (st || !rows || (st = flow_reserve(f, chunk_rows(f, rows))))
         return st;
     unsigned fp = inference_begin(f);
-    for (size_t r0 = 0; r0 < rows; r0 += EVAL_CHUNK) {
-        int n = chunk_rows(rows - r0);
+    for (size_t r0 = 0; r0 < rows; r0 += (size_t)chunk_rows(f, EVAL_CHUNK)) {
+        int n = chunk_rows(f, rows - r0);
         flow_load_context(f, context, r0, n);
         flow_log_prob_rows(f, n, x + r0 * f->dim, log_prob + r0);
     }
@@ -108,10 +108,10 @@ nf_status nf_flow_gaussian_log_prob(nf_flow *f, const float *x, size_t rows, dou
     nf_status st = ready(f, x, rows);
     if (!st && !f->fit.chol)
         st = nf_fail(NF_ERR_UNSUPPORTED, "the model has no Gaussian fit (trained without whitening)");
-    if (st || !rows || (st = flow_reserve(f, chunk_rows(rows))))
+    if (st || !rows || (st = flow_reserve(f, chunk_rows(f, rows))))
         return st;
-    for (size_t r0 = 0; r0 < rows; r0 += EVAL_CHUNK)
-        flow_gauss_log_prob(f, chunk_rows(rows - r0), x + r0 * f->dim, log_prob + r0);
+    for (size_t r0 = 0; r0 < rows; r0 += (size_t)chunk_rows(f, EVAL_CHUNK))
+        flow_gauss_log_prob(f, chunk_rows(f, rows - r0), x + r0 * f->dim, log_prob + r0);
     return NF_OK;
 }
 
@@ -142,11 +142,11 @@ nf_status nf_flow_encode_given(nf_flow *f, const float *x, const float *context,
         snprintf(why, sizeof why, "%s", nf_last_error());
         return nf_fail(st, "%s: it has no latent code", why);
     }
-    if (st || !rows || (st = flow_reserve(f, chunk_rows(rows))))
+    if (st || !rows || (st = flow_reserve(f, chunk_rows(f, rows))))
         return st;
     unsigned fp = inference_begin(f);
-    for (size_t r0 = 0; r0 < rows; r0 += EVAL_CHUNK) {
-        int n = chunk_rows(rows - r0);
+    for (size_t r0 = 0; r0 < rows; r0 += (size_t)chunk_rows(f, EVAL_CHUNK)) {
+        int n = chunk_rows(f, rows - r0);
         flow_load_context(f, context, r0, n);
         flow_x2z(f, n, x + r0 * f->dim, f->work.logp);
         memcpy(z + r0 * f->dim, f->work.act[f->n_layers - 1], sizeof(float) * n * f->dim);
@@ -163,11 +163,11 @@ nf_status nf_flow_encode(nf_flow *f, const float *x, size_t rows, float *z)
 nf_status nf_flow_decode_given(nf_flow *f, const float *z, const float *context, size_t rows, float *x)
 {
     nf_status st = ready_given(f, z, context, rows);
-    if (st || !rows || (st = flow_reserve(f, chunk_rows(rows))))
+    if (st || !rows || (st = flow_reserve(f, chunk_rows(f, rows))))
         return st;
     unsigned fp = inference_begin(f);
-    for (size_t r0 = 0; r0 < rows; r0 += EVAL_CHUNK) {
-        int n = chunk_rows(rows - r0);
+    for (size_t r0 = 0; r0 < rows; r0 += (size_t)chunk_rows(f, EVAL_CHUNK)) {
+        int n = chunk_rows(f, rows - r0);
         flow_load_context(f, context, r0, n);
         flow_z2x(f, n, z + r0 * f->dim, x + r0 * f->dim, NULL);
     }
@@ -183,8 +183,20 @@ nf_status nf_flow_decode(nf_flow *f, const float *z, size_t rows, float *x)
 nf_status nf_flow_sample_given(nf_flow *f, const float *context, size_t rows, uint64_t seed, float *x,
                                double *log_prob)
 {
+    return nf_flow_sample_tempered(f, context, rows, seed, 1.0, x, log_prob);
+}
+
+nf_status nf_flow_sample_tempered(nf_flow *f, const float *context, size_t rows, uint64_t seed, double temperature,
+                                  float *x, double *log_prob)
+{
     nf_status st = ready_given(f, x, context, rows);
-    if (st || !rows || (st = flow_reserve(f, rows < SAMPLE_CHUNK ? (int)rows : SAMPLE_CHUNK)))
+    if (!st && !(temperature > 0 && temperature <= 100))
+        st = nf_fail(NF_ERR_INVALID, "temperature %g out of range (0, 100]", temperature);
+    if (!st && temperature != 1 && (f->mog || f->gmm || f->base.kind == NF_BASE_UNIFORM))
+        st = nf_fail(NF_ERR_UNSUPPORTED, "a temperature scales a normal or logistic base's draws: this model's base "
+                                         "is a %s", f->mog ? "mixture (MoG)" : f->gmm ? "gmm" : "uniform box");
+    int chunk = flow_chunk(f, SAMPLE_CHUNK); /* a multiple of the base's 64-row blocks either way */
+    if (st || !rows || (st = flow_reserve(f, rows < (size_t)chunk ? (int)rows : chunk)))
         return st;
     /* The fit is of x's marginal: a conditional model's samples come from
      * the flow alone, so that none ignores its context (the floor stays in
@@ -205,11 +217,14 @@ nf_status nf_flow_sample_given(nf_flow *f, const float *context, size_t rows, ui
     real *z = f->work.act[0];
     uint64_t key = flow_base_key(f, &r); /* one draw for all the chunks */
     unsigned fp = inference_begin(f);
-    for (size_t r0 = 0; r0 < rows; r0 += SAMPLE_CHUNK) {
-        int n = rows - r0 < SAMPLE_CHUNK ? (int)(rows - r0) : SAMPLE_CHUNK;
+    for (size_t r0 = 0; r0 < rows; r0 += (size_t)chunk) {
+        int n = rows - r0 < (size_t)chunk ? (int)(rows - r0) : chunk;
         real *xo = x + r0 * p;
         flow_load_context(f, context, r0, n);
         flow_base_sample_at(f, &r, key, r0, n, z);
+        if (temperature != 1)
+            for (size_t i = 0; i < (size_t)n * p; i++)
+                z[i] = (real)(z[i] * temperature);
         if (log_prob)
             flow_base_log_prob(f, n, z, log_prob + r0);
         flow_z2x(f, n, z, xo, f->work.logp);
@@ -222,7 +237,7 @@ nf_status nf_flow_sample_given(nf_flow *f, const float *context, size_t rows, ui
         for (int i = 0; i < n && draw_fit; i++)
             if (rng_uniform(&pick) < f->fit.tail_weight) {
                 for (int j = 0; j < p; j++)
-                    drawn[(size_t)k * p + j] = (real)rng_normal(&pick);
+                    drawn[(size_t)k * p + j] = (real)(rng_normal(&pick) * temperature);
                 flow_gauss_draw(f, 1, drawn + (size_t)k * p, xo + (size_t)i * p);
                 memcpy(drawn + (size_t)k * p, xo + (size_t)i * p, sizeof(real) * p);
                 picked[k++] = i;

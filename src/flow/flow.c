@@ -1,4 +1,5 @@
 #include "flow/flow.h"
+#include "layers/conv_coupling.h"
 
 #include <math.h>
 #include <stdlib.h>
@@ -50,6 +51,8 @@ nf_status flow_add(nf_flow *f, layer *l)
         f->cap = cap;
     }
     f->layers[f->n_layers++] = l;
+    if (l->ops == &conv_coupling_ops)
+        f->row_cap = FLOW_IMAGE_CHUNK;
     return NF_OK;
 }
 

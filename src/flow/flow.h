@@ -33,6 +33,12 @@ typedef struct flow_record {
     int image[3];                /* trained on images of this height, width, channels (0s: not images) */
 } flow_record;
 
+/* Rows per evaluation or sampling pass for a flow of image layers, whose
+ * convolutional networks keep pixels x channels activations per row: 64
+ * images of 28 x 28 through a 64-channel network are already 13 MB a
+ * layer. */
+enum { FLOW_IMAGE_CHUNK = 64 };
+
 /* The passes' scratch: rows of one batch or chunk, grown by flow_reserve,
  * never saved. */
 typedef struct flow_work {
@@ -58,6 +64,7 @@ struct nf_flow {
     /* A conditional flow's context columns (0: unconditional), their
      * standardisation (context_dim each; NULL until set). */
     int context_dim;
+    int row_cap;     /* most rows per evaluation pass (0: any; FLOW_IMAGE_CHUNK with image layers) */
     double *context_mean, *context_std;
     char *context_columns; /* the tool's column list of the context (nf_flow_set_context_columns), or NULL */
     base_density base;
@@ -114,6 +121,9 @@ void flow_init_params(nf_flow *f, uint64_t seed);
 void flow_free_buffers(nf_flow *f);
 /* Grows the batch buffers to hold `rows` rows (never shrinks). */
 nf_status flow_reserve(nf_flow *f, int rows);
+/* want, or the flow's row cap when that is lower: the rows of a pass that
+ * only evaluates. */
+static inline int flow_chunk(const nf_flow *f, int want) { return f->row_cap && want > f->row_cap ? f->row_cap : want; }
 
 /* Points every conditional layer (and a conditional MoG base) at the
  * context rows of the next passes (standardised, rows x context_dim; NULL

@@ -13,8 +13,15 @@ typedef struct conv_coupling {
     int height, width, channels, active; /* active = height x width x channels, a prefix of each row */
     int mask_kind, flip;
     char *cond;  /* active entries: 1 conditions, 0 changes */
+    /* The network reads channels in_ch (n_in of them, then the context)
+     * and gives [a | mu] for channels out_ch (n_out each) per pixel; slot
+     * maps a channel to its place in either (-1: none). A checkerboard
+     * reads and changes every channel (its changed pixels zeroed in the
+     * input); a channel mask reads the conditioning channels alone and
+     * gives values for the changed ones alone. */
+    int n_in, n_out, *in_ch, *out_ch, *in_slot, *out_slot;
     real bound;
-    convnet net; /* channels + context -> 2 channels: [a | mu] per pixel */
+    convnet net; /* n_in + context -> 2 n_out channels */
     int max_rows;
     real *in, *out, *dout, *din;
 } conv_coupling;
@@ -64,10 +71,12 @@ static void condition(const layer *l, conv_coupling *c, const real *p, int rows,
         const real *s = src + (size_t)r * dim;
         real *in = c->in + (size_t)r * pixels * n_in;
         for (int q = 0; q < pixels; q++) {
-            for (int k = 0; k < ch; k++)
-                in[(size_t)q * n_in + k] = c->cond[q * ch + k] ? s[q * ch + k] : 0;
+            for (int j = 0; j < c->n_in; j++) {
+                int i = q * ch + c->in_ch[j];
+                in[(size_t)q * n_in + j] = c->cond[i] ? s[i] : 0;
+            }
             for (int j = 0; j < nctx; j++)
-                in[(size_t)q * n_in + ch + j] = l->context[(size_t)r * nctx + j];
+                in[(size_t)q * n_in + c->n_in + j] = l->context[(size_t)r * nctx + j];
         }
     }
     convnet_forward(&c->net, p, rows, c->in, c->out);
@@ -75,7 +84,7 @@ static void condition(const layer *l, conv_coupling *c, const real *p, int rows,
         K_PARALLEL_ROWS((size_t)rows * c->active)
         for (int r = 0; r < rows; r++)
             for (int q = 0; q < pixels; q++)
-                k_bound_in_place(ch, c->out + ((size_t)r * pixels + q) * 2 * ch, 1, c->bound);
+                k_bound_in_place(c->n_out, c->out + ((size_t)r * pixels + q) * 2 * c->n_out, 1, c->bound);
     }
 }
 
@@ -84,9 +93,10 @@ static void x2z(layer *l, const real *p, int rows, const real *x, real *z, doubl
     conv_coupling *c = self(l);
     int dim = l->dim, ch = c->channels;
     condition(l, c, p, rows, x);
+    int pixels = c->net.pixels, no = c->n_out;
     K_PARALLEL_ROWS((size_t)rows * dim)
     for (int r = 0; r < rows; r++) {
-        const real *xr = x + (size_t)r * dim, *o = c->out + (size_t)r * c->active * 2;
+        const real *xr = x + (size_t)r * dim, *o = c->out + (size_t)r * pixels * 2 * no;
         real *zr = z + (size_t)r * dim;
         double sum = 0;
         for (int i = 0; i < c->active; i++) {
@@ -94,10 +104,10 @@ static void x2z(layer *l, const real *p, int rows, const real *x, real *z, doubl
                 zr[i] = xr[i];
                 continue;
             }
-            const real *op = o + (size_t)(i / ch) * 2 * ch;
-            int k = i % ch;
-            zr[i] = (xr[i] - op[ch + k]) * r_exp(-op[k]);
-            sum += op[k];
+            const real *op = o + (size_t)(i / ch) * 2 * no;
+            int j = c->out_slot[i % ch];
+            zr[i] = (xr[i] - op[no + j]) * r_exp(-op[j]);
+            sum += op[j];
         }
         memcpy(zr + c->active, xr + c->active, sizeof(real) * (size_t)(dim - c->active));
         ldj[r] -= sum;
@@ -109,9 +119,10 @@ static void z2x(layer *l, const real *p, int rows, const real *z, real *x, doubl
     conv_coupling *c = self(l);
     int dim = l->dim, ch = c->channels;
     condition(l, c, p, rows, z);
+    int pixels = c->net.pixels, no = c->n_out;
     K_PARALLEL_ROWS((size_t)rows * dim)
     for (int r = 0; r < rows; r++) {
-        const real *zr = z + (size_t)r * dim, *o = c->out + (size_t)r * c->active * 2;
+        const real *zr = z + (size_t)r * dim, *o = c->out + (size_t)r * pixels * 2 * no;
         real *xr = x + (size_t)r * dim;
         double sum = 0;
         for (int i = 0; i < c->active; i++) {
@@ -119,10 +130,10 @@ static void z2x(layer *l, const real *p, int rows, const real *z, real *x, doubl
                 xr[i] = zr[i];
                 continue;
             }
-            const real *op = o + (size_t)(i / ch) * 2 * ch;
-            int k = i % ch;
-            xr[i] = zr[i] * r_exp(op[k]) + op[ch + k];
-            sum += op[k];
+            const real *op = o + (size_t)(i / ch) * 2 * no;
+            int j = c->out_slot[i % ch];
+            xr[i] = zr[i] * r_exp(op[j]) + op[no + j];
+            sum += op[j];
         }
         memcpy(xr + c->active, zr + c->active, sizeof(real) * (size_t)(dim - c->active));
         ldj[r] += sum;
@@ -141,9 +152,9 @@ static void through_net(const layer *l, conv_coupling *c, const real *p, int row
         K_PARALLEL_ROWS((size_t)rows * c->active)
         for (int r = 0; r < rows; r++)
             for (int q = 0; q < pixels; q++) {
-                size_t at = ((size_t)r * pixels + q) * 2 * ch;
-                for (int k = 0; k < ch; k++)
-                    c->dout[at + k] *= k_bound_slope(c->bound, c->out[at + k]);
+                size_t at = ((size_t)r * pixels + q) * 2 * c->n_out;
+                for (int j = 0; j < c->n_out; j++)
+                    c->dout[at + j] *= k_bound_slope(c->bound, c->out[at + j]);
             }
     }
     convnet_backward(&c->net, p, rows, c->in, c->dout, dsrc || dctx ? c->din : NULL, dp);
@@ -155,11 +166,12 @@ static void through_net(const layer *l, conv_coupling *c, const real *p, int row
         if (dsrc)
             for (int i = 0; i < c->active; i++)
                 if (c->cond[i])
-                    dsrc[(size_t)r * dim + i] = dsame[(size_t)r * dim + i] + d[(size_t)(i / ch) * n_in + i % ch];
+                    dsrc[(size_t)r * dim + i] =
+                        dsame[(size_t)r * dim + i] + d[(size_t)(i / ch) * n_in + c->in_slot[i % ch]];
         for (int j = 0; dctx && j < nctx; j++) {
             real sum = 0;
             for (int q = 0; q < pixels; q++)
-                sum += d[(size_t)q * n_in + ch + j];
+                sum += d[(size_t)q * n_in + c->n_in + j];
             dctx[(size_t)r * nctx + j] += sum;
         }
     }
@@ -171,23 +183,25 @@ static void x2z_backward(layer *l, const real *p, int rows, const real *x, const
     (void)x;
     conv_coupling *c = self(l);
     int dim = l->dim, ch = c->channels;
+    int no = c->n_out;
     K_PARALLEL_ROWS((size_t)rows * dim)
     for (int r = 0; r < rows; r++) {
-        const real *o = c->out + (size_t)r * c->active * 2;
-        real *d = c->dout + (size_t)r * c->active * 2;
+        const real *o = c->out + (size_t)r * c->net.pixels * 2 * no;
+        real *d = c->dout + (size_t)r * c->net.pixels * 2 * no;
         const real *dzr = dz + (size_t)r * dim, *zr = z + (size_t)r * dim;
         for (int i = 0; i < c->active; i++) {
-            size_t at = (size_t)(i / ch) * 2 * ch;
-            int k = i % ch;
+            size_t at = (size_t)(i / ch) * 2 * no;
+            int j = c->out_slot[i % ch];
             if (c->cond[i]) {
-                d[at + k] = d[at + ch + k] = 0;
+                if (j >= 0) /* a checkerboard's: the network's value here is not used */
+                    d[at + j] = d[at + no + j] = 0;
                 continue;
             }
-            real e = r_exp(-o[at + k]);
+            real e = r_exp(-o[at + j]);
             if (dx)
                 dx[(size_t)r * dim + i] = dzr[i] * e;
-            d[at + ch + k] = -dzr[i] * e;
-            d[at + k] = -dzr[i] * zr[i] - dldj;
+            d[at + no + j] = -dzr[i] * e;
+            d[at + j] = -dzr[i] * zr[i] - dldj;
         }
         if (dx)
             memcpy(dx + (size_t)r * dim + c->active, dzr + c->active, sizeof(real) * (size_t)(dim - c->active));
@@ -201,22 +215,24 @@ static void z2x_backward(layer *l, const real *p, int rows, const real *z, const
     (void)z;
     conv_coupling *c = self(l);
     int dim = l->dim, ch = c->channels;
+    int no = c->n_out;
     K_PARALLEL_ROWS((size_t)rows * dim)
     for (int r = 0; r < rows; r++) {
-        const real *o = c->out + (size_t)r * c->active * 2;
-        real *d = c->dout + (size_t)r * c->active * 2;
+        const real *o = c->out + (size_t)r * c->net.pixels * 2 * no;
+        real *d = c->dout + (size_t)r * c->net.pixels * 2 * no;
         const real *dxr = dx + (size_t)r * dim, *xr = x + (size_t)r * dim;
         for (int i = 0; i < c->active; i++) {
-            size_t at = (size_t)(i / ch) * 2 * ch;
-            int k = i % ch;
+            size_t at = (size_t)(i / ch) * 2 * no;
+            int j = c->out_slot[i % ch];
             if (c->cond[i]) {
-                d[at + k] = d[at + ch + k] = 0;
+                if (j >= 0)
+                    d[at + j] = d[at + no + j] = 0;
                 continue;
             }
             if (dz)
-                dz[(size_t)r * dim + i] = dxr[i] * r_exp(o[at + k]);
-            d[at + ch + k] = dxr[i];
-            d[at + k] = dxr[i] * (xr[i] - o[at + ch + k]) + dldj;
+                dz[(size_t)r * dim + i] = dxr[i] * r_exp(o[at + j]);
+            d[at + no + j] = dxr[i];
+            d[at + j] = dxr[i] * (xr[i] - o[at + no + j]) + dldj;
         }
         if (dz)
             memcpy(dz + (size_t)r * dim + c->active, dxr + c->active, sizeof(real) * (size_t)(dim - c->active));
@@ -255,6 +271,7 @@ static void destroy(layer *l)
     release(c);
     convnet_release(&c->net);
     free(c->cond);
+    free(c->in_ch);
 }
 
 /* The network's weights from the section's sizes (-1: a size missing or out of range). */
@@ -268,8 +285,16 @@ static double file_params(const mf_file *f, const mf_section *s, int dim)
         mf_get_i64(f, s, "blocks", &blocks) || (mf_has(s, "context") && mf_get_i64(f, s, "context", &context)) ||
         hidden < 0 || blocks < 0 || context < 0 || shape[2] < 0)
         return -1;
-    return convnet_params_of(shape[0], shape[1], (double)shape[2] + (double)context, 2.0 * shape[2], (double)hidden,
-                             (double)blocks);
+    const char *mask = "";
+    int64_t flip = 0;
+    if ((mf_has(s, "mask") && mf_get_str(f, s, "mask", &mask)) || (mf_has(s, "flip") && mf_get_i64(f, s, "flip", &flip)))
+        return -1;
+    double reads = shape[2], changes = shape[2]; /* a checkerboard's */
+    if (!strcmp(mask, "channels")) {
+        reads = flip ? shape[2] - shape[2] / 2 : shape[2] / 2;
+        changes = shape[2] - reads;
+    }
+    return convnet_params_of(shape[0], shape[1], reads + (double)context, 2 * changes, (double)hidden, (double)blocks);
 }
 
 const layer_ops conv_coupling_ops = {
@@ -308,7 +333,8 @@ layer *conv_coupling_new(int dim, int n_context, const int shape[3], int mask_ki
     c->flip = flip != 0;
     c->bound = (real)bound;
     c->cond = malloc((size_t)c->active);
-    if (!c->cond) {
+    c->in_ch = malloc(sizeof(int) * 4 * (size_t)ch); /* in_ch, out_ch, in_slot, out_slot */
+    if (!c->cond || !c->in_ch) {
         layer_free(l);
         nf_fail(NF_ERR_NOMEM, "out of memory creating an image coupling");
         return NULL;
@@ -319,7 +345,19 @@ layer *conv_coupling_new(int dim, int n_context, const int shape[3], int mask_ki
                 int a = mask_kind == CONV_MASK_CHANNELS ? k < ch / 2 : (y + x) % 2 == 0;
                 c->cond[(y * w + x) * ch + k] = (char)(a != c->flip);
             }
-    convnet_shape(&c->net, h, w, ch + n_context, 2 * ch, hidden, blocks);
+    c->out_ch = c->in_ch + ch;
+    c->in_slot = c->out_ch + ch;
+    c->out_slot = c->in_slot + ch;
+    for (int k = 0; k < ch; k++) {
+        int reads = mask_kind == CONV_MASK_CHECKERBOARD || c->cond[k], changes = mask_kind == CONV_MASK_CHECKERBOARD || !c->cond[k];
+        c->in_slot[k] = reads ? c->n_in : -1;
+        c->out_slot[k] = changes ? c->n_out : -1;
+        if (reads)
+            c->in_ch[c->n_in++] = k;
+        if (changes)
+            c->out_ch[c->n_out++] = k;
+    }
+    convnet_shape(&c->net, h, w, c->n_in + n_context, 2 * c->n_out, hidden, blocks);
     return l;
 }
 

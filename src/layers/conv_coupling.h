@@ -6,9 +6,10 @@
  * image into a conditioning part A and a changed part B:
  *   checkerboard: A = the pixels with (y + x) even, all their channels;
  *   channels:     A = the first channels / 2 channels of every pixel;
- * flip swaps A and B. The network reads the image with B zeroed (and, in
- * a conditional layer, the context as constant channels) and gives each
- * pixel 2 x channels values [a | mu]:
+ * flip swaps A and B. The network reads part A (a checkerboard: the
+ * image with B zeroed; a channel mask: A's channels) and, in a
+ * conditional layer, the context as constant channels, and gives each
+ * pixel [a | mu] for the channels B changes there:
  *   z_B = (x_B - mu) exp(-alpha), alpha = bound tanh(a / bound),
  *   log|det dz/dx| = -sum alpha over B. */
 #ifndef NF_LAYERS_CONV_COUPLING_H

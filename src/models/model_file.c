@@ -15,6 +15,7 @@
 #include "flow/gaussian_fit.h"
 #include "core/kern.h"
 #include "models/api_config.h"
+#include "models/api_image.h"
 
 static const char *const activation_names[] = {"relu", "tanh"};
 static const char *const order_names[] = {"natural", "reversed", "random"};
@@ -186,6 +187,10 @@ static nf_status put_header(const nf_flow *f, mf_writer *w)
         if (!st) st = mf_put_f64(w, "log_scale_bound", c->log_scale_bound);
         if (!st) st = mf_put_i64(w, "bins", c->bins);
         if (!st) st = mf_put_f64(w, "tail_bound", c->tail_bound);
+        if (!st && model_is_image(c->model)) st = mf_put_i64(w, "levels", c->levels);
+        if (!st && model_is_image(c->model))
+            st = mf_put_i32s(w, "image_shape", (const int32_t[]){c->image_shape[0], c->image_shape[1],
+                                                                c->image_shape[2]}, 3);
     }
     if (!st) st = mf_begin(w, "training");
     if (!st) st = mf_put_i64(w, "rows", f->record.train_rows);
@@ -337,6 +342,16 @@ static nf_status read_config(const mf_file *mf, const mf_section *s, nf_flow *f)
     c->whiten = whiten != 0;
     c->actnorm = actnorm != 0;
     c->context_dim = f->context_dim;
+    /* since revision 8: the image models' levels and shape */
+    int64_t levels = 2;
+    const int32_t *shape = NULL;
+    if (mf_has(s, "levels") && (st = mf_get_i64(mf, s, "levels", &levels)))
+        return st;
+    if (mf_has(s, "image_shape") && (st = mf_get_i32s(mf, s, "image_shape", 3, &shape, NULL)))
+        return st;
+    c->levels = levels >= 0 && levels <= NF_MAX_HIDDEN_LAYERS ? (int)levels : -1;
+    for (int k = 0; k < 3; k++)
+        c->image_shape[k] = shape ? shape[k] : 0;
     if (flow_config_check(c)) { /* nonsense that a valid checksum cannot make sense of */
         char why[256];
         snprintf(why, sizeof why, "%s", nf_last_error());
@@ -594,6 +609,11 @@ size_t nf_flow_describe(const nf_flow *f, char *buf, size_t size)
             "first order %s%s\n",
             c->layers, c->bins, c->tail_bound, c->tail_bound, c->hidden_layers, c->hidden,
             activation_names[c->activation], order_names[c->order], c->batch_norm ? ", batch norm" : "");
+    else if (f->has_config && model_is_image(c->model))
+        OUT("model: %s, %d levels of %d steps on %d x %d x %d images, convolutional networks of %d channels and %d "
+            "residual block%s\n",
+            nf_model_name(c->model), c->levels, c->layers, c->image_shape[0], c->image_shape[1], c->image_shape[2],
+            c->hidden, c->hidden_layers, c->hidden_layers == 1 ? "" : "s");
     else if (f->has_config && c->model <= NF_MODEL_REALNVP)
         OUT("model: %s, %d coupling layers, networks %d x %d %s%s\n", nf_model_name(c->model), c->layers,
             c->hidden_layers, c->hidden, activation_names[c->activation], c->batch_norm ? ", batch norm" : "");

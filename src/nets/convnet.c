@@ -55,7 +55,8 @@ static int tile_count(const convnet *n, int rows) { return k_tiles(rows, n->tile
 static size_t slot_size_of(const convnet *n)
 {
     size_t m = (size_t)n->tile * n->pixels;
-    size_t widest = (size_t)(n->c_in > n->channels ? n->c_in : n->channels);
+    int wide = n->c_in > n->channels ? n->c_in : n->channels;
+    size_t widest = (size_t)(wide > n->c_out ? wide : n->c_out);
     return m * (9 * widest + 2 * (size_t)n->channels);
 }
 
@@ -64,7 +65,8 @@ void convnet_release(convnet *n)
     k_free(n->act);
     k_free(n->scratch);
     k_free(n->tile_grads);
-    n->act = n->scratch = n->tile_grads = NULL;
+    k_free(n->flip);
+    n->act = n->scratch = n->tile_grads = n->flip = NULL;
     n->max_rows = n->slots = 0;
 }
 
@@ -86,7 +88,8 @@ nf_status convnet_reserve(convnet *n, int rows)
     size_t per = (size_t)rows * n->pixels * n->channels;
     n->act = k_alloc(sizeof(real) * per * (1 + 2 * (size_t)n->blocks));
     n->tile_grads = k_alloc(sizeof(real) * convnet_n_params(n) * (size_t)tile_count(n, rows));
-    if (!n->act || !n->tile_grads || reserve_slots(n, k_threads())) {
+    n->flip = k_alloc(sizeof(real) * 9 * (size_t)n->c_out * n->channels);
+    if (!n->act || !n->tile_grads || !n->flip || reserve_slots(n, k_threads())) {
         convnet_release(n);
         return NF_ERR_NOMEM;
     }
@@ -123,7 +126,9 @@ static real *act_at(const convnet *n, int j, int i0)
 }
 
 /* The 3x3 neighbourhoods of `count` images of c channels as rows of 9 c
- * values (ky, kx, channel), zeros beyond the border. */
+ * values (ky, kx, channel), zeros beyond the border. A pixel row's three
+ * neighbours in one image row are contiguous in both: one copy of 3 c
+ * values each (of 2 c at the left and right borders). */
 static void im2col(const convnet *n, const real *src, int count, int c, real *col)
 {
     int h = n->height, w = n->width;
@@ -132,15 +137,19 @@ static void im2col(const convnet *n, const real *src, int count, int c, real *co
         for (int y = 0; y < h; y++)
             for (int x = 0; x < w; x++) {
                 real *dst = col + (((size_t)img * h + y) * w + x) * k;
-                for (int ky = 0; ky < 3; ky++) {
+                int x0 = x > 0 ? x - 1 : 0, x1 = x < w - 1 ? x + 1 : w - 1;
+                for (int ky = 0; ky < 3; ky++, dst += 3 * c) {
                     int yy = y + ky - 1;
-                    for (int kx = 0; kx < 3; kx++, dst += c) {
-                        int xx = x + kx - 1;
-                        if (yy < 0 || yy >= h || xx < 0 || xx >= w)
-                            memset(dst, 0, sizeof(real) * c);
-                        else
-                            memcpy(dst, src + (((size_t)img * h + yy) * w + xx) * c, sizeof(real) * c);
+                    if (yy < 0 || yy >= h) {
+                        memset(dst, 0, sizeof(real) * 3 * (size_t)c);
+                        continue;
                     }
+                    if (x == 0)
+                        memset(dst, 0, sizeof(real) * c);
+                    if (x == w - 1)
+                        memset(dst + 2 * c, 0, sizeof(real) * c);
+                    memcpy(dst + (size_t)(x0 - x + 1) * c, src + (((size_t)img * h + yy) * w + x0) * c,
+                           sizeof(real) * (size_t)(x1 - x0 + 1) * c);
                 }
             }
 }
@@ -199,19 +208,21 @@ static void tile_forward(convnet *n, const real *p, int i0, int i1, const real *
 static void linear_grads(int m, int k, int cols, const real *a, const real *d, real *g_w)
 {
     k_gemm(1, 0, k, cols, m, 1, a, k, d, cols, 0, g_w, cols);
-    real *g_b = g_w + (size_t)k * cols;
+    real *restrict g_b = g_w + (size_t)k * cols;
     memset(g_b, 0, sizeof(real) * cols);
-    for (int r = 0; r < m; r++)
+    for (int r = 0; r < m; r++) {
+        const real *restrict dr = d + (size_t)r * cols;
+#pragma omp simd
         for (int j = 0; j < cols; j++)
-            g_b[j] += d[(size_t)r * cols + j];
+            g_b[j] += dr[j];
+    }
 }
 
-/* d *= [a > 0] over m x cols: through a ReLU, from its outputs. */
-static void relu_backward(size_t count, const real *a, real *d)
+/* d *= [a > 0] over m rows of cols: through a ReLU, from its outputs
+ * (the kernels' vector loop: a branch per value cost a fifth of a step). */
+static void relu_backward(int m, int cols, const real *a, real *d)
 {
-    for (size_t i = 0; i < count; i++)
-        if (!(a[i] > 0))
-            d[i] = 0;
+    k_activate_backward_block(K_ACT_RELU, m, cols, cols, a, d);
 }
 
 static void tile_backward(convnet *n, const real *p, int i0, int i1, const real *in, const real *dout, real *din,
@@ -219,24 +230,26 @@ static void tile_backward(convnet *n, const real *p, int i0, int i1, const real 
 {
     int f = n->channels, m = (i1 - i0) * n->pixels, last = 2 * n->blocks;
     size_t mf = (size_t)m * f;
-    real *col = slot, *dh = slot + (size_t)m * 9 * (n->c_in > f ? n->c_in : f), *dr = dh + mf;
+    int wide = n->c_in > f ? n->c_in : f;
+    real *col = slot, *dh = slot + (size_t)m * 9 * (wide > n->c_out ? wide : n->c_out), *dr = dh + mf;
     const real *d_o = dout + (size_t)i0 * n->pixels * n->c_out;
-    const real *w_out = p + off_out(n);
     if (g) {
         im2col(n, act_at(n, last, i0), i1 - i0, f, col);
         linear_grads(m, 9 * f, n->c_out, col, d_o, g + off_out(n));
     }
-    k_gemm(0, 1, m, 9 * f, n->c_out, 1, d_o, n->c_out, w_out, n->c_out, 0, col, 9 * f);
-    col2im(n, col, i1 - i0, f, dh);
+    /* dL/dh: the output's gradient through the adjoint convolution, a 3x3
+     * convolution of its own (a product of 9 c_out columns, not 9 width) */
+    im2col(n, d_o, i1 - i0, n->c_out, col);
+    k_gemm(0, 0, m, f, 9 * n->c_out, 1, col, 9 * n->c_out, n->flip, f, 0, dh, f);
     for (int k = n->blocks; k >= 1; k--) {
         const real *w = p + off_block(n, k);
         memcpy(dr, dh, sizeof(real) * mf);
-        relu_backward(mf, act_at(n, 2 * k - 1, i0), dr);
+        relu_backward(m, f, act_at(n, 2 * k - 1, i0), dr);
         if (g)
             linear_grads(m, f, f, act_at(n, 2 * k - 2, i0), dr, g + off_block(n, k));
         k_gemm(0, 1, m, f, f, 1, dr, f, w, f, 1, dh, f);
     }
-    relu_backward(mf, act_at(n, 0, i0), dh);
+    relu_backward(m, f, act_at(n, 0, i0), dh);
     const real *tile_in = in + (size_t)i0 * n->pixels * n->c_in;
     if (g) {
         im2col(n, tile_in, i1 - i0, n->c_in, col);
@@ -281,9 +294,20 @@ void convnet_forward(convnet *n, const real *p, int rows, const real *in, real *
     }
 }
 
+/* flip[(ky, kx, o), i] = W_out[(2 - ky, 2 - kx, i), o]. */
+static void build_flip(convnet *n, const real *w_out)
+{
+    int f = n->channels, co = n->c_out;
+    for (int k = 0; k < 9; k++)
+        for (int o = 0; o < co; o++)
+            for (int i = 0; i < f; i++)
+                n->flip[((size_t)k * co + o) * f + i] = w_out[((size_t)(8 - k) * f + i) * co + o];
+}
+
 void convnet_backward(convnet *n, const real *p, int rows, const real *in, const real *dout, real *din, real *dp)
 {
     int tiles = tile_count(n, rows);
+    build_flip(n, p + off_out(n));
     size_t np = convnet_n_params(n);
     int team = team_for(n, tiles, 2 * rows * flops_per_image(n));
 #pragma omp parallel num_threads(team) if (team > 1 || omp_get_level() > 0)

@@ -33,6 +33,7 @@ typedef struct convnet {
     real *scratch;         /* slots x slot_size */
     size_t slot_size;
     real *tile_grads;      /* tiles x n_params: each tile's weight gradient */
+    real *flip;            /* 9 c_out x channels: W_out turned half a turn and transposed (its adjoint's kernel) */
 } convnet;
 
 /* Shape only (no buffers); convnet_check says whether the sizes are valid. */

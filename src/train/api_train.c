@@ -346,7 +346,7 @@ static nf_status train_start(train_run *r)
     }
     const nf_train_options *o = r->o = &s->opt;
     r->batch = r->n_train < (size_t)o->batch ? (int)r->n_train : o->batch;
-    r->eval_rows = 1024 > r->batch ? 1024 : r->batch;
+    r->eval_rows = flow_chunk(f, 1024) > r->batch ? flow_chunk(f, 1024) : r->batch;
     r->xb = malloc(sizeof(real) * r->batch * f->dim);
     r->cb = f->context_dim ? malloc(sizeof(float) * r->batch * f->context_dim) : NULL;
     int allocated = r->xb && (!f->context_dim || r->cb);
@@ -530,6 +530,28 @@ static nf_status train_finish(train_run *r, nf_status st, nf_train_result *resul
     return st;
 }
 
+/* A run halted inside an epoch (Ctrl-C, --max-time): the parameters where
+ * it stopped are validated too, and kept when they beat the best epoch's,
+ * the part epoch then counted as one. An image model's epoch is minutes
+ * long: without this a time limit threw away up to an epoch of training. */
+static void keep_part_epoch(train_run *r)
+{
+    nf_flow *f = r->f;
+    train_state *s = &r->s;
+    double v = dataset_mean_log_lik(f, r->val, r->val_context, r->n_val, r->eval_rows, &r->share);
+    if (!(v > s->best_val))
+        return;
+    s->epoch++;
+    s->next = 0;
+    s->last_train = -s->loss_sum / (double)s->loss_rows;
+    s->loss_sum = 0;
+    s->loss_rows = 0;
+    s->best_val = v;
+    s->best_epoch = s->epoch;
+    memcpy(s->best, f->params, sizeof(real) * f->n_params);
+    memcpy(s->best + f->n_params, f->state, sizeof(real) * f->n_state);
+}
+
 /* Epochs of shuffled mini-batches until train_done, `epochs` epochs in
  * all, or a halt; *over: the run will train no more. */
 static nf_status train_advance(train_run *r, int64_t epochs, int *over)
@@ -547,6 +569,8 @@ static nf_status train_advance(train_run *r, int64_t epochs, int *over)
         else
             halt = train_epoch_end(r);
     }
+    if (!st && halt && !r->abandoned && r->s.next > 0 && r->s.loss_rows > 0 && r->n_val)
+        keep_part_epoch(r);
     *over = st || halt || done;
     return st;
 }
@@ -677,7 +701,7 @@ nf_status nf_flow_evaluate_test_given(nf_flow *f, const float *x, const float *c
         return nf_fail(NF_ERR_INVALID, "no test data");
     if ((st = check_context(f, context, rows, "test")))
         return st;
-    if ((st = flow_reserve(f, rows < 1024 ? (int)rows : 1024)))
+    if ((st = flow_reserve(f, flow_chunk(f, rows < 1024 ? (int)rows : 1024))))
         return st;
     /* one pass, Welford's running mean and sum of squared deviations */
     double mean = 0, m2 = 0;

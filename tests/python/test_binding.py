@@ -114,8 +114,9 @@ class Layouts(unittest.TestCase):
         self.assertEqual(guard, b"\xa5" * 64)
         want = dict(struct_size=size, model=4, dim=3, layers=5, hidden=64, hidden_layers=2, activation=0, base=0, partition=1, seed=1,
                     order=0, random_degrees=0, batch_norm=0, actnorm=0, log_scale_bound=3.0, components=10,
-                    whiten=1, tail_weight=1e-3, bins=8, tail_bound=3.0, context_dim=0)
-        self.assertEqual({k: getattr(cfg, k) for k in want}, want)
+                    whiten=1, tail_weight=1e-3, bins=8, tail_bound=3.0, context_dim=0, image_shape=[0, 0, 0],
+                    levels=2)
+        self.assertEqual({k: list(getattr(cfg, k)) if k == "image_shape" else getattr(cfg, k) for k in want}, want)
         self.assertEqual([f for f, _ in _lib.nf_config._fields_], list(want))
 
     def test_train_options(self):
@@ -428,6 +429,29 @@ class Training(unittest.TestCase):
         with self.assertRaisesRegex(ValueError, "does not depend on a context"):
             nflow.Flow(model="gmm").fit(xs, context=xs[:, :1], **QUIET)
 
+    def test_image_model(self):
+        """Flow(model='glow').fit(images) with arrays of shape (N, H, W) or (N, H, W, C) trains what `nflow
+        train` trains from the same images in a .npy (the same bits), reports its image shape, and samples
+        images of that shape at a temperature."""
+        rng = np.random.default_rng(5)
+        yy, xx = np.mgrid[:8, :8]
+        imgs = np.stack([200 * np.exp(-((yy - rng.integers(2, 6)) ** 2 + (xx - rng.integers(2, 6)) ** 2) / 4.0)
+                         + rng.integers(0, 30, (8, 8)) for _ in range(120)]).astype(np.uint8)
+        np.save(path("img.npy"), imgs)
+        got = cli("train", "--data", path("img.npy"), "--steps", 2, "--channels", 8, "--epochs", 2, "--threads", 1,
+                  "--json", "--out", path("img.nfm"), json_out=True)
+        g = nflow.Flow(layers=2, hidden=8).fit(imgs, epochs=2, test_fraction=0.1, **QUIET)
+        self.assertEqual((g.model_, got["model"], g.image_shape_), ("glow", "glow", (8, 8, 1)))
+        x = imgs[:10].astype(np.float32) + 0.5
+        assert_same(self, g.log_prob(x), nflow.Flow.load(path("img.nfm")).log_prob(x.reshape(10, -1)), "glow",
+                    rtol=1e-6)
+        h = nflow.Flow(model="realnvp-ms", layers=2, hidden=8).fit(imgs[..., None], epochs=1, **QUIET)
+        self.assertEqual((h.model_, h.image_shape_), ("realnvp-ms", (8, 8, 1)))
+        s = g.sample(5, temperature=0.7)
+        self.assertEqual(s.shape, (5, 8, 8, 1))
+        with self.assertRaisesRegex(ValueError, "256"):
+            nflow.Flow(model="glow").fit(imgs.astype(np.float32) * 2, **QUIET)
+
     def test_callback_stops(self):
         seen = []
         f = nflow.Flow(model="realnvp", layers=2, hidden=8).fit(
@@ -639,8 +663,8 @@ class Arrays(unittest.TestCase):
         self.assertEqual(f.n_train_, 5)
         with self.assertRaisesRegex(ValueError, r"1 sample \(n_samples = 1\)"):
             nflow.Flow().fit(X2[:1], **QUIET)
-        with self.assertRaisesRegex(ValueError, "model: unknown value 'glow'"):
-            nflow.Flow(model="glow").fit(X2, **QUIET)
+        with self.assertRaisesRegex(ValueError, "model: unknown value 'flowy'"):
+            nflow.Flow(model="flowy").fit(X2, **QUIET)
         with self.assertRaisesRegex(ValueError, "no model yet"):
             nflow.Flow().log_prob(X2)
         with self.assertRaisesRegex(ValueError, "seed -1 out of range"):

@@ -1,0 +1,42 @@
+#!/bin/sh
+# Image flows from the tool (issue 31): glow by default on images, with
+# --levels, --steps and --channels; realnvp-ms; bits per dimension; a
+# sample grid as PNG at a temperature; a model of columns refuses a .png,
+# an image model refuses data that are not its images' size.
+suite=cli_images
+. "$(dirname "$0")/lib_cli.sh"
+
+# 96 images of 8 x 8 pixels in IDX (MNIST's format): a bright square whose place varies
+{ printf '\0\0\10\3\0\0\0\140\0\0\0\10\0\0\0\10'; i=0; while [ $i -lt 96 ]; do
+    y=0; while [ $y -lt 8 ]; do x=0; while [ $x -lt 8 ]; do
+        dy=$((y - 2 - i % 4)); dx=$((x - 2 - i / 4 % 4))
+        v=$(( (dy * dy + dx * dx < 4) * 200 + (i * 7 + y * 3 + x) % 40 ))
+        printf "\\$(printf %o $v)"; x=$((x + 1)); done; y=$((y + 1)); done; i=$((i + 1)); done; } >"$t/sq-idx3-ubyte"
+run_ok "glow by default" "$nflow" train --data "$t/sq-idx3-ubyte" --steps 2 --channels 8 --epochs 2 --threads 1 \
+    --out "$t/g.nfm" --json
+grep -q '"model": "glow"' "$t/out.txt" && grep -q '"levels": 2, "image_shape": \[8, 8, 1\]' "$t/out.txt" &&
+    grep -q '"test_bits_per_dim": [0-9]' "$t/out.txt" && ok || bad "glow: $(cat "$t/out.txt")"
+run_ok "info glow" "$nflow" info "$t/g.nfm"
+grep -q "model: glow, 2 levels of 2 steps on 8 x 8 x 1 images" "$t/out.txt" &&
+    grep -q "conv_coupling 4x4x4" "$t/out.txt" && grep -q "1x1 convolution" "$t/out.txt" && ok ||
+    bad "info: $(cat "$t/out.txt")"
+run_ok "realnvp-ms" "$nflow" train --data "$t/sq-idx3-ubyte" --model realnvp-ms --levels 2 --steps 2 --channels 8 \
+    --epochs 1 --threads 1 --out "$t/r.nfm" --quiet
+run_ok "eval realnvp-ms" "$nflow" eval "$t/r.nfm" --data "$t/sq-idx3-ubyte"
+grep -q "bits per dimension: [0-9.]* +- [0-9.]* (8-bit images of 8 x 8 x 1)" "$t/out.txt" && ok ||
+    bad "eval: $(cat "$t/out.txt")"
+run_ok "a grid" "$nflow" sample "$t/g.nfm" --n 6 --temperature 0.7 --out "$t/grid.png"
+[ "$(head -c 4 "$t/grid.png" | od -An -c | tr -d ' ')" = "211PNG" ] && ok || bad "grid: not a PNG"
+run_ok "samples .npy at a temperature" "$nflow" sample "$t/g.nfm" --n 6 --temperature 0.5 --out "$t/s.npy"
+refused "temperature 0" 1 "temperature" "$t/s0.npy" -- "$nflow" sample "$t/g.nfm" --n 2 --temperature 0 \
+    --out "$t/s0.npy" && ok
+refused "too many levels" nonzero "fewer levels" "$t/x.nfm" -- "$nflow" train --data "$t/sq-idx3-ubyte" \
+    --model realnvp-ms --levels 4 --out "$t/x.nfm" && ok
+"$nflow" toy banana --n 200 --seed 1 --out "$t/b.csv" >/dev/null || bad "toy"
+run_ok "a model of columns" "$nflow" train --data "$t/b.csv" --model maf --epochs 1 --threads 1 --quiet \
+    --out "$t/b.nfm"
+refused "a grid of columns" 2 "image model" "$t/b.png" -- "$nflow" sample "$t/b.nfm" --n 4 --out "$t/b.png" && ok
+refused "glow on columns" nonzero "image" "$t/x.nfm" -- "$nflow" train --data "$t/b.csv" --model glow \
+    --out "$t/x.nfm" && ok
+echo "$suite: $passed passed, $failed failed"
+[ "$failed" -eq 0 ]
