@@ -156,6 +156,47 @@ static inline void check_layer_gradients(layer *l, real *p, int dir, int rows, r
     free(ldj);
 }
 
+/* A conditional layer's context gradient (added into l->dcontext by either
+ * backward pass) against central differences of layer_loss, and a
+ * different context giving a different output; ctx: rows x context_dim,
+ * the layer's l->context (restored on return). */
+static inline void check_layer_context_gradient(layer *l, real *p, int dir, int rows, real *x, const real *c, double w,
+                                                real *ctx)
+{
+    int nc = l->context_dim;
+    size_t n = (size_t)rows * l->dim;
+    real *out = malloc(sizeof(real) * n), *out2 = malloc(sizeof(real) * n);
+    real *dctx = calloc((size_t)rows * nc, sizeof(real));
+    double *ldj = calloc((size_t)rows, sizeof(double));
+    l->dcontext = dctx;
+    pass_of(l, dir)(l, p, rows, x, out, ldj);
+    (dir == 0 ? l->ops->x2z_backward : l->ops->z2x_backward)(l, p, rows, x, out, c, (real)w, NULL, NULL);
+    l->dcontext = NULL;
+    const double h = 1e-6;
+    double gmax = 0;
+    for (int i = 0; i < rows * nc; i++) {
+        real keep = ctx[i];
+        ctx[i] = keep + h;
+        double a = layer_loss(l, p, dir, rows, x, c, w);
+        ctx[i] = keep - h;
+        double b = layer_loss(l, p, dir, rows, x, c, w);
+        ctx[i] = keep;
+        CHECK_CLOSE(dctx[i], (a - b) / (2 * h), 1e-6, 1e-5);
+        gmax = fmax(gmax, fabs(dctx[i]));
+    }
+    CHECK(gmax > 1e-3, "context gradient trivially zero (max %g)", gmax);
+    for (int i = 0; i < rows * nc; i++)
+        ctx[i] += 1;
+    pass_of(l, dir)(l, p, rows, x, out2, ldj);
+    for (int i = 0; i < rows * nc; i++)
+        ctx[i] -= 1;
+    CHECK(memcmp(out, out2, sizeof(real) * n) != 0, "the context changes nothing");
+    free(out);
+    free(out2);
+    free(dctx);
+    free(ldj);
+}
+
 /* Mean NLL of rows (<= f->work.max_rows) through the flow's density pass. */
 static inline double flow_mean_nll(nf_flow *f, int rows, const real *x)
 {

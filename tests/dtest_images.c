@@ -112,33 +112,6 @@ static real *make_params(layer *l)
     return p;
 }
 
-static void check_context_gradient(layer *l, real *p, int dir, real *x, const real *c, double w, real *ctx)
-{
-    int nc = l->context_dim;
-    size_t n = (size_t)ROWS * l->dim;
-    real *out = malloc(sizeof(real) * n), *dctx = calloc((size_t)ROWS * nc, sizeof(real));
-    double ldj[ROWS] = {0};
-    l->dcontext = dctx;
-    pass_of(l, dir)(l, p, ROWS, x, out, ldj);
-    (dir == 0 ? l->ops->x2z_backward : l->ops->z2x_backward)(l, p, ROWS, x, out, c, (real)w, NULL, NULL);
-    l->dcontext = NULL;
-    const double h = 1e-6;
-    double gmax = 0;
-    for (int i = 0; i < ROWS * nc; i++) {
-        real keep = ctx[i];
-        ctx[i] = keep + h;
-        double a = layer_loss(l, p, dir, ROWS, x, c, w);
-        ctx[i] = keep - h;
-        double b = layer_loss(l, p, dir, ROWS, x, c, w);
-        ctx[i] = keep;
-        CHECK_CLOSE(dctx[i], (a - b) / (2 * h), 1e-6, 1e-5);
-        gmax = fmax(gmax, fabs(dctx[i]));
-    }
-    CHECK(gmax > 1e-3, "context gradient trivially zero (max %g)", gmax);
-    free(out);
-    free(dctx);
-}
-
 /* Inverse, log-determinant (both directions) and gradients, and that the
  * tail beyond the image passes through untouched. */
 static void check_image_layer(layer *l)
@@ -163,7 +136,7 @@ static void check_image_layer(layer *l)
         double w = rng_normal(&gen);
         check_layer_gradients(l, p, dir, ROWS, x, c, w, NULL);
         if (l->context_dim)
-            check_context_gradient(l, p, dir, x, c, w, ctx);
+            check_layer_context_gradient(l, p, dir, ROWS, x, c, w, ctx);
     }
     l->context = NULL;
     free(ctx);

@@ -195,6 +195,9 @@ static void test_image_models(void)
             inside &= s[i] > -256 * 0.05 / 0.9 && s[i] < 256 + 256 * 0.05 / 0.9;
         CHECK(inside);
         CHECK(nf_flow_sample_tempered(f, NULL, 4, 9, 0, s, NULL) == NF_ERR_INVALID);
+        /* the training range is of the logit's values: data rows are mapped before they are compared */
+        CHECK(nf_flow_count_far_from_data(f, val, n_val) == 0, "%zu of %zu validation rows far from the data",
+              nf_flow_count_far_from_data(f, val, n_val), n_val);
         if (fd >= 0) {
             close(fd);
             unlink(path);

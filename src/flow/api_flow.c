@@ -8,6 +8,7 @@
 
 #include "core/error.h"
 #include "flow/flow.h"
+#include "layers/bounds.h"
 #include "flow/gaussian_fit.h"
 #include "core/kern.h"
 
@@ -265,8 +266,23 @@ nf_status nf_flow_sample_tempered(nf_flow *f, const float *context, size_t rows,
 size_t nf_flow_count_far_from_data(const nf_flow *f, const float *x, size_t rows)
 {
     size_t far = 0;
-    for (size_t r = 0; f && x && f->record.data_min && r < rows; r++)
-        far += (size_t)flow_far_from_data(f, x + r * (size_t)f->dim);
+    if (!f || !x || !f->record.data_min)
+        return 0;
+    /* with bounds the training range is of the mapped columns: rows are mapped
+     * as the model maps them (a row on or beyond a bound maps to +-inf: far) */
+    const layer *b = flow_bounds(f);
+    real *mapped = b ? malloc(sizeof(real) * (size_t)f->dim) : NULL;
+    if (b && !mapped)
+        return 0;
+    for (size_t r = 0; r < rows; r++) {
+        const float *row = x + r * (size_t)f->dim;
+        if (b) {
+            bounds_to_z(b, 1, row, mapped, NULL);
+            row = mapped;
+        }
+        far += (size_t)flow_far_from_data(f, row);
+    }
+    free(mapped);
     return far;
 }
 

@@ -88,56 +88,45 @@ static void condition(const layer *l, conv_coupling *c, const real *p, int rows,
     }
 }
 
-static void x2z(layer *l, const real *p, int rows, const real *x, real *z, double *ldj)
+/* The changed part through the affine map of c->out: forward (x2z) v ->
+ * (v - mu) e^-alpha, ldj -= alpha; inverse (z2x) v -> v e^alpha + mu,
+ * ldj += alpha. The conditioning part and the tail are copied. */
+static void transform_rows(const layer *l, const conv_coupling *c, int rows, const real *src, real *dst, double *ldj,
+                           int inverse)
 {
-    conv_coupling *c = self(l);
-    int dim = l->dim, ch = c->channels;
-    condition(l, c, p, rows, x);
-    int pixels = c->net.pixels, no = c->n_out;
+    int dim = l->dim, ch = c->channels, pixels = c->net.pixels, no = c->n_out;
     K_PARALLEL_ROWS((size_t)rows * dim)
     for (int r = 0; r < rows; r++) {
-        const real *xr = x + (size_t)r * dim, *o = c->out + (size_t)r * pixels * 2 * no;
-        real *zr = z + (size_t)r * dim;
+        const real *in = src + (size_t)r * dim, *o = c->out + (size_t)r * pixels * 2 * no;
+        real *out = dst + (size_t)r * dim;
         double sum = 0;
         for (int i = 0; i < c->active; i++) {
             if (c->cond[i]) {
-                zr[i] = xr[i];
+                out[i] = in[i];
                 continue;
             }
             const real *op = o + (size_t)(i / ch) * 2 * no;
             int j = c->out_slot[i % ch];
-            zr[i] = (xr[i] - op[no + j]) * r_exp(-op[j]);
+            out[i] = inverse ? in[i] * r_exp(op[j]) + op[no + j] : (in[i] - op[no + j]) * r_exp(-op[j]);
             sum += op[j];
         }
-        memcpy(zr + c->active, xr + c->active, sizeof(real) * (size_t)(dim - c->active));
-        ldj[r] -= sum;
+        memcpy(out + c->active, in + c->active, sizeof(real) * (size_t)(dim - c->active));
+        ldj[r] += inverse ? sum : -sum;
     }
+}
+
+static void x2z(layer *l, const real *p, int rows, const real *x, real *z, double *ldj)
+{
+    conv_coupling *c = self(l);
+    condition(l, c, p, rows, x);
+    transform_rows(l, c, rows, x, z, ldj, 0);
 }
 
 static void z2x(layer *l, const real *p, int rows, const real *z, real *x, double *ldj)
 {
     conv_coupling *c = self(l);
-    int dim = l->dim, ch = c->channels;
     condition(l, c, p, rows, z);
-    int pixels = c->net.pixels, no = c->n_out;
-    K_PARALLEL_ROWS((size_t)rows * dim)
-    for (int r = 0; r < rows; r++) {
-        const real *zr = z + (size_t)r * dim, *o = c->out + (size_t)r * pixels * 2 * no;
-        real *xr = x + (size_t)r * dim;
-        double sum = 0;
-        for (int i = 0; i < c->active; i++) {
-            if (c->cond[i]) {
-                xr[i] = zr[i];
-                continue;
-            }
-            const real *op = o + (size_t)(i / ch) * 2 * no;
-            int j = c->out_slot[i % ch];
-            xr[i] = zr[i] * r_exp(op[j]) + op[no + j];
-            sum += op[j];
-        }
-        memcpy(xr + c->active, zr + c->active, sizeof(real) * (size_t)(dim - c->active));
-        ldj[r] += sum;
-    }
+    transform_rows(l, c, rows, z, x, ldj, 1);
 }
 
 /* Back through the network from c->dout (d alpha in its a slots): dsrc =
