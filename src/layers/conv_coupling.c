@@ -166,18 +166,23 @@ static void through_net(const layer *l, conv_coupling *c, const real *p, int row
     }
 }
 
-static void x2z_backward(layer *l, const real *p, int rows, const real *x, const real *z, const real *dz,
-                         real dldj, real *dx, real *dp)
+/* The affine map's gradients, either direction: given dL/d(output) on the
+ * rows (dout_side) and dldj, c->dout gets dL/d(alpha) and dL/d(mu) of the
+ * changed entries (0 where the network's value is not used) and din_side
+ * (NULL: not wanted) dL/d(input) of the changed part and the tail; the
+ * conditioning part's is through_net's. Forward (x2z), with the outputs z:
+ * din = dz e^-alpha, dmu = -dz e^-alpha, dalpha = -dz z - dldj. Inverse
+ * (z2x), with the outputs x: din = dx e^alpha, dmu = dx, dalpha = dx (x -
+ * mu) + dldj. */
+static void affine_grads(const layer *l, conv_coupling *c, int rows, const real *out_side, const real *dout_side,
+                         real dldj, real *din_side, int inverse)
 {
-    (void)x;
-    conv_coupling *c = self(l);
-    int dim = l->dim, ch = c->channels;
-    int no = c->n_out;
+    int dim = l->dim, ch = c->channels, no = c->n_out;
     K_PARALLEL_ROWS((size_t)rows * dim)
     for (int r = 0; r < rows; r++) {
         const real *o = c->out + (size_t)r * c->net.pixels * 2 * no;
         real *d = c->dout + (size_t)r * c->net.pixels * 2 * no;
-        const real *dzr = dz + (size_t)r * dim, *zr = z + (size_t)r * dim;
+        const real *dy = dout_side + (size_t)r * dim, *y = out_side + (size_t)r * dim;
         for (int i = 0; i < c->active; i++) {
             size_t at = (size_t)(i / ch) * 2 * no;
             int j = c->out_slot[i % ch];
@@ -186,15 +191,23 @@ static void x2z_backward(layer *l, const real *p, int rows, const real *x, const
                     d[at + j] = d[at + no + j] = 0;
                 continue;
             }
-            real e = r_exp(-o[at + j]);
-            if (dx)
-                dx[(size_t)r * dim + i] = dzr[i] * e;
-            d[at + no + j] = -dzr[i] * e;
-            d[at + j] = -dzr[i] * zr[i] - dldj;
+            real e = r_exp(inverse ? o[at + j] : -o[at + j]);
+            if (din_side)
+                din_side[(size_t)r * dim + i] = dy[i] * e;
+            d[at + no + j] = inverse ? dy[i] : -dy[i] * e;
+            d[at + j] = inverse ? dy[i] * (y[i] - o[at + no + j]) + dldj : -dy[i] * y[i] - dldj;
         }
-        if (dx)
-            memcpy(dx + (size_t)r * dim + c->active, dzr + c->active, sizeof(real) * (size_t)(dim - c->active));
+        if (din_side)
+            memcpy(din_side + (size_t)r * dim + c->active, dy + c->active, sizeof(real) * (size_t)(dim - c->active));
     }
+}
+
+static void x2z_backward(layer *l, const real *p, int rows, const real *x, const real *z, const real *dz,
+                         real dldj, real *dx, real *dp)
+{
+    (void)x;
+    conv_coupling *c = self(l);
+    affine_grads(l, c, rows, z, dz, dldj, dx, 0);
     through_net(l, c, p, rows, dz, dx, dp);
 }
 
@@ -203,29 +216,7 @@ static void z2x_backward(layer *l, const real *p, int rows, const real *z, const
 {
     (void)z;
     conv_coupling *c = self(l);
-    int dim = l->dim, ch = c->channels;
-    int no = c->n_out;
-    K_PARALLEL_ROWS((size_t)rows * dim)
-    for (int r = 0; r < rows; r++) {
-        const real *o = c->out + (size_t)r * c->net.pixels * 2 * no;
-        real *d = c->dout + (size_t)r * c->net.pixels * 2 * no;
-        const real *dxr = dx + (size_t)r * dim, *xr = x + (size_t)r * dim;
-        for (int i = 0; i < c->active; i++) {
-            size_t at = (size_t)(i / ch) * 2 * no;
-            int j = c->out_slot[i % ch];
-            if (c->cond[i]) {
-                if (j >= 0)
-                    d[at + j] = d[at + no + j] = 0;
-                continue;
-            }
-            if (dz)
-                dz[(size_t)r * dim + i] = dxr[i] * r_exp(o[at + j]);
-            d[at + no + j] = dxr[i];
-            d[at + j] = dxr[i] * (xr[i] - o[at + no + j]) + dldj;
-        }
-        if (dz)
-            memcpy(dz + (size_t)r * dim + c->active, dxr + c->active, sizeof(real) * (size_t)(dim - c->active));
-    }
+    affine_grads(l, c, rows, x, dx, dldj, dz, 1);
     through_net(l, c, p, rows, dx, dz, dp);
 }
 
