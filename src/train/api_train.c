@@ -449,6 +449,27 @@ static nf_status train_batch(train_run *r, int *halt)
     return NF_OK;
 }
 
+/* An epoch (or the part of one a halted run keeps) closed: counted, its
+ * training loss recorded, the next one to start from its first row. */
+static void close_epoch(train_state *s)
+{
+    s->epoch++;
+    s->next = 0;
+    s->last_train = -s->loss_sum / (double)s->loss_rows;
+    s->loss_sum = 0;
+    s->loss_rows = 0;
+}
+
+/* The flow's parameters and state as the best so far, of validation v. */
+static void keep_best(train_run *r, double v)
+{
+    train_state *s = &r->s;
+    s->best_val = v;
+    s->best_epoch = s->epoch;
+    memcpy(s->best, r->f->params, sizeof(real) * r->f->n_params);
+    memcpy(s->best + r->f->n_params, r->f->state, sizeof(real) * r->f->n_state);
+}
+
 /* End of an epoch: its training loss, the validation, the best parameters
  * kept, patience and learning-rate halving, the progress call. Returns 1
  * when the progress callback asks to stop. */
@@ -457,23 +478,15 @@ static int train_epoch_end(train_run *r)
     nf_flow *f = r->f;
     train_state *s = &r->s;
     const nf_train_options *o = r->o;
-    size_t n = f->n_params, ns = f->n_state;
-    s->epoch++;
-    s->next = 0;
-    s->last_train = -s->loss_sum / (double)s->loss_rows;
-    s->loss_sum = 0;
-    s->loss_rows = 0;
+    close_epoch(s);
     nf_train_progress p = {(int)s->epoch, -s->last_train, NAN, s->best_val, (int)s->bad_epochs, now() - r->t0,
                            0, r->n_train, r->n_train, r->checkpoint_failures, r->checkpoint_error, r->candidate};
     if (r->n_val) {
         double v = dataset_mean_log_lik(f, r->val, r->val_context, r->n_val, r->eval_rows, &r->share);
         p.val_log_likelihood = v;
         if (v > s->best_val) {
-            s->best_val = v;
-            s->best_epoch = s->epoch;
+            keep_best(r, v);
             s->bad_epochs = s->plateau = 0;
-            memcpy(s->best, f->params, sizeof(real) * n);
-            memcpy(s->best + n, f->state, sizeof(real) * ns);
         } else {
             s->bad_epochs++;
             if (!r->anneal && ++s->plateau >= r->decay_every &&
@@ -536,20 +549,11 @@ static nf_status train_finish(train_run *r, nf_status st, nf_train_result *resul
  * long: without this a time limit threw away up to an epoch of training. */
 static void keep_part_epoch(train_run *r)
 {
-    nf_flow *f = r->f;
-    train_state *s = &r->s;
-    double v = dataset_mean_log_lik(f, r->val, r->val_context, r->n_val, r->eval_rows, &r->share);
-    if (!(v > s->best_val))
+    double v = dataset_mean_log_lik(r->f, r->val, r->val_context, r->n_val, r->eval_rows, &r->share);
+    if (!(v > r->s.best_val))
         return;
-    s->epoch++;
-    s->next = 0;
-    s->last_train = -s->loss_sum / (double)s->loss_rows;
-    s->loss_sum = 0;
-    s->loss_rows = 0;
-    s->best_val = v;
-    s->best_epoch = s->epoch;
-    memcpy(s->best, f->params, sizeof(real) * f->n_params);
-    memcpy(s->best + f->n_params, f->state, sizeof(real) * f->n_state);
+    close_epoch(&r->s);
+    keep_best(r, v);
 }
 
 /* Epochs of shuffled mini-batches until train_done, `epochs` epochs in
