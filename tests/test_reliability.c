@@ -113,11 +113,52 @@ static void test_sizes_checked_before_allocating(void)
     nf_flow_free(f);
 }
 
+/* A fuzzer's finding: image sizes whose product overflows 64 bits were
+ * multiplied as integers before they were compared with the model's size. */
+static void test_huge_image_shape_refused(void)
+{
+    char path[256];
+    snprintf(path, sizeof path, "%s/image.nfm", dir);
+    mf_writer *w = mf_writer_new();
+    double mean[2] = {0, 0}, std[2] = {1, 1};
+    int32_t shape[3] = {1 << 30, 1 << 30, 97};
+    nf_status st = mf_begin(w, "nflow");
+    if (!st) st = mf_put_str(w, "version", NF_VERSION_STRING);
+    if (!st) st = mf_put_i64(w, "dim", 2);
+    if (!st) st = mf_put_str(w, "base", "normal");
+    if (!st) st = mf_put_f64(w, "box_lo", 0);
+    if (!st) st = mf_put_f64(w, "box_hi", 1);
+    if (!st) st = mf_put_i64(w, "layers", 1);
+    if (!st) st = mf_put_i64(w, "params", 0);
+    if (!st) st = mf_begin(w, "training");
+    if (!st) st = mf_put_i64(w, "rows", 10);
+    if (!st) st = mf_put_i64(w, "epochs", 1);
+    if (!st) st = mf_put_i64(w, "best_epoch", 1);
+    if (!st) st = mf_put_f64(w, "train_log_likelihood", 0);
+    if (!st) st = mf_put_f64(w, "val_log_likelihood", 0);
+    if (!st) st = mf_put_f64(w, "test_log_likelihood", 0);
+    if (!st) st = mf_put_i32s(w, "image_shape", shape, 3);
+    if (!st) st = mf_begin(w, "standardize");
+    if (!st) st = mf_put_f64s(w, "mean", mean, 2);
+    if (!st) st = mf_put_f64s(w, "std", std, 2);
+    if (!st) st = mf_begin(w, "parameters");
+    if (!st) st = mf_put_f32s(w, "values", NULL, 0);
+    if (!st) st = mf_writer_save(w, path);
+    mf_writer_free(w);
+    CHECK(st == NF_OK, "%s", nf_last_error());
+    nf_flow *f = NULL;
+    CHECK(nf_flow_load(&f, path) == NF_ERR_FORMAT);
+    CHECK(strstr(nf_last_error(), "image_shape 1073741824 x 1073741824 x 97 is not the model's 2 columns") != NULL,
+          "%s", nf_last_error());
+    nf_flow_free(f);
+}
+
 int main(void)
 {
     if (!mkdtemp(dir))
         return 1;
     RUN(test_sizes_checked_before_allocating);
+    RUN(test_huge_image_shape_refused);
     RUN(test_reader_refuses_unusable_standardisation);
     RUN(test_spread_outside_float32_refused);
     char cmd[300];

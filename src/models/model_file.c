@@ -385,7 +385,7 @@ static nf_status read_training(const mf_file *mf, const mf_section *s, nf_flow *
         st = read_race(mf, s, &f->record);
     const int32_t *shape;
     if (!st && mf_has(s, "image_shape") && !(st = mf_get_i32s(mf, s, "image_shape", 3, &shape, NULL))) {
-        if (shape[0] < 1 || shape[1] < 1 || shape[2] < 1 || (int64_t)shape[0] * shape[1] * shape[2] != f->dim)
+        if (shape[0] < 1 || shape[1] < 1 || shape[2] < 1 || (double)shape[0] * shape[1] * shape[2] != f->dim)
             return nf_fail(NF_ERR_FORMAT, "%s: section 'training': image_shape %d x %d x %d is not the model's %d "
                            "columns", mf_path(mf), shape[0], shape[1], shape[2], f->dim);
         for (int k = 0; k < 3; k++)
