@@ -726,6 +726,15 @@ typedef struct nf_data_options {
      * in [0, 256). They are then prepared as image files are (see
      * nf_data_image_shape). 0s: not images (files say it themselves). */
     int image_shape[3];
+    /* Class-conditional models: a class label per row (a whole number
+     * from 0 to classes - 1) is the context, as its one-hot code of
+     * `classes` values. Files: label_files[0], [1], [2] hold the labels of
+     * the rows of path, val_path and test_path (one value per row: an IDX
+     * labels file, a .npy or a one-column .csv); label_classes 0: the
+     * largest training label + 1. Arrays: label_classes > 0 says the one
+     * context column given holds labels. Not with context_columns. */
+    const char *label_files[3];
+    int label_classes;
 } nf_data_options;
 
 NF_API void nf_data_options_init(nf_data_options *opt, size_t struct_size);
@@ -786,6 +795,13 @@ NF_API nf_status nf_flow_fit(nf_flow *f, const nf_data *d, const nf_train_option
  * keeps the shape, saved with it. */
 NF_API int nf_data_image_shape(const nf_data *d, int shape[3]);
 NF_API int nf_flow_image_shape(const nf_flow *f, int shape[3]);
+/* A model of data with labels (nf_data_options.label_files): the count of
+ * classes, its context_dim (0 for other models). */
+NF_API int nf_data_label_classes(const nf_data *d);
+NF_API int nf_flow_label_classes(const nf_flow *f);
+/* Labels (rows of them, whole numbers below nf_flow_label_classes) as the
+ * model's context: rows x classes one-hot values. */
+NF_API nf_status nf_flow_context_of_labels(const nf_flow *f, const float *labels, size_t rows, float *context);
 /* A mean log-likelihood (nats) of an image model in bits per dimension of
  * the 8-bit data, the figure the image-flow papers quote: -ll / (dim ln 2);
  * NaN for a model not made for images. */

@@ -32,6 +32,31 @@ refused "temperature 0" 1 "temperature" "$t/s0.npy" -- "$nflow" sample "$t/g.nfm
     --out "$t/s0.npy" && ok
 refused "too many levels" nonzero "fewer levels" "$t/x.nfm" -- "$nflow" train --data "$t/sq-idx3-ubyte" \
     --model realnvp-ms --levels 4 --out "$t/x.nfm" && ok
+# class labels (an IDX labels file): the square in the top rows is class 0, lower down class 1
+{ printf '\0\0\10\1\0\0\0\140'; i=0; while [ $i -lt 96 ]; do printf "\\$(printf %o $((i % 4 / 2)))"; i=$((i + 1));
+    done; } >"$t/sq-labels-idx1-ubyte"
+{ printf '\0\0\10\1\0\0\0\137'; head -c 103 "$t/sq-labels-idx1-ubyte" | tail -c 95; } >"$t/short-labels"
+run_ok "class-conditional glow" "$nflow" train --data "$t/sq-idx3-ubyte" --labels "$t/sq-labels-idx1-ubyte" --steps 2 \
+    --channels 8 --epochs 2 --threads 1 --out "$t/c.nfm" --json
+grep -q '"context_dim": 2' "$t/out.txt" && grep -q '"label_classes": 2' "$t/out.txt" && ok || bad "labels: $(cat "$t/out.txt")"
+run_ok "info of labels" "$nflow" info "$t/c.nfm"
+grep -q "context: a class label of 2 classes" "$t/out.txt" && ok || bad "info: $(cat "$t/out.txt")"
+refused "eval without labels" 2 "give --labels" - -- "$nflow" eval "$t/c.nfm" --data "$t/sq-idx3-ubyte" && ok
+run_ok "eval with labels" "$nflow" eval "$t/c.nfm" --data "$t/sq-idx3-ubyte" --labels "$t/sq-labels-idx1-ubyte"
+grep -q "bits per dimension" "$t/out.txt" && ok || bad "eval labels: $(cat "$t/out.txt")"
+refused "labels of a model without" 2 "not trained on class labels" - -- "$nflow" eval "$t/g.nfm" \
+    --data "$t/sq-idx3-ubyte" --labels "$t/sq-labels-idx1-ubyte" && ok
+run_ok "a grid of classes" "$nflow" sample "$t/c.nfm" --classes 1,0 --n 3 --out "$t/c.png"
+run_ok "samples of classes" "$nflow" sample "$t/c.nfm" --classes 0-1 --n 2 --out "$t/c.csv"
+[ "$(awk -F, '{printf "%s%s", (NR > 1 ? " " : ""), $NF}' "$t/c.csv")" = "0 0 1 1" ] && [ "$(head -1 "$t/c.csv" |
+    awk -F, '{print NF}')" = 65 ] && ok || bad "class samples: $(cut -c 1-40 "$t/c.csv")"
+refused "a class the model lacks" 2 "classes from 0 to 1" "$t/c2.csv" -- "$nflow" sample "$t/c.nfm" --classes 2 \
+    --out "$t/c2.csv" && ok
+refused "no classes" 2 "give --classes" "$t/c2.csv" -- "$nflow" sample "$t/c.nfm" --n 2 --out "$t/c2.csv" && ok
+refused "labels one short" 1 "95 labels for the 96 rows" "$t/x.nfm" -- "$nflow" train --data "$t/sq-idx3-ubyte" \
+    --labels "$t/short-labels" --out "$t/x.nfm" && ok
+refused "validation rows without labels" 2 "need their labels too" "$t/x.nfm" -- "$nflow" train \
+    --data "$t/sq-idx3-ubyte" --labels "$t/sq-labels-idx1-ubyte" --val "$t/sq-idx3-ubyte" --out "$t/x.nfm" && ok
 "$nflow" toy banana --n 200 --seed 1 --out "$t/b.csv" >/dev/null || bad "toy"
 run_ok "a model of columns" "$nflow" train --data "$t/b.csv" --model maf --epochs 1 --threads 1 --quiet \
     --out "$t/b.nfm"

@@ -233,6 +233,112 @@ static void test_image_models(void)
     free(x);
 }
 
+/* Class labels as the context (nf_data_options.label_files,
+ * label_classes): a class-conditional glow hears its class (the true
+ * label scores higher than the other), keeps the count of classes when
+ * saved; files and arrays give the same rows; bad labels are refused
+ * naming the file and row. */
+static void test_labelled_images(void)
+{
+    const int n = 160;
+    float *x = blobs(n), *y = malloc(sizeof(float) * n);
+    for (int i = 0; x && y && i < n; i++) { /* class 0: faint blobs, class 1: bright ones */
+        y[i] = (float)(i % 2);
+        for (int j = 0; j < PIX && !y[i]; j++)
+            x[(size_t)i * PIX + j] = floorf(x[(size_t)i * PIX + j] / 4);
+    }
+    nf_data_options o;
+    nf_data_options_default(&o);
+    o.image_shape[0] = o.image_shape[1] = SIDE;
+    o.image_shape[2] = 1;
+    o.label_classes = 2;
+    nf_data *d = NULL;
+    CHECK(x && y && nf_data_from_arrays(&d, x, y, n, PIX, 1, NULL, NULL, 0, &o) == NF_OK, "%s", nf_last_error());
+    CHECK(d && nf_data_label_classes(d) == 2 && nf_data_context_dim(d) == 2 && nf_data_image_shape(d, NULL) == 1);
+    nf_flow *f = d ? train_image_model(d, "glow", 0) : NULL;
+    CHECK(f && nf_flow_label_classes(f) == 2 && nf_flow_context_dim(f) == 2, "%s", nf_last_error());
+    const float *val, *val_c;
+    size_t n_val = d ? nf_data_rows(d, NF_PART_VAL, &val, &val_c) : 0;
+    float *wrong = malloc(sizeof(float) * n_val * 2), *labels = malloc(sizeof(float) * n_val);
+    double *lp = malloc(sizeof(double) * n_val), *lp2 = malloc(sizeof(double) * n_val);
+    for (size_t i = 0; labels && i < n_val; i++)
+        labels[i] = val_c[2 * i + 1] == 1 ? 0.0f : 1.0f; /* the other class */
+    CHECK(f && wrong && lp && lp2 && nf_flow_context_of_labels(f, labels, n_val, wrong) == NF_OK);
+    double right = 0, other = 0;
+    if (f && nf_flow_log_prob_given(f, val, val_c, n_val, lp) == NF_OK &&
+        nf_flow_log_prob_given(f, val, wrong, n_val, lp2) == NF_OK)
+        for (size_t i = 0; i < n_val; i++) {
+            right += lp[i] / (double)n_val;
+            other += lp2[i] / (double)n_val;
+        }
+    CHECK(right > other + 5, "log p(x | its class) %g, log p(x | the other) %g", right, other);
+    char path[] = "/tmp/nflow_test_labels_XXXXXX";
+    int fd = mkstemp(path);
+    nf_flow *g = NULL;
+    CHECK(f && fd >= 0 && nf_flow_save(f, path) == NF_OK && nf_flow_load(&g, path) == NF_OK, "%s", nf_last_error());
+    CHECK(g && nf_flow_label_classes(g) == 2 && nf_flow_log_prob_given(g, val, val_c, n_val, lp2) == NF_OK &&
+          memcmp(lp, lp2, sizeof(double) * n_val) == 0);
+    labels[0] = 2;
+    CHECK(f && nf_flow_context_of_labels(f, labels, 1, wrong) == NF_ERR_INVALID && strstr(nf_last_error(), "label 2"));
+    labels[0] = 0.5f;
+    CHECK(f && nf_flow_context_of_labels(f, labels, 1, wrong) == NF_ERR_INVALID);
+    nf_flow_free(f);
+    nf_flow_free(g);
+    nf_data_free(d);
+    /* arrays: a label outside the classes, or labels wider than a column */
+    y[7] = 2;
+    CHECK(nf_data_from_arrays(&d, x, y, n, PIX, 1, NULL, NULL, 0, &o) == NF_ERR_FORMAT &&
+          strstr(nf_last_error(), "row 7: label 2 is not a class"), "%s", nf_last_error());
+    y[7] = 1;
+    CHECK(nf_data_from_arrays(&d, x, x, n, PIX - 1, 2, NULL, NULL, 0, &o) == NF_ERR_INVALID);
+    /* files (columns this time) give the rows the arrays give; the classes counted from the labels */
+    nf_matrix xm = {.rows = (size_t)n, .cols = PIX, .values = x}, ym = {.rows = (size_t)n, .cols = 1, .values = y},
+              short_y = {.rows = (size_t)n - 1, .cols = 1, .values = y};
+    char xpath[64], ypath[64], bad[64];
+    snprintf(xpath, sizeof xpath, "%s.x.npy", path);
+    snprintf(ypath, sizeof ypath, "%s.y.npy", path);
+    snprintf(bad, sizeof bad, "%s.bad.npy", path);
+    CHECK(nf_matrix_write(xpath, &xm) == NF_OK && nf_matrix_write(ypath, &ym) == NF_OK &&
+          nf_matrix_write(bad, &short_y) == NF_OK);
+    nf_data *a = NULL, *b = NULL;
+    memset(o.image_shape, 0, sizeof o.image_shape);
+    CHECK(nf_data_from_arrays(&a, x, y, n, PIX, 1, NULL, NULL, 0, &o) == NF_OK, "%s", nf_last_error());
+    o.label_classes = 0;
+    o.label_files[0] = ypath;
+    CHECK(nf_data_read(&b, xpath, NULL, NULL, &o) == NF_OK, "%s", nf_last_error());
+    const float *ax, *ac, *bx, *bc;
+    size_t na = a ? nf_data_rows(a, NF_PART_TRAIN, &ax, &ac) : 0, nb = b ? nf_data_rows(b, NF_PART_TRAIN, &bx, &bc) : 1;
+    CHECK(na == nb && nf_data_label_classes(b) == 2 && memcmp(ax, bx, sizeof(float) * na * PIX) == 0 &&
+          memcmp(ac, bc, sizeof(float) * na * 2) == 0);
+    nf_data_free(a);
+    nf_data_free(b);
+    o.label_files[0] = bad; /* one label short */
+    CHECK(nf_data_read(&b, xpath, NULL, NULL, &o) == NF_ERR_FORMAT && strstr(nf_last_error(), "159 labels for the 160 rows"),
+          "%s", nf_last_error());
+    o.label_files[0] = ypath;
+    o.context_columns = "0";
+    CHECK(nf_data_read(&b, xpath, NULL, NULL, &o) == NF_ERR_INVALID);
+    o.context_columns = NULL;
+    CHECK(nf_data_read(&b, xpath, xpath, NULL, &o) == NF_ERR_INVALID && strstr(nf_last_error(), "validation rows need"),
+          "%s", nf_last_error());
+    y[3] = 0.5f;
+    CHECK(nf_matrix_write(ypath, &ym) == NF_OK && nf_data_read(&b, xpath, NULL, NULL, &o) == NF_ERR_FORMAT &&
+          strstr(nf_last_error(), "row 3: label 0.5 is not a whole number"), "%s", nf_last_error());
+    unlink(xpath);
+    unlink(ypath);
+    unlink(bad);
+    if (fd >= 0) {
+        close(fd);
+        unlink(path);
+    }
+    free(wrong);
+    free(labels);
+    free(lp);
+    free(lp2);
+    free(x);
+    free(y);
+}
+
 /* The sample grid: a PNG of the right size; only grey or colour images. */
 static void test_image_grid(void)
 {
@@ -261,6 +367,7 @@ int main(void)
 {
     RUN(test_images_recognised);
     RUN(test_image_models);
+    RUN(test_labelled_images);
     RUN(test_image_grid);
     TEST_SUMMARY("test_images");
 }

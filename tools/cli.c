@@ -444,14 +444,21 @@ int cli_check_paths(const char *cmd, const cli_path *in, int n_in, const cli_pat
 }
 
 int cli_read_for_model(const char *cmd, const nf_flow *f, const char *model_path, const char *path,
-                       const char *columns, const char *context_columns, int dequantize, uint64_t seed, nf_data **d)
+                       const char *columns, const char *context_columns, const char *labels, int dequantize,
+                       uint64_t seed, nf_data **d)
 {
-    int dim = nf_flow_dim(f), nc = nf_flow_context_dim(f);
+    int dim = nf_flow_dim(f), nc = nf_flow_context_dim(f), classes = nf_flow_label_classes(f);
     *d = NULL;
     if (!nc && context_columns)
         return cli_error(cmd, "--context-columns: the model in %s is not conditional", model_path), EXIT_USAGE;
+    if (!classes && labels)
+        return cli_error(cmd, "--labels: the model in %s was not trained on class labels", model_path), EXIT_USAGE;
+    if (classes && !labels && !context_columns)
+        return cli_error(cmd, "the model in %s is conditional on a class label (%d classes): give --labels FILE, a "
+                              "label per row", model_path, classes),
+               EXIT_USAGE;
     const char *list = context_columns ? context_columns : nf_flow_context_columns(f);
-    if (nc && !list)
+    if (nc && !list && !labels)
         return cli_error(cmd, "the model in %s is conditional on %d context values but does not say which columns "
                               "hold them: give --context-columns (%d-%d for x, then the context)",
                          model_path, nc, dim, dim + nc - 1),
@@ -459,7 +466,9 @@ int cli_read_for_model(const char *cmd, const nf_flow *f, const char *model_path
     nf_data_options o;
     nf_data_options_default(&o);
     o.columns = columns;
-    o.context_columns = nc ? list : NULL;
+    o.context_columns = nc && !labels ? list : NULL;
+    o.label_files[0] = labels;
+    o.label_classes = classes;
     o.dequantize = dequantize;
     o.seed = seed;
     o.val_fraction = o.test_fraction = 0;

@@ -63,10 +63,12 @@ int cli_check_paths(const char *cmd, const cli_path *in, int n_in, const cli_pat
  * nflow train reads data (nf_data_read, no split), the model's widths,
  * the context in the columns --context-columns names (context_columns)
  * or else in the model's own list (a conditional model without one is a
- * usage error); with dequantize, the training recipe's noise for `seed`.
+ * usage error), or a model of class labels the labels in the file
+ * `labels`; with dequantize, the training recipe's noise for `seed`.
  * Returns 0, 1 or EXIT_USAGE. */
 int cli_read_for_model(const char *cmd, const nf_flow *f, const char *model_path, const char *path,
-                       const char *columns, const char *context_columns, int dequantize, uint64_t seed, nf_data **d);
+                       const char *columns, const char *context_columns, const char *labels, int dequantize,
+                       uint64_t seed, nf_data **d);
 /* Fails early when `path` cannot be written (missing folder). */
 int cli_check_writable(const char *cmd, const char *path);
 /* Mean of n values and two standard errors of the mean (NAN for n < 2):

@@ -69,7 +69,7 @@ static int report_on_data(nf_flow *s, nf_flow *t, const char *path, data_report 
     if (nf_flow_context_dim(t) && !nf_flow_context_columns(t)) /* built by the library without a data layout */
         return cli_error("distill", "--data %s: the teacher is conditional but keeps no context columns, so its data "
                                     "layout is unknown", path);
-    if (cli_read_for_model("distill", t, "--teacher", path, NULL, NULL, 0, 0, &d))
+    if (cli_read_for_model("distill", t, "--teacher", path, NULL, NULL, NULL, 0, 0, &d))
         return 1;
     r->rows = nf_data_rows(d, NF_PART_TRAIN, &x, &c);
     if ((st = nf_flow_evaluate(s, x, c, r->rows, NULL, &es)) || (st = nf_flow_evaluate(t, x, c, r->rows, NULL, &et)))

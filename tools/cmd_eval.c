@@ -16,6 +16,7 @@ static int load(const char *cmd, const char *path, nf_flow **f)
 int cmd_eval(int argc, char **argv)
 {
     const char *data = NULL, *out = NULL, *columns = NULL, *model_path = NULL, *context_columns = NULL;
+    const char *labels = NULL;
     int json = 0, threads = 0, dequantize = 0;
     uint64_t seed = 1;
     cli_option opts[] = {
@@ -23,6 +24,7 @@ int cmd_eval(int argc, char **argv)
         {"columns", OPT_STRING, &columns, "columns to use, 0-based (default: all)", 0},
         {"context-columns", OPT_STRING, &context_columns, "a conditional model: these columns (0-based, after "
                                                           "--columns) are the context c (default: the model's list)", 0},
+        {"labels", OPT_STRING, &labels, "a model of class labels: the label of each row of --data", 0},
         {"out", OPT_STRING, &out, "write the per-row log-densities (nats) here (.csv or .npy)", 0},
         {"threads", OPT_INT, &threads, "threads (default: what the process may use: its affinity mask, one per core, its CPU quota)", 0},
         {"dequantize", OPT_FLAG, &dequantize, "add U[0,1) noise to the columns that hold only whole numbers", 0},
@@ -42,8 +44,8 @@ int cmd_eval(int argc, char **argv)
         return rc == 1 ? 0 : rc;
     if (!data)
         return cli_error("eval", "--data is required"), EXIT_USAGE;
-    const cli_path in[] = {{"model", model_path}, {"data", data}}, outs[] = {{"out", out}};
-    if ((rc = cli_check_paths("eval", in, 2, outs, 1)))
+    const cli_path in[] = {{"model", model_path}, {"data", data}, {"labels", labels}}, outs[] = {{"out", out}};
+    if ((rc = cli_check_paths("eval", in, 3, outs, 1)))
         return rc;
     if (out && cli_check_writable("eval", out))
         return 1;
@@ -54,7 +56,8 @@ int cmd_eval(int argc, char **argv)
     nf_status st;
     nf_eval_report r;
     if (load("eval", model_path, &f) ||
-        (rc = cli_read_for_model("eval", f, model_path, data, columns, context_columns, dequantize, seed, &d)))
+        (rc = cli_read_for_model("eval", f, model_path, data, columns, context_columns, labels, dequantize, seed,
+                                 &d)))
         goto done;
     rc = 1;
     const float *x, *c;
@@ -144,9 +147,46 @@ done:
     return rc;
 }
 
+/* The context rows of a model of class labels for the classes a list
+ * names ("7,0,3", "0-9"), in its order; *labels gets them. */
+static int class_context(const nf_flow *f, const char *list, nf_matrix *ctx, float **labels)
+{
+    int k = nf_flow_label_classes(f);
+    size_t n = 0, cap = 16;
+    float *v = malloc(sizeof(float) * cap);
+    for (const char *p = list; v;) {
+        char *end;
+        long a = strtol(p, &end, 10), b = a;
+        if (end != p && *end == '-')
+            b = strtol(end + 1, &end, 10);
+        if (end == p || (*end && *end != ',') || a < 0 || b < a || b >= k) {
+            cli_error("sample", "--classes '%.100s': give classes from 0 to %d, as 3 or 0-9, comma-separated", list,
+                      k - 1);
+            free(v);
+            return EXIT_USAGE;
+        }
+        for (long c = a; c <= b && v; c++) {
+            float *w = n == cap ? realloc(v, sizeof(float) * (cap *= 2)) : v;
+            if (!w)
+                free(v);
+            if ((v = w))
+                v[n++] = (float)c;
+        }
+        if (!*end)
+            break;
+        p = end + 1;
+    }
+    *labels = v;
+    ctx->rows = n;
+    ctx->cols = (size_t)k;
+    if (!v || !(ctx->values = malloc(sizeof(float) * n * (size_t)k)))
+        return cli_error("sample", "out of memory"), 1;
+    return nf_flow_context_of_labels(f, v, n, ctx->values) ? cli_fail("sample", NF_ERR_INVALID), 1 : 0;
+}
+
 int cmd_sample(int argc, char **argv)
 {
-    const char *out = NULL, *model_path = NULL, *log_prob_path = NULL, *context_path = NULL;
+    const char *out = NULL, *model_path = NULL, *log_prob_path = NULL, *context_path = NULL, *class_list = NULL;
     int n = 0, threads = 0;
     uint64_t seed = 1;
     double temperature = 1;
@@ -158,21 +198,24 @@ int cmd_sample(int argc, char **argv)
                                                "context column); rows i*N .. i*N+N-1 of the output are drawn given "
                                                "row i, in the training data's layout (without the model's list of "
                                                "context columns: x, then the context)", 0},
+        {"classes", OPT_STRING, &class_list, "a model of class labels: N samples of each class the list names "
+                                             "(e.g. 0,3 or 0-9); .csv and .npy rows hold x, then the class", 0},
         {"seed", OPT_U64, &seed, "random seed (default 1)", 0},
         {"out", OPT_STRING, &out, "file to write (.csv or .npy; .png for an image model: a grid of the samples, a "
-                                  "row per context row with --context)", 0},
+                                  "row per context row or class with --context or --classes)", 0},
         {"log-prob", OPT_STRING, &log_prob_path, "also write each sample's log-density (nats; .csv or .npy), "
                                                  "computed in the sampling pass", 0},
         {"threads", OPT_INT, &threads, "threads (default: what the process may use: its affinity mask, one per core, its CPU quota)", 0},
         {NULL, 0, NULL, NULL, 0},
     };
-    cli_command cmd = {"sample", "sample MODEL --n N [--context FILE] [--seed S] [--temperature T] --out FILE [--log-prob FILE]",
+    cli_command cmd = {"sample", "sample MODEL --n N [--context FILE | --classes LIST] [--seed S] [--temperature T] --out FILE "
+                                 "[--log-prob FILE]",
                        "Draws samples from a model; from a conditional model p(x | c), N per row of --context.",
                        opts, 1, &model_path};
     int rc = cli_parse(&cmd, argc, argv);
     if (rc)
         return rc == 1 ? 0 : rc;
-    if (context_path && !cli_seen(&cmd, "n"))
+    if ((context_path || class_list) && !cli_seen(&cmd, "n"))
         n = 1;
     if (!out || n < 1)
         return cli_error("sample", "--out and --n (>= 1) are required"), EXIT_USAGE;
@@ -187,6 +230,7 @@ int cmd_sample(int argc, char **argv)
     nf_matrix m = {0}, ctx = {0};
     double *lp = NULL;
     float *x = NULL, *given = NULL; /* a conditional model: the samples' x and each one's context row */
+    float *labels = NULL;           /* --classes: the class of each context row */
     nf_status st;
     rc = 1;
     if (load("sample", model_path, &f))
@@ -200,7 +244,21 @@ int cmd_sample(int argc, char **argv)
         rc = EXIT_USAGE;
         goto done;
     }
-    if ((rc = cli_read_context("sample", "model", model_path, nc, context_path, "", &ctx)))
+    int classes = nf_flow_label_classes(f);
+    if (class_list && (!classes || context_path)) {
+        cli_error("sample", classes ? "--classes or --context, not both" : "--classes: the model in %s was not trained "
+                                                                           "on class labels", model_path);
+        rc = EXIT_USAGE;
+        goto done;
+    }
+    if (classes && !class_list && !context_path) {
+        cli_error("sample", "the model in %s is conditional on a class label (%d classes): give --classes LIST (e.g. "
+                            "0,3 or 0-%d)", model_path, classes, classes - 1);
+        rc = EXIT_USAGE;
+        goto done;
+    }
+    if ((rc = class_list ? class_context(f, class_list, &ctx, &labels)
+                         : cli_read_context("sample", "model", model_path, nc, context_path, "", &ctx)))
         goto done;
     rc = 1;
     m.rows = nc ? ctx.rows * (size_t)n : (size_t)n;
@@ -208,7 +266,7 @@ int cmd_sample(int argc, char **argv)
         cli_error("sample", "%zu context rows x %d samples: too many", ctx.rows, n);
         goto done;
     }
-    m.cols = (size_t)dim + (size_t)nc;
+    m.cols = (size_t)dim + (labels ? 1 : (size_t)nc);
     m.values = malloc(sizeof(float) * m.rows * m.cols);
     if (log_prob_path)
         lp = malloc(sizeof(double) * m.rows);
@@ -223,8 +281,12 @@ int cmd_sample(int argc, char **argv)
     if (nc) { /* rows i*n .. i*n+n-1 given context row i, written in the training data's layout */
         for (size_t i = 0; i < m.rows; i++)
             memcpy(given + i * (size_t)nc, ctx.values + i / (size_t)n * (size_t)nc, sizeof(float) * (size_t)nc);
-        if (!(st = nf_flow_sample_tempered(f, given, m.rows, seed, temperature, x, lp)) && !png)
+        if (!(st = nf_flow_sample_tempered(f, given, m.rows, seed, temperature, x, lp)) && !png && !labels)
             st = nf_columns_merge(x, dim, given, nc, m.rows, nf_flow_context_columns(f), m.values);
+        for (size_t i = 0; !st && labels && i < m.rows; i++) { /* x, then the class */
+            memcpy(m.values + i * m.cols, x + i * (size_t)dim, sizeof(float) * (size_t)dim);
+            m.values[i * m.cols + (size_t)dim] = labels[i / (size_t)n];
+        }
     } else {
         st = nf_flow_sample_tempered(f, NULL, m.rows, seed, temperature, m.values, lp);
     }
@@ -247,6 +309,7 @@ done:
     free(lp);
     free(x);
     free(given);
+    free(labels);
     nf_matrix_free(&m);
     nf_matrix_free(&ctx);
     nf_flow_free(f);
@@ -259,6 +322,7 @@ done:
 static int code(const char *name, int argc, char **argv, int decode)
 {
     const char *data = NULL, *out = NULL, *columns = NULL, *model_path = NULL, *context_columns = NULL;
+    const char *labels = NULL;
     int threads = 0;
     cli_option opts[] = {
         {"data", OPT_STRING, &data, decode ? "latent codes (.csv or .npy)" : "data (.csv or .npy)", 0},
@@ -268,6 +332,8 @@ static int code(const char *name, int argc, char **argv, int decode)
                   "are; the others z (default: the model's list)"
                 : "a conditional model: these columns (0-based, after --columns) are the context c, kept as they "
                   "are; the others x (default: the model's list)", 0},
+        {"labels", OPT_STRING, &labels, "a model of class labels: the label of each row of --data (the output then "
+                                        "holds the codes alone)", 0},
         {"out", OPT_STRING, &out, "file to write (.csv or .npy)", 0},
         {"threads", OPT_INT, &threads, "threads (default: what the process may use: its affinity mask, one per core, its CPU quota)", 0},
         {NULL, 0, NULL, NULL, 0},
@@ -283,8 +349,8 @@ static int code(const char *name, int argc, char **argv, int decode)
         return rc == 1 ? 0 : rc;
     if (!data || !out)
         return cli_error(name, "--data and --out are required"), EXIT_USAGE;
-    const cli_path inputs[] = {{"model", model_path}, {"data", data}}, outs[] = {{"out", out}};
-    if ((rc = cli_check_paths(name, inputs, 2, outs, 1)))
+    const cli_path inputs[] = {{"model", model_path}, {"data", data}, {"labels", labels}}, outs[] = {{"out", out}};
+    if ((rc = cli_check_paths(name, inputs, 3, outs, 1)))
         return rc;
     if (cli_check_writable(name, out))
         return 1;
@@ -294,22 +360,22 @@ static int code(const char *name, int argc, char **argv, int decode)
     nf_matrix res = {0};
     float *coded = NULL;
     nf_status st;
-    if (load(name, model_path, &f) || (rc = cli_read_for_model(name, f, model_path, data, columns, context_columns, 0, 0,
-                                                               &d)))
+    if (load(name, model_path, &f) || (rc = cli_read_for_model(name, f, model_path, data, columns, context_columns, labels,
+                                                               0, 0, &d)))
         goto done;
     rc = 1;
     const float *in, *c;
-    int dim = nf_flow_dim(f), nc = nf_flow_context_dim(f);
+    int dim = nf_flow_dim(f), nc = nf_flow_context_dim(f), kept = labels ? 0 : nc; /* context columns written back */
     res.rows = nf_data_rows(d, NF_PART_TRAIN, &in, &c);
-    res.cols = (size_t)dim + (size_t)nc;
+    res.cols = (size_t)dim + (size_t)kept;
     res.values = malloc(sizeof(float) * (res.rows ? res.rows : 1) * res.cols);
-    coded = nc ? malloc(sizeof(float) * (res.rows ? res.rows : 1) * (size_t)dim) : res.values;
+    coded = kept ? malloc(sizeof(float) * (res.rows ? res.rows : 1) * (size_t)dim) : res.values;
     if (!res.values || !coded) {
         cli_error(name, "out of memory");
         goto done;
     }
     st = decode ? nf_flow_decode_given(f, in, c, res.rows, coded) : nf_flow_encode_given(f, in, c, res.rows, coded);
-    if (!st && nc) /* the context back in its columns */
+    if (!st && kept) /* the context back in its columns */
         st = nf_columns_merge(coded, dim, c, nc, res.rows, context_columns ? context_columns : nf_flow_context_columns(f),
                               res.values);
     if (st || (st = nf_matrix_write(out, &res))) {

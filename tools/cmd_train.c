@@ -311,6 +311,7 @@ int cmd_train(int argc, char **argv)
     const char *data = NULL, *val_path = NULL, *test_path = NULL, *model = "maf", *out = NULL, *columns = NULL;
     const char *activation = NULL, *base = "normal", *plot = NULL, *partition = NULL, *order = NULL;
     const char *degrees = NULL, *context_columns = NULL, *bounds_spec = NULL;
+    const char *labels[3] = {NULL, NULL, NULL}; /* of --data, --val, --test */
     int batch_norm = 0, actnorm = 0, components = 0, dequantize = 0, no_whiten = 0;
     double tail_weight = 1e-3, scale_bound = 3.0, tail_bound = 3.0;
     int bins = 8;
@@ -329,6 +330,11 @@ int cmd_train(int argc, char **argv)
         {"context-columns", OPT_STRING, &context_columns, "a conditional model p(x | c): these columns (0-based, of "
                                                           "the data as read) are the context c, the rest x; the model "
                                                           "keeps the list", 0},
+        {"labels", OPT_STRING, &labels[0], "a class-conditional model p(x | class): a class label per row of --data "
+                                           "(whole numbers from 0; an IDX labels file, .npy or one-column .csv), "
+                                           "the context as its one-hot code", 0},
+        {"val-labels", OPT_STRING, &labels[1], "the labels of the --val rows", 0},
+        {"test-labels", OPT_STRING, &labels[2], "the labels of the --test rows", 0},
         {"bounds", OPT_STRING, &bounds_spec, "columns on an interval or a half-line: COLS=LO:HI items, comma-separated "
                                              "(COLS 0-based as for --context-columns; a side empty for an open "
                                              "one), e.g. 0-1=0:1,2=0: ; the model maps them to the real line first, "
@@ -441,14 +447,16 @@ int cmd_train(int argc, char **argv)
     int p = partition ? cli_choice("train", "partition", partition, parts, 2) : 0;
     if (m < 0 || a < 0 || b < 0 || p < 0)
         return EXIT_USAGE;
-    if (context_columns && (m == NF_MODEL_GAUSSIAN || m == NF_MODEL_GMM) && !race)
-        return cli_error("train", "--context-columns: the %s model does not depend on a context; choose a flow "
-                                  "(--model maf, realnvp, ...)", model),
+    if ((context_columns || labels[0]) && (m == NF_MODEL_GAUSSIAN || m == NF_MODEL_GMM) && !race)
+        return cli_error("train", "--%s: the %s model does not depend on a context; choose a flow "
+                                  "(--model maf, realnvp, ...)", labels[0] ? "labels" : "context-columns", model),
                EXIT_USAGE;
     /* --checkpoint may continue into the --resume file; nothing else may meet */
-    const cli_path in[] = {{"data", data}, {"val", val_path}, {"test", test_path}, {"resume", resume}},
+    const cli_path in[] = {{"data", data},           {"val", val_path},         {"test", test_path},
+                           {"labels", labels[0]},    {"val-labels", labels[1]}, {"test-labels", labels[2]},
+                           {"resume", resume}},
                    outs[] = {{"checkpoint", ck_path}, {"out", out}, {"plot", plot}};
-    if ((rc = cli_check_paths("train", in, 3, outs, 3)) || (rc = cli_check_paths("train", in, 4, outs + 1, 2)))
+    if ((rc = cli_check_paths("train", in, 6, outs, 3)) || (rc = cli_check_paths("train", in, 7, outs + 1, 2)))
         return rc;
     if (cli_check_writable("train", out) || (plot && cli_check_writable("train", plot)))
         return 1;
@@ -466,13 +474,19 @@ int cmd_train(int argc, char **argv)
     dopt.bounds = bounds_spec;
     dopt.dequantize = dequantize;
     dopt.seed = seed;
+    memcpy(dopt.label_files, labels, sizeof labels);
     rc = 1;
     if (resume) { /* the model first: its context columns, bounds and widths */
         if (nf_flow_load(&f, resume)) {
             cli_error("train", "--resume: %s", nf_last_error());
             goto done;
         }
-        if (nf_flow_context_dim(f) > 0 && !(dopt.context_columns = context_columns = nf_flow_context_columns(f))) {
+        if ((dopt.label_classes = nf_flow_label_classes(f)) && !labels[0]) {
+            cli_error("train", "--resume: the model in %s is conditional on class labels: give --labels", resume);
+            goto done;
+        }
+        if (nf_flow_context_dim(f) > 0 && !dopt.label_classes &&
+            !(dopt.context_columns = context_columns = nf_flow_context_columns(f))) {
             cli_error("train", "--resume: the model in %s is conditional but does not say which columns are its "
                                "context", resume);
             goto done;
@@ -488,13 +502,13 @@ int cmd_train(int argc, char **argv)
             dopt.hi = hi;
         }
     }
-    if (plot && context_columns) {
+    if (plot && (context_columns || labels[0])) {
         if (resume)
             cli_error("train", "--plot: the model in %s is conditional (p(x | c)): there is no single density to draw",
                       resume);
         else
-            cli_error("train", "--plot cannot be used with --context-columns: a conditional model p(x | c) has no "
-                               "single density to draw");
+            cli_error("train", "--plot cannot be used with --context-columns or --labels: a conditional model p(x | c) "
+                               "has no single density to draw");
         rc = EXIT_USAGE;
         goto done;
     }
@@ -697,6 +711,8 @@ int cmd_train(int argc, char **argv)
                model, dim, n_context, nf_flow_param_count(f), res.epochs, res.best_epoch, n_train, n_val, n_test,
                res.seconds);
         print_json_config(f, &topt);
+        if (nf_flow_label_classes(f))
+            printf(", \"label_classes\": %d", nf_flow_label_classes(f));
         cli_json_number("train_log_likelihood", s_train[0]);
         printf(", \"train_rows_scored\": %zu", n_scored);
         cli_json_number("val_log_likelihood", s_val[0]);
@@ -710,7 +726,9 @@ int cmd_train(int argc, char **argv)
         printf(", \"max_rss_mib\": %.1f}\n", getrusage(RUSAGE_SELF, &ru) == 0 ? ru.ru_maxrss / 1024.0 : -1.0);
     } else {
         char given[64] = "";
-        if (n_context)
+        if (nf_flow_label_classes(f))
+            snprintf(given, sizeof given, "; p(x | class): %d classes", nf_flow_label_classes(f));
+        else if (n_context)
             snprintf(given, sizeof given, "; p(x | c): %zu context column%s", n_context, n_context == 1 ? "" : "s");
         if (!strcmp(model, "gmm")) /* fitted by EM: its values are not gradient-trained parameters */
             printf("%s: EM, %d iterations, %.1f s\n", model, res.epochs, res.seconds);

@@ -251,6 +251,8 @@ _declare("nf_flow_log_prob_given", _S, flow_p, c_float_p, c_float_p, c_size_t, c
 _declare("nf_flow_sample_given", _S, flow_p, c_float_p, c_size_t, c_uint64, c_float_p, c_double_p)
 _declare("nf_flow_sample_tempered", _S, flow_p, c_float_p, c_size_t, c_uint64, c_double, c_float_p, c_double_p)
 _declare("nf_flow_image_shape", c_int, flow_p, c_int_p)
+_declare("nf_flow_label_classes", c_int, flow_p)
+_declare("nf_flow_context_of_labels", _S, flow_p, c_float_p, c_size_t, c_float_p)
 _declare("nf_flow_encode_given", _S, flow_p, c_float_p, c_float_p, c_size_t, c_float_p)
 _declare("nf_flow_decode_given", _S, flow_p, c_float_p, c_float_p, c_size_t, c_float_p)
 _declare("nf_train_options_init", None, POINTER(nf_train_options), c_size_t)
@@ -294,7 +296,7 @@ class nf_data_options(Structure):
     _fields_ = [("struct_size", c_size_t), ("columns", c_char_p), ("context_columns", c_char_p), ("bounds", c_char_p),
                 ("lo", c_double_p), ("hi", c_double_p), ("dequantize", c_int), ("val_fraction", c_double),
                 ("test_fraction", c_double), ("seed", c_uint64), ("dim", c_int), ("context_dim", c_int),
-                ("image_shape", c_int * 3)]
+                ("image_shape", c_int * 3), ("label_files", c_char_p * 3), ("label_classes", c_int)]
 
 
 class nf_eval_report(Structure):

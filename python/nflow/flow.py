@@ -488,11 +488,22 @@ class Flow:
             return None
         if not nc:
             raise ValueError("this model is not conditional (it takes no context): leave context out")
-        c = _context_rows(context, "context", nc)
+        if self.label_classes_:  # fit with labels=: the context is their one-hot code
+            y = _context_rows(context, "context (class labels)", 1)
+            c = np.empty((y.shape[0], nc), np.float32)
+            if y.shape[0] and lib.nf_flow_context_of_labels(self._f, _fptr(y), y.shape[0], _fptr(c)):
+                raise ValueError(lib.nf_last_error().decode(errors="replace"))
+        else:
+            c = _context_rows(context, "context", nc)
         if rows is not None and c.shape[0] != rows:
             raise ValueError("context has %d rows, %s has %d: one context row per row of %s" %
                              (c.shape[0], of, rows, of))
         return c
+
+    @property
+    def label_classes_(self):
+        """A model fit with labels=: its count of classes (0 otherwise)."""
+        return lib.nf_flow_label_classes(self._need())
 
     @property
     def n_features_in_(self):
@@ -602,7 +613,8 @@ class Flow:
     def fit(self, X, y=None, *, X_val=None, epochs=None, batch=None, lr=None, lr_decay=0.5, weight_decay=1e-6,
             clip_norm=100.0, patience=20, patience_steps=1000, seed=None, max_time=None,
             validation_fraction=0.1, test_fraction=0.0, dequantize=False, warm_start=False, verbose=True,
-            callback=None, progress_seconds=0.0, context=None, context_val=None, dropout=None):
+            callback=None, progress_seconds=0.0, context=None, context_val=None, dropout=None, labels=None,
+            labels_val=None):
         """Trains by maximum likelihood (Adam, early stopping on validation data,
         the best validation epoch kept) and returns self. y: ignored (a
         density has no targets; scikit-learn's pipelines pass one).
@@ -640,6 +652,12 @@ class Flow:
         file with those columns; the model records that layout (context
         columns dim..dim+k-1, see context_columns) for the tool.
 
+        labels: a class-conditional model p(x | class), a class label per row
+        of X (whole numbers from 0; labels_val with X_val): its context is
+        their one-hot code of label_classes_ (the largest label + 1) values,
+        as `nflow train --labels`. log_prob, sample and the rest then take
+        the labels as context= (sample(n, context=[0, 3]): n of each class).
+
         Fitted attributes: model_, batch_, epochs_, best_epoch_,
         train_log_likelihood_, val_log_likelihood_, test_log_likelihood_,
         test_two_stderr_, seconds_, stopped_, n_train_, n_val_, n_test_,
@@ -662,6 +680,21 @@ class Flow:
         # the contexts of a conditional model (warm_start: the model's width)
         c = cv = None
         nc_model = self.context_dim if warm_start else None
+        classes = 0
+        if warm_start and labels is None and self.label_classes_:
+            raise ValueError("the model trained further (warm_start) was fit with labels: pass labels=")
+        if labels is not None or labels_val is not None:
+            if context is not None or context_val is not None:
+                raise ValueError("labels and context: the context is one or the other")
+            if labels is None:
+                raise ValueError("labels_val without labels: the model takes labels only when fit gets labels=")
+            y = _context_rows(labels, "labels", 1)
+            if not np.all(np.isfinite(y)) or y.size and y.min() < 0:
+                raise ValueError("labels must be whole numbers from 0")
+            classes = self.label_classes_ if warm_start else int(y.max()) + 1 if y.size else 1
+            if warm_start and not classes:
+                raise ValueError("labels: the model trained further (warm_start) was not fit with labels")
+            context, context_val, nc_model = y, labels_val, 1 if warm_start else None
         if context is not None:
             if nc_model == 0:
                 raise ValueError("context: the model trained further (warm_start) is not conditional")
@@ -713,6 +746,7 @@ class Flow:
             dopt.lo, dopt.hi = _dptr(lohi[0]), _dptr(lohi[1])
         if shape is not None:
             dopt.image_shape[:] = [int(v) for v in shape]
+        dopt.label_classes = classes
         data = _lib.data_p()
         n_v = 0 if xv is None else xv.shape[0]
         st = lib.nf_data_from_arrays(ctypes.byref(data), _fptr(x), _cptr(c), x.shape[0], dim, nc,

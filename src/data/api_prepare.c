@@ -12,6 +12,7 @@
 #include "data/bounds_spec.h"
 #include "data/api_prepare.h"
 #include "data/api_read.h"
+#include "data/labels.h"
 
 #define DATA_OPTIONS_SIZE_1 SIZED_END(nf_data_options, context_dim)
 
@@ -113,16 +114,17 @@ static nf_status bounds_of(nf_data *d, const nf_data_options *o)
 }
 
 /* Whether the rows read as images (the reader's shape, d->image) are 8-bit
- * pixels: every value of every part in [0, 256), no context, the shape's
- * size the columns'. */
+ * pixels: every x value of every part in [0, 256), the shape's size the
+ * x columns'. */
 static int images_of(const nf_data *d, const nf_matrix *all, const nf_matrix extra[2])
 {
-    if (d->context_dim || (size_t)d->image[0] * d->image[1] * d->image[2] != d->n_cols)
+    if ((size_t)d->image[0] * d->image[1] * d->image[2] != (size_t)d->dim)
         return 0;
     const nf_matrix *m[3] = {all, &extra[0], &extra[1]};
     for (int k = 0; k < 3; k++)
         for (size_t i = 0; i < m[k]->rows * m[k]->cols; i++)
-            if (!(m[k]->values[i] >= 0 && m[k]->values[i] < 256))
+            if (!(d->context_flags && d->context_flags[i % m[k]->cols]) &&
+                !(m[k]->values[i] >= 0 && m[k]->values[i] < 256))
                 return 0;
     return 1;
 }
@@ -308,6 +310,67 @@ static nf_status start(nf_data **out, const nf_data_options *caller, nf_data_opt
     return NF_OK;
 }
 
+/* The column list of `classes` label columns appended after `cols`. */
+static void label_list(size_t cols, int classes, char *list, size_t size)
+{
+    if (classes == 1)
+        snprintf(list, size, "%zu", cols);
+    else
+        snprintf(list, size, "%zu-%zu", cols, cols + (size_t)classes - 1);
+}
+
+/* One label per row of the file `data`, read from `path`. */
+static nf_status read_labels(const char *path, const char *data, size_t rows, nf_matrix *labels)
+{
+    nf_status st = nf_matrix_read(path, NULL, labels);
+    if (!st && labels->cols != 1)
+        st = nf_fail(NF_ERR_FORMAT, "%s: %zu values per row; a labels file holds one label per row", path,
+                     labels->cols);
+    if (!st && labels->rows != rows)
+        st = nf_fail(NF_ERR_FORMAT, "%s: %zu labels for the %zu rows of %s", path, labels->rows, rows, data);
+    return st;
+}
+
+/* Label files: their one-hot codes appended to the rows of each part
+ * (the list of those columns into list). */
+static nf_status with_label_files(nf_data *d, const nf_data_options *o, const char *path, const char *const names[2],
+                                  nf_matrix *all, nf_matrix extra[2], char *list, size_t size)
+{
+    if (o->context_columns)
+        return nf_fail(NF_ERR_INVALID, "labels and context columns: the context is one or the other");
+    if (!o->label_files[0])
+        return nf_fail(NF_ERR_INVALID, "labels of validation or test rows, but none of the training rows (%s)",
+                       path);
+    for (int k = 0; k < 2; k++)
+        if (!names[k] != !o->label_files[1 + k])
+            return nf_fail(NF_ERR_INVALID, names[k] ? "%s: the %s rows need their labels too (the training rows have "
+                                                      "labels)"
+                                                    : "%s: labels of %s rows that are not given apart",
+                           names[k] ? names[k] : o->label_files[1 + k], k ? "test" : "validation");
+    nf_matrix labels[3] = {{0}};
+    const nf_matrix *parts[3] = {all, &extra[0], &extra[1]};
+    const char *data[3] = {path, names[0], names[1]};
+    nf_status st = NF_OK;
+    for (int k = 0; k < 3 && !st; k++)
+        if (o->label_files[k])
+            st = read_labels(o->label_files[k], data[k], parts[k]->rows, &labels[k]);
+    int classes = o->label_classes;
+    if (!st && classes <= 0)
+        st = labels_count(labels[0].values, labels[0].rows, o->label_files[0], &classes);
+    if (!st && (classes < 1 || classes > NF_MAX_CONTEXT))
+        st = nf_fail(NF_ERR_INVALID, "label classes %d out of range 1..%d", classes, NF_MAX_CONTEXT);
+    if (!st)
+        label_list(all->cols, classes, list, size);
+    nf_matrix *grow[3] = {all, &extra[0], &extra[1]};
+    for (int k = 0; k < 3 && !st; k++)
+        if (o->label_files[k])
+            st = labels_append(grow[k], labels[k].values, classes, o->label_files[k]);
+    for (int k = 0; k < 3; k++)
+        nf_matrix_free(&labels[k]);
+    d->label_classes = st ? 0 : classes;
+    return st;
+}
+
 nf_status nf_data_read(nf_data **out, const char *path, const char *val_path, const char *test_path,
                        const nf_data_options *caller)
 {
@@ -327,8 +390,18 @@ nf_status nf_data_read(nf_data **out, const char *path, const char *val_path, co
     for (int k = 0; k < 2 && !st; k++)
         if (names[k] && !(st = nf_matrix_read(names[k], &ro, &extra[k])) && extra[k].rows == 0)
             st = nf_fail(NF_ERR_FORMAT, "%s: no rows", names[k]);
+    char list[48];
+    const char *context_list = o.context_columns;
+    if (!st && (o.label_files[0] || o.label_files[1] || o.label_files[2])) {
+        st = with_label_files(*out, &o, path, names, &all, extra, list, sizeof list);
+        context_list = list;
+    }
     if (!st)
-        st = prepare(*out, &all, extra, names, o.context_columns, &o);
+        st = prepare(*out, &all, extra, names, context_list, &o);
+    if (!st && (*out)->label_classes) { /* the model keeps the labels' count instead */
+        free((*out)->context_columns);
+        (*out)->context_columns = NULL;
+    }
     nf_matrix_free(&all);
     nf_matrix_free(&extra[0]);
     nf_matrix_free(&extra[1]);
@@ -369,28 +442,41 @@ nf_status nf_data_from_arrays(nf_data **out, const float *x, const float *contex
         return st;
     const int *shape = o.image_shape;
     if (shape[0] || shape[1] || shape[2]) {
-        if (shape[0] < 1 || shape[1] < 1 || shape[2] < 1 || (double)shape[0] * shape[1] * shape[2] != dim ||
-            context_dim) {
+        if (shape[0] < 1 || shape[1] < 1 || shape[2] < 1 || (double)shape[0] * shape[1] * shape[2] != dim) {
             nf_data_free(*out);
             *out = NULL;
-            return nf_fail(NF_ERR_INVALID, "X: images of %d x %d x %d are not rows of %d values%s", shape[0], shape[1],
-                           shape[2], dim, context_dim ? " (and image data take no context)" : "");
+            return nf_fail(NF_ERR_INVALID, "X: images of %d x %d x %d are not rows of %d values", shape[0], shape[1],
+                           shape[2], dim);
         }
         memcpy((*out)->image, shape, sizeof (*out)->image);
     }
+    int classes = o.label_classes; /* > 0: the one context column holds class labels, coded one-hot */
+    if (classes > 0 && (context_dim != 1 || classes > NF_MAX_CONTEXT)) {
+        nf_data_free(*out);
+        *out = NULL;
+        return nf_fail(NF_ERR_INVALID, "label classes %d: the context must be one column of labels (it has %d) and "
+                       "the classes at most %d", classes, context_dim, NF_MAX_CONTEXT);
+    }
+    int joined = classes > 0 ? 0 : context_dim;
     char list[48]; /* [x | c]: the context is the last context_dim columns */
-    if (context_dim == 1)
-        snprintf(list, sizeof list, "%d", dim);
-    else
-        snprintf(list, sizeof list, "%d-%d", dim, dim + context_dim - 1);
+    label_list((size_t)dim, classes > 0 ? classes : context_dim, list, sizeof list);
     o.columns = NULL;
     nf_matrix all = {0}, extra[2] = {{0}};
     const char *const names[2] = {"X_val", NULL};
-    st = join(x, context, rows, dim, context_dim, &all);
+    st = join(x, context, rows, dim, joined, &all);
     if (!st && val_rows)
-        st = join(val, val_context, val_rows, dim, context_dim, &extra[0]);
+        st = join(val, val_context, val_rows, dim, joined, &extra[0]);
+    if (!st && classes > 0 && !(st = labels_append(&all, context, classes, "labels")) && val_rows)
+        st = labels_append(&extra[0], val_context, classes, "labels of X_val");
+    if (!st && classes > 0)
+        o.context_dim = o.context_dim > 0 ? classes : 0; /* a trained model's width is the code's */
     if (!st)
         st = prepare(*out, &all, extra, names, context_dim ? list : NULL, &o);
+    if (!st && classes > 0) {
+        (*out)->label_classes = classes;
+        free((*out)->context_columns);
+        (*out)->context_columns = NULL;
+    }
     if (!st && shape[0] && !(*out)->image[0])
         st = nf_fail(NF_ERR_FORMAT, "X: image values must lie in [0, 256) (8-bit pixels, or floats below 256)");
     nf_matrix_free(&all);
@@ -415,6 +501,8 @@ size_t nf_data_rows(const nf_data *d, nf_part part, const float **x, const float
 int nf_data_dim(const nf_data *d) { return d ? d->dim : 0; }
 
 int nf_data_context_dim(const nf_data *d) { return d ? d->context_dim : 0; }
+
+int nf_data_label_classes(const nf_data *d) { return d ? d->label_classes : 0; }
 
 size_t nf_data_integer_columns(const nf_data *d, char *list, size_t size)
 {

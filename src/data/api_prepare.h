@@ -24,6 +24,7 @@ struct nf_data {
     /* images (nf_data_image_shape): height, width, channels of each row
      * (the reader's shape, kept when every x value lies in [0, 256)); 0s: not images */
     int image[3];
+    int label_classes;     /* the context is the one-hot code of class labels (0: not labels) */
 };
 
 /* The column of the file that x column xj (0-based) is, to name it. */

@@ -31,6 +31,7 @@ typedef struct flow_record {
     nf_race_entry *race;         /* the race that chose this model (nf_flow_fit_auto), race_count entries */
     int race_count;
     int image[3];                /* trained on images of this height, width, channels (0s: not images) */
+    int label_classes;           /* the context is the one-hot code of this many class labels (0: not labels) */
 } flow_record;
 
 /* Rows per evaluation or sampling pass for a flow of image layers, whose

@@ -205,6 +205,8 @@ static nf_status put_header(const nf_flow *f, mf_writer *w)
     if (!st && f->record.image[0])
         st = mf_put_i32s(w, "image_shape", (const int32_t[]){f->record.image[0], f->record.image[1],
                                                              f->record.image[2]}, 3);
+    if (!st && f->record.label_classes)
+        st = mf_put_i64(w, "label_classes", f->record.label_classes);
     return st;
 }
 
@@ -390,6 +392,13 @@ static nf_status read_training(const mf_file *mf, const mf_section *s, nf_flow *
                            "columns", mf_path(mf), shape[0], shape[1], shape[2], f->dim);
         for (int k = 0; k < 3; k++)
             f->record.image[k] = shape[k];
+    }
+    int64_t classes = 0;
+    if (!st && mf_has(s, "label_classes") && !(st = mf_get_i64(mf, s, "label_classes", &classes))) {
+        if (classes != f->context_dim || classes < 1)
+            return nf_fail(NF_ERR_FORMAT, "%s: section 'training': label_classes %lld is not the model's %d context "
+                           "values", mf_path(mf), (long long)classes, f->context_dim);
+        f->record.label_classes = (int)classes;
     }
     return st;
 }
@@ -631,7 +640,10 @@ size_t nf_flow_describe(const nf_flow *f, char *buf, size_t size)
         OUT("images: %d x %d x %d of 8-bit values (dequantised, then RealNVP's logit with alpha 0.05 as its "
             "first layer); log-likelihoods also in bits per dimension\n",
             f->record.image[0], f->record.image[1], f->record.image[2]);
-    if (f->context_dim && f->context_columns)
+    if (f->record.label_classes)
+        OUT("context: a class label of %d classes (0 to %d), one-hot (eval --labels, sample --classes)\n",
+            f->record.label_classes, f->record.label_classes - 1);
+    else if (f->context_dim && f->context_columns)
         OUT("context: %d column%s (--context-columns %s)\n", f->context_dim, f->context_dim == 1 ? "" : "s",
             f->context_columns);
     else if (f->context_dim)

@@ -84,8 +84,10 @@ nf_status nf_flow_create_for_data(nf_flow **out, const nf_data *d, const nf_conf
         st = nf_flow_fit_standardization_given(f, x->values, d->context_dim ? c->values : NULL, x->rows);
     if (!st && d->context_columns)
         st = nf_flow_set_context_columns(f, d->context_columns);
-    if (!st)
+    if (!st) {
         memcpy(f->record.image, d->image, sizeof d->image);
+        f->record.label_classes = d->label_classes;
+    }
     if (st) {
         nf_flow_free(f);
         return st;
@@ -119,6 +121,26 @@ int nf_flow_image_shape(const nf_flow *f, int shape[3])
     for (int k = 0; shape && k < 3; k++)
         shape[k] = f ? f->record.image[k] : 0;
     return f && f->record.image[0] > 0;
+}
+
+int nf_flow_label_classes(const nf_flow *f) { return f ? f->record.label_classes : 0; }
+
+nf_status nf_flow_context_of_labels(const nf_flow *f, const float *labels, size_t rows, float *context)
+{
+    if (!f || (rows && (!labels || !context)))
+        return nf_fail(NF_ERR_INVALID, "nf_flow_context_of_labels: NULL argument");
+    int k = f->record.label_classes;
+    if (!k)
+        return nf_fail(NF_ERR_INVALID, "the model was not trained with class labels as its context");
+    for (size_t r = 0; r < rows; r++) {
+        float v = labels[r];
+        if (!(v >= 0 && v < k && v == floorf(v)))
+            return nf_fail(NF_ERR_INVALID, "label %g (row %zu) is not one of the model's classes (0 to %d)", v, r,
+                           k - 1);
+        memset(context + r * (size_t)k, 0, sizeof(float) * (size_t)k);
+        context[r * (size_t)k + (size_t)v] = 1;
+    }
+    return NF_OK;
 }
 
 double nf_flow_bits_per_dim(const nf_flow *f, double mean_log_likelihood)

@@ -452,6 +452,29 @@ class Training(unittest.TestCase):
         with self.assertRaisesRegex(ValueError, "256"):
             nflow.Flow(model="glow").fit(imgs.astype(np.float32) * 2, **QUIET)
 
+    def test_class_labels(self):
+        """fit(images, labels=y) trains the class-conditional model `nflow train --labels` trains (the same
+        bits); log_prob and sample then take labels as the context."""
+        rng = np.random.default_rng(6)
+        yy, xx = np.mgrid[:8, :8]
+        y = np.arange(120) % 2
+        imgs = np.stack([(60 + 140 * c) * np.exp(-((yy - rng.integers(2, 6)) ** 2 + (xx - rng.integers(2, 6)) ** 2)
+                                                 / 4.0) + rng.integers(0, 30, (8, 8)) for c in y]).astype(np.uint8)
+        np.save(path("limg.npy"), imgs)
+        np.save(path("lab.npy"), y)
+        got = cli("train", "--data", path("limg.npy"), "--labels", path("lab.npy"), "--steps", 2, "--channels", 8,
+                  "--epochs", 2, "--threads", 1, "--json", "--out", path("limg.nfm"), json_out=True)
+        g = nflow.Flow(layers=2, hidden=8).fit(imgs, labels=y, epochs=2, test_fraction=0.1, **QUIET)
+        self.assertEqual((g.label_classes_, g.context_dim, got["label_classes"]), (2, 2, 2))
+        x = imgs[:10].astype(np.float32) + 0.5
+        assert_same(self, g.log_prob(x, context=y[:10]),
+                    nflow.Flow.load(path("limg.nfm")).log_prob(x.reshape(10, -1), context=y[:10]), "labels", rtol=1e-6)
+        self.assertEqual(g.sample(3, context=[1, 0]).shape, (6, 8, 8, 1))
+        with self.assertRaisesRegex(ValueError, "label 5"):
+            g.log_prob(x[:1], context=[5])
+        with self.assertRaisesRegex(ValueError, "one or the other"):
+            nflow.Flow().fit(imgs, labels=y, context=y, **QUIET)
+
     def test_callback_stops(self):
         seen = []
         f = nflow.Flow(model="realnvp", layers=2, hidden=8).fit(
