@@ -75,25 +75,39 @@ static void test_spread_outside_float32_refused(void)
 /* A small file whose coupling claims 16 hidden layers of 14,864 units
  * (3.5e9 parameters) while the header and the parameters section hold
  * 676: refused from the sizes, before any layer is built. */
-static void test_sizes_checked_before_allocating(void)
+/* A model file's header section for 2 columns, as nf_flow_save writes it. */
+static nf_status put_header(mf_writer *w, int64_t layers, int64_t params)
 {
-    char path[256];
-    snprintf(path, sizeof path, "%s/huge.nfm", dir);
-    mf_writer *w = mf_writer_new();
-    double mean[2] = {0, 0}, std[2] = {1, 1};
-    int32_t mask[2] = {1, 0};
-    float params[676] = {0};
     nf_status st = mf_begin(w, "nflow");
     if (!st) st = mf_put_str(w, "version", NF_VERSION_STRING);
     if (!st) st = mf_put_i64(w, "dim", 2);
     if (!st) st = mf_put_str(w, "base", "normal");
     if (!st) st = mf_put_f64(w, "box_lo", 0);
     if (!st) st = mf_put_f64(w, "box_hi", 1);
-    if (!st) st = mf_put_i64(w, "layers", 2);
-    if (!st) st = mf_put_i64(w, "params", 676);
-    if (!st) st = mf_begin(w, "standardize");
+    if (!st) st = mf_put_i64(w, "layers", layers);
+    if (!st) st = mf_put_i64(w, "params", params);
+    return st;
+}
+
+/* The identity standardisation of 2 columns. */
+static nf_status put_standardize(mf_writer *w)
+{
+    const double mean[2] = {0, 0}, std[2] = {1, 1};
+    nf_status st = mf_begin(w, "standardize");
     if (!st) st = mf_put_f64s(w, "mean", mean, 2);
     if (!st) st = mf_put_f64s(w, "std", std, 2);
+    return st;
+}
+
+static void test_sizes_checked_before_allocating(void)
+{
+    char path[256];
+    snprintf(path, sizeof path, "%s/huge.nfm", dir);
+    mf_writer *w = mf_writer_new();
+    int32_t mask[2] = {1, 0};
+    float params[676] = {0};
+    nf_status st = put_header(w, 2, 676);
+    if (!st) st = put_standardize(w);
     if (!st) st = mf_begin(w, "affine_coupling");
     if (!st) st = mf_put_i32s(w, "mask", mask, 2);
     if (!st) st = mf_put_i64(w, "hidden", 14864);
@@ -120,16 +134,8 @@ static void test_huge_image_shape_refused(void)
     char path[256];
     snprintf(path, sizeof path, "%s/image.nfm", dir);
     mf_writer *w = mf_writer_new();
-    double mean[2] = {0, 0}, std[2] = {1, 1};
     int32_t shape[3] = {1 << 30, 1 << 30, 97};
-    nf_status st = mf_begin(w, "nflow");
-    if (!st) st = mf_put_str(w, "version", NF_VERSION_STRING);
-    if (!st) st = mf_put_i64(w, "dim", 2);
-    if (!st) st = mf_put_str(w, "base", "normal");
-    if (!st) st = mf_put_f64(w, "box_lo", 0);
-    if (!st) st = mf_put_f64(w, "box_hi", 1);
-    if (!st) st = mf_put_i64(w, "layers", 1);
-    if (!st) st = mf_put_i64(w, "params", 0);
+    nf_status st = put_header(w, 1, 0);
     if (!st) st = mf_begin(w, "training");
     if (!st) st = mf_put_i64(w, "rows", 10);
     if (!st) st = mf_put_i64(w, "epochs", 1);
@@ -138,9 +144,7 @@ static void test_huge_image_shape_refused(void)
     if (!st) st = mf_put_f64(w, "val_log_likelihood", 0);
     if (!st) st = mf_put_f64(w, "test_log_likelihood", 0);
     if (!st) st = mf_put_i32s(w, "image_shape", shape, 3);
-    if (!st) st = mf_begin(w, "standardize");
-    if (!st) st = mf_put_f64s(w, "mean", mean, 2);
-    if (!st) st = mf_put_f64s(w, "std", std, 2);
+    if (!st) st = put_standardize(w);
     if (!st) st = mf_begin(w, "parameters");
     if (!st) st = mf_put_f32s(w, "values", NULL, 0);
     if (!st) st = mf_writer_save(w, path);
