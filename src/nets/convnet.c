@@ -57,7 +57,7 @@ static size_t slot_size_of(const convnet *n)
     size_t m = (size_t)n->tile * n->pixels;
     int wide = n->c_in > n->channels ? n->c_in : n->channels;
     size_t widest = (size_t)(wide > n->c_out ? wide : n->c_out);
-    return m * (9 * widest + 2 * (size_t)n->channels);
+    return m * (9 * widest + 2 * (size_t)n->channels) + 9 * (size_t)n->channels * n->c_out;
 }
 
 void convnet_release(convnet *n)
@@ -66,7 +66,8 @@ void convnet_release(convnet *n)
     k_free(n->scratch);
     k_free(n->tile_grads);
     k_free(n->flip);
-    n->act = n->scratch = n->tile_grads = n->flip = NULL;
+    k_free(n->spread);
+    n->act = n->scratch = n->tile_grads = n->flip = n->spread = NULL;
     n->max_rows = n->slots = 0;
 }
 
@@ -89,7 +90,8 @@ nf_status convnet_reserve(convnet *n, int rows)
     n->act = k_alloc(sizeof(real) * per * (1 + 2 * (size_t)n->blocks));
     n->tile_grads = k_alloc(sizeof(real) * convnet_n_params(n) * (size_t)tile_count(n, rows));
     n->flip = k_alloc(sizeof(real) * 9 * (size_t)n->c_out * n->channels);
-    if (!n->act || !n->tile_grads || !n->flip || reserve_slots(n, k_threads())) {
+    n->spread = k_alloc(sizeof(real) * 9 * (size_t)n->c_out * n->channels);
+    if (!n->act || !n->tile_grads || !n->flip || !n->spread || reserve_slots(n, k_threads())) {
         convnet_release(n);
         return NF_ERR_NOMEM;
     }
@@ -179,6 +181,34 @@ static void col2im(const convnet *n, const real *col, int count, int c, real *ds
             }
 }
 
+/* The last convolution, out = conv3x3(src) + b, of `count` images: taps =
+ * src spread (pixels x 9 c_out: what each pixel gives each neighbour
+ * through each tap), then each output pixel sums the taps its 9
+ * neighbours give it. */
+static void conv_out(const convnet *n, const real *src, int count, const real *b, real *taps, real *out)
+{
+    int h = n->height, w = n->width, co = n->c_out, m = count * n->pixels;
+    size_t kk = 9 * (size_t)co;
+    k_gemm(0, 0, m, (int)kk, n->channels, 1, src, n->channels, n->spread, (int)kk, 0, taps, (int)kk);
+    for (int img = 0; img < count; img++)
+        for (int y = 0; y < h; y++)
+            for (int x = 0; x < w; x++) {
+                real *restrict o = out + (((size_t)img * h + y) * w + x) * co;
+                memcpy(o, b, sizeof(real) * (size_t)co);
+                for (int ky = 0; ky < 3; ky++) {
+                    int yy = y + ky - 1;
+                    for (int kx = 0; kx < 3 && yy >= 0 && yy < h; kx++) {
+                        int xx = x + kx - 1;
+                        if (xx < 0 || xx >= w)
+                            continue;
+                        const real *restrict t = taps + (((size_t)img * h + yy) * w + xx) * kk + (size_t)(ky * 3 + kx) * co;
+                        for (int j = 0; j < co; j++)
+                            o[j] += t[j];
+                    }
+                }
+            }
+}
+
 static void tile_forward(convnet *n, const real *p, int i0, int i1, const real *in, real *out, real *slot)
 {
     int f = n->channels, m = (i1 - i0) * n->pixels;
@@ -196,11 +226,8 @@ static void tile_forward(convnet *n, const real *p, int i0, int i1, const real *
             h[i] = prev[i] + r[i];
         prev = h;
     }
-    im2col(n, prev, i1 - i0, f, col);
-    const real *w = p + off_out(n);
-    real *o = out + (size_t)i0 * n->pixels * n->c_out;
-    k_gemm(0, 0, m, n->c_out, 9 * f, 1, col, 9 * f, w, n->c_out, 0, o, n->c_out);
-    k_bias_activate_block(K_ACT_NONE, m, n->c_out, n->c_out, w + (size_t)9 * f * n->c_out, o);
+    conv_out(n, prev, i1 - i0, p + off_out(n) + (size_t)9 * f * n->c_out, col,
+             out + (size_t)i0 * n->pixels * n->c_out);
 }
 
 /* g_w = a^T d (k x cols, overwritten), g_b = d's column sums: a linear
@@ -233,14 +260,23 @@ static void tile_backward(convnet *n, const real *p, int i0, int i1, const real 
     int wide = n->c_in > f ? n->c_in : f;
     real *col = slot, *dh = slot + (size_t)m * 9 * (wide > n->c_out ? wide : n->c_out), *dr = dh + mf;
     const real *d_o = dout + (size_t)i0 * n->pixels * n->c_out;
-    if (g) {
-        im2col(n, act_at(n, last, i0), i1 - i0, f, col);
-        linear_grads(m, 9 * f, n->c_out, col, d_o, g + off_out(n));
-    }
     /* dL/dh: the output's gradient through the adjoint convolution, a 3x3
      * convolution of its own (a product of 9 c_out columns, not 9 width) */
-    im2col(n, d_o, i1 - i0, n->c_out, col);
-    k_gemm(0, 0, m, f, 9 * n->c_out, 1, col, 9 * n->c_out, n->flip, f, 0, dh, f);
+    int co = n->c_out, kk = 9 * co;
+    im2col(n, d_o, i1 - i0, co, col);
+    k_gemm(0, 0, m, f, kk, 1, col, kk, n->flip, f, 0, dh, f);
+    if (g) { /* W_out's: h^T against the same columns, whose taps run the other way */
+        real *e = dr + mf, *g_w = g + off_out(n);
+        k_gemm(1, 0, f, kk, m, 1, act_at(n, last, i0), f, col, kk, 0, e, kk);
+        for (int k = 0; k < 9; k++)
+            for (int i = 0; i < f; i++)
+                memcpy(g_w + ((size_t)k * f + i) * co, e + (size_t)i * kk + (size_t)(8 - k) * co, sizeof(real) * co);
+        real *restrict g_b = g_w + (size_t)9 * f * co;
+        memset(g_b, 0, sizeof(real) * co);
+        for (int r = 0; r < m; r++)
+            for (int j = 0; j < co; j++)
+                g_b[j] += d_o[(size_t)r * co + j];
+    }
     for (int k = n->blocks; k >= 1; k--) {
         const real *w = p + off_block(n, k);
         memcpy(dr, dh, sizeof(real) * mf);
@@ -277,9 +313,19 @@ static int team_for(convnet *n, int tiles, double flops)
 
 static double flops_per_image(const convnet *n) { return 2.0 * n->pixels * (double)convnet_n_params(n); }
 
+/* spread[i, (k, o)] = W_out[(k, i), o]: each tap's block side by side. */
+static void build_spread(convnet *n, const real *w_out)
+{
+    int f = n->channels, co = n->c_out;
+    for (int k = 0; k < 9; k++)
+        for (int i = 0; i < f; i++)
+            memcpy(n->spread + ((size_t)i * 9 + k) * co, w_out + ((size_t)k * f + i) * co, sizeof(real) * co);
+}
+
 void convnet_forward(convnet *n, const real *p, int rows, const real *in, real *out)
 {
     int tiles = tile_count(n, rows);
+    build_spread(n, p + off_out(n));
     int team = team_for(n, tiles, rows * flops_per_image(n));
 #pragma omp parallel num_threads(team) if (team > 1 || omp_get_level() > 0)
     {
