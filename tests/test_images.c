@@ -11,7 +11,9 @@
 #include <unistd.h>
 
 #include "extras/nflow_extras.h"
+#include "flow/flow.h"
 #include "harness.h"
+#include "layers/standardize.h"
 #include "nflow.h"
 
 enum { N = 60, H = 3, W = 2, C = 2, D = H * W * C };
@@ -72,6 +74,14 @@ static void test_images_recognised(void)
     CHECK_CLOSE(lo[5], -256 * 0.05 / 0.9, 1e-9, 1e-12);
     CHECK_CLOSE(hi[5], 256 + 256 * 0.05 / 0.9, 1e-9, 1e-12);
     CHECK(f && nf_flow_image_shape(f, shape) == 1 && shape[0] == H && shape[2] == C);
+    if (f) { /* a model of columns standardises each pixel apart (image models pool them: test_image_models) */
+        const double *mean, *std;
+        standardize_get(f->layers[flow_first(f)], &mean, &std);
+        int apart = 0;
+        for (int j = C; j < D; j += C)
+            apart |= mean[j] != mean[0] || std[j] != std[0];
+        CHECK(apart);
+    }
     CHECK_CLOSE(nf_flow_bits_per_dim(f, -D * log(2.0) * 3.5), 3.5, 1e-12, 0);
     CHECK(f && nf_flow_save(f, model) == NF_OK && nf_flow_load(&g, model) == NF_OK, "%s", nf_last_error());
     CHECK(g && nf_flow_image_shape(g, shape) == 1 && shape[0] == H && shape[1] == W && shape[2] == C);
@@ -142,6 +152,19 @@ static nf_flow *train_image_model(const nf_data *d, const char *model, int threa
     return f;
 }
 
+/* An image model's standardisation is one mean and deviation per channel,
+ * pooled over the pixels: the pixels' own (a model of columns keeps those)
+ * have means around the pooled one and deviations below its. */
+static void pooled_standardisation(const nf_flow *f, const char *kind)
+{
+    const double *mean, *std;
+    standardize_get(f->layers[flow_first(f)], &mean, &std);
+    int same = 1;
+    for (int j = 1; j < PIX; j++)
+        same &= mean[j] == mean[0] && std[j] == std[0];
+    CHECK(same && std[0] > 0, "%s: the pixels are standardised apart", kind);
+}
+
 static void test_image_models(void)
 {
     const int n = 160;
@@ -167,6 +190,7 @@ static void test_image_models(void)
         CHECK(f && g, "%s: %s", kinds[k], nf_last_error());
         if (!f || !g || !untrained)
             continue;
+        pooled_standardisation(untrained, kinds[k]);
         double before = 0, after = 0;
         CHECK(nf_flow_log_prob(untrained, val, n_val, lp) == NF_OK && nf_flow_log_prob(f, val, n_val, lp2) == NF_OK);
         for (size_t i = 0; i < n_val; i++) {

@@ -370,7 +370,7 @@ int cmd_train(int argc, char **argv)
         {"dequantize", OPT_FLAG, &dequantize, "add U[0,1) noise to the columns that hold only whole numbers (in all "
                                               "splits); log-likelihoods are then of the noisy values", 0},
         {"batch", OPT_INT, &topt.batch, "mini-batch size (default from the data: the largest power of two giving "
-                                        "250 steps an epoch, 32..256)", 0},
+                                        "250 steps an epoch, 32..256; 16 for an image model)", 0},
         {"scale-bound", OPT_DOUBLE, &scale_bound, "affine layers' (and the splines' shifts) log-scales: B tanh(a / B); "
                                                   "0: unbounded (default 3)", 0},
         {"no-whiten", OPT_FLAG, &no_whiten, "start from the identity, not from the Gaussian fit (no whitening layer, "
