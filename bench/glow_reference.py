@@ -400,7 +400,7 @@ def setup(args):
     m, v = y_train.mean(0).reshape(-1, c), y_train.var(0, ddof=1).reshape(-1, c)
     pooled_m = m.mean(0)
     pooled_s = np.sqrt((v + (m - pooled_m) ** 2).mean(0))
-    mean, std = np.tile(pooled_m, len(m)), np.tile(pooled_s, len(m))
+    mean, std = (np.tile(v, len(m)).reshape(y_train.shape[1:]) for v in (pooled_m, pooled_s))
     model = ImageFlow(args.model, shape, args.levels, args.steps, args.channels, args.blocks, args.bound, args.seed)
     return model, shape, mean, std, y_train
 
