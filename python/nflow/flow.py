@@ -972,9 +972,10 @@ class Flow:
         (float64, from the sampling pass). A conditional model: n samples per
         row of context (rows, context_dim), (rows * n, dim) in all, rows
         i*n .. i*n+n-1 drawn given context row i: the x that `nflow sample
-        --context` draws (it writes each row's context beside). temperature
-        scales the base's draws (Glow's 0.7). An image model's samples come
-        as images, (n, H, W, C)."""
+        --context` draws (it writes each row's context beside); a model fit
+        with labels= takes classes (sample(8, context=[0, 7]): 8 of class 0,
+        then 8 of class 7). temperature scales the base's draws (Glow's
+        0.7). An image model's samples come as images, (n, H, W, C)."""
         f = self._need()
         n = _int(n, "n", 0, 2 ** 63 - 1)
         seed = _seed(seed)
