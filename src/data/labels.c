@@ -30,19 +30,31 @@ nf_status labels_count(const float *labels, size_t rows, const char *name, int *
     return NF_OK;
 }
 
+size_t labels_one_hot(const float *labels, size_t rows, int classes, float *code, size_t stride)
+{
+    for (size_t r = 0; r < rows; r++) {
+        float v = labels[r];
+        if (!(v >= 0 && v < classes && v == floorf(v)))
+            return r;
+        memset(code + r * stride, 0, sizeof(float) * (size_t)classes);
+        code[r * stride + (size_t)v] = 1;
+    }
+    return rows;
+}
+
 nf_status labels_append(nf_matrix *m, const float *labels, int classes, const char *name)
 {
-    for (size_t r = 0; r < m->rows; r++)
-        if (!(labels[r] >= 0 && labels[r] < classes && labels[r] == floorf(labels[r])))
-            return bad_label(name, r, labels[r], classes);
     size_t cols = m->cols + (size_t)classes;
-    float *v = calloc(m->rows && cols ? m->rows * cols : 1, sizeof(float));
+    float *v = malloc(sizeof(float) * (m->rows && cols ? m->rows * cols : 1));
     if (!v)
         return nf_fail(NF_ERR_NOMEM, "out of memory adding %d label columns to %zu rows", classes, m->rows);
-    for (size_t r = 0; r < m->rows; r++) {
-        memcpy(v + r * cols, m->values + r * m->cols, sizeof(float) * m->cols);
-        v[r * cols + m->cols + (size_t)labels[r]] = 1;
+    size_t bad = labels_one_hot(labels, m->rows, classes, v + m->cols, cols);
+    if (bad < m->rows) {
+        free(v);
+        return bad_label(name, bad, labels[bad], classes);
     }
+    for (size_t r = 0; r < m->rows; r++)
+        memcpy(v + r * cols, m->values + r * m->cols, sizeof(float) * m->cols);
     size_t rows = m->rows;
     nf_matrix_free(m); /* the values may be a file's mapping */
     m->rows = rows;

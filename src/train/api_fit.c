@@ -8,6 +8,7 @@
 #include "core/error.h"
 #include "core/sized.h"
 #include "data/api_prepare.h"
+#include "data/labels.h"
 #include "flow/flow.h"
 #include "models/api_image.h"
 #include "train/api_evaluate.h"
@@ -134,14 +135,10 @@ nf_status nf_flow_context_of_labels(const nf_flow *f, const float *labels, size_
     int k = f->record.label_classes;
     if (!k)
         return nf_fail(NF_ERR_INVALID, "the model was not trained with class labels as its context");
-    for (size_t r = 0; r < rows; r++) {
-        float v = labels[r];
-        if (!(v >= 0 && v < k && v == floorf(v)))
-            return nf_fail(NF_ERR_INVALID, "label %g (row %zu) is not one of the model's classes (0 to %d)", v, r,
-                           k - 1);
-        memset(context + r * (size_t)k, 0, sizeof(float) * (size_t)k);
-        context[r * (size_t)k + (size_t)v] = 1;
-    }
+    size_t bad = labels_one_hot(labels, rows, k, context, (size_t)k);
+    if (bad < rows)
+        return nf_fail(NF_ERR_INVALID, "label %g (row %zu) is not one of the model's classes (0 to %d)", labels[bad],
+                       bad, k - 1);
     return NF_OK;
 }
 
