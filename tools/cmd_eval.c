@@ -148,40 +148,26 @@ done:
 }
 
 /* The context rows of a model of class labels for the classes a list
- * names ("7,0,3", "0-9"), in its order; *labels gets them. */
+ * names ("7,0,3", "0-9"), in its order (nf_column_of reads the list);
+ * *labels gets them. */
 static int class_context(const nf_flow *f, const char *list, nf_matrix *ctx, float **labels)
 {
     int k = nf_flow_label_classes(f);
-    size_t n = 0, cap = 16;
-    float *v = malloc(sizeof(float) * cap);
-    for (const char *p = list; v;) {
-        char *end;
-        long a = strtol(p, &end, 10), b = a;
-        if (end != p && *end == '-')
-            b = strtol(end + 1, &end, 10);
-        if (end == p || (*end && *end != ',') || a < 0 || b < a || b >= k) {
-            cli_error("sample", "--classes '%.100s': give classes from 0 to %d, as 3 or 0-9, comma-separated", list,
-                      k - 1);
-            free(v);
-            return EXIT_USAGE;
-        }
-        for (long c = a; c <= b && v; c++) {
-            float *w = n == cap ? realloc(v, sizeof(float) * (cap *= 2)) : v;
-            if (!w)
-                free(v);
-            if ((v = w))
-                v[n++] = (float)c;
-        }
-        if (!*end)
-            break;
-        p = end + 1;
-    }
-    *labels = v;
+    size_t n = 0, c;
+    while (nf_column_of(list, n, &c) == NF_OK && c < (size_t)k)
+        n++;
+    if (n == 0 || nf_column_of(list, n, &c) == NF_OK) /* malformed, or a class beyond the model's */
+        return cli_error("sample", "--classes '%.100s': give classes from 0 to %d, as 3 or 0-9, comma-separated",
+                         list, k - 1),
+               EXIT_USAGE;
+    *labels = malloc(sizeof(float) * n);
     ctx->rows = n;
     ctx->cols = (size_t)k;
-    if (!v || !(ctx->values = malloc(sizeof(float) * n * (size_t)k)))
+    if (!*labels || !(ctx->values = malloc(sizeof(float) * n * (size_t)k)))
         return cli_error("sample", "out of memory"), 1;
-    return nf_flow_context_of_labels(f, v, n, ctx->values) ? cli_fail("sample", NF_ERR_INVALID), 1 : 0;
+    for (size_t i = 0; i < n; i++)
+        (*labels)[i] = nf_column_of(list, i, &c) == NF_OK ? (float)c : 0;
+    return nf_flow_context_of_labels(f, *labels, n, ctx->values) ? cli_fail("sample", NF_ERR_INVALID), 1 : 0;
 }
 
 int cmd_sample(int argc, char **argv)
