@@ -100,6 +100,32 @@ static inline double layer_loss(layer *l, const real *p, int dir, int rows, cons
     return s;
 }
 
+/* Each of n values v[i] (the input, the parameters or the context of the
+ * pass) nudged by +-h: grad[i] against the central difference of
+ * layer_loss, or exactly 0 where pinned[i] (NULL: none); v restored.
+ * Returns the largest |grad[i]|. */
+static inline double check_central(layer *l, const real *p, int dir, int rows, const real *in, const real *c,
+                                   double w, real *v, const real *grad, size_t n, const char *pinned)
+{
+    const double h = 1e-6;
+    double gmax = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (pinned && pinned[i]) {
+            CHECK(grad[i] == 0, "gradient %g on pinned value %zu", (double)grad[i], i);
+            continue;
+        }
+        real keep = v[i];
+        v[i] = keep + h;
+        double a = layer_loss(l, p, dir, rows, in, c, w);
+        v[i] = keep - h;
+        double b = layer_loss(l, p, dir, rows, in, c, w);
+        v[i] = keep;
+        CHECK_CLOSE(grad[i], (a - b) / (2 * h), 1e-6, 1e-5);
+        gmax = fmax(gmax, fabs(grad[i]));
+    }
+    return gmax;
+}
+
 /* The backward of direction dir against central differences of layer_loss
  * for every input and parameter (pinned ones, which constraints hold at 0,
  * must get exactly 0); gradients add into dp; NULL outputs are allowed.
@@ -115,31 +141,8 @@ static inline void check_layer_gradients(layer *l, real *p, int dir, int rows, r
         dir == 0 ? l->ops->x2z_backward : l->ops->z2x_backward;
     pass_of(l, dir)(l, p, rows, in, out, ldj);
     backward(l, p, rows, in, out, c, (real)w, din, dp);
-    const double h = 1e-6;
-    for (size_t i = 0; i < n; i++) {
-        real keep = in[i];
-        in[i] = keep + h;
-        double a = layer_loss(l, p, dir, rows, in, c, w);
-        in[i] = keep - h;
-        double b = layer_loss(l, p, dir, rows, in, c, w);
-        in[i] = keep;
-        CHECK_CLOSE(din[i], (a - b) / (2 * h), 1e-6, 1e-5);
-    }
-    double gmax = 0;
-    for (size_t k = 0; k < np; k++) {
-        if (pinned && pinned[k]) {
-            CHECK(dp[k] == 0, "gradient %g on pinned parameter %zu", (double)dp[k], k);
-            continue;
-        }
-        real keep = p[k];
-        p[k] = keep + h;
-        double a = layer_loss(l, p, dir, rows, in, c, w);
-        p[k] = keep - h;
-        double b = layer_loss(l, p, dir, rows, in, c, w);
-        p[k] = keep;
-        CHECK_CLOSE(dp[k], (a - b) / (2 * h), 1e-6, 1e-5);
-        gmax = fmax(gmax, fabs(dp[k]));
-    }
+    check_central(l, p, dir, rows, in, c, w, in, din, n, NULL);
+    double gmax = check_central(l, p, dir, rows, in, c, w, p, dp, np, pinned);
     if (np)
         CHECK(gmax > 1e-3, "parameter gradient trivially zero (max %g)", gmax);
     /* gradients accumulate into dp, and NULL outputs are allowed */
@@ -172,18 +175,7 @@ static inline void check_layer_context_gradient(layer *l, real *p, int dir, int 
     pass_of(l, dir)(l, p, rows, x, out, ldj);
     (dir == 0 ? l->ops->x2z_backward : l->ops->z2x_backward)(l, p, rows, x, out, c, (real)w, NULL, NULL);
     l->dcontext = NULL;
-    const double h = 1e-6;
-    double gmax = 0;
-    for (int i = 0; i < rows * nc; i++) {
-        real keep = ctx[i];
-        ctx[i] = keep + h;
-        double a = layer_loss(l, p, dir, rows, x, c, w);
-        ctx[i] = keep - h;
-        double b = layer_loss(l, p, dir, rows, x, c, w);
-        ctx[i] = keep;
-        CHECK_CLOSE(dctx[i], (a - b) / (2 * h), 1e-6, 1e-5);
-        gmax = fmax(gmax, fabs(dctx[i]));
-    }
+    double gmax = check_central(l, p, dir, rows, x, c, w, ctx, dctx, (size_t)rows * nc, NULL);
     CHECK(gmax > 1e-3, "context gradient trivially zero (max %g)", gmax);
     for (int i = 0; i < rows * nc; i++)
         ctx[i] += 1;
