@@ -182,31 +182,15 @@ static void col2im(const convnet *n, const real *col, int count, int c, real *ds
 }
 
 /* The last convolution, out = conv3x3(src) + b, of `count` images: taps =
- * src spread (pixels x 9 c_out: what each pixel gives each neighbour
- * through each tap), then each output pixel sums the taps its 9
- * neighbours give it. */
+ * src spread (pixels x 9 c_out: what each pixel gives its neighbours,
+ * the taps in im2col's order turned half a turn), then each pixel's taps
+ * added to the neighbours they reach: col2im's sum. */
 static void conv_out(const convnet *n, const real *src, int count, const real *b, real *taps, real *out)
 {
-    int h = n->height, w = n->width, co = n->c_out, m = count * n->pixels;
-    size_t kk = 9 * (size_t)co;
-    k_gemm(0, 0, m, (int)kk, n->channels, 1, src, n->channels, n->spread, (int)kk, 0, taps, (int)kk);
-    for (int img = 0; img < count; img++)
-        for (int y = 0; y < h; y++)
-            for (int x = 0; x < w; x++) {
-                real *restrict o = out + (((size_t)img * h + y) * w + x) * co;
-                memcpy(o, b, sizeof(real) * (size_t)co);
-                for (int ky = 0; ky < 3; ky++) {
-                    int yy = y + ky - 1;
-                    for (int kx = 0; kx < 3 && yy >= 0 && yy < h; kx++) {
-                        int xx = x + kx - 1;
-                        if (xx < 0 || xx >= w)
-                            continue;
-                        const real *restrict t = taps + (((size_t)img * h + yy) * w + xx) * kk + (size_t)(ky * 3 + kx) * co;
-                        for (int j = 0; j < co; j++)
-                            o[j] += t[j];
-                    }
-                }
-            }
+    int co = n->c_out, m = count * n->pixels;
+    k_gemm(0, 0, m, 9 * co, n->channels, 1, src, n->channels, n->spread, 9 * co, 0, taps, 9 * co);
+    col2im(n, taps, count, co, out);
+    k_bias_activate_block(K_ACT_NONE, m, co, co, b, out);
 }
 
 static void tile_forward(convnet *n, const real *p, int i0, int i1, const real *in, real *out, real *slot)
@@ -230,12 +214,9 @@ static void tile_forward(convnet *n, const real *p, int i0, int i1, const real *
              out + (size_t)i0 * n->pixels * n->c_out);
 }
 
-/* g_w = a^T d (k x cols, overwritten), g_b = d's column sums: a linear
- * map's gradients over one tile's m rows. */
-static void linear_grads(int m, int k, int cols, const real *a, const real *d, real *g_w)
+/* g_b = d's column sums over m rows of cols (overwritten): a bias's gradient. */
+static void column_sums(int m, int cols, const real *d, real *restrict g_b)
 {
-    k_gemm(1, 0, k, cols, m, 1, a, k, d, cols, 0, g_w, cols);
-    real *restrict g_b = g_w + (size_t)k * cols;
     memset(g_b, 0, sizeof(real) * cols);
     for (int r = 0; r < m; r++) {
         const real *restrict dr = d + (size_t)r * cols;
@@ -243,6 +224,14 @@ static void linear_grads(int m, int k, int cols, const real *a, const real *d, r
         for (int j = 0; j < cols; j++)
             g_b[j] += dr[j];
     }
+}
+
+/* g_w = a^T d (k x cols, overwritten), g_b = d's column sums: a linear
+ * map's gradients over one tile's m rows. */
+static void linear_grads(int m, int k, int cols, const real *a, const real *d, real *g_w)
+{
+    k_gemm(1, 0, k, cols, m, 1, a, k, d, cols, 0, g_w, cols);
+    column_sums(m, cols, d, g_w + (size_t)k * cols);
 }
 
 /* d *= [a > 0] over m rows of cols: through a ReLU, from its outputs
@@ -271,11 +260,7 @@ static void tile_backward(convnet *n, const real *p, int i0, int i1, const real 
         for (int k = 0; k < 9; k++)
             for (int i = 0; i < f; i++)
                 memcpy(g_w + ((size_t)k * f + i) * co, e + (size_t)i * kk + (size_t)(8 - k) * co, sizeof(real) * co);
-        real *restrict g_b = g_w + (size_t)9 * f * co;
-        memset(g_b, 0, sizeof(real) * co);
-        for (int r = 0; r < m; r++)
-            for (int j = 0; j < co; j++)
-                g_b[j] += d_o[(size_t)r * co + j];
+        column_sums(m, co, d_o, g_w + (size_t)9 * f * co);
     }
     for (int k = n->blocks; k >= 1; k--) {
         const real *w = p + off_block(n, k);
@@ -313,13 +298,15 @@ static int team_for(convnet *n, int tiles, double flops)
 
 static double flops_per_image(const convnet *n) { return 2.0 * n->pixels * (double)convnet_n_params(n); }
 
-/* spread[i, (k, o)] = W_out[(k, i), o]: each tap's block side by side. */
+/* spread[i, (8 - k, o)] = W_out[(k, i), o]: the taps' blocks side by side,
+ * turned half a turn (pixel q reaches q - offset(k) through tap k, which
+ * col2im's tap 8 - k adds to). */
 static void build_spread(convnet *n, const real *w_out)
 {
     int f = n->channels, co = n->c_out;
     for (int k = 0; k < 9; k++)
         for (int i = 0; i < f; i++)
-            memcpy(n->spread + ((size_t)i * 9 + k) * co, w_out + ((size_t)k * f + i) * co, sizeof(real) * co);
+            memcpy(n->spread + ((size_t)i * 9 + 8 - k) * co, w_out + ((size_t)k * f + i) * co, sizeof(real) * co);
 }
 
 void convnet_forward(convnet *n, const real *p, int rows, const real *in, real *out)

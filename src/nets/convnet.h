@@ -12,7 +12,7 @@
  * b, then W_out (9 width x c_out), b_out. The 3x3 products go through the
  * BLAS: the first as an im2col product (9 c_in columns), the last, whose
  * outputs are few, as a product giving each pixel's 9 taps (9 c_out
- * columns) that every output pixel then gathers from its neighbours.
+ * columns) that col2im then adds to the neighbours they reach.
  *
  * Work is cut into tiles of whole images whose size depends on the image
  * alone; each tile's weight gradient is its own, and the tiles' gradients
@@ -36,7 +36,7 @@ typedef struct convnet {
     size_t slot_size;
     real *tile_grads;      /* tiles x n_params: each tile's weight gradient */
     real *flip;            /* 9 c_out x channels: W_out turned half a turn and transposed (its adjoint's kernel) */
-    real *spread;          /* channels x 9 c_out: W_out's taps side by side (the last convolution's product) */
+    real *spread;          /* channels x 9 c_out: W_out's taps side by side, turned half a turn (the last product) */
 } convnet;
 
 /* Shape only (no buffers); convnet_check says whether the sizes are valid. */
