@@ -847,6 +847,94 @@ static inline nf_status nf_flow_race_entry(const nf_flow *f, int i, nf_race_entr
 {
     return nf_flow_race_entry_sized(f, i, e, sizeof *e);
 }
+/* The race's table in words, a line per candidate, the winner last (what
+ * `nflow train` prints): its length; buf gets as much as fits. */
+NF_API size_t nf_flow_race_table(const nf_flow *f, char *buf, size_t size);
+
+/* ---- the recipe's options by name ---------------------------------------- */
+/* The model and training options of `nflow train` (its flags) and of the
+ * Python binding (its keywords), by the names both use ("hidden",
+ * "hidden-layers", "lr"), given as text and checked against their ranges
+ * here; nf_recipe_resolve puts those given over the defaults that fit the
+ * data, as the tool and the binding do:
+ *
+ *     nf_recipe *r;
+ *     nf_recipe_create(&r);
+ *     nf_recipe_set(r, "model", "maf");     // NF_ERR_INVALID: "hidden: 0 out of range 1..65536"
+ *     nf_recipe_set(r, "hidden", "256");
+ *     nf_config cfg;
+ *     nf_train_options opt;
+ *     nf_train_options_default(&opt);       // its callbacks and paths are kept
+ *     int race;
+ *     nf_recipe_resolve(r, d, &cfg, &opt, &race);
+ *     // race ? nf_flow_fit_auto(&f, d, &opt, 0, &res)
+ *     //      : nf_flow_create_for_data(&f, d, &cfg), then nf_flow_fit(f, d, &opt, &res)
+ *
+ * Flags ("batch-norm", "actnorm", "no-whiten") take "1" or "0"; choices
+ * their names ('-' and '_' alike). */
+typedef struct nf_recipe nf_recipe;
+NF_API nf_status nf_recipe_create(nf_recipe **out);
+NF_API void nf_recipe_free(nf_recipe *r);
+NF_API nf_status nf_recipe_set(nf_recipe *r, const char *name, const char *value);
+NF_API int nf_recipe_is_set(const nf_recipe *r, const char *name);
+/* The options, for help texts and bindings: i in 0..nf_recipe_option_count()-1. */
+typedef enum nf_option_kind { NF_OPTION_INT, NF_OPTION_REAL, NF_OPTION_CHOICE, NF_OPTION_FLAG } nf_option_kind;
+typedef struct nf_recipe_option {
+    size_t struct_size;     /* set by nf_recipe_option_init */
+    const char *name, *help;
+    nf_option_kind kind;
+    double min, max;        /* INT, REAL: the range ... */
+    int min_open, max_open; /* ... 1: that end excluded */
+    const char *choices;    /* CHOICE: "relu|tanh" (the model's: nf_model_name's and "auto") */
+    int shapes_model;       /* sets one model's architecture: no race without a model named; no resume */
+    int kept_on_resume;     /* a training option a resumed run keeps from its checkpoint */
+} nf_recipe_option;
+NF_API int nf_recipe_option_count(void);
+NF_API int nf_recipe_option_index(const char *name); /* -1: none of that name */
+NF_API void nf_recipe_option_init(nf_recipe_option *o, size_t struct_size);
+NF_API nf_status nf_recipe_option_sized(int i, nf_recipe_option *o, size_t struct_size);
+static inline nf_status nf_recipe_option_get(int i, nf_recipe_option *o)
+{
+    nf_recipe_option_init(o, sizeof *o);
+    return nf_recipe_option_sized(i, o, sizeof *o);
+}
+/* The configuration and training options for the data (nf_data_defaults
+ * of the model set, or the data's rule) with the options set over them;
+ * *race 1 when the model is "auto", or not set and no option set shapes
+ * one model (images: never): then train with nf_flow_fit_auto. opt's
+ * fields that are not options (callbacks, paths, ranks) are kept. Refused
+ * (NF_ERR_INVALID): "auto" with an option that shapes one model. */
+NF_API nf_status nf_recipe_resolve_sized(const nf_recipe *r, const nf_data *d, nf_config *cfg, size_t cfg_size,
+                                         nf_train_options *opt, size_t opt_size, int *race);
+static inline nf_status nf_recipe_resolve(const nf_recipe *r, const nf_data *d, nf_config *cfg,
+                                          nf_train_options *opt, int *race)
+{
+    return nf_recipe_resolve_sized(r, d, cfg, sizeof *cfg, opt, sizeof *opt, race);
+}
+/* The options set, over a configuration and training options the caller
+ * has (either may be NULL): a model built without data (nf_flow_create). */
+NF_API nf_status nf_recipe_apply_sized(const nf_recipe *r, nf_config *cfg, size_t cfg_size, nf_train_options *opt,
+                                       size_t opt_size);
+static inline nf_status nf_recipe_apply(const nf_recipe *r, nf_config *cfg, nf_train_options *opt)
+{
+    return nf_recipe_apply_sized(r, cfg, cfg ? sizeof *cfg : 0, opt, opt ? sizeof *opt : 0);
+}
+/* A resumed run's options: those saved in the checkpoint, with the epochs,
+ * patience and patience-steps set in r over them (the rest of *opt kept).
+ * Refused (NF_ERR_INVALID): the model or an option that shapes it ("layers
+ * cannot be set for a resumed run"), a kept option set to another value
+ * ("lr 0.02 differs from the 0.01 saved in ..."). */
+NF_API nf_status nf_recipe_resume_sized(const nf_recipe *r, const char *checkpoint_path, nf_train_options *opt,
+                                        size_t opt_size);
+static inline nf_status nf_recipe_resume(const nf_recipe *r, const char *checkpoint_path, nf_train_options *opt)
+{
+    return nf_recipe_resume_sized(r, checkpoint_path, opt, sizeof *opt);
+}
+/* What resolve chose, in one line ("maf, 5 layers of 2 x 100 units, batch
+ * 128, dropout 0, from the Gaussian fit (chosen for ...)"): its length;
+ * buf gets as much as fits. */
+NF_API size_t nf_recipe_summary(const nf_data *d, const nf_config *cfg, const nf_train_options *opt, int race,
+                                char *buf, size_t size);
 /* A part's mean log-likelihood and two standard errors of the mean (NaN
  * for fewer than 2 rows; each pointer may be NULL), over at most max_rows
  * of its rows, evenly spaced (0: all of them). With share->ranks > 1

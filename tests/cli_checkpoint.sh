@@ -93,9 +93,9 @@ run_ok "info a checkpoint" "$nflow" info "$t/a.nfc"
 grep -q "model: maf" "$t/out.txt" && ok || bad "info of a checkpoint: $(cat "$t/out.txt")"
 
 # refusals
-expect_fail "architecture with resume" 2 "--layers cannot be used with --resume" -- \
+expect_fail "architecture with resume" 2 "--layers cannot be set for a resumed run" -- \
     "$nflow" train --data "$t/d.csv" --layers 4 --resume "$t/a.nfc" --out "$t/x.nfm"
-expect_fail "model with resume" 2 "--model cannot be used with --resume.*a.nfc" -- \
+expect_fail "model with resume" 2 "--model cannot be set for a resumed run.*a.nfc" -- \
     "$nflow" train --data "$t/d.csv" --model nice --resume "$t/a.nfc" --out "$t/x.nfm"
 expect_fail "other lr with resume" 2 "--lr 0.02 differs from the 0.01 saved in .*a.nfc" -- \
     "$nflow" train --data "$t/d.csv" --lr 0.02 --resume "$t/a.nfc" --out "$t/x.nfm"

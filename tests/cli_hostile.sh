@@ -68,10 +68,10 @@ refused "sample --n 2.5" 2 "--n: '2.5' is not a valid integer" "$t/s.csv" -- \
 # h. One rule for every command: a value out of range is a usage error (exit
 # 2) naming the option and its range, the same range wherever the option is.
 m="$t/maf.nfm"
-# check_option NAME VALUE RANGE: every command that takes --NAME refuses VALUE
+# check_option NAME VALUE RANGE [COMMANDS]: every command (of COMMANDS) that takes --NAME refuses VALUE
 check_option() {
     opt=$1; val=$2; rng=$3 # (refused sets $name)
-    for cmd in train distill fit eval sample encode decode plot; do
+    for cmd in ${4:-train distill fit eval sample encode decode plot}; do
         case $cmd in
         train) set -- train --data "$t/b.csv" --out "$t/q.nfm" ;;
         distill) set -- distill --teacher "$m" --out "$t/q.nfm" ;;
@@ -95,7 +95,8 @@ check_option hidden 0 "1..65536"
 check_option hidden-layers 17 "0..16"
 check_option layers 1001 "1..1000"
 check_option batch 1 "2..1048576"
-check_option steps 0 "1..2147483647"
+check_option steps 0 "1..2147483647" "distill fit" # reverse-KL steps
+check_option steps 0 "1..1000" train                # an image model's steps per level, as --layers
 # every computing command takes --threads
 for cmd in eval sample encode decode plot train distill fit; do
     "$nflow" $cmd --help | grep -q -- "^  --threads N " && ok || bad "$cmd --help has no --threads"

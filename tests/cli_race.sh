@@ -35,7 +35,7 @@ done
 # the training options are every candidate's, dropout too
 run_ok "race with dropout" train --epochs 2 --dropout 0.1 --out "$t/d.nfm" --json --quiet
 [ "$(grep -o '"dropout": 0.1, "layers"' "$t/out.txt" | wc -l)" -eq 4 ] && ok || bad "--dropout 0.1: $(cat "$t/out.txt")"
-refused "a wrong model" 2 "(or auto)" "$t/x.nfm" -- "$nflow" train --data "$t/d.csv" --model autom --out "$t/x.nfm" && ok
+refused "a wrong model" 2 "unknown value 'autom' (one of auto, nice, " "$t/x.nfm" -- "$nflow" train --data "$t/d.csv" --model autom --out "$t/x.nfm" && ok
 
 # the checkpoint holds the winner: a resume trains it on
 run_ok "race with a checkpoint" train --epochs 30 --out "$t/c.nfm" --checkpoint "$t/c.nfc" --quiet

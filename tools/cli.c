@@ -38,6 +38,13 @@ void cli_print_help(const cli_command *cmd)
         snprintf(left, sizeof left, "--%s%s", o->name, arg);
         printf("  %-22s %s\n", left, o->help);
     }
+    nf_recipe_option o;
+    for (int k = 0; cmd->recipe && nf_recipe_option_get(k, &o) == NF_OK; k++) {
+        char left[64];
+        snprintf(left, sizeof left, "--%s%s", o.name, o.kind == NF_OPTION_FLAG ? "" : o.kind == NF_OPTION_CHOICE
+                                                     ? " S" : o.kind == NF_OPTION_REAL ? " X" : " N");
+        printf("  %-22s %s\n", left, o.help);
+    }
     printf("  %-22s %s\n", "--help", "show this help");
 }
 
@@ -61,43 +68,37 @@ typedef struct opt_range {
 } opt_range;
 
 static const opt_range ranges[] = {
-    {"layers", NULL, 1, NF_MAX_LAYERS, 0, 0},
-    {"hidden", NULL, 1, NF_MAX_HIDDEN, 0, 0},
-    {"hidden-layers", NULL, 0, NF_MAX_HIDDEN_LAYERS, 0, 0},
-    {"components", NULL, 1, NF_MAX_COMPONENTS, 0, 0},
-    {"bins", NULL, NF_MIN_BINS, NF_MAX_BINS, 0, 0},
-    {"tail-bound", NULL, 0, NF_MAX_TAIL_BOUND, 1, 0},
-    {"scale-bound", NULL, 0, NF_MAX_LOG_SCALE_BOUND, 0, 1},
-    {"tail-weight", NULL, 0, 1, 0, 1},
-    {"lr", NULL, 0, 10, 1, 1},
-    {"lr-decay", NULL, 0, 1, 1, 0},
-    {"weight-decay", NULL, 0, INFINITY, 0, 1},
-    {"clip", NULL, 0, INFINITY, 0, 1},
-    {"dropout", NULL, 0, 0.99, 0, 0},
-    {"batch", NULL, 2, NF_MAX_BATCH, 0, 0}, /* reverse KL needs two samples for its standard error */
-    {"epochs", NULL, 0, INT_MAX, 0, 0},
     {"patience", "distill", 1, INT_MAX, 0, 0}, /* checks without a lower KL: 0 would stop at once */
-    {"patience", NULL, 0, INT_MAX, 0, 0},
+    {"steps", "distill", 1, INT_MAX, 0, 0},    /* not the recipe's steps per level */
+    {"steps", "fit", 1, INT_MAX, 0, 0},
+    {"n", "plot", 0, INT_MAX, 0, 0},           /* no samples drawn */
     {"samples", NULL, 0, INT_MAX, 0, 0},
-    {"patience-steps", NULL, 0, INT_MAX, 0, 0},
-    {"steps", NULL, 1, INT_MAX, 0, 0},
     {"progress-every", NULL, 1, INT_MAX, 0, 0},
     {"eval-n", NULL, 2, INT_MAX, 0, 0},
     {"max-time", NULL, 1e-9, 1e12, 0, 0},
     {"checkpoint-every", NULL, 0, INFINITY, 0, 1},
     {"threads", NULL, 1, NF_MAX_THREADS, 0, 0},
-    {"n", "plot", 0, INT_MAX, 0, 0},
     {"n", NULL, 1, INT_MAX, 0, 0},
     {"lo", NULL, -1e30, 1e30, 0, 0},
     {"hi", NULL, -1e30, 1e30, 0, 0},
 };
 
-static const opt_range *range_of(const char *cmd, const char *name)
+/* An option's range: this command's own entry, else the library's recipe
+ * option of that name (--hidden has one range for train, distill and fit),
+ * else the tool's. 0: none. */
+static int range_of(const char *cmd, const char *name, opt_range *out)
 {
     for (size_t i = 0; i < sizeof ranges / sizeof ranges[0]; i++)
-        if (!strcmp(ranges[i].name, name) && (!ranges[i].cmd || !strcmp(ranges[i].cmd, cmd)))
-            return &ranges[i];
-    return NULL;
+        if (!strcmp(ranges[i].name, name) && ranges[i].cmd && !strcmp(ranges[i].cmd, cmd))
+            return *out = ranges[i], 1;
+    nf_recipe_option o;
+    int k = nf_recipe_option_index(name);
+    if (k >= 0 && nf_recipe_option_get(k, &o) == NF_OK && (o.kind == NF_OPTION_INT || o.kind == NF_OPTION_REAL))
+        return *out = (opt_range){name, NULL, o.min, o.max, o.min_open, o.max_open}, 1;
+    for (size_t i = 0; i < sizeof ranges / sizeof ranges[0]; i++)
+        if (!strcmp(ranges[i].name, name) && !ranges[i].cmd)
+            return *out = ranges[i], 1;
+    return 0;
 }
 
 /* "1..1000" for a closed range, else "(0, 10)", "[0, inf)" */
@@ -125,10 +126,10 @@ static int parse_value(cli_command *cmd, cli_option *o, const char *s)
         if (*s == '\0' || *end || (errno && errno != ERANGE))
             goto bad;
         if (errno == ERANGE || v < INT_MIN || v > INT_MAX) { /* a whole number, too large for any option */
-            const opt_range *r = range_of(cmd->name, o->name);
-            int big = v > 0;
+            opt_range r;
+            int big = v > 0, known = range_of(cmd->name, o->name, &r);
             fprintf(stderr, "nflow %s: --%s: %s is too %s (the limit is %.10g)\n", cmd->name, o->name, s,
-                    big ? "large" : "small", r ? (big ? r->hi : r->lo) : big ? (double)INT_MAX : (double)INT_MIN);
+                    big ? "large" : "small", known ? (big ? r.hi : r.lo) : big ? (double)INT_MAX : (double)INT_MIN);
             return EXIT_USAGE;
         }
         *(int *)o->value = (int)v;
@@ -163,6 +164,28 @@ bad:
     return EXIT_USAGE;
 }
 
+/* An option of the library's recipe (cmd->recipe): the text goes to
+ * nf_recipe_set, which checks it ("hidden: 0 out of range 1..65536").
+ * Returns 0, EXIT_USAGE, or -1 when `name` is none of them. */
+static int recipe_option(cli_command *cmd, const char *name, size_t len, const char *eq, int argc, char **argv,
+                         int *i)
+{
+    char key[64];
+    nf_recipe_option o;
+    snprintf(key, sizeof key, "%.*s", (int)(len < sizeof key ? len : sizeof key - 1), name);
+    int k = nf_recipe_option_index(key);
+    if (k < 0 || len >= sizeof key || nf_recipe_option_get(k, &o))
+        return -1;
+    const char *v = o.kind == NF_OPTION_FLAG ? "1" : eq ? eq + 1 : *i + 1 < argc ? argv[++*i] : NULL;
+    if (o.kind == NF_OPTION_FLAG && eq)
+        return fprintf(stderr, "nflow %s: --%s takes no value\n", cmd->name, key), EXIT_USAGE;
+    if (!v)
+        return fprintf(stderr, "nflow %s: --%s needs a value\n", cmd->name, key), EXIT_USAGE;
+    if (nf_recipe_set(cmd->recipe, key, v))
+        return fprintf(stderr, "nflow %s: --%s\n", cmd->name, nf_last_error()), EXIT_USAGE;
+    return 0;
+}
+
 int cli_parse(cli_command *cmd, int argc, char **argv)
 {
     int npos = 0;
@@ -184,6 +207,14 @@ int cli_parse(cli_command *cmd, int argc, char **argv)
         const char *name = a + 2, *eq = strchr(name, '=');
         size_t len = eq ? (size_t)(eq - name) : strlen(name);
         cli_option *o = find(cmd, name, len);
+        if (!o && cmd->recipe) {
+            int rc = recipe_option(cmd, name, len, eq, argc, argv, &i);
+            if (rc != -1) {
+                if (rc)
+                    return rc;
+                continue;
+            }
+        }
         if (!o) {
             fprintf(stderr, "nflow %s: unknown option '%.*s' (see nflow %s --help)\n", cmd->name, (int)len + 2, a,
                     cmd->name);
@@ -212,14 +243,14 @@ int cli_parse(cli_command *cmd, int argc, char **argv)
         return EXIT_USAGE;
     }
     for (const cli_option *o = cmd->options; o->name; o++) {
-        const opt_range *r = o->seen ? range_of(cmd->name, o->name) : NULL;
-        if (!r || (o->type != OPT_INT && o->type != OPT_DOUBLE))
+        opt_range r;
+        if (!o->seen || (o->type != OPT_INT && o->type != OPT_DOUBLE) || !range_of(cmd->name, o->name, &r))
             continue;
         double v = o->type == OPT_INT ? *(const int *)o->value : *(const double *)o->value;
-        if (!in_range(r, v)) {
+        if (!in_range(&r, v)) {
             char text[64];
             fprintf(stderr, "nflow %s: --%s: %.10g out of range %s\n", cmd->name, o->name, v,
-                    range_text(r, text, sizeof text));
+                    range_text(&r, text, sizeof text));
             return EXIT_USAGE;
         }
     }
@@ -246,6 +277,8 @@ void cli_set_threads(const cli_command *cmd, int threads)
 
 int cli_seen(const cli_command *cmd, const char *name)
 {
+    if (cmd->recipe && nf_recipe_is_set(cmd->recipe, name))
+        return 1;
     for (const cli_option *o = cmd->options; o->name; o++)
         if (strcmp(o->name, name) == 0)
             return o->seen;

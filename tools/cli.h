@@ -27,6 +27,7 @@ typedef struct cli_command {
     cli_option *options;    /* ends with a {NULL} entry */
     int n_positional;       /* required positional arguments */
     const char **positional;
+    nf_recipe *recipe;      /* not NULL: the library's recipe options are options too, set in it */
 } cli_command;
 
 /* Parses argv (after the subcommand name). Returns 0, 1 for --help (printed),

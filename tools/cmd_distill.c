@@ -173,7 +173,7 @@ int cmd_distill(int argc, char **argv)
                        "samples until that stops falling, keeping the best student.\n"
                        "A conditional teacher gives a conditional student, distilled under the contexts of --context.\n"
                        "Reports the KL on --eval-n fresh student samples and the sampling speed of both.",
-                       opts, 0, NULL};
+                       opts, 0, NULL, NULL};
     int rc = cli_parse(&cmd, argc, argv);
     if (rc)
         return rc == 1 ? 0 : rc;

@@ -38,7 +38,7 @@ int cmd_eval(int argc, char **argv)
                        "Mean log-likelihood in nats with +- 2 standard errors of the mean, the median, and\n"
                        "how many rows score below the model's Gaussian fit (whitened models). For a conditional\n"
                        "model: log p(x | c), the context c in the columns it was trained with.", opts, 1,
-                       &model_path};
+                       &model_path, NULL};
     int rc = cli_parse(&cmd, argc, argv);
     if (rc)
         return rc == 1 ? 0 : rc;
@@ -197,7 +197,7 @@ int cmd_sample(int argc, char **argv)
     cli_command cmd = {"sample", "sample MODEL --n N [--context FILE | --classes LIST] [--seed S] [--temperature T] --out FILE "
                                  "[--log-prob FILE]",
                        "Draws samples from a model; from a conditional model p(x | c), N per row of --context.",
-                       opts, 1, &model_path};
+                       opts, 1, &model_path, NULL};
     int rc = cli_parse(&cmd, argc, argv);
     if (rc)
         return rc == 1 ? 0 : rc;
@@ -329,7 +329,7 @@ static int code(const char *name, int argc, char **argv, int decode)
                                 "given the context columns beside z, which are written back unchanged."
                               : "Maps data x to latent codes z (the density direction); for a conditional model,\n"
                                 "given the context columns beside x, which are written back unchanged.",
-                       opts, 1, &model_path};
+                       opts, 1, &model_path, NULL};
     int rc = cli_parse(&cmd, argc, argv);
     if (rc)
         return rc == 1 ? 0 : rc;
@@ -396,7 +396,7 @@ int cmd_info(int argc, char **argv)
                          {"json", OPT_FLAG, &json, "with --system: as JSON", 0},
                          {NULL, 0, NULL, NULL, 0}};
     cli_command cmd = {"info", "info MODEL | info --system [--json]",
-                       "Describes a model: architecture, parameters, data statistics.", opts, 1, &model_path};
+                       "Describes a model: architecture, parameters, data statistics.", opts, 1, &model_path, NULL};
     int rc = cli_parse(&cmd, argc, argv);
     if (rc)
         return rc == 1 ? 0 : rc;

@@ -61,7 +61,7 @@ int cmd_fit(int argc, char **argv)
         "published ones. The reported KL is the true KL(q || p) minus log Z; log Z (grid sums) is\n"
         "u1 1.8775, u2 2.1129, u3 2.6726, u4 2.7416.\n"
         "The model is saved with the identity standardisation (mean 0, std 1).",
-        opts, 0, NULL};
+        opts, 0, NULL, NULL};
     int rc = cli_parse(&cmd, argc, argv);
     if (rc)
         return rc == 1 ? 0 : rc;

@@ -49,7 +49,7 @@ int cmd_toy(int argc, char **argv)
         strncat(summary, " ", sizeof summary - strlen(summary) - 1);
         strncat(summary, *t, sizeof summary - strlen(summary) - 1);
     }
-    cli_command cmd = {"toy", "toy NAME --n N [--seed S] --out FILE", summary, opts, 1, &name};
+    cli_command cmd = {"toy", "toy NAME --n N [--seed S] --out FILE", summary, opts, 1, &name, NULL};
     int rc = cli_parse(&cmd, argc, argv);
     if (rc)
         return rc == 1 ? 0 : rc;
@@ -87,7 +87,7 @@ int cmd_plot(int argc, char **argv)
     };
     cli_command cmd = {"plot", "plot MODEL --out PNG [--data FILE] [--n N]",
                        "Pictures a 2-D model: its density as a heat map, the data and its samples side by side.",
-                       opts, 1, &model_path};
+                       opts, 1, &model_path, NULL};
     int rc = cli_parse(&cmd, argc, argv);
     if (rc)
         return rc == 1 ? 0 : rc;

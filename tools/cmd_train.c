@@ -151,50 +151,34 @@ static int show_progress(const nf_train_progress *p, void *user)
 }
 
 /* --resume: the model and the options that shape the run come from the
- * checkpoint. Architecture options are refused; training options must
- * agree with the saved ones, except --epochs and --patience, which may
- * change. Returns 0, 1 (unreadable checkpoint) or EXIT_USAGE. */
+ * checkpoint (nf_recipe_resume refuses the model's options and checks the
+ * training options given against the saved ones; --epochs and --patience
+ * may change); the data options that shape the model are refused here.
+ * Returns 0, 1 (unreadable checkpoint) or EXIT_USAGE. */
 static int resume_options(const cli_command *cmd, const char *path, nf_train_options *topt, uint64_t *seed,
                           int quiet)
 {
-    static const char *const arch[] = {"model", "layers", "hidden", "hidden-layers", "activation", "partition",
-                                       "base", "order", "degrees", "batch-norm", "components",
-                                       "actnorm", "no-whiten", "tail-weight", "scale-bound", "bins",
-                                       "tail-bound", "context-columns", "bounds", "levels", "steps", "channels"};
-    for (size_t i = 0; i < sizeof arch / sizeof arch[0]; i++)
-        if (cli_seen(cmd, arch[i]))
-            return cli_error("train", "--%s cannot be used with --resume: the model comes from %s", arch[i], path),
-                   EXIT_USAGE;
-    nf_train_options saved = *topt;
-    if (nf_train_options_read(path, &saved))
+    static const char *const shaping_data[] = {"context-columns", "bounds"};
+    for (size_t i = 0; i < 2; i++)
+        if (cli_seen(cmd, shaping_data[i]))
+            return cli_error("train", "--%s cannot be used with --resume: the model comes from %s", shaping_data[i],
+                             path), EXIT_USAGE;
+    nf_status st = nf_recipe_resume(cmd->recipe, path, topt);
+    if (st && st == NF_ERR_INVALID && strstr(nf_last_error(), path))
+        return cli_error("train", "--%s", nf_last_error()), EXIT_USAGE;
+    if (st)
         return cli_error("train", "--resume: %s", nf_last_error());
-    const struct {
-        const char *name;
-        double given, kept;
-    } same[] = {
-        {"batch", topt->batch, saved.batch},           {"lr", topt->lr, saved.lr},
-        {"lr-decay", topt->lr_decay, saved.lr_decay},  {"weight-decay", topt->weight_decay, saved.weight_decay},
-        {"clip", topt->clip_norm, saved.clip_norm},     {"dropout", topt->dropout, saved.dropout},
-    };
-    for (size_t i = 0; i < sizeof same / sizeof same[0]; i++)
-        if (cli_seen(cmd, same[i].name) && same[i].given != same[i].kept)
-            return cli_error("train", "--%s %g differs from the %g saved in %s: a resumed run keeps its training options",
-                             same[i].name, same[i].given, same[i].kept, path),
-                   EXIT_USAGE;
-    if (cli_seen(cmd, "seed") && *seed != saved.seed)
+    if (cli_seen(cmd, "seed") && *seed != topt->seed)
         return cli_error("train", "--seed %llu differs from the %llu saved in %s: a resumed run keeps its seed",
-                         (unsigned long long)*seed, (unsigned long long)saved.seed, path),
+                         (unsigned long long)*seed, (unsigned long long)topt->seed, path),
                EXIT_USAGE;
-    if (cli_seen(cmd, "epochs")) saved.max_epochs = topt->max_epochs;
-    if (cli_seen(cmd, "patience")) saved.patience = topt->patience;
-    *topt = saved;
-    *seed = saved.seed;
+    *seed = topt->seed;
     if (!quiet)
         fprintf(stderr,
                 "nflow train: resuming %s with its saved options: batch %d, lr %g, lr-decay %g, weight-decay %g, "
                 "clip %g, dropout %g, seed %llu; epochs %d, patience %d\n",
-                path, saved.batch, saved.lr, saved.lr_decay, saved.weight_decay, saved.clip_norm, saved.dropout,
-                (unsigned long long)saved.seed, saved.max_epochs, saved.patience);
+                path, topt->batch, topt->lr, topt->lr_decay, topt->weight_decay, topt->clip_norm, topt->dropout,
+                (unsigned long long)topt->seed, topt->max_epochs, topt->patience);
     return 0;
 }
 
@@ -246,44 +230,6 @@ static void print_json_config(const nf_flow *f, const nf_train_options *o)
            c.image_shape[0], c.image_shape[1], c.image_shape[2]);
 }
 
-/* The first option given that shapes one model (NULL: none). The race
- * trains candidates at their own defaults: with one of these and no
- * --model, the data's rule picks the model; with --model auto, refused. */
-static const char *shape_option(const cli_command *cmd)
-{
-    static const char *const shape[] = {"layers", "hidden", "hidden-layers", "activation", "partition", "order",
-                                        "degrees", "batch-norm", "actnorm", "components", "bins", "tail-bound",
-                                        "base", "no-whiten", "tail-weight", "scale-bound", "levels", "steps",
-                                        "channels"};
-    for (size_t i = 0; i < sizeof shape / sizeof shape[0]; i++)
-        if (cli_seen(cmd, shape[i]))
-            return shape[i];
-    return NULL;
-}
-
-/* The race's table (stderr), the winner last. */
-static void print_race(const nf_flow *f)
-{
-    int n = nf_flow_race_count(f);
-    for (int pass = 0; pass < 2; pass++)
-        for (int i = 0; i < n; i++) {
-            nf_race_entry e;
-            nf_race_entry_init(&e, sizeof e);
-            if (nf_flow_race_entry(f, i, &e) || (e.round == 0) != pass)
-                continue;
-            char dropped[32] = "the winner";
-            if (e.round)
-                snprintf(dropped, sizeof dropped, "out after round %d", e.round);
-            if (!strcmp(e.model, "gmm")) /* hidden: its components; epochs: its EM iterations */
-                fprintf(stderr, "  %-9s %2d components        val %10.4f  (%d EM iterations)       %6.1fs  %s\n",
-                        e.model, e.hidden, e.val_log_likelihood, e.epochs, e.seconds, dropped);
-            else
-                fprintf(stderr, "  %-9s dropout %-4g %d x %-4d  val %10.4f  (best epoch %d of %d)  %6.1fs  %s\n",
-                        e.model, e.dropout, e.layers, e.hidden, e.val_log_likelihood, e.best_epoch, e.epochs,
-                        e.seconds, dropped);
-        }
-}
-
 /* --json's "race", first in the object: a script that finds a top-level
  * field by the last match of its name ("model", "epochs") still finds it. */
 static void json_race(const nf_flow *f)
@@ -308,20 +254,18 @@ static void json_race(const nf_flow *f)
 
 int cmd_train(int argc, char **argv)
 {
-    const char *data = NULL, *val_path = NULL, *test_path = NULL, *model = "maf", *out = NULL, *columns = NULL;
-    const char *activation = NULL, *base = "normal", *plot = NULL, *partition = NULL, *order = NULL;
-    const char *degrees = NULL, *context_columns = NULL, *bounds_spec = NULL;
+    const char *data = NULL, *val_path = NULL, *test_path = NULL, *out = NULL, *columns = NULL, *plot = NULL;
+    const char *context_columns = NULL, *bounds_spec = NULL;
     const char *labels[3] = {NULL, NULL, NULL}; /* of --data, --val, --test */
-    int batch_norm = 0, actnorm = 0, components = 0, dequantize = 0, no_whiten = 0;
-    double tail_weight = 1e-3, scale_bound = 3.0, tail_bound = 3.0;
-    int bins = 8;
+    int dequantize = 0, threads = 0, json = 0, quiet = 0;
     double max_time = 0;
-    int layers = 0, hidden = 0, hidden_layers = 0, threads = 0, json = 0, quiet = 0;
-    int levels = 0, steps = 0, channels = 0; /* image models */
     uint64_t seed = 1;
     nf_train_options topt;
     nf_train_options_default(&topt);
     const char *ck_path = NULL, *resume = NULL; /* checkpoints */
+    nf_recipe *recipe; /* the model and training options: the library's (--help lists them after these) */
+    if (nf_recipe_create(&recipe))
+        return cli_fail("train", NF_ERR_NOMEM);
     cli_option opts[] = {
         {"data", OPT_STRING, &data, "training data (.csv or .npy); validation and test split off unless given", 0},
         {"val", OPT_STRING, &val_path, "validation data (default: 10% of --data)", 0},
@@ -339,55 +283,9 @@ int cmd_train(int argc, char **argv)
                                              "(COLS 0-based as for --context-columns; a side empty for an open "
                                              "one), e.g. 0-1=0:1,2=0: ; the model maps them to the real line first, "
                                              "so that its density and samples stay inside", 0},
-        {"model", OPT_STRING, &model, "auto | maf | maf-mog | realnvp | nice | nsf | nsf-ar | made | made-mog | iaf | iaf-mog | gaussian | gmm "
-                                      "| glow | realnvp-ms (default auto: a race among maf-mog, maf, nsf-ar, made-mog and, up to 32 "
-                                      "columns without a context, gmm, scored on the validation rows; with an option that shapes one model (--hidden, --layers, "
-                                      "...), the data's rule: maf-mog up to 2,000,000 values or 4 columns, maf beyond; for images, glow)", 0},
         {"out", OPT_STRING, &out, "model file to write", 0},
-        {"layers", OPT_INT, &layers, "MADEs or coupling layers (default 5 MADEs, 8 couplings)", 0},
-        {"hidden", OPT_INT, &hidden, "units per hidden layer (default from the data: 100, or 4 x columns up to 512 "
-                                     "from 50,000 rows)", 0},
-        {"hidden-layers", OPT_INT, &hidden_layers, "hidden layers per coupling network (default 2); of an image model, "
-                                                   "residual blocks per network (default 1)", 0},
-        {"levels", OPT_INT, &levels, "glow, realnvp-ms: levels of the multi-scale architecture, half the channels "
-                                     "factored out after each but the last (default 2)", 0},
-        {"steps", OPT_INT, &steps, "glow, realnvp-ms: steps (couplings) per level, as --layers (default 8)", 0},
-        {"channels", OPT_INT, &channels, "glow, realnvp-ms: channels of the couplings' convolutional networks, as "
-                                         "--hidden (default 32)", 0},
-        {"activation", OPT_STRING, &activation, "relu | tanh (default relu)", 0},
-        {"partition", OPT_STRING, &partition, "even_odd | halves: which dimensions condition (default even_odd)", 0},
-        {"order", OPT_STRING, &order, "natural | reversed | random: input order of the first MADE; natural and "
-                                      "reversed alternate between MADEs (default natural)", 0},
-        {"degrees", OPT_STRING, &degrees, "sequential | random: hidden-unit degrees of the MADEs (default sequential)", 0},
-        {"batch-norm", OPT_FLAG, &batch_norm, "batch normalisation after every MADE or coupling", 0},
-        {"actnorm", OPT_FLAG, &actnorm, "ActNorm after every MADE or coupling (scale and shift per column, "
-                                        "set from the first batch)", 0},
-        {"components", OPT_INT, &components, "Gaussians per conditional of made-mog / maf-mog, per dimension of iaf-mog (default 10); of gmm (default: 1 to 64, chosen on the validation rows)", 0},
-        {"bins", OPT_INT, &bins, "bins of each spline of nsf and nsf-ar (default 8)", 0},
-        {"tail-bound", OPT_DOUBLE, &tail_bound, "the splines of nsf and nsf-ar cover [-B, B] of the standardised data, the identity "
-                                                "outside (default 3)", 0},
-        {"base", OPT_STRING, &base, "normal | logistic (default normal)", 0},
         {"dequantize", OPT_FLAG, &dequantize, "add U[0,1) noise to the columns that hold only whole numbers (in all "
                                               "splits); log-likelihoods are then of the noisy values", 0},
-        {"batch", OPT_INT, &topt.batch, "mini-batch size (default from the data: the largest power of two giving "
-                                        "250 steps an epoch, 32..256; 16 for an image model)", 0},
-        {"scale-bound", OPT_DOUBLE, &scale_bound, "affine layers' (and the splines' shifts) log-scales: B tanh(a / B); "
-                                                  "0: unbounded (default 3)", 0},
-        {"no-whiten", OPT_FLAG, &no_whiten, "start from the identity, not from the Gaussian fit (no whitening layer, "
-                                            "no tail floor)", 0},
-        {"tail-weight", OPT_DOUBLE, &tail_weight, "weight of the Gaussian fit in the density, a floor under the "
-                                                  "tails (default 1e-3; 0: the flow alone)", 0},
-        {"lr", OPT_DOUBLE, &topt.lr, "Adam learning rate (default 1e-3; 2e-3 for an image model)", 0},
-        {"lr-decay", OPT_DOUBLE, &topt.lr_decay, "multiply the lr by this after patience/4 epochs without gain (default 0.5)", 0},
-        {"weight-decay", OPT_DOUBLE, &topt.weight_decay, "L2 weight decay (default 1e-6)", 0},
-        {"clip", OPT_DOUBLE, &topt.clip_norm, "gradient-norm clipping, 0 = off (default 100)", 0},
-        {"dropout", OPT_DOUBLE, &topt.dropout, "drop each hidden unit of the networks with this probability in "
-                                               "training steps, 0..0.99 (default 0.2 for 8 columns or more below "
-                                               "5,000 rows, else 0)", 0},
-        {"epochs", OPT_INT, &topt.max_epochs, "at most this many epochs (default 1000)", 0},
-        {"patience", OPT_INT, &topt.patience, "stop after this many epochs without validation gain (default 20) ...", 0},
-        {"patience-steps", OPT_INT, &topt.patience_steps, "... once they are at least this many steps (default 1000; "
-                                                          "lr decays wait for a quarter of it)", 0},
         {"max-time", OPT_DOUBLE, &max_time, "stop once this run has trained this many seconds, inside an epoch too, keeping the best epoch (or the parameters where it stopped, when better on the validation rows) (default: no limit)", 0},
         {"seed", OPT_U64, &seed, "seed for the split, the initial parameters and the shuffling (default 1)", 0},
         {"threads", OPT_INT, &threads, "threads (default: what the process may use: its affinity mask, one per core, its CPU quota)", 0},
@@ -406,66 +304,47 @@ int cmd_train(int argc, char **argv)
     cli_command cmd = {"train", "train --data FILE --out MODEL [--model KIND] [options]",
                        "Trains a normalizing flow by maximum likelihood (Adam, early stopping on validation data).\n"
                        "Data are standardised with the training split's statistics; the model keeps them.",
-                       opts, 0, NULL};
+                       opts, 0, NULL, recipe};
+    nf_data *d = NULL;
+    nf_flow *f = NULL;
+    double *lo = NULL, *hi = NULL; /* a resumed model's bounds */
+    int agreed = 0; /* a failure every process of an mpirun job met alike: no abort */
+    int rank = dist_rank(), ranks = dist_ranks(); /* several processes (mpirun): rank 0 speaks and writes, all train */
     int rc = cli_parse(&cmd, argc, argv);
-    if (rc)
-        return rc == 1 ? 0 : rc;
-    if (!data || !out)
-        return cli_error("train", "--data and --out are required (see nflow train --help)"), EXIT_USAGE;
-    /* several processes (mpirun): rank 0 speaks and writes, all train */
-    int rank = dist_rank(), ranks = dist_ranks();
+    if (rc) {
+        rc = rc == 1 ? 0 : rc;
+        goto parsed;
+    }
+    rc = EXIT_USAGE;
+    if (!data || !out) {
+        cli_error("train", "--data and --out are required (see nflow train --help)");
+        goto parsed;
+    }
     if (rank > 0) {
         quiet = 1;
         json = 0;
     }
-    if (cli_seen(&cmd, "checkpoint-every") && !ck_path && !resume)
-        return cli_error("train", "--checkpoint-every needs --checkpoint or --resume"), EXIT_USAGE;
+    if (cli_seen(&cmd, "checkpoint-every") && !ck_path && !resume) {
+        cli_error("train", "--checkpoint-every needs --checkpoint or --resume");
+        goto parsed;
+    }
     if (resume && (rc = resume_options(&cmd, resume, &topt, &seed, quiet || json)))
-        return rc;
+        goto parsed;
+    rc = 1;
     if (ck_path && cli_check_writable("train", ck_path))
-        return 1;
-    static const char *const orders[] = {"natural", "reversed", "random"},
-                             *const degree_kinds[] = {"sequential", "random"}, *const acts[] = {"relu", "tanh"},
-                             *const bases[] = {"normal", "logistic"}, *const parts[] = {"halves", "even_odd"};
-    nf_model kind = NF_MODEL_MAF;
-    /* the race by default; with an option that shapes one model, the data's rule */
-    const char *shaped = shape_option(&cmd);
-    int race = cli_seen(&cmd, "model") ? strcmp(model, "auto") == 0 : !shaped && !resume;
-    int m = race || !cli_seen(&cmd, "model") ? NF_MODEL_MAF : nf_model_from_name(model, &kind) == NF_OK ? (int)kind : -1;
-    if (m < 0)
-        cli_error("train", "--model: %s (or auto)", nf_last_error());
-    if (race && shaped)
-        return cli_error("train", "--%s shapes one model: name it (--model maf-mog, maf, ...) to set it; --model auto "
-                                  "races the candidates at their own defaults", shaped),
-               EXIT_USAGE;
-    int o = order ? cli_choice("train", "order", order, orders, 3) : 0;
-    int d_kind = degrees ? cli_choice("train", "degrees", degrees, degree_kinds, 2) : 0;
-    if (o < 0 || d_kind < 0)
-        return EXIT_USAGE;
-    int a = activation ? cli_choice("train", "activation", activation, acts, 2) : 0;
-    int b = cli_choice("train", "base", base, bases, 2);
-    int p = partition ? cli_choice("train", "partition", partition, parts, 2) : 0;
-    if (m < 0 || a < 0 || b < 0 || p < 0)
-        return EXIT_USAGE;
-    if ((context_columns || labels[0]) && (m == NF_MODEL_GAUSSIAN || m == NF_MODEL_GMM) && !race)
-        return cli_error("train", "--%s: the %s model does not depend on a context; choose a flow "
-                                  "(--model maf, realnvp, ...)", labels[0] ? "labels" : "context-columns", model),
-               EXIT_USAGE;
+        goto parsed;
     /* --checkpoint may continue into the --resume file; nothing else may meet */
     const cli_path in[] = {{"data", data},           {"val", val_path},         {"test", test_path},
                            {"labels", labels[0]},    {"val-labels", labels[1]}, {"test-labels", labels[2]},
                            {"resume", resume}},
                    outs[] = {{"checkpoint", ck_path}, {"out", out}, {"plot", plot}};
     if ((rc = cli_check_paths("train", in, 6, outs, 3)) || (rc = cli_check_paths("train", in, 7, outs + 1, 2)))
-        return rc;
+        goto parsed;
+    rc = 1;
     if (cli_check_writable("train", out) || (plot && cli_check_writable("train", plot)))
-        return 1;
+        goto parsed;
     cli_set_threads(&cmd, threads);
 
-    nf_data *d = NULL;
-    nf_flow *f = NULL;
-    double *lo = NULL, *hi = NULL; /* a resumed model's bounds */
-    int agreed = 0; /* a failure every process of an mpirun job met alike: no abort */
     nf_status st;
     nf_data_options dopt;
     nf_data_options_default(&dopt);
@@ -520,8 +399,6 @@ int cmd_train(int argc, char **argv)
         rc = st == NF_ERR_INVALID && !resume ? EXIT_USAGE : 1;
         goto done;
     }
-    if (race && nf_data_image_shape(d, NULL))
-        race = 0; /* images: glow, the data's rule (the race's candidates are for columns) */
     size_t dim = (size_t)nf_data_dim(d), n_context = (size_t)nf_data_context_dim(d);
     const float *train, *train_c, *val, *val_c;
     size_t n_train = nf_data_rows(d, NF_PART_TRAIN, &train, &train_c), n_val = nf_data_rows(d, NF_PART_VAL, &val, &val_c);
@@ -553,71 +430,24 @@ int cmd_train(int argc, char **argv)
     }
     nf_config cfg; /* a resumed model's comes from nf_flow_get_config below */
     nf_config_default(&cfg, NF_MODEL_MAF, (int)dim);
-    nf_train_options sized;
+    int race = 0;
     if (!resume) { /* the model and sizes that fit the data; the options given override */
-        if ((st = nf_data_defaults(d, cli_seen(&cmd, "model") && !race ? model : NULL, &cfg, &sized))) {
+        if ((st = nf_recipe_resolve(recipe, d, &cfg, &topt, &race))) { /* options that do not fit the data */
             cli_error("train", "%s", nf_last_error());
+            rc = st == NF_ERR_INVALID ? EXIT_USAGE : 1;
             goto done;
         }
-        m = cfg.model;
-        model = nf_model_name(cfg.model);
-        if (!cli_seen(&cmd, "batch")) topt.batch = sized.batch;
-        if (!cli_seen(&cmd, "dropout")) topt.dropout = sized.dropout;
-        if (!cli_seen(&cmd, "lr")) topt.lr = sized.lr;
-        if (!cli_seen(&cmd, "epochs")) topt.max_epochs = sized.max_epochs;
-        if (no_whiten) cfg.whiten = 0; /* else the model's own default (the gmm has its own covariances) */
-        if (cli_seen(&cmd, "tail-weight")) cfg.tail_weight = tail_weight;
-        cfg.log_scale_bound = scale_bound;
-        cfg.bins = bins;
-        cfg.tail_bound = tail_bound;
-        if (layers) cfg.layers = layers;
-        if (hidden) cfg.hidden = hidden;
-        if (steps) cfg.layers = steps;
-        if (channels) cfg.hidden = channels;
-        if (levels) cfg.levels = levels;
-        if (cli_seen(&cmd, "hidden-layers")) cfg.hidden_layers = hidden_layers;
-        if (activation) cfg.activation = (nf_activation)a;
-        if (partition) cfg.partition = (nf_partition)p;
-        cfg.order = (nf_order)o;
-        cfg.random_degrees = d_kind;
-        cfg.batch_norm = batch_norm;
-        cfg.actnorm = actnorm;
-        if (components) cfg.components = components;
-        cfg.base = (nf_base)b;
-        topt.seed = seed;
         if (!race && (st = nf_flow_create_for_data(&f, d, &cfg))) {
             cli_error("train", "%s", nf_last_error());
             goto done;
         }
-    } else {
-        model = model_kind(f);
+        if (!quiet && !json) {
+            char line[512];
+            nf_recipe_summary(d, &cfg, &topt, race, line, sizeof line);
+            fprintf(stderr, "nflow train: %s\n", line);
+        }
     }
-    if (!resume && !quiet && !json) {
-        if (race)
-            fprintf(stderr, "nflow train: auto: a race among %s for %zu rows x %zu columns%s, batch %d, dropout %g; "
-                            "the better half kept each round, the last one trained on\n",
-                    !n_val ? "none (no validation rows): the data's default model"
-                    : n_context || dim > 32 || n_train > 200000 ? "maf-mog, maf, nsf-ar and made-mog"
-                                            : "maf-mog, maf, nsf-ar, made-mog and gmm",
-                    n_train, dim, n_context ? " of x" : "", topt.batch, topt.dropout);
-        else if (m == NF_MODEL_GAUSSIAN)
-            fprintf(stderr, "nflow train: gaussian fit of %zu rows x %zu columns\n", n_train, dim);
-        else if (m == NF_MODEL_GMM)
-            fprintf(stderr, "nflow train: gmm: a mixture of full-covariance Gaussians fitted by EM to %zu rows x %zu "
-                            "columns, %s\n", n_train, dim,
-                    cfg.components ? "the components given" : "1 to 64 components, chosen on the validation rows");
-        else if (m == NF_MODEL_GLOW || m == NF_MODEL_REALNVP_MS)
-            fprintf(stderr, "nflow train: %s, %d levels of %d steps, networks of %d channels and %d residual block%s, "
-                            "batch %d (%zu images of %d x %d x %d; the options override)\n",
-                    model, cfg.levels, cfg.layers, cfg.hidden, cfg.hidden_layers, cfg.hidden_layers == 1 ? "" : "s",
-                    topt.batch, n_train, cfg.image_shape[0], cfg.image_shape[1], cfg.image_shape[2]);
-        else
-            fprintf(stderr,
-                    "nflow train: %s, %d layers of %d x %d units, batch %d, dropout %g%s (chosen for %zu rows x %zu "
-                    "columns%s; the options override)\n",
-                    model, cfg.layers, cfg.hidden_layers, cfg.hidden, topt.batch, topt.dropout,
-                    cfg.whiten ? ", from the Gaussian fit" : "", n_train, dim, n_context ? " of x" : "");
-    }
+    const char *model = race ? "auto" : model_kind(f);
     topt.checkpoint_path = rank > 0 ? NULL : ck_path ? ck_path : resume;
     topt.resume_path = resume;
     if (ranks > 1 && !quiet)
@@ -652,7 +482,9 @@ int cmd_train(int argc, char **argv)
         if (ps.line_open) /* the winner's epoch line */
             fputc('\n', stderr);
         ps.line_open = 0;
-        print_race(f);
+        char table[2048];
+        nf_flow_race_table(f, table, sizeof table);
+        fputs(table, stderr);
     }
     if (st || !res.stopped) { /* after training, Ctrl-C ends at once: every write is atomic */
         sigaction(SIGINT, &old_int, NULL);
@@ -769,5 +601,7 @@ done:
     nf_data_free(d);
     if (rc && rc != 130 && ranks > 1 && !agreed)
         dist_abort(rc); /* a process that cannot go on ends the job: the others may be waiting in a reduction */
+parsed:
+    nf_recipe_free(recipe);
     return rc;
 }

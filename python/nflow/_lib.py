@@ -337,3 +337,15 @@ _declare("nf_flow_race_count", c_int, flow_p)
 _declare("nf_flow_race_entry_sized", _S, flow_p, c_int, POINTER(nf_race_entry), c_size_t)
 _declare("nf_flow_mean_log_prob", _S, flow_p, data_p, c_int, c_size_t, POINTER(nf_train_options), POINTER(c_double),
          POINTER(c_double))
+
+# the recipe's options by name (nflow train's flags, Flow's keywords): the library checks and applies them
+recipe_p = c_void_p  # nf_recipe *, opaque
+_declare("nf_recipe_create", _S, POINTER(recipe_p))
+_declare("nf_recipe_free", None, recipe_p)
+_declare("nf_recipe_set", _S, recipe_p, c_char_p, c_char_p)
+_declare("nf_recipe_apply_sized", _S, recipe_p, POINTER(nf_config), c_size_t, POINTER(nf_train_options), c_size_t)
+_declare("nf_recipe_resolve_sized", _S, recipe_p, data_p, POINTER(nf_config), c_size_t, POINTER(nf_train_options),
+         c_size_t, POINTER(c_int))
+_declare("nf_recipe_summary", c_size_t, data_p, POINTER(nf_config), POINTER(nf_train_options), c_int, c_char_p,
+         c_size_t)
+_declare("nf_flow_race_table", c_size_t, flow_p, c_char_p, c_size_t)

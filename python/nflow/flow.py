@@ -545,19 +545,6 @@ class Flow:
                             "val_log_likelihood": e.val_log_likelihood, "round": e.round, "seconds": e.seconds})
         return out
 
-    def _shape_option(self):
-        """The first option set that shapes one model (None: none), as nflow train's: the race trains its
-        candidates at their own defaults, so with one of these model=None takes the data's rule and
-        model='auto' refuses it."""
-        defaults = inspect.signature(Flow.__init__).parameters
-        for name in ("layers", "hidden", "hidden_layers", "activation", "base", "partition", "order", "degrees",
-                     "components", "batch_norm", "actnorm", "whiten", "tail_weight", "scale_bound", "bins",
-                     "tail_bound"):
-            value, default = getattr(self, name), defaults[name].default
-            if type(value) is not type(default) or value != default:  # bins=8.0 is checked, not raced past
-                return name
-        return None
-
     def _kind(self):
         """The model kind of the flow's config (nf_flow_get_config), or "custom" (built layer by layer)."""
         cfg = _lib.nf_config()
@@ -576,33 +563,40 @@ class Flow:
         args = ["%s=%r" % (k, v) for k, v in self.get_params().items() if v != defaults[k]]
         return "Flow(%s)" % ", ".join(args)
 
-    def _config(self, cfg):
-        """The Flow's architecture options over cfg (nf_data_defaults's for the data), as nflow train does."""
-        if not self.whiten:  # else the model's own default (the gmm has its own covariances)
-            cfg.whiten = 0
-        if float(self.tail_weight) != 1e-3:
-            cfg.tail_weight = float(self.tail_weight)
-        cfg.log_scale_bound = float(self.scale_bound)
-        cfg.bins = _int(self.bins, "bins")
-        cfg.tail_bound = float(self.tail_bound)
-        for name in ("layers", "hidden", "hidden_layers", "components", "levels"):
-            if getattr(self, name) is not None:
-                setattr(cfg, name, _int(getattr(self, name), name))
-        cfg.activation = _choice("activation", self.activation, _lib.ACTIVATIONS)
-        part = _choice("partition", self.partition, _lib.PARTITIONS)
-        if part == _lib.PARTITIONS["mask"]:
-            raise ValueError("partition: 'even_odd' or 'halves'")
-        cfg.partition = part
-        cfg.order = _choice("order", self.order, _lib.ORDERS)
-        cfg.random_degrees = _choice("degrees", self.degrees, {"sequential": 0, "random": 1})
-        cfg.batch_norm = int(bool(self.batch_norm))
-        cfg.actnorm = int(bool(self.actnorm))
-        base = _choice("base", self.base, _lib.BASES)
-        if base == _lib.BASES["uniform"]:
-            raise ValueError("base: 'normal' or 'logistic'")
-        cfg.base = base
-        cfg.seed = _seed(self.seed)
-        return cfg
+    # the keywords whose library option has another name (whiten: the flag's opposite)
+    _OPTION_NAMES = {"whiten": "no-whiten", "clip_norm": "clip"}
+    _SHAPE = ("model", "layers", "hidden", "hidden_layers", "activation", "base", "partition", "order", "degrees",
+              "components", "batch_norm", "actnorm", "whiten", "tail_weight", "scale_bound", "bins", "tail_bound",
+              "levels")
+
+    def _recipe(self, shape=True, **training):
+        """A library recipe (nf_recipe) holding the Flow's model options that differ from __init__'s defaults (with
+        shape) and the training options given (not None), by nflow train's names: the library checks each
+        (ValueError naming it) and puts them over the data's defaults as the tool does. The caller frees it."""
+        defaults = inspect.signature(Flow.__init__).parameters
+        given = [(k, getattr(self, k)) for k in self._SHAPE if shape]
+        given = [(k, v) for k, v in given if type(v) is not type(defaults[k].default) or v != defaults[k].default]
+        given += [(k, v) for k, v in training.items() if v is not None]
+        r = _lib.recipe_p()
+        _check(lib.nf_recipe_create(ctypes.byref(r)))
+        try:
+            for name, value in given:
+                if name in ("batch_norm", "actnorm", "whiten"):
+                    text = "1" if bool(value) != (name == "whiten") else "0"
+                elif name in ("layers", "hidden", "hidden_layers", "components", "bins", "levels", "batch", "epochs",
+                              "patience", "patience_steps"):
+                    text = str(_int(value, name))  # a float or a bool is refused, never truncated
+                elif name in ("model", "activation", "base", "partition", "order", "degrees"):
+                    text = str(value)
+                else:
+                    text = repr(float(value))
+                key = self._OPTION_NAMES.get(name, name.replace("_", "-"))
+                if lib.nf_recipe_set(r, key.encode(), text.encode()) != _lib.NF_OK:
+                    raise ValueError(lib.nf_last_error().decode(errors="replace"))
+        except BaseException:
+            lib.nf_recipe_free(r)
+            raise
+        return r
 
     def _create(self, cfg):
         f = _lib.flow_p()
@@ -702,10 +696,6 @@ class Flow:
             if c.shape[0] != x.shape[0]:
                 raise ValueError("context has %d rows, X has %d: one context row per row of X" %
                                  (c.shape[0], x.shape[0]))
-            if not warm_start and self.model not in (None, "auto") and _choice("model", self.model, _lib.MODELS) == \
-                    _lib.MODELS["gaussian"] or self.model == "gmm":
-                raise ValueError("model %r does not depend on a context: choose a flow (maf, realnvp, ...) "
-                                 "for p(x | c)" % self.model)
         elif nc_model:
             raise ValueError("the model trained further (warm_start) is conditional on %d context value%s per row: "
                              "pass context=" % (nc_model, "" if nc_model == 1 else "s"))
@@ -764,57 +754,37 @@ class Flow:
             n_train, n_val, n_test = (lib.nf_data_rows(data, k, None, None) for k in range(3))
             if n_train < 2 and not warm_start:
                 raise ValueError("X has %d rows after the split: at least 2 are needed" % n_train)
-            cfg, topt = _lib.nf_config(), _lib.nf_train_options()
-            name = None if warm_start or self.model is None else self.model
-            shaped = self._shape_option()
-            race = not warm_start and (name == "auto" or (name is None and shaped is None))
-            if name == "auto" and shaped is not None:
-                raise ValueError("%s shapes one model: name it (model='maf-mog', 'maf', ...) to set it; model='auto' "
-                                 "races the candidates at their own defaults" % shaped)
-            if race and shape is not None:
-                race = False  # images: glow, the data's rule (the race's candidates are for columns)
-            if race:
-                name = None
-            if name is not None:
-                _choice("model", name, _lib.MODELS)
-            _check(lib.nf_data_defaults_sized(data, None if name is None else name.encode(), ctypes.byref(cfg),
-                                              ctypes.sizeof(cfg), ctypes.byref(topt), ctypes.sizeof(topt)))
+            # the options over the data's defaults, as nflow train puts them (warm_start: training options alone)
+            r = self._recipe(not warm_start, epochs=epochs, batch=batch, lr=lr, lr_decay=lr_decay,
+                             weight_decay=weight_decay, clip_norm=clip_norm, patience=patience,
+                             patience_steps=patience_steps, dropout=dropout)
+            cfg, topt, race = _lib.nf_config(), _lib.nf_train_options(), ctypes.c_int()
+            lib.nf_config_init(ctypes.byref(cfg), ctypes.sizeof(cfg), 0, 1)
+            lib.nf_train_options_init(ctypes.byref(topt), ctypes.sizeof(topt))
+            try:
+                st = lib.nf_recipe_resolve_sized(r, data, ctypes.byref(cfg), ctypes.sizeof(cfg), ctypes.byref(topt),
+                                                 ctypes.sizeof(topt), ctypes.byref(race))
+            finally:
+                lib.nf_recipe_free(r)
+            if st == _lib.NF_ERR_INVALID:  # options that do not fit the data: scikit-learn's ValueError
+                raise ValueError(lib.nf_last_error().decode(errors="replace"))
+            _check(st)
+            race = bool(race.value) and not warm_start
             model = self.model_ or self._kind() if warm_start else _MODEL_NAMES[cfg.model]
-            if batch is not None:
-                topt.batch = _int(batch, "batch")
-            if lr is not None:  # else the data's (1e-3; 2e-3 for images)
-                topt.lr = lr
-            topt.lr_decay, topt.weight_decay, topt.clip_norm = lr_decay, weight_decay, clip_norm
-            if epochs is not None:
-                topt.max_epochs = _int(epochs, "epochs")
-            elif model == "gaussian":
-                topt.max_epochs = 0
-            topt.patience, topt.patience_steps = _int(patience, "patience"), _int(patience_steps, "patience_steps")
-            if dropout is not None:
-                topt.dropout = float(dropout)
+            if warm_start and epochs is None and model == "gaussian":
+                topt.max_epochs = 0  # the fit is the maximum-likelihood Gaussian already
             if not warm_start and not race:
                 f = _lib.flow_p()
-                _check(lib.nf_flow_create_for_data(ctypes.byref(f), data, ctypes.byref(self._config(cfg))))
+                _check(lib.nf_flow_create_for_data(ctypes.byref(f), data, ctypes.byref(cfg)))
                 self._set_flow(f)
                 self.model_ = model
             if not warm_start:
                 self.history_ = []
             f = self._f
-            if verbose:
-                if race:
-                    print("nflow: auto: a race among %s for %d rows x %d columns%s, batch %d, dropout %g" %
-                          ("maf-mog, maf, nsf-ar and made-mog" if n_val else
-                           "none (no validation rows): the data's default model", n_train, dim, " of x" if nc else "",
-                           topt.batch, topt.dropout), file=sys.stderr)
-                elif model == "gaussian":
-                    print("nflow: gaussian fit of %d rows x %d columns" % (n_train, dim), file=sys.stderr)
-                elif not warm_start:
-                    print("nflow: %s, %d layers of %d x %d units, batch %d%s (chosen for %d rows x %d columns%s; the "
-                          "options override)%s" % (model, cfg.layers, cfg.hidden_layers, cfg.hidden, topt.batch,
-                                                   ", from the Gaussian fit" if cfg.whiten else "", n_train, dim,
-                                                   " of x" if nc else "", "; p(x | c): %d context column%s" %
-                                                   (nc, "" if nc == 1 else "s") if nc else ""),
-                          file=sys.stderr)
+            if verbose and not warm_start:
+                line = ctypes.create_string_buffer(512)
+                lib.nf_recipe_summary(data, ctypes.byref(cfg), ctypes.byref(topt), int(race), line, len(line))
+                print("nflow: " + line.value.decode(errors="replace"), file=sys.stderr)
                 sys.stderr.flush()
 
             tty = verbose and hasattr(sys.stderr, "isatty") and sys.stderr.isatty()
@@ -865,11 +835,9 @@ class Flow:
                 self._set_flow(f)
                 self.model_ = model = self._kind()
                 if verbose:
-                    for e in sorted(self.race_, key=lambda e: e["round"] == 0):
-                        print("  %-9s dropout %-4g %d x %-4d  val %10.4f  (best epoch %d of %d)  %6.1fs  %s" %
-                              (e["model"], e["dropout"], e["layers"], e["hidden"], e["val_log_likelihood"],
-                               e["best_epoch"], e["epochs"], e["seconds"],
-                               "out after round %d" % e["round"] if e["round"] else "the winner"), file=sys.stderr)
+                    table = ctypes.create_string_buffer(4096)
+                    lib.nf_flow_race_table(f, table, len(table))
+                    print(table.value.decode(errors="replace"), end="", file=sys.stderr)
             if tty and verbose < 2:
                 print(file=sys.stderr)
             self.history_ = list(self.history_) + history
@@ -1082,7 +1050,12 @@ class Flow:
         model_id = _choice("model", self.model if self.model is not None else default_model, _lib.MODELS)
         cfg = _lib.nf_config()
         lib.nf_config_init(ctypes.byref(cfg), ctypes.sizeof(cfg), model_id, dim)
-        self._config(cfg)
+        r = self._recipe()
+        try:
+            _check(lib.nf_recipe_apply_sized(r, ctypes.byref(cfg), ctypes.sizeof(cfg), None, 0))
+        finally:
+            lib.nf_recipe_free(r)
+        cfg.seed = _seed(self.seed)
         cfg.whiten = 0
         cfg.context_dim = int(context_dim)
         f = self._create(cfg)

@@ -692,10 +692,8 @@ class Arrays(unittest.TestCase):
             nflow.Flow().log_prob(X2)
         with self.assertRaisesRegex(ValueError, "seed -1 out of range"):
             PY2.sample(3, seed=-1)
-        with self.assertRaises(nflow.Error) as e:  # the library's own check, its message
+        with self.assertRaisesRegex(ValueError, r"^lr: -1 out of range \(0, 10\)$"):  # the library's check (nf_recipe_set)
             nflow.Flow(model="realnvp", layers=2, hidden=8).fit(X2, epochs=1, lr=-1, **QUIET)
-        self.assertIn("learning rate -1 out of range", str(e.exception))
-        self.assertEqual((e.exception.status, e.exception.status_name), (2, "NF_ERR_INVALID"))
 
     def test_empty_input(self):
         """No rows: log_prob, gaussian_log_prob, transform give empty arrays; score,
@@ -970,7 +968,7 @@ class Conditional(unittest.TestCase):
             flow.fit(XC, X_val=XC, context=CC, **QUIET)
         with self.assertRaisesRegex(ValueError, "context_val has 2 columns"):
             flow.fit(XC, X_val=XC, context=CC, context_val=np.zeros((4000, 2)), **QUIET)
-        with self.assertRaisesRegex(ValueError, "'gaussian' does not depend on a context"):
+        with self.assertRaisesRegex(ValueError, "the gaussian model does not depend on a context"):
             nflow.Flow(model="gaussian").fit(XC, context=CC, **QUIET)
         with self.assertRaisesRegex(ValueError, "warm_start.*conditional on 1 context value per row: pass context="):
             nflow.Flow.load(f.save(path("cond_refusals.nfm"))).fit(XC, warm_start=True, **QUIET)

@@ -1,0 +1,77 @@
+/* What the recipe chose and what the race found, in words: the lines
+ * `nflow train` and Python's Flow.fit print alike. */
+#include <stdio.h>
+#include <string.h>
+
+#include "core/error.h"
+
+size_t nf_recipe_summary(const nf_data *d, const nf_config *cfg, const nf_train_options *opt, int race, char *buf,
+                         size_t size)
+{
+    char none[1];
+    if (!buf || !size)
+        buf = none, size = sizeof none;
+    if (!d || !cfg || !opt)
+        return (size_t)snprintf(buf, size, "(no data)");
+    size_t n_train = nf_data_rows(d, NF_PART_TRAIN, NULL, NULL), n_val = nf_data_rows(d, NF_PART_VAL, NULL, NULL);
+    int dim = nf_data_dim(d), nc = nf_data_context_dim(d);
+    const char *model = nf_model_name(cfg->model), *of_x = nc ? " of x" : "";
+    int n;
+    if (race)
+        n = snprintf(buf, size, "auto: a race among %s for %zu rows x %d columns%s, batch %d, dropout %g; the better "
+                                "half kept each round, the last one trained on",
+                     !n_val ? "none (no validation rows): the data's default model"
+                     : nc || dim > 32 || n_train > 200000 ? "maf-mog, maf, nsf-ar and made-mog"
+                                                          : "maf-mog, maf, nsf-ar, made-mog and gmm",
+                     n_train, dim, of_x, opt->batch, opt->dropout);
+    else if (cfg->model == NF_MODEL_GAUSSIAN)
+        n = snprintf(buf, size, "gaussian fit of %zu rows x %d columns", n_train, dim);
+    else if (cfg->model == NF_MODEL_GMM)
+        n = snprintf(buf, size, "gmm: a mixture of full-covariance Gaussians fitted by EM to %zu rows x %d columns, %s",
+                     n_train, dim, cfg->components ? "the components given"
+                                                   : "1 to 64 components, chosen on the validation rows");
+    else if (cfg->model == NF_MODEL_GLOW || cfg->model == NF_MODEL_REALNVP_MS)
+        n = snprintf(buf, size, "%s, %d levels of %d steps, networks of %d channels and %d residual block%s, batch %d "
+                                "(%zu images of %d x %d x %d; the options override)",
+                     model, cfg->levels, cfg->layers, cfg->hidden, cfg->hidden_layers,
+                     cfg->hidden_layers == 1 ? "" : "s", opt->batch, n_train, cfg->image_shape[0],
+                     cfg->image_shape[1], cfg->image_shape[2]);
+    else
+        n = snprintf(buf, size, "%s, %d layers of %d x %d units, batch %d, dropout %g%s (chosen for %zu rows x %d "
+                                "columns%s; the options override)",
+                     model, cfg->layers, cfg->hidden_layers, cfg->hidden, opt->batch, opt->dropout,
+                     cfg->whiten ? ", from the Gaussian fit" : "", n_train, dim, of_x);
+    return n < 0 ? 0 : (size_t)n;
+}
+
+size_t nf_flow_race_table(const nf_flow *f, char *buf, size_t size)
+{
+    char none[1];
+    if (!buf || !size)
+        buf = none, size = sizeof none;
+    buf[0] = '\0';
+    size_t len = 0;
+    int n = f ? nf_flow_race_count(f) : 0;
+    for (int pass = 0; pass < 2; pass++) /* the winner last */
+        for (int i = 0; i < n; i++) {
+            nf_race_entry e;
+            nf_race_entry_init(&e, sizeof e);
+            if (nf_flow_race_entry(f, i, &e) || (e.round == 0) != pass)
+                continue;
+            char dropped[32] = "the winner", line[192];
+            if (e.round)
+                snprintf(dropped, sizeof dropped, "out after round %d", e.round);
+            if (!strcmp(e.model, "gmm")) /* hidden: its components; epochs: its EM iterations */
+                snprintf(line, sizeof line, "  %-9s %2d components        val %10.4f  (%d EM iterations)       "
+                                            "%6.1fs  %s\n", e.model, e.hidden, e.val_log_likelihood, e.epochs,
+                         e.seconds, dropped);
+            else
+                snprintf(line, sizeof line, "  %-9s dropout %-4g %d x %-4d  val %10.4f  (best epoch %d of %d)  "
+                                            "%6.1fs  %s\n", e.model, e.dropout, e.layers, e.hidden,
+                         e.val_log_likelihood, e.best_epoch, e.epochs, e.seconds, dropped);
+            if (len < size)
+                snprintf(buf + len, size - len, "%s", line);
+            len += strlen(line);
+        }
+    return len;
+}

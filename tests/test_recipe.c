@@ -1,0 +1,245 @@
+/* The recipe's options by name (nf_recipe_*): every option's range and
+ * refusals, the rule that puts the options given over the data's defaults
+ * (the race, the data's model, auto with a shape option), a resume's
+ * checks against its checkpoint, and the lines that say what was chosen. */
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "harness.h"
+#include "nflow.h"
+
+enum { ROWS = 400, DIM = 3 };
+
+static nf_data *make_data(int context, int image)
+{
+    static float x[ROWS * 16], c[ROWS];
+    unsigned s = 12345;
+    for (int i = 0; i < ROWS * 16; i++) {
+        s = s * 1103515245u + 12345u;
+        x[i] = image ? (float)(s >> 24) : (float)((s >> 8) & 0xffff) / 65536.0f + (float)(i % DIM);
+    }
+    for (int i = 0; i < ROWS; i++)
+        c[i] = (float)(i % 5);
+    nf_data_options o;
+    nf_data_options_default(&o);
+    if (image)
+        o.image_shape[0] = o.image_shape[1] = 4, o.image_shape[2] = 1;
+    nf_data *d = NULL;
+    nf_status st = nf_data_from_arrays(&d, x, context ? c : NULL, ROWS, image ? 16 : DIM, context, NULL, NULL, 0, &o);
+    CHECK(st == NF_OK, "%s", nf_last_error());
+    return d;
+}
+
+/* set NAME VALUE: refused, the message naming the option and holding `want` */
+static void refused(nf_recipe *r, const char *name, const char *value, const char *want)
+{
+    nf_status st = nf_recipe_set(r, name, value);
+    CHECK(st == NF_ERR_INVALID, "%s %s: status %d", name, value, st);
+    CHECK(!strncmp(nf_last_error(), name, strlen(name)) || !strcmp(want, "unknown option"),
+          "%s %s: '%s' does not name the option", name, value, nf_last_error());
+    CHECK(strstr(nf_last_error(), want), "%s %s: '%s' lacks '%s'", name, value, nf_last_error(), want);
+    CHECK(!nf_recipe_is_set(r, name) || !strcmp(name, "hidden"), "%s set by a refused value", name);
+}
+
+static void test_values_checked(void)
+{
+    nf_recipe *r;
+    CHECK(nf_recipe_create(&r) == NF_OK, "create");
+    refused(r, "hidden", "0", "0 out of range 1..65536");
+    refused(r, "hidden", "x", "'x' is not a valid integer");
+    refused(r, "hidden", "2.5", "'2.5' is not a valid integer");
+    refused(r, "layers", "99999999999", "is too large (the limit is 1000)");
+    refused(r, "lr", "0", "0 out of range (0, 10)");
+    refused(r, "lr", "nan", "nan out of range");
+    refused(r, "lr", "1e", "'1e' is not a valid number");
+    refused(r, "scale-bound", "100", "out of range [0, 100)");
+    refused(r, "tail-bound", "0", "out of range (0, 1000000]");
+    refused(r, "dropout", "1", "1 out of range 0..0.99");
+    refused(r, "batch", "1", "out of range 2..1048576");
+    refused(r, "activation", "sigmoid", "unknown value 'sigmoid' (one of relu, tanh)");
+    refused(r, "model", "flowy", "unknown value 'flowy' (one of auto, nice, realnvp");
+    refused(r, "batch-norm", "yes", "'yes' is not 0 or 1");
+    refused(r, "no-such", "1", "unknown option");
+    CHECK(!nf_recipe_is_set(r, "hidden") && !nf_recipe_is_set(r, "model"), "refusals set nothing");
+    CHECK(nf_recipe_set(r, "partition", "even-odd") == NF_OK, "'-' for '_': %s", nf_last_error());
+    CHECK(nf_recipe_set(r, "hidden", "65536") == NF_OK && nf_recipe_set(r, "lr", "9.99") == NF_OK &&
+              nf_recipe_set(r, "tail-bound", "1e6") == NF_OK && nf_recipe_set(r, "actnorm", "0") == NF_OK,
+          "the ends of the ranges: %s", nf_last_error());
+    CHECK(nf_recipe_is_set(r, "hidden") && nf_recipe_is_set(r, "actnorm") && !nf_recipe_is_set(r, "layers"), "set");
+    nf_recipe_free(r);
+    nf_recipe_free(NULL);
+}
+
+static void test_option_table(void)
+{
+    int n = nf_recipe_option_count(), shapes = 0, kept = 0;
+    CHECK(n > 20, "%d options", n);
+    for (int i = 0; i < n; i++) {
+        nf_recipe_option o;
+        CHECK(nf_recipe_option_get(i, &o) == NF_OK, "%d: %s", i, nf_last_error());
+        CHECK(o.name && o.help && o.help[0] && nf_recipe_option_index(o.name) == i, "%d: name, help, index", i);
+        CHECK(o.min <= o.max, "%s: range %g..%g", o.name, o.min, o.max);
+        CHECK((o.kind == NF_OPTION_CHOICE) == (o.choices != NULL || !strcmp(o.name, "model")), "%s: choices", o.name);
+        shapes += o.shapes_model;
+        kept += o.kept_on_resume;
+        CHECK(!(o.shapes_model && o.kept_on_resume), "%s: both", o.name);
+    }
+    CHECK(shapes == 19 && kept == 6, "%d shape options, %d kept on a resume", shapes, kept);
+    nf_recipe_option o;
+    CHECK(nf_recipe_option_get(n, &o) == NF_ERR_INVALID && nf_recipe_option_index("nope") == -1, "out of the table");
+    /* a program built when the struct ended at kept_on_resume gets that much, and its padding untouched */
+    struct {
+        nf_recipe_option o;
+        char tail[16];
+    } small;
+    memset(&small, 0x5a, sizeof small);
+    CHECK(nf_recipe_option_sized(0, &small.o, sizeof small.o) == NF_OK, "%s", nf_last_error());
+    CHECK(small.tail[0] == 0x5a && small.tail[15] == 0x5a, "written past its size");
+}
+
+static void test_resolve(void)
+{
+    nf_data *d = make_data(0, 0);
+    nf_recipe *r;
+    nf_recipe_create(&r);
+    nf_config cfg, want;
+    nf_train_options opt, sized;
+    int race = -1, marker = 0;
+    nf_train_options_default(&opt);
+    opt.user = &marker; /* the caller's fields stay */
+    CHECK(nf_recipe_resolve(r, d, &cfg, &opt, &race) == NF_OK && race == 1, "nothing set: the race (%d)", race);
+    CHECK(opt.user == &marker, "the caller's user pointer lost");
+    CHECK(nf_data_defaults(d, NULL, &want, &sized) == NF_OK, "defaults");
+    CHECK(!memcmp(&cfg, &want, sizeof cfg) && opt.batch == sized.batch && opt.lr == sized.lr, "not the defaults");
+
+    nf_recipe_set(r, "hidden", "24");
+    nf_recipe_set(r, "lr", "0.003");
+    nf_recipe_set(r, "no-whiten", "1");
+    nf_recipe_set(r, "order", "reversed");
+    CHECK(nf_recipe_resolve(r, d, &cfg, &opt, &race) == NF_OK && race == 0, "a shape option: the data's rule");
+    nf_data_defaults(d, NULL, &want, &sized);
+    want.hidden = 24, want.whiten = 0, want.order = NF_ORDER_REVERSED;
+    CHECK(!memcmp(&cfg, &want, sizeof cfg), "the options over the defaults: hidden %d whiten %d order %d", cfg.hidden,
+          cfg.whiten, cfg.order);
+    CHECK(opt.lr == 0.003 && opt.batch == sized.batch && opt.user == &marker, "lr %g batch %d", opt.lr, opt.batch);
+
+    nf_recipe_set(r, "model", "auto");
+    CHECK(nf_recipe_resolve(r, d, &cfg, &opt, &race) == NF_ERR_INVALID &&
+              strstr(nf_last_error(), "hidden shapes one model"), "auto with --hidden: %s", nf_last_error());
+    nf_recipe_set(r, "model", "nsf");
+    nf_recipe_set(r, "steps", "3"); /* steps and channels are layers and hidden by other names */
+    CHECK(nf_recipe_resolve(r, d, &cfg, NULL, &race) == NF_OK && race == 0 && cfg.model == NF_MODEL_NSF &&
+              cfg.layers == 3, "a model named: %d, %d layers", cfg.model, cfg.layers);
+    nf_recipe_set(r, "epochs", "0");
+    CHECK(nf_recipe_apply(r, NULL, &opt) == NF_OK && opt.max_epochs == 0, "apply, options alone");
+    nf_recipe_free(r);
+    nf_data_free(d);
+
+    /* a context refuses the models that do not depend on one; images never race */
+    d = make_data(1, 0);
+    nf_recipe_create(&r);
+    nf_recipe_set(r, "model", "gaussian");
+    CHECK(nf_recipe_resolve(r, d, &cfg, NULL, &race) == NF_ERR_INVALID && strstr(nf_last_error(), "context"),
+          "gaussian given a context: %s", nf_last_error());
+    nf_recipe_free(r);
+    nf_data_free(d);
+    d = make_data(0, 1);
+    nf_recipe_create(&r);
+    CHECK(nf_recipe_resolve(r, d, &cfg, &opt, &race) == NF_OK && race == 0 && cfg.model == NF_MODEL_GLOW,
+          "images: glow (%d), no race (%d)", cfg.model, race);
+    char line[256];
+    size_t len = nf_recipe_summary(d, &cfg, &opt, race, line, sizeof line);
+    CHECK(len == strlen(line) && strstr(line, "glow, 2 levels of 8 steps") && strstr(line, "images of 4 x 4 x 1"),
+          "%s", line);
+    CHECK(nf_recipe_summary(d, &cfg, &opt, race, line, 8) == len && strlen(line) == 7, "cut to fit");
+    nf_recipe_free(r);
+    nf_data_free(d);
+}
+
+static void test_resume(void)
+{
+    nf_data *d = make_data(0, 0);
+    nf_recipe *r;
+    nf_recipe_create(&r);
+    nf_recipe_set(r, "model", "maf");
+    nf_recipe_set(r, "hidden", "8");
+    nf_recipe_set(r, "epochs", "2");
+    nf_recipe_set(r, "lr", "0.002");
+    nf_config cfg;
+    nf_train_options opt;
+    nf_train_options_default(&opt);
+    int race;
+    char path[64];
+    snprintf(path, sizeof path, "/tmp/test_recipe_%d.nfc", (int)getpid());
+    opt.checkpoint_path = path;
+    nf_flow *f = NULL;
+    nf_train_result res;
+    CHECK(nf_recipe_resolve(r, d, &cfg, &opt, &race) == NF_OK && nf_flow_create_for_data(&f, d, &cfg) == NF_OK &&
+              nf_flow_fit(f, d, &opt, &res) == NF_OK, "%s", nf_last_error());
+    nf_flow_free(f);
+    nf_recipe_free(r);
+
+    nf_recipe_create(&r);
+    nf_recipe_set(r, "layers", "3");
+    nf_train_options_default(&opt);
+    CHECK(nf_recipe_resume(r, path, &opt) == NF_ERR_INVALID &&
+              strstr(nf_last_error(), "layers cannot be set for a resumed run"), "%s", nf_last_error());
+    nf_recipe_free(r);
+    nf_recipe_create(&r);
+    nf_recipe_set(r, "lr", "0.01");
+    CHECK(nf_recipe_resume(r, path, &opt) == NF_ERR_INVALID &&
+              strstr(nf_last_error(), "lr 0.01 differs from the 0.002 saved in"), "%s", nf_last_error());
+    nf_recipe_set(r, "lr", "0.002"); /* the same value: fine */
+    nf_recipe_set(r, "epochs", "7");
+    nf_recipe_set(r, "patience", "3");
+    CHECK(nf_recipe_resume(r, path, &opt) == NF_OK && opt.lr == 0.002 && opt.max_epochs == 7 && opt.patience == 3,
+          "%s: lr %g epochs %d patience %d", nf_last_error(), opt.lr, opt.max_epochs, opt.patience);
+    CHECK(nf_recipe_resume(r, "/nonexistent/x.nfc", &opt) != NF_OK, "a missing checkpoint");
+    nf_recipe_free(r);
+    remove(path);
+    nf_data_free(d);
+}
+
+static void test_race_table(void)
+{
+    nf_data *d = make_data(0, 0);
+    nf_recipe *r;
+    nf_recipe_create(&r);
+    nf_recipe_set(r, "epochs", "2");
+    nf_config cfg;
+    nf_train_options opt;
+    nf_train_options_default(&opt);
+    int race;
+    nf_flow *f = NULL;
+    nf_train_result res;
+    CHECK(nf_recipe_resolve(r, d, &cfg, &opt, &race) == NF_OK && race == 1, "the race");
+    char line[512];
+    nf_recipe_summary(d, &cfg, &opt, race, line, sizeof line);
+    CHECK(strstr(line, "auto: a race among maf-mog, maf, nsf-ar, made-mog and gmm for 320 rows x 3 columns"), "%s",
+          line);
+    CHECK(nf_flow_fit_auto(&f, d, &opt, 0, &res) == NF_OK, "%s", nf_last_error());
+    char table[2048];
+    size_t len = nf_flow_race_table(f, table, sizeof table);
+    int lines = 0;
+    for (const char *c = table; (c = strchr(c, '\n')); c++)
+        lines++;
+    CHECK(len == strlen(table) && lines == nf_flow_race_count(f) && lines == 5, "%d lines: %s", lines, table);
+    const char *winner = strstr(table, "the winner\n");
+    CHECK(winner && winner + strlen("the winner\n") == table + len, "the winner is not last: %s", table);
+    CHECK(nf_flow_race_table(NULL, table, sizeof table) == 0 && table[0] == '\0', "no flow: no table");
+    nf_flow_free(f);
+    nf_recipe_free(r);
+    nf_data_free(d);
+}
+
+int main(void)
+{
+    nf_set_threads(1);
+    RUN(test_values_checked);
+    RUN(test_option_table);
+    RUN(test_resolve);
+    RUN(test_resume);
+    RUN(test_race_table);
+    TEST_SUMMARY("test_recipe");
+}
