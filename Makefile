@@ -31,9 +31,9 @@ CFLAGS_BASE = -std=c11 -D_POSIX_C_SOURCE=200809L -g $(OPT) -fno-math-errno -Wall
 CFLAGS += $(CFLAGS_BASE)
 # libmvec: glibc's vector exp and tanh, used on x86-64 (src/core/kern.c)
 MVEC := $(if $(filter x86_64,$(shell uname -m)),-lmvec,)
-LDLIBS = -L$(BLAS_LIB) -Wl,-rpath,$(BLAS_LIB) -lopenblas -ldeflate -lz $(MVEC) -lm -fopenmp $(SANFLAGS)
+LDLIBS = -L$(BLAS_LIB) -Wl,-rpath,$(BLAS_LIB) -lopenblas -lpng -ldeflate -lz $(MVEC) -lm -fopenmp $(SANFLAGS)
 # what links the extras (the tool, the tests, the benchmark) adds libpng
-EXTRAS_LIBS = $(BUILD)/libnflow_extras.a $(BUILD)/libnflow.a -lpng
+EXTRAS_LIBS = $(BUILD)/libnflow_extras.a $(BUILD)/libnflow.a
 
 # The library's folders, from the floor up (the plan: README.md, "Source
 # tree"); src/extras (toys, energy targets, PNG pictures) is a library of

@@ -57,6 +57,29 @@ refused "labels one short" 1 "95 labels for the 96 rows" "$t/x.nfm" -- "$nflow" 
     --labels "$t/short-labels" --out "$t/x.nfm" && ok
 refused "validation rows without labels" 2 "need their labels too" "$t/x.nfm" -- "$nflow" train \
     --data "$t/sq-idx3-ubyte" --labels "$t/sq-labels-idx1-ubyte" --val "$t/sq-idx3-ubyte" --out "$t/x.nfm" && ok
+# a folder of class subfolders of PNG files (torchvision's ImageFolder layout): images and labels
+python3 - "$t/pngs" <<'PY' || bad "writing PNG files"
+import os, struct, sys, zlib
+def chunk(kind, data):
+    return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xffffffff)
+for i in range(24):
+    folder = os.path.join(sys.argv[1], "ab"[i % 2])
+    os.makedirs(folder, exist_ok=True)
+    rows = b"".join(b"\0" + bytes((i * 7 + y * 8 + x + 100 * (i % 2)) % 256 for x in range(8)) for y in range(8))
+    with open(os.path.join(folder, "%02d.png" % i), "wb") as f:
+        f.write(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", 8, 8, 8, 0, 0, 0, 0)) +
+                chunk(b"IDAT", zlib.compress(rows)) + chunk(b"IEND", b""))
+PY
+run_ok "a folder of class folders" "$nflow" train --data "$t/pngs" --labels "$t/pngs" --steps 2 --channels 8 \
+    --epochs 1 --threads 1 --out "$t/p.nfm" --json
+grep -q '"image_shape": \[8, 8, 1\]' "$t/out.txt" && grep -q '"label_classes": 2' "$t/out.txt" && ok ||
+    bad "folder: $(cat "$t/out.txt")"
+run_ok "eval a folder" "$nflow" eval "$t/p.nfm" --data "$t/pngs" --labels "$t/pngs"
+grep -q "(n = 24)" "$t/out.txt" && ok || bad "eval folder: $(cat "$t/out.txt")"
+run_ok "a flat folder" "$nflow" train --data "$t/pngs/a" --val "$t/pngs/b" --test "$t/pngs/b" --steps 2 \
+    --channels 8 --epochs 1 --threads 1 --quiet --out "$t/pa.nfm"
+refused "labels of a flat folder" nonzero "a subfolder per class" "$t/x.nfm" -- "$nflow" train \
+    --data "$t/pngs/a" --labels "$t/pngs/a" --out "$t/x.nfm" && ok
 "$nflow" toy banana --n 200 --seed 1 --out "$t/b.csv" >/dev/null || bad "toy"
 run_ok "a model of columns" "$nflow" train --data "$t/b.csv" --model maf --epochs 1 --threads 1 --quiet \
     --out "$t/b.nfm"

@@ -10,7 +10,7 @@ suite=cli_inputs
 run_ok "train" "$nflow" train --data "$t/d.csv" --epochs 1 --threads 1 --quiet --out "$t/m.nfm"
 refused "info /dev/zero" 1 "not a model file" - -- timeout 20 "$nflow" info /dev/zero && ok
 refused "eval --data /dev/zero" 1 "not a data file" - -- timeout 20 "$nflow" eval "$t/m.nfm" --data /dev/zero && ok
-refused "a folder as data" 1 "a folder, not a data file" - -- "$nflow" eval "$t/m.nfm" --data "$t" && ok
+refused "a folder without images as data" 1 "no PNG files in the folder" - -- "$nflow" eval "$t/m.nfm" --data "$t" && ok
 mkfifo "$t/zeros.csv"
 head -c 1000000 /dev/zero >"$t/zeros.csv" &
 refused "NUL bytes through a pipe" 1 "NUL byte: a binary file" - -- timeout 20 "$nflow" eval "$t/m.nfm" --data "$t/zeros.csv" && ok

@@ -768,7 +768,7 @@ static void test_csv_errors(void)
     CHECK(fails_with(path, NULL, NF_ERR_FORMAT, "empty file", NULL));
     CHECK(write_text(path, "\n  \r\n\t\n"));
     CHECK(fails_with(path, NULL, NF_ERR_FORMAT, "no data rows", NULL));
-    CHECK(fails_with(tmpdir, NULL, NF_ERR_IO, "a folder, not a data file", NULL));
+    CHECK(fails_with(tmpdir, NULL, NF_ERR_FORMAT, "no PNG files in the folder", NULL)); /* a folder is images */
 }
 
 /* A valid small float32 file, truncated at many lengths. */
@@ -957,7 +957,7 @@ static void test_npy_errors(void)
     char dirnpy[512];
     snprintf(dirnpy, sizeof dirnpy, "%s", tp("folder.npy"));
     CHECK(mkdir(dirnpy, 0700) == 0);
-    CHECK(fails_with(dirnpy, NULL, NF_ERR_IO, "a folder, not a data file", NULL));
+    CHECK(fails_with(dirnpy, NULL, NF_ERR_FORMAT, "folder.npy: no PNG files in the folder", NULL));
     rmdir(dirnpy);
     CHECK(fails_with(tp("missing.npy"), NULL, NF_ERR_IO, "cannot open: No such file or directory", NULL));
 }

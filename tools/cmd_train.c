@@ -267,7 +267,7 @@ int cmd_train(int argc, char **argv)
     if (nf_recipe_create(&recipe))
         return cli_fail("train", NF_ERR_NOMEM);
     cli_option opts[] = {
-        {"data", OPT_STRING, &data, "training data (.csv or .npy); validation and test split off unless given", 0},
+        {"data", OPT_STRING, &data, "training data (.csv, .npy, IDX, or a folder of PNG images); validation and test split off unless given", 0},
         {"val", OPT_STRING, &val_path, "validation data (default: 10% of --data)", 0},
         {"test", OPT_STRING, &test_path, "test data (default: 10% of --data)", 0},
         {"columns", OPT_STRING, &columns, "columns to use, 0-based, e.g. 0-9 or 1,3,5-7 (default: all)", 0},
@@ -275,7 +275,8 @@ int cmd_train(int argc, char **argv)
                                                           "the data as read) are the context c, the rest x; the model "
                                                           "keeps the list", 0},
         {"labels", OPT_STRING, &labels[0], "a class-conditional model p(x | class): a class label per row of --data "
-                                           "(whole numbers from 0; an IDX labels file, .npy or one-column .csv), "
+                                           "(whole numbers from 0; an IDX labels file, .npy or one-column .csv; or the "
+                                           "--data folder of class subfolders), "
                                            "the context as its one-hot code", 0},
         {"val-labels", OPT_STRING, &labels[1], "the labels of the --val rows", 0},
         {"test-labels", OPT_STRING, &labels[2], "the labels of the --test rows", 0},

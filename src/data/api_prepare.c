@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "core/error.h"
 #include "core/sized.h"
@@ -13,6 +14,7 @@
 #include "data/api_prepare.h"
 #include "data/api_read.h"
 #include "data/labels.h"
+#include "data/png_folder.h"
 
 #define DATA_OPTIONS_SIZE_1 SIZED_END(nf_data_options, context_dim)
 
@@ -322,7 +324,9 @@ static void label_list(size_t cols, int classes, char *list, size_t size)
 /* One label per row of the file `data`, read from `path`. */
 static nf_status read_labels(const char *path, const char *data, size_t rows, nf_matrix *labels)
 {
-    nf_status st = nf_matrix_read(path, NULL, labels);
+    struct stat sb; /* a folder of class subfolders: each image's class */
+    nf_status st = stat(path, &sb) == 0 && S_ISDIR(sb.st_mode) ? dio_read_png_folder_labels(path, labels)
+                                                                 : nf_matrix_read(path, NULL, labels);
     if (!st && labels->cols != 1)
         st = nf_fail(NF_ERR_FORMAT, "%s: %zu values per row; a labels file holds one label per row", path,
                      labels->cols);

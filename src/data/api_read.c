@@ -7,6 +7,7 @@
 #include "data/data_common.h"
 #include "data/idx.h"
 #include "data/npy.h"
+#include "data/png_folder.h"
 
 #include <ctype.h>
 #include <stdint.h>
@@ -65,15 +66,16 @@ nf_status dio_matrix_read(const char *path, const nf_read_options *opt, nf_matri
 
     /* A file or a pipe; a device such as /dev/zero would be read forever. */
     struct stat sb;
-    int exists = stat(path, &sb) == 0, regular = exists && S_ISREG(sb.st_mode);
-    if (exists && !regular && !S_ISFIFO(sb.st_mode))
-        return nf_fail(NF_ERR_IO, "%s: %s, not a data file", path,
-                       S_ISDIR(sb.st_mode) ? "a folder" : "a device or special file");
+    int exists = stat(path, &sb) == 0, regular = exists && S_ISREG(sb.st_mode), folder = exists && S_ISDIR(sb.st_mode);
+    if (exists && !regular && !folder && !S_ISFIFO(sb.st_mode))
+        return nf_fail(NF_ERR_IO, "%s: a device or special file, not a data file", path);
     dio_colspec cs;
     nf_status st = dio_colspec_parse(path, opt->columns, &cs);
     if (st != NF_OK)
         return st;
-    if (dio_is_npy(path) || (regular && npy_magic(path))) /* a pipe cannot be peeked at */
+    if (folder) /* of PNG images */
+        st = dio_read_png_folder(path, &cs, out, shape);
+    else if (dio_is_npy(path) || (regular && npy_magic(path))) /* a pipe cannot be peeked at */
         st = dio_read_npy(path, &cs, out, shape);
     else if (regular && dio_is_idx(path))
         st = dio_read_idx(path, &cs, out, shape);
