@@ -45,27 +45,33 @@ static double direct_conv3x3(const convnet *n, const real *w, const real *bias, 
 
 static void test_convnet_direct(void)
 {
-    int shapes[][6] = {{4, 5, 2, 3, 4, 1}, {3, 3, 1, 2, 3, 0}, {1, 4, 3, 2, 2, 2}, {2, 1, 2, 4, 3, 1}};
+    /* height, width, c_in, c_out, channels, blocks, c_const (the last c_const input channels constant per image) */
+    int shapes[][7] = {{4, 5, 2, 3, 4, 1, 0}, {3, 3, 1, 2, 3, 0, 0}, {1, 4, 3, 2, 2, 2, 0}, {2, 1, 2, 4, 3, 1, 0},
+                       {4, 5, 5, 3, 4, 1, 3}, {1, 3, 2, 2, 3, 0, 1}, {3, 2, 4, 4, 2, 2, 2}};
     for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++) {
         int *sh = shapes[s];
         convnet n;
-        convnet_shape(&n, sh[0], sh[1], sh[2], sh[3], sh[4], sh[5]);
+        convnet_shape(&n, sh[0], sh[1], sh[2], sh[6], sh[3], sh[4], sh[5]);
         CHECK(convnet_reserve(&n, ROWS) == NF_OK);
         size_t np = convnet_n_params(&n), pix = (size_t)n.pixels;
+        int vary = n.c_in - n.c_const;
         CHECK(np == (size_t)convnet_params_of(sh[0], sh[1], sh[2], sh[3], sh[4], sh[5]));
-        real *p = calloc(np, sizeof(real)), *in = malloc(sizeof(real) * ROWS * pix * n.c_in);
+        real *p = calloc(np, sizeof(real)), *in = malloc(sizeof(real) * ROWS * pix * vary);
+        real *cst = malloc(sizeof(real) * (ROWS * n.c_const + 1));
         real *out = malloc(sizeof(real) * ROWS * pix * n.c_out);
         convnet_init_params(&n, p, &gen, 0);
         for (size_t i = 0; i < np; i++)
             p[i] += 0.1 * rng_normal(&gen);
-        randn_fill(in, ROWS * pix * n.c_in);
-        convnet_forward(&n, p, ROWS, in, out);
-        /* the same network, directly: h0, the blocks, the output */
+        randn_fill(in, ROWS * pix * vary);
+        randn_fill(cst, ROWS * n.c_const);
+        convnet_forward(&n, p, ROWS, in, n.c_const ? cst : NULL, out);
+        /* the same network, directly: h0 (the constant channels at every pixel), the blocks, the output */
         int f = n.channels;
         double *h = malloc(sizeof(double) * ROWS * pix * f), *h2 = malloc(sizeof(double) * ROWS * pix * f);
         double *src = malloc(sizeof(double) * ROWS * pix * n.c_in);
-        for (size_t i = 0; i < ROWS * pix * n.c_in; i++)
-            src[i] = in[i];
+        for (size_t q = 0; q < ROWS * pix; q++)
+            for (int c = 0; c < n.c_in; c++)
+                src[q * n.c_in + c] = c < vary ? in[q * vary + c] : cst[(q / pix) * n.c_const + c - vary];
         const real *w = p;
         for (int img = 0; img < ROWS; img++)
             for (int y = 0; y < n.height; y++)
@@ -96,6 +102,7 @@ static void test_convnet_direct(void)
         free(src);
         free(p);
         free(in);
+        free(cst);
         free(out);
         convnet_release(&n);
     }

@@ -13,7 +13,7 @@ typedef struct conv_coupling {
     int height, width, channels, active; /* active = height x width x channels, a prefix of each row */
     int mask_kind, flip;
     char *cond;  /* active entries: 1 conditions, 0 changes */
-    /* The network reads channels in_ch (n_in of them, then the context)
+    /* The network reads channels in_ch (n_in of them; the context apart, as its constant channels)
      * and gives [a | mu] for channels out_ch (n_out each) per pixel; slot
      * maps a channel to its place in either (-1: none). A checkerboard
      * reads and changes every channel (its changed pixels zeroed in the
@@ -23,7 +23,7 @@ typedef struct conv_coupling {
     real bound;
     convnet net; /* n_in + context -> 2 n_out channels */
     int max_rows;
-    real *in, *out, *dout, *din;
+    real *in, *out, *dout, *din, *dctx;
 } conv_coupling;
 
 static conv_coupling *self(const layer *l) { return l->self; }
@@ -38,7 +38,8 @@ static void release(conv_coupling *c)
     k_free(c->out);
     k_free(c->dout);
     k_free(c->din);
-    c->in = c->out = c->dout = c->din = NULL;
+    k_free(c->dctx);
+    c->in = c->out = c->dout = c->din = c->dctx = NULL;
     c->max_rows = 0;
 }
 
@@ -48,12 +49,13 @@ static nf_status reserve(layer *l, int rows)
     if (rows <= c->max_rows)
         return NF_OK;
     release(c);
-    size_t n_in = (size_t)rows * c->net.pixels * c->net.c_in, n_out = (size_t)rows * c->net.pixels * c->net.c_out;
+    size_t n_in = (size_t)rows * c->net.pixels * c->n_in, n_out = (size_t)rows * c->net.pixels * c->net.c_out;
     c->in = k_alloc(sizeof(real) * n_in);
     c->din = k_alloc(sizeof(real) * n_in);
     c->out = k_alloc(sizeof(real) * n_out);
     c->dout = k_alloc(sizeof(real) * n_out);
-    if (!c->in || !c->din || !c->out || !c->dout || convnet_reserve(&c->net, rows)) {
+    c->dctx = k_alloc(sizeof(real) * ((size_t)rows * l->context_dim + 1));
+    if (!c->in || !c->din || !c->out || !c->dout || !c->dctx || convnet_reserve(&c->net, rows)) {
         release(c);
         return NF_ERR_NOMEM;
     }
@@ -65,21 +67,18 @@ static nf_status reserve(layer *l, int rows)
  * the context; alpha replaces a in c->out. */
 static void condition(const layer *l, conv_coupling *c, const real *p, int rows, const real *src)
 {
-    int dim = l->dim, ch = c->channels, nctx = l->context_dim, n_in = c->net.c_in, pixels = c->net.pixels;
+    int dim = l->dim, ch = c->channels, n_in = c->n_in, pixels = c->net.pixels;
     K_PARALLEL_ROWS((size_t)rows * c->active)
     for (int r = 0; r < rows; r++) {
         const real *s = src + (size_t)r * dim;
         real *in = c->in + (size_t)r * pixels * n_in;
-        for (int q = 0; q < pixels; q++) {
-            for (int j = 0; j < c->n_in; j++) {
+        for (int q = 0; q < pixels; q++)
+            for (int j = 0; j < n_in; j++) {
                 int i = q * ch + c->in_ch[j];
                 in[(size_t)q * n_in + j] = c->cond[i] ? s[i] : 0;
             }
-            for (int j = 0; j < nctx; j++)
-                in[(size_t)q * n_in + c->n_in + j] = l->context[(size_t)r * nctx + j];
-        }
     }
-    convnet_forward(&c->net, p, rows, c->in, c->out);
+    convnet_forward(&c->net, p, rows, c->in, l->context_dim ? l->context : NULL, c->out);
     if (c->bound > 0) {
         K_PARALLEL_ROWS((size_t)rows * c->active)
         for (int r = 0; r < rows; r++)
@@ -135,7 +134,7 @@ static void z2x(layer *l, const real *p, int rows, const real *z, real *x, doubl
 static void through_net(const layer *l, conv_coupling *c, const real *p, int rows, const real *dsame, real *dsrc,
                         real *dp)
 {
-    int dim = l->dim, ch = c->channels, nctx = l->context_dim, n_in = c->net.c_in, pixels = c->net.pixels;
+    int dim = l->dim, ch = c->channels, nctx = l->context_dim, n_in = c->n_in, pixels = c->net.pixels;
     real *dctx = nctx ? l->dcontext : NULL;
     if (c->bound > 0) {
         K_PARALLEL_ROWS((size_t)rows * c->active)
@@ -146,7 +145,8 @@ static void through_net(const layer *l, conv_coupling *c, const real *p, int row
                     c->dout[at + j] *= k_bound_slope(c->bound, c->out[at + j]);
             }
     }
-    convnet_backward(&c->net, p, rows, c->in, c->dout, dsrc || dctx ? c->din : NULL, dp);
+    convnet_backward(&c->net, p, rows, c->in, nctx ? l->context : NULL, c->dout, dsrc ? c->din : NULL,
+                     dctx ? c->dctx : NULL, dp);
     if (!dsrc && !dctx)
         return;
     K_PARALLEL_ROWS((size_t)rows * dim)
@@ -157,12 +157,8 @@ static void through_net(const layer *l, conv_coupling *c, const real *p, int row
                 if (c->cond[i])
                     dsrc[(size_t)r * dim + i] =
                         dsame[(size_t)r * dim + i] + d[(size_t)(i / ch) * n_in + c->in_slot[i % ch]];
-        for (int j = 0; dctx && j < nctx; j++) {
-            real sum = 0;
-            for (int q = 0; q < pixels; q++)
-                sum += d[(size_t)q * n_in + c->n_in + j];
-            dctx[(size_t)r * nctx + j] += sum;
-        }
+        for (int j = 0; dctx && j < nctx; j++)
+            dctx[(size_t)r * nctx + j] += c->dctx[(size_t)r * nctx + j];
     }
 }
 
@@ -337,7 +333,7 @@ layer *conv_coupling_new(int dim, int n_context, const int shape[3], int mask_ki
         if (changes)
             c->out_ch[c->n_out++] = k;
     }
-    convnet_shape(&c->net, h, w, c->n_in + n_context, 2 * c->n_out, hidden, blocks);
+    convnet_shape(&c->net, h, w, c->n_in + n_context, n_context, 2 * c->n_out, hidden, blocks);
     return l;
 }
 

@@ -9,13 +9,15 @@
 /* Pixel rows per tile: enough for the BLAS to run at speed, few enough
  * that a tile's im2col matrix stays in the cache's reach. */
 enum { CONV_TILE_PIXELS = 1024 };
+enum { CONST_SCRATCH = 9 + 16 }; /* vectors of `channels` values (const_scratch) */
 
-void convnet_shape(convnet *n, int height, int width, int c_in, int c_out, int channels, int blocks)
+void convnet_shape(convnet *n, int height, int width, int c_in, int c_const, int c_out, int channels, int blocks)
 {
     memset(n, 0, sizeof *n);
     n->height = height;
     n->width = width;
     n->c_in = c_in;
+    n->c_const = c_const;
     n->c_out = c_out;
     n->channels = channels;
     n->blocks = blocks;
@@ -57,7 +59,14 @@ static size_t slot_size_of(const convnet *n)
     size_t m = (size_t)n->tile * n->pixels;
     int wide = n->c_in > n->channels ? n->c_in : n->channels;
     size_t widest = (size_t)(wide > n->c_out ? wide : n->c_out);
-    return m * (9 * widest + 2 * (size_t)n->channels) + 9 * (size_t)n->channels * n->c_out;
+    size_t tail = (size_t)(n->c_out > n->c_in ? n->c_out : n->c_in); /* W_out's or W0's gradient before it is placed */
+    return m * (9 * widest + 2 * (size_t)n->channels) + (size_t)n->channels * (9 * tail + CONST_SCRATCH);
+}
+
+/* The constant channels' scratch at the end of a slot: 9 tap vectors and 16 class vectors. */
+static real *const_scratch(const convnet *n, real *slot)
+{
+    return slot + n->slot_size - (size_t)CONST_SCRATCH * n->channels;
 }
 
 void convnet_release(convnet *n)
@@ -67,7 +76,8 @@ void convnet_release(convnet *n)
     k_free(n->tile_grads);
     k_free(n->flip);
     k_free(n->spread);
-    n->act = n->scratch = n->tile_grads = n->flip = n->spread = NULL;
+    k_free(n->w_vary);
+    n->act = n->scratch = n->tile_grads = n->flip = n->spread = n->w_vary = NULL;
     n->max_rows = n->slots = 0;
 }
 
@@ -91,7 +101,8 @@ nf_status convnet_reserve(convnet *n, int rows)
     n->tile_grads = k_alloc(sizeof(real) * convnet_n_params(n) * (size_t)tile_count(n, rows));
     n->flip = k_alloc(sizeof(real) * 9 * (size_t)n->c_out * n->channels);
     n->spread = k_alloc(sizeof(real) * 9 * (size_t)n->c_out * n->channels);
-    if (!n->act || !n->tile_grads || !n->flip || !n->spread || reserve_slots(n, k_threads())) {
+    n->w_vary = k_alloc(sizeof(real) * 9 * (size_t)n->c_in * n->channels);
+    if (!n->act || !n->tile_grads || !n->flip || !n->spread || !n->w_vary || reserve_slots(n, k_threads())) {
         convnet_release(n);
         return NF_ERR_NOMEM;
     }
@@ -193,13 +204,97 @@ static void conv_out(const convnet *n, const real *src, int count, const real *b
     k_bias_activate_block(K_ACT_NONE, m, co, co, b, out);
 }
 
-static void tile_forward(convnet *n, const real *p, int i0, int i1, const real *in, real *out, real *slot)
+/* A pixel's side class along one axis: 1 on the first row (column), 2 on
+ * the last, 3 both (an image one pixel across), 0 inside. Taps at offset
+ * -1 read inside the image unless class & 1, at +1 unless class & 2. */
+static int side_class(int i, int n) { return (i == 0) | (i == n - 1) << 1; }
+static int tap_reads_inside(int side, int k3) { return k3 == 1 || !(side & (k3 == 0 ? 1 : 2)); }
+/* Whether tap k reads inside the image at the pixels of class cls (row side << 2 | column side). */
+static int class_reads_tap(int cls, int k) { return tap_reads_inside(cls >> 2, k / 3) && tap_reads_inside(cls & 3, k % 3); }
+
+/* The constant channels' share of the first convolution, added to h (one
+ * image's pixels x width): tap k's share v[k] = W0's rows (k, constant
+ * channels) against cst; a pixel gets the sum of the taps that read inside
+ * the image, one of 16 sums by its side classes (table). */
+static void add_constant_share(const convnet *n, const real *p, const real *cst, real *scratch, real *h)
 {
-    int f = n->channels, m = (i1 - i0) * n->pixels;
+    int f = n->channels, vary = n->c_in - n->c_const;
+    real *v = scratch, *table = scratch + 9 * (size_t)f;
+    for (int k = 0; k < 9; k++) {
+        real *vk = v + (size_t)k * f;
+        memset(vk, 0, sizeof(real) * f);
+        for (int j = 0; j < n->c_const; j++) {
+            const real *w = p + ((size_t)k * n->c_in + vary + j) * f;
+            for (int i = 0; i < f; i++)
+                vk[i] += cst[j] * w[i];
+        }
+    }
+    for (int cls = 0; cls < 16; cls++) {
+        real *t = table + (size_t)cls * f;
+        memset(t, 0, sizeof(real) * f);
+        for (int k = 0; k < 9; k++)
+            if (class_reads_tap(cls, k))
+                for (int i = 0; i < f; i++)
+                    t[i] += v[(size_t)k * f + i];
+    }
+    for (int y = 0; y < n->height; y++)
+        for (int x = 0; x < n->width; x++) {
+            real *restrict hp = h + ((size_t)y * n->width + x) * f;
+            const real *restrict t = table + (size_t)(side_class(y, n->height) << 2 | side_class(x, n->width)) * f;
+#pragma omp simd
+            for (int i = 0; i < f; i++)
+                hp[i] += t[i];
+        }
+}
+
+/* s[k] = the sum of dh (one image's pixels x width) over the pixels whose
+ * tap k reads inside the image: the pixels' sums by side class first. */
+static void tap_sums(const convnet *n, const real *dh, real *scratch)
+{
+    int f = n->channels;
+    real *s = scratch, *bucket = scratch + 9 * (size_t)f;
+    memset(bucket, 0, sizeof(real) * 16 * (size_t)f);
+    for (int y = 0; y < n->height; y++)
+        for (int x = 0; x < n->width; x++) {
+            const real *restrict d = dh + ((size_t)y * n->width + x) * f;
+            real *restrict b = bucket + (size_t)(side_class(y, n->height) << 2 | side_class(x, n->width)) * f;
+#pragma omp simd
+            for (int i = 0; i < f; i++)
+                b[i] += d[i];
+        }
+    for (int k = 0; k < 9; k++) {
+        real *sk = s + (size_t)k * f;
+        memset(sk, 0, sizeof(real) * f);
+        for (int cls = 0; cls < 16; cls++)
+            if (class_reads_tap(cls, k))
+                for (int i = 0; i < f; i++)
+                    sk[i] += bucket[(size_t)cls * f + i];
+    }
+}
+
+/* W0's rows of the varying channels: the first product's matrix (W0
+ * itself without constant channels). */
+static const real *varying_rows(convnet *n, const real *p)
+{
+    int vary = n->c_in - n->c_const, f = n->channels;
+    if (!n->c_const)
+        return p;
+    for (int k = 0; k < 9; k++)
+        memcpy(n->w_vary + (size_t)k * vary * f, p + (size_t)k * n->c_in * f, sizeof(real) * (size_t)vary * f);
+    return n->w_vary;
+}
+
+static void tile_forward(convnet *n, const real *p, int i0, int i1, const real *in, const real *cst, real *out,
+                         real *slot)
+{
+    int f = n->channels, m = (i1 - i0) * n->pixels, vary = n->c_in - n->c_const;
     real *col = slot;
-    im2col(n, in + (size_t)i0 * n->pixels * n->c_in, i1 - i0, n->c_in, col);
+    im2col(n, in + (size_t)i0 * n->pixels * vary, i1 - i0, vary, col);
     real *prev = act_at(n, 0, i0);
-    k_gemm(0, 0, m, f, 9 * n->c_in, 1, col, 9 * n->c_in, p, f, 0, prev, f);
+    k_gemm(0, 0, m, f, 9 * vary, 1, col, 9 * vary, n->c_const ? n->w_vary : p, f, 0, prev, f);
+    for (int i = i0; n->c_const && i < i1; i++)
+        add_constant_share(n, p, cst + (size_t)i * n->c_const, const_scratch(n, slot),
+                           prev + (size_t)(i - i0) * n->pixels * f);
     k_bias_activate_block(K_ACT_RELU, m, f, f, p + (size_t)9 * n->c_in * f, prev);
     for (int k = 1; k <= n->blocks; k++) {
         const real *w = p + off_block(n, k);
@@ -241,8 +336,8 @@ static void relu_backward(int m, int cols, const real *a, real *d)
     k_activate_backward_block(K_ACT_RELU, m, cols, cols, a, d);
 }
 
-static void tile_backward(convnet *n, const real *p, int i0, int i1, const real *in, const real *dout, real *din,
-                          real *g, real *slot)
+static void tile_backward(convnet *n, const real *p, int i0, int i1, const real *in, const real *cst,
+                          const real *dout, real *din, real *dcst, real *g, real *slot)
 {
     int f = n->channels, m = (i1 - i0) * n->pixels, last = 2 * n->blocks;
     size_t mf = (size_t)m * f;
@@ -271,14 +366,46 @@ static void tile_backward(convnet *n, const real *p, int i0, int i1, const real 
         k_gemm(0, 1, m, f, f, 1, dr, f, w, f, 1, dh, f);
     }
     relu_backward(m, f, act_at(n, 0, i0), dh);
-    const real *tile_in = in + (size_t)i0 * n->pixels * n->c_in;
-    if (g) {
+    int vary = n->c_in - n->c_const;
+    const real *tile_in = in + (size_t)i0 * n->pixels * vary;
+    if (g && !n->c_const) {
         im2col(n, tile_in, i1 - i0, n->c_in, col);
         linear_grads(m, 9 * n->c_in, f, col, dh, g);
+    } else if (g || dcst) { /* W0's varying rows as above, placed among its rows; the constant rows' and
+                             * the constants' own gradients from each image's tap sums */
+        real *e = dr + mf, *s = const_scratch(n, slot);
+        if (g) {
+            im2col(n, tile_in, i1 - i0, vary, col);
+            k_gemm(1, 0, 9 * vary, f, m, 1, col, 9 * vary, dh, f, 0, e, f);
+            memset(g, 0, sizeof(real) * 9 * (size_t)n->c_in * f);
+            for (int k = 0; k < 9; k++)
+                memcpy(g + (size_t)k * n->c_in * f, e + (size_t)k * vary * f, sizeof(real) * (size_t)vary * f);
+            column_sums(m, f, dh, g + (size_t)9 * n->c_in * f);
+        }
+        for (int i = i0; i < i1; i++) {
+            const real *c = cst + (size_t)i * n->c_const;
+            tap_sums(n, dh + (size_t)(i - i0) * n->pixels * f, s);
+            if (dcst)
+                memset(dcst + (size_t)i * n->c_const, 0, sizeof(real) * n->c_const);
+            for (int k = 0; k < 9; k++)
+                for (int j = 0; j < n->c_const; j++) {
+                    const real *sk = s + (size_t)k * f;
+                    size_t row = ((size_t)k * n->c_in + vary + j) * f;
+                    if (g)
+                        for (int o = 0; o < f; o++)
+                            g[row + o] += c[j] * sk[o];
+                    if (dcst) {
+                        real sum = 0;
+                        for (int o = 0; o < f; o++)
+                            sum += p[row + o] * sk[o];
+                        dcst[(size_t)i * n->c_const + j] += sum;
+                    }
+                }
+        }
     }
     if (din) {
-        k_gemm(0, 1, m, 9 * n->c_in, f, 1, dh, f, p, f, 0, col, 9 * n->c_in);
-        col2im(n, col, i1 - i0, n->c_in, din + (size_t)i0 * n->pixels * n->c_in);
+        k_gemm(0, 1, m, 9 * vary, f, 1, dh, f, n->c_const ? n->w_vary : p, f, 0, col, 9 * vary);
+        col2im(n, col, i1 - i0, vary, din + (size_t)i0 * n->pixels * vary);
     }
 }
 
@@ -309,10 +436,11 @@ static void build_spread(convnet *n, const real *w_out)
             memcpy(n->spread + ((size_t)i * 9 + 8 - k) * co, w_out + ((size_t)k * f + i) * co, sizeof(real) * co);
 }
 
-void convnet_forward(convnet *n, const real *p, int rows, const real *in, real *out)
+void convnet_forward(convnet *n, const real *p, int rows, const real *in, const real *cst, real *out)
 {
     int tiles = tile_count(n, rows);
     build_spread(n, p + off_out(n));
+    varying_rows(n, p);
     int team = team_for(n, tiles, rows * flops_per_image(n));
 #pragma omp parallel num_threads(team) if (team > 1 || omp_get_level() > 0)
     {
@@ -322,7 +450,7 @@ void convnet_forward(convnet *n, const real *p, int rows, const real *in, real *
         for (int t = 0; t < tiles; t++) {
             int i0, i1;
             k_tile(rows, n->tile, t, &i0, &i1);
-            tile_forward(n, p, i0, i1, in, out, slot);
+            tile_forward(n, p, i0, i1, in, cst, out, slot);
         }
     }
 }
@@ -337,10 +465,12 @@ static void build_flip(convnet *n, const real *w_out)
                 n->flip[((size_t)k * co + o) * f + i] = w_out[((size_t)(8 - k) * f + i) * co + o];
 }
 
-void convnet_backward(convnet *n, const real *p, int rows, const real *in, const real *dout, real *din, real *dp)
+void convnet_backward(convnet *n, const real *p, int rows, const real *in, const real *cst, const real *dout,
+                      real *din, real *dcst, real *dp)
 {
     int tiles = tile_count(n, rows);
     build_flip(n, p + off_out(n));
+    varying_rows(n, p);
     size_t np = convnet_n_params(n);
     int team = team_for(n, tiles, 2 * rows * flops_per_image(n));
 #pragma omp parallel num_threads(team) if (team > 1 || omp_get_level() > 0)
@@ -351,7 +481,8 @@ void convnet_backward(convnet *n, const real *p, int rows, const real *in, const
         for (int t = 0; t < tiles; t++) {
             int i0, i1;
             k_tile(rows, n->tile, t, &i0, &i1);
-            tile_backward(n, p, i0, i1, in, dout, din, dp ? n->tile_grads + np * (size_t)t : NULL, slot);
+            tile_backward(n, p, i0, i1, in, cst, dout, din, n->c_const ? dcst : NULL,
+                          dp ? n->tile_grads + np * (size_t)t : NULL, slot);
         }
         if (dp) {
             /* the tiles' gradients summed in tile order, in fixed chunks of parameters */
