@@ -167,7 +167,7 @@ bench: all $(BUILD)/bench_nflow
 FUZZ_BUILD = build-fuzz
 FUZZ_CFLAGS = -std=c11 -D_POSIX_C_SOURCE=200809L -g -O1 -fno-math-errno -fopenmp=libgomp -Iinclude -Isrc \
               -I$(BLAS_INC) -fsanitize=fuzzer-no-link,address,undefined -fno-sanitize-recover=undefined
-FUZZ_TARGETS = model checkpoint npy idx csv columns bounds
+FUZZ_TARGETS = model checkpoint npy idx csv columns bounds recipe
 # the extras too: fuzz_checkpoint's data is a toy's, the data its corpus was made for
 FUZZ_OBJ = $(LIB_SRC:src/%.c=$(FUZZ_BUILD)/obj/%.o) $(EXTRAS_SRC:src/%.c=$(FUZZ_BUILD)/obj/%.o)
 

@@ -12,7 +12,7 @@ here=$(cd "$(dirname "$0")" && pwd)
 c="$here/corpus"
 t=$(mktemp -d)
 trap 'rm -rf "$t"' EXIT
-mkdir -p "$c/model" "$c/checkpoint" "$c/npy" "$c/idx" "$c/csv" "$c/columns" "$c/bounds"
+mkdir -p "$c/model" "$c/checkpoint" "$c/npy" "$c/idx" "$c/csv" "$c/columns" "$c/bounds" "$c/recipe"
 # a model file -> its sections with a 2-byte count in front
 frame() {
     /usr/bin/python3 -c "
@@ -77,4 +77,9 @@ for s in "0-9" "1,3,5-7" "2" "0-0,1" "3-1"; do printf '%s' "$s" >"$c/columns/$(e
 # bounds as text: an interval and half-lines, a list with commas, an open side
 i=0
 for s in "0=0:1" "1,3=0:" "0-2=:5,4=-1:1" "6=1e-3:1e30" "7=:"; do i=$((i + 1)); printf '%s' "$s" >"$c/bounds/b$i"; done
+# recipe options as lines of NAME=VALUE: a model named, every kind of option, auto with a shape option
+printf 'model=maf\nhidden=8\nlr=0.002\nbatch-norm=1\n' >"$c/recipe/maf"
+printf 'model=nsf\nbins=4\ntail-bound=2.5\nactivation=tanh\npartition=even-odd\nepochs=3\n' >"$c/recipe/nsf"
+printf 'model=auto\nlayers=2\n' >"$c/recipe/auto"
+printf 'steps=2\nchannels=4\nlevels=1\nno-whiten=1\ndropout=0.5\npatience-steps=0\n' >"$c/recipe/shape"
 ls -R "$c" | head -40

@@ -7,7 +7,7 @@
 #   FUZZ_RUNS=N: stop after N executions instead (SECONDS then bounds it)
 seconds=${1:-60}
 shift 2>/dev/null
-targets=${*:-"model checkpoint npy idx csv columns bounds"}
+targets=${*:-"model checkpoint npy idx csv columns bounds recipe"}
 here=$(cd "$(dirname "$0")" && pwd)
 bin="$here/../build-fuzz"
 work=$(mktemp -d)
