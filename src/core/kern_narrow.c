@@ -71,13 +71,14 @@ static void narrow_plain(int rows, int units, int width, const real *src, int ld
             _Pragma("GCC unroll 4") for (int b = 0; b < U; b++)                                             \
                 dst[(size_t)a * ldd + b] = finish(HSUM(acc[a][b]), bias, b, act)
 
-/* Rows in fours, units in blocks of up to 4 (3 for AVX2's 16 registers). */
-#define NARROW_DRIVER(BLOCK, MAXU)                                                                          \
+/* Units in blocks of up to 4, rows in blocks of TALL (an expression of
+ * the block's units nu: 3 or 4), the rows left over one at a time. */
+#define NARROW_DRIVER(BLOCK, TALL)                                                                          \
     for (int u = 0; u < units;) {                                                                           \
-        int nu = units - u == 4 && MAXU < 4 ? 2 : units - u < MAXU ? units - u : MAXU;                      \
+        int nu = units - u < 4 ? units - u : 4, tall = (TALL);                                              \
         const float *wu = w + (size_t)u * ldw, *bu = bias ? bias + u : NULL;                                \
         for (int r = 0; r < rows;) {                                                                        \
-            int nr = rows - r >= 4 ? 4 : 1;                                                                 \
+            int nr = rows - r >= tall ? tall : 1;                                                           \
             const float *s = src + (size_t)r * lds;                                                         \
             float *d = dst + (size_t)r * ldd + u;                                                           \
             switch (nr * 8 + nu) {                                                                          \
@@ -85,6 +86,8 @@ static void narrow_plain(int rows, int units, int width, const real *src, int ld
             case 35: BLOCK(4, 3, width, tail, s, lds, wu, ldw, bu, act, d, ldd); break;                     \
             case 34: BLOCK(4, 2, width, tail, s, lds, wu, ldw, bu, act, d, ldd); break;                     \
             case 33: BLOCK(4, 1, width, tail, s, lds, wu, ldw, bu, act, d, ldd); break;                     \
+            case 28: BLOCK(3, 4, width, tail, s, lds, wu, ldw, bu, act, d, ldd); break;                     \
+            case 27: BLOCK(3, 3, width, tail, s, lds, wu, ldw, bu, act, d, ldd); break;                     \
             case 12: BLOCK(1, 4, width, tail, s, lds, wu, ldw, bu, act, d, ldd); break;                     \
             case 11: BLOCK(1, 3, width, tail, s, lds, wu, ldw, bu, act, d, ldd); break;                     \
             case 10: BLOCK(1, 2, width, tail, s, lds, wu, ldw, bu, act, d, ldd); break;                     \
@@ -193,13 +196,71 @@ AVX512_FN __attribute__((always_inline)) static inline void block16(int R, int U
         finish_4x4(acc, bias, act, dst, ldd);
 }
 
+/* The lane sums of 4 accumulators in one register, [a, b, c, d]: the
+ * transposing tree of reduce16 (an eighth of the instructions of 4 hsum8,
+ * which dominated the short products of a MADE's first layer). */
+AVX2_FN __attribute__((always_inline)) static inline __m128 reduce4(__m256 a, __m256 b, __m256 c, __m256 d)
+{
+    __m256 ab = _mm256_add_ps(_mm256_unpacklo_ps(a, b), _mm256_unpackhi_ps(a, b));
+    __m256 cd = _mm256_add_ps(_mm256_unpacklo_ps(c, d), _mm256_unpackhi_ps(c, d));
+    __m256d x = _mm256_castps_pd(ab), y = _mm256_castps_pd(cd);
+    __m256 s = _mm256_add_ps(_mm256_castpd_ps(_mm256_unpacklo_pd(x, y)), _mm256_castpd_ps(_mm256_unpackhi_pd(x, y)));
+    return _mm_add_ps(_mm256_castps256_ps128(s), _mm256_extractf128_ps(s, 1));
+}
+
+/* A block of 4 rows by U units: its 4U sums by reduce4, in the order
+ * (row, unit), then biased, activated and stored. */
+AVX2_FN __attribute__((always_inline)) static inline void finish_4xu(int U, __m256 acc[4][4], const float *bias,
+                                                                      int act, float *dst, int ldd)
+{
+    float v[16];
+    __m256 flat[16];
+    for (int a = 0; a < 4; a++)
+        for (int b = 0; b < U; b++)
+            flat[a * U + b] = acc[a][b];
+    for (int g = 0; g < U; g++)
+        _mm_storeu_ps(v + 4 * g, reduce4(flat[4 * g], flat[4 * g + 1], flat[4 * g + 2], flat[4 * g + 3]));
+    for (int a = 0; a < 4; a++)
+        for (int b = 0; b < U; b++)
+            dst[(size_t)a * ldd + b] = finish(v[a * U + b], bias, b, act);
+}
+
+/* A block of R rows by U = 3 or 4 units: a row's sums in one register,
+ * biased and rectified there, stored at once when U is 4. */
+AVX2_FN __attribute__((always_inline)) static inline void finish_rows(int R, int U, __m256 acc[4][4],
+                                                                       const float *bias, int act, float *dst,
+                                                                       int ldd)
+{
+    __m128 b = _mm_setzero_ps();
+    if (bias)
+        b = U == 4 ? _mm_loadu_ps(bias) : _mm_setr_ps(bias[0], bias[1], bias[2], 0);
+    for (int a = 0; a < R; a++) {
+        __m128 s = _mm_add_ps(b, reduce4(acc[a][0], acc[a][1], acc[a][2], U == 4 ? acc[a][3] : _mm256_setzero_ps()));
+        if (act == K_ACT_RELU)
+            s = _mm_max_ps(s, _mm_setzero_ps());
+        float *d = dst + (size_t)a * ldd;
+        if (U == 4 && act != K_ACT_TANH) {
+            _mm_storeu_ps(d, s);
+            continue;
+        }
+        float v[4];
+        _mm_storeu_ps(v, s);
+        for (int u = 0; u < U; u++)
+            d[u] = act == K_ACT_TANH ? r_tanh(v[u]) : v[u];
+    }
+}
+
 AVX2_FN __attribute__((always_inline)) static inline void block8(int R, int U, int width, __m256i tail,
                                                                   const float *src, int lds, const float *w, int ldw,
                                                                   const float *bias, int act, float *dst, int ldd)
 {
 #define MASKLOAD8(p) _mm256_maskload_ps(p, tail)
-    NARROW_BLOCK_BODY(__m256, _mm256_setzero_ps(), _mm256_loadu_ps, MASKLOAD8, _mm256_fmadd_ps, hsum8, 8, 0);
+    NARROW_BLOCK_BODY(__m256, _mm256_setzero_ps(), _mm256_loadu_ps, MASKLOAD8, _mm256_fmadd_ps, hsum8, 8, R > 1);
 #undef MASKLOAD8
+    if (R == 4)
+        finish_4xu(U, acc, bias, act, dst, ldd);
+    else if (R == 3)
+        finish_rows(R, U, acc, bias, act, dst, ldd);
 }
 
 AVX512_FN static void narrow_avx512(int rows, int units, int width, const float *src, int lds, const float *w,
@@ -221,7 +282,10 @@ AVX2_FN static void narrow_avx2(int rows, int units, int width, const float *src
                                 const float *bias, int act, float *dst, int ldd)
 {
     __m256i tail = _mm256_cmpgt_epi32(_mm256_set1_epi32(width % 8), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
-    NARROW_DRIVER(block8, 3)
+    /* 12 accumulators (3 rows by 4 or 3 units, a row's sums stored
+     * together) where the units allow, 4 rows by the last 1 or 2 units (an
+     * output block): AVX2 has 16 registers. */
+    NARROW_DRIVER(block8, nu <= 2 ? 4 : 3)
 }
 #endif
 
