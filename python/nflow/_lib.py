@@ -343,6 +343,17 @@ recipe_p = c_void_p  # nf_recipe *, opaque
 _declare("nf_recipe_create", _S, POINTER(recipe_p))
 _declare("nf_recipe_free", None, recipe_p)
 _declare("nf_recipe_set", _S, recipe_p, c_char_p, c_char_p)
+_declare("nf_recipe_option_index", c_int, c_char_p)
+NF_OPTION_INT, NF_OPTION_REAL, NF_OPTION_CHOICE, NF_OPTION_FLAG = range(4)
+
+
+class nf_recipe_option(Structure):
+    _fields_ = [("struct_size", c_size_t), ("name", c_char_p), ("help", c_char_p), ("kind", c_int), ("min", c_double),
+                ("max", c_double), ("min_open", c_int), ("max_open", c_int), ("choices", c_char_p),
+                ("shapes_model", c_int), ("kept_on_resume", c_int)]
+
+
+_declare("nf_recipe_option_sized", _S, c_int, POINTER(nf_recipe_option), c_size_t)
 _declare("nf_recipe_apply_sized", _S, recipe_p, POINTER(nf_config), c_size_t, POINTER(nf_train_options), c_size_t)
 _declare("nf_recipe_resolve_sized", _S, recipe_p, data_p, POINTER(nf_config), c_size_t, POINTER(nf_train_options),
          c_size_t, POINTER(c_int))

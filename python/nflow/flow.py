@@ -326,6 +326,16 @@ class _Callback:
 _MODEL_NAMES = {v: k for k, v in _lib.MODELS.items()}
 
 
+
+def _option_kind(key):
+    """The kind (NF_OPTION_INT, ...) of the library's recipe option named key."""
+    o = _lib.nf_recipe_option()
+    o.struct_size = ctypes.sizeof(o)
+    i = lib.nf_recipe_option_index(key.encode())
+    if i < 0 or lib.nf_recipe_option_sized(i, ctypes.byref(o), ctypes.sizeof(o)) != _lib.NF_OK:
+        raise ValueError("unknown option '%s'" % key)
+    return o.kind
+
 class Flow:
     """A normalizing flow (NICE, RealNVP, neural spline flows, MADE, MADE MoG, MAF,
     MAF MoG, IAF or the Gaussian fit) with exact log-densities, sampling and latent codes.
@@ -581,16 +591,16 @@ class Flow:
         _check(lib.nf_recipe_create(ctypes.byref(r)))
         try:
             for name, value in given:
-                if name in ("batch_norm", "actnorm", "whiten"):
+                key = self._OPTION_NAMES.get(name, name.replace("_", "-"))
+                kind = _option_kind(key)  # the library's table says how to write the value
+                if kind == _lib.NF_OPTION_FLAG:  # whiten=False is the flag --no-whiten
                     text = "1" if bool(value) != (name == "whiten") else "0"
-                elif name in ("layers", "hidden", "hidden_layers", "components", "bins", "levels", "batch", "epochs",
-                              "patience", "patience_steps"):
+                elif kind == _lib.NF_OPTION_INT:
                     text = str(_int(value, name))  # a float or a bool is refused, never truncated
-                elif name in ("model", "activation", "base", "partition", "order", "degrees"):
+                elif kind == _lib.NF_OPTION_CHOICE:
                     text = str(value)
                 else:
                     text = repr(float(value))
-                key = self._OPTION_NAMES.get(name, name.replace("_", "-"))
                 if lib.nf_recipe_set(r, key.encode(), text.encode()) != _lib.NF_OK:
                     raise ValueError(lib.nf_last_error().decode(errors="replace"))
         except BaseException:

@@ -167,6 +167,19 @@ class Layouts(unittest.TestCase):
         self.assertEqual((e.struct_size, e.model, e.round, e.epochs, e.val_log_likelihood),
                          (ctypes.sizeof(_lib.nf_race_entry), b"", 0, 0, -np.inf))
 
+    def test_recipe_option(self):
+        """The table's entry for --hidden read through the mirror: its kind, range and help as nflow.h says."""
+        size = ctypes.sizeof(_lib.nf_recipe_option)
+        i = _lib.lib.nf_recipe_option_index(b"hidden")
+        o, guard = guarded(_lib.nf_recipe_option, lambda p: _lib.lib.nf_recipe_option_sized(i, p, size))
+        self.assertEqual(guard, b"\xa5" * 64)
+        self.assertEqual((o.struct_size, o.name, o.kind, o.min, o.max, o.shapes_model, o.kept_on_resume),
+                         (size, b"hidden", _lib.NF_OPTION_INT, 1, 65536, 1, 0))
+        self.assertIn(b"units per hidden layer", o.help)
+        a = _lib.lib.nf_recipe_option_index(b"activation")
+        self.assertEqual(guarded(_lib.nf_recipe_option, lambda p: _lib.lib.nf_recipe_option_sized(a, p, size))[0].choices,
+                         b"relu|tanh")
+
     def test_sized_structs(self):
         """A struct_size smaller than the library's (a program built against
         an older header): the library writes no byte past it; one larger (a
