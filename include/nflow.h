@@ -898,6 +898,11 @@ static inline nf_status nf_recipe_option_get(int i, nf_recipe_option *o)
     nf_recipe_option_init(o, sizeof *o);
     return nf_recipe_option_sized(i, o, sizeof *o);
 }
+/* text read as option o's kind and range allow (*value: a number, a flag's
+ * 0 or 1, a choice's index), else NF_ERR_INVALID naming o->name: "hidden:
+ * 0 out of range 1..65536". o may describe a program's own option (name,
+ * kind, range, choices; the rest unread): nflow's tool checks its own so. */
+NF_API nf_status nf_option_parse(const nf_recipe_option *o, const char *text, double *value);
 /* The configuration and training options for the data (nf_data_defaults
  * of the model set, or the data's rule) with the options set over them;
  * *race 1 when the model is "auto", or not set and no option set shapes

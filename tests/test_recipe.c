@@ -71,6 +71,43 @@ static void test_values_checked(void)
     nf_recipe_free(NULL);
 }
 
+/* A program's own option checked by the library: kinds, open and closed
+ * ends, choices; each refusal names it and leaves *value alone. */
+static void test_own_option(void)
+{
+    nf_recipe_option n = {.name = "steps", .kind = NF_OPTION_INT, .min = 1, .max = 100},
+                     t = {.name = "temperature", .kind = NF_OPTION_REAL, .min = 0, .max = 10, .min_open = 1},
+                     c = {.name = "shape", .kind = NF_OPTION_CHOICE, .choices = "round|flat_top"},
+                     f = {.name = "quiet", .kind = NF_OPTION_FLAG};
+    double v = 0;
+    CHECK(nf_option_parse(&n, "100", &v) == NF_OK && v == 100, "steps 100: %g", v);
+    CHECK(nf_option_parse(&t, "0.5", &v) == NF_OK && v == 0.5, "temperature 0.5: %g", v);
+    CHECK(nf_option_parse(&c, "flat-top", &v) == NF_OK && v == 1, "shape flat-top: %g", v);
+    CHECK(nf_option_parse(&f, "1", &v) == NF_OK && v == 1, "quiet 1: %g", v);
+    const struct {
+        const nf_recipe_option *o;
+        const char *text, *want;
+    } bad[] = {
+        {&n, "101", "steps: 101 out of range 1..100"},
+        {&n, "0", "steps: 0 out of range 1..100"},
+        {&n, "2.5", "steps: '2.5' is not a valid integer"},
+        {&n, "99999999999", "steps: 99999999999 is too large (the limit is 100)"},
+        {&n, "", "steps: '' is not a valid integer"},
+        {&t, "0", "temperature: 0 out of range (0, 10]"},
+        {&t, "1e", "temperature: '1e' is not a valid number"},
+        {&t, "nan", "temperature: nan out of range (0, 10]"},
+        {&c, "square", "shape: unknown value 'square' (one of round, flat_top)"},
+        {&f, "yes", "quiet: 'yes' is not 0 or 1"},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        v = -7;
+        nf_status st = nf_option_parse(bad[i].o, bad[i].text, &v);
+        CHECK(st == NF_ERR_INVALID && !strcmp(nf_last_error(), bad[i].want) && v == -7,
+              "'%s': status %d, '%s' (want '%s')", bad[i].text, st, nf_last_error(), bad[i].want);
+    }
+    CHECK(nf_option_parse(NULL, "1", &v) == NF_ERR_INVALID, "a NULL option accepted");
+}
+
 static void test_option_table(void)
 {
     int n = nf_recipe_option_count(), shapes = 0, kept = 0;
@@ -237,6 +274,7 @@ int main(void)
 {
     nf_set_threads(1);
     RUN(test_values_checked);
+    RUN(test_own_option);
     RUN(test_option_table);
     RUN(test_resolve);
     RUN(test_resume);

@@ -83,37 +83,32 @@ static const opt_range ranges[] = {
     {"hi", NULL, -1e30, 1e30, 0, 0},
 };
 
-/* An option's range: this command's own entry, else the library's recipe
+/* An option's kind and range, to be checked by the library's
+ * nf_option_parse: this command's own entry, else the library's recipe
  * option of that name (--hidden has one range for train, distill and fit),
- * else the tool's. 0: none. */
-static int range_of(const char *cmd, const char *name, opt_range *out)
+ * else the tool's, else any int or double. */
+static nf_recipe_option ranged(nf_recipe_option spec, double lo, double hi, int lo_open, int hi_open)
 {
-    for (size_t i = 0; i < sizeof ranges / sizeof ranges[0]; i++)
-        if (!strcmp(ranges[i].name, name) && ranges[i].cmd && !strcmp(ranges[i].cmd, cmd))
-            return *out = ranges[i], 1;
-    nf_recipe_option o;
-    int k = nf_recipe_option_index(name);
-    if (k >= 0 && nf_recipe_option_get(k, &o) == NF_OK && (o.kind == NF_OPTION_INT || o.kind == NF_OPTION_REAL))
-        return *out = (opt_range){name, NULL, o.min, o.max, o.min_open, o.max_open}, 1;
-    for (size_t i = 0; i < sizeof ranges / sizeof ranges[0]; i++)
-        if (!strcmp(ranges[i].name, name) && !ranges[i].cmd)
-            return *out = ranges[i], 1;
-    return 0;
+    spec.min = lo, spec.max = hi, spec.min_open = lo_open, spec.max_open = hi_open;
+    return spec;
 }
 
-/* "1..1000" for a closed range, else "(0, 10)", "[0, inf)" */
-static const char *range_text(const opt_range *r, char *buf, size_t size)
+static nf_recipe_option option_spec(const char *cmd, const cli_option *o)
 {
-    if (!r->lo_open && !r->hi_open)
-        snprintf(buf, size, "%.10g..%.10g", r->lo, r->hi);
-    else
-        snprintf(buf, size, "%c%.10g, %.10g%c", r->lo_open ? '(' : '[', r->lo, r->hi, r->hi_open ? ')' : ']');
-    return buf;
-}
-
-static int in_range(const opt_range *r, double v)
-{
-    return (r->lo_open ? v > r->lo : v >= r->lo) && (r->hi_open ? v < r->hi : v <= r->hi);
+    int whole = o->type == OPT_INT;
+    nf_recipe_option spec = {.name = o->name, .kind = whole ? NF_OPTION_INT : NF_OPTION_REAL}, lib;
+    const opt_range *general = NULL;
+    for (const opt_range *r = ranges; r < ranges + sizeof ranges / sizeof ranges[0]; r++)
+        if (!strcmp(r->name, o->name) && r->cmd && !strcmp(r->cmd, cmd))
+            return ranged(spec, r->lo, r->hi, r->lo_open, r->hi_open);
+        else if (!strcmp(r->name, o->name) && !r->cmd)
+            general = r;
+    int k = nf_recipe_option_index(o->name);
+    if (k >= 0 && nf_recipe_option_get(k, &lib) == NF_OK && (lib.kind == NF_OPTION_INT || lib.kind == NF_OPTION_REAL))
+        return ranged(spec, lib.min, lib.max, lib.min_open, lib.max_open);
+    if (general)
+        return ranged(spec, general->lo, general->hi, general->lo_open, general->hi_open);
+    return whole ? ranged(spec, INT_MIN, INT_MAX, 0, 0) : ranged(spec, -INFINITY, INFINITY, 0, 0);
 }
 
 static int parse_value(cli_command *cmd, cli_option *o, const char *s)
@@ -121,34 +116,27 @@ static int parse_value(cli_command *cmd, cli_option *o, const char *s)
     char *end;
     errno = 0;
     switch (o->type) {
-    case OPT_INT: {
-        long long v = strtoll(s, &end, 10);
-        if (*s == '\0' || *end || (errno && errno != ERANGE))
-            goto bad;
-        if (errno == ERANGE || v < INT_MIN || v > INT_MAX) { /* a whole number, too large for any option */
-            opt_range r;
-            int big = v > 0, known = range_of(cmd->name, o->name, &r);
-            fprintf(stderr, "nflow %s: --%s: %s is too %s (the limit is %.10g)\n", cmd->name, o->name, s,
-                    big ? "large" : "small", known ? (big ? r.hi : r.lo) : big ? (double)INT_MAX : (double)INT_MIN);
+    case OPT_INT:
+    case OPT_DOUBLE: {
+        nf_recipe_option spec = option_spec(cmd->name, o);
+        double v;
+        if (nf_option_parse(&spec, s, &v)) {
+            fprintf(stderr, "nflow %s: --%s\n", cmd->name, nf_last_error());
             return EXIT_USAGE;
         }
-        *(int *)o->value = (int)v;
+        if (o->type == OPT_INT)
+            *(int *)o->value = (int)v;
+        else
+            *(double *)o->value = v;
         break;
     }
     case OPT_U64: {
-        if (*s == '-')
-            goto bad;
         unsigned long long v = strtoull(s, &end, 10);
-        if (*s == '\0' || *end || errno)
-            goto bad;
+        if (*s == '-' || *s == '\0' || *end || errno) {
+            fprintf(stderr, "nflow %s: --%s: '%s' is not a valid integer\n", cmd->name, o->name, s);
+            return EXIT_USAGE;
+        }
         *(uint64_t *)o->value = (uint64_t)v;
-        break;
-    }
-    case OPT_DOUBLE: {
-        double v = strtod(s, &end);
-        if (*s == '\0' || *end || errno)
-            goto bad;
-        *(double *)o->value = v;
         break;
     }
     case OPT_STRING:
@@ -158,10 +146,6 @@ static int parse_value(cli_command *cmd, cli_option *o, const char *s)
         break;
     }
     return 0;
-bad:
-    fprintf(stderr, "nflow %s: --%s: '%s' is not a valid %s\n", cmd->name, o->name, s,
-            o->type == OPT_DOUBLE ? "number" : "integer");
-    return EXIT_USAGE;
 }
 
 /* An option of the library's recipe (cmd->recipe): the text goes to
@@ -241,18 +225,6 @@ int cli_parse(cli_command *cmd, int argc, char **argv)
     if (npos < cmd->n_positional) {
         fprintf(stderr, "nflow %s: missing argument (usage: nflow %s)\n", cmd->name, cmd->usage);
         return EXIT_USAGE;
-    }
-    for (const cli_option *o = cmd->options; o->name; o++) {
-        opt_range r;
-        if (!o->seen || (o->type != OPT_INT && o->type != OPT_DOUBLE) || !range_of(cmd->name, o->name, &r))
-            continue;
-        double v = o->type == OPT_INT ? *(const int *)o->value : *(const double *)o->value;
-        if (!in_range(&r, v)) {
-            char text[64];
-            fprintf(stderr, "nflow %s: --%s: %.10g out of range %s\n", cmd->name, o->name, v,
-                    range_text(&r, text, sizeof text));
-            return EXIT_USAGE;
-        }
     }
     return 0;
 }

@@ -130,6 +130,13 @@ int nf_recipe_option_index(const char *name)
     return -1;
 }
 
+static nf_recipe_option describe(option_id i)
+{
+    const option_def *d = &defs[i];
+    return (nf_recipe_option){sizeof(nf_recipe_option), d->name, d->help, d->kind, d->min, d->max, d->min_open,
+                              d->max_open, i == O_MODEL ? NULL : d->choices, is_shape(i), is_kept_on_resume(i)};
+}
+
 void nf_recipe_option_init(nf_recipe_option *o, size_t struct_size)
 {
     nf_recipe_option full = {.struct_size = sizeof full};
@@ -144,20 +151,18 @@ nf_status nf_recipe_option_sized(int i, nf_recipe_option *o, size_t struct_size)
                                SIZED_END(nf_recipe_option, kept_on_resume), "nf_recipe_option");
     if (st)
         return st;
-    const option_def *d = &defs[i];
-    nf_recipe_option full = {sizeof full, d->name, d->help, d->kind, d->min, d->max, d->min_open, d->max_open,
-                             i == O_MODEL ? NULL : d->choices, is_shape((option_id)i), is_kept_on_resume((option_id)i)};
+    nf_recipe_option full = describe((option_id)i);
     sized_write(o, struct_size, &full, sizeof full);
     return NF_OK;
 }
 
 /* "1..1000" for a closed range, else "(0, 10)", "[0, inf)" */
-static const char *range_text(const option_def *d, char *buf, size_t size)
+static const char *range_text(const nf_recipe_option *o, char *buf, size_t size)
 {
-    if (!d->min_open && !d->max_open)
-        snprintf(buf, size, "%.10g..%.10g", d->min, d->max);
+    if (!o->min_open && !o->max_open)
+        snprintf(buf, size, "%.10g..%.10g", o->min, o->max);
     else
-        snprintf(buf, size, "%c%.10g, %.10g%c", d->min_open ? '(' : '[', d->min, d->max, d->max_open ? ')' : ']');
+        snprintf(buf, size, "%c%.10g, %.10g%c", o->min_open ? '(' : '[', o->min, o->max, o->max_open ? ')' : ']');
     return buf;
 }
 
@@ -175,68 +180,72 @@ static int choice_index(const char *list, const char *value)
     return -1;
 }
 
-static nf_status parse_choice(option_id id, const char *s, double *v)
+nf_status nf_option_parse(const nf_recipe_option *o, const char *s, double *value)
 {
-    if (id == O_MODEL) {
-        nf_model m;
-        if (!strcmp(s, "auto")) {
-            *v = -1;
-            return NF_OK;
-        }
-        if (nf_model_from_name(s, &m) == NF_OK) {
-            *v = m;
-            return NF_OK;
-        }
-        char list[256] = "auto";
-        for (int k = 0; k < NF_MODEL_COUNT; k++)
-            snprintf(list + strlen(list), sizeof list - strlen(list), ", %s", nf_model_name((nf_model)k));
-        return nf_fail(NF_ERR_INVALID, "model: unknown value '%.64s' (one of %s)", s, list);
-    }
-    int k = choice_index(defs[id].choices, s);
-    if (k < 0) {
-        char list[128] = "";
-        for (const char *c = defs[id].choices; *c; c++) /* "a|b" as "a, b" */
-            snprintf(list + strlen(list), sizeof list - strlen(list), *c == '|' ? ", " : "%c", *c);
-        return nf_fail(NF_ERR_INVALID, "%s: unknown value '%.64s' (one of %s)", defs[id].name, s, list);
-    }
-    *v = k;
-    return NF_OK;
-}
-
-static nf_status parse_value(option_id id, const char *s, double *v)
-{
-    const option_def *d = &defs[id];
+    if (!o || !o->name || !s || !value)
+        return nf_fail(NF_ERR_INVALID, "nf_option_parse: NULL argument");
+    double v; /* *value is written only with a value accepted */
     char *end;
     errno = 0;
-    switch (d->kind) {
-    case NF_OPTION_CHOICE:
-        return parse_choice(id, s, v);
+    switch (o->kind) {
+    case NF_OPTION_CHOICE: {
+        int k = o->choices ? choice_index(o->choices, s) : -1;
+        if (k < 0) {
+            char list[256] = "";
+            for (const char *c = o->choices ? o->choices : ""; *c; c++) /* "a|b" as "a, b" */
+                snprintf(list + strlen(list), sizeof list - strlen(list), *c == '|' ? ", " : "%c", *c);
+            return nf_fail(NF_ERR_INVALID, "%s: unknown value '%.64s' (one of %s)", o->name, s, list);
+        }
+        *value = k;
+        return NF_OK;
+    }
     case NF_OPTION_FLAG:
         if (strcmp(s, "0") && strcmp(s, "1"))
-            return nf_fail(NF_ERR_INVALID, "%s: '%.64s' is not 0 or 1", d->name, s);
-        *v = s[0] == '1';
+            return nf_fail(NF_ERR_INVALID, "%s: '%.64s' is not 0 or 1", o->name, s);
+        *value = s[0] == '1';
         return NF_OK;
     case NF_OPTION_INT: {
         long long n = strtoll(s, &end, 10);
         if (*s == '\0' || *end || (errno && errno != ERANGE))
-            return nf_fail(NF_ERR_INVALID, "%s: '%.64s' is not a valid integer", d->name, s);
+            return nf_fail(NF_ERR_INVALID, "%s: '%.64s' is not a valid integer", o->name, s);
         if (errno == ERANGE || n < INT_MIN || n > INT_MAX) /* a whole number, too large for any option */
-            return nf_fail(NF_ERR_INVALID, "%s: %.64s is too %s (the limit is %.10g)", d->name, s,
-                           n > 0 ? "large" : "small", n > 0 ? d->max : d->min);
-        *v = (double)n;
+            return nf_fail(NF_ERR_INVALID, "%s: %.64s is too %s (the limit is %.10g)", o->name, s,
+                           n > 0 ? "large" : "small", n > 0 ? o->max : o->min);
+        v = (double)n;
         break;
     }
     case NF_OPTION_REAL:
-        *v = strtod(s, &end);
+        v = strtod(s, &end);
         if (*s == '\0' || *end || errno)
-            return nf_fail(NF_ERR_INVALID, "%s: '%.64s' is not a valid number", d->name, s);
+            return nf_fail(NF_ERR_INVALID, "%s: '%.64s' is not a valid number", o->name, s);
         break;
+    default:
+        return nf_fail(NF_ERR_INVALID, "%s: unknown option kind %d", o->name, (int)o->kind);
     }
-    if (!((d->min_open ? *v > d->min : *v >= d->min) && (d->max_open ? *v < d->max : *v <= d->max))) {
+    if (!((o->min_open ? v > o->min : v >= o->min) && (o->max_open ? v < o->max : v <= o->max))) {
         char text[64];
-        return nf_fail(NF_ERR_INVALID, "%s: %.10g out of range %s", d->name, *v, range_text(d, text, sizeof text));
+        return nf_fail(NF_ERR_INVALID, "%s: %.10g out of range %s", o->name, v, range_text(o, text, sizeof text));
     }
+    *value = v;
     return NF_OK;
+}
+
+/* The model's choices are nf_model_name's and "auto" (-1). */
+static nf_status parse_value(option_id id, const char *s, double *v)
+{
+    nf_model m;
+    if (id != O_MODEL) {
+        nf_recipe_option o = describe(id);
+        return nf_option_parse(&o, s, v);
+    }
+    if (!strcmp(s, "auto") || nf_model_from_name(s, &m) == NF_OK) {
+        *v = strcmp(s, "auto") ? (double)m : -1;
+        return NF_OK;
+    }
+    char list[256] = "auto";
+    for (int k = 0; k < NF_MODEL_COUNT; k++)
+        snprintf(list + strlen(list), sizeof list - strlen(list), ", %s", nf_model_name((nf_model)k));
+    return nf_fail(NF_ERR_INVALID, "model: unknown value '%.64s' (one of %s)", s, list);
 }
 
 nf_status nf_recipe_set(nf_recipe *r, const char *name, const char *value)
