@@ -279,18 +279,45 @@ static const char *shape_option(const nf_recipe *r)
     return NULL;
 }
 
+/* The value a training option (O_BATCH..O_PATIENCE_STEPS) holds in o, and
+ * its setting: the one list of which option is which field. */
+static double training_value(option_id i, const nf_train_options *o)
+{
+    switch (i) {
+    case O_BATCH: return o->batch;
+    case O_LR: return o->lr;
+    case O_LR_DECAY: return o->lr_decay;
+    case O_WEIGHT_DECAY: return o->weight_decay;
+    case O_CLIP: return o->clip_norm;
+    case O_DROPOUT: return o->dropout;
+    case O_EPOCHS: return o->max_epochs;
+    case O_PATIENCE: return o->patience;
+    case O_PATIENCE_STEPS: return o->patience_steps;
+    default: return NAN;
+    }
+}
+
+static void set_training(option_id i, nf_train_options *o, double v)
+{
+    switch (i) {
+    case O_BATCH: o->batch = (int)v; break;
+    case O_LR: o->lr = v; break;
+    case O_LR_DECAY: o->lr_decay = v; break;
+    case O_WEIGHT_DECAY: o->weight_decay = v; break;
+    case O_CLIP: o->clip_norm = v; break;
+    case O_DROPOUT: o->dropout = v; break;
+    case O_EPOCHS: o->max_epochs = (int)v; break;
+    case O_PATIENCE: o->patience = (int)v; break;
+    case O_PATIENCE_STEPS: o->patience_steps = (int)v; break;
+    default: break;
+    }
+}
+
 static void apply_training(const nf_recipe *r, nf_train_options *o)
 {
-    const double *v = r->value;
-    if (r->set[O_BATCH]) o->batch = (int)v[O_BATCH];
-    if (r->set[O_LR]) o->lr = v[O_LR];
-    if (r->set[O_LR_DECAY]) o->lr_decay = v[O_LR_DECAY];
-    if (r->set[O_WEIGHT_DECAY]) o->weight_decay = v[O_WEIGHT_DECAY];
-    if (r->set[O_CLIP]) o->clip_norm = v[O_CLIP];
-    if (r->set[O_DROPOUT]) o->dropout = v[O_DROPOUT];
-    if (r->set[O_EPOCHS]) o->max_epochs = (int)v[O_EPOCHS];
-    if (r->set[O_PATIENCE]) o->patience = (int)v[O_PATIENCE];
-    if (r->set[O_PATIENCE_STEPS]) o->patience_steps = (int)v[O_PATIENCE_STEPS];
+    for (int i = O_BATCH; i < O_COUNT; i++)
+        if (r->set[i])
+            set_training((option_id)i, o, r->value[i]);
 }
 
 static void apply_shape(const nf_recipe *r, nf_config *c)
@@ -363,29 +390,15 @@ nf_status nf_recipe_resolve_sized(const nf_recipe *r, const nf_data *d, nf_confi
         nf_train_options o;
         if ((st = sized_read(&o, sizeof o, TRAIN_OPTIONS_SIZE_1, opt, "nf_train_options")))
             return st;
-        o.batch = sized.batch, o.lr = sized.lr, o.lr_decay = sized.lr_decay, o.weight_decay = sized.weight_decay;
-        o.clip_norm = sized.clip_norm, o.dropout = sized.dropout, o.max_epochs = sized.max_epochs;
-        o.patience = sized.patience, o.patience_steps = sized.patience_steps, o.seed = sized.seed;
+        for (int i = O_BATCH; i < O_COUNT; i++)
+            set_training((option_id)i, &o, training_value((option_id)i, &sized));
+        o.seed = sized.seed;
         sized_write(opt, opt_size, &o, sizeof o);
     }
     if (cfg && (st = sized_check(&(nf_config){.struct_size = cfg_size}, sizeof c, CONFIG_SIZE_1, "nf_config")))
         return st;
     sized_write(cfg, cfg_size, &c, sizeof c);
     return NF_OK;
-}
-
-/* The value an option holds in a set of training options. */
-static double training_value(option_id i, const nf_train_options *o)
-{
-    switch (i) {
-    case O_BATCH: return o->batch;
-    case O_LR: return o->lr;
-    case O_LR_DECAY: return o->lr_decay;
-    case O_WEIGHT_DECAY: return o->weight_decay;
-    case O_CLIP: return o->clip_norm;
-    case O_DROPOUT: return o->dropout;
-    default: return NAN;
-    }
 }
 
 nf_status nf_recipe_resume_sized(const nf_recipe *r, const char *checkpoint_path, nf_train_options *opt,
@@ -406,9 +419,9 @@ nf_status nf_recipe_resume_sized(const nf_recipe *r, const char *checkpoint_path
             return nf_fail(NF_ERR_INVALID, "%s %g differs from the %g saved in %s: a resumed run keeps its training "
                                            "options", defs[i].name, r->value[i], training_value((option_id)i, &o),
                            checkpoint_path);
-    if (r->set[O_EPOCHS]) o.max_epochs = (int)r->value[O_EPOCHS];
-    if (r->set[O_PATIENCE]) o.patience = (int)r->value[O_PATIENCE];
-    if (r->set[O_PATIENCE_STEPS]) o.patience_steps = (int)r->value[O_PATIENCE_STEPS];
+    for (int i = O_EPOCHS; i < O_COUNT; i++)
+        if (r->set[i])
+            set_training((option_id)i, &o, r->value[i]);
     sized_write(opt, opt_size, &o, sizeof o);
     return NF_OK;
 }
