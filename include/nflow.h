@@ -657,15 +657,6 @@ NF_API nf_status nf_train_check_same_data(const float *train, const float *train
  * else failed); *last_error (when not NULL) gets the last one's message,
  * "" when none, valid until f trains again or is freed. */
 NF_API int nf_flow_checkpoint_failures(const nf_flow *f, const char **last_error);
-/* Batches the last nf_flow_train call on f (an image model: glow,
- * realnvp-ms) took no step on: a batch whose loss lies far above the
- * recent ones (50 of their mean absolute deviations above their mean;
- * after 50 batches; never more than 10 in a row). A sharp image model maps
- * a rare image far out, at 1e5 to 1e12 nats where a batch costs 2,000,
- * and a step along that one image unsettles it for epochs. The batch still
- * counts in the epoch's training loss. Models of columns, and
- * nf_flow_train_step, never skip. */
-NF_API int64_t nf_flow_batches_skipped(const nf_flow *f);
 /* One Adam step on one batch (the optimiser state lives in the flow);
  * `loss` gets the batch's mean negative log-likelihood. */
 NF_API nf_status nf_flow_train_step(nf_flow *f, const float *batch, size_t rows, const nf_train_options *opt,

@@ -15,8 +15,7 @@ suite=cli_images
 run_ok "glow by default" "$nflow" train --data "$t/sq-idx3-ubyte" --steps 2 --channels 8 --epochs 2 --threads 1 \
     --out "$t/g.nfm" --json
 grep -q '"model": "glow"' "$t/out.txt" && grep -q '"levels": 2, "image_shape": \[8, 8, 1\]' "$t/out.txt" &&
-    grep -q '"test_bits_per_dim": [0-9]' "$t/out.txt" && grep -q '"batches_skipped": [0-9]' "$t/out.txt" && ok ||
-    bad "glow: $(cat "$t/out.txt")"
+    grep -q '"test_bits_per_dim": [0-9]' "$t/out.txt" && ok || bad "glow: $(cat "$t/out.txt")"
 run_ok "info glow" "$nflow" info "$t/g.nfm"
 grep -q "model: glow, 2 levels of 2 steps on 8 x 8 x 1 images" "$t/out.txt" &&
     grep -q "conv_coupling 4x4x4" "$t/out.txt" && grep -q "1x1 convolution" "$t/out.txt" && ok ||

@@ -8,7 +8,6 @@
 
 #include "flow/flow.h"
 #include "train/adam.h"
-#include "train/step.h"
 #include "harness.h"
 
 /* One Adam step on the flow's parameters (what training does). */
@@ -166,31 +165,6 @@ static void test_nonfinite_gradient(void)
     CHECK(adam_step(3, p, g, m, v, &t, 1e-3, 0, 1.0) == NF_ERR_NONFINITE && t == 7);
 }
 
-/* The spike guard (train/step.c): noise and trends pass, a loss far above
- * the recent ones is skipped (after the warm-up, at most SPIKE_RUN in a
- * row), and a skipped loss leaves the running figures as they were. */
-static void test_spike_guard(void)
-{
-    spike_guard g = {0};
-    int skips = 0;
-    CHECK(!spike_guard_skips(&g, 1000) && !spike_guard_skips(&g, 1e9), "a spike in the warm-up skipped");
-    g = (spike_guard){0};
-    for (int i = 0; i < 400; i++) /* a falling loss with noise of +-10%: a fast first epoch */
-        skips += spike_guard_skips(&g, 3000 * exp(-i / 200.0) * (1 + 0.1 * sin(i * 2.1)));
-    for (int i = 0; i < 400; i++) /* a rising one (a schedule, a harder part of the data) */
-        skips += spike_guard_skips(&g, 400 + i * 2.0 + 20 * sin(i * 0.7));
-    CHECK(skips == 0 && g.skipped == 0 && g.seen == 800, "%d of 800 ordinary losses skipped", skips);
-    double mean = g.mean, dev = g.dev;
-    CHECK(spike_guard_skips(&g, 1e6) && g.skipped == 1 && g.run == 1, "a batch at 1e6 taken");
-    CHECK(g.mean == mean && g.dev == dev && g.seen == 800, "a skipped loss moved the running figures");
-    CHECK(!spike_guard_skips(&g, mean) && g.run == 0, "the batch after a spike skipped");
-    for (int i = 0; i < SPIKE_RUN; i++)
-        CHECK(spike_guard_skips(&g, 5e5), "spike %d of a run skipped", i + 1);
-    CHECK(!spike_guard_skips(&g, 5e5) && g.run == 0 && g.skipped == 1 + SPIKE_RUN,
-          "the batch after %d skips in a row skipped too", SPIKE_RUN);
-    CHECK(g.mean > mean, "the loss taken after the run is not recorded");
-}
-
 static void test_same_bits_at_any_thread_count(void)
 {
     nf_flow *a = big_flow(), *b = big_flow();
@@ -213,7 +187,6 @@ int main(void)
 {
     nf_set_threads(1);
     RUN(test_plain_adam);
-    RUN(test_spike_guard);
     RUN(test_weight_decay);
     RUN(test_clipping);
     RUN(test_decay_and_clipping);

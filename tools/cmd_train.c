@@ -500,11 +500,6 @@ int cmd_train(int argc, char **argv)
         cli_error("train", "%s; no model written", nf_last_error());
         goto done;
     }
-    int64_t skipped = nf_flow_batches_skipped(f);
-    if (skipped && rank == 0 && !ps.quiet)
-        fprintf(stderr, "nflow train: %lld batch%s skipped: a loss far above the recent batches' (a rare row the "
-                        "model maps far out; nflow.h: nf_flow_batches_skipped)\n",
-                (long long)skipped, skipped == 1 ? "" : "es");
     if (n_val && res.epochs > 0 && res.best_epoch == 0 && rank == 0)
         fprintf(stderr, "nflow train: warning: no epoch validated above the untrained model%s, which is what is "
                         "saved; a lower --lr, or more rows, may do better\n",
@@ -545,10 +540,9 @@ int cmd_train(int argc, char **argv)
         printf("{");
         json_race(f);
         printf("\"model\": \"%s\", \"dim\": %zu, \"context_dim\": %zu, \"params\": %zu, \"epochs\": %d, "
-               "\"best_epoch\": %d, \"n_train\": %zu, \"n_val\": %zu, \"n_test\": %zu, \"seconds\": %.3f, "
-               "\"batches_skipped\": %lld",
+               "\"best_epoch\": %d, \"n_train\": %zu, \"n_val\": %zu, \"n_test\": %zu, \"seconds\": %.3f",
                model, dim, n_context, nf_flow_param_count(f), res.epochs, res.best_epoch, n_train, n_val, n_test,
-               res.seconds, (long long)skipped);
+               res.seconds);
         print_json_config(f, &topt);
         if (nf_flow_label_classes(f))
             printf(", \"label_classes\": %d", nf_flow_label_classes(f));

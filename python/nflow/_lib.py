@@ -262,7 +262,6 @@ _declare("nf_train_options_read", _S, c_char_p, POINTER(nf_train_options))
 _declare("nf_flow_train", _S, flow_p, c_float_p, c_size_t, c_float_p, c_size_t, POINTER(nf_train_options),
          POINTER(nf_train_result))
 _declare("nf_flow_checkpoint_failures", c_int, flow_p, POINTER(c_char_p))
-_declare("nf_flow_batches_skipped", ctypes.c_int64, flow_p)
 _declare("nf_flow_train_step", _S, flow_p, c_float_p, c_size_t, POINTER(nf_train_options), c_double_p)
 _declare("nf_flow_evaluate_test", _S, flow_p, c_float_p, c_size_t, c_double_p, c_double_p)
 _declare("nf_flow_train_given", _S, flow_p, c_float_p, c_float_p, c_size_t, c_float_p, c_float_p, c_size_t,

@@ -665,8 +665,7 @@ class Flow:
         Fitted attributes: model_, batch_, epochs_, best_epoch_,
         train_log_likelihood_, val_log_likelihood_, test_log_likelihood_,
         test_two_stderr_, seconds_, stopped_, n_train_, n_val_, n_test_,
-        batches_skipped_ (batches far above the recent ones' loss, which took
-        no step: nf_flow_batches_skipped), history_ (one dict per epoch)."""
+        history_ (one dict per epoch)."""
         seed = _seed(self.seed if seed is None else seed)
         if warm_start and not self._f:
             raise ValueError("warm_start=True: this Flow has no model to train further")
@@ -859,7 +858,6 @@ class Flow:
                 self.train_log_likelihood_ = res.train_log_likelihood
                 self.val_log_likelihood_ = res.val_log_likelihood
                 self.seconds_ = res.seconds
-                self.batches_skipped_ = lib.nf_flow_batches_skipped(f)
                 self.stopped_ = bool(asked_stop) or guard.failed or bool(res.stopped)
                 self.n_train_, self.n_val_, self.n_test_ = n_train, n_val, n_test
                 self.test_log_likelihood_ = self.test_two_stderr_ = float("nan")

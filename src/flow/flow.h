@@ -24,7 +24,6 @@ typedef struct flow_optimizer {
 typedef struct flow_record {
     int64_t train_rows, epochs, best_epoch;
     int checkpoint_failures;     /* of the last training run (nf_flow_checkpoint_failures) */
-    int64_t batches_skipped;     /* of the last training run (nf_flow_batches_skipped) */
     char checkpoint_error[256];
     double train_ll, val_ll, test_ll;
     double *data_min, *data_max; /* of the training data, dim each, or NULL */
@@ -126,8 +125,6 @@ nf_status flow_reserve(nf_flow *f, int rows);
 /* want, or the flow's row cap when that is lower: the rows of a pass that
  * only evaluates. */
 static inline int flow_chunk(const nf_flow *f, int want) { return f->row_cap && want > f->row_cap ? f->row_cap : want; }
-/* Whether f has image (convolutional coupling) layers: they cap its passes. */
-static inline int flow_has_image_layers(const nf_flow *f) { return f->row_cap > 0; }
 
 /* Points every conditional layer (and a conditional MoG base) at the
  * context rows of the next passes (standardised, rows x context_dim; NULL

@@ -111,7 +111,7 @@ nf_status nf_flow_train_step_given(nf_flow *f, const float *batch, const float *
     flow_load_context(f, context, 0, (int)rows);
     unsigned fp = k_fast_fp_begin();
     dropout_begin(f, opt, 0);
-    double l = train_step(f, (int)rows, batch, opt->lr, opt->weight_decay, opt->clip_norm, NULL);
+    double l = train_step(f, (int)rows, batch, opt->lr, opt->weight_decay, opt->clip_norm);
     dropout_end(f, opt);
     k_fast_fp_end(fp);
     if (loss)
@@ -413,10 +413,9 @@ static nf_status train_batch(train_run *r, int *halt)
                       (double)(o->max_epochs * r->steps_per_epoch);
         lr = s->lr * 0.5 * (1 + cos(3.14159265358979323846 * (done < 1 ? done : 1)));
     }
-    spike_guard *guard = flow_has_image_layers(f) ? &s->guard : NULL; /* measured there (train/step.h) */
     double loss = r->share.ranks > 1 ? train_step_shared(f, mine, xb, rows, &r->share, lr, o->weight_decay,
-                                                         o->clip_norm, guard, &stop)
-                                     : train_step(f, rows, xb, lr, o->weight_decay, o->clip_norm, guard);
+                                                         o->clip_norm, &stop)
+                                     : train_step(f, rows, xb, lr, o->weight_decay, o->clip_norm);
     dropout_end(f, o);
     if (!isfinite(loss))
         return nf_fail(NF_ERR_NONFINITE,
@@ -539,7 +538,6 @@ static nf_status train_finish(train_run *r, nf_status st, nf_train_result *resul
         result->stopped = r->stopped;
     }
     f->record.checkpoint_failures = r->checkpoint_failures;
-    f->record.batches_skipped = s->guard.skipped;
     snprintf(f->record.checkpoint_error, sizeof f->record.checkpoint_error, "%s", r->checkpoint_error);
     train_state_free(s);
     return st;
@@ -737,8 +735,6 @@ nf_status nf_flow_evaluate_test(nf_flow *f, const float *x, size_t rows, double 
 {
     return nf_flow_evaluate_test_given(f, x, NULL, rows, mean_log_lik, two_stderr);
 }
-
-int64_t nf_flow_batches_skipped(const nf_flow *f) { return f ? f->record.batches_skipped : 0; }
 
 int nf_flow_checkpoint_failures(const nf_flow *f, const char **last_error)
 {

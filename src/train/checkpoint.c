@@ -78,11 +78,6 @@ nf_status checkpoint_write(const nf_flow *f, const train_state *s, const char *p
     if (!st) st = mf_put_i64(w, "bad_epochs", s->bad_epochs);
     if (!st) st = mf_put_i64(w, "plateau", s->plateau);
     if (!st) st = mf_put_f64(w, "lr_now", s->lr);
-    if (!st) st = mf_put_f64(w, "spike_mean", s->guard.mean);
-    if (!st) st = mf_put_f64(w, "spike_dev", s->guard.dev);
-    if (!st) st = mf_put_i64(w, "spike_seen", s->guard.seen);
-    if (!st) st = mf_put_i64(w, "spike_run", s->guard.run);
-    if (!st) st = mf_put_i64(w, "spike_skipped", s->guard.skipped);
     if (!st) st = mf_put_f64(w, "elapsed", s->elapsed);
     if (!st) st = mf_put_f32s(w, "best", s->best, s->n_params);
     if (!st) st = mf_put_f32s(w, "best_state", s->best + s->n_params, s->n_state);
@@ -246,16 +241,6 @@ nf_status checkpoint_read(const char *path, const nf_flow *f, train_state *s)
     if (!st) st = get_int(mf, sec, "plateau", 0, t.epoch, &t.plateau);
     if (!st) st = mf_get_f64(mf, sec, "lr_now", &t.lr);
     if (!st) st = mf_get_f64(mf, sec, "elapsed", &t.elapsed);
-    t.guard = (spike_guard){0};
-    if (!st && mf_has(sec, "spike_mean")) { /* older checkpoints have none: the guard starts afresh */
-        st = mf_get_f64(mf, sec, "spike_mean", &t.guard.mean);
-        if (!st) st = mf_get_f64(mf, sec, "spike_dev", &t.guard.dev);
-        if (!st) st = get_int(mf, sec, "spike_seen", 0, INT64_MAX, &t.guard.seen);
-        if (!st) st = get_int(mf, sec, "spike_run", 0, SPIKE_RUN, &t.guard.run);
-        if (!st) st = get_int(mf, sec, "spike_skipped", 0, INT64_MAX, &t.guard.skipped);
-        if (!st && (!isfinite(t.guard.mean) || !(t.guard.dev >= 0) || !isfinite(t.guard.dev)))
-            st = nf_fail(NF_ERR_FORMAT, "%s: section 'train_state': spike_mean or spike_dev out of range", path);
-    }
     if (!st) st = mf_get_f32s(mf, sec, "best", s->n_params, &best, NULL);
     if (!st) st = mf_get_f32s(mf, sec, "best_state", s->n_state, &best_state, NULL);
     int64_t batch = s->n_train < t.opt.batch ? s->n_train : t.opt.batch;

@@ -23,26 +23,7 @@ static void zero_grads(nf_flow *f)
     K_RUN(f->n_params > 4 * PIECE, zero_pieces(f->opt.grads, f->n_params));
 }
 
-int spike_guard_skips(spike_guard *g, double loss)
-{
-    if (g->seen >= SPIKE_WARM && g->run < SPIKE_RUN && loss > g->mean + SPIKE_DEVS * g->dev) {
-        g->run++;
-        g->skipped++;
-        return 1;
-    }
-    g->run = 0;
-    if (g->seen++ == 0) {
-        g->mean = loss;
-        g->dev = 0.01 * fabs(loss);
-    } else { /* about the last hundred batches */
-        g->dev += 0.01 * (fabs(loss - g->mean) - g->dev);
-        g->mean += 0.01 * (loss - g->mean);
-    }
-    return 0;
-}
-
-double train_step(nf_flow *f, int rows, const real *x, double lr, double weight_decay, double clip_norm,
-                  spike_guard *guard)
+double train_step(nf_flow *f, int rows, const real *x, double lr, double weight_decay, double clip_norm)
 {
     size_t n = f->n_params;
     flow_set_training(f, 1);
@@ -51,7 +32,7 @@ double train_step(nf_flow *f, int rows, const real *x, double lr, double weight_
     for (int r = 0; r < rows; r++)
         loss -= f->work.logp[r];
     loss /= rows;
-    if (!isfinite(loss) || (guard && spike_guard_skips(guard, loss))) {
+    if (!isfinite(loss)) {
         flow_set_training(f, 0);
         return loss;
     }
@@ -64,7 +45,7 @@ double train_step(nf_flow *f, int rows, const real *x, double lr, double weight_
 }
 
 double train_step_shared(nf_flow *f, int rows, const real *x, int total, const train_share *share, double lr,
-                         double weight_decay, double clip_norm, spike_guard *guard, int *stop)
+                         double weight_decay, double clip_norm, int *stop)
 {
     size_t n = f->n_params;
     double sums[2] = {0, *stop ? 1 : 0}; /* the loss's sum, and whether a process stops */
@@ -82,7 +63,7 @@ double train_step_shared(nf_flow *f, int rows, const real *x, int total, const t
         return NAN;
     *stop = sums[1] > 0;
     double loss = sums[0] / total;
-    if (!isfinite(loss) || (guard && spike_guard_skips(guard, loss))) /* every process decides alike */
+    if (!isfinite(loss))
         return loss;
     if (adam_step(n, f->params, f->opt.grads, f->opt.m, f->opt.v, &f->opt.t, lr, weight_decay, clip_norm))
         return NAN;

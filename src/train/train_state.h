@@ -8,7 +8,6 @@
 
 #include "flow/flow.h"
 #include "core/rng.h"
-#include "train/step.h"
 
 /* Everything nf_flow_train carries from one step to the next (besides the
  * flow's own parameters, layer state and Adam moments). */
@@ -33,7 +32,6 @@ typedef struct train_state {
     double best_val;     /* -inf before the first validation */
     int64_t best_epoch, bad_epochs, plateau;
     double lr;           /* current (after decays) */
-    spike_guard guard;   /* the batches far above the recent ones, skipped */
     double elapsed;      /* seconds of training so far, over all runs */
     size_t n_params, n_state;
     real *best;          /* parameters, then layer state, of the best epoch */
