@@ -83,16 +83,17 @@ static const opt_range ranges[] = {
     {"hi", NULL, -1e30, 1e30, 0, 0},
 };
 
-/* An option's kind and range, to be checked by the library's
- * nf_option_parse: this command's own entry, else the library's recipe
- * option of that name (--hidden has one range for train, distill and fit),
- * else the tool's, else any int or double. */
+/* spec with this range */
 static nf_recipe_option ranged(nf_recipe_option spec, double lo, double hi, int lo_open, int hi_open)
 {
     spec.min = lo, spec.max = hi, spec.min_open = lo_open, spec.max_open = hi_open;
     return spec;
 }
 
+/* An option's kind and range, to be checked by the library's
+ * nf_option_parse: this command's own entry, else the library's recipe
+ * option of that name (--hidden has one range for train, distill and fit),
+ * else the tool's, else any int or double. */
 static nf_recipe_option option_spec(const char *cmd, const cli_option *o)
 {
     int whole = o->type == OPT_INT;
