@@ -326,15 +326,14 @@ class _Callback:
 _MODEL_NAMES = {v: k for k, v in _lib.MODELS.items()}
 
 
-
 def _option_kind(key):
     """The kind (NF_OPTION_INT, ...) of the library's recipe option named key."""
-    o = _lib.nf_recipe_option()
-    o.struct_size = ctypes.sizeof(o)
+    o = _lib.nf_recipe_option()  # the library writes every field, struct_size too
     i = lib.nf_recipe_option_index(key.encode())
     if i < 0 or lib.nf_recipe_option_sized(i, ctypes.byref(o), ctypes.sizeof(o)) != _lib.NF_OK:
         raise ValueError("unknown option '%s'" % key)
     return o.kind
+
 
 class Flow:
     """A normalizing flow (NICE, RealNVP, neural spline flows, MADE, MADE MoG, MAF,

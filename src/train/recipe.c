@@ -313,9 +313,10 @@ static void set_training(option_id i, nf_train_options *o, double v)
     }
 }
 
-static void apply_training(const nf_recipe *r, nf_train_options *o)
+/* The training options from `first` on that r sets, into o. */
+static void apply_training(const nf_recipe *r, nf_train_options *o, option_id first)
 {
-    for (int i = O_BATCH; i < O_COUNT; i++)
+    for (int i = first; i < O_COUNT; i++)
         if (r->set[i])
             set_training((option_id)i, o, r->value[i]);
 }
@@ -361,7 +362,7 @@ nf_status nf_recipe_apply_sized(const nf_recipe *r, nf_config *cfg, size_t cfg_s
         sized_write(cfg, cfg_size, &c, sizeof c);
     }
     if (opt) { /* the caller's callbacks and paths stay */
-        apply_training(r, &o);
+        apply_training(r, &o, O_BATCH);
         sized_write(opt, opt_size, &o, sizeof o);
     }
     return NF_OK;
@@ -419,9 +420,7 @@ nf_status nf_recipe_resume_sized(const nf_recipe *r, const char *checkpoint_path
             return nf_fail(NF_ERR_INVALID, "%s %g differs from the %g saved in %s: a resumed run keeps its training "
                                            "options", defs[i].name, r->value[i], training_value((option_id)i, &o),
                            checkpoint_path);
-    for (int i = O_EPOCHS; i < O_COUNT; i++)
-        if (r->set[i])
-            set_training((option_id)i, &o, r->value[i]);
+    apply_training(r, &o, O_EPOCHS); /* the options a resume may change */
     sized_write(opt, opt_size, &o, sizeof o);
     return NF_OK;
 }
