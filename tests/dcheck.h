@@ -283,6 +283,7 @@ static inline void free_test_flow(nf_flow *f)
     mog_free(f->mog);
     free(f->layers);
     k_free(f->params);
+    flow_live_free(&f->opt.live);
     free(f->state);
 }
 

@@ -1,19 +1,22 @@
 /* The optimiser against steps computed by hand in double: plain Adam,
  * L2 weight decay, gradient-norm clipping, the bias corrections of later
- * steps, a learning rate that changes between steps; and the same bits at
- * any thread count (the norm is summed by fixed chunks). */
+ * steps, a learning rate that changes between steps; the same bits at any
+ * thread count (the norm is summed by fixed chunks); the gradient consumed
+ * (zero after a step); and the same bits when the pinned parameters (MADE's
+ * masked weights) are skipped, which are then left alone. */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "flow/flow.h"
 #include "train/adam.h"
+#include "train/step.h"
 #include "harness.h"
 
 /* One Adam step on the flow's parameters (what training does). */
 static nf_status adam(nf_flow *f, double lr, double wd, double clip)
 {
-    return adam_step(f->n_params, f->params, f->opt.grads, f->opt.m, f->opt.v, &f->opt.t, lr, wd, clip);
+    return adam_step(f->n_params, f->params, f->opt.grads, f->opt.m, f->opt.v, &f->opt.t, NULL, lr, wd, clip);
 }
 
 /* A flow with more than two of Adam's chunks of parameters. */
@@ -28,15 +31,24 @@ static nf_flow *big_flow(void)
     return f;
 }
 
-/* Fills gradients and moments with values of mixed size and sign. */
+/* Gradients of mixed size and sign. */
+static void fill_grads(nf_flow *f, uint64_t seed)
+{
+    rng r;
+    rng_seed(&r, seed);
+    for (size_t i = 0; i < f->n_params; i++)
+        f->opt.grads[i] = (float)(rng_normal(&r) * (i % 7 == 0 ? 10 : 0.01));
+}
+
+/* Fills parameters and gradients with values of mixed size and sign,
+ * moments with zeros. */
 static void fill(nf_flow *f, uint64_t seed)
 {
     rng r;
     rng_seed(&r, seed);
-    for (size_t i = 0; i < f->n_params; i++) {
+    for (size_t i = 0; i < f->n_params; i++)
         f->params[i] = (float)rng_normal(&r);
-        f->opt.grads[i] = (float)(rng_normal(&r) * (i % 7 == 0 ? 10 : 0.01));
-    }
+    fill_grads(f, seed + 1);
     memset(f->opt.m, 0, sizeof(float) * f->n_params);
     memset(f->opt.v, 0, sizeof(float) * f->n_params);
     f->opt.t = 0;
@@ -83,9 +95,12 @@ static void check_steps(double wd, double clip)
     double *pw = malloc(sizeof(double) * n), *mw = malloc(sizeof(double) * n), *vw = malloc(sizeof(double) * n);
     const double lrs[3] = {1e-3, 1e-3, 2.5e-4}; /* the rate halves twice between steps 2 and 3 */
     for (int t = 1; t <= 3; t++) {
+        if (t > 1)
+            fill_grads(f, 3 + 1); /* the same gradient again: the last step consumed it */
         by_hand(f, lrs[t - 1], wd, clip, m, v, t, pw, mw, vw);
         CHECK(adam(f, lrs[t - 1], wd, clip) == 0);
         CHECK(f->opt.t == t);
+        CHECK(k_all_zero(n, f->opt.grads), "step %d left a gradient behind", t);
         double worst = 0;
         for (size_t i = 0; i < n; i++) {
             /* the step moves p by about lr: measure the error against it */
@@ -136,15 +151,15 @@ static void test_by_hand_two_parameters(void)
 {
     float p[2] = {1, -2}, g[2] = {3, 4}, m[2] = {0, 0}, v[2] = {0, 0};
     int64_t t = 0;
-    CHECK(adam_step(2, p, g, m, v, &t, 0.1, 0.5, 1.0) == NF_OK && t == 1);
+    CHECK(adam_step(2, p, g, m, v, &t, NULL, 0.1, 0.5, 1.0) == NF_OK && t == 1);
+    CHECK(g[0] == 0 && g[1] == 0, "the gradient was not consumed");
     double n = sqrt(3.5 * 3.5 + 3.0 * 3.0), c0 = 3.5 / n, c1 = 3.0 / n;
     CHECK(fabs(m[0] - 0.1 * c0) < 1e-7 && fabs(m[1] - 0.1 * c1) < 1e-7, "m = %g %g", m[0], m[1]);
     CHECK(fabs(v[0] / (0.001 * c0 * c0) - 1) < 1e-4 && fabs(v[1] / (0.001 * c1 * c1) - 1) < 1e-4, "v = %g %g", v[0],
           v[1]);
     CHECK(fabs(p[0] - 0.9) < 1e-6 && fabs(p[1] - (-2.1)) < 1e-6, "p = %.7f %.7f", p[0], p[1]);
     double m0 = m[0], m1 = m[1], v0 = v[0], v1 = v[1], p0 = p[0], p1 = p[1];
-    g[0] = g[1] = 0;
-    CHECK(adam_step(2, p, g, m, v, &t, 0.05, 0.5, 0) == NF_OK && t == 2);
+    CHECK(adam_step(2, p, g, m, v, &t, NULL, 0.05, 0.5, 0) == NF_OK && t == 2);
     double gd[2] = {0.5 * p0, 0.5 * p1}, mo[2] = {m0, m1}, vo[2] = {v0, v1}, po[2] = {p0, p1};
     for (int i = 0; i < 2; i++) {
         double mm = 0.9 * mo[i] + 0.1 * gd[i], vv = 0.999 * vo[i] + 0.001 * gd[i] * gd[i];
@@ -154,15 +169,150 @@ static void test_by_hand_two_parameters(void)
     }
 }
 
-/* A gradient that is not finite changes nothing, the step count included. */
+/* A gradient that is not finite changes nothing, the step count included,
+ * but the gradient itself, which is zeroed for the next step. */
 static void test_nonfinite_gradient(void)
 {
     float p[3] = {1, 2, 3}, g[3] = {0.1f, NAN, 0.2f}, m[3] = {0.5f, 0.5f, 0.5f}, v[3] = {1, 1, 1};
     int64_t t = 7;
-    CHECK(adam_step(3, p, g, m, v, &t, 1e-3, 0, 0) == NF_ERR_NONFINITE);
+    CHECK(adam_step(3, p, g, m, v, &t, NULL, 1e-3, 0, 0) == NF_ERR_NONFINITE);
     CHECK(t == 7 && p[0] == 1 && p[1] == 2 && p[2] == 3 && m[1] == 0.5f && v[2] == 1, "changed");
+    CHECK(g[0] == 0 && g[1] == 0 && g[2] == 0, "gradient left behind");
     g[1] = INFINITY;
-    CHECK(adam_step(3, p, g, m, v, &t, 1e-3, 0, 1.0) == NF_ERR_NONFINITE && t == 7);
+    CHECK(adam_step(3, p, g, m, v, &t, NULL, 1e-3, 0, 1.0) == NF_ERR_NONFINITE && t == 7);
+}
+
+/* Whether parameter i lies in one of live's ranges. */
+static int in_live(const flow_live *live, size_t i)
+{
+    for (size_t k = 0; k < live->count; k++)
+        if (i >= live->ranges[2 * k] && i < live->ranges[2 * k + 1])
+            return 1;
+    return 0;
+}
+
+/* The live ranges of MAF flows (masked MADEs, with and without a MADE MoG
+ * base) and of a flow without constraints: in order, apart, inside the
+ * vector; every parameter outside them pinned (zeroed by the constraints);
+ * the pinned gaps inside them short; a real share of a MADE's left out. */
+static void test_live_ranges(void)
+{
+    const nf_model kinds[3] = {NF_MODEL_MAF, NF_MODEL_MAF_MOG, NF_MODEL_REALNVP};
+    for (int k = 0; k < 3; k++) {
+        nf_config c;
+        nf_config_default(&c, kinds[k], 8);
+        c.hidden = 128;
+        nf_flow *f = NULL;
+        CHECK(nf_flow_create(&f, &c) == NF_OK);
+        if (!f)
+            continue;
+        size_t n = f->n_params, live_total = 0, end = 0;
+        flow_live live;
+        CHECK(flow_find_live(f, &live) == NF_OK);
+        float *probe = malloc(sizeof(float) * n);
+        for (size_t i = 0; i < n; i++)
+            probe[i] = 1;
+        flow_constrain(f, probe);
+        for (size_t r = 0; r < live.count; r++) {
+            size_t a = live.ranges[2 * r], b = live.ranges[2 * r + 1];
+            CHECK(a < b && b <= n && (r == 0 || a > end), "range %zu: %zu..%zu after %zu", r, a, b, end);
+            CHECK(r == 0 || a - end >= 32, "a gap of %zu left out", a - end);
+            live_total += b - a;
+            end = b;
+        }
+        size_t pinned = 0, pinned_inside = 0;
+        for (size_t i = 0; i < n; i++) {
+            pinned += probe[i] == 0;
+            if (!in_live(&live, i))
+                CHECK(probe[i] == 0, "kind %d: parameter %zu skipped but not pinned", k, i);
+            else
+                pinned_inside += probe[i] == 0;
+        }
+        CHECK(live_total + pinned - pinned_inside == n);
+        if (kinds[k] == NF_MODEL_REALNVP)
+            CHECK(live.count == 1 && live_total == n && pinned == 0, "%zu ranges", live.count);
+        else
+            CHECK(live_total < 0.7 * n, "kind %d: %zu of %zu live", k, live_total, n);
+        if (kinds[k] == NF_MODEL_MAF_MOG) { /* the base's MADE is masked too */
+            size_t base_skipped = 0;
+            for (size_t i = f->mog->p_off; i < n; i++)
+                base_skipped += !in_live(&live, i);
+            CHECK(base_skipped > 0, "the MoG base's masked weights are not skipped");
+        }
+        free(probe);
+        flow_live_free(&live);
+        nf_flow_free(f);
+    }
+}
+
+/* Skipping the pinned parameters gives the bits of the full step (they
+ * and their gradients and moments are zero) and leaves them alone: a
+ * pinned parameter made non-zero stays as it is under weight decay,
+ * which moves it in a full step. */
+static void test_live_step(void)
+{
+    nf_flow *a = big_flow(), *b = big_flow();
+    CHECK(a && b);
+    if (!a || !b)
+        return;
+    size_t n = a->n_params, pinned = n;
+    flow_live live;
+    CHECK(flow_find_live(a, &live) == NF_OK);
+    for (int step = 0; step < 2; step++) {
+        fill_grads(a, 40 + step);
+        fill_grads(b, 40 + step);
+        flow_constrain(a, a->opt.grads); /* what the backward pass leaves on pinned weights */
+        flow_constrain(b, b->opt.grads);
+        CHECK(adam_step(n, a->params, a->opt.grads, a->opt.m, a->opt.v, &a->opt.t, &live, 1e-3, 0.1, 1.0) == 0);
+        CHECK(adam_step(n, b->params, b->opt.grads, b->opt.m, b->opt.v, &b->opt.t, NULL, 1e-3, 0.1, 1.0) == 0);
+        CHECK(memcmp(a->params, b->params, sizeof(float) * n) == 0, "step %d: other parameters", step);
+        CHECK(memcmp(a->opt.m, b->opt.m, sizeof(float) * n) == 0 && memcmp(a->opt.v, b->opt.v, sizeof(float) * n) == 0);
+        CHECK(k_all_zero(n, a->opt.grads), "step %d left a gradient", step);
+    }
+    for (size_t i = 0; i < n && pinned == n; i++)
+        if (!in_live(&live, i))
+            pinned = i;
+    CHECK(pinned < n && a->params[pinned] == 0);
+    if (pinned < n) {
+        a->params[pinned] = b->params[pinned] = 5;
+        CHECK(adam_step(n, a->params, a->opt.grads, a->opt.m, a->opt.v, &a->opt.t, &live, 1e-3, 0.1, 0) == 0);
+        CHECK(adam_step(n, b->params, b->opt.grads, b->opt.m, b->opt.v, &b->opt.t, NULL, 1e-3, 0.1, 0) == 0);
+        CHECK(a->params[pinned] == 5 && b->params[pinned] != 5, "skipped %g, full %g", a->params[pinned],
+              b->params[pinned]);
+    }
+    flow_live_free(&live);
+    nf_flow_free(a);
+    nf_flow_free(b);
+}
+
+/* A training step leaves the gradient zero for the next one (no step
+ * zeroes it first), whether it took its Adam step or refused it. */
+static void test_step_leaves_zero_gradient(void)
+{
+    nf_flow *f = big_flow();
+    CHECK(f != NULL);
+    if (!f)
+        return;
+    enum { ROWS = 16 };
+    float x[ROWS * 8];
+    rng r;
+    rng_seed(&r, 3);
+    for (int i = 0; i < ROWS * 8; i++)
+        x[i] = (float)rng_normal(&r);
+    CHECK(flow_reserve(f, ROWS) == NF_OK);
+    float before[64];
+    memcpy(before, f->params, sizeof before);
+    for (int step = 0; step < 3; step++) {
+        CHECK(isfinite(train_step(f, ROWS, x, 1e-3, 1e-6, 100)));
+        CHECK(k_all_zero(f->n_params, f->opt.grads), "step %d left a gradient", step);
+    }
+    CHECK(memcmp(before, f->params, sizeof before) != 0, "no step was taken");
+    int64_t t = f->opt.t;
+    x[5] = 1e30f; /* a batch whose loss overflows: no step, nothing left */
+    double loss = train_step(f, ROWS, x, 1e-3, 1e-6, 100);
+    CHECK(!isfinite(loss) && f->opt.t == t, "loss %g, step %lld", loss, (long long)f->opt.t);
+    CHECK(k_all_zero(f->n_params, f->opt.grads), "the refused step left a gradient");
+    nf_flow_free(f);
 }
 
 static void test_same_bits_at_any_thread_count(void)
@@ -193,6 +343,9 @@ int main(void)
     RUN(test_directions);
     RUN(test_by_hand_two_parameters);
     RUN(test_nonfinite_gradient);
+    RUN(test_live_ranges);
+    RUN(test_live_step);
+    RUN(test_step_leaves_zero_gradient);
     RUN(test_same_bits_at_any_thread_count);
     TEST_SUMMARY("test_adam");
 }

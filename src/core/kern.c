@@ -404,6 +404,17 @@ NF_VECTOR_CLONES size_t k_first_nonfinite(size_t n, const real *x)
     return n;
 }
 
+NF_VECTOR_CLONES void k_add_rows(int rows, int cols, const real *src, size_t ld, real *dst)
+{
+    for (int r = 0; r < rows; r++) {
+        const real *restrict row = src + (size_t)r * ld;
+        real *restrict out = dst;
+#pragma omp simd
+        for (int j = 0; j < cols; j++)
+            out[j] += row[j];
+    }
+}
+
 NF_VECTOR_CLONES int k_all_zero(size_t n, const real *x)
 {
     int nonzero = 0;
@@ -426,13 +437,14 @@ NF_VECTOR_CLONES double k_adam_sum_squares(size_t n, const real *g, const real *
 
 /* Adam (Kingma & Ba) with the bias corrections folded into step = lr / (1 -
  * b1^t) and vfix = 1 / (1 - b2^t); b1 = 0.9, b2 = 0.999, eps = 1e-8. */
-NF_VECTOR_CLONES void k_adam_apply(size_t n, real *p, const real *g, real *m, real *v, real wd, real scale, real step,
+NF_VECTOR_CLONES void k_adam_apply(size_t n, real *p, real *g, real *m, real *v, real wd, real scale, real step,
                                    real vfix)
 {
     const real b1 = (real)0.9, b2 = (real)0.999, eps = (real)1e-8;
 #pragma omp simd
     for (size_t i = 0; i < n; i++) {
         real gi = (g[i] + wd * p[i]) * scale;
+        g[i] = 0;
         m[i] = b1 * m[i] + (1 - b1) * gi;
         v[i] = b2 * v[i] + (1 - b2) * gi * gi;
         p[i] -= step * m[i] / (r_sqrt(v[i] * vfix) + eps);

@@ -197,9 +197,13 @@ void k_spline_prepare(int n, int bins, real shift, real *v, size_t stride);
 #define K_SPLINE_MAX_BINS NF_MAX_BINS
 /* Adam's two passes over a chunk of the parameters (src/train/adam.c splits
  * them): the sum of squares of the decayed gradient g + wd p, then the
- * step with that gradient times scale (the clipping), moments m and v. */
+ * step with that gradient times scale (the clipping), moments m and v,
+ * which zeroes g (consumed). */
 double k_adam_sum_squares(size_t n, const real *g, const real *p, real wd);
-void k_adam_apply(size_t n, real *p, const real *g, real *m, real *v, real wd, real scale, real step, real vfix);
+void k_adam_apply(size_t n, real *p, real *g, real *m, real *v, real wd, real scale, real step, real vfix);
+/* dst[j] += the sum of src[r][j] over the rows r = 0..rows-1, added in
+ * row order (a bias's gradient: the same bits as a plain loop). */
+void k_add_rows(int rows, int cols, const real *src, size_t ld, real *dst);
 /* The index of the first of n values that is NaN or infinite, or n. */
 size_t k_first_nonfinite(size_t n, const real *x);
 /* Whether every one of n values is exactly zero. */

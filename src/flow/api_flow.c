@@ -30,6 +30,7 @@ void nf_flow_free(nf_flow *f)
     mog_free(f->mog);
     gmm_free(f->gmm);
     k_free(f->params);
+    flow_live_free(&f->opt.live);
     free(f->state);
     free(f->record.data_min);
     free(f->record.data_max);

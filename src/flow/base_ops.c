@@ -51,6 +51,12 @@ static const real *mog_params(const nf_flow *f) { return f->params + f->mog->p_o
 static size_t mog_count(const nf_flow *f) { return mog_n_params(f->mog); }
 static void mog_place(nf_flow *f, size_t offset) { f->mog->p_off = offset; }
 static void mog_init(nf_flow *f, rng *r) { mog_init_params(f->mog, f->params + f->mog->p_off, r); }
+
+static void mog_hold(const nf_flow *f, real *p)
+{
+    if (!f->mog->independent)
+        made_constrain(&f->mog->net, p + f->mog->p_off);
+}
 static nf_status mog_reserve_rows(nf_flow *f, int rows) { return mog_reserve(f->mog, rows); }
 
 static void mog_context(nf_flow *f, const real *context, real *dcontext)
@@ -91,6 +97,7 @@ static size_t mog_text(const nf_flow *f, char *buf, size_t size)
 
 static const flow_base_ops mog_ops = {
     .keyed = 0, .reparameterised = 0, .n_params = mog_count, .place_params = mog_place, .init_params = mog_init,
+    .constrain = mog_hold,
     .reserve = mog_reserve_rows, .point_context = mog_context, .set_dropout = mog_dropout,
     .log_prob = mog_density, .grad = mog_gradient, .sample = mog_draw, .save = mog_section, .describe = mog_text,
 };

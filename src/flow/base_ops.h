@@ -23,6 +23,8 @@ typedef struct flow_base_ops {
     size_t (*n_params)(const nf_flow *f);
     void (*place_params)(nf_flow *f, size_t offset); /* its parameters start at f->params + offset */
     void (*init_params)(nf_flow *f, rng *r);
+    /* puts the whole vector p's base parameters back into their feasible set; NULL: none */
+    void (*constrain)(const nf_flow *f, real *p);
     nf_status (*reserve)(nf_flow *f, int rows);
     void (*point_context)(nf_flow *f, const real *context, real *dcontext);
     void (*set_dropout)(nf_flow *f, k_dropout d);

@@ -128,6 +128,81 @@ void flow_init_params(nf_flow *f, uint64_t seed)
     flow_base_of(f)->init_params(f, &r);
 }
 
+void flow_constrain(const nf_flow *f, real *p)
+{
+    for (int l = 0; l < f->n_layers; l++) {
+        layer *ly = f->layers[l];
+        if (ly->ops->constrain)
+            ly->ops->constrain(ly, p + ly->p_off);
+    }
+    const flow_base_ops *base = flow_base_of(f);
+    if (base->constrain)
+        base->constrain(f, p);
+}
+
+/* Pinned gaps shorter than this (values) count as live. */
+enum { LIVE_MIN_GAP = 32 };
+
+static nf_status live_ranges(size_t n, const real *probe, flow_live *out)
+{
+    size_t count = 0, cap = 16, *r = malloc(sizeof(size_t) * 2 * cap);
+    if (!r)
+        return NF_ERR_NOMEM;
+    for (size_t i = 0; i < n;) {
+        while (i < n && probe[i] == 0)
+            i++;
+        if (i == n)
+            break;
+        size_t begin = i;
+        for (;;) { /* to the end of the range, across short gaps */
+            while (i < n && probe[i] != 0)
+                i++;
+            size_t gap = i;
+            while (gap < n && gap - i < LIVE_MIN_GAP && probe[gap] == 0)
+                gap++;
+            if (gap == n || gap - i >= LIVE_MIN_GAP)
+                break;
+            i = gap;
+        }
+        if (count == cap) {
+            size_t *grown = realloc(r, sizeof(size_t) * 4 * cap);
+            if (!grown) {
+                free(r);
+                return NF_ERR_NOMEM;
+            }
+            r = grown;
+            cap *= 2;
+        }
+        r[2 * count] = begin;
+        r[2 * count + 1] = i;
+        count++;
+    }
+    out->count = count;
+    out->ranges = r;
+    return NF_OK;
+}
+
+nf_status flow_find_live(const nf_flow *f, flow_live *out)
+{
+    size_t n = f->n_params;
+    real *probe = malloc(sizeof(real) * (n ? n : 1));
+    if (!probe)
+        return NF_ERR_NOMEM;
+    for (size_t i = 0; i < n; i++)
+        probe[i] = 1;
+    flow_constrain(f, probe);
+    nf_status st = live_ranges(n, probe, out);
+    free(probe);
+    return st;
+}
+
+void flow_live_free(flow_live *live)
+{
+    free(live->ranges);
+    live->ranges = NULL;
+    live->count = 0;
+}
+
 void flow_free_buffers(nf_flow *f)
 {
     if (f->work.act)

@@ -13,11 +13,22 @@
 #include "nflow.h"
 #include "core/real.h"
 
+/* The parameters no constraint pins: ranges[2i] .. ranges[2i+1] (ends
+ * exclusive, in order). A pinned parameter is held at exactly zero, and
+ * so are its gradient and moments (MADE's masked weights, about half of
+ * a MADE's): an optimiser that skips it gives the same bits. */
+typedef struct flow_live {
+    size_t count, *ranges;
+} flow_live;
+
 /* What training keeps beside the parameters (the same layout): their
- * gradients and Adam's moments, saved in checkpoints. */
+ * gradients (zero between steps: a step consumes them) and Adam's
+ * moments, saved in checkpoints; and the live parameters, found at the
+ * first step (count and ranges 0 until then). */
 typedef struct flow_optimizer {
     real *grads, *m, *v;
     int64_t t;
+    flow_live live;
 } flow_optimizer;
 
 /* What the last training left to say of the model (saved with it). */
@@ -118,6 +129,15 @@ void flow_set_inference(nf_flow *f, int inference);
 /* Initialises parameters (seeded) and layer state, then applies the
  * layers' constraints (MADE masks). */
 void flow_init_params(nf_flow *f, uint64_t seed);
+/* Puts a parameter vector back into every layer's and the base's feasible
+ * set (MADE: zeroes the masked weights). */
+void flow_constrain(const nf_flow *f, real *p);
+/* f's live parameters: the ranges flow_constrain leaves alone, with pinned
+ * gaps shorter than a few cache lines taken in (skipping them saves no
+ * memory traffic). NF_ERR_NOMEM, or NF_OK with *out to free by
+ * flow_live_free. */
+nf_status flow_find_live(const nf_flow *f, flow_live *out);
+void flow_live_free(flow_live *live);
 /* Frees the batch buffers (flow_reserve makes them again). */
 void flow_free_buffers(nf_flow *f);
 /* Grows the batch buffers to hold `rows` rows (never shrinks). */

@@ -237,9 +237,7 @@ static void block_param_grad(const made *m, int rows, int l, int a, int b, int c
     if (c1 > c0)
         k_gemm(1, 0, b - a, c1 - c0, rows, 1, dy, ld_dy, src + c0, ld_src, 1, dw + (size_t)a * in + c0, in);
     if (c0 == 0)
-        for (int r = 0; r < rows; r++)
-            for (int j = 0; j < b - a; j++)
-                db[a + j] += dy[(size_t)r * ld_dy + j];
+        k_add_rows(rows, b - a, dy, (size_t)ld_dy, db + a);
 }
 
 /* ... and dsrc[r0:r0+rows, :width] += dy W for the rows from r0 (dy at row r0). */

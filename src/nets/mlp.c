@@ -155,9 +155,7 @@ static void backward_body(mlp *m, const real *p, int rows, const real *in, const
                 int a, b;
                 k_part(nout, panel_count(nout), k, &a, &b);
                 k_gemm(1, 0, b - a, nin, rows, 1, dy + a, nout, x, nin, 1, dw + (size_t)a * nin, nin);
-                for (int r = 0; r < rows; r++)
-                    for (int j = a; j < b; j++)
-                        db[j] += dy[(size_t)r * nout + j];
+                k_add_rows(rows, b - a, dy + a, (size_t)nout, db + a);
             }
         }
         if (dx) {

@@ -18,6 +18,7 @@
 #include "flow/base_ops.h"
 #include "flow/flow.h"
 #include "train/adam.h"
+#include "train/step.h"
 
 void nf_kl_options_init(nf_kl_options *caller, size_t struct_size)
 {
@@ -260,11 +261,10 @@ static nf_status reverse_kl_run(nf_flow *s, const kl_target *t, const nf_kl_opti
             st = nf_fail(NF_ERR_NONFINITE, "non-finite KL at step %d (try a lower learning rate)", step);
             break;
         }
-        memset(s->opt.grads, 0, sizeof(real) * s->n_params);
-        flow_z2x_backward(s, rows, b.x, b.gx, (real)(-1.0 / rows), s->opt.grads, NULL);
+        flow_z2x_backward(s, rows, b.x, b.gx, (real)(-1.0 / rows), s->opt.grads, NULL); /* zero between steps */
         /* cosine decay to 0 over the steps; converging: constant, halved on a plateau */
         double lr = stop ? o->lr : o->lr * 0.5 * (1 + cos(3.14159265358979323846 * (step - 1) / o->steps));
-        if (adam_step(s->n_params, s->params, s->opt.grads, s->opt.m, s->opt.v, &s->opt.t, lr, 0, o->clip_norm)) {
+        if (flow_adam_step(s, lr, 0, o->clip_norm)) {
             st = nf_fail(NF_ERR_NONFINITE, "non-finite gradient at step %d (try a lower learning rate)", step);
             break;
         }

@@ -7,25 +7,19 @@
 #include "core/kern.h"
 #include "train/adam.h"
 
-/* Zeroed by threads in pieces: a serial pass over every parameter each
- * step would not scale. */
-enum { PIECE = 1 << 14 };
-
-static void zero_pieces(real *g, size_t n)
+/* One Adam step on f's parameters, which consumes (zeroes) the gradient;
+ * the live parameters found at the first. */
+nf_status flow_adam_step(nf_flow *f, double lr, double weight_decay, double clip_norm)
 {
-#pragma omp for schedule(static) nowait
-    for (size_t i = 0; i < n; i += PIECE)
-        memset(g + i, 0, sizeof(real) * (n - i < PIECE ? n - i : PIECE));
-}
-
-static void zero_grads(nf_flow *f)
-{
-    K_RUN(f->n_params > 4 * PIECE, zero_pieces(f->opt.grads, f->n_params));
+    flow_optimizer *o = &f->opt;
+    const flow_live *live = NULL;
+    if (o->live.ranges || flow_find_live(f, &o->live) == NF_OK)
+        live = &o->live; /* else (out of memory) every parameter */
+    return adam_step(f->n_params, f->params, o->grads, o->m, o->v, &o->t, live, lr, weight_decay, clip_norm);
 }
 
 double train_step(nf_flow *f, int rows, const real *x, double lr, double weight_decay, double clip_norm)
 {
-    size_t n = f->n_params;
     flow_set_training(f, 1);
     flow_x2z(f, rows, x, f->work.logp);
     double loss = 0;
@@ -36,10 +30,9 @@ double train_step(nf_flow *f, int rows, const real *x, double lr, double weight_
         flow_set_training(f, 0);
         return loss;
     }
-    zero_grads(f);
     flow_nll_backward(f, rows, x, f->opt.grads, NULL);
     flow_set_training(f, 0);
-    if (adam_step(n, f->params, f->opt.grads, f->opt.m, f->opt.v, &f->opt.t, lr, weight_decay, clip_norm))
+    if (flow_adam_step(f, lr, weight_decay, clip_norm))
         return NAN;
     return loss;
 }
@@ -49,7 +42,6 @@ double train_step_shared(nf_flow *f, int rows, const real *x, int total, const t
 {
     size_t n = f->n_params;
     double sums[2] = {0, *stop ? 1 : 0}; /* the loss's sum, and whether a process stops */
-    zero_grads(f);
     if (rows > 0) {
         flow_set_training(f, 1);
         flow_x2z(f, rows, x, f->work.logp);
@@ -59,13 +51,17 @@ double train_step_shared(nf_flow *f, int rows, const real *x, int total, const t
             flow_nll_backward_of(f, rows, x, total, f->opt.grads, NULL);
         flow_set_training(f, 0);
     }
-    if (share->reduce(sums, 2, 1, share->user) || share->reduce(f->opt.grads, n, 0, share->user))
+    if (share->reduce(sums, 2, 1, share->user) || share->reduce(f->opt.grads, n, 0, share->user)) {
+        memset(f->opt.grads, 0, sizeof(real) * n); /* zero between steps, as the next one wants them */
         return NAN;
+    }
     *stop = sums[1] > 0;
     double loss = sums[0] / total;
-    if (!isfinite(loss))
+    if (!isfinite(loss)) {
+        memset(f->opt.grads, 0, sizeof(real) * n);
         return loss;
-    if (adam_step(n, f->params, f->opt.grads, f->opt.m, f->opt.v, &f->opt.t, lr, weight_decay, clip_norm))
+    }
+    if (flow_adam_step(f, lr, weight_decay, clip_norm))
         return NAN;
     return loss;
 }

@@ -4,10 +4,15 @@
 
 #include "flow/flow.h"
 
-/* Mean NLL of one batch, gradient into f->opt.grads (zeroed first), then one
- * Adam step. Returns the loss (NaN/Inf when it is not finite; parameters
- * are then left unchanged). */
+/* Mean NLL of one batch, gradient into f->opt.grads (zero between steps:
+ * each one's Adam step consumes them), then one Adam step. Returns the
+ * loss (NaN/Inf when it is not finite; parameters are then left
+ * unchanged). */
 double train_step(nf_flow *f, int rows, const real *x, double lr, double weight_decay, double clip_norm);
+
+/* One Adam step on f's parameters from f->opt.grads, which it zeroes
+ * (src/train/adam.h), skipping the pinned ones (found at the first step). */
+nf_status flow_adam_step(nf_flow *f, double lr, double weight_decay, double clip_norm);
 
 /* Data-parallel training: this process's rank of `ranks`, and the sum of a
  * buffer across the processes (nf_train_options.reduce). */
