@@ -208,7 +208,8 @@ static void test_live_ranges(void)
             continue;
         size_t n = f->n_params, live_total = 0, end = 0;
         flow_live live;
-        CHECK(flow_find_live(f, &live) == NF_OK);
+        CHECK(flow_find_live(f, f->opt.grads, &live) == NF_OK);
+        CHECK(k_all_zero(n, f->opt.grads), "the scratch left non-zero");
         float *probe = malloc(sizeof(float) * n);
         for (size_t i = 0; i < n; i++)
             probe[i] = 1;
@@ -257,7 +258,7 @@ static void test_live_step(void)
         return;
     size_t n = a->n_params, pinned = n;
     flow_live live;
-    CHECK(flow_find_live(a, &live) == NF_OK);
+    CHECK(flow_find_live(a, a->opt.grads, &live) == NF_OK);
     for (int step = 0; step < 2; step++) {
         fill_grads(a, 40 + step);
         fill_grads(b, 40 + step);

@@ -182,17 +182,14 @@ static nf_status live_ranges(size_t n, const real *probe, flow_live *out)
     return NF_OK;
 }
 
-nf_status flow_find_live(const nf_flow *f, flow_live *out)
+nf_status flow_find_live(const nf_flow *f, real *scratch, flow_live *out)
 {
     size_t n = f->n_params;
-    real *probe = malloc(sizeof(real) * (n ? n : 1));
-    if (!probe)
-        return NF_ERR_NOMEM;
     for (size_t i = 0; i < n; i++)
-        probe[i] = 1;
-    flow_constrain(f, probe);
-    nf_status st = live_ranges(n, probe, out);
-    free(probe);
+        scratch[i] = 1;
+    flow_constrain(f, scratch);
+    nf_status st = live_ranges(n, scratch, out);
+    memset(scratch, 0, sizeof(real) * n);
     return st;
 }
 

@@ -23,8 +23,8 @@ typedef struct flow_live {
 
 /* What training keeps beside the parameters (the same layout): their
  * gradients (zero between steps: a step consumes them) and Adam's
- * moments, saved in checkpoints; and the live parameters, found at the
- * first step (count and ranges 0 until then). */
+ * moments, saved in checkpoints; and the live parameters, found before
+ * the first step (count and ranges 0 until then). */
 typedef struct flow_optimizer {
     real *grads, *m, *v;
     int64_t t;
@@ -134,9 +134,10 @@ void flow_init_params(nf_flow *f, uint64_t seed);
 void flow_constrain(const nf_flow *f, real *p);
 /* f's live parameters: the ranges flow_constrain leaves alone, with pinned
  * gaps shorter than a few cache lines taken in (skipping them saves no
- * memory traffic). NF_ERR_NOMEM, or NF_OK with *out to free by
- * flow_live_free. */
-nf_status flow_find_live(const nf_flow *f, flow_live *out);
+ * memory traffic), found by constraining `scratch` (n_params values, left
+ * zero: the gradient buffer between steps serves). NF_ERR_NOMEM, or NF_OK
+ * with *out to free by flow_live_free. */
+nf_status flow_find_live(const nf_flow *f, real *scratch, flow_live *out);
 void flow_live_free(flow_live *live);
 /* Frees the batch buffers (flow_reserve makes them again). */
 void flow_free_buffers(nf_flow *f);

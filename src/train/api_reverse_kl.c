@@ -261,6 +261,7 @@ static nf_status reverse_kl_run(nf_flow *s, const kl_target *t, const nf_kl_opti
             st = nf_fail(NF_ERR_NONFINITE, "non-finite KL at step %d (try a lower learning rate)", step);
             break;
         }
+        flow_find_live_once(s);
         flow_z2x_backward(s, rows, b.x, b.gx, (real)(-1.0 / rows), s->opt.grads, NULL); /* zero between steps */
         /* cosine decay to 0 over the steps; converging: constant, halved on a plateau */
         double lr = stop ? o->lr : o->lr * 0.5 * (1 + cos(3.14159265358979323846 * (step - 1) / o->steps));

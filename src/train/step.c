@@ -7,14 +7,16 @@
 #include "core/kern.h"
 #include "train/adam.h"
 
-/* One Adam step on f's parameters, which consumes (zeroes) the gradient;
- * the live parameters found at the first. */
+void flow_find_live_once(nf_flow *f)
+{
+    if (!f->opt.live.ranges) /* the gradient, zero between steps, is the probe */
+        flow_find_live(f, f->opt.grads, &f->opt.live);
+}
+
 nf_status flow_adam_step(nf_flow *f, double lr, double weight_decay, double clip_norm)
 {
     flow_optimizer *o = &f->opt;
-    const flow_live *live = NULL;
-    if (o->live.ranges || flow_find_live(f, &o->live) == NF_OK)
-        live = &o->live; /* else (out of memory) every parameter */
+    const flow_live *live = o->live.ranges ? &o->live : NULL; /* NULL (not found, out of memory): all */
     return adam_step(f->n_params, f->params, o->grads, o->m, o->v, &o->t, live, lr, weight_decay, clip_norm);
 }
 
@@ -30,6 +32,7 @@ double train_step(nf_flow *f, int rows, const real *x, double lr, double weight_
         flow_set_training(f, 0);
         return loss;
     }
+    flow_find_live_once(f);
     flow_nll_backward(f, rows, x, f->opt.grads, NULL);
     flow_set_training(f, 0);
     if (flow_adam_step(f, lr, weight_decay, clip_norm))
@@ -42,6 +45,7 @@ double train_step_shared(nf_flow *f, int rows, const real *x, int total, const t
 {
     size_t n = f->n_params;
     double sums[2] = {0, *stop ? 1 : 0}; /* the loss's sum, and whether a process stops */
+    flow_find_live_once(f);
     if (rows > 0) {
         flow_set_training(f, 1);
         flow_x2z(f, rows, x, f->work.logp);

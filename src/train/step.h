@@ -10,8 +10,11 @@
  * unchanged). */
 double train_step(nf_flow *f, int rows, const real *x, double lr, double weight_decay, double clip_norm);
 
+/* Finds f's live parameters (flow_find_live) unless found: before a
+ * step's backward pass, while the gradient is zero. */
+void flow_find_live_once(nf_flow *f);
 /* One Adam step on f's parameters from f->opt.grads, which it zeroes
- * (src/train/adam.h), skipping the pinned ones (found at the first step). */
+ * (src/train/adam.h), skipping the pinned ones once found. */
 nf_status flow_adam_step(nf_flow *f, double lr, double weight_decay, double clip_norm);
 
 /* Data-parallel training: this process's rank of `ranks`, and the sum of a
