@@ -41,7 +41,7 @@ run_ok "class-conditional glow" "$nflow" train --data "$t/sq-idx3-ubyte" --label
 grep -q '"context_dim": 2' "$t/out.txt" && grep -q '"label_classes": 2' "$t/out.txt" && ok || bad "labels: $(cat "$t/out.txt")"
 run_ok "info of labels" "$nflow" info "$t/c.nfm"
 grep -q "context: a class label of 2 classes" "$t/out.txt" && ok || bad "info: $(cat "$t/out.txt")"
-refused "eval without labels" 2 "give --labels" - -- "$nflow" eval "$t/c.nfm" --data "$t/sq-idx3-ubyte" && ok
+refused "eval without labels" 2 "give a label per row" - -- "$nflow" eval "$t/c.nfm" --data "$t/sq-idx3-ubyte" && ok
 run_ok "eval with labels" "$nflow" eval "$t/c.nfm" --data "$t/sq-idx3-ubyte" --labels "$t/sq-labels-idx1-ubyte"
 grep -q "bits per dimension" "$t/out.txt" && ok || bad "eval labels: $(cat "$t/out.txt")"
 refused "labels of a model without" 2 "not trained on class labels" - -- "$nflow" eval "$t/g.nfm" \

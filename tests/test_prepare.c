@@ -294,6 +294,90 @@ static void test_evaluate_report(void)
     nf_data_free(d);
 }
 
+/* The data options of a trained model's layout (nf_data_options_for_flow):
+ * its widths and context columns filled in, so that a file reads in its
+ * layout; a refusal saying what is missing for each way it cannot. */
+static void test_options_for_a_model(void)
+{
+    char path[] = "/tmp/nflow_layout_XXXXXX";
+    int fd = mkstemp(path);
+    FILE *fp = fd >= 0 ? fdopen(fd, "w") : NULL;
+    CHECK(fp != NULL, "temporary file");
+    if (!fp)
+        return;
+    for (int r = 0; r < 100; r++) /* x, x, the context */
+        fprintf(fp, "%g,%g,%g\n", sin(0.3 * r), cos(0.7 * r) + 0.01 * r, 0.1 * (r % 7));
+    fclose(fp);
+    nf_data_options o;
+    nf_data_options_default(&o);
+    o.context_columns = "2";
+    nf_data *d = NULL;
+    nf_flow *cond = NULL, *plain = NULL, *unknown = NULL, *labelled = NULL;
+    nf_config cfg;
+    CHECK(nf_data_read(&d, path, NULL, NULL, &o) == NF_OK, "%s", nf_last_error());
+    if (d) {
+        CHECK(nf_data_defaults(d, "maf", &cfg, NULL) == NF_OK);
+        CHECK(nf_flow_create_for_data(&cond, d, &cfg) == NF_OK, "%s", nf_last_error());
+        nf_data_free(d);
+    }
+    nf_data_options_default(&o);
+    CHECK(nf_data_options_for_flow(cond, &o) == NF_OK, "%s", nf_last_error());
+    CHECK(o.dim == 2 && o.context_dim == 1 && o.label_classes == 0 && o.context_columns &&
+          !strcmp(o.context_columns, "2"), "dim %d, context %d, columns %s", o.dim, o.context_dim,
+          o.context_columns ? o.context_columns : "none");
+    o.val_fraction = o.test_fraction = 0;
+    d = NULL;
+    CHECK(nf_data_read(&d, path, NULL, NULL, &o) == NF_OK && d && nf_data_dim(d) == 2 && nf_data_context_dim(d) == 1,
+          "read in the model's layout: %s", nf_last_error());
+    nf_data_free(d);
+    nf_data_options_default(&o);
+    o.label_files[0] = path;
+    CHECK(nf_data_options_for_flow(cond, &o) == NF_ERR_INVALID && said("not trained on class labels"), "%s",
+          nf_last_error());
+
+    nf_config_default(&cfg, NF_MODEL_MAF, 2); /* made in code: no context, then a context without columns */
+    CHECK(nf_flow_create(&plain, &cfg) == NF_OK);
+    nf_data_options_default(&o);
+    o.context_columns = "2";
+    CHECK(nf_data_options_for_flow(plain, &o) == NF_ERR_INVALID && said("not conditional"), "%s", nf_last_error());
+    nf_data_options_default(&o);
+    CHECK(nf_data_options_for_flow(plain, &o) == NF_OK && o.dim == 2 && o.context_dim == 0 && !o.context_columns);
+    cfg.context_dim = 2;
+    CHECK(nf_flow_create(&unknown, &cfg) == NF_OK);
+    CHECK(nf_data_options_for_flow(unknown, &o) == NF_ERR_INVALID && said("does not say which columns") &&
+          said("(2-3 for x"), "%s", nf_last_error());
+    o.context_columns = "0,2";
+    CHECK(nf_data_options_for_flow(unknown, &o) == NF_OK && o.context_dim == 2 && !strcmp(o.context_columns, "0,2"));
+
+    float x[2 * 40], label[40]; /* a model of three classes */
+    for (int r = 0; r < 40; r++) {
+        x[2 * r] = (float)sin(r);
+        x[2 * r + 1] = (float)cos(1.3 * r);
+        label[r] = (float)(r % 3);
+    }
+    nf_data_options_default(&o);
+    o.label_classes = 3;
+    d = NULL;
+    CHECK(nf_data_from_arrays(&d, x, label, 40, 2, 1, NULL, NULL, 0, &o) == NF_OK, "%s", nf_last_error());
+    if (d) {
+        CHECK(nf_data_defaults(d, "maf", &cfg, NULL) == NF_OK);
+        CHECK(nf_flow_create_for_data(&labelled, d, &cfg) == NF_OK, "%s", nf_last_error());
+        nf_data_free(d);
+    }
+    nf_data_options_default(&o);
+    CHECK(nf_data_options_for_flow(labelled, &o) == NF_ERR_INVALID && said("class label (3 classes)"), "%s",
+          nf_last_error());
+    o.label_files[0] = path;
+    CHECK(nf_data_options_for_flow(labelled, &o) == NF_OK && o.label_classes == 3 && o.context_dim == 3 &&
+          !o.context_columns, "classes %d, context %d", o.label_classes, o.context_dim);
+    CHECK(nf_data_options_for_flow(NULL, &o) == NF_ERR_INVALID);
+    nf_flow_free(cond);
+    nf_flow_free(plain);
+    nf_flow_free(unknown);
+    nf_flow_free(labelled);
+    unlink(path);
+}
+
 int main(void)
 {
     nf_set_threads(1);
@@ -305,5 +389,6 @@ int main(void)
     RUN(test_fit_is_the_recipe);
     RUN(test_merge_columns);
     RUN(test_evaluate_report);
+    RUN(test_options_for_a_model);
     TEST_SUMMARY("test_prepare");
 }

@@ -453,33 +453,17 @@ int cli_read_for_model(const char *cmd, const nf_flow *f, const char *model_path
                        const char *columns, const char *context_columns, const char *labels, int dequantize,
                        uint64_t seed, nf_data **d)
 {
-    int dim = nf_flow_dim(f), nc = nf_flow_context_dim(f), classes = nf_flow_label_classes(f);
     *d = NULL;
-    if (!nc && context_columns)
-        return cli_error(cmd, "--context-columns: the model in %s is not conditional", model_path), EXIT_USAGE;
-    if (!classes && labels)
-        return cli_error(cmd, "--labels: the model in %s was not trained on class labels", model_path), EXIT_USAGE;
-    if (classes && !labels && !context_columns)
-        return cli_error(cmd, "the model in %s is conditional on a class label (%d classes): give --labels FILE, a "
-                              "label per row", model_path, classes),
-               EXIT_USAGE;
-    const char *list = context_columns ? context_columns : nf_flow_context_columns(f);
-    if (nc && !list && !labels)
-        return cli_error(cmd, "the model in %s is conditional on %d context values but does not say which columns "
-                              "hold them: give --context-columns (%d-%d for x, then the context)",
-                         model_path, nc, dim, dim + nc - 1),
-               EXIT_USAGE;
     nf_data_options o;
     nf_data_options_default(&o);
     o.columns = columns;
-    o.context_columns = nc && !labels ? list : NULL;
+    o.context_columns = context_columns;
     o.label_files[0] = labels;
-    o.label_classes = classes;
     o.dequantize = dequantize;
     o.seed = seed;
     o.val_fraction = o.test_fraction = 0;
-    o.dim = dim;
-    o.context_dim = nc;
+    if (nf_data_options_for_flow(f, &o)) /* the model's layout: what it takes, and what is missing */
+        return cli_error(cmd, "%s: %s (--context-columns, --labels)", model_path, nf_last_error()), EXIT_USAGE;
     nf_status st = nf_data_read(d, path, NULL, NULL, &o);
     if (!st)
         return 0;

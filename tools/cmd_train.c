@@ -361,28 +361,20 @@ int cmd_train(int argc, char **argv)
             cli_error("train", "--resume: %s", nf_last_error());
             goto done;
         }
-        if ((dopt.label_classes = nf_flow_label_classes(f)) && !labels[0]) {
-            cli_error("train", "--resume: the model in %s is conditional on class labels: give --labels", resume);
+        if (nf_data_options_for_flow(f, &dopt)) { /* its layout */
+            cli_error("train", "--resume: %s: %s (--context-columns, --labels)", resume, nf_last_error());
             goto done;
         }
-        if (nf_flow_context_dim(f) > 0 && !dopt.label_classes &&
-            !(dopt.context_columns = context_columns = nf_flow_context_columns(f))) {
-            cli_error("train", "--resume: the model in %s is conditional but does not say which columns are its "
-                               "context", resume);
-            goto done;
-        }
-        dopt.dim = nf_flow_dim(f);
-        dopt.context_dim = nf_flow_context_dim(f);
         if (!(lo = malloc(sizeof(double) * dopt.dim)) || !(hi = malloc(sizeof(double) * dopt.dim))) {
             cli_error("train", "out of memory");
             goto done;
         }
-        if (nf_flow_get_bounds(f, lo, hi)) {
+        if (nf_flow_get_bounds(f, lo, hi)) { /* the rows it trains on further must lie inside */
             dopt.lo = lo;
             dopt.hi = hi;
         }
     }
-    if (plot && (context_columns || labels[0])) {
+    if (plot && (dopt.context_columns || labels[0])) {
         if (resume)
             cli_error("train", "--plot: the model in %s is conditional (p(x | c)): there is no single density to draw",
                       resume);

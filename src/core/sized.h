@@ -19,6 +19,7 @@
 #define READ_OPTIONS_SIZE_1 SIZED_END(nf_read_options, columns)
 #define TRAIN_OPTIONS_SIZE_1 SIZED_END(nf_train_options, dropout)
 #define KL_OPTIONS_SIZE_1 SIZED_END(nf_kl_options, context_rows)
+#define DATA_OPTIONS_SIZE_1 SIZED_END(nf_data_options, context_dim)
 
 /* Copies the caller's struct (its struct_size bytes) over `full`, which
  * holds the defaults, and sets full's struct_size to full_size. Fails with

@@ -16,7 +16,6 @@
 #include "data/labels.h"
 #include "data/png_folder.h"
 
-#define DATA_OPTIONS_SIZE_1 SIZED_END(nf_data_options, context_dim)
 
 void nf_data_options_init(nf_data_options *caller, size_t struct_size)
 {

@@ -13,6 +13,36 @@
 #include "models/api_image.h"
 #include "train/api_evaluate.h"
 
+nf_status nf_data_options_for_flow(const nf_flow *f, nf_data_options *caller)
+{
+    nf_data_options o;
+    nf_data_options_default(&o);
+    nf_status st = sized_read(&o, sizeof o, DATA_OPTIONS_SIZE_1, caller, "nf_data_options");
+    if (st)
+        return st;
+    if (!f)
+        return nf_fail(NF_ERR_INVALID, "nf_data_options_for_flow: NULL flow");
+    int nc = f->context_dim, classes = f->record.label_classes;
+    const char *list = o.context_columns ? o.context_columns : f->context_columns;
+    if (!nc && o.context_columns)
+        return nf_fail(NF_ERR_INVALID, "the model is not conditional: it takes no context columns");
+    if (!classes && o.label_files[0])
+        return nf_fail(NF_ERR_INVALID, "the model was not trained on class labels: it takes none");
+    if (classes && !o.label_files[0] && !o.context_columns)
+        return nf_fail(NF_ERR_INVALID, "the model is conditional on a class label (%d classes): give a label per row",
+                       classes);
+    if (nc && !classes && !list)
+        return nf_fail(NF_ERR_INVALID, "the model is conditional on %d context values but does not say which columns "
+                                       "hold them: give the context columns (%d-%d for x, then the context)",
+                       nc, f->dim, f->dim + nc - 1);
+    o.dim = f->dim;
+    o.context_dim = nc;
+    o.label_classes = classes;
+    o.context_columns = nc && !o.label_files[0] ? list : NULL;
+    sized_write(caller, caller->struct_size, &o, sizeof o);
+    return NF_OK;
+}
+
 nf_status nf_data_defaults_sized(const nf_data *d, const char *model, nf_config *cfg, size_t cfg_size,
                                  nf_train_options *opt, size_t opt_size)
 {
