@@ -65,7 +65,7 @@ run_ok "eval --context-columns" "$nflow" eval "$t/m.nfm" --data "$t/te_last.csv"
     bad "the context last with --context-columns 2: $(cat "$t/out.txt"), not $eval_ll"
 # info names the context columns
 run_ok "info" "$nflow" info "$t/m.nfm"
-grep -q "^context: 1 column (--context-columns 1)$" "$t/out.txt" && ok || bad "info: $(cat "$t/out.txt")"
+grep -q "^context: 1 column (the data's columns 1)$" "$t/out.txt" && ok || bad "info: $(cat "$t/out.txt")"
 grep -q "^dimension: 2$" "$t/out.txt" && ok || bad "info: no dimension 2"
 
 # train's summary mentions the context once
@@ -185,7 +185,7 @@ for m in maf-mog nsf-ar realnvp; do
         --context-columns 0,2,4 --out "$t/m3_$m.nfm"
     grep -q "whole numbers" "$t/err.txt" && bad "$m: a warning about the label column: $(cat "$t/err.txt")" || ok
     run_ok "info $m" "$nflow" info "$t/m3_$m.nfm"
-    grep -q "^context: 3 columns (--context-columns 0,2,4)$" "$t/out.txt" && ok || bad "info $m: $(cat "$t/out.txt")"
+    grep -q "^context: 3 columns (the data's columns 0,2,4)$" "$t/out.txt" && ok || bad "info $m: $(cat "$t/out.txt")"
     run_ok "sample $m" "$nflow" sample "$t/m3_$m.nfm" --context "$t/ctx3.csv" --n 5 --threads 1 --out "$t/s3.csv" \
         --log-prob "$t/s3_lp.csv"
     awk -F, 'NR == FNR { a[NR] = $1; k[NR] = $2; b[NR] = $3; next }

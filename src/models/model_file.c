@@ -641,14 +641,14 @@ size_t nf_flow_describe(const nf_flow *f, char *buf, size_t size)
             "first layer); log-likelihoods also in bits per dimension\n",
             f->record.image[0], f->record.image[1], f->record.image[2]);
     if (f->record.label_classes)
-        OUT("context: a class label of %d classes (0 to %d), one-hot (eval --labels, sample --classes)\n",
+        OUT("context: a class label of %d classes (0 to %d), one-hot\n",
             f->record.label_classes, f->record.label_classes - 1);
     else if (f->context_dim && f->context_columns)
-        OUT("context: %d column%s (--context-columns %s)\n", f->context_dim, f->context_dim == 1 ? "" : "s",
+        OUT("context: %d column%s (the data's columns %s)\n", f->context_dim, f->context_dim == 1 ? "" : "s",
             f->context_columns);
     else if (f->context_dim)
-        OUT("context: %d value%s per row (which data columns is not recorded: give eval, encode and decode "
-            "--context-columns)\n", f->context_dim, f->context_dim == 1 ? "" : "s");
+        OUT("context: %d value%s per row (which data columns hold them is not recorded)\n", f->context_dim,
+            f->context_dim == 1 ? "" : "s");
     OUT("base: ");
     k += flow_base_of(f)->describe(f, buf + (k < size ? k : size), k < size ? size - k : 0);
     OUT("\nparameters: %zu\nlayers (density direction, data first):\n", f->n_params);
