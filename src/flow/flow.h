@@ -22,9 +22,9 @@ typedef struct flow_live {
 } flow_live;
 
 /* What training keeps beside the parameters (the same layout): their
- * gradients (zero between steps: a step consumes them) and Adam's
- * moments, saved in checkpoints; and the live parameters, found before
- * the first step (count and ranges 0 until then). */
+ * gradients (zero between steps: a step consumes them), Adam's moments
+ * (saved in checkpoints) and the live parameters, found before the first
+ * step (count and ranges 0 until then). */
 typedef struct flow_optimizer {
     real *grads, *m, *v;
     int64_t t;
