@@ -100,7 +100,7 @@ static void test_maf_learns_the_conditional(void)
     /* the description names the context, and its columns once known */
     char text[4096];
     CHECK(g && nf_flow_describe(g, text, sizeof text) < sizeof text &&
-              strstr(text, "\ncontext: 1 column (--context-columns 2)\n"),
+              strstr(text, "\ncontext: 1 column (the data's columns 2)\n"),
           "describe: %s", text);
     CHECK(g && nf_flow_log_prob_given(f, x, c, 64, a) == NF_OK && nf_flow_log_prob_given(g, x, c, 64, b) == NF_OK &&
           memcmp(a, b, sizeof a) == 0);
