@@ -1216,6 +1216,9 @@ static void test_idx(void)
     CHECK(fails_with(path, NULL, NF_ERR_FORMAT, "dimension 0 is 0: no data rows", NULL));
     CHECK(write_idx(path, 1, 0x08, 3, (uint32_t[]){0xffffffffu, 0xffffffffu, 4}, px, sizeof px));
     CHECK(fails_with(path, NULL, NF_ERR_FORMAT, "more than this reader takes", NULL));
+    /* three column dimensions whose product is 2^66 times an odd number: 0 in 64 bits (fuzz_idx found it) */
+    CHECK(write_idx(path, 1, 0x0D, 4, (uint32_t[]){1384, 0x03000000, 0x0d200000, 0x3fc00000}, px, 4));
+    CHECK(fails_with(path, NULL, NF_ERR_FORMAT, "or more values: more than this reader takes", NULL));
     CHECK(write_idx(path, 1, 0x08, 2, (uint32_t[]){0xffffffffu, 0x4000000}, px, sizeof px));
     CHECK(fails_with(path, NULL, NF_ERR_FORMAT, "header says 4294967295 x 67108864 uint8 values, file holds 12",
                      NULL));

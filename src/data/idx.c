@@ -184,13 +184,13 @@ nf_status dio_read_idx(const char *path, const dio_colspec *cs, nf_matrix *out, 
         if (k == 0)
             rows = dk;
         else
-            cols *= dk; /* at most 3 factors below 2^32 each: no overflow before the check below */
+            cols *= dk; /* below 2^32 times at most MAX_ROW_VALUES: checked at each factor, it cannot wrap */
         if (dk == 0)
             st = nf_fail(NF_ERR_FORMAT, "%s: dimension %d is 0: no %s", path, k, k ? "columns" : "data rows");
+        else if (cols > MAX_ROW_VALUES)
+            st = nf_fail(NF_ERR_FORMAT, "%s: rows of %llu%s values: more than this reader takes (%d; 4096 x 4096 x 4 "
+                         "images)", path, (unsigned long long)cols, k + 1 < ndim ? " or more" : "", MAX_ROW_VALUES);
     }
-    if (!st && cols > MAX_ROW_VALUES)
-        st = nf_fail(NF_ERR_FORMAT, "%s: rows of %llu values: more than this reader takes (%d; 4096 x 4096 x 4 "
-                     "images)", path, (unsigned long long)cols, MAX_ROW_VALUES);
     if (!st && (cols > SIZE_MAX / sizeof(float) || rows > SIZE_MAX / sizeof(float) / cols))
         st = nf_fail(NF_ERR_NOMEM, "%s: %llu x %llu values: too large for this machine", path,
                      (unsigned long long)rows, (unsigned long long)cols);
