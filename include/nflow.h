@@ -761,10 +761,11 @@ NF_API nf_status nf_data_from_arrays(nf_data **out, const float *x, const float 
  * to f's list when opt names none (a pointer into f: keep f while opt is
  * in use), so that nf_data_read prepares a file in the layout f takes
  * (the model's bounds are not set: rows outside them have density 0, not
- * an error; nf_flow_get_bounds gives them for training further). NF_ERR_INVALID, saying what is missing, when opt
- * cannot give that layout: context columns for a model that takes no
- * context, label files for a model without labels or none for one with,
- * a conditional model that does not say which columns hold its context. */
+ * an error; nf_flow_get_bounds gives them for training further).
+ * NF_ERR_INVALID, saying what is missing, when opt cannot give that
+ * layout: context columns for a model that takes no context, label files
+ * for a model without labels or none for one with, a conditional model
+ * that does not say which columns hold its context. */
 NF_API nf_status nf_data_options_for_flow(const nf_flow *f, nf_data_options *opt);
 NF_API void nf_data_free(nf_data *d);
 typedef enum nf_part { NF_PART_TRAIN = 0, NF_PART_VAL = 1, NF_PART_TEST = 2 } nf_part;

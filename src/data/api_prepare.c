@@ -16,7 +16,6 @@
 #include "data/labels.h"
 #include "data/png_folder.h"
 
-
 void nf_data_options_init(nf_data_options *caller, size_t struct_size)
 {
     nf_data_options o;

@@ -122,10 +122,9 @@ void flow_init_params(nf_flow *f, uint64_t seed)
         ly->ops->init_params(ly, p, &r);
         if (ly->ops->init_state)
             ly->ops->init_state(ly);
-        if (ly->ops->constrain)
-            ly->ops->constrain(ly, p);
     }
     flow_base_of(f)->init_params(f, &r);
+    flow_constrain(f, f->params);
 }
 
 void flow_constrain(const nf_flow *f, real *p)

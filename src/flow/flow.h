@@ -127,7 +127,7 @@ void flow_set_dropout(nf_flow *f, double rate, uint64_t key, size_t first_row);
  * until it is cleared. */
 void flow_set_inference(nf_flow *f, int inference);
 /* Initialises parameters (seeded) and layer state, then applies the
- * layers' constraints (MADE masks). */
+ * layers' and the base's constraints (flow_constrain: MADE masks). */
 void flow_init_params(nf_flow *f, uint64_t seed);
 /* Puts a parameter vector back into every layer's and the base's feasible
  * set (MADE: zeroes the masked weights). */
