@@ -20,7 +20,10 @@
          usual PyTorch way (NCHW tensors, squeeze by reshape, split by
          slicing) in float32, trained for S seconds of wall time on T
          threads; prints JSON lines with the test bits per dimension at
-         the checkpoints asked (--report 120,600);
+         the checkpoints asked (--report 120,600); --checkpoint F keeps the
+         training state in F (every --checkpoint-every seconds and at the
+         end), --resume continues it: --seconds and --report then count the
+         earlier runs' training time too;
   speed  --data TRAIN.npy [--images N --threads T ...]
          seconds per image of training steps (--batch, 16), steady state.
 """
@@ -428,11 +431,38 @@ def cmd_train(args):
         return float(-ll.mean() / (dim * math.log(2)))
 
     clock = time.process_time if args.clock == "cpu" else time.time  # cpu: this process's CPU seconds
-    t0, steps, epoch = clock(), 0, 0
     gen = torch.Generator().manual_seed(args.seed)
+    steps, epoch, start, used = 0, 0, 0, 0.0  # used: training seconds of the runs before this one
+    order = None
+    if args.resume and not args.checkpoint:
+        print("glow_reference: --resume needs --checkpoint", file=sys.stderr)
+        return 2
+    if args.resume:
+        state = torch.load(args.checkpoint)
+        model.load_state_dict(state["model"])
+        opt.load_state_dict(state["opt"])
+        gen.set_state(state["gen"])
+        torch.set_rng_state(state["rng"])
+        for m in model.modules():
+            if isinstance(m, ActNorm):
+                m.started = True  # its data-dependent start is in the loaded parameters
+        steps, epoch, start, used, order = state["steps"], state["epoch"], state["start"], state["used"], state["order"]
+        reports = [r for r in reports if r > used]
+
+    def save(elapsed, epoch, next_start, order):
+        # atomically: a run stopped while writing keeps the last whole checkpoint
+        tmp = args.checkpoint + ".tmp"
+        torch.save({"model": model.state_dict(), "opt": opt.state_dict(), "gen": gen.get_state(),
+                    "rng": torch.get_rng_state(), "steps": steps, "epoch": epoch, "start": next_start,
+                    "used": used + elapsed, "order": order}, tmp)
+        os.replace(tmp, args.checkpoint)
+
+    t0 = clock()
+    last_save = 0.0
     while reports:
-        order = torch.randperm(len(xt), generator=gen)
-        for i in range(0, len(xt), args.batch):
+        if order is None:
+            order = torch.randperm(len(xt), generator=gen)
+        for i in range(start, len(xt), args.batch):
             xb = xt[order[i: i + args.batch]]
             loss = -model.log_prob(xb).mean()
             opt.zero_grad(set_to_none=True)
@@ -441,16 +471,21 @@ def cmd_train(args):
             opt.step()
             steps += 1
             elapsed = clock() - t0
-            while reports and elapsed >= reports[0]:
+            while reports and used + elapsed >= reports[0]:
                 at = reports.pop(0)
                 print(json.dumps({"impl": "torch", "model": args.model, "threads": args.threads, "seconds": at,
                                   "clock": args.clock,
                                   "steps": steps, "epochs": epoch + i / len(xt), "test_bits_per_dim": test_bits()}),
                       flush=True)
                 t0 += clock() - t0 - elapsed  # the evaluation's time is not training time
+            if args.checkpoint and (elapsed - last_save >= args.checkpoint_every or not reports):
+                save(elapsed, epoch, i + args.batch, order)
+                t0 += clock() - t0 - elapsed  # nor the checkpoint's
+                last_save = elapsed
             if not reports:
                 break
-        epoch += 1
+        else:
+            epoch, start, order = epoch + 1, 0, None
     return 0
 
 
@@ -501,6 +536,9 @@ def main():
         t.add_argument("--report", default="")
         t.add_argument("--images", type=int, default=1280)
         t.add_argument("--repeats", type=int, default=3)
+        t.add_argument("--checkpoint", help="train: keep the training state in this file")
+        t.add_argument("--checkpoint-every", type=float, default=300, help="seconds of --clock between checkpoints")
+        t.add_argument("--resume", action="store_true", help="train: continue the run saved in --checkpoint")
     args = ap.parse_args()
     try:
         return {"check": cmd_check, "train": cmd_train, "speed": cmd_speed}[args.cmd](args)
