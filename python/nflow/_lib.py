@@ -85,10 +85,6 @@ NF_ERR_INVALID, NF_ERR_FORMAT = 2, 4
 STATUS_NAMES = {0: "NF_OK", 1: "NF_ERR_NOMEM", 2: "NF_ERR_INVALID", 3: "NF_ERR_IO", 4: "NF_ERR_FORMAT",
                 5: "NF_ERR_CHECKSUM", 6: "NF_ERR_NONFINITE", 7: "NF_ERR_DIMENSION", 8: "NF_ERR_UNSUPPORTED"}
 ORDERS = {"natural": 0, "reversed": 1, "random": 2}
-ACTIVATIONS = {"relu": 0, "tanh": 1}
-BASES = {"normal": 0, "logistic": 1, "uniform": 2}
-PARTITIONS = {"halves": 0, "even_odd": 1, "mask": 2}
-PERMUTATIONS = {"reverse": 0, "random": 1}
 
 c_float_p = POINTER(c_float)
 c_double_p = POINTER(c_double)
@@ -106,15 +102,6 @@ class nf_system_info(Structure):
                 ("processors", c_int)]
 
 
-class nf_matrix(Structure):
-    _fields_ = [("rows", c_size_t), ("cols", c_size_t), ("values", c_float_p), ("mapping", c_void_p),
-                ("mapping_bytes", c_size_t)]
-
-
-class nf_read_options(Structure):
-    _fields_ = [("struct_size", c_size_t), ("header", c_int), ("columns", c_char_p)]
-
-
 class nf_config(Structure):
     _fields_ = [("struct_size", c_size_t), ("model", c_int), ("dim", c_int), ("layers", c_int), ("hidden", c_int), ("hidden_layers", c_int),
                 ("activation", c_int), ("base", c_int), ("partition", c_int), ("seed", c_uint64),
@@ -122,11 +109,6 @@ class nf_config(Structure):
                 ("log_scale_bound", c_double), ("components", c_int), ("whiten", c_int),
                 ("tail_weight", c_double), ("bins", c_int), ("tail_bound", c_double),
                 ("context_dim", c_int), ("image_shape", c_int * 3), ("levels", c_int)]
-
-
-class nf_made_options(Structure):
-    _fields_ = [("struct_size", c_size_t), ("hidden", c_int), ("hidden_layers", c_int), ("activation", c_int), ("order", c_int),
-                ("perm", c_int_p), ("random_degrees", c_int), ("seed", c_uint64), ("bound", c_double)]
 
 
 class nf_train_progress(Structure):
@@ -193,62 +175,28 @@ _declare("nf_set_threads", None, c_int)
 _declare("nf_get_threads", c_int)
 _declare("nf_system_info_get", None, POINTER(nf_system_info))
 _declare("nf_model_name", c_char_p, c_int)
-_declare("nf_matrix_dequantize_part", _S, POINTER(nf_matrix), c_int_p, c_uint64, c_int)
 _declare("nf_flow_get_config", _S, c_void_p, POINTER(nf_config))
 # the model kinds by name, as the library names them (nf_model_name)
 MODELS = {}
 while lib.nf_model_name(len(MODELS)) is not None:
     MODELS[lib.nf_model_name(len(MODELS)).decode()] = len(MODELS)
 _declare("nf_limit_get", _S, c_int, POINTER(c_char_p), c_double_p, c_double_p)
-_declare("nf_read_options_init", None, POINTER(nf_read_options), c_size_t)
-_declare("nf_matrix_read", _S, c_char_p, POINTER(nf_read_options), POINTER(nf_matrix))
-_declare("nf_matrix_write", _S, c_char_p, POINTER(nf_matrix))
-_declare("nf_matrix_write_double", _S, c_char_p, c_double_p, c_size_t, c_size_t)
-_declare("nf_matrix_free", None, POINTER(nf_matrix))
-_declare("nf_matrix_split", _S, POINTER(nf_matrix), c_double, c_double, c_uint64, POINTER(nf_matrix),
-         POINTER(nf_matrix), POINTER(nf_matrix))
-_declare("nf_matrix_integer_columns", c_size_t, POINTER(nf_matrix), c_int_p)
-_declare("nf_matrix_dequantize", _S, POINTER(nf_matrix), c_int_p, c_uint64)
 _declare("nf_config_init", None, POINTER(nf_config), c_size_t, c_int, c_int)
 _declare("nf_flow_create", _S, POINTER(flow_p), POINTER(nf_config))
-_declare("nf_flow_new", _S, POINTER(flow_p), c_int, c_int)
-_declare("nf_flow_set_uniform_box", _S, flow_p, c_double, c_double)
-_declare("nf_flow_add_additive_coupling", _S, flow_p, c_int, c_int_p, c_int, c_int, c_int, c_int)
-_declare("nf_flow_add_affine_coupling", _S, flow_p, c_int, c_int_p, c_int, c_int, c_int, c_int, c_double)
-_declare("nf_flow_add_rescale", _S, flow_p)
-_declare("nf_flow_add_permutation", _S, flow_p, c_int, c_uint64)
-_declare("nf_flow_add_linear_lu", _S, flow_p, c_uint64)
-_declare("nf_made_options_init", None, POINTER(nf_made_options), c_size_t)
-_declare("nf_flow_add_maf", _S, flow_p, POINTER(nf_made_options))
-_declare("nf_flow_add_iaf", _S, flow_p, POINTER(nf_made_options))
-_declare("nf_flow_add_batch_norm", _S, flow_p)
-_declare("nf_flow_add_actnorm", _S, flow_p)
-_declare("nf_flow_set_mog_base", _S, flow_p, c_int, POINTER(nf_made_options))
-_declare("nf_flow_finalize", _S, flow_p, c_uint64)
 _declare("nf_flow_free", None, flow_p)
 _declare("nf_flow_dim", c_int, flow_p)
 _declare("nf_flow_param_count", c_size_t, flow_p)
 _declare("nf_flow_describe", c_size_t, flow_p, ctypes.c_char_p, c_size_t)
 _declare("nf_flow_set_standardization", _S, flow_p, c_double_p, c_double_p)
 _declare("nf_flow_get_standardization", _S, flow_p, c_double_p, c_double_p)
-_declare("nf_flow_fit_standardization", _S, flow_p, c_float_p, c_size_t)
-_declare("nf_flow_log_prob", _S, flow_p, c_float_p, c_size_t, c_double_p)
 _declare("nf_flow_gaussian_log_prob", _S, flow_p, c_float_p, c_size_t, c_double_p)
-_declare("nf_flow_encode", _S, flow_p, c_float_p, c_size_t, c_float_p)
-_declare("nf_flow_decode", _S, flow_p, c_float_p, c_size_t, c_float_p)
-_declare("nf_flow_sample", _S, flow_p, c_size_t, c_uint64, c_float_p, c_double_p)
 # conditional flows p(x | c)
-_declare("nf_flow_set_context_dim", _S, flow_p, c_int)
 _declare("nf_flow_context_dim", c_int, flow_p)
-_declare("nf_flow_set_context_columns", _S, flow_p, c_char_p)
 _declare("nf_flow_context_columns", c_char_p, flow_p)
 # bounded support
 _declare("nf_flow_set_bounds", _S, flow_p, c_double_p, c_double_p)
 _declare("nf_flow_get_bounds", c_int, flow_p, c_double_p, c_double_p)
-_declare("nf_flow_outside_bounds", c_size_t, flow_p, c_float_p, c_size_t, POINTER(c_size_t), c_int_p)
-_declare("nf_flow_fit_standardization_given", _S, flow_p, c_float_p, c_float_p, c_size_t)
 _declare("nf_flow_log_prob_given", _S, flow_p, c_float_p, c_float_p, c_size_t, c_double_p)
-_declare("nf_flow_sample_given", _S, flow_p, c_float_p, c_size_t, c_uint64, c_float_p, c_double_p)
 _declare("nf_flow_sample_tempered", _S, flow_p, c_float_p, c_size_t, c_uint64, c_double, c_float_p, c_double_p)
 _declare("nf_flow_image_shape", c_int, flow_p, c_int_p)
 _declare("nf_flow_label_classes", c_int, flow_p)
@@ -258,19 +206,10 @@ _declare("nf_flow_decode_given", _S, flow_p, c_float_p, c_float_p, c_size_t, c_f
 _declare("nf_train_options_init", None, POINTER(nf_train_options), c_size_t)
 _declare("nf_defaults_for_data", None, c_size_t, c_int, POINTER(nf_config), POINTER(nf_train_options))
 _declare("nf_default_model", c_int, c_size_t, c_int)
-_declare("nf_train_options_read", _S, c_char_p, POINTER(nf_train_options))
 _declare("nf_flow_train", _S, flow_p, c_float_p, c_size_t, c_float_p, c_size_t, POINTER(nf_train_options),
          POINTER(nf_train_result))
 _declare("nf_flow_checkpoint_failures", c_int, flow_p, POINTER(c_char_p))
-_declare("nf_flow_train_step", _S, flow_p, c_float_p, c_size_t, POINTER(nf_train_options), c_double_p)
-_declare("nf_flow_evaluate_test", _S, flow_p, c_float_p, c_size_t, c_double_p, c_double_p)
-_declare("nf_flow_train_given", _S, flow_p, c_float_p, c_float_p, c_size_t, c_float_p, c_float_p, c_size_t,
-         POINTER(nf_train_options), POINTER(nf_train_result))
-_declare("nf_flow_train_step_given", _S, flow_p, c_float_p, c_float_p, c_size_t, POINTER(nf_train_options),
-         c_double_p)
-_declare("nf_flow_evaluate_test_given", _S, flow_p, c_float_p, c_float_p, c_size_t, c_double_p, c_double_p)
 _declare("nf_kl_options_init", None, POINTER(nf_kl_options), c_size_t)
-_declare("nf_flow_distill", _S, flow_p, flow_p, POINTER(nf_kl_options), POINTER(nf_kl_progress))
 _declare("nf_flow_distill_converge", _S, flow_p, flow_p, POINTER(nf_kl_options), c_int, c_double,
          POINTER(nf_kl_progress))
 _declare("nf_flow_student_config_sized", None, flow_p, c_int, POINTER(nf_config), c_size_t)
@@ -318,8 +257,6 @@ _declare("nf_flow_evaluate_sized", _S, flow_p, c_float_p, c_float_p, c_size_t, c
          c_size_t)
 _declare("nf_data_rows", c_size_t, data_p, c_int, POINTER(c_float_p), POINTER(c_float_p))
 _declare("nf_data_integer_columns", c_size_t, data_p, c_char_p, c_size_t)
-_declare("nf_data_defaults_sized", _S, data_p, c_char_p, POINTER(nf_config), c_size_t, POINTER(nf_train_options),
-         c_size_t)
 _declare("nf_flow_create_for_data", _S, POINTER(flow_p), data_p, POINTER(nf_config))
 _declare("nf_flow_fit", _S, flow_p, data_p, POINTER(nf_train_options), POINTER(nf_train_result))
 

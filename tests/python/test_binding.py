@@ -140,15 +140,11 @@ class Layouts(unittest.TestCase):
         _lib.lib.nf_defaults_for_data(1000, 30, ctypes.byref(cfg), ctypes.byref(o))
         self.assertEqual((cfg.hidden, o.batch, o.dropout), (100, 32, 0.2))
 
-    def test_kl_and_made_options(self):
+    def test_kl_options(self):
         o, guard = guarded(_lib.nf_kl_options, lambda p: _lib.lib.nf_kl_options_init(p, ctypes.sizeof(_lib.nf_kl_options)))
         self.assertEqual(guard, b"\xa5" * 64)
         self.assertEqual((o.batch, o.steps, o.lr, o.clip_norm, o.seed, o.progress_every, o.user, bool(o.context),
                           o.context_rows), (512, 3000, 1e-3, 100.0, 1, 100, None, False, 0))
-        m, guard = guarded(_lib.nf_made_options, lambda p: _lib.lib.nf_made_options_init(p, ctypes.sizeof(_lib.nf_made_options)))
-        self.assertEqual(guard, b"\xa5" * 64)
-        self.assertEqual((m.hidden, m.hidden_layers, m.activation, m.order, bool(m.perm), m.random_degrees, m.seed,
-                          m.bound), (64, 2, 0, 0, False, 0, 1, 3.0))
 
     def test_data_options_and_eval_report(self):
         o, guard = guarded(_lib.nf_data_options,
