@@ -1087,6 +1087,18 @@ static inline void nf_flow_student_config(const nf_flow *teacher, nf_model model
 {
     nf_flow_student_config_sized(teacher, model, cfg, sizeof *cfg);
 }
+/* A student's configuration with a recipe's options over it, the one way
+ * `nflow distill` and the Python binding build it: the model set in r
+ * (else nf_flow_student_model(teacher, reverse_kl)) sized from the teacher
+ * by nf_flow_student_config, then r's options that shape a model (layers,
+ * hidden, hidden-layers, activation, order, ...) as given. Refused
+ * (NF_ERR_INVALID): model auto; iaf-mog with reverse_kl. */
+NF_API nf_status nf_recipe_student_sized(const nf_recipe *r, const nf_flow *teacher, int reverse_kl, nf_config *cfg,
+                                         size_t cfg_size);
+static inline nf_status nf_recipe_student(const nf_recipe *r, const nf_flow *teacher, int reverse_kl, nf_config *cfg)
+{
+    return nf_recipe_student_sized(r, teacher, reverse_kl, cfg, sizeof *cfg);
+}
 /* The default student's kind: iaf-mog (an IAF on a MoG base of independent
  * dimensions, as many components as the teacher's) for a teacher with a
  * MoG base, whose multimodal conditionals an IAF on a normal base fits

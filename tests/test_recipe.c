@@ -270,6 +270,53 @@ static void test_race_table(void)
     nf_data_free(d);
 }
 
+/* A student's configuration: the library's for the teacher where the
+ * recipe sets nothing, the options set over it, the refusals. */
+static void test_student(void)
+{
+    nf_config tc;
+    nf_config_default(&tc, NF_MODEL_MAF_MOG, DIM);
+    tc.hidden = 24;
+    tc.layers = 2;
+    tc.components = 3;
+    nf_flow *t = NULL;
+    CHECK(nf_flow_create(&t, &tc) == NF_OK, "%s", nf_last_error());
+    nf_recipe *r = NULL;
+    CHECK(nf_recipe_create(&r) == NF_OK, "create");
+    nf_config got, want;
+    /* nothing set: the library's kind (iaf-mog for a MoG teacher; iaf where reverse KL runs) and sizes */
+    for (int reverse = 0; reverse < 2; reverse++) {
+        CHECK(nf_recipe_student(r, t, reverse, &got) == NF_OK, "%s", nf_last_error());
+        nf_flow_student_config(t, nf_flow_student_model(t, reverse), &want);
+        CHECK(got.model == want.model && got.layers == want.layers && got.hidden == want.hidden &&
+                  got.hidden_layers == want.hidden_layers && got.activation == want.activation &&
+                  got.components == want.components && got.whiten == want.whiten && got.order == want.order &&
+                  got.tail_weight == want.tail_weight && got.context_dim == want.context_dim,
+              "reverse %d: not the library's student", reverse);
+        CHECK(got.model == (reverse ? NF_MODEL_IAF : NF_MODEL_IAF_MOG), "reverse %d: model %d", reverse, got.model);
+    }
+    /* the options set, over the student's sizes; the rest kept */
+    CHECK(!nf_recipe_set(r, "model", "maf") && !nf_recipe_set(r, "hidden", "7") &&
+          !nf_recipe_set(r, "activation", "tanh") && !nf_recipe_set(r, "order", "reversed"), "set");
+    CHECK(nf_recipe_student(r, t, 0, &got) == NF_OK, "%s", nf_last_error());
+    nf_flow_student_config(t, NF_MODEL_MAF, &want);
+    CHECK(got.model == NF_MODEL_MAF && got.hidden == 7 && got.activation == NF_ACT_TANH &&
+          got.order == NF_ORDER_REVERSED, "options not applied: model %d hidden %d", got.model, got.hidden);
+    CHECK(got.layers == want.layers && got.hidden_layers == want.hidden_layers && got.whiten == want.whiten &&
+          got.context_dim == want.context_dim, "the teacher's sizes not kept");
+    /* refused: iaf-mog by reverse KL, and auto */
+    CHECK(!nf_recipe_set(r, "model", "iaf-mog"), "set");
+    CHECK(nf_recipe_student(r, t, 0, &got) == NF_OK && got.model == NF_MODEL_IAF_MOG, "iaf-mog by maximum likelihood");
+    CHECK(nf_recipe_student(r, t, 1, &got) == NF_ERR_INVALID && strstr(nf_last_error(), "reverse KL"),
+          "iaf-mog by reverse KL: '%s'", nf_last_error());
+    CHECK(!nf_recipe_set(r, "model", "auto"), "set");
+    CHECK(nf_recipe_student(r, t, 0, &got) == NF_ERR_INVALID && strstr(nf_last_error(), "auto"), "auto");
+    CHECK(nf_recipe_student(NULL, t, 0, &got) == NF_ERR_INVALID && nf_recipe_student(r, NULL, 0, &got) ==
+          NF_ERR_INVALID, "NULL arguments");
+    nf_recipe_free(r);
+    nf_flow_free(t);
+}
+
 int main(void)
 {
     nf_set_threads(1);
@@ -279,5 +326,6 @@ int main(void)
     RUN(test_resolve);
     RUN(test_resume);
     RUN(test_race_table);
+    RUN(test_student);
     TEST_SUMMARY("test_recipe");
 }

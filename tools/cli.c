@@ -32,17 +32,19 @@ int cli_fail(const char *cmd, nf_status st) { return cli_error(cmd, "%s", nf_las
 void cli_print_help(const cli_command *cmd)
 {
     printf("usage: nflow %s\n\n%s\n\noptions:\n", cmd->usage, cmd->summary);
-    for (const cli_option *o = cmd->options; o->name; o++) {
-        const char *arg = o->type == OPT_FLAG ? "" : o->type == OPT_STRING ? " S" : o->type == OPT_DOUBLE ? " X" : " N";
-        char left[64];
-        snprintf(left, sizeof left, "--%s%s", o->name, arg);
-        printf("  %-22s %s\n", left, o->help);
-    }
+    static const char *const kind_args[] = {[NF_OPTION_INT] = " N", [NF_OPTION_REAL] = " X",
+                                            [NF_OPTION_CHOICE] = " S", [NF_OPTION_FLAG] = ""};
     nf_recipe_option o;
+    char left[64];
+    for (const cli_option *c = cmd->options; c->name; c++) {
+        const char *arg = c->type == OPT_FLAG ? "" : c->type == OPT_STRING ? " S" : c->type == OPT_DOUBLE ? " X" : " N";
+        if (c->type == OPT_RECIPE && nf_recipe_option_get(nf_recipe_option_index(c->name), &o) == NF_OK)
+            arg = kind_args[o.kind];
+        snprintf(left, sizeof left, "--%s%s", c->name, arg);
+        printf("  %-22s %s\n", left, c->help);
+    }
     for (int k = 0; cmd->recipe && nf_recipe_option_get(k, &o) == NF_OK; k++) {
-        char left[64];
-        snprintf(left, sizeof left, "--%s%s", o.name, o.kind == NF_OPTION_FLAG ? "" : o.kind == NF_OPTION_CHOICE
-                                                     ? " S" : o.kind == NF_OPTION_REAL ? " X" : " N");
+        snprintf(left, sizeof left, "--%s%s", o.name, kind_args[o.kind]);
         printf("  %-22s %s\n", left, o.help);
     }
     printf("  %-22s %s\n", "--help", "show this help");
@@ -142,6 +144,12 @@ static int parse_value(cli_command *cmd, cli_option *o, const char *s)
     }
     case OPT_STRING:
         *(const char **)o->value = s;
+        break;
+    case OPT_RECIPE:
+        if (nf_recipe_set(o->value, o->name, s)) {
+            fprintf(stderr, "nflow %s: --%s\n", cmd->name, nf_last_error());
+            return EXIT_USAGE;
+        }
         break;
     case OPT_FLAG:
         break;

@@ -10,12 +10,15 @@
 
 enum { EXIT_USAGE = 2 };
 
-typedef enum { OPT_FLAG, OPT_INT, OPT_U64, OPT_DOUBLE, OPT_STRING } opt_type;
+/* OPT_RECIPE: the library's recipe option of that name, under this
+ * command's own help; its text goes to the nf_recipe `value` points to
+ * (nf_recipe_set checks it). */
+typedef enum { OPT_FLAG, OPT_INT, OPT_U64, OPT_DOUBLE, OPT_STRING, OPT_RECIPE } opt_type;
 
 typedef struct cli_option {
     const char *name;   /* without the leading "--" */
     opt_type type;
-    void *value;        /* int*, uint64_t*, double*, const char** */
+    void *value;        /* int*, uint64_t*, double*, const char**, nf_recipe* */
     const char *help;
     int seen;
 } cli_option;

@@ -107,9 +107,9 @@ static nf_status throughput(nf_flow *f, const float *given, size_t n, uint64_t s
 
 int cmd_distill(int argc, char **argv)
 {
-    const char *teacher_path = NULL, *student = NULL, *out = NULL, *activation = NULL, *order = NULL, *plot = NULL,
-               *context_path = NULL, *data_path = NULL;
-    int layers = 0, hidden = 0, hidden_layers = 0, threads = 0, json = 0, quiet = 0, eval_n = 10000, patience = 10;
+    const char *teacher_path = NULL, *student = NULL, *out = NULL, *plot = NULL, *context_path = NULL,
+               *data_path = NULL;
+    int threads = 0, json = 0, quiet = 0, eval_n = 10000, patience = 10;
     int samples = -1; /* -1: the library's default (nf_flow_distill_forward's) */
     double max_time = 0;
     uint64_t seed = 1, eval_seed = 0;
@@ -117,6 +117,9 @@ int cmd_distill(int argc, char **argv)
     nf_kl_options_default(&kopt);
     kopt.steps = 100000; /* the most: training stops when the student stops improving */
     int ml_epochs = 0; /* 0: nf_flow_distill_options' */
+    nf_recipe *recipe; /* the student's model and sizes: nf_recipe_student builds its configuration */
+    if (nf_recipe_create(&recipe))
+        return cli_fail("distill", NF_ERR_NOMEM);
     cli_option opts[] = {
         {"teacher", OPT_STRING, &teacher_path, "the teacher model file (e.g. a MAF from nflow train)", 0},
         {"student", OPT_STRING, &student, "iaf | iaf-mog | realnvp | nice | maf (default: iaf-mog for a teacher "
@@ -125,11 +128,12 @@ int cmd_distill(int argc, char **argv)
         {"context", OPT_STRING, &context_path, "a conditional teacher p(x | c): the contexts to distil under (.csv or "
                                                ".npy, one value per context column); each step draws its batch's "
                                                "contexts from these rows, fresh sample i takes row i mod rows", 0},
-        {"layers", OPT_INT, &layers, "MADEs or coupling layers (default: the teacher's)", 0},
-        {"hidden", OPT_INT, &hidden, "units per hidden layer (default: the teacher's)", 0},
-        {"hidden-layers", OPT_INT, &hidden_layers, "hidden layers per MADE or coupling network (default: the teacher's)", 0},
-        {"activation", OPT_STRING, &activation, "relu | tanh (default: the teacher's)", 0},
-        {"order", OPT_STRING, &order, "natural | reversed | random: input order of the first MADE (default natural)", 0},
+        {"layers", OPT_RECIPE, recipe, "MADEs or coupling layers (default: the teacher's)", 0},
+        {"hidden", OPT_RECIPE, recipe, "units per hidden layer (default: the teacher's, or fewer: a third of its "
+                                       "sampling arithmetic at most)", 0},
+        {"hidden-layers", OPT_RECIPE, recipe, "hidden layers per MADE or coupling network (default: the teacher's)", 0},
+        {"activation", OPT_RECIPE, recipe, "relu | tanh (default: the teacher's)", 0},
+        {"order", OPT_RECIPE, recipe, "natural | reversed | random: input order of the first MADE (default natural)", 0},
         {"steps", OPT_INT, &kopt.steps, "reverse-KL steps after the maximum-likelihood phase, at the most (given: "
                                         "that phase then runs; with --samples 0 the default is 100000: until the "
                                         "student stops improving)", 0},
@@ -174,41 +178,36 @@ int cmd_distill(int argc, char **argv)
                        "A conditional teacher gives a conditional student, distilled under the contexts of --context.\n"
                        "Reports the KL on --eval-n fresh student samples and the sampling speed of both.",
                        opts, 0, NULL, NULL};
-    int rc = cli_parse(&cmd, argc, argv);
-    if (rc)
-        return rc == 1 ? 0 : rc;
-    if (!teacher_path || !out)
-        return cli_error("distill", "--teacher and --out are required (see nflow distill --help)"), EXIT_USAGE;
-    static const char *const students[] = {"iaf", "realnvp", "nice", "maf", "iaf-mog"};
-    static const nf_model student_models[] = {NF_MODEL_IAF, NF_MODEL_REALNVP, NF_MODEL_NICE, NF_MODEL_MAF,
-                                              NF_MODEL_IAF_MOG};
-    static const char *const orders[] = {"natural", "reversed", "random"}, *const acts[] = {"relu", "tanh"};
-    int m = student ? cli_choice("distill", "student", student, students, 5) : -2; /* -2: the library's choice, below */
-    int o = order ? cli_choice("distill", "order", order, orders, 3) : 0;
-    int a = activation ? cli_choice("distill", "activation", activation, acts, 2) : 0;
-    if (m == -1 || o < 0 || a < 0)
-        return EXIT_USAGE;
-    int reverse = samples == 0 || cli_seen(&cmd, "steps"); /* reverse KL runs (after maximum likelihood unless
-                                                            * --samples 0) */
-    if (reverse && m >= 0 && student_models[m] == NF_MODEL_IAF_MOG)
-        return cli_error("distill", "--student iaf-mog cannot be trained by reverse KL (--steps, --samples 0): its "
-                                    "base's draws are not reparameterisable; use --student iaf"), EXIT_USAGE;
-    const cli_path in[] = {{"teacher", teacher_path}, {"context", context_path}, {"data", data_path}},
-                   outs[] = {{"out", out}, {"plot", plot}};
-    if ((rc = cli_check_paths("distill", in, 3, outs, 2)))
-        return rc;
-    if (cli_check_writable("distill", out) || (plot && cli_check_writable("distill", plot)))
-        return 1;
-    cli_set_threads(&cmd, threads);
-    if (!cli_seen(&cmd, "eval-seed"))
-        eval_seed = seed + 1;
-
     nf_flow *teacher = NULL, *s = NULL;
     double *ls = NULL, *lt = NULL;
     float *x = NULL, *given = NULL; /* a conditional teacher: fresh sample i's context row */
     nf_matrix ctx = {0};
     nf_status st;
+    int rc = cli_parse(&cmd, argc, argv);
+    if (rc) {
+        rc = rc == 1 ? 0 : rc;
+        goto done;
+    }
+    rc = EXIT_USAGE;
+    if (!teacher_path || !out) {
+        cli_error("distill", "--teacher and --out are required (see nflow distill --help)");
+        goto done;
+    }
+    static const char *const students[] = {"iaf", "realnvp", "nice", "maf", "iaf-mog"};
+    if (student && cli_choice("distill", "student", student, students, 5) < 0)
+        goto done;
+    int reverse = samples == 0 || cli_seen(&cmd, "steps"); /* reverse KL runs (after maximum likelihood unless
+                                                            * --samples 0) */
+    const cli_path in[] = {{"teacher", teacher_path}, {"context", context_path}, {"data", data_path}},
+                   outs[] = {{"out", out}, {"plot", plot}};
+    if ((student && nf_recipe_set(recipe, "model", student)) || (rc = cli_check_paths("distill", in, 3, outs, 2)))
+        goto done;
     rc = 1;
+    if (cli_check_writable("distill", out) || (plot && cli_check_writable("distill", plot)))
+        goto done;
+    cli_set_threads(&cmd, threads);
+    if (!cli_seen(&cmd, "eval-seed"))
+        eval_seed = seed + 1;
     if ((st = nf_flow_load(&teacher, teacher_path))) {
         cli_fail("distill", st);
         goto done;
@@ -223,19 +222,14 @@ int cmd_distill(int argc, char **argv)
     if ((rc = cli_read_context("distill", "teacher", teacher_path, nc, context_path, ", the contexts to distil under",
                                &ctx)))
         goto done;
-    rc = 1;
     nf_config cfg;
-    for (int k = 0; m == -2 && k < 5; k++) /* the library's choice */
-        if (student_models[k] == nf_flow_student_model(teacher, reverse))
-            m = k;
-    nf_flow_student_config(teacher, student_models[m], &cfg);
-    if (layers) cfg.layers = layers;
-    if (hidden) cfg.hidden = hidden;
-    if (cli_seen(&cmd, "hidden-layers")) cfg.hidden_layers = hidden_layers;
-    if (activation) cfg.activation = (nf_activation)a;
-    cfg.order = (nf_order)o;
+    if (nf_recipe_student(recipe, teacher, reverse, &cfg)) { /* iaf-mog by reverse KL */
+        cli_error("distill", "%s (reverse KL runs with --steps or --samples 0)", nf_last_error());
+        rc = EXIT_USAGE;
+        goto done;
+    }
+    rc = 1;
     cfg.seed = seed;
-    cfg.context_dim = nc;
     x = malloc(sizeof(float) * (size_t)eval_n * dim);
     ls = malloc(sizeof(double) * eval_n);
     lt = malloc(sizeof(double) * eval_n);
@@ -320,7 +314,7 @@ int cmd_distill(int argc, char **argv)
         cli_json_string(teacher_path);
         printf(", \"student\": \"%s\", \"dim\": %d, \"context_dim\": %d, \"params\": %zu, \"steps\": %d, "
                "\"best_step\": %d, \"eval_n\": %d",
-               students[m], dim, nc, nf_flow_param_count(s), ps.steps, last.step, eval_n);
+               nf_model_name(cfg.model), dim, nc, nf_flow_param_count(s), ps.steps, last.step, eval_n);
         cli_json_number("kl", kl);
         cli_json_number("kl_two_stderr", kl_2se);
         cli_json_number("cross_entropy", ce);
@@ -343,7 +337,7 @@ int cmd_distill(int argc, char **argv)
         }
         printf("}\n");
     } else {
-        printf("%s student: %zu parameters, trained in %.1f s\n", students[m], nf_flow_param_count(s),
+        printf("%s student: %zu parameters, trained in %.1f s\n", nf_model_name(cfg.model), nf_flow_param_count(s),
                train_seconds);
         if (samples)
             printf("maximum likelihood on fresh teacher samples: %d epochs (the best %d%s), validation mean "
@@ -394,5 +388,6 @@ done:
     nf_matrix_free(&ctx);
     nf_flow_free(s);
     nf_flow_free(teacher);
+    nf_recipe_free(recipe);
     return rc;
 }

@@ -26,19 +26,22 @@ static int show_progress(const nf_kl_progress *p, void *user)
 
 int cmd_fit(int argc, char **argv)
 {
-    const char *target = NULL, *model = "iaf", *out = NULL, *plot = NULL, *activation = NULL;
-    int layers = 0, hidden = 0, hidden_layers = 0, threads = 0, json = 0, quiet = 0;
+    const char *target = NULL, *model = "iaf", *out = NULL, *plot = NULL;
+    int threads = 0, json = 0, quiet = 0;
     uint64_t seed = 1;
     nf_kl_options kopt;
     nf_kl_options_default(&kopt);
+    nf_recipe *recipe; /* the model's sizes: checked and applied by the library */
+    if (nf_recipe_create(&recipe))
+        return cli_fail("fit", NF_ERR_NOMEM);
     cli_option opts[] = {
         {"target", OPT_STRING, &target, "u1 | u2 | u3 | u4: the energy density to fit", 0},
         {"model", OPT_STRING, &model, "iaf | realnvp | nice | maf (default iaf)", 0},
         {"out", OPT_STRING, &out, "model file to write", 0},
-        {"layers", OPT_INT, &layers, "coupling layers (default 8) or MADEs (default 5)", 0},
-        {"hidden", OPT_INT, &hidden, "units per hidden layer (default 64)", 0},
-        {"hidden-layers", OPT_INT, &hidden_layers, "hidden layers per coupling network or MADE (default 2)", 0},
-        {"activation", OPT_STRING, &activation, "relu | tanh (default relu)", 0},
+        {"layers", OPT_RECIPE, recipe, "coupling layers (default 8) or MADEs (default 5)", 0},
+        {"hidden", OPT_RECIPE, recipe, "units per hidden layer (default 64)", 0},
+        {"hidden-layers", OPT_RECIPE, recipe, "hidden layers per coupling network or MADE (default 2)", 0},
+        {"activation", OPT_RECIPE, recipe, "relu | tanh (default relu)", 0},
         {"steps", OPT_INT, &kopt.steps, "Adam steps (default 3000)", 0},
         {"batch", OPT_INT, &kopt.batch, "samples per step (default 512)", 0},
         {"lr", OPT_DOUBLE, &kopt.lr, "initial learning rate, cosine-decayed to 0 (default 1e-3)", 0},
@@ -62,47 +65,46 @@ int cmd_fit(int argc, char **argv)
         "u1 1.8775, u2 2.1129, u3 2.6726, u4 2.7416.\n"
         "The model is saved with the identity standardisation (mean 0, std 1).",
         opts, 0, NULL, NULL};
-    int rc = cli_parse(&cmd, argc, argv);
-    if (rc)
-        return rc == 1 ? 0 : rc;
-    if (!target || !out)
-        return cli_error("fit", "%s is required (see nflow fit --help)", !target ? "--target" : "--out"), EXIT_USAGE;
-    int t = -1;
+    nf_flow *f = NULL;
+    int rc = cli_parse(&cmd, argc, argv), t = -1, m = -1;
+    if (rc) {
+        rc = rc == 1 ? 0 : rc;
+        goto done;
+    }
+    rc = EXIT_USAGE;
+    if (!target || !out) {
+        cli_error("fit", "%s is required (see nflow fit --help)", !target ? "--target" : "--out");
+        goto done;
+    }
     for (int i = 0; nf_target_names()[i]; i++)
         if (!strcmp(target, nf_target_names()[i]))
             t = i;
-    if (t < 0)
-        return cli_error("fit", "--target: unknown target '%s' (u1, u2, u3 or u4)", target), EXIT_USAGE;
-    static const char *const models[] = {"iaf", "realnvp", "nice", "maf"}, *const acts[] = {"relu", "tanh"};
+    if (t < 0) {
+        cli_error("fit", "--target: unknown target '%s' (u1, u2, u3 or u4)", target);
+        goto done;
+    }
+    static const char *const models[] = {"iaf", "realnvp", "nice", "maf"};
     static const nf_model kinds[] = {NF_MODEL_IAF, NF_MODEL_REALNVP, NF_MODEL_NICE, NF_MODEL_MAF};
-    int m = cli_choice("fit", "model", model, models, 4);
-    int a = activation ? cli_choice("fit", "activation", activation, acts, 2) : 0;
-    if (m < 0 || a < 0)
-        return EXIT_USAGE;
     const cli_path outs[] = {{"out", out}, {"plot", plot}};
-    if ((rc = cli_check_paths("fit", NULL, 0, outs, 2)))
-        return rc;
+    if ((m = cli_choice("fit", "model", model, models, 4)) < 0 || (rc = cli_check_paths("fit", NULL, 0, outs, 2)))
+        goto done;
+    rc = 1;
     if (cli_check_writable("fit", out) || (plot && cli_check_writable("fit", plot)))
-        return 1;
+        goto done;
     cli_set_threads(&cmd, threads);
 
     nf_config cfg;
     nf_config_default(&cfg, kinds[m], 2);
     cfg.whiten = 0; /* reverse KL has no training data to whiten */
-    if (layers) cfg.layers = layers;
-    if (hidden) cfg.hidden = hidden;
-    if (cli_seen(&cmd, "hidden-layers")) cfg.hidden_layers = hidden_layers;
-    if (activation) cfg.activation = (nf_activation)a;
+    nf_recipe_apply(recipe, &cfg, NULL);
     cfg.seed = seed;
     kopt.seed = seed;
     fit_progress ps = {cli_tty(), quiet};
     kopt.progress = show_progress;
     kopt.user = &ps;
-    nf_flow *f = NULL;
     nf_kl_progress last = {0};
     const double zero[2] = {0, 0}, one[2] = {1, 1};
     nf_status st;
-    rc = 1;
     /* no data to standardise by: the target's own coordinates */
     if ((st = nf_flow_create(&f, &cfg)) || (st = nf_flow_set_standardization(f, zero, one))) {
         cli_fail("fit", st);
@@ -137,5 +139,6 @@ int cmd_fit(int argc, char **argv)
     rc = 0;
 done:
     nf_flow_free(f);
+    nf_recipe_free(recipe);
     return rc;
 }

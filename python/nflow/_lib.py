@@ -84,7 +84,6 @@ NF_OK = 0
 NF_ERR_INVALID, NF_ERR_FORMAT = 2, 4
 STATUS_NAMES = {0: "NF_OK", 1: "NF_ERR_NOMEM", 2: "NF_ERR_INVALID", 3: "NF_ERR_IO", 4: "NF_ERR_FORMAT",
                 5: "NF_ERR_CHECKSUM", 6: "NF_ERR_NONFINITE", 7: "NF_ERR_DIMENSION", 8: "NF_ERR_UNSUPPORTED"}
-ORDERS = {"natural": 0, "reversed": 1, "random": 2}
 
 c_float_p = POINTER(c_float)
 c_double_p = POINTER(c_double)
@@ -212,10 +211,8 @@ _declare("nf_flow_checkpoint_failures", c_int, flow_p, POINTER(c_char_p))
 _declare("nf_kl_options_init", None, POINTER(nf_kl_options), c_size_t)
 _declare("nf_flow_distill_converge", _S, flow_p, flow_p, POINTER(nf_kl_options), c_int, c_double,
          POINTER(nf_kl_progress))
-_declare("nf_flow_student_config_sized", None, flow_p, c_int, POINTER(nf_config), c_size_t)
 _declare("nf_flow_create_student", _S, POINTER(flow_p), flow_p, POINTER(nf_config))
 _declare("nf_threads_usable", c_int, c_char_p, c_size_t)
-_declare("nf_flow_student_model", c_int, flow_p, c_int)
 _declare("nf_flow_distill_options_sized", None, flow_p, c_size_t, POINTER(nf_train_options), c_size_t)
 _declare("nf_flow_distill_redrawn", c_size_t, flow_p)
 _declare("nf_flow_count_far_from_data", c_size_t, flow_p, c_float_p, c_size_t)
@@ -296,4 +293,5 @@ _declare("nf_recipe_resolve_sized", _S, recipe_p, data_p, POINTER(nf_config), c_
          c_size_t, POINTER(c_int))
 _declare("nf_recipe_summary", c_size_t, data_p, POINTER(nf_config), POINTER(nf_train_options), c_int, c_char_p,
          c_size_t)
+_declare("nf_recipe_student_sized", _S, recipe_p, flow_p, c_int, POINTER(nf_config), c_size_t)
 _declare("nf_flow_race_table", c_size_t, flow_p, c_char_p, c_size_t)

@@ -1146,12 +1146,12 @@ class Flow:
         """Probability density distillation: trains this Flow (the student) to
         minimise KL(student || teacher) on its own samples; the teacher (a
         Flow, e.g. a MAF fitted to data) is not changed. Builds the student as
-        `nflow distill` does unless warm_start (the library's
-        nf_flow_create_student: model None: nf_flow_student_model's, 'iaf-mog'
-        for a teacher with a MoG base, else 'iaf' (always 'iaf' when reverse
-        KL runs), sized from the teacher
-        where layers, hidden, hidden_layers are None, starting as the
-        teacher's Gaussian fit). Then, as `nflow distill`: maximum
+        `nflow distill` does unless warm_start (nf_recipe_student and
+        nf_flow_create_student: model None: 'iaf-mog' for a teacher with a
+        MoG base, else 'iaf' (always 'iaf' when reverse KL runs), sized from
+        the teacher, the Flow's options that are not their defaults (layers,
+        hidden, activation, ...) over it, starting as the teacher's Gaussian
+        fit). Then, as `nflow distill`: maximum
         likelihood on `samples` fresh teacher samples (None: 8 x the
         teacher's training rows, 50,000 to 1,000,000, at most what the teacher's
         training visited; 0: none) for `epochs`
@@ -1195,22 +1195,19 @@ class Flow:
         max_time = 0.0 if max_time is None else float(max_time)
         if patience < 1 or not max_time >= 0:
             raise ValueError("patience >= 1 and max_time >= 0 are required")
-        if not warm:
-            if self.model is not None:
-                model_id = _choice("model", self.model, _lib.MODELS)
-            else:  # the library's choice: iaf-mog for a MoG teacher, iaf where reverse KL runs
-                model_id = lib.nf_flow_student_model(t, int(reverse))
-            cfg = _lib.nf_config()
-            lib.nf_flow_student_config_sized(t, model_id, ctypes.byref(cfg), ctypes.sizeof(cfg))
-            for name in ("layers", "hidden", "hidden_layers"):
-                if getattr(self, name) is not None:
-                    setattr(cfg, name, _int(getattr(self, name), name))
-            cfg.order = _choice("order", self.order, _lib.ORDERS)
+        if not warm:  # the library's student (nf_recipe_student) with this Flow's options over it
+            cfg, r = _lib.nf_config(), self._recipe()
+            try:
+                st = lib.nf_recipe_student_sized(r, t, int(reverse), ctypes.byref(cfg), ctypes.sizeof(cfg))
+            finally:
+                lib.nf_recipe_free(r)
+            if st == _lib.NF_ERR_INVALID:
+                raise ValueError(lib.nf_last_error().decode(errors="replace"))
             cfg.seed = _seed(self.seed)
             f = _lib.flow_p()
             _check(lib.nf_flow_create_student(ctypes.byref(f), t, ctypes.byref(cfg)))
             self._set_flow(f)
-            self.model_ = _MODEL_NAMES[model_id]
+            self.model_ = _MODEL_NAMES[cfg.model]
             self.history_ = []
         first, second = sorted((self, teacher), key=id)
         with first._lock, second._lock:

@@ -424,3 +424,24 @@ nf_status nf_recipe_resume_sized(const nf_recipe *r, const char *checkpoint_path
     sized_write(opt, opt_size, &o, sizeof o);
     return NF_OK;
 }
+
+nf_status nf_recipe_student_sized(const nf_recipe *r, const nf_flow *teacher, int reverse_kl, nf_config *cfg,
+                                  size_t cfg_size)
+{
+    if (!r || !teacher || !cfg)
+        return nf_fail(NF_ERR_INVALID, "nf_recipe_student: NULL argument");
+    nf_status st = sized_check(&(nf_config){.struct_size = cfg_size}, sizeof(nf_config), CONFIG_SIZE_1, "nf_config");
+    if (st)
+        return st;
+    if (r->set[O_MODEL] && r->value[O_MODEL] < 0)
+        return nf_fail(NF_ERR_INVALID, "model auto: a student is one model (iaf, iaf-mog, realnvp, nice, maf)");
+    nf_model m = r->set[O_MODEL] ? (nf_model)r->value[O_MODEL] : nf_flow_student_model(teacher, reverse_kl);
+    if (reverse_kl && m == NF_MODEL_IAF_MOG)
+        return nf_fail(NF_ERR_INVALID, "iaf-mog cannot be trained by reverse KL: its base's draws are not "
+                                       "reparameterisable; use iaf");
+    nf_config c;
+    nf_flow_student_config(teacher, m, &c);
+    apply_shape(r, &c);
+    sized_write(cfg, cfg_size, &c, sizeof c);
+    return NF_OK;
+}
