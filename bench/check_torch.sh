@@ -119,7 +119,8 @@ np.save(sys.argv[1] + "/img.npy", np.clip(imgs, 0, 255).astype(np.uint8))
 np.save(sys.argv[1] + "/img_eval.npy", (np.clip(imgs[:60], 0, 255) + rng.uniform(0, 0.99, (60, 16, 8, 2)))
         .reshape(60, -1).astype(np.float32))
 EOF
-for spec in "glow --levels 2" "glow --levels 3 --hidden-layers 2" "realnvp-ms --levels 2 --hidden-layers 0"; do
+for spec in "glow --levels 2" "glow --levels 3 --hidden-layers 2" "realnvp-ms --levels 2 --hidden-layers 0" \
+    "glow --levels 2 --tail-weight 0.5" "realnvp-ms --levels 2 --tail-weight 0"; do
     name=$(echo "$spec" | tr ' ' '_' | tr -d -)
     m="$work/$name.nfm"
     # shellcheck disable=SC2086 # $spec: the model and its options

@@ -105,9 +105,16 @@ def read_image_model(path):
         p_off += n_p
         s_off += n_s
         i += 1
+    floor = 0.0  # the weight of the floor N(0, I) of the standardised values (src/flow/gaussian_fit.c)
+    if secs[i].tag == "gaussian_fit":
+        if tr.get(path, secs[i], "identity", tr.TYPE_I64, optional=True) != 1:
+            raise tr.ModelFileError("%s: a Gaussian fit other than the identity floor: not checked here" % path)
+        floor = tr.get(path, secs[i], "tail_weight", tr.TYPE_F64)
+        i += 1
     if secs[i].tag != "parameters":
         raise tr.ModelFileError("%s: section '%s' before the parameters: not checked here" % (path, secs[i].tag))
     params = tr.get(path, secs[i], "values", tr.TYPE_F32S, p_off).astype(np.float64)
+    layers.append({"tag": "floor", "weight": floor})
     return dim, layers, params
 
 
@@ -149,8 +156,15 @@ def image_log_prob(dim, layers, params, x):
     x = torch.as_tensor(x, dtype=torch.float64)
     p = torch.as_tensor(params)
     ldj = torch.zeros(x.shape[0], dtype=torch.float64)
+    floor = None  # log N(0, I) of the standardised values with the Jacobian so far
     for L in layers:
         tag = L["tag"]
+        if tag == "floor":
+            w = L["weight"]
+            flow = -0.5 * (x * x).sum(1) - 0.5 * dim * LOG2PI + ldj
+            if w > 0:  # the model's density: (1 - w) p_flow + w floor
+                flow = torch.logaddexp(math.log1p(-w) + flow, math.log(w) + floor)
+            return flow.numpy()
         if tag == "bounds":
             lo, hi = torch.as_tensor(L["lo"]), torch.as_tensor(L["hi"])
             both = torch.isfinite(lo) & torch.isfinite(hi)
@@ -162,6 +176,7 @@ def image_log_prob(dim, layers, params, x):
         elif tag == "standardize":
             x = (x - torch.as_tensor(L["mean"])) / torch.as_tensor(L["std"])
             ldj = ldj - float(np.log(L["std"]).sum())
+            floor = -0.5 * (x * x).sum(1) - 0.5 * dim * LOG2PI + ldj
         elif tag == "permutation":
             x = x[:, torch.as_tensor(L["perm"])]
         elif tag == "actnorm":
@@ -199,7 +214,7 @@ def image_log_prob(dim, layers, params, x):
             z = torch.where(cond, xa, (xa - mu) * torch.exp(-a))
             ldj = ldj - torch.where(cond, torch.zeros_like(a), a).sum(1)
             x = torch.cat([z, x[:, active:]], 1)
-    return (-0.5 * (x * x).sum(1) - 0.5 * dim * LOG2PI + ldj).numpy()
+    raise AssertionError("read_image_model ends the layers with the floor")
 
 
 def cmd_check(args):

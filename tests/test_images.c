@@ -387,11 +387,102 @@ static void test_image_grid(void)
     free(x);
 }
 
+/* An image model's floor: the density is (1 - w) p_flow + w N(0, I) of the
+ * standardised values (after the logit, its Jacobian counted), which
+ * nf_flow_gaussian_log_prob gives, checked here against the formula; it
+ * bounds how low a row can score; a model file keeps it; a model built
+ * with weight 0 has none. */
+static void test_image_floor(void)
+{
+    const int n = 160;
+    float *x = blobs(n);
+    CHECK(x != NULL);
+    nf_data_options o;
+    nf_data_options_default(&o);
+    o.image_shape[0] = o.image_shape[1] = SIDE, o.image_shape[2] = 1;
+    o.val_fraction = o.test_fraction = 0;
+    nf_data *d = NULL;
+    CHECK(nf_data_from_arrays(&d, x, NULL, (size_t)n, PIX, 0, NULL, NULL, 0, &o) == NF_OK, "%s", nf_last_error());
+    nf_config cfg, got;
+    nf_train_options opt;
+    CHECK(nf_data_defaults(d, "glow", &cfg, &opt) == NF_OK, "%s", nf_last_error());
+    CHECK(cfg.tail_weight == 1e-6, "the image models' default floor weight %g", cfg.tail_weight);
+    cfg.layers = 2;
+    cfg.hidden = 8;
+    nf_flow *plain = NULL, *mixed = NULL, *loaded = NULL;
+    cfg.tail_weight = 0;
+    CHECK(nf_flow_create_for_data(&plain, d, &cfg) == NF_OK, "%s", nf_last_error());
+    const double w = 0.25;
+    cfg.tail_weight = w;
+    CHECK(nf_flow_create_for_data(&mixed, d, &cfg) == NF_OK, "%s", nf_last_error());
+    opt.max_epochs = 2;
+    opt.batch = 16;
+    CHECK(nf_flow_fit(plain, d, &opt, NULL) == NF_OK, "%s", nf_last_error());
+    CHECK(plain->n_params == mixed->n_params && plain->n_state == mixed->n_state, "the two models differ");
+    memcpy(mixed->params, plain->params, sizeof(real) * plain->n_params); /* the trained flow, and actnorm's state */
+    memcpy(mixed->state, plain->state, sizeof(real) * plain->n_state);
+    const int rows = 20;
+    float probe[20 * PIX];
+    memcpy(probe, x, sizeof probe);
+    for (int j = 0; j < PIX; j++) /* a row the flow has never seen: the pixel range's far corners */
+        probe[(size_t)(rows - 1) * PIX + j] = j % 2 ? 255.9f : 0.01f;
+    double lp0[20], lpw[20], lg[20], lg_plain[20];
+    CHECK(nf_flow_log_prob(plain, probe, rows, lp0) == NF_OK && nf_flow_log_prob(mixed, probe, rows, lpw) == NF_OK &&
+          nf_flow_gaussian_log_prob(mixed, probe, rows, lg) == NF_OK, "%s", nf_last_error());
+    CHECK(nf_flow_gaussian_log_prob(plain, probe, rows, lg_plain) == NF_ERR_UNSUPPORTED, "weight 0: no floor");
+    double lo[PIX], hi[PIX];
+    CHECK(nf_flow_get_bounds(mixed, lo, hi) == 1, "an image model's logit");
+    const double *mean, *std;
+    standardize_get(mixed->layers[flow_first(mixed)], &mean, &std);
+    for (int r = 0; r < rows; r++) {
+        double want = 0; /* N(0, I) of the standardised logits, with both maps' Jacobians */
+        for (int j = 0; j < PIX; j++) {
+            double v = probe[(size_t)r * PIX + j], a = v - lo[j], b = hi[j] - v;
+            double y = (log(a) - log(b) - mean[j]) / std[j];
+            want += -0.5 * y * y - 0.91893853320467274178 + log(hi[j] - lo[j]) - log(a) - log(b) - log(std[j]);
+        }
+        CHECK(fabs(lg[r] - want) <= 1e-4 * (1 + fabs(want)), "row %d: floor %.6f, the formula %.6f", r, lg[r], want);
+        double m = fmax(log1p(-w) + lp0[r], log(w) + lg[r]);
+        double mix = m + log(exp(log1p(-w) + lp0[r] - m) + exp(log(w) + lg[r] - m));
+        CHECK(fabs(lpw[r] - mix) <= 1e-6 * (1 + fabs(mix)), "row %d: %.6f, the mixture %.6f", r, lpw[r], mix);
+        CHECK(lpw[r] >= log(w) + lg[r] - 1e-9 * fabs(lg[r]), "row %d: below the floor", r);
+    }
+    CHECK(lp0[rows - 1] < log(w) + lg[rows - 1], "the far row: the flow (%.1f) above the floor (%.1f)?",
+          lp0[rows - 1], log(w) + lg[rows - 1]);
+    /* a model file keeps the floor; nf_flow_get_config reports its weight */
+    char dir[] = "/tmp/nflow_test_floor_XXXXXX", path[64];
+    CHECK(mkdtemp(dir) != NULL);
+    snprintf(path, sizeof path, "%s/m.nfm", dir);
+    double again[20];
+    CHECK(nf_flow_save(mixed, path) == NF_OK && nf_flow_load(&loaded, path) == NF_OK, "%s", nf_last_error());
+    CHECK(nf_flow_log_prob(loaded, probe, rows, again) == NF_OK && !memcmp(again, lpw, sizeof again),
+          "the floor not kept by the file");
+    nf_config_default(&got, NF_MODEL_MAF, 1);
+    CHECK(nf_flow_get_config(loaded, &got) == NF_OK && got.tail_weight == w, "config tail weight %g",
+          got.tail_weight);
+    nf_flow_free(loaded);
+    loaded = NULL;
+    CHECK(nf_flow_save(plain, path) == NF_OK && nf_flow_load(&loaded, path) == NF_OK, "%s", nf_last_error());
+    CHECK(nf_flow_get_config(loaded, &got) == NF_OK && got.tail_weight == 0, "weight 0 read back as %g",
+          got.tail_weight);
+    char text[4096];
+    nf_flow_describe(mixed, text, sizeof text);
+    CHECK(strstr(text, "N(0, I) of the standardised values") != NULL, "describe: %s", text);
+    unlink(path);
+    rmdir(dir);
+    nf_flow_free(loaded);
+    nf_flow_free(plain);
+    nf_flow_free(mixed);
+    nf_data_free(d);
+    free(x);
+}
+
 int main(void)
 {
     RUN(test_images_recognised);
     RUN(test_image_models);
     RUN(test_labelled_images);
     RUN(test_image_grid);
+    RUN(test_image_floor);
     TEST_SUMMARY("test_images");
 }

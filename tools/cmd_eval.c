@@ -132,7 +132,8 @@ int cmd_eval(int argc, char **argv)
             printf("bits per dimension: %.4f (8-bit images of %d x %d x %d)\n", nf_flow_bits_per_dim(f, mean), shape[0],
                    shape[1], shape[2]);
         if (below >= 0)
-            printf("rows below the model's Gaussian fit: %ld of %zu\n", below, rows);
+            printf("rows below the model's %s: %ld of %zu\n", nf_flow_image_shape(f, NULL) ? "floor (N(0, I) of the "
+                   "standardised logits)" : "Gaussian fit", below, rows);
         if (outside && isfinite(two_se_in))
             printf("rows outside the model's bounds: %zu of %zu (log-density -inf); mean log-likelihood of the %zu "
                    "inside: %.4f +- %.4f nats\n", outside, rows, rows - outside, mean_in, two_se_in);

@@ -361,7 +361,8 @@ class Flow:
                     gmm (default: 1 to 64, chosen on the validation rows)
         batch_norm, actnorm   after every MADE or coupling
         whiten      start from the full-covariance Gaussian fit (default True)
-        tail_weight the Gaussian fit's weight in the density, a floor under the tails (1e-3)
+        tail_weight the Gaussian fit's weight in the density, a floor under the tails (1e-3; an image
+                    model's floor is N(0, I) of its standardised logits, weight 1e-6)
         scale_bound affine log-scales bounded by B tanh(a / B); 0: unbounded (3)
         bins, tail_bound  the splines of nsf, nsf-ar: bins (8) on [-tail_bound, tail_bound] (3)
         bounds      columns on an interval or a half-line: {column: (lo, hi)} (0-based columns

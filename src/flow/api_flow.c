@@ -108,7 +108,7 @@ nf_status nf_flow_log_prob(nf_flow *f, const float *x, size_t rows, double *log_
 nf_status nf_flow_gaussian_log_prob(nf_flow *f, const float *x, size_t rows, double *log_prob)
 {
     nf_status st = ready(f, x, rows);
-    if (!st && !f->fit.chol)
+    if (!st && !flow_has_fit(f))
         st = nf_fail(NF_ERR_UNSUPPORTED, "the model has no Gaussian fit (trained without whitening)");
     if (st || !rows || (st = flow_reserve(f, chunk_rows(f, rows))))
         return st;
@@ -203,7 +203,7 @@ nf_status nf_flow_sample_tempered(nf_flow *f, const float *context, size_t rows,
     /* The fit is of x's marginal: a conditional model's samples come from
      * the flow alone, so that none ignores its context (the floor stays in
      * the densities, w of their mass; src/flow/gaussian_fit.c). */
-    int mix = f->fit.chol && f->fit.tail_weight > 0, draw_fit = mix && !f->context_dim, p = f->dim;
+    int mix = flow_has_fit(f) && f->fit.tail_weight > 0, draw_fit = mix && !f->context_dim, p = f->dim;
     int *picked = mix ? malloc(sizeof(int) * SAMPLE_CHUNK) : NULL;
     real *drawn = mix ? malloc(sizeof(real) * SAMPLE_CHUNK * p) : NULL;
     real *drawn_context = mix && f->context_dim ? malloc(sizeof(real) * SAMPLE_CHUNK * f->context_dim) : NULL;

@@ -64,10 +64,12 @@ typedef struct flow_work {
 
 /* The Gaussian fit (src/flow/gaussian_fit.c): lower Cholesky factor of the
  * standardised covariance (dim x dim) or NULL, sum log diag, and its
- * weight in the model's density. */
+ * weight in the model's density; identity: the fit is N(0, I) of the
+ * standardised values (an image model's floor), chol NULL. */
 typedef struct flow_fit {
     real *chol;
     double log_det, tail_weight;
+    int identity;
 } flow_fit;
 
 struct nf_flow {

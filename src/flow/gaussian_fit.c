@@ -14,7 +14,13 @@
  * bijection; sampling draws from the mixture, except a conditional
  * model's: the fit is of x's marginal, and a draw from it would ignore the
  * context, so those samples come from the flow alone (at most w of the
- * density's mass differs from the sampler's). */
+ * density's mass differs from the sampler's).
+ *
+ * An image model's floor is N(0, I) of its standardised values instead
+ * (the identity fit; after the logit of the bounds, whose Jacobian it
+ * counts): no factor of dim^2 values to keep, and as the logit bounds
+ * those values, the floor bounds how low an image can score, where a Glow
+ * once gave a rare validation image -1e12 nats and lost that epoch. */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -37,8 +43,20 @@ nf_status flow_gauss_set(nf_flow *f, const double *chol, double tail_weight)
     for (size_t i = 0; i < p; i++)
         f->fit.log_det += log(f->fit.chol[i * p + i]);
     f->fit.tail_weight = tail_weight;
+    f->fit.identity = 0;
     return NF_OK;
 }
+
+void flow_gauss_identity(nf_flow *f, double tail_weight)
+{
+    free(f->fit.chol);
+    f->fit.chol = NULL;
+    f->fit.log_det = 0;
+    f->fit.tail_weight = tail_weight;
+    f->fit.identity = 1;
+}
+
+int flow_has_fit(const nf_flow *f) { return f->fit.chol || f->fit.identity; }
 
 /* The same for one row in double throughout: a finite row far out (3e38
  * over a std below 1) overflows float in its standardised value or in z,
@@ -51,9 +69,9 @@ static double gauss_log_prob_double(const nf_flow *f, const real *x, const doubl
     double acc = 0, log_std = 0;
     for (int i = 0; i < p; i++) { /* forward substitution: R z = y */
         double v = ((double)x[i] - mean[i]) / std[i];
-        for (int j = 0; j < i; j++)
+        for (int j = 0; j < i && f->fit.chol; j++)
             v -= (double)f->fit.chol[(size_t)i * p + j] * z[j];
-        z[i] = v / (double)f->fit.chol[(size_t)i * p + i];
+        z[i] = f->fit.chol ? v / (double)f->fit.chol[(size_t)i * p + i] : v;
         acc += z[i] * z[i];
         log_std += log(std[i]);
     }
@@ -85,7 +103,8 @@ void flow_gauss_log_prob(nf_flow *f, int rows, const real *x, double *out)
         for (int i = 0; i < p; i++)
             scratch[(size_t)r * p + i] = (real)((x[(size_t)r * p + i] - mean[i]) / std[i]);
     /* z = R^-1 y for every row: Z = Y R^-T */
-    k_triangular(1, 0, 0, 1, 0, rows, p, f->fit.chol, p, scratch, p);
+    if (f->fit.chol)
+        k_triangular(1, 0, 0, 1, 0, rows, p, f->fit.chol, p, scratch, p);
     base_log_prob(&standard_normal, rows, p, scratch, out);
     double *z = NULL; /* only for rows far out: rare */
     for (int r = 0; r < rows; r++) {
@@ -107,7 +126,7 @@ static double log_sum_exp(double a, double b)
 
 void flow_mix_tail(nf_flow *f, int rows, const real *x, double *logp)
 {
-    if (!f->fit.chol || !(f->fit.tail_weight > 0))
+    if (!flow_has_fit(f) || !(f->fit.tail_weight > 0))
         return;
     double *lg = f->work.ldj; /* free after the pass */
     flow_gauss_log_prob(f, rows, x, lg);
@@ -131,7 +150,8 @@ void flow_gauss_draw(const nf_flow *f, int rows, const real *u, real *x)
     const double *mean, *std;
     standardize_get(f->layers[flow_first(f)], &mean, &std);
     memcpy(x, u, sizeof(real) * rows * p);
-    k_triangular(0, 0, 0, 1, 0, rows, p, f->fit.chol, p, x, p); /* X = U R^T */
+    if (f->fit.chol)
+        k_triangular(0, 0, 0, 1, 0, rows, p, f->fit.chol, p, x, p); /* X = U R^T */
     for (int r = 0; r < rows; r++)
         for (int i = 0; i < p; i++)
             x[(size_t)r * p + i] = (real)(mean[i] + std[i] * x[(size_t)r * p + i]);

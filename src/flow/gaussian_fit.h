@@ -7,6 +7,12 @@
 /* The Gaussian fit (src/flow/gaussian_fit.c). set copies the lower Cholesky
  * factor chol (dim x dim, double) and the tail weight. */
 nf_status flow_gauss_set(nf_flow *f, const double *chol, double tail_weight);
+/* The standard normal of the standardised values as the fit, no factor
+ * kept: an image model's floor (its dimensions make a Cholesky factor
+ * large, and its per-channel standardisation is the fit's scale). */
+void flow_gauss_identity(nf_flow *f, double tail_weight);
+/* Whether the flow has a fit (a factor, or the identity). */
+int flow_has_fit(const nf_flow *f);
 /* log N(x; fit) per row (rows <= max_rows; uses dbuf[0]). */
 void flow_gauss_log_prob(nf_flow *f, int rows, const real *x, double *out);
 /* logp (the flow's log-densities of rows x) -> the model's: the mixture

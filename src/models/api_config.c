@@ -6,6 +6,7 @@
 
 #include "core/error.h"
 #include "flow/flow.h"
+#include "flow/gaussian_fit.h"
 #include "core/kern.h"
 #include "core/sized.h"
 #include "models/api_autoregressive.h"
@@ -92,7 +93,10 @@ void nf_config_init(nf_config *cfg, size_t struct_size, nf_model model, int dim)
         c.hidden = 32;
         c.hidden_layers = 1;
         c.whiten = 0;
-        c.tail_weight = 0;
+        /* the floor N(0, I) of the standardised values (src/flow/gaussian_fit.c):
+         * its weight caps a rare image's cost at its density + log w, and is
+         * small enough that a grid of samples holds none of its noise */
+        c.tail_weight = 1e-6;
     }
     if (model == NF_MODEL_GMM) { /* the mixture's own covariances; its number chosen on the data */
         c.components = 0;
@@ -252,6 +256,8 @@ nf_status nf_flow_create(nf_flow **out, const nf_config *cfg)
         nf_flow_free(f);
         return st;
     }
+    if (image && cfg->tail_weight > 0)
+        flow_gauss_identity(f, cfg->tail_weight);
     f->has_config = 1;
     f->config = *cfg;
     f->config.whiten = cfg->whiten || gaussian;

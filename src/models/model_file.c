@@ -21,13 +21,17 @@ static const char *const activation_names[] = {"relu", "tanh"};
 static const char *const order_names[] = {"natural", "reversed", "random"};
 static const char *const partition_names[] = {"halves", "even_odd", "mask"};
 
-/* The Gaussian fit of a whitened model (src/flow/gaussian_fit.c). */
+/* The Gaussian fit of a whitened model, or an image model's identity
+ * floor (src/flow/gaussian_fit.c). */
 static nf_status gauss_save(const nf_flow *f, mf_writer *w)
 {
-    if (!f->fit.chol)
+    if (!flow_has_fit(f))
         return NF_OK;
     nf_status st = mf_begin(w, "gaussian_fit");
-    if (!st) st = mf_put_f32s(w, "cholesky", f->fit.chol, (size_t)f->dim * f->dim);
+    if (!st && f->fit.identity)
+        st = mf_put_i64(w, "identity", 1);
+    else if (!st)
+        st = mf_put_f32s(w, "cholesky", f->fit.chol, (size_t)f->dim * f->dim);
     if (!st) st = mf_put_f64(w, "tail_weight", f->fit.tail_weight);
     return st;
 }
@@ -37,12 +41,21 @@ static nf_status gauss_load(const mf_file *mf, const mf_section *s, nf_flow *f)
     size_t p = (size_t)f->dim;
     const float *c;
     double w;
-    nf_status st = mf_get_f32s(mf, s, "cholesky", p * p, &c, NULL);
-    if (!st) st = mf_get_f64(mf, s, "tail_weight", &w);
+    int64_t identity = 0;
+    nf_status st = mf_get_f64(mf, s, "tail_weight", &w);
+    if (!st && mf_has(s, "identity") && (st = mf_get_i64(mf, s, "identity", &identity)) == NF_OK && identity != 1)
+        st = nf_fail(NF_ERR_FORMAT, "%s: section 'gaussian_fit': identity %lld is not 1", mf_path(mf),
+                     (long long)identity);
+    if (!st && !identity)
+        st = mf_get_f32s(mf, s, "cholesky", p * p, &c, NULL);
     if (st)
         return st;
     if (!(w >= 0 && w < 1))
         return nf_fail(NF_ERR_FORMAT, "%s: section 'gaussian_fit': tail_weight %g out of range [0, 1)", mf_path(mf), w);
+    if (identity) {
+        flow_gauss_identity(f, w);
+        return NF_OK;
+    }
     double *d = malloc(sizeof(double) * p * p);
     if (!d)
         return nf_fail(NF_ERR_NOMEM, "out of memory");
@@ -534,8 +547,10 @@ static nf_status read_flow(const mf_file *mf, nf_flow **out)
         st = gmm_load(mf, mf_section_at(mf, i++), f->dim, &f->gmm);
     if (!st && i < ns && strcmp(mf_section_tag(mf_section_at(mf, i)), "gaussian_fit") == 0)
         st = gauss_load(mf, mf_section_at(mf, i++), f);
-    if (!st && f->fit.chol)
+    if (!st && flow_has_fit(f))
         f->config.tail_weight = f->fit.tail_weight;
+    else if (!st && f->has_config && model_is_image(f->config.model))
+        f->config.tail_weight = 0; /* written before image models had a floor */
     if (!st)
         st = flow_allocate_params(f);
     if (!st && f->n_params != (size_t)n_params)
@@ -632,9 +647,9 @@ size_t nf_flow_describe(const nf_flow *f, char *buf, size_t size)
             c->random_degrees ? ", random degrees" : "", c->batch_norm ? ", batch norm" : "");
     if (f->fit.chol && c->model != NF_MODEL_GAUSSIAN) /* fitted from data, not merely configured */
         OUT("first layer: whitening of the training covariance (linear LU, trained on)\n");
-    if (f->fit.chol && f->fit.tail_weight > 0)
-        OUT("density: %g x flow + %g x the Gaussian fit (a floor under the tails)\n", 1 - f->fit.tail_weight,
-            f->fit.tail_weight);
+    if (flow_has_fit(f) && f->fit.tail_weight > 0)
+        OUT("density: %g x flow + %g x %s (a floor under the tails)\n", 1 - f->fit.tail_weight, f->fit.tail_weight,
+            f->fit.identity ? "N(0, I) of the standardised values" : "the Gaussian fit");
     OUT("dimension: %d\n", f->dim);
     if (f->record.image[0])
         OUT("images: %d x %d x %d of 8-bit values (dequantised, then RealNVP's logit with alpha 0.05 as its "

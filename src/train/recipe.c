@@ -72,8 +72,8 @@ static const option_def defs[O_COUNT] = {
     [O_NO_WHITEN] = {"no-whiten", FLAG,
                      "start from the identity, not from the Gaussian fit (no whitening layer, no tail floor)"},
     [O_TAIL_WEIGHT] = {"tail-weight", NF_OPTION_REAL, 0, 1, 0, 1, NULL,
-                       "weight of the Gaussian fit in the density, a floor under the tails (default 1e-3; 0: the "
-                       "flow alone)"},
+                       "weight of the Gaussian fit in the density, a floor under the tails (default 1e-3; image "
+                       "models: N(0, I) of the standardised logits, 1e-6; 0: the flow alone)"},
     [O_SCALE_BOUND] = {"scale-bound", NF_OPTION_REAL, 0, NF_MAX_LOG_SCALE_BOUND, 0, 1, NULL,
                        "affine layers' (and the splines' shifts) log-scales: B tanh(a / B); 0: unbounded (default "
                        "3)"},
