@@ -52,9 +52,14 @@ frame "$t/bounds.nfm" "$c/model/maf-bounds"
 # an image model (glow: squeeze, per-channel actnorm, 1x1 convolution, image couplings, split), 32 images of 4 x 4
 { printf '\0\0\10\3\0\0\0\40\0\0\0\4\0\0\0\4'; i=0; while [ $i -lt 512 ]; do
     printf "\\$(printf %o $((i * 37 % 251)))"; i=$((i + 1)); done; } > "$t/img-idx3-ubyte"
+# (the second level's 1 x 1 x 8 image: actnorm and the 1x1 convolution keep their block of 8; no floor)
 "$nflow" train --data "$t/img-idx3-ubyte" --model glow --steps 1 --channels 2 --epochs 1 --threads 1 --quiet \
-    --out "$t/glow.nfm"
+    --tail-weight 0 --out "$t/glow.nfm"
 frame "$t/glow.nfm" "$c/model/glow"
+# the same with the floor (since revision 9: gaussian_fit's identity key)
+"$nflow" train --data "$t/img-idx3-ubyte" --model glow --steps 1 --channels 2 --epochs 1 --threads 1 --quiet \
+    --tail-weight 0.01 --out "$t/glow-floor.nfm"
+frame "$t/glow-floor.nfm" "$c/model/glow-floor"
 # checkpoints of training on exactly the harness's data (64 banana rows, seed 1)
 # shellcheck disable=SC2086
 "$nflow" train --data "$t/d.csv" --model maf $small --checkpoint "$t/ck.nfc" --out "$t/ck.nfm"

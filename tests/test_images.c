@@ -477,6 +477,44 @@ static void test_image_floor(void)
     free(x);
 }
 
+/* A glow whose last level works on a 1 x 1 image (4 x 4 images, two
+ * levels: 1 x 1 x 8 after the second squeeze): its actnorm and 1x1
+ * convolution hold a block of 8 of the row's 16 values, which the file
+ * must say (it once left the keys out, and the reader took a block of 16:
+ * the model could not be read back). */
+static void test_one_pixel_level(void)
+{
+    enum { S = 4, P = S * S, ROWS = 64 };
+    float x[ROWS * P];
+    for (int i = 0; i < ROWS * P; i++)
+        x[i] = (float)(i * 37 % 251);
+    nf_data_options o;
+    nf_data_options_default(&o);
+    o.image_shape[0] = o.image_shape[1] = S, o.image_shape[2] = 1;
+    nf_data *d = NULL;
+    CHECK(nf_data_from_arrays(&d, x, NULL, ROWS, P, 0, NULL, NULL, 0, &o) == NF_OK, "%s", nf_last_error());
+    nf_config cfg;
+    nf_train_options opt;
+    CHECK(nf_data_defaults(d, "glow", &cfg, &opt) == NF_OK, "%s", nf_last_error());
+    cfg.layers = 1;
+    cfg.hidden = 2;
+    nf_flow *f = NULL, *g = NULL;
+    CHECK(cfg.levels == 2 && nf_flow_create_for_data(&f, d, &cfg) == NF_OK, "%s", nf_last_error());
+    char dir[] = "/tmp/nflow_test_pixel_XXXXXX", path[64];
+    CHECK(mkdtemp(dir) != NULL);
+    snprintf(path, sizeof path, "%s/m.nfm", dir);
+    double a[4], b[4];
+    CHECK(nf_flow_save(f, path) == NF_OK, "%s", nf_last_error());
+    CHECK(nf_flow_load(&g, path) == NF_OK, "%s", nf_last_error());
+    CHECK(nf_flow_log_prob(f, x, 4, a) == NF_OK && nf_flow_log_prob(g, x, 4, b) == NF_OK && !memcmp(a, b, sizeof a),
+          "not the same densities read back");
+    unlink(path);
+    rmdir(dir);
+    nf_flow_free(f);
+    nf_flow_free(g);
+    nf_data_free(d);
+}
+
 int main(void)
 {
     RUN(test_images_recognised);
@@ -484,5 +522,6 @@ int main(void)
     RUN(test_labelled_images);
     RUN(test_image_grid);
     RUN(test_image_floor);
+    RUN(test_one_pixel_level);
     TEST_SUMMARY("test_images");
 }

@@ -206,8 +206,10 @@ static nf_status save(const layer *l, mf_writer *w)
     nf_status st = mf_begin(w, l->ops->tag);
     if (!st) st = mf_put_i32s(w, "perm", v, n);
     if (!st) st = mf_put_i32s(w, "sign", v + n, n);
-    if (!st && s->pixels > 1) st = mf_put_i64(w, "pixels", s->pixels);
-    if (!st && s->pixels > 1) st = mf_put_i64(w, "block", s->n);
+    /* absent: one block of dim values; a 1 x 1 image's channels after a split are fewer */
+    int blocks = s->pixels > 1 || s->n != l->dim;
+    if (!st && blocks) st = mf_put_i64(w, "pixels", s->pixels);
+    if (!st && blocks) st = mf_put_i64(w, "block", s->n);
     free(v);
     return st;
 }
