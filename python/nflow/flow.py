@@ -160,10 +160,10 @@ def _rows(X, name, dim=None, images=False):
     return a
 
 
-def _context_rows(C, name, width=None):
+def _context_rows(C, name, width=None, rows=None, of="X"):
     """A context array as a C-contiguous float32 (rows, width) array, checked
     as _rows checks data; a 1-D array is one column (a value per row), a
-    single number one row of one column."""
+    single number one row of one column; rows: as many as `of` has."""
     a = np.asarray(C)
     if a.ndim < 2:
         a = a.reshape(-1, 1)
@@ -173,6 +173,8 @@ def _context_rows(C, name, width=None):
     if width is not None and c.shape[1] != width:
         raise ValueError("%s has %d column%s, the model takes %d context value%s per row" %
                          (name, c.shape[1], "" if c.shape[1] == 1 else "s", width, "" if width == 1 else "s"))
+    if rows is not None and c.shape[0] != rows:
+        raise ValueError("%s has %d rows, %s has %d: one context row per row of %s" % (name, c.shape[0], of, rows, of))
     return c
 
 
@@ -499,16 +501,12 @@ class Flow:
         if not nc:
             raise ValueError("this model is not conditional (it takes no context): leave context out")
         if self.label_classes_:  # fit with labels=: the context is their one-hot code
-            y = _context_rows(context, "context (class labels)", 1)
+            y = _context_rows(context, "context", 1, rows, of)  # class labels
             c = np.empty((y.shape[0], nc), np.float32)
             if y.shape[0] and lib.nf_flow_context_of_labels(self._f, _fptr(y), y.shape[0], _fptr(c)):
                 raise ValueError(lib.nf_last_error().decode(errors="replace"))
-        else:
-            c = _context_rows(context, "context", nc)
-        if rows is not None and c.shape[0] != rows:
-            raise ValueError("context has %d rows, %s has %d: one context row per row of %s" %
-                             (c.shape[0], of, rows, of))
-        return c
+            return c
+        return _context_rows(context, "context", nc, rows, of)
 
     @property
     def label_classes_(self):
@@ -702,10 +700,7 @@ class Flow:
         if context is not None:
             if nc_model == 0:
                 raise ValueError("context: the model trained further (warm_start) is not conditional")
-            c = _context_rows(context, "context", nc_model)
-            if c.shape[0] != x.shape[0]:
-                raise ValueError("context has %d rows, X has %d: one context row per row of X" %
-                                 (c.shape[0], x.shape[0]))
+            c = _context_rows(context, "context", nc_model, x.shape[0])
         elif nc_model:
             raise ValueError("the model trained further (warm_start) is conditional on %d context value%s per row: "
                              "pass context=" % (nc_model, "" if nc_model == 1 else "s"))
@@ -714,10 +709,7 @@ class Flow:
                 raise ValueError("context_val without context: the model is conditional only when fit gets context=")
             if not val_given:
                 raise ValueError("context_val without X_val: give X_val, the rows it is the context of")
-            cv = _context_rows(context_val, "context_val", c.shape[1])
-            if cv.shape[0] != xv.shape[0]:
-                raise ValueError("context_val has %d rows, X_val has %d: one context row per row of X_val" %
-                                 (cv.shape[0], xv.shape[0]))
+            cv = _context_rows(context_val, "context_val", c.shape[1], xv.shape[0], "X_val")
         elif val_given and c is not None:
             raise ValueError("X_val needs context_val, the context of its rows, for a conditional model")
         nc = 0 if c is None else c.shape[1]
