@@ -97,9 +97,10 @@ $(BUILD)/libnflow_dbl.a: $(DBL_OBJ)
 	ar rcs $@ $^
 
 # SONAME libnflow.so.1: a new major version is a new name; only the
-# NF_API symbols are exported (-fvisibility=hidden elsewhere)
-$(BUILD)/libnflow.so: $(LIB_OBJ) Makefile
-	$(CC) -shared -Wl,-soname,libnflow.so.$(NF_SOVERSION) -o $@ $(LIB_OBJ) $(LDLIBS)
+# NF_API symbols are exported (-fvisibility=hidden elsewhere, and
+# src/libnflow.map for the kernels' ifuncs)
+$(BUILD)/libnflow.so: $(LIB_OBJ) Makefile src/libnflow.map
+	$(CC) -shared -Wl,-soname,libnflow.so.$(NF_SOVERSION) -Wl,--version-script=src/libnflow.map -o $@ $(LIB_OBJ) $(LDLIBS)
 
 # The ABI against abi/libnflow.abi (scripts/abi_check.sh, libabigail):
 # an incompatible change fails unless NF_SOVERSION changes with it.
