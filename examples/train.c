@@ -1,13 +1,14 @@
 /* What `nflow train --data FILE --out MODEL` does, in a handful of library
  * calls: the data prepared as the tool prepares it (10% validation and 10%
  * test rows split off), the sizes that fit them, the race among models
- * that picks and trains one (early stopping), the test log-likelihood, the
- * model saved. With the same
+ * that picks and trains one (early stopping) with the tool's progress
+ * lines, the test log-likelihood, the model saved. With the same
  * seed (1) it writes the model file the tool writes. Built by `make` as
  * build/train, or against an installed nflow:
  *   cc train.c $(pkg-config --cflags --libs nflow) -o train
  *   ./train data.csv model.nfm */
 #include <stdio.h>
+#include <unistd.h>
 
 #include "nflow.h"
 
@@ -21,6 +22,7 @@ int main(int argc, char **argv)
     nf_data_options_default(&data_options);
     nf_data *data = NULL;
     nf_flow *flow = NULL;
+    nf_progress *shown = NULL;
     nf_config config;
     nf_train_options options;
     nf_train_result result;
@@ -28,7 +30,14 @@ int main(int argc, char **argv)
     int rc = 1;
     if (nf_data_read(&data, argv[1], NULL, NULL, &data_options) ||
         nf_data_defaults(data, NULL, &config, &options) || /* the batch and epochs that fit the data */
-        nf_flow_fit_auto(&flow, data, &options, 0, &result) || /* the race: maf-mog, maf, nsf-ar, made-mog */
+        nf_progress_create(&shown, nf_progress_flags(isatty(2), NULL, 0), "train: ", 0)) {
+        fprintf(stderr, "train: %s\n", nf_last_error());
+        goto done;
+    }
+    nf_progress_attach(shown, &options); /* epoch lines on stderr, as nflow train's */
+    nf_status trained = nf_flow_fit_auto(&flow, data, &options, 0, &result); /* the race: maf-mog, maf, nsf-ar, made-mog */
+    nf_progress_finish(shown);
+    if (trained ||
         nf_flow_get_config(flow, &config) ||
         nf_flow_mean_log_prob(flow, data, NF_PART_TEST, 0, NULL, &test, &two_stderr) ||
         nf_flow_save(flow, argv[2])) {
@@ -39,6 +48,7 @@ int main(int argc, char **argv)
            nf_model_name(config.model), result.epochs, result.best_epoch, test, two_stderr, argv[2]);
     rc = 0;
 done:
+    nf_progress_free(shown);
     nf_flow_free(flow);
     nf_data_free(data);
     return rc;

@@ -678,6 +678,58 @@ NF_API nf_status nf_flow_evaluate_test(nf_flow *f, const float *x, size_t rows, 
 NF_API nf_status nf_flow_evaluate_test_given(nf_flow *f, const float *x, const float *context, size_t rows,
                                              double *mean_log_lik, double *two_stderr);
 
+/* ---- training's progress, shown to people --------------------------------- */
+
+/* What `nflow train` shows on standard error while it trains, for any
+ * program: after each epoch the line
+ *   epoch   12  train   -12.3456  val   -12.4567  best   -12.4000  (2 bad)     3.4s
+ * (a terminal's rewritten in place; a log's every 10th epoch, or every
+ * epoch once they take 5 s or more), within an epoch that runs long a
+ * bar with rows/s and the time left (in the epoch; with max_seconds, also
+ * in the run), the race's candidates (nf_flow_fit_auto), and the first
+ * checkpoint that could not be written. Flags: */
+enum {
+    NF_PROGRESS_QUIET = 1,        /* no lines or bar: only the checkpoint warning */
+    NF_PROGRESS_REWRITE = 2,      /* a terminal: each line rewrites the last ("\r") */
+    NF_PROGRESS_BAR = 4,          /* the bar, once an epoch has run a second */
+    NF_PROGRESS_BAR_AT_ONCE = 8,  /* the bar from an epoch's first call */
+    NF_PROGRESS_EVERY_EPOCH = 16, /* a log's line after every epoch */
+    NF_PROGRESS_MARK_BEST = 32    /* reverse KL: "  *" after the lowest KL so far (a run that keeps it) */
+};
+typedef struct nf_progress nf_progress;
+/* `nflow train`'s flags for a stream that is (or not) a terminal: REWRITE
+ * and BAR on a terminal; the environment's NFLOW_PROGRESS=always draws
+ * the bar from the first call anywhere, =never draws none; another value
+ * than auto or empty is taken as auto, and *warning (when not NULL) gets
+ * a sentence saying so ("" otherwise; size bytes at most). */
+NF_API int nf_progress_flags(int terminal, char *warning, size_t size);
+/* A display that writes to standard error, each message after `prefix`
+ * ("nflow train: "; NULL: ""), with the bar as wide as stderr's terminal
+ * (else COLUMNS, else 80 columns). Training stops (the callback returns
+ * 1) once max_seconds have passed since nf_progress_attach (0: no limit). */
+NF_API nf_status nf_progress_create(nf_progress **out, int flags, const char *prefix, double max_seconds);
+/* Writes through `write` instead (a binding's stream), the bar fitted to
+ * `columns` (0: 80). */
+NF_API void nf_progress_set_output(nf_progress *p, void (*write)(const char *text, void *user), void *user,
+                                   int columns);
+NF_API void nf_progress_free(nf_progress *p);
+/* Makes opt's progress callback this display's, with calls within epochs
+ * as often as the bar or max_seconds needs them; starts the clock. */
+NF_API void nf_progress_attach(nf_progress *p, nf_train_options *opt);
+/* The callback itself (`progress` is the nf_progress), for a program with
+ * a callback of its own to call from it: draws, and returns 1 once
+ * max_seconds have passed. */
+NF_API int nf_progress_show(const nf_train_progress *tp, void *progress);
+/* The same for reverse-KL training (nf_kl_options' progress: set
+ * progress to this and user to the nf_progress): the line
+ *   step    300  KL   0.01234 +- 0.00210  cross-entropy   2.34567  entropy   2.33333      1.2s
+ * (two standard errors), rewritten on a terminal; 1 once max_seconds
+ * have passed since nf_progress_create. */
+struct nf_kl_progress; /* under "reverse-KL training and distillation" */
+NF_API int nf_progress_show_kl(const struct nf_kl_progress *kp, void *progress);
+/* After training: erases the bar, or ends the line being rewritten. */
+NF_API void nf_progress_finish(nf_progress *p);
+
 /* ---- the training recipe: data prepared as `nflow train` prepares it ----- */
 /* nflow train, Python's Flow.fit and a C program share these calls: with
  * the same data, options and seed they train the same bits.
@@ -861,6 +913,13 @@ static inline nf_status nf_flow_race_entry(const nf_flow *f, int i, nf_race_entr
 /* The race's table in words, a line per candidate, the winner last (what
  * `nflow train` prints): its length; buf gets as much as fits. */
 NF_API size_t nf_flow_race_table(const nf_flow *f, char *buf, size_t size);
+/* What a model was built and trained with, as one JSON object (`nflow
+ * train --json`'s "config"): the model kind and sizes from its
+ * configuration (nf_flow_get_config), the training options from opt (NULL:
+ * the defaults), e.g. {"model": "maf", "layers": 5, "hidden": 100, ...,
+ * "batch": 256, "lr": 0.001, ...}; "null" for a flow built layer by
+ * layer. Its length; buf gets as much as fits. */
+NF_API size_t nf_flow_config_json(const nf_flow *f, const nf_train_options *opt, char *buf, size_t size);
 
 /* ---- the recipe's options by name ---------------------------------------- */
 /* The model and training options of `nflow train` (its flags) and of the

@@ -53,6 +53,7 @@ run_ok "build examples/train.c with pkg-config" cc -std=c11 -o "$t/train" "$root
 "$t/prefix/bin/nflow" toy banana --n 400 --seed 2 --out "$t/banana.csv" >/dev/null || bad "toy"
 run_ok "examples/train.c runs" env OMP_NUM_THREADS=1 "$t/train" "$t/banana.csv" "$t/example.nfm"
 grep -q "test log-likelihood" "$t/out.txt" && ok || bad "examples/train.c: $(cat "$t/out.txt")"
+grep -q "^epoch  *[0-9]*0  train  *-*[0-9.]*  val " "$t/err.txt" && ok || bad "examples/train.c: no progress lines: $(cat "$t/err.txt")"
 run_ok "nflow train, the same data" "$t/prefix/bin/nflow" train --data "$t/banana.csv" --out "$t/tool.nfm" --threads 1 \
     --quiet
 same "examples/train.c and nflow train: one model file" "$t/example.nfm" "$t/tool.nfm"

@@ -270,6 +270,37 @@ static void test_race_table(void)
     nf_data_free(d);
 }
 
+/* nf_flow_config_json: the configuration's fields and the options', the
+ * length snprintf's way, "null" for a flow built layer by layer. */
+static void test_config_json(void)
+{
+    nf_config cfg;
+    nf_config_default(&cfg, NF_MODEL_REALNVP, 3);
+    cfg.layers = 3;
+    cfg.hidden = 24;
+    nf_flow *f = NULL, *custom = NULL;
+    CHECK(nf_flow_create(&f, &cfg) == NF_OK, "%s", nf_last_error());
+    nf_train_options opt;
+    nf_train_options_default(&opt);
+    opt.batch = 77;
+    opt.lr = 0.0025;
+    char js[1024], small[16];
+    size_t len = nf_flow_config_json(f, &opt, js, sizeof js);
+    CHECK(len == strlen(js) && js[0] == '{' && js[len - 1] == '}', "%s", js);
+    static const char *const want[] = {"{\"model\": \"realnvp\", \"layers\": 3, \"hidden\": 24, ",
+                                       "\"batch\": 77, \"lr\": 0.0025, ", "\"partition\": \"", "\"image_shape\": [0, 0, 0]}"};
+    for (size_t i = 0; i < sizeof want / sizeof want[0]; i++)
+        CHECK(strstr(js, want[i]), "%s lacks %s", js, want[i]);
+    CHECK(nf_flow_config_json(f, &opt, small, sizeof small) == len && strlen(small) == sizeof small - 1);
+    nf_flow_config_json(f, NULL, js, sizeof js);
+    CHECK(strstr(js, "\"batch\": ") && !strstr(js, "\"batch\": 77"), "NULL options: the defaults: %s", js);
+    CHECK(nf_flow_new(&custom, 2, NF_BASE_NORMAL) == NF_OK && nf_flow_add_linear_lu(custom, 2) == NF_OK &&
+          nf_flow_finalize(custom, 1) == NF_OK);
+    CHECK(nf_flow_config_json(custom, &opt, js, sizeof js) == 4 && !strcmp(js, "null"), "%s", js);
+    nf_flow_free(f);
+    nf_flow_free(custom);
+}
+
 /* A student's configuration: the library's for the teacher where the
  * recipe sets nothing, the options set over it, the refusals. */
 static void test_student(void)
@@ -327,5 +358,6 @@ int main(void)
     RUN(test_resume);
     RUN(test_race_table);
     RUN(test_student);
+    RUN(test_config_json);
     TEST_SUMMARY("test_recipe");
 }

@@ -8,7 +8,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
-#include <sys/ioctl.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -50,12 +49,30 @@ void cli_print_help(const cli_command *cmd)
     printf("  %-22s %s\n", "--help", "show this help");
 }
 
-static cli_option *find(cli_command *cmd, const char *name, size_t len)
+/* The option --name (len characters): the command's own, else (with
+ * cmd->recipe) the library's recipe option of that name as the entry
+ * *spare (its name in key, 64 bytes); NULL when neither. */
+static cli_option *find(cli_command *cmd, const char *name, size_t len, cli_option *spare, char *key)
 {
     for (cli_option *o = cmd->options; o->name; o++)
         if (strlen(o->name) == len && strncmp(o->name, name, len) == 0)
             return o;
-    return NULL;
+    if (!cmd->recipe || len >= 64)
+        return NULL;
+    snprintf(key, 64, "%.*s", (int)len, name);
+    if (nf_recipe_option_index(key) < 0)
+        return NULL;
+    *spare = (cli_option){key, OPT_RECIPE, cmd->recipe, NULL, 0};
+    return spare;
+}
+
+/* Whether the option takes no value: a flag of the tool's or of the recipe's. */
+static int is_flag(const cli_option *o)
+{
+    nf_recipe_option spec;
+    return o->type == OPT_FLAG ||
+           (o->type == OPT_RECIPE && nf_recipe_option_get(nf_recipe_option_index(o->name), &spec) == NF_OK &&
+            spec.kind == NF_OPTION_FLAG);
 }
 
 /* The values of every numeric option, by name: one rule for every command
@@ -152,36 +169,16 @@ static int parse_value(cli_command *cmd, cli_option *o, const char *s)
         }
         break;
     case OPT_FLAG:
+        *(int *)o->value = 1;
         break;
     }
-    return 0;
-}
-
-/* An option of the library's recipe (cmd->recipe): the text goes to
- * nf_recipe_set, which checks it ("hidden: 0 out of range 1..65536").
- * Returns 0, EXIT_USAGE, or -1 when `name` is none of them. */
-static int recipe_option(cli_command *cmd, const char *name, size_t len, const char *eq, int argc, char **argv,
-                         int *i)
-{
-    char key[64];
-    nf_recipe_option o;
-    snprintf(key, sizeof key, "%.*s", (int)(len < sizeof key ? len : sizeof key - 1), name);
-    int k = nf_recipe_option_index(key);
-    if (k < 0 || len >= sizeof key || nf_recipe_option_get(k, &o))
-        return -1;
-    const char *v = o.kind == NF_OPTION_FLAG ? "1" : eq ? eq + 1 : *i + 1 < argc ? argv[++*i] : NULL;
-    if (o.kind == NF_OPTION_FLAG && eq)
-        return fprintf(stderr, "nflow %s: --%s takes no value\n", cmd->name, key), EXIT_USAGE;
-    if (!v)
-        return fprintf(stderr, "nflow %s: --%s needs a value\n", cmd->name, key), EXIT_USAGE;
-    if (nf_recipe_set(cmd->recipe, key, v))
-        return fprintf(stderr, "nflow %s: --%s\n", cmd->name, nf_last_error()), EXIT_USAGE;
     return 0;
 }
 
 int cli_parse(cli_command *cmd, int argc, char **argv)
 {
     int npos = 0;
+    char key[64];
     for (int i = 0; i < argc; i++) {
         const char *a = argv[i];
         if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
@@ -199,30 +196,18 @@ int cli_parse(cli_command *cmd, int argc, char **argv)
         }
         const char *name = a + 2, *eq = strchr(name, '=');
         size_t len = eq ? (size_t)(eq - name) : strlen(name);
-        cli_option *o = find(cmd, name, len);
-        if (!o && cmd->recipe) {
-            int rc = recipe_option(cmd, name, len, eq, argc, argv, &i);
-            if (rc != -1) {
-                if (rc)
-                    return rc;
-                continue;
-            }
-        }
+        cli_option spare, *o = find(cmd, name, len, &spare, key);
         if (!o) {
             fprintf(stderr, "nflow %s: unknown option '%.*s' (see nflow %s --help)\n", cmd->name, (int)len + 2, a,
                     cmd->name);
             return EXIT_USAGE;
         }
         o->seen = 1;
-        if (o->type == OPT_FLAG) {
-            if (eq) {
-                fprintf(stderr, "nflow %s: --%s takes no value\n", cmd->name, o->name);
-                return EXIT_USAGE;
-            }
-            *(int *)o->value = 1;
-            continue;
+        if (is_flag(o) && eq) {
+            fprintf(stderr, "nflow %s: --%s takes no value\n", cmd->name, o->name);
+            return EXIT_USAGE;
         }
-        const char *v = eq ? eq + 1 : (i + 1 < argc ? argv[++i] : NULL);
+        const char *v = is_flag(o) ? "1" : eq ? eq + 1 : (i + 1 < argc ? argv[++i] : NULL);
         if (!v) {
             fprintf(stderr, "nflow %s: --%s needs a value\n", cmd->name, o->name);
             return EXIT_USAGE;
@@ -328,81 +313,6 @@ int cli_check_writable(const char *cmd, const char *path)
 }
 
 int cli_tty(void) { return isatty(fileno(stderr)); }
-
-int cli_progress_bar(const char *cmd)
-{
-    const char *v = getenv("NFLOW_PROGRESS");
-    if (v && !strcmp(v, "always"))
-        return 2;
-    if (v && !strcmp(v, "never"))
-        return 0;
-    if (v && *v && strcmp(v, "auto"))
-        fprintf(stderr, "nflow %s: warning: NFLOW_PROGRESS=%s: not always, never or auto; taken as auto\n", cmd, v);
-    return cli_tty();
-}
-
-int cli_term_columns(void)
-{
-    struct winsize ws;
-    if (ioctl(fileno(stderr), TIOCGWINSZ, &ws) == 0 && ws.ws_col > 0)
-        return ws.ws_col;
-    const char *c = getenv("COLUMNS");
-    char *end;
-    long n = c ? strtol(c, &end, 10) : 0;
-    return c && *c && !*end && n > 0 && n <= 10000 ? (int)n : 80;
-}
-
-void cli_draw_bar(const char *label, double fraction, const char *tail, const char *extra)
-{
-    enum { MAX_BAR = 30, MIN_BAR = 10 };
-    char line[512];
-    int width = cli_term_columns() - 1; /* the last column would wrap on some terminals */
-    if (width > (int)sizeof line - 1)
-        width = (int)sizeof line - 1;
-    if (width < 1)
-        width = 1;
-    if (!(fraction >= 0))
-        fraction = 0;
-    if (fraction > 1)
-        fraction = 1;
-    int pct = (int)(100 * fraction);
-    /* the bar from MAX_BAR cells down to MIN_BAR; then no bar; then no extra, and cut */
-    int text = snprintf(NULL, 0, "%s %3d%%  %s%s", label, pct, tail, extra);
-    int cells = width - text - 3; /* " [" and "]" */
-    if (cells > MAX_BAR)
-        cells = MAX_BAR;
-    if (cells >= MIN_BAR) {
-        int filled = (int)(cells * fraction), k = snprintf(line, sizeof line, "%s [", label);
-        for (int i = 0; i < cells; i++)
-            line[k++] = i < filled ? '#' : '.';
-        snprintf(line + k, sizeof line - (size_t)k, "] %3d%%  %s%s", pct, tail, extra);
-    } else {
-        snprintf(line, sizeof line, "%s %3d%%  %s%s", label, pct, tail, text <= width ? extra : "");
-    }
-    if ((int)strlen(line) > width)
-        line[width] = '\0';
-    fprintf(stderr, "\r%s\033[K", line);
-    fflush(stderr);
-}
-
-void cli_erase_bar(void)
-{
-    fputs("\r\033[K", stderr);
-    fflush(stderr);
-}
-
-void cli_format_duration(double seconds, char *buf, size_t size)
-{
-    if (!(seconds >= 0) || seconds > 1e8) {
-        snprintf(buf, size, "-:--");
-        return;
-    }
-    long s = (long)(seconds + 0.5);
-    if (s >= 3600)
-        snprintf(buf, size, "%ld:%02ld:%02ld", s / 3600, s / 60 % 60, s % 60);
-    else
-        snprintf(buf, size, "%ld:%02ld", s / 60, s % 60);
-}
 
 void cli_mean_two_stderr(const double *v, size_t n, double *mean, double *two_stderr)
 {

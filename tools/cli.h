@@ -84,24 +84,6 @@ void cli_mean_two_stderr(const double *v, size_t n, double *mean, double *two_st
 const char *cli_nats(double v, char *buf, size_t size);
 /* Whether stderr is a terminal (progress lines). */
 int cli_tty(void);
-/* Whether to draw a progress bar on stderr: 2 for NFLOW_PROGRESS=always
- * (draw it from the start), 0 for never; auto, empty or unset: 1 (draw it
- * once a stretch runs long) when stderr is a terminal, else 0. Another
- * value is warned about (`nflow CMD: warning: ...`) and taken as auto. */
-int cli_progress_bar(const char *cmd);
-/* The width of the terminal on stderr; when it is not one (or does not
- * say), COLUMNS, else 80. */
-int cli_term_columns(void);
-/* Draws "\r<label> [#####.....] PCT%  <tail><extra>\033[K" on stderr,
- * within the terminal's width less one column: the bar narrows (to 10
- * cells), then disappears, then `extra`, then the tail is cut. */
-void cli_draw_bar(const char *label, double fraction, const char *tail, const char *extra);
-/* "\r\033[K": erases the line a bar was drawn on. */
-void cli_erase_bar(void);
-/* Seconds as m:ss, or h:mm:ss from an hour on; "-:--" when not finite or
- * negative. */
-void cli_format_duration(double seconds, char *buf, size_t size);
-
 /* Restarts the tool once, before anything else, with what OpenMP and
  * OpenBLAS read only as they load: OMP_WAIT_POLICY=passive (threads that
  * sleep at barriers rather than spin, so a machine shared with other work

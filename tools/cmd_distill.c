@@ -9,27 +9,19 @@
 #include "extras/nflow_extras.h"
 #include "cli.h"
 
+/* Each check's line (the library's display: 4096 fresh samples, the same
+ * draws every time, marked when the best so far: the student kept); the
+ * steps run, for the report. */
 typedef struct progress_state {
-    int quiet;
-    double best; /* the lowest check KL so far */
-    int steps;   /* of the last check */
+    nf_progress *shown;
+    int steps;
 } progress_state;
 
-/* Each check's figures (4096 fresh samples, the same draws every time),
- * marked when the best so far: the student kept. */
 static int show_progress(const nf_kl_progress *p, void *user)
 {
     progress_state *s = user;
     s->steps = p->step;
-    int better = p->kl < s->best;
-    if (better)
-        s->best = p->kl;
-    if (!s->quiet) {
-        fprintf(stderr, "step %6d  KL %9.5f +- %.5f  cross-entropy %9.5f  entropy %9.5f  %7.1fs%s\n", p->step, p->kl,
-                2 * p->kl_stderr, p->cross_entropy, p->entropy, p->seconds, better ? "  *" : "");
-        fflush(stderr);
-    }
-    return 0;
+    return nf_progress_show_kl(p, s->shown);
 }
 
 /* The maximum-likelihood phase's epochs, on standard error. */
@@ -117,6 +109,7 @@ int cmd_distill(int argc, char **argv)
     nf_kl_options_default(&kopt);
     kopt.steps = 100000; /* the most: training stops when the student stops improving */
     int ml_epochs = 0; /* 0: nf_flow_distill_options' */
+    progress_state ps = {NULL, 0};
     nf_recipe *recipe; /* the student's model and sizes: nf_recipe_student builds its configuration */
     if (nf_recipe_create(&recipe))
         return cli_fail("distill", NF_ERR_NOMEM);
@@ -259,7 +252,10 @@ int cmd_distill(int argc, char **argv)
     topt.seed = seed;
     topt.progress = show_epoch;
     topt.user = &ms;
-    progress_state ps = {quiet || json, INFINITY, 0};
+    if ((st = nf_progress_create(&ps.shown, quiet || json ? NF_PROGRESS_QUIET : NF_PROGRESS_MARK_BEST, NULL, 0))) {
+        cli_fail("distill", st);
+        goto done;
+    }
     kopt.seed = seed;
     kopt.context = nc ? ctx.values : NULL; /* the library gives the student the teacher's context standardisation */
     kopt.context_rows = ctx.rows;
@@ -381,6 +377,7 @@ int cmd_distill(int argc, char **argv)
                         "larger student (--layers, --hidden) or a lower --lr\n", data_path);
     rc = 0;
 done:
+    nf_progress_free(ps.shown);
     free(x);
     free(ls);
     free(lt);

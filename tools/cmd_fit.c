@@ -8,24 +8,9 @@
 #include "extras/nflow_extras.h"
 #include "cli.h"
 
-typedef struct fit_progress {
-    int tty, quiet;
-} fit_progress;
-
-static int show_progress(const nf_kl_progress *p, void *user)
-{
-    const fit_progress *s = user;
-    if (!s->quiet) {
-        fprintf(stderr, "%sstep %6d  KL %10.4f +- %.4f  cross-entropy %10.4f  entropy %8.4f  %6.1fs%s",
-                s->tty ? "\r" : "", p->step, p->kl, p->kl_stderr, p->cross_entropy, p->entropy, p->seconds,
-                s->tty ? "   " : "\n");
-        fflush(stderr);
-    }
-    return 0;
-}
-
 int cmd_fit(int argc, char **argv)
 {
+    nf_progress *shown = NULL;
     const char *target = NULL, *model = "iaf", *out = NULL, *plot = NULL;
     int threads = 0, json = 0, quiet = 0;
     uint64_t seed = 1;
@@ -99,20 +84,23 @@ int cmd_fit(int argc, char **argv)
     nf_recipe_apply(recipe, &cfg, NULL);
     cfg.seed = seed;
     kopt.seed = seed;
-    fit_progress ps = {cli_tty(), quiet};
-    kopt.progress = show_progress;
-    kopt.user = &ps;
+    /* the library's display: a line per check, redrawn on a terminal */
+    nf_status st = nf_progress_create(&shown, quiet ? NF_PROGRESS_QUIET : cli_tty() ? NF_PROGRESS_REWRITE : 0, NULL, 0);
+    if (st) {
+        cli_fail("fit", st);
+        goto done;
+    }
+    kopt.progress = nf_progress_show_kl;
+    kopt.user = shown;
     nf_kl_progress last = {0};
     const double zero[2] = {0, 0}, one[2] = {1, 1};
-    nf_status st;
     /* no data to standardise by: the target's own coordinates */
     if ((st = nf_flow_create(&f, &cfg)) || (st = nf_flow_set_standardization(f, zero, one))) {
         cli_fail("fit", st);
         goto done;
     }
     st = nf_flow_fit_target(f, nf_target_callback, (void *)target, &kopt, &last);
-    if (ps.tty && !quiet)
-        fputc('\n', stderr);
+    nf_progress_finish(shown);
     if (st) {
         cli_error("fit", "%s; no model written", nf_last_error());
         goto done;
@@ -138,6 +126,7 @@ int cmd_fit(int argc, char **argv)
     }
     rc = 0;
 done:
+    nf_progress_free(shown);
     nf_flow_free(f);
     nf_recipe_free(recipe);
     return rc;

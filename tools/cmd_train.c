@@ -10,89 +10,6 @@
 #include "cli.h"
 #include "dist.h"
 
-typedef struct progress_state {
-    int tty, quiet;
-    double max_seconds; /* stop after the epoch that passes it (0: no limit) */
-    double started;     /* this invocation's start: a resumed run gets its own budget */
-    /* the bar within an epoch (cli_progress_bar): 0 none; 1 once an epoch
-     * has run BAR_AFTER seconds (a terminal); 2 from its first call */
-    int bar, max_epochs;
-    int bar_shown;        /* the bar is on the current line */
-    int line_open;        /* a terminal's epoch line ("\r...", no newline) is on the current line */
-    int ref_epoch;        /* rows/s over the epoch so far: its rows and time at its start, */
-    size_t ref_rows;      /* or at its first call when the start was not seen */
-    double ref_time;
-    double last_end;      /* when the last epoch ended (0: none yet in this run) */
-    double epoch_seconds; /* the last whole epoch, validation included (0: none yet) */
-    int checkpoint_warned; /* a checkpoint failed and the user was told */
-} progress_state;
-
-enum { BAR_AFTER = 1 }; /* seconds: shorter epochs keep the terminal's one line */
-
-/* One line, redrawn within an epoch that runs long:
- *   epoch    3 [#########...........]  47%  41230 rows/s  0:04 left (run 1:50)
- * rows/s over the epoch so far, and the time left in the epoch at that
- * pace; with --max-time, also in the run: to the end of the epoch that
- * passes the limit (or of the last of --epochs), whole epochs as long as
- * the last one (early stopping can end it sooner). */
-
-static void draw_bar(progress_state *s, const nf_train_progress *p)
-{
-    double now = cli_seconds();
-    if (s->ref_epoch != p->epoch) {
-        s->ref_epoch = p->epoch;
-        s->ref_rows = p->rows_done;
-        s->ref_time = now;
-    }
-    if (s->bar == 1 && now - s->ref_time < BAR_AFTER)
-        return;
-    double rate = p->rows_done > s->ref_rows && now > s->ref_time
-                      ? (double)(p->rows_done - s->ref_rows) / (now - s->ref_time) : NAN;
-    double left = (double)(p->rows_per_epoch - p->rows_done) / rate;
-    char label[32], tail[96], extra[64] = "", t_left[32], t_run[32];
-    snprintf(label, sizeof label, "epoch %4d", p->epoch);
-    cli_format_duration(left, t_left, sizeof t_left);
-    if (isfinite(rate))
-        snprintf(tail, sizeof tail, "%.0f rows/s  %s left", rate, t_left);
-    else
-        snprintf(tail, sizeof tail, "- rows/s  %s left", t_left);
-    if (s->max_seconds > 0 && isfinite(left)) {
-        double end = now - s->started + left; /* of this epoch, in this run's seconds */
-        double len = s->epoch_seconds > 0 ? s->epoch_seconds : (double)p->rows_per_epoch / rate;
-        double more = end < s->max_seconds ? ceil((s->max_seconds - end) / len) : 0;
-        if (more > s->max_epochs - p->epoch)
-            more = s->max_epochs - p->epoch;
-        double run_left = left + (more > 0 ? more : 0) * len, cap = s->max_seconds - (now - s->started);
-        cli_format_duration(run_left < cap ? run_left : cap > 0 ? cap : 0, t_run, sizeof t_run);
-        snprintf(extra, sizeof extra, " (run %s)", t_run);
-    }
-    if (s->line_open) { /* the last epoch's line stays, above the bar */
-        fputc('\n', stderr);
-        s->line_open = 0;
-    }
-    cli_draw_bar(label, (double)p->rows_done / (double)p->rows_per_epoch, tail, extra);
-    s->bar_shown = 1;
-}
-
-/* The first checkpoint that cannot be written is reported as it happens
- * (on its own line, even with --quiet): training goes on without it. */
-static void warn_checkpoint(progress_state *s, const nf_train_progress *p)
-{
-    if (p->checkpoint_failures == 0 || s->checkpoint_warned)
-        return;
-    s->checkpoint_warned = 1;
-    if (s->bar_shown) {
-        cli_erase_bar();
-        s->bar_shown = 0;
-    }
-    if (s->line_open) {
-        fputc('\n', stderr);
-        s->line_open = 0;
-    }
-    fprintf(stderr, "nflow train: warning: checkpoint not written: %s; training goes on, and tries again at the next "
-                    "checkpoint\n", p->checkpoint_error);
-}
-
 /* At the end, the checkpoints that could not be written (the model is
  * written all the same: a checkpoint is insurance, not the product). */
 static void warn_checkpoints(const nf_flow *f, const char *path, const char *tail)
@@ -103,51 +20,6 @@ static void warn_checkpoints(const nf_flow *f, const char *path, const char *tai
         fprintf(stderr, "nflow train: warning: %d checkpoint%s not written (the last: %s): %s may hold an earlier "
                         "state of this run, or none%s\n",
                 failures, failures == 1 ? "" : "s", last, path, tail);
-}
-
-static int show_progress(const nf_train_progress *p, void *user)
-{
-    progress_state *s = user;
-    warn_checkpoint(s, p);
-    if (p->candidate) { /* the race: one line on a terminal, rewritten; the table follows it */
-        double now = cli_seconds();
-        if (s->tty && !s->quiet) {
-            fprintf(stderr, "\rrace: %-9s epoch %4d  val %10.4f  best %10.4f  %6.1fs   ", p->candidate, p->epoch,
-                    p->val_log_likelihood, p->best_val, now - s->started);
-            fflush(stderr);
-            s->line_open = 1;
-        }
-        return s->max_seconds > 0 && now - s->started >= s->max_seconds;
-    }
-    if (p->in_epoch) {
-        if (s->bar)
-            draw_bar(s, p);
-        /* --max-time stops inside an epoch too (an image model's is minutes
-         * long); the library keeps the parameters where it stopped when they
-         * beat the best epoch's on the validation rows */
-        return s->max_seconds > 0 && cli_seconds() - s->started >= s->max_seconds;
-    }
-    double now = cli_seconds();
-    int stop = s->max_seconds > 0 && now - s->started >= s->max_seconds;
-    if (s->last_end > 0)
-        s->epoch_seconds = now - s->last_end;
-    s->last_end = now;
-    s->ref_epoch = p->epoch + 1; /* the next epoch starts now */
-    s->ref_rows = 0;
-    s->ref_time = now;
-    if (s->bar_shown) {
-        cli_erase_bar();
-        s->bar_shown = 0;
-    }
-    /* to a log: every 10th epoch, or every epoch when epochs are slow */
-    if (s->quiet || (!s->tty && p->epoch % 10 != 0 && p->seconds < 5.0 * p->epoch))
-        return stop;
-    fprintf(stderr, "%sepoch %4d  train %10.4f  val %10.4f  best %10.4f  (%d bad)  %6.1fs%s", s->tty ? "\r" : "",
-            p->epoch, -p->train_loss, p->val_log_likelihood, p->best_val, p->bad_epochs, p->seconds,
-            s->tty ? "   " : "\n");
-    fflush(stderr);
-    s->line_open = s->tty;
-    return stop;
 }
 
 /* --resume: the model and the options that shape the run come from the
@@ -202,32 +74,6 @@ static const char *model_kind(const nf_flow *f)
     nf_config c;
     nf_config_default(&c, NF_MODEL_MAF, 1);
     return nf_flow_get_config(f, &c) == NF_OK ? nf_model_name(c.model) : "custom";
-}
-
-/* --json's "config": what the run was built and trained with, defaults
- * and data-size choices resolved (the model's own for a resumed run). */
-static void print_json_config(const nf_flow *f, const nf_train_options *o)
-{
-    nf_config c;
-    nf_config_default(&c, NF_MODEL_MAF, 1);
-    if (nf_flow_get_config(f, &c) != NF_OK) {
-        printf(", \"config\": null");
-        return;
-    }
-    static const char *const acts[] = {"relu", "tanh"}, *const parts[] = {"halves", "even_odd", "mask"},
-                             *const orders[] = {"natural", "reversed", "random"};
-    printf(", \"config\": {\"model\": \"%s\", \"layers\": %d, \"hidden\": %d, \"hidden_layers\": %d, "
-           "\"activation\": \"%s\", \"partition\": \"%s\", \"order\": \"%s\", \"random_degrees\": %d, "
-           "\"batch_norm\": %d, \"actnorm\": %d, \"components\": %d, \"bins\": %d, \"tail_bound\": %g, "
-           "\"log_scale_bound\": %g, \"whiten\": %d, \"tail_weight\": %g, \"context_dim\": %d, \"seed\": %llu, "
-           "\"batch\": %d, \"lr\": %g, \"lr_decay\": %g, \"weight_decay\": %g, \"clip\": %g, \"dropout\": %g, "
-           "\"epochs\": %d, \"patience\": %d, \"patience_steps\": %d, \"levels\": %d, \"image_shape\": [%d, %d, %d]}",
-           nf_model_name(c.model), c.layers, c.hidden, c.hidden_layers, acts[c.activation & 1],
-           parts[(unsigned)c.partition < 3 ? c.partition : 0], orders[(unsigned)c.order < 3 ? c.order : 0],
-           c.random_degrees, c.batch_norm, c.actnorm, c.components, c.bins, c.tail_bound, c.log_scale_bound,
-           c.whiten, c.tail_weight, c.context_dim, (unsigned long long)c.seed, o->batch, o->lr, o->lr_decay,
-           o->weight_decay, o->clip_norm, o->dropout, o->max_epochs, o->patience, o->patience_steps, c.levels,
-           c.image_shape[0], c.image_shape[1], c.image_shape[2]);
 }
 
 /* --json's "race", first in the object: a script that finds a top-level
@@ -446,19 +292,21 @@ int cmd_train(int argc, char **argv)
     if (ranks > 1 && !quiet)
         fprintf(stderr, "nflow train: %d processes, each its share of every batch of %d rows, %d thread%s each\n",
                 ranks, topt.batch, nf_get_threads(), nf_get_threads() == 1 ? "" : "s");
-    progress_state ps = {.tty = cli_tty(), .quiet = quiet, .max_seconds = max_time, .started = cli_seconds()};
-    ps.bar = quiet || json ? 0 : cli_progress_bar("train"); /* progress: stderr; --json: stdout */
-    ps.max_epochs = topt.max_epochs;
-    if (!resume) { /* the first epoch starts now (a resumed one may be under way) */
-        ps.ref_epoch = 1;
-        ps.ref_time = ps.started;
+    int flags = cli_tty() ? NF_PROGRESS_REWRITE : 0; /* progress: stderr; --json: stdout */
+    if (quiet)
+        flags = NF_PROGRESS_QUIET;
+    else if (!json) {
+        char warning[160];
+        flags = nf_progress_flags(cli_tty(), warning, sizeof warning);
+        if (*warning)
+            fprintf(stderr, "nflow train: warning: %s\n", warning);
     }
-    if (ps.bar)
-        topt.progress_seconds = 0.2;
-    else if (max_time > 0)
-        topt.progress_seconds = 0.5; /* for --max-time inside an epoch */
-    topt.progress = show_progress;
-    topt.user = &ps;
+    nf_progress *shown;
+    if ((st = nf_progress_create(&shown, flags, "nflow train: ", max_time))) {
+        cli_fail("train", st);
+        goto done;
+    }
+    nf_progress_attach(shown, &topt);
     nf_train_result res;
     memset(&res, 0, sizeof res); /* a run that fails to start leaves it */
     struct sigaction sa, old_int, old_term;
@@ -471,10 +319,9 @@ int cmd_train(int argc, char **argv)
     st = race ? nf_flow_fit_auto(&f, d, &topt, max_time, &res) : nf_flow_fit(f, d, &topt, &res);
     if (race && f)
         model = model_kind(f);
+    nf_progress_finish(shown);
+    nf_progress_free(shown);
     if (race && f && !quiet && !json) {
-        if (ps.line_open) /* the winner's epoch line */
-            fputc('\n', stderr);
-        ps.line_open = 0;
         char table[2048];
         nf_flow_race_table(f, table, sizeof table);
         fputs(table, stderr);
@@ -483,10 +330,6 @@ int cmd_train(int argc, char **argv)
         sigaction(SIGINT, &old_int, NULL);
         sigaction(SIGTERM, &old_term, NULL);
     }
-    if (ps.bar_shown) /* stopped within an epoch: the line above is complete */
-        cli_erase_bar();
-    else if (ps.tty && !ps.quiet)
-        fputc('\n', stderr);
     if (st) {
         warn_checkpoints(f, topt.checkpoint_path, "");
         cli_error("train", "%s; no model written", nf_last_error());
@@ -535,7 +378,9 @@ int cmd_train(int argc, char **argv)
                "\"best_epoch\": %d, \"n_train\": %zu, \"n_val\": %zu, \"n_test\": %zu, \"seconds\": %.3f",
                model, dim, n_context, nf_flow_param_count(f), res.epochs, res.best_epoch, n_train, n_val, n_test,
                res.seconds);
-        print_json_config(f, &topt);
+        char config[1024]; /* what the run was built and trained with (the model's own for a resumed run) */
+        nf_flow_config_json(f, &topt, config, sizeof config);
+        printf(", \"config\": %s", config);
         if (nf_flow_label_classes(f))
             printf(", \"label_classes\": %d", nf_flow_label_classes(f));
         cli_json_number("train_log_likelihood", s_train[0]);

@@ -295,3 +295,16 @@ _declare("nf_recipe_summary", c_size_t, data_p, POINTER(nf_config), POINTER(nf_t
          c_size_t)
 _declare("nf_recipe_student_sized", _S, recipe_p, flow_p, c_int, POINTER(nf_config), c_size_t)
 _declare("nf_flow_race_table", c_size_t, flow_p, c_char_p, c_size_t)
+NF_PROGRESS_QUIET, NF_PROGRESS_REWRITE, NF_PROGRESS_BAR, NF_PROGRESS_BAR_AT_ONCE, NF_PROGRESS_EVERY_EPOCH = 1, 2, 4, 8, 16
+NF_PROGRESS_MARK_BEST = 32
+progress_p = c_void_p  # nf_progress *, opaque
+text_fn = CFUNCTYPE(None, c_char_p, c_void_p)
+_declare("nf_progress_flags", c_int, c_int, c_char_p, c_size_t)
+_declare("nf_progress_create", _S, POINTER(progress_p), c_int, c_char_p, c_double)
+_declare("nf_progress_set_output", None, progress_p, text_fn, c_void_p, c_int)
+_declare("nf_progress_free", None, progress_p)
+_declare("nf_progress_show", c_int, POINTER(nf_train_progress), progress_p)
+_declare("nf_progress_finish", None, progress_p)
+_declare("nf_progress_attach", None, progress_p, POINTER(nf_train_options))
+_declare("nf_progress_show_kl", c_int, POINTER(nf_kl_progress), progress_p)
+_declare("nf_flow_config_json", c_size_t, flow_p, POINTER(nf_train_options), c_char_p, c_size_t)

@@ -1,9 +1,11 @@
 """The Flow class: a normalizing flow of libnflow, with NumPy arrays in and out."""
 import ctypes
 import inspect
+import json
 import math
 import operator
 import os
+import shutil
 import signal
 import sys
 import tempfile
@@ -266,6 +268,33 @@ def _choice(name, value, table):
     if key not in table:
         raise ValueError("%s: unknown value %r (one of %s)" % (name, value, ", ".join(sorted(table))))
     return table[key]
+
+
+class _Shown:
+    """nflow train's progress display (the library's nf_progress: epoch lines, the bar
+    within a long epoch on a terminal, the race's candidates), written to sys.stderr.
+    verbose 2: a line after every epoch (or check), never rewritten."""
+
+    def __init__(self, verbose, max_time, topt, more_flags=0):
+        tty = hasattr(sys.stderr, "isatty") and sys.stderr.isatty()
+        flags = more_flags | (_lib.NF_PROGRESS_EVERY_EPOCH if verbose >= 2 else lib.nf_progress_flags(int(tty), None, 0))
+        self.p = _lib.progress_p()
+        _check(lib.nf_progress_create(ctypes.byref(self.p), flags, b"nflow: ", float(max_time or 0)))
+        self._write = _lib.text_fn(lambda text, user: (sys.stderr.write(text.decode(errors="replace")),
+                                                       sys.stderr.flush()))
+        lib.nf_progress_set_output(self.p, self._write, None, shutil.get_terminal_size().columns)
+        if topt is not None:  # its clock and epochs; fit's own callback calls nf_progress_show
+            lib.nf_progress_attach(self.p, ctypes.byref(topt))
+
+    def finish(self):
+        if self.p:
+            lib.nf_progress_finish(self.p)
+        self.__del__()
+
+    def __del__(self):
+        if self.p:
+            lib.nf_progress_free(self.p)
+            self.p = None
 
 
 class _Callback:
@@ -634,8 +663,9 @@ class Flow:
         dequantize: add U[0,1) noise to the columns holding only whole
         numbers (a warning names them otherwise). warm_start: train the
         present model further (no new model, no new standardisation).
-        verbose: progress on stderr (True: like nflow train, a line rewritten
-        on a terminal, else every 10th epoch; 2: a line every epoch).
+        verbose: progress on stderr, the library's display (True: as nflow
+        train's, on a terminal a line rewritten and a bar within long
+        epochs, else every 10th epoch; 2: a line every epoch).
         callback(progress: dict) after every epoch (and within epochs every
         progress_seconds when > 0, with progress['in_epoch'] True); a true
         return value stops training. An exception raised in it (Ctrl-C
@@ -663,7 +693,8 @@ class Flow:
         Fitted attributes: model_, batch_, epochs_, best_epoch_,
         train_log_likelihood_, val_log_likelihood_, test_log_likelihood_,
         test_two_stderr_, seconds_, stopped_, n_train_, n_val_, n_test_,
-        history_ (one dict per epoch)."""
+        history_ (one dict per epoch), config_ (what the model was built and
+        trained with, defaults resolved: `nflow train --json`'s "config")."""
         seed = _seed(self.seed if seed is None else seed)
         if warm_start and not self._f:
             raise ValueError("warm_start=True: this Flow has no model to train further")
@@ -789,7 +820,7 @@ class Flow:
                 print("nflow: " + line.value.decode(errors="replace"), file=sys.stderr)
                 sys.stderr.flush()
 
-            tty = verbose and hasattr(sys.stderr, "isatty") and sys.stderr.isatty()
+            shown = _Shown(verbose, max_time, topt) if verbose else None
             guard = _Callback()
             started = time.monotonic()
             history = []
@@ -800,6 +831,8 @@ class Flow:
                      "train_log_likelihood": -p.train_loss, "val_log_likelihood": p.val_log_likelihood,
                      "best_val_log_likelihood": p.best_val, "bad_epochs": p.bad_epochs, "seconds": p.seconds,
                      "rows_done": p.rows_done, "rows_per_epoch": p.rows_per_epoch}
+                if shown:
+                    lib.nf_progress_show(ctypes.byref(p), shown.p)
                 if d["in_epoch"]:  # Ctrl-C is seen here too; the user's callback only when asked for
                     if (callback is not None and progress_seconds > 0 and callback(d)) or \
                             (max_time is not None and time.monotonic() - started >= max_time):
@@ -808,12 +841,6 @@ class Flow:
                     return False
                 history.append(d)
                 stop = max_time is not None and time.monotonic() - started >= max_time
-                if verbose and (tty or verbose >= 2 or p.epoch % 10 == 0 or p.seconds >= 5.0 * p.epoch):
-                    print("%sepoch %4d  train %10.4f  val %10.4f  best %10.4f  (%d bad)  %6.1fs%s" %
-                          ("\r" if tty and verbose < 2 else "", p.epoch, -p.train_loss, p.val_log_likelihood,
-                           p.best_val, p.bad_epochs, p.seconds, "   " if tty and verbose < 2 else "\n"),
-                          end="", file=sys.stderr)
-                    sys.stderr.flush()
                 if callback is not None and callback(d):
                     stop = True
                 if stop:
@@ -823,7 +850,8 @@ class Flow:
             c_progress = _lib.train_progress_fn(lambda p, user: guard.run(on_progress, p.contents))
             topt.progress = c_progress
             # progress within epochs, at least every half second, so that Ctrl-C stops training promptly
-            topt.progress_seconds = min(float(progress_seconds), 0.5) if progress_seconds > 0 else 0.5
+            topt.progress_seconds = min(float(progress_seconds) if progress_seconds > 0 else 0.5, 0.5,
+                                        topt.progress_seconds or 0.5)
             res = _lib.nf_train_result()
             topt.stop = ctypes.pointer(guard.stop)
             with guard, self._lock:
@@ -833,6 +861,8 @@ class Flow:
                                               float(max_time) if max_time else 0.0, ctypes.byref(res))
                 else:
                     st = lib.nf_flow_fit(f, data, ctypes.byref(topt), ctypes.byref(res))
+            if shown:
+                shown.finish()
             if race and f:
                 self._set_flow(f)
                 self.model_ = model = self._kind()
@@ -840,8 +870,6 @@ class Flow:
                     table = ctypes.create_string_buffer(4096)
                     lib.nf_flow_race_table(f, table, len(table))
                     print(table.value.decode(errors="replace"), end="", file=sys.stderr)
-            if tty and verbose < 2:
-                print(file=sys.stderr)
             self.history_ = list(self.history_) + history
             if st == _lib.NF_OK or guard.failed:
                 self.batch_ = topt.batch
@@ -853,6 +881,9 @@ class Flow:
                 self.stopped_ = bool(asked_stop) or guard.failed or bool(res.stopped)
                 self.n_train_, self.n_val_, self.n_test_ = n_train, n_val, n_test
                 self.test_log_likelihood_ = self.test_two_stderr_ = float("nan")
+                js = ctypes.create_string_buffer(1024)
+                lib.nf_flow_config_json(self._f, ctypes.byref(topt), js, len(js))
+                self.config_ = json.loads(js.value.decode())
             guard.reraise()
             _check(st)
             if n_test:
@@ -1102,19 +1133,16 @@ class Flow:
             raise ValueError("context has no rows: at least one context to train under is needed")
         return c
 
-    def _reverse_kl(self, run, opt, verbose, callback, guard):
+    def _reverse_kl(self, run, opt, verbose, callback, guard, keeps_best=False):
         history = []
-        tty = verbose and hasattr(sys.stderr, "isatty") and sys.stderr.isatty()
+        shown = _Shown(verbose, None, None, _lib.NF_PROGRESS_MARK_BEST if keeps_best else 0) if verbose else None
 
         def on_progress(p):
             d = {"step": p.step, "kl": p.kl, "kl_stderr": p.kl_stderr, "cross_entropy": p.cross_entropy,
                  "entropy": p.entropy, "seconds": p.seconds}
             history.append(d)
-            if verbose:
-                print("%sstep %6d  KL %10.5f +- %.5f  cross-entropy %10.5f  entropy %9.5f  %6.1fs%s" %
-                      ("\r" if tty and verbose < 2 else "", p.step, p.kl, 2 * p.kl_stderr, p.cross_entropy,
-                       p.entropy, p.seconds, "   " if tty and verbose < 2 else "\n"), end="", file=sys.stderr)
-                sys.stderr.flush()
+            if shown:
+                lib.nf_progress_show_kl(ctypes.byref(p), shown.p)
             return callback is not None and callback(d)
 
         c_progress = _lib.kl_progress_fn(lambda p, user: guard.run(on_progress, p.contents))
@@ -1122,8 +1150,8 @@ class Flow:
         last = _lib.nf_kl_progress()
         with guard:
             st = run(ctypes.byref(opt), ctypes.byref(last))
-        if tty and verbose < 2:
-            print(file=sys.stderr)
+        if shown:
+            shown.finish()
         self.history_ = list(self.history_) + history
         if st == _lib.NF_OK or guard.failed:
             self.steps_ = last.step
@@ -1228,7 +1256,7 @@ class Flow:
             if not reverse:
                 _check(run(None, None))
                 return self
-            return self._reverse_kl(run, opt, verbose, callback, _Callback())
+            return self._reverse_kl(run, opt, verbose, callback, _Callback(), keeps_best=True)
 
     def fit_target(self, log_prob_fn, dim=None, steps=3000, batch=512, lr=1e-3, clip_norm=100.0, seed=None,
                    progress_every=100, warm_start=False, verbose=True, callback=None, dtype=np.float64,

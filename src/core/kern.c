@@ -6,10 +6,10 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <sys/mman.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "core/cpus.h"
+#include "core/clock.h"
 
 /* The element-wise loops are built twice, for AVX2 and for any x86-64; the
  * loader picks one for the CPU it runs on (a portable binary that still
@@ -177,9 +177,7 @@ void k_adapt_threads(void)
     if (team_chosen || team_sleeps || team_max <= 1 || omp_in_parallel())
         return;
     static double last = -1;
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    double t = (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+    double t = clock_seconds();
     if (last >= 0 && t - last < ADAPT_SECONDS)
         return;
     last = t;

@@ -4,8 +4,8 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
+#include "core/clock.h"
 #include "core/error.h"
 #include "core/rng.h"
 #include "core/sized.h"
@@ -206,18 +206,12 @@ typedef struct timed_progress {
     double started, max_seconds;
 } timed_progress;
 
-static double seconds_now(void)
-{
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
-}
 
 static int timed(const nf_train_progress *p, void *user)
 {
     const timed_progress *t = user;
     int stop = t->caller->progress && t->caller->progress(p, t->caller->user);
-    return stop || (!p->in_epoch && t->max_seconds > 0 && seconds_now() - t->started >= t->max_seconds);
+    return stop || (!p->in_epoch && t->max_seconds > 0 && clock_seconds() - t->started >= t->max_seconds);
 }
 
 nf_status nf_flow_distill_run(nf_flow *student, nf_flow *teacher, const float *context, size_t context_rows,
@@ -226,7 +220,7 @@ nf_status nf_flow_distill_run(nf_flow *student, nf_flow *teacher, const float *c
 {
     if (!(max_seconds >= 0))
         return nf_fail(NF_ERR_INVALID, "distillation time limit %g: 0 (none) or more seconds", max_seconds);
-    timed_progress t = {ml, seconds_now(), max_seconds};
+    timed_progress t = {ml, clock_seconds(), max_seconds};
     nf_status st = NF_OK;
     if (ml) {
         nf_train_options o;
@@ -244,7 +238,7 @@ nf_status nf_flow_distill_run(nf_flow *student, nf_flow *teacher, const float *c
     if (!st && kl) {
         double left = 0;
         if (max_seconds > 0) { /* what the first phase left, never nothing */
-            left = max_seconds - (seconds_now() - t.started);
+            left = max_seconds - (clock_seconds() - t.started);
             left = left > 1e-3 ? left : 1e-3;
         }
         st = nf_flow_distill_converge(student, teacher, kl, patience, left, last);

@@ -7,8 +7,8 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
+#include "core/clock.h"
 #include "core/dense.h"
 #include "core/error.h"
 #include "core/kern.h"
@@ -30,12 +30,6 @@ typedef struct em {
     double *reg;     /* d: what the covariances' diagonals get */
 } em;
 
-static double now(void)
-{
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return t.tv_sec + 1e-9 * t.tv_nsec;
-}
 
 /* rows mapped through the layers (standardisation, bounds), in double. */
 static nf_status map_rows(nf_flow *f, const float *x, size_t n, double **out)
@@ -212,7 +206,7 @@ static nf_status fit_k(em *e, int k, uint64_t seed, const nf_train_options *o, d
             st = nf_fail(NF_ERR_NONFINITE, "the gmm: EM with %d components reached log-likelihood %g", k, ll);
             break;
         }
-        if (fabs(ll - prev) < tolerance || (o->stop && *o->stop) || (deadline > 0 && now() >= deadline))
+        if (fabs(ll - prev) < tolerance || (o->stop && *o->stop) || (deadline > 0 && clock_seconds() >= deadline))
             break;
         prev = ll;
         st = m_step(e, k);
@@ -225,7 +219,7 @@ static nf_status fit_k(em *e, int k, uint64_t seed, const nf_train_options *o, d
 nf_status flow_fit_gmm(nf_flow *f, const float *train, size_t n_train, const float *val, size_t n_val,
                        const nf_train_options *opt, double deadline, nf_train_result *result)
 {
-    double t0 = now();
+    double t0 = clock_seconds();
     if (!f || !f->gmm || !f->finalized)
         return nf_fail(NF_ERR_INVALID, "flow_fit_gmm: not a finalized gmm");
     if (n_train < 1 || !train)
@@ -317,7 +311,7 @@ nf_status flow_fit_gmm(nf_flow *f, const float *train, size_t n_train, const flo
             worse = 0;
         } else if (++worse == 2)
             break;
-        if ((opt->stop && *opt->stop) || (deadline > 0 && now() >= deadline)) {
+        if ((opt->stop && *opt->stop) || (deadline > 0 && clock_seconds() >= deadline)) {
             stopped = opt->stop && *opt->stop;
             break;
         }
@@ -347,7 +341,7 @@ nf_status flow_fit_gmm(nf_flow *f, const float *train, size_t n_train, const flo
         result->best_epoch = best_it;
         result->train_log_likelihood = train_ll;
         result->val_log_likelihood = val_ll;
-        result->seconds = now() - t0;
+        result->seconds = clock_seconds() - t0;
         result->stopped = stopped;
     }
     f->record.checkpoint_failures = 0;

@@ -9,8 +9,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
+#include "core/clock.h"
 #include "core/error.h"
 #include "core/sized.h"
 #include "data/api_prepare.h"
@@ -45,12 +45,6 @@ typedef struct runner {
     double seconds;
 } runner;
 
-static double now(void)
-{
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return t.tv_sec + 1e-9 * t.tv_nsec;
-}
 
 void nf_race_entry_init(nf_race_entry *e, size_t struct_size)
 {
@@ -94,7 +88,7 @@ static nf_status race_round(runner *c, int n, int64_t epochs, double deadline, c
 {
     *end = 0;
     for (int64_t e = 1; e <= epochs; e++) {
-        double late = deadline > 0 && now() >= deadline;
+        double late = deadline > 0 && clock_seconds() >= deadline;
         if (o->ranks > 1 && o->reduce && o->reduce(&late, 1, 1, o->reduce_user)) /* the clocks differ: agree */
             return nf_fail(NF_ERR_IO, "the race: the processes could not agree on the time");
         if (late > 0 || (o->stop && *o->stop)) {
@@ -104,9 +98,9 @@ static nf_status race_round(runner *c, int n, int64_t epochs, double deadline, c
         for (int k = 0; k < n; k++) {
             if (!c[k].alive || c[k].over)
                 continue;
-            double t0 = now();
+            double t0 = clock_seconds();
             nf_status st = train_run_until(c[k].run, e, &c[k].over);
-            c[k].seconds += now() - t0;
+            c[k].seconds += clock_seconds() - t0;
             refresh(&c[k]);
             int stopped;
             train_run_status(c[k].run, NULL, NULL, NULL, &stopped);
@@ -174,12 +168,12 @@ static void start_gmm(runner *g, const nf_data *d, const nf_train_options *opt, 
     nf_config cfg;
     nf_race_entry_init(&g->e, sizeof g->e);
     snprintf(g->e.model, sizeof g->e.model, "gmm");
-    double t0 = now();
+    double t0 = clock_seconds();
     nf_train_result res;
     nf_status st = nf_data_defaults_sized(d, "gmm", &cfg, sizeof cfg, NULL, 0);
     if (!st) st = nf_flow_create_for_data(&g->f, d, &cfg);
     if (!st) st = flow_fit_gmm(g->f, x, n, v, nv, opt, deadline, &res);
-    g->seconds = now() - t0;
+    g->seconds = clock_seconds() - t0;
     g->e.round = 1; /* a failed fit (a collapsed component) leaves the race at once */
     if (st) {
         nf_flow_free(g->f);
@@ -219,7 +213,7 @@ nf_status nf_flow_fit_auto(nf_flow **out, const nf_data *d, const nf_train_optio
         *out = f;
         return NF_OK;
     }
-    double started = now(), deadline = max_seconds > 0 ? started + max_seconds / 2 : 0;
+    double started = clock_seconds(), deadline = max_seconds > 0 ? started + max_seconds / 2 : 0;
     runner c[N_CANDIDATES], gmm;
     memset(c, 0, sizeof c);
     memset(&gmm, 0, sizeof gmm);
@@ -294,9 +288,9 @@ nf_status nf_flow_fit_auto(nf_flow **out, const nf_data *d, const nf_train_optio
         train_run_set_checkpoint(w->run, o.checkpoint_path, o.checkpoint_seconds);
     if (!stopped && !(o.stop && *o.stop)) {
         train_run_set_progress(w->run, o.progress, o.user, o.progress_seconds, NULL);
-        double t0 = now();
+        double t0 = clock_seconds();
         st = w->over ? NF_OK : train_run_until(w->run, INT64_MAX, &w->over);
-        table[win].seconds += now() - t0;
+        table[win].seconds += clock_seconds() - t0;
     }
     nf_train_result res;
     st = train_run_close(w->run, st, &res);
@@ -328,7 +322,7 @@ nf_status nf_flow_fit_auto(nf_flow **out, const nf_data *d, const nf_train_optio
             flow_gmm_checkpoint(chosen, x, n, v, nv, &o, o.checkpoint_path);
     } else
         nf_flow_free(gmm.f);
-    res.seconds = now() - started;
+    res.seconds = clock_seconds() - started;
     res.stopped |= o.stop && *o.stop;
     if (result)
         *result = res;

@@ -75,3 +75,34 @@ size_t nf_flow_race_table(const nf_flow *f, char *buf, size_t size)
         }
     return len;
 }
+
+size_t nf_flow_config_json(const nf_flow *f, const nf_train_options *opt, char *buf, size_t size)
+{
+    char none[1];
+    if (!buf || !size)
+        buf = none, size = sizeof none;
+    nf_config c;
+    nf_config_default(&c, NF_MODEL_MAF, 1);
+    nf_train_options defaults;
+    nf_train_options_default(&defaults);
+    const nf_train_options *o = opt ? opt : &defaults;
+    if (!f || nf_flow_get_config(f, &c) != NF_OK)
+        return (size_t)snprintf(buf, size, "null");
+    static const char *const acts[] = {"relu", "tanh"}, *const parts[] = {"halves", "even_odd", "mask"},
+                             *const orders[] = {"natural", "reversed", "random"};
+    int n = snprintf(buf, size,
+                     "{\"model\": \"%s\", \"layers\": %d, \"hidden\": %d, \"hidden_layers\": %d, "
+                     "\"activation\": \"%s\", \"partition\": \"%s\", \"order\": \"%s\", \"random_degrees\": %d, "
+                     "\"batch_norm\": %d, \"actnorm\": %d, \"components\": %d, \"bins\": %d, \"tail_bound\": %g, "
+                     "\"log_scale_bound\": %g, \"whiten\": %d, \"tail_weight\": %g, \"context_dim\": %d, "
+                     "\"seed\": %llu, \"batch\": %d, \"lr\": %g, \"lr_decay\": %g, \"weight_decay\": %g, "
+                     "\"clip\": %g, \"dropout\": %g, \"epochs\": %d, \"patience\": %d, \"patience_steps\": %d, "
+                     "\"levels\": %d, \"image_shape\": [%d, %d, %d]}",
+                     nf_model_name(c.model), c.layers, c.hidden, c.hidden_layers, acts[c.activation & 1],
+                     parts[(unsigned)c.partition < 3 ? c.partition : 0], orders[(unsigned)c.order < 3 ? c.order : 0],
+                     c.random_degrees, c.batch_norm, c.actnorm, c.components, c.bins, c.tail_bound,
+                     c.log_scale_bound, c.whiten, c.tail_weight, c.context_dim, (unsigned long long)c.seed, o->batch,
+                     o->lr, o->lr_decay, o->weight_decay, o->clip_norm, o->dropout, o->max_epochs, o->patience,
+                     o->patience_steps, c.levels, c.image_shape[0], c.image_shape[1], c.image_shape[2]);
+    return n < 0 ? 0 : (size_t)n;
+}

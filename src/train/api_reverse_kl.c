@@ -10,8 +10,8 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
+#include "core/clock.h"
 #include "core/error.h"
 #include "core/kern.h"
 #include "core/sized.h"
@@ -59,12 +59,6 @@ static void free_buffers(kl_buffers *b)
     free(b->log_t);
 }
 
-static double now(void)
-{
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return t.tv_sec + 1e-9 * t.tv_nsec;
-}
 
 static nf_status check_student(const nf_flow *s, const nf_kl_options *o)
 {
@@ -206,7 +200,7 @@ static nf_status reverse_kl_run(nf_flow *s, const kl_target *t, const nf_kl_opti
     rng r, pick; /* the contexts' draws: a stream of their own */
     rng_seed(&r, o->seed);
     rng_seed(&pick, o->seed ^ 0x636F6E7465787473ull);
-    double t0 = now();
+    double t0 = clock_seconds();
     nf_kl_progress p = {0}, best = {0};
     best.kl = INFINITY;
     size_t nc = (size_t)s->context_dim;
@@ -256,7 +250,7 @@ static nf_status reverse_kl_run(nf_flow *s, const kl_target *t, const nf_kl_opti
         p.cross_entropy = ce;
         p.entropy = ce - mean; /* -mean log s = -(kl + mean log t) */
         p.kl_stderr = sqrt(m2 / (rows - 1) / rows);
-        p.seconds = now() - t0;
+        p.seconds = clock_seconds() - t0;
         if (!isfinite(mean)) {
             st = nf_fail(NF_ERR_NONFINITE, "non-finite KL at step %d (try a lower learning rate)", step);
             break;
@@ -287,7 +281,7 @@ static nf_status reverse_kl_run(nf_flow *s, const kl_target *t, const nf_kl_opti
             memcpy(s->params, cur, sizeof(real) * s->n_params);
             if (st)
                 break;
-            p.seconds = now() - t0;
+            p.seconds = clock_seconds() - t0;
             if (p.kl < best.kl) { /* paired draws: any fall is the student's */
                 best = p;
                 memcpy(kept, avg, sizeof(real) * s->n_params);
@@ -298,14 +292,14 @@ static nf_status reverse_kl_run(nf_flow *s, const kl_target *t, const nf_kl_opti
         }
         if (report && o->progress_every > 0 && o->progress && o->progress(&p, o->user))
             break;
-        if (stop && report && (bad >= stop->patience || (stop->max_seconds > 0 && now() - t0 >= stop->max_seconds)))
+        if (stop && report && (bad >= stop->patience || (stop->max_seconds > 0 && clock_seconds() - t0 >= stop->max_seconds)))
             break;
     }
     if (stop) {
         memcpy(s->params, kept, sizeof(real) * s->n_params);
         if (best.kl == INFINITY && !st)
             st = nf_fail(NF_ERR_NONFINITE, "the student's KL was never finite (try a lower learning rate)");
-        best.seconds = now() - t0;
+        best.seconds = clock_seconds() - t0;
         p = best;
         free(kept);
         free(avg);

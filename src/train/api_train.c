@@ -6,8 +6,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
+#include "core/clock.h"
 #include "core/error.h"
 #include "train/api_train.h"
 #include "train/api_evaluate.h"
@@ -127,12 +127,6 @@ nf_status nf_flow_train_step(nf_flow *f, const float *batch, size_t rows, const 
     return nf_flow_train_step_given(f, batch, NULL, rows, opt, loss);
 }
 
-static double now(void)
-{
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return t.tv_sec + 1e-9 * t.tv_nsec;
-}
 
 nf_status nf_train_options_read(const char *checkpoint_path, nf_train_options *opt)
 {
@@ -173,7 +167,7 @@ struct train_run {
  * training goes on (the file keeps its last good state). */
 static void checkpoint(train_run *r)
 {
-    r->s.elapsed = now() - r->t0;
+    r->s.elapsed = clock_seconds() - r->t0;
     if (checkpoint_write(r->f, &r->s, r->opt->checkpoint_path) != NF_OK) {
         r->checkpoint_failures++;
         snprintf(r->checkpoint_error, sizeof r->checkpoint_error, "%s", nf_last_error());
@@ -363,8 +357,8 @@ static nf_status train_start(train_run *r)
         if (!isnan(untrained))
             s->best_val = untrained;
     }
-    r->t0 = now() - s->elapsed;
-    r->last_checkpoint = r->last_progress = now();
+    r->t0 = clock_seconds() - s->elapsed;
+    r->last_checkpoint = r->last_progress = clock_seconds();
     r->decay_every = o->patience / 4 > 1 ? o->patience / 4 : 1;
     r->steps_per_epoch = ((int64_t)r->n_train + r->batch - 1) / r->batch;
     return NF_OK;
@@ -425,9 +419,9 @@ static nf_status train_batch(train_run *r, int *halt)
     s->loss_sum += loss * rows;
     s->loss_rows += rows;
     s->next += rows;
-    if (opt->checkpoint_path && now() - r->last_checkpoint >= opt->checkpoint_seconds) {
+    if (opt->checkpoint_path && clock_seconds() - r->last_checkpoint >= opt->checkpoint_seconds) {
         checkpoint(r);
-        r->last_checkpoint = now();
+        r->last_checkpoint = clock_seconds();
     }
     if (train_step_hook && train_step_hook(s, train_step_hook_user)) {
         r->abandoned = *halt = 1;
@@ -438,13 +432,13 @@ static nf_status train_batch(train_run *r, int *halt)
         return NF_OK;
     }
     if (opt->progress && opt->progress_seconds > 0 && (size_t)s->next < r->n_train &&
-        now() - r->last_progress >= opt->progress_seconds) {
+        clock_seconds() - r->last_progress >= opt->progress_seconds) {
         nf_train_progress p = {(int)s->epoch + 1, -s->last_train, NAN, s->best_val, (int)s->bad_epochs,
-                               now() - r->t0, 1, (size_t)s->next, r->n_train, r->checkpoint_failures,
+                               clock_seconds() - r->t0, 1, (size_t)s->next, r->n_train, r->checkpoint_failures,
                                r->checkpoint_error, r->candidate};
         int asked = opt->progress(&p, opt->user) != 0;
         *halt = asked && r->share.ranks <= 1; /* the processes' clocks differ: only epoch ends can stop all */
-        r->last_progress = now();
+        r->last_progress = clock_seconds();
     }
     return NF_OK;
 }
@@ -479,7 +473,7 @@ static int train_epoch_end(train_run *r)
     train_state *s = &r->s;
     const nf_train_options *o = r->o;
     close_epoch(s);
-    nf_train_progress p = {(int)s->epoch, -s->last_train, NAN, s->best_val, (int)s->bad_epochs, now() - r->t0,
+    nf_train_progress p = {(int)s->epoch, -s->last_train, NAN, s->best_val, (int)s->bad_epochs, clock_seconds() - r->t0,
                            0, r->n_train, r->n_train, r->checkpoint_failures, r->checkpoint_error, r->candidate};
     if (r->n_val) {
         double v = dataset_mean_log_lik(f, r->val, r->val_context, r->n_val, r->eval_rows, &r->share);
@@ -534,7 +528,7 @@ static nf_status train_finish(train_run *r, nf_status st, nf_train_result *resul
         result->best_epoch = (int)s->best_epoch;
         result->train_log_likelihood = s->last_train;
         result->val_log_likelihood = f->record.val_ll;
-        result->seconds = now() - r->t0;
+        result->seconds = clock_seconds() - r->t0;
         result->stopped = r->stopped;
     }
     f->record.checkpoint_failures = r->checkpoint_failures;
@@ -637,7 +631,7 @@ void train_run_set_checkpoint(train_run *r, const char *path, double every)
 {
     r->own_opt.checkpoint_path = path;
     r->own_opt.checkpoint_seconds = every;
-    r->last_checkpoint = now();
+    r->last_checkpoint = clock_seconds();
     if (path)
         data_checksums(r);
 }

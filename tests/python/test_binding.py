@@ -561,6 +561,42 @@ class Training(unittest.TestCase):
         self.assertEqual(len([l for l in lines if l.startswith("epoch ")]), 3, lines)
         self.assertIn("mean log-likelihood train", lines[-1])
 
+    def test_config(self):
+        # config_: what the model was built and trained with, defaults resolved, as nflow train --json's
+        f = nflow.Flow(model="maf", layers=2).fit(X2, epochs=2, batch=16, **QUIET)
+        c = f.config_
+        self.assertEqual((c["model"], c["layers"], c["batch"], c["epochs"]), ("maf", 2, 16, 2))
+        self.assertEqual(c["hidden"], 100)  # the data's default
+        got = cli("train", "--data", path("x2.npy"), "--out", path("config.nfm"), "--model", "maf", "--layers", 2,
+                  "--batch", 16, "--epochs", 2, "--threads", 1, "--json", json_out=True)
+        self.assertEqual(got["config"], c)
+
+    def test_progress_on_a_terminal(self):
+        # the library's display (nf_progress), as nflow train's: on a terminal each epoch's line
+        # rewrites the last, and NFLOW_PROGRESS=always draws the bar within epochs
+        import io
+
+        class Terminal(io.StringIO):
+            def isatty(self):
+                return True
+
+        err, old, env = Terminal(), sys.stderr, os.environ.get("NFLOW_PROGRESS")
+        sys.stderr, os.environ["NFLOW_PROGRESS"] = err, "always"
+        try:
+            f = nflow.Flow(model="maf", layers=2, hidden=16).fit(np.tile(X2, (20, 1)), batch=8, epochs=2,
+                                                                 progress_seconds=0.001)
+        finally:
+            sys.stderr = old
+            if env is None:
+                del os.environ["NFLOW_PROGRESS"]
+            else:
+                os.environ["NFLOW_PROGRESS"] = env
+        text = err.getvalue()
+        self.assertEqual(f.epochs_, 2)
+        self.assertRegex(text, r"\repoch +1 \[[#.]{10,30}\] +\d+%  [0-9-]+ rows/s  [0-9:-]+ left\x1b\[K")
+        self.assertRegex(text, r"\repoch +2  train +-?\d+\.\d{4}  val +-?\d+\.\d{4}  best ")
+        self.assertNotIn("\nepoch    2  train", text)  # rewritten, not a log's line
+
     def test_dequantize(self):
         xi = np.round(X3 * 3)
         with warnings.catch_warnings(record=True) as w:
