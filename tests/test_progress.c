@@ -134,6 +134,38 @@ static void test_terminal_and_bar(void)
     nf_progress_free(p);
 }
 
+/* The edges of the bar: a terminal one column wide (the line cut to one
+ * character), 20 columns (the bar gone, the text cut), an epoch of no
+ * rows (no division by zero: 0%, "-" rows/s), a fraction past the end
+ * (100%). */
+static void test_bar_edges(void)
+{
+    static const struct {
+        int columns;
+        size_t done, per_epoch;
+        const char *want;
+    } cases[] = {
+        {1, 500, 1000, "\re\033[K"},
+        {20, 500, 1000, "\repoch    2  50%  - \033[K"},
+        {200, 0, 0, "\repoch    2 [..............................]   0%  - rows/s  -:-- left\033[K"},
+        {200, 1500, 1000, "\repoch    2 [##############################] 100%  - rows/s  -:-- left\033[K"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        text t;
+        nf_progress *p = display(NF_PROGRESS_BAR | NF_PROGRESS_BAR_AT_ONCE, 0, &t);
+        nf_progress_set_output(p, append, &t, cases[i].columns);
+        nf_train_progress tp = epoch_end(1);
+        tp.epoch = 2;
+        tp.in_epoch = 1;
+        tp.rows_done = cases[i].done; /* the first call of the epoch: no rate yet */
+        tp.rows_per_epoch = cases[i].per_epoch;
+        CHECK(nf_progress_show(&tp, p) == 0);
+        CHECK(!strcmp(t.buf, cases[i].want), "%d columns, %zu of %zu rows: [%s]", cases[i].columns, cases[i].done,
+              cases[i].per_epoch, t.buf);
+        nf_progress_free(p);
+    }
+}
+
 /* The first checkpoint failure is said once, on its own line, even when
  * quiet; max_seconds stops (the callback returns 1) once passed. */
 static void test_warning_and_limit(void)
@@ -207,6 +239,7 @@ int main(void)
     RUN(test_log_lines);
     RUN(test_terminal_and_bar);
     RUN(test_warning_and_limit);
+    RUN(test_bar_edges);
     RUN(test_kl_lines);
     RUN(test_flags);
     TEST_SUMMARY("test_progress");
