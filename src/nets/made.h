@@ -84,7 +84,8 @@ void made_context_grad(const made *m, int r0, int rows, real *dcontext);
 void made_seq_step(made *m, const real *p, int r0, int rows, int k);
 /* Weight gradients of the last backward, either kind: dp += dL/dparams
  * from dout (rows x n_out, dL/d(output)) and the hidden gradients the
- * backward left in m->dh. */
+ * backward left in m->dh. The masked weights' entries of dp are left 0
+ * where they came in 0 (a flow's gradient is, between steps). */
 void made_param_grad(const made *m, int rows, const real *dout, real *dp);
 
 /* Reverse of the sequential pass on rows [r0, r0 + rows), k = n-1 down to
