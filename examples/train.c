@@ -2,8 +2,9 @@
  * calls: the data prepared as the tool prepares it (10% validation and 10%
  * test rows split off), the sizes that fit them, the race among models
  * that picks and trains one (early stopping) with the tool's progress
- * lines, the test log-likelihood, the model saved. With the same
- * seed (1) it writes the model file the tool writes. Built by `make` as
+ * lines, the tool's report (log-likelihoods of the training, validation
+ * and test rows), the model saved. With the same seed (1) it writes the
+ * model file the tool writes and prints the lines it prints. Built by `make` as
  * build/train, or against an installed nflow:
  *   cc train.c $(pkg-config --cflags --libs nflow) -o train
  *   ./train data.csv model.nfm */
@@ -23,10 +24,12 @@ int main(int argc, char **argv)
     nf_data *data = NULL;
     nf_flow *flow = NULL;
     nf_progress *shown = NULL;
-    nf_config config;
+    nf_config config; /* the data's defaults; the race chooses the model */
     nf_train_options options;
     nf_train_result result;
-    double test, two_stderr;
+    nf_fit_scores scores;
+    nf_fit_scores_init(&scores, sizeof scores);
+    char report[4096];
     int rc = 1;
     if (nf_data_read(&data, argv[1], NULL, NULL, &data_options) ||
         nf_data_defaults(data, NULL, &config, &options) || /* the batch and epochs that fit the data */
@@ -38,14 +41,13 @@ int main(int argc, char **argv)
     nf_status trained = nf_flow_fit_auto(&flow, data, &options, 0, &result); /* the race: maf-mog, maf, nsf-ar, made-mog */
     nf_progress_finish(shown);
     if (trained ||
-        nf_flow_get_config(flow, &config) ||
-        nf_flow_mean_log_prob(flow, data, NF_PART_TEST, 0, NULL, &test, &two_stderr) ||
+        nf_flow_fit_scores(flow, data, &options, &scores) || /* the model records its test figure: before saving */
         nf_flow_save(flow, argv[2])) {
         fprintf(stderr, "train: %s\n", nf_last_error());
         goto done;
     }
-    printf("%s: %d epochs (best %d), test log-likelihood %.4f +- %.4f nats, saved %s\n",
-           nf_model_name(config.model), result.epochs, result.best_epoch, test, two_stderr, argv[2]);
+    nf_fit_report(flow, data, &options, &result, &scores, 0, report, sizeof report); /* NF_REPORT_JSON: --json's */
+    printf("%ssaved %s\n", report, argv[2]);
     rc = 0;
 done:
     nf_progress_free(shown);

@@ -920,6 +920,42 @@ NF_API size_t nf_flow_race_table(const nf_flow *f, char *buf, size_t size);
  * "batch": 256, "lr": 0.001, ...}; "null" for a flow built layer by
  * layer. Its length; buf gets as much as fits. */
 NF_API size_t nf_flow_config_json(const nf_flow *f, const nf_train_options *opt, char *buf, size_t size);
+/* The figures `nflow train` reports after nf_flow_fit (or _auto) on d:
+ * mean log-likelihoods (nats) with two standard errors (NaN: no rows, or
+ * one), of the training rows over as many of them as validation has
+ * (evenly spaced; all without validation: as precise as the validation
+ * figure, at a fraction of a pass), of validation and of test (recorded
+ * in the model, as nf_flow_mean_log_prob does). In a job of several
+ * processes (opt->ranks > 1) every process calls it: the training and
+ * validation figures are sums over all of them, the test figure is the
+ * first process's. */
+typedef struct nf_fit_scores {
+    size_t struct_size; /* set by nf_fit_scores_init */
+    double train, train_two_stderr;
+    size_t train_scored; /* training rows scored */
+    double val, val_two_stderr;
+    double test, test_two_stderr;
+} nf_fit_scores;
+NF_API void nf_fit_scores_init(nf_fit_scores *s, size_t struct_size);
+NF_API nf_status nf_flow_fit_scores_sized(nf_flow *f, const nf_data *d, const nf_train_options *opt,
+                                          nf_fit_scores *s, size_t struct_size);
+static inline nf_status nf_flow_fit_scores(nf_flow *f, const nf_data *d, const nf_train_options *opt,
+                                           nf_fit_scores *s)
+{
+    return nf_flow_fit_scores_sized(f, d, opt, s, sizeof *s);
+}
+/* What `nflow train` prints at the end of a run on d (res from the fit, s
+ * from nf_flow_fit_scores, opt the run's options): the model, its
+ * parameters, epochs and time, then the mean log-likelihoods (and bits
+ * per dimension for images), in words; or with NF_REPORT_JSON `nflow train
+ * --json`'s object: {"race": [...] (a race's), "model", "dim", "context_dim",
+ * "params", "epochs", "best_epoch", "n_train", "n_val", "n_test",
+ * "seconds", "config" (nf_flow_config_json), "train_log_likelihood",
+ * "train_rows_scored", "val_log_likelihood", "test_log_likelihood",
+ * "test_two_stderr", ..., "max_rss_mib"} (null for a figure that does not
+ * exist). Its length; buf gets as much as fits. */
+NF_API size_t nf_fit_report(const nf_flow *f, const nf_data *d, const nf_train_options *opt,
+                            const nf_train_result *res, const nf_fit_scores *s, int flags, char *buf, size_t size);
 
 /* ---- the recipe's options by name ---------------------------------------- */
 /* The model and training options of `nflow train` (its flags) and of the
@@ -1048,6 +1084,15 @@ static inline nf_status nf_flow_evaluate(nf_flow *f, const float *x, const float
 {
     return nf_flow_evaluate_sized(f, x, context, rows, log_prob, r, sizeof *r);
 }
+/* What `nflow eval` prints of a report r on f: lines in words (the mean
+ * log-likelihood with two standard errors and the median; bits per
+ * dimension for an image model; the rows below the Gaussian fit or the
+ * floor; the rows outside the bounds), or with NF_REPORT_JSON one JSON
+ * object, {"mean_log_likelihood", "two_stderr", "median_log_likelihood",
+ * "n", "below_gaussian", ...} (null for what does not exist). Its length;
+ * buf gets as much as fits. */
+#define NF_REPORT_JSON 1
+NF_API size_t nf_eval_report_text(const nf_flow *f, const nf_eval_report *r, int flags, char *buf, size_t size);
 /* The file's column (0-based) that x column j of the data was read from
  * (column lists and context columns counted), to name it in messages. */
 NF_API size_t nf_data_file_column(const nf_data *d, int j);

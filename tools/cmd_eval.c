@@ -1,5 +1,4 @@
 /* nflow eval, sample, encode, decode, info: using a trained model. */
-#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -70,76 +69,23 @@ int cmd_eval(int argc, char **argv)
         cli_fail("eval", st);
         goto done;
     }
-    double mean = r.mean, two_se = r.two_stderr, median = r.median, mean_in = r.mean_inside;
-    double two_se_in = r.two_stderr_inside;
-    size_t outside = r.outside, no_density = r.no_density;
-    long below = r.below_gaussian;
-    if (outside) /* rows outside the model's bounds: density 0; the mean over the rows inside given beside */
+    if (r.outside) /* rows outside the model's bounds: density 0; the mean over the rows inside given beside */
         fprintf(stderr, "nflow eval: warning: %zu of %zu rows lie on or outside the model's bounds (the first: row "
                         "%zu (0-based), column %zu = %.9g, bounds (%g, %g)): the model's density there is 0, its "
                         "log-density -inf\n",
-                outside, rows, r.first_outside_row, nf_data_file_column(d, r.first_outside_column),
+                r.outside, rows, r.first_outside_row, nf_data_file_column(d, r.first_outside_column),
                 r.first_outside_value, r.first_outside_lo, r.first_outside_hi);
-    if (no_density) /* inside the bounds: none of the model's density, or beyond its arithmetic */
+    if (r.no_density) /* inside the bounds: none of the model's density, or beyond its arithmetic */
         fprintf(stderr, "nflow eval: warning: %zu of %zu rows have log-density -inf (row %zu, counting from 0, is the "
                         "first): the model gives them no density, or their values overflow its arithmetic\n",
-                no_density, rows, r.first_no_density);
+                r.no_density, rows, r.first_no_density);
     if (out && (st = nf_matrix_write_double(out, lp, rows, 1))) {
         cli_fail("eval", st);
         goto done;
     }
-    if (json) {
-        if (isfinite(mean) && isfinite(two_se))
-            printf("{\"mean_log_likelihood\": %.17g, \"two_stderr\": %.17g, ", mean, two_se);
-        else if (isfinite(mean)) /* one row: no standard error */
-            printf("{\"mean_log_likelihood\": %.17g, \"two_stderr\": null, ", mean);
-        else
-            printf("{\"mean_log_likelihood\": null, \"two_stderr\": null, ");
-        if (isfinite(median))
-            printf("\"median_log_likelihood\": %.17g, ", median);
-        else
-            printf("\"median_log_likelihood\": null, ");
-        printf("\"n\": %zu, \"below_gaussian\": ", rows);
-        printf(below < 0 ? "null" : "%ld", below);
-        if (nf_flow_image_shape(f, NULL)) { /* the papers' figure for images */
-            cli_json_number("bits_per_dim", nf_flow_bits_per_dim(f, mean));
-            cli_json_number("bits_per_dim_two_stderr", nf_flow_bits_per_dim(f, -two_se));
-        }
-        if (!nf_flow_get_bounds(f, NULL, NULL))
-            printf("}\n");
-        else if (outside && isfinite(mean_in))
-            printf(", \"outside_bounds\": %zu, \"mean_log_likelihood_inside\": %.17g}\n", outside, mean_in);
-        else
-            printf(", \"outside_bounds\": %zu, \"mean_log_likelihood_inside\": null}\n", outside);
-    } else {
-        char a[32], b[32], c2[32], inf[64] = "";
-        if (no_density)
-            snprintf(inf, sizeof inf, "; %zu at -inf", no_density);
-        if (outside) /* the mean is -inf */
-            printf("mean log-likelihood: %s nats (n = %zu, %zu outside the bounds%s), median %s\n",
-                   cli_nats(mean, a, sizeof a), rows, outside, inf, cli_nats(median, c2, sizeof c2));
-        else if (isfinite(two_se))
-            printf("mean log-likelihood: %s +- %s nats (n = %zu), median %s\n", cli_nats(mean, a, sizeof a),
-                   cli_nats(two_se, b, sizeof b), rows, cli_nats(median, c2, sizeof c2));
-        else
-            printf("mean log-likelihood: %s nats (n = %zu%s%s), median %s\n", cli_nats(mean, a, sizeof a), rows,
-                   rows == 1 ? ": no standard error" : "", inf, cli_nats(median, c2, sizeof c2));
-        int shape[3];
-        if (nf_flow_image_shape(f, shape) && isfinite(two_se))
-            printf("bits per dimension: %.4f +- %.4f (8-bit images of %d x %d x %d)\n", nf_flow_bits_per_dim(f, mean),
-                   nf_flow_bits_per_dim(f, -two_se), shape[0], shape[1], shape[2]);
-        else if (nf_flow_image_shape(f, shape))
-            printf("bits per dimension: %.4f (8-bit images of %d x %d x %d)\n", nf_flow_bits_per_dim(f, mean), shape[0],
-                   shape[1], shape[2]);
-        if (below >= 0)
-            printf("rows below the model's %s: %ld of %zu\n", nf_flow_image_shape(f, NULL) ? "floor (N(0, I) of the "
-                   "standardised logits)" : "Gaussian fit", below, rows);
-        if (outside && isfinite(two_se_in))
-            printf("rows outside the model's bounds: %zu of %zu (log-density -inf); mean log-likelihood of the %zu "
-                   "inside: %.4f +- %.4f nats\n", outside, rows, rows - outside, mean_in, two_se_in);
-        else if (outside)
-            printf("rows outside the model's bounds: %zu of %zu (log-density -inf)\n", outside, rows);
-    }
+    char report[2048];
+    nf_eval_report_text(f, &r, json ? NF_REPORT_JSON : 0, report, sizeof report);
+    fputs(report, stdout);
     rc = 0;
 done:
     free(lp);

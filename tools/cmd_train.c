@@ -1,10 +1,8 @@
 /* nflow train: maximum-likelihood training from the command line. */
-#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <signal.h>
-#include <sys/resource.h>
 
 #include "extras/nflow_extras.h"
 #include "cli.h"
@@ -66,36 +64,6 @@ static void on_interrupt(int sig)
         return;
     }
     interrupted = 1;
-}
-
-/* The model kind of a loaded flow: its config's, or "custom" (built layer by layer). */
-static const char *model_kind(const nf_flow *f)
-{
-    nf_config c;
-    nf_config_default(&c, NF_MODEL_MAF, 1);
-    return nf_flow_get_config(f, &c) == NF_OK ? nf_model_name(c.model) : "custom";
-}
-
-/* --json's "race", first in the object: a script that finds a top-level
- * field by the last match of its name ("model", "epochs") still finds it. */
-static void json_race(const nf_flow *f)
-{
-    int n = nf_flow_race_count(f);
-    if (!n)
-        return;
-    printf("\"race\": [");
-    for (int i = 0; i < n; i++) {
-        nf_race_entry e;
-        nf_race_entry_init(&e, sizeof e);
-        if (nf_flow_race_entry(f, i, &e))
-            continue;
-        printf("%s{\"model\": \"%s\", \"dropout\": %g, \"layers\": %d, \"hidden\": %d, \"epochs\": %d, "
-               "\"best_epoch\": %d, \"round\": %d, \"seconds\": %.3f", i ? ", " : "", e.model, e.dropout, e.layers,
-               e.hidden, e.epochs, e.best_epoch, e.round, e.seconds);
-        cli_json_number("val_log_likelihood", e.val_log_likelihood);
-        printf("}");
-    }
-    printf("], ");
 }
 
 int cmd_train(int argc, char **argv)
@@ -241,7 +209,6 @@ int cmd_train(int argc, char **argv)
     size_t dim = (size_t)nf_data_dim(d), n_context = (size_t)nf_data_context_dim(d);
     const float *train, *train_c, *val, *val_c;
     size_t n_train = nf_data_rows(d, NF_PART_TRAIN, &train, &train_c), n_val = nf_data_rows(d, NF_PART_VAL, &val, &val_c);
-    size_t n_test = nf_data_rows(d, NF_PART_TEST, NULL, NULL);
     char list[128];
     size_t n_integer = nf_data_integer_columns(d, list, sizeof list);
     const char *of_x = n_context ? " x" : ""; /* "of 3 x columns" */
@@ -286,7 +253,6 @@ int cmd_train(int argc, char **argv)
             fprintf(stderr, "nflow train: %s\n", line);
         }
     }
-    const char *model = race ? "auto" : model_kind(f);
     topt.checkpoint_path = rank > 0 ? NULL : ck_path ? ck_path : resume;
     topt.resume_path = resume;
     if (ranks > 1 && !quiet)
@@ -317,8 +283,6 @@ int cmd_train(int argc, char **argv)
     sigaction(SIGTERM, &sa, &old_term);
     topt.stop = &interrupted;
     st = race ? nf_flow_fit_auto(&f, d, &topt, max_time, &res) : nf_flow_fit(f, d, &topt, &res);
-    if (race && f)
-        model = model_kind(f);
     nf_progress_finish(shown);
     nf_progress_free(shown);
     if (race && f && !quiet && !json) {
@@ -339,14 +303,10 @@ int cmd_train(int argc, char **argv)
         fprintf(stderr, "nflow train: warning: no epoch validated above the untrained model%s, which is what is "
                         "saved; a lower --lr, or more rows, may do better\n",
                 nf_flow_get_config(f, &cfg) == NF_OK && cfg.whiten ? " (the Gaussian fit)" : "");
-    double s_train[2] = {NAN, NAN}, s_val[2] = {NAN, NAN}, s_test[2] = {NAN, NAN}; /* mean, 2 s.e. */
-    /* the training rows' figure over as many of them as validation has (all without validation): as
-     * precise as the figure it is compared with, at a fraction of a pass over every row */
-    size_t n_scored = n_val && n_val < n_train ? n_val : n_train;
-    if ((st = nf_flow_mean_log_prob(f, d, NF_PART_TRAIN, n_scored, &topt, &s_train[0], &s_train[1])) ||
-        (n_val && (st = nf_flow_mean_log_prob(f, d, NF_PART_VAL, 0, &topt, &s_val[0], &s_val[1]))) ||
-        (n_test && rank == 0 && (st = nf_flow_mean_log_prob(f, d, NF_PART_TEST, 0, NULL, &s_test[0], &s_test[1])))) {
-        cli_error("train", "evaluating: %s", nf_last_error());
+    nf_fit_scores scores; /* before the save: the model records its test figure */
+    nf_fit_scores_init(&scores, sizeof scores);
+    if ((st = nf_flow_fit_scores(f, d, &topt, &scores))) {
+        cli_error("train", "%s", nf_last_error());
         goto done;
     }
     if (rank > 0) { /* rank 0 writes the model and reports */
@@ -371,60 +331,11 @@ int cmd_train(int argc, char **argv)
         cli_error("train", "--plot: only for 2-D data (this has %zu columns); model saved", dim);
         goto done;
     }
-    if (json) {
-        printf("{");
-        json_race(f);
-        printf("\"model\": \"%s\", \"dim\": %zu, \"context_dim\": %zu, \"params\": %zu, \"epochs\": %d, "
-               "\"best_epoch\": %d, \"n_train\": %zu, \"n_val\": %zu, \"n_test\": %zu, \"seconds\": %.3f",
-               model, dim, n_context, nf_flow_param_count(f), res.epochs, res.best_epoch, n_train, n_val, n_test,
-               res.seconds);
-        char config[1024]; /* what the run was built and trained with (the model's own for a resumed run) */
-        nf_flow_config_json(f, &topt, config, sizeof config);
-        printf(", \"config\": %s", config);
-        if (nf_flow_label_classes(f))
-            printf(", \"label_classes\": %d", nf_flow_label_classes(f));
-        cli_json_number("train_log_likelihood", s_train[0]);
-        printf(", \"train_rows_scored\": %zu", n_scored);
-        cli_json_number("val_log_likelihood", s_val[0]);
-        cli_json_number("test_log_likelihood", s_test[0]);
-        cli_json_number("test_two_stderr", s_test[1]);
-        if (nf_flow_image_shape(f, NULL)) { /* the papers' figure for images */
-            cli_json_number("val_bits_per_dim", nf_flow_bits_per_dim(f, s_val[0]));
-            cli_json_number("test_bits_per_dim", nf_flow_bits_per_dim(f, s_test[0]));
-        }
-        struct rusage ru; /* the peak resident memory so far (Linux: KiB) */
-        printf(", \"max_rss_mib\": %.1f}\n", getrusage(RUSAGE_SELF, &ru) == 0 ? ru.ru_maxrss / 1024.0 : -1.0);
-    } else {
-        char given[64] = "";
-        if (nf_flow_label_classes(f))
-            snprintf(given, sizeof given, "; p(x | class): %d classes", nf_flow_label_classes(f));
-        else if (n_context)
-            snprintf(given, sizeof given, "; p(x | c): %zu context column%s", n_context, n_context == 1 ? "" : "s");
-        if (!strcmp(model, "gmm")) /* fitted by EM: its values are not gradient-trained parameters */
-            printf("%s: EM, %d iterations, %.1f s\n", model, res.epochs, res.seconds);
-        else
-            printf("%s: %zu parameters, %d epochs (best %d), %.1f s%s\n", model, nf_flow_param_count(f), res.epochs,
-                   res.best_epoch, res.seconds, given);
-        char v[32], te[96], a[32], b[32], tr[32]; /* no nan as a result: say what is missing */
-        snprintf(v, sizeof v, "%s", isfinite(s_val[0]) ? cli_nats(s_val[0], a, sizeof a) : "n/a");
-        if (isfinite(s_test[1]))
-            snprintf(te, sizeof te, "%s +- %s", cli_nats(s_test[0], a, sizeof a),
-                     cli_nats(s_test[1], b, sizeof b));
-        else if (isfinite(s_test[0]))
-            snprintf(te, sizeof te, "%s (one row: no standard error)", cli_nats(s_test[0], a, sizeof a));
-        else
-            snprintf(te, sizeof te, "n/a");
-        char of[64] = "";
-        if (n_scored < n_train)
-            snprintf(of, sizeof of, " (%zu of its %zu rows)", n_scored, n_train);
-        printf("mean log-likelihood (nats): train %s%s, validation %s, test %s\n", cli_nats(s_train[0], tr, sizeof tr),
-               of, v, te);
-        if (nf_flow_image_shape(f, NULL))
-            printf("bits per dimension (8-bit images): train %.4f, validation %.4f, test %.4f\n",
-                   nf_flow_bits_per_dim(f, s_train[0]), nf_flow_bits_per_dim(f, s_val[0]),
-                   nf_flow_bits_per_dim(f, s_test[0]));
+    char report[8192];
+    nf_fit_report(f, d, &topt, &res, &scores, json ? NF_REPORT_JSON : 0, report, sizeof report);
+    fputs(report, stdout);
+    if (!json)
         printf("saved %s\n", out);
-    }
     rc = 0;
     if (res.stopped) {
         cli_error("train", "interrupted in epoch %d: saved the best model so far (epoch %d) to %s%s%s", res.epochs + 1,

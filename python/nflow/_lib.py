@@ -308,3 +308,15 @@ _declare("nf_progress_finish", None, progress_p)
 _declare("nf_progress_attach", None, progress_p, POINTER(nf_train_options))
 _declare("nf_progress_show_kl", c_int, POINTER(nf_kl_progress), progress_p)
 _declare("nf_flow_config_json", c_size_t, flow_p, POINTER(nf_train_options), c_char_p, c_size_t)
+
+
+class nf_fit_scores(Structure):
+    _fields_ = [("struct_size", c_size_t), ("train", c_double), ("train_two_stderr", c_double),
+                ("train_scored", c_size_t), ("val", c_double), ("val_two_stderr", c_double), ("test", c_double),
+                ("test_two_stderr", c_double)]
+
+
+_declare("nf_fit_scores_init", None, POINTER(nf_fit_scores), c_size_t)
+_declare("nf_flow_fit_scores_sized", _S, flow_p, data_p, POINTER(nf_train_options), POINTER(nf_fit_scores), c_size_t)
+_declare("nf_fit_report", c_size_t, flow_p, data_p, POINTER(nf_train_options), POINTER(nf_train_result),
+         POINTER(nf_fit_scores), c_int, c_char_p, c_size_t)

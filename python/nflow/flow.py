@@ -886,18 +886,17 @@ class Flow:
                 self.config_ = json.loads(js.value.decode())
             guard.reraise()
             _check(st)
-            if n_test:
-                mean, two_se = ctypes.c_double(), ctypes.c_double()
-                with self._lock:
-                    _check(lib.nf_flow_mean_log_prob(f, data, 2, 0, None, ctypes.byref(mean), ctypes.byref(two_se)))
-                self.test_log_likelihood_, self.test_two_stderr_ = mean.value, two_se.value
+            scores = _lib.nf_fit_scores()  # the figures nflow train reports, in its words when verbose
+            lib.nf_fit_scores_init(ctypes.byref(scores), ctypes.sizeof(scores))
+            with self._lock:
+                _check(lib.nf_flow_fit_scores_sized(f, data, ctypes.byref(topt), ctypes.byref(scores),
+                                                    ctypes.sizeof(scores)))
+            self.test_log_likelihood_, self.test_two_stderr_ = scores.test, scores.test_two_stderr
             if verbose:
-                print("nflow: %s, %d parameters, %d epochs (best %d), %.1f s; mean log-likelihood train %.4f, "
-                      "validation %s%s" % (model, self.n_params, res.epochs, res.best_epoch, res.seconds,
-                                           res.train_log_likelihood, "%.4f" % res.val_log_likelihood if n_val
-                                           else "n/a", ", test %.4f +- %.4f" % (self.test_log_likelihood_,
-                                                                                self.test_two_stderr_)
-                                           if n_test else ""), file=sys.stderr)
+                text = ctypes.create_string_buffer(1024)
+                lib.nf_fit_report(f, data, ctypes.byref(topt), ctypes.byref(res), ctypes.byref(scores), 0, text,
+                                  len(text))
+                print(text.value.decode(errors="replace"), end="", file=sys.stderr)
             return self
         finally:
             lib.nf_data_free(data)

@@ -1,9 +1,12 @@
-/* What the recipe chose and what the race found, in words: the lines
- * `nflow train` and Python's Flow.fit print alike. */
+/* What the recipe chose, what the race found and what an evaluation
+ * found, in words: the lines `nflow train`, `nflow eval` and Python print
+ * alike. */
+#include <math.h>
 #include <stdio.h>
 #include <string.h>
 
 #include "core/error.h"
+#include "core/text.h"
 
 size_t nf_recipe_summary(const nf_data *d, const nf_config *cfg, const nf_train_options *opt, int race, char *buf,
                          size_t size)
@@ -105,4 +108,62 @@ size_t nf_flow_config_json(const nf_flow *f, const nf_train_options *opt, char *
                      o->lr, o->lr_decay, o->weight_decay, o->clip_norm, o->dropout, o->max_epochs, o->patience,
                      o->patience_steps, c.levels, c.image_shape[0], c.image_shape[1], c.image_shape[2]);
     return n < 0 ? 0 : (size_t)n;
+}
+
+size_t nf_eval_report_text(const nf_flow *f, const nf_eval_report *r, int flags, char *buf, size_t size)
+{
+    text t;
+    text_init(&t, buf, size);
+    if (!f || !r)
+        return 0;
+    char a[32], b[32], c[32], inf[64] = "";
+    int shape[3], image = nf_flow_image_shape(f, shape), bounded = nf_flow_get_bounds(f, NULL, NULL);
+    double mean = r->mean, two_se = r->two_stderr;
+    if (flags & NF_REPORT_JSON) {
+        text_add(&t, "{\"mean_log_likelihood\": ");
+        text_add(&t, isfinite(mean) ? "%.17g" : "null", mean);
+        text_add(&t, ", \"two_stderr\": ");
+        text_add(&t, isfinite(mean) && isfinite(two_se) ? "%.17g" : "null", two_se); /* one row: none */
+        text_add(&t, ", \"median_log_likelihood\": ");
+        text_add(&t, isfinite(r->median) ? "%.17g" : "null", r->median);
+        text_add(&t, ", \"n\": %zu, \"below_gaussian\": ", r->rows);
+        text_add(&t, r->below_gaussian < 0 ? "null" : "%ld", r->below_gaussian);
+        if (image) { /* the papers' figure for images */
+            text_json_number(&t, "bits_per_dim", nf_flow_bits_per_dim(f, mean));
+            text_json_number(&t, "bits_per_dim_two_stderr", nf_flow_bits_per_dim(f, -two_se));
+        }
+        if (bounded) {
+            text_add(&t, ", \"outside_bounds\": %zu, \"mean_log_likelihood_inside\": ", r->outside);
+            text_add(&t, r->outside && isfinite(r->mean_inside) ? "%.17g" : "null", r->mean_inside);
+        }
+        text_add(&t, "}\n");
+        return t.len;
+    }
+    if (r->no_density)
+        snprintf(inf, sizeof inf, "; %zu at -inf", r->no_density);
+    if (r->outside) /* the mean is -inf */
+        text_add(&t, "mean log-likelihood: %s nats (n = %zu, %zu outside the bounds%s), median %s\n",
+                 text_nats(mean, a, sizeof a), r->rows, r->outside, inf, text_nats(r->median, c, sizeof c));
+    else if (isfinite(two_se))
+        text_add(&t, "mean log-likelihood: %s +- %s nats (n = %zu), median %s\n", text_nats(mean, a, sizeof a),
+                 text_nats(two_se, b, sizeof b), r->rows, text_nats(r->median, c, sizeof c));
+    else
+        text_add(&t, "mean log-likelihood: %s nats (n = %zu%s%s), median %s\n", text_nats(mean, a, sizeof a), r->rows,
+                 r->rows == 1 ? ": no standard error" : "", inf, text_nats(r->median, c, sizeof c));
+    if (image && isfinite(two_se))
+        text_add(&t, "bits per dimension: %.4f +- %.4f (8-bit images of %d x %d x %d)\n",
+                 nf_flow_bits_per_dim(f, mean), nf_flow_bits_per_dim(f, -two_se), shape[0], shape[1], shape[2]);
+    else if (image)
+        text_add(&t, "bits per dimension: %.4f (8-bit images of %d x %d x %d)\n", nf_flow_bits_per_dim(f, mean),
+                 shape[0], shape[1], shape[2]);
+    if (r->below_gaussian >= 0)
+        text_add(&t, "rows below the model's %s: %ld of %zu\n",
+                 image ? "floor (N(0, I) of the standardised logits)" : "Gaussian fit", r->below_gaussian, r->rows);
+    if (r->outside && isfinite(r->two_stderr_inside))
+        text_add(&t, "rows outside the model's bounds: %zu of %zu (log-density -inf); mean log-likelihood of the %zu "
+                     "inside: %.4f +- %.4f nats\n", r->outside, r->rows, r->rows - r->outside, r->mean_inside,
+                 r->two_stderr_inside);
+    else if (r->outside)
+        text_add(&t, "rows outside the model's bounds: %zu of %zu (log-density -inf)\n", r->outside, r->rows);
+    return t.len;
 }

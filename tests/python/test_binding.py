@@ -157,6 +157,13 @@ class Layouts(unittest.TestCase):
         self.assertEqual(guard, b"\xa5" * 64)
         self.assertTrue(r.below_gaussian == -1 and np.isnan(r.mean) and r.outside == 0)
 
+    def test_fit_scores(self):
+        s, guard = guarded(_lib.nf_fit_scores, lambda p: _lib.lib.nf_fit_scores_init(p, ctypes.sizeof(_lib.nf_fit_scores)))
+        self.assertEqual(guard, b"\xa5" * 64)
+        self.assertEqual((s.struct_size, s.train_scored), (ctypes.sizeof(_lib.nf_fit_scores), 0))
+        self.assertTrue(all(np.isnan(getattr(s, k)) for k in ("train", "train_two_stderr", "val", "val_two_stderr",
+                                                              "test", "test_two_stderr")))
+
     def test_race_entry(self):
         e, guard = guarded(_lib.nf_race_entry, lambda p: _lib.lib.nf_race_entry_init(p, ctypes.sizeof(_lib.nf_race_entry)))
         self.assertEqual(guard, b"\xa5" * 64)
@@ -559,7 +566,9 @@ class Training(unittest.TestCase):
         lines = err.getvalue().splitlines()
         self.assertTrue(lines[0].startswith("nflow: realnvp, 2 layers of 2 x 8 units, batch 32"), lines[0])
         self.assertEqual(len([l for l in lines if l.startswith("epoch ")]), 3, lines)
-        self.assertIn("mean log-likelihood train", lines[-1])
+        # the end of the run in nflow train's words (nf_fit_report)
+        self.assertRegex(lines[-2], r"^realnvp: \d+ parameters, 3 epochs \(best \d\), ")
+        self.assertTrue(lines[-1].startswith("mean log-likelihood (nats): train "), lines[-1])
 
     def test_config(self):
         # config_: what the model was built and trained with, defaults resolved, as nflow train --json's

@@ -1,0 +1,169 @@
+/* The library's reports in words and JSON (what nflow eval and nflow train
+ * print, and Python's Flow.fit): the figures they carry are the ones
+ * computed (to the printed precision), null where one does not exist, the
+ * length as snprintf's whatever the buffer, and the fit's figures over the
+ * rows the documentation names. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "harness.h"
+#include "nflow.h"
+
+enum { ROWS = 300, DIM = 2 };
+
+static float rows_x[ROWS * DIM];
+
+static void fill_rows(void)
+{
+    unsigned s = 2024;
+    for (int i = 0; i < ROWS * DIM; i++) {
+        s = s * 1103515245u + 12345u;
+        rows_x[i] = (float)((s >> 8) & 0xffff) / 65536.0f + (float)(i % DIM) * rows_x[i - (i % DIM)];
+    }
+}
+
+static nf_flow *small_maf(void)
+{
+    nf_config cfg;
+    nf_config_default(&cfg, NF_MODEL_MAF, DIM);
+    cfg.layers = 2;
+    cfg.hidden = 8;
+    nf_flow *f = NULL;
+    CHECK(nf_flow_create(&f, &cfg) == NF_OK, "%s", nf_last_error());
+    return f;
+}
+
+/* The number after `key` in a JSON object (NaN: null or absent). */
+static double json_value(const char *js, const char *key)
+{
+    char want[64];
+    snprintf(want, sizeof want, "\"%s\": ", key);
+    const char *at = strstr(js, want);
+    if (!at || !strncmp(at + strlen(want), "null", 4))
+        return NAN;
+    return strtod(at + strlen(want), NULL);
+}
+
+static void test_eval_text(void)
+{
+    nf_flow *f = small_maf();
+    nf_eval_report r;
+    nf_eval_report_init(&r, sizeof r);
+    CHECK(nf_flow_evaluate(f, rows_x, NULL, ROWS, NULL, &r) == NF_OK, "%s", nf_last_error());
+    char text[1024], want[256], a[32], b[32], m[32];
+    size_t len = nf_eval_report_text(f, &r, 0, text, sizeof text);
+    CHECK(len == strlen(text) && len > 0 && text[len - 1] == '\n', "%zu: %s", len, text);
+    snprintf(a, sizeof a, "%.4f", r.mean);
+    snprintf(b, sizeof b, "%.4f", r.two_stderr);
+    snprintf(m, sizeof m, "%.4f", r.median);
+    snprintf(want, sizeof want, "mean log-likelihood: %s +- %s nats (n = %d), median %s\n", a, b, ROWS, m);
+    CHECK(!strncmp(text, want, strlen(want)), "'%s' does not begin with '%s'", text, want);
+    CHECK(!strstr(text, "outside") && !strstr(text, "bits per dimension"), "%s", text);
+    /* the length whatever the buffer: none, or one too small */
+    CHECK(nf_eval_report_text(f, &r, 0, NULL, 0) == len);
+    char small[8];
+    CHECK(nf_eval_report_text(f, &r, 0, small, sizeof small) == len && strlen(small) == sizeof small - 1);
+    /* JSON: the figures in full precision */
+    char js[1024];
+    len = nf_eval_report_text(f, &r, NF_REPORT_JSON, js, sizeof js);
+    CHECK(len == strlen(js) && js[0] == '{' && !strcmp(js + len - 2, "}\n"), "%s", js);
+    CHECK(json_value(js, "mean_log_likelihood") == r.mean && json_value(js, "two_stderr") == r.two_stderr &&
+          json_value(js, "median_log_likelihood") == r.median && json_value(js, "n") == ROWS, "%s", js);
+    CHECK(strstr(js, "\"below_gaussian\": ") && !strstr(js, "outside_bounds"), "%s", js);
+    /* one row: no standard error, in words and as null */
+    CHECK(nf_flow_evaluate(f, rows_x, NULL, 1, NULL, &r) == NF_OK, "%s", nf_last_error());
+    nf_eval_report_text(f, &r, 0, text, sizeof text);
+    CHECK(strstr(text, "(n = 1: no standard error)") && !strstr(text, "nan"), "%s", text);
+    nf_eval_report_text(f, &r, NF_REPORT_JSON, js, sizeof js);
+    CHECK(strstr(js, "\"two_stderr\": null") && isfinite(json_value(js, "mean_log_likelihood")), "%s", js);
+    CHECK(nf_eval_report_text(NULL, &r, 0, text, sizeof text) == 0 && text[0] == '\0');
+    CHECK(nf_eval_report_text(f, NULL, 0, text, sizeof text) == 0 && text[0] == '\0');
+    nf_flow_free(f);
+}
+
+/* The data split as nflow train splits it (10% validation, 10% test). */
+static nf_data *split_data(double val_fraction)
+{
+    nf_data_options o;
+    nf_data_options_default(&o);
+    o.val_fraction = val_fraction;
+    nf_data *d = NULL;
+    CHECK(nf_data_from_arrays(&d, rows_x, NULL, ROWS, DIM, 0, NULL, NULL, 0, &o) == NF_OK, "%s", nf_last_error());
+    return d;
+}
+
+static void test_fit_scores_and_report(void)
+{
+    nf_data *d = split_data(0.1);
+    nf_flow *f = small_maf();
+    nf_train_options opt;
+    nf_train_options_default(&opt);
+    opt.max_epochs = 2;
+    opt.batch = 32;
+    nf_train_result res;
+    CHECK(nf_flow_fit(f, d, &opt, &res) == NF_OK, "%s", nf_last_error());
+    nf_fit_scores s;
+    nf_fit_scores_init(&s, sizeof s);
+    CHECK(nf_flow_fit_scores(f, d, &opt, &s) == NF_OK, "%s", nf_last_error());
+    size_t n_train = nf_data_rows(d, NF_PART_TRAIN, NULL, NULL), n_val = nf_data_rows(d, NF_PART_VAL, NULL, NULL);
+    CHECK(s.train_scored == n_val && n_val == ROWS / 10, "%zu of %zu", s.train_scored, n_train);
+    double mean, two_se;
+    CHECK(nf_flow_mean_log_prob(f, d, NF_PART_VAL, 0, NULL, &mean, &two_se) == NF_OK);
+    CHECK(s.val == mean && s.val_two_stderr == two_se, "%g %g", s.val, mean);
+    CHECK(nf_flow_mean_log_prob(f, d, NF_PART_TEST, 0, NULL, &mean, &two_se) == NF_OK);
+    CHECK(s.test == mean && s.test_two_stderr == two_se && isfinite(s.train) && isfinite(s.train_two_stderr));
+    char text[1024], want[256], a[32], b[32], c[32], e[32];
+    size_t len = nf_fit_report(f, d, &opt, &res, &s, 0, text, sizeof text);
+    CHECK(len == strlen(text), "%s", text);
+    snprintf(want, sizeof want, "maf: %zu parameters, %d epochs (best %d), ", nf_flow_param_count(f), res.epochs,
+             res.best_epoch);
+    CHECK(!strncmp(text, want, strlen(want)), "'%s' does not begin with '%s'", text, want);
+    snprintf(a, sizeof a, "%.4f", s.train);
+    snprintf(b, sizeof b, "%.4f", s.val);
+    snprintf(c, sizeof c, "%.4f", s.test);
+    snprintf(e, sizeof e, "%.4f", s.test_two_stderr);
+    snprintf(want, sizeof want, "\nmean log-likelihood (nats): train %s (%zu of its %zu rows), validation %s, test %s +- %s\n",
+             a, n_val, n_train, b, c, e);
+    CHECK(strstr(text, want), "'%s' lacks '%s'", text, want);
+    char js[4096];
+    len = nf_fit_report(f, d, &opt, &res, &s, NF_REPORT_JSON, js, sizeof js);
+    CHECK(len == strlen(js) && js[0] == '{' && !strcmp(js + len - 2, "}\n"), "%s", js);
+    CHECK(json_value(js, "train_rows_scored") == (double)n_val && json_value(js, "n_train") == (double)n_train &&
+          json_value(js, "epochs") == res.epochs, "%s", js);
+    CHECK_CLOSE(json_value(js, "val_log_likelihood"), s.val, 0, 1e-9);
+    CHECK_CLOSE(json_value(js, "test_two_stderr"), s.test_two_stderr, 0, 1e-9);
+    CHECK(strstr(js, "\"model\": \"maf\"") && strstr(js, "\"config\": {\"model\": \"maf\"") &&
+          !strstr(js, "\"race\""), "%s", js);
+    CHECK(nf_fit_report(f, d, &opt, &res, &s, 0, NULL, 0) == strlen(text));
+    /* a struct the library cannot have written: refused, nothing read */
+    nf_fit_scores bad = s;
+    bad.struct_size = 3;
+    CHECK(nf_flow_fit_scores_sized(f, d, &opt, &bad, 3) == NF_ERR_INVALID && strstr(nf_last_error(), "nf_fit_scores"),
+          "%s", nf_last_error());
+    CHECK(nf_fit_report(f, d, &opt, &res, &bad, 0, text, sizeof text) == 0 && text[0] == '\0');
+    nf_flow_free(f);
+    nf_data_free(d);
+
+    /* no validation rows: every training row scored, the validation figure missing in words and JSON */
+    d = split_data(0);
+    f = small_maf();
+    CHECK(nf_flow_fit(f, d, &opt, &res) == NF_OK, "%s", nf_last_error());
+    CHECK(nf_flow_fit_scores(f, d, &opt, &s) == NF_OK, "%s", nf_last_error());
+    n_train = nf_data_rows(d, NF_PART_TRAIN, NULL, NULL);
+    CHECK(s.train_scored == n_train && isnan(s.val) && isfinite(s.test), "%zu %g", s.train_scored, s.val);
+    nf_fit_report(f, d, &opt, &res, &s, 0, text, sizeof text);
+    CHECK(strstr(text, ", validation n/a, test ") && !strstr(text, " of its "), "%s", text);
+    nf_fit_report(f, d, &opt, &res, &s, NF_REPORT_JSON, js, sizeof js);
+    CHECK(strstr(js, "\"val_log_likelihood\": null"), "%s", js);
+    nf_flow_free(f);
+    nf_data_free(d);
+}
+
+int main(void)
+{
+    fill_rows();
+    RUN(test_eval_text);
+    RUN(test_fit_scores_and_report);
+    TEST_SUMMARY("test_report");
+}
