@@ -1244,6 +1244,31 @@ NF_API nf_status nf_flow_distill_forward(nf_flow *student, nf_flow *teacher, siz
  * samples far off, where its density is no guide); 0 for a teacher without
  * its data's range. After 8 rounds the samples still outside are kept. */
 NF_API size_t nf_flow_distill_redrawn(const nf_flow *student);
+/* What `nflow distill` reports of a student s of teacher t on n fresh
+ * student samples drawn with `seed` (sample i given context row i mod
+ * context_rows of a conditional pair; NULL for an unconditional one):
+ * KL(s || t), the mean of log s - log t (log s from the sampling pass),
+ * the cross-entropy -E log t and the entropy -E log s, each with two
+ * standard errors; with `timed`, the sampling speed of both, samples per
+ * second, the fastest of a few draws of the n rows (0 otherwise). A KL
+ * that is not finite is reported as it is. */
+typedef struct nf_distill_report {
+    size_t struct_size; /* set by nf_distill_report_init */
+    size_t n;
+    double kl, kl_two_stderr;
+    double cross_entropy, cross_entropy_two_stderr;
+    double entropy, entropy_two_stderr;
+    double student_samples_per_s, teacher_samples_per_s;
+} nf_distill_report;
+NF_API void nf_distill_report_init(nf_distill_report *r, size_t struct_size);
+NF_API nf_status nf_flow_distill_evaluate_sized(nf_flow *s, nf_flow *t, const float *context, size_t context_rows,
+                                                size_t n, uint64_t seed, int timed, nf_distill_report *r,
+                                                size_t struct_size);
+static inline nf_status nf_flow_distill_evaluate(nf_flow *s, nf_flow *t, const float *context, size_t context_rows,
+                                                 size_t n, uint64_t seed, int timed, nf_distill_report *r)
+{
+    return nf_flow_distill_evaluate_sized(s, t, context, context_rows, n, seed, timed, r, sizeof *r);
+}
 /* The default options of nf_flow_distill_forward on `samples` fresh
  * samples (0: its default count): nf_train_options_default with
  * nf_defaults_for_data's settings for that many rows, but batches of 64

@@ -128,6 +128,39 @@ static void test_distill_gaussian(void)
     nf_flow_free(t);
 }
 
+/* nflow distill's report (nf_flow_distill_evaluate): the KL of the same
+ * fresh samples as an independent estimate from the two densities, the
+ * identity KL = cross-entropy - entropy, a model against itself at 0, the
+ * speeds only when timed, and the refusals. */
+static void test_distill_evaluate(void)
+{
+    nf_flow *t = gaussian_teacher(), *s = affine_student(t), *wide = NULL;
+    enum { N = 4000 };
+    nf_distill_report r;
+    nf_distill_report_init(&r, sizeof r);
+    CHECK(nf_flow_distill_evaluate(s, t, NULL, 0, N, 77, 0, &r) == NF_OK, "%s", nf_last_error());
+    double two_se, kl = independent_kl(s, t, N, &two_se); /* the same draws: seed 77 */
+    CHECK(r.n == N && kl > 0.05, "n %zu, KL %g", r.n, kl);
+    CHECK_CLOSE(r.kl, kl, 1e-4, 1e-4);
+    CHECK_CLOSE(r.kl_two_stderr, two_se, 1e-4, 1e-3);
+    CHECK_CLOSE(r.cross_entropy - r.entropy, r.kl, 1e-9, 1e-9);
+    CHECK(r.student_samples_per_s == 0 && r.teacher_samples_per_s == 0, "untimed");
+    CHECK(nf_flow_distill_evaluate(t, t, NULL, 0, N, 5, 1, &r) == NF_OK, "%s", nf_last_error());
+    CHECK(fabs(r.kl) < 1e-4 && r.student_samples_per_s > 0 && r.teacher_samples_per_s > 0, "KL %g, %g/s, %g/s",
+          r.kl, r.student_samples_per_s, r.teacher_samples_per_s);
+    CHECK_CLOSE(r.entropy, r.cross_entropy, 1e-4, 0);
+    nf_distill_report_init(&r, sizeof r);
+    CHECK(nf_flow_distill_evaluate(s, t, NULL, 0, 0, 1, 0, &r) == NF_ERR_INVALID && isnan(r.kl), "no samples");
+    CHECK(nf_flow_new(&wide, DIM + 1, NF_BASE_NORMAL) == NF_OK && nf_flow_add_rescale(wide) == NF_OK &&
+          nf_flow_finalize(wide, 1) == NF_OK);
+    CHECK(nf_flow_distill_evaluate(wide, t, NULL, 0, N, 1, 0, &r) == NF_ERR_INVALID &&
+          strstr(nf_last_error(), "the student models 4 values"), "%s", nf_last_error());
+    CHECK(nf_flow_distill_evaluate_sized(s, t, NULL, 0, N, 1, 0, &r, 8) == NF_ERR_INVALID, "a struct too small");
+    nf_flow_free(wide);
+    nf_flow_free(s);
+    nf_flow_free(t);
+}
+
 /* The teacher's density as a callback: the same fit through the
  * variational-inference route. */
 static int teacher_density(const float *x, size_t rows, int dim, double *log_p, float *grad, void *user)
@@ -635,6 +668,7 @@ int main(void)
 {
     nf_set_threads(1);
     RUN(test_distill_gaussian);
+    RUN(test_distill_evaluate);
     RUN(test_student_starts_at_gaussian_fit);
     RUN(test_converge_stops);
     RUN(test_distill_forward);

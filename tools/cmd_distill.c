@@ -78,25 +78,6 @@ static int report_on_data(nf_flow *s, nf_flow *t, const char *path, data_report 
     return st ? 1 : 0;
 }
 
-/* Samples per second of nf_flow_sample_given (contexts `given`, one row
- * per sample; NULL for an unconditional flow) for n rows: the fastest of a
- * few runs, since other processes share the machine. */
-static nf_status throughput(nf_flow *f, const float *given, size_t n, uint64_t seed, float *x, double *per_s)
-{
-    double best = INFINITY, total = 0;
-    for (int rep = 0; rep < 20 && (rep < 3 || total < 0.5); rep++) {
-        double t0 = cli_seconds();
-        nf_status st = nf_flow_sample_given(f, given, n, seed, x, NULL);
-        if (st)
-            return st;
-        double dt = cli_seconds() - t0;
-        total += dt;
-        best = fmin(best, dt);
-    }
-    *per_s = (double)n / fmax(best, 1e-9);
-    return NF_OK;
-}
-
 int cmd_distill(int argc, char **argv)
 {
     const char *teacher_path = NULL, *student = NULL, *out = NULL, *plot = NULL, *context_path = NULL,
@@ -172,8 +153,6 @@ int cmd_distill(int argc, char **argv)
                        "Reports the KL on --eval-n fresh student samples and the sampling speed of both.",
                        opts, 0, NULL, NULL};
     nf_flow *teacher = NULL, *s = NULL;
-    double *ls = NULL, *lt = NULL;
-    float *x = NULL, *given = NULL; /* a conditional teacher: fresh sample i's context row */
     nf_matrix ctx = {0};
     nf_status st;
     int rc = cli_parse(&cmd, argc, argv);
@@ -223,17 +202,6 @@ int cmd_distill(int argc, char **argv)
     }
     rc = 1;
     cfg.seed = seed;
-    x = malloc(sizeof(float) * (size_t)eval_n * dim);
-    ls = malloc(sizeof(double) * eval_n);
-    lt = malloc(sizeof(double) * eval_n);
-    if (nc)
-        given = malloc(sizeof(float) * (size_t)eval_n * nc);
-    if (!x || !ls || !lt || (nc && !given)) {
-        cli_error("distill", "out of memory");
-        goto done;
-    }
-    for (size_t i = 0; nc && i < (size_t)eval_n; i++)
-        memcpy(given + i * nc, ctx.values + i % ctx.rows * nc, sizeof(float) * nc);
     if ((st = nf_flow_create_student(&s, teacher, &cfg))) {
         cli_fail("distill", st);
         goto done;
@@ -274,27 +242,14 @@ int cmd_distill(int argc, char **argv)
     if (data_path && report_on_data(s, teacher, data_path, &dr))
         goto done;
 
-    /* the final figures on fresh samples: log s from the sampling pass, log t from the teacher */
-    double kl, kl_2se, ce, ce_2se, ent, ent_2se, student_rate, teacher_rate;
-    if ((st = nf_flow_sample_given(s, given, (size_t)eval_n, eval_seed, x, ls)) || /* given: NULL unconditional */
-        (st = nf_flow_log_prob_given(teacher, x, given, (size_t)eval_n, lt))) {
+    nf_distill_report e; /* the final figures on fresh samples, and the sampling speed of both */
+    nf_distill_report_init(&e, sizeof e);
+    if ((st = nf_flow_distill_evaluate(s, teacher, ctx.values, ctx.rows, (size_t)eval_n, eval_seed, 1, &e))) {
         cli_error("distill", "evaluating: %s; no model written", nf_last_error());
         goto done;
     }
-    cli_mean_two_stderr(ls, (size_t)eval_n, &ent, &ent_2se);
-    cli_mean_two_stderr(lt, (size_t)eval_n, &ce, &ce_2se);
-    for (int i = 0; i < eval_n; i++)
-        ls[i] -= lt[i];
-    cli_mean_two_stderr(ls, (size_t)eval_n, &kl, &kl_2se);
-    ent = -ent;
-    ce = -ce;
-    if (!isfinite(kl)) {
+    if (!isfinite(e.kl)) {
         cli_error("distill", "the student's KL on fresh samples is not finite; no model written");
-        goto done;
-    }
-    if ((st = throughput(s, given, (size_t)eval_n, eval_seed, x, &student_rate)) ||
-        (st = throughput(teacher, given, (size_t)eval_n, eval_seed, x, &teacher_rate))) {
-        cli_error("distill", "timing the sampling: %s; no model written", nf_last_error());
         goto done;
     }
     if ((st = nf_flow_save(s, out))) {
@@ -311,18 +266,18 @@ int cmd_distill(int argc, char **argv)
         printf(", \"student\": \"%s\", \"dim\": %d, \"context_dim\": %d, \"params\": %zu, \"steps\": %d, "
                "\"best_step\": %d, \"eval_n\": %d",
                nf_model_name(cfg.model), dim, nc, nf_flow_param_count(s), ps.steps, last.step, eval_n);
-        cli_json_number("kl", kl);
-        cli_json_number("kl_two_stderr", kl_2se);
-        cli_json_number("cross_entropy", ce);
-        cli_json_number("entropy", ent);
+        cli_json_number("kl", e.kl);
+        cli_json_number("kl_two_stderr", e.kl_two_stderr);
+        cli_json_number("cross_entropy", e.cross_entropy);
+        cli_json_number("entropy", e.entropy);
         cli_json_number("kl_train", kl_train);
         cli_json_number("seconds", cli_seconds() - ms.started);
         cli_json_number("train_seconds", train_seconds);
         printf(", \"ml_epochs\": %d, \"ml_best_epoch\": %d, \"teacher_samples_redrawn\": %zu", ml.epochs,
                ml.best_epoch, nf_flow_distill_redrawn(s));
         cli_json_number("ml_val_log_likelihood", samples ? ml.val_log_likelihood : NAN);
-        cli_json_number("student_samples_per_s", student_rate);
-        cli_json_number("teacher_samples_per_s", teacher_rate);
+        cli_json_number("student_samples_per_s", e.student_samples_per_s);
+        cli_json_number("teacher_samples_per_s", e.teacher_samples_per_s);
         if (data_path) {
             printf(", \"data_rows\": %zu", dr.rows);
             cli_json_number("student_log_likelihood", dr.student);
@@ -347,12 +302,13 @@ int cmd_distill(int argc, char **argv)
                    last.step, last.seconds);
         printf("KL(student || teacher) on %d fresh student samples: %.4f +- %.4f nats "
                "(cross-entropy %.4f +- %.4f, entropy %.4f +- %.4f)\n",
-               eval_n, kl, kl_2se, ce, ce_2se, ent, ent_2se);
+               eval_n, e.kl, e.kl_two_stderr, e.cross_entropy, e.cross_entropy_two_stderr, e.entropy,
+               e.entropy_two_stderr);
         if (reverse)
             printf("KL at the best check (4096 fresh samples, step %d): %.4f +- %.4f nats\n", last.step, kl_train,
                    2 * last.kl_stderr);
         printf("sampling %d rows: student %.0f samples/s, teacher %.0f samples/s (ratio %.2f)\n", eval_n,
-               student_rate, teacher_rate, student_rate / teacher_rate);
+               e.student_samples_per_s, e.teacher_samples_per_s, e.student_samples_per_s / e.teacher_samples_per_s);
         if (data_path) {
             char a[32], b[32], c2[32], d[32], g[32];
             printf("mean log-likelihood on %s (%zu rows): student %s +- %s, teacher %s +- %s, the teacher's Gaussian "
@@ -378,10 +334,6 @@ int cmd_distill(int argc, char **argv)
     rc = 0;
 done:
     nf_progress_free(ps.shown);
-    free(x);
-    free(ls);
-    free(lt);
-    free(given);
     nf_matrix_free(&ctx);
     nf_flow_free(s);
     nf_flow_free(teacher);

@@ -316,6 +316,16 @@ class nf_fit_scores(Structure):
                 ("test_two_stderr", c_double)]
 
 
+class nf_distill_report(Structure):
+    _fields_ = [("struct_size", c_size_t), ("n", c_size_t), ("kl", c_double), ("kl_two_stderr", c_double),
+                ("cross_entropy", c_double), ("cross_entropy_two_stderr", c_double), ("entropy", c_double),
+                ("entropy_two_stderr", c_double), ("student_samples_per_s", c_double),
+                ("teacher_samples_per_s", c_double)]
+
+
+_declare("nf_distill_report_init", None, POINTER(nf_distill_report), c_size_t)
+_declare("nf_flow_distill_evaluate_sized", _S, flow_p, flow_p, c_float_p, c_size_t, c_size_t, c_uint64, c_int,
+         POINTER(nf_distill_report), c_size_t)
 _declare("nf_fit_scores_init", None, POINTER(nf_fit_scores), c_size_t)
 _declare("nf_flow_fit_scores_sized", _S, flow_p, data_p, POINTER(nf_train_options), POINTER(nf_fit_scores), c_size_t)
 _declare("nf_fit_report", c_size_t, flow_p, data_p, POINTER(nf_train_options), POINTER(nf_train_result),

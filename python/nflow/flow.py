@@ -1189,7 +1189,10 @@ class Flow:
         when reverse KL ran), history_; after the first phase ml_epochs_,
         ml_val_log_likelihood_ and samples_redrawn_ (teacher samples outside
         the teacher's data, beyond its range on either side, drawn again:
-        nf_flow_distill_redrawn).
+        nf_flow_distill_redrawn); distill_report_, nflow distill's figures
+        on 10,000 fresh student samples (nf_flow_distill_evaluate): n, kl,
+        kl_two_stderr, cross_entropy(_two_stderr), entropy(_two_stderr),
+        student_samples_per_s, teacher_samples_per_s.
 
         A conditional teacher p(x | c): context (rows, context_dim), the
         contexts to train under (each step draws its batch's contexts from
@@ -1252,10 +1255,17 @@ class Flow:
                     self.samples_redrawn_ = lib.nf_flow_distill_redrawn(self._f)
                 return st
 
-            if not reverse:
+            if reverse:
+                self._reverse_kl(run, opt, verbose, callback, _Callback(), keeps_best=True)
+            else:
                 _check(run(None, None))
-                return self
-            return self._reverse_kl(run, opt, verbose, callback, _Callback(), keeps_best=True)
+            r = _lib.nf_distill_report()  # nflow distill's report: 10,000 fresh samples, seed + 1, both timed
+            lib.nf_distill_report_init(ctypes.byref(r), ctypes.sizeof(r))
+            _check(lib.nf_flow_distill_evaluate_sized(self._f, t, _fptr(c) if c is not None else None,
+                                                      0 if c is None else c.shape[0], 10000, opt.seed + 1, 1,
+                                                      ctypes.byref(r), ctypes.sizeof(r)))
+            self.distill_report_ = {k: getattr(r, k) for k, _ in r._fields_[1:]}
+            return self
 
     def fit_target(self, log_prob_fn, dim=None, steps=3000, batch=512, lr=1e-3, clip_norm=100.0, seed=None,
                    progress_every=100, warm_start=False, verbose=True, callback=None, dtype=np.float64,

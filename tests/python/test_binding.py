@@ -164,6 +164,13 @@ class Layouts(unittest.TestCase):
         self.assertTrue(all(np.isnan(getattr(s, k)) for k in ("train", "train_two_stderr", "val", "val_two_stderr",
                                                               "test", "test_two_stderr")))
 
+    def test_distill_report(self):
+        r, guard = guarded(_lib.nf_distill_report,
+                           lambda p: _lib.lib.nf_distill_report_init(p, ctypes.sizeof(_lib.nf_distill_report)))
+        self.assertEqual(guard, b"\xa5" * 64)
+        self.assertEqual((r.struct_size, r.n, r.student_samples_per_s), (ctypes.sizeof(_lib.nf_distill_report), 0, 0))
+        self.assertTrue(np.isnan(r.kl) and np.isnan(r.entropy_two_stderr))
+
     def test_race_entry(self):
         e, guard = guarded(_lib.nf_race_entry, lambda p: _lib.lib.nf_race_entry_init(p, ctypes.sizeof(_lib.nf_race_entry)))
         self.assertEqual(guard, b"\xa5" * 64)
@@ -391,13 +398,19 @@ class AgainstTheTool(unittest.TestCase):
     def test_distill_matches_nflow_distill(self):
         cli("train", "--data", path("x2.npy"), "--model", "maf", "--layers", 2, "--hidden", 16, "--epochs", 5,
             "--threads", 1, "--quiet", "--out", path("teacher.nfm"))
-        cli("distill", "--teacher", path("teacher.nfm"), "--student", "iaf", "--layers", 2, "--hidden", 16,
-            "--steps", 40, "--batch", 128, "--seed", 3, "--eval-n", 2, "--threads", 1, "--quiet", "--out",
-            path("student.nfm"))
+        got = cli("distill", "--teacher", path("teacher.nfm"), "--student", "iaf", "--layers", 2, "--hidden", 16,
+                  "--steps", 40, "--batch", 128, "--seed", 3, "--threads", 1, "--quiet", "--json", "--out",
+                  path("student.nfm"), json_out=True)
         teacher = nflow.Flow.load(path("teacher.nfm"))
         s = nflow.Flow(model="iaf", layers=2, hidden=16, seed=3).distill(teacher, steps=40, batch=128, **QUIET)
         assert_same(self, s.sample(200, seed=4), nflow.Flow.load(path("student.nfm")).sample(200, seed=4),
                     "distilled students", rtol=1e-3)
+        # the tool's final figures: the same fresh samples (10,000, seed + 1) of the same student
+        want, r = got, s.distill_report_
+        self.assertEqual(r["n"], want["eval_n"])
+        for k in ("kl", "kl_two_stderr", "cross_entropy", "entropy"):
+            self.assertAlmostEqual(r[k], want[k], delta=1e-3 * (1 + abs(want[k])), msg=k)
+        self.assertGreater(min(r["student_samples_per_s"], r["teacher_samples_per_s"]), 0)
         np.testing.assert_allclose(s.standardization()[0], teacher.standardization()[0])
 
 
