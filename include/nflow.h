@@ -118,6 +118,17 @@ typedef struct nf_system_info {
      * reports beyond it comes through calls, e.g. nf_threads_usable). */
 } nf_system_info;
 NF_API void nf_system_info_get(nf_system_info *info);
+/* What `nflow info --system` prints: the CPU and its vector features, the
+ * BLAS and its kernels (and who chose them), the threads (and where their
+ * count came from), how OpenMP's threads wait at barriers (and who set
+ * it), the library's limits; in words, or with NF_REPORT_JSON as one JSON
+ * object. A program that chose for the process before libgomp and
+ * OpenBLAS loaded says so in its environment, as the nflow tool does:
+ * NFLOW_OMP_WAIT_POLICY (set: it set OMP_WAIT_POLICY), NFLOW_OPENBLAS_PICKED
+ * (the family OpenBLAS picked, when it set OPENBLAS_CORETYPE over it). Its
+ * length; buf gets as much as fits. */
+#define NF_REPORT_JSON 1
+NF_API size_t nf_system_report(int flags, char *buf, size_t size);
 
 /* ---- data matrices ---------------------------------------------------- */
 
@@ -1091,7 +1102,6 @@ static inline nf_status nf_flow_evaluate(nf_flow *f, const float *x, const float
  * object, {"mean_log_likelihood", "two_stderr", "median_log_likelihood",
  * "n", "below_gaussian", ...} (null for what does not exist). Its length;
  * buf gets as much as fits. */
-#define NF_REPORT_JSON 1
 NF_API size_t nf_eval_report_text(const nf_flow *f, const nf_eval_report *r, int flags, char *buf, size_t size);
 /* The file's column (0-based) that x column j of the data was read from
  * (column lists and context columns counted), to name it in messages. */

@@ -46,6 +46,41 @@ static void test_report_is_consistent(void)
     nf_set_threads(1);
 }
 
+/* nf_system_report: the figures of nf_system_info_get in words and JSON,
+ * who chose the waiting as the environment says, the length whatever the
+ * buffer. */
+static void test_system_report(void)
+{
+    nf_system_info s;
+    nf_set_threads(2);
+    nf_system_info_get(&s);
+    char text[4096], js[4096], want[256];
+    size_t len = nf_system_report(0, text, sizeof text);
+    CHECK(len == strlen(text) && len < sizeof text && !strncmp(text, "cpu:         ", 13), "%s", text);
+    snprintf(want, sizeof want, "\nkernels:     %s (%d-bit)", s.blas_kernel, s.blas_kernel_bits);
+    CHECK(strstr(text, want), "'%s' lacks '%s'", text, want);
+    snprintf(want, sizeof want, "\nthreads:     2 (from ");
+    CHECK(strstr(text, want) && strstr(text, "\nlimits:      dim 1..") && text[len - 1] == '\n', "%s", text);
+    CHECK(nf_system_report(0, NULL, 0) == len);
+    len = nf_system_report(NF_REPORT_JSON, js, sizeof js);
+    CHECK(len == strlen(js) && len < sizeof js && js[0] == '{' && !strcmp(js + len - 4, "}\n}\n"), "%s", js);
+    snprintf(want, sizeof want, "\"blas_kernel\": \"%s\",\n", s.blas_kernel);
+    CHECK(strstr(js, want) && strstr(js, "\"threads\": 2,\n") && strstr(js, "\"hidden\": [1, 65536]"), "%s", js);
+    /* the waiting: nflow's when a launcher says so, else the variable's */
+    char saved[64] = "";
+    if (getenv("NFLOW_OMP_WAIT_POLICY"))
+        snprintf(saved, sizeof saved, "%s", getenv("NFLOW_OMP_WAIT_POLICY"));
+    setenv("NFLOW_OMP_WAIT_POLICY", "passive", 1);
+    nf_system_report(NF_REPORT_JSON, js, sizeof js);
+    CHECK(strstr(js, "\"omp_wait_policy_from\": \"nflow\""), "%s", js);
+    unsetenv("NFLOW_OMP_WAIT_POLICY");
+    nf_system_report(NF_REPORT_JSON, js, sizeof js);
+    CHECK(!strstr(js, "\"omp_wait_policy_from\": \"nflow\""), "%s", js);
+    if (saved[0])
+        setenv("NFLOW_OMP_WAIT_POLICY", saved, 1);
+    nf_set_threads(1);
+}
+
 /* The quota files as cgroups write them. */
 static void test_quota_parsing(void)
 {
@@ -155,6 +190,7 @@ int main(void)
 {
     RUN(test_limits_reported);
     RUN(test_report_is_consistent);
+    RUN(test_system_report);
     RUN(test_quota_parsing);
     RUN(test_usable_follows_affinity);
     RUN(test_team_adapts);

@@ -93,7 +93,7 @@ int cli_tty(void);
 void cli_prepare_process(char **argv);
 /* `nflow info --system [--json]`: CPU, vector features, BLAS, kernels,
  * threads and where their count came from, OpenMP waiting. */
-int cli_info_system(int json, int threads_seen);
+int cli_info_system(int json);
 
 /* The index of `value` among the n names, or -1 after a message naming
  * --opt. */

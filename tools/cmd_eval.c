@@ -337,7 +337,7 @@ int cmd_info(int argc, char **argv)
         json |= !strcmp(argv[i], "--json");
     }
     if (system && argc == 1 + json)
-        return cli_info_system(json, 0);
+        return cli_info_system(json);
     cli_option opts[] = {{"system", OPT_FLAG, &system, "describe this machine instead (no MODEL): CPU, vector "
                           "features, BLAS kernels, threads", 0},
                          {"json", OPT_FLAG, &json, "with --system: as JSON", 0},

@@ -75,81 +75,10 @@ void cli_prepare_process(char **argv)
     }
 }
 
-static void json_string(const char *key, const char *v, int last)
+int cli_info_system(int json)
 {
-    printf("  \"%s\": \"", key);
-    for (const char *c = v; *c; c++)
-        if (*c == '"' || *c == '\\')
-            printf("\\%c", *c);
-        else if ((unsigned char)*c >= 0x20)
-            putchar(*c);
-    printf("\"%s\n", last ? "" : ",");
-}
-
-int cli_info_system(int json, int threads_seen)
-{
-    nf_system_info s;
-    nf_system_info_get(&s);
-    const char *picked = getenv(fallback_var);
-    char why[256];
-    int usable = nf_threads_usable(why, sizeof why);
-    const char *threads_from = threads_seen ? "--threads" : getenv("OMP_NUM_THREADS") ? "OMP_NUM_THREADS"
-                                                                                        : "the usable processors";
-    const char *waiting = getenv("OMP_WAIT_POLICY") ? getenv("OMP_WAIT_POLICY")
-                          : getenv("GOMP_SPINCOUNT") ? "spin (GOMP_SPINCOUNT)"
-                                                     : "libgomp's default (spin, then sleep)";
-    const char *waiting_from = getenv(wait_var) ? "nflow" : getenv("OMP_WAIT_POLICY") ? "OMP_WAIT_POLICY"
-                               : getenv("GOMP_SPINCOUNT")                             ? "GOMP_SPINCOUNT"
-                                                                                      : "libgomp";
-    if (json) {
-        printf("{\n");
-        json_string("cpu", s.cpu, 0);
-        json_string("cpu_features", s.cpu_features, 0);
-        printf("  \"cpu_vector_bits\": %d,\n", s.cpu_vector_bits);
-        json_string("blas", s.blas, 0);
-        json_string("blas_kernel", s.blas_kernel, 0);
-        printf("  \"blas_kernel_bits\": %d,\n  \"blas_kernel_generic\": %s,\n", s.blas_kernel_bits,
-               s.blas_kernel_generic ? "true" : "false");
-        json_string("blas_kernel_chosen_by", picked ? "nflow" : getenv("OPENBLAS_CORETYPE") ? "OPENBLAS_CORETYPE"
-                                                                                         : "OpenBLAS",
-                    0);
-        json_string("openblas_picked", picked ? picked : s.blas_kernel, 0);
-        printf("  \"threads\": %d,\n  \"processors\": %d,\n", s.threads, s.processors);
-        printf("  \"threads_usable\": %d,\n", usable);
-        json_string("threads_usable_from", why, 0);
-        json_string("threads_from", threads_from, 0);
-        json_string("omp_wait_policy", waiting, 0);
-        json_string("omp_wait_policy_from", waiting_from, 0);
-        printf("  \"limits\": {");
-        for (int k = 0; k < NF_LIMIT_COUNT; k++) {
-            const char *name;
-            double lo, hi;
-            nf_limit_get((nf_limit)k, &name, &lo, &hi);
-            printf("%s\"%s\": [%.17g, %.17g]", k ? ", " : "", name, lo, hi);
-        }
-        printf("}\n}\n");
-        return 0;
-    }
-    printf("cpu:         %s\n", s.cpu);
-    printf("features:    %s (vectors of %d bits)\n", s.cpu_features[0] ? s.cpu_features : "-", s.cpu_vector_bits);
-    printf("blas:        %s\n", s.blas);
-    printf("kernels:     %s (%d-bit)", s.blas_kernel, s.blas_kernel_bits);
-    if (picked)
-        printf(", chosen by nflow: OpenBLAS picked %s for this CPU it does not know", picked);
-    else if (getenv("OPENBLAS_CORETYPE"))
-        printf(", from OPENBLAS_CORETYPE");
-    printf("\n");
-    if (s.blas_kernel_generic)
-        printf("warning:     generic kernels on a CPU with AVX2; OPENBLAS_CORETYPE=%s fits it\n",
-               s.suggested_coretype);
-    printf("threads:     %d (from %s); this process may use %d: %s\n", s.threads, threads_from, usable, why);
-    printf("waiting:     OpenMP threads wait %s (set by %s)\n", waiting, waiting_from);
-    printf("limits:     "); /* the library's, as it was built */
-    for (int k = 0; k < NF_LIMIT_COUNT; k++) {
-        const char *name;
-        double lo, hi;
-        nf_limit_get((nf_limit)k, &name, &lo, &hi);
-        printf(" %s %.10g..%.10g%s", name, lo, hi, k + 1 < NF_LIMIT_COUNT ? "," : "\n");
-    }
+    char report[4096];
+    nf_system_report(json ? NF_REPORT_JSON : 0, report, sizeof report);
+    fputs(report, stdout);
     return 0;
 }

@@ -75,6 +75,7 @@ def _libgomp_loaded():
 WAIT_POLICY_SET = False
 if "OMP_WAIT_POLICY" not in os.environ and "GOMP_SPINCOUNT" not in os.environ and not _libgomp_loaded():
     os.environ["OMP_WAIT_POLICY"] = "passive"
+    os.environ["NFLOW_OMP_WAIT_POLICY"] = "passive"  # who chose it, for nf_system_report
     WAIT_POLICY_SET = True
 
 lib, path = _load()
