@@ -122,60 +122,45 @@ static double spline_row(const coupling *c, const real *o, const real *in, real 
     return sum;
 }
 
-static void x2z(layer *l, const real *p, int rows, const real *x, real *z, double *ldj)
+/* Either direction: the conditioning half copied, the changed half through
+ * its spline, affine map (z = (x - mu) e^-s; inverse x = z e^s + mu) or
+ * shift, ldj[r] plus the direction's log-determinant. */
+static void transform(layer *l, const real *p, int rows, const real *in, real *out, double *ldj, int inverse)
 {
     coupling *c = self(l);
     int dim = l->dim, n_out = c->net.n_out;
-    condition(l, c, p, rows, x);
-    copy_cond(c, rows, dim, x, z);
+    condition(l, c, p, rows, in);
+    copy_cond(c, rows, dim, in, out);
     K_PARALLEL_ROWS((size_t)rows * c->net.n_out)
     for (int r = 0; r < rows; r++) {
         const real *o = c->out + (size_t)r * n_out;
-        const real *xr = x + (size_t)r * dim;
-        real *zr = z + (size_t)r * dim;
+        const real *ir = in + (size_t)r * dim;
+        real *orow = out + (size_t)r * dim;
         if (c->spline) {
-            ldj[r] += spline_row(c, o, xr, zr, 0);
+            ldj[r] += spline_row(c, o, ir, orow, inverse);
         } else if (c->affine) {
             double sum = 0;
             for (int j = 0; j < c->nt; j++) {
                 int t = c->trans[j];
-                zr[t] = (xr[t] - o[c->nt + j]) * r_exp(-o[j]);
+                orow[t] = inverse ? ir[t] * r_exp(o[j]) + o[c->nt + j] : (ir[t] - o[c->nt + j]) * r_exp(-o[j]);
                 sum += o[j];
             }
-            ldj[r] -= sum;
+            ldj[r] += inverse ? sum : -sum;
         } else {
             for (int j = 0; j < c->nt; j++)
-                zr[c->trans[j]] = xr[c->trans[j]] - o[j];
+                orow[c->trans[j]] = inverse ? ir[c->trans[j]] + o[j] : ir[c->trans[j]] - o[j];
         }
     }
 }
 
+static void x2z(layer *l, const real *p, int rows, const real *x, real *z, double *ldj)
+{
+    transform(l, p, rows, x, z, ldj, 0);
+}
+
 static void z2x(layer *l, const real *p, int rows, const real *z, real *x, double *ldj)
 {
-    coupling *c = self(l);
-    int dim = l->dim, n_out = c->net.n_out;
-    condition(l, c, p, rows, z);
-    copy_cond(c, rows, dim, z, x);
-    K_PARALLEL_ROWS((size_t)rows * c->net.n_out)
-    for (int r = 0; r < rows; r++) {
-        const real *o = c->out + (size_t)r * n_out;
-        const real *zr = z + (size_t)r * dim;
-        real *xr = x + (size_t)r * dim;
-        if (c->spline) {
-            ldj[r] += spline_row(c, o, zr, xr, 1);
-        } else if (c->affine) {
-            double sum = 0;
-            for (int j = 0; j < c->nt; j++) {
-                int t = c->trans[j];
-                xr[t] = zr[t] * r_exp(o[j]) + o[c->nt + j];
-                sum += o[j];
-            }
-            ldj[r] += sum;
-        } else {
-            for (int j = 0; j < c->nt; j++)
-                xr[c->trans[j]] = zr[c->trans[j]] + o[j];
-        }
-    }
+    transform(l, p, rows, z, x, ldj, 1);
 }
 
 /* d alpha -> d a through the tanh bound, in place over dout's first half. */
