@@ -220,66 +220,72 @@ static void bounds_z2x(layer *l, const real *p, int rows, const real *z, real *x
     bounds_to_x(l, rows, z, x, ldj);
 }
 
-/* dx = dz dz/dx + dldj d(log dz/dx)/dx, from x (outside the support: 0). */
+/* At x (value v of column i, inside its support): dz/dx and d(log dz/dx)/dx. */
+static void x_side(const bounds *s, int i, double v, double *jac, double *g)
+{
+    switch (s->kind[i]) {
+    case INTERVAL: {
+        double ia = 1 / (v - s->lo[i]), ib = 1 / (s->hi[i] - v);
+        *jac = ia + ib;
+        *g = ib - ia;
+        break;
+    }
+    case BELOW: *jac = 1 / (v - s->lo[i]), *g = -*jac; break;
+    case ABOVE: *jac = 1 / (s->hi[i] - v), *g = *jac; break;
+    default: *jac = 1, *g = 0; break;
+    }
+}
+
+/* At z (value t of column i): dx/dz and d(log dx/dz)/dz. */
+static void z_side(const bounds *s, int i, double t, double *jac, double *g)
+{
+    switch (s->kind[i]) {
+    case INTERVAL: {
+        double sg = 1 / (1 + exp(-t)), sn = 1 / (1 + exp(t)); /* sigmoid(t), sigmoid(-t) = 1 - sg */
+        *jac = (s->hi[i] - s->lo[i]) * sg * sn;
+        *g = sn - sg;
+        break;
+    }
+    case BELOW: *jac = exp(t), *g = 1; break;
+    case ABOVE: *jac = exp(-t), *g = -1; break;
+    default: *jac = 1, *g = 0; break;
+    }
+}
+
+/* Either direction's backward from its input `in` (x: outside the support
+ * the gradient is 0): din = dout jac + dldj g. */
+static void backward(const layer *l, int rows, const real *in, const real *dout, real dldj, real *din, int from_z)
+{
+    const bounds *s = l->self;
+    int dim = l->dim;
+    K_PARALLEL_ROWS((size_t)rows * dim)
+    for (int r = 0; r < rows; r++)
+        for (int i = 0; i < dim; i++) {
+            size_t k = (size_t)r * dim + i;
+            double v = in[k], jac, g;
+            if (!from_z && s->kind[i] != OPEN && !inside(s, i, v)) {
+                din[k] = 0;
+                continue;
+            }
+            (from_z ? z_side : x_side)(s, i, v, &jac, &g);
+            din[k] = (real)(dout[k] * jac + dldj * g);
+        }
+}
+
 static void bounds_x2z_backward(layer *l, const real *p, int rows, const real *x, const real *z, const real *dz,
                                 real dldj, real *dx, real *dp)
 {
     (void)p, (void)z, (void)dp;
-    if (!dx)
-        return;
-    const bounds *s = l->self;
-    int dim = l->dim;
-    K_PARALLEL_ROWS((size_t)rows * dim)
-    for (int r = 0; r < rows; r++)
-        for (int i = 0; i < dim; i++) {
-            size_t k = (size_t)r * dim + i;
-            double v = x[k], jac = 1, g = 0;
-            if (s->kind[i] != OPEN && !inside(s, i, v)) {
-                dx[k] = 0;
-                continue;
-            }
-            switch (s->kind[i]) {
-            case INTERVAL: {
-                double ia = 1 / (v - s->lo[i]), ib = 1 / (s->hi[i] - v);
-                jac = ia + ib;
-                g = ib - ia;
-                break;
-            }
-            case BELOW: jac = 1 / (v - s->lo[i]), g = -jac; break;
-            case ABOVE: jac = 1 / (s->hi[i] - v), g = jac; break;
-            default: break;
-            }
-            dx[k] = (real)(dz[k] * jac + dldj * g);
-        }
+    if (dx)
+        backward(l, rows, x, dz, dldj, dx, 0);
 }
 
-/* dz = dx dx/dz + dldj d(log dx/dz)/dz, from z. */
 static void bounds_z2x_backward(layer *l, const real *p, int rows, const real *z, const real *x, const real *dx,
                                 real dldj, real *dz, real *dp)
 {
     (void)p, (void)x, (void)dp;
-    if (!dz)
-        return;
-    const bounds *s = l->self;
-    int dim = l->dim;
-    K_PARALLEL_ROWS((size_t)rows * dim)
-    for (int r = 0; r < rows; r++)
-        for (int i = 0; i < dim; i++) {
-            size_t k = (size_t)r * dim + i;
-            double t = z[k], jac = 1, h = 0;
-            switch (s->kind[i]) {
-            case INTERVAL: {
-                double sg = 1 / (1 + exp(-t)), sn = 1 / (1 + exp(t)); /* sigmoid(t), sigmoid(-t) = 1 - sg */
-                jac = (s->hi[i] - s->lo[i]) * sg * sn;
-                h = sn - sg;
-                break;
-            }
-            case BELOW: jac = exp(t), h = 1; break;
-            case ABOVE: jac = exp(-t), h = -1; break;
-            default: break;
-            }
-            dz[k] = (real)(dx[k] * jac + dldj * h);
-        }
+    if (dz)
+        backward(l, rows, z, dx, dldj, dz, 1);
 }
 
 static nf_status bounds_save(const layer *l, mf_writer *w)
