@@ -184,6 +184,62 @@ static void test_scratch_same_bits(void)
     free(x);
 }
 
+/* The one-pass direction in the flow's shared scratch (a flow that has not
+ * trained in this process, while no backward pass follows): the same bits
+ * as in each layer's own buffers, for MADEs of different sizes (the
+ * scratch is the largest's), MAF density and IAF sampling; a flow that
+ * has trained keeps its own buffers. */
+static void test_shared_scratch(void)
+{
+    enum { ROWS = 300 };
+    static const int hidden[] = {24, 40, 8};
+    for (int iaf = 0; iaf < 2; iaf++) {
+        nf_flow *f = NULL;
+        CHECK(nf_flow_new(&f, DIM, NF_BASE_NORMAL) == NF_OK);
+        for (int k = 0; k < 3; k++) {
+            nf_made_options o;
+            nf_made_options_default(&o);
+            o.hidden = hidden[k];
+            o.hidden_layers = 1 + k % 2;
+            CHECK((iaf ? nf_flow_add_iaf(f, &o) : nf_flow_add_maf(f, &o)) == NF_OK, "%s", nf_last_error());
+        }
+        CHECK(nf_flow_finalize(f, 3) == NF_OK, "%s", nf_last_error());
+        rng r;
+        rng_seed(&r, 4);
+        for (size_t k = 0; k < f->n_params; k++)
+            f->params[k] = (float)(0.3 * rng_normal(&r));
+        flow_constrain(f, f->params);
+        float in[ROWS * DIM], pub[ROWS * DIM], kept[ROWS * DIM];
+        for (int i = 0; i < ROWS * DIM; i++)
+            in[i] = (float)rng_normal(&r);
+        double lp[ROWS], lp_kept[ROWS];
+        /* MAF: x -> z is its one pass; IAF: z -> x */
+        CHECK((iaf ? nf_flow_decode(f, in, ROWS, pub) : nf_flow_log_prob(f, in, ROWS, lp)) == NF_OK);
+        CHECK(f->work.scratch != NULL && f->layers[f->n_layers - 1]->scratch == NULL,
+              "no scratch, or it outlived the call");
+        if (iaf) {
+            flow_z2x(f, ROWS, in, kept, NULL);
+            CHECK(memcmp(pub, kept, sizeof kept) == 0, "iaf: scratch and own buffers differ");
+        } else {
+            flow_x2z(f, ROWS, in, lp_kept);
+            CHECK(memcmp(lp, lp_kept, sizeof lp) == 0, "maf: scratch and own buffers differ");
+        }
+        for (int trained = 0; trained < 2; trained++) {
+            f->opt.t = trained; /* 1: as after a training step */
+            flow_set_inference(f, 1);
+            int given = 0, made_layers = 0;
+            for (int l = 0; l < f->n_layers; l++) {
+                made_layers += f->layers[l]->ops->scratch_floats != NULL;
+                given += f->layers[l]->scratch == f->work.scratch;
+            }
+            CHECK(made_layers == 3 && given == (trained ? 0 : 3), "trained %d: %d of %d layers got the scratch",
+                  trained, given, made_layers);
+            flow_set_inference(f, 0);
+        }
+        nf_flow_free(f);
+    }
+}
+
 static void test_bad_config(void)
 {
     nf_config cfg;
@@ -221,6 +277,7 @@ int main(void)
     RUN(test_mask_violation_refused);
     RUN(test_nonfinite_parameter_refused);
     RUN(test_scratch_same_bits);
+    RUN(test_shared_scratch);
     RUN(test_bad_config);
     char cmd[300];
     snprintf(cmd, sizeof cmd, "rm -rf %s", dir);

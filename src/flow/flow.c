@@ -106,10 +106,16 @@ void flow_set_dropout(nf_flow *f, double rate, uint64_t key, size_t first_row)
     flow_base_of(f)->set_dropout(f, (k_dropout){(real)rate, k_mix64(key + (uint64_t)f->n_layers + 1), first_row});
 }
 
+/* The shared scratch goes to the layers that use it only in a flow that
+ * has not trained in this process: a trained one's own buffers are already
+ * touched (its batches), where the scratch would be memory more. */
 void flow_set_inference(nf_flow *f, int inference)
 {
-    for (int l = 0; l < f->n_layers; l++)
-        f->layers[l]->inference = inference;
+    for (int l = 0; l < f->n_layers; l++) {
+        layer *ly = f->layers[l];
+        ly->inference = inference;
+        ly->scratch = inference && !f->opt.t && ly->ops->scratch_floats ? f->work.scratch : NULL;
+    }
 }
 
 void flow_init_params(nf_flow *f, uint64_t seed)
@@ -212,7 +218,10 @@ void flow_free_buffers(nf_flow *f)
     free(f->work.gauss_ldj);
     free(f->work.context);
     free(f->work.dcontext);
-    f->work.context = f->work.dcontext = NULL;
+    k_free(f->work.scratch);
+    for (int l = 0; l < f->n_layers; l++)
+        f->layers[l]->scratch = NULL;
+    f->work.context = f->work.dcontext = f->work.scratch = NULL;
     flow_point_context(f, NULL, NULL);
     f->work.act = NULL;
     f->work.dbuf[0] = f->work.dbuf[1] = NULL;
@@ -244,6 +253,14 @@ nf_status flow_reserve(nf_flow *f, int rows)
     }
     if (ok)
         ok = flow_base_of(f)->reserve(f, rows) == NF_OK;
+    size_t shared = 0; /* one scratch for all the layers: the largest any asks */
+    for (int l = 0; l < f->n_layers; l++)
+        if (f->layers[l]->ops->scratch_floats) {
+            size_t want = f->layers[l]->ops->scratch_floats(f->layers[l], rows);
+            shared = want > shared ? want : shared;
+        }
+    if (ok && shared) /* untouched until an inference pass uses it */
+        ok = (f->work.scratch = k_alloc(sizeof(real) * shared)) != NULL;
     if (!ok) {
         flow_free_buffers(f);
         return nf_fail(NF_ERR_NOMEM, "out of memory for a batch of %d rows", rows);

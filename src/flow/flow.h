@@ -60,6 +60,7 @@ typedef struct flow_work {
     double *ldj, *logp;
     double *gauss_ldj; /* the bounds' log-determinants for the Gaussian fit's density */
     real *context, *dcontext; /* the pass's standardised context and its gradient */
+    real *scratch;            /* the layers' shared scratch (layer_ops.scratch_floats) */
 } flow_work;
 
 /* The Gaussian fit (src/flow/gaussian_fit.c): lower Cholesky factor of the

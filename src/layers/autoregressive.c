@@ -66,8 +66,49 @@ static nf_status reserve(layer *l, int rows)
  * - for MAF (y = (s - mu) e^-alpha). */
 static real exp_sign(const autoregressive *a) { return a->iaf ? 1 : -1; }
 
+/* Floats of a MADE's buffers for `rows` rows: its input, output and hidden
+ * activations, and the 2 n scales of the affine kinds. */
+static size_t pass_floats(const autoregressive *a, int rows)
+{
+    const made *m = &a->net;
+    return (size_t)rows * ((size_t)m->n_in + m->n_out + (size_t)m->depth * m->hidden + 2 * (size_t)m->n);
+}
+
+/* The buffers of the one-pass direction: the layer's own, or, when no
+ * backward pass follows, the flow's shared scratch, so that an evaluation
+ * of a flow of many MADEs touches one set of activations, not one per
+ * layer (a MAF (5) 2 x 512 scoring 1,024-row chunks: 6 MB, not 30). */
+static void use_buffers(autoregressive *a, int rows, real *scratch, real **saved)
+{
+    made *m = &a->net;
+    saved[0] = m->in, saved[1] = m->out, saved[2] = m->net.h, saved[3] = a->scales;
+    m->in = scratch;
+    m->out = m->in + (size_t)rows * m->n_in;
+    m->net.h = m->out + (size_t)rows * m->n_out;
+    a->scales = m->net.h + (size_t)rows * m->depth * m->hidden;
+}
+
+static void restore_buffers(autoregressive *a, real *const *saved)
+{
+    a->net.in = saved[0], a->net.out = saved[1], a->net.net.h = saved[2], a->scales = saved[3];
+}
+
+static void parallel_in(layer *l, const real *p, int rows, const real *s, real *y, double *ldj);
+
 /* The one-pass direction: from s (MADE input) to y. */
 static void parallel(layer *l, const real *p, int rows, const real *s, real *y, double *ldj)
+{
+    autoregressive *a = self(l);
+    real *saved[4];
+    int shared = l->inference && l->scratch; /* the flow sized it for these rows (flow_reserve) */
+    if (shared)
+        use_buffers(a, rows, l->scratch, saved);
+    parallel_in(l, p, rows, s, y, ldj);
+    if (shared)
+        restore_buffers(a, saved);
+}
+
+static void parallel_in(layer *l, const real *p, int rows, const real *s, real *y, double *ldj)
 {
     autoregressive *a = self(l);
     int n = l->dim;
@@ -392,7 +433,9 @@ static double spline_file_params(const mf_file *f, const mf_section *s, int dim)
 /* The three kinds share every op; the tag names the kind in model files. */
 #define AR_OPS                                                                                             \
     LAYER_OPS_BY_NAME, .constrain = constrain, .check_params = check_params, .set_dropout = set_dropout, \
-    .load = autoregressive_load
+    .load = autoregressive_load, .scratch_floats = scratch_floats
+static size_t scratch_floats(const layer *l, int rows) { return pass_floats(self(l), rows); }
+
 const layer_ops maf_ops = {.tag = "maf", AR_OPS, .file_params = file_params};
 const layer_ops iaf_ops = {.tag = "iaf", AR_OPS, .file_params = file_params};
 const layer_ops spline_maf_ops = {.tag = "spline_maf", AR_OPS, .file_params = spline_file_params};

@@ -69,6 +69,10 @@ typedef struct layer_ops {
      * at most a few times dim. Every kind is listed in layers/registry.c. */
     nf_status (*load)(const mf_file *f, const mf_section *s, int dim, layer **out);
     double (*file_params)(const mf_file *f, const mf_section *s, int dim);
+    /* Floats of scratch the layer's passes of `rows` rows can use when no
+     * backward pass follows (l->inference): the flow holds one buffer, the
+     * largest any layer asks, for all of them (NULL: none used). */
+    size_t (*scratch_floats)(const layer *l, int rows);
 } layer_ops;
 
 /* The ops every layer kind has, for a file that defines them under these
@@ -85,8 +89,10 @@ struct layer {
     size_t p_off; /* offset of this layer's parameters in the flow's buffer */
     real *state;  /* n_state values inside the flow's state buffer, or NULL */
     int training; /* set by the flow around a training step: batch statistics */
-    int inference; /* set around the public evaluation calls: no backward pass follows, so
-                    * a layer may keep its activations in scratch (src/flow/api_flow.c) */
+    int inference; /* set around the evaluation passes: no backward pass follows, so a
+                    * layer may keep its activations in scratch (src/flow/api_flow.c) */
+    real *scratch; /* while inference is set, the flow's buffer of scratch_floats, shared
+                    * by its layers (a pass may use it all), or NULL: use the layer's own */
     /* A conditional layer's context: context_dim values per row (fixed when
      * the layer is made; 0 for a layer that takes none); the flow points
      * `context` at the current pass's rows (standardised) and `dcontext`
