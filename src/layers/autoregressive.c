@@ -93,22 +93,8 @@ static void restore_buffers(autoregressive *a, real *const *saved)
     a->net.in = saved[0], a->net.out = saved[1], a->net.net.h = saved[2], a->scales = saved[3];
 }
 
-static void parallel_in(layer *l, const real *p, int rows, const real *s, real *y, double *ldj);
-
-/* The one-pass direction: from s (MADE input) to y. */
-static void parallel(layer *l, const real *p, int rows, const real *s, real *y, double *ldj)
-{
-    autoregressive *a = self(l);
-    real *saved[4];
-    int shared = l->inference && l->scratch; /* the flow sized it for these rows (flow_reserve) */
-    if (shared)
-        use_buffers(a, rows, l->scratch, saved);
-    parallel_in(l, p, rows, s, y, ldj);
-    if (shared)
-        restore_buffers(a, saved);
-}
-
-static void parallel_in(layer *l, const real *p, int rows, const real *s, real *y, double *ldj)
+/* The one-pass direction in the buffers the MADE points at now. */
+static void one_pass(layer *l, const real *p, int rows, const real *s, real *y, double *ldj)
 {
     autoregressive *a = self(l);
     int n = l->dim;
@@ -147,6 +133,19 @@ static void parallel_in(layer *l, const real *p, int rows, const real *s, real *
         }
         ldj[r] += a->iaf ? sum : -sum;
     }
+}
+
+/* The one-pass direction: from s (MADE input) to y. */
+static void parallel(layer *l, const real *p, int rows, const real *s, real *y, double *ldj)
+{
+    autoregressive *a = self(l);
+    real *saved[4];
+    int shared = l->inference && l->scratch; /* the flow sized it for these rows (flow_reserve) */
+    if (shared)
+        use_buffers(a, rows, l->scratch, saved);
+    one_pass(l, p, rows, s, y, ldj);
+    if (shared)
+        restore_buffers(a, saved);
 }
 
 static void parallel_backward(layer *l, const real *p, int rows, const real *y, const real *dy, real dldj,
