@@ -184,16 +184,20 @@ static void test_scratch_same_bits(void)
     free(x);
 }
 
-/* The one-pass direction in the flow's shared scratch (a flow that has not
- * trained in this process, while no backward pass follows): the same bits
- * as in each layer's own buffers, for MADEs of different sizes (the
- * scratch is the largest's), MAF density and IAF sampling; a flow that
- * has trained keeps its own buffers. */
+/* Passes no backward pass follows run in the flow's shared scratch (trained
+ * in this process or not), laid out for the pass's rows, while the layers'
+ * own buffers may hold fewer (a training batch's, flow_reserve_rows): the
+ * same bits as in each layer's own buffers of every row, for MADEs of
+ * different sizes (the scratch is the largest's), both directions of MAF
+ * and IAF, on one thread (the sequential tiles in the shared scratch) and
+ * two (a scratch per thread). */
 static void test_shared_scratch(void)
 {
-    enum { ROWS = 300 };
+    enum { ROWS = 300, BATCH = 8 };
     static const int hidden[] = {24, 40, 8};
-    for (int iaf = 0; iaf < 2; iaf++) {
+    for (int run = 0; run < 4; run++) {
+        int iaf = run % 2, threads = 1 + run / 2;
+        nf_set_threads(threads);
         nf_flow *f = NULL;
         CHECK(nf_flow_new(&f, DIM, NF_BASE_NORMAL) == NF_OK);
         for (int k = 0; k < 3; k++) {
@@ -209,35 +213,72 @@ static void test_shared_scratch(void)
         for (size_t k = 0; k < f->n_params; k++)
             f->params[k] = (float)(0.3 * rng_normal(&r));
         flow_constrain(f, f->params);
-        float in[ROWS * DIM], pub[ROWS * DIM], kept[ROWS * DIM];
+        static float in[ROWS * DIM], x_pub[ROWS * DIM], x_kept[ROWS * DIM];
+        double lp_pub[ROWS], lp_kept[ROWS], unused[ROWS];
         for (int i = 0; i < ROWS * DIM; i++)
             in[i] = (float)rng_normal(&r);
-        double lp[ROWS], lp_kept[ROWS];
-        /* MAF: x -> z is its one pass; IAF: z -> x */
-        CHECK((iaf ? nf_flow_decode(f, in, ROWS, pub) : nf_flow_log_prob(f, in, ROWS, lp)) == NF_OK);
+        CHECK(flow_reserve_rows(f, ROWS, BATCH) == NF_OK && f->work.own_rows == BATCH); /* as training does */
+        CHECK(nf_flow_log_prob(f, in, ROWS, lp_pub) == NF_OK && nf_flow_decode(f, in, ROWS, x_pub) == NF_OK);
+        CHECK(f->work.own_rows == BATCH, "an evaluation grew the rows a backward pass may have");
         CHECK(f->work.scratch != NULL && f->layers[f->n_layers - 1]->scratch == NULL,
               "no scratch, or it outlived the call");
-        if (iaf) {
-            flow_z2x(f, ROWS, in, kept, NULL);
-            CHECK(memcmp(pub, kept, sizeof kept) == 0, "iaf: scratch and own buffers differ");
-        } else {
-            flow_x2z(f, ROWS, in, lp_kept);
-            CHECK(memcmp(lp, lp_kept, sizeof lp) == 0, "maf: scratch and own buffers differ");
+        CHECK(flow_reserve(f, ROWS) == NF_OK); /* every layer's own buffers for every row */
+        flow_x2z(f, ROWS, in, lp_kept);
+        flow_z2x(f, ROWS, in, x_kept, unused);
+        CHECK(memcmp(lp_pub, lp_kept, sizeof lp_kept) == 0 && memcmp(x_pub, x_kept, sizeof x_kept) == 0,
+              "%s, %d thread(s): the shared scratch and the layers' own buffers differ", iaf ? "iaf" : "maf", threads);
+        flow_set_inference(f, 1);
+        int given = 0, made_layers = 0;
+        for (int l = 0; l < f->n_layers; l++) {
+            made_layers += f->layers[l]->ops->scratch_floats != NULL;
+            given += f->layers[l]->scratch == f->work.scratch;
         }
-        for (int trained = 0; trained < 2; trained++) {
-            f->opt.t = trained; /* 1: as after a training step */
-            flow_set_inference(f, 1);
-            int given = 0, made_layers = 0;
-            for (int l = 0; l < f->n_layers; l++) {
-                made_layers += f->layers[l]->ops->scratch_floats != NULL;
-                given += f->layers[l]->scratch == f->work.scratch;
-            }
-            CHECK(made_layers == 3 && given == (trained ? 0 : 3), "trained %d: %d of %d layers got the scratch",
-                  trained, given, made_layers);
-            flow_set_inference(f, 0);
-        }
+        CHECK(made_layers == 3 && given == 3, "%d of %d layers got the scratch", given, made_layers);
+        flow_set_inference(f, 0);
         nf_flow_free(f);
     }
+    nf_set_threads(1);
+}
+
+/* Training keeps each MADE's own buffers for its batch (16 rows) and
+ * scores validation chunks of up to 1,024 rows in the shared scratch: the
+ * validation figure it reports is the public evaluation's of the kept
+ * parameters, bit for bit, for MAF (its density one pass) and IAF (its
+ * density sequential), over more rows than one chunk. */
+static void test_validation_beyond_the_batch(void)
+{
+    enum { N_VAL = 1500 };
+    float *x = make_data(), *v = malloc(sizeof(float) * DIM * N_VAL);
+    for (int i = 0; i < DIM * N_VAL; i++)
+        v[i] = x[i % (DIM * N_TRAIN)] + 0.01f * (float)(i % 7);
+    for (int iaf = 0; iaf < 2; iaf++) {
+        nf_config cfg;
+        nf_config_default(&cfg, iaf ? NF_MODEL_IAF : NF_MODEL_MAF, DIM);
+        cfg.layers = 2;
+        cfg.hidden = 32;
+        cfg.hidden_layers = 2;
+        nf_flow *f = NULL;
+        CHECK(nf_flow_create(&f, &cfg) == NF_OK, "%s", nf_last_error());
+        CHECK(nf_flow_fit_standardization(f, x, N_TRAIN) == NF_OK);
+        nf_train_options o;
+        nf_train_options_default(&o);
+        o.max_epochs = 3;
+        o.batch = 16;
+        nf_train_result res;
+        CHECK(nf_flow_train(f, x, N_TRAIN, v, N_VAL, &o, &res) == NF_OK, "%s", nf_last_error());
+        CHECK(f->work.own_rows == 16 && f->work.max_rows == 1024, "buffers: %d rows for training, %d in all",
+              f->work.own_rows, f->work.max_rows);
+        CHECK(res.best_epoch > 0, "%s: no epoch validated above the start", iaf ? "iaf" : "maf");
+        double lp[N_VAL], sum = 0;
+        CHECK(nf_flow_log_prob(f, v, N_VAL, lp) == NF_OK);
+        for (int i = 0; i < N_VAL; i++)
+            sum += lp[i];
+        CHECK(res.val_log_likelihood == sum / N_VAL, "%s: validation %.9g in training, %.9g after",
+              iaf ? "iaf" : "maf", res.val_log_likelihood, sum / N_VAL);
+        nf_flow_free(f);
+    }
+    free(x);
+    free(v);
 }
 
 static void test_bad_config(void)
@@ -278,6 +319,7 @@ int main(void)
     RUN(test_nonfinite_parameter_refused);
     RUN(test_scratch_same_bits);
     RUN(test_shared_scratch);
+    RUN(test_validation_beyond_the_batch);
     RUN(test_bad_config);
     char cmd[300];
     snprintf(cmd, sizeof cmd, "rm -rf %s", dir);

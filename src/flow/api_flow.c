@@ -88,7 +88,7 @@ static int chunk_rows(const nf_flow *f, size_t rows) { return flow_chunk(f, rows
 nf_status nf_flow_log_prob_given(nf_flow *f, const float *x, const float *context, size_t rows, double *log_prob)
 {
     nf_status st = ready_given(f, x, context, rows);
-    if (st || !rows || (st = flow_reserve(f, chunk_rows(f, rows))))
+    if (st || !rows || (st = flow_reserve_eval(f, chunk_rows(f, rows))))
         return st;
     unsigned fp = inference_begin(f);
     for (size_t r0 = 0; r0 < rows; r0 += (size_t)chunk_rows(f, EVAL_CHUNK)) {
@@ -110,7 +110,7 @@ nf_status nf_flow_gaussian_log_prob(nf_flow *f, const float *x, size_t rows, dou
     nf_status st = ready(f, x, rows);
     if (!st && !flow_has_fit(f))
         st = nf_fail(NF_ERR_UNSUPPORTED, "the model has no Gaussian fit (trained without whitening)");
-    if (st || !rows || (st = flow_reserve(f, chunk_rows(f, rows))))
+    if (st || !rows || (st = flow_reserve_eval(f, chunk_rows(f, rows))))
         return st;
     for (size_t r0 = 0; r0 < rows; r0 += (size_t)chunk_rows(f, EVAL_CHUNK))
         flow_gauss_log_prob(f, chunk_rows(f, rows - r0), x + r0 * f->dim, log_prob + r0);
@@ -144,7 +144,7 @@ nf_status nf_flow_encode_given(nf_flow *f, const float *x, const float *context,
         snprintf(why, sizeof why, "%s", nf_last_error());
         return nf_fail(st, "%s: it has no latent code", why);
     }
-    if (st || !rows || (st = flow_reserve(f, chunk_rows(f, rows))))
+    if (st || !rows || (st = flow_reserve_eval(f, chunk_rows(f, rows))))
         return st;
     unsigned fp = inference_begin(f);
     for (size_t r0 = 0; r0 < rows; r0 += (size_t)chunk_rows(f, EVAL_CHUNK)) {
@@ -165,7 +165,7 @@ nf_status nf_flow_encode(nf_flow *f, const float *x, size_t rows, float *z)
 nf_status nf_flow_decode_given(nf_flow *f, const float *z, const float *context, size_t rows, float *x)
 {
     nf_status st = ready_given(f, z, context, rows);
-    if (st || !rows || (st = flow_reserve(f, chunk_rows(f, rows))))
+    if (st || !rows || (st = flow_reserve_eval(f, chunk_rows(f, rows))))
         return st;
     unsigned fp = inference_begin(f);
     for (size_t r0 = 0; r0 < rows; r0 += (size_t)chunk_rows(f, EVAL_CHUNK)) {
@@ -198,7 +198,7 @@ nf_status nf_flow_sample_tempered(nf_flow *f, const float *context, size_t rows,
         st = nf_fail(NF_ERR_UNSUPPORTED, "a temperature scales a normal or logistic base's draws: this model's base "
                                          "is a %s", f->mog ? "mixture (MoG)" : f->gmm ? "gmm" : "uniform box");
     int chunk = flow_chunk(f, SAMPLE_CHUNK); /* a multiple of the base's 64-row blocks either way */
-    if (st || !rows || (st = flow_reserve(f, rows < (size_t)chunk ? (int)rows : chunk)))
+    if (st || !rows || (st = flow_reserve_eval(f, rows < (size_t)chunk ? (int)rows : chunk)))
         return st;
     /* The fit is of x's marginal: a conditional model's samples come from
      * the flow alone, so that none ignores its context (the floor stays in

@@ -55,6 +55,8 @@ enum { FLOW_IMAGE_CHUNK = 64 };
  * never saved. */
 typedef struct flow_work {
     int max_rows;    /* rows the buffers below hold */
+    int own_rows;    /* of them, the rows a pass a backward pass follows may have: layers that take the
+                      * shared scratch keep their own buffers for these rows only */
     real **act;      /* act[l]: output of layer l (rows x dim); act[n_layers-1] = z */
     real *dbuf[2];   /* backward scratch, rows x dim */
     double *ldj, *logp;
@@ -144,8 +146,20 @@ nf_status flow_find_live(const nf_flow *f, real *scratch, flow_live *out);
 void flow_live_free(flow_live *live);
 /* Frees the batch buffers (flow_reserve makes them again). */
 void flow_free_buffers(nf_flow *f);
-/* Grows the batch buffers to hold `rows` rows (never shrinks). */
-nf_status flow_reserve(nf_flow *f, int rows);
+/* Grows the batch buffers (never shrinks) for passes of `rows` rows, of
+ * which passes of `backward_rows` may be followed by a backward pass: the
+ * layers that take the shared scratch for the others keep their own
+ * buffers for these rows alone (training at batch 100 does not touch the
+ * 1,024-row activations of its validation chunks in every MADE). */
+nf_status flow_reserve_rows(nf_flow *f, int rows, int backward_rows);
+/* Buffers for any pass of `rows` rows, a backward pass after it or not. */
+static inline nf_status flow_reserve(nf_flow *f, int rows) { return flow_reserve_rows(f, rows, rows); }
+/* Buffers for passes of `rows` rows that only compute (the layers in
+ * inference mode): the rows a backward pass may have stay as they are. */
+static inline nf_status flow_reserve_eval(nf_flow *f, int rows)
+{
+    return flow_reserve_rows(f, rows, f->work.own_rows ? f->work.own_rows : rows);
+}
 /* want, or the flow's row cap when that is lower: the rows of a pass that
  * only evaluates. */
 static inline int flow_chunk(const nf_flow *f, int want) { return f->row_cap && want > f->row_cap ? f->row_cap : want; }

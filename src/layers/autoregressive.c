@@ -77,20 +77,30 @@ static size_t pass_floats(const autoregressive *a, int rows)
 /* The buffers of the one-pass direction: the layer's own, or, when no
  * backward pass follows, the flow's shared scratch, so that an evaluation
  * of a flow of many MADEs touches one set of activations, not one per
- * layer (a MAF (5) 2 x 512 scoring 1,024-row chunks: 6 MB, not 30). */
-static void use_buffers(autoregressive *a, int rows, real *scratch, real **saved)
+ * layer (a MAF (5) 2 x 512 scoring 1,024-row chunks: 6 MB, not 30). The
+ * scratch is laid out for this pass's rows: its hidden layers `rows`
+ * apart (the MADE's max_rows), not as far apart as the layer's own
+ * buffers' rows, which may be fewer (the training batch's) or more. */
+typedef struct own_buffers {
+    real *in, *out, *h, *scales;
+    int max_rows;
+} own_buffers;
+
+static void use_buffers(autoregressive *a, int rows, real *scratch, own_buffers *saved)
 {
     made *m = &a->net;
-    saved[0] = m->in, saved[1] = m->out, saved[2] = m->net.h, saved[3] = a->scales;
+    *saved = (own_buffers){m->in, m->out, m->net.h, a->scales, m->max_rows};
+    m->max_rows = rows;
     m->in = scratch;
     m->out = m->in + (size_t)rows * m->n_in;
     m->net.h = m->out + (size_t)rows * m->n_out;
     a->scales = m->net.h + (size_t)rows * m->depth * m->hidden;
 }
 
-static void restore_buffers(autoregressive *a, real *const *saved)
+static void restore_buffers(autoregressive *a, const own_buffers *saved)
 {
-    a->net.in = saved[0], a->net.out = saved[1], a->net.net.h = saved[2], a->scales = saved[3];
+    a->net.in = saved->in, a->net.out = saved->out, a->net.net.h = saved->h, a->scales = saved->scales;
+    a->net.max_rows = saved->max_rows;
 }
 
 /* The one-pass direction in the buffers the MADE points at now. */
@@ -139,13 +149,13 @@ static void one_pass(layer *l, const real *p, int rows, const real *s, real *y, 
 static void parallel(layer *l, const real *p, int rows, const real *s, real *y, double *ldj)
 {
     autoregressive *a = self(l);
-    real *saved[4];
+    own_buffers saved;
     int shared = l->inference && l->scratch; /* the flow sized it for these rows (flow_reserve) */
     if (shared)
-        use_buffers(a, rows, l->scratch, saved);
+        use_buffers(a, rows, l->scratch, &saved);
     one_pass(l, p, rows, s, y, ldj);
     if (shared)
-        restore_buffers(a, saved);
+        restore_buffers(a, &saved);
 }
 
 static void parallel_backward(layer *l, const real *p, int rows, const real *y, const real *dy, real dldj,
@@ -201,77 +211,96 @@ static void parallel_backward(layer *l, const real *p, int rows, const real *y, 
  * the same speed on one thread at n = 63, hidden 512). */
 enum { SEQ_TILE = 64 };
 
-/* A view of the MADE whose buffers are a scratch of SEQ_TILE rows: when no
- * backward pass follows (l->inference), a tile's activations need not stay
- * in the layer's buffers for all rows, which the kernel would otherwise
- * have to zero page by page (4 MB per MADE for 1,000 rows at hidden 512).
- * NULL (use the layer's buffers) when the scratch cannot be had. */
-static real *tile_view(const made *m, made *view)
+/* A view of the MADE whose buffers are `buf` (SEQ_TILE rows of them, or
+ * `rows` when fewer), for a tile's activations when no backward pass
+ * follows (l->inference): they need not stay in the layer's buffers for
+ * all rows, which the kernel would otherwise have to zero page by page
+ * (4 MB per MADE for 1,000 rows at hidden 512). */
+static void tile_view(const made *m, real *buf, int rows, made *view)
 {
-    size_t per_row = (size_t)m->n_in + m->n_out + (size_t)m->depth * m->hidden;
-    real *scratch = malloc(sizeof(real) * SEQ_TILE * per_row);
-    if (!scratch)
-        return NULL;
     *view = *m;
-    view->max_rows = SEQ_TILE;
-    view->in = scratch;
-    view->out = scratch + (size_t)SEQ_TILE * m->n_in;
-    view->net.h = view->out + (size_t)SEQ_TILE * m->n_out;
-    return scratch;
+    view->max_rows = rows < SEQ_TILE ? rows : SEQ_TILE;
+    view->in = buf;
+    view->out = buf + (size_t)view->max_rows * m->n_in;
+    view->net.h = view->out + (size_t)view->max_rows * m->n_out;
 }
 
-/* The sequential direction: from y to s, one degree at a time. */
-static void sequential_tiles(layer *l, const real *p, int rows, const real *y, real *s, double *ldj)
+/* Rows r0 .. r1 - 1 of the sequential direction, in the buffers of mm,
+ * whose first row is row `base`. */
+static void sequential_tile(layer *l, const real *p, made *mm, int base, int r0, int r1, const real *y, real *s,
+                            double *ldj)
 {
     autoregressive *a = self(l);
-    made *m = &a->net;
-    int n = l->dim, tiles = (rows + SEQ_TILE - 1) / SEQ_TILE;
-    made view;
-    real *scratch = l->inference ? tile_view(m, &view) : NULL;
-#pragma omp for schedule(dynamic, 1) nowait
-    for (int t = 0; t < tiles; t++) {
-        int r0 = t * SEQ_TILE, r1 = rows - r0 < SEQ_TILE ? rows : r0 + SEQ_TILE;
-        made *mm = scratch ? &view : m; /* the buffers this tile works in, */
-        int base = scratch ? r0 : 0;    /* and the row they start with */
-        if (l->context)
-            made_load_context(mm, r0 - base, r1 - r0, l->context + (size_t)r0 * l->context_dim);
-        for (int k = 0; k < n; k++) {
-            made_seq_step(mm, p, r0 - base, r1 - r0, k);
-            int i = m->order[k];
-            if (a->spline) { /* u -> x: x = g^-1(u), or mu + e^alpha g^-1(u) when shifted */
-                int per = m->per_dim;
-                /* the tile's rows of block k at once, in place, for the backward pass too */
-                rq_block_prepare(&a->rq, r1 - r0, mm->out + (size_t)(r0 - base) * m->n_out + (size_t)per * k,
-                                 (size_t)m->n_out);
-                for (int r = r0; r < r1; r++) {
-                    const real *b = mm->out + (size_t)(r - base) * m->n_out + (size_t)per * k;
-                    real l, si = rq_block_inverse(&a->rq, b, y[(size_t)r * n + i], &l);
-                    ldj[r] += l;
-                    s[(size_t)r * n + i] = si;
-                    *made_in(mm, r - base, k) = si;
-                }
-                continue;
-            }
-            real alpha[SEQ_TILE], e[SEQ_TILE]; /* the step's log-scales for the tile's rows */
-            k_bound_exp(r1 - r0, mm->out + (size_t)(r0 - base) * 2 * n + 2 * k, 2 * n, a->bound, -exp_sign(a),
-                        alpha, e);
+    const made *m = &a->net;
+    int n = l->dim;
+    if (l->context)
+        made_load_context(mm, r0 - base, r1 - r0, l->context + (size_t)r0 * l->context_dim);
+    for (int k = 0; k < n; k++) {
+        made_seq_step(mm, p, r0 - base, r1 - r0, k);
+        int i = m->order[k];
+        if (a->spline) { /* u -> x: x = g^-1(u), or mu + e^alpha g^-1(u) when shifted */
+            int per = m->per_dim;
+            /* the tile's rows of block k at once, in place, for the backward pass too */
+            rq_block_prepare(&a->rq, r1 - r0, mm->out + (size_t)(r0 - base) * m->n_out + (size_t)per * k,
+                             (size_t)m->n_out);
             for (int r = r0; r < r1; r++) {
-                real *o = mm->out + (size_t)(r - base) * 2 * n;
-                real mu = o[2 * k + 1], yi = y[(size_t)r * n + i], si;
-                o[2 * k] = alpha[r - r0];
-                if (a->iaf) { /* x -> u: u = (x - mu) e^-alpha */
-                    si = (yi - mu) * e[r - r0];
-                    ldj[r] -= alpha[r - r0];
-                } else { /* u -> x: x = u e^alpha + mu */
-                    si = yi * e[r - r0] + mu;
-                    ldj[r] += alpha[r - r0];
-                }
+                const real *b = mm->out + (size_t)(r - base) * m->n_out + (size_t)per * k;
+                real l, si = rq_block_inverse(&a->rq, b, y[(size_t)r * n + i], &l);
+                ldj[r] += l;
                 s[(size_t)r * n + i] = si;
                 *made_in(mm, r - base, k) = si;
             }
+            continue;
+        }
+        real alpha[SEQ_TILE], e[SEQ_TILE]; /* the step's log-scales for the tile's rows */
+        k_bound_exp(r1 - r0, mm->out + (size_t)(r0 - base) * 2 * n + 2 * k, 2 * n, a->bound, -exp_sign(a), alpha, e);
+        for (int r = r0; r < r1; r++) {
+            real *o = mm->out + (size_t)(r - base) * 2 * n;
+            real mu = o[2 * k + 1], yi = y[(size_t)r * n + i], si;
+            o[2 * k] = alpha[r - r0];
+            if (a->iaf) { /* x -> u: u = (x - mu) e^-alpha */
+                si = (yi - mu) * e[r - r0];
+                ldj[r] -= alpha[r - r0];
+            } else { /* u -> x: x = u e^alpha + mu */
+                si = yi * e[r - r0] + mu;
+                ldj[r] += alpha[r - r0];
+            }
+            s[(size_t)r * n + i] = si;
+            *made_in(mm, r - base, k) = si;
         }
     }
-    free(scratch);
+}
+
+/* The sequential direction: from y to s, one degree at a time, tile by
+ * tile. With l->inference the tiles work in a scratch: the flow's shared
+ * one, a tile at a time, on one thread; on several, a scratch of each
+ * thread's own, or the shared one where that cannot be had and the
+ * layer's buffers hold fewer rows (the training batch's:
+ * flow_reserve_rows). */
+static void sequential_tiles(layer *l, const real *p, int rows, const real *y, real *s, double *ldj)
+{
+    made *m = &self(l)->net, view;
+    int tiles = (rows + SEQ_TILE - 1) / SEQ_TILE, alone = omp_get_num_threads() == 1 && l->scratch;
+    size_t per_row = (size_t)m->n_in + m->n_out + (size_t)m->depth * m->hidden;
+    real *tile = l->inference && !alone ? malloc(sizeof(real) * SEQ_TILE * per_row) : NULL;
+    int shared = l->inference && l->scratch && (alone || (!tile && m->max_rows < rows));
+    if (tile)
+        tile_view(m, tile, SEQ_TILE, &view);
+#pragma omp for schedule(dynamic, 1) nowait
+    for (int t = 0; t < tiles; t++) {
+        int r0 = t * SEQ_TILE, r1 = rows - r0 < SEQ_TILE ? rows : r0 + SEQ_TILE;
+        if (shared) {
+#pragma omp critical(nflow_sequential_shared_scratch)
+            {
+                made one;
+                tile_view(m, l->scratch, rows, &one);
+                sequential_tile(l, p, &one, r0, r0, r1, y, s, ldj);
+            }
+        } else {
+            sequential_tile(l, p, tile ? &view : m, tile ? r0 : 0, r0, r1, y, s, ldj);
+        }
+    }
+    free(tile);
 }
 
 /* Tiles are independent: each thread takes whole tiles. */

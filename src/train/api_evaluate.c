@@ -118,6 +118,7 @@ double dataset_mean_log_lik(nf_flow *f, const float *x, const float *context, si
         lo = rows * (size_t)share->rank / (size_t)share->ranks;
         hi = rows * (size_t)(share->rank + 1) / (size_t)share->ranks;
     }
+    flow_set_inference(f, 1); /* no backward pass follows: the shared scratch, not every layer's buffers */
     for (size_t r0 = lo; r0 < hi; r0 += (size_t)chunk) {
         int n = hi - r0 < (size_t)chunk ? (int)(hi - r0) : chunk;
         flow_load_context(f, context, r0, n);
@@ -125,6 +126,7 @@ double dataset_mean_log_lik(nf_flow *f, const float *x, const float *context, si
         for (int i = 0; i < n; i++)
             sum += f->work.logp[i];
     }
+    flow_set_inference(f, 0);
     if (share->ranks > 1 && share->reduce(&sum, 1, 1, share->user))
         return NAN;
     return sum / (double)rows;

@@ -344,7 +344,7 @@ static nf_status train_start(train_run *r)
     r->xb = malloc(sizeof(real) * r->batch * f->dim);
     r->cb = f->context_dim ? malloc(sizeof(float) * r->batch * f->context_dim) : NULL;
     int allocated = r->xb && (!f->context_dim || r->cb);
-    if (!allocated || (st = flow_reserve(f, r->eval_rows))) {
+    if (!allocated || (st = flow_reserve_rows(f, r->eval_rows, r->batch))) {
         free(r->xb);
         free(r->cb);
         train_state_free(s);
@@ -699,12 +699,13 @@ nf_status nf_flow_evaluate_test_given(nf_flow *f, const float *x, const float *c
         return nf_fail(NF_ERR_INVALID, "no test data");
     if ((st = check_context(f, context, rows, "test")))
         return st;
-    if ((st = flow_reserve(f, flow_chunk(f, rows < 1024 ? (int)rows : 1024))))
+    if ((st = flow_reserve_eval(f, flow_chunk(f, rows < 1024 ? (int)rows : 1024))))
         return st;
     /* one pass, Welford's running mean and sum of squared deviations */
     double mean = 0, m2 = 0;
     size_t seen = 0;
     unsigned fp = k_fast_fp_begin();
+    flow_set_inference(f, 1);
     for (size_t r0 = 0; r0 < rows; r0 += (size_t)f->work.max_rows) {
         int n = rows - r0 < (size_t)f->work.max_rows ? (int)(rows - r0) : f->work.max_rows;
         flow_load_context(f, context, r0, n);
@@ -715,6 +716,7 @@ nf_status nf_flow_evaluate_test_given(nf_flow *f, const float *x, const float *c
             m2 += d * (f->work.logp[i] - mean);
         }
     }
+    flow_set_inference(f, 0);
     k_fast_fp_end(fp);
     f->record.test_ll = mean;
     if (mean_log_lik)
