@@ -31,8 +31,8 @@ int k_threads(void);
  * process may use). */
 void k_default_threads(void);
 /* At a point between parallel regions (a training step's start): a
- * spinning default team (not a count the caller set, nor OMP_NUM_THREADS,
- * nor OMP_WAIT_POLICY=passive) shrinks
+ * default team (not a count the caller set, nor OMP_NUM_THREADS), its
+ * threads spinning or sleeping at the barriers, shrinks
  * to the processors other processes leave free, at least 1, and grows
  * back as they leave, looking at most every 0.25 s. A team larger than its
  * free processors waits at every barrier for threads that wait for a
