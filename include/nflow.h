@@ -1269,6 +1269,27 @@ typedef struct nf_distill_report {
     double cross_entropy, cross_entropy_two_stderr;
     double entropy, entropy_two_stderr;
     double student_samples_per_s, teacher_samples_per_s;
+    /* The run, for nf_distill_report_text, set by the caller from
+     * nf_flow_distill_run's results (nf_distill_report_init: none ran):
+     * seconds in all and training's (both phases); the maximum-likelihood
+     * phase's epochs (0: it did not run), its best and that epoch's
+     * validation figure; reverse KL's steps, samples per step (0: it did
+     * not run), seconds, and its best check's step, KL and standard error. */
+    double seconds, train_seconds;
+    int ml_epochs, ml_best_epoch;
+    double ml_val_log_likelihood;
+    int kl_steps, kl_batch, kl_best_step;
+    double kl_seconds, kl_best, kl_best_stderr;
+    /* Rows of data (nf_flow_distill_evaluate_data; 0 rows: none): the mean
+     * log-likelihood of the student and the teacher with two standard
+     * errors, the teacher's Gaussian fit's (NaN without one), and whether
+     * the student scores below that fit beyond two standard errors of the
+     * paired gap and a hundredth of a nat: distillation failed there (the
+     * student misses mass the teacher has), whatever its KL says. */
+    size_t data_rows;
+    double student_log_likelihood, student_two_stderr, teacher_log_likelihood, teacher_two_stderr;
+    double gaussian_log_likelihood;
+    int below_gaussian;
 } nf_distill_report;
 NF_API void nf_distill_report_init(nf_distill_report *r, size_t struct_size);
 NF_API nf_status nf_flow_distill_evaluate_sized(nf_flow *s, nf_flow *t, const float *context, size_t context_rows,
@@ -1279,6 +1300,24 @@ static inline nf_status nf_flow_distill_evaluate(nf_flow *s, nf_flow *t, const f
 {
     return nf_flow_distill_evaluate_sized(s, t, context, context_rows, n, seed, timed, r, sizeof *r);
 }
+/* The student s and teacher t on `rows` rows of data x (context: their
+ * context values, NULL for an unconditional pair), into r's data fields;
+ * r's other fields stay as they are. */
+NF_API nf_status nf_flow_distill_evaluate_data_sized(nf_flow *s, nf_flow *t, const float *x, const float *context,
+                                                     size_t rows, nf_distill_report *r, size_t struct_size);
+static inline nf_status nf_flow_distill_evaluate_data(nf_flow *s, nf_flow *t, const float *x, const float *context,
+                                                      size_t rows, nf_distill_report *r)
+{
+    return nf_flow_distill_evaluate_data_sized(s, t, x, context, rows, r, sizeof *r);
+}
+/* What `nflow distill` prints of a student s and its report r: lines in
+ * words (the student and its training, both phases, the KL on fresh
+ * samples, the sampling speed of both, the figures on data_name's rows
+ * where r has them), or with NF_REPORT_JSON one JSON object {"teacher"
+ * (teacher_name), "student", "dim", "params", "kl", ...}. Its length; buf
+ * gets as much as fits. */
+NF_API size_t nf_distill_report_text(const nf_flow *s, const nf_distill_report *r, const char *teacher_name,
+                                     const char *data_name, int flags, char *buf, size_t size);
 /* The default options of nf_flow_distill_forward on `samples` fresh
  * samples (0: its default count): nf_train_options_default with
  * nf_defaults_for_data's settings for that many rows, but batches of 64

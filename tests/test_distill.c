@@ -161,6 +161,54 @@ static void test_distill_evaluate(void)
     nf_flow_free(t);
 }
 
+/* nflow distill's report: the figures on rows of data are both models'
+ * public evaluations of them; each call fills its own fields and keeps
+ * the caller's (the run's); the words and the JSON carry what ran and
+ * only that. */
+static void test_distill_report_text(void)
+{
+    nf_flow *t = gaussian_teacher(), *s = affine_student(t);
+    enum { N = 500 };
+    static float x[N * DIM];
+    double ls[N], lt[N], mean_s = 0, mean_t = 0;
+    CHECK(nf_flow_sample(t, N, 3, x, NULL) == NF_OK && nf_flow_log_prob(s, x, N, ls) == NF_OK &&
+          nf_flow_log_prob(t, x, N, lt) == NF_OK);
+    for (int i = 0; i < N; i++)
+        mean_s += ls[i] / N, mean_t += lt[i] / N;
+    nf_distill_report r;
+    nf_distill_report_init(&r, sizeof r);
+    CHECK(r.data_rows == 0 && r.kl_batch == 0 && isnan(r.kl_best) && isnan(r.student_log_likelihood));
+    r.ml_epochs = 3, r.ml_best_epoch = 2, r.ml_val_log_likelihood = -1.25, r.train_seconds = 0.5;
+    CHECK(nf_flow_distill_evaluate_data(s, t, x, NULL, N, &r) == NF_OK, "%s", nf_last_error());
+    CHECK(nf_flow_distill_evaluate(s, t, NULL, 0, 1000, 7, 0, &r) == NF_OK, "%s", nf_last_error());
+    CHECK(r.data_rows == N && r.n == 1000 && r.ml_epochs == 3 && r.ml_val_log_likelihood == -1.25,
+          "a call lost another's fields");
+    CHECK_CLOSE(r.student_log_likelihood, mean_s, 1e-9, 1e-9);
+    CHECK_CLOSE(r.teacher_log_likelihood, mean_t, 1e-9, 1e-9);
+    CHECK(isnan(r.gaussian_log_likelihood) && !r.below_gaussian, "a teacher without a Gaussian fit");
+    char text[2048], json[2048];
+    size_t len = nf_distill_report_text(s, &r, "t\"1", "d.csv", 0, text, sizeof text);
+    CHECK(len == strlen(text) && nf_distill_report_text(s, &r, "t\"1", "d.csv", 0, NULL, 0) == len);
+    CHECK(strstr(text, "custom student: ") && strstr(text, "fresh teacher samples: 3 epochs (the best 2)") &&
+          strstr(text, "on 1000 fresh student samples") && strstr(text, "mean log-likelihood on d.csv (500 rows)") &&
+          !strstr(text, "reverse KL"), "%s", text);
+    nf_distill_report_text(s, &r, "t\"1", "d.csv", NF_REPORT_JSON, json, sizeof json);
+    const char *head = "{\"teacher\": \"t\\\"1\", \"student\": \"custom\"";
+    CHECK(!strncmp(json, head, strlen(head)) &&
+          strstr(json, "\"kl_train\": null") && strstr(json, "\"data_rows\": 500") && strstr(json, "}\n"), "%s", json);
+    r.kl_steps = 10, r.kl_batch = 64, r.kl_best_step = 8, r.kl_best = 0.5, r.kl_best_stderr = 0.25, r.ml_epochs = 0;
+    r.data_rows = 0;
+    nf_distill_report_text(s, &r, "t", NULL, 0, text, sizeof text);
+    CHECK(strstr(text, "reverse KL: 10 steps of 64 samples (the best at step 8)") &&
+          strstr(text, "KL at the best check (4096 fresh samples, step 8): 0.5000 +- 0.5000") &&
+          !strstr(text, "maximum likelihood") && !strstr(text, "mean log-likelihood on"), "%s", text);
+    nf_distill_report_text(s, &r, "t", NULL, NF_REPORT_JSON, json, sizeof json);
+    CHECK(strstr(json, "\"kl_train\": 0.5") && strstr(json, "\"ml_val_log_likelihood\": null") &&
+          !strstr(json, "data_rows"), "%s", json);
+    nf_flow_free(s);
+    nf_flow_free(t);
+}
+
 /* The teacher's density as a callback: the same fit through the
  * variational-inference route. */
 static int teacher_density(const float *x, size_t rows, int dim, double *log_p, float *grad, void *user)
@@ -669,6 +717,7 @@ int main(void)
     nf_set_threads(1);
     RUN(test_distill_gaussian);
     RUN(test_distill_evaluate);
+    RUN(test_distill_report_text);
     RUN(test_student_starts_at_gaussian_fit);
     RUN(test_converge_stops);
     RUN(test_distill_forward);

@@ -325,12 +325,6 @@ void cli_mean_two_stderr(const double *v, size_t n, double *mean, double *two_st
     *two_stderr = n > 1 ? 2 * sqrt(sq / (double)(n - 1) / (double)n) : NAN;
 }
 
-const char *cli_nats(double v, char *buf, size_t size)
-{
-    snprintf(buf, size, fabs(v) < 1e6 ? "%.4f" : "%.6g", v); /* never 77 digits */
-    return buf;
-}
-
 /* Whether two paths name one file: the same device and inode where both
  * exist; where neither does, the same folder (by device and inode) and
  * name. */
@@ -405,21 +399,6 @@ void cli_json_number(const char *key, double v)
         printf(", \"%s\": %.10g", key, v);
     else
         printf(", \"%s\": null", key);
-}
-
-void cli_json_string(const char *s)
-{
-    putchar('"');
-    for (; *s; s++) {
-        unsigned char c = (unsigned char)*s;
-        if (c == '"' || c == '\\')
-            printf("\\%c", c);
-        else if (c < 0x20)
-            printf("\\u%04x", c);
-        else
-            putchar(c);
-    }
-    putchar('"');
 }
 
 double cli_seconds(void)

@@ -78,10 +78,6 @@ int cli_check_writable(const char *cmd, const char *path);
 /* Mean of n values and two standard errors of the mean (NAN for n < 2):
  * the MAF paper's way to report a test log-likelihood. */
 void cli_mean_two_stderr(const double *v, size_t n, double *mean, double *two_stderr);
-/* A log-likelihood for people: %.4f, or %.6g from 1e6 on (far-out rows
- * score -1e76, which %.4f writes in 77 digits); "inf", "-inf" as such.
- * Returns buf. */
-const char *cli_nats(double v, char *buf, size_t size);
 /* Whether stderr is a terminal (progress lines). */
 int cli_tty(void);
 /* Restarts the tool once, before anything else, with what OpenMP and
@@ -98,10 +94,8 @@ int cli_info_system(int json);
 /* The index of `value` among the n names, or -1 after a message naming
  * --opt. */
 int cli_choice(const char *cmd, const char *opt, const char *value, const char *const *names, int n);
-/* JSON pieces on stdout: `, "key": v` (null when not finite); a quoted,
- * escaped string. */
+/* A JSON piece on stdout: `, "key": v` (null when not finite). */
 void cli_json_number(const char *key, double v);
-void cli_json_string(const char *s);
 /* A monotonic clock, in seconds. */
 double cli_seconds(void);
 

@@ -41,41 +41,21 @@ static int show_epoch(const nf_train_progress *p, void *user)
     return 0;
 }
 
-/* The mean log-likelihood of the student, the teacher and the teacher's
- * Gaussian fit on the rows of --data (the teacher's layout, its context
- * columns included): what users see of the student. */
-typedef struct data_report {
-    size_t rows;
-    double student, student_2se, teacher, teacher_2se, gauss; /* gauss NaN: the teacher has no fit */
-    /* the student's log-density less the fit's, row by row: its mean and two
-     * standard errors (the warning needs a gap beyond the noise) */
-    double gap, gap_2se;
-} data_report;
-
-static int report_on_data(nf_flow *s, nf_flow *t, const char *path, data_report *r)
+/* The student's and the teacher's figures on the rows of --data (the
+ * teacher's layout, its context columns included) into r. */
+static int report_on_data(nf_flow *s, nf_flow *t, const char *path, nf_distill_report *r)
 {
     nf_data *d = NULL;
-    nf_eval_report es, et;
     const float *x, *c;
-    nf_status st;
     if (nf_flow_context_dim(t) && !nf_flow_context_columns(t)) /* built by the library without a data layout */
         return cli_error("distill", "--data %s: the teacher is conditional but keeps no context columns, so its data "
                                     "layout is unknown", path);
     if (cli_read_for_model("distill", t, "--teacher", path, NULL, NULL, NULL, 0, 0, &d))
         return 1;
-    r->rows = nf_data_rows(d, NF_PART_TRAIN, &x, &c);
-    if ((st = nf_flow_evaluate(s, x, c, r->rows, NULL, &es)) || (st = nf_flow_evaluate(t, x, c, r->rows, NULL, &et)))
-        cli_error("distill", "--data %s: %s", path, nf_last_error());
+    size_t rows = nf_data_rows(d, NF_PART_TRAIN, &x, &c);
+    nf_status st = nf_flow_distill_evaluate_data(s, t, x, c, rows, r);
     nf_data_free(d);
-    r->student = es.mean;
-    r->student_2se = es.two_stderr;
-    r->teacher = et.mean;
-    r->teacher_2se = et.two_stderr;
-    r->gauss = et.gaussian_mean;
-    /* the student's rows against its whitening, the teacher's fit, where the teacher has one */
-    r->gap = et.below_gaussian >= 0 ? es.gap : NAN;
-    r->gap_2se = et.below_gaussian >= 0 ? es.gap_two_stderr : NAN;
-    return st ? 1 : 0;
+    return st ? cli_error("distill", "--data %s: %s", path, nf_last_error()) : 0;
 }
 
 int cmd_distill(int argc, char **argv)
@@ -235,15 +215,15 @@ int cmd_distill(int argc, char **argv)
         cli_error("distill", "%s; no model written", nf_last_error());
         goto done;
     }
-    double kl_train = reverse ? last.kl : NAN; /* the kept student's check */
-    double train_seconds = cli_seconds() - ms.started; /* both phases, with the teacher's sampling: what compares
-                                                         * with the teacher's training time */
-    data_report dr = {0};
-    if (data_path && report_on_data(s, teacher, data_path, &dr))
-        goto done;
-
-    nf_distill_report e; /* the final figures on fresh samples, and the sampling speed of both */
+    nf_distill_report e; /* the run, the figures on fresh samples and on --data, the sampling speed of both */
     nf_distill_report_init(&e, sizeof e);
+    e.train_seconds = cli_seconds() - ms.started; /* both phases, with the teacher's sampling: what compares with
+                                                   * the teacher's training time */
+    e.ml_epochs = ml.epochs, e.ml_best_epoch = ml.best_epoch, e.ml_val_log_likelihood = ml.val_log_likelihood;
+    e.kl_steps = ps.steps, e.kl_batch = reverse ? kopt.batch : 0, e.kl_best_step = last.step;
+    e.kl_seconds = last.seconds, e.kl_best = last.kl, e.kl_best_stderr = last.kl_stderr;
+    if (data_path && report_on_data(s, teacher, data_path, &e))
+        goto done;
     if ((st = nf_flow_distill_evaluate(s, teacher, ctx.values, ctx.rows, (size_t)eval_n, eval_seed, 1, &e))) {
         cli_error("distill", "evaluating: %s; no model written", nf_last_error());
         goto done;
@@ -260,74 +240,14 @@ int cmd_distill(int argc, char **argv)
         cli_error("distill", "--plot: %s; model saved", nf_last_error());
         goto done;
     }
-    if (json) {
-        printf("{\"teacher\": ");
-        cli_json_string(teacher_path);
-        printf(", \"student\": \"%s\", \"dim\": %d, \"context_dim\": %d, \"params\": %zu, \"steps\": %d, "
-               "\"best_step\": %d, \"eval_n\": %d",
-               nf_model_name(cfg.model), dim, nc, nf_flow_param_count(s), ps.steps, last.step, eval_n);
-        cli_json_number("kl", e.kl);
-        cli_json_number("kl_two_stderr", e.kl_two_stderr);
-        cli_json_number("cross_entropy", e.cross_entropy);
-        cli_json_number("entropy", e.entropy);
-        cli_json_number("kl_train", kl_train);
-        cli_json_number("seconds", cli_seconds() - ms.started);
-        cli_json_number("train_seconds", train_seconds);
-        printf(", \"ml_epochs\": %d, \"ml_best_epoch\": %d, \"teacher_samples_redrawn\": %zu", ml.epochs,
-               ml.best_epoch, nf_flow_distill_redrawn(s));
-        cli_json_number("ml_val_log_likelihood", samples ? ml.val_log_likelihood : NAN);
-        cli_json_number("student_samples_per_s", e.student_samples_per_s);
-        cli_json_number("teacher_samples_per_s", e.teacher_samples_per_s);
-        if (data_path) {
-            printf(", \"data_rows\": %zu", dr.rows);
-            cli_json_number("student_log_likelihood", dr.student);
-            cli_json_number("student_two_stderr", dr.student_2se);
-            cli_json_number("teacher_log_likelihood", dr.teacher);
-            cli_json_number("teacher_two_stderr", dr.teacher_2se);
-            cli_json_number("gaussian_log_likelihood", dr.gauss);
-        }
-        printf("}\n");
-    } else {
-        printf("%s student: %zu parameters, trained in %.1f s\n", nf_model_name(cfg.model), nf_flow_param_count(s),
-               train_seconds);
-        if (samples)
-            printf("maximum likelihood on fresh teacher samples: %d epochs (the best %d%s), validation mean "
-                   "log-likelihood %.4f\n", ml.epochs, ml.best_epoch,
-                   ml_epochs ? "" : "; about the teacher's training time, --epochs for more", ml.val_log_likelihood);
-        if (nf_flow_distill_redrawn(s))
-            printf("teacher samples outside its training data (beyond the data's range on either side), redrawn: "
-                   "%zu\n", nf_flow_distill_redrawn(s));
-        if (reverse)
-            printf("reverse KL: %d steps of %d samples (the best at step %d), %.1f s\n", ps.steps, kopt.batch,
-                   last.step, last.seconds);
-        printf("KL(student || teacher) on %d fresh student samples: %.4f +- %.4f nats "
-               "(cross-entropy %.4f +- %.4f, entropy %.4f +- %.4f)\n",
-               eval_n, e.kl, e.kl_two_stderr, e.cross_entropy, e.cross_entropy_two_stderr, e.entropy,
-               e.entropy_two_stderr);
-        if (reverse)
-            printf("KL at the best check (4096 fresh samples, step %d): %.4f +- %.4f nats\n", last.step, kl_train,
-                   2 * last.kl_stderr);
-        printf("sampling %d rows: student %.0f samples/s, teacher %.0f samples/s (ratio %.2f)\n", eval_n,
-               e.student_samples_per_s, e.teacher_samples_per_s, e.student_samples_per_s / e.teacher_samples_per_s);
-        if (data_path) {
-            char a[32], b[32], c2[32], d[32], g[32];
-            printf("mean log-likelihood on %s (%zu rows): student %s +- %s, teacher %s +- %s, the teacher's Gaussian "
-                   "fit %s\n", data_path, dr.rows, cli_nats(dr.student, a, sizeof a),
-                   cli_nats(dr.student_2se, b, sizeof b), cli_nats(dr.teacher, c2, sizeof c2),
-                   cli_nats(dr.teacher_2se, d, sizeof d), cli_nats(dr.gauss, g, sizeof g));
-        }
+    e.seconds = cli_seconds() - ms.started;
+    char report[4096];
+    nf_distill_report_text(s, &e, teacher_path, data_path, json ? NF_REPORT_JSON : 0, report, sizeof report);
+    fputs(report, stdout);
+    if (!json)
         printf("saved %s\n", out);
-    }
-    /* a student worse on the user's rows than the Gaussian it started from
-     * has failed, whatever its KL says (reverse KL seeks modes: a student
-     * can miss some of the teacher's and still score a small KL) */
     fflush(stdout); /* the summary, then the warning under it */
-    /* below the fit by more than two standard errors of the paired gap and
-     * a hundredth of a nat: a student at the fit's level (a Gaussian
-     * teacher's, or one the run did not move) is not flagged for 0.0003
-     * nats of noise or the float rounding of the two ways to the fit */
-    double gap_margin = (isfinite(dr.gap_2se) ? dr.gap_2se : 0) + 0.01;
-    if (data_path && (isnan(dr.student) || dr.gap < -gap_margin))
+    if (e.below_gaussian) /* reverse KL seeks modes: a student can miss some of the teacher's, its KL small */
         fprintf(stderr, "nflow distill: warning: the student's mean log-likelihood on %s is below the teacher's "
                         "Gaussian fit's: distillation failed there (the student misses mass the teacher has); try a "
                         "larger student (--layers, --hidden) or a lower --lr\n", data_path);

@@ -31,6 +31,21 @@ void text_json_number(text *t, const char *key, double v)
         text_add(t, ", \"%s\": null", key);
 }
 
+void text_json_string(text *t, const char *s)
+{
+    text_add(t, "\"");
+    for (; *s; s++) {
+        unsigned char c = (unsigned char)*s;
+        if (c == '"' || c == '\\')
+            text_add(t, "\\%c", c);
+        else if (c < 0x20)
+            text_add(t, "\\u%04x", c);
+        else
+            text_add(t, "%c", c);
+    }
+    text_add(t, "\"");
+}
+
 const char *text_nats(double v, char *buf, size_t size)
 {
     snprintf(buf, size, fabs(v) < 1e6 ? "%.4f" : "%.6g", v);

@@ -16,6 +16,9 @@ void text_init(text *t, char *buf, size_t size);
 void text_add(text *t, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* JSON: `, "key": v`, null where v is not finite. */
 void text_json_number(text *t, const char *key, double v);
+/* A JSON string, quoted, its quotes, backslashes and control characters
+ * escaped. */
+void text_json_string(text *t, const char *s);
 /* A figure in nats: 4 decimals, or 6 significant digits from a million on
  * (never 77 digits). */
 const char *text_nats(double v, char *buf, size_t size);

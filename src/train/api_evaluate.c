@@ -109,6 +109,13 @@ done:
     return st;
 }
 
+const char *model_kind(const nf_flow *f)
+{
+    nf_config c;
+    nf_config_default(&c, NF_MODEL_MAF, 1);
+    return nf_flow_get_config(f, &c) == NF_OK ? nf_model_name(c.model) : "custom";
+}
+
 double dataset_mean_log_lik(nf_flow *f, const float *x, const float *context, size_t rows, int chunk,
                             const train_share *share)
 {

@@ -20,6 +20,9 @@ void mean_two_stderr(const double *v, const unsigned char *keep, size_t n, doubl
  * f->work.max_rows, which depends on the flow's history); with
  * share->ranks > 1 each process scores its part and the sums meet through
  * share->reduce (NaN when that fails). */
+/* The model kind of a flow: its config's, or "custom" (built layer by layer). */
+const char *model_kind(const nf_flow *f);
+
 double dataset_mean_log_lik(nf_flow *f, const float *x, const float *context, size_t rows, int chunk,
                             const train_share *share);
 

@@ -8,6 +8,7 @@
 #include "core/error.h"
 #include "core/sized.h"
 #include "core/text.h"
+#include "train/api_evaluate.h"
 
 #define FIT_SCORES_SIZE_1 SIZED_END(nf_fit_scores, test_two_stderr)
 
@@ -41,13 +42,6 @@ nf_status nf_flow_fit_scores_sized(nf_flow *f, const nf_data *d, const nf_train_
     return NF_OK;
 }
 
-/* The model kind of a flow: its config's, or "custom" (built layer by layer). */
-static const char *model_kind(const nf_flow *f)
-{
-    nf_config c;
-    nf_config_default(&c, NF_MODEL_MAF, 1);
-    return nf_flow_get_config(f, &c) == NF_OK ? nf_model_name(c.model) : "custom";
-}
 
 /* "race", first in the object: a script that finds a top-level field by
  * the last match of its name ("model", "epochs") still finds it. */
