@@ -240,6 +240,58 @@ static void test_shared_scratch(void)
     nf_set_threads(1);
 }
 
+/* An untrained MADE's output layer is zero: a pass no backward pass
+ * follows skips the network (its outputs taken as 0) and gives the bits
+ * of the full computation, both directions of MAF and IAF, with and
+ * without a context; one weight off zero and the network runs again. */
+static void test_untrained_layers_skipped(void)
+{
+    enum { ROWS = 150 };
+    for (int run = 0; run < 4; run++) {
+        int iaf = run % 2, nc = run / 2;
+        nf_config cfg;
+        nf_config_default(&cfg, iaf ? NF_MODEL_IAF : NF_MODEL_MAF, DIM);
+        cfg.layers = 2;
+        cfg.hidden = 24;
+        cfg.context_dim = nc;
+        nf_flow *f = NULL;
+        CHECK(nf_flow_create(&f, &cfg) == NF_OK, "%s", nf_last_error());
+        if (!f)
+            continue;
+        layer *ar = NULL; /* the first MADE layer (standardisation and whitening come first) */
+        for (int l = f->n_layers - 1; l >= 0; l--)
+            ar = f->layers[l]->ops->scratch_floats ? f->layers[l] : ar;
+        CHECK(ar != NULL);
+        if (!ar)
+            continue;
+        made *first = autoregressive_net(ar);
+        CHECK(made_output_is_zero(first, f->params + ar->p_off), "an untrained MADE's outputs");
+        static float in[ROWS * DIM], ctx[ROWS], x_pub[ROWS * DIM], x_kept[ROWS * DIM];
+        double lp_pub[ROWS], lp_kept[ROWS], unused[ROWS];
+        rng r;
+        rng_seed(&r, 9);
+        for (int i = 0; i < ROWS * DIM; i++)
+            in[i] = (float)(2 * rng_normal(&r));
+        for (int i = 0; i < ROWS; i++)
+            ctx[i] = (float)rng_normal(&r);
+        for (int moved = 0; moved < 2; moved++) {
+            CHECK(nf_flow_log_prob_given(f, in, nc ? ctx : NULL, ROWS, lp_pub) == NF_OK &&
+                  nf_flow_decode_given(f, in, nc ? ctx : NULL, ROWS, x_pub) == NF_OK, "%s", nf_last_error());
+            CHECK(flow_reserve(f, ROWS) == NF_OK);
+            flow_load_context(f, nc ? ctx : NULL, 0, ROWS);
+            flow_x2z(f, ROWS, in, lp_kept); /* not in inference: every network computed */
+            flow_z2x(f, ROWS, in, x_kept, unused);
+            CHECK(memcmp(lp_pub, lp_kept, sizeof lp_kept) == 0 && memcmp(x_pub, x_kept, sizeof x_kept) == 0,
+                  "%s%s, %s: the skipped networks and the computed ones differ", iaf ? "iaf" : "maf",
+                  nc ? " with a context" : "", moved ? "trained" : "untrained");
+            /* an output bias off zero: the network runs */
+            f->params[ar->p_off + made_n_params(first) - 1] = 0.25f;
+            CHECK(!made_output_is_zero(first, f->params + ar->p_off));
+        }
+        nf_flow_free(f);
+    }
+}
+
 /* Training keeps each MADE's own buffers for its batch (16 rows) and
  * scores validation chunks of up to 1,024 rows in the shared scratch: the
  * validation figure it reports is the public evaluation's of the kept
@@ -320,6 +372,7 @@ int main(void)
     RUN(test_scratch_same_bits);
     RUN(test_shared_scratch);
     RUN(test_validation_beyond_the_batch);
+    RUN(test_untrained_layers_skipped);
     RUN(test_bad_config);
     char cmd[300];
     snprintf(cmd, sizeof cmd, "rm -rf %s", dir);

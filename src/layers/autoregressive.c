@@ -103,12 +103,21 @@ static void restore_buffers(autoregressive *a, const own_buffers *saved)
     a->net.max_rows = saved->max_rows;
 }
 
+/* Whether a pass no backward pass follows may take the MADE's outputs as
+ * 0 without computing them: an untrained layer, the identity (the
+ * untrained candidate training validates first, a distillation student's
+ * start). */
+static int outputs_zero(const layer *l, const real *p) { return l->inference && made_output_is_zero(&self((layer *)l)->net, p); }
+
 /* The one-pass direction in the buffers the MADE points at now. */
 static void one_pass(layer *l, const real *p, int rows, const real *s, real *y, double *ldj)
 {
     autoregressive *a = self(l);
     int n = l->dim;
-    made_forward(&a->net, p, rows, s, l->context);
+    if (outputs_zero(l, p))
+        memset(a->net.out, 0, sizeof(real) * rows * a->net.n_out);
+    else
+        made_forward(&a->net, p, rows, s, l->context);
     if (a->spline) {
         int per = a->net.per_dim;
         K_PARALLEL_ROWS((size_t)rows * n)
@@ -149,7 +158,7 @@ static void one_pass(layer *l, const real *p, int rows, const real *s, real *y, 
 static void parallel(layer *l, const real *p, int rows, const real *s, real *y, double *ldj)
 {
     autoregressive *a = self(l);
-    own_buffers saved;
+    own_buffers saved = {0};
     int shared = l->inference && l->scratch; /* the flow sized it for these rows (flow_reserve) */
     if (shared)
         use_buffers(a, rows, l->scratch, &saved);
@@ -226,17 +235,21 @@ static void tile_view(const made *m, real *buf, int rows, made *view)
 }
 
 /* Rows r0 .. r1 - 1 of the sequential direction, in the buffers of mm,
- * whose first row is row `base`. */
+ * whose first row is row `base`; zero: the MADE's outputs are 0
+ * (outputs_zero), its steps skipped. */
 static void sequential_tile(layer *l, const real *p, made *mm, int base, int r0, int r1, const real *y, real *s,
-                            double *ldj)
+                            double *ldj, int zero)
 {
     autoregressive *a = self(l);
     const made *m = &a->net;
     int n = l->dim;
     if (l->context)
         made_load_context(mm, r0 - base, r1 - r0, l->context + (size_t)r0 * l->context_dim);
+    if (zero)
+        memset(mm->out + (size_t)(r0 - base) * m->n_out, 0, sizeof(real) * (size_t)(r1 - r0) * m->n_out);
     for (int k = 0; k < n; k++) {
-        made_seq_step(mm, p, r0 - base, r1 - r0, k);
+        if (!zero)
+            made_seq_step(mm, p, r0 - base, r1 - r0, k);
         int i = m->order[k];
         if (a->spline) { /* u -> x: x = g^-1(u), or mu + e^alpha g^-1(u) when shifted */
             int per = m->per_dim;
@@ -283,7 +296,7 @@ static void sequential_tiles(layer *l, const real *p, int rows, const real *y, r
     int tiles = (rows + SEQ_TILE - 1) / SEQ_TILE, alone = omp_get_num_threads() == 1 && l->scratch;
     size_t per_row = (size_t)m->n_in + m->n_out + (size_t)m->depth * m->hidden;
     real *tile = l->inference && !alone ? malloc(sizeof(real) * SEQ_TILE * per_row) : NULL;
-    int shared = l->inference && l->scratch && (alone || (!tile && m->max_rows < rows));
+    int shared = l->inference && l->scratch && (alone || (!tile && m->max_rows < rows)), zero = outputs_zero(l, p);
     if (tile)
         tile_view(m, tile, SEQ_TILE, &view);
 #pragma omp for schedule(dynamic, 1) nowait
@@ -294,10 +307,10 @@ static void sequential_tiles(layer *l, const real *p, int rows, const real *y, r
             {
                 made one;
                 tile_view(m, l->scratch, rows, &one);
-                sequential_tile(l, p, &one, r0, r0, r1, y, s, ldj);
+                sequential_tile(l, p, &one, r0, r0, r1, y, s, ldj, zero);
             }
         } else {
-            sequential_tile(l, p, tile ? &view : m, tile ? r0 : 0, r0, r1, y, s, ldj);
+            sequential_tile(l, p, tile ? &view : m, tile ? r0 : 0, r0, r1, y, s, ldj, zero);
         }
     }
     free(tile);

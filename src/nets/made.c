@@ -311,6 +311,16 @@ static void forward_body(made *m, const real *p, int rows, const real *x, const 
     }
 }
 
+int made_output_is_zero(const made *m, const real *p)
+{
+    const real *w = p + layer_offset(m, m->depth);
+    size_t n = (size_t)m->n_out * layer_in(m, m->depth) + m->n_out; /* the weights, then the biases */
+    for (size_t i = 0; i < n; i++)
+        if (w[i] != 0)
+            return 0;
+    return 1;
+}
+
 void made_forward(made *m, const real *p, int rows, const real *x, const real *context)
 {
     K_RUN(k_worth_threads(rows * flops_per_row(m)), forward_body(m, p, rows, x, context));

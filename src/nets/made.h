@@ -57,6 +57,12 @@ int made_check(const made *m, const real *p);
 int made_allowed(const made *m, int l, int j, int i);
 nf_status made_reserve(made *m, int rows);
 
+/* Whether the output layer's weights and biases are all zero (an
+ * untrained MADE's, made_init_params with zero_last): its outputs are then
+ * 0 for any finite hidden units, and a pass no backward pass follows need
+ * not compute them. */
+int made_output_is_zero(const made *m, const real *p);
+
 /* Parallel pass on x (rows x n, data order) and the context (rows x nc;
  * NULL when nc is 0): m->out. */
 void made_forward(made *m, const real *p, int rows, const real *x, const real *context);
