@@ -1342,6 +1342,15 @@ NF_API nf_status nf_flow_fit_target(nf_flow *student, nf_log_density_fn target, 
 /* ... for a conditional student and target (opt->context: the contexts). */
 NF_API nf_status nf_flow_fit_target_given(nf_flow *student, nf_log_density_given_fn target, void *user,
                                           const nf_kl_options *opt, nf_kl_progress *last);
+/* What `nflow fit` prints of a flow f fitted to the target named
+ * target_name by reverse KL, its last check p, batch samples per step:
+ * lines in words (the model, its parameters, steps and seconds; the last
+ * batch's KL up to the target's log-normaliser, cross-entropy and
+ * entropy), or with NF_REPORT_JSON one JSON object {"target", "model",
+ * "params", "steps", "batch", "kl", ...}. Its length; buf gets as much as
+ * fits. */
+NF_API size_t nf_kl_report_text(const nf_flow *f, const nf_kl_progress *p, const char *target_name, int batch,
+                                int flags, char *buf, size_t size);
 /* The standardisation a flow applies (dim values each). */
 NF_API nf_status nf_flow_get_standardization(const nf_flow *f, double *mean, double *std);
 /* ---- model files ---------------------------------------------------------- */

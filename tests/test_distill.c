@@ -209,6 +209,27 @@ static void test_distill_report_text(void)
     nf_flow_free(t);
 }
 
+/* nflow fit's report of a flow fitted to a target: its last check, in
+ * words and in JSON (the target's name escaped), the length whatever the
+ * buffer. */
+static void test_kl_report_text(void)
+{
+    nf_flow *t = gaussian_teacher();
+    nf_kl_progress p = {.step = 40, .kl = -1.5, .cross_entropy = 2.25, .entropy = 3.75, .kl_stderr = 0.125,
+                        .seconds = 2.5};
+    char text[512], json[512];
+    size_t len = nf_kl_report_text(t, &p, "u1", 256, 0, text, sizeof text);
+    CHECK(len == strlen(text) && nf_kl_report_text(t, &p, "u1", 256, 0, NULL, 0) == len);
+    CHECK(strstr(text, "custom on u1: 12 parameters, 40 steps, 2.5 s\n") &&
+          strstr(text, "KL -1.5000 +- 0.1250 (up to log Z), cross-entropy 2.2500, entropy 3.7500"), "%s", text);
+    nf_kl_report_text(t, &p, "u\"1", 256, NF_REPORT_JSON, json, sizeof json);
+    const char *head = "{\"target\": \"u\\\"1\", \"model\": \"custom\", \"params\": 12, \"steps\": 40, "
+                       "\"batch\": 256, \"kl\": -1.5";
+    CHECK(!strncmp(json, head, strlen(head)) && strstr(json, "\"seconds\": 2.500}\n"), "%s", json);
+    CHECK(nf_kl_report_text(NULL, &p, "u1", 256, 0, text, sizeof text) == 0 && text[0] == '\0');
+    nf_flow_free(t);
+}
+
 /* The teacher's density as a callback: the same fit through the
  * variational-inference route. */
 static int teacher_density(const float *x, size_t rows, int dim, double *log_p, float *grad, void *user)
@@ -718,6 +739,7 @@ int main(void)
     RUN(test_distill_gaussian);
     RUN(test_distill_evaluate);
     RUN(test_distill_report_text);
+    RUN(test_kl_report_text);
     RUN(test_student_starts_at_gaussian_fit);
     RUN(test_converge_stops);
     RUN(test_distill_forward);

@@ -393,14 +393,6 @@ int cli_choice(const char *cmd, const char *opt, const char *value, const char *
     return -1;
 }
 
-void cli_json_number(const char *key, double v)
-{
-    if (isfinite(v))
-        printf(", \"%s\": %.10g", key, v);
-    else
-        printf(", \"%s\": null", key);
-}
-
 double cli_seconds(void)
 {
     struct timespec t;

@@ -94,8 +94,6 @@ int cli_info_system(int json);
 /* The index of `value` among the n names, or -1 after a message naming
  * --opt. */
 int cli_choice(const char *cmd, const char *opt, const char *value, const char *const *names, int n);
-/* A JSON piece on stdout: `, "key": v` (null when not finite). */
-void cli_json_number(const char *key, double v);
 /* A monotonic clock, in seconds. */
 double cli_seconds(void);
 

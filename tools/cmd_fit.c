@@ -109,21 +109,11 @@ int cmd_fit(int argc, char **argv)
         cli_fail("fit", st);
         goto done;
     }
-    if (json) {
-        printf("{\"target\": \"%s\", \"model\": \"%s\", \"params\": %zu, \"steps\": %d, \"batch\": %d", target,
-               models[m], nf_flow_param_count(f), last.step, kopt.batch);
-        cli_json_number("kl", last.kl);
-        cli_json_number("kl_stderr", last.kl_stderr);
-        cli_json_number("cross_entropy", last.cross_entropy);
-        cli_json_number("entropy", last.entropy);
-        printf(", \"seconds\": %.3f}\n", last.seconds);
-    } else {
-        printf("%s on %s: %zu parameters, %d steps, %.1f s\n", models[m], target, nf_flow_param_count(f), last.step,
-               last.seconds);
-        printf("final batch: KL %.4f +- %.4f (up to log Z), cross-entropy %.4f, entropy %.4f\n", last.kl,
-               last.kl_stderr, last.cross_entropy, last.entropy);
+    char report[1024];
+    nf_kl_report_text(f, &last, target, kopt.batch, json ? NF_REPORT_JSON : 0, report, sizeof report);
+    fputs(report, stdout);
+    if (!json)
         printf("saved %s\n", out);
-    }
     rc = 0;
 done:
     nf_progress_free(shown);

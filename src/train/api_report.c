@@ -7,6 +7,7 @@
 
 #include "core/error.h"
 #include "core/text.h"
+#include "train/api_evaluate.h"
 
 size_t nf_recipe_summary(const nf_data *d, const nf_config *cfg, const nf_train_options *opt, int race, char *buf,
                          size_t size)
@@ -166,4 +167,31 @@ size_t nf_eval_report_text(const nf_flow *f, const nf_eval_report *r, int flags,
     else if (r->outside)
         text_add(&t, "rows outside the model's bounds: %zu of %zu (log-density -inf)\n", r->outside, r->rows);
     return t.len;
+}
+
+size_t nf_kl_report_text(const nf_flow *f, const nf_kl_progress *p, const char *target_name, int batch, int flags,
+                         char *buf, size_t size)
+{
+    text o;
+    text_init(&o, buf, size);
+    if (!f || !p)
+        return 0;
+    const char *target = target_name ? target_name : "the target", *model = model_kind(f);
+    if (flags & NF_REPORT_JSON) {
+        text_add(&o, "{\"target\": ");
+        text_json_string(&o, target);
+        text_add(&o, ", \"model\": \"%s\", \"params\": %zu, \"steps\": %d, \"batch\": %d", model,
+                 nf_flow_param_count(f), p->step, batch);
+        text_json_number(&o, "kl", p->kl);
+        text_json_number(&o, "kl_stderr", p->kl_stderr);
+        text_json_number(&o, "cross_entropy", p->cross_entropy);
+        text_json_number(&o, "entropy", p->entropy);
+        text_add(&o, ", \"seconds\": %.3f}\n", p->seconds);
+        return o.len;
+    }
+    text_add(&o, "%s on %s: %zu parameters, %d steps, %.1f s\n", model, target, nf_flow_param_count(f), p->step,
+             p->seconds);
+    text_add(&o, "final batch: KL %.4f +- %.4f (up to log Z), cross-entropy %.4f, entropy %.4f\n", p->kl, p->kl_stderr,
+             p->cross_entropy, p->entropy);
+    return o.len;
 }
