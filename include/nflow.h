@@ -967,6 +967,12 @@ static inline nf_status nf_flow_fit_scores(nf_flow *f, const nf_data *d, const n
  * exist). Its length; buf gets as much as fits. */
 NF_API size_t nf_fit_report(const nf_flow *f, const nf_data *d, const nf_train_options *opt,
                             const nf_train_result *res, const nf_fit_scores *s, int flags, char *buf, size_t size);
+/* The warning `nflow train` and Python's Flow.fit give after training f
+ * on d (res: the run's result), in words; "" and 0 when there is none.
+ * Today one: no epoch validated above the untrained model (d has
+ * validation rows), which is what was kept. Its length; buf gets as much
+ * as fits. */
+NF_API size_t nf_fit_warning(const nf_flow *f, const nf_data *d, const nf_train_result *res, char *buf, size_t size);
 
 /* ---- the recipe's options by name ---------------------------------------- */
 /* The model and training options of `nflow train` (its flags) and of the

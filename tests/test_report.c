@@ -160,10 +160,42 @@ static void test_fit_scores_and_report(void)
     nf_data_free(d);
 }
 
+/* The warning after training: none when an epoch validated above the
+ * start; when none did (a learning rate far too high), the library's
+ * words, naming the Gaussian fit the start was; none without validation
+ * rows, where nothing was compared. */
+static void test_fit_warning(void)
+{
+    char text[256];
+    for (int run = 0; run < 3; run++) {
+        nf_data *d = split_data(run == 2 ? 0 : 0.1);
+        nf_flow *f = small_maf();
+        nf_train_options opt;
+        nf_train_options_default(&opt);
+        opt.max_epochs = 3;
+        opt.batch = 32;
+        opt.lr = run == 0 ? 1e-3 : 5.0; /* 5: every step far off */
+        nf_train_result res;
+        CHECK(nf_flow_fit(f, d, &opt, &res) == NF_OK, "%s", nf_last_error());
+        size_t len = nf_fit_warning(f, d, &res, text, sizeof text);
+        CHECK(len == strlen(text) && nf_fit_warning(f, d, &res, NULL, 0) == len);
+        if (run == 1)
+            CHECK(res.best_epoch == 0 && strstr(text, "no epoch validated above the untrained model (the Gaussian "
+                                                      "fit), which is what is saved"),
+                  "best %d: '%s'", res.best_epoch, text);
+        else
+            CHECK(res.best_epoch > 0 && len == 0, "run %d, best %d: '%s'", run, res.best_epoch, text);
+        nf_flow_free(f);
+        nf_data_free(d);
+    }
+    CHECK(nf_fit_warning(NULL, NULL, NULL, text, sizeof text) == 0 && text[0] == '\0');
+}
+
 int main(void)
 {
     fill_rows();
     RUN(test_eval_text);
     RUN(test_fit_scores_and_report);
+    RUN(test_fit_warning);
     TEST_SUMMARY("test_report");
 }

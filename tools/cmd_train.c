@@ -234,7 +234,7 @@ int cmd_train(int argc, char **argv)
             goto done;
         }
     }
-    nf_config cfg; /* a resumed model's comes from nf_flow_get_config below */
+    nf_config cfg;
     nf_config_default(&cfg, NF_MODEL_MAF, (int)dim);
     int race = 0;
     if (!resume) { /* the model and sizes that fit the data; the options given override */
@@ -299,10 +299,9 @@ int cmd_train(int argc, char **argv)
         cli_error("train", "%s; no model written", nf_last_error());
         goto done;
     }
-    if (n_val && res.epochs > 0 && res.best_epoch == 0 && rank == 0)
-        fprintf(stderr, "nflow train: warning: no epoch validated above the untrained model%s, which is what is "
-                        "saved; a lower --lr, or more rows, may do better\n",
-                nf_flow_get_config(f, &cfg) == NF_OK && cfg.whiten ? " (the Gaussian fit)" : "");
+    char warning[256];
+    if (rank == 0 && nf_fit_warning(f, d, &res, warning, sizeof warning))
+        fprintf(stderr, "nflow train: warning: %s (--lr)\n", warning);
     nf_fit_scores scores; /* before the save: the model records its test figure */
     nf_fit_scores_init(&scores, sizeof scores);
     if ((st = nf_flow_fit_scores(f, d, &topt, &scores))) {

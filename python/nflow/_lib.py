@@ -331,3 +331,4 @@ _declare("nf_fit_scores_init", None, POINTER(nf_fit_scores), c_size_t)
 _declare("nf_flow_fit_scores_sized", _S, flow_p, data_p, POINTER(nf_train_options), POINTER(nf_fit_scores), c_size_t)
 _declare("nf_fit_report", c_size_t, flow_p, data_p, POINTER(nf_train_options), POINTER(nf_train_result),
          POINTER(nf_fit_scores), c_int, c_char_p, c_size_t)
+_declare("nf_fit_warning", c_size_t, flow_p, data_p, POINTER(nf_train_result), c_char_p, c_size_t)

@@ -892,8 +892,10 @@ class Flow:
                 _check(lib.nf_flow_fit_scores_sized(f, data, ctypes.byref(topt), ctypes.byref(scores),
                                                     ctypes.sizeof(scores)))
             self.test_log_likelihood_, self.test_two_stderr_ = scores.test, scores.test_two_stderr
+            text = ctypes.create_string_buffer(1024)
+            if lib.nf_fit_warning(f, data, ctypes.byref(res), text, len(text)):
+                warnings.warn(text.value.decode(errors="replace") + " (fit(lr=...))", stacklevel=2)
             if verbose:
-                text = ctypes.create_string_buffer(1024)
                 lib.nf_fit_report(f, data, ctypes.byref(topt), ctypes.byref(res), ctypes.byref(scores), 0, text,
                                   len(text))
                 print(text.value.decode(errors="replace"), end="", file=sys.stderr)

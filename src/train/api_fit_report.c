@@ -139,3 +139,16 @@ size_t nf_fit_report(const nf_flow *f, const nf_data *d, const nf_train_options 
         words_report(&t, f, d, res, s);
     return t.len;
 }
+
+size_t nf_fit_warning(const nf_flow *f, const nf_data *d, const nf_train_result *res, char *buf, size_t size)
+{
+    text o;
+    text_init(&o, buf, size);
+    nf_config c;
+    nf_config_default(&c, NF_MODEL_MAF, 1);
+    if (f && d && res && nf_data_rows(d, NF_PART_VAL, NULL, NULL) && res->epochs > 0 && res->best_epoch == 0)
+        text_add(&o, "no epoch validated above the untrained model%s, which is what is saved; a lower learning "
+                     "rate, or more rows, may do better",
+                 nf_flow_get_config(f, &c) == NF_OK && c.whiten ? " (the Gaussian fit)" : "");
+    return o.len;
+}
