@@ -842,6 +842,13 @@ NF_API int nf_data_context_dim(const nf_data *d);
  * their count, and (list not NULL) "0, 3-6, 8" as the file counts columns,
  * cut with "..." to fit size. */
 NF_API size_t nf_data_integer_columns(const nf_data *d, char *list, size_t size);
+/* The warning `nflow train` and Python's Flow.fit give about d, in words;
+ * "" and 0 when there is none. Today one: x columns that hold only whole
+ * numbers and were not dequantised ("2 of 5 columns hold only whole
+ * numbers (0, 3): a flow can raise its likelihood without limit by
+ * narrowing onto them"; the callers name their switch for the noise). Its
+ * length; buf gets as much as fits. */
+NF_API size_t nf_data_warning(const nf_data *d, char *buf, size_t size);
 /* The configuration and training options that fit the data: `model` by
  * name (NULL: nf_default_model's for the training rows), sizes from
  * nf_defaults_for_data, the context width and the seed of the data

@@ -191,11 +191,51 @@ static void test_fit_warning(void)
     CHECK(nf_fit_warning(NULL, NULL, NULL, text, sizeof text) == 0 && text[0] == '\0');
 }
 
+/* The data's warning: x columns of whole numbers, named as the file
+ * counts them, unless dequantised; none for a context column of whole
+ * numbers (a label) or for real-valued data. */
+static void test_data_warning(void)
+{
+    static float rows[ROWS * 3];
+    for (int i = 0; i < ROWS; i++) {
+        rows[3 * i] = rows_x[DIM * i];
+        rows[3 * i + 1] = (float)(i % 7);     /* whole numbers */
+        rows[3 * i + 2] = (float)(i % 3 == 0); /* whole numbers too */
+    }
+    char text[512];
+    for (int run = 0; run < 4; run++) {
+        nf_data_options o;
+        nf_data_options_default(&o);
+        o.dequantize = run == 1;
+        int nc = run == 2 ? 1 : 0; /* the last column the context */
+        nf_data *d = NULL;
+        const float *x = run == 3 ? rows_x : rows;
+        if (nc) { /* x and context apart */
+            static float xs[ROWS * 2], cs[ROWS];
+            for (int i = 0; i < ROWS; i++)
+                xs[2 * i] = rows[3 * i], xs[2 * i + 1] = rows[3 * i + 1], cs[i] = rows[3 * i + 2];
+            CHECK(nf_data_from_arrays(&d, xs, cs, ROWS, 2, 1, NULL, NULL, 0, &o) == NF_OK, "%s", nf_last_error());
+        } else {
+            CHECK(nf_data_from_arrays(&d, x, NULL, ROWS, run == 3 ? DIM : 3, 0, NULL, NULL, 0, &o) == NF_OK, "%s",
+                  nf_last_error());
+        }
+        size_t len = nf_data_warning(d, text, sizeof text);
+        CHECK(len == strlen(text) && nf_data_warning(d, NULL, 0) == len);
+        const char *want = run == 0 ? "2 of 3 columns hold only whole numbers (1, 2): a flow can raise its "
+                                      "likelihood without limit by narrowing onto them"
+                         : run == 2 ? "1 of 2 x columns hold only whole numbers (1): "
+                                    : "";
+        CHECK(*want ? strstr(text, want) == text : len == 0, "run %d: '%s'", run, text);
+        nf_data_free(d);
+    }
+}
+
 int main(void)
 {
     fill_rows();
     RUN(test_eval_text);
     RUN(test_fit_scores_and_report);
     RUN(test_fit_warning);
+    RUN(test_data_warning);
     TEST_SUMMARY("test_report");
 }

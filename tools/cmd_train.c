@@ -209,8 +209,8 @@ int cmd_train(int argc, char **argv)
     size_t dim = (size_t)nf_data_dim(d), n_context = (size_t)nf_data_context_dim(d);
     const float *train, *train_c, *val, *val_c;
     size_t n_train = nf_data_rows(d, NF_PART_TRAIN, &train, &train_c), n_val = nf_data_rows(d, NF_PART_VAL, &val, &val_c);
-    char list[128];
-    size_t n_integer = nf_data_integer_columns(d, list, sizeof list);
+    char warning[512];
+    size_t n_integer = nf_data_integer_columns(d, NULL, 0);
     const char *of_x = n_context ? " x" : ""; /* "of 3 x columns" */
     int shape[3];
     if (nf_data_image_shape(d, shape) && !quiet && !json) /* the library dequantises images, as the papers do */
@@ -219,11 +219,8 @@ int cmd_train(int argc, char **argv)
     else if (n_integer && dequantize && !quiet && !json)
         fprintf(stderr, "nflow train: dequantised %zu integer-valued column%s of %zu%s (U[0,1) noise)\n", n_integer,
                 n_integer == 1 ? "" : "s", dim, of_x);
-    else if (n_integer && !dequantize && !nf_data_image_shape(d, NULL))
-        fprintf(stderr,
-                "nflow train: warning: %zu of %zu%s columns hold only whole numbers (%s): a flow can raise its "
-                "likelihood without limit by narrowing onto them; --dequantize adds U[0,1) noise\n",
-                n_integer, dim, of_x, list);
+    else if (nf_data_warning(d, warning, sizeof warning))
+        fprintf(stderr, "nflow train: warning: %s; --dequantize adds U[0,1) noise\n", warning);
     if (ranks > 1) { /* the same data on every process, or every process refuses alike (no abort) */
         topt.rank = rank;
         topt.ranks = ranks;
@@ -299,7 +296,6 @@ int cmd_train(int argc, char **argv)
         cli_error("train", "%s; no model written", nf_last_error());
         goto done;
     }
-    char warning[256];
     if (rank == 0 && nf_fit_warning(f, d, &res, warning, sizeof warning))
         fprintf(stderr, "nflow train: warning: %s (--lr)\n", warning);
     nf_fit_scores scores; /* before the save: the model records its test figure */

@@ -254,7 +254,6 @@ _declare("nf_eval_report_init", None, POINTER(nf_eval_report), c_size_t)
 _declare("nf_flow_evaluate_sized", _S, flow_p, c_float_p, c_float_p, c_size_t, c_double_p, POINTER(nf_eval_report),
          c_size_t)
 _declare("nf_data_rows", c_size_t, data_p, c_int, POINTER(c_float_p), POINTER(c_float_p))
-_declare("nf_data_integer_columns", c_size_t, data_p, c_char_p, c_size_t)
 _declare("nf_flow_create_for_data", _S, POINTER(flow_p), data_p, POINTER(nf_config))
 _declare("nf_flow_fit", _S, flow_p, data_p, POINTER(nf_train_options), POINTER(nf_train_result))
 
@@ -332,3 +331,4 @@ _declare("nf_flow_fit_scores_sized", _S, flow_p, data_p, POINTER(nf_train_option
 _declare("nf_fit_report", c_size_t, flow_p, data_p, POINTER(nf_train_options), POINTER(nf_train_result),
          POINTER(nf_fit_scores), c_int, c_char_p, c_size_t)
 _declare("nf_fit_warning", c_size_t, flow_p, data_p, POINTER(nf_train_result), c_char_p, c_size_t)
+_declare("nf_data_warning", c_size_t, data_p, c_char_p, c_size_t)

@@ -778,12 +778,9 @@ class Flow:
             raise ValueError(lib.nf_last_error().decode(errors="replace"))
         _check(st)
         try:  # the prepared data are freed however fit ends
-            buf = ctypes.create_string_buffer(128)
-            n_int = lib.nf_data_integer_columns(data, buf, len(buf))
-            if n_int and not dequantize and shape is None:  # images are always dequantised
-                warnings.warn("%d of %d columns hold only whole numbers (%s; 0-based): a flow can raise its likelihood "
-                              "without limit by narrowing onto them; fit(..., dequantize=True) adds U[0,1) noise" %
-                              (n_int, dim, buf.value.decode()), stacklevel=2)
+            buf = ctypes.create_string_buffer(512)
+            if lib.nf_data_warning(data, buf, len(buf)):  # whole-numbered columns (images are dequantised)
+                warnings.warn(buf.value.decode() + "; fit(..., dequantize=True) adds U[0,1) noise", stacklevel=2)
             n_train, n_val, n_test = (lib.nf_data_rows(data, k, None, None) for k in range(3))
             if n_train < 2 and not warm_start:
                 raise ValueError("X has %d rows after the split: at least 2 are needed" % n_train)

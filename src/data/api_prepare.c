@@ -255,7 +255,7 @@ static nf_status prepare(nf_data *d, nf_matrix *all, nf_matrix extra[2], const c
             d->integer[j] = 0;
             d->n_integer--;
         }
-    int dequantize = o->dequantize || d->image[0]; /* images: always, as the papers do */
+    int dequantize = d->dequantized = o->dequantize || d->image[0]; /* images: always, as the papers do */
     if (d->n_integer && dequantize && (st = nf_matrix_dequantize_part(all, d->integer, d->seed, 0)))
         return st;
     if ((st = check_bounds(d, all, d->name)))
@@ -528,6 +528,21 @@ size_t nf_data_integer_columns(const nf_data *d, char *list, size_t size)
         xj++;
     }
     return d->n_integer;
+}
+
+size_t nf_data_warning(const nf_data *d, char *buf, size_t size)
+{
+    char none[1], list[128];
+    if (!buf || !size)
+        buf = none, size = sizeof none;
+    buf[0] = '\0';
+    if (!d || !d->n_integer || d->dequantized)
+        return 0;
+    nf_data_integer_columns(d, list, sizeof list);
+    int n = snprintf(buf, size, "%zu of %d%s columns hold only whole numbers (%s): a flow can raise its likelihood "
+                                "without limit by narrowing onto them",
+                     d->n_integer, d->dim, d->context_dim ? " x" : "", list);
+    return n < 0 ? 0 : (size_t)n;
 }
 
 size_t nf_data_file_column(const nf_data *d, int j)

@@ -17,6 +17,7 @@ struct nf_data {
     double *lo, *hi;       /* bounds per column of x; NULL: none */
     int *integer;          /* n_cols flags: whole-numbered x columns */
     size_t n_integer;
+    int dequantized;       /* the integer columns got U[0,1) noise (the option, or images) */
     char *columns;         /* the file's column list (NULL: all), to name file columns */
     char *name;            /* the training data's path, or "X" */
     int from_file;
