@@ -66,12 +66,15 @@ static nf_status reserve(layer *l, int rows)
  * - for MAF (y = (s - mu) e^-alpha). */
 static real exp_sign(const autoregressive *a) { return a->iaf ? 1 : -1; }
 
-/* Floats of a MADE's buffers for `rows` rows: its input, output and hidden
- * activations, and the 2 n scales of the affine kinds. */
+/* Floats of a MADE's activations per row: its input, output and hidden
+ * units (a view's buffers, tile_view). */
+static size_t activation_floats(const made *m) { return (size_t)m->n_in + m->n_out + (size_t)m->depth * m->hidden; }
+
+/* Floats of a MADE's buffers for `rows` rows: its activations and the 2 n
+ * scales of the affine kinds. */
 static size_t pass_floats(const autoregressive *a, int rows)
 {
-    const made *m = &a->net;
-    return (size_t)rows * ((size_t)m->n_in + m->n_out + (size_t)m->depth * m->hidden + 2 * (size_t)m->n);
+    return (size_t)rows * (activation_floats(&a->net) + 2 * (size_t)a->net.n);
 }
 
 /* The buffers of the one-pass direction: the layer's own, or, when no
@@ -294,8 +297,7 @@ static void sequential_tiles(layer *l, const real *p, int rows, const real *y, r
 {
     made *m = &self(l)->net, view;
     int tiles = (rows + SEQ_TILE - 1) / SEQ_TILE, alone = omp_get_num_threads() == 1 && l->scratch;
-    size_t per_row = (size_t)m->n_in + m->n_out + (size_t)m->depth * m->hidden;
-    real *tile = l->inference && !alone ? malloc(sizeof(real) * SEQ_TILE * per_row) : NULL;
+    real *tile = l->inference && !alone ? malloc(sizeof(real) * SEQ_TILE * activation_floats(m)) : NULL;
     int shared = l->inference && l->scratch && (alone || (!tile && m->max_rows < rows)), zero = outputs_zero(l, p);
     if (tile)
         tile_view(m, tile, SEQ_TILE, &view);
