@@ -477,6 +477,9 @@ NF_API nf_status nf_flow_sample(nf_flow *f, size_t rows, uint64_t seed, float *x
  * bound: 0.6% of a BSDS300 MAF MoG's samples, up to 14,000 ranges away) and
  * its density is no guide. 0 for a model without its data's range. */
 NF_API size_t nf_flow_count_far_from_data(const nf_flow *f, const float *x, size_t rows);
+/* The warning (one line, no '\n') for samples x of f of which more than 1
+ * in 1,000 lie that far from the data; its length, 0 when none. */
+NF_API size_t nf_sample_warning(const nf_flow *f, const float *x, size_t rows, char *buf, size_t size);
 
 /* ---- conditional flows -------------------------------------------------- */
 /* A conditional flow models p(x | c) for a context c of context_dim values
@@ -1099,6 +1102,10 @@ typedef struct nf_eval_report {
     size_t no_density, first_no_density; /* rows inside the bounds at -inf */
 } nf_eval_report;
 NF_API void nf_eval_report_init(nf_eval_report *r, size_t struct_size);
+/* The mean of n values and two standard errors of that mean (NaN for n < 2;
+ * both NaN for none): the MAF paper's way to report a mean log-likelihood,
+ * the one nf_flow_evaluate's figures take. mean, two_stderr may be NULL. */
+NF_API void nf_mean_two_stderr(const double *v, size_t n, double *mean, double *two_stderr);
 /* Scores rows x (context NULL for an unconditional model) into r and, when
  * log_prob is not NULL, each row's log-density (rows values). */
 NF_API nf_status nf_flow_evaluate_sized(nf_flow *f, const float *x, const float *context, size_t rows,
@@ -1116,6 +1123,11 @@ static inline nf_status nf_flow_evaluate(nf_flow *f, const float *x, const float
  * "n", "below_gaussian", ...} (null for what does not exist). Its length;
  * buf gets as much as fits. */
 NF_API size_t nf_eval_report_text(const nf_flow *f, const nf_eval_report *r, int flags, char *buf, size_t size);
+/* The warnings an evaluation calls for, a line each ('\n'-ended): rows on
+ * or outside the model's bounds (the first one named), rows at -inf inside
+ * them. d (may be NULL): the rows' data, whose file columns name the
+ * column. Its length (0: nothing to warn of); buf gets as much as fits. */
+NF_API size_t nf_eval_warnings(const nf_eval_report *r, const nf_data *d, char *buf, size_t size);
 /* The file's column (0-based) that x column j of the data was read from
  * (column lists and context columns counted), to name it in messages. */
 NF_API size_t nf_data_file_column(const nf_data *d, int j);

@@ -3,6 +3,7 @@
  * computed (to the printed precision), null where one does not exist, the
  * length as snprintf's whatever the buffer, and the fit's figures over the
  * rows the documentation names. */
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -78,6 +79,21 @@ static void test_eval_text(void)
     nf_eval_report_text(f, &r, NF_REPORT_JSON, js, sizeof js);
     CHECK(strstr(js, "\"two_stderr\": null") && isfinite(json_value(js, "mean_log_likelihood")), "%s", js);
     CHECK(nf_eval_report_text(NULL, &r, 0, text, sizeof text) == 0 && text[0] == '\0');
+    /* the public mean and standard error: the evaluation's own figures, bit for bit */
+    double lp[ROWS], mean, two_se;
+    CHECK(nf_flow_evaluate(f, rows_x, NULL, ROWS, lp, &r) == NF_OK, "%s", nf_last_error());
+    nf_mean_two_stderr(lp, ROWS, &mean, &two_se);
+    CHECK(mean == r.mean && two_se == r.two_stderr, "%.17g %.17g against %.17g %.17g", mean, two_se, r.mean,
+          r.two_stderr);
+    const double three[3] = {1, 2, 3};
+    nf_mean_two_stderr(three, 3, &mean, &two_se);
+    CHECK(mean == 2 && fabs(two_se - 2 / sqrt(3.0)) < 1e-15, "%g %g", mean, two_se);
+    nf_mean_two_stderr(three, 1, &mean, &two_se);
+    CHECK(mean == 1 && isnan(two_se));
+    nf_mean_two_stderr(three, 0, &mean, NULL);
+    CHECK(isnan(mean));
+    nf_mean_two_stderr(NULL, 3, NULL, &two_se);
+    CHECK(isnan(two_se));
     CHECK(nf_eval_report_text(f, NULL, 0, text, sizeof text) == 0 && text[0] == '\0');
     nf_flow_free(f);
 }
@@ -230,10 +246,54 @@ static void test_data_warning(void)
     }
 }
 
+/* The warnings of an evaluation (rows outside the bounds, rows at -inf),
+ * a line each with the figures of the report, none for a clean one; the
+ * samples' warning past 1 in 1,000 far from the training data's range. */
+static void test_eval_and_sample_warnings(void)
+{
+    nf_eval_report r;
+    nf_eval_report_init(&r, sizeof r);
+    r.rows = 40;
+    char text[1024];
+    CHECK(nf_eval_warnings(&r, NULL, text, sizeof text) == 0 && text[0] == '\0', "clean: '%s'", text);
+    r.outside = 3, r.first_outside_row = 7, r.first_outside_column = 1, r.first_outside_value = -2.5;
+    r.first_outside_lo = 0, r.first_outside_hi = 1;
+    size_t len = nf_eval_warnings(&r, NULL, text, sizeof text);
+    CHECK(len == strlen(text) && nf_eval_warnings(&r, NULL, NULL, 0) == len, "%zu", len);
+    CHECK(strstr(text, "3 of 40 rows lie on or outside the model's bounds (the first: row 7 (0-based), column 1 = "
+                       "-2.5, bounds (0, 1))") == text && strchr(text, '\n') == text + len - 1, "'%s'", text);
+    r.no_density = 2, r.first_no_density = 11;
+    len = nf_eval_warnings(&r, NULL, text, sizeof text);
+    const char *second = strchr(text, '\n') + 1;
+    CHECK(strstr(second, "2 of 40 rows have log-density -inf (row 11, counting from 0, is the first)") == second &&
+              text[len - 1] == '\n', "'%s'", text);
+    CHECK(nf_eval_warnings(NULL, NULL, text, sizeof text) == 0);
+
+    nf_flow *f = small_maf();
+    CHECK(nf_flow_fit_standardization(f, rows_x, ROWS) == NF_OK, "%s", nf_last_error()); /* the data's range */
+    enum { N = 2000 };
+    static float x[N * DIM];
+    CHECK(nf_flow_sample(f, N, 3, x, NULL) == NF_OK, "%s", nf_last_error());
+    size_t far = nf_flow_count_far_from_data(f, x, N);
+    CHECK(far * 1000 <= N && nf_sample_warning(f, x, N, text, sizeof text) == 0, "%zu far: '%s'", far, text);
+    for (int i = 0; i < N * DIM; i++) /* inside the data's range, but for 3 rows in 2,000: past 1 in 1,000 */
+        x[i] = 0.5f;
+    for (int i = 0; i < 3; i++)
+        x[(100 * i + 5) * DIM] = 1e6f;
+    len = nf_sample_warning(f, x, N, text, sizeof text);
+    CHECK(len == strlen(text) && strstr(text, "3 of 2000 samples lie beyond the training data's range") == text &&
+              !strchr(text, '\n'), "'%s'", text);
+    CHECK(nf_sample_warning(f, x, 2, text, sizeof text) == 0, "two rows inside: '%s'", text);
+    CHECK(nf_sample_warning(f, x + 5 * DIM, 1, text, sizeof text) > 0 && strstr(text, "1 of 1 samples") == text);
+    CHECK(nf_sample_warning(NULL, x, N, text, sizeof text) == 0);
+    nf_flow_free(f);
+}
+
 int main(void)
 {
     fill_rows();
     RUN(test_eval_text);
+    RUN(test_eval_and_sample_warnings);
     RUN(test_fit_scores_and_report);
     RUN(test_fit_warning);
     RUN(test_data_warning);

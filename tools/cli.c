@@ -42,6 +42,9 @@ void cli_print_help(const cli_command *cmd)
         snprintf(left, sizeof left, "--%s%s", c->name, arg);
         printf("  %-22s %s\n", left, c->help);
     }
+    if (cmd->takes_threads)
+        printf("  %-22s %s\n", "--threads N", "threads (default: what the process may use: its affinity mask, one per "
+                                              "core, its CPU quota)");
     for (int k = 0; cmd->recipe && nf_recipe_option_get(k, &o) == NF_OK; k++) {
         snprintf(left, sizeof left, "--%s%s", o.name, kind_args[o.kind]);
         printf("  %-22s %s\n", left, o.help);
@@ -49,14 +52,17 @@ void cli_print_help(const cli_command *cmd)
     printf("  %-22s %s\n", "--help", "show this help");
 }
 
-/* The option --name (len characters): the command's own, else (with
- * cmd->recipe) the library's recipe option of that name as the entry
- * *spare (its name in key, 64 bytes); NULL when neither. */
-static cli_option *find(cli_command *cmd, const char *name, size_t len, cli_option *spare, char *key)
+/* The option --name (len characters): the command's own, else --threads
+ * (into *threads) or (with cmd->recipe) the library's recipe option of
+ * that name as the entry *spare (its name in key, 64 bytes); NULL when
+ * none. */
+static cli_option *find(cli_command *cmd, const char *name, size_t len, cli_option *spare, char *key, int *threads)
 {
     for (cli_option *o = cmd->options; o->name; o++)
         if (strlen(o->name) == len && strncmp(o->name, name, len) == 0)
             return o;
+    if (cmd->takes_threads && len == 7 && !strncmp(name, "threads", 7))
+        return *spare = (cli_option){"threads", OPT_INT, threads, NULL, 0}, spare;
     if (!cmd->recipe || len >= 64)
         return NULL;
     snprintf(key, 64, "%.*s", (int)len, name);
@@ -175,9 +181,27 @@ static int parse_value(cli_command *cmd, cli_option *o, const char *s)
     return 0;
 }
 
+/* nf_set_threads(threads), no more than the process may use: a team
+ * larger than its processors waits for them at every barrier (3.4x slower
+ * for --threads 64 on 2 cores than --threads 2); NFLOW_OVERSUBSCRIBE=1
+ * keeps the count (tests of counts above the processors). */
+static void set_threads(const char *cmd, int threads)
+{
+    char why[256];
+    int usable = nf_threads_usable(why, sizeof why);
+    if (threads > usable) {
+        int keep = getenv("NFLOW_OVERSUBSCRIBE") && !strcmp(getenv("NFLOW_OVERSUBSCRIBE"), "1");
+        fprintf(stderr, "nflow %s: warning: --threads %d: this process may use %d (%s); using %d\n", cmd, threads,
+                usable, why, keep ? threads : usable);
+        if (!keep)
+            threads = usable;
+    }
+    nf_set_threads(threads);
+}
+
 int cli_parse(cli_command *cmd, int argc, char **argv)
 {
-    int npos = 0;
+    int npos = 0, threads = 0;
     char key[64];
     for (int i = 0; i < argc; i++) {
         const char *a = argv[i];
@@ -196,7 +220,7 @@ int cli_parse(cli_command *cmd, int argc, char **argv)
         }
         const char *name = a + 2, *eq = strchr(name, '=');
         size_t len = eq ? (size_t)(eq - name) : strlen(name);
-        cli_option spare, *o = find(cmd, name, len, &spare, key);
+        cli_option spare, *o = find(cmd, name, len, &spare, key, &threads);
         if (!o) {
             fprintf(stderr, "nflow %s: unknown option '%.*s' (see nflow %s --help)\n", cmd->name, (int)len + 2, a,
                     cmd->name);
@@ -220,25 +244,9 @@ int cli_parse(cli_command *cmd, int argc, char **argv)
         fprintf(stderr, "nflow %s: missing argument (usage: nflow %s)\n", cmd->name, cmd->usage);
         return EXIT_USAGE;
     }
+    if (threads)
+        set_threads(cmd->name, threads);
     return 0;
-}
-
-void cli_set_threads(const cli_command *cmd, int threads)
-{
-    if (!cli_seen(cmd, "threads"))
-        return;
-    char why[256];
-    int usable = nf_threads_usable(why, sizeof why);
-    /* a team larger than its processors waits for them at every barrier: 3.4x slower for --threads 64 on 2
-     * cores than --threads 2; NFLOW_OVERSUBSCRIBE=1 keeps the count (tests of counts above the processors) */
-    if (threads > usable) {
-        int keep = getenv("NFLOW_OVERSUBSCRIBE") && !strcmp(getenv("NFLOW_OVERSUBSCRIBE"), "1");
-        fprintf(stderr, "nflow %s: warning: --threads %d: this process may use %d (%s); using %d\n", cmd->name,
-                threads, usable, why, keep ? threads : usable);
-        if (!keep)
-            threads = usable;
-    }
-    nf_set_threads(threads);
 }
 
 int cli_seen(const cli_command *cmd, const char *name)
@@ -313,17 +321,6 @@ int cli_check_writable(const char *cmd, const char *path)
 }
 
 int cli_tty(void) { return isatty(fileno(stderr)); }
-
-void cli_mean_two_stderr(const double *v, size_t n, double *mean, double *two_stderr)
-{
-    double sum = 0, sq = 0;
-    for (size_t i = 0; i < n; i++)
-        sum += v[i];
-    *mean = sum / (double)n;
-    for (size_t i = 0; i < n; i++)
-        sq += (v[i] - *mean) * (v[i] - *mean);
-    *two_stderr = n > 1 ? 2 * sqrt(sq / (double)(n - 1) / (double)n) : NAN;
-}
 
 /* Whether two paths name one file: the same device and inode where both
  * exist; where neither does, the same folder (by device and inode) and

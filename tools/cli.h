@@ -31,15 +31,15 @@ typedef struct cli_command {
     int n_positional;       /* required positional arguments */
     const char **positional;
     nf_recipe *recipe;      /* not NULL: the library's recipe options are options too, set in it */
+    int takes_threads;      /* --threads N: cli_parse sets the library's count (nf_set_threads) */
 } cli_command;
 
 /* Parses argv (after the subcommand name). Returns 0, 1 for --help (printed),
  * or EXIT_USAGE after printing a message naming the option: an unknown one,
  * a value that is not a number, or a number outside the option's range
- * (one table in cli.c for every command). */
+ * (one table in cli.c for every command). --threads, where the command
+ * takes it, is set (no more than the process may use, with a warning). */
 int cli_parse(cli_command *cmd, int argc, char **argv);
-/* nf_set_threads(threads) when --threads was given (its range is checked). */
-void cli_set_threads(const cli_command *cmd, int threads);
 void cli_print_help(const cli_command *cmd);
 int cli_seen(const cli_command *cmd, const char *name);
 /* "nflow CMD: message" on stderr; returns 1 (or the given code). */
@@ -75,9 +75,6 @@ int cli_read_for_model(const char *cmd, const nf_flow *f, const char *model_path
                        uint64_t seed, nf_data **d);
 /* Fails early when `path` cannot be written (missing folder). */
 int cli_check_writable(const char *cmd, const char *path);
-/* Mean of n values and two standard errors of the mean (NAN for n < 2):
- * the MAF paper's way to report a test log-likelihood. */
-void cli_mean_two_stderr(const double *v, size_t n, double *mean, double *two_stderr);
 /* Whether stderr is a terminal (progress lines). */
 int cli_tty(void);
 /* Restarts the tool once, before anything else, with what OpenMP and

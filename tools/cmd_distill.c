@@ -62,7 +62,7 @@ int cmd_distill(int argc, char **argv)
 {
     const char *teacher_path = NULL, *student = NULL, *out = NULL, *plot = NULL, *context_path = NULL,
                *data_path = NULL;
-    int threads = 0, json = 0, quiet = 0, eval_n = 10000, patience = 10;
+    int json = 0, quiet = 0, eval_n = 10000, patience = 10;
     int samples = -1; /* -1: the library's default (nf_flow_distill_forward's) */
     double max_time = 0;
     uint64_t seed = 1, eval_seed = 0;
@@ -116,7 +116,6 @@ int cmd_distill(int argc, char **argv)
                                      "(default 10000)", 0},
         {"eval-seed", OPT_U64, &eval_seed, "seed of those samples (default: --seed + 1); nflow sample with the same "
                                            "seed and threads draws the same ones", 0},
-        {"threads", OPT_INT, &threads, "threads (default: what the process may use: its affinity mask, one per core, its CPU quota)", 0},
         {"plot", OPT_STRING, &plot, "2-D only: PNG of teacher and student densities and samples side by side", 0},
         {"json", OPT_FLAG, &json, "print one JSON object with the results", 0},
         {"quiet", OPT_FLAG, &quiet, "no progress lines", 0},
@@ -131,7 +130,7 @@ int cmd_distill(int argc, char **argv)
                        "samples until that stops falling, keeping the best student.\n"
                        "A conditional teacher gives a conditional student, distilled under the contexts of --context.\n"
                        "Reports the KL on --eval-n fresh student samples and the sampling speed of both.",
-                       opts, 0, NULL, NULL};
+                       opts, 0, NULL, NULL, 1};
     nf_flow *teacher = NULL, *s = NULL;
     nf_matrix ctx = {0};
     nf_status st;
@@ -157,7 +156,6 @@ int cmd_distill(int argc, char **argv)
     rc = 1;
     if (cli_check_writable("distill", out) || (plot && cli_check_writable("distill", plot)))
         goto done;
-    cli_set_threads(&cmd, threads);
     if (!cli_seen(&cmd, "eval-seed"))
         eval_seed = seed + 1;
     if ((st = nf_flow_load(&teacher, teacher_path))) {

@@ -16,7 +16,7 @@ int cmd_eval(int argc, char **argv)
 {
     const char *data = NULL, *out = NULL, *columns = NULL, *model_path = NULL, *context_columns = NULL;
     const char *labels = NULL;
-    int json = 0, threads = 0, dequantize = 0;
+    int json = 0, dequantize = 0;
     uint64_t seed = 1;
     cli_option opts[] = {
         {"data", OPT_STRING, &data, "data to evaluate (.csv or .npy)", 0},
@@ -25,7 +25,6 @@ int cmd_eval(int argc, char **argv)
                                                           "--columns) are the context c (default: the model's list)", 0},
         {"labels", OPT_STRING, &labels, "a model of class labels: the label of each row of --data", 0},
         {"out", OPT_STRING, &out, "write the per-row log-densities (nats) here (.csv or .npy)", 0},
-        {"threads", OPT_INT, &threads, "threads (default: what the process may use: its affinity mask, one per core, its CPU quota)", 0},
         {"dequantize", OPT_FLAG, &dequantize, "add U[0,1) noise to the columns that hold only whole numbers", 0},
         {"seed", OPT_U64, &seed, "seed of that noise (default 1)", 0},
         {"json", OPT_FLAG, &json, "print {\"mean_log_likelihood\", \"two_stderr\", \"median_log_likelihood\", "
@@ -37,7 +36,7 @@ int cmd_eval(int argc, char **argv)
                        "Mean log-likelihood in nats with +- 2 standard errors of the mean, the median, and\n"
                        "how many rows score below the model's Gaussian fit (whitened models). For a conditional\n"
                        "model: log p(x | c), the context c in the columns it was trained with.", opts, 1,
-                       &model_path, NULL};
+                       &model_path, NULL, 1};
     int rc = cli_parse(&cmd, argc, argv);
     if (rc)
         return rc == 1 ? 0 : rc;
@@ -48,7 +47,6 @@ int cmd_eval(int argc, char **argv)
         return rc;
     if (out && cli_check_writable("eval", out))
         return 1;
-    cli_set_threads(&cmd, threads);
     nf_flow *f = NULL;
     nf_data *d = NULL;
     double *lp = NULL;
@@ -69,21 +67,14 @@ int cmd_eval(int argc, char **argv)
         cli_fail("eval", st);
         goto done;
     }
-    if (r.outside) /* rows outside the model's bounds: density 0; the mean over the rows inside given beside */
-        fprintf(stderr, "nflow eval: warning: %zu of %zu rows lie on or outside the model's bounds (the first: row "
-                        "%zu (0-based), column %zu = %.9g, bounds (%g, %g)): the model's density there is 0, its "
-                        "log-density -inf\n",
-                r.outside, rows, r.first_outside_row, nf_data_file_column(d, r.first_outside_column),
-                r.first_outside_value, r.first_outside_lo, r.first_outside_hi);
-    if (r.no_density) /* inside the bounds: none of the model's density, or beyond its arithmetic */
-        fprintf(stderr, "nflow eval: warning: %zu of %zu rows have log-density -inf (row %zu, counting from 0, is the "
-                        "first): the model gives them no density, or their values overflow its arithmetic\n",
-                r.no_density, rows, r.first_no_density);
+    char report[2048];
+    nf_eval_warnings(&r, d, report, sizeof report);
+    for (char *line = report, *end; (end = strchr(line, '\n')); line = end + 1)
+        fprintf(stderr, "nflow eval: warning: %.*s\n", (int)(end - line), line);
     if (out && (st = nf_matrix_write_double(out, lp, rows, 1))) {
         cli_fail("eval", st);
         goto done;
     }
-    char report[2048];
     nf_eval_report_text(f, &r, json ? NF_REPORT_JSON : 0, report, sizeof report);
     fputs(report, stdout);
     rc = 0;
@@ -120,7 +111,7 @@ static int class_context(const nf_flow *f, const char *list, nf_matrix *ctx, flo
 int cmd_sample(int argc, char **argv)
 {
     const char *out = NULL, *model_path = NULL, *log_prob_path = NULL, *context_path = NULL, *class_list = NULL;
-    int n = 0, threads = 0;
+    int n = 0;
     uint64_t seed = 1;
     double temperature = 1;
     cli_option opts[] = {
@@ -138,13 +129,12 @@ int cmd_sample(int argc, char **argv)
                                   "row per context row or class with --context or --classes)", 0},
         {"log-prob", OPT_STRING, &log_prob_path, "also write each sample's log-density (nats; .csv or .npy), "
                                                  "computed in the sampling pass", 0},
-        {"threads", OPT_INT, &threads, "threads (default: what the process may use: its affinity mask, one per core, its CPU quota)", 0},
         {NULL, 0, NULL, NULL, 0},
     };
     cli_command cmd = {"sample", "sample MODEL --n N [--context FILE | --classes LIST] [--seed S] [--temperature T] --out FILE "
                                  "[--log-prob FILE]",
                        "Draws samples from a model; from a conditional model p(x | c), N per row of --context.",
-                       opts, 1, &model_path, NULL};
+                       opts, 1, &model_path, NULL, 1};
     int rc = cli_parse(&cmd, argc, argv);
     if (rc)
         return rc == 1 ? 0 : rc;
@@ -158,7 +148,6 @@ int cmd_sample(int argc, char **argv)
         return rc;
     if (cli_check_writable("sample", out) || (log_prob_path && cli_check_writable("sample", log_prob_path)))
         return 1;
-    cli_set_threads(&cmd, threads);
     nf_flow *f = NULL;
     nf_matrix m = {0}, ctx = {0};
     double *lp = NULL;
@@ -231,12 +220,9 @@ int cmd_sample(int argc, char **argv)
         cli_fail("sample", st);
         goto done;
     }
-    /* more than 1 in 1,000 (a heavy-tailed model may throw the odd one legitimately; a BSDS300 MAF MoG threw 6) */
-    size_t far = nf_flow_count_far_from_data(f, nc ? x : m.values, m.rows);
-    if (far * 1000 > m.rows)
-        fprintf(stderr, "nflow sample: warning: %zu of %zu samples lie beyond the training data's range by more than "
-                        "the range itself: the model's sampling pass amplified rare draws there, where its density "
-                        "is no guide\n", far, m.rows);
+    char warning[512];
+    if (nf_sample_warning(f, nc ? x : m.values, m.rows, warning, sizeof warning))
+        fprintf(stderr, "nflow sample: warning: %s\n", warning);
     rc = 0;
 done:
     free(lp);
@@ -256,7 +242,6 @@ static int code(const char *name, int argc, char **argv, int decode)
 {
     const char *data = NULL, *out = NULL, *columns = NULL, *model_path = NULL, *context_columns = NULL;
     const char *labels = NULL;
-    int threads = 0;
     cli_option opts[] = {
         {"data", OPT_STRING, &data, decode ? "latent codes (.csv or .npy)" : "data (.csv or .npy)", 0},
         {"columns", OPT_STRING, &columns, "columns to use, 0-based (default: all)", 0},
@@ -268,7 +253,6 @@ static int code(const char *name, int argc, char **argv, int decode)
         {"labels", OPT_STRING, &labels, "a model of class labels: the label of each row of --data (the output then "
                                         "holds the codes alone)", 0},
         {"out", OPT_STRING, &out, "file to write (.csv or .npy)", 0},
-        {"threads", OPT_INT, &threads, "threads (default: what the process may use: its affinity mask, one per core, its CPU quota)", 0},
         {NULL, 0, NULL, NULL, 0},
     };
     cli_command cmd = {name, decode ? "decode MODEL --data FILE --out FILE" : "encode MODEL --data FILE --out FILE",
@@ -276,7 +260,7 @@ static int code(const char *name, int argc, char **argv, int decode)
                                 "given the context columns beside z, which are written back unchanged."
                               : "Maps data x to latent codes z (the density direction); for a conditional model,\n"
                                 "given the context columns beside x, which are written back unchanged.",
-                       opts, 1, &model_path, NULL};
+                       opts, 1, &model_path, NULL, 1};
     int rc = cli_parse(&cmd, argc, argv);
     if (rc)
         return rc == 1 ? 0 : rc;
@@ -287,7 +271,6 @@ static int code(const char *name, int argc, char **argv, int decode)
         return rc;
     if (cli_check_writable(name, out))
         return 1;
-    cli_set_threads(&cmd, threads);
     nf_flow *f = NULL;
     nf_data *d = NULL;
     nf_matrix res = {0};
@@ -343,7 +326,7 @@ int cmd_info(int argc, char **argv)
                          {"json", OPT_FLAG, &json, "with --system: as JSON", 0},
                          {NULL, 0, NULL, NULL, 0}};
     cli_command cmd = {"info", "info MODEL | info --system [--json]",
-                       "Describes a model: architecture, parameters, data statistics.", opts, 1, &model_path, NULL};
+                       "Describes a model: architecture, parameters, data statistics.", opts, 1, &model_path, NULL, 0};
     int rc = cli_parse(&cmd, argc, argv);
     if (rc)
         return rc == 1 ? 0 : rc;

@@ -12,7 +12,7 @@ int cmd_fit(int argc, char **argv)
 {
     nf_progress *shown = NULL;
     const char *target = NULL, *model = "iaf", *out = NULL, *plot = NULL;
-    int threads = 0, json = 0, quiet = 0;
+    int json = 0, quiet = 0;
     uint64_t seed = 1;
     nf_kl_options kopt;
     nf_kl_options_default(&kopt);
@@ -33,7 +33,6 @@ int cmd_fit(int argc, char **argv)
         {"clip", OPT_DOUBLE, &kopt.clip_norm, "gradient-norm clipping, 0 = off (default 100)", 0},
         {"progress-every", OPT_INT, &kopt.progress_every, "steps between progress lines (default 100)", 0},
         {"seed", OPT_U64, &seed, "seed of the initial parameters and of the samples (default 1)", 0},
-        {"threads", OPT_INT, &threads, "threads (default: what the process may use: its affinity mask, one per core, its CPU quota)", 0},
         {"plot", OPT_STRING, &plot, "write a PNG: target density, model density, model samples on [-4, 4]^2", 0},
         {"json", OPT_FLAG, &json, "print one JSON object with the results", 0},
         {"quiet", OPT_FLAG, &quiet, "no progress lines", 0},
@@ -49,7 +48,7 @@ int cmd_fit(int argc, char **argv)
         "published ones. The reported KL is the true KL(q || p) minus log Z; log Z (grid sums) is\n"
         "u1 1.8775, u2 2.1129, u3 2.6726, u4 2.7416.\n"
         "The model is saved with the identity standardisation (mean 0, std 1).",
-        opts, 0, NULL, NULL};
+        opts, 0, NULL, NULL, 1};
     nf_flow *f = NULL;
     int rc = cli_parse(&cmd, argc, argv), t = -1, m = -1;
     if (rc) {
@@ -76,7 +75,6 @@ int cmd_fit(int argc, char **argv)
     rc = 1;
     if (cli_check_writable("fit", out) || (plot && cli_check_writable("fit", plot)))
         goto done;
-    cli_set_threads(&cmd, threads);
 
     nf_config cfg;
     nf_config_default(&cfg, kinds[m], 2);

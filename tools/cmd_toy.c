@@ -18,7 +18,7 @@ static int true_log_likelihood(const char *name, const char *path, int json)
     nf_status st = lp ? nf_toy_log_prob(name, m.values, m.rows, lp) : NF_ERR_NOMEM;
     if (!st) {
         double mean, two_se;
-        cli_mean_two_stderr(lp, m.rows, &mean, &two_se);
+        nf_mean_two_stderr(lp, m.rows, &mean, &two_se);
         if (!isfinite(two_se))
             two_se = 0;
         if (json)
@@ -49,7 +49,7 @@ int cmd_toy(int argc, char **argv)
         strncat(summary, " ", sizeof summary - strlen(summary) - 1);
         strncat(summary, *t, sizeof summary - strlen(summary) - 1);
     }
-    cli_command cmd = {"toy", "toy NAME --n N [--seed S] --out FILE", summary, opts, 1, &name, NULL};
+    cli_command cmd = {"toy", "toy NAME --n N [--seed S] --out FILE", summary, opts, 1, &name, NULL, 0};
     int rc = cli_parse(&cmd, argc, argv);
     if (rc)
         return rc == 1 ? 0 : rc;
@@ -72,7 +72,7 @@ int cmd_toy(int argc, char **argv)
 int cmd_plot(int argc, char **argv)
 {
     const char *out = NULL, *data = NULL, *model_path = NULL;
-    int n = 2000, threads = 0;
+    int n = 2000;
     double lo = 0, hi = 0;
     uint64_t seed = 1;
     cli_option opts[] = {
@@ -82,12 +82,11 @@ int cmd_plot(int argc, char **argv)
         {"seed", OPT_U64, &seed, "random seed of the samples (default 1)", 0},
         {"lo", OPT_DOUBLE, &lo, "lower edge of the square box (default: from the data)", 0},
         {"hi", OPT_DOUBLE, &hi, "upper edge of the square box", 0},
-        {"threads", OPT_INT, &threads, "threads (default: what the process may use: its affinity mask, one per core, its CPU quota)", 0},
         {NULL, 0, NULL, NULL, 0},
     };
     cli_command cmd = {"plot", "plot MODEL --out PNG [--data FILE] [--n N]",
                        "Pictures a 2-D model: its density as a heat map, the data and its samples side by side.",
-                       opts, 1, &model_path, NULL};
+                       opts, 1, &model_path, NULL, 1};
     int rc = cli_parse(&cmd, argc, argv);
     if (rc)
         return rc == 1 ? 0 : rc;
@@ -100,7 +99,6 @@ int cmd_plot(int argc, char **argv)
         return rc;
     if (cli_check_writable("plot", out))
         return 1;
-    cli_set_threads(&cmd, threads);
     nf_flow *f = NULL;
     nf_matrix d = {0};
     float *samples = NULL;

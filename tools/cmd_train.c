@@ -71,7 +71,7 @@ int cmd_train(int argc, char **argv)
     const char *data = NULL, *val_path = NULL, *test_path = NULL, *out = NULL, *columns = NULL, *plot = NULL;
     const char *context_columns = NULL, *bounds_spec = NULL;
     const char *labels[3] = {NULL, NULL, NULL}; /* of --data, --val, --test */
-    int dequantize = 0, threads = 0, json = 0, quiet = 0;
+    int dequantize = 0, json = 0, quiet = 0;
     double max_time = 0;
     uint64_t seed = 1;
     nf_train_options topt;
@@ -103,7 +103,6 @@ int cmd_train(int argc, char **argv)
                                               "splits); log-likelihoods are then of the noisy values", 0},
         {"max-time", OPT_DOUBLE, &max_time, "stop once this run has trained this many seconds, inside an epoch too, keeping the best epoch (or the parameters where it stopped, when better on the validation rows) (default: no limit)", 0},
         {"seed", OPT_U64, &seed, "seed for the split, the initial parameters and the shuffling (default 1)", 0},
-        {"threads", OPT_INT, &threads, "threads (default: what the process may use: its affinity mask, one per core, its CPU quota)", 0},
         {"plot", OPT_STRING, &plot, "2-D data only: write a PNG of density, data and samples", 0},
         {"json", OPT_FLAG, &json, "print one JSON object with the results", 0},
         {"quiet", OPT_FLAG, &quiet, "no progress lines", 0},
@@ -119,7 +118,7 @@ int cmd_train(int argc, char **argv)
     cli_command cmd = {"train", "train --data FILE --out MODEL [--model KIND] [options]",
                        "Trains a normalizing flow by maximum likelihood (Adam, early stopping on validation data).\n"
                        "Data are standardised with the training split's statistics; the model keeps them.",
-                       opts, 0, NULL, recipe};
+                       opts, 0, NULL, recipe, 1};
     nf_data *d = NULL;
     nf_flow *f = NULL;
     double *lo = NULL, *hi = NULL; /* a resumed model's bounds */
@@ -158,7 +157,6 @@ int cmd_train(int argc, char **argv)
     rc = 1;
     if (cli_check_writable("train", out) || (plot && cli_check_writable("train", plot)))
         goto parsed;
-    cli_set_threads(&cmd, threads);
 
     nf_status st;
     nf_data_options dopt;

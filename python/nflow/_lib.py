@@ -217,6 +217,7 @@ _declare("nf_threads_usable", c_int, c_char_p, c_size_t)
 _declare("nf_flow_distill_options_sized", None, flow_p, c_size_t, POINTER(nf_train_options), c_size_t)
 _declare("nf_flow_distill_redrawn", c_size_t, flow_p)
 _declare("nf_flow_count_far_from_data", c_size_t, flow_p, c_float_p, c_size_t)
+_declare("nf_sample_warning", c_size_t, flow_p, c_float_p, c_size_t, c_char_p, c_size_t)
 _declare("nf_flow_distill_run", _S, flow_p, flow_p, c_float_p, c_size_t, c_size_t, POINTER(nf_train_options),
          POINTER(nf_kl_options), c_int, c_double, POINTER(nf_train_result), POINTER(nf_kl_progress))
 _declare("nf_flow_distill_forward", _S, flow_p, flow_p, c_size_t, c_float_p, c_size_t, POINTER(nf_train_options),
@@ -253,6 +254,7 @@ _declare("nf_data_free", None, data_p)
 _declare("nf_eval_report_init", None, POINTER(nf_eval_report), c_size_t)
 _declare("nf_flow_evaluate_sized", _S, flow_p, c_float_p, c_float_p, c_size_t, c_double_p, POINTER(nf_eval_report),
          c_size_t)
+_declare("nf_eval_warnings", c_size_t, POINTER(nf_eval_report), data_p, c_char_p, c_size_t)
 _declare("nf_data_rows", c_size_t, data_p, c_int, POINTER(c_float_p), POINTER(c_float_p))
 _declare("nf_flow_create_for_data", _S, POINTER(flow_p), data_p, POINTER(nf_config))
 _declare("nf_flow_fit", _S, flow_p, data_p, POINTER(nf_train_options), POINTER(nf_train_result))

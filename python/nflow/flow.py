@@ -930,6 +930,10 @@ class Flow:
         out = {k: getattr(r, k) for k in ("rows", "mean", "two_stderr", "median", "below_gaussian", "gap",
                                           "gap_two_stderr", "outside", "mean_inside", "no_density")}
         out["below_gaussian"] = None if r.below_gaussian < 0 else r.below_gaussian
+        text = ctypes.create_string_buffer(1024)  # rows outside the bounds, rows at -inf: as nflow eval warns
+        lib.nf_eval_warnings(ctypes.byref(r), None, text, len(text))
+        for line in text.value.decode(errors="replace").splitlines():
+            warnings.warn(line, stacklevel=2)
         return out
 
     def score_samples(self, X, context=None):
@@ -988,6 +992,9 @@ class Flow:
             with self._lock:
                 _check(lib.nf_flow_sample_tempered(f, _cptr(c), rows, seed, float(temperature), _fptr(x),
                                                    _dptr(lp) if return_log_prob else None))
+            text = ctypes.create_string_buffer(512)  # samples far beyond the data: as nflow sample warns
+            if lib.nf_sample_warning(f, _fptr(x), rows, text, len(text)):
+                warnings.warn(text.value.decode(errors="replace"), stacklevel=2)
         if self.image_shape_ is not None:
             x = x.reshape((rows,) + self.image_shape_)
         return (x, lp) if return_log_prob else x

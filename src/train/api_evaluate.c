@@ -40,6 +40,17 @@ void mean_two_stderr(const double *v, const unsigned char *keep, size_t n, doubl
     *two_se = k > 1 ? 2 * sqrt(sq / (double)(k - 1) / (double)k) : NAN;
 }
 
+void nf_mean_two_stderr(const double *v, size_t n, double *mean, double *two_stderr)
+{
+    double m = NAN, s = NAN;
+    if (v)
+        mean_two_stderr(v, NULL, n, &m, &s);
+    if (mean)
+        *mean = m;
+    if (two_stderr)
+        *two_stderr = s;
+}
+
 static int compare_doubles(const void *a, const void *b)
 {
     double x = *(const double *)a, y = *(const double *)b;

@@ -169,6 +169,38 @@ size_t nf_eval_report_text(const nf_flow *f, const nf_eval_report *r, int flags,
     return t.len;
 }
 
+size_t nf_eval_warnings(const nf_eval_report *r, const nf_data *d, char *buf, size_t size)
+{
+    text t;
+    text_init(&t, buf, size);
+    if (!r)
+        return 0;
+    if (r->outside) /* density 0 there: the mean over the rows inside is reported beside */
+        text_add(&t, "%zu of %zu rows lie on or outside the model's bounds (the first: row %zu (0-based), column %zu = "
+                     "%.9g, bounds (%g, %g)): the model's density there is 0, its log-density -inf\n",
+                 r->outside, r->rows, r->first_outside_row,
+                 d ? nf_data_file_column(d, r->first_outside_column) : (size_t)r->first_outside_column,
+                 r->first_outside_value, r->first_outside_lo, r->first_outside_hi);
+    if (r->no_density) /* inside the bounds: none of the model's density, or beyond its arithmetic */
+        text_add(&t, "%zu of %zu rows have log-density -inf (row %zu, counting from 0, is the first): the model gives "
+                     "them no density, or their values overflow its arithmetic\n",
+                 r->no_density, r->rows, r->first_no_density);
+    return t.len;
+}
+
+size_t nf_sample_warning(const nf_flow *f, const float *x, size_t rows, char *buf, size_t size)
+{
+    text t;
+    text_init(&t, buf, size);
+    size_t far = f && x ? nf_flow_count_far_from_data(f, x, rows) : 0;
+    /* more than 1 in 1,000: a heavy-tailed model may throw the odd one legitimately (a BSDS300 MAF MoG threw 6) */
+    if (far * 1000 > rows)
+        text_add(&t, "%zu of %zu samples lie beyond the training data's range by more than the range itself: the "
+                     "model's sampling pass amplified rare draws there, where its density is no guide",
+                 far, rows);
+    return t.len;
+}
+
 size_t nf_kl_report_text(const nf_flow *f, const nf_kl_progress *p, const char *target_name, int batch, int flags,
                          char *buf, size_t size)
 {

@@ -1170,6 +1170,15 @@ class Bounded(unittest.TestCase):
         with self.assertRaises(nflow.Error) as e:
             f.transform(out)
         self.assertIn("row 1 (0-based), column 0", str(e.exception))
+        # evaluate warns as nflow eval does (the library's words); the figures beside
+        with self.assertWarns(UserWarning) as w:
+            r = f.evaluate(out)
+        self.assertEqual(r["outside"], 3)
+        self.assertIn("3 of 4 rows lie on or outside the model's bounds (the first: row 1 (0-based), column 0 = 1.5",
+                      str(w.warning))
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")  # none for rows inside
+            f.evaluate(self.XT[:50])
         z = f.transform(self.XT[:50])
         self.assertTrue(np.allclose(f.inverse_transform(z), self.XT[:50], rtol=1e-4, atol=1e-6))
         far = f.inverse_transform(np.array([[1e30, 1e30], [-1e30, -1e30]], np.float32))
