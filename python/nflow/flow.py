@@ -744,7 +744,8 @@ class Flow:
         elif val_given and c is not None:
             raise ValueError("X_val needs context_val, the context of its rows, for a conditional model")
         nc = 0 if c is None else c.shape[1]
-        lohi = None if warm_start else _bounds_arrays(self.bounds, dim)
+        # the bounds' check names X's rows (warm_start: the model's, as nflow train --resume checks)
+        lohi = _bounds_arrays((self.bounds_ or None) if warm_start else self.bounds, dim)
         for name, v in (("validation_fraction", validation_fraction), ("test_fraction", test_fraction)):
             if not 0 <= v < 1:
                 raise ValueError("%s %r out of range [0, 1)" % (name, v))

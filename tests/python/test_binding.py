@@ -1202,6 +1202,20 @@ class Bounded(unittest.TestCase):
         s = st.sample(20000, seed=2)
         self.assertTrue(((s[:, 0] > 0) & (s[:, 0] < 1) & (s[:, 1] > 0)).all())
 
+    def test_warm_start_keeps_rows_inside(self):
+        # training further checks X against the model's bounds as the first fit did, naming X's row (not the split's)
+        f = nflow.Flow(model="maf", layers=2, hidden=16, bounds={0: (0, 1), 1: (0, None)}, seed=4)
+        f.fit(self.X[:1500], epochs=1, **QUIET)
+        before = f.log_prob(self.XT[:20])
+        bad = self.X[:1500].copy()
+        bad[5, 0] = 1.5
+        with self.assertRaises(ValueError) as e:
+            f.fit(bad, epochs=1, warm_start=True, **QUIET)
+        self.assertIn("row 5 (0-based), column 0: 1.5 is not strictly inside its bounds (0, 1)", str(e.exception))
+        self.assertTrue(np.array_equal(f.log_prob(self.XT[:20]), before))  # the model as it was
+        f.fit(self.X[:1500], epochs=1, warm_start=True, **QUIET)
+        self.assertEqual(f.bounds_, {0: (0.0, 1.0), 1: (0.0, None)})
+
     def test_forms_and_refusals(self):
         X = self.X[:2000]
         a = nflow.Flow(model="gaussian", bounds={0: (0, 1), 1: (0, None)}).fit(X, **QUIET)
