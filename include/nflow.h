@@ -852,6 +852,10 @@ NF_API size_t nf_data_integer_columns(const nf_data *d, char *list, size_t size)
  * narrowing onto them"; the callers name their switch for the noise). Its
  * length; buf gets as much as fits. */
 NF_API size_t nf_data_warning(const nf_data *d, char *buf, size_t size);
+/* What the preparation did to the values that the user should be told
+ * (one line, no '\n'): images dequantised and given the logit layer, or
+ * the integer-valued columns dequantised; its length, 0 when neither. */
+NF_API size_t nf_data_note(const nf_data *d, char *buf, size_t size);
 /* The configuration and training options that fit the data: `model` by
  * name (NULL: nf_default_model's for the training rows), sizes from
  * nf_defaults_for_data, the context width and the seed of the data

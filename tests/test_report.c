@@ -208,8 +208,8 @@ static void test_fit_warning(void)
 }
 
 /* The data's warning: x columns of whole numbers, named as the file
- * counts them, unless dequantised; none for a context column of whole
- * numbers (a label) or for real-valued data. */
+ * counts them, unless dequantised (the note then says so); none for a
+ * context column of whole numbers (a label) or for real-valued data. */
 static void test_data_warning(void)
 {
     static float rows[ROWS * 3];
@@ -242,6 +242,12 @@ static void test_data_warning(void)
                          : run == 2 ? "1 of 2 x columns hold only whole numbers (1): "
                                     : "";
         CHECK(*want ? strstr(text, want) == text : len == 0, "run %d: '%s'", run, text);
+        /* the note says what was done instead: the dequantised run alone */
+        char note[256];
+        len = nf_data_note(d, note, sizeof note);
+        CHECK(len == strlen(note) && nf_data_note(d, NULL, 0) == len);
+        CHECK(run == 1 ? !strcmp(note, "dequantised 2 integer-valued columns of 3 (U[0,1) noise)") : len == 0,
+              "run %d: '%s'", run, note);
         nf_data_free(d);
     }
 }

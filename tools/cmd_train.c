@@ -208,15 +208,8 @@ int cmd_train(int argc, char **argv)
     const float *train, *train_c, *val, *val_c;
     size_t n_train = nf_data_rows(d, NF_PART_TRAIN, &train, &train_c), n_val = nf_data_rows(d, NF_PART_VAL, &val, &val_c);
     char warning[512];
-    size_t n_integer = nf_data_integer_columns(d, NULL, 0);
-    const char *of_x = n_context ? " x" : ""; /* "of 3 x columns" */
-    int shape[3];
-    if (nf_data_image_shape(d, shape) && !quiet && !json) /* the library dequantises images, as the papers do */
-        fprintf(stderr, "nflow train: images of %d x %d x %d: dequantised (U[0,1) noise), then RealNVP's logit "
-                        "(alpha 0.05) as the model's first layer\n", shape[0], shape[1], shape[2]);
-    else if (n_integer && dequantize && !quiet && !json)
-        fprintf(stderr, "nflow train: dequantised %zu integer-valued column%s of %zu%s (U[0,1) noise)\n", n_integer,
-                n_integer == 1 ? "" : "s", dim, of_x);
+    if (nf_data_note(d, warning, sizeof warning) && !quiet && !json)
+        fprintf(stderr, "nflow train: %s\n", warning);
     else if (nf_data_warning(d, warning, sizeof warning))
         fprintf(stderr, "nflow train: warning: %s; --dequantize adds U[0,1) noise\n", warning);
     if (ranks > 1) { /* the same data on every process, or every process refuses alike (no abort) */

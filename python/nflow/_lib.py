@@ -334,3 +334,4 @@ _declare("nf_fit_report", c_size_t, flow_p, data_p, POINTER(nf_train_options), P
          POINTER(nf_fit_scores), c_int, c_char_p, c_size_t)
 _declare("nf_fit_warning", c_size_t, flow_p, data_p, POINTER(nf_train_result), c_char_p, c_size_t)
 _declare("nf_data_warning", c_size_t, data_p, c_char_p, c_size_t)
+_declare("nf_data_note", c_size_t, data_p, c_char_p, c_size_t)

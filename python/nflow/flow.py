@@ -782,6 +782,8 @@ class Flow:
             buf = ctypes.create_string_buffer(512)
             if lib.nf_data_warning(data, buf, len(buf)):  # whole-numbered columns (images are dequantised)
                 warnings.warn(buf.value.decode() + "; fit(..., dequantize=True) adds U[0,1) noise", stacklevel=2)
+            elif verbose and lib.nf_data_note(data, buf, len(buf)):  # dequantised, as nflow train says
+                print("nflow: " + buf.value.decode(errors="replace"), file=sys.stderr)
             n_train, n_val, n_test = (lib.nf_data_rows(data, k, None, None) for k in range(3))
             if n_train < 2 and not warm_start:
                 raise ValueError("X has %d rows after the split: at least 2 are needed" % n_train)

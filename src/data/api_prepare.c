@@ -545,6 +545,22 @@ size_t nf_data_warning(const nf_data *d, char *buf, size_t size)
     return n < 0 ? 0 : (size_t)n;
 }
 
+size_t nf_data_note(const nf_data *d, char *buf, size_t size)
+{
+    char none[1];
+    if (!buf || !size)
+        buf = none, size = sizeof none;
+    buf[0] = '\0';
+    int n = 0;
+    if (d && d->image[0]) /* dequantised whatever the option, as the papers do */
+        n = snprintf(buf, size, "images of %d x %d x %d: dequantised (U[0,1) noise), then RealNVP's logit (alpha "
+                                "0.05) as the model's first layer", d->image[0], d->image[1], d->image[2]);
+    else if (d && d->n_integer && d->dequantized)
+        n = snprintf(buf, size, "dequantised %zu integer-valued column%s of %d%s (U[0,1) noise)", d->n_integer,
+                     d->n_integer == 1 ? "" : "s", d->dim, d->context_dim ? " x" : "");
+    return n < 0 ? 0 : (size_t)n;
+}
+
 size_t nf_data_file_column(const nf_data *d, int j)
 {
     return d && j >= 0 ? data_file_column(d, (size_t)j) : 0;

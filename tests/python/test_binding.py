@@ -10,7 +10,9 @@ When the tool and this process run the same OpenBLAS kernels (tests/cli_python.s
 sets OPENBLAS_CORETYPE to the tool's choice), results must agree bit for bit;
 otherwise to float32 rounding. Last line: "test_binding: N passed, M failed".
 """
+import contextlib
 import ctypes
+import io
 import json
 import os
 import pickle
@@ -631,6 +633,10 @@ class Training(unittest.TestCase):
         self.assertFalse([x for x in w if "whole numbers" in str(x.message)])
         self.assertTrue(np.array_equal(xi, np.round(X3 * 3)))  # the caller's array is left alone
         self.assertEqual(g.dim, 3)
+        err = io.StringIO()  # verbose: what was done, in nflow train's words
+        with contextlib.redirect_stderr(err):
+            nflow.Flow(model="gaussian").fit(xi, dequantize=True, verbose=True)
+        self.assertIn("nflow: dequantised 3 integer-valued columns of 3 (U[0,1) noise)\n", err.getvalue())
 
     def test_fit_target_gaussian(self):
         """Reverse KL against a Python energy: a diagonal Gaussian's mean and
