@@ -12,11 +12,8 @@ static size_t size_of(const void *caller)
     return size;
 }
 
-nf_status sized_check(const void *caller, size_t full_size, size_t min_size, const char *what)
+nf_status sized_check_size(size_t size, size_t full_size, size_t min_size, const char *what)
 {
-    if (!caller)
-        return nf_fail(NF_ERR_INVALID, "NULL %s", what);
-    size_t size = size_of(caller);
     if (size < min_size)
         return nf_fail(NF_ERR_INVALID, "%s with struct_size %zu: set it with %s_default first (%zu bytes in this "
                                        "libnflow %s)", what, size, what, full_size, NF_VERSION_STRING);
@@ -24,6 +21,12 @@ nf_status sized_check(const void *caller, size_t full_size, size_t min_size, con
         return nf_fail(NF_ERR_INVALID, "%s of %zu bytes: this libnflow %s knows %zu; the program was built against "
                                        "a newer nflow.h", what, size, NF_VERSION_STRING, full_size);
     return NF_OK;
+}
+
+nf_status sized_check(const void *caller, size_t full_size, size_t min_size, const char *what)
+{
+    return caller ? sized_check_size(size_of(caller), full_size, min_size, what)
+                  : nf_fail(NF_ERR_INVALID, "NULL %s", what);
 }
 
 nf_status sized_read(void *full, size_t full_size, size_t min_size, const void *caller, const char *what)

@@ -29,8 +29,11 @@
 nf_status sized_read(void *full, size_t full_size, size_t min_size, const void *caller, const char *what);
 
 /* Whether a caller's struct_size is one the library can write: at least
- * min_size, at most full_size (a failure names `what`). */
+ * min_size, at most full_size (a failure names `what`); sized_check reads
+ * it from the caller's struct (NULL fails), sized_check_size takes it as
+ * given (the _sized calls' struct_size argument). */
 nf_status sized_check(const void *caller, size_t full_size, size_t min_size, const char *what);
+nf_status sized_check_size(size_t struct_size, size_t full_size, size_t min_size, const char *what);
 
 /* Writes `full` back into the caller's struct of caller_size bytes: no
  * more than that, the rest zero when the caller's is larger, and

@@ -110,7 +110,7 @@ static void restore_buffers(autoregressive *a, const own_buffers *saved)
  * 0 without computing them: an untrained layer, the identity (the
  * untrained candidate training validates first, a distillation student's
  * start). */
-static int outputs_zero(const layer *l, const real *p) { return l->inference && made_output_is_zero(&self((layer *)l)->net, p); }
+static int outputs_zero(const layer *l, const real *p) { return l->inference && made_output_is_zero(&self(l)->net, p); }
 
 /* The one-pass direction in the buffers the MADE points at now. */
 static void one_pass(layer *l, const real *p, int rows, const real *s, real *y, double *ldj)

@@ -47,8 +47,7 @@ static nf_status throughput(nf_flow *f, const float *given, size_t n, uint64_t s
  * defaults: the calls fill their fields and leave the others. */
 static nf_status report_in(nf_distill_report *r, const nf_distill_report *caller, size_t struct_size)
 {
-    nf_status st = sized_check(&(nf_distill_report){.struct_size = struct_size}, sizeof *r, DISTILL_REPORT_SIZE_1,
-                               "nf_distill_report");
+    nf_status st = sized_check_size(struct_size, sizeof *r, DISTILL_REPORT_SIZE_1, "nf_distill_report");
     if (st)
         return st;
     nf_distill_report_init(r, sizeof *r);

@@ -61,8 +61,7 @@ nf_status nf_flow_evaluate_sized(nf_flow *f, const float *x, const float *contex
                                  nf_eval_report *caller, size_t struct_size)
 {
     nf_eval_report r;
-    nf_status st = sized_check(&(nf_eval_report){.struct_size = struct_size}, sizeof r, EVAL_REPORT_SIZE_1,
-                               "nf_eval_report");
+    nf_status st = sized_check_size(struct_size, sizeof r, EVAL_REPORT_SIZE_1, "nf_eval_report");
     if (st)
         return st;
     if (!f || !caller || (rows && !x))

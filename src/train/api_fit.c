@@ -49,9 +49,8 @@ nf_status nf_data_defaults_sized(const nf_data *d, const char *model, nf_config 
     if (!d)
         return nf_fail(NF_ERR_INVALID, "nf_data_defaults: NULL data");
     nf_status st;
-    if ((cfg && (st = sized_check(&(nf_config){.struct_size = cfg_size}, sizeof *cfg, CONFIG_SIZE_1, "nf_config"))) ||
-        (opt && (st = sized_check(&(nf_train_options){.struct_size = opt_size}, sizeof *opt, TRAIN_OPTIONS_SIZE_1,
-                                  "nf_train_options"))))
+    if ((cfg && (st = sized_check_size(cfg_size, sizeof *cfg, CONFIG_SIZE_1, "nf_config"))) ||
+        (opt && (st = sized_check_size(opt_size, sizeof *opt, TRAIN_OPTIONS_SIZE_1, "nf_train_options"))))
         return st;
     size_t rows = d->x[NF_PART_TRAIN].rows;
     int image = d->image[0] > 0;

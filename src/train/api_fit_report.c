@@ -23,8 +23,7 @@ nf_status nf_flow_fit_scores_sized(nf_flow *f, const nf_data *d, const nf_train_
                                    size_t struct_size)
 {
     nf_fit_scores s;
-    nf_status st = sized_check(&(nf_fit_scores){.struct_size = struct_size}, sizeof s, FIT_SCORES_SIZE_1,
-                               "nf_fit_scores");
+    nf_status st = sized_check_size(struct_size, sizeof s, FIT_SCORES_SIZE_1, "nf_fit_scores");
     if (st)
         return st;
     if (!f || !d || !caller)

@@ -58,8 +58,7 @@ int nf_flow_race_count(const nf_flow *f) { return f ? f->record.race_count : 0; 
 
 nf_status nf_flow_race_entry_sized(const nf_flow *f, int i, nf_race_entry *e, size_t struct_size)
 {
-    nf_status st = sized_check(&(nf_race_entry){.struct_size = struct_size}, sizeof *e,
-                               SIZED_END(nf_race_entry, seconds), "nf_race_entry");
+    nf_status st = sized_check_size(struct_size, sizeof *e, SIZED_END(nf_race_entry, seconds), "nf_race_entry");
     if (st)
         return st;
     if (!f || i < 0 || i >= f->record.race_count)

@@ -147,8 +147,8 @@ nf_status nf_recipe_option_sized(int i, nf_recipe_option *o, size_t struct_size)
 {
     if (i < 0 || i >= O_COUNT)
         return nf_fail(NF_ERR_INVALID, "recipe option %d out of range 0..%d", i, O_COUNT - 1);
-    nf_status st = sized_check(&(nf_recipe_option){.struct_size = struct_size}, sizeof *o,
-                               SIZED_END(nf_recipe_option, kept_on_resume), "nf_recipe_option");
+    nf_status st = sized_check_size(struct_size, sizeof *o,
+                                    SIZED_END(nf_recipe_option, kept_on_resume), "nf_recipe_option");
     if (st)
         return st;
     nf_recipe_option full = describe((option_id)i);
@@ -396,7 +396,7 @@ nf_status nf_recipe_resolve_sized(const nf_recipe *r, const nf_data *d, nf_confi
         o.seed = sized.seed;
         sized_write(opt, opt_size, &o, sizeof o);
     }
-    if (cfg && (st = sized_check(&(nf_config){.struct_size = cfg_size}, sizeof c, CONFIG_SIZE_1, "nf_config")))
+    if (cfg && (st = sized_check_size(cfg_size, sizeof c, CONFIG_SIZE_1, "nf_config")))
         return st;
     sized_write(cfg, cfg_size, &c, sizeof c);
     return NF_OK;
@@ -430,7 +430,7 @@ nf_status nf_recipe_student_sized(const nf_recipe *r, const nf_flow *teacher, in
 {
     if (!r || !teacher || !cfg)
         return nf_fail(NF_ERR_INVALID, "nf_recipe_student: NULL argument");
-    nf_status st = sized_check(&(nf_config){.struct_size = cfg_size}, sizeof(nf_config), CONFIG_SIZE_1, "nf_config");
+    nf_status st = sized_check_size(cfg_size, sizeof(nf_config), CONFIG_SIZE_1, "nf_config");
     if (st)
         return st;
     if (r->set[O_MODEL] && r->value[O_MODEL] < 0)
