@@ -10,6 +10,7 @@
 
 #include "core/error.h"
 #include "core/sized.h"
+#include "core/text.h"
 #include "data/bounds_spec.h"
 #include "data/api_prepare.h"
 #include "data/api_read.h"
@@ -547,18 +548,15 @@ size_t nf_data_warning(const nf_data *d, char *buf, size_t size)
 
 size_t nf_data_note(const nf_data *d, char *buf, size_t size)
 {
-    char none[1];
-    if (!buf || !size)
-        buf = none, size = sizeof none;
-    buf[0] = '\0';
-    int n = 0;
+    text t;
+    text_init(&t, buf, size);
     if (d && d->image[0]) /* dequantised whatever the option, as the papers do */
-        n = snprintf(buf, size, "images of %d x %d x %d: dequantised (U[0,1) noise), then RealNVP's logit (alpha "
-                                "0.05) as the model's first layer", d->image[0], d->image[1], d->image[2]);
+        text_add(&t, "images of %d x %d x %d: dequantised (U[0,1) noise), then RealNVP's logit (alpha 0.05) as the "
+                     "model's first layer", d->image[0], d->image[1], d->image[2]);
     else if (d && d->n_integer && d->dequantized)
-        n = snprintf(buf, size, "dequantised %zu integer-valued column%s of %d%s (U[0,1) noise)", d->n_integer,
-                     d->n_integer == 1 ? "" : "s", d->dim, d->context_dim ? " x" : "");
-    return n < 0 ? 0 : (size_t)n;
+        text_add(&t, "dequantised %zu integer-valued column%s of %d%s (U[0,1) noise)", d->n_integer,
+                 d->n_integer == 1 ? "" : "s", d->dim, d->context_dim ? " x" : "");
+    return t.len;
 }
 
 size_t nf_data_file_column(const nf_data *d, int j)
