@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "harness.h"
 #include "nflow.h"
@@ -274,6 +275,31 @@ static void test_eval_and_sample_warnings(void)
     CHECK(strstr(second, "2 of 40 rows have log-density -inf (row 11, counting from 0, is the first)") == second &&
               text[len - 1] == '\n', "'%s'", text);
     CHECK(nf_eval_warnings(NULL, NULL, text, sizeof text) == 0);
+    /* with the data: the column named as the file counts it (--columns 2,1 makes x column 1 the file's 1) */
+    char path[] = "/tmp/nflow_warnings_XXXXXX";
+    int fd = mkstemp(path);
+    FILE *fp = fd >= 0 ? fdopen(fd, "w") : NULL;
+    CHECK(fp != NULL, "temporary file");
+    if (fp) {
+        for (int i = 0; i < 20; i++)
+            fprintf(fp, "%d,%g,%g\n", i, 0.1 * i, 1.0 / (i + 1));
+        fclose(fp);
+        nf_data_options o;
+        nf_data_options_default(&o);
+        o.columns = "2,1";
+        o.val_fraction = o.test_fraction = 0;
+        nf_data *d = NULL;
+        CHECK(nf_data_read(&d, path, NULL, NULL, &o) == NF_OK, "%s", nf_last_error());
+        r.no_density = 0;
+        text[0] = '\0';
+        CHECK(d && nf_eval_warnings(&r, d, text, sizeof text) > 0 &&
+                  strstr(text, "row 7 (0-based), column 1 = -2.5") && nf_data_file_column(d, 0) == 2, "'%s'", text);
+        r.first_outside_column = 0;
+        CHECK(d && nf_eval_warnings(&r, d, text, sizeof text) > 0 && strstr(text, "row 7 (0-based), column 2 = -2.5"),
+              "'%s'", text);
+        nf_data_free(d);
+        remove(path);
+    }
 
     nf_flow *f = small_maf();
     CHECK(nf_flow_fit_standardization(f, rows_x, ROWS) == NF_OK, "%s", nf_last_error()); /* the data's range */
