@@ -1183,6 +1183,15 @@ typedef struct nf_kl_options {
 
 NF_API void nf_kl_options_init(nf_kl_options *opt, size_t struct_size);
 static inline void nf_kl_options_default(nf_kl_options *opt) { nf_kl_options_init(opt, sizeof *opt); }
+/* Distillation's defaults, `nflow distill`'s and Flow.distill's: the
+ * reverse-KL phase runs until its checks stop finding a lower KL
+ * (NF_DISTILL_PATIENCE of them, nf_flow_distill_run's patience 0), at most
+ * NF_DISTILL_KL_STEPS steps (nf_kl_options_distill: nf_kl_options_default's
+ * with those steps), and the student is scored on NF_DISTILL_EVAL_SAMPLES
+ * fresh samples (nf_flow_distill_evaluate's n 0). */
+enum { NF_DISTILL_PATIENCE = 10, NF_DISTILL_KL_STEPS = 100000, NF_DISTILL_EVAL_SAMPLES = 10000 };
+NF_API void nf_kl_options_distill_init(nf_kl_options *opt, size_t struct_size);
+static inline void nf_kl_options_distill(nf_kl_options *opt) { nf_kl_options_distill_init(opt, sizeof *opt); }
 /* Probability density distillation: trains `student` to minimise
  * KL(student || teacher) = E_{u ~ p_Z}[log s(x(u)) - log t(x(u))] with the
  * reparameterisation x = student z2x(u). The student's log-density comes
@@ -1211,8 +1220,8 @@ NF_API nf_status nf_flow_distill_converge(nf_flow *student, nf_flow *teacher, co
  * with ml not NULL, maximum likelihood on `samples` fresh teacher samples
  * (nf_flow_distill_forward with ml, e.g. from nf_flow_distill_options; 0:
  * its default count) into *ml_result; then, with kl not NULL, reverse KL
- * until it stops improving (nf_flow_distill_converge, patience checks)
- * into *last. max_seconds > 0 bounds both together: the first phase stops
+ * until it stops improving (nf_flow_distill_converge, patience checks;
+ * 0: NF_DISTILL_PATIENCE) into *last. max_seconds > 0 bounds both together: the first phase stops
  * after the epoch that passes it (ml->progress still called) and the
  * second gets what is left. Either result pointer may be NULL. */
 NF_API nf_status nf_flow_distill_run(nf_flow *student, nf_flow *teacher, const float *context, size_t context_rows,
@@ -1284,7 +1293,8 @@ NF_API nf_status nf_flow_distill_forward(nf_flow *student, nf_flow *teacher, siz
  * its data's range. After 8 rounds the samples still outside are kept. */
 NF_API size_t nf_flow_distill_redrawn(const nf_flow *student);
 /* What `nflow distill` reports of a student s of teacher t on n fresh
- * student samples drawn with `seed` (sample i given context row i mod
+ * student samples (0: NF_DISTILL_EVAL_SAMPLES; the tool and Python draw
+ * them with the training seed + 1) drawn with `seed` (sample i given context row i mod
  * context_rows of a conditional pair; NULL for an unconditional one):
  * KL(s || t), the mean of log s - log t (log s from the sampling pass),
  * the cross-entropy -E log t and the entropy -E log s, each with two

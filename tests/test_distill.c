@@ -131,7 +131,7 @@ static void test_distill_gaussian(void)
 /* nflow distill's report (nf_flow_distill_evaluate): the KL of the same
  * fresh samples as an independent estimate from the two densities, the
  * identity KL = cross-entropy - entropy, a model against itself at 0, the
- * speeds only when timed, and the refusals. */
+ * speeds only when timed, the default count, and the refusals. */
 static void test_distill_evaluate(void)
 {
     nf_flow *t = gaussian_teacher(), *s = affine_student(t), *wide = NULL;
@@ -150,7 +150,10 @@ static void test_distill_evaluate(void)
           r.kl, r.student_samples_per_s, r.teacher_samples_per_s);
     CHECK_CLOSE(r.entropy, r.cross_entropy, 1e-4, 0);
     nf_distill_report_init(&r, sizeof r);
-    CHECK(nf_flow_distill_evaluate(s, t, NULL, 0, 0, 1, 0, &r) == NF_ERR_INVALID && isnan(r.kl), "no samples");
+    CHECK(nf_flow_distill_evaluate(NULL, t, NULL, 0, N, 1, 0, &r) == NF_ERR_INVALID && isnan(r.kl), "no student");
+    /* n 0: the default count, nflow distill's and Python's */
+    CHECK(nf_flow_distill_evaluate(s, t, NULL, 0, 0, 1, 0, &r) == NF_OK && r.n == NF_DISTILL_EVAL_SAMPLES &&
+              isfinite(r.kl), "n %zu: %s", r.n, nf_last_error());
     CHECK(nf_flow_new(&wide, DIM + 1, NF_BASE_NORMAL) == NF_OK && nf_flow_add_rescale(wide) == NF_OK &&
           nf_flow_finalize(wide, 1) == NF_OK);
     CHECK(nf_flow_distill_evaluate(wide, t, NULL, 0, N, 1, 0, &r) == NF_ERR_INVALID &&
@@ -452,6 +455,22 @@ static void test_distill_run(void)
     CHECK(rb.epochs >= 1 && rb.epochs < 1000 && epochs_seen == rb.epochs && last.step >= 0 && last.seconds < 5,
           "%d epochs (%d seen), reverse KL to step %d in %g s", rb.epochs, epochs_seen, last.step, last.seconds);
     CHECK(nf_flow_distill_run(b, t, NULL, 0, 5000, &o, &k, 5, -1, NULL, NULL) == NF_ERR_INVALID, "a negative limit");
+    /* distillation's defaults: nf_kl_options_default's but for the steps, and patience 0 the library's */
+    nf_kl_options dk;
+    nf_kl_options_distill(&dk);
+    CHECK(dk.steps == NF_DISTILL_KL_STEPS && dk.batch == k.batch && dk.lr == 1e-3 && dk.clip_norm == k.clip_norm &&
+              dk.progress_every == 100 && dk.seed == k.seed && dk.struct_size == sizeof dk, "steps %d", dk.steps);
+    nf_flow *c = default_student(&t), *d = default_student(&t);
+    dk.steps = 300, dk.batch = 64, dk.progress_every = 10, dk.lr = 1e-4;
+    nf_kl_progress lc, ld;
+    CHECK(c && d && nf_flow_distill_run(c, t, NULL, 0, 0, NULL, &dk, 0, 0, NULL, &lc) == NF_OK &&
+              nf_flow_distill_run(d, t, NULL, 0, 0, NULL, &dk, NF_DISTILL_PATIENCE, 0, NULL, &ld) == NF_OK,
+          "%s", nf_last_error());
+    CHECK(c && d && nf_flow_log_prob(c, data, ROWS, la) == NF_OK && nf_flow_log_prob(d, data, ROWS, lb) == NF_OK &&
+              !memcmp(la, lb, sizeof la) && lc.step == ld.step && lc.kl == ld.kl,
+          "patience 0 is not NF_DISTILL_PATIENCE: best steps %d, %d", lc.step, ld.step);
+    nf_flow_free(c);
+    nf_flow_free(d);
     nf_flow_free(a);
     nf_flow_free(b);
     nf_flow_free(t);

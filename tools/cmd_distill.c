@@ -62,13 +62,12 @@ int cmd_distill(int argc, char **argv)
 {
     const char *teacher_path = NULL, *student = NULL, *out = NULL, *plot = NULL, *context_path = NULL,
                *data_path = NULL;
-    int json = 0, quiet = 0, eval_n = 10000, patience = 10;
+    int json = 0, quiet = 0, eval_n = 0, patience = 0; /* 0: the library's defaults */
     int samples = -1; /* -1: the library's default (nf_flow_distill_forward's) */
     double max_time = 0;
     uint64_t seed = 1, eval_seed = 0;
     nf_kl_options kopt;
-    nf_kl_options_default(&kopt);
-    kopt.steps = 100000; /* the most: training stops when the student stops improving */
+    nf_kl_options_distill(&kopt); /* at most NF_DISTILL_KL_STEPS: training stops when the student stops improving */
     int ml_epochs = 0; /* 0: nf_flow_distill_options' */
     progress_state ps = {NULL, 0};
     nf_recipe *recipe; /* the student's model and sizes: nf_recipe_student builds its configuration */

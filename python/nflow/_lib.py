@@ -210,6 +210,7 @@ _declare("nf_flow_train", _S, flow_p, c_float_p, c_size_t, c_float_p, c_size_t, 
          POINTER(nf_train_result))
 _declare("nf_flow_checkpoint_failures", c_int, flow_p, POINTER(c_char_p))
 _declare("nf_kl_options_init", None, POINTER(nf_kl_options), c_size_t)
+_declare("nf_kl_options_distill_init", None, POINTER(nf_kl_options), c_size_t)
 _declare("nf_flow_distill_converge", _S, flow_p, flow_p, POINTER(nf_kl_options), c_int, c_double,
          POINTER(nf_kl_progress))
 _declare("nf_flow_create_student", _S, POINTER(flow_p), flow_p, POINTER(nf_config))

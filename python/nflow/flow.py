@@ -1111,15 +1111,24 @@ class Flow:
         self.model_ = _MODEL_NAMES[model_id]
         self.history_ = []
 
-    def _kl_options(self, steps, batch, lr, clip_norm, seed, progress_every, context=None):
-        """nf_kl_options; context (a float32 array the caller keeps alive
-        through the C call): the contexts to train under."""
+    def _kl_options(self, steps, batch, lr, clip_norm, seed, progress_every, context=None, distill=False):
+        """nf_kl_options: the library's defaults (distill: distillation's,
+        nf_kl_options_distill), the values given (not None) over them;
+        context (a float32 array the caller keeps alive through the C call):
+        the contexts to train under."""
         o = _lib.nf_kl_options()
-        lib.nf_kl_options_init(ctypes.byref(o), ctypes.sizeof(o))
-        o.steps, o.batch = _int(steps, "steps"), _int(batch, "batch")
-        o.lr, o.clip_norm = float(lr), float(clip_norm)
+        (lib.nf_kl_options_distill_init if distill else lib.nf_kl_options_init)(ctypes.byref(o), ctypes.sizeof(o))
+        if steps is not None:
+            o.steps = _int(steps, "steps")
+        if batch is not None:
+            o.batch = _int(batch, "batch")
+        if lr is not None:
+            o.lr = float(lr)
+        if clip_norm is not None:
+            o.clip_norm = float(clip_norm)
         o.seed = _seed(self.seed if seed is None else seed)
-        o.progress_every = _int(progress_every, "progress_every")
+        if progress_every is not None:
+            o.progress_every = _int(progress_every, "progress_every")
         if o.steps < 1 or o.batch < 2 or o.progress_every < 1 or not (o.lr > 0 and math.isfinite(o.lr)):
             raise ValueError("steps >= 1, batch >= 2, progress_every >= 1 and lr > 0 are required")
         if context is not None:
@@ -1169,8 +1178,8 @@ class Flow:
         _check(st)
         return self
 
-    def distill(self, teacher, steps=None, batch=512, lr=None, clip_norm=100.0, seed=None, progress_every=100,
-                warm_start=False, verbose=True, callback=None, context=None, patience=10, max_time=None,
+    def distill(self, teacher, steps=None, batch=None, lr=None, clip_norm=None, seed=None, progress_every=None,
+                warm_start=False, verbose=True, callback=None, context=None, patience=None, max_time=None,
                 samples=None, epochs=None):
         """Probability density distillation: trains this Flow (the student) to
         minimise KL(student || teacher) on its own samples; the teacher (a
@@ -1187,11 +1196,13 @@ class Flow:
         (None: about the teacher's training time), the rate falling on a
         cosine from lr (None: 4e-3) to 0 (nf_flow_distill_forward and
         nf_flow_distill_options: KL(teacher || student), which covers the
-        teacher's mass); and reverse KL (lr None: 1e-3) when steps is given or
-        samples is 0 (steps None: 100000), until the KL on fresh samples
-        stops falling (nf_flow_distill_converge: a check every
-        progress_every steps, stop after `patience` checks without a lower
-        KL, or at `steps`), keeping the best check's student; max_time
+        teacher's mass); and reverse KL when steps is given or samples is 0,
+        until the KL on fresh samples stops falling (nf_flow_distill_converge:
+        a check every progress_every steps, stop after `patience` checks
+        without a lower KL, or at `steps`), keeping the best check's student
+        (None: the library's nf_kl_options_distill, nflow distill's: steps
+        100,000, batch 512, lr 1e-3, clip_norm 100, progress_every 100,
+        patience NF_DISTILL_PATIENCE, 10); max_time
         seconds bound both phases together, as nflow distill --max-time
         (nf_flow_distill_run). callback(dict) at every check; a true return stops. Returns
         self; kl_, kl_stderr_, cross_entropy_, entropy_ (the best check's,
@@ -1219,13 +1230,12 @@ class Flow:
                              (self.context_dim, nc))
         c = self._kl_context(context, nc, "the teacher")
         reverse = steps is not None or (samples is not None and samples == 0)
-        opt = self._kl_options(100000 if steps is None else steps, batch, 1e-3 if lr is None else lr, clip_norm, seed,
-                               progress_every, c)
+        opt = self._kl_options(steps, batch, lr, clip_norm, seed, progress_every, c, distill=True)
         samples = None if samples is None else _int(samples, "samples", 0)
         epochs = None if epochs is None else _int(epochs, "epochs", 1)
-        patience = _int(patience, "patience")
+        patience = None if patience is None else _int(patience, "patience")
         max_time = 0.0 if max_time is None else float(max_time)
-        if patience < 1 or not max_time >= 0:
+        if (patience is not None and patience < 1) or not max_time >= 0:
             raise ValueError("patience >= 1 and max_time >= 0 are required")
         if not warm:  # the library's student (nf_recipe_student) with this Flow's options over it
             cfg, r = _lib.nf_config(), self._recipe()
@@ -1257,7 +1267,7 @@ class Flow:
             def run(kl, last):  # both phases, max_time shared: the library's recipe, as nflow distill's
                 st = lib.nf_flow_distill_run(self._f, t, _fptr(c) if c is not None else None,
                                              0 if c is None else c.shape[0], samples or 0,
-                                             ctypes.byref(to) if to is not None else None, kl, patience, max_time,
+                                             ctypes.byref(to) if to is not None else None, kl, patience or 0, max_time,
                                              ctypes.byref(res), last)
                 if to is not None:
                     self.ml_epochs_, self.ml_val_log_likelihood_ = res.epochs, res.val_log_likelihood
@@ -1271,13 +1281,13 @@ class Flow:
             r = _lib.nf_distill_report()  # nflow distill's report: 10,000 fresh samples, seed + 1, both timed
             lib.nf_distill_report_init(ctypes.byref(r), ctypes.sizeof(r))
             _check(lib.nf_flow_distill_evaluate_sized(self._f, t, _fptr(c) if c is not None else None,
-                                                      0 if c is None else c.shape[0], 10000, opt.seed + 1, 1,
+                                                      0 if c is None else c.shape[0], 0, opt.seed + 1, 1,
                                                       ctypes.byref(r), ctypes.sizeof(r)))
             self.distill_report_ = {k: getattr(r, k) for k, _ in r._fields_[1:]}
             return self
 
-    def fit_target(self, log_prob_fn, dim=None, steps=3000, batch=512, lr=1e-3, clip_norm=100.0, seed=None,
-                   progress_every=100, warm_start=False, verbose=True, callback=None, dtype=np.float64,
+    def fit_target(self, log_prob_fn, dim=None, steps=None, batch=None, lr=None, clip_norm=None, seed=None,
+                   progress_every=None, warm_start=False, verbose=True, callback=None, dtype=np.float64,
                    context=None):
         """Reverse-KL fit to an unnormalised density, as `nflow fit` does:
         log_prob_fn(x) gets x, an array (rows, dim) of `dtype` (float64 or
@@ -1285,7 +1295,9 @@ class Flow:
         d log p / dx (rows, dim). An exception raised in it stops training and
         is raised again from fit_target. Builds the student (model None:
         'iaf'; no whitening; the identity standardisation) unless warm_start.
-        The reported KL is up to the target's unknown log-normaliser.
+        The reported KL is up to the target's unknown log-normaliser. steps,
+        batch, lr, clip_norm, progress_every None: nf_kl_options_default's
+        (3000, 512, 1e-3, 100, 100), as nflow fit's.
 
         A conditional target t(x | c): context (rows, k), the contexts to
         train under (each step draws its batch's contexts from them); the

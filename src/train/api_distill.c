@@ -241,7 +241,7 @@ nf_status nf_flow_distill_run(nf_flow *student, nf_flow *teacher, const float *c
             left = max_seconds - (clock_seconds() - t.started);
             left = left > 1e-3 ? left : 1e-3;
         }
-        st = nf_flow_distill_converge(student, teacher, kl, patience, left, last);
+        st = nf_flow_distill_converge(student, teacher, kl, patience > 0 ? patience : NF_DISTILL_PATIENCE, left, last);
     }
     return st;
 }

@@ -74,8 +74,10 @@ nf_status nf_flow_distill_evaluate_sized(nf_flow *s, nf_flow *t, const float *co
     nf_status st = report_in(&r, caller, struct_size);
     if (st)
         return st;
-    if (!s || !t || !caller || n < 1)
-        return nf_fail(NF_ERR_INVALID, "nf_flow_distill_evaluate: NULL argument, or no samples");
+    if (n == 0)
+        n = NF_DISTILL_EVAL_SAMPLES;
+    if (!s || !t || !caller)
+        return nf_fail(NF_ERR_INVALID, "nf_flow_distill_evaluate: NULL argument");
     int dim = nf_flow_dim(t), nc = nf_flow_context_dim(t);
     if ((st = check_pair(s, t)))
         return st;

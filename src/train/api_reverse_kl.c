@@ -33,6 +33,14 @@ void nf_kl_options_init(nf_kl_options *caller, size_t struct_size)
     sized_write(caller, struct_size, &o, sizeof o);
 }
 
+void nf_kl_options_distill_init(nf_kl_options *caller, size_t struct_size)
+{
+    nf_kl_options o;
+    nf_kl_options_default(&o);
+    o.steps = NF_DISTILL_KL_STEPS; /* the most: the checks' patience stops it */
+    sized_write(caller, struct_size, &o, sizeof o);
+}
+
 typedef struct kl_target {
     nf_flow *teacher;              /* either a frozen flow ... */
     nf_log_density_fn fn;          /* ... or a callback */
