@@ -641,8 +641,8 @@ class Flow:
         return f
 
     # ---- maximum-likelihood training --------------------------------------
-    def fit(self, X, y=None, *, X_val=None, epochs=None, batch=None, lr=None, lr_decay=0.5, weight_decay=1e-6,
-            clip_norm=100.0, patience=20, patience_steps=1000, seed=None, max_time=None,
+    def fit(self, X, y=None, *, X_val=None, epochs=None, batch=None, lr=None, lr_decay=None, weight_decay=None,
+            clip_norm=None, patience=None, patience_steps=None, seed=None, max_time=None,
             validation_fraction=0.1, test_fraction=0.0, dequantize=False, warm_start=False, verbose=True,
             callback=None, progress_seconds=0.0, context=None, context_val=None, dropout=None, labels=None,
             labels_val=None):
@@ -657,7 +657,10 @@ class Flow:
         validation_fraction=0 trains on all of X without early stopping.
         Standardisation (and the Gaussian start) come from the training rows.
         epochs None: 1000 (0 for the Gaussian model); batch None: from the
-        data's size. seed None: the Flow's seed. max_time: stop once this
+        data's size; lr, lr_decay, weight_decay, clip_norm, patience,
+        patience_steps None: the library's (nf_recipe_resolve: nflow train's
+        defaults, 0.5, 1e-6, 100, 20, 1000 for the last five). seed None: the
+        Flow's seed. max_time: stop once this
         many seconds have passed (inside an epoch too), keeping the best
         epoch, or the parameters where it stopped when better.
         dequantize: add U[0,1) noise to the columns holding only whole
