@@ -533,17 +533,15 @@ size_t nf_data_integer_columns(const nf_data *d, char *list, size_t size)
 
 size_t nf_data_warning(const nf_data *d, char *buf, size_t size)
 {
-    char none[1], list[128];
-    if (!buf || !size)
-        buf = none, size = sizeof none;
-    buf[0] = '\0';
+    text t;
+    text_init(&t, buf, size);
+    char list[128];
     if (!d || !d->n_integer || d->dequantized)
         return 0;
     nf_data_integer_columns(d, list, sizeof list);
-    int n = snprintf(buf, size, "%zu of %d%s columns hold only whole numbers (%s): a flow can raise its likelihood "
-                                "without limit by narrowing onto them",
-                     d->n_integer, d->dim, d->context_dim ? " x" : "", list);
-    return n < 0 ? 0 : (size_t)n;
+    text_add(&t, "%zu of %d%s columns hold only whole numbers (%s): a flow can raise its likelihood without limit "
+                 "by narrowing onto them", d->n_integer, d->dim, d->context_dim ? " x" : "", list);
+    return t.len;
 }
 
 size_t nf_data_note(const nf_data *d, char *buf, size_t size)

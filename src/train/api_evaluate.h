@@ -1,7 +1,7 @@
 /* The mean log-likelihood as the MAF paper reports it, shared by
  * nf_flow_evaluate and nf_flow_mean_log_prob, and a data set's mean
- * log-likelihood, shared by training and the gmm's EM
- * (src/train/api_evaluate.c). */
+ * log-likelihood, shared by training and the gmm's EM; the model kind the
+ * reports name (src/train/api_evaluate.c). */
 #ifndef NF_TRAIN_API_EVALUATE_H
 #define NF_TRAIN_API_EVALUATE_H
 
@@ -20,10 +20,11 @@ void mean_two_stderr(const double *v, const unsigned char *keep, size_t n, doubl
  * f->work.max_rows, which depends on the flow's history); with
  * share->ranks > 1 each process scores its part and the sums meet through
  * share->reduce (NaN when that fails). */
-/* The model kind of a flow: its config's, or "custom" (built layer by layer). */
-const char *model_kind(const nf_flow *f);
-
 double dataset_mean_log_lik(nf_flow *f, const float *x, const float *context, size_t rows, int chunk,
                             const train_share *share);
+
+/* The model kind of a flow: its config's, or "custom" (built layer by
+ * layer), for the reports. */
+const char *model_kind(const nf_flow *f);
 
 #endif

@@ -41,7 +41,6 @@ nf_status nf_flow_fit_scores_sized(nf_flow *f, const nf_data *d, const nf_train_
     return NF_OK;
 }
 
-
 /* "race", first in the object: a script that finds a top-level field by
  * the last match of its name ("model", "epochs") still finds it. */
 static void json_race(text *t, const nf_flow *f)

@@ -12,49 +12,46 @@
 size_t nf_recipe_summary(const nf_data *d, const nf_config *cfg, const nf_train_options *opt, int race, char *buf,
                          size_t size)
 {
-    char none[1];
-    if (!buf || !size)
-        buf = none, size = sizeof none;
-    if (!d || !cfg || !opt)
-        return (size_t)snprintf(buf, size, "(no data)");
+    text t;
+    text_init(&t, buf, size);
+    if (!d || !cfg || !opt) {
+        text_add(&t, "(no data)");
+        return t.len;
+    }
     size_t n_train = nf_data_rows(d, NF_PART_TRAIN, NULL, NULL), n_val = nf_data_rows(d, NF_PART_VAL, NULL, NULL);
     int dim = nf_data_dim(d), nc = nf_data_context_dim(d);
     const char *model = nf_model_name(cfg->model), *of_x = nc ? " of x" : "";
-    int n;
     if (race)
-        n = snprintf(buf, size, "auto: a race among %s for %zu rows x %d columns%s, batch %d, dropout %g; the better "
+        text_add(&t, "auto: a race among %s for %zu rows x %d columns%s, batch %d, dropout %g; the better "
                                 "half kept each round, the last one trained on",
                      !n_val ? "none (no validation rows): the data's default model"
                      : nc || dim > 32 || n_train > 200000 ? "maf-mog, maf, nsf-ar and made-mog"
                                                           : "maf-mog, maf, nsf-ar, made-mog and gmm",
                      n_train, dim, of_x, opt->batch, opt->dropout);
     else if (cfg->model == NF_MODEL_GAUSSIAN)
-        n = snprintf(buf, size, "gaussian fit of %zu rows x %d columns", n_train, dim);
+        text_add(&t, "gaussian fit of %zu rows x %d columns", n_train, dim);
     else if (cfg->model == NF_MODEL_GMM)
-        n = snprintf(buf, size, "gmm: a mixture of full-covariance Gaussians fitted by EM to %zu rows x %d columns, %s",
+        text_add(&t, "gmm: a mixture of full-covariance Gaussians fitted by EM to %zu rows x %d columns, %s",
                      n_train, dim, cfg->components ? "the components given"
                                                    : "1 to 64 components, chosen on the validation rows");
     else if (cfg->model == NF_MODEL_GLOW || cfg->model == NF_MODEL_REALNVP_MS)
-        n = snprintf(buf, size, "%s, %d levels of %d steps, networks of %d channels and %d residual block%s, batch %d "
+        text_add(&t, "%s, %d levels of %d steps, networks of %d channels and %d residual block%s, batch %d "
                                 "(%zu images of %d x %d x %d; the options override)",
                      model, cfg->levels, cfg->layers, cfg->hidden, cfg->hidden_layers,
                      cfg->hidden_layers == 1 ? "" : "s", opt->batch, n_train, cfg->image_shape[0],
                      cfg->image_shape[1], cfg->image_shape[2]);
     else
-        n = snprintf(buf, size, "%s, %d layers of %d x %d units, batch %d, dropout %g%s (chosen for %zu rows x %d "
+        text_add(&t, "%s, %d layers of %d x %d units, batch %d, dropout %g%s (chosen for %zu rows x %d "
                                 "columns%s; the options override)",
                      model, cfg->layers, cfg->hidden_layers, cfg->hidden, opt->batch, opt->dropout,
                      cfg->whiten ? ", from the Gaussian fit" : "", n_train, dim, of_x);
-    return n < 0 ? 0 : (size_t)n;
+    return t.len;
 }
 
 size_t nf_flow_race_table(const nf_flow *f, char *buf, size_t size)
 {
-    char none[1];
-    if (!buf || !size)
-        buf = none, size = sizeof none;
-    buf[0] = '\0';
-    size_t len = 0;
+    text t;
+    text_init(&t, buf, size);
     int n = f ? nf_flow_race_count(f) : 0;
     for (int pass = 0; pass < 2; pass++) /* the winner last */
         for (int i = 0; i < n; i++) {
@@ -73,28 +70,27 @@ size_t nf_flow_race_table(const nf_flow *f, char *buf, size_t size)
                 snprintf(line, sizeof line, "  %-9s dropout %-4g %d x %-4d  val %10.4f  (best epoch %d of %d)  "
                                             "%6.1fs  %s\n", e.model, e.dropout, e.layers, e.hidden,
                          e.val_log_likelihood, e.best_epoch, e.epochs, e.seconds, dropped);
-            if (len < size)
-                snprintf(buf + len, size - len, "%s", line);
-            len += strlen(line);
+            text_add(&t, "%s", line);
         }
-    return len;
+    return t.len;
 }
 
 size_t nf_flow_config_json(const nf_flow *f, const nf_train_options *opt, char *buf, size_t size)
 {
-    char none[1];
-    if (!buf || !size)
-        buf = none, size = sizeof none;
+    text t;
+    text_init(&t, buf, size);
     nf_config c;
     nf_config_default(&c, NF_MODEL_MAF, 1);
     nf_train_options defaults;
     nf_train_options_default(&defaults);
     const nf_train_options *o = opt ? opt : &defaults;
-    if (!f || nf_flow_get_config(f, &c) != NF_OK)
-        return (size_t)snprintf(buf, size, "null");
+    if (!f || nf_flow_get_config(f, &c) != NF_OK) {
+        text_add(&t, "null");
+        return t.len;
+    }
     static const char *const acts[] = {"relu", "tanh"}, *const parts[] = {"halves", "even_odd", "mask"},
                              *const orders[] = {"natural", "reversed", "random"};
-    int n = snprintf(buf, size,
+    text_add(&t,
                      "{\"model\": \"%s\", \"layers\": %d, \"hidden\": %d, \"hidden_layers\": %d, "
                      "\"activation\": \"%s\", \"partition\": \"%s\", \"order\": \"%s\", \"random_degrees\": %d, "
                      "\"batch_norm\": %d, \"actnorm\": %d, \"components\": %d, \"bins\": %d, \"tail_bound\": %g, "
@@ -108,7 +104,7 @@ size_t nf_flow_config_json(const nf_flow *f, const nf_train_options *opt, char *
                      c.log_scale_bound, c.whiten, c.tail_weight, c.context_dim, (unsigned long long)c.seed, o->batch,
                      o->lr, o->lr_decay, o->weight_decay, o->clip_norm, o->dropout, o->max_epochs, o->patience,
                      o->patience_steps, c.levels, c.image_shape[0], c.image_shape[1], c.image_shape[2]);
-    return n < 0 ? 0 : (size_t)n;
+    return t.len;
 }
 
 size_t nf_eval_report_text(const nf_flow *f, const nf_eval_report *r, int flags, char *buf, size_t size)
