@@ -9,6 +9,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "flow/flow.h"
 #include "harness.h"
 #include "nflow.h"
 
@@ -177,6 +178,82 @@ static void test_fit_scores_and_report(void)
     nf_data_free(d);
 }
 
+/* val's fresh figures: every row's log-density by nf_flow_log_prob_given. */
+static void fresh_val(nf_flow *f, const nf_data *d, double *mean, double *two_se)
+{
+    const float *x, *c;
+    size_t n = nf_data_rows(d, NF_PART_VAL, &x, &c);
+    double *lp = malloc(sizeof(double) * n);
+    CHECK(lp && nf_flow_log_prob_given(f, x, c, n, lp) == NF_OK, "%s", nf_last_error());
+    nf_mean_two_stderr(lp, n, mean, two_se);
+    free(lp);
+}
+
+/* After training, the validation rows' figures are the kept pass's (the
+ * best parameters'), the bits a fresh pass gives: for a trained best, an
+ * untrained best, a conditional flow; and only while the flow and the rows
+ * are those the pass saw. */
+static void test_fit_scores_reuse_validation(void)
+{
+    float c[ROWS];
+    for (int i = 0; i < ROWS; i++)
+        c[i] = (float)(i % 7) - 3;
+    for (int run = 0; run < 3; run++) {
+        nf_data_options o;
+        nf_data_options_default(&o);
+        o.val_fraction = 0.2;
+        nf_data *d = NULL;
+        CHECK(nf_data_from_arrays(&d, rows_x, run == 2 ? c : NULL, ROWS, DIM, run == 2, NULL, NULL, 0, &o) == NF_OK,
+              "%s", nf_last_error());
+        nf_config cfg;
+        nf_config_default(&cfg, NF_MODEL_MAF, DIM);
+        cfg.layers = 2;
+        cfg.hidden = 8;
+        cfg.context_dim = run == 2;
+        nf_flow *f = NULL;
+        CHECK(nf_flow_create(&f, &cfg) == NF_OK, "%s", nf_last_error());
+        nf_train_options opt;
+        nf_train_options_default(&opt);
+        opt.max_epochs = 3;
+        opt.batch = 32;
+        opt.lr = run == 1 ? 5.0 : 1e-3; /* 5: no epoch beats the untrained flow, whose pass is kept */
+        nf_train_result res;
+        CHECK(nf_flow_fit(f, d, &opt, &res) == NF_OK, "%s", nf_last_error());
+        CHECK((run == 1) == (res.best_epoch == 0), "run %d: best epoch %d", run, res.best_epoch);
+        CHECK(f->scored.log_prob && f->scored.rows == nf_data_rows(d, NF_PART_VAL, NULL, NULL), "run %d", run);
+        nf_fit_scores s;
+        nf_fit_scores_init(&s, sizeof s);
+        CHECK(nf_flow_fit_scores(f, d, &opt, &s) == NF_OK, "%s", nf_last_error());
+        double mean, two_se;
+        fresh_val(f, d, &mean, &two_se);
+        CHECK(s.val == mean && s.val_two_stderr == two_se, "run %d: kept %.17g %.17g, fresh %.17g %.17g", run, s.val,
+              s.val_two_stderr, mean, two_se);
+        CHECK(s.val == res.val_log_likelihood || fabs(s.val - res.val_log_likelihood) < 1e-12 * fabs(s.val),
+              "%.17g %.17g", s.val, res.val_log_likelihood);
+        /* the kept figures are what is read (a mark on one shows) ... */
+        f->scored.log_prob[0] += 1;
+        CHECK(nf_flow_mean_log_prob(f, d, NF_PART_VAL, 0, NULL, &mean, NULL) == NF_OK && mean != s.val);
+        /* ... while the flow is unchanged: a parameter moved, a fresh pass */
+        f->params[0] += 0.5f;
+        fresh_val(f, d, &mean, &two_se);
+        double now, now_se;
+        CHECK(nf_flow_mean_log_prob(f, d, NF_PART_VAL, 0, NULL, &now, &now_se) == NF_OK);
+        CHECK(now == mean && now_se == two_se && now != s.val, "%.17g %.17g %.17g", now, mean, s.val);
+        f->params[0] -= 0.5f;
+        /* and for these rows only: the training rows are scored afresh */
+        const float *x, *cx;
+        size_t n = nf_data_rows(d, NF_PART_TRAIN, &x, &cx);
+        double *lp = malloc(sizeof(double) * n);
+        CHECK(lp && nf_flow_log_prob_given(f, x, cx, n, lp) == NF_OK);
+        nf_mean_two_stderr(lp, n, &mean, &two_se);
+        CHECK(nf_flow_mean_log_prob(f, d, NF_PART_TRAIN, 0, NULL, &now, &now_se) == NF_OK);
+        CHECK(now == mean && now_se == two_se);
+        free(lp);
+        nf_flow_free(f);
+        nf_data_free(d);
+    }
+}
+
 /* The warning after training: none when an epoch validated above the
  * start; when none did (a learning rate far too high), the library's
  * words, naming the Gaussian fit the start was; none without validation
@@ -327,6 +404,7 @@ int main(void)
     RUN(test_eval_text);
     RUN(test_eval_and_sample_warnings);
     RUN(test_fit_scores_and_report);
+    RUN(test_fit_scores_reuse_validation);
     RUN(test_fit_warning);
     RUN(test_data_warning);
     TEST_SUMMARY("test_report");

@@ -12,7 +12,6 @@
 #include "flow/gaussian_fit.h"
 #include "core/kern.h"
 
-enum { EVAL_CHUNK = 1024 }; /* rows per pass: a 1024 x 512 layer of activations stays in cache */
 /* Sampling's passes are fewer rows: a process that only samples touches
  * every buffer first (page faults, zeroing), and a quarter of them reused
  * four times cost less (nsf, 1,000 rows of 63 columns: 160 -> 70 ms); a
@@ -38,6 +37,7 @@ void nf_flow_free(nf_flow *f)
     free(f->fit.chol);
     free(f->context_mean); /* context_std lies in the same block */
     free(f->context_columns);
+    free(f->scored.log_prob);
     free(f);
 }
 
@@ -83,7 +83,7 @@ static void inference_end(nf_flow *f, unsigned fp)
     flow_set_inference(f, 0);
 }
 
-static int chunk_rows(const nf_flow *f, size_t rows) { return flow_chunk(f, rows < EVAL_CHUNK ? (int)rows : EVAL_CHUNK); }
+static int chunk_rows(const nf_flow *f, size_t rows) { return flow_chunk(f, rows < FLOW_EVAL_CHUNK ? (int)rows : FLOW_EVAL_CHUNK); }
 
 nf_status nf_flow_log_prob_given(nf_flow *f, const float *x, const float *context, size_t rows, double *log_prob)
 {
@@ -91,7 +91,7 @@ nf_status nf_flow_log_prob_given(nf_flow *f, const float *x, const float *contex
     if (st || !rows || (st = flow_reserve_eval(f, chunk_rows(f, rows))))
         return st;
     unsigned fp = inference_begin(f);
-    for (size_t r0 = 0; r0 < rows; r0 += (size_t)chunk_rows(f, EVAL_CHUNK)) {
+    for (size_t r0 = 0; r0 < rows; r0 += (size_t)chunk_rows(f, FLOW_EVAL_CHUNK)) {
         int n = chunk_rows(f, rows - r0);
         flow_load_context(f, context, r0, n);
         flow_log_prob_rows(f, n, x + r0 * f->dim, log_prob + r0);
@@ -112,7 +112,7 @@ nf_status nf_flow_gaussian_log_prob(nf_flow *f, const float *x, size_t rows, dou
         st = nf_fail(NF_ERR_UNSUPPORTED, "the model has no Gaussian fit (trained without whitening)");
     if (st || !rows || (st = flow_reserve_eval(f, chunk_rows(f, rows))))
         return st;
-    for (size_t r0 = 0; r0 < rows; r0 += (size_t)chunk_rows(f, EVAL_CHUNK))
+    for (size_t r0 = 0; r0 < rows; r0 += (size_t)chunk_rows(f, FLOW_EVAL_CHUNK))
         flow_gauss_log_prob(f, chunk_rows(f, rows - r0), x + r0 * f->dim, log_prob + r0);
     return NF_OK;
 }
@@ -147,7 +147,7 @@ nf_status nf_flow_encode_given(nf_flow *f, const float *x, const float *context,
     if (st || !rows || (st = flow_reserve_eval(f, chunk_rows(f, rows))))
         return st;
     unsigned fp = inference_begin(f);
-    for (size_t r0 = 0; r0 < rows; r0 += (size_t)chunk_rows(f, EVAL_CHUNK)) {
+    for (size_t r0 = 0; r0 < rows; r0 += (size_t)chunk_rows(f, FLOW_EVAL_CHUNK)) {
         int n = chunk_rows(f, rows - r0);
         flow_load_context(f, context, r0, n);
         flow_x2z(f, n, x + r0 * f->dim, f->work.logp);
@@ -168,7 +168,7 @@ nf_status nf_flow_decode_given(nf_flow *f, const float *z, const float *context,
     if (st || !rows || (st = flow_reserve_eval(f, chunk_rows(f, rows))))
         return st;
     unsigned fp = inference_begin(f);
-    for (size_t r0 = 0; r0 < rows; r0 += (size_t)chunk_rows(f, EVAL_CHUNK)) {
+    for (size_t r0 = 0; r0 < rows; r0 += (size_t)chunk_rows(f, FLOW_EVAL_CHUNK)) {
         int n = chunk_rows(f, rows - r0);
         flow_load_context(f, context, r0, n);
         flow_z2x(f, n, z + r0 * f->dim, x + r0 * f->dim, NULL);

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "core/error.h"
+#include "core/hash.h"
 #include "core/kern.h"
 #include "flow/base_ops.h"
 #include "layers/bounds.h"
@@ -412,4 +413,35 @@ int flow_far_from_data(const nf_flow *f, const float *x)
             return 1;
     }
     return 0;
+}
+
+uint64_t flow_scored_key(const nf_flow *f, const float *x, const float *context, size_t rows, int chunk)
+{
+    uint64_t h = hash_size(0x73636F726564ull, rows);
+    h = hash_size(h, (size_t)chunk);
+    h = hash_size(h, f->n_params);
+    h = hash_size(h, f->n_state);
+    h = hash_bytes(h, f->params, sizeof(real) * f->n_params);
+    h = hash_bytes(h, f->state, sizeof(real) * f->n_state);
+    /* what else the density reads: the Gaussian fit and the context's standardisation */
+    h = hash_bytes(h, f->fit.chol, sizeof(real) * (size_t)f->dim * f->dim);
+    double fit[3] = {f->fit.log_det, f->fit.tail_weight, f->fit.identity};
+    h = hash_bytes(h, fit, sizeof fit);
+    h = hash_bytes(h, f->context_mean, sizeof(double) * 2 * (size_t)f->context_dim); /* context_std follows */
+    h = hash_bytes(h, x, sizeof(float) * rows * (size_t)f->dim);
+    return hash_bytes(h, f->context_dim ? context : NULL, sizeof(float) * rows * (size_t)f->context_dim);
+}
+
+void flow_scored_keep(nf_flow *f, uint64_t key, size_t rows, double *log_prob)
+{
+    free(f->scored.log_prob);
+    f->scored = (flow_scored){key, rows, log_prob};
+}
+
+const double *flow_scored_find(const nf_flow *f, const float *x, const float *context, size_t rows, int chunk)
+{
+    const flow_scored *s = &f->scored;
+    if (!s->log_prob || f->gmm || s->rows != rows || s->key != flow_scored_key(f, x, context, rows, chunk))
+        return NULL;
+    return s->log_prob;
 }

@@ -50,6 +50,8 @@ typedef struct flow_record {
  * images of 28 x 28 through a 64-channel network are already 13 MB a
  * layer. */
 enum { FLOW_IMAGE_CHUNK = 64 };
+/* Rows per evaluation pass otherwise: a 1024 x 512 layer of activations stays in cache. */
+enum { FLOW_EVAL_CHUNK = 1024 };
 
 /* The passes' scratch: rows of one batch or chunk, grown by flow_reserve,
  * never saved. */
@@ -74,6 +76,16 @@ typedef struct flow_fit {
     double log_det, tail_weight;
     int identity;
 } flow_fit;
+
+/* The per-row log-densities of the validation pass of the parameters
+ * training kept, and a hash of what they came from (flow_scored_key):
+ * scoring those rows again with the model unchanged (nf_flow_fit_scores
+ * after nf_flow_fit) takes them, the same bits, instead of another pass. */
+typedef struct flow_scored {
+    uint64_t key;
+    size_t rows;
+    double *log_prob; /* NULL: none kept */
+} flow_scored;
 
 struct nf_flow {
     /* what the model is */
@@ -101,7 +113,18 @@ struct nf_flow {
     flow_optimizer opt; /* what training needs */
     flow_record record; /* what training left */
     flow_work work;     /* scratch */
+    flow_scored scored; /* a validation pass kept */
 };
+
+/* A hash of the flow's parameters and state, rows of x and context, and
+ * the rows per pass (the passes' shapes) a pass over them took. */
+uint64_t flow_scored_key(const nf_flow *f, const float *x, const float *context, size_t rows, int chunk);
+/* Keeps log_prob (rows of them, malloc'ed; the flow takes it) as the pass of key. */
+void flow_scored_keep(nf_flow *f, uint64_t key, size_t rows, double *log_prob);
+/* The kept log-densities if they are those of these rows by the flow as it
+ * is now, else NULL. */
+const double *flow_scored_find(const nf_flow *f, const float *x, const float *context, size_t rows, int chunk);
+
 
 /* The bounds layer (src/layers/bounds.h), layer 0 when there is one, or NULL. */
 layer *flow_bounds(const nf_flow *f);

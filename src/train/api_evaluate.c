@@ -127,7 +127,7 @@ const char *model_kind(const nf_flow *f)
 }
 
 double dataset_mean_log_lik(nf_flow *f, const float *x, const float *context, size_t rows, int chunk,
-                            const train_share *share)
+                            const train_share *share, double *log_prob)
 {
     double sum = 0;
     size_t lo = 0, hi = rows;
@@ -142,6 +142,8 @@ double dataset_mean_log_lik(nf_flow *f, const float *x, const float *context, si
         flow_log_prob_rows(f, n, x + r0 * f->dim, f->work.logp);
         for (int i = 0; i < n; i++)
             sum += f->work.logp[i];
+        if (log_prob)
+            memcpy(log_prob + (r0 - lo), f->work.logp, sizeof(double) * (size_t)n);
     }
     flow_set_inference(f, 0);
     if (share->ranks > 1 && share->reduce(&sum, 1, 1, share->user))

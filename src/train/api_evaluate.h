@@ -19,9 +19,10 @@ void mean_two_stderr(const double *v, const unsigned char *keep, size_t n, doubl
  * NULL), summed in double, in chunks of a fixed size (not
  * f->work.max_rows, which depends on the flow's history); with
  * share->ranks > 1 each process scores its part and the sums meet through
- * share->reduce (NaN when that fails). */
+ * share->reduce (NaN when that fails). log_prob (or NULL) gets this
+ * process's rows' log-densities. */
 double dataset_mean_log_lik(nf_flow *f, const float *x, const float *context, size_t rows, int chunk,
-                            const train_share *share);
+                            const train_share *share, double *log_prob);
 
 /* The model kind of a flow: its config's, or "custom" (built layer by
  * layer), for the reports. */

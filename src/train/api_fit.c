@@ -212,7 +212,11 @@ nf_status nf_flow_mean_log_prob(nf_flow *f, const nf_data *d, nf_part part, size
     }
     double *lp = malloc(sizeof(double) * (hi > lo ? hi - lo : 1));
     nf_status st = lp ? NF_OK : nf_fail(NF_ERR_NOMEM, "out of memory scoring %zu rows", hi - lo);
-    if (!st && hi > lo)
+    /* the validation rows training just scored with these parameters: that pass's figures */
+    const double *kept = ranks == 1 && !sampled ? flow_scored_find(f, x, c, n, flow_chunk(f, FLOW_EVAL_CHUNK)) : NULL;
+    if (!st && kept)
+        memcpy(lp, kept, sizeof(double) * n);
+    else if (!st && hi > lo)
         st = nf_flow_log_prob_given(f, x + lo * nx, c ? c + lo * nc : NULL, hi - lo, lp);
     free(xs);
     if (ranks == 1 && !st && n) {

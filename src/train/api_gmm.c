@@ -330,8 +330,8 @@ nf_status flow_fit_gmm(nf_flow *f, const float *train, size_t n_train, const flo
     if (st)
         return st;
     const train_share alone_share = {0, 1, NULL, NULL}; /* the model's own density, layers included */
-    double train_ll = dataset_mean_log_lik(f, train, NULL, n_train, CHUNK, &alone_share),
-           val_ll = n_val ? dataset_mean_log_lik(f, val, NULL, n_val, CHUNK, &alone_share) : NAN;
+    double train_ll = dataset_mean_log_lik(f, train, NULL, n_train, CHUNK, &alone_share, NULL),
+           val_ll = n_val ? dataset_mean_log_lik(f, val, NULL, n_val, CHUNK, &alone_share, NULL) : NAN;
     f->record.epochs = best_it; /* a fit starts afresh, a resumed one too */
     f->record.best_epoch = best_it;
     f->record.train_ll = train_ll;

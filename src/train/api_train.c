@@ -9,6 +9,7 @@
 
 #include "core/clock.h"
 #include "core/error.h"
+#include "core/hash.h"
 #include "train/api_train.h"
 #include "train/api_evaluate.h"
 #include "train/api_gmm.h"
@@ -155,6 +156,11 @@ struct train_run {
     int anneal; /* the rate falls on a cosine from lr to 0 over max_epochs (no halving on plateaus) */
     real *xb;    /* the gathered batch */
     float *cb;   /* and its context */
+    /* The last validation pass's log-densities and the best parameters'
+     * (of best_key), kept for the flow (flow_scored); NULL: not kept. */
+    double *val_lp, *best_lp;
+    uint64_t best_key;
+    int best_kept; /* best_lp holds a pass */
     double t0, last_checkpoint, last_progress;
     int abandoned, stopped;
     int checkpoint_failures;
@@ -174,25 +180,6 @@ static void checkpoint(train_run *r)
     }
 }
 
-/* A 64-bit hash of n floats' bytes, eight at a time (a multiply-xorshift
- * mix, not cryptographic: it tells data sets apart, it does not resist an
- * adversary). */
-static uint64_t hash_floats(uint64_t h, const float *x, size_t n)
-{
-    const unsigned char *b = (const unsigned char *)x;
-    size_t bytes = x ? n * sizeof(float) : 0, i = 0;
-    for (; i + 8 <= bytes; i += 8) {
-        uint64_t w;
-        memcpy(&w, b + i, 8);
-        h = (h ^ w) * 0x9E3779B97F4A7C15ull;
-        h ^= h >> 29;
-    }
-    for (; i < bytes; i++)
-        h = (h ^ b[i]) * 0x100000001B3ull;
-    return h ^ (h >> 32);
-}
-
-static uint64_t hash_size(uint64_t h, size_t v) { return (h ^ (uint64_t)v) * 0xC2B2AE3D27D4EB4Full; }
 
 /* Data-parallel training needs the same data on every process: with other
  * row counts the processes would step through different reductions (Open
@@ -226,10 +213,10 @@ nf_status nf_train_check_same_data(const float *train, const float *train_contex
     h = hash_size(h, (size_t)context_dim);
     h = hash_size(h, n_train);
     h = hash_size(h, n_val);
-    h = hash_floats(h, train, n_train * (size_t)dim);
-    h = hash_floats(h, context_dim ? train_context : NULL, n_train * (size_t)context_dim);
-    h = hash_floats(h, val, n_val * (size_t)dim);
-    h = hash_floats(h, context_dim ? val_context : NULL, n_val * (size_t)context_dim);
+    h = hash_bytes(h, train, sizeof(float) * n_train * (size_t)dim);
+    h = hash_bytes(h, context_dim ? train_context : NULL, sizeof(float) * n_train * (size_t)context_dim);
+    h = hash_bytes(h, val, sizeof(float) * n_val * (size_t)dim);
+    h = hash_bytes(h, context_dim ? val_context : NULL, sizeof(float) * n_val * (size_t)context_dim);
     enum { PIECES = 4 };
     double mine[PIECES + 2], first[PIECES + 2];
     for (int k = 0; k < PIECES; k++)
@@ -274,6 +261,37 @@ static void data_checksums(train_run *r)
         s->crc_train = train_data_crc_more(s->crc_train, r->train_context, r->n_train * nc);
         s->crc_val = train_data_crc_more(s->crc_val, r->val_context, r->n_val * nc);
     }
+}
+
+static void free_buffers(train_run *r)
+{
+    free(r->xb);
+    free(r->cb);
+    free(r->val_lp);
+    free(r->best_lp);
+    r->xb = NULL;
+    r->cb = NULL;
+    r->val_lp = r->best_lp = NULL;
+}
+
+/* The mean log-likelihood of the validation rows (their log-densities in val_lp). */
+static double validate(train_run *r)
+{
+    double *lp = r->val_lp && r->best_lp ? r->val_lp : NULL;
+    return dataset_mean_log_lik(r->f, r->val, r->val_context, r->n_val, r->eval_rows, &r->share, lp);
+}
+
+/* The last validation pass is the best's: its log-densities kept, with the
+ * hash of what they came from (the flow as it is now). */
+static void keep_best_lp(train_run *r)
+{
+    if (!r->val_lp || !r->best_lp)
+        return;
+    double *t = r->best_lp;
+    r->best_lp = r->val_lp;
+    r->val_lp = t;
+    r->best_key = flow_scored_key(r->f, r->val, r->val_context, r->n_val, r->eval_rows);
+    r->best_kept = 1;
 }
 
 /* Start: checks, the state (fresh or resumed), the buffers, and the
@@ -340,22 +358,27 @@ static nf_status train_start(train_run *r)
     }
     const nf_train_options *o = r->o = &s->opt;
     r->batch = r->n_train < (size_t)o->batch ? (int)r->n_train : o->batch;
-    r->eval_rows = flow_chunk(f, 1024) > r->batch ? flow_chunk(f, 1024) : r->batch;
+    r->eval_rows = flow_chunk(f, FLOW_EVAL_CHUNK) > r->batch ? flow_chunk(f, FLOW_EVAL_CHUNK) : r->batch;
     r->xb = malloc(sizeof(real) * r->batch * f->dim);
     r->cb = f->context_dim ? malloc(sizeof(float) * r->batch * f->context_dim) : NULL;
     int allocated = r->xb && (!f->context_dim || r->cb);
+    if (r->n_val && r->share.ranks == 1) { /* an optimisation: without the memory, not kept */
+        r->val_lp = malloc(sizeof(double) * r->n_val);
+        r->best_lp = malloc(sizeof(double) * r->n_val);
+    }
     if (!allocated || (st = flow_reserve_rows(f, r->eval_rows, r->batch))) {
-        free(r->xb);
-        free(r->cb);
+        free_buffers(r);
         train_state_free(s);
         return allocated ? st : nf_fail(NF_ERR_NOMEM, "out of memory for training buffers");
     }
     /* The untrained flow is a candidate too (with whitening: the Gaussian
      * fit), so training never returns a model that validates below it. */
     if (r->n_val && !opt->resume_path && s->epoch == 0 && s->next == 0) {
-        double untrained = dataset_mean_log_lik(f, r->val, r->val_context, r->n_val, r->eval_rows, &r->share);
-        if (!isnan(untrained))
+        double untrained = validate(r);
+        if (!isnan(untrained)) {
             s->best_val = untrained;
+            keep_best_lp(r);
+        }
     }
     r->t0 = clock_seconds() - s->elapsed;
     r->last_checkpoint = r->last_progress = clock_seconds();
@@ -462,6 +485,7 @@ static void keep_best(train_run *r, double v)
     s->best_epoch = s->epoch;
     memcpy(s->best, r->f->params, sizeof(real) * r->f->n_params);
     memcpy(s->best + r->f->n_params, r->f->state, sizeof(real) * r->f->n_state);
+    keep_best_lp(r);
 }
 
 /* End of an epoch: its training loss, the validation, the best parameters
@@ -469,14 +493,13 @@ static void keep_best(train_run *r, double v)
  * when the progress callback asks to stop. */
 static int train_epoch_end(train_run *r)
 {
-    nf_flow *f = r->f;
     train_state *s = &r->s;
     const nf_train_options *o = r->o;
     close_epoch(s);
     nf_train_progress p = {(int)s->epoch, -s->last_train, NAN, s->best_val, (int)s->bad_epochs, clock_seconds() - r->t0,
                            0, r->n_train, r->n_train, r->checkpoint_failures, r->checkpoint_error, r->candidate};
     if (r->n_val) {
-        double v = dataset_mean_log_lik(f, r->val, r->val_context, r->n_val, r->eval_rows, &r->share);
+        double v = validate(r);
         p.val_log_likelihood = v;
         if (v > s->best_val) {
             keep_best(r, v);
@@ -507,8 +530,11 @@ static nf_status train_finish(train_run *r, nf_status st, nf_train_result *resul
     nf_flow *f = r->f;
     train_state *s = &r->s;
     size_t n = f->n_params, ns = f->n_state;
-    free(r->xb);
-    free(r->cb);
+    if (!st && r->best_kept) {
+        flow_scored_keep(f, r->best_key, r->n_val, r->best_lp);
+        r->best_lp = NULL;
+    }
+    free_buffers(r);
     if (r->abandoned) {
         train_state_free(s);
         return nf_fail(NF_ERR_INVALID, "training abandoned by the test hook");
@@ -543,7 +569,7 @@ static nf_status train_finish(train_run *r, nf_status st, nf_train_result *resul
  * long: without this a time limit threw away up to an epoch of training. */
 static void keep_part_epoch(train_run *r)
 {
-    double v = dataset_mean_log_lik(r->f, r->val, r->val_context, r->n_val, r->eval_rows, &r->share);
+    double v = validate(r);
     if (!(v > r->s.best_val))
         return;
     close_epoch(&r->s);
