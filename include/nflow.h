@@ -93,6 +93,12 @@ NF_API int nf_get_threads(void);
  * where the count came from, for a person. A team larger than that spins
  * at its barriers while its threads wait for a processor. */
 NF_API int nf_threads_usable(char *why, size_t why_size);
+/* nf_set_threads(n), but no more than nf_threads_usable() (unless the
+ * environment sets NFLOW_OVERSUBSCRIBE=1: tests of larger teams). Returns
+ * the count set; warning (may be NULL) gets "this process may use U (why);
+ * using N" when n was more, else "". What nflow's --threads and Python's
+ * set_threads do. */
+NF_API int nf_set_threads_usable(int n, char *warning, size_t warning_size);
 
 /* ---- the machine ------------------------------------------------------ */
 

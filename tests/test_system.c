@@ -25,6 +25,23 @@ static int has_word(const char *list, const char *word)
     return 0;
 }
 
+/* nf_set_threads_usable: at most the usable count, saying why; any count
+ * up to it as asked, without a word; NFLOW_OVERSUBSCRIBE=1 keeps more. */
+static void test_set_threads_usable(void)
+{
+    char why[256], warning[320], want[320];
+    int usable = nf_threads_usable(why, sizeof why);
+    CHECK(nf_set_threads_usable(usable + 3, warning, sizeof warning) == usable && nf_get_threads() == usable);
+    snprintf(want, sizeof want, "this process may use %d (%s); using %d", usable, why, usable);
+    CHECK(!strcmp(warning, want), "'%s' against '%s'", warning, want);
+    CHECK(nf_set_threads_usable(1, warning, sizeof warning) == 1 && warning[0] == '\0' && nf_get_threads() == 1);
+    CHECK(nf_set_threads_usable(usable, NULL, 0) == usable);
+    setenv("NFLOW_OVERSUBSCRIBE", "1", 1);
+    CHECK(nf_set_threads_usable(usable + 3, warning, 12) == usable + 3 && strlen(warning) == 11, "%s", warning);
+    unsetenv("NFLOW_OVERSUBSCRIBE");
+    nf_set_threads(1);
+}
+
 static void test_report_is_consistent(void)
 {
     nf_system_info s;
@@ -190,6 +207,7 @@ static void test_limits_reported(void)
 int main(void)
 {
     RUN(test_limits_reported);
+    RUN(test_set_threads_usable);
     RUN(test_report_is_consistent);
     RUN(test_system_report);
     RUN(test_quota_parsing);

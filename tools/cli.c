@@ -181,24 +181,6 @@ static int parse_value(cli_command *cmd, cli_option *o, const char *s)
     return 0;
 }
 
-/* nf_set_threads(threads), no more than the process may use: a team
- * larger than its processors waits for them at every barrier (3.4x slower
- * for --threads 64 on 2 cores than --threads 2); NFLOW_OVERSUBSCRIBE=1
- * keeps the count (tests of counts above the processors). */
-static void set_threads(const char *cmd, int threads)
-{
-    char why[256];
-    int usable = nf_threads_usable(why, sizeof why);
-    if (threads > usable) {
-        int keep = getenv("NFLOW_OVERSUBSCRIBE") && !strcmp(getenv("NFLOW_OVERSUBSCRIBE"), "1");
-        fprintf(stderr, "nflow %s: warning: --threads %d: this process may use %d (%s); using %d\n", cmd, threads,
-                usable, why, keep ? threads : usable);
-        if (!keep)
-            threads = usable;
-    }
-    nf_set_threads(threads);
-}
-
 int cli_parse(cli_command *cmd, int argc, char **argv)
 {
     int npos = 0, threads = 0;
@@ -244,8 +226,9 @@ int cli_parse(cli_command *cmd, int argc, char **argv)
         fprintf(stderr, "nflow %s: missing argument (usage: nflow %s)\n", cmd->name, cmd->usage);
         return EXIT_USAGE;
     }
-    if (threads)
-        set_threads(cmd->name, threads);
+    char warning[320]; /* more than the processors: capped (a larger team waits at every barrier) */
+    if (threads && nf_set_threads_usable(threads, warning, sizeof warning) && warning[0])
+        fprintf(stderr, "nflow %s: warning: --threads %d: %s\n", cmd->name, threads, warning);
     return 0;
 }
 

@@ -54,12 +54,10 @@ def set_threads(n=0):
     usable_threads()). More than usable_threads() warns and uses that many: a team larger than
     its processors spins while its threads wait. Results are the same bits at any count."""
     n = _int(n, "n")
-    usable, why = usable_threads()
-    if n > usable:
-        warnings.warn("nflow.set_threads(%d): this process may use %d (%s); using %d" % (n, usable, why, usable),
-                      stacklevel=2)
-        n = usable
-    lib.nf_set_threads(n)
+    buf = ctypes.create_string_buffer(320)
+    lib.nf_set_threads_usable(n, buf, 320)
+    if buf.value:
+        warnings.warn("nflow.set_threads(%d): %s" % (n, buf.value.decode()), stacklevel=2)
 
 
 def usable_threads():

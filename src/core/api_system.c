@@ -2,6 +2,7 @@
  * BLAS picked, so that generic kernels on a capable CPU are never silent. */
 #include <omp.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
@@ -119,6 +120,27 @@ int nf_threads_usable(char *why, size_t why_size)
     if (why && why_size)
         snprintf(why, why_size, "%s", text);
     return n;
+}
+
+int nf_set_threads_usable(int n, char *warning, size_t warning_size)
+{
+    char why[256];
+    int usable = nf_threads_usable(why, sizeof why), keep = getenv("NFLOW_OVERSUBSCRIBE") &&
+                                                            !strcmp(getenv("NFLOW_OVERSUBSCRIBE"), "1");
+    if (warning && warning_size)
+        warning[0] = '\0';
+    if (n > usable) {
+        if (warning && warning_size)
+            snprintf(warning, warning_size, "this process may use %d (%s); using %d", usable, why,
+                     keep ? n : usable);
+        if (!keep)
+            n = usable;
+    }
+    if (n > 0)
+        k_set_threads(n);
+    else
+        k_default_threads();
+    return k_threads();
 }
 
 nf_status nf_limit_get(nf_limit which, const char **name, double *min, double *max)
