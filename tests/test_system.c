@@ -38,6 +38,8 @@ static void test_set_threads_usable(void)
     CHECK(nf_set_threads_usable(usable, NULL, 0) == usable);
     setenv("NFLOW_OVERSUBSCRIBE", "1", 1);
     CHECK(nf_set_threads_usable(usable + 3, warning, 12) == usable + 3 && strlen(warning) == 11, "%s", warning);
+    CHECK(nf_set_threads_usable(100000, warning, sizeof warning) == NF_MAX_THREADS &&
+          strstr(warning, "; using 1024"), "%s", warning); /* the count set, after the library's own limit */
     unsetenv("NFLOW_OVERSUBSCRIBE");
     nf_set_threads(1);
 }

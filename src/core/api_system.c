@@ -125,21 +125,16 @@ int nf_threads_usable(char *why, size_t why_size)
 int nf_set_threads_usable(int n, char *warning, size_t warning_size)
 {
     char why[256];
-    int usable = nf_threads_usable(why, sizeof why), keep = getenv("NFLOW_OVERSUBSCRIBE") &&
-                                                            !strcmp(getenv("NFLOW_OVERSUBSCRIBE"), "1");
-    if (warning && warning_size)
-        warning[0] = '\0';
-    if (n > usable) {
-        if (warning && warning_size)
-            snprintf(warning, warning_size, "this process may use %d (%s); using %d", usable, why,
-                     keep ? n : usable);
-        if (!keep)
-            n = usable;
-    }
+    const char *over = getenv("NFLOW_OVERSUBSCRIBE");
+    int usable = nf_threads_usable(why, sizeof why), keep = over && !strcmp(over, "1");
     if (n > 0)
-        k_set_threads(n);
+        k_set_threads(n > usable && !keep ? usable : n);
     else
         k_default_threads();
+    if (warning && warning_size)
+        warning[0] = '\0';
+    if (warning && warning_size && n > usable)
+        snprintf(warning, warning_size, "this process may use %d (%s); using %d", usable, why, k_threads());
     return k_threads();
 }
 
