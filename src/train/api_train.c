@@ -180,7 +180,6 @@ static void checkpoint(train_run *r)
     }
 }
 
-
 /* Data-parallel training needs the same data on every process: with other
  * row counts the processes would step through different reductions (Open
  * MPI aborts with MPI_ERR_TRUNCATE), with other rows of the same shape they
