@@ -83,7 +83,10 @@ static void inference_end(nf_flow *f, unsigned fp)
     flow_set_inference(f, 0);
 }
 
-static int chunk_rows(const nf_flow *f, size_t rows) { return flow_chunk(f, rows < FLOW_EVAL_CHUNK ? (int)rows : FLOW_EVAL_CHUNK); }
+static int chunk_rows(const nf_flow *f, size_t rows)
+{
+    return flow_chunk(f, rows < FLOW_EVAL_CHUNK ? (int)rows : FLOW_EVAL_CHUNK);
+}
 
 nf_status nf_flow_log_prob_given(nf_flow *f, const float *x, const float *context, size_t rows, double *log_prob)
 {
