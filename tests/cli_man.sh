@@ -63,9 +63,11 @@ for c in $(cat "$t/commands"); do
     grep -q "^\\.BR nflow\\\\-$c (1)" "$man/nflow.1" && ok || bad "nflow(1) does not name nflow-$c(1)"
 done
 
-# nflow(1): the environment variables the tool reads, the exit statuses
+# nflow(1): the environment variables the tool reads (itself or through
+# the library: NFLOW_OVERSUBSCRIBE, NFLOW_PROGRESS), the exit statuses
 env_section=$(section "$man/nflow.1" ENVIRONMENT)
-for v in $(grep -ho '"\(NFLOW_[A-Z_]*\|OMP_[A-Z_]*\|OPENBLAS_[A-Z_]*\|COLUMNS\)"' "$root"/tools/*.c | tr -d '"' | sort -u) \
+for v in $(grep -ho '"\(NFLOW_[A-Z_]*\|OMP_[A-Z_]*\|OPENBLAS_[A-Z_]*\|COLUMNS\)"' "$root"/tools/*.c "$root"/src/*/*.c |
+    tr -d '"' | sort -u) \
     OMP_NUM_THREADS; do
     echo "$env_section" | grep -q "^       $v\$" && ok || bad "nflow(1) ENVIRONMENT lacks $v"
 done
