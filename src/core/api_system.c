@@ -122,15 +122,22 @@ int nf_threads_usable(char *why, size_t why_size)
     return n;
 }
 
+void nf_set_threads(int n)
+{
+    if (n > 0)
+        k_set_threads(n);
+    else
+        k_default_threads();
+}
+
+int nf_get_threads(void) { return k_threads(); }
+
 int nf_set_threads_usable(int n, char *warning, size_t warning_size)
 {
     char why[256];
     const char *over = getenv("NFLOW_OVERSUBSCRIBE");
     int usable = nf_threads_usable(why, sizeof why), keep = over && !strcmp(over, "1");
-    if (n > 0)
-        k_set_threads(n > usable && !keep ? usable : n);
-    else
-        k_default_threads();
+    nf_set_threads(n > usable && !keep ? usable : n);
     if (warning && warning_size)
         warning[0] = '\0';
     if (warning && warning_size && n > usable)

@@ -1,13 +1,11 @@
 /* Ready-made architectures: what `nflow train --model nice|realnvp` builds,
  * and the library-wide odds and ends (version, threads). */
-#include <omp.h>
 #include <stdio.h>
 #include <string.h>
 
 #include "core/error.h"
 #include "flow/flow.h"
 #include "flow/gaussian_fit.h"
-#include "core/kern.h"
 #include "core/sized.h"
 #include "models/api_autoregressive.h"
 #include "models/api_config.h"
@@ -51,16 +49,6 @@ nf_status nf_flow_get_config(const nf_flow *f, nf_config *cfg)
     sized_write(cfg, cfg->struct_size, &f->config, sizeof f->config);
     return NF_OK;
 }
-
-void nf_set_threads(int n)
-{
-    if (n > 0)
-        k_set_threads(n);
-    else
-        k_default_threads();
-}
-
-int nf_get_threads(void) { return k_threads(); }
 
 void nf_config_init(nf_config *cfg, size_t struct_size, nf_model model, int dim)
 {
