@@ -94,7 +94,7 @@ nf_status nf_flow_log_prob_given(nf_flow *f, const float *x, const float *contex
     if (st || !rows || (st = flow_reserve_eval(f, chunk_rows(f, rows))))
         return st;
     unsigned fp = inference_begin(f);
-    for (size_t r0 = 0; r0 < rows; r0 += (size_t)chunk_rows(f, FLOW_EVAL_CHUNK)) {
+    for (size_t r0 = 0; r0 < rows; r0 += (size_t)flow_eval_rows(f)) {
         int n = chunk_rows(f, rows - r0);
         flow_load_context(f, context, r0, n);
         flow_log_prob_rows(f, n, x + r0 * f->dim, log_prob + r0);
@@ -115,7 +115,7 @@ nf_status nf_flow_gaussian_log_prob(nf_flow *f, const float *x, size_t rows, dou
         st = nf_fail(NF_ERR_UNSUPPORTED, "the model has no Gaussian fit (trained without whitening)");
     if (st || !rows || (st = flow_reserve_eval(f, chunk_rows(f, rows))))
         return st;
-    for (size_t r0 = 0; r0 < rows; r0 += (size_t)chunk_rows(f, FLOW_EVAL_CHUNK))
+    for (size_t r0 = 0; r0 < rows; r0 += (size_t)flow_eval_rows(f))
         flow_gauss_log_prob(f, chunk_rows(f, rows - r0), x + r0 * f->dim, log_prob + r0);
     return NF_OK;
 }
@@ -150,7 +150,7 @@ nf_status nf_flow_encode_given(nf_flow *f, const float *x, const float *context,
     if (st || !rows || (st = flow_reserve_eval(f, chunk_rows(f, rows))))
         return st;
     unsigned fp = inference_begin(f);
-    for (size_t r0 = 0; r0 < rows; r0 += (size_t)chunk_rows(f, FLOW_EVAL_CHUNK)) {
+    for (size_t r0 = 0; r0 < rows; r0 += (size_t)flow_eval_rows(f)) {
         int n = chunk_rows(f, rows - r0);
         flow_load_context(f, context, r0, n);
         flow_x2z(f, n, x + r0 * f->dim, f->work.logp);
@@ -171,7 +171,7 @@ nf_status nf_flow_decode_given(nf_flow *f, const float *z, const float *context,
     if (st || !rows || (st = flow_reserve_eval(f, chunk_rows(f, rows))))
         return st;
     unsigned fp = inference_begin(f);
-    for (size_t r0 = 0; r0 < rows; r0 += (size_t)chunk_rows(f, FLOW_EVAL_CHUNK)) {
+    for (size_t r0 = 0; r0 < rows; r0 += (size_t)flow_eval_rows(f)) {
         int n = chunk_rows(f, rows - r0);
         flow_load_context(f, context, r0, n);
         flow_z2x(f, n, z + r0 * f->dim, x + r0 * f->dim, NULL);

@@ -125,7 +125,6 @@ void flow_scored_keep(nf_flow *f, uint64_t key, size_t rows, double *log_prob);
  * is now, else NULL. */
 const double *flow_scored_find(const nf_flow *f, const float *x, const float *context, size_t rows, int chunk);
 
-
 /* The bounds layer (src/layers/bounds.h), layer 0 when there is one, or NULL. */
 layer *flow_bounds(const nf_flow *f);
 /* The index of the standardisation: 1 after a bounds layer, else 0. */
@@ -186,6 +185,9 @@ static inline nf_status flow_reserve_eval(nf_flow *f, int rows)
 /* want, or the flow's row cap when that is lower: the rows of a pass that
  * only evaluates. */
 static inline int flow_chunk(const nf_flow *f, int want) { return f->row_cap && want > f->row_cap ? f->row_cap : want; }
+/* Rows per evaluation pass (the public calls step by it; a kept validation
+ * pass's key names the pass size it was scored with). */
+static inline int flow_eval_rows(const nf_flow *f) { return flow_chunk(f, FLOW_EVAL_CHUNK); }
 
 /* Points every conditional layer (and a conditional MoG base) at the
  * context rows of the next passes (standardised, rows x context_dim; NULL

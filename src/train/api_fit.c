@@ -213,7 +213,7 @@ nf_status nf_flow_mean_log_prob(nf_flow *f, const nf_data *d, nf_part part, size
     double *lp = malloc(sizeof(double) * (hi > lo ? hi - lo : 1));
     nf_status st = lp ? NF_OK : nf_fail(NF_ERR_NOMEM, "out of memory scoring %zu rows", hi - lo);
     /* the validation rows training just scored with these parameters: that pass's figures */
-    const double *kept = ranks == 1 && !sampled ? flow_scored_find(f, x, c, n, flow_chunk(f, FLOW_EVAL_CHUNK)) : NULL;
+    const double *kept = ranks == 1 && !sampled ? flow_scored_find(f, x, c, n, flow_eval_rows(f)) : NULL;
     if (!st && kept)
         memcpy(lp, kept, sizeof(double) * n);
     else if (!st && hi > lo)

@@ -357,7 +357,7 @@ static nf_status train_start(train_run *r)
     }
     const nf_train_options *o = r->o = &s->opt;
     r->batch = r->n_train < (size_t)o->batch ? (int)r->n_train : o->batch;
-    r->eval_rows = flow_chunk(f, FLOW_EVAL_CHUNK) > r->batch ? flow_chunk(f, FLOW_EVAL_CHUNK) : r->batch;
+    r->eval_rows = flow_eval_rows(f) > r->batch ? flow_eval_rows(f) : r->batch;
     r->xb = malloc(sizeof(real) * r->batch * f->dim);
     r->cb = f->context_dim ? malloc(sizeof(float) * r->batch * f->context_dim) : NULL;
     int allocated = r->xb && (!f->context_dim || r->cb);
