@@ -315,11 +315,11 @@ static void destroy(layer *l)
 
 static void set_dropout(layer *l, const k_dropout *d) { self(l)->net.dropout = *d; }
 
-/* A coupling's network: at least one input and one output. */
+/* A coupling's network: at least one output, and one input unless the
+ * layer has one column (without context its network reads nothing). */
 static double file_params(const mf_file *f, const mf_section *s, int dim)
 {
-    (void)dim;
-    return mlp_file_params(f, s, 1, 1);
+    return mlp_file_params(f, s, dim > 1 ? 1 : 0, 1);
 }
 
 /* The three kinds share every op; the tag names the kind in model files. */
