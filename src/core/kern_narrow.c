@@ -113,12 +113,12 @@ AVX2_FN static inline float hsum8(__m256 v)
  * quarter of the instructions of 16 separate horizontal sums). */
 AVX512_FN __attribute__((always_inline)) static inline __m512 reduce16(__m512 acc[4][4])
 {
-    __m512 t[8], u[4];
-    for (int k = 0; k < 8; k++) { /* sources 2k, 2k+1: each 128-bit lane [a', b', a'', b''] */
+    __m512 t[8], u[4]; /* unrolled: in registers, not the stack */
+    _Pragma("GCC unroll 8") for (int k = 0; k < 8; k++) { /* sources 2k, 2k+1: each 128-bit lane [a', b', a'', b''] */
         __m512 x = acc[k / 2][2 * (k % 2)], y = acc[k / 2][2 * (k % 2) + 1];
         t[k] = _mm512_add_ps(_mm512_unpacklo_ps(x, y), _mm512_unpackhi_ps(x, y));
     }
-    for (int m = 0; m < 4; m++) { /* sources 4m..4m+3 in each 128-bit lane */
+    _Pragma("GCC unroll 4") for (int m = 0; m < 4; m++) { /* sources 4m..4m+3 in each 128-bit lane */
         __m512d x = _mm512_castps_pd(t[2 * m]), y = _mm512_castps_pd(t[2 * m + 1]);
         u[m] = _mm512_add_ps(_mm512_castpd_ps(_mm512_unpacklo_pd(x, y)), _mm512_castpd_ps(_mm512_unpackhi_pd(x, y)));
     }
