@@ -147,8 +147,8 @@ AVX512_FN __attribute__((always_inline)) static inline void finish_4x4(__m512 ac
 {
     float v[16];
     finish16(reduce16(acc), bias, bias ? _mm512_broadcast_f32x4(_mm_loadu_ps(bias)) : _mm512_setzero_ps(), act, v);
-    for (int a = 0; a < 4; a++)
-        for (int b = 0; b < 4; b++)
+    _Pragma("GCC unroll 4") for (int a = 0; a < 4; a++)
+        _Pragma("GCC unroll 4") for (int b = 0; b < 4; b++)
             dst[(size_t)a * ldd + b] = v[4 * a + b];
 }
 
@@ -188,8 +188,8 @@ AVX512_FN static void block16_8x2(int width, __mmask16 tail, const float *src, i
         memcpy(&pair, bias, sizeof pair);
     __m512 biases = _mm512_castpd_ps(_mm512_set1_pd(pair));
     finish16(reduce16(acc), bias, biases, act, v);
-    for (int r = 0; r < 8; r++)
-        for (int u = 0; u < 2; u++)
+    _Pragma("GCC unroll 8") for (int r = 0; r < 8; r++)
+        _Pragma("GCC unroll 2") for (int u = 0; u < 2; u++)
             dst[(size_t)r * ldd + u] = v[2 * r + u];
 }
 
@@ -227,13 +227,13 @@ AVX2_FN __attribute__((always_inline)) static inline void finish_4xu(int U, __m2
 {
     float v[16];
     __m256 flat[16];
-    for (int a = 0; a < 4; a++)
-        for (int b = 0; b < U; b++)
+    _Pragma("GCC unroll 4") for (int a = 0; a < 4; a++)
+        _Pragma("GCC unroll 4") for (int b = 0; b < U; b++)
             flat[a * U + b] = acc[a][b];
-    for (int g = 0; g < U; g++)
+    _Pragma("GCC unroll 4") for (int g = 0; g < U; g++)
         _mm_storeu_ps(v + 4 * g, reduce4(flat[4 * g], flat[4 * g + 1], flat[4 * g + 2], flat[4 * g + 3]));
-    for (int a = 0; a < 4; a++)
-        for (int b = 0; b < U; b++)
+    _Pragma("GCC unroll 4") for (int a = 0; a < 4; a++)
+        _Pragma("GCC unroll 4") for (int b = 0; b < U; b++)
             dst[(size_t)a * ldd + b] = finish(v[a * U + b], bias, b, act);
 }
 
@@ -246,7 +246,7 @@ AVX2_FN __attribute__((always_inline)) static inline void finish_rows(int R, int
     __m128 b = _mm_setzero_ps();
     if (bias)
         b = U == 4 ? _mm_loadu_ps(bias) : _mm_setr_ps(bias[0], bias[1], bias[2], 0);
-    for (int a = 0; a < R; a++) {
+    _Pragma("GCC unroll 4") for (int a = 0; a < R; a++) {
         __m128 s = _mm_add_ps(b, reduce4(acc[a][0], acc[a][1], acc[a][2], U == 4 ? acc[a][3] : _mm256_setzero_ps()));
         if (act == K_ACT_RELU)
             s = _mm_max_ps(s, _mm_setzero_ps());
@@ -257,7 +257,7 @@ AVX2_FN __attribute__((always_inline)) static inline void finish_rows(int R, int
         }
         float v[4];
         _mm_storeu_ps(v, s);
-        for (int u = 0; u < U; u++)
+        _Pragma("GCC unroll 4") for (int u = 0; u < U; u++)
             d[u] = act == K_ACT_TANH ? r_tanh(v[u]) : v[u];
     }
 }
