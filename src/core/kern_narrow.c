@@ -46,11 +46,13 @@ static void narrow_plain(int rows, int units, int width, const real *src, int ld
  * full or masked), R x U FMAs into the accumulators. */
 #define NARROW_STEP(VEC, LOAD, FMA)                                                                         \
     do {                                                                                                    \
-        VEC x[4], y[4];                                                                                     \
+        VEC x[4];                                                                                           \
         _Pragma("GCC unroll 4") for (int a = 0; a < R; a++) x[a] = LOAD(src + (size_t)a * lds + i);         \
-        _Pragma("GCC unroll 4") for (int b = 0; b < U; b++) y[b] = LOAD(w + (size_t)b * ldw + i);           \
-        _Pragma("GCC unroll 4") for (int a = 0; a < R; a++)                                                 \
-            _Pragma("GCC unroll 4") for (int b = 0; b < U; b++) acc[a][b] = FMA(x[a], y[b], acc[a][b]);     \
+        _Pragma("GCC unroll 4") for (int b = 0; b < U; b++) {                                               \
+            VEC y = LOAD(w + (size_t)b * ldw + i);                                                          \
+            __asm__("" : "+v"(y)); /* one load for the R FMAs (AVX2 would fold it into each) */             \
+            _Pragma("GCC unroll 4") for (int a = 0; a < R; a++) acc[a][b] = FMA(x[a], y, acc[a][b]);        \
+        }                                                                                                   \
     } while (0)
 
 /* One block of R rows by U units (R, U <= 4, constants after inlining):
