@@ -265,21 +265,35 @@ void made_seq_backward_step(made *m, const real *p, int r0, int rows, int k, con
     }
 }
 
-/* The parallel pass multiplies each layer in a few panels of consecutive
- * units, each reading only the prefix its last (widest) unit needs: the
- * staircase masks leave about half of every matrix zero, and panels of 64
- * units skip most of it while keeping the products large (measured at
+/* The parallel pass multiplies each layer in panels of consecutive units,
+ * each reading only the prefix its last (widest) unit needs: the staircase
+ * masks leave about half of every matrix zero. Through the BLAS, panels of
+ * 64 units skip most of it while keeping the products large (measured at
  * n = 63, hidden 512: 64 beat 32 by 6-10% and 128 by 3-8%, because each
- * panel's product copies its rows of the input again). */
-enum { PANEL_UNITS = 64 };
+ * panel's product copies its rows of the input again); the gradients use
+ * those. The forward pass, where the vector narrow product exists, takes
+ * panels of 16 units through it instead, which copies nothing and skips
+ * more of the zeros: one-epoch MAF training there 9% faster (AVX-512) and
+ * 4% (AVX2) than with the BLAS's panels of 64. */
+enum { PANEL_UNITS = 64, NARROW_PANEL_UNITS = 16 };
 
-static int panel_count(int out) { return (out + PANEL_UNITS - 1) / PANEL_UNITS; }
+_Static_assert((int)NARROW_PANEL_UNITS <= (int)NARROW_UNITS, "forward panels must take the narrow product");
+
+static int forward_panel_units(void) { return k_narrow_isa() ? NARROW_PANEL_UNITS : PANEL_UNITS; }
+
+static int panels_of(int out, int units) { return (out + units - 1) / units; }
+static int panel_count(int out) { return panels_of(out, PANEL_UNITS); }
+
+static void panel_range_of(const made *m, int l, int k, int units, int *a, int *b, int *w)
+{
+    int out = layer_out(m, l), np = panels_of(out, units);
+    k_part(out, np, k, a, b);
+    *w = unit_width(m, l, *b - 1);
+}
 
 static void panel_range(const made *m, int l, int k, int *a, int *b, int *w)
 {
-    int out = layer_out(m, l), np = panel_count(out);
-    k_part(out, np, k, a, b);
-    *w = unit_width(m, l, *b - 1);
+    panel_range_of(m, l, k, PANEL_UNITS, a, b, w);
 }
 
 /* Work of one row through the whole (unmasked) network, forward. */
@@ -299,13 +313,13 @@ static void forward_body(made *m, const real *p, int rows, const real *x, const 
             m->in[(size_t)r * n_in + nc + k] = x[(size_t)r * n + m->order[k]];
     }
     for (int l = 0; l <= m->depth; l++) {
-        int np = panel_count(layer_out(m, l));
+        int units = forward_panel_units(), np = panels_of(layer_out(m, l), units);
 #pragma omp for collapse(2) schedule(dynamic, 1)
         for (int t = 0; t < tiles; t++)
             for (int k = 0; k < np; k++) {
                 int r0, r1, a, b, width;
                 k_tile(rows, tile, t, &r0, &r1);
-                panel_range(m, l, k, &a, &b, &width);
+                panel_range_of(m, l, k, units, &a, &b, &width);
                 panel_forward_drop(m, p, r0, r1 - r0, l, a, b, width);
             }
     }
