@@ -155,8 +155,13 @@ demo-images: all
 $(BUILD)/bench_nflow: bench/bench.c $(BUILD)/libnflow.a $(BUILD)/libnflow_extras.a $(HEADERS)
 	$(CC) $(CFLAGS) -o $@ $< $(EXTRAS_LIBS) $(LDLIBS)
 
-bench: all $(BUILD)/bench_nflow
+# the narrow product alone, per instruction set (bench/narrow.c)
+$(BUILD)/bench_narrow: bench/narrow.c $(BUILD)/libnflow.a $(HEADERS)
+	$(CC) $(CFLAGS) -o $@ $< $(BUILD)/libnflow.a $(LDLIBS)
+
+bench: all $(BUILD)/bench_nflow $(BUILD)/bench_narrow
 	@echo "== where this ran"; $(BUILD)/nflow info --system
+	@$(BUILD)/bench_narrow
 	@sh bench/sample_vs_eval.sh $(BUILD)
 	@sh bench/check_torch.sh $(BUILD)
 	@sh bench/run_all.sh --build $(BUILD) --quick
