@@ -32,15 +32,14 @@ static int cmp_double(const void *a, const void *b)
 
 int main(int argc, char **argv)
 {
-    int repeats = 11;
+    long repeats = 11;
+    char *end = NULL;
     if (argc == 3 && !strcmp(argv[1], "--repeats"))
-        repeats = atoi(argv[2]);
-    if (argc != 1 && argc != 3) {
-        fprintf(stderr, "usage: bench_narrow [--repeats N]\n");
+        repeats = strtol(argv[2], &end, 10);
+    if ((argc != 1 && argc != 3) || (end && *end) || repeats < 1 || repeats > MAX_REPEATS) {
+        fprintf(stderr, "usage: bench_narrow [--repeats N], N from 1 to %d\n", MAX_REPEATS);
         return 2;
     }
-    if (repeats < 1 || repeats > MAX_REPEATS)
-        repeats = 11;
     static const struct { int rows, units, width, act; } shapes[] = {
         {64, 8, 32, K_ACT_RELU},  {64, 8, 64, K_ACT_RELU},  {64, 8, 128, K_ACT_RELU}, {64, 8, 256, K_ACT_RELU},
         {64, 8, 512, K_ACT_RELU}, {64, 2, 64, K_ACT_NONE},  {64, 2, 256, K_ACT_NONE}, {64, 2, 512, K_ACT_NONE},

@@ -5,10 +5,10 @@
 # again, equal the golden files written before the recipe moved into the
 # library (tests/golden/make.sh; conditional.nfm written again when the
 # forward pass's panels of a MADE wider than 24 units moved from the BLAS
-# to the narrow product, 2026-12-07: a change of rounding, meant). OpenBLAS's Haswell kernels and nflow's
-# AVX-512 ones, as they were written with: skipped on a CPU without
-# AVX-512 (nflow's narrow products sum in another order there) and in a
-# sanitizer build.
+# to the narrow product, 2026-12-07: a change of rounding, meant).
+# OpenBLAS's Haswell kernels and nflow's AVX-512 ones, as they were
+# written with: skipped on a CPU without AVX-512 (nflow's narrow products
+# sum in another order there) and in a sanitizer build.
 suite=cli_recipe
 . "$(dirname "$0")/lib_cli.sh"
 g=$(cd "$(dirname "$0")/golden" && pwd)
