@@ -839,6 +839,10 @@ NF_API nf_status nf_data_from_arrays(nf_data **out, const float *x, const float 
  * for a model without labels or none for one with, a conditional model
  * that does not say which columns hold its context. */
 NF_API nf_status nf_data_options_for_flow(const nf_flow *f, nf_data_options *opt);
+/* The same for training f further (`nflow train --resume`): also f's
+ * bounds, if it has any (pointers into f), so that rows outside them are
+ * refused as they were in its first training. */
+NF_API nf_status nf_data_options_to_train_further(const nf_flow *f, nf_data_options *opt);
 NF_API void nf_data_free(nf_data *d);
 typedef enum nf_part { NF_PART_TRAIN = 0, NF_PART_VAL = 1, NF_PART_TEST = 2 } nf_part;
 /* A part's rows: its count, and (each pointer may be NULL) its x values
@@ -896,6 +900,11 @@ NF_API int nf_flow_label_classes(const nf_flow *f);
 /* Labels (rows of them, whole numbers below nf_flow_label_classes) as the
  * model's context: rows x classes one-hot values. */
 NF_API nf_status nf_flow_context_of_labels(const nf_flow *f, const float *labels, size_t rows, float *context);
+/* A list of the model's classes ("7,0,3", "0-9"; nf_column_of reads it)
+ * as labels, in its order: *labels gets them as one column (release with
+ * nf_matrix_free). NF_ERR_INVALID for a malformed list, a class beyond
+ * the model's, or a model without labels. */
+NF_API nf_status nf_flow_labels_of_list(const nf_flow *f, const char *list, nf_matrix *labels);
 /* A mean log-likelihood (nats) of an image model in bits per dimension of
  * the 8-bit data, the figure the image-flow papers quote: -ll / (dim ln 2);
  * NaN for a model not made for images. */
@@ -1146,6 +1155,23 @@ NF_API size_t nf_data_file_column(const nf_data *d, int j);
  * context_dim) taken in order from context, the others from x. */
 NF_API nf_status nf_columns_merge(const float *x, int dim, const float *context, int context_dim, size_t rows,
                                   const char *context_columns, float *out);
+/* Samples as the model's data files hold them (`nflow sample`): n per
+ * row of `given` (rows i*n .. i*n+n-1 drawn given its row i), given_rows
+ * rows of the model's context values, or of class labels (one value each)
+ * for a model of labels; NULL and 0 for an unconditional model, which
+ * draws n rows. Either output may be NULL: *rows_out gets each x with its
+ * context in the model's context columns (the last ones when it keeps no
+ * list), or x then the class; *x_out the x values alone (rows x dim);
+ * *log_prob (malloc'ed, free() it) each sample's log-density from the
+ * sampling pass. Release the matrices with nf_matrix_free. */
+NF_API nf_status nf_flow_sample_rows(nf_flow *f, const float *given, size_t given_rows, size_t n, uint64_t seed,
+                                     double temperature, nf_matrix *rows_out, nf_matrix *x_out, double **log_prob);
+/* The latent codes of the training rows of d, data read for f
+ * (nf_data_options_for_flow, no split), or with decode the data of codes:
+ * *out gets each row's result with its context back in the columns it was
+ * read from, so that decoding the encoded file gives the file back (a
+ * model of class labels: the results alone). Release with nf_matrix_free. */
+NF_API nf_status nf_data_code(nf_flow *f, const nf_data *d, int decode, nf_matrix *out);
 
 /* ---- reverse-KL training and distillation ------------------------------ */
 /* A target log-density, unnormalised allowed: log_p[r] for each row of x

@@ -342,6 +342,12 @@ static void test_options_for_a_model(void)
     CHECK(nf_data_options_for_flow(plain, &o) == NF_ERR_INVALID && said("not conditional"), "%s", nf_last_error());
     nf_data_options_default(&o);
     CHECK(nf_data_options_for_flow(plain, &o) == NF_OK && o.dim == 2 && o.context_dim == 0 && !o.context_columns);
+    const double blo[2] = {0, NAN}, bhi[2] = {1, NAN}; /* training further keeps the model's bounds */
+    CHECK(nf_data_options_to_train_further(plain, &o) == NF_OK && !o.lo && !o.hi, "no bounds: none");
+    CHECK(nf_flow_set_bounds(plain, blo, bhi) == NF_OK, "%s", nf_last_error());
+    CHECK(nf_data_options_for_flow(plain, &o) == NF_OK && !o.lo, "to evaluate: no bounds");
+    CHECK(nf_data_options_to_train_further(plain, &o) == NF_OK && o.lo && o.hi && o.lo[0] == 0 && o.hi[0] == 1 &&
+          !isfinite(o.lo[1]) && !isfinite(o.hi[1]), "the model's bounds");
     cfg.context_dim = 2;
     CHECK(nf_flow_create(&unknown, &cfg) == NF_OK);
     CHECK(nf_data_options_for_flow(unknown, &o) == NF_ERR_INVALID && said("does not say which columns") &&
@@ -378,6 +384,97 @@ static void test_options_for_a_model(void)
     unlink(path);
 }
 
+/* Rows as the model's files hold them: nf_flow_sample_rows draws n per
+ * context row (the bits of nf_flow_sample_tempered given the rows
+ * repeated) and puts the context back in its column; nf_data_code keeps
+ * the context column of the data it codes; a model of labels takes a list
+ * of classes and writes x, then the class. */
+static void test_file_rows(void)
+{
+    char path[] = "/tmp/nflow_rows_XXXXXX";
+    int fd = mkstemp(path);
+    FILE *fp = fd >= 0 ? fdopen(fd, "w") : NULL;
+    CHECK(fp != NULL, "temporary file");
+    if (!fp)
+        return;
+    for (int r = 0; r < 60; r++) /* x, the context, x */
+        fprintf(fp, "%g,%g,%g\n", sin(0.3 * r), 0.1 * (r % 7), cos(0.7 * r) + 0.01 * r);
+    fclose(fp);
+    nf_data_options o;
+    nf_data_options_default(&o);
+    o.context_columns = "1";
+    o.val_fraction = o.test_fraction = 0;
+    nf_data *d = NULL;
+    nf_flow *f = NULL, *labelled = NULL;
+    nf_config cfg;
+    CHECK(nf_data_read(&d, path, NULL, NULL, &o) == NF_OK, "%s", nf_last_error());
+    if (!d || nf_data_defaults(d, "maf", &cfg, NULL) || nf_flow_create_for_data(&f, d, &cfg)) {
+        CHECK(0, "a conditional model: %s", nf_last_error());
+        nf_data_free(d);
+        unlink(path);
+        return;
+    }
+    const float given[2] = {0.5f, -0.2f};
+    float repeated[6], x[6 * 2];
+    double lp[6], *rows_lp = NULL;
+    for (int r = 0; r < 6; r++)
+        repeated[r] = given[r / 3];
+    nf_matrix rows = {0}, xs = {0}, coded = {0};
+    CHECK(nf_flow_sample_rows(f, given, 2, 3, 7, 1.0, &rows, &xs, &rows_lp) == NF_OK, "%s", nf_last_error());
+    CHECK(nf_flow_sample_tempered(f, repeated, 6, 7, 1.0, x, lp) == NF_OK);
+    CHECK(rows.rows == 6 && rows.cols == 3 && xs.rows == 6 && xs.cols == 2 && rows_lp, "%zu x %zu", rows.rows,
+          rows.cols);
+    for (size_t r = 0; rows.values && xs.values && rows_lp && r < 6; r++)
+        CHECK(rows.values[3 * r] == x[2 * r] && rows.values[3 * r + 1] == given[r / 3] &&
+              rows.values[3 * r + 2] == x[2 * r + 1] && xs.values[2 * r] == x[2 * r] && rows_lp[r] == lp[r],
+              "row %zu: %g %g %g", r, rows.values[3 * r], rows.values[3 * r + 1], rows.values[3 * r + 2]);
+    nf_matrix_free(&rows);
+    nf_matrix_free(&xs);
+    free(rows_lp);
+    CHECK(nf_flow_sample_rows(f, NULL, 0, 3, 7, 1.0, &rows, NULL, NULL) == NF_ERR_INVALID && said("conditional"));
+    CHECK(nf_flow_sample_rows(f, given, 2, 0, 7, 1.0, &rows, NULL, NULL) == NF_ERR_INVALID && !rows.values);
+
+    const float *dx, *dc;
+    size_t n = nf_data_rows(d, NF_PART_TRAIN, &dx, &dc);
+    float *z = malloc(sizeof(float) * n * 2);
+    CHECK(z && nf_flow_encode_given(f, dx, dc, n, z) == NF_OK);
+    CHECK(nf_data_code(f, d, 0, &coded) == NF_OK && coded.rows == n && coded.cols == 3, "%s", nf_last_error());
+    for (size_t r = 0; z && coded.values && r < n; r++)
+        CHECK(coded.values[3 * r] == z[2 * r] && coded.values[3 * r + 1] == dc[r] &&
+              coded.values[3 * r + 2] == z[2 * r + 1], "row %zu", r);
+    nf_matrix_free(&coded);
+    free(z);
+    nf_data_free(d);
+
+    float lx[2 * 30], label[30]; /* a model of three classes */
+    for (int r = 0; r < 30; r++) {
+        lx[2 * r] = (float)sin(r);
+        lx[2 * r + 1] = (float)cos(1.3 * r);
+        label[r] = (float)(r % 3);
+    }
+    nf_data_options_default(&o);
+    o.label_classes = 3;
+    d = NULL;
+    CHECK(nf_data_from_arrays(&d, lx, label, 30, 2, 1, NULL, NULL, 0, &o) == NF_OK, "%s", nf_last_error());
+    if (d && !nf_data_defaults(d, "maf", &cfg, NULL))
+        CHECK(nf_flow_create_for_data(&labelled, d, &cfg) == NF_OK, "%s", nf_last_error());
+    nf_data_free(d);
+    nf_matrix classes = {0};
+    CHECK(nf_flow_labels_of_list(labelled, "2,0", &classes) == NF_OK && classes.rows == 2 && classes.cols == 1 &&
+          classes.values[0] == 2 && classes.values[1] == 0, "%s", nf_last_error());
+    CHECK(nf_flow_sample_rows(labelled, classes.values, 2, 2, 3, 1.0, &rows, NULL, NULL) == NF_OK && rows.rows == 4 &&
+          rows.cols == 3 && rows.values[2] == 2 && rows.values[5] == 2 && rows.values[8] == 0 && rows.values[11] == 0,
+          "x, then the class: %s", nf_last_error());
+    nf_matrix_free(&rows);
+    nf_matrix_free(&classes);
+    CHECK(nf_flow_labels_of_list(labelled, "0-3", &classes) == NF_ERR_INVALID && said("from 0 to 2") && !classes.values);
+    CHECK(nf_flow_labels_of_list(labelled, "a", &classes) == NF_ERR_INVALID);
+    CHECK(nf_flow_labels_of_list(f, "0", &classes) == NF_ERR_INVALID && said("not trained on class labels"));
+    nf_flow_free(f);
+    nf_flow_free(labelled);
+    unlink(path);
+}
+
 int main(void)
 {
     nf_set_threads(1);
@@ -390,5 +487,6 @@ int main(void)
     RUN(test_merge_columns);
     RUN(test_evaluate_report);
     RUN(test_options_for_a_model);
+    RUN(test_file_rows);
     TEST_SUMMARY("test_prepare");
 }

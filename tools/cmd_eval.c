@@ -85,29 +85,6 @@ done:
     return rc;
 }
 
-/* The context rows of a model of class labels for the classes a list
- * names ("7,0,3", "0-9"), in its order (nf_column_of reads the list);
- * *labels gets them. */
-static int class_context(const nf_flow *f, const char *list, nf_matrix *ctx, float **labels)
-{
-    int k = nf_flow_label_classes(f);
-    size_t n = 0, c;
-    while (nf_column_of(list, n, &c) == NF_OK && c < (size_t)k)
-        n++;
-    if (n == 0 || nf_column_of(list, n, &c) == NF_OK) /* malformed, or a class beyond the model's */
-        return cli_error("sample", "--classes '%.100s': give classes from 0 to %d, as 3 or 0-9, comma-separated",
-                         list, k - 1),
-               EXIT_USAGE;
-    *labels = malloc(sizeof(float) * n);
-    ctx->rows = n;
-    ctx->cols = (size_t)k;
-    if (!*labels || !(ctx->values = malloc(sizeof(float) * n * (size_t)k)))
-        return cli_error("sample", "out of memory"), 1;
-    for (size_t i = 0; i < n; i++)
-        (*labels)[i] = nf_column_of(list, i, &c) == NF_OK ? (float)c : 0;
-    return nf_flow_context_of_labels(f, *labels, n, ctx->values) ? cli_fail("sample", NF_ERR_INVALID), 1 : 0;
-}
-
 int cmd_sample(int argc, char **argv)
 {
     const char *out = NULL, *model_path = NULL, *log_prob_path = NULL, *context_path = NULL, *class_list = NULL;
@@ -149,88 +126,56 @@ int cmd_sample(int argc, char **argv)
     if (cli_check_writable("sample", out) || (log_prob_path && cli_check_writable("sample", log_prob_path)))
         return 1;
     nf_flow *f = NULL;
-    nf_matrix m = {0}, ctx = {0};
+    nf_matrix rows = {0}, x = {0}, given = {0}; /* the file's rows, x alone, the context rows or classes */
     double *lp = NULL;
-    float *x = NULL, *given = NULL; /* a conditional model: the samples' x and each one's context row */
-    float *labels = NULL;           /* --classes: the class of each context row */
     nf_status st;
     rc = 1;
     if (load("sample", model_path, &f))
         goto done;
-    int dim = nf_flow_dim(f), nc = nf_flow_context_dim(f), shape[3];
+    int shape[3], classes = nf_flow_label_classes(f);
     size_t len = strlen(out);
     int png = len >= 4 && !strcmp(out + len - 4, ".png");
+    rc = EXIT_USAGE;
     if (png && !nf_flow_image_shape(f, shape)) {
         cli_error("sample", "--out %s: a .png grid is drawn for an image model; this one models columns (write "
                             ".csv or .npy)", out);
-        rc = EXIT_USAGE;
         goto done;
     }
-    int classes = nf_flow_label_classes(f);
     if (class_list && (!classes || context_path)) {
         cli_error("sample", classes ? "--classes or --context, not both" : "--classes: the model in %s was not trained "
                                                                            "on class labels", model_path);
-        rc = EXIT_USAGE;
         goto done;
     }
     if (classes && !class_list && !context_path) {
         cli_error("sample", "the model in %s is conditional on a class label (%d classes): give --classes LIST (e.g. "
                             "0,3 or 0-%d)", model_path, classes, classes - 1);
-        rc = EXIT_USAGE;
         goto done;
     }
-    if ((rc = class_list ? class_context(f, class_list, &ctx, &labels)
-                         : cli_read_context("sample", "model", model_path, nc, context_path, "", &ctx)))
+    if (class_list && nf_flow_labels_of_list(f, class_list, &given)) {
+        cli_error("sample", "--classes %s", nf_last_error());
+        goto done;
+    }
+    if (!class_list && (rc = cli_read_context("sample", "model", model_path, nf_flow_context_dim(f), context_path, "",
+                                              &given)))
         goto done;
     rc = 1;
-    m.rows = nc ? ctx.rows * (size_t)n : (size_t)n;
-    if (nc && m.rows / (size_t)n != ctx.rows) {
-        cli_error("sample", "%zu context rows x %d samples: too many", ctx.rows, n);
-        goto done;
-    }
-    m.cols = (size_t)dim + (labels ? 1 : (size_t)nc);
-    m.values = malloc(sizeof(float) * m.rows * m.cols);
-    if (log_prob_path)
-        lp = malloc(sizeof(double) * m.rows);
-    if (nc) {
-        x = malloc(sizeof(float) * m.rows * (size_t)dim);
-        given = malloc(sizeof(float) * m.rows * (size_t)nc);
-    }
-    if (!m.values || (log_prob_path && !lp) || (nc && (!x || !given))) {
-        cli_error("sample", "out of memory for %zu samples", m.rows);
-        goto done;
-    }
-    if (nc) { /* rows i*n .. i*n+n-1 given context row i, written in the training data's layout */
-        for (size_t i = 0; i < m.rows; i++)
-            memcpy(given + i * (size_t)nc, ctx.values + i / (size_t)n * (size_t)nc, sizeof(float) * (size_t)nc);
-        if (!(st = nf_flow_sample_tempered(f, given, m.rows, seed, temperature, x, lp)) && !png && !labels)
-            st = nf_columns_merge(x, dim, given, nc, m.rows, nf_flow_context_columns(f), m.values);
-        for (size_t i = 0; !st && labels && i < m.rows; i++) { /* x, then the class */
-            memcpy(m.values + i * m.cols, x + i * (size_t)dim, sizeof(float) * (size_t)dim);
-            m.values[i * m.cols + (size_t)dim] = labels[i / (size_t)n];
-        }
-    } else {
-        st = nf_flow_sample_tempered(f, NULL, m.rows, seed, temperature, m.values, lp);
-    }
-    if (!st && png) /* the grid: a row per context row (of n images), else square-ish */
-        st = nf_plot_images_png(out, nc ? x : m.values, m.rows, shape, nc ? n : 0);
-    else if (!st)
-        st = nf_matrix_write(out, &m);
-    if (st || (lp && (st = nf_matrix_write_double(log_prob_path, lp, m.rows, 1)))) {
+    /* rows i*n .. i*n+n-1 given context row i, in the training data's layout (a .png grid: a row per context row) */
+    if ((st = nf_flow_sample_rows(f, given.values, given.rows, (size_t)n, seed, temperature, png ? NULL : &rows, &x,
+                                  log_prob_path ? &lp : NULL)) ||
+        (st = png ? nf_plot_images_png(out, x.values, x.rows, shape, given.rows ? n : 0) : nf_matrix_write(out, &rows)) ||
+        (lp && (st = nf_matrix_write_double(log_prob_path, lp, x.rows, 1)))) {
         cli_fail("sample", st);
         goto done;
     }
     char warning[512];
-    if (nf_sample_warning(f, nc ? x : m.values, m.rows, warning, sizeof warning))
+    if (nf_sample_warning(f, x.values, x.rows, warning, sizeof warning))
         fprintf(stderr, "nflow sample: warning: %s\n", warning);
     rc = 0;
 done:
     free(lp);
-    free(x);
-    free(given);
-    free(labels);
-    nf_matrix_free(&m);
-    nf_matrix_free(&ctx);
+    nf_matrix_free(&rows);
+    nf_matrix_free(&x);
+    nf_matrix_free(&given);
     nf_flow_free(f);
     return rc;
 }
@@ -274,34 +219,14 @@ static int code(const char *name, int argc, char **argv, int decode)
     nf_flow *f = NULL;
     nf_data *d = NULL;
     nf_matrix res = {0};
-    float *coded = NULL;
     nf_status st;
     if (load(name, model_path, &f) || (rc = cli_read_for_model(name, f, model_path, data, columns, context_columns, labels,
                                                                0, 0, &d)))
         goto done;
-    rc = 1;
-    const float *in, *c;
-    int dim = nf_flow_dim(f), nc = nf_flow_context_dim(f), kept = labels ? 0 : nc; /* context columns written back */
-    res.rows = nf_data_rows(d, NF_PART_TRAIN, &in, &c);
-    res.cols = (size_t)dim + (size_t)kept;
-    res.values = malloc(sizeof(float) * (res.rows ? res.rows : 1) * res.cols);
-    coded = kept ? malloc(sizeof(float) * (res.rows ? res.rows : 1) * (size_t)dim) : res.values;
-    if (!res.values || !coded) {
-        cli_error(name, "out of memory");
-        goto done;
-    }
-    st = decode ? nf_flow_decode_given(f, in, c, res.rows, coded) : nf_flow_encode_given(f, in, c, res.rows, coded);
-    if (!st && kept) /* the context back in its columns */
-        st = nf_columns_merge(coded, dim, c, nc, res.rows, context_columns ? context_columns : nf_flow_context_columns(f),
-                              res.values);
-    if (st || (st = nf_matrix_write(out, &res))) {
-        cli_fail(name, st);
-        goto done;
-    }
     rc = 0;
+    if ((st = nf_data_code(f, d, decode, &res)) || (st = nf_matrix_write(out, &res)))
+        rc = cli_fail(name, st);
 done:
-    if (coded != res.values)
-        free(coded);
     nf_data_free(d);
     nf_matrix_free(&res);
     nf_flow_free(f);

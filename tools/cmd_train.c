@@ -121,7 +121,6 @@ int cmd_train(int argc, char **argv)
                        opts, 0, NULL, recipe, 1};
     nf_data *d = NULL;
     nf_flow *f = NULL;
-    double *lo = NULL, *hi = NULL; /* a resumed model's bounds */
     int agreed = 0; /* a failure every process of an mpirun job met alike: no abort */
     int rank = dist_rank(), ranks = dist_ranks(); /* several processes (mpirun): rank 0 speaks and writes, all train */
     int rc = cli_parse(&cmd, argc, argv);
@@ -173,26 +172,13 @@ int cmd_train(int argc, char **argv)
             cli_error("train", "--resume: %s", nf_last_error());
             goto done;
         }
-        if (nf_data_options_for_flow(f, &dopt)) { /* its layout */
+        if (nf_data_options_to_train_further(f, &dopt)) { /* its layout and bounds */
             cli_error("train", "--resume: %s: %s (--context-columns, --labels)", resume, nf_last_error());
             goto done;
         }
-        if (!(lo = malloc(sizeof(double) * dopt.dim)) || !(hi = malloc(sizeof(double) * dopt.dim))) {
-            cli_error("train", "out of memory");
-            goto done;
-        }
-        if (nf_flow_get_bounds(f, lo, hi)) { /* the rows it trains on further must lie inside */
-            dopt.lo = lo;
-            dopt.hi = hi;
-        }
     }
     if (plot && (dopt.context_columns || labels[0])) {
-        if (resume)
-            cli_error("train", "--plot: the model in %s is conditional (p(x | c)): there is no single density to draw",
-                      resume);
-        else
-            cli_error("train", "--plot cannot be used with --context-columns or --labels: a conditional model p(x | c) "
-                               "has no single density to draw");
+        cli_error("train", "--plot: a conditional model p(x | c) has no single density to draw");
         rc = EXIT_USAGE;
         goto done;
     }
@@ -330,8 +316,6 @@ int cmd_train(int argc, char **argv)
         rc = 130; /* as a shell reports SIGINT */
     }
 done:
-    free(lo);
-    free(hi);
     nf_flow_free(f);
     nf_data_free(d);
     if (rc && rc != 130 && ranks > 1 && !agreed)

@@ -10,6 +10,7 @@
 #include "data/api_prepare.h"
 #include "data/labels.h"
 #include "flow/flow.h"
+#include "layers/bounds.h"
 #include "models/api_image.h"
 #include "train/api_evaluate.h"
 
@@ -41,6 +42,15 @@ nf_status nf_data_options_for_flow(const nf_flow *f, nf_data_options *caller)
     o.context_columns = nc && !o.label_files[0] ? list : NULL;
     sized_write(caller, caller->struct_size, &o, sizeof o);
     return NF_OK;
+}
+
+nf_status nf_data_options_to_train_further(const nf_flow *f, nf_data_options *opt)
+{
+    nf_status st = nf_data_options_for_flow(f, opt);
+    const layer *b = st ? NULL : flow_bounds(f);
+    if (b) /* the rows it trains on further must lie inside, as in its first training */
+        bounds_get(b, &opt->lo, &opt->hi);
+    return st;
 }
 
 nf_status nf_data_defaults_sized(const nf_data *d, const char *model, nf_config *cfg, size_t cfg_size,
