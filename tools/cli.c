@@ -338,6 +338,9 @@ int cli_check_paths(const char *cmd, const cli_path *in, int n_in, const cli_pat
                                  out[j].option, out[i].option, out[i].path),
                        EXIT_USAGE;
     }
+    for (int i = 0; i < n_out; i++)
+        if (out[i].path && cli_check_writable(cmd, out[i].path))
+            return 1;
     return 0;
 }
 

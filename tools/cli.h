@@ -61,7 +61,8 @@ typedef struct cli_path {
     const char *option, *path;
 } cli_path;
 /* Refuses (EXIT_USAGE, with a message) an output that is the same file as
- * an input or as another output; 0 when all differ. */
+ * an input or as another output, and (1) one whose folder cannot be
+ * written; 0 when all are fine. */
 int cli_check_paths(const char *cmd, const cli_path *in, int n_in, const cli_path *out, int n_out);
 /* The data of a command on a loaded model (model_path names it): read as
  * nflow train reads data (nf_data_read, no split), the model's widths,

@@ -73,9 +73,6 @@ int cmd_fit(int argc, char **argv)
     if ((m = cli_choice("fit", "model", model, models, 4)) < 0 || (rc = cli_check_paths("fit", NULL, 0, outs, 2)))
         goto done;
     rc = 1;
-    if (cli_check_writable("fit", out) || (plot && cli_check_writable("fit", plot)))
-        goto done;
-
     nf_config cfg;
     nf_config_default(&cfg, kinds[m], 2);
     cfg.whiten = 0; /* reverse KL has no training data to whiten */

@@ -143,9 +143,6 @@ int cmd_train(int argc, char **argv)
     }
     if (resume && (rc = resume_options(&cmd, resume, &topt, &seed, quiet || json)))
         goto parsed;
-    rc = 1;
-    if (ck_path && cli_check_writable("train", ck_path))
-        goto parsed;
     /* --checkpoint may continue into the --resume file; nothing else may meet */
     const cli_path in[] = {{"data", data},           {"val", val_path},         {"test", test_path},
                            {"labels", labels[0]},    {"val-labels", labels[1]}, {"test-labels", labels[2]},
@@ -153,10 +150,6 @@ int cmd_train(int argc, char **argv)
                    outs[] = {{"checkpoint", ck_path}, {"out", out}, {"plot", plot}};
     if ((rc = cli_check_paths("train", in, 6, outs, 3)) || (rc = cli_check_paths("train", in, 7, outs + 1, 2)))
         goto parsed;
-    rc = 1;
-    if (cli_check_writable("train", out) || (plot && cli_check_writable("train", plot)))
-        goto parsed;
-
     nf_status st;
     nf_data_options dopt;
     nf_data_options_default(&dopt);

@@ -1,22 +1,20 @@
-"""ctypes declarations of libnflow's public C API (include/nflow.h).
+"""ctypes declarations of libnflow's public C API (include/nflow.h), and the loading of the library.
 
-Every structure is mirrored field by field from nflow.h, and every function
-the binding calls has its argtypes and restype. tests/python/test_binding.py
-checks the layouts (the documented defaults read back through ctypes, and
+Structures and prototypes are written below as nflow.h writes them (argument names left out) and turned
+into ctypes by _ctype; tests/python/test_binding.py checks the layouts (the documented defaults read back,
 guard bytes past each structure left alone by the C side).
 
-The library is looked for, in order: the file named by the environment
-variable NFLOW_LIBRARY; a copy bundled into the package (pip install
-./python after make); the path make install recorded in _install.py; the
-installed layout (PREFIX/lib/python3/dist-packages/nflow and
-PREFIX/lib/libnflow.so.1); the source tree's build/libnflow.so; the dynamic
-loader's own search for libnflow.so.1; ctypes.util.find_library("nflow").
+The library is looked for, in order: the file named by $NFLOW_LIBRARY; a copy bundled into the package
+(pip install ./python); the path make install recorded in _install.py; the installed layout
+(PREFIX/lib/libnflow.so.1); the source tree's build/libnflow.so; the dynamic loader's search for
+libnflow.so.1; ctypes.util.find_library("nflow").
 """
 import ctypes
 import ctypes.util
 import os
+import re
 
-from ctypes import (CFUNCTYPE, POINTER, Structure, c_char, c_char_p, c_double, c_float, c_int, c_size_t,
+from ctypes import (CFUNCTYPE, POINTER, Structure, c_char, c_char_p, c_double, c_float, c_int, c_long, c_size_t,
                     c_uint64, c_void_p)
 
 SONAME = "libnflow.so.1"
@@ -66,12 +64,10 @@ def _libgomp_loaded():
         return True  # unknown: leave OpenMP as it is
 
 
-# libgomp reads its waiting policy once, as it loads: threads that spin at
-# the barriers (its default) collapse when the processors are shared (the
-# README example took 31.6 s beside busy loops against 0.8 s on one
-# thread); passive threads sleep. As the tool does, only where neither
-# OMP_WAIT_POLICY nor GOMP_SPINCOUNT is set and no library loaded libgomp
-# before us (then its setting stands; nflow.omp_wait_policy() says which).
+# libgomp reads its waiting policy once, as it loads: threads that spin at the barriers (its default) collapse
+# when the processors are shared (the README example took 31.6 s beside busy loops against 0.8 s on one
+# thread); passive threads sleep. As the tool does, only where neither OMP_WAIT_POLICY nor GOMP_SPINCOUNT is set
+# and no library loaded libgomp before us (then its setting stands; nflow.omp_wait_policy() says which).
 WAIT_POLICY_SET = False
 if "OMP_WAIT_POLICY" not in os.environ and "GOMP_SPINCOUNT" not in os.environ and not _libgomp_loaded():
     os.environ["OMP_WAIT_POLICY"] = "passive"
@@ -85,254 +81,199 @@ NF_OK = 0
 NF_ERR_INVALID, NF_ERR_FORMAT = 2, 4
 STATUS_NAMES = {0: "NF_OK", 1: "NF_ERR_NOMEM", 2: "NF_ERR_INVALID", 3: "NF_ERR_IO", 4: "NF_ERR_FORMAT",
                 5: "NF_ERR_CHECKSUM", 6: "NF_ERR_NONFINITE", 7: "NF_ERR_DIMENSION", 8: "NF_ERR_UNSUPPORTED"}
+NF_OPTION_INT, NF_OPTION_REAL, NF_OPTION_CHOICE, NF_OPTION_FLAG = range(4)
+NF_PROGRESS_QUIET, NF_PROGRESS_REWRITE, NF_PROGRESS_BAR, NF_PROGRESS_BAR_AT_ONCE, NF_PROGRESS_EVERY_EPOCH = 1, 2, 4, 8, 16
+NF_PROGRESS_MARK_BEST = 32
 
-c_float_p = POINTER(c_float)
-c_double_p = POINTER(c_double)
-c_int_p = POINTER(c_int)
+c_float_p, c_double_p, c_int_p = POINTER(c_float), POINTER(c_double), POINTER(c_int)
+flow_p = data_p = recipe_p = progress_p = c_void_p  # nf_flow *, nf_data *, nf_recipe *, nf_progress *: opaque
+_BASE = {"void": None, "void *": c_void_p, "char *": c_char_p, "char": c_char, "int": c_int, "nf_status": c_int,
+         "long": c_long, "size_t": c_size_t, "uint64_t": c_uint64, "float": c_float, "double": c_double}
+_OPAQUE = ("void", "char", "nf_flow", "nf_data", "nf_recipe", "nf_progress")  # T * is c_void_p (char *: c_char_p)
+
+
+def _ctype(decl):
+    """A C type as written here ("double *", "nf_flow **", "nf_config *", "train_progress_fn") as ctypes."""
+    base, stars = decl.replace("*", " ").split()[0], decl.count("*")
+    if stars and base in _OPAQUE:
+        base, stars = "char *" if base == "char" else "void *", stars - 1
+    t = _BASE[base] if base in _BASE else globals()[base]  # a structure or a callback type defined above
+    for _ in range(stars):
+        t = POINTER(t)
+    return t
+
+
+def _signature(text):
+    """The restype, name and argtypes of a prototype "type name(type, type)" (name may be left out)."""
+    m = re.fullmatch(r"\s*(.+?)\s*(\w*)\((.*)\)\s*", text)
+    return _ctype(m[1]), m[2], [_ctype(a) for a in m[3].split(",") if a.strip()]
+
+
+def _callback(text):
+    restype, _, argtypes = _signature(text)
+    return CFUNCTYPE(restype, *argtypes)
+
+
+def _struct(name, decls):
+    """A mirror of nflow.h's structure `name`, field by field from declarations "type name, name[n]; ..."
+    (the type applies to every name of its declaration)."""
+    fields = []
+    for decl in filter(str.strip, decls.split(";")):
+        typ, names = re.fullmatch(r"\s*(\w+[\s*]*)\s(.+)", decl, re.S).groups()
+        for n in names.split(","):
+            n, _, count = n.strip().rstrip("]").partition("[")
+            fields.append((n, _ctype(typ) * int(count) if count else _ctype(typ)))
+    return type(name, (Structure,), {"_fields_": fields})
 
 
 # ---- structures, field by field as in nflow.h ----------------------------
-# The options structs begin with struct_size (nflow.h): the library reads
-# only the fields this mirror has (ctypes.sizeof), so a mirror behind the
-# header is defaulted, not misread. Set them with the _init calls.
-class nf_system_info(Structure):
-    _fields_ = [("cpu", c_char * 64), ("cpu_features", c_char * 160), ("cpu_vector_bits", c_int),
-                ("blas", c_char * 160), ("blas_kernel", c_char * 32), ("blas_kernel_bits", c_int),
-                ("blas_kernel_generic", c_int), ("suggested_coretype", c_char * 32), ("threads", c_int),
-                ("processors", c_int)]
+# The options structs begin with struct_size (nflow.h): the library reads only the fields this mirror has
+# (ctypes.sizeof), so a mirror behind the header is defaulted, not misread. Set them with the _init calls.
+nf_system_info = _struct("nf_system_info", """char cpu[64]; char cpu_features[160]; int cpu_vector_bits;
+    char blas[160]; char blas_kernel[32]; int blas_kernel_bits, blas_kernel_generic; char suggested_coretype[32];
+    int threads, processors""")
+nf_config = _struct("nf_config", """size_t struct_size; int model, dim, layers, hidden, hidden_layers, activation,
+    base, partition; uint64_t seed; int order, random_degrees, batch_norm, actnorm; double log_scale_bound;
+    int components, whiten; double tail_weight; int bins; double tail_bound; int context_dim, image_shape[3], levels""")
+nf_train_progress = _struct("nf_train_progress", """int epoch; double train_loss, val_log_likelihood, best_val;
+    int bad_epochs; double seconds; int in_epoch; size_t rows_done, rows_per_epoch; int checkpoint_failures;
+    char * checkpoint_error; char * candidate""")
+train_progress_fn = _callback("int (nf_train_progress *, void *)")
+reduce_fn = _callback("int (void *, size_t, int, void *)")
+nf_train_options = _struct("nf_train_options", """size_t struct_size; int batch; double lr, weight_decay,
+    clip_norm; int max_epochs, patience, patience_steps; double lr_decay; uint64_t seed;
+    train_progress_fn progress; void * user; double progress_seconds; char * checkpoint_path;
+    double checkpoint_seconds; char * resume_path; int * stop; int rank, ranks; reduce_fn reduce;
+    void * reduce_user; double dropout""")
+nf_train_result = _struct("nf_train_result", """int epochs, best_epoch; double train_log_likelihood,
+    val_log_likelihood, seconds; int stopped""")
+nf_kl_progress = _struct("nf_kl_progress", "int step; double kl, cross_entropy, entropy, kl_stderr, seconds")
+kl_progress_fn = _callback("int (nf_kl_progress *, void *)")
+log_density_fn = _callback("int (float *, size_t, int, double *, float *, void *)")  # nf_log_density_fn
+log_density_given_fn = _callback("int (float *, float *, size_t, int, int, double *, float *, void *)")
+text_fn = _callback("void (char *, void *)")
+nf_kl_options = _struct("nf_kl_options", """size_t struct_size; int batch, steps; double lr, clip_norm;
+    uint64_t seed; int progress_every; kl_progress_fn progress; void * user; float * context; size_t context_rows""")
+nf_data_options = _struct("nf_data_options", """size_t struct_size; char * columns; char * context_columns;
+    char * bounds; double * lo; double * hi; int dequantize; double val_fraction, test_fraction; uint64_t seed;
+    int dim, context_dim, image_shape[3]; char * label_files[3]; int label_classes""")
+nf_eval_report = _struct("nf_eval_report", """size_t struct_size, rows; double mean, two_stderr, median;
+    long below_gaussian; double gaussian_mean, gap, gap_two_stderr; size_t outside, first_outside_row;
+    int first_outside_column; double first_outside_value, first_outside_lo, first_outside_hi, mean_inside,
+    two_stderr_inside; size_t no_density, first_no_density""")
+nf_race_entry = _struct("nf_race_entry", """size_t struct_size; char model[16]; double dropout; int layers, hidden,
+    epochs, best_epoch; double val_log_likelihood; int round; double seconds""")
+nf_recipe_option = _struct("nf_recipe_option", """size_t struct_size; char * name; char * help; int kind;
+    double min, max; int min_open, max_open; char * choices; int shapes_model, kept_on_resume""")
+nf_fit_scores = _struct("nf_fit_scores", """size_t struct_size; double train, train_two_stderr;
+    size_t train_scored; double val, val_two_stderr, test, test_two_stderr""")
+nf_distill_report = _struct("nf_distill_report", """size_t struct_size, n; double kl, kl_two_stderr,
+    cross_entropy, cross_entropy_two_stderr, entropy, entropy_two_stderr, student_samples_per_s,
+    teacher_samples_per_s""")
 
+# ---- functions: every one the binding calls, as declared in nflow.h (an indented line continues) --
+_PROTOTYPES = """
+char * nf_status_string(int)
+char * nf_last_error()
+char * nf_version()
+int nf_get_threads()
+int nf_threads_usable(char *, size_t)
+int nf_set_threads_usable(int, char *, size_t)
+void nf_system_info_get(nf_system_info *)
+char * nf_model_name(int)
+nf_status nf_limit_get(int, char **, double *, double *)
+void nf_config_init(nf_config *, size_t, int, int)
+nf_status nf_flow_create(nf_flow **, nf_config *)
+nf_status nf_flow_get_config(nf_flow *, nf_config *)
+void nf_flow_free(nf_flow *)
+int nf_flow_dim(nf_flow *)
+size_t nf_flow_param_count(nf_flow *)
+size_t nf_flow_describe(nf_flow *, char *, size_t)
+nf_status nf_flow_set_standardization(nf_flow *, double *, double *)
+nf_status nf_flow_get_standardization(nf_flow *, double *, double *)
+nf_status nf_flow_gaussian_log_prob(nf_flow *, float *, size_t, double *)
+int nf_flow_context_dim(nf_flow *)
+char * nf_flow_context_columns(nf_flow *)
+nf_status nf_flow_set_bounds(nf_flow *, double *, double *)
+int nf_flow_get_bounds(nf_flow *, double *, double *)
+nf_status nf_flow_log_prob_given(nf_flow *, float *, float *, size_t, double *)
+nf_status nf_flow_sample_tempered(nf_flow *, float *, size_t, uint64_t, double, float *, double *)
+int nf_flow_image_shape(nf_flow *, int *)
+int nf_flow_label_classes(nf_flow *)
+nf_status nf_flow_context_of_labels(nf_flow *, float *, size_t, float *)
+nf_status nf_flow_encode_given(nf_flow *, float *, float *, size_t, float *)
+nf_status nf_flow_decode_given(nf_flow *, float *, float *, size_t, float *)
+nf_status nf_flow_save(nf_flow *, char *)
+nf_status nf_flow_load(nf_flow **, char *)
+void nf_train_options_init(nf_train_options *, size_t)
+void nf_defaults_for_data(size_t, int, nf_config *, nf_train_options *)
+int nf_default_model(size_t, int)
+nf_status nf_flow_train(nf_flow *, float *, size_t, float *, size_t, nf_train_options *, nf_train_result *)
+int nf_flow_checkpoint_failures(nf_flow *, char **)
+void nf_kl_options_init(nf_kl_options *, size_t)
+void nf_kl_options_distill_init(nf_kl_options *, size_t)
+nf_status nf_flow_distill_converge(nf_flow *, nf_flow *, nf_kl_options *, int, double, nf_kl_progress *)
+nf_status nf_flow_create_student(nf_flow **, nf_flow *, nf_config *)
+void nf_flow_distill_options_sized(nf_flow *, size_t, nf_train_options *, size_t)
+size_t nf_flow_distill_redrawn(nf_flow *)
+size_t nf_flow_count_far_from_data(nf_flow *, float *, size_t)
+size_t nf_sample_warning(nf_flow *, float *, size_t, char *, size_t)
+nf_status nf_flow_distill_run(nf_flow *, nf_flow *, float *, size_t, size_t, nf_train_options *,
+    nf_kl_options *, int, double, nf_train_result *, nf_kl_progress *)
+nf_status nf_flow_distill_forward(nf_flow *, nf_flow *, size_t, float *, size_t, nf_train_options *,
+    nf_train_result *)
+nf_status nf_flow_fit_target(nf_flow *, log_density_fn, void *, nf_kl_options *, nf_kl_progress *)
+nf_status nf_flow_fit_target_given(nf_flow *, log_density_given_fn, void *, nf_kl_options *, nf_kl_progress *)
+void nf_distill_report_init(nf_distill_report *, size_t)
+nf_status nf_flow_distill_evaluate_sized(nf_flow *, nf_flow *, float *, size_t, size_t, uint64_t, int,
+    nf_distill_report *, size_t)
+void nf_data_options_init(nf_data_options *, size_t)
+nf_status nf_data_from_arrays(nf_data **, float *, float *, size_t, int, int, float *, float *, size_t,
+    nf_data_options *)
+void nf_data_free(nf_data *)
+size_t nf_data_rows(nf_data *, int, float **, float **)
+size_t nf_data_warning(nf_data *, char *, size_t)
+size_t nf_data_note(nf_data *, char *, size_t)
+void nf_eval_report_init(nf_eval_report *, size_t)
+nf_status nf_flow_evaluate_sized(nf_flow *, float *, float *, size_t, double *, nf_eval_report *, size_t)
+size_t nf_eval_warnings(nf_eval_report *, nf_data *, char *, size_t)
+nf_status nf_flow_create_for_data(nf_flow **, nf_data *, nf_config *)
+nf_status nf_flow_fit(nf_flow *, nf_data *, nf_train_options *, nf_train_result *)
+nf_status nf_flow_fit_auto(nf_flow **, nf_data *, nf_train_options *, double, nf_train_result *)
+void nf_race_entry_init(nf_race_entry *, size_t)
+int nf_flow_race_count(nf_flow *)
+nf_status nf_flow_race_entry_sized(nf_flow *, int, nf_race_entry *, size_t)
+size_t nf_flow_race_table(nf_flow *, char *, size_t)
+nf_status nf_flow_mean_log_prob(nf_flow *, nf_data *, int, size_t, nf_train_options *, double *, double *)
+nf_status nf_recipe_create(nf_recipe **)
+void nf_recipe_free(nf_recipe *)
+nf_status nf_recipe_set(nf_recipe *, char *, char *)
+int nf_recipe_option_index(char *)
+nf_status nf_recipe_option_sized(int, nf_recipe_option *, size_t)
+nf_status nf_recipe_apply_sized(nf_recipe *, nf_config *, size_t, nf_train_options *, size_t)
+nf_status nf_recipe_resolve_sized(nf_recipe *, nf_data *, nf_config *, size_t, nf_train_options *, size_t, int *)
+size_t nf_recipe_summary(nf_data *, nf_config *, nf_train_options *, int, char *, size_t)
+nf_status nf_recipe_student_sized(nf_recipe *, nf_flow *, int, nf_config *, size_t)
+int nf_progress_flags(int, char *, size_t)
+nf_status nf_progress_create(nf_progress **, int, char *, double)
+void nf_progress_set_output(nf_progress *, text_fn, void *, int)
+void nf_progress_free(nf_progress *)
+int nf_progress_show(nf_train_progress *, nf_progress *)
+int nf_progress_show_kl(nf_kl_progress *, nf_progress *)
+void nf_progress_finish(nf_progress *)
+void nf_progress_attach(nf_progress *, nf_train_options *)
+size_t nf_flow_config_json(nf_flow *, nf_train_options *, char *, size_t)
+void nf_fit_scores_init(nf_fit_scores *, size_t)
+nf_status nf_flow_fit_scores_sized(nf_flow *, nf_data *, nf_train_options *, nf_fit_scores *, size_t)
+size_t nf_fit_report(nf_flow *, nf_data *, nf_train_options *, nf_train_result *, nf_fit_scores *, int, char *,
+    size_t)
+size_t nf_fit_warning(nf_flow *, nf_data *, nf_train_result *, char *, size_t)
+"""
+for _line in re.sub(r"\n\s+", " ", _PROTOTYPES).strip().splitlines():  # indented lines continue
+    _restype, _name, _argtypes = _signature(_line)
+    getattr(lib, _name).restype, getattr(lib, _name).argtypes = _restype, _argtypes
 
-class nf_config(Structure):
-    _fields_ = [("struct_size", c_size_t), ("model", c_int), ("dim", c_int), ("layers", c_int), ("hidden", c_int), ("hidden_layers", c_int),
-                ("activation", c_int), ("base", c_int), ("partition", c_int), ("seed", c_uint64),
-                ("order", c_int), ("random_degrees", c_int), ("batch_norm", c_int), ("actnorm", c_int),
-                ("log_scale_bound", c_double), ("components", c_int), ("whiten", c_int),
-                ("tail_weight", c_double), ("bins", c_int), ("tail_bound", c_double),
-                ("context_dim", c_int), ("image_shape", c_int * 3), ("levels", c_int)]
-
-
-class nf_train_progress(Structure):
-    _fields_ = [("epoch", c_int), ("train_loss", c_double), ("val_log_likelihood", c_double),
-                ("best_val", c_double), ("bad_epochs", c_int), ("seconds", c_double), ("in_epoch", c_int),
-                ("rows_done", c_size_t), ("rows_per_epoch", c_size_t),
-                ("checkpoint_failures", c_int), ("checkpoint_error", c_char_p), ("candidate", c_char_p)]
-
-
-train_progress_fn = CFUNCTYPE(c_int, POINTER(nf_train_progress), c_void_p)
-
-
-class nf_train_options(Structure):
-    _fields_ = [("struct_size", c_size_t), ("batch", c_int), ("lr", c_double), ("weight_decay", c_double), ("clip_norm", c_double),
-                ("max_epochs", c_int), ("patience", c_int), ("patience_steps", c_int), ("lr_decay", c_double),
-                ("seed", c_uint64), ("progress", train_progress_fn), ("user", c_void_p),
-                ("progress_seconds", c_double), ("checkpoint_path", c_char_p), ("checkpoint_seconds", c_double),
-                ("resume_path", c_char_p), ("stop", c_int_p), ("rank", c_int), ("ranks", c_int),
-                ("reduce", CFUNCTYPE(c_int, c_void_p, c_size_t, c_int, c_void_p)), ("reduce_user", c_void_p),
-                ("dropout", c_double)]
-
-
-class nf_train_result(Structure):
-    _fields_ = [("epochs", c_int), ("best_epoch", c_int), ("train_log_likelihood", c_double),
-                ("val_log_likelihood", c_double), ("seconds", c_double), ("stopped", c_int)]
-
-
-class nf_kl_progress(Structure):
-    _fields_ = [("step", c_int), ("kl", c_double), ("cross_entropy", c_double), ("entropy", c_double),
-                ("kl_stderr", c_double), ("seconds", c_double)]
-
-
-kl_progress_fn = CFUNCTYPE(c_int, POINTER(nf_kl_progress), c_void_p)
-# nf_log_density_fn(const float *x, size_t rows, int dim, double *log_p, float *grad, void *user)
-log_density_fn = CFUNCTYPE(c_int, c_float_p, c_size_t, c_int, c_double_p, c_float_p, c_void_p)
-# nf_log_density_given_fn(const float *x, const float *context, size_t rows, int dim, int context_dim,
-#                         double *log_p, float *grad, void *user)
-log_density_given_fn = CFUNCTYPE(c_int, c_float_p, c_float_p, c_size_t, c_int, c_int, c_double_p, c_float_p,
-                                 c_void_p)
-
-
-class nf_kl_options(Structure):
-    _fields_ = [("struct_size", c_size_t), ("batch", c_int), ("steps", c_int), ("lr", c_double), ("clip_norm", c_double), ("seed", c_uint64),
-                ("progress_every", c_int), ("progress", kl_progress_fn), ("user", c_void_p),
-                ("context", c_float_p), ("context_rows", c_size_t)]
-
-
-# ---- functions --------------------------------------------------------------
-flow_p = c_void_p  # nf_flow *, opaque
-
-
-def _declare(name, restype, *argtypes):
-    fn = getattr(lib, name)
-    fn.restype = restype
-    fn.argtypes = list(argtypes)
-    return fn
-
-
-_S = c_int  # nf_status
-_declare("nf_status_string", c_char_p, c_int)
-_declare("nf_last_error", c_char_p)
-_declare("nf_version", c_char_p)
-_declare("nf_get_threads", c_int)
-_declare("nf_system_info_get", None, POINTER(nf_system_info))
-_declare("nf_model_name", c_char_p, c_int)
-_declare("nf_flow_get_config", _S, c_void_p, POINTER(nf_config))
 # the model kinds by name, as the library names them (nf_model_name)
 MODELS = {}
 while lib.nf_model_name(len(MODELS)) is not None:
     MODELS[lib.nf_model_name(len(MODELS)).decode()] = len(MODELS)
-_declare("nf_limit_get", _S, c_int, POINTER(c_char_p), c_double_p, c_double_p)
-_declare("nf_config_init", None, POINTER(nf_config), c_size_t, c_int, c_int)
-_declare("nf_flow_create", _S, POINTER(flow_p), POINTER(nf_config))
-_declare("nf_flow_free", None, flow_p)
-_declare("nf_flow_dim", c_int, flow_p)
-_declare("nf_flow_param_count", c_size_t, flow_p)
-_declare("nf_flow_describe", c_size_t, flow_p, ctypes.c_char_p, c_size_t)
-_declare("nf_flow_set_standardization", _S, flow_p, c_double_p, c_double_p)
-_declare("nf_flow_get_standardization", _S, flow_p, c_double_p, c_double_p)
-_declare("nf_flow_gaussian_log_prob", _S, flow_p, c_float_p, c_size_t, c_double_p)
-# conditional flows p(x | c)
-_declare("nf_flow_context_dim", c_int, flow_p)
-_declare("nf_flow_context_columns", c_char_p, flow_p)
-# bounded support
-_declare("nf_flow_set_bounds", _S, flow_p, c_double_p, c_double_p)
-_declare("nf_flow_get_bounds", c_int, flow_p, c_double_p, c_double_p)
-_declare("nf_flow_log_prob_given", _S, flow_p, c_float_p, c_float_p, c_size_t, c_double_p)
-_declare("nf_flow_sample_tempered", _S, flow_p, c_float_p, c_size_t, c_uint64, c_double, c_float_p, c_double_p)
-_declare("nf_flow_image_shape", c_int, flow_p, c_int_p)
-_declare("nf_flow_label_classes", c_int, flow_p)
-_declare("nf_flow_context_of_labels", _S, flow_p, c_float_p, c_size_t, c_float_p)
-_declare("nf_flow_encode_given", _S, flow_p, c_float_p, c_float_p, c_size_t, c_float_p)
-_declare("nf_flow_decode_given", _S, flow_p, c_float_p, c_float_p, c_size_t, c_float_p)
-_declare("nf_train_options_init", None, POINTER(nf_train_options), c_size_t)
-_declare("nf_defaults_for_data", None, c_size_t, c_int, POINTER(nf_config), POINTER(nf_train_options))
-_declare("nf_default_model", c_int, c_size_t, c_int)
-_declare("nf_flow_train", _S, flow_p, c_float_p, c_size_t, c_float_p, c_size_t, POINTER(nf_train_options),
-         POINTER(nf_train_result))
-_declare("nf_flow_checkpoint_failures", c_int, flow_p, POINTER(c_char_p))
-_declare("nf_kl_options_init", None, POINTER(nf_kl_options), c_size_t)
-_declare("nf_kl_options_distill_init", None, POINTER(nf_kl_options), c_size_t)
-_declare("nf_flow_distill_converge", _S, flow_p, flow_p, POINTER(nf_kl_options), c_int, c_double,
-         POINTER(nf_kl_progress))
-_declare("nf_flow_create_student", _S, POINTER(flow_p), flow_p, POINTER(nf_config))
-_declare("nf_threads_usable", c_int, c_char_p, c_size_t)
-_declare("nf_set_threads_usable", c_int, c_int, c_char_p, c_size_t)
-_declare("nf_flow_distill_options_sized", None, flow_p, c_size_t, POINTER(nf_train_options), c_size_t)
-_declare("nf_flow_distill_redrawn", c_size_t, flow_p)
-_declare("nf_flow_count_far_from_data", c_size_t, flow_p, c_float_p, c_size_t)
-_declare("nf_sample_warning", c_size_t, flow_p, c_float_p, c_size_t, c_char_p, c_size_t)
-_declare("nf_flow_distill_run", _S, flow_p, flow_p, c_float_p, c_size_t, c_size_t, POINTER(nf_train_options),
-         POINTER(nf_kl_options), c_int, c_double, POINTER(nf_train_result), POINTER(nf_kl_progress))
-_declare("nf_flow_distill_forward", _S, flow_p, flow_p, c_size_t, c_float_p, c_size_t, POINTER(nf_train_options),
-         POINTER(nf_train_result))
-_declare("nf_flow_fit_target", _S, flow_p, log_density_fn, c_void_p, POINTER(nf_kl_options),
-         POINTER(nf_kl_progress))
-_declare("nf_flow_fit_target_given", _S, flow_p, log_density_given_fn, c_void_p, POINTER(nf_kl_options),
-         POINTER(nf_kl_progress))
-_declare("nf_flow_save", _S, flow_p, c_char_p)
-_declare("nf_flow_load", _S, POINTER(flow_p), c_char_p)
-
-
-class nf_data_options(Structure):
-    _fields_ = [("struct_size", c_size_t), ("columns", c_char_p), ("context_columns", c_char_p), ("bounds", c_char_p),
-                ("lo", c_double_p), ("hi", c_double_p), ("dequantize", c_int), ("val_fraction", c_double),
-                ("test_fraction", c_double), ("seed", c_uint64), ("dim", c_int), ("context_dim", c_int),
-                ("image_shape", c_int * 3), ("label_files", c_char_p * 3), ("label_classes", c_int)]
-
-
-class nf_eval_report(Structure):
-    _fields_ = [("struct_size", c_size_t), ("rows", c_size_t), ("mean", c_double), ("two_stderr", c_double),
-                ("median", c_double), ("below_gaussian", ctypes.c_long), ("gaussian_mean", c_double),
-                ("gap", c_double), ("gap_two_stderr", c_double), ("outside", c_size_t),
-                ("first_outside_row", c_size_t), ("first_outside_column", c_int), ("first_outside_value", c_double),
-                ("first_outside_lo", c_double), ("first_outside_hi", c_double), ("mean_inside", c_double),
-                ("two_stderr_inside", c_double), ("no_density", c_size_t), ("first_no_density", c_size_t)]
-
-
-data_p = c_void_p  # nf_data *, opaque
-_declare("nf_data_options_init", None, POINTER(nf_data_options), c_size_t)
-_declare("nf_data_from_arrays", _S, POINTER(data_p), c_float_p, c_float_p, c_size_t, c_int, c_int, c_float_p,
-         c_float_p, c_size_t, POINTER(nf_data_options))
-_declare("nf_data_free", None, data_p)
-_declare("nf_eval_report_init", None, POINTER(nf_eval_report), c_size_t)
-_declare("nf_flow_evaluate_sized", _S, flow_p, c_float_p, c_float_p, c_size_t, c_double_p, POINTER(nf_eval_report),
-         c_size_t)
-_declare("nf_eval_warnings", c_size_t, POINTER(nf_eval_report), data_p, c_char_p, c_size_t)
-_declare("nf_data_rows", c_size_t, data_p, c_int, POINTER(c_float_p), POINTER(c_float_p))
-_declare("nf_flow_create_for_data", _S, POINTER(flow_p), data_p, POINTER(nf_config))
-_declare("nf_flow_fit", _S, flow_p, data_p, POINTER(nf_train_options), POINTER(nf_train_result))
-
-
-class nf_race_entry(Structure):
-    _fields_ = [("struct_size", c_size_t), ("model", ctypes.c_char * 16), ("dropout", c_double), ("layers", c_int),
-                ("hidden", c_int), ("epochs", c_int), ("best_epoch", c_int), ("val_log_likelihood", c_double),
-                ("round", c_int), ("seconds", c_double)]
-
-
-_declare("nf_flow_fit_auto", _S, POINTER(flow_p), data_p, POINTER(nf_train_options), c_double,
-         POINTER(nf_train_result))
-_declare("nf_race_entry_init", None, POINTER(nf_race_entry), c_size_t)
-_declare("nf_flow_race_count", c_int, flow_p)
-_declare("nf_flow_race_entry_sized", _S, flow_p, c_int, POINTER(nf_race_entry), c_size_t)
-_declare("nf_flow_mean_log_prob", _S, flow_p, data_p, c_int, c_size_t, POINTER(nf_train_options), POINTER(c_double),
-         POINTER(c_double))
-
-# the recipe's options by name (nflow train's flags, Flow's keywords): the library checks and applies them
-recipe_p = c_void_p  # nf_recipe *, opaque
-_declare("nf_recipe_create", _S, POINTER(recipe_p))
-_declare("nf_recipe_free", None, recipe_p)
-_declare("nf_recipe_set", _S, recipe_p, c_char_p, c_char_p)
-_declare("nf_recipe_option_index", c_int, c_char_p)
-NF_OPTION_INT, NF_OPTION_REAL, NF_OPTION_CHOICE, NF_OPTION_FLAG = range(4)
-
-
-class nf_recipe_option(Structure):
-    _fields_ = [("struct_size", c_size_t), ("name", c_char_p), ("help", c_char_p), ("kind", c_int), ("min", c_double),
-                ("max", c_double), ("min_open", c_int), ("max_open", c_int), ("choices", c_char_p),
-                ("shapes_model", c_int), ("kept_on_resume", c_int)]
-
-
-_declare("nf_recipe_option_sized", _S, c_int, POINTER(nf_recipe_option), c_size_t)
-_declare("nf_recipe_apply_sized", _S, recipe_p, POINTER(nf_config), c_size_t, POINTER(nf_train_options), c_size_t)
-_declare("nf_recipe_resolve_sized", _S, recipe_p, data_p, POINTER(nf_config), c_size_t, POINTER(nf_train_options),
-         c_size_t, POINTER(c_int))
-_declare("nf_recipe_summary", c_size_t, data_p, POINTER(nf_config), POINTER(nf_train_options), c_int, c_char_p,
-         c_size_t)
-_declare("nf_recipe_student_sized", _S, recipe_p, flow_p, c_int, POINTER(nf_config), c_size_t)
-_declare("nf_flow_race_table", c_size_t, flow_p, c_char_p, c_size_t)
-NF_PROGRESS_QUIET, NF_PROGRESS_REWRITE, NF_PROGRESS_BAR, NF_PROGRESS_BAR_AT_ONCE, NF_PROGRESS_EVERY_EPOCH = 1, 2, 4, 8, 16
-NF_PROGRESS_MARK_BEST = 32
-progress_p = c_void_p  # nf_progress *, opaque
-text_fn = CFUNCTYPE(None, c_char_p, c_void_p)
-_declare("nf_progress_flags", c_int, c_int, c_char_p, c_size_t)
-_declare("nf_progress_create", _S, POINTER(progress_p), c_int, c_char_p, c_double)
-_declare("nf_progress_set_output", None, progress_p, text_fn, c_void_p, c_int)
-_declare("nf_progress_free", None, progress_p)
-_declare("nf_progress_show", c_int, POINTER(nf_train_progress), progress_p)
-_declare("nf_progress_finish", None, progress_p)
-_declare("nf_progress_attach", None, progress_p, POINTER(nf_train_options))
-_declare("nf_progress_show_kl", c_int, POINTER(nf_kl_progress), progress_p)
-_declare("nf_flow_config_json", c_size_t, flow_p, POINTER(nf_train_options), c_char_p, c_size_t)
-
-
-class nf_fit_scores(Structure):
-    _fields_ = [("struct_size", c_size_t), ("train", c_double), ("train_two_stderr", c_double),
-                ("train_scored", c_size_t), ("val", c_double), ("val_two_stderr", c_double), ("test", c_double),
-                ("test_two_stderr", c_double)]
-
-
-class nf_distill_report(Structure):
-    _fields_ = [("struct_size", c_size_t), ("n", c_size_t), ("kl", c_double), ("kl_two_stderr", c_double),
-                ("cross_entropy", c_double), ("cross_entropy_two_stderr", c_double), ("entropy", c_double),
-                ("entropy_two_stderr", c_double), ("student_samples_per_s", c_double),
-                ("teacher_samples_per_s", c_double)]
-
-
-_declare("nf_distill_report_init", None, POINTER(nf_distill_report), c_size_t)
-_declare("nf_flow_distill_evaluate_sized", _S, flow_p, flow_p, c_float_p, c_size_t, c_size_t, c_uint64, c_int,
-         POINTER(nf_distill_report), c_size_t)
-_declare("nf_fit_scores_init", None, POINTER(nf_fit_scores), c_size_t)
-_declare("nf_flow_fit_scores_sized", _S, flow_p, data_p, POINTER(nf_train_options), POINTER(nf_fit_scores), c_size_t)
-_declare("nf_fit_report", c_size_t, flow_p, data_p, POINTER(nf_train_options), POINTER(nf_train_result),
-         POINTER(nf_fit_scores), c_int, c_char_p, c_size_t)
-_declare("nf_fit_warning", c_size_t, flow_p, data_p, POINTER(nf_train_result), c_char_p, c_size_t)
-_declare("nf_data_warning", c_size_t, data_p, c_char_p, c_size_t)
-_declare("nf_data_note", c_size_t, data_p, c_char_p, c_size_t)
