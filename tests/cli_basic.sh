@@ -53,6 +53,9 @@ run_ok "plot" "$nflow" plot "$t/m.nfm" --data "$t/moons.csv" --out "$t/p.png" --
 run_ok "train plot" "$nflow" train --data "$t/moons.csv" --layers 2 --hidden 8 --epochs 1 --out "$t/q.nfm" \
     --plot "$t/q.png" --quiet
 [ -s "$t/q.png" ] && ok || bad "train --plot wrote nothing"
+awk -F, '{ print $0 "," $1 * $2 }' "$t/moons.csv" > "$t/three.csv"
+refused "train --plot of 3 columns, before training" 2 "only for 2-D data (this has 3 columns)" "$t/three.nfm" -- \
+    "$nflow" train --data "$t/three.csv" --epochs 1 --out "$t/three.nfm" --plot "$t/three.png" && ok
 
 run_ok "library example" "$build/fit_banana" 2
 grep -q "banana: 2 epochs, test log-likelihood -[0-9.]* (true -1\.[0-9]*)" "$t/out.txt" && ok || bad "fit_banana: $(cat "$t/out.txt")"

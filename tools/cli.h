@@ -85,9 +85,6 @@ int cli_tty(void);
  * OPENBLAS_CORETYPE when OpenBLAS picked generic kernels on a CPU with
  * AVX2; a variable the user set is left alone. */
 void cli_prepare_process(char **argv);
-/* `nflow info --system [--json]`: CPU, vector features, BLAS, kernels,
- * threads and where their count came from, OpenMP waiting. */
-int cli_info_system(int json);
 
 /* The index of `value` among the n names, or -1 after a message naming
  * --opt. */
@@ -103,5 +100,7 @@ int cmd_decode(int argc, char **argv);
 int cmd_info(int argc, char **argv);
 int cmd_toy(int argc, char **argv);
 int cmd_plot(int argc, char **argv);
+int cmd_fit(int argc, char **argv);
+int cmd_distill(int argc, char **argv);
 
 #endif

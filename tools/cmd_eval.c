@@ -137,22 +137,17 @@ int cmd_sample(int argc, char **argv)
                             ".csv or .npy)", out);
         goto done;
     }
-    if (class_list && (!classes || context_path)) {
-        cli_error("sample", classes ? "--classes or --context, not both" : "--classes: the model in %s was not trained "
-                                                                           "on class labels", model_path);
-        goto done;
-    }
-    if (classes && !class_list && !context_path) {
+    if (class_list && context_path)
+        cli_error("sample", "--classes or --context, not both");
+    else if (classes && !class_list && !context_path)
         cli_error("sample", "the model in %s is conditional on a class label (%d classes): give --classes LIST (e.g. "
                             "0,3 or 0-%d)", model_path, classes, classes - 1);
-        goto done;
-    }
-    if (class_list && nf_flow_labels_of_list(f, class_list, &given)) {
-        cli_error("sample", "--classes %s", nf_last_error());
-        goto done;
-    }
-    if (!class_list && (rc = cli_read_context("sample", "model", model_path, nf_flow_context_dim(f), context_path, "",
-                                              &given)))
+    else if (class_list && nf_flow_labels_of_list(f, class_list, &given))
+        cli_error("sample", "--classes: %s", nf_last_error());
+    else
+        rc = class_list ? 0 : cli_read_context("sample", "model", model_path, nf_flow_context_dim(f), context_path, "",
+                                               &given);
+    if (rc)
         goto done;
     rc = 1;
     /* rows i*n .. i*n+n-1 given context row i, in the training data's layout (a .png grid: a row per context row) */
@@ -238,8 +233,11 @@ int cmd_info(int argc, char **argv)
         system |= !strcmp(argv[i], "--system");
         json |= !strcmp(argv[i], "--json");
     }
-    if (system && argc == 1 + json)
-        return cli_info_system(json);
+    if (system && argc == 1 + json) { /* the machine: CPU, vector features, BLAS kernels, threads, OpenMP waiting */
+        char report[4096];
+        nf_system_report(json ? NF_REPORT_JSON : 0, report, sizeof report);
+        return fputs(report, stdout) < 0;
+    }
     cli_option opts[] = {{"system", OPT_FLAG, &system, "describe this machine instead (no MODEL): CPU, vector "
                           "features, BLAS kernels, threads", 0},
                          {"json", OPT_FLAG, &json, "with --system: as JSON", 0},

@@ -170,11 +170,6 @@ int cmd_train(int argc, char **argv)
             goto done;
         }
     }
-    if (plot && (dopt.context_columns || labels[0])) {
-        cli_error("train", "--plot: a conditional model p(x | c) has no single density to draw");
-        rc = EXIT_USAGE;
-        goto done;
-    }
     if ((st = nf_data_read(&d, data, val_path, test_path, &dopt))) {
         if (resume)
             cli_error("train", "the model in %s: %s", resume, nf_last_error());
@@ -184,6 +179,12 @@ int cmd_train(int argc, char **argv)
         goto done;
     }
     size_t dim = (size_t)nf_data_dim(d), n_context = (size_t)nf_data_context_dim(d);
+    if (plot && (dim != 2 || n_context)) { /* refused before training, not after */
+        cli_error("train", n_context ? "--plot: a conditional model p(x | c) has no single density to draw"
+                                     : "--plot: only for 2-D data (this has %zu columns)", dim);
+        rc = EXIT_USAGE;
+        goto done;
+    }
     const float *train, *train_c, *val, *val_c;
     size_t n_train = nf_data_rows(d, NF_PART_TRAIN, &train, &train_c), n_val = nf_data_rows(d, NF_PART_VAL, &val, &val_c);
     char warning[512];
@@ -284,7 +285,7 @@ int cmd_train(int argc, char **argv)
         goto done;
     }
     warn_checkpoints(f, topt.checkpoint_path, "; the model is written all the same");
-    if (plot && dim == 2) {
+    if (plot) {
         enum { N_PLOT = 2000 };
         float samples[2 * N_PLOT];
         if ((st = nf_flow_sample(f, N_PLOT, seed + 1, samples, NULL)) ||
@@ -292,9 +293,6 @@ int cmd_train(int argc, char **argv)
             cli_fail("train", st);
             goto done;
         }
-    } else if (plot) {
-        cli_error("train", "--plot: only for 2-D data (this has %zu columns); model saved", dim);
-        goto done;
     }
     char report[8192];
     nf_fit_report(f, d, &topt, &res, &scores, json ? NF_REPORT_JSON : 0, report, sizeof report);

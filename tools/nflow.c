@@ -6,10 +6,6 @@
 #include "cli.h"
 #include "dist.h"
 
-int cmd_fit(int argc, char **argv);
-
-int cmd_distill(int argc, char **argv);
-
 static const struct {
     const char *name;
     int (*run)(int, char **);

@@ -74,11 +74,3 @@ void cli_prepare_process(char **argv)
                 s.blas_kernel, s.cpu, s.suggested_coretype);
     }
 }
-
-int cli_info_system(int json)
-{
-    char report[4096];
-    nf_system_report(json ? NF_REPORT_JSON : 0, report, sizeof report);
-    fputs(report, stdout);
-    return 0;
-}
