@@ -1162,7 +1162,7 @@ NF_API nf_status nf_columns_merge(const float *x, int dim, const float *context,
  * draws n rows. Either output may be NULL: *rows_out gets each x with its
  * context in the model's context columns (the last ones when it keeps no
  * list), or x then the class; *x_out the x values alone (rows x dim);
- * *log_prob (malloc'ed, free() it) each sample's log-density from the
+ * *log_prob (release with nf_free) each sample's log-density from the
  * sampling pass. Release the matrices with nf_matrix_free. */
 NF_API nf_status nf_flow_sample_rows(nf_flow *f, const float *given, size_t given_rows, size_t n, uint64_t seed,
                                      double temperature, nf_matrix *rows_out, nf_matrix *x_out, double **log_prob);
@@ -1431,6 +1431,14 @@ NF_API nf_status nf_flow_get_standardization(const nf_flow *f, double *mean, dou
 NF_API nf_status nf_flow_save(const nf_flow *f, const char *path);
 /* Loads a model; refuses a truncated, corrupted or foreign file. */
 NF_API nf_status nf_flow_load(nf_flow **out, const char *path);
+/* The same model file as bytes in memory (a database, a network message,
+ * Python's pickling): *bytes gets them (release with nf_free), *size their
+ * count; nf_flow_load_bytes reads them back (copied: the caller keeps its
+ * buffer), with the same checks as a file. */
+NF_API nf_status nf_flow_save_bytes(const nf_flow *f, void **bytes, size_t *size);
+NF_API nf_status nf_flow_load_bytes(nf_flow **out, const void *bytes, size_t size);
+/* Releases memory the library allocated for the caller (free()). */
+NF_API void nf_free(void *p);
 
 #ifdef __cplusplus
 }

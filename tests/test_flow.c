@@ -499,6 +499,48 @@ static void test_corrupted_model_refused(void)
     free(buf);
 }
 
+/* A model as bytes in memory: the file's bytes exactly, read back to the
+ * same densities, and refused truncated or corrupted as a file is. */
+static void test_model_bytes(void)
+{
+    char p[256];
+    path_in(p, "a.nfm");
+    FILE *fp = fopen(p, "rb");
+    CHECK(fp != NULL);
+    if (!fp)
+        return;
+    fseek(fp, 0, SEEK_END);
+    long size = ftell(fp);
+    rewind(fp);
+    unsigned char *file = malloc((size_t)size);
+    CHECK(fread(file, 1, (size_t)size, fp) == (size_t)size);
+    fclose(fp);
+    nf_flow *f = NULL, *g = NULL;
+    void *bytes = NULL;
+    size_t n = 0;
+    CHECK(nf_flow_load(&f, p) == NF_OK && nf_flow_save_bytes(f, &bytes, &n) == NF_OK, "%s", nf_last_error());
+    CHECK(n == (size_t)size && bytes && memcmp(bytes, file, n) == 0, "the bytes are not the file's");
+    CHECK(nf_flow_load_bytes(&g, bytes, n) == NF_OK, "%s", nf_last_error());
+    float x[2 * 50];
+    double la[50], lb[50];
+    for (int i = 0; i < 100; i++)
+        x[i] = (float)sin(0.37 * i);
+    CHECK(g && nf_flow_log_prob(f, x, 50, la) == NF_OK && nf_flow_log_prob(g, x, 50, lb) == NF_OK &&
+          memcmp(la, lb, sizeof la) == 0, "densities differ after reading the bytes");
+    nf_flow_free(g);
+    g = NULL;
+    size_t cuts[] = {0, 7, n / 2, n - 1};
+    for (size_t c = 0; c < 4; c++)
+        CHECK(nf_flow_load_bytes(&g, bytes, cuts[c]) != NF_OK && !g && strstr(nf_last_error(), "model bytes"),
+              "truncated to %zu bytes: %s", cuts[c], nf_last_error());
+    ((unsigned char *)bytes)[n / 3] ^= 0x10;
+    CHECK(nf_flow_load_bytes(&g, bytes, n) != NF_OK && !g, "a flipped byte accepted");
+    CHECK(nf_flow_load_bytes(&g, NULL, 5) == NF_ERR_INVALID && nf_flow_save_bytes(f, NULL, &n) == NF_ERR_INVALID);
+    nf_free(bytes);
+    nf_flow_free(f);
+    free(file);
+}
+
 static void test_bad_arguments(void)
 {
     nf_flow *f = NULL;
@@ -596,6 +638,7 @@ int main(void)
     RUN(test_roundtrip_save_load_determinism);
     nf_set_threads(1);
     RUN(test_corrupted_model_refused);
+    RUN(test_model_bytes);
     RUN(test_batch_norm_save_load);
     RUN(test_actnorm_init_save_load);
     RUN(test_actnorm_threads);

@@ -9,7 +9,6 @@ import os
 import shutil
 import signal
 import sys
-import tempfile
 import threading
 import time
 import warnings
@@ -872,10 +871,12 @@ class Flow:
 
     def __getstate__(self):
         state = {k: v for k, v in self.__dict__.items() if k not in ("_f", "_lock_")}
-        if self._f:
-            with tempfile.TemporaryDirectory() as d:
-                with open(self.save(os.path.join(d, "m.nfm")), "rb") as fh:
-                    state["_model_file"] = fh.read()
+        if self._f:  # the model file's bytes (nf_flow_save_bytes)
+            data, size = ctypes.c_void_p(), ctypes.c_size_t()
+            with self._lock:
+                _check(lib.nf_flow_save_bytes(self._f, ctypes.byref(data), ctypes.byref(size)))
+            state["_model_file"] = ctypes.string_at(data, size.value)
+            lib.nf_free(data)
         return state
 
     def __setstate__(self, state):
@@ -883,11 +884,9 @@ class Flow:
         self.__dict__.update(state)
         self._f = None
         if data is not None:
-            with tempfile.TemporaryDirectory() as d:
-                p = os.path.join(d, "m.nfm")
-                with open(p, "wb") as fh:
-                    fh.write(data)
-                self._f = self._load(os.fsencode(p))
+            f = _lib.flow_p()
+            _check(lib.nf_flow_load_bytes(ctypes.byref(f), data, len(data)))
+            self._f = f
 
     # ---- reverse-KL training -------------------------------------------------
     def _kl_options(self, steps, batch, lr, clip_norm, seed, progress_every, context=None, distill=False):

@@ -334,11 +334,9 @@ nf_status mf_put_i32s(mf_writer *w, const char *key, const int32_t *v, size_t n)
     return put_array(w, "mf_put_i32s", key, MF_I32S, v, n);
 }
 
-nf_status mf_writer_save(const mf_writer *w, const char *path)
+/* The header and trailer around the payload: counts, sizes, checksum. */
+static void frame(const mf_writer *w, unsigned char head[MF_HEADER_SIZE], unsigned char tail[MF_TRAILER_SIZE])
 {
-    if (!w || !path)
-        return nf_fail(NF_ERR_INVALID, "mf_writer_save: NULL argument");
-    unsigned char head[MF_HEADER_SIZE], tail[MF_TRAILER_SIZE];
     memcpy(head, MF_MAGIC, 8);
     put_u32(head + 8, MF_VERSION);
     put_u32(head + 12, MF_BYTE_ORDER_CHECK);
@@ -347,11 +345,18 @@ nf_status mf_writer_save(const mf_writer *w, const char *path)
     put_u64(head + 24, MF_F64_CHECK_BITS);
     put_u64(head + 32, w->nsections);
     put_u64(head + 40, (uint64_t)w->len);
-    uint32_t crc = crc_update(0, head, sizeof head);
+    uint32_t crc = crc_update(0, head, MF_HEADER_SIZE);
     crc = crc_update(crc, w->buf, w->len);
     put_u32(tail, crc);
     memcpy(tail + 4, MF_END_MAGIC, 8);
+}
 
+nf_status mf_writer_save(const mf_writer *w, const char *path)
+{
+    if (!w || !path)
+        return nf_fail(NF_ERR_INVALID, "mf_writer_save: NULL argument");
+    unsigned char head[MF_HEADER_SIZE], tail[MF_TRAILER_SIZE];
+    frame(w, head, tail);
     atomic_file a;
     nf_status st = atomic_open(&a, path);
     if (st)
@@ -364,6 +369,26 @@ nf_status mf_writer_save(const mf_writer *w, const char *path)
         return nf_fail(NF_ERR_IO, "%s: write failed: %s", path, e ? strerror(e) : "short write");
     }
     return atomic_commit(&a);
+}
+
+nf_status mf_writer_bytes(const mf_writer *w, unsigned char **out, size_t *len)
+{
+    if (!w || !out || !len)
+        return nf_fail(NF_ERR_INVALID, "mf_writer_bytes: NULL argument");
+    *out = NULL;
+    *len = 0;
+    if (w->len > SIZE_MAX - MF_HEADER_SIZE - MF_TRAILER_SIZE)
+        return nf_fail(NF_ERR_NOMEM, "model file: payload too large");
+    size_t n = MF_HEADER_SIZE + w->len + MF_TRAILER_SIZE;
+    unsigned char *b = malloc(n);
+    if (!b)
+        return nf_fail(NF_ERR_NOMEM, "out of memory for a model file of %zu bytes", n);
+    frame(w, b, b + MF_HEADER_SIZE + w->len);
+    if (w->len)
+        memcpy(b + MF_HEADER_SIZE, w->buf, w->len);
+    *out = b;
+    *len = n;
+    return NF_OK;
 }
 
 /* ---- reader -------------------------------------------------------------- */
@@ -707,6 +732,33 @@ static nf_status parse(const char *path, const unsigned char *buf, size_t len, m
     return NF_OK;
 }
 
+/* An mf_file over the image buf (mapped, or malloc'd and now owned),
+ * parsed; messages name `name`. buf is released on failure. */
+static nf_status adopt(const char *name, unsigned char *buf, size_t len, int mapped, mf_file **out)
+{
+    mf_file *f = calloc(1, sizeof *f);
+    size_t plen = strlen(name);
+    if (!f || !(f->path = malloc(plen + 1))) {
+        free(f);
+        if (mapped)
+            munmap(buf, len);
+        else
+            free(buf);
+        return nf_fail(NF_ERR_NOMEM, "%s: out of memory", name);
+    }
+    memcpy(f->path, name, plen + 1);
+    f->image = buf;
+    f->image_len = len;
+    f->image_mapped = mapped;
+    nf_status st = parse(name, buf, len, f);
+    if (st) {
+        mf_free(f);
+        return st;
+    }
+    *out = f;
+    return NF_OK;
+}
+
 nf_status mf_read(const char *path, mf_file **out)
 {
     if (!out)
@@ -718,29 +770,22 @@ nf_status mf_read(const char *path, mf_file **out)
     size_t len = 0;
     int mapped = 0;
     nf_status st = read_all(path, &buf, &len, &mapped);
-    if (st)
-        return st;
-    mf_file *f = calloc(1, sizeof *f);
-    size_t plen = strlen(path);
-    if (!f || !(f->path = malloc(plen + 1))) {
-        free(f);
-        if (mapped)
-            munmap(buf, len);
-        else
-            free(buf);
-        return nf_fail(NF_ERR_NOMEM, "%s: out of memory", path);
-    }
-    memcpy(f->path, path, plen + 1);
-    f->image = buf;
-    f->image_len = len;
-    f->image_mapped = mapped;
-    st = parse(path, buf, len, f);
-    if (st) {
-        mf_free(f);
-        return st;
-    }
-    *out = f;
-    return NF_OK;
+    return st ? st : adopt(path, buf, len, mapped, out);
+}
+
+nf_status mf_read_bytes(const char *name, const void *bytes, size_t len, mf_file **out)
+{
+    if (!out)
+        return nf_fail(NF_ERR_INVALID, "mf_read_bytes: NULL argument");
+    *out = NULL;
+    if (!name || (!bytes && len))
+        return nf_fail(NF_ERR_INVALID, "mf_read_bytes: NULL argument");
+    unsigned char *buf = malloc(len ? len : 1); /* a copy: large arrays are decoded from it later */
+    if (!buf)
+        return nf_fail(NF_ERR_NOMEM, "%s: out of memory for %zu bytes", name, len);
+    if (len)
+        memcpy(buf, bytes, len);
+    return adopt(name, buf, len, 0, out);
 }
 
 const char *mf_path(const mf_file *f) { return f ? f->path : ""; }

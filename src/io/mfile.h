@@ -30,6 +30,8 @@ nf_status mf_put_i32s(mf_writer *w, const char *key, const int32_t *v, size_t n)
  * flushed and renamed over `path` only when complete: a failure leaves any
  * old file untouched and no temporary behind. */
 nf_status mf_writer_save(const mf_writer *w, const char *path);
+/* The same file as bytes in memory: *out (malloc'd) and its length. */
+nf_status mf_writer_bytes(const mf_writer *w, unsigned char **out, size_t *len);
 
 typedef struct mf_file mf_file;
 typedef struct mf_section mf_section;
@@ -37,6 +39,8 @@ typedef struct mf_section mf_section;
 /* Reads and verifies (magic, version, byte-order and float check values,
  * sizes, checksum) a whole file. Errors name the file and what is wrong. */
 nf_status mf_read(const char *path, mf_file **out);
+/* The same from a file's bytes in memory (copied); messages call it `name`. */
+nf_status mf_read_bytes(const char *name, const void *bytes, size_t len, mf_file **out);
 void mf_free(mf_file *f);
 const char *mf_path(const mf_file *f);
 size_t mf_section_count(const mf_file *f);

@@ -246,18 +246,34 @@ nf_status flow_put_model(const nf_flow *f, mf_writer *w, int with_optimizer)
     return st;
 }
 
-nf_status nf_flow_save(const nf_flow *f, const char *path)
+/* The model file of f as a path's file, or (path NULL) as bytes. */
+static nf_status save_to(const nf_flow *f, const char *path, void **bytes, size_t *size)
 {
     if (!f || !f->finalized)
         return nf_fail(NF_ERR_INVALID, "flow is not finalized");
     mf_writer *w = mf_writer_new();
     if (!w)
-        return nf_fail(NF_ERR_NOMEM, "out of memory saving %s", path);
+        return nf_fail(NF_ERR_NOMEM, "out of memory saving %s", path ? path : "a model");
     nf_status st = flow_put_model(f, w, 0);
-    if (!st) st = mf_writer_save(w, path);
+    if (!st)
+        st = path ? mf_writer_save(w, path) : mf_writer_bytes(w, (unsigned char **)bytes, size);
     mf_writer_free(w);
     return st;
 }
+
+nf_status nf_flow_save(const nf_flow *f, const char *path)
+{
+    return path ? save_to(f, path, NULL, NULL) : nf_fail(NF_ERR_INVALID, "nf_flow_save: NULL path");
+}
+
+nf_status nf_flow_save_bytes(const nf_flow *f, void **bytes, size_t *size)
+{
+    if (!bytes || !size)
+        return nf_fail(NF_ERR_INVALID, "nf_flow_save_bytes: NULL argument");
+    return save_to(f, NULL, bytes, size);
+}
+
+void nf_free(void *p) { free(p); }
 
 static int name_index(const char *const *names, int n, const char *s)
 {
@@ -601,16 +617,31 @@ static nf_status read_flow(const mf_file *mf, nf_flow **out)
     return NF_OK;
 }
 
-nf_status nf_flow_load(nf_flow **out, const char *path)
+/* Reads a model from the file at path, or (path NULL) from bytes. */
+static nf_status load_from(nf_flow **out, const char *path, const void *bytes, size_t size)
 {
+    if (!out)
+        return nf_fail(NF_ERR_INVALID, "nf_flow_load: NULL argument");
     *out = NULL;
     mf_file *mf;
-    nf_status st = mf_read(path, &mf);
+    nf_status st = path ? mf_read(path, &mf) : mf_read_bytes("model bytes", bytes, size, &mf);
     if (st)
         return st;
     st = read_flow(mf, out);
     mf_free(mf);
     return st;
+}
+
+nf_status nf_flow_load(nf_flow **out, const char *path)
+{
+    return path ? load_from(out, path, NULL, 0) : nf_fail(NF_ERR_INVALID, "nf_flow_load: NULL path");
+}
+
+nf_status nf_flow_load_bytes(nf_flow **out, const void *bytes, size_t size)
+{
+    if (!bytes && size)
+        return nf_fail(NF_ERR_INVALID, "nf_flow_load_bytes: NULL bytes");
+    return load_from(out, NULL, bytes ? bytes : "", size);
 }
 
 size_t nf_flow_describe(const nf_flow *f, char *buf, size_t size)

@@ -889,6 +889,21 @@ class Files(unittest.TestCase):
         self.assertEqual((g.epochs_, g.model_, g.get_params()), (PY2.epochs_, PY2.model_, PY2.get_params()))
         u = pickle.loads(pickle.dumps(nflow.Flow(model="maf", layers=2)))
         self.assertEqual((u.model, u.layers), ("maf", 2))
+        # the model's bytes come from the library in memory: no temporary file (TMPDIR unusable), the file's bytes
+        saved = os.path.join(tempfile.mkdtemp(), "m.nfm")
+        PY2.save(saved)
+        old = os.environ.get("TMPDIR")
+        os.environ["TMPDIR"], tempfile.tempdir = "/nonexistent/nflow", None
+        try:
+            state = pickle.dumps(PY2)
+        finally:
+            os.environ.pop("TMPDIR") if old is None else os.environ.__setitem__("TMPDIR", old)
+            tempfile.tempdir = None
+        with open(saved, "rb") as fh:
+            self.assertEqual(PY2.__getstate__()["_model_file"], fh.read())
+        self.assertTrue(np.array_equal(pickle.loads(state).log_prob(X2), PY2.log_prob(X2)))
+        with self.assertRaisesRegex(nflow.Error, "model bytes"):
+            nflow.Flow().__setstate__({"_model_file": b"NFLOW\0\0\0 truncated"})
 
 
 # a conditional data set with a known density p(x | c): c ~ U(-2, 2),
