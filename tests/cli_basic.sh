@@ -56,6 +56,10 @@ run_ok "train plot" "$nflow" train --data "$t/moons.csv" --layers 2 --hidden 8 -
 awk -F, '{ print $0 "," $1 * $2 }' "$t/moons.csv" > "$t/three.csv"
 refused "train --plot of 3 columns, before training" 2 "only for 2-D data (this has 3 columns)" "$t/three.nfm" -- \
     "$nflow" train --data "$t/three.csv" --epochs 1 --out "$t/three.nfm" --plot "$t/three.png" && ok
+"$nflow" train --data "$t/three.csv" --model maf --layers 1 --hidden 4 --epochs 1 --out "$t/three.nfm" --quiet \
+    > /dev/null 2>&1 || bad "a 3-column model"
+refused "plot of 3 columns" 1 "a model of 3 columns; pictures are for 2-D models" "$t/three.png" -- \
+    "$nflow" plot "$t/three.nfm" --out "$t/three.png" && ok
 
 run_ok "library example" "$build/fit_banana" 2
 grep -q "banana: 2 epochs, test log-likelihood -[0-9.]* (true -1\.[0-9]*)" "$t/out.txt" && ok || bad "fit_banana: $(cat "$t/out.txt")"

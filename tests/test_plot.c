@@ -408,6 +408,54 @@ static void test_toy_picture(void)
     unlink(path);
 }
 
+/* The whole file's bytes (malloc'd), for comparing two pictures. */
+static unsigned char *slurp(const char *path, long *size)
+{
+    FILE *fp = fopen(path, "rb");
+    unsigned char *buf = NULL;
+    if (fp && fseek(fp, 0, SEEK_END) == 0 && (*size = ftell(fp)) > 0 && (buf = malloc((size_t)*size))) {
+        rewind(fp);
+        if (fread(buf, 1, (size_t)*size, fp) != (size_t)*size) {
+            free(buf);
+            buf = NULL;
+        }
+    }
+    if (fp)
+        fclose(fp);
+    return buf;
+}
+
+/* nf_plot_model_png draws the samples nf_flow_sample draws with its seed:
+ * the same picture as nf_plot_png given them; none with n_samples 0. */
+static void test_model_picture(void)
+{
+    nf_config cfg;
+    nf_config_default(&cfg, NF_MODEL_REALNVP, 2);
+    cfg.layers = 2;
+    cfg.hidden = 8;
+    nf_flow *f = NULL;
+    CHECK(nf_flow_create(&f, &cfg) == NF_OK, "%s", nf_last_error());
+    if (!f)
+        return;
+    float data[2 * 50], samples[2 * 300];
+    CHECK(nf_toy_sample("two_moons", 50, 1, data) == NF_OK && nf_flow_sample(f, 300, 9, samples, NULL) == NF_OK);
+    const char *a = in_dir("a.png"), *b = in_dir("b.png");
+    CHECK(nf_plot_model_png(f, a, data, 50, 300, 9, -3, 3) == NF_OK, "%s", nf_last_error());
+    CHECK(nf_plot_png(f, b, data, 50, samples, 300, -3, 3) == NF_OK, "%s", nf_last_error());
+    long na = 0, nb = 0;
+    unsigned char *pa = slurp(a, &na), *pb = slurp(b, &nb);
+    CHECK(pa && pb && na == nb && memcmp(pa, pb, (size_t)na) == 0, "the pictures differ (%ld and %ld bytes)", na, nb);
+    free(pa);
+    free(pb);
+    CHECK(nf_plot_model_png(f, a, NULL, 0, 0, 9, 0, 0) == NF_OK, "no data, no samples: %s", nf_last_error());
+    nf_flow_free(f);
+    nf_config_default(&cfg, NF_MODEL_REALNVP, 3);
+    CHECK(nf_flow_create(&f, &cfg) == NF_OK && nf_plot_model_png(f, b, NULL, 0, 10, 1, 0, 0) == NF_ERR_DIMENSION);
+    nf_flow_free(f);
+    unlink(a);
+    unlink(b);
+}
+
 int main(void)
 {
     snprintf(dir, sizeof dir, "/tmp/nf_test_plot.XXXXXX");
@@ -421,6 +469,7 @@ int main(void)
     RUN(test_io_errors);
     RUN(test_overwrite);
     RUN(test_toy_picture);
+    RUN(test_model_picture);
     rmdir(dir);
     TEST_SUMMARY("test_plot");
 }

@@ -242,12 +242,9 @@ int cli_seen(const cli_command *cmd, const char *name)
     return 0;
 }
 
-int cli_read(const char *cmd, const char *path, const char *columns, int dim, nf_matrix *m)
+int cli_read(const char *cmd, const char *path, int dim, nf_matrix *m)
 {
-    nf_read_options opt;
-    nf_read_options_default(&opt);
-    opt.columns = columns;
-    nf_status st = nf_matrix_read(path, &opt, m);
+    nf_status st = nf_matrix_read(path, NULL, m); /* the default options: every column, a header detected */
     if (st)
         return cli_fail(cmd, st);
     if (dim && m->cols != (size_t)dim) {
@@ -269,7 +266,7 @@ int cli_read_context(const char *cmd, const char *role, const char *model_path, 
                EXIT_USAGE;
     if (!nc && path)
         return cli_error(cmd, "--context: the %s in %s is not conditional", role, model_path), EXIT_USAGE;
-    if (!nc || cli_read(cmd, path, NULL, 0, ctx))
+    if (!nc || cli_read(cmd, path, 0, ctx))
         return nc ? 1 : 0;
     if (ctx->cols != (size_t)nc || !ctx->rows) {
         if (ctx->rows)

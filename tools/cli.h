@@ -47,7 +47,7 @@ int cli_error(const char *cmd, const char *fmt, ...) __attribute__((format(print
 /* Reports a failed library call with its detailed message; returns 1. */
 int cli_fail(const char *cmd, nf_status st);
 /* Reads a data file and checks its width against `dim` (0: any). */
-int cli_read(const char *cmd, const char *path, const char *columns, int dim, nf_matrix *m);
+int cli_read(const char *cmd, const char *path, int dim, nf_matrix *m);
 /* The --context FILE of a command on a model (`role`: "model", "teacher"
  * read from model_path) that is conditional on nc values: refused
  * (EXIT_USAGE) when missing for a conditional model, the message ending

@@ -12,7 +12,7 @@
 static int true_log_likelihood(const char *name, const char *path, int json)
 {
     nf_matrix m = {0};
-    if (cli_read("toy", path, NULL, 2, &m))
+    if (cli_read("toy", path, 2, &m))
         return 1;
     double *lp = malloc(sizeof(double) * m.rows);
     nf_status st = lp ? nf_toy_log_prob(name, m.values, m.rows, lp) : NF_ERR_NOMEM;
@@ -99,35 +99,26 @@ int cmd_plot(int argc, char **argv)
         return rc;
     nf_flow *f = NULL;
     nf_matrix d = {0};
-    float *samples = NULL;
     nf_status st;
     rc = 1;
     if ((st = nf_flow_load(&f, model_path))) {
         cli_fail("plot", st);
         goto done;
     }
-    if (nf_flow_dim(f) != 2) {
-        cli_error("plot", "%s: a %d-dimensional model; pictures are for 2-D models", model_path, nf_flow_dim(f));
+    if (nf_flow_dim(f) != 2 || nf_flow_context_dim(f)) { /* one density in the plane */
+        cli_error("plot", nf_flow_context_dim(f) ? "%s: a conditional model p(x | c) of %d columns has no single density "
+                                                   "to draw" : "%s: a model of %d columns; pictures are for 2-D models",
+                  model_path, nf_flow_dim(f));
         goto done;
     }
-    if (nf_flow_context_dim(f)) {
-        cli_error("plot", "%s: a conditional model p(x | c) has no single density to draw", model_path);
+    if (data && cli_read("plot", data, 2, &d))
         goto done;
-    }
-    if (data && cli_read("plot", data, NULL, 2, &d))
-        goto done;
-    if (n > 0 && (!(samples = malloc(sizeof(float) * 2 * (size_t)n)) ||
-                  (st = nf_flow_sample(f, (size_t)n, seed, samples, NULL)))) {
-        samples ? cli_fail("plot", st) : cli_error("plot", "out of memory");
-        goto done;
-    }
-    if ((st = nf_plot_png(f, out, d.values, d.rows, samples, (size_t)n, lo, hi))) {
+    if ((st = nf_plot_model_png(f, out, d.values, d.rows, (size_t)n, seed, lo, hi))) {
         cli_fail("plot", st);
         goto done;
     }
     rc = 0;
 done:
-    free(samples);
     nf_matrix_free(&d);
     nf_flow_free(f);
     return rc;

@@ -34,7 +34,7 @@ static int resume_options(const cli_command *cmd, const char *path, nf_train_opt
             return cli_error("train", "--%s cannot be used with --resume: the model comes from %s", shaping_data[i],
                              path), EXIT_USAGE;
     nf_status st = nf_recipe_resume(cmd->recipe, path, topt);
-    if (st && st == NF_ERR_INVALID && strstr(nf_last_error(), path))
+    if (st == NF_ERR_INVALID && strstr(nf_last_error(), path))
         return cli_error("train", "--%s", nf_last_error()), EXIT_USAGE;
     if (st)
         return cli_error("train", "--resume: %s", nf_last_error());
@@ -226,15 +226,10 @@ int cmd_train(int argc, char **argv)
     if (ranks > 1 && !quiet)
         fprintf(stderr, "nflow train: %d processes, each its share of every batch of %d rows, %d thread%s each\n",
                 ranks, topt.batch, nf_get_threads(), nf_get_threads() == 1 ? "" : "s");
-    int flags = cli_tty() ? NF_PROGRESS_REWRITE : 0; /* progress: stderr; --json: stdout */
-    if (quiet)
-        flags = NF_PROGRESS_QUIET;
-    else if (!json) {
-        char warning[160];
-        flags = nf_progress_flags(cli_tty(), warning, sizeof warning);
-        if (*warning)
-            fprintf(stderr, "nflow train: warning: %s\n", warning);
-    }
+    /* progress on stderr (--json's object goes to stdout) */
+    int flags = quiet ? NF_PROGRESS_QUIET : nf_progress_flags(cli_tty(), warning, sizeof warning);
+    if (!quiet && !json && *warning)
+        fprintf(stderr, "nflow train: warning: %s\n", warning);
     nf_progress *shown;
     if ((st = nf_progress_create(&shown, flags, "nflow train: ", max_time))) {
         cli_fail("train", st);
@@ -285,14 +280,9 @@ int cmd_train(int argc, char **argv)
         goto done;
     }
     warn_checkpoints(f, topt.checkpoint_path, "; the model is written all the same");
-    if (plot) {
-        enum { N_PLOT = 2000 };
-        float samples[2 * N_PLOT];
-        if ((st = nf_flow_sample(f, N_PLOT, seed + 1, samples, NULL)) ||
-            (st = nf_plot_png(f, plot, train, n_train, samples, N_PLOT, 0, 0))) {
-            cli_fail("train", st);
-            goto done;
-        }
+    if (plot && (st = nf_plot_model_png(f, plot, train, n_train, 2000, seed + 1, 0, 0))) {
+        cli_fail("train", st);
+        goto done;
     }
     char report[8192];
     nf_fit_report(f, d, &topt, &res, &scores, json ? NF_REPORT_JSON : 0, report, sizeof report);

@@ -1,5 +1,6 @@
 /* nf_plot_png: the learned density on a grid beside data and samples. */
 #include <math.h>
+#include <stdint.h>
 #include <stdlib.h>
 
 #include "extras/nflow_extras.h"
@@ -32,5 +33,22 @@ nf_status nf_plot_png(nf_flow *f, const char *path, const float *data, size_t n_
     }
     free(pts);
     free(grid);
+    return st;
+}
+
+nf_status nf_plot_model_png(nf_flow *f, const char *path, const float *data, size_t n_data, size_t n_samples,
+                            uint64_t seed, double lo, double hi)
+{
+    if (!f || nf_flow_dim(f) != 2)
+        return nf_fail(NF_ERR_DIMENSION, "%s: pictures are for 2-D models", path);
+    if (n_samples > SIZE_MAX / (2 * sizeof(float)))
+        return nf_fail(NF_ERR_INVALID, "%s: %zu samples: too many", path, n_samples);
+    float *samples = n_samples ? malloc(sizeof(float) * 2 * n_samples) : NULL;
+    nf_status st = n_samples && !samples ? nf_fail(NF_ERR_NOMEM, "out of memory for %zu samples", n_samples) : NF_OK;
+    if (!st && n_samples)
+        st = nf_flow_sample(f, n_samples, seed, samples, NULL);
+    if (!st)
+        st = nf_plot_png(f, path, data, n_data, samples, n_samples, lo, hi);
+    free(samples);
     return st;
 }

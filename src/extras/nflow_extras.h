@@ -39,6 +39,10 @@ NF_API nf_status nf_toy_log_prob(const char *name, const float *x, size_t rows, 
  * is [lo, hi]^2; lo >= hi picks it from the data. */
 NF_API nf_status nf_plot_png(nf_flow *f, const char *path, const float *data, size_t n_data,
                              const float *samples, size_t n_samples, double lo, double hi);
+/* The same with n_samples of the model's samples drawn with `seed` (0: no
+ * samples panel), as `nflow plot` and `nflow train --plot` draw them. */
+NF_API nf_status nf_plot_model_png(nf_flow *f, const char *path, const float *data, size_t n_data,
+                                   size_t n_samples, uint64_t seed, double lo, double hi);
 /* A PNG of a 2-D model fitted to a built-in target ("u1".."u4"): the
  * target's density exp(-U), the model's density and n_samples model samples
  * (drawn with `seed`) side by side, on the box [lo, hi]^2 (lo < hi). */
