@@ -10,6 +10,23 @@
 #include <stdlib.h>
 
 static int th_passed, th_failed, th_current_failed;
+
+/* A whole file, malloc'd with a '\0' after its bytes; *n gets their count.
+ * NULL when it cannot be read. */
+static inline unsigned char *th_slurp(const char *path, size_t *n)
+{
+    FILE *fp = fopen(path, "rb");
+    unsigned char *b = NULL;
+    long size = fp && fseek(fp, 0, SEEK_END) == 0 ? ftell(fp) : -1;
+    *n = 0;
+    if (size >= 0 && fseek(fp, 0, SEEK_SET) == 0 && (b = malloc((size_t)size + 1)) != NULL) {
+        *n = fread(b, 1, (size_t)size, fp);
+        b[*n] = '\0';
+    }
+    if (fp)
+        fclose(fp);
+    return b;
+}
 static const char *th_current = "";
 
 #define CHECK(cond, ...)                                                         \

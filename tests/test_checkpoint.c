@@ -83,23 +83,6 @@ static int stop_at_epoch(const nf_train_progress *p, void *user)
     return p->epoch == stop_at;
 }
 
-static unsigned char *read_file(const char *path, long *size)
-{
-    FILE *fp = fopen(path, "rb");
-    if (!fp)
-        return NULL;
-    fseek(fp, 0, SEEK_END);
-    *size = ftell(fp);
-    rewind(fp);
-    unsigned char *buf = malloc((size_t)*size + 1);
-    if (buf && fread(buf, 1, (size_t)*size, fp) != (size_t)*size) {
-        free(buf);
-        buf = NULL;
-    }
-    fclose(fp);
-    return buf;
-}
-
 static int write_file(const char *path, const unsigned char *buf, long size)
 {
     FILE *fp = fopen(path, "wb");
@@ -128,9 +111,9 @@ static void check_same(nf_flow *a, nf_flow *b, const char *what)
     path_in(pa, "same_a.nfm");
     path_in(pb, "same_b.nfm");
     CHECK(nf_flow_save(a, pa) == NF_OK && nf_flow_save(b, pb) == NF_OK);
-    long sa = 0, sb = 0;
-    unsigned char *ba = read_file(pa, &sa), *bb = read_file(pb, &sb);
-    CHECK(ba && bb && sa == sb && memcmp(ba, bb, (size_t)sa) == 0, "%s: saved models differ", what);
+    size_t sa = 0, sb = 0;
+    unsigned char *ba = th_slurp(pa, &sa), *bb = th_slurp(pb, &sb);
+    CHECK(ba && bb && sa == sb && memcmp(ba, bb, sa) == 0, "%s: saved models differ", what);
     free(ba);
     free(bb);
 }
@@ -411,8 +394,9 @@ static void test_damaged_refused(void)
     path_in(ck, "damaged.nfc");
     path_in(bad, "bad.nfc");
     nf_flow *g = crashed_checkpoint(ck);
-    long size = 0;
-    unsigned char *buf = read_file(ck, &size);
+    size_t n = 0;
+    unsigned char *buf = th_slurp(ck, &n);
+    long size = (long)n;
     CHECK(g && buf);
     if (!g || !buf) {
         nf_flow_free(g);

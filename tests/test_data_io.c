@@ -46,21 +46,6 @@ static int write_bytes(const char *path, const void *data, size_t n)
 
 static int write_text(const char *path, const char *text) { return write_bytes(path, text, strlen(text)); }
 
-/* The whole file, malloc'd; *n gets its size. NULL if it cannot be read. */
-static unsigned char *slurp(const char *path, size_t *n)
-{
-    FILE *fp = fopen(path, "rb");
-    if (!fp)
-        return NULL;
-    fseek(fp, 0, SEEK_END);
-    long sz = ftell(fp);
-    fseek(fp, 0, SEEK_SET);
-    unsigned char *b = malloc(sz > 0 ? (size_t)sz : 1);
-    *n = b ? fread(b, 1, (size_t)sz, fp) : 0;
-    fclose(fp);
-    return b;
-}
-
 /* A .npy file written by hand: any version, any header dictionary. */
 static int write_npy_raw(const char *path, int major, const char *dict, const void *data, size_t nbytes)
 {
@@ -206,7 +191,7 @@ static void test_npy_f32_roundtrip(void)
     CHECK(nf_matrix_write(path, &m) == NF_OK, "%s", nf_last_error());
 
     size_t n = 0;
-    unsigned char *b = slurp(path, &n);
+    unsigned char *b = th_slurp(path, &n);
     CHECK(b && n > 10);
     if (b && n > 10) {
         size_t hlen = (size_t)b[8] | (size_t)b[9] << 8;
@@ -269,7 +254,7 @@ static void test_npy_f64_roundtrip(void)
     const char *path = tp("f64.npy");
     CHECK(nf_matrix_write_double(path, d, rows, cols) == NF_OK, "%s", nf_last_error());
     size_t n = 0;
-    unsigned char *b = slurp(path, &n);
+    unsigned char *b = th_slurp(path, &n);
     CHECK(b && n > 10);
     if (b && n > 10) {
         size_t hlen = (size_t)b[8] | (size_t)b[9] << 8;
@@ -329,7 +314,7 @@ static void test_csv_roundtrip(void)
     CHECK(r.rows == rows);
     nf_matrix_free(&r);
     size_t n = 0;
-    char *text = (char *)slurp(path, &n);
+    char *text = (char *)th_slurp(path, &n);
     CHECK(text && n > 0 && text[n - 1] == '\n');
     if (text) {
         size_t lines = 0;
@@ -345,7 +330,7 @@ static void test_csv_roundtrip(void)
     double d[6] = {0.1, -1.0 / 3.0, 1e300, 5e-324, 123456789.125, -0.0};
     const char *dpath = tp("f64.csv");
     CHECK(nf_matrix_write_double(dpath, d, 3, 2) == NF_OK, "%s", nf_last_error());
-    text = (char *)slurp(dpath, &n);
+    text = (char *)th_slurp(dpath, &n);
     CHECK(text != NULL);
     if (text) {
         char *s = realloc(text, n + 1);
@@ -781,7 +766,7 @@ static void test_npy_truncated(void)
     const char *good = tp("good.npy");
     CHECK(nf_matrix_write(good, &m) == NF_OK);
     size_t n = 0;
-    unsigned char *b = slurp(good, &n);
+    unsigned char *b = th_slurp(good, &n);
     CHECK(b && n > 10);
     size_t start = b && n > 10 ? 10 + ((size_t)b[8] | (size_t)b[9] << 8) : 0;
     CHECK(start % 64 == 0 && n == start + sizeof f, "start %zu, size %zu", start, n);
@@ -991,7 +976,7 @@ static void test_write_errors(void)
     const char *keep = tp("keep.npy");
     CHECK(nf_matrix_write(keep, &m) == NF_OK);
     size_t n0 = 0, n1 = 0;
-    unsigned char *before = slurp(keep, &n0);
+    unsigned char *before = th_slurp(keep, &n0);
     nf_matrix empty_rows = {.rows = 0, .cols = 2, .values = f}, empty_cols = {.rows = 2, .cols = 0, .values = f},
               no_values = {.rows = 2, .cols = 2, .values = NULL};
     CHECK(nf_matrix_write(keep, &empty_rows) == NF_ERR_INVALID);
@@ -1004,7 +989,7 @@ static void test_write_errors(void)
     CHECK(nf_matrix_write_double(keep, (const double[]){1.0}, 0, 1) == NF_ERR_INVALID);
     CHECK(nf_matrix_write_double(keep, (const double[]){1.0}, 1, 0) == NF_ERR_INVALID);
     CHECK(nf_matrix_write_double(keep, (const double[]){1.0}, SIZE_MAX / 2, 3) == NF_ERR_INVALID);
-    unsigned char *after = slurp(keep, &n1);
+    unsigned char *after = th_slurp(keep, &n1);
     CHECK(before && after && n0 == n1 && memcmp(before, after, n0) == 0, "the file changed");
     free(before);
     free(after);
@@ -1049,7 +1034,7 @@ static void test_fuzz(void)
     int bad_results = 0;
     for (int k = 0; k < 2; k++) {
         size_t n = 0;
-        unsigned char *b = slurp(srcs[k], &n);
+        unsigned char *b = th_slurp(srcs[k], &n);
         if (!b)
             continue;
         unsigned char *w = malloc(n);

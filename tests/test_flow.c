@@ -464,16 +464,12 @@ static void test_corrupted_model_refused(void)
     char p[256], q[256];
     path_in(p, "a.nfm");
     path_in(q, "bad.nfm");
-    FILE *fp = fopen(p, "rb");
-    CHECK(fp != NULL);
-    if (!fp)
+    size_t n = 0;
+    unsigned char *buf = th_slurp(p, &n);
+    long size = (long)n;
+    CHECK(buf && size > 0, "%s", p);
+    if (!buf)
         return;
-    fseek(fp, 0, SEEK_END);
-    long size = ftell(fp);
-    rewind(fp);
-    unsigned char *buf = malloc((size_t)size);
-    CHECK(fread(buf, 1, (size_t)size, fp) == (size_t)size);
-    fclose(fp);
     long cuts[] = {0, 7, 20, size / 2, size - 5, size - 1};
     for (size_t c = 0; c < sizeof cuts / sizeof cuts[0]; c++) {
         FILE *out = fopen(q, "wb");
@@ -505,21 +501,16 @@ static void test_model_bytes(void)
 {
     char p[256];
     path_in(p, "a.nfm");
-    FILE *fp = fopen(p, "rb");
-    CHECK(fp != NULL);
-    if (!fp)
+    size_t size = 0;
+    unsigned char *file = th_slurp(p, &size);
+    CHECK(file && size > 0, "%s", p);
+    if (!file)
         return;
-    fseek(fp, 0, SEEK_END);
-    long size = ftell(fp);
-    rewind(fp);
-    unsigned char *file = malloc((size_t)size);
-    CHECK(fread(file, 1, (size_t)size, fp) == (size_t)size);
-    fclose(fp);
     nf_flow *f = NULL, *g = NULL;
     void *bytes = NULL;
     size_t n = 0;
     CHECK(nf_flow_load(&f, p) == NF_OK && nf_flow_save_bytes(f, &bytes, &n) == NF_OK, "%s", nf_last_error());
-    CHECK(n == (size_t)size && bytes && memcmp(bytes, file, n) == 0, "the bytes are not the file's");
+    CHECK(n == size && bytes && memcmp(bytes, file, n) == 0, "the bytes are not the file's");
     CHECK(nf_flow_load_bytes(&g, bytes, n) == NF_OK, "%s", nf_last_error());
     float x[2 * 50];
     double la[50], lb[50];

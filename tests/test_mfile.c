@@ -28,20 +28,6 @@ static const char *tpath(const char *name)
     return p;
 }
 
-static unsigned char *slurp(const char *path, size_t *n)
-{
-    FILE *fp = fopen(path, "rb");
-    if (!fp)
-        return NULL;
-    fseek(fp, 0, SEEK_END);
-    long size = ftell(fp);
-    fseek(fp, 0, SEEK_SET);
-    unsigned char *b = malloc((size_t)size + 1);
-    *n = fread(b, 1, (size_t)size, fp);
-    fclose(fp);
-    return b;
-}
-
 /* Writes a file afresh. (Removing it first matters: ext4 flushes a file
  * that is truncated to zero and rewritten when it is closed, ~10 ms.) */
 static void spit(const char *path, const unsigned char *b, size_t n)
@@ -390,7 +376,7 @@ static void test_writer_errors(void)
     CHECK(mf_writer_save(w, p) == NF_OK);
     mf_writer_free(w);
     size_t len = 0;
-    unsigned char *b = slurp(p, &len);
+    unsigned char *b = th_slurp(p, &len);
     CHECK(len == 60);
     free(b);
     CHECK(mf_read(p, &f) == NF_OK && mf_section_count(f) == 0, "%s", nf_last_error());
@@ -473,7 +459,7 @@ static void test_golden_layout(void)
     const char *p = tpath("golden.nf");
     write_golden(p);
     size_t n = 0;
-    unsigned char *b = slurp(p, &n);
+    unsigned char *b = th_slurp(p, &n);
     CHECK(b && n == gn && memcmp(b, g, gn) == 0, "the writer's bytes differ from the documented layout");
     free(b);
     CHECK((uint32_t)crc32(0L, (const unsigned char *)"123456789", 9) == 0xCBF43926u);
@@ -509,7 +495,7 @@ static void test_truncation(void)
 {
     const char *p = sample_path();
     size_t n = 0;
-    unsigned char *b = slurp(p, &n);
+    unsigned char *b = th_slurp(p, &n);
     CHECK(b && n > 300, "%zu", n);
     const char *q = tpath("trunc.nf");
     int bad = 0;
@@ -545,7 +531,7 @@ static void test_corruption(void)
 {
     const char *p = sample_path();
     size_t n = 0;
-    unsigned char *b = slurp(p, &n);
+    unsigned char *b = th_slurp(p, &n);
     const char *q = tpath("flip.nf");
     int bad = 0, checksum = 0;
     spit(q, b, n);
@@ -709,7 +695,7 @@ static void test_save(void)
 
     CHECK(mf_writer_save(w, p) == NF_OK, "%s", nf_last_error());
     size_t old_n = 0;
-    unsigned char *old = slurp(p, &old_n);
+    unsigned char *old = th_slurp(p, &old_n);
 
     /* Saving over an existing file replaces it. */
     mf_writer *w2 = mf_writer_new();
@@ -744,7 +730,7 @@ static void test_save(void)
         signal(SIGXFSZ, prev);
     }
     size_t now_n = 0;
-    unsigned char *now = slurp(p, &now_n);
+    unsigned char *now = th_slurp(p, &now_n);
     CHECK(now && now_n == old_n && memcmp(now, old, old_n) == 0, "the old file changed");
     CHECK(count_tmp_files() == 0, "temporary file left behind");
     free(now);
@@ -878,7 +864,7 @@ static void test_config_ranges(void)
     f->config.layers = 123456789; /* a marker to find in the file and replace */
     CHECK(nf_flow_save(f, p) == NF_OK, "%s", nf_last_error());
     size_t n = 0, hits = 0;
-    unsigned char *b = slurp(p, &n), marker[8];
+    unsigned char *b = th_slurp(p, &n), marker[8];
     le64(marker, 123456789);
     for (size_t i = 0; b && i + 8 <= n; i++)
         if (!memcmp(b + i, marker, 8)) {

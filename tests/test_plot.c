@@ -408,23 +408,6 @@ static void test_toy_picture(void)
     unlink(path);
 }
 
-/* The whole file's bytes (malloc'd), for comparing two pictures. */
-static unsigned char *slurp(const char *path, long *size)
-{
-    FILE *fp = fopen(path, "rb");
-    unsigned char *buf = NULL;
-    if (fp && fseek(fp, 0, SEEK_END) == 0 && (*size = ftell(fp)) > 0 && (buf = malloc((size_t)*size))) {
-        rewind(fp);
-        if (fread(buf, 1, (size_t)*size, fp) != (size_t)*size) {
-            free(buf);
-            buf = NULL;
-        }
-    }
-    if (fp)
-        fclose(fp);
-    return buf;
-}
-
 /* nf_plot_model_png draws the samples nf_flow_sample draws with its seed:
  * the same picture as nf_plot_png given them; none with n_samples 0. */
 static void test_model_picture(void)
@@ -442,9 +425,9 @@ static void test_model_picture(void)
     const char *a = in_dir("a.png"), *b = in_dir("b.png");
     CHECK(nf_plot_model_png(f, a, data, 50, 300, 9, -3, 3) == NF_OK, "%s", nf_last_error());
     CHECK(nf_plot_png(f, b, data, 50, samples, 300, -3, 3) == NF_OK, "%s", nf_last_error());
-    long na = 0, nb = 0;
-    unsigned char *pa = slurp(a, &na), *pb = slurp(b, &nb);
-    CHECK(pa && pb && na == nb && memcmp(pa, pb, (size_t)na) == 0, "the pictures differ (%ld and %ld bytes)", na, nb);
+    size_t na = 0, nb = 0;
+    unsigned char *pa = th_slurp(a, &na), *pb = th_slurp(b, &nb);
+    CHECK(pa && pb && na == nb && memcmp(pa, pb, na) == 0, "the pictures differ (%zu and %zu bytes)", na, nb);
     free(pa);
     free(pb);
     CHECK(nf_plot_model_png(f, a, NULL, 0, 0, 9, 0, 0) == NF_OK, "no data, no samples: %s", nf_last_error());

@@ -297,6 +297,31 @@ static void test_evaluate_report(void)
 /* The data options of a trained model's layout (nf_data_options_for_flow):
  * its widths and context columns filled in, so that a file reads in its
  * layout; a refusal saying what is missing for each way it cannot. */
+/* A MAF of 2 columns given one of three class labels, trained on nothing
+ * (NULL on failure, after a failed CHECK). */
+static nf_flow *labelled_model(void)
+{
+    float x[2 * 40], label[40];
+    for (int r = 0; r < 40; r++) {
+        x[2 * r] = (float)sin(r);
+        x[2 * r + 1] = (float)cos(1.3 * r);
+        label[r] = (float)(r % 3);
+    }
+    nf_data_options o;
+    nf_data_options_default(&o);
+    o.label_classes = 3;
+    nf_data *d = NULL;
+    nf_flow *f = NULL;
+    nf_config cfg;
+    CHECK(nf_data_from_arrays(&d, x, label, 40, 2, 1, NULL, NULL, 0, &o) == NF_OK, "%s", nf_last_error());
+    if (d) {
+        CHECK(nf_data_defaults(d, "maf", &cfg, NULL) == NF_OK);
+        CHECK(nf_flow_create_for_data(&f, d, &cfg) == NF_OK, "%s", nf_last_error());
+    }
+    nf_data_free(d);
+    return f;
+}
+
 static void test_options_for_a_model(void)
 {
     char path[] = "/tmp/nflow_layout_XXXXXX";
@@ -355,21 +380,7 @@ static void test_options_for_a_model(void)
     o.context_columns = "0,2";
     CHECK(nf_data_options_for_flow(unknown, &o) == NF_OK && o.context_dim == 2 && !strcmp(o.context_columns, "0,2"));
 
-    float x[2 * 40], label[40]; /* a model of three classes */
-    for (int r = 0; r < 40; r++) {
-        x[2 * r] = (float)sin(r);
-        x[2 * r + 1] = (float)cos(1.3 * r);
-        label[r] = (float)(r % 3);
-    }
-    nf_data_options_default(&o);
-    o.label_classes = 3;
-    d = NULL;
-    CHECK(nf_data_from_arrays(&d, x, label, 40, 2, 1, NULL, NULL, 0, &o) == NF_OK, "%s", nf_last_error());
-    if (d) {
-        CHECK(nf_data_defaults(d, "maf", &cfg, NULL) == NF_OK);
-        CHECK(nf_flow_create_for_data(&labelled, d, &cfg) == NF_OK, "%s", nf_last_error());
-        nf_data_free(d);
-    }
+    labelled = labelled_model(); /* a model of three classes */
     nf_data_options_default(&o);
     CHECK(nf_data_options_for_flow(labelled, &o) == NF_ERR_INVALID && said("class label (3 classes)"), "%s",
           nf_last_error());
@@ -446,19 +457,7 @@ static void test_file_rows(void)
     free(z);
     nf_data_free(d);
 
-    float lx[2 * 30], label[30]; /* a model of three classes */
-    for (int r = 0; r < 30; r++) {
-        lx[2 * r] = (float)sin(r);
-        lx[2 * r + 1] = (float)cos(1.3 * r);
-        label[r] = (float)(r % 3);
-    }
-    nf_data_options_default(&o);
-    o.label_classes = 3;
-    d = NULL;
-    CHECK(nf_data_from_arrays(&d, lx, label, 30, 2, 1, NULL, NULL, 0, &o) == NF_OK, "%s", nf_last_error());
-    if (d && !nf_data_defaults(d, "maf", &cfg, NULL))
-        CHECK(nf_flow_create_for_data(&labelled, d, &cfg) == NF_OK, "%s", nf_last_error());
-    nf_data_free(d);
+    labelled = labelled_model(); /* a model of three classes */
     nf_matrix classes = {0};
     CHECK(nf_flow_labels_of_list(labelled, "2,0", &classes) == NF_OK && classes.rows == 2 && classes.cols == 1 &&
           classes.values[0] == 2 && classes.values[1] == 0, "%s", nf_last_error());
