@@ -28,6 +28,12 @@ int cli_error(const char *cmd, const char *fmt, ...)
 
 int cli_fail(const char *cmd, nf_status st) { return cli_error(cmd, "%s", nf_last_error()[0] ? nf_last_error() : nf_status_string(st)); }
 
+int cli_load(const char *cmd, const char *path, nf_flow **f)
+{
+    nf_status st = nf_flow_load(f, path);
+    return st ? cli_fail(cmd, st) : 0;
+}
+
 void cli_print_help(const cli_command *cmd)
 {
     printf("usage: nflow %s\n\n%s\n\noptions:\n", cmd->usage, cmd->summary);

@@ -46,6 +46,8 @@ int cli_seen(const cli_command *cmd, const char *name);
 int cli_error(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* Reports a failed library call with its detailed message; returns 1. */
 int cli_fail(const char *cmd, nf_status st);
+/* Loads a model file; 1 after a message naming what is wrong. */
+int cli_load(const char *cmd, const char *path, nf_flow **f);
 /* Reads a data file and checks its width against `dim` (0: any). */
 int cli_read(const char *cmd, const char *path, int dim, nf_matrix *m);
 /* The --context FILE of a command on a model (`role`: "model", "teacher"

@@ -138,10 +138,8 @@ int cmd_distill(int argc, char **argv)
     rc = 1;
     if (!cli_seen(&cmd, "eval-seed"))
         eval_seed = seed + 1;
-    if ((st = nf_flow_load(&teacher, teacher_path))) {
-        cli_fail("distill", st);
+    if (cli_load("distill", teacher_path, &teacher))
         goto done;
-    }
     int dim = nf_flow_dim(teacher), nc = nf_flow_context_dim(teacher);
     if (plot && (dim != 2 || nc)) {
         cli_error("distill", "--plot: only for 2-D unconditional models (%s has %d dimensions%s)", teacher_path, dim,

@@ -6,12 +6,6 @@
 #include "cli.h"
 #include "extras/nflow_extras.h"
 
-static int load(const char *cmd, const char *path, nf_flow **f)
-{
-    nf_status st = nf_flow_load(f, path);
-    return st ? cli_fail(cmd, st) : 0;
-}
-
 int cmd_eval(int argc, char **argv)
 {
     const char *data = NULL, *out = NULL, *columns = NULL, *model_path = NULL, *context_columns = NULL;
@@ -50,7 +44,7 @@ int cmd_eval(int argc, char **argv)
     double *lp = NULL;
     nf_status st;
     nf_eval_report r;
-    if (load("eval", model_path, &f) ||
+    if (cli_load("eval", model_path, &f) ||
         (rc = cli_read_for_model("eval", f, model_path, data, columns, context_columns, labels, dequantize, seed,
                                  &d)))
         goto done;
@@ -126,7 +120,7 @@ int cmd_sample(int argc, char **argv)
     double *lp = NULL;
     nf_status st;
     rc = 1;
-    if (load("sample", model_path, &f))
+    if (cli_load("sample", model_path, &f))
         goto done;
     int shape[3], classes = nf_flow_label_classes(f);
     size_t len = strlen(out);
@@ -153,7 +147,8 @@ int cmd_sample(int argc, char **argv)
     /* rows i*n .. i*n+n-1 given context row i, in the training data's layout (a .png grid: a row per context row) */
     if ((st = nf_flow_sample_rows(f, given.values, given.rows, (size_t)n, seed, temperature, png ? NULL : &rows, &x,
                                   log_prob_path ? &lp : NULL)) ||
-        (st = png ? nf_plot_images_png(out, x.values, x.rows, shape, given.rows ? n : 0) : nf_matrix_write(out, &rows)) ||
+        (st = png ? nf_plot_images_png(out, x.values, x.rows, shape, given.rows ? n : 0)
+                  : nf_matrix_write(out, &rows)) ||
         (lp && (st = nf_matrix_write_double(log_prob_path, lp, x.rows, 1)))) {
         cli_fail("sample", st);
         goto done;
@@ -163,7 +158,7 @@ int cmd_sample(int argc, char **argv)
         fprintf(stderr, "nflow sample: warning: %s\n", warning);
     rc = 0;
 done:
-    free(lp);
+    nf_free(lp);
     nf_matrix_free(&rows);
     nf_matrix_free(&x);
     nf_matrix_free(&given);
@@ -209,7 +204,7 @@ static int code(const char *name, int argc, char **argv, int decode)
     nf_data *d = NULL;
     nf_matrix res = {0};
     nf_status st;
-    if (load(name, model_path, &f) || (rc = cli_read_for_model(name, f, model_path, data, columns, context_columns, labels,
+    if (cli_load(name, model_path, &f) || (rc = cli_read_for_model(name, f, model_path, data, columns, context_columns, labels,
                                                                0, 0, &d)))
         goto done;
     rc = 0;
@@ -250,7 +245,7 @@ int cmd_info(int argc, char **argv)
     if (system || json)
         return cli_error("info", "--system takes no model file and --json needs --system");
     nf_flow *f;
-    if (load("info", model_path, &f))
+    if (cli_load("info", model_path, &f))
         return 1;
     size_t need = nf_flow_describe(f, NULL, 0) + 1;
     char *buf = malloc(need);

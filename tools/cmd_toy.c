@@ -101,13 +101,12 @@ int cmd_plot(int argc, char **argv)
     nf_matrix d = {0};
     nf_status st;
     rc = 1;
-    if ((st = nf_flow_load(&f, model_path))) {
-        cli_fail("plot", st);
+    if (cli_load("plot", model_path, &f))
         goto done;
-    }
     if (nf_flow_dim(f) != 2 || nf_flow_context_dim(f)) { /* one density in the plane */
-        cli_error("plot", nf_flow_context_dim(f) ? "%s: a conditional model p(x | c) of %d columns has no single density "
-                                                   "to draw" : "%s: a model of %d columns; pictures are for 2-D models",
+        cli_error("plot", nf_flow_context_dim(f) ? "%s: a conditional model p(x | c) of %d columns has no single "
+                                                   "density to draw"
+                                                 : "%s: a model of %d columns; pictures are for 2-D models",
                   model_path, nf_flow_dim(f));
         goto done;
     }
