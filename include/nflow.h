@@ -840,8 +840,8 @@ NF_API nf_status nf_data_from_arrays(nf_data **out, const float *x, const float 
  * that does not say which columns hold its context. */
 NF_API nf_status nf_data_options_for_flow(const nf_flow *f, nf_data_options *opt);
 /* The same for training f further (`nflow train --resume`): also f's
- * bounds, if it has any (pointers into f), so that rows outside them are
- * refused as they were in its first training. */
+ * bounds as lo and hi (pointers into f; NULL when it has none), so that
+ * rows outside them are refused as they were in its first training. */
 NF_API nf_status nf_data_options_to_train_further(const nf_flow *f, nf_data_options *opt);
 NF_API void nf_data_free(nf_data *d);
 typedef enum nf_part { NF_PART_TRAIN = 0, NF_PART_VAL = 1, NF_PART_TEST = 2 } nf_part;

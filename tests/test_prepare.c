@@ -368,6 +368,7 @@ static void test_options_for_a_model(void)
     nf_data_options_default(&o);
     CHECK(nf_data_options_for_flow(plain, &o) == NF_OK && o.dim == 2 && o.context_dim == 0 && !o.context_columns);
     const double blo[2] = {0, NAN}, bhi[2] = {1, NAN}; /* training further keeps the model's bounds */
+    o.lo = blo;
     CHECK(nf_data_options_to_train_further(plain, &o) == NF_OK && !o.lo && !o.hi, "no bounds: none");
     CHECK(nf_flow_set_bounds(plain, blo, bhi) == NF_OK, "%s", nf_last_error());
     CHECK(nf_data_options_for_flow(plain, &o) == NF_OK && !o.lo, "to evaluate: no bounds");

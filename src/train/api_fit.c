@@ -47,10 +47,13 @@ nf_status nf_data_options_for_flow(const nf_flow *f, nf_data_options *caller)
 nf_status nf_data_options_to_train_further(const nf_flow *f, nf_data_options *opt)
 {
     nf_status st = nf_data_options_for_flow(f, opt);
-    const layer *b = st ? NULL : flow_bounds(f);
-    if (b) /* the rows it trains on further must lie inside, as in its first training */
+    if (st)
+        return st;
+    const layer *b = flow_bounds(f);
+    opt->lo = opt->hi = NULL; /* the model's bounds, or none: the rows it trains on further lie inside them */
+    if (b)
         bounds_get(b, &opt->lo, &opt->hi);
-    return st;
+    return NF_OK;
 }
 
 nf_status nf_data_defaults_sized(const nf_data *d, const char *model, nf_config *cfg, size_t cfg_size,
