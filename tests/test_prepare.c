@@ -444,6 +444,19 @@ static void test_file_rows(void)
     nf_matrix_free(&xs);
     free(rows_lp);
     CHECK(nf_flow_sample_rows(f, NULL, 0, 3, 7, 1.0, &rows, NULL, NULL) == NF_ERR_INVALID && said("conditional"));
+    nf_flow *plain = NULL; /* an unconditional model: its rows are x, drawn in place or copied when both are asked */
+    nf_config pcfg;
+    nf_config_default(&pcfg, NF_MODEL_MAF, 2);
+    CHECK(nf_flow_create(&plain, &pcfg) == NF_OK && nf_flow_sample(plain, 6, 5, x, lp) == NF_OK);
+    CHECK(nf_flow_sample_rows(plain, NULL, 0, 6, 5, 1.0, &rows, NULL, NULL) == NF_OK && rows.rows == 6 &&
+          rows.cols == 2 && memcmp(rows.values, x, sizeof x) == 0, "rows alone: %s", nf_last_error());
+    nf_matrix_free(&rows);
+    CHECK(nf_flow_sample_rows(plain, NULL, 0, 6, 5, 1.0, &rows, &xs, NULL) == NF_OK && xs.values != rows.values &&
+          memcmp(rows.values, x, sizeof x) == 0 && memcmp(xs.values, x, sizeof x) == 0, "rows and x");
+    nf_matrix_free(&rows);
+    nf_matrix_free(&xs);
+    CHECK(nf_flow_sample_rows(plain, given, 2, 3, 5, 1.0, &rows, NULL, NULL) == NF_ERR_INVALID && !rows.values);
+    nf_flow_free(plain);
     CHECK(nf_flow_sample_rows(f, given, 2, 0, 7, 1.0, &rows, NULL, NULL) == NF_ERR_INVALID && !rows.values);
 
     const float *dx, *dc;

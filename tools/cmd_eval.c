@@ -145,16 +145,16 @@ int cmd_sample(int argc, char **argv)
         goto done;
     rc = 1;
     /* rows i*n .. i*n+n-1 given context row i, in the training data's layout (a .png grid: a row per context row) */
-    if ((st = nf_flow_sample_rows(f, given.values, given.rows, (size_t)n, seed, temperature, png ? NULL : &rows, &x,
-                                  log_prob_path ? &lp : NULL)) ||
+    if ((st = nf_flow_sample_rows(f, given.values, given.rows, (size_t)n, seed, temperature, png ? NULL : &rows,
+                                  png || given.rows ? &x : NULL, log_prob_path ? &lp : NULL)) ||
         (st = png ? nf_plot_images_png(out, x.values, x.rows, shape, given.rows ? n : 0)
                   : nf_matrix_write(out, &rows)) ||
-        (lp && (st = nf_matrix_write_double(log_prob_path, lp, x.rows, 1)))) {
+        (lp && (st = nf_matrix_write_double(log_prob_path, lp, png ? x.rows : rows.rows, 1)))) {
         cli_fail("sample", st);
         goto done;
     }
     char warning[512];
-    if (nf_sample_warning(f, x.values, x.rows, warning, sizeof warning))
+    if (nf_sample_warning(f, x.values ? x.values : rows.values, png ? x.rows : rows.rows, warning, sizeof warning))
         fprintf(stderr, "nflow sample: warning: %s\n", warning);
     rc = 0;
 done:

@@ -105,7 +105,9 @@ nf_status nf_flow_sample_rows(nf_flow *f, const float *given, size_t given_rows,
     size_t rows = f->context_dim ? given_rows * n : n;
     if (f->context_dim && rows / n != given_rows)
         return nf_fail(NF_ERR_INVALID, "%zu context rows x %zu samples: too many", given_rows, n);
-    nf_status st = matrix_alloc(&x, rows, (size_t)f->dim);
+    /* an unconditional model's rows are its x: drawn in place, not copied */
+    nf_matrix *drawn = !f->context_dim && rows_out ? rows_out : &x;
+    nf_status st = matrix_alloc(drawn, rows, (size_t)f->dim);
     if (!st && f->context_dim && rows > SIZE_MAX / sizeof(float) / (size_t)f->context_dim)
         st = nf_fail(NF_ERR_NOMEM, "%zu rows of context: too many", rows);
     if (!st && f->context_dim && !(context = malloc(sizeof(float) * rows * (size_t)f->context_dim)))
@@ -115,9 +117,11 @@ nf_status nf_flow_sample_rows(nf_flow *f, const float *given, size_t given_rows,
     if (!st && context)
         st = repeat_context(f, given, given_rows, n, context);
     if (!st)
-        st = nf_flow_sample_tempered(f, context, rows, seed, temperature, x.values, log_prob ? *log_prob : NULL);
-    if (!st && rows_out)
+        st = nf_flow_sample_tempered(f, context, rows, seed, temperature, drawn->values, log_prob ? *log_prob : NULL);
+    if (!st && rows_out && drawn != rows_out)
         st = lay_out(f, x.values, context, given, rows, n, NULL, rows_out);
+    if (!st && x_out && drawn == rows_out) /* both asked for: x a copy of the rows */
+        st = lay_out(f, rows_out->values, NULL, NULL, rows, n, NULL, &x);
     free(context);
     if (!st && x_out)
         *x_out = x;
