@@ -480,7 +480,8 @@ static void test_file_rows(void)
           "x, then the class: %s", nf_last_error());
     nf_matrix_free(&rows);
     nf_matrix_free(&classes);
-    CHECK(nf_flow_labels_of_list(labelled, "0-3", &classes) == NF_ERR_INVALID && said("from 0 to 2") && !classes.values);
+    CHECK(nf_flow_labels_of_list(labelled, "0-3", &classes) == NF_ERR_INVALID && said("from 0 to 2") &&
+          !classes.values);
     CHECK(nf_flow_labels_of_list(labelled, "a", &classes) == NF_ERR_INVALID);
     CHECK(nf_flow_labels_of_list(f, "0", &classes) == NF_ERR_INVALID && said("not trained on class labels"));
     nf_flow_free(f);

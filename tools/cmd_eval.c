@@ -204,8 +204,8 @@ static int code(const char *name, int argc, char **argv, int decode)
     nf_data *d = NULL;
     nf_matrix res = {0};
     nf_status st;
-    if (cli_load(name, model_path, &f) || (rc = cli_read_for_model(name, f, model_path, data, columns, context_columns, labels,
-                                                               0, 0, &d)))
+    if (cli_load(name, model_path, &f) ||
+        (rc = cli_read_for_model(name, f, model_path, data, columns, context_columns, labels, 0, 0, &d)))
         goto done;
     rc = 0;
     if ((st = nf_data_code(f, d, decode, &res)) || (st = nf_matrix_write(out, &res)))
