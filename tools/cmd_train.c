@@ -226,8 +226,9 @@ int cmd_train(int argc, char **argv)
     if (ranks > 1 && !quiet)
         fprintf(stderr, "nflow train: %d processes, each its share of every batch of %d rows, %d thread%s each\n",
                 ranks, topt.batch, nf_get_threads(), nf_get_threads() == 1 ? "" : "s");
-    /* progress on stderr (--json's object goes to stdout) */
-    int flags = quiet ? NF_PROGRESS_QUIET : nf_progress_flags(cli_tty(), warning, sizeof warning);
+    /* progress on stderr (--json's object goes to stdout): lines, and the bar unless --json */
+    int flags = quiet ? NF_PROGRESS_QUIET : json ? (cli_tty() ? NF_PROGRESS_REWRITE : 0)
+                                                 : nf_progress_flags(cli_tty(), warning, sizeof warning);
     if (!quiet && !json && *warning)
         fprintf(stderr, "nflow train: warning: %s\n", warning);
     nf_progress *shown;
