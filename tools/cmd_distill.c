@@ -195,7 +195,7 @@ int cmd_distill(int argc, char **argv)
     nf_distill_report e; /* the run, the figures on fresh samples and on --data, the sampling speed of both */
     nf_distill_report_init(&e, sizeof e);
     e.train_seconds = cli_seconds() - started; /* both phases, with the teacher's sampling: what compares with
-                                                   * the teacher's training time */
+                                                * the teacher's training time */
     e.ml_epochs = ml.epochs, e.ml_best_epoch = ml.best_epoch, e.ml_val_log_likelihood = ml.val_log_likelihood;
     e.kl_steps = ps.steps, e.kl_batch = reverse ? kopt.batch : 0, e.kl_best_step = last.step;
     e.kl_seconds = last.seconds, e.kl_best = last.kl, e.kl_best_stderr = last.kl_stderr;
