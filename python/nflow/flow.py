@@ -858,16 +858,12 @@ class Flow:
     @classmethod
     def load(cls, path):
         """Reads a model file written by save or by the nflow tool."""
+        f = _lib.flow_p()
+        _check(lib.nf_flow_load(ctypes.byref(f), _path(path)))
         self = cls()
-        self._set_flow(self._load(_path(path)))
+        self._set_flow(f)
         self.model_ = self._kind()
         return self
-
-    @staticmethod
-    def _load(path):
-        f = _lib.flow_p()
-        _check(lib.nf_flow_load(ctypes.byref(f), path))
-        return f
 
     def __getstate__(self):
         state = {k: v for k, v in self.__dict__.items() if k not in ("_f", "_lock_")}

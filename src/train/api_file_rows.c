@@ -155,12 +155,13 @@ nf_status nf_data_code(nf_flow *f, const nf_data *d, int decode, nf_matrix *out)
     if (!st)
         st = decode ? nf_flow_decode_given(f, x->values, context, x->rows, coded.values)
                     : nf_flow_encode_given(f, x->values, context, x->rows, coded.values);
-    if (!st && f->context_dim && !f->record.label_classes) /* the context back in its columns */
-        st = lay_out(f, coded.values, context, NULL, x->rows, 1, d->context_columns, out);
-    if (!st && (!f->context_dim || f->record.label_classes)) { /* the codes alone */
+    int keep_context = f->context_dim && !f->record.label_classes; /* labels: the codes alone */
+    if (!st && !keep_context) {
         *out = coded;
         return NF_OK;
     }
+    if (!st) /* the context back in its columns */
+        st = lay_out(f, coded.values, context, NULL, x->rows, 1, d->context_columns, out);
     nf_matrix_free(&coded);
     return st;
 }
