@@ -41,7 +41,7 @@ EXTRAS_LIBS = $(BUILD)/libnflow_extras.a $(BUILD)/libnflow.a
 # the toys.
 LIB_DIRS = core nets layers flow models train io data
 LIB_SRC = $(foreach d,$(LIB_DIRS),$(wildcard src/$(d)/*.c))
-LIB_OBJ = $(LIB_SRC:src/%.c=$(BUILD)/obj/%.o)
+LIB_OBJ = $(LIB_SRC:src/%.c=$(BUILD)/obj/%.o) $(BUILD)/obj/gen/header_text.o
 EXTRAS_SRC = $(wildcard src/extras/*.c)
 EXTRAS_OBJ = $(EXTRAS_SRC:src/%.c=$(BUILD)/obj/%.o)
 # The double-precision build of the arithmetic, for gradient checks: every
@@ -65,6 +65,18 @@ deps:
 	@if [ "$(MPI)" = 1 ]; then sh scripts/setup.sh mpi; fi
 
 $(BUILD)/obj/%.o: src/%.c $(LIB_HEADERS)
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) -c $< -o $@
+
+# nf_header: include/nflow.h as one C string, for the bindings
+$(BUILD)/gen/header_text.c: include/nflow.h
+	@mkdir -p $(@D)
+	@{ echo '/* include/nflow.h as text (nf_header): made by the Makefile */'; echo '#include "nflow.h"'; \
+	  echo 'const char *nf_header(void) {'; echo '    return'; \
+	  sed -e 's/\\/\\\\/g' -e 's/"/\\"/g' -e 's/^/        "/' -e 's/$$/\\n"/' $<; \
+	  echo '        ;'; echo '}'; } > $@.tmp && mv $@.tmp $@
+
+$(BUILD)/obj/gen/header_text.o: $(BUILD)/gen/header_text.c include/nflow.h
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS) -c $< -o $@
 

@@ -74,6 +74,10 @@ NF_API const char *nf_status_string(nf_status status);
 NF_API const char *nf_last_error(void);
 /* The runtime version, e.g. "0.1.0". */
 NF_API const char *nf_version(void);
+/* This header's text, as the library was built with it: a binding (the
+ * Python one's ctypes, cffi's cdef) declares the types and calls of the
+ * library it loaded from it, so that the two cannot disagree. */
+NF_API const char *nf_header(void);
 /* Threads for the arithmetic: nflow's one OpenMP team. Work is cut into
  * pieces whose shapes do not depend on the thread count (tiles of rows,
  * fixed panels of units), each thread takes whole pieces and calls the

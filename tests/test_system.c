@@ -183,6 +183,19 @@ static void test_team_adapts(void)
     nf_set_threads(1);
 }
 
+/* nf_header: the text of include/nflow.h byte for byte, as the bindings
+ * read it (tests run from the source tree's root). */
+static void test_header_text(void)
+{
+    size_t n = 0;
+    unsigned char *file = th_slurp("include/nflow.h", &n);
+    CHECK(file != NULL);
+    CHECK(strlen(nf_header()) == n);
+    CHECK(file && memcmp(nf_header(), file, n) == 0);
+    CHECK(strstr(nf_header(), "NF_API const char *nf_header(void);") != NULL);
+    free(file);
+}
+
 /* The limits the library reports are the header's, one per kind. */
 static void test_limits_reported(void)
 {
@@ -208,6 +221,7 @@ static void test_limits_reported(void)
 
 int main(void)
 {
+    RUN(test_header_text);
     RUN(test_limits_reported);
     RUN(test_set_threads_usable);
     RUN(test_report_is_consistent);

@@ -1056,11 +1056,11 @@ class Flow:
             return False
 
         if c is None:
-            c_energy = _lib.log_density_fn(lambda x_p, rows, d, lp_p, g_p, user:
+            c_energy = _lib.nf_log_density_fn(lambda x_p, rows, d, lp_p, g_p, user:
                                            guard.run(energy, x_p, rows, d, lp_p, g_p))
             run = lambda o, last: lib.nf_flow_fit_target(self._f, c_energy, None, o, last)  # noqa: E731
         else:
-            c_energy = _lib.log_density_given_fn(lambda x_p, c_p, rows, d, k, lp_p, g_p, user:
+            c_energy = _lib.nf_log_density_given_fn(lambda x_p, c_p, rows, d, k, lp_p, g_p, user:
                                                  guard.run(energy, x_p, rows, d, lp_p, g_p, c_p, k))
             run = lambda o, last: lib.nf_flow_fit_target_given(self._f, c_energy, None, o, last)  # noqa: E731
         with self._lock:

@@ -110,6 +110,17 @@ class Layouts(unittest.TestCase):
     """The ctypes mirrors of nflow.h's structures: the documented defaults
     read back field by field, and nothing written past their end."""
 
+    def test_every_call_declared(self):
+        # _lib reads the library's own header (nf_header): every NF_API call gets its prototype
+        names = re.findall(r"^ *NF_API [^;(]*?(\w+) ?\(", _lib.lib.nf_header().decode(), re.M)
+        self.assertGreater(len(names), 150)
+        with open(os.path.join(ROOT, "include", "nflow.h")) as f:
+            self.assertEqual(_lib.lib.nf_header().decode(), f.read())
+        self.assertEqual([n for n in names if getattr(_lib.lib, n).argtypes is None], [])
+        self.assertEqual(_lib.lib.nf_flow_load_bytes.argtypes[1], ctypes.c_void_p)
+        self.assertEqual(_lib.STATUS_NAMES[4], "NF_ERR_FORMAT")
+        self.assertEqual(_lib.NF_PROGRESS_MARK_BEST, 32)
+
     def test_config(self):
         size = ctypes.sizeof(_lib.nf_config)
         cfg, guard = guarded(_lib.nf_config, lambda p: _lib.lib.nf_config_init(p, size, _lib.MODELS["maf"], 3))
