@@ -808,7 +808,8 @@ typedef struct nf_data_options {
      * the rows of path, val_path and test_path (one value per row: an IDX
      * labels file, a .npy or a one-column .csv); label_classes 0: the
      * largest training label + 1. Arrays: label_classes > 0 says the one
-     * context column given holds labels. Not with context_columns. */
+     * context column given holds labels; < 0 too, their count then the
+     * largest training label + 1. Not with context_columns. */
     const char *label_files[3];
     int label_classes;
 } nf_data_options;

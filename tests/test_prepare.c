@@ -309,11 +309,16 @@ static nf_flow *labelled_model(void)
     }
     nf_data_options o;
     nf_data_options_default(&o);
-    o.label_classes = 3;
+    o.label_classes = -1; /* counted: the largest label + 1 */
     nf_data *d = NULL;
     nf_flow *f = NULL;
     nf_config cfg;
+    label[7] = 0.5f;
+    CHECK(nf_data_from_arrays(&d, x, label, 40, 2, 1, NULL, NULL, 0, &o) != NF_OK && !d &&
+          strstr(nf_last_error(), "labels"), "a label that is not a whole number: %s", nf_last_error());
+    label[7] = (float)(7 % 3);
     CHECK(nf_data_from_arrays(&d, x, label, 40, 2, 1, NULL, NULL, 0, &o) == NF_OK, "%s", nf_last_error());
+    CHECK(nf_data_label_classes(d) == 3, "classes counted: %d", nf_data_label_classes(d));
     if (d) {
         CHECK(nf_data_defaults(d, "maf", &cfg, NULL) == NF_OK);
         CHECK(nf_flow_create_for_data(&f, d, &cfg) == NF_OK, "%s", nf_last_error());

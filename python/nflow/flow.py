@@ -3,14 +3,12 @@ import contextlib
 import ctypes
 import inspect
 import json
-import math
 import operator
 import os
 import shutil
 import signal
 import sys
 import threading
-import time
 import warnings
 
 import numpy as np
@@ -26,8 +24,7 @@ class PerformanceWarning(UserWarning):
 
 
 class NotFittedError(ValueError, AttributeError):
-    """A Flow used before it has a model (fit it, or Flow.load one); as scikit-learn's, a ValueError and an
-    AttributeError."""
+    """A Flow used before it has a model (fit it, or Flow.load one); a ValueError and an AttributeError."""
 
 
 class Error(RuntimeError):
@@ -36,14 +33,13 @@ class Error(RuntimeError):
 
     def __init__(self, message, status):
         super().__init__(message)
-        self.status = status
-        self.status_name = _lib.STATUS_NAMES.get(status, "status %d" % status)
+        self.status, self.status_name = status, _lib.STATUS_NAMES.get(status, "status %d" % status)
         self.reason = lib.nf_status_string(status).decode()
 
 
 def _check(status, value_error=()):
-    """Raises Error with the library's message for a failed status; ValueError for a status in value_error
-    (input the library refused: scikit-learn wants ValueError), or for any with value_error=True."""
+    """Raises Error with the library's message for a failed status; ValueError (input the library refused, as
+    scikit-learn wants) for a status in value_error, or for any with value_error=True."""
     if status != _lib.NF_OK:
         msg = lib.nf_last_error().decode(errors="replace") or lib.nf_status_string(status).decode()
         raise ValueError(msg) if value_error is True or status in value_error else Error(msg, status)
@@ -56,15 +52,17 @@ def _text(fn, *args, size=4096):
     return buf.value.decode(errors="replace")
 
 
-def _ref(s):
-    """A structure as the library's sized calls take it: its address and its size."""
-    return ctypes.byref(s), ctypes.sizeof(s)
-
-
 def _new(struct, *args, init="_init"):
     """A library structure set to its defaults by its nf_..._init call (nf_config's: args model, dim)."""
     s = struct()
-    getattr(lib, struct.__name__ + init)(*_ref(s), *args)
+    getattr(lib, struct.__name__ + init)(ctypes.byref(s), ctypes.sizeof(s), *args)
+    return s
+
+
+def _sized(fn, *args, struct):
+    """A structure filled by a sized library call fn(*args, &s, sizeof s), checked."""
+    s = _new(struct) if hasattr(lib, struct.__name__ + "_init") else struct()
+    _check(fn(*args, ctypes.byref(s), ctypes.sizeof(s)))
     return s
 
 
@@ -110,8 +108,7 @@ def library_version():
 
 def limits():
     """The library's limits on a model's sizes: {name: (smallest, largest)}, e.g. limits()["hidden"]."""
-    out = {}
-    name, lo, hi = ctypes.c_char_p(), ctypes.c_double(), ctypes.c_double()
+    out, name, lo, hi = {}, ctypes.c_char_p(), ctypes.c_double(), ctypes.c_double()
     while lib.nf_limit_get(len(out), ctypes.byref(name), ctypes.byref(lo), ctypes.byref(hi)) == _lib.NF_OK:
         out[name.value.decode()] = (lo.value, hi.value)
     return out
@@ -125,12 +122,9 @@ def system_info():
 
 
 def _check_kernels():
-    """Warns (PerformanceWarning) where OpenBLAS runs generic kernels: the nflow tool restarts itself with
-    OPENBLAS_CORETYPE set, a Python process cannot."""
-    if os.environ.get("OPENBLAS_CORETYPE"):
-        return
+    """Warns where OpenBLAS runs generic kernels: the tool restarts itself with OPENBLAS_CORETYPE, Python cannot."""
     info = system_info()
-    if info["blas_kernel_generic"] and info["suggested_coretype"]:
+    if not os.environ.get("OPENBLAS_CORETYPE") and info["blas_kernel_generic"] and info["suggested_coretype"]:
         warnings.warn("OpenBLAS runs its generic %s kernels on this CPU (%s), several times slower than it allows: "
                       "set OPENBLAS_CORETYPE=%s in the environment before Python starts (it cannot change once "
                       "OpenBLAS is loaded; the nflow tool does this itself)" %
@@ -155,9 +149,8 @@ def _rows(X, name, dim=None, images=False):
     if images and a.ndim in (3, 4):
         a = a.reshape(a.shape[0], -1)
     if a.ndim != 2:
-        raise ValueError("%s must be 2-D (rows, columns), not %d-D of shape %s%s" %
-                         (name, a.ndim, a.shape, ". Reshape your data: %s.reshape(-1, 1) for one column" % name
-                          if a.ndim == 1 else ""))
+        raise ValueError("%s must be 2-D (rows, columns), not %d-D of shape %s%s" % (name, a.ndim, a.shape, (
+            ". Reshape your data: %s.reshape(-1, 1) for one column" % name) if a.ndim == 1 else ""))
     if a.shape[1] == 0:
         raise ValueError("%s has 0 feature(s) (shape=%s) while a minimum of 1 is required." % (name, a.shape))
     with np.errstate(over="ignore"):  # beyond float32: inf, refused below
@@ -171,70 +164,59 @@ def _rows(X, name, dim=None, images=False):
     return a
 
 
-def _context_rows(C, name, width=None, rows=None, of="X"):
-    """A context array checked as _rows checks data (a 1-D one is a column, a number one row of one column),
-    of `width` columns and, given rows, as many rows as `of` has."""
+def _plural(n, word):
+    return "%d %s%s" % (n, word, "" if n == 1 else "s")
+
+
+def _context(C, nc, who, rows=None, of="X", name="context", more=""):
+    """A context checked as _rows checks data (1-D: a column; a number: one row) against `who`, which takes nc
+    values per row (None: any; 0: none, so C must be None), of `rows` rows (None: any), as float32."""
+    if C is None or nc == 0:
+        if C is None and nc:
+            raise ValueError("%s is conditional, p(x | c) with %s per row: pass context=%s" %
+                             (who, _plural(nc, "context value"), more))
+        if C is not None:
+            raise ValueError("context: %s is not conditional (it takes no context): leave context out" % who)
+        return None
     a = np.asarray(C)
     c = _rows(a.reshape(-1, 1) if a.ndim < 2 else a, name)
-    if width is not None and c.shape[1] != width:
-        raise ValueError("%s has %d column%s, the model takes %d context value%s per row" %
-                         (name, c.shape[1], "" if c.shape[1] == 1 else "s", width, "" if width == 1 else "s"))
+    if nc is not None and c.shape[1] != nc:
+        raise ValueError("%s has %s, the model takes %s per row" %
+                         (name, _plural(c.shape[1], "column"), _plural(nc, "context value")))
     if rows is not None and c.shape[0] != rows:
         raise ValueError("%s has %d rows, %s has %d: one context row per row of %s" % (name, c.shape[0], of, rows, of))
     return c
 
 
-def _check_context(context, nc, who, more=""):
-    """ValueError unless context is given exactly when `who` takes one: nc context values per row (None: any)."""
-    if context is None and nc:
-        raise ValueError("%s is conditional on %d context value%s per row: pass context=%s" %
-                         (who, nc, "" if nc == 1 else "s", more))
-    if context is not None and nc == 0:
-        raise ValueError("context: %s is not conditional" % who)
-
-
 def _bounds_arrays(bounds, dim):
-    """Flow(bounds=...) as (lo, hi) float64 arrays of dim values, NaN on open sides; None: no bounds."""
+    """Flow(bounds=...) ({column: (lo, hi)} or a (lo, hi) per column) as (lo, hi) float64 arrays of dim values,
+    NaN on open sides; None: no bounds."""
     if bounds is None:
         return None
-    lo, hi = np.full(dim, np.nan), np.full(dim, np.nan)
-    if isinstance(bounds, dict):
-        items = list(bounds.items())
-    else:
-        try:
-            items = list(enumerate(bounds))
-        except TypeError:
-            raise ValueError("bounds: a dict {column: (lo, hi)} or a list of (lo, hi) per column, not %r" %
-                             (bounds,)) from None
-        if len(items) != dim:
-            raise ValueError("bounds: %d pairs for %d columns (a dict {column: (lo, hi)} names only the bounded "
-                             "ones)" % (len(items), dim))
+    lohi = np.full((2, dim), np.nan)
+    items = list(bounds.items() if isinstance(bounds, dict) else enumerate(bounds)) if hasattr(
+        bounds, "__iter__") else None
+    if items is None or (not isinstance(bounds, dict) and len(items) != dim):
+        raise ValueError("bounds: a dict {column: (lo, hi)} (the bounded columns) or a list of one (lo, hi) per "
+                         "column (%d), not %r" % (dim, bounds))
     for col, pair in items:
         if isinstance(col, bool) or not isinstance(col, (int, np.integer)) or not 0 <= col < dim:
             raise ValueError("bounds: column %r is not one of X's columns 0..%d" % (col, dim - 1))
-        if pair is None:
-            continue
-        try:
-            a, b = pair
-        except (TypeError, ValueError):
-            raise ValueError("bounds: column %d: %r is not a pair (lo, hi)" % (col, pair)) from None
-        for side, v, arr in (("lo", a, lo), ("hi", b, hi)):
-            if v is None:
-                continue
+        if pair is not None and (not hasattr(pair, "__len__") or len(pair) != 2):
+            raise ValueError("bounds: column %d: %r is not a pair (lo, hi)" % (col, pair))
+        for side, v in enumerate(pair or ()):
             try:
                 if isinstance(v, (bool, str, bytes)):
                     raise TypeError
-                arr[col] = float(v)
+                lohi[side, col] = np.nan if v is None else float(v)
             except (TypeError, ValueError):
-                raise ValueError("bounds: column %d: %s %r is not a number" % (col, side, v)) from None
-    return lo, hi
+                raise ValueError("bounds: column %d: %s %r is not a number" % (col, ("lo", "hi")[side], v)) from None
+    return lohi
 
 
 def _ptr(a):
     """An array's data as the library takes it (float * or double *); None (NULL) for None."""
-    if a is None:
-        return None
-    return a.ctypes.data_as(_lib.c_float_p if a.dtype == np.float32 else _lib.c_double_p)
+    return None if a is None else a.ctypes.data_as(_lib.c_float_p if a.dtype == np.float32 else _lib.c_double_p)
 
 
 def _int(value, name, lo=-2 ** 31, hi=2 ** 31 - 1):
@@ -270,18 +252,18 @@ def _say(text):
 
 
 class _Shown:
-    """nflow train's progress display (nf_progress) on sys.stderr; verbose 2: a line after every epoch."""
+    """nflow train's progress display (nf_progress) on sys.stderr, its clock and max_time attached to topt (when
+    given); verbose 0: quiet (max_time alone), 2: a line after every epoch."""
 
-    def __init__(self, verbose, max_time, topt, more_flags=0):
+    def __init__(self, verbose, max_time=0, topt=None, more_flags=0):
         tty = hasattr(sys.stderr, "isatty") and sys.stderr.isatty()
-        flags = more_flags | (_lib.NF_PROGRESS_EVERY_EPOCH if verbose >= 2 else
-                              lib.nf_progress_flags(int(tty), None, 0))
+        flags = more_flags | (_lib.NF_PROGRESS_QUIET if not verbose else _lib.NF_PROGRESS_EVERY_EPOCH
+                              if verbose >= 2 else lib.nf_progress_flags(int(tty), None, 0))
         self.p = _lib.progress_p()
         _check(lib.nf_progress_create(ctypes.byref(self.p), flags, b"nflow: ", float(max_time or 0)))
-        self._write = _lib.text_fn(lambda text, user: (sys.stderr.write(text.decode(errors="replace")),
-                                                       sys.stderr.flush()))
+        self._write = _lib.text_fn(lambda text, user: _say(text.decode(errors="replace")))
         lib.nf_progress_set_output(self.p, self._write, None, shutil.get_terminal_size().columns)
-        if topt is not None:  # its clock and epochs; fit's own callback calls nf_progress_show
+        if topt is not None:
             lib.nf_progress_attach(self.p, ctypes.byref(topt))
 
     def finish(self):
@@ -297,65 +279,46 @@ class _Shown:
 
 class _Callback:
     """Runs Python code inside a C callback: an exception is kept, the callback returns 1 (the C loop stops) and
-    reraise() raises it once the C call has returned. As a context manager around the C call (in the main
-    thread, under Python's own SIGINT handler), Ctrl-C only sets a flag and `stop` (nf_train_options' stop), the
-    next callback returns 1, and reraise() raises KeyboardInterrupt, the best parameters in place."""
+    reraise() raises it once the C call has returned. Around the C call (with; in the main thread, under Python's
+    own SIGINT handler), Ctrl-C only sets `stop` (nf_train_options' stop), the next callback returns 1, and
+    reraise() raises KeyboardInterrupt, the best parameters in place."""
 
     def __init__(self):
-        self.error = None
-        self.interrupted = False
-        self.stop = ctypes.c_int(0)
-        self._old = None
+        self.error, self.stop, self._old = None, ctypes.c_int(0), None
 
     def __enter__(self):
         if (threading.current_thread() is threading.main_thread()
                 and signal.getsignal(signal.SIGINT) is signal.default_int_handler):
-            self._old = signal.signal(signal.SIGINT, self._on_sigint)
+            self._old = signal.signal(signal.SIGINT, lambda signum, frame: setattr(self.stop, "value", 1))
         return self
 
     def __exit__(self, *exc):
         if self._old is not None:
             signal.signal(signal.SIGINT, self._old)
             self._old = None
-        return False
-
-    def _on_sigint(self, signum, frame):
-        self.interrupted = True
-        self.stop.value = 1
 
     def run(self, fn, *args):
-        if self.error is not None or self.interrupted:
+        if self.failed:
             return 1
         try:
-            stop = 1 if fn(*args) else 0
+            return 1 if fn(*args) or self.stop.value else 0
         except BaseException as e:  # noqa: B902 - raised again after the C call
             self.error = e
             return 1
-        return 1 if self.interrupted else stop
 
     @property
     def failed(self):
-        return self.error is not None or self.interrupted
+        return self.error is not None or self.stop.value != 0
 
     def reraise(self):
-        if self.error is not None:
-            e, self.error = self.error, None
+        e, self.error = self.error, None
+        if e is None and self.stop.value:
+            e, self.stop.value = KeyboardInterrupt(), 0
+        if e is not None:
             raise e
-        if self.interrupted:
-            self.interrupted = False
-            raise KeyboardInterrupt
 
 
 _MODEL_NAMES = {v: k for k, v in _lib.MODELS.items()}
-
-
-def _option_kind(key):
-    """The kind (NF_OPTION_INT, ...) of the library's recipe option named key."""
-    o = _lib.nf_recipe_option()  # the library writes every field, struct_size too
-    i = lib.nf_recipe_option_index(key.encode())
-    if i < 0 or lib.nf_recipe_option_sized(i, *_ref(o)) != _lib.NF_OK:
-        raise ValueError("unknown option '%s'" % key)
-    return o.kind
 
 
 class Flow:
@@ -387,13 +350,13 @@ class Flow:
         return self.__dict__.get("_lock_") or self.__dict__.setdefault("_lock_", threading.RLock())
 
     # ---- scikit-learn's estimator protocol --------------------------------
-    @classmethod
-    def _param_names(cls):
-        return [p for p in inspect.signature(cls.__init__).parameters if p != "self"]
-
     @staticmethod
     def _defaults():
         return {k: p.default for k, p in inspect.signature(Flow.__init__).parameters.items() if k != "self"}
+
+    @classmethod
+    def _param_names(cls):
+        return list(cls._defaults())
 
     def get_params(self, deep=True):
         return {k: getattr(self, k) for k in self._param_names()}
@@ -406,10 +369,13 @@ class Flow:
         return self
 
     # ---- the C object ------------------------------------------------------
-    def _set_flow(self, ptr):
+    def _set_flow(self, ptr, model=None, history=None):
         old, self._f = self._f, ptr
         if old:
             lib.nf_flow_free(old)
+        self.model_ = model or self._kind()
+        if history is not None:
+            self.history_ = history
 
     def __del__(self):
         f = getattr(self, "_f", None)
@@ -434,42 +400,30 @@ class Flow:
 
     @property
     def context_columns(self):
-        """A conditional model's context columns in its data files' rows, as the tool's list ("2-3"); None when
-        not known or unconditional."""
+        """A conditional model's context columns in its data files' rows ("2-3"); None when not known or none."""
         v = lib.nf_flow_context_columns(self._need())
         return None if v is None else v.decode(errors="replace")
 
     @property
     def bounds_(self):
         """The model's bounds as {column: (lo, hi)}, None on an open side; {} without."""
-        f = self._need()
-        d = self.dim
-        lo, hi = np.empty(d), np.empty(d)
-        if not lib.nf_flow_get_bounds(f, _ptr(lo), _ptr(hi)):
+        lo, hi = np.empty(self.dim), np.empty(self.dim)
+        if not lib.nf_flow_get_bounds(self._f, _ptr(lo), _ptr(hi)):
             return {}
-        return {j: (None if np.isinf(lo[j]) else float(lo[j]), None if np.isinf(hi[j]) else float(hi[j]))
-                for j in range(d) if np.isfinite(lo[j]) or np.isfinite(hi[j])}
+        side = lambda v: None if np.isinf(v) else float(v)  # noqa: E731
+        return {j: (side(lo[j]), side(hi[j])) for j in range(len(lo)) if np.isfinite(lo[j]) or np.isfinite(hi[j])}
 
     def _given(self, context, rows, of="X"):
         """The context for `rows` rows of `of` (None: any number), checked against the model: required by a
         conditional model, refused by another; a model fit with labels= takes labels (their one-hot code)."""
-        nc = self.context_dim
-        if context is None:
-            if nc:
-                raise ValueError("this model is conditional, p(x | c) with %d context value%s per row: pass "
-                                 "context=, an array (rows, %d)%s" %
-                                 (nc, "" if nc == 1 else "s", nc, "" if rows is None else
-                                  " with one row per row of %s" % of))
-            return None
-        if not nc:
-            raise ValueError("this model is not conditional (it takes no context): leave context out")
-        if self.label_classes_:  # fit with labels=: the context is their one-hot code
-            y = _context_rows(context, "context", 1, rows, of)  # class labels
-            c = np.empty((y.shape[0], nc), np.float32)
+        nc, classes = self.context_dim, self.label_classes_
+        c = _context(context, 1 if classes else nc, "this model", rows, of, more=", an array (rows, %d)%s" % (
+            nc, "" if rows is None else " with one row per row of %s" % of))
+        if classes:
+            y, c = c, np.empty((c.shape[0], nc), np.float32)
             if y.shape[0]:
                 _check(lib.nf_flow_context_of_labels(self._f, _ptr(y), y.shape[0], _ptr(c)), True)
-            return c
-        return _context_rows(context, "context", nc, rows, of)
+        return c
 
     @property
     def label_classes_(self):
@@ -492,21 +446,16 @@ class Flow:
 
     def describe(self):
         """The architecture, parameter counts, data statistics and training summary (nflow info)."""
-        f = self._need()
         with self._lock:
-            return _text(lib.nf_flow_describe, f, size=lib.nf_flow_describe(f, None, 0) + 1)
+            return _text(lib.nf_flow_describe, self._need(), size=lib.nf_flow_describe(self._f, None, 0) + 1)
 
     @property
     def race_(self):
         """The race that chose this model (model='auto'; saved with it): a dict per candidate (model, dropout,
         layers, hidden, epochs, best_epoch, val_log_likelihood, round, seconds); [] for a model that was named."""
-        out = []
         with self._lock:
-            for i in range(lib.nf_flow_race_count(self._need())):
-                e = _new(_lib.nf_race_entry)
-                _check(lib.nf_flow_race_entry_sized(self._f, i, *_ref(e)))
-                out.append(_fields(e))
-        return out
+            return [_fields(_sized(lib.nf_flow_race_entry_sized, self._f, i, struct=_lib.nf_race_entry))
+                    for i in range(lib.nf_flow_race_count(self._need()))]
 
     def _kind(self):
         """The model kind of the flow's config (nf_flow_get_config), or "custom" (built layer by layer)."""
@@ -514,7 +463,7 @@ class Flow:
         with self._lock:
             if lib.nf_flow_get_config(self._need(), ctypes.byref(cfg)) != 0:
                 return "custom"
-        return lib.nf_model_name(cfg.model).decode()
+        return _MODEL_NAMES[cfg.model]
 
     def __repr__(self):
         if self._f:
@@ -523,9 +472,6 @@ class Flow:
                                                              else "", self.n_params)
         defaults = self._defaults()
         return "Flow(%s)" % ", ".join("%s=%r" % (k, v) for k, v in self.get_params().items() if v != defaults[k])
-
-    # the keywords whose library option has another name (whiten: the flag's opposite)
-    _OPTION_NAMES = {"whiten": "no-whiten", "clip_norm": "clip"}
 
     @contextlib.contextmanager
     def _recipe(self, shape=True, **training):
@@ -536,18 +482,20 @@ class Flow:
         given = [(k, getattr(self, k)) for k in defaults if shape and k not in ("bounds", "seed")]
         given = [(k, v) for k, v in given if type(v) is not type(defaults[k]) or v != defaults[k]]
         given += [(k, v) for k, v in training.items() if v is not None]
-        r = _lib.recipe_p()
+        r, o = _lib.recipe_p(), _lib.nf_recipe_option()
         _check(lib.nf_recipe_create(ctypes.byref(r)))
         try:
             for name, value in given:
-                key = self._OPTION_NAMES.get(name, name.replace("_", "-"))
-                kind = _option_kind(key)  # the library's table says how to write the value
-                if kind == _lib.NF_OPTION_FLAG:  # whiten=False is the flag --no-whiten
+                key = {"whiten": "no-whiten", "clip_norm": "clip"}.get(name, name.replace("_", "-"))
+                i = lib.nf_recipe_option_index(key.encode())  # the library's table says how to write the value
+                if i < 0 or lib.nf_recipe_option_sized(i, ctypes.byref(o), ctypes.sizeof(o)) != _lib.NF_OK:
+                    raise ValueError("unknown option '%s'" % key)
+                if o.kind == _lib.NF_OPTION_FLAG:  # whiten=False is the flag --no-whiten
                     text = "1" if bool(value) != (name == "whiten") else "0"
-                elif kind == _lib.NF_OPTION_INT:
+                elif o.kind == _lib.NF_OPTION_INT:
                     text = str(_int(value, name))  # a float or a bool is refused, never truncated
                 else:
-                    text = str(value) if kind == _lib.NF_OPTION_CHOICE else repr(float(value))
+                    text = str(value) if o.kind == _lib.NF_OPTION_CHOICE else repr(float(value))
                 _check(lib.nf_recipe_set(r, key.encode(), text.encode()), True)
             yield r
         finally:
@@ -565,61 +513,46 @@ class Flow:
         seed = _seed(self.seed if seed is None else seed)
         if warm_start and not self._f:
             raise ValueError("warm_start=True: this Flow has no model to train further")
-        dim = self.dim if warm_start else None
-        if not hasattr(X, "nnz"):  # (scipy.sparse: refused by _rows)
-            X = np.asarray(X)
-        shape = X.shape[1:] if X.ndim in (3, 4) else None  # images: (N, H, W) or (N, H, W, C)
-        if shape is not None and len(shape) == 2:
-            shape = shape + (1,)
-        x = _rows(X, "X", dim, images=True)
-        dim = x.shape[1]
-        val_given = X_val is not None
-        xv = _rows(X_val, "X_val", dim, images=shape is not None) if val_given else None
-        # the contexts of a conditional model (warm_start: the model's width)
-        c = cv = None
-        nc_model = self.context_dim if warm_start else None
-        classes = 0
-        if warm_start and labels is None and self.label_classes_:
-            raise ValueError("the model trained further (warm_start) was fit with labels: pass labels=")
+        X = X if hasattr(X, "nnz") else np.asarray(X)  # (scipy.sparse: refused by _rows)
+        shape = (X.shape[1:] + (1,))[:3] if X.ndim in (3, 4) else None  # images: (N, H, W) or (N, H, W, C)
+        x = _rows(X, "X", self.dim if warm_start else None, images=True)
+        n, dim = x.shape
+        xv = None if X_val is None else _rows(X_val, "X_val", dim, images=shape is not None)
+        # the contexts of a conditional model (warm_start: of the model's width); labels are one column
+        who, classes = "the model trained further (warm_start)", self.label_classes_ if warm_start else 0
         if labels is not None or labels_val is not None:
             if context is not None or context_val is not None:
                 raise ValueError("labels and context: the context is one or the other")
             if labels is None:
                 raise ValueError("labels_val without labels: the model takes labels only when fit gets labels=")
-            y = _context_rows(labels, "labels", 1)
-            if y.size and y.min() < 0:
-                raise ValueError("labels must be whole numbers from 0")
-            classes = self.label_classes_ if warm_start else int(y.max()) + 1 if y.size else 1
             if warm_start and not classes:
                 raise ValueError("labels: the model trained further (warm_start) was not fit with labels")
-            context, context_val, nc_model = y, labels_val, 1 if warm_start else None
-        _check_context(context, nc_model, "the model trained further (warm_start)")
-        if context is not None:
-            c = _context_rows(context, "context", nc_model, x.shape[0])
+            context, context_val, classes = labels, labels_val, classes or -1  # -1: the library counts them
+        elif classes:
+            raise ValueError("the model trained further (warm_start) was fit with labels: pass labels=")
+        c = _context(context, 1 if classes else self.context_dim if warm_start else None, who, n)
+        cv = None
         if context_val is not None:
             if c is None:
                 raise ValueError("context_val without context: the model is conditional only when fit gets context=")
-            if not val_given:
+            if xv is None:
                 raise ValueError("context_val without X_val: give X_val, the rows it is the context of")
-            cv = _context_rows(context_val, "context_val", c.shape[1], xv.shape[0], "X_val")
-        elif val_given and c is not None:
+            cv = _context(context_val, c.shape[1], who, xv.shape[0], "X_val", "context_val")
+        elif xv is not None and c is not None:
             raise ValueError("X_val needs context_val, the context of its rows, for a conditional model")
         # the bounds' check names X's rows (warm_start: the model's, as nflow train --resume checks)
         lohi = _bounds_arrays((self.bounds_ or None) if warm_start else self.bounds, dim)
-        for name, v in (("validation_fraction", validation_fraction), ("test_fraction", test_fraction)):
-            if not 0 <= v < 1:
-                raise ValueError("%s %r out of range [0, 1)" % (name, v))
-        if validation_fraction + test_fraction >= 1:
-            raise ValueError("validation_fraction + test_fraction must be below 1")
-        if val_given:
-            validation_fraction = 0.0
-        if x.shape[0] < 2 and not warm_start:
+        if not (0 <= validation_fraction < 1 and 0 <= test_fraction < 1 and validation_fraction + test_fraction < 1):
+            raise ValueError("validation_fraction %r and test_fraction %r: each in [0, 1), their sum below 1" %
+                             (validation_fraction, test_fraction))
+        validation_fraction = 0.0 if xv is not None else validation_fraction
+        if n < 2 and not warm_start:
             raise ValueError("X has %d sample%s (n_samples = %d): a density needs at least 2 rows" %
-                             (x.shape[0], "" if x.shape[0] == 1 else "s", x.shape[0]))
-        if validation_fraction > 0 and not val_given and round(validation_fraction * x.shape[0]) < 2:
+                             (n, "" if n == 1 else "s", n))
+        if validation_fraction > 0 and round(validation_fraction * n) < 2:
             # too few rows to validate on (as scikit-learn's checks fit 10): all of them train, no early stopping
             warnings.warn("X has %d rows: too few to split off %g%% validation rows (at least 2); training on all "
-                          "of them without early stopping" % (x.shape[0], 100 * validation_fraction), stacklevel=2)
+                          "of them without early stopping" % (n, 100 * validation_fraction), stacklevel=2)
             validation_fraction = 0.0
         # the recipe is the library's (nf_data_*): the split, dequantisation, bounds, defaults, as nflow train
         dopt = _new(_lib.nf_data_options)
@@ -630,131 +563,117 @@ class Flow:
         if shape is not None:
             dopt.image_shape[:] = [int(v) for v in shape]
         data = _lib.data_p()
-        n_v = 0 if xv is None else xv.shape[0]
-        _check(lib.nf_data_from_arrays(ctypes.byref(data), _ptr(x), _ptr(c), x.shape[0], dim, 0 if c is None else
-                                       c.shape[1], _ptr(xv) if n_v else None, _ptr(cv) if n_v else None, n_v,
-                                       ctypes.byref(dopt)), (_lib.NF_ERR_INVALID, _lib.NF_ERR_FORMAT))
+        _check(lib.nf_data_from_arrays(ctypes.byref(data), _ptr(x), _ptr(c), n, dim, 0 if c is None else c.shape[1],
+                                       _ptr(xv), _ptr(cv), 0 if xv is None else xv.shape[0], ctypes.byref(dopt)),
+               (_lib.NF_ERR_INVALID, _lib.NF_ERR_FORMAT))
         try:  # the prepared data are freed however fit ends
-            warning = _text(lib.nf_data_warning, data)
-            if warning:  # whole-numbered columns (images are dequantised)
-                warnings.warn(warning + "; fit(..., dequantize=True) adds U[0,1) noise", stacklevel=2)
-            elif verbose and (note := _text(lib.nf_data_note, data)):  # dequantised, as nflow train says
-                _say("nflow: %s\n" % note)
-            n_train, n_val, n_test = (lib.nf_data_rows(data, k, None, None) for k in range(3))
-            if n_train < 2 and not warm_start:
-                raise ValueError("X has %d rows after the split: at least 2 are needed" % n_train)
-            # the options over the data's defaults, as nflow train puts them (warm_start: training options alone)
-            cfg, topt, race = _new(_lib.nf_config, 0, 1), _new(_lib.nf_train_options), ctypes.c_int()
-            with self._recipe(not warm_start, epochs=epochs, batch=batch, lr=lr, lr_decay=lr_decay,
-                              weight_decay=weight_decay, clip_norm=clip_norm, patience=patience,
-                              patience_steps=patience_steps, dropout=dropout) as r:
-                _check(lib.nf_recipe_resolve_sized(r, data, *_ref(cfg), *_ref(topt), ctypes.byref(race)),
-                       (_lib.NF_ERR_INVALID,))  # options that do not fit the data: scikit-learn's ValueError
-            race = bool(race.value) and not warm_start
-            model = self.model_ or self._kind() if warm_start else _MODEL_NAMES[cfg.model]
-            if warm_start and epochs is None and model == "gaussian":
-                topt.max_epochs = 0  # the fit is the maximum-likelihood Gaussian already
-            if not warm_start and not race:
-                f = _lib.flow_p()
-                _check(lib.nf_flow_create_for_data(ctypes.byref(f), data, ctypes.byref(cfg)))
-                self._set_flow(f)
-                self.model_ = model
-            if not warm_start:
-                self.history_ = []
-                if verbose:
-                    _say("nflow: %s\n" % _text(lib.nf_recipe_summary, data, ctypes.byref(cfg), ctypes.byref(topt),
-                                               int(race)))
-            f = self._f
-            shown = _Shown(verbose, max_time, topt) if verbose else None
-            guard = _Callback()
-            started = time.monotonic()
-            history = []
-            asked_stop = []
-
-            def out_of_time():
-                return max_time is not None and time.monotonic() - started >= max_time
-
-            def on_progress(p):
-                d = {"epoch": p.epoch, "in_epoch": bool(p.in_epoch), "train_loss": p.train_loss,
-                     "train_log_likelihood": -p.train_loss, "val_log_likelihood": p.val_log_likelihood,
-                     "best_val_log_likelihood": p.best_val, "bad_epochs": p.bad_epochs, "seconds": p.seconds,
-                     "rows_done": p.rows_done, "rows_per_epoch": p.rows_per_epoch}
-                if shown:
-                    lib.nf_progress_show(ctypes.byref(p), shown.p)
-                if d["in_epoch"]:  # Ctrl-C is seen here too; the user's callback only when asked for
-                    stop = bool(callback is not None and progress_seconds > 0 and callback(d)) or out_of_time()
-                else:
-                    history.append(d)
-                    stop = out_of_time()
-                    stop = bool(callback is not None and callback(d)) or stop
-                if stop:
-                    asked_stop.append(p.epoch)
-                return stop
-
-            c_progress = _lib.train_progress_fn(lambda p, user: guard.run(on_progress, p.contents))
-            topt.progress = c_progress
-            # progress within epochs, at least every half second, so that Ctrl-C stops training promptly
-            topt.progress_seconds = min(float(progress_seconds) if progress_seconds > 0 else 0.5, 0.5,
-                                        topt.progress_seconds or 0.5)
-            res = _lib.nf_train_result()
-            topt.stop = ctypes.pointer(guard.stop)
-            with guard, self._lock:
-                if race:
-                    f = _lib.flow_p()
-                    st = lib.nf_flow_fit_auto(ctypes.byref(f), data, ctypes.byref(topt),
-                                              float(max_time) if max_time else 0.0, ctypes.byref(res))
-                else:
-                    st = lib.nf_flow_fit(f, data, ctypes.byref(topt), ctypes.byref(res))
-            if shown:
-                shown.finish()
-            if race and f:
-                self._set_flow(f)
-                self.model_ = self._kind()
-                if verbose:
-                    _say(_text(lib.nf_flow_race_table, f))
-            self.history_ = list(self.history_) + history
-            if st == _lib.NF_OK or guard.failed:
-                self.batch_, self.epochs_, self.best_epoch_ = topt.batch, res.epochs, res.best_epoch
-                self.train_log_likelihood_, self.val_log_likelihood_ = res.train_log_likelihood, res.val_log_likelihood
-                self.seconds_, self.stopped_ = res.seconds, bool(asked_stop) or guard.failed or bool(res.stopped)
-                self.n_train_, self.n_val_, self.n_test_ = n_train, n_val, n_test
-                self.test_log_likelihood_ = self.test_two_stderr_ = float("nan")
-                self.config_ = json.loads(_text(lib.nf_flow_config_json, self._f, ctypes.byref(topt)))
-            guard.reraise()
-            _check(st)
-            scores = _new(_lib.nf_fit_scores)  # the figures nflow train reports, in its words when verbose
-            with self._lock:
-                _check(lib.nf_flow_fit_scores_sized(f, data, ctypes.byref(topt), *_ref(scores)))
-            self.test_log_likelihood_, self.test_two_stderr_ = scores.test, scores.test_two_stderr
-            warning = _text(lib.nf_fit_warning, f, data, ctypes.byref(res))
-            if warning:
-                warnings.warn(warning + " (fit(lr=...))", stacklevel=2)
-            if verbose:
-                _say(_text(lib.nf_fit_report, f, data, ctypes.byref(topt), ctypes.byref(res), ctypes.byref(scores), 0))
-            return self
+            return self._fit_data(data, warm_start, verbose, max_time, callback, progress_seconds, dict(
+                epochs=epochs, batch=batch, lr=lr, lr_decay=lr_decay, weight_decay=weight_decay, clip_norm=clip_norm,
+                patience=patience, patience_steps=patience_steps, dropout=dropout))
         finally:
             lib.nf_data_free(data)
 
+    def _fit_data(self, data, warm_start, verbose, max_time, callback, progress_seconds, training):
+        warning = _text(lib.nf_data_warning, data)
+        if warning:  # whole-numbered columns (images are dequantised)
+            warnings.warn(warning + "; fit(..., dequantize=True) adds U[0,1) noise", stacklevel=3)
+        elif verbose and (note := _text(lib.nf_data_note, data)):  # dequantised, as nflow train says
+            _say("nflow: %s\n" % note)
+        n_train, n_val, n_test = (lib.nf_data_rows(data, k, None, None) for k in range(3))
+        if n_train < 2 and not warm_start:
+            raise ValueError("X has %d rows after the split: at least 2 are needed" % n_train)
+        # the options over the data's defaults, as nflow train puts them (warm_start: training options alone)
+        cfg, topt, race = _new(_lib.nf_config, 0, 1), _new(_lib.nf_train_options), ctypes.c_int()
+        with self._recipe(not warm_start, **training) as r:
+            _check(lib.nf_recipe_resolve_sized(r, data, ctypes.byref(cfg), ctypes.sizeof(cfg), ctypes.byref(topt),
+                                               ctypes.sizeof(topt), ctypes.byref(race)), (_lib.NF_ERR_INVALID,))
+        race = bool(race.value) and not warm_start
+        if warm_start and training["epochs"] is None and (self.model_ or self._kind()) == "gaussian":
+            topt.max_epochs = 0  # the fit is the maximum-likelihood Gaussian already
+        if not warm_start:
+            if not race:
+                f = _lib.flow_p()
+                _check(lib.nf_flow_create_for_data(ctypes.byref(f), data, ctypes.byref(cfg)))
+                self._set_flow(f, _MODEL_NAMES[cfg.model])
+            self.history_ = []
+            if verbose:
+                _say("nflow: %s\n" % _text(lib.nf_recipe_summary, data, ctypes.byref(cfg), ctypes.byref(topt),
+                                           int(race)))
+        shown, guard, history, asked_stop = _Shown(verbose, max_time, topt), _Callback(), [], []
+
+        def on_progress(p):
+            d = {"epoch": p.epoch, "in_epoch": bool(p.in_epoch), "train_loss": p.train_loss,
+                 "train_log_likelihood": -p.train_loss, "val_log_likelihood": p.val_log_likelihood,
+                 "best_val_log_likelihood": p.best_val, "bad_epochs": p.bad_epochs, "seconds": p.seconds,
+                 "rows_done": p.rows_done, "rows_per_epoch": p.rows_per_epoch}
+            stop = bool(lib.nf_progress_show(ctypes.byref(p), shown.p))  # the display; max_time ends training
+            if not d["in_epoch"]:
+                history.append(d)
+            if callback is not None and (not d["in_epoch"] or progress_seconds > 0):  # within epochs when asked
+                stop = bool(callback(d)) or stop
+            if stop:
+                asked_stop.append(p.epoch)
+            return stop
+
+        topt.progress = _lib.train_progress_fn(lambda p, user: guard.run(on_progress, p.contents))
+        topt.stop = ctypes.pointer(guard.stop)  # Ctrl-C
+        # progress within epochs, at least every half second, so that Ctrl-C stops training promptly
+        topt.progress_seconds = min(float(progress_seconds) if progress_seconds > 0 else 0.5, 0.5,
+                                    topt.progress_seconds or 0.5)
+        res, f = _lib.nf_train_result(), self._f
+        with guard, self._lock:
+            if race:
+                f = _lib.flow_p()
+                st = lib.nf_flow_fit_auto(ctypes.byref(f), data, ctypes.byref(topt), float(max_time or 0),
+                                          ctypes.byref(res))
+            else:
+                st = lib.nf_flow_fit(f, data, ctypes.byref(topt), ctypes.byref(res))
+        shown.finish()
+        if race and f:
+            self._set_flow(f)
+            if verbose:
+                _say(_text(lib.nf_flow_race_table, f))
+        self.history_ = list(self.history_) + history
+        if st == _lib.NF_OK or guard.failed:
+            self.batch_, self.epochs_, self.best_epoch_ = topt.batch, res.epochs, res.best_epoch
+            self.train_log_likelihood_, self.val_log_likelihood_ = res.train_log_likelihood, res.val_log_likelihood
+            self.seconds_, self.stopped_ = res.seconds, bool(asked_stop) or guard.failed or bool(res.stopped)
+            self.n_train_, self.n_val_, self.n_test_ = n_train, n_val, n_test
+            self.test_log_likelihood_ = self.test_two_stderr_ = float("nan")
+            self.config_ = json.loads(_text(lib.nf_flow_config_json, self._f, ctypes.byref(topt)))
+        guard.reraise()
+        _check(st)
+        with self._lock:  # the figures nflow train reports, in its words when verbose
+            scores = _sized(lib.nf_flow_fit_scores_sized, f, data, ctypes.byref(topt), struct=_lib.nf_fit_scores)
+        self.test_log_likelihood_, self.test_two_stderr_ = scores.test, scores.test_two_stderr
+        warning = _text(lib.nf_fit_warning, f, data, ctypes.byref(res))
+        if warning:
+            warnings.warn(warning + " (fit(lr=...))", stacklevel=3)
+        if verbose:
+            _say(_text(lib.nf_fit_report, f, data, ctypes.byref(topt), ctypes.byref(res), ctypes.byref(scores), 0))
+        return self
+
     # ---- densities, samples, codes -----------------------------------------
+    def _input(self, X, context, name="X", images=False):
+        """X checked against the model (dim columns; images: an image per row too) and its context."""
+        x = _rows(X, name, self.dim, images=images)
+        return x, self._given(context, x.shape[0], name)
+
     def log_prob(self, X, context=None):
         """log p(x) per row in nats, float64 (rows,); a conditional model: log p(x | c), a context row per row."""
-        f = self._need()
-        x = _rows(X, "X", self.dim, images=self.image_shape_ is not None)
-        c = self._given(context, x.shape[0])
+        x, c = self._input(X, context, images=self.image_shape_ is not None)
         out = np.empty(x.shape[0], np.float64)
         with self._lock:
-            _check(lib.nf_flow_log_prob_given(f, _ptr(x), _ptr(c), x.shape[0], _ptr(out)))
+            _check(lib.nf_flow_log_prob_given(self._f, _ptr(x), _ptr(c), x.shape[0], _ptr(out)))
         return out
 
     def evaluate(self, X, context=None):
         """What `nflow eval` reports of the rows of X, as a dict (rows, mean, two_stderr, median, below_gaussian,
         gap, gap_two_stderr, outside, mean_inside, no_density: docs/python.md); warns of rows outside the bounds."""
-        f = self._need()
-        x = _rows(X, "X", self.dim)
-        c = self._given(context, x.shape[0])
-        r = _new(_lib.nf_eval_report)
+        x, c = self._input(X, context)
         with self._lock:
-            _check(lib.nf_flow_evaluate_sized(f, _ptr(x), _ptr(c), x.shape[0], None, *_ref(r)))
+            r = _sized(lib.nf_flow_evaluate_sized, self._f, _ptr(x), _ptr(c), x.shape[0], None,
+                       struct=_lib.nf_eval_report)
         out = {k: getattr(r, k) for k in ("rows", "mean", "two_stderr", "median", "below_gaussian", "gap",
                                           "gap_two_stderr", "outside", "mean_inside", "no_density")}
         out["below_gaussian"] = None if r.below_gaussian < 0 else r.below_gaussian
@@ -775,30 +694,25 @@ class Flow:
 
     def gaussian_log_prob(self, X):
         """log N(x) per row under the model's Gaussian fit of its training data: the baseline for log_prob."""
-        f = self._need()
         x = _rows(X, "X", self.dim)
         out = np.empty(x.shape[0], np.float64)
         with self._lock:
-            _check(lib.nf_flow_gaussian_log_prob(f, _ptr(x), x.shape[0], _ptr(out)))
+            _check(lib.nf_flow_gaussian_log_prob(self._f, _ptr(x), x.shape[0], _ptr(out)))
         return out
 
     def count_far_from_data(self, X):
         """Rows of X outside the training data's range widened by that range on each side (where the density is
         no guide); 0 for a model without its data's range."""
-        f = self._need()
         x = _rows(X, "X", self.dim)
         with self._lock:
-            return int(lib.nf_flow_count_far_from_data(f, _ptr(x), x.shape[0]))
+            return int(lib.nf_flow_count_far_from_data(self._f, _ptr(x), x.shape[0]))
 
     def sample(self, n, seed=1, return_log_prob=False, context=None, temperature=1.0):
         """n samples drawn with `seed`, float32 (n, dim), as `nflow sample --seed`; with return_log_prob also their
         log-densities. A conditional model: n per context row, (rows * n, dim). An image model: images."""
-        f = self._need()
-        n = _int(n, "n", 0, 2 ** 63 - 1)
-        seed = _seed(seed)
+        f, n, seed = self._need(), _int(n, "n", 0, 2 ** 63 - 1), _seed(seed)
         c = self._given(context, None)
-        if c is not None:
-            c = np.repeat(c, n, axis=0)  # each context row's n samples together
+        c = None if c is None else np.repeat(c, n, axis=0)  # each context row's n samples together
         rows = n if c is None else c.shape[0]
         x = np.empty((rows, self.dim), np.float32)
         lp = np.empty(rows, np.float64) if return_log_prob else None
@@ -831,38 +745,32 @@ class Flow:
         return {"preserves_dtype": [np.float32]}
 
     def _code(self, X, name, fn, context):
-        f = self._need()
-        x = _rows(X, name, self.dim)
-        c = self._given(context, x.shape[0], name)
+        x, c = self._input(X, context, name)
         out = np.empty_like(x)
         if x.shape[0]:
             with self._lock:
-                _check(fn(f, _ptr(x), _ptr(c), x.shape[0], _ptr(out)))
+                _check(fn(self._f, _ptr(x), _ptr(c), x.shape[0], _ptr(out)))
         return out
 
     def standardization(self):
         """(mean, std) of the standardisation the model applies first (float64, (dim,) each)."""
-        f = self._need()
         mean, std = np.empty(self.dim), np.empty(self.dim)
-        _check(lib.nf_flow_get_standardization(f, _ptr(mean), _ptr(std)))
+        _check(lib.nf_flow_get_standardization(self._f, _ptr(mean), _ptr(std)))
         return mean, std
 
     # ---- model files ---------------------------------------------------------
     def save(self, path):
         """Writes the model file `nflow` reads (atomically: a temporary file renamed over path); returns path."""
-        f = self._need()
         with self._lock:
-            _check(lib.nf_flow_save(f, _path(path)))
+            _check(lib.nf_flow_save(self._need(), _path(path)))
         return path
 
     @classmethod
     def load(cls, path):
         """Reads a model file written by save or by the nflow tool."""
-        f = _lib.flow_p()
+        f, self = _lib.flow_p(), cls()
         _check(lib.nf_flow_load(ctypes.byref(f), _path(path)))
-        self = cls()
         self._set_flow(f)
-        self.model_ = self._kind()
         return self
 
     def __getstate__(self):
@@ -886,57 +794,51 @@ class Flow:
 
     # ---- reverse-KL training -------------------------------------------------
     def _kl_options(self, steps, batch, lr, clip_norm, seed, progress_every, context=None, distill=False):
-        """nf_kl_options: the library's defaults (distill: distillation's), the values given (not None) over them;
-        context (a float32 array the caller keeps alive through the C call): the contexts to train under."""
+        """nf_kl_options: the library's defaults (distill: distillation's), the values given (not None) over them
+        (the library checks their ranges); context (a float32 array the caller keeps alive through the C call): the
+        contexts to train under."""
         o = _new(_lib.nf_kl_options, init="_distill_init" if distill else "_init")
-        given = dict(steps=steps, batch=batch, lr=lr, clip_norm=clip_norm, seed=self.seed if seed is None else seed,
-                     progress_every=progress_every)
-        for k, v in given.items():
-            if v is not None or k == "seed":
-                setattr(o, k, float(v) if k in ("lr", "clip_norm") else _seed(v) if k == "seed" else _int(v, k))
-        if o.steps < 1 or o.batch < 2 or o.progress_every < 1 or not (o.lr > 0 and math.isfinite(o.lr)):
-            raise ValueError("steps >= 1, batch >= 2, progress_every >= 1 and lr > 0 are required")
+        o.seed = _seed(self.seed if seed is None else seed)
+        for k, v in dict(steps=steps, batch=batch, progress_every=progress_every, lr=lr, clip_norm=clip_norm).items():
+            if v is not None:
+                setattr(o, k, float(v) if k in ("lr", "clip_norm") else _int(v, k))
+        if o.progress_every < 1:
+            raise ValueError("progress_every %d: 1 or more steps between reports" % o.progress_every)
         if context is not None:
             o.context, o.context_rows = _ptr(context), context.shape[0]
         return o
 
-    def _kl_context(self, context, nc, who):
-        """The contexts to train a student under, checked: required when the student is conditional on nc values,
-        refused otherwise."""
-        _check_context(context, nc, who, ", the contexts to train under (rows, %d)" % nc)
-        return None if context is None else self._some_rows(_context_rows(context, "context", nc))
-
     @staticmethod
-    def _some_rows(c):
+    def _train_contexts(context, nc, who):
+        """The contexts to train under, checked: required when `who` is conditional on nc values, refused when it
+        is not (nc None: any width); at least one."""
+        c = _context(context, nc, who, more=", the contexts to train under (rows, %d)" % (nc or 0))
         if c is not None and c.shape[0] < 1:
             raise ValueError("context has no rows: at least one context to train under is needed")
         return c
 
     def _reverse_kl(self, run, opt, verbose, callback, guard, keeps_best=False):
         history = []
-        shown = _Shown(verbose, None, None, _lib.NF_PROGRESS_MARK_BEST if keeps_best else 0) if verbose else None
+        shown = _Shown(verbose, more_flags=_lib.NF_PROGRESS_MARK_BEST if keeps_best else 0)
 
         def on_progress(p):
-            d = {"step": p.step, "kl": p.kl, "kl_stderr": p.kl_stderr, "cross_entropy": p.cross_entropy,
-                 "entropy": p.entropy, "seconds": p.seconds}
+            d = {k: getattr(p, k) for k in ("step", "kl", "kl_stderr", "cross_entropy", "entropy", "seconds")}
             history.append(d)
-            if shown:
-                lib.nf_progress_show_kl(ctypes.byref(p), shown.p)
+            lib.nf_progress_show_kl(ctypes.byref(p), shown.p)
             return callback is not None and callback(d)
 
-        c_progress = _lib.kl_progress_fn(lambda p, user: guard.run(on_progress, p.contents))
-        opt.progress = c_progress
+        opt.progress = _lib.kl_progress_fn(  # (the structure keeps the function alive)
+            lambda p, user: guard.run(on_progress, p.contents))
         last = _lib.nf_kl_progress()
         with guard:
             st = run(ctypes.byref(opt), ctypes.byref(last))
-        if shown:
-            shown.finish()
+        shown.finish()
         self.history_ = list(self.history_) + history
         if st == _lib.NF_OK or guard.failed:
             self.steps_, self.kl_, self.kl_stderr_ = last.step, last.kl, last.kl_stderr
             self.cross_entropy_, self.entropy_ = last.cross_entropy, last.entropy
         guard.reraise()
-        _check(st)
+        _check(st, (_lib.NF_ERR_INVALID,))  # options out of range: ValueError
         return self
 
     def distill(self, teacher, steps=None, batch=None, lr=None, clip_norm=None, seed=None, progress_every=None,
@@ -948,52 +850,39 @@ class Flow:
         phases, options and fitted attributes: docs/python.md."""
         if not isinstance(teacher, Flow):
             raise TypeError("teacher must be an nflow.Flow, not %s" % type(teacher).__name__)
-        t = teacher._need()
+        t, nc, warm = teacher._need(), teacher.context_dim, bool(warm_start and self._f)
         if teacher is self:
             raise ValueError("a Flow cannot be its own teacher")
-        nc = teacher.context_dim
-        warm = bool(warm_start and self._f)
         if warm and self.context_dim != nc:
             raise ValueError("the student (warm_start) takes %d context values per row, the teacher %d" %
                              (self.context_dim, nc))
-        c = self._kl_context(context, nc, "the teacher")
-        reverse = steps is not None or (samples is not None and samples == 0)
+        c = self._train_contexts(context, nc, "the teacher")
+        reverse = steps is not None or samples == 0
         opt = self._kl_options(steps, batch, lr, clip_norm, seed, progress_every, c, distill=True)
-        samples = None if samples is None else _int(samples, "samples", 0)
+        samples = 0 if samples is None else _int(samples, "samples", 0) or -1  # -1: no first phase
         epochs = None if epochs is None else _int(epochs, "epochs", 1)
-        patience = None if patience is None else _int(patience, "patience")
-        max_time = 0.0 if max_time is None else float(max_time)
-        if (patience is not None and patience < 1) or not max_time >= 0:
-            raise ValueError("patience >= 1 and max_time >= 0 are required")
+        patience = 0 if patience is None else _int(patience, "patience", 1)
         if not warm:  # the library's student (nf_recipe_student) with this Flow's options over it
             cfg = _lib.nf_config()
             with self._recipe() as r:
-                _check(lib.nf_recipe_student_sized(r, t, int(reverse), *_ref(cfg)), (_lib.NF_ERR_INVALID,))
-            cfg.seed = _seed(self.seed)
-            f = _lib.flow_p()
+                _check(lib.nf_recipe_student_sized(r, t, int(reverse), ctypes.byref(cfg), ctypes.sizeof(cfg)),
+                       (_lib.NF_ERR_INVALID,))
+            cfg.seed, f = _seed(self.seed), _lib.flow_p()
             _check(lib.nf_flow_create_student(ctypes.byref(f), t, ctypes.byref(cfg)))
-            self._set_flow(f)
-            self.model_ = _MODEL_NAMES[cfg.model]
-            self.history_ = []
+            self._set_flow(f, _MODEL_NAMES[cfg.model], [])
         first, second = sorted((self, teacher), key=id)
         with first._lock, second._lock:
-            to = None
-            if samples != 0:  # the first phase: maximum likelihood on fresh teacher samples
+            to, res, n_c = None, _lib.nf_train_result(), 0 if c is None else c.shape[0]
+            if samples >= 0:  # the first phase: maximum likelihood on fresh teacher samples
                 to = _lib.nf_train_options()
-                lib.nf_flow_distill_options_sized(t, samples or 0, *_ref(to))
-                to.seed = opt.seed
-                if epochs is not None:
-                    to.max_epochs = epochs
-                if lr is not None:
-                    to.lr = float(lr)
-            res = _lib.nf_train_result()
-            n_c = 0 if c is None else c.shape[0]
-
-            ml = None if to is None else ctypes.byref(to)
+                lib.nf_flow_distill_options_sized(t, samples, ctypes.byref(to), ctypes.sizeof(to))
+                to.seed, to.max_epochs = opt.seed, to.max_epochs if epochs is None else epochs
+                to.lr = to.lr if lr is None else float(lr)
 
             def run(kl, last):  # both phases, max_time shared: the library's recipe, as nflow distill's
-                st = lib.nf_flow_distill_run(self._f, t, _ptr(c), n_c, samples or 0, ml, kl, patience or 0, max_time,
-                                             ctypes.byref(res), last)
+                ml = None if to is None else ctypes.byref(to)
+                st = lib.nf_flow_distill_run(self._f, t, _ptr(c), n_c, max(samples, 0), ml, kl, patience,
+                                             float(max_time or 0), ctypes.byref(res), last)
                 if to is not None:
                     self.ml_epochs_, self.ml_val_log_likelihood_ = res.epochs, res.val_log_likelihood
                     self.samples_redrawn_ = lib.nf_flow_distill_redrawn(self._f)
@@ -1002,10 +891,10 @@ class Flow:
             if reverse:
                 self._reverse_kl(run, opt, verbose, callback, _Callback(), keeps_best=True)
             else:
-                _check(run(None, None))
-            r = _new(_lib.nf_distill_report)  # nflow distill's report: 10,000 fresh samples, seed + 1, both timed
-            _check(lib.nf_flow_distill_evaluate_sized(self._f, t, _ptr(c), n_c, 0, opt.seed + 1, 1, *_ref(r)))
-            self.distill_report_ = _fields(r)
+                _check(run(None, None), (_lib.NF_ERR_INVALID,))
+            # nflow distill's report: 10,000 fresh samples, seed + 1, both timed
+            self.distill_report_ = _fields(_sized(lib.nf_flow_distill_evaluate_sized, self._f, t, _ptr(c), n_c, 0,
+                                                  opt.seed + 1, 1, struct=_lib.nf_distill_report))
             return self
 
     def fit_target(self, log_prob_fn, dim=None, steps=None, batch=None, lr=None, clip_norm=None, seed=None,
@@ -1021,29 +910,25 @@ class Flow:
         if dtype not in (np.float32, np.float64):
             raise ValueError("dtype: float32 or float64")
         warm = bool(warm_start and self._f)
-        if warm:
-            c = self._kl_context(context, self.context_dim, "the model trained further (warm_start)")
-        else:
-            c = self._some_rows(None if context is None else _context_rows(context, "context"))
+        c = self._train_contexts(context, self.context_dim if warm else None, "the model trained further "
+                                 "(warm_start)")
         opt = self._kl_options(steps, batch, lr, clip_norm, seed, progress_every, c)
+        dim = None if dim is None else _int(dim, "dim")
         if not warm:
-            if dim is None or _int(dim, "dim") < 1:
+            if dim is None or dim < 1:
                 raise ValueError("fit_target needs dim >= 1 (the target's dimension)")
-            self._student(_int(dim, "dim"), 0 if c is None else c.shape[1])
-        elif dim is not None and _int(dim, "dim") != self.dim:
+            self._student(dim, 0 if c is None else c.shape[1])
+        elif dim is not None and dim != self.dim:
             raise ValueError("dim %d differs from the model's %d" % (dim, self.dim))
         guard = _Callback()
 
         def energy(x_p, rows, d, log_p_p, grad_p, c_p=None, k=0):
             x = np.ctypeslib.as_array(x_p, shape=(rows, d)).astype(dtype)  # a copy the callable may keep
-            if c_p is None:
-                result = log_prob_fn(x)
-            else:
-                result = log_prob_fn(x, np.ctypeslib.as_array(c_p, shape=(rows, k)).astype(dtype))
+            result = log_prob_fn(x) if c_p is None else log_prob_fn(
+                x, np.ctypeslib.as_array(c_p, shape=(rows, k)).astype(dtype))
             if not (isinstance(result, tuple) and len(result) == 2):
                 raise TypeError("log_prob_fn must return (log_p, grad), not %s" % type(result).__name__)
-            lp = np.asarray(result[0], dtype=np.float64)
-            g = np.asarray(result[1], dtype=np.float32)
+            lp, g = np.asarray(result[0], dtype=np.float64), np.asarray(result[1], dtype=np.float32)
             if lp.shape not in ((rows,), (rows, 1)):
                 raise ValueError("log_prob_fn returned log_p of shape %s for x of shape %s: (%d,) expected" %
                                  (lp.shape, x.shape, rows))
@@ -1057,11 +942,11 @@ class Flow:
 
         if c is None:
             c_energy = _lib.nf_log_density_fn(lambda x_p, rows, d, lp_p, g_p, user:
-                                           guard.run(energy, x_p, rows, d, lp_p, g_p))
+                                              guard.run(energy, x_p, rows, d, lp_p, g_p))
             run = lambda o, last: lib.nf_flow_fit_target(self._f, c_energy, None, o, last)  # noqa: E731
         else:
             c_energy = _lib.nf_log_density_given_fn(lambda x_p, c_p, rows, d, k, lp_p, g_p, user:
-                                                 guard.run(energy, x_p, rows, d, lp_p, g_p, c_p, k))
+                                                    guard.run(energy, x_p, rows, d, lp_p, g_p, c_p, k))
             run = lambda o, last: lib.nf_flow_fit_target_given(self._f, c_energy, None, o, last)  # noqa: E731
         with self._lock:
             return self._reverse_kl(run, opt, verbose, callback, guard)
@@ -1069,21 +954,17 @@ class Flow:
     def _student(self, dim, context_dim):
         """fit_target's student, built as nflow fit builds it (model None: 'iaf'): no whitening (no data), the
         identity standardisation, conditional on context_dim values per row when > 0."""
-        model = "iaf" if self.model is None else self.model
-        if str(model).replace("_", "-") not in _lib.MODELS:
-            raise ValueError("model: unknown value %r (one of %s)" % (model, ", ".join(sorted(_lib.MODELS))))
-        model_id = _lib.MODELS[str(model).replace("_", "-")]
-        cfg = _new(_lib.nf_config, model_id, dim)
+        model = str("iaf" if self.model is None else self.model).replace("_", "-")
+        if model not in _lib.MODELS:
+            raise ValueError("model: unknown value %r (one of %s)" % (self.model, ", ".join(sorted(_lib.MODELS))))
+        cfg, f = _new(_lib.nf_config, _lib.MODELS[model], dim), _lib.flow_p()
         with self._recipe() as r:
-            _check(lib.nf_recipe_apply_sized(r, *_ref(cfg), None, 0))
+            _check(lib.nf_recipe_apply_sized(r, ctypes.byref(cfg), ctypes.sizeof(cfg), None, 0))
         cfg.seed, cfg.whiten, cfg.context_dim = _seed(self.seed), 0, int(context_dim)
-        f = _lib.flow_p()
         _check(lib.nf_flow_create(ctypes.byref(f), ctypes.byref(cfg)))
         try:
             _check(lib.nf_flow_set_standardization(f, _ptr(np.zeros(dim)), _ptr(np.ones(dim))))
         except BaseException:
             lib.nf_flow_free(f)
             raise
-        self._set_flow(f)
-        self.model_ = _MODEL_NAMES[model_id]
-        self.history_ = []
+        self._set_flow(f, model, [])

@@ -454,7 +454,15 @@ nf_status nf_data_from_arrays(nf_data **out, const float *x, const float *contex
         memcpy((*out)->image, shape, sizeof (*out)->image);
     }
     int classes = o.label_classes; /* > 0: the one context column holds class labels, coded one-hot */
-    if (classes > 0 && (context_dim != 1 || classes > NF_MAX_CONTEXT)) {
+    if (classes < 0 && context_dim == 1) { /* < 0: as many classes as the training labels say */
+        if ((st = labels_count(context, rows, "labels", &classes))) {
+            nf_data_free(*out);
+            *out = NULL;
+            return st;
+        }
+        classes = classes ? classes : 1;
+    }
+    if (classes != 0 && (context_dim != 1 || classes < 0 || classes > NF_MAX_CONTEXT)) {
         nf_data_free(*out);
         *out = NULL;
         return nf_fail(NF_ERR_INVALID, "label classes %d: the context must be one column of labels (it has %d) and "
