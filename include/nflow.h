@@ -1288,6 +1288,15 @@ static inline nf_status nf_recipe_student(const nf_recipe *r, const nf_flow *tea
 {
     return nf_recipe_student_sized(r, teacher, reverse_kl, cfg, sizeof *cfg);
 }
+/* A flow to fit to a target density by reverse KL (nf_flow_fit_target),
+ * the one way `nflow fit` and the Python binding build it: the model set in
+ * r (default iaf; auto refused) of dim columns, r's options that shape a
+ * model over the kind's defaults, without the whitening layer (there are
+ * no data to whiten by) and with the identity standardisation (the
+ * target's own coordinates), conditional on context_dim values per row
+ * when > 0; seed: its initial parameters. NF_ERR_INVALID: model auto, dim
+ * or context_dim out of range. */
+NF_API nf_status nf_recipe_target_flow(const nf_recipe *r, int dim, int context_dim, uint64_t seed, nf_flow **out);
 /* The default student's kind: iaf-mog (an IAF on a MoG base of independent
  * dimensions, as many components as the teacher's) for a teacher with a
  * MoG base, whose multimodal conditionals an IAF on a normal base fits

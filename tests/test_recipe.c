@@ -348,6 +348,37 @@ static void test_student(void)
     nf_flow_free(t);
 }
 
+/* A flow for a target density: the recipe's kind (iaf when none) of the
+ * columns asked, its shape options, no whitening, the identity
+ * standardisation, the context width; auto and bad widths refused. */
+static void test_target_flow(void)
+{
+    nf_recipe *r = NULL;
+    nf_flow *f = NULL;
+    nf_config got;
+    double mean[3], sd[3];
+    nf_config_default(&got, NF_MODEL_MAF, 1);
+    CHECK(nf_recipe_create(&r) == NF_OK, "create");
+    CHECK(nf_recipe_target_flow(r, 3, 0, 7, &f) == NF_OK, "%s", nf_last_error());
+    CHECK(f && nf_flow_get_config(f, &got) == NF_OK && got.model == NF_MODEL_IAF && got.dim == 3 && !got.whiten &&
+          got.seed == 7 && got.context_dim == 0, "the default: an iaf of 3 columns, not whitened");
+    CHECK(f && nf_flow_get_standardization(f, mean, sd) == NF_OK && mean[0] == 0 && mean[2] == 0 && sd[0] == 1 &&
+          sd[2] == 1, "the identity standardisation");
+    nf_flow_free(f);
+    CHECK(!nf_recipe_set(r, "model", "realnvp") && !nf_recipe_set(r, "layers", "4") &&
+          !nf_recipe_set(r, "hidden", "9"), "set");
+    CHECK(nf_recipe_target_flow(r, 2, 3, 1, &f) == NF_OK, "%s", nf_last_error());
+    CHECK(f && nf_flow_get_config(f, &got) == NF_OK && got.model == NF_MODEL_REALNVP && got.layers == 4 &&
+          got.hidden == 9 && got.context_dim == 3 && nf_flow_context_dim(f) == 3, "the options and the context");
+    nf_flow_free(f);
+    CHECK(nf_recipe_target_flow(r, 0, 0, 1, &f) == NF_ERR_INVALID && !f, "no columns");
+    CHECK(nf_recipe_target_flow(r, 2, -1, 1, &f) == NF_ERR_INVALID && !f, "a negative context");
+    CHECK(!nf_recipe_set(r, "model", "auto"), "set");
+    CHECK(nf_recipe_target_flow(r, 2, 0, 1, &f) == NF_ERR_INVALID && !f && strstr(nf_last_error(), "auto"), "auto");
+    CHECK(nf_recipe_target_flow(NULL, 2, 0, 1, &f) == NF_ERR_INVALID, "NULL recipe");
+    nf_recipe_free(r);
+}
+
 int main(void)
 {
     nf_set_threads(1);
@@ -358,6 +389,7 @@ int main(void)
     RUN(test_resume);
     RUN(test_race_table);
     RUN(test_student);
+    RUN(test_target_flow);
     RUN(test_config_json);
     TEST_SUMMARY("test_recipe");
 }

@@ -68,16 +68,10 @@ int cmd_fit(int argc, char **argv)
         goto done;
     }
     static const char *const models[] = {"iaf", "realnvp", "nice", "maf"};
-    static const nf_model kinds[] = {NF_MODEL_IAF, NF_MODEL_REALNVP, NF_MODEL_NICE, NF_MODEL_MAF};
     const cli_path outs[] = {{"out", out}, {"plot", plot}};
     if ((m = cli_choice("fit", "model", model, models, 4)) < 0 || (rc = cli_check_paths("fit", NULL, 0, outs, 2)))
         goto done;
     rc = 1;
-    nf_config cfg;
-    nf_config_default(&cfg, kinds[m], 2);
-    cfg.whiten = 0; /* reverse KL has no training data to whiten */
-    nf_recipe_apply(recipe, &cfg, NULL);
-    cfg.seed = seed;
     kopt.seed = seed;
     /* the library's display: a line per check, redrawn on a terminal */
     nf_status st = nf_progress_create(&shown, quiet ? NF_PROGRESS_QUIET : cli_tty() ? NF_PROGRESS_REWRITE : 0, NULL, 0);
@@ -88,9 +82,7 @@ int cmd_fit(int argc, char **argv)
     kopt.progress = nf_progress_show_kl;
     kopt.user = shown;
     nf_kl_progress last = {0};
-    const double zero[2] = {0, 0}, one[2] = {1, 1};
-    /* no data to standardise by: the target's own coordinates */
-    if ((st = nf_flow_create(&f, &cfg)) || (st = nf_flow_set_standardization(f, zero, one))) {
+    if ((st = nf_recipe_set(recipe, "model", models[m])) || (st = nf_recipe_target_flow(recipe, 2, 0, seed, &f))) {
         cli_fail("fit", st);
         goto done;
     }

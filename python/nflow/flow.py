@@ -388,15 +388,13 @@ class Flow:
             raise NotFittedError("this Flow has no model yet: fit it, or load one (Flow.load)")
         return self._f
 
-    @property
-    def dim(self):
-        """Columns of the data the model is for."""
-        return lib.nf_flow_dim(self._need())
-
-    @property
-    def context_dim(self):
-        """Context values per row of a conditional model p(x | c); 0: unconditional."""
-        return lib.nf_flow_context_dim(self._need())
+    dim = property(lambda self: lib.nf_flow_dim(self._need()), doc="Columns of the data the model is for.")
+    n_features_in_ = dim
+    context_dim = property(lambda self: lib.nf_flow_context_dim(self._need()),
+                           doc="Context values per row of a conditional model p(x | c); 0: unconditional.")
+    label_classes_ = property(lambda self: lib.nf_flow_label_classes(self._need()),
+                              doc="A model fit with labels=: its count of classes (0 otherwise).")
+    n_params = property(lambda self: lib.nf_flow_param_count(self._need()))
 
     @property
     def context_columns(self):
@@ -426,23 +424,10 @@ class Flow:
         return c
 
     @property
-    def label_classes_(self):
-        """A model fit with labels=: its count of classes (0 otherwise)."""
-        return lib.nf_flow_label_classes(self._need())
-
-    @property
-    def n_features_in_(self):
-        return self.dim
-
-    @property
     def image_shape_(self):
         """(height, width, channels) of an image model's images; None for a model of columns."""
         shape = (ctypes.c_int * 3)()
         return tuple(shape) if self._f and lib.nf_flow_image_shape(self._f, shape) else None
-
-    @property
-    def n_params(self):
-        return lib.nf_flow_param_count(self._need())
 
     def describe(self):
         """The architecture, parameter counts, data statistics and training summary (nflow info)."""
@@ -681,10 +666,6 @@ class Flow:
             warnings.warn(line, stacklevel=2)
         return out
 
-    def score_samples(self, X, context=None):
-        """The same as log_prob (scikit-learn's name)."""
-        return self.log_prob(X, context=context)
-
     def score(self, X, y=None, context=None):
         """Mean log-likelihood of the rows of X in nats (scikit-learn's score); no rows: ValueError."""
         lp = self.log_prob(X, context=context)
@@ -734,7 +715,7 @@ class Flow:
         """Latent codes to data, z -> x (decode; the sampling direction): float32 (rows, dim)."""
         return self._code(Z, "Z", lib.nf_flow_decode_given, context)
 
-    encode, decode = transform, inverse_transform
+    encode, decode, score_samples = transform, inverse_transform, log_prob  # (scikit-learn's name: score_samples)
 
     def fit_transform(self, X, y=None, **fit_params):
         """fit(X, **fit_params), then the latent codes of X (transform)."""
@@ -952,19 +933,9 @@ class Flow:
             return self._reverse_kl(run, opt, verbose, callback, guard)
 
     def _student(self, dim, context_dim):
-        """fit_target's student, built as nflow fit builds it (model None: 'iaf'): no whitening (no data), the
-        identity standardisation, conditional on context_dim values per row when > 0."""
-        model = str("iaf" if self.model is None else self.model).replace("_", "-")
-        if model not in _lib.MODELS:
-            raise ValueError("model: unknown value %r (one of %s)" % (self.model, ", ".join(sorted(_lib.MODELS))))
-        cfg, f = _new(_lib.nf_config, _lib.MODELS[model], dim), _lib.flow_p()
+        """fit_target's student, as nflow fit builds it (nf_recipe_target_flow; model None: iaf)."""
+        f = _lib.flow_p()
         with self._recipe() as r:
-            _check(lib.nf_recipe_apply_sized(r, ctypes.byref(cfg), ctypes.sizeof(cfg), None, 0))
-        cfg.seed, cfg.whiten, cfg.context_dim = _seed(self.seed), 0, int(context_dim)
-        _check(lib.nf_flow_create(ctypes.byref(f), ctypes.byref(cfg)))
-        try:
-            _check(lib.nf_flow_set_standardization(f, _ptr(np.zeros(dim)), _ptr(np.ones(dim))))
-        except BaseException:
-            lib.nf_flow_free(f)
-            raise
-        self._set_flow(f, model, [])
+            _check(lib.nf_recipe_target_flow(r, dim, context_dim, _seed(self.seed), ctypes.byref(f)),
+                   (_lib.NF_ERR_INVALID,))
+        self._set_flow(f, None, [])

@@ -445,3 +445,32 @@ nf_status nf_recipe_student_sized(const nf_recipe *r, const nf_flow *teacher, in
     sized_write(cfg, cfg_size, &c, sizeof c);
     return NF_OK;
 }
+
+nf_status nf_recipe_target_flow(const nf_recipe *r, int dim, int context_dim, uint64_t seed, nf_flow **out)
+{
+    if (!r || !out)
+        return nf_fail(NF_ERR_INVALID, "nf_recipe_target_flow: NULL argument");
+    *out = NULL;
+    if (dim < 1 || dim > NF_MAX_DIM || context_dim < 0 || context_dim > NF_MAX_CONTEXT)
+        return nf_fail(NF_ERR_INVALID, "a target of %d columns given %d context values: columns 1..%d, context "
+                       "0..%d", dim, context_dim, NF_MAX_DIM, NF_MAX_CONTEXT);
+    if (r->set[O_MODEL] && r->value[O_MODEL] < 0)
+        return nf_fail(NF_ERR_INVALID, "model auto: a flow fitted to a target is one model (iaf, maf, realnvp, ...)");
+    nf_config c;
+    nf_config_default(&c, r->set[O_MODEL] ? (nf_model)r->value[O_MODEL] : NF_MODEL_IAF, dim);
+    apply_shape(r, &c);
+    c.whiten = 0; /* no data to whiten by */
+    c.seed = seed;
+    c.context_dim = context_dim;
+    double *zero = calloc((size_t)dim, sizeof *zero), *one = malloc((size_t)dim * sizeof *one);
+    nf_status st = zero && one ? NF_OK : nf_fail(NF_ERR_NOMEM, "out of memory for a target's flow");
+    for (int j = 0; !st && j < dim; j++)
+        one[j] = 1;
+    if (!st && !(st = nf_flow_create(out, &c)) && (st = nf_flow_set_standardization(*out, zero, one))) {
+        nf_flow_free(*out);
+        *out = NULL;
+    }
+    free(zero);
+    free(one);
+    return st;
+}
