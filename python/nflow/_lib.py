@@ -12,6 +12,7 @@ libnflow.so.1; ctypes.util.find_library("nflow").
 """
 import ctypes
 import ctypes.util
+import functools
 import os
 import re
 
@@ -87,6 +88,7 @@ _types = {}  # typedef names: structures and callback types (None: opaque); enum
 enums = {}  # each typedef'd enumeration's {name: value}; every enumerator is also a global (NF_OK, ...)
 
 
+@functools.lru_cache(maxsize=None)  # (each text is parsed once: the import's time)
 def _ctype(text):
     """A C type ("const char *", "nf_flow **", "nf_config *") as ctypes: char * is c_char_p, a pointer to void
     or to an opaque structure c_void_p."""
@@ -101,6 +103,7 @@ def _ctype(text):
     return t
 
 
+@functools.lru_cache(maxsize=None)
 def _decl(text):
     """A declarator "type name", "type name[n]" or "type (*name)(args)" as (name, ctypes type, n or None)."""
     m = re.fullmatch(r"(.+?)\( ?\* ?(\w+) ?\) ?\((.*)\)", text.strip())
