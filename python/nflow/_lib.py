@@ -83,7 +83,8 @@ lib.nf_header.restype = c_char_p
 c_float_p, c_double_p = POINTER(c_float), POINTER(c_double)
 flow_p = data_p = recipe_p = progress_p = c_void_p  # nf_flow *, nf_data *, nf_recipe *, nf_progress *: opaque
 _BASE = {"void": None, "char": c_char, "int": c_int, "long": c_long, "size_t": c_size_t, "uint64_t": c_uint64,
-         "float": c_float, "double": c_double}
+         "float": c_float, "double": c_double, "unsigned": ctypes.c_uint, "unsigned int": ctypes.c_uint,
+         "unsigned char": ctypes.c_ubyte, "int64_t": ctypes.c_int64, "uint32_t": ctypes.c_uint32}
 _types = {}  # typedef names: structures and callback types (None: opaque); enums are int
 enums = {}  # each typedef'd enumeration's {name: value}; every enumerator is also a global (NF_OK, ...)
 
@@ -93,11 +94,13 @@ def _ctype(text):
     """A C type ("const char *", "nf_flow **", "nf_config *") as ctypes: char * is c_char_p, a pointer to void
     or to an opaque structure c_void_p."""
     words = [w for w in re.findall(r"\w+|\*", text) if w not in ("const", "volatile", "struct", "enum")]
-    base, stars = words[0], words.count("*")
+    base, stars = " ".join(w for w in words if w != "*"), words.count("*")
     if stars and (base in ("void", "char") or _types.get(base, 0) is None):
         t, stars = c_char_p if base == "char" else c_void_p, stars - 1
-    else:
+    elif base in _BASE or base in enums or base in _types:
         t = _BASE[base] if base in _BASE else c_int if base in enums else _types[base]
+    else:
+        raise ImportError("nflow: the library's header (nf_header) declares a type this binding cannot map: %r" % text)
     for _ in range(stars):
         t = POINTER(t)
     return t

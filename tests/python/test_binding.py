@@ -121,6 +121,24 @@ class Layouts(unittest.TestCase):
         self.assertEqual(_lib.STATUS_NAMES[4], "NF_ERR_FORMAT")
         self.assertEqual(_lib.NF_PROGRESS_MARK_BEST, 32)
 
+    def test_declarations_parsed(self):
+        # the forms nflow.h writes: arrays, shared types, function pointers, qualifiers, opaque pointers
+        self.assertEqual(_lib._decl("const char *label_files[3]"), ("label_files", ctypes.c_char_p, "3"))
+        name, fn, n = _lib._decl("int (*progress)(const nf_train_progress *p, void *user)")
+        self.assertEqual((name, fn._restype_, fn._argtypes_, n),
+                         ("progress", ctypes.c_int, (ctypes.POINTER(_lib.nf_train_progress), ctypes.c_void_p), None))
+        self.assertEqual(_lib._fields("const double *lo, *hi; int rank, ranks; unsigned char bits[4]; "
+                                      "const volatile int *stop"),
+                         [("lo", ctypes.POINTER(ctypes.c_double)), ("hi", ctypes.POINTER(ctypes.c_double)),
+                          ("rank", ctypes.c_int), ("ranks", ctypes.c_int), ("bits", ctypes.c_ubyte * 4),
+                          ("stop", ctypes.POINTER(ctypes.c_int))])
+        self.assertEqual(_lib._args("nf_flow **out, const float *x, int shape[3], uint64_t seed"),
+                         [ctypes.POINTER(ctypes.c_void_p), ctypes.POINTER(ctypes.c_float),
+                          ctypes.POINTER(ctypes.c_int), ctypes.c_uint64])
+        self.assertEqual(_lib._args("void"), [])
+        with self.assertRaisesRegex(ImportError, "cannot map"):
+            _lib._ctype("FILE *")
+
     def test_config(self):
         size = ctypes.sizeof(_lib.nf_config)
         cfg, guard = guarded(_lib.nf_config, lambda p: _lib.lib.nf_config_init(p, size, _lib.MODELS["maf"], 3))
