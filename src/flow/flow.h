@@ -140,10 +140,10 @@ nf_status flow_add(nf_flow *f, layer *l);
 /* Lays out the parameters of all layers in one buffer (zeroed); params,
  * grads and both Adam moments share one allocation. */
 nf_status flow_allocate_params(nf_flow *f);
-/* Sets every layer's training flag (batch statistics in batch norm). */
 /* Whether row x lies outside the training data's range widened by that
  * range on each side (f's record holds the range). */
 int flow_far_from_data(const nf_flow *f, const float *x);
+/* Sets every layer's training flag (batch statistics in batch norm). */
 void flow_set_training(nf_flow *f, int training);
 /* The dropout of every network's hidden units in the passes that follow
  * (a training step's; rate 0: none): key seeds the draws, and each
