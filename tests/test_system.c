@@ -183,6 +183,50 @@ static void test_team_adapts(void)
     nf_set_threads(1);
 }
 
+/* k_probe: a default team tried against one thread over a run's first
+ * steps (here steps that sleep longer on one side), the faster kept for
+ * the rest of the run, the team back after k_probe_pause; a count the
+ * caller chose is never tried. */
+static void test_probe(void)
+{
+    unsetenv("OMP_NUM_THREADS");
+    nf_set_threads(0);
+    int team = nf_get_threads();
+    if (team < 2) {
+        printf("test_probe: a team of %d; skipped\n", team);
+        nf_set_threads(1);
+        return;
+    }
+    for (int one_faster = 1; one_faster >= 0; one_faster--) {
+        k_probe p = {0};
+        int ones = 0, wrong = 0;
+        for (int step = 0; step < 16; step++) {
+            k_probe_step(&p);
+            ones += p.one;
+            wrong += p.one && k_threads() != 1;
+            sleep_seconds(p.one == one_faster ? 0.002 : 0.008);
+        }
+        k_probe_pause(&p);
+        CHECK(!wrong, "%d one-thread steps ran on more threads", wrong);
+        if (p.best[0] > 0 && p.best[1] > 0) /* (a busy machine's team is one thread: nothing to time) */
+            CHECK(p.decided == (one_faster ? 2 : 1) && ones >= (one_faster ? 6 : 4), "one faster %d: decided %d "
+                  "after %d one-thread steps (fastest %.4f s on one, %.4f s on the team)", one_faster, p.decided,
+                  ones, p.best[0], p.best[1]);
+        else
+            printf("test_probe: no team step timed (a busy machine); the decision not checked\n");
+    }
+    nf_set_threads(team); /* the caller's count: not tried */
+    k_probe chosen = {0};
+    int ones = 0;
+    for (int step = 0; step < 14; step++) {
+        k_probe_step(&chosen);
+        ones += chosen.one;
+    }
+    k_probe_pause(&chosen);
+    CHECK(ones == 0 && chosen.decided == 1 && k_threads() == team, "a chosen count tried: %d steps on one", ones);
+    nf_set_threads(1);
+}
+
 /* nf_header: the text of include/nflow.h byte for byte, as the bindings
  * read it (tests run from the source tree's root). */
 static void test_header_text(void)
@@ -229,5 +273,6 @@ int main(void)
     RUN(test_quota_parsing);
     RUN(test_usable_follows_affinity);
     RUN(test_team_adapts);
+    RUN(test_probe);
     TEST_SUMMARY("test_system");
 }

@@ -109,11 +109,13 @@ void k_default_threads(void)
     team_chosen = getenv("OMP_NUM_THREADS") != NULL; /* the caller's count stays theirs */
 }
 
+static int team_one; /* 1: the step running now is on one thread (k_probe_step) */
+
 int k_threads(void)
 {
     if (!team_size)
         k_default_threads();
-    return team_size;
+    return team_one ? 1 : team_size;
 }
 
 #if defined(__x86_64__) || defined(__SSE2__)
@@ -188,6 +190,35 @@ void k_adapt_threads(void)
     team_size = n;
     if (grown)
         team_grown();
+}
+
+enum { PROBE_WARM = 2, PROBE_STEPS = 8 }; /* untimed first steps (allocations, caches), then the timed ones */
+
+void k_probe_step(k_probe *p)
+{
+    double now = clock_seconds();
+    if (p->began > 0) { /* the step that ended was timed */
+        double *best = &p->best[!p->one];
+        if (*best <= 0 || now - p->began < *best)
+            *best = now - p->began;
+    }
+    team_one = 0;
+    k_adapt_threads();
+    p->steps++;
+    if (!p->decided && (team_chosen || team_max <= 1 || omp_in_parallel()))
+        p->decided = 1;
+    if (!p->decided && p->steps > PROBE_WARM + PROBE_STEPS)
+        p->decided = p->best[0] > 0 && p->best[1] > 0 && p->best[0] < 0.9 * p->best[1] ? 2 : 1;
+    int team = k_threads() > 1, trying = !p->decided && p->steps > PROBE_WARM;
+    p->one = p->decided == 2 || (trying && team && p->steps % 2);
+    team_one = p->one;
+    p->began = trying && team ? clock_seconds() : 0;
+}
+
+void k_probe_pause(k_probe *p)
+{
+    team_one = 0;
+    p->began = 0;
 }
 
 const char *k_blas_config(void) { return openblas_get_config(); }

@@ -39,6 +39,28 @@ void k_default_threads(void);
  * processor. Results are the same bits at any count. */
 void k_adapt_threads(void);
 
+/* A training run's trial of its default team against one thread. A small
+ * model's step is many barriers around little work, and a team can take
+ * several times one thread's time there (MAGIC's MAF, 2 threads on a
+ * 2-vCPU VM: 7x). Results are the same bits at any count, so the run may
+ * take the faster: k_probe_step, at each step's start (it calls
+ * k_adapt_threads), times steps 3 to 10 alternately on one thread and on
+ * the team (steps on which the team is one thread anyway are not timed)
+ * and, where one thread's fastest step took under 0.9 of the team's, runs
+ * the rest of the run on one thread. A count the caller chose is never
+ * tried. k_probe_pause gives the team back (between a paused run's
+ * slices, and at its end). One k_probe per run: the race's runs
+ * interleave. */
+typedef struct k_probe {
+    int steps;      /* steps begun */
+    int decided;    /* 0: trying; 1: the team; 2: one thread */
+    int one;        /* the step running now is on one thread */
+    double began;   /* when it began, when it is a timed step (else 0) */
+    double best[2]; /* the fastest timed step: [0] on one thread, [1] on the team (0: none) */
+} k_probe;
+void k_probe_step(k_probe *p);
+void k_probe_pause(k_probe *p);
+
 #define K_PRAGMA(x) _Pragma(#x)
 
 /* First statement of every nflow parallel region: holds the BLAS called

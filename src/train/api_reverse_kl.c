@@ -231,8 +231,9 @@ static nf_status reverse_kl_run(nf_flow *s, const kl_target *t, const nf_kl_opti
         memcpy(kept, s->params, sizeof(real) * s->n_params);
         memcpy(avg, s->params, sizeof(real) * s->n_params);
     }
+    k_probe probe = {0}; /* the default team: shrunk while other work holds the processors, or one thread */
     for (int step = 1; step <= o->steps && !st; step++) {
-        k_adapt_threads(); /* the default team shrinks while other work holds the processors */
+        k_probe_step(&probe);
         if (nc) {
             for (int i = 0; i < rows; i++)
                 memcpy(b.context + i * nc, o->context + rng_below(&pick, o->context_rows) * nc, sizeof(float) * nc);
@@ -303,6 +304,7 @@ static nf_status reverse_kl_run(nf_flow *s, const kl_target *t, const nf_kl_opti
         if (stop && report && (bad >= stop->patience || (stop->max_seconds > 0 && clock_seconds() - t0 >= stop->max_seconds)))
             break;
     }
+    k_probe_pause(&probe);
     if (stop) {
         memcpy(s->params, kept, sizeof(real) * s->n_params);
         if (best.kl == INFINITY && !st)

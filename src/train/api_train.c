@@ -154,6 +154,7 @@ struct train_run {
     int batch, eval_rows, decay_every;
     int64_t steps_per_epoch;
     int anneal; /* the rate falls on a cosine from lr to 0 over max_epochs (no halving on plateaus) */
+    k_probe probe; /* the default team against one thread (core/kern.h) */
     real *xb;    /* the gathered batch */
     float *cb;   /* and its context */
     /* The last validation pass's log-densities and the best parameters'
@@ -400,7 +401,7 @@ static int train_done(const train_run *r)
  * checkpoint, the stop flag and the in-epoch progress. *halt: stop now. */
 static nf_status train_batch(train_run *r, int *halt)
 {
-    k_adapt_threads(); /* the default team shrinks while other work holds the processors */
+    k_probe_step(&r->probe); /* the default team: shrunk while other work holds the processors, or one thread */
     nf_flow *f = r->f;
     train_state *s = &r->s;
     const nf_train_options *opt = r->opt, *o = r->o;
@@ -594,6 +595,7 @@ static nf_status train_advance(train_run *r, int64_t epochs, int *over)
     }
     if (!st && halt && !r->abandoned && r->s.next > 0 && r->s.loss_rows > 0 && r->n_val)
         keep_part_epoch(r);
+    k_probe_pause(&r->probe);
     *over = st || halt || done;
     return st;
 }
