@@ -162,6 +162,13 @@ static void test_team_adapts(void)
     sleep_seconds(0.4);
     k_adapt_threads();
     int busy = nf_get_threads();
+    k_probe trial = {0}; /* a team shrunk to one thread: nothing timed, nothing decided */
+    for (int step = 0; step < 14; step++)
+        k_probe_step(&trial);
+    k_probe_pause(&trial);
+    CHECK(busy > 1 || (trial.decided == 0 && trial.timed[0] == 0 && trial.timed[1] == 0 && !trial.one),
+          "a busy machine's trial: decided %d after %d + %d timed steps", trial.decided, trial.timed[0],
+          trial.timed[1]);
     nf_set_threads(full); /* the caller's count: left alone */
     sleep_seconds(0.3);
     k_adapt_threads();
@@ -208,12 +215,12 @@ static void test_probe(void)
         }
         k_probe_pause(&p);
         CHECK(!wrong, "%d one-thread steps ran on more threads", wrong);
-        if (p.best[0] > 0 && p.best[1] > 0) /* (a busy machine's team is one thread: nothing to time) */
+        if (p.decided) /* (a busy machine's team is one thread: nothing to time, the trial waits) */
             CHECK(p.decided == (one_faster ? 2 : 1) && ones >= (one_faster ? 6 : 4), "one faster %d: decided %d "
                   "after %d one-thread steps (fastest %.4f s on one, %.4f s on the team)", one_faster, p.decided,
                   ones, p.best[0], p.best[1]);
         else
-            printf("test_probe: no team step timed (a busy machine); the decision not checked\n");
+            printf("test_probe: the team was one thread (a busy machine); the decision not checked\n");
     }
     nf_set_threads(team); /* the caller's count: not tried */
     k_probe chosen = {0};

@@ -192,27 +192,30 @@ void k_adapt_threads(void)
         team_grown();
 }
 
-enum { PROBE_WARM = 2, PROBE_STEPS = 8 }; /* untimed first steps (allocations, caches), then the timed ones */
+enum { PROBE_WARM = 2, PROBE_EACH = 4 }; /* untimed first steps (allocations, caches); timed steps per side */
 
 void k_probe_step(k_probe *p)
 {
     double now = clock_seconds();
     if (p->began > 0) { /* the step that ended was timed */
-        double *best = &p->best[!p->one];
-        if (*best <= 0 || now - p->began < *best)
-            *best = now - p->began;
+        int side = !p->one;
+        if (!p->timed[side]++ || now - p->began < p->best[side])
+            p->best[side] = now - p->began;
     }
     team_one = 0;
     k_adapt_threads();
-    p->steps++;
     if (!p->decided && (team_chosen || team_max <= 1 || omp_in_parallel()))
         p->decided = 1;
-    if (!p->decided && p->steps > PROBE_WARM + PROBE_STEPS)
-        p->decided = p->best[0] > 0 && p->best[1] > 0 && p->best[0] < 0.9 * p->best[1] ? 2 : 1;
-    int team = k_threads() > 1, trying = !p->decided && p->steps > PROBE_WARM;
-    p->one = p->decided == 2 || (trying && team && p->steps % 2);
+    if (!p->decided && p->timed[0] >= PROBE_EACH && p->timed[1] >= PROBE_EACH)
+        p->decided = p->best[0] < 0.9 * p->best[1] ? 2 : 1;
+    int trying = 0;
+    if (!p->decided && p->warm < PROBE_WARM)
+        p->warm++;
+    else if (!p->decided) /* a team shrunk to one thread (a busy machine) has nothing to compare: wait */
+        trying = k_threads() > 1;
+    p->one = p->decided == 2 || (trying && p->timed[0] <= p->timed[1]); /* the sides in turn */
     team_one = p->one;
-    p->began = trying && team ? clock_seconds() : 0;
+    p->began = trying ? clock_seconds() : 0;
 }
 
 void k_probe_pause(k_probe *p)

@@ -44,19 +44,21 @@ void k_adapt_threads(void);
  * several times one thread's time there (MAGIC's MAF, 2 threads on a
  * 2-vCPU VM: 7x). Results are the same bits at any count, so the run may
  * take the faster: k_probe_step, at each step's start (it calls
- * k_adapt_threads), times steps 3 to 10 alternately on one thread and on
- * the team (steps on which the team is one thread anyway are not timed)
- * and, where one thread's fastest step took under 0.9 of the team's, runs
- * the rest of the run on one thread. A count the caller chose is never
- * tried. k_probe_pause gives the team back (between a paused run's
- * slices, and at its end). One k_probe per run: the race's runs
- * interleave. */
+ * k_adapt_threads), times steps from the third on, one thread and the team
+ * in turn, until each side has 4, and where one thread's fastest step took
+ * under 0.9 of the team's, runs the rest of the run on one thread. Steps
+ * on which the team is one thread anyway (other work holds the
+ * processors) are not timed: the trial waits for the team to come back. A
+ * count the caller chose is never tried. k_probe_pause gives the team back
+ * (between a paused run's slices, and at its end). One k_probe per run:
+ * the race's runs interleave. */
 typedef struct k_probe {
-    int steps;      /* steps begun */
+    int warm;       /* untimed steps begun (up to 2) */
     int decided;    /* 0: trying; 1: the team; 2: one thread */
     int one;        /* the step running now is on one thread */
-    double began;   /* when it began, when it is a timed step (else 0) */
-    double best[2]; /* the fastest timed step: [0] on one thread, [1] on the team (0: none) */
+    int timed[2];   /* steps timed: [0] on one thread, [1] on the team (up to 4 each) */
+    double began;   /* when the step running now began, when it is timed (else 0) */
+    double best[2]; /* the fastest timed step of each side */
 } k_probe;
 void k_probe_step(k_probe *p);
 void k_probe_pause(k_probe *p);
